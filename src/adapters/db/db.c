@@ -1,0 +1,290 @@
+/* db.c - bounded libpq pool with reconnection and SQLSTATE mapping. */
+#include "adapters/db/db.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+
+struct dm_db_conn {
+    struct dm_db *db;
+    PGconn *pg;
+    bool in_use;
+    bool in_tx;
+};
+
+struct dm_db {
+    char *conninfo;
+    int size;
+    struct dm_db_conn *slots;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+struct dm_db *dm_db_new(const char *conninfo, int size)
+{
+    struct dm_db *db = dm_xcalloc(1, sizeof(*db));
+    db->conninfo = dm_xstrdup(conninfo);
+    db->size = size > 0 ? size : 1;
+    db->slots = dm_xcalloc((size_t)db->size, sizeof(struct dm_db_conn));
+    for (int i = 0; i < db->size; i++)
+        db->slots[i].db = db;
+    pthread_mutex_init(&db->mu, NULL);
+    pthread_cond_init(&db->cv, NULL);
+    return db;
+}
+
+enum dm_err dm_db_open(const char *conninfo, int size, struct dm_db **out, struct dm_error *err)
+{
+    struct dm_db *db = dm_db_new(conninfo, size);
+    struct dm_db_conn *c = NULL;
+    enum dm_err e = dm_db_acquire(db, 10000, &c, err);
+    if (e != DM_OK) {
+        dm_db_free(db);
+        return e;
+    }
+    dm_db_release(c);
+    *out = db;
+    return DM_OK;
+}
+
+void dm_db_free(struct dm_db *db)
+{
+    if (db == NULL)
+        return;
+    for (int i = 0; i < db->size; i++)
+        if (db->slots[i].pg)
+            PQfinish(db->slots[i].pg);
+    pthread_mutex_destroy(&db->mu);
+    pthread_cond_destroy(&db->cv);
+    free(db->slots);
+    free(db->conninfo);
+    free(db);
+}
+
+static enum dm_err connect_slot(struct dm_db_conn *c, struct dm_error *err)
+{
+    if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
+        return DM_OK;
+    if (c->pg) {
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
+    c->pg = PQconnectdb(c->db->conninfo);
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        /* The message may echo host names but never the password. */
+        const char *m = PQerrorMessage(c->pg);
+        dm_error_set(err, DM_ERR_DB_RETRY, "database connection failed: %.*s",
+                     (int)strcspn(m, "\n"), m);
+        PQfinish(c->pg);
+        c->pg = NULL;
+        return DM_ERR_DB_RETRY;
+    }
+    c->in_tx = false;
+    return DM_OK;
+}
+
+enum dm_err dm_db_acquire(struct dm_db *db, int timeout_ms, struct dm_db_conn **out,
+                          struct dm_error *err)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    struct dm_db_conn *c = NULL;
+    pthread_mutex_lock(&db->mu);
+    for (;;) {
+        /* Prefer an already-connected free slot. */
+        for (int i = 0; i < db->size && c == NULL; i++)
+            if (!db->slots[i].in_use && db->slots[i].pg)
+                c = &db->slots[i];
+        for (int i = 0; i < db->size && c == NULL; i++)
+            if (!db->slots[i].in_use)
+                c = &db->slots[i];
+        if (c)
+            break;
+        if (pthread_cond_timedwait(&db->cv, &db->mu, &deadline) != 0) {
+            pthread_mutex_unlock(&db->mu);
+            return dm_error_set(err, DM_ERR_TIMEOUT, "no database connection free within %d ms",
+                                timeout_ms);
+        }
+    }
+    c->in_use = true;
+    pthread_mutex_unlock(&db->mu);
+    enum dm_err e = connect_slot(c, err);
+    if (e != DM_OK) {
+        pthread_mutex_lock(&db->mu);
+        c->in_use = false;
+        pthread_cond_signal(&db->cv);
+        pthread_mutex_unlock(&db->mu);
+        return e;
+    }
+    *out = c;
+    return DM_OK;
+}
+
+void dm_db_release(struct dm_db_conn *c)
+{
+    if (c == NULL)
+        return;
+    if (c->pg && (c->in_tx || PQtransactionStatus(c->pg) != PQTRANS_IDLE)) {
+        if (PQtransactionStatus(c->pg) == PQTRANS_ACTIVE) {
+            PQfinish(c->pg); /* a COPY or query left half-done: drop the connection */
+            c->pg = NULL;
+        } else {
+            PGresult *r = PQexec(c->pg, "ROLLBACK");
+            PQclear(r);
+        }
+    }
+    c->in_tx = false;
+    if (c->pg && PQstatus(c->pg) != CONNECTION_OK) {
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
+    struct dm_db *db = c->db;
+    pthread_mutex_lock(&db->mu);
+    c->in_use = false;
+    pthread_cond_signal(&db->cv);
+    pthread_mutex_unlock(&db->mu);
+}
+
+PGconn *dm_db_pg(struct dm_db_conn *c)
+{
+    return c->pg;
+}
+
+enum dm_err dm_db_map_sqlstate(const char *s)
+{
+    if (s == NULL || s[0] == '\0')
+        return DM_ERR_DB_RETRY; /* no SQLSTATE: the connection broke */
+    if (!strncmp(s, "08", 2) || !strncmp(s, "57P", 3) || !strcmp(s, "40001") ||
+        !strcmp(s, "40P01") || !strncmp(s, "53", 2) || !strcmp(s, "55P03"))
+        return DM_ERR_DB_RETRY;
+    if (!strcmp(s, "23505"))
+        return DM_ERR_CONFLICT;
+    if (!strncmp(s, "22", 2) || !strncmp(s, "23", 2))
+        return DM_ERR_INVALID;
+    if (!strcmp(s, "42P01") || !strcmp(s, "42703"))
+        return DM_ERR_SCHEMA;
+    return DM_ERR_DB;
+}
+
+enum dm_err dm_db_execv(struct dm_db_conn *c, const char *sql, int nparams,
+                        const char *const *params, const int *lengths, const int *formats,
+                        PGresult **res, struct dm_error *err)
+{
+    if (res)
+        *res = NULL;
+    for (int attempt = 0;; attempt++) {
+        if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
+            if (c->in_tx)
+                return dm_error_set(err, DM_ERR_DB_RETRY, "database connection lost in transaction");
+            enum dm_err e = connect_slot(c, err);
+            if (e != DM_OK)
+                return e;
+        }
+        PGresult *r = PQexecParams(c->pg, sql, nparams, NULL, params, lengths, formats, 0);
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_COPY_IN ||
+            st == PGRES_COPY_OUT) {
+            if (res)
+                *res = r;
+            else
+                PQclear(r);
+            return DM_OK;
+        }
+        const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+        const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        if (msg == NULL)
+            msg = PQerrorMessage(c->pg);
+        enum dm_err code = dm_db_map_sqlstate(state);
+        bool broken = PQstatus(c->pg) != CONNECTION_OK;
+        dm_error_set(err, code, "%.*s", (int)strcspn(msg, "\n"), msg);
+        if (err && state)
+            snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", state);
+        PQclear(r);
+        if (broken && !c->in_tx && attempt == 0) {
+            /* Server restarted or connection dropped: reconnect and retry once. */
+            PQfinish(c->pg);
+            c->pg = NULL;
+            continue;
+        }
+        if (broken) {
+            PQfinish(c->pg);
+            c->pg = NULL;
+        }
+        return code;
+    }
+}
+
+enum dm_err dm_db_exec(struct dm_db_conn *c, const char *sql, int nparams,
+                       const char *const *params, PGresult **res, struct dm_error *err)
+{
+    return dm_db_execv(c, sql, nparams, params, NULL, NULL, res, err);
+}
+
+enum dm_err dm_db_query(struct dm_db *db, const char *sql, int nparams, const char *const *params,
+                        PGresult **res, struct dm_error *err)
+{
+    struct dm_db_conn *c = NULL;
+    enum dm_err e = dm_db_acquire(db, 10000, &c, err);
+    if (e != DM_OK)
+        return e;
+    e = dm_db_exec(c, sql, nparams, params, res, err);
+    dm_db_release(c);
+    return e;
+}
+
+enum dm_err dm_db_begin(struct dm_db_conn *c, struct dm_error *err)
+{
+    enum dm_err e = dm_db_exec(c, "BEGIN", 0, NULL, NULL, err);
+    if (e == DM_OK)
+        c->in_tx = true;
+    return e;
+}
+
+enum dm_err dm_db_commit(struct dm_db_conn *c, struct dm_error *err)
+{
+    enum dm_err e = dm_db_exec(c, "COMMIT", 0, NULL, NULL, err);
+    c->in_tx = false;
+    return e;
+}
+
+void dm_db_rollback(struct dm_db_conn *c)
+{
+    if (c->pg && PQstatus(c->pg) == CONNECTION_OK) {
+        PGresult *r = PQexec(c->pg, "ROLLBACK");
+        PQclear(r);
+    }
+    c->in_tx = false;
+}
+
+bool dm_db_in_tx(struct dm_db_conn *c)
+{
+    return c->in_tx;
+}
+
+bool dm_db_ping(struct dm_db *db)
+{
+    struct dm_db_conn *c = NULL;
+    if (dm_db_acquire(db, 2000, &c, NULL) != DM_OK)
+        return false;
+    enum dm_err e = dm_db_exec(c, "SELECT 1", 0, NULL, NULL, NULL);
+    dm_db_release(c);
+    return e == DM_OK;
+}
+
+const char *dm_db_get(const PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return NULL;
+    return PQgetvalue(r, row, col);
+}

@@ -1,0 +1,66 @@
+/*
+ * db.h - the only way to PostgreSQL: a bounded libpq connection pool, parameterised queries,
+ * transactions, SQLSTATE mapped to dm_err (DM_ERR_DB_RETRY when a retry can help), and
+ * transparent reconnection: a connection found broken is reset before the next statement,
+ * and a statement that failed because the connection broke outside a transaction is retried
+ * once on a fresh connection, so the first query after a server restart succeeds.
+ *
+ * Thread-safety: the pool is thread-safe; a struct dm_db_conn is used by one thread at a time.
+ */
+#ifndef DM_ADAPTERS_DB_H
+#define DM_ADAPTERS_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "core/error.h"
+
+struct dm_db;      /* pool (opaque) */
+struct dm_db_conn; /* one checked-out connection (opaque) */
+
+/* Create a pool of at most `size` connections for conninfo. Connects lazily, except that one
+ * connection is opened (and verified) immediately: DM_ERR_DB_RETRY if the server is down. */
+enum dm_err dm_db_open(const char *conninfo, int size, struct dm_db **out,
+                       struct dm_error *err) DM_MUST_CHECK;
+/* Create a pool without connecting now (the first acquire connects). */
+struct dm_db *dm_db_new(const char *conninfo, int size);
+void dm_db_free(struct dm_db *db);
+
+/* Check out a connection, waiting up to timeout_ms for a free slot (DM_ERR_TIMEOUT). */
+enum dm_err dm_db_acquire(struct dm_db *db, int timeout_ms, struct dm_db_conn **out,
+                          struct dm_error *err) DM_MUST_CHECK;
+/* Return a connection. A connection left inside a transaction is rolled back first. */
+void dm_db_release(struct dm_db_conn *c);
+/* The raw PGconn, for COPY and LISTEN (do not close it). */
+PGconn *dm_db_pg(struct dm_db_conn *c);
+
+/* Execute a parameterised statement (params are text, NULL = SQL NULL). On success *res (if
+ * res != NULL) receives the result, which the caller frees with PQclear. */
+enum dm_err dm_db_exec(struct dm_db_conn *c, const char *sql, int nparams,
+                       const char *const *params, PGresult **res,
+                       struct dm_error *err) DM_MUST_CHECK;
+/* Same with explicit parameter lengths and formats (binary parameters). */
+enum dm_err dm_db_execv(struct dm_db_conn *c, const char *sql, int nparams,
+                        const char *const *params, const int *lengths, const int *formats,
+                        PGresult **res, struct dm_error *err) DM_MUST_CHECK;
+
+/* Convenience: acquire, exec, release. */
+enum dm_err dm_db_query(struct dm_db *db, const char *sql, int nparams, const char *const *params,
+                        PGresult **res, struct dm_error *err) DM_MUST_CHECK;
+
+enum dm_err dm_db_begin(struct dm_db_conn *c, struct dm_error *err) DM_MUST_CHECK;
+enum dm_err dm_db_commit(struct dm_db_conn *c, struct dm_error *err) DM_MUST_CHECK;
+void dm_db_rollback(struct dm_db_conn *c);
+bool dm_db_in_tx(struct dm_db_conn *c);
+
+/* Map a SQLSTATE to a code: 08xxx/57P0x/40001/40P01/53xxx → DM_ERR_DB_RETRY, 23505 →
+ * DM_ERR_CONFLICT, 22xxx/23xxx → DM_ERR_INVALID, else DM_ERR_DB. */
+enum dm_err dm_db_map_sqlstate(const char *sqlstate);
+
+/* True when the pool can run `SELECT 1` now (for /health). */
+bool dm_db_ping(struct dm_db *db);
+
+/* Helpers for reading results: value or NULL when SQL NULL. */
+const char *dm_db_get(const PGresult *r, int row, int col);
+
+#endif

@@ -1,0 +1,121 @@
+/* migrate.c - apply and check the embedded migrations. */
+#include "adapters/db/migrate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+static const char *CREATE_TABLE =
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())";
+
+static enum dm_err is_applied(struct dm_db_conn *c, const char *name, bool *applied,
+                              struct dm_error *err)
+{
+    PGresult *r = NULL;
+    const char *p[] = {name};
+    enum dm_err e = dm_db_exec(c, "SELECT 1 FROM schema_migrations WHERE name = $1", 1, p, &r, err);
+    if (e != DM_OK)
+        return e;
+    *applied = PQntuples(r) > 0;
+    PQclear(r);
+    return DM_OK;
+}
+
+enum dm_err dm_migrate_apply(struct dm_db *db, int *applied, struct dm_error *err)
+{
+    struct dm_db_conn *c = NULL;
+    int count = 0;
+    enum dm_err e = dm_db_acquire(db, 10000, &c, err);
+    if (e != DM_OK)
+        return e;
+    /* Silence NOTICEs such as "relation already exists, skipping". */
+    e = dm_db_exec(c, "SET client_min_messages = warning", 0, NULL, NULL, err);
+    if (e == DM_OK)
+        e = dm_db_exec(c, CREATE_TABLE, 0, NULL, NULL, err);
+    for (int i = 0; e == DM_OK && i < dm_migrations_count; i++) {
+        const struct dm_migration *m = &dm_migrations[i];
+        e = dm_db_begin(c, err);
+        if (e != DM_OK)
+            break;
+        e = dm_db_exec(c, "SELECT pg_advisory_xact_lock(7213001)", 0, NULL, NULL, err);
+        bool done = false;
+        if (e == DM_OK)
+            e = is_applied(c, m->name, &done, err);
+        if (e == DM_OK && !done) {
+            /* Simple-query protocol: a migration file holds many statements. */
+            PGresult *r = PQexec(dm_db_pg(c), m->sql);
+            if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+                e = dm_error_set(err, DM_ERR_DB, "migration %s failed: %s", m->name,
+                                 PQresultErrorMessage(r));
+            }
+            PQclear(r);
+            if (e == DM_OK) {
+                const char *p[] = {m->name};
+                e = dm_db_exec(c, "INSERT INTO schema_migrations (name) VALUES ($1)", 1, p, NULL,
+                               err);
+            }
+            if (e == DM_OK) {
+                count++;
+                dm_info(NULL, "applied migration %s", m->name);
+            }
+        }
+        if (e == DM_OK)
+            e = dm_db_commit(c, err);
+        else
+            dm_db_rollback(c);
+    }
+    dm_db_release(c);
+    if (applied)
+        *applied = count;
+    return e;
+}
+
+enum dm_err dm_migrate_status(struct dm_db *db, FILE *out, struct dm_error *err)
+{
+    struct dm_db_conn *c = NULL;
+    enum dm_err e = dm_db_acquire(db, 10000, &c, err);
+    if (e != DM_OK)
+        return e;
+    PGresult *r = NULL;
+    e = dm_db_exec(c, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL, &r, err);
+    bool have_table = e == DM_OK && PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    for (int i = 0; e == DM_OK && i < dm_migrations_count; i++) {
+        bool done = false;
+        if (have_table)
+            e = is_applied(c, dm_migrations[i].name, &done, err);
+        if (e == DM_OK)
+            fprintf(out, "%-8s %s\n", done ? "applied" : "pending", dm_migrations[i].name);
+    }
+    dm_db_release(c);
+    return e;
+}
+
+enum dm_err dm_migrate_check(struct dm_db *db, struct dm_error *err)
+{
+    struct dm_db_conn *c = NULL;
+    enum dm_err e = dm_db_acquire(db, 10000, &c, err);
+    if (e != DM_OK)
+        return e;
+    PGresult *r = NULL;
+    e = dm_db_exec(c, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL, &r, err);
+    bool have_table = e == DM_OK && PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (e == DM_OK && !have_table) {
+        e = dm_error_set(err, DM_ERR_SCHEMA,
+                         "database schema is missing migration %s (run `diamond migrate`)",
+                         dm_migrations_count ? dm_migrations[0].name : "?");
+    }
+    for (int i = 0; e == DM_OK && i < dm_migrations_count; i++) {
+        bool done = false;
+        e = is_applied(c, dm_migrations[i].name, &done, err);
+        if (e == DM_OK && !done)
+            e = dm_error_set(err, DM_ERR_SCHEMA,
+                             "database schema is missing migration %s (run `diamond migrate`)",
+                             dm_migrations[i].name);
+    }
+    dm_db_release(c);
+    return e;
+}

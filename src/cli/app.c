@@ -1,0 +1,57 @@
+/* app.c - shared start-up for services and operator commands. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/db/migrate.h"
+#include "cli/cli.h"
+#include "core/log.h"
+#include "core/signals.h"
+
+bool dm_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+            return true;
+    return false;
+}
+
+int dm_app_init(struct dm_app *app, unsigned service, const char *name, unsigned flags)
+{
+    memset(app, 0, sizeof(*app));
+    dm_signals_install();
+    if (dm_config_load(&app->cfg, service, stderr) != DM_OK)
+        return DM_EXIT_CONFIG;
+    dm_log_init(name, app->cfg.log_level);
+    if (flags & DM_APP_DB) {
+        char *conninfo = dm_config_conninfo(&app->cfg);
+        if (conninfo == NULL) {
+            fprintf(stderr, "config: DATABASE_URL or DATABASE_HOST is required "
+                            "(for the local database: export DATABASE_URL=$(diamond db url))\n");
+            return DM_EXIT_CONFIG;
+        }
+        struct dm_error err = {0};
+        enum dm_err e = dm_db_open(conninfo, app->cfg.database_pool_size, &app->db, &err);
+        free(conninfo);
+        if (e != DM_OK) {
+            dm_error(NULL, "%s", err.message);
+            fprintf(stderr, "%s: %s\n", name, err.message);
+            return DM_EXIT_FAIL;
+        }
+        if (flags & DM_APP_SCHEMA) {
+            e = dm_migrate_check(app->db, &err);
+            if (e != DM_OK) {
+                dm_error(NULL, "%s", err.message);
+                fprintf(stderr, "%s: %s\n", name, err.message);
+                return DM_EXIT_FAIL;
+            }
+        }
+    }
+    return 0;
+}
+
+void dm_app_free(struct dm_app *app)
+{
+    dm_db_free(app->db);
+    app->db = NULL;
+    dm_config_free(&app->cfg);
+}

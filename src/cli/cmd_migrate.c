@@ -1,0 +1,48 @@
+/* cmd_migrate.c - `diamond migrate [--status]`. */
+#include <stdio.h>
+#include <string.h>
+
+#include "adapters/db/migrate.h"
+#include "cli/cli.h"
+#include "core/log.h"
+
+int dm_cmd_migrate(int argc, char **argv)
+{
+    if (dm_wants_help(argc, argv)) {
+        printf("usage: diamond migrate [--status]\n\nApplies pending migrations (each in a "
+               "transaction) and records them in schema_migrations.\n  --status  list applied "
+               "and pending migrations\n");
+        dm_config_print_help(DM_SVC_CLI, stdout);
+        return DM_EXIT_OK;
+    }
+    bool status = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--status")) {
+            status = true;
+        } else {
+            fprintf(stderr, "migrate: unknown option '%s'\n", argv[i]);
+            return DM_EXIT_CONFIG;
+        }
+    }
+    struct dm_app app;
+    int rc = dm_app_init(&app, DM_SVC_CLI, "migrate", DM_APP_DB);
+    if (rc != 0) {
+        dm_app_free(&app);
+        return rc;
+    }
+    struct dm_error err = {0};
+    enum dm_err e;
+    if (status) {
+        e = dm_migrate_status(app.db, stdout, &err);
+    } else {
+        int applied = 0;
+        e = dm_migrate_apply(app.db, &applied, &err);
+        if (e == DM_OK)
+            printf("migrate: %d migration%s applied, schema up to date\n", applied,
+                   applied == 1 ? "" : "s");
+    }
+    if (e != DM_OK)
+        fprintf(stderr, "migrate: %s\n", err.message);
+    dm_app_free(&app);
+    return e == DM_OK ? DM_EXIT_OK : DM_EXIT_FAIL;
+}

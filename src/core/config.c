@@ -1,0 +1,436 @@
+/*
+ * config.c - the configuration table. One row per environment variable: type, default, which
+ * services read it, which require it, and its validator. Add a variable by adding a row.
+ */
+#include "core/config.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/num.h"
+
+enum var_type { T_STR, T_INT, T_I64, T_DOUBLE, T_BOOL, T_LOGLEVEL };
+
+typedef const char *(*validator_fn)(const char *value);
+
+struct var {
+    const char *name;
+    enum var_type type;
+    size_t offset;
+    const char *def;    /* default as text, NULL = unset */
+    unsigned services;  /* who reads it */
+    unsigned required;  /* who must have it */
+    double min, max;    /* numeric range */
+    bool secret;
+    validator_fn validate;
+    const char *help;
+};
+
+static const char *v_url(const char *v)
+{
+    if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
+        return "must be an http:// or https:// URL";
+    return NULL;
+}
+
+static const char *v_db_url(const char *v)
+{
+    if (!strncmp(v, "postgres://", 11) || !strncmp(v, "postgresql://", 13) || strchr(v, '='))
+        return NULL;
+    return "must be a postgres:// URL or a libpq key=value string";
+}
+
+static const char *v_sslmode(const char *v)
+{
+    static const char *ok[] = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (!strcmp(v, ok[i]))
+            return NULL;
+    return "must be one of disable, allow, prefer, require, verify-ca, verify-full";
+}
+
+static const char *v_run_type(const char *v)
+{
+    if (!strcmp(v, "full") || !strcmp(v, "incremental"))
+        return NULL;
+    return "must be full or incremental";
+}
+
+static const char *v_queue_backend(const char *v)
+{
+    if (!strcmp(v, "pg") || !strcmp(v, "servicebus"))
+        return NULL;
+    return "must be pg or servicebus";
+}
+
+static const char *v_hmac(const char *v)
+{
+    json_error_t je;
+    json_t *j = json_loads(v, 0, &je);
+    const char *problem = NULL;
+    if (j == NULL || !json_is_object(j)) {
+        problem = "must be a JSON object mapping client id to secret";
+    } else {
+        const char *k;
+        json_t *s;
+        json_object_foreach(j, k, s)
+        {
+            if (!json_is_string(s) || json_string_length(s) == 0 || k[0] == '\0') {
+                problem = "every client id must map to a non-empty string secret";
+                break;
+            }
+        }
+    }
+    json_decref(j);
+    return problem;
+}
+
+static const char *v_conn_string(const char *v)
+{
+    if (strchr(v, '=') == NULL || strchr(v, ';') == NULL)
+        return "must be an Azure connection string (Key=Value;Key=Value)";
+    return NULL;
+}
+
+static const char *v_email(const char *v)
+{
+    const char *at = strchr(v, '@');
+    if (at == NULL || at == v || strchr(at, '.') == NULL)
+        return "must be an e-mail address";
+    return NULL;
+}
+
+#define OFF(f) offsetof(struct dm_config, f)
+#define ALL DM_SVC_ALL
+#define DB DM_SVC_DB
+
+static const struct var vars[] = {
+    {"PORT", T_INT, OFF(port), "3000", DM_SVC_API | DM_SVC_DASHBOARD, 0, 1, 65535, false, NULL,
+     "listening port (api 3000, dashboard 8080 locally / 80 in the container)"},
+    {"LOG_LEVEL", T_LOGLEVEL, OFF(log_level), "info", ALL, 0, 0, 0, false, NULL,
+     "debug, info, warn or error"},
+    {"DATABASE_URL", T_STR, OFF(database_url), NULL, DB, 0, 0, 0, true, v_db_url,
+     "PostgreSQL URL (overrides DATABASE_HOST/...)"},
+    {"DATABASE_HOST", T_STR, OFF(database_host), NULL, DB, 0, 0, 0, false, NULL,
+     "PostgreSQL host or unix socket directory"},
+    {"DATABASE_PORT", T_INT, OFF(database_port), "5432", DB, 0, 1, 65535, false, NULL,
+     "PostgreSQL port"},
+    {"DATABASE_NAME", T_STR, OFF(database_name), "postgres", DB, 0, 0, 0, false, NULL,
+     "database name"},
+    {"DATABASE_USERNAME", T_STR, OFF(database_username), NULL, DB, 0, 0, 0, false, NULL,
+     "database user"},
+    {"DATABASE_PASSWORD", T_STR, OFF(database_password), NULL, DB, 0, 0, 0, true, NULL,
+     "database password"},
+    {"DATABASE_SSLMODE", T_STR, OFF(database_sslmode), NULL, DB, 0, 0, 0, false, v_sslmode,
+     "libpq sslmode (default require for remote hosts)"},
+    {"DATABASE_POOL_SIZE", T_INT, OFF(database_pool_size), "15", DB, 0, 1, 200, false, NULL,
+     "connections in the pool"},
+    {"AZURE_STORAGE_CONNECTION_STRING", T_STR, OFF(azure_storage_connection_string), NULL,
+     DM_SVC_PIPELINE | DM_SVC_CLI, 0, 0, 0, true, v_conn_string,
+     "selects the Azure Blob watermark backend"},
+    {"AZURE_SERVICE_BUS_CONNECTION_STRING", T_STR, OFF(azure_service_bus_connection_string), NULL,
+     DM_SVC_PIPELINE | DM_SVC_CLI, 0, 0, 0, true, v_conn_string,
+     "selects the Azure Service Bus queue backend"},
+    {"AZURE_SUBSCRIPTION_ID", T_STR, OFF(azure_subscription_id), NULL, DM_SVC_API, 0, 0, 0, false,
+     NULL, "subscription of the scheduler job (API trigger)"},
+    {"AZURE_RESOURCE_GROUP", T_STR, OFF(azure_resource_group), NULL, DM_SVC_API, 0, 0, 0, false,
+     NULL, "resource group of the scheduler job"},
+    {"AZURE_SCHEDULER_JOB_NAME", T_STR, OFF(azure_scheduler_job_name), NULL, DM_SVC_API, 0, 0, 0,
+     false, NULL, "Container Apps Job name of the scheduler"},
+    {"AZURE_MANAGEMENT_ENDPOINT", T_STR, OFF(azure_management_endpoint),
+     "https://management.azure.com", DM_SVC_API, 0, 0, 0, false, v_url, "ARM base URL"},
+    {"IDENTITY_ENDPOINT", T_STR, OFF(azure_identity_endpoint), NULL, DM_SVC_API, 0, 0, 0, false,
+     v_url, "managed identity token endpoint (set by Container Apps)"},
+    {"IDENTITY_HEADER", T_STR, OFF(azure_identity_header), NULL, DM_SVC_API, 0, 0, 0, true, NULL,
+     "managed identity header (set by Container Apps)"},
+    {"HMAC_SECRETS", T_STR, OFF(hmac_secrets), NULL, DM_SVC_API, 0, 0, 0, true, v_hmac,
+     "JSON object client id -> HMAC secret"},
+    {"CORS_ORIGINS", T_STR, OFF(cors_origins), "*", DM_SVC_API, 0, 0, 0, false, NULL,
+     "Access-Control-Allow-Origin value"},
+    {"API_RATE_LIMIT_RPS", T_INT, OFF(api_rate_limit_rps), "0", DM_SVC_API, 0, 0, 1000000, false,
+     NULL, "per-client request rate limit (0 = off)"},
+    {"METRICS_REQUIRE_AUTH", T_BOOL, OFF(metrics_require_auth), "false", DM_SVC_API, 0, 0, 0,
+     false, NULL, "require an API key for /metrics"},
+    {"NIVODA_ENDPOINT", T_STR, OFF(nivoda_endpoint), NULL,
+     DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API, DM_SVC_WORKER | DM_SVC_SCHEDULER, 0, 0, false,
+     v_url, "Nivoda GraphQL endpoint"},
+    {"NIVODA_USERNAME", T_STR, OFF(nivoda_username), NULL,
+     DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API, DM_SVC_WORKER | DM_SVC_SCHEDULER, 0, 0, true,
+     NULL, "Nivoda username"},
+    {"NIVODA_PASSWORD", T_STR, OFF(nivoda_password), NULL,
+     DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API, DM_SVC_WORKER | DM_SVC_SCHEDULER, 0, 0, true,
+     NULL, "Nivoda password"},
+    {"NIVODA_MAX_RPS", T_DOUBLE, OFF(nivoda_max_rps), "25", DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API,
+     0, 0.1, 100000, false, NULL, "process-wide Nivoda request rate limit"},
+    {"NIVODA_TIMEOUT_MS", T_INT, OFF(nivoda_timeout_ms), "45000",
+     DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API, 0, 100, 600000, false, NULL,
+     "Nivoda connect and total timeout"},
+    {"RESEND_API_KEY", T_STR, OFF(resend_api_key), NULL, DM_SVC_PIPELINE | DM_SVC_CLI, 0, 0, 0,
+     true, NULL, "Resend API key (alerts by e-mail when set)"},
+    {"RESEND_ENDPOINT", T_STR, OFF(resend_endpoint), "https://api.resend.com",
+     DM_SVC_PIPELINE | DM_SVC_CLI, 0, 0, 0, false, v_url, "Resend API base URL"},
+    {"ALERT_EMAIL_TO", T_STR, OFF(alert_email_to), NULL, DM_SVC_PIPELINE | DM_SVC_CLI, 0, 0, 0,
+     false, v_email, "alert recipient"},
+    {"ALERT_EMAIL_FROM", T_STR, OFF(alert_email_from), NULL, DM_SVC_PIPELINE | DM_SVC_CLI, 0, 0, 0,
+     false, v_email, "alert sender"},
+    {"MAX_SCHEDULER_RECORDS", T_I64, OFF(max_scheduler_records), "0",
+     DM_SVC_SCHEDULER | DM_SVC_API | DM_SVC_WORKER, 0, 0, 1e12, false, NULL,
+     "cap on stones per run (0 = unlimited)"},
+    {"RUN_TYPE", T_STR, OFF(run_type), NULL, DM_SVC_SCHEDULER, 0, 0, 0, false, v_run_type,
+     "force full or incremental"},
+    {"WATERMARK_DIR", T_STR, OFF(watermark_dir), "./var/watermarks",
+     DM_SVC_PIPELINE | DM_SVC_CLI, 0, 0, 0, false, NULL, "file watermark backend directory"},
+    {"WORKER_CONCURRENCY", T_INT, OFF(worker_concurrency), "4", DM_SVC_WORKER, 0, 1, 256, false,
+     NULL, "work items processed at once per worker process"},
+    {"CONSOLIDATOR_BATCH_SIZE", T_INT, OFF(consolidator_batch_size), "2000", DM_SVC_CONSOLIDATOR,
+     0, 1, 100000, false, NULL, "raw rows claimed per batch"},
+    {"QUEUE_BACKEND", T_STR, OFF(queue_backend), NULL, DM_SVC_PIPELINE | DM_SVC_CLI, 0, 0, 0,
+     false, v_queue_backend, "pg or servicebus (default: servicebus when its connection string is set)"},
+    {"API_URL", T_STR, OFF(api_url), "http://127.0.0.1:3000", DM_SVC_DASHBOARD, 0, 0, 0, false,
+     v_url, "API base URL the dashboard proxies to"},
+    {"DASHBOARD_DIR", T_STR, OFF(dashboard_dir), NULL, DM_SVC_DASHBOARD, 0, 0, 0, false, NULL,
+     "directory of the dashboard's static files"},
+};
+
+#define NVARS (sizeof(vars) / sizeof(vars[0]))
+
+static enum dm_err set_value(struct dm_config *cfg, const struct var *v, const char *text,
+                             char *why, size_t whylen)
+{
+    char *base = (char *)cfg + v->offset;
+    switch (v->type) {
+    case T_STR: {
+        if (v->validate) {
+            const char *p = v->validate(text);
+            if (p) {
+                snprintf(why, whylen, "%s", p);
+                return DM_ERR_INVALID;
+            }
+        }
+        char **dst = (char **)base;
+        free(*dst);
+        *dst = dm_xstrdup(text);
+        return DM_OK;
+    }
+    case T_INT: {
+        int x;
+        if (dm_parse_int(text, (int)v->min, (int)v->max, &x) != DM_OK) {
+            snprintf(why, whylen, "must be an integer between %.0f and %.0f", v->min, v->max);
+            return DM_ERR_INVALID;
+        }
+        *(int *)base = x;
+        return DM_OK;
+    }
+    case T_I64: {
+        int64_t x;
+        if (dm_parse_i64(text, (int64_t)v->min, (int64_t)v->max, &x) != DM_OK) {
+            snprintf(why, whylen, "must be an integer between %.0f and %.0f", v->min, v->max);
+            return DM_ERR_INVALID;
+        }
+        *(int64_t *)base = x;
+        return DM_OK;
+    }
+    case T_DOUBLE: {
+        double x;
+        if (dm_parse_double(text, v->min, v->max, &x) != DM_OK) {
+            snprintf(why, whylen, "must be a number between %g and %g", v->min, v->max);
+            return DM_ERR_INVALID;
+        }
+        *(double *)base = x;
+        return DM_OK;
+    }
+    case T_BOOL: {
+        bool x;
+        if (dm_parse_bool(text, &x) != DM_OK) {
+            snprintf(why, whylen, "must be true or false");
+            return DM_ERR_INVALID;
+        }
+        *(bool *)base = x;
+        return DM_OK;
+    }
+    case T_LOGLEVEL: {
+        enum dm_log_level x;
+        if (dm_log_level_parse(text, &x) != DM_OK) {
+            snprintf(why, whylen, "must be one of debug, info, warn, error");
+            return DM_ERR_INVALID;
+        }
+        *(enum dm_log_level *)base = x;
+        return DM_OK;
+    }
+    }
+    return DM_ERR_INTERNAL;
+}
+
+static void problem(FILE *errs, int *count, const char *name, const char *why, const char *value,
+                    bool secret)
+{
+    (*count)++;
+    if (errs == NULL)
+        return;
+    if (value && !secret) {
+        /* Show at most 60 bytes of the offending value. */
+        fprintf(errs, "config: %s=\"%.60s\" %s\n", name, value, why);
+    } else {
+        fprintf(errs, "config: %s %s\n", name, why);
+    }
+}
+
+enum dm_err dm_config_load(struct dm_config *cfg, unsigned service, FILE *errs)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    int problems = 0;
+    char why[160];
+    for (size_t i = 0; i < NVARS; i++) {
+        const struct var *v = &vars[i];
+        if (!(v->services & service))
+            continue;
+        const char *text = getenv(v->name);
+        if (text != NULL && text[0] == '\0')
+            text = NULL; /* empty means unset, as in container platforms */
+        if (text == NULL) {
+            if (v->required & service) {
+                problem(errs, &problems, v->name, "is required but not set", NULL, v->secret);
+                continue;
+            }
+            if (v->def == NULL)
+                continue;
+            if (set_value(cfg, v, v->def, why, sizeof(why)) != DM_OK)
+                problem(errs, &problems, v->name, "has an invalid built-in default", NULL, false);
+            continue;
+        }
+        if (set_value(cfg, v, text, why, sizeof(why)) != DM_OK)
+            problem(errs, &problems, v->name, why, text, v->secret);
+    }
+    /* Cross-field rules. */
+    if (cfg->resend_api_key && (!cfg->alert_email_to || !cfg->alert_email_from))
+        problem(errs, &problems, "RESEND_API_KEY",
+                "is set, so ALERT_EMAIL_TO and ALERT_EMAIL_FROM are required", NULL, true);
+    if ((service & DM_SVC_DB) && !(service & DM_SVC_CLI) && cfg->database_url == NULL &&
+        cfg->database_host == NULL)
+        problem(errs, &problems, "DATABASE_URL",
+                "or DATABASE_HOST is required (run `diamond db url` for the local database)",
+                NULL, false);
+    if (cfg->queue_backend && !strcmp(cfg->queue_backend, "servicebus") &&
+        cfg->azure_service_bus_connection_string == NULL && (service & DM_SVC_PIPELINE))
+        problem(errs, &problems, "QUEUE_BACKEND",
+                "is servicebus but AZURE_SERVICE_BUS_CONNECTION_STRING is not set", NULL, false);
+    if (service & DM_SVC_API) {
+        int n = (cfg->azure_subscription_id != NULL) + (cfg->azure_resource_group != NULL) +
+                (cfg->azure_scheduler_job_name != NULL);
+        if (n != 0 && n != 3)
+            problem(errs, &problems, "AZURE_SUBSCRIPTION_ID",
+                    "AZURE_RESOURCE_GROUP and AZURE_SCHEDULER_JOB_NAME must be set together",
+                    NULL, false);
+    }
+    if (cfg->queue_backend == NULL)
+        cfg->queue_backend =
+            dm_xstrdup(cfg->azure_service_bus_connection_string ? "servicebus" : "pg");
+    if (problems) {
+        if (errs)
+            fprintf(errs, "config: %d problem%s; see `diamond <command> --help`\n", problems,
+                    problems == 1 ? "" : "s");
+        return DM_ERR_INVALID;
+    }
+    return DM_OK;
+}
+
+void dm_config_free(struct dm_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < NVARS; i++) {
+        if (vars[i].type == T_STR) {
+            char **p = (char **)((char *)cfg + vars[i].offset);
+            free(*p);
+            *p = NULL;
+        }
+    }
+}
+
+static bool is_local_host(const char *h)
+{
+    return h == NULL || h[0] == '/' || !strcmp(h, "localhost") || !strncmp(h, "127.", 4) ||
+           !strcmp(h, "::1");
+}
+
+static void kv(struct dm_buf *b, const char *key, const char *val)
+{
+    if (val == NULL)
+        return;
+    if (dm_buf_appendf(b, "%s%s='", b->len ? " " : "", key) != DM_OK)
+        return;
+    for (const char *p = val; *p; p++) {
+        if (*p == '\'' || *p == '\\') {
+            if (dm_buf_append_char(b, '\\') != DM_OK)
+                return;
+        }
+        if (dm_buf_append_char(b, *p) != DM_OK)
+            return;
+    }
+    if (dm_buf_append_char(b, '\'') != DM_OK)
+        return;
+}
+
+char *dm_config_conninfo(const struct dm_config *cfg)
+{
+    struct dm_buf b;
+    dm_buf_init(&b, 8192);
+    if (cfg->database_url) {
+        if (dm_buf_append_str(&b, cfg->database_url) != DM_OK) {
+            dm_buf_free(&b);
+            return NULL;
+        }
+        if (cfg->database_sslmode) {
+            /* A URL takes extra parameters after '?', a conninfo after a space. */
+            bool is_url = strstr(cfg->database_url, "://") != NULL;
+            if (dm_buf_appendf(&b, "%ssslmode=%s",
+                               is_url ? (strchr(cfg->database_url, '?') ? "&" : "?") : " ",
+                               cfg->database_sslmode) != DM_OK) {
+                dm_buf_free(&b);
+                return NULL;
+            }
+        }
+        return dm_buf_steal(&b);
+    }
+    if (cfg->database_host == NULL)
+        return NULL;
+    char port[16];
+    snprintf(port, sizeof(port), "%d", cfg->database_port);
+    kv(&b, "host", cfg->database_host);
+    kv(&b, "port", port);
+    kv(&b, "dbname", cfg->database_name);
+    kv(&b, "user", cfg->database_username);
+    kv(&b, "password", cfg->database_password);
+    kv(&b, "sslmode",
+       cfg->database_sslmode ? cfg->database_sslmode
+                             : (is_local_host(cfg->database_host) ? "disable" : "require"));
+    kv(&b, "application_name", "diamond");
+    return dm_buf_steal(&b);
+}
+
+const char **dm_config_names(unsigned service)
+{
+    static const char *names[NVARS + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < NVARS; i++)
+        if (vars[i].services & service)
+            names[n++] = vars[i].name;
+    names[n] = NULL;
+    return names;
+}
+
+void dm_config_print_help(unsigned service, FILE *out)
+{
+    fprintf(out, "\nEnvironment:\n");
+    for (size_t i = 0; i < NVARS; i++) {
+        const struct var *v = &vars[i];
+        if (!(v->services & service))
+            continue;
+        fprintf(out, "  %-36s %s%s%s%s%s\n", v->name, v->help, v->def ? " [default " : "",
+                v->def ? v->def : "", v->def ? "]" : "", (v->required & service) ? " (required)" : "");
+    }
+}

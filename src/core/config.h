@@ -1,0 +1,98 @@
+/*
+ * config.h - table-driven configuration from the environment, with the seed's variable names.
+ * Each variable has a type, a default, the services that read it, whether it is required and
+ * a validator. dm_config_load() reads every variable the service uses, validates all of them,
+ * prints every problem at once to stderr and returns DM_ERR_INVALID (the caller exits 2).
+ * Secrets are never printed, not even in error messages.
+ */
+#ifndef DM_CORE_CONFIG_H
+#define DM_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/error.h"
+#include "core/log.h"
+
+/* Which service reads a variable (bit mask). */
+enum dm_service {
+    DM_SVC_API = 1 << 0,
+    DM_SVC_WORKER = 1 << 1,
+    DM_SVC_CONSOLIDATOR = 1 << 2,
+    DM_SVC_SCHEDULER = 1 << 3,
+    DM_SVC_DASHBOARD = 1 << 4,
+    DM_SVC_CLI = 1 << 5, /* operator commands: migrate, apikey, status, ... */
+    DM_SVC_FEEDSIM = 1 << 6,
+};
+#define DM_SVC_PIPELINE (DM_SVC_API | DM_SVC_WORKER | DM_SVC_CONSOLIDATOR | DM_SVC_SCHEDULER)
+#define DM_SVC_DB (DM_SVC_PIPELINE | DM_SVC_CLI)
+#define DM_SVC_ALL 0x7f
+
+/* The loaded configuration. Strings are malloc'd copies or NULL when unset. */
+struct dm_config {
+    int port;
+    enum dm_log_level log_level;
+    /* database */
+    char *database_url;
+    char *database_host;
+    int database_port;
+    char *database_name;
+    char *database_username;
+    char *database_password;
+    char *database_sslmode;
+    int database_pool_size;
+    /* Azure */
+    char *azure_storage_connection_string;
+    char *azure_service_bus_connection_string;
+    char *azure_subscription_id;
+    char *azure_resource_group;
+    char *azure_scheduler_job_name;
+    char *azure_management_endpoint;  /* ARM base URL (tests point it at a local double) */
+    char *azure_identity_endpoint;    /* managed identity endpoint (IDENTITY_ENDPOINT) */
+    char *azure_identity_header;      /* IDENTITY_HEADER */
+    /* API */
+    char *hmac_secrets;
+    char *cors_origins;
+    int api_rate_limit_rps;
+    bool metrics_require_auth;
+    /* Nivoda */
+    char *nivoda_endpoint;
+    char *nivoda_username;
+    char *nivoda_password;
+    double nivoda_max_rps;
+    int nivoda_timeout_ms;
+    /* alerts */
+    char *resend_api_key;
+    char *resend_endpoint;
+    char *alert_email_to;
+    char *alert_email_from;
+    /* pipeline */
+    int64_t max_scheduler_records;
+    char *run_type;
+    char *watermark_dir;
+    int worker_concurrency;
+    int consolidator_batch_size;
+    char *queue_backend; /* "pg" (default) or "servicebus" (implied by the connection string) */
+    /* dashboard */
+    char *api_url;
+    char *dashboard_dir;
+};
+
+/* Load the variables used by `service` (one enum dm_service bit or a mask) from the
+ * environment. On any problem, writes one line per problem to `errs` (may be NULL) and returns
+ * DM_ERR_INVALID; cfg must still be released with dm_config_free. */
+enum dm_err dm_config_load(struct dm_config *cfg, unsigned service, FILE *errs) DM_MUST_CHECK;
+void dm_config_free(struct dm_config *cfg);
+
+/* libpq conninfo string for the configured database (malloc'd), or NULL if none configured.
+ * sslmode defaults to "require" for a non-local host and "disable" for loopback/unix sockets. */
+char *dm_config_conninfo(const struct dm_config *cfg);
+
+/* Names of variables read by a service, NULL-terminated static array (for docs and tests). */
+const char **dm_config_names(unsigned service);
+
+/* Print the variables of a service with defaults, for --help output. */
+void dm_config_print_help(unsigned service, FILE *out);
+
+#endif

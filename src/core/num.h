@@ -1,0 +1,31 @@
+/*
+ * num.h - checked number parsing. Every number that comes from outside (environment, query
+ * string, message, feed) goes through these: the whole string must be consumed, ranges are
+ * checked, and nothing is silently truncated. Leading/trailing spaces are rejected.
+ */
+#ifndef DM_CORE_NUM_H
+#define DM_CORE_NUM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+/* Decimal integer in [min, max]. DM_ERR_INVALID on syntax or range. */
+enum dm_err dm_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out) DM_MUST_CHECK;
+enum dm_err dm_parse_int(const char *s, int min, int max, int *out) DM_MUST_CHECK;
+/* Finite decimal floating point in [min, max]. */
+enum dm_err dm_parse_double(const char *s, double min, double max, double *out) DM_MUST_CHECK;
+/* "true"/"false" (also "1"/"0", "yes"/"no"), case-insensitive. */
+enum dm_err dm_parse_bool(const char *s, bool *out) DM_MUST_CHECK;
+
+/*
+ * Exact money: a decimal string with at most `scale` fractional digits (more are rejected) into
+ * an integer count of 10^-scale units, e.g. dm_parse_fixed("12.3", 2) == 1230.
+ */
+enum dm_err dm_parse_fixed(const char *s, int scale, int64_t *out) DM_MUST_CHECK;
+/* Format an integer count of 10^-scale units as a decimal string ("12.30"). */
+void dm_format_fixed(int64_t v, int scale, char *out, size_t size);
+
+#endif

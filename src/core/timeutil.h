@@ -1,0 +1,26 @@
+/*
+ * timeutil.h - wall-clock and monotonic time in milliseconds, and ISO-8601 UTC formatting and
+ * parsing ("2026-11-29T09:00:00.000Z"; parsing also accepts no fraction and +00:00 offsets).
+ */
+#ifndef DM_CORE_TIMEUTIL_H
+#define DM_CORE_TIMEUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+#define DM_ISO_LEN 32
+
+/* Milliseconds since the Unix epoch (wall clock). */
+int64_t dm_now_ms(void);
+/* Milliseconds from an arbitrary origin, never going backwards. */
+int64_t dm_mono_ms(void);
+/* Format ms since epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ" into out[DM_ISO_LEN]. */
+void dm_time_format(int64_t ms, char out[DM_ISO_LEN]);
+/* Parse ISO-8601 with a Z or ±HH:MM offset (fraction optional) into ms since epoch. */
+enum dm_err dm_time_parse(const char *s, int64_t *ms) DM_MUST_CHECK;
+/* Sleep for ms milliseconds (restarts after signals unless *stop becomes non-zero). */
+void dm_sleep_ms(int64_t ms, volatile int *stop);
+
+#endif

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# common.sh - helpers for shell integration tests. Source it first:
+#   . "$DM_SOURCE_DIR/tests/lib/common.sh"
+# Gives: $DIAMOND (binary), $T (a fresh temp dir removed on exit), new_db NAME (creates a
+# migrated database and exports DATABASE_URL), psql_q SQL (one value), free_port, wait_until,
+# check/fail/finish assertions, and process tracking (spawn NAME CMD...; killed on exit).
+set -euo pipefail
+: "${DIAMOND_BIN:?}" "${DM_TEST_PG_ENV:?}"
+DIAMOND=$DIAMOND_BIN
+# shellcheck disable=SC1090
+. "$DM_TEST_PG_ENV"
+export LOG_LEVEL=${LOG_LEVEL:-warn}
+T=$(mktemp -d "${TMPDIR:-/tmp}/dmtest.XXXXXX")
+DM_PIDS=()
+DM_CHECKS=0
+DM_FAILS=0
+
+cleanup() {
+    for pid in "${DM_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${DM_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ "${KEEP_TMP:-0}" = 0 ]; then rm -rf "$T"; fi
+}
+trap cleanup EXIT
+
+new_db() {
+    local name="t_$1_$$_$RANDOM"
+    psql -qAt "$DM_TEST_PG_ADMIN_URL" -c "CREATE DATABASE $name" >/dev/null
+    export DATABASE_URL="postgresql://postgres@127.0.0.1:$DM_TEST_PG_PORT/$name"
+    "$DIAMOND" migrate >/dev/null
+}
+
+psql_q() { psql -qAt -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
+
+free_port() {
+    local p
+    for _ in $(seq 1 100); do
+        p=$((20000 + RANDOM % 20000))
+        if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return 0; fi
+    done
+    return 1
+}
+
+# spawn NAME CMD... : start a background process, output to $T/NAME.log, tracked for cleanup.
+spawn() {
+    local name=$1; shift
+    "$@" >"$T/$name.log" 2>&1 &
+    DM_PIDS+=($!)
+    eval "PID_${name//-/_}=$!"
+}
+
+# wait_until TIMEOUT_S CMD... : poll CMD (every 0.1 s) until it succeeds; fail on timeout.
+wait_until() {
+    local timeout=$1; shift
+    local end=$((SECONDS + timeout))
+    while ! "$@" >/dev/null 2>&1; do
+        if [ $SECONDS -ge $end ]; then echo "timeout after ${timeout}s waiting for: $*" >&2; return 1; fi
+        sleep 0.1
+    done
+}
+
+check() { # check DESCRIPTION CMD...
+    local what=$1; shift
+    DM_CHECKS=$((DM_CHECKS + 1))
+    if "$@"; then echo "ok   - $what"; else echo "FAIL - $what"; DM_FAILS=$((DM_FAILS + 1)); fi
+}
+check_eq() { # check_eq DESCRIPTION EXPECTED ACTUAL
+    DM_CHECKS=$((DM_CHECKS + 1))
+    if [ "$2" = "$3" ]; then echo "ok   - $1 ($3)"; else echo "FAIL - $1: expected '$2', got '$3'"; DM_FAILS=$((DM_FAILS + 1)); fi
+}
+finish() {
+    echo "$((DM_CHECKS - DM_FAILS)) passed, $DM_FAILS failed"
+    [ "$DM_FAILS" = 0 ] && [ "$DM_CHECKS" -gt 0 ]
+}

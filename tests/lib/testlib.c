@@ -1,0 +1,90 @@
+/* testlib.c - test database creation for C integration tests. */
+#include "testlib.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "adapters/db/db.h"
+#include "adapters/db/migrate.h"
+#include "core/buf.h"
+
+static char env_vals[8][512];
+static char env_keys[8][64];
+static int env_n = -1;
+
+static void load_env(void)
+{
+    if (env_n >= 0)
+        return;
+    env_n = 0;
+    const char *path = getenv("DM_TEST_PG_ENV");
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (f == NULL)
+        return;
+    char line[600];
+    while (env_n < 8 && fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *eq = strchr(line, '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        snprintf(env_keys[env_n], sizeof(env_keys[0]), "%.63s", line);
+        snprintf(env_vals[env_n], sizeof(env_vals[0]), "%.511s", eq + 1);
+        env_n++;
+    }
+    fclose(f);
+}
+
+const char *dm_test_env(const char *name)
+{
+    load_env();
+    for (int i = 0; i < env_n; i++)
+        if (!strcmp(env_keys[i], name))
+            return env_vals[i];
+    return getenv(name);
+}
+
+const char *dm_test_bin(void)
+{
+    const char *b = getenv("DIAMOND_BIN");
+    return b ? b : "./diamond";
+}
+
+char *dm_test_new_db(const char *prefix)
+{
+    const char *admin = dm_test_env("DM_TEST_PG_ADMIN_URL");
+    const char *port = dm_test_env("DM_TEST_PG_PORT");
+    if (admin == NULL || port == NULL) {
+        fprintf(stderr, "test cluster not available (DM_TEST_PG_ENV)\n");
+        abort();
+    }
+    static int counter;
+    char name[96];
+    snprintf(name, sizeof(name), "t_%s_%d_%d", prefix, (int)getpid(), counter++);
+    PGconn *pg = PQconnectdb(admin);
+    if (PQstatus(pg) != CONNECTION_OK) {
+        fprintf(stderr, "cannot connect to test cluster: %s\n", PQerrorMessage(pg));
+        abort();
+    }
+    char *sql = dm_xasprintf("CREATE DATABASE %s", name);
+    PGresult *r = PQexec(pg, sql);
+    free(sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        fprintf(stderr, "create database: %s\n", PQresultErrorMessage(r));
+        abort();
+    }
+    PQclear(r);
+    PQfinish(pg);
+    char *url = dm_xasprintf("postgresql://postgres@127.0.0.1:%s/%s", port, name);
+    struct dm_db *db = dm_db_new(url, 1);
+    struct dm_error err = {0};
+    if (dm_migrate_apply(db, NULL, &err) != DM_OK) {
+        fprintf(stderr, "migrate: %s\n", err.message);
+        abort();
+    }
+    dm_db_free(db);
+    return url;
+}
