@@ -1,0 +1,89 @@
+/*
+ * nivoda.h - the Nivoda GraphQL client (feed.md §1): authenticate, count, search, hold,
+ * order. A token is reused until 5 minutes before its 6-hour lifetime ends, one
+ * authentication in flight per process; a token error clears the cache and retries once.
+ * Retries with exponential back-off and jitter on network errors, timeouts, 429 (honouring
+ * Retry-After) and 5xx; no retry on other 4xx or GraphQL validation errors. A process-wide
+ * rate limit (NIVODA_MAX_RPS). Bodies size-capped. Credentials never logged.
+ * Thread-safe: one client serves many threads with requests in flight at once.
+ */
+#ifndef DM_ADAPTERS_NIVODA_H
+#define DM_ADAPTERS_NIVODA_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/error.h"
+
+/* The DiamondQuery we send: price band (whole dollars, inclusive) and the updated window. */
+struct dm_feed_query {
+    int64_t price_from;      /* dollars, inclusive; -1 = no lower bound */
+    int64_t price_to;        /* dollars, inclusive; -1 = no upper bound */
+    int64_t updated_from_ms; /* ms since epoch; 0 = none */
+    int64_t updated_to_ms;   /* ms since epoch; 0 = none */
+};
+
+/* One page of search results. items is a JSON array of item objects (owned). */
+struct dm_feed_page {
+    json_t *items;
+    int64_t total_count; /* as reported; never used for planning */
+};
+
+struct dm_nivoda_opts {
+    const char *endpoint;
+    const char *username;
+    const char *password;
+    double max_rps;          /* default 25 */
+    long timeout_ms;         /* default 45000 */
+    int max_attempts;        /* default 5 */
+    int64_t backoff_base_ms; /* default 250 */
+    int64_t backoff_max_ms;  /* default 10000 */
+    int64_t token_ttl_ms;    /* assumed token lifetime; default 6 h */
+};
+
+struct dm_nivoda;
+
+struct dm_nivoda *dm_nivoda_new(const struct dm_nivoda_opts *opts);
+/* Options from configuration (NIVODA_ENDPOINT/USERNAME/PASSWORD/MAX_RPS/TIMEOUT_MS). */
+void dm_nivoda_opts_from_config(const struct dm_config *cfg, struct dm_nivoda_opts *opts);
+void dm_nivoda_free(struct dm_nivoda *n);
+
+enum dm_err dm_nivoda_count(struct dm_nivoda *n, const struct dm_feed_query *q, int64_t *count,
+                            struct dm_error *err) DM_MUST_CHECK;
+/* One page, order createdAt ASC; limit is clamped to 50. */
+enum dm_err dm_nivoda_search(struct dm_nivoda *n, const struct dm_feed_query *q, int64_t offset,
+                             int limit, struct dm_feed_page *page,
+                             struct dm_error *err) DM_MUST_CHECK;
+void dm_feed_page_free(struct dm_feed_page *page);
+
+struct dm_nivoda_hold {
+    char id[128];
+    bool denied;
+    char until[64]; /* ISO time or "" */
+};
+enum dm_err dm_nivoda_hold(struct dm_nivoda *n, const char *offer_id, struct dm_nivoda_hold *out,
+                           struct dm_error *err) DM_MUST_CHECK;
+
+struct dm_nivoda_order_req {
+    const char *offer_id;
+    const char *destination_id;
+    const char *reference;     /* may be NULL */
+    const char *comments;      /* may be NULL */
+    const char *return_option; /* may be NULL */
+};
+struct dm_nivoda_order {
+    char id[128];
+    char status[64];
+};
+enum dm_err dm_nivoda_order(struct dm_nivoda *n, const struct dm_nivoda_order_req *req,
+                            struct dm_nivoda_order *out, struct dm_error *err) DM_MUST_CHECK;
+
+/* Counters for tests and metrics. */
+struct dm_nivoda_stats {
+    int64_t requests, auth_calls, retries, errors;
+};
+void dm_nivoda_get_stats(struct dm_nivoda *n, struct dm_nivoda_stats *out);
+
+#endif
