@@ -1,0 +1,207 @@
+/* test_config.c - configuration table: defaults, validation, all problems reported at once,
+ * secrets never echoed, conninfo building; and the JSON-line logger. */
+#include "testlib.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/json.h"
+#include "core/log.h"
+
+static const char *all_vars[] = {"PORT", "LOG_LEVEL", "DATABASE_URL", "DATABASE_HOST",
+                                 "DATABASE_PORT", "DATABASE_NAME", "DATABASE_USERNAME",
+                                 "DATABASE_PASSWORD", "DATABASE_SSLMODE", "DATABASE_POOL_SIZE",
+                                 "HMAC_SECRETS", "RESEND_API_KEY", "ALERT_EMAIL_TO",
+                                 "ALERT_EMAIL_FROM", "NIVODA_ENDPOINT", "NIVODA_USERNAME",
+                                 "NIVODA_PASSWORD", "MAX_SCHEDULER_RECORDS", "QUEUE_BACKEND",
+                                 "AZURE_SERVICE_BUS_CONNECTION_STRING", "AZURE_SUBSCRIPTION_ID",
+                                 NULL};
+
+static int clear_env(void **state)
+{
+    for (const char **v = all_vars; *v; v++)
+        unsetenv(*v);
+    return 0;
+}
+
+static char *load(unsigned svc, struct dm_config *cfg, enum dm_err *e)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    *e = dm_config_load(cfg, svc, f);
+    fclose(f);
+    return text;
+}
+
+static void test_defaults(void **state)
+{
+    setenv("DATABASE_URL", "postgresql://u@127.0.0.1:5432/db", 1);
+    struct dm_config cfg;
+    enum dm_err e;
+    char *errs = load(DM_SVC_API, &cfg, &e);
+    assert_int_equal(e, DM_OK);
+    assert_string_equal(errs, "");
+    assert_int_equal(cfg.port, 3000);
+    assert_int_equal(cfg.database_pool_size, 15);
+    assert_int_equal(cfg.log_level, DM_LOG_INFO);
+    assert_string_equal(cfg.queue_backend, "pg");
+    assert_string_equal(cfg.cors_origins, "*");
+    char *ci = dm_config_conninfo(&cfg);
+    assert_string_equal(ci, "postgresql://u@127.0.0.1:5432/db");
+    free(ci);
+    free(errs);
+    dm_config_free(&cfg);
+}
+
+static void test_all_problems_at_once(void **state)
+{
+    setenv("DATABASE_PORT", "abc", 1);
+    setenv("DATABASE_HOST", "db.example.com", 1);
+    setenv("LOG_LEVEL", "loud", 1);
+    setenv("HMAC_SECRETS", "{not json", 1);
+    setenv("DATABASE_PASSWORD", "hunter2-secret", 1);
+    setenv("DATABASE_POOL_SIZE", "0", 1);
+    struct dm_config cfg;
+    enum dm_err e;
+    char *errs = load(DM_SVC_API, &cfg, &e);
+    assert_int_equal(e, DM_ERR_INVALID);
+    assert_non_null(strstr(errs, "DATABASE_PORT=\"abc\""));
+    assert_non_null(strstr(errs, "LOG_LEVEL=\"loud\""));
+    assert_non_null(strstr(errs, "HMAC_SECRETS must be a JSON object"));
+    assert_non_null(strstr(errs, "DATABASE_POOL_SIZE=\"0\""));
+    assert_non_null(strstr(errs, "4 problems"));
+    /* A secret's value is never echoed. */
+    assert_null(strstr(errs, "{not json"));
+    assert_null(strstr(errs, "hunter2"));
+    free(errs);
+    dm_config_free(&cfg);
+}
+
+static void test_required_and_cross_field(void **state)
+{
+    setenv("DATABASE_HOST", "db.example.com", 1);
+    setenv("RESEND_API_KEY", "re_123", 1);
+    setenv("ALERT_EMAIL_TO", "not-an-email", 1);
+    struct dm_config cfg;
+    enum dm_err e;
+    char *errs = load(DM_SVC_WORKER, &cfg, &e);
+    assert_int_equal(e, DM_ERR_INVALID);
+    assert_non_null(strstr(errs, "NIVODA_ENDPOINT is required"));
+    assert_non_null(strstr(errs, "NIVODA_USERNAME is required"));
+    assert_non_null(strstr(errs, "ALERT_EMAIL_TO=\"not-an-email\" must be an e-mail address"));
+    assert_non_null(strstr(errs, "ALERT_EMAIL_TO and ALERT_EMAIL_FROM are required"));
+    free(errs);
+    dm_config_free(&cfg);
+}
+
+static void test_conninfo_sslmode(void **state)
+{
+    setenv("DATABASE_HOST", "aws-0-us-east-1.pooler.supabase.com", 1);
+    setenv("DATABASE_USERNAME", "post'gres", 1);
+    setenv("DATABASE_PASSWORD", "p\\w", 1);
+    struct dm_config cfg;
+    enum dm_err e;
+    char *errs = load(DM_SVC_CLI, &cfg, &e);
+    assert_int_equal(e, DM_OK);
+    char *ci = dm_config_conninfo(&cfg);
+    assert_non_null(strstr(ci, "sslmode='require'"));
+    assert_non_null(strstr(ci, "user='post\\'gres'"));
+    assert_non_null(strstr(ci, "password='p\\\\w'"));
+    free(ci);
+    dm_config_free(&cfg);
+    free(errs);
+
+    setenv("DATABASE_HOST", "127.0.0.1", 1);
+    errs = load(DM_SVC_CLI, &cfg, &e);
+    ci = dm_config_conninfo(&cfg);
+    assert_non_null(strstr(ci, "sslmode='disable'"));
+    free(ci);
+    dm_config_free(&cfg);
+    free(errs);
+
+    setenv("DATABASE_SSLMODE", "verify-full", 1);
+    errs = load(DM_SVC_CLI, &cfg, &e);
+    ci = dm_config_conninfo(&cfg);
+    assert_non_null(strstr(ci, "sslmode='verify-full'"));
+    free(ci);
+    dm_config_free(&cfg);
+    free(errs);
+    unsetenv("DATABASE_SSLMODE");
+}
+
+static void test_servicebus_selected(void **state)
+{
+    setenv("DATABASE_URL", "postgresql://u@127.0.0.1/db", 1);
+    setenv("AZURE_SERVICE_BUS_CONNECTION_STRING",
+           "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=s", 1);
+    struct dm_config cfg;
+    enum dm_err e;
+    char *errs = load(DM_SVC_CONSOLIDATOR, &cfg, &e);
+    assert_int_equal(e, DM_OK);
+    assert_string_equal(cfg.queue_backend, "servicebus");
+    free(errs);
+    dm_config_free(&cfg);
+}
+
+static void test_names(void **state)
+{
+    const char **names = dm_config_names(DM_SVC_DASHBOARD);
+    bool api_url = false, db = false;
+    for (; *names; names++) {
+        api_url |= !strcmp(*names, "API_URL");
+        db |= !strcmp(*names, "DATABASE_URL");
+    }
+    assert_true(api_url);
+    assert_false(db);
+}
+
+static void test_log_json_lines(void **state)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    dm_log_init("tester", DM_LOG_INFO);
+    dm_log_set_fd(fds[1]);
+    struct dm_log_ctx ctx = {.run_id = "r1", .partition_id = "p7", .request_id = "q\"x"};
+    dm_debug(&ctx, "hidden %d", 1);
+    dm_info(&ctx, "hello %s", "world");
+    dm_log_set_fd(1);
+    close(fds[1]);
+    char buf[1024] = {0};
+    ssize_t n = read(fds[0], buf, sizeof(buf) - 1);
+    close(fds[0]);
+    assert_true(n > 0);
+    assert_null(strstr(buf, "hidden"));
+    struct dm_error err;
+    char *nl = strchr(buf, '\n');
+    assert_non_null(nl);
+    assert_null(strchr(nl + 1, '\n'));
+    json_t *o = dm_json_parse_object(buf, (size_t)(nl - buf), 1024, &err);
+    assert_non_null(o);
+    assert_string_equal(dm_json_str(o, "level"), "info");
+    assert_string_equal(dm_json_str(o, "service"), "tester");
+    assert_string_equal(dm_json_str(o, "msg"), "hello world");
+    assert_string_equal(dm_json_str(o, "runId"), "r1");
+    assert_string_equal(dm_json_str(o, "partitionId"), "p7");
+    assert_string_equal(dm_json_str(o, "requestId"), "q\"x");
+    assert_non_null(dm_json_str(o, "time"));
+    assert_null(json_object_get(o, "traceId"));
+    json_decref(o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_defaults, clear_env),
+        cmocka_unit_test_setup(test_all_problems_at_once, clear_env),
+        cmocka_unit_test_setup(test_required_and_cross_field, clear_env),
+        cmocka_unit_test_setup(test_conninfo_sslmode, clear_env),
+        cmocka_unit_test_setup(test_servicebus_selected, clear_env),
+        cmocka_unit_test_setup(test_names, clear_env),
+        cmocka_unit_test_setup(test_log_json_lines, clear_env),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
