@@ -10,7 +10,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test test-fast asan format format-check demo bench fuzz chaos clean
+.PHONY: all deps build test test-fast asan format format-check demo bench fuzz chaos clean tidy
 
 all: build
 
@@ -53,3 +53,6 @@ chaos: build
 
 clean:
 	rm -rf build build-asan build-fuzz diamond
+
+tidy: build
+	@clang-tidy -p $(BUILD) --quiet $$(git ls-files 'src/*.c') 2>/dev/null | grep -E "warning:|error:" | sort | uniq -c | sort -rn | head -50 || true
