@@ -1,0 +1,238 @@
+# Every value the seed states is the default here; environments override only what differs.
+
+variable "name_prefix" {
+  description = "Resource name prefix (seed: diamond-prod), giving diamond-prod-api etc."
+  type        = string
+}
+
+variable "location" {
+  type = string
+}
+
+variable "resource_group_name" {
+  type = string
+}
+
+variable "tags" {
+  type    = map(string)
+  default = {}
+}
+
+# --- images -------------------------------------------------------------------------------
+
+variable "registry_server" {
+  description = "ACR login server, e.g. diamondprodacr.azurecr.io"
+  type        = string
+}
+
+variable "pull_identity_id" {
+  description = "User-assigned identity with AcrPull on the registry"
+  type        = string
+}
+
+variable "image_tag" {
+  description = "Image tag to run (latest, or a commit SHA; deploy.yml moves apps to the SHA)"
+  type        = string
+  default     = "latest"
+}
+
+# --- Log Analytics ------------------------------------------------------------------------
+
+variable "log_retention_days" {
+  description = "Log Analytics retention (seed: 30 days)"
+  type        = number
+  default     = 30
+}
+
+# --- scaling and resources (seed: Container Apps Environment table) -----------------------
+
+variable "api" {
+  type = object({
+    min_replicas = number
+    max_replicas = number
+    cpu          = number
+    memory       = string
+    port         = number
+  })
+  default = {
+    min_replicas = 1
+    max_replicas = 3
+    cpu          = 0.5
+    memory       = "1Gi"
+    port         = 3000
+  }
+}
+
+variable "worker" {
+  type = object({
+    min_replicas             = number
+    max_replicas             = number
+    cpu                      = number
+    memory                   = string
+    queue_name               = string
+    message_count            = string
+    activation_message_count = string
+  })
+  default = {
+    min_replicas             = 0
+    max_replicas             = 30
+    cpu                      = 0.5
+    memory                   = "1Gi"
+    queue_name               = "work-items"
+    message_count            = "10"
+    activation_message_count = "0"
+  }
+}
+
+variable "consolidator" {
+  type = object({
+    min_replicas             = number
+    max_replicas             = number
+    cpu                      = number
+    memory                   = string
+    queue_name               = string
+    message_count            = string
+    activation_message_count = string
+  })
+  default = {
+    min_replicas             = 1
+    max_replicas             = 3
+    cpu                      = 1.0
+    memory                   = "2Gi"
+    queue_name               = "consolidate"
+    message_count            = "1"
+    activation_message_count = "0"
+  }
+}
+
+variable "dashboard" {
+  type = object({
+    min_replicas = number
+    max_replicas = number
+    cpu          = number
+    memory       = string
+    port         = number
+  })
+  default = {
+    min_replicas = 1
+    max_replicas = 2
+    cpu          = 0.25
+    memory       = "0.5Gi"
+    port         = 80
+  }
+}
+
+variable "scheduler" {
+  type = object({
+    cron_expression     = string
+    cpu                 = number
+    memory              = string
+    timeout_seconds     = number
+    retry_limit         = number
+    max_records         = number
+  })
+  default = {
+    cron_expression = "0 2 * * *"
+    cpu             = 0.5
+    memory          = "1Gi"
+    timeout_seconds = 1800
+    retry_limit     = 1
+    max_records     = 0 # MAX_SCHEDULER_RECORDS: 0 = unlimited (staging caps it)
+  }
+}
+
+variable "job_operator_role" {
+  description = "Built-in role letting the API start the scheduler job (the seed's \"Container App Job Operator\")"
+  type        = string
+  default     = "Container Apps Jobs Operator"
+}
+
+# --- service configuration (seed: Environment Variables) -----------------------------------
+
+variable "servicebus_namespace" {
+  description = "Service Bus namespace name, for the KEDA scale rules"
+  type        = string
+}
+
+variable "database_host" {
+  type = string
+}
+
+variable "database_port" {
+  type    = number
+  default = 5432
+}
+
+variable "database_name" {
+  type    = string
+  default = "postgres"
+}
+
+variable "database_username" {
+  type = string
+}
+
+variable "nivoda_endpoint" {
+  type    = string
+  default = "https://graphql-lab.nivoda.net/graphql"
+}
+
+variable "alert_email_to" {
+  type    = string
+  default = "alerts@example.com"
+}
+
+variable "alert_email_from" {
+  type    = string
+  default = "noreply@example.com"
+}
+
+variable "subscription_id" {
+  description = "AZURE_SUBSCRIPTION_ID given to the API (for starting the scheduler job)"
+  type        = string
+}
+
+# --- secrets (stored as Container App secrets, never as plain env values) ------------------
+
+variable "database_password" {
+  type      = string
+  sensitive = true
+}
+
+variable "storage_connection_string" {
+  type      = string
+  sensitive = true
+}
+
+variable "servicebus_connection_strings" {
+  description = "Per application (api, worker, consolidator, scheduler): its least-privilege connection string"
+  type        = map(string)
+  sensitive   = true
+}
+
+variable "keda_connection_strings" {
+  description = "Per scaled queue (work-items, consolidate): queue-scoped Manage connection string"
+  type        = map(string)
+  sensitive   = true
+}
+
+variable "hmac_secrets" {
+  description = "HMAC_SECRETS: JSON object client id -> secret"
+  type        = string
+  sensitive   = true
+}
+
+variable "nivoda_username" {
+  type      = string
+  sensitive = true
+}
+
+variable "nivoda_password" {
+  type      = string
+  sensitive = true
+}
+
+variable "resend_api_key" {
+  type      = string
+  sensitive = true
+}
