@@ -1,0 +1,606 @@
+/* search_query.c - parsing, validation, keyset cursors and SQL generation for diamond search. */
+#include "domain/search_query.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/json.h"
+#include "core/num.h"
+
+/* ---- sort table ---- */
+
+struct sort_def {
+    const char *name;
+    const char *expr;     /* ORDER BY expression */
+    const char *key_sql;  /* the expression as text, for cursors */
+    const char *key_cast; /* cast of the cursor key parameter */
+    enum { KEY_TIME, KEY_NUM, KEY_RANK } kind;
+};
+
+static const struct sort_def sorts[DM_SQ_SORT_COUNT] = {
+    [DM_SQ_SORT_CREATED_AT] = {"created_at", "created_at",
+                               "to_char(created_at AT TIME ZONE 'UTC', "
+                               "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+                               "timestamptz", KEY_TIME},
+    [DM_SQ_SORT_RETAIL_PRICE] = {"retail_price", "retail_price", "retail_price::text", "numeric",
+                                 KEY_NUM},
+    [DM_SQ_SORT_FEED_PRICE] = {"feed_price", "feed_price", "feed_price::text", "numeric", KEY_NUM},
+    [DM_SQ_SORT_CARATS] = {"carats", "carats", "carats::text", "numeric", KEY_NUM},
+    [DM_SQ_SORT_COLOR] = {"color", "dm_color_rank(color)", "dm_color_rank(color)::text", "smallint",
+                          KEY_RANK},
+    [DM_SQ_SORT_CLARITY] = {"clarity", "dm_clarity_rank(clarity)", "dm_clarity_rank(clarity)::text",
+                            "smallint", KEY_RANK},
+};
+
+const char *dm_sq_sort_name(enum dm_sq_sort s)
+{
+    if ((int)s < 0 || s >= DM_SQ_SORT_COUNT)
+        return "created_at";
+    return sorts[s].name;
+}
+
+static bool parse_sort(const char *v, enum dm_sq_sort *out)
+{
+    if (!strcmp(v, "price_model_price")) {
+        *out = DM_SQ_SORT_FEED_PRICE;
+        return true;
+    }
+    for (int i = 0; i < DM_SQ_SORT_COUNT; i++) {
+        if (!strcmp(v, sorts[i].name)) {
+            *out = (enum dm_sq_sort)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- parsing ---- */
+
+static enum dm_err fail(struct dm_sq_error *e, const char *param, const char *fmt, ...)
+    DM_PRINTF(3, 4);
+static enum dm_err fail(struct dm_sq_error *e, const char *param, const char *fmt, ...)
+{
+    if (e) {
+        snprintf(e->param, sizeof(e->param), "%.63s", param);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->message, sizeof(e->message), fmt, ap);
+        va_end(ap);
+    }
+    return DM_ERR_INVALID;
+}
+
+/* Printable ASCII or UTF-8 continuation bytes only: control characters are garbage. */
+static bool clean_text(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
+struct list_param {
+    const char *name;
+    size_t offset;
+    bool upper;
+};
+
+#define LOFF(f) offsetof(struct dm_search_query, f)
+static const struct list_param list_params[] = {
+    {"shape", LOFF(shape), true},
+    {"color", LOFF(color), true},
+    {"clarity", LOFF(clarity), true},
+    {"cut", LOFF(cut), true},
+    {"polish", LOFF(polish), true},
+    {"symmetry", LOFF(symmetry), true},
+    {"fluorescence", LOFF(fluorescence), true},
+    {"availability", LOFF(availability), false},
+    {"feed", LOFF(feed), false},
+};
+
+static const char *const availabilities[] = {"available", "on_hold", "sold", "unavailable"};
+
+static enum dm_err add_values(struct dm_sq_list *l, const struct list_param *lp, const char *v,
+                              struct dm_sq_error *e)
+{
+    const char *p = v;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        /* Trim spaces around each item. */
+        const char *s = p;
+        size_t n = len;
+        while (n > 0 && *s == ' ') {
+            s++;
+            n--;
+        }
+        while (n > 0 && s[n - 1] == ' ')
+            n--;
+        if (n > 0) {
+            if (n >= DM_SQ_VALUE_MAX)
+                return fail(e, lp->name, "value too long (at most %s characters)", "47");
+            if (l->n >= DM_SQ_MAX_VALUES)
+                return fail(e, lp->name, "too many values (at most %s)", "24");
+            char *dst = l->v[l->n];
+            for (size_t i = 0; i < n; i++)
+                dst[i] = lp->upper ? (char)toupper((unsigned char)s[i])
+                                   : (char)tolower((unsigned char)s[i]);
+            dst[n] = '\0';
+            if (!strcmp(lp->name, "availability")) {
+                bool ok = false;
+                for (size_t i = 0; i < sizeof(availabilities) / sizeof(availabilities[0]); i++)
+                    ok = ok || !strcmp(dst, availabilities[i]);
+                if (!ok)
+                    return fail(e, lp->name,
+                                "must be one or more of available, on_hold, sold, unavailable "
+                                "(got '%.40s')",
+                                dst);
+            }
+            bool dup = false;
+            for (int i = 0; i < l->n; i++)
+                dup = dup || !strcmp(l->v[i], dst);
+            if (!dup)
+                l->n++;
+        }
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return DM_OK;
+}
+
+/* Key matches name or name[] (or name[N]). */
+static bool key_is(const char *key, const char *name)
+{
+    size_t n = strlen(name);
+    if (strncmp(key, name, n))
+        return false;
+    if (key[n] == '\0')
+        return true;
+    if (key[n] != '[')
+        return false;
+    const char *p = key + n + 1;
+    while (isdigit((unsigned char)*p))
+        p++;
+    return p[0] == ']' && p[1] == '\0';
+}
+
+static enum dm_err parse_fixed_param(const char *name, const char *v, int scale, int64_t max,
+                                     int64_t *out, struct dm_sq_error *e)
+{
+    int64_t x;
+    if (dm_parse_fixed(v, scale, &x) != DM_OK || x < 0 || x > max)
+        return fail(e, name, "must be a non-negative number (got '%.40s')", v);
+    *out = x;
+    return DM_OK;
+}
+
+enum dm_err dm_search_query_parse(const char *const *keys, const char *const *values, int n,
+                                  struct dm_search_query *q, struct dm_sq_error *e)
+{
+    memset(q, 0, sizeof(*q));
+    q->page = 1;
+    q->limit = DM_SQ_DEFAULT_LIMIT;
+    q->sort = DM_SQ_SORT_CREATED_AT;
+    q->desc = true;
+    q->lab_grown = -1;
+    if (n > DM_SQ_MAX_ARGS)
+        return fail(e, "query", "too many query parameters (at most %s)", "64");
+    const char *cursor = NULL;
+    bool seen_sort = false, seen_order = false;
+    for (int i = 0; i < n; i++) {
+        const char *k = keys[i];
+        const char *v = values[i] ? values[i] : "";
+        if (k == NULL || !clean_text(k))
+            return fail(e, "query", "malformed query parameter name%s", "");
+        if (!clean_text(v) || strlen(v) > 1024)
+            return fail(e, k, "malformed value%s", "");
+        bool handled = false;
+        for (size_t j = 0; j < sizeof(list_params) / sizeof(list_params[0]); j++) {
+            if (key_is(k, list_params[j].name)) {
+                struct dm_sq_list *l = (struct dm_sq_list *)((char *)q + list_params[j].offset);
+                enum dm_err r = add_values(l, &list_params[j], v, e);
+                if (r != DM_OK)
+                    return r;
+                handled = true;
+                break;
+            }
+        }
+        if (handled)
+            continue;
+        if (!strcmp(k, "page")) {
+            if (dm_parse_int(v, 1, DM_SQ_MAX_PAGE, &q->page) != DM_OK)
+                return fail(e, "page", "must be an integer >= 1 (got '%.40s')", v);
+        } else if (!strcmp(k, "limit")) {
+            if (dm_parse_int(v, 1, DM_SQ_MAX_LIMIT, &q->limit) != DM_OK)
+                return fail(e, "limit", "must be an integer between 1 and 100 (got '%.40s')", v);
+        } else if (!strcmp(k, "sort_by")) {
+            if (!parse_sort(v, &q->sort))
+                return fail(e, "sort_by",
+                            "must be one of created_at, retail_price, feed_price, "
+                            "price_model_price, carats, color, clarity (got '%.40s')",
+                            v);
+            seen_sort = true;
+        } else if (!strcmp(k, "sort_order")) {
+            if (!strcasecmp(v, "asc"))
+                q->desc = false;
+            else if (!strcasecmp(v, "desc"))
+                q->desc = true;
+            else
+                return fail(e, "sort_order", "must be asc or desc (got '%.40s')", v);
+            seen_order = true;
+        } else if (!strcmp(k, "lab_grown")) {
+            if (!strcmp(v, "true"))
+                q->lab_grown = 1;
+            else if (!strcmp(v, "false"))
+                q->lab_grown = 0;
+            else
+                return fail(e, "lab_grown", "must be true or false (got '%.40s')", v);
+        } else if (!strcmp(k, "carat_min")) {
+            if (parse_fixed_param(k, v, 4, 10000000, &q->carat_min, e) != DM_OK)
+                return DM_ERR_INVALID;
+            q->has_carat_min = true;
+        } else if (!strcmp(k, "carat_max")) {
+            if (parse_fixed_param(k, v, 4, 10000000, &q->carat_max, e) != DM_OK)
+                return DM_ERR_INVALID;
+            q->has_carat_max = true;
+        } else if (!strcmp(k, "price_min")) {
+            if (parse_fixed_param(k, v, 2, 99999999999LL, &q->price_min, e) != DM_OK)
+                return DM_ERR_INVALID;
+            q->has_price_min = true;
+        } else if (!strcmp(k, "price_max")) {
+            if (parse_fixed_param(k, v, 2, 99999999999LL, &q->price_max, e) != DM_OK)
+                return DM_ERR_INVALID;
+            q->has_price_max = true;
+        } else if (!strcmp(k, "cursor")) {
+            if (v[0] != '\0')
+                cursor = v;
+        }
+        /* anything else: ignored, as the reference did */
+    }
+    if (q->has_carat_min && q->has_carat_max && q->carat_min > q->carat_max)
+        return fail(e, "carat_min", "must not be greater than carat_max%s", "");
+    if (q->has_price_min && q->has_price_max && q->price_min > q->price_max)
+        return fail(e, "price_min", "must not be greater than price_max%s", "");
+    if (cursor) {
+        enum dm_sq_sort cs;
+        bool cdesc;
+        if (dm_search_cursor_decode(cursor, &cs, &cdesc, q->cursor_key, q->cursor_id) != DM_OK)
+            return fail(e, "cursor", "is not a valid cursor%s", "");
+        /* A cursor carries its ordering; an explicit different one is a contradiction. */
+        if ((seen_sort && cs != q->sort) || (seen_order && cdesc != q->desc))
+            return fail(e, "cursor", "was issued for a different sort_by/sort_order%s", "");
+        q->sort = cs;
+        q->desc = cdesc;
+        q->has_cursor = true;
+    }
+    return DM_OK;
+}
+
+/* ---- cursors ---- */
+
+static bool valid_time_key(const char *s)
+{
+    /* YYYY-MM-DDTHH:MM:SS[.ffffff]Z */
+    const char *pat = "dddd-dd-ddTdd:dd:dd";
+    size_t i = 0;
+    for (; pat[i]; i++) {
+        if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != pat[i])
+            return false;
+    }
+    const char *p = s + i;
+    if (*p == '.') {
+        p++;
+        int digits = 0;
+        while (isdigit((unsigned char)*p) && digits < 7) {
+            p++;
+            digits++;
+        }
+        if (digits == 0 || digits > 6)
+            return false;
+    }
+    return p[0] == 'Z' && p[1] == '\0';
+}
+
+static bool valid_key(enum dm_sq_sort s, const char *key)
+{
+    int64_t x;
+    int r;
+    switch (sorts[s].kind) {
+    case KEY_TIME:
+        return valid_time_key(key);
+    case KEY_NUM:
+        return dm_parse_fixed(key, 4, &x) == DM_OK && x >= 0;
+    case KEY_RANK:
+        return dm_parse_int(key, 0, 999, &r) == DM_OK;
+    }
+    return false;
+}
+
+enum dm_err dm_search_cursor_encode(enum dm_sq_sort sort, bool desc, const char *key,
+                                    const char *id, char *out, size_t out_size)
+{
+    if ((int)sort < 0 || sort >= DM_SQ_SORT_COUNT || key == NULL || id == NULL)
+        return DM_ERR_INVALID;
+    json_t *j = json_pack("{s:s,s:s,s:s,s:s}", "s", sorts[sort].name, "d", desc ? "desc" : "asc",
+                          "k", key, "id", id);
+    if (j == NULL)
+        return DM_ERR_INVALID;
+    char *text = dm_json_dumps(j);
+    json_decref(j);
+    char *b64 = dm_base64_encode(text, strlen(text));
+    free(text);
+    /* base64 -> base64url without padding */
+    size_t n = 0;
+    enum dm_err e = DM_OK;
+    for (const char *p = b64; *p && *p != '='; p++) {
+        if (n + 1 >= out_size) {
+            e = DM_ERR_TOO_LARGE;
+            break;
+        }
+        out[n++] = *p == '+' ? '-' : *p == '/' ? '_' : *p;
+    }
+    if (out_size > 0)
+        out[n < out_size ? n : out_size - 1] = '\0';
+    free(b64);
+    return e;
+}
+
+enum dm_err dm_search_cursor_decode(const char *cursor, enum dm_sq_sort *sort, bool *desc,
+                                    char key[DM_SQ_KEY_MAX], char id[DM_UUID_LEN])
+{
+    size_t len = strlen(cursor);
+    if (len == 0 || len > 400)
+        return DM_ERR_INVALID;
+    char b64[408];
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = cursor[i];
+        if (c == '-')
+            c = '+';
+        else if (c == '_')
+            c = '/';
+        else if (!isalnum((unsigned char)c))
+            return DM_ERR_INVALID;
+        b64[n++] = c;
+    }
+    if (n % 4 == 1)
+        return DM_ERR_INVALID;
+    while (n % 4)
+        b64[n++] = '=';
+    b64[n] = '\0';
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    if (dm_base64_decode(b64, &raw, &raw_len) != DM_OK)
+        return DM_ERR_INVALID;
+    enum dm_err e = DM_ERR_INVALID;
+    json_t *j = dm_json_parse((const char *)raw, raw_len, 1024, NULL);
+    free(raw);
+    if (j == NULL || !json_is_object(j))
+        goto out;
+    const char *s = dm_json_str(j, "s"), *d = dm_json_str(j, "d"), *k = dm_json_str(j, "k"),
+               *i = dm_json_str(j, "id");
+    if (!s || !d || !k || !i)
+        goto out;
+    enum dm_sq_sort so;
+    if (!parse_sort(s, &so))
+        goto out;
+    if (strcmp(d, "asc") && strcmp(d, "desc"))
+        goto out;
+    if (!dm_uuid_valid(i) || strlen(k) >= DM_SQ_KEY_MAX || !valid_key(so, k))
+        goto out;
+    *sort = so;
+    *desc = !strcmp(d, "desc");
+    snprintf(key, DM_SQ_KEY_MAX, "%s", k);
+    snprintf(id, DM_UUID_LEN, "%s", i);
+    e = DM_OK;
+out:
+    json_decref(j);
+    return e;
+}
+
+/* ---- SQL ---- */
+
+void dm_sql_init(struct dm_sql *s)
+{
+    memset(s, 0, sizeof(*s));
+    dm_buf_init(&s->text, 64 * 1024);
+}
+
+void dm_sql_free(struct dm_sql *s)
+{
+    if (s == NULL)
+        return;
+    dm_buf_free(&s->text);
+    for (int i = 0; i < s->n; i++)
+        free(s->params[i]);
+    s->n = 0;
+}
+
+enum dm_err dm_sql_param(struct dm_sql *s, const char *value)
+{
+    if (s->n >= DM_SQL_MAX_PARAMS)
+        return DM_ERR_TOO_LARGE;
+    s->params[s->n] = value ? dm_xstrdup(value) : NULL;
+    s->n++;
+    return dm_buf_appendf(&s->text, "$%d", s->n);
+}
+
+enum dm_err dm_sql_text(struct dm_sql *s, const char *text)
+{
+    return dm_buf_append_str(&s->text, text);
+}
+
+enum dm_err dm_sql_array_literal(const struct dm_sq_list *l, struct dm_buf *out)
+{
+    enum dm_err e = dm_buf_append_char(out, '{');
+    for (int i = 0; e == DM_OK && i < l->n; i++) {
+        if (i > 0)
+            e = dm_buf_append_char(out, ',');
+        if (e == DM_OK)
+            e = dm_buf_append_char(out, '"');
+        for (const char *p = l->v[i]; e == DM_OK && *p; p++) {
+            if (*p == '"' || *p == '\\')
+                e = dm_buf_append_char(out, '\\');
+            if (e == DM_OK)
+                e = dm_buf_append_char(out, *p);
+        }
+        if (e == DM_OK)
+            e = dm_buf_append_char(out, '"');
+    }
+    if (e == DM_OK)
+        e = dm_buf_append_char(out, '}');
+    return e;
+}
+
+const char DM_DIAMOND_JSON_SQL[] =
+    "json_strip_nulls(json_build_object("
+    "'id',id,'feed',feed,'supplierStoneId',supplier_stone_id,'offerId',offer_id,"
+    "'shape',shape,'carats',carats,'color',color,'clarity',clarity,'cut',cut,"
+    "'polish',polish,'symmetry',symmetry,'fluorescence',fluorescence,"
+    "'labGrown',lab_grown,'treated',treated,'feedPrice',feed_price,"
+    "'priceModelPrice',feed_price,'pricePerCarat',price_per_carat,"
+    "'retailPrice',retail_price,'markupRatio',markup_ratio,'rating',rating,"
+    "'pricingRuleId',pricing_rule_id,'availability',availability,"
+    "'rawAvailability',raw_availability,'holdId',hold_id,'imageUrl',image_url,"
+    "'videoUrl',video_url,'certificateLab',certificate_lab,"
+    "'certificateNumber',certificate_number,'certificatePdfUrl',certificate_pdf_url,"
+    "'measurements',measurements,'attributes',attributes,'supplierName',supplier_name,"
+    "'supplierLegalName',supplier_legal_name,'status',status,'createdAt',created_at,"
+    "'updatedAt',updated_at))::text";
+
+static enum dm_err list_filter(struct dm_sql *s, const struct dm_sq_list *l, const char *expr)
+{
+    if (l->n == 0)
+        return DM_OK;
+    struct dm_buf arr;
+    dm_buf_init(&arr, 8192);
+    enum dm_err e = dm_sql_array_literal(l, &arr);
+    if (e == DM_OK)
+        e = dm_buf_appendf(&s->text, " AND %s = ANY(", expr);
+    if (e == DM_OK)
+        e = dm_sql_param(s, arr.data);
+    if (e == DM_OK)
+        e = dm_sql_text(s, "::text[])");
+    dm_buf_free(&arr);
+    return e;
+}
+
+static enum dm_err fixed_filter(struct dm_sql *s, bool has, int64_t v, int scale,
+                                const char *expr_op)
+{
+    if (!has)
+        return DM_OK;
+    char num[40];
+    dm_format_fixed(v, scale, num, sizeof(num));
+    enum dm_err e = dm_buf_appendf(&s->text, " AND %s ", expr_op);
+    if (e == DM_OK)
+        e = dm_sql_param(s, num);
+    if (e == DM_OK)
+        e = dm_sql_text(s, "::numeric");
+    return e;
+}
+
+static enum dm_err where_filters(const struct dm_search_query *q, struct dm_sql *s)
+{
+    enum dm_err e = dm_sql_text(s, " WHERE status = 'active'");
+    if (e == DM_OK)
+        e = list_filter(s, &q->shape, "shape");
+    if (e == DM_OK)
+        e = list_filter(s, &q->color, "upper(color)");
+    if (e == DM_OK)
+        e = list_filter(s, &q->clarity, "upper(clarity)");
+    if (e == DM_OK)
+        e = list_filter(s, &q->cut, "upper(cut)");
+    if (e == DM_OK)
+        e = list_filter(s, &q->polish, "upper(polish)");
+    if (e == DM_OK)
+        e = list_filter(s, &q->symmetry, "upper(symmetry)");
+    if (e == DM_OK)
+        e = list_filter(s, &q->fluorescence, "upper(fluorescence)");
+    if (e == DM_OK)
+        e = list_filter(s, &q->availability, "availability");
+    if (e == DM_OK)
+        e = list_filter(s, &q->feed, "feed");
+    if (e == DM_OK)
+        e = fixed_filter(s, q->has_carat_min, q->carat_min, 4, "carats >=");
+    if (e == DM_OK)
+        e = fixed_filter(s, q->has_carat_max, q->carat_max, 4, "carats <=");
+    if (e == DM_OK)
+        e = fixed_filter(s, q->has_price_min, q->price_min, 2, "retail_price >=");
+    if (e == DM_OK)
+        e = fixed_filter(s, q->has_price_max, q->price_max, 2, "retail_price <=");
+    if (e == DM_OK && q->lab_grown >= 0) {
+        e = dm_sql_text(s, " AND lab_grown = ");
+        if (e == DM_OK)
+            e = dm_sql_param(s, q->lab_grown ? "true" : "false");
+        if (e == DM_OK)
+            e = dm_sql_text(s, "::boolean");
+    }
+    return e;
+}
+
+enum dm_err dm_search_build_page_sql(const struct dm_search_query *q, struct dm_sql *out)
+{
+    const struct sort_def *sd = &sorts[q->sort];
+    const char *dir = q->desc ? "DESC" : "ASC";
+    enum dm_err e = dm_buf_appendf(&out->text, "SELECT %s, %s, id::text FROM diamonds",
+                                   DM_DIAMOND_JSON_SQL, sd->key_sql);
+    if (e == DM_OK)
+        e = where_filters(q, out);
+    if (e == DM_OK && q->has_cursor) {
+        /* Row comparison keeps the (expr, id) index usable in either direction. */
+        e = dm_buf_appendf(&out->text, " AND (%s, id) %s (", sd->expr, q->desc ? "<" : ">");
+        if (e == DM_OK)
+            e = dm_sql_param(out, q->cursor_key);
+        if (e == DM_OK)
+            e = dm_buf_appendf(&out->text, "::%s, ", sd->key_cast);
+        if (e == DM_OK)
+            e = dm_sql_param(out, q->cursor_id);
+        if (e == DM_OK)
+            e = dm_sql_text(out, "::uuid)");
+    }
+    if (e == DM_OK)
+        e = dm_buf_appendf(&out->text, " ORDER BY %s %s, id %s LIMIT ", sd->expr, dir, dir);
+    char num[32];
+    snprintf(num, sizeof(num), "%d", q->limit + 1);
+    if (e == DM_OK)
+        e = dm_sql_param(out, num);
+    if (e == DM_OK && !q->has_cursor && q->page > 1) {
+        snprintf(num, sizeof(num), "%lld", (long long)(q->page - 1) * q->limit);
+        e = dm_sql_text(out, " OFFSET ");
+        if (e == DM_OK)
+            e = dm_sql_param(out, num);
+    }
+    return e;
+}
+
+enum dm_err dm_search_build_count_sql(const struct dm_search_query *q, int64_t cap,
+                                      struct dm_sql *out)
+{
+    enum dm_err e = dm_sql_text(out, "SELECT count(*) FROM (SELECT 1 FROM diamonds");
+    if (e == DM_OK)
+        e = where_filters(q, out);
+    if (e == DM_OK && cap > 0) {
+        char num[32];
+        snprintf(num, sizeof(num), "%lld", (long long)cap + 1);
+        e = dm_sql_text(out, " LIMIT ");
+        if (e == DM_OK)
+            e = dm_sql_param(out, num);
+    }
+    if (e == DM_OK)
+        e = dm_sql_text(out, ") t");
+    return e;
+}
+
+enum dm_err dm_search_build_filter_sql(const struct dm_search_query *q, struct dm_sql *out)
+{
+    enum dm_err e = dm_sql_text(out, "SELECT 1 FROM diamonds");
+    if (e == DM_OK)
+        e = where_filters(q, out);
+    return e;
+}

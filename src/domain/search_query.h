@@ -1,0 +1,122 @@
+/*
+ * search_query.h - the diamond search of GET /api/v2/diamonds (api.md), pure: parse and
+ * validate the query parameters into a struct dm_search_query, encode/decode keyset cursors,
+ * and generate parameterised SQL (values only ever travel as $n parameters; column names and
+ * sort expressions come from fixed tables here).
+ *
+ * Parameters: shape, color, clarity, cut, polish, symmetry, fluorescence, availability, feed
+ * (one or many: repeated `shape=A&shape=B`, `shape[]=A`, or comma-separated `shape=A,B`;
+ * matched case-insensitively), carat_min/carat_max, price_min/price_max (retail dollars),
+ * lab_grown (true|false only), sort_by (created_at, retail_price, feed_price or its alias
+ * price_model_price, carats, color, clarity), sort_order (asc|desc), page (>= 1), limit
+ * (1..100, default 50), cursor (keyset paging; takes precedence over page). Unknown
+ * parameters are ignored; malformed ones give DM_ERR_INVALID with the parameter named.
+ *
+ * Ordering always breaks ties by id in the same direction, so pages are stable; colour and
+ * clarity sort in grade order (dm_color_rank / dm_clarity_rank, migration 001).
+ */
+#ifndef DM_DOMAIN_SEARCH_QUERY_H
+#define DM_DOMAIN_SEARCH_QUERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/crypto.h"
+#include "core/error.h"
+
+#define DM_SQ_MAX_VALUES 24
+#define DM_SQ_VALUE_MAX 48
+#define DM_SQ_DEFAULT_LIMIT 50
+#define DM_SQ_MAX_LIMIT 100
+#define DM_SQ_MAX_PAGE 1000000
+#define DM_SQ_MAX_ARGS 64
+#define DM_SQ_KEY_MAX 64
+
+enum dm_sq_sort {
+    DM_SQ_SORT_CREATED_AT = 0,
+    DM_SQ_SORT_RETAIL_PRICE,
+    DM_SQ_SORT_FEED_PRICE,
+    DM_SQ_SORT_CARATS,
+    DM_SQ_SORT_COLOR,
+    DM_SQ_SORT_CLARITY,
+    DM_SQ_SORT_COUNT
+};
+
+struct dm_sq_list {
+    int n;
+    char v[DM_SQ_MAX_VALUES][DM_SQ_VALUE_MAX];
+};
+
+struct dm_search_query {
+    int page;  /* >= 1 */
+    int limit; /* 1..100 */
+    enum dm_sq_sort sort;
+    bool desc;
+    struct dm_sq_list shape, color, clarity, cut, polish, symmetry, fluorescence, availability,
+        feed;
+    bool has_carat_min, has_carat_max, has_price_min, has_price_max;
+    int64_t carat_min, carat_max; /* 1/10000 carat */
+    int64_t price_min, price_max; /* cents */
+    int lab_grown;                /* -1 any, 0 natural, 1 lab-grown */
+    bool has_cursor;
+    char cursor_key[DM_SQ_KEY_MAX]; /* sort key of the last row seen, as text */
+    char cursor_id[DM_UUID_LEN];    /* id of the last row seen */
+};
+
+/* A validation failure: the offending parameter and why. */
+struct dm_sq_error {
+    char param[64];
+    char message[256];
+};
+
+/* Parse n (key, value) pairs (decoded query arguments, in order). On failure fills e. */
+enum dm_err dm_search_query_parse(const char *const *keys, const char *const *values, int n,
+                                  struct dm_search_query *q, struct dm_sq_error *e) DM_MUST_CHECK;
+
+/* Name of a sort key as accepted by sort_by ("created_at", ...). */
+const char *dm_sq_sort_name(enum dm_sq_sort s);
+
+/* Keyset cursor: base64url (no padding) of {"s":sort,"d":"asc|desc","k":key,"id":id}.
+ * out_size >= 256. */
+enum dm_err dm_search_cursor_encode(enum dm_sq_sort sort, bool desc, const char *key,
+                                    const char *id, char *out, size_t out_size) DM_MUST_CHECK;
+/* Decode and validate a cursor (key syntax checked for the sort's type). */
+enum dm_err dm_search_cursor_decode(const char *cursor, enum dm_sq_sort *sort, bool *desc,
+                                    char key[DM_SQ_KEY_MAX], char id[DM_UUID_LEN]) DM_MUST_CHECK;
+
+/* A SQL statement with its text parameters. */
+#define DM_SQL_MAX_PARAMS 32
+struct dm_sql {
+    struct dm_buf text;
+    int n;
+    char *params[DM_SQL_MAX_PARAMS];
+};
+void dm_sql_init(struct dm_sql *s);
+void dm_sql_free(struct dm_sql *s);
+/* Append "$k" for a new parameter with the given value (copied; NULL = SQL NULL). */
+enum dm_err dm_sql_param(struct dm_sql *s, const char *value) DM_MUST_CHECK;
+/* Append literal SQL text (never user input). */
+enum dm_err dm_sql_text(struct dm_sql *s, const char *text) DM_MUST_CHECK;
+/* PostgreSQL array literal {"a","b"} of a list (quotes and backslashes escaped). */
+enum dm_err dm_sql_array_literal(const struct dm_sq_list *l, struct dm_buf *out) DM_MUST_CHECK;
+
+/* The JSON object of one diamond row as a SQL expression (camelCase keys, numbers as JSON
+ * numbers, null columns omitted, feedPrice repeated as priceModelPrice). */
+extern const char DM_DIAMOND_JSON_SQL[];
+
+/* Page query: columns (0) diamond JSON text, (1) sort key text, (2) id; at most limit + 1
+ * rows (the extra row tells whether a next page exists). */
+enum dm_err dm_search_build_page_sql(const struct dm_search_query *q,
+                                     struct dm_sql *out) DM_MUST_CHECK;
+/* Count query over the same filters (cursor ignored), counting at most cap + 1 rows. With
+ * cap <= 0 the count is exact. */
+enum dm_err dm_search_build_count_sql(const struct dm_search_query *q, int64_t cap,
+                                      struct dm_sql *out) DM_MUST_CHECK;
+/* Only the WHERE clause filters (no keyset), for EXPLAIN-based estimates:
+ * "SELECT 1 FROM diamonds WHERE ...". */
+enum dm_err dm_search_build_filter_sql(const struct dm_search_query *q,
+                                       struct dm_sql *out) DM_MUST_CHECK;
+
+#endif
