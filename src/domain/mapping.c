@@ -1,0 +1,504 @@
+/* mapping.c - Nivoda item -> canonical diamond, content hash and COPY text line. */
+#include "domain/mapping.h"
+
+#include "core/num.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Decimal text "[+-]digits[.digits]" to fixed point, half away from zero. */
+static enum dm_err decimal_text(const char *s, int scale, int64_t *out)
+{
+    const char *p = s;
+    bool neg = false;
+    if (*p == '-' || *p == '+')
+        neg = *p++ == '-';
+    if (!isdigit((unsigned char)*p) && !(*p == '.' && isdigit((unsigned char)p[1])))
+        return DM_ERR_INVALID;
+    const int64_t limit = INT64_MAX / 10 - 10;
+    int64_t v = 0;
+    for (; isdigit((unsigned char)*p); p++) {
+        if (v > limit)
+            return DM_ERR_TOO_LARGE;
+        v = v * 10 + (*p - '0');
+    }
+    int frac = 0;
+    bool round_up = false;
+    if (*p == '.') {
+        p++;
+        for (; isdigit((unsigned char)*p); p++) {
+            if (frac < scale) {
+                if (v > limit)
+                    return DM_ERR_TOO_LARGE;
+                v = v * 10 + (*p - '0');
+            } else if (frac == scale) {
+                round_up = *p >= '5'; /* only the first dropped digit decides a half */
+            }
+            frac++;
+        }
+    }
+    if (*p != '\0')
+        return DM_ERR_INVALID;
+    for (; frac < scale; frac++) {
+        if (v > limit)
+            return DM_ERR_TOO_LARGE;
+        v *= 10;
+    }
+    if (round_up)
+        v++;
+    *out = neg ? -v : v;
+    return DM_OK;
+}
+
+enum dm_err dm_json_decimal(const json_t *v, int scale, int64_t *out)
+{
+    if (v == NULL || json_is_null(v))
+        return DM_ERR_NOT_FOUND;
+    if (scale < 0 || scale > 6)
+        return DM_ERR_INVALID;
+    char text[64];
+    if (json_is_integer(v)) {
+        snprintf(text, sizeof(text), "%lld", (long long)json_integer_value(v));
+    } else if (json_is_real(v)) {
+        /* 15 significant digits give back the literal as written for any realistic value. */
+        snprintf(text, sizeof(text), "%.15g", json_real_value(v));
+        char *e = strpbrk(text, "eE");
+        if (e != NULL) {
+            double a = json_real_value(v);
+            if (a < 0)
+                a = -a;
+            if (a < 1.0) { /* below 1e-4: rounds to zero at any scale we use */
+                *out = 0;
+                return DM_OK;
+            }
+            return DM_ERR_TOO_LARGE;
+        }
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t n = strlen(s);
+        if (n == 0 || n >= sizeof(text))
+            return n == 0 ? DM_ERR_INVALID : DM_ERR_TOO_LARGE;
+        memcpy(text, s, n + 1);
+    } else {
+        return DM_ERR_INVALID;
+    }
+    return decimal_text(text, scale, out);
+}
+
+/* Optional text: non-empty string, or a number's text; NULL for anything else. */
+static char *opt_text(const json_t *obj, const char *key, bool upper)
+{
+    const json_t *v = json_object_get(obj, key);
+    char *s = NULL;
+    if (json_is_string(v)) {
+        if (json_string_length(v) == 0)
+            return NULL;
+        s = dm_xstrdup(json_string_value(v));
+    } else if (json_is_integer(v)) {
+        s = dm_xasprintf("%lld", (long long)json_integer_value(v));
+    } else if (json_is_real(v)) {
+        s = dm_xasprintf("%.15g", json_real_value(v));
+    } else {
+        return NULL;
+    }
+    if (upper)
+        for (char *p = s; *p; p++)
+            *p = (char)toupper((unsigned char)*p);
+    return s;
+}
+
+/* Object member or NULL when absent or not an object. */
+static const json_t *opt_object(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    return json_is_object(v) ? v : NULL;
+}
+
+struct json_key {
+    const char *out; /* key in the canonical object */
+    int src;         /* 0 = d, 1 = c */
+    const char *in;  /* key in the payload */
+};
+
+static const struct json_key MEASUREMENT_KEYS[] = {
+    {"length", 1, "length"},
+    {"width", 1, "width"},
+    {"depth", 1, "depth"},
+    {"depthPercentage", 1, "depthPercentage"},
+    {"table", 1, "table"},
+    {"crownAngle", 1, "crownAngle"},
+    {"crownHeight", 1, "crownHeight"},
+    {"pavAngle", 1, "pavAngle"},
+    {"pavHeight", 1, "pavHeight"},
+    {"pavDepth", 1, "pavDepth"},
+    {"girdle", 1, "girdle"},
+    {"culetSize", 1, "culetSize"},
+    {"girdleCondition", 1, "girdleCondition"},
+    {"culetCondition", 1, "culet_condition"},
+};
+
+static const struct json_key ATTRIBUTE_KEYS[] = {
+    {"eyeClean", 0, "eyeClean"},  {"brown", 0, "brown"},
+    {"green", 0, "green"},        {"blue", 0, "blue"},
+    {"gray", 0, "gray"},          {"milky", 0, "milky"},
+    {"bowtie", 0, "bowtie"},      {"mineOfOrigin", 0, "mine_of_origin"},
+    {"cutStyle", 1, "cut_style"}, {"keyToSymbols", 1, "keyToSymbols"},
+    {"comments", 1, "comments"},
+};
+
+/* Build a compact JSON object of the keys present (non-null) in the payload, or NULL. */
+static char *collect(const json_t *d, const json_t *c, const struct json_key *keys, size_t n)
+{
+    json_t *o = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *v = json_object_get(keys[i].src ? c : d, keys[i].in);
+        if (v == NULL || json_is_null(v))
+            continue;
+        if (o == NULL)
+            o = json_object();
+        json_object_set(o, keys[i].out, (json_t *)v);
+    }
+    if (o == NULL)
+        return NULL;
+    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_decref(o);
+    if (s == NULL)
+        s = dm_xstrdup("{}");
+    return s;
+}
+
+void dm_diamond_free(struct dm_diamond *d)
+{
+    if (d == NULL)
+        return;
+    char **fields[] = {&d->supplier_stone_id,
+                       &d->offer_id,
+                       &d->shape,
+                       &d->color,
+                       &d->clarity,
+                       &d->cut,
+                       &d->polish,
+                       &d->symmetry,
+                       &d->fluorescence,
+                       &d->raw_availability,
+                       &d->hold_id,
+                       &d->image_url,
+                       &d->video_url,
+                       &d->certificate_lab,
+                       &d->certificate_number,
+                       &d->certificate_pdf_url,
+                       &d->measurements,
+                       &d->attributes,
+                       &d->supplier_name,
+                       &d->supplier_legal_name};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        free(*fields[i]);
+        *fields[i] = NULL;
+    }
+}
+
+static enum dm_err number_error(enum dm_err e, const char *field, struct dm_error *err)
+{
+    if (e == DM_ERR_NOT_FOUND)
+        return dm_error_set(err, DM_ERR_INVALID, "missing %s", field);
+    if (e == DM_ERR_TOO_LARGE)
+        return dm_error_set(err, DM_ERR_INVALID, "%s out of range", field);
+    return dm_error_set(err, DM_ERR_INVALID, "%s is not a number", field);
+}
+
+enum dm_err dm_mapping_map(const json_t *item, struct dm_diamond *d, struct dm_error *err)
+{
+    memset(d, 0, sizeof(*d));
+    d->feed = DM_FEED_NIVODA;
+    enum dm_err e = DM_OK;
+    if (!json_is_object(item))
+        return dm_error_set(err, DM_ERR_INVALID, "item is not a JSON object");
+    const json_t *dj = opt_object(item, "diamond");
+    if (dj == NULL)
+        return dm_error_set(err, DM_ERR_INVALID, "missing diamond");
+    const json_t *cj = opt_object(dj, "certificate");
+    if (cj == NULL)
+        return dm_error_set(err, DM_ERR_INVALID, "missing certificate");
+
+    d->supplier_stone_id = opt_text(dj, "id", false);
+    if (d->supplier_stone_id == NULL) {
+        e = dm_error_set(err, DM_ERR_INVALID, "missing diamond.id");
+        goto out;
+    }
+    d->offer_id = opt_text(item, "id", false);
+    if (d->offer_id == NULL) {
+        e = dm_error_set(err, DM_ERR_INVALID, "missing item id (offer id)");
+        goto out;
+    }
+    d->shape = opt_text(cj, "shape", true);
+    if (d->shape == NULL) {
+        e = dm_error_set(err, DM_ERR_INVALID, "missing certificate.shape");
+        goto out;
+    }
+    e = dm_json_decimal(json_object_get(cj, "carats"), 2, &d->carats_c2);
+    if (e != DM_OK) {
+        e = number_error(e, "certificate.carats", err);
+        goto out;
+    }
+    if (d->carats_c2 <= 0) {
+        e = dm_error_set(err, DM_ERR_INVALID, "certificate.carats must be > 0");
+        goto out;
+    }
+    if (d->carats_c2 > DM_CARATS_MAX_C2) {
+        e = dm_error_set(err, DM_ERR_INVALID, "certificate.carats out of range");
+        goto out;
+    }
+    d->color = opt_text(cj, "color", false);
+    if (d->color == NULL) {
+        e = dm_error_set(err, DM_ERR_INVALID, "missing certificate.color");
+        goto out;
+    }
+    d->clarity = opt_text(cj, "clarity", false);
+    if (d->clarity == NULL) {
+        e = dm_error_set(err, DM_ERR_INVALID, "missing certificate.clarity");
+        goto out;
+    }
+    e = dm_json_decimal(json_object_get(item, "price"), 0, &d->feed_price_cents);
+    if (e != DM_OK) {
+        e = number_error(e, "price", err);
+        goto out;
+    }
+    if (d->feed_price_cents < 0) {
+        e = dm_error_set(err, DM_ERR_INVALID, "price must not be negative");
+        goto out;
+    }
+    if (d->feed_price_cents > DM_MONEY_MAX_CENTS) {
+        e = dm_error_set(err, DM_ERR_INVALID, "price out of range");
+        goto out;
+    }
+
+    d->cut = opt_text(cj, "cut", true);
+    d->polish = opt_text(cj, "polish", true);
+    d->symmetry = opt_text(cj, "symmetry", true);
+    char *flo_int = opt_text(cj, "floInt", false);
+    if (flo_int != NULL) {
+        char *flo_col = opt_text(cj, "floCol", false);
+        if (flo_col != NULL) {
+            d->fluorescence = dm_xasprintf("%s %s", flo_int, flo_col);
+            free(flo_int);
+            free(flo_col);
+        } else {
+            d->fluorescence = flo_int;
+        }
+    }
+    const json_t *lg = json_object_get(cj, "labgrown");
+    if (json_is_boolean(lg)) {
+        d->lab_grown = json_is_true(lg);
+    } else {
+        const json_t *lgt = json_object_get(cj, "labgrown_type");
+        d->lab_grown = lgt != NULL && !json_is_null(lgt) &&
+                       !(json_is_string(lgt) && json_string_length(lgt) == 0) &&
+                       !json_is_false(lgt);
+    }
+    d->treated = json_is_true(json_object_get(cj, "treated"));
+
+    d->raw_availability = opt_text(dj, "availability", false);
+    d->availability = dm_availability_normalise(d->raw_availability);
+    d->hold_id = opt_text(dj, "HoldId", false);
+    d->image_url = opt_text(dj, "image", false);
+    d->video_url = opt_text(dj, "video", false);
+    if (d->video_url == NULL)
+        d->video_url = opt_text(dj, "supplier_video_link", false);
+    d->certificate_lab = opt_text(cj, "lab", false);
+    d->certificate_number = opt_text(cj, "certNumber", false);
+    d->certificate_pdf_url = opt_text(cj, "pdfUrl", false);
+    d->measurements =
+        collect(dj, cj, MEASUREMENT_KEYS, sizeof(MEASUREMENT_KEYS) / sizeof(MEASUREMENT_KEYS[0]));
+    d->attributes =
+        collect(dj, cj, ATTRIBUTE_KEYS, sizeof(ATTRIBUTE_KEYS) / sizeof(ATTRIBUTE_KEYS[0]));
+    const json_t *sj = opt_object(dj, "supplier");
+    if (sj != NULL) {
+        d->supplier_name = opt_text(sj, "name", false);
+        d->supplier_legal_name = opt_text(sj, "legal_name", false);
+    }
+    d->markup_e4 = DM_DEFAULT_MARKUP_E4;
+out:
+    if (e != DM_OK)
+        dm_diamond_free(d);
+    return e;
+}
+
+enum dm_err dm_mapping_map_text(const char *text, size_t len, struct dm_diamond *d,
+                                struct dm_error *err)
+{
+    memset(d, 0, sizeof(*d));
+    if (text == NULL || len == 0)
+        return dm_error_set(err, DM_ERR_INVALID, "empty payload");
+    if (len > DM_MAPPING_MAX_PAYLOAD)
+        return dm_error_set(err, DM_ERR_INVALID, "payload of %zu bytes is too large", len);
+    json_error_t je;
+    /* No JSON_ALLOW_NUL: a NUL inside a string could not be stored in text or jsonb. */
+    json_t *item = json_loadb(text, len, 0, &je);
+    if (item == NULL)
+        return dm_error_set(err, DM_ERR_INVALID, "malformed JSON at line %d column %d: %s", je.line,
+                            je.column, je.text);
+    enum dm_err e = dm_mapping_map(item, d, err);
+    json_decref(item);
+    return e;
+}
+
+enum dm_err dm_mapping_price(struct dm_diamond *d, const struct dm_pricing_rule *rules, size_t n,
+                             struct dm_error *err)
+{
+    struct dm_pricing_input in = {.shape = d->shape,
+                                  .carats_c2 = d->carats_c2,
+                                  .lab_grown = d->lab_grown,
+                                  .feed = d->feed,
+                                  .feed_price_cents = d->feed_price_cents};
+    struct dm_pricing_result r;
+    enum dm_err e = dm_pricing_apply(rules, n, &in, &r, err);
+    if (e != DM_OK)
+        return e;
+    d->markup_e4 = r.markup_e4;
+    d->rating = r.rating;
+    d->retail_price_cents = r.retail_price_cents;
+    d->price_per_carat_cents = r.price_per_carat_cents;
+    if (r.rule_id != NULL)
+        snprintf(d->pricing_rule_id, sizeof(d->pricing_rule_id), "%s", r.rule_id);
+    else
+        d->pricing_rule_id[0] = '\0';
+    return DM_OK;
+}
+
+enum dm_err dm_copy_append_text(struct dm_buf *out, const char *s)
+{
+    if (s == NULL)
+        return dm_buf_append(out, "\\N", 2);
+    const char *run = s;
+    enum dm_err e = DM_OK;
+    for (const char *p = s; *p && e == DM_OK; p++) {
+        char esc;
+        switch (*p) {
+        case '\\':
+            esc = '\\';
+            break;
+        case '\t':
+            esc = 't';
+            break;
+        case '\n':
+            esc = 'n';
+            break;
+        case '\r':
+            esc = 'r';
+            break;
+        default:
+            continue;
+        }
+        e = dm_buf_append(out, run, (size_t)(p - run));
+        if (e == DM_OK) {
+            char pair[2] = {'\\', esc};
+            e = dm_buf_append(out, pair, 2);
+        }
+        run = p + 1;
+    }
+    if (e == DM_OK)
+        e = dm_buf_append_str(out, run);
+    return e;
+}
+
+static enum dm_err col_text(struct dm_buf *b, const char *s)
+{
+    enum dm_err e = dm_copy_append_text(b, s);
+    return e == DM_OK ? dm_buf_append_char(b, '\t') : e;
+}
+
+static enum dm_err col_fixed(struct dm_buf *b, int64_t v, int scale)
+{
+    char tmp[40];
+    dm_format_fixed(v, scale, tmp, sizeof(tmp));
+    return col_text(b, tmp);
+}
+
+static enum dm_err col_bool(struct dm_buf *b, bool v)
+{
+    return col_text(b, v ? "t" : "f");
+}
+
+/* The feed-derived columns, each followed by a tab. */
+static enum dm_err append_canonical(const struct dm_diamond *d, struct dm_buf *b)
+{
+    enum dm_err e = DM_OK;
+    const char *texts1[] = {d->feed, d->supplier_stone_id, d->offer_id, d->shape};
+    for (size_t i = 0; e == DM_OK && i < 4; i++)
+        e = col_text(b, texts1[i]);
+    if (e == DM_OK)
+        e = col_fixed(b, d->carats_c2, 2);
+    const char *texts2[] = {d->color, d->clarity, d->cut, d->polish, d->symmetry, d->fluorescence};
+    for (size_t i = 0; e == DM_OK && i < 6; i++)
+        e = col_text(b, texts2[i]);
+    if (e == DM_OK)
+        e = col_bool(b, d->lab_grown);
+    if (e == DM_OK)
+        e = col_bool(b, d->treated);
+    if (e == DM_OK)
+        e = col_fixed(b, d->feed_price_cents, 2);
+    const char *texts3[] = {dm_availability_name(d->availability),
+                            d->raw_availability,
+                            d->hold_id,
+                            d->image_url,
+                            d->video_url,
+                            d->certificate_lab,
+                            d->certificate_number,
+                            d->certificate_pdf_url,
+                            d->measurements,
+                            d->attributes,
+                            d->supplier_name,
+                            d->supplier_legal_name};
+    for (size_t i = 0; e == DM_OK && i < sizeof(texts3) / sizeof(texts3[0]); i++)
+        e = col_text(b, texts3[i]);
+    return e;
+}
+
+void dm_diamond_content_hash(const struct dm_diamond *d, char out[DM_SHA256_HEX_LEN])
+{
+    struct dm_buf b;
+    dm_buf_init(&b, 4 * DM_MAPPING_MAX_PAYLOAD);
+    if (append_canonical(d, &b) != DM_OK)
+        dm_buf_reset(&b);
+    dm_sha256_hex(b.data ? b.data : "", b.len, out);
+    dm_buf_free(&b);
+}
+
+enum dm_err dm_diamond_copy_line(const struct dm_diamond *d, struct dm_buf *out,
+                                 char hash[DM_SHA256_HEX_LEN])
+{
+    size_t start = out->len;
+    enum dm_err e = append_canonical(d, out);
+    char h[DM_SHA256_HEX_LEN];
+    if (e == DM_OK) {
+        dm_sha256_hex(out->data + start, out->len - start, h);
+        e = col_fixed(out, d->price_per_carat_cents, 2);
+    }
+    if (e == DM_OK)
+        e = col_fixed(out, d->retail_price_cents, 2);
+    if (e == DM_OK)
+        e = col_fixed(out, d->markup_e4, 4);
+    if (e == DM_OK) {
+        char r[8];
+        snprintf(r, sizeof(r), "%d", d->rating);
+        e = col_text(out, d->rating > 0 ? r : NULL);
+    }
+    if (e == DM_OK)
+        e = col_text(out, d->pricing_rule_id[0] ? d->pricing_rule_id : NULL);
+    if (e == DM_OK)
+        e = dm_buf_append(out, h, DM_SHA256_HEX_LEN - 1);
+    if (e == DM_OK)
+        e = dm_buf_append_char(out, '\n');
+    if (e != DM_OK) {
+        /* Leave the buffer as it was: a half line would corrupt the COPY stream. */
+        out->len = start;
+        if (out->data)
+            out->data[start] = '\0';
+        return e;
+    }
+    if (hash)
+        memcpy(hash, h, DM_SHA256_HEX_LEN);
+    return DM_OK;
+}
