@@ -74,6 +74,7 @@ struct dm_config {
     int worker_concurrency;
     int consolidator_batch_size;
     char *queue_backend; /* "pg" (default) or "servicebus" (implied by the connection string) */
+    int64_t work_items_lock_ms; /* test override of the work-items peek-lock (pg backend); 0 = seed */
     /* dashboard */
     char *api_url;
     char *dashboard_dir;
