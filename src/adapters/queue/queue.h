@@ -23,11 +23,11 @@ enum dm_queue_name { DM_Q_WORK_ITEMS = 0, DM_Q_WORK_DONE, DM_Q_CONSOLIDATE, DM_Q
 
 /* Settings of one queue, exactly as in the seed (one table in queue.c). */
 struct dm_queue_settings {
-    const char *name;           /* "work-items", "work-done", "consolidate" */
-    int64_t lock_ms;            /* peek-lock duration */
-    int max_delivery;           /* deliveries before dead-lettering */
-    int64_t dup_window_ms;      /* duplicate detection window, 0 = off */
-    int64_t ttl_ms;             /* message time-to-live */
+    const char *name;      /* "work-items", "work-done", "consolidate" */
+    int64_t lock_ms;       /* peek-lock duration */
+    int max_delivery;      /* deliveries before dead-lettering */
+    int64_t dup_window_ms; /* duplicate detection window, 0 = off */
+    int64_t ttl_ms;        /* message time-to-live */
     bool dead_letter_on_expiry;
 };
 
@@ -37,27 +37,27 @@ enum dm_err dm_queue_parse_name(const char *s, enum dm_queue_name *out) DM_MUST_
 
 /* A message to send. */
 struct dm_queue_out {
-    const char *id;        /* message id for duplicate detection (required) */
-    const char *body;      /* JSON text */
-    int64_t scheduled_ms;  /* enqueue time (ms since epoch) or 0 for now */
+    const char *id;       /* message id for duplicate detection (required) */
+    const char *body;     /* JSON text */
+    int64_t scheduled_ms; /* enqueue time (ms since epoch) or 0 for now */
 };
 
 /* A received (peek-locked) message; release with dm_queue_msg_free. */
 struct dm_queue_msg {
     enum dm_queue_name queue;
-    char *id;              /* message id */
-    char *body;            /* NUL-terminated */
-    char *lock_token;      /* settle operations need it */
-    int delivery_count;    /* 1 on first delivery */
+    char *id;           /* message id */
+    char *body;         /* NUL-terminated */
+    char *lock_token;   /* settle operations need it */
+    int delivery_count; /* 1 on first delivery */
     int64_t enqueued_ms;
     int64_t locked_until_ms;
     char *dead_letter_reason; /* only for messages listed from the dead-letter state */
-    char *backend_ref;     /* backend's own handle (sequence number / lock URL) */
+    char *backend_ref;        /* backend's own handle (sequence number / lock URL) */
 };
 
 struct dm_queue_stats {
-    int64_t active;        /* visible or locked, not dead-lettered */
-    int64_t scheduled;     /* not yet visible */
+    int64_t active;    /* visible or locked, not dead-lettered */
+    int64_t scheduled; /* not yet visible */
     int64_t dead_letter;
     int64_t oldest_age_ms; /* age of the oldest active message, 0 when none */
 };
@@ -68,8 +68,30 @@ struct dm_queue; /* opaque handle: backend + its state */
  * "servicebus", else PostgreSQL over db (which must outlive the queue). */
 enum dm_err dm_queue_open(const struct dm_config *cfg, struct dm_db *db, struct dm_queue **out,
                           struct dm_error *err) DM_MUST_CHECK;
+/* Open a backend explicitly, with per-queue settings (an array of DM_Q_COUNT entries in enum
+ * order, copied; NULL = the seed's defaults). Production code uses dm_queue_open; tests use
+ * these to shorten locks, windows and TTLs.
+ * PostgreSQL: db must outlive the queue; conninfo (may be NULL: polling only) is used for one
+ * dedicated LISTEN connection, opened lazily by the first receive that waits.
+ * Service Bus: see queue_servicebus.c for the connection string keys. */
+enum dm_err dm_queue_open_pg(struct dm_db *db, const char *conninfo,
+                             const struct dm_queue_settings *settings, struct dm_queue **out,
+                             struct dm_error *err) DM_MUST_CHECK;
+enum dm_err dm_queue_open_servicebus(const char *connection_string,
+                                     const struct dm_queue_settings *settings,
+                                     struct dm_queue **out, struct dm_error *err) DM_MUST_CHECK;
+/* The settings in force for one queue of this handle. */
+const struct dm_queue_settings *dm_queue_handle_settings(const struct dm_queue *q,
+                                                         enum dm_queue_name name);
 void dm_queue_free(struct dm_queue *q);
 const char *dm_queue_backend_name(const struct dm_queue *q); /* "pg" | "servicebus" */
+
+/* Largest message body accepted by dm_queue_send (Service Bus Standard tier limit). */
+#define DM_QUEUE_MAX_BODY (256 * 1024 - 1024)
+/* Longest message id (Service Bus limit); ids are printable ASCII. */
+#define DM_QUEUE_MAX_ID 128
+/* Dead-letter reasons are cut to this length and non-printable bytes become '?'. */
+#define DM_QUEUE_MAX_REASON 1024
 
 /* Send one message. A duplicate id inside the window is accepted and dropped (DM_OK). */
 enum dm_err dm_queue_send(struct dm_queue *q, enum dm_queue_name name,
@@ -92,8 +114,8 @@ enum dm_err dm_queue_dead_letter(struct dm_queue *q, struct dm_queue_msg *m, con
 /* Extend the lock by the queue's lock duration from now. */
 enum dm_err dm_queue_renew(struct dm_queue *q, struct dm_queue_msg *m,
                            struct dm_error *err) DM_MUST_CHECK;
-enum dm_err dm_queue_stats(struct dm_queue *q, enum dm_queue_name name,
-                           struct dm_queue_stats *out, struct dm_error *err) DM_MUST_CHECK;
+enum dm_err dm_queue_stats(struct dm_queue *q, enum dm_queue_name name, struct dm_queue_stats *out,
+                           struct dm_error *err) DM_MUST_CHECK;
 /* List up to max dead-lettered messages (oldest first); *out is an array of *n messages,
  * released with dm_queue_msgs_free. */
 enum dm_err dm_queue_dlq_list(struct dm_queue *q, enum dm_queue_name name, int max,
