@@ -96,8 +96,13 @@ enum dm_err dm_queue_open(const struct dm_config *cfg, struct dm_db *db, struct 
         return dm_queue_open_servicebus(cfg->azure_service_bus_connection_string, NULL, out, err);
     if (strcmp(backend, "pg"))
         return dm_error_set(err, DM_ERR_INVALID, "queue: unknown backend '%s'", backend);
+    /* WORK_ITEMS_LOCK_MS (tests only) shortens the work-items peek-lock; 0 keeps the seed's. */
+    struct dm_queue_settings s[DM_Q_COUNT];
+    memcpy(s, defaults, sizeof(s));
+    if (cfg->work_items_lock_ms > 0)
+        s[DM_Q_WORK_ITEMS].lock_ms = cfg->work_items_lock_ms;
     char *conninfo = dm_config_conninfo(cfg);
-    enum dm_err e = dm_queue_open_pg(db, conninfo, NULL, out, err);
+    enum dm_err e = dm_queue_open_pg(db, conninfo, s, out, err);
     free(conninfo);
     return e;
 }
