@@ -1,0 +1,335 @@
+// terraform_check.js - parses every Terraform file under infrastructure/terraform with an HCL
+// parser (@cdktf/hcl2json), evaluates the simple variable references the modules use, and
+// compares the result for the prod and staging environments with the seed's numbers
+// (seed_values.json; when the seed itself is present, that file is first checked against it).
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const { SRC, check, checkEq, finish, requireDep, seedPath, loadValues } = require('./lib');
+
+const { parse } = requireDep('@cdktf/hcl2json');
+const V = loadValues();
+const TF = path.join(SRC, 'infrastructure', 'terraform');
+const OPAQUE = Symbol('opaque');
+
+// ---- 1. seed_values.json against the seed text --------------------------------------------
+
+function checkSeed() {
+  const p = seedPath();
+  if (!p) {
+    console.log('# seed document not found beside the repository: using seed_values.json alone');
+    return;
+  }
+  console.log(`# seed: ${p}`);
+  const s = fs.readFileSync(p, 'utf8');
+  const reps = {};
+  for (const m of s.matchAll(/(API|Worker|Consolidator|Dashboard)Replicas\["Replicas: (\d+)-(\d+)<br\/>CPU: ([\d.]+)<br\/>Memory: ([\d.]+Gi)/g))
+    reps[m[1].toLowerCase()] = { min: +m[2], max: +m[3], cpu: +m[4], memory: m[5] };
+  for (const app of ['api', 'worker', 'consolidator', 'dashboard']) {
+    const a = V.apps[app];
+    checkEq(`seed_values matches the seed: ${app} replicas/cpu/memory`, reps[app],
+      { min: a.min, max: a.max, cpu: a.cpu, memory: a.memory });
+  }
+  for (const m of s.matchAll(/(API|Dashboard)Ingress\["[^"]*Port: (\d+)"/g))
+    checkEq(`seed_values matches the seed: ${m[1]} port`, +m[2], V.apps[m[1].toLowerCase()].port);
+  for (const m of s.matchAll(/(Worker|Consolidator)Scale\["Scale Rule:<br\/>([\w-]+)<br\/>queue: ([\w-]+)<br\/>messageCount: (\d+)/g)) {
+    const sc = V.apps[m[1].toLowerCase()].scale;
+    checkEq(`seed_values matches the seed: ${m[1]} scale rule`, [m[2], m[3], m[4]],
+      [sc.type, sc.queueName, sc.messageCount]);
+  }
+  for (const m of s.matchAll(/queueName: ([\w-]+)\s+messageCount: "(\d+)"[^\n]*\n\s+activationMessageCount: "(\d+)"/g)) {
+    const app = m[1] === 'work-items' ? 'worker' : 'consolidator';
+    checkEq(`seed_values matches the seed: KEDA ${m[1]} counts`, [m[2], m[3]],
+      [V.apps[app].scale.messageCount, V.apps[app].scale.activationMessageCount]);
+  }
+  const j = s.match(/Cron: ([^<]+)<br\/>CPU: ([\d.]+)<br\/>Memory: (\w+)<br\/>Timeout: (\d+)s<br\/>Retry: (\d+)/);
+  checkEq('seed_values matches the seed: scheduler job', j && [j[1], +j[2], j[3], +j[4], +j[5]],
+    [V.scheduler.cron, V.scheduler.cpu, V.scheduler.memory, V.scheduler.timeout, V.scheduler.retry]);
+  const qs = {};
+  for (const m of s.matchAll(/Queue: ([\w-]+)<br\/>Lock: (PT\w+)<br\/>Max Delivery: (\d+)(?:<br\/>Duplicate Detection: (PT\w+))?/g)) {
+    qs[m[1]] = { lock: m[2], maxDelivery: +m[3] };
+    if (m[4]) qs[m[1]].duplicateDetection = m[4];
+  }
+  checkEq('seed_values matches the seed: queues', qs, V.queues);
+  check('seed_values matches the seed: Service Bus SKU', s.includes(`SKU: ${V.servicebus_sku}`));
+  check('seed_values matches the seed: storage LRS', s.includes(`Replication: ${V.storage_replication}`));
+  check('seed_values matches the seed: watermark container',
+    s.includes(`Container: ${V.watermark_container}`));
+  check('seed_values matches the seed: versioning 30 days', s.includes(`Enabled (${V.versioning_days} days)`));
+  check('seed_values matches the seed: registry Basic', /Container Registry<br\/>SKU: Basic/.test(s));
+  check('seed_values matches the seed: log retention 30 days',
+    new RegExp(`All stdout/stderr \\| ${V.log_retention_days} days`).test(s));
+  for (const img of V.images) check(`seed_values matches the seed: image ${img}`, s.includes(`${img}:latest`));
+  const env = {};
+  for (const m of s.matchAll(/### (API|Worker|Consolidator|Dashboard) Container|### (Scheduler) Job/g)) {
+    const name = (m[1] || m[2]).toLowerCase();
+    const rest = s.slice(m.index);
+    const block = rest.match(/```env\n([\s\S]*?)```/);
+    env[name] = block[1].split('\n').map((l) => (l.match(/^([A-Z_][A-Z0-9_]*)=/) || [])[1]).filter(Boolean);
+  }
+  for (const app of Object.keys(V.env))
+    checkEq(`seed_values matches the seed: ${app} environment variables`, env[app], V.env[app]);
+}
+
+// ---- 2. Terraform parsing and evaluation --------------------------------------------------
+
+function deepMerge(a, b) {
+  for (const [k, v] of Object.entries(b)) {
+    if (Array.isArray(v) && Array.isArray(a[k])) a[k] = a[k].concat(v);
+    else if (v && typeof v === 'object' && !Array.isArray(v) && a[k] && typeof a[k] === 'object')
+      deepMerge(a[k], v);
+    else a[k] = v;
+  }
+  return a;
+}
+
+async function parseDir(dir) {
+  const merged = {};
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.tf')).sort();
+  for (const f of files) {
+    const p = path.join(dir, f);
+    let j;
+    try {
+      j = await parse(p, fs.readFileSync(p, 'utf8'));
+      check(`parses: ${path.relative(SRC, p)}`, true);
+    } catch (e) {
+      check(`parses: ${path.relative(SRC, p)}`, false, e.message);
+      continue;
+    }
+    deepMerge(merged, j);
+  }
+  return merged;
+}
+
+// Evaluate var.x.y, var.x["k"], tostring(var.x) and "${...}" interpolations against vars.
+function evalExpr(expr, vars) {
+  expr = expr.trim();
+  const ts = expr.match(/^tostring\((.*)\)$/);
+  if (ts) {
+    const v = evalExpr(ts[1], vars);
+    return v === OPAQUE ? OPAQUE : String(v);
+  }
+  const m = expr.match(/^var\.(\w+)((?:\.\w+|\["[^"]*"\])*)$/);
+  if (!m) return OPAQUE;
+  let v = vars[m[1]];
+  for (const part of m[2].matchAll(/\.(\w+)|\["([^"]*)"\]/g)) {
+    if (v === undefined || v === null || v === OPAQUE) return OPAQUE;
+    v = v[part[1] || part[2]];
+  }
+  return v === undefined ? OPAQUE : v;
+}
+
+function resolve(v, vars) {
+  if (typeof v === 'string') {
+    const whole = v.match(/^\$\{([^{}]*)\}$/);
+    if (whole) return evalExpr(whole[1], vars);
+    if (!v.includes('${')) return v;
+    return v.replace(/\$\{([^{}]*)\}/g, (_, e) => {
+      const r = evalExpr(e, vars);
+      return r === OPAQUE ? '<?>' : String(r);
+    });
+  }
+  if (Array.isArray(v)) return v.map((x) => resolve(x, vars));
+  if (v && typeof v === 'object') {
+    const o = {};
+    for (const [k, x] of Object.entries(v)) o[k] = resolve(x, vars);
+    return o;
+  }
+  return v;
+}
+
+function defaults(parsed) {
+  const d = {};
+  for (const [name, blocks] of Object.entries(parsed.variable || {}))
+    if (blocks[0] && 'default' in blocks[0]) d[name] = blocks[0].default;
+  return d;
+}
+
+function res(parsed, type, name) {
+  const r = ((parsed.resource || {})[type] || {})[name];
+  return r ? r[0] : undefined;
+}
+
+// ---- 3. checks ---------------------------------------------------------------------------
+
+function envOf(container) {
+  return (container.env || []).map((e) => e.name);
+}
+
+function checkContainerApps(envName, mod, vars, staging) {
+  const p = `[${envName}] container-apps`;
+  checkEq(`${p}: Log Analytics retention days`, V.log_retention_days,
+    resolve(res(mod, 'azurerm_log_analytics_workspace', 'this').retention_in_days, vars));
+  check(`${p}: environment streams to Log Analytics`,
+    /azurerm_log_analytics_workspace\.this\.id/.test(res(mod, 'azurerm_container_app_environment', 'this').log_analytics_workspace_id));
+  for (const app of ['api', 'worker', 'consolidator', 'dashboard']) {
+    const seed = V.apps[app];
+    const r = resolve(res(mod, 'azurerm_container_app', app), vars);
+    if (!check(`${p}: app ${app} exists`, r !== undefined)) continue;
+    const t = r.template[0];
+    const c = t.container[0];
+    checkEq(`${p}: ${app} min replicas`, staging ? 0 : seed.min, t.min_replicas);
+    checkEq(`${p}: ${app} max replicas`, seed.max, t.max_replicas);
+    checkEq(`${p}: ${app} cpu`, seed.cpu, c.cpu);
+    checkEq(`${p}: ${app} memory`, seed.memory, c.memory);
+    checkEq(`${p}: ${app} container name (ContainerName_s in KQL)`, app, c.name);
+    check(`${p}: ${app} image diamond-${app}`, String(c.image).includes(`/diamond-${app}:`), c.image);
+    if (seed.port) {
+      const ing = (r.ingress || [])[0];
+      check(`${p}: ${app} external ingress`, ing && ing.external_enabled === true);
+      checkEq(`${p}: ${app} ingress port`, seed.port, ing && ing.target_port);
+      check(`${p}: ${app} HTTPS only`, ing && ing.allow_insecure_connections === false);
+    } else {
+      check(`${p}: ${app} has no ingress`, !r.ingress);
+    }
+    if (seed.scale) {
+      const rule = (t.custom_scale_rule || [])[0] || {};
+      checkEq(`${p}: ${app} KEDA rule`, seed.scale, {
+        type: rule.custom_rule_type, queueName: rule.metadata && rule.metadata.queueName,
+        messageCount: rule.metadata && rule.metadata.messageCount,
+        activationMessageCount: rule.metadata && rule.metadata.activationMessageCount,
+      });
+      const auth = (rule.authentication || [])[0];
+      check(`${p}: ${app} KEDA rule authenticates with a secret`,
+        auth && (r.secret || []).some((s) => s.name === auth.secret_name));
+    }
+    checkEnv(`${p}: ${app}`, app, c, r.secret || []);
+    if (app === 'api') {
+      check(`${p}: api has a system-assigned identity`, /SystemAssigned/.test(r.identity[0].type));
+      const envv = Object.fromEntries(c.env.map((e) => [e.name, e.value]));
+      check(`${p}: api AZURE_SCHEDULER_JOB_NAME names the job`,
+        /-scheduler$/.test(String(envv.AZURE_SCHEDULER_JOB_NAME)) || envv.AZURE_SCHEDULER_JOB_NAME === OPAQUE);
+    }
+  }
+  const job = resolve(res(mod, 'azurerm_container_app_job', 'scheduler'), vars);
+  if (check(`${p}: scheduler job exists`, job !== undefined)) {
+    const c = job.template[0].container[0];
+    checkEq(`${p}: scheduler cron`, V.scheduler.cron, job.schedule_trigger_config[0].cron_expression);
+    checkEq(`${p}: scheduler timeout`, V.scheduler.timeout, job.replica_timeout_in_seconds);
+    checkEq(`${p}: scheduler retry`, V.scheduler.retry, job.replica_retry_limit);
+    checkEq(`${p}: scheduler cpu`, V.scheduler.cpu, c.cpu);
+    checkEq(`${p}: scheduler memory`, V.scheduler.memory, c.memory);
+    checkEq(`${p}: scheduler container name`, 'scheduler', c.name);
+    checkEnv(`${p}: scheduler`, 'scheduler', c, job.secret || []);
+    const max = (c.env.find((e) => e.name === 'MAX_SCHEDULER_RECORDS') || {}).value;
+    if (staging) check(`${p}: staging caps MAX_SCHEDULER_RECORDS (${max})`, Number(max) > 0);
+    else checkEq(`${p}: prod MAX_SCHEDULER_RECORDS unlimited`, '0', max);
+  }
+  const ra = res(mod, 'azurerm_role_assignment', 'api_starts_scheduler');
+  if (check(`${p}: API identity role assignment exists`, ra !== undefined)) {
+    check(`${p}: role is the Job Operator role`, V.job_operator_role.includes(resolve(ra.role_definition_name, vars)),
+      resolve(ra.role_definition_name, vars));
+    check(`${p}: role scoped to the scheduler job`, /azurerm_container_app_job\.scheduler\.id/.test(ra.scope));
+    check(`${p}: role granted to the API's identity`, /azurerm_container_app\.api\.identity/.test(ra.principal_id));
+  }
+}
+
+function checkEnv(p, app, container, secrets) {
+  const names = envOf(container);
+  checkEq(`${p} environment variables are the seed's`, [...V.env[app]].sort(), [...names].sort());
+  const secretNames = new Set(secrets.map((s) => s.name));
+  for (const e of container.env || []) {
+    if (V.secret_env.includes(e.name)) {
+      check(`${p} ${e.name} comes from a Container App secret`,
+        e.secret_name && secretNames.has(e.secret_name) && e.value === undefined);
+    } else if (V.env_defaults[e.name] !== undefined && !String(e.value).includes('<?>')) {
+      const expect = e.name === 'MAX_SCHEDULER_RECORDS' ? String(e.value) : V.env_defaults[e.name];
+      if (e.name === 'PORT') checkEq(`${p} PORT`, String(V.apps[app].port), e.value);
+      else checkEq(`${p} ${e.name}`, expect, e.value);
+    }
+  }
+}
+
+function checkServiceBus(envName, mod, vars) {
+  const p = `[${envName}] service-bus`;
+  checkEq(`${p}: namespace SKU`, V.servicebus_sku, resolve(res(mod, 'azurerm_servicebus_namespace', 'this').sku, vars));
+  checkEq(`${p}: minimum TLS`, '1.2', res(mod, 'azurerm_servicebus_namespace', 'this').minimum_tls_version);
+  const queues = vars.queues || {};
+  const got = {};
+  for (const [n, q] of Object.entries(queues)) {
+    got[n] = { lock: q.lock_duration, maxDelivery: q.max_delivery_count };
+    if (q.duplicate_detection_window) got[n].duplicateDetection = q.duplicate_detection_window;
+  }
+  checkEq(`${p}: queues`, V.queues, got);
+  const q = res(mod, 'azurerm_servicebus_queue', 'queue');
+  checkEq(`${p}: queue lock from settings`, '${each.value.lock_duration}', q.lock_duration);
+  checkEq(`${p}: queue max delivery from settings`, '${each.value.max_delivery_count}', q.max_delivery_count);
+  check(`${p}: duplicate detection on where a window is set`,
+    /each\.value\.duplicate_detection_window != null/.test(q.requires_duplicate_detection));
+  checkEq(`${p}: message TTL`, V.queue_ttl, resolve(q.default_message_ttl, vars));
+  checkEq(`${p}: dead-lettering on expiration`, true, q.dead_lettering_on_message_expiration);
+  const perms = {};
+  for (const [app, qs] of Object.entries(vars.app_permissions || {})) {
+    perms[app] = {};
+    for (const [qn, rights] of Object.entries(qs)) perms[app][qn] = [...rights].sort();
+  }
+  const want = {};
+  for (const [app, qs] of Object.entries(V.app_permissions)) {
+    want[app] = {};
+    for (const [qn, rights] of Object.entries(qs)) want[app][qn] = [...rights].sort();
+  }
+  checkEq(`${p}: per-app least-privilege queue rights`, want, perms);
+  const grant = res(mod, 'azurerm_servicebus_queue_authorization_rule', 'grant');
+  checkEq(`${p}: queue rules never manage`, false, grant.manage);
+  checkEq(`${p}: app namespace rules never manage`, false,
+    res(mod, 'azurerm_servicebus_namespace_authorization_rule', 'app').manage);
+  checkEq(`${p}: KEDA rules cover the scaled queues`, ['consolidate', 'work-items'],
+    [...(vars.keda_scaled_queues || [])].sort());
+}
+
+function checkStorage(envName, mod, vars) {
+  const p = `[${envName}] storage`;
+  const a = resolve(res(mod, 'azurerm_storage_account', 'this'), vars);
+  checkEq(`${p}: replication`, V.storage_replication, a.account_replication_type);
+  checkEq(`${p}: TLS 1.2`, 'TLS1_2', a.min_tls_version);
+  checkEq(`${p}: blob versioning`, true, a.blob_properties[0].versioning_enabled);
+  checkEq(`${p}: delete retention days`, V.versioning_days, a.blob_properties[0].delete_retention_policy[0].days);
+  checkEq(`${p}: container`, V.watermark_container,
+    resolve(res(mod, 'azurerm_storage_container', 'watermarks').name, vars));
+  checkEq(`${p}: container is private`, 'private', res(mod, 'azurerm_storage_container', 'watermarks').container_access_type);
+  const pol = resolve(res(mod, 'azurerm_storage_management_policy', 'versions'), vars);
+  checkEq(`${p}: old versions kept 30 days`, V.versioning_days,
+    pol.rule[0].actions[0].version[0].delete_after_days_since_creation);
+}
+
+function checkRegistry(envName, mod, vars) {
+  const p = `[${envName}] container-registry`;
+  checkEq(`${p}: SKU`, V.registry_sku, resolve(res(mod, 'azurerm_container_registry', 'this').sku, vars));
+  checkEq(`${p}: admin user off (identity pull)`, false, res(mod, 'azurerm_container_registry', 'this').admin_enabled);
+}
+
+async function main() {
+  checkSeed();
+  const mods = {};
+  for (const m of ['service-bus', 'storage', 'container-registry', 'container-apps'])
+    mods[m] = await parseDir(path.join(TF, 'modules', m));
+  for (const envName of ['prod', 'staging']) {
+    const env = await parseDir(path.join(TF, 'environments', envName));
+    const envVars = defaults(env);
+    const calls = env.module || {};
+    const rg = (env.resource.azurerm_resource_group || {}).this[0];
+    checkEq(`[${envName}] resource group`, `diamond-${envName}-rg`, rg.name);
+    const modFor = { service_bus: 'service-bus', storage: 'storage', container_registry: 'container-registry', container_apps: 'container-apps' };
+    for (const [callName, modName] of Object.entries(modFor)) {
+      const call = (calls[callName] || [])[0];
+      if (!check(`[${envName}] uses module ${modName}`, call && call.source === `../../modules/${modName}`)) continue;
+      const vars = defaults(mods[modName]);
+      for (const [k, v] of Object.entries(call)) {
+        if (k === 'source') continue;
+        vars[k] = resolve(v, envVars);
+      }
+      const staging = envName === 'staging';
+      if (modName === 'container-apps') checkContainerApps(envName, mods[modName], vars, staging);
+      if (modName === 'service-bus') checkServiceBus(envName, mods[modName], vars);
+      if (modName === 'storage') checkStorage(envName, mods[modName], vars);
+      if (modName === 'container-registry') checkRegistry(envName, mods[modName], vars);
+    }
+  }
+  finish();
+}
+
+main().catch((e) => {
+  console.log(`FAIL - terraform check crashed: ${e.stack}`);
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+});
