@@ -1,0 +1,38 @@
+/* cmd_reprice.c - `diamond reprice`: re-apply the active pricing rules to every active diamond. */
+#include <stdio.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+#include "services/consolidator/reprice.h"
+
+int dm_cmd_reprice(int argc, char **argv)
+{
+    if (dm_wants_help(argc, argv)) {
+        printf("usage: diamond reprice\n\nRe-applies the active pricing rules (priority order, "
+               "first match wins, default markup 1.15)\nto every active diamond in place and "
+               "reports how many prices changed.\n");
+        return DM_EXIT_OK;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "reprice: unexpected argument '%s'\n", argv[1]);
+        return DM_EXIT_CONFIG;
+    }
+    struct dm_app app;
+    int rc = dm_app_init(&app, DM_SVC_CLI, "reprice", DM_APP_DB | DM_APP_SCHEMA);
+    if (rc != 0) {
+        dm_app_free(&app);
+        return rc;
+    }
+    struct dm_reprice_result res;
+    struct dm_error err = {0};
+    if (dm_reprice_all(app.db, &res, &err) != DM_OK) {
+        fprintf(stderr, "reprice: %s\n", err.message);
+        dm_app_free(&app);
+        return DM_EXIT_FAIL;
+    }
+    printf("repriced %lld active diamonds: %lld prices changed, %lld rows updated, %lld ms\n",
+           (long long)res.examined, (long long)res.prices_changed, (long long)res.updated,
+           (long long)res.duration_ms);
+    dm_app_free(&app);
+    return DM_EXIT_OK;
+}

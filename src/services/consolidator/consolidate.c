@@ -1,0 +1,429 @@
+/*
+ * consolidate.c - handling one CONSOLIDATE (pipeline.md §4): run checks, the batch loop with
+ * message-lock renewal, removal and reactivation, the watermark, completion, and the failure
+ * path ("Consolidation failed" alert, failure count, abandon).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/signals.h"
+#include "core/timeutil.h"
+#include "services/consolidator/consolidator.h"
+
+/* ---- message lock renewal -------------------------------------------------------------- */
+
+struct renewer {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop, started;
+    struct dm_queue *q;
+    struct dm_queue_msg *m;
+    int64_t interval_ms;
+    struct dm_log_ctx ctx;
+};
+
+static void *renew_main(void *arg)
+{
+    struct renewer *rn = arg;
+    pthread_mutex_lock(&rn->mu);
+    while (!rn->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + (rn->interval_ms % 1000) * 1000000LL;
+        ts.tv_sec += (time_t)(rn->interval_ms / 1000 + ns / 1000000000LL);
+        ts.tv_nsec = (long)(ns % 1000000000LL);
+        pthread_cond_timedwait(&rn->cv, &rn->mu, &ts);
+        if (rn->stop)
+            break;
+        pthread_mutex_unlock(&rn->mu);
+        struct dm_error err = {0};
+        if (dm_queue_renew(rn->q, rn->m, &err) != DM_OK)
+            dm_warn(&rn->ctx, "could not renew the consolidate message lock: %s", err.message);
+        else
+            dm_debug(&rn->ctx, "renewed the consolidate message lock");
+        pthread_mutex_lock(&rn->mu);
+    }
+    pthread_mutex_unlock(&rn->mu);
+    return NULL;
+}
+
+static void renewer_start(struct renewer *rn, struct dm_queue *q, struct dm_queue_msg *m,
+                          const struct dm_log_ctx *ctx)
+{
+    memset(rn, 0, sizeof(*rn));
+    pthread_mutex_init(&rn->mu, NULL);
+    pthread_cond_init(&rn->cv, NULL);
+    rn->q = q;
+    rn->m = m;
+    rn->ctx = *ctx;
+    const struct dm_queue_settings *s = dm_queue_settings(DM_Q_CONSOLIDATE);
+    rn->interval_ms = s && s->lock_ms > 2000 ? s->lock_ms / 2 : 1000;
+    rn->started = q != NULL && m != NULL && pthread_create(&rn->th, NULL, renew_main, rn) == 0;
+}
+
+static void renewer_stop(struct renewer *rn)
+{
+    pthread_mutex_lock(&rn->mu);
+    rn->stop = true;
+    pthread_cond_signal(&rn->cv);
+    pthread_mutex_unlock(&rn->mu);
+    if (rn->started)
+        pthread_join(rn->th, NULL);
+    pthread_mutex_destroy(&rn->mu);
+    pthread_cond_destroy(&rn->cv);
+}
+
+/* ---- helpers --------------------------------------------------------------------------- */
+
+static void run_event(struct dm_db *db, const char *run_id, const char *event, json_t *detail)
+{
+    char *d = detail ? dm_json_dumps(detail) : NULL;
+    const char *p[] = {run_id, event, d};
+    struct dm_error err = {0};
+    if (dm_db_query(db, "INSERT INTO run_events (run_id, event, detail) VALUES ($1, $2, $3::jsonb)",
+                    3, p, NULL, &err) != DM_OK)
+        dm_warn(&(struct dm_log_ctx){.run_id = run_id}, "run event %s not recorded: %s", event,
+                err.message);
+    free(d);
+    json_decref(detail);
+}
+
+struct run_facts {
+    bool found, full, capped, consolidated, cancelled;
+    int64_t updated_to_ms;
+    int64_t partitions, completed, failed;
+    char trace_id[DM_UUID_LEN];
+};
+
+static enum dm_err load_run(struct dm_db *db, const char *run_id, struct run_facts *f,
+                            struct dm_error *err)
+{
+    memset(f, 0, sizeof(*f));
+    PGresult *r = NULL;
+    const char *p[] = {run_id};
+    enum dm_err e = dm_db_query(
+        db,
+        "SELECT r.run_type, r.capped, floor(extract(epoch FROM r.updated_to) * 1000)::bigint, "
+        "r.completed_at IS NOT NULL, r.cancelled_at IS NOT NULL, r.trace_id, "
+        "count(p.partition_id), count(*) FILTER (WHERE p.completed), "
+        "count(*) FILTER (WHERE p.failed OR p.cancelled) "
+        "FROM run_metadata r LEFT JOIN partition_progress p ON p.run_id = r.run_id "
+        "WHERE r.run_id = $1 GROUP BY r.run_id",
+        1, p, &r, err);
+    if (e != DM_OK)
+        return e;
+    if (PQntuples(r) == 1) {
+        f->found = true;
+        f->full = !strcmp(dm_db_get(r, 0, 0), "full");
+        f->capped = dm_db_get(r, 0, 1)[0] == 't';
+        f->updated_to_ms = strtoll(dm_db_get(r, 0, 2), NULL, 10);
+        f->consolidated = dm_db_get(r, 0, 3)[0] == 't';
+        f->cancelled = dm_db_get(r, 0, 4)[0] == 't';
+        snprintf(f->trace_id, sizeof(f->trace_id), "%s", dm_db_get(r, 0, 5));
+        f->partitions = strtoll(dm_db_get(r, 0, 6), NULL, 10);
+        f->completed = strtoll(dm_db_get(r, 0, 7), NULL, 10);
+        f->failed = strtoll(dm_db_get(r, 0, 8), NULL, 10);
+    }
+    PQclear(r);
+    return DM_OK;
+}
+
+/* Live claims held by other consolidators (or by a crashed one, until they expire). */
+static enum dm_err claims_in_flight(struct dm_db *db, int64_t *n, struct dm_error *err)
+{
+    PGresult *r = NULL;
+    char timeout[16];
+    snprintf(timeout, sizeof(timeout), "%d", DM_CLAIM_TIMEOUT_S);
+    const char *p[] = {timeout};
+    enum dm_err e = dm_db_query(db,
+                                "SELECT count(*) FROM raw_diamonds_nivoda "
+                                "WHERE consolidation_status = 'processing' "
+                                "AND claimed_at >= now() - make_interval(secs => $1)",
+                                1, p, &r, err);
+    if (e == DM_OK)
+        *n = strtoll(dm_db_get(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return e;
+}
+
+/* Removal (full, uncapped, no failed partitions) and reactivation, serialised per run. */
+static enum dm_err finalise_catalogue(struct dm_db *db, const char *run_id, bool removal,
+                                      int64_t *removed, int64_t *reactivated, bool *already,
+                                      struct dm_error *err)
+{
+    struct dm_db_conn *c = NULL;
+    PGresult *r = NULL;
+    *removed = *reactivated = 0;
+    *already = false;
+    const char *p[] = {run_id};
+    enum dm_err e = dm_db_acquire(db, 30000, &c, err);
+    if (e != DM_OK)
+        return e;
+    e = dm_db_begin(c, err);
+    /* The run row lock serialises the final step of concurrent deliveries for one run. */
+    if (e == DM_OK)
+        e = dm_db_exec(c,
+                       "SELECT completed_at IS NOT NULL FROM run_metadata WHERE run_id = $1 "
+                       "FOR UPDATE",
+                       1, p, &r, err);
+    if (e == DM_OK && PQntuples(r) == 1 && dm_db_get(r, 0, 0)[0] == 't')
+        *already = true;
+    PQclear(r);
+    r = NULL;
+    if (e == DM_OK && !*already && removal) {
+        e = dm_db_exec(c,
+                       "WITH gone AS (UPDATE diamonds d SET status = 'deleted', "
+                       "deleted_at = now(), updated_at = now() "
+                       "WHERE d.feed = 'nivoda' AND d.status = 'active' AND NOT EXISTS ("
+                       "SELECT 1 FROM raw_diamonds_nivoda r WHERE r.supplier_stone_id = "
+                       "d.supplier_stone_id AND r.last_seen_run_id = $1) RETURNING 1) "
+                       "SELECT count(*) FROM gone",
+                       1, p, &r, err);
+        if (e == DM_OK)
+            *removed = strtoll(dm_db_get(r, 0, 0), NULL, 10);
+        PQclear(r);
+        r = NULL;
+    }
+    /* A stone seen again whose raw payload did not change is not re-consolidated; bring it
+     * back here (changed payloads are reactivated by the upsert). */
+    if (e == DM_OK && !*already) {
+        e = dm_db_exec(c,
+                       "WITH back AS (UPDATE diamonds d SET status = 'active', "
+                       "deleted_at = NULL, updated_at = now(), last_run_id = $1 "
+                       "FROM raw_diamonds_nivoda r WHERE d.status = 'deleted' "
+                       "AND d.feed = 'nivoda' AND r.supplier_stone_id = d.supplier_stone_id "
+                       "AND r.last_seen_run_id = $1 AND r.consolidation_status = 'done' "
+                       "RETURNING 1) SELECT count(*) FROM back",
+                       1, p, &r, err);
+        if (e == DM_OK)
+            *reactivated = strtoll(dm_db_get(r, 0, 0), NULL, 10);
+        PQclear(r);
+        r = NULL;
+    }
+    if (e == DM_OK && !*already) {
+        char s_rem[24], s_re[24];
+        snprintf(s_rem, sizeof(s_rem), "%lld", (long long)*removed);
+        snprintf(s_re, sizeof(s_re), "%lld", (long long)*reactivated);
+        const char *sp[] = {run_id, s_rem, s_re};
+        e = dm_db_exec(c,
+                       "UPDATE run_metadata SET stats_removed = stats_removed + $2, "
+                       "stats_reactivated = stats_reactivated + $3 WHERE run_id = $1",
+                       3, sp, NULL, err);
+    }
+    if (e == DM_OK)
+        e = dm_db_commit(c, err);
+    else
+        dm_db_rollback(c);
+    dm_db_release(c);
+    return e;
+}
+
+static void record_failure(struct dm_consolidator *cs, const char *run_id,
+                           const struct dm_log_ctx *ctx, const char *error)
+{
+    const char *p[] = {run_id, error};
+    struct dm_error err = {0};
+    if (dm_db_query(cs->db,
+                    "UPDATE run_metadata SET consolidation_failures = consolidation_failures + 1, "
+                    "consolidation_failed_at = now(), last_error = $2 WHERE run_id = $1",
+                    2, p, NULL, &err) != DM_OK)
+        dm_error(ctx, "could not record the consolidation failure: %s", err.message);
+    run_event(cs->db, run_id, "consolidation_failed", json_pack("{s:s}", "error", error));
+    char *body = dm_xasprintf("Consolidation of run %s failed.\nError: %s\n"
+                              "The watermark was not advanced; the message will be retried "
+                              "(up to 3 deliveries).",
+                              run_id, error);
+    (void)dm_alert_send(cs->alert, ctx, "Consolidation failed", body);
+    free(body);
+}
+
+/* ---- the handler ----------------------------------------------------------------------- */
+
+static enum dm_err consolidate(struct dm_consolidator *cs, const struct dm_consolidate *m,
+                               const struct run_facts *f, const struct dm_log_ctx *ctx,
+                               struct dm_error *err)
+{
+    struct dm_pricing_rule *rules = NULL;
+    size_t nrules = 0;
+    struct dm_consol_stats st = {0};
+    int64_t started = dm_mono_ms();
+    const char *p[] = {m->run_id};
+    enum dm_err e = dm_db_query(cs->db,
+                                "UPDATE run_metadata SET consolidation_started_at = now() "
+                                "WHERE run_id = $1",
+                                1, p, NULL, err);
+    if (e != DM_OK)
+        return e;
+    run_event(cs->db, m->run_id, "consolidation_started",
+              json_pack("{s:b,s:s}", "force", m->force, "instance", cs->instance_id));
+    {
+        struct dm_db_conn *c = NULL;
+        e = dm_db_acquire(cs->db, 30000, &c, err);
+        if (e != DM_OK)
+            return e;
+        e = dm_consolidator_load_rules(c, &rules, &nrules, err);
+        dm_db_release(c);
+        if (e != DM_OK)
+            return e;
+    }
+    dm_info(ctx, "consolidating with %zu active pricing rules, batches of %d", nrules,
+            cs->batch_size);
+
+    /* Batches until nothing is claimable and no peer still holds a live claim. */
+    for (;;) {
+        int claimed = 0;
+        do {
+            if (dm_stop_requested()) {
+                e = dm_error_set(err, DM_ERR_SHUTDOWN, "stopping");
+                goto out;
+            }
+            e = dm_consolidator_batch(cs, m->run_id, rules, nrules, &st, &claimed, err);
+            if (e != DM_OK)
+                goto out;
+        } while (claimed > 0);
+        int64_t inflight = 0;
+        e = claims_in_flight(cs->db, &inflight, err);
+        if (e != DM_OK)
+            goto out;
+        if (inflight == 0)
+            break;
+        dm_debug(ctx, "waiting for %lld rows claimed by another consolidator", (long long)inflight);
+        dm_sleep_ms(250, &dm_stop_flag);
+    }
+
+    bool removal = f->full && !f->capped && f->failed == 0 && f->completed == f->partitions;
+    int64_t removed = 0, reactivated = 0;
+    bool already = false;
+    e = finalise_catalogue(cs->db, m->run_id, removal, &removed, &reactivated, &already, err);
+    if (e != DM_OK || already)
+        goto out;
+
+    struct dm_watermark wm = {.last_updated_at_ms = f->updated_to_ms,
+                              .last_run_completed_at_ms = dm_now_ms()};
+    snprintf(wm.last_run_id, sizeof(wm.last_run_id), "%s", m->run_id);
+    bool written = false;
+    e = dm_watermark_advance(cs->wm, &wm, &written, err);
+    if (e != DM_OK)
+        goto out;
+
+    int64_t duration = dm_mono_ms() - started;
+    char s_dur[24], s_wm[24];
+    snprintf(s_dur, sizeof(s_dur), "%lld", (long long)duration);
+    snprintf(s_wm, sizeof(s_wm), "%lld", (long long)f->updated_to_ms);
+    const char *cp[] = {m->run_id, s_dur, s_wm};
+    PGresult *r = NULL;
+    e = dm_db_query(cs->db,
+                    "UPDATE run_metadata SET consolidation_completed_at = now(), "
+                    "consolidation_duration_ms = $2, "
+                    "watermark_after = to_timestamp($3::bigint / 1000.0), last_error = NULL, "
+                    "completed_at = now() WHERE run_id = $1 AND completed_at IS NULL "
+                    "RETURNING stats_processed, stats_new, stats_changed, stats_unchanged, "
+                    "stats_removed, stats_failed",
+                    3, cp, &r, err);
+    if (e != DM_OK)
+        goto out;
+    if (PQntuples(r) == 1) {
+        json_t *detail = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "processed",
+                                   (json_int_t)strtoll(dm_db_get(r, 0, 0), NULL, 10), "new",
+                                   (json_int_t)strtoll(dm_db_get(r, 0, 1), NULL, 10), "changed",
+                                   (json_int_t)strtoll(dm_db_get(r, 0, 2), NULL, 10), "unchanged",
+                                   (json_int_t)strtoll(dm_db_get(r, 0, 3), NULL, 10), "removed",
+                                   (json_int_t)strtoll(dm_db_get(r, 0, 4), NULL, 10), "failed",
+                                   (json_int_t)strtoll(dm_db_get(r, 0, 5), NULL, 10), "reactivated",
+                                   (json_int_t)reactivated, "durationMs", (json_int_t)duration,
+                                   "watermarkWritten", written);
+        json_t *log_fields = json_deep_copy(detail);
+        run_event(cs->db, m->run_id, "consolidation_completed", detail);
+        dm_log_fields(DM_LOG_INFO, ctx, "consolidation completed", log_fields);
+        json_decref(log_fields);
+    }
+    PQclear(r);
+    dm_info(ctx,
+            "this delivery: %lld processed (%lld new, %lld changed, %lld unchanged, %lld failed), "
+            "%lld removed, %lld reactivated in %lld ms (%.0f stones/s)",
+            (long long)st.processed, (long long)st.inserted, (long long)st.changed,
+            (long long)st.unchanged, (long long)st.failed, (long long)removed,
+            (long long)reactivated, (long long)duration,
+            duration > 0 ? (double)st.processed * 1000.0 / (double)duration : 0.0);
+out:
+    dm_pricing_rules_free(rules, nrules);
+    return e;
+}
+
+enum dm_settle dm_consolidator_handle(struct dm_consolidator *cs, const struct dm_consolidate *m,
+                                      int delivery_count)
+{
+    struct dm_log_ctx ctx = {.run_id = m->run_id, .trace_id = m->trace_id};
+    struct dm_error err = {0};
+    struct run_facts f;
+    enum dm_err e = load_run(cs->db, m->run_id, &f, &err);
+    if (e != DM_OK) {
+        record_failure(cs, m->run_id, &ctx, err.message);
+        return DM_SETTLE_ABANDON;
+    }
+    if (!f.found) {
+        dm_warn(&ctx, "CONSOLIDATE for unknown run %s: ignored", m->run_id);
+        return DM_SETTLE_COMPLETE;
+    }
+    if (f.consolidated) {
+        dm_info(&ctx, "run already consolidated: nothing to do");
+        return DM_SETTLE_COMPLETE;
+    }
+    if (f.cancelled) {
+        dm_warn(&ctx, "run was cancelled: not consolidated");
+        return DM_SETTLE_COMPLETE;
+    }
+    if (!m->force && f.failed > 0) {
+        char *body = dm_xasprintf(
+            "Consolidation of run %s was skipped: %lld of %lld partitions failed, %lld "
+            "completed.\nThe watermark was not advanced. Retry the failed partitions "
+            "(diamond retry %s) or force it (diamond consolidate %s --force).",
+            m->run_id, (long long)f.failed, (long long)f.partitions, (long long)f.completed,
+            m->run_id, m->run_id);
+        (void)dm_alert_send(cs->alert, &ctx, "Consolidation skipped", body);
+        free(body);
+        const char *p[] = {m->run_id};
+        if (dm_db_query(cs->db, "UPDATE run_metadata SET skipped_at = now() WHERE run_id = $1", 1,
+                        p, NULL, &err) != DM_OK)
+            dm_warn(&ctx, "could not mark the run skipped: %s", err.message);
+        run_event(cs->db, m->run_id, "consolidation_skipped",
+                  json_pack("{s:I,s:I,s:I}", "partitions", (json_int_t)f.partitions, "completed",
+                            (json_int_t)f.completed, "failed", (json_int_t)f.failed));
+        return DM_SETTLE_COMPLETE;
+    }
+    if (!m->force && f.completed < f.partitions) {
+        dm_warn(&ctx,
+                "run has %lld of %lld partitions unfinished: not consolidated yet (the last "
+                "worker sends CONSOLIDATE; use --force to consolidate anyway)",
+                (long long)(f.partitions - f.completed), (long long)f.partitions);
+        return DM_SETTLE_COMPLETE;
+    }
+    dm_info(&ctx, "consolidating run (delivery %d%s)", delivery_count, m->force ? ", forced" : "");
+    e = consolidate(cs, m, &f, &ctx, &err);
+    if (e == DM_OK)
+        return DM_SETTLE_COMPLETE;
+    if (e == DM_ERR_SHUTDOWN) {
+        dm_info(&ctx, "stopping: consolidation abandoned for redelivery");
+        return DM_SETTLE_ABANDON;
+    }
+    dm_error(&ctx, "consolidation failed: %s", err.message);
+    record_failure(cs, m->run_id, &ctx, err.message);
+    return DM_SETTLE_ABANDON;
+}
+
+enum dm_settle dm_consolidator_handle_msg(struct dm_consolidator *cs, struct dm_queue_msg *msg,
+                                          const struct dm_consolidate *m)
+{
+    struct dm_log_ctx ctx = {.run_id = m->run_id, .trace_id = m->trace_id};
+    struct renewer rn;
+    renewer_start(&rn, cs->queue, msg, &ctx);
+    enum dm_settle s = dm_consolidator_handle(cs, m, msg ? msg->delivery_count : 1);
+    renewer_stop(&rn);
+    return s;
+}

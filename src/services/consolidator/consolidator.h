@@ -1,0 +1,81 @@
+/*
+ * consolidator.h - stage two of a run (pipeline.md §4-§6): raw supplier JSON in
+ * raw_diamonds_nivoda becomes priced rows of `diamonds`, the watermark advances only after a
+ * successful consolidation, and operators are alerted when it does not.
+ *
+ * A CONSOLIDATE is handled as:
+ *   1. checks: unknown or cancelled run -> done (logged); already consolidated -> done;
+ *      failed partitions without force -> "Consolidation skipped" alert, run skipped_at, done;
+ *      unfinished partitions without force -> done (logged; the last worker sends it again).
+ *   2. active pricing rules loaded once;
+ *   3. batches (CONSOLIDATOR_BATCH_SIZE): claim pending raw rows (and processing rows whose
+ *      claim is older than 30 min) with FOR UPDATE SKIP LOCKED, marking them processing with a
+ *      fresh claim token; map + price each; COPY into a per-connection TEMP staging table; one
+ *      INSERT .. ON CONFLICT (feed, supplier_stone_id) DO UPDATE .. WHERE the content hash or a
+ *      price differs or the stone was deleted; mark done only rows whose claim token and
+ *      payload hash are unchanged; failed rows get their reason; the run's stats grow in the
+ *      same transaction (so a crash never double counts);
+ *   4. when nothing is claimable and no live claim is in flight elsewhere: removal (full,
+ *      uncapped run without failed partitions) and reactivation of returning stones, the
+ *      watermark advanced to the run's updated_to, the run completed last.
+ * Any error: "Consolidation failed" alert, run_metadata.consolidation_failures + 1, the claim
+ * in flight released, the message abandoned (the queue redelivers up to 3 times).
+ * The message lock is renewed by a helper thread while a CONSOLIDATE is handled.
+ *
+ * Several replicas may run at once: claims are disjoint, the final step is serialised per run.
+ */
+#ifndef DM_SERVICES_CONSOLIDATOR_H
+#define DM_SERVICES_CONSOLIDATOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "adapters/alert/alert.h"
+#include "adapters/db/db.h"
+#include "adapters/queue/queue.h"
+#include "adapters/watermark/watermark.h"
+#include "core/error.h"
+#include "domain/messages.h"
+#include "domain/pricing.h"
+
+/* Claims older than this are considered abandoned (their consolidator died). */
+#define DM_CLAIM_TIMEOUT_S 1800
+
+struct dm_consolidator {
+    struct dm_db *db;
+    struct dm_queue *queue;
+    struct dm_watermark_store *wm;
+    struct dm_alert_sink *alert;
+    int batch_size;
+    char instance_id[64];
+};
+
+/* Outcome of handling a message: settle it how. */
+enum dm_settle { DM_SETTLE_COMPLETE, DM_SETTLE_ABANDON, DM_SETTLE_DEAD_LETTER };
+
+/* Handle one CONSOLIDATE (already parsed). Returns how to settle the message; failures have
+ * been alerted and recorded. delivery_count is for logging only. */
+enum dm_settle dm_consolidator_handle(struct dm_consolidator *cs, const struct dm_consolidate *m,
+                                      int delivery_count);
+/* dm_consolidator_handle with the message lock renewed by a helper thread meanwhile. */
+enum dm_settle dm_consolidator_handle_msg(struct dm_consolidator *cs, struct dm_queue_msg *msg,
+                                          const struct dm_consolidate *m);
+/* Handle one WORK_DONE: timeline event and the CONSOLIDATE backstop. */
+enum dm_settle dm_consolidator_work_done(struct dm_consolidator *cs, const struct dm_work_done *m);
+
+/* Load the active pricing rules, sorted (priority, id). */
+enum dm_err dm_consolidator_load_rules(struct dm_db_conn *c, struct dm_pricing_rule **rules,
+                                       size_t *n, struct dm_error *err) DM_MUST_CHECK;
+
+/* Totals of one or more batches. */
+struct dm_consol_stats {
+    int64_t processed, inserted, changed, unchanged, failed;
+};
+
+/* Claim and consolidate one batch for run_id. *claimed is 0 when nothing was claimable. */
+enum dm_err dm_consolidator_batch(struct dm_consolidator *cs, const char *run_id,
+                                  const struct dm_pricing_rule *rules, size_t nrules,
+                                  struct dm_consol_stats *st, int *claimed,
+                                  struct dm_error *err) DM_MUST_CHECK;
+
+#endif

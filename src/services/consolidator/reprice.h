@@ -1,0 +1,28 @@
+/*
+ * reprice.h - re-apply the active pricing rules to every active diamond in place, without
+ * re-ingesting (pipeline.md §4: "Changing rules reprices existing diamonds"). One set-based
+ * statement that mirrors domain/pricing.h exactly: rules by priority then id, first rule whose
+ * non-null criteria all hold, default markup 1.15 with rating null, retail_price =
+ * round(feed_price x markup, 2) (PostgreSQL numeric: exact, half away from zero). Only rows
+ * whose markup, rating, rule or retail price differ are written.
+ * Used by `diamond reprice` and POST /api/v2/pricing-rules/reprice. Thread-safe (uses the pool).
+ */
+#ifndef DM_SERVICES_CONSOLIDATOR_REPRICE_H
+#define DM_SERVICES_CONSOLIDATOR_REPRICE_H
+
+#include <stdint.h>
+
+#include "adapters/db/db.h"
+#include "core/error.h"
+
+struct dm_reprice_result {
+    int64_t examined;       /* active diamonds considered */
+    int64_t updated;        /* rows rewritten (markup, rating, rule or price changed) */
+    int64_t prices_changed; /* rows whose retail_price changed */
+    int64_t duration_ms;
+};
+
+enum dm_err dm_reprice_all(struct dm_db *db, struct dm_reprice_result *out,
+                           struct dm_error *err) DM_MUST_CHECK;
+
+#endif
