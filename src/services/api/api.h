@@ -1,0 +1,183 @@
+/*
+ * api.h - internals of `diamond api` (api.md): the service state shared by every request
+ * thread, the per-request call context, and the handlers of each route group. The router
+ * (router.c) does request ids, CORS, rate limiting, authentication, permissions, logging and
+ * accounting; handlers only read the request and fill the response.
+ *
+ * Thread-safety: struct dm_api is shared by all libmicrohttpd worker threads; its mutable parts
+ * (key cache, rate limiter, count cache, statistics) have their own locks or atomics. A struct
+ * api_call belongs to one request on one thread.
+ */
+#ifndef DM_SERVICES_API_H
+#define DM_SERVICES_API_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "adapters/db/db.h"
+#include "adapters/http/server.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "domain/hmac_auth.h"
+
+struct dm_queue;
+struct dm_nivoda;
+struct dm_watermark_store;
+struct dm_jobtrigger;
+
+/* Permissions (api_keys.permissions). */
+enum api_perm { API_PERM_READ = 1, API_PERM_TRADE = 2, API_PERM_ADMIN = 4 };
+#define API_PERM_ALL (API_PERM_READ | API_PERM_TRADE | API_PERM_ADMIN)
+
+#define API_MAX_BODY (100 * 1000)
+#define API_TOTAL_EXACT_CAP 10000 /* totals above this are estimated */
+#define API_LAT_BUCKETS 12
+
+/* Request statistics for /metrics and api_request_stats. */
+struct api_stats {
+    atomic_llong by_class[6];                 /* index = status / 100 (1..5) */
+    atomic_llong pending_class[6];            /* not yet flushed to api_request_stats */
+    atomic_llong lat_bucket[API_LAT_BUCKETS]; /* cumulative counts filled at render time */
+    atomic_llong lat_count;
+    atomic_llong lat_sum_us;
+};
+extern const double api_lat_bounds[API_LAT_BUCKETS - 1]; /* seconds; last bucket is +Inf */
+
+struct api_keycache;   /* auth.c */
+struct api_ratelimit;  /* ratelimit.c */
+struct api_countcache; /* diamonds.c */
+
+struct dm_api {
+    struct dm_config *cfg;
+    struct dm_db *db;
+    struct dm_queue *queue;        /* NULL when the queue backend is unavailable */
+    struct dm_nivoda *nivoda;      /* NULL without NIVODA_* credentials */
+    struct dm_watermark_store *wm; /* NULL when unavailable */
+    struct dm_jobtrigger *trigger; /* local or Azure scheduler start */
+    struct dm_hmac_secrets hmac;
+    struct api_keycache *keys;
+    struct api_ratelimit *rl;
+    struct api_countcache *counts;
+    struct api_stats stats;
+    char cors_origins[1024];
+    int64_t started_ms;
+};
+
+#define API_MAX_PATH_PARAMS 4
+
+/* One request being served. */
+struct api_call {
+    struct dm_api *api;
+    const struct dm_http_req *req;
+    struct dm_http_resp *resp;
+    char request_id[130];
+    char client[160]; /* "key:<client_name>", "hmac:<client id>" or "" */
+    char key_id[DM_UUID_LEN];
+    unsigned perms;
+    const char *params[API_MAX_PATH_PARAMS]; /* path parameters in pattern order */
+    char param_buf[API_MAX_PATH_PARAMS][256];
+    int nparams;
+    struct dm_log_ctx log;
+};
+
+/* ---- responses (router.c) ---- */
+/* {"error":{"code","message"[,"details"]}}; details (stolen, may be NULL). */
+void api_error(struct api_call *c, int status, const char *code, const char *message,
+               json_t *details);
+/* 400 VALIDATION_ERROR naming the offending parameter. */
+void api_validation(struct api_call *c, const char *param, const char *message);
+/* Map a failure from the database or another dependency to 503/400/404/409/500. */
+void api_fail(struct api_call *c, enum dm_err code, const struct dm_error *err);
+/* {"data": data} with status (data stolen). */
+void api_data(struct api_call *c, int status, json_t *data);
+/* Parse the body as a JSON object; on failure answers 400 and returns NULL. */
+json_t *api_body_object(struct api_call *c);
+/* Acquire a database connection or answer 503 (returns NULL). */
+struct dm_db_conn *api_conn(struct api_call *c);
+
+/* ---- auth.c ---- */
+struct api_keycache *api_keycache_new(void);
+void api_keycache_free(struct api_keycache *kc);
+/* Authenticate (API key, then HMAC). On failure answers 401 and returns false. */
+bool api_authenticate(struct api_call *c);
+/* Flush batched last_used_at updates and purge expired replay rows. */
+void api_auth_flush(struct dm_api *api);
+
+/* ---- ratelimit.c ---- */
+struct api_ratelimit *api_ratelimit_new(int rps);
+void api_ratelimit_free(struct api_ratelimit *rl);
+/* True when allowed; otherwise *retry_after_s receives the wait. */
+bool api_ratelimit_take(struct api_ratelimit *rl, const char *client, int64_t now_ms,
+                        int *retry_after_s);
+
+/* ---- handlers ---- */
+void api_health(struct api_call *c);
+void api_metrics(struct api_call *c);
+void api_openapi(struct api_call *c);
+void api_docs(struct api_call *c);
+void api_stats_record(struct dm_api *api, int status, int64_t duration_us);
+void api_stats_flush(struct dm_api *api);
+
+struct api_countcache *api_countcache_new(void);
+void api_countcache_free(struct api_countcache *cc);
+void api_diamonds_search(struct api_call *c);
+void api_diamond_get(struct api_call *c);
+void api_diamond_availability(struct api_call *c);
+void api_diamond_hold(struct api_call *c);
+void api_diamond_purchase(struct api_call *c);
+
+void api_analytics_summary(struct api_call *c);
+void api_analytics_runs(struct api_call *c);
+void api_analytics_run(struct api_call *c);
+void api_analytics_failed_workers(struct api_call *c);
+void api_analytics_feeds(struct api_call *c);
+void api_analytics_consolidation(struct api_call *c);
+void api_analytics_consolidation_run(struct api_call *c);
+void api_analytics_query(struct api_call *c);
+
+void api_trigger_scheduler(struct api_call *c);
+void api_trigger_consolidate(struct api_call *c);
+void api_trigger_retry(struct api_call *c);
+void api_trigger_cancel(struct api_call *c);
+void api_trigger_failed_workers(struct api_call *c);
+
+void api_rules_list(struct api_call *c);
+void api_rules_create(struct api_call *c);
+void api_rules_update(struct api_call *c);
+void api_rules_delete(struct api_call *c);
+void api_rules_reprice(struct api_call *c);
+
+/* ---- routes (router.c), also read by the OpenAPI generator ---- */
+struct api_route {
+    const char *method;
+    const char *pattern; /* "/api/v2/diamonds/{id}" */
+    unsigned perm;       /* 0 = no authentication */
+    void (*fn)(struct api_call *c);
+    const char *tag;
+    const char *summary;
+};
+extern const struct api_route api_routes[];
+extern const int api_nroutes;
+
+/* The request handler given to the HTTP server. */
+void api_handle(void *ctx, const struct dm_http_req *req, struct dm_http_resp *resp);
+
+/* ---- helpers shared by handlers (util.c) ---- */
+/* Result text of row r column col, or NULL. */
+const char *api_val(const PGresult *r, int row, int col);
+/* Build a JSON object from one result row, camelCasing column names; NULLs omitted. Column
+ * types bool/int/numeric/json become JSON values. */
+json_t *api_row_json(const PGresult *r, int row);
+/* All rows as a JSON array of api_row_json objects. */
+json_t *api_rows_json(const PGresult *r);
+/* snake_case -> camelCase into out. */
+void api_camel(const char *snake, char *out, size_t size);
+/* Parse the first column of the first row as int64 (0 when absent). */
+int64_t api_i64(const PGresult *r, int row, int col);
+/* ISO time text from PostgreSQL -> ms since epoch (0 when NULL/bad). */
+int64_t api_ms(const PGresult *r, int row, int col);
+
+#endif

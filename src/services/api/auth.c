@@ -1,0 +1,232 @@
+/*
+ * auth.c - authentication of /api/v2 requests: X-API-Key (SHA-256 looked up in api_keys,
+ * active and not expired; valid keys cached for a few seconds; last_used_at written in
+ * batches) or HMAC signatures (domain/hmac_auth.h) with replay protection in hmac_replay.
+ * An invalid key is final: it never falls back to HMAC.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/crypto.h"
+#include "core/timeutil.h"
+#include "services/api/api.h"
+
+#define KC_SLOTS 512
+#define KC_TTL_MS 5000 /* a revoked key stops working within this */
+
+struct key_entry {
+    bool set;
+    bool used; /* since the last flush */
+    char hash[DM_SHA256_HEX_LEN];
+    char id[DM_UUID_LEN];
+    char name[128];
+    unsigned perms;
+    int64_t expires_ms; /* 0 = never */
+    int64_t fetched_ms;
+};
+
+struct api_keycache {
+    pthread_mutex_t mu;
+    struct key_entry e[KC_SLOTS];
+};
+
+struct api_keycache *api_keycache_new(void)
+{
+    struct api_keycache *kc = dm_xcalloc(1, sizeof(*kc));
+    pthread_mutex_init(&kc->mu, NULL);
+    return kc;
+}
+
+void api_keycache_free(struct api_keycache *kc)
+{
+    if (kc == NULL)
+        return;
+    pthread_mutex_destroy(&kc->mu);
+    free(kc);
+}
+
+static unsigned slot_of(const char *hash)
+{
+    unsigned h = 0;
+    for (int i = 0; i < 8; i++)
+        h = h * 16 + (unsigned)(hash[i] <= '9' ? hash[i] - '0' : hash[i] - 'a' + 10);
+    return h % KC_SLOTS;
+}
+
+static unsigned parse_perms(const char *arr)
+{
+    /* text[] output: {read,trade} ; empty = all (backward compatible) */
+    unsigned p = 0;
+    if (arr == NULL)
+        return API_PERM_ALL;
+    if (strstr(arr, "read"))
+        p |= API_PERM_READ;
+    if (strstr(arr, "trade"))
+        p |= API_PERM_TRADE;
+    if (strstr(arr, "admin"))
+        p |= API_PERM_ADMIN;
+    return p ? p : API_PERM_ALL;
+}
+
+static void unauthorized(struct api_call *c, const char *msg)
+{
+    api_error(c, 401, "UNAUTHORIZED", msg, NULL);
+}
+
+static bool key_auth(struct api_call *c, const char *key)
+{
+    struct dm_api *api = c->api;
+    size_t klen = strlen(key);
+    if (klen == 0 || klen > 256) {
+        unauthorized(c, "Invalid API key");
+        return false;
+    }
+    char hash[DM_SHA256_HEX_LEN];
+    dm_sha256_hex(key, klen, hash);
+    int64_t now = dm_now_ms();
+    unsigned s = slot_of(hash);
+    struct key_entry k = {0};
+    bool hit = false;
+    pthread_mutex_lock(&api->keys->mu);
+    struct key_entry *e = &api->keys->e[s];
+    if (e->set && !strcmp(e->hash, hash) && now - e->fetched_ms < KC_TTL_MS) {
+        k = *e;
+        hit = true;
+    }
+    pthread_mutex_unlock(&api->keys->mu);
+    if (!hit) {
+        const char *p[1] = {hash};
+        PGresult *r = NULL;
+        struct dm_error err = {0};
+        enum dm_err rc = dm_db_query(api->db,
+                                     "SELECT id::text, client_name, permissions::text, "
+                                     "COALESCE((extract(epoch FROM expires_at) * 1000)::bigint, 0) "
+                                     "FROM api_keys WHERE key_hash = $1 AND active",
+                                     1, p, &r, &err);
+        if (rc != DM_OK) {
+            api_fail(c, rc == DM_ERR_DB ? DM_ERR_DB : rc, &err);
+            return false;
+        }
+        if (PQntuples(r) == 0) {
+            PQclear(r);
+            unauthorized(c, "Invalid API key");
+            return false;
+        }
+        k.set = true;
+        snprintf(k.hash, sizeof(k.hash), "%s", hash);
+        snprintf(k.id, sizeof(k.id), "%s", PQgetvalue(r, 0, 0));
+        snprintf(k.name, sizeof(k.name), "%s", PQgetvalue(r, 0, 1));
+        k.perms = parse_perms(PQgetvalue(r, 0, 2));
+        k.expires_ms = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+        k.fetched_ms = now;
+        PQclear(r);
+    }
+    if (k.expires_ms != 0 && k.expires_ms <= now) {
+        unauthorized(c, "Invalid API key");
+        return false;
+    }
+    pthread_mutex_lock(&api->keys->mu);
+    e = &api->keys->e[s];
+    if (!hit)
+        *e = k;
+    if (e->set && !strcmp(e->hash, hash))
+        e->used = true;
+    pthread_mutex_unlock(&api->keys->mu);
+    snprintf(c->client, sizeof(c->client), "key:%s", k.name);
+    snprintf(c->key_id, sizeof(c->key_id), "%s", k.id);
+    c->perms = k.perms;
+    return true;
+}
+
+static bool hmac_auth(struct api_call *c)
+{
+    struct dm_api *api = c->api;
+    struct dm_hmac_headers h = {
+        dm_http_req_header(c->req, "X-Client-Id"),
+        dm_http_req_header(c->req, "X-Timestamp"),
+        dm_http_req_header(c->req, "X-Signature"),
+    };
+    const char *client = NULL;
+    int64_t now_s = dm_now_ms() / 1000;
+    enum dm_hmac_result r = dm_hmac_verify(&api->hmac, &h, c->req->method, c->req->target,
+                                           c->req->body, c->req->body_len, now_s, &client);
+    if (r == DM_HMAC_ABSENT) {
+        unauthorized(c, "Invalid or missing authentication");
+        return false;
+    }
+    if (r != DM_HMAC_OK) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "Invalid signature: %s", dm_hmac_result_str(r));
+        unauthorized(c, msg);
+        return false;
+    }
+    /* Replay protection: a signature is accepted once while its timestamp is valid. */
+    char exp[32];
+    int64_t ts = 0;
+    if (dm_hmac_parse_timestamp(h.timestamp, &ts) != DM_OK)
+        ts = now_s;
+    snprintf(exp, sizeof(exp), "%lld", (long long)(ts + DM_HMAC_TOLERANCE_S + 1));
+    const char *p[3] = {h.signature, client, exp};
+    PGresult *res = NULL;
+    struct dm_error err = {0};
+    enum dm_err rc = dm_db_query(api->db,
+                                 "INSERT INTO hmac_replay (signature, client_id, expires_at) "
+                                 "VALUES ($1, $2, to_timestamp($3::bigint)) "
+                                 "ON CONFLICT (signature) DO NOTHING",
+                                 3, p, &res, &err);
+    if (rc != DM_OK) {
+        api_fail(c, rc, &err);
+        return false;
+    }
+    bool fresh = !strcmp(PQcmdTuples(res), "1");
+    PQclear(res);
+    if (!fresh) {
+        unauthorized(c, "Invalid signature: request replayed");
+        return false;
+    }
+    snprintf(c->client, sizeof(c->client), "hmac:%s", client);
+    c->perms = API_PERM_ALL;
+    return true;
+}
+
+bool api_authenticate(struct api_call *c)
+{
+    const char *key = dm_http_req_header(c->req, "X-API-Key");
+    if (key != NULL)
+        return key_auth(c, key);
+    return hmac_auth(c);
+}
+
+void api_auth_flush(struct dm_api *api)
+{
+    /* Collect used key ids under the lock, write outside it. */
+    struct dm_buf ids;
+    dm_buf_init(&ids, 64 * 1024);
+    enum dm_err e = dm_buf_append_char(&ids, '{');
+    int n = 0;
+    pthread_mutex_lock(&api->keys->mu);
+    for (int i = 0; i < KC_SLOTS && e == DM_OK; i++) {
+        struct key_entry *k = &api->keys->e[i];
+        if (k->set && k->used) {
+            k->used = false;
+            e = dm_buf_appendf(&ids, "%s%s", n ? "," : "", k->id);
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&api->keys->mu);
+    if (e == DM_OK)
+        e = dm_buf_append_char(&ids, '}');
+    struct dm_error err = {0};
+    if (n > 0 && e == DM_OK) {
+        const char *p[1] = {ids.data};
+        if (dm_db_query(api->db,
+                        "UPDATE api_keys SET last_used_at = now() WHERE id = ANY($1::uuid[])", 1, p,
+                        NULL, &err) != DM_OK)
+            dm_warn(NULL, "last_used_at update failed: %s", err.message);
+    }
+    dm_buf_free(&ids);
+    if (dm_db_query(api->db, "DELETE FROM hmac_replay WHERE expires_at < now()", 0, NULL, NULL,
+                    &err) != DM_OK)
+        dm_debug(NULL, "hmac_replay purge failed: %s", err.message);
+}

@@ -1,0 +1,160 @@
+/*
+ * cmd_api.c - `diamond api`: configuration, dependencies (database pool, queue, Nivoda client,
+ * watermark store, job trigger), the multi-threaded HTTP server, a housekeeping thread
+ * (request statistics, API key last_used_at, replay purge, child reaping) and graceful
+ * shutdown on SIGTERM: stop accepting, finish in-flight requests, flush, exit 0.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/feed/nivoda.h"
+#include "adapters/http/client.h"
+#include "adapters/jobtrigger/jobtrigger.h"
+#include "adapters/queue/queue.h"
+#include "adapters/watermark/watermark.h"
+#include "cli/cli.h"
+#include "core/signals.h"
+#include "core/timeutil.h"
+#include "services/api/api.h"
+
+/* The Nivoda client and the scheduler are other modules; the API degrades (503) without them. */
+#pragma weak dm_nivoda_new
+#pragma weak dm_nivoda_free
+#pragma weak dm_nivoda_opts_from_config
+#pragma weak dm_cmd_scheduler
+
+struct housekeeper {
+    struct dm_api *api;
+    pthread_t th;
+    volatile int stop;
+};
+
+static void *housekeeping(void *arg)
+{
+    struct housekeeper *hk = arg;
+    int64_t last = dm_mono_ms();
+    while (!hk->stop) {
+        dm_sleep_ms(200, &hk->stop);
+        dm_jobtrigger_reap();
+        if (dm_mono_ms() - last >= 5000) {
+            last = dm_mono_ms();
+            api_stats_flush(hk->api);
+            api_auth_flush(hk->api);
+        }
+    }
+    return NULL;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: diamond api\n\n"
+                 "Serve the REST API (api.md) on PORT. Environment:\n");
+    dm_config_print_help(DM_SVC_API, out);
+}
+
+int dm_cmd_api(int argc, char **argv)
+{
+    if (dm_wants_help(argc, argv)) {
+        usage(stdout);
+        return DM_EXIT_OK;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "api: unexpected argument '%s'\n", argv[1]);
+        usage(stderr);
+        return DM_EXIT_CONFIG;
+    }
+    struct dm_app app;
+    int rc = dm_app_init(&app, DM_SVC_API, "api", DM_APP_DB | DM_APP_SCHEMA);
+    if (rc != 0) {
+        dm_app_free(&app);
+        return rc;
+    }
+    struct dm_api api;
+    memset(&api, 0, sizeof(api));
+    struct dm_http_server *srv = NULL;
+    struct housekeeper hk = {.api = &api};
+    bool hk_started = false;
+    struct dm_error err = {0};
+    api.cfg = &app.cfg;
+    api.db = app.db;
+    api.started_ms = dm_now_ms();
+    if (dm_hmac_secrets_parse(app.cfg.hmac_secrets, &api.hmac, &err) != DM_OK) {
+        fprintf(stderr, "api: %s\n", err.message);
+        rc = DM_EXIT_CONFIG;
+        goto out;
+    }
+    snprintf(api.cors_origins, sizeof(api.cors_origins), "%s",
+             app.cfg.cors_origins ? app.cfg.cors_origins : "*");
+    dm_http_global_init();
+    if (dm_queue_open(&app.cfg, app.db, &api.queue, &err) != DM_OK) {
+        dm_warn(NULL, "queue unavailable (%s): triggers that send messages answer 503",
+                err.message);
+        api.queue = NULL;
+    }
+    if (dm_watermark_open(&app.cfg, &api.wm, &err) != DM_OK) {
+        dm_warn(NULL, "watermark store unavailable: %s", err.message);
+        api.wm = NULL;
+    }
+    if (dm_nivoda_new && dm_nivoda_opts_from_config && app.cfg.nivoda_endpoint &&
+        app.cfg.nivoda_username && app.cfg.nivoda_password) {
+        struct dm_nivoda_opts no;
+        memset(&no, 0, sizeof(no));
+        dm_nivoda_opts_from_config(&app.cfg, &no);
+        /* A trading call fails fast rather than holding a request for minutes. */
+        if (no.max_attempts == 0 || no.max_attempts > 2)
+            no.max_attempts = 2;
+        api.nivoda = dm_nivoda_new(&no);
+    }
+    api.trigger = dm_jobtrigger_open(&app.cfg, "/proc/self/exe", dm_cmd_scheduler != NULL);
+    api.keys = api_keycache_new();
+    api.rl = api_ratelimit_new(app.cfg.api_rate_limit_rps);
+    api.counts = api_countcache_new();
+
+    struct dm_http_server_opts so = {
+        .bind = getenv("API_BIND") ? getenv("API_BIND") : "0.0.0.0",
+        .port = app.cfg.port,
+        .threads = app.cfg.database_pool_size,
+        .max_body = API_MAX_BODY,
+        .timeout_s = 30,
+        .handler = api_handle,
+        .ctx = &api,
+    };
+    if (dm_http_server_start(&so, &srv, &err) != DM_OK) {
+        dm_error(NULL, "%s", err.message);
+        fprintf(stderr, "api: %s\n", err.message);
+        rc = DM_EXIT_FAIL;
+        goto out;
+    }
+    if (pthread_create(&hk.th, NULL, housekeeping, &hk) == 0)
+        hk_started = true;
+    dm_info(NULL, "api listening on port %d (threads %d, queue %s, trigger %s, supplier %s)",
+            dm_http_server_port(srv), so.threads,
+            api.queue ? dm_queue_backend_name(api.queue) : "unavailable",
+            dm_jobtrigger_name(api.trigger), api.nivoda ? "configured" : "not configured");
+    while (!dm_stop_requested())
+        dm_sleep_ms(200, (volatile int *)&dm_stop_flag);
+    dm_info(NULL, "api stopping: finishing in-flight requests");
+    rc = DM_EXIT_OK;
+out:
+    dm_http_server_stop(srv);
+    if (hk_started) {
+        hk.stop = 1;
+        pthread_join(hk.th, NULL);
+        api_stats_flush(&api);
+        api_auth_flush(&api);
+    }
+    if (api.nivoda && dm_nivoda_free)
+        dm_nivoda_free(api.nivoda);
+    if (api.queue)
+        dm_queue_free(api.queue);
+    if (api.wm)
+        dm_watermark_free(api.wm);
+    dm_jobtrigger_free(api.trigger);
+    api_keycache_free(api.keys);
+    api_ratelimit_free(api.rl);
+    api_countcache_free(api.counts);
+    dm_hmac_secrets_free(&api.hmac);
+    dm_app_free(&app);
+    return rc;
+}

@@ -1,0 +1,718 @@
+/*
+ * diamonds.c - the catalogue and trading routes: search (offset and keyset paging, capped or
+ * estimated totals, ETag/If-None-Match), get by id, availability, hold (row lock so that
+ * concurrent holds make one supplier call) and purchase (idempotency key bound to caller,
+ * diamond and body; a committed pending row plus row locks make concurrent duplicates wait for
+ * the one supplier order and replay its stored result).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/feed/nivoda.h"
+#include "core/crypto.h"
+#include "core/json.h"
+#include "core/timeutil.h"
+#include "domain/search_query.h"
+#include "services/api/api.h"
+
+#pragma weak dm_nivoda_hold
+#pragma weak dm_nivoda_order
+
+/* ---- count cache: totals of large result sets are reused for a few seconds ---- */
+
+#define CC_SLOTS 128
+#define CC_TTL_MS 10000
+#define CC_MIN_CACHED 1000
+
+struct cc_entry {
+    char key[DM_SHA256_HEX_LEN];
+    int64_t total;
+    bool estimate;
+    int64_t at_ms;
+};
+
+struct api_countcache {
+    pthread_mutex_t mu;
+    struct cc_entry e[CC_SLOTS];
+};
+
+struct api_countcache *api_countcache_new(void)
+{
+    struct api_countcache *cc = dm_xcalloc(1, sizeof(*cc));
+    pthread_mutex_init(&cc->mu, NULL);
+    return cc;
+}
+
+void api_countcache_free(struct api_countcache *cc)
+{
+    if (cc == NULL)
+        return;
+    pthread_mutex_destroy(&cc->mu);
+    free(cc);
+}
+
+static void sql_key(const struct dm_sql *s, char out[DM_SHA256_HEX_LEN])
+{
+    struct dm_buf b;
+    dm_buf_init(&b, 256 * 1024);
+    enum dm_err e = dm_buf_append_str(&b, s->text.data ? s->text.data : "");
+    for (int i = 0; e == DM_OK && i < s->n; i++)
+        e = dm_buf_appendf(&b, "\x1f%s", s->params[i] ? s->params[i] : "\x1e");
+    dm_sha256_hex(b.data ? b.data : "", b.len, out);
+    dm_buf_free(&b);
+}
+
+static bool cc_get(struct api_countcache *cc, const char *key, int64_t *total, bool *estimate)
+{
+    unsigned slot = (unsigned)strtoul((char[9]){key[0], key[1], key[2], key[3], key[4], key[5],
+                                                key[6], key[7], 0},
+                                      NULL, 16) %
+                    CC_SLOTS;
+    bool hit = false;
+    pthread_mutex_lock(&cc->mu);
+    struct cc_entry *e = &cc->e[slot];
+    if (!strcmp(e->key, key) && dm_mono_ms() - e->at_ms < CC_TTL_MS) {
+        *total = e->total;
+        *estimate = e->estimate;
+        hit = true;
+    }
+    pthread_mutex_unlock(&cc->mu);
+    return hit;
+}
+
+static void cc_put(struct api_countcache *cc, const char *key, int64_t total, bool estimate)
+{
+    unsigned slot = (unsigned)strtoul((char[9]){key[0], key[1], key[2], key[3], key[4], key[5],
+                                                key[6], key[7], 0},
+                                      NULL, 16) %
+                    CC_SLOTS;
+    pthread_mutex_lock(&cc->mu);
+    struct cc_entry *e = &cc->e[slot];
+    snprintf(e->key, sizeof(e->key), "%s", key);
+    e->total = total;
+    e->estimate = estimate;
+    e->at_ms = dm_mono_ms();
+    pthread_mutex_unlock(&cc->mu);
+}
+
+static enum dm_err exec_sql(struct dm_db_conn *conn, const struct dm_sql *s, PGresult **r,
+                            struct dm_error *err)
+{
+    return dm_db_exec(conn, s->text.data, s->n, (const char *const *)s->params, r, err);
+}
+
+/* Total for the filters: exact up to API_TOTAL_EXACT_CAP, else the planner's estimate. */
+static enum dm_err search_total(struct api_call *c, struct dm_db_conn *conn,
+                                const struct dm_search_query *q, int64_t *total, bool *estimate,
+                                struct dm_error *err)
+{
+    struct dm_sql s;
+    dm_sql_init(&s);
+    PGresult *r = NULL;
+    enum dm_err e = dm_search_build_count_sql(q, API_TOTAL_EXACT_CAP, &s);
+    char key[DM_SHA256_HEX_LEN];
+    if (e != DM_OK)
+        goto out;
+    sql_key(&s, key);
+    if (cc_get(c->api->counts, key, total, estimate))
+        goto out;
+    e = exec_sql(conn, &s, &r, err);
+    if (e != DM_OK)
+        goto out;
+    *total = api_i64(r, 0, 0);
+    *estimate = false;
+    PQclear(r);
+    r = NULL;
+    if (*total > API_TOTAL_EXACT_CAP) {
+        struct dm_sql f;
+        dm_sql_init(&f);
+        e = dm_sql_text(&f, "EXPLAIN (FORMAT JSON) ");
+        if (e == DM_OK)
+            e = dm_search_build_filter_sql(q, &f);
+        if (e == DM_OK)
+            e = exec_sql(conn, &f, &r, err);
+        dm_sql_free(&f);
+        if (e != DM_OK)
+            goto out;
+        json_t *plan = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+        json_t *rows =
+            json_object_get(json_object_get(json_array_get(plan, 0), "Plan"), "Plan Rows");
+        int64_t est = json_is_number(rows) ? (int64_t)json_number_value(rows) : 0;
+        json_decref(plan);
+        *total = est > API_TOTAL_EXACT_CAP ? est : API_TOTAL_EXACT_CAP + 1;
+        *estimate = true;
+    }
+    if (*total >= CC_MIN_CACHED)
+        cc_put(c->api->counts, key, *total, *estimate);
+out:
+    PQclear(r);
+    dm_sql_free(&s);
+    return e;
+}
+
+static bool etag_matches(const char *inm, const char *etag)
+{
+    if (inm == NULL)
+        return false;
+    if (!strcmp(inm, "*"))
+        return true;
+    /* A list of tags, possibly weak (W/"..."): compare the quoted value. */
+    return strstr(inm, etag) != NULL;
+}
+
+static void finish_with_etag(struct api_call *c)
+{
+    struct dm_http_resp *resp = c->resp;
+    char hash[DM_SHA256_HEX_LEN];
+    dm_sha256_hex(resp->body.data ? resp->body.data : "", resp->body.len, hash);
+    char etag[40];
+    snprintf(etag, sizeof(etag), "\"%.32s\"", hash);
+    dm_http_resp_header(resp, "ETag", etag);
+    dm_http_resp_header(resp, "Cache-Control", "private, no-cache");
+    if (etag_matches(dm_http_req_header(c->req, "If-None-Match"), etag)) {
+        dm_buf_reset(&resp->body);
+        resp->status = 304;
+    }
+}
+
+void api_diamonds_search(struct api_call *c)
+{
+    const char *keys[DM_SQ_MAX_ARGS + 1], *vals[DM_SQ_MAX_ARGS + 1];
+    int n = dm_http_req_args(c->req, keys, vals, DM_SQ_MAX_ARGS + 1);
+    struct dm_search_query q;
+    struct dm_sq_error qe = {{0}, {0}};
+    if (dm_search_query_parse(keys, vals, n, &q, &qe) != DM_OK) {
+        api_validation(c, qe.param, qe.message);
+        return;
+    }
+    struct dm_sql s;
+    dm_sql_init(&s);
+    PGresult *r = NULL;
+    struct dm_db_conn *conn = NULL;
+    struct dm_error err = {0};
+    enum dm_err e = dm_search_build_page_sql(&q, &s);
+    if (e != DM_OK) {
+        api_fail(c, DM_ERR_INTERNAL, NULL);
+        goto out;
+    }
+    conn = api_conn(c);
+    if (conn == NULL)
+        goto out;
+    e = exec_sql(conn, &s, &r, &err);
+    if (e != DM_OK) {
+        api_fail(c, e, &err);
+        goto out;
+    }
+    int64_t total = 0;
+    bool estimate = false;
+    e = search_total(c, conn, &q, &total, &estimate, &err);
+    if (e != DM_OK) {
+        api_fail(c, e, &err);
+        goto out;
+    }
+    dm_db_release(conn);
+    conn = NULL;
+
+    int rows = PQntuples(r);
+    bool more = rows > q.limit;
+    if (more)
+        rows = q.limit;
+    char next[256] = "";
+    if (more && rows > 0 &&
+        dm_search_cursor_encode(q.sort, q.desc, PQgetvalue(r, rows - 1, 1),
+                                PQgetvalue(r, rows - 1, 2), next, sizeof(next)) != DM_OK)
+        next[0] = '\0';
+    struct dm_buf *b = &c->resp->body;
+    dm_buf_reset(b);
+    c->resp->status = 200;
+    c->resp->content_type = "application/json";
+    e = dm_buf_append_str(b, "{\"data\":[");
+    for (int i = 0; e == DM_OK && i < rows; i++) {
+        if (i > 0)
+            e = dm_buf_append_char(b, ',');
+        if (e == DM_OK)
+            e = dm_buf_append(b, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0));
+    }
+    int64_t pages = (total + q.limit - 1) / q.limit;
+    if (e == DM_OK)
+        e = dm_buf_appendf(b,
+                           "],\"pagination\":{\"total\":%lld,\"totalIsEstimate\":%s,"
+                           "\"page\":%d,\"limit\":%d,\"totalPages\":%lld,\"hasMore\":%s,"
+                           "\"nextCursor\":",
+                           (long long)total, estimate ? "true" : "false", q.has_cursor ? 0 : q.page,
+                           q.limit, (long long)pages, more ? "true" : "false");
+    if (e == DM_OK)
+        e = next[0] ? dm_buf_appendf(b, "\"%s\"}}", next) : dm_buf_append_str(b, "null}}");
+    if (e != DM_OK) {
+        api_fail(c, DM_ERR_INTERNAL, NULL);
+        goto out;
+    }
+    finish_with_etag(c);
+out:
+    if (conn)
+        dm_db_release(conn);
+    PQclear(r);
+    dm_sql_free(&s);
+}
+
+static bool id_param(struct api_call *c, const char **id)
+{
+    *id = c->params[0];
+    if (!dm_uuid_valid(*id)) {
+        api_validation(c, "id", "must be a UUID");
+        return false;
+    }
+    return true;
+}
+
+void api_diamond_get(struct api_call *c)
+{
+    const char *id;
+    if (!id_param(c, &id))
+        return;
+    char sql[4096];
+    snprintf(sql, sizeof(sql), "SELECT %s FROM diamonds WHERE id = $1 AND status = 'active'",
+             DM_DIAMOND_JSON_SQL);
+    const char *p[1] = {id};
+    PGresult *r = NULL;
+    struct dm_error err = {0};
+    enum dm_err e = dm_db_query(c->api->db, sql, 1, p, &r, &err);
+    if (e != DM_OK) {
+        api_fail(c, e, &err);
+        return;
+    }
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        api_error(c, 404, "NOT_FOUND", "Diamond not found", NULL);
+        return;
+    }
+    struct dm_buf *b = &c->resp->body;
+    dm_buf_reset(b);
+    c->resp->status = 200;
+    if (dm_buf_append_str(b, "{\"data\":") != DM_OK ||
+        dm_buf_append(b, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0)) != DM_OK ||
+        dm_buf_append_char(b, '}') != DM_OK)
+        api_fail(c, DM_ERR_INTERNAL, NULL);
+    PQclear(r);
+}
+
+void api_diamond_availability(struct api_call *c)
+{
+    const char *id;
+    if (!id_param(c, &id))
+        return;
+    const char *p[1] = {id};
+    PGresult *r = NULL;
+    struct dm_error err = {0};
+    enum dm_err e = dm_db_query(c->api->db,
+                                "SELECT id, availability, hold_id, raw_availability, updated_at "
+                                "FROM diamonds WHERE id = $1 AND status = 'active'",
+                                1, p, &r, &err);
+    if (e != DM_OK) {
+        api_fail(c, e, &err);
+        return;
+    }
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        api_error(c, 404, "NOT_FOUND", "Diamond not found", NULL);
+        return;
+    }
+    json_t *d = api_row_json(r, 0);
+    json_object_set_new(d, "available", json_boolean(!strcmp(PQgetvalue(r, 0, 1), "available")));
+    PQclear(r);
+    api_data(c, 200, d);
+}
+
+/* ---- hold ---- */
+
+static bool supplier_ready(struct api_call *c)
+{
+    if (c->api->nivoda == NULL || dm_nivoda_hold == NULL || dm_nivoda_order == NULL) {
+        api_error(c, 503, "SERVICE_UNAVAILABLE",
+                  "Supplier trading is not configured (NIVODA_ENDPOINT, NIVODA_USERNAME, "
+                  "NIVODA_PASSWORD)",
+                  NULL);
+        return false;
+    }
+    return true;
+}
+
+void api_diamond_hold(struct api_call *c)
+{
+    const char *id;
+    if (!id_param(c, &id))
+        return;
+    struct dm_db_conn *conn = api_conn(c);
+    if (conn == NULL)
+        return;
+    PGresult *r = NULL;
+    struct dm_error err = {0};
+    const char *p1[1] = {id};
+    enum dm_err e = dm_db_begin(conn, &err);
+    if (e == DM_OK)
+        /* The row lock serialises concurrent holds: the second sees on_hold and gets 409. */
+        e = dm_db_exec(conn,
+                       "SELECT offer_id, availability FROM diamonds "
+                       "WHERE id = $1 AND status = 'active' FOR UPDATE",
+                       1, p1, &r, &err);
+    if (e != DM_OK) {
+        api_fail(c, e, &err);
+        goto out;
+    }
+    if (PQntuples(r) == 0) {
+        api_error(c, 404, "NOT_FOUND", "Diamond not found", NULL);
+        goto out;
+    }
+    if (strcmp(PQgetvalue(r, 0, 1), "available")) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "Diamond is not available (%s)", PQgetvalue(r, 0, 1));
+        api_error(c, 409, "CONFLICT", msg, NULL);
+        goto out;
+    }
+    if (!supplier_ready(c))
+        goto out;
+    char offer[256];
+    snprintf(offer, sizeof(offer), "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    r = NULL;
+    struct dm_nivoda_hold h;
+    memset(&h, 0, sizeof(h));
+    struct dm_error serr = {0};
+    enum dm_err se = dm_nivoda_hold(c->api->nivoda, offer, &h, &serr);
+    if (se != DM_OK) {
+        const char *p[4] = {id, c->client, offer, serr.message};
+        e = dm_db_exec(conn,
+                       "INSERT INTO hold_history (diamond_id, client, offer_id, status, "
+                       "error_message) VALUES ($1, $2, $3, 'failed', $4)",
+                       4, p, NULL, &err);
+        if (e == DM_OK)
+            e = dm_db_commit(conn, &err);
+        dm_warn(&c->log, "supplier hold failed for %s: %s", id, serr.message);
+        api_error(c, 502, "BAD_GATEWAY", "Supplier hold failed", NULL);
+        goto out;
+    }
+    if (h.denied) {
+        const char *p[3] = {id, c->client, offer};
+        e = dm_db_exec(conn,
+                       "INSERT INTO hold_history (diamond_id, client, offer_id, denied, status) "
+                       "VALUES ($1, $2, $3, true, 'denied') RETURNING id::text",
+                       3, p, &r, &err);
+        if (e == DM_OK)
+            e = dm_db_commit(conn, &err);
+        if (e != DM_OK) {
+            api_fail(c, e, &err);
+            goto out;
+        }
+        api_data(c, 200,
+                 json_pack("{s:s,s:b,s:n,s:s}", "diamondId", id, "denied", 1, "holdId", "historyId",
+                           PQgetvalue(r, 0, 0)));
+        goto out;
+    }
+    const char *p[5] = {id, c->client, offer, h.id, h.until[0] ? h.until : NULL};
+    e = dm_db_exec(conn,
+                   "INSERT INTO hold_history (diamond_id, client, offer_id, supplier_hold_id, "
+                   "hold_until, status) VALUES ($1, $2, $3, $4, $5::timestamptz, 'placed') "
+                   "RETURNING id::text",
+                   5, p, &r, &err);
+    if (e == DM_OK) {
+        const char *pu[2] = {id, h.id};
+        e = dm_db_exec(conn,
+                       "UPDATE diamonds SET availability = 'on_hold', hold_id = $2, "
+                       "updated_at = now() WHERE id = $1",
+                       2, pu, NULL, &err);
+    }
+    if (e == DM_OK)
+        e = dm_db_commit(conn, &err);
+    if (e != DM_OK) {
+        dm_error(&c->log, "hold %s placed at the supplier but not recorded: %s", h.id, err.message);
+        api_fail(c, e, &err);
+        goto out;
+    }
+    json_t *d = json_pack("{s:s,s:b,s:s,s:s}", "diamondId", id, "denied", 0, "holdId", h.id,
+                          "historyId", PQgetvalue(r, 0, 0));
+    if (h.until[0])
+        json_object_set_new(d, "until", json_string(h.until));
+    api_data(c, 200, d);
+out:
+    PQclear(r);
+    dm_db_release(conn);
+}
+
+/* ---- purchase ---- */
+
+static bool valid_idem_key(const char *k)
+{
+    size_t n = 0;
+    for (; k[n]; n++)
+        if (n >= 255 || (unsigned char)k[n] < 0x21 || (unsigned char)k[n] > 0x7e)
+            return false;
+    return n > 0;
+}
+
+/* Optional string member: absent/null -> NULL; string -> value; bool -> "true"/"false";
+ * anything else -> error. */
+static bool opt_str(json_t *body, const char *key, const char **out)
+{
+    json_t *v = json_object_get(body, key);
+    *out = NULL;
+    if (v == NULL || json_is_null(v))
+        return true;
+    if (json_is_string(v)) {
+        *out = json_string_value(v);
+        return json_string_length(v) <= 1000;
+    }
+    if (json_is_boolean(v)) {
+        *out = json_is_true(v) ? "true" : "false";
+        return true;
+    }
+    return false;
+}
+
+/* Answer from a stored response {"status":N,"body":{...}}. */
+static void replay(struct api_call *c, const char *stored)
+{
+    json_t *j = json_loads(stored ? stored : "", 0, NULL);
+    json_t *st = json_object_get(j, "status");
+    json_t *body = json_object_get(j, "body");
+    if (!json_is_integer(st) || body == NULL) {
+        json_decref(j);
+        api_fail(c, DM_ERR_INTERNAL, NULL);
+        return;
+    }
+    dm_http_resp_header(c->resp, "Idempotent-Replayed", "true");
+    dm_http_resp_json(c->resp, (int)json_integer_value(st), json_incref(body));
+    json_decref(j);
+}
+
+/* Record the final result of our pending purchase and answer with it. */
+static enum dm_err settle(struct dm_db_conn *conn, const char *purchase_id, const char *status,
+                          const char *order_id, const char *supplier_status, const char *error,
+                          int http, json_t *body, struct dm_error *err)
+{
+    json_t *stored = json_pack("{s:i,s:O}", "status", http, "body", body);
+    char *text = dm_json_dumps(stored);
+    json_decref(stored);
+    const char *p[6] = {purchase_id, status, order_id, supplier_status, error, text};
+    enum dm_err e = dm_db_exec(conn,
+                               "UPDATE purchase_history SET status = $2, supplier_order_id = $3, "
+                               "supplier_status = $4, error_message = $5, response = $6::jsonb, "
+                               "updated_at = now() WHERE id = $1",
+                               6, p, NULL, err);
+    free(text);
+    return e;
+}
+
+static json_t *error_body(const char *code, const char *message)
+{
+    return json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
+}
+
+void api_diamond_purchase(struct api_call *c)
+{
+    const char *id;
+    if (!id_param(c, &id))
+        return;
+    const char *idem = dm_http_req_header(c->req, "X-Idempotency-Key");
+    if (idem == NULL || idem[0] == '\0') {
+        api_validation(c, "X-Idempotency-Key", "header is required");
+        return;
+    }
+    if (!valid_idem_key(idem)) {
+        api_validation(c, "X-Idempotency-Key", "must be 1..255 printable characters");
+        return;
+    }
+    json_t *body = api_body_object(c);
+    if (body == NULL)
+        return;
+    struct dm_db_conn *conn = NULL;
+    PGresult *r = NULL;
+    struct dm_error err = {0};
+    enum dm_err e;
+    const char *dest = NULL, *ref = NULL, *comments = NULL, *ret = NULL;
+    if (!opt_str(body, "destination_id", &dest) || dest == NULL || dest[0] == '\0') {
+        api_validation(c, "destination_id", "is required (string)");
+        goto out;
+    }
+    if (!opt_str(body, "reference", &ref)) {
+        api_validation(c, "reference", "must be a string");
+        goto out;
+    }
+    if (!opt_str(body, "comments", &comments)) {
+        api_validation(c, "comments", "must be a string");
+        goto out;
+    }
+    if (!opt_str(body, "return_option", &ret)) {
+        api_validation(c, "return_option", "must be a string or boolean");
+        goto out;
+    }
+    /* The key is bound to the caller, the diamond and the exact body. */
+    char hash[DM_SHA256_HEX_LEN];
+    {
+        struct dm_buf hb;
+        dm_buf_init(&hb, API_MAX_BODY + 1024);
+        if (dm_buf_appendf(&hb, "%s\n%s\n", c->client, id) != DM_OK ||
+            dm_buf_append(&hb, c->req->body, c->req->body_len) != DM_OK) {
+            dm_buf_free(&hb);
+            api_fail(c, DM_ERR_INTERNAL, NULL);
+            goto out;
+        }
+        dm_sha256_hex(hb.data, hb.len, hash);
+        dm_buf_free(&hb);
+    }
+    conn = api_conn(c);
+    if (conn == NULL)
+        goto out;
+    char purchase_id[DM_UUID_LEN] = "";
+    int64_t deadline = dm_mono_ms() + 60000;
+    for (;;) {
+        const char *pk[1] = {idem};
+        /* FOR SHARE waits while the owner holds the row for its supplier call. */
+        e = dm_db_exec(conn,
+                       "SELECT client, diamond_id::text, request_hash, status, response::text "
+                       "FROM purchase_history WHERE idempotency_key = $1 FOR SHARE",
+                       1, pk, &r, &err);
+        if (e != DM_OK) {
+            api_fail(c, e, &err);
+            goto out;
+        }
+        if (PQntuples(r) > 0) {
+            if (strcmp(PQgetvalue(r, 0, 0), c->client) || strcmp(PQgetvalue(r, 0, 1), id) ||
+                strcmp(PQgetvalue(r, 0, 2), hash)) {
+                api_error(c, 409, "CONFLICT",
+                          "X-Idempotency-Key was already used for a different request", NULL);
+                goto out;
+            }
+            if (strcmp(PQgetvalue(r, 0, 3), "pending")) {
+                replay(c, api_val(r, 0, 4));
+                goto out;
+            }
+            PQclear(r);
+            r = NULL;
+            if (dm_mono_ms() > deadline) {
+                api_error(c, 409, "CONFLICT", "A purchase with this key is still in progress",
+                          NULL);
+                goto out;
+            }
+            dm_sleep_ms(20, NULL);
+            continue;
+        }
+        PQclear(r);
+        r = NULL;
+        const char *pd[1] = {id};
+        e = dm_db_exec(conn,
+                       "SELECT availability FROM diamonds WHERE id = $1 AND status = 'active'", 1,
+                       pd, &r, &err);
+        if (e != DM_OK) {
+            api_fail(c, e, &err);
+            goto out;
+        }
+        if (PQntuples(r) == 0) {
+            api_error(c, 404, "NOT_FOUND", "Diamond not found", NULL);
+            goto out;
+        }
+        const char *av = PQgetvalue(r, 0, 0);
+        if (!strcmp(av, "sold")) {
+            api_error(c, 409, "CONFLICT", "Diamond is already sold", NULL);
+            goto out;
+        }
+        if (strcmp(av, "available") && strcmp(av, "on_hold")) {
+            api_error(c, 409, "CONFLICT", "Diamond is not available", NULL);
+            goto out;
+        }
+        PQclear(r);
+        r = NULL;
+        if (!supplier_ready(c))
+            goto out;
+        const char *pi[4] = {idem, c->client, id, hash};
+        e = dm_db_exec(conn,
+                       "INSERT INTO purchase_history (idempotency_key, client, diamond_id, "
+                       "request_hash, status) VALUES ($1, $2, $3, $4, 'pending') "
+                       "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id::text",
+                       4, pi, &r, &err);
+        if (e != DM_OK) {
+            api_fail(c, e, &err);
+            goto out;
+        }
+        if (PQntuples(r) == 1) {
+            snprintf(purchase_id, sizeof(purchase_id), "%s", PQgetvalue(r, 0, 0));
+            PQclear(r);
+            r = NULL;
+            break;
+        }
+        PQclear(r);
+        r = NULL; /* another request inserted it first: read its state */
+    }
+
+    /* We own the pending row: lock it (duplicates wait on it), then the stone. */
+    const char *pp[1] = {purchase_id};
+    const char *pd[1] = {id};
+    e = dm_db_begin(conn, &err);
+    if (e == DM_OK)
+        e = dm_db_exec(conn, "SELECT 1 FROM purchase_history WHERE id = $1 FOR UPDATE", 1, pp, NULL,
+                       &err);
+    if (e == DM_OK)
+        e = dm_db_exec(conn, "SELECT offer_id, availability FROM diamonds WHERE id = $1 FOR UPDATE",
+                       1, pd, &r, &err);
+    if (e != DM_OK || PQntuples(r) == 0) {
+        api_fail(c, e != DM_OK ? e : DM_ERR_INTERNAL, &err);
+        goto out;
+    }
+    char offer[256];
+    snprintf(offer, sizeof(offer), "%s", PQgetvalue(r, 0, 0));
+    bool sold = !strcmp(PQgetvalue(r, 0, 1), "sold");
+    PQclear(r);
+    r = NULL;
+    if (sold) {
+        json_t *b = error_body("CONFLICT", "Diamond is already sold");
+        e = settle(conn, purchase_id, "failed", NULL, NULL, "diamond already sold", 409, b, &err);
+        if (e == DM_OK)
+            e = dm_db_commit(conn, &err);
+        if (e != DM_OK)
+            json_decref(b), api_fail(c, e, &err);
+        else
+            dm_http_resp_json(c->resp, 409, b);
+        goto out;
+    }
+    struct dm_nivoda_order_req oreq = {offer, dest, ref, comments, ret};
+    struct dm_nivoda_order ord;
+    memset(&ord, 0, sizeof(ord));
+    struct dm_error serr = {0};
+    enum dm_err se = dm_nivoda_order(c->api->nivoda, &oreq, &ord, &serr);
+    if (se != DM_OK) {
+        dm_warn(&c->log, "supplier order failed for %s: %s", id, serr.message);
+        json_t *b = error_body("BAD_GATEWAY", "Supplier order failed");
+        e = settle(conn, purchase_id, "failed", NULL, NULL, serr.message, 502, b, &err);
+        if (e == DM_OK)
+            e = dm_db_commit(conn, &err);
+        if (e != DM_OK)
+            json_decref(b), api_fail(c, e, &err);
+        else
+            dm_http_resp_json(c->resp, 502, b);
+        goto out;
+    }
+    json_t *b =
+        json_pack("{s:{s:s,s:s,s:s,s:s,s:s}}", "data", "purchaseId", purchase_id, "diamondId", id,
+                  "orderId", ord.id, "status", "completed", "supplierStatus", ord.status);
+    e = settle(conn, purchase_id, "completed", ord.id, ord.status, NULL, 200, b, &err);
+    if (e == DM_OK)
+        e = dm_db_exec(conn,
+                       "UPDATE diamonds SET availability = 'sold', updated_at = now() "
+                       "WHERE id = $1",
+                       1, pd, NULL, &err);
+    if (e == DM_OK)
+        e = dm_db_commit(conn, &err);
+    if (e != DM_OK) {
+        dm_error(&c->log, "order %s placed at the supplier but not recorded: %s", ord.id,
+                 err.message);
+        json_decref(b);
+        api_fail(c, e, &err);
+        goto out;
+    }
+    dm_http_resp_json(c->resp, 200, b);
+out:
+    PQclear(r);
+    if (conn)
+        dm_db_release(conn);
+    json_decref(body);
+}

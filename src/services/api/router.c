@@ -1,0 +1,352 @@
+/*
+ * router.c - the request pipeline of `diamond api`: request id, CORS and preflight, route
+ * matching (JSON 404/405 for the rest), per-client rate limiting, authentication and
+ * permissions, the handler, then accounting and one JSON log line per request.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/crypto.h"
+#include "core/json.h"
+#include "core/timeutil.h"
+#include "services/api/api.h"
+
+#define R API_PERM_READ
+#define T API_PERM_TRADE
+#define A API_PERM_ADMIN
+
+const struct api_route api_routes[] = {
+    {"GET", "/health", 0, api_health, "system", "Liveness and dependency status"},
+    {"GET", "/metrics", 0, api_metrics, "system", "Prometheus metrics"},
+    {"GET", "/openapi.json", 0, api_openapi, "system", "This OpenAPI document"},
+    {"GET", "/api-docs", 0, api_docs, "system", "API documentation page"},
+    {"GET", "/api/v2/diamonds", R, api_diamonds_search, "diamonds",
+     "Search active diamonds (offset or keyset paging)"},
+    {"GET", "/api/v2/diamonds/{id}", R, api_diamond_get, "diamonds", "One active diamond"},
+    {"POST", "/api/v2/diamonds/{id}/availability", R, api_diamond_availability, "diamonds",
+     "Current availability and hold id"},
+    {"POST", "/api/v2/diamonds/{id}/hold", T, api_diamond_hold, "trading",
+     "Place a supplier hold on an available diamond"},
+    {"POST", "/api/v2/diamonds/{id}/purchase", T, api_diamond_purchase, "trading",
+     "Order a diamond from the supplier (idempotent)"},
+    {"GET", "/api/v2/analytics/summary", R, api_analytics_summary, "analytics",
+     "Catalogue and pipeline summary"},
+    {"GET", "/api/v2/analytics/runs", R, api_analytics_runs, "analytics",
+     "Runs with derived status (filters, paging)"},
+    {"GET", "/api/v2/analytics/runs/{runId}", R, api_analytics_run, "analytics",
+     "One run with partitions, workers and events"},
+    {"GET", "/api/v2/analytics/failed-workers", R, api_analytics_failed_workers, "analytics",
+     "Failed workers of recent runs"},
+    {"GET", "/api/v2/analytics/feeds", R, api_analytics_feeds, "analytics", "Per-feed statistics"},
+    {"GET", "/api/v2/analytics/consolidation", R, api_analytics_consolidation, "analytics",
+     "Consolidation progress of recent runs"},
+    {"GET", "/api/v2/analytics/consolidation/{runId}", R, api_analytics_consolidation_run,
+     "analytics", "Consolidation progress of one run"},
+    {"POST", "/api/v2/analytics/query/{table}", R, api_analytics_query, "analytics",
+     "Allowlisted query over diamonds, run_metadata or worker_runs"},
+    {"POST", "/api/v2/triggers/scheduler", A, api_trigger_scheduler, "triggers",
+     "Start a scheduler run (local or Azure Container Apps Job)"},
+    {"POST", "/api/v2/triggers/consolidate", A, api_trigger_consolidate, "triggers",
+     "Request consolidation of a run"},
+    {"POST", "/api/v2/triggers/retry-workers", A, api_trigger_retry, "triggers",
+     "Retry failed partitions from their next offset"},
+    {"POST", "/api/v2/triggers/cancel-run", A, api_trigger_cancel, "triggers", "Cancel a run"},
+    {"GET", "/api/v2/triggers/failed-workers/{runId}", A, api_trigger_failed_workers, "triggers",
+     "Failed workers of a run"},
+    {"GET", "/api/v2/pricing-rules", R, api_rules_list, "pricing", "List pricing rules"},
+    {"POST", "/api/v2/pricing-rules", A, api_rules_create, "pricing", "Create a pricing rule"},
+    {"POST", "/api/v2/pricing-rules/reprice", A, api_rules_reprice, "pricing",
+     "Re-apply the rules to every active diamond"},
+    {"PUT", "/api/v2/pricing-rules/{id}", A, api_rules_update, "pricing", "Update a pricing rule"},
+    {"DELETE", "/api/v2/pricing-rules/{id}", A, api_rules_delete, "pricing",
+     "Delete a pricing rule"},
+};
+const int api_nroutes = (int)(sizeof(api_routes) / sizeof(api_routes[0]));
+
+/* ---- responses ---- */
+
+void api_error(struct api_call *c, int status, const char *code, const char *message,
+               json_t *details)
+{
+    json_t *e = json_pack("{s:s,s:s}", "code", code, "message", message);
+    if (details)
+        json_object_set_new(e, "details", details);
+    json_t *body = json_object();
+    json_object_set_new(body, "error", e);
+    dm_http_resp_json(c->resp, status, body);
+}
+
+void api_validation(struct api_call *c, const char *param, const char *message)
+{
+    char msg[512];
+    snprintf(msg, sizeof(msg), "%s %s", param, message);
+    api_error(c, 400, "VALIDATION_ERROR", msg,
+              json_pack("{s:s,s:s}", "param", param, "issue", message));
+}
+
+void api_fail(struct api_call *c, enum dm_err code, const struct dm_error *err)
+{
+    switch (code) {
+    case DM_ERR_DB_RETRY:
+    case DM_ERR_TIMEOUT:
+    case DM_ERR_UNAVAILABLE:
+    case DM_ERR_SHUTDOWN:
+        dm_warn(&c->log, "dependency unavailable: %s", err ? err->message : dm_strerror(code));
+        api_error(c, 503, "SERVICE_UNAVAILABLE", "Service temporarily unavailable", NULL);
+        return;
+    case DM_ERR_INVALID:
+        api_error(c, 400, "BAD_REQUEST", "Invalid value in request", NULL);
+        return;
+    case DM_ERR_NOT_FOUND:
+        api_error(c, 404, "NOT_FOUND", "Not found", NULL);
+        return;
+    case DM_ERR_CONFLICT:
+        api_error(c, 409, "CONFLICT", "Conflicting state", NULL);
+        return;
+    default:
+        dm_error(&c->log, "internal error: %s", err ? err->message : dm_strerror(code));
+        api_error(c, 500, "INTERNAL_ERROR", "Internal server error", NULL);
+    }
+}
+
+void api_data(struct api_call *c, int status, json_t *data)
+{
+    json_t *body = json_object();
+    json_object_set_new(body, "data", data ? data : json_null());
+    dm_http_resp_json(c->resp, status, body);
+}
+
+json_t *api_body_object(struct api_call *c)
+{
+    if (c->req->body_len == 0) {
+        api_error(c, 400, "BAD_REQUEST", "Request body must be a JSON object", NULL);
+        return NULL;
+    }
+    struct dm_error err = {0};
+    json_t *j = dm_json_parse(c->req->body, c->req->body_len, API_MAX_BODY, &err);
+    if (j == NULL) {
+        api_error(c, 400, "BAD_REQUEST", "Malformed JSON body", NULL);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        api_error(c, 400, "BAD_REQUEST", "Request body must be a JSON object", NULL);
+        return NULL;
+    }
+    return j;
+}
+
+struct dm_db_conn *api_conn(struct api_call *c)
+{
+    struct dm_db_conn *conn = NULL;
+    struct dm_error err = {0};
+    enum dm_err e = dm_db_acquire(c->api->db, 5000, &conn, &err);
+    if (e != DM_OK) {
+        api_fail(c, e == DM_ERR_DB ? DM_ERR_DB_RETRY : e, &err);
+        return NULL;
+    }
+    return conn;
+}
+
+/* ---- pipeline ---- */
+
+static bool valid_request_id(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char ch = s[n];
+        if (n >= 128 ||
+            !(isalnum((unsigned char)ch) || ch == '-' || ch == '_' || ch == '.' || ch == ':'))
+            return false;
+    }
+    return n > 0;
+}
+
+/* Match path against pattern; fills path parameters. */
+static bool match(const char *pattern, const char *path, struct api_call *c)
+{
+    const char *p = pattern, *s = path;
+    int np = 0;
+    while (*p && *s) {
+        if (*p == '{') {
+            const char *pe = strchr(p, '}');
+            const char *se = strchr(s, '/');
+            size_t len = se ? (size_t)(se - s) : strlen(s);
+            if (len == 0 || len >= sizeof(c->param_buf[0]) || np >= API_MAX_PATH_PARAMS)
+                return false;
+            memcpy(c->param_buf[np], s, len);
+            c->param_buf[np][len] = '\0';
+            c->params[np] = c->param_buf[np];
+            np++;
+            p = pe + 1;
+            s += len;
+            continue;
+        }
+        if (*p != *s)
+            return false;
+        p++;
+        s++;
+    }
+    /* Tolerate one trailing slash. */
+    if (*p == '\0' && s[0] == '/' && s[1] == '\0')
+        s++;
+    if (*p || *s)
+        return false;
+    c->nparams = np;
+    return true;
+}
+
+static void cors(struct api_call *c)
+{
+    const char *allowed = c->api->cors_origins;
+    const char *origin = dm_http_req_header(c->req, "Origin");
+    if (!strcmp(allowed, "*")) {
+        dm_http_resp_header(c->resp, "Access-Control-Allow-Origin", "*");
+    } else if (origin) {
+        /* Comma-separated list: echo the origin when listed. */
+        size_t ol = strlen(origin);
+        const char *p = allowed;
+        while (*p) {
+            while (*p == ' ' || *p == ',')
+                p++;
+            const char *e = p;
+            while (*e && *e != ',' && *e != ' ')
+                e++;
+            if ((size_t)(e - p) == ol && !strncmp(p, origin, ol)) {
+                dm_http_resp_header(c->resp, "Access-Control-Allow-Origin", origin);
+                break;
+            }
+            p = e;
+        }
+        dm_http_resp_header(c->resp, "Vary", "Origin");
+    }
+    dm_http_resp_header(c->resp, "Access-Control-Expose-Headers",
+                        "X-Request-Id, ETag, Retry-After");
+}
+
+static void log_request(struct api_call *c, int64_t dur_us)
+{
+    if (!dm_log_enabled(DM_LOG_INFO))
+        return;
+    json_t *f = json_object();
+    json_object_set_new(f, "method", json_string(c->req->method));
+    /* The path only: query strings can carry personal data and are long. */
+    json_object_set_new(f, "path", json_string(c->req->path));
+    json_object_set_new(f, "status", json_integer(c->resp->status ? c->resp->status : 200));
+    json_object_set_new(f, "durationMs", json_integer((dur_us + 500) / 1000));
+    json_object_set_new(f, "durationUs", json_integer(dur_us));
+    if (c->client[0])
+        json_object_set_new(f, "client", json_string(c->client));
+    json_object_set_new(f, "ip", json_string(c->req->client_ip));
+    dm_log_fields(DM_LOG_INFO, &c->log, "request", f);
+    json_decref(f);
+}
+
+/* A rate-limit identity from the credentials presented (before the lookup), else the IP. */
+static void rate_identity(const struct api_call *c, char *out, size_t size)
+{
+    const char *key = dm_http_req_header(c->req, "X-API-Key");
+    const char *cid = dm_http_req_header(c->req, "X-Client-Id");
+    if (key) {
+        char h[DM_SHA256_HEX_LEN];
+        dm_sha256_hex(key, strlen(key), h);
+        snprintf(out, size, "k:%.16s", h);
+    } else if (cid) {
+        snprintf(out, size, "h:%.100s", cid);
+    } else {
+        snprintf(out, size, "ip:%s", c->req->client_ip);
+    }
+}
+
+void api_handle(void *ctx, const struct dm_http_req *req, struct dm_http_resp *resp)
+{
+    struct dm_api *api = ctx;
+    int64_t t0 = dm_mono_ms();
+    struct timespec ts0;
+    clock_gettime(CLOCK_MONOTONIC, &ts0);
+    struct api_call c;
+    memset(&c, 0, sizeof(c));
+    c.api = api;
+    c.req = req;
+    c.resp = resp;
+    const char *rid = dm_http_req_header(req, "X-Request-Id");
+    if (rid && valid_request_id(rid))
+        snprintf(c.request_id, sizeof(c.request_id), "%s", rid);
+    else
+        dm_uuid_v4(c.request_id);
+    c.log.request_id = c.request_id;
+    dm_http_resp_header(resp, "X-Request-Id", c.request_id);
+    cors(&c);
+
+    if (!strcmp(req->method, "OPTIONS")) {
+        dm_http_resp_header(resp, "Access-Control-Allow-Methods",
+                            "GET, POST, PUT, DELETE, OPTIONS");
+        dm_http_resp_header(resp, "Access-Control-Allow-Headers",
+                            "Content-Type, X-API-Key, X-Client-Id, X-Timestamp, X-Signature, "
+                            "X-Idempotency-Key, X-Request-Id, If-None-Match");
+        dm_http_resp_header(resp, "Access-Control-Max-Age", "600");
+        resp->status = 204;
+        resp->content_type = "text/plain";
+        goto done;
+    }
+
+    const struct api_route *route = NULL;
+    bool path_known = false;
+    for (int i = 0; i < api_nroutes; i++) {
+        if (match(api_routes[i].pattern, req->path, &c)) {
+            path_known = true;
+            if (!strcmp(api_routes[i].method, req->method) ||
+                (!strcmp(req->method, "HEAD") && !strcmp(api_routes[i].method, "GET"))) {
+                route = &api_routes[i];
+                break;
+            }
+        }
+    }
+    if (route == NULL) {
+        if (path_known)
+            api_error(&c, 405, "METHOD_NOT_ALLOWED", "Method not allowed for this path", NULL);
+        else
+            api_error(&c, 404, "NOT_FOUND", "No such route", NULL);
+        goto done;
+    }
+
+    /* Per-client token bucket; health checks are exempt. */
+    if (route->fn != api_health) {
+        char ident[160];
+        rate_identity(&c, ident, sizeof(ident));
+        int retry = 1;
+        if (!api_ratelimit_take(api->rl, ident, dm_mono_ms(), &retry)) {
+            char ra[16];
+            snprintf(ra, sizeof(ra), "%d", retry);
+            dm_http_resp_header(resp, "Retry-After", ra);
+            api_error(&c, 429, "RATE_LIMITED", "Too many requests", NULL);
+            goto done;
+        }
+    }
+
+    unsigned need = route->perm;
+    if (route->fn == api_metrics && api->cfg->metrics_require_auth)
+        need = API_PERM_READ;
+    if (need) {
+        if (!api_authenticate(&c))
+            goto done;
+        if ((c.perms & need) != need) {
+            api_error(&c, 403, "FORBIDDEN", "Insufficient permissions for this operation", NULL);
+            goto done;
+        }
+    }
+    route->fn(&c);
+
+done:;
+    struct timespec ts1;
+    clock_gettime(CLOCK_MONOTONIC, &ts1);
+    int64_t dur_us = (ts1.tv_sec - ts0.tv_sec) * 1000000LL + (ts1.tv_nsec - ts0.tv_nsec) / 1000;
+    (void)t0;
+    if (resp->status == 0)
+        resp->status = 200;
+    api_stats_record(api, resp->status, dur_us);
+    log_request(&c, dur_us);
+}

@@ -1,0 +1,251 @@
+/*
+ * system.c - GET /health, GET /metrics (Prometheus text format) and the request statistics
+ * behind them (counts by status class, latency histogram; per-minute counts flushed to
+ * api_request_stats for `diamond check`).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/queue/queue.h"
+#include "adapters/watermark/watermark.h"
+#include "core/timeutil.h"
+#include "domain/run_status.h"
+#include "services/api/api.h"
+
+const double api_lat_bounds[API_LAT_BUCKETS - 1] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                    0.1,   0.25,   0.5,   1.0,  2.5};
+
+void api_stats_record(struct dm_api *api, int status, int64_t duration_us)
+{
+    int cls = status / 100;
+    if (cls < 1 || cls > 5)
+        cls = 5;
+    atomic_fetch_add(&api->stats.by_class[cls], 1);
+    atomic_fetch_add(&api->stats.pending_class[cls], 1);
+    double s = (double)duration_us / 1e6;
+    int b = 0;
+    while (b < API_LAT_BUCKETS - 1 && s > api_lat_bounds[b])
+        b++;
+    atomic_fetch_add(&api->stats.lat_bucket[b], 1);
+    atomic_fetch_add(&api->stats.lat_count, 1);
+    atomic_fetch_add(&api->stats.lat_sum_us, duration_us);
+}
+
+void api_stats_flush(struct dm_api *api)
+{
+    static const char *names[6] = {"", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    for (int cls = 2; cls <= 5; cls++) {
+        long long n = atomic_exchange(&api->stats.pending_class[cls], 0);
+        if (n == 0)
+            continue;
+        char num[32];
+        snprintf(num, sizeof(num), "%lld", n);
+        const char *p[2] = {names[cls], num};
+        struct dm_error err = {0};
+        if (dm_db_query(api->db,
+                        "INSERT INTO api_request_stats (minute, status_class, count) "
+                        "VALUES (date_trunc('minute', now()), $1, $2::bigint) "
+                        "ON CONFLICT (minute, status_class) "
+                        "DO UPDATE SET count = api_request_stats.count + EXCLUDED.count",
+                        2, p, NULL, &err) != DM_OK) {
+            /* Keep the counts for the next flush (the database may be down). */
+            atomic_fetch_add(&api->stats.pending_class[cls], n);
+            dm_debug(NULL, "api_request_stats flush failed: %s", err.message);
+        }
+    }
+}
+
+static bool queue_ok(struct dm_api *api)
+{
+    if (api->queue == NULL)
+        return false;
+    struct dm_queue_stats st;
+    struct dm_error err = {0};
+    return dm_queue_stats(api->queue, DM_Q_WORK_ITEMS, &st, &err) == DM_OK;
+}
+
+void api_health(struct api_call *c)
+{
+    bool db = dm_db_ping(c->api->db);
+    bool q = queue_ok(c->api);
+    char now[DM_ISO_LEN];
+    dm_time_format(dm_now_ms(), now);
+    bool ok = db && q;
+    json_t *body =
+        json_pack("{s:s,s:s,s:s,s:s,s:I}", "status", ok ? "ok" : "degraded", "timestamp", now,
+                  "database", db ? "ok" : "down", "queue", q ? "ok" : "down", "uptimeSeconds",
+                  (json_int_t)((dm_now_ms() - c->api->started_ms) / 1000));
+    dm_http_resp_json(c->resp, ok ? 200 : 503, body);
+}
+
+/* ---- metrics ---- */
+
+static void line(struct dm_buf *b, const char *fmt, ...) DM_PRINTF(2, 3);
+static void line(struct dm_buf *b, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (dm_buf_append_str(b, tmp) != DM_OK || dm_buf_append_char(b, '\n') != DM_OK)
+        return;
+}
+
+static void help(struct dm_buf *b, const char *name, const char *type, const char *text)
+{
+    line(b, "# HELP %s %s", name, text);
+    line(b, "# TYPE %s %s", name, type);
+}
+
+void api_metrics(struct api_call *c)
+{
+    struct dm_api *api = c->api;
+    struct dm_buf *b = &c->resp->body;
+    dm_buf_reset(b);
+    c->resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    c->resp->status = 200;
+
+    /* Queues. */
+    static const enum dm_queue_name qs[] = {DM_Q_WORK_ITEMS, DM_Q_WORK_DONE, DM_Q_CONSOLIDATE};
+    help(b, "diamond_queue_depth", "gauge", "Active (visible or locked) messages per queue");
+    struct dm_queue_stats st[3];
+    bool qok[3] = {false, false, false};
+    for (int i = 0; i < 3; i++) {
+        struct dm_error err = {0};
+        memset(&st[i], 0, sizeof(st[i]));
+        qok[i] = api->queue && dm_queue_stats(api->queue, qs[i], &st[i], &err) == DM_OK;
+        if (qok[i])
+            line(b, "diamond_queue_depth{queue=\"%s\"} %lld", dm_queue_settings(qs[i])->name,
+                 (long long)st[i].active);
+    }
+    help(b, "diamond_queue_dead_letter", "gauge", "Dead-lettered messages per queue");
+    for (int i = 0; i < 3; i++)
+        if (qok[i])
+            line(b, "diamond_queue_dead_letter{queue=\"%s\"} %lld", dm_queue_settings(qs[i])->name,
+                 (long long)st[i].dead_letter);
+    help(b, "diamond_queue_scheduled", "gauge", "Scheduled (not yet visible) messages per queue");
+    for (int i = 0; i < 3; i++)
+        if (qok[i])
+            line(b, "diamond_queue_scheduled{queue=\"%s\"} %lld", dm_queue_settings(qs[i])->name,
+                 (long long)st[i].scheduled);
+    help(b, "diamond_queue_up", "gauge", "1 when the queue backend answered");
+    line(b, "diamond_queue_up %d", qok[0] ? 1 : 0);
+
+    /* Database figures in one round trip. */
+    PGresult *r = NULL;
+    struct dm_error err = {0};
+    enum dm_err e = dm_db_query(
+        api->db,
+        "SELECT "
+        "(SELECT COALESCE(sum(pages), 0) FROM partition_progress), "
+        "(SELECT COALESCE(sum(page_errors), 0) FROM partition_progress), "
+        "(SELECT COALESCE(sum(pages), 0) FROM partition_progress "
+        "   WHERE updated_at > now() - interval '24 hours'), "
+        "(SELECT COALESCE(sum(page_errors), 0) FROM partition_progress "
+        "   WHERE updated_at > now() - interval '24 hours'), "
+        "(SELECT count(*) FROM run_metadata WHERE consolidation_completed_at IS NOT NULL), "
+        "(SELECT COALESCE(sum(consolidation_failures), 0) FROM run_metadata), "
+        "(SELECT COALESCE(sum(consolidation_failures), 0) FROM run_metadata "
+        "   WHERE consolidation_failed_at > now() - interval '24 hours'), "
+        "(SELECT count(*) FROM run_metadata), "
+        "(SELECT (extract(epoch FROM max(updated_to)) * 1000)::bigint FROM run_metadata "
+        "   WHERE completed_at IS NOT NULL)",
+        0, NULL, &r, &err);
+    if (e == DM_OK) {
+        help(b, "diamond_worker_pages_total", "counter", "Pages committed by workers");
+        line(b, "diamond_worker_pages_total %lld", (long long)api_i64(r, 0, 0));
+        help(b, "diamond_worker_page_errors_total", "counter",
+             "Failed page fetch/upsert attempts by workers");
+        line(b, "diamond_worker_page_errors_total %lld", (long long)api_i64(r, 0, 1));
+        int64_t p24 = api_i64(r, 0, 2), e24 = api_i64(r, 0, 3);
+        help(b, "diamond_worker_error_rate", "gauge",
+             "page_errors / (pages + page_errors) over partitions updated in the last 24 h");
+        line(b, "diamond_worker_error_rate %.6f",
+             p24 + e24 > 0 ? (double)e24 / (double)(p24 + e24) : 0.0);
+        help(b, "diamond_consolidator_runs_total", "counter", "Runs consolidated");
+        line(b, "diamond_consolidator_runs_total %lld", (long long)api_i64(r, 0, 4));
+        help(b, "diamond_consolidator_failures_total", "counter", "Failed consolidation attempts");
+        line(b, "diamond_consolidator_failures_total %lld", (long long)api_i64(r, 0, 5));
+        help(b, "diamond_consolidator_failures_24h", "gauge",
+             "Failed consolidation attempts of runs that failed in the last 24 h");
+        line(b, "diamond_consolidator_failures_24h %lld", (long long)api_i64(r, 0, 6));
+        help(b, "diamond_runs_total", "counter", "Runs planned");
+        line(b, "diamond_runs_total %lld", (long long)api_i64(r, 0, 7));
+        int64_t wm_ms = PQgetisnull(r, 0, 8) ? 0 : api_i64(r, 0, 8);
+        if (api->wm) {
+            struct dm_watermark wm;
+            struct dm_error werr = {0};
+            if (dm_watermark_read(api->wm, &wm, NULL, 0, &werr) == DM_OK)
+                wm_ms = wm.last_updated_at_ms;
+        }
+        if (wm_ms > 0) {
+            help(b, "diamond_watermark_age_seconds", "gauge",
+                 "Seconds since the watermark's lastUpdatedAt");
+            line(b, "diamond_watermark_age_seconds %.3f", (double)(dm_now_ms() - wm_ms) / 1000.0);
+        }
+        PQclear(r);
+        r = NULL;
+    }
+    help(b, "diamond_database_up", "gauge", "1 when the database answered");
+    line(b, "diamond_database_up %d", e == DM_OK ? 1 : 0);
+
+    if (e == DM_OK &&
+        dm_db_query(api->db,
+                    "SELECT a.availability, COALESCE(n, 0) FROM "
+                    "unnest(ARRAY['available','on_hold','sold','unavailable']) a(availability) "
+                    "LEFT JOIN (SELECT availability, count(*) n FROM diamonds "
+                    "WHERE status = 'active' GROUP BY availability) d USING (availability)",
+                    0, NULL, &r, &err) == DM_OK) {
+        help(b, "diamond_active_diamonds", "gauge", "Active diamonds by availability");
+        for (int i = 0; i < PQntuples(r); i++)
+            line(b, "diamond_active_diamonds{availability=\"%s\"} %lld", PQgetvalue(r, i, 0),
+                 (long long)api_i64(r, i, 1));
+        PQclear(r);
+        r = NULL;
+    }
+    if (e == DM_OK &&
+        dm_db_query(api->db,
+                    "SELECT run_type, "
+                    "extract(epoch FROM (COALESCE(completed_at, consolidation_completed_at) - "
+                    "started_at)), run_id::text FROM run_metadata "
+                    "WHERE COALESCE(completed_at, consolidation_completed_at) IS NOT NULL "
+                    "ORDER BY started_at DESC LIMIT 20",
+                    0, NULL, &r, &err) == DM_OK) {
+        help(b, "diamond_run_duration_seconds", "gauge",
+             "Duration of recent completed runs (start to consolidation end)");
+        for (int i = 0; i < PQntuples(r); i++)
+            line(b, "diamond_run_duration_seconds{run_type=\"%s\",run_id=\"%s\"} %s",
+                 PQgetvalue(r, i, 0), PQgetvalue(r, i, 2), PQgetvalue(r, i, 1));
+        help(b, "diamond_last_run_duration_seconds", "gauge",
+             "Duration of the most recent completed run");
+        if (PQntuples(r) > 0)
+            line(b, "diamond_last_run_duration_seconds{run_type=\"%s\"} %s", PQgetvalue(r, 0, 0),
+                 PQgetvalue(r, 0, 1));
+        PQclear(r);
+        r = NULL;
+    }
+
+    /* API requests of this process. */
+    help(b, "diamond_api_requests_total", "counter", "API requests by status class");
+    static const char *cls[6] = {"", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    for (int i = 1; i <= 5; i++)
+        line(b, "diamond_api_requests_total{status_class=\"%s\"} %lld", cls[i],
+             (long long)atomic_load(&api->stats.by_class[i]));
+    help(b, "diamond_api_request_duration_seconds", "histogram", "API request latency");
+    long long cum = 0;
+    for (int i = 0; i < API_LAT_BUCKETS; i++) {
+        cum += atomic_load(&api->stats.lat_bucket[i]);
+        if (i < API_LAT_BUCKETS - 1)
+            line(b, "diamond_api_request_duration_seconds_bucket{le=\"%g\"} %lld",
+                 api_lat_bounds[i], cum);
+        else
+            line(b, "diamond_api_request_duration_seconds_bucket{le=\"+Inf\"} %lld", cum);
+    }
+    line(b, "diamond_api_request_duration_seconds_sum %.6f",
+         (double)atomic_load(&api->stats.lat_sum_us) / 1e6);
+    line(b, "diamond_api_request_duration_seconds_count %lld",
+         (long long)atomic_load(&api->stats.lat_count));
+}

@@ -1,0 +1,129 @@
+/* util.c - result-to-JSON helpers shared by the API handlers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "services/api/api.h"
+
+/* PostgreSQL type oids we convert. */
+#define OID_BOOL 16
+#define OID_INT8 20
+#define OID_INT2 21
+#define OID_INT4 23
+#define OID_JSON 114
+#define OID_FLOAT4 700
+#define OID_FLOAT8 701
+#define OID_NUMERIC 1700
+#define OID_TIMESTAMPTZ 1184
+#define OID_JSONB 3802
+
+const char *api_val(const PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return NULL;
+    return PQgetvalue(r, row, col);
+}
+
+int64_t api_i64(const PGresult *r, int row, int col)
+{
+    if (r == NULL || row >= PQntuples(r) || col >= PQnfields(r) || PQgetisnull(r, row, col))
+        return 0;
+    return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+int64_t api_ms(const PGresult *r, int row, int col)
+{
+    return api_i64(r, row, col);
+}
+
+void api_camel(const char *snake, char *out, size_t size)
+{
+    size_t n = 0;
+    bool up = false;
+    for (const char *p = snake; *p && n + 1 < size; p++) {
+        if (*p == '_') {
+            up = n > 0;
+            continue;
+        }
+        out[n++] = up && *p >= 'a' && *p <= 'z' ? (char)(*p - 32) : *p;
+        up = false;
+    }
+    out[n] = '\0';
+}
+
+/* "2026-11-29 09:00:00.123+00" -> "2026-11-29T09:00:00.123+00:00" */
+static json_t *iso_time(const char *v)
+{
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%s", v);
+    char *sp = strchr(buf, ' ');
+    if (sp)
+        *sp = 'T';
+    size_t n = strlen(buf);
+    if (n >= 3 && (buf[n - 3] == '+' || buf[n - 3] == '-') && n + 3 < sizeof(buf)) {
+        if (!strcmp(buf + n - 3, "+00")) {
+            buf[n - 3] = 'Z';
+            buf[n - 2] = '\0';
+        } else {
+            memcpy(buf + n, ":00", 4);
+        }
+    }
+    return json_string(buf);
+}
+
+static json_t *value_json(const PGresult *r, int row, int col)
+{
+    const char *v = PQgetvalue(r, row, col);
+    switch (PQftype(r, col)) {
+    case OID_BOOL:
+        return json_boolean(v[0] == 't');
+    case OID_INT2:
+    case OID_INT4:
+    case OID_INT8:
+        return json_integer(strtoll(v, NULL, 10));
+    case OID_NUMERIC:
+    case OID_FLOAT4:
+    case OID_FLOAT8: {
+        json_t *j = json_loads(v, JSON_DECODE_ANY, NULL);
+        if (j && json_is_number(j))
+            return j;
+        json_decref(j);
+        return json_string(v);
+    }
+    case OID_JSON:
+    case OID_JSONB: {
+        json_t *j = json_loads(v, JSON_DECODE_ANY, NULL);
+        return j ? j : json_null();
+    }
+    case OID_TIMESTAMPTZ:
+        return iso_time(v);
+    default:
+        return json_string(v);
+    }
+}
+
+json_t *api_row_json(const PGresult *r, int row)
+{
+    json_t *o = json_object();
+    int nf = PQnfields(r);
+    for (int col = 0; col < nf; col++) {
+        if (PQgetisnull(r, row, col))
+            continue;
+        char key[128];
+        api_camel(PQfname(r, col), key, sizeof(key));
+        json_t *v = value_json(r, row, col);
+        if (v)
+            json_object_set_new(o, key, v);
+    }
+    return o;
+}
+
+json_t *api_rows_json(const PGresult *r)
+{
+    json_t *a = json_array();
+    int n = PQntuples(r);
+    for (int i = 0; i < n; i++)
+        json_array_append_new(a, api_row_json(r, i));
+    return a;
+}
