@@ -1,0 +1,478 @@
+/*
+ * cmd_dashboard.c - `diamond dashboard`: a libmicrohttpd server (one thread per connection, so a
+ * slow upstream call blocks only its own connection) that serves the static dashboard and
+ * reverse-proxies the API paths through the HTTP client module. See dashboard.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "adapters/http/client.h"
+#include "cli/cli.h"
+#include "core/buf.h"
+#include "core/crypto.h"
+#include "core/log.h"
+#include "core/num.h"
+#include "core/signals.h"
+#include "services/dashboard/dashboard.h"
+
+struct dashboard {
+    char root[PATH_MAX]; /* real path of the static files */
+    char api_url[1024];  /* without a trailing slash */
+};
+
+/* Per-request state, created by the URI log callback (it sees the raw target). */
+struct req_state {
+    char *target;
+    struct dm_buf body;
+    bool started;
+    bool too_large;
+};
+
+static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    struct req_state *st = dm_xcalloc(1, sizeof(*st));
+    st->target = dm_xstrdup(uri ? uri : "/");
+    dm_buf_init(&st->body, DM_DASHBOARD_MAX_REQUEST_BODY);
+    return st;
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    struct req_state *st = *con_cls;
+    if (st == NULL)
+        return;
+    free(st->target);
+    dm_buf_free(&st->body);
+    free(st);
+    *con_cls = NULL;
+}
+
+static void add_security_headers(struct MHD_Response *r)
+{
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+}
+
+/* A request id for responses the proxy makes itself: the caller's if it looks sane. */
+static void request_id(struct MHD_Connection *c, char *out, size_t size)
+{
+    const char *in = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+    if (in != NULL && in[0] != '\0' && strlen(in) <= 128) {
+        bool ok = true;
+        for (const char *p = in; *p; p++)
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+                ok = false;
+        if (ok && dm_strlcpy(out, in, size) == DM_OK)
+            return;
+    }
+    char uuid[DM_UUID_LEN];
+    dm_uuid_v4(uuid);
+    if (dm_strlcpy(out, uuid, size) != DM_OK)
+        out[0] = '\0';
+}
+
+static enum MHD_Result send_json_error(struct MHD_Connection *c, unsigned status, const char *code,
+                                       const char *message)
+{
+    char rid[160];
+    request_id(c, rid, sizeof(rid));
+    json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (s == NULL)
+        return MHD_NO;
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(s);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Request-Id", rid);
+    add_security_headers(r);
+    enum MHD_Result ok = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+/* ---- static files ---- */
+
+static void http_date(time_t t, char *out, size_t size)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, size, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+static enum MHD_Result serve_static(struct dashboard *d, struct MHD_Connection *c,
+                                    const char *method, const char *url)
+{
+    if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+        return send_json_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED",
+                               "static files accept GET and HEAD only");
+    char path[PATH_MAX];
+    enum dm_err e = dm_dashboard_resolve(d->root, url, path, sizeof(path));
+    if (e == DM_ERR_INVALID) {
+        dm_warn(NULL, "dashboard: refused path %s", url);
+        return send_json_error(c, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST", "invalid path");
+    }
+    if (e != DM_OK)
+        return send_json_error(c, MHD_HTTP_NOT_FOUND, "NOT_FOUND", "no such file");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return send_json_error(c, MHD_HTTP_NOT_FOUND, "NOT_FOUND", "no such file");
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return send_json_error(c, MHD_HTTP_NOT_FOUND, "NOT_FOUND", "no such file");
+    }
+    char etag[96], lastmod[64];
+    snprintf(etag, sizeof(etag), "W/\"%llx-%llx-%lx\"", (unsigned long long)st.st_size,
+             (unsigned long long)st.st_mtim.tv_sec, (unsigned long)st.st_mtim.tv_nsec);
+    http_date(st.st_mtim.tv_sec, lastmod, sizeof(lastmod));
+    const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
+    struct MHD_Response *r;
+    unsigned status;
+    if (inm != NULL && strstr(inm, etag + 2) != NULL) {
+        close(fd);
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        status = MHD_HTTP_NOT_MODIFIED;
+    } else {
+        r = MHD_create_response_from_fd((uint64_t)st.st_size, fd); /* owns fd */
+        status = MHD_HTTP_OK;
+        if (r == NULL)
+            close(fd);
+    }
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", dm_dashboard_mime_type(path));
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "ETag", etag);
+    MHD_add_response_header(r, "Last-Modified", lastmod);
+    add_security_headers(r);
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'self'; img-src 'self' data: http: https:; "
+                            "style-src 'self' 'unsafe-inline'; script-src 'self'; "
+                            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'");
+    enum MHD_Result ok = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+/* ---- proxy ---- */
+
+struct hdr_ctx {
+    char *lines[DM_DASHBOARD_MAX_HEADERS + 8];
+    int n;
+    size_t bytes;
+    bool has_request_id;
+    bool overflow;
+};
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    struct hdr_ctx *h = cls;
+    if (key == NULL || dm_dashboard_skip_request_header(key))
+        return MHD_YES;
+    if (!strcasecmp(key, "X-Request-Id"))
+        h->has_request_id = true;
+    size_t len = strlen(key) + (value ? strlen(value) : 0);
+    if (h->n >= DM_DASHBOARD_MAX_HEADERS || h->bytes + len > 64 * 1024) {
+        h->overflow = true;
+        return MHD_NO;
+    }
+    h->bytes += len;
+    h->lines[h->n++] = dm_xasprintf("%s: %s", key, value ? value : "");
+    return MHD_YES;
+}
+
+static bool method_allowed(const char *m)
+{
+    static const char *const ok[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (!strcmp(m, ok[i]))
+            return true;
+    return false;
+}
+
+/* Copy the end-to-end headers of the final response block onto r; returns the status line's
+ * code or 0. libcurl's raw header buffer holds one block per response (1xx included). */
+static void copy_response_headers(const struct dm_http_response *up, struct MHD_Response *r)
+{
+    const char *p = up->headers.data;
+    if (p == NULL)
+        return;
+    /* Find the last status line. */
+    const char *last = p;
+    for (const char *q = p; (q = strstr(q, "HTTP/")) != NULL; q++)
+        if (q == p || (q >= p + 2 && q[-1] == '\n'))
+            last = q;
+    p = last;
+    while (*p) {
+        const char *eol = strstr(p, "\r\n");
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        if (len == 0)
+            break;
+        const char *colon = memchr(p, ':', len);
+        if (colon != NULL && strncmp(p, "HTTP/", 5) != 0) {
+            char name[128], value[8192];
+            size_t nlen = (size_t)(colon - p);
+            const char *v = colon + 1;
+            while (v < p + len && (*v == ' ' || *v == '\t'))
+                v++;
+            size_t vlen = (size_t)(p + len - v);
+            if (nlen > 0 && nlen < sizeof(name) && vlen < sizeof(value)) {
+                memcpy(name, p, nlen);
+                name[nlen] = '\0';
+                memcpy(value, v, vlen);
+                value[vlen] = '\0';
+                if (!dm_dashboard_skip_response_header(name))
+                    MHD_add_response_header(r, name, value);
+            }
+        }
+        if (!eol)
+            break;
+        p = eol + 2;
+    }
+}
+
+static enum MHD_Result proxy(struct dashboard *d, struct MHD_Connection *c, const char *method,
+                             struct req_state *st)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct hdr_ctx h = {0};
+    struct dm_http_response up = {0};
+    enum MHD_Result ok = MHD_NO;
+    char *url = NULL;
+    char rid[160];
+    request_id(c, rid, sizeof(rid));
+
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &h);
+    if (h.overflow) {
+        ok = send_json_error(c, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "BAD_REQUEST",
+                             "too many or too large request headers");
+        goto out;
+    }
+    /* Give the API our id so its log line and ours share it. */
+    if (!h.has_request_id)
+        h.lines[h.n++] = dm_xasprintf("X-Request-Id: %s", rid);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char ip[64] = "";
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr, ip, sizeof(ip));
+    if (ip[0])
+        h.lines[h.n++] = dm_xasprintf("X-Forwarded-For: %s", ip);
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+    if (host != NULL && strlen(host) < 256)
+        h.lines[h.n++] = dm_xasprintf("X-Forwarded-Host: %s", host);
+    h.lines[h.n++] = dm_xstrdup("X-Forwarded-Proto: http");
+    h.lines[h.n] = NULL;
+
+    url = dm_xasprintf("%s%s", d->api_url, st->target);
+    bool has_body = st->body.len > 0 || !strcmp(method, "POST") || !strcmp(method, "PUT") ||
+                    !strcmp(method, "PATCH");
+    struct dm_http_request rq = {
+        .method = method,
+        .url = url,
+        .headers = (const char *const *)h.lines,
+        .body = has_body ? (st->body.data ? st->body.data : "") : NULL,
+        .body_len = st->body.len,
+        .connect_timeout_ms = DM_DASHBOARD_CONNECT_TIMEOUT_MS,
+        .timeout_ms = DM_DASHBOARD_UPSTREAM_TIMEOUT_MS,
+        .max_response = DM_DASHBOARD_MAX_RESPONSE_BODY,
+    };
+    struct dm_error err = {0};
+    enum dm_err e = dm_http_do(&rq, &up, &err);
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    struct dm_log_ctx lc = {.request_id = rid};
+    if (e != DM_OK) {
+        dm_warn(&lc, "proxy %s %s: %s (%ld ms)", method, st->target, err.message, ms);
+        if (e == DM_ERR_TIMEOUT)
+            ok = send_json_error(c, MHD_HTTP_GATEWAY_TIMEOUT, "GATEWAY_TIMEOUT",
+                                 "the API did not answer in time");
+        else if (e == DM_ERR_TOO_LARGE)
+            ok = send_json_error(c, MHD_HTTP_BAD_GATEWAY, "BAD_GATEWAY",
+                                 "the API's response is larger than the proxy allows");
+        else
+            ok =
+                send_json_error(c, MHD_HTTP_BAD_GATEWAY, "BAD_GATEWAY", "the API is not reachable");
+        goto out;
+    }
+    if (up.status < 100 || up.status > 599) {
+        ok = send_json_error(c, MHD_HTTP_BAD_GATEWAY, "BAD_GATEWAY",
+                             "the API gave an invalid response");
+        goto out;
+    }
+    size_t len = up.body.len;
+    char *body = dm_buf_steal(&up.body);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (r == NULL) {
+        free(body);
+        goto out;
+    }
+    copy_response_headers(&up, r);
+    if (MHD_get_response_header(r, "X-Request-Id") == NULL)
+        MHD_add_response_header(r, "X-Request-Id", rid);
+    ok = MHD_queue_response(c, (unsigned)up.status, r);
+    MHD_destroy_response(r);
+    if (dm_log_enabled(DM_LOG_INFO)) {
+        json_t *f = json_pack("{s:s,s:s,s:i,s:i}", "method", method, "path", st->target, "status",
+                              (int)up.status, "durationMs", (int)ms);
+        dm_log_fields(DM_LOG_INFO, &lc, "proxied", f);
+        json_decref(f);
+    }
+out:
+    for (int i = 0; i < h.n; i++)
+        free(h.lines[i]);
+    free(url);
+    dm_http_response_free(&up);
+    return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
+{
+    struct dashboard *d = cls;
+    struct req_state *st = *con_cls;
+    if (st == NULL)
+        return MHD_NO;
+    bool proxied = dm_dashboard_is_proxied(url);
+    if (!st->started) {
+        st->started = true;
+        if (proxied) {
+            if (!method_allowed(method))
+                return send_json_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED",
+                                       "method not allowed");
+            /* A declared oversize body is refused before reading it. */
+            const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+            int64_t n = 0;
+            if (clen != NULL && (dm_parse_i64(clen, 0, INT64_MAX, &n) != DM_OK ||
+                                 (uint64_t)n > DM_DASHBOARD_MAX_REQUEST_BODY))
+                return send_json_error(c, 413u, "PAYLOAD_TOO_LARGE",
+                                       "request body exceeds the proxy's limit");
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!proxied || st->too_large ||
+            dm_buf_append(&st->body, upload_data, *upload_size) != DM_OK)
+            st->too_large = true;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (st->too_large)
+        return send_json_error(c, 413u, "PAYLOAD_TOO_LARGE",
+                               proxied ? "request body exceeds the proxy's limit"
+                                       : "static files take no request body");
+    if (proxied)
+        return proxy(d, c, method, st);
+    return serve_static(d, c, method, url);
+}
+
+static void usage(void)
+{
+    printf("usage: diamond dashboard [--bind ADDR]\n\n"
+           "Serves the operator dashboard (static files from DASHBOARD_DIR) on PORT (default %d\n"
+           "for the dashboard) and reverse-proxies /api/, /health and /metrics to API_URL.\n"
+           "  --bind ADDR  IPv4 address to listen on (default 0.0.0.0)\n",
+           DM_DASHBOARD_DEFAULT_PORT);
+    dm_config_print_help(DM_SVC_DASHBOARD, stdout);
+}
+
+int dm_cmd_dashboard(int argc, char **argv)
+{
+    if (dm_wants_help(argc, argv)) {
+        usage();
+        return DM_EXIT_OK;
+    }
+    const char *bind = "0.0.0.0";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--bind") && i + 1 < argc) {
+            bind = argv[++i];
+        } else {
+            fprintf(stderr, "dashboard: unknown option '%s' (see --help)\n", argv[i]);
+            return DM_EXIT_CONFIG;
+        }
+    }
+    struct dm_app app;
+    int rc = dm_app_init(&app, DM_SVC_DASHBOARD, "dashboard", 0);
+    if (rc != 0) {
+        dm_app_free(&app);
+        return rc;
+    }
+    struct dashboard *d = dm_xcalloc(1, sizeof(*d));
+    struct MHD_Daemon *daemon = NULL;
+    rc = DM_EXIT_FAIL;
+    /* The config table's PORT default (3000) is the API's; the dashboard's own is 8080. */
+    const char *port_env = getenv("PORT");
+    int port = (port_env && port_env[0]) ? app.cfg.port : DM_DASHBOARD_DEFAULT_PORT;
+    const char *dir = dm_dashboard_default_dir(app.cfg.dashboard_dir);
+    if (realpath(dir, d->root) == NULL) {
+        fprintf(stderr, "dashboard: DASHBOARD_DIR %s: %s\n", dir, strerror(errno));
+        rc = DM_EXIT_CONFIG;
+        goto out;
+    }
+    if (dm_strlcpy(d->api_url, app.cfg.api_url, sizeof(d->api_url)) != DM_OK) {
+        fprintf(stderr, "dashboard: API_URL is too long\n");
+        rc = DM_EXIT_CONFIG;
+        goto out;
+    }
+    size_t n = strlen(d->api_url);
+    while (n > 0 && d->api_url[n - 1] == '/')
+        d->api_url[--n] = '\0';
+    dm_http_global_init();
+
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, bind, &addr.sin_addr) != 1) {
+        fprintf(stderr, "dashboard: --bind %s is not an IPv4 address\n", bind);
+        rc = DM_EXIT_CONFIG;
+        goto out;
+    }
+    daemon = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+        (uint16_t)port, NULL, NULL, on_request, d, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_URI_LOG_CALLBACK, uri_log, d, MHD_OPTION_NOTIFY_COMPLETED, completed, d,
+        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 256u,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 256u, MHD_OPTION_END);
+    if (daemon == NULL) {
+        fprintf(stderr, "dashboard: cannot listen on %s:%d (port in use?)\n", bind, port);
+        goto out;
+    }
+    dm_info(NULL, "dashboard listening on %s:%d, files %s, API %s", bind, port, d->root,
+            d->api_url);
+    while (!dm_stop_requested()) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    dm_info(NULL, "dashboard stopping");
+    rc = DM_EXIT_OK;
+out:
+    if (daemon != NULL)
+        MHD_stop_daemon(daemon);
+    free(d);
+    dm_app_free(&app);
+    return rc;
+}

@@ -1,0 +1,59 @@
+/*
+ * dashboard.h - `diamond dashboard`: serves the operator dashboard's static files (plain HTML,
+ * CSS and JavaScript modules from DASHBOARD_DIR) and reverse-proxies /api/, /health and /metrics
+ * to API_URL so the browser talks to one origin. The process holds no secrets: the operator's
+ * API key lives in the browser and travels in X-API-Key through the proxy untouched.
+ *
+ * Static files: only GET/HEAD; the decoded path is checked segment by segment ("..", hidden
+ * segments and backslashes refused) and the resolved real path must stay under the root, so
+ * neither traversal nor symlinks lead outside it. Responses carry a MIME type by extension,
+ * `Cache-Control: no-cache` with a weak ETag/Last-Modified (cheap revalidation: the files have
+ * no content hash in their names), and security headers.
+ *
+ * Proxy: method, raw request target (path and query exactly as sent, so HMAC signatures stay
+ * valid), body and end-to-end headers go upstream; status, body and end-to-end headers come back
+ * (X-Request-Id, ETag, Retry-After, ...). Request bodies are bounded (413), upstream responses are
+ * bounded and timed out; an unreachable API gives 502 and a timeout 504, both with a JSON error
+ * body in the API's format. Every proxied request is logged with its request id.
+ */
+#ifndef DM_SERVICES_DASHBOARD_H
+#define DM_SERVICES_DASHBOARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/error.h"
+
+/* Bounds of the proxy. */
+#define DM_DASHBOARD_MAX_REQUEST_BODY (1u << 20)   /* 1 MiB; the API itself refuses > 100 kB */
+#define DM_DASHBOARD_MAX_RESPONSE_BODY (32u << 20) /* 32 MiB */
+#define DM_DASHBOARD_CONNECT_TIMEOUT_MS 5000L
+#define DM_DASHBOARD_UPSTREAM_TIMEOUT_MS 120000L /* reprice of a large catalogue takes a while */
+#define DM_DASHBOARD_MAX_HEADERS 64
+#define DM_DASHBOARD_DEFAULT_PORT 8080
+
+/*
+ * Map a decoded URL path ("/", "/js/app.js") to a file under root (a real, absolute directory
+ * path without a trailing slash). "/" and paths ending in "/" map to index.html in that
+ * directory. Returns DM_OK with the real path in out, DM_ERR_INVALID for a path that tries to
+ * leave the root or names a hidden segment, DM_ERR_NOT_FOUND when no regular file exists there,
+ * DM_ERR_TOO_LARGE when the path does not fit. Pure apart from realpath(3)/stat(2).
+ */
+enum dm_err dm_dashboard_resolve(const char *root, const char *url_path, char *out,
+                                 size_t size) DM_MUST_CHECK;
+
+/* Content-Type for a file name by its extension; application/octet-stream when unknown. */
+const char *dm_dashboard_mime_type(const char *path);
+
+/* True for the paths that go to the API: /api/..., /health, /metrics (and their sub-paths). */
+bool dm_dashboard_is_proxied(const char *path);
+
+/* True for hop-by-hop headers and the ones the proxy sets itself (never forwarded as-is). */
+bool dm_dashboard_skip_request_header(const char *name);
+bool dm_dashboard_skip_response_header(const char *name);
+
+/* Directory of the static files: DASHBOARD_DIR when set, else <source dir>/web/dashboard if it
+ * exists, else /usr/share/diamond/dashboard if it exists, else ./web/dashboard. */
+const char *dm_dashboard_default_dir(const char *configured);
+
+#endif

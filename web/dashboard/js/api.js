@@ -1,0 +1,86 @@
+// api.js - the one place that talks to the API (same origin, through the dashboard's proxy).
+// The key lives in localStorage and travels as X-API-Key; any 401 signs the operator out.
+
+const KEY = 'diamond.apiKey';
+
+export class ApiError extends Error {
+  constructor(status, code, message, body) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.body = body;
+    this.details = body && body.error ? body.error.details : undefined;
+    this.manualCommand = body && (body.manual_command || body.manualCommand || (body.error && (body.error.manual_command || body.error.manualCommand)));
+  }
+}
+
+export const auth = {
+  get key() { try { return localStorage.getItem(KEY) || ''; } catch { return ''; } },
+  set(key) { localStorage.setItem(KEY, key); },
+  clear() { localStorage.removeItem(KEY); },
+};
+
+function qs(query) {
+  if (!query) return '';
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) {
+    if (v === undefined || v === null || v === '') continue;
+    if (Array.isArray(v)) v.forEach((x) => p.append(k, x));
+    else p.append(k, String(v));
+  }
+  const s = p.toString();
+  return s ? '?' + s : '';
+}
+
+/* request(method, path, {query, body, key, noSignOut}) -> parsed JSON body (or null). */
+export async function request(method, path, opts = {}) {
+  const headers = { Accept: 'application/json' };
+  const key = opts.key !== undefined ? opts.key : auth.key;
+  if (key) headers['X-API-Key'] = key;
+  let body;
+  if (opts.body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    body = JSON.stringify(opts.body);
+  }
+  let res;
+  try {
+    res = await fetch(path + qs(opts.query), { method, headers, body, signal: opts.signal, cache: 'no-store' });
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    throw new ApiError(0, 'NETWORK', 'The dashboard server is not reachable (network error).');
+  }
+  const text = await res.text();
+  let json = null;
+  if (text) {
+    try { json = JSON.parse(text); } catch { json = null; }
+  }
+  if (res.status === 401 && !opts.noSignOut) {
+    auth.clear();
+    window.dispatchEvent(new CustomEvent('diamond:unauthorized'));
+  }
+  if (!res.ok) {
+    const err = json && json.error ? json.error : {};
+    throw new ApiError(res.status, err.code || 'HTTP_' + res.status, err.message || `${res.status} ${res.statusText}`, json);
+  }
+  return json;
+}
+
+export const api = {
+  get: (path, query, opts) => request('GET', path, { ...opts, query }),
+  post: (path, body, opts) => request('POST', path, { ...opts, body }),
+  put: (path, body, opts) => request('PUT', path, { ...opts, body }),
+  del: (path, opts) => request('DELETE', path, opts),
+};
+
+/* The list and the pagination block of a list response, whatever the nesting. */
+export function listOf(res, ...names) {
+  if (!res) return [];
+  const d = res.data !== undefined ? res.data : res;
+  if (Array.isArray(d)) return d;
+  for (const n of names) if (d && Array.isArray(d[n])) return d[n];
+  return [];
+}
+export function pagingOf(res) {
+  if (!res) return {};
+  return res.pagination || (res.data && res.data.pagination) || {};
+}

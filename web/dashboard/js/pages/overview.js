@@ -1,0 +1,157 @@
+// overview.js - the pipeline at a glance: stat cards, availability, last 30 runs chart,
+// recent runs and failed partitions. Refreshes every 15 s.
+import { api, listOf } from '../api.js';
+import { h, clear, pick, fmt, badge, spinner, empty, errorBox, panel, progressBar, toast, busy } from '../dom.js';
+import { barLineChart, compact } from '../chart.js';
+import { normRun, normPartition } from '../model.js';
+
+const WATERMARK_LIMIT_H = 48;
+const AVAIL_COLORS = { available: '#22c55e', on_hold: '#60a5fa', sold: '#f87171', unavailable: '#94a3b8' };
+
+function statCard(id, label, value, foot, alert = false) {
+  return h('div', { class: 'panel card' + (alert ? ' alert' : ''), 'data-stat': id },
+    h('div', { class: 'label' }, label),
+    h('div', { class: 'value', 'data-value': '' }, value),
+    foot ? h('div', { class: 'foot' }, foot) : null);
+}
+
+/* Availability as [{name, count}] whatever the API nests it as. */
+function availabilityOf(s) {
+  const a = pick(s, 'availabilityBreakdown', 'availability', 'byAvailability', 'diamondsByAvailability') ?? pick(pick(s, 'diamonds') || {}, 'byAvailability', 'availability');
+  if (!a) return [];
+  if (Array.isArray(a)) return a.map((x) => ({ name: pick(x, 'availability', 'name', 'status'), count: Number(pick(x, 'count', 'total') ?? 0) }));
+  return Object.entries(a).map(([name, count]) => ({ name, count: Number(count) || 0 }));
+}
+
+function deadLettersOf(s) {
+  const d = pick(s, 'deadLetters', 'deadLetter', 'dlq', 'deadLetterCounts', 'queues');
+  if (!d) return null;
+  if (Array.isArray(d)) return d.map((q) => ({ name: pick(q, 'queue', 'name'), count: Number(pick(q, 'deadLetter', 'deadLetters', 'dead_letter', 'count') ?? 0) }));
+  return Object.entries(d).map(([name, v]) => ({ name, count: typeof v === 'object' ? Number(pick(v, 'deadLetter', 'deadLetters', 'dead', 'count') ?? 0) : Number(v) || 0 }));
+}
+
+function cards(s) {
+  const diamonds = pick(s, 'diamonds') || {};
+  const active = pick(s, 'activeDiamonds', 'totalActiveDiamonds', 'active_diamonds', 'totalDiamonds') ?? pick(diamonds, 'active', 'total');
+  const wm = pick(s, 'watermark') || {};
+  const lastRun = pick(s, 'lastSuccessfulRun', 'lastSuccessfulSync', 'lastSync') || {};
+  const lastSync = typeof lastRun === 'string' ? lastRun : pick(lastRun, 'completedAt', 'completed_at', 'at');
+  const wmAt = typeof wm === 'string' ? wm : pick(wm, 'lastUpdatedAt', 'last_updated_at', 'updatedAt');
+  let ageH = pick(s, 'watermarkAgeHours');
+  if (ageH === undefined && pick(s, 'watermarkAgeSeconds') !== undefined) ageH = pick(s, 'watermarkAgeSeconds') / 3600;
+  if (ageH === undefined && pick(wm, 'ageSeconds') !== undefined) ageH = pick(wm, 'ageSeconds') / 3600;
+  if (ageH === undefined && wmAt) ageH = (Date.now() - new Date(wmAt).getTime()) / 3600e3;
+  const stale = ageH === undefined || ageH > WATERMARK_LIMIT_H;
+  const r7 = pick(s, 'runsLast7Days', 'runs7d', 'recentRuns', 'runs') || {};
+  const runs7 = typeof r7 === 'number' ? r7 : pick(r7, 'total', 'count');
+  const failed7 = typeof r7 === 'number' ? pick(s, 'failedRunsLast7Days') : pick(r7, 'failed', 'withFailures', 'failures');
+  const dl = deadLettersOf(s);
+  const dlTotal = dl ? dl.reduce((a, q) => a + q.count, 0) : undefined;
+  return h('div', { class: 'grid cards' },
+    statCard('active-diamonds', 'Active diamonds', fmt.n(active), 'priced and searchable'),
+    statCard('watermark', 'Last successful sync', h('span', { class: 'value-text', title: fmt.date(lastSync) }, lastSync ? fmt.ago(lastSync) : 'never'),
+      h('span', { class: stale ? 'text-bad' : '' }, 'Watermark age ', h('b', { 'data-watermark-age': ageH === undefined ? '' : ageH.toFixed(2) }, ageH === undefined ? 'unknown' : fmt.duration(ageH * 3600e3)),
+        stale ? ` — over ${WATERMARK_LIMIT_H} h` : ''), stale),
+    statCard('runs-7d', 'Runs · last 7 days', fmt.n(runs7),
+      h('span', { class: Number(failed7) > 0 ? 'text-bad' : '' }, h('b', { 'data-failed-runs': String(failed7 ?? '') }, fmt.n(failed7 ?? 0)), ' with failures'), Number(failed7) > 0),
+    statCard('dead-letters', 'Dead letters', fmt.n(dlTotal),
+      dl && dl.length ? dl.map((q, i) => [i ? ' · ' : '', `${q.name} ${fmt.n(q.count)}`]) : 'no queue data', dlTotal > 0));
+}
+
+function availabilityPanel(s) {
+  const items = availabilityOf(s);
+  const total = items.reduce((a, x) => a + x.count, 0);
+  const body = total === 0 ? empty('No active diamonds yet', 'Run a full sync from Triggers to fill the catalogue.') : [
+    h('div', { class: 'stacked', role: 'img', 'aria-label': 'Availability breakdown' },
+      items.map((x) => h('span', { title: `${x.name}: ${x.count}`, style: { width: (x.count / total) * 100 + '%', background: AVAIL_COLORS[x.name] || '#cbd5e1' } }))),
+    h('ul', { class: 'legend' }, items.map((x) => h('li', { 'data-availability': x.name },
+      h('span', { class: 'sw', style: { background: AVAIL_COLORS[x.name] || '#cbd5e1' } }), x.name.replace(/_/g, ' '),
+      h('span', { class: 'n' }, fmt.n(x.count)), h('span', { class: 'text-muted' }, total ? ((x.count / total) * 100).toFixed(1) + '%' : ''))))];
+  return panel('Availability', body);
+}
+
+function chartPanel(runs) {
+  const pts = runs.slice(0, 30).reverse().map((r) => ({
+    label: r.startedAt ? new Date(r.startedAt).toLocaleDateString('en-GB', { day: '2-digit', month: 'short' }) : '',
+    bar: r.records,
+    line: (r.duration || 0) / 1000,
+    failed: r.status === 'failed' || r.failed > 0,
+    title: `${r.type} run ${fmt.shortId(r.id)} · ${r.status}\n${fmt.date(r.startedAt)}\n${fmt.n(r.records)} stones · ${fmt.duration(r.duration)}`,
+  }));
+  const body = pts.length === 0 ? empty('No runs yet', 'The chart fills in once runs have happened.')
+    : barLineChart({ points: pts, barLabel: 'Stones processed', lineLabel: 'Duration (s)', failedLabel: 'Run with failures', barFormat: compact, lineFormat: (v) => compact(v) + 's', ariaLabel: 'Last 30 runs: stones processed and duration' });
+  return panel('Last 30 runs', body, { right: h('span', { class: 'hint' }, 'stones processed and duration per run') });
+}
+
+function recentRunsPanel(runs) {
+  if (runs.length === 0) return panel('Recent runs', empty('No runs yet', 'Start one from the Triggers page.'), { flush: true });
+  const rows = runs.slice(0, 8).map((r) => h('tr', { class: 'clickable', tabindex: 0, onclick: () => { location.hash = `#/runs/${r.id}`; }, onkeydown: (e) => { if (e.key === 'Enter') location.hash = `#/runs/${r.id}`; } },
+    h('td', null, h('a', { href: `#/runs/${r.id}`, class: 'mono' }, fmt.shortId(r.id))),
+    h('td', null, r.type), h('td', null, badge(r.status)),
+    h('td', null, fmt.ago(r.startedAt)),
+    h('td', null, progressBar(r.completed, r.failed, r.total)),
+    h('td', { class: 'num' }, fmt.n(r.records))));
+  return panel('Recent runs', h('div', { class: 'table-wrap' }, h('table', null,
+    h('thead', null, h('tr', null, h('th', null, 'Run'), h('th', null, 'Type'), h('th', null, 'Status'), h('th', null, 'Started'), h('th', null, 'Partitions'), h('th', { class: 'num' }, 'Records'))),
+    h('tbody', null, rows))), { flush: true, right: h('a', { href: '#/runs' }, 'All runs →') });
+}
+
+function failedPanel(list, refresh) {
+  if (list.length === 0) return panel('Failed partitions', empty('No failed partitions', 'Every partition of recent runs completed or is still in progress.', '✓'), { flush: true });
+  const rows = list.slice(0, 12).map((f) => {
+    const p = normPartition(f);
+    const runId = pick(f, 'runId', 'run_id');
+    const retry = h('button', { class: 'btn btn-sm', type: 'button' }, 'Retry');
+    retry.addEventListener('click', () => busy(retry, async () => {
+      try {
+        await api.post('/api/v2/triggers/retry-workers', { run_id: runId, partition_id: p.id });
+        toast(`Retry queued for partition ${p.id}`, 'ok');
+        refresh();
+      } catch (err) { toast(`Retry failed: ${err.message}`, 'bad'); }
+    }));
+    return h('tr', null,
+      h('td', null, h('a', { href: `#/runs/${runId}`, class: 'mono' }, fmt.shortId(runId))),
+      h('td', { class: 'mono' }, p.id),
+      h('td', { class: 'wrap err-text' }, p.lastError || '—'),
+      h('td', null, fmt.ago(p.updatedAt)),
+      h('td', null, retry));
+  });
+  return panel(`Failed partitions (${list.length})`, h('div', { class: 'table-wrap' }, h('table', null,
+    h('thead', null, h('tr', null, h('th', null, 'Run'), h('th', null, 'Partition'), h('th', null, 'Last error'), h('th', null, 'When'), h('th', null, ''))),
+    h('tbody', null, rows))), { flush: true });
+}
+
+export function render(view) {
+  const head = h('div', { class: 'page-head' },
+    h('div', null, h('h1', null, 'Overview'), h('div', { class: 'sub' }, 'Pipeline health, catalogue and recent runs')),
+    h('div', { class: 'actions' }, h('span', { class: 'refreshed', 'aria-live': 'polite' }, '')));
+  const body = h('div', null, spinner('Loading overview…'));
+  clear(view, head, body);
+  let timer = null, alive = true;
+
+  async function load() {
+    const [sum, runsRes, failedRes] = await Promise.allSettled([
+      api.get('/api/v2/analytics/summary'),
+      api.get('/api/v2/analytics/runs', { limit: 30, page: 1 }),
+      api.get('/api/v2/analytics/failed-workers'),
+    ]);
+    if (!alive) return;
+    const s = sum.status === 'fulfilled' ? (sum.value && sum.value.data) || {} : null;
+    const runs = runsRes.status === 'fulfilled' ? listOf(runsRes.value, 'runs').map(normRun) : [];
+    const failed = failedRes.status === 'fulfilled' ? listOf(failedRes.value, 'workers', 'partitions', 'failedWorkers') : [];
+    clear(body,
+      s ? cards(s) : errorBox(sum.reason, 'the summary'),
+      h('div', { class: 'grid two' },
+        runsRes.status === 'fulfilled' ? chartPanel(runs) : errorBox(runsRes.reason, 'runs'),
+        h('div', { class: 'stack' },
+          s ? availabilityPanel(s) : null,
+          failedRes.status === 'fulfilled' ? failedPanel(failed, load) : errorBox(failedRes.reason, 'failed partitions'))),
+      runsRes.status === 'fulfilled' ? recentRunsPanel(runs) : null);
+    head.querySelector('.refreshed').textContent = 'Updated ' + new Date().toLocaleTimeString('en-GB');
+    view.dataset.loaded = '1';
+  }
+  const tick = () => load().catch(() => {}).finally(() => { if (alive) timer = setTimeout(tick, 15000); });
+  tick();
+  return () => { alive = false; clearTimeout(timer); };
+}
+

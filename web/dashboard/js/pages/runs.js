@@ -1,0 +1,75 @@
+// runs.js - paged list of runs with type/status filters kept in the URL (#/runs?type=&status=&page=).
+// Refreshes every 10 s while any listed run is still active.
+import { api, listOf, pagingOf } from '../api.js';
+import { h, clear, fmt, badge, spinner, empty, errorBox, progressBar } from '../dom.js';
+import { normRun, RUN_STATUSES, isActive } from '../model.js';
+import { setParams } from '../router.js';
+
+const LIMIT = 20;
+
+export function render(view, { params }) {
+  const state = { type: params.get('type') || '', status: params.get('status') || '', page: Math.max(1, Number(params.get('page')) || 1) };
+  const typeSel = h('select', { id: 'f-type', name: 'type' }, h('option', { value: '' }, 'All types'), h('option', { value: 'full' }, 'Full'), h('option', { value: 'incremental' }, 'Incremental'));
+  const statusSel = h('select', { id: 'f-status', name: 'status' }, h('option', { value: '' }, 'All statuses'), RUN_STATUSES.map((s) => h('option', { value: s }, s)));
+  typeSel.value = state.type;
+  statusSel.value = state.status;
+  const onFilter = () => { setParams({ type: typeSel.value, status: statusSel.value }); };
+  typeSel.addEventListener('change', onFilter);
+  statusSel.addEventListener('change', onFilter);
+  const tableBox = h('div', null, spinner('Loading runs…'));
+  const pager = h('div', { class: 'pager' });
+  const refreshed = h('span', { class: 'refreshed', 'aria-live': 'polite' });
+  clear(view,
+    h('div', { class: 'page-head' }, h('div', null, h('h1', null, 'Runs'), h('div', { class: 'sub' }, 'Every scheduler run, newest first')), h('div', { class: 'actions' }, refreshed, h('a', { class: 'btn', href: '#/triggers' }, 'Start a run…'))),
+    h('section', { class: 'panel', 'aria-label': 'Runs' },
+      h('div', { class: 'filters' },
+        h('label', { class: 'field' }, h('span', null, 'Type'), typeSel),
+        h('label', { class: 'field' }, h('span', null, 'Status'), statusSel),
+        (state.type || state.status) ? h('button', { class: 'btn btn-ghost btn-sm', type: 'button', onclick: () => setParams({}) }, 'Clear filters') : null),
+      tableBox, pager));
+
+  let timer = null, alive = true;
+  async function load() {
+    let res;
+    try {
+      res = await api.get('/api/v2/analytics/runs', { run_type: state.type, status: state.status, page: state.page, limit: LIMIT });
+    } catch (err) {
+      if (alive) clear(tableBox, errorBox(err, 'runs'));
+      return false;
+    }
+    if (!alive) return false;
+    const runs = listOf(res, 'runs').map(normRun);
+    const pg = pagingOf(res);
+    if (runs.length === 0) {
+      clear(tableBox, empty(state.type || state.status ? 'No runs match these filters' : 'No runs yet',
+        state.type || state.status ? 'Try another type or status, or clear the filters.' : 'Start a full run from the Triggers page to fill the catalogue.'));
+    } else {
+      clear(tableBox, h('div', { class: 'table-wrap' }, h('table', { id: 'runs-table' },
+        h('thead', null, h('tr', null, ['Run', 'Type', 'Status', 'Started', 'Duration', 'Partitions', 'Records', 'New', 'Changed', 'Removed'].map((t, i) => h('th', { class: i >= 6 ? 'num' : '' }, t)))),
+        h('tbody', null, runs.map((r) => h('tr', { class: 'clickable', tabindex: 0, 'data-run-id': r.id, onclick: () => { location.hash = `#/runs/${r.id}`; }, onkeydown: (e) => { if (e.key === 'Enter') location.hash = `#/runs/${r.id}`; } },
+          h('td', null, h('a', { href: `#/runs/${r.id}`, class: 'mono' }, fmt.shortId(r.id))),
+          h('td', null, r.type),
+          h('td', null, badge(r.status)),
+          h('td', { title: fmt.date(r.startedAt) }, fmt.ago(r.startedAt)),
+          h('td', null, fmt.duration(r.duration)),
+          h('td', null, progressBar(r.completed, r.failed, r.total)),
+          h('td', { class: 'num' }, fmt.n(r.records)),
+          h('td', { class: 'num' }, fmt.n(r.stats.new)),
+          h('td', { class: 'num' }, fmt.n(r.stats.changed)),
+          h('td', { class: 'num' }, fmt.n(r.stats.removed))))))));
+    }
+    const total = Number(pg.total ?? runs.length);
+    const pages = Number(pg.totalPages ?? Math.max(1, Math.ceil(total / LIMIT)));
+    const go = (p) => setParams({ type: state.type, status: state.status, page: p > 1 ? p : '' });
+    clear(pager, h('span', null, `${fmt.n(total)} run${total === 1 ? '' : 's'} · page ${state.page} of ${pages}`),
+      h('div', { class: 'row' },
+        h('button', { class: 'btn btn-sm', type: 'button', disabled: state.page <= 1, onclick: () => go(state.page - 1) }, '← Previous'),
+        h('button', { class: 'btn btn-sm', type: 'button', disabled: state.page >= pages, onclick: () => go(state.page + 1) }, 'Next →')));
+    refreshed.textContent = 'Updated ' + new Date().toLocaleTimeString('en-GB');
+    view.dataset.loaded = '1';
+    return runs.some((r) => isActive(r.status));
+  }
+  const tick = () => load().then((active) => { if (alive) timer = setTimeout(tick, active ? 3000 : 10000); });
+  tick();
+  return () => { alive = false; clearTimeout(timer); };
+}
