@@ -1,0 +1,217 @@
+/*
+ * cmd_scheduler.c - `diamond scheduler [--full|--incremental] [--dry-run] [--force]`, one run
+ * planned per execution; `--request ID` executes one manual trigger request; `--cron EXPR`
+ * stays resident: plans on schedule, executes pending trigger requests, runs the sweeper and,
+ * when `diamond check` is linked, the monitoring check hourly (as a child process).
+ */
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "adapters/http/client.h"
+#include "cli/cli.h"
+#include "core/log.h"
+#include "core/num.h"
+#include "core/signals.h"
+#include "core/timeutil.h"
+#include "domain/cron.h"
+#include "domain/run_status.h"
+#include "services/scheduler/scheduler.h"
+#include "services/worker/runops.h"
+
+#pragma weak dm_cmd_check
+
+extern char **environ;
+
+#define CHECK_INTERVAL_MS (60LL * 60 * 1000)
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: diamond scheduler [--full|--incremental] [--dry-run] [--force]\n"
+            "       diamond scheduler --request ID\n"
+            "       diamond scheduler --cron \"0 2 * * *\" [--sweep-interval-ms N] "
+            "[--stall-ms N]\n\n"
+            "Plans one run: reads the watermark (absent -> full), fixes the window, partitions\n"
+            "the price axis with count queries, records the run and sends its work items.\n"
+            "Exits 0 without a run when another run is in progress (unless --force) or the\n"
+            "window is empty. --dry-run prints the plan only. With --cron it stays resident\n"
+            "(UTC schedule), executes manual trigger requests, sweeps stalled partitions and\n"
+            "runs the monitoring check hourly.\n\nenvironment:\n");
+    dm_config_print_help(DM_SVC_SCHEDULER, out);
+}
+
+static pid_t spawn_check(void)
+{
+    char *argv[] = {"diamond", "check", NULL};
+    pid_t pid = -1;
+    if (posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, environ) != 0)
+        return -1;
+    return pid;
+}
+
+static int resident(const struct dm_sched_env *env, const char *cron_expr,
+                    int64_t sweep_interval_ms, int64_t stall_ms)
+{
+    struct dm_cron cron;
+    struct dm_error err = {0};
+    if (dm_cron_parse(cron_expr, &cron, &err) != DM_OK) {
+        fprintf(stderr, "scheduler: %s\n", err.message);
+        return DM_EXIT_CONFIG;
+    }
+    int64_t next = 0;
+    if (dm_cron_next(&cron, dm_now_ms(), &next) != DM_OK) {
+        fprintf(stderr, "scheduler: cron '%s' never fires\n", cron_expr);
+        return DM_EXIT_CONFIG;
+    }
+    const struct dm_queue_settings *qs = dm_queue_handle_settings(env->queue, DM_Q_WORK_ITEMS);
+    int64_t stale_ms = qs->lock_ms * qs->max_delivery;
+    char next_iso[DM_ISO_LEN];
+    dm_time_format(next, next_iso);
+    dm_info(NULL,
+            "resident scheduler: cron '%s' (UTC), next run %s; sweeper every %lld ms "
+            "(stale after %lld ms)",
+            cron_expr, next_iso, (long long)sweep_interval_ms, (long long)stale_ms);
+    struct dm_sweeper *sw = dm_sweeper_new();
+    int64_t last_sweep = 0, last_check = dm_now_ms();
+    pid_t check_pid = -1;
+    while (!dm_stop_requested()) {
+        int64_t now = dm_now_ms();
+        if (now >= next) {
+            struct dm_sched_opts o = {.kind = DM_RUN_KIND_AUTO};
+            struct dm_sched_result res;
+            if (dm_scheduler_plan(env, &o, &res, &err) != DM_OK)
+                dm_error(NULL, "scheduled run failed: %s", err.message);
+            else if (res.outcome != DM_SCHED_PLANNED)
+                dm_info(NULL, "scheduled run: %s", res.message);
+            if (dm_cron_next(&cron, now, &next) != DM_OK)
+                next = INT64_MAX;
+        }
+        for (int i = 0; i < 10 && !dm_stop_requested(); i++) {
+            bool found = false;
+            if (dm_scheduler_run_request(env, NULL, &found, &err) != DM_OK)
+                dm_error(NULL, "trigger request failed: %s", err.message);
+            if (!found)
+                break;
+        }
+        if (now - last_sweep >= sweep_interval_ms) {
+            struct dm_sweep_report rep;
+            if (dm_sweeper_pass(sw, env, stale_ms, stall_ms, &rep, &err) != DM_OK)
+                dm_warn(NULL, "sweeper: %s", err.message);
+            else if (rep.continuations_resent || rep.stalled_reported || rep.consolidations_sent)
+                dm_info(NULL,
+                        "sweeper: %d continuation(s) re-sent, %d run(s) stalled, %d "
+                        "CONSOLIDATE sent",
+                        rep.continuations_resent, rep.stalled_reported, rep.consolidations_sent);
+            last_sweep = now;
+        }
+        if (dm_cmd_check != NULL && check_pid < 0 && now - last_check >= CHECK_INTERVAL_MS) {
+            check_pid = spawn_check();
+            last_check = now;
+        }
+        if (check_pid > 0 && waitpid(check_pid, NULL, WNOHANG) == check_pid)
+            check_pid = -1;
+        for (int i = 0; i < 5 && !dm_stop_requested(); i++)
+            dm_sleep_ms(100, NULL);
+    }
+    if (check_pid > 0) {
+        kill(check_pid, SIGTERM);
+        waitpid(check_pid, NULL, 0);
+    }
+    dm_sweeper_free(sw);
+    dm_info(NULL, "resident scheduler stopped");
+    return DM_EXIT_OK;
+}
+
+int dm_cmd_scheduler(int argc, char **argv)
+{
+    if (dm_wants_help(argc, argv)) {
+        usage(stdout);
+        return DM_EXIT_OK;
+    }
+    struct dm_sched_opts o = {.kind = DM_RUN_KIND_AUTO};
+    const char *cron_expr = NULL, *request = NULL;
+    int64_t sweep_interval_ms = 30000, stall_ms = DM_RUN_STALL_MS;
+    const char *a = "";
+    for (int i = 1; i < argc; i++) {
+        a = argv[i];
+        if (!strcmp(a, "--full")) {
+            o.kind = DM_RUN_KIND_FULL;
+        } else if (!strcmp(a, "--incremental")) {
+            o.kind = DM_RUN_KIND_INCREMENTAL;
+        } else if (!strcmp(a, "--dry-run")) {
+            o.dry_run = true;
+        } else if (!strcmp(a, "--force")) {
+            o.force = true;
+        } else if (!strcmp(a, "--cron") && i + 1 < argc) {
+            cron_expr = argv[++i];
+        } else if (!strcmp(a, "--request") && i + 1 < argc) {
+            request = argv[++i];
+        } else if (!strcmp(a, "--sweep-interval-ms") && i + 1 < argc) {
+            if (dm_parse_i64(argv[++i], 100, 86400000, &sweep_interval_ms) != DM_OK)
+                goto bad;
+        } else if (!strcmp(a, "--stall-ms") && i + 1 < argc) {
+            if (dm_parse_i64(argv[++i], 1000, 86400000LL * 7, &stall_ms) != DM_OK)
+                goto bad;
+        } else {
+            goto bad;
+        }
+    }
+    if (request && !dm_uuid_valid(request)) {
+        fprintf(stderr, "scheduler: --request needs a request id (UUID)\n");
+        return DM_EXIT_CONFIG;
+    }
+    struct dm_app app;
+    int rc = dm_app_init(&app, DM_SVC_SCHEDULER, "scheduler", DM_APP_DB | DM_APP_SCHEMA);
+    if (rc != 0) {
+        dm_app_free(&app);
+        return rc;
+    }
+    dm_http_global_init();
+    struct dm_error err = {0};
+    struct dm_nivoda_opts nopts;
+    dm_nivoda_opts_from_config(&app.cfg, &nopts);
+    struct dm_sched_env env = {.cfg = &app.cfg, .db = app.db};
+    env.feed = dm_nivoda_new(&nopts);
+    env.alert = dm_alert_open(&app.cfg);
+    if (dm_runops_queue_open(&app.cfg, app.db, &env.queue, &err) != DM_OK) {
+        fprintf(stderr, "scheduler: %s\n", err.message);
+        rc = DM_EXIT_FAIL;
+        goto out;
+    }
+    if (cron_expr) {
+        rc = resident(&env, cron_expr, sweep_interval_ms, stall_ms);
+    } else if (request) {
+        bool found = false;
+        if (dm_scheduler_run_request(&env, request, &found, &err) != DM_OK) {
+            fprintf(stderr, "scheduler: request %s failed: %s\n", request, err.message);
+            rc = DM_EXIT_FAIL;
+        } else if (!found) {
+            fprintf(stderr, "scheduler: request %s not found or not pending\n", request);
+            rc = DM_EXIT_FAIL;
+        }
+    } else {
+        struct dm_sched_result res;
+        if (dm_scheduler_plan(&env, &o, &res, &err) != DM_OK) {
+            fprintf(stderr, "scheduler: %s\n", err.message);
+            rc = DM_EXIT_FAIL;
+        } else if (res.outcome == DM_SCHED_BUSY || res.outcome == DM_SCHED_EMPTY) {
+            dm_info(NULL, "%s", res.message);
+            printf("%s\n", res.message);
+        }
+    }
+out:
+    dm_queue_free(env.queue);
+    dm_alert_free(env.alert);
+    dm_nivoda_free(env.feed);
+    dm_app_free(&app);
+    return rc;
+bad:
+    fprintf(stderr, "scheduler: unknown or incomplete option '%s'\n", a);
+    usage(stderr);
+    return DM_EXIT_CONFIG;
+}

@@ -1,0 +1,395 @@
+/*
+ * plan.c - one scheduler execution (pipeline.md §2): watermark, window fixed before any
+ * count, one-run-at-a-time (advisory lock + in-progress check), partitioning by count
+ * queries, the cap, run + partition + worker_runs rows in one transaction, then every work item
+ * sent with dm_queue_send_many.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/watermark/watermark.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "domain/messages.h"
+#include "domain/partition.h"
+#include "domain/run_status.h"
+#include "services/scheduler/scheduler.h"
+#include "services/worker/runops.h"
+
+/* Advisory lock key shared by every scheduler ("diamond-scheduler"). */
+#define SCHED_LOCK_KEY "7061626173"
+#define FULL_FROM_MS 946684800000LL /* 2000-01-01T00:00:00Z */
+#define INCREMENTAL_OVERLAP_MS (15LL * 60 * 1000)
+#define PAGE_LIMIT 50
+
+struct count_ctx {
+    struct dm_nivoda *feed;
+    int64_t from_ms, to_ms;
+};
+
+static enum dm_err count_cb(void *ctx, int64_t lo, int64_t hi, int64_t *count, struct dm_error *err)
+{
+    struct count_ctx *c = ctx;
+    struct dm_feed_query q = {
+        .price_from = lo,
+        .price_to = hi >= DM_PARTITION_PRICE_MAX ? -1 : hi,
+        .updated_from_ms = c->from_ms,
+        .updated_to_ms = c->to_ms,
+    };
+    return dm_nivoda_count(c->feed, &q, count, err);
+}
+
+/* True (and a message) when a run that is not terminal exists. */
+static enum dm_err find_in_progress(struct dm_db *db, char *msg, size_t size, bool *busy,
+                                    struct dm_error *err)
+{
+    *busy = false;
+    PGresult *r = NULL;
+    enum dm_err e = dm_db_query(db,
+                                "SELECT run_id FROM run_metadata WHERE completed_at IS NULL AND "
+                                "cancelled_at IS NULL AND skipped_at IS NULL AND "
+                                "consolidation_completed_at IS NULL "
+                                "ORDER BY started_at DESC LIMIT 100",
+                                0, NULL, &r, err);
+    if (e != DM_OK)
+        return e;
+    int64_t now = dm_now_ms();
+    for (int i = 0; i < PQntuples(r) && !*busy; i++) {
+        struct dm_run_facts f;
+        const char *id = PQgetvalue(r, i, 0);
+        if (dm_runops_load_facts(db, id, &f, err) != DM_OK)
+            continue;
+        enum dm_run_status st = dm_run_status_derive(&f, now);
+        if (!dm_run_status_terminal(st)) {
+            *busy = true;
+            snprintf(msg, size, "run %s is still %s (%lld/%lld partitions completed)", id,
+                     dm_run_status_name(st), (long long)f.completed, (long long)f.partitions);
+        }
+    }
+    PQclear(r);
+    return DM_OK;
+}
+
+static void fmt_seconds(int64_t ms, char *out, size_t size)
+{
+    snprintf(out, size, "%lld.%03lld", (long long)(ms / 1000), (long long)(ms % 1000));
+}
+
+static void build_item(const char *run_id, const char *trace_id, int i,
+                       const struct dm_partition *p, int64_t from_ms, int64_t to_ms,
+                       struct dm_work_item *wi)
+{
+    memset(wi, 0, sizeof(*wi));
+    snprintf(wi->run_id, sizeof(wi->run_id), "%s", run_id);
+    snprintf(wi->trace_id, sizeof(wi->trace_id), "%s", trace_id);
+    dm_partition_id(i, wi->partition_id, sizeof(wi->partition_id));
+    wi->min_price = p->min_price;
+    wi->max_price = p->max_price;
+    wi->estimated_records = p->estimated;
+    wi->offset = 0;
+    wi->limit = PAGE_LIMIT;
+    wi->updated_from_ms = from_ms;
+    wi->updated_to_ms = to_ms;
+    wi->attempt = 0;
+}
+
+static enum dm_err insert_run(struct dm_db_conn *c, const char *run_id, const char *trace_id,
+                              const char *type, int64_t from_ms, int64_t to_ms,
+                              const struct dm_partition_plan *plan, int64_t watermark_ms,
+                              struct dm_work_item *items, struct dm_error *err)
+{
+    char from[DM_ISO_LEN], to[DM_ISO_LEN], wm[DM_ISO_LEN], nparts[16], est[32], queries[16];
+    dm_time_format(from_ms, from);
+    dm_time_format(to_ms, to);
+    if (watermark_ms)
+        dm_time_format(watermark_ms, wm);
+    snprintf(nparts, sizeof(nparts), "%d", plan->n);
+    snprintf(est, sizeof(est), "%lld", (long long)plan->total);
+    snprintf(queries, sizeof(queries), "%d", plan->count_queries);
+    struct dm_buf ids, mins, maxs, ests, payloads;
+    dm_buf_init(&ids, 1 << 20);
+    dm_buf_init(&mins, 1 << 20);
+    dm_buf_init(&maxs, 1 << 20);
+    dm_buf_init(&ests, 1 << 20);
+    dm_buf_init(&payloads, 8 << 20);
+    char **bodies = dm_xcalloc((size_t)plan->n + 1, sizeof(char *));
+    const char **idp = dm_xcalloc((size_t)plan->n + 1, sizeof(char *));
+    enum dm_err e = DM_OK;
+    e = dm_buf_append_char(&mins, '{');
+    if (e == DM_OK)
+        e = dm_buf_append_char(&maxs, '{');
+    if (e == DM_OK)
+        e = dm_buf_append_char(&ests, '{');
+    for (int i = 0; i < plan->n && e == DM_OK; i++) {
+        bodies[i] = dm_work_item_to_json(&items[i]);
+        idp[i] = items[i].partition_id;
+        e = dm_buf_appendf(&mins, "%s%lld", i ? "," : "", (long long)plan->parts[i].min_price);
+        if (e == DM_OK)
+            e = dm_buf_appendf(&maxs, "%s%lld", i ? "," : "", (long long)plan->parts[i].max_price);
+        if (e == DM_OK)
+            e = dm_buf_appendf(&ests, "%s%lld", i ? "," : "", (long long)plan->parts[i].estimated);
+    }
+    if (e == DM_OK)
+        e = dm_buf_append_char(&mins, '}');
+    if (e == DM_OK)
+        e = dm_buf_append_char(&maxs, '}');
+    if (e == DM_OK)
+        e = dm_buf_append_char(&ests, '}');
+    if (e == DM_OK)
+        e = dm_runops_pg_array(&ids, idp, plan->n);
+    if (e == DM_OK)
+        e = dm_runops_pg_array(&payloads, (const char *const *)bodies, plan->n);
+    if (e != DM_OK) {
+        e = dm_error_set(err, DM_ERR_TOO_LARGE, "plan too large to record");
+        goto out;
+    }
+    json_t *detail =
+        json_pack("{s:s,s:i,s:I,s:i,s:s,s:s,s:b}", "runType", type, "partitions", plan->n,
+                  "estimatedRecords", (json_int_t)plan->total, "countQueries", plan->count_queries,
+                  "updatedFrom", from, "updatedTo", to, "capped", plan->capped);
+    char *detail_s = dm_json_dumps(detail);
+    json_decref(detail);
+
+    e = dm_db_begin(c, err);
+    if (e == DM_OK) {
+        const char *p[10] = {run_id,   type,
+                             trace_id, from,
+                             to,       nparts,
+                             est,      plan->capped ? "true" : "false",
+                             queries,  watermark_ms ? wm : NULL};
+        e = dm_db_exec(c,
+                       "INSERT INTO run_metadata (run_id, run_type, trace_id, updated_from, "
+                       "updated_to, expected_workers, estimated_records, capped, count_queries, "
+                       "watermark_before) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                       10, p, NULL, err);
+    }
+    if (e == DM_OK) {
+        const char *p[5] = {run_id, ids.data, mins.data, maxs.data, ests.data};
+        e = dm_db_exec(c,
+                       "INSERT INTO partition_progress (run_id, partition_id, min_price, "
+                       "max_price, estimated_records) SELECT $1, t.* FROM unnest($2::text[], "
+                       "$3::bigint[], $4::bigint[], $5::bigint[]) AS t",
+                       5, p, NULL, err);
+    }
+    if (e == DM_OK) {
+        const char *p[3] = {run_id, ids.data, payloads.data};
+        e = dm_db_exec(c,
+                       "INSERT INTO worker_runs (run_id, partition_id, status, "
+                       "work_item_payload) SELECT $1, t.pid, 'running', t.body::jsonb FROM "
+                       "unnest($2::text[], $3::text[]) AS t(pid, body)",
+                       3, p, NULL, err);
+    }
+    if (e == DM_OK) {
+        const char *p[2] = {run_id, detail_s};
+        e = dm_db_exec(c,
+                       "INSERT INTO run_events (run_id, event, detail) "
+                       "VALUES ($1, 'run_planned', $2::jsonb)",
+                       2, p, NULL, err);
+    }
+    if (e == DM_OK)
+        e = dm_db_commit(c, err);
+    else
+        dm_db_rollback(c);
+    free(detail_s);
+out:
+    for (int i = 0; i < plan->n; i++)
+        free(bodies[i]);
+    free(bodies);
+    free(idp);
+    dm_buf_free(&ids);
+    dm_buf_free(&mins);
+    dm_buf_free(&maxs);
+    dm_buf_free(&ests);
+    dm_buf_free(&payloads);
+    return e;
+}
+
+static enum dm_err send_items(struct dm_queue *q, const struct dm_work_item *items, int n,
+                              struct dm_error *err)
+{
+    if (n == 0)
+        return DM_OK;
+    struct dm_queue_out *msgs = dm_xcalloc((size_t)n, sizeof(*msgs));
+    char **ids = dm_xcalloc((size_t)n, sizeof(char *));
+    char **bodies = dm_xcalloc((size_t)n, sizeof(char *));
+    for (int i = 0; i < n; i++) {
+        ids[i] = dm_xmalloc(256);
+        dm_runops_work_item_out(&items[i], NULL, ids[i], 256, &bodies[i]);
+        msgs[i].id = ids[i];
+        msgs[i].body = bodies[i];
+    }
+    enum dm_err e = dm_queue_send_many(q, DM_Q_WORK_ITEMS, msgs, n, err);
+    for (int i = 0; i < n; i++) {
+        free(ids[i]);
+        free(bodies[i]);
+    }
+    free(ids);
+    free(bodies);
+    free(msgs);
+    return e;
+}
+
+enum dm_err dm_scheduler_plan(const struct dm_sched_env *env, const struct dm_sched_opts *o,
+                              struct dm_sched_result *res, struct dm_error *err)
+{
+    memset(res, 0, sizeof(*res));
+    int64_t t0 = dm_mono_ms();
+    struct dm_watermark_store *wms = NULL;
+    struct dm_db_conn *lock_conn = NULL;
+    bool locked = false;
+    struct dm_partition_plan plan = {0};
+    struct dm_work_item *items = NULL;
+    enum dm_err e;
+
+    /* 1. Watermark: absent -> full; unreadable -> no run. */
+    e = dm_watermark_open(env->cfg, &wms, err);
+    if (e != DM_OK)
+        goto out;
+    struct dm_watermark wm = {0};
+    bool have_wm = false;
+    e = dm_watermark_read(wms, &wm, NULL, 0, err);
+    if (e == DM_OK) {
+        have_wm = true;
+    } else if (e == DM_ERR_NOT_FOUND) {
+        e = DM_OK;
+    } else {
+        dm_error(NULL, "watermark (%s) unreadable: %s; no run created",
+                 dm_watermark_backend_name(wms), err ? err->message : "");
+        goto out;
+    }
+    enum dm_run_kind kind = o->kind;
+    if (kind == DM_RUN_KIND_AUTO) {
+        if (env->cfg->run_type)
+            kind = !strcmp(env->cfg->run_type, "full") ? DM_RUN_KIND_FULL : DM_RUN_KIND_INCREMENTAL;
+        else
+            kind = have_wm ? DM_RUN_KIND_INCREMENTAL : DM_RUN_KIND_FULL;
+    }
+    if (kind == DM_RUN_KIND_INCREMENTAL && !have_wm) {
+        dm_info(NULL, "incremental run requested but no watermark exists: running full");
+        kind = DM_RUN_KIND_FULL;
+    }
+    bool incremental = kind == DM_RUN_KIND_INCREMENTAL;
+    const char *type = incremental ? "incremental" : "full";
+
+    /* 2. The window, fixed once before any count. */
+    int64_t to_ms = dm_now_ms();
+    int64_t from_ms = incremental ? wm.last_updated_at_ms - INCREMENTAL_OVERLAP_MS : FULL_FROM_MS;
+    if (from_ms > to_ms)
+        from_ms = to_ms;
+
+    /* 3. One run at a time. */
+    if (!o->dry_run) {
+        e = dm_db_acquire(env->db, 10000, &lock_conn, err);
+        if (e != DM_OK)
+            goto out;
+        PGresult *r = NULL;
+        e = dm_db_exec(lock_conn, "SELECT pg_try_advisory_lock(" SCHED_LOCK_KEY ")", 0, NULL, &r,
+                       err);
+        if (e != DM_OK)
+            goto out;
+        locked = !strcmp(PQgetvalue(r, 0, 0), "t");
+        PQclear(r);
+        if (!locked) {
+            res->outcome = DM_SCHED_BUSY;
+            snprintf(res->message, sizeof(res->message),
+                     "another scheduler is planning a run right now; not starting");
+            goto out;
+        }
+        if (!o->force) {
+            bool busy = false;
+            e = find_in_progress(env->db, res->message, sizeof(res->message), &busy, err);
+            if (e != DM_OK)
+                goto out;
+            if (busy) {
+                res->outcome = DM_SCHED_BUSY;
+                size_t l = strlen(res->message);
+                snprintf(res->message + l, sizeof(res->message) - l,
+                         "; not starting a new run (use --force to override)");
+                goto out;
+            }
+        }
+    }
+
+    /* 4-5. Partition by count queries, cap. */
+    struct dm_partition_opts po;
+    dm_partition_opts_default(&po, incremental);
+    po.cap = env->cfg->max_scheduler_records;
+    struct count_ctx cc = {.feed = env->feed, .from_ms = from_ms, .to_ms = to_ms};
+    e = dm_partition_plan(&po, count_cb, &cc, &plan, err);
+    if (e != DM_OK)
+        goto out;
+    char from[DM_ISO_LEN], to[DM_ISO_LEN], secs[32];
+    dm_time_format(from_ms, from);
+    dm_time_format(to_ms, to);
+
+    /* 6. Nothing to do. */
+    if (plan.total == 0) {
+        res->outcome = DM_SCHED_EMPTY;
+        snprintf(res->message, sizeof(res->message),
+                 "no stones in the %s window %s..%s (%d count queries): no run created", type, from,
+                 to, plan.count_queries);
+        goto out;
+    }
+    char run_id[DM_UUID_LEN], trace_id[DM_UUID_LEN];
+    dm_uuid_v4(run_id);
+    dm_uuid_v4(trace_id);
+    items = dm_xcalloc((size_t)plan.n, sizeof(*items));
+    for (int i = 0; i < plan.n; i++)
+        build_item(run_id, trace_id, i, &plan.parts[i], from_ms, to_ms, &items[i]);
+
+    if (o->dry_run) {
+        res->outcome = DM_SCHED_DRY_RUN;
+        printf("dry run: %s window %s..%s, %d partitions, %lld stones%s\n", type, from, to, plan.n,
+               (long long)plan.total, plan.capped ? " (capped)" : "");
+        printf("  %-4s %12s %12s %10s\n", "id", "min_price", "max_price", "estimate");
+        for (int i = 0; i < plan.n; i++)
+            printf("  %-4s %12lld %12lld %10lld\n", items[i].partition_id,
+                   (long long)plan.parts[i].min_price, (long long)plan.parts[i].max_price,
+                   (long long)plan.parts[i].estimated);
+        fmt_seconds(dm_mono_ms() - t0, secs, sizeof(secs));
+        printf("dry-run type=%s window=%s..%s partitions=%d estimated=%lld count_queries=%d "
+               "largest=%lld smallest=%lld seconds=%s\n",
+               type, from, to, plan.n, (long long)plan.total, plan.count_queries,
+               (long long)plan.largest, (long long)plan.smallest, secs);
+        goto out;
+    }
+
+    /* 7. Rows in one transaction, then every work item. */
+    e = insert_run(lock_conn, run_id, trace_id, type, from_ms, to_ms, &plan,
+                   have_wm ? wm.last_updated_at_ms : 0, items, err);
+    if (e != DM_OK)
+        goto out;
+    snprintf(res->run_id, sizeof(res->run_id), "%s", run_id);
+    e = send_items(env->queue, items, plan.n, err);
+    if (e != DM_OK) {
+        struct dm_log_ctx ctx = {.run_id = run_id, .trace_id = trace_id};
+        dm_error(&ctx,
+                 "run created but sending its work items failed (the sweeper will "
+                 "re-send them): %s",
+                 err ? err->message : "");
+        goto out;
+    }
+    res->outcome = DM_SCHED_PLANNED;
+    fmt_seconds(dm_mono_ms() - t0, secs, sizeof(secs));
+    snprintf(res->message, sizeof(res->message),
+             "run %s type=%s window=%s..%s partitions=%d estimated=%lld%s count_queries=%d "
+             "largest=%lld smallest=%lld seconds=%s",
+             run_id, type, from, to, plan.n, (long long)plan.total, plan.capped ? " capped" : "",
+             plan.count_queries, (long long)plan.largest, (long long)plan.smallest, secs);
+    struct dm_log_ctx ctx = {.run_id = run_id, .trace_id = trace_id};
+    dm_info(&ctx, "%s", res->message);
+    printf("%s\n", res->message);
+out:
+    if (lock_conn) {
+        if (locked && dm_db_exec(lock_conn, "SELECT pg_advisory_unlock(" SCHED_LOCK_KEY ")", 0,
+                                 NULL, NULL, NULL) != DM_OK)
+            dm_warn(NULL, "could not release the scheduler lock (released on disconnect)");
+        dm_db_release(lock_conn);
+    }
+    free(items);
+    dm_partition_plan_free(&plan);
+    dm_watermark_free(wms);
+    return e;
+}

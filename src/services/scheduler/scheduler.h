@@ -1,0 +1,80 @@
+/*
+ * scheduler.h - planning a run (pipeline.md §2) and the resident scheduler's duties: cron,
+ * manual trigger requests (scheduler_requests rows), the sweeper (§6) and the hourly
+ * monitoring check. `diamond scheduler` is in cmd_scheduler.c; this header lets other
+ * services (consolidator's sweeper, the demo) reuse the pieces.
+ */
+#ifndef DM_SERVICES_SCHEDULER_H
+#define DM_SERVICES_SCHEDULER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "adapters/alert/alert.h"
+#include "adapters/db/db.h"
+#include "adapters/feed/nivoda.h"
+#include "adapters/queue/queue.h"
+#include "core/config.h"
+#include "core/crypto.h"
+
+enum dm_run_kind { DM_RUN_KIND_AUTO = 0, DM_RUN_KIND_FULL, DM_RUN_KIND_INCREMENTAL };
+
+struct dm_sched_env {
+    const struct dm_config *cfg;
+    struct dm_db *db;
+    struct dm_queue *queue;
+    struct dm_nivoda *feed;
+    struct dm_alert_sink *alert; /* may be NULL */
+};
+
+struct dm_sched_opts {
+    enum dm_run_kind kind; /* AUTO: RUN_TYPE, else incremental when a watermark exists */
+    bool dry_run;
+    bool force; /* plan even while another run is in progress */
+};
+
+enum dm_sched_outcome {
+    DM_SCHED_PLANNED, /* a run was created and its work items sent */
+    DM_SCHED_DRY_RUN, /* plan printed, nothing written */
+    DM_SCHED_EMPTY,   /* the window holds no stone: no run */
+    DM_SCHED_BUSY,    /* another run in progress, or another scheduler planning */
+};
+
+struct dm_sched_result {
+    enum dm_sched_outcome outcome;
+    char run_id[DM_UUID_LEN];
+    char message[512];
+};
+
+/* Plan one run and send its work items. Prints the summary line (or the dry-run plan) to
+ * stdout. Errors: unreadable watermark, feed or database failures (no run created, or a run
+ * the sweeper can repair if the failure came after the commit). */
+enum dm_err dm_scheduler_plan(const struct dm_sched_env *env, const struct dm_sched_opts *o,
+                              struct dm_sched_result *res, struct dm_error *err) DM_MUST_CHECK;
+
+/* Execute one scheduler_requests row (by id), or the oldest pending one when id is NULL
+ * (*found false when none). Marks it running, then done (with run_id) or failed (message). */
+enum dm_err dm_scheduler_run_request(const struct dm_sched_env *env, const char *id, bool *found,
+                                     struct dm_error *err) DM_MUST_CHECK;
+
+/* Sweeper state kept between passes (which runs were already reported stalled, which
+ * partitions were recently re-sent). */
+struct dm_sweeper;
+struct dm_sweeper *dm_sweeper_new(void);
+void dm_sweeper_free(struct dm_sweeper *s);
+
+struct dm_sweep_report {
+    int continuations_resent;
+    int stalled_reported;
+    int consolidations_sent;
+};
+
+/* One pass: partitions with no progress for longer than stale_ms (lock x max delivery) get
+ * their continuation re-sent from next_offset; runs with no progress for stall_ms are reported
+ * stalled (alert, once per run per process); runs whose partitions all completed but whose
+ * CONSOLIDATE was never sent get it sent. */
+enum dm_err dm_sweeper_pass(struct dm_sweeper *s, const struct dm_sched_env *env, int64_t stale_ms,
+                            int64_t stall_ms, struct dm_sweep_report *rep,
+                            struct dm_error *err) DM_MUST_CHECK;
+
+#endif

@@ -1,0 +1,668 @@
+/* worker.c - `diamond worker`: the per-message algorithm of pipeline.md §3 (see worker.h). */
+#include "services/worker/worker.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "adapters/alert/alert.h"
+#include "adapters/feed/nivoda.h"
+#include "adapters/http/client.h"
+#include "adapters/queue/queue.h"
+#include "cli/cli.h"
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/num.h"
+#include "core/signals.h"
+#include "core/timeutil.h"
+#include "domain/messages.h"
+#include "domain/partition.h"
+#include "services/worker/runops.h"
+
+struct slot {
+    struct dm_queue_msg *msg;
+    int64_t last_renew_ms;
+};
+
+struct worker {
+    const struct dm_config *cfg;
+    struct dm_db *db;
+    struct dm_queue *queue;
+    struct dm_nivoda *feed;
+    struct dm_alert_sink *alert;
+    char id[120];
+    int concurrency;
+    int max_delivery;
+    int64_t lock_ms;
+    pthread_mutex_t mu;
+    struct slot *slots;
+    atomic_int stopping_renewer;
+    atomic_llong pages, stones, errors;
+};
+
+struct thread_arg {
+    struct worker *w;
+    int index;
+};
+
+/* ---- the write: CAS + raw upsert + worker_runs + event, one statement ------------------- */
+
+static const char *PAGE_SQL =
+    "WITH cas AS ("
+    " UPDATE partition_progress SET next_offset = $3::bigint + $4::bigint,"
+    "  records = records + $5::bigint, pages = pages + 1,"
+    "  completed = ($4::bigint = 0 OR ($6::boolean AND $3::bigint + $4::bigint >= "
+    "estimated_records)),"
+    "  updated_at = now()"
+    " WHERE run_id = $1 AND partition_id = $2 AND next_offset = $3::bigint"
+    "  AND NOT completed AND NOT failed AND NOT cancelled"
+    " RETURNING completed, records),"
+    " up AS ("
+    " INSERT INTO raw_diamonds_nivoda AS r (supplier_stone_id, offer_id, payload, payload_hash,"
+    "  run_id, last_seen_run_id)"
+    " SELECT t.sid, t.oid, t.payload::json, t.hash, $1, $1"
+    "  FROM unnest($7::text[], $8::text[], $9::text[], $10::text[]) AS t(sid, oid, payload, hash)"
+    "  WHERE EXISTS (SELECT 1 FROM cas)"
+    " ON CONFLICT (supplier_stone_id) DO UPDATE SET"
+    "  last_seen_run_id = EXCLUDED.last_seen_run_id,"
+    "  offer_id = CASE WHEN r.payload_hash = EXCLUDED.payload_hash THEN r.offer_id"
+    "   ELSE EXCLUDED.offer_id END,"
+    "  payload = CASE WHEN r.payload_hash = EXCLUDED.payload_hash THEN r.payload"
+    "   ELSE EXCLUDED.payload END,"
+    "  run_id = CASE WHEN r.payload_hash = EXCLUDED.payload_hash THEN r.run_id"
+    "   ELSE EXCLUDED.run_id END,"
+    "  consolidation_status = CASE WHEN r.payload_hash = EXCLUDED.payload_hash"
+    "   THEN r.consolidation_status ELSE 'pending' END,"
+    "  claim_token = CASE WHEN r.payload_hash = EXCLUDED.payload_hash THEN r.claim_token"
+    "   ELSE NULL END,"
+    "  claimed_at = CASE WHEN r.payload_hash = EXCLUDED.payload_hash THEN r.claimed_at"
+    "   ELSE NULL END,"
+    "  consolidation_error = CASE WHEN r.payload_hash = EXCLUDED.payload_hash"
+    "   THEN r.consolidation_error ELSE NULL END,"
+    "  updated_at = CASE WHEN r.payload_hash = EXCLUDED.payload_hash THEN r.updated_at"
+    "   ELSE now() END,"
+    "  payload_hash = EXCLUDED.payload_hash"
+    " WHERE r.payload_hash IS DISTINCT FROM EXCLUDED.payload_hash"
+    "  OR r.last_seen_run_id IS DISTINCT FROM EXCLUDED.last_seen_run_id"
+    " RETURNING 1),"
+    " wr AS ("
+    " UPDATE worker_runs w SET records_processed = cas.records, worker_id = $11,"
+    "  status = CASE WHEN cas.completed THEN 'completed' ELSE 'running' END,"
+    "  completed_at = CASE WHEN cas.completed THEN now() ELSE NULL END, error_message = NULL"
+    " FROM cas WHERE w.run_id = $1 AND w.partition_id = $2 RETURNING 1),"
+    " ev AS ("
+    " INSERT INTO run_events (run_id, partition_id, event, detail)"
+    " SELECT $1, $2, 'partition_completed',"
+    "  jsonb_build_object('records', cas.records, 'workerId', $11::text)"
+    " FROM cas WHERE cas.completed RETURNING 1)"
+    " SELECT cas.completed, cas.records, (SELECT count(*) FROM up) FROM cas";
+
+struct page_rows {
+    struct dm_buf sids, oids, payloads, hashes;
+    int unique;
+    int skipped;
+};
+
+static void page_rows_init(struct page_rows *pr)
+{
+    memset(pr, 0, sizeof(*pr));
+    dm_buf_init(&pr->sids, 1 << 20);
+    dm_buf_init(&pr->oids, 1 << 20);
+    dm_buf_init(&pr->payloads, 64 << 20);
+    dm_buf_init(&pr->hashes, 1 << 20);
+}
+
+static void page_rows_free(struct page_rows *pr)
+{
+    dm_buf_free(&pr->sids);
+    dm_buf_free(&pr->oids);
+    dm_buf_free(&pr->payloads);
+    dm_buf_free(&pr->hashes);
+}
+
+/* Append s as one element of a PostgreSQL array literal. */
+static enum dm_err arr_add(struct dm_buf *b, const char *s)
+{
+    enum dm_err e = dm_buf_append_str(b, b->len ? ",\"" : "{\"");
+    const char *run = s;
+    for (const char *p = s; e == DM_OK; p++) {
+        if (*p == '"' || *p == '\\' || *p == '\0') {
+            e = dm_buf_append(b, run, (size_t)(p - run));
+            if (e != DM_OK || *p == '\0')
+                break;
+            e = dm_buf_append_char(b, '\\');
+            if (e == DM_OK)
+                e = dm_buf_append_char(b, *p);
+            run = p + 1;
+        }
+    }
+    if (e == DM_OK)
+        e = dm_buf_append_char(b, '"');
+    return e;
+}
+
+static enum dm_err arr_close(struct dm_buf *b)
+{
+    return dm_buf_append_str(b, b->len ? "}" : "{}");
+}
+
+static const char *stone_id(json_t *item, char *tmp, size_t size)
+{
+    json_t *d = json_object_get(item, "diamond");
+    json_t *id = d ? json_object_get(d, "id") : NULL;
+    if (json_is_string(id) && json_string_length(id) > 0)
+        return json_string_value(id);
+    if (json_is_integer(id)) {
+        snprintf(tmp, size, "%lld", (long long)json_integer_value(id));
+        return tmp;
+    }
+    return NULL;
+}
+
+/* De-duplicate by diamond.id and build the upsert's array parameters. */
+static enum dm_err build_rows(json_t *items, struct page_rows *pr, struct dm_error *err)
+{
+    size_t n = json_array_size(items);
+    const char **seen = dm_xcalloc(n + 1, sizeof(char *));
+    char(*tmp)[32] = dm_xcalloc(n + 1, sizeof(*tmp));
+    enum dm_err e = DM_OK;
+    for (size_t i = 0; i < n && e == DM_OK; i++) {
+        json_t *item = json_array_get(items, i);
+        const char *sid = json_is_object(item) ? stone_id(item, tmp[i], sizeof(tmp[i])) : NULL;
+        if (sid == NULL) {
+            pr->skipped++;
+            continue;
+        }
+        bool dup = false;
+        for (int k = 0; k < pr->unique && !dup; k++)
+            dup = !strcmp(seen[k], sid);
+        if (dup)
+            continue;
+        seen[pr->unique++] = sid;
+        char oid_tmp[32];
+        json_t *oidj = json_object_get(item, "id");
+        const char *oid = json_is_string(oidj) ? json_string_value(oidj) : NULL;
+        if (oid == NULL && json_is_integer(oidj)) {
+            snprintf(oid_tmp, sizeof(oid_tmp), "%lld", (long long)json_integer_value(oidj));
+            oid = oid_tmp;
+        }
+        if (oid == NULL)
+            oid = sid;
+        char *payload = json_dumps(item, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (payload == NULL)
+            abort();
+        char hash[DM_SHA256_HEX_LEN];
+        dm_sha256_hex(payload, strlen(payload), hash);
+        e = arr_add(&pr->sids, sid);
+        if (e == DM_OK)
+            e = arr_add(&pr->oids, oid);
+        if (e == DM_OK)
+            e = arr_add(&pr->payloads, payload);
+        if (e == DM_OK)
+            e = arr_add(&pr->hashes, hash);
+        free(payload);
+    }
+    if (e == DM_OK)
+        e = arr_close(&pr->sids);
+    if (e == DM_OK)
+        e = arr_close(&pr->oids);
+    if (e == DM_OK)
+        e = arr_close(&pr->payloads);
+    if (e == DM_OK)
+        e = arr_close(&pr->hashes);
+    free(seen);
+    free(tmp);
+    if (e != DM_OK)
+        return dm_error_set(err, DM_ERR_TOO_LARGE, "page too large");
+    return DM_OK;
+}
+
+/* ---- messages after commit ------------------------------------------------------------- */
+
+static void send_work_done(struct worker *w, const struct dm_work_item *wi, int64_t records,
+                           bool success, const char *error, const struct dm_log_ctx *ctx)
+{
+    struct dm_work_done d = {.records_processed = records,
+                             .status = success ? DM_WORK_SUCCESS : DM_WORK_FAILED};
+    snprintf(d.run_id, sizeof(d.run_id), "%s", wi->run_id);
+    snprintf(d.trace_id, sizeof(d.trace_id), "%s", wi->trace_id);
+    snprintf(d.worker_id, sizeof(d.worker_id), "%s", w->id);
+    snprintf(d.partition_id, sizeof(d.partition_id), "%s", wi->partition_id);
+    if (error)
+        snprintf(d.error, sizeof(d.error), "%s", error);
+    char id[256];
+    dm_work_done_id(&d, id, sizeof(id));
+    char *body = dm_work_done_to_json(&d);
+    struct dm_queue_out m = {.id = id, .body = body};
+    struct dm_error err = {0};
+    if (dm_queue_send(w->queue, DM_Q_WORK_DONE, &m, &err) != DM_OK)
+        dm_warn(ctx, "WORK_DONE not sent (the sweeper's backstop covers it): %s", err.message);
+    free(body);
+}
+
+static void completion_check(struct worker *w, const char *run_id, const struct dm_log_ctx *ctx)
+{
+    bool sent = false;
+    struct dm_error err = {0};
+    if (dm_runops_completion_check(w->db, w->queue, w->alert, run_id, &sent, &err) != DM_OK)
+        dm_warn(ctx, "completion check failed (the sweeper's backstop covers it): %s", err.message);
+}
+
+/* ---- settling ---------------------------------------------------------------------------- */
+
+static void slot_clear(struct worker *w, int index)
+{
+    pthread_mutex_lock(&w->mu);
+    w->slots[index].msg = NULL;
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void settle(struct worker *w, int index, struct dm_queue_msg *m, int how, const char *reason,
+                   const struct dm_log_ctx *ctx)
+{
+    slot_clear(w, index);
+    struct dm_error err = {0};
+    enum dm_err e;
+    const char *what;
+    if (how == 0) {
+        what = "complete";
+        e = dm_queue_complete(w->queue, m, &err);
+    } else if (how == 1) {
+        what = "abandon";
+        e = dm_queue_abandon(w->queue, m, &err);
+    } else {
+        what = "dead-letter";
+        e = dm_queue_dead_letter(w->queue, m, reason, &err);
+    }
+    if (e == DM_ERR_LOCK_LOST)
+        dm_warn(ctx, "%s: lock lost (the message may be processed again; handled idempotently)",
+                what);
+    else if (e != DM_OK)
+        dm_warn(ctx, "%s failed: %s", what, err.message);
+}
+
+enum { SETTLE_COMPLETE = 0, SETTLE_ABANDON = 1, SETTLE_DEAD = 2 };
+
+/* ---- error path --------------------------------------------------------------------------- */
+
+static int on_error(struct worker *w, const struct dm_work_item *wi, const struct dm_queue_msg *m,
+                    enum dm_err code, const char *message, const struct dm_log_ctx *ctx)
+{
+    atomic_fetch_add(&w->errors, 1);
+    char off[32];
+    snprintf(off, sizeof(off), "%lld", (long long)wi->offset);
+    const char *p[4] = {wi->run_id, wi->partition_id, message, off};
+    struct dm_error err = {0};
+    if (dm_db_query(w->db,
+                    "UPDATE partition_progress SET page_errors = page_errors + 1, "
+                    "last_error = $3, last_error_at = now() "
+                    "WHERE run_id = $1 AND partition_id = $2",
+                    3, p, NULL, &err) != DM_OK)
+        dm_warn(ctx, "could not count the page error: %s", err.message);
+    bool final = m->delivery_count >= w->max_delivery || !dm_err_is_retryable(code);
+    if (!final) {
+        dm_warn(ctx, "page at offset %lld failed (delivery %d of %d), abandoning: %s",
+                (long long)wi->offset, m->delivery_count, w->max_delivery, message);
+        return SETTLE_ABANDON;
+    }
+    /* Final delivery or non-retryable: mark failed once (only if this message is still the
+     * partition's current one). */
+    PGresult *r = NULL;
+    const char *fp[5] = {wi->run_id, wi->partition_id, message, off, w->id};
+    enum dm_err e = dm_db_query(
+        w->db,
+        "WITH f AS (UPDATE partition_progress SET failed = true, last_error = $3, "
+        " updated_at = now() WHERE run_id = $1 AND partition_id = $2 "
+        " AND NOT completed AND NOT failed AND next_offset = $4::bigint RETURNING records), "
+        "wr AS (UPDATE worker_runs w SET status = 'failed', error_message = $3, worker_id = $5, "
+        " completed_at = now(), records_processed = f.records FROM f "
+        " WHERE w.run_id = $1 AND w.partition_id = $2 RETURNING 1), "
+        "ev AS (INSERT INTO run_events (run_id, partition_id, event, detail) "
+        " SELECT $1, $2, 'partition_failed', jsonb_build_object('error', $3::text, 'offset', "
+        " $4::bigint, 'workerId', $5::text) FROM f RETURNING 1) "
+        "SELECT records FROM f",
+        5, fp, &r, &err);
+    if (e != DM_OK) {
+        dm_error(ctx, "could not mark the partition failed (will be redelivered): %s", err.message);
+        return SETTLE_ABANDON;
+    }
+    bool marked = PQntuples(r) == 1;
+    int64_t records = 0;
+    if (marked && dm_parse_i64(PQgetvalue(r, 0, 0), 0, INT64_MAX, &records) != DM_OK)
+        records = 0;
+    PQclear(r);
+    if (marked) {
+        dm_error(ctx, "partition failed at offset %lld after %d deliveries: %s",
+                 (long long)wi->offset, m->delivery_count, message);
+        send_work_done(w, wi, records, false, message, ctx);
+        completion_check(w, wi->run_id, ctx);
+    }
+    return SETTLE_COMPLETE;
+}
+
+/* ---- one message ----------------------------------------------------------------------------- */
+
+static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_reason,
+                  char *reason_buf, size_t reason_size, struct dm_log_ctx *ctx,
+                  struct dm_work_item *wi)
+{
+    struct dm_error err = {0};
+    if (dm_work_item_parse(m->body, strlen(m->body), wi, &err) != DM_OK) {
+        snprintf(reason_buf, reason_size, "invalid WORK_ITEM: %s", err.message);
+        *dead_reason = reason_buf;
+        return SETTLE_DEAD;
+    }
+    ctx->run_id = wi->run_id;
+    ctx->partition_id = wi->partition_id;
+    ctx->trace_id = wi->trace_id;
+
+    /* 1. Guards. */
+    PGresult *r = NULL;
+    const char *gp[2] = {wi->run_id, wi->partition_id};
+    enum dm_err e = dm_db_query(
+        w->db,
+        "SELECT p.next_offset, p.completed OR p.failed OR p.cancelled OR r.cancelled_at IS NOT "
+        "NULL, p.estimated_records, r.capped FROM partition_progress p JOIN run_metadata r "
+        "USING (run_id) WHERE p.run_id = $1 AND p.partition_id = $2",
+        2, gp, &r, &err);
+    if (e != DM_OK) {
+        dm_warn(ctx, "could not load the partition: %s", err.message);
+        return SETTLE_ABANDON;
+    }
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        snprintf(reason_buf, reason_size, "unknown run or partition %s/%s", wi->run_id,
+                 wi->partition_id);
+        *dead_reason = reason_buf;
+        return SETTLE_DEAD;
+    }
+    int64_t next_offset = 0, estimated = 0;
+    if (dm_parse_i64(PQgetvalue(r, 0, 0), 0, INT64_MAX, &next_offset) != DM_OK ||
+        dm_parse_i64(PQgetvalue(r, 0, 2), 0, INT64_MAX, &estimated) != DM_OK) {
+        PQclear(r);
+        return SETTLE_ABANDON;
+    }
+    bool terminal = !strcmp(PQgetvalue(r, 0, 1), "t");
+    bool capped = !strcmp(PQgetvalue(r, 0, 3), "t");
+    PQclear(r);
+    if (terminal)
+        return SETTLE_COMPLETE;
+    if (wi->offset > next_offset) {
+        dm_debug(ctx, "stale future offset %lld (next %lld): ignored", (long long)wi->offset,
+                 (long long)next_offset);
+        return SETTLE_COMPLETE;
+    }
+    if (wi->offset < next_offset) {
+        /* The page was committed but its continuation may be lost: re-send it. */
+        struct dm_work_item cont = *wi;
+        cont.offset = next_offset;
+        if (dm_runops_send_work_item(w->queue, &cont, NULL, &err) != DM_OK) {
+            dm_warn(ctx, "continuation repair failed: %s", err.message);
+            return SETTLE_ABANDON;
+        }
+        dm_info(ctx, "offset %lld already committed: continuation for %lld re-sent",
+                (long long)wi->offset, (long long)next_offset);
+        json_t *d = json_pack("{s:I,s:s}", "offset", (json_int_t)next_offset, "by", "worker");
+        dm_runops_event(w->db, wi->run_id, wi->partition_id, "continuation_repaired", d);
+        json_decref(d);
+        return SETTLE_COMPLETE;
+    }
+
+    /* 2. Fetch exactly one page. */
+    int limit = wi->limit < DM_WORKER_PAGE_LIMIT ? wi->limit : DM_WORKER_PAGE_LIMIT;
+    if (capped && estimated - wi->offset < limit)
+        limit = estimated - wi->offset > 0 ? (int)(estimated - wi->offset) : 1;
+    struct dm_feed_query q = {
+        .price_from = wi->min_price,
+        .price_to = wi->max_price >= DM_PARTITION_PRICE_MAX ? -1 : wi->max_price,
+        .updated_from_ms = wi->updated_from_ms,
+        .updated_to_ms = wi->updated_to_ms,
+    };
+    struct dm_feed_page page = {0};
+    e = dm_nivoda_search(w->feed, &q, wi->offset, limit, &page, &err);
+    if (e != DM_OK)
+        return on_error(w, wi, m, e, err.message, ctx);
+    size_t n = json_array_size(page.items);
+
+    /* 3. In-page de-duplication and the array parameters. */
+    struct page_rows pr;
+    page_rows_init(&pr);
+    e = build_rows(page.items, &pr, &err);
+    dm_feed_page_free(&page);
+    if (e != DM_OK) {
+        page_rows_free(&pr);
+        return on_error(w, wi, m, DM_ERR_INVALID, err.message, ctx);
+    }
+    if (pr.skipped)
+        dm_warn(ctx, "%d item(s) without diamond.id skipped at offset %lld", pr.skipped,
+                (long long)wi->offset);
+
+    /* 4. One statement: CAS + upsert + worker_runs + event. */
+    char off[32], cnt[32], uniq[32];
+    snprintf(off, sizeof(off), "%lld", (long long)wi->offset);
+    snprintf(cnt, sizeof(cnt), "%zu", n);
+    snprintf(uniq, sizeof(uniq), "%d", pr.unique);
+    const char *p[11] = {wi->run_id,
+                         wi->partition_id,
+                         off,
+                         cnt,
+                         uniq,
+                         capped ? "true" : "false",
+                         pr.sids.data,
+                         pr.oids.data,
+                         pr.payloads.data,
+                         pr.hashes.data,
+                         w->id};
+    e = dm_db_query(w->db, PAGE_SQL, 11, p, &r, &err);
+    page_rows_free(&pr);
+    if (e != DM_OK)
+        return on_error(w, wi, m, e, err.message, ctx);
+    if (PQntuples(r) != 1) {
+        /* CAS lost: another delivery committed this offset first. No side effects. */
+        PQclear(r);
+        dm_debug(ctx, "offset %lld committed by another delivery", (long long)wi->offset);
+        return SETTLE_COMPLETE;
+    }
+    bool completed = !strcmp(PQgetvalue(r, 0, 0), "t");
+    int64_t records = 0;
+    if (dm_parse_i64(PQgetvalue(r, 0, 1), 0, INT64_MAX, &records) != DM_OK)
+        records = 0;
+    PQclear(r);
+    atomic_fetch_add(&w->pages, 1);
+    atomic_fetch_add(&w->stones, pr.unique);
+
+    /* 5. After commit. */
+    if (!completed) {
+        struct dm_work_item cont = *wi;
+        cont.offset = wi->offset + (int64_t)n;
+        if (dm_runops_send_work_item(w->queue, &cont, NULL, &err) != DM_OK) {
+            /* The redelivery of this message repairs it (offset < next_offset guard). */
+            dm_warn(ctx, "continuation send failed, abandoning for repair: %s", err.message);
+            return SETTLE_ABANDON;
+        }
+        return SETTLE_COMPLETE;
+    }
+    dm_info(ctx, "partition completed: %lld records", (long long)records);
+    send_work_done(w, wi, records, true, NULL, ctx);
+    completion_check(w, wi->run_id, ctx);
+    return SETTLE_COMPLETE;
+}
+
+static void *handler_thread(void *arg)
+{
+    struct thread_arg *ta = arg;
+    struct worker *w = ta->w;
+    while (!dm_stop_requested()) {
+        struct dm_queue_msg *m = NULL;
+        struct dm_error err = {0};
+        enum dm_err e = dm_queue_receive(w->queue, DM_Q_WORK_ITEMS, 1000, &m, &err);
+        if (e != DM_OK) {
+            dm_warn(NULL, "receive failed: %s", err.message);
+            dm_sleep_ms(500, NULL);
+            continue;
+        }
+        if (m == NULL)
+            continue;
+        pthread_mutex_lock(&w->mu);
+        w->slots[ta->index].msg = m;
+        w->slots[ta->index].last_renew_ms = dm_mono_ms();
+        pthread_mutex_unlock(&w->mu);
+        struct dm_log_ctx ctx = {0};
+        struct dm_work_item wi;
+        const char *reason = NULL;
+        char reason_buf[600];
+        int how = handle(w, m, &reason, reason_buf, sizeof(reason_buf), &ctx, &wi);
+        if (how == SETTLE_DEAD)
+            dm_warn(&ctx, "dead-lettering message %s: %s", m->id, reason);
+        settle(w, ta->index, m, how, reason, &ctx);
+        dm_queue_msg_free(m);
+    }
+    return NULL;
+}
+
+/* Renews the peek-lock of messages whose handler outlives half the lock. */
+static void *renew_thread(void *arg)
+{
+    struct worker *w = arg;
+    int64_t half = w->lock_ms / 2;
+    while (!atomic_load(&w->stopping_renewer)) {
+        dm_sleep_ms(half < 1000 ? half / 4 + 1 : 250, NULL);
+        int64_t now = dm_mono_ms();
+        pthread_mutex_lock(&w->mu);
+        for (int i = 0; i < w->concurrency; i++) {
+            struct slot *s = &w->slots[i];
+            if (s->msg == NULL || now - s->last_renew_ms < half)
+                continue;
+            struct dm_error err = {0};
+            if (dm_queue_renew(w->queue, s->msg, &err) != DM_OK)
+                dm_warn(NULL, "lock renewal of %s failed: %s", s->msg->id, err.message);
+            s->last_renew_ms = now;
+        }
+        pthread_mutex_unlock(&w->mu);
+    }
+    return NULL;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: diamond worker\n\n"
+                 "Processes WORK_ITEMs from the work-items queue, one feed page per message,\n"
+                 "WORKER_CONCURRENCY at once, into raw_diamonds_nivoda. Runs until SIGTERM.\n\n"
+                 "environment:\n");
+    dm_config_print_help(DM_SVC_WORKER, out);
+}
+
+int dm_cmd_worker(int argc, char **argv)
+{
+    if (dm_wants_help(argc, argv)) {
+        usage(stdout);
+        return DM_EXIT_OK;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "worker: unexpected argument '%s'\n", argv[1]);
+        usage(stderr);
+        return DM_EXIT_CONFIG;
+    }
+    struct dm_app app;
+    int rc = dm_app_init(&app, DM_SVC_WORKER, "worker", DM_APP_DB | DM_APP_SCHEMA);
+    if (rc != 0) {
+        dm_app_free(&app);
+        return rc;
+    }
+    dm_http_global_init();
+    struct worker w = {.cfg = &app.cfg, .concurrency = app.cfg.worker_concurrency};
+    struct dm_error err = {0};
+    pthread_t *threads = NULL;
+    struct thread_arg *args = NULL;
+    pthread_t renewer;
+    bool renewer_started = false;
+    int started = 0;
+    pthread_mutex_init(&w.mu, NULL);
+    /* Every handler needs a connection, plus the queue's and the renewer's. */
+    if (app.cfg.database_pool_size < w.concurrency + 4) {
+        char *conninfo = dm_config_conninfo(&app.cfg);
+        struct dm_db *bigger = NULL;
+        enum dm_err e = dm_db_open(conninfo, w.concurrency + 4, &bigger, &err);
+        free(conninfo);
+        if (e != DM_OK) {
+            fprintf(stderr, "worker: %s\n", err.message);
+            rc = DM_EXIT_FAIL;
+            goto out;
+        }
+        dm_db_free(app.db);
+        app.db = bigger;
+    }
+    w.db = app.db;
+    if (dm_runops_queue_open(&app.cfg, app.db, &w.queue, &err) != DM_OK) {
+        fprintf(stderr, "worker: %s\n", err.message);
+        rc = DM_EXIT_FAIL;
+        goto out;
+    }
+    const struct dm_queue_settings *qs = dm_queue_handle_settings(w.queue, DM_Q_WORK_ITEMS);
+    w.max_delivery = qs->max_delivery;
+    w.lock_ms = qs->lock_ms;
+    struct dm_nivoda_opts nopts;
+    dm_nivoda_opts_from_config(&app.cfg, &nopts);
+    w.feed = dm_nivoda_new(&nopts);
+    w.alert = dm_alert_open(&app.cfg);
+    char host[64] = "";
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "worker");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(w.id, sizeof(w.id), "%s:%ld", host, (long)getpid());
+    w.slots = dm_xcalloc((size_t)w.concurrency, sizeof(*w.slots));
+    threads = dm_xcalloc((size_t)w.concurrency, sizeof(*threads));
+    args = dm_xcalloc((size_t)w.concurrency, sizeof(*args));
+    if (pthread_create(&renewer, NULL, renew_thread, &w) == 0)
+        renewer_started = true;
+    for (int i = 0; i < w.concurrency; i++) {
+        args[i] = (struct thread_arg){.w = &w, .index = i};
+        if (pthread_create(&threads[i], NULL, handler_thread, &args[i]) != 0) {
+            dm_error(NULL, "could not start handler thread %d", i);
+            break;
+        }
+        started++;
+    }
+    dm_info(NULL, "worker %s started: %d handler(s), lock %lld ms, max delivery %d", w.id, started,
+            (long long)w.lock_ms, w.max_delivery);
+    int64_t t0 = dm_mono_ms(), last_log = t0;
+    long long last_stones = 0;
+    while (!dm_stop_requested() && started > 0) {
+        dm_sleep_ms(200, NULL);
+        int64_t now = dm_mono_ms();
+        if (now - last_log >= 10000) {
+            long long stones = atomic_load(&w.stones);
+            dm_info(NULL, "progress: %lld pages, %lld stones (%.0f stones/s), %lld errors",
+                    (long long)atomic_load(&w.pages), stones,
+                    (double)(stones - last_stones) * 1000.0 / (double)(now - last_log),
+                    (long long)atomic_load(&w.errors));
+            last_log = now;
+            last_stones = stones;
+        }
+    }
+    dm_info(NULL, "stopping: finishing in-flight messages");
+    for (int i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    atomic_store(&w.stopping_renewer, 1);
+    if (renewer_started)
+        pthread_join(renewer, NULL);
+    dm_info(NULL, "worker stopped: %lld pages, %lld stones, %lld errors",
+            (long long)atomic_load(&w.pages), (long long)atomic_load(&w.stones),
+            (long long)atomic_load(&w.errors));
+    if (started == 0)
+        rc = DM_EXIT_FAIL;
+out:
+    free(threads);
+    free(args);
+    free(w.slots);
+    dm_queue_free(w.queue);
+    dm_nivoda_free(w.feed);
+    dm_alert_free(w.alert);
+    pthread_mutex_destroy(&w.mu);
+    dm_app_free(&app);
+    return rc;
+}

@@ -1,0 +1,29 @@
+/*
+ * worker.h - the ingestion worker (pipeline.md §3): WORKER_CONCURRENCY threads each receive
+ * WORK_ITEMs from the work-items queue and process exactly one page per message:
+ *
+ *   guards     partition completed/failed/cancelled -> complete; offset > next_offset ->
+ *              complete (stale future); offset < next_offset -> re-send the continuation for
+ *              next_offset (deterministic id) and complete (lost-continuation repair)
+ *   fetch      one page: the partition's inclusive price band, the run's updated window,
+ *              createdAt ASC, offset, limit min(message limit, 50) (and the cap's remainder)
+ *   write      in-page de-duplication by diamond.id, then ONE statement: offset
+ *              compare-and-swap (+records, +pages, completion when the page is empty or the
+ *              cap is reached), raw upsert by payload hash with last_seen_run_id, worker_runs
+ *              and the partition_completed event - all or nothing
+ *   after      continuation (offset + page length) or, for the delivery whose CAS completed the
+ *              partition only, WORK_DONE success and the run's completion check (CONSOLIDATE)
+ *   errors     page_errors + 1 and abandon; on the final permitted delivery or a
+ *              non-retryable error: partition failed (once), WORK_DONE failed, completion
+ *              check (alert when the run finished with failed partitions)
+ *
+ * A thread renews the peek-lock of any message whose handler outlives half the lock.
+ * SIGTERM: stop receiving, finish the in-flight messages, exit 0.
+ */
+#ifndef DM_SERVICES_WORKER_H
+#define DM_SERVICES_WORKER_H
+
+/* Page size: the feed's maximum. */
+#define DM_WORKER_PAGE_LIMIT 50
+
+#endif
