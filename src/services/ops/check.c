@@ -1,0 +1,285 @@
+/* check.c - the seed's five monitoring thresholds: measurement, table, alerts (see check.h). */
+#include "services/ops/check.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/alert/alert.h"
+#include "adapters/db/db.h"
+#include "adapters/queue/queue.h"
+#include "adapters/watermark/watermark.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/num.h"
+#include "core/timeutil.h"
+
+static const struct {
+    const char *name, *metric, *threshold, *action;
+} META[DM_CHECK_COUNT] = {
+    [DM_CHECK_DEAD_LETTERS] = {"dead_letters", "Dead letter queue count", "> 0",
+                               "Review messages, retry: diamond queue dlq <queue>, then "
+                               "diamond queue resubmit <queue> [id] (docs/operations.md)"},
+    [DM_CHECK_WORKER_ERRORS] = {"worker_error_rate", "Worker error rate", "> 5%",
+                                "Check Nivoda API, DB connectivity: worker error logs, "
+                                "diamond status (partitions' last errors)"},
+    [DM_CHECK_CONSOLIDATOR_FAILURES] = {"consolidator_failures", "Consolidator failures",
+                                        "> 1 per day",
+                                        "Review logs, check pricing rules: run_metadata.last_error,"
+                                        " consolidator error logs; then diamond consolidate <run>"},
+    [DM_CHECK_API_5XX] = {"api_5xx_rate", "API 5xx errors", "> 1%",
+                          "Check DB connectivity, auth config: GET /health, API error logs"},
+    [DM_CHECK_WATERMARK_AGE] = {"watermark_age", "Watermark age", "> 48 hours",
+                                "Check scheduler cron, manual trigger: az containerapp job "
+                                "execution list, POST /api/v2/triggers/scheduler"},
+};
+
+const char *dm_check_state_name(enum dm_check_state s)
+{
+    switch (s) {
+    case DM_CHECK_OK:
+        return "OK";
+    case DM_CHECK_BREACH:
+        return "BREACH";
+    case DM_CHECK_UNKNOWN:
+        return "UNKNOWN";
+    }
+    return "UNKNOWN";
+}
+
+static void unknown(struct dm_check_result *r, const char *why)
+{
+    r->state = DM_CHECK_UNKNOWN;
+    r->value = 0;
+    snprintf(r->value_text, sizeof(r->value_text), "unknown: %s", why);
+}
+
+/* Two bigint columns of a one-row result. */
+static enum dm_err query_pair(struct dm_db *db, const char *sql, int64_t *a, int64_t *b,
+                              struct dm_error *err)
+{
+    PGresult *res = NULL;
+    enum dm_err e = dm_db_query(db, sql, 0, NULL, &res, err);
+    if (e != DM_OK)
+        return e;
+    if (PQntuples(res) != 1 || PQnfields(res) < 2 ||
+        dm_parse_i64(PQgetvalue(res, 0, 0), 0, INT64_MAX, a) != DM_OK ||
+        dm_parse_i64(PQgetvalue(res, 0, 1), 0, INT64_MAX, b) != DM_OK)
+        e = dm_error_set(err, DM_ERR_INTERNAL, "unexpected result shape");
+    PQclear(res);
+    return e;
+}
+
+static void check_dead_letters(struct dm_app *app, struct dm_check_result *r)
+{
+    struct dm_error err = {0};
+    struct dm_queue *q = NULL;
+    if (dm_queue_open(&app->cfg, app->db, &q, &err) != DM_OK) {
+        unknown(r, err.message);
+        return;
+    }
+    int64_t total = 0;
+    struct dm_buf parts;
+    dm_buf_init(&parts, 128);
+    for (int i = 0; i < DM_Q_COUNT; i++) {
+        struct dm_queue_stats st = {0};
+        if (dm_queue_stats(q, (enum dm_queue_name)i, &st, &err) != DM_OK) {
+            unknown(r, err.message);
+            goto out;
+        }
+        total += st.dead_letter;
+        if (st.dead_letter > 0 && dm_buf_appendf(&parts, "%s%s %" PRId64, parts.len ? ", " : "",
+                                                 dm_queue_settings((enum dm_queue_name)i)->name,
+                                                 st.dead_letter) != DM_OK) {
+            /* bounded detail: the total is what matters */
+        }
+    }
+    r->value = (double)total;
+    r->state = total > DM_CHECK_DEAD_LETTER_MAX ? DM_CHECK_BREACH : DM_CHECK_OK;
+    if (total > 0)
+        snprintf(r->value_text, sizeof(r->value_text), "%" PRId64 " (%.*s; %s backend)", total,
+                 (int)parts.len, parts.data ? parts.data : "", dm_queue_backend_name(q));
+    else
+        snprintf(r->value_text, sizeof(r->value_text), "0 (%s backend)", dm_queue_backend_name(q));
+out:
+    dm_buf_free(&parts);
+    dm_queue_free(q);
+}
+
+static void check_worker_errors(struct dm_app *app, struct dm_check_result *r)
+{
+    struct dm_error err = {0};
+    int64_t pages = 0, errors = 0;
+    if (query_pair(app->db,
+                   "SELECT COALESCE(sum(pages), 0), COALESCE(sum(page_errors), 0) "
+                   "FROM partition_progress WHERE updated_at > now() - interval '24 hours' "
+                   "OR last_error_at > now() - interval '24 hours'",
+                   &pages, &errors, &err) != DM_OK) {
+        unknown(r, err.message);
+        return;
+    }
+    int64_t attempts = pages + errors;
+    r->value = attempts > 0 ? (double)errors / (double)attempts : 0.0;
+    r->state = r->value > DM_CHECK_WORKER_ERROR_RATE_MAX ? DM_CHECK_BREACH : DM_CHECK_OK;
+    snprintf(r->value_text, sizeof(r->value_text),
+             "%.2f%% (%" PRId64 " failed of %" PRId64 " page attempts, 24 h)", r->value * 100.0,
+             errors, attempts);
+}
+
+static void check_consolidator(struct dm_app *app, struct dm_check_result *r)
+{
+    struct dm_error err = {0};
+    int64_t failures = 0, runs = 0;
+    /* A run whose latest failure is in the window contributes its failed attempts (at least
+     * one: the timestamp alone proves a failure). */
+    if (query_pair(app->db,
+                   "SELECT COALESCE(sum(GREATEST(consolidation_failures, 1)), 0), count(*) "
+                   "FROM run_metadata "
+                   "WHERE consolidation_failed_at > now() - interval '24 hours'",
+                   &failures, &runs, &err) != DM_OK) {
+        unknown(r, err.message);
+        return;
+    }
+    r->value = (double)failures;
+    r->state = failures > DM_CHECK_CONSOLIDATOR_FAILURES_MAX ? DM_CHECK_BREACH : DM_CHECK_OK;
+    snprintf(r->value_text, sizeof(r->value_text), "%" PRId64 " in 24 h (%" PRId64 " run%s)",
+             failures, runs, runs == 1 ? "" : "s");
+}
+
+static void check_api_5xx(struct dm_app *app, struct dm_check_result *r)
+{
+    struct dm_error err = {0};
+    PGresult *res = NULL;
+    if (dm_db_query(app->db, "SELECT to_regclass('api_request_stats') IS NOT NULL", 0, NULL, &res,
+                    &err) != DM_OK) {
+        unknown(r, err.message);
+        return;
+    }
+    bool present = PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "t");
+    PQclear(res);
+    if (!present) {
+        unknown(r, "table api_request_stats is missing (run diamond migrate)");
+        return;
+    }
+    int64_t e5 = 0, total = 0;
+    if (query_pair(app->db,
+                   "SELECT COALESCE(sum(count) FILTER (WHERE status_class = '5xx'), 0), "
+                   "COALESCE(sum(count), 0) FROM api_request_stats "
+                   "WHERE minute > now() - interval '24 hours'",
+                   &e5, &total, &err) != DM_OK) {
+        unknown(r, err.message);
+        return;
+    }
+    r->value = total > 0 ? (double)e5 / (double)total : 0.0;
+    r->state = r->value > DM_CHECK_API_5XX_RATE_MAX ? DM_CHECK_BREACH : DM_CHECK_OK;
+    snprintf(r->value_text, sizeof(r->value_text),
+             "%.2f%% (%" PRId64 " 5xx of %" PRId64 " responses, 24 h)", r->value * 100.0, e5,
+             total);
+}
+
+static void check_watermark(struct dm_app *app, struct dm_check_result *r)
+{
+    struct dm_error err = {0};
+    struct dm_watermark_store *s = NULL;
+    if (dm_watermark_open(&app->cfg, &s, &err) != DM_OK) {
+        unknown(r, err.message);
+        return;
+    }
+    struct dm_watermark wm;
+    memset(&wm, 0, sizeof(wm));
+    enum dm_err e = dm_watermark_read(s, &wm, NULL, 0, &err);
+    if (e == DM_ERR_NOT_FOUND) {
+        r->state = DM_CHECK_BREACH;
+        r->value = -1;
+        snprintf(r->value_text, sizeof(r->value_text),
+                 "never written (%s backend): no run has completed yet",
+                 dm_watermark_backend_name(s));
+    } else if (e != DM_OK) {
+        unknown(r, err.message);
+    } else {
+        int64_t age_ms = dm_now_ms() - wm.last_updated_at_ms;
+        char iso[DM_ISO_LEN];
+        dm_time_format(wm.last_updated_at_ms, iso);
+        r->value = (double)age_ms / 3600000.0;
+        r->state = age_ms > DM_CHECK_WATERMARK_AGE_MAX_MS ? DM_CHECK_BREACH : DM_CHECK_OK;
+        snprintf(r->value_text, sizeof(r->value_text), "%.1f h (lastUpdatedAt %s, run %.8s)",
+                 r->value, iso, wm.last_run_id);
+    }
+    dm_watermark_free(s);
+}
+
+void dm_check_evaluate(struct dm_app *app, struct dm_check_result out[DM_CHECK_COUNT])
+{
+    for (int i = 0; i < DM_CHECK_COUNT; i++) {
+        memset(&out[i], 0, sizeof(out[i]));
+        out[i].id = (enum dm_check_id)i;
+        out[i].name = META[i].name;
+        out[i].metric = META[i].metric;
+        out[i].threshold = META[i].threshold;
+        out[i].action = META[i].action;
+    }
+    if (app->db == NULL) {
+        for (int i = 0; i < DM_CHECK_COUNT; i++)
+            unknown(&out[i], "no database");
+        return;
+    }
+    check_dead_letters(app, &out[DM_CHECK_DEAD_LETTERS]);
+    check_worker_errors(app, &out[DM_CHECK_WORKER_ERRORS]);
+    check_consolidator(app, &out[DM_CHECK_CONSOLIDATOR_FAILURES]);
+    check_api_5xx(app, &out[DM_CHECK_API_5XX]);
+    check_watermark(app, &out[DM_CHECK_WATERMARK_AGE]);
+}
+
+static void alert_breach(struct dm_alert_sink *sink, const struct dm_check_result *r)
+{
+    char subject[160];
+    char body[1024];
+    snprintf(subject, sizeof(subject), "Monitoring: %s %s (%s)", r->metric, r->threshold,
+             dm_check_state_name(r->state));
+    snprintf(body, sizeof(body),
+             "%s is %s.\n\nThreshold: %s %s\nValue: %s\nAction: %s\n\n"
+             "Runbook: docs/operations.md (\"%s\"). Re-check with `diamond check`.\n",
+             r->metric, r->state == DM_CHECK_BREACH ? "above its alert threshold" : "unknown",
+             r->metric, r->threshold, r->value_text, r->action, r->metric);
+    (void)dm_alert_send(sink, NULL, subject, body); /* a failed send is logged by the sink */
+}
+
+int dm_check_report(struct dm_app *app, const struct dm_check_result res[DM_CHECK_COUNT],
+                    bool send_alerts, FILE *out)
+{
+    int bad = 0;
+    if (out)
+        fprintf(out, "%-24s %-12s %-8s %s\n", "METRIC", "THRESHOLD", "STATUS", "VALUE");
+    for (int i = 0; i < DM_CHECK_COUNT; i++) {
+        const struct dm_check_result *r = &res[i];
+        if (r->state != DM_CHECK_OK)
+            bad++;
+        if (out)
+            fprintf(out, "%-24s %-12s %-8s %s\n", r->metric, r->threshold,
+                    dm_check_state_name(r->state), r->value_text);
+        json_t *f =
+            json_pack("{s:s, s:s, s:f, s:s}", "check", r->name, "state",
+                      dm_check_state_name(r->state), "value", r->value, "detail", r->value_text);
+        dm_log_fields(r->state == DM_CHECK_OK ? DM_LOG_DEBUG : DM_LOG_WARN, NULL,
+                      "monitoring threshold", f);
+        json_decref(f);
+    }
+    if (send_alerts && bad > 0) {
+        struct dm_alert_sink *sink = dm_alert_open(&app->cfg);
+        for (int i = 0; i < DM_CHECK_COUNT; i++)
+            if (res[i].state != DM_CHECK_OK)
+                alert_breach(sink, &res[i]);
+        dm_alert_free(sink);
+    }
+    if (out)
+        fprintf(out, "%d of %d thresholds OK%s\n", DM_CHECK_COUNT - bad, DM_CHECK_COUNT,
+                (bad && send_alerts) ? "; alert sent for each other" : "");
+    return bad ? DM_EXIT_FAIL : DM_EXIT_OK;
+}
+
+int dm_check_run(struct dm_app *app, bool send_alerts, FILE *out)
+{
+    struct dm_check_result res[DM_CHECK_COUNT];
+    dm_check_evaluate(app, res);
+    return dm_check_report(app, res, send_alerts, out);
+}

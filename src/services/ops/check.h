@@ -1,0 +1,75 @@
+/*
+ * check.h - the seed's five monitoring thresholds ("Key Metrics to Monitor"), evaluated from the
+ * database, the queues and the watermark:
+ *
+ *   dead_letters           dead-lettered messages summed over the three queues     > 0
+ *   worker_error_rate      page_errors / (pages + page_errors) of partitions        > 5 %
+ *                          updated in the last 24 h (partition_progress, migration 003)
+ *   consolidator_failures  failed consolidation attempts of runs whose latest       > 1 per day
+ *                          failure is in the last 24 h (run_metadata, migration 004)
+ *   api_5xx_rate           5xx / all API responses in the last 24 h                > 1 %
+ *                          (api_request_stats, migration 005)
+ *   watermark_age          now - watermark.lastUpdatedAt (absent = breached)        > 48 h
+ *
+ * dm_check_run() prints one line per threshold with its value and OK / BREACH (UNKNOWN when it
+ * could not be measured), sends one alert per breach through the alert sink (Resend or log),
+ * and returns the exit status: 0 when all are OK, 1 when any is breached or unknown.
+ * `diamond check` calls it; the resident scheduler calls it hourly.
+ *
+ * Thread-safety: none needed; each call opens and closes its own queue/watermark/alert handles.
+ */
+#ifndef DM_SERVICES_OPS_CHECK_H
+#define DM_SERVICES_OPS_CHECK_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "cli/cli.h"
+
+/* The seed's thresholds. */
+#define DM_CHECK_DEAD_LETTER_MAX 0
+#define DM_CHECK_WORKER_ERROR_RATE_MAX 0.05
+#define DM_CHECK_CONSOLIDATOR_FAILURES_MAX 1
+#define DM_CHECK_API_5XX_RATE_MAX 0.01
+#define DM_CHECK_WATERMARK_AGE_MAX_MS (48LL * 3600 * 1000)
+#define DM_CHECK_WINDOW_HOURS 24
+
+enum dm_check_id {
+    DM_CHECK_DEAD_LETTERS = 0,
+    DM_CHECK_WORKER_ERRORS,
+    DM_CHECK_CONSOLIDATOR_FAILURES,
+    DM_CHECK_API_5XX,
+    DM_CHECK_WATERMARK_AGE,
+    DM_CHECK_COUNT
+};
+
+enum dm_check_state { DM_CHECK_OK = 0, DM_CHECK_BREACH, DM_CHECK_UNKNOWN };
+
+struct dm_check_result {
+    enum dm_check_id id;
+    const char *name;      /* stable key: "dead_letters", "worker_error_rate", ... */
+    const char *metric;    /* the seed's wording: "Dead letter queue count" */
+    const char *threshold; /* "> 0", "> 5%", ... */
+    const char *action;    /* the seed's action plus the runbook command */
+    enum dm_check_state state;
+    double value;         /* count, ratio (0..1) or hours; NaN-free (0 when unknown) */
+    char value_text[160]; /* human form with the numbers behind it */
+};
+
+/* Measure all five thresholds. Never fails as a whole: a threshold that cannot be measured is
+ * DM_CHECK_UNKNOWN with the reason in value_text. app->db must be open. */
+void dm_check_evaluate(struct dm_app *app, struct dm_check_result out[DM_CHECK_COUNT]);
+
+/* Evaluate, print a table to out (may be NULL), alert on each breach when send_alerts.
+ * Returns 0 when every threshold is OK, 1 otherwise. */
+int dm_check_run(struct dm_app *app, bool send_alerts, FILE *out);
+
+/* Print results (out may be NULL), log one line per threshold (warn when not OK), alert on each
+ * breach when send_alerts. Returns 0 when every threshold is OK, 1 otherwise. */
+int dm_check_report(struct dm_app *app, const struct dm_check_result res[DM_CHECK_COUNT],
+                    bool send_alerts, FILE *out);
+
+/* "OK" / "BREACH" / "UNKNOWN". */
+const char *dm_check_state_name(enum dm_check_state s);
+
+#endif
