@@ -175,6 +175,7 @@ static enum MHD_Result serve_static(struct dashboard *d, struct MHD_Connection *
 /* ---- proxy ---- */
 
 struct hdr_ctx {
+    const char *connection; /* the Connection header: the fields it names are hop-by-hop too */
     char *lines[DM_DASHBOARD_MAX_HEADERS + 8];
     int n;
     size_t bytes;
@@ -182,11 +183,26 @@ struct hdr_ctx {
     bool overflow;
 };
 
+/* True when name is one of the comma-separated tokens of list (case-insensitive). */
+static bool token_listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p && *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        size_t len = strcspn(p, ", \t");
+        if (len == n && !strncasecmp(p, name, n))
+            return true;
+        p += len;
+    }
+    return false;
+}
+
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                       const char *value)
 {
     struct hdr_ctx *h = cls;
-    if (key == NULL || dm_dashboard_skip_request_header(key))
+    if (key == NULL || dm_dashboard_skip_request_header(key) || token_listed(h->connection, key))
         return MHD_YES;
     if (!strcasecmp(key, "X-Request-Id"))
         h->has_request_id = true;
@@ -262,6 +278,7 @@ static enum MHD_Result proxy(struct dashboard *d, struct MHD_Connection *c, cons
     char rid[160];
     request_id(c, rid, sizeof(rid));
 
+    h.connection = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Connection");
     MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &h);
     if (h.overflow) {
         ok = send_json_error(c, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "BAD_REQUEST",

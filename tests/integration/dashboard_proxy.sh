@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# dashboard_proxy.sh - `diamond dashboard` as a static server and reverse proxy: 502 JSON when the
+# API is down, method/target/body/headers passed both ways (X-API-Key, X-Request-Id, ETag and
+# If-None-Match, status codes), hop-by-hop headers dropped, body limit, static MIME types and
+# revalidation, path traversal refused, graceful SIGTERM.
+. "$DM_SOURCE_DIR/tests/lib/common.sh"
+
+UP_PORT=$(free_port)
+spawn upstream node "$DM_SOURCE_DIR/tests/browser/echo_upstream.mjs" "$UP_PORT"
+wait_until 20 curl -fsS "http://127.0.0.1:$UP_PORT/health"
+
+DOWN_PORT=$(free_port)  # nothing listens here
+PORT_A=$(free_port)
+PORT_B=$(free_port)
+PORT=$PORT_A API_URL="http://127.0.0.1:$DOWN_PORT" spawn dash_down "$DIAMOND" dashboard --bind 127.0.0.1
+PORT=$PORT_B API_URL="http://127.0.0.1:$UP_PORT/" spawn dash "$DIAMOND" dashboard --bind 127.0.0.1
+wait_until 20 curl -fsS -o /dev/null "http://127.0.0.1:$PORT_A/"
+wait_until 20 curl -fsS -o /dev/null "http://127.0.0.1:$PORT_B/"
+A="http://127.0.0.1:$PORT_A"
+B="http://127.0.0.1:$PORT_B"
+
+# --- API down: 502 with a JSON error and a request id
+code=$(curl -s -o "$T/down.json" -D "$T/down.h" -w '%{http_code}' -H 'X-Request-Id: req-down-1' "$A/api/v2/diamonds")
+check_eq "API down gives 502" 502 "$code"
+check_eq "502 body is the API's error format" BAD_GATEWAY "$(jq -r .error.code "$T/down.json")"
+check "502 carries the caller's X-Request-Id" grep -qi '^X-Request-Id: req-down-1' "$T/down.h"
+check_eq "/health proxied too (502 when down)" 502 "$(curl -s -o /dev/null -w '%{http_code}' "$A/health")"
+check_eq "static files still served while the API is down" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$A/")"
+
+# --- request passed upstream as sent
+code=$(curl -s -o "$T/get.json" -D "$T/get.h" -w '%{http_code}' \
+    -H 'X-API-Key: secret-key-1' -H 'X-Request-Id: req-42' -H 'Connection: keep-alive, X-Hop' -H 'X-Hop: 1' \
+    "$B/api/v2/diamonds?shape=ROUND&shape=oval&x=%2Fa%20b&status=200")
+check_eq "GET proxied" 200 "$code"
+check_eq "raw target (path and query) passed exactly" '/api/v2/diamonds?shape=ROUND&shape=oval&x=%2Fa%20b&status=200' "$(jq -r .url "$T/get.json")"
+check_eq "X-API-Key passed upstream" secret-key-1 "$(jq -r '.headers["x-api-key"]' "$T/get.json")"
+check_eq "X-Request-Id passed upstream" req-42 "$(jq -r '.headers["x-request-id"]' "$T/get.json")"
+check_eq "X-Forwarded-For set" 127.0.0.1 "$(jq -r '.headers["x-forwarded-for"]' "$T/get.json")"
+check_eq "hop-by-hop headers (Connection and those it names) not forwarded" "none none" "$(jq -r '[(.headers.connection // "none" | if . == "close" or . == "keep-alive" then "none" else . end), (.headers["x-hop"] // "none")] | join(" ")' "$T/get.json")"
+check "X-Request-Id comes back" grep -qi '^X-Request-Id: req-42' "$T/get.h"
+check "ETag comes back" grep -qi '^ETag: "v1"' "$T/get.h"
+check "other end-to-end headers come back (Retry-After, X-Upstream)" \
+    bash -c "grep -qi '^Retry-After: 7' '$T/get.h' && grep -qi '^X-Upstream: echo' '$T/get.h'"
+check "no duplicate Date header" test "$(grep -ci '^Date:' "$T/get.h")" = 1
+
+# a request without an id gets one, and the API sees the same one the client gets back
+curl -s -o "$T/noid.json" -D "$T/noid.h" "$B/api/v2/x"
+sent=$(jq -r '.headers["x-request-id"]' "$T/noid.json")
+back=$(grep -i '^X-Request-Id:' "$T/noid.h" | tr -d '\r' | awk '{print $2}')
+check "generated request id reaches the API and the client" test -n "$sent" -a "$sent" = "$back"
+
+# --- If-None-Match -> 304 passed through
+check_eq "If-None-Match passed, 304 returned" 304 "$(curl -s -o /dev/null -w '%{http_code}' -H 'If-None-Match: "v1"' "$B/api/v2/diamonds")"
+
+# --- methods, bodies, statuses
+body='{"run_type":"incremental","note":"ünïcode"}'
+code=$(curl -s -o "$T/post.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary "$body" "$B/api/v2/triggers/scheduler?status=409")
+check_eq "POST status passed back (409)" 409 "$code"
+check_eq "POST body passed upstream byte for byte" "$body" "$(jq -r .body "$T/post.json")"
+check_eq "Content-Type passed upstream" application/json "$(jq -r '.headers["content-type"]' "$T/post.json")"
+check_eq "PUT method passed" PUT "$(curl -s -X PUT --data-binary '{}' "$B/api/v2/pricing-rules/1" | jq -r .method)"
+check_eq "DELETE method passed" DELETE "$(curl -s -X DELETE "$B/api/v2/pricing-rules/1" | jq -r .method)"
+check_eq "5xx from the API passed through (503)" 503 "$(curl -s -o /dev/null -w '%{http_code}' "$B/api/v2/x?status=503")"
+check_eq "/metrics proxied" GET "$(curl -s "$B/metrics" | jq -r .method)"
+head -c 2000000 /dev/zero >"$T/big.bin"
+check_eq "request body over the limit gives 413" 413 "$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$T/big.bin" "$B/api/v2/pricing-rules")"
+check_eq "a large response passes whole (3 MB)" 3000000 "$(curl -s "$B/api/big?bytes=3000000" | wc -c | tr -d ' ')"
+check_eq "TRACE is refused" 405 "$(curl -s -o /dev/null -w '%{http_code}' -X TRACE "$B/api/v2/x")"
+
+# --- static files
+check "index.html served as HTML" bash -c "curl -s -D - -o /dev/null '$B/' | grep -qi '^Content-Type: text/html'"
+check "JS modules served as JavaScript" bash -c "curl -s -D - -o /dev/null '$B/js/app.js' | grep -qi '^Content-Type: text/javascript'"
+check "CSS served as CSS" bash -c "curl -s -D - -o /dev/null '$B/css/app.css' | grep -qi '^Content-Type: text/css'"
+check "static files carry caching headers" bash -c "curl -s -D - -o /dev/null '$B/js/app.js' | grep -qi '^Cache-Control: no-cache'"
+etag=$(curl -s -D - -o /dev/null "$B/js/app.js" | grep -i '^ETag:' | tr -d '\r' | cut -d' ' -f2-)
+check_eq "static revalidation gives 304" 304 "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$B/js/app.js")"
+check_eq "unknown file is 404" 404 "$(curl -s -o /dev/null -w '%{http_code}' "$B/nope.js")"
+for p in '/../../../../etc/passwd' '/%2e%2e/%2e%2e/%2e%2e/etc/passwd' '/js/..%2f..%2f..%2fREADME.md' '/.git/config' '/js/%2e%2e/%2e%2e/CMakeLists.txt'; do
+    code=$(curl -s --path-as-is -o "$T/trav.out" -w '%{http_code}' "$B$p")
+    check "traversal $p refused ($code)" bash -c "[ '$code' = 400 ] || [ '$code' = 404 ]"
+    check "traversal $p leaks nothing" bash -c "! grep -q -e 'root:' -e 'cmake_minimum' -e 'repositoryformatversion' '$T/trav.out'"
+done
+check_eq "POST to a static path is refused" 405 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$B/index.html")"
+
+# --- graceful stop
+kill -TERM "$PID_dash"
+rc=0; wait "$PID_dash" || rc=$?
+check_eq "SIGTERM stops the dashboard cleanly" 0 "$rc"
+"$DIAMOND" dashboard --help >"$T/help.txt"
+check "--help names PORT and API_URL" bash -c "grep -q PORT '$T/help.txt' && grep -q API_URL '$T/help.txt'"
+finish
