@@ -188,6 +188,8 @@ static const struct var vars[] = {
      NULL, "work items processed at once per worker process"},
     {"CONSOLIDATOR_BATCH_SIZE", T_INT, OFF(consolidator_batch_size), "2000", DM_SVC_CONSOLIDATOR,
      0, 1, 100000, false, NULL, "raw rows claimed per batch"},
+    {"CONSOLIDATOR_CONCURRENCY", T_INT, OFF(consolidator_concurrency), "2", DM_SVC_CONSOLIDATOR,
+     0, 1, 16, false, NULL, "batches consolidated at once per CONSOLIDATE (threads)"},
     {"QUEUE_BACKEND", T_STR, OFF(queue_backend), NULL, DM_SVC_PIPELINE | DM_SVC_CLI, 0, 0, 0,
      false, v_queue_backend, "pg or servicebus (default: servicebus when its connection string is set)"},
     {"WORK_ITEMS_LOCK_MS", T_I64, OFF(work_items_lock_ms), "0",

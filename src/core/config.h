@@ -73,6 +73,7 @@ struct dm_config {
     char *watermark_dir;
     int worker_concurrency;
     int consolidator_batch_size;
+    int consolidator_concurrency; /* batch loops per CONSOLIDATE */
     char *queue_backend; /* "pg" (default) or "servicebus" (implied by the connection string) */
     int64_t work_items_lock_ms; /* test override of the work-items peek-lock (pg backend); 0 = seed */
     /* dashboard */
