@@ -41,6 +41,7 @@ struct dm_nivoda_opts {
     int64_t backoff_base_ms; /* default 250 */
     int64_t backoff_max_ms;  /* default 10000 */
     int64_t token_ttl_ms;    /* assumed token lifetime; default 6 h */
+    size_t max_response;     /* response body cap; default 32 MiB */
 };
 
 struct dm_nivoda;
@@ -85,5 +86,29 @@ struct dm_nivoda_stats {
     int64_t requests, auth_calls, retries, errors;
 };
 void dm_nivoda_get_stats(struct dm_nivoda *n, struct dm_nivoda_stats *out);
+
+/*
+ * Response parsing, exposed so the fuzz driver and unit tests reach it without a network.
+ * dm_nivoda_parse_response classifies one HTTP exchange: a non-2xx status maps through
+ * dm_http_classify (401/403 and token messages set *token_error); a 2xx body must be a JSON
+ * object without an `errors` array (an `errors` array is a failure even with HTTP 200: token
+ * errors -> DM_ERR_AUTH with *token_error, INTERNAL_SERVER_ERROR -> DM_ERR_REMOTE, anything
+ * else -> DM_ERR_REJECTED carrying the feed's message) and with a `data` object, returned in
+ * *data (new reference). Unparsable 2xx bodies are DM_ERR_REMOTE (retryable).
+ */
+enum dm_err dm_nivoda_parse_response(long status, const char *body, size_t len, json_t **data,
+                                     bool *token_error, struct dm_error *err) DM_MUST_CHECK;
+/* From a response's data object: the token, the count, a page (items array must be objects). */
+enum dm_err dm_nivoda_extract_token(const json_t *data, char *out, size_t size,
+                                    struct dm_error *err) DM_MUST_CHECK;
+enum dm_err dm_nivoda_extract_count(const json_t *data, int64_t *count,
+                                    struct dm_error *err) DM_MUST_CHECK;
+enum dm_err dm_nivoda_extract_page(const json_t *data, struct dm_feed_page *page,
+                                   struct dm_error *err) DM_MUST_CHECK;
+/* True when a feed error message says the token is invalid, expired or unauthorized. */
+bool dm_nivoda_is_token_message(const char *message);
+/* The DiamondQuery variable object sent for q (new reference): 17 shapes, sizes 0.5..10,
+ * dollar_value and updated bounds when set. */
+json_t *dm_nivoda_query_json(const struct dm_feed_query *q);
 
 #endif

@@ -1,0 +1,157 @@
+/* cmd_feedsim.c - `diamond feed-sim`: command line, start-up, serve until SIGTERM. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+#include "core/num.h"
+#include "core/signals.h"
+#include "core/timeutil.h"
+#include "services/feedsim/feedsim.h"
+#include "services/feedsim/inventory.h"
+
+static void usage(FILE *out)
+{
+    fprintf(
+        out,
+        "usage: diamond feed-sim [options]\n"
+        "Nivoda-compatible GraphQL feed simulator on http://127.0.0.1:PORT/graphql\n\n"
+        "  --port P              listening port (0 = ephemeral; default 0)\n"
+        "  --bind ADDR           bind address (default 127.0.0.1)\n"
+        "  --seed S              inventory seed (default 1)\n"
+        "  --count N             stones (default 20000, up to 20000000)\n"
+        "  --username U          accepted username (default NIVODA_USERNAME or \"sim\")\n"
+        "  --password W          accepted password (default NIVODA_PASSWORD or \"sim\")\n"
+        "  --token-ttl SECONDS   token lifetime (default 21600)\n"
+        "  --threads N           HTTP worker threads (default 16; latency faults hold one)\n"
+        "  --churn-percent P     apply one simulated day of churn at start\n"
+        "faults (also live via POST /admin/faults):\n"
+        "  --latency-ms MS       added latency per request\n"
+        "  --error-rate F        fraction answered HTTP 503\n"
+        "  --rate-limit F        fraction answered 429 with Retry-After: 1\n"
+        "  --short-pages F       fraction of full mid-stream pages cut short\n"
+        "  --duplicate-rate F    fraction of final pages carrying one stone twice\n"
+        "  --malformed-rate F    fraction of items missing a required field\n"
+        "  --fault-price-min D   limit faults to queries overlapping this dollar band\n"
+        "  --fault-price-max D\n\n"
+        "endpoints: POST /graphql, GET /, POST /admin/churn {\"percent\":P},\n"
+        "  GET|POST /admin/faults, GET /admin/stats, GET /admin/stones?ids=a,b|offset=&limit=,\n"
+        "  POST /admin/revoke-tokens\n\n"
+        "environment:\n");
+    dm_config_print_help(DM_SVC_FEEDSIM, out);
+}
+
+static int bad_arg(const char *flag, const char *v)
+{
+    fprintf(stderr, "feed-sim: invalid value for %s: '%s'\n", flag, v ? v : "(missing)");
+    return DM_EXIT_CONFIG;
+}
+
+int dm_cmd_feed_sim(int argc, char **argv)
+{
+    if (dm_wants_help(argc, argv)) {
+        usage(stdout);
+        return DM_EXIT_OK;
+    }
+    struct dm_app app;
+    int rc = dm_app_init(&app, DM_SVC_FEEDSIM, "feed-sim", 0);
+    if (rc != 0) {
+        dm_app_free(&app);
+        return rc;
+    }
+    struct dm_feedsim_opts o = {.seed = 1, .count = 20000};
+    o.faults.price_min = o.faults.price_max = -1;
+    o.username = app.cfg.nivoda_username ? app.cfg.nivoda_username : "sim";
+    o.password = app.cfg.nivoda_password ? app.cfg.nivoda_password : "sim";
+    int port = 0, threads = 16;
+    const char *bind = "127.0.0.1";
+    double churn = 0;
+    int64_t ttl_s = 6 * 3600;
+    struct dm_feedsim *sim = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int64_t iv;
+        double dv;
+        bool ok = v != NULL;
+        if (!strcmp(a, "--port")) {
+            ok = ok && dm_parse_int(v, 0, 65535, &port) == DM_OK;
+        } else if (!strcmp(a, "--bind")) {
+            bind = v;
+        } else if (!strcmp(a, "--seed")) {
+            ok = ok && dm_parse_i64(v, 0, INT64_MAX, &iv) == DM_OK;
+            o.seed = (uint64_t)iv;
+        } else if (!strcmp(a, "--count")) {
+            ok = ok && dm_parse_i64(v, 0, 20000000, &iv) == DM_OK;
+            o.count = (uint32_t)iv;
+        } else if (!strcmp(a, "--username")) {
+            o.username = v;
+        } else if (!strcmp(a, "--password")) {
+            o.password = v;
+        } else if (!strcmp(a, "--token-ttl")) {
+            ok = ok && dm_parse_i64(v, 1, 30LL * 86400, &ttl_s) == DM_OK;
+        } else if (!strcmp(a, "--threads")) {
+            ok = ok && dm_parse_int(v, 1, 1024, &threads) == DM_OK;
+        } else if (!strcmp(a, "--churn-percent")) {
+            ok = ok && dm_parse_double(v, 0, 100, &churn) == DM_OK;
+        } else if (!strcmp(a, "--latency-ms")) {
+            ok = ok && dm_parse_i64(v, 0, 600000, &o.faults.latency_ms) == DM_OK;
+        } else if (!strcmp(a, "--error-rate")) {
+            ok = ok && dm_parse_double(v, 0, 1, &o.faults.error_rate) == DM_OK;
+        } else if (!strcmp(a, "--rate-limit")) {
+            ok = ok && dm_parse_double(v, 0, 1, &o.faults.rate_limit) == DM_OK;
+        } else if (!strcmp(a, "--short-pages")) {
+            ok = ok && dm_parse_double(v, 0, 1, &o.faults.short_pages) == DM_OK;
+        } else if (!strcmp(a, "--duplicate-rate")) {
+            ok = ok && dm_parse_double(v, 0, 1, &o.faults.duplicate_rate) == DM_OK;
+        } else if (!strcmp(a, "--malformed-rate")) {
+            ok = ok && dm_parse_double(v, 0, 1, &o.faults.malformed_rate) == DM_OK;
+        } else if (!strcmp(a, "--fault-price-min")) {
+            ok = ok && dm_parse_double(v, 0, 1e15, &dv) == DM_OK;
+            o.faults.price_min = (int64_t)dv;
+        } else if (!strcmp(a, "--fault-price-max")) {
+            ok = ok && dm_parse_double(v, 0, 1e15, &dv) == DM_OK;
+            o.faults.price_max = (int64_t)dv;
+        } else {
+            fprintf(stderr, "feed-sim: unknown option '%s' (see --help)\n", a);
+            rc = DM_EXIT_CONFIG;
+            goto out;
+        }
+        if (!ok) {
+            rc = bad_arg(a, v);
+            goto out;
+        }
+        i++;
+    }
+    o.token_ttl_ms = ttl_s * 1000;
+    int64_t t0 = dm_mono_ms();
+    sim = dm_feedsim_new(&o);
+    dm_info(NULL, "feed-sim generated %u stones from seed %llu in %lld ms", o.count,
+            (unsigned long long)o.seed, (long long)(dm_mono_ms() - t0));
+    struct dm_error err = {0};
+    if (dm_feedsim_listen(sim, bind, port, threads, &err) != DM_OK) {
+        dm_error(NULL, "feed-sim: %s", err.message);
+        fprintf(stderr, "feed-sim: %s\n", err.message);
+        rc = DM_EXIT_FAIL;
+        goto out;
+    }
+    if (churn > 0) {
+        struct dm_inv_churn_result c;
+        dm_feedsim_churn(sim, churn, &c);
+    }
+    char url[128];
+    snprintf(url, sizeof(url), "http://%s:%d/graphql", bind, dm_feedsim_port(sim));
+    dm_info(NULL, "feed-sim listening on %s (%u stones, seed %llu)", url, o.count,
+            (unsigned long long)o.seed);
+    printf("feed-sim listening on %s\n", url);
+    fflush(stdout);
+    while (!dm_stop_requested())
+        dm_sleep_ms(200, (volatile int *)&dm_stop_flag);
+    dm_info(NULL, "feed-sim stopping");
+    rc = DM_EXIT_OK;
+out:
+    dm_feedsim_free(sim);
+    dm_app_free(&app);
+    return rc;
+}

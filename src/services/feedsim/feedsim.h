@@ -1,0 +1,78 @@
+/*
+ * feedsim.h - the Nivoda-compatible feed simulator (feed.md §3) behind `diamond feed-sim`.
+ * POST /graphql speaks the operations the client sends (authenticate, diamonds_by_query_count,
+ * diamonds_by_query, create_hold, create_order) over an in-memory inventory (inventory.h);
+ * anything else gets a GraphQL-style {"errors":[{"message":...}]}. GET / describes the service.
+ * Admin endpoints (JSON):
+ *   POST /admin/churn   {"percent":P}  advance a simulated day; answers the exact counts
+ *   GET|POST /admin/faults              read / change fault settings live (partial updates;
+ *        keys: latency_ms, error_rate, rate_limit, short_pages, duplicate_rate, malformed_rate,
+ *        price_min, price_max (null = no band), fail_next {"count":N,"status":S},
+ *        graphql_error_next N, reset true)
+ *   GET /admin/stats                    requests by operation, auth calls, faults, pages
+ *   GET /admin/stones?ids=a,b | ?offset=O&limit=L   ground-truth items (feed order)
+ *   POST /admin/revoke-tokens           invalidate every issued token
+ * Faults limited to a price band apply only to diamond queries whose dollar_value range
+ * overlaps the band (malformed items: items priced inside the band), so one partition can fail
+ * while the others succeed. Thread-safe: the HTTP server calls in from many threads.
+ */
+#ifndef DM_FEEDSIM_FEEDSIM_H
+#define DM_FEEDSIM_FEEDSIM_H
+
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/error.h"
+#include "services/feedsim/inventory.h"
+
+struct dm_feedsim_faults {
+    int64_t latency_ms;
+    double error_rate;     /* fraction answered HTTP 503 */
+    double rate_limit;     /* fraction answered 429 with Retry-After: 1 */
+    double short_pages;    /* fraction of full mid-stream pages cut short (never empty) */
+    double duplicate_rate; /* fraction of pages with one stone twice (last page of a result) */
+    double malformed_rate; /* fraction of items missing a required field */
+    int64_t price_min;     /* fault band in dollars; -1 = open */
+    int64_t price_max;
+    int64_t fail_next; /* the next N matching requests answer fail_status */
+    int fail_status;
+    int64_t graphql_error_next; /* the next N matching requests answer a GraphQL error */
+};
+
+struct dm_feedsim_opts {
+    uint64_t seed;
+    uint32_t count;
+    const char *username;
+    const char *password;
+    int64_t token_ttl_ms; /* default 6 h */
+    struct dm_feedsim_faults faults;
+};
+
+/* A reply to one request (for tests and the fuzz driver, without the network). */
+struct dm_feedsim_reply {
+    int status;
+    int retry_after_s; /* > 0: send Retry-After */
+    const char *op;    /* static operation name for logs and stats */
+    struct dm_buf body;
+};
+
+struct dm_feedsim;
+
+struct dm_feedsim *dm_feedsim_new(const struct dm_feedsim_opts *opts);
+void dm_feedsim_free(struct dm_feedsim *sim);
+
+/* Answer one POST /graphql body. r->body must be initialised by the caller (dm_buf_init). */
+void dm_feedsim_graphql(struct dm_feedsim *sim, const char *body, size_t len,
+                        struct dm_feedsim_reply *r);
+
+/* Advance one simulated day (as POST /admin/churn does) and log the counts. */
+void dm_feedsim_churn(struct dm_feedsim *sim, double percent, struct dm_inv_churn_result *out);
+
+/* Serve over HTTP on bind:port (port 0 = ephemeral) with `threads` workers (0 = 16). */
+enum dm_err dm_feedsim_listen(struct dm_feedsim *sim, const char *bind, int port, int threads,
+                              struct dm_error *err) DM_MUST_CHECK;
+int dm_feedsim_port(const struct dm_feedsim *sim);
+/* Stop serving (dm_feedsim_free also does). */
+void dm_feedsim_stop(struct dm_feedsim *sim);
+
+#endif

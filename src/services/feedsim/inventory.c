@@ -1,0 +1,1154 @@
+/* inventory.c - deterministic synthetic stones, filtering with a match cache, item rendering. */
+#include "services/feedsim/inventory.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/timeutil.h"
+
+#define T0_MS 1767225600000LL /* 2026-01-01T00:00:00Z: inventory history ends here */
+#define SPAN_MS (730LL * 86400 * 1000)
+#define CACHE_MAX 64
+#define CACHE_MAX_POSITIONS (32u << 20) /* cached positions across entries (128 MiB) */
+
+enum { AV_AVAILABLE, AV_HOLD, AV_SOLD, AV_NOT_AVAILABLE, AV_MEMO };
+static const char *const avail_names[] = {"AVAILABLE", "On Hold", "Sold", "Not Available", "Memo"};
+
+enum { F_LABGROWN = 1, F_TREATED = 2, F_REMOVED = 4, F_HPHT = 8 };
+
+/* One stone: 48 bytes. Everything else of an item is derived from (seed, serial). */
+struct stone {
+    int64_t created_ms;
+    int64_t updated_ms;
+    uint32_t serial;
+    uint32_t price_cents;
+    uint32_t hold_seq;
+    uint16_t carats100;
+    uint8_t shape, color, clarity, cut, polish, symmetry, flo, lab, avail, flags, supplier;
+};
+
+struct centry {
+    struct dm_inv_match m; /* first: dm_inv_release casts back */
+    struct dm_inv_filter key;
+    uint64_t version;
+    uint64_t tick;
+    int refs;
+    bool in_table;
+    uint32_t *pos;
+};
+
+struct dm_inventory {
+    pthread_rwlock_t lock;
+    uint64_t seed;
+    uint64_t mask_d, mask_o, mask_c, mask_h;
+    struct stone *st;    /* feed order */
+    uint32_t n, cap;     /* positions used (incl. removed), allocated */
+    uint32_t *by_serial; /* serial -> position */
+    uint32_t next_serial;
+    uint32_t live;
+    uint64_t version; /* bumps on every mutation */
+    int64_t day;
+    pthread_mutex_t cmu;
+    struct centry *cache[CACHE_MAX];
+    uint64_t tick;
+    uint64_t cached_positions;
+};
+
+static const char *const shape_names[DM_INV_SHAPES] = {
+    "ROUND",
+    "OVAL",
+    "EMERALD",
+    "CUSHION",
+    "CUSHION B",
+    "CUSHION MODIFIED",
+    "CUSHION BRILLIANT",
+    "ASSCHER",
+    "RADIANT",
+    "MARQUISE",
+    "PEAR",
+    "PRINCESS",
+    "ROSE",
+    "OLD MINER",
+    "TRILLIANT",
+    "HEXAGONAL",
+    "HEART",
+    "BAGUETTE",
+    "TAPERED BAGUETTE",
+    "BRIOLETTE",
+};
+static const char *const full_shapes[DM_INV_SHAPES] = {
+    "Round Brilliant",
+    "Oval Brilliant",
+    "Emerald Step Cut",
+    "Cushion",
+    "Cushion Brilliant B",
+    "Cushion Modified Brilliant",
+    "Cushion Brilliant",
+    "Asscher Step Cut",
+    "Radiant",
+    "Marquise Brilliant",
+    "Pear Brilliant",
+    "Princess Cut",
+    "Rose Cut",
+    "Old Miner Cut",
+    "Trilliant",
+    "Hexagonal",
+    "Heart Brilliant",
+    "Baguette",
+    "Tapered Baguette",
+    "Briolette",
+};
+static const double shape_w[DM_INV_SHAPES] = {44, 11, 7,   5,   1,   3,   2, 2,   5,   2,
+                                              6,  5,  0.5, 0.5, 0.5, 0.5, 2, 1.5, 0.7, 0.3};
+static const double shape_ratio[DM_INV_SHAPES] = {1.0, 1.4, 1.4, 1.1, 1.1, 1.1, 1.1, 1.0, 1.3, 2.0,
+                                                  1.6, 1.0, 1.2, 1.0, 1.0, 1.0, 1.0, 2.5, 2.5, 1.8};
+
+static const char *const colors[] = {"D", "E", "F", "G", "H", "I", "J", "K", "L", "M"};
+static const double color_w_nat[] = {3, 6, 10, 15, 15, 14, 12, 10, 8, 7};
+static const double color_w_lab[] = {15, 20, 25, 18, 10, 6, 3, 2, 1, 0};
+static const double color_f[] = {1.55, 1.40, 1.28, 1.15, 1.0, 0.86, 0.74, 0.62, 0.54, 0.47};
+
+static const char *const clarities[] = {"FL",  "IF",  "VVS1", "VVS2", "VS1",
+                                        "VS2", "SI1", "SI2",  "I1",   "I2"};
+static const double clarity_w_nat[] = {1, 3, 6, 9, 14, 17, 18, 16, 10, 6};
+static const double clarity_w_lab[] = {1, 5, 18, 22, 24, 18, 8, 3, 1, 0};
+static const double clarity_f[] = {1.9, 1.6, 1.4, 1.28, 1.15, 1.05, 0.9, 0.75, 0.5, 0.35};
+
+static const char *const grades[] = {"EX", "VG", "GD", "FR"};
+static const double cut_w[] = {60, 25, 12, 3};
+static const double finish_w[] = {55, 35, 9, 1};
+static const double cut_f[] = {1.08, 1.0, 0.9, 0.8};
+
+static const char *const flos[] = {"NON", "FNT", "MED", "STG", "VST"};
+static const double flo_w[] = {60, 18, 12, 8, 2};
+
+static const char *const cert_labs[] = {"GIA", "IGI", "HRD", "AGS", "GCAL"};
+static const double lab_w_nat[] = {70, 12, 8, 5, 5};
+static const double lab_w_lab[] = {10, 75, 0, 0, 15};
+
+static const double avail_w[] = {94, 3, 0, 2, 1};
+
+#define NSUPPLIERS 24
+static const char *const suppliers[NSUPPLIERS] = {
+    "Antwerp Brilliants",
+    "Surat Stars",
+    "Mumbai Gems",
+    "Tel Aviv Diamonds",
+    "New York Solitaire",
+    "Hong Kong Lustre",
+    "Dubai Facets",
+    "Gaborone Rough",
+    "Ramat Gan Cutters",
+    "Bangkok Sparkle",
+    "London Carat Co",
+    "Geneva Fine Stones",
+    "Kimberley Select",
+    "Lab Grown Direct",
+    "Pure Lab Labs",
+    "Sierra Lab Stones",
+    "Nova Created",
+    "Brilliant Earth Supply",
+    "Cullinan Trading",
+    "Amsterdam Cut",
+    "Jaipur Gemcraft",
+    "Toronto Ice",
+    "Sydney Sapphire & Diamond",
+    "Tokyo Clarity",
+};
+
+static const char *const mines[] = {"Botswana", "Canada",    "Russia", "South Africa",
+                                    "Namibia",  "Australia", "Angola", "Lesotho"};
+static const char *const girdles[] = {"THN-MED", "MED", "MED-STK", "STK", "THK", "THN-STK"};
+static const char *const key_symbols[] = {"Crystal, Feather", "Cloud, Needle",
+                                          "Feather, Indented Natural", "Pinpoint",
+                                          "Crystal, Cloud, Twinning Wisp"};
+static const char *const comments[] = {"Additional clouds are not shown.",
+                                       "Surface graining is not shown.", "Pinpoints are not shown.",
+                                       "This is a laboratory-grown diamond."};
+
+/* ---- hashing and randomness -------------------------------------------------------------- */
+
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+static uint64_t unmix(uint64_t x)
+{
+    x ^= (x >> 31) ^ (x >> 62);
+    x *= 0x319642b2d24d8ec3ULL;
+    x ^= (x >> 27) ^ (x >> 54);
+    x *= 0x96de1b173f119089ULL;
+    x ^= (x >> 30) ^ (x >> 60);
+    return x;
+}
+
+struct rng {
+    uint64_t s;
+};
+
+static uint64_t rnext(struct rng *r)
+{
+    r->s += 0x9E3779B97F4A7C15ULL;
+    return mix(r->s);
+}
+
+static double runif(struct rng *r)
+{
+    return (double)(rnext(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static double rnorm(struct rng *r)
+{
+    double u1 = runif(r), u2 = runif(r);
+    if (u1 < 1e-300)
+        u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+static int rpick(struct rng *r, const double *w, int n)
+{
+    double t = 0;
+    for (int i = 0; i < n; i++)
+        t += w[i];
+    double x = runif(r) * t;
+    for (int i = 0; i < n; i++) {
+        if (x < w[i])
+            return i;
+        x -= w[i];
+    }
+    return n - 1;
+}
+
+#define PICK(r, w) rpick(r, w, (int)(sizeof(w) / sizeof(w[0])))
+
+/* ---- generation ---------------------------------------------------------------------------- */
+
+static uint32_t price_for(struct rng *r, const struct stone *s)
+{
+    double c = s->carats100 / 100.0;
+    double ppc = 5200.0 * pow(c, 0.85) * color_f[s->color] * clarity_f[s->clarity] *
+                 cut_f[s->cut < 4 ? s->cut : 1] * exp(0.18 * rnorm(r));
+    if (s->flags & F_LABGROWN)
+        ppc *= 0.11 * pow(c, -0.1);
+    if (s->flags & F_TREATED)
+        ppc *= 0.6;
+    double dollars = ppc * c;
+    if (dollars < 150)
+        dollars = 150 + runif(r) * 50;
+    double cents = dollars * 100.0;
+    if (cents > 4.0e9)
+        cents = 4.0e9;
+    return (uint32_t)cents;
+}
+
+static void gen_stone(const struct dm_inventory *inv, uint32_t serial, int64_t created_ms,
+                      int64_t updated_ms, struct stone *s)
+{
+    struct rng r = {mix(inv->seed ^ ((uint64_t)serial * 0xD1B54A32D192ED03ULL))};
+    memset(s, 0, sizeof(*s));
+    s->serial = serial;
+    bool lab = runif(&r) < 0.40;
+    if (lab)
+        s->flags |= F_LABGROWN | (runif(&r) < 0.3 ? F_HPHT : 0);
+    else if (runif(&r) < 0.02)
+        s->flags |= F_TREATED;
+    s->shape = (uint8_t)PICK(&r, shape_w);
+    double c = exp(log(lab ? 1.4 : 0.95) + (lab ? 0.5 : 0.6) * rnorm(&r));
+    if (c < 0.18)
+        c = 0.18 + runif(&r) * 0.1;
+    if (c > 30)
+        c = 30;
+    s->carats100 = (uint16_t)lround(c * 100);
+    s->color = (uint8_t)(lab ? PICK(&r, color_w_lab) : PICK(&r, color_w_nat));
+    s->clarity = (uint8_t)(lab ? PICK(&r, clarity_w_lab) : PICK(&r, clarity_w_nat));
+    s->cut = (uint8_t)PICK(&r, cut_w);
+    s->polish = (uint8_t)PICK(&r, finish_w);
+    s->symmetry = (uint8_t)PICK(&r, finish_w);
+    s->flo = (uint8_t)PICK(&r, flo_w);
+    s->lab = (uint8_t)(lab ? PICK(&r, lab_w_lab) : PICK(&r, lab_w_nat));
+    s->avail = (uint8_t)PICK(&r, avail_w);
+    s->supplier = (uint8_t)(rnext(&r) % NSUPPLIERS);
+    s->price_cents = price_for(&r, s);
+    if (created_ms == 0) {
+        int64_t back = (int64_t)(rnext(&r) % (uint64_t)(SPAN_MS / 1000)) * 1000;
+        created_ms = T0_MS - back;
+        updated_ms = created_ms + (int64_t)(rnext(&r) % (uint64_t)(back + 1));
+    }
+    s->created_ms = created_ms;
+    s->updated_ms = updated_ms;
+    if (s->avail == AV_HOLD)
+        s->hold_seq = 1;
+}
+
+static int cmp_stone(const void *a, const void *b)
+{
+    const struct stone *x = a, *y = b;
+    if (x->created_ms != y->created_ms)
+        return x->created_ms < y->created_ms ? -1 : 1;
+    return x->serial < y->serial ? -1 : (x->serial > y->serial);
+}
+
+static void ensure_cap(struct dm_inventory *inv, uint32_t need)
+{
+    if (need <= inv->cap)
+        return;
+    uint32_t cap = inv->cap ? inv->cap : 1024;
+    while (cap < need)
+        cap = cap > UINT32_MAX / 2 ? UINT32_MAX : cap * 2;
+    inv->st = dm_xrealloc(inv->st, (size_t)cap * sizeof(*inv->st));
+    inv->by_serial = dm_xrealloc(inv->by_serial, (size_t)cap * sizeof(*inv->by_serial));
+    inv->cap = cap;
+}
+
+struct dm_inventory *dm_inv_new(uint64_t seed, uint32_t count)
+{
+    struct dm_inventory *inv = dm_xcalloc(1, sizeof(*inv));
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    /* Writers (churn, holds) must not starve behind a steady stream of page reads. */
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&inv->lock, &a);
+    pthread_rwlockattr_destroy(&a);
+    pthread_mutex_init(&inv->cmu, NULL);
+    inv->seed = seed;
+    inv->mask_d = mix(seed ^ 0x1111111111111111ULL);
+    inv->mask_o = mix(seed ^ 0x2222222222222222ULL);
+    inv->mask_c = mix(seed ^ 0x3333333333333333ULL);
+    inv->mask_h = mix(seed ^ 0x4444444444444444ULL);
+    ensure_cap(inv, count ? count : 1);
+    for (uint32_t i = 0; i < count; i++)
+        gen_stone(inv, i, 0, 0, &inv->st[i]);
+    qsort(inv->st, count, sizeof(*inv->st), cmp_stone);
+    for (uint32_t i = 0; i < count; i++)
+        inv->by_serial[inv->st[i].serial] = i;
+    inv->n = count;
+    inv->next_serial = count;
+    inv->live = count;
+    return inv;
+}
+
+static void centry_free(struct dm_inventory *inv, struct centry *e)
+{
+    inv->cached_positions -= e->m.n;
+    free(e->pos);
+    free(e);
+}
+
+void dm_inv_free(struct dm_inventory *inv)
+{
+    if (inv == NULL)
+        return;
+    for (int i = 0; i < CACHE_MAX; i++)
+        if (inv->cache[i])
+            centry_free(inv, inv->cache[i]);
+    pthread_rwlock_destroy(&inv->lock);
+    pthread_mutex_destroy(&inv->cmu);
+    free(inv->st);
+    free(inv->by_serial);
+    free(inv);
+}
+
+void dm_inv_rdlock(struct dm_inventory *inv)
+{
+    pthread_rwlock_rdlock(&inv->lock);
+}
+
+void dm_inv_unlock(struct dm_inventory *inv)
+{
+    pthread_rwlock_unlock(&inv->lock);
+}
+
+const char *dm_inv_shape_name(int i)
+{
+    return i >= 0 && i < DM_INV_SHAPES ? shape_names[i] : NULL;
+}
+
+int dm_inv_shape_index(const char *name)
+{
+    for (int i = 0; i < DM_INV_SHAPES; i++)
+        if (!strcasecmp(name, shape_names[i]))
+            return i;
+    return -1;
+}
+
+uint32_t dm_inv_live(const struct dm_inventory *inv)
+{
+    return inv->live;
+}
+
+uint32_t dm_inv_size(const struct dm_inventory *inv)
+{
+    return inv->n;
+}
+
+bool dm_inv_is_live(const struct dm_inventory *inv, uint32_t pos)
+{
+    return pos < inv->n && !(inv->st[pos].flags & F_REMOVED);
+}
+
+int64_t dm_inv_price_dollars(const struct dm_inventory *inv, uint32_t pos)
+{
+    return inv->st[pos].price_cents / 100;
+}
+
+/* ---- filtering ---------------------------------------------------------------------------- */
+
+static bool matches(const struct stone *s, const struct dm_inv_filter *f)
+{
+    if (s->flags & F_REMOVED)
+        return false;
+    if (f->has_price) {
+        int64_t d = s->price_cents / 100;
+        if (d < f->price_from || d > f->price_to)
+            return false;
+    }
+    if (f->has_updated && (s->updated_ms < f->updated_from || s->updated_ms > f->updated_to))
+        return false;
+    if (f->has_sizes && (s->carats100 < f->size_from || s->carats100 > f->size_to))
+        return false;
+    if (f->has_shapes && !(f->shape_mask & (1u << s->shape)))
+        return false;
+    if (f->labgrown >= 0 && ((s->flags & F_LABGROWN) != 0) != (f->labgrown == 1))
+        return false;
+    return true;
+}
+
+/* Canonical copy so that equal filters compare equal byte for byte. */
+static void canon(const struct dm_inv_filter *f, struct dm_inv_filter *k)
+{
+    memset(k, 0, sizeof(*k));
+    k->has_price = f->has_price;
+    if (f->has_price) {
+        k->price_from = f->price_from;
+        k->price_to = f->price_to;
+    }
+    k->has_updated = f->has_updated;
+    if (f->has_updated) {
+        k->updated_from = f->updated_from;
+        k->updated_to = f->updated_to;
+    }
+    k->has_sizes = f->has_sizes;
+    if (f->has_sizes) {
+        k->size_from = f->size_from;
+        k->size_to = f->size_to;
+    }
+    k->has_shapes = f->has_shapes;
+    if (f->has_shapes)
+        k->shape_mask = f->shape_mask;
+    k->labgrown = f->labgrown;
+}
+
+const struct dm_inv_match *dm_inv_query(struct dm_inventory *inv, const struct dm_inv_filter *f)
+{
+    struct dm_inv_filter key;
+    canon(f, &key);
+    pthread_mutex_lock(&inv->cmu);
+    for (int i = 0; i < CACHE_MAX; i++) {
+        struct centry *e = inv->cache[i];
+        if (e && e->version == inv->version && !memcmp(&e->key, &key, sizeof(key))) {
+            e->refs++;
+            e->tick = ++inv->tick;
+            pthread_mutex_unlock(&inv->cmu);
+            return &e->m;
+        }
+    }
+    uint64_t version = inv->version; /* stable: we hold the read lock */
+    pthread_mutex_unlock(&inv->cmu);
+
+    struct centry *e = dm_xcalloc(1, sizeof(*e));
+    e->key = key;
+    e->version = version;
+    uint32_t cap = 1024, n = 0;
+    e->pos = dm_xmalloc(cap * sizeof(uint32_t));
+    for (uint32_t i = 0; i < inv->n; i++) {
+        if (!matches(&inv->st[i], &key))
+            continue;
+        if (n == cap) {
+            cap *= 2;
+            e->pos = dm_xrealloc(e->pos, (size_t)cap * sizeof(uint32_t));
+        }
+        e->pos[n++] = i;
+    }
+    e->m.n = n;
+    e->m.pos = e->pos;
+    e->refs = 1;
+
+    pthread_mutex_lock(&inv->cmu);
+    inv->cached_positions += n;
+    e->tick = ++inv->tick;
+    /* Drop entries of older versions and, if still full or too big, the least recently used. */
+    for (;;) {
+        int free_slot = -1, victim = -1;
+        uint64_t oldest = UINT64_MAX;
+        for (int i = 0; i < CACHE_MAX; i++) {
+            struct centry *c = inv->cache[i];
+            if (c == NULL) {
+                free_slot = i;
+                continue;
+            }
+            if (c->version != inv->version) {
+                victim = i;
+                oldest = 0;
+            } else if (c->tick < oldest) {
+                victim = i;
+                oldest = c->tick;
+            }
+        }
+        bool must_evict = (free_slot < 0 || inv->cached_positions > CACHE_MAX_POSITIONS ||
+                           (victim >= 0 && inv->cache[victim]->version != inv->version));
+        if (!must_evict || victim < 0) {
+            if (free_slot >= 0) {
+                inv->cache[free_slot] = e;
+                e->in_table = true;
+            }
+            break;
+        }
+        struct centry *c = inv->cache[victim];
+        inv->cache[victim] = NULL;
+        c->in_table = false;
+        if (c->refs == 0)
+            centry_free(inv, c);
+    }
+    pthread_mutex_unlock(&inv->cmu);
+    return &e->m;
+}
+
+void dm_inv_release(struct dm_inventory *inv, const struct dm_inv_match *m)
+{
+    if (m == NULL)
+        return;
+    struct centry *e = (struct centry *)m;
+    pthread_mutex_lock(&inv->cmu);
+    if (--e->refs == 0 && !e->in_table)
+        centry_free(inv, e);
+    pthread_mutex_unlock(&inv->cmu);
+}
+
+/* ---- ids ---------------------------------------------------------------------------------- */
+
+static void fmt_uuid(uint64_t hi, uint64_t lo, char out[37])
+{
+    static const char hx[] = "0123456789abcdef";
+    char *p = out;
+    for (int i = 0; i < 32; i++) {
+        uint64_t w = i < 16 ? hi : lo;
+        int sh = 60 - 4 * (i % 16);
+        if (i == 8 || i == 12 || i == 16 || i == 20)
+            *p++ = '-';
+        *p++ = hx[(w >> sh) & 15];
+    }
+    *p = '\0';
+}
+
+static void diamond_id(const struct dm_inventory *inv, uint32_t serial, char out[37])
+{
+    uint64_t hi = mix(serial ^ inv->mask_d);
+    fmt_uuid(hi, mix(hi ^ 0x5bd1e9955bd1e995ULL), out);
+}
+
+static void offer_id(const struct dm_inventory *inv, uint32_t serial, char out[37])
+{
+    uint64_t hi = mix(serial ^ inv->mask_o);
+    fmt_uuid(hi, mix(hi ^ 0xc2b2ae3d27d4eb4fULL), out);
+}
+
+static void cert_id(const struct dm_inventory *inv, uint32_t serial, char out[37])
+{
+    uint64_t hi = mix(serial ^ inv->mask_c);
+    fmt_uuid(hi, mix(hi ^ 0x165667b19e3779f9ULL), out);
+}
+
+static void hold_id(const struct dm_inventory *inv, uint32_t serial, uint32_t seq, char out[37])
+{
+    uint64_t hi = mix(((uint64_t)seq << 32 | serial) ^ inv->mask_h);
+    fmt_uuid(hi, mix(hi ^ 0x27d4eb2f165667c5ULL), out);
+}
+
+bool dm_inv_find(struct dm_inventory *inv, const char *id, uint32_t *pos)
+{
+    if (id == NULL || strlen(id) != 36)
+        return false;
+    uint64_t hi = 0;
+    int digits = 0;
+    for (const char *p = id; *p && digits < 16; p++) {
+        if (*p == '-')
+            continue;
+        int v;
+        if (*p >= '0' && *p <= '9')
+            v = *p - '0';
+        else if (*p >= 'a' && *p <= 'f')
+            v = *p - 'a' + 10;
+        else if (*p >= 'A' && *p <= 'F')
+            v = *p - 'A' + 10;
+        else
+            return false;
+        hi = hi << 4 | (uint64_t)v;
+        digits++;
+    }
+    uint64_t masks[2] = {inv->mask_o, inv->mask_d};
+    for (int k = 0; k < 2; k++) {
+        uint64_t serial = unmix(hi) ^ masks[k];
+        if (serial >= inv->next_serial)
+            continue;
+        char buf[37];
+        if (k == 0)
+            offer_id(inv, (uint32_t)serial, buf);
+        else
+            diamond_id(inv, (uint32_t)serial, buf);
+        if (strcasecmp(buf, id) != 0)
+            continue;
+        uint32_t p = inv->by_serial[serial];
+        if (inv->st[p].flags & F_REMOVED)
+            return false;
+        *pos = p;
+        return true;
+    }
+    return false;
+}
+
+/* ---- rendering ---------------------------------------------------------------------------- */
+
+struct jw {
+    struct dm_buf *b;
+    enum dm_err e;
+};
+
+static void w_raw(struct jw *w, const char *s, size_t n)
+{
+    if (w->e == DM_OK)
+        w->e = dm_buf_append(w->b, s, n);
+}
+
+#define W_LIT(w, s) w_raw(w, s, sizeof(s) - 1)
+
+static void w_str(struct jw *w, const char *s) /* s is always plain ASCII without quotes */
+{
+    W_LIT(w, "\"");
+    w_raw(w, s, strlen(s));
+    W_LIT(w, "\"");
+}
+
+static void w_i64(struct jw *w, int64_t v)
+{
+    char buf[24];
+    char *p = buf + sizeof(buf);
+    uint64_t u = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    w_raw(w, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+/* v / 10^scale as a decimal (scale 1 or 2). */
+static void w_fixed(struct jw *w, int64_t v, int scale)
+{
+    int64_t div = scale == 1 ? 10 : 100;
+    if (v < 0) {
+        W_LIT(w, "-");
+        v = -v;
+    }
+    w_i64(w, v / div);
+    char frac[4];
+    int64_t f = v % div;
+    if (scale == 1) {
+        frac[0] = '.';
+        frac[1] = (char)('0' + f);
+        w_raw(w, frac, 2);
+    } else {
+        frac[0] = '.';
+        frac[1] = (char)('0' + f / 10);
+        frac[2] = (char)('0' + f % 10);
+        w_raw(w, frac, 3);
+    }
+}
+
+static void w_bool(struct jw *w, bool b)
+{
+    if (b)
+        W_LIT(w, "true");
+    else
+        W_LIT(w, "false");
+}
+
+/* Optional-null decision: bit group k of h is zero one time in eight. */
+static bool is_null(uint64_t h, int k)
+{
+    return ((h >> (3 * k)) & 7) == 0;
+}
+
+enum dm_err dm_inv_render(struct dm_inventory *inv, uint32_t pos, enum dm_inv_variant v,
+                          struct dm_buf *out)
+{
+    const struct stone *s = &inv->st[pos];
+    struct jw w = {out, DM_OK};
+    char id[37];
+    uint64_t h = mix(s->serial ^ inv->mask_c ^ 0x9999999999999999ULL); /* null pattern */
+    uint64_t h2 = mix(h ^ 0x7777777777777777ULL);                      /* small attributes */
+    bool lab = s->flags & F_LABGROWN;
+    double c = s->carats100 / 100.0;
+
+    W_LIT(&w, "{\"id\":");
+    offer_id(inv, s->serial, id);
+    w_str(&w, id);
+    W_LIT(&w, ",\"price\":");
+    if (v == DM_INV_NO_PRICE)
+        W_LIT(&w, "null");
+    else
+        w_i64(&w, s->price_cents);
+    W_LIT(&w, ",\"discount\":");
+    if (is_null(h, 0))
+        W_LIT(&w, "null");
+    else
+        w_fixed(&w, -(int64_t)(h2 % 600), 1);
+    W_LIT(&w, ",\"diamond_price\":");
+    w_i64(&w, s->price_cents);
+    W_LIT(&w, ",\"markup_price\":");
+    w_i64(&w, (int64_t)s->price_cents + (int64_t)s->price_cents / 20);
+    W_LIT(&w, ",\"markup_discount\":");
+    if (is_null(h, 1))
+        W_LIT(&w, "null");
+    else
+        w_fixed(&w, -(int64_t)((h2 >> 10) % 500), 1);
+
+    W_LIT(&w, ",\"diamond\":{\"id\":");
+    diamond_id(inv, s->serial, id);
+    w_str(&w, id);
+    W_LIT(&w, ",\"availability\":");
+    w_str(&w, avail_names[s->avail]);
+    W_LIT(&w, ",\"HoldId\":");
+    if (s->avail == AV_HOLD) {
+        hold_id(inv, s->serial, s->hold_seq, id);
+        w_str(&w, id);
+    } else {
+        W_LIT(&w, "null");
+    }
+    W_LIT(&w, ",\"NivodaStockId\":\"NIV");
+    w_i64(&w, 10000000 + (int64_t)(mix(s->serial ^ inv->mask_d) % 90000000));
+    W_LIT(&w, "\",\"supplierStockId\":\"");
+    w_raw(&w, suppliers[s->supplier], 2);
+    W_LIT(&w, "-");
+    w_i64(&w, 100000 + (int64_t)(h2 % 900000));
+    W_LIT(&w, "\",\"image\":");
+    diamond_id(inv, s->serial, id);
+    if (is_null(h, 2)) {
+        W_LIT(&w, "null");
+    } else {
+        W_LIT(&w, "\"https://images.feed-sim.local/d/");
+        w_raw(&w, id, 36);
+        W_LIT(&w, ".jpg\"");
+    }
+    W_LIT(&w, ",\"video\":");
+    bool has_video = !is_null(h, 3) && (h2 >> 20) % 3 != 0;
+    if (has_video) {
+        W_LIT(&w, "\"https://video.feed-sim.local/v/");
+        w_raw(&w, id, 36);
+        W_LIT(&w, "/video.mp4\"");
+    } else {
+        W_LIT(&w, "null");
+    }
+    W_LIT(&w, ",\"eyeClean\":");
+    if (is_null(h, 4))
+        W_LIT(&w, "null");
+    else
+        w_bool(&w, s->clarity <= 6);
+    W_LIT(&w, ",\"brown\":");
+    if (is_null(h, 5))
+        W_LIT(&w, "null");
+    else
+        w_i64(&w, (h2 >> 24) % 10 == 0);
+    W_LIT(&w, ",\"green\":");
+    if (is_null(h, 5))
+        W_LIT(&w, "null");
+    else
+        w_i64(&w, (h2 >> 26) % 20 == 0);
+    W_LIT(&w, ",\"blue\":");
+    if (is_null(h, 5))
+        W_LIT(&w, "null");
+    else
+        W_LIT(&w, "0");
+    W_LIT(&w, ",\"gray\":");
+    if (is_null(h, 5))
+        W_LIT(&w, "null");
+    else
+        w_i64(&w, (h2 >> 28) % 25 == 0);
+    W_LIT(&w, ",\"milky\":");
+    if (is_null(h, 6))
+        W_LIT(&w, "null");
+    else
+        w_i64(&w, (h2 >> 30) % 12 == 0);
+    W_LIT(&w, ",\"bowtie\":");
+    if (is_null(h, 7) || s->shape == 0)
+        W_LIT(&w, "null");
+    else
+        w_str(&w, (h2 >> 32) % 4 == 0 ? "SLIGHT" : "NONE");
+    W_LIT(&w, ",\"mine_of_origin\":");
+    if (lab || is_null(h, 8) || (h2 >> 34) % 2)
+        W_LIT(&w, "null");
+    else
+        w_str(&w, mines[(h2 >> 36) % 8]);
+    W_LIT(&w, ",\"supplier_video_link\":");
+    if (!has_video && !is_null(h, 9)) {
+        W_LIT(&w, "\"https://suppliers.feed-sim.local/360/");
+        w_raw(&w, id, 36);
+        W_LIT(&w, "\"");
+    } else {
+        W_LIT(&w, "null");
+    }
+    W_LIT(&w, ",\"approval_type\":");
+    w_str(&w, (h2 >> 40) % 5 == 0 ? "MANUAL" : "AUTO");
+    W_LIT(&w, ",\"final_price\":");
+    w_i64(&w, s->price_cents);
+    W_LIT(&w, ",\"show_measurements\":true,\"show_certificate_number\":");
+    w_bool(&w, (h2 >> 42) % 10 != 0);
+    W_LIT(&w, ",\"return_window\":");
+    if (is_null(h, 10))
+        W_LIT(&w, "null");
+    else
+        w_i64(&w, (h2 >> 44) % 2 ? 30 : 14);
+    W_LIT(&w, ",\"CertificateType\":\"DIAMOND\",\"delivery_time\":{"
+              "\"express_timeline_applicable\":");
+    w_bool(&w, (h2 >> 46) % 3 == 0);
+    int64_t mind = 1 + (int64_t)((h2 >> 48) % 4);
+    W_LIT(&w, ",\"min_business_days\":");
+    w_i64(&w, mind);
+    W_LIT(&w, ",\"max_business_days\":");
+    w_i64(&w, mind + 2 + (int64_t)((h2 >> 50) % 5));
+    W_LIT(&w, "}");
+
+    if (v == DM_INV_NO_CERTIFICATE) {
+        W_LIT(&w, ",\"certificate\":null");
+    } else {
+        W_LIT(&w, ",\"certificate\":{\"id\":");
+        cert_id(inv, s->serial, id);
+        w_str(&w, id);
+        W_LIT(&w, ",\"lab\":");
+        w_str(&w, cert_labs[s->lab]);
+        W_LIT(&w, ",\"certNumber\":\"");
+        if (lab)
+            W_LIT(&w, "LG");
+        w_i64(&w, 1000000000 + (int64_t)(mix(s->serial ^ inv->mask_c) % 9000000000ULL));
+        W_LIT(&w, "\",\"pdfUrl\":");
+        if (is_null(h, 11)) {
+            W_LIT(&w, "null");
+        } else {
+            W_LIT(&w, "\"https://certs.feed-sim.local/");
+            w_raw(&w, cert_labs[s->lab], strlen(cert_labs[s->lab]));
+            W_LIT(&w, "/");
+            w_raw(&w, id, 36);
+            W_LIT(&w, ".pdf\"");
+        }
+        W_LIT(&w, ",\"shape\":");
+        if (v == DM_INV_NO_SHAPE)
+            W_LIT(&w, "null");
+        else
+            w_str(&w, shape_names[s->shape]);
+        W_LIT(&w, ",\"fullShape\":");
+        if (is_null(h, 12))
+            W_LIT(&w, "null");
+        else
+            w_str(&w, full_shapes[s->shape]);
+        W_LIT(&w, ",\"carats\":");
+        w_fixed(&w, s->carats100, 2);
+        W_LIT(&w, ",\"clarity\":");
+        w_str(&w, clarities[s->clarity]);
+        W_LIT(&w, ",\"cut\":");
+        if (s->shape != 0 && is_null(h, 13) == false && (h2 >> 52) % 10 < 7)
+            W_LIT(&w, "null"); /* fancy shapes mostly carry no cut grade */
+        else
+            w_str(&w, grades[s->cut]);
+        W_LIT(&w, ",\"polish\":");
+        w_str(&w, grades[s->polish]);
+        W_LIT(&w, ",\"symmetry\":");
+        w_str(&w, grades[s->symmetry]);
+        W_LIT(&w, ",\"color\":");
+        if (v == DM_INV_NO_COLOR)
+            W_LIT(&w, "null");
+        else
+            w_str(&w, colors[s->color]);
+        /* Measurements from the carat weight and the shape's length/width ratio. */
+        double side = 6.45 * cbrt(c);
+        double ratio = shape_ratio[s->shape];
+        double width = side / sqrt(ratio);
+        double length = width * ratio;
+        double depth_pct = 59.0 + (double)(h2 % 60) / 10.0;
+        double depth = width * depth_pct / 100.0;
+        bool no_meas = is_null(h, 14);
+        W_LIT(&w, ",\"length\":");
+        if (no_meas)
+            W_LIT(&w, "null");
+        else
+            w_fixed(&w, llround(length * 100), 2);
+        W_LIT(&w, ",\"width\":");
+        if (no_meas)
+            W_LIT(&w, "null");
+        else
+            w_fixed(&w, llround(width * 100), 2);
+        W_LIT(&w, ",\"depth\":");
+        if (no_meas)
+            W_LIT(&w, "null");
+        else
+            w_fixed(&w, llround(depth * 100), 2);
+        W_LIT(&w, ",\"depthPercentage\":");
+        w_fixed(&w, llround(depth_pct * 10), 1);
+        W_LIT(&w, ",\"table\":");
+        w_i64(&w, 54 + (int64_t)((h2 >> 6) % 8));
+        bool no_angles = is_null(h, 15);
+        W_LIT(&w, ",\"crownAngle\":");
+        if (no_angles)
+            W_LIT(&w, "null");
+        else
+            w_fixed(&w, 330 + (int64_t)((h2 >> 8) % 30), 1);
+        W_LIT(&w, ",\"crownHeight\":");
+        if (no_angles)
+            W_LIT(&w, "null");
+        else
+            w_fixed(&w, 130 + (int64_t)((h2 >> 12) % 35), 1);
+        W_LIT(&w, ",\"pavAngle\":");
+        if (no_angles)
+            W_LIT(&w, "null");
+        else
+            w_fixed(&w, 404 + (int64_t)((h2 >> 16) % 12), 1);
+        W_LIT(&w, ",\"pavHeight\":");
+        if (no_angles)
+            W_LIT(&w, "null");
+        else
+            w_fixed(&w, 425 + (int64_t)((h2 >> 20) % 20), 1);
+        W_LIT(&w, ",\"pavDepth\":");
+        if (no_angles || is_null(h, 16))
+            W_LIT(&w, "null");
+        else
+            w_fixed(&w, 425 + (int64_t)((h2 >> 22) % 20), 1);
+        W_LIT(&w, ",\"floInt\":");
+        if (is_null(h, 17))
+            W_LIT(&w, "null");
+        else
+            w_str(&w, flos[s->flo]);
+        W_LIT(&w, ",\"floCol\":");
+        if (s->flo == 0 || (h2 >> 54) % 5 == 0)
+            W_LIT(&w, "null");
+        else
+            W_LIT(&w, "\"BLUE\"");
+        W_LIT(&w, ",\"verified\":");
+        w_bool(&w, (h2 >> 56) % 8 != 0);
+        W_LIT(&w, ",\"labgrown\":");
+        w_bool(&w, lab);
+        W_LIT(&w, ",\"labgrown_type\":");
+        if (!lab)
+            W_LIT(&w, "null");
+        else
+            w_str(&w, (s->flags & F_HPHT) ? "HPHT" : "CVD");
+        W_LIT(&w, ",\"treated\":");
+        w_bool(&w, (s->flags & F_TREATED) != 0);
+        W_LIT(&w, ",\"girdle\":");
+        if (is_null(h, 18))
+            W_LIT(&w, "null");
+        else
+            w_str(&w, girdles[(h2 >> 58) % 6]);
+        W_LIT(&w, ",\"culetSize\":");
+        if (is_null(h, 19))
+            W_LIT(&w, "null");
+        else
+            w_str(&w, (h2 >> 60) % 4 ? "NON" : "VSM");
+        W_LIT(&w, ",\"girdleCondition\":");
+        if (is_null(h, 20))
+            W_LIT(&w, "null");
+        else
+            w_str(&w, (h2 >> 61) % 2 ? "FAC" : "POL");
+        W_LIT(&w, ",\"culet_condition\":");
+        if (!is_null(h, 20) && (h2 >> 62) == 0)
+            W_LIT(&w, "\"POINTED\"");
+        else
+            W_LIT(&w, "null");
+        W_LIT(&w, ",\"cut_style\":");
+        if (is_null(h, 21) || (h >> 63))
+            W_LIT(&w, "null");
+        else
+            w_str(&w, s->shape == 2 || s->shape == 7 || s->shape >= 17 ? "STEP" : "BRILLIANT");
+        W_LIT(&w, ",\"keyToSymbols\":");
+        if (is_null(h, 13) || s->clarity <= 1)
+            W_LIT(&w, "null");
+        else
+            w_str(&w, key_symbols[(h2 >> 3) % 5]);
+        W_LIT(&w, ",\"comments\":");
+        if (lab)
+            w_str(&w, comments[3]);
+        else if ((h2 >> 5) % 3 == 0)
+            w_str(&w, comments[(h2 >> 9) % 3]);
+        else
+            W_LIT(&w, "null");
+        W_LIT(&w, "}");
+    }
+    W_LIT(&w, ",\"supplier\":{\"id\":\"");
+    {
+        uint64_t sh = mix(0xABCDEF0000ULL + s->supplier);
+        char sid[37];
+        fmt_uuid(sh, mix(sh), sid);
+        w_raw(&w, sid, 36);
+    }
+    W_LIT(&w, "\",\"name\":");
+    w_str(&w, suppliers[s->supplier]);
+    W_LIT(&w, ",\"legal_name\":");
+    if (s->supplier % 5 == 4) {
+        W_LIT(&w, "null");
+    } else {
+        W_LIT(&w, "\"");
+        w_raw(&w, suppliers[s->supplier], strlen(suppliers[s->supplier]));
+        if (s->supplier % 2)
+            W_LIT(&w, " Ltd\"");
+        else
+            W_LIT(&w, " BV\"");
+    }
+    W_LIT(&w, "}}}");
+    return w.e;
+}
+
+/* ---- mutations ---------------------------------------------------------------------------- */
+
+void dm_inv_churn(struct dm_inventory *inv, double percent, int64_t now_ms,
+                  struct dm_inv_churn_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!(percent >= 0))
+        percent = 0;
+    if (percent > 100)
+        percent = 100;
+    pthread_rwlock_wrlock(&inv->lock);
+    inv->day++;
+    out->day = inv->day;
+    out->live_before = inv->live;
+    struct rng r = {mix(inv->seed ^ ((uint64_t)inv->day * 0xA0761D6478BD642FULL))};
+    uint32_t *live = dm_xmalloc(((size_t)inv->live + 1) * sizeof(uint32_t));
+    uint32_t nl = 0;
+    for (uint32_t i = 0; i < inv->n; i++)
+        if (!(inv->st[i].flags & F_REMOVED))
+            live[nl++] = i;
+    uint32_t k = (uint32_t)llround((double)nl * percent / 100.0);
+    if (k > nl)
+        k = nl;
+    for (uint32_t i = 0; i < k; i++) { /* partial Fisher-Yates: k distinct stones */
+        uint32_t j = i + (uint32_t)(rnext(&r) % (nl - i));
+        uint32_t t = live[i];
+        live[i] = live[j];
+        live[j] = t;
+        struct stone *s = &inv->st[live[i]];
+        double u = runif(&r);
+        if (u < 0.60) {
+            double f = 1.0 + (runif(&r) < 0.5 ? -1 : 1) * (0.02 + runif(&r) * 0.13);
+            double cents = s->price_cents * f;
+            if (cents < 15000)
+                cents = 15000;
+            if (cents > 4.0e9)
+                cents = 4.0e9;
+            uint32_t np = (uint32_t)cents;
+            s->price_cents = np == s->price_cents ? np + 1 : np;
+            s->updated_ms = now_ms;
+            out->price_changed++;
+        } else if (u < 0.80) {
+            if (s->avail == AV_AVAILABLE) {
+                s->avail = runif(&r) < 0.5 ? AV_HOLD : AV_NOT_AVAILABLE;
+                if (s->avail == AV_HOLD)
+                    s->hold_seq++;
+            } else {
+                s->avail = AV_AVAILABLE;
+            }
+            s->updated_ms = now_ms;
+            out->availability_changed++;
+        } else if (u < 0.90 && s->avail != AV_SOLD) {
+            s->avail = AV_SOLD;
+            s->updated_ms = now_ms;
+            out->sold++;
+        } else {
+            s->flags |= F_REMOVED;
+            inv->live--;
+            out->removed++;
+        }
+    }
+    free(live);
+    out->changed = out->price_changed + out->availability_changed + out->sold;
+    uint32_t add = (uint32_t)llround(k * 0.10);
+    if (percent > 0 && add == 0 && k > 0)
+        add = 1;
+    if (add > UINT32_MAX - inv->n)
+        add = 0;
+    ensure_cap(inv, inv->n + add);
+    int64_t created = now_ms;
+    if (inv->n > 0 && inv->st[inv->n - 1].created_ms > created)
+        created = inv->st[inv->n - 1].created_ms; /* clock went back: keep feed order */
+    for (uint32_t i = 0; i < add; i++) {
+        uint32_t serial = inv->next_serial++;
+        gen_stone(inv, serial, created, now_ms, &inv->st[inv->n]);
+        inv->by_serial[serial] = inv->n;
+        inv->n++;
+        inv->live++;
+    }
+    out->added = add;
+    out->live_after = inv->live;
+    inv->version++;
+    pthread_rwlock_unlock(&inv->lock);
+}
+
+enum dm_err dm_inv_hold(struct dm_inventory *inv, const char *offer, int64_t now_ms, bool *denied,
+                        char hid[40], int64_t *until_ms)
+{
+    enum dm_err e = DM_OK;
+    uint32_t pos;
+    *denied = false;
+    hid[0] = '\0';
+    *until_ms = 0;
+    pthread_rwlock_wrlock(&inv->lock);
+    if (!dm_inv_find(inv, offer, &pos)) {
+        e = DM_ERR_NOT_FOUND;
+        goto out;
+    }
+    struct stone *s = &inv->st[pos];
+    if (s->avail != AV_AVAILABLE) {
+        *denied = true;
+        goto out;
+    }
+    s->avail = AV_HOLD;
+    s->hold_seq++;
+    s->updated_ms = now_ms;
+    hold_id(inv, s->serial, s->hold_seq, hid);
+    *until_ms = now_ms + 48LL * 3600 * 1000;
+    inv->version++;
+out:
+    pthread_rwlock_unlock(&inv->lock);
+    return e;
+}
+
+enum dm_err dm_inv_order(struct dm_inventory *inv, const char *offer, int64_t now_ms, char oid[40])
+{
+    enum dm_err e = DM_OK;
+    uint32_t pos;
+    oid[0] = '\0';
+    pthread_rwlock_wrlock(&inv->lock);
+    if (!dm_inv_find(inv, offer, &pos)) {
+        e = DM_ERR_NOT_FOUND;
+        goto out;
+    }
+    struct stone *s = &inv->st[pos];
+    if (s->avail == AV_SOLD || s->avail == AV_NOT_AVAILABLE) {
+        e = DM_ERR_CONFLICT;
+        goto out;
+    }
+    s->avail = AV_SOLD;
+    s->updated_ms = now_ms;
+    uint64_t hi = mix(s->serial ^ inv->mask_h ^ 0xEEEEEEEEEEEEEEEEULL);
+    fmt_uuid(hi, mix(hi ^ (uint64_t)now_ms), oid);
+    inv->version++;
+out:
+    pthread_rwlock_unlock(&inv->lock);
+    return e;
+}

@@ -1,0 +1,103 @@
+/*
+ * inventory.h - the feed simulator's in-memory stone inventory. Deterministic from (seed,
+ * count): realistic shapes, carats, colours, clarities, cuts, a price model correlated with
+ * carats (long tail past $250,000), ~40 % lab-grown, optional fields sometimes null, unique ids,
+ * `updated` spread over two years before 2026-01-01. Each stone is a compact 48-byte record;
+ * item JSON is rendered on demand. Stones are kept in feed order (createdAt ASC, then serial),
+ * and filter results are cached per (filter, inventory version) so paging a partition costs
+ * one scan, then O(page) per page: counts and pages always come from the same match list.
+ *
+ * Locking: readers (queries, rendering, lookups) hold dm_inv_rdlock while they use results;
+ * mutations (churn, hold, order) take the write lock themselves and bump the version.
+ */
+#ifndef DM_FEEDSIM_INVENTORY_H
+#define DM_FEEDSIM_INVENTORY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/error.h"
+
+#define DM_INV_SHAPES 20 /* the 17 queried shapes and 3 the pipeline never asks for */
+
+/* A DiamondQuery, normalised. Zero-initialise, then set what the query carries. */
+struct dm_inv_filter {
+    bool has_price;
+    int64_t price_from, price_to; /* whole dollars, inclusive (floor(price_cents / 100)) */
+    bool has_updated;
+    int64_t updated_from, updated_to; /* ms since epoch, inclusive */
+    bool has_sizes;
+    int64_t size_from, size_to; /* carats x 100, inclusive */
+    bool has_shapes;
+    uint32_t shape_mask; /* bit i = shape i of dm_inv_shape_name */
+    int labgrown;        /* -1 any (set it!), 0 natural, 1 lab-grown */
+};
+
+/* Matching stones in feed order: positions into the inventory, valid under the read lock. */
+struct dm_inv_match {
+    uint32_t n;
+    const uint32_t *pos;
+};
+
+/* Item variants for fault injection. */
+enum dm_inv_variant {
+    DM_INV_NORMAL = 0,
+    DM_INV_NO_CERTIFICATE,
+    DM_INV_NO_PRICE,
+    DM_INV_NO_SHAPE,
+    DM_INV_NO_COLOR,
+};
+
+struct dm_inv_churn_result {
+    int64_t day;
+    int64_t live_before, live_after;
+    int64_t changed; /* price_changed + availability_changed + sold: new `updated` times */
+    int64_t price_changed, availability_changed, sold, removed, added;
+};
+
+struct dm_inventory;
+
+/* Generate count stones from seed (count <= 20,000,000). */
+struct dm_inventory *dm_inv_new(uint64_t seed, uint32_t count);
+void dm_inv_free(struct dm_inventory *inv);
+
+void dm_inv_rdlock(struct dm_inventory *inv);
+void dm_inv_unlock(struct dm_inventory *inv);
+
+/* Shape name of index i (< DM_INV_SHAPES) and index of a name (case-insensitive), -1 if none. */
+const char *dm_inv_shape_name(int i);
+int dm_inv_shape_index(const char *name);
+
+/* Under the read lock: the stones matching f, in feed order. Release with dm_inv_release. */
+const struct dm_inv_match *dm_inv_query(struct dm_inventory *inv, const struct dm_inv_filter *f);
+void dm_inv_release(struct dm_inventory *inv, const struct dm_inv_match *m);
+
+/* Under the read lock: append the item JSON of the stone at pos. */
+enum dm_err dm_inv_render(struct dm_inventory *inv, uint32_t pos, enum dm_inv_variant v,
+                          struct dm_buf *out) DM_MUST_CHECK;
+/* Under the read lock: price of the stone at pos in whole dollars. */
+int64_t dm_inv_price_dollars(const struct dm_inventory *inv, uint32_t pos);
+/* Under the read lock: position of a live stone by diamond id or offer id. */
+bool dm_inv_find(struct dm_inventory *inv, const char *id, uint32_t *pos);
+/* Under the read lock: live stones (removed ones excluded), and all positions (incl. removed). */
+uint32_t dm_inv_live(const struct dm_inventory *inv);
+uint32_t dm_inv_size(const struct dm_inventory *inv);
+bool dm_inv_is_live(const struct dm_inventory *inv, uint32_t pos);
+
+/* Advance one simulated day: percent % of live stones change (price, availability, sold,
+ * removed) with `updated` = now_ms, and new stones (10 % of the changed number) appear.
+ * Which stones change is deterministic from (seed, day). Takes the write lock. */
+void dm_inv_churn(struct dm_inventory *inv, double percent, int64_t now_ms,
+                  struct dm_inv_churn_result *out);
+
+/* Hold the stone with this offer (or diamond) id: DM_ERR_NOT_FOUND, or DM_OK with *denied
+ * when it is not available; else its availability becomes "On Hold" and hold_id/until are
+ * filled. Takes the write lock. */
+enum dm_err dm_inv_hold(struct dm_inventory *inv, const char *offer_id, int64_t now_ms,
+                        bool *denied, char hold_id[40], int64_t *until_ms) DM_MUST_CHECK;
+/* Order: DM_ERR_NOT_FOUND, DM_ERR_CONFLICT when sold; else availability "Sold". */
+enum dm_err dm_inv_order(struct dm_inventory *inv, const char *offer_id, int64_t now_ms,
+                         char order_id[40]) DM_MUST_CHECK;
+
+#endif

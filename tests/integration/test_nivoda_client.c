@@ -1,0 +1,443 @@
+/*
+ * test_nivoda_client.c - the Nivoda client against the real feed simulator (served in-process
+ * on an ephemeral loopback port): token reuse and expiry, Retry-After, 5xx retries, no retry
+ * for 400 and GraphQL errors, a stalled server hitting the timeout, the process-wide rate
+ * limit under 8 threads, one authentication for many concurrent threads, holds and orders.
+ */
+#include "testlib.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/feed/nivoda.h"
+#include "adapters/http/client.h"
+#include "adapters/http/server.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "services/feedsim/feedsim.h"
+
+struct fx {
+    struct dm_feedsim *sim;
+    char url[128];
+    char base[64];
+};
+
+static struct fx *fx_new(uint32_t count, int64_t token_ttl_ms)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    struct dm_feedsim_opts o = {.seed = 42, .count = count, .token_ttl_ms = token_ttl_ms};
+    o.faults.price_min = o.faults.price_max = -1;
+    f->sim = dm_feedsim_new(&o);
+    struct dm_error err = {0};
+    assert_int_equal(dm_feedsim_listen(f->sim, "127.0.0.1", 0, 24, &err), DM_OK);
+    snprintf(f->base, sizeof(f->base), "http://127.0.0.1:%d", dm_feedsim_port(f->sim));
+    snprintf(f->url, sizeof(f->url), "%s/graphql", f->base);
+    return f;
+}
+
+static void fx_free(struct fx *f)
+{
+    dm_feedsim_free(f->sim);
+    free(f);
+}
+
+static struct dm_nivoda *client(const struct fx *f, double rps)
+{
+    struct dm_nivoda_opts o = {
+        .endpoint = f->url,
+        .username = "sim",
+        .password = "sim",
+        .max_rps = rps,
+        .timeout_ms = 10000,
+        .max_attempts = 5,
+        .backoff_base_ms = 20,
+        .backoff_max_ms = 200,
+    };
+    return dm_nivoda_new(&o);
+}
+
+/* POST/GET an admin endpoint; returns the parsed JSON answer (caller decrefs). */
+static json_t *admin(const struct fx *f, const char *method, const char *path, const char *body)
+{
+    char url[256];
+    snprintf(url, sizeof(url), "%s%s", f->base, path);
+    const char *hdr[] = {"Content-Type: application/json", NULL};
+    struct dm_http_request rq = {.method = method,
+                                 .url = url,
+                                 .headers = hdr,
+                                 .body = body,
+                                 .body_len = body ? strlen(body) : 0,
+                                 .timeout_ms = 10000,
+                                 .max_response = 64u << 20};
+    struct dm_http_response resp;
+    struct dm_error err = {0};
+    assert_int_equal(dm_http_do(&rq, &resp, &err), DM_OK);
+    assert_int_equal(resp.status, 200);
+    json_t *j = dm_json_parse(resp.body.data, resp.body.len, resp.body.len, &err);
+    dm_http_response_free(&resp);
+    assert_non_null(j);
+    return j;
+}
+
+static int64_t stat_of(const struct fx *f, const char *key)
+{
+    json_t *s = admin(f, "GET", "/admin/stats", NULL);
+    int64_t v = json_integer_value(json_object_get(s, key));
+    json_decref(s);
+    return v;
+}
+
+static struct dm_feed_query band(int64_t lo, int64_t hi)
+{
+    struct dm_feed_query q = {.price_from = lo, .price_to = hi};
+    return q;
+}
+
+static void test_token_reused_then_renewed_after_expiry(void **state)
+{
+    struct fx *f = fx_new(5000, 1500); /* the simulator's tokens live 1.5 s */
+    struct dm_nivoda *n = client(f, 1000);
+    struct dm_feed_query q = band(-1, -1);
+    struct dm_error err = {0};
+    int64_t total = 0;
+    assert_int_equal(dm_nivoda_count(n, &q, &total, &err), DM_OK);
+    assert_true(total > 4000);
+    for (int i = 0; i < 30; i++) {
+        struct dm_feed_page p;
+        assert_int_equal(dm_nivoda_search(n, &q, i * 50, 50, &p, &err), DM_OK);
+        assert_int_equal(json_array_size(p.items), 50);
+        dm_feed_page_free(&p);
+    }
+    struct dm_nivoda_stats st;
+    dm_nivoda_get_stats(n, &st);
+    assert_int_equal(st.auth_calls, 1);
+    assert_int_equal(stat_of(f, "auth_calls"), 1);
+
+    /* The client still believes in its token (it assumes 6 h); the feed says it expired:
+     * the cache is cleared and the call retried once with a fresh token. */
+    dm_sleep_ms(1700, NULL);
+    struct dm_feed_page p;
+    assert_int_equal(dm_nivoda_search(n, &q, 0, 50, &p, &err), DM_OK);
+    dm_feed_page_free(&p);
+    dm_nivoda_get_stats(n, &st);
+    assert_int_equal(st.auth_calls, 2);
+    assert_int_equal(stat_of(f, "token_rejected"), 1);
+    dm_nivoda_free(n);
+
+    /* A client told the real lifetime renews before expiry: no rejected call at all. */
+    struct dm_nivoda_opts o = {.endpoint = f->url,
+                               .username = "sim",
+                               .password = "sim",
+                               .max_rps = 1000,
+                               .token_ttl_ms = 1500};
+    n = dm_nivoda_new(&o);
+    assert_int_equal(dm_nivoda_count(n, &q, &total, &err), DM_OK);
+    dm_sleep_ms(1400, NULL); /* inside the 10 % refresh margin */
+    assert_int_equal(dm_nivoda_count(n, &q, &total, &err), DM_OK);
+    dm_nivoda_get_stats(n, &st);
+    assert_int_equal(st.auth_calls, 2);
+    assert_int_equal(stat_of(f, "token_rejected"), 1);
+    dm_nivoda_free(n);
+    fx_free(f);
+}
+
+static void test_revoked_token_retried_once(void **state)
+{
+    struct fx *f = fx_new(500, 0);
+    struct dm_nivoda *n = client(f, 1000);
+    struct dm_feed_query q = band(-1, -1);
+    struct dm_error err = {0};
+    int64_t c1 = 0, c2 = 0;
+    assert_int_equal(dm_nivoda_count(n, &q, &c1, &err), DM_OK);
+    json_decref(admin(f, "POST", "/admin/revoke-tokens", "{}"));
+    assert_int_equal(dm_nivoda_count(n, &q, &c2, &err), DM_OK);
+    assert_int_equal(c1, c2);
+    struct dm_nivoda_stats st;
+    dm_nivoda_get_stats(n, &st);
+    assert_int_equal(st.auth_calls, 2);
+    assert_int_equal(st.retries, 0);
+    dm_nivoda_free(n);
+    fx_free(f);
+}
+
+static void test_wrong_password_is_auth_error(void **state)
+{
+    struct fx *f = fx_new(100, 0);
+    struct dm_nivoda_opts o = {.endpoint = f->url, .username = "sim", .password = "nope"};
+    struct dm_nivoda *n = dm_nivoda_new(&o);
+    struct dm_feed_query q = band(-1, -1);
+    struct dm_error err = {0};
+    int64_t c;
+    assert_int_equal(dm_nivoda_count(n, &q, &c, &err), DM_ERR_AUTH);
+    assert_non_null(strstr(err.message, "Invalid username or password"));
+    assert_null(strstr(err.message, "nope")); /* the password never shows up */
+    struct dm_nivoda_stats st;
+    dm_nivoda_get_stats(n, &st);
+    assert_int_equal(st.requests, 1);
+    dm_nivoda_free(n);
+    fx_free(f);
+}
+
+static void test_429_waits_retry_after(void **state)
+{
+    struct fx *f = fx_new(500, 0);
+    struct dm_nivoda *n = client(f, 1000);
+    struct dm_feed_query q = band(-1, -1);
+    struct dm_error err = {0};
+    int64_t c;
+    assert_int_equal(dm_nivoda_count(n, &q, &c, &err), DM_OK); /* token first */
+    json_decref(admin(f, "POST", "/admin/faults", "{\"fail_next\":{\"count\":1,\"status\":429}}"));
+    int64_t t0 = dm_mono_ms();
+    assert_int_equal(dm_nivoda_count(n, &q, &c, &err), DM_OK);
+    int64_t took = dm_mono_ms() - t0;
+    assert_true(took >= 1000); /* Retry-After: 1 */
+    assert_true(took < 5000);
+    struct dm_nivoda_stats st;
+    dm_nivoda_get_stats(n, &st);
+    assert_int_equal(st.retries, 1);
+    dm_nivoda_free(n);
+    fx_free(f);
+}
+
+static void test_5xx_retried_and_succeeds(void **state)
+{
+    struct fx *f = fx_new(500, 0);
+    struct dm_nivoda *n = client(f, 1000);
+    struct dm_feed_query q = band(1000, 5000);
+    struct dm_error err = {0};
+    int64_t c;
+    json_decref(admin(f, "POST", "/admin/faults", "{\"fail_next\":{\"count\":3,\"status\":503}}"));
+    assert_int_equal(dm_nivoda_count(n, &q, &c, &err), DM_OK); /* auth fails 3 times, then ok */
+    struct dm_nivoda_stats st;
+    dm_nivoda_get_stats(n, &st);
+    assert_int_equal(st.retries, 3);
+    assert_int_equal(st.errors, 0);
+    /* Exhausted attempts surface a retryable remote error. */
+    json_decref(admin(f, "POST", "/admin/faults", "{\"fail_next\":{\"count\":5,\"status\":500}}"));
+    assert_int_equal(dm_nivoda_count(n, &q, &c, &err), DM_ERR_REMOTE);
+    assert_true(err.retryable);
+    assert_int_equal(err.status, 500);
+    dm_nivoda_free(n);
+    fx_free(f);
+}
+
+static void test_400_and_graphql_error_not_retried(void **state)
+{
+    struct fx *f = fx_new(500, 0);
+    struct dm_nivoda *n = client(f, 1000);
+    struct dm_feed_query q = band(-1, -1);
+    struct dm_error err = {0};
+    int64_t c;
+    assert_int_equal(dm_nivoda_count(n, &q, &c, &err), DM_OK);
+    struct dm_nivoda_stats before, after;
+    dm_nivoda_get_stats(n, &before);
+    json_decref(admin(f, "POST", "/admin/faults", "{\"fail_next\":{\"count\":1,\"status\":400}}"));
+    assert_int_equal(dm_nivoda_count(n, &q, &c, &err), DM_ERR_REJECTED);
+    assert_false(err.retryable);
+    assert_int_equal(err.status, 400);
+    dm_nivoda_get_stats(n, &after);
+    assert_int_equal(after.requests - before.requests, 1);
+    assert_int_equal(after.retries, 0);
+
+    json_decref(admin(f, "POST", "/admin/faults", "{\"graphql_error_next\":1}"));
+    struct dm_feed_page p;
+    assert_int_equal(dm_nivoda_search(n, &q, 0, 50, &p, &err), DM_ERR_REJECTED);
+    assert_null(p.items);
+    assert_non_null(strstr(err.message, "Simulated validation error"));
+    assert_false(err.retryable);
+    dm_nivoda_get_stats(n, &after);
+    assert_int_equal(after.requests - before.requests, 2);
+    assert_int_equal(after.retries, 0);
+    /* And the next call is fine. */
+    assert_int_equal(dm_nivoda_search(n, &q, 0, 50, &p, &err), DM_OK);
+    assert_int_equal(json_array_size(p.items), 50);
+    dm_feed_page_free(&p);
+    dm_nivoda_free(n);
+    fx_free(f);
+}
+
+static volatile int stall_stop;
+
+static void stall_handler(void *ctx, const struct dm_http_req *req, struct dm_http_resp *resp)
+{
+    dm_sleep_ms(3000, &stall_stop);
+    dm_http_resp_json(resp, 200, json_pack("{s:{}}", "data"));
+}
+
+static void test_stalled_server_times_out(void **state)
+{
+    struct dm_http_server_opts so = {.port = 0, .threads = 4, .handler = stall_handler};
+    struct dm_http_server *srv = NULL;
+    struct dm_error err = {0};
+    assert_int_equal(dm_http_server_start(&so, &srv, &err), DM_OK);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/graphql", dm_http_server_port(srv));
+    struct dm_nivoda_opts o = {.endpoint = url,
+                               .username = "u",
+                               .password = "p",
+                               .timeout_ms = 300,
+                               .max_attempts = 2,
+                               .backoff_base_ms = 10};
+    struct dm_nivoda *n = dm_nivoda_new(&o);
+    struct dm_feed_query q = band(-1, -1);
+    int64_t c;
+    int64_t t0 = dm_mono_ms();
+    assert_int_equal(dm_nivoda_count(n, &q, &c, &err), DM_ERR_TIMEOUT);
+    int64_t took = dm_mono_ms() - t0;
+    assert_true(took >= 600); /* two attempts of 300 ms */
+    assert_true(took < 2500); /* well before the server would answer */
+    assert_true(err.retryable);
+    dm_nivoda_free(n);
+    stall_stop = 1;
+    dm_http_server_stop(srv);
+}
+
+struct worker_arg {
+    struct dm_nivoda *n;
+    int calls;
+    int failures;
+};
+
+static void *worker(void *p)
+{
+    struct worker_arg *a = p;
+    struct dm_feed_query q = band(-1, -1);
+    for (int i = 0; i < a->calls; i++) {
+        int64_t c;
+        struct dm_error err = {0};
+        if (dm_nivoda_count(a->n, &q, &c, &err) != DM_OK)
+            a->failures++;
+    }
+    return NULL;
+}
+
+static void run_threads(struct dm_nivoda *n, int threads, int calls, int *failures)
+{
+    pthread_t t[16];
+    struct worker_arg a[16];
+    for (int i = 0; i < threads; i++) {
+        a[i] = (struct worker_arg){n, calls, 0};
+        pthread_create(&t[i], NULL, worker, &a[i]);
+    }
+    *failures = 0;
+    for (int i = 0; i < threads; i++) {
+        pthread_join(t[i], NULL);
+        *failures += a[i].failures;
+    }
+}
+
+static void test_one_authentication_for_many_threads(void **state)
+{
+    struct fx *f = fx_new(500, 0);
+    json_decref(admin(f, "POST", "/admin/faults", "{\"latency_ms\":200}")); /* slow auth */
+    struct dm_nivoda *n = client(f, 1000);
+    int failures;
+    run_threads(n, 8, 1, &failures);
+    assert_int_equal(failures, 0);
+    struct dm_nivoda_stats st;
+    dm_nivoda_get_stats(n, &st);
+    assert_int_equal(st.auth_calls, 1);
+    assert_int_equal(stat_of(f, "auth_calls"), 1);
+    dm_nivoda_free(n);
+    fx_free(f);
+}
+
+static void test_rate_limit_holds_under_8_threads(void **state)
+{
+    struct fx *f = fx_new(500, 0);
+    const double rps = 40;
+    struct dm_nivoda *n = client(f, rps);
+    int64_t t0 = dm_mono_ms();
+    int failures;
+    run_threads(n, 8, 10, &failures); /* 80 counts + 1 authentication */
+    double took_s = (double)(dm_mono_ms() - t0) / 1000.0;
+    assert_int_equal(failures, 0);
+    struct dm_nivoda_stats st;
+    dm_nivoda_get_stats(n, &st);
+    assert_int_equal(st.requests, 81);
+    /* Burst is rps/10 = 4 tokens: the rest leave at most 40 per second. */
+    double min_s = (81.0 - 4.0) / rps;
+    printf("rate limit: %lld requests in %.2f s (limit %.0f/s, floor %.2f s)\n",
+           (long long)st.requests, took_s, rps, min_s);
+    assert_true(took_s >= min_s - 0.05);
+    assert_true(took_s < min_s * 3 + 2);
+    assert_int_equal(stat_of(f, "requests"), 81);
+    dm_nivoda_free(n);
+    fx_free(f);
+}
+
+static void test_hold_and_order_change_availability(void **state)
+{
+    struct fx *f = fx_new(300, 0);
+    struct dm_nivoda *n = client(f, 1000);
+    struct dm_feed_query q = band(-1, -1);
+    struct dm_error err = {0};
+    struct dm_feed_page p;
+    assert_int_equal(dm_nivoda_search(n, &q, 0, 50, &p, &err), DM_OK);
+    const char *offer = NULL, *did = NULL;
+    size_t i;
+    json_t *it;
+    json_array_foreach(p.items, i, it)
+    {
+        json_t *d = json_object_get(it, "diamond");
+        if (!strcmp(dm_json_str(d, "availability"), "AVAILABLE")) {
+            offer = dm_json_str(it, "id");
+            did = dm_json_str(d, "id");
+            break;
+        }
+    }
+    assert_non_null(offer);
+    struct dm_nivoda_hold h;
+    assert_int_equal(dm_nivoda_hold(n, offer, &h, &err), DM_OK);
+    assert_false(h.denied);
+    assert_true(strlen(h.id) > 0);
+    assert_true(strlen(h.until) > 0);
+    char path[256];
+    snprintf(path, sizeof(path), "/admin/stones?ids=%s", did);
+    json_t *s = admin(f, "GET", path, NULL);
+    json_t *d = json_object_get(json_array_get(json_object_get(s, "items"), 0), "diamond");
+    assert_string_equal(dm_json_str(d, "availability"), "On Hold");
+    assert_string_equal(dm_json_str(d, "HoldId"), h.id);
+    json_decref(s);
+    assert_int_equal(dm_nivoda_hold(n, offer, &h, &err), DM_OK);
+    assert_true(h.denied);
+
+    struct dm_nivoda_order_req rq = {
+        .offer_id = offer, .destination_id = "dest-1", .reference = "PO-1"};
+    struct dm_nivoda_order o;
+    assert_int_equal(dm_nivoda_order(n, &rq, &o, &err), DM_OK);
+    assert_true(strlen(o.id) > 0);
+    assert_string_equal(o.status, "CONFIRMED");
+    s = admin(f, "GET", path, NULL);
+    d = json_object_get(json_array_get(json_object_get(s, "items"), 0), "diamond");
+    assert_string_equal(dm_json_str(d, "availability"), "Sold");
+    json_decref(s);
+    assert_int_equal(dm_nivoda_order(n, &rq, &o, &err), DM_ERR_REJECTED);
+    assert_int_equal(dm_nivoda_hold(n, "00000000-0000-0000-0000-000000000000", &h, &err),
+                     DM_ERR_REJECTED);
+    dm_feed_page_free(&p);
+    dm_nivoda_free(n);
+    fx_free(f);
+}
+
+int main(void)
+{
+    dm_log_init("test", DM_LOG_ERROR);
+    dm_http_global_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_token_reused_then_renewed_after_expiry),
+        cmocka_unit_test(test_revoked_token_retried_once),
+        cmocka_unit_test(test_wrong_password_is_auth_error),
+        cmocka_unit_test(test_429_waits_retry_after),
+        cmocka_unit_test(test_5xx_retried_and_succeeds),
+        cmocka_unit_test(test_400_and_graphql_error_not_retried),
+        cmocka_unit_test(test_stalled_server_times_out),
+        cmocka_unit_test(test_one_authentication_for_many_threads),
+        cmocka_unit_test(test_rate_limit_holds_under_8_threads),
+        cmocka_unit_test(test_hold_and_order_change_availability),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
