@@ -22,6 +22,7 @@ struct conn_state {
     char *target;
     struct dm_buf body;
     bool too_large;
+    bool started; /* MHD's first call carries only the headers */
 };
 
 static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c)
@@ -145,6 +146,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct conn_state *st = *con_cls;
     if (st == NULL)
         return MHD_NO; /* uri_log always runs first; be defensive */
+    if (!st->started) {
+        /* Responding now would skip the request body: wait for the upload calls. */
+        st->started = true;
+        return MHD_YES;
+    }
     if (*upload_size) {
         if (!st->too_large && dm_buf_append(&st->body, upload_data, *upload_size) != DM_OK)
             st->too_large = true;
