@@ -1,0 +1,466 @@
+/*
+ * demo.c - `diamond demo` (make demo): the whole pipeline on this machine, end to end.
+ * Starts the private PostgreSQL (./var/pg), migrates, starts the child services from one table
+ * (feed simulator, worker, consolidator when linked; later the API and dashboard), runs the
+ * scheduler, shows a live progress line from the database, and ends with a summary and where to
+ * look next. Ctrl-C (or SIGTERM) stops everything it started. Children log to ./var/log/.
+ *
+ * Adding a service: one row in `children[]` (its weak entry point decides whether it exists,
+ * its argv and whether the demo waits for its port).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "adapters/db/db.h"
+#include "adapters/db/migrate.h"
+#include "adapters/db/pgcluster.h"
+#include "cli/cli.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/num.h"
+#include "core/signals.h"
+#include "core/timeutil.h"
+
+#pragma weak dm_cmd_feed_sim
+#pragma weak dm_cmd_worker
+#pragma weak dm_cmd_consolidator
+#pragma weak dm_cmd_scheduler
+#pragma weak dm_cmd_api
+#pragma weak dm_cmd_dashboard
+
+extern char **environ;
+
+struct demo {
+    const char *var;
+    int count;
+    int feed_port, api_port, dashboard_port;
+    char *db_url;
+    char feed_url[128];
+    bool keep_running;
+};
+
+/* One child service. argv is built by `args` into a NULL-terminated array of at most 15. */
+struct child {
+    const char *name;
+    int (**entry)(int, char **); /* weak entry point: absent when NULL */
+    void (*args)(const struct demo *d, char **argv, char bufs[][64]);
+    int (*port)(const struct demo *d); /* TCP port to wait for, or NULL */
+    pid_t pid;
+};
+
+static int (*feed_sim_entry)(int, char **) = dm_cmd_feed_sim;
+static int (*worker_entry)(int, char **) = dm_cmd_worker;
+static int (*consolidator_entry)(int, char **) = dm_cmd_consolidator;
+
+static void feed_args(const struct demo *d, char **argv, char bufs[][64])
+{
+    snprintf(bufs[0], 64, "%d", d->feed_port);
+    snprintf(bufs[1], 64, "%d", d->count);
+    int i = 0;
+    argv[i++] = "feed-sim";
+    argv[i++] = "--port";
+    argv[i++] = bufs[0];
+    argv[i++] = "--count";
+    argv[i++] = bufs[1];
+    argv[i] = NULL;
+}
+
+static int feed_port(const struct demo *d)
+{
+    return d->feed_port;
+}
+
+static void worker_args(const struct demo *d, char **argv, char bufs[][64])
+{
+    (void)d;
+    (void)bufs;
+    argv[0] = "worker";
+    argv[1] = NULL;
+}
+
+static void consolidator_args(const struct demo *d, char **argv, char bufs[][64])
+{
+    (void)d;
+    (void)bufs;
+    argv[0] = "consolidator";
+    argv[1] = NULL;
+}
+
+static struct child children[] = {
+    {"feed-sim", &feed_sim_entry, feed_args, feed_port, -1},
+    {"worker", &worker_entry, worker_args, NULL, -1},
+    {"consolidator", &consolidator_entry, consolidator_args, NULL, -1},
+};
+#define NCHILDREN (sizeof(children) / sizeof(children[0]))
+
+static bool child_present(const struct child *c)
+{
+    return c->entry && *c->entry;
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static bool port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return ok;
+}
+
+static void set_child_env(const struct demo *d)
+{
+    char wm[512];
+    snprintf(wm, sizeof(wm), "%s/watermarks", d->var);
+    setenv("DATABASE_URL", d->db_url, 1);
+    setenv("NIVODA_ENDPOINT", d->feed_url, 1);
+    setenv("NIVODA_USERNAME", "sim", 1);
+    setenv("NIVODA_PASSWORD", "sim", 1);
+    setenv("NIVODA_MAX_RPS", "2000", 1);
+    setenv("WATERMARK_DIR", wm, 1);
+    if (getenv("LOG_LEVEL") == NULL)
+        setenv("LOG_LEVEL", "info", 1);
+}
+
+/* Spawn this binary with argv; stdout+stderr to var/log/<name>.log (or to fd when >= 0). */
+static pid_t spawn_self(const struct demo *d, const char *name, char **argv, int out_fd)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/log/%s.log", d->var, name);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (out_fd >= 0) {
+        posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+        posix_spawn_file_actions_addopen(&fa, 2, path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    } else {
+        posix_spawn_file_actions_addopen(&fa, 1, path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    }
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    char *full[20] = {"diamond"};
+    int n = 1;
+    for (int i = 0; argv[i] && n < 19; i++)
+        full[n++] = argv[i];
+    full[n] = NULL;
+    pid_t pid = -1;
+    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, full, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+        fprintf(stderr, "demo: could not start %s: %s\n", name, strerror(rc));
+        return -1;
+    }
+    return pid;
+}
+
+static void stop_children(void)
+{
+    for (int i = (int)NCHILDREN - 1; i >= 0; i--)
+        if (children[i].pid > 0)
+            kill(children[i].pid, SIGTERM);
+    int64_t deadline = dm_mono_ms() + 15000;
+    for (size_t i = 0; i < NCHILDREN; i++) {
+        struct child *c = &children[i];
+        while (c->pid > 0) {
+            pid_t r = waitpid(c->pid, NULL, WNOHANG);
+            if (r == c->pid || (r < 0 && errno == ECHILD)) {
+                c->pid = -1;
+                break;
+            }
+            if (dm_mono_ms() > deadline) {
+                kill(c->pid, SIGKILL);
+                waitpid(c->pid, NULL, 0);
+                c->pid = -1;
+                break;
+            }
+            dm_sleep_ms(50, NULL);
+        }
+    }
+}
+
+/* A child that exited unexpectedly (name) or NULL. */
+static const char *dead_child(void)
+{
+    for (size_t i = 0; i < NCHILDREN; i++) {
+        struct child *c = &children[i];
+        if (c->pid > 0 && waitpid(c->pid, NULL, WNOHANG) == c->pid) {
+            c->pid = -1;
+            return c->name;
+        }
+    }
+    return NULL;
+}
+
+static int64_t qi64(struct dm_db *db, const char *sql, const char *arg)
+{
+    PGresult *r = NULL;
+    const char *p[1] = {arg};
+    int64_t v = -1;
+    if (dm_db_query(db, sql, arg ? 1 : 0, arg ? p : NULL, &r, NULL) == DM_OK) {
+        if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) &&
+            dm_parse_i64(PQgetvalue(r, 0, 0), INT64_MIN, INT64_MAX, &v) != DM_OK)
+            v = -1;
+        PQclear(r);
+    }
+    return v;
+}
+
+/* Run the scheduler; its summary line is echoed. Returns its exit status (or -1). */
+static int run_scheduler(const struct demo *d, char *run_id, size_t run_id_size)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    char *argv[] = {"scheduler", "--full", "--force", NULL};
+    pid_t pid = spawn_self(d, "scheduler", argv, fds[1]);
+    close(fds[1]);
+    if (pid < 0) {
+        close(fds[0]);
+        return -1;
+    }
+    FILE *f = fdopen(fds[0], "r");
+    char line[1024];
+    while (f && fgets(line, sizeof(line), f)) {
+        printf("  scheduler: %s", line);
+        /* The summary line starts with "run <uuid> ". */
+        if (!strncmp(line, "run ", 4) && strlen(line) > 4 + 36 && line[40] == ' ')
+            snprintf(run_id, run_id_size, "%.36s", line + 4);
+    }
+    if (f)
+        fclose(f);
+    int st = 0;
+    if (waitpid(pid, &st, 0) != pid)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: diamond demo [--count N] [--var DIR] [--keep-running]\n\n"
+                 "Runs the pipeline end to end on this machine: private PostgreSQL in DIR/pg\n"
+                 "(default ./var), the feed simulator with N stones (default 20000), a worker\n"
+                 "and (when built) the consolidator, then one scheduler run with a live\n"
+                 "progress line. Logs in DIR/log. Ctrl-C stops everything it started.\n"
+                 "--keep-running leaves the services up after the run until Ctrl-C.\n");
+}
+
+int dm_cmd_demo(int argc, char **argv)
+{
+    if (dm_wants_help(argc, argv)) {
+        usage(stdout);
+        return DM_EXIT_OK;
+    }
+    struct demo d = {.var = "./var", .count = 20000};
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--count") && i + 1 < argc &&
+            dm_parse_int(argv[i + 1], 1, 20000000, &d.count) == DM_OK) {
+            i++;
+        } else if (!strcmp(argv[i], "--var") && i + 1 < argc) {
+            d.var = argv[++i];
+        } else if (!strcmp(argv[i], "--keep-running")) {
+            d.keep_running = true;
+        } else {
+            fprintf(stderr, "demo: unknown or incomplete option '%s'\n", argv[i]);
+            usage(stderr);
+            return DM_EXIT_CONFIG;
+        }
+    }
+    dm_signals_install();
+    dm_log_init("demo", DM_LOG_WARN);
+    int rc = DM_EXIT_FAIL;
+    struct dm_db *db = NULL;
+    struct dm_error err = {0};
+    char pgdir[512], logdir[512];
+    snprintf(pgdir, sizeof(pgdir), "%s/pg", d.var);
+    snprintf(logdir, sizeof(logdir), "%s/log", d.var);
+    mkdir(d.var, 0755);
+    mkdir(logdir, 0755);
+    if (!child_present(&children[0]) || !child_present(&children[1]) || !dm_cmd_scheduler) {
+        fprintf(stderr, "demo: this build lacks the feed simulator, worker or scheduler\n");
+        return DM_EXIT_FAIL;
+    }
+
+    /* 1. Database. */
+    struct dm_pgcluster_opts po = {.dir = pgdir, .port = 0, .dbname = "diamond"};
+    po.port = dm_pgcluster_port(&po);
+    if (po.port == 0)
+        po.port = free_port();
+    bool pg_was_running = dm_pgcluster_running(&po);
+    printf("diamond demo: starting PostgreSQL in %s ...\n", pgdir);
+    if (dm_pgcluster_start(&po, &err) != DM_OK) {
+        fprintf(stderr, "demo: PostgreSQL: %s\n", err.message);
+        return DM_EXIT_FAIL;
+    }
+    d.db_url = dm_pgcluster_url(&po);
+    int applied = 0;
+    if (dm_db_open(d.db_url, 4, &db, &err) != DM_OK ||
+        dm_migrate_apply(db, &applied, &err) != DM_OK) {
+        fprintf(stderr, "demo: database: %s\n", err.message);
+        goto out;
+    }
+    printf("  database %s (%d migration%s applied)\n", d.db_url, applied, applied == 1 ? "" : "s");
+
+    /* 2. Services. */
+    d.feed_port = free_port();
+    snprintf(d.feed_url, sizeof(d.feed_url), "http://127.0.0.1:%d/graphql", d.feed_port);
+    set_child_env(&d);
+    for (size_t i = 0; i < NCHILDREN && !dm_stop_requested(); i++) {
+        struct child *c = &children[i];
+        if (!child_present(c))
+            continue;
+        char *cargv[16];
+        char bufs[8][64];
+        c->args(&d, cargv, bufs);
+        c->pid = spawn_self(&d, c->name, cargv, -1);
+        if (c->pid < 0)
+            goto out;
+        if (c->port) {
+            int port = c->port(&d);
+            int64_t deadline = dm_mono_ms() + 60000;
+            while (!port_open(port) && !dm_stop_requested()) {
+                if (dm_mono_ms() > deadline || dead_child()) {
+                    fprintf(stderr, "demo: %s did not come up (see %s/%s.log)\n", c->name, logdir,
+                            c->name);
+                    goto out;
+                }
+                dm_sleep_ms(50, NULL);
+            }
+        }
+        printf("  started %-13s pid %d   log %s/%s.log\n", c->name, (int)c->pid, logdir, c->name);
+    }
+    if (dm_stop_requested())
+        goto out;
+
+    /* 3. One run. */
+    int64_t t0 = dm_mono_ms();
+    char run_id[64] = "";
+    int src = run_scheduler(&d, run_id, sizeof(run_id));
+    if (src != 0) {
+        fprintf(stderr, "demo: the scheduler failed (exit %d); see %s/scheduler.log\n", src,
+                logdir);
+        goto out;
+    }
+    if (run_id[0] == '\0') {
+        printf("  no run was created (see the scheduler's message above)\n");
+        rc = DM_EXIT_OK;
+        goto out;
+    }
+    bool consolidating = child_present(&children[2]);
+    int64_t total = qi64(db, "SELECT count(*) FROM partition_progress WHERE run_id = $1", run_id);
+    int64_t t_run = dm_mono_ms(), fetch_ms = 0;
+    double rate = 0;
+    bool done = false, failed = false;
+    while (!dm_stop_requested()) {
+        const char *dead = dead_child();
+        if (dead) {
+            fprintf(stderr, "\ndemo: %s exited unexpectedly (see %s/%s.log)\n", dead, logdir, dead);
+            goto out;
+        }
+        int64_t completed = qi64(db,
+                                 "SELECT count(*) FROM partition_progress WHERE run_id = $1 "
+                                 "AND completed",
+                                 run_id);
+        int64_t nfailed = qi64(db,
+                               "SELECT count(*) FROM partition_progress WHERE run_id = $1 "
+                               "AND failed",
+                               run_id);
+        int64_t records =
+            qi64(db, "SELECT COALESCE(sum(records), 0) FROM partition_progress WHERE run_id = $1",
+                 run_id);
+        int64_t now = dm_mono_ms();
+        if (fetch_ms == 0 && now > t_run)
+            rate = (double)records * 1000.0 / (double)(now - t_run);
+        const char *phase = "fetching";
+        if (completed == total) {
+            if (fetch_ms == 0)
+                fetch_ms = now - t_run;
+            phase = consolidating ? "consolidating" : "fetched";
+            if (!consolidating ||
+                qi64(db,
+                     "SELECT count(*) FROM run_metadata WHERE run_id = $1 AND "
+                     "(completed_at IS NOT NULL OR consolidation_completed_at IS NOT NULL)",
+                     run_id) == 1)
+                done = true;
+        }
+        if (completed + nfailed == total && nfailed > 0) {
+            failed = true;
+            done = true;
+        }
+        printf("\r  partitions %lld/%lld  stones %lld  %.0f stones/s  %s%s          ",
+               (long long)completed, (long long)total, (long long)records, rate, phase,
+               nfailed ? "  (failures)" : "");
+        fflush(stdout);
+        if (done)
+            break;
+        dm_sleep_ms(250, NULL);
+    }
+    printf("\n");
+    if (!done)
+        goto out; /* interrupted */
+    double secs = (double)(dm_mono_ms() - t0) / 1000.0;
+    int64_t raw = qi64(db, "SELECT count(*) FROM raw_diamonds_nivoda", NULL);
+    int64_t fetched = qi64(
+        db, "SELECT COALESCE(sum(records), 0) FROM partition_progress WHERE run_id = $1", run_id);
+    double fsecs = fetch_ms > 0 ? (double)fetch_ms / 1000.0 : secs;
+    printf("\nrun %s %s in %.1f s: %lld stones fetched in %.1f s (%.0f stones/s), %lld raw "
+           "rows\n",
+           run_id, failed ? "FINISHED WITH FAILED PARTITIONS" : "completed", secs,
+           (long long)fetched, fsecs, fsecs > 0 ? (double)fetched / fsecs : 0.0, (long long)raw);
+    if (consolidating) {
+        int64_t diamonds = qi64(db, "SELECT count(*) FROM diamonds WHERE status = 'active'", NULL);
+        printf("consolidated: %lld active diamonds\n", (long long)diamonds);
+    }
+    printf("\nwhere to look next:\n"
+           "  export DATABASE_URL=%s\n"
+           "  diamond status                  pipeline state: runs, partitions, queues\n"
+           "  diamond queue stats             queue depths and dead letters\n"
+           "  psql \"$DATABASE_URL\" -c 'SELECT * FROM partition_progress WHERE run_id = "
+           "''%s'''\n"
+           "  logs: %s/*.log   watermark: %s/watermarks/watermark.json\n",
+           d.db_url, run_id, logdir, d.var);
+    rc = failed ? DM_EXIT_FAIL : DM_EXIT_OK;
+    if (d.keep_running && !failed) {
+        printf("\nservices keep running; Ctrl-C stops them\n");
+        while (!dm_stop_requested() && !dead_child())
+            dm_sleep_ms(200, NULL);
+    }
+out:
+    if (dm_stop_requested())
+        printf("\ndemo: interrupted, stopping everything it started\n");
+    stop_children();
+    dm_db_free(db);
+    if (!pg_was_running && d.db_url) {
+        if (dm_pgcluster_stop(&po, &err) != DM_OK)
+            fprintf(stderr, "demo: stopping PostgreSQL: %s\n", err.message);
+    }
+    free(d.db_url);
+    return rc;
+}
