@@ -1,0 +1,412 @@
+/*
+ * triggers.c - operator actions (admin): start a scheduler run (local child or Azure Container
+ * Apps Job, 409 while a run is in progress, 503 with manual_command when neither can run),
+ * request consolidation (CONSOLIDATE via the queue), retry failed partitions from next_offset
+ * (":r{n}" message ids), cancel a run, list a run's failed workers.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/jobtrigger/jobtrigger.h"
+#include "adapters/queue/queue.h"
+#include "core/crypto.h"
+#include "core/json.h"
+#include "domain/messages.h"
+#include "services/api/runs.h"
+#include "services/worker/runops.h"
+
+/* Required run_id (UUID string) from a JSON body. */
+static bool body_run_id(struct api_call *c, json_t *body, const char **id)
+{
+    json_t *v = json_object_get(body, "run_id");
+    if (v == NULL)
+        v = json_object_get(body, "runId");
+    if (!json_is_string(v) || !dm_uuid_valid(json_string_value(v))) {
+        api_validation(c, "run_id", "is required and must be a UUID");
+        return false;
+    }
+    *id = json_string_value(v);
+    return true;
+}
+
+void api_trigger_scheduler(struct api_call *c)
+{
+    json_t *body = api_body_object(c);
+    if (body == NULL)
+        return;
+    struct dm_db_conn *conn = NULL;
+    PGresult *r = NULL;
+    struct dm_error err = {0};
+    json_t *rt = json_object_get(body, "run_type");
+    if (rt == NULL)
+        rt = json_object_get(body, "runType");
+    const char *run_type = json_is_string(rt) ? json_string_value(rt) : NULL;
+    if (rt == NULL || json_is_null(rt))
+        run_type = "incremental";
+    if (run_type == NULL || (strcmp(run_type, "full") && strcmp(run_type, "incremental"))) {
+        api_validation(c, "run_type", "must be full or incremental");
+        goto out;
+    }
+    char manual[128];
+    snprintf(manual, sizeof(manual), "diamond scheduler --%s", run_type);
+    conn = api_conn(c);
+    if (conn == NULL)
+        goto out;
+    int running = 0;
+    char run_id[DM_UUID_LEN] = "";
+    enum dm_err e = api_runs_in_progress(conn, &running, run_id, sizeof(run_id), &err);
+    if (e == DM_OK)
+        e = dm_db_exec(conn,
+                       "SELECT id::text FROM scheduler_requests WHERE status IN "
+                       "('pending', 'running') AND created_at > now() - interval '30 minutes' "
+                       "ORDER BY created_at DESC LIMIT 1",
+                       0, NULL, &r, &err);
+    if (e != DM_OK) {
+        api_fail(c, e, &err);
+        goto out;
+    }
+    if (running > 0 || PQntuples(r) > 0) {
+        json_t *d = json_object();
+        if (run_id[0])
+            json_object_set_new(d, "runId", json_string(run_id));
+        if (PQntuples(r) > 0)
+            json_object_set_new(d, "requestId", json_string(PQgetvalue(r, 0, 0)));
+        api_error(c, 409, "CONFLICT", "A run is already in progress", d);
+        goto out;
+    }
+    PQclear(r);
+    r = NULL;
+    const char *p[2] = {run_type, c->client};
+    e = dm_db_exec(conn,
+                   "INSERT INTO scheduler_requests (run_type, requested_by) VALUES ($1, $2) "
+                   "RETURNING id::text",
+                   2, p, &r, &err);
+    if (e != DM_OK) {
+        api_fail(c, e, &err);
+        goto out;
+    }
+    char req_id[DM_UUID_LEN];
+    snprintf(req_id, sizeof(req_id), "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    r = NULL;
+    char execution[256];
+    struct dm_error terr = {0};
+    e = dm_jobtrigger_start(c->api->trigger, run_type, req_id, execution, sizeof(execution), &terr);
+    if (e != DM_OK) {
+        const char *pf[2] = {req_id, terr.message};
+        if (dm_db_exec(conn,
+                       "UPDATE scheduler_requests SET status = 'failed', message = $2, "
+                       "updated_at = now() WHERE id = $1",
+                       2, pf, NULL, &err) != DM_OK)
+            dm_warn(&c->log, "cannot mark request %s failed: %s", req_id, err.message);
+        dm_warn(&c->log, "scheduler trigger (%s) failed: %s", dm_jobtrigger_name(c->api->trigger),
+                terr.message);
+        json_t *eb = json_pack("{s:{s:s,s:s,s:s,s:s}}", "error", "code", "SERVICE_UNAVAILABLE",
+                               "message", "The scheduler could not be started; run it manually",
+                               "manual_command", manual, "reason", terr.message);
+        json_object_set_new(eb, "manual_command", json_string(manual));
+        dm_http_resp_json(c->resp, 503, eb);
+        goto out;
+    }
+    dm_info(&c->log, "scheduler %s run requested by %s (request %s, %s %s)", run_type, c->client,
+            req_id, dm_jobtrigger_name(c->api->trigger), execution);
+    api_data(c, 202,
+             json_pack("{s:s,s:s,s:s,s:s,s:s}", "requestId", req_id, "runType", run_type,
+                       "execution", execution, "executor", dm_jobtrigger_name(c->api->trigger),
+                       "status", "started"));
+out:
+    PQclear(r);
+    if (conn)
+        dm_db_release(conn);
+    json_decref(body);
+}
+
+void api_trigger_consolidate(struct api_call *c)
+{
+    json_t *body = api_body_object(c);
+    if (body == NULL)
+        return;
+    PGresult *r = NULL;
+    struct dm_error err = {0};
+    const char *run_id;
+    if (!body_run_id(c, body, &run_id))
+        goto out;
+    json_t *fv = json_object_get(body, "force");
+    if (fv != NULL && !json_is_null(fv) && !json_is_boolean(fv)) {
+        api_validation(c, "force", "must be a boolean");
+        goto out;
+    }
+    bool force = json_is_true(fv);
+    char sql[4096];
+    snprintf(sql, sizeof(sql), "%s WHERE r.run_id = $1", API_RUN_SELECT);
+    const char *p[1] = {run_id};
+    enum dm_err e = dm_db_query(c->api->db, sql, 1, p, &r, &err);
+    if (e != DM_OK) {
+        api_fail(c, e, &err);
+        goto out;
+    }
+    if (PQntuples(r) == 0) {
+        api_error(c, 404, "NOT_FOUND", "Run not found", NULL);
+        goto out;
+    }
+    struct dm_run_facts f;
+    api_run_facts(r, 0, &f);
+    if (f.cancelled_at_ms > 0) {
+        api_error(c, 409, "CONFLICT", "Run was cancelled", NULL);
+        goto out;
+    }
+    if (f.failed > 0 && !force) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "Run has %lld failed partition(s); retry them or pass force: true",
+                 (long long)f.failed);
+        api_error(c, 400, "BAD_REQUEST", msg,
+                  json_pack("{s:I,s:I,s:I}", "failedWorkers", (json_int_t)f.failed,
+                            "completedWorkers", (json_int_t)f.completed, "expectedWorkers",
+                            (json_int_t)f.expected_partitions));
+        goto out;
+    }
+    if (c->api->queue == NULL) {
+        api_error(c, 503, "SERVICE_UNAVAILABLE", "Queue backend unavailable", NULL);
+        goto out;
+    }
+    struct dm_consolidate m;
+    memset(&m, 0, sizeof(m));
+    snprintf(m.run_id, sizeof(m.run_id), "%s", run_id);
+    snprintf(m.trace_id, sizeof(m.trace_id), "%s", PQgetvalue(r, 0, 2));
+    m.force = force;
+    m.updated_to_ms = api_i64(r, 0, 19);
+    char id[256];
+    dm_consolidate_id(&m, id, sizeof(id));
+    char *text = dm_consolidate_to_json(&m);
+    struct dm_queue_out out_msg = {.id = id, .body = text, .scheduled_ms = 0};
+    e = dm_queue_send(c->api->queue, DM_Q_CONSOLIDATE, &out_msg, &err);
+    free(text);
+    if (e != DM_OK) {
+        api_fail(c, e == DM_ERR_DB ? DM_ERR_UNAVAILABLE : e, &err);
+        goto out;
+    }
+    if (dm_db_query(c->api->db,
+                    "UPDATE run_metadata SET consolidate_sent_at = COALESCE(consolidate_sent_at, "
+                    "now()) WHERE run_id = $1",
+                    1, p, NULL, &err) != DM_OK)
+        dm_warn(&c->log, "consolidate_sent_at not recorded: %s", err.message);
+    api_data(c, 202,
+             json_pack("{s:s,s:b,s:s,s:s}", "runId", run_id, "force", force, "messageId", id,
+                       "status", "queued"));
+out:
+    PQclear(r);
+    json_decref(body);
+}
+
+void api_trigger_retry(struct api_call *c)
+{
+    json_t *body = api_body_object(c);
+    if (body == NULL)
+        return;
+    PGresult *r = NULL;
+    struct dm_error err = {0};
+    const char *run_id;
+    if (!body_run_id(c, body, &run_id))
+        goto out;
+    json_t *pv = json_object_get(body, "partition_id");
+    if (pv == NULL)
+        pv = json_object_get(body, "partitionId");
+    const char *only = NULL;
+    if (pv != NULL && !json_is_null(pv)) {
+        if (!json_is_string(pv) || json_string_length(pv) == 0 ||
+            json_string_length(pv) >= DM_PARTITION_ID_MAX) {
+            api_validation(c, "partition_id", "must be a partition id string");
+            goto out;
+        }
+        only = json_string_value(pv);
+    }
+    if (c->api->queue == NULL) {
+        api_error(c, 503, "SERVICE_UNAVAILABLE", "Queue backend unavailable", NULL);
+        goto out;
+    }
+    const char *rp[1] = {run_id};
+    enum dm_err e = dm_db_query(c->api->db,
+                                "SELECT cancelled_at IS NOT NULL FROM run_metadata "
+                                "WHERE run_id = $1",
+                                1, rp, &r, &err);
+    if (e != DM_OK) {
+        api_fail(c, e, &err);
+        goto out;
+    }
+    if (PQntuples(r) == 0) {
+        api_error(c, 404, "NOT_FOUND", "Run not found", NULL);
+        goto out;
+    }
+    if (!strcmp(PQgetvalue(r, 0, 0), "t")) {
+        api_error(c, 409, "CONFLICT", "Run was cancelled; start a new run instead", NULL);
+        goto out;
+    }
+    PQclear(r);
+    r = NULL;
+    const char *p[2] = {run_id, only};
+    e = dm_db_query(c->api->db,
+                    "WITH u AS (UPDATE partition_progress SET failed = false, "
+                    " attempts = attempts + 1, last_error = NULL, updated_at = now() "
+                    " WHERE run_id = $1 AND failed AND NOT cancelled AND NOT completed "
+                    " AND ($2::text IS NULL OR partition_id = $2) "
+                    " RETURNING partition_id, attempts, next_offset), "
+                    "w AS (UPDATE worker_runs w SET status = 'running', error_message = NULL, "
+                    " completed_at = NULL FROM u WHERE w.run_id = $1 "
+                    " AND w.partition_id = u.partition_id RETURNING 1), "
+                    "m AS (UPDATE run_metadata SET skipped_at = NULL WHERE run_id = $1 "
+                    " AND EXISTS (SELECT 1 FROM u) RETURNING 1) "
+                    "SELECT partition_id, attempts, next_offset FROM u ORDER BY partition_id",
+                    2, p, &r, &err);
+    if (e != DM_OK) {
+        api_fail(c, e, &err);
+        goto out;
+    }
+    if (PQntuples(r) == 0) {
+        api_error(c, 404, "NOT_FOUND",
+                  only ? "Partition not found or not failed" : "No failed workers to retry", NULL);
+        goto out;
+    }
+    json_t *done = json_array();
+    int failed = 0;
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *pid = PQgetvalue(r, i, 0);
+        struct dm_work_item wi;
+        struct dm_error serr = {0};
+        if (dm_runops_partition_item(c->api->db, run_id, pid, &wi, &serr) != DM_OK ||
+            dm_runops_send_work_item(c->api->queue, &wi, NULL, &serr) != DM_OK) {
+            /* The flag is cleared: the sweeper re-sends from next_offset. */
+            dm_warn(&c->log, "retry of partition %s not sent: %s", pid, serr.message);
+            failed++;
+            continue;
+        }
+        char id[256];
+        dm_work_item_id(&wi, id, sizeof(id));
+        json_array_append_new(done, json_pack("{s:s,s:I,s:i,s:s}", "partitionId", pid, "offset",
+                                              (json_int_t)wi.offset, "attempt", wi.attempt,
+                                              "messageId", id));
+        json_t *d = json_pack("{s:I,s:i,s:s}", "offset", (json_int_t)wi.offset, "attempt",
+                              wi.attempt, "by", c->client);
+        dm_runops_event(c->api->db, run_id, pid, "partition_retried", d);
+        json_decref(d);
+    }
+    api_data(c, 202,
+             json_pack("{s:s,s:I,s:i,s:o}", "runId", run_id, "retried",
+                       (json_int_t)json_array_size(done), "notSent", failed, "partitions", done));
+out:
+    PQclear(r);
+    json_decref(body);
+}
+
+void api_trigger_cancel(struct api_call *c)
+{
+    json_t *body = api_body_object(c);
+    if (body == NULL)
+        return;
+    struct dm_db_conn *conn = NULL;
+    PGresult *r = NULL;
+    struct dm_error err = {0};
+    const char *run_id;
+    if (!body_run_id(c, body, &run_id))
+        goto out;
+    conn = api_conn(c);
+    if (conn == NULL)
+        goto out;
+    const char *p[1] = {run_id};
+    enum dm_err e = dm_db_begin(conn, &err);
+    if (e == DM_OK)
+        e = dm_db_exec(conn,
+                       "SELECT cancelled_at IS NOT NULL, completed_at IS NOT NULL "
+                       "FROM run_metadata WHERE run_id = $1 FOR UPDATE",
+                       1, p, &r, &err);
+    if (e != DM_OK) {
+        api_fail(c, e, &err);
+        goto out;
+    }
+    if (PQntuples(r) == 0) {
+        api_error(c, 404, "NOT_FOUND", "Run not found", NULL);
+        goto out;
+    }
+    if (!strcmp(PQgetvalue(r, 0, 0), "t")) {
+        api_error(c, 409, "CONFLICT", "Run is already cancelled", NULL);
+        goto out;
+    }
+    if (!strcmp(PQgetvalue(r, 0, 1), "t")) {
+        api_error(c, 409, "CONFLICT", "Run already completed", NULL);
+        goto out;
+    }
+    PQclear(r);
+    r = NULL;
+    e = dm_db_exec(conn, "UPDATE run_metadata SET cancelled_at = now() WHERE run_id = $1", 1, p,
+                   NULL, &err);
+    if (e == DM_OK)
+        e = dm_db_exec(conn,
+                       "WITH u AS (UPDATE partition_progress SET failed = true, cancelled = true, "
+                       " last_error = COALESCE(last_error, 'cancelled'), updated_at = now() "
+                       " WHERE run_id = $1 AND NOT completed AND NOT cancelled "
+                       " RETURNING partition_id), "
+                       "w AS (UPDATE worker_runs w SET status = 'failed', "
+                       " error_message = 'cancelled', completed_at = now() FROM u "
+                       " WHERE w.run_id = $1 AND w.partition_id = u.partition_id RETURNING 1), "
+                       "ev AS (INSERT INTO run_events (run_id, event, detail) "
+                       " SELECT $1, 'run_cancelled', json_build_object('partitionsCancelled', "
+                       " (SELECT count(*) FROM u))::jsonb) "
+                       "SELECT count(*) FROM u",
+                       1, p, &r, &err);
+    if (e == DM_OK)
+        e = dm_db_commit(conn, &err);
+    if (e != DM_OK) {
+        api_fail(c, e, &err);
+        goto out;
+    }
+    dm_info(&c->log, "run %s cancelled by %s", run_id, c->client);
+    api_data(c, 200,
+             json_pack("{s:s,s:s,s:I}", "runId", run_id, "status", "cancelled",
+                       "partitionsCancelled", (json_int_t)api_i64(r, 0, 0)));
+out:
+    PQclear(r);
+    if (conn)
+        dm_db_release(conn);
+    json_decref(body);
+}
+
+void api_trigger_failed_workers(struct api_call *c)
+{
+    const char *id = c->params[0];
+    if (!dm_uuid_valid(id)) {
+        api_validation(c, "runId", "must be a UUID");
+        return;
+    }
+    const char *p[1] = {id};
+    PGresult *r = NULL;
+    struct dm_error err = {0};
+    enum dm_err e =
+        dm_db_query(c->api->db, "SELECT 1 FROM run_metadata WHERE run_id = $1", 1, p, &r, &err);
+    if (e != DM_OK) {
+        api_fail(c, e, &err);
+        return;
+    }
+    bool found = PQntuples(r) > 0;
+    PQclear(r);
+    r = NULL;
+    if (!found) {
+        api_error(c, 404, "NOT_FOUND", "Run not found", NULL);
+        return;
+    }
+    e = dm_db_query(c->api->db,
+                    "SELECT p.partition_id, w.worker_id, p.min_price, p.max_price, "
+                    "p.next_offset, p.records, p.attempts, p.cancelled, "
+                    "COALESCE(w.error_message, p.last_error) AS error_message, "
+                    "w.started_at, w.completed_at, p.updated_at "
+                    "FROM partition_progress p LEFT JOIN worker_runs w USING (run_id, "
+                    "partition_id) WHERE p.run_id = $1 AND p.failed ORDER BY p.partition_id",
+                    1, p, &r, &err);
+    if (e != DM_OK) {
+        api_fail(c, e, &err);
+        return;
+    }
+    json_t *rows = api_rows_json(r);
+    PQclear(r);
+    api_data(c, 200, rows);
+}
