@@ -94,6 +94,9 @@ if (deploy) {
   check('deploy.yml: az containerapp job update for the scheduler to the SHA tag',
     /az containerapp job update[\s\S]*--name "\$NAME_PREFIX-scheduler"[\s\S]*diamond-scheduler:\$GITHUB_SHA/.test(runs));
   check('deploy.yml checks the API health after deploying', /\/health/.test(runs));
+  const mig = runs.indexOf(' migrate');
+  check('deploy.yml applies migrations before updating the apps',
+    mig > 0 && mig < runs.indexOf('az containerapp update'));
 }
 
 finish();
