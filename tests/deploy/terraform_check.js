@@ -215,6 +215,20 @@ function checkContainerApps(envName, mod, vars, staging) {
     if (staging) check(`${p}: staging caps MAX_SCHEDULER_RECORDS (${max})`, Number(max) > 0);
     else checkEq(`${p}: prod MAX_SCHEDULER_RECORDS unlimited`, '0', max);
   }
+  const mon = resolve(res(mod, 'azurerm_container_app_job', 'monitor'), vars);
+  if (check(`${p}: hourly monitor job exists`, mon !== undefined)) {
+    const c = mon.template[0].container[0];
+    checkEq(`${p}: monitor runs diamond check`, ['/usr/local/bin/diamond', 'check'], c.command);
+    checkEq(`${p}: monitor cron hourly`, '0 * * * *', mon.schedule_trigger_config[0].cron_expression);
+    const names = envOf(c);
+    for (const n of ['RESEND_API_KEY', 'ALERT_EMAIL_TO', 'ALERT_EMAIL_FROM', 'AZURE_SERVICE_BUS_CONNECTION_STRING', 'AZURE_STORAGE_CONNECTION_STRING', 'DATABASE_PASSWORD'])
+      check(`${p}: monitor gets ${n}`, names.includes(n));
+    const sb = (mon.secret || []).find((x) => x.name === 'servicebus-connection-string');
+    check(`${p}: monitor uses the monitor (Manage) Service Bus rule`,
+      sb && /monitor_servicebus_connection_string/.test(res(mod, 'azurerm_container_app_job', 'monitor').secret.find((x) => x.name === 'servicebus-connection-string').value));
+  }
+  const apiProbe = res(mod, 'azurerm_container_app', 'api').template[0].container[0].liveness_probe[0];
+  checkEq(`${p}: API liveness is TCP (a DB outage gives 503s, not restarts)`, 'TCP', apiProbe.transport);
   const ra = res(mod, 'azurerm_role_assignment', 'api_starts_scheduler');
   if (check(`${p}: API identity role assignment exists`, ra !== undefined)) {
     check(`${p}: role is the Job Operator role`, V.job_operator_role.includes(resolve(ra.role_definition_name, vars)),
@@ -273,6 +287,8 @@ function checkServiceBus(envName, mod, vars) {
   checkEq(`${p}: queue rules never manage`, false, grant.manage);
   checkEq(`${p}: app namespace rules never manage`, false,
     res(mod, 'azurerm_servicebus_namespace_authorization_rule', 'app').manage);
+  checkEq(`${p}: monitor rule has Manage (dead-letter counts)`, true,
+    res(mod, 'azurerm_servicebus_namespace_authorization_rule', 'monitor').manage);
   checkEq(`${p}: KEDA rules cover the scaled queues`, ['consolidate', 'work-items'],
     [...(vars.keda_scaled_queues || [])].sort());
 }

@@ -72,11 +72,12 @@ module "container_apps" {
   pull_identity_id = module.container_registry.pull_identity_id
   image_tag        = var.image_tag
 
-  servicebus_namespace          = module.service_bus.namespace_name
-  servicebus_connection_strings = module.service_bus.app_connection_strings
-  keda_connection_strings       = module.service_bus.keda_connection_strings
-  storage_connection_string     = module.storage.connection_string
-  subscription_id               = data.azurerm_client_config.current.subscription_id
+  servicebus_namespace                 = module.service_bus.namespace_name
+  servicebus_connection_strings        = module.service_bus.app_connection_strings
+  keda_connection_strings              = module.service_bus.keda_connection_strings
+  monitor_servicebus_connection_string = module.service_bus.monitor_connection_string
+  storage_connection_string            = module.storage.connection_string
+  subscription_id                      = data.azurerm_client_config.current.subscription_id
 
   database_host     = var.database_host
   database_username = var.database_username

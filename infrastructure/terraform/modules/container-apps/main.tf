@@ -145,16 +145,16 @@ resource "azurerm_container_app" "api" {
         value = local.job_name
       }
 
+      # TCP, not /health: /health answers 503 while PostgreSQL or the queue is unreachable, and
+      # a dependency outage must give 503s from a running API, not a restart loop (api.md).
       liveness_probe {
-        transport = "HTTP"
+        transport = "TCP"
         port      = var.api.port
-        path      = "/health"
       }
 
       readiness_probe {
-        transport = "HTTP"
+        transport = "TCP"
         port      = var.api.port
-        path      = "/health"
       }
     }
 
@@ -437,9 +437,8 @@ resource "azurerm_container_app" "dashboard" {
       }
 
       liveness_probe {
-        transport = "HTTP"
+        transport = "TCP"
         port      = var.dashboard.port
-        path      = "/"
       }
     }
 
@@ -550,6 +549,106 @@ resource "azurerm_container_app_job" "scheduler" {
       env {
         name  = "MAX_SCHEDULER_RECORDS"
         value = tostring(var.scheduler.max_records)
+      }
+    }
+  }
+}
+
+# ------------------------------------------------------------------------------------------
+# Monitor: `diamond check` every hour (the seed's five thresholds, alerts by e-mail). Locally the
+# resident scheduler runs it; in Azure the scheduler is a daily job, so the check gets its own.
+# Its Service Bus rule has Manage: reading dead-letter counts needs it (and nothing else does).
+# ------------------------------------------------------------------------------------------
+resource "azurerm_container_app_job" "monitor" {
+  count                        = var.monitor.enabled ? 1 : 0
+  name                         = "${var.name_prefix}-monitor"
+  location                     = var.location
+  resource_group_name          = var.resource_group_name
+  container_app_environment_id = azurerm_container_app_environment.this.id
+  replica_timeout_in_seconds   = var.monitor.timeout_seconds
+  replica_retry_limit          = 0
+  tags                         = var.tags
+
+  schedule_trigger_config {
+    cron_expression          = var.monitor.cron_expression
+    parallelism              = 1
+    replica_completion_count = 1
+  }
+
+  identity {
+    type         = "UserAssigned"
+    identity_ids = [var.pull_identity_id]
+  }
+
+  registry {
+    server   = var.registry_server
+    identity = var.pull_identity_id
+  }
+
+  secret {
+    name  = "database-password"
+    value = var.database_password
+  }
+  secret {
+    name  = "storage-connection-string"
+    value = var.storage_connection_string
+  }
+  secret {
+    name  = "servicebus-connection-string"
+    value = var.monitor_servicebus_connection_string
+  }
+  secret {
+    name  = "resend-api-key"
+    value = var.resend_api_key
+  }
+
+  template {
+    container {
+      name    = "monitor"
+      image   = "${var.registry_server}/diamond-scheduler:${var.image_tag}"
+      command = ["/usr/local/bin/diamond", "check"]
+      cpu     = var.monitor.cpu
+      memory  = var.monitor.memory
+
+      env {
+        name  = "DATABASE_HOST"
+        value = var.database_host
+      }
+      env {
+        name  = "DATABASE_PORT"
+        value = tostring(var.database_port)
+      }
+      env {
+        name  = "DATABASE_NAME"
+        value = var.database_name
+      }
+      env {
+        name  = "DATABASE_USERNAME"
+        value = var.database_username
+      }
+      env {
+        name        = "DATABASE_PASSWORD"
+        secret_name = "database-password"
+      }
+      env {
+        name        = "AZURE_STORAGE_CONNECTION_STRING"
+        secret_name = "storage-connection-string"
+      }
+      env {
+        name        = "AZURE_SERVICE_BUS_CONNECTION_STRING"
+        secret_name = "servicebus-connection-string"
+      }
+      env {
+        name        = "RESEND_API_KEY"
+        secret_name = "resend-api-key"
+      }
+      env {
+        name  = "ALERT_EMAIL_TO"
+        value = var.alert_email_to
+      }
+      env {
+        name  = "ALERT_EMAIL_FROM"
+        value = var.alert_email_from
       }
     }
   }

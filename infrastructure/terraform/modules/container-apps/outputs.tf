@@ -30,3 +30,7 @@ output "scheduler_job_name" {
 output "api_principal_id" {
   value = azurerm_container_app.api.identity[0].principal_id
 }
+
+output "monitor_job_name" {
+  value = var.monitor.enabled ? azurerm_container_app_job.monitor[0].name : null
+}

@@ -124,12 +124,12 @@ variable "dashboard" {
 
 variable "scheduler" {
   type = object({
-    cron_expression     = string
-    cpu                 = number
-    memory              = string
-    timeout_seconds     = number
-    retry_limit         = number
-    max_records         = number
+    cron_expression = string
+    cpu             = number
+    memory          = string
+    timeout_seconds = number
+    retry_limit     = number
+    max_records     = number
   })
   default = {
     cron_expression = "0 2 * * *"
@@ -138,6 +138,24 @@ variable "scheduler" {
     timeout_seconds = 1800
     retry_limit     = 1
     max_records     = 0 # MAX_SCHEDULER_RECORDS: 0 = unlimited (staging caps it)
+  }
+}
+
+variable "monitor" {
+  description = "Hourly `diamond check` job (the seed's monitoring thresholds)"
+  type = object({
+    enabled         = bool
+    cron_expression = string
+    cpu             = number
+    memory          = string
+    timeout_seconds = number
+  })
+  default = {
+    enabled         = true
+    cron_expression = "0 * * * *"
+    cpu             = 0.25
+    memory          = "0.5Gi"
+    timeout_seconds = 300
   }
 }
 
@@ -207,6 +225,12 @@ variable "storage_connection_string" {
 variable "servicebus_connection_strings" {
   description = "Per application (api, worker, consolidator, scheduler): its least-privilege connection string"
   type        = map(string)
+  sensitive   = true
+}
+
+variable "monitor_servicebus_connection_string" {
+  description = "Connection string with Manage for the monitor job (dead-letter counts)"
+  type        = string
   sensitive   = true
 }
 

@@ -7,8 +7,9 @@
 #     its connection string (output app_connection_strings);
 #   - one queue-scoped rule per queue it uses, with exactly the rights the seed's data flow gives
 #     it on that queue (output queue_connection_strings), for per-queue credentials;
-# and KEDA gets one queue-scoped Manage rule per scaled queue (the scaler must read queue
-# runtime properties, which needs Manage, and only on that queue).
+# KEDA gets one queue-scoped Manage rule per scaled queue (the scaler must read queue runtime
+# properties, which needs Manage, and only on that queue), and the monitoring check one
+# namespace Manage rule (dead-letter counts of all three queues).
 
 terraform {
   required_providers {
@@ -79,6 +80,16 @@ resource "azurerm_servicebus_namespace_authorization_rule" "app" {
   send         = each.value.send
   listen       = each.value.listen
   manage       = false
+}
+
+# `diamond check` / `diamond status` read queue runtime properties (dead-letter counts), which
+# Service Bus grants only with Manage. Used by the hourly monitor job and by operators only.
+resource "azurerm_servicebus_namespace_authorization_rule" "monitor" {
+  name         = "monitor"
+  namespace_id = azurerm_servicebus_namespace.this.id
+  send         = true
+  listen       = true
+  manage       = true
 }
 
 resource "azurerm_servicebus_queue_authorization_rule" "keda" {

@@ -27,3 +27,9 @@ output "keda_connection_strings" {
   value       = { for q, r in azurerm_servicebus_queue_authorization_rule.keda : q => r.primary_connection_string }
   sensitive   = true
 }
+
+output "monitor_connection_string" {
+  description = "Manage connection string for `diamond check` / `diamond status` (monitor job, operators)"
+  value       = azurerm_servicebus_namespace_authorization_rule.monitor.primary_connection_string
+  sensitive   = true
+}
