@@ -389,8 +389,15 @@ static enum dm_err sb_send_many(struct dm_queue *q, enum dm_queue_name name,
             free(text);
         }
         if (entry == NULL || len + 2 > BATCH_LIMIT) {
+            /* Flush first so the queue sees the messages in the caller's order. */
             json_decref(entry);
-            e = send_one(q, name, &msgs[i], err);
+            if (json_array_size(batch) > 0) {
+                e = send_batch(q, name, batch, err);
+                json_array_clear(batch);
+                batch_bytes = 2;
+            }
+            if (e == DM_OK)
+                e = send_one(q, name, &msgs[i], err);
             continue;
         }
         if (batch_bytes + len > BATCH_LIMIT) {
