@@ -172,7 +172,7 @@ void api_analytics_runs(struct api_call *c)
     json_object_set_new(body, "pagination",
                         json_pack("{s:i,s:i,s:i,s:i}", "total", total, "page", page, "limit", limit,
                                   "totalPages", (total + limit - 1) / limit));
-    dm_http_resp_json(c->resp, 200, body);
+    api_json(c->resp, 200, body);
 }
 
 void api_analytics_run(struct api_call *c)
@@ -710,7 +710,7 @@ void api_analytics_query(struct api_call *c)
     json_object_set_new(resp, "pagination",
                         json_pack("{s:I,s:I,s:I}", "limit", (json_int_t)limit, "offset",
                                   (json_int_t)offset, "count", (json_int_t)json_array_size(rows)));
-    dm_http_resp_json(c->resp, 200, resp);
+    api_json(c->resp, 200, resp);
 out:
     PQclear(r);
     dm_sql_free(&s);

@@ -91,6 +91,8 @@ void api_error(struct api_call *c, int status, const char *code, const char *mes
 void api_validation(struct api_call *c, const char *param, const char *message);
 /* Map a failure from the database or another dependency to 503/400/404/409/500. */
 void api_fail(struct api_call *c, enum dm_err code, const struct dm_error *err);
+/* Serialise body (stolen) as the response with status; reals with 15 significant digits. */
+void api_json(struct dm_http_resp *resp, int status, json_t *body);
 /* {"data": data} with status (data stolen). */
 void api_data(struct api_call *c, int status, json_t *data);
 /* Parse the body as a JSON object; on failure answers 400 and returns NULL. */

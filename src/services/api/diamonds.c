@@ -481,7 +481,7 @@ static void replay(struct api_call *c, const char *stored)
         return;
     }
     dm_http_resp_header(c->resp, "Idempotent-Replayed", "true");
-    dm_http_resp_json(c->resp, (int)json_integer_value(st), json_incref(body));
+    api_json(c->resp, (int)json_integer_value(st), json_incref(body));
     json_decref(j);
 }
 
@@ -671,7 +671,7 @@ void api_diamond_purchase(struct api_call *c)
         if (e != DM_OK)
             json_decref(b), api_fail(c, e, &err);
         else
-            dm_http_resp_json(c->resp, 409, b);
+            api_json(c->resp, 409, b);
         goto out;
     }
     struct dm_nivoda_order_req oreq = {offer, dest, ref, comments, ret};
@@ -688,7 +688,7 @@ void api_diamond_purchase(struct api_call *c)
         if (e != DM_OK)
             json_decref(b), api_fail(c, e, &err);
         else
-            dm_http_resp_json(c->resp, 502, b);
+            api_json(c->resp, 502, b);
         goto out;
     }
     json_t *b =
@@ -709,7 +709,7 @@ void api_diamond_purchase(struct api_call *c)
         api_fail(c, e, &err);
         goto out;
     }
-    dm_http_resp_json(c->resp, 200, b);
+    api_json(c->resp, 200, b);
 out:
     PQclear(r);
     if (conn)

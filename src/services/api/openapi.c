@@ -211,7 +211,7 @@ static json_t *build(void)
 
 void api_openapi(struct api_call *c)
 {
-    dm_http_resp_json(c->resp, 200, build());
+    api_json(c->resp, 200, build());
 }
 
 static const char docs_html[] =

@@ -76,7 +76,7 @@ void api_error(struct api_call *c, int status, const char *code, const char *mes
         json_object_set_new(e, "details", details);
     json_t *body = json_object();
     json_object_set_new(body, "error", e);
-    dm_http_resp_json(c->resp, status, body);
+    api_json(c->resp, status, body);
 }
 
 void api_validation(struct api_call *c, const char *param, const char *message)
@@ -112,11 +112,30 @@ void api_fail(struct api_call *c, enum dm_err code, const struct dm_error *err)
     }
 }
 
+void api_json(struct dm_http_resp *resp, int status, json_t *body)
+{
+    /* 15 significant digits: numeric(12,2) prices print exactly (2131.53, not
+     * 2131.5300000000002). */
+    resp->status = status;
+    resp->content_type = "application/json";
+    dm_buf_reset(&resp->body);
+    char *s = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_decref(body);
+    if (s == NULL || dm_buf_append_str(&resp->body, s) != DM_OK) {
+        dm_buf_reset(&resp->body);
+        resp->status = 500;
+        if (dm_buf_append_str(&resp->body, "{\"error\":{\"code\":\"INTERNAL_ERROR\","
+                                           "\"message\":\"response too large\"}}") != DM_OK)
+            resp->status = 500;
+    }
+    free(s);
+}
+
 void api_data(struct api_call *c, int status, json_t *data)
 {
     json_t *body = json_object();
     json_object_set_new(body, "data", data ? data : json_null());
-    dm_http_resp_json(c->resp, status, body);
+    api_json(c->resp, status, body);
 }
 
 json_t *api_body_object(struct api_call *c)
@@ -163,6 +182,24 @@ static bool valid_request_id(const char *s)
             return false;
     }
     return n > 0;
+}
+
+/* The raw request target: printable ASCII, well-formed percent escapes, no encoded NUL. */
+static bool valid_target(const char *t)
+{
+    size_t n = 0;
+    for (const char *p = t; *p; p++, n++) {
+        unsigned char ch = (unsigned char)*p;
+        if (n > 8192 || ch <= 0x20 || ch >= 0x7f)
+            return false;
+        if (ch == '%') {
+            if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]))
+                return false;
+            if (p[1] == '0' && p[2] == '0')
+                return false;
+        }
+    }
+    return n > 0 && t[0] == '/';
 }
 
 /* Match path against pattern; fills path parameters. */
@@ -291,6 +328,17 @@ void api_handle(void *ctx, const struct dm_http_req *req, struct dm_http_resp *r
         resp->status = 204;
         resp->content_type = "text/plain";
         goto done;
+    }
+
+    if (!valid_target(req->target)) {
+        api_error(&c, 400, "BAD_REQUEST", "Malformed request target", NULL);
+        goto done;
+    }
+    for (const char *p = req->path; *p; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            api_error(&c, 400, "BAD_REQUEST", "Malformed request path", NULL);
+            goto done;
+        }
     }
 
     const struct api_route *route = NULL;

@@ -77,7 +77,7 @@ void api_health(struct api_call *c)
         json_pack("{s:s,s:s,s:s,s:s,s:I}", "status", ok ? "ok" : "degraded", "timestamp", now,
                   "database", db ? "ok" : "down", "queue", q ? "ok" : "down", "uptimeSeconds",
                   (json_int_t)((dm_now_ms() - c->api->started_ms) / 1000));
-    dm_http_resp_json(c->resp, ok ? 200 : 503, body);
+    api_json(c->resp, ok ? 200 : 503, body);
 }
 
 /* ---- metrics ---- */

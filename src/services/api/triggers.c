@@ -106,7 +106,7 @@ void api_trigger_scheduler(struct api_call *c)
                                "message", "The scheduler could not be started; run it manually",
                                "manual_command", manual, "reason", terr.message);
         json_object_set_new(eb, "manual_command", json_string(manual));
-        dm_http_resp_json(c->resp, 503, eb);
+        api_json(c->resp, 503, eb);
         goto out;
     }
     dm_info(&c->log, "scheduler %s run requested by %s (request %s, %s %s)", run_type, c->client,

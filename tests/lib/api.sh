@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# api.sh - helpers for the API integration tests (sourced after tests/lib/common.sh):
+# start_api (spawns `diamond api` on a free port and waits for /health), req (one HTTP
+# request; status in $STATUS, body in $T/body, headers in $T/headers), jqb (jq over the last
+# body), sign (HMAC-SHA256 of the canonical string), seed_diamonds N.
+
+# start_api NAME [ENV=VALUE...]: starts the API with extra environment; sets $API.
+start_api() {
+    local name=$1; shift
+    API_PORT=$(free_port)
+    API="http://127.0.0.1:$API_PORT"
+    spawn "$name" env PORT="$API_PORT" "$@" "$DIAMOND" api
+    wait_until 20 curl -sf "$API/health"
+}
+
+# req METHOD PATH [BODY] [HEADER...]
+req() {
+    local method=$1 path=$2 body=${3-} ; shift 2; [ $# -gt 0 ] && shift
+    local args=(-s -o "$T/body" -D "$T/headers" -w '%{http_code}' -X "$method")
+    for h in "$@"; do args+=(-H "$h"); done
+    if [ -n "$body" ]; then args+=(-H 'Content-Type: application/json' --data-binary "$body"); fi
+    STATUS=$(curl "${args[@]}" "$API$path" || true)
+}
+
+jqb() { jq -r "$@" <"$T/body"; }
+header() { grep -i "^$1:" "$T/headers" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
+
+# sign SECRET METHOD TARGET TIMESTAMP BODY -> lowercase hex signature
+sign() {
+    local bh
+    bh=$(printf '%s' "$5" | sha256sum | cut -d' ' -f1)
+    printf '%s\n%s\n%s\n%s' "$2" "$3" "$4" "$bh" | openssl dgst -sha256 -hmac "$1" -hex |
+        sed 's/^.*= //'
+}
+
+# new_key NAME [PERMISSIONS] -> prints the key
+new_key() {
+    if [ -n "${2-}" ]; then
+        "$DIAMOND" apikey create --name "$1" --permissions "$2" 2>/dev/null | tail -1
+    else
+        "$DIAMOND" apikey create --name "$1" 2>/dev/null | tail -1
+    fi
+}
+
+# seed_diamonds N [OFFSET]: N synthetic active diamonds with distinct created_at.
+seed_diamonds() {
+    local n=$1 off=${2:-0}
+    psql_q "INSERT INTO diamonds (supplier_stone_id, offer_id, shape, carats, color, clarity,
+        cut, lab_grown, feed_price, price_per_carat, retail_price, markup_ratio, rating,
+        availability, content_hash, created_at)
+      SELECT 'stone-'||g, 'offer-'||g, (ARRAY['ROUND','OVAL','PEAR','HEART','EMERALD'])[1+g%5],
+        (0.30 + (g%300)/100.0)::numeric(6,2),
+        (ARRAY['D','E','F','G','H','I','J'])[1+g%7],
+        (ARRAY['FL','IF','VVS1','VVS2','VS1','VS2','SI1'])[1+(g/7)%7],
+        CASE WHEN g%3=0 THEN NULL ELSE 'EX' END, g%2=0,
+        (100+g*7)::numeric(12,2), ((100+g*7)/(0.30 + (g%300)/100.0))::numeric(12,2),
+        round((100+g*7)*1.15, 2), 1.15, 5,
+        (ARRAY['available','available','available','on_hold','sold'])[1+g%5],
+        md5(g::text)||md5(g::text),
+        timestamptz '2026-01-01' + (g % 97 || ' minutes')::interval
+      FROM generate_series($((off + 1)), $((off + n))) g" >/dev/null
+}
