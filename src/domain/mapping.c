@@ -2,6 +2,7 @@
 #include "domain/mapping.h"
 
 #include "core/num.h"
+#include "domain/json_scan.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -87,33 +88,74 @@ enum dm_err dm_json_decimal(const json_t *v, int scale, int64_t *out)
     return decimal_text(text, scale, out);
 }
 
-/* Optional text: non-empty string, or a number's text; NULL for anything else. */
-static char *opt_text(const json_t *obj, const char *key, bool upper)
+/* Decimal from a token: number (as written) or numeric string. Errors as dm_json_decimal. */
+static enum dm_err tok_decimal(const struct dm_jscan *js, int i, int scale, int64_t *out)
 {
-    const json_t *v = json_object_get(obj, key);
+    int type = dm_jscan_type(js, i);
+    if (type < 0 || type == DM_JNULL)
+        return DM_ERR_NOT_FOUND;
+    char text[64];
+    if (type == DM_JSTR) {
+        size_t n = 0;
+        char *v = dm_jscan_strdup(js, i, &n);
+        enum dm_err e = n == 0 ? DM_ERR_INVALID : n >= sizeof(text) ? DM_ERR_TOO_LARGE : DM_OK;
+        if (e == DM_OK)
+            memcpy(text, v, n + 1);
+        free(v);
+        if (e != DM_OK)
+            return e;
+        return decimal_text(text, scale, out);
+    }
+    if (type != DM_JNUM)
+        return DM_ERR_INVALID;
+    size_t n = 0;
+    const char *raw = dm_jscan_raw(js, i, &n);
+    if (n >= sizeof(text))
+        return DM_ERR_TOO_LARGE;
+    memcpy(text, raw, n);
+    text[n] = '\0';
+    if (strpbrk(text, "eE") != NULL) {
+        /* Exponent notation: go through the double, like the feed's own encoder would. */
+        json_t *real = json_real(strtod(text, NULL));
+        enum dm_err e = dm_json_decimal(real, scale, out);
+        json_decref(real);
+        return e;
+    }
+    return decimal_text(text, scale, out);
+}
+
+/* Optional text: non-empty string, or a number as written; NULL for anything else. */
+static char *opt_text(const struct dm_jscan *js, int obj, const char *key, bool upper)
+{
+    int i = dm_jscan_get(js, obj, key);
+    int type = dm_jscan_type(js, i);
     char *s = NULL;
-    if (json_is_string(v)) {
-        if (json_string_length(v) == 0)
+    if (type == DM_JSTR) {
+        size_t n = 0;
+        s = dm_jscan_strdup(js, i, &n);
+        if (n == 0) {
+            free(s);
             return NULL;
-        s = dm_xstrdup(json_string_value(v));
-    } else if (json_is_integer(v)) {
-        s = dm_xasprintf("%lld", (long long)json_integer_value(v));
-    } else if (json_is_real(v)) {
-        s = dm_xasprintf("%.15g", json_real_value(v));
+        }
+    } else if (type == DM_JNUM) {
+        size_t n = 0;
+        const char *raw = dm_jscan_raw(js, i, &n);
+        s = dm_xstrndup(raw, n);
     } else {
         return NULL;
     }
     if (upper)
         for (char *p = s; *p; p++)
-            *p = (char)toupper((unsigned char)*p);
+            if (*p >= 'a' && *p <= 'z')
+                *p = (char)(*p - 'a' + 'A');
     return s;
 }
 
-/* Object member or NULL when absent or not an object. */
-static const json_t *opt_object(const json_t *obj, const char *key)
+/* Object member index or -1 when absent or not an object. */
+static int opt_object(const struct dm_jscan *js, int obj, const char *key)
 {
-    const json_t *v = json_object_get(obj, key);
-    return json_is_object(v) ? v : NULL;
+    int i = dm_jscan_get(js, obj, key);
+    return dm_jscan_type(js, i) == DM_JOBJ ? i : -1;
 }
 
 struct json_key {
@@ -148,25 +190,31 @@ static const struct json_key ATTRIBUTE_KEYS[] = {
     {"comments", 1, "comments"},
 };
 
-/* Build a compact JSON object of the keys present (non-null) in the payload, or NULL. */
-static char *collect(const json_t *d, const json_t *c, const struct json_key *keys, size_t n)
+/* A compact JSON object of the keys present (non-null) in the payload, values as written
+ * (the input was validated, so each slice is valid JSON), or NULL when none is present. */
+static char *collect(const struct dm_jscan *js, int d, int c, const struct json_key *keys, size_t n)
 {
-    json_t *o = NULL;
-    for (size_t i = 0; i < n; i++) {
-        const json_t *v = json_object_get(keys[i].src ? c : d, keys[i].in);
-        if (v == NULL || json_is_null(v))
+    struct dm_buf b;
+    dm_buf_init(&b, DM_MAPPING_MAX_PAYLOAD + 1024);
+    enum dm_err e = DM_OK;
+    for (size_t i = 0; i < n && e == DM_OK; i++) {
+        int v = dm_jscan_get(js, keys[i].src ? c : d, keys[i].in);
+        int type = dm_jscan_type(js, v);
+        if (type < 0 || type == DM_JNULL)
             continue;
-        if (o == NULL)
-            o = json_object();
-        json_object_set(o, keys[i].out, (json_t *)v);
+        size_t len = 0;
+        const char *raw = dm_jscan_raw(js, v, &len);
+        e = dm_buf_appendf(&b, "%c\"%s\":", b.len ? ',' : '{', keys[i].out);
+        if (e == DM_OK)
+            e = dm_buf_append(&b, raw, len);
     }
-    if (o == NULL)
+    if (e == DM_OK && b.len > 0)
+        e = dm_buf_append_char(&b, '}');
+    if (e != DM_OK || b.len == 0) {
+        dm_buf_free(&b);
         return NULL;
-    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    json_decref(o);
-    if (s == NULL)
-        s = dm_xstrdup("{}");
-    return s;
+    }
+    return dm_buf_steal(&b);
 }
 
 void dm_diamond_free(struct dm_diamond *d)
@@ -208,36 +256,38 @@ static enum dm_err number_error(enum dm_err e, const char *field, struct dm_erro
     return dm_error_set(err, DM_ERR_INVALID, "%s is not a number", field);
 }
 
-enum dm_err dm_mapping_map(const json_t *item, struct dm_diamond *d, struct dm_error *err)
+static enum dm_err map_scanned(const struct dm_jscan *js, struct dm_diamond *d,
+                               struct dm_error *err)
 {
     memset(d, 0, sizeof(*d));
     d->feed = DM_FEED_NIVODA;
     enum dm_err e = DM_OK;
-    if (!json_is_object(item))
+    const int item = 0;
+    if (dm_jscan_type(js, item) != DM_JOBJ)
         return dm_error_set(err, DM_ERR_INVALID, "item is not a JSON object");
-    const json_t *dj = opt_object(item, "diamond");
-    if (dj == NULL)
+    int dj = opt_object(js, item, "diamond");
+    if (dj < 0)
         return dm_error_set(err, DM_ERR_INVALID, "missing diamond");
-    const json_t *cj = opt_object(dj, "certificate");
-    if (cj == NULL)
+    int cj = opt_object(js, dj, "certificate");
+    if (cj < 0)
         return dm_error_set(err, DM_ERR_INVALID, "missing certificate");
 
-    d->supplier_stone_id = opt_text(dj, "id", false);
+    d->supplier_stone_id = opt_text(js, dj, "id", false);
     if (d->supplier_stone_id == NULL) {
         e = dm_error_set(err, DM_ERR_INVALID, "missing diamond.id");
         goto out;
     }
-    d->offer_id = opt_text(item, "id", false);
+    d->offer_id = opt_text(js, item, "id", false);
     if (d->offer_id == NULL) {
         e = dm_error_set(err, DM_ERR_INVALID, "missing item id (offer id)");
         goto out;
     }
-    d->shape = opt_text(cj, "shape", true);
+    d->shape = opt_text(js, cj, "shape", true);
     if (d->shape == NULL) {
         e = dm_error_set(err, DM_ERR_INVALID, "missing certificate.shape");
         goto out;
     }
-    e = dm_json_decimal(json_object_get(cj, "carats"), 2, &d->carats_c2);
+    e = tok_decimal(js, dm_jscan_get(js, cj, "carats"), 2, &d->carats_c2);
     if (e != DM_OK) {
         e = number_error(e, "certificate.carats", err);
         goto out;
@@ -250,17 +300,17 @@ enum dm_err dm_mapping_map(const json_t *item, struct dm_diamond *d, struct dm_e
         e = dm_error_set(err, DM_ERR_INVALID, "certificate.carats out of range");
         goto out;
     }
-    d->color = opt_text(cj, "color", false);
+    d->color = opt_text(js, cj, "color", false);
     if (d->color == NULL) {
         e = dm_error_set(err, DM_ERR_INVALID, "missing certificate.color");
         goto out;
     }
-    d->clarity = opt_text(cj, "clarity", false);
+    d->clarity = opt_text(js, cj, "clarity", false);
     if (d->clarity == NULL) {
         e = dm_error_set(err, DM_ERR_INVALID, "missing certificate.clarity");
         goto out;
     }
-    e = dm_json_decimal(json_object_get(item, "price"), 0, &d->feed_price_cents);
+    e = tok_decimal(js, dm_jscan_get(js, item, "price"), 0, &d->feed_price_cents);
     if (e != DM_OK) {
         e = number_error(e, "price", err);
         goto out;
@@ -274,12 +324,12 @@ enum dm_err dm_mapping_map(const json_t *item, struct dm_diamond *d, struct dm_e
         goto out;
     }
 
-    d->cut = opt_text(cj, "cut", true);
-    d->polish = opt_text(cj, "polish", true);
-    d->symmetry = opt_text(cj, "symmetry", true);
-    char *flo_int = opt_text(cj, "floInt", false);
+    d->cut = opt_text(js, cj, "cut", true);
+    d->polish = opt_text(js, cj, "polish", true);
+    d->symmetry = opt_text(js, cj, "symmetry", true);
+    char *flo_int = opt_text(js, cj, "floInt", false);
     if (flo_int != NULL) {
-        char *flo_col = opt_text(cj, "floCol", false);
+        char *flo_col = opt_text(js, cj, "floCol", false);
         if (flo_col != NULL) {
             d->fluorescence = dm_xasprintf("%s %s", flo_int, flo_col);
             free(flo_int);
@@ -288,35 +338,35 @@ enum dm_err dm_mapping_map(const json_t *item, struct dm_diamond *d, struct dm_e
             d->fluorescence = flo_int;
         }
     }
-    const json_t *lg = json_object_get(cj, "labgrown");
-    if (json_is_boolean(lg)) {
-        d->lab_grown = json_is_true(lg);
+    int lg = dm_jscan_type(js, dm_jscan_get(js, cj, "labgrown"));
+    if (lg == DM_JTRUE || lg == DM_JFALSE) {
+        d->lab_grown = lg == DM_JTRUE;
     } else {
-        const json_t *lgt = json_object_get(cj, "labgrown_type");
-        d->lab_grown = lgt != NULL && !json_is_null(lgt) &&
-                       !(json_is_string(lgt) && json_string_length(lgt) == 0) &&
-                       !json_is_false(lgt);
+        int t = dm_jscan_get(js, cj, "labgrown_type");
+        int tt = dm_jscan_type(js, t);
+        bool empty = tt == DM_JSTR && js->tok[t].end == js->tok[t].start;
+        d->lab_grown = tt >= 0 && tt != DM_JNULL && tt != DM_JFALSE && !empty;
     }
-    d->treated = json_is_true(json_object_get(cj, "treated"));
+    d->treated = dm_jscan_type(js, dm_jscan_get(js, cj, "treated")) == DM_JTRUE;
 
-    d->raw_availability = opt_text(dj, "availability", false);
+    d->raw_availability = opt_text(js, dj, "availability", false);
     d->availability = dm_availability_normalise(d->raw_availability);
-    d->hold_id = opt_text(dj, "HoldId", false);
-    d->image_url = opt_text(dj, "image", false);
-    d->video_url = opt_text(dj, "video", false);
+    d->hold_id = opt_text(js, dj, "HoldId", false);
+    d->image_url = opt_text(js, dj, "image", false);
+    d->video_url = opt_text(js, dj, "video", false);
     if (d->video_url == NULL)
-        d->video_url = opt_text(dj, "supplier_video_link", false);
-    d->certificate_lab = opt_text(cj, "lab", false);
-    d->certificate_number = opt_text(cj, "certNumber", false);
-    d->certificate_pdf_url = opt_text(cj, "pdfUrl", false);
-    d->measurements =
-        collect(dj, cj, MEASUREMENT_KEYS, sizeof(MEASUREMENT_KEYS) / sizeof(MEASUREMENT_KEYS[0]));
+        d->video_url = opt_text(js, dj, "supplier_video_link", false);
+    d->certificate_lab = opt_text(js, cj, "lab", false);
+    d->certificate_number = opt_text(js, cj, "certNumber", false);
+    d->certificate_pdf_url = opt_text(js, cj, "pdfUrl", false);
+    d->measurements = collect(js, dj, cj, MEASUREMENT_KEYS,
+                              sizeof(MEASUREMENT_KEYS) / sizeof(MEASUREMENT_KEYS[0]));
     d->attributes =
-        collect(dj, cj, ATTRIBUTE_KEYS, sizeof(ATTRIBUTE_KEYS) / sizeof(ATTRIBUTE_KEYS[0]));
-    const json_t *sj = opt_object(dj, "supplier");
-    if (sj != NULL) {
-        d->supplier_name = opt_text(sj, "name", false);
-        d->supplier_legal_name = opt_text(sj, "legal_name", false);
+        collect(js, dj, cj, ATTRIBUTE_KEYS, sizeof(ATTRIBUTE_KEYS) / sizeof(ATTRIBUTE_KEYS[0]));
+    int sj = opt_object(js, dj, "supplier");
+    if (sj >= 0) {
+        d->supplier_name = opt_text(js, sj, "name", false);
+        d->supplier_legal_name = opt_text(js, sj, "legal_name", false);
     }
     d->markup_e4 = DM_DEFAULT_MARKUP_E4;
 out:
@@ -333,14 +383,25 @@ enum dm_err dm_mapping_map_text(const char *text, size_t len, struct dm_diamond 
         return dm_error_set(err, DM_ERR_INVALID, "empty payload");
     if (len > DM_MAPPING_MAX_PAYLOAD)
         return dm_error_set(err, DM_ERR_INVALID, "payload of %zu bytes is too large", len);
-    json_error_t je;
-    /* No JSON_ALLOW_NUL: a NUL inside a string could not be stored in text or jsonb. */
-    json_t *item = json_loadb(text, len, 0, &je);
+    struct dm_jscan js;
+    enum dm_err e = dm_jscan_parse(&js, text, len, err);
+    if (e != DM_OK)
+        return e;
+    e = map_scanned(&js, d, err);
+    dm_jscan_free(&js);
+    return e;
+}
+
+enum dm_err dm_mapping_map(const json_t *item, struct dm_diamond *d, struct dm_error *err)
+{
+    memset(d, 0, sizeof(*d));
     if (item == NULL)
-        return dm_error_set(err, DM_ERR_INVALID, "malformed JSON at line %d column %d: %s", je.line,
-                            je.column, je.text);
-    enum dm_err e = dm_mapping_map(item, d, err);
-    json_decref(item);
+        return dm_error_set(err, DM_ERR_INVALID, "item is not a JSON object");
+    char *text = json_dumps(item, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    if (text == NULL)
+        return dm_error_set(err, DM_ERR_INVALID, "item is not serialisable JSON");
+    enum dm_err e = dm_mapping_map_text(text, strlen(text), d, err);
+    free(text);
     return e;
 }
 

@@ -137,7 +137,9 @@ static void test_errors(void **state)
         {"\"price\":123456", "\"price\":\"12x\"", "price is not a number"},
         {"\"price\":123456", "\"price\":-5", "price must not be negative"},
         {"\"price\":123456", "\"price\":100000000000000", "price out of range"},
-        {"\"price\":123456", "\"price\":99999999999999999999999", "malformed JSON"},
+        {"\"price\":123456", "\"price\":99999999999999999999999", "price out of range"},
+        {"\"price\":123456", "\"price\":1e3x", "malformed JSON"},
+        {"\"shape\":\"round\"", "\"shape\":\"\\ud800\"", "malformed JSON"},
         {"\"id\":\"stone-1\"", "\"id\":null", "missing diamond.id"},
         {"\"id\":\"offer-1\"", "\"id\":[1]", "missing item id"},
         {"\"diamond\":{", "\"diamond\":7,\"x\":{", "missing diamond"},
@@ -233,6 +235,18 @@ static void test_field_rules(void **state)
     }
 }
 
+static void test_unicode_escapes(void **state)
+{
+    char *text = variant("\"shape\":\"round\"", "\"shape\":\"r\\u00e9\\ud83d\\ude00\\\"\\/\"");
+    struct dm_diamond d;
+    struct dm_error err = {0};
+    if (dm_mapping_map_text(text, strlen(text), &d, &err) != DM_OK)
+        fail_msg("%s", err.message);
+    assert_string_equal(d.shape, "R\xc3\xa9\xf0\x9f\x98\x80\"/");
+    dm_diamond_free(&d);
+    free(text);
+}
+
 static void test_copy_escaping(void **state)
 {
     struct dm_buf b;
@@ -275,7 +289,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_item),      cmocka_unit_test(test_errors),
         cmocka_unit_test(test_hostile_shapes), cmocka_unit_test(test_field_rules),
-        cmocka_unit_test(test_copy_escaping),  cmocka_unit_test(test_decimal),
+        cmocka_unit_test(test_copy_escaping),  cmocka_unit_test(test_unicode_escapes),
+        cmocka_unit_test(test_decimal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,8 @@
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/log.h"
+#include "core/num.h"
+#include "core/timeutil.h"
 #include "domain/mapping.h"
 #include "services/consolidator/consolidator.h"
 
@@ -21,7 +23,10 @@ static const char *CLAIM_SQL =
     "WHERE consolidation_status = 'pending' OR (consolidation_status = 'processing' "
     "AND claimed_at < now() - make_interval(secs => $3)) "
     "LIMIT $2 FOR UPDATE SKIP LOCKED) c WHERE r.id = c.id "
-    "RETURNING r.id, r.payload_hash, r.payload";
+    "RETURNING r.id, r.payload_hash, r.payload, (SELECT d.status || '|' || d.content_hash || "
+    "'|' || d.price_per_carat || '|' || d.retail_price || '|' || d.markup_ratio || '|' || "
+    "coalesce(d.rating::text, '') || '|' || coalesce(d.pricing_rule_id::text, '') "
+    "FROM diamonds d WHERE d.feed = 'nivoda' AND d.supplier_stone_id = r.supplier_stone_id)";
 
 /* Same columns and types as diamonds; rows vanish at commit. */
 static const char *STAGE_SQL =
@@ -79,6 +84,19 @@ static const char *STATS_SQL =
     "stats_new = stats_new + $3, stats_changed = stats_changed + $4, "
     "stats_unchanged = stats_unchanged + $5, stats_failed = stats_failed + $6 "
     "WHERE run_id = $1";
+
+/* The stored state of a diamond as the claim query renders it; equal means nothing to write. */
+static void current_state(const struct dm_diamond *d, const char *hash, char *out, size_t size)
+{
+    char ppc[32], retail[32], markup[32], rating[16] = "";
+    dm_format_fixed(d->price_per_carat_cents, 2, ppc, sizeof(ppc));
+    dm_format_fixed(d->retail_price_cents, 2, retail, sizeof(retail));
+    dm_format_fixed(d->markup_e4, 4, markup, sizeof(markup));
+    if (d->rating > 0)
+        snprintf(rating, sizeof(rating), "%d", d->rating);
+    snprintf(out, size, "active|%s|%s|%s|%s|%s|%s", hash, ppc, retail, markup, rating,
+             d->pricing_rule_id);
+}
 
 /* Append one element to a PostgreSQL array literal being built ("{" already there). */
 static enum dm_err array_add(struct dm_buf *a, const char *s)
@@ -165,9 +183,10 @@ enum dm_err dm_consolidator_batch(struct dm_consolidator *cs, const char *run_id
     char token[DM_UUID_LEN];
     dm_uuid_v4(token);
     *claimed = 0;
-    int64_t mapped = 0, failed = 0;
+    int64_t mapped = 0, failed = 0, skipped = 0;
     struct dm_log_ctx ctx = {.run_id = run_id};
 
+    int64_t t0 = dm_mono_ms(), t_claim = 0, t_map = 0;
     enum dm_err e = dm_db_acquire(cs->db, 30000, &c, err);
     if (e != DM_OK)
         goto out;
@@ -191,6 +210,7 @@ enum dm_err dm_consolidator_batch(struct dm_consolidator *cs, const char *run_id
         goto out;
     int n = PQntuples(claim);
     *claimed = n;
+    t_claim = dm_mono_ms();
     if (n == 0)
         goto out;
 
@@ -213,8 +233,21 @@ enum dm_err dm_consolidator_batch(struct dm_consolidator *cs, const char *run_id
         enum dm_err me = dm_mapping_map_text(payload, (size_t)PQgetlength(claim, i, 2), &d, &merr);
         if (me == DM_OK) {
             me = dm_mapping_price(&d, rules, nrules, &merr);
+            size_t before = copy.len;
+            char chash[DM_SHA256_HEX_LEN];
             if (me == DM_OK)
-                me = dm_diamond_copy_line(&d, &copy, NULL);
+                me = dm_diamond_copy_line(&d, &copy, chash);
+            const char *stored = dm_db_get(claim, i, 3);
+            if (me == DM_OK && stored != NULL) {
+                char now[512];
+                current_state(&d, chash, now, sizeof(now));
+                if (strcmp(now, stored) == 0) {
+                    /* Unchanged: no need to stage it; it is still marked done below. */
+                    copy.len = before;
+                    copy.data[before] = '\0';
+                    skipped++;
+                }
+            }
             dm_diamond_free(&d);
         }
         if (me == DM_OK) {
@@ -249,13 +282,14 @@ enum dm_err dm_consolidator_batch(struct dm_consolidator *cs, const char *run_id
         goto release;
     }
 
+    t_map = dm_mono_ms();
     /* 3. One transaction: stage, upsert, settle the raw rows, count. */
     int64_t inserted = 0, changed = 0;
     e = dm_db_begin(c, err);
-    if (e == DM_OK)
+    if (e == DM_OK && mapped > skipped) {
         e = ensure_stage(c, err);
-    if (e == DM_OK && mapped > 0) {
-        e = copy_in(c, copy.data, copy.len, err);
+        if (e == DM_OK)
+            e = copy_in(c, copy.data, copy.len, err);
         const char *up[] = {run_id};
         if (e == DM_OK)
             e = dm_db_exec(c, UPSERT_SQL, 1, up, &r, err);
@@ -265,9 +299,10 @@ enum dm_err dm_consolidator_batch(struct dm_consolidator *cs, const char *run_id
         }
         PQclear(r);
         r = NULL;
+    }
+    if (e == DM_OK && mapped > 0) {
         const char *dp[] = {done_ids.data, done_hashes.data, token};
-        if (e == DM_OK)
-            e = dm_db_exec(c, DONE_SQL, 3, dp, NULL, err);
+        e = dm_db_exec(c, DONE_SQL, 3, dp, NULL, err);
     }
     if (e == DM_OK && failed > 0) {
         const char *fp[] = {fail_ids.data, fail_hashes.data, fail_reasons.data, token};
@@ -292,8 +327,13 @@ enum dm_err dm_consolidator_batch(struct dm_consolidator *cs, const char *run_id
         st->changed += changed;
         st->unchanged += mapped - inserted - changed;
         st->failed += failed;
-        dm_debug(&ctx, "batch of %d: %lld new, %lld changed, %lld failed", n, (long long)inserted,
-                 (long long)changed, (long long)failed);
+        int64_t t_end = dm_mono_ms();
+        dm_debug(&ctx,
+                 "batch of %d: %lld new, %lld changed, %lld failed; claim %lld ms, map %lld ms, "
+                 "write %lld ms",
+                 n, (long long)inserted, (long long)changed, (long long)failed,
+                 (long long)(t_claim - t0), (long long)(t_map - t_claim),
+                 (long long)(t_end - t_map));
         goto out;
     }
 release:

@@ -243,6 +243,81 @@ static void record_failure(struct dm_consolidator *cs, const char *run_id,
     free(body);
 }
 
+/* ---- parallel batch loops --------------------------------------------------------------- */
+
+struct loop_shared {
+    struct dm_consolidator *cs;
+    const char *run_id;
+    const struct dm_pricing_rule *rules;
+    size_t nrules;
+    pthread_mutex_t mu;
+    struct dm_consol_stats st;
+    enum dm_err e;
+    struct dm_error err;
+};
+
+/* Claim and consolidate batches until nothing is claimable or a peer loop failed. */
+static void *batch_loop(void *arg)
+{
+    struct loop_shared *sh = arg;
+    for (;;) {
+        pthread_mutex_lock(&sh->mu);
+        bool give_up = sh->e != DM_OK;
+        pthread_mutex_unlock(&sh->mu);
+        if (give_up)
+            break;
+        struct dm_consol_stats st = {0};
+        struct dm_error err = {0};
+        int claimed = 0;
+        enum dm_err e = dm_stop_requested()
+                            ? dm_error_set(&err, DM_ERR_SHUTDOWN, "stopping")
+                            : dm_consolidator_batch(sh->cs, sh->run_id, sh->rules, sh->nrules, &st,
+                                                    &claimed, &err);
+        pthread_mutex_lock(&sh->mu);
+        sh->st.processed += st.processed;
+        sh->st.inserted += st.inserted;
+        sh->st.changed += st.changed;
+        sh->st.unchanged += st.unchanged;
+        sh->st.failed += st.failed;
+        if (e != DM_OK && sh->e == DM_OK) {
+            sh->e = e;
+            sh->err = err;
+        }
+        pthread_mutex_unlock(&sh->mu);
+        if (e != DM_OK || claimed == 0)
+            break;
+    }
+    return NULL;
+}
+
+static enum dm_err run_batches(struct dm_consolidator *cs, const char *run_id,
+                               const struct dm_pricing_rule *rules, size_t nrules,
+                               struct dm_consol_stats *st, struct dm_error *err)
+{
+    struct loop_shared sh = {.cs = cs, .run_id = run_id, .rules = rules, .nrules = nrules};
+    pthread_mutex_init(&sh.mu, NULL);
+    int extra = cs->concurrency > 1 ? cs->concurrency - 1 : 0;
+    if (extra > 15)
+        extra = 15;
+    pthread_t th[15];
+    bool ok[15] = {false};
+    for (int i = 0; i < extra; i++)
+        ok[i] = pthread_create(&th[i], NULL, batch_loop, &sh) == 0;
+    batch_loop(&sh);
+    for (int i = 0; i < extra; i++)
+        if (ok[i])
+            pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&sh.mu);
+    st->processed += sh.st.processed;
+    st->inserted += sh.st.inserted;
+    st->changed += sh.st.changed;
+    st->unchanged += sh.st.unchanged;
+    st->failed += sh.st.failed;
+    if (sh.e != DM_OK && err)
+        *err = sh.err;
+    return sh.e;
+}
+
 /* ---- the handler ----------------------------------------------------------------------- */
 
 static enum dm_err consolidate(struct dm_consolidator *cs, const struct dm_consolidate *m,
@@ -272,21 +347,14 @@ static enum dm_err consolidate(struct dm_consolidator *cs, const struct dm_conso
         if (e != DM_OK)
             return e;
     }
-    dm_info(ctx, "consolidating with %zu active pricing rules, batches of %d", nrules,
-            cs->batch_size);
+    dm_info(ctx, "consolidating with %zu active pricing rules, batches of %d x %d", nrules,
+            cs->batch_size, cs->concurrency);
 
     /* Batches until nothing is claimable and no peer still holds a live claim. */
     for (;;) {
-        int claimed = 0;
-        do {
-            if (dm_stop_requested()) {
-                e = dm_error_set(err, DM_ERR_SHUTDOWN, "stopping");
-                goto out;
-            }
-            e = dm_consolidator_batch(cs, m->run_id, rules, nrules, &st, &claimed, err);
-            if (e != DM_OK)
-                goto out;
-        } while (claimed > 0);
+        e = run_batches(cs, m->run_id, rules, nrules, &st, err);
+        if (e != DM_OK)
+            goto out;
         int64_t inflight = 0;
         e = claims_in_flight(cs->db, &inflight, err);
         if (e != DM_OK)

@@ -47,6 +47,7 @@ struct dm_consolidator {
     struct dm_watermark_store *wm;
     struct dm_alert_sink *alert;
     int batch_size;
+    int concurrency; /* batch loops (threads) per CONSOLIDATE, >= 1 */
     char instance_id[64];
 };
 

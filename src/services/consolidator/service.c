@@ -115,7 +115,9 @@ int dm_cmd_consolidator(int argc, char **argv)
         return rc;
     }
     dm_http_global_init();
-    struct dm_consolidator cs = {.db = app.db, .batch_size = app.cfg.consolidator_batch_size};
+    struct dm_consolidator cs = {.db = app.db,
+                                 .batch_size = app.cfg.consolidator_batch_size,
+                                 .concurrency = app.cfg.consolidator_concurrency};
     char host[64] = "host";
     gethostname(host, sizeof(host) - 1);
     snprintf(cs.instance_id, sizeof(cs.instance_id), "%.40s-%d", host, (int)getpid());
@@ -132,9 +134,9 @@ int dm_cmd_consolidator(int argc, char **argv)
         goto out;
     }
     cs.alert = dm_alert_open(&app.cfg);
-    dm_info(NULL, "consolidator %s started (queue %s, watermark %s, alerts %s, batch %d)",
+    dm_info(NULL, "consolidator %s started (queue %s, watermark %s, alerts %s, batch %d x %d)",
             cs.instance_id, dm_queue_backend_name(cs.queue), dm_watermark_backend_name(cs.wm),
-            dm_alert_backend_name(cs.alert), cs.batch_size);
+            dm_alert_backend_name(cs.alert), cs.batch_size, cs.concurrency);
     pthread_t t1, t2;
     bool t1ok = pthread_create(&t1, NULL, consolidate_loop, &cs) == 0;
     bool t2ok = pthread_create(&t2, NULL, work_done_loop, &cs) == 0;
