@@ -65,7 +65,22 @@ export async function request(method, path, opts = {}) {
   return json;
 }
 
+/* GET a text resource (e.g. /metrics) with the key; throws ApiError like request(). */
+async function text(path) {
+  const headers = {};
+  if (auth.key) headers['X-API-Key'] = auth.key;
+  let res;
+  try {
+    res = await fetch(path, { headers, cache: 'no-store' });
+  } catch {
+    throw new ApiError(0, 'NETWORK', 'The dashboard server is not reachable (network error).');
+  }
+  if (!res.ok) throw new ApiError(res.status, 'HTTP_' + res.status, `${res.status} ${res.statusText}`, null);
+  return res.text();
+}
+
 export const api = {
+  text,
   get: (path, query, opts) => request('GET', path, { ...opts, query }),
   post: (path, body, opts) => request('POST', path, { ...opts, body }),
   put: (path, body, opts) => request('PUT', path, { ...opts, body }),

@@ -4,7 +4,9 @@ import { pick } from './dom.js';
 
 export const RUN_STATUSES = ['running', 'consolidating', 'completed', 'failed', 'partial', 'stalled', 'cancelled', 'skipped'];
 export const ACTIVE_STATUSES = new Set(['running', 'consolidating', 'partial', 'stalled']);
-export const SHAPES = ['ROUND', 'OVAL', 'CUSHION', 'PRINCESS', 'EMERALD', 'PEAR', 'RADIANT', 'MARQUISE', 'ASSCHER', 'HEART'];
+// The shapes the API accepts (pricing-rule validation uses the same list).
+export const SHAPES = ['ROUND', 'OVAL', 'EMERALD', 'CUSHION', 'CUSHION B', 'CUSHION MODIFIED', 'CUSHION BRILLIANT', 'ASSCHER',
+  'RADIANT', 'MARQUISE', 'PEAR', 'PRINCESS', 'ROSE', 'OLD MINER', 'TRILLIANT', 'HEXAGONAL', 'HEART'];
 export const COLORS = ['D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M'];
 export const CLARITIES = ['FL', 'IF', 'VVS1', 'VVS2', 'VS1', 'VS2', 'SI1', 'SI2', 'I1', 'I2', 'I3'];
 export const AVAILABILITIES = ['available', 'on_hold', 'sold', 'unavailable'];

@@ -84,6 +84,7 @@ function num(name, label, value, step = 'any') {
 }
 
 export function render(view, { params }) {
+  rulesCache = null; // rules may have changed on the Pricing rules page
   const q = Object.fromEntries(FILTERS.map((k) => [k, params.get(k) || '']));
   const sortBy = params.get('sort_by') || 'created_at';
   const sortOrder = params.get('sort_order') || 'desc';

@@ -1,6 +1,6 @@
 // overview.js - the pipeline at a glance: stat cards, availability, last 30 runs chart,
 // recent runs and failed partitions. Refreshes every 15 s.
-import { api, listOf } from '../api.js';
+import { api, listOf, pagingOf } from '../api.js';
 import { h, clear, pick, fmt, badge, spinner, empty, errorBox, panel, progressBar, toast, busy } from '../dom.js';
 import { barLineChart, compact } from '../chart.js';
 import { normRun, normPartition } from '../model.js';
@@ -15,47 +15,58 @@ function statCard(id, label, value, foot, alert = false) {
     foot ? h('div', { class: 'foot' }, foot) : null);
 }
 
-/* Availability as [{name, count}] whatever the API nests it as. */
+/* Availability as [{name, count}]: the summary has flat counts (available, onHold, ...). */
 function availabilityOf(s) {
-  const a = pick(s, 'availabilityBreakdown', 'availability', 'byAvailability', 'diamondsByAvailability') ?? pick(pick(s, 'diamonds') || {}, 'byAvailability', 'availability');
-  if (!a) return [];
-  if (Array.isArray(a)) return a.map((x) => ({ name: pick(x, 'availability', 'name', 'status'), count: Number(pick(x, 'count', 'total') ?? 0) }));
-  return Object.entries(a).map(([name, count]) => ({ name, count: Number(count) || 0 }));
+  const a = pick(s, 'availabilityBreakdown', 'byAvailability');
+  if (Array.isArray(a)) return a.map((x) => ({ name: pick(x, 'availability', 'name'), count: Number(pick(x, 'count', 'total') ?? 0) }));
+  if (a && typeof a === 'object') return Object.entries(a).map(([name, count]) => ({ name, count: Number(count) || 0 }));
+  return [['available', 'available'], ['on_hold', 'onHold'], ['sold', 'sold'], ['unavailable', 'unavailable']]
+    .map(([name, key]) => ({ name, count: Number(pick(s, key, name) ?? 0) }));
 }
 
-function deadLettersOf(s) {
-  const d = pick(s, 'deadLetters', 'deadLetter', 'dlq', 'deadLetterCounts', 'queues');
-  if (!d) return null;
-  if (Array.isArray(d)) return d.map((q) => ({ name: pick(q, 'queue', 'name'), count: Number(pick(q, 'deadLetter', 'deadLetters', 'dead_letter', 'count') ?? 0) }));
-  return Object.entries(d).map(([name, v]) => ({ name, count: typeof v === 'object' ? Number(pick(v, 'deadLetter', 'deadLetters', 'dead', 'count') ?? 0) : Number(v) || 0 }));
+/* Prometheus text -> {deadLetters: [{name, count}], watermarkAgeS}: only what the cards need. */
+export function parseMetrics(text) {
+  const out = { deadLetters: [], watermarkAgeS: undefined };
+  for (const line of (text || '').split('\n')) {
+    let m = line.match(/^diamond_queue_dead_letter\{queue="([^"]+)"\}\s+([0-9.eE+-]+)/);
+    if (m) out.deadLetters.push({ name: m[1], count: Number(m[2]) });
+    m = line.match(/^diamond_watermark_age_seconds\s+([0-9.eE+-]+)/);
+    if (m) out.watermarkAgeS = Number(m[1]);
+  }
+  return out;
 }
 
-function cards(s) {
-  const diamonds = pick(s, 'diamonds') || {};
-  const active = pick(s, 'activeDiamonds', 'totalActiveDiamonds', 'active_diamonds', 'totalDiamonds') ?? pick(diamonds, 'active', 'total');
+/* The card figures: from the summary when it has them, else from the runs and /metrics. */
+function figures(s, week, weekTotal, runs, metrics) {
+  const lastOk = runs.find((r) => r.status === 'completed');
   const wm = pick(s, 'watermark') || {};
-  const lastRun = pick(s, 'lastSuccessfulRun', 'lastSuccessfulSync', 'lastSync') || {};
-  const lastSync = typeof lastRun === 'string' ? lastRun : pick(lastRun, 'completedAt', 'completed_at', 'at');
-  const wmAt = typeof wm === 'string' ? wm : pick(wm, 'lastUpdatedAt', 'last_updated_at', 'updatedAt');
-  let ageH = pick(s, 'watermarkAgeHours');
-  if (ageH === undefined && pick(s, 'watermarkAgeSeconds') !== undefined) ageH = pick(s, 'watermarkAgeSeconds') / 3600;
-  if (ageH === undefined && pick(wm, 'ageSeconds') !== undefined) ageH = pick(wm, 'ageSeconds') / 3600;
-  if (ageH === undefined && wmAt) ageH = (Date.now() - new Date(wmAt).getTime()) / 3600e3;
+  let ageS = pick(s, 'watermarkAgeSeconds') ?? pick(wm, 'ageSeconds') ?? (metrics ? metrics.watermarkAgeS : undefined);
+  const wmAt = pick(wm, 'lastUpdatedAt') ?? (lastOk ? lastOk.watermarkAfter || lastOk.updatedTo : undefined);
+  if (ageS === undefined && wmAt) ageS = (Date.now() - new Date(wmAt).getTime()) / 1000;
+  const lastSuccess = pick(pick(s, 'lastSuccessfulRun') || {}, 'completedAt') ?? (lastOk ? lastOk.completedAt : undefined);
+  const failed7 = week ? week.filter((r) => r.failed > 0 || ['failed', 'partial', 'skipped'].includes(r.status)).length : undefined;
+  return {
+    active: pick(s, 'totalActive', 'activeDiamonds'),
+    lastSuccess, ageS,
+    runs7: weekTotal, failed7,
+    deadLetters: metrics ? metrics.deadLetters : null,
+  };
+}
+
+function cards(f) {
+  const ageH = f.ageS === undefined ? undefined : f.ageS / 3600;
   const stale = ageH === undefined || ageH > WATERMARK_LIMIT_H;
-  const r7 = pick(s, 'runsLast7Days', 'runs7d', 'recentRuns', 'runs') || {};
-  const runs7 = typeof r7 === 'number' ? r7 : pick(r7, 'total', 'count');
-  const failed7 = typeof r7 === 'number' ? pick(s, 'failedRunsLast7Days') : pick(r7, 'failed', 'withFailures', 'failures');
-  const dl = deadLettersOf(s);
+  const dl = f.deadLetters;
   const dlTotal = dl ? dl.reduce((a, q) => a + q.count, 0) : undefined;
   return h('div', { class: 'grid cards' },
-    statCard('active-diamonds', 'Active diamonds', fmt.n(active), 'priced and searchable'),
-    statCard('watermark', 'Last successful sync', h('span', { class: 'value-text', title: fmt.date(lastSync) }, lastSync ? fmt.ago(lastSync) : 'never'),
-      h('span', { class: stale ? 'text-bad' : '' }, 'Watermark age ', h('b', { 'data-watermark-age': ageH === undefined ? '' : ageH.toFixed(2) }, ageH === undefined ? 'unknown' : fmt.duration(ageH * 3600e3)),
-        stale ? ` — over ${WATERMARK_LIMIT_H} h` : ''), stale),
-    statCard('runs-7d', 'Runs · last 7 days', fmt.n(runs7),
-      h('span', { class: Number(failed7) > 0 ? 'text-bad' : '' }, h('b', { 'data-failed-runs': String(failed7 ?? '') }, fmt.n(failed7 ?? 0)), ' with failures'), Number(failed7) > 0),
+    statCard('active-diamonds', 'Active diamonds', fmt.n(f.active), 'priced and searchable'),
+    statCard('watermark', 'Last successful sync', h('span', { class: 'value-text', title: fmt.date(f.lastSuccess) }, f.lastSuccess ? fmt.ago(f.lastSuccess) : 'never'),
+      h('span', { class: stale ? 'text-bad' : '' }, 'Watermark age ', h('b', { 'data-watermark-age-hours': ageH === undefined ? '' : ageH.toFixed(3) }, ageH === undefined ? 'unknown' : fmt.duration(ageH * 3600e3)),
+        stale ? (ageH === undefined ? ' — no watermark yet' : ` — over ${WATERMARK_LIMIT_H} h`) : ''), stale),
+    statCard('runs-7d', 'Runs · last 7 days', fmt.n(f.runs7),
+      h('span', { class: Number(f.failed7) > 0 ? 'text-bad' : '' }, h('b', { 'data-failed-runs': String(f.failed7 ?? '') }, fmt.n(f.failed7 ?? 0)), ' with failures'), Number(f.failed7) > 0),
     statCard('dead-letters', 'Dead letters', fmt.n(dlTotal),
-      dl && dl.length ? dl.map((q, i) => [i ? ' · ' : '', `${q.name} ${fmt.n(q.count)}`]) : 'no queue data', dlTotal > 0));
+      dl && dl.length ? dl.map((q, i) => [i ? ' · ' : '', `${q.name} ${fmt.n(q.count)}`]) : 'queue metrics unavailable', dlTotal > 0));
 }
 
 function availabilityPanel(s) {
@@ -130,17 +141,23 @@ export function render(view) {
   let timer = null, alive = true;
 
   async function load() {
-    const [sum, runsRes, failedRes] = await Promise.allSettled([
+    const weekAgo = new Date(Date.now() - 7 * 86400e3).toISOString();
+    const [sum, runsRes, weekRes, failedRes, metricsRes] = await Promise.allSettled([
       api.get('/api/v2/analytics/summary'),
       api.get('/api/v2/analytics/runs', { limit: 30, page: 1 }),
-      api.get('/api/v2/analytics/failed-workers'),
+      api.get('/api/v2/analytics/runs', { started_after: weekAgo, limit: 100, page: 1 }),
+      api.get('/api/v2/analytics/failed-workers', { limit: 50 }),
+      api.text('/metrics'),
     ]);
     if (!alive) return;
     const s = sum.status === 'fulfilled' ? (sum.value && sum.value.data) || {} : null;
     const runs = runsRes.status === 'fulfilled' ? listOf(runsRes.value, 'runs').map(normRun) : [];
-    const failed = failedRes.status === 'fulfilled' ? listOf(failedRes.value, 'workers', 'partitions', 'failedWorkers') : [];
+    const week = weekRes.status === 'fulfilled' ? listOf(weekRes.value, 'runs').map(normRun) : null;
+    const weekTotal = week ? Number(pagingOf(weekRes.value).total ?? week.length) : undefined;
+    const failed = failedRes.status === 'fulfilled' ? listOf(failedRes.value, 'workers', 'partitions') : [];
+    const metrics = metricsRes.status === 'fulfilled' ? parseMetrics(metricsRes.value) : null;
     clear(body,
-      s ? cards(s) : errorBox(sum.reason, 'the summary'),
+      s ? cards(figures(s, week, weekTotal, runs, metrics)) : errorBox(sum.reason, 'the summary'),
       h('div', { class: 'grid two' },
         runsRes.status === 'fulfilled' ? chartPanel(runs) : errorBox(runsRes.reason, 'runs'),
         h('div', { class: 'stack' },

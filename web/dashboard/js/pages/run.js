@@ -13,6 +13,7 @@ const EVENT_KIND = {
 function band(p) {
   const min = p.minPrice, max = p.maxPrice;
   if (min === undefined && max === undefined) return '—';
+  if (max === undefined || Number(max) >= 1e8) return `${fmt.dollars(min)} and up`;
   return `${fmt.dollars(min)} – ${fmt.dollars(max)}`;
 }
 
@@ -80,8 +81,9 @@ export function render(view, { parts }) {
 
   function actions(r) {
     const retry = h('button', { class: 'btn', type: 'button', id: 'act-retry', disabled: !(r.failed > 0) }, 'Retry failed partitions');
-    const cons = h('button', { class: 'btn', type: 'button', id: 'act-consolidate' }, 'Consolidate');
-    const force = h('button', { class: 'btn btn-danger', type: 'button', id: 'act-force' }, 'Force consolidate…');
+    const done = r.status === 'completed' || r.status === 'cancelled';
+    const cons = h('button', { class: 'btn', type: 'button', id: 'act-consolidate', disabled: done, title: done ? `The run is ${r.status}` : 'Send CONSOLIDATE for this run' }, 'Consolidate');
+    const force = h('button', { class: 'btn btn-danger', type: 'button', id: 'act-force', disabled: done, title: done ? `The run is ${r.status}` : 'Consolidate despite failed partitions' }, 'Force consolidate…');
     const cancel = h('button', { class: 'btn btn-danger', type: 'button', id: 'act-cancel', disabled: !isActive(r.status) }, 'Cancel run…');
     retry.addEventListener('click', () => act(retry, 'Retry', '/api/v2/triggers/retry-workers', { run_id: r.id }));
     cons.addEventListener('click', () => act(cons, 'Consolidate', '/api/v2/triggers/consolidate', { run_id: r.id, force: false }));

@@ -6,7 +6,7 @@ import { h, clear, fmt, badge, errorBox, progressBar, busy, pick, empty, spinner
 import { normRun, isActive } from '../model.js';
 
 function resultBox(kind, title, ...rest) {
-  return h('div', { class: `notice ${kind}`, role: kind === 'bad' ? 'alert' : 'status', 'data-result': kind }, h('strong', null, title), ...rest);
+  return h('div', { class: `notice ${kind}`, role: kind === 'bad' ? 'alert' : 'status', 'data-result': kind || 'pending' }, h('strong', null, title), ...rest);
 }
 
 function copyable(cmd) {
@@ -24,7 +24,7 @@ export function render(view) {
   function card(type, title, text) {
     const btn = h('button', { class: 'btn btn-primary', type: 'button', id: `trigger-${type}` }, `Start ${type} run`);
     btn.addEventListener('click', () => busy(btn, async () => {
-      clear(out, resultBox('', `Starting a ${type} run…`));
+      clear(out, resultBox('', `Starting ${type === 'full' ? 'a full' : 'an incremental'} run…`));
       try {
         const res = await api.post('/api/v2/triggers/scheduler', { run_type: type });
         const d = (res && res.data) || {};
@@ -34,6 +34,7 @@ export function render(view) {
           pick(d, 'message') || '', runId ? [' Run ', h('a', { href: `#/runs/${runId}`, class: 'mono' }, fmt.shortId(runId))] : '',
           pick(d, 'request_id', 'requestId') ? h('div', { class: 'text-muted' }, `Request ${pick(d, 'request_id', 'requestId')}`) : null,
           mc ? [h('div', null, 'Run this to start it by hand:'), copyable(mc)] : null));
+        fastUntil = Date.now() + 60000; // the scheduler plans the run a moment later
         refresh();
       } catch (err) {
         clear(out, resultBox(err.manualCommand ? 'warn' : 'bad',
@@ -53,7 +54,7 @@ export function render(view) {
     out,
     h('section', { class: 'panel', 'aria-label': 'Latest run', style: { marginTop: '16px' } }, h('div', { class: 'panel-head' }, h('h2', null, 'Latest run'), h('a', { href: '#/runs' }, 'All runs →')), h('div', { class: 'panel-body' }, latest)));
 
-  let timer = null, alive = true;
+  let timer = null, alive = true, fastUntil = 0;
   async function refresh() {
     clearTimeout(timer);
     let active = false;
@@ -72,7 +73,7 @@ export function render(view) {
     } catch (err) {
       if (alive) clear(latest, errorBox(err, 'the latest run'));
     }
-    if (alive) timer = setTimeout(refresh, active ? 2000 : 10000);
+    if (alive) timer = setTimeout(refresh, active || Date.now() < fastUntil ? 2000 : 10000);
   }
   refresh();
   return () => { alive = false; clearTimeout(timer); };
