@@ -548,7 +548,11 @@ enum dm_err dm_search_build_page_sql(const struct dm_search_query *q, struct dm_
 {
     const struct sort_def *sd = &sorts[q->sort];
     const char *dir = q->desc ? "DESC" : "ASC";
-    enum dm_err e = dm_buf_appendf(&out->text, "SELECT %s, %s, id::text FROM diamonds",
+    /* Aliases that cannot capture ORDER BY names: an output column called "feed_price" or
+     * "id" (of type text) would otherwise be what ORDER BY sorts on. */
+    enum dm_err e = dm_buf_appendf(&out->text,
+                                   "SELECT %s AS dm_json, %s AS dm_sort_key, id::text AS dm_row_id "
+                                   "FROM diamonds",
                                    DM_DIAMOND_JSON_SQL, sd->key_sql);
     if (e == DM_OK)
         e = where_filters(q, out);

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+export LC_ALL=C
 # api.sh - helpers for the API integration tests (sourced after tests/lib/common.sh):
 # start_api (spawns `diamond api` on a free port and waits for /health), req (one HTTP
 # request; status in $STATUS, body in $T/body, headers in $T/headers), jqb (jq over the last
@@ -16,6 +17,7 @@ start_api() {
 # req METHOD PATH [BODY] [HEADER...]
 req() {
     local method=$1 path=$2 body=${3-} ; shift 2; [ $# -gt 0 ] && shift
+    rm -f "$T/body"; : >"$T/body"
     local args=(-s -o "$T/body" -D "$T/headers" -w '%{http_code}' -X "$method")
     for h in "$@"; do args+=(-H "$h"); done
     if [ -n "$body" ]; then args+=(-H 'Content-Type: application/json' --data-binary "$body"); fi

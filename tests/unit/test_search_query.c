@@ -49,6 +49,8 @@ static void test_defaults(void **state)
     assert_int_equal(dm_search_build_page_sql(&q, &s), DM_OK);
     assert_non_null(strstr(s.text.data, "ORDER BY created_at DESC, id DESC LIMIT $1"));
     assert_null(strstr(s.text.data, "OFFSET"));
+    assert_non_null(strstr(s.text.data, "AS dm_sort_key"));
+    assert_null(strstr(s.text.data, "::text FROM"));
     assert_string_equal(s.params[0], "51");
     dm_sql_free(&s);
 }

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# api_search.sh - catalogue search and reads over real HTTP: defaults, validation (400 naming
+# the parameter), filters (multi-value forms, case-insensitive shape, lab_grown), grade-order
+# sorts, walking every page with offset and keyset paging (each active diamond exactly once),
+# ETag/If-None-Match, estimated totals, get by id and availability. (issue 7: 5, 6, 7)
+. "$DM_SOURCE_DIR/tests/lib/common.sh"
+. "$DM_SOURCE_DIR/tests/lib/api.sh"
+
+new_db api_search
+seed_diamonds 230
+# Deleted stones never appear.
+psql_q "UPDATE diamonds SET status = 'deleted', deleted_at = now() WHERE supplier_stone_id IN ('stone-1','stone-2','stone-3')"
+ACTIVE=$(psql_q "SELECT count(*) FROM diamonds WHERE status = 'active'")
+start_api api HMAC_SECRETS='{}'
+KEY=$(new_key searcher read)
+H="X-API-Key: $KEY"
+
+# --- 5. defaults ---
+req GET /api/v2/diamonds "" "$H"
+check_eq "default search 200" 200 "$STATUS"
+check_eq "default page 1" 1 "$(jqb .pagination.page)"
+check_eq "default limit 50" 50 "$(jqb .pagination.limit)"
+check_eq "50 rows" 50 "$(jqb '.data | length')"
+check_eq "total = active diamonds" "$ACTIVE" "$(jqb .pagination.total)"
+check_eq "totalPages" "$(( (ACTIVE + 49) / 50 ))" "$(jqb .pagination.totalPages)"
+check_eq "exact total" false "$(jqb .pagination.totalIsEstimate)"
+WANT=$(psql_q "SELECT md5(string_agg(id::text, ',')) FROM (SELECT id FROM diamonds WHERE status='active' ORDER BY created_at DESC, id DESC LIMIT 50) t")
+check_eq "order: created_at desc, id tie-break" "$WANT" "$(jqb '[.data[].id] | join(",")' | tr -d '\n' | md5sum | cut -d' ' -f1)"
+
+for bad in "limit=0:limit" "limit=101:limit" "limit=abc:limit" "page=0:page" "page=-2:page" \
+    "sort_by=name:sort_by" "sort_order=sideways:sort_order" "lab_grown=maybe:lab_grown" \
+    "carat_min=2&carat_max=1:carat_min" "price_min=900&price_max=100:price_min" \
+    "carat_min=x:carat_min" "availability=lost:availability" "cursor=zzz:cursor"; do
+    qs=${bad%:*}; param=${bad##*:}
+    req GET "/api/v2/diamonds?$qs" "" "$H"
+    check_eq "$qs -> 400 naming $param" "400 VALIDATION_ERROR $param" "$STATUS $(jqb .error.code) $(jqb .error.details.param)"
+done
+
+req GET "/api/v2/diamonds?lab_grown=false&limit=100" "" "$H"
+check_eq "lab_grown=false 200" 200 "$STATUS"
+check_eq "lab_grown=false returns only natural stones" "[false]" "$(jqb -c '[.data[].labGrown] | unique')"
+check_eq "lab_grown=false total" "$(psql_q "SELECT count(*) FROM diamonds WHERE status='active' AND NOT lab_grown")" "$(jqb .pagination.total)"
+req GET "/api/v2/diamonds?lab_grown=true&limit=100" "" "$H"
+check_eq "lab_grown=true returns only lab-grown" "[true]" "$(jqb -c '[.data[].labGrown] | unique')"
+
+WANT=$(psql_q "SELECT count(*) FROM diamonds WHERE status='active' AND shape IN ('ROUND','OVAL')")
+req GET "/api/v2/diamonds?shape=ROUND&shape=OVAL" "" "$H"
+check_eq "repeated shape= form" "$WANT" "$(jqb .pagination.total)"
+req GET "/api/v2/diamonds?shape%5B%5D=round&shape%5B%5D=Oval" "" "$H"
+check_eq "shape[] form, case-insensitive" "$WANT" "$(jqb .pagination.total)"
+req GET "/api/v2/diamonds?shape=round,oval&limit=100" "" "$H"
+check_eq "comma form" "$WANT" "$(jqb .pagination.total)"
+check_eq "only the requested shapes" '["OVAL","ROUND"]' "$(jqb -c '[.data[].shape] | unique')"
+WANT=$(psql_q "SELECT count(*) FROM diamonds WHERE status='active' AND color IN ('D','E') AND clarity IN ('FL','IF') AND carats BETWEEN 0.5 AND 2 AND retail_price BETWEEN 200 AND 1500")
+req GET "/api/v2/diamonds?color=d&color=e&clarity[]=FL&clarity[]=if&carat_min=0.5&carat_max=2&price_min=200&price_max=1500&limit=100" "" "$H"
+check_eq "combined filters match SQL" "$WANT" "$(jqb .pagination.total)"
+WANT=$(psql_q "SELECT count(*) FROM diamonds WHERE status='active' AND availability IN ('on_hold','sold')")
+req GET "/api/v2/diamonds?availability=on_hold&availability=sold" "" "$H"
+check_eq "availability multi-value" "$WANT" "$(jqb .pagination.total)"
+
+req GET "/api/v2/diamonds?sort_by=color&sort_order=asc&limit=100" "" "$H"
+check_eq "colour sorts in grade order (D first)" D "$(jqb -r '.data[0].color')"
+check "colour order is D,E,F,... not text order" sh -c "jq -r '[.data[].color] | unique_by(.) | length' '$T/body' >/dev/null && jq -e '[.data[].color] as \$c | [\$c[] | {\"D\":1,\"E\":2,\"F\":3,\"G\":4,\"H\":5,\"I\":6,\"J\":7}[.]] as \$r | \$r == (\$r | sort)' '$T/body' >/dev/null"
+req GET "/api/v2/diamonds?sort_by=clarity&sort_order=desc&limit=100" "" "$H"
+check "clarity desc: grade order (SI1 before VS2 ... FL last)" sh -c "jq -e '[.data[].clarity] as \$c | [\$c[] | {\"FL\":1,\"IF\":2,\"VVS1\":3,\"VVS2\":4,\"VS1\":5,\"VS2\":6,\"SI1\":7}[.]] as \$r | \$r == (\$r | sort | reverse)' '$T/body' >/dev/null"
+req GET "/api/v2/diamonds?sort_by=price_model_price&sort_order=asc&limit=20" "" "$H"
+check_eq "price_model_price alias sorts by feed price" "$(psql_q "SELECT md5(string_agg(id::text, ',')) FROM (SELECT id FROM diamonds WHERE status='active' ORDER BY feed_price, id LIMIT 20) t")" "$(jqb '[.data[].id] | join(",")' | tr -d '\n' | md5sum | cut -d' ' -f1)"
+check "feedPrice and priceModelPrice are equal numbers" sh -c "jq -e 'all(.data[]; (.feedPrice|type)==\"number\" and .feedPrice == .priceModelPrice)' '$T/body' >/dev/null"
+
+# --- 6. walking every page ---
+psql_q "SELECT id FROM diamonds WHERE status='active' ORDER BY id" >"$T/want"
+: >"$T/offset_ids"
+page=1
+while :; do
+    req GET "/api/v2/diamonds?limit=37&page=$page&sort_by=retail_price&sort_order=asc" "" "$H"
+    [ "$STATUS" = 200 ] || break
+    n=$(jqb '.data | length')
+    [ "$n" -gt 0 ] || break
+    jqb '.data[].id' >>"$T/offset_ids"
+    page=$((page + 1))
+    [ $page -le 20 ] || break
+done
+check_eq "offset walk: every active diamond exactly once" "$(md5sum <"$T/want")" "$(sort "$T/offset_ids" | md5sum)"
+check_eq "offset walk: no duplicates" "$(wc -l <"$T/offset_ids")" "$(sort -u "$T/offset_ids" | wc -l)"
+for sort in created_at:desc carats:asc color:desc clarity:asc feed_price:desc; do
+    : >"$T/keyset_ids"
+    cursor=""
+    for _ in $(seq 1 30); do
+        req GET "/api/v2/diamonds?limit=23&sort_by=${sort%:*}&sort_order=${sort#*:}${cursor:+&cursor=$cursor}" "" "$H"
+        [ "$STATUS" = 200 ] || break
+        jqb '.data[].id' >>"$T/keyset_ids"
+        cursor=$(jqb '.pagination.nextCursor // empty')
+        [ -n "$cursor" ] || break
+    done
+    check_eq "keyset walk ($sort): every active diamond exactly once ($(wc -l <"$T/keyset_ids") rows)" "$(md5sum <"$T/want")" "$(sort "$T/keyset_ids" | md5sum)"
+done
+req GET "/api/v2/diamonds?limit=5&sort_by=carats&sort_order=asc" "" "$H"
+CUR=$(jqb .pagination.nextCursor)
+req GET "/api/v2/diamonds?limit=5&sort_by=retail_price&cursor=$CUR" "" "$H"
+check_eq "cursor with a different sort -> 400" "400 cursor" "$STATUS $(jqb .error.details.param)"
+
+# --- ETag ---
+req GET "/api/v2/diamonds?limit=10" "" "$H"
+ETAG=$(header ETag)
+check "search has an ETag" test -n "$ETAG"
+req GET "/api/v2/diamonds?limit=10" "" "$H" "If-None-Match: $ETAG"
+check_eq "If-None-Match -> 304" 304 "$STATUS"
+check_eq "304 has no body" 0 "$(wc -c <"$T/body")"
+req GET "/api/v2/diamonds?limit=11" "" "$H" "If-None-Match: $ETAG"
+check_eq "other query, same tag -> 200" 200 "$STATUS"
+psql_q "UPDATE diamonds SET retail_price = retail_price + 1 WHERE id = (SELECT id FROM diamonds WHERE status='active' ORDER BY created_at DESC, id DESC LIMIT 1)" >/dev/null
+req GET "/api/v2/diamonds?limit=10" "" "$H" "If-None-Match: $ETAG"
+check_eq "changed data -> 200 with a new ETag" 200 "$STATUS"
+
+# --- 7. get by id ---
+req GET /api/v2/diamonds/not-a-uuid "" "$H"
+check_eq "malformed id -> 400" 400 "$STATUS"
+req GET /api/v2/diamonds/00000000-0000-4000-8000-000000000000 "" "$H"
+check_eq "unknown id -> 404" 404 "$STATUS"
+DEL=$(psql_q "SELECT id FROM diamonds WHERE status = 'deleted' LIMIT 1")
+req GET "/api/v2/diamonds/$DEL" "" "$H"
+check_eq "deleted id -> 404" 404 "$STATUS"
+ID=$(psql_q "SELECT id FROM diamonds WHERE status='active' AND cut IS NULL LIMIT 1")
+req GET "/api/v2/diamonds/$ID" "" "$H"
+check_eq "found -> 200" 200 "$STATUS"
+check_eq "id matches" "$ID" "$(jqb .data.id)"
+check_eq "camelCase fields" "true true true" "$(jqb '[.data | has("supplierStoneId"), has("retailPrice"), has("labGrown")] | map(tostring) | join(" ")')"
+check_eq "no snake_case fields" false "$(jqb '.data | has("retail_price")')"
+check_eq "prices are JSON numbers" "number number number number" "$(jqb '[.data.feedPrice, .data.retailPrice, .data.pricePerCarat, .data.carats] | map(type) | join(" ")')"
+check_eq "retail price exact" "$(psql_q "SELECT retail_price FROM diamonds WHERE id = '$ID'")" "$(grep -o '"retailPrice":[0-9.]*' "$T/body" | cut -d: -f2)"
+check_eq "null columns omitted (cut, imageUrl)" "false false" "$(jqb '[.data | has("cut"), has("imageUrl")] | map(tostring) | join(" ")')"
+check "no null values at all" sh -c "jq -e '[.data[] | select(. == null)] | length == 0' '$T/body' >/dev/null"
+req POST "/api/v2/diamonds/$ID/availability" "" "$H"
+check_eq "availability 200" 200 "$STATUS"
+check_eq "availability from the database" "$(psql_q "SELECT availability FROM diamonds WHERE id = '$ID'")" "$(jqb .data.availability)"
+req POST /api/v2/diamonds/00000000-0000-4000-8000-000000000000/availability "" "$H"
+check_eq "availability unknown -> 404" 404 "$STATUS"
+
+# --- totals above the cap are estimated ---
+seed_diamonds 10500 1000
+req GET "/api/v2/diamonds?limit=5" "" "$H"
+check_eq "large total flagged as estimate" true "$(jqb .pagination.totalIsEstimate)"
+check "estimated total is above the cap" test "$(jqb .pagination.total)" -gt 10000
+req GET "/api/v2/diamonds?limit=5&shape=HEART&color=D" "" "$H"
+check_eq "small filtered total is exact" false "$(jqb .pagination.totalIsEstimate)"
+check_eq "small filtered total value" "$(psql_q "SELECT count(*) FROM diamonds WHERE status='active' AND shape='HEART' AND color='D'")" "$(jqb .pagination.total)"
+finish
