@@ -559,6 +559,82 @@ static void test_send_many_never_drops(void **state)
     free(ids);
 }
 
+/* Kill every server connection of this database (pool and LISTEN) from outside. */
+static int kill_backends(const char *url)
+{
+    PGconn *c = PQconnectdb(url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                            " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    int n = 0;
+    assert_int_equal(dm_parse_int(PQgetvalue(r, 0, 0), 0, 1000, &n), DM_OK);
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
+static bool listener_connected(struct dm_db *db)
+{
+    return sql_i64(db, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                       " AND query = 'LISTEN dm_queue'") == 1;
+}
+
+struct waiter {
+    struct dm_queue *q;
+    struct dm_queue_msg *m;
+    int64_t got_ms;
+};
+
+static void *wait_one(void *arg)
+{
+    struct waiter *w = arg;
+    struct dm_error err = {0};
+    if (dm_queue_receive(w->q, DM_Q_CONSOLIDATE, 5000, &w->m, &err) != DM_OK)
+        w->m = NULL;
+    w->got_ms = dm_mono_ms();
+    return NULL;
+}
+
+static void test_survives_connection_loss(void **state)
+{
+    struct fx *f = *state;
+    /* Start the listener and prepared statements, then kill every connection. */
+    assert_null(recv1(f->q, DM_Q_CONSOLIDATE, 50));
+    int64_t deadline = dm_mono_ms() + 10000;
+    while (!listener_connected(f->db)) {
+        assert_true(dm_mono_ms() < deadline);
+        dm_sleep_ms(20, NULL);
+    }
+    assert_true(kill_backends(f->url) >= 1);
+    /* The pool reconnects on the next statement; the prepared receive is prepared again. */
+    send1(f->q, DM_Q_CONSOLIDATE, "after-kill", "{}", 0);
+    struct dm_queue_msg *m = recv1(f->q, DM_Q_CONSOLIDATE, 2000);
+    assert_non_null(m);
+    assert_string_equal(m->id, "after-kill");
+    struct dm_error err = {0};
+    assert_int_equal(dm_queue_complete(f->q, m, &err), DM_OK);
+    dm_queue_msg_free(m);
+    /* The listener reconnects by itself, and wakeups are immediate again. */
+    deadline = dm_mono_ms() + 10000;
+    while (!listener_connected(f->db)) {
+        assert_true(dm_mono_ms() < deadline);
+        dm_sleep_ms(20, NULL);
+    }
+    struct waiter w = {.q = f->q};
+    pthread_t th;
+    pthread_create(&th, NULL, wait_one, &w);
+    /* Let the receiver go idle (its first look finds nothing), then send. */
+    dm_sleep_ms(200, NULL);
+    int64_t sent = dm_mono_ms();
+    send1(f->q, DM_Q_CONSOLIDATE, "wake", "{}", 0);
+    pthread_join(th, NULL);
+    assert_non_null(w.m);
+    assert_true(w.got_ms - sent < 700); /* the fallback poll alone would take ~1000 ms */
+    assert_int_equal(dm_queue_complete(f->q, w.m, &err), DM_OK);
+    dm_queue_msg_free(w.m);
+}
+
 /* ---- many consumers, two processes ---------------------------------------------------------- */
 
 struct consumer_arg {
@@ -798,6 +874,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_dead_letter_and_resubmit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_any_bytes_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_many_never_drops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_survives_connection_loss, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_processes_exactly_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigkill_loses_nothing, setup, teardown),
     };
