@@ -27,6 +27,7 @@
 #include "adapters/db/pgcluster.h"
 #include "cli/cli.h"
 #include "core/buf.h"
+#include "core/crypto.h"
 #include "core/log.h"
 #include "core/num.h"
 #include "core/signals.h"
@@ -57,11 +58,14 @@ struct child {
     void (*args)(const struct demo *d, char **argv, char bufs[][64]);
     int (*port)(const struct demo *d); /* TCP port to wait for, or NULL */
     pid_t pid;
+    void (*env)(const struct demo *d); /* per-child environment (PORT, ...), or NULL */
 };
 
 static int (*feed_sim_entry)(int, char **) = dm_cmd_feed_sim;
 static int (*worker_entry)(int, char **) = dm_cmd_worker;
 static int (*consolidator_entry)(int, char **) = dm_cmd_consolidator;
+static int (*api_entry)(int, char **) = dm_cmd_api;
+static int (*dashboard_entry)(int, char **) = dm_cmd_dashboard;
 
 static void feed_args(const struct demo *d, char **argv, char bufs[][64])
 {
@@ -97,11 +101,59 @@ static void consolidator_args(const struct demo *d, char **argv, char bufs[][64]
     argv[1] = NULL;
 }
 
+static void api_args(const struct demo *d, char **argv, char bufs[][64])
+{
+    (void)d;
+    (void)bufs;
+    argv[0] = "api";
+    argv[1] = NULL;
+}
+
+static int api_port(const struct demo *d)
+{
+    return d->api_port;
+}
+
+static void api_env(const struct demo *d)
+{
+    char port[16];
+    snprintf(port, sizeof(port), "%d", d->api_port);
+    setenv("PORT", port, 1);
+}
+
+static void dashboard_args(const struct demo *d, char **argv, char bufs[][64])
+{
+    (void)d;
+    (void)bufs;
+    argv[0] = "dashboard";
+    argv[1] = "--bind";
+    argv[2] = "127.0.0.1";
+    argv[3] = NULL;
+}
+
+static int dashboard_port(const struct demo *d)
+{
+    return d->dashboard_port;
+}
+
+static void dashboard_env(const struct demo *d)
+{
+    char port[16], url[64];
+    snprintf(port, sizeof(port), "%d", d->dashboard_port);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", d->api_port);
+    setenv("PORT", port, 1);
+    setenv("API_URL", url, 1);
+}
+
 static struct child children[] = {
-    {"feed-sim", &feed_sim_entry, feed_args, feed_port, -1},
-    {"worker", &worker_entry, worker_args, NULL, -1},
-    {"consolidator", &consolidator_entry, consolidator_args, NULL, -1},
+    {"feed-sim", &feed_sim_entry, feed_args, feed_port, -1, NULL},
+    {"worker", &worker_entry, worker_args, NULL, -1, NULL},
+    {"consolidator", &consolidator_entry, consolidator_args, NULL, -1, NULL},
+    {"api", &api_entry, api_args, api_port, -1, api_env},
+    {"dashboard", &dashboard_entry, dashboard_args, dashboard_port, -1, dashboard_env},
 };
+#define CHILD_API 3
+#define CHILD_DASHBOARD 4
 #define NCHILDREN (sizeof(children) / sizeof(children[0]))
 
 static bool child_present(const struct child *c)
@@ -219,6 +271,29 @@ static const char *dead_child(void)
     return NULL;
 }
 
+/* A new operator API key with every permission, stored as its SHA-256 (printed once). */
+static bool operator_key(struct dm_db *db, char *key, size_t size)
+{
+    char hash[DM_SHA256_HEX_LEN];
+    if (size < 41)
+        return false;
+    memcpy(key, "dk_", 3);
+    dm_random_token(key + 3, 37);
+    dm_sha256_hex(key, strlen(key), hash);
+    const char *p[] = {hash};
+    PGresult *r = NULL;
+    struct dm_error err = {0};
+    if (dm_db_query(db,
+                    "INSERT INTO api_keys (key_hash, client_name, permissions) "
+                    "VALUES ($1, 'demo-operator', '{read,trade,admin}')",
+                    1, p, &r, &err) != DM_OK) {
+        fprintf(stderr, "demo: creating the operator API key: %s\n", err.message);
+        return false;
+    }
+    PQclear(r);
+    return true;
+}
+
 static int64_t qi64(struct dm_db *db, const char *sql, const char *arg)
 {
     PGresult *r = NULL;
@@ -330,6 +405,8 @@ int dm_cmd_demo(int argc, char **argv)
 
     /* 2. Services. */
     d.feed_port = free_port();
+    d.api_port = free_port();
+    d.dashboard_port = port_open(8080) ? free_port() : 8080; /* the dashboard's usual port */
     snprintf(d.feed_url, sizeof(d.feed_url), "http://127.0.0.1:%d/graphql", d.feed_port);
     set_child_env(&d);
     for (size_t i = 0; i < NCHILDREN && !dm_stop_requested(); i++) {
@@ -339,6 +416,8 @@ int dm_cmd_demo(int argc, char **argv)
         char *cargv[16];
         char bufs[8][64];
         c->args(&d, cargv, bufs);
+        if (c->env)
+            c->env(&d);
         c->pid = spawn_self(&d, c->name, cargv, -1);
         if (c->pid < 0)
             goto out;
@@ -358,6 +437,13 @@ int dm_cmd_demo(int argc, char **argv)
     }
     if (dm_stop_requested())
         goto out;
+    bool dashboard =
+        child_present(&children[CHILD_API]) && child_present(&children[CHILD_DASHBOARD]);
+    char key[48] = "";
+    if (dashboard && operator_key(db, key, sizeof(key)))
+        printf("\n  dashboard   http://127.0.0.1:%d/   (API http://127.0.0.1:%d)\n"
+               "  API key     %s   (operator, admin; paste it into the sign-in page)\n\n",
+               d.dashboard_port, d.api_port, key);
 
     /* 3. One run. */
     int64_t t0 = dm_mono_ms();
@@ -446,6 +532,10 @@ int dm_cmd_demo(int argc, char **argv)
            "''%s'''\n"
            "  logs: %s/*.log   watermark: %s/watermarks/watermark.json\n",
            d.db_url, run_id, logdir, d.var);
+    if (key[0])
+        printf("  dashboard: http://127.0.0.1:%d/  API key: %s%s\n", d.dashboard_port, key,
+               d.keep_running ? ""
+                              : "\n  (diamond demo --keep-running keeps the API and dashboard up)");
     rc = failed ? DM_EXIT_FAIL : DM_EXIT_OK;
     if (d.keep_running && !failed) {
         printf("\nservices keep running; Ctrl-C stops them\n");
