@@ -209,6 +209,26 @@ static enum dm_err create_db(const struct dm_pgcluster_opts *o, struct dm_error 
     return e;
 }
 
+/* As root the server runs as `postgres`, which must be able to reach the directory. */
+static enum dm_err check_reachable(const char *dir, struct dm_error *err)
+{
+    if (!run_as_postgres())
+        return DM_OK;
+    char path[4096];
+    if (dm_strlcpy(path, dir, sizeof(path)) != DM_OK)
+        return dm_error_set(err, DM_ERR_INVALID, "path too long");
+    for (char *slash = strrchr(path, '/'); slash && slash != path; slash = strrchr(path, '/')) {
+        *slash = '\0';
+        struct stat st;
+        if (stat(path, &st) == 0 && !(st.st_mode & S_IXOTH))
+            return dm_error_set(err, DM_ERR_IO,
+                                "the postgres user cannot reach %s: make %s searchable "
+                                "(chmod o+x) or choose another directory",
+                                dir, path);
+    }
+    return DM_OK;
+}
+
 enum dm_err dm_pgcluster_start(const struct dm_pgcluster_opts *o, struct dm_error *err)
 {
     enum dm_err e = mkdir_p(o->dir, err);
@@ -225,6 +245,8 @@ enum dm_err dm_pgcluster_start(const struct dm_pgcluster_opts *o, struct dm_erro
     char *url = NULL;
     struct stat st;
 
+    if ((e = check_reachable(dir, err)) != DM_OK)
+        goto out;
     if (strlen(sock) > 90) {
         e = dm_error_set(err, DM_ERR_INVALID, "cluster directory path too long for a socket: %s",
                          dir);
