@@ -523,11 +523,9 @@ static void exec_count(struct exec *x, const struct dm_gql_field *fld)
         return;
     }
     dm_inv_rdlock(x->sim->inv);
-    const struct dm_inv_match *m = dm_inv_query(x->sim->inv, &filt);
     char buf[24];
-    snprintf(buf, sizeof(buf), "%u", m->n);
+    snprintf(buf, sizeof(buf), "%u", dm_inv_count(x->sim->inv, &filt));
     x_str(x, buf);
-    dm_inv_release(x->sim->inv, m);
     dm_inv_unlock(x->sim->inv);
 }
 

@@ -72,6 +72,9 @@ int dm_inv_shape_index(const char *name);
 /* Under the read lock: the stones matching f, in feed order. Release with dm_inv_release. */
 const struct dm_inv_match *dm_inv_query(struct dm_inventory *inv, const struct dm_inv_filter *f);
 void dm_inv_release(struct dm_inventory *inv, const struct dm_inv_match *m);
+/* Under the read lock: the number of stones matching f (same answer as dm_inv_query's n;
+ * uses a cached match list when there is one, else scans without caching). */
+uint32_t dm_inv_count(struct dm_inventory *inv, const struct dm_inv_filter *f);
 
 /* Under the read lock: append the item JSON of the stone at pos. */
 enum dm_err dm_inv_render(struct dm_inventory *inv, uint32_t pos, enum dm_inv_variant v,

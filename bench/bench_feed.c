@@ -1,0 +1,227 @@
+/*
+ * bench_feed.c - feed benchmarks driven by bench/feed.sh.
+ *   bench_feed sim URL THREADS SECONDS    raw pages of 50 per second from the simulator: THREADS
+ *                                         clients POST diamonds_by_query pages (random offsets
+ *                                         across 30 price bands) and only check status and size,
+ *                                         so the simulator, not JSON parsing, is measured.
+ *   bench_feed client URL THREADS SECONDS [LATENCY_MS]
+ *                                         pages per second through the Nivoda client (token
+ *                                         cache, rate limit at 100000 rps, full JSON parsing);
+ *                                         LATENCY_MS is set on the simulator (POST /admin/faults)
+ *                                         after the bands are measured, before the clock starts.
+ * Prints one JSON object: {"pages":N,"seconds":S,"pages_per_s":R,"errors":E,"bytes":B}.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/feed/nivoda.h"
+#include "adapters/http/client.h"
+#include "core/crypto.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/num.h"
+#include "core/timeutil.h"
+
+#define BANDS 30
+
+static const char *url;
+static int64_t deadline_ms;
+static char token[512];
+static int64_t bands[BANDS + 1]; /* dollar band edges */
+static int64_t band_count[BANDS];
+static struct dm_nivoda *client;
+
+struct counters {
+    int64_t pages, errors, bytes;
+};
+
+static enum dm_err post(const char *body, struct dm_http_response *resp, struct dm_error *err)
+{
+    const char *hdr[] = {"Content-Type: application/json", NULL};
+    struct dm_http_request rq = {.method = "POST",
+                                 .url = url,
+                                 .headers = hdr,
+                                 .body = body,
+                                 .body_len = strlen(body),
+                                 .timeout_ms = 30000,
+                                 .max_response = 32u << 20};
+    return dm_http_do(&rq, resp, err);
+}
+
+static int authenticate(void)
+{
+    const char *body = "{\"query\":\"query ($u: String!, $p: String!) { authenticate { "
+                       "username_and_password(username: $u, password: $p) { token } } }\","
+                       "\"variables\":{\"u\":\"sim\",\"p\":\"sim\"}}";
+    struct dm_http_response resp;
+    struct dm_error err = {0};
+    if (post(body, &resp, &err) != DM_OK) {
+        fprintf(stderr, "auth: %s\n", err.message);
+        return -1;
+    }
+    json_t *data = NULL;
+    bool tokerr;
+    int rc = -1;
+    if (dm_nivoda_parse_response(resp.status, resp.body.data, resp.body.len, &data, &tokerr,
+                                 &err) == DM_OK &&
+        dm_nivoda_extract_token(data, token, sizeof(token), &err) == DM_OK)
+        rc = 0;
+    else
+        fprintf(stderr, "auth: %s\n", err.message);
+    json_decref(data);
+    dm_http_response_free(&resp);
+    return rc;
+}
+
+static void *sim_worker(void *p)
+{
+    struct counters *c = p;
+    char body[1024];
+    uint64_t r;
+    dm_random_bytes(&r, sizeof(r));
+    while (dm_mono_ms() < deadline_ms) {
+        r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+        int b = (int)((r >> 33) % BANDS);
+        int64_t pages = band_count[b] / 50;
+        int64_t off = pages > 0 ? (int64_t)((r >> 13) % (uint64_t)pages) * 50 : 0;
+        snprintf(body, sizeof(body),
+                 "{\"query\":\"query ($token: String!, $query: DiamondQuery, $offset: Int, "
+                 "$limit: Int) { as(token: $token) { diamonds_by_query(query: $query, offset: "
+                 "$offset, limit: $limit, order: {type: createdAt, direction: ASC}) { "
+                 "total_count items { id } } } }\",\"variables\":{\"token\":\"%s\",\"query\":{"
+                 "\"sizes\":{\"from\":0.5,\"to\":10},\"dollar_value\":{\"from\":%lld,\"to\":%lld}}"
+                 ",\"offset\":%lld,\"limit\":50}}",
+                 token, (long long)bands[b], (long long)bands[b + 1] - 1, (long long)off);
+        struct dm_http_response resp;
+        struct dm_error err = {0};
+        if (post(body, &resp, &err) == DM_OK && resp.status == 200 && resp.body.len > 1000) {
+            c->pages++;
+            c->bytes += (int64_t)resp.body.len;
+        } else {
+            c->errors++;
+        }
+        dm_http_response_free(&resp);
+    }
+    return NULL;
+}
+
+static void *client_worker(void *p)
+{
+    struct counters *c = p;
+    uint64_t r;
+    dm_random_bytes(&r, sizeof(r));
+    while (dm_mono_ms() < deadline_ms) {
+        r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+        int b = (int)((r >> 33) % BANDS);
+        int64_t pages = band_count[b] / 50;
+        int64_t off = pages > 0 ? (int64_t)((r >> 13) % (uint64_t)pages) * 50 : 0;
+        struct dm_feed_query q = {.price_from = bands[b], .price_to = bands[b + 1] - 1};
+        struct dm_feed_page page;
+        struct dm_error err = {0};
+        if (dm_nivoda_search(client, &q, off, 50, &page, &err) == DM_OK) {
+            c->pages++;
+            c->bytes += (int64_t)json_array_size(page.items);
+        } else {
+            c->errors++;
+        }
+        dm_feed_page_free(&page);
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    int threads, secs;
+    int latency = 0;
+    if (argc == 6 && dm_parse_int(argv[5], 0, 60000, &latency) != DM_OK)
+        argc = 0;
+    if (argc < 5 || argc > 6 || (strcmp(argv[1], "sim") && strcmp(argv[1], "client")) ||
+        dm_parse_int(argv[3], 1, 256, &threads) != DM_OK ||
+        dm_parse_int(argv[4], 1, 3600, &secs) != DM_OK) {
+        fprintf(stderr, "usage: bench_feed sim|client URL THREADS SECONDS [LATENCY_MS]\n");
+        return 2;
+    }
+    dm_log_init("bench", DM_LOG_ERROR);
+    dm_http_global_init();
+    url = argv[2];
+    struct dm_nivoda_opts o = {.endpoint = url,
+                               .username = "sim",
+                               .password = "sim",
+                               .max_rps = 100000,
+                               .timeout_ms = 30000};
+    client = dm_nivoda_new(&o);
+    if (authenticate() != 0)
+        return 1;
+    /* 30 price bands by quantile: bisect each edge with count queries, like the scheduler. */
+    struct dm_error err = {0};
+    struct dm_feed_query all = {.price_from = -1, .price_to = -1};
+    int64_t total = 0;
+    if (dm_nivoda_count(client, &all, &total, &err) != DM_OK) {
+        fprintf(stderr, "count: %s\n", err.message);
+        return 1;
+    }
+    bands[0] = 0;
+    bands[BANDS] = 100000000;
+    for (int i = 1; i < BANDS; i++) {
+        int64_t lo = bands[i - 1], hi = bands[BANDS], want = total * i / BANDS;
+        while (lo < hi) {
+            int64_t mid = lo + (hi - lo) / 2, c = 0;
+            struct dm_feed_query q = {.price_from = 0, .price_to = mid};
+            if (dm_nivoda_count(client, &q, &c, &err) != DM_OK)
+                return 1;
+            if (c >= want)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        bands[i] = lo + 1;
+    }
+    for (int i = 0; i < BANDS; i++) {
+        struct dm_feed_query q = {.price_from = bands[i], .price_to = bands[i + 1] - 1};
+        if (dm_nivoda_count(client, &q, &band_count[i], &err) != DM_OK)
+            return 1;
+    }
+    if (latency > 0) {
+        char furl[512], body[64];
+        snprintf(furl, sizeof(furl), "%.*s/admin/faults",
+                 (int)(strlen(url) - (strstr(url, "/graphql") ? strlen("/graphql") : 0)), url);
+        snprintf(body, sizeof(body), "{\"latency_ms\":%d}", latency);
+        const char *hdr[] = {"Content-Type: application/json", NULL};
+        struct dm_http_request rq = {.method = "POST",
+                                     .url = furl,
+                                     .headers = hdr,
+                                     .body = body,
+                                     .body_len = strlen(body),
+                                     .timeout_ms = 10000};
+        struct dm_http_response resp;
+        if (dm_http_do(&rq, &resp, &err) != DM_OK || resp.status != 200) {
+            fprintf(stderr, "cannot set latency on %s\n", furl);
+            dm_http_response_free(&resp);
+            return 1;
+        }
+        dm_http_response_free(&resp);
+    }
+    pthread_t t[256];
+    struct counters c[256];
+    memset(c, 0, sizeof(c));
+    int64_t t0 = dm_mono_ms();
+    deadline_ms = t0 + secs * 1000LL;
+    for (int i = 0; i < threads; i++)
+        pthread_create(&t[i], NULL, !strcmp(argv[1], "sim") ? sim_worker : client_worker, &c[i]);
+    struct counters sum = {0};
+    for (int i = 0; i < threads; i++) {
+        pthread_join(t[i], NULL);
+        sum.pages += c[i].pages;
+        sum.errors += c[i].errors;
+        sum.bytes += c[i].bytes;
+    }
+    double took = (double)(dm_mono_ms() - t0) / 1000.0;
+    printf(
+        "{\"pages\":%lld,\"seconds\":%.2f,\"pages_per_s\":%.1f,\"errors\":%lld,\"bytes\":%lld}\n",
+        (long long)sum.pages, took, (double)sum.pages / took, (long long)sum.errors,
+        (long long)sum.bytes);
+    dm_nivoda_free(client);
+    return 0;
+}
