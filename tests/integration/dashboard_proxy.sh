@@ -5,17 +5,37 @@
 # revalidation, path traversal refused, graceful SIGTERM.
 . "$DM_SOURCE_DIR/tests/lib/common.sh"
 
-UP_PORT=$(free_port)
-spawn upstream node "$DM_SOURCE_DIR/tests/browser/echo_upstream.mjs" "$UP_PORT"
-wait_until 20 curl -fsS "http://127.0.0.1:$UP_PORT/health"
+# The stand-in API takes an ephemeral port and prints it.
+spawn upstream node "$DM_SOURCE_DIR/tests/browser/echo_upstream.mjs" 0
+up_port() { grep -Eo '^[0-9]+$' "$T/upstream.log" | head -n 1; }
+wait_until 20 up_port
+UP_PORT=$(up_port)
 
-DOWN_PORT=$(free_port)  # nothing listens here
-PORT_A=$(free_port)
-PORT_B=$(free_port)
-PORT=$PORT_A API_URL="http://127.0.0.1:$DOWN_PORT" spawn dash_down "$DIAMOND" dashboard --bind 127.0.0.1
-PORT=$PORT_B API_URL="http://127.0.0.1:$UP_PORT/" spawn dash "$DIAMOND" dashboard --bind 127.0.0.1
-wait_until 20 curl -fsS -o /dev/null "http://127.0.0.1:$PORT_A/"
-wait_until 20 curl -fsS -o /dev/null "http://127.0.0.1:$PORT_B/"
+# free_port can race with other tests: a dashboard that cannot bind exits and is started
+# again on another port. serve NAME API_URL -> sets SERVED_PORT.
+serve() {
+    local name=$1 api=$2
+    for attempt in 1 2 3 4 5; do
+        SERVED_PORT=$(free_port)
+        spawn "$name" env PORT="$SERVED_PORT" API_URL="$api" "$DIAMOND" dashboard --bind 127.0.0.1
+        local pid=${DM_PIDS[-1]} end=$((SECONDS + 20))
+        while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ]; do
+            if curl -fsS -o /dev/null "http://127.0.0.1:$SERVED_PORT/" 2>/dev/null; then
+                eval "PID_$name=$pid"
+                return 0
+            fi
+            sleep 0.1
+        done
+        kill "$pid" 2>/dev/null || true
+    done
+    return 1
+}
+# Nothing listens on a port the kernel just handed out and took back.
+DOWN_PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close();})')
+serve dash_down "http://127.0.0.1:$DOWN_PORT"
+PORT_A=$SERVED_PORT
+serve dash "http://127.0.0.1:$UP_PORT/"
+PORT_B=$SERVED_PORT
 A="http://127.0.0.1:$PORT_A"
 B="http://127.0.0.1:$PORT_B"
 

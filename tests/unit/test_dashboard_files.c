@@ -1,0 +1,177 @@
+/* test_dashboard_files.c - dashboard static-file helpers: path resolution (traversal, hidden
+ * segments, symlinks out of the root, directories), MIME types, proxied paths, header filters. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testlib.h"
+
+#include "services/dashboard/dashboard.h"
+
+static char root[PATH_MAX];
+static char outside[PATH_MAX];
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int setup(void **state)
+{
+    char tmpl[] = "/tmp/dm-dash-XXXXXX";
+    char *base = mkdtemp(tmpl);
+    if (base == NULL)
+        return -1;
+    char *real = realpath(base, NULL);
+    if (real == NULL || strlen(real) > 200) {
+        free(real);
+        return -1;
+    }
+    snprintf(root, sizeof(root), "%.200s/root", real);
+    snprintf(outside, sizeof(outside), "%.200s/outside", real);
+    free(real);
+    mkdir(root, 0755);
+    mkdir(outside, 0755);
+    char sub[PATH_MAX + 8];
+    snprintf(sub, sizeof(sub), "%s/js", root);
+    mkdir(sub, 0755);
+    snprintf(sub, sizeof(sub), "%s/docs", root);
+    mkdir(sub, 0755);
+    write_file(root, "index.html", "<!doctype html>");
+    write_file(root, "js/app.js", "export {}");
+    write_file(root, ".secret", "x");
+    write_file(root, "docs/index.html", "docs");
+    write_file(outside, "passwd", "root:x:0:0");
+    char link[PATH_MAX + 16], target[PATH_MAX + 16];
+    snprintf(link, sizeof(link), "%s/escape.txt", root);
+    snprintf(target, sizeof(target), "%s/passwd", outside);
+    if (symlink(target, link) != 0)
+        return -1;
+    snprintf(link, sizeof(link), "%s/outdir", root);
+    if (symlink(outside, link) != 0)
+        return -1;
+    (void)state;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[PATH_MAX * 2];
+    char *slash = strrchr(root, '/');
+    *slash = '\0';
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    (void)state;
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_resolve_ok(void **state)
+{
+    char out[PATH_MAX], want[PATH_MAX + 32];
+    assert_int_equal(dm_dashboard_resolve(root, "/", out, sizeof(out)), DM_OK);
+    snprintf(want, sizeof(want), "%s/index.html", root);
+    assert_string_equal(out, want);
+    assert_int_equal(dm_dashboard_resolve(root, "/js/app.js", out, sizeof(out)), DM_OK);
+    snprintf(want, sizeof(want), "%s/js/app.js", root);
+    assert_string_equal(out, want);
+    assert_int_equal(dm_dashboard_resolve(root, "//js//app.js", out, sizeof(out)), DM_OK);
+    assert_int_equal(dm_dashboard_resolve(root, "/docs/", out, sizeof(out)), DM_OK);
+    assert_int_equal(dm_dashboard_resolve(root, "/docs", out, sizeof(out)), DM_OK);
+    snprintf(want, sizeof(want), "%s/docs/index.html", root);
+    assert_string_equal(out, want);
+    (void)state;
+}
+
+static void test_resolve_refused(void **state)
+{
+    static const char *const bad[] = {
+        "/../outside/passwd", "/js/../../outside/passwd", "/..", "/.secret", "/js/./app.js", "/.",
+        "js/app.js",          "/js\\..\\..\\x",           ""};
+    char out[PATH_MAX];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(dm_dashboard_resolve(root, bad[i], out, sizeof(out)), DM_ERR_INVALID);
+    /* Symlinks that leave the root are refused even though the names look harmless. */
+    assert_int_equal(dm_dashboard_resolve(root, "/escape.txt", out, sizeof(out)), DM_ERR_INVALID);
+    assert_int_equal(dm_dashboard_resolve(root, "/outdir/passwd", out, sizeof(out)),
+                     DM_ERR_INVALID);
+    assert_int_equal(dm_dashboard_resolve(root, "/nope.js", out, sizeof(out)), DM_ERR_NOT_FOUND);
+    assert_int_equal(dm_dashboard_resolve(root, "/js/", out, sizeof(out)), DM_ERR_NOT_FOUND);
+    assert_int_equal(dm_dashboard_resolve(root, "/js/app.js", out, 8), DM_ERR_TOO_LARGE);
+    (void)state;
+}
+
+static void test_mime(void **state)
+{
+    assert_string_equal(dm_dashboard_mime_type("/a/index.html"), "text/html; charset=utf-8");
+    assert_string_equal(dm_dashboard_mime_type("/a/app.js"), "text/javascript; charset=utf-8");
+    assert_string_equal(dm_dashboard_mime_type("/a/m.MJS"), "text/javascript; charset=utf-8");
+    assert_string_equal(dm_dashboard_mime_type("/a/app.css"), "text/css; charset=utf-8");
+    assert_string_equal(dm_dashboard_mime_type("/favicon.svg"), "image/svg+xml");
+    assert_string_equal(dm_dashboard_mime_type("/x.png"), "image/png");
+    assert_string_equal(dm_dashboard_mime_type("/x.json"), "application/json");
+    assert_string_equal(dm_dashboard_mime_type("/dir.js/README"), "application/octet-stream");
+    assert_string_equal(dm_dashboard_mime_type("/x.exe"), "application/octet-stream");
+    (void)state;
+}
+
+static void test_proxied(void **state)
+{
+    assert_true(dm_dashboard_is_proxied("/api/v2/diamonds"));
+    assert_true(dm_dashboard_is_proxied("/api"));
+    assert_true(dm_dashboard_is_proxied("/health"));
+    assert_true(dm_dashboard_is_proxied("/metrics"));
+    assert_false(dm_dashboard_is_proxied("/apix"));
+    assert_false(dm_dashboard_is_proxied("/healthz"));
+    assert_false(dm_dashboard_is_proxied("/js/api.js"));
+    assert_false(dm_dashboard_is_proxied("/"));
+    (void)state;
+}
+
+static void test_headers(void **state)
+{
+    static const char *const hop[] = {"Connection", "keep-alive", "Transfer-Encoding",
+                                      "TE",         "Upgrade",    "Proxy-Authorization",
+                                      "Trailer"};
+    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
+        assert_true(dm_dashboard_skip_request_header(hop[i]));
+        assert_true(dm_dashboard_skip_response_header(hop[i]));
+    }
+    assert_true(dm_dashboard_skip_request_header("host"));
+    assert_true(dm_dashboard_skip_request_header("Content-Length"));
+    assert_true(dm_dashboard_skip_request_header("X-Forwarded-For")); /* set by the proxy */
+    assert_false(dm_dashboard_skip_request_header("X-API-Key"));
+    assert_false(dm_dashboard_skip_request_header("X-Request-Id"));
+    assert_false(dm_dashboard_skip_request_header("If-None-Match"));
+    assert_false(dm_dashboard_skip_request_header("X-Signature"));
+    assert_true(dm_dashboard_skip_response_header("Content-Encoding"));
+    assert_false(dm_dashboard_skip_response_header("ETag"));
+    assert_false(dm_dashboard_skip_response_header("X-Request-Id"));
+    assert_false(dm_dashboard_skip_response_header("Retry-After"));
+    (void)state;
+}
+
+static void test_default_dir(void **state)
+{
+    assert_string_equal(dm_dashboard_default_dir("/srv/x"), "/srv/x");
+    const char *d = dm_dashboard_default_dir(NULL);
+    assert_non_null(strstr(d, "web/dashboard"));
+    assert_string_equal(dm_dashboard_default_dir(""), d);
+    (void)state;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resolve_ok), cmocka_unit_test(test_resolve_refused),
+        cmocka_unit_test(test_mime),       cmocka_unit_test(test_proxied),
+        cmocka_unit_test(test_headers),    cmocka_unit_test(test_default_dir),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
