@@ -94,7 +94,7 @@ enum dm_err dm_queue_open(const struct dm_config *cfg, struct dm_db *db, struct 
         backend = cfg->azure_service_bus_connection_string ? "servicebus" : "pg";
     if (!strcmp(backend, "servicebus"))
         return dm_queue_open_servicebus(cfg->azure_service_bus_connection_string, NULL, out, err);
-    if (strcmp(backend, "pg"))
+    if (strcmp(backend, "pg") != 0)
         return dm_error_set(err, DM_ERR_INVALID, "queue: unknown backend '%s'", backend);
     /* WORK_ITEMS_LOCK_MS (tests only) shortens the work-items peek-lock; 0 keeps the seed's. */
     struct dm_queue_settings s[DM_Q_COUNT];

@@ -238,7 +238,7 @@ static enum dm_err exec_hot(struct pg_queue *p, struct dm_db_conn *c, const char
                 return DM_OK;
             }
             const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-            if (state && strcmp(state, "26000") && PQstatus(pg) == CONNECTION_OK) {
+            if (state && strcmp(state, "26000") != 0 && PQstatus(pg) == CONNECTION_OK) {
                 /* A real error of the statement (it was rolled back): report it. */
                 const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
                 enum dm_err code = dm_db_map_sqlstate(state);
@@ -707,7 +707,8 @@ static enum dm_err pg_dlq_list(struct dm_queue *q, enum dm_queue_name name, int 
     if (e != DM_OK)
         return e;
     int rows = PQntuples(r);
-    struct dm_queue_msg **ms = dm_xcalloc((size_t)(rows > 0 ? rows : 1), sizeof(*ms));
+    struct dm_queue_msg **ms =
+        dm_xcalloc((size_t)(rows > 0 ? rows : 1), sizeof(struct dm_queue_msg *));
     for (int i = 0; i < rows; i++) {
         struct dm_queue_msg *m = dm_queue_msg_new(name);
         m->backend_ref = get_str(r, i, 0);

@@ -23,7 +23,7 @@
 
 #define TOKEN_TTL_S 3600
 #define TOKEN_RENEW_S 300
-#define BATCH_LIMIT (230 * 1024) /* JSON bytes per batch: under 256 KB with headers */
+#define BATCH_LIMIT ((size_t)230 * 1024) /* JSON bytes per batch: under 256 KB with headers */
 #define SEND_ATTEMPTS 4
 #define MAX_WAIT_S 55       /* longest server-side wait per receive request */
 #define PROPS_MAX 8192      /* BrokerProperties header */
@@ -107,15 +107,18 @@ enum dm_err dm_sb_parse_connection_string(const char *cs, struct dm_sb_conn_info
         if (*p == ';')
             p++;
     }
-    if (e == DM_OK && (endpoint == NULL || endpoint[0] == '\0'))
+    if (e != DM_OK) {
+        /* reported above */
+    } else if (endpoint == NULL || endpoint[0] == '\0') {
         e = dm_error_set(err, DM_ERR_INVALID, "service bus connection string: no Endpoint");
-    if (e == DM_OK && (out->key_name == NULL || out->key_name[0] == '\0'))
+    } else if (out->key_name == NULL || out->key_name[0] == '\0') {
         e = dm_error_set(err, DM_ERR_INVALID,
                          "service bus connection string: no SharedAccessKeyName");
-    if (e == DM_OK && (out->key == NULL || out->key[0] == '\0'))
+    } else if (out->key == NULL || out->key[0] == '\0') {
         e = dm_error_set(err, DM_ERR_INVALID, "service bus connection string: no SharedAccessKey");
-    if (e == DM_OK)
+    } else {
         e = endpoint_url(endpoint, emulator, &out->base_url, err);
+    }
     free(endpoint);
     if (e != DM_OK)
         dm_sb_conn_info_free(out);
@@ -169,23 +172,33 @@ void dm_sb_rfc1123(int64_t ms, char out[DM_RFC1123_LEN])
              tm.tm_sec);
 }
 
+/* n decimal digits at s into *v. */
+static bool digits(const char *s, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return true;
+}
+
 enum dm_err dm_sb_parse_rfc1123(const char *s, int64_t *ms)
 {
     static const char *months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    char wd[4], mon[4], tz[4];
-    int d, y, hh, mm, ss, used = 0;
-    if (s == NULL ||
-        sscanf(s, "%3[A-Za-z], %d %3[A-Za-z] %d %d:%d:%d %3[A-Z]%n", wd, &d, mon, &y, &hh, &mm, &ss,
-               tz, &used) != 8 ||
-        s[used] != '\0' || strcmp(tz, "GMT"))
+    /* Fixed layout: "Sun, 06 Nov 1994 08:49:37 GMT" (29 characters). */
+    int d, y, hh, mm, ss, m = -1;
+    if (s == NULL || strlen(s) != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
+        s[16] != ' ' || s[19] != ':' || s[22] != ':' || strcmp(s + 25, " GMT") != 0 ||
+        !isalpha((unsigned char)s[0]) || !digits(s + 5, 2, &d) || !digits(s + 12, 4, &y) ||
+        !digits(s + 17, 2, &hh) || !digits(s + 20, 2, &mm) || !digits(s + 23, 2, &ss))
         return DM_ERR_INVALID;
-    int m = -1;
     for (int i = 0; i < 12; i++)
-        if (!strcmp(mon, months[i]))
+        if (strncmp(s + 8, months[i], 3) == 0)
             m = i;
-    if (m < 0 || d < 1 || d > 31 || y < 1970 || y > 9999 || hh > 23 || mm > 59 || ss > 60 ||
-        hh < 0 || mm < 0 || ss < 0)
+    if (m < 0 || d < 1 || d > 31 || y < 1970 || hh > 23 || mm > 59 || ss > 60)
         return DM_ERR_INVALID;
     struct tm tm = {
         .tm_year = y - 1900, .tm_mon = m, .tm_mday = d, .tm_hour = hh, .tm_min = mm, .tm_sec = ss};
@@ -537,7 +550,7 @@ static enum dm_err settle(struct dm_queue *q, struct dm_queue_msg *m, const char
     struct sb_queue *s = impl(q);
     size_t bl = strlen(s->ci.base_url);
     /* Only ever send our credentials to our endpoint. */
-    if (m->backend_ref == NULL || strncmp(m->backend_ref, s->ci.base_url, bl) ||
+    if (m->backend_ref == NULL || strncmp(m->backend_ref, s->ci.base_url, bl) != 0 ||
         m->backend_ref[bl] != '/')
         return dm_error_set(err, DM_ERR_LOCK_LOST, "service bus %s %s: lock lost", what,
                             m->id ? m->id : "");
@@ -679,7 +692,7 @@ static enum dm_err sb_dlq_list(struct dm_queue *q, enum dm_queue_name name, int 
                                struct dm_queue_msg ***out, int *n, struct dm_error *err)
 {
     char *entity = dlq_entity(q, name);
-    struct dm_queue_msg **ms = dm_xcalloc((size_t)max, sizeof(*ms));
+    struct dm_queue_msg **ms = dm_xcalloc((size_t)max, sizeof(struct dm_queue_msg *));
     int got = 0;
     enum dm_err e = DM_OK;
     while (got < max) {
@@ -710,16 +723,16 @@ static enum dm_err sb_dlq_resubmit(struct dm_queue *q, enum dm_queue_name name, 
 {
     char *entity = dlq_entity(q, name);
     int cap = 64, kept = 0;
-    struct dm_queue_msg **others = dm_xcalloc((size_t)cap, sizeof(*others));
+    struct dm_queue_msg **others = dm_xcalloc((size_t)cap, sizeof(struct dm_queue_msg *));
     enum dm_err e = DM_OK;
     for (int scanned = 0; scanned < RESUBMIT_SCAN; scanned++) {
         struct dm_queue_msg *m = NULL;
         if ((e = peek_lock(q, name, entity, 0, &m, err)) != DM_OK || m == NULL)
             break;
-        if (id != NULL && strcmp(m->id, id)) {
+        if (id != NULL && strcmp(m->id, id) != 0) {
             if (kept == cap) {
                 cap *= 2;
-                others = dm_xrealloc(others, (size_t)cap * sizeof(*others));
+                others = dm_xrealloc(others, (size_t)cap * sizeof(struct dm_queue_msg *));
             }
             others[kept++] = m;
             continue;
