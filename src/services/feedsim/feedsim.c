@@ -377,6 +377,105 @@ static bool banded(const struct dm_feedsim_faults *f)
     return f->price_min >= 0 || f->price_max >= 0;
 }
 
+/* The item schema (names only): selections are validated, items always carry every field. */
+static const char *const item_fields[] = {
+    "id", "price", "discount", "diamond_price", "markup_price", "markup_discount", "diamond", NULL};
+static const char *const diamond_fields[] = {"id",
+                                             "availability",
+                                             "HoldId",
+                                             "NivodaStockId",
+                                             "supplierStockId",
+                                             "image",
+                                             "video",
+                                             "eyeClean",
+                                             "brown",
+                                             "green",
+                                             "blue",
+                                             "gray",
+                                             "milky",
+                                             "bowtie",
+                                             "mine_of_origin",
+                                             "supplier_video_link",
+                                             "approval_type",
+                                             "final_price",
+                                             "show_measurements",
+                                             "show_certificate_number",
+                                             "return_window",
+                                             "CertificateType",
+                                             "delivery_time",
+                                             "certificate",
+                                             "supplier",
+                                             NULL};
+static const char *const delivery_fields[] = {"express_timeline_applicable", "min_business_days",
+                                              "max_business_days", NULL};
+static const char *const certificate_fields[] = {
+    "id",        "lab",          "certNumber",      "pdfUrl",
+    "shape",     "fullShape",    "carats",          "clarity",
+    "cut",       "polish",       "symmetry",        "color",
+    "length",    "width",        "depth",           "depthPercentage",
+    "table",     "crownAngle",   "crownHeight",     "pavAngle",
+    "pavHeight", "pavDepth",     "floInt",          "floCol",
+    "verified",  "labgrown",     "labgrown_type",   "treated",
+    "girdle",    "culetSize",    "girdleCondition", "culet_condition",
+    "cut_style", "keyToSymbols", "comments",        NULL};
+static const char *const supplier_fields[] = {"id", "name", "legal_name", NULL};
+
+static bool in_list(const char *const *list, const char *name)
+{
+    for (; *list; list++)
+        if (!strcmp(*list, name))
+            return true;
+    return false;
+}
+
+/* Validate a selection against the item schema; false with x failed on the first bad field. */
+static bool check_selection(struct exec *x, const struct dm_gql_field *f, const char *const *fields,
+                            const char *type)
+{
+    if (!f->has_selection) {
+        snprintf(x->msg, sizeof(x->msg),
+                 "Field \"%.100s\" of type \"%s\" must have a selection "
+                 "of subfields.",
+                 f->name, type);
+        x_fail(x, "GRAPHQL_VALIDATION_FAILED", x->msg);
+        return false;
+    }
+    for (const struct dm_gql_field *c = f->children; c; c = c->next) {
+        if (!strcmp(c->name, "__typename"))
+            continue;
+        if (!in_list(fields, c->name)) {
+            snprintf(x->msg, sizeof(x->msg), "Cannot query field \"%.100s\" on type \"%s\".",
+                     c->name, type);
+            x_fail(x, "GRAPHQL_VALIDATION_FAILED", x->msg);
+            return false;
+        }
+        const char *const *sub = NULL;
+        const char *subtype = NULL;
+        if (fields == item_fields && !strcmp(c->name, "diamond")) {
+            sub = diamond_fields;
+            subtype = "Diamond";
+        } else if (fields == diamond_fields && !strcmp(c->name, "delivery_time")) {
+            sub = delivery_fields;
+            subtype = "DeliveryTime";
+        } else if (fields == diamond_fields && !strcmp(c->name, "certificate")) {
+            sub = certificate_fields;
+            subtype = "Certificate";
+        } else if (fields == diamond_fields && !strcmp(c->name, "supplier")) {
+            sub = supplier_fields;
+            subtype = "Supplier";
+        }
+        if (sub && !check_selection(x, c, sub, subtype))
+            return false;
+        if (!sub && c->has_selection) {
+            snprintf(x->msg, sizeof(x->msg), "Field \"%.100s\" must not have a selection.",
+                     c->name);
+            x_fail(x, "GRAPHQL_VALIDATION_FAILED", x->msg);
+            return false;
+        }
+    }
+    return true;
+}
+
 static void exec_search(struct exec *x, const struct dm_gql_field *fld)
 {
     struct dm_feedsim *sim = x->sim;
@@ -431,6 +530,9 @@ static void exec_search(struct exec *x, const struct dm_gql_field *fld)
         x_fail(x, "GRAPHQL_VALIDATION_FAILED", "limit must be between 1 and 50");
         return;
     }
+    for (const struct dm_gql_field *c = fld->children; c; c = c->next)
+        if (!strcmp(c->name, "items") && !check_selection(x, c, item_fields, "Item"))
+            return;
     bool faulty = !banded(&x->f) || in_band(&x->f, blo, bhi);
     dm_inv_rdlock(sim->inv);
     const struct dm_inv_match *m = dm_inv_query(sim->inv, &filt);
@@ -935,70 +1037,91 @@ static const char *faults_apply(const json_t *o, struct dm_feedsim_faults *f)
     return bad;
 }
 
-static void admin_stones(struct dm_feedsim *sim, const struct dm_http_req *req,
-                         struct dm_http_resp *resp)
+enum dm_err dm_feedsim_stones(struct dm_feedsim *sim, const char *ids, int64_t offset,
+                              int64_t limit, struct dm_buf *b)
 {
-    const char *ids = dm_http_req_arg(req, "ids");
-    struct dm_buf *b = &resp->body;
     enum dm_err e = DM_OK;
+    uint32_t *pos = NULL;
+    size_t npos = 0, cap = 0;
+    json_t *missing = json_array();
     dm_inv_rdlock(sim->inv);
     if (ids) {
-        e = dm_buf_append_str(b, "{\"items\":[");
-        json_t *missing = json_array();
         char *copy = dm_xstrdup(ids);
-        bool first = true;
         char *t = copy;
-        for (char *next = NULL; t && e == DM_OK; t = next) {
+        for (char *next = NULL; t; t = next) {
             char *comma = strchr(t, ',');
             next = comma ? comma + 1 : NULL;
             if (comma)
                 *comma = '\0';
             if (*t == '\0')
                 continue;
-            uint32_t pos;
-            if (!dm_inv_find(sim->inv, t, &pos)) {
-                json_array_append_new(missing, json_string(t) ? json_string(t) : json_null());
+            uint32_t p;
+            if (!dm_inv_find(sim->inv, t, &p)) {
+                json_t *js = json_string(t);
+                json_array_append_new(missing, js ? js : json_null());
                 continue;
             }
-            if (!first)
-                e = dm_buf_append_char(b, ',');
-            first = false;
-            if (e == DM_OK)
-                e = dm_inv_render(sim->inv, pos, DM_INV_NORMAL, b);
+            if (npos == cap) {
+                cap = cap ? cap * 2 : 64;
+                pos = dm_xrealloc(pos, cap * sizeof(*pos));
+            }
+            pos[npos++] = p;
         }
         free(copy);
-        char *ms = dm_json_dumps(missing);
-        json_decref(missing);
-        if (e == DM_OK)
-            e = dm_buf_appendf(b, "],\"missing\":%s}", ms);
-        free(ms);
     } else {
-        int64_t offset = 0, limit = 1000;
-        const char *o = dm_http_req_arg(req, "offset"), *l = dm_http_req_arg(req, "limit");
-        if ((o && dm_parse_i64(o, 0, INT64_MAX, &offset) != DM_OK) ||
-            (l && dm_parse_i64(l, 1, 100000, &limit) != DM_OK)) {
-            dm_inv_unlock(sim->inv);
-            dm_http_resp_error(resp, 400, "BAD_REQUEST", "offset >= 0, limit 1..100000");
-            return;
-        }
-        e = dm_buf_appendf(b, "{\"total\":%u,\"items\":[", dm_inv_live(sim->inv));
-        int64_t seen = 0, out = 0;
+        int64_t seen = 0;
         uint32_t n = dm_inv_size(sim->inv);
-        for (uint32_t p = 0; p < n && out < limit && e == DM_OK; p++) {
-            if (!dm_inv_is_live(sim->inv, p))
+        for (uint32_t p = 0; p < n && (int64_t)npos < limit; p++) {
+            if (!dm_inv_is_live(sim->inv, p) || seen++ < offset)
                 continue;
-            if (seen++ < offset)
-                continue;
-            if (out++)
-                e = dm_buf_append_char(b, ',');
-            if (e == DM_OK)
-                e = dm_inv_render(sim->inv, p, DM_INV_NORMAL, b);
+            if (npos == cap) {
+                cap = cap ? cap * 2 : 1024;
+                pos = dm_xrealloc(pos, cap * sizeof(*pos));
+            }
+            pos[npos++] = p;
         }
+    }
+    e = dm_buf_appendf(b, "{\"total\":%u,\"items\":[", dm_inv_live(sim->inv));
+    for (size_t i = 0; i < npos && e == DM_OK; i++) {
+        if (i)
+            e = dm_buf_append_char(b, ',');
         if (e == DM_OK)
-            e = dm_buf_append_str(b, "]}");
+            e = dm_inv_render(sim->inv, pos[i], DM_INV_NORMAL, b);
+    }
+    /* Ground truth the items do not carry: `updated` and `createdAt`, parallel to items. */
+    for (int k = 0; k < 2; k++) {
+        if (e == DM_OK)
+            e = dm_buf_append_str(b, k == 0 ? "],\"updated\":[" : "],\"created\":[");
+        for (size_t i = 0; i < npos && e == DM_OK; i++) {
+            char iso[DM_ISO_LEN];
+            dm_time_format(k == 0 ? dm_inv_updated_ms(sim->inv, pos[i])
+                                  : dm_inv_created_ms(sim->inv, pos[i]),
+                           iso);
+            e = dm_buf_appendf(b, "%s\"%s\"", i ? "," : "", iso);
+        }
     }
     dm_inv_unlock(sim->inv);
-    if (e != DM_OK)
+    char *ms = dm_json_dumps(missing);
+    if (e == DM_OK)
+        e = dm_buf_appendf(b, "],\"missing\":%s}", ms);
+    free(ms);
+    json_decref(missing);
+    free(pos);
+    return e;
+}
+
+static void admin_stones(struct dm_feedsim *sim, const struct dm_http_req *req,
+                         struct dm_http_resp *resp)
+{
+    const char *ids = dm_http_req_arg(req, "ids");
+    int64_t offset = 0, limit = 1000;
+    const char *o = dm_http_req_arg(req, "offset"), *l = dm_http_req_arg(req, "limit");
+    if ((o && dm_parse_i64(o, 0, INT64_MAX, &offset) != DM_OK) ||
+        (l && dm_parse_i64(l, 1, 100000, &limit) != DM_OK)) {
+        dm_http_resp_error(resp, 400, "BAD_REQUEST", "offset >= 0, limit 1..100000");
+        return;
+    }
+    if (dm_feedsim_stones(sim, ids, offset, limit, &resp->body) != DM_OK)
         dm_http_resp_error(resp, 500, "INTERNAL_ERROR", "response too large");
 }
 

@@ -10,7 +10,8 @@
  *        price_min, price_max (null = no band), fail_next {"count":N,"status":S},
  *        graphql_error_next N, reset true)
  *   GET /admin/stats                    requests by operation, auth calls, faults, pages
- *   GET /admin/stones?ids=a,b | ?offset=O&limit=L   ground-truth items (feed order)
+ *   GET /admin/stones?ids=a,b | ?offset=O&limit=L   ground-truth items (feed order) with
+ *                                       their `updated` and `created` times alongside
  *   POST /admin/revoke-tokens           invalidate every issued token
  * Faults limited to a price band apply only to diamond queries whose dollar_value range
  * overlaps the band (malformed items: items priced inside the band), so one partition can fail
@@ -64,6 +65,12 @@ void dm_feedsim_free(struct dm_feedsim *sim);
 /* Answer one POST /graphql body. r->body must be initialised by the caller (dm_buf_init). */
 void dm_feedsim_graphql(struct dm_feedsim *sim, const char *body, size_t len,
                         struct dm_feedsim_reply *r);
+
+/* Ground truth, as GET /admin/stones answers it: with ids (comma-separated diamond or offer
+ * ids) those stones, else live stones in feed order from offset (at most limit). Appends
+ * {"total":live,"items":[...],"updated":[iso...],"created":[iso...],"missing":[ids...]}. */
+enum dm_err dm_feedsim_stones(struct dm_feedsim *sim, const char *ids, int64_t offset,
+                              int64_t limit, struct dm_buf *out) DM_MUST_CHECK;
 
 /* Advance one simulated day (as POST /admin/churn does) and log the counts. */
 void dm_feedsim_churn(struct dm_feedsim *sim, double percent, struct dm_inv_churn_result *out);

@@ -395,6 +395,16 @@ bool dm_inv_is_live(const struct dm_inventory *inv, uint32_t pos)
     return pos < inv->n && !(inv->st[pos].flags & F_REMOVED);
 }
 
+int64_t dm_inv_updated_ms(const struct dm_inventory *inv, uint32_t pos)
+{
+    return inv->st[pos].updated_ms;
+}
+
+int64_t dm_inv_created_ms(const struct dm_inventory *inv, uint32_t pos)
+{
+    return inv->st[pos].created_ms;
+}
+
 int64_t dm_inv_price_dollars(const struct dm_inventory *inv, uint32_t pos)
 {
     return inv->st[pos].price_cents / 100;

@@ -81,6 +81,9 @@ enum dm_err dm_inv_render(struct dm_inventory *inv, uint32_t pos, enum dm_inv_va
                           struct dm_buf *out) DM_MUST_CHECK;
 /* Under the read lock: price of the stone at pos in whole dollars. */
 int64_t dm_inv_price_dollars(const struct dm_inventory *inv, uint32_t pos);
+/* Under the read lock: the stone's `updated` and createdAt times (ms since epoch). */
+int64_t dm_inv_updated_ms(const struct dm_inventory *inv, uint32_t pos);
+int64_t dm_inv_created_ms(const struct dm_inventory *inv, uint32_t pos);
 /* Under the read lock: position of a live stone by diamond id or offer id. */
 bool dm_inv_find(struct dm_inventory *inv, const char *id, uint32_t *pos);
 /* Under the read lock: live stones (removed ones excluded), and all positions (incl. removed). */
