@@ -1,7 +1,8 @@
 /*
  * test_sas.c - Service Bus SAS tokens (known answers computed independently with Python's
  * hmac/base64/urllib), connection string parsing (sb://, explicit http:// endpoint,
- * UseDevelopmentEmulator, missing keys, key never echoed) and RFC 1123 times.
+ * UseDevelopmentEmulator, missing keys, key never echoed), RFC 1123 times and queue
+ * description counts.
  */
 #include "testlib.h"
 
@@ -100,6 +101,34 @@ static void test_connection_strings(void **state)
     assert_int_equal(dm_sb_parse_connection_string(NULL, &ci, &err), DM_ERR_INVALID);
 }
 
+static void test_description_counts(void **state)
+{
+    (void)state;
+    struct dm_queue_stats st;
+    const char *xml =
+        "<entry xmlns=\"http://www.w3.org/2005/Atom\"><content type=\"application/xml\">"
+        "<QueueDescription><MaxDeliveryCount>5</MaxDeliveryCount>"
+        "<MessageCount>12</MessageCount><CountDetails xmlns:d2p1=\"x\">"
+        "<d2p1:ActiveMessageCount>9</d2p1:ActiveMessageCount>"
+        "<d2p1:DeadLetterMessageCount>2</d2p1:DeadLetterMessageCount>"
+        "<d2p1:ScheduledMessageCount>1</d2p1:ScheduledMessageCount>"
+        "</CountDetails></QueueDescription></content></entry>";
+    assert_int_equal(dm_sb_parse_description(xml, &st), DM_OK);
+    assert_int_equal(st.active, 9);
+    assert_int_equal(st.dead_letter, 2);
+    assert_int_equal(st.scheduled, 1);
+    assert_int_equal(st.oldest_age_ms, 0);
+    /* Older descriptions without CountDetails: MessageCount. */
+    assert_int_equal(dm_sb_parse_description("<MessageCount>4</MessageCount>", &st), DM_OK);
+    assert_int_equal(st.active, 4);
+    assert_int_equal(st.dead_letter, 0);
+    assert_int_equal(dm_sb_parse_description("<Error><Code>404</Code></Error>", &st),
+                     DM_ERR_INVALID);
+    assert_int_equal(dm_sb_parse_description("<MessageCount>-1</MessageCount>", &st),
+                     DM_ERR_INVALID);
+    assert_int_equal(dm_sb_parse_description("", &st), DM_ERR_INVALID);
+}
+
 static void test_rfc1123(void **state)
 {
     (void)state;
@@ -111,6 +140,7 @@ static void test_rfc1123(void **state)
     int64_t ms = 0;
     assert_int_equal(dm_sb_parse_rfc1123("Sat, 29 Nov 2025 09:00:00 GMT", &ms), DM_OK);
     assert_int_equal(ms, 1764406800000LL);
+    assert_int_equal(dm_sb_parse_rfc1123("Tue, 29 Feb 2028 12:00:00 GMT", &ms), DM_OK);
     assert_int_equal(dm_sb_parse_rfc1123("Sun, 02 Feb 2031 23:59:59 GMT", &ms), DM_OK);
     dm_sb_rfc1123(ms, t);
     assert_string_equal(t, "Sun, 02 Feb 2031 23:59:59 GMT");
@@ -119,6 +149,10 @@ static void test_rfc1123(void **state)
                          "Sat, 29 Foo 2025 09:00:00 GMT",
                          "Sat, 29 Nov 2025 25:00:00 GMT",
                          "Sat, 29 Nov 2025 09:00:00 GMT x",
+                         "Sat, 31 Feb 2025 09:00:00 GMT",
+                         "Sat, 29 Feb 2025 09:00:00 GMT",
+                         "Sat, 29 Nov 2025 09:00:60 GMT",
+                         "Sat, 9 Nov 2025 09:00:00 GMT",
                          "2025-11-29T09:00:00Z",
                          "Sat, 29 Nov 2025 09:00:00 UTC"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -132,6 +166,7 @@ int main(void)
         cmocka_unit_test(test_sas_known_answers),
         cmocka_unit_test(test_connection_strings),
         cmocka_unit_test(test_rfc1123),
+        cmocka_unit_test(test_description_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -198,8 +198,11 @@ enum dm_err dm_sb_parse_rfc1123(const char *s, int64_t *ms)
     for (int i = 0; i < 12; i++)
         if (strncmp(s + 8, months[i], 3) == 0)
             m = i;
-    if (m < 0 || d < 1 || d > 31 || y < 1970 || hh > 23 || mm > 59 || ss > 60)
-        return DM_ERR_INVALID;
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (m < 0 || d < 1 || d > mdays[m] + (m == 1 && leap) || y < 1970 || hh > 23 || mm > 59 ||
+        ss > 59)
+        return DM_ERR_INVALID; /* no calendar normalisation: what parses, formats back */
     struct tm tm = {
         .tm_year = y - 1900, .tm_mon = m, .tm_mday = d, .tm_hour = hh, .tm_min = mm, .tm_sec = ss};
     *ms = (int64_t)timegm(&tm) * 1000;
@@ -612,7 +615,7 @@ static enum dm_err sb_renew(struct dm_queue *q, struct dm_queue_msg *m, struct d
 /* ---- inspection -------------------------------------------------------------------------------
  */
 
-/* The number inside <...Tag>N</...Tag> (any namespace prefix); -1 when absent. */
+/* The number inside <Tag>N</Tag> or <ns:Tag>N</ns:Tag>; -1 when absent. */
 static int64_t xml_count(const char *xml, const char *tag)
 {
     size_t tl = strlen(tag);
@@ -620,12 +623,8 @@ static int64_t xml_count(const char *xml, const char *tag)
         char before = p > xml ? p[-1] : '\0';
         if ((before != '<' && before != ':') || p[tl] != '>')
             continue;
-        /* Skip closing tags. */
-        const char *lt = p;
-        while (lt > xml && lt[-1] != '<')
-            lt--;
-        if (lt > xml && *lt == '/')
-            continue;
+        /* An opening tag is followed by the digits and the closing tag's '<'; a closing
+         * tag is not followed by digits, so it never matches. */
         const char *v = p + tl + 1;
         size_t dl = strspn(v, "0123456789");
         if (dl == 0 || dl > 18 || v[dl] != '<')
@@ -640,6 +639,22 @@ static int64_t xml_count(const char *xml, const char *tag)
     return -1;
 }
 
+enum dm_err dm_sb_parse_description(const char *xml, struct dm_queue_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    int64_t active = xml_count(xml, "ActiveMessageCount");
+    int64_t total = xml_count(xml, "MessageCount");
+    int64_t dead = xml_count(xml, "DeadLetterMessageCount");
+    int64_t sched = xml_count(xml, "ScheduledMessageCount");
+    if (active < 0 && total < 0)
+        return DM_ERR_INVALID;
+    out->active = active >= 0 ? active : total;
+    out->dead_letter = dead > 0 ? dead : 0;
+    out->scheduled = sched > 0 ? sched : 0;
+    out->oldest_age_ms = 0; /* not available over REST */
+    return DM_OK;
+}
+
 static enum dm_err sb_stats(struct dm_queue *q, enum dm_queue_name name, struct dm_queue_stats *out,
                             struct dm_error *err)
 {
@@ -650,22 +665,9 @@ static enum dm_err sb_stats(struct dm_queue *q, enum dm_queue_name name, struct 
     enum dm_err e = http_call(q, name, &c, &resp, err);
     if (e == DM_OK && resp.status != 200)
         e = status_error(&resp, "queue description", false, err);
-    if (e == DM_OK) {
-        const char *xml = resp.body.data ? resp.body.data : "";
-        int64_t active = xml_count(xml, "ActiveMessageCount");
-        int64_t total = xml_count(xml, "MessageCount");
-        int64_t dead = xml_count(xml, "DeadLetterMessageCount");
-        int64_t sched = xml_count(xml, "ScheduledMessageCount");
-        if (active < 0 && total < 0) {
-            e = dm_error_set(err, DM_ERR_REMOTE,
-                             "service bus queue description without message counts");
-        } else {
-            out->active = active >= 0 ? active : total;
-            out->dead_letter = dead > 0 ? dead : 0;
-            out->scheduled = sched > 0 ? sched : 0;
-            out->oldest_age_ms = 0; /* not available over REST */
-        }
-    }
+    if (e == DM_OK && dm_sb_parse_description(resp.body.data ? resp.body.data : "", out) != DM_OK)
+        e = dm_error_set(err, DM_ERR_REMOTE,
+                         "service bus queue description without message counts");
     dm_http_response_free(&resp);
     free(url);
     return e;

@@ -57,6 +57,7 @@
 
 #include <stdint.h>
 
+#include "adapters/queue/queue.h"
 #include "core/error.h"
 
 /* Parsed connection string. All strings malloc'd. */
@@ -82,5 +83,9 @@ char *dm_sb_sas_token(const char *resource_uri, const char *key_name, const char
 void dm_sb_rfc1123(int64_t ms, char out[DM_RFC1123_LEN]);
 /* Parse an RFC 1123 time; DM_ERR_INVALID when malformed. */
 enum dm_err dm_sb_parse_rfc1123(const char *s, int64_t *ms) DM_MUST_CHECK;
+
+/* Message counts from a queue description (Atom entry, CountDetails with any namespace
+ * prefix) into out (oldest_age_ms = 0). DM_ERR_INVALID when it carries no counts. */
+enum dm_err dm_sb_parse_description(const char *xml, struct dm_queue_stats *out) DM_MUST_CHECK;
 
 #endif
