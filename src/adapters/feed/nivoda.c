@@ -401,16 +401,21 @@ static bool retryable(enum dm_err e)
            e == DM_ERR_REMOTE;
 }
 
-/* Retry-After in seconds (the HTTP-date form is ignored: back-off applies). */
+/* Retry-After in seconds (the HTTP-date form is ignored: back-off applies). Capped at
+ * RETRY_AFTER_MAX_S so a confused feed cannot park a worker for an hour. */
+#define RETRY_AFTER_MAX_S 120
 static int64_t retry_after_ms(const struct dm_http_response *resp)
 {
     char v[64];
     int64_t s;
     if (!dm_http_header(resp, "Retry-After", v, sizeof(v)))
         return -1;
-    if (dm_parse_i64(v, 0, 3600, &s) != DM_OK)
+    size_t n = strlen(v);
+    while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' '))
+        v[--n] = '\0';
+    if (dm_parse_i64(v, 0, 86400, &s) != DM_OK)
         return -1;
-    return s * 1000;
+    return (s > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : s) * 1000;
 }
 
 static enum dm_err get_token(struct dm_nivoda *n, char *out, size_t size, struct dm_error *err);
@@ -469,8 +474,8 @@ static enum dm_err gql_call(struct dm_nivoda *n, const char *op, const char *que
                 e = extract(data, out, err);
                 json_decref(data);
             }
-            if (e == DM_ERR_RATE_LIMITED)
-                ra = retry_after_ms(&resp);
+            if (e == DM_ERR_RATE_LIMITED || e == DM_ERR_REMOTE)
+                ra = retry_after_ms(&resp); /* 429, and 503 when the feed says when */
         }
         dm_http_response_free(&resp);
         if (e == DM_OK)

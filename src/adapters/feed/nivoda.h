@@ -4,7 +4,10 @@
  * authentication in flight per process; a token error clears the cache and retries once.
  * Retries with exponential back-off and jitter on network errors, timeouts, 429 (honouring
  * Retry-After) and 5xx; no retry on other 4xx or GraphQL validation errors. A process-wide
- * rate limit (NIVODA_MAX_RPS). Bodies size-capped. Credentials never logged.
+ * rate limit (NIVODA_MAX_RPS): one token bucket shared by every client in the process (burst
+ * max_rps/10, at least 1), its rate set by the most recently created client. Bodies size-capped
+ * (32 MiB). Retry-After (seconds; on 429 and 503) is honoured up to 120 s. Credentials and
+ * tokens are never logged.
  * Thread-safe: one client serves many threads with requests in flight at once.
  */
 #ifndef DM_ADAPTERS_NIVODA_H

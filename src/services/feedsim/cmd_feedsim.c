@@ -31,7 +31,7 @@ static void usage(FILE *out)
         "  --latency-ms MS       added latency per request\n"
         "  --error-rate F        fraction answered HTTP 503\n"
         "  --rate-limit F        fraction answered 429 with Retry-After: 1\n"
-        "  --short-pages F       fraction of full mid-stream pages cut short\n"
+        "  --short-pages [F]     fraction of full mid-stream pages cut short (bare: 0.25)\n"
         "  --duplicate-rate F    fraction of final pages carrying one stone twice\n"
         "  --malformed-rate F    fraction of items missing a required field\n"
         "  --fault-price-min D   limit faults to queries overlapping this dollar band\n"
@@ -103,7 +103,11 @@ int dm_cmd_feed_sim(int argc, char **argv)
         } else if (!strcmp(a, "--rate-limit")) {
             ok = ok && dm_parse_double(v, 0, 1, &o.faults.rate_limit) == DM_OK;
         } else if (!strcmp(a, "--short-pages")) {
-            ok = ok && dm_parse_double(v, 0, 1, &o.faults.short_pages) == DM_OK;
+            if (v == NULL || !strncmp(v, "--", 2)) {
+                o.faults.short_pages = 0.25; /* bare flag: a quarter of eligible pages */
+                continue;
+            }
+            ok = dm_parse_double(v, 0, 1, &o.faults.short_pages) == DM_OK;
         } else if (!strcmp(a, "--duplicate-rate")) {
             ok = ok && dm_parse_double(v, 0, 1, &o.faults.duplicate_rate) == DM_OK;
         } else if (!strcmp(a, "--malformed-rate")) {
