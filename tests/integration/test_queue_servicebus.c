@@ -5,7 +5,8 @@
  * OpenSSL independently of core/crypto - and answers like Service Bus: 201 with
  * BrokerProperties/Location on peek-lock, 204 when empty, 410 for a lost lock, 429/503 when
  * told to throttle, Atom XML queue descriptions, a $deadletterqueue fed by MaxDeliveryCount.
- * Any request the double does not expect is counted as an error and fails the test.
+ * Any request the double does not expect is counted as an error and fails the test. The last
+ * test runs the real `diamond queue stats/dlq/resubmit` with the double as its Service Bus.
  */
 #include "testlib.h"
 
@@ -776,6 +777,71 @@ static void test_dead_letter_dlq_resubmit(void **state)
     no_unexpected_requests();
 }
 
+/* Run the real binary with the double as its Service Bus; return its stdout (malloc'd). */
+static char *run_cli(const char *db_url, const char *args, int *status)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "DATABASE_URL='%s' LOG_LEVEL=error QUEUE_BACKEND=servicebus "
+             "AZURE_SERVICE_BUS_CONNECTION_STRING='Endpoint=http://127.0.0.1:%d/;"
+             "SharedAccessKeyName=" KEY_NAME ";SharedAccessKey=" KEY "' '%s' queue %s",
+             db_url, D.port, dm_test_bin(), args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    struct dm_buf out;
+    dm_buf_init(&out, 1 << 20);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
+        assert_int_equal(dm_buf_append(&out, chunk, n), DM_OK);
+    *status = pclose(p);
+    char *s = dm_buf_steal(&out);
+    return s ? s : strdup("");
+}
+
+static void test_cli_on_servicebus(void **state)
+{
+    struct fx *f = *state;
+    char *db = dm_test_new_db("queue_sb_cli");
+    struct dm_error err = {0};
+    struct dm_queue_out m = {.id = "consolidate:run-7", .body = "{\"type\":\"CONSOLIDATE\"}"};
+    assert_int_equal(dm_queue_send(f->q, DM_Q_CONSOLIDATE, &m, &err), DM_OK);
+    pthread_mutex_lock(&D.mu);
+    D.msgs[0].dead = true;
+    snprintf(D.msgs[0].reason, sizeof(D.msgs[0].reason), "MaxDeliveryCountExceeded");
+    pthread_mutex_unlock(&D.mu);
+    int st = 0;
+    char *out = run_cli(db, "stats", &st);
+    assert_int_equal(st, 0);
+    assert_non_null(strstr(out, "consolidate"));
+    assert_non_null(strstr(out, "DEAD-LETTER"));
+    /* consolidate: 0 active, 0 scheduled, 1 dead-lettered, no age over REST. */
+    const char *row = strstr(out, "\nconsolidate");
+    assert_non_null(row);
+    long a = -1, sc = -1, dl = -1;
+    assert_int_equal(sscanf(row, "\nconsolidate %ld %ld %ld", &a, &sc, &dl), 3);
+    assert_int_equal(a, 0);
+    assert_int_equal(sc, 0);
+    assert_int_equal(dl, 1);
+    free(out);
+    out = run_cli(db, "dlq consolidate", &st);
+    assert_int_equal(st, 0);
+    assert_non_null(strstr(out, "consolidate:run-7"));
+    assert_non_null(strstr(out, "MaxDeliveryCountExceeded"));
+    assert_non_null(strstr(out, "{\"type\":\"CONSOLIDATE\"}"));
+    free(out);
+    out = run_cli(db, "resubmit consolidate --all", &st);
+    assert_int_equal(st, 0);
+    assert_non_null(strstr(out, "resubmitted 1 message to consolidate"));
+    free(out);
+    /* Completed in the DLQ, the copy (same id: consolidate has no duplicate window) active. */
+    assert_true(D.msgs[0].gone);
+    assert_string_equal(D.msgs[D.n - 1].id, "consolidate:run-7");
+    assert_false(D.msgs[D.n - 1].dead);
+    free(db);
+    no_unexpected_requests();
+}
+
 int main(void)
 {
     dm_log_init("test", DM_LOG_ERROR);
@@ -787,6 +853,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batches_never_drop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttling_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_letter_dlq_resubmit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_on_servicebus, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     free(D.msgs);
