@@ -1,9 +1,11 @@
 // echo_upstream.mjs - a stand-in API for the dashboard proxy test: answers every request with
 // what it received ({method, url, headers, body}) so the test can see what the proxy passed on.
-// ?status=N sets the status; If-None-Match "v1" gets 304; it always sends ETag "v1",
+// /api/big?bytes=N streams N bytes; /api/hold sends a first chunk and the rest after GET
+// /release. ?status=N sets the status; If-None-Match "v1" gets 304; it always sends ETag "v1",
 // X-Request-Id (echoed or its own), Retry-After and X-Upstream. Prints its port when listening.
 import http from 'node:http';
 
+const held = [];
 const server = http.createServer((req, res) => {
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
@@ -22,8 +24,32 @@ const server = http.createServer((req, res) => {
       return;
     }
     if (u.pathname === '/api/big') {
-      res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
-      res.end(Buffer.alloc(Number(u.searchParams.get('bytes') || 0), 97));
+      // Sent in 1 MB pieces, respecting back-pressure, so node holds little of it.
+      let left = Number(u.searchParams.get('bytes') || 0);
+      const piece = Buffer.alloc(1 << 20, 97);
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(left) });
+      const pump = () => {
+        while (left > 0) {
+          const n = Math.min(left, piece.length);
+          left -= n;
+          if (!res.write(n === piece.length ? piece : piece.subarray(0, n))) return res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+      return;
+    }
+    if (u.pathname === '/api/hold') {
+      // First chunk now, the rest only after GET /release: shows the proxy streams.
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.write('first-chunk\n');
+      held.push(res);
+      return;
+    }
+    if (u.pathname === '/release') {
+      for (const r of held.splice(0)) r.end('last-chunk\n');
+      res.writeHead(204);
+      res.end();
       return;
     }
     const status = Number(u.searchParams.get('status') || 200);

@@ -85,6 +85,22 @@ check_eq "/metrics proxied" GET "$(curl -s "$B/metrics" | jq -r .method)"
 head -c 2000000 /dev/zero >"$T/big.bin"
 check_eq "request body over the limit gives 413" 413 "$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$T/big.bin" "$B/api/v2/pricing-rules")"
 check_eq "a large response passes whole (3 MB)" 3000000 "$(curl -s "$B/api/big?bytes=3000000" | wc -c | tr -d ' ')"
+
+# --- responses stream: the first chunk arrives while the API is still answering, and a body
+# far larger than the proxy's window passes without the proxy holding it.
+curl -sN "$B/api/hold" >"$T/hold.out" &
+hold_pid=$!
+first_chunk() { grep -q first-chunk "$T/hold.out"; }
+check "first chunk relayed before the API finished" wait_until 20 first_chunk
+check "the response is still open meanwhile" bash -c "! grep -q last-chunk '$T/hold.out'"
+curl -s "http://127.0.0.1:$UP_PORT/release"
+wait "$hold_pid"
+check_eq "the rest follows once the API finishes" "first-chunk last-chunk" "$(tr '\n' ' ' <"$T/hold.out" | sed 's/ $//')"
+hwm() { awk '/VmHWM/ {print $2}' "/proc/$PID_dash/status"; }
+before=$(hwm)
+check_eq "a 200 MB response passes whole" 200000000 "$(curl -s "$B/api/big?bytes=200000000" | wc -c | tr -d ' ')"
+after=$(hwm)
+check "the proxy did not hold it in memory (peak RSS +$(((after - before) / 1024)) MB)" test $((after - before)) -lt 65536
 check_eq "TRACE is refused" 405 "$(curl -s -o /dev/null -w '%{http_code}' -X TRACE "$B/api/v2/x")"
 
 # --- static files

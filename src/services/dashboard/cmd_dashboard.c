@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "adapters/http/client.h"
+#include "adapters/http/stream.h"
 #include "cli/cli.h"
 #include "core/buf.h"
 #include "core/crypto.h"
@@ -225,11 +226,11 @@ static bool method_allowed(const char *m)
     return false;
 }
 
-/* Copy the end-to-end headers of the final response block onto r; returns the status line's
- * code or 0. libcurl's raw header buffer holds one block per response (1xx included). */
-static void copy_response_headers(const struct dm_http_response *up, struct MHD_Response *r)
+/* Copy the end-to-end headers of the final response block (raw lines, status line first) onto
+ * r. The block may hold earlier responses (1xx): only the last one counts. */
+static void copy_response_headers(const char *block, struct MHD_Response *r)
 {
-    const char *p = up->headers.data;
+    const char *p = block;
     if (p == NULL)
         return;
     /* Find the last status line. */
@@ -266,13 +267,42 @@ static void copy_response_headers(const struct dm_http_response *up, struct MHD_
     }
 }
 
+/* The body of a proxied response, pulled by libmicrohttpd as the client takes it. */
+struct relay {
+    struct dm_http_stream *s;
+    char rid[160];
+    char *target;
+};
+
+static ssize_t relay_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct relay *rl = cls;
+    struct dm_error err = {0};
+    ssize_t n = dm_http_stream_read(rl->s, buf, max, &err);
+    if (n > 0)
+        return n;
+    if (n == 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    struct dm_log_ctx lc = {.request_id = rl->rid};
+    dm_warn(&lc, "proxy %s: response body cut short: %s", rl->target, err.message);
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void relay_free(void *cls)
+{
+    struct relay *rl = cls;
+    dm_http_stream_close(rl->s);
+    free(rl->target);
+    free(rl);
+}
+
 static enum MHD_Result proxy(struct dashboard *d, struct MHD_Connection *c, const char *method,
                              struct req_state *st)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     struct hdr_ctx h = {0};
-    struct dm_http_response up = {0};
+    struct dm_http_stream *up = NULL;
     enum MHD_Result ok = MHD_NO;
     char *url = NULL;
     char rid[160];
@@ -315,7 +345,7 @@ static enum MHD_Result proxy(struct dashboard *d, struct MHD_Connection *c, cons
         .max_response = DM_DASHBOARD_MAX_RESPONSE_BODY,
     };
     struct dm_error err = {0};
-    enum dm_err e = dm_http_do(&rq, &up, &err);
+    enum dm_err e = dm_http_stream_open(&rq, &up, &err);
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
@@ -333,27 +363,43 @@ static enum MHD_Result proxy(struct dashboard *d, struct MHD_Connection *c, cons
                 send_json_error(c, MHD_HTTP_BAD_GATEWAY, "BAD_GATEWAY", "the API is not reachable");
         goto out;
     }
-    if (up.status < 100 || up.status > 599) {
+    long status = dm_http_stream_status(up);
+    if (status < 100 || status > 599) {
         ok = send_json_error(c, MHD_HTTP_BAD_GATEWAY, "BAD_GATEWAY",
                              "the API gave an invalid response");
         goto out;
     }
-    size_t len = up.body.len;
-    char *body = dm_buf_steal(&up.body);
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        len, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    if (r == NULL) {
-        free(body);
-        goto out;
+    /* Valid while the stream lives: until the response below is freed. */
+    const char *head = dm_http_stream_headers(up);
+    struct MHD_Response *r;
+    if (!strcmp(method, "HEAD") || status == 204 || status == 304) {
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    } else {
+        /* The body streams: libmicrohttpd pulls it from the API as the client reads. */
+        struct relay *rl = dm_xcalloc(1, sizeof(*rl));
+        int64_t len = dm_http_stream_length(up);
+        rl->s = up;
+        rl->target = dm_xstrdup(st->target);
+        memcpy(rl->rid, rid, sizeof(rl->rid));
+        r = MHD_create_response_from_callback(len >= 0 ? (uint64_t)len : MHD_SIZE_UNKNOWN,
+                                              32 * 1024, relay_read, rl, relay_free);
+        if (r == NULL) {
+            free(rl->target);
+            free(rl);
+            goto out;
+        }
+        up = NULL; /* owned by the response now */
     }
-    copy_response_headers(&up, r);
+    if (r == NULL)
+        goto out;
+    copy_response_headers(head, r);
     if (MHD_get_response_header(r, "X-Request-Id") == NULL)
         MHD_add_response_header(r, "X-Request-Id", rid);
-    ok = MHD_queue_response(c, (unsigned)up.status, r);
+    ok = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     if (dm_log_enabled(DM_LOG_INFO)) {
         json_t *f = json_pack("{s:s,s:s,s:i,s:i}", "method", method, "path", st->target, "status",
-                              (int)up.status, "durationMs", (int)ms);
+                              (int)status, "headMs", (int)ms);
         dm_log_fields(DM_LOG_INFO, &lc, "proxied", f);
         json_decref(f);
     }
@@ -361,7 +407,7 @@ out:
     for (int i = 0; i < h.n; i++)
         free(h.lines[i]);
     free(url);
-    dm_http_response_free(&up);
+    dm_http_stream_close(up);
     return ok;
 }
 

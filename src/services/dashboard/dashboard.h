@@ -12,9 +12,14 @@
  *
  * Proxy: method, raw request target (path and query exactly as sent, so HMAC signatures stay
  * valid), body and end-to-end headers go upstream; status, body and end-to-end headers come back
- * (X-Request-Id, ETag, Retry-After, ...). Request bodies are bounded (413), upstream responses are
- * bounded and timed out; an unreachable API gives 502 and a timeout 504, both with a JSON error
- * body in the API's format. Every proxied request is logged with its request id.
+ * (X-Request-Id, ETag, Retry-After, Content-Encoding, ...). Request bodies are collected whole
+ * within DM_DASHBOARD_MAX_REQUEST_BODY (413 beyond; the API itself takes at most 100 kB).
+ * Response bodies stream (adapters/http/stream.h): libmicrohttpd pulls them from the API as the
+ * client reads, through a bounded window, so a large answer never sits in memory; they are
+ * capped at DM_DASHBOARD_MAX_RESPONSE_BODY and the exchange at DM_DASHBOARD_UPSTREAM_TIMEOUT_MS.
+ * An unreachable API gives 502 and a timeout before the response head 504, both with a JSON
+ * error body in the API's format; a failure mid-body cuts the response short. Every proxied
+ * request is logged with its request id.
  */
 #ifndef DM_SERVICES_DASHBOARD_H
 #define DM_SERVICES_DASHBOARD_H
@@ -25,8 +30,8 @@
 #include "core/error.h"
 
 /* Bounds of the proxy. */
-#define DM_DASHBOARD_MAX_REQUEST_BODY (1u << 20)   /* 1 MiB; the API itself refuses > 100 kB */
-#define DM_DASHBOARD_MAX_RESPONSE_BODY (32u << 20) /* 32 MiB */
+#define DM_DASHBOARD_MAX_REQUEST_BODY (1u << 20)    /* 1 MiB; the API itself refuses > 100 kB */
+#define DM_DASHBOARD_MAX_RESPONSE_BODY (256u << 20) /* 256 MiB, streamed */
 #define DM_DASHBOARD_CONNECT_TIMEOUT_MS 5000L
 #define DM_DASHBOARD_UPSTREAM_TIMEOUT_MS 120000L /* reprice of a large catalogue takes a while */
 #define DM_DASHBOARD_MAX_HEADERS 64

@@ -133,7 +133,6 @@ bool dm_dashboard_skip_request_header(const char *name)
     static const char *const own[] = {"Host",
                                       "Content-Length",
                                       "Expect",
-                                      "Accept-Encoding",
                                       "X-Forwarded-For",
                                       "X-Forwarded-Host",
                                       "X-Forwarded-Proto",
@@ -144,8 +143,8 @@ bool dm_dashboard_skip_request_header(const char *name)
 
 bool dm_dashboard_skip_response_header(const char *name)
 {
-    /* The body reaches us decoded (libcurl undoes Content-Encoding) and is re-framed here. */
-    static const char *const own[] = {"Content-Length", "Content-Encoding", "Date", "Server", NULL};
+    /* Bytes pass as sent (Content-Encoding included); the framing is libmicrohttpd's own. */
+    static const char *const own[] = {"Content-Length", "Date", "Server", NULL};
     return in_list(name, hop_by_hop) || in_list(name, own);
 }
 

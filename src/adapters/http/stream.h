@@ -1,0 +1,42 @@
+/*
+ * stream.h - streaming HTTP exchanges over libcurl, the pull-style sibling of client.h for
+ * callers that pass bodies along without holding them (the dashboard's reverse proxy).
+ * dm_http_stream_open() sends the request and returns once the final response's status and
+ * headers are in; the body is then pulled with dm_http_stream_read(), which blocks until some
+ * bytes, the end or an error. At most DM_HTTP_STREAM_WINDOW bytes are buffered: when the
+ * reader falls behind, the transfer is paused (TCP flow control reaches the sender), so memory
+ * stays bounded whatever the body size. Content-Encoding is not undone: bytes pass as sent.
+ * Timeouts: connect_timeout_ms, timeout_ms for the whole exchange (body included), and
+ * max_response caps the body (DM_ERR_TOO_LARGE once passed). Errors as in client.h:
+ * DM_ERR_NETWORK, DM_ERR_TIMEOUT. A stream belongs to one thread at a time.
+ */
+#ifndef DM_ADAPTERS_HTTP_STREAM_H
+#define DM_ADAPTERS_HTTP_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "adapters/http/client.h"
+#include "core/error.h"
+
+#define DM_HTTP_STREAM_WINDOW (256u * 1024u)
+
+struct dm_http_stream;
+
+/* Send req (its body, if any, is sent whole; max_response 0 = unlimited) and wait for the
+ * final response head. On DM_OK *out must be closed with dm_http_stream_close. */
+enum dm_err dm_http_stream_open(const struct dm_http_request *req, struct dm_http_stream **out,
+                                struct dm_error *err) DM_MUST_CHECK;
+long dm_http_stream_status(const struct dm_http_stream *s);
+/* Raw header lines of the final response ("Name: value\r\n" each, status line first). */
+const char *dm_http_stream_headers(const struct dm_http_stream *s);
+/* Content-Length of the response, or -1 when unknown (chunked, close-delimited). */
+int64_t dm_http_stream_length(const struct dm_http_stream *s);
+/* Copy up to n body bytes into buf: > 0 bytes, 0 at the end of the body, -1 on failure
+ * (err filled: network, timeout, too large). Blocks until one of these. */
+ssize_t dm_http_stream_read(struct dm_http_stream *s, char *buf, size_t n, struct dm_error *err);
+/* Abort if unfinished and free. NULL is a no-op. */
+void dm_http_stream_close(struct dm_http_stream *s);
+
+#endif
