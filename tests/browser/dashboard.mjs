@@ -217,6 +217,24 @@ try {
   check('pricing: the drawer shows the new rule and retail price', ruleShown === 'Browser test rounds' && retailShown === round.retailPrice &&
     cents(retailShown) === Math.round(cents(round.feedPrice) * 1.5), `${ruleShown} ${round.feedPrice} -> ${retailShown}`);
   await page.keyboard.press('Escape');
+  // edit (markup 1.5 -> 1.6) and deactivate, through the UI
+  await go(page, '#/pricing');
+  await page.click('tr[data-rule-name="Browser test rounds"] [data-action=edit]');
+  await page.fill('#r-markup', '1.6');
+  await page.evaluate(() => document.getElementById('view').removeAttribute('data-loaded'));
+  await page.click('#rule-save');
+  await loaded(page);
+  let edited = (await api('/api/v2/pricing-rules')).json.data.find((r) => r.id === created.id);
+  check('pricing: rule edited through the UI', Number(edited.markupRatio) === 1.6 && edited.shapes.join() === 'ROUND', String(edited.markupRatio));
+  await page.click('tr[data-rule-name="Browser test rounds"] [data-action=deactivate]');
+  await page.evaluate(() => document.getElementById('view').removeAttribute('data-loaded'));
+  await page.click('dialog .btn-danger');
+  await loaded(page);
+  edited = (await api('/api/v2/pricing-rules')).json.data.find((r) => r.id === created.id);
+  check('pricing: rule deactivated (kept, inactive)', edited && edited.active === false);
+  check('pricing: inactive rule hidden from the list by default', (await page.locator('tr[data-rule-name="Browser test rounds"]').count()) === 0);
+  await page.check('#show-inactive');
+  check('pricing: inactive rule shown on request', (await page.locator('tr[data-rule-name="Browser test rounds"] .badge.s-inactive').count()) === 1);
   drain('pricing');
 
   // ---- triggers: incremental run, watch it complete

@@ -76,12 +76,13 @@ cat "$T/browser.log"
 check_eq "browser test passed" 0 "$browser_rc"
 
 # What the browser did, as the database sees it.
-check_eq "pricing rule stored with its criteria" "5|1.5000|{ROUND}|t" \
+check_eq "pricing rule stored as edited, then deactivated" "5|1.6000|{ROUND}|f" \
     "$(psql_q "SELECT priority, markup_ratio, shapes, active FROM pricing_rules WHERE name = 'Browser test rounds'")"
-check_eq "every active round repriced by the new rule" 0 \
+check_eq "every round of the full run repriced by the new rule (x 1.5, before the edit)" 0 \
     "$(psql_q "SELECT count(*) FROM diamonds d JOIN pricing_rules r ON r.name = 'Browser test rounds'
-               WHERE d.status = 'active' AND d.shape = 'ROUND'
+               WHERE d.status = 'active' AND d.shape = 'ROUND' AND d.last_run_id = '$RUN_ID'
                  AND (d.pricing_rule_id IS DISTINCT FROM r.id OR d.retail_price <> round(d.feed_price * 1.5, 2))")"
+check "the full run's rounds are there to check" test "$(psql_q "SELECT count(*) FROM diamonds WHERE shape = 'ROUND' AND last_run_id = '$RUN_ID'")" -gt 100
 check_eq "the triggered incremental run completed" 1 \
     "$(psql_q "SELECT count(*) FROM run_metadata WHERE run_type = 'incremental' AND completed_at IS NOT NULL")"
 for page in 01-login-refused 02-overview 03-runs 04-run-detail 05-diamonds 06-diamond-drawer \

@@ -183,9 +183,20 @@ export function render(view) {
           }
           busy(toggle, async () => {
             try {
-              if (r.active) await api.del(`/api/v2/pricing-rules/${encodeURIComponent(r.id)}`);
-              else await api.put(`/api/v2/pricing-rules/${encodeURIComponent(r.id)}`, ruleBody({ ...r, active: true }));
-              toast(r.active ? 'Rule deactivated.' : 'Rule activated.', 'ok');
+              await api.put(`/api/v2/pricing-rules/${encodeURIComponent(r.id)}`, { active: !r.active });
+              toast(r.active ? 'Rule deactivated. Reprice to apply.' : 'Rule activated. Reprice to apply.', 'ok');
+            } catch (err) { toast(`Failed: ${err.message}`, 'bad'); }
+            load();
+          });
+        });
+        const del = r.active ? null : h('button', { class: 'btn btn-sm btn-ghost', type: 'button', 'data-action': 'delete', title: 'Delete this inactive rule for good' }, 'Delete');
+        if (del) del.addEventListener('click', async () => {
+          const ok = await confirmDialog({ title: 'Delete this rule?', danger: true, confirm: 'Delete', body: h('p', null, `“${r.name || 'unnamed'}” is removed for good. Deactivating keeps it for later.`) });
+          if (!ok) return;
+          busy(del, async () => {
+            try {
+              await api.del(`/api/v2/pricing-rules/${encodeURIComponent(r.id)}`);
+              toast('Rule deleted.', 'ok');
             } catch (err) { toast(`Failed: ${err.message}`, 'bad'); }
             load();
           });
@@ -199,7 +210,7 @@ export function render(view) {
           h('td', { class: 'num' }, r.rating ?? '—'),
           h('td', null, badge(r.active ? 'active' : 'inactive')),
           h('td', { class: 'num' }, matches),
-          h('td', null, h('div', { class: 'row' }, edit, toggle)));
+          h('td', null, h('div', { class: 'row' }, edit, toggle, del)));
       })))));
   }
 
