@@ -83,7 +83,11 @@ static void bump(struct pg_queue *p, int which)
 
 static PGconn *listen_connect(struct pg_queue *p)
 {
-    PGconn *c = PQconnectdb(p->conninfo);
+    /* A bounded connect: stopping the handle joins this thread. Later keywords override
+     * what the expanded conninfo says. */
+    const char *const keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+    const char *const vals[] = {p->conninfo, "5", "diamond-queue-listener", NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(c) != CONNECTION_OK) {
         PQfinish(c);
         return NULL;
