@@ -73,8 +73,8 @@ int dm_cmd_feed_sim(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int64_t iv;
-        double dv;
+        int64_t iv = 0;
+        double dv = 0;
         bool ok = v != NULL;
         if (!strcmp(a, "--port")) {
             ok = ok && dm_parse_int(v, 0, 65535, &port) == DM_OK;
