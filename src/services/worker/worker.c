@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "core/num.h"
 #include "core/signals.h"
 #include "core/timeutil.h"
+#include "domain/jsonwrite.h"
 #include "domain/messages.h"
 #include "domain/partition.h"
 #include "services/worker/runops.h"
@@ -124,30 +126,50 @@ static void page_rows_free(struct page_rows *pr)
     dm_buf_free(&pr->hashes);
 }
 
-/* Append s as one element of a PostgreSQL array literal. */
-static enum dm_err arr_add(struct dm_buf *b, const char *s)
+/*
+ * The upsert's array parameters travel in PostgreSQL's binary array format (text[]): no
+ * escaping here, no array-literal parsing in the server. Layout (big-endian int32): ndim,
+ * has-nulls flag, element type oid, then per dimension its size and lower bound, then per
+ * element its byte length and bytes.
+ */
+#define TEXT_OID 25
+#define ARR_HEADER 20
+
+static void put_be32(char *p, uint32_t v)
 {
-    enum dm_err e = dm_buf_append_str(b, b->len ? ",\"" : "{\"");
-    const char *run = s;
-    for (const char *p = s; e == DM_OK; p++) {
-        if (*p == '"' || *p == '\\' || *p == '\0') {
-            e = dm_buf_append(b, run, (size_t)(p - run));
-            if (e != DM_OK || *p == '\0')
-                break;
-            e = dm_buf_append_char(b, '\\');
-            if (e == DM_OK)
-                e = dm_buf_append_char(b, *p);
-            run = p + 1;
-        }
-    }
-    if (e == DM_OK)
-        e = dm_buf_append_char(b, '"');
-    return e;
+    p[0] = (char)(v >> 24);
+    p[1] = (char)(v >> 16);
+    p[2] = (char)(v >> 8);
+    p[3] = (char)v;
 }
 
-static enum dm_err arr_close(struct dm_buf *b)
+static enum dm_err arr_begin(struct dm_buf *b)
 {
-    return dm_buf_append_str(b, b->len ? "}" : "{}");
+    char h[ARR_HEADER];
+    put_be32(h, 1);
+    put_be32(h + 4, 0);
+    put_be32(h + 8, TEXT_OID);
+    put_be32(h + 12, 0); /* element count, fixed up by arr_end */
+    put_be32(h + 16, 1);
+    return dm_buf_append(b, h, sizeof(h));
+}
+
+static enum dm_err arr_add(struct dm_buf *b, const char *s, size_t len)
+{
+    char l[4];
+    put_be32(l, (uint32_t)len);
+    enum dm_err e = dm_buf_append(b, l, sizeof(l));
+    return e == DM_OK ? dm_buf_append(b, s, len) : e;
+}
+
+static void arr_end(struct dm_buf *b, int n)
+{
+    if (n == 0) {
+        put_be32(b->data, 0); /* zero dimensions: the empty array */
+        b->len = 12;
+        return;
+    }
+    put_be32(b->data + 12, (uint32_t)n);
 }
 
 static const char *stone_id(json_t *item, char *tmp, size_t size)
@@ -169,7 +191,15 @@ static enum dm_err build_rows(json_t *items, struct page_rows *pr, struct dm_err
     size_t n = json_array_size(items);
     const char **seen = dm_xcalloc(n + 1, sizeof(char *));
     char(*tmp)[32] = dm_xcalloc(n + 1, sizeof(*tmp));
-    enum dm_err e = DM_OK;
+    struct dm_buf scratch;
+    dm_buf_init(&scratch, 16 * DM_MSG_MAX_BYTES);
+    enum dm_err e = arr_begin(&pr->sids);
+    if (e == DM_OK)
+        e = arr_begin(&pr->oids);
+    if (e == DM_OK)
+        e = arr_begin(&pr->payloads);
+    if (e == DM_OK)
+        e = arr_begin(&pr->hashes);
     for (size_t i = 0; i < n && e == DM_OK; i++) {
         json_t *item = json_array_get(items, i);
         const char *sid = json_is_object(item) ? stone_id(item, tmp[i], sizeof(tmp[i])) : NULL;
@@ -192,32 +222,34 @@ static enum dm_err build_rows(json_t *items, struct page_rows *pr, struct dm_err
         }
         if (oid == NULL)
             oid = sid;
-        char *payload = json_dumps(item, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        if (payload == NULL)
-            abort();
+        /* The item's JSON text, serialised into a reused scratch buffer. */
+        dm_buf_reset(&scratch);
+        e = dm_json_write(&scratch, item);
+        if (e != DM_OK)
+            break;
+        size_t plen = scratch.len;
         char hash[DM_SHA256_HEX_LEN];
-        dm_sha256_hex(payload, strlen(payload), hash);
-        e = arr_add(&pr->sids, sid);
+        dm_sha256_hex(scratch.data, plen, hash);
+        e = arr_add(&pr->sids, sid, strlen(sid));
         if (e == DM_OK)
-            e = arr_add(&pr->oids, oid);
+            e = arr_add(&pr->oids, oid, strlen(oid));
         if (e == DM_OK)
-            e = arr_add(&pr->payloads, payload);
+            e = arr_add(&pr->payloads, scratch.data, plen);
         if (e == DM_OK)
-            e = arr_add(&pr->hashes, hash);
-        free(payload);
+            e = arr_add(&pr->hashes, hash, DM_SHA256_HEX_LEN - 1);
     }
-    if (e == DM_OK)
-        e = arr_close(&pr->sids);
-    if (e == DM_OK)
-        e = arr_close(&pr->oids);
-    if (e == DM_OK)
-        e = arr_close(&pr->payloads);
-    if (e == DM_OK)
-        e = arr_close(&pr->hashes);
+    if (e == DM_OK) {
+        arr_end(&pr->sids, pr->unique);
+        arr_end(&pr->oids, pr->unique);
+        arr_end(&pr->payloads, pr->unique);
+        arr_end(&pr->hashes, pr->unique);
+    }
+    dm_buf_free(&scratch);
     free(seen);
     free(tmp);
     if (e != DM_OK)
-        return dm_error_set(err, DM_ERR_TOO_LARGE, "page too large");
+        return dm_error_set(err, e == DM_ERR_INVALID ? DM_ERR_INVALID : DM_ERR_TOO_LARGE,
+                            "page could not be serialised");
     return DM_OK;
 }
 
@@ -457,7 +489,19 @@ static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_re
                          pr.payloads.data,
                          pr.hashes.data,
                          w->id};
-    e = dm_db_query(w->db, PAGE_SQL, 11, p, &r, &err);
+    int lengths[11] = {0};
+    int formats[11] = {0};
+    struct dm_buf *bins[4] = {&pr.sids, &pr.oids, &pr.payloads, &pr.hashes};
+    for (int i = 0; i < 4; i++) {
+        lengths[6 + i] = (int)bins[i]->len;
+        formats[6 + i] = 1; /* binary text[] */
+    }
+    struct dm_db_conn *conn = NULL;
+    e = dm_db_acquire(w->db, 30000, &conn, &err);
+    if (e == DM_OK) {
+        e = dm_db_execv(conn, PAGE_SQL, 11, p, lengths, formats, &r, &err);
+        dm_db_release(conn);
+    }
     page_rows_free(&pr);
     if (e != DM_OK)
         return on_error(w, wi, m, e, err.message, ctx);

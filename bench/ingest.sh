@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# bench/ingest.sh - full ingest from the feed simulator into raw_diamonds_nivoda: 500,000 stones
+# (BENCH_QUICK=1: 100,000), one worker process (WORKER_CONCURRENCY=8), stones/s from the
+# scheduler's start to the last partition's completion, and each process's peak RSS (worker,
+# simulator, scheduler). Then, with 100 ms of simulated feed latency, throughput as
+# WORKER_CONCURRENCY doubles (4, 8, 16). Private cluster, cleaned up. Writes
+# $BENCH_OUT/ingest.json.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DIAMOND_BIN=${DIAMOND_BIN:-$ROOT/build/diamond}
+BENCH_OUT=${BENCH_OUT:-$(mktemp -d)}
+mkdir -p "$BENCH_OUT"
+N=${INGEST_STONES:-500000}
+LAT_N=40000
+CONC=${INGEST_CONCURRENCY:-8}
+if [ "${BENCH_QUICK:-0}" = 1 ]; then N=100000; LAT_N=20000; fi
+export LOG_LEVEL=warn
+export NIVODA_USERNAME=sim NIVODA_PASSWORD=sim NIVODA_MAX_RPS=100000
+
+free_port() {
+    for _ in $(seq 1 100); do
+        local p=$((20000 + RANDOM % 20000))
+        if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return 0; fi
+    done
+    return 1
+}
+wait_port() { for _ in $(seq 1 600); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+peak_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-ingest.XXXXXX")
+chmod 755 "$dir" # the cluster runs as the postgres user when we are root
+pgport=$(free_port)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    "$DIAMOND_BIN" db stop --dir "$dir/pg" >/dev/null 2>&1 || true
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+"$DIAMOND_BIN" db start --dir "$dir/pg" --port "$pgport" --fast >/dev/null
+ADMIN=postgresql://postgres@127.0.0.1:$pgport/postgres
+
+fresh_db() { # fresh_db NAME -> exports DATABASE_URL, migrated
+    psql -qAt "$ADMIN" -c "CREATE DATABASE $1" >/dev/null
+    export DATABASE_URL=postgresql://postgres@127.0.0.1:$pgport/$1
+    "$DIAMOND_BIN" migrate >/dev/null
+}
+start_sim() { # start_sim COUNT [args] -> SIM_PID, NIVODA_ENDPOINT
+    local port
+    port=$(free_port)
+    "$DIAMOND_BIN" feed-sim --port "$port" --count "$1" --threads 64 "${@:2}" >"$dir/sim.log" 2>&1 &
+    SIM_PID=$!
+    PIDS+=("$SIM_PID")
+    wait_port "$port"
+    export NIVODA_ENDPOINT=http://127.0.0.1:$port/graphql
+}
+# ingest CONCURRENCY -> sets STONES, SECS (fetch phase: work items sent -> last partition
+# completed), PLAN_SECS (scheduler: watermark, count queries, rows, sends), RATE, WORKER_KB,
+# SCHED_KB
+ingest() {
+    WORKER_CONCURRENCY=$1 WATERMARK_DIR=$dir/wm-$RANDOM "$DIAMOND_BIN" worker >"$dir/worker.log" 2>&1 &
+    local wpid=$!
+    PIDS+=("$wpid")
+    local t0 t1 tp
+    t0=$(date +%s.%N)
+    /usr/bin/time -f "%M" -o "$dir/sched.rss" "$DIAMOND_BIN" scheduler --full --force >"$dir/sched.out"
+    tp=$(date +%s.%N)
+    PLAN_SECS=$(echo "$tp - $t0" | bc -l)
+    local run
+    run=$(psql -qAt "$DATABASE_URL" -c "SELECT run_id FROM run_metadata ORDER BY started_at DESC LIMIT 1")
+    for _ in $(seq 1 6000); do
+        [ "$(psql -qAt "$DATABASE_URL" -c "SELECT bool_and(completed OR failed) FROM partition_progress WHERE run_id = '$run'")" = t ] && break
+        sleep 0.1
+    done
+    t1=$(date +%s.%N)
+    STONES=$(psql -qAt "$DATABASE_URL" -c "SELECT sum(records) FROM partition_progress WHERE run_id = '$run'")
+    local failed
+    failed=$(psql -qAt "$DATABASE_URL" -c "SELECT count(*) FROM partition_progress WHERE run_id = '$run' AND NOT completed")
+    [ "$failed" = 0 ] || { echo "ingest: $failed partition(s) not completed" >&2; exit 1; }
+    SECS=$(echo "$t1 - $tp" | bc -l)
+    RATE=$(echo "$STONES / $SECS" | bc -l | xargs printf '%.0f')
+    WORKER_KB=$(peak_kb "$wpid")
+    SCHED_KB=$(cat "$dir/sched.rss")
+    kill -TERM "$wpid"
+    wait "$wpid" || true
+}
+
+# --- full ingest, no latency ------------------------------------------------------------------
+fresh_db ingest_full
+start_sim "$N"
+ingest "$CONC"
+SIM_KB=$(peak_kb "$SIM_PID")
+full_rate=$RATE
+full_stones=$STONES
+full_secs=$(printf '%.1f' "$SECS")
+plan_secs=$(printf '%.2f' "$PLAN_SECS")
+worker_mb=$(echo "$WORKER_KB / 1024" | bc -l | xargs printf '%.1f')
+sched_mb=$(echo "$SCHED_KB / 1024" | bc -l | xargs printf '%.1f')
+sim_mb=$(echo "$SIM_KB / 1024" | bc -l | xargs printf '%.1f')
+echo "ingest: planned in ${plan_secs} s ($(grep -o 'partitions=[0-9]* estimated=[0-9]* count_queries=[0-9]*' "$dir/sched.out")), fetched $full_stones stones in ${full_secs} s = $full_rate stones/s (concurrency $CONC); peak RSS worker ${worker_mb} MB, scheduler ${sched_mb} MB, feed-sim ${sim_mb} MB"
+kill -TERM "$SIM_PID"; wait "$SIM_PID" || true
+
+# --- 100 ms feed latency, concurrency doubling -------------------------------------------------
+start_sim "$LAT_N" --latency-ms 100
+declare -A lat
+for c in 4 8 16; do
+    fresh_db ingest_lat_$c
+    ingest "$c"
+    lat[$c]=$RATE
+    echo "ingest: latency 100 ms, WORKER_CONCURRENCY=$c: $STONES stones in $(printf '%.1f' "$SECS") s = $RATE stones/s (planning $(printf '%.1f' "$PLAN_SECS") s)"
+done
+
+cat >"$BENCH_OUT/ingest.json" <<JSON
+{"ingest_stones": $full_stones, "ingest_seconds": $full_secs, "ingest_stones_per_s": $full_rate,
+ "ingest_plan_seconds": $plan_secs,
+ "ingest_worker_concurrency": $CONC,
+ "worker_peak_rss_mb": $worker_mb, "scheduler_peak_rss_mb": $sched_mb, "feedsim_peak_rss_mb": $sim_mb,
+ "latency100_stones_per_s_c4": ${lat[4]}, "latency100_stones_per_s_c8": ${lat[8]},
+ "latency100_stones_per_s_c16": ${lat[16]},
+ "targets": {"ingest_stones_per_s": ">= 15000", "worker_peak_rss_mb": "<= 32"}}
+JSON
+cat "$BENCH_OUT/ingest.json"
