@@ -237,6 +237,31 @@ try {
   check('pricing: inactive rule shown on request', (await page.locator('tr[data-rule-name="Browser test rounds"] .badge.s-inactive').count()) === 1);
   drain('pricing');
 
+  // ---- run actions: a slow full run (feed latency), cancelled from its page with confirmation
+  const faults = (body) => fetch(`${FEEDSIM}/admin/faults`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  check('feed simulator slowed down', (await faults({ latency_ms: 1500 })).ok);
+  await go(page, '#/triggers');
+  await page.click('#trigger-full');
+  await page.waitForSelector('#trigger-result [data-result]:not([data-result=pending])');
+  check('triggers: full run accepted', (await page.getAttribute('#trigger-result [data-result]', 'data-result')) === 'ok', await page.textContent('#trigger-result'));
+  const slowRun = await until('the slow full run to appear', async () => {
+    const id = await page.getAttribute('#latest-run', 'data-run-id');
+    return id && id !== RUN_ID && (await page.getAttribute('#latest-run', 'data-status')) === 'running' ? id : undefined;
+  }, 60000);
+  await go(page, `#/runs/${slowRun}`);
+  await page.waitForSelector('#act-cancel:not([disabled])');
+  check('run detail: a running run says so and polls', (await page.getAttribute('#run-head', 'data-status')) === 'running' && /refreshing/.test(await page.textContent('#run-head')));
+  await page.click('#act-cancel');
+  await page.waitForSelector('dialog[open]');
+  await shot(page, OUT, '11-cancel-confirm');
+  await page.click('dialog[open] .btn-danger');
+  await until('the run page to show the cancellation', async () => (await page.getAttribute('#run-head', 'data-status')) === 'cancelled', 30000);
+  const cancelled = (await api(`/api/v2/analytics/runs/${slowRun}`)).json.data;
+  check('run detail: cancel (after confirmation) cancelled the run', cancelled.status === 'cancelled' && !!cancelled.cancelledAt, cancelled.status);
+  check('run detail: the cancellation is on the timeline', (await page.locator('#events .ev', { hasText: 'run cancelled' }).count()) >= 1);
+  check('feed simulator back to normal speed', (await faults({ latency_ms: 0 })).ok);
+  drain('cancel');
+
   // ---- triggers: incremental run, watch it complete
   const churn = await fetch(`${FEEDSIM}/admin/churn`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ percent: 5 }) });
   check('feed simulator churned (so the incremental window has stones)', churn.ok, String(churn.status));
@@ -248,7 +273,7 @@ try {
   check('triggers: incremental run accepted', result === 'ok', await page.textContent('#trigger-result'));
   const latest = await until('a new run in the Latest run panel', async () => {
     const id = await page.getAttribute('#latest-run', 'data-run-id');
-    return id && id !== RUN_ID ? id : undefined;
+    return id && id !== RUN_ID && id !== slowRun ? id : undefined;
   }, 60000);
   await until('the triggered run to complete', async () => (await page.getAttribute('#latest-run', 'data-status')) === 'completed', 120000);
   const runNow = (await api(`/api/v2/analytics/runs/${latest}`)).json.data;

@@ -83,10 +83,12 @@ check_eq "every round of the full run repriced by the new rule (x 1.5, before th
                WHERE d.status = 'active' AND d.shape = 'ROUND' AND d.last_run_id = '$RUN_ID'
                  AND (d.pricing_rule_id IS DISTINCT FROM r.id OR d.retail_price <> round(d.feed_price * 1.5, 2))")"
 check "the full run's rounds are there to check" test "$(psql_q "SELECT count(*) FROM diamonds WHERE shape = 'ROUND' AND last_run_id = '$RUN_ID'")" -gt 100
+check_eq "the slow full run was cancelled from its page" 1 \
+    "$(psql_q "SELECT count(*) FROM run_metadata WHERE run_type = 'full' AND cancelled_at IS NOT NULL")"
 check_eq "the triggered incremental run completed" 1 \
     "$(psql_q "SELECT count(*) FROM run_metadata WHERE run_type = 'incremental' AND completed_at IS NOT NULL")"
 for page in 01-login-refused 02-overview 03-runs 04-run-detail 05-diamonds 06-diamond-drawer \
-    07-pricing-rule-form 08-pricing-rules 09-triggers 10-session-ended; do
+    07-pricing-rule-form 08-pricing-rules 09-triggers 10-session-ended 11-cancel-confirm; do
     check "screenshot $page saved" test -s "$OUT/$page.png"
 done
 check "dashboard log has no errors" bash -c "! grep -q '\"level\":\"error\"' '$T/dashboard.log'"

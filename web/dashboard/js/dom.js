@@ -143,10 +143,10 @@ export function toast(message, kind = '') {
 }
 
 /* Modal confirmation; resolves true when confirmed. Keyboard: Esc cancels, Enter on the focused button. */
-export function confirmDialog({ title, body, confirm = 'Confirm', danger = false }) {
+export function confirmDialog({ title, body, confirm = 'Confirm', cancel: cancelLabel = 'Cancel', danger = false }) {
   return new Promise((resolve) => {
     const ok = h('button', { class: 'btn ' + (danger ? 'btn-danger solid' : 'btn-primary'), type: 'button' }, confirm);
-    const cancel = h('button', { class: 'btn', type: 'button' }, 'Cancel');
+    const cancel = h('button', { class: 'btn', type: 'button' }, cancelLabel);
     const dlg = h('dialog', { 'aria-label': title },
       h('div', { class: 'd-head' }, h('h2', null, title)),
       h('div', { class: 'd-body' }, body),

@@ -82,19 +82,22 @@ export function render(view, { parts }) {
   function actions(r) {
     const retry = h('button', { class: 'btn', type: 'button', id: 'act-retry', disabled: !(r.failed > 0) }, 'Retry failed partitions');
     const done = r.status === 'completed' || r.status === 'cancelled';
-    const cons = h('button', { class: 'btn', type: 'button', id: 'act-consolidate', disabled: done, title: done ? `The run is ${r.status}` : 'Send CONSOLIDATE for this run' }, 'Consolidate');
-    const force = h('button', { class: 'btn btn-danger', type: 'button', id: 'act-force', disabled: done, title: done ? `The run is ${r.status}` : 'Consolidate despite failed partitions' }, 'Force consolidate…');
+    const fetching = r.completed + r.failed < r.total;
+    const why = done ? `The run is ${r.status}` : fetching ? 'Partitions are still fetching' : '';
+    const cons = h('button', { class: 'btn', type: 'button', id: 'act-consolidate', disabled: done || fetching, title: why || 'Send CONSOLIDATE for this run' }, 'Consolidate');
+    const force = h('button', { class: 'btn btn-danger', type: 'button', id: 'act-force', disabled: done || fetching || !(r.failed > 0),
+      title: why || (r.failed > 0 ? 'Consolidate despite failed partitions' : 'No partition failed: plain Consolidate is enough') }, 'Force consolidate…');
     const cancel = h('button', { class: 'btn btn-danger', type: 'button', id: 'act-cancel', disabled: !isActive(r.status) }, 'Cancel run…');
     retry.addEventListener('click', () => act(retry, 'Retry', '/api/v2/triggers/retry-workers', { run_id: r.id }));
     cons.addEventListener('click', () => act(cons, 'Consolidate', '/api/v2/triggers/consolidate', { run_id: r.id, force: false }));
     force.addEventListener('click', async () => {
-      const ok = await confirmDialog({ title: 'Force consolidation?', danger: true, confirm: 'Force consolidate',
+      const ok = await confirmDialog({ title: 'Force consolidation?', danger: true, confirm: 'Force consolidate', cancel: 'Back',
         body: h('div', null, h('p', null, `This consolidates run ${fmt.shortId(r.id)} even though ${r.failed} of ${r.total} partitions failed.`),
           h('p', null, 'Stones from failed partitions are missing from this run, so removal detection is skipped; the watermark still advances.')) });
       if (ok) act(force, 'Force consolidate', '/api/v2/triggers/consolidate', { run_id: r.id, force: true });
     });
     cancel.addEventListener('click', async () => {
-      const ok = await confirmDialog({ title: 'Cancel this run?', danger: true, confirm: 'Cancel run',
+      const ok = await confirmDialog({ title: 'Cancel this run?', danger: true, confirm: 'Cancel run', cancel: 'Keep it running',
         body: h('p', null, 'Partitions still in progress stop at their next page; nothing is consolidated and the watermark does not move.') });
       if (ok) act(cancel, 'Cancel', '/api/v2/triggers/cancel-run', { run_id: r.id });
     });
@@ -120,7 +123,7 @@ export function render(view, { parts }) {
     const recs = partitions.reduce((a, p) => a + p.records, 0);
     const active = isActive(r.status);
     clear(body,
-      h('div', { class: 'page-head' },
+      h('div', { class: 'page-head', id: 'run-head', 'data-status': r.status },
         h('div', null, h('h1', null, `${r.type[0].toUpperCase()}${r.type.slice(1)} run `, h('span', { class: 'mono' }, fmt.shortId(r.id)), ' ', badge(r.status)),
           h('div', { class: 'sub' }, `Started ${fmt.date(r.startedAt)} · ${active ? 'running for' : 'took'} ${fmt.duration(r.duration)}${active ? ' · refreshing every 3 s' : ''}`)),
         actions(r)),
