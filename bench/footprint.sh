@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# bench/footprint.sh - what our services cost to run, for the runbook's cost table
+# (docs/operations.md §8): one full run of N stones (default 100,000; BENCH_QUICK=1: 20,000)
+# from the feed simulator through scheduler -> worker -> consolidator, each process under
+# /usr/bin/time (CPU seconds user+system, peak RSS); then the API under wrk for 10 s of searches
+# (CPU ms per request, peak RSS) and the dashboard idle. Writes $BENCH_OUT/footprint.json with
+# per-1000-stone CPU figures that scale to the seed's 500,000 diamonds.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DIAMOND_BIN=${DIAMOND_BIN:-$ROOT/build/diamond}
+BENCH_OUT=${BENCH_OUT:-$(mktemp -d)}
+mkdir -p "$BENCH_OUT"
+N=100000
+[ "${BENCH_QUICK:-0}" = 1 ] && N=20000
+export LOG_LEVEL=warn
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-footprint.XXXXXX")
+chmod 755 "$dir" # the cluster runs as the postgres user when we are root
+pids=()
+free_port() {
+    local p
+    for _ in $(seq 1 100); do
+        p=$((20000 + RANDOM % 20000))
+        if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return 0; fi
+    done
+    return 1
+}
+cleanup() {
+    # The time(1) wrappers do not forward signals: stop their children.
+    for p in "${pids[@]}"; do pkill -TERM -P "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    "$DIAMOND_BIN" db stop --dir "$dir/pg" >/dev/null 2>&1 || true
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM INT
+# timed NAME CMD...: run under /usr/bin/time; "user system maxrss_kb" lands in $dir/NAME.time
+timed() {
+    local name=$1; shift
+    /usr/bin/time -o "$dir/$name.time" -f "%U %S %M" "$@" >"$dir/$name.log" 2>&1 &
+    pids+=($!)
+    eval "PID_$name=$!"
+}
+stop() { # NAME: SIGTERM the time wrapper's child and wait for the figures
+    local pid_var="PID_$1"
+    local tpid=${!pid_var}
+    pkill -TERM -P "$tpid" 2>/dev/null || true
+    wait "$tpid" 2>/dev/null || true
+}
+wait_for() { # TIMEOUT_S CMD...
+    local end=$((SECONDS + $1)); shift
+    until "$@" >/dev/null 2>&1; do
+        [ $SECONDS -ge $end ] && { echo "timeout: $*" >&2; return 1; }
+        sleep 0.2
+    done
+}
+cpu_s() { awk '{printf "%.2f", $1 + $2}' "$dir/$1.time"; }
+rss_mb() { awk '{printf "%.1f", $3 / 1024}' "$dir/$1.time"; }
+
+pgport=$(free_port)
+"$DIAMOND_BIN" db start --dir "$dir/pg" --port "$pgport" --fast >/dev/null
+DATABASE_URL=$("$DIAMOND_BIN" db url --dir "$dir/pg" --port "$pgport")
+export DATABASE_URL WATERMARK_DIR=$dir/wm
+"$DIAMOND_BIN" migrate >/dev/null
+psql_q() { psql -qAt -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
+
+feedport=$(free_port)
+timed feedsim "$DIAMOND_BIN" feed-sim --port "$feedport" --count "$N" --threads 8
+wait_for 60 bash -c "exec 3<>/dev/tcp/127.0.0.1/$feedport"
+export NIVODA_ENDPOINT="http://127.0.0.1:$feedport/graphql" NIVODA_USERNAME=sim NIVODA_PASSWORD=sim
+
+start=$(date +%s.%N)
+timed worker "$DIAMOND_BIN" worker
+timed consolidator "$DIAMOND_BIN" consolidator
+/usr/bin/time -o "$dir/scheduler.time" -f "%U %S %M" "$DIAMOND_BIN" scheduler --full >"$dir/scheduler.log" 2>&1
+# Done when the run is completed; give up at once when a partition failed (nothing to measure).
+run_state() {
+    psql_q "SELECT CASE WHEN completed_at IS NOT NULL THEN 'completed'
+                        WHEN EXISTS (SELECT 1 FROM partition_progress p
+                                     WHERE p.run_id = r.run_id AND p.failed) THEN 'failed'
+                        ELSE 'running' END FROM run_metadata r"
+}
+end_by=$((SECONDS + 1200))
+while [ "$(run_state)" = running ] && [ $SECONDS -lt $end_by ]; do sleep 0.5; done
+state=$(run_state)
+if [ "$state" != completed ]; then
+    echo "footprint: the run did not complete ($state); worker log:" >&2
+    tail -5 "$dir/worker.log" >&2
+    exit 1
+fi
+end=$(date +%s.%N)
+stop worker
+stop consolidator
+active=$(psql_q "SELECT count(*) FROM diamonds WHERE status = 'active'")
+fetched=$(psql_q "SELECT count(*) FROM raw_diamonds_nivoda")
+
+# API: searches under load, then the dashboard idle in front of it.
+apiport=$(free_port)
+key=$("$DIAMOND_BIN" apikey create --name bench --permissions read | tail -n 1)
+PORT=$apiport timed api "$DIAMOND_BIN" api
+wait_for 60 curl -fsS "http://127.0.0.1:$apiport/health"
+wrk -t2 -c16 -d10s -H "X-API-Key: $key" \
+    "http://127.0.0.1:$apiport/api/v2/diamonds?limit=50&sort_by=retail_price&sort_order=asc" >"$dir/wrk.txt" 2>&1 || true
+requests=$(awk '/requests in/ {print $1}' "$dir/wrk.txt")
+non2xx=$(awk '/Non-2xx/ {print $NF}' "$dir/wrk.txt")
+if [ -n "$non2xx" ] && [ "$non2xx" != 0 ]; then
+    echo "footprint: $non2xx of $requests API requests were not 2xx" >&2
+    exit 1
+fi
+dashport=$(free_port)
+PORT=$dashport API_URL="http://127.0.0.1:$apiport" DASHBOARD_DIR="$ROOT/web/dashboard" \
+    timed dashboard "$DIAMOND_BIN" dashboard
+wait_for 60 curl -fsS "http://127.0.0.1:$dashport/"
+for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$dashport/" >/dev/null; done
+stop dashboard
+stop api
+stop feedsim
+
+wall=$(echo "$start $end" | awk '{printf "%.1f", $2 - $1}')
+per_k() { echo "$1 $fetched" | awk '{printf "%.4f", $1 * 1000 / $2}'; }
+w_cpu=$(cpu_s worker); c_cpu=$(cpu_s consolidator); s_cpu=$(cpu_s scheduler); a_cpu=$(cpu_s api)
+api_ms=$(echo "$a_cpu ${requests:-0}" | awk '{ if ($2 > 0) printf "%.3f", $1 * 1000 / $2; else print "null" }')
+cat >"$BENCH_OUT/footprint.json" <<JSON
+{"feed_stones": $N, "stones_fetched": $fetched, "active_diamonds": $active, "run_wall_s": $wall,
+ "worker_cpu_s": $w_cpu, "worker_cpu_s_per_1k_stones": $(per_k "$w_cpu"), "worker_peak_rss_mb": $(rss_mb worker),
+ "consolidator_cpu_s": $c_cpu, "consolidator_cpu_s_per_1k_stones": $(per_k "$c_cpu"), "consolidator_peak_rss_mb": $(rss_mb consolidator),
+ "scheduler_cpu_s": $s_cpu, "scheduler_peak_rss_mb": $(rss_mb scheduler),
+ "api_requests": ${requests:-0}, "api_cpu_ms_per_request": $api_ms, "api_peak_rss_mb": $(rss_mb api),
+ "dashboard_peak_rss_mb": $(rss_mb dashboard), "feedsim_cpu_s": $(cpu_s feedsim),
+ "targets": {"worker_peak_rss_mb": "<= 1024 (seed: 1 GiB)", "consolidator_peak_rss_mb": "<= 2048 (seed: 2 GiB)",
+             "api_peak_rss_mb": "<= 1024 (seed: 1 GiB)", "dashboard_peak_rss_mb": "<= 512 (seed: 0.5 GiB)"}}
+JSON
+cat "$BENCH_OUT/footprint.json"
