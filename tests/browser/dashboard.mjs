@@ -10,8 +10,10 @@ for (const [k, v] of Object.entries({ BASE, API, KEY, RUN_ID, FEEDSIM, OUT })) {
   if (!v) { console.error(`dashboard.mjs: ${k} is not set`); process.exit(2); }
 }
 
-const errors = [];      // console errors and exceptions outside the steps that expect a 401
-let expect401 = false;  // the wrong-key and session-end steps log the API's 401 by design
+const errors = [];      // console errors and exceptions, except what a step expects
+// Chromium logs every 4xx fetch as "Failed to load resource": the wrong-key and session-end
+// steps expect the API's 401, the invalid-filter step its 400. Nothing else is tolerated.
+let expectStatus = null;
 const api = async (path, opts = {}) => {
   const res = await fetch(API + path, { ...opts, headers: { 'X-API-Key': KEY, 'Content-Type': 'application/json', ...(opts.headers || {}) } });
   const text = await res.text();
@@ -51,13 +53,13 @@ try {
   watchConsole(page, sink);
   const drain = (step) => {
     for (const e of sink.splice(0)) {
-      if (expect401 && /status of 401/.test(e)) continue;
+      if (expectStatus && new RegExp(`Failed to load resource: the server responded with a status of ${expectStatus} `).test(e)) continue;
       errors.push(`[${step}] ${e}`);
     }
   };
 
   // ---- login: wrong key refused, stays on the login page
-  expect401 = true;
+  expectStatus = 401;
   await page.goto(`${BASE}/`);
   await page.waitForSelector('input[type=password]');
   check('login page has exactly one password field', (await page.locator('input[type=password]').count()) === 1);
@@ -71,7 +73,7 @@ try {
   check('wrong key is not stored', (await page.evaluate(() => localStorage.getItem('diamond.apiKey'))) === null);
   await shot(page, OUT, '01-login-refused');
   drain('login');
-  expect401 = false;
+  expectStatus = null;
 
   // ---- login with the real key
   await page.fill('input[type=password]', KEY);
@@ -158,6 +160,13 @@ try {
   const carats = await page.locator('#diamonds-table tbody tr').evaluateAll((trs) => trs.map((tr) => Number(tr.cells[1].textContent)));
   check('diamonds: sorting by carats works', carats.every((c, i) => i === 0 || carats[i - 1] <= c) && /sort_by=carats/.test(page.url()));
   await shot(page, OUT, '05-diamonds');
+  drain('diamonds');
+  expectStatus = 400;
+  await go(page, '#/diamonds?carat_min=2&carat_max=1');
+  check('diamonds: invalid filters explained, not a crash', /not valid/.test(await page.textContent('#view')) && /carat/.test(await page.textContent('#view')));
+  drain('diamonds-invalid');
+  expectStatus = null;
+  await go(page, '#/diamonds?shape=ROUND&carat_min=0.5&carat_max=1.5&sort_by=carats&sort_order=asc');
   const firstId = await page.getAttribute('#diamonds-table tbody tr', 'data-diamond-id');
   await page.click('#diamonds-table tbody tr');
   await page.waitForSelector('#pricing-breakdown');
@@ -289,7 +298,7 @@ try {
   drain('keyboard');
 
   // ---- a 401 anywhere returns to the login page
-  expect401 = true;
+  expectStatus = 401;
   await page.evaluate(() => localStorage.setItem('diamond.apiKey', 'dk_revoked_or_expired_key'));
   await page.goto(`${BASE}/#/overview`);
   await page.waitForSelector('input[type=password]');
@@ -298,7 +307,7 @@ try {
   check('401 forgets the stored key', (await page.evaluate(() => localStorage.getItem('diamond.apiKey'))) === null);
   await shot(page, OUT, '10-session-ended');
   drain('401');
-  expect401 = false;
+  expectStatus = null;
 } catch (err) {
   failedHard = true;
   check(`browser run completed without error`, false, err.stack || String(err));

@@ -10,6 +10,8 @@ export const SHAPES = ['ROUND', 'OVAL', 'EMERALD', 'CUSHION', 'CUSHION B', 'CUSH
 export const COLORS = ['D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M'];
 export const CLARITIES = ['FL', 'IF', 'VVS1', 'VVS2', 'VS1', 'VS2', 'SI1', 'SI2', 'I1', 'I2', 'I3'];
 export const AVAILABILITIES = ['available', 'on_hold', 'sold', 'unavailable'];
+export const FINISH_GRADES = [['EX', 'Excellent'], ['VG', 'Very good'], ['GD', 'Good'], ['FR', 'Fair']];
+export const FLUORESCENCE = [['NON', 'None'], ['FNT', 'Faint'], ['MED', 'Medium'], ['STG', 'Strong'], ['VST', 'Very strong']];
 
 const ms = (t) => (t ? new Date(t).getTime() : NaN);
 

@@ -2,11 +2,11 @@
 // table and a detail drawer with image, certificate, measurements and the pricing breakdown.
 import { api, listOf, pagingOf } from '../api.js';
 import { h, clear, pick, fmt, badge, spinner, empty, errorBox } from '../dom.js';
-import { SHAPES, COLORS, CLARITIES, AVAILABILITIES, normRule } from '../model.js';
+import { SHAPES, COLORS, CLARITIES, AVAILABILITIES, FINISH_GRADES, FLUORESCENCE, normRule } from '../model.js';
 import { setParams } from '../router.js';
 
 const LIMIT = 25;
-const FILTERS = ['shape', 'carat_min', 'carat_max', 'color', 'clarity', 'lab_grown', 'price_min', 'price_max', 'availability'];
+const FILTERS = ['shape', 'carat_min', 'carat_max', 'color', 'clarity', 'cut', 'fluorescence', 'lab_grown', 'price_min', 'price_max', 'availability'];
 const COLUMNS = [
   { key: 'shape', label: 'Shape' },
   { key: 'carats', label: 'Carats', sort: 'carats', num: true },
@@ -96,6 +96,8 @@ export function render(view, { params }) {
     num('carat_max', 'Carat to', q.carat_max, '0.01'),
     select('color', 'Color', COLORS, q.color),
     select('clarity', 'Clarity', CLARITIES, q.clarity),
+    select('cut', 'Cut', FINISH_GRADES, q.cut),
+    select('fluorescence', 'Fluorescence', FLUORESCENCE, q.fluorescence),
     select('lab_grown', 'Origin', [['false', 'Natural'], ['true', 'Lab grown']], q.lab_grown),
     num('price_min', 'Retail from $', q.price_min, '1'),
     num('price_max', 'Retail to $', q.price_max, '1'),
@@ -135,6 +137,7 @@ export function render(view, { params }) {
       res = await api.get('/api/v2/diamonds', { ...q, sort_by: sortBy, sort_order: sortOrder, page, limit: LIMIT });
     } catch (err) {
       if (!alive) return;
+      view.dataset.loaded = '1';
       clear(tableBox, err.status === 400 ? h('div', { class: 'panel-body' }, h('div', { class: 'notice bad', role: 'alert' }, h('strong', null, 'These filters are not valid: '), err.message, err.details ? ' — ' + JSON.stringify(err.details) : '')) : errorBox(err, 'diamonds'));
       return;
     }

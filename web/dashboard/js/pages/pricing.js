@@ -128,7 +128,7 @@ export function render(view) {
     try {
       res = await api.get('/api/v2/pricing-rules', { include_inactive: 'true' });
     } catch (err) {
-      if (alive) clear(listBox, errorBox(err, 'pricing rules'));
+      if (alive) { clear(listBox, errorBox(err, 'pricing rules')); view.dataset.loaded = '1'; }
       return;
     }
     if (!alive) return;

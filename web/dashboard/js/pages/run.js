@@ -109,6 +109,7 @@ export function render(view, { parts }) {
     try {
       res = await api.get(`/api/v2/analytics/runs/${encodeURIComponent(runId)}`);
     } catch (err) {
+      if (alive) view.dataset.loaded = '1';
       if (alive) clear(body, err.status === 404 ? empty('Run not found', `No run has the id ${runId}.`, '?') : errorBox(err, 'the run'));
       return false;
     }

@@ -34,7 +34,7 @@ export function render(view, { params }) {
     try {
       res = await api.get('/api/v2/analytics/runs', { run_type: state.type, status: state.status, page: state.page, limit: LIMIT });
     } catch (err) {
-      if (alive) clear(tableBox, errorBox(err, 'runs'));
+      if (alive) { clear(tableBox, errorBox(err, 'runs')); view.dataset.loaded = '1'; }
       return false;
     }
     if (!alive) return false;

@@ -71,7 +71,7 @@ export function render(view) {
       }
       view.dataset.loaded = '1';
     } catch (err) {
-      if (alive) clear(latest, errorBox(err, 'the latest run'));
+      if (alive) { clear(latest, errorBox(err, 'the latest run')); view.dataset.loaded = '1'; }
     }
     if (alive) timer = setTimeout(refresh, active || Date.now() < fastUntil ? 2000 : 10000);
   }
