@@ -96,7 +96,9 @@ const char *dm_queue_backend_name(const struct dm_queue *q); /* "pg" | "serviceb
 /* Send one message. A duplicate id inside the window is accepted and dropped (DM_OK). */
 enum dm_err dm_queue_send(struct dm_queue *q, enum dm_queue_name name,
                           const struct dm_queue_out *msg, struct dm_error *err) DM_MUST_CHECK;
-/* Send n messages; never drops any (batches internally; all-or-error). */
+/* Send n messages; never drops any (batches internally; all-or-error). The whole array is
+ * validated first. pg: one transaction. Service Bus: batches in order, each retried on
+ * throttling; an error after the retries leaves the earlier batches sent (at-least-once). */
 enum dm_err dm_queue_send_many(struct dm_queue *q, enum dm_queue_name name,
                                const struct dm_queue_out *msgs, int n,
                                struct dm_error *err) DM_MUST_CHECK;
