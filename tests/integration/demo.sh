@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# demo.sh - `diamond demo` end to end in a private directory: its own PostgreSQL, the feed
+# simulator, a worker (and the consolidator when built), one run with a progress line and a
+# summary; exit 0; nothing left running. Then Ctrl-C (SIGINT) mid-run stops everything it
+# started.
+. "$DM_SOURCE_DIR/tests/lib/common.sh"
+chmod 755 "$T" # the demo's cluster runs as the postgres user when we are root
+
+# Children of the demo are found by their log files under the var dir.
+left_running() { # left_running VAR -> count of processes whose cwd/args mention VAR or its pg
+    local n=0
+    for pid in $(pgrep -f "diamond (feed-sim|worker|consolidator|scheduler)" || true); do
+        if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -q "WATERMARK_DIR=$1/"; then n=$((n + 1)); fi
+    done
+    if pgrep -f "postgres.*-D $1/pg" >/dev/null 2>&1; then n=$((n + 1)); fi
+    echo "$n"
+}
+
+var=$T/var
+timeout 300 "$DIAMOND" demo --var "$var" --count 3000 >"$T/demo.out" 2>&1
+rc=$?
+check_eq "demo exits 0" 0 "$rc"
+check "summary line" grep -Eq "^run [0-9a-f-]{36} completed in .* stones fetched" "$T/demo.out"
+check "progress line" grep -q "partitions .* stones .* stones/s" "$T/demo.out"
+check "where to look next" grep -q "where to look next" "$T/demo.out"
+check "service logs written" test -e "$var/log/worker.log" -a -s "$var/log/feed-sim.log"
+check_eq "nothing left running" 0 "$(left_running "$var")"
+
+# Ctrl-C mid-run.
+var2=$T/var2
+"$DIAMOND" demo --var "$var2" --count 60000 >"$T/demo2.out" 2>&1 &
+demo_pid=$!
+wait_until 120 grep -q "partitions [0-9]*/" "$T/demo2.out"
+kill -INT "$demo_pid"
+if wait "$demo_pid"; then rc=0; else rc=$?; fi
+check "interrupted demo says so" grep -q "interrupted, stopping everything it started" "$T/demo2.out"
+check_eq "Ctrl-C: nothing left running" 0 "$(left_running "$var2")"
+finish
