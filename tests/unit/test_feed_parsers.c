@@ -117,6 +117,7 @@ static void test_token_messages(void **state)
     assert_true(dm_nivoda_is_token_message("INVALID TOKEN"));
     assert_true(dm_nivoda_is_token_message("unauthorized"));
     assert_true(dm_nivoda_is_token_message("The token has expired, please log in"));
+    assert_true(dm_nivoda_is_token_message("jwt expired"));
     assert_false(dm_nivoda_is_token_message("Invalid username or password."));
     assert_false(dm_nivoda_is_token_message("limit must be between 1 and 50"));
     assert_false(dm_nivoda_is_token_message(NULL));

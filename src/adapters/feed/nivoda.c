@@ -209,7 +209,7 @@ bool dm_nivoda_is_token_message(const char *m)
         return false;
     if (strcasestr(m, "unauthorized") || strcasestr(m, "unauthenticated"))
         return true;
-    return strcasestr(m, "token") &&
+    return (strcasestr(m, "token") || strcasestr(m, "jwt")) &&
            (strcasestr(m, "invalid") || strcasestr(m, "expired") || strcasestr(m, "malformed"));
 }
 

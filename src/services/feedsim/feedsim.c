@@ -341,7 +341,8 @@ static void x_fail(struct exec *x, const char *code, const char *msg)
         return;
     x->failed = true;
     x->code = code;
-    snprintf(x->msg, sizeof(x->msg), "%s", msg);
+    if (msg != x->msg) /* callers often format into x->msg first */
+        snprintf(x->msg, sizeof(x->msg), "%s", msg);
 }
 
 static void x_raw(struct exec *x, const char *s, size_t n)
