@@ -606,6 +606,13 @@ static void test_send_receive_complete(void **state)
     assert_int_equal(dm_queue_receive(f->q, DM_Q_WORK_ITEMS, 0, &none, &err), DM_OK);
     assert_null(none);
     assert_int_equal(D.last_timeout, 0);
+    /* A waiting receive against a server that answers 204 at once does not spin. */
+    int before = D.receives;
+    int64_t t0 = dm_mono_ms();
+    assert_int_equal(dm_queue_receive(f->q, DM_Q_WORK_ITEMS, 1000, &none, &err), DM_OK);
+    assert_null(none);
+    assert_true(dm_mono_ms() - t0 >= 990);
+    assert_true(D.receives - before <= 12);
     assert_int_equal(dm_queue_renew(f->q, r, &err), DM_OK);
     assert_int_equal(D.renews, 1);
     assert_int_equal(dm_queue_complete(f->q, r, &err), DM_OK);
