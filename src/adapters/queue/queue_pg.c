@@ -11,11 +11,18 @@
  *   UPDATE SKIP LOCKED and either locks it (delivery_count + 1, fresh uuid lock token,
  *   visible_at = lock expiry) or, when it is past max delivery or its time-to-live, moves it
  *   to queue_dead_letters (MaxDeliveryCountExceeded / TTLExpiredException) and tries again.
+ *   Order is by the time a message became visible: enqueue order for new messages; an
+ *   abandoned or lock-expired one lines up again from that moment (Service Bus keeps its
+ *   place; no consumer here depends on order).
  * - settle: complete / abandon / dead-letter / renew match (seq, lock token) and an unexpired
  *   lock; no row means DM_ERR_LOCK_LOST. Abandon of the max-th delivery dead-letters at once.
+ * - receive and complete run as prepared statements on each pooled connection (exec_hot),
+ *   falling back to planned statements behind a transaction pooler.
  * - idle receivers wait on a condition variable woken by a dedicated LISTEN connection (one
  *   per handle, opened by the first waiting receive, not taken from the pool), and at the
- *   latest after POLL_MS or when the next scheduled message or lock expiry is due.
+ *   latest after POLL_MS or when the next scheduled message or lock expiry is due. The
+ *   LISTEN connection needs a session (not a transaction pooler): without it, receivers
+ *   still work by polling.
  */
 #include <errno.h>
 #include <inttypes.h>
