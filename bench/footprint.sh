@@ -57,8 +57,13 @@ wait_for() { # TIMEOUT_S CMD...
 cpu_s() { awk '{printf "%.2f", $1 + $2}' "$dir/$1.time"; }
 rss_mb() { awk '{printf "%.1f", $3 / 1024}' "$dir/$1.time"; }
 
-pgport=$(free_port)
-"$DIAMOND_BIN" db start --dir "$dir/pg" --port "$pgport" --fast >/dev/null
+started=""
+for _ in 1 2 3; do # a random free port can be taken meanwhile by another process: retry
+    pgport=$(free_port)
+    if "$DIAMOND_BIN" db start --dir "$dir/pg" --port "$pgport" --fast >/dev/null; then started=1; break; fi
+    rm -rf "$dir/pg"
+done
+[ -n "$started" ] || { echo "footprint: could not start PostgreSQL" >&2; exit 1; }
 DATABASE_URL=$("$DIAMOND_BIN" db url --dir "$dir/pg" --port "$pgport")
 export DATABASE_URL WATERMARK_DIR=$dir/wm
 "$DIAMOND_BIN" migrate >/dev/null
