@@ -518,6 +518,32 @@ static void test_expired_token_is_rejected_nivoda_style(void **state)
     dm_feedsim_free(s);
 }
 
+static void test_feed_order_is_created_then_id(void **state)
+{
+    struct dm_feedsim *s = sim_new(21, 20000);
+    struct dm_inv_churn_result c;
+    dm_feedsim_churn(s, 5, &c); /* new stones share one createdAt */
+    json_t *all = stones(s, NULL);
+    json_t *items = json_object_get(all, "items"), *created = json_object_get(all, "created");
+    int ties = 0;
+    for (size_t i = 1; i < json_array_size(items); i++) {
+        const char *c0 = json_string_value(json_array_get(created, i - 1));
+        const char *c1 = json_string_value(json_array_get(created, i));
+        int cmp = strcmp(c0, c1); /* same-format ISO strings order like times */
+        assert_true(cmp <= 0);
+        if (cmp == 0) {
+            ties++;
+            const char *a =
+                dm_json_str(json_object_get(json_array_get(items, i - 1), "diamond"), "id");
+            const char *b = dm_json_str(json_object_get(json_array_get(items, i), "diamond"), "id");
+            assert_true(strcmp(a, b) < 0);
+        }
+    }
+    assert_true(ties >= (int)c.added - 1);
+    json_decref(all);
+    dm_feedsim_free(s);
+}
+
 int main(void)
 {
     dm_log_init("test", DM_LOG_ERROR);
@@ -530,6 +556,7 @@ int main(void)
         cmocka_unit_test(test_faults_keep_paging_exact),
         cmocka_unit_test(test_malformed_requests_answer_graphql_errors),
         cmocka_unit_test(test_expired_token_is_rejected_nivoda_style),
+        cmocka_unit_test(test_feed_order_is_created_then_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

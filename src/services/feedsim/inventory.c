@@ -289,12 +289,16 @@ static void gen_stone(const struct dm_inventory *inv, uint32_t serial, int64_t c
         s->hold_seq = 1;
 }
 
-static int cmp_stone(const void *a, const void *b)
+/* Feed order: createdAt, then the diamond id (its first 64 bits are mix(serial ^ mask_d),
+ * printed as fixed-width hex, so numeric order is the id's string order). */
+static int cmp_stone(const void *a, const void *b, void *ctx)
 {
     const struct stone *x = a, *y = b;
+    const struct dm_inventory *inv = ctx;
     if (x->created_ms != y->created_ms)
         return x->created_ms < y->created_ms ? -1 : 1;
-    return x->serial < y->serial ? -1 : (x->serial > y->serial);
+    uint64_t hx = mix(x->serial ^ inv->mask_d), hy = mix(y->serial ^ inv->mask_d);
+    return hx < hy ? -1 : (hx > hy);
 }
 
 static void ensure_cap(struct dm_inventory *inv, uint32_t need)
@@ -327,7 +331,7 @@ struct dm_inventory *dm_inv_new(uint64_t seed, uint32_t count)
     ensure_cap(inv, count ? count : 1);
     for (uint32_t i = 0; i < count; i++)
         gen_stone(inv, i, 0, 0, &inv->st[i]);
-    qsort(inv->st, count, sizeof(*inv->st), cmp_stone);
+    qsort_r(inv->st, count, sizeof(*inv->st), cmp_stone, inv);
     for (uint32_t i = 0; i < count; i++)
         inv->by_serial[inv->st[i].serial] = i;
     inv->n = count;
@@ -1117,13 +1121,20 @@ void dm_inv_churn(struct dm_inventory *inv, double percent, int64_t now_ms,
     int64_t created = now_ms;
     if (inv->n > 0 && inv->st[inv->n - 1].created_ms > created)
         created = inv->st[inv->n - 1].created_ms; /* clock went back: keep feed order */
+    uint32_t first = inv->n;
     for (uint32_t i = 0; i < add; i++) {
         uint32_t serial = inv->next_serial++;
         gen_stone(inv, serial, created, now_ms, &inv->st[inv->n]);
-        inv->by_serial[serial] = inv->n;
         inv->n++;
         inv->live++;
     }
+    /* New stones share one createdAt: put them (and any older stone of the same instant)
+     * in id order, like the initial inventory. */
+    while (first > 0 && inv->st[first - 1].created_ms == created)
+        first--;
+    qsort_r(inv->st + first, inv->n - first, sizeof(*inv->st), cmp_stone, inv);
+    for (uint32_t i = first; i < inv->n; i++)
+        inv->by_serial[inv->st[i].serial] = i;
     out->added = add;
     out->live_after = inv->live;
     inv->version++;

@@ -3,7 +3,7 @@
  * count): realistic shapes, carats, colours, clarities, cuts, a price model correlated with
  * carats (long tail past $250,000), ~40 % lab-grown, optional fields sometimes null, unique ids,
  * `updated` spread over two years before 2026-01-01. Each stone is a compact 48-byte record;
- * item JSON is rendered on demand. Stones are kept in feed order (createdAt ASC, then serial),
+ * item JSON is rendered on demand. Stones are kept in feed order (createdAt ASC, then id),
  * and filter results are cached per (filter, inventory version) so paging a partition costs
  * one scan, then O(page) per page: counts and pages always come from the same match list.
  *
