@@ -118,10 +118,18 @@ for p in '/../../../../etc/passwd' '/%2e%2e/%2e%2e/%2e%2e/etc/passwd' '/js/..%2f
 done
 check_eq "POST to a static path is refused" 405 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$B/index.html")"
 
-# --- graceful stop
+# --- graceful stop, even with a response still streaming from a slow API
+curl -sN "$B/api/hold" >"$T/hold2.out" &
+hold2=$!
+first_chunk2() { grep -q first-chunk "$T/hold2.out"; }
+wait_until 20 first_chunk2
 kill -TERM "$PID_dash"
+gone() { ! kill -0 "$PID_dash" 2>/dev/null; }
+check "SIGTERM stops the dashboard promptly with a response in flight" wait_until 10 gone
 rc=0; wait "$PID_dash" || rc=$?
 check_eq "SIGTERM stops the dashboard cleanly" 0 "$rc"
+wait "$hold2" || true
+curl -s "http://127.0.0.1:$UP_PORT/release" >/dev/null
 "$DIAMOND" dashboard --help >"$T/help.txt"
 check "--help names PORT and API_URL" bash -c "grep -q PORT '$T/help.txt' && grep -q API_URL '$T/help.txt'"
 finish

@@ -19,6 +19,7 @@ struct dm_http_stream {
     size_t win_len, win_off, win_cap;
     size_t max_response, received;
     bool paused, head_done, done, too_large;
+    int (*should_abort)(void);
     CURLcode result;
 };
 
@@ -83,6 +84,9 @@ static enum dm_err failure(struct dm_http_stream *s, struct dm_error *err)
 /* Move the transfer on; waits up to 250 ms for the socket when nothing happened. */
 static enum dm_err pump(struct dm_http_stream *s, struct dm_error *err)
 {
+    if (s->should_abort && s->should_abort())
+        return dm_error_set(err, DM_ERR_SHUTDOWN, "%s %s: abandoned (shutting down)", s->method,
+                            s->url);
     int running = 0;
     CURLMcode mc = curl_multi_perform(s->m, &running);
     if (mc != CURLM_OK)
@@ -187,6 +191,11 @@ int64_t dm_http_stream_length(const struct dm_http_stream *s)
     if (curl_easy_getinfo(s->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len) != CURLE_OK)
         return -1;
     return len >= 0 ? (int64_t)len : -1;
+}
+
+void dm_http_stream_set_abort(struct dm_http_stream *s, int (*should_abort)(void))
+{
+    s->should_abort = should_abort;
 }
 
 ssize_t dm_http_stream_read(struct dm_http_stream *s, char *buf, size_t n, struct dm_error *err)

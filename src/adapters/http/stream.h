@@ -36,6 +36,9 @@ int64_t dm_http_stream_length(const struct dm_http_stream *s);
 /* Copy up to n body bytes into buf: > 0 bytes, 0 at the end of the body, -1 on failure
  * (err filled: network, timeout, too large). Blocks until one of these. */
 ssize_t dm_http_stream_read(struct dm_http_stream *s, char *buf, size_t n, struct dm_error *err);
+/* Poll should_abort (e.g. dm_stop_requested) while waiting for the API: when it returns
+ * non-zero, pending and later reads fail with DM_ERR_SHUTDOWN. */
+void dm_http_stream_set_abort(struct dm_http_stream *s, int (*should_abort)(void));
 /* Abort if unfinished and free. NULL is a no-op. */
 void dm_http_stream_close(struct dm_http_stream *s);
 

@@ -268,6 +268,12 @@ static void copy_response_headers(const char *block, struct MHD_Response *r)
 }
 
 /* The body of a proxied response, pulled by libmicrohttpd as the client takes it. */
+/* dm_stop_requested() is inline; the stream needs a function pointer. */
+static int stopping(void)
+{
+    return dm_stop_requested();
+}
+
 struct relay {
     struct dm_http_stream *s;
     char rid[160];
@@ -379,6 +385,7 @@ static enum MHD_Result proxy(struct dashboard *d, struct MHD_Connection *c, cons
         struct relay *rl = dm_xcalloc(1, sizeof(*rl));
         int64_t len = dm_http_stream_length(up);
         rl->s = up;
+        dm_http_stream_set_abort(up, stopping);
         rl->target = dm_xstrdup(st->target);
         memcpy(rl->rid, rid, sizeof(rl->rid));
         r = MHD_create_response_from_callback(len >= 0 ? (uint64_t)len : MHD_SIZE_UNKNOWN,
