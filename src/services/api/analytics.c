@@ -518,7 +518,7 @@ void api_analytics_query(struct api_call *c)
     struct dm_sql s;
     dm_sql_init(&s);
     PGresult *r = NULL;
-    enum dm_err e = dm_sql_text(&s, "SELECT json_agg(t)::text FROM (SELECT ");
+    enum dm_err e = dm_sql_text(&s, "SELECT json_strip_nulls(json_agg(t))::text FROM (SELECT ");
     char msg[160];
     /* select: list of allowlisted columns; default = the whole allowlist. */
     json_t *sel = json_object_get(body, "select");
