@@ -556,6 +556,14 @@ static void test_send_many_never_drops(void **state)
     msgs[N - 1].id = "";
     assert_int_equal(dm_queue_send_many(f->q, DM_Q_CONSOLIDATE, msgs, N, &err), DM_ERR_INVALID);
     assert_int_equal(stats(f->q, DM_Q_CONSOLIDATE).active, 0);
+    /* One transaction: the database refusing a message in the second batch (a schedule far
+     * beyond its timestamp range) takes the first batch back too. */
+    msgs[N - 1].id = "last";
+    msgs[1500].scheduled_ms = INT64_MAX / 2;
+    assert_int_not_equal(dm_queue_send_many(f->q, DM_Q_CONSOLIDATE, msgs, N, &err), DM_OK);
+    assert_int_equal(sql_i64(f->db, "SELECT count(*) FROM queue_messages"
+                                    " WHERE queue = 'consolidate'"),
+                     0);
     free(msgs);
     free(ids);
 }
