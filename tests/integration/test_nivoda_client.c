@@ -341,6 +341,22 @@ static void test_one_authentication_for_many_threads(void **state)
     dm_nivoda_get_stats(n, &st);
     assert_int_equal(st.auth_calls, 1);
     assert_int_equal(stat_of(f, "auth_calls"), 1);
+    /* A second client of the same feed and credentials shares the process's token... */
+    struct dm_nivoda *n2 = client(f, 1000);
+    run_threads(n2, 4, 1, &failures);
+    assert_int_equal(failures, 0);
+    dm_nivoda_get_stats(n2, &st);
+    assert_int_equal(st.auth_calls, 0);
+    assert_int_equal(stat_of(f, "auth_calls"), 1);
+    /* ...but other credentials never do. */
+    struct dm_nivoda_opts o = {.endpoint = f->url, .username = "sim", .password = "other"};
+    struct dm_nivoda *n3 = dm_nivoda_new(&o);
+    struct dm_feed_query q = band(-1, -1);
+    int64_t c;
+    struct dm_error err = {0};
+    assert_int_equal(dm_nivoda_count(n3, &q, &c, &err), DM_ERR_AUTH);
+    dm_nivoda_free(n3);
+    dm_nivoda_free(n2);
     dm_nivoda_free(n);
     fx_free(f);
 }

@@ -121,19 +121,75 @@ static void bucket_take(void)
 
 /* ---- the client ------------------------------------------------------------------------- */
 
-struct dm_nivoda {
-    struct dm_nivoda_opts o;
-    char *endpoint, *username, *password;
-
+/* The token cache, shared by every client of the process with the same endpoint and
+ * credentials, so that one process authenticates once however many clients and threads ask. */
+struct tokcache {
+    struct tokcache *next;
+    char key[DM_SHA256_HEX_LEN]; /* sha256(endpoint, username, password) */
+    int refs;                    /* under reg_mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     char token[TOKEN_MAX];    /* "" = none */
-    int64_t token_expires_ms; /* monotonic */
+    int64_t token_expires_ms; /* monotonic: renew from here on */
     bool auth_in_flight;
     uint64_t auth_gen; /* bumps when an authentication finishes */
     enum dm_err auth_err;
     char auth_msg[256];
+};
 
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct tokcache *reg_head;
+
+static struct tokcache *tokcache_get(const char *endpoint, const char *user, const char *pass)
+{
+    struct dm_buf k;
+    dm_buf_init(&k, 1u << 20);
+    if (dm_buf_append(&k, endpoint, strlen(endpoint) + 1) != DM_OK ||
+        dm_buf_append(&k, user, strlen(user) + 1) != DM_OK ||
+        dm_buf_append(&k, pass, strlen(pass)) != DM_OK)
+        dm_buf_reset(&k); /* absurdly long settings: key on nothing rather than fail */
+    char key[DM_SHA256_HEX_LEN];
+    dm_sha256_hex(k.data ? k.data : "", k.len, key);
+    if (k.data)
+        explicit_bzero(k.data, k.len);
+    dm_buf_free(&k);
+    pthread_mutex_lock(&reg_mu);
+    struct tokcache *t = reg_head;
+    while (t && strcmp(t->key, key))
+        t = t->next;
+    if (t == NULL) {
+        t = dm_xcalloc(1, sizeof(*t));
+        memcpy(t->key, key, sizeof(key));
+        pthread_mutex_init(&t->mu, NULL);
+        pthread_cond_init(&t->cv, NULL);
+        t->next = reg_head;
+        reg_head = t;
+    }
+    t->refs++;
+    pthread_mutex_unlock(&reg_mu);
+    return t;
+}
+
+static void tokcache_put(struct tokcache *t)
+{
+    pthread_mutex_lock(&reg_mu);
+    if (--t->refs == 0) {
+        struct tokcache **pp = &reg_head;
+        while (*pp != t)
+            pp = &(*pp)->next;
+        *pp = t->next;
+        pthread_mutex_destroy(&t->mu);
+        pthread_cond_destroy(&t->cv);
+        explicit_bzero(t->token, sizeof(t->token));
+        free(t);
+    }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+struct dm_nivoda {
+    struct dm_nivoda_opts o;
+    char *endpoint, *username, *password;
+    struct tokcache *tc;
     int64_t requests, auth_calls, retries, errors; /* __atomic */
 };
 
@@ -171,8 +227,7 @@ struct dm_nivoda *dm_nivoda_new(const struct dm_nivoda_opts *opts)
         n->o.token_ttl_ms = 6LL * 3600 * 1000;
     if (n->o.max_response == 0)
         n->o.max_response = DEFAULT_MAX_RESPONSE;
-    pthread_mutex_init(&n->mu, NULL);
-    pthread_cond_init(&n->cv, NULL);
+    n->tc = tokcache_get(n->endpoint, n->username, n->password);
     bucket_configure(n->o.max_rps);
     dm_http_global_init();
     return n;
@@ -182,10 +237,8 @@ void dm_nivoda_free(struct dm_nivoda *n)
 {
     if (n == NULL)
         return;
-    pthread_mutex_destroy(&n->mu);
-    pthread_cond_destroy(&n->cv);
+    tokcache_put(n->tc);
     /* Wipe secrets before releasing the memory. */
-    explicit_bzero(n->token, sizeof(n->token));
     explicit_bzero(n->password, strlen(n->password));
     free(n->endpoint);
     free(n->username);
@@ -483,10 +536,10 @@ static enum dm_err gql_call(struct dm_nivoda *n, const char *op, const char *que
         if (token_error && needs_token && !token_retried) {
             /* The token went bad (expired early, revoked): forget it, retry once at once. */
             token_retried = true;
-            pthread_mutex_lock(&n->mu);
-            if (!strcmp(n->token, token))
-                n->token[0] = '\0';
-            pthread_mutex_unlock(&n->mu);
+            pthread_mutex_lock(&n->tc->mu);
+            if (!strcmp(n->tc->token, token))
+                n->tc->token[0] = '\0';
+            pthread_mutex_unlock(&n->tc->mu);
             attempt--;
             dm_info(NULL, "feed %s: token rejected, re-authenticating", op);
             continue;
@@ -520,28 +573,28 @@ static enum dm_err ex_token(const json_t *data, void *out, struct dm_error *err)
 /* Cached token, or one new authentication shared by every thread that needs it. */
 static enum dm_err get_token(struct dm_nivoda *n, char *out, size_t size, struct dm_error *err)
 {
-    pthread_mutex_lock(&n->mu);
+    pthread_mutex_lock(&n->tc->mu);
     for (;;) {
-        if (n->token[0] && dm_mono_ms() < n->token_expires_ms) {
-            enum dm_err e = dm_strlcpy(out, n->token, size);
-            pthread_mutex_unlock(&n->mu);
+        if (n->tc->token[0] && dm_mono_ms() < n->tc->token_expires_ms) {
+            enum dm_err e = dm_strlcpy(out, n->tc->token, size);
+            pthread_mutex_unlock(&n->tc->mu);
             return e;
         }
-        if (!n->auth_in_flight)
+        if (!n->tc->auth_in_flight)
             break;
-        uint64_t gen = n->auth_gen;
-        while (n->auth_in_flight && n->auth_gen == gen)
-            pthread_cond_wait(&n->cv, &n->mu);
-        if (n->auth_gen != gen && n->token[0] == '\0') {
+        uint64_t gen = n->tc->auth_gen;
+        while (n->tc->auth_in_flight && n->tc->auth_gen == gen)
+            pthread_cond_wait(&n->tc->cv, &n->tc->mu);
+        if (n->tc->auth_gen != gen && n->tc->token[0] == '\0') {
             /* The authentication we waited for failed: share its error, don't pile on. */
-            enum dm_err e = dm_error_set(err, n->auth_err, "%s", n->auth_msg);
-            pthread_mutex_unlock(&n->mu);
+            enum dm_err e = dm_error_set(err, n->tc->auth_err, "%s", n->tc->auth_msg);
+            pthread_mutex_unlock(&n->tc->mu);
             return e;
         }
     }
-    n->auth_in_flight = true;
-    n->token[0] = '\0';
-    pthread_mutex_unlock(&n->mu);
+    n->tc->auth_in_flight = true;
+    n->tc->token[0] = '\0';
+    pthread_mutex_unlock(&n->tc->mu);
 
     __atomic_add_fetch(&n->auth_calls, 1, __ATOMIC_RELAXED);
     json_t *vars = json_pack("{s:s,s:s}", "username", n->username, "password", n->password);
@@ -555,25 +608,25 @@ static enum dm_err get_token(struct dm_nivoda *n, char *out, size_t size, struct
     if (e == DM_ERR_REJECTED)
         e = DM_ERR_AUTH; /* "wrong username or password" is an authentication failure */
 
-    pthread_mutex_lock(&n->mu);
-    n->auth_in_flight = false;
-    n->auth_gen++;
+    pthread_mutex_lock(&n->tc->mu);
+    n->tc->auth_in_flight = false;
+    n->tc->auth_gen++;
     if (e == DM_OK) {
         int64_t ttl = n->o.token_ttl_ms;
         /* Refresh 5 minutes before the end; for short test lifetimes, 10 % before. */
         int64_t margin = ttl > 2 * REFRESH_MARGIN_MS ? REFRESH_MARGIN_MS : ttl / 10;
-        n->token_expires_ms = started + ttl - margin;
-        memcpy(n->token, tok, TOKEN_MAX);
+        n->tc->token_expires_ms = started + ttl - margin;
+        memcpy(n->tc->token, tok, TOKEN_MAX);
         e = dm_strlcpy(out, tok, size);
     } else {
-        n->auth_err = e;
-        snprintf(n->auth_msg, sizeof(n->auth_msg), "feed authentication failed: %.200s",
+        n->tc->auth_err = e;
+        snprintf(n->tc->auth_msg, sizeof(n->tc->auth_msg), "feed authentication failed: %.200s",
                  aerr.message);
-        dm_error_set(err, e, "%s", n->auth_msg);
-        dm_warn(NULL, "%s", n->auth_msg);
+        dm_error_set(err, e, "%s", n->tc->auth_msg);
+        dm_warn(NULL, "%s", n->tc->auth_msg);
     }
-    pthread_cond_broadcast(&n->cv);
-    pthread_mutex_unlock(&n->mu);
+    pthread_cond_broadcast(&n->tc->cv);
+    pthread_mutex_unlock(&n->tc->mu);
     explicit_bzero(tok, TOKEN_MAX);
     free(tok);
     return e;

@@ -1,7 +1,10 @@
 /*
  * nivoda.h - the Nivoda GraphQL client (feed.md §1): authenticate, count, search, hold,
- * order. A token is reused until 5 minutes before its 6-hour lifetime ends, one
- * authentication in flight per process; a token error clears the cache and retries once.
+ * order. A token is reused until 5 minutes before its 6-hour lifetime ends (10 % before, for
+ * lifetimes under 10 minutes); the token cache is shared by every client of the process with
+ * the same endpoint and credentials, and only one authentication is in flight for it however
+ * many threads need a token. A token error (HTTP 401, UNAUTHENTICATED, or a message saying the
+ * token is invalid/expired/unauthorized) clears the cache and retries the call once.
  * Retries with exponential back-off and jitter on network errors, timeouts, 429 (honouring
  * Retry-After) and 5xx; no retry on other 4xx or GraphQL validation errors. A process-wide
  * rate limit (NIVODA_MAX_RPS): one token bucket shared by every client in the process (burst
