@@ -42,7 +42,9 @@ ENV LOG_LEVEL=info
 ENV PORT=3000
 USER 10001:10001
 EXPOSE 3000
-# /health answers 200 when the database and the queue backend are reachable, 503 otherwise.
+# Healthy = the API answers /health: 200 (database and queue reachable) or 503 (a dependency is
+# down: the API keeps serving 503s and recovers by itself, so that is no reason to restart it).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD curl -fsS --max-time 4 "http://127.0.0.1:${PORT}/health" >/dev/null || exit 1
+  CMD curl -sS --max-time 4 -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT}/health" \
+      | grep -qE '^(200|503)$' || exit 1
 ENTRYPOINT ["/usr/local/bin/diamond", "api"]

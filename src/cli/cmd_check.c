@@ -23,7 +23,7 @@ static void usage(FILE *out)
             "2 bad configuration. The resident scheduler (diamond scheduler --cron) runs the\n"
             "same check hourly.\n\n"
             "  --no-alerts   evaluate and print only\n"
-            "  --json        print a JSON object instead of the table\n");
+            "  --json        print one JSON object (one line) instead of the table\n");
     dm_config_print_help(DM_SVC_CLI, out);
 }
 
@@ -44,7 +44,7 @@ static int print_json(struct dm_app *app, bool send_alerts)
     }
     json_t *o = json_pack("{s:o, s:b}", "checks", checks, "ok", bad == 0);
     int rc = dm_check_report(app, res, send_alerts, NULL);
-    char *text = json_dumps(o, JSON_INDENT(2));
+    char *text = json_dumps(o, JSON_COMPACT); /* one line: also a valid log line */
     json_decref(o);
     if (text) {
         puts(text);

@@ -218,7 +218,7 @@ function checkContainerApps(envName, mod, vars, staging) {
   const mon = resolve(res(mod, 'azurerm_container_app_job', 'monitor'), vars);
   if (check(`${p}: hourly monitor job exists`, mon !== undefined)) {
     const c = mon.template[0].container[0];
-    checkEq(`${p}: monitor runs diamond check`, ['/usr/local/bin/diamond', 'check'], c.command);
+    checkEq(`${p}: monitor runs diamond check`, ['/usr/local/bin/diamond', 'check', '--json'], c.command);
     checkEq(`${p}: monitor cron hourly`, '0 * * * *', mon.schedule_trigger_config[0].cron_expression);
     const names = envOf(c);
     for (const n of ['RESEND_API_KEY', 'ALERT_EMAIL_TO', 'ALERT_EMAIL_FROM', 'AZURE_SERVICE_BUS_CONNECTION_STRING', 'AZURE_STORAGE_CONNECTION_STRING', 'DATABASE_PASSWORD'])

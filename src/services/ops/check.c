@@ -260,7 +260,8 @@ int dm_check_report(struct dm_app *app, const struct dm_check_result res[DM_CHEC
         json_t *f =
             json_pack("{s:s, s:s, s:f, s:s}", "check", r->name, "state",
                       dm_check_state_name(r->state), "value", r->value, "detail", r->value_text);
-        dm_log_fields(r->state == DM_CHECK_OK ? DM_LOG_DEBUG : DM_LOG_WARN, NULL,
+        /* One line per threshold, OK ones included: Log Analytics keeps the values' history. */
+        dm_log_fields(r->state == DM_CHECK_OK ? DM_LOG_INFO : DM_LOG_WARN, NULL,
                       "monitoring threshold", f);
         json_decref(f);
     }

@@ -606,7 +606,7 @@ resource "azurerm_container_app_job" "monitor" {
     container {
       name    = "monitor"
       image   = "${var.registry_server}/diamond-scheduler:${var.image_tag}"
-      command = ["/usr/local/bin/diamond", "check"]
+      command = ["/usr/local/bin/diamond", "check", "--json"]
       cpu     = var.monitor.cpu
       memory  = var.monitor.memory
 
