@@ -28,6 +28,7 @@
 #define MAX_WAIT_S 55       /* longest server-side wait per receive request */
 #define PROPS_MAX 8192      /* BrokerProperties header */
 #define RESUBMIT_SCAN 10000 /* DLQ messages examined by one resubmit */
+#define DLQ_WAIT_S 1        /* scanning the DLQ: a zero wait may miss what is not cached */
 #define API_VERSION "2021-05"
 
 /* ---- connection string, SAS, times ------------------------------------------------------- */
@@ -704,7 +705,7 @@ static enum dm_err sb_dlq_list(struct dm_queue *q, enum dm_queue_name name, int 
     enum dm_err e = DM_OK;
     while (got < max) {
         struct dm_queue_msg *m = NULL;
-        if ((e = peek_lock(q, name, entity, 0, &m, err)) != DM_OK || m == NULL)
+        if ((e = peek_lock(q, name, entity, DLQ_WAIT_S, &m, err)) != DM_OK || m == NULL)
             break;
         ms[got++] = m;
     }
@@ -734,7 +735,7 @@ static enum dm_err sb_dlq_resubmit(struct dm_queue *q, enum dm_queue_name name, 
     enum dm_err e = DM_OK;
     for (int scanned = 0; scanned < RESUBMIT_SCAN; scanned++) {
         struct dm_queue_msg *m = NULL;
-        if ((e = peek_lock(q, name, entity, 0, &m, err)) != DM_OK || m == NULL)
+        if ((e = peek_lock(q, name, entity, DLQ_WAIT_S, &m, err)) != DM_OK || m == NULL)
             break;
         if (id != NULL && strcmp(m->id, id) != 0) {
             if (kept == cap) {
