@@ -30,7 +30,7 @@ const until = async (what, fn, timeoutMs = 60000) => {
   }
 };
 const loaded = async (page) => {
-  await page.waitForSelector('#view[data-loaded]', { timeout: 20000 });
+  await page.waitForSelector('#view[data-loaded]');
 };
 const go = async (page, hash) => {
   await page.evaluate(() => document.getElementById('view')?.removeAttribute('data-loaded'));
@@ -49,6 +49,7 @@ try {
     return route.abort();
   });
   const page = await context.newPage();
+  page.setDefaultTimeout(90000); // generous: the test machine may be busy with other suites
   const sink = [];
   watchConsole(page, sink);
   const drain = (step) => {
@@ -205,6 +206,15 @@ try {
   check('pricing: rule created through the API', created && Number(created.markupRatio) === 1.5 && created.priority === 5);
   const order = await page.locator('#rules-table tbody tr').evaluateAll((trs) => trs.map((tr) => tr.dataset.ruleName));
   check('pricing: rules listed in priority order', order[0] === 'Browser test rounds', order.join(' > '));
+  const ruleOrder = async () => (await page.locator('#rules-table tbody tr').evaluateAll((trs) => trs.map((tr) => tr.dataset.ruleName))).join(' > ');
+  await page.click('tr[data-rule-name="Browser test rounds"] [data-action=down]');
+  await until('the rule to move down', async () => (await ruleOrder()).startsWith('Default markup'), 20000);
+  const swapped = (await api('/api/v2/pricing-rules')).json.data;
+  check('pricing: moving a rule down swaps priorities', swapped.find((r) => r.id === created.id).priority === 1000 &&
+    swapped.find((r) => r.name === 'Default markup').priority === 5, await ruleOrder());
+  await page.click('tr[data-rule-name="Browser test rounds"] [data-action=up]');
+  await until('the rule to move back up', async () => (await ruleOrder()).startsWith('Browser test rounds'), 20000);
+  check('pricing: and back up', (await api('/api/v2/pricing-rules')).json.data.find((r) => r.id === created.id).priority === 5);
   await page.click('#reprice');
   await page.click('dialog .btn-primary');
   await page.waitForSelector('#reprice-result .notice.ok', { timeout: 120000 });

@@ -142,9 +142,9 @@ export function render(view) {
       try {
         // Three writes so a unique priority constraint, if any, never sees a duplicate.
         const tmp = Math.max(...all.map((r) => r.priority)) + 1;
-        await api.put(`/api/v2/pricing-rules/${a.id}`, ruleBody({ ...a, priority: tmp }));
-        await api.put(`/api/v2/pricing-rules/${b.id}`, ruleBody({ ...b, priority: a.priority }));
-        await api.put(`/api/v2/pricing-rules/${a.id}`, ruleBody({ ...a, priority: b.priority }));
+        await api.put(`/api/v2/pricing-rules/${a.id}`, { priority: tmp });
+        await api.put(`/api/v2/pricing-rules/${b.id}`, { priority: a.priority });
+        await api.put(`/api/v2/pricing-rules/${a.id}`, { priority: b.priority });
         toast(`“${a.name || 'rule'}” now has priority ${b.priority}. Reprice to apply.`, 'ok');
       } catch (err) { toast(`Reorder failed: ${err.message}`, 'bad'); }
       load();
@@ -162,8 +162,8 @@ export function render(view) {
       h('thead', null, h('tr', null, h('th', null, 'Order'), h('th', { class: 'num' }, 'Priority'), h('th', null, 'Name'), h('th', null, 'Criteria'), h('th', { class: 'num' }, 'Markup'), h('th', { class: 'num' }, 'Rating'), h('th', null, 'Status'), h('th', { class: 'num' }, 'Matches'), h('th', null, ''))),
       h('tbody', null, rules.map((r) => {
         const i = active.indexOf(r);
-        const up = h('button', { class: 'btn btn-sm btn-ghost', type: 'button', title: 'Move up (higher precedence)', 'aria-label': `Move ${r.name} up`, disabled: !r.active || i <= 0 }, '↑');
-        const down = h('button', { class: 'btn btn-sm btn-ghost', type: 'button', title: 'Move down', 'aria-label': `Move ${r.name} down`, disabled: !r.active || i < 0 || i >= active.length - 1 }, '↓');
+        const up = h('button', { class: 'btn btn-sm btn-ghost', type: 'button', 'data-action': 'up', title: 'Move up (higher precedence)', 'aria-label': `Move ${r.name} up`, disabled: !r.active || i <= 0 }, '↑');
+        const down = h('button', { class: 'btn btn-sm btn-ghost', type: 'button', 'data-action': 'down', title: 'Move down', 'aria-label': `Move ${r.name} down`, disabled: !r.active || i < 0 || i >= active.length - 1 }, '↓');
         up.addEventListener('click', () => swap(r, active[i - 1], up));
         down.addEventListener('click', () => swap(r, active[i + 1], down));
         const matches = h('button', { class: 'btn btn-sm btn-ghost', type: 'button', title: 'Count active diamonds these criteria match' }, 'Count');
