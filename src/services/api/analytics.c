@@ -502,29 +502,30 @@ static const struct {
 } ops[] = {{"eq", "="},   {"neq", "<>"},    {"gt", ">"},        {"gte", ">="}, {"lt", "<"},
            {"lte", "<="}, {"like", "LIKE"}, {"ilike", "ILIKE"}, {"in", NULL},  {"is", NULL}};
 
-void api_analytics_query(struct api_call *c)
+static void qfail(struct dm_sq_error *qe, const char *param, const char *msg)
+{
+    snprintf(qe->param, sizeof(qe->param), "%s", param);
+    snprintf(qe->message, sizeof(qe->message), "%s", msg);
+}
+
+enum dm_err api_query_build(const char *table, json_t *body, struct dm_sql *s, int64_t *limit,
+                            int64_t *offset, struct dm_sq_error *qe)
 {
     const struct qtable *t = NULL;
     for (size_t i = 0; i < sizeof(qtables) / sizeof(qtables[0]); i++)
-        if (!strcmp(c->params[0], qtables[i].name))
+        if (!strcmp(table, qtables[i].name))
             t = &qtables[i];
     if (t == NULL) {
-        api_validation(c, "table", "must be one of diamonds, run_metadata, worker_runs");
-        return;
+        qfail(qe, "table", "must be one of diamonds, run_metadata, worker_runs");
+        return DM_ERR_INVALID;
     }
-    json_t *body = api_body_object(c);
-    if (body == NULL)
-        return;
-    struct dm_sql s;
-    dm_sql_init(&s);
-    PGresult *r = NULL;
-    enum dm_err e = dm_sql_text(&s, "SELECT json_strip_nulls(json_agg(t))::text FROM (SELECT ");
+    enum dm_err e = dm_sql_text(s, "SELECT json_strip_nulls(json_agg(t))::text FROM (SELECT ");
     char msg[160];
     /* select: list of allowlisted columns; default = the whole allowlist. */
     json_t *sel = json_object_get(body, "select");
     if (sel != NULL && !json_is_null(sel) && !json_is_array(sel)) {
-        api_validation(c, "select", "must be an array of column names");
-        goto out;
+        qfail(qe, "select", "must be an array of column names");
+        return DM_ERR_INVALID;
     }
     int nsel = 0;
     if (json_is_array(sel) && json_array_size(sel) > 0) {
@@ -536,28 +537,28 @@ void api_analytics_query(struct api_call *c)
             if (col == NULL) {
                 snprintf(msg, sizeof(msg), "unknown column '%.60s'",
                          json_is_string(v) ? json_string_value(v) : "?");
-                api_validation(c, "select", msg);
-                goto out;
+                qfail(qe, "select", msg);
+                return DM_ERR_INVALID;
             }
             char camel[64];
             api_camel(col, camel, sizeof(camel));
             if (e == DM_OK)
-                e = dm_buf_appendf(&s.text, "%s%s AS \"%s\"", nsel++ ? ", " : "", col, camel);
+                e = dm_buf_appendf(&s->text, "%s%s AS \"%s\"", nsel++ ? ", " : "", col, camel);
         }
     } else {
         for (int i = 0; t->cols[i] && e == DM_OK; i++) {
             char camel[64];
             api_camel(t->cols[i], camel, sizeof(camel));
-            e = dm_buf_appendf(&s.text, "%s%s AS \"%s\"", i ? ", " : "", t->cols[i], camel);
+            e = dm_buf_appendf(&s->text, "%s%s AS \"%s\"", i ? ", " : "", t->cols[i], camel);
         }
     }
     if (e == DM_OK)
-        e = dm_buf_appendf(&s.text, " FROM %s WHERE true", t->name);
+        e = dm_buf_appendf(&s->text, " FROM %s WHERE true", t->name);
     /* filters: [{column, operator, value}] */
     json_t *filters = json_object_get(body, "filters");
     if (filters != NULL && !json_is_null(filters) && !json_is_array(filters)) {
-        api_validation(c, "filters", "must be an array of {column, operator, value}");
-        goto out;
+        qfail(qe, "filters", "must be an array of {column, operator, value}");
+        return DM_ERR_INVALID;
     }
     size_t fi;
     json_t *f;
@@ -571,8 +572,8 @@ void api_analytics_query(struct api_call *c)
         const char *col = find_col(t, cname);
         if (col == NULL) {
             snprintf(msg, sizeof(msg), "unknown column '%.60s'", cname ? cname : "");
-            api_validation(c, path, msg);
-            goto out;
+            qfail(qe, path, msg);
+            return DM_ERR_INVALID;
         }
         const char *op = dm_json_str(f, "operator");
         if (op == NULL)
@@ -582,10 +583,10 @@ void api_analytics_query(struct api_call *c)
             if (!strcmp(op, ops[k].name))
                 oi = (int)k;
         if (oi < 0) {
-            api_validation(c, path,
-                           "operator must be one of eq, neq, gt, gte, lt, lte, like, ilike, in, "
-                           "is");
-            goto out;
+            qfail(qe, path,
+                  "operator must be one of eq, neq, gt, gte, lt, lte, like, ilike, in, "
+                  "is");
+            return DM_ERR_INVALID;
         }
         json_t *val = json_object_get(f, "value");
         if (!strcmp(op, "is")) {
@@ -594,16 +595,16 @@ void api_analytics_query(struct api_call *c)
                               : json_is_false(val)             ? "FALSE"
                                                                : NULL;
             if (lit == NULL) {
-                api_validation(c, path, "value for 'is' must be null, true or false");
-                goto out;
+                qfail(qe, path, "value for 'is' must be null, true or false");
+                return DM_ERR_INVALID;
             }
             if (e == DM_OK)
-                e = dm_buf_appendf(&s.text, " AND %s IS %s", col, lit);
+                e = dm_buf_appendf(&s->text, " AND %s IS %s", col, lit);
         } else if (!strcmp(op, "in")) {
             if (!json_is_array(val) || json_array_size(val) == 0 ||
                 json_array_size(val) > DM_SQ_MAX_VALUES) {
-                api_validation(c, path, "value for 'in' must be an array of 1..24 scalars");
-                goto out;
+                qfail(qe, path, "value for 'in' must be an array of 1..24 scalars");
+                return DM_ERR_INVALID;
             }
             struct dm_sq_list l;
             memset(&l, 0, sizeof(l));
@@ -614,8 +615,8 @@ void api_analytics_query(struct api_call *c)
                 char *txt = scalar_text(x);
                 if (txt == NULL || strlen(txt) >= DM_SQ_VALUE_MAX) {
                     free(txt);
-                    api_validation(c, path, "value for 'in' must be an array of short scalars");
-                    goto out;
+                    qfail(qe, path, "value for 'in' must be an array of short scalars");
+                    return DM_ERR_INVALID;
                 }
                 snprintf(l.v[l.n++], DM_SQ_VALUE_MAX, "%s", txt);
                 free(txt);
@@ -625,24 +626,24 @@ void api_analytics_query(struct api_call *c)
             if (e == DM_OK)
                 e = dm_sql_array_literal(&l, &arr);
             if (e == DM_OK)
-                e = dm_buf_appendf(&s.text, " AND %s::text = ANY(", col);
+                e = dm_buf_appendf(&s->text, " AND %s::text = ANY(", col);
             if (e == DM_OK)
-                e = dm_sql_param(&s, arr.data);
+                e = dm_sql_param(s, arr.data);
             if (e == DM_OK)
-                e = dm_sql_text(&s, "::text[])");
+                e = dm_sql_text(s, "::text[])");
             dm_buf_free(&arr);
         } else {
             char *txt = scalar_text(val);
             if (txt == NULL) {
-                api_validation(c, path, "value must be a string, number or boolean");
-                goto out;
+                qfail(qe, path, "value must be a string, number or boolean");
+                return DM_ERR_INVALID;
             }
             bool textual = !strcmp(op, "like") || !strcmp(op, "ilike");
             if (e == DM_OK)
-                e = dm_buf_appendf(&s.text, " AND %s%s %s ", col, textual ? "::text" : "",
+                e = dm_buf_appendf(&s->text, " AND %s%s %s ", col, textual ? "::text" : "",
                                    ops[oi].sql);
             if (e == DM_OK)
-                e = dm_sql_param(&s, txt);
+                e = dm_sql_param(s, txt);
             free(txt);
         }
     }
@@ -654,45 +655,64 @@ void api_analytics_query(struct api_call *c)
         const char *col = find_col(t, json_is_string(order) ? json_string_value(order)
                                                             : dm_json_str(order, "column"));
         if (col == NULL) {
-            api_validation(c, "order_by", "unknown column");
-            goto out;
+            qfail(qe, "order_by", "unknown column");
+            return DM_ERR_INVALID;
         }
         const char *dir = json_is_object(order) ? dm_json_str(order, "direction") : NULL;
         json_t *asc = json_is_object(order) ? json_object_get(order, "ascending") : NULL;
         bool desc = (dir && !strcasecmp(dir, "desc")) || json_is_false(asc);
         if (dir && strcasecmp(dir, "asc") && strcasecmp(dir, "desc")) {
-            api_validation(c, "order_by", "direction must be asc or desc");
-            goto out;
+            qfail(qe, "order_by", "direction must be asc or desc");
+            return DM_ERR_INVALID;
         }
         if (e == DM_OK)
-            e = dm_buf_appendf(&s.text, " ORDER BY %s %s NULLS LAST", col, desc ? "DESC" : "ASC");
+            e = dm_buf_appendf(&s->text, " ORDER BY %s %s NULLS LAST", col, desc ? "DESC" : "ASC");
     }
-    int64_t limit = 100, offset = 0;
-    enum dm_err le = dm_json_int(body, "limit", &limit);
-    if (le == DM_ERR_INVALID || (le == DM_OK && (limit < 1 || limit > 1000))) {
-        api_validation(c, "limit", "must be an integer between 1 and 1000");
-        goto out;
+    *limit = 100;
+    *offset = 0;
+    enum dm_err le = dm_json_int(body, "limit", limit);
+    if (le == DM_ERR_INVALID || (le == DM_OK && (*limit < 1 || *limit > 1000))) {
+        qfail(qe, "limit", "must be an integer between 1 and 1000");
+        return DM_ERR_INVALID;
     }
-    le = dm_json_int(body, "offset", &offset);
-    if (le == DM_ERR_INVALID || (le == DM_OK && (offset < 0 || offset > 10000000))) {
-        api_validation(c, "offset", "must be a non-negative integer");
-        goto out;
+    le = dm_json_int(body, "offset", offset);
+    if (le == DM_ERR_INVALID || (le == DM_OK && (*offset < 0 || *offset > 10000000))) {
+        qfail(qe, "offset", "must be a non-negative integer");
+        return DM_ERR_INVALID;
     }
     char num[32];
-    snprintf(num, sizeof(num), "%lld", (long long)limit);
+    snprintf(num, sizeof(num), "%lld", (long long)*limit);
     if (e == DM_OK)
-        e = dm_sql_text(&s, " LIMIT ");
+        e = dm_sql_text(s, " LIMIT ");
     if (e == DM_OK)
-        e = dm_sql_param(&s, num);
-    snprintf(num, sizeof(num), "%lld", (long long)offset);
+        e = dm_sql_param(s, num);
+    snprintf(num, sizeof(num), "%lld", (long long)*offset);
     if (e == DM_OK)
-        e = dm_sql_text(&s, "::bigint OFFSET ");
+        e = dm_sql_text(s, "::bigint OFFSET ");
     if (e == DM_OK)
-        e = dm_sql_param(&s, num);
+        e = dm_sql_param(s, num);
     if (e == DM_OK)
-        e = dm_sql_text(&s, "::bigint) t");
+        e = dm_sql_text(s, "::bigint) t");
     if (e != DM_OK) {
-        api_validation(c, "filters", "too many filters");
+        qfail(qe, "filters", "too many filters");
+        return DM_ERR_INVALID;
+    }
+    return DM_OK;
+}
+
+void api_analytics_query(struct api_call *c)
+{
+    json_t *body = api_body_object(c);
+    if (body == NULL)
+        return;
+    struct dm_sql s;
+    dm_sql_init(&s);
+    PGresult *r = NULL;
+    int64_t limit = 0, offset = 0;
+    struct dm_sq_error qe = {{0}, {0}};
+    enum dm_err e = api_query_build(c->params[0], body, &s, &limit, &offset, &qe);
+    if (e != DM_OK) {
+        api_validation(c, qe.param, qe.message);
         goto out;
     }
     struct dm_error err = {0};

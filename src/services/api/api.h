@@ -152,6 +152,15 @@ void api_rules_update(struct api_call *c);
 void api_rules_delete(struct api_call *c);
 void api_rules_reprice(struct api_call *c);
 
+/* ---- analytics.c: the allowlisted query builder (pure; fuzzed) ---- */
+struct dm_sql;
+struct dm_sq_error;
+/* SQL for POST /api/v2/analytics/query/{table} from its JSON body: allowlisted table and
+ * columns, operators eq neq gt gte lt lte like ilike in is, values only as parameters, limit
+ * 1..1000. DM_ERR_INVALID with qe naming the offending parameter. */
+enum dm_err api_query_build(const char *table, json_t *body, struct dm_sql *s, int64_t *limit,
+                            int64_t *offset, struct dm_sq_error *qe) DM_MUST_CHECK;
+
 /* ---- routes (router.c), also read by the OpenAPI generator ---- */
 struct api_route {
     const char *method;
