@@ -109,8 +109,10 @@ export function empty(title, detail, icon = '◇') {
 }
 
 export function errorBox(err, what) {
-  const msg = err && err.message ? err.message : String(err);
-  const hint = err && err.status === 502 ? 'The dashboard cannot reach the API. Is `diamond api` running and API_URL right?'
+  let msg = err && err.message ? err.message : String(err);
+  msg = msg.charAt(0).toUpperCase() + msg.slice(1);
+  const hint = err && err.status === 502 ? ['The dashboard cannot reach the API. Is ', h('code', null, 'diamond api'), ' running, and does the dashboard\'s ', h('code', null, 'API_URL'), ' point at it?']
+    : err && err.status === 504 ? 'The API did not answer in time; it may be overloaded or stuck on the database.'
     : err && err.status === 503 ? 'The API reports that a dependency (database or queue) is unavailable.'
     : err && err.status === 403 ? 'Your API key lacks the permission for this (admin is needed for triggers and pricing rules).'
     : null;

@@ -156,6 +156,12 @@ export function render(view) {
     const weekTotal = week ? Number(pagingOf(weekRes.value).total ?? week.length) : undefined;
     const failed = failedRes.status === 'fulfilled' ? listOf(failedRes.value, 'workers', 'partitions') : [];
     const metrics = metricsRes.status === 'fulfilled' ? parseMetrics(metricsRes.value) : null;
+    head.querySelector('.refreshed').textContent = 'Updated ' + new Date().toLocaleTimeString('en-GB');
+    view.dataset.loaded = '1';
+    if (sum.status === 'rejected' && runsRes.status === 'rejected' && failedRes.status === 'rejected') {
+      clear(body, errorBox(sum.reason, 'the overview')); // one box when everything failed alike
+      return;
+    }
     clear(body,
       s ? cards(figures(s, week, weekTotal, runs, metrics)) : errorBox(sum.reason, 'the summary'),
       h('div', { class: 'grid two' },
