@@ -63,21 +63,31 @@ function sh(cmd, args) {
   return { code: r.status, out: r.stdout || '', err: r.stderr || '' };
 }
 
-// Installed packages' Depends/Pre-Depends (alternatives: the installed one), recursively.
-const depCache = new Map();
-function depends(pkg) {
-  if (depCache.has(pkg)) return depCache.get(pkg);
-  const r = sh('dpkg-query', ['-W', '-f=${Depends}, ${Pre-Depends}', pkg]);
-  const deps = [];
-  if (r.code === 0) {
-    for (const alt of r.out.split(',')) {
-      const names = alt.split('|').map((a) => a.trim().split(/[\s:(]/)[0]).filter(Boolean);
-      const inst = names.find((n) => sh('dpkg-query', ['-W', '-f=${Status}', n]).out.includes('install ok installed'));
-      if (inst) deps.push(inst);
-    }
+// Every installed package with its Depends/Pre-Depends, Essential and Priority: one dpkg-query.
+let DB = null;
+function pkgdb() {
+  if (DB) return DB;
+  DB = new Map();
+  const r = sh('dpkg-query', ['-W', '-f=${Package}\t${Status}\t${Essential}\t${Priority}\t${Depends}, ${Pre-Depends}\n']);
+  for (const line of r.out.split('\n')) {
+    const [name, status, essential, priority, deps] = line.split('\t');
+    if (!name || !/install ok installed/.test(status || '')) continue;
+    DB.set(name, { essential: essential === 'yes', priority, deps: deps || '' });
   }
-  depCache.set(pkg, deps);
-  return deps;
+  return DB;
+}
+
+// Dependencies of an installed package (for alternatives "a | b": the installed one).
+function depends(pkg) {
+  const p = pkgdb().get(pkg);
+  if (!p) return [];
+  const out = [];
+  for (const alt of p.deps.split(',')) {
+    const names = alt.split('|').map((a) => a.trim().split(/[\s:(]/)[0]).filter(Boolean);
+    const inst = names.find((n) => pkgdb().has(n));
+    if (inst) out.push(inst);
+  }
+  return out;
 }
 function closure(roots) {
   const seen = new Set();
@@ -93,26 +103,32 @@ function closure(roots) {
 
 // Packages of the debian:12-slim base: Essential and Priority required, with their dependencies.
 function basePackages() {
-  const r = sh('dpkg-query', ['-W', '-f=${Package} ${Essential} ${Priority}\n']);
-  const roots = r.out.split('\n').filter((l) => / yes /.test(l) || / required$/.test(l)).map((l) => l.split(' ')[0]);
+  const roots = [...pkgdb()].filter(([, p]) => p.essential || p.priority === 'required').map(([n]) => n);
   return closure(roots);
 }
 
-function owner(file) {
-  const cands = new Set([file]);
-  try { cands.add(fs.realpathSync(file)); } catch (_) { /* keep */ }
-  for (const c of [...cands]) {
-    if (c.startsWith('/usr/lib/')) cands.add(c.slice(4));
-    else if (c.startsWith('/lib/') || c.startsWith('/lib64/')) cands.add('/usr' + c);
-  }
-  for (const c of cands) {
-    const r = sh('dpkg', ['-S', c]);
-    if (r.code === 0) {
-      const line = r.out.split('\n').find((l) => l.includes(': '));
-      if (line) return line.split(': ')[0].split(',').map((p) => p.trim().split(':')[0]);
+// Owners of library files: one `dpkg -S` over every candidate path (usrmerge: /lib and /usr/lib).
+function owners(files) {
+  const cands = new Map(); // candidate path -> original file
+  for (const f of files) {
+    const set = new Set([f]);
+    try { set.add(fs.realpathSync(f)); } catch (_) { /* keep */ }
+    for (const c of [...set]) {
+      if (c.startsWith('/usr/lib/')) set.add(c.slice(4));
+      else if (c.startsWith('/lib/') || c.startsWith('/lib64/')) set.add('/usr' + c);
     }
+    for (const c of set) cands.set(c, f);
   }
-  return null;
+  const r = sh('dpkg', ['-S', ...cands.keys()]);
+  const out = new Map();
+  for (const line of r.out.split('\n')) {
+    const i = line.lastIndexOf(': ');
+    if (i < 0) continue;
+    const file = cands.get(line.slice(i + 2).trim());
+    if (!file || out.has(file)) continue;
+    out.set(file, line.slice(0, i).split(',').map((p) => p.trim().split(':')[0]));
+  }
+  return out;
 }
 
 function lddLibs(bin) {
@@ -198,25 +214,26 @@ if (check('DIAMOND_BIN is set to the built binary', bin && fs.existsSync(bin), b
   check('base image package set found (libc6 among Priority required)', base.has('libc6'));
   const libs = lddLibs(bin).filter((l) => !SANITIZER.test(l.soname));
   check(`ldd lists the binary's libraries (${libs.length})`, libs.length > 5);
-  const owners = new Map();
+  const byFile = owners(libs.map((l) => l.file));
+  const owners_ = new Map();
   for (const l of libs) {
-    const o = owner(l.file);
-    check(`${l.soname} belongs to a Debian package (${o ? o.join(',') : '?'})`, o !== null);
-    owners.set(l.soname, o || []);
+    const o = byFile.get(l.file);
+    check(`${l.soname} belongs to a Debian package (${o ? o.join(',') : '?'})`, o !== undefined);
+    owners_.set(l.soname, o || []);
   }
   const direct = needed(bin).filter((s) => !SANITIZER.test(s));
   for (const [svc, pkgs] of Object.entries(runtimeSets)) {
     const avail = closure([...pkgs]);
     for (const b of base) avail.add(b);
-    const missing = libs.filter((l) => !(owners.get(l.soname) || []).some((o) => avail.has(o)));
+    const missing = libs.filter((l) => !(owners_.get(l.soname) || []).some((o) => avail.has(o)));
     check(`${svc}.Dockerfile runtime provides all ${libs.length} libraries`, missing.length === 0,
-      missing.map((l) => `${l.soname} (${(owners.get(l.soname) || []).join(',')})`).join(', '));
+      missing.map((l) => `${l.soname} (${(owners_.get(l.soname) || []).join(',')})`).join(', '));
     for (const pkg of pkgs) {
       if (TOOLS.has(pkg)) continue;
-      const provides = direct.some((s) => (owners.get(s) || []).includes(pkg));
+      const provides = direct.some((s) => (owners_.get(s) || []).includes(pkg));
       check(`${svc}.Dockerfile: ${pkg} provides a library the binary links directly`, provides);
     }
-    const directPkgs = new Set(direct.flatMap((s) => owners.get(s) || []));
+    const directPkgs = new Set(direct.flatMap((s) => owners_.get(s) || []));
     for (const d of directPkgs)
       check(`${svc}.Dockerfile installs ${d} (direct dependency) or the base has it`, pkgs.has(d) || base.has(d));
   }
