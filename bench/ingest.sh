@@ -26,6 +26,14 @@ free_port() {
 }
 wait_port() { for _ in $(seq 1 600); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 peak_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# CPU seconds (user+sys) of a process, and of the cluster's postmaster and its backends.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_cpu_s() {
+    local pm total=0
+    pm=$(head -1 "$dir/pg/data/postmaster.pid")
+    for p in "$pm" $(pgrep -P "$pm"); do total=$(echo "$total + $(cpu_s "$p")" | bc -l); done
+    echo "$total"
+}
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-ingest.XXXXXX")
 chmod 755 "$dir" # the cluster runs as the postgres user when we are root
@@ -62,7 +70,8 @@ ingest() {
     WORKER_CONCURRENCY=$1 WATERMARK_DIR=$dir/wm-$RANDOM "$DIAMOND_BIN" worker >"$dir/worker.log" 2>&1 &
     local wpid=$!
     PIDS+=("$wpid")
-    local t0 t1 tp
+    local t0 t1 tp pg0
+    pg0=$(pg_cpu_s)
     t0=$(date +%s.%N)
     /usr/bin/time -f "%M" -o "$dir/sched.rss" "$DIAMOND_BIN" scheduler --full --force >"$dir/sched.out"
     tp=$(date +%s.%N)
@@ -81,6 +90,8 @@ ingest() {
     SECS=$(echo "$t1 - $tp" | bc -l)
     RATE=$(echo "$STONES / $SECS" | bc -l | xargs printf '%.0f')
     WORKER_KB=$(peak_kb "$wpid")
+    WORKER_CPU=$(cpu_s "$wpid")
+    PG_CPU=$(echo "$(pg_cpu_s) - $pg0" | bc -l)
     SCHED_KB=$(cat "$dir/sched.rss")
     kill -TERM "$wpid"
     wait "$wpid" || true
@@ -91,6 +102,15 @@ fresh_db ingest_full
 start_sim "$N"
 ingest "$CONC"
 SIM_KB=$(peak_kb "$SIM_PID")
+SIM_CPU=$(cpu_s "$SIM_PID")
+# CPU cost per stone of the whole ingest (worker + PostgreSQL + simulator), and what two idle
+# cores would sustain at that cost: the throughput figure itself depends on what else runs.
+cost_us=$(echo "($WORKER_CPU + $PG_CPU + $SIM_CPU) * 1000000 / $STONES" | bc -l | xargs printf '%.1f')
+worker_us=$(echo "$WORKER_CPU * 1000000 / $STONES" | bc -l | xargs printf '%.1f')
+pg_us=$(echo "$PG_CPU * 1000000 / $STONES" | bc -l | xargs printf '%.1f')
+sim_us=$(echo "$SIM_CPU * 1000000 / $STONES" | bc -l | xargs printf '%.1f')
+projected=$(echo "2000000 / $cost_us" | bc -l | xargs printf '%.0f')
+load=$(cut -d' ' -f1 /proc/loadavg)
 full_rate=$RATE
 full_stones=$STONES
 full_secs=$(printf '%.1f' "$SECS")
@@ -99,6 +119,7 @@ worker_mb=$(echo "$WORKER_KB / 1024" | bc -l | xargs printf '%.1f')
 sched_mb=$(echo "$SCHED_KB / 1024" | bc -l | xargs printf '%.1f')
 sim_mb=$(echo "$SIM_KB / 1024" | bc -l | xargs printf '%.1f')
 echo "ingest: planned in ${plan_secs} s ($(grep -o 'partitions=[0-9]* estimated=[0-9]* count_queries=[0-9]*' "$dir/sched.out")), fetched $full_stones stones in ${full_secs} s = $full_rate stones/s (concurrency $CONC); peak RSS worker ${worker_mb} MB, scheduler ${sched_mb} MB, feed-sim ${sim_mb} MB"
+echo "ingest: CPU per stone: worker ${worker_us} us, PostgreSQL ${pg_us} us, feed-sim ${sim_us} us = ${cost_us} us -> ${projected} stones/s on 2 idle cores (load average now $load)"
 kill -TERM "$SIM_PID"; wait "$SIM_PID" || true
 
 # --- 100 ms feed latency, concurrency doubling -------------------------------------------------
@@ -114,6 +135,9 @@ done
 cat >"$BENCH_OUT/ingest.json" <<JSON
 {"ingest_stones": $full_stones, "ingest_seconds": $full_secs, "ingest_stones_per_s": $full_rate,
  "ingest_plan_seconds": $plan_secs,
+ "ingest_cpu_us_per_stone": $cost_us, "worker_cpu_us_per_stone": $worker_us,
+ "postgres_cpu_us_per_stone": $pg_us, "feedsim_cpu_us_per_stone": $sim_us,
+ "ingest_projected_stones_per_s_2_idle_cores": $projected, "load_average_during_run": $load,
  "ingest_worker_concurrency": $CONC,
  "worker_peak_rss_mb": $worker_mb, "scheduler_peak_rss_mb": $sched_mb, "feedsim_peak_rss_mb": $sim_mb,
  "latency100_stones_per_s_c4": ${lat[4]}, "latency100_stones_per_s_c8": ${lat[8]},
