@@ -46,13 +46,13 @@ enum dm_check_id {
 enum dm_check_state { DM_CHECK_OK = 0, DM_CHECK_BREACH, DM_CHECK_UNKNOWN };
 
 struct dm_check_result {
-    enum dm_check_id id;
     const char *name;      /* stable key: "dead_letters", "worker_error_rate", ... */
     const char *metric;    /* the seed's wording: "Dead letter queue count" */
     const char *threshold; /* "> 0", "> 5%", ... */
     const char *action;    /* the seed's action plus the runbook command */
+    double value;          /* count, ratio (0..1) or hours; 0 when unknown, -1 no watermark */
+    enum dm_check_id id;
     enum dm_check_state state;
-    double value;         /* count, ratio (0..1) or hours; NaN-free (0 when unknown) */
     char value_text[160]; /* human form with the numbers behind it */
 };
 
