@@ -127,6 +127,8 @@ static void test_proxied(void **state)
     assert_true(dm_dashboard_is_proxied("/api"));
     assert_true(dm_dashboard_is_proxied("/health"));
     assert_true(dm_dashboard_is_proxied("/metrics"));
+    assert_true(dm_dashboard_is_proxied("/openapi.json"));
+    assert_true(dm_dashboard_is_proxied("/api-docs"));
     assert_false(dm_dashboard_is_proxied("/apix"));
     assert_false(dm_dashboard_is_proxied("/healthz"));
     assert_false(dm_dashboard_is_proxied("/js/api.js"));

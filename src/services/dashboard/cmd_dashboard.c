@@ -462,10 +462,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void usage(void)
 {
     printf("usage: diamond dashboard [--bind ADDR]\n\n"
-           "Serves the operator dashboard (static files from DASHBOARD_DIR) on PORT (default %d\n"
-           "for the dashboard) and reverse-proxies /api/, /health and /metrics to API_URL.\n"
+           "Serves the operator dashboard (static files from DASHBOARD_DIR, here %s)\n"
+           "on PORT (default %d for the dashboard) and reverse-proxies /api/, /health,\n"
+           "/metrics and the API docs to API_URL. Holds no secrets: operators sign in with\n"
+           "an API key (diamond apikey create) that stays in their browser.\n"
            "  --bind ADDR  IPv4 address to listen on (default 0.0.0.0)\n",
-           DM_DASHBOARD_DEFAULT_PORT);
+           dm_dashboard_default_dir(getenv("DASHBOARD_DIR")), DM_DASHBOARD_DEFAULT_PORT);
     dm_config_print_help(DM_SVC_DASHBOARD, stdout);
 }
 

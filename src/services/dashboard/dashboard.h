@@ -50,7 +50,8 @@ enum dm_err dm_dashboard_resolve(const char *root, const char *url_path, char *o
 /* Content-Type for a file name by its extension; application/octet-stream when unknown. */
 const char *dm_dashboard_mime_type(const char *path);
 
-/* True for the paths that go to the API: /api/..., /health, /metrics (and their sub-paths). */
+/* True for the paths that go to the API: /api/..., /health, /metrics (and their sub-paths),
+ * and the API's own documentation (/openapi.json, /api-docs). */
 bool dm_dashboard_is_proxied(const char *path);
 
 /* True for hop-by-hop headers and the ones the proxy sets itself (never forwarded as-is). */

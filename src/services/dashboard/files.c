@@ -105,7 +105,8 @@ static bool prefix_path(const char *path, const char *prefix)
 bool dm_dashboard_is_proxied(const char *path)
 {
     return prefix_path(path, "/api") || prefix_path(path, "/health") ||
-           prefix_path(path, "/metrics");
+           prefix_path(path, "/metrics") || !strcmp(path, "/openapi.json") ||
+           !strcmp(path, "/api-docs");
 }
 
 static bool in_list(const char *name, const char *const *list)

@@ -37,8 +37,7 @@ export function parseMetrics(text) {
 }
 
 /* The card figures: from the summary when it has them, else from the runs and /metrics. */
-function figures(s, week, weekTotal, runs, metrics) {
-  const lastOk = runs.find((r) => r.status === 'completed');
+function figures(s, week, weekTotal, lastOk, metrics) {
   const wm = pick(s, 'watermark') || {};
   let ageS = pick(s, 'watermarkAgeSeconds') ?? pick(wm, 'ageSeconds') ?? (metrics ? metrics.watermarkAgeS : undefined);
   const wmAt = pick(wm, 'lastUpdatedAt') ?? (lastOk ? lastOk.watermarkAfter || lastOk.updatedTo : undefined);
@@ -142,16 +141,18 @@ export function render(view) {
 
   async function load() {
     const weekAgo = new Date(Date.now() - 7 * 86400e3).toISOString();
-    const [sum, runsRes, weekRes, failedRes, metricsRes] = await Promise.allSettled([
+    const [sum, runsRes, weekRes, failedRes, metricsRes, okRes] = await Promise.allSettled([
       api.get('/api/v2/analytics/summary'),
       api.get('/api/v2/analytics/runs', { limit: 30, page: 1 }),
       api.get('/api/v2/analytics/runs', { started_after: weekAgo, limit: 100, page: 1 }),
       api.get('/api/v2/analytics/failed-workers', { limit: 50 }),
       api.text('/metrics'),
+      api.get('/api/v2/analytics/runs', { status: 'completed', limit: 1, page: 1 }),
     ]);
     if (!alive) return;
     const s = sum.status === 'fulfilled' ? (sum.value && sum.value.data) || {} : null;
     const runs = runsRes.status === 'fulfilled' ? listOf(runsRes.value, 'runs').map(normRun) : [];
+    const lastCompleted = okRes.status === 'fulfilled' ? listOf(okRes.value, 'runs').map(normRun)[0] : undefined;
     const week = weekRes.status === 'fulfilled' ? listOf(weekRes.value, 'runs').map(normRun) : null;
     const weekTotal = week ? Number(pagingOf(weekRes.value).total ?? week.length) : undefined;
     const failed = failedRes.status === 'fulfilled' ? listOf(failedRes.value, 'workers', 'partitions') : [];
@@ -163,7 +164,7 @@ export function render(view) {
       return;
     }
     clear(body,
-      s ? cards(figures(s, week, weekTotal, runs, metrics)) : errorBox(sum.reason, 'the summary'),
+      s ? cards(figures(s, week, weekTotal, lastCompleted, metrics)) : errorBox(sum.reason, 'the summary'),
       h('div', { class: 'grid two' },
         runsRes.status === 'fulfilled' ? chartPanel(runs) : errorBox(runsRes.reason, 'runs'),
         h('div', { class: 'stack' },
