@@ -39,11 +39,13 @@ kill -TERM "$PID_sched" "$PID_w"; wait "$PID_sched" "$PID_w" || true
 
 # --- lock renewal: pages slower than the lock --------------------------------------------------
 new_db ingest_renew
-sim_faults '{"reset":true,"latency_ms":2500}'
-before=$(sim_stat '.operations.diamonds_by_query')
+sim_faults '{"reset":true}'
 MAX_SCHEDULER_RECORDS=150 "$DIAMOND" scheduler --full >/dev/null
 run=$(latest_run)
-start_worker wr WORKER_CONCURRENCY=3 WORK_ITEMS_LOCK_MS=1500 LOG_LEVEL=warn
+# Each page now takes 1.5 x the lock; idle handlers would pick up an expired message.
+sim_faults '{"latency_ms":4500}'
+before=$(sim_stat '.operations.diamonds_by_query')
+start_worker wr WORKER_CONCURRENCY=3 WORK_ITEMS_LOCK_MS=3000 LOG_LEVEL=warn
 wait_run_terminal "$run" 120
 check_eq "slow pages: records exact" 150 "$(psql_q "SELECT sum(records) FROM partition_progress WHERE run_id = '$run'")"
 check_eq "slow pages: each page fetched once (lock renewed)" 3 "$(( $(sim_stat '.operations.diamonds_by_query') - before ))"
