@@ -7,7 +7,7 @@
 . "$DM_SOURCE_DIR/tests/lib/ingest.sh"
 
 new_db ingest_crash
-start_sim --count 20000 --seed 3 --latency-ms 4
+start_sim --count 20000 --seed 3 --latency-ms 8
 start_worker w1 WORKER_CONCURRENCY=4
 "$DIAMOND" scheduler --full >/dev/null
 run=$(latest_run)
