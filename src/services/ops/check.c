@@ -51,7 +51,7 @@ static void unknown(struct dm_check_result *r, const char *why)
 {
     r->state = DM_CHECK_UNKNOWN;
     r->value = 0;
-    snprintf(r->value_text, sizeof(r->value_text), "unknown: %s", why);
+    snprintf(r->value_text, sizeof(r->value_text), "unknown: %.100s", why);
 }
 
 /* Two bigint columns of a one-row result. */
