@@ -93,6 +93,8 @@ if (deploy) {
     /az containerapp update[\s\S]*--image "\$ACR_NAME\.azurecr\.io\/diamond-\$svc:\$GITHUB_SHA"/.test(runs));
   check('deploy.yml: az containerapp job update for the scheduler to the SHA tag',
     /az containerapp job update[\s\S]*--name "\$NAME_PREFIX-scheduler"[\s\S]*diamond-scheduler:\$GITHUB_SHA/.test(runs));
+  check('deploy.yml: the monitor job follows the scheduler image',
+    /az containerapp job update[\s\S]*--name "\$NAME_PREFIX-monitor"[\s\S]*diamond-scheduler:\$GITHUB_SHA/.test(runs));
   check('deploy.yml checks the API health after deploying', /\/health/.test(runs));
   const mig = runs.indexOf(' migrate');
   check('deploy.yml applies migrations before updating the apps',
