@@ -41,7 +41,7 @@ static void usage(FILE *out)
             "Exits 0 without a run when another run is in progress (unless --force) or the\n"
             "window is empty. --dry-run prints the plan only. With --cron it stays resident\n"
             "(UTC schedule), executes manual trigger requests, sweeps stalled partitions and\n"
-            "runs the monitoring check hourly.\n\nenvironment:\n");
+            "runs the monitoring check hourly.\n\n");
     dm_config_print_help(DM_SVC_SCHEDULER, out);
 }
 

@@ -595,8 +595,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: diamond worker\n\n"
                  "Processes WORK_ITEMs from the work-items queue, one feed page per message,\n"
-                 "WORKER_CONCURRENCY at once, into raw_diamonds_nivoda. Runs until SIGTERM.\n\n"
-                 "environment:\n");
+                 "WORKER_CONCURRENCY at once, into raw_diamonds_nivoda. Runs until SIGTERM.\n\n");
     dm_config_print_help(DM_SVC_WORKER, out);
 }
 
