@@ -23,7 +23,7 @@
 
 #define TOKEN_MAX 4096
 #define DEFAULT_MAX_RESPONSE (32u << 20)
-#define REFRESH_MARGIN_MS (5 * 60 * 1000)
+#define REFRESH_MARGIN_MS (5LL * 60 * 1000)
 
 static const char *const shapes[] = {
     "ROUND",
@@ -155,7 +155,7 @@ static struct tokcache *tokcache_get(const char *endpoint, const char *user, con
     dm_buf_free(&k);
     pthread_mutex_lock(&reg_mu);
     struct tokcache *t = reg_head;
-    while (t && strcmp(t->key, key))
+    while (t && strcmp(t->key, key) != 0)
         t = t->next;
     if (t == NULL) {
         t = dm_xcalloc(1, sizeof(*t));

@@ -68,10 +68,12 @@ int dm_cmd_feed_sim(int argc, char **argv)
     int port = 0, threads = 16;
     const char *bind = "127.0.0.1";
     double churn = 0;
-    int64_t ttl_s = 6 * 3600;
+    int64_t ttl_s = 6LL * 3600;
     struct dm_feedsim *sim = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (a == NULL)
+            break;
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int64_t iv = 0;
         double dv = 0;

@@ -143,7 +143,7 @@ static void token_issue(struct dm_feedsim *sim, char *out, size_t size)
     char payload[64], mac[65];
     snprintf(payload, sizeof(payload), "sim1.%lld.%lld",
              (long long)__atomic_load_n(&sim->token_epoch, __ATOMIC_RELAXED),
-             (long long)(dm_now_ms() + sim->token_ttl_ms));
+             (long long)dm_now_ms() + (long long)sim->token_ttl_ms);
     token_mac(sim, payload, mac);
     snprintf(out, size, "%s.%s", payload, mac);
 }
@@ -202,7 +202,7 @@ static const char *range_num(const json_t *o, double *from, double *to)
     const json_t *v;
     json_object_foreach((json_t *)o, k, v)
     {
-        if (strcmp(k, "from") && strcmp(k, "to"))
+        if (strcmp(k, "from") != 0 && strcmp(k, "to") != 0)
             return "has an unknown field";
         if (json_is_null(v))
             continue;
@@ -225,7 +225,7 @@ static const char *range_time(const json_t *o, int64_t *from, int64_t *to)
     const json_t *v;
     json_object_foreach((json_t *)o, k, v)
     {
-        if (strcmp(k, "from") && strcmp(k, "to"))
+        if (strcmp(k, "from") != 0 && strcmp(k, "to") != 0)
             return "has an unknown field";
         if (json_is_null(v))
             continue;
@@ -510,8 +510,8 @@ static void exec_search(struct exec *x, const struct dm_gql_field *fld)
         } else if (!strcmp(k, "order")) {
             const char *t = json_is_object(v) ? dm_json_str(v, "type") : NULL;
             const char *d = json_is_object(v) ? dm_json_str(v, "direction") : NULL;
-            if (!json_is_null(v) && (t == NULL || strcmp(t, "createdAt") ||
-                                     (d && strcmp(d, "ASC")) || json_object_size(v) > 2)) {
+            if (!json_is_null(v) && (t == NULL || strcmp(t, "createdAt") != 0 ||
+                                     (d && strcmp(d, "ASC") != 0) || json_object_size(v) > 2)) {
                 x_fail(x, "GRAPHQL_VALIDATION_FAILED",
                        "The simulator supports order {type: createdAt, direction: ASC} only.");
                 return;
@@ -607,7 +607,7 @@ static void exec_count(struct exec *x, const struct dm_gql_field *fld)
     const json_t *v;
     json_object_foreach(fld->args, k, v)
     {
-        if (strcmp(k, "query")) {
+        if (strcmp(k, "query") != 0) {
             snprintf(x->msg, sizeof(x->msg),
                      "Unknown argument \"%.100s\" on field \"diamonds_by_query_count\".", k);
             x_fail(x, "GRAPHQL_VALIDATION_FAILED", x->msg);
@@ -647,7 +647,7 @@ static void exec_hold(struct exec *x, const struct dm_gql_field *fld)
         return;
     }
     const char *ptype = arg_str(fld, "product_type");
-    if (ptype && strcmp(ptype, "Diamond")) {
+    if (ptype && strcmp(ptype, "Diamond") != 0) {
         x_fail(x, "GRAPHQL_VALIDATION_FAILED", "product_type must be Diamond.");
         return;
     }
@@ -821,7 +821,7 @@ static enum op classify(const struct dm_gql_doc *doc, bool *has_band, int64_t *l
         return OP_OTHER;
     if (!strcmp(r->name, "authenticate"))
         return OP_AUTH;
-    if (strcmp(r->name, "as") || r->children == NULL)
+    if (strcmp(r->name, "as") != 0 || r->children == NULL)
         return OP_OTHER;
     const struct dm_gql_field *c = r->children;
     if (!strcmp(c->name, "diamonds_by_query") || !strcmp(c->name, "diamonds_by_query_count")) {
@@ -829,7 +829,7 @@ static enum op classify(const struct dm_gql_doc *doc, bool *has_band, int64_t *l
         char msg[8];
         if (!parse_query(json_object_get(c->args, "query"), &f, has_band, lo, hi, msg, sizeof(msg)))
             *has_band = false;
-        return strcmp(c->name, "diamonds_by_query") ? OP_COUNT : OP_SEARCH;
+        return strcmp(c->name, "diamonds_by_query") != 0 ? OP_COUNT : OP_SEARCH;
     }
     if (!strcmp(c->name, "create_hold"))
         return OP_HOLD;
@@ -1201,7 +1201,7 @@ static void handle(void *ctx, const struct dm_http_req *req, struct dm_http_resp
     } else if (!strcmp(req->path, "/admin/faults") && (get || post)) {
         if (post) {
             struct dm_error err = {0};
-            json_t *o = dm_json_parse_object(req->body, req->body_len, 64 * 1024, &err);
+            json_t *o = dm_json_parse_object(req->body, req->body_len, (size_t)64 * 1024, &err);
             if (o == NULL) {
                 dm_http_resp_error(resp, 400, "BAD_REQUEST", err.message);
                 goto log;
@@ -1223,7 +1223,7 @@ static void handle(void *ctx, const struct dm_http_req *req, struct dm_http_resp
         dm_http_resp_json(resp, 200, faults_json(&f));
     } else if (!strcmp(req->path, "/admin/churn") && post) {
         struct dm_error err = {0};
-        json_t *o = dm_json_parse_object(req->body, req->body_len, 64 * 1024, &err);
+        json_t *o = dm_json_parse_object(req->body, req->body_len, (size_t)64 * 1024, &err);
         double pct;
         if (o == NULL || dm_json_num(o, "percent", &pct) != DM_OK || !(pct >= 0 && pct <= 100)) {
             json_decref(o);

@@ -12,7 +12,7 @@
 
 #define MAX_DEPTH 32
 #define MAX_NODES 20000
-#define MAX_STRING (256 * 1024)
+#define MAX_STRING ((size_t)256 * 1024)
 
 enum tok {
     T_EOF,

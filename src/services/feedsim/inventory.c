@@ -228,7 +228,7 @@ static int rpick(struct rng *r, const double *w, int n)
     return n - 1;
 }
 
-#define PICK(r, w) rpick(r, w, (int)(sizeof(w) / sizeof(w[0])))
+#define PICK(r, w) rpick((r), (w), (int)(sizeof(w) / sizeof((w)[0])))
 
 /* ---- generation ---------------------------------------------------------------------------- */
 
@@ -436,7 +436,17 @@ static bool matches(const struct stone *s, const struct dm_inv_filter *f)
     return true;
 }
 
-/* Canonical copy so that equal filters compare equal byte for byte. */
+static bool filter_eq(const struct dm_inv_filter *a, const struct dm_inv_filter *b)
+{
+    return a->has_price == b->has_price && a->price_from == b->price_from &&
+           a->price_to == b->price_to && a->has_updated == b->has_updated &&
+           a->updated_from == b->updated_from && a->updated_to == b->updated_to &&
+           a->has_sizes == b->has_sizes && a->size_from == b->size_from &&
+           a->size_to == b->size_to && a->has_shapes == b->has_shapes &&
+           a->shape_mask == b->shape_mask && a->labgrown == b->labgrown;
+}
+
+/* Canonical copy: fields a filter does not use are zero, so equal filters compare equal. */
 static void canon(const struct dm_inv_filter *f, struct dm_inv_filter *k)
 {
     memset(k, 0, sizeof(*k));
@@ -468,7 +478,7 @@ const struct dm_inv_match *dm_inv_query(struct dm_inventory *inv, const struct d
     pthread_mutex_lock(&inv->cmu);
     for (int i = 0; i < CACHE_MAX; i++) {
         struct centry *e = inv->cache[i];
-        if (e && e->version == inv->version && !memcmp(&e->key, &key, sizeof(key))) {
+        if (e && e->version == inv->version && filter_eq(&e->key, &key)) {
             e->refs++;
             e->tick = ++inv->tick;
             pthread_mutex_unlock(&inv->cmu);
@@ -543,7 +553,7 @@ uint32_t dm_inv_count(struct dm_inventory *inv, const struct dm_inv_filter *f)
     pthread_mutex_lock(&inv->cmu);
     for (int i = 0; i < CACHE_MAX; i++) {
         struct centry *e = inv->cache[i];
-        if (e && e->version == inv->version && !memcmp(&e->key, &key, sizeof(key))) {
+        if (e && e->version == inv->version && filter_eq(&e->key, &key)) {
             uint32_t n = e->m.n;
             pthread_mutex_unlock(&inv->cmu);
             return n;
