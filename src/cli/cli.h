@@ -24,8 +24,8 @@ struct dm_app {
 };
 
 enum dm_app_flags {
-    DM_APP_DB = 1 << 0,      /* open the database pool */
-    DM_APP_SCHEMA = 1 << 1,  /* refuse to run against an older schema */
+    DM_APP_DB = 1 << 0,     /* open the database pool */
+    DM_APP_SCHEMA = 1 << 1, /* refuse to run against an older schema */
 };
 
 /* Load configuration for `service`, init logging as `name`, open what flags ask for.

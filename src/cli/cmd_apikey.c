@@ -119,8 +119,8 @@ static int list(struct dm_app *app)
         fprintf(stderr, "apikey list: %s\n", err.message);
         return DM_EXIT_FAIL;
     }
-    printf("%-36s  %-20s  %-16s  %-7s  %-16s  %-16s  %s\n", "ID", "CLIENT", "PERMISSIONS",
-           "ACTIVE", "CREATED", "LAST USED", "EXPIRES");
+    printf("%-36s  %-20s  %-16s  %-7s  %-16s  %-16s  %s\n", "ID", "CLIENT", "PERMISSIONS", "ACTIVE",
+           "CREATED", "LAST USED", "EXPIRES");
     for (int i = 0; i < PQntuples(r); i++) {
         const char *perm = PQgetvalue(r, i, 2);
         printf("%-36s  %-20s  %-16s  %-7s  %-16s  %-16s  %s\n", PQgetvalue(r, i, 0),
@@ -142,8 +142,8 @@ static int revoke(struct dm_app *app, const char *id)
     PGresult *r = NULL;
     struct dm_error err = {0};
     const char *p[] = {id};
-    if (dm_db_query(app->db, "UPDATE api_keys SET active = false WHERE id = $1 RETURNING id", 1,
-                    p, &r, &err) != DM_OK) {
+    if (dm_db_query(app->db, "UPDATE api_keys SET active = false WHERE id = $1 RETURNING id", 1, p,
+                    &r, &err) != DM_OK) {
         fprintf(stderr, "apikey revoke: %s\n", err.message);
         return DM_EXIT_FAIL;
     }

@@ -10,16 +10,15 @@
 
 static void help(FILE *out)
 {
-    fprintf(out,
-            "usage: diamond db start|stop|status|url [--dir DIR] [--port PORT] [--fast]\n\n"
-            "Runs a private PostgreSQL cluster for the embedded default (demo, development).\n"
-            "  start    initdb on first use, start the server, create database 'diamond'\n"
-            "  stop     stop the server\n"
-            "  status   print running/stopped (exit 0 when running, 3 when stopped)\n"
-            "  url      print the DATABASE_URL of the cluster\n"
-            "  --dir    cluster directory (default $DIAMOND_DB_DIR or ./var/pg)\n"
-            "  --port   TCP port on 127.0.0.1 (default $DIAMOND_DB_PORT or 54329)\n"
-            "  --fast   fsync off (tests and benchmarks only)\n");
+    fprintf(out, "usage: diamond db start|stop|status|url [--dir DIR] [--port PORT] [--fast]\n\n"
+                 "Runs a private PostgreSQL cluster for the embedded default (demo, development).\n"
+                 "  start    initdb on first use, start the server, create database 'diamond'\n"
+                 "  stop     stop the server\n"
+                 "  status   print running/stopped (exit 0 when running, 3 when stopped)\n"
+                 "  url      print the DATABASE_URL of the cluster\n"
+                 "  --dir    cluster directory (default $DIAMOND_DB_DIR or ./var/pg)\n"
+                 "  --port   TCP port on 127.0.0.1 (default $DIAMOND_DB_PORT or 54329)\n"
+                 "  --fast   fsync off (tests and benchmarks only)\n");
 }
 
 int dm_cmd_db(int argc, char **argv)
@@ -29,8 +28,8 @@ int dm_cmd_db(int argc, char **argv)
         return argc < 2 ? DM_EXIT_CONFIG : DM_EXIT_OK;
     }
     dm_log_init("db", DM_LOG_WARN);
-    struct dm_pgcluster_opts o = {.dir = getenv("DIAMOND_DB_DIR"), .port = 54329,
-                                  .dbname = "diamond"};
+    struct dm_pgcluster_opts o = {
+        .dir = getenv("DIAMOND_DB_DIR"), .port = 54329, .dbname = "diamond"};
     if (o.dir == NULL || o.dir[0] == '\0')
         o.dir = "./var/pg";
     const char *envport = getenv("DIAMOND_DB_PORT");

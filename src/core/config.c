@@ -21,10 +21,10 @@ struct var {
     const char *name;
     enum var_type type;
     size_t offset;
-    const char *def;    /* default as text, NULL = unset */
-    unsigned services;  /* who reads it */
-    unsigned required;  /* who must have it */
-    double min, max;    /* numeric range */
+    const char *def;   /* default as text, NULL = unset */
+    unsigned services; /* who reads it */
+    unsigned required; /* who must have it */
+    double min, max;   /* numeric range */
     bool secret;
     validator_fn validate;
     const char *help;
@@ -153,19 +153,20 @@ static const struct var vars[] = {
      "Access-Control-Allow-Origin value"},
     {"API_RATE_LIMIT_RPS", T_INT, OFF(api_rate_limit_rps), "0", DM_SVC_API, 0, 0, 1000000, false,
      NULL, "per-client request rate limit (0 = off)"},
-    {"METRICS_REQUIRE_AUTH", T_BOOL, OFF(metrics_require_auth), "false", DM_SVC_API, 0, 0, 0,
-     false, NULL, "require an API key for /metrics"},
+    {"METRICS_REQUIRE_AUTH", T_BOOL, OFF(metrics_require_auth), "false", DM_SVC_API, 0, 0, 0, false,
+     NULL, "require an API key for /metrics"},
     {"NIVODA_ENDPOINT", T_STR, OFF(nivoda_endpoint), NULL,
      DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API, DM_SVC_WORKER | DM_SVC_SCHEDULER, 0, 0, false,
      v_url, "Nivoda GraphQL endpoint"},
     {"NIVODA_USERNAME", T_STR, OFF(nivoda_username), NULL,
-     DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API | DM_SVC_FEEDSIM, DM_SVC_WORKER | DM_SVC_SCHEDULER, 0, 0, true,
-     NULL, "Nivoda username"},
+     DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API | DM_SVC_FEEDSIM,
+     DM_SVC_WORKER | DM_SVC_SCHEDULER, 0, 0, true, NULL, "Nivoda username"},
     {"NIVODA_PASSWORD", T_STR, OFF(nivoda_password), NULL,
-     DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API | DM_SVC_FEEDSIM, DM_SVC_WORKER | DM_SVC_SCHEDULER, 0, 0, true,
-     NULL, "Nivoda password"},
-    {"NIVODA_MAX_RPS", T_DOUBLE, OFF(nivoda_max_rps), "25", DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API,
-     0, 0.1, 100000, false, NULL, "process-wide Nivoda request rate limit"},
+     DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API | DM_SVC_FEEDSIM,
+     DM_SVC_WORKER | DM_SVC_SCHEDULER, 0, 0, true, NULL, "Nivoda password"},
+    {"NIVODA_MAX_RPS", T_DOUBLE, OFF(nivoda_max_rps), "25",
+     DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API, 0, 0.1, 100000, false, NULL,
+     "process-wide Nivoda request rate limit"},
     {"NIVODA_TIMEOUT_MS", T_INT, OFF(nivoda_timeout_ms), "45000",
      DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API, 0, 100, 600000, false, NULL,
      "Nivoda connect and total timeout"},
@@ -182,19 +183,19 @@ static const struct var vars[] = {
      "cap on stones per run (0 = unlimited)"},
     {"RUN_TYPE", T_STR, OFF(run_type), NULL, DM_SVC_SCHEDULER, 0, 0, 0, false, v_run_type,
      "force full or incremental"},
-    {"WATERMARK_DIR", T_STR, OFF(watermark_dir), "./var/watermarks",
-     DM_SVC_PIPELINE | DM_SVC_CLI, 0, 0, 0, false, NULL, "file watermark backend directory"},
+    {"WATERMARK_DIR", T_STR, OFF(watermark_dir), "./var/watermarks", DM_SVC_PIPELINE | DM_SVC_CLI,
+     0, 0, 0, false, NULL, "file watermark backend directory"},
     {"WORKER_CONCURRENCY", T_INT, OFF(worker_concurrency), "4", DM_SVC_WORKER, 0, 1, 256, false,
      NULL, "work items processed at once per worker process"},
-    {"CONSOLIDATOR_BATCH_SIZE", T_INT, OFF(consolidator_batch_size), "2000", DM_SVC_CONSOLIDATOR,
-     0, 1, 100000, false, NULL, "raw rows claimed per batch"},
-    {"CONSOLIDATOR_CONCURRENCY", T_INT, OFF(consolidator_concurrency), "2", DM_SVC_CONSOLIDATOR,
-     0, 1, 16, false, NULL, "batches consolidated at once per CONSOLIDATE (threads)"},
-    {"QUEUE_BACKEND", T_STR, OFF(queue_backend), NULL, DM_SVC_PIPELINE | DM_SVC_CLI, 0, 0, 0,
-     false, v_queue_backend, "pg or servicebus (default: servicebus when its connection string is set)"},
+    {"CONSOLIDATOR_BATCH_SIZE", T_INT, OFF(consolidator_batch_size), "2000", DM_SVC_CONSOLIDATOR, 0,
+     1, 100000, false, NULL, "raw rows claimed per batch"},
+    {"CONSOLIDATOR_CONCURRENCY", T_INT, OFF(consolidator_concurrency), "2", DM_SVC_CONSOLIDATOR, 0,
+     1, 16, false, NULL, "batches consolidated at once per CONSOLIDATE (threads)"},
+    {"QUEUE_BACKEND", T_STR, OFF(queue_backend), NULL, DM_SVC_PIPELINE | DM_SVC_CLI, 0, 0, 0, false,
+     v_queue_backend, "pg or servicebus (default: servicebus when its connection string is set)"},
     {"WORK_ITEMS_LOCK_MS", T_I64, OFF(work_items_lock_ms), "0",
-     DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_CONSOLIDATOR | DM_SVC_CLI, 0, 0, 600000, false,
-     NULL, "tests only: work-items peek-lock in ms for the pg queue (0 = the seed's 2 min)"},
+     DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_CONSOLIDATOR | DM_SVC_CLI, 0, 0, 600000, false, NULL,
+     "tests only: work-items peek-lock in ms for the pg queue (0 = the seed's 2 min)"},
     {"API_URL", T_STR, OFF(api_url), "http://127.0.0.1:3000", DM_SVC_DASHBOARD, 0, 0, 0, false,
      v_url, "API base URL the dashboard proxies to"},
     {"DASHBOARD_DIR", T_STR, OFF(dashboard_dir), NULL, DM_SVC_DASHBOARD, 0, 0, 0, false, NULL,
@@ -317,8 +318,8 @@ enum dm_err dm_config_load(struct dm_config *cfg, unsigned service, FILE *errs)
     if ((service & DM_SVC_DB) && !(service & DM_SVC_CLI) && cfg->database_url == NULL &&
         cfg->database_host == NULL)
         problem(errs, &problems, "DATABASE_URL",
-                "or DATABASE_HOST is required (run `diamond db url` for the local database)",
-                NULL, false);
+                "or DATABASE_HOST is required (run `diamond db url` for the local database)", NULL,
+                false);
     if (cfg->queue_backend && !strcmp(cfg->queue_backend, "servicebus") &&
         cfg->azure_service_bus_connection_string == NULL && (service & DM_SVC_PIPELINE))
         problem(errs, &problems, "QUEUE_BACKEND",
@@ -328,8 +329,8 @@ enum dm_err dm_config_load(struct dm_config *cfg, unsigned service, FILE *errs)
                 (cfg->azure_scheduler_job_name != NULL);
         if (n != 0 && n != 3)
             problem(errs, &problems, "AZURE_SUBSCRIPTION_ID",
-                    "AZURE_RESOURCE_GROUP and AZURE_SCHEDULER_JOB_NAME must be set together",
-                    NULL, false);
+                    "AZURE_RESOURCE_GROUP and AZURE_SCHEDULER_JOB_NAME must be set together", NULL,
+                    false);
     }
     if (cfg->queue_backend == NULL)
         cfg->queue_backend =
@@ -436,6 +437,7 @@ void dm_config_print_help(unsigned service, FILE *out)
         if (!(v->services & service))
             continue;
         fprintf(out, "  %-36s %s%s%s%s%s\n", v->name, v->help, v->def ? " [default " : "",
-                v->def ? v->def : "", v->def ? "]" : "", (v->required & service) ? " (required)" : "");
+                v->def ? v->def : "", v->def ? "]" : "",
+                (v->required & service) ? " (required)" : "");
     }
 }

@@ -48,9 +48,9 @@ struct dm_config {
     char *azure_subscription_id;
     char *azure_resource_group;
     char *azure_scheduler_job_name;
-    char *azure_management_endpoint;  /* ARM base URL (tests point it at a local double) */
-    char *azure_identity_endpoint;    /* managed identity endpoint (IDENTITY_ENDPOINT) */
-    char *azure_identity_header;      /* IDENTITY_HEADER */
+    char *azure_management_endpoint; /* ARM base URL (tests point it at a local double) */
+    char *azure_identity_endpoint;   /* managed identity endpoint (IDENTITY_ENDPOINT) */
+    char *azure_identity_header;     /* IDENTITY_HEADER */
     /* API */
     char *hmac_secrets;
     char *cors_origins;
@@ -75,7 +75,8 @@ struct dm_config {
     int consolidator_batch_size;
     int consolidator_concurrency; /* batch loops per CONSOLIDATE */
     char *queue_backend; /* "pg" (default) or "servicebus" (implied by the connection string) */
-    int64_t work_items_lock_ms; /* test override of the work-items peek-lock (pg backend); 0 = seed */
+    int64_t
+        work_items_lock_ms; /* test override of the work-items peek-lock (pg backend); 0 = seed */
     /* dashboard */
     char *api_url;
     char *dashboard_dir;

@@ -8,26 +8,46 @@
 const char *dm_strerror(enum dm_err code)
 {
     switch (code) {
-    case DM_OK: return "ok";
-    case DM_ERR_NOMEM: return "out of memory";
-    case DM_ERR_INVALID: return "invalid input";
-    case DM_ERR_NOT_FOUND: return "not found";
-    case DM_ERR_CONFLICT: return "conflict";
-    case DM_ERR_TOO_LARGE: return "too large";
-    case DM_ERR_IO: return "i/o error";
-    case DM_ERR_DB: return "database error";
-    case DM_ERR_DB_RETRY: return "transient database error";
-    case DM_ERR_NETWORK: return "network error";
-    case DM_ERR_TIMEOUT: return "timeout";
-    case DM_ERR_RATE_LIMITED: return "rate limited";
-    case DM_ERR_REMOTE: return "remote server error";
-    case DM_ERR_REJECTED: return "rejected by remote";
-    case DM_ERR_AUTH: return "authentication failed";
-    case DM_ERR_LOCK_LOST: return "lock lost";
-    case DM_ERR_UNAVAILABLE: return "unavailable";
-    case DM_ERR_SCHEMA: return "schema too old";
-    case DM_ERR_SHUTDOWN: return "shutting down";
-    case DM_ERR_INTERNAL: return "internal error";
+    case DM_OK:
+        return "ok";
+    case DM_ERR_NOMEM:
+        return "out of memory";
+    case DM_ERR_INVALID:
+        return "invalid input";
+    case DM_ERR_NOT_FOUND:
+        return "not found";
+    case DM_ERR_CONFLICT:
+        return "conflict";
+    case DM_ERR_TOO_LARGE:
+        return "too large";
+    case DM_ERR_IO:
+        return "i/o error";
+    case DM_ERR_DB:
+        return "database error";
+    case DM_ERR_DB_RETRY:
+        return "transient database error";
+    case DM_ERR_NETWORK:
+        return "network error";
+    case DM_ERR_TIMEOUT:
+        return "timeout";
+    case DM_ERR_RATE_LIMITED:
+        return "rate limited";
+    case DM_ERR_REMOTE:
+        return "remote server error";
+    case DM_ERR_REJECTED:
+        return "rejected by remote";
+    case DM_ERR_AUTH:
+        return "authentication failed";
+    case DM_ERR_LOCK_LOST:
+        return "lock lost";
+    case DM_ERR_UNAVAILABLE:
+        return "unavailable";
+    case DM_ERR_SCHEMA:
+        return "schema too old";
+    case DM_ERR_SHUTDOWN:
+        return "shutting down";
+    case DM_ERR_INTERNAL:
+        return "internal error";
     }
     return "unknown error";
 }

@@ -69,14 +69,12 @@ enum dm_err dm_time_parse(const char *s, int64_t *ms)
         return DM_ERR_INVALID;
     const char *p = s;
     int y, mo, d, h, mi, se, frac = 0;
-    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
-        digits(&p, 2, &d))
+    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' || digits(&p, 2, &d))
         return DM_ERR_INVALID;
     if (*p != 'T' && *p != 't' && *p != ' ')
         return DM_ERR_INVALID;
     p++;
-    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) || *p++ != ':' ||
-        digits(&p, 2, &se))
+    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) || *p++ != ':' || digits(&p, 2, &se))
         return DM_ERR_INVALID;
     if (*p == '.') {
         p++;

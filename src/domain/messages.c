@@ -99,8 +99,7 @@ static json_t *parse_typed(const char *text, size_t len, const char *type, struc
     return o;
 }
 
-static enum dm_err get_uuid(json_t *o, const char *key, char out[DM_UUID_LEN],
-                            struct dm_error *err)
+static enum dm_err get_uuid(json_t *o, const char *key, char out[DM_UUID_LEN], struct dm_error *err)
 {
     const char *s = dm_json_str(o, key);
     if (s == NULL || !dm_uuid_valid(s))
@@ -239,7 +238,8 @@ enum dm_err dm_consolidate_parse(const char *text, size_t len, struct dm_consoli
         else
             e = dm_error_set(err, DM_ERR_INVALID, "field 'force' must be a boolean");
     }
-    if (e == DM_OK && json_object_get(o, "updatedTo") && !json_is_null(json_object_get(o, "updatedTo")))
+    if (e == DM_OK && json_object_get(o, "updatedTo") &&
+        !json_is_null(json_object_get(o, "updatedTo")))
         e = get_time(o, "updatedTo", &m->updated_to_ms, err);
     json_decref(o);
     return e;

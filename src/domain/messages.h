@@ -21,14 +21,14 @@ struct dm_work_item {
     char run_id[DM_UUID_LEN];
     char trace_id[DM_UUID_LEN];
     char partition_id[DM_PARTITION_ID_MAX];
-    int64_t min_price;        /* dollars, inclusive */
-    int64_t max_price;        /* dollars, inclusive */
+    int64_t min_price; /* dollars, inclusive */
+    int64_t max_price; /* dollars, inclusive */
     int64_t estimated_records;
     int64_t offset;
-    int limit;                /* 1..50 */
+    int limit; /* 1..50 */
     int64_t updated_from_ms;
     int64_t updated_to_ms;
-    int attempt;              /* 0 for scheduler/continuations; n for manual retry n */
+    int attempt; /* 0 for scheduler/continuations; n for manual retry n */
 };
 
 enum dm_work_status { DM_WORK_SUCCESS, DM_WORK_FAILED };

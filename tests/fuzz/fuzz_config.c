@@ -8,13 +8,26 @@
 
 #include "core/config.h"
 
-static const char *names[] = {"PORT", "LOG_LEVEL", "DATABASE_URL", "DATABASE_HOST",
-                              "DATABASE_PORT", "DATABASE_SSLMODE", "DATABASE_POOL_SIZE",
-                              "HMAC_SECRETS", "RESEND_API_KEY", "ALERT_EMAIL_TO",
-                              "ALERT_EMAIL_FROM", "NIVODA_ENDPOINT", "NIVODA_MAX_RPS",
-                              "MAX_SCHEDULER_RECORDS", "RUN_TYPE", "QUEUE_BACKEND",
-                              "AZURE_SERVICE_BUS_CONNECTION_STRING", "WORKER_CONCURRENCY",
-                              "METRICS_REQUIRE_AUTH", "API_URL"};
+static const char *names[] = {"PORT",
+                              "LOG_LEVEL",
+                              "DATABASE_URL",
+                              "DATABASE_HOST",
+                              "DATABASE_PORT",
+                              "DATABASE_SSLMODE",
+                              "DATABASE_POOL_SIZE",
+                              "HMAC_SECRETS",
+                              "RESEND_API_KEY",
+                              "ALERT_EMAIL_TO",
+                              "ALERT_EMAIL_FROM",
+                              "NIVODA_ENDPOINT",
+                              "NIVODA_MAX_RPS",
+                              "MAX_SCHEDULER_RECORDS",
+                              "RUN_TYPE",
+                              "QUEUE_BACKEND",
+                              "AZURE_SERVICE_BUS_CONNECTION_STRING",
+                              "WORKER_CONCURRENCY",
+                              "METRICS_REQUIRE_AUTH",
+                              "API_URL"};
 #define NNAMES (sizeof(names) / sizeof(names[0]))
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -20,8 +20,8 @@ static void test_reconnect_after_restart(void **state)
 {
     char dir[] = "/tmp/dm-reconnect-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    struct dm_pgcluster_opts o = {.dir = dir, .port = free_port(), .fast = true,
-                                  .dbname = "diamond"};
+    struct dm_pgcluster_opts o = {
+        .dir = dir, .port = free_port(), .fast = true, .dbname = "diamond"};
     struct dm_error err = {0};
     enum dm_err e = dm_pgcluster_start(&o, &err);
     if (e != DM_OK)

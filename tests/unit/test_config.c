@@ -11,13 +11,27 @@
 #include "core/json.h"
 #include "core/log.h"
 
-static const char *all_vars[] = {"PORT", "LOG_LEVEL", "DATABASE_URL", "DATABASE_HOST",
-                                 "DATABASE_PORT", "DATABASE_NAME", "DATABASE_USERNAME",
-                                 "DATABASE_PASSWORD", "DATABASE_SSLMODE", "DATABASE_POOL_SIZE",
-                                 "HMAC_SECRETS", "RESEND_API_KEY", "ALERT_EMAIL_TO",
-                                 "ALERT_EMAIL_FROM", "NIVODA_ENDPOINT", "NIVODA_USERNAME",
-                                 "NIVODA_PASSWORD", "MAX_SCHEDULER_RECORDS", "QUEUE_BACKEND",
-                                 "AZURE_SERVICE_BUS_CONNECTION_STRING", "AZURE_SUBSCRIPTION_ID",
+static const char *all_vars[] = {"PORT",
+                                 "LOG_LEVEL",
+                                 "DATABASE_URL",
+                                 "DATABASE_HOST",
+                                 "DATABASE_PORT",
+                                 "DATABASE_NAME",
+                                 "DATABASE_USERNAME",
+                                 "DATABASE_PASSWORD",
+                                 "DATABASE_SSLMODE",
+                                 "DATABASE_POOL_SIZE",
+                                 "HMAC_SECRETS",
+                                 "RESEND_API_KEY",
+                                 "ALERT_EMAIL_TO",
+                                 "ALERT_EMAIL_FROM",
+                                 "NIVODA_ENDPOINT",
+                                 "NIVODA_USERNAME",
+                                 "NIVODA_PASSWORD",
+                                 "MAX_SCHEDULER_RECORDS",
+                                 "QUEUE_BACKEND",
+                                 "AZURE_SERVICE_BUS_CONNECTION_STRING",
+                                 "AZURE_SUBSCRIPTION_ID",
                                  NULL};
 
 static int clear_env(void **state)

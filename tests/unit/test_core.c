@@ -46,11 +46,16 @@ static void test_parse_int(void **state)
         enum dm_err want;
         int64_t value;
     } cases[] = {
-        {"0", 0, 10, DM_OK, 0},           {"10", 0, 10, DM_OK, 10},
-        {"11", 0, 10, DM_ERR_INVALID, 0}, {"-1", 0, 10, DM_ERR_INVALID, 0},
-        {"-5", -10, 10, DM_OK, -5},       {"abc", 0, 10, DM_ERR_INVALID, 0},
-        {"1x", 0, 10, DM_ERR_INVALID, 0}, {"", 0, 10, DM_ERR_INVALID, 0},
-        {" 1", 0, 10, DM_ERR_INVALID, 0}, {"1 ", 0, 10, DM_ERR_INVALID, 0},
+        {"0", 0, 10, DM_OK, 0},
+        {"10", 0, 10, DM_OK, 10},
+        {"11", 0, 10, DM_ERR_INVALID, 0},
+        {"-1", 0, 10, DM_ERR_INVALID, 0},
+        {"-5", -10, 10, DM_OK, -5},
+        {"abc", 0, 10, DM_ERR_INVALID, 0},
+        {"1x", 0, 10, DM_ERR_INVALID, 0},
+        {"", 0, 10, DM_ERR_INVALID, 0},
+        {" 1", 0, 10, DM_ERR_INVALID, 0},
+        {"1 ", 0, 10, DM_ERR_INVALID, 0},
         {"99999999999999999999", 0, INT64_MAX, DM_ERR_INVALID, 0},
         {"9223372036854775807", 0, INT64_MAX, DM_OK, INT64_MAX},
     };
@@ -90,10 +95,11 @@ static void test_fixed(void **state)
         enum dm_err want;
         int64_t v;
     } cases[] = {
-        {"12.3", 2, DM_OK, 1230},    {"12", 2, DM_OK, 1200},      {"0.05", 2, DM_OK, 5},
-        {"-1.25", 2, DM_OK, -125},   {"1.255", 2, DM_ERR_INVALID, 0},
-        {"1.", 2, DM_ERR_INVALID, 0}, {".5", 2, DM_ERR_INVALID, 0}, {"1.1500", 4, DM_OK, 11500},
-        {"abc", 2, DM_ERR_INVALID, 0}, {"922337203685477580", 2, DM_ERR_INVALID, 0},
+        {"12.3", 2, DM_OK, 1230},        {"12", 2, DM_OK, 1200},
+        {"0.05", 2, DM_OK, 5},           {"-1.25", 2, DM_OK, -125},
+        {"1.255", 2, DM_ERR_INVALID, 0}, {"1.", 2, DM_ERR_INVALID, 0},
+        {".5", 2, DM_ERR_INVALID, 0},    {"1.1500", 4, DM_OK, 11500},
+        {"abc", 2, DM_ERR_INVALID, 0},   {"922337203685477580", 2, DM_ERR_INVALID, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int64_t v = 0;
@@ -175,8 +181,8 @@ static void test_crypto(void **state)
     char tok[41];
     dm_random_token(tok, 40);
     assert_int_equal(strlen(tok), 40);
-    assert_int_equal(strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"),
-                     40);
+    assert_int_equal(
+        strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"), 40);
 
     char *b64 = dm_base64_encode("hello world", 11);
     assert_string_equal(b64, "aGVsbG8gd29ybGQ=");
@@ -234,9 +240,13 @@ static void test_json(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_bounded), cmocka_unit_test(test_parse_int),
-        cmocka_unit_test(test_parse_double_bool), cmocka_unit_test(test_fixed),
-        cmocka_unit_test(test_time), cmocka_unit_test(test_crypto), cmocka_unit_test(test_json),
+        cmocka_unit_test(test_buf_bounded),
+        cmocka_unit_test(test_parse_int),
+        cmocka_unit_test(test_parse_double_bool),
+        cmocka_unit_test(test_fixed),
+        cmocka_unit_test(test_time),
+        cmocka_unit_test(test_crypto),
+        cmocka_unit_test(test_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,9 +12,14 @@
 
 static void test_work_item_roundtrip(void **state)
 {
-    struct dm_work_item m = {.min_price = 100, .max_price = 199, .estimated_records = 1234,
-                             .offset = 50, .limit = 50, .updated_from_ms = 946684800000LL,
-                             .updated_to_ms = 1795942800000LL, .attempt = 0};
+    struct dm_work_item m = {.min_price = 100,
+                             .max_price = 199,
+                             .estimated_records = 1234,
+                             .offset = 50,
+                             .limit = 50,
+                             .updated_from_ms = 946684800000LL,
+                             .updated_to_ms = 1795942800000LL,
+                             .attempt = 0};
     memcpy(m.run_id, RUN, sizeof(RUN));
     memcpy(m.trace_id, TRACE, sizeof(TRACE));
     snprintf(m.partition_id, sizeof(m.partition_id), "p07");
@@ -35,10 +40,11 @@ static void test_work_item_roundtrip(void **state)
 
 static void test_work_item_invalid(void **state)
 {
-#define BASE "{\"type\":\"WORK_ITEM\",\"runId\":\"" RUN "\",\"traceId\":\"" TRACE \
-                       "\",\"partitionId\":\"p1\",\"minPrice\":%s,\"maxPrice\":%s," \
-                       "\"estimatedRecords\":10,\"offset\":%s,\"limit\":%s," \
-                       "\"updatedFrom\":\"2000-01-01T00:00:00Z\",\"updatedTo\":\"%s\"}"
+#define BASE                                                                                       \
+    "{\"type\":\"WORK_ITEM\",\"runId\":\"" RUN "\",\"traceId\":\"" TRACE                           \
+    "\",\"partitionId\":\"p1\",\"minPrice\":%s,\"maxPrice\":%s,"                                   \
+    "\"estimatedRecords\":10,\"offset\":%s,\"limit\":%s,"                                          \
+    "\"updatedFrom\":\"2000-01-01T00:00:00Z\",\"updatedTo\":\"%s\"}"
     struct {
         const char *minp, *maxp, *offset, *limit, *to, *field;
     } cases[] = {
@@ -60,8 +66,13 @@ static void test_work_item_invalid(void **state)
         assert_int_equal(dm_work_item_parse(text, strlen(text), &m, &err), DM_ERR_INVALID);
         assert_non_null(strstr(err.message, cases[i].field));
     }
-    const char *bad[] = {"", "null", "[]", "{\"type\":\"WORK_DONE\"}", "{\"type\":1}",
-                         "{\"type\":\"WORK_ITEM\",\"runId\":\"x\"}", "\xff\xfe"};
+    const char *bad[] = {"",
+                         "null",
+                         "[]",
+                         "{\"type\":\"WORK_DONE\"}",
+                         "{\"type\":1}",
+                         "{\"type\":\"WORK_ITEM\",\"runId\":\"x\"}",
+                         "\xff\xfe"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct dm_work_item m;
         struct dm_error err = {0};

@@ -186,7 +186,8 @@ enum dm_err dm_db_execv(struct dm_db_conn *c, const char *sql, int nparams,
     for (int attempt = 0;; attempt++) {
         if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
             if (c->in_tx)
-                return dm_error_set(err, DM_ERR_DB_RETRY, "database connection lost in transaction");
+                return dm_error_set(err, DM_ERR_DB_RETRY,
+                                    "database connection lost in transaction");
             enum dm_err e = connect_slot(c, err);
             if (e != DM_OK)
                 return e;

@@ -191,8 +191,8 @@ static enum dm_err create_db(const struct dm_pgcluster_opts *o, struct dm_error 
     }
     const char *name = o->dbname ? o->dbname : "diamond";
     const char *p[] = {name};
-    PGresult *r = PQexecParams(pg, "SELECT 1 FROM pg_database WHERE datname = $1", 1, NULL, p,
-                               NULL, NULL, 0);
+    PGresult *r =
+        PQexecParams(pg, "SELECT 1 FROM pg_database WHERE datname = $1", 1, NULL, p, NULL, NULL, 0);
     bool exists = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0;
     PQclear(r);
     if (!exists) {
@@ -275,8 +275,8 @@ enum dm_err dm_pgcluster_start(const struct dm_pgcluster_opts *o, struct dm_erro
         if ((e = mkdir_owned(data, err)) != DM_OK)
             goto out;
         dm_info(NULL, "initialising PostgreSQL cluster in %s", data);
-        char *argv[] = {initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                        "--no-locale", "--no-sync", NULL};
+        char *argv[] = {initdb, "-D",   data,          "-U",        "postgres", "--auth=trust",
+                        "-E",   "UTF8", "--no-locale", "--no-sync", NULL};
         if (run(argv, logfile) != 0) {
             e = dm_error_set(err, DM_ERR_IO, "initdb failed; see %s", logfile);
             goto out;
@@ -305,9 +305,8 @@ enum dm_err dm_pgcluster_start(const struct dm_pgcluster_opts *o, struct dm_erro
     if (!dm_pgcluster_running(o)) {
         char *argv[] = {pgctl, "-D", data, "-l", logfile, "-w", "-t", "60", "start", NULL};
         if (run(argv, logfile) != 0) {
-            e = dm_error_set(err, DM_ERR_IO,
-                             "pg_ctl start failed (port %d in use?); see %s", dm_pgcluster_port(o),
-                             logfile);
+            e = dm_error_set(err, DM_ERR_IO, "pg_ctl start failed (port %d in use?); see %s",
+                             dm_pgcluster_port(o), logfile);
             goto out;
         }
     }

@@ -79,8 +79,8 @@ enum dm_err dm_http_do(const struct dm_http_request *req, struct dm_http_respons
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         e = dm_error_set(err, DM_ERR_TIMEOUT, "%s %s: timed out", req->method, req->url);
     } else if (rc == CURLE_WRITE_ERROR) {
-        e = dm_error_set(err, DM_ERR_TOO_LARGE, "%s %s: response body over %zu bytes",
-                         req->method, req->url, resp->body.max);
+        e = dm_error_set(err, DM_ERR_TOO_LARGE, "%s %s: response body over %zu bytes", req->method,
+                         req->url, resp->body.max);
     } else {
         e = dm_error_set(err, DM_ERR_NETWORK, "%s %s: %s", req->method, req->url,
                          curl_easy_strerror(rc));
@@ -103,8 +103,7 @@ void dm_http_response_free(struct dm_http_response *resp)
     dm_buf_free(&resp->headers);
 }
 
-bool dm_http_header(const struct dm_http_response *resp, const char *name, char *out,
-                    size_t size)
+bool dm_http_header(const struct dm_http_response *resp, const char *name, char *out, size_t size)
 {
     const char *p = resp->headers.data;
     size_t nlen = strlen(name);

@@ -14,20 +14,20 @@
 #include "core/error.h"
 
 struct dm_http_request {
-    const char *method;        /* "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD" */
+    const char *method; /* "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD" */
     const char *url;
     const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
-    const char *body;          /* may be NULL */
+    const char *body;           /* may be NULL */
     size_t body_len;
-    long connect_timeout_ms;   /* 0 = 10000 */
-    long timeout_ms;           /* total; 0 = 45000 */
-    size_t max_response;       /* 0 = 16 MiB */
+    long connect_timeout_ms; /* 0 = 10000 */
+    long timeout_ms;         /* total; 0 = 45000 */
+    size_t max_response;     /* 0 = 16 MiB */
 };
 
 struct dm_http_response {
     long status;
-    struct dm_buf body;        /* NUL-terminated */
-    struct dm_buf headers;     /* raw response header lines */
+    struct dm_buf body;    /* NUL-terminated */
+    struct dm_buf headers; /* raw response header lines */
 };
 
 void dm_http_global_init(void);
@@ -37,8 +37,7 @@ enum dm_err dm_http_do(const struct dm_http_request *req, struct dm_http_respons
                        struct dm_error *err) DM_MUST_CHECK;
 void dm_http_response_free(struct dm_http_response *resp);
 /* Value of a response header (case-insensitive name) copied into out; false when absent. */
-bool dm_http_header(const struct dm_http_response *resp, const char *name, char *out,
-                    size_t size);
+bool dm_http_header(const struct dm_http_response *resp, const char *name, char *out, size_t size);
 /* Map an HTTP status to a code: 2xx DM_OK, 408/5xx DM_ERR_REMOTE (retryable), 429
  * DM_ERR_RATE_LIMITED, 401/403 DM_ERR_AUTH, 404 DM_ERR_NOT_FOUND, 409/412 DM_ERR_CONFLICT,
  * other 4xx DM_ERR_REJECTED. */

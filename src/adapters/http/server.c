@@ -73,8 +73,7 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
-int dm_http_req_args(const struct dm_http_req *req, const char **keys, const char **values,
-                     int max)
+int dm_http_req_args(const struct dm_http_req *req, const char **keys, const char **values, int max)
 {
     struct args_ctx a = {keys, values, 0, max};
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_arg, &a);
@@ -139,8 +138,8 @@ static void resp_free(struct dm_http_resp *r)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
 {
     struct dm_http_server *srv = cls;
     struct conn_state *st = *con_cls;
@@ -175,14 +174,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .body_len = st->body.len,
         .conn = c,
     };
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci && ci->client_addr) {
         if (ci->client_addr->sa_family == AF_INET)
             inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr, req.client_ip,
                       sizeof(req.client_ip));
         else if (ci->client_addr->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
-                      req.client_ip, sizeof(req.client_ip));
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr, req.client_ip,
+                      sizeof(req.client_ip));
     }
     srv->opts.handler(srv->opts.ctx, &req, &resp);
     enum MHD_Result ok = send_resp(c, &resp);

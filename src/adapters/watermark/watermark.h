@@ -15,12 +15,13 @@
 #include "core/error.h"
 
 struct dm_watermark {
-    int64_t last_updated_at_ms;       /* the run's updatedTo */
+    int64_t last_updated_at_ms; /* the run's updatedTo */
     char last_run_id[DM_UUID_LEN];
     int64_t last_run_completed_at_ms;
 };
 
-/* Serialise / parse the JSON form {"lastUpdatedAt":ISO,"lastRunId":UUID,"lastRunCompletedAt":ISO}.*/
+/* Serialise / parse the JSON form
+ * {"lastUpdatedAt":ISO,"lastRunId":UUID,"lastRunCompletedAt":ISO}.*/
 char *dm_watermark_to_json(const struct dm_watermark *wm);
 enum dm_err dm_watermark_from_json(const char *text, size_t len, struct dm_watermark *wm,
                                    struct dm_error *err) DM_MUST_CHECK;
