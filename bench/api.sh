@@ -57,7 +57,7 @@ SELECT 'stone-' || g, 'offer-' || g,
     jsonb_build_object('length', 6.5, 'width', 6.4, 'depth', 4.0),
     'Supplier ' || (g % 50), md5(g::text) || md5((g + 1)::text),
     timestamptz '2025-01-01' + (g * 61 || ' seconds')::interval, now()
-FROM generate_series(1, $N) g,
+FROM generate_series(1::bigint, $N::bigint) g,
 LATERAL (SELECT round((0.3 + ((g * 7919) % 470) / 100.0)::numeric, 2) AS carats) c,
 LATERAL (SELECT round((300 + power(c.carats, 2) * 1800 * (1 + (g % 13) / 10.0))::numeric, 2) AS price) p;
 VACUUM ANALYZE diamonds;

@@ -159,6 +159,8 @@ check_eq "still serving after garbage" 200 "$STATUS"
 check "one JSON log line per request" sh -c "grep '\"msg\":\"request\"' '$T/api.log' | head -5 | jq -e 'select(.requestId and .method and .path and .status and (.durationMs != null))' >/dev/null"
 check "no key material in the log" sh -c "! grep -q -e '$KEY' -e '$SECRET' '$T/api.log'"
 
+stop_api api
+
 # --- rate limit ---
 start_api api_rl API_RATE_LIMIT_RPS=5 HMAC_SECRETS='{}'
 codes=""
@@ -171,11 +173,7 @@ req GET /api/v2/diamonds?limit=1 "" "X-API-Key: $READ"
 check_eq "another client is not limited" 200 "$STATUS"
 
 # --- graceful SIGTERM ---
-kill -TERM "$PID_api_rl"
-stopped() { ! kill -0 "$PID_api_rl" 2>/dev/null; }
-check "SIGTERM stops the API" wait_until 15 stopped
-wait "$PID_api_rl"; rc=$?
-check_eq "exit status 0 after SIGTERM" 0 "$rc"
+stop_api api_rl
 check "request counts flushed to api_request_stats" test "$(psql_q "SELECT COALESCE(sum(count),0) FROM api_request_stats WHERE status_class = '4xx'")" -gt 0
 
 # --- 1. database outage on a private cluster ---
@@ -202,6 +200,6 @@ healthy() { curl -sf "$API/health" >/dev/null; }
 check "health recovers when PostgreSQL is back" wait_until 20 healthy
 req GET /api/v2/diamonds "" "X-API-Key: $K2"
 check_eq "requests served again after the outage" 200 "$STATUS"
-kill -TERM "$PID_api_outage"; wait "$PID_api_outage" || true
+stop_api api_outage
 stop_pg2
 finish

@@ -157,7 +157,7 @@ check_eq "scheduler local execution -> 202" "202 local" "$STATUS $(jqb .data.exe
 REQ=$(jqb .data.requestId)
 check_eq "scheduler_requests row" "incremental key:ops" "$(psql_q "SELECT run_type || ' ' || requested_by FROM scheduler_requests WHERE id = '$REQ'")"
 check "spawned scheduler pid reported" sh -c "jq -r .data.execution '$T/body' | grep -q '^local-pid-[0-9]'"
-kill -TERM "$PID_api"
+stop_api api
 # Azure configured but unreachable: 503 with manual_command.
 DEAD=$(free_port)
 start_api api_azure HMAC_SECRETS='{}' AZURE_SUBSCRIPTION_ID=sub AZURE_RESOURCE_GROUP=rg AZURE_SCHEDULER_JOB_NAME=job \
@@ -234,4 +234,5 @@ fi
 req GET /api-docs
 check_eq "api-docs 200 html" "200 text/html; charset=utf-8" "$STATUS $(header Content-Type)"
 check "api-docs loads openapi.json, no external resources" sh -c "grep -q 'openapi.json' '$T/body' && ! grep -Eq '(src|href)=\"https?:' '$T/body'"
+stop_api api_azure
 finish

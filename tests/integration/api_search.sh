@@ -144,4 +144,5 @@ check "estimated total is above the cap" test "$(jqb .pagination.total)" -gt 100
 req GET "/api/v2/diamonds?limit=5&shape=HEART&color=D" "" "$H"
 check_eq "small filtered total is exact" false "$(jqb .pagination.totalIsEstimate)"
 check_eq "small filtered total value" "$(psql_q "SELECT count(*) FROM diamonds WHERE status='active' AND shape='HEART' AND color='D'")" "$(jqb .pagination.total)"
+stop_api api
 finish

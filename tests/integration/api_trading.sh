@@ -36,7 +36,7 @@ check_eq "hold without NIVODA_* -> 503" "503 SERVICE_UNAVAILABLE" "$STATUS $(jqb
 req POST "/api/v2/diamonds/$D1/purchase" '{"destination_id":"dest-1"}' "$H" "X-Idempotency-Key: nocreds-1"
 check_eq "purchase without NIVODA_* -> 503" "503 SERVICE_UNAVAILABLE" "$STATUS $(jqb .error.code)"
 check_eq "no purchase row without credentials" 0 "$(psql_q "SELECT count(*) FROM purchase_history")"
-kill -TERM "$PID_api_nocreds"
+stop_api api_nocreds
 
 start_api api HMAC_SECRETS='{}' NIVODA_ENDPOINT="$SIM/graphql" NIVODA_USERNAME=u1 NIVODA_PASSWORD=p1
 
@@ -135,4 +135,5 @@ check_eq "replay of the failure -> stored 502" 502 "$STATUS"
 # Purchase of a held stone works (our own hold).
 req POST "/api/v2/diamonds/$D7/hold" "" "$H"
 check_eq "hold before purchase" 200 "$STATUS"
+stop_api api
 finish

@@ -62,3 +62,13 @@ seed_diamonds() {
         timestamptz '2026-01-01' + (g % 97 || ' minutes')::interval
       FROM generate_series($((off + 1)), $((off + n))) g" >/dev/null
 }
+
+# stop_api NAME: SIGTERM the API started as NAME and check a clean exit (status 0; under ASan a
+# leak or error report makes it non-zero).
+stop_api() {
+    local var="PID_${1//-/_}" rc=0
+    kill -TERM "${!var}"
+    wait "${!var}" || rc=$?
+    check_eq "$1 exits 0 after SIGTERM (no leak or sanitizer report)" 0 "$rc"
+    if [ "$rc" != 0 ]; then tail -30 "$T/$1.log"; fi
+}

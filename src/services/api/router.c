@@ -301,7 +301,6 @@ static void rate_identity(const struct api_call *c, char *out, size_t size)
 void api_handle(void *ctx, const struct dm_http_req *req, struct dm_http_resp *resp)
 {
     struct dm_api *api = ctx;
-    int64_t t0 = dm_mono_ms();
     struct timespec ts0;
     clock_gettime(CLOCK_MONOTONIC, &ts0);
     struct api_call c;
@@ -392,7 +391,6 @@ done:;
     struct timespec ts1;
     clock_gettime(CLOCK_MONOTONIC, &ts1);
     int64_t dur_us = (ts1.tv_sec - ts0.tv_sec) * 1000000LL + (ts1.tv_nsec - ts0.tv_nsec) / 1000;
-    (void)t0;
     if (resp->status == 0)
         resp->status = 200;
     api_stats_record(api, resp->status, dur_us);
