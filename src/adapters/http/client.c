@@ -8,10 +8,44 @@
 #include <strings.h>
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+/* One easy handle per thread, reused across calls so connections (and TLS sessions) stay alive:
+ * curl_easy_reset keeps the connection cache. Released when the thread exits. */
+static pthread_key_t handle_key;
+
+static void free_handle(void *h)
+{
+    curl_easy_cleanup(h);
+}
 
 static void init_once(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    pthread_key_create(&handle_key, free_handle);
+}
+
+static CURL *thread_handle(void)
+{
+    CURL *h = pthread_getspecific(handle_key);
+    if (h != NULL) {
+        curl_easy_reset(h);
+        return h;
+    }
+    h = curl_easy_init();
+    if (h != NULL && pthread_setspecific(handle_key, h) != 0) {
+        curl_easy_cleanup(h);
+        h = NULL;
+    }
+    return h;
+}
+
+void dm_http_thread_cleanup(void)
+{
+    dm_http_global_init();
+    CURL *h = pthread_getspecific(handle_key);
+    if (h != NULL) {
+        pthread_setspecific(handle_key, NULL);
+        curl_easy_cleanup(h);
+    }
 }
 
 void dm_http_global_init(void)
@@ -42,7 +76,7 @@ enum dm_err dm_http_do(const struct dm_http_request *req, struct dm_http_respons
     resp->status = 0;
     dm_buf_init(&resp->body, req->max_response ? req->max_response : 16u << 20);
     dm_buf_init(&resp->headers, 64 * 1024);
-    CURL *h = curl_easy_init();
+    CURL *h = thread_handle();
     if (h == NULL)
         return dm_error_set(err, DM_ERR_NOMEM, "curl_easy_init failed");
     struct curl_slist *hdrs = NULL;
@@ -90,8 +124,9 @@ enum dm_err dm_http_do(const struct dm_http_request *req, struct dm_http_respons
         if (dm_buf_append(&resp->body, "", 0) != DM_OK)
             e = DM_ERR_NOMEM;
     }
+    /* The handle still points at hdrs and the body buffers: detach them before they go. */
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
     return e;
 }
 

@@ -31,6 +31,9 @@ struct dm_http_response {
 };
 
 void dm_http_global_init(void);
+/* Release the calling thread's cached connection handle (threads that exit release theirs
+ * automatically; the main thread may call this before exit). */
+void dm_http_thread_cleanup(void);
 /* Perform the request. DM_OK when an HTTP response was received (any status); resp must be
  * released with dm_http_response_free in every case. */
 enum dm_err dm_http_do(const struct dm_http_request *req, struct dm_http_response *resp,
