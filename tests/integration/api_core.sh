@@ -161,6 +161,13 @@ check "no key material in the log" sh -c "! grep -q -e '$KEY' -e '$SECRET' '$T/a
 
 stop_api api
 
+# --- malformed HMAC_SECRETS fails start-up clearly ---
+rc=0
+PORT=$(free_port) HMAC_SECRETS='{"shop": 42' "$DIAMOND" api >"$T/badhmac.out" 2>&1 || rc=$?
+check_eq "malformed HMAC_SECRETS -> exit 2" 2 "$rc"
+check "start-up message names HMAC_SECRETS" grep -q HMAC_SECRETS "$T/badhmac.out"
+check "the secret value is not printed" sh -c "! grep -q 42 '$T/badhmac.out'"
+
 # --- rate limit ---
 start_api api_rl API_RATE_LIMIT_RPS=5 HMAC_SECRETS='{}'
 codes=""

@@ -294,6 +294,8 @@ void api_diamond_get(struct api_call *c)
         dm_buf_append(b, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0)) != DM_OK ||
         dm_buf_append_char(b, '}') != DM_OK)
         api_fail(c, DM_ERR_INTERNAL, NULL);
+    else
+        finish_with_etag(c);
     PQclear(r);
 }
 
