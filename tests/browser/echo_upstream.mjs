@@ -1,13 +1,29 @@
 // echo_upstream.mjs - a stand-in API for the dashboard proxy test: answers every request with
 // what it received ({method, url, headers, body}) so the test can see what the proxy passed on.
+// /api/upload counts the body as it arrives (GET /upload-progress tells how far);
 // /api/big?bytes=N streams N bytes; /api/hold sends a first chunk and the rest after GET
 // /release. ?status=N sets the status; If-None-Match "v1" gets 304; it always sends ETag "v1",
 // X-Request-Id (echoed or its own), Retry-After and X-Upstream. Prints its port when listening.
 import http from 'node:http';
 
 const held = [];
+let uploadBytes = 0; // bytes of /api/upload bodies received so far
 const server = http.createServer((req, res) => {
   const chunks = [];
+  if (req.url.startsWith('/api/upload')) {
+    uploadBytes = 0;
+    req.on('data', (c) => { uploadBytes += c.length; });
+    req.on('end', () => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ received: uploadBytes, chunked: req.headers['transfer-encoding'] === 'chunked' }));
+    });
+    return;
+  }
+  if (req.url === '/upload-progress') {
+    res.writeHead(200, { 'Content-Type': 'text/plain' });
+    res.end(String(uploadBytes));
+    return;
+  }
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
     const u = new URL(req.url, 'http://upstream');

@@ -118,6 +118,21 @@ for p in '/../../../../etc/passwd' '/%2e%2e/%2e%2e/%2e%2e/etc/passwd' '/js/..%2f
 done
 check_eq "POST to a static path is refused" 405 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$B/index.html")"
 
+# --- request bodies stream too: the API sees the first bytes while the client still sends
+head -c 600000 /dev/zero >"$T/up.bin"
+curl -s --limit-rate 100k -X POST -H 'Content-Type: application/octet-stream' \
+    --data-binary @"$T/up.bin" "$B/api/upload" >"$T/up.json" &
+up_pid=$!
+api_got_some() { [ "$(curl -s "http://127.0.0.1:$UP_PORT/upload-progress")" -gt 0 ]; }
+check "request body reaches the API while the client is still sending" wait_until 20 api_got_some
+check "(the client was still sending then)" kill -0 "$up_pid"
+wait "$up_pid"
+check_eq "the whole request body arrived" 600000 "$(jq .received "$T/up.json")"
+check_eq "a chunked request body passes (sent on chunked)" "300000 true" \
+    "$(head -c 300000 /dev/zero | curl -s -X POST -H 'Transfer-Encoding: chunked' --data-binary @- "$B/api/upload" | jq -r '"\(.received) \(.chunked)"')"
+check_eq "a chunked body over the limit gives 413" 413 \
+    "$(head -c 2000000 /dev/zero | curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Transfer-Encoding: chunked' --data-binary @- "$B/api/upload")"
+
 # --- graceful stop, even with a response still streaming from a slow API
 curl -sN "$B/api/hold" >"$T/hold2.out" &
 hold2=$!

@@ -19,6 +19,10 @@ struct dm_http_stream {
     size_t win_len, win_off, win_cap;
     size_t max_response, received;
     bool paused, head_done, done, too_large;
+    /* Request body sent piecewise (dm_http_stream_begin/write/finish). */
+    const char *up_data;
+    size_t up_len, up_off;
+    bool up_paused, up_eof;
     int (*should_abort)(void);
     CURLcode result;
 };
@@ -70,6 +74,24 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *ud)
     return len;
 }
 
+static size_t on_upload(char *buf, size_t size, size_t n, void *ud)
+{
+    struct dm_http_stream *s = ud;
+    size_t room = size * n;
+    if (s->up_off < s->up_len) {
+        size_t k = s->up_len - s->up_off;
+        if (k > room)
+            k = room;
+        memcpy(buf, s->up_data + s->up_off, k);
+        s->up_off += k;
+        return k;
+    }
+    if (s->up_eof)
+        return 0;
+    s->up_paused = true; /* nothing from the client yet: wait for dm_http_stream_write */
+    return CURL_READFUNC_PAUSE;
+}
+
 static enum dm_err failure(struct dm_http_stream *s, struct dm_error *err)
 {
     if (s->too_large)
@@ -110,11 +132,20 @@ static enum dm_err pump(struct dm_http_stream *s, struct dm_error *err)
     return DM_OK;
 }
 
-enum dm_err dm_http_stream_open(const struct dm_http_request *req, struct dm_http_stream **out,
-                                struct dm_error *err)
+static bool has_header(const struct dm_http_request *req, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *const *p = req->headers; p && *p; p++)
+        if (!strncasecmp(*p, name, n) && (*p)[n] == ':')
+            return true;
+    return false;
+}
+
+/* Everything but the body. body_mode: 0 none, 1 whole (req->body), 2 piecewise. */
+static struct dm_http_stream *setup(const struct dm_http_request *req, int body_mode,
+                                    int64_t body_len, struct dm_error *err)
 {
     dm_http_global_init();
-    *out = NULL;
     struct dm_http_stream *s = dm_xcalloc(1, sizeof(*s));
     s->method = dm_xstrdup(req->method);
     s->url = dm_xstrdup(req->url);
@@ -124,22 +155,32 @@ enum dm_err dm_http_stream_open(const struct dm_http_request *req, struct dm_htt
     dm_buf_init(&s->headers, 64 * 1024);
     s->h = curl_easy_init();
     s->m = curl_multi_init();
-    enum dm_err e = DM_OK;
     if (s->h == NULL || s->m == NULL) {
-        e = dm_error_set(err, DM_ERR_NOMEM, "curl initialisation failed");
-        goto fail;
+        dm_error_set(err, DM_ERR_NOMEM, "curl initialisation failed");
+        dm_http_stream_close(s);
+        return NULL;
     }
     for (const char *const *p = req->headers; p && *p; p++)
         s->hdrs = curl_slist_append(s->hdrs, *p);
     s->hdrs = curl_slist_append(s->hdrs, "Expect:"); /* no 100-continue round trip */
+    if (body_mode && !has_header(req, "Content-Type"))
+        s->hdrs = curl_slist_append(s->hdrs, "Content-Type:"); /* not curl's form default */
     curl_easy_setopt(s->h, CURLOPT_URL, req->url);
-    curl_easy_setopt(s->h, CURLOPT_CUSTOMREQUEST, req->method);
     if (!strcmp(req->method, "HEAD"))
         curl_easy_setopt(s->h, CURLOPT_NOBODY, 1L);
-    if (req->body) {
+    if (body_mode == 1) {
         curl_easy_setopt(s->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-        curl_easy_setopt(s->h, CURLOPT_COPYPOSTFIELDS, req->body);
+        curl_easy_setopt(s->h, CURLOPT_COPYPOSTFIELDS, req->body ? req->body : "");
+    } else if (body_mode == 2) {
+        curl_easy_setopt(s->h, CURLOPT_POST, 1L);
+        curl_easy_setopt(s->h, CURLOPT_READFUNCTION, on_upload);
+        curl_easy_setopt(s->h, CURLOPT_READDATA, s);
+        curl_easy_setopt(s->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        if (body_len < 0)
+            s->hdrs = curl_slist_append(s->hdrs, "Transfer-Encoding: chunked");
     }
+    /* After the body options: they would otherwise imply POST. */
+    curl_easy_setopt(s->h, CURLOPT_CUSTOMREQUEST, req->method);
     curl_easy_setopt(s->h, CURLOPT_HTTPHEADER, s->hdrs);
     curl_easy_setopt(s->h, CURLOPT_CONNECTTIMEOUT_MS,
                      req->connect_timeout_ms ? req->connect_timeout_ms : 10000L);
@@ -154,23 +195,81 @@ enum dm_err dm_http_stream_open(const struct dm_http_request *req, struct dm_htt
     curl_easy_setopt(s->h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(s->h, CURLOPT_HEADERDATA, s);
     if (curl_multi_add_handle(s->m, s->h) != CURLM_OK) {
-        e = dm_error_set(err, DM_ERR_NOMEM, "curl_multi_add_handle failed");
-        goto fail;
+        dm_error_set(err, DM_ERR_NOMEM, "curl_multi_add_handle failed");
+        dm_http_stream_close(s);
+        return NULL;
     }
+    return s;
+}
+
+/* Pump until the response head is in; DM_OK or the exchange's failure. */
+static enum dm_err wait_head(struct dm_http_stream *s, struct dm_error *err)
+{
     while (!s->head_done) {
-        e = pump(s, err);
+        enum dm_err e = pump(s, err);
         if (e != DM_OK)
-            goto fail;
+            return e;
     }
-    if (s->done && s->result != CURLE_OK) {
-        e = failure(s, err);
-        goto fail;
+    if (s->done && s->result != CURLE_OK)
+        return failure(s, err);
+    return DM_OK;
+}
+
+enum dm_err dm_http_stream_open(const struct dm_http_request *req, struct dm_http_stream **out,
+                                struct dm_error *err)
+{
+    *out = NULL;
+    struct dm_http_stream *s = setup(req, req->body ? 1 : 0, 0, err);
+    if (s == NULL)
+        return err ? err->code : DM_ERR_NOMEM;
+    enum dm_err e = wait_head(s, err);
+    if (e != DM_OK) {
+        dm_http_stream_close(s);
+        return e;
     }
     *out = s;
     return DM_OK;
-fail:
-    dm_http_stream_close(s);
+}
+
+enum dm_err dm_http_stream_begin(const struct dm_http_request *req, int64_t body_len,
+                                 struct dm_http_stream **out, struct dm_error *err)
+{
+    *out = setup(req, 2, body_len, err);
+    return *out ? DM_OK : (err ? err->code : DM_ERR_NOMEM);
+}
+
+enum dm_err dm_http_stream_write(struct dm_http_stream *s, const char *data, size_t len,
+                                 struct dm_error *err)
+{
+    enum dm_err e = DM_OK;
+    s->up_data = data;
+    s->up_len = len;
+    s->up_off = 0;
+    /* An early answer (the API refusing the body) ends the upload: the rest is dropped. */
+    while (s->up_off < s->up_len && !s->head_done) {
+        if (s->up_paused) {
+            s->up_paused = false;
+            curl_easy_pause(s->h, CURLPAUSE_CONT);
+        }
+        e = pump(s, err);
+        if (e != DM_OK)
+            break;
+    }
+    s->up_data = NULL;
+    s->up_len = s->up_off = 0;
+    if (e == DM_OK && s->done && s->result != CURLE_OK)
+        e = failure(s, err);
     return e;
+}
+
+enum dm_err dm_http_stream_finish(struct dm_http_stream *s, struct dm_error *err)
+{
+    s->up_eof = true;
+    if (s->up_paused) {
+        s->up_paused = false;
+        curl_easy_pause(s->h, CURLPAUSE_CONT);
+    }
+    return wait_head(s, err);
 }
 
 long dm_http_stream_status(const struct dm_http_stream *s)

@@ -1,6 +1,6 @@
 /*
- * stream.h - streaming HTTP exchanges over libcurl, the pull-style sibling of client.h for
- * callers that pass bodies along without holding them (the dashboard's reverse proxy).
+ * stream.h - streaming HTTP exchanges over libcurl, the sibling of client.h for callers that
+ * pass bodies along without holding them (the dashboard's reverse proxy).
  * dm_http_stream_open() sends the request and returns once the final response's status and
  * headers are in; the body is then pulled with dm_http_stream_read(), which blocks until some
  * bytes, the end or an error. At most DM_HTTP_STREAM_WINDOW bytes are buffered: when the
@@ -28,6 +28,18 @@ struct dm_http_stream;
  * final response head. On DM_OK *out must be closed with dm_http_stream_close. */
 enum dm_err dm_http_stream_open(const struct dm_http_request *req, struct dm_http_stream **out,
                                 struct dm_error *err) DM_MUST_CHECK;
+/* The same with a request body sent piecewise as it arrives (req->body is ignored): begin
+ * starts the exchange without waiting (body_len >= 0 announces Content-Length, -1 sends the
+ * body chunked); write passes the next bytes, blocking until libcurl has taken them (if the API
+ * answers early, e.g. refusing the body, the rest is dropped and the answer stands); finish ends
+ * the body and waits for the response head. After begin, the stream must be closed whatever
+ * happens; after a failed write or finish only dm_http_stream_close is allowed. */
+enum dm_err dm_http_stream_begin(const struct dm_http_request *req, int64_t body_len,
+                                 struct dm_http_stream **out, struct dm_error *err) DM_MUST_CHECK;
+enum dm_err dm_http_stream_write(struct dm_http_stream *s, const char *data, size_t len,
+                                 struct dm_error *err) DM_MUST_CHECK;
+enum dm_err dm_http_stream_finish(struct dm_http_stream *s, struct dm_error *err) DM_MUST_CHECK;
+
 long dm_http_stream_status(const struct dm_http_stream *s);
 /* Raw header lines of the final response ("Name: value\r\n" each, status line first). */
 const char *dm_http_stream_headers(const struct dm_http_stream *s);

@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "core/num.h"
 #include "core/signals.h"
+#include "core/timeutil.h"
 #include "services/dashboard/dashboard.h"
 
 struct dashboard {
@@ -34,16 +35,21 @@ struct dashboard {
 /* Per-request state, created by the URI log callback (it sees the raw target). */
 struct req_state {
     char *target;
-    struct dm_buf body;
+    char rid[160];
     bool started;
     bool too_large;
+    bool streaming;            /* the client sends a body: it goes upstream piece by piece */
+    struct dm_http_stream *up; /* the upstream exchange, once started */
+    enum dm_err up_err;        /* first upstream failure (answered at the end of the request) */
+    struct dm_error err;
+    size_t sent; /* request body bytes received */
+    int64_t t0_ms;
 };
 
 static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c)
 {
     struct req_state *st = dm_xcalloc(1, sizeof(*st));
     st->target = dm_xstrdup(uri ? uri : "/");
-    dm_buf_init(&st->body, DM_DASHBOARD_MAX_REQUEST_BODY);
     return st;
 }
 
@@ -54,7 +60,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (st == NULL)
         return;
     free(st->target);
-    dm_buf_free(&st->body);
+    dm_http_stream_close(st->up);
     free(st);
     *con_cls = NULL;
 }
@@ -85,11 +91,13 @@ static void request_id(struct MHD_Connection *c, char *out, size_t size)
         out[0] = '\0';
 }
 
-static enum MHD_Result send_json_error(struct MHD_Connection *c, unsigned status, const char *code,
-                                       const char *message)
+/* A JSON error in the API's format; rid NULL: the caller's X-Request-Id or a new one. */
+static enum MHD_Result send_json_error(struct MHD_Connection *c, const char *rid_in,
+                                       unsigned status, const char *code, const char *message)
 {
     char rid[160];
-    request_id(c, rid, sizeof(rid));
+    if (rid_in == NULL || dm_strlcpy(rid, rid_in, sizeof(rid)) != DM_OK)
+        request_id(c, rid, sizeof(rid));
     json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
@@ -122,23 +130,23 @@ static enum MHD_Result serve_static(struct dashboard *d, struct MHD_Connection *
                                     const char *method, const char *url)
 {
     if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-        return send_json_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED",
+        return send_json_error(c, NULL, MHD_HTTP_METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED",
                                "static files accept GET and HEAD only");
     char path[PATH_MAX];
     enum dm_err e = dm_dashboard_resolve(d->root, url, path, sizeof(path));
     if (e == DM_ERR_INVALID) {
         dm_warn(NULL, "dashboard: refused path %s", url);
-        return send_json_error(c, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST", "invalid path");
+        return send_json_error(c, NULL, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST", "invalid path");
     }
     if (e != DM_OK)
-        return send_json_error(c, MHD_HTTP_NOT_FOUND, "NOT_FOUND", "no such file");
+        return send_json_error(c, NULL, MHD_HTTP_NOT_FOUND, "NOT_FOUND", "no such file");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return send_json_error(c, MHD_HTTP_NOT_FOUND, "NOT_FOUND", "no such file");
+        return send_json_error(c, NULL, MHD_HTTP_NOT_FOUND, "NOT_FOUND", "no such file");
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return send_json_error(c, MHD_HTTP_NOT_FOUND, "NOT_FOUND", "no such file");
+        return send_json_error(c, NULL, MHD_HTTP_NOT_FOUND, "NOT_FOUND", "no such file");
     }
     char etag[96], lastmod[64];
     snprintf(etag, sizeof(etag), "W/\"%llx-%llx-%lx\"", (unsigned long long)st.st_size,
@@ -302,120 +310,185 @@ static void relay_free(void *cls)
     free(rl);
 }
 
-static enum MHD_Result proxy(struct dashboard *d, struct MHD_Connection *c, const char *method,
-                             struct req_state *st)
+/* Upstream request headers for this client request: its end-to-end headers plus X-Request-Id
+ * (when it sent none), X-Forwarded-For/-Host/-Proto. false when it sent too many. */
+static bool upstream_headers(struct MHD_Connection *c, const char *rid, struct hdr_ctx *h)
 {
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    struct hdr_ctx h = {0};
-    struct dm_http_stream *up = NULL;
-    enum MHD_Result ok = MHD_NO;
-    char *url = NULL;
-    char rid[160];
-    request_id(c, rid, sizeof(rid));
-
-    h.connection = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Connection");
-    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &h);
-    if (h.overflow) {
-        ok = send_json_error(c, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "BAD_REQUEST",
-                             "too many or too large request headers");
-        goto out;
-    }
+    h->connection = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Connection");
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, h);
+    if (h->overflow)
+        return false;
     /* Give the API our id so its log line and ours share it. */
-    if (!h.has_request_id)
-        h.lines[h.n++] = dm_xasprintf("X-Request-Id: %s", rid);
+    if (!h->has_request_id)
+        h->lines[h->n++] = dm_xasprintf("X-Request-Id: %s", rid);
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     char ip[64] = "";
     if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
         inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr, ip, sizeof(ip));
     if (ip[0])
-        h.lines[h.n++] = dm_xasprintf("X-Forwarded-For: %s", ip);
+        h->lines[h->n++] = dm_xasprintf("X-Forwarded-For: %s", ip);
     const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
     if (host != NULL && strlen(host) < 256)
-        h.lines[h.n++] = dm_xasprintf("X-Forwarded-Host: %s", host);
-    h.lines[h.n++] = dm_xstrdup("X-Forwarded-Proto: http");
-    h.lines[h.n] = NULL;
+        h->lines[h->n++] = dm_xasprintf("X-Forwarded-Host: %s", host);
+    h->lines[h->n++] = dm_xstrdup("X-Forwarded-Proto: http");
+    h->lines[h->n] = NULL;
+    return true;
+}
 
-    url = dm_xasprintf("%s%s", d->api_url, st->target);
-    bool has_body = st->body.len > 0 || !strcmp(method, "POST") || !strcmp(method, "PUT") ||
-                    !strcmp(method, "PATCH");
+static void hdr_free(struct hdr_ctx *h)
+{
+    for (int i = 0; i < h->n; i++)
+        free(h->lines[i]);
+    h->n = 0;
+}
+
+/* Start the upstream exchange. With a client body (st->streaming) the body follows piecewise;
+ * otherwise the exchange runs until the response head. */
+static enum dm_err upstream_start(struct dashboard *d, struct MHD_Connection *c, const char *method,
+                                  struct req_state *st, int64_t body_len, struct dm_error *err)
+{
+    struct hdr_ctx h = {0};
+    if (!upstream_headers(c, st->rid, &h)) {
+        hdr_free(&h);
+        return dm_error_set(err, DM_ERR_INVALID, "too many or too large request headers");
+    }
+    char *url = dm_xasprintf("%s%s", d->api_url, st->target);
     struct dm_http_request rq = {
         .method = method,
         .url = url,
         .headers = (const char *const *)h.lines,
-        .body = has_body ? (st->body.data ? st->body.data : "") : NULL,
-        .body_len = st->body.len,
         .connect_timeout_ms = DM_DASHBOARD_CONNECT_TIMEOUT_MS,
         .timeout_ms = DM_DASHBOARD_UPSTREAM_TIMEOUT_MS,
         .max_response = DM_DASHBOARD_MAX_RESPONSE_BODY,
     };
-    struct dm_error err = {0};
-    enum dm_err e = dm_http_stream_open(&rq, &up, &err);
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-    struct dm_log_ctx lc = {.request_id = rid};
-    if (e != DM_OK) {
-        dm_warn(&lc, "proxy %s %s: %s (%ld ms)", method, st->target, err.message, ms);
-        if (e == DM_ERR_TIMEOUT)
-            ok = send_json_error(c, MHD_HTTP_GATEWAY_TIMEOUT, "GATEWAY_TIMEOUT",
-                                 "the API did not answer in time");
-        else if (e == DM_ERR_TOO_LARGE)
-            ok = send_json_error(c, MHD_HTTP_BAD_GATEWAY, "BAD_GATEWAY",
-                                 "the API's response is larger than the proxy allows");
-        else
-            ok =
-                send_json_error(c, MHD_HTTP_BAD_GATEWAY, "BAD_GATEWAY", "the API is not reachable");
-        goto out;
-    }
+    /* A body-less POST/PUT/PATCH still says Content-Length: 0. */
+    if (!st->streaming &&
+        (!strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH")))
+        rq.body = "";
+    enum dm_err e = st->streaming ? dm_http_stream_begin(&rq, body_len, &st->up, err)
+                                  : dm_http_stream_open(&rq, &st->up, err);
+    hdr_free(&h);
+    free(url);
+    return e;
+}
+
+/* Answer the client after a failed exchange (502/504/400 with a JSON error). */
+static enum MHD_Result upstream_failed(struct MHD_Connection *c, const char *method,
+                                       struct req_state *st, enum dm_err e,
+                                       const struct dm_error *err)
+{
+    struct dm_log_ctx lc = {.request_id = st->rid};
+    dm_warn(&lc, "proxy %s %s: %s (%ld ms)", method, st->target, err->message,
+            (long)(dm_mono_ms() - st->t0_ms));
+    if (e == DM_ERR_INVALID)
+        return send_json_error(c, st->rid, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "BAD_REQUEST",
+                               "too many or too large request headers");
+    if (e == DM_ERR_TIMEOUT)
+        return send_json_error(c, st->rid, MHD_HTTP_GATEWAY_TIMEOUT, "GATEWAY_TIMEOUT",
+                               "the API did not answer in time");
+    if (e == DM_ERR_TOO_LARGE)
+        return send_json_error(c, st->rid, MHD_HTTP_BAD_GATEWAY, "BAD_GATEWAY",
+                               "the API's response is larger than the proxy allows");
+    return send_json_error(c, st->rid, MHD_HTTP_BAD_GATEWAY, "BAD_GATEWAY",
+                           "the API is not reachable");
+}
+
+/* Relay the response whose head st->up holds; its body streams to the client. */
+static enum MHD_Result relay_response(struct MHD_Connection *c, const char *method,
+                                      struct req_state *st)
+{
+    struct dm_http_stream *up = st->up;
     long status = dm_http_stream_status(up);
-    if (status < 100 || status > 599) {
-        ok = send_json_error(c, MHD_HTTP_BAD_GATEWAY, "BAD_GATEWAY",
-                             "the API gave an invalid response");
-        goto out;
-    }
+    if (status < 100 || status > 599)
+        return send_json_error(c, st->rid, MHD_HTTP_BAD_GATEWAY, "BAD_GATEWAY",
+                               "the API gave an invalid response");
     /* Valid while the stream lives: until the response below is freed. */
     const char *head = dm_http_stream_headers(up);
     struct MHD_Response *r;
     if (!strcmp(method, "HEAD") || status == 204 || status == 304) {
         r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (r == NULL)
+            return MHD_NO;
     } else {
-        /* The body streams: libmicrohttpd pulls it from the API as the client reads. */
+        /* libmicrohttpd pulls the body from the API as the client reads it. */
         struct relay *rl = dm_xcalloc(1, sizeof(*rl));
         int64_t len = dm_http_stream_length(up);
         rl->s = up;
         dm_http_stream_set_abort(up, stopping);
         rl->target = dm_xstrdup(st->target);
-        memcpy(rl->rid, rid, sizeof(rl->rid));
+        memcpy(rl->rid, st->rid, sizeof(rl->rid));
         r = MHD_create_response_from_callback(len >= 0 ? (uint64_t)len : MHD_SIZE_UNKNOWN,
                                               32 * 1024, relay_read, rl, relay_free);
         if (r == NULL) {
             free(rl->target);
             free(rl);
-            goto out;
+            return MHD_NO;
         }
-        up = NULL; /* owned by the response now */
+        st->up = NULL; /* owned by the response now */
     }
-    if (r == NULL)
-        goto out;
     copy_response_headers(head, r);
     if (MHD_get_response_header(r, "X-Request-Id") == NULL)
-        MHD_add_response_header(r, "X-Request-Id", rid);
-    ok = MHD_queue_response(c, (unsigned)status, r);
+        MHD_add_response_header(r, "X-Request-Id", st->rid);
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     if (dm_log_enabled(DM_LOG_INFO)) {
-        json_t *f = json_pack("{s:s,s:s,s:i,s:i}", "method", method, "path", st->target, "status",
-                              (int)status, "headMs", (int)ms);
+        struct dm_log_ctx lc = {.request_id = st->rid};
+        json_t *f = json_pack(
+            "{s:s,s:s,s:i,s:I,s:I}", "method", method, "path", st->target, "status", (int)status,
+            "headMs", (json_int_t)(dm_mono_ms() - st->t0_ms), "requestBytes", (json_int_t)st->sent);
         dm_log_fields(DM_LOG_INFO, &lc, "proxied", f);
         json_decref(f);
     }
-out:
-    for (int i = 0; i < h.n; i++)
-        free(h.lines[i]);
-    free(url);
-    dm_http_stream_close(up);
     return ok;
+}
+
+/*
+ * A proxied request, over the calls libmicrohttpd makes for it: the head (checks; with a body,
+ * the upstream exchange starts at once), each piece of the body (passed on as it comes, within
+ * DM_DASHBOARD_MAX_REQUEST_BODY), and the end (the response is relayed).
+ */
+static enum MHD_Result proxy(struct dashboard *d, struct MHD_Connection *c, const char *method,
+                             struct req_state *st, const char *data, size_t *size)
+{
+    if (!st->started) {
+        st->started = true;
+        st->t0_ms = dm_mono_ms();
+        request_id(c, st->rid, sizeof(st->rid));
+        if (!method_allowed(method))
+            return send_json_error(c, st->rid, MHD_HTTP_METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED",
+                                   "method not allowed");
+        const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+        int64_t n = -1;
+        if (clen != NULL && (dm_parse_i64(clen, 0, INT64_MAX, &n) != DM_OK ||
+                             (uint64_t)n > DM_DASHBOARD_MAX_REQUEST_BODY))
+            return send_json_error(c, st->rid, 413u, "PAYLOAD_TOO_LARGE",
+                                   "request body exceeds the proxy's limit");
+        st->streaming = n > 0 || (clen == NULL && te != NULL);
+        if (st->streaming)
+            st->up_err = upstream_start(d, c, method, st, n, &st->err);
+        return MHD_YES;
+    }
+    if (*size) {
+        st->sent += *size;
+        if (st->sent > DM_DASHBOARD_MAX_REQUEST_BODY)
+            st->too_large = true;
+        else if (st->up_err == DM_OK)
+            st->up_err = dm_http_stream_write(st->up, data, *size, &st->err);
+        *size = 0; /* after a failure the rest is read and dropped; the end answers */
+        return MHD_YES;
+    }
+    if (st->too_large)
+        return send_json_error(c, st->rid, 413u, "PAYLOAD_TOO_LARGE",
+                               "request body exceeds the proxy's limit");
+    if (!st->streaming)
+        st->up_err = upstream_start(d, c, method, st, 0, &st->err);
+    else if (st->up_err == DM_OK)
+        st->up_err = dm_http_stream_finish(st->up, &st->err);
+    if (st->up_err != DM_OK)
+        return upstream_failed(c, method, st, st->up_err, &st->err);
+    return relay_response(c, method, st);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -426,36 +499,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct req_state *st = *con_cls;
     if (st == NULL)
         return MHD_NO;
-    bool proxied = dm_dashboard_is_proxied(url);
+    if (dm_dashboard_is_proxied(url))
+        return proxy(d, c, method, st, upload_data, upload_size);
     if (!st->started) {
         st->started = true;
-        if (proxied) {
-            if (!method_allowed(method))
-                return send_json_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED",
-                                       "method not allowed");
-            /* A declared oversize body is refused before reading it. */
-            const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-            int64_t n = 0;
-            if (clen != NULL && (dm_parse_i64(clen, 0, INT64_MAX, &n) != DM_OK ||
-                                 (uint64_t)n > DM_DASHBOARD_MAX_REQUEST_BODY))
-                return send_json_error(c, 413u, "PAYLOAD_TOO_LARGE",
-                                       "request body exceeds the proxy's limit");
-        }
         return MHD_YES;
     }
     if (*upload_size) {
-        if (!proxied || st->too_large ||
-            dm_buf_append(&st->body, upload_data, *upload_size) != DM_OK)
-            st->too_large = true;
+        st->too_large = true; /* static files take no body; read and drop it */
         *upload_size = 0;
         return MHD_YES;
     }
     if (st->too_large)
-        return send_json_error(c, 413u, "PAYLOAD_TOO_LARGE",
-                               proxied ? "request body exceeds the proxy's limit"
-                                       : "static files take no request body");
-    if (proxied)
-        return proxy(d, c, method, st);
+        return send_json_error(c, NULL, 413u, "PAYLOAD_TOO_LARGE",
+                               "static files take no request body");
     return serve_static(d, c, method, url);
 }
 

@@ -12,11 +12,13 @@
  *
  * Proxy: method, raw request target (path and query exactly as sent, so HMAC signatures stay
  * valid), body and end-to-end headers go upstream; status, body and end-to-end headers come back
- * (X-Request-Id, ETag, Retry-After, Content-Encoding, ...). Request bodies are collected whole
- * within DM_DASHBOARD_MAX_REQUEST_BODY (413 beyond; the API itself takes at most 100 kB).
- * Response bodies stream (adapters/http/stream.h): libmicrohttpd pulls them from the API as the
- * client reads, through a bounded window, so a large answer never sits in memory; they are
- * capped at DM_DASHBOARD_MAX_RESPONSE_BODY and the exchange at DM_DASHBOARD_UPSTREAM_TIMEOUT_MS.
+ * (X-Request-Id, ETag, Retry-After, Content-Encoding, ...). Both bodies stream
+ * (adapters/http/stream.h): a request body goes to the API piece by piece as the client sends
+ * it (Content-Length kept, or chunked), within DM_DASHBOARD_MAX_REQUEST_BODY (413 beyond; the
+ * API itself takes at most 100 kB); the response body is pulled from the API by libmicrohttpd
+ * as the client reads, through a bounded window, so a large answer never sits in memory. The
+ * response is capped at DM_DASHBOARD_MAX_RESPONSE_BODY, the exchange at
+ * DM_DASHBOARD_UPSTREAM_TIMEOUT_MS.
  * An unreachable API gives 502 and a timeout before the response head 504, both with a JSON
  * error body in the API's format; a failure mid-body cuts the response short. Every proxied
  * request is logged with its request id.
