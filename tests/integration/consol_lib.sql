@@ -72,13 +72,14 @@ BEGIN
     RETURN r;
 END $$;
 
--- Ingest items lo..hi with salt into raw rows for run r, as a worker would (pending when the
--- payload hash changed, last_seen_run_id always).
+-- Ingest items lo..hi into raw rows for run r, as a worker would (pending when the payload hash
+-- changed, last_seen_run_id always). salt 0: base items; salt > 0: ~10% of the stones churn
+-- (price/availability); salt < 0: every stone gets the churned variant -salt.
 CREATE OR REPLACE FUNCTION dm_test.ingest(r uuid, lo bigint, hi bigint, salt int) RETURNS void
 LANGUAGE sql AS $$
     INSERT INTO raw_diamonds_nivoda (supplier_stone_id, offer_id, payload, payload_hash, run_id, last_seen_run_id)
     SELECT 'stone-' || i, 'offer-' || i, t::json, encode(sha256(convert_to(t, 'UTF8')), 'hex'), r, r
-    FROM (SELECT i, dm_test.item(i, CASE WHEN salt > 0 AND dm_test.rnd(i, salt, 99, 100) < 10 THEN salt ELSE 0 END) AS t
+    FROM (SELECT i, dm_test.item(i, CASE WHEN salt < 0 THEN -salt WHEN salt > 0 AND dm_test.rnd(i, salt, 99, 100) < 10 THEN salt ELSE 0 END) AS t
           FROM generate_series(lo, hi) i) s
     ON CONFLICT (supplier_stone_id) DO UPDATE SET
         payload = CASE WHEN raw_diamonds_nivoda.payload_hash = EXCLUDED.payload_hash THEN raw_diamonds_nivoda.payload ELSE EXCLUDED.payload END,
@@ -86,4 +87,91 @@ LANGUAGE sql AS $$
         run_id = CASE WHEN raw_diamonds_nivoda.payload_hash = EXCLUDED.payload_hash THEN raw_diamonds_nivoda.run_id ELSE EXCLUDED.run_id END,
         payload_hash = EXCLUDED.payload_hash,
         last_seen_run_id = EXCLUDED.last_seen_run_id, updated_at = now()
+$$;
+
+-- Expected canonical values computed independently from the raw JSON (feed.md §2) with SQL,
+-- compared with diamonds column by column for every consolidated raw row. The pricing
+-- expectation takes the markup/rating the test expects for every stone (e.g. the seeded
+-- default rule: 1.15, rating 5). Returns 'ok' or the count and the first mismatch.
+CREATE OR REPLACE FUNCTION dm_test.check_catalogue(exp_markup numeric, exp_rating int)
+RETURNS text LANGUAGE sql SET enable_nestloop = off SET jit = off AS $$
+WITH raw0 AS MATERIALIZED (
+    SELECT r.supplier_stone_id AS sid, r.payload::jsonb AS p
+    FROM raw_diamonds_nivoda r WHERE r.consolidation_status = 'done'),
+raw AS MATERIALIZED (SELECT sid, p, p->'diamond' AS d, p->'diamond'->'certificate' AS c FROM raw0),
+e AS (
+    SELECT sid, p->>'id' AS offer_id, upper(c->>'shape') AS shape,
+        round((c->>'carats')::numeric, 2) AS carats, c->>'color' AS color, c->>'clarity' AS clarity,
+        upper(nullif(c->>'cut', '')) AS cut, upper(nullif(c->>'polish', '')) AS polish,
+        upper(nullif(c->>'symmetry', '')) AS symmetry,
+        CASE WHEN coalesce(c->>'floInt', '') = '' THEN NULL
+             WHEN coalesce(c->>'floCol', '') = '' THEN c->>'floInt'
+             ELSE (c->>'floInt') || ' ' || (c->>'floCol') END AS fluorescence,
+        CASE WHEN jsonb_typeof(c->'labgrown') = 'boolean' THEN (c->>'labgrown')::boolean
+             ELSE coalesce(c->>'labgrown_type', '') <> '' END AS lab_grown,
+        coalesce(jsonb_typeof(c->'treated') = 'boolean' AND (c->>'treated')::boolean, false) AS treated,
+        round((p->>'price')::numeric / 100, 2) AS feed_price,
+        CASE WHEN lower(d->>'availability') LIKE '%unavailable%'
+               OR lower(d->>'availability') LIKE '%not available%' THEN 'unavailable'
+             WHEN lower(d->>'availability') LIKE '%available%' THEN 'available'
+             WHEN lower(d->>'availability') LIKE '%hold%' THEN 'on_hold'
+             WHEN lower(d->>'availability') LIKE '%sold%' THEN 'sold'
+             ELSE 'unavailable' END AS availability,
+        d->>'availability' AS raw_availability, nullif(d->>'HoldId', '') AS hold_id,
+        nullif(d->>'image', '') AS image_url,
+        coalesce(nullif(d->>'video', ''), nullif(d->>'supplier_video_link', '')) AS video_url,
+        nullif(c->>'lab', '') AS certificate_lab, nullif(c->>'certNumber', '') AS certificate_number,
+        nullif(c->>'pdfUrl', '') AS certificate_pdf_url,
+        nullif(jsonb_strip_nulls(jsonb_build_object('length', c->'length', 'width', c->'width',
+            'depth', c->'depth', 'depthPercentage', c->'depthPercentage', 'table', c->'table',
+            'crownAngle', c->'crownAngle', 'crownHeight', c->'crownHeight', 'pavAngle', c->'pavAngle',
+            'pavHeight', c->'pavHeight', 'pavDepth', c->'pavDepth', 'girdle', c->'girdle',
+            'culetSize', c->'culetSize', 'girdleCondition', c->'girdleCondition',
+            'culetCondition', c->'culet_condition')), '{}'::jsonb) AS measurements,
+        nullif(jsonb_strip_nulls(jsonb_build_object('eyeClean', d->'eyeClean', 'brown', d->'brown',
+            'green', d->'green', 'blue', d->'blue', 'gray', d->'gray', 'milky', d->'milky',
+            'bowtie', d->'bowtie', 'mineOfOrigin', d->'mine_of_origin', 'cutStyle', c->'cut_style',
+            'keyToSymbols', c->'keyToSymbols', 'comments', c->'comments')), '{}'::jsonb) AS attributes,
+        nullif(d->'supplier'->>'name', '') AS supplier_name,
+        nullif(d->'supplier'->>'legal_name', '') AS supplier_legal_name
+    FROM raw),
+cmp AS (
+    SELECT e.sid, x.id IS NULL AS missing,
+        ARRAY_REMOVE(ARRAY[
+            CASE WHEN x.offer_id IS DISTINCT FROM e.offer_id THEN 'offer_id' END,
+            CASE WHEN x.shape IS DISTINCT FROM e.shape THEN 'shape' END,
+            CASE WHEN x.carats IS DISTINCT FROM e.carats THEN 'carats' END,
+            CASE WHEN x.color IS DISTINCT FROM e.color THEN 'color' END,
+            CASE WHEN x.clarity IS DISTINCT FROM e.clarity THEN 'clarity' END,
+            CASE WHEN x.cut IS DISTINCT FROM e.cut THEN 'cut' END,
+            CASE WHEN x.polish IS DISTINCT FROM e.polish THEN 'polish' END,
+            CASE WHEN x.symmetry IS DISTINCT FROM e.symmetry THEN 'symmetry' END,
+            CASE WHEN x.fluorescence IS DISTINCT FROM e.fluorescence THEN 'fluorescence' END,
+            CASE WHEN x.lab_grown IS DISTINCT FROM e.lab_grown THEN 'lab_grown' END,
+            CASE WHEN x.treated IS DISTINCT FROM e.treated THEN 'treated' END,
+            CASE WHEN x.feed_price IS DISTINCT FROM e.feed_price THEN 'feed_price' END,
+            CASE WHEN x.markup_ratio IS DISTINCT FROM exp_markup THEN 'markup_ratio' END,
+            CASE WHEN x.rating IS DISTINCT FROM exp_rating THEN 'rating' END,
+            CASE WHEN x.retail_price IS DISTINCT FROM round(e.feed_price * exp_markup, 2) THEN 'retail_price' END,
+            CASE WHEN x.price_per_carat IS DISTINCT FROM round(e.feed_price / e.carats, 2) THEN 'price_per_carat' END,
+            CASE WHEN x.availability IS DISTINCT FROM e.availability THEN 'availability' END,
+            CASE WHEN x.raw_availability IS DISTINCT FROM e.raw_availability THEN 'raw_availability' END,
+            CASE WHEN x.hold_id IS DISTINCT FROM e.hold_id THEN 'hold_id' END,
+            CASE WHEN x.image_url IS DISTINCT FROM e.image_url THEN 'image_url' END,
+            CASE WHEN x.video_url IS DISTINCT FROM e.video_url THEN 'video_url' END,
+            CASE WHEN x.certificate_lab IS DISTINCT FROM e.certificate_lab THEN 'certificate_lab' END,
+            CASE WHEN x.certificate_number IS DISTINCT FROM e.certificate_number THEN 'certificate_number' END,
+            CASE WHEN x.certificate_pdf_url IS DISTINCT FROM e.certificate_pdf_url THEN 'certificate_pdf_url' END,
+            CASE WHEN x.measurements IS DISTINCT FROM e.measurements THEN 'measurements' END,
+            CASE WHEN x.attributes IS DISTINCT FROM e.attributes THEN 'attributes' END,
+            CASE WHEN x.supplier_name IS DISTINCT FROM e.supplier_name THEN 'supplier_name' END,
+            CASE WHEN x.supplier_legal_name IS DISTINCT FROM e.supplier_legal_name THEN 'supplier_legal_name' END,
+            CASE WHEN x.status <> 'active' THEN 'status' END], NULL) AS bad
+    FROM e LEFT JOIN diamonds x ON x.feed = 'nivoda' AND x.supplier_stone_id = e.sid)
+SELECT CASE WHEN count(*) FILTER (WHERE missing OR cardinality(bad) > 0) = 0
+            THEN 'ok (' || count(*) || ' rows)'
+            ELSE count(*) FILTER (WHERE missing OR cardinality(bad) > 0) || ' mismatches, e.g. ' ||
+                 (SELECT sid || ': ' || CASE WHEN missing THEN 'missing' ELSE array_to_string(bad, ',') END
+                  FROM cmp WHERE missing OR cardinality(bad) > 0 ORDER BY sid LIMIT 1) END
+FROM cmp
 $$;

@@ -166,6 +166,9 @@ static enum dm_err finalise_catalogue(struct dm_db *db, const char *run_id, bool
     if (e != DM_OK)
         return e;
     e = dm_db_begin(c, err);
+    /* Whole-catalogue joins: never a nested loop, even before the tables were analysed. */
+    if (e == DM_OK)
+        e = dm_db_exec(c, "SET LOCAL enable_nestloop = off", 0, NULL, NULL, err);
     /* The run row lock serialises the final step of concurrent deliveries for one run. */
     if (e == DM_OK)
         e = dm_db_exec(c,
@@ -482,6 +485,10 @@ enum dm_settle dm_consolidator_handle(struct dm_consolidator *cs, const struct d
     }
     dm_error(&ctx, "consolidation failed: %s", err.message);
     record_failure(cs, m->run_id, &ctx, err.message);
+    /* Back off before the redelivery (the lock is still renewed): a transient cause gets time
+     * to clear instead of burning the 3 deliveries within milliseconds. */
+    int64_t backoff = 5000LL * (delivery_count > 0 ? delivery_count : 1);
+    dm_sleep_ms(backoff < 30000 ? backoff : 30000, &dm_stop_flag);
     return DM_SETTLE_ABANDON;
 }
 
