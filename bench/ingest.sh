@@ -4,10 +4,11 @@
 # scheduler's start to the last partition's completion, and each process's peak RSS (worker,
 # simulator, scheduler). Then, with 100 ms of simulated feed latency, throughput as
 # WORKER_CONCURRENCY doubles (4, 8, 16). Private cluster, cleaned up. Writes
-# $BENCH_OUT/ingest.json.
+# $BENCH_OUT/ingest.json. Also measures the raw write path three ways (bench_raw_write.c).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIAMOND_BIN=${DIAMOND_BIN:-$ROOT/build/diamond}
+DM_BUILD_DIR=${DM_BUILD_DIR:-$(dirname "$DIAMOND_BIN")}
 BENCH_OUT=${BENCH_OUT:-$(mktemp -d)}
 mkdir -p "$BENCH_OUT"
 N=${INGEST_STONES:-500000}
@@ -120,6 +121,14 @@ sched_mb=$(echo "$SCHED_KB / 1024" | bc -l | xargs printf '%.1f')
 sim_mb=$(echo "$SIM_KB / 1024" | bc -l | xargs printf '%.1f')
 echo "ingest: planned in ${plan_secs} s ($(grep -o 'partitions=[0-9]* estimated=[0-9]* count_queries=[0-9]*' "$dir/sched.out")), fetched $full_stones stones in ${full_secs} s = $full_rate stones/s (concurrency $CONC); peak RSS worker ${worker_mb} MB, scheduler ${sched_mb} MB, feed-sim ${sim_mb} MB"
 echo "ingest: CPU per stone: worker ${worker_us} us, PostgreSQL ${pg_us} us, feed-sim ${sim_us} us = ${cost_us} us -> ${projected} stones/s on 2 idle cores (load average now $load)"
+# --- the raw write path, measured three ways on one connection (see bench_raw_write.c) --------
+RAW_JSON='{}'
+if [ -x "$DM_BUILD_DIR/bench_raw_write" ]; then
+    curl -fsS "${NIVODA_ENDPOINT%/graphql}/admin/stones?offset=0&limit=50" >"$dir/page.json"
+    fresh_db ingest_rawwrite
+    RAW_JSON=$("$DM_BUILD_DIR/bench_raw_write" "$DATABASE_URL" "$dir/page.json" 200 | tail -n 1)
+    echo "ingest: raw write path (rows/s, one connection): $RAW_JSON"
+fi
 kill -TERM "$SIM_PID"; wait "$SIM_PID" || true
 
 # --- 100 ms feed latency, concurrency doubling -------------------------------------------------
@@ -144,4 +153,7 @@ cat >"$BENCH_OUT/ingest.json" <<JSON
  "latency100_stones_per_s_c16": ${lat[16]},
  "targets": {"ingest_stones_per_s": ">= 15000", "worker_peak_rss_mb": "<= 32"}}
 JSON
+# Merge the write-path figures into the report.
+jq -c --argjson raw "$RAW_JSON" '. + $raw' "$BENCH_OUT/ingest.json" >"$dir/merged.json" &&
+    mv "$dir/merged.json" "$BENCH_OUT/ingest.json"
 cat "$BENCH_OUT/ingest.json"
