@@ -63,5 +63,6 @@ export function compact(v) {
   v = Number(v) || 0;
   if (v >= 1e6) return (v / 1e6).toFixed(v >= 1e7 ? 0 : 1).replace(/\.0$/, '') + 'M';
   if (v >= 1e3) return (v / 1e3).toFixed(v >= 1e4 ? 0 : 1).replace(/\.0$/, '') + 'k';
+  if (v < 10 && Math.round(v) !== v) return v.toFixed(v < 1 ? 2 : 1).replace(/\.?0+$/, '');
   return String(Math.round(v));
 }
