@@ -1,9 +1,10 @@
 /*
  * bench_feed.c - feed benchmarks driven by bench/feed.sh.
  *   bench_feed sim URL THREADS SECONDS    raw pages of 50 per second from the simulator: THREADS
- *                                         clients POST diamonds_by_query pages (random offsets
- *                                         across 30 price bands) and only check status and size,
- *                                         so the simulator, not JSON parsing, is measured.
+ *                                         clients POST diamonds_by_query pages with every item
+ *                                         field the client asks for (random offsets across 30
+ *                                         price bands) and only check status and size, so the
+ *                                         simulator, not JSON parsing, is measured.
  *   bench_feed client URL THREADS SECONDS [LATENCY_MS]
  *                                         pages per second through the Nivoda client (token
  *                                         cache, rate limit at 100000 rps, full JSON parsing);
@@ -78,7 +79,7 @@ static int authenticate(void)
 static void *sim_worker(void *p)
 {
     struct counters *c = p;
-    char body[1024];
+    char body[4096];
     uint64_t r;
     dm_random_bytes(&r, sizeof(r));
     while (dm_mono_ms() < deadline_ms) {
@@ -90,10 +91,11 @@ static void *sim_worker(void *p)
                  "{\"query\":\"query ($token: String!, $query: DiamondQuery, $offset: Int, "
                  "$limit: Int) { as(token: $token) { diamonds_by_query(query: $query, offset: "
                  "$offset, limit: $limit, order: {type: createdAt, direction: ASC}) { "
-                 "total_count items { id } } } }\",\"variables\":{\"token\":\"%s\",\"query\":{"
+                 "total_count items { %s } } } }\",\"variables\":{\"token\":\"%s\",\"query\":{"
                  "\"sizes\":{\"from\":0.5,\"to\":10},\"dollar_value\":{\"from\":%lld,\"to\":%lld}}"
                  ",\"offset\":%lld,\"limit\":50}}",
-                 token, (long long)bands[b], (long long)bands[b + 1] - 1, (long long)off);
+                 dm_nivoda_item_fields(), token, (long long)bands[b], (long long)bands[b + 1] - 1,
+                 (long long)off);
         struct dm_http_response resp;
         struct dm_error err = {0};
         if (post(body, &resp, &err) == DM_OK && resp.status == 200 && resp.body.len > 1000) {

@@ -401,6 +401,11 @@ void dm_feed_page_free(struct dm_feed_page *page)
     page->items = NULL;
 }
 
+const char *dm_nivoda_item_fields(void)
+{
+    return ITEM_FIELDS;
+}
+
 json_t *dm_nivoda_query_json(const struct dm_feed_query *q)
 {
     json_t *o = json_object();

@@ -113,6 +113,8 @@ enum dm_err dm_nivoda_extract_page(const json_t *data, struct dm_feed_page *page
                                    struct dm_error *err) DM_MUST_CHECK;
 /* True when a feed error message says the token is invalid, expired or unauthorized. */
 bool dm_nivoda_is_token_message(const char *message);
+/* The item selection the client requests (every field of feed.md §1), for tools and tests. */
+const char *dm_nivoda_item_fields(void);
 /* The DiamondQuery variable object sent for q (new reference): 17 shapes, sizes 0.5..10,
  * dollar_value and updated bounds when set. */
 json_t *dm_nivoda_query_json(const struct dm_feed_query *q);

@@ -378,103 +378,54 @@ static bool banded(const struct dm_feedsim_faults *f)
     return f->price_min >= 0 || f->price_max >= 0;
 }
 
-/* The item schema (names only): selections are validated, items always carry every field. */
-static const char *const item_fields[] = {
-    "id", "price", "discount", "diamond_price", "markup_price", "markup_discount", "diamond", NULL};
-static const char *const diamond_fields[] = {"id",
-                                             "availability",
-                                             "HoldId",
-                                             "NivodaStockId",
-                                             "supplierStockId",
-                                             "image",
-                                             "video",
-                                             "eyeClean",
-                                             "brown",
-                                             "green",
-                                             "blue",
-                                             "gray",
-                                             "milky",
-                                             "bowtie",
-                                             "mine_of_origin",
-                                             "supplier_video_link",
-                                             "approval_type",
-                                             "final_price",
-                                             "show_measurements",
-                                             "show_certificate_number",
-                                             "return_window",
-                                             "CertificateType",
-                                             "delivery_time",
-                                             "certificate",
-                                             "supplier",
-                                             NULL};
-static const char *const delivery_fields[] = {"express_timeline_applicable", "min_business_days",
-                                              "max_business_days", NULL};
-static const char *const certificate_fields[] = {
-    "id",        "lab",          "certNumber",      "pdfUrl",
-    "shape",     "fullShape",    "carats",          "clarity",
-    "cut",       "polish",       "symmetry",        "color",
-    "length",    "width",        "depth",           "depthPercentage",
-    "table",     "crownAngle",   "crownHeight",     "pavAngle",
-    "pavHeight", "pavDepth",     "floInt",          "floCol",
-    "verified",  "labgrown",     "labgrown_type",   "treated",
-    "girdle",    "culetSize",    "girdleCondition", "culet_condition",
-    "cut_style", "keyToSymbols", "comments",        NULL};
-static const char *const supplier_fields[] = {"id", "name", "legal_name", NULL};
-
-static bool in_list(const char *const *list, const char *name)
+static void sel_free(struct dm_inv_sel *sel, int n)
 {
-    for (; *list; list++)
-        if (!strcmp(*list, name))
-            return true;
-    return false;
+    if (sel == NULL)
+        return;
+    for (int i = 0; i < n; i++)
+        sel_free((struct dm_inv_sel *)sel[i].children, sel[i].nchildren);
+    free(sel);
 }
 
-/* Validate a selection against the item schema; false with x failed on the first bad field. */
-static bool check_selection(struct exec *x, const struct dm_gql_field *f, const char *const *fields,
-                            const char *type)
+/* Compile a selection on the item schema (parent -1 = Item). NULL with x failed on a bad
+ * field; keys point into the document, which outlives the rendering. */
+static struct dm_inv_sel *sel_compile(struct exec *x, const struct dm_gql_field *f, int parent,
+                                      int *n)
 {
-    if (!f->has_selection) {
-        snprintf(x->msg, sizeof(x->msg),
-                 "Field \"%.100s\" of type \"%s\" must have a selection "
-                 "of subfields.",
-                 f->name, type);
-        x_fail(x, "GRAPHQL_VALIDATION_FAILED", x->msg);
-        return false;
-    }
-    for (const struct dm_gql_field *c = f->children; c; c = c->next) {
-        if (!strcmp(c->name, "__typename"))
-            continue;
-        if (!in_list(fields, c->name)) {
+    int count = 0;
+    for (const struct dm_gql_field *c = f->children; c; c = c->next)
+        count++;
+    struct dm_inv_sel *sel = dm_xcalloc((size_t)(count ? count : 1), sizeof(*sel));
+    int i = 0;
+    for (const struct dm_gql_field *c = f->children; c; c = c->next, i++) {
+        bool obj;
+        const char *type;
+        int id = dm_inv_field(parent, c->name, &obj, &type);
+        if (id < 0) {
             snprintf(x->msg, sizeof(x->msg), "Cannot query field \"%.100s\" on type \"%s\".",
                      c->name, type);
-            x_fail(x, "GRAPHQL_VALIDATION_FAILED", x->msg);
-            return false;
-        }
-        const char *const *sub = NULL;
-        const char *subtype = NULL;
-        if (fields == item_fields && !strcmp(c->name, "diamond")) {
-            sub = diamond_fields;
-            subtype = "Diamond";
-        } else if (fields == diamond_fields && !strcmp(c->name, "delivery_time")) {
-            sub = delivery_fields;
-            subtype = "DeliveryTime";
-        } else if (fields == diamond_fields && !strcmp(c->name, "certificate")) {
-            sub = certificate_fields;
-            subtype = "Certificate";
-        } else if (fields == diamond_fields && !strcmp(c->name, "supplier")) {
-            sub = supplier_fields;
-            subtype = "Supplier";
-        }
-        if (sub && !check_selection(x, c, sub, subtype))
-            return false;
-        if (!sub && c->has_selection) {
+        } else if (obj && !c->has_selection) {
+            snprintf(x->msg, sizeof(x->msg),
+                     "Field \"%.100s\" of type \"%s\" must have a selection of subfields.", c->name,
+                     type);
+        } else if (!obj && c->has_selection) {
             snprintf(x->msg, sizeof(x->msg), "Field \"%.100s\" must not have a selection.",
                      c->name);
-            x_fail(x, "GRAPHQL_VALIDATION_FAILED", x->msg);
-            return false;
+        } else {
+            sel[i].key = c->alias;
+            sel[i].field = id;
+            if (!obj)
+                continue;
+            sel[i].children = sel_compile(x, c, id, &sel[i].nchildren);
+            if (sel[i].children != NULL)
+                continue;
         }
+        x_fail(x, "GRAPHQL_VALIDATION_FAILED", x->msg);
+        sel_free(sel, i + 1);
+        return NULL;
     }
-    return true;
+    *n = count;
+    return sel;
 }
 
 static void exec_search(struct exec *x, const struct dm_gql_field *fld)
@@ -531,9 +482,19 @@ static void exec_search(struct exec *x, const struct dm_gql_field *fld)
         x_fail(x, "GRAPHQL_VALIDATION_FAILED", "limit must be between 1 and 50");
         return;
     }
-    for (const struct dm_gql_field *c = fld->children; c; c = c->next)
-        if (!strcmp(c->name, "items") && !check_selection(x, c, item_fields, "Item"))
+    struct dm_inv_sel *sel = NULL;
+    int nsel = 0;
+    for (const struct dm_gql_field *c = fld->children; c && sel == NULL; c = c->next) {
+        if (strcmp(c->name, "items") != 0)
+            continue;
+        if (!c->has_selection) {
+            x_fail(x, "GRAPHQL_VALIDATION_FAILED",
+                   "Field \"items\" of type \"[Item]\" must have a selection of subfields.");
             return;
+        }
+        if ((sel = sel_compile(x, c, -1, &nsel)) == NULL)
+            return;
+    }
     bool faulty = !banded(&x->f) || in_band(&x->f, blo, bhi);
     dm_inv_rdlock(sim->inv);
     const struct dm_inv_match *m = dm_inv_query(sim->inv, &filt);
@@ -572,13 +533,13 @@ static void exec_search(struct exec *x, const struct dm_gql_field *fld)
                 if (i)
                     x_raw(x, ",", 1);
                 if (x->e == DM_OK)
-                    x->e = dm_inv_render(sim->inv, pos, var, x->out);
+                    x->e = dm_inv_render_sel(sim->inv, pos, var, sel, nsel, x->out);
             }
             if (dup) {
                 x_raw(x, ",", 1);
                 uint32_t pos = m->pos[start + (uint64_t)(frand() * (double)n) % n];
                 if (x->e == DM_OK)
-                    x->e = dm_inv_render(sim->inv, pos, DM_INV_NORMAL, x->out);
+                    x->e = dm_inv_render_sel(sim->inv, pos, DM_INV_NORMAL, sel, nsel, x->out);
                 bump(&sim->faults[FT_DUPLICATE], 1);
             }
             x_raw(x, "]", 1);
@@ -596,6 +557,7 @@ static void exec_search(struct exec *x, const struct dm_gql_field *fld)
     x_raw(x, "}", 1);
     dm_inv_release(sim->inv, m);
     dm_inv_unlock(sim->inv);
+    sel_free(sel, nsel);
 }
 
 static void exec_count(struct exec *x, const struct dm_gql_field *fld)

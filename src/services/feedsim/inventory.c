@@ -30,6 +30,15 @@ struct stone {
     uint8_t shape, color, clarity, cut, polish, symmetry, flo, lab, avail, flags, supplier;
 };
 
+/* One row of the price index: what filters look at, 24 bytes, scanned sequentially. */
+struct pentry {
+    uint32_t price_cents;
+    uint32_t pos;
+    int64_t updated_ms;
+    uint16_t carats100;
+    uint8_t shape, flags;
+};
+
 struct centry {
     struct dm_inv_match m; /* first: dm_inv_release casts back */
     struct dm_inv_filter key;
@@ -47,6 +56,7 @@ struct dm_inventory {
     struct stone *st;    /* feed order */
     uint32_t n, cap;     /* positions used (incl. removed), allocated */
     uint32_t *by_serial; /* serial -> position */
+    struct pentry *pidx; /* price index: filter columns sorted by (price, position) */
     uint32_t next_serial;
     uint32_t live;
     uint64_t version; /* bumps on every mutation */
@@ -291,6 +301,8 @@ static void gen_stone(const struct dm_inventory *inv, uint32_t serial, int64_t c
 
 /* Feed order: createdAt, then the diamond id (its first 64 bits are mix(serial ^ mask_d),
  * printed as fixed-width hex, so numeric order is the id's string order). */
+static void pidx_rebuild(struct dm_inventory *inv);
+
 static int cmp_stone(const void *a, const void *b, void *ctx)
 {
     const struct stone *x = a, *y = b;
@@ -337,6 +349,7 @@ struct dm_inventory *dm_inv_new(uint64_t seed, uint32_t count)
     inv->n = count;
     inv->next_serial = count;
     inv->live = count;
+    pidx_rebuild(inv);
     return inv;
 }
 
@@ -358,6 +371,7 @@ void dm_inv_free(struct dm_inventory *inv)
     pthread_mutex_destroy(&inv->cmu);
     free(inv->st);
     free(inv->by_serial);
+    free(inv->pidx);
     free(inv);
 }
 
@@ -471,6 +485,135 @@ static void canon(const struct dm_inv_filter *f, struct dm_inv_filter *k)
     k->labgrown = f->labgrown;
 }
 
+static bool pmatches(const struct pentry *p, const struct dm_inv_filter *f)
+{
+    if (p->flags & F_REMOVED)
+        return false;
+    if (f->has_updated && (p->updated_ms < f->updated_from || p->updated_ms > f->updated_to))
+        return false;
+    if (f->has_sizes && (p->carats100 < f->size_from || p->carats100 > f->size_to))
+        return false;
+    if (f->has_shapes && !(f->shape_mask & (1u << p->shape)))
+        return false;
+    if (f->labgrown >= 0 && ((p->flags & F_LABGROWN) != 0) != (f->labgrown == 1))
+        return false;
+    return true;
+}
+
+static void pentry_fill(const struct stone *s, uint32_t pos, struct pentry *p)
+{
+    p->price_cents = s->price_cents;
+    p->pos = pos;
+    p->updated_ms = s->updated_ms;
+    p->carats100 = s->carats100;
+    p->shape = s->shape;
+    p->flags = s->flags;
+}
+
+static int cmp_pentry(const void *a, const void *b)
+{
+    const struct pentry *x = a, *y = b;
+    if (x->price_cents != y->price_cents)
+        return x->price_cents < y->price_cents ? -1 : 1;
+    return x->pos < y->pos ? -1 : (x->pos > y->pos);
+}
+
+/* Under the write lock (or before sharing): rebuild the whole price index. */
+static void pidx_rebuild(struct dm_inventory *inv)
+{
+    free(inv->pidx);
+    inv->pidx = dm_xmalloc(((size_t)inv->n + 1) * sizeof(*inv->pidx));
+    for (uint32_t i = 0; i < inv->n; i++)
+        pentry_fill(&inv->st[i], i, &inv->pidx[i]);
+    qsort(inv->pidx, inv->n, sizeof(*inv->pidx), cmp_pentry);
+}
+
+/* First index entry at or after (price, pos). */
+static uint32_t pidx_lower(const struct dm_inventory *inv, uint64_t price, uint32_t pos)
+{
+    uint32_t lo = 0, hi = inv->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const struct pentry *p = &inv->pidx[mid];
+        if (p->price_cents < price || (p->price_cents == price && p->pos < pos))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Under the write lock: refresh the index row of a stone whose price did not change. */
+static void pidx_update(struct dm_inventory *inv, uint32_t pos)
+{
+    uint32_t i = pidx_lower(inv, inv->st[pos].price_cents, pos);
+    if (i < inv->n && inv->pidx[i].pos == pos)
+        pentry_fill(&inv->st[pos], pos, &inv->pidx[i]);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : (x > y);
+}
+
+/* The index rows [*a, *b) whose price can match f; false when a full scan is cheaper. */
+static bool price_rows(const struct dm_inventory *inv, const struct dm_inv_filter *f, uint32_t *a,
+                       uint32_t *b)
+{
+    if (!f->has_price)
+        return false;
+    uint64_t lo = f->price_from <= 0 ? 0 : (uint64_t)f->price_from * 100;
+    uint64_t hi =
+        f->price_to >= (int64_t)(UINT32_MAX / 100) ? UINT32_MAX : (uint64_t)f->price_to * 100 + 99;
+    if (f->price_from > (int64_t)(UINT32_MAX / 100) || lo > hi) {
+        *a = *b = 0;
+        return true;
+    }
+    *a = pidx_lower(inv, lo, 0);
+    *b = hi >= UINT32_MAX ? inv->n : pidx_lower(inv, hi + 1, 0);
+    /* Wide bands read most of the index in price order: the feed-order scan is as cheap and
+     * needs no sort. */
+    return (uint64_t)(*b - *a) * 3 < inv->n;
+}
+
+/* Matching positions in feed order; *out malloc'd. */
+static uint32_t collect(const struct dm_inventory *inv, const struct dm_inv_filter *key,
+                        uint32_t **out)
+{
+    uint32_t cap = 1024, n = 0, a, b;
+    uint32_t *pos = dm_xmalloc(cap * sizeof(uint32_t));
+    bool by_price = price_rows(inv, key, &a, &b);
+    uint32_t end = by_price ? b : inv->n;
+    for (uint32_t i = by_price ? a : 0; i < end; i++) {
+        bool ok = by_price ? pmatches(&inv->pidx[i], key) : matches(&inv->st[i], key);
+        if (!ok)
+            continue;
+        if (n == cap) {
+            cap *= 2;
+            pos = dm_xrealloc(pos, (size_t)cap * sizeof(uint32_t));
+        }
+        pos[n++] = by_price ? inv->pidx[i].pos : i;
+    }
+    if (by_price)
+        qsort(pos, n, sizeof(uint32_t), cmp_u32); /* feed order = position order */
+    *out = pos;
+    return n;
+}
+
+static uint32_t count_matches(const struct dm_inventory *inv, const struct dm_inv_filter *key)
+{
+    uint32_t n = 0, a, b;
+    if (price_rows(inv, key, &a, &b)) {
+        for (uint32_t i = a; i < b; i++)
+            n += pmatches(&inv->pidx[i], key);
+    } else {
+        for (uint32_t i = 0; i < inv->n; i++)
+            n += matches(&inv->st[i], key);
+    }
+    return n;
+}
+
 const struct dm_inv_match *dm_inv_query(struct dm_inventory *inv, const struct dm_inv_filter *f)
 {
     struct dm_inv_filter key;
@@ -491,17 +634,7 @@ const struct dm_inv_match *dm_inv_query(struct dm_inventory *inv, const struct d
     struct centry *e = dm_xcalloc(1, sizeof(*e));
     e->key = key;
     e->version = version;
-    uint32_t cap = 1024, n = 0;
-    e->pos = dm_xmalloc(cap * sizeof(uint32_t));
-    for (uint32_t i = 0; i < inv->n; i++) {
-        if (!matches(&inv->st[i], &key))
-            continue;
-        if (n == cap) {
-            cap *= 2;
-            e->pos = dm_xrealloc(e->pos, (size_t)cap * sizeof(uint32_t));
-        }
-        e->pos[n++] = i;
-    }
+    uint32_t n = collect(inv, &key, &e->pos);
     e->m.n = n;
     e->m.pos = e->pos;
     e->refs = 1;
@@ -561,10 +694,7 @@ uint32_t dm_inv_count(struct dm_inventory *inv, const struct dm_inv_filter *f)
     }
     pthread_mutex_unlock(&inv->cmu);
     /* Counting alone does not cache: bisecting schedulers ask hundreds of one-off counts. */
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < inv->n; i++)
-        n += matches(&inv->st[i], &key);
-    return n;
+    return count_matches(inv, &key);
 }
 
 void dm_inv_release(struct dm_inventory *inv, const struct dm_inv_match *m)
@@ -733,330 +863,689 @@ static bool is_null(uint64_t h, int k)
     return ((h >> (3 * k)) & 7) == 0;
 }
 
-enum dm_err dm_inv_render(struct dm_inventory *inv, uint32_t pos, enum dm_inv_variant v,
-                          struct dm_buf *out)
+/* ---- item schema and selections --------------------------------------------------------- */
+
+enum {
+    /* Item */
+    I_ID,
+    I_PRICE,
+    I_DISCOUNT,
+    I_DIAMOND_PRICE,
+    I_MARKUP_PRICE,
+    I_MARKUP_DISCOUNT,
+    I_DIAMOND,
+    /* Diamond */
+    D_ID,
+    D_AVAILABILITY,
+    D_HOLDID,
+    D_NIVODA_STOCK,
+    D_SUPPLIER_STOCK,
+    D_IMAGE,
+    D_VIDEO,
+    D_EYECLEAN,
+    D_BROWN,
+    D_GREEN,
+    D_BLUE,
+    D_GRAY,
+    D_MILKY,
+    D_BOWTIE,
+    D_MINE,
+    D_SUPPLIER_VIDEO,
+    D_APPROVAL,
+    D_FINAL_PRICE,
+    D_SHOW_MEAS,
+    D_SHOW_CERTNO,
+    D_RETURN_WINDOW,
+    D_CERT_TYPE,
+    D_DELIVERY,
+    D_CERTIFICATE,
+    D_SUPPLIER,
+    /* DeliveryTime */
+    T_EXPRESS,
+    T_MIN,
+    T_MAX,
+    /* Certificate */
+    C_ID,
+    C_LAB,
+    C_CERTNO,
+    C_PDF,
+    C_SHAPE,
+    C_FULLSHAPE,
+    C_CARATS,
+    C_CLARITY,
+    C_CUT,
+    C_POLISH,
+    C_SYMMETRY,
+    C_COLOR,
+    C_LENGTH,
+    C_WIDTH,
+    C_DEPTH,
+    C_DEPTHPCT,
+    C_TABLE,
+    C_CROWN_ANGLE,
+    C_CROWN_HEIGHT,
+    C_PAV_ANGLE,
+    C_PAV_HEIGHT,
+    C_PAV_DEPTH,
+    C_FLOINT,
+    C_FLOCOL,
+    C_VERIFIED,
+    C_LABGROWN,
+    C_LABGROWN_TYPE,
+    C_TREATED,
+    C_GIRDLE,
+    C_CULET_SIZE,
+    C_GIRDLE_COND,
+    C_CULET_COND,
+    C_CUT_STYLE,
+    C_KEY_SYMBOLS,
+    C_COMMENTS,
+    /* Supplier */
+    S_ID,
+    S_NAME,
+    S_LEGAL_NAME,
+    NFIELDS,
+    F_TYPENAME = NFIELDS,
+};
+
+static const struct {
+    const char *name;
+    int parent; /* -1 = Item */
+} schema[NFIELDS] = {
+    {"id", -1},
+    {"price", -1},
+    {"discount", -1},
+    {"diamond_price", -1},
+    {"markup_price", -1},
+    {"markup_discount", -1},
+    {"diamond", -1},
+    {"id", I_DIAMOND},
+    {"availability", I_DIAMOND},
+    {"HoldId", I_DIAMOND},
+    {"NivodaStockId", I_DIAMOND},
+    {"supplierStockId", I_DIAMOND},
+    {"image", I_DIAMOND},
+    {"video", I_DIAMOND},
+    {"eyeClean", I_DIAMOND},
+    {"brown", I_DIAMOND},
+    {"green", I_DIAMOND},
+    {"blue", I_DIAMOND},
+    {"gray", I_DIAMOND},
+    {"milky", I_DIAMOND},
+    {"bowtie", I_DIAMOND},
+    {"mine_of_origin", I_DIAMOND},
+    {"supplier_video_link", I_DIAMOND},
+    {"approval_type", I_DIAMOND},
+    {"final_price", I_DIAMOND},
+    {"show_measurements", I_DIAMOND},
+    {"show_certificate_number", I_DIAMOND},
+    {"return_window", I_DIAMOND},
+    {"CertificateType", I_DIAMOND},
+    {"delivery_time", I_DIAMOND},
+    {"certificate", I_DIAMOND},
+    {"supplier", I_DIAMOND},
+    {"express_timeline_applicable", D_DELIVERY},
+    {"min_business_days", D_DELIVERY},
+    {"max_business_days", D_DELIVERY},
+    {"id", D_CERTIFICATE},
+    {"lab", D_CERTIFICATE},
+    {"certNumber", D_CERTIFICATE},
+    {"pdfUrl", D_CERTIFICATE},
+    {"shape", D_CERTIFICATE},
+    {"fullShape", D_CERTIFICATE},
+    {"carats", D_CERTIFICATE},
+    {"clarity", D_CERTIFICATE},
+    {"cut", D_CERTIFICATE},
+    {"polish", D_CERTIFICATE},
+    {"symmetry", D_CERTIFICATE},
+    {"color", D_CERTIFICATE},
+    {"length", D_CERTIFICATE},
+    {"width", D_CERTIFICATE},
+    {"depth", D_CERTIFICATE},
+    {"depthPercentage", D_CERTIFICATE},
+    {"table", D_CERTIFICATE},
+    {"crownAngle", D_CERTIFICATE},
+    {"crownHeight", D_CERTIFICATE},
+    {"pavAngle", D_CERTIFICATE},
+    {"pavHeight", D_CERTIFICATE},
+    {"pavDepth", D_CERTIFICATE},
+    {"floInt", D_CERTIFICATE},
+    {"floCol", D_CERTIFICATE},
+    {"verified", D_CERTIFICATE},
+    {"labgrown", D_CERTIFICATE},
+    {"labgrown_type", D_CERTIFICATE},
+    {"treated", D_CERTIFICATE},
+    {"girdle", D_CERTIFICATE},
+    {"culetSize", D_CERTIFICATE},
+    {"girdleCondition", D_CERTIFICATE},
+    {"culet_condition", D_CERTIFICATE},
+    {"cut_style", D_CERTIFICATE},
+    {"keyToSymbols", D_CERTIFICATE},
+    {"comments", D_CERTIFICATE},
+    {"id", D_SUPPLIER},
+    {"name", D_SUPPLIER},
+    {"legal_name", D_SUPPLIER},
+};
+
+static bool is_object_field(int f)
+{
+    return f == I_DIAMOND || f == D_DELIVERY || f == D_CERTIFICATE || f == D_SUPPLIER;
+}
+
+static const char *type_name(int parent)
+{
+    switch (parent) {
+    case I_DIAMOND:
+        return "Diamond";
+    case D_DELIVERY:
+        return "DeliveryTime";
+    case D_CERTIFICATE:
+        return "Certificate";
+    case D_SUPPLIER:
+        return "Supplier";
+    default:
+        return "Item";
+    }
+}
+
+int dm_inv_field(int parent, const char *name, bool *is_object, const char **type)
+{
+    *is_object = false;
+    *type = type_name(parent);
+    if (!strcmp(name, "__typename"))
+        return F_TYPENAME;
+    for (int f = 0; f < NFIELDS; f++) {
+        if (schema[f].parent == parent && !strcmp(schema[f].name, name)) {
+            *is_object = is_object_field(f);
+            return f;
+        }
+    }
+    return -1;
+}
+
+/* The full selection (what the Nivoda client asks for), in schema order. */
+static struct dm_inv_sel full_sel[NFIELDS];
+static int full_root_n;
+static pthread_once_t full_once = PTHREAD_ONCE_INIT;
+
+static void build_full(void)
+{
+    /* Children of a parent are contiguous in schema order, so each object field points at
+     * the run of its children inside full_sel (which mirrors the schema array). */
+    for (int f = 0; f < NFIELDS; f++) {
+        full_sel[f].key = schema[f].name;
+        full_sel[f].field = f;
+        full_sel[f].children = NULL;
+        full_sel[f].nchildren = 0;
+        if (schema[f].parent < 0)
+            full_root_n++;
+    }
+    for (int f = 0; f < NFIELDS; f++) {
+        int p = schema[f].parent;
+        if (p < 0)
+            continue;
+        if (full_sel[p].children == NULL)
+            full_sel[p].children = &full_sel[f];
+        full_sel[p].nchildren++;
+    }
+}
+
+/* Everything an item's fields are derived from, computed once per rendered item. */
+struct ictx {
+    const struct dm_inventory *inv;
+    const struct stone *s;
+    enum dm_inv_variant v;
+    uint64_t h, h2;
+    bool lab, has_video;
+    char did[37];
+};
+
+static void w_key(struct jw *w, const char *key, bool *first)
+{
+    if (!*first)
+        W_LIT(w, ",");
+    *first = false;
+    W_LIT(w, "\"");
+    w_raw(w, key, strlen(key));
+    W_LIT(w, "\":");
+}
+
+static void w_null(struct jw *w)
+{
+    W_LIT(w, "null");
+}
+
+/* Measurements from the carat weight and the shape's length/width ratio (x100 / x10). */
+static void measurements(const struct stone *s, uint64_t h2, int64_t *len100, int64_t *wid100,
+                         int64_t *dep100, int64_t *pct10)
+{
+    double c = s->carats100 / 100.0;
+    double side = 6.45 * cbrt(c);
+    double ratio = shape_ratio[s->shape];
+    double width = side / sqrt(ratio);
+    double length = width * ratio;
+    double depth_pct = 59.0 + (double)(h2 % 60) / 10.0;
+    *len100 = llround(length * 100);
+    *wid100 = llround(width * 100);
+    *dep100 = llround(width * depth_pct);
+    *pct10 = llround(depth_pct * 10);
+}
+
+static void write_scalar(const struct ictx *x, int f, struct jw *w)
+{
+    const struct stone *s = x->s;
+    const struct dm_inventory *inv = x->inv;
+    uint64_t h = x->h, h2 = x->h2;
+    char id[37];
+    int64_t len100, wid100, dep100, pct10;
+    switch (f) {
+    case I_ID:
+        offer_id(inv, s->serial, id);
+        w_str(w, id);
+        break;
+    case I_PRICE:
+        if (x->v == DM_INV_NO_PRICE)
+            w_null(w);
+        else
+            w_i64(w, s->price_cents);
+        break;
+    case I_DISCOUNT:
+        if (is_null(h, 0))
+            w_null(w);
+        else
+            w_fixed(w, -(int64_t)(h2 % 600), 1);
+        break;
+    case I_DIAMOND_PRICE:
+    case D_FINAL_PRICE:
+        w_i64(w, s->price_cents);
+        break;
+    case I_MARKUP_PRICE:
+        w_i64(w, (int64_t)s->price_cents + (int64_t)s->price_cents / 20);
+        break;
+    case I_MARKUP_DISCOUNT:
+        if (is_null(h, 1))
+            w_null(w);
+        else
+            w_fixed(w, -(int64_t)((h2 >> 10) % 500), 1);
+        break;
+    case D_ID:
+        w_str(w, x->did);
+        break;
+    case D_AVAILABILITY:
+        w_str(w, avail_names[s->avail]);
+        break;
+    case D_HOLDID:
+        if (s->avail == AV_HOLD) {
+            hold_id(inv, s->serial, s->hold_seq, id);
+            w_str(w, id);
+        } else {
+            w_null(w);
+        }
+        break;
+    case D_NIVODA_STOCK:
+        W_LIT(w, "\"NIV");
+        w_i64(w, 10000000 + (int64_t)(mix(s->serial ^ inv->mask_d) % 90000000));
+        W_LIT(w, "\"");
+        break;
+    case D_SUPPLIER_STOCK:
+        W_LIT(w, "\"");
+        w_raw(w, suppliers[s->supplier], 2);
+        W_LIT(w, "-");
+        w_i64(w, 100000 + (int64_t)(h2 % 900000));
+        W_LIT(w, "\"");
+        break;
+    case D_IMAGE:
+        if (is_null(h, 2)) {
+            w_null(w);
+        } else {
+            W_LIT(w, "\"https://images.feed-sim.local/d/");
+            w_raw(w, x->did, 36);
+            W_LIT(w, ".jpg\"");
+        }
+        break;
+    case D_VIDEO:
+        if (x->has_video) {
+            W_LIT(w, "\"https://video.feed-sim.local/v/");
+            w_raw(w, x->did, 36);
+            W_LIT(w, "/video.mp4\"");
+        } else {
+            w_null(w);
+        }
+        break;
+    case D_EYECLEAN:
+        if (is_null(h, 4))
+            w_null(w);
+        else
+            w_bool(w, s->clarity <= 6);
+        break;
+    case D_BROWN:
+        if (is_null(h, 5))
+            w_null(w);
+        else
+            w_i64(w, (h2 >> 24) % 10 == 0);
+        break;
+    case D_GREEN:
+        if (is_null(h, 5))
+            w_null(w);
+        else
+            w_i64(w, (h2 >> 26) % 20 == 0);
+        break;
+    case D_BLUE:
+        if (is_null(h, 5))
+            w_null(w);
+        else
+            W_LIT(w, "0");
+        break;
+    case D_GRAY:
+        if (is_null(h, 5))
+            w_null(w);
+        else
+            w_i64(w, (h2 >> 28) % 25 == 0);
+        break;
+    case D_MILKY:
+        if (is_null(h, 6))
+            w_null(w);
+        else
+            w_i64(w, (h2 >> 30) % 12 == 0);
+        break;
+    case D_BOWTIE:
+        if (is_null(h, 7) || s->shape == 0)
+            w_null(w);
+        else
+            w_str(w, (h2 >> 32) % 4 == 0 ? "SLIGHT" : "NONE");
+        break;
+    case D_MINE:
+        if (x->lab || is_null(h, 8) || (h2 >> 34) % 2)
+            w_null(w);
+        else
+            w_str(w, mines[(h2 >> 36) % 8]);
+        break;
+    case D_SUPPLIER_VIDEO:
+        if (!x->has_video && !is_null(h, 9)) {
+            W_LIT(w, "\"https://suppliers.feed-sim.local/360/");
+            w_raw(w, x->did, 36);
+            W_LIT(w, "\"");
+        } else {
+            w_null(w);
+        }
+        break;
+    case D_APPROVAL:
+        w_str(w, (h2 >> 40) % 5 == 0 ? "MANUAL" : "AUTO");
+        break;
+    case D_SHOW_MEAS:
+        W_LIT(w, "true");
+        break;
+    case D_SHOW_CERTNO:
+        w_bool(w, (h2 >> 42) % 10 != 0);
+        break;
+    case D_RETURN_WINDOW:
+        if (is_null(h, 10))
+            w_null(w);
+        else
+            w_i64(w, (h2 >> 44) % 2 ? 30 : 14);
+        break;
+    case D_CERT_TYPE:
+        W_LIT(w, "\"DIAMOND\"");
+        break;
+    case T_EXPRESS:
+        w_bool(w, (h2 >> 46) % 3 == 0);
+        break;
+    case T_MIN:
+        w_i64(w, 1 + (int64_t)((h2 >> 48) % 4));
+        break;
+    case T_MAX:
+        w_i64(w, 1 + (int64_t)((h2 >> 48) % 4) + 2 + (int64_t)((h2 >> 50) % 5));
+        break;
+    case C_ID:
+        cert_id(inv, s->serial, id);
+        w_str(w, id);
+        break;
+    case C_LAB:
+        w_str(w, cert_labs[s->lab]);
+        break;
+    case C_CERTNO:
+        W_LIT(w, "\"");
+        if (x->lab)
+            W_LIT(w, "LG");
+        w_i64(w, 1000000000 + (int64_t)(mix(s->serial ^ inv->mask_c) % 9000000000ULL));
+        W_LIT(w, "\"");
+        break;
+    case C_PDF:
+        if (is_null(h, 11)) {
+            w_null(w);
+        } else {
+            cert_id(inv, s->serial, id);
+            W_LIT(w, "\"https://certs.feed-sim.local/");
+            w_raw(w, cert_labs[s->lab], strlen(cert_labs[s->lab]));
+            W_LIT(w, "/");
+            w_raw(w, id, 36);
+            W_LIT(w, ".pdf\"");
+        }
+        break;
+    case C_SHAPE:
+        if (x->v == DM_INV_NO_SHAPE)
+            w_null(w);
+        else
+            w_str(w, shape_names[s->shape]);
+        break;
+    case C_FULLSHAPE:
+        if (is_null(h, 12))
+            w_null(w);
+        else
+            w_str(w, full_shapes[s->shape]);
+        break;
+    case C_CARATS:
+        w_fixed(w, s->carats100, 2);
+        break;
+    case C_CLARITY:
+        w_str(w, clarities[s->clarity]);
+        break;
+    case C_CUT:
+        if (s->shape != 0 && is_null(h, 13) == false && (h2 >> 52) % 10 < 7)
+            w_null(w); /* fancy shapes mostly carry no cut grade */
+        else
+            w_str(w, grades[s->cut]);
+        break;
+    case C_POLISH:
+        w_str(w, grades[s->polish]);
+        break;
+    case C_SYMMETRY:
+        w_str(w, grades[s->symmetry]);
+        break;
+    case C_COLOR:
+        if (x->v == DM_INV_NO_COLOR)
+            w_null(w);
+        else
+            w_str(w, colors[s->color]);
+        break;
+    case C_LENGTH:
+    case C_WIDTH:
+    case C_DEPTH:
+        if (is_null(h, 14)) {
+            w_null(w);
+            break;
+        }
+        measurements(s, h2, &len100, &wid100, &dep100, &pct10);
+        w_fixed(w, f == C_LENGTH ? len100 : f == C_WIDTH ? wid100 : dep100, 2);
+        break;
+    case C_DEPTHPCT:
+        measurements(s, h2, &len100, &wid100, &dep100, &pct10);
+        w_fixed(w, pct10, 1);
+        break;
+    case C_TABLE:
+        w_i64(w, 54 + (int64_t)((h2 >> 6) % 8));
+        break;
+    case C_CROWN_ANGLE:
+        if (is_null(h, 15))
+            w_null(w);
+        else
+            w_fixed(w, 330 + (int64_t)((h2 >> 8) % 30), 1);
+        break;
+    case C_CROWN_HEIGHT:
+        if (is_null(h, 15))
+            w_null(w);
+        else
+            w_fixed(w, 130 + (int64_t)((h2 >> 12) % 35), 1);
+        break;
+    case C_PAV_ANGLE:
+        if (is_null(h, 15))
+            w_null(w);
+        else
+            w_fixed(w, 404 + (int64_t)((h2 >> 16) % 12), 1);
+        break;
+    case C_PAV_HEIGHT:
+        if (is_null(h, 15))
+            w_null(w);
+        else
+            w_fixed(w, 425 + (int64_t)((h2 >> 20) % 20), 1);
+        break;
+    case C_PAV_DEPTH:
+        if (is_null(h, 15) || is_null(h, 16))
+            w_null(w);
+        else
+            w_fixed(w, 425 + (int64_t)((h2 >> 22) % 20), 1);
+        break;
+    case C_FLOINT:
+        if (is_null(h, 17))
+            w_null(w);
+        else
+            w_str(w, flos[s->flo]);
+        break;
+    case C_FLOCOL:
+        if (s->flo == 0 || (h2 >> 54) % 5 == 0)
+            w_null(w);
+        else
+            W_LIT(w, "\"BLUE\"");
+        break;
+    case C_VERIFIED:
+        w_bool(w, (h2 >> 56) % 8 != 0);
+        break;
+    case C_LABGROWN:
+        w_bool(w, x->lab);
+        break;
+    case C_LABGROWN_TYPE:
+        if (!x->lab)
+            w_null(w);
+        else
+            w_str(w, (s->flags & F_HPHT) ? "HPHT" : "CVD");
+        break;
+    case C_TREATED:
+        w_bool(w, (s->flags & F_TREATED) != 0);
+        break;
+    case C_GIRDLE:
+        if (is_null(h, 18))
+            w_null(w);
+        else
+            w_str(w, girdles[(h2 >> 58) % 6]);
+        break;
+    case C_CULET_SIZE:
+        if (is_null(h, 19))
+            w_null(w);
+        else
+            w_str(w, (h2 >> 60) % 4 ? "NON" : "VSM");
+        break;
+    case C_GIRDLE_COND:
+        if (is_null(h, 20))
+            w_null(w);
+        else
+            w_str(w, (h2 >> 61) % 2 ? "FAC" : "POL");
+        break;
+    case C_CULET_COND:
+        if (!is_null(h, 20) && (h2 >> 62) == 0)
+            W_LIT(w, "\"POINTED\"");
+        else
+            w_null(w);
+        break;
+    case C_CUT_STYLE:
+        if (is_null(h, 21) || (h >> 63))
+            w_null(w);
+        else
+            w_str(w, s->shape == 2 || s->shape == 7 || s->shape >= 17 ? "STEP" : "BRILLIANT");
+        break;
+    case C_KEY_SYMBOLS:
+        if (is_null(h, 13) || s->clarity <= 1)
+            w_null(w);
+        else
+            w_str(w, key_symbols[(h2 >> 3) % 5]);
+        break;
+    case C_COMMENTS:
+        if (x->lab)
+            w_str(w, comments[3]);
+        else if ((h2 >> 5) % 3 == 0)
+            w_str(w, comments[(h2 >> 9) % 3]);
+        else
+            w_null(w);
+        break;
+    case S_ID: {
+        uint64_t sh = mix(0xABCDEF0000ULL + s->supplier);
+        fmt_uuid(sh, mix(sh), id);
+        w_str(w, id);
+        break;
+    }
+    case S_NAME:
+        w_str(w, suppliers[s->supplier]);
+        break;
+    case S_LEGAL_NAME:
+        if (s->supplier % 5 == 4) {
+            w_null(w);
+        } else {
+            W_LIT(w, "\"");
+            w_raw(w, suppliers[s->supplier], strlen(suppliers[s->supplier]));
+            if (s->supplier % 2)
+                W_LIT(w, " Ltd\"");
+            else
+                W_LIT(w, " BV\"");
+        }
+        break;
+    default:
+        w_null(w);
+        break;
+    }
+}
+
+static void write_object(const struct ictx *x, int type_field, const struct dm_inv_sel *sel, int n,
+                         struct jw *w)
+{
+    bool first = true;
+    W_LIT(w, "{");
+    for (int i = 0; i < n; i++) {
+        const struct dm_inv_sel *f = &sel[i];
+        w_key(w, f->key, &first);
+        if (f->field == F_TYPENAME) {
+            W_LIT(w, "\"");
+            w_raw(w, type_name(type_field), strlen(type_name(type_field)));
+            W_LIT(w, "\"");
+        } else if (f->field == D_CERTIFICATE && x->v == DM_INV_NO_CERTIFICATE) {
+            w_null(w);
+        } else if (f->field >= 0 && f->field < NFIELDS && is_object_field(f->field)) {
+            write_object(x, f->field, f->children, f->nchildren, w);
+        } else {
+            write_scalar(x, f->field, w);
+        }
+    }
+    W_LIT(w, "}");
+}
+
+enum dm_err dm_inv_render_sel(struct dm_inventory *inv, uint32_t pos, enum dm_inv_variant v,
+                              const struct dm_inv_sel *sel, int n, struct dm_buf *out)
 {
     const struct stone *s = &inv->st[pos];
     struct jw w = {out, DM_OK};
-    char id[37];
-    uint64_t h = mix(s->serial ^ inv->mask_c ^ 0x9999999999999999ULL); /* null pattern */
-    uint64_t h2 = mix(h ^ 0x7777777777777777ULL);                      /* small attributes */
-    bool lab = s->flags & F_LABGROWN;
-    double c = s->carats100 / 100.0;
-
-    W_LIT(&w, "{\"id\":");
-    offer_id(inv, s->serial, id);
-    w_str(&w, id);
-    W_LIT(&w, ",\"price\":");
-    if (v == DM_INV_NO_PRICE)
-        W_LIT(&w, "null");
-    else
-        w_i64(&w, s->price_cents);
-    W_LIT(&w, ",\"discount\":");
-    if (is_null(h, 0))
-        W_LIT(&w, "null");
-    else
-        w_fixed(&w, -(int64_t)(h2 % 600), 1);
-    W_LIT(&w, ",\"diamond_price\":");
-    w_i64(&w, s->price_cents);
-    W_LIT(&w, ",\"markup_price\":");
-    w_i64(&w, (int64_t)s->price_cents + (int64_t)s->price_cents / 20);
-    W_LIT(&w, ",\"markup_discount\":");
-    if (is_null(h, 1))
-        W_LIT(&w, "null");
-    else
-        w_fixed(&w, -(int64_t)((h2 >> 10) % 500), 1);
-
-    W_LIT(&w, ",\"diamond\":{\"id\":");
-    diamond_id(inv, s->serial, id);
-    w_str(&w, id);
-    W_LIT(&w, ",\"availability\":");
-    w_str(&w, avail_names[s->avail]);
-    W_LIT(&w, ",\"HoldId\":");
-    if (s->avail == AV_HOLD) {
-        hold_id(inv, s->serial, s->hold_seq, id);
-        w_str(&w, id);
-    } else {
-        W_LIT(&w, "null");
-    }
-    W_LIT(&w, ",\"NivodaStockId\":\"NIV");
-    w_i64(&w, 10000000 + (int64_t)(mix(s->serial ^ inv->mask_d) % 90000000));
-    W_LIT(&w, "\",\"supplierStockId\":\"");
-    w_raw(&w, suppliers[s->supplier], 2);
-    W_LIT(&w, "-");
-    w_i64(&w, 100000 + (int64_t)(h2 % 900000));
-    W_LIT(&w, "\",\"image\":");
-    diamond_id(inv, s->serial, id);
-    if (is_null(h, 2)) {
-        W_LIT(&w, "null");
-    } else {
-        W_LIT(&w, "\"https://images.feed-sim.local/d/");
-        w_raw(&w, id, 36);
-        W_LIT(&w, ".jpg\"");
-    }
-    W_LIT(&w, ",\"video\":");
-    bool has_video = !is_null(h, 3) && (h2 >> 20) % 3 != 0;
-    if (has_video) {
-        W_LIT(&w, "\"https://video.feed-sim.local/v/");
-        w_raw(&w, id, 36);
-        W_LIT(&w, "/video.mp4\"");
-    } else {
-        W_LIT(&w, "null");
-    }
-    W_LIT(&w, ",\"eyeClean\":");
-    if (is_null(h, 4))
-        W_LIT(&w, "null");
-    else
-        w_bool(&w, s->clarity <= 6);
-    W_LIT(&w, ",\"brown\":");
-    if (is_null(h, 5))
-        W_LIT(&w, "null");
-    else
-        w_i64(&w, (h2 >> 24) % 10 == 0);
-    W_LIT(&w, ",\"green\":");
-    if (is_null(h, 5))
-        W_LIT(&w, "null");
-    else
-        w_i64(&w, (h2 >> 26) % 20 == 0);
-    W_LIT(&w, ",\"blue\":");
-    if (is_null(h, 5))
-        W_LIT(&w, "null");
-    else
-        W_LIT(&w, "0");
-    W_LIT(&w, ",\"gray\":");
-    if (is_null(h, 5))
-        W_LIT(&w, "null");
-    else
-        w_i64(&w, (h2 >> 28) % 25 == 0);
-    W_LIT(&w, ",\"milky\":");
-    if (is_null(h, 6))
-        W_LIT(&w, "null");
-    else
-        w_i64(&w, (h2 >> 30) % 12 == 0);
-    W_LIT(&w, ",\"bowtie\":");
-    if (is_null(h, 7) || s->shape == 0)
-        W_LIT(&w, "null");
-    else
-        w_str(&w, (h2 >> 32) % 4 == 0 ? "SLIGHT" : "NONE");
-    W_LIT(&w, ",\"mine_of_origin\":");
-    if (lab || is_null(h, 8) || (h2 >> 34) % 2)
-        W_LIT(&w, "null");
-    else
-        w_str(&w, mines[(h2 >> 36) % 8]);
-    W_LIT(&w, ",\"supplier_video_link\":");
-    if (!has_video && !is_null(h, 9)) {
-        W_LIT(&w, "\"https://suppliers.feed-sim.local/360/");
-        w_raw(&w, id, 36);
-        W_LIT(&w, "\"");
-    } else {
-        W_LIT(&w, "null");
-    }
-    W_LIT(&w, ",\"approval_type\":");
-    w_str(&w, (h2 >> 40) % 5 == 0 ? "MANUAL" : "AUTO");
-    W_LIT(&w, ",\"final_price\":");
-    w_i64(&w, s->price_cents);
-    W_LIT(&w, ",\"show_measurements\":true,\"show_certificate_number\":");
-    w_bool(&w, (h2 >> 42) % 10 != 0);
-    W_LIT(&w, ",\"return_window\":");
-    if (is_null(h, 10))
-        W_LIT(&w, "null");
-    else
-        w_i64(&w, (h2 >> 44) % 2 ? 30 : 14);
-    W_LIT(&w, ",\"CertificateType\":\"DIAMOND\",\"delivery_time\":{"
-              "\"express_timeline_applicable\":");
-    w_bool(&w, (h2 >> 46) % 3 == 0);
-    int64_t mind = 1 + (int64_t)((h2 >> 48) % 4);
-    W_LIT(&w, ",\"min_business_days\":");
-    w_i64(&w, mind);
-    W_LIT(&w, ",\"max_business_days\":");
-    w_i64(&w, mind + 2 + (int64_t)((h2 >> 50) % 5));
-    W_LIT(&w, "}");
-
-    if (v == DM_INV_NO_CERTIFICATE) {
-        W_LIT(&w, ",\"certificate\":null");
-    } else {
-        W_LIT(&w, ",\"certificate\":{\"id\":");
-        cert_id(inv, s->serial, id);
-        w_str(&w, id);
-        W_LIT(&w, ",\"lab\":");
-        w_str(&w, cert_labs[s->lab]);
-        W_LIT(&w, ",\"certNumber\":\"");
-        if (lab)
-            W_LIT(&w, "LG");
-        w_i64(&w, 1000000000 + (int64_t)(mix(s->serial ^ inv->mask_c) % 9000000000ULL));
-        W_LIT(&w, "\",\"pdfUrl\":");
-        if (is_null(h, 11)) {
-            W_LIT(&w, "null");
-        } else {
-            W_LIT(&w, "\"https://certs.feed-sim.local/");
-            w_raw(&w, cert_labs[s->lab], strlen(cert_labs[s->lab]));
-            W_LIT(&w, "/");
-            w_raw(&w, id, 36);
-            W_LIT(&w, ".pdf\"");
-        }
-        W_LIT(&w, ",\"shape\":");
-        if (v == DM_INV_NO_SHAPE)
-            W_LIT(&w, "null");
-        else
-            w_str(&w, shape_names[s->shape]);
-        W_LIT(&w, ",\"fullShape\":");
-        if (is_null(h, 12))
-            W_LIT(&w, "null");
-        else
-            w_str(&w, full_shapes[s->shape]);
-        W_LIT(&w, ",\"carats\":");
-        w_fixed(&w, s->carats100, 2);
-        W_LIT(&w, ",\"clarity\":");
-        w_str(&w, clarities[s->clarity]);
-        W_LIT(&w, ",\"cut\":");
-        if (s->shape != 0 && is_null(h, 13) == false && (h2 >> 52) % 10 < 7)
-            W_LIT(&w, "null"); /* fancy shapes mostly carry no cut grade */
-        else
-            w_str(&w, grades[s->cut]);
-        W_LIT(&w, ",\"polish\":");
-        w_str(&w, grades[s->polish]);
-        W_LIT(&w, ",\"symmetry\":");
-        w_str(&w, grades[s->symmetry]);
-        W_LIT(&w, ",\"color\":");
-        if (v == DM_INV_NO_COLOR)
-            W_LIT(&w, "null");
-        else
-            w_str(&w, colors[s->color]);
-        /* Measurements from the carat weight and the shape's length/width ratio. */
-        double side = 6.45 * cbrt(c);
-        double ratio = shape_ratio[s->shape];
-        double width = side / sqrt(ratio);
-        double length = width * ratio;
-        double depth_pct = 59.0 + (double)(h2 % 60) / 10.0;
-        double depth = width * depth_pct / 100.0;
-        bool no_meas = is_null(h, 14);
-        W_LIT(&w, ",\"length\":");
-        if (no_meas)
-            W_LIT(&w, "null");
-        else
-            w_fixed(&w, llround(length * 100), 2);
-        W_LIT(&w, ",\"width\":");
-        if (no_meas)
-            W_LIT(&w, "null");
-        else
-            w_fixed(&w, llround(width * 100), 2);
-        W_LIT(&w, ",\"depth\":");
-        if (no_meas)
-            W_LIT(&w, "null");
-        else
-            w_fixed(&w, llround(depth * 100), 2);
-        W_LIT(&w, ",\"depthPercentage\":");
-        w_fixed(&w, llround(depth_pct * 10), 1);
-        W_LIT(&w, ",\"table\":");
-        w_i64(&w, 54 + (int64_t)((h2 >> 6) % 8));
-        bool no_angles = is_null(h, 15);
-        W_LIT(&w, ",\"crownAngle\":");
-        if (no_angles)
-            W_LIT(&w, "null");
-        else
-            w_fixed(&w, 330 + (int64_t)((h2 >> 8) % 30), 1);
-        W_LIT(&w, ",\"crownHeight\":");
-        if (no_angles)
-            W_LIT(&w, "null");
-        else
-            w_fixed(&w, 130 + (int64_t)((h2 >> 12) % 35), 1);
-        W_LIT(&w, ",\"pavAngle\":");
-        if (no_angles)
-            W_LIT(&w, "null");
-        else
-            w_fixed(&w, 404 + (int64_t)((h2 >> 16) % 12), 1);
-        W_LIT(&w, ",\"pavHeight\":");
-        if (no_angles)
-            W_LIT(&w, "null");
-        else
-            w_fixed(&w, 425 + (int64_t)((h2 >> 20) % 20), 1);
-        W_LIT(&w, ",\"pavDepth\":");
-        if (no_angles || is_null(h, 16))
-            W_LIT(&w, "null");
-        else
-            w_fixed(&w, 425 + (int64_t)((h2 >> 22) % 20), 1);
-        W_LIT(&w, ",\"floInt\":");
-        if (is_null(h, 17))
-            W_LIT(&w, "null");
-        else
-            w_str(&w, flos[s->flo]);
-        W_LIT(&w, ",\"floCol\":");
-        if (s->flo == 0 || (h2 >> 54) % 5 == 0)
-            W_LIT(&w, "null");
-        else
-            W_LIT(&w, "\"BLUE\"");
-        W_LIT(&w, ",\"verified\":");
-        w_bool(&w, (h2 >> 56) % 8 != 0);
-        W_LIT(&w, ",\"labgrown\":");
-        w_bool(&w, lab);
-        W_LIT(&w, ",\"labgrown_type\":");
-        if (!lab)
-            W_LIT(&w, "null");
-        else
-            w_str(&w, (s->flags & F_HPHT) ? "HPHT" : "CVD");
-        W_LIT(&w, ",\"treated\":");
-        w_bool(&w, (s->flags & F_TREATED) != 0);
-        W_LIT(&w, ",\"girdle\":");
-        if (is_null(h, 18))
-            W_LIT(&w, "null");
-        else
-            w_str(&w, girdles[(h2 >> 58) % 6]);
-        W_LIT(&w, ",\"culetSize\":");
-        if (is_null(h, 19))
-            W_LIT(&w, "null");
-        else
-            w_str(&w, (h2 >> 60) % 4 ? "NON" : "VSM");
-        W_LIT(&w, ",\"girdleCondition\":");
-        if (is_null(h, 20))
-            W_LIT(&w, "null");
-        else
-            w_str(&w, (h2 >> 61) % 2 ? "FAC" : "POL");
-        W_LIT(&w, ",\"culet_condition\":");
-        if (!is_null(h, 20) && (h2 >> 62) == 0)
-            W_LIT(&w, "\"POINTED\"");
-        else
-            W_LIT(&w, "null");
-        W_LIT(&w, ",\"cut_style\":");
-        if (is_null(h, 21) || (h >> 63))
-            W_LIT(&w, "null");
-        else
-            w_str(&w, s->shape == 2 || s->shape == 7 || s->shape >= 17 ? "STEP" : "BRILLIANT");
-        W_LIT(&w, ",\"keyToSymbols\":");
-        if (is_null(h, 13) || s->clarity <= 1)
-            W_LIT(&w, "null");
-        else
-            w_str(&w, key_symbols[(h2 >> 3) % 5]);
-        W_LIT(&w, ",\"comments\":");
-        if (lab)
-            w_str(&w, comments[3]);
-        else if ((h2 >> 5) % 3 == 0)
-            w_str(&w, comments[(h2 >> 9) % 3]);
-        else
-            W_LIT(&w, "null");
-        W_LIT(&w, "}");
-    }
-    W_LIT(&w, ",\"supplier\":{\"id\":\"");
-    {
-        uint64_t sh = mix(0xABCDEF0000ULL + s->supplier);
-        char sid[37];
-        fmt_uuid(sh, mix(sh), sid);
-        w_raw(&w, sid, 36);
-    }
-    W_LIT(&w, "\",\"name\":");
-    w_str(&w, suppliers[s->supplier]);
-    W_LIT(&w, ",\"legal_name\":");
-    if (s->supplier % 5 == 4) {
-        W_LIT(&w, "null");
-    } else {
-        W_LIT(&w, "\"");
-        w_raw(&w, suppliers[s->supplier], strlen(suppliers[s->supplier]));
-        if (s->supplier % 2)
-            W_LIT(&w, " Ltd\"");
-        else
-            W_LIT(&w, " BV\"");
-    }
-    W_LIT(&w, "}}}");
+    struct ictx x = {.inv = inv, .s = s, .v = v};
+    x.h = mix(s->serial ^ inv->mask_c ^ 0x9999999999999999ULL); /* null pattern */
+    x.h2 = mix(x.h ^ 0x7777777777777777ULL);                    /* small attributes */
+    x.lab = (s->flags & F_LABGROWN) != 0;
+    x.has_video = !is_null(x.h, 3) && (x.h2 >> 20) % 3 != 0;
+    diamond_id(inv, s->serial, x.did);
+    write_object(&x, -1, sel, n, &w);
     return w.e;
+}
+
+enum dm_err dm_inv_render(struct dm_inventory *inv, uint32_t pos, enum dm_inv_variant v,
+                          struct dm_buf *out)
+{
+    pthread_once(&full_once, build_full);
+    return dm_inv_render_sel(inv, pos, v, full_sel, full_root_n, out);
 }
 
 /* ---- mutations ---------------------------------------------------------------------------- */
@@ -1147,6 +1636,7 @@ void dm_inv_churn(struct dm_inventory *inv, double percent, int64_t now_ms,
         inv->by_serial[inv->st[i].serial] = i;
     out->added = add;
     out->live_after = inv->live;
+    pidx_rebuild(inv);
     inv->version++;
     pthread_rwlock_unlock(&inv->lock);
 }
@@ -1174,6 +1664,7 @@ enum dm_err dm_inv_hold(struct dm_inventory *inv, const char *offer, int64_t now
     s->updated_ms = now_ms;
     hold_id(inv, s->serial, s->hold_seq, hid);
     *until_ms = now_ms + 48LL * 3600 * 1000;
+    pidx_update(inv, pos);
     inv->version++;
 out:
     pthread_rwlock_unlock(&inv->lock);
@@ -1199,6 +1690,7 @@ enum dm_err dm_inv_order(struct dm_inventory *inv, const char *offer, int64_t no
     s->updated_ms = now_ms;
     uint64_t hi = mix(s->serial ^ inv->mask_h ^ 0xEEEEEEEEEEEEEEEEULL);
     fmt_uuid(hi, mix(hi ^ (uint64_t)now_ms), oid);
+    pidx_update(inv, pos);
     inv->version++;
 out:
     pthread_rwlock_unlock(&inv->lock);

@@ -76,7 +76,23 @@ void dm_inv_release(struct dm_inventory *inv, const struct dm_inv_match *m);
  * uses a cached match list when there is one, else scans without caching). */
 uint32_t dm_inv_count(struct dm_inventory *inv, const struct dm_inv_filter *f);
 
-/* Under the read lock: append the item JSON of the stone at pos. */
+/* A compiled item selection: the fields to render, under which response keys, in order. */
+struct dm_inv_sel {
+    const char *key; /* response key (alias or name): a GraphQL name, needs no escaping */
+    int field;       /* from dm_inv_field */
+    const struct dm_inv_sel *children; /* object fields: their selection */
+    int nchildren;
+};
+/* Field id of `name` in the object type of `parent` (-1 = the Item, else an object field's
+ * id), or -1 when the type has no such field; "__typename" is accepted everywhere. *type is the
+ * GraphQL type name of `parent` (for messages); *is_object tells if a selection is required. */
+int dm_inv_field(int parent, const char *name, bool *is_object, const char **type);
+/* Under the read lock: append the item JSON of the stone at pos with exactly the selected
+ * fields, in selection order. */
+enum dm_err dm_inv_render_sel(struct dm_inventory *inv, uint32_t pos, enum dm_inv_variant v,
+                              const struct dm_inv_sel *sel, int n,
+                              struct dm_buf *out) DM_MUST_CHECK;
+/* Under the read lock: append the item JSON of the stone at pos, every field. */
 enum dm_err dm_inv_render(struct dm_inventory *inv, uint32_t pos, enum dm_inv_variant v,
                           struct dm_buf *out) DM_MUST_CHECK;
 /* Under the read lock: price of the stone at pos in whole dollars. */
