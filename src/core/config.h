@@ -56,6 +56,7 @@ struct dm_config {
     char *cors_origins;
     int api_rate_limit_rps;
     bool metrics_require_auth;
+    int api_cache_ms; /* search response micro-cache lifetime, 0 = off */
     /* Nivoda */
     char *nivoda_endpoint;
     char *nivoda_username;

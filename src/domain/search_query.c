@@ -477,6 +477,14 @@ static enum dm_err list_filter(struct dm_sql *s, const struct dm_sq_list *l, con
 {
     if (l->n == 0)
         return DM_OK;
+    if (l->n == 1) {
+        /* Plain equality lets the planner use an index's order (e.g. shape + price) where
+         * "= ANY(array)" would force a sort over every matching row. */
+        enum dm_err e = dm_buf_appendf(&s->text, " AND %s = ", expr);
+        if (e == DM_OK)
+            e = dm_sql_param(s, l->v[0]);
+        return e;
+    }
     struct dm_buf arr;
     dm_buf_init(&arr, 8192);
     enum dm_err e = dm_sql_array_literal(l, &arr);

@@ -11,7 +11,7 @@ seed_diamonds 230
 # Deleted stones never appear.
 psql_q "UPDATE diamonds SET status = 'deleted', deleted_at = now() WHERE supplier_stone_id IN ('stone-1','stone-2','stone-3')"
 ACTIVE=$(psql_q "SELECT count(*) FROM diamonds WHERE status = 'active'")
-start_api api HMAC_SECRETS='{}'
+start_api api HMAC_SECRETS='{}' API_CACHE_MS=0
 KEY=$(new_key searcher read)
 H="X-API-Key: $KEY"
 
@@ -149,4 +149,17 @@ req GET "/api/v2/diamonds?limit=5&shape=HEART&color=D" "" "$H"
 check_eq "small filtered total is exact" false "$(jqb .pagination.totalIsEstimate)"
 check_eq "small filtered total value" "$(psql_q "SELECT count(*) FROM diamonds WHERE status='active' AND shape='HEART' AND color='D'")" "$(jqb .pagination.total)"
 stop_api api
+
+# --- search micro-cache (API_CACHE_MS): identical searches inside the window come from memory ---
+start_api api_cached HMAC_SECRETS='{}' API_CACHE_MS=60000
+req GET "/api/v2/diamonds?limit=3&sort_by=carats" "" "$H"
+BODY1=$(cat "$T/body"); TAG1=$(header ETag)
+psql_q "UPDATE diamonds SET carats = carats + 0.01 WHERE status = 'active'" >/dev/null
+req GET "/api/v2/diamonds?limit=3&sort_by=carats" "" "$H"
+check_eq "cached search: same body within API_CACHE_MS" "$BODY1" "$(cat "$T/body")"
+req GET "/api/v2/diamonds?limit=3&sort_by=carats" "" "$H" "If-None-Match: $TAG1"
+check_eq "cached search: If-None-Match still 304" 304 "$STATUS"
+req GET "/api/v2/diamonds?limit=3&sort_by=carats&sort_order=desc" "" "$H"
+check "another query is not served from the cache" test "$BODY1" != "$(cat "$T/body")"
+stop_api api_cached
 finish

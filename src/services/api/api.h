@@ -49,6 +49,7 @@ extern const double api_lat_bounds[API_LAT_BUCKETS - 1]; /* seconds; last bucket
 struct api_keycache;   /* auth.c */
 struct api_ratelimit;  /* ratelimit.c */
 struct api_countcache; /* diamonds.c */
+struct api_respcache;  /* diamonds.c */
 
 struct dm_api {
     struct dm_config *cfg;
@@ -61,6 +62,7 @@ struct dm_api {
     struct api_keycache *keys;
     struct api_ratelimit *rl;
     struct api_countcache *counts;
+    struct api_respcache *responses; /* search micro-cache (API_CACHE_MS) */
     struct api_stats stats;
     char cors_origins[1024];
     int64_t started_ms;
@@ -125,6 +127,10 @@ void api_stats_flush(struct dm_api *api);
 
 struct api_countcache *api_countcache_new(void);
 void api_countcache_free(struct api_countcache *cc);
+/* Search responses reused for ttl_ms (0 = off): repeated identical searches within that window
+ * are answered from memory, so a result may be up to ttl_ms old. */
+struct api_respcache *api_respcache_new(int ttl_ms);
+void api_respcache_free(struct api_respcache *rc);
 void api_diamonds_search(struct api_call *c);
 void api_diamond_get(struct api_call *c);
 void api_diamond_availability(struct api_call *c);

@@ -110,6 +110,7 @@ int dm_cmd_api(int argc, char **argv)
     api.keys = api_keycache_new();
     api.rl = api_ratelimit_new(app.cfg.api_rate_limit_rps);
     api.counts = api_countcache_new();
+    api.responses = api_respcache_new(app.cfg.api_cache_ms);
 
     struct dm_http_server_opts so = {
         .bind = getenv("API_BIND") ? getenv("API_BIND") : "0.0.0.0",
@@ -154,6 +155,7 @@ out:
     api_keycache_free(api.keys);
     api_ratelimit_free(api.rl);
     api_countcache_free(api.counts);
+    api_respcache_free(api.responses);
     dm_hmac_secrets_free(&api.hmac);
     dm_app_free(&app);
     return rc;

@@ -96,6 +96,88 @@ static void cc_put(struct api_countcache *cc, const char *key, int64_t total, bo
     pthread_mutex_unlock(&cc->mu);
 }
 
+/* ---- response micro-cache for searches ---- */
+
+#define RC_SLOTS 128
+#define RC_MAX_BODY (512 * 1024)
+
+struct rc_entry {
+    char key[DM_SHA256_HEX_LEN];
+    char etag[40];
+    char *body;
+    size_t len;
+    int64_t at_ms;
+};
+
+struct api_respcache {
+    pthread_mutex_t mu;
+    int ttl_ms;
+    struct rc_entry e[RC_SLOTS];
+};
+
+struct api_respcache *api_respcache_new(int ttl_ms)
+{
+    struct api_respcache *rc = dm_xcalloc(1, sizeof(*rc));
+    pthread_mutex_init(&rc->mu, NULL);
+    rc->ttl_ms = ttl_ms;
+    return rc;
+}
+
+void api_respcache_free(struct api_respcache *rc)
+{
+    if (rc == NULL)
+        return;
+    for (int i = 0; i < RC_SLOTS; i++)
+        free(rc->e[i].body);
+    pthread_mutex_destroy(&rc->mu);
+    free(rc);
+}
+
+static unsigned key_slot(const char *key, unsigned n)
+{
+    unsigned h = 0;
+    for (int i = 0; i < 8; i++)
+        h = h * 16 + (unsigned)(key[i] <= '9' ? key[i] - '0' : key[i] - 'a' + 10);
+    return h % n;
+}
+
+/* Copy a fresh cached body into the response; false on a miss. */
+static bool rc_get(struct api_respcache *rc, const char *key, struct dm_http_resp *resp,
+                   char etag[40])
+{
+    if (rc == NULL || rc->ttl_ms <= 0)
+        return false;
+    bool hit = false;
+    pthread_mutex_lock(&rc->mu);
+    struct rc_entry *e = &rc->e[key_slot(key, RC_SLOTS)];
+    if (e->body && !strcmp(e->key, key) && dm_mono_ms() - e->at_ms < rc->ttl_ms) {
+        dm_buf_reset(&resp->body);
+        hit = dm_buf_append(&resp->body, e->body, e->len) == DM_OK;
+        snprintf(etag, 40, "%s", e->etag);
+    }
+    pthread_mutex_unlock(&rc->mu);
+    return hit;
+}
+
+static void rc_put(struct api_respcache *rc, const char *key, const struct dm_buf *body,
+                   const char *etag)
+{
+    if (rc == NULL || rc->ttl_ms <= 0 || body->len > RC_MAX_BODY || body->data == NULL)
+        return;
+    char *copy = dm_xmalloc(body->len);
+    memcpy(copy, body->data, body->len);
+    pthread_mutex_lock(&rc->mu);
+    struct rc_entry *e = &rc->e[key_slot(key, RC_SLOTS)];
+    char *old = e->body;
+    snprintf(e->key, sizeof(e->key), "%s", key);
+    snprintf(e->etag, sizeof(e->etag), "%s", etag);
+    e->body = copy;
+    e->len = body->len;
+    e->at_ms = dm_mono_ms();
+    pthread_mutex_unlock(&rc->mu);
+    free(old);
+}
+
 static enum dm_err exec_sql(struct dm_db_conn *conn, const struct dm_sql *s, PGresult **r,
                             struct dm_error *err)
 {
@@ -161,19 +243,27 @@ static bool etag_matches(const char *inm, const char *etag)
     return strstr(inm, etag) != NULL;
 }
 
-static void finish_with_etag(struct api_call *c)
+/* Set ETag (computed from the body unless given) and answer 304 when it matches. */
+static void finish_with_etag_tag(struct api_call *c, char etag[40])
 {
     struct dm_http_resp *resp = c->resp;
-    char hash[DM_SHA256_HEX_LEN];
-    dm_sha256_hex(resp->body.data ? resp->body.data : "", resp->body.len, hash);
-    char etag[40];
-    snprintf(etag, sizeof(etag), "\"%.32s\"", hash);
+    if (etag[0] == '\0') {
+        char hash[DM_SHA256_HEX_LEN];
+        dm_sha256_hex(resp->body.data ? resp->body.data : "", resp->body.len, hash);
+        snprintf(etag, 40, "\"%.32s\"", hash);
+    }
     dm_http_resp_header(resp, "ETag", etag);
     dm_http_resp_header(resp, "Cache-Control", "private, no-cache");
     if (etag_matches(dm_http_req_header(c->req, "If-None-Match"), etag)) {
         dm_buf_reset(&resp->body);
         resp->status = 304;
     }
+}
+
+static void finish_with_etag(struct api_call *c)
+{
+    char etag[40] = "";
+    finish_with_etag_tag(c, etag);
 }
 
 void api_diamonds_search(struct api_call *c)
@@ -194,6 +284,14 @@ void api_diamonds_search(struct api_call *c)
     enum dm_err e = dm_search_build_page_sql(&q, &s);
     if (e != DM_OK) {
         api_fail(c, DM_ERR_INTERNAL, NULL);
+        goto out;
+    }
+    char key[DM_SHA256_HEX_LEN], etag[40] = "";
+    sql_key(&s, key);
+    if (rc_get(c->api->responses, key, c->resp, etag)) {
+        c->resp->status = 200;
+        c->resp->content_type = "application/json";
+        finish_with_etag_tag(c, etag);
         goto out;
     }
     conn = api_conn(c);
@@ -248,7 +346,13 @@ void api_diamonds_search(struct api_call *c)
         api_fail(c, DM_ERR_INTERNAL, NULL);
         goto out;
     }
-    finish_with_etag(c);
+    {
+        char hash[DM_SHA256_HEX_LEN];
+        dm_sha256_hex(b->data, b->len, hash);
+        snprintf(etag, sizeof(etag), "\"%.32s\"", hash);
+    }
+    rc_put(c->api->responses, key, b, etag);
+    finish_with_etag_tag(c, etag);
 out:
     if (conn)
         dm_db_release(conn);
