@@ -3,6 +3,7 @@
 // Env: BASE (dashboard URL), API (API URL, for direct comparisons), KEY (admin API key),
 // RUN_ID (a completed run), FEEDSIM (feed simulator URL), OUT (screenshot directory).
 // Prints ok/FAIL lines and exits non-zero on any failure.
+import { execFileSync } from 'node:child_process';
 import { launch, watchConsole, check, summary, shot } from './lib.mjs';
 
 const { BASE, API, KEY, RUN_ID, FEEDSIM, OUT } = process.env;
@@ -196,6 +197,17 @@ try {
   const rounds = (await api('/api/v2/diamonds?shape=ROUND&limit=1')).json.pagination.total;
   const preview = Number(await page.getAttribute('#rule-preview [data-count]', 'data-count'));
   check('pricing: match preview equals the number of active rounds', preview === rounds, `${preview} vs ${rounds}`);
+  // Feed-price bounds go through the analytics query endpoint; the database has the truth.
+  await page.fill('#r-priceMin', '1000');
+  await page.fill('#r-priceMax', '5000');
+  await page.click('#rule-preview-btn');
+  await until('the feed-price preview', async () => Number(await page.getAttribute('#rule-preview [data-count]', 'data-count')) !== preview, 30000).catch(() => {});
+  const banded = Number(await page.getAttribute('#rule-preview [data-count]', 'data-count'));
+  const truth = process.env.DATABASE_URL ? Number(execFileSync('psql', ['-qAt', process.env.DATABASE_URL, '-c',
+    "SELECT count(*) FROM diamonds WHERE status = 'active' AND shape = 'ROUND' AND feed_price BETWEEN 1000 AND 5000"]).toString().trim()) : NaN;
+  check('pricing: match preview with feed-price bounds equals the database', banded === truth, `${banded} vs ${truth}`);
+  await page.fill('#r-priceMin', '');
+  await page.fill('#r-priceMax', '');
   await shot(page, OUT, '07-pricing-rule-form');
   await page.evaluate(() => document.getElementById('view').removeAttribute('data-loaded'));
   await page.click('#rule-save');

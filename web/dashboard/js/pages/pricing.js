@@ -16,8 +16,11 @@ function criteria(r) {
   return out.length ? out.map((c) => h('span', { class: 'tag' }, c)) : h('span', { class: 'text-muted' }, 'every diamond');
 }
 
-/* Count the active diamonds whose attributes meet the rule's criteria (ignoring rules ahead of it).
- * Feed-price bounds need the analytics query endpoint (search filters on retail price). */
+/* Count the active diamonds whose attributes meet the rule's criteria (ignoring rules ahead of
+ * it) -> {n, capped}. The search endpoint's total is exact; feed-price or feed criteria need the
+ * analytics query endpoint (search filters on retail price), which returns rows, not a total:
+ * its ids are counted a page of 1000 at a time, up to PREVIEW_PAGES pages. */
+const PREVIEW_PAGES = 20;
 export async function previewCount(f) {
   const b = ruleBody(f);
   if (b.price_min == null && b.price_max == null && !b.feed) {
@@ -26,7 +29,7 @@ export async function previewCount(f) {
       carat_min: b.carat_min ?? undefined, carat_max: b.carat_max ?? undefined,
       lab_grown: b.lab_grown === null ? undefined : String(b.lab_grown), limit: 1,
     });
-    return Number(pagingOf(res).total ?? 0);
+    return { n: Number(pagingOf(res).total ?? 0), capped: !!pagingOf(res).totalIsEstimate };
   }
   const filters = [{ column: 'status', operator: 'eq', value: 'active' }];
   if (b.shapes && b.shapes.length) filters.push({ column: 'shape', operator: 'in', value: b.shapes });
@@ -36,8 +39,14 @@ export async function previewCount(f) {
   if (b.feed) filters.push({ column: 'feed', operator: 'eq', value: b.feed });
   if (b.price_min != null) filters.push({ column: 'feed_price', operator: 'gte', value: b.price_min });
   if (b.price_max != null) filters.push({ column: 'feed_price', operator: 'lte', value: b.price_max });
-  const res = await api.post('/api/v2/analytics/query/diamonds', { select: ['id'], filters, limit: 1 });
-  return Number(pick(pagingOf(res), 'total') ?? pick((res && res.data) || {}, 'total', 'count') ?? 0);
+  let n = 0;
+  for (let page = 0; page < PREVIEW_PAGES; page++) {
+    const res = await api.post('/api/v2/analytics/query/diamonds', { select: ['id'], filters, limit: 1000, offset: page * 1000 });
+    const got = Array.isArray(res && res.data) ? res.data.length : Number(pick(pagingOf(res), 'count') ?? 0);
+    n += got;
+    if (got < 1000) return { n, capped: false };
+  }
+  return { n, capped: true };
 }
 
 function ruleForm(rule, nextPriority, onSaved) {
@@ -68,9 +77,9 @@ function ruleForm(rule, nextPriority, onSaved) {
   const previewBtn = h('button', { class: 'btn', type: 'button', id: 'rule-preview-btn' }, 'Preview matches');
   previewBtn.addEventListener('click', () => busy(previewBtn, async () => {
     try {
-      const n = await previewCount(values());
+      const { n, capped } = await previewCount(values());
       preview.className = 'notice ok';
-      clear(preview, 'These criteria match ', h('b', { 'data-count': n }, fmt.n(n)), ` active diamond${n === 1 ? '' : 's'} (before rules with a lower priority number take theirs).`);
+      clear(preview, 'These criteria match ', h('b', { 'data-count': n }, fmt.n(n) + (capped ? '+' : '')), ` active diamond${n === 1 ? '' : 's'} (before rules with a lower priority number take theirs).`);
     } catch (e) {
       preview.className = 'notice bad';
       clear(preview, `Preview failed: ${e.message}`);
@@ -169,8 +178,8 @@ export function render(view) {
         const matches = h('button', { class: 'btn btn-sm btn-ghost', type: 'button', title: 'Count active diamonds these criteria match' }, 'Count');
         matches.addEventListener('click', () => busy(matches, async () => {
           try {
-            const n = await previewCount(r);
-            matches.replaceWith(h('span', { 'data-count': n }, fmt.n(n)));
+            const { n, capped } = await previewCount(r);
+            matches.replaceWith(h('span', { 'data-count': n }, fmt.n(n) + (capped ? '+' : '')));
           } catch (err) { toast(`Preview failed: ${err.message}`, 'bad'); }
         }));
         const edit = h('button', { class: 'btn btn-sm', type: 'button', 'data-action': 'edit' }, 'Edit');
