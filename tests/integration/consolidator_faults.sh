@@ -136,11 +136,17 @@ check_eq "killed: not completed" f "$(stat_of "$R6" "completed_at IS NOT NULL")"
 psql_q "DROP TRIGGER slow ON diamonds;
         UPDATE raw_diamonds_nivoda SET claimed_at = claimed_at - interval '31 minutes' WHERE consolidation_status = 'processing';
         UPDATE queue_messages SET visible_at = now() WHERE queue = 'consolidate'" >/dev/null
-spawn redelivered env CONSOLIDATOR_BATCH_SIZE=200 "$DIAMOND" consolidator
+spawn redelivered env CONSOLIDATOR_BATCH_SIZE=200 "$DIAMOND" consolidator --sweep-interval-ms 500
 wait_completed "$R6" 180
 check_eq "redelivery: exact counts" "$N|$N|0|0|0" "$(stat_of "$R6" "stats_processed, stats_new, stats_changed, stats_unchanged, stats_failed")"
 check_eq "redelivery: every row done once, nothing left claimed" "$N|0" \
     "$(psql_q "SELECT count(*) FILTER (WHERE consolidation_status = 'done' AND substr(supplier_stone_id, 7)::int > 1000), count(*) FILTER (WHERE consolidation_status IN ('pending', 'processing')) FROM raw_diamonds_nivoda")"
 check_eq "redelivery: catalogue matches the payloads" "ok (10450 rows)" "$(psql_q "SELECT dm_test.check_catalogue(1.15, 5)")"
 check "redelivery: delivery 2 logged" grep -q 'consolidating run (delivery 2' "$T/redelivered.log"
+
+# --- the sweeper: a completed run whose CONSOLIDATE was never sent gets one ------------------
+R7=$(make_run incremental)
+ingest "$R7" 451 460 0
+wait_completed "$R7" 60
+check_eq "sweeper: CONSOLIDATE sent for a forgotten run" "t|10" "$(stat_of "$R7" "consolidate_sent_at IS NOT NULL, stats_processed")"
 finish

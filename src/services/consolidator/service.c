@@ -15,7 +15,10 @@
 #include "core/log.h"
 #include "core/signals.h"
 #include "core/timeutil.h"
+#include "domain/run_status.h"
+#include "core/num.h"
 #include "services/consolidator/consolidator.h"
+#include "services/scheduler/scheduler.h"
 
 static void settle(struct dm_queue *q, struct dm_queue_msg *msg, enum dm_settle s,
                    const char *reason)
@@ -89,12 +92,47 @@ static void *work_done_loop(void *arg)
     return NULL;
 }
 
+struct sweep_args {
+    struct dm_consolidator *cs;
+    const struct dm_config *cfg;
+    int64_t interval_ms, stall_ms;
+};
+
+/* The sweeper of pipeline.md §6 (shared with the resident scheduler): re-send lost
+ * continuations, report stalled runs, send missing CONSOLIDATEs. */
+static void *sweep_loop(void *arg)
+{
+    struct sweep_args *a = arg;
+    struct dm_sched_env env = {
+        .cfg = a->cfg, .db = a->cs->db, .queue = a->cs->queue, .alert = a->cs->alert};
+    const struct dm_queue_settings *qs = dm_queue_handle_settings(a->cs->queue, DM_Q_WORK_ITEMS);
+    int64_t stale_ms = qs->lock_ms * qs->max_delivery;
+    struct dm_sweeper *sw = dm_sweeper_new();
+    while (!dm_stop_requested()) {
+        dm_sleep_ms(a->interval_ms, &dm_stop_flag);
+        if (dm_stop_requested())
+            break;
+        struct dm_sweep_report rep;
+        struct dm_error err = {0};
+        if (dm_sweeper_pass(sw, &env, stale_ms, a->stall_ms, &rep, &err) != DM_OK)
+            dm_warn(NULL, "sweeper: %s", err.message);
+        else if (rep.continuations_resent || rep.stalled_reported || rep.consolidations_sent)
+            dm_info(NULL,
+                    "sweeper: %d continuation(s) re-sent, %d run(s) stalled, %d CONSOLIDATE sent",
+                    rep.continuations_resent, rep.stalled_reported, rep.consolidations_sent);
+    }
+    dm_sweeper_free(sw);
+    return NULL;
+}
+
 static void help(FILE *out)
 {
-    fprintf(out, "usage: diamond consolidator\n\n"
+    fprintf(out, "usage: diamond consolidator [--sweep-interval-ms N (default 60000, 0 = off)] "
+                 "[--stall-ms N]\n\n"
                  "Consumes the consolidate queue (raw rows -> priced diamonds, removals, the\n"
                  "watermark, run completion) and the work-done queue (run timeline, CONSOLIDATE\n"
-                 "backstop). Stops gracefully on SIGTERM.\n\nenvironment:\n");
+                 "backstop), and runs the sweeper (lost continuations, stalled runs). Stops\n"
+                 "gracefully on SIGTERM.\n\nenvironment:\n");
     dm_config_print_help(DM_SVC_CONSOLIDATOR, out);
 }
 
@@ -104,9 +142,22 @@ int dm_cmd_consolidator(int argc, char **argv)
         help(stdout);
         return DM_EXIT_OK;
     }
-    if (argc > 1) {
-        fprintf(stderr, "consolidator: unexpected argument '%s'\n", argv[1]);
-        return DM_EXIT_CONFIG;
+    int64_t sweep_ms = 60000, stall_ms = DM_RUN_STALL_MS;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--sweep-interval-ms") && i + 1 < argc) {
+            if (dm_parse_i64(argv[++i], 0, 86400000, &sweep_ms) != DM_OK) {
+                fprintf(stderr, "consolidator: --sweep-interval-ms needs 0..86400000\n");
+                return DM_EXIT_CONFIG;
+            }
+        } else if (!strcmp(argv[i], "--stall-ms") && i + 1 < argc) {
+            if (dm_parse_i64(argv[++i], 1000, INT64_MAX / 2, &stall_ms) != DM_OK) {
+                fprintf(stderr, "consolidator: --stall-ms needs a number of ms >= 1000\n");
+                return DM_EXIT_CONFIG;
+            }
+        } else {
+            fprintf(stderr, "consolidator: unexpected argument '%s'\n", argv[i]);
+            return DM_EXIT_CONFIG;
+        }
     }
     struct dm_app app;
     int rc = dm_app_init(&app, DM_SVC_CONSOLIDATOR, "consolidator", DM_APP_DB | DM_APP_SCHEMA);
@@ -137,9 +188,12 @@ int dm_cmd_consolidator(int argc, char **argv)
     dm_info(NULL, "consolidator %s started (queue %s, watermark %s, alerts %s, batch %d x %d)",
             cs.instance_id, dm_queue_backend_name(cs.queue), dm_watermark_backend_name(cs.wm),
             dm_alert_backend_name(cs.alert), cs.batch_size, cs.concurrency);
-    pthread_t t1, t2;
+    pthread_t t1, t2, t3;
+    struct sweep_args sa = {
+        .cs = &cs, .cfg = &app.cfg, .interval_ms = sweep_ms, .stall_ms = stall_ms};
     bool t1ok = pthread_create(&t1, NULL, consolidate_loop, &cs) == 0;
     bool t2ok = pthread_create(&t2, NULL, work_done_loop, &cs) == 0;
+    bool t3ok = sweep_ms > 0 && pthread_create(&t3, NULL, sweep_loop, &sa) == 0;
     if (!t1ok || !t2ok) {
         dm_error(NULL, "could not start threads");
         dm_stop_flag = 1;
@@ -148,6 +202,8 @@ int dm_cmd_consolidator(int argc, char **argv)
         pthread_join(t1, NULL);
     if (t2ok)
         pthread_join(t2, NULL);
+    if (t3ok)
+        pthread_join(t3, NULL);
     dm_info(NULL, "consolidator stopped");
     rc = t1ok && t2ok ? DM_EXIT_OK : DM_EXIT_FAIL;
 out:
