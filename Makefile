@@ -39,8 +39,10 @@ format:
 format-check:
 	@clang-format --dry-run --Werror $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c')
 
+# On a terminal the demo keeps the API and dashboard up until Ctrl-C; elsewhere (CI, scripts)
+# it stops everything after the run.
 demo: build
-	@./$(BUILD)/diamond demo
+	@./$(BUILD)/diamond demo $$( [ -t 0 ] && [ -t 1 ] && echo --keep-running )
 
 bench: build
 	@bash bench/run

@@ -17,7 +17,7 @@ start)
     rm -rf "$dir"
     port=""
     for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 20000))
+        p=$((20000 + RANDOM % 12000))
         if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then port=$p; break; fi
     done
     [ -n "$port" ] || { echo "no free port" >&2; exit 1; }
