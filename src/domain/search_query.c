@@ -556,11 +556,13 @@ enum dm_err dm_search_build_page_sql(const struct dm_search_query *q, struct dm_
 {
     const struct sort_def *sd = &sorts[q->sort];
     const char *dir = q->desc ? "DESC" : "ASC";
-    /* Aliases that cannot capture ORDER BY names: an output column called "feed_price" or
-     * "id" (of type text) would otherwise be what ORDER BY sorts on. */
+    /* Two steps: the inner query finds the page's ids using only the sort index (an
+     * index-only scan where the index covers the filters, so rows skipped by filters or OFFSET
+     * cost no heap fetch), the outer one builds the JSON of just those rows. Output column
+     * aliases cannot capture ORDER BY names (a text column called "feed_price" would). */
     enum dm_err e = dm_buf_appendf(&out->text,
-                                   "SELECT %s AS dm_json, %s AS dm_sort_key, id::text AS dm_row_id "
-                                   "FROM diamonds",
+                                   "SELECT %s AS dm_json, k.dm_sort_key, id::text AS dm_row_id "
+                                   "FROM (SELECT id, %s AS dm_sort_key FROM diamonds",
                                    DM_DIAMOND_JSON_SQL, sd->key_sql);
     if (e == DM_OK)
         e = where_filters(q, out);
@@ -588,6 +590,9 @@ enum dm_err dm_search_build_page_sql(const struct dm_search_query *q, struct dm_
         if (e == DM_OK)
             e = dm_sql_param(out, num);
     }
+    if (e == DM_OK)
+        e = dm_buf_appendf(&out->text, ") k JOIN diamonds USING (id) ORDER BY %s %s, id %s",
+                           sd->expr, dir, dir);
     return e;
 }
 
