@@ -26,13 +26,14 @@ free_port() {
     return 1
 }
 wait_port() { for _ in $(seq 1 600); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+calc() { awk "BEGIN { printf \"${2:-%.6f}\", $1 }"; } # calc EXPR [FORMAT]
 peak_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 # CPU seconds (user+sys) of a process, and of the cluster's postmaster and its backends.
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 pg_cpu_s() {
     local pm total=0
     pm=$(head -1 "$dir/pg/data/postmaster.pid")
-    for p in "$pm" $(pgrep -P "$pm"); do total=$(echo "$total + $(cpu_s "$p")" | bc -l); done
+    for p in "$pm" $(pgrep -P "$pm"); do total=$(calc "$total + $(cpu_s "$p")"); done
     echo "$total"
 }
 
@@ -74,9 +75,14 @@ ingest() {
     local t0 t1 tp pg0
     pg0=$(pg_cpu_s)
     t0=$(date +%s.%N)
-    /usr/bin/time -f "%M" -o "$dir/sched.rss" "$DIAMOND_BIN" scheduler --full --force >"$dir/sched.out"
+    if [ -x /usr/bin/time ]; then
+        /usr/bin/time -f "%M" -o "$dir/sched.rss" "$DIAMOND_BIN" scheduler --full --force >"$dir/sched.out"
+    else
+        "$DIAMOND_BIN" scheduler --full --force >"$dir/sched.out"
+        echo 0 >"$dir/sched.rss" # GNU time not installed: scheduler RSS not measured
+    fi
     tp=$(date +%s.%N)
-    PLAN_SECS=$(echo "$tp - $t0" | bc -l)
+    PLAN_SECS=$(calc "$tp - $t0")
     local run
     run=$(psql -qAt "$DATABASE_URL" -c "SELECT run_id FROM run_metadata ORDER BY started_at DESC LIMIT 1")
     for _ in $(seq 1 6000); do
@@ -88,11 +94,11 @@ ingest() {
     local failed
     failed=$(psql -qAt "$DATABASE_URL" -c "SELECT count(*) FROM partition_progress WHERE run_id = '$run' AND NOT completed")
     [ "$failed" = 0 ] || { echo "ingest: $failed partition(s) not completed" >&2; exit 1; }
-    SECS=$(echo "$t1 - $tp" | bc -l)
-    RATE=$(echo "$STONES / $SECS" | bc -l | xargs printf '%.0f')
+    SECS=$(calc "$t1 - $tp")
+    RATE=$(calc "$STONES / $SECS" %.0f)
     WORKER_KB=$(peak_kb "$wpid")
     WORKER_CPU=$(cpu_s "$wpid")
-    PG_CPU=$(echo "$(pg_cpu_s) - $pg0" | bc -l)
+    PG_CPU=$(calc "$(pg_cpu_s) - $pg0")
     SCHED_KB=$(cat "$dir/sched.rss")
     kill -TERM "$wpid"
     wait "$wpid" || true
@@ -106,19 +112,19 @@ SIM_KB=$(peak_kb "$SIM_PID")
 SIM_CPU=$(cpu_s "$SIM_PID")
 # CPU cost per stone of the whole ingest (worker + PostgreSQL + simulator), and what two idle
 # cores would sustain at that cost: the throughput figure itself depends on what else runs.
-cost_us=$(echo "($WORKER_CPU + $PG_CPU + $SIM_CPU) * 1000000 / $STONES" | bc -l | xargs printf '%.1f')
-worker_us=$(echo "$WORKER_CPU * 1000000 / $STONES" | bc -l | xargs printf '%.1f')
-pg_us=$(echo "$PG_CPU * 1000000 / $STONES" | bc -l | xargs printf '%.1f')
-sim_us=$(echo "$SIM_CPU * 1000000 / $STONES" | bc -l | xargs printf '%.1f')
-projected=$(echo "2000000 / $cost_us" | bc -l | xargs printf '%.0f')
+cost_us=$(calc "($WORKER_CPU + $PG_CPU + $SIM_CPU) * 1000000 / $STONES" %.1f)
+worker_us=$(calc "$WORKER_CPU * 1000000 / $STONES" %.1f)
+pg_us=$(calc "$PG_CPU * 1000000 / $STONES" %.1f)
+sim_us=$(calc "$SIM_CPU * 1000000 / $STONES" %.1f)
+projected=$(calc "2000000 / $cost_us" %.0f)
 load=$(cut -d' ' -f1 /proc/loadavg)
 full_rate=$RATE
 full_stones=$STONES
 full_secs=$(printf '%.1f' "$SECS")
 plan_secs=$(printf '%.2f' "$PLAN_SECS")
-worker_mb=$(echo "$WORKER_KB / 1024" | bc -l | xargs printf '%.1f')
-sched_mb=$(echo "$SCHED_KB / 1024" | bc -l | xargs printf '%.1f')
-sim_mb=$(echo "$SIM_KB / 1024" | bc -l | xargs printf '%.1f')
+worker_mb=$(calc "$WORKER_KB / 1024" %.1f)
+sched_mb=$(calc "${SCHED_KB:-0} / 1024" %.1f)
+sim_mb=$(calc "$SIM_KB / 1024" %.1f)
 echo "ingest: planned in ${plan_secs} s ($(grep -o 'partitions=[0-9]* estimated=[0-9]* count_queries=[0-9]*' "$dir/sched.out")), fetched $full_stones stones in ${full_secs} s = $full_rate stones/s (concurrency $CONC); peak RSS worker ${worker_mb} MB, scheduler ${sched_mb} MB, feed-sim ${sim_mb} MB"
 echo "ingest: CPU per stone: worker ${worker_us} us, PostgreSQL ${pg_us} us, feed-sim ${sim_us} us = ${cost_us} us -> ${projected} stones/s on 2 idle cores (load average now $load)"
 # --- the raw write path, measured three ways on one connection (see bench_raw_write.c) --------
