@@ -3,6 +3,8 @@
 # 32 connections, API_BENCH_DURATION, default 30 s) against default search, filtered + sorted
 # search (shape, carat range, colours, price sort), a keyset page deep in the catalogue and get
 # by id (a Lua script picking random ids). Reports req/s, p50/p99, errors and the API's RSS.
+# The searches run twice: with the default search micro-cache (API_CACHE_MS=1000) and with it
+# off (*_nocache: every request planned and executed by PostgreSQL).
 # Private cluster, cleaned up. Writes $BENCH_OUT/api.json. BENCH_QUICK=1: 100,000 rows, 10 s.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -119,6 +121,15 @@ rss_mb=$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')
 echo "api bench: API peak RSS ${rss_mb} MB (VmHWM)"
 # Sanity: the deep keyset page really is deep and full.
 deep_ok=$(curl -s -H "X-API-Key: $KEY" "$BASE/api/v2/diamonds?cursor=$CURSOR" | jq '.data | length')
+kill -TERM "$api_pid"; wait "$api_pid" 2>/dev/null || true
+
+# The same searches with the micro-cache off: every request goes to PostgreSQL.
+PORT=$api_port HMAC_SECRETS='{}' API_CACHE_MS=0 LOG_LEVEL=info "$DIAMOND_BIN" api >/dev/null 2>"$dir/api.err" &
+api_pid=$!
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$api_port/health" >/dev/null && break; sleep 0.1; done
+r_default_nc=$(run default_nocache "$BASE/api/v2/diamonds" "$dir/key.lua" | tee /dev/stderr | tail -1)
+r_filtered_nc=$(run filtered_nocache "$BASE/api/v2/diamonds?shape=ROUND&carat_min=0.5&carat_max=2&color=D&color=E&color=F&color=G&sort_by=retail_price&sort_order=asc" "$dir/key.lua" | tee /dev/stderr | tail -1)
+r_keyset_nc=$(run keyset_nocache "$BASE/api/v2/diamonds?cursor=$CURSOR" "$dir/key.lua" | tee /dev/stderr | tail -1)
 
 f() { echo "$1" | awk -v i="$2" '{print $i}'; }
 cat >"$BENCH_OUT/api.json" <<JSON
@@ -128,6 +139,9 @@ cat >"$BENCH_OUT/api.json" <<JSON
   "api_search_default_rps": $(f "$r_default" 1), "api_search_default_p50_ms": $(f "$r_default" 2), "api_search_default_p99_ms": $(f "$r_default" 3), "api_search_default_errors": $(f "$r_default" 4),
   "api_search_filtered_rps": $(f "$r_filtered" 1), "api_search_filtered_p50_ms": $(f "$r_filtered" 2), "api_search_filtered_p99_ms": $(f "$r_filtered" 3), "api_search_filtered_errors": $(f "$r_filtered" 4),
   "api_keyset_deep_rps": $(f "$r_keyset" 1), "api_keyset_deep_p50_ms": $(f "$r_keyset" 2), "api_keyset_deep_p99_ms": $(f "$r_keyset" 3), "api_keyset_deep_errors": $(f "$r_keyset" 4), "api_keyset_deep_rows": ${deep_ok:-0},
+  "api_search_default_nocache_rps": $(f "$r_default_nc" 1), "api_search_default_nocache_p99_ms": $(f "$r_default_nc" 3),
+  "api_search_filtered_nocache_rps": $(f "$r_filtered_nc" 1), "api_search_filtered_nocache_p99_ms": $(f "$r_filtered_nc" 3),
+  "api_keyset_deep_nocache_rps": $(f "$r_keyset_nc" 1), "api_keyset_deep_nocache_p99_ms": $(f "$r_keyset_nc" 3),
   "api_first_page_rps": $(f "$r_first" 1), "api_first_page_p99_ms": $(f "$r_first" 3),
   "api_by_id_rps": $(f "$r_byid" 1), "api_by_id_p50_ms": $(f "$r_byid" 2), "api_by_id_p99_ms": $(f "$r_byid" 3), "api_by_id_errors": $(f "$r_byid" 4),
   "api_peak_rss_mb": $rss_mb,

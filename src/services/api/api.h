@@ -128,7 +128,8 @@ void api_stats_flush(struct dm_api *api);
 struct api_countcache *api_countcache_new(void);
 void api_countcache_free(struct api_countcache *cc);
 /* Search responses reused for ttl_ms (0 = off): repeated identical searches within that window
- * are answered from memory, so a result may be up to ttl_ms old. */
+ * are answered from memory; after it one request refreshes while the others get the previous
+ * body, so a result may be a few ttl_ms old. */
 struct api_respcache *api_respcache_new(int ttl_ms);
 void api_respcache_free(struct api_respcache *rc);
 void api_diamonds_search(struct api_call *c);
@@ -194,6 +195,14 @@ json_t *api_rows_json(const PGresult *r);
 void api_camel(const char *snake, char *out, size_t size);
 /* Parse the first column of the first row as int64 (0 when absent). */
 int64_t api_i64(const PGresult *r, int row, int col);
+/* Run a hot statement as a named prepared statement on this pooled connection (prepared on
+ * first use per connection; outside transactions only; falls back to dm_db_exec). Planning
+ * the search and by-id statements costs more than running them. */
+enum dm_err api_exec_hot(struct dm_db_conn *c, const char *sql, int n, const char *const *params,
+                         PGresult **res, struct dm_error *err) DM_MUST_CHECK;
+/* Acquire, api_exec_hot, release. */
+enum dm_err api_query_hot(struct dm_db *db, const char *sql, int n, const char *const *params,
+                          PGresult **res, struct dm_error *err) DM_MUST_CHECK;
 /* ISO time text from PostgreSQL -> ms since epoch (0 when NULL/bad). */
 int64_t api_ms(const PGresult *r, int row, int col);
 

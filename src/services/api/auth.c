@@ -99,11 +99,12 @@ static bool key_auth(struct api_call *c, const char *key)
         const char *p[1] = {hash};
         PGresult *r = NULL;
         struct dm_error err = {0};
-        enum dm_err rc = dm_db_query(api->db,
-                                     "SELECT id::text, client_name, permissions::text, "
-                                     "COALESCE((extract(epoch FROM expires_at) * 1000)::bigint, 0) "
-                                     "FROM api_keys WHERE key_hash = $1 AND active",
-                                     1, p, &r, &err);
+        enum dm_err rc =
+            api_query_hot(api->db,
+                          "SELECT id::text, client_name, permissions::text, "
+                          "COALESCE((extract(epoch FROM expires_at) * 1000)::bigint, 0) "
+                          "FROM api_keys WHERE key_hash = $1 AND active",
+                          1, p, &r, &err);
         if (rc != DM_OK) {
             api_fail(c, rc == DM_ERR_DB ? DM_ERR_DB : rc, &err);
             return false;

@@ -107,6 +107,7 @@ struct rc_entry {
     char *body;
     size_t len;
     int64_t at_ms;
+    int64_t refresh_ms; /* when a request went to the database to refresh it; 0 = none */
 };
 
 struct api_respcache {
@@ -141,19 +142,34 @@ static unsigned key_slot(const char *key, unsigned n)
     return h % n;
 }
 
-/* Copy a fresh cached body into the response; false on a miss. */
+/* Copy a cached body into the response; false on a miss. A fresh entry is a hit. An expired
+ * one is refreshed by exactly one request while the others keep getting the previous body
+ * (for at most a few lifetimes), so an expiry never sends every connection to the database
+ * at once. */
 static bool rc_get(struct api_respcache *rc, const char *key, struct dm_http_resp *resp,
                    char etag[40])
 {
     if (rc == NULL || rc->ttl_ms <= 0)
         return false;
     bool hit = false;
+    int64_t now = dm_mono_ms();
     pthread_mutex_lock(&rc->mu);
     struct rc_entry *e = &rc->e[key_slot(key, RC_SLOTS)];
-    if (e->body && !strcmp(e->key, key) && dm_mono_ms() - e->at_ms < rc->ttl_ms) {
-        dm_buf_reset(&resp->body);
-        hit = dm_buf_append(&resp->body, e->body, e->len) == DM_OK;
-        snprintf(etag, 40, "%s", e->etag);
+    if (e->body && !strcmp(e->key, key)) {
+        int64_t age = now - e->at_ms;
+        bool serve = age < rc->ttl_ms;
+        if (!serve && age < 4LL * rc->ttl_ms + 1000) {
+            bool refreshing = e->refresh_ms > 0 && now - e->refresh_ms < 2000;
+            if (refreshing)
+                serve = true; /* someone else is refreshing: the previous body will do */
+            else
+                e->refresh_ms = now; /* this request refreshes */
+        }
+        if (serve) {
+            dm_buf_reset(&resp->body);
+            hit = dm_buf_append(&resp->body, e->body, e->len) == DM_OK;
+            snprintf(etag, 40, "%s", e->etag);
+        }
     }
     pthread_mutex_unlock(&rc->mu);
     return hit;
@@ -174,6 +190,7 @@ static void rc_put(struct api_respcache *rc, const char *key, const struct dm_bu
     e->body = copy;
     e->len = body->len;
     e->at_ms = dm_mono_ms();
+    e->refresh_ms = 0;
     pthread_mutex_unlock(&rc->mu);
     free(old);
 }
@@ -181,7 +198,7 @@ static void rc_put(struct api_respcache *rc, const char *key, const struct dm_bu
 static enum dm_err exec_sql(struct dm_db_conn *conn, const struct dm_sql *s, PGresult **r,
                             struct dm_error *err)
 {
-    return dm_db_exec(conn, s->text.data, s->n, (const char *const *)s->params, r, err);
+    return api_exec_hot(conn, s->text.data, s->n, (const char *const *)s->params, r, err);
 }
 
 /* Total for the filters: exact up to API_TOTAL_EXACT_CAP, else the planner's estimate. */
@@ -381,7 +398,7 @@ void api_diamond_get(struct api_call *c)
     const char *p[1] = {id};
     PGresult *r = NULL;
     struct dm_error err = {0};
-    enum dm_err e = dm_db_query(c->api->db, sql, 1, p, &r, &err);
+    enum dm_err e = api_query_hot(c->api->db, sql, 1, p, &r, &err);
     if (e != DM_OK) {
         api_fail(c, e, &err);
         return;
