@@ -49,7 +49,7 @@ static void *housekeeping(void *arg)
 static void usage(FILE *out)
 {
     fprintf(out, "usage: diamond api\n\n"
-                 "Serve the REST API (api.md) on PORT. Environment:\n");
+                 "Serve the REST API (api.md) on PORT; SIGTERM finishes in-flight requests.\n");
     dm_config_print_help(DM_SVC_API, out);
 }
 
