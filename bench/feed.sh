@@ -52,7 +52,7 @@ echo "sim (8 clients, $COUNT stones): $sim_json"
 rss_kb=$(awk '/VmHWM/{print $2}' "/proc/$SIM_PID/status")
 kill -TERM "$SIM_PID"; wait "$SIM_PID" 2>/dev/null || true
 
-start_sim lat --count 100000 --seed 2 --threads 32
+start_sim lat --count 100000 --seed 2 --threads 64
 cli_json=$("$DM_BUILD_DIR/bench_feed" client "$SIM_URL" 16 "$SECS" 100 | tail -n 1)
 echo "client (16 in flight, +100 ms): $cli_json"
 

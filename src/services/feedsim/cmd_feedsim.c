@@ -139,16 +139,16 @@ int dm_cmd_feed_sim(int argc, char **argv)
     sim = dm_feedsim_new(&o);
     dm_info(NULL, "feed-sim generated %u stones from seed %llu in %lld ms", o.count,
             (unsigned long long)o.seed, (long long)(dm_mono_ms() - t0));
+    if (churn > 0) { /* before listening: no client ever sees the day before */
+        struct dm_inv_churn_result c;
+        dm_feedsim_churn(sim, churn, &c);
+    }
     struct dm_error err = {0};
     if (dm_feedsim_listen(sim, bind, port, threads, &err) != DM_OK) {
         dm_error(NULL, "feed-sim: %s", err.message);
         fprintf(stderr, "feed-sim: %s\n", err.message);
         rc = DM_EXIT_FAIL;
         goto out;
-    }
-    if (churn > 0) {
-        struct dm_inv_churn_result c;
-        dm_feedsim_churn(sim, churn, &c);
     }
     char url[128];
     snprintf(url, sizeof(url), "http://%s:%d/graphql", bind, dm_feedsim_port(sim));
