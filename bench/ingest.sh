@@ -20,7 +20,7 @@ export NIVODA_USERNAME=sim NIVODA_PASSWORD=sim NIVODA_MAX_RPS=100000
 
 free_port() {
     for _ in $(seq 1 100); do
-        local p=$((20000 + RANDOM % 20000))
+        local p=$((20000 + RANDOM % 12000)) # below the kernel ephemeral range
         if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return 0; fi
     done
     return 1
