@@ -47,7 +47,7 @@ static void usage(FILE *out)
 
 static pid_t spawn_check(void)
 {
-    char *argv[] = {"diamond", "check", NULL};
+    char *argv[] = {"diamond", "check", "--json", NULL}; /* one JSON line in our log stream */
     pid_t pid = -1;
     if (posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, environ) != 0)
         return -1;
