@@ -1,9 +1,13 @@
 /* reprice.c - set-based repricing of the active catalogue with the active pricing rules. */
 #include "services/consolidator/reprice.h"
 
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/crypto.h"
 #include "core/timeutil.h"
 
 /* The rule choice mirrors dm_pricing_match (domain/pricing.c); keep the two in step. */
@@ -21,7 +25,8 @@ static const char *REPRICE_SQL =
     "AND (r.feed IS NULL OR r.feed = d.feed) "
     "AND (r.price_min IS NULL OR d.feed_price >= r.price_min) "
     "AND (r.price_max IS NULL OR d.feed_price <= r.price_max) "
-    "ORDER BY r.priority, r.id LIMIT 1) m ON true WHERE d.status = 'active'), "
+    "ORDER BY r.priority, r.id LIMIT 1) m ON true WHERE d.status = 'active' "
+    "AND d.id >= $1::uuid AND ($2::uuid IS NULL OR d.id < $2::uuid)), "
     "upd AS (UPDATE diamonds d SET markup_ratio = p.markup, rating = p.rating, "
     "pricing_rule_id = p.rule_id, retail_price = round(d.feed_price * p.markup, 2), "
     "updated_at = now() FROM priced p WHERE d.id = p.id AND ("
@@ -32,18 +37,92 @@ static const char *REPRICE_SQL =
     "SELECT (SELECT count(*) FROM priced), count(*), count(*) FILTER (WHERE price_changed) "
     "FROM upd";
 
+/* The catalogue is repriced in RANGES slices of the (uniformly random) uuid space, by THREADS
+ * connections at once: short transactions, and both cores busy. */
+#define RANGES 32
+#define THREADS 2
+
+struct shared {
+    struct dm_db *db;
+    pthread_mutex_t mu;
+    int next;
+    struct dm_reprice_result res;
+    enum dm_err e;
+    struct dm_error err;
+};
+
+static void range_bounds(int i, char lo[DM_UUID_LEN], char hi[DM_UUID_LEN])
+{
+    /* Slice i covers ids whose first 16 bits lie in [i, i+1) * 65536 / RANGES. */
+    unsigned a = (unsigned)(i * (65536 / RANGES)), b = (unsigned)((i + 1) * (65536 / RANGES));
+    snprintf(lo, DM_UUID_LEN, "%04x0000-0000-0000-0000-000000000000", a);
+    if (b < 65536)
+        snprintf(hi, DM_UUID_LEN, "%04x0000-0000-0000-0000-000000000000", b);
+    else
+        hi[0] = '\0';
+}
+
+static void *reprice_worker(void *arg)
+{
+    struct shared *sh = arg;
+    struct dm_db_conn *c = NULL;
+    struct dm_error err = {0};
+    enum dm_err e = dm_db_acquire(sh->db, 30000, &c, &err);
+    for (;;) {
+        pthread_mutex_lock(&sh->mu);
+        int i = sh->e == DM_OK && e == DM_OK ? sh->next++ : RANGES;
+        pthread_mutex_unlock(&sh->mu);
+        if (i >= RANGES)
+            break;
+        char lo[DM_UUID_LEN], hi[DM_UUID_LEN];
+        range_bounds(i, lo, hi);
+        const char *p[] = {lo, hi[0] ? hi : NULL};
+        PGresult *r = NULL;
+        e = dm_db_exec(c, REPRICE_SQL, 2, p, &r, &err);
+        if (e == DM_OK) {
+            pthread_mutex_lock(&sh->mu);
+            sh->res.examined += strtoll(dm_db_get(r, 0, 0), NULL, 10);
+            sh->res.updated += strtoll(dm_db_get(r, 0, 1), NULL, 10);
+            sh->res.prices_changed += strtoll(dm_db_get(r, 0, 2), NULL, 10);
+            pthread_mutex_unlock(&sh->mu);
+        }
+        PQclear(r);
+    }
+    if (c)
+        dm_db_release(c);
+    if (e != DM_OK) {
+        pthread_mutex_lock(&sh->mu);
+        if (sh->e == DM_OK) {
+            sh->e = e;
+            sh->err = err;
+        }
+        pthread_mutex_unlock(&sh->mu);
+    }
+    return NULL;
+}
+
 enum dm_err dm_reprice_all(struct dm_db *db, struct dm_reprice_result *out, struct dm_error *err)
 {
     memset(out, 0, sizeof(*out));
     int64_t t0 = dm_mono_ms();
-    PGresult *r = NULL;
-    enum dm_err e = dm_db_query(db, REPRICE_SQL, 0, NULL, &r, err);
-    if (e != DM_OK)
-        return e;
-    out->examined = strtoll(dm_db_get(r, 0, 0), NULL, 10);
-    out->updated = strtoll(dm_db_get(r, 0, 1), NULL, 10);
-    out->prices_changed = strtoll(dm_db_get(r, 0, 2), NULL, 10);
-    PQclear(r);
+    struct shared sh = {.db = db};
+    pthread_mutex_init(&sh.mu, NULL);
+    pthread_t th[THREADS];
+    bool ok[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        ok[i] = pthread_create(&th[i], NULL, reprice_worker, &sh) == 0;
+    for (int i = 0; i < THREADS; i++)
+        if (ok[i])
+            pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&sh.mu);
+    if (!ok[0] && !ok[1])
+        return dm_error_set(err, DM_ERR_INTERNAL, "reprice: no thread could start");
+    if (sh.e != DM_OK) {
+        if (err)
+            *err = sh.err;
+        return sh.e;
+    }
+    *out = sh.res;
     out->duration_ms = dm_mono_ms() - t0;
     return DM_OK;
 }

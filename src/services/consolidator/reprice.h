@@ -4,7 +4,10 @@
  * statement that mirrors domain/pricing.h exactly: rules by priority then id, first rule whose
  * non-null criteria all hold, default markup 1.15 with rating null, retail_price =
  * round(feed_price x markup, 2) (PostgreSQL numeric: exact, half away from zero). Only rows
- * whose markup, rating, rule or retail price differ are written.
+ * whose markup, rating, rule or retail price differ are written. The catalogue is processed in
+ * slices of the id space, each its own transaction, two connections at once (a concurrent
+ * reader sees each slice switch atomically; a failure leaves earlier slices repriced, and a
+ * second run finishes the job since it is idempotent).
  * Used by `diamond reprice` and POST /api/v2/pricing-rules/reprice. Thread-safe (uses the pool).
  */
 #ifndef DM_SERVICES_CONSOLIDATOR_REPRICE_H

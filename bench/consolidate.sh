@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# bench/consolidate.sh - the consolidator on 500,000 raw rows (BENCH_QUICK=1: 100,000), private
+# cluster, cleaned up. Raw rows are loaded directly (SQL generator of
+# tests/integration/consol_lib.sql: 5,000 distinct synthetic Nivoda items replicated under new
+# stone ids), then consolidated through the queue by a real `diamond consolidator`:
+#   empty_catalogue_stones_per_s  all rows new (target >= 12,000/s)
+#   unchanged_stones_per_s        a full run in which nothing changed (target >= 50,000/s): the
+#                                 workers keep identical payloads `done`, so the consolidation is
+#                                 the removal/reactivation pass over the whole catalogue only
+#                                 (stones current / consolidation seconds)
+#   unchanged_remap_stones_per_s  worst case: every raw row pending again yet mapping to identical
+#                                 content (the supplier touched a non-canonical field of every
+#                                 stone): each is claimed, re-mapped, compared and marked done;
+#                                 unchanged_rewritten must be 0
+#   consolidator_peak_rss_mb      VmHWM of the consolidator over all of it (target <= 64 MB)
+#   reprice_s                     `diamond reprice` over all active diamonds after a rule change
+#                                 (target <= 30 s)
+# Writes $BENCH_OUT/consolidate.json.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DIAMOND_BIN=${DIAMOND_BIN:-$ROOT/build/diamond}
+BENCH_OUT=${BENCH_OUT:-$(mktemp -d)}
+mkdir -p "$BENCH_OUT"
+N=${CONSOL_BENCH_N:-500000}
+if [ "${BENCH_QUICK:-0}" = 1 ]; then N=100000; fi
+export LOG_LEVEL=${LOG_LEVEL:-info}
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-consol.XXXXXX")
+chmod 755 "$dir"
+port=""
+for _ in $(seq 1 100); do
+    p=$((20000 + RANDOM % 20000))
+    if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then port=$p; break; fi
+done
+[ -n "$port" ] || { echo "no free port" >&2; exit 1; }
+CPID=""
+cleanup() {
+    [ -n "$CPID" ] && kill -TERM "$CPID" 2>/dev/null && wait "$CPID" 2>/dev/null
+    "$DIAMOND_BIN" db stop --dir "$dir/pg" >/dev/null 2>&1 || true
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+
+"$DIAMOND_BIN" db start --dir "$dir/pg" --port "$port" --fast >/dev/null
+DATABASE_URL=$("$DIAMOND_BIN" db url --dir "$dir/pg" --port "$port")
+export DATABASE_URL WATERMARK_DIR=$dir/wm
+"$DIAMOND_BIN" migrate >/dev/null
+q() { psql -qAt -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
+psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$ROOT/tests/integration/consol_lib.sql" >/dev/null 2>&1
+
+echo "consolidate: loading $N raw rows"
+t0=$SECONDS
+R1=$(q "SELECT dm_test.make_run('full')")
+q "CREATE TABLE dm_test.base AS SELECT i, dm_test.item(i, 0) AS t FROM generate_series(1, 5000) i" >/dev/null
+q "INSERT INTO raw_diamonds_nivoda (supplier_stone_id, offer_id, payload, payload_hash, run_id, last_seen_run_id)
+   SELECT 'stone-' || n, 'offer-' || n, x::json, encode(sha256(convert_to(x, 'UTF8')), 'hex'), '$R1', '$R1'
+   FROM (SELECT n, replace(replace(b.t, '\"stone-' || b.i || '\"', '\"stone-' || n || '\"'),
+                            '\"offer-' || b.i || '\"', '\"offer-' || n || '\"') AS x
+         FROM generate_series(1, $N) n JOIN dm_test.base b ON b.i = 1 + n % 5000) s" >/dev/null
+q "VACUUM ANALYZE raw_diamonds_nivoda" >/dev/null
+echo "consolidate: loaded in $((SECONDS - t0)) s"
+
+"$DIAMOND_BIN" consolidator --sweep-interval-ms 0 > "$dir/consolidator.log" 2>&1 &
+CPID=$!
+completed() { [ "$(q "SELECT completed_at IS NOT NULL FROM run_metadata WHERE run_id = '$1'")" = t ]; }
+wait_run() {
+    local end=$((SECONDS + 900))
+    until completed "$1"; do
+        [ $SECONDS -lt $end ] || { echo "run $1 did not complete" >&2; tail -5 "$dir/consolidator.log" >&2; exit 1; }
+        sleep 0.2
+    done
+}
+rate() { q "SELECT round(stats_processed * 1000.0 / greatest(consolidation_duration_ms, 1)) FROM run_metadata WHERE run_id = '$1'"; }
+secs() { q "SELECT round(consolidation_duration_ms / 1000.0, 2) FROM run_metadata WHERE run_id = '$1'"; }
+
+# 1. Into an empty catalogue.
+"$DIAMOND_BIN" consolidate "$R1" >/dev/null
+wait_run "$R1"
+EMPTY_RATE=$(rate "$R1")
+EMPTY_S=$(secs "$R1")
+[ "$(q "SELECT stats_new FROM run_metadata WHERE run_id = '$R1'")" = "$N" ] || { echo "not all rows new" >&2; exit 1; }
+echo "consolidate: empty catalogue: $N stones in $EMPTY_S s = $EMPTY_RATE stones/s"
+
+# 2. Nothing changed, but every raw row pending again (worst case for "unchanged").
+q "VACUUM ANALYZE raw_diamonds_nivoda" >/dev/null
+q "VACUUM ANALYZE diamonds" >/dev/null
+R2=$(q "SELECT dm_test.make_run('full')")
+q "UPDATE raw_diamonds_nivoda SET consolidation_status = 'pending', last_seen_run_id = '$R2'" >/dev/null
+q "VACUUM ANALYZE raw_diamonds_nivoda" >/dev/null
+T_BEFORE=$(q "SELECT max(updated_at) FROM diamonds")
+"$DIAMOND_BIN" consolidate "$R2" >/dev/null
+wait_run "$R2"
+REMAP_RATE=$(rate "$R2")
+REMAP_S=$(secs "$R2")
+REWRITTEN=$(q "SELECT count(*) FROM diamonds WHERE updated_at > '$T_BEFORE'")
+echo "consolidate: unchanged, every row re-mapped (worst case): $N stones in $REMAP_S s = $REMAP_RATE stones/s, $REWRITTEN rewritten"
+
+# 3. A realistic unchanged full run: identical payloads, raw rows stay done.
+R3=$(q "SELECT dm_test.make_run('full')")
+q "UPDATE raw_diamonds_nivoda SET last_seen_run_id = '$R3'" >/dev/null
+"$DIAMOND_BIN" consolidate "$R3" >/dev/null
+wait_run "$R3"
+RUN3_S=$(secs "$R3")
+UNCH_RATE=$(q "SELECT round($N * 1000.0 / greatest(consolidation_duration_ms, 1)) FROM run_metadata WHERE run_id = '$R3'")
+echo "consolidate: unchanged full run (identical payloads stay done): $N stones current in $RUN3_S s = $UNCH_RATE stones/s"
+
+RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$CPID/status")
+kill -TERM "$CPID"
+wait "$CPID" || true
+CPID=""
+RSS_MB=$(( (RSS_KB + 1023) / 1024 ))
+echo "consolidate: consolidator peak RSS $RSS_MB MB"
+
+# 4. Rule change, then reprice everything.
+q "INSERT INTO pricing_rules (name, priority, lab_grown, markup_ratio, rating) VALUES ('lab-grown', 10, true, 1.3000, 8);
+   UPDATE pricing_rules SET markup_ratio = 1.2000 WHERE name = 'Default markup'" >/dev/null
+t0=$(date +%s.%N)
+"$DIAMOND_BIN" reprice > "$dir/reprice.out"
+t1=$(date +%s.%N)
+REPRICE_S=$(echo "$t1 - $t0" | bc | awk '{printf "%.2f", $1}')
+echo "consolidate: $(cat "$dir/reprice.out") (wall $REPRICE_S s)"
+CHANGED=$(grep -o '[0-9]* prices changed' "$dir/reprice.out" | grep -o '[0-9]*')
+
+cat > "$BENCH_OUT/consolidate.json" <<JSON
+{"raw_rows": $N, "empty_catalogue_stones_per_s": $EMPTY_RATE, "empty_catalogue_s": $EMPTY_S,
+ "unchanged_stones_per_s": $UNCH_RATE, "unchanged_run_s": $RUN3_S,
+ "unchanged_remap_stones_per_s": $REMAP_RATE, "unchanged_remap_s": $REMAP_S, "unchanged_rewritten": $REWRITTEN, "consolidator_peak_rss_mb": $RSS_MB,
+ "reprice_s": $REPRICE_S, "reprice_prices_changed": ${CHANGED:-0},
+ "targets": {"empty_catalogue_stones_per_s": ">= 12000", "unchanged_stones_per_s": ">= 50000",
+             "consolidator_peak_rss_mb": "<= 64", "reprice_s": "<= 30", "unchanged_rewritten": "== 0"}}
+JSON
+cat "$BENCH_OUT/consolidate.json"
