@@ -198,7 +198,17 @@ static void rc_put(struct api_respcache *rc, const char *key, const struct dm_bu
 static enum dm_err exec_sql(struct dm_db_conn *conn, const struct dm_sql *s, PGresult **r,
                             struct dm_error *err)
 {
-    return api_exec_hot(conn, s->text.data, s->n, (const char *const *)s->params, r, err);
+    return dm_db_exec(conn, s->text.data, s->n, (const char *const *)s->params, r, err);
+}
+
+/* True when the search filters rows: then its best plan depends on the values (a generic
+ * prepared plan chose a bitmap scan + sort at ~100x the cost), so it is planned each time.
+ * Unfiltered searches (default order, keyset pages) run as prepared statements. */
+static bool has_filters(const struct dm_search_query *q)
+{
+    return q->shape.n || q->color.n || q->clarity.n || q->cut.n || q->polish.n || q->symmetry.n ||
+           q->fluorescence.n || q->availability.n || q->feed.n || q->has_carat_min ||
+           q->has_carat_max || q->has_price_min || q->has_price_max || q->lab_grown >= 0;
 }
 
 /* Total for the filters: exact up to API_TOTAL_EXACT_CAP, else the planner's estimate. */
@@ -314,7 +324,9 @@ void api_diamonds_search(struct api_call *c)
     conn = api_conn(c);
     if (conn == NULL)
         goto out;
-    e = exec_sql(conn, &s, &r, &err);
+    e = has_filters(&q)
+            ? exec_sql(conn, &s, &r, &err)
+            : api_exec_hot(conn, s.text.data, s.n, (const char *const *)s.params, &r, &err);
     if (e != DM_OK) {
         api_fail(c, e, &err);
         goto out;
