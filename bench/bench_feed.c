@@ -10,12 +10,14 @@
  *                                         cache, rate limit at 100000 rps, full JSON parsing);
  *                                         LATENCY_MS is set on the simulator (POST /admin/faults)
  *                                         after the bands are measured, before the clock starts.
- * Prints one JSON object: {"pages":N,"seconds":S,"pages_per_s":R,"errors":E,"bytes":B}.
+ * Prints one JSON object: {"pages":N,"seconds":S,"pages_per_s":R,"errors":E,"bytes":B,
+ * "p50_ms":..,"p99_ms":..,"max_ms":..} (per-request latency as the clients saw it).
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "adapters/feed/nivoda.h"
 #include "adapters/http/client.h"
@@ -34,9 +36,32 @@ static int64_t bands[BANDS + 1]; /* dollar band edges */
 static int64_t band_count[BANDS];
 static struct dm_nivoda *client;
 
+#define MAX_SAMPLES 200000
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 struct counters {
     int64_t pages, errors, bytes;
+    int64_t *lat_us; /* per-request latency samples */
+    size_t nlat;
 };
+
+static void sample(struct counters *c, int64_t t0_us)
+{
+    if (c->nlat < MAX_SAMPLES)
+        c->lat_us[c->nlat++] = mono_us() - t0_us;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : (x > y);
+}
 
 static enum dm_err post(const char *body, struct dm_http_response *resp, struct dm_error *err)
 {
@@ -98,7 +123,10 @@ static void *sim_worker(void *p)
                  (long long)off);
         struct dm_http_response resp;
         struct dm_error err = {0};
-        if (post(body, &resp, &err) == DM_OK && resp.status == 200 && resp.body.len > 1000) {
+        int64_t t0 = mono_us();
+        enum dm_err e = post(body, &resp, &err);
+        sample(c, t0);
+        if (e == DM_OK && resp.status == 200 && resp.body.len > 1000) {
             c->pages++;
             c->bytes += (int64_t)resp.body.len;
         } else {
@@ -122,7 +150,10 @@ static void *client_worker(void *p)
         struct dm_feed_query q = {.price_from = bands[b], .price_to = bands[b + 1] - 1};
         struct dm_feed_page page;
         struct dm_error err = {0};
-        if (dm_nivoda_search(client, &q, off, 50, &page, &err) == DM_OK) {
+        int64_t t0 = mono_us();
+        enum dm_err e = dm_nivoda_search(client, &q, off, 50, &page, &err);
+        sample(c, t0);
+        if (e == DM_OK) {
             c->pages++;
             c->bytes += (int64_t)json_array_size(page.items);
         } else {
@@ -208,22 +239,33 @@ int main(int argc, char **argv)
     pthread_t t[256];
     struct counters c[256];
     memset(c, 0, sizeof(c));
+    for (int i = 0; i < threads; i++)
+        c[i].lat_us = dm_xmalloc(MAX_SAMPLES * sizeof(int64_t));
     int64_t t0 = dm_mono_ms();
     deadline_ms = t0 + secs * 1000LL;
     for (int i = 0; i < threads; i++)
         pthread_create(&t[i], NULL, !strcmp(argv[1], "sim") ? sim_worker : client_worker, &c[i]);
     struct counters sum = {0};
+    sum.lat_us = dm_xmalloc((size_t)threads * MAX_SAMPLES * sizeof(int64_t));
     for (int i = 0; i < threads; i++) {
         pthread_join(t[i], NULL);
         sum.pages += c[i].pages;
         sum.errors += c[i].errors;
         sum.bytes += c[i].bytes;
+        memcpy(sum.lat_us + sum.nlat, c[i].lat_us, c[i].nlat * sizeof(int64_t));
+        sum.nlat += c[i].nlat;
+        free(c[i].lat_us);
     }
+    qsort(sum.lat_us, sum.nlat, sizeof(int64_t), cmp_i64);
+    double p50 = sum.nlat ? (double)sum.lat_us[sum.nlat / 2] / 1000.0 : 0;
+    double p99 = sum.nlat ? (double)sum.lat_us[sum.nlat * 99 / 100] / 1000.0 : 0;
+    double pmax = sum.nlat ? (double)sum.lat_us[sum.nlat - 1] / 1000.0 : 0;
+    free(sum.lat_us);
     double took = (double)(dm_mono_ms() - t0) / 1000.0;
-    printf(
-        "{\"pages\":%lld,\"seconds\":%.2f,\"pages_per_s\":%.1f,\"errors\":%lld,\"bytes\":%lld}\n",
-        (long long)sum.pages, took, (double)sum.pages / took, (long long)sum.errors,
-        (long long)sum.bytes);
+    printf("{\"pages\":%lld,\"seconds\":%.2f,\"pages_per_s\":%.1f,\"errors\":%lld,"
+           "\"bytes\":%lld,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"max_ms\":%.1f}\n",
+           (long long)sum.pages, took, (double)sum.pages / took, (long long)sum.errors,
+           (long long)sum.bytes, p50, p99, pmax);
     dm_nivoda_free(client);
     return 0;
 }
