@@ -74,6 +74,7 @@ rate() { q "SELECT round(stats_processed * 1000.0 / greatest(consolidation_durat
 secs() { q "SELECT round(consolidation_duration_ms / 1000.0, 2) FROM run_metadata WHERE run_id = '$1'"; }
 
 # 1. Into an empty catalogue.
+q "SELECT dm_test.finish_run('$R1')" >/dev/null
 "$DIAMOND_BIN" consolidate "$R1" >/dev/null
 wait_run "$R1"
 EMPTY_RATE=$(rate "$R1")
@@ -88,6 +89,7 @@ R2=$(q "SELECT dm_test.make_run('full')")
 q "UPDATE raw_diamonds_nivoda SET consolidation_status = 'pending', last_seen_run_id = '$R2'" >/dev/null
 q "VACUUM ANALYZE raw_diamonds_nivoda" >/dev/null
 T_BEFORE=$(q "SELECT max(updated_at) FROM diamonds")
+q "SELECT dm_test.finish_run('$R2')" >/dev/null
 "$DIAMOND_BIN" consolidate "$R2" >/dev/null
 wait_run "$R2"
 REMAP_RATE=$(rate "$R2")
@@ -98,6 +100,7 @@ echo "consolidate: unchanged, every row re-mapped (worst case): $N stones in $RE
 # 3. A realistic unchanged full run: identical payloads, raw rows stay done.
 R3=$(q "SELECT dm_test.make_run('full')")
 q "UPDATE raw_diamonds_nivoda SET last_seen_run_id = '$R3'" >/dev/null
+q "SELECT dm_test.finish_run('$R3')" >/dev/null
 "$DIAMOND_BIN" consolidate "$R3" >/dev/null
 wait_run "$R3"
 RUN3_S=$(secs "$R3")

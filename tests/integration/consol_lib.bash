@@ -16,6 +16,8 @@ stat_of() { psql_q "SELECT $2 FROM run_metadata WHERE run_id = '$1'"; }
 wm_field() { if [ -f "$WATERMARK_DIR/watermark.json" ]; then jq -r ".$1" "$WATERMARK_DIR/watermark.json"; else echo none; fi; }
 updated_to_iso() { psql_q "SELECT to_char(updated_to AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM run_metadata WHERE run_id = '$1'"; }
 log_has() { grep -q -- "$2" "$T/$1.log"; }
-consolidate() { "$DIAMOND" consolidate "$@" >/dev/null; }
+finish_run() { psql_q "SELECT dm_test.finish_run('$1')" >/dev/null; }
+# consolidate RUN [--force]: the workers finish the run, then the CONSOLIDATE is sent.
+consolidate() { finish_run "$1"; "$DIAMOND" consolidate "$@" >/dev/null; }
 sql_is() { [ "$(psql_q "$2")" = "$1" ]; }   # sql_is EXPECTED SQL (for wait_until)
 sql_ge() { [ "$(psql_q "$2")" -ge "$1" ]; } # sql_ge MIN SQL

@@ -60,17 +60,27 @@ SELECT json_build_object(
 )::text
 $$;
 
--- A run with its partitions all completed (or n_failed failed). Returns the run id.
+-- A run with three partitions, still running (as the scheduler plans it); n_failed of them are
+-- marked to fail when dm_test.finish_run ends the run, after its raw rows were written (so no
+-- sweeper or backstop sees a finished run before its stones are in). Returns the run id.
 CREATE OR REPLACE FUNCTION dm_test.make_run(rtype text, n_failed int DEFAULT 0, is_capped boolean DEFAULT false)
 RETURNS uuid LANGUAGE plpgsql AS $$
 DECLARE r uuid;
 BEGIN
     INSERT INTO run_metadata (run_type, updated_from, updated_to, expected_workers, capped)
     VALUES (rtype, '2000-01-01T00:00:00Z', date_trunc('milliseconds', now()), 3, is_capped) RETURNING run_id INTO r;
-    INSERT INTO partition_progress (run_id, partition_id, min_price, max_price, estimated_records, completed, failed)
-    SELECT r, 'p' || k, k * 1000, k * 1000 + 999, 10, k >= n_failed, k < n_failed FROM generate_series(0, 2) k;
+    INSERT INTO partition_progress (run_id, partition_id, min_price, max_price, estimated_records, last_error)
+    SELECT r, 'p' || k, k * 1000, k * 1000 + 999, 10, CASE WHEN k < n_failed THEN 'planned failure' END
+    FROM generate_series(0, 2) k;
     RETURN r;
 END $$;
+
+-- The workers are done: every partition completed, or failed where planned.
+CREATE OR REPLACE FUNCTION dm_test.finish_run(r uuid) RETURNS void LANGUAGE sql AS $$
+    UPDATE partition_progress SET completed = last_error IS NULL, failed = last_error IS NOT NULL,
+        updated_at = now()
+    WHERE run_id = r AND NOT completed AND NOT failed
+$$;
 
 -- Ingest items lo..hi into raw rows for run r, as a worker would (pending when the payload hash
 -- changed, last_seen_run_id always). salt 0: base items; salt > 0: ~10% of the stones churn

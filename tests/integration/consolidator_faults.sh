@@ -73,7 +73,7 @@ check "skipped: alert names the counts" grep -q '1 of 3 partitions failed, 2 com
 check_eq "skipped: watermark untouched" "$WM_BEFORE" "$(wm_field lastRunId)"
 check_eq "skipped: run not completed, nothing consolidated" "f|0" "$(stat_of "$R3" "completed_at IS NOT NULL, stats_processed")"
 check_eq "skipped: timeline event" 1 "$(psql_q "SELECT count(*) FROM run_events WHERE run_id = '$R3' AND event = 'consolidation_skipped'")"
-"$DIAMOND" consolidate "$R3" --force >/dev/null
+consolidate "$R3" --force
 wait_completed "$R3"
 check_eq "forced: consolidated" "100|100" "$(stat_of "$R3" "stats_processed, stats_new")"
 check_eq "forced: watermark advanced" "$R3" "$(wm_field lastRunId)"
@@ -100,6 +100,7 @@ check_eq "redelivery: failure count kept, error cleared" "1|" "$(stat_of "$R4" "
 # --- WORK_DONE: timeline + backstop CONSOLIDATE; an invalid message is dead-lettered --------
 R5=$(make_run incremental)
 ingest "$R5" 401 450 0
+finish_run "$R5"
 TRACE=$(stat_of "$R5" trace_id)
 psql_q "INSERT INTO queue_messages (queue, message_id, body, visible_at, expires_at) VALUES
   ('work-done', 'work-done:$R5:p2:success', convert_to('{\"type\":\"WORK_DONE\",\"runId\":\"$R5\",\"traceId\":\"$TRACE\",\"workerId\":\"w-1\",\"partitionId\":\"p2\",\"recordsProcessed\":50,\"status\":\"success\"}', 'UTF8'), now(), now() + interval '1 day'),
@@ -147,6 +148,7 @@ check "redelivery: delivery 2 logged" grep -q 'consolidating run (delivery 2' "$
 # --- the sweeper: a completed run whose CONSOLIDATE was never sent gets one ------------------
 R7=$(make_run incremental)
 ingest "$R7" 451 460 0
+finish_run "$R7"
 wait_completed "$R7" 60
 check_eq "sweeper: CONSOLIDATE sent for a forgotten run" "t|10" "$(stat_of "$R7" "consolidate_sent_at IS NOT NULL, stats_processed")"
 finish
