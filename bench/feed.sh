@@ -60,13 +60,18 @@ sim_pps=$(echo "$sim_json" | sed -E 's/.*"pages_per_s":([0-9.]+).*/\1/')
 sim_err=$(echo "$sim_json" | sed -E 's/.*"errors":([0-9]+).*/\1/')
 cli_pps=$(echo "$cli_json" | sed -E 's/.*"pages_per_s":([0-9.]+).*/\1/')
 cli_err=$(echo "$cli_json" | sed -E 's/.*"errors":([0-9]+).*/\1/')
+cli_p50=$(echo "$cli_json" | sed -E 's/.*"p50_ms":([0-9.]+).*/\1/')
+cli_p99=$(echo "$cli_json" | sed -E 's/.*"p99_ms":([0-9.]+).*/\1/')
+sim_p99=$(echo "$sim_json" | sed -E 's/.*"p99_ms":([0-9.]+).*/\1/')
 rss_mb=$(( rss_kb / 1024 ))
 printf 'feed: sim %s pages/s (8 clients), sim RSS %s MB for %s stones (generated+listening in %.2f s), client %s pages/s (16 in flight, 100 ms latency)\n' \
     "$sim_pps" "$rss_mb" "$COUNT" "$gen_s" "$cli_pps"
 cat > "$BENCH_OUT/feed.json" <<JSON
 {"sim_pages_per_s_8_clients": $sim_pps, "sim_page_errors": $sim_err,
  "sim_rss_mb_1m": $rss_mb, "sim_generate_1m_s": $(printf '%.2f' "$gen_s"),
+ "sim_page_p99_ms": $sim_p99,
  "client_pages_per_s_16_inflight_100ms": $cli_pps, "client_page_errors": $cli_err,
+ "client_page_p50_ms": $cli_p50, "client_page_p99_ms": $cli_p99,
  "targets": {"sim_pages_per_s_8_clients": ">= 2000", "sim_rss_mb_1m": "< 1024",
              "client_pages_per_s_16_inflight_100ms": ">= 100 (ceiling 160)"}}
 JSON
