@@ -145,6 +145,27 @@ check_eq "redelivery: every row done once, nothing left claimed" "$N|0" \
 check_eq "redelivery: catalogue matches the payloads" "ok (10450 rows)" "$(psql_q "SELECT dm_test.check_catalogue(1.15, 5)")"
 check "redelivery: delivery 2 logged" grep -q 'consolidating run (delivery 2' "$T/redelivered.log"
 
+# --- SIGTERM mid-run: the batch in flight finishes, the message goes back, exit 0 -----------
+kill -TERM "$PID_redelivered"
+wait "$PID_redelivered" 2>/dev/null || true
+R8=$(make_run incremental)
+ingest "$R8" 20001 24000 0
+psql_q "CREATE TRIGGER slow AFTER INSERT ON diamonds FOR EACH STATEMENT EXECUTE FUNCTION slow()" >/dev/null
+spawn termed env CONSOLIDATOR_BATCH_SIZE=200 CONSOLIDATOR_CONCURRENCY=1 "$DIAMOND" consolidator
+consolidate "$R8"
+wait_until 120 sql_ge 600 "SELECT stats_processed FROM run_metadata WHERE run_id = '$R8'"
+kill -TERM "$PID_termed"
+rc=0
+wait "$PID_termed" || rc=$?
+check_eq "SIGTERM mid-run: exit 0" 0 "$rc"
+check "SIGTERM mid-run: stopped before the end" test "$(stat_of "$R8" stats_processed)" -lt 4000
+check_eq "SIGTERM mid-run: no claim left behind" 0 "$(psql_q "SELECT count(*) FROM raw_diamonds_nivoda WHERE consolidation_status = 'processing'")"
+check "SIGTERM mid-run: message back in the queue" test "$(psql_q "SELECT count(*) FROM queue_messages WHERE queue = 'consolidate' AND visible_at <= now() + interval '1 second'")" = 1
+psql_q "DROP TRIGGER slow ON diamonds" >/dev/null
+spawn redelivered2 "$DIAMOND" consolidator --sweep-interval-ms 500
+wait_completed "$R8" 120
+check_eq "SIGTERM mid-run: the next consolidator finishes with exact counts" "4000|4000" "$(stat_of "$R8" "stats_processed, stats_new")"
+
 # --- the sweeper: a completed run whose CONSOLIDATE was never sent gets one ------------------
 R7=$(make_run incremental)
 ingest "$R7" 451 460 0
