@@ -552,18 +552,13 @@ static enum dm_err where_filters(const struct dm_search_query *q, struct dm_sql 
     return e;
 }
 
-enum dm_err dm_search_build_page_sql(const struct dm_search_query *q, struct dm_sql *out)
+/* The id query of a page: dm_row_id, dm_sort_key in page order, at most limit + 1 rows. */
+static enum dm_err ids_query(const struct dm_search_query *q, struct dm_sql *out)
 {
     const struct sort_def *sd = &sorts[q->sort];
     const char *dir = q->desc ? "DESC" : "ASC";
-    /* Two steps: the inner query finds the page's ids using only the sort index (an
-     * index-only scan where the index covers the filters, so rows skipped by filters or OFFSET
-     * cost no heap fetch), the outer one builds the JSON of just those rows. Output column
-     * aliases cannot capture ORDER BY names (a text column called "feed_price" would). */
-    enum dm_err e = dm_buf_appendf(&out->text,
-                                   "SELECT %s AS dm_json, k.dm_sort_key, id::text AS dm_row_id "
-                                   "FROM (SELECT id, %s AS dm_sort_key FROM diamonds",
-                                   DM_DIAMOND_JSON_SQL, sd->key_sql);
+    enum dm_err e = dm_buf_appendf(
+        &out->text, "SELECT id::text AS dm_row_id, %s AS dm_sort_key FROM diamonds", sd->key_sql);
     if (e == DM_OK)
         e = where_filters(q, out);
     if (e == DM_OK && q->has_cursor) {
@@ -590,8 +585,32 @@ enum dm_err dm_search_build_page_sql(const struct dm_search_query *q, struct dm_
         if (e == DM_OK)
             e = dm_sql_param(out, num);
     }
+    return e;
+}
+
+enum dm_err dm_search_build_ids_sql(const struct dm_search_query *q, struct dm_sql *out)
+{
+    return ids_query(q, out);
+}
+
+enum dm_err dm_search_build_page_sql(const struct dm_search_query *q, struct dm_sql *out)
+{
+    const struct sort_def *sd = &sorts[q->sort];
+    const char *dir = q->desc ? "DESC" : "ASC";
+    /* Two steps in one statement: the inner query finds the page's ids using only the sort
+     * index (an index-only scan where the index covers the filters, so rows skipped by filters
+     * or OFFSET cost no heap fetch), the outer one builds the JSON of just those rows. Output
+     * column aliases cannot capture ORDER BY names (a text column "feed_price" would). */
+    enum dm_err e = dm_buf_appendf(&out->text,
+                                   "SELECT %s AS dm_json, k.dm_sort_key, id::text AS dm_row_id "
+                                   "FROM (",
+                                   DM_DIAMOND_JSON_SQL);
     if (e == DM_OK)
-        e = dm_buf_appendf(&out->text, ") k JOIN diamonds USING (id) ORDER BY %s %s, id %s",
+        e = ids_query(q, out);
+    if (e == DM_OK)
+        e = dm_buf_appendf(&out->text,
+                           ") k JOIN diamonds ON diamonds.id = k.dm_row_id::uuid "
+                           "ORDER BY %s %s, id %s",
                            sd->expr, dir, dir);
     return e;
 }

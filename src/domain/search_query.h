@@ -110,6 +110,12 @@ extern const char DM_DIAMOND_JSON_SQL[];
  * rows (the extra row tells whether a next page exists). */
 enum dm_err dm_search_build_page_sql(const struct dm_search_query *q,
                                      struct dm_sql *out) DM_MUST_CHECK;
+/* The page's ids alone: columns (0) id text, (1) sort key text, in page order, at most
+ * limit + 1 rows. Cheap to plan; the rows' JSON then comes from a fixed statement
+ * "SELECT id::text, DM_DIAMOND_JSON_SQL FROM diamonds WHERE id = ANY($1::uuid[])". */
+enum dm_err dm_search_build_ids_sql(const struct dm_search_query *q,
+                                    struct dm_sql *out) DM_MUST_CHECK;
+
 /* Count query over the same filters (cursor ignored), counting at most cap + 1 rows. With
  * cap <= 0 the count is exact. */
 enum dm_err dm_search_build_count_sql(const struct dm_search_query *q, int64_t cap,

@@ -30,6 +30,7 @@ struct cc_entry {
     int64_t total;
     bool estimate;
     int64_t at_ms;
+    int64_t refresh_ms;
 };
 
 struct api_countcache {
@@ -63,6 +64,8 @@ static void sql_key(const struct dm_sql *s, char out[DM_SHA256_HEX_LEN])
     dm_buf_free(&b);
 }
 
+/* A fresh total is a hit; an expired one is recounted by one request while the others keep
+ * using it (totals of large result sets are approximate anyway). */
 static bool cc_get(struct api_countcache *cc, const char *key, int64_t *total, bool *estimate)
 {
     unsigned slot = (unsigned)strtoul((char[9]){key[0], key[1], key[2], key[3], key[4], key[5],
@@ -70,12 +73,21 @@ static bool cc_get(struct api_countcache *cc, const char *key, int64_t *total, b
                                       NULL, 16) %
                     CC_SLOTS;
     bool hit = false;
+    int64_t now = dm_mono_ms();
     pthread_mutex_lock(&cc->mu);
     struct cc_entry *e = &cc->e[slot];
-    if (!strcmp(e->key, key) && dm_mono_ms() - e->at_ms < CC_TTL_MS) {
-        *total = e->total;
-        *estimate = e->estimate;
-        hit = true;
+    if (!strcmp(e->key, key) && now - e->at_ms < 6 * CC_TTL_MS) {
+        hit = now - e->at_ms < CC_TTL_MS;
+        if (!hit) {
+            if (e->refresh_ms > 0 && now - e->refresh_ms < 5000)
+                hit = true; /* another request is recounting */
+            else
+                e->refresh_ms = now;
+        }
+        if (hit) {
+            *total = e->total;
+            *estimate = e->estimate;
+        }
     }
     pthread_mutex_unlock(&cc->mu);
     return hit;
@@ -93,6 +105,7 @@ static void cc_put(struct api_countcache *cc, const char *key, int64_t total, bo
     e->total = total;
     e->estimate = estimate;
     e->at_ms = dm_mono_ms();
+    e->refresh_ms = 0;
     pthread_mutex_unlock(&cc->mu);
 }
 
@@ -305,7 +318,7 @@ void api_diamonds_search(struct api_call *c)
     }
     struct dm_sql s;
     dm_sql_init(&s);
-    PGresult *r = NULL;
+    PGresult *r = NULL, *ids = NULL;
     struct dm_db_conn *conn = NULL;
     struct dm_error err = {0};
     enum dm_err e = dm_search_build_page_sql(&q, &s);
@@ -324,12 +337,86 @@ void api_diamonds_search(struct api_call *c)
     conn = api_conn(c);
     if (conn == NULL)
         goto out;
-    e = has_filters(&q)
-            ? exec_sql(conn, &s, &r, &err)
-            : api_exec_hot(conn, s.text.data, s.n, (const char *const *)s.params, &r, &err);
-    if (e != DM_OK) {
-        api_fail(c, e, &err);
-        goto out;
+    /* Rows of the page: JSON text per row, and the last row's sort key and id for the cursor. */
+    const char *json[DM_SQ_MAX_LIMIT + 1];
+    size_t jlen[DM_SQ_MAX_LIMIT + 1];
+    const char *last_key = NULL, *last_id = NULL;
+    int rows = 0;
+    bool more = false;
+    if (!has_filters(&q)) {
+        /* One prepared statement (its plan does not depend on values). */
+        e = api_exec_hot(conn, s.text.data, s.n, (const char *const *)s.params, &r, &err);
+        if (e != DM_OK) {
+            api_fail(c, e, &err);
+            goto out;
+        }
+        rows = PQntuples(r);
+        more = rows > q.limit;
+        if (more)
+            rows = q.limit;
+        for (int i = 0; i < rows; i++) {
+            json[i] = PQgetvalue(r, i, 0);
+            jlen[i] = (size_t)PQgetlength(r, i, 0);
+        }
+        if (rows > 0) {
+            last_key = PQgetvalue(r, rows - 1, 1);
+            last_id = PQgetvalue(r, rows - 1, 2);
+        }
+    } else {
+        /* Filtered: the id query is planned for its values (cheap: no JSON in it), the JSON
+         * of those ids comes from one prepared statement. */
+        struct dm_sql si;
+        dm_sql_init(&si);
+        e = dm_search_build_ids_sql(&q, &si);
+        if (e == DM_OK)
+            e = exec_sql(conn, &si, &ids, &err);
+        dm_sql_free(&si);
+        if (e != DM_OK) {
+            api_fail(c, e, &err);
+            goto out;
+        }
+        rows = PQntuples(ids);
+        more = rows > q.limit;
+        if (more)
+            rows = q.limit;
+        struct dm_buf arr;
+        dm_buf_init(&arr, 64 * 1024);
+        e = dm_buf_append_char(&arr, '{');
+        for (int i = 0; e == DM_OK && i < rows; i++)
+            e = dm_buf_appendf(&arr, "%s%s", i ? "," : "", PQgetvalue(ids, i, 0));
+        if (e == DM_OK)
+            e = dm_buf_append_char(&arr, '}');
+        char bysql[4096];
+        snprintf(bysql, sizeof(bysql),
+                 "SELECT id::text, %s FROM diamonds WHERE id = ANY($1::uuid[])",
+                 DM_DIAMOND_JSON_SQL);
+        const char *bp[1] = {arr.data};
+        if (e == DM_OK)
+            e = api_exec_hot(conn, bysql, 1, bp, &r, &err);
+        dm_buf_free(&arr);
+        if (e != DM_OK) {
+            api_fail(c, e, &err);
+            goto out;
+        }
+        int nj = PQntuples(r);
+        int found = 0;
+        for (int i = 0; i < rows; i++) {
+            const char *id = PQgetvalue(ids, i, 0);
+            for (int j = 0; j < nj; j++) {
+                if (!strcmp(PQgetvalue(r, j, 0), id)) {
+                    json[found] = PQgetvalue(r, j, 1);
+                    jlen[found] = (size_t)PQgetlength(r, j, 1);
+                    found++;
+                    break;
+                }
+            }
+        }
+        /* A row deleted between the two statements is simply left out of this page. */
+        if (rows > 0) {
+            last_key = PQgetvalue(ids, rows - 1, 1);
+            last_id = PQgetvalue(ids, rows - 1, 0);
+        }
+        rows = found;
     }
     int64_t total = 0;
     bool estimate = false;
@@ -341,14 +428,9 @@ void api_diamonds_search(struct api_call *c)
     dm_db_release(conn);
     conn = NULL;
 
-    int rows = PQntuples(r);
-    bool more = rows > q.limit;
-    if (more)
-        rows = q.limit;
     char next[256] = "";
-    if (more && rows > 0 &&
-        dm_search_cursor_encode(q.sort, q.desc, PQgetvalue(r, rows - 1, 1),
-                                PQgetvalue(r, rows - 1, 2), next, sizeof(next)) != DM_OK)
+    if (more && last_key && last_id &&
+        dm_search_cursor_encode(q.sort, q.desc, last_key, last_id, next, sizeof(next)) != DM_OK)
         next[0] = '\0';
     struct dm_buf *b = &c->resp->body;
     dm_buf_reset(b);
@@ -359,7 +441,7 @@ void api_diamonds_search(struct api_call *c)
         if (i > 0)
             e = dm_buf_append_char(b, ',');
         if (e == DM_OK)
-            e = dm_buf_append(b, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0));
+            e = dm_buf_append(b, json[i], jlen[i]);
     }
     int64_t pages = (total + q.limit - 1) / q.limit;
     if (e == DM_OK)
@@ -386,6 +468,7 @@ out:
     if (conn)
         dm_db_release(conn);
     PQclear(r);
+    PQclear(ids);
     dm_sql_free(&s);
 }
 
