@@ -51,12 +51,7 @@ psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$ROOT/tests/integration/consol_li
 echo "consolidate: loading $N raw rows"
 t0=$SECONDS
 R1=$(q "SELECT dm_test.make_run('full')")
-q "CREATE TABLE dm_test.base AS SELECT i, dm_test.item(i, 0) AS t FROM generate_series(1, 5000) i" >/dev/null
-q "INSERT INTO raw_diamonds_nivoda (supplier_stone_id, offer_id, payload, payload_hash, run_id, last_seen_run_id)
-   SELECT 'stone-' || n, 'offer-' || n, x::json, encode(sha256(convert_to(x, 'UTF8')), 'hex'), '$R1', '$R1'
-   FROM (SELECT n, replace(replace(b.t, '\"stone-' || b.i || '\"', '\"stone-' || n || '\"'),
-                            '\"offer-' || b.i || '\"', '\"offer-' || n || '\"') AS x
-         FROM generate_series(1, $N) n JOIN dm_test.base b ON b.i = 1 + n % 5000) s" >/dev/null
+q "SELECT dm_test.ingest_bulk('$R1', 1, $N)" >/dev/null
 q "VACUUM ANALYZE raw_diamonds_nivoda" >/dev/null
 echo "consolidate: loaded in $((SECONDS - t0)) s"
 

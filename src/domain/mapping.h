@@ -23,7 +23,7 @@
 
 #define DM_FEED_NIVODA "nivoda"
 /* Largest raw payload the mapper parses. */
-#define DM_MAPPING_MAX_PAYLOAD (1024 * 1024)
+#define DM_MAPPING_MAX_PAYLOAD ((size_t)1024 * 1024)
 
 struct dm_diamond {
     const char *feed;        /* static "nivoda" */

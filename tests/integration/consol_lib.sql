@@ -185,3 +185,16 @@ SELECT CASE WHEN count(*) FILTER (WHERE missing OR cardinality(bad) > 0) = 0
                   FROM cmp WHERE missing OR cardinality(bad) > 0 ORDER BY sid LIMIT 1) END
 FROM cmp
 $$;
+
+-- Bulk variant for large tests and benchmarks: 5,000 distinct generated items replicated under
+-- the stone ids lo..hi (new rows only, pending).
+CREATE OR REPLACE FUNCTION dm_test.ingest_bulk(r uuid, lo bigint, hi bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    CREATE TABLE IF NOT EXISTS dm_test.base AS SELECT i, dm_test.item(i, 0) AS t FROM generate_series(1, 5000) i;
+    INSERT INTO raw_diamonds_nivoda (supplier_stone_id, offer_id, payload, payload_hash, run_id, last_seen_run_id)
+    SELECT 'stone-' || n, 'offer-' || n, x::json, encode(sha256(convert_to(x, 'UTF8')), 'hex'), r, r
+    FROM (SELECT n, replace(replace(b.t, '"stone-' || b.i || '"', '"stone-' || n || '"'),
+                            '"offer-' || b.i || '"', '"offer-' || n || '"') AS x
+          FROM generate_series(lo, hi) n JOIN dm_test.base b ON b.i = 1 + n % 5000) s;
+END $$;

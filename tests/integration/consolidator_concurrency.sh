@@ -9,7 +9,7 @@ consol_setup consol_conc
 export LOG_LEVEL=info CONSOLIDATOR_BATCH_SIZE=1000 CONSOLIDATOR_CONCURRENCY=2
 
 R=$(make_run full)
-ingest "$R" 1 100000 0
+psql_q "SELECT dm_test.ingest_bulk('$R', 1, 100000)" >/dev/null
 N=$(psql_q "SELECT count(*) FROM raw_diamonds_nivoda WHERE consolidation_status = 'pending'")
 check_eq "100,000 raw rows pending" 100000 "$N"
 spawn c1 "$DIAMOND" consolidator

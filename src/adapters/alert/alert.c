@@ -56,7 +56,7 @@ static enum dm_err resend_send(struct dm_alert_sink *s, const struct dm_log_ctx 
                                   .body_len = strlen(text),
                                   .connect_timeout_ms = 5000,
                                   .timeout_ms = 15000,
-                                  .max_response = 64 * 1024};
+                                  .max_response = (size_t)64 * 1024};
     struct dm_http_response resp;
     struct dm_error err = {0};
     enum dm_err e = dm_http_do(&req, &resp, &err);

@@ -17,16 +17,25 @@
 
 #define STAGE "pg_temp.dm_consol_stage"
 
-static const char *CLAIM_SQL =
+/* Claims: pending rows first, else processing rows whose claim expired (their consolidator
+ * died). Each is one plain index scan on the partial claim index that stops after LIMIT rows;
+ * an OR of both would become a bitmap scan reading every pending entry for each batch, which
+ * is quadratic over a large run. */
+#define CLAIM_RETURNING                                                                            \
+    " RETURNING r.id, r.payload_hash, r.payload, (SELECT d.status || '|' || d.content_hash || "    \
+    "'|' || d.price_per_carat || '|' || d.retail_price || '|' || d.markup_ratio || '|' || "        \
+    "coalesce(d.rating::text, '') || '|' || coalesce(d.pricing_rule_id::text, '') "                \
+    "FROM diamonds d WHERE d.feed = 'nivoda' AND d.supplier_stone_id = r.supplier_stone_id)"
+static const char *CLAIM_PENDING_SQL =
     "UPDATE raw_diamonds_nivoda r SET consolidation_status = 'processing', claim_token = $1, "
     "claimed_at = now() FROM (SELECT id FROM raw_diamonds_nivoda "
-    "WHERE consolidation_status = 'pending' OR (consolidation_status = 'processing' "
-    "AND claimed_at < now() - make_interval(secs => $3)) "
-    "LIMIT $2 FOR UPDATE SKIP LOCKED) c WHERE r.id = c.id "
-    "RETURNING r.id, r.payload_hash, r.payload, (SELECT d.status || '|' || d.content_hash || "
-    "'|' || d.price_per_carat || '|' || d.retail_price || '|' || d.markup_ratio || '|' || "
-    "coalesce(d.rating::text, '') || '|' || coalesce(d.pricing_rule_id::text, '') "
-    "FROM diamonds d WHERE d.feed = 'nivoda' AND d.supplier_stone_id = r.supplier_stone_id)";
+    "WHERE consolidation_status = 'pending' LIMIT $2 FOR UPDATE SKIP LOCKED) c "
+    "WHERE r.id = c.id" CLAIM_RETURNING;
+static const char *CLAIM_EXPIRED_SQL =
+    "UPDATE raw_diamonds_nivoda r SET consolidation_status = 'processing', claim_token = $1, "
+    "claimed_at = now() FROM (SELECT id FROM raw_diamonds_nivoda "
+    "WHERE consolidation_status = 'processing' AND claimed_at < now() - make_interval(secs => $3) "
+    "LIMIT $2 FOR UPDATE SKIP LOCKED) c WHERE r.id = c.id" CLAIM_RETURNING;
 
 /* Same columns and types as diamonds; rows vanish at commit. */
 static const char *STAGE_SQL =
@@ -201,7 +210,14 @@ enum dm_err dm_consolidator_batch(struct dm_consolidator *cs, const char *run_id
     if (e == DM_OK)
         e = dm_db_exec(c, "SET LOCAL enable_seqscan = off", 0, NULL, NULL, err);
     if (e == DM_OK)
-        e = dm_db_exec(c, CLAIM_SQL, 3, cp, &claim, err);
+        e = dm_db_exec(c, "SET LOCAL enable_bitmapscan = off", 0, NULL, NULL, err);
+    if (e == DM_OK)
+        e = dm_db_exec(c, CLAIM_PENDING_SQL, 2, cp, &claim, err);
+    if (e == DM_OK && PQntuples(claim) == 0) {
+        PQclear(claim);
+        claim = NULL;
+        e = dm_db_exec(c, CLAIM_EXPIRED_SQL, 3, cp, &claim, err);
+    }
     if (e == DM_OK)
         e = dm_db_commit(c, err);
     else
