@@ -478,10 +478,15 @@ static int64_t retry_after_ms(const struct dm_http_response *resp)
 
 static enum dm_err get_token(struct dm_nivoda *n, char *out, size_t size, struct dm_error *err);
 
+/* A fast extractor over a 2xx body (the raw search): DM_OK when it understood the body,
+ * anything else to let dm_nivoda_parse_response and `extract` decide. */
+typedef enum dm_err (*raw_extract_fn)(const char *body, size_t len, void *out);
+
 /* One GraphQL operation: token (when needed), rate limit, POST, classify, extract; retried per
- * the policy above. vars is borrowed (the token variable is set on it). */
-static enum dm_err gql_call(struct dm_nivoda *n, const char *op, const char *query, json_t *vars,
-                            bool needs_token, extract_fn extract, void *out, struct dm_error *err)
+ * the policy above. vars is borrowed (the token variable is set on it). raw may be NULL. */
+static enum dm_err gql_call_ex(struct dm_nivoda *n, const char *op, const char *query,
+                               json_t *vars, bool needs_token, raw_extract_fn raw,
+                               extract_fn extract, void *out, struct dm_error *err)
 {
     static const char *const headers[] = {"Content-Type: application/json",
                                           "Accept: application/json", NULL};
@@ -524,6 +529,11 @@ static enum dm_err gql_call(struct dm_nivoda *n, const char *op, const char *que
         free(body);
         bool token_error = false;
         int64_t ra = -1;
+        if (e == DM_OK && raw != NULL && resp.status >= 200 && resp.status < 300 &&
+            raw(resp.body.data, resp.body.len, out) == DM_OK) {
+            dm_http_response_free(&resp);
+            return DM_OK;
+        }
         if (e == DM_OK) {
             json_t *data = NULL;
             e = dm_nivoda_parse_response(resp.status, resp.body.data, resp.body.len, &data,
@@ -568,6 +578,12 @@ static enum dm_err gql_call(struct dm_nivoda *n, const char *op, const char *que
         err->retryable = retryable(e);
     }
     return e;
+}
+
+static enum dm_err gql_call(struct dm_nivoda *n, const char *op, const char *query, json_t *vars,
+                            bool needs_token, extract_fn extract, void *out, struct dm_error *err)
+{
+    return gql_call_ex(n, op, query, vars, needs_token, NULL, extract, out, err);
 }
 
 static enum dm_err ex_token(const json_t *data, void *out, struct dm_error *err)
@@ -673,6 +689,42 @@ enum dm_err dm_nivoda_search(struct dm_nivoda *n, const struct dm_feed_query *q,
     json_object_set_new(vars, "offset", json_integer(offset));
     json_object_set_new(vars, "limit", json_integer(limit));
     enum dm_err e = gql_call(n, "search", q_search, vars, true, ex_page, page, err);
+    json_decref(vars);
+    return e;
+}
+
+static enum dm_err raw_page(const char *body, size_t len, void *out)
+{
+    return dm_nivoda_scan_raw_page(body, len, out);
+}
+
+/* The regular path for the raw search: a jansson page converted item by item. */
+static enum dm_err ex_raw_page(const json_t *data, void *out, struct dm_error *err)
+{
+    struct dm_feed_page page = {0};
+    enum dm_err e = dm_nivoda_extract_page(data, &page, err);
+    if (e == DM_OK)
+        e = dm_nivoda_raw_from_items(page.items, page.total_count, out, err);
+    dm_feed_page_free(&page);
+    return e;
+}
+
+enum dm_err dm_nivoda_search_raw(struct dm_nivoda *n, const struct dm_feed_query *q,
+                                 int64_t offset, int limit, struct dm_feed_raw_page *page,
+                                 struct dm_error *err)
+{
+    memset(page, 0, sizeof(*page));
+    page->total_count = -1;
+    if (offset < 0)
+        return dm_error_set(err, DM_ERR_INVALID, "negative offset");
+    if (limit <= 0 || limit > 50)
+        limit = 50;
+    json_t *vars = json_object();
+    json_object_set_new(vars, "query", dm_nivoda_query_json(q));
+    json_object_set_new(vars, "offset", json_integer(offset));
+    json_object_set_new(vars, "limit", json_integer(limit));
+    enum dm_err e =
+        gql_call_ex(n, "search", q_search, vars, true, raw_page, ex_raw_page, page, err);
     json_decref(vars);
     return e;
 }

@@ -119,4 +119,46 @@ const char *dm_nivoda_item_fields(void);
  * dollar_value and updated bounds when set. */
 json_t *dm_nivoda_query_json(const struct dm_feed_query *q);
 
+/*
+ * Raw search (the worker's ingest path, nivoda_raw.c): one page whose items stay the feed's
+ * own JSON text instead of a jansson tree, so a stone costs one validating pass over its bytes
+ * rather than a parse into ~100 allocated values and a re-serialisation. Each item's text is
+ * compacted (whitespace outside strings removed; nothing else changes), and `id` /
+ * `diamond.id` are picked out on the way. A response the scanner does not fully understand
+ * (an `errors` member, no data, a key or id with escapes, lone surrogates, invalid UTF-8,
+ * numbers jansson could refuse, nesting deeper than 64, duplicate `id`/`diamond` keys in an
+ * item) takes the regular path instead: jansson classifies it exactly as dm_nivoda_search
+ * does and, when it is a page after all, each item is serialised with dm_json_write.
+ */
+struct dm_feed_raw_item {
+    const char *json; /* compact item text (into the page's storage), not NUL-terminated */
+    size_t json_len;
+    const char *offer_id; /* item.id: string (may be empty) or integer digits; NULL = none */
+    size_t offer_id_len;
+    const char *stone_id; /* diamond.id: non-empty string or integer digits; NULL = none */
+    size_t stone_id_len;
+};
+
+struct dm_feed_raw_page {
+    char *text; /* owned storage the items point into */
+    struct dm_feed_raw_item *items;
+    size_t n;
+    int64_t total_count; /* as reported; -1 when absent */
+};
+
+/* dm_nivoda_search with the items as raw text (see above). */
+enum dm_err dm_nivoda_search_raw(struct dm_nivoda *n, const struct dm_feed_query *q, int64_t offset,
+                                 int limit, struct dm_feed_raw_page *page,
+                                 struct dm_error *err) DM_MUST_CHECK;
+void dm_feed_raw_page_free(struct dm_feed_raw_page *page);
+/* The scanner alone (for tests and the fuzz driver): DM_OK with *page filled when body is a
+ * well-formed page response it fully understands; DM_ERR_INVALID (nothing allocated)
+ * when the regular path must decide. */
+enum dm_err dm_nivoda_scan_raw_page(const char *body, size_t len, struct dm_feed_raw_page *page);
+/* The regular path's conversion: a jansson page's items as a raw page (dm_json_write text,
+ * ids as the scanner would report them). */
+enum dm_err dm_nivoda_raw_from_items(const json_t *items, int64_t total_count,
+                                     struct dm_feed_raw_page *page,
+                                     struct dm_error *err) DM_MUST_CHECK;
+
 #endif

@@ -1,0 +1,716 @@
+/*
+ * nivoda_raw.c - the raw search page (see nivoda.h): a validating, compacting single-pass
+ * scanner over a search response that keeps each item's own JSON text and picks out `id` and
+ * `diamond.id`; anything it is not sure about is left to jansson (the regular path), so it
+ * never accepts a page the regular path would refuse for a reason that matters, and never
+ * reports an id differently. Pure: no I/O.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/feed/nivoda.h"
+#include "core/buf.h"
+#include "domain/jsonwrite.h"
+
+#define MAX_DEPTH 64
+
+struct span {
+    size_t off, len; /* into the output buffer */
+    bool set;
+};
+
+struct scan {
+    const unsigned char *p, *end;
+    char *out; /* compacted output (items only) */
+    size_t olen;
+    bool emit; /* copying into out */
+    int depth;
+};
+
+/* Items found so far (offsets into out; turned into pointers at the end). */
+struct item_spans {
+    size_t off, len;
+    struct span id, sid;
+};
+
+struct items {
+    struct item_spans *v;
+    size_t n, cap;
+};
+
+static void ws(struct scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+        s->p++;
+}
+
+static void put(struct scan *s, const unsigned char *from, size_t n)
+{
+    if (s->emit) {
+        memcpy(s->out + s->olen, from, n);
+        s->olen += n;
+    }
+}
+
+static void putc1(struct scan *s, char c)
+{
+    if (s->emit)
+        s->out[s->olen++] = c;
+}
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Length of the valid UTF-8 sequence at p (lead byte >= 0x80), 0 when invalid. */
+static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char c = p[0];
+    size_t n;
+    unsigned int min, cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        cp = c & 0x1F;
+        min = 0x80;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        cp = c & 0x0F;
+        min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        cp = c & 0x07;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    if ((size_t)(end - p) < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+/*
+ * A string (s->p at the opening quote). *escaped tells whether it held an escape (its raw
+ * bytes then differ from its value). The span covers the content without quotes. Lone or
+ * reversed surrogate escapes are left to jansson.
+ */
+static int str(struct scan *s, struct span *sp, bool *escaped)
+{
+    *escaped = false;
+    s->p++;
+    putc1(s, '"');
+    size_t start = s->olen;
+    for (;;) {
+        const unsigned char *q = s->p;
+        while (q < s->end && *q != '"' && *q != '\\' && *q >= 0x20 && *q < 0x80)
+            q++;
+        put(s, s->p, (size_t)(q - s->p));
+        s->p = q;
+        if (q >= s->end)
+            return -1;
+        unsigned char c = *q;
+        if (c == '"') {
+            if (sp) {
+                sp->off = start;
+                sp->len = s->olen - start;
+                sp->set = true;
+            }
+            s->p++;
+            putc1(s, '"');
+            return 0;
+        }
+        if (c < 0x20)
+            return -1;
+        if (c >= 0x80) {
+            size_t n = utf8_len(q, s->end);
+            if (n == 0)
+                return -1;
+            put(s, q, n);
+            s->p += n;
+            continue;
+        }
+        /* backslash */
+        *escaped = true;
+        if (s->end - q < 2)
+            return -1;
+        unsigned char e = q[1];
+        if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' ||
+            e == 't') {
+            put(s, q, 2);
+            s->p += 2;
+            continue;
+        }
+        if (e != 'u' || s->end - q < 6)
+            return -1;
+        int v = 0;
+        for (int i = 2; i < 6; i++) {
+            int h = hexval(q[i]);
+            if (h < 0)
+                return -1;
+            v = v * 16 + h;
+        }
+        if (v >= 0xDC00 && v <= 0xDFFF)
+            return -1; /* lone low surrogate */
+        if (v >= 0xD800 && v <= 0xDBFF) {
+            /* must be followed by a low surrogate escape */
+            if (s->end - q < 12 || q[6] != '\\' || q[7] != 'u')
+                return -1;
+            int lo = 0;
+            for (int i = 8; i < 12; i++) {
+                int h = hexval(q[i]);
+                if (h < 0)
+                    return -1;
+                lo = lo * 16 + h;
+            }
+            if (lo < 0xDC00 || lo > 0xDFFF)
+                return -1;
+            put(s, q, 12);
+            s->p += 12;
+            continue;
+        }
+        put(s, q, 6);
+        s->p += 6;
+    }
+}
+
+/* A number; *plain_int tells whether it is -?(0|[1-9][0-9]{0,17}) (printed identically by
+ * jansson's %lld). Exponents and very long numbers go to jansson (it may refuse them). */
+static int num(struct scan *s, struct span *sp, bool *plain_int)
+{
+    const unsigned char *b = s->p, *q = s->p;
+    if (q < s->end && *q == '-')
+        q++;
+    if (q >= s->end)
+        return -1;
+    if (*q == '0') {
+        q++;
+    } else if (*q >= '1' && *q <= '9') {
+        while (q < s->end && *q >= '0' && *q <= '9')
+            q++;
+    } else {
+        return -1;
+    }
+    size_t int_digits = (size_t)(q - b) - (*b == '-');
+    bool frac = false;
+    if (q < s->end && *q == '.') {
+        frac = true;
+        q++;
+        const unsigned char *d = q;
+        while (q < s->end && *q >= '0' && *q <= '9')
+            q++;
+        if (q == d)
+            return -1;
+    }
+    if (q < s->end && (*q == 'e' || *q == 'E'))
+        return -1;
+    if (q - b > 40)
+        return -1;
+    *plain_int = !frac && int_digits <= 18 && !(int_digits == 1 && *b == '-' && b[1] == '0');
+    if (sp) {
+        sp->off = s->olen;
+        sp->len = (size_t)(q - b);
+        sp->set = true;
+    }
+    if (frac && s->emit) {
+        /* Trailing zeros of a fraction go ("3.90" -> "3.9", "58.00" -> "58.0", "-0.0" ->
+         * "0.0"): the same number, and for up to 9 integer digits, 9 decimals and 15
+         * significant digits exactly what dm_json_write prints for it, so a payload hashes
+         * the same on both paths (and as before the raw path existed). */
+        const unsigned char *dot = memchr(b, '.', (size_t)(q - b));
+        const unsigned char *last = q - 1;
+        while (last > dot + 1 && *last == '0')
+            last--;
+        size_t fd = (size_t)(last - dot);
+        bool neg = *b == '-';
+        bool zero = int_digits == 1 && b[neg] == '0' && fd == 1 && *last == '0';
+        if (int_digits <= 9 && fd <= 9 && int_digits + fd <= 15) {
+            const unsigned char *from = neg && zero ? b + 1 : b;
+            put(s, from, (size_t)(last + 1 - from));
+            s->p = q;
+            return 0;
+        }
+    }
+    put(s, b, (size_t)(q - b));
+    s->p = q;
+    return 0;
+}
+
+static int lit(struct scan *s, const char *word)
+{
+    size_t n = strlen(word);
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0)
+        return -1;
+    put(s, s->p, n);
+    s->p += n;
+    return 0;
+}
+
+static int value(struct scan *s);
+
+/* Generic object or array (s->p at the bracket). */
+static int container(struct scan *s)
+{
+    bool obj = *s->p == '{';
+    char close = obj ? '}' : ']';
+    if (++s->depth > MAX_DEPTH)
+        return -1;
+    putc1(s, (char)*s->p);
+    s->p++;
+    ws(s);
+    if (s->p < s->end && *s->p == close) {
+        putc1(s, close);
+        s->p++;
+        s->depth--;
+        return 0;
+    }
+    for (;;) {
+        if (obj) {
+            bool esc;
+            if (s->p >= s->end || *s->p != '"' || str(s, NULL, &esc) != 0)
+                return -1;
+            ws(s);
+            if (s->p >= s->end || *s->p != ':')
+                return -1;
+            putc1(s, ':');
+            s->p++;
+            ws(s);
+        }
+        if (value(s) != 0)
+            return -1;
+        ws(s);
+        if (s->p >= s->end)
+            return -1;
+        if (*s->p == ',') {
+            putc1(s, ',');
+            s->p++;
+            ws(s);
+            continue;
+        }
+        if (*s->p != close)
+            return -1;
+        putc1(s, close);
+        s->p++;
+        s->depth--;
+        return 0;
+    }
+}
+
+static int value(struct scan *s)
+{
+    if (s->p >= s->end)
+        return -1;
+    bool b;
+    switch (*s->p) {
+    case '{':
+    case '[':
+        return container(s);
+    case '"':
+        return str(s, NULL, &b);
+    case 't':
+        return lit(s, "true");
+    case 'f':
+        return lit(s, "false");
+    case 'n':
+        return lit(s, "null");
+    default:
+        return num(s, NULL, &b);
+    }
+}
+
+/* An id value: a string (kept when `allow_empty` or non-empty, and without escapes) or a plain
+ * integer; anything else means "no id". Escaped ids and non-plain integers: jansson's call. */
+static int id_value(struct scan *s, struct span *sp, bool allow_empty)
+{
+    memset(sp, 0, sizeof(*sp));
+    if (s->p >= s->end)
+        return -1;
+    if (*s->p == '"') {
+        bool esc;
+        if (str(s, sp, &esc) != 0 || esc)
+            return -1;
+        if (!allow_empty && sp->len == 0)
+            sp->set = false;
+        return 0;
+    }
+    if (*s->p == '-' || (*s->p >= '0' && *s->p <= '9')) {
+        const unsigned char *b = s->p;
+        bool plain;
+        if (num(s, sp, &plain) != 0)
+            return -1;
+        if (plain)
+            return 0;
+        /* a real is no id (jansson: not an integer); a long or "-0" integer: jansson's call */
+        sp->set = false;
+        return memchr(b, '.', (size_t)(s->p - b)) != NULL ? 0 : -1;
+    }
+    return value(s); /* no id */
+}
+
+/* Is the key just read (raw span in out, or in input when not emitting) equal to word? Keys
+ * with escapes go to jansson. */
+static bool key_is(const char *k, size_t klen, const char *word)
+{
+    return strlen(word) == klen && memcmp(k, word, klen) == 0;
+}
+
+/* Read an object key without emitting it when not emitting, returning its raw bytes. */
+static int read_key(struct scan *s, const char **k, size_t *klen)
+{
+    if (s->p >= s->end || *s->p != '"')
+        return -1;
+    const unsigned char *start = s->p + 1;
+    bool esc;
+    if (str(s, NULL, &esc) != 0 || esc)
+        return -1;
+    *k = (const char *)start;
+    *klen = (size_t)(s->p - start) - 1;
+    ws(s);
+    if (s->p >= s->end || *s->p != ':')
+        return -1;
+    putc1(s, ':');
+    s->p++;
+    ws(s);
+    return 0;
+}
+
+/* Iterate an object's members: calls member(s, key, klen, ctx) with s->p at the value. */
+typedef int (*member_fn)(struct scan *s, const char *k, size_t klen, void *ctx);
+
+static int object(struct scan *s, member_fn member, void *ctx)
+{
+    if (s->p >= s->end || *s->p != '{')
+        return -1;
+    if (++s->depth > MAX_DEPTH)
+        return -1;
+    putc1(s, '{');
+    s->p++;
+    ws(s);
+    if (s->p < s->end && *s->p == '}') {
+        putc1(s, '}');
+        s->p++;
+        s->depth--;
+        return 0;
+    }
+    for (;;) {
+        const char *k;
+        size_t klen;
+        if (read_key(s, &k, &klen) != 0 || member(s, k, klen, ctx) != 0)
+            return -1;
+        ws(s);
+        if (s->p >= s->end)
+            return -1;
+        if (*s->p == ',') {
+            putc1(s, ',');
+            s->p++;
+            ws(s);
+            continue;
+        }
+        if (*s->p != '}')
+            return -1;
+        putc1(s, '}');
+        s->p++;
+        s->depth--;
+        return 0;
+    }
+}
+
+/* ---- one item ---------------------------------------------------------------------------- */
+
+struct diamond_ctx {
+    struct span sid;
+    bool seen_id;
+};
+
+static int diamond_member(struct scan *s, const char *k, size_t klen, void *ctx)
+{
+    struct diamond_ctx *d = ctx;
+    if (key_is(k, klen, "id")) {
+        if (d->seen_id)
+            return -1; /* duplicate key: jansson refuses the page */
+        d->seen_id = true;
+        return id_value(s, &d->sid, false);
+    }
+    return value(s);
+}
+
+struct item_ctx {
+    struct span id, sid;
+    bool seen_id, seen_diamond;
+};
+
+static int item_member(struct scan *s, const char *k, size_t klen, void *ctx)
+{
+    struct item_ctx *it = ctx;
+    if (key_is(k, klen, "id")) {
+        if (it->seen_id)
+            return -1;
+        it->seen_id = true;
+        return id_value(s, &it->id, true);
+    }
+    if (key_is(k, klen, "diamond")) {
+        if (it->seen_diamond)
+            return -1;
+        it->seen_diamond = true;
+        if (s->p < s->end && *s->p == '{') {
+            struct diamond_ctx d = {0};
+            if (object(s, diamond_member, &d) != 0)
+                return -1;
+            it->sid = d.sid;
+            return 0;
+        }
+        return value(s);
+    }
+    return value(s);
+}
+
+static int items_array(struct scan *s, struct items *out)
+{
+    if (s->p >= s->end || *s->p != '[')
+        return -1;
+    s->p++;
+    ws(s);
+    if (s->p < s->end && *s->p == ']') {
+        s->p++;
+        return 0;
+    }
+    for (;;) {
+        if (s->p >= s->end || *s->p != '{')
+            return -1; /* not an object: the regular path reports it */
+        struct item_ctx it = {0};
+        size_t off = s->olen;
+        s->emit = true;
+        int rc = object(s, item_member, &it);
+        s->emit = false;
+        if (rc != 0)
+            return -1;
+        if (out->n == out->cap) {
+            out->cap = out->cap ? out->cap * 2 : 64;
+            out->v = dm_xrealloc(out->v, out->cap * sizeof(*out->v));
+        }
+        out->v[out->n++] =
+            (struct item_spans){.off = off, .len = s->olen - off, .id = it.id, .sid = it.sid};
+        ws(s);
+        if (s->p >= s->end)
+            return -1;
+        if (*s->p == ',') {
+            s->p++;
+            ws(s);
+            continue;
+        }
+        if (*s->p != ']')
+            return -1;
+        s->p++;
+        return 0;
+    }
+}
+
+/* ---- the envelope: {"data":{"as":{"diamonds_by_query":{"total_count":N,"items":[...]}}}} ---- */
+
+struct env {
+    struct items *items;
+    int64_t total;
+    bool seen_items, seen_total, seen_data, seen_as, seen_q;
+};
+
+static int q_member(struct scan *s, const char *k, size_t klen, void *ctx)
+{
+    struct env *e = ctx;
+    if (key_is(k, klen, "items")) {
+        if (e->seen_items)
+            return -1;
+        e->seen_items = true;
+        return items_array(s, e->items);
+    }
+    if (key_is(k, klen, "total_count")) {
+        if (e->seen_total)
+            return -1;
+        e->seen_total = true;
+        struct span sp = {0};
+        bool plain = false;
+        if (s->p < s->end && (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))) {
+            const unsigned char *b = s->p;
+            if (num(s, &sp, &plain) != 0)
+                return -1;
+            if (plain) {
+                int64_t v = 0;
+                bool neg = *b == '-';
+                for (const unsigned char *q = b + neg; q < s->p; q++)
+                    v = v * 10 + (*q - '0');
+                e->total = neg ? -v : v;
+            }
+            return 0;
+        }
+        return value(s);
+    }
+    return value(s);
+}
+
+static int as_member(struct scan *s, const char *k, size_t klen, void *ctx)
+{
+    struct env *e = ctx;
+    if (key_is(k, klen, "diamonds_by_query")) {
+        if (e->seen_q)
+            return -1;
+        e->seen_q = true;
+        return object(s, q_member, e);
+    }
+    return value(s);
+}
+
+static int data_member(struct scan *s, const char *k, size_t klen, void *ctx)
+{
+    struct env *e = ctx;
+    if (key_is(k, klen, "as")) {
+        if (e->seen_as)
+            return -1;
+        e->seen_as = true;
+        return object(s, as_member, e);
+    }
+    return value(s);
+}
+
+static int top_member(struct scan *s, const char *k, size_t klen, void *ctx)
+{
+    struct env *e = ctx;
+    if (key_is(k, klen, "errors"))
+        return -1; /* errors are classified by the regular path */
+    if (key_is(k, klen, "data")) {
+        if (e->seen_data)
+            return -1;
+        e->seen_data = true;
+        return object(s, data_member, e);
+    }
+    return value(s);
+}
+
+static void finish_page(struct dm_feed_raw_page *page, char *out, struct items *it, int64_t total)
+{
+    page->text = out;
+    page->n = it->n;
+    page->total_count = total;
+    page->items = dm_xcalloc(it->n + 1, sizeof(*page->items));
+    for (size_t i = 0; i < it->n; i++) {
+        struct item_spans *v = &it->v[i];
+        struct dm_feed_raw_item *r = &page->items[i];
+        r->json = out + v->off;
+        r->json_len = v->len;
+        if (v->id.set) {
+            r->offer_id = out + v->id.off;
+            r->offer_id_len = v->id.len;
+        }
+        if (v->sid.set) {
+            r->stone_id = out + v->sid.off;
+            r->stone_id_len = v->sid.len;
+        }
+    }
+    free(it->v);
+}
+
+enum dm_err dm_nivoda_scan_raw_page(const char *body, size_t len, struct dm_feed_raw_page *page)
+{
+    memset(page, 0, sizeof(*page));
+    page->total_count = -1;
+    if (body == NULL || len == 0)
+        return DM_ERR_INVALID;
+    struct scan s = {.p = (const unsigned char *)body, .end = (const unsigned char *)body + len};
+    s.out = dm_xmalloc(len + 1);
+    struct items it = {0};
+    struct env e = {.items = &it, .total = -1};
+    ws(&s);
+    int rc = object(&s, top_member, &e);
+    ws(&s);
+    if (rc != 0 || s.p != s.end || !e.seen_items) {
+        free(s.out);
+        free(it.v);
+        return DM_ERR_INVALID;
+    }
+    finish_page(page, s.out, &it, e.total);
+    return DM_OK;
+}
+
+/* ---- the regular path's conversion ------------------------------------------------------ */
+
+/* The id as the scanner reports it: a string (non-empty unless allow_empty) or an integer. */
+static enum dm_err id_text(const json_t *v, bool allow_empty, struct dm_buf *b, struct span *sp)
+{
+    memset(sp, 0, sizeof(*sp));
+    char tmp[32];
+    const char *t = NULL;
+    size_t n = 0;
+    if (json_is_string(v) && (allow_empty || json_string_length(v) > 0)) {
+        t = json_string_value(v);
+        n = strlen(t);
+    } else if (json_is_integer(v)) {
+        snprintf(tmp, sizeof(tmp), "%lld", (long long)json_integer_value(v));
+        t = tmp;
+        n = strlen(tmp);
+    }
+    if (t == NULL)
+        return DM_OK;
+    sp->off = b->len;
+    sp->len = n;
+    sp->set = true;
+    return dm_buf_append(b, t, n);
+}
+
+enum dm_err dm_nivoda_raw_from_items(const json_t *items, int64_t total_count,
+                                     struct dm_feed_raw_page *page, struct dm_error *err)
+{
+    memset(page, 0, sizeof(*page));
+    page->total_count = total_count;
+    size_t n = json_array_size(items);
+    struct dm_buf b;
+    dm_buf_init(&b, 64u << 20);
+    struct items it = {0};
+    it.cap = n + 1;
+    it.v = dm_xcalloc(it.cap, sizeof(*it.v));
+    enum dm_err e = DM_OK;
+    for (size_t i = 0; i < n && e == DM_OK; i++) {
+        const json_t *item = json_array_get(items, i);
+        struct item_spans *v = &it.v[it.n++];
+        v->off = b.len;
+        e = dm_json_write(&b, item);
+        v->len = b.len - v->off;
+        if (e == DM_OK)
+            e = id_text(json_object_get(item, "id"), true, &b, &v->id);
+        const json_t *d = json_object_get(item, "diamond");
+        if (e == DM_OK)
+            e = id_text(json_is_object(d) ? json_object_get(d, "id") : NULL, false, &b, &v->sid);
+    }
+    if (e != DM_OK) {
+        dm_buf_free(&b);
+        free(it.v);
+        return dm_error_set(err, e == DM_ERR_INVALID ? DM_ERR_INVALID : DM_ERR_TOO_LARGE,
+                            "feed page could not be serialised");
+    }
+    if (b.data == NULL && dm_buf_append(&b, "", 1) != DM_OK) {
+        free(it.v);
+        return dm_error_set(err, DM_ERR_TOO_LARGE, "feed page could not be serialised");
+    }
+    finish_page(page, dm_buf_steal(&b), &it, total_count);
+    return DM_OK;
+}
+
+void dm_feed_raw_page_free(struct dm_feed_raw_page *page)
+{
+    if (page == NULL)
+        return;
+    free(page->text);
+    free(page->items);
+    page->text = NULL;
+    page->items = NULL;
+    page->n = 0;
+}

@@ -1,0 +1,69 @@
+/* fuzz_nivoda_raw.c - libFuzzer driver for the raw search page scanner (nivoda_raw.c),
+ * differential against the regular path: whatever the scanner accepts must be valid JSON item
+ * by item, and when jansson accepts the same body too, both must report the same items (equal
+ * values) and the same ids. Never a crash, leak or read past the input. */
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/feed/nivoda.h"
+
+static bool span_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* A private copy of exactly `size` bytes: ASan catches any read past the end. */
+    char *body = malloc(size ? size : 1);
+    if (size)
+        memcpy(body, data, size);
+    struct dm_feed_raw_page fast;
+    enum dm_err e = dm_nivoda_scan_raw_page(body, size, &fast);
+    if (e != DM_OK) {
+        if (fast.items != NULL || fast.text != NULL)
+            abort();
+        free(body);
+        return 0;
+    }
+    for (size_t i = 0; i < fast.n; i++) {
+        json_t *j = json_loadb(fast.items[i].json, fast.items[i].json_len, JSON_ALLOW_NUL, NULL);
+        if (!json_is_object(j))
+            abort(); /* the scanner produced text that is not a JSON object */
+        json_decref(j);
+    }
+    json_t *d = NULL;
+    bool tok = false;
+    struct dm_feed_page page = {0};
+    if (dm_nivoda_parse_response(200, body, size, &d, &tok, NULL) == DM_OK &&
+        dm_nivoda_extract_page(d, &page, NULL) == DM_OK) {
+        struct dm_feed_raw_page slow;
+        if (dm_nivoda_raw_from_items(page.items, page.total_count, &slow, NULL) == DM_OK) {
+            if (slow.n != fast.n)
+                abort();
+            for (size_t i = 0; i < fast.n; i++) {
+                const struct dm_feed_raw_item *a = &fast.items[i], *b = &slow.items[i];
+                if (!span_eq(a->stone_id, a->stone_id_len, b->stone_id, b->stone_id_len) ||
+                    !span_eq(a->offer_id, a->offer_id_len, b->offer_id, b->offer_id_len))
+                    abort();
+                json_t *ja = json_loadb(a->json, a->json_len, JSON_ALLOW_NUL, NULL);
+                json_t *jb = json_loadb(b->json, b->json_len, JSON_ALLOW_NUL, NULL);
+                bool same = ja && jb && json_equal(ja, jb);
+                json_decref(ja);
+                json_decref(jb);
+                if (!same)
+                    abort();
+            }
+            dm_feed_raw_page_free(&slow);
+        }
+        dm_feed_page_free(&page);
+    }
+    json_decref(d);
+    dm_feed_raw_page_free(&fast);
+    free(body);
+    return 0;
+}
