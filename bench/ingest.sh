@@ -5,6 +5,8 @@
 # simulator, scheduler). Then, with 100 ms of simulated feed latency, throughput as
 # WORKER_CONCURRENCY doubles (4, 8, 16). Private cluster, cleaned up. Writes
 # $BENCH_OUT/ingest.json. Also measures the raw write path three ways (bench_raw_write.c).
+# INGEST_LATENCY=0 skips the latency sweep and INGEST_RAW_WRITE=0 the write-path program (quick
+# CPU-per-stone measurements while tuning).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIAMOND_BIN=${DIAMOND_BIN:-$ROOT/build/diamond}
@@ -129,7 +131,7 @@ echo "ingest: planned in ${plan_secs} s ($(grep -o 'partitions=[0-9]* estimated=
 echo "ingest: CPU per stone: worker ${worker_us} us, PostgreSQL ${pg_us} us, feed-sim ${sim_us} us = ${cost_us} us -> ${projected} stones/s on 2 idle cores (load average now $load)"
 # --- the raw write path, measured three ways on one connection (see bench_raw_write.c) --------
 RAW_JSON='{}'
-if [ -x "$DM_BUILD_DIR/bench_raw_write" ]; then
+if [ "${INGEST_RAW_WRITE:-1}" = 1 ] && [ -x "$DM_BUILD_DIR/bench_raw_write" ]; then
     curl -fsS "${NIVODA_ENDPOINT%/graphql}/admin/stones?offset=0&limit=50" >"$dir/page.json"
     fresh_db ingest_rawwrite
     RAW_JSON=$("$DM_BUILD_DIR/bench_raw_write" "$DATABASE_URL" "$dir/page.json" 200 | tail -n 1)
@@ -138,9 +140,10 @@ fi
 kill -TERM "$SIM_PID"; wait "$SIM_PID" || true
 
 # --- 100 ms feed latency, concurrency doubling -------------------------------------------------
-start_sim "$LAT_N" --latency-ms 100
-declare -A lat
+declare -A lat=([4]=null [8]=null [16]=null)
+if [ "${INGEST_LATENCY:-1}" = 1 ]; then start_sim "$LAT_N" --latency-ms 100; fi
 for c in 4 8 16; do
+    [ "${INGEST_LATENCY:-1}" = 1 ] || break
     fresh_db ingest_lat_$c
     ingest "$c"
     lat[$c]=$RATE

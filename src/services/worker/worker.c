@@ -15,12 +15,12 @@
 #include "adapters/queue/queue.h"
 #include "cli/cli.h"
 #include "core/buf.h"
+#include "core/crypto.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/num.h"
 #include "core/signals.h"
 #include "core/timeutil.h"
-#include "domain/jsonwrite.h"
 #include "domain/messages.h"
 #include "domain/partition.h"
 #include "services/worker/runops.h"
@@ -51,10 +51,90 @@ struct thread_arg {
     int index;
 };
 
+/* ---- hot statements ------------------------------------------------------------------------ */
+
+/*
+ * The guard and the page statement run once per page, and planning the page statement (four
+ * CTEs) cost more server CPU than executing it for 50 stones: both run as named prepared
+ * statements on each pooled connection, prepared on first use (SQLSTATE 26000 says the
+ * statement is missing, e.g. after a reconnect). Anything unexpected - a broken connection, or
+ * a pooler in transaction mode that loses prepared statements between calls - falls back to
+ * dm_db_execv (which reconnects) and planning every time, as the queue's hot statements do.
+ */
+static atomic_int no_prepare;
+
+static enum dm_err exec_hot(struct dm_db_conn *c, const char *name, const char *sql, int n,
+                            const char *const *params, const int *lengths, const int *formats,
+                            PGresult **res, struct dm_error *err)
+{
+    PGconn *pg = dm_db_pg(c);
+    if (!atomic_load(&no_prepare) && pg && PQstatus(pg) == CONNECTION_OK && !dm_db_in_tx(c)) {
+        for (int attempt = 0; attempt < 2; attempt++) {
+            PGresult *r = PQexecPrepared(pg, name, n, params, lengths, formats, 0);
+            ExecStatusType st = PQresultStatus(r);
+            if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+                *res = r;
+                return DM_OK;
+            }
+            const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+            if (state && strcmp(state, "26000") != 0 && PQstatus(pg) == CONNECTION_OK) {
+                /* A real error of the statement (it was rolled back): report it. */
+                const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+                enum dm_err code = dm_db_map_sqlstate(state);
+                dm_error_set(err, code, "%s", msg ? msg : "query failed");
+                if (err)
+                    snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", state);
+                PQclear(r);
+                return code;
+            }
+            PQclear(r);
+            if (state == NULL || PQstatus(pg) != CONNECTION_OK)
+                break; /* connection trouble: dm_db_execv reconnects */
+            if (attempt == 1) {
+                atomic_store(&no_prepare, 1);
+                dm_warn(NULL, "worker: prepared statements do not persist on this connection "
+                              "(transaction pooler?); planning each statement");
+                break;
+            }
+            PGresult *pr = PQprepare(pg, name, sql, n, NULL);
+            const char *ps = PQresultErrorField(pr, PG_DIAG_SQLSTATE);
+            bool ok = PQresultStatus(pr) == PGRES_COMMAND_OK || (ps && !strcmp(ps, "42P05"));
+            PQclear(pr);
+            if (!ok)
+                break;
+        }
+    }
+    return dm_db_execv(c, sql, n, params, lengths, formats, res, err);
+}
+
+/* Acquire a pooled connection and run a hot statement with text parameters. */
+static enum dm_err query_hot(struct dm_db *db, const char *name, const char *sql, int n,
+                             const char *const *params, PGresult **res, struct dm_error *err)
+{
+    struct dm_db_conn *c = NULL;
+    enum dm_err e = dm_db_acquire(db, 30000, &c, err);
+    if (e != DM_OK)
+        return e;
+    e = exec_hot(c, name, sql, n, params, NULL, NULL, res, err);
+    dm_db_release(c);
+    return e;
+}
+
 /* ---- the write: CAS + raw upsert + worker_runs + event, one statement ------------------- */
 
+/*
+ * The page's commit does not wait for its WAL flush (synchronous_commit off for this
+ * transaction only, the `sc` CTE): a database crash can lose the last few hundred milliseconds
+ * of committed pages, never corrupt anything, and loses them as a suffix of the commit order.
+ * With the PostgreSQL queue the lost page's message completion (later in that order) is lost
+ * too, so the message is redelivered and the page written again; with Service Bus a
+ * continuation for a lost page is a "stale future" the guard ignores, and the sweeper re-sends
+ * the partition's work item from its committed next_offset. Everything else the worker writes
+ * (failures, queue settlement) keeps the configured durability.
+ */
 static const char *PAGE_SQL =
-    "WITH cas AS ("
+    "WITH sc AS (SELECT set_config('synchronous_commit', 'off', true)),"
+    " cas AS ("
     " UPDATE partition_progress SET next_offset = $3::bigint + $4::bigint,"
     "  records = records + $5::bigint, pages = pages + 1,"
     "  completed = ($4::bigint = 0 OR ($6::boolean AND $3::bigint + $4::bigint >= "
@@ -64,10 +144,11 @@ static const char *PAGE_SQL =
     "  AND NOT completed AND NOT failed AND NOT cancelled"
     " RETURNING completed, records),"
     " up AS ("
-    " INSERT INTO raw_diamonds_nivoda AS r (supplier_stone_id, offer_id, payload, payload_hash,"
-    "  run_id, last_seen_run_id)"
-    " SELECT t.sid, t.oid, t.payload::json, t.hash, $1, $1"
-    "  FROM unnest($7::text[], $8::text[], $9::text[], $10::text[]) AS t(sid, oid, payload, hash)"
+    " INSERT INTO raw_diamonds_nivoda AS r (id, supplier_stone_id, offer_id, payload,"
+    "  payload_hash, run_id, last_seen_run_id)"
+    " SELECT t.id::uuid, t.sid, t.oid, t.payload::json, t.hash, $1, $1"
+    "  FROM unnest($12::text[], $7::text[], $8::text[], $9::text[], $10::text[])"
+    "  AS t(id, sid, oid, payload, hash)"
     "  WHERE EXISTS (SELECT 1 FROM cas)"
     " ON CONFLICT (supplier_stone_id) DO UPDATE SET"
     "  last_seen_run_id = EXCLUDED.last_seen_run_id,"
@@ -101,10 +182,15 @@ static const char *PAGE_SQL =
     " SELECT $1, $2, 'partition_completed',"
     "  jsonb_build_object('records', cas.records, 'workerId', $11::text)"
     " FROM cas WHERE cas.completed RETURNING 1)"
-    " SELECT cas.completed, cas.records, (SELECT count(*) FROM up) FROM cas";
+    " SELECT cas.completed, cas.records, (SELECT count(*) FROM up) FROM cas, sc";
+
+static const char *GUARD_SQL =
+    "SELECT p.next_offset, p.completed OR p.failed OR p.cancelled OR r.cancelled_at IS NOT "
+    "NULL, p.estimated_records, r.capped FROM partition_progress p JOIN run_metadata r "
+    "USING (run_id) WHERE p.run_id = $1 AND p.partition_id = $2";
 
 struct page_rows {
-    struct dm_buf sids, oids, payloads, hashes;
+    struct dm_buf ids, sids, oids, payloads, hashes;
     int unique;
     int skipped;
 };
@@ -112,6 +198,7 @@ struct page_rows {
 static void page_rows_init(struct page_rows *pr)
 {
     memset(pr, 0, sizeof(*pr));
+    dm_buf_init(&pr->ids, 1 << 20);
     dm_buf_init(&pr->sids, 1 << 20);
     dm_buf_init(&pr->oids, 1 << 20);
     dm_buf_init(&pr->payloads, 64 << 20);
@@ -120,6 +207,7 @@ static void page_rows_init(struct page_rows *pr)
 
 static void page_rows_free(struct page_rows *pr)
 {
+    dm_buf_free(&pr->ids);
     dm_buf_free(&pr->sids);
     dm_buf_free(&pr->oids);
     dm_buf_free(&pr->payloads);
@@ -172,28 +260,56 @@ static void arr_end(struct dm_buf *b, int n)
     put_be32(b->data + 12, (uint32_t)n);
 }
 
-static const char *stone_id(json_t *item, char *tmp, size_t size)
+/*
+ * Row ids for new raw rows, time-ordered (UUID version 7 layout: 48-bit Unix milliseconds,
+ * then random bits) instead of the column default gen_random_uuid(): new ids land at the right
+ * edge of the primary-key index (PostgreSQL's rightmost-leaf fast path) rather than on a
+ * random leaf of a 500,000-entry index. The consolidator only uses ids as opaque handles.
+ * rnd supplies 10 random bytes.
+ */
+static void uuid_v7(int64_t ms, const uint8_t rnd[10], char out[DM_UUID_LEN])
 {
-    json_t *d = json_object_get(item, "diamond");
-    json_t *id = d ? json_object_get(d, "id") : NULL;
-    if (json_is_string(id) && json_string_length(id) > 0)
-        return json_string_value(id);
-    if (json_is_integer(id)) {
-        snprintf(tmp, size, "%lld", (long long)json_integer_value(id));
-        return tmp;
+    uint8_t b[16];
+    for (int i = 0; i < 6; i++)
+        b[i] = (uint8_t)((uint64_t)ms >> (40 - 8 * i));
+    memcpy(b + 6, rnd, 10);
+    b[6] = (uint8_t)(0x70 | (b[6] & 0x0f));
+    b[8] = (uint8_t)(0x80 | (b[8] & 0x3f));
+    static const char hex[] = "0123456789abcdef";
+    int o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 15];
     }
-    return NULL;
+    out[o] = '\0';
 }
 
-/* De-duplicate by diamond.id and build the upsert's array parameters. */
-static enum dm_err build_rows(json_t *items, struct page_rows *pr, struct dm_error *err)
+/* Equal ids? */
+static bool same_id(const struct dm_feed_raw_item *a, const struct dm_feed_raw_item *b)
 {
-    size_t n = json_array_size(items);
-    const char **seen = dm_xcalloc(n + 1, sizeof(char *));
-    char(*tmp)[32] = dm_xcalloc(n + 1, sizeof(*tmp));
-    struct dm_buf scratch;
-    dm_buf_init(&scratch, 16 * DM_MSG_MAX_BYTES);
-    enum dm_err e = arr_begin(&pr->sids);
+    return a->stone_id_len == b->stone_id_len &&
+           memcmp(a->stone_id, b->stone_id, a->stone_id_len) == 0;
+}
+
+/*
+ * De-duplicate by diamond.id (the first occurrence wins) and build the upsert's array
+ * parameters. The payload is the item's JSON text as the feed sent it (compacted), and the
+ * hash is the SHA-256 of exactly those bytes: json keeps its input text, so payload::text
+ * hashes back to payload_hash.
+ */
+static enum dm_err build_rows(const struct dm_feed_raw_page *page, struct page_rows *pr,
+                              struct dm_error *err)
+{
+    size_t n = page->n;
+    const struct dm_feed_raw_item **seen = dm_xcalloc(n + 1, sizeof(*seen));
+    uint8_t(*rnd)[10] = dm_xcalloc(n + 1, sizeof(*rnd));
+    dm_random_bytes(rnd, (n + 1) * sizeof(*rnd));
+    int64_t now_ms = dm_now_ms();
+    enum dm_err e = arr_begin(&pr->ids);
+    if (e == DM_OK)
+        e = arr_begin(&pr->sids);
     if (e == DM_OK)
         e = arr_begin(&pr->oids);
     if (e == DM_OK)
@@ -201,55 +317,44 @@ static enum dm_err build_rows(json_t *items, struct page_rows *pr, struct dm_err
     if (e == DM_OK)
         e = arr_begin(&pr->hashes);
     for (size_t i = 0; i < n && e == DM_OK; i++) {
-        json_t *item = json_array_get(items, i);
-        const char *sid = json_is_object(item) ? stone_id(item, tmp[i], sizeof(tmp[i])) : NULL;
-        if (sid == NULL) {
+        const struct dm_feed_raw_item *it = &page->items[i];
+        if (it->stone_id == NULL) {
             pr->skipped++;
             continue;
         }
         bool dup = false;
         for (int k = 0; k < pr->unique && !dup; k++)
-            dup = !strcmp(seen[k], sid);
+            dup = same_id(seen[k], it);
         if (dup)
             continue;
-        seen[pr->unique++] = sid;
-        char oid_tmp[32];
-        json_t *oidj = json_object_get(item, "id");
-        const char *oid = json_is_string(oidj) ? json_string_value(oidj) : NULL;
-        if (oid == NULL && json_is_integer(oidj)) {
-            snprintf(oid_tmp, sizeof(oid_tmp), "%lld", (long long)json_integer_value(oidj));
-            oid = oid_tmp;
-        }
-        if (oid == NULL)
-            oid = sid;
-        /* The item's JSON text, serialised into a reused scratch buffer. */
-        dm_buf_reset(&scratch);
-        e = dm_json_write(&scratch, item);
-        if (e != DM_OK)
-            break;
-        size_t plen = scratch.len;
+        seen[pr->unique++] = it;
         char hash[DM_SHA256_HEX_LEN];
-        dm_sha256_hex(scratch.data, plen, hash);
-        e = arr_add(&pr->sids, sid, strlen(sid));
+        dm_sha256_hex(it->json, it->json_len, hash);
+        char uuid[DM_UUID_LEN];
+        uuid_v7(now_ms, rnd[i], uuid);
+        e = arr_add(&pr->ids, uuid, DM_UUID_LEN - 1);
         if (e == DM_OK)
-            e = arr_add(&pr->oids, oid, strlen(oid));
+            e = arr_add(&pr->sids, it->stone_id, it->stone_id_len);
+        if (e == DM_OK && it->offer_id != NULL)
+            e = arr_add(&pr->oids, it->offer_id, it->offer_id_len);
+        else if (e == DM_OK)
+            e = arr_add(&pr->oids, it->stone_id, it->stone_id_len);
         if (e == DM_OK)
-            e = arr_add(&pr->payloads, scratch.data, plen);
+            e = arr_add(&pr->payloads, it->json, it->json_len);
         if (e == DM_OK)
             e = arr_add(&pr->hashes, hash, DM_SHA256_HEX_LEN - 1);
     }
     if (e == DM_OK) {
+        arr_end(&pr->ids, pr->unique);
         arr_end(&pr->sids, pr->unique);
         arr_end(&pr->oids, pr->unique);
         arr_end(&pr->payloads, pr->unique);
         arr_end(&pr->hashes, pr->unique);
     }
-    dm_buf_free(&scratch);
+    free(rnd);
     free(seen);
-    free(tmp);
     if (e != DM_OK)
-        return dm_error_set(err, e == DM_ERR_INVALID ? DM_ERR_INVALID : DM_ERR_TOO_LARGE,
-                            "page could not be serialised");
+        return dm_error_set(err, DM_ERR_TOO_LARGE, "page could not be assembled");
     return DM_OK;
 }
 
@@ -395,12 +500,7 @@ static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_re
     /* 1. Guards. */
     PGresult *r = NULL;
     const char *gp[2] = {wi->run_id, wi->partition_id};
-    enum dm_err e = dm_db_query(
-        w->db,
-        "SELECT p.next_offset, p.completed OR p.failed OR p.cancelled OR r.cancelled_at IS NOT "
-        "NULL, p.estimated_records, r.capped FROM partition_progress p JOIN run_metadata r "
-        "USING (run_id) WHERE p.run_id = $1 AND p.partition_id = $2",
-        2, gp, &r, &err);
+    enum dm_err e = query_hot(w->db, "dm_worker_guard", GUARD_SQL, 2, gp, &r, &err);
     if (e != DM_OK) {
         dm_warn(ctx, "could not load the partition: %s", err.message);
         return SETTLE_ABANDON;
@@ -454,17 +554,17 @@ static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_re
         .updated_from_ms = wi->updated_from_ms,
         .updated_to_ms = wi->updated_to_ms,
     };
-    struct dm_feed_page page = {0};
-    e = dm_nivoda_search(w->feed, &q, wi->offset, limit, &page, &err);
+    struct dm_feed_raw_page page = {0};
+    e = dm_nivoda_search_raw(w->feed, &q, wi->offset, limit, &page, &err);
     if (e != DM_OK)
         return on_error(w, wi, m, e, err.message, ctx);
-    size_t n = json_array_size(page.items);
+    size_t n = page.n;
 
     /* 3. In-page de-duplication and the array parameters. */
     struct page_rows pr;
     page_rows_init(&pr);
-    e = build_rows(page.items, &pr, &err);
-    dm_feed_page_free(&page);
+    e = build_rows(&page, &pr, &err);
+    dm_feed_raw_page_free(&page);
     if (e != DM_OK) {
         page_rows_free(&pr);
         return on_error(w, wi, m, DM_ERR_INVALID, err.message, ctx);
@@ -478,7 +578,7 @@ static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_re
     snprintf(off, sizeof(off), "%lld", (long long)wi->offset);
     snprintf(cnt, sizeof(cnt), "%zu", n);
     snprintf(uniq, sizeof(uniq), "%d", pr.unique);
-    const char *p[11] = {wi->run_id,
+    const char *p[12] = {wi->run_id,
                          wi->partition_id,
                          off,
                          cnt,
@@ -488,18 +588,21 @@ static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_re
                          pr.oids.data,
                          pr.payloads.data,
                          pr.hashes.data,
-                         w->id};
-    int lengths[11] = {0};
-    int formats[11] = {0};
+                         w->id,
+                         pr.ids.data};
+    int lengths[12] = {0};
+    int formats[12] = {0};
     struct dm_buf *bins[4] = {&pr.sids, &pr.oids, &pr.payloads, &pr.hashes};
     for (int i = 0; i < 4; i++) {
         lengths[6 + i] = (int)bins[i]->len;
         formats[6 + i] = 1; /* binary text[] */
     }
+    lengths[11] = (int)pr.ids.len;
+    formats[11] = 1;
     struct dm_db_conn *conn = NULL;
     e = dm_db_acquire(w->db, 30000, &conn, &err);
     if (e == DM_OK) {
-        e = dm_db_execv(conn, PAGE_SQL, 11, p, lengths, formats, &r, &err);
+        e = exec_hot(conn, "dm_worker_page", PAGE_SQL, 12, p, lengths, formats, &r, &err);
         dm_db_release(conn);
     }
     page_rows_free(&pr);
