@@ -62,8 +62,11 @@ SELECT 'stone-' || g, 'offer-' || g,
 FROM generate_series(1::bigint, $N::bigint) g,
 LATERAL (SELECT round((0.3 + ((g * 7919) % 470) / 100.0)::numeric, 2) AS carats) c,
 LATERAL (SELECT round((300 + power(c.carats, 2) * 1800 * (1 + (g % 13) / 10.0))::numeric, 2) AS price) p;
-VACUUM ANALYZE diamonds;
 SQL
+# Two passes: the first VACUUM right after the load does not mark every page all-visible
+# (measured: ~700 heap fetches per filtered index-only scan afterwards); the second does, as
+# autovacuum eventually would.
+psql -qAt "$DATABASE_URL" -c "VACUUM ANALYZE diamonds" -c "VACUUM diamonds"
 echo "api bench: inserted in $((SECONDS - t0)) s"
 KEY=$("$DIAMOND_BIN" apikey create --name bench 2>/dev/null | tail -1)
 psql -qAt "$DATABASE_URL" -c "SELECT id FROM diamonds ORDER BY md5(id::text) LIMIT 20000" >"$dir/ids"
