@@ -166,9 +166,6 @@ static enum dm_err finalise_catalogue(struct dm_db *db, const char *run_id, bool
     if (e != DM_OK)
         return e;
     e = dm_db_begin(c, err);
-    /* Whole-catalogue joins: never a nested loop, even before the tables were analysed. */
-    if (e == DM_OK)
-        e = dm_db_exec(c, "SET LOCAL enable_nestloop = off", 0, NULL, NULL, err);
     /* The run row lock serialises the final step of concurrent deliveries for one run. */
     if (e == DM_OK)
         e = dm_db_exec(c,
@@ -180,18 +177,24 @@ static enum dm_err finalise_catalogue(struct dm_db *db, const char *run_id, bool
     PQclear(r);
     r = NULL;
     if (e == DM_OK && !*already && removal) {
-        e = dm_db_exec(c,
-                       "WITH gone AS (UPDATE diamonds d SET status = 'deleted', "
-                       "deleted_at = now(), updated_at = now() "
-                       "WHERE d.feed = 'nivoda' AND d.status = 'active' AND NOT EXISTS ("
-                       "SELECT 1 FROM raw_diamonds_nivoda r WHERE r.supplier_stone_id = "
-                       "d.supplier_stone_id AND r.last_seen_run_id = $1) RETURNING 1) "
-                       "SELECT count(*) FROM gone",
-                       1, p, &r, err);
+        /* A whole-catalogue anti-join: never a nested loop, even before the tables were
+         * analysed (then reset: reactivation below wants index lookups for its few rows). */
+        e = dm_db_exec(c, "SET LOCAL enable_nestloop = off", 0, NULL, NULL, err);
+        if (e == DM_OK)
+            e = dm_db_exec(c,
+                           "WITH gone AS (UPDATE diamonds d SET status = 'deleted', "
+                           "deleted_at = now(), updated_at = now() "
+                           "WHERE d.feed = 'nivoda' AND d.status = 'active' AND NOT EXISTS ("
+                           "SELECT 1 FROM raw_diamonds_nivoda r WHERE r.supplier_stone_id = "
+                           "d.supplier_stone_id AND r.last_seen_run_id = $1) RETURNING 1) "
+                           "SELECT count(*) FROM gone",
+                           1, p, &r, err);
         if (e == DM_OK)
             *removed = strtoll(dm_db_get(r, 0, 0), NULL, 10);
         PQclear(r);
         r = NULL;
+        if (e == DM_OK)
+            e = dm_db_exec(c, "SET LOCAL enable_nestloop = on", 0, NULL, NULL, err);
     }
     /* A stone seen again whose raw payload did not change is not re-consolidated; bring it
      * back here (changed payloads are reactivated by the upsert). */
