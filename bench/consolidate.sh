@@ -48,7 +48,8 @@ export DATABASE_URL WATERMARK_DIR=$dir/wm
 q() { psql -qAt -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
 psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$ROOT/tests/integration/consol_lib.sql" >/dev/null 2>&1
 
-echo "consolidate: loading $N raw rows"
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
+echo "consolidate: loading $N raw rows (load average $LOAD_START on $(nproc) cores)"
 t0=$SECONDS
 R1=$(q "SELECT dm_test.make_run('full')")
 q "SELECT dm_test.ingest_bulk('$R1', 1, $N)" >/dev/null
@@ -119,8 +120,9 @@ REPRICE_S=$(echo "$t1 - $t0" | bc | awk '{printf "%.2f", $1}')
 echo "consolidate: $(cat "$dir/reprice.out") (wall $REPRICE_S s)"
 CHANGED=$(grep -o '[0-9]* prices changed' "$dir/reprice.out" | grep -o '[0-9]*')
 
+LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
 cat > "$BENCH_OUT/consolidate.json" <<JSON
-{"raw_rows": $N, "empty_catalogue_stones_per_s": $EMPTY_RATE, "empty_catalogue_s": $EMPTY_S,
+{"raw_rows": $N, "load_avg_start": $LOAD_START, "load_avg_end": $LOAD_END, "empty_catalogue_stones_per_s": $EMPTY_RATE, "empty_catalogue_s": $EMPTY_S,
  "unchanged_stones_per_s": $UNCH_RATE, "unchanged_run_s": $RUN3_S,
  "unchanged_remap_stones_per_s": $REMAP_RATE, "unchanged_remap_s": $REMAP_S, "unchanged_rewritten": $REWRITTEN, "consolidator_peak_rss_mb": $RSS_MB,
  "reprice_s": $REPRICE_S, "reprice_prices_changed": ${CHANGED:-0},
