@@ -110,15 +110,16 @@ run() {
     non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$dir/$name.out")
     sock=$(awk '/Socket errors:/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$dir/$name.out")
     local errors=$(( ${non2xx:-0} + ${sock:-0} ))
-    printf 'api bench: %-16s %10s req/s  p50 %7s ms  p99 %7s ms  errors %s\n' "$name" "$rps" "$p50" "$p99" "$errors"
+    printf 'api bench: %-16s %10s req/s  p50 %7s ms  p99 %7s ms  errors %s\n' "$name" "$rps" "$p50" "$p99" "$errors" >&2
     echo "$rps $p50 $p99 $errors"
 }
-# Each result line is the last line of run's output.
-r_default=$(run default "$BASE/api/v2/diamonds" "$dir/key.lua" | tee /dev/stderr | tail -1)
-r_filtered=$(run filtered "$BASE/api/v2/diamonds?shape=ROUND&carat_min=0.5&carat_max=2&color=D&color=E&color=F&color=G&sort_by=retail_price&sort_order=asc" "$dir/key.lua" | tee /dev/stderr | tail -1)
-r_keyset=$(run keyset_deep "$BASE/api/v2/diamonds?cursor=$CURSOR" "$dir/key.lua" | tee /dev/stderr | tail -1)
-r_first=$(run first_page "$BASE/api/v2/diamonds?limit=50&page=1" "$dir/key.lua" | tee /dev/stderr | tail -1)
-r_byid=$(run by_id "$BASE/api/v2/diamonds/x" "$dir/byid.lua" | tee /dev/stderr | tail -1)
+# run prints its figures to stderr and the result line to stdout (tee /dev/stderr would
+# reopen - and truncate - a redirected log).
+r_default=$(run default "$BASE/api/v2/diamonds" "$dir/key.lua" | tail -1)
+r_filtered=$(run filtered "$BASE/api/v2/diamonds?shape=ROUND&carat_min=0.5&carat_max=2&color=D&color=E&color=F&color=G&sort_by=retail_price&sort_order=asc" "$dir/key.lua" | tail -1)
+r_keyset=$(run keyset_deep "$BASE/api/v2/diamonds?cursor=$CURSOR" "$dir/key.lua" | tail -1)
+r_first=$(run first_page "$BASE/api/v2/diamonds?limit=50&page=1" "$dir/key.lua" | tail -1)
+r_byid=$(run by_id "$BASE/api/v2/diamonds/x" "$dir/byid.lua" | tail -1)
 rss_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$api_pid/status")
 rss_mb=$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')
 echo "api bench: API peak RSS ${rss_mb} MB (VmHWM)"
@@ -130,9 +131,9 @@ kill -TERM "$api_pid"; wait "$api_pid" 2>/dev/null || true
 PORT=$api_port HMAC_SECRETS='{}' API_CACHE_MS=0 LOG_LEVEL=info "$DIAMOND_BIN" api >/dev/null 2>"$dir/api.err" &
 api_pid=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$api_port/health" >/dev/null && break; sleep 0.1; done
-r_default_nc=$(run default_nocache "$BASE/api/v2/diamonds" "$dir/key.lua" | tee /dev/stderr | tail -1)
-r_filtered_nc=$(run filtered_nocache "$BASE/api/v2/diamonds?shape=ROUND&carat_min=0.5&carat_max=2&color=D&color=E&color=F&color=G&sort_by=retail_price&sort_order=asc" "$dir/key.lua" | tee /dev/stderr | tail -1)
-r_keyset_nc=$(run keyset_nocache "$BASE/api/v2/diamonds?cursor=$CURSOR" "$dir/key.lua" | tee /dev/stderr | tail -1)
+r_default_nc=$(run default_nocache "$BASE/api/v2/diamonds" "$dir/key.lua" | tail -1)
+r_filtered_nc=$(run filtered_nocache "$BASE/api/v2/diamonds?shape=ROUND&carat_min=0.5&carat_max=2&color=D&color=E&color=F&color=G&sort_by=retail_price&sort_order=asc" "$dir/key.lua" | tail -1)
+r_keyset_nc=$(run keyset_nocache "$BASE/api/v2/diamonds?cursor=$CURSOR" "$dir/key.lua" | tail -1)
 
 f() { echo "$1" | awk -v i="$2" '{print $i}'; }
 cat >"$BENCH_OUT/api.json" <<JSON
