@@ -193,20 +193,21 @@ static enum dm_err finalise_catalogue(struct dm_db *db, const char *run_id, bool
             *removed = strtoll(dm_db_get(r, 0, 0), NULL, 10);
         PQclear(r);
         r = NULL;
-        if (e == DM_OK)
-            e = dm_db_exec(c, "SET LOCAL enable_nestloop = on", 0, NULL, NULL, err);
     }
     /* A stone seen again whose raw payload did not change is not re-consolidated; bring it
-     * back here (changed payloads are reactivated by the upsert). */
+     * back here (changed payloads are reactivated by the upsert). The deleted stones are few:
+     * one lookup by the raw table's unique key each (a join could be planned as a nested loop
+     * over all raw rows of the run, since the statistics know nothing of this run yet). */
     if (e == DM_OK && !*already) {
-        e = dm_db_exec(c,
-                       "WITH back AS (UPDATE diamonds d SET status = 'active', "
-                       "deleted_at = NULL, updated_at = now(), last_run_id = $1 "
-                       "FROM raw_diamonds_nivoda r WHERE d.status = 'deleted' "
-                       "AND d.feed = 'nivoda' AND r.supplier_stone_id = d.supplier_stone_id "
-                       "AND r.last_seen_run_id = $1 AND r.consolidation_status = 'done' "
-                       "RETURNING 1) SELECT count(*) FROM back",
-                       1, p, &r, err);
+        e = dm_db_exec(
+            c,
+            "WITH back AS (UPDATE diamonds d SET status = 'active', "
+            "deleted_at = NULL, updated_at = now(), last_run_id = $1 "
+            "WHERE d.status = 'deleted' AND d.feed = 'nivoda' AND ("
+            "SELECT r.last_seen_run_id = $1 AND r.consolidation_status = 'done' "
+            "FROM raw_diamonds_nivoda r WHERE r.supplier_stone_id = d.supplier_stone_id) "
+            "RETURNING 1) SELECT count(*) FROM back",
+            1, p, &r, err);
         if (e == DM_OK)
             *reactivated = strtoll(dm_db_get(r, 0, 0), NULL, 10);
         PQclear(r);
