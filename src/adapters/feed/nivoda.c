@@ -484,9 +484,9 @@ typedef enum dm_err (*raw_extract_fn)(const char *body, size_t len, void *out);
 
 /* One GraphQL operation: token (when needed), rate limit, POST, classify, extract; retried per
  * the policy above. vars is borrowed (the token variable is set on it). raw may be NULL. */
-static enum dm_err gql_call_ex(struct dm_nivoda *n, const char *op, const char *query,
-                               json_t *vars, bool needs_token, raw_extract_fn raw,
-                               extract_fn extract, void *out, struct dm_error *err)
+static enum dm_err gql_call_ex(struct dm_nivoda *n, const char *op, const char *query, json_t *vars,
+                               bool needs_token, raw_extract_fn raw, extract_fn extract, void *out,
+                               struct dm_error *err)
 {
     static const char *const headers[] = {"Content-Type: application/json",
                                           "Accept: application/json", NULL};
@@ -709,9 +709,8 @@ static enum dm_err ex_raw_page(const json_t *data, void *out, struct dm_error *e
     return e;
 }
 
-enum dm_err dm_nivoda_search_raw(struct dm_nivoda *n, const struct dm_feed_query *q,
-                                 int64_t offset, int limit, struct dm_feed_raw_page *page,
-                                 struct dm_error *err)
+enum dm_err dm_nivoda_search_raw(struct dm_nivoda *n, const struct dm_feed_query *q, int64_t offset,
+                                 int limit, struct dm_feed_raw_page *page, struct dm_error *err)
 {
     memset(page, 0, sizeof(*page));
     page->total_count = -1;
