@@ -156,33 +156,24 @@ enum dm_err dm_runops_load_facts(struct dm_db *db, const char *run_id, struct dm
 #define MS(x) "COALESCE((extract(epoch FROM " x ") * 1000)::bigint, 0)"
     /* consolidation_failed_at comes with migration 004: read it through to_jsonb so this
      * works whether or not that migration is present. */
-    enum dm_err e = dm_db_query(
-        db,
-        "SELECT r.expected_workers, count(p.partition_id), count(*) FILTER (WHERE "
-        "p.completed), "
-        "count(*) FILTER (WHERE p.failed), " MS("r.started_at") ", " MS(
-            "max(p.updated_"
-            "at)") ", " MS("r.consolidate_sent_at") ", " MS("r.consolidation_started_"
-                                                            "at") ", " MS("r."
-                                                                          "consolidatio"
-                                                                          "n_completed_"
-                                                                          "at") ", " MS("(to_jsonb("
-                                                                                        "r) ->> "
-                                                                                        "'consolida"
-                                                                                        "tion_"
-                                                                                        "failed_at'"
-                                                                                        ")::"
-                                                                                        "timestampt"
-                                                                                        "z") ","
-                                                                                             " " MS("r."
-                                                                                                    "completed_"
-                                                                                                    "at") ","
-                                                                                                          " " MS("r.cancelled_at") ", " MS(
-                                                                                                              "r.skipped_at") " "
-                                                                                                                              "FROM run_metadata r LEFT JOIN partition_progress p USING (run_id) "
-                                                                                                                              "WHERE r.run_id = $1 GROUP BY r.run_id",
-        1, p, &r, err);
+    // clang-format off
+    static const char sql[] =
+        "SELECT r.expected_workers, count(p.partition_id), "
+        "count(*) FILTER (WHERE p.completed), count(*) FILTER (WHERE p.failed), "
+        MS("r.started_at") ", "
+        MS("max(p.updated_at)") ", "
+        MS("r.consolidate_sent_at") ", "
+        MS("r.consolidation_started_at") ", "
+        MS("r.consolidation_completed_at") ", "
+        MS("(to_jsonb(r) ->> 'consolidation_failed_at')::timestamptz") ", "
+        MS("r.completed_at") ", "
+        MS("r.cancelled_at") ", "
+        MS("r.skipped_at") " "
+        "FROM run_metadata r LEFT JOIN partition_progress p USING (run_id) "
+        "WHERE r.run_id = $1 GROUP BY r.run_id";
+    // clang-format on
 #undef MS
+    enum dm_err e = dm_db_query(db, sql, 1, p, &r, err);
     if (e != DM_OK)
         return e;
     if (PQntuples(r) != 1) {
