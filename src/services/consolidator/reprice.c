@@ -26,7 +26,8 @@ static const char *REPRICE_SQL =
     "AND (r.price_min IS NULL OR d.feed_price >= r.price_min) "
     "AND (r.price_max IS NULL OR d.feed_price <= r.price_max) "
     "ORDER BY r.priority, r.id LIMIT 1) m ON true WHERE d.status = 'active' "
-    "AND d.id >= $1::uuid AND ($2::uuid IS NULL OR d.id < $2::uuid)), "
+    "AND d.ctid >= format('(%s,0)', $1::bigint)::tid "
+    "AND d.ctid < format('(%s,0)', $2::bigint)::tid), "
     "upd AS (UPDATE diamonds d SET markup_ratio = p.markup, rating = p.rating, "
     "pricing_rule_id = p.rule_id, retail_price = round(d.feed_price * p.markup, 2), "
     "updated_at = now() FROM priced p WHERE d.id = p.id AND ("
@@ -37,13 +38,17 @@ static const char *REPRICE_SQL =
     "SELECT (SELECT count(*) FROM priced), count(*), count(*) FILTER (WHERE price_changed) "
     "FROM upd";
 
-/* The catalogue is repriced in RANGES slices of the (uniformly random) uuid space, by THREADS
- * connections at once: short transactions, and both cores busy. */
+/* The catalogue is repriced in RANGES slices of its physical blocks (TID range scans, so each
+ * slice reads only its own pages), by THREADS connections at once: short transactions, and
+ * both cores busy. Blocks are those that existed at the start; row versions this reprice
+ * writes beyond them are already repriced. A version moved into a later slice is seen again
+ * there but not rewritten (the update is guarded), so `examined` is counted once, up front. */
 #define RANGES 32
 #define THREADS 2
 
 struct shared {
     struct dm_db *db;
+    int64_t blocks;
     pthread_mutex_t mu;
     int next;
     struct dm_reprice_result res;
@@ -51,15 +56,13 @@ struct shared {
     struct dm_error err;
 };
 
-static void range_bounds(int i, char lo[DM_UUID_LEN], char hi[DM_UUID_LEN])
+static void range_bounds(int64_t blocks, int i, char lo[32], char hi[32])
 {
-    /* Slice i covers ids whose first 16 bits lie in [i, i+1) * 65536 / RANGES. */
-    unsigned a = (unsigned)(i * (65536 / RANGES)), b = (unsigned)((i + 1) * (65536 / RANGES));
-    snprintf(lo, DM_UUID_LEN, "%04x0000-0000-0000-0000-000000000000", a);
-    if (b < 65536)
-        snprintf(hi, DM_UUID_LEN, "%04x0000-0000-0000-0000-000000000000", b);
-    else
-        hi[0] = '\0';
+    int64_t a = blocks * i / RANGES, b = blocks * (i + 1) / RANGES;
+    if (i == RANGES - 1)
+        b = blocks + 1;
+    snprintf(lo, 32, "%lld", (long long)a);
+    snprintf(hi, 32, "%lld", (long long)b);
 }
 
 static void *reprice_worker(void *arg)
@@ -74,14 +77,13 @@ static void *reprice_worker(void *arg)
         pthread_mutex_unlock(&sh->mu);
         if (i >= RANGES)
             break;
-        char lo[DM_UUID_LEN], hi[DM_UUID_LEN];
-        range_bounds(i, lo, hi);
-        const char *p[] = {lo, hi[0] ? hi : NULL};
+        char lo[32], hi[32];
+        range_bounds(sh->blocks, i, lo, hi);
+        const char *p[] = {lo, hi};
         PGresult *r = NULL;
         e = dm_db_exec(c, REPRICE_SQL, 2, p, &r, &err);
         if (e == DM_OK) {
             pthread_mutex_lock(&sh->mu);
-            sh->res.examined += strtoll(dm_db_get(r, 0, 0), NULL, 10);
             sh->res.updated += strtoll(dm_db_get(r, 0, 1), NULL, 10);
             sh->res.prices_changed += strtoll(dm_db_get(r, 0, 2), NULL, 10);
             pthread_mutex_unlock(&sh->mu);
@@ -106,6 +108,17 @@ enum dm_err dm_reprice_all(struct dm_db *db, struct dm_reprice_result *out, stru
     memset(out, 0, sizeof(*out));
     int64_t t0 = dm_mono_ms();
     struct shared sh = {.db = db};
+    PGresult *r = NULL;
+    enum dm_err e = dm_db_query(db,
+                                "SELECT pg_relation_size('diamonds') / "
+                                "current_setting('block_size')::bigint, "
+                                "(SELECT count(*) FROM diamonds WHERE status = 'active')",
+                                0, NULL, &r, err);
+    if (e != DM_OK)
+        return e;
+    sh.blocks = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    int64_t examined = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    PQclear(r);
     pthread_mutex_init(&sh.mu, NULL);
     pthread_t th[THREADS];
     bool ok[THREADS];
@@ -123,6 +136,7 @@ enum dm_err dm_reprice_all(struct dm_db *db, struct dm_reprice_result *out, stru
         return sh.e;
     }
     *out = sh.res;
+    out->examined = examined;
     out->duration_ms = dm_mono_ms() - t0;
     return DM_OK;
 }
