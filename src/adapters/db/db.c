@@ -2,11 +2,14 @@
 #include "adapters/db/db.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/crypto.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 
@@ -23,6 +26,7 @@ struct dm_db {
     struct dm_db_conn *slots;
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    atomic_int no_prepare; /* prepared statements do not survive between calls */
 };
 
 struct dm_db *dm_db_new(const char *conninfo, int size)
@@ -230,6 +234,60 @@ enum dm_err dm_db_exec(struct dm_db_conn *c, const char *sql, int nparams,
                        const char *const *params, PGresult **res, struct dm_error *err)
 {
     return dm_db_execv(c, sql, nparams, params, NULL, NULL, res, err);
+}
+
+enum dm_err dm_db_exec_prepared(struct dm_db_conn *c, const char *name, const char *sql,
+                                int nparams, const char *const *params, const int *lengths,
+                                const int *formats, PGresult **res, struct dm_error *err)
+{
+    PGconn *pg = c->pg;
+    if (atomic_load(&c->db->no_prepare) || pg == NULL || PQstatus(pg) != CONNECTION_OK || c->in_tx)
+        return dm_db_execv(c, sql, nparams, params, lengths, formats, res, err);
+    char derived[24];
+    if (name == NULL) {
+        char hash[DM_SHA256_HEX_LEN];
+        dm_sha256_hex(sql, strlen(sql), hash);
+        snprintf(derived, sizeof(derived), "dm_%.16s", hash);
+        name = derived;
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        PGresult *r = PQexecPrepared(pg, name, nparams, params, lengths, formats, 0);
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+            if (res)
+                *res = r;
+            else
+                PQclear(r);
+            return DM_OK;
+        }
+        const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+        if (state && strcmp(state, "26000") != 0 && PQstatus(pg) == CONNECTION_OK) {
+            /* A real error of the statement (it was rolled back): report it. */
+            const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+            enum dm_err code = dm_db_map_sqlstate(state);
+            dm_error_set(err, code, "%s", msg ? msg : "query failed");
+            if (err)
+                snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", state);
+            PQclear(r);
+            return code;
+        }
+        PQclear(r);
+        if (state == NULL || PQstatus(pg) != CONNECTION_OK)
+            break; /* connection trouble: dm_db_execv reconnects */
+        if (attempt == 1) {
+            atomic_store(&c->db->no_prepare, 1);
+            dm_warn(NULL, "prepared statements do not persist on this connection "
+                          "(transaction pooler?); planning each statement");
+            break;
+        }
+        PGresult *pr = PQprepare(pg, name, sql, nparams, NULL);
+        const char *ps = PQresultErrorField(pr, PG_DIAG_SQLSTATE);
+        bool ok = PQresultStatus(pr) == PGRES_COMMAND_OK || (ps && !strcmp(ps, "42P05"));
+        PQclear(pr);
+        if (!ok)
+            break;
+    }
+    return dm_db_execv(c, sql, nparams, params, lengths, formats, res, err);
 }
 
 enum dm_err dm_db_query(struct dm_db *db, const char *sql, int nparams, const char *const *params,

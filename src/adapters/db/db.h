@@ -44,6 +44,16 @@ enum dm_err dm_db_execv(struct dm_db_conn *c, const char *sql, int nparams,
                         const char *const *params, const int *lengths, const int *formats,
                         PGresult **res, struct dm_error *err) DM_MUST_CHECK;
 
+/* Run a hot statement as a named prepared statement on this connection (prepared on first use;
+ * SQLSTATE 26000 means it is missing, e.g. after a reconnect). name NULL derives one from the
+ * SQL's hash. Outside a transaction only; inside one, or when the connection is in trouble, or
+ * when the pool has learnt that prepared statements do not persist (a transaction-mode
+ * pooler), it falls back to dm_db_execv, which reconnects and plans every time. */
+enum dm_err dm_db_exec_prepared(struct dm_db_conn *c, const char *name, const char *sql,
+                                int nparams, const char *const *params, const int *lengths,
+                                const int *formats, PGresult **res,
+                                struct dm_error *err) DM_MUST_CHECK;
+
 /* Convenience: acquire, exec, release. */
 enum dm_err dm_db_query(struct dm_db *db, const char *sql, int nparams, const char *const *params,
                         PGresult **res, struct dm_error *err) DM_MUST_CHECK;

@@ -16,8 +16,8 @@
  *   place; no consumer here depends on order).
  * - settle: complete / abandon / dead-letter / renew match (seq, lock token) and an unexpired
  *   lock; no row means DM_ERR_LOCK_LOST. Abandon of the max-th delivery dead-letters at once.
- * - receive and complete run as prepared statements on each pooled connection (exec_hot),
- *   falling back to planned statements behind a transaction pooler.
+ * - receive and complete run as prepared statements on each pooled connection
+ * (dm_db_exec_prepared), falling back to planned statements behind a transaction pooler.
  * - idle receivers wait on a condition variable woken by a dedicated LISTEN connection (one
  *   per handle, opened by the first waiting receive, not taken from the pool), and at the
  *   latest after POLL_MS or when the next scheduled message or lock expiry is due. The
@@ -63,7 +63,6 @@ struct pg_queue {
     pthread_t listener;
     int wake[2]; /* self-pipe that stops the listener */
     int64_t last_dedup_sweep;
-    bool no_prepare; /* set when named statements do not survive (a transaction pooler) */
 };
 
 static struct pg_queue *impl(struct dm_queue *q)
@@ -226,60 +225,8 @@ static char *get_str(const PGresult *r, int row, int col)
 
 /* ---- hot statements ---------------------------------------------------------------------- */
 
-/* Run one of the hot statements (receive, complete) as a named prepared statement on this
- * pooled connection: planning the receive costs more than running it, so this roughly
- * doubles what the database can serve. The statement is prepared on first use on each
- * connection (SQLSTATE 26000 says it is missing, e.g. after a reconnect). Anything
- * unexpected - a broken connection, or a pooler in transaction mode that loses prepared
- * statements between calls - falls back to dm_db_exec, which reconnects and plans each time. */
-static enum dm_err exec_hot(struct pg_queue *p, struct dm_db_conn *c, const char *name,
-                            const char *sql, int n, const char *const *params, PGresult **res,
-                            struct dm_error *err)
-{
-    PGconn *pg = dm_db_pg(c);
-    pthread_mutex_lock(&p->mu);
-    bool try_prepared = !p->no_prepare;
-    pthread_mutex_unlock(&p->mu);
-    if (try_prepared && pg && PQstatus(pg) == CONNECTION_OK && !dm_db_in_tx(c)) {
-        for (int attempt = 0; attempt < 2; attempt++) {
-            PGresult *r = PQexecPrepared(pg, name, n, params, NULL, NULL, 0);
-            ExecStatusType st = PQresultStatus(r);
-            if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-                *res = r;
-                return DM_OK;
-            }
-            const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-            if (state && strcmp(state, "26000") != 0 && PQstatus(pg) == CONNECTION_OK) {
-                /* A real error of the statement (it was rolled back): report it. */
-                const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-                enum dm_err code = dm_db_map_sqlstate(state);
-                dm_error_set(err, code, "%s", msg ? msg : "query failed");
-                if (err)
-                    snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", state);
-                PQclear(r);
-                return code;
-            }
-            PQclear(r);
-            if (state == NULL || PQstatus(pg) != CONNECTION_OK)
-                break; /* connection trouble: dm_db_exec reconnects */
-            if (attempt == 1) {
-                pthread_mutex_lock(&p->mu);
-                p->no_prepare = true;
-                pthread_mutex_unlock(&p->mu);
-                dm_warn(NULL, "queue: prepared statements do not persist on this connection "
-                              "(transaction pooler?); planning each statement");
-                break;
-            }
-            PGresult *pr = PQprepare(pg, name, sql, n, NULL);
-            const char *ps = PQresultErrorField(pr, PG_DIAG_SQLSTATE);
-            bool ok = PQresultStatus(pr) == PGRES_COMMAND_OK || (ps && !strcmp(ps, "42P05"));
-            PQclear(pr);
-            if (!ok)
-                break;
-        }
-    }
-    return dm_db_exec(c, sql, n, params, res, err);
-}
+/* Receive and complete run as named prepared statements (dm_db_exec_prepared): planning the
+ * receive costs more than running it, so this roughly doubles what the database can serve. */
 
 /* ---- send ------------------------------------------------------------------------------- */
 
@@ -491,7 +438,8 @@ static enum dm_err try_receive(struct dm_queue *q, enum dm_queue_name name, bool
     if (e != DM_OK)
         goto out;
     const char *params[4] = {s->name, lock, maxd, s->dead_letter_on_expiry ? "true" : "false"};
-    if ((e = exec_hot(p, c, "dm_queue_receive", receive_sql, 4, params, &r, err)) != DM_OK)
+    if ((e = dm_db_exec_prepared(c, "dm_queue_receive", receive_sql, 4, params, NULL, NULL, &r,
+                                 err)) != DM_OK)
         goto out;
     for (int i = 0; i < PQntuples(r); i++) {
         const char *kind = PQgetvalue(r, i, 0);
@@ -575,7 +523,7 @@ static enum dm_err settle(struct dm_queue *q, struct dm_queue_msg *m, const char
     if (e != DM_OK)
         return e;
     if (hot_name)
-        e = exec_hot(p, c, hot_name, sql, np, params, &r, err);
+        e = dm_db_exec_prepared(c, hot_name, sql, np, params, NULL, NULL, &r, err);
     else
         e = dm_db_exec(c, sql, np, params, &r, err);
     dm_db_release(c);

@@ -131,53 +131,10 @@ json_t *api_rows_json(const PGresult *r)
     return a;
 }
 
-/* Prepared statements do not survive a transaction-mode pooler; then plan every time. */
-static atomic_int no_prepare;
-
 enum dm_err api_exec_hot(struct dm_db_conn *c, const char *sql, int n, const char *const *params,
                          PGresult **res, struct dm_error *err)
 {
-    PGconn *pg = dm_db_pg(c);
-    if (!atomic_load(&no_prepare) && pg && PQstatus(pg) == CONNECTION_OK && !dm_db_in_tx(c)) {
-        char hash[DM_SHA256_HEX_LEN];
-        dm_sha256_hex(sql, strlen(sql), hash);
-        char name[24];
-        snprintf(name, sizeof(name), "dm_api_%.16s", hash);
-        for (int attempt = 0; attempt < 2; attempt++) {
-            PGresult *r = PQexecPrepared(pg, name, n, params, NULL, NULL, 0);
-            ExecStatusType st = PQresultStatus(r);
-            if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-                *res = r;
-                return DM_OK;
-            }
-            const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-            if (state && strcmp(state, "26000") != 0 && PQstatus(pg) == CONNECTION_OK) {
-                const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-                enum dm_err code = dm_db_map_sqlstate(state);
-                dm_error_set(err, code, "%s", msg ? msg : "query failed");
-                if (err)
-                    snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", state);
-                PQclear(r);
-                return code;
-            }
-            PQclear(r);
-            if (state == NULL || PQstatus(pg) != CONNECTION_OK)
-                break; /* connection trouble: dm_db_exec reconnects */
-            if (attempt == 1) {
-                atomic_store(&no_prepare, 1);
-                dm_warn(NULL, "api: prepared statements do not persist on this connection "
-                              "(transaction pooler?); planning each statement");
-                break;
-            }
-            PGresult *pr = PQprepare(pg, name, sql, n, NULL);
-            const char *ps = PQresultErrorField(pr, PG_DIAG_SQLSTATE);
-            bool ok = PQresultStatus(pr) == PGRES_COMMAND_OK || (ps && !strcmp(ps, "42P05"));
-            PQclear(pr);
-            if (!ok)
-                break;
-        }
-    }
-    return dm_db_exec(c, sql, n, params, res, err);
+    return dm_db_exec_prepared(c, NULL, sql, n, params, NULL, NULL, res, err);
 }
 
 enum dm_err api_query_hot(struct dm_db *db, const char *sql, int n, const char *const *params,

@@ -59,53 +59,8 @@ struct thread_arg {
  * statements on each pooled connection, prepared on first use (SQLSTATE 26000 says the
  * statement is missing, e.g. after a reconnect). Anything unexpected - a broken connection, or
  * a pooler in transaction mode that loses prepared statements between calls - falls back to
- * dm_db_execv (which reconnects) and planning every time, as the queue's hot statements do.
+ * dm_db_execv (which reconnects) and planning every time: dm_db_exec_prepared.
  */
-static atomic_int no_prepare;
-
-static enum dm_err exec_hot(struct dm_db_conn *c, const char *name, const char *sql, int n,
-                            const char *const *params, const int *lengths, const int *formats,
-                            PGresult **res, struct dm_error *err)
-{
-    PGconn *pg = dm_db_pg(c);
-    if (!atomic_load(&no_prepare) && pg && PQstatus(pg) == CONNECTION_OK && !dm_db_in_tx(c)) {
-        for (int attempt = 0; attempt < 2; attempt++) {
-            PGresult *r = PQexecPrepared(pg, name, n, params, lengths, formats, 0);
-            ExecStatusType st = PQresultStatus(r);
-            if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-                *res = r;
-                return DM_OK;
-            }
-            const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-            if (state && strcmp(state, "26000") != 0 && PQstatus(pg) == CONNECTION_OK) {
-                /* A real error of the statement (it was rolled back): report it. */
-                const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-                enum dm_err code = dm_db_map_sqlstate(state);
-                dm_error_set(err, code, "%s", msg ? msg : "query failed");
-                if (err)
-                    snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", state);
-                PQclear(r);
-                return code;
-            }
-            PQclear(r);
-            if (state == NULL || PQstatus(pg) != CONNECTION_OK)
-                break; /* connection trouble: dm_db_execv reconnects */
-            if (attempt == 1) {
-                atomic_store(&no_prepare, 1);
-                dm_warn(NULL, "worker: prepared statements do not persist on this connection "
-                              "(transaction pooler?); planning each statement");
-                break;
-            }
-            PGresult *pr = PQprepare(pg, name, sql, n, NULL);
-            const char *ps = PQresultErrorField(pr, PG_DIAG_SQLSTATE);
-            bool ok = PQresultStatus(pr) == PGRES_COMMAND_OK || (ps && !strcmp(ps, "42P05"));
-            PQclear(pr);
-            if (!ok)
-                break;
-        }
-    }
-    return dm_db_execv(c, sql, n, params, lengths, formats, res, err);
-}
 
 /* Acquire a pooled connection and run a hot statement with text parameters. */
 static enum dm_err query_hot(struct dm_db *db, const char *name, const char *sql, int n,
@@ -115,7 +70,7 @@ static enum dm_err query_hot(struct dm_db *db, const char *name, const char *sql
     enum dm_err e = dm_db_acquire(db, 30000, &c, err);
     if (e != DM_OK)
         return e;
-    e = exec_hot(c, name, sql, n, params, NULL, NULL, res, err);
+    e = dm_db_exec_prepared(c, name, sql, n, params, NULL, NULL, res, err);
     dm_db_release(c);
     return e;
 }
@@ -602,7 +557,8 @@ static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_re
     struct dm_db_conn *conn = NULL;
     e = dm_db_acquire(w->db, 30000, &conn, &err);
     if (e == DM_OK) {
-        e = exec_hot(conn, "dm_worker_page", PAGE_SQL, 12, p, lengths, formats, &r, &err);
+        e = dm_db_exec_prepared(conn, "dm_worker_page", PAGE_SQL, 12, p, lengths, formats, &r,
+                                &err);
         dm_db_release(conn);
     }
     page_rows_free(&pr);
