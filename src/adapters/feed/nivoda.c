@@ -5,6 +5,7 @@
  * Tokens and credentials only ever travel in request bodies; nothing here logs them.
  */
 #include "adapters/feed/nivoda.h"
+#include "domain/shapes.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -24,26 +25,6 @@
 #define TOKEN_MAX 4096
 #define DEFAULT_MAX_RESPONSE (32u << 20)
 #define REFRESH_MARGIN_MS (5LL * 60 * 1000)
-
-static const char *const shapes[] = {
-    "ROUND",
-    "OVAL",
-    "EMERALD",
-    "CUSHION",
-    "CUSHION B",
-    "CUSHION MODIFIED",
-    "CUSHION BRILLIANT",
-    "ASSCHER",
-    "RADIANT",
-    "MARQUISE",
-    "PEAR",
-    "PRINCESS",
-    "ROSE",
-    "OLD MINER",
-    "TRILLIANT",
-    "HEXAGONAL",
-    "HEART",
-};
 
 static const char *const q_auth =
     "query ($username: String!, $password: String!) { authenticate { "
@@ -410,8 +391,8 @@ json_t *dm_nivoda_query_json(const struct dm_feed_query *q)
 {
     json_t *o = json_object();
     json_t *sh = json_array();
-    for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
-        json_array_append_new(sh, json_string(shapes[i]));
+    for (size_t i = 0; i < DM_SHAPE_COUNT; i++)
+        json_array_append_new(sh, json_string(dm_shapes[i]));
     json_object_set_new(o, "shapes", sh);
     json_object_set_new(o, "sizes", json_pack("{s:f,s:f}", "from", 0.5, "to", 10.0));
     if (q && (q->price_from >= 0 || q->price_to >= 0)) {

@@ -11,26 +11,9 @@
 #include "core/crypto.h"
 #include "core/json.h"
 #include "core/num.h"
+#include "domain/shapes.h"
 #include "services/api/api.h"
 #include "services/consolidator/reprice.h"
-
-static const char *const known_shapes[] = {"ROUND",
-                                           "OVAL",
-                                           "EMERALD",
-                                           "CUSHION",
-                                           "CUSHION B",
-                                           "CUSHION MODIFIED",
-                                           "CUSHION BRILLIANT",
-                                           "ASSCHER",
-                                           "RADIANT",
-                                           "MARQUISE",
-                                           "PEAR",
-                                           "PRINCESS",
-                                           "ROSE",
-                                           "OLD MINER",
-                                           "TRILLIANT",
-                                           "HEXAGONAL",
-                                           "HEART"};
 
 #define RULE_COLS                                                                                  \
     "id, name, priority, carat_min, carat_max, to_json(shapes) AS shapes, lab_grown, feed, "       \
@@ -76,14 +59,6 @@ static int fidx(const char *snake)
         if (!strcmp(fields[i].snake, snake))
             return i;
     return -1;
-}
-
-static bool known_shape(const char *s)
-{
-    for (size_t i = 0; i < sizeof(known_shapes) / sizeof(known_shapes[0]); i++)
-        if (!strcasecmp(known_shapes[i], s))
-            return true;
-    return false;
 }
 
 /* Parse the body; on a problem answers 400 and returns false. */
@@ -176,7 +151,7 @@ static bool parse_rule(struct api_call *c, json_t *body, struct rule_in *in)
             json_t *s;
             json_array_foreach(v, k, s)
             {
-                if (!json_is_string(s) || !known_shape(json_string_value(s))) {
+                if (!json_is_string(s) || !dm_shape_known(json_string_value(s))) {
                     dm_buf_free(&b);
                     char msg[160];
                     snprintf(msg, sizeof(msg), "contains an unknown shape '%.40s'",
