@@ -334,6 +334,8 @@ static enum dm_err consolidate(struct dm_consolidator *cs, const struct dm_conso
     struct dm_pricing_rule *rules = NULL;
     size_t nrules = 0;
     struct dm_consol_stats st = {0};
+    int64_t removed = 0, reactivated = 0;
+    bool already = false;
     int64_t started = dm_mono_ms();
     const char *p[] = {m->run_id};
     enum dm_err e = dm_db_query(cs->db,
@@ -373,11 +375,9 @@ static enum dm_err consolidate(struct dm_consolidator *cs, const struct dm_conso
     }
 
     bool removal = f->full && !f->capped && f->failed == 0 && f->completed == f->partitions;
-    int64_t removed = 0, reactivated = 0;
-    bool already = false;
     e = finalise_catalogue(cs->db, m->run_id, removal, &removed, &reactivated, &already, err);
     if (e != DM_OK || already)
-        goto out;
+        goto out; /* a peer finalised the run; this delivery's share is still logged below */
 
     struct dm_watermark wm = {.last_updated_at_ms = f->updated_to_ms,
                               .last_run_completed_at_ms = dm_now_ms()};
@@ -419,14 +419,18 @@ static enum dm_err consolidate(struct dm_consolidator *cs, const struct dm_conso
         json_decref(log_fields);
     }
     PQclear(r);
-    dm_info(ctx,
-            "this delivery: %lld processed (%lld new, %lld changed, %lld unchanged, %lld failed), "
-            "%lld removed, %lld reactivated in %lld ms (%.0f stones/s)",
-            (long long)st.processed, (long long)st.inserted, (long long)st.changed,
-            (long long)st.unchanged, (long long)st.failed, (long long)removed,
-            (long long)reactivated, (long long)duration,
-            duration > 0 ? (double)st.processed * 1000.0 / (double)duration : 0.0);
 out:
+    if (e == DM_OK) {
+        int64_t took = dm_mono_ms() - started;
+        dm_info(ctx,
+                "this delivery: %lld processed (%lld new, %lld changed, %lld unchanged, %lld "
+                "failed), %lld removed, %lld reactivated in %lld ms (%.0f stones/s)%s",
+                (long long)st.processed, (long long)st.inserted, (long long)st.changed,
+                (long long)st.unchanged, (long long)st.failed, (long long)removed,
+                (long long)reactivated, (long long)took,
+                took > 0 ? (double)st.processed * 1000.0 / (double)took : 0.0,
+                already ? "; the run was finalised by another consolidator" : "");
+    }
     dm_pricing_rules_free(rules, nrules);
     return e;
 }
