@@ -23,6 +23,14 @@ check_eq "demo exits 0" 0 "$rc"
 check "summary line" grep -Eq "^run [0-9a-f-]{36} completed in .* stones fetched" "$T/demo.out"
 check "progress line" grep -q "partitions .* stones .* stones/s" "$T/demo.out"
 check "where to look next" grep -q "where to look next" "$T/demo.out"
+# The priced catalogue: availability counts add up to the active diamonds, a price range, the
+# watermark the run wrote.
+active=$(sed -nE 's/^consolidated: ([0-9]+) active diamonds$/\1/p' "$T/demo.out")
+by_avail=$(sed -nE 's/^  by availability: //p' "$T/demo.out" | tr ',' '\n' | awk '{s += $2} END {print s + 0}')
+check "some diamonds consolidated ($active)" test "${active:-0}" -gt 0
+check_eq "availability counts add up to the active diamonds" "$active" "$by_avail"
+check "retail price range" grep -Eq "^  retail price: [0-9]+\.[0-9]{2} to [0-9]+\.[0-9]{2} USD" "$T/demo.out"
+check "watermark shown" grep -Eq "^  watermark: 20[0-9]{2}-[0-9]{2}-[0-9]{2}T" "$T/demo.out"
 check "service logs written" test -e "$var/log/worker.log" -a -s "$var/log/feed-sim.log"
 check_eq "nothing left running" 0 "$(left_running "$var")"
 

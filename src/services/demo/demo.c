@@ -308,6 +308,46 @@ static int64_t qi64(struct dm_db *db, const char *sql, const char *arg)
     return v;
 }
 
+/* The priced catalogue after the run: stones by availability, the retail price range and the
+ * watermark the run left (issue 6's demo summary). */
+static void print_catalogue(struct dm_db *db, const char *run_id)
+{
+    PGresult *r = NULL;
+    if (dm_db_query(db,
+                    "SELECT availability, count(*) FROM diamonds WHERE status = 'active' "
+                    "GROUP BY 1 ORDER BY 2 DESC, 1",
+                    0, NULL, &r, NULL) == DM_OK) {
+        printf("  by availability:");
+        for (int i = 0; i < PQntuples(r); i++)
+            printf("%s %s %s", i ? "," : "", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+        printf("\n");
+        PQclear(r);
+    }
+    r = NULL;
+    if (dm_db_query(db,
+                    "SELECT min(retail_price), max(retail_price), "
+                    "percentile_disc(0.5) WITHIN GROUP (ORDER BY retail_price), "
+                    "min(feed_price), max(feed_price) FROM diamonds WHERE status = 'active'",
+                    0, NULL, &r, NULL) == DM_OK) {
+        if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+            printf("  retail price: %s to %s USD (median %s); feed price %s to %s USD\n",
+                   PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2),
+                   PQgetvalue(r, 0, 3), PQgetvalue(r, 0, 4));
+        PQclear(r);
+    }
+    r = NULL;
+    const char *p[] = {run_id};
+    if (dm_db_query(db,
+                    "SELECT to_char(watermark_after AT TIME ZONE 'UTC', "
+                    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM run_metadata WHERE run_id = $1",
+                    1, p, &r, NULL) == DM_OK) {
+        if (PQntuples(r) == 1)
+            printf("  watermark: %s\n",
+                   PQgetisnull(r, 0, 0) ? "not advanced" : PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
+}
+
 /* Run the scheduler; its summary line is echoed. Returns its exit status (or -1). */
 static int run_scheduler(const struct demo *d, char *run_id, size_t run_id_size)
 {
@@ -523,6 +563,7 @@ int dm_cmd_demo(int argc, char **argv)
     if (consolidating) {
         int64_t diamonds = qi64(db, "SELECT count(*) FROM diamonds WHERE status = 'active'", NULL);
         printf("consolidated: %lld active diamonds\n", (long long)diamonds);
+        print_catalogue(db, run_id);
     }
     printf("\nwhere to look next:\n"
            "  export DATABASE_URL=%s\n"
