@@ -830,11 +830,31 @@ void api_diamond_purchase(struct api_call *c)
             goto out;
         }
         const char *av = PQgetvalue(r, 0, 0);
-        if (!strcmp(av, "sold")) {
+        bool sold = !strcmp(av, "sold");
+        bool unavailable = sold || (strcmp(av, "available") && strcmp(av, "on_hold"));
+        if (unavailable) {
+            /* A concurrent duplicate may have bought it with this very key since the key was
+             * looked up: then its stored result is the answer, not "already sold". */
+            bool keyed = false;
+            PQclear(r);
+            r = NULL;
+            e = dm_db_exec(conn, "SELECT 1 FROM purchase_history WHERE idempotency_key = $1", 1, pk,
+                           &r, &err);
+            if (e != DM_OK) {
+                api_fail(c, e, &err);
+                goto out;
+            }
+            keyed = PQntuples(r) > 0;
+            PQclear(r);
+            r = NULL;
+            if (keyed)
+                continue;
+        }
+        if (sold) {
             api_error(c, 409, "CONFLICT", "Diamond is already sold", NULL);
             goto out;
         }
-        if (strcmp(av, "available") && strcmp(av, "on_hold")) {
+        if (unavailable) {
             api_error(c, 409, "CONFLICT", "Diamond is not available", NULL);
             goto out;
         }
