@@ -28,6 +28,9 @@ start_api api HMAC_SECRETS='{}' QUEUE_BACKEND=servicebus \
 req GET /health
 check_eq "401 on queue stats: /health 200" 200 "$STATUS"
 check_eq "queue reported ok" ok "$(jqb .queue)"
+req GET /metrics
+check "/metrics: diamond_queue_up 1" grep -qx "diamond_queue_up 1" "$T/body"
+check "/metrics: no depth figures it could not read" bash -c "! grep -q '^diamond_queue_depth{' '$T/body'"
 check "the double was asked for the work-items description" grep -q "^GET /work-items" "$T/sb.requests"
 check "the request was signed (SharedAccessSignature)" grep -q "^GET /work-items.* SharedAccessSignature$" "$T/sb.requests"
 
@@ -38,4 +41,6 @@ req GET /health
 check_eq "unreachable Service Bus: /health 503" 503 "$STATUS"
 check_eq "queue reported down" down "$(jqb .queue)"
 check_eq "database still ok" ok "$(jqb .database)"
+req GET /metrics
+check "/metrics: diamond_queue_up 0" grep -qx "diamond_queue_up 0" "$T/body"
 finish

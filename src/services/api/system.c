@@ -116,11 +116,14 @@ void api_metrics(struct api_call *c)
     static const enum dm_queue_name qs[] = {DM_Q_WORK_ITEMS, DM_Q_WORK_DONE, DM_Q_CONSOLIDATE};
     help(b, "diamond_queue_depth", "gauge", "Active (visible or locked) messages per queue");
     struct dm_queue_stats st[3];
-    bool qok[3] = {false, false, false};
+    bool qok[3] = {false, false, false}, q_up = false;
     for (int i = 0; i < 3; i++) {
         struct dm_error err = {0};
         memset(&st[i], 0, sizeof(st[i]));
         qok[i] = api->queue && dm_queue_stats(api->queue, qs[i], &st[i], &err) == DM_OK;
+        /* As for /health: a refused read (no Manage right) still means the backend answered. */
+        if (i == 0)
+            q_up = qok[0] || (api->queue && (err.status == 401 || err.status == 403));
         if (qok[i])
             line(b, "diamond_queue_depth{queue=\"%s\"} %lld", dm_queue_settings(qs[i])->name,
                  (long long)st[i].active);
@@ -136,7 +139,7 @@ void api_metrics(struct api_call *c)
             line(b, "diamond_queue_scheduled{queue=\"%s\"} %lld", dm_queue_settings(qs[i])->name,
                  (long long)st[i].scheduled);
     help(b, "diamond_queue_up", "gauge", "1 when the queue backend answered");
-    line(b, "diamond_queue_up %d", qok[0] ? 1 : 0);
+    line(b, "diamond_queue_up %d", q_up ? 1 : 0);
 
     /* Database figures in one round trip. */
     PGresult *r = NULL;
