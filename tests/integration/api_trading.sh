@@ -132,6 +132,19 @@ check "failure reason recorded" test -n "$(psql_q "SELECT error_message FROM pur
 check_eq "stone unchanged" available "$(psql_q "SELECT availability FROM diamonds WHERE id = '$D6'")"
 req POST "/api/v2/diamonds/$D6/purchase" '{"destination_id":"dest-6"}' "$H" "X-Idempotency-Key: k-fail"
 check_eq "replay of the failure -> stored 502" 502 "$STATUS"
+# A purchase orphaned by a crash (pending, unlocked, old): same caller, stone and body under a new
+# key answers at once that its outcome is unknown, without a supplier call, instead of waiting.
+psql_q "INSERT INTO purchase_history (idempotency_key, client, diamond_id, request_hash, status, created_at)
+        SELECT 'k-orphan', client, diamond_id, request_hash, 'pending', now() - interval '10 minutes'
+        FROM purchase_history WHERE idempotency_key = 'k-fail'" >/dev/null
+before=$(ops create_order)
+t0=$SECONDS
+req POST "/api/v2/diamonds/$D6/purchase" '{"destination_id":"dest-6"}' "$H" "X-Idempotency-Key: k-orphan"
+check_eq "orphaned purchase -> 409 outcome unknown" "409 CONFLICT" "$STATUS $(jqb .error.code)"
+check "the message says it was interrupted" grep -q "interrupted" "$T/body"
+check "answered without the 60 s in-progress wait ($((SECONDS - t0)) s)" test $((SECONDS - t0)) -lt 30
+check_eq "no supplier call for it" "$before" "$(ops create_order)"
+check_eq "left pending for the operator" pending "$(psql_q "SELECT status FROM purchase_history WHERE idempotency_key = 'k-orphan'")"
 # Purchase of a held stone works (our own hold).
 req POST "/api/v2/diamonds/$D7/hold" "" "$H"
 check_eq "hold before purchase" 200 "$STATUS"

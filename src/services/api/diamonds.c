@@ -53,6 +53,11 @@ void api_countcache_free(struct api_countcache *cc)
     free(cc);
 }
 
+/* A pending purchase older than this that nobody holds was orphaned by a crash: a live owner
+ * holds the row lock from just after recording the attempt until it settles it, supplier call
+ * included, so an unlocked pending row is only ever that young while its owner lives. */
+#define PURCHASE_ORPHAN_AFTER "2 minutes"
+
 static void sql_key(const struct dm_sql *s, char out[DM_SHA256_HEX_LEN])
 {
     struct dm_buf b;
@@ -787,7 +792,8 @@ void api_diamond_purchase(struct api_call *c)
         const char *pk[1] = {idem};
         /* FOR SHARE waits while the owner holds the row for its supplier call. */
         e = dm_db_exec(conn,
-                       "SELECT client, diamond_id::text, request_hash, status, response::text "
+                       "SELECT client, diamond_id::text, request_hash, status, response::text, "
+                       "created_at < now() - interval '" PURCHASE_ORPHAN_AFTER "' "
                        "FROM purchase_history WHERE idempotency_key = $1 FOR SHARE",
                        1, pk, &r, &err);
         if (e != DM_OK) {
@@ -803,6 +809,20 @@ void api_diamond_purchase(struct api_call *c)
             }
             if (strcmp(PQgetvalue(r, 0, 3), "pending")) {
                 replay(c, api_val(r, 0, 4));
+                goto out;
+            }
+            if (PQgetvalue(r, 0, 5)[0] == 't') {
+                /* Pending, unlocked (FOR SHARE did not wait) and old: the request that owned it
+                 * died between recording the attempt and settling it, so whether the supplier
+                 * order was placed is unknown. Retrying could buy twice; say so at once. */
+                dm_error(&c->log,
+                         "purchase with idempotency key %s for %s was interrupted; its supplier "
+                         "outcome is unknown and needs an operator (docs/operations.md)",
+                         idem, id);
+                api_error(c, 409, "CONFLICT",
+                          "An earlier purchase with this key was interrupted and its outcome at "
+                          "the supplier is unknown; contact support before retrying",
+                          NULL);
                 goto out;
             }
             PQclear(r);
