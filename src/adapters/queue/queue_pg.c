@@ -16,8 +16,9 @@
  *   place; no consumer here depends on order).
  * - settle: complete / abandon / dead-letter / renew match (seq, lock token) and an unexpired
  *   lock; no row means DM_ERR_LOCK_LOST. Abandon of the max-th delivery dead-letters at once.
- * - receive and complete run as prepared statements on each pooled connection
- * (dm_db_exec_prepared), falling back to planned statements behind a transaction pooler.
+ * - receive, complete and single-message sends run as prepared statements on each pooled
+ *   connection (dm_db_exec_prepared), falling back to planned statements behind a transaction
+ *   pooler.
  * - idle receivers wait on a condition variable woken by a dedicated LISTEN connection (one
  *   per handle, opened by the first waiting receive, not taken from the pool), and at the
  *   latest after POLL_MS or when the next scheduled message or lock expiry is due. The
@@ -289,7 +290,13 @@ static enum dm_err send_batch(struct dm_queue *q, struct dm_db_conn *c, enum dm_
               " SELECT (SELECT count(*) FROM ins), pg_notify('" CHANNEL "', $1)");
     if (e != DM_OK)
         goto out;
-    e = dm_db_execv(c, sql.data, np, params, lengths, formats, &r, err);
+    /* A single message (every continuation, WORK_DONE and CONSOLIDATE) has one statement text
+     * per duplicate-window setting: prepared (named by its hash), planning it cost more than
+     * running it. Larger batches vary in shape and run rarely: planned each time. */
+    if (n == 1)
+        e = dm_db_exec_prepared(c, NULL, sql.data, np, params, lengths, formats, &r, err);
+    else
+        e = dm_db_execv(c, sql.data, np, params, lengths, formats, &r, err);
 out:
     if (e == DM_ERR_TOO_LARGE)
         dm_error_set(err, e, "queue: send statement too large");
