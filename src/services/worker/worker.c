@@ -78,17 +78,24 @@ static enum dm_err query_hot(struct dm_db *db, const char *name, const char *sql
 /* ---- the write: CAS + raw upsert + worker_runs + event, one statement ------------------- */
 
 /*
- * The page's commit does not wait for its WAL flush (synchronous_commit off for this
- * transaction only, the `sc` CTE): a database crash can lose the last few hundred milliseconds
- * of committed pages, never corrupt anything, and loses them as a suffix of the commit order.
- * With the PostgreSQL queue the lost page's message completion (later in that order) is lost
- * too, so the message is redelivered and the page written again; with Service Bus a
- * continuation for a lost page is a "stale future" the guard ignores, and the sweeper re-sends
- * the partition's work item from its committed next_offset. Everything else the worker writes
- * (failures, queue settlement) keeps the configured durability.
+ * A page that continues its partition commits without waiting for its WAL flush
+ * (synchronous_commit off for this transaction only, the `sc` CTE): a database crash can lose
+ * the last few hundred milliseconds of committed pages, never corrupt anything, and loses them
+ * as a suffix of the commit order. Nothing outside the database has taken such a page as done:
+ * - PostgreSQL queue: the continuation is sent after the commit and its own (synchronous)
+ *   commit flushes the WAL up to itself, the page's commit record included; so a lost page
+ *   means a lost continuation and a lost completion, and the message is redelivered.
+ * - Service Bus: a continuation for a lost page is a "stale future" the guard ignores, and
+ *   the sweeper re-sends the partition's work item from its committed next_offset.
+ * Either way the page is fetched and written again and counted once (the CAS).
+ * A page that can complete the partition ($13: empty, or the capped estimate reached) keeps
+ * the configured durability: WORK_DONE and CONSOLIDATE follow it, and with Service Bus they
+ * leave the database, so the completion they announce must survive a crash. Everything else
+ * the worker writes (failures, queue settlement) keeps the configured durability too.
  */
 static const char *PAGE_SQL =
-    "WITH sc AS (SELECT set_config('synchronous_commit', 'off', true)),"
+    "WITH sc AS (SELECT set_config('synchronous_commit', CASE WHEN $13::boolean"
+    " THEN current_setting('synchronous_commit') ELSE 'off' END, true)),"
     " cas AS ("
     " UPDATE partition_progress SET next_offset = $3::bigint + $4::bigint,"
     "  records = records + $5::bigint, pages = pages + 1,"
@@ -533,7 +540,9 @@ static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_re
     snprintf(off, sizeof(off), "%lld", (long long)wi->offset);
     snprintf(cnt, sizeof(cnt), "%zu", n);
     snprintf(uniq, sizeof(uniq), "%d", pr.unique);
-    const char *p[12] = {wi->run_id,
+    /* The CAS's completion rule, known before the statement: such a commit waits for its WAL. */
+    bool may_complete = n == 0 || (capped && wi->offset + (int64_t)n >= estimated);
+    const char *p[13] = {wi->run_id,
                          wi->partition_id,
                          off,
                          cnt,
@@ -544,9 +553,10 @@ static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_re
                          pr.payloads.data,
                          pr.hashes.data,
                          w->id,
-                         pr.ids.data};
-    int lengths[12] = {0};
-    int formats[12] = {0};
+                         pr.ids.data,
+                         may_complete ? "true" : "false"};
+    int lengths[13] = {0};
+    int formats[13] = {0};
     struct dm_buf *bins[4] = {&pr.sids, &pr.oids, &pr.payloads, &pr.hashes};
     for (int i = 0; i < 4; i++) {
         lengths[6 + i] = (int)bins[i]->len;
@@ -557,7 +567,7 @@ static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_re
     struct dm_db_conn *conn = NULL;
     e = dm_db_acquire(w->db, 30000, &conn, &err);
     if (e == DM_OK) {
-        e = dm_db_exec_prepared(conn, "dm_worker_page", PAGE_SQL, 12, p, lengths, formats, &r,
+        e = dm_db_exec_prepared(conn, "dm_worker_page", PAGE_SQL, 13, p, lengths, formats, &r,
                                 &err);
         dm_db_release(conn);
     }
