@@ -46,6 +46,21 @@ DATABASE_URL=$("$DIAMOND_BIN" db url --dir "$dir/pg" --port "$port")
 export DATABASE_URL WATERMARK_DIR=$dir/wm
 "$DIAMOND_BIN" migrate >/dev/null
 q() { psql -qAt -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
+# CPU seconds (user + system) of the cluster: the postmaster, its reaped children and its live
+# children (the consolidator's pooled backends live through a phase).
+PGPID=$(head -1 "$dir/pg/data/postmaster.pid")
+TCK=$(getconf CLK_TCK)
+pg_cpu() {
+    local t
+    t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$PGPID/stat")
+    for c in $(cat "/proc/$PGPID/task/$PGPID/children" 2>/dev/null); do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$t"
+}
+proc_cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# "<pg us/stone> <consolidator us/stone>" for a phase of n stones from the tick snapshots.
+per_stone() { echo "$1 $2 $3 $4 $5" | awk -v tck="$TCK" '{printf "%.1f %.1f", ($2 - $1) * 1e6 / tck / $5, ($4 - $3) * 1e6 / tck / $5}'; }
 psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$ROOT/tests/integration/consol_lib.sql" >/dev/null 2>&1
 
 LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
@@ -71,12 +86,14 @@ secs() { q "SELECT round(consolidation_duration_ms / 1000.0, 2) FROM run_metadat
 
 # 1. Into an empty catalogue.
 q "SELECT dm_test.finish_run('$R1')" >/dev/null
+P0=$(pg_cpu); C0=$(proc_cpu "$CPID")
 "$DIAMOND_BIN" consolidate "$R1" >/dev/null
 wait_run "$R1"
+read -r EMPTY_PG_US EMPTY_CS_US <<<"$(per_stone "$P0" "$(pg_cpu)" "$C0" "$(proc_cpu "$CPID")" "$N")"
 EMPTY_RATE=$(rate "$R1")
 EMPTY_S=$(secs "$R1")
 [ "$(q "SELECT stats_new FROM run_metadata WHERE run_id = '$R1'")" = "$N" ] || { echo "not all rows new" >&2; exit 1; }
-echo "consolidate: empty catalogue: $N stones in $EMPTY_S s = $EMPTY_RATE stones/s"
+echo "consolidate: empty catalogue: $N stones in $EMPTY_S s = $EMPTY_RATE stones/s (CPU per stone: PostgreSQL $EMPTY_PG_US us, consolidator $EMPTY_CS_US us)"
 
 # 2. Nothing changed, but every raw row pending again (worst case for "unchanged").
 q "VACUUM ANALYZE raw_diamonds_nivoda" >/dev/null
@@ -86,22 +103,26 @@ q "UPDATE raw_diamonds_nivoda SET consolidation_status = 'pending', last_seen_ru
 q "VACUUM ANALYZE raw_diamonds_nivoda" >/dev/null
 T_BEFORE=$(q "SELECT max(updated_at) FROM diamonds")
 q "SELECT dm_test.finish_run('$R2')" >/dev/null
+P0=$(pg_cpu); C0=$(proc_cpu "$CPID")
 "$DIAMOND_BIN" consolidate "$R2" >/dev/null
 wait_run "$R2"
+read -r REMAP_PG_US REMAP_CS_US <<<"$(per_stone "$P0" "$(pg_cpu)" "$C0" "$(proc_cpu "$CPID")" "$N")"
 REMAP_RATE=$(rate "$R2")
 REMAP_S=$(secs "$R2")
 REWRITTEN=$(q "SELECT count(*) FROM diamonds WHERE updated_at > '$T_BEFORE'")
-echo "consolidate: unchanged, every row re-mapped (worst case): $N stones in $REMAP_S s = $REMAP_RATE stones/s, $REWRITTEN rewritten"
+echo "consolidate: unchanged, every row re-mapped (worst case): $N stones in $REMAP_S s = $REMAP_RATE stones/s, $REWRITTEN rewritten (CPU per stone: PostgreSQL $REMAP_PG_US us, consolidator $REMAP_CS_US us)"
 
 # 3. A realistic unchanged full run: identical payloads, raw rows stay done.
 R3=$(q "SELECT dm_test.make_run('full')")
 q "UPDATE raw_diamonds_nivoda SET last_seen_run_id = '$R3'" >/dev/null
 q "SELECT dm_test.finish_run('$R3')" >/dev/null
+P0=$(pg_cpu); C0=$(proc_cpu "$CPID")
 "$DIAMOND_BIN" consolidate "$R3" >/dev/null
 wait_run "$R3"
+read -r UNCH_PG_US UNCH_CS_US <<<"$(per_stone "$P0" "$(pg_cpu)" "$C0" "$(proc_cpu "$CPID")" "$N")"
 RUN3_S=$(secs "$R3")
 UNCH_RATE=$(q "SELECT round($N * 1000.0 / greatest(consolidation_duration_ms, 1)) FROM run_metadata WHERE run_id = '$R3'")
-echo "consolidate: unchanged full run (identical payloads stay done): $N stones current in $RUN3_S s = $UNCH_RATE stones/s"
+echo "consolidate: unchanged full run (identical payloads stay done): $N stones current in $RUN3_S s = $UNCH_RATE stones/s (CPU per stone: PostgreSQL $UNCH_PG_US us, consolidator $UNCH_CS_US us)"
 
 RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$CPID/status")
 kill -TERM "$CPID"
@@ -113,16 +134,28 @@ echo "consolidate: consolidator peak RSS $RSS_MB MB"
 # 4. Rule change, then reprice everything.
 q "INSERT INTO pricing_rules (name, priority, lab_grown, markup_ratio, rating) VALUES ('lab-grown', 10, true, 1.3000, 8);
    UPDATE pricing_rules SET markup_ratio = 1.2000 WHERE name = 'Default markup'" >/dev/null
+nchildren() { wc -w < "/proc/$PGPID/task/$PGPID/children"; }
+K0=$(nchildren)
 t0=$(date +%s.%N)
+P0=$(pg_cpu)
 "$DIAMOND_BIN" reprice > "$dir/reprice.out"
 t1=$(date +%s.%N)
+# The reprice's backends are reaped (their CPU counted) shortly after it exits.
+end=$((SECONDS + 10))
+while [ "$(nchildren)" -gt "$K0" ] && [ $SECONDS -lt $end ]; do sleep 0.05; done
+REPRICE_PG_S=$(echo "$P0 $(pg_cpu)" | awk -v tck="$TCK" '{printf "%.1f", ($2 - $1) / tck}')
 REPRICE_S=$(echo "$t1 - $t0" | bc | awk '{printf "%.2f", $1}')
-echo "consolidate: $(cat "$dir/reprice.out") (wall $REPRICE_S s)"
+echo "consolidate: $(cat "$dir/reprice.out") (wall $REPRICE_S s, PostgreSQL CPU $REPRICE_PG_S s)"
+[ -z "${CONSOL_BENCH_LOG:-}" ] || cp "$dir/consolidator.log" "$CONSOL_BENCH_LOG"
 CHANGED=$(grep -o '[0-9]* prices changed' "$dir/reprice.out" | grep -o '[0-9]*')
 
 LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
 cat > "$BENCH_OUT/consolidate.json" <<JSON
 {"raw_rows": $N, "load_avg_start": $LOAD_START, "load_avg_end": $LOAD_END, "empty_catalogue_stones_per_s": $EMPTY_RATE, "empty_catalogue_s": $EMPTY_S,
+ "empty_pg_cpu_us_per_stone": $EMPTY_PG_US, "empty_consolidator_cpu_us_per_stone": $EMPTY_CS_US,
+ "unchanged_pg_cpu_us_per_stone": $UNCH_PG_US, "unchanged_consolidator_cpu_us_per_stone": $UNCH_CS_US,
+ "unchanged_remap_pg_cpu_us_per_stone": $REMAP_PG_US, "unchanged_remap_consolidator_cpu_us_per_stone": $REMAP_CS_US,
+ "reprice_pg_cpu_s": $REPRICE_PG_S,
  "unchanged_stones_per_s": $UNCH_RATE, "unchanged_run_s": $RUN3_S,
  "unchanged_remap_stones_per_s": $REMAP_RATE, "unchanged_remap_s": $REMAP_S, "unchanged_rewritten": $REWRITTEN, "consolidator_peak_rss_mb": $RSS_MB,
  "reprice_s": $REPRICE_S, "reprice_prices_changed": ${CHANGED:-0},

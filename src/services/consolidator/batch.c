@@ -1,8 +1,10 @@
 /*
- * batch.c - one consolidation batch: claim raw rows (FOR UPDATE SKIP LOCKED, claim token),
- * map and price them, COPY into a TEMP staging table, one guarded upsert into diamonds, then
- * mark done / failed only the rows whose claim token and payload hash are still ours, and add
- * the batch's counts to the run's stats, all in one transaction.
+ * batch.c - one consolidation batch, in one transaction: claim raw rows (row locks taken with
+ * FOR UPDATE SKIP LOCKED), map and price them, COPY new stones straight into diamonds and
+ * changed ones into a TEMP staging table for one guarded upsert, mark the rows done / failed
+ * where the payload hash is still the claimed one, and add the batch's counts to the run's
+ * stats. Commit makes all of it visible at once; any failure or crash rolls all of it back and
+ * the rows are claimable again.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,25 +19,27 @@
 
 #define STAGE "pg_temp.dm_consol_stage"
 
-/* Claims: pending rows first, else processing rows whose claim expired (their consolidator
- * died). Each is one plain index scan on the partial claim index that stops after LIMIT rows;
- * an OR of both would become a bitmap scan reading every pending entry for each batch, which
- * is quadratic over a large run. */
-#define CLAIM_RETURNING                                                                            \
-    " RETURNING r.id, r.payload_hash, r.payload, (SELECT d.status || '|' || d.content_hash || "    \
+/* Claims are row locks held by the batch's one transaction (FOR UPDATE SKIP LOCKED): peers skip
+ * the rows, the consolidator's death (its connection closes) or a rollback makes them claimable
+ * at once, and a consolidator hung inside its transaction loses them after
+ * DM_CLAIM_TIMEOUT_S (idle_in_transaction_session_timeout). Each raw row is rewritten once,
+ * pending -> done, in the transaction that writes its diamond: no separate claim write (the
+ * ~1.8 kB row was rewritten twice, each time with an entry in every index of the table).
+ * Pending rows first, else `processing` rows whose durable claim (written by an earlier
+ * version of the consolidator) expired. Each is one plain index scan on the partial claim
+ * index that stops after LIMIT rows. The stored state of the stone comes along, so unchanged
+ * and new stones are recognised without another round trip. */
+#define CLAIM_COLUMNS                                                                              \
+    "SELECT r.id, r.payload_hash, r.payload, (SELECT d.status || '|' || d.content_hash || "        \
     "'|' || d.price_per_carat || '|' || d.retail_price || '|' || d.markup_ratio || '|' || "        \
     "coalesce(d.rating::text, '') || '|' || coalesce(d.pricing_rule_id::text, '') "                \
-    "FROM diamonds d WHERE d.feed = 'nivoda' AND d.supplier_stone_id = r.supplier_stone_id)"
+    "FROM diamonds d WHERE d.feed = 'nivoda' AND d.supplier_stone_id = r.supplier_stone_id), "     \
+    "r.ctid FROM raw_diamonds_nivoda r "
 static const char *CLAIM_PENDING_SQL =
-    "UPDATE raw_diamonds_nivoda r SET consolidation_status = 'processing', claim_token = $1, "
-    "claimed_at = now() FROM (SELECT id FROM raw_diamonds_nivoda "
-    "WHERE consolidation_status = 'pending' LIMIT $2 FOR UPDATE SKIP LOCKED) c "
-    "WHERE r.id = c.id" CLAIM_RETURNING;
-static const char *CLAIM_EXPIRED_SQL =
-    "UPDATE raw_diamonds_nivoda r SET consolidation_status = 'processing', claim_token = $1, "
-    "claimed_at = now() FROM (SELECT id FROM raw_diamonds_nivoda "
-    "WHERE consolidation_status = 'processing' AND claimed_at < now() - make_interval(secs => $3) "
-    "LIMIT $2 FOR UPDATE SKIP LOCKED) c WHERE r.id = c.id" CLAIM_RETURNING;
+    CLAIM_COLUMNS "WHERE r.consolidation_status = 'pending' LIMIT $1 FOR UPDATE OF r SKIP LOCKED";
+static const char *CLAIM_EXPIRED_SQL = CLAIM_COLUMNS
+    "WHERE r.consolidation_status = 'processing' "
+    "AND r.claimed_at < now() - make_interval(secs => $2) LIMIT $1 FOR UPDATE OF r SKIP LOCKED";
 
 /* Same columns and types as diamonds; rows vanish at commit. */
 static const char *STAGE_SQL =
@@ -74,19 +78,29 @@ static const char *UPSERT_SQL =
     "RETURNING (xmax = 0) AS inserted) "
     "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up";
 
+/* The batch's rows are still locked by this transaction, so only this transaction can have
+ * changed them since the claim (the row version at the claimed ctid is then no longer visible:
+ * such a row, e.g. rewritten by a trigger, stays pending). The hash is checked all the same. */
 static const char *DONE_SQL =
     "UPDATE raw_diamonds_nivoda r SET consolidation_status = 'done', claim_token = NULL, "
     "claimed_at = NULL, consolidation_error = NULL "
-    "FROM unnest($1::uuid[], $2::text[]) AS u(id, h) "
-    "WHERE r.id = u.id AND r.claim_token = $3 AND r.payload_hash = u.h "
-    "AND r.consolidation_status = 'processing'";
+    "FROM unnest($1::tid[], $2::text[]) AS u(t, h) "
+    "WHERE r.ctid = u.t AND r.payload_hash = u.h "
+    "AND r.consolidation_status IN ('pending', 'processing')";
 
 static const char *FAILED_SQL =
     "UPDATE raw_diamonds_nivoda r SET consolidation_status = 'failed', claim_token = NULL, "
     "claimed_at = NULL, consolidation_error = u.reason "
-    "FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(id, h, reason) "
-    "WHERE r.id = u.id AND r.claim_token = $4 AND r.payload_hash = u.h "
-    "AND r.consolidation_status = 'processing'";
+    "FROM unnest($1::tid[], $2::text[], $3::text[]) AS u(t, h, reason) "
+    "WHERE r.ctid = u.t AND r.payload_hash = u.h "
+    "AND r.consolidation_status IN ('pending', 'processing')";
+
+/* Stones the catalogue did not have at the claim go straight into diamonds (COPY: batched heap
+ * inserts, no staging copy, no speculative insertion). Nobody else inserts a stone whose raw
+ * row this transaction holds locked; should one exist all the same (SQLSTATE 23505), the batch
+ * is rolled back and redone through the upsert. */
+#define FRESH_COPY_SQL "COPY diamonds (" DM_DIAMOND_COPY_COLUMNS ", last_run_id) FROM STDIN"
+#define STAGE_COPY_SQL "COPY " STAGE " (" DM_DIAMOND_COPY_COLUMNS ") FROM STDIN"
 
 static const char *STATS_SQL =
     "UPDATE run_metadata SET stats_processed = stats_processed + $2, "
@@ -127,15 +141,16 @@ static enum dm_err array_add(struct dm_buf *a, const char *s)
 }
 
 /* COPY data into the staging table over the raw connection. */
-static enum dm_err copy_in(struct dm_db_conn *c, const char *data, size_t len, struct dm_error *err)
+static enum dm_err copy_in(struct dm_db_conn *c, const char *sql, const char *data, size_t len,
+                           struct dm_error *err)
 {
     PGconn *pg = dm_db_pg(c);
     enum dm_err e = DM_OK;
-    PGresult *r = PQexec(pg, "COPY " STAGE " (" DM_DIAMOND_COPY_COLUMNS ") FROM STDIN");
+    PGresult *r = PQexec(pg, sql);
     if (PQresultStatus(r) != PGRES_COPY_IN) {
         const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        e = dm_error_set(err, st ? dm_db_map_sqlstate(st) : DM_ERR_DB_RETRY,
-                         "COPY into staging: %s", PQerrorMessage(pg));
+        e = dm_error_set(err, st ? dm_db_map_sqlstate(st) : DM_ERR_DB_RETRY, "COPY: %s",
+                         PQerrorMessage(pg));
         PQclear(r);
         return e;
     }
@@ -176,203 +191,261 @@ static int64_t count_at(const PGresult *r, int col)
     return s ? strtoll(s, NULL, 10) : 0;
 }
 
-enum dm_err dm_consolidator_batch(struct dm_consolidator *cs, const char *run_id,
-                                  const struct dm_pricing_rule *rules, size_t nrules,
-                                  struct dm_consol_stats *st, int *claimed, struct dm_error *err)
+/* Buffers of one batch. */
+struct batch_bufs {
+    struct dm_buf fresh, copy, line, done_tids, done_hashes, fail_tids, fail_hashes, fail_reasons;
+};
+
+static void bufs_init(struct batch_bufs *b)
 {
-    struct dm_db_conn *c = NULL;
-    PGresult *claim = NULL, *r = NULL;
-    struct dm_buf copy, done_ids, done_hashes, fail_ids, fail_hashes, fail_reasons;
-    dm_buf_init(&copy, (size_t)1 << 30);
-    dm_buf_init(&done_ids, (size_t)1 << 28);
-    dm_buf_init(&done_hashes, (size_t)1 << 28);
-    dm_buf_init(&fail_ids, (size_t)1 << 28);
-    dm_buf_init(&fail_hashes, (size_t)1 << 28);
-    dm_buf_init(&fail_reasons, (size_t)1 << 28);
-    char token[DM_UUID_LEN];
-    dm_uuid_v4(token);
-    *claimed = 0;
-    int64_t mapped = 0, failed = 0, skipped = 0;
-    struct dm_log_ctx ctx = {.run_id = run_id};
+    dm_buf_init(&b->fresh, (size_t)1 << 30);
+    dm_buf_init(&b->copy, (size_t)1 << 30);
+    dm_buf_init(&b->line, (size_t)1 << 24);
+    dm_buf_init(&b->done_tids, (size_t)1 << 28);
+    dm_buf_init(&b->done_hashes, (size_t)1 << 28);
+    dm_buf_init(&b->fail_tids, (size_t)1 << 28);
+    dm_buf_init(&b->fail_hashes, (size_t)1 << 28);
+    dm_buf_init(&b->fail_reasons, (size_t)1 << 28);
+}
 
-    int64_t t0 = dm_mono_ms(), t_claim = 0, t_map = 0;
-    enum dm_err e = dm_db_acquire(cs->db, 30000, &c, err);
-    if (e != DM_OK)
-        goto out;
+static void bufs_free(struct batch_bufs *b)
+{
+    dm_buf_free(&b->fresh);
+    dm_buf_free(&b->copy);
+    dm_buf_free(&b->line);
+    dm_buf_free(&b->done_tids);
+    dm_buf_free(&b->done_hashes);
+    dm_buf_free(&b->fail_tids);
+    dm_buf_free(&b->fail_hashes);
+    dm_buf_free(&b->fail_reasons);
+}
 
-    /* 1. Claim, in its own short transaction, so peers skip these rows from now on. */
-    char limit[16], timeout[16];
+/* Begin the batch transaction and claim up to batch_size rows (pending, else expired). */
+static enum dm_err claim(struct dm_consolidator *cs, struct dm_db_conn *c, PGresult **claimed,
+                         struct dm_error *err)
+{
+    char limit[16], timeout[16], setting[64];
     snprintf(limit, sizeof(limit), "%d", cs->batch_size);
     snprintf(timeout, sizeof(timeout), "%d", DM_CLAIM_TIMEOUT_S);
-    const char *cp[] = {token, limit, timeout};
-    e = dm_db_begin(c, err);
-    /* The partial claim index finds the few pending rows among many done ones. */
+    /* A consolidator hung inside its transaction gives its rows back after the claim timeout. */
+    snprintf(setting, sizeof(setting), "SET LOCAL idle_in_transaction_session_timeout = '%ds'",
+             DM_CLAIM_TIMEOUT_S);
+    const char *cp[] = {limit, timeout};
+    enum dm_err e = dm_db_begin(c, err);
+    if (e == DM_OK)
+        e = dm_db_exec(c, setting, 0, NULL, NULL, err);
+    /* Small statements: JIT compilation would cost more than it saves. The partial claim
+     * index finds the few pending rows among many done ones. */
+    if (e == DM_OK)
+        e = dm_db_exec(c, "SET LOCAL jit = off", 0, NULL, NULL, err);
     if (e == DM_OK)
         e = dm_db_exec(c, "SET LOCAL enable_seqscan = off", 0, NULL, NULL, err);
     if (e == DM_OK)
         e = dm_db_exec(c, "SET LOCAL enable_bitmapscan = off", 0, NULL, NULL, err);
     if (e == DM_OK)
-        e = dm_db_exec(c, CLAIM_PENDING_SQL, 2, cp, &claim, err);
-    if (e == DM_OK && PQntuples(claim) == 0) {
-        PQclear(claim);
-        claim = NULL;
-        e = dm_db_exec(c, CLAIM_EXPIRED_SQL, 3, cp, &claim, err);
+        e = dm_db_exec(c, CLAIM_PENDING_SQL, 1, cp, claimed, err);
+    if (e == DM_OK && PQntuples(*claimed) == 0) {
+        PQclear(*claimed);
+        *claimed = NULL;
+        e = dm_db_exec(c, CLAIM_EXPIRED_SQL, 2, cp, claimed, err);
     }
     if (e == DM_OK)
-        e = dm_db_commit(c, err);
-    else
-        dm_db_rollback(c);
-    if (e != DM_OK)
-        goto out;
-    int n = PQntuples(claim);
-    *claimed = n;
-    t_claim = dm_mono_ms();
-    if (n == 0)
-        goto out;
+        e = dm_db_exec(c, "RESET enable_seqscan", 0, NULL, NULL, err);
+    if (e == DM_OK)
+        e = dm_db_exec(c, "RESET enable_bitmapscan", 0, NULL, NULL, err);
+    return e;
+}
 
-    /* 2. Map and price; one payload parsed at a time keeps memory flat. */
-    e = dm_buf_append_char(&done_ids, '{');
-    if (e == DM_OK)
-        e = dm_buf_append_char(&done_hashes, '{');
-    if (e == DM_OK)
-        e = dm_buf_append_char(&fail_ids, '{');
-    if (e == DM_OK)
-        e = dm_buf_append_char(&fail_hashes, '{');
-    if (e == DM_OK)
-        e = dm_buf_append_char(&fail_reasons, '{');
+/* Counts of one attempt. */
+struct attempt {
+    int64_t mapped, failed, skipped, fresh, staged;
+};
+
+/* Map and price the claimed rows into the batch buffers. upsert_only: new stones are staged
+ * too (after a 23505 on the direct COPY). */
+static enum dm_err map_rows(PGresult *claimed, const char *run_id,
+                            const struct dm_pricing_rule *rules, size_t nrules, bool upsert_only,
+                            struct batch_bufs *b, struct attempt *a, const struct dm_log_ctx *ctx)
+{
+    enum dm_err e = DM_OK;
+    int n = PQntuples(claimed);
+    struct dm_buf *arrays[] = {&b->done_tids, &b->done_hashes, &b->fail_tids, &b->fail_hashes,
+                               &b->fail_reasons};
+    for (size_t k = 0; k < sizeof(arrays) / sizeof(arrays[0]) && e == DM_OK; k++)
+        e = dm_buf_append_char(arrays[k], '{');
     for (int i = 0; i < n && e == DM_OK; i++) {
-        const char *id = dm_db_get(claim, i, 0);
-        const char *hash = dm_db_get(claim, i, 1);
-        const char *payload = dm_db_get(claim, i, 2);
+        const char *id = dm_db_get(claimed, i, 0);
+        const char *hash = dm_db_get(claimed, i, 1);
+        const char *payload = dm_db_get(claimed, i, 2);
+        const char *stored = dm_db_get(claimed, i, 3);
+        const char *tid = dm_db_get(claimed, i, 4);
         struct dm_diamond d;
         struct dm_error merr = {0};
-        enum dm_err me = dm_mapping_map_text(payload, (size_t)PQgetlength(claim, i, 2), &d, &merr);
+        enum dm_err me =
+            dm_mapping_map_text(payload, (size_t)PQgetlength(claimed, i, 2), &d, &merr);
         if (me == DM_OK) {
             me = dm_mapping_price(&d, rules, nrules, &merr);
-            size_t before = copy.len;
             char chash[DM_SHA256_HEX_LEN];
+            dm_buf_reset(&b->line);
             if (me == DM_OK)
-                me = dm_diamond_copy_line(&d, &copy, chash);
-            const char *stored = dm_db_get(claim, i, 3);
-            if (me == DM_OK && stored != NULL) {
-                char now[512];
-                current_state(&d, chash, now, sizeof(now));
-                if (strcmp(now, stored) == 0) {
-                    /* Unchanged: no need to stage it; it is still marked done below. */
-                    copy.len = before;
-                    copy.data[before] = '\0';
-                    skipped++;
+                me = dm_diamond_copy_line(&d, &b->line, chash);
+            if (me == DM_OK && stored == NULL && !upsert_only && b->line.len > 0) {
+                /* line ends in '\n': add last_run_id */
+                e = dm_buf_append(&b->fresh, b->line.data, b->line.len - 1);
+                if (e == DM_OK)
+                    e = dm_buf_append_char(&b->fresh, '\t');
+                if (e == DM_OK)
+                    e = dm_buf_append_str(&b->fresh, run_id);
+                if (e == DM_OK)
+                    e = dm_buf_append_char(&b->fresh, '\n');
+                a->fresh++;
+            } else if (me == DM_OK) {
+                char now[512] = "";
+                if (stored != NULL)
+                    current_state(&d, chash, now, sizeof(now));
+                if (stored != NULL && strcmp(now, stored) == 0) {
+                    a->skipped++; /* unchanged: nothing to write; still marked done below */
+                } else {
+                    e = dm_buf_append(&b->copy, b->line.data, b->line.len);
+                    a->staged++;
                 }
             }
             dm_diamond_free(&d);
         }
+        if (e != DM_OK)
+            break;
         if (me == DM_OK) {
-            mapped++;
-            e = array_add(&done_ids, id);
+            a->mapped++;
+            e = array_add(&b->done_tids, tid);
             if (e == DM_OK)
-                e = array_add(&done_hashes, hash);
+                e = array_add(&b->done_hashes, hash);
         } else {
-            failed++;
-            dm_debug(&ctx, "raw row %s failed to map: %s", id, merr.message);
-            e = array_add(&fail_ids, id);
+            a->failed++;
+            dm_debug(ctx, "raw row %s failed to map: %s", id, merr.message);
+            e = array_add(&b->fail_tids, tid);
             if (e == DM_OK)
-                e = array_add(&fail_hashes, hash);
+                e = array_add(&b->fail_hashes, hash);
             if (e == DM_OK)
-                e = array_add(&fail_reasons, merr.message[0] ? merr.message : dm_strerror(me));
+                e = array_add(&b->fail_reasons, merr.message[0] ? merr.message : dm_strerror(me));
         }
     }
-    PQclear(claim);
-    claim = NULL;
-    if (e == DM_OK)
-        e = dm_buf_append_char(&done_ids, '}');
-    if (e == DM_OK)
-        e = dm_buf_append_char(&done_hashes, '}');
-    if (e == DM_OK)
-        e = dm_buf_append_char(&fail_ids, '}');
-    if (e == DM_OK)
-        e = dm_buf_append_char(&fail_hashes, '}');
-    if (e == DM_OK)
-        e = dm_buf_append_char(&fail_reasons, '}');
+    for (size_t k = 0; k < sizeof(arrays) / sizeof(arrays[0]) && e == DM_OK; k++)
+        e = dm_buf_append_char(arrays[k], '}');
+    return e;
+}
+
+/* One attempt at a batch, in one transaction: claim, map, write, settle, count, commit. */
+static enum dm_err attempt_batch(struct dm_consolidator *cs, struct dm_db_conn *c,
+                                 const char *run_id, const struct dm_pricing_rule *rules,
+                                 size_t nrules, bool upsert_only, struct dm_consol_stats *st,
+                                 int *claimed_n, struct dm_error *err)
+{
+    PGresult *claimed = NULL, *r = NULL;
+    struct batch_bufs b;
+    bufs_init(&b);
+    struct attempt a = {0};
+    struct dm_log_ctx ctx = {.run_id = run_id};
+    int64_t t0 = dm_mono_ms(), t_claim = 0, t_map = 0;
+    *claimed_n = 0;
+
+    enum dm_err e = claim(cs, c, &claimed, err);
+    if (e != DM_OK)
+        goto out;
+    int n = PQntuples(claimed);
+    *claimed_n = n;
+    t_claim = dm_mono_ms();
+    if (n == 0) {
+        e = dm_db_commit(c, err);
+        goto out;
+    }
+    /* One payload parsed at a time keeps memory flat. */
+    e = map_rows(claimed, run_id, rules, nrules, upsert_only, &b, &a, &ctx);
+    PQclear(claimed);
+    claimed = NULL;
     if (e != DM_OK) {
         dm_error_set(err, e, "batch buffers exceeded");
-        goto release;
+        goto out;
     }
-
     t_map = dm_mono_ms();
-    /* 3. One transaction: stage, upsert, settle the raw rows, count. */
+
     int64_t inserted = 0, changed = 0;
-    e = dm_db_begin(c, err);
-    if (e == DM_OK && mapped > skipped) {
+    if (a.fresh > 0) {
+        e = copy_in(c, FRESH_COPY_SQL, b.fresh.data, b.fresh.len, err);
+        inserted = a.fresh;
+    }
+    if (e == DM_OK && a.staged > 0) {
         e = ensure_stage(c, err);
         if (e == DM_OK)
-            e = copy_in(c, copy.data, copy.len, err);
+            e = copy_in(c, STAGE_COPY_SQL, b.copy.data, b.copy.len, err);
         const char *up[] = {run_id};
         if (e == DM_OK)
             e = dm_db_exec(c, UPSERT_SQL, 1, up, &r, err);
         if (e == DM_OK) {
-            inserted = count_at(r, 0);
+            inserted += count_at(r, 0);
             changed = count_at(r, 1);
         }
         PQclear(r);
         r = NULL;
     }
-    if (e == DM_OK && mapped > 0) {
-        const char *dp[] = {done_ids.data, done_hashes.data, token};
-        e = dm_db_exec(c, DONE_SQL, 3, dp, NULL, err);
+    if (e == DM_OK && a.mapped > 0) {
+        const char *dp[] = {b.done_tids.data, b.done_hashes.data};
+        e = dm_db_exec(c, DONE_SQL, 2, dp, NULL, err);
     }
-    if (e == DM_OK && failed > 0) {
-        const char *fp[] = {fail_ids.data, fail_hashes.data, fail_reasons.data, token};
-        e = dm_db_exec(c, FAILED_SQL, 4, fp, NULL, err);
+    if (e == DM_OK && a.failed > 0) {
+        const char *fp[] = {b.fail_tids.data, b.fail_hashes.data, b.fail_reasons.data};
+        e = dm_db_exec(c, FAILED_SQL, 3, fp, NULL, err);
     }
+    /* Last, so the run row is locked only briefly (concurrent batches add to it too). */
     char s_proc[24], s_new[24], s_chg[24], s_unch[24], s_fail[24];
     snprintf(s_proc, sizeof(s_proc), "%d", n);
     snprintf(s_new, sizeof(s_new), "%lld", (long long)inserted);
     snprintf(s_chg, sizeof(s_chg), "%lld", (long long)changed);
-    snprintf(s_unch, sizeof(s_unch), "%lld", (long long)(mapped - inserted - changed));
-    snprintf(s_fail, sizeof(s_fail), "%lld", (long long)failed);
+    snprintf(s_unch, sizeof(s_unch), "%lld", (long long)(a.mapped - inserted - changed));
+    snprintf(s_fail, sizeof(s_fail), "%lld", (long long)a.failed);
     const char *sp[] = {run_id, s_proc, s_new, s_chg, s_unch, s_fail};
     if (e == DM_OK)
         e = dm_db_exec(c, STATS_SQL, 6, sp, NULL, err);
     if (e == DM_OK)
         e = dm_db_commit(c, err);
-    else
-        dm_db_rollback(c);
     if (e == DM_OK) {
         st->processed += n;
         st->inserted += inserted;
         st->changed += changed;
-        st->unchanged += mapped - inserted - changed;
-        st->failed += failed;
-        int64_t t_end = dm_mono_ms();
+        st->unchanged += a.mapped - inserted - changed;
+        st->failed += a.failed;
         dm_debug(&ctx,
-                 "batch of %d: %lld new, %lld changed, %lld failed; claim %lld ms, map %lld ms, "
-                 "write %lld ms",
-                 n, (long long)inserted, (long long)changed, (long long)failed,
+                 "batch of %d: %lld new, %lld changed, %lld unchanged, %lld failed; claim %lld "
+                 "ms, map %lld ms, write %lld ms",
+                 n, (long long)inserted, (long long)changed,
+                 (long long)(a.mapped - inserted - changed), (long long)a.failed,
                  (long long)(t_claim - t0), (long long)(t_map - t_claim),
-                 (long long)(t_end - t_map));
-        goto out;
-    }
-release:
-    /* Give the claim back so a redelivery need not wait for it to expire. */
-    {
-        const char *rp[] = {token};
-        struct dm_error rerr = {0};
-        if (dm_db_exec(c,
-                       "UPDATE raw_diamonds_nivoda SET consolidation_status = 'pending', "
-                       "claim_token = NULL, claimed_at = NULL WHERE claim_token = $1 "
-                       "AND consolidation_status = 'processing'",
-                       1, rp, NULL, &rerr) != DM_OK)
-            dm_warn(&ctx, "could not release claim %s: %s", token, rerr.message);
+                 (long long)(dm_mono_ms() - t_map));
     }
 out:
-    PQclear(claim);
-    if (c)
-        dm_db_release(c);
-    dm_buf_free(&copy);
-    dm_buf_free(&done_ids);
-    dm_buf_free(&done_hashes);
-    dm_buf_free(&fail_ids);
-    dm_buf_free(&fail_hashes);
-    dm_buf_free(&fail_reasons);
+    if (e != DM_OK)
+        dm_db_rollback(c); /* the claim (row locks) goes with it: the rows are pending again */
+    PQclear(claimed);
+    bufs_free(&b);
+    return e;
+}
+
+enum dm_err dm_consolidator_batch(struct dm_consolidator *cs, const char *run_id,
+                                  const struct dm_pricing_rule *rules, size_t nrules,
+                                  struct dm_consol_stats *st, int *claimed, struct dm_error *err)
+{
+    struct dm_db_conn *c = NULL;
+    *claimed = 0;
+    enum dm_err e = dm_db_acquire(cs->db, 30000, &c, err);
+    if (e != DM_OK)
+        return e;
+    e = attempt_batch(cs, c, run_id, rules, nrules, false, st, claimed, err);
+    if (e != DM_OK && !strcmp(err->sqlstate, "23505")) {
+        dm_warn(&(struct dm_log_ctx){.run_id = run_id},
+                "a new stone was already in the catalogue (%s): batch redone as an upsert",
+                err->message);
+        memset(err, 0, sizeof(*err));
+        e = attempt_batch(cs, c, run_id, rules, nrules, true, st, claimed, err);
+    }
+    dm_db_release(c);
     return e;
 }

@@ -8,14 +8,19 @@
  *      failed partitions without force -> "Consolidation skipped" alert, run skipped_at, done;
  *      unfinished partitions without force -> done (logged; the last worker sends it again).
  *   2. active pricing rules loaded once;
- *   3. batches (CONSOLIDATOR_BATCH_SIZE): claim pending raw rows (and processing rows whose
- *      claim is older than 30 min) with FOR UPDATE SKIP LOCKED, marking them processing with a
- *      fresh claim token; map + price each; COPY into a per-connection TEMP staging table; one
- *      INSERT .. ON CONFLICT (feed, supplier_stone_id) DO UPDATE .. WHERE the content hash or a
- *      price differs or the stone was deleted; mark done only rows whose claim token and
- *      payload hash are unchanged; failed rows get their reason; the run's stats grow in the
- *      same transaction (so a crash never double counts);
- *   4. when nothing is claimable and no live claim is in flight elsewhere: removal (full,
+ *   3. batches (CONSOLIDATOR_BATCH_SIZE), each one transaction: claim pending raw rows (and
+ *      `processing` rows of an older consolidator whose claim is older than 30 min) with
+ *      SELECT .. FOR UPDATE SKIP LOCKED: the claim is the row lock, held by this transaction
+ *      only (peers skip the rows; a crash or rollback frees them at once; a consolidator hung
+ *      in its transaction loses them after 30 min, idle_in_transaction_session_timeout);
+ *      map + price each; new stones COPY'd straight into diamonds, changed ones COPY'd into a
+ *      per-connection TEMP staging table and one INSERT .. ON CONFLICT (feed,
+ *      supplier_stone_id) DO UPDATE .. WHERE the content hash or a price differs or the stone
+ *      was deleted; mark done only rows whose payload hash is the claimed one (a newer payload
+ *      waits: a worker's rewrite blocks on the lock and, after this commit, makes the row
+ *      pending again); failed rows get their reason; the run's stats grow in the same
+ *      transaction (so a crash never double counts). Each raw row is rewritten once;
+ *   4. when nothing is claimable and no row is pending or claimed elsewhere: removal (full,
  *      uncapped run without failed partitions) and reactivation of returning stones, the
  *      watermark advanced to the run's updated_to, the run completed last.
  * Any error: "Consolidation failed" alert, run_metadata.consolidation_failures + 1, the claim
