@@ -10,12 +10,16 @@
 #include "core/crypto.h"
 #include "core/timeutil.h"
 
-/* The rule choice mirrors dm_pricing_match (domain/pricing.c); keep the two in step. */
+/* The rule choice mirrors dm_pricing_match (domain/pricing.c); keep the two in step.
+ * The update finds each priced row by its ctid (a TID scan per row): joined by id, each slice
+ * hashed the whole table (32 full scans per reprice). A row updated concurrently is followed
+ * to its newest version (the TID scan's recheck accepts it) and repriced there, as with the id
+ * join; the id is compared as well. */
 static const char *REPRICE_SQL =
     "WITH rules AS MATERIALIZED (SELECT id, priority, carat_min, carat_max, "
     "ARRAY(SELECT upper(s) FROM unnest(shapes) s) AS shapes, lab_grown, feed, price_min, "
     "price_max, markup_ratio, rating FROM pricing_rules WHERE active), "
-    "priced AS (SELECT d.id, d.retail_price AS old_retail, "
+    "priced AS (SELECT d.ctid AS tid, d.id, d.retail_price AS old_retail, "
     "coalesce(m.markup_ratio, 1.1500::numeric(6,4)) AS markup, m.rating, m.id AS rule_id "
     "FROM diamonds d LEFT JOIN LATERAL (SELECT r.id, r.markup_ratio, r.rating FROM rules r "
     "WHERE (r.carat_min IS NULL OR d.carats >= r.carat_min) "
@@ -30,7 +34,7 @@ static const char *REPRICE_SQL =
     "AND d.ctid < format('(%s,0)', $2::bigint)::tid), "
     "upd AS (UPDATE diamonds d SET markup_ratio = p.markup, rating = p.rating, "
     "pricing_rule_id = p.rule_id, retail_price = round(d.feed_price * p.markup, 2), "
-    "updated_at = now() FROM priced p WHERE d.id = p.id AND ("
+    "updated_at = now() FROM priced p WHERE d.ctid = p.tid AND d.id = p.id AND ("
     "d.markup_ratio IS DISTINCT FROM p.markup OR d.rating IS DISTINCT FROM p.rating "
     "OR d.pricing_rule_id IS DISTINCT FROM p.rule_id "
     "OR d.retail_price IS DISTINCT FROM round(d.feed_price * p.markup, 2)) "
@@ -86,6 +90,12 @@ static void *reprice_worker(void *arg)
         e = dm_db_begin(c, &err);
         if (e == DM_OK)
             e = dm_db_exec(c, "SET LOCAL jit = off", 0, NULL, NULL, &err);
+        /* Nested loop + TID scan only (a hash join on ctid would scan the whole table and
+         * would not follow a concurrently updated row). */
+        if (e == DM_OK)
+            e = dm_db_exec(c, "SET LOCAL enable_hashjoin = off", 0, NULL, NULL, &err);
+        if (e == DM_OK)
+            e = dm_db_exec(c, "SET LOCAL enable_mergejoin = off", 0, NULL, NULL, &err);
         if (e == DM_OK)
             e = dm_db_exec(c, REPRICE_SQL, 2, p, &r, &err);
         if (e == DM_OK)
