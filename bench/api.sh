@@ -6,6 +6,10 @@
 # The searches run twice: with the default search micro-cache (API_CACHE_MS=1000) and with it
 # off (*_nocache: every request planned and executed by PostgreSQL).
 # Private cluster, cleaned up. Writes $BENCH_OUT/api.json. BENCH_QUICK=1: 100,000 rows, 10 s.
+# For iteration: API_BENCH_DIR=<dir> keeps the cluster (and its rows) there between runs (the
+# load is skipped when the catalogue already has N active rows; stop it with `diamond db stop
+# --dir <dir>/pg`), API_BENCH_CASES="default by_id ..." runs only those cases (the JSON is
+# then not written).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIAMOND_BIN=${DIAMOND_BIN:-$ROOT/build/diamond}
@@ -24,23 +28,53 @@ free_port() {
     done
     return 1
 }
-dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-api.XXXXXX")
+CASES=${API_BENCH_CASES:-}
+want() { [ -z "$CASES" ] || [[ " $CASES " == *" $1 "* ]]; }
+keep=${API_BENCH_DIR:-}
+if [ -n "$keep" ]; then
+    mkdir -p "$keep"
+    dir=$keep
+else
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-api.XXXXXX")
+fi
 chmod 755 "$dir" # the cluster runs as the postgres user
 api_pid=""
 cleanup() {
     [ -n "$api_pid" ] && kill -TERM "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null || true
-    "$DIAMOND_BIN" db stop --dir "$dir/pg" >/dev/null 2>&1 || true
-    rm -rf "$dir"
+    if [ -z "$keep" ]; then
+        "$DIAMOND_BIN" db stop --dir "$dir/pg" >/dev/null 2>&1 || true
+        rm -rf "$dir"
+    fi
 }
 trap cleanup EXIT
-pg_port=$(free_port)
-"$DIAMOND_BIN" db start --dir "$dir/pg" --port "$pg_port" --fast >/dev/null
+if [ -n "$keep" ] && [ -f "$dir/pg_port" ] && "$DIAMOND_BIN" db status --dir "$dir/pg" >/dev/null 2>&1; then
+    pg_port=$(cat "$dir/pg_port")
+else
+    pg_port=$(free_port)
+    if [ -n "$keep" ]; then
+        # A kept cluster outlives this script: it must not inherit the descriptor of a
+        # `flock /tmp/dm-bench.lock` around us (it would hold the benchmark lock for good).
+        (
+            for fd in /proc/$BASHPID/fd/*; do
+                n=${fd##*/}
+                [ "$n" -gt 2 ] && [ "$n" -lt 255 ] && eval "exec $n>&-" 2>/dev/null
+            done
+            "$DIAMOND_BIN" db start --dir "$dir/pg" --port "$pg_port" --fast >/dev/null
+        )
+    else
+        "$DIAMOND_BIN" db start --dir "$dir/pg" --port "$pg_port" --fast >/dev/null
+    fi
+    echo "$pg_port" >"$dir/pg_port"
+fi
 DATABASE_URL=$("$DIAMOND_BIN" db url --dir "$dir/pg" --port "$pg_port")
 export DATABASE_URL
 "$DIAMOND_BIN" migrate >/dev/null
 
+have=$(psql -qAt "$DATABASE_URL" -c "SELECT count(*) FROM diamonds WHERE status = 'active'")
+if [ "$have" != "$N" ]; then
 echo "api bench: inserting $N active diamonds"
 t0=$SECONDS
+psql -qAt "$DATABASE_URL" -c "TRUNCATE diamonds CASCADE"
 psql -qAt -v ON_ERROR_STOP=1 "$DATABASE_URL" <<SQL
 INSERT INTO diamonds (supplier_stone_id, offer_id, shape, carats, color, clarity, cut, polish,
     symmetry, fluorescence, lab_grown, feed_price, price_per_carat, retail_price, markup_ratio,
@@ -68,6 +102,7 @@ SQL
 # autovacuum eventually would.
 psql -qAt "$DATABASE_URL" -c "VACUUM ANALYZE diamonds" -c "VACUUM diamonds"
 echo "api bench: inserted in $((SECONDS - t0)) s"
+fi
 KEY=$("$DIAMOND_BIN" apikey create --name bench 2>/dev/null | tail -1)
 psql -qAt "$DATABASE_URL" -c "SELECT id FROM diamonds ORDER BY md5(id::text) LIMIT 20000" >"$dir/ids"
 # A keyset cursor deep in the catalogue (row 400,000 of the default order, or 80 % of N).
@@ -98,11 +133,31 @@ LUA
 to_ms() { # wrk latency like 812.00us / 3.21ms / 1.02s
     awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
 }
+# CPU time (ms) of the API process and of every process of the cluster (postmaster and its
+# children): with other work on the machine, req/s alone does not say what a request costs.
+clk=$(getconf CLK_TCK)
+cpu_ms() { # PID... -> summed utime+stime in ms
+    local t=0 p
+    for p in "$@"; do
+        [ -r "/proc/$p/stat" ] || continue
+        t=$((t + $(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo $((t * 1000 / clk))
+}
+pg_pids() {
+    local pm
+    pm=$(head -1 "$dir/pg/data/postmaster.pid" 2>/dev/null) || return 0
+    echo "$pm" $(pgrep -P "$pm")
+}
 run() {
     local name=$1 url=$2 script=$3
     # Warm-up (caches, connections), then the measured run.
     wrk -t2 -c32 -d3s -s "$script" "$url" >/dev/null 2>&1 || true
+    local pids a0 g0 a1 g1
+    pids=$(pg_pids)
+    a0=$(cpu_ms "$api_pid"); g0=$(cpu_ms $pids)
     wrk -t2 -c32 -d"$DUR" --latency -s "$script" "$url" >"$dir/$name.out" 2>&1
+    a1=$(cpu_ms "$api_pid"); g1=$(cpu_ms $pids)
     local rps p50 p99 non2xx sock
     rps=$(awk '/^Requests\/sec:/ {print $2}' "$dir/$name.out")
     p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$dir/$name.out")")
@@ -110,30 +165,43 @@ run() {
     non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$dir/$name.out")
     sock=$(awk '/Socket errors:/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$dir/$name.out")
     local errors=$(( ${non2xx:-0} + ${sock:-0} ))
-    printf 'api bench: %-16s %10s req/s  p50 %7s ms  p99 %7s ms  errors %s\n' "$name" "$rps" "$p50" "$p99" "$errors" >&2
+    local reqs cpu
+    reqs=$(awk '/requests in/ {print $1}' "$dir/$name.out")
+    cpu=$(awk -v a=$((a1 - a0)) -v g=$((g1 - g0)) -v n="${reqs:-0}" \
+        'BEGIN { if (n > 0) printf "cpu/req api %.0f us, pg %.0f us", a * 1000 / n, g * 1000 / n }')
+    printf 'api bench: %-16s %10s req/s  p50 %7s ms  p99 %7s ms  errors %s  %s  load %s\n' "$name" "$rps" "$p50" "$p99" "$errors" "$cpu" "$(cut -d' ' -f1 /proc/loadavg)" >&2
     echo "$rps $p50 $p99 $errors"
 }
 # run prints its figures to stderr and the result line to stdout (tee /dev/stderr would
 # reopen - and truncate - a redirected log).
-r_default=$(run default "$BASE/api/v2/diamonds" "$dir/key.lua" | tail -1)
-r_filtered=$(run filtered "$BASE/api/v2/diamonds?shape=ROUND&carat_min=0.5&carat_max=2&color=D&color=E&color=F&color=G&sort_by=retail_price&sort_order=asc" "$dir/key.lua" | tail -1)
-r_keyset=$(run keyset_deep "$BASE/api/v2/diamonds?cursor=$CURSOR" "$dir/key.lua" | tail -1)
-r_first=$(run first_page "$BASE/api/v2/diamonds?limit=50&page=1" "$dir/key.lua" | tail -1)
-r_byid=$(run by_id "$BASE/api/v2/diamonds/x" "$dir/byid.lua" | tail -1)
+r_default="" r_filtered="" r_keyset="" r_first="" r_byid="" r_default_nc="" r_filtered_nc="" r_keyset_nc=""
+FILTERED="$BASE/api/v2/diamonds?shape=ROUND&carat_min=0.5&carat_max=2&color=D&color=E&color=F&color=G&sort_by=retail_price&sort_order=asc"
+if want default; then r_default=$(run default "$BASE/api/v2/diamonds" "$dir/key.lua" | tail -1); fi
+if want filtered; then r_filtered=$(run filtered "$FILTERED" "$dir/key.lua" | tail -1); fi
+if want keyset_deep; then r_keyset=$(run keyset_deep "$BASE/api/v2/diamonds?cursor=$CURSOR" "$dir/key.lua" | tail -1); fi
+if want first_page; then r_first=$(run first_page "$BASE/api/v2/diamonds?limit=50&page=1" "$dir/key.lua" | tail -1); fi
+if want by_id; then r_byid=$(run by_id "$BASE/api/v2/diamonds/x" "$dir/byid.lua" | tail -1); fi
 rss_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$api_pid/status")
 rss_mb=$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')
 echo "api bench: API peak RSS ${rss_mb} MB (VmHWM)"
 # Sanity: the deep keyset page really is deep and full.
 deep_ok=$(curl -s -H "X-API-Key: $KEY" "$BASE/api/v2/diamonds?cursor=$CURSOR" | jq '.data | length')
 kill -TERM "$api_pid"; wait "$api_pid" 2>/dev/null || true
+api_pid=""
 
 # The same searches with the micro-cache off: every request goes to PostgreSQL.
+if want default_nocache || want filtered_nocache || want keyset_nocache; then
 PORT=$api_port HMAC_SECRETS='{}' API_CACHE_MS=0 LOG_LEVEL=info "$DIAMOND_BIN" api >/dev/null 2>"$dir/api.err" &
 api_pid=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$api_port/health" >/dev/null && break; sleep 0.1; done
-r_default_nc=$(run default_nocache "$BASE/api/v2/diamonds" "$dir/key.lua" | tail -1)
-r_filtered_nc=$(run filtered_nocache "$BASE/api/v2/diamonds?shape=ROUND&carat_min=0.5&carat_max=2&color=D&color=E&color=F&color=G&sort_by=retail_price&sort_order=asc" "$dir/key.lua" | tail -1)
-r_keyset_nc=$(run keyset_nocache "$BASE/api/v2/diamonds?cursor=$CURSOR" "$dir/key.lua" | tail -1)
+if want default_nocache; then r_default_nc=$(run default_nocache "$BASE/api/v2/diamonds" "$dir/key.lua" | tail -1); fi
+if want filtered_nocache; then r_filtered_nc=$(run filtered_nocache "$FILTERED" "$dir/key.lua" | tail -1); fi
+if want keyset_nocache; then r_keyset_nc=$(run keyset_nocache "$BASE/api/v2/diamonds?cursor=$CURSOR" "$dir/key.lua" | tail -1); fi
+fi
+if [ -n "$CASES" ]; then
+    echo "api bench: API_BENCH_CASES set: $BENCH_OUT/api.json not written"
+    exit 0
+fi
 
 f() { echo "$1" | awk -v i="$2" '{print $i}'; }
 cat >"$BENCH_OUT/api.json" <<JSON

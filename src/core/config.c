@@ -155,6 +155,8 @@ static const struct var vars[] = {
      NULL, "per-client request rate limit (0 = off)"},
     {"API_CACHE_MS", T_INT, OFF(api_cache_ms), "1000", DM_SVC_API, 0, 0, 60000, false, NULL,
      "search responses are reused for this long (ms, 0 = off)"},
+    {"API_THREADS", T_INT, OFF(api_threads), "0", DM_SVC_API, 0, 0, 1024, false, NULL,
+     "HTTP worker threads (0 = DATABASE_POOL_SIZE)"},
     {"METRICS_REQUIRE_AUTH", T_BOOL, OFF(metrics_require_auth), "false", DM_SVC_API, 0, 0, 0, false,
      NULL, "require an API key for /metrics"},
     {"NIVODA_ENDPOINT", T_STR, OFF(nivoda_endpoint), NULL,

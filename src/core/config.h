@@ -57,6 +57,7 @@ struct dm_config {
     int api_rate_limit_rps;
     bool metrics_require_auth;
     int api_cache_ms; /* search response micro-cache lifetime, 0 = off */
+    int api_threads;  /* HTTP worker threads, 0 = DATABASE_POOL_SIZE */
     /* Nivoda */
     char *nivoda_endpoint;
     char *nivoda_username;

@@ -169,7 +169,7 @@ check "start-up message names HMAC_SECRETS" grep -q HMAC_SECRETS "$T/badhmac.out
 check "the secret value is not printed" sh -c "! grep -q 42 '$T/badhmac.out'"
 
 # --- rate limit ---
-start_api api_rl API_RATE_LIMIT_RPS=5 HMAC_SECRETS='{}'
+start_api api_rl API_RATE_LIMIT_RPS=2 HMAC_SECRETS='{}'
 codes=""
 for i in $(seq 1 12); do req GET /api/v2/diamonds?limit=1 "" "X-API-Key: $KEY"; codes="$codes $STATUS"; done
 check "token bucket: 429 after the burst" sh -c "echo '$codes' | grep -q 429"

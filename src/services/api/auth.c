@@ -13,7 +13,8 @@
 #include "services/api/api.h"
 
 #define KC_SLOTS 512
-#define KC_TTL_MS 5000 /* a revoked key stops working within this */
+#define KC_TTL_MS 5000     /* a revoked key stops working within this */
+#define KC_REFRESH_MS 4000 /* from this age one request re-reads the key ahead of expiry */
 
 struct key_entry {
     bool set;
@@ -24,6 +25,7 @@ struct key_entry {
     unsigned perms;
     int64_t expires_ms; /* 0 = never */
     int64_t fetched_ms;
+    int64_t refresh_ms; /* a request is re-reading the key since then; 0 = none */
 };
 
 struct api_keycache {
@@ -87,15 +89,23 @@ static bool key_auth(struct api_call *c, const char *key)
     int64_t now = dm_now_ms();
     unsigned s = slot_of(hash);
     struct key_entry k = {0};
-    bool hit = false;
+    bool hit = false, refresh = false;
     pthread_mutex_lock(&api->keys->mu);
     struct key_entry *e = &api->keys->e[s];
     if (e->set && !strcmp(e->hash, hash) && now - e->fetched_ms < KC_TTL_MS) {
         k = *e;
         hit = true;
+        /* Single flight ahead of expiry: one request re-reads the key while the others keep
+         * using the entry, so an expiry never sends every connection to the database at once
+         * and a revoked key still stops working within KC_TTL_MS. */
+        if (now - e->fetched_ms >= KC_REFRESH_MS &&
+            (e->refresh_ms == 0 || now - e->refresh_ms >= 2000)) {
+            e->refresh_ms = now;
+            refresh = true;
+        }
     }
     pthread_mutex_unlock(&api->keys->mu);
-    if (!hit) {
+    if (!hit || refresh) {
         const char *p[1] = {hash};
         PGresult *r = NULL;
         struct dm_error err = {0};
@@ -105,23 +115,33 @@ static bool key_auth(struct api_call *c, const char *key)
                           "COALESCE((extract(epoch FROM expires_at) * 1000)::bigint, 0) "
                           "FROM api_keys WHERE key_hash = $1 AND active",
                           1, p, &r, &err);
-        if (rc != DM_OK) {
+        if (rc != DM_OK && !hit) {
             api_fail(c, rc == DM_ERR_DB ? DM_ERR_DB : rc, &err);
             return false;
         }
-        if (PQntuples(r) == 0) {
+        if (rc != DM_OK) {
+            /* The entry is still valid: keep using it; a later request retries. */
+            refresh = false;
+        } else if (PQntuples(r) == 0) {
             PQclear(r);
+            pthread_mutex_lock(&api->keys->mu);
+            e = &api->keys->e[s];
+            if (e->set && !strcmp(e->hash, hash))
+                memset(e, 0, sizeof(*e)); /* revoked or deleted */
+            pthread_mutex_unlock(&api->keys->mu);
             unauthorized(c, "Invalid API key");
             return false;
+        } else {
+            memset(&k, 0, sizeof(k));
+            k.set = true;
+            snprintf(k.hash, sizeof(k.hash), "%s", hash);
+            snprintf(k.id, sizeof(k.id), "%s", PQgetvalue(r, 0, 0));
+            snprintf(k.name, sizeof(k.name), "%s", PQgetvalue(r, 0, 1));
+            k.perms = parse_perms(PQgetvalue(r, 0, 2));
+            k.expires_ms = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+            k.fetched_ms = now;
+            PQclear(r);
         }
-        k.set = true;
-        snprintf(k.hash, sizeof(k.hash), "%s", hash);
-        snprintf(k.id, sizeof(k.id), "%s", PQgetvalue(r, 0, 0));
-        snprintf(k.name, sizeof(k.name), "%s", PQgetvalue(r, 0, 1));
-        k.perms = parse_perms(PQgetvalue(r, 0, 2));
-        k.expires_ms = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
-        k.fetched_ms = now;
-        PQclear(r);
     }
     if (k.expires_ms != 0 && k.expires_ms <= now) {
         unauthorized(c, "Invalid API key");
@@ -129,9 +149,14 @@ static bool key_auth(struct api_call *c, const char *key)
     }
     pthread_mutex_lock(&api->keys->mu);
     e = &api->keys->e[s];
-    if (!hit)
-        *e = k;
-    if (e->set && !strcmp(e->hash, hash))
+    bool same = e->set && !strcmp(e->hash, hash);
+    if (!hit || refresh) {
+        bool used = same && e->used;
+        *e = k; /* fresh row; refresh_ms = 0 */
+        e->used = used;
+        same = true;
+    }
+    if (same)
         e->used = true;
     pthread_mutex_unlock(&api->keys->mu);
     snprintf(c->client, sizeof(c->client), "key:%s", k.name);

@@ -5,6 +5,7 @@
  * diamond and body; a committed pending row plus row locks make concurrent duplicates wait for
  * the one supplier order and replay its stored result).
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,12 +119,26 @@ static void cc_put(struct api_countcache *cc, const char *key, int64_t total, bo
 
 #define RC_SLOTS 128
 #define RC_MAX_BODY (512 * 1024)
+#define RC_MAX_KEY (16 * 1024)
+
+/* A cached body is shared: readers take a reference under the lock and copy it outside, so
+ * the lock is held for a pointer swap, not for a copy of tens of kilobytes. */
+struct rc_body {
+    atomic_int refs;
+    size_t len;
+    char data[];
+};
+
+static void rc_body_unref(struct rc_body *b)
+{
+    if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+        free(b);
+}
 
 struct rc_entry {
-    char key[DM_SHA256_HEX_LEN];
+    char *key; /* canonical text of the search (query_key); NULL = empty slot */
     char etag[40];
-    char *body;
-    size_t len;
+    struct rc_body *body;
     int64_t at_ms;
     int64_t refresh_ms; /* when a request went to the database to refresh it; 0 = none */
 };
@@ -146,18 +161,45 @@ void api_respcache_free(struct api_respcache *rc)
 {
     if (rc == NULL)
         return;
-    for (int i = 0; i < RC_SLOTS; i++)
-        free(rc->e[i].body);
+    for (int i = 0; i < RC_SLOTS; i++) {
+        rc_body_unref(rc->e[i].body);
+        free(rc->e[i].key);
+    }
     pthread_mutex_destroy(&rc->mu);
     free(rc);
 }
 
+/* The canonical text of everything that determines a search's response (the parsed query, so
+ * `shape=round` and `shape[]=ROUND` share an entry). Entries compare this text exactly: a hash
+ * collision can only share a slot, never a body. Values never contain control characters
+ * (dm_search_query_parse rejects them), so \x1e / \x1f separate unambiguously. */
+static enum dm_err query_key(const struct dm_search_query *q, struct dm_buf *k)
+{
+    enum dm_err e = dm_buf_appendf(
+        k, "v1\x1e%d\x1e%d\x1e%d\x1e%d\x1e%d\x1e%d:%lld\x1e%d:%lld\x1e%d:%lld\x1e%d:%lld\x1e%d",
+        q->page, q->limit, (int)q->sort, q->desc ? 1 : 0, q->lab_grown, q->has_carat_min ? 1 : 0,
+        (long long)q->carat_min, q->has_carat_max ? 1 : 0, (long long)q->carat_max,
+        q->has_price_min ? 1 : 0, (long long)q->price_min, q->has_price_max ? 1 : 0,
+        (long long)q->price_max, q->has_cursor ? 1 : 0);
+    if (e == DM_OK && q->has_cursor)
+        e = dm_buf_appendf(k, "\x1f%s\x1f%s", q->cursor_key, q->cursor_id);
+    const struct dm_sq_list *lists[] = {&q->shape,        &q->color,        &q->clarity,
+                                        &q->cut,          &q->polish,       &q->symmetry,
+                                        &q->fluorescence, &q->availability, &q->feed};
+    for (size_t i = 0; e == DM_OK && i < sizeof(lists) / sizeof(lists[0]); i++) {
+        e = dm_buf_append_char(k, '\x1e');
+        for (int j = 0; e == DM_OK && j < lists[i]->n; j++)
+            e = dm_buf_appendf(k, "\x1f%s", lists[i]->v[j]);
+    }
+    return e;
+}
+
 static unsigned key_slot(const char *key, unsigned n)
 {
-    unsigned h = 0;
-    for (int i = 0; i < 8; i++)
-        h = h * 16 + (unsigned)(key[i] <= '9' ? key[i] - '0' : key[i] - 'a' + 10);
-    return h % n;
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const char *p = key; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return (unsigned)(h % n);
 }
 
 /* Copy a cached body into the response; false on a miss. A fresh entry is a hit. An expired
@@ -169,11 +211,11 @@ static bool rc_get(struct api_respcache *rc, const char *key, struct dm_http_res
 {
     if (rc == NULL || rc->ttl_ms <= 0)
         return false;
-    bool hit = false;
+    struct rc_body *body = NULL;
     int64_t now = dm_mono_ms();
     pthread_mutex_lock(&rc->mu);
     struct rc_entry *e = &rc->e[key_slot(key, RC_SLOTS)];
-    if (e->body && !strcmp(e->key, key)) {
+    if (e->body && e->key && !strcmp(e->key, key)) {
         int64_t age = now - e->at_ms;
         bool serve = age < rc->ttl_ms;
         if (!serve && age < 4LL * rc->ttl_ms + 1000) {
@@ -184,12 +226,17 @@ static bool rc_get(struct api_respcache *rc, const char *key, struct dm_http_res
                 e->refresh_ms = now; /* this request refreshes */
         }
         if (serve) {
-            dm_buf_reset(&resp->body);
-            hit = dm_buf_append(&resp->body, e->body, e->len) == DM_OK;
+            body = e->body;
+            atomic_fetch_add(&body->refs, 1);
             snprintf(etag, 40, "%s", e->etag);
         }
     }
     pthread_mutex_unlock(&rc->mu);
+    if (body == NULL)
+        return false;
+    dm_buf_reset(&resp->body);
+    bool hit = dm_buf_append(&resp->body, body->data, body->len) == DM_OK;
+    rc_body_unref(body);
     return hit;
 }
 
@@ -198,19 +245,25 @@ static void rc_put(struct api_respcache *rc, const char *key, const struct dm_bu
 {
     if (rc == NULL || rc->ttl_ms <= 0 || body->len > RC_MAX_BODY || body->data == NULL)
         return;
-    char *copy = dm_xmalloc(body->len);
-    memcpy(copy, body->data, body->len);
+    struct rc_body *copy = dm_xmalloc(sizeof(*copy) + body->len);
+    atomic_init(&copy->refs, 1);
+    copy->len = body->len;
+    memcpy(copy->data, body->data, body->len);
+    char *kcopy = NULL;
     pthread_mutex_lock(&rc->mu);
     struct rc_entry *e = &rc->e[key_slot(key, RC_SLOTS)];
-    char *old = e->body;
-    snprintf(e->key, sizeof(e->key), "%s", key);
+    struct rc_body *old = e->body;
+    if (e->key == NULL || strcmp(e->key, key)) {
+        kcopy = e->key; /* freed below, outside the lock */
+        e->key = dm_xstrdup(key);
+    }
     snprintf(e->etag, sizeof(e->etag), "%s", etag);
     e->body = copy;
-    e->len = body->len;
     e->at_ms = dm_mono_ms();
     e->refresh_ms = 0;
     pthread_mutex_unlock(&rc->mu);
-    free(old);
+    rc_body_unref(old);
+    free(kcopy);
 }
 
 static enum dm_err exec_sql(struct dm_db_conn *conn, const struct dm_sql *s, PGresult **r,
@@ -244,7 +297,14 @@ static enum dm_err search_total(struct api_call *c, struct dm_db_conn *conn,
     sql_key(&s, key);
     if (cc_get(c->api->counts, key, total, estimate))
         goto out;
-    e = exec_sql(conn, &s, &r, err);
+    /* A capped count is a few milliseconds on one core; parallel workers only add start-up
+     * cost and compete with the requests being served (measured: 75-125 ms with two workers
+     * on a busy 2-core machine). */
+    e = dm_db_begin(conn, err);
+    if (e == DM_OK)
+        e = dm_db_exec(conn, "SET LOCAL max_parallel_workers_per_gather = 0", 0, NULL, NULL, err);
+    if (e == DM_OK)
+        e = exec_sql(conn, &s, &r, err);
     if (e != DM_OK)
         goto out;
     *total = api_i64(r, 0, 0);
@@ -270,6 +330,9 @@ static enum dm_err search_total(struct api_call *c, struct dm_db_conn *conn,
         *total = est > API_TOTAL_EXACT_CAP ? est : API_TOTAL_EXACT_CAP + 1;
         *estimate = true;
     }
+    e = dm_db_commit(conn, err);
+    if (e != DM_OK)
+        goto out;
     if (*total >= CC_MIN_CACHED)
         cc_put(c->api->counts, key, *total, *estimate);
 out:
@@ -326,17 +389,23 @@ void api_diamonds_search(struct api_call *c)
     PGresult *r = NULL, *ids = NULL;
     struct dm_db_conn *conn = NULL;
     struct dm_error err = {0};
-    enum dm_err e = dm_search_build_page_sql(&q, &s);
+    char etag[40] = "";
+    struct dm_buf key;
+    dm_buf_init(&key, RC_MAX_KEY);
+    enum dm_err e = query_key(&q, &key);
     if (e != DM_OK) {
         api_fail(c, DM_ERR_INTERNAL, NULL);
         goto out;
     }
-    char key[DM_SHA256_HEX_LEN], etag[40] = "";
-    sql_key(&s, key);
-    if (rc_get(c->api->responses, key, c->resp, etag)) {
+    if (rc_get(c->api->responses, key.data, c->resp, etag)) {
         c->resp->status = 200;
         c->resp->content_type = "application/json";
         finish_with_etag_tag(c, etag);
+        goto out;
+    }
+    e = dm_search_build_page_sql(&q, &s);
+    if (e != DM_OK) {
+        api_fail(c, DM_ERR_INTERNAL, NULL);
         goto out;
     }
     conn = api_conn(c);
@@ -467,7 +536,7 @@ void api_diamonds_search(struct api_call *c)
         dm_sha256_hex(b->data, b->len, hash);
         snprintf(etag, sizeof(etag), "\"%.32s\"", hash);
     }
-    rc_put(c->api->responses, key, b, etag);
+    rc_put(c->api->responses, key.data, b, etag);
     finish_with_etag_tag(c, etag);
 out:
     if (conn)
@@ -475,6 +544,7 @@ out:
     PQclear(r);
     PQclear(ids);
     dm_sql_free(&s);
+    dm_buf_free(&key);
 }
 
 static bool id_param(struct api_call *c, const char **id)
