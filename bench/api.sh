@@ -74,7 +74,7 @@ have=$(psql -qAt "$DATABASE_URL" -c "SELECT count(*) FROM diamonds WHERE status 
 if [ "$have" != "$N" ]; then
 echo "api bench: inserting $N active diamonds"
 t0=$SECONDS
-psql -qAt "$DATABASE_URL" -c "TRUNCATE diamonds CASCADE"
+if [ "$have" != 0 ]; then psql -qAt "$DATABASE_URL" -c "SET client_min_messages = warning" -c "TRUNCATE diamonds CASCADE"; fi
 psql -qAt -v ON_ERROR_STOP=1 "$DATABASE_URL" <<SQL
 INSERT INTO diamonds (supplier_stone_id, offer_id, shape, carats, color, clarity, cut, polish,
     symmetry, fluorescence, lab_grown, feed_price, price_per_carat, retail_price, markup_ratio,
@@ -158,6 +158,7 @@ run() {
     a0=$(cpu_ms "$api_pid"); g0=$(cpu_ms $pids)
     wrk -t2 -c32 -d"$DUR" --latency -s "$script" "$url" >"$dir/$name.out" 2>&1
     a1=$(cpu_ms "$api_pid"); g1=$(cpu_ms $pids)
+    cp "$dir/$name.out" "$BENCH_OUT/api-$name.wrk.txt" 2>/dev/null || true
     local rps p50 p99 non2xx sock
     rps=$(awk '/^Requests\/sec:/ {print $2}' "$dir/$name.out")
     p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$dir/$name.out")")
