@@ -76,16 +76,26 @@ uint64_t dm_random_below(uint64_t bound)
     return x % bound;
 }
 
+void dm_uuid_format(const uint8_t b[16], char out[DM_UUID_LEN])
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[n++] = '-';
+        out[n++] = hex[b[i] >> 4];
+        out[n++] = hex[b[i] & 15];
+    }
+    out[n] = '\0';
+}
+
 void dm_uuid_v4(char out[DM_UUID_LEN])
 {
     uint8_t b[16];
     dm_random_bytes(b, sizeof(b));
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-    snprintf(out, DM_UUID_LEN,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    dm_uuid_format(b, out);
 }
 
 bool dm_uuid_valid(const char *s)

@@ -32,6 +32,8 @@ bool dm_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 void dm_random_bytes(void *out, size_t n);
 /* Random uint64 in [0, bound). bound > 0. */
 uint64_t dm_random_below(uint64_t bound);
+/* The canonical lower-case 8-4-4-4-12 text of 16 bytes (version/variant bits as given). */
+void dm_uuid_format(const uint8_t b[16], char out[DM_UUID_LEN]);
 /* New random UUID v4, lower-case. */
 void dm_uuid_v4(char out[DM_UUID_LEN]);
 /* True if s is a canonical UUID (8-4-4-4-12 hex, any case). */

@@ -177,6 +177,10 @@ static void test_crypto(void **state)
     assert_false(dm_uuid_valid("123e4567-e89b-12d3-a456-42661417400"));
     assert_false(dm_uuid_valid("123e4567xe89b-12d3-a456-426614174000"));
     assert_true(dm_uuid_valid("123E4567-E89B-12D3-A456-426614174000"));
+    const uint8_t ub[16] = {0x12, 0x3e, 0x45, 0x67, 0xe8, 0x9b, 0x12, 0xd3,
+                            0xa4, 0x56, 0x42, 0x66, 0x14, 0x17, 0x40, 0xff};
+    dm_uuid_format(ub, u1);
+    assert_string_equal(u1, "123e4567-e89b-12d3-a456-4266141740ff");
 
     char tok[41];
     dm_random_token(tok, 40);

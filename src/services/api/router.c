@@ -285,15 +285,7 @@ static void request_uuid(char out[DM_UUID_LEN])
     }
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-    static const char hex[] = "0123456789abcdef";
-    size_t n = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[n++] = '-';
-        out[n++] = hex[b[i] >> 4];
-        out[n++] = hex[b[i] & 15];
-    }
-    out[n] = '\0';
+    dm_uuid_format(b, out);
 }
 
 static void log_request(struct api_call *c, int64_t dur_us)

@@ -57,17 +57,25 @@ void api_stats_flush(struct dm_api *api)
     }
 }
 
+/* Reads one queue's figures; *up is whether the backend answered. Service Bus refuses the read
+ * (401/403) to a Send/Listen policy, as the seed grants the API (Manage is needed): the
+ * backend is up all the same, only the figures are missing. Returns whether st was filled. */
+static bool queue_read(struct dm_api *api, enum dm_queue_name name, struct dm_queue_stats *st,
+                       bool *up)
+{
+    struct dm_error err = {0};
+    memset(st, 0, sizeof(*st));
+    bool ok = api->queue && dm_queue_stats(api->queue, name, st, &err) == DM_OK;
+    *up = ok || (api->queue && (err.status == 401 || err.status == 403));
+    return ok;
+}
+
 static bool queue_ok(struct dm_api *api)
 {
-    if (api->queue == NULL)
-        return false;
     struct dm_queue_stats st;
-    struct dm_error err = {0};
-    if (dm_queue_stats(api->queue, DM_Q_WORK_ITEMS, &st, &err) == DM_OK)
-        return true;
-    /* Service Bus answered but this SAS policy (Send/Listen, as the seed grants the API) may not
-     * read queue descriptions, which needs Manage: the backend is up all the same. */
-    return err.status == 401 || err.status == 403;
+    bool up = false;
+    queue_read(api, DM_Q_WORK_ITEMS, &st, &up);
+    return up;
 }
 
 void api_health(struct api_call *c)
@@ -116,14 +124,9 @@ void api_metrics(struct api_call *c)
     static const enum dm_queue_name qs[] = {DM_Q_WORK_ITEMS, DM_Q_WORK_DONE, DM_Q_CONSOLIDATE};
     help(b, "diamond_queue_depth", "gauge", "Active (visible or locked) messages per queue");
     struct dm_queue_stats st[3];
-    bool qok[3] = {false, false, false}, q_up = false;
+    bool qok[3] = {false, false, false}, qup[3] = {false, false, false};
     for (int i = 0; i < 3; i++) {
-        struct dm_error err = {0};
-        memset(&st[i], 0, sizeof(st[i]));
-        qok[i] = api->queue && dm_queue_stats(api->queue, qs[i], &st[i], &err) == DM_OK;
-        /* As for /health: a refused read (no Manage right) still means the backend answered. */
-        if (i == 0)
-            q_up = qok[0] || (api->queue && (err.status == 401 || err.status == 403));
+        qok[i] = queue_read(api, qs[i], &st[i], &qup[i]);
         if (qok[i])
             line(b, "diamond_queue_depth{queue=\"%s\"} %lld", dm_queue_settings(qs[i])->name,
                  (long long)st[i].active);
@@ -139,7 +142,7 @@ void api_metrics(struct api_call *c)
             line(b, "diamond_queue_scheduled{queue=\"%s\"} %lld", dm_queue_settings(qs[i])->name,
                  (long long)st[i].scheduled);
     help(b, "diamond_queue_up", "gauge", "1 when the queue backend answered");
-    line(b, "diamond_queue_up %d", q_up ? 1 : 0);
+    line(b, "diamond_queue_up %d", qup[0] ? 1 : 0);
 
     /* Database figures in one round trip. */
     PGresult *r = NULL;

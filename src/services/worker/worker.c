@@ -237,15 +237,7 @@ static void uuid_v7(int64_t ms, const uint8_t rnd[10], char out[DM_UUID_LEN])
     memcpy(b + 6, rnd, 10);
     b[6] = (uint8_t)(0x70 | (b[6] & 0x0f));
     b[8] = (uint8_t)(0x80 | (b[8] & 0x3f));
-    static const char hex[] = "0123456789abcdef";
-    int o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 15];
-    }
-    out[o] = '\0';
+    dm_uuid_format(b, out);
 }
 
 /* Equal ids? */
