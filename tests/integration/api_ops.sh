@@ -207,7 +207,9 @@ for series in 'diamond_queue_depth{queue="consolidate"}' 'diamond_queue_dead_let
     diamond_consolidator_runs_total diamond_consolidator_failures_total \
     'diamond_api_requests_total{status_class="2xx"}' 'diamond_api_request_duration_seconds_bucket{le="+Inf"}' \
     diamond_api_request_duration_seconds_count 'diamond_active_diamonds{availability="available"}' \
-    diamond_watermark_age_seconds 'diamond_run_duration_seconds{run_type="full"'; do
+    diamond_watermark_age_seconds 'diamond_run_duration_seconds{run_type="full"' \
+    'diamond_api_search_cache_lookups_total{result="miss"}' 'diamond_api_search_cache_refreshes_total{by="background"}' \
+    diamond_api_search_cache_refresh_failures_total; do
     check "metrics has $series" grep -qF "$series" "$T/body"
 done
 bad_metric_lines() { grep -v '^#' "$T/body" | grep -Ev '^[a-z_][a-z0-9_]*(\{[^}]*\})? [-+0-9.eE]+$'; }

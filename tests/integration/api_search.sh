@@ -162,4 +162,25 @@ check_eq "cached search: If-None-Match still 304" 304 "$STATUS"
 req GET "/api/v2/diamonds?limit=3&sort_by=carats&sort_order=asc" "" "$H"
 check "another query is not served from the cache" test "$BODY1" != "$(cat "$T/body")"
 stop_api api_cached
+
+# --- the cache's background refresher: a search that keeps being read is re-rendered off the
+# request path, so it follows the catalogue without any request waiting on the database ---
+start_api api_refresh HMAC_SECRETS='{}' API_CACHE_MS=1000
+Q="/api/v2/diamonds?limit=3&shape=round&sort_by=carats&sort_order=desc"
+req GET "$Q" "" "$H"
+BODY1=$(cat "$T/body"); TAG1=$(header ETag)
+psql_q "UPDATE diamonds SET retail_price = retail_price + 1 WHERE status = 'active'" >/dev/null
+search_changed() { req GET "$Q" "" "$H"; [ "$STATUS" = 200 ] && [ "$(cat "$T/body")" != "$BODY1" ]; }
+check "a search being read follows a catalogue change" wait_until 30 search_changed
+WANT=$(psql_q "SELECT string_agg(id::text || '=' || retail_price::float8::text, ',' ORDER BY carats DESC, id DESC) FROM (SELECT id, carats, retail_price FROM diamonds WHERE status = 'active' AND shape = 'ROUND' ORDER BY carats DESC, id DESC LIMIT 3) t")
+check_eq "refreshed body is the current catalogue" "$WANT" "$(jqb '[.data[] | "\(.id)=\(.retailPrice)"] | join(",")')"
+check "refreshed body has a new ETag" test "$(header ETag)" != "$TAG1"
+req GET "$Q" "" "$H" "If-None-Match: $TAG1"
+check_eq "the old ETag no longer matches" 200 "$STATUS"
+req GET /metrics
+BG=$(awk '/^diamond_api_search_cache_refreshes_total\{by="background"\}/ {print $2}' "$T/body")
+check "the background refresher did the refresh (diamond_api_search_cache_refreshes_total)" test "${BG:-0}" -ge 1
+HITS=$(awk '/^diamond_api_search_cache_lookups_total\{result="hit"\}/ {print $2}' "$T/body")
+check "cache hits are counted" test "${HITS:-0}" -ge 1
+stop_api api_refresh
 finish

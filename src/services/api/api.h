@@ -48,8 +48,9 @@ extern const double api_lat_bounds[API_LAT_BUCKETS - 1]; /* seconds; last bucket
 
 struct api_keycache;   /* auth.c */
 struct api_ratelimit;  /* ratelimit.c */
-struct api_countcache; /* diamonds.c */
-struct api_respcache;  /* diamonds.c */
+struct api_countcache; /* search_cache.c */
+struct api_respcache;  /* search_cache.c */
+struct dm_search_query;
 
 struct dm_api {
     struct dm_config *cfg;
@@ -125,13 +126,44 @@ void api_docs(struct api_call *c);
 void api_stats_record(struct dm_api *api, int status, int64_t duration_us);
 void api_stats_flush(struct dm_api *api);
 
+/* ---- search_cache.c: the search's count cache and response cache ---- */
+/* Totals of large result sets, keyed by the hash of the count statement, reused for 10 s; an
+ * expired total is recounted by one caller while the others keep it. Thread-safe. */
 struct api_countcache *api_countcache_new(void);
 void api_countcache_free(struct api_countcache *cc);
-/* Search responses reused for ttl_ms (0 = off): repeated identical searches within that window
- * are answered from memory; after it one request refreshes while the others get the previous
- * body, so a result may be a few ttl_ms old. */
+bool api_countcache_get(struct api_countcache *cc, const char *key, int64_t *total, bool *estimate);
+void api_countcache_put(struct api_countcache *cc, const char *key, int64_t total, bool estimate);
+
+/* Search responses reused for ttl_ms (0 = off), keyed by the canonical text of the parsed
+ * search. With the refresher started, an entry read since it was stored is re-rendered in the
+ * background once half its lifetime has passed, so hot searches never wait on the database; a
+ * result is then at most ttl_ms old. When the refresher falls behind, readers keep the previous
+ * body for up to 4 ttl_ms + 1 s, then one request refreshes while the others keep it.
+ * Thread-safe. _free stops the refresher. */
 struct api_respcache *api_respcache_new(int ttl_ms);
 void api_respcache_free(struct api_respcache *rc);
+/* Copy the cached body for key into out and its ETag into etag; false on a miss, and when the
+ * caller is the one chosen to refresh an expired entry. */
+bool api_respcache_get(struct api_respcache *rc, const char *key, struct dm_buf *out,
+                       char etag[40]);
+/* Store body (bodies over 512 kB are not cached) and its ETag for key and its parsed query. */
+void api_respcache_put(struct api_respcache *rc, const char *key, const struct dm_search_query *q,
+                       const struct dm_buf *body, const char *etag);
+/* Start the background refresher thread; it renders through api_search_render(api, ...).
+ * No-op when the cache is off. DM_ERR_INTERNAL when the thread cannot be created. */
+enum dm_err api_respcache_start(struct api_respcache *rc, struct dm_api *api) DM_MUST_CHECK;
+/* Stop and join the refresher (no-op when not started). */
+void api_respcache_stop(struct api_respcache *rc);
+struct api_respcache_counts {
+    long long hits, misses, refreshes_background, refreshes_request, refresh_failures;
+};
+void api_respcache_stats(struct api_respcache *rc, struct api_respcache_counts *out);
+
+/* ---- diamonds.c ---- */
+/* Render search q's response body ({"data":[...],"pagination":{...}}) into out from the
+ * database. DM_ERR_DB_RETRY when no connection could be had; other errors as dm_db_exec. */
+enum dm_err api_search_render(struct dm_api *api, const struct dm_search_query *q,
+                              struct dm_buf *out, struct dm_error *err) DM_MUST_CHECK;
 void api_diamonds_search(struct api_call *c);
 void api_diamond_get(struct api_call *c);
 void api_diamond_availability(struct api_call *c);

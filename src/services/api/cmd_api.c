@@ -1,7 +1,8 @@
 /*
  * cmd_api.c - `diamond api`: configuration, dependencies (database pool, queue, Nivoda client,
  * watermark store, job trigger), the multi-threaded HTTP server, a housekeeping thread
- * (request statistics, API key last_used_at, replay purge, child reaping) and graceful
+ * (request statistics, API key last_used_at, replay purge, child reaping), the search cache's
+ * refresher thread and graceful
  * shutdown on SIGTERM: stop accepting, finish in-flight requests, flush, exit 0.
  */
 #include <stdio.h>
@@ -133,6 +134,9 @@ int dm_cmd_api(int argc, char **argv)
     }
     if (pthread_create(&hk.th, NULL, housekeeping, &hk) == 0)
         hk_started = true;
+    if (api_respcache_start(api.responses, &api) != DM_OK)
+        dm_warn(NULL, "search cache refresher not started: expired searches are refreshed by "
+                      "the request that finds them");
     dm_info(NULL, "api listening on port %d (threads %d, queue %s, trigger %s, supplier %s)",
             dm_http_server_port(srv), so.threads,
             api.queue ? dm_queue_backend_name(api.queue) : "unavailable",
@@ -143,6 +147,7 @@ int dm_cmd_api(int argc, char **argv)
     rc = DM_EXIT_OK;
 out:
     dm_http_server_stop(srv);
+    api_respcache_stop(api.responses);
     if (hk_started) {
         hk.stop = 1;
         pthread_join(hk.th, NULL);

@@ -17,42 +17,11 @@
 #include "domain/search_query.h"
 #include "services/api/api.h"
 
+#define CC_MIN_CACHED 1000 /* smaller totals are recounted: they are exact and cheap */
+#define RC_MAX_KEY (16 * 1024)
+
 #pragma weak dm_nivoda_hold
 #pragma weak dm_nivoda_order
-
-/* ---- count cache: totals of large result sets are reused for a few seconds ---- */
-
-#define CC_SLOTS 128
-#define CC_TTL_MS 10000
-#define CC_MIN_CACHED 1000
-
-struct cc_entry {
-    char key[DM_SHA256_HEX_LEN];
-    int64_t total;
-    bool estimate;
-    int64_t at_ms;
-    int64_t refresh_ms;
-};
-
-struct api_countcache {
-    pthread_mutex_t mu;
-    struct cc_entry e[CC_SLOTS];
-};
-
-struct api_countcache *api_countcache_new(void)
-{
-    struct api_countcache *cc = dm_xcalloc(1, sizeof(*cc));
-    pthread_mutex_init(&cc->mu, NULL);
-    return cc;
-}
-
-void api_countcache_free(struct api_countcache *cc)
-{
-    if (cc == NULL)
-        return;
-    pthread_mutex_destroy(&cc->mu);
-    free(cc);
-}
 
 /* A pending purchase older than this that nobody holds was orphaned by a crash: a live owner
  * holds the row lock from just after recording the attempt until it settles it, supplier call
@@ -68,105 +37,6 @@ static void sql_key(const struct dm_sql *s, char out[DM_SHA256_HEX_LEN])
         e = dm_buf_appendf(&b, "\x1f%s", s->params[i] ? s->params[i] : "\x1e");
     dm_sha256_hex(b.data ? b.data : "", b.len, out);
     dm_buf_free(&b);
-}
-
-/* A fresh total is a hit; an expired one is recounted by one request while the others keep
- * using it (totals of large result sets are approximate anyway). */
-static bool cc_get(struct api_countcache *cc, const char *key, int64_t *total, bool *estimate)
-{
-    unsigned slot = (unsigned)strtoul((char[9]){key[0], key[1], key[2], key[3], key[4], key[5],
-                                                key[6], key[7], 0},
-                                      NULL, 16) %
-                    CC_SLOTS;
-    bool hit = false;
-    int64_t now = dm_mono_ms();
-    pthread_mutex_lock(&cc->mu);
-    struct cc_entry *e = &cc->e[slot];
-    if (!strcmp(e->key, key) && now - e->at_ms < 6 * CC_TTL_MS) {
-        hit = now - e->at_ms < CC_TTL_MS;
-        if (!hit) {
-            if (e->refresh_ms > 0 && now - e->refresh_ms < 5000)
-                hit = true; /* another request is recounting */
-            else
-                e->refresh_ms = now;
-        }
-        if (hit) {
-            *total = e->total;
-            *estimate = e->estimate;
-        }
-    }
-    pthread_mutex_unlock(&cc->mu);
-    return hit;
-}
-
-static void cc_put(struct api_countcache *cc, const char *key, int64_t total, bool estimate)
-{
-    unsigned slot = (unsigned)strtoul((char[9]){key[0], key[1], key[2], key[3], key[4], key[5],
-                                                key[6], key[7], 0},
-                                      NULL, 16) %
-                    CC_SLOTS;
-    pthread_mutex_lock(&cc->mu);
-    struct cc_entry *e = &cc->e[slot];
-    snprintf(e->key, sizeof(e->key), "%s", key);
-    e->total = total;
-    e->estimate = estimate;
-    e->at_ms = dm_mono_ms();
-    e->refresh_ms = 0;
-    pthread_mutex_unlock(&cc->mu);
-}
-
-/* ---- response micro-cache for searches ---- */
-
-#define RC_SLOTS 128
-#define RC_MAX_BODY (512 * 1024)
-#define RC_MAX_KEY (16 * 1024)
-
-/* A cached body is shared: readers take a reference under the lock and copy it outside, so
- * the lock is held for a pointer swap, not for a copy of tens of kilobytes. */
-struct rc_body {
-    atomic_int refs;
-    size_t len;
-    char data[];
-};
-
-static void rc_body_unref(struct rc_body *b)
-{
-    if (b && atomic_fetch_sub(&b->refs, 1) == 1)
-        free(b);
-}
-
-struct rc_entry {
-    char *key; /* canonical text of the search (query_key); NULL = empty slot */
-    char etag[40];
-    struct rc_body *body;
-    int64_t at_ms;
-    int64_t refresh_ms; /* when a request went to the database to refresh it; 0 = none */
-};
-
-struct api_respcache {
-    pthread_mutex_t mu;
-    int ttl_ms;
-    struct rc_entry e[RC_SLOTS];
-};
-
-struct api_respcache *api_respcache_new(int ttl_ms)
-{
-    struct api_respcache *rc = dm_xcalloc(1, sizeof(*rc));
-    pthread_mutex_init(&rc->mu, NULL);
-    rc->ttl_ms = ttl_ms;
-    return rc;
-}
-
-void api_respcache_free(struct api_respcache *rc)
-{
-    if (rc == NULL)
-        return;
-    for (int i = 0; i < RC_SLOTS; i++) {
-        rc_body_unref(rc->e[i].body);
-        free(rc->e[i].key);
-    }
-    pthread_mutex_destroy(&rc->mu);
-    free(rc);
 }
 
 /* The canonical text of everything that determines a search's response (the parsed query, so
@@ -194,78 +64,6 @@ static enum dm_err query_key(const struct dm_search_query *q, struct dm_buf *k)
     return e;
 }
 
-static unsigned key_slot(const char *key, unsigned n)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (const char *p = key; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return (unsigned)(h % n);
-}
-
-/* Copy a cached body into the response; false on a miss. A fresh entry is a hit. An expired
- * one is refreshed by exactly one request while the others keep getting the previous body
- * (for at most a few lifetimes), so an expiry never sends every connection to the database
- * at once. */
-static bool rc_get(struct api_respcache *rc, const char *key, struct dm_http_resp *resp,
-                   char etag[40])
-{
-    if (rc == NULL || rc->ttl_ms <= 0)
-        return false;
-    struct rc_body *body = NULL;
-    int64_t now = dm_mono_ms();
-    pthread_mutex_lock(&rc->mu);
-    struct rc_entry *e = &rc->e[key_slot(key, RC_SLOTS)];
-    if (e->body && e->key && !strcmp(e->key, key)) {
-        int64_t age = now - e->at_ms;
-        bool serve = age < rc->ttl_ms;
-        if (!serve && age < 4LL * rc->ttl_ms + 1000) {
-            bool refreshing = e->refresh_ms > 0 && now - e->refresh_ms < 2000;
-            if (refreshing)
-                serve = true; /* someone else is refreshing: the previous body will do */
-            else
-                e->refresh_ms = now; /* this request refreshes */
-        }
-        if (serve) {
-            body = e->body;
-            atomic_fetch_add(&body->refs, 1);
-            snprintf(etag, 40, "%s", e->etag);
-        }
-    }
-    pthread_mutex_unlock(&rc->mu);
-    if (body == NULL)
-        return false;
-    dm_buf_reset(&resp->body);
-    bool hit = dm_buf_append(&resp->body, body->data, body->len) == DM_OK;
-    rc_body_unref(body);
-    return hit;
-}
-
-static void rc_put(struct api_respcache *rc, const char *key, const struct dm_buf *body,
-                   const char *etag)
-{
-    if (rc == NULL || rc->ttl_ms <= 0 || body->len > RC_MAX_BODY || body->data == NULL)
-        return;
-    struct rc_body *copy = dm_xmalloc(sizeof(*copy) + body->len);
-    atomic_init(&copy->refs, 1);
-    copy->len = body->len;
-    memcpy(copy->data, body->data, body->len);
-    char *kcopy = NULL;
-    pthread_mutex_lock(&rc->mu);
-    struct rc_entry *e = &rc->e[key_slot(key, RC_SLOTS)];
-    struct rc_body *old = e->body;
-    if (e->key == NULL || strcmp(e->key, key)) {
-        kcopy = e->key; /* freed below, outside the lock */
-        e->key = dm_xstrdup(key);
-    }
-    snprintf(e->etag, sizeof(e->etag), "%s", etag);
-    e->body = copy;
-    e->at_ms = dm_mono_ms();
-    e->refresh_ms = 0;
-    pthread_mutex_unlock(&rc->mu);
-    rc_body_unref(old);
-    free(kcopy);
-}
-
 static enum dm_err exec_sql(struct dm_db_conn *conn, const struct dm_sql *s, PGresult **r,
                             struct dm_error *err)
 {
@@ -283,7 +81,7 @@ static bool has_filters(const struct dm_search_query *q)
 }
 
 /* Total for the filters: exact up to API_TOTAL_EXACT_CAP, else the planner's estimate. */
-static enum dm_err search_total(struct api_call *c, struct dm_db_conn *conn,
+static enum dm_err search_total(struct dm_api *api, struct dm_db_conn *conn,
                                 const struct dm_search_query *q, int64_t *total, bool *estimate,
                                 struct dm_error *err)
 {
@@ -295,7 +93,7 @@ static enum dm_err search_total(struct api_call *c, struct dm_db_conn *conn,
     if (e != DM_OK)
         goto out;
     sql_key(&s, key);
-    if (cc_get(c->api->counts, key, total, estimate))
+    if (api_countcache_get(api->counts, key, total, estimate))
         goto out;
     /* A capped count is a few milliseconds on one core; parallel workers only add start-up
      * cost and compete with the requests being served (measured: 75-125 ms with two workers
@@ -334,7 +132,7 @@ static enum dm_err search_total(struct api_call *c, struct dm_db_conn *conn,
     if (e != DM_OK)
         goto out;
     if (*total >= CC_MIN_CACHED)
-        cc_put(c->api->counts, key, *total, *estimate);
+        api_countcache_put(api->counts, key, *total, *estimate);
 out:
     PQclear(r);
     dm_sql_free(&s);
@@ -374,60 +172,38 @@ static void finish_with_etag(struct api_call *c)
     finish_with_etag_tag(c, etag);
 }
 
-void api_diamonds_search(struct api_call *c)
+enum dm_err api_search_render(struct dm_api *api, const struct dm_search_query *q,
+                              struct dm_buf *out, struct dm_error *err)
 {
-    const char *keys[DM_SQ_MAX_ARGS + 1], *vals[DM_SQ_MAX_ARGS + 1];
-    int n = dm_http_req_args(c->req, keys, vals, DM_SQ_MAX_ARGS + 1);
-    struct dm_search_query q;
-    struct dm_sq_error qe = {{0}, {0}};
-    if (dm_search_query_parse(keys, vals, n, &q, &qe) != DM_OK) {
-        api_validation(c, qe.param, qe.message);
-        return;
-    }
     struct dm_sql s;
     dm_sql_init(&s);
     PGresult *r = NULL, *ids = NULL;
     struct dm_db_conn *conn = NULL;
-    struct dm_error err = {0};
-    char etag[40] = "";
-    struct dm_buf key;
-    dm_buf_init(&key, RC_MAX_KEY);
-    enum dm_err e = query_key(&q, &key);
+    enum dm_err e = dm_search_build_page_sql(q, &s);
     if (e != DM_OK) {
-        api_fail(c, DM_ERR_INTERNAL, NULL);
+        dm_error_set(err, e, "search statement: %s", dm_strerror(e));
         goto out;
     }
-    if (rc_get(c->api->responses, key.data, c->resp, etag)) {
-        c->resp->status = 200;
-        c->resp->content_type = "application/json";
-        finish_with_etag_tag(c, etag);
-        goto out;
-    }
-    e = dm_search_build_page_sql(&q, &s);
+    e = dm_db_acquire(api->db, 5000, &conn, err);
     if (e != DM_OK) {
-        api_fail(c, DM_ERR_INTERNAL, NULL);
+        e = e == DM_ERR_DB ? DM_ERR_DB_RETRY : e;
         goto out;
     }
-    conn = api_conn(c);
-    if (conn == NULL)
-        goto out;
     /* Rows of the page: JSON text per row, and the last row's sort key and id for the cursor. */
     const char *json[DM_SQ_MAX_LIMIT + 1];
     size_t jlen[DM_SQ_MAX_LIMIT + 1];
     const char *last_key = NULL, *last_id = NULL;
     int rows = 0;
     bool more = false;
-    if (!has_filters(&q)) {
+    if (!has_filters(q)) {
         /* One prepared statement (its plan does not depend on values). */
-        e = api_exec_hot(conn, s.text.data, s.n, (const char *const *)s.params, &r, &err);
-        if (e != DM_OK) {
-            api_fail(c, e, &err);
+        e = api_exec_hot(conn, s.text.data, s.n, (const char *const *)s.params, &r, err);
+        if (e != DM_OK)
             goto out;
-        }
         rows = PQntuples(r);
-        more = rows > q.limit;
+        more = rows > q->limit;
         if (more)
-            rows = q.limit;
+            rows = q->limit;
         for (int i = 0; i < rows; i++) {
             json[i] = PQgetvalue(r, i, 0);
             jlen[i] = (size_t)PQgetlength(r, i, 0);
@@ -441,18 +217,16 @@ void api_diamonds_search(struct api_call *c)
          * of those ids comes from one prepared statement. */
         struct dm_sql si;
         dm_sql_init(&si);
-        e = dm_search_build_ids_sql(&q, &si);
+        e = dm_search_build_ids_sql(q, &si);
         if (e == DM_OK)
-            e = exec_sql(conn, &si, &ids, &err);
+            e = exec_sql(conn, &si, &ids, err);
         dm_sql_free(&si);
-        if (e != DM_OK) {
-            api_fail(c, e, &err);
+        if (e != DM_OK)
             goto out;
-        }
         rows = PQntuples(ids);
-        more = rows > q.limit;
+        more = rows > q->limit;
         if (more)
-            rows = q.limit;
+            rows = q->limit;
         struct dm_buf arr;
         dm_buf_init(&arr, 64 * 1024);
         e = dm_buf_append_char(&arr, '{');
@@ -466,12 +240,10 @@ void api_diamonds_search(struct api_call *c)
                  DM_DIAMOND_JSON_SQL);
         const char *bp[1] = {arr.data};
         if (e == DM_OK)
-            e = api_exec_hot(conn, bysql, 1, bp, &r, &err);
+            e = api_exec_hot(conn, bysql, 1, bp, &r, err);
         dm_buf_free(&arr);
-        if (e != DM_OK) {
-            api_fail(c, e, &err);
+        if (e != DM_OK)
             goto out;
-        }
         int nj = PQntuples(r);
         int found = 0;
         for (int i = 0; i < rows; i++) {
@@ -494,56 +266,81 @@ void api_diamonds_search(struct api_call *c)
     }
     int64_t total = 0;
     bool estimate = false;
-    e = search_total(c, conn, &q, &total, &estimate, &err);
-    if (e != DM_OK) {
-        api_fail(c, e, &err);
+    e = search_total(api, conn, q, &total, &estimate, err);
+    if (e != DM_OK)
         goto out;
-    }
     dm_db_release(conn);
     conn = NULL;
 
     char next[256] = "";
     if (more && last_key && last_id &&
-        dm_search_cursor_encode(q.sort, q.desc, last_key, last_id, next, sizeof(next)) != DM_OK)
+        dm_search_cursor_encode(q->sort, q->desc, last_key, last_id, next, sizeof(next)) != DM_OK)
         next[0] = '\0';
-    struct dm_buf *b = &c->resp->body;
-    dm_buf_reset(b);
-    c->resp->status = 200;
-    c->resp->content_type = "application/json";
-    e = dm_buf_append_str(b, "{\"data\":[");
+    dm_buf_reset(out);
+    e = dm_buf_append_str(out, "{\"data\":[");
     for (int i = 0; e == DM_OK && i < rows; i++) {
         if (i > 0)
-            e = dm_buf_append_char(b, ',');
+            e = dm_buf_append_char(out, ',');
         if (e == DM_OK)
-            e = dm_buf_append(b, json[i], jlen[i]);
+            e = dm_buf_append(out, json[i], jlen[i]);
     }
-    int64_t pages = (total + q.limit - 1) / q.limit;
+    int64_t pages = (total + q->limit - 1) / q->limit;
     if (e == DM_OK)
-        e = dm_buf_appendf(b,
+        e = dm_buf_appendf(out,
                            "],\"pagination\":{\"total\":%lld,\"totalIsEstimate\":%s,"
                            "\"page\":%d,\"limit\":%d,\"totalPages\":%lld,\"hasMore\":%s,"
                            "\"nextCursor\":",
-                           (long long)total, estimate ? "true" : "false", q.has_cursor ? 0 : q.page,
-                           q.limit, (long long)pages, more ? "true" : "false");
+                           (long long)total, estimate ? "true" : "false",
+                           q->has_cursor ? 0 : q->page, q->limit, (long long)pages,
+                           more ? "true" : "false");
     if (e == DM_OK)
-        e = next[0] ? dm_buf_appendf(b, "\"%s\"}}", next) : dm_buf_append_str(b, "null}}");
+        e = next[0] ? dm_buf_appendf(out, "\"%s\"}}", next) : dm_buf_append_str(out, "null}}");
     if (e != DM_OK) {
-        api_fail(c, DM_ERR_INTERNAL, NULL);
-        goto out;
+        dm_error_set(err, DM_ERR_INTERNAL, "search response: %s", dm_strerror(e));
+        e = DM_ERR_INTERNAL;
     }
-    {
-        char hash[DM_SHA256_HEX_LEN];
-        dm_sha256_hex(b->data, b->len, hash);
-        snprintf(etag, sizeof(etag), "\"%.32s\"", hash);
-    }
-    rc_put(c->api->responses, key.data, b, etag);
-    finish_with_etag_tag(c, etag);
 out:
     if (conn)
         dm_db_release(conn);
     PQclear(r);
     PQclear(ids);
     dm_sql_free(&s);
+    return e;
+}
+
+void api_diamonds_search(struct api_call *c)
+{
+    const char *keys[DM_SQ_MAX_ARGS + 1], *vals[DM_SQ_MAX_ARGS + 1];
+    int n = dm_http_req_args(c->req, keys, vals, DM_SQ_MAX_ARGS + 1);
+    struct dm_search_query q;
+    struct dm_sq_error qe = {{0}, {0}};
+    if (dm_search_query_parse(keys, vals, n, &q, &qe) != DM_OK) {
+        api_validation(c, qe.param, qe.message);
+        return;
+    }
+    struct dm_error err = {0};
+    char etag[40] = "";
+    struct dm_buf key;
+    dm_buf_init(&key, RC_MAX_KEY);
+    if (query_key(&q, &key) != DM_OK) {
+        api_fail(c, DM_ERR_INTERNAL, NULL);
+        goto out;
+    }
+    if (!api_respcache_get(c->api->responses, key.data, &c->resp->body, etag)) {
+        enum dm_err e = api_search_render(c->api, &q, &c->resp->body, &err);
+        if (e != DM_OK) {
+            api_fail(c, e, &err);
+            goto out;
+        }
+        char hash[DM_SHA256_HEX_LEN];
+        dm_sha256_hex(c->resp->body.data, c->resp->body.len, hash);
+        snprintf(etag, sizeof(etag), "\"%.32s\"", hash);
+        api_respcache_put(c->api->responses, key.data, &q, &c->resp->body, etag);
+    }
+    c->resp->status = 200;
+    c->resp->content_type = "application/json";
+    finish_with_etag_tag(c, etag);
+out:
     dm_buf_free(&key);
 }
 

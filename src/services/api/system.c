@@ -258,4 +258,21 @@ void api_metrics(struct api_call *c)
          (double)atomic_load(&api->stats.lat_sum_us) / 1e6);
     line(b, "diamond_api_request_duration_seconds_count %lld",
          (long long)atomic_load(&api->stats.lat_count));
+
+    /* The search response cache of this process (API_CACHE_MS). */
+    struct api_respcache_counts rcc;
+    api_respcache_stats(api->responses, &rcc);
+    help(b, "diamond_api_search_cache_lookups_total", "counter",
+         "Search requests answered from the response cache (hit) or the database (miss)");
+    line(b, "diamond_api_search_cache_lookups_total{result=\"hit\"} %lld", rcc.hits);
+    line(b, "diamond_api_search_cache_lookups_total{result=\"miss\"} %lld", rcc.misses);
+    help(b, "diamond_api_search_cache_refreshes_total", "counter",
+         "Cached searches re-rendered by the background refresher or by a request that found "
+         "its entry expired");
+    line(b, "diamond_api_search_cache_refreshes_total{by=\"background\"} %lld",
+         rcc.refreshes_background);
+    line(b, "diamond_api_search_cache_refreshes_total{by=\"request\"} %lld", rcc.refreshes_request);
+    help(b, "diamond_api_search_cache_refresh_failures_total", "counter",
+         "Background refreshes that failed (the previous response was kept)");
+    line(b, "diamond_api_search_cache_refresh_failures_total %lld", rcc.refresh_failures);
 }
