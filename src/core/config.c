@@ -154,7 +154,8 @@ static const struct var vars[] = {
     {"API_RATE_LIMIT_RPS", T_INT, OFF(api_rate_limit_rps), "0", DM_SVC_API, 0, 0, 1000000, false,
      NULL, "per-client request rate limit (0 = off)"},
     {"API_CACHE_MS", T_INT, OFF(api_cache_ms), "1000", DM_SVC_API, 0, 0, 60000, false, NULL,
-     "search responses are reused for this long (ms, 0 = off)"},
+     "search responses are reused for this long (ms, 0 = off); searches being read are "
+     "refreshed in the background"},
     {"API_THREADS", T_INT, OFF(api_threads), "0", DM_SVC_API, 0, 0, 1024, false, NULL,
      "HTTP worker threads (0 = DATABASE_POOL_SIZE)"},
     {"METRICS_REQUIRE_AUTH", T_BOOL, OFF(metrics_require_auth), "false", DM_SVC_API, 0, 0, 0, false,

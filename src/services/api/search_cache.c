@@ -12,8 +12,11 @@
  * read never waits on the database. An entry nobody reads is left to expire.
  *
  * Freshness contract: a response is at most API_CACHE_MS old while the refresher keeps up.
- * When it falls behind (slow or unavailable database), readers keep the previous body for up
- * to 4 lifetimes + 1 s, and after that one request refreshes while the others keep it.
+ * When it falls behind (a slow, overloaded or unavailable database), readers keep the previous
+ * body for up to 4 lifetimes + 1 s, or while a background refresh of it is in flight (at most
+ * 30 s); past that the entry is a miss and requests go to the database themselves. Without the
+ * refresher (API_CACHE_MS=0 turns the cache off; a failed thread start falls back), one request
+ * refreshes an expired entry while the others keep it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,16 +64,15 @@ void api_countcache_free(struct api_countcache *cc)
 
 static unsigned cc_slot(const char *key)
 {
-    return (unsigned)strtoul((char[9]){key[0], key[1], key[2], key[3], key[4], key[5], key[6],
-                                       key[7], 0},
-                             NULL, 16) %
+    return (unsigned)strtoul(
+               (char[9]){key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7], 0}, NULL,
+               16) %
            CC_SLOTS;
 }
 
 /* A fresh total is a hit; an expired one is recounted by one caller while the others keep
  * using it (totals of large result sets are approximate anyway). */
-bool api_countcache_get(struct api_countcache *cc, const char *key, int64_t *total,
-                        bool *estimate)
+bool api_countcache_get(struct api_countcache *cc, const char *key, int64_t *total, bool *estimate)
 {
     bool hit = false;
     int64_t now = dm_mono_ms();
@@ -109,7 +111,12 @@ void api_countcache_put(struct api_countcache *cc, const char *key, int64_t tota
 
 #define RC_SLOTS 128
 #define RC_MAX_BODY (512 * 1024)
-#define RC_REFRESH_BUSY_MS 2000 /* a refresh started this recently is still in progress */
+#define RC_REFRESH_BUSY_MS 2000 /* a request refresh started this recently is in progress */
+#define RC_RETRY_MS 1000        /* a failed background refresh is retried after this */
+/* A background refresh in flight keeps its entry servable past the stale window for at most
+ * this long: on a saturated machine a refresh can take seconds, and the readers of a hot
+ * search should not all fall through to the database meanwhile. */
+#define RC_BG_MAX_MS 30000
 
 /* A cached body is shared: readers take a reference under the lock and copy it outside, so
  * the lock is held for a pointer swap, not for a copy of tens of kilobytes. */
@@ -126,13 +133,16 @@ static void rc_body_unref(struct rc_body *b)
 }
 
 struct rc_entry {
-    char *key;                  /* canonical text of the search; NULL = empty slot */
-    struct dm_search_query *q;  /* the parsed search, for the refresher */
+    char *key;                 /* canonical text of the search; NULL = empty slot */
+    struct dm_search_query *q; /* the parsed search, for the refresher */
     char etag[40];
     struct rc_body *body;
     int64_t at_ms;
-    int64_t refresh_ms; /* when a refresh of this entry started; 0 = none running */
-    bool read;          /* served at least once since it was stored */
+    int64_t refresh_ms; /* when a request started refreshing this entry; 0 = none */
+    bool read;          /* served at least once since it was stored (or last taken) */
+    bool bg_busy;       /* the refresher is re-rendering it now, since bg_started_ms */
+    int64_t bg_started_ms;
+    int64_t bg_retry_ms; /* after a failed background refresh: not before this */
 };
 
 struct api_respcache {
@@ -143,9 +153,9 @@ struct api_respcache {
     /* the refresher */
     struct dm_api *api;
     pthread_t th;
-    bool started;
-    bool stop;              /* under mu */
-    pthread_cond_t wake;    /* signalled on stop */
+    atomic_bool started;
+    bool stop;           /* under mu */
+    pthread_cond_t wake; /* signalled on stop */
 };
 
 struct api_respcache *api_respcache_new(int ttl_ms)
@@ -176,6 +186,12 @@ void api_respcache_free(struct api_respcache *rc)
     free(rc);
 }
 
+/* How long past its lifetime an entry may still be served while it is being refreshed. */
+static int64_t stale_max(const struct api_respcache *rc)
+{
+    return 4LL * rc->ttl_ms + 1000;
+}
+
 static unsigned key_slot(const char *key)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
@@ -184,8 +200,7 @@ static unsigned key_slot(const char *key)
     return (unsigned)(h % RC_SLOTS);
 }
 
-bool api_respcache_get(struct api_respcache *rc, const char *key, struct dm_buf *out,
-                       char etag[40])
+bool api_respcache_get(struct api_respcache *rc, const char *key, struct dm_buf *out, char etag[40])
 {
     if (rc == NULL || rc->ttl_ms <= 0)
         return false;
@@ -197,8 +212,12 @@ bool api_respcache_get(struct api_respcache *rc, const char *key, struct dm_buf 
     if (e->body && e->key && !strcmp(e->key, key)) {
         int64_t age = now - e->at_ms;
         bool serve = age < rc->ttl_ms;
-        if (!serve && age < 4LL * rc->ttl_ms + 1000) {
-            if (e->refresh_ms > 0 && now - e->refresh_ms < RC_REFRESH_BUSY_MS) {
+        bool in_flight = e->bg_busy && now - e->bg_started_ms < RC_BG_MAX_MS;
+        if (!serve && (age < stale_max(rc) || in_flight)) {
+            /* With the refresher running, an expired entry is its job: it refreshes what is
+             * read, and a request never waits on the database for it. */
+            if (atomic_load(&rc->started) ||
+                (e->refresh_ms > 0 && now - e->refresh_ms < RC_REFRESH_BUSY_MS)) {
                 serve = true; /* being refreshed: the previous body will do */
             } else {
                 e->refresh_ms = now; /* this request refreshes */
@@ -226,9 +245,10 @@ bool api_respcache_get(struct api_respcache *rc, const char *key, struct dm_buf 
     return hit;
 }
 
-void api_respcache_put(struct api_respcache *rc, const char *key,
-                       const struct dm_search_query *q, const struct dm_buf *body,
-                       const char *etag)
+/* Store body for key; with only_if_present, only when the slot still holds key (a refresh
+ * must not evict a search stored meanwhile in the same slot). */
+static void put(struct api_respcache *rc, const char *key, const struct dm_search_query *q,
+                const struct dm_buf *body, const char *etag, bool only_if_present)
 {
     if (rc == NULL || rc->ttl_ms <= 0 || body->len > RC_MAX_BODY || body->data == NULL)
         return;
@@ -242,6 +262,11 @@ void api_respcache_put(struct api_respcache *rc, const char *key,
     struct rc_entry *e = &rc->e[key_slot(key)];
     struct rc_body *old = e->body;
     bool same = e->key != NULL && !strcmp(e->key, key);
+    if (!same && only_if_present) {
+        pthread_mutex_unlock(&rc->mu);
+        free(copy);
+        return;
+    }
     if (!same) {
         old_key = e->key; /* freed below, outside the lock */
         old_q = e->q;
@@ -254,11 +279,19 @@ void api_respcache_put(struct api_respcache *rc, const char *key,
     e->body = copy;
     e->at_ms = dm_mono_ms();
     e->refresh_ms = 0;
+    e->bg_busy = false;
+    e->bg_retry_ms = 0;
     /* A re-store of the same search keeps `read`: the refresher clears it when it starts. */
     pthread_mutex_unlock(&rc->mu);
     rc_body_unref(old);
     free(old_key);
     free(old_q);
+}
+
+void api_respcache_put(struct api_respcache *rc, const char *key, const struct dm_search_query *q,
+                       const struct dm_buf *body, const char *etag)
+{
+    put(rc, key, q, body, etag, false);
 }
 
 void api_respcache_stats(struct api_respcache *rc, struct api_respcache_counts *out)
@@ -276,8 +309,8 @@ void api_respcache_stats(struct api_respcache *rc, struct api_respcache_counts *
 /* ---- the refresher ---- */
 
 /* Pick the next entry due for a background refresh at or after slot *from: read since it was
- * stored, at least half a lifetime old, not expired past the stale window, and not being
- * refreshed. Marks it as being refreshed and copies out its key and query. */
+ * stored or last taken, at least half a lifetime old, not expired past the stale window, not
+ * being refreshed and not waiting to retry. Marks it busy and copies out its key and query. */
 static bool take_due(struct api_respcache *rc, int *from, char **key, struct dm_search_query *q)
 {
     int64_t now = dm_mono_ms();
@@ -288,11 +321,10 @@ static bool take_due(struct api_respcache *rc, int *from, char **key, struct dm_
         if (e->body == NULL || e->key == NULL || e->q == NULL || !e->read)
             continue;
         int64_t age = now - e->at_ms;
-        if (age < rc->ttl_ms / 2 || age >= 4LL * rc->ttl_ms + 1000)
+        if (age < rc->ttl_ms / 2 || age >= stale_max(rc) || e->bg_busy || now < e->bg_retry_ms)
             continue;
-        if (e->refresh_ms > 0 && now - e->refresh_ms < RC_REFRESH_BUSY_MS)
-            continue;
-        e->refresh_ms = now;
+        e->bg_busy = true;
+        e->bg_started_ms = now;
         e->read = false; /* a read after this keeps it alive for the next round */
         *key = dm_xstrdup(e->key);
         memcpy(q, e->q, sizeof(*q));
@@ -302,23 +334,30 @@ static bool take_due(struct api_respcache *rc, int *from, char **key, struct dm_
     return found;
 }
 
-static void refresh_one(struct api_respcache *rc, const char *key,
-                        const struct dm_search_query *q, struct dm_buf *b)
+static void refresh_one(struct api_respcache *rc, const char *key, const struct dm_search_query *q,
+                        struct dm_buf *b)
 {
     struct dm_error err = {0};
     dm_buf_reset(b);
     enum dm_err e = api_search_render(rc->api, q, b, &err);
     if (e != DM_OK) {
-        /* The entry stays marked for RC_REFRESH_BUSY_MS, which spaces out the retries while
-         * the database is unavailable; readers keep the previous body meanwhile. */
+        /* Readers keep the previous body (within the stale window); retries are spaced out
+         * while the database is unavailable. */
         atomic_fetch_add(&rc->refresh_failures, 1);
         dm_debug(NULL, "search cache refresh failed: %s", err.message);
+        pthread_mutex_lock(&rc->mu);
+        struct rc_entry *en = &rc->e[key_slot(key)];
+        if (en->key && !strcmp(en->key, key)) {
+            en->bg_busy = false;
+            en->bg_retry_ms = dm_mono_ms() + RC_RETRY_MS;
+        }
+        pthread_mutex_unlock(&rc->mu);
         return;
     }
     char hash[DM_SHA256_HEX_LEN], etag[40];
     dm_sha256_hex(b->data ? b->data : "", b->len, hash);
     snprintf(etag, sizeof(etag), "\"%.32s\"", hash);
-    api_respcache_put(rc, key, q, b, etag);
+    put(rc, key, q, b, etag, true);
     atomic_fetch_add(&rc->refreshes_background, 1);
 }
 
@@ -364,24 +403,24 @@ static void *refresher(void *arg)
 
 enum dm_err api_respcache_start(struct api_respcache *rc, struct dm_api *api)
 {
-    if (rc == NULL || rc->ttl_ms <= 0 || rc->started)
+    if (rc == NULL || rc->ttl_ms <= 0 || atomic_load(&rc->started))
         return DM_OK;
     rc->api = api;
     rc->stop = false;
     if (pthread_create(&rc->th, NULL, refresher, rc) != 0)
         return DM_ERR_INTERNAL;
-    rc->started = true;
+    atomic_store(&rc->started, true);
     return DM_OK;
 }
 
 void api_respcache_stop(struct api_respcache *rc)
 {
-    if (rc == NULL || !rc->started)
+    if (rc == NULL || !atomic_load(&rc->started))
         return;
     pthread_mutex_lock(&rc->mu);
     rc->stop = true;
     pthread_cond_signal(&rc->wake);
     pthread_mutex_unlock(&rc->mu);
     pthread_join(rc->th, NULL);
-    rc->started = false;
+    atomic_store(&rc->started, false);
 }
