@@ -22,6 +22,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "domain/hmac_auth.h"
+#include "services/api/search_cache.h"
 
 struct dm_queue;
 struct dm_nivoda;
@@ -46,10 +47,8 @@ struct api_stats {
 };
 extern const double api_lat_bounds[API_LAT_BUCKETS - 1]; /* seconds; last bucket is +Inf */
 
-struct api_keycache;   /* auth.c */
-struct api_ratelimit;  /* ratelimit.c */
-struct api_countcache; /* search_cache.c */
-struct api_respcache;  /* search_cache.c */
+struct api_keycache;  /* auth.c */
+struct api_ratelimit; /* ratelimit.c */
 struct dm_search_query;
 
 struct dm_api {
@@ -126,38 +125,7 @@ void api_docs(struct api_call *c);
 void api_stats_record(struct dm_api *api, int status, int64_t duration_us);
 void api_stats_flush(struct dm_api *api);
 
-/* ---- search_cache.c: the search's count cache and response cache ---- */
-/* Totals of large result sets, keyed by the hash of the count statement, reused for 10 s; an
- * expired total is recounted by one caller while the others keep it. Thread-safe. */
-struct api_countcache *api_countcache_new(void);
-void api_countcache_free(struct api_countcache *cc);
-bool api_countcache_get(struct api_countcache *cc, const char *key, int64_t *total, bool *estimate);
-void api_countcache_put(struct api_countcache *cc, const char *key, int64_t total, bool estimate);
-
-/* Search responses reused for ttl_ms (0 = off), keyed by the canonical text of the parsed
- * search. With the refresher started, an entry read since it was stored is re-rendered in the
- * background once half its lifetime has passed, so hot searches never wait on the database; a
- * result is then at most ttl_ms old. When the refresher falls behind, readers keep the previous
- * body for up to 4 ttl_ms + 1 s, then one request refreshes while the others keep it.
- * Thread-safe. _free stops the refresher. */
-struct api_respcache *api_respcache_new(int ttl_ms);
-void api_respcache_free(struct api_respcache *rc);
-/* Copy the cached body for key into out and its ETag into etag; false on a miss, and when the
- * caller is the one chosen to refresh an expired entry. */
-bool api_respcache_get(struct api_respcache *rc, const char *key, struct dm_buf *out,
-                       char etag[40]);
-/* Store body (bodies over 512 kB are not cached) and its ETag for key and its parsed query. */
-void api_respcache_put(struct api_respcache *rc, const char *key, const struct dm_search_query *q,
-                       const struct dm_buf *body, const char *etag);
-/* Start the background refresher thread; it renders through api_search_render(api, ...).
- * No-op when the cache is off. DM_ERR_INTERNAL when the thread cannot be created. */
-enum dm_err api_respcache_start(struct api_respcache *rc, struct dm_api *api) DM_MUST_CHECK;
-/* Stop and join the refresher (no-op when not started). */
-void api_respcache_stop(struct api_respcache *rc);
-struct api_respcache_counts {
-    long long hits, misses, refreshes_background, refreshes_request, refresh_failures;
-};
-void api_respcache_stats(struct api_respcache *rc, struct api_respcache_counts *out);
+/* ---- search_cache.h: the search's count cache and response cache ---- */
 
 /* ---- diamonds.c ---- */
 /* Render search q's response body ({"data":[...],"pagination":{...}}) into out from the
@@ -237,5 +205,19 @@ enum dm_err api_query_hot(struct dm_db *db, const char *sql, int n, const char *
                           PGresult **res, struct dm_error *err) DM_MUST_CHECK;
 /* ISO time text from PostgreSQL -> ms since epoch (0 when NULL/bad). */
 int64_t api_ms(const PGresult *r, int row, int col);
+/* The path's first parameter as a UUID: true with *id set; otherwise answers 400
+ * VALIDATION_ERROR "<param> must be a UUID" and returns false (*id is still set). */
+bool api_uuid_param(struct api_call *c, const char *param, const char **id);
+/* Outcome of a statement that selects at most one row, run into *r with result e (err its
+ * detail): true when it succeeded and *r holds a row (the caller clears it). Otherwise answers
+ * (api_fail(c, e, err) on an error, else 404 NOT_FOUND with the message not_found), clears *r,
+ * sets it to NULL and returns false. */
+bool api_row_found(struct api_call *c, enum dm_err e, const struct dm_error *err, PGresult **r,
+                   const char *not_found);
+/* Begin a transaction on conn and run sql, a SELECT ... FOR UPDATE of at most one row, with its
+ * n params into *r; then as api_row_found. On false the transaction is left open: the caller
+ * releases conn (the pool rolls it back) as after any failed statement. */
+bool api_lock_row(struct api_call *c, struct dm_db_conn *conn, const char *sql, int n,
+                  const char *const *params, PGresult **r, const char *not_found);
 
 #endif

@@ -28,6 +28,7 @@
 #include "core/timeutil.h"
 #include "domain/search_query.h"
 #include "services/api/api.h"
+#include "services/api/search_cache.h"
 
 /* ---- count cache: totals of large result sets are reused for a few seconds ---- */
 
@@ -149,6 +150,7 @@ struct api_respcache {
     pthread_mutex_t mu;
     int ttl_ms;
     struct rc_entry e[RC_SLOTS];
+    int64_t (*now_ms)(void); /* dm_mono_ms; tests substitute a clock */
     atomic_llong hits, misses, refreshes_background, refreshes_request, refresh_failures;
     /* the refresher */
     struct dm_api *api;
@@ -168,7 +170,13 @@ struct api_respcache *api_respcache_new(int ttl_ms)
     pthread_cond_init(&rc->wake, &ca);
     pthread_condattr_destroy(&ca);
     rc->ttl_ms = ttl_ms;
+    rc->now_ms = dm_mono_ms;
     return rc;
+}
+
+void api_respcache_set_clock(struct api_respcache *rc, int64_t (*now_ms)(void))
+{
+    rc->now_ms = now_ms ? now_ms : dm_mono_ms;
 }
 
 void api_respcache_free(struct api_respcache *rc)
@@ -206,7 +214,7 @@ bool api_respcache_get(struct api_respcache *rc, const char *key, struct dm_buf 
         return false;
     struct rc_body *body = NULL;
     bool refresh_here = false;
-    int64_t now = dm_mono_ms();
+    int64_t now = rc->now_ms();
     pthread_mutex_lock(&rc->mu);
     struct rc_entry *e = &rc->e[key_slot(key)];
     if (e->body && e->key && !strcmp(e->key, key)) {
@@ -277,7 +285,7 @@ static void put(struct api_respcache *rc, const char *key, const struct dm_searc
     }
     snprintf(e->etag, sizeof(e->etag), "%s", etag);
     e->body = copy;
-    e->at_ms = dm_mono_ms();
+    e->at_ms = rc->now_ms();
     e->refresh_ms = 0;
     e->bg_busy = false;
     e->bg_retry_ms = 0;
@@ -313,7 +321,7 @@ void api_respcache_stats(struct api_respcache *rc, struct api_respcache_counts *
  * being refreshed and not waiting to retry. Marks it busy and copies out its key and query. */
 static bool take_due(struct api_respcache *rc, int *from, char **key, struct dm_search_query *q)
 {
-    int64_t now = dm_mono_ms();
+    int64_t now = rc->now_ms();
     bool found = false;
     pthread_mutex_lock(&rc->mu);
     for (; *from < RC_SLOTS && !found && !rc->stop; (*from)++) {
@@ -349,7 +357,7 @@ static void refresh_one(struct api_respcache *rc, const char *key, const struct 
         struct rc_entry *en = &rc->e[key_slot(key)];
         if (en->key && !strcmp(en->key, key)) {
             en->bg_busy = false;
-            en->bg_retry_ms = dm_mono_ms() + RC_RETRY_MS;
+            en->bg_retry_ms = rc->now_ms() + RC_RETRY_MS;
         }
         pthread_mutex_unlock(&rc->mu);
         return;
