@@ -58,6 +58,61 @@ static void test_validity(void **state)
     }
 }
 
+/* String errors: the exact reason and the offset it is reported at (surrogate errors after the
+ * first escape, everything else at the offending byte or escape). */
+static void test_string_errors(void **state)
+{
+    (void)state;
+    struct {
+        const char *text;
+        const char *msg; /* NULL: accepted */
+    } cases[] = {
+        {"\"\\ud83d\\ude00\\u00e9\\\"\\\\\\/"
+         "\\b\\f\\n\\r\\t\x7f\xc2\x80\xef\xbf\xbf\xf4\x8f\xbf\xbf\"",
+         NULL},
+        {"\"a", "malformed JSON at offset 2: unterminated string"},
+        {"\"a\x01\"", "malformed JSON at offset 2: control character in string"},
+        {"\"\x1f\"", "malformed JSON at offset 1: control character in string"},
+        {"\"a\\", "malformed JSON at offset 2: unterminated escape"},
+        {"\"\\x\"", "malformed JSON at offset 1: bad escape"},
+        {"\"\\U0041\"", "malformed JSON at offset 1: bad escape"},
+        {"\"\\u12\"", "malformed JSON at offset 1: short \\u escape"},
+        {"\"\\u12g4\"", "malformed JSON at offset 1: bad \\u escape"},
+        {"\"x\\u0000\"", "malformed JSON at offset 2: \\u0000 is not allowed"},
+        {"\"\\udc00\"", "malformed JSON at offset 7: lone low surrogate"},
+        {"\"\\ud800\"", "malformed JSON at offset 7: lone high surrogate"},
+        {"\"\\ud800\\u0041\"", "malformed JSON at offset 7: lone high surrogate"},
+        {"\"\\ud800\\udbff\"", "malformed JSON at offset 7: lone high surrogate"},
+        {"\"\\ud800\\ud\"", "malformed JSON at offset 7: lone high surrogate"},
+        {"\"\\ud800\\n\"", "malformed JSON at offset 7: lone high surrogate"},
+        {"\"ab\xc3\"", "malformed JSON at offset 3: invalid UTF-8"},
+        {"\"\xc0\xaf\"", "malformed JSON at offset 1: invalid UTF-8"},
+        {"\"\xe0\x80\xaf\"", "malformed JSON at offset 1: invalid UTF-8"},
+        {"\"\xf0\x80\x80\xaf\"", "malformed JSON at offset 1: invalid UTF-8"},
+        {"\"\xed\xa0\x80\"", "malformed JSON at offset 1: invalid UTF-8"},
+        {"\"\xf4\x90\x80\x80\"", "malformed JSON at offset 1: invalid UTF-8"},
+        {"\"\xf5\x80\x80\x80\"", "malformed JSON at offset 1: invalid UTF-8"},
+        {"\"\x80\"", "malformed JSON at offset 1: invalid UTF-8"},
+        {"\"\xe2\x82", "malformed JSON at offset 1: invalid UTF-8"},
+        {"\"\xe2\x82\"", "malformed JSON at offset 1: invalid UTF-8"},
+        {"{\"a\x01\":1}", "malformed JSON at offset 3: control character in string"},
+        {"[\"ok\",\"\\q\"]", "malformed JSON at offset 7: bad escape"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct dm_jscan js;
+        struct dm_error err = {0};
+        enum dm_err e = dm_jscan_parse(&js, cases[i].text, strlen(cases[i].text), &err);
+        if (cases[i].msg == NULL) {
+            if (e != DM_OK)
+                fail_msg("case %zu refused: %s", i, err.message);
+            dm_jscan_free(&js);
+            continue;
+        }
+        if (e != DM_ERR_INVALID || strcmp(err.message, cases[i].msg) != 0)
+            fail_msg("case %zu: e=%d '%s', want '%s'", i, e, err.message, cases[i].msg);
+    }
+}
+
 static void test_depth(void **state)
 {
     char deep[200];
@@ -111,6 +166,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_validity),
+        cmocka_unit_test(test_string_errors),
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_lookup),
     };

@@ -195,6 +195,75 @@ static void test_left_to_regular_path(void **state)
     dm_buf_free(&b);
 }
 
+/* String values: every valid form is kept byte for byte, every invalid one refuses the page. */
+static void test_strings(void **state)
+{
+    (void)state;
+    struct {
+        const char *s; /* the string value's raw text, between the quotes */
+        bool ok;
+    } cases[] = {
+        {"", true},
+        {"plain ascii \x7f", true},
+        {"\\\"\\\\\\/\\b\\f\\n\\r\\t", true},
+        {"\\u0041\\u00e9\\uFFFF\\ud83d\\ude00\\uDBFF\\uDFFF", true},
+        {"\xc2\x80\xdf\xbf\xe0\xa0\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf", true},
+        {"a\x01", false},
+        {"\x1f", false},
+        {"\\x", false},
+        {"\\U0041", false},
+        {"\\u12", false},
+        {"\\u12g4", false},
+        {"\\udc00", false},
+        {"\\ud800", false},
+        {"\\ud800x", false},
+        {"\\ud800\\u0041", false},
+        {"\\ud800\\udbff", false},
+        {"\\ud800\\udcg0", false},
+        {"\\ud800\\n", false},
+        {"\xc0\xaf", false},
+        {"\xc1\xbf", false},
+        {"\xe0\x80\xaf", false},
+        {"\xe0\x9f\xbf", false},
+        {"\xf0\x80\x80\xaf", false},
+        {"\xf0\x8f\xbf\xbf", false},
+        {"\xed\xa0\x80", false},
+        {"\xed\xbf\xbf", false},
+        {"\xf4\x90\x80\x80", false},
+        {"\xf5\x80\x80\x80", false},
+        {"\xff", false},
+        {"\x80", false},
+        {"\xc3", false},
+        {"\xe2\x82", false},
+        {"\xe2\x28\xa1", false},
+        {"\xf0\x90\x80", false},
+    };
+    char item[256];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(item, sizeof(item), "{\"id\":\"o\",\"a\":\"%s\",\"k\":1}", cases[i].s);
+        const char *body = page_body(item);
+        struct dm_feed_raw_page p;
+        enum dm_err e = dm_nivoda_scan_raw_page(body, strlen(body), &p);
+        if ((e == DM_OK) != cases[i].ok)
+            fail_msg("case %zu '%s': e=%d", i, cases[i].s, e);
+        if (e != DM_OK) {
+            assert_null(p.items);
+            continue;
+        }
+        assert_int_equal(p.n, 1);
+        assert_int_equal(p.items[0].json_len, strlen(item));
+        assert_memory_equal(p.items[0].json, item, strlen(item));
+        dm_feed_raw_page_free(&p);
+    }
+    /* A string cut off by the end of the body, inside and after an escape. */
+    static const char *const cut[] = {"{\"data\":\"abc", "{\"data\":\"a\\", "{\"data\":\"\\u00",
+                                      "{\"data\":\"\\ud800\\udc"};
+    for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
+        struct dm_feed_raw_page p;
+        assert_int_equal(dm_nivoda_scan_raw_page(cut[i], strlen(cut[i]), &p), DM_ERR_INVALID);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_same_text_as_json_write),
         cmocka_unit_test(test_whitespace_compacted),
         cmocka_unit_test(test_left_to_regular_path),
+        cmocka_unit_test(test_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
