@@ -33,16 +33,6 @@ static json_t *query_rows(struct api_call *c, const char *sql, int n, const char
     return a;
 }
 
-static bool run_id_param(struct api_call *c, const char **id)
-{
-    *id = c->params[0];
-    if (!dm_uuid_valid(*id)) {
-        api_validation(c, "runId", "must be a UUID");
-        return false;
-    }
-    return true;
-}
-
 static bool int_arg(struct api_call *c, const char *name, int min, int max, int def, int *out)
 {
     const char *v = dm_http_req_arg(c->req, name);
@@ -178,23 +168,12 @@ void api_analytics_runs(struct api_call *c)
 void api_analytics_run(struct api_call *c)
 {
     const char *id;
-    if (!run_id_param(c, &id))
+    if (!api_uuid_param(c, "runId", &id))
         return;
-    char sql[4096];
-    snprintf(sql, sizeof(sql), "%s WHERE r.run_id = $1", API_RUN_SELECT);
-    const char *p[1] = {id};
     PGresult *r = NULL;
-    struct dm_error err = {0};
-    enum dm_err e = dm_db_query(c->api->db, sql, 1, p, &r, &err);
-    if (e != DM_OK) {
-        api_fail(c, e, &err);
+    if (!api_run_get(c, id, &r))
         return;
-    }
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        api_error(c, 404, "NOT_FOUND", "Run not found", NULL);
-        return;
-    }
+    const char *p[1] = {id};
     json_t *run = api_run_json(r, 0);
     PQclear(r);
     bool ok;
@@ -365,21 +344,14 @@ void api_analytics_consolidation(struct api_call *c)
 void api_analytics_consolidation_run(struct api_call *c)
 {
     const char *id;
-    if (!run_id_param(c, &id))
+    if (!api_uuid_param(c, "runId", &id))
         return;
     const char *p[1] = {id};
     PGresult *r = NULL;
     struct dm_error err = {0};
     enum dm_err e = consolidation_rows(c, "WHERE r.run_id = $1", 1, p, &r, &err);
-    if (e != DM_OK) {
-        api_fail(c, e, &err);
+    if (!api_row_found(c, e, &err, &r, "Run not found"))
         return;
-    }
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        api_error(c, 404, "NOT_FOUND", "Run not found", NULL);
-        return;
-    }
     json_t *o = consolidation_json(r, 0);
     PQclear(r);
     api_data(c, 200, o);

@@ -214,6 +214,9 @@ bool api_uuid_param(struct api_call *c, const char *param, const char **id);
  * sets it to NULL and returns false. */
 bool api_row_found(struct api_call *c, enum dm_err e, const struct dm_error *err, PGresult **r,
                    const char *not_found);
+/* dm_db_query sql (at most one row) with its n params into *r; then as api_row_found. */
+bool api_query_row(struct api_call *c, const char *sql, int n, const char *const *params,
+                   PGresult **r, const char *not_found);
 /* Begin a transaction on conn and run sql, a SELECT ... FOR UPDATE of at most one row, with its
  * n params into *r; then as api_row_found. On false the transaction is left open: the caller
  * releases conn (the pool rolls it back) as after any failed statement. */

@@ -344,20 +344,10 @@ out:
     dm_buf_free(&key);
 }
 
-static bool id_param(struct api_call *c, const char **id)
-{
-    *id = c->params[0];
-    if (!dm_uuid_valid(*id)) {
-        api_validation(c, "id", "must be a UUID");
-        return false;
-    }
-    return true;
-}
-
 void api_diamond_get(struct api_call *c)
 {
     const char *id;
-    if (!id_param(c, &id))
+    if (!api_uuid_param(c, "id", &id))
         return;
     char sql[4096];
     snprintf(sql, sizeof(sql), "SELECT %s FROM diamonds WHERE id = $1 AND status = 'active'",
@@ -366,15 +356,8 @@ void api_diamond_get(struct api_call *c)
     PGresult *r = NULL;
     struct dm_error err = {0};
     enum dm_err e = api_query_hot(c->api->db, sql, 1, p, &r, &err);
-    if (e != DM_OK) {
-        api_fail(c, e, &err);
+    if (!api_row_found(c, e, &err, &r, "Diamond not found"))
         return;
-    }
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        api_error(c, 404, "NOT_FOUND", "Diamond not found", NULL);
-        return;
-    }
     struct dm_buf *b = &c->resp->body;
     dm_buf_reset(b);
     c->resp->status = 200;
@@ -390,24 +373,15 @@ void api_diamond_get(struct api_call *c)
 void api_diamond_availability(struct api_call *c)
 {
     const char *id;
-    if (!id_param(c, &id))
+    if (!api_uuid_param(c, "id", &id))
         return;
     const char *p[1] = {id};
     PGresult *r = NULL;
-    struct dm_error err = {0};
-    enum dm_err e = dm_db_query(c->api->db,
-                                "SELECT id, availability, hold_id, raw_availability, updated_at "
-                                "FROM diamonds WHERE id = $1 AND status = 'active'",
-                                1, p, &r, &err);
-    if (e != DM_OK) {
-        api_fail(c, e, &err);
+    if (!api_query_row(c,
+                       "SELECT id, availability, hold_id, raw_availability, updated_at "
+                       "FROM diamonds WHERE id = $1 AND status = 'active'",
+                       1, p, &r, "Diamond not found"))
         return;
-    }
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        api_error(c, 404, "NOT_FOUND", "Diamond not found", NULL);
-        return;
-    }
     json_t *d = api_row_json(r, 0);
     json_object_set_new(d, "available", json_boolean(!strcmp(PQgetvalue(r, 0, 1), "available")));
     PQclear(r);
@@ -431,7 +405,7 @@ static bool supplier_ready(struct api_call *c)
 void api_diamond_hold(struct api_call *c)
 {
     const char *id;
-    if (!id_param(c, &id))
+    if (!api_uuid_param(c, "id", &id))
         return;
     struct dm_db_conn *conn = api_conn(c);
     if (conn == NULL)
@@ -439,21 +413,12 @@ void api_diamond_hold(struct api_call *c)
     PGresult *r = NULL;
     struct dm_error err = {0};
     const char *p1[1] = {id};
-    enum dm_err e = dm_db_begin(conn, &err);
-    if (e == DM_OK)
-        /* The row lock serialises concurrent holds: the second sees on_hold and gets 409. */
-        e = dm_db_exec(conn,
-                       "SELECT offer_id, availability FROM diamonds "
-                       "WHERE id = $1 AND status = 'active' FOR UPDATE",
-                       1, p1, &r, &err);
-    if (e != DM_OK) {
-        api_fail(c, e, &err);
+    /* The row lock serialises concurrent holds: the second sees on_hold and gets 409. */
+    if (!api_lock_row(c, conn,
+                      "SELECT offer_id, availability FROM diamonds "
+                      "WHERE id = $1 AND status = 'active' FOR UPDATE",
+                      1, p1, &r, "Diamond not found"))
         goto out;
-    }
-    if (PQntuples(r) == 0) {
-        api_error(c, 404, "NOT_FOUND", "Diamond not found", NULL);
-        goto out;
-    }
     if (strcmp(PQgetvalue(r, 0, 1), "available")) {
         char msg[128];
         snprintf(msg, sizeof(msg), "Diamond is not available (%s)", PQgetvalue(r, 0, 1));
@@ -470,6 +435,7 @@ void api_diamond_hold(struct api_call *c)
     memset(&h, 0, sizeof(h));
     struct dm_error serr = {0};
     enum dm_err se = dm_nivoda_hold(c->api->nivoda, offer, &h, &serr);
+    enum dm_err e;
     if (se != DM_OK) {
         const char *p[4] = {id, c->client, offer, serr.message};
         e = dm_db_exec(conn,
@@ -601,7 +567,7 @@ static json_t *error_body(const char *code, const char *message)
 void api_diamond_purchase(struct api_call *c)
 {
     const char *id;
-    if (!id_param(c, &id))
+    if (!api_uuid_param(c, "id", &id))
         return;
     const char *idem = dm_http_req_header(c->req, "X-Idempotency-Key");
     if (idem == NULL || idem[0] == '\0') {
@@ -708,14 +674,8 @@ void api_diamond_purchase(struct api_call *c)
         e = dm_db_exec(conn,
                        "SELECT availability FROM diamonds WHERE id = $1 AND status = 'active'", 1,
                        pd, &r, &err);
-        if (e != DM_OK) {
-            api_fail(c, e, &err);
+        if (!api_row_found(c, e, &err, &r, "Diamond not found"))
             goto out;
-        }
-        if (PQntuples(r) == 0) {
-            api_error(c, 404, "NOT_FOUND", "Diamond not found", NULL);
-            goto out;
-        }
         const char *av = PQgetvalue(r, 0, 0);
         bool sold = !strcmp(av, "sold");
         bool unavailable = sold || (strcmp(av, "available") && strcmp(av, "on_hold"));

@@ -204,16 +204,6 @@ static bool check_ranges(struct api_call *c, const struct rule_in *in)
     return true;
 }
 
-static bool rule_id(struct api_call *c, const char **id)
-{
-    *id = c->params[0];
-    if (!dm_uuid_valid(*id)) {
-        api_validation(c, "id", "must be a UUID");
-        return false;
-    }
-    return true;
-}
-
 void api_rules_list(struct api_call *c)
 {
     PGresult *r = NULL;
@@ -273,18 +263,12 @@ static void write_rule(struct api_call *c, const char *id, struct rule_in *in)
     if (e == DM_OK)
         e = dm_db_query(c->api->db, sql.data, np, params, &r, &err);
     dm_buf_free(&sql);
-    if (e != DM_OK) {
-        if (e == DM_ERR_INVALID)
-            api_error(c, 400, "VALIDATION_ERROR", "Pricing rule violates a constraint", NULL);
-        else
-            api_fail(c, e, &err);
+    if (e == DM_ERR_INVALID) {
+        api_error(c, 400, "VALIDATION_ERROR", "Pricing rule violates a constraint", NULL);
         return;
     }
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        api_error(c, 404, "NOT_FOUND", "Pricing rule not found", NULL);
+    if (!api_row_found(c, e, &err, &r, "Pricing rule not found"))
         return;
-    }
     api_data(c, id ? 200 : 201, api_row_json(r, 0));
     PQclear(r);
 }
@@ -316,7 +300,7 @@ out:
 void api_rules_update(struct api_call *c)
 {
     const char *id;
-    if (!rule_id(c, &id))
+    if (!api_uuid_param(c, "id", &id))
         return;
     json_t *body = api_body_object(c);
     if (body == NULL)
@@ -327,19 +311,11 @@ void api_rules_update(struct api_call *c)
         goto out;
     /* Validate ranges against the merged rule (stored values for fields not sent). */
     const char *p[1] = {id};
-    struct dm_error err = {0};
-    enum dm_err e = dm_db_query(c->api->db,
-                                "SELECT carat_min::text, carat_max::text, price_min::text, "
-                                "price_max::text FROM pricing_rules WHERE id = $1",
-                                1, p, &r, &err);
-    if (e != DM_OK) {
-        api_fail(c, e, &err);
+    if (!api_query_row(c,
+                       "SELECT carat_min::text, carat_max::text, price_min::text, "
+                       "price_max::text FROM pricing_rules WHERE id = $1",
+                       1, p, &r, "Pricing rule not found"))
         goto out;
-    }
-    if (PQntuples(r) == 0) {
-        api_error(c, 404, "NOT_FOUND", "Pricing rule not found", NULL);
-        goto out;
-    }
     struct rule_in merged;
     memset(&merged, 0, sizeof(merged));
     const char *names[4] = {"carat_min", "carat_max", "price_min", "price_max"};
@@ -363,23 +339,14 @@ out:
 void api_rules_delete(struct api_call *c)
 {
     const char *id;
-    if (!rule_id(c, &id))
+    if (!api_uuid_param(c, "id", &id))
         return;
     const char *p[1] = {id};
     PGresult *r = NULL;
-    struct dm_error err = {0};
-    enum dm_err e = dm_db_query(c->api->db, "DELETE FROM pricing_rules WHERE id = $1 RETURNING id",
-                                1, p, &r, &err);
-    if (e != DM_OK) {
-        api_fail(c, e, &err);
+    if (!api_query_row(c, "DELETE FROM pricing_rules WHERE id = $1 RETURNING id", 1, p, &r,
+                       "Pricing rule not found"))
         return;
-    }
-    bool found = PQntuples(r) > 0;
     PQclear(r);
-    if (!found) {
-        api_error(c, 404, "NOT_FOUND", "Pricing rule not found", NULL);
-        return;
-    }
     api_data(c, 200, json_pack("{s:s,s:b}", "id", id, "deleted", 1));
 }
 

@@ -2,7 +2,8 @@
  * triggers.c - operator actions (admin): start a scheduler run (local child or Azure Container
  * Apps Job, 409 while a run is in progress, 503 with manual_command when neither can run),
  * request consolidation (CONSOLIDATE via the queue), retry failed partitions from next_offset
- * (":r{n}" message ids), cancel a run, list a run's failed workers.
+ * (":r{n}" message ids; services/ops/retry.h, shared with `diamond retry`), cancel a run, list
+ * a run's failed workers.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "core/json.h"
 #include "domain/messages.h"
 #include "services/api/runs.h"
+#include "services/ops/retry.h"
 #include "services/worker/runops.h"
 
 /* Required run_id (UUID string) from a JSON body. */
@@ -138,18 +140,8 @@ void api_trigger_consolidate(struct api_call *c)
         goto out;
     }
     bool force = json_is_true(fv);
-    char sql[4096];
-    snprintf(sql, sizeof(sql), "%s WHERE r.run_id = $1", API_RUN_SELECT);
-    const char *p[1] = {run_id};
-    enum dm_err e = dm_db_query(c->api->db, sql, 1, p, &r, &err);
-    if (e != DM_OK) {
-        api_fail(c, e, &err);
+    if (!api_run_get(c, run_id, &r))
         goto out;
-    }
-    if (PQntuples(r) == 0) {
-        api_error(c, 404, "NOT_FOUND", "Run not found", NULL);
-        goto out;
-    }
     struct dm_run_facts f;
     api_run_facts(r, 0, &f);
     if (f.cancelled_at_ms > 0) {
@@ -181,12 +173,13 @@ void api_trigger_consolidate(struct api_call *c)
     dm_consolidate_id(&m, id, sizeof(id));
     char *text = dm_consolidate_to_json(&m);
     struct dm_queue_out out_msg = {.id = id, .body = text, .scheduled_ms = 0};
-    e = dm_queue_send(c->api->queue, DM_Q_CONSOLIDATE, &out_msg, &err);
+    enum dm_err e = dm_queue_send(c->api->queue, DM_Q_CONSOLIDATE, &out_msg, &err);
     free(text);
     if (e != DM_OK) {
         api_fail(c, e == DM_ERR_DB ? DM_ERR_UNAVAILABLE : e, &err);
         goto out;
     }
+    const char *p[1] = {run_id};
     if (dm_db_query(c->api->db,
                     "UPDATE run_metadata SET consolidate_sent_at = COALESCE(consolidate_sent_at, "
                     "now()) WHERE run_id = $1",
@@ -200,12 +193,33 @@ out:
     json_decref(body);
 }
 
+/* Per-partition outcome of dm_retry_failed: the sent ones go into the response. */
+struct retry_ctx {
+    struct api_call *c;
+    json_t *done;
+    int failed;
+};
+
+static void retried(void *arg, const struct dm_retry_partition *p)
+{
+    struct retry_ctx *ctx = arg;
+    if (p->err) {
+        /* The flag is cleared: the sweeper re-sends from next_offset. */
+        dm_warn(&ctx->c->log, "retry of partition %s not sent: %s", p->partition_id,
+                p->err->message);
+        ctx->failed++;
+        return;
+    }
+    json_array_append_new(ctx->done, json_pack("{s:s,s:I,s:i,s:s}", "partitionId", p->partition_id,
+                                               "offset", (json_int_t)p->wi->offset, "attempt",
+                                               p->wi->attempt, "messageId", p->message_id));
+}
+
 void api_trigger_retry(struct api_call *c)
 {
     json_t *body = api_body_object(c);
     if (body == NULL)
         return;
-    PGresult *r = NULL;
     struct dm_error err = {0};
     const char *run_id;
     if (!body_run_id(c, body, &run_id))
@@ -226,76 +240,29 @@ void api_trigger_retry(struct api_call *c)
         api_error(c, 503, "SERVICE_UNAVAILABLE", "Queue backend unavailable", NULL);
         goto out;
     }
-    const char *rp[1] = {run_id};
-    enum dm_err e = dm_db_query(c->api->db,
-                                "SELECT cancelled_at IS NOT NULL FROM run_metadata "
-                                "WHERE run_id = $1",
-                                1, rp, &r, &err);
-    if (e != DM_OK) {
+    struct retry_ctx ctx = {.c = c, .done = json_array()};
+    struct dm_retry_request req = {
+        .run_id = run_id, .partition_id = only, .by = c->client, .clear_skipped = true};
+    enum dm_retry_state state;
+    int n = 0;
+    enum dm_err e =
+        dm_retry_failed(c->api->db, c->api->queue, &req, retried, &ctx, &state, &n, &err);
+    if (e != DM_OK)
         api_fail(c, e, &err);
-        goto out;
-    }
-    if (PQntuples(r) == 0) {
+    else if (state == DM_RETRY_NO_RUN)
         api_error(c, 404, "NOT_FOUND", "Run not found", NULL);
-        goto out;
-    }
-    if (!strcmp(PQgetvalue(r, 0, 0), "t")) {
+    else if (state == DM_RETRY_RUN_CANCELLED)
         api_error(c, 409, "CONFLICT", "Run was cancelled; start a new run instead", NULL);
-        goto out;
-    }
-    PQclear(r);
-    r = NULL;
-    const char *p[2] = {run_id, only};
-    e = dm_db_query(c->api->db,
-                    "WITH u AS (UPDATE partition_progress SET failed = false, "
-                    " attempts = attempts + 1, last_error = NULL, updated_at = now() "
-                    " WHERE run_id = $1 AND failed AND NOT cancelled AND NOT completed "
-                    " AND ($2::text IS NULL OR partition_id = $2) "
-                    " RETURNING partition_id, attempts, next_offset), "
-                    "w AS (UPDATE worker_runs w SET status = 'running', error_message = NULL, "
-                    " completed_at = NULL FROM u WHERE w.run_id = $1 "
-                    " AND w.partition_id = u.partition_id RETURNING 1), "
-                    "m AS (UPDATE run_metadata SET skipped_at = NULL WHERE run_id = $1 "
-                    " AND EXISTS (SELECT 1 FROM u) RETURNING 1) "
-                    "SELECT partition_id, attempts, next_offset FROM u ORDER BY partition_id",
-                    2, p, &r, &err);
-    if (e != DM_OK) {
-        api_fail(c, e, &err);
-        goto out;
-    }
-    if (PQntuples(r) == 0) {
+    else if (n == 0)
         api_error(c, 404, "NOT_FOUND",
                   only ? "Partition not found or not failed" : "No failed workers to retry", NULL);
-        goto out;
-    }
-    json_t *done = json_array();
-    int failed = 0;
-    for (int i = 0; i < PQntuples(r); i++) {
-        const char *pid = PQgetvalue(r, i, 0);
-        struct dm_work_item wi;
-        struct dm_error serr = {0};
-        if (dm_runops_partition_item(c->api->db, run_id, pid, &wi, &serr) != DM_OK ||
-            dm_runops_send_work_item(c->api->queue, &wi, NULL, &serr) != DM_OK) {
-            /* The flag is cleared: the sweeper re-sends from next_offset. */
-            dm_warn(&c->log, "retry of partition %s not sent: %s", pid, serr.message);
-            failed++;
-            continue;
-        }
-        char id[256];
-        dm_work_item_id(&wi, id, sizeof(id));
-        json_array_append_new(done, json_pack("{s:s,s:I,s:i,s:s}", "partitionId", pid, "offset",
-                                              (json_int_t)wi.offset, "attempt", wi.attempt,
-                                              "messageId", id));
-        json_t *d = json_pack("{s:I,s:i,s:s}", "offset", (json_int_t)wi.offset, "attempt",
-                              wi.attempt, "by", c->client);
-        dm_runops_event(c->api->db, run_id, pid, "partition_retried", d);
-        json_decref(d);
-    }
-    api_data(c, 202,
-             json_pack("{s:s,s:I,s:i,s:o}", "runId", run_id, "retried",
-                       (json_int_t)json_array_size(done), "notSent", failed, "partitions", done));
+    else
+        api_data(c, 202,
+                 json_pack("{s:s,s:I,s:i,s:O}", "runId", run_id, "retried",
+                           (json_int_t)json_array_size(ctx.done), "notSent", ctx.failed,
+                           "partitions", ctx.done));
+    json_decref(ctx.done);
 out:
-    PQclear(r);
     json_decref(body);
 }
 
@@ -314,20 +281,11 @@ void api_trigger_cancel(struct api_call *c)
     if (conn == NULL)
         goto out;
     const char *p[1] = {run_id};
-    enum dm_err e = dm_db_begin(conn, &err);
-    if (e == DM_OK)
-        e = dm_db_exec(conn,
-                       "SELECT cancelled_at IS NOT NULL, completed_at IS NOT NULL "
-                       "FROM run_metadata WHERE run_id = $1 FOR UPDATE",
-                       1, p, &r, &err);
-    if (e != DM_OK) {
-        api_fail(c, e, &err);
+    if (!api_lock_row(c, conn,
+                      "SELECT cancelled_at IS NOT NULL, completed_at IS NOT NULL "
+                      "FROM run_metadata WHERE run_id = $1 FOR UPDATE",
+                      1, p, &r, "Run not found"))
         goto out;
-    }
-    if (PQntuples(r) == 0) {
-        api_error(c, 404, "NOT_FOUND", "Run not found", NULL);
-        goto out;
-    }
     if (!strcmp(PQgetvalue(r, 0, 0), "t")) {
         api_error(c, 409, "CONFLICT", "Run is already cancelled", NULL);
         goto out;
@@ -338,8 +296,8 @@ void api_trigger_cancel(struct api_call *c)
     }
     PQclear(r);
     r = NULL;
-    e = dm_db_exec(conn, "UPDATE run_metadata SET cancelled_at = now() WHERE run_id = $1", 1, p,
-                   NULL, &err);
+    enum dm_err e = dm_db_exec(
+        conn, "UPDATE run_metadata SET cancelled_at = now() WHERE run_id = $1", 1, p, NULL, &err);
     if (e == DM_OK)
         e = dm_db_exec(conn,
                        "WITH u AS (UPDATE partition_progress SET failed = true, cancelled = true, "
@@ -373,28 +331,19 @@ out:
 
 void api_trigger_failed_workers(struct api_call *c)
 {
-    const char *id = c->params[0];
-    if (!dm_uuid_valid(id)) {
-        api_validation(c, "runId", "must be a UUID");
+    const char *id;
+    if (!api_uuid_param(c, "runId", &id))
         return;
-    }
     const char *p[1] = {id};
     PGresult *r = NULL;
-    struct dm_error err = {0};
-    enum dm_err e =
-        dm_db_query(c->api->db, "SELECT 1 FROM run_metadata WHERE run_id = $1", 1, p, &r, &err);
-    if (e != DM_OK) {
-        api_fail(c, e, &err);
+    if (!api_query_row(c, "SELECT 1 FROM run_metadata WHERE run_id = $1", 1, p, &r,
+                       "Run not found"))
         return;
-    }
-    bool found = PQntuples(r) > 0;
     PQclear(r);
     r = NULL;
-    if (!found) {
-        api_error(c, 404, "NOT_FOUND", "Run not found", NULL);
-        return;
-    }
-    e = dm_db_query(c->api->db,
+    struct dm_error err = {0};
+    enum dm_err e =
+        dm_db_query(c->api->db,
                     "SELECT p.partition_id, w.worker_id, p.min_price, p.max_price, "
                     "p.next_offset, p.records, p.attempts, p.cancelled, "
                     "COALESCE(w.error_message, p.last_error) AS error_message, "

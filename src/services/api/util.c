@@ -148,3 +148,45 @@ enum dm_err api_query_hot(struct dm_db *db, const char *sql, int n, const char *
     dm_db_release(c);
     return e;
 }
+
+bool api_uuid_param(struct api_call *c, const char *param, const char **id)
+{
+    *id = c->params[0];
+    if (!dm_uuid_valid(*id)) {
+        api_validation(c, param, "must be a UUID");
+        return false;
+    }
+    return true;
+}
+
+bool api_row_found(struct api_call *c, enum dm_err e, const struct dm_error *err, PGresult **r,
+                   const char *not_found)
+{
+    if (e == DM_OK && PQntuples(*r) > 0)
+        return true;
+    PQclear(*r);
+    *r = NULL;
+    if (e != DM_OK)
+        api_fail(c, e, err);
+    else
+        api_error(c, 404, "NOT_FOUND", not_found, NULL);
+    return false;
+}
+
+bool api_query_row(struct api_call *c, const char *sql, int n, const char *const *params,
+                   PGresult **r, const char *not_found)
+{
+    struct dm_error err = {0};
+    enum dm_err e = dm_db_query(c->api->db, sql, n, params, r, &err);
+    return api_row_found(c, e, &err, r, not_found);
+}
+
+bool api_lock_row(struct api_call *c, struct dm_db_conn *conn, const char *sql, int n,
+                  const char *const *params, PGresult **r, const char *not_found)
+{
+    struct dm_error err = {0};
+    enum dm_err e = dm_db_begin(conn, &err);
+    if (e == DM_OK)
+        e = dm_db_exec(conn, sql, n, params, r, &err);
+    return api_row_found(c, e, &err, r, not_found);
+}
