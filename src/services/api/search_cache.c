@@ -12,9 +12,12 @@
  * read never waits on the database. An entry nobody reads is left to expire.
  *
  * Freshness contract: a response is at most API_CACHE_MS old while the refresher keeps up.
- * When it falls behind (a slow, overloaded or unavailable database), readers keep the previous
- * body for up to 4 lifetimes + 1 s, or while a background refresh of it is in flight (at most
- * 30 s); past that the entry is a miss and requests go to the database themselves. Without the
+ * When it falls behind (a slow, overloaded or unavailable database), readers of a hot entry
+ * keep the previous body for up to 4 lifetimes + 1 s, or while a background refresh of it is
+ * in flight (at most 30 s); past that the entry is a miss and requests go to the database
+ * themselves. An entry nobody read since it was stored is cold: the request that finds it
+ * expired refreshes it (the others keep the previous body meanwhile), as without the
+ * refresher. Without the
  * refresher (API_CACHE_MS=0 turns the cache off; a failed thread start falls back), one request
  * refreshes an expired entry while the others keep it.
  */
@@ -221,10 +224,14 @@ bool api_respcache_get(struct api_respcache *rc, const char *key, struct dm_buf 
         int64_t age = now - e->at_ms;
         bool serve = age < rc->ttl_ms;
         bool in_flight = e->bg_busy && now - e->bg_started_ms < RC_BG_MAX_MS;
+        /* A hot entry (read since it was stored, or being re-rendered) is the refresher's
+         * job, so no request waits on the database for it. A cold one (stored and not read
+         * since: the refresher leaves it alone) is refreshed by the request that finds it
+         * expired, so a search asked for now and then is never served older than its
+         * lifetime. */
+        bool refresher_has_it = atomic_load(&rc->started) && (in_flight || e->read);
         if (!serve && (age < stale_max(rc) || in_flight)) {
-            /* With the refresher running, an expired entry is its job: it refreshes what is
-             * read, and a request never waits on the database for it. */
-            if (atomic_load(&rc->started) ||
+            if (refresher_has_it ||
                 (e->refresh_ms > 0 && now - e->refresh_ms < RC_REFRESH_BUSY_MS)) {
                 serve = true; /* being refreshed: the previous body will do */
             } else {

@@ -29,10 +29,11 @@ void api_countcache_put(struct api_countcache *cc, const char *key, int64_t tota
 /* Search responses reused for ttl_ms (0 = off), keyed by the canonical text of the parsed
  * search. With the refresher started, an entry read since it was stored is re-rendered in the
  * background once half its lifetime has passed, so hot searches never wait on the database; a
- * result is then at most ttl_ms old. While it runs, an expired entry is served (and left to
- * the refresher) for up to 4 ttl_ms + 1 s, or while its background refresh is in flight (at
- * most 30 s); past that it is a miss. Without the refresher, one request refreshes an expired
- * entry (its get answers false) while the others keep the previous body within the same window.
+ * result is then at most ttl_ms old. While it runs, an expired hot entry (read since it was
+ * stored) is served and left to the refresher for up to 4 ttl_ms + 1 s, or while its
+ * background refresh is in flight (at most 30 s); past that it is a miss. An expired cold entry
+ * (not read since stored), or any expired entry without the refresher: one request refreshes it
+ * (its get answers false) while the others keep the previous body within the same window.
  * _free stops the refresher. */
 struct api_respcache *api_respcache_new(int ttl_ms);
 void api_respcache_free(struct api_respcache *rc);
