@@ -564,6 +564,22 @@ static json_t *error_body(const char *code, const char *message)
     return json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
 }
 
+/* Settle our pending purchase as failed (error recorded) with the answer http {"error":{code,
+ * message}}, commit, and give that answer; api_fail instead when it cannot be recorded. */
+static void settle_failed(struct api_call *c, struct dm_db_conn *conn, const char *purchase_id,
+                          const char *error, int http, const char *code, const char *message)
+{
+    struct dm_error err = {0};
+    json_t *b = error_body(code, message);
+    enum dm_err e = settle(conn, purchase_id, "failed", NULL, NULL, error, http, b, &err);
+    if (e == DM_OK)
+        e = dm_db_commit(conn, &err);
+    if (e != DM_OK)
+        json_decref(b), api_fail(c, e, &err);
+    else
+        api_json(c->resp, http, b);
+}
+
 void api_diamond_purchase(struct api_call *c)
 {
     const char *id;
@@ -749,14 +765,8 @@ void api_diamond_purchase(struct api_call *c)
     PQclear(r);
     r = NULL;
     if (sold) {
-        json_t *b = error_body("CONFLICT", "Diamond is already sold");
-        e = settle(conn, purchase_id, "failed", NULL, NULL, "diamond already sold", 409, b, &err);
-        if (e == DM_OK)
-            e = dm_db_commit(conn, &err);
-        if (e != DM_OK)
-            json_decref(b), api_fail(c, e, &err);
-        else
-            api_json(c->resp, 409, b);
+        settle_failed(c, conn, purchase_id, "diamond already sold", 409, "CONFLICT",
+                      "Diamond is already sold");
         goto out;
     }
     struct dm_nivoda_order_req oreq = {offer, dest, ref, comments, ret};
@@ -766,14 +776,8 @@ void api_diamond_purchase(struct api_call *c)
     enum dm_err se = dm_nivoda_order(c->api->nivoda, &oreq, &ord, &serr);
     if (se != DM_OK) {
         dm_warn(&c->log, "supplier order failed for %s: %s", id, serr.message);
-        json_t *b = error_body("BAD_GATEWAY", "Supplier order failed");
-        e = settle(conn, purchase_id, "failed", NULL, NULL, serr.message, 502, b, &err);
-        if (e == DM_OK)
-            e = dm_db_commit(conn, &err);
-        if (e != DM_OK)
-            json_decref(b), api_fail(c, e, &err);
-        else
-            api_json(c->resp, 502, b);
+        settle_failed(c, conn, purchase_id, serr.message, 502, "BAD_GATEWAY",
+                      "Supplier order failed");
         goto out;
     }
     json_t *b =
