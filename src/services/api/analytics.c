@@ -16,23 +16,6 @@
 #include "domain/search_query.h"
 #include "services/api/runs.h"
 
-static json_t *query_rows(struct api_call *c, const char *sql, int n, const char *const *p,
-                          bool *ok)
-{
-    PGresult *r = NULL;
-    struct dm_error err = {0};
-    enum dm_err e = dm_db_query(c->api->db, sql, n, p, &r, &err);
-    if (e != DM_OK) {
-        api_fail(c, e, &err);
-        *ok = false;
-        return NULL;
-    }
-    json_t *a = api_rows_json(r);
-    PQclear(r);
-    *ok = true;
-    return a;
-}
-
 static bool int_arg(struct api_call *c, const char *name, int min, int max, int def, int *out)
 {
     const char *v = dm_http_req_arg(c->req, name);
@@ -177,7 +160,7 @@ void api_analytics_run(struct api_call *c)
     json_t *run = api_run_json(r, 0);
     PQclear(r);
     bool ok;
-    json_t *parts = query_rows(
+    json_t *parts = api_query_rows(
         c,
         "SELECT p.partition_id, p.min_price, p.max_price, p.estimated_records, p.next_offset, "
         "p.records, p.completed, p.failed, p.cancelled, p.attempts, p.pages, p.page_errors, "
@@ -192,10 +175,10 @@ void api_analytics_run(struct api_call *c)
         json_decref(run);
         return;
     }
-    json_t *events = query_rows(c,
-                                "SELECT id, partition_id, event, detail, created_at FROM "
-                                "run_events WHERE run_id = $1 ORDER BY id LIMIT 2000",
-                                1, p, &ok);
+    json_t *events = api_query_rows(c,
+                                    "SELECT id, partition_id, event, detail, created_at FROM "
+                                    "run_events WHERE run_id = $1 ORDER BY id LIMIT 2000",
+                                    1, p, &ok);
     if (!ok) {
         json_decref(run);
         json_decref(parts);
@@ -220,7 +203,7 @@ void api_analytics_failed_workers(struct api_call *c)
     snprintf(lim, sizeof(lim), "%d", limit);
     const char *p[2] = {run, lim};
     bool ok;
-    json_t *rows = query_rows(
+    json_t *rows = api_query_rows(
         c,
         "SELECT w.run_id, w.partition_id, w.worker_id, w.status, w.records_processed, "
         "w.error_message, w.started_at, w.completed_at, p.next_offset, p.attempts, "
@@ -237,7 +220,7 @@ void api_analytics_failed_workers(struct api_call *c)
 void api_analytics_feeds(struct api_call *c)
 {
     bool ok;
-    json_t *rows = query_rows(
+    json_t *rows = api_query_rows(
         c,
         "SELECT feed, count(*) FILTER (WHERE status = 'active') AS active, "
         "count(*) FILTER (WHERE status = 'active' AND availability = 'available') AS available, "
@@ -254,12 +237,13 @@ void api_analytics_feeds(struct api_call *c)
         0, NULL, &ok);
     if (!ok)
         return;
-    json_t *raw = query_rows(c,
-                             "SELECT count(*) AS total, "
-                             "count(*) FILTER (WHERE consolidation_status = 'pending') AS pending, "
-                             "count(*) FILTER (WHERE consolidation_status = 'failed') AS failed "
-                             "FROM raw_diamonds_nivoda",
-                             0, NULL, &ok);
+    json_t *raw =
+        api_query_rows(c,
+                       "SELECT count(*) AS total, "
+                       "count(*) FILTER (WHERE consolidation_status = 'pending') AS pending, "
+                       "count(*) FILTER (WHERE consolidation_status = 'failed') AS failed "
+                       "FROM raw_diamonds_nivoda",
+                       0, NULL, &ok);
     if (!ok) {
         json_decref(rows);
         return;
@@ -330,10 +314,10 @@ void api_analytics_consolidation(struct api_call *c)
         json_array_append_new(a, consolidation_json(r, i));
     PQclear(r);
     bool ok;
-    json_t *totals = query_rows(c,
-                                "SELECT consolidation_status AS status, count(*) AS count FROM "
-                                "raw_diamonds_nivoda GROUP BY 1 ORDER BY 1",
-                                0, NULL, &ok);
+    json_t *totals = api_query_rows(c,
+                                    "SELECT consolidation_status AS status, count(*) AS count FROM "
+                                    "raw_diamonds_nivoda GROUP BY 1 ORDER BY 1",
+                                    0, NULL, &ok);
     if (!ok) {
         json_decref(a);
         return;

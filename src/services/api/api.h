@@ -205,6 +205,10 @@ enum dm_err api_query_hot(struct dm_db *db, const char *sql, int n, const char *
                           PGresult **res, struct dm_error *err) DM_MUST_CHECK;
 /* ISO time text from PostgreSQL -> ms since epoch (0 when NULL/bad). */
 int64_t api_ms(const PGresult *r, int row, int col);
+/* dm_db_query sql with its n params; all rows as api_rows_json (*ok true), or answered with
+ * api_fail (NULL, *ok false). */
+json_t *api_query_rows(struct api_call *c, const char *sql, int n, const char *const *params,
+                       bool *ok);
 /* The path's first parameter as a UUID: true with *id set; otherwise answers 400
  * VALIDATION_ERROR "<param> must be a UUID" and returns false (*id is still set). */
 bool api_uuid_param(struct api_call *c, const char *param, const char **id);

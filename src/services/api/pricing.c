@@ -206,17 +206,11 @@ static bool check_ranges(struct api_call *c, const struct rule_in *in)
 
 void api_rules_list(struct api_call *c)
 {
-    PGresult *r = NULL;
-    struct dm_error err = {0};
-    enum dm_err e =
-        dm_db_query(c->api->db, "SELECT " RULE_COLS " FROM pricing_rules ORDER BY priority, id", 0,
-                    NULL, &r, &err);
-    if (e != DM_OK) {
-        api_fail(c, e, &err);
-        return;
-    }
-    api_data(c, 200, api_rows_json(r));
-    PQclear(r);
+    bool ok;
+    json_t *rows = api_query_rows(
+        c, "SELECT " RULE_COLS " FROM pricing_rules ORDER BY priority, id", 0, NULL, &ok);
+    if (ok)
+        api_data(c, 200, rows);
 }
 
 /* INSERT (id == NULL) or UPDATE of the given values; answers the stored rule. */

@@ -149,6 +149,23 @@ enum dm_err api_query_hot(struct dm_db *db, const char *sql, int n, const char *
     return e;
 }
 
+json_t *api_query_rows(struct api_call *c, const char *sql, int n, const char *const *params,
+                       bool *ok)
+{
+    PGresult *r = NULL;
+    struct dm_error err = {0};
+    enum dm_err e = dm_db_query(c->api->db, sql, n, params, &r, &err);
+    if (e != DM_OK) {
+        api_fail(c, e, &err);
+        *ok = false;
+        return NULL;
+    }
+    json_t *a = api_rows_json(r);
+    PQclear(r);
+    *ok = true;
+    return a;
+}
+
 bool api_uuid_param(struct api_call *c, const char *param, const char **id)
 {
     *id = c->params[0];
