@@ -202,8 +202,7 @@ void api_analytics_failed_workers(struct api_call *c)
     char lim[16];
     snprintf(lim, sizeof(lim), "%d", limit);
     const char *p[2] = {run, lim};
-    bool ok;
-    json_t *rows = api_query_rows(
+    api_rows_answer(
         c,
         "SELECT w.run_id, w.partition_id, w.worker_id, w.status, w.records_processed, "
         "w.error_message, w.started_at, w.completed_at, p.next_offset, p.attempts, "
@@ -212,9 +211,7 @@ void api_analytics_failed_workers(struct api_call *c)
         "LEFT JOIN partition_progress p USING (run_id, partition_id) "
         "WHERE w.status = 'failed' AND ($1::uuid IS NULL OR w.run_id = $1) "
         "ORDER BY w.completed_at DESC NULLS LAST, w.run_id, w.partition_id LIMIT $2::int",
-        2, p, &ok);
-    if (ok)
-        api_data(c, 200, rows);
+        2, p);
 }
 
 void api_analytics_feeds(struct api_call *c)

@@ -209,6 +209,8 @@ int64_t api_ms(const PGresult *r, int row, int col);
  * api_fail (NULL, *ok false). */
 json_t *api_query_rows(struct api_call *c, const char *sql, int n, const char *const *params,
                        bool *ok);
+/* Answer 200 {"data": [rows of sql]} (api_query_rows), or its failure. */
+void api_rows_answer(struct api_call *c, const char *sql, int n, const char *const *params);
 /* The path's first parameter as a UUID: true with *id set; otherwise answers 400
  * VALIDATION_ERROR "<param> must be a UUID" and returns false (*id is still set). */
 bool api_uuid_param(struct api_call *c, const char *param, const char **id);

@@ -206,11 +206,7 @@ static bool check_ranges(struct api_call *c, const struct rule_in *in)
 
 void api_rules_list(struct api_call *c)
 {
-    bool ok;
-    json_t *rows = api_query_rows(
-        c, "SELECT " RULE_COLS " FROM pricing_rules ORDER BY priority, id", 0, NULL, &ok);
-    if (ok)
-        api_data(c, 200, rows);
+    api_rows_answer(c, "SELECT " RULE_COLS " FROM pricing_rules ORDER BY priority, id", 0, NULL);
 }
 
 /* INSERT (id == NULL) or UPDATE of the given values; answers the stored rule. */

@@ -340,16 +340,12 @@ void api_trigger_failed_workers(struct api_call *c)
                        "Run not found"))
         return;
     PQclear(r);
-    bool ok;
-    json_t *rows =
-        api_query_rows(c,
-                       "SELECT p.partition_id, w.worker_id, p.min_price, p.max_price, "
-                       "p.next_offset, p.records, p.attempts, p.cancelled, "
-                       "COALESCE(w.error_message, p.last_error) AS error_message, "
-                       "w.started_at, w.completed_at, p.updated_at "
-                       "FROM partition_progress p LEFT JOIN worker_runs w USING (run_id, "
-                       "partition_id) WHERE p.run_id = $1 AND p.failed ORDER BY p.partition_id",
-                       1, p, &ok);
-    if (ok)
-        api_data(c, 200, rows);
+    api_rows_answer(c,
+                    "SELECT p.partition_id, w.worker_id, p.min_price, p.max_price, "
+                    "p.next_offset, p.records, p.attempts, p.cancelled, "
+                    "COALESCE(w.error_message, p.last_error) AS error_message, "
+                    "w.started_at, w.completed_at, p.updated_at "
+                    "FROM partition_progress p LEFT JOIN worker_runs w USING (run_id, "
+                    "partition_id) WHERE p.run_id = $1 AND p.failed ORDER BY p.partition_id",
+                    1, p);
 }

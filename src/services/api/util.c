@@ -166,6 +166,14 @@ json_t *api_query_rows(struct api_call *c, const char *sql, int n, const char *c
     return a;
 }
 
+void api_rows_answer(struct api_call *c, const char *sql, int n, const char *const *params)
+{
+    bool ok;
+    json_t *rows = api_query_rows(c, sql, n, params, &ok);
+    if (ok)
+        api_data(c, 200, rows);
+}
+
 bool api_uuid_param(struct api_call *c, const char *param, const char **id)
 {
     *id = c->params[0];
