@@ -10,6 +10,7 @@
 
 #include "adapters/queue/queue.h"
 #include "cli/cli.h"
+#include "cli/duration.h"
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/num.h"
@@ -32,21 +33,6 @@ static void help(FILE *out)
             "resubmit  move the dead-lettered message(s) with message id ID (or all of them)\n"
             "          back to the queue with a fresh delivery count\n\n");
     dm_config_print_help(DM_SVC_CLI, out);
-}
-
-static void format_age(int64_t ms, char *out, size_t size)
-{
-    int64_t s = ms / 1000;
-    if (ms <= 0)
-        snprintf(out, size, "-");
-    else if (s < 60)
-        snprintf(out, size, "%" PRId64 ".%01" PRId64 "s", s, (ms % 1000) / 100);
-    else if (s < 3600)
-        snprintf(out, size, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);
-    else if (s < 86400)
-        snprintf(out, size, "%" PRId64 "h%02" PRId64 "m", s / 3600, (s % 3600) / 60);
-    else
-        snprintf(out, size, "%" PRId64 "d%02" PRId64 "h", s / 86400, (s % 86400) / 3600);
 }
 
 /* Printable excerpt of any bytes: non-printable bytes become '.', cut at EXCERPT. */
@@ -98,8 +84,9 @@ static int cmd_stats(struct dm_queue *q, bool json)
                                                  (json_int_t)st.dead_letter, "oldestAgeMs",
                                                  (json_int_t)st.oldest_age_ms));
         } else {
-            char age[32];
-            format_age(st.oldest_age_ms, age, sizeof(age));
+            char age[32] = "-";
+            if (st.oldest_age_ms > 0)
+                dm_duration_format(st.oldest_age_ms, age, sizeof(age));
             printf("%-12s %10" PRId64 " %10" PRId64 " %12" PRId64 " %12s\n", name, st.active,
                    st.scheduled, st.dead_letter, age);
         }

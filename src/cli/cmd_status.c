@@ -14,6 +14,7 @@
 #include "adapters/queue/queue.h"
 #include "adapters/watermark/watermark.h"
 #include "cli/cli.h"
+#include "cli/duration.h"
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/num.h"
@@ -51,21 +52,6 @@ static void usage(FILE *out)
 }
 
 /* "1.2s", "4m05s", "3h12m", "2d04h". */
-static void fmt_dur(int64_t ms, char *out, size_t n)
-{
-    if (ms < 0)
-        ms = 0;
-    int64_t s = ms / 1000;
-    if (s < 60)
-        snprintf(out, n, "%" PRId64 ".%" PRId64 "s", s, (ms % 1000) / 100);
-    else if (s < 3600)
-        snprintf(out, n, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);
-    else if (s < 86400)
-        snprintf(out, n, "%" PRId64 "h%02" PRId64 "m", s / 3600, (s % 3600) / 60);
-    else
-        snprintf(out, n, "%" PRId64 "d%02" PRId64 "h", s / 86400, (s % 86400) / 3600);
-}
-
 /* 1234567 -> "1,234,567". */
 static void fmt_count(int64_t v, char *out, size_t n)
 {
@@ -186,7 +172,7 @@ static int print_runs(struct dm_db *db, int n, char *latest, size_t latest_size)
                       : f.cancelled_at_ms ? f.cancelled_at_ms
                       : f.skipped_at_ms   ? f.skipped_at_ms
                                           : now;
-        fmt_dur(end - f.started_at_ms, dur, sizeof(dur));
+        dm_duration_format(end - f.started_at_ms, dur, sizeof(dur));
         fmt_count(i64_at(r, i, 15), recs, sizeof(recs));
         const char *last_error = dm_db_get(r, i, 17);
         if (st == DM_RUN_COMPLETED)
@@ -249,7 +235,7 @@ static int print_partitions(struct dm_db *db, const char *run)
         snprintf(range, sizeof(range), "%s-%s", dm_db_get(r, i, 3), dm_db_get(r, i, 4));
         fmt_count(i64_at(r, i, 5), est, sizeof(est));
         fmt_count(i64_at(r, i, 6), recs, sizeof(recs));
-        fmt_dur(now - i64_at(r, i, 14), age, sizeof(age));
+        dm_duration_format(now - i64_at(r, i, 14), age, sizeof(age));
         one_line(dm_db_get(r, i, 15), lerr, 40);
         int64_t errs = i64_at(r, i, 13);
         printf("  %-14.14s  %-21.21s  %9s  %9s  %s%-9s%s  %3s  %6" PRId64 "  %s%4" PRId64
@@ -284,7 +270,7 @@ static int print_queues(struct dm_app *app)
         }
         char age[24] = "-";
         if (st.oldest_age_ms > 0)
-            fmt_dur(st.oldest_age_ms, age, sizeof(age));
+            dm_duration_format(st.oldest_age_ms, age, sizeof(age));
         printf("  %-12s  %8" PRId64 "  %9" PRId64 "  %s%11" PRId64 "%s  %s\n", name, st.active,
                st.scheduled, st.dead_letter ? col(C_RED) : "", st.dead_letter, off(), age);
     }
@@ -318,7 +304,7 @@ static int print_watermark(struct dm_app *app)
         dm_time_format(wm.last_updated_at_ms, upd);
         dm_time_format(wm.last_run_completed_at_ms, done);
         int64_t age_ms = dm_now_ms() - wm.last_updated_at_ms;
-        fmt_dur(age_ms, age, sizeof(age));
+        dm_duration_format(age_ms, age, sizeof(age));
         bool old = age_ms > DM_CHECK_WATERMARK_AGE_MAX_MS;
         printf("  lastUpdatedAt       %s  (age %s%s%s%s)\n", upd, old ? col(C_RED) : col(C_GREEN),
                age, off(), old ? ", over the 48 h threshold" : "");
