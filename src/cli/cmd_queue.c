@@ -61,6 +61,16 @@ static int open_queue(struct dm_app *app, struct dm_queue **q)
     return DM_EXIT_OK;
 }
 
+/* Print j (stolen) on one line, compact. */
+static void print_json(json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    json_decref(j);
+}
+
 static int cmd_stats(struct dm_queue *q, bool json)
 {
     json_t *arr = json ? json_array() : NULL;
@@ -91,13 +101,8 @@ static int cmd_stats(struct dm_queue *q, bool json)
                    st.scheduled, st.dead_letter, age);
         }
     }
-    if (json) {
-        char *s = json_dumps(arr, JSON_COMPACT);
-        if (s)
-            printf("%s\n", s);
-        free(s);
-        json_decref(arr);
-    }
+    if (json)
+        print_json(arr);
     return rc;
 }
 
@@ -120,11 +125,7 @@ static int cmd_dlq(struct dm_queue *q, enum dm_queue_name name, int limit, bool 
                                             ms[i]->dead_letter_reason, "deliveryCount",
                                             ms[i]->delivery_count, "bodyExcerpt", ex));
         }
-        char *s = json_dumps(arr, JSON_COMPACT);
-        if (s)
-            printf("%s\n", s);
-        free(s);
-        json_decref(arr);
+        print_json(arr);
     } else {
         printf("%-40s %-36s %9s  %s\n", "ID", "REASON", "DELIVERED", "BODY");
         for (int i = 0; i < n; i++) {

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/text.h"
+#include "domain/json_string.h"
 
 struct scanner {
     struct dm_jscan *js;
@@ -37,139 +39,23 @@ static void skip_ws(struct scanner *s)
         s->pos++;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static long hex4(const char *p)
-{
-    long v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
-        if (h < 0)
-            return -1;
-        v = v * 16 + h;
-    }
-    return v;
-}
-
-/* Length of a valid UTF-8 sequence at p (max n bytes), 0 when invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    unsigned cp = c & (0xFF >> (len + 1));
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 static int scan_string(struct scanner *s)
 {
-    const char *p = s->js->text;
-    size_t len = s->js->len;
+    const unsigned char *text = (const unsigned char *)s->js->text, *stop;
     size_t start = ++s->pos; /* after the quote */
     int idx = add_tok(s, DM_JSTR, start);
-    bool esc = false;
-    while (s->pos < len) {
-        unsigned char c = (unsigned char)p[s->pos];
-        if (c == '"') {
-            s->js->tok[idx].end = (int32_t)s->pos;
-            s->js->tok[idx].esc = esc;
-            s->pos++;
-            return idx;
-        }
-        if (c < 0x20) {
-            s->why = "control character in string";
-            return -1;
-        }
-        if (c == '\\') {
-            esc = true;
-            if (s->pos + 1 >= len) {
-                s->why = "unterminated escape";
-                return -1;
-            }
-            char e = p[s->pos + 1];
-            if (e == 'u') {
-                if (s->pos + 6 > len) {
-                    s->why = "short \\u escape";
-                    return -1;
-                }
-                long u = hex4(p + s->pos + 2);
-                if (u < 0) {
-                    s->why = "bad \\u escape";
-                    return -1;
-                }
-                if (u == 0) {
-                    s->why = "\\u0000 is not allowed";
-                    return -1;
-                }
-                s->pos += 6;
-                if (u >= 0xDC00 && u <= 0xDFFF) {
-                    s->why = "lone low surrogate";
-                    return -1;
-                }
-                if (u >= 0xD800 && u <= 0xDBFF) {
-                    long lo = (s->pos + 6 <= len && p[s->pos] == '\\' && p[s->pos + 1] == 'u')
-                                  ? hex4(p + s->pos + 2)
-                                  : -1;
-                    if (lo < 0xDC00 || lo > 0xDFFF) {
-                        s->why = "lone high surrogate";
-                        return -1;
-                    }
-                    s->pos += 6;
-                }
-                continue;
-            }
-            if (!strchr("\"\\/bfnrt", e) || e == '\0') {
-                s->why = "bad escape";
-                return -1;
-            }
-            s->pos += 2;
-            continue;
-        }
-        if (c >= 0x80) {
-            size_t n = utf8_len((const unsigned char *)p + s->pos, len - s->pos);
-            if (n == 0) {
-                s->why = "invalid UTF-8";
-                return -1;
-            }
-            s->pos += n;
-            continue;
-        }
-        s->pos++;
+    bool esc;
+    enum dm_json_string_err e =
+        dm_json_string_scan(text + start, text + s->js->len, true, &stop, &esc);
+    s->pos = (size_t)(stop - text);
+    if (e != DM_JSON_STRING_OK) {
+        s->why = dm_json_string_strerror(e);
+        return -1;
     }
-    s->why = "unterminated string";
-    return -1;
+    s->js->tok[idx].end = (int32_t)s->pos;
+    s->js->tok[idx].esc = esc;
+    s->pos++;
+    return idx;
 }
 
 static bool is_digit(char c)
@@ -377,29 +263,15 @@ static size_t decode(const struct dm_jscan *js, const struct dm_jtok *t, char *o
             out[n++] = '\t';
             break;
         case 'u': {
-            unsigned long cp = (unsigned long)hex4(p);
+            uint32_t cp = (uint32_t)dm_text_hex4(p);
             p += 4;
             if (cp >= 0xD800 && cp <= 0xDBFF) { /* validated: a low surrogate follows */
-                unsigned long lo = (unsigned long)hex4(p + 2);
+                uint32_t lo = (uint32_t)dm_text_hex4(p + 2);
                 p += 6;
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             }
             /* UTF-8 is never longer than the escape it came from (6 or 12 bytes). */
-            if (cp < 0x80) {
-                out[n++] = (char)cp;
-            } else if (cp < 0x800) {
-                out[n++] = (char)(0xC0 | (cp >> 6));
-                out[n++] = (char)(0x80 | (cp & 0x3F));
-            } else if (cp < 0x10000) {
-                out[n++] = (char)(0xE0 | (cp >> 12));
-                out[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-                out[n++] = (char)(0x80 | (cp & 0x3F));
-            } else {
-                out[n++] = (char)(0xF0 | (cp >> 18));
-                out[n++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-                out[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-                out[n++] = (char)(0x80 | (cp & 0x3F));
-            }
+            n += dm_text_utf8_encode(cp, out + n);
             break;
         }
         default: /* '"', '\\', '/' */

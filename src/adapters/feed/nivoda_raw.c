@@ -10,6 +10,7 @@
 
 #include "adapters/feed/nivoda.h"
 #include "core/buf.h"
+#include "domain/json_string.h"
 #include "domain/jsonwrite.h"
 
 #define MAX_DEPTH 64
@@ -58,132 +59,27 @@ static void putc1(struct scan *s, char c)
         s->out[s->olen++] = c;
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Length of the valid UTF-8 sequence at p (lead byte >= 0x80), 0 when invalid. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned char c = p[0];
-    size_t n;
-    unsigned int min, cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-        cp = c & 0x1F;
-        min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        cp = c & 0x0F;
-        min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        cp = c & 0x07;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - p) < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
 /*
- * A string (s->p at the opening quote). *escaped tells whether it held an escape (its raw
- * bytes then differ from its value). The span covers the content without quotes. Lone or
- * reversed surrogate escapes are left to jansson.
+ * A string (s->p at the opening quote), copied as it is. *escaped tells whether it held an
+ * escape (its raw bytes then differ from its value). The span covers the content without
+ * quotes. Lone or reversed surrogate escapes are left to jansson.
  */
 static int str(struct scan *s, struct span *sp, bool *escaped)
 {
-    *escaped = false;
-    s->p++;
+    const unsigned char *body = s->p + 1, *close;
+    if (dm_json_string_scan(body, s->end, false, &close, escaped) != DM_JSON_STRING_OK)
+        return -1;
     putc1(s, '"');
     size_t start = s->olen;
-    for (;;) {
-        const unsigned char *q = s->p;
-        while (q < s->end && *q != '"' && *q != '\\' && *q >= 0x20 && *q < 0x80)
-            q++;
-        put(s, s->p, (size_t)(q - s->p));
-        s->p = q;
-        if (q >= s->end)
-            return -1;
-        unsigned char c = *q;
-        if (c == '"') {
-            if (sp) {
-                sp->off = start;
-                sp->len = s->olen - start;
-                sp->set = true;
-            }
-            s->p++;
-            putc1(s, '"');
-            return 0;
-        }
-        if (c < 0x20)
-            return -1;
-        if (c >= 0x80) {
-            size_t n = utf8_len(q, s->end);
-            if (n == 0)
-                return -1;
-            put(s, q, n);
-            s->p += n;
-            continue;
-        }
-        /* backslash */
-        *escaped = true;
-        if (s->end - q < 2)
-            return -1;
-        unsigned char e = q[1];
-        if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' ||
-            e == 't') {
-            put(s, q, 2);
-            s->p += 2;
-            continue;
-        }
-        if (e != 'u' || s->end - q < 6)
-            return -1;
-        int v = 0;
-        for (int i = 2; i < 6; i++) {
-            int h = hexval(q[i]);
-            if (h < 0)
-                return -1;
-            v = v * 16 + h;
-        }
-        if (v >= 0xDC00 && v <= 0xDFFF)
-            return -1; /* lone low surrogate */
-        if (v >= 0xD800 && v <= 0xDBFF) {
-            /* must be followed by a low surrogate escape */
-            if (s->end - q < 12 || q[6] != '\\' || q[7] != 'u')
-                return -1;
-            int lo = 0;
-            for (int i = 8; i < 12; i++) {
-                int h = hexval(q[i]);
-                if (h < 0)
-                    return -1;
-                lo = lo * 16 + h;
-            }
-            if (lo < 0xDC00 || lo > 0xDFFF)
-                return -1;
-            put(s, q, 12);
-            s->p += 12;
-            continue;
-        }
-        put(s, q, 6);
-        s->p += 6;
+    put(s, body, (size_t)(close - body));
+    if (sp) {
+        sp->off = start;
+        sp->len = s->olen - start;
+        sp->set = true;
     }
+    s->p = close + 1;
+    putc1(s, '"');
+    return 0;
 }
 
 /* A number; *plain_int tells whether it is -?(0|[1-9][0-9]{0,17}) (printed identically by
