@@ -323,6 +323,25 @@ static int object(struct scan *s, member_fn member, void *ctx)
     }
 }
 
+/* Mark a member as read and tell whether it was read before: jansson refuses a page with a
+ * duplicate key, so the scanner refuses it as well. */
+static bool seen_before(bool *seen)
+{
+    bool was = *seen;
+    *seen = true;
+    return was;
+}
+
+/* A member of an object whose member `key` (read once) is an object read by `member`; the
+ * other members are skipped. */
+static int member_once(struct scan *s, const char *k, size_t klen, const char *key, bool *seen,
+                       member_fn member, void *ctx)
+{
+    if (!key_is(k, klen, key))
+        return value(s);
+    return seen_before(seen) ? -1 : object(s, member, ctx);
+}
+
 /* ---- one item ---------------------------------------------------------------------------- */
 
 struct diamond_ctx {
@@ -333,12 +352,8 @@ struct diamond_ctx {
 static int diamond_member(struct scan *s, const char *k, size_t klen, void *ctx)
 {
     struct diamond_ctx *d = ctx;
-    if (key_is(k, klen, "id")) {
-        if (d->seen_id)
-            return -1; /* duplicate key: jansson refuses the page */
-        d->seen_id = true;
-        return id_value(s, &d->sid, false);
-    }
+    if (key_is(k, klen, "id"))
+        return seen_before(&d->seen_id) ? -1 : id_value(s, &d->sid, false);
     return value(s);
 }
 
@@ -350,16 +365,11 @@ struct item_ctx {
 static int item_member(struct scan *s, const char *k, size_t klen, void *ctx)
 {
     struct item_ctx *it = ctx;
-    if (key_is(k, klen, "id")) {
-        if (it->seen_id)
-            return -1;
-        it->seen_id = true;
-        return id_value(s, &it->id, true);
-    }
+    if (key_is(k, klen, "id"))
+        return seen_before(&it->seen_id) ? -1 : id_value(s, &it->id, true);
     if (key_is(k, klen, "diamond")) {
-        if (it->seen_diamond)
+        if (seen_before(&it->seen_diamond))
             return -1;
-        it->seen_diamond = true;
         if (s->p < s->end && *s->p == '{') {
             struct diamond_ctx d = {0};
             if (object(s, diamond_member, &d) != 0)
@@ -424,16 +434,11 @@ struct env {
 static int q_member(struct scan *s, const char *k, size_t klen, void *ctx)
 {
     struct env *e = ctx;
-    if (key_is(k, klen, "items")) {
-        if (e->seen_items)
-            return -1;
-        e->seen_items = true;
-        return items_array(s, e->items);
-    }
+    if (key_is(k, klen, "items"))
+        return seen_before(&e->seen_items) ? -1 : items_array(s, e->items);
     if (key_is(k, klen, "total_count")) {
-        if (e->seen_total)
+        if (seen_before(&e->seen_total))
             return -1;
-        e->seen_total = true;
         struct span sp = {0};
         bool plain = false;
         if (s->p < s->end && (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))) {
@@ -457,25 +462,13 @@ static int q_member(struct scan *s, const char *k, size_t klen, void *ctx)
 static int as_member(struct scan *s, const char *k, size_t klen, void *ctx)
 {
     struct env *e = ctx;
-    if (key_is(k, klen, "diamonds_by_query")) {
-        if (e->seen_q)
-            return -1;
-        e->seen_q = true;
-        return object(s, q_member, e);
-    }
-    return value(s);
+    return member_once(s, k, klen, "diamonds_by_query", &e->seen_q, q_member, e);
 }
 
 static int data_member(struct scan *s, const char *k, size_t klen, void *ctx)
 {
     struct env *e = ctx;
-    if (key_is(k, klen, "as")) {
-        if (e->seen_as)
-            return -1;
-        e->seen_as = true;
-        return object(s, as_member, e);
-    }
-    return value(s);
+    return member_once(s, k, klen, "as", &e->seen_as, as_member, e);
 }
 
 static int top_member(struct scan *s, const char *k, size_t klen, void *ctx)
@@ -483,13 +476,7 @@ static int top_member(struct scan *s, const char *k, size_t klen, void *ctx)
     struct env *e = ctx;
     if (key_is(k, klen, "errors"))
         return -1; /* errors are classified by the regular path */
-    if (key_is(k, klen, "data")) {
-        if (e->seen_data)
-            return -1;
-        e->seen_data = true;
-        return object(s, data_member, e);
-    }
-    return value(s);
+    return member_once(s, k, klen, "data", &e->seen_data, data_member, e);
 }
 
 static void finish_page(struct dm_feed_raw_page *page, char *out, struct items *it, int64_t total)
