@@ -9,28 +9,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/text.h"
 #include "domain/search_query.h"
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* In-place percent and '+' decoding; stops at an encoded NUL (as a C string would). */
 static void decode(char *s)
 {
     char *o = s;
+    int hi, lo;
     for (char *p = s; *p; p++) {
         if (*p == '+') {
             *o++ = ' ';
-        } else if (*p == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
-            *o++ = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+        } else if (*p == '%' && (hi = dm_text_hex_digit((unsigned char)p[1])) >= 0 &&
+                   (lo = dm_text_hex_digit((unsigned char)p[2])) >= 0) {
+            *o++ = (char)(hi * 16 + lo);
             p += 2;
         } else {
             *o++ = *p;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/text.h"
 
 #define MAX_DEPTH 32
 #define MAX_NODES 20000
@@ -52,41 +53,10 @@ static void fail(struct parser *p, const char *fmt, ...)
     va_end(ap);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool append_utf8(struct dm_buf *b, uint32_t cp)
 {
     char o[4];
-    size_t n;
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        o[0] = (char)(0xF0 | (cp >> 18));
-        o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    return dm_buf_append(b, o, n) == DM_OK;
+    return dm_buf_append(b, o, dm_text_utf8_encode(cp, o)) == DM_OK;
 }
 
 static bool lex_string(struct parser *p)
@@ -170,19 +140,12 @@ static bool lex_string(struct parser *p)
                 out = '\t';
                 break;
             case 'u': {
-                if (p->pos + 4 > p->len) {
+                int h = p->pos + 4 <= p->len ? dm_text_hex4(s + p->pos) : -1;
+                if (h < 0) {
                     fail(p, "Syntax Error: Invalid Unicode escape sequence.");
                     goto out;
                 }
-                uint32_t cp = 0;
-                for (int i = 0; i < 4; i++) {
-                    int h = hexval(s[p->pos + (size_t)i]);
-                    if (h < 0) {
-                        fail(p, "Syntax Error: Invalid Unicode escape sequence.");
-                        goto out;
-                    }
-                    cp = cp * 16 + (uint32_t)h;
-                }
+                uint32_t cp = (uint32_t)h;
                 p->pos += 4;
                 if (cp >= 0xD800 && cp <= 0xDFFF)
                     cp = 0xFFFD; /* lone surrogates are not representable */
