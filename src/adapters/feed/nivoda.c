@@ -656,20 +656,31 @@ enum dm_err dm_nivoda_count(struct dm_nivoda *n, const struct dm_feed_query *q, 
     return e;
 }
 
+/* The variables of a search page (*vars owned by the caller); a limit outside 1..50 is 50. */
+static enum dm_err search_vars(const struct dm_feed_query *q, int64_t offset, int limit,
+                               json_t **vars, struct dm_error *err)
+{
+    if (offset < 0)
+        return dm_error_set(err, DM_ERR_INVALID, "negative offset");
+    if (limit <= 0 || limit > 50)
+        limit = 50;
+    *vars = json_object();
+    json_object_set_new(*vars, "query", dm_nivoda_query_json(q));
+    json_object_set_new(*vars, "offset", json_integer(offset));
+    json_object_set_new(*vars, "limit", json_integer(limit));
+    return DM_OK;
+}
+
 enum dm_err dm_nivoda_search(struct dm_nivoda *n, const struct dm_feed_query *q, int64_t offset,
                              int limit, struct dm_feed_page *page, struct dm_error *err)
 {
     page->items = NULL;
     page->total_count = -1;
-    if (offset < 0)
-        return dm_error_set(err, DM_ERR_INVALID, "negative offset");
-    if (limit <= 0 || limit > 50)
-        limit = 50;
-    json_t *vars = json_object();
-    json_object_set_new(vars, "query", dm_nivoda_query_json(q));
-    json_object_set_new(vars, "offset", json_integer(offset));
-    json_object_set_new(vars, "limit", json_integer(limit));
-    enum dm_err e = gql_call(n, "search", q_search, vars, true, ex_page, page, err);
+    json_t *vars = NULL;
+    enum dm_err e = search_vars(q, offset, limit, &vars, err);
+    if (e != DM_OK)
+        return e;
+    e = gql_call(n, "search", q_search, vars, true, ex_page, page, err);
     json_decref(vars);
     return e;
 }
@@ -695,16 +706,11 @@ enum dm_err dm_nivoda_search_raw(struct dm_nivoda *n, const struct dm_feed_query
 {
     memset(page, 0, sizeof(*page));
     page->total_count = -1;
-    if (offset < 0)
-        return dm_error_set(err, DM_ERR_INVALID, "negative offset");
-    if (limit <= 0 || limit > 50)
-        limit = 50;
-    json_t *vars = json_object();
-    json_object_set_new(vars, "query", dm_nivoda_query_json(q));
-    json_object_set_new(vars, "offset", json_integer(offset));
-    json_object_set_new(vars, "limit", json_integer(limit));
-    enum dm_err e =
-        gql_call_ex(n, "search", q_search, vars, true, raw_page, ex_raw_page, page, err);
+    json_t *vars = NULL;
+    enum dm_err e = search_vars(q, offset, limit, &vars, err);
+    if (e != DM_OK)
+        return e;
+    e = gql_call_ex(n, "search", q_search, vars, true, raw_page, ex_raw_page, page, err);
     json_decref(vars);
     return e;
 }
