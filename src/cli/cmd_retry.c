@@ -70,7 +70,7 @@ int dm_cmd_retry(int argc, char **argv)
         goto out;
     }
     struct retry_ctx ctx = {.run_id = run_id, .rc = DM_EXIT_OK, .log = {.run_id = run_id}};
-    struct dm_retry_request req = {.run_id = run_id, .partition_id = only};
+    struct dm_retry_request req = {.run_id = run_id, .partition_id = only, .clear_skipped = true};
     enum dm_retry_state state;
     int n = 0;
     if (dm_retry_failed(app.db, q, &req, report, &ctx, &state, &n, &err) != DM_OK) {

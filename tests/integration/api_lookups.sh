@@ -3,8 +3,8 @@
 # api_uuid_param, api_query_row, api_lock_row, api_run_get; services/ops/retry.h): every route
 # that looks one row up answers a malformed id with 400 naming its parameter, and an unknown
 # one with 404 and its own message, byte for byte; retry-workers and `diamond retry` answer
-# unknown, cancelled and nothing-to-retry runs with their own words, and only the API clears
-# a skipped run's skipped_at when it resets partitions.
+# unknown, cancelled and nothing-to-retry runs with their own words, and both clear a skipped
+# run's skipped_at when they reset partitions.
 . "$DM_SOURCE_DIR/tests/lib/common.sh"
 . "$DM_SOURCE_DIR/tests/lib/api.sh"
 
@@ -85,9 +85,10 @@ rc=0; "$DIAMOND" retry "$N" p0 >"$T/out" 2>"$T/err" || rc=$?
 check_eq "cli retry a partition that is not failed" "0 run $N: no failed partition p0 to retry" "$rc $(cat "$T/out")"
 rc=0; "$DIAMOND" retry "$S" >"$T/out" 2>"$T/err" || rc=$?
 check_eq "cli retry resends from next_offset" "0 retrying partition p0 of run $S from offset 5 (attempt 1, message $S:p0:5:r1)" "$rc $(head -1 "$T/out")"
-check_eq "cli retry keeps skipped_at" t "$(psql_q "SELECT skipped_at IS NOT NULL FROM run_metadata WHERE run_id = '$S'")"
+check_eq "cli retry clears skipped_at (the run is no longer 'skipped')" t "$(psql_q "SELECT skipped_at IS NULL FROM run_metadata WHERE run_id = '$S'")"
 check_eq "cli event has no 'by'" '{"offset": 5, "attempt": 1}' "$(psql_q "SELECT detail FROM run_events WHERE run_id = '$S' AND event = 'partition_retried'")"
 psql_q "UPDATE partition_progress SET failed = true WHERE run_id = '$S'" >/dev/null
+psql_q "UPDATE run_metadata SET skipped_at = now() WHERE run_id = '$S'" >/dev/null
 req POST /api/v2/triggers/retry-workers "{\"run_id\":\"$S\"}" "$H"
 check_eq "api retry resends from next_offset" "202 1 0 $S:p0:5:r2" "$STATUS $(jqb '"\(.data.retried) \(.data.notSent) \(.data.partitions[0].messageId)"')"
 check_eq "api retry clears skipped_at" t "$(psql_q "SELECT skipped_at IS NULL FROM run_metadata WHERE run_id = '$S'")"

@@ -29,9 +29,9 @@ struct dm_retry_request {
     const char *run_id;       /* UUID text */
     const char *partition_id; /* only this partition; NULL = every failed partition */
     const char *by;           /* who asked, recorded as the event's "by"; NULL = omitted */
-    bool clear_skipped;       /* also clear run_metadata.skipped_at when a partition was reset
-                               * (the API does, so the run's derived status is no longer
-                               * "skipped"; `diamond retry` does not) */
+    bool clear_skipped;       /* also clear run_metadata.skipped_at when a partition was reset,
+                               * so the run's derived status is no longer "skipped" while the
+                               * retried partitions run (both `diamond retry` and the API do) */
 };
 
 /* The outcome for one reset partition, given to the callback (valid during the call only). */
