@@ -362,6 +362,34 @@ static json_t *parse_variable_ref(struct parser *p)
     return v;
 }
 
+/*
+ * "name: value" pairs into obj until the punctuator `close` (left for the caller), stopping at
+ * the first failure; `what` names a pair in the duplicate-name error ("input field",
+ * "argument"). Values are parsed at `depth`.
+ */
+static void parse_pairs(struct parser *p, json_t *obj, char close, bool is_const, int depth,
+                        const char *what)
+{
+    while (!p->failed && !at_punct(p, close)) {
+        char *k = take_name(p);
+        if (k == NULL)
+            break;
+        if (!expect_punct(p, ':')) {
+            free(k);
+            break;
+        }
+        json_t *v = parse_value(p, is_const, depth);
+        if (v == NULL) {
+            free(k);
+            break;
+        }
+        if (json_object_get(obj, k))
+            fail(p, "There can be only one %s named \"%.100s\".", what, k);
+        json_object_set_new(obj, k, v);
+        free(k);
+    }
+}
+
 static json_t *parse_value(struct parser *p, bool is_const, int depth)
 {
     if (depth > MAX_DEPTH) {
@@ -400,24 +428,7 @@ static json_t *parse_value(struct parser *p, bool is_const, int depth)
     if (at_punct(p, '{')) {
         next(p);
         json_t *o = json_object();
-        while (!p->failed && !at_punct(p, '}')) {
-            char *k = take_name(p);
-            if (k == NULL)
-                break;
-            if (!expect_punct(p, ':')) {
-                free(k);
-                break;
-            }
-            json_t *v = parse_value(p, is_const, depth + 1);
-            if (v == NULL) {
-                free(k);
-                break;
-            }
-            if (json_object_get(o, k))
-                fail(p, "There can be only one input field named \"%.100s\".", k);
-            json_object_set_new(o, k, v);
-            free(k);
-        }
+        parse_pairs(p, o, '}', is_const, depth + 1, "input field");
         if (p->failed) {
             json_decref(o);
             return NULL;
@@ -581,24 +592,7 @@ static struct dm_gql_field *parse_field(struct parser *p, int depth)
         next(p);
         if (at_punct(p, ')'))
             fail(p, "Syntax Error: Expected Name, found \")\".");
-        while (!p->failed && !at_punct(p, ')')) {
-            char *k = take_name(p);
-            if (k == NULL)
-                break;
-            if (!expect_punct(p, ':')) {
-                free(k);
-                break;
-            }
-            json_t *v = parse_value(p, false, depth + 1);
-            if (v == NULL) {
-                free(k);
-                break;
-            }
-            if (json_object_get(f->args, k))
-                fail(p, "There can be only one argument named \"%.100s\".", k);
-            json_object_set_new(f->args, k, v);
-            free(k);
-        }
+        parse_pairs(p, f->args, ')', false, depth + 1, "argument");
         expect_punct(p, ')');
     }
     if (at_punct(p, '@'))
