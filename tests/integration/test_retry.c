@@ -11,7 +11,6 @@
 
 #include "adapters/db/db.h"
 #include "adapters/queue/queue.h"
-#include "core/buf.h"
 #include "services/ops/retry.h"
 
 #define RUN "0193a1b2-0000-7000-8000-000000000001"
@@ -35,51 +34,26 @@ static void collect(void *ctx, const struct dm_retry_partition *p)
     s->n++;
 }
 
-static void exec_ok(struct dm_db *db, const char *sql)
-{
-    struct dm_error err = {0};
-    if (dm_db_query(db, sql, 0, NULL, NULL, &err) != DM_OK)
-        fail_msg("%s: %s", sql, err.message);
-}
-
-static char *scalar(struct dm_db *db, const char *sql)
-{
-    struct dm_error err = {0};
-    PGresult *r = NULL;
-    if (dm_db_query(db, sql, 0, NULL, &r, &err) != DM_OK)
-        fail_msg("%s: %s", sql, err.message);
-    char *v = dm_xstrdup(PQntuples(r) && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "");
-    PQclear(r);
-    return v;
-}
-
-static void check_scalar(struct dm_db *db, const char *sql, const char *want)
-{
-    char *v = scalar(db, sql);
-    if (strcmp(v, want))
-        fail_msg("%s: got '%s', want '%s'", sql, v, want);
-    free(v);
-}
-
 static void seed(struct dm_db *db)
 {
-    exec_ok(db, "INSERT INTO run_metadata (run_id, run_type, updated_from, updated_to, "
-                "expected_workers, skipped_at) VALUES ('" RUN "', 'full', '2026-01-01Z', "
-                "'2026-01-02Z', 4, now()), ('" CANCELLED_RUN "', 'full', '2026-01-01Z', "
-                "'2026-01-02Z', 1, NULL)");
-    exec_ok(db, "UPDATE run_metadata SET cancelled_at = now() WHERE run_id = '" CANCELLED_RUN "'");
+    dm_test_exec(db, "INSERT INTO run_metadata (run_id, run_type, updated_from, updated_to, "
+                     "expected_workers, skipped_at) VALUES ('" RUN "', 'full', '2026-01-01Z', "
+                     "'2026-01-02Z', 4, now()), ('" CANCELLED_RUN "', 'full', '2026-01-01Z', "
+                     "'2026-01-02Z', 1, NULL)");
+    dm_test_exec(db,
+                 "UPDATE run_metadata SET cancelled_at = now() WHERE run_id = '" CANCELLED_RUN "'");
     /* p1, p2 failed; p3 failed but cancelled; p4 completed. */
-    exec_ok(db, "INSERT INTO partition_progress (run_id, partition_id, min_price, max_price, "
-                "estimated_records, next_offset, completed, failed, cancelled, attempts, "
-                "last_error) VALUES "
-                "('" RUN "', 'p1', 0, 99, 500, 150, false, true, false, 0, 'boom'), "
-                "('" RUN "', 'p2', 100, 199, 500, 0, false, true, false, 2, 'boom'), "
-                "('" RUN "', 'p3', 200, 299, 500, 50, false, true, true, 0, 'cancelled'), "
-                "('" RUN "', 'p4', 300, 399, 500, 500, true, false, false, 0, NULL), "
-                "('" CANCELLED_RUN "', 'p1', 0, 99, 500, 0, false, true, false, 0, 'boom')");
-    exec_ok(db, "INSERT INTO worker_runs (run_id, partition_id, status, error_message, "
-                "completed_at) VALUES ('" RUN "', 'p1', 'failed', 'boom', now()), "
-                "('" RUN "', 'p2', 'failed', 'boom', now())");
+    dm_test_exec(db, "INSERT INTO partition_progress (run_id, partition_id, min_price, max_price, "
+                     "estimated_records, next_offset, completed, failed, cancelled, attempts, "
+                     "last_error) VALUES "
+                     "('" RUN "', 'p1', 0, 99, 500, 150, false, true, false, 0, 'boom'), "
+                     "('" RUN "', 'p2', 100, 199, 500, 0, false, true, false, 2, 'boom'), "
+                     "('" RUN "', 'p3', 200, 299, 500, 50, false, true, true, 0, 'cancelled'), "
+                     "('" RUN "', 'p4', 300, 399, 500, 500, true, false, false, 0, NULL), "
+                     "('" CANCELLED_RUN "', 'p1', 0, 99, 500, 0, false, true, false, 0, 'boom')");
+    dm_test_exec(db, "INSERT INTO worker_runs (run_id, partition_id, status, error_message, "
+                     "completed_at) VALUES ('" RUN "', 'p1', 'failed', 'boom', now()), "
+                     "('" RUN "', 'p2', 'failed', 'boom', now())");
 }
 
 /* One dm_retry_failed call that must succeed with want; returns the partitions reset. */
@@ -111,7 +85,7 @@ static void test_retry_failed(void **state)
     assert_int_equal(retry(db, q, &req, &seen, DM_RETRY_NO_RUN), 0);
     req.run_id = CANCELLED_RUN;
     assert_int_equal(retry(db, q, &req, &seen, DM_RETRY_RUN_CANCELLED), 0);
-    check_scalar(db, "SELECT count(*) FROM partition_progress WHERE failed", "4");
+    dm_test_check_scalar(db, "SELECT count(*) FROM partition_progress WHERE failed", "4");
 
     /* Only p2, without clearing skipped_at (as `diamond retry RUN p2`). */
     req = (struct dm_retry_request){.run_id = RUN, .partition_id = "p2"};
@@ -119,10 +93,10 @@ static void test_retry_failed(void **state)
     assert_int_equal(seen.n, 1);
     assert_string_equal(seen.pids[0], "p2");
     assert_string_equal(seen.ids[0], RUN ":p2:0:r3");
-    check_scalar(db, "SELECT skipped_at IS NOT NULL FROM run_metadata WHERE run_id = '" RUN "'",
-                 "t");
-    check_scalar(db, "SELECT detail::text FROM run_events WHERE partition_id = 'p2'",
-                 "{\"offset\": 0, \"attempt\": 3}");
+    dm_test_check_scalar(
+        db, "SELECT skipped_at IS NOT NULL FROM run_metadata WHERE run_id = '" RUN "'", "t");
+    dm_test_check_scalar(db, "SELECT detail::text FROM run_events WHERE partition_id = 'p2'",
+                         "{\"offset\": 0, \"attempt\": 3}");
 
     /* The rest, as the API does: "by" recorded, skipped_at cleared. */
     req = (struct dm_retry_request){.run_id = RUN, .by = "key:ops", .clear_skipped = true};
@@ -130,27 +104,32 @@ static void test_retry_failed(void **state)
     assert_int_equal(seen.n, 2);
     assert_string_equal(seen.pids[1], "p1");
     assert_string_equal(seen.ids[1], RUN ":p1:150:r1");
-    check_scalar(db, "SELECT skipped_at IS NULL FROM run_metadata WHERE run_id = '" RUN "'", "t");
-    check_scalar(db, "SELECT detail::text FROM run_events WHERE partition_id = 'p1'",
-                 "{\"by\": \"key:ops\", \"offset\": 150, \"attempt\": 1}");
-    check_scalar(db,
-                 "SELECT string_agg(partition_id || ':' || failed || ':' || attempts || ':' || "
-                 "COALESCE(last_error, '-'), ',' ORDER BY partition_id) FROM partition_progress "
-                 "WHERE run_id = '" RUN "'",
-                 "p1:false:1:-,p2:false:3:-,p3:true:0:cancelled,p4:false:0:-");
-    check_scalar(db,
-                 "SELECT string_agg(status || ':' || COALESCE(error_message, '-') || ':' || "
-                 "(completed_at IS NULL), ',' ORDER BY partition_id) FROM worker_runs",
-                 "running:-:true,running:-:true");
-    check_scalar(db,
-                 "SELECT string_agg(message_id, ',' ORDER BY message_id) FROM queue_messages "
-                 "WHERE queue = 'work-items'",
-                 RUN ":p1:150:r1," RUN ":p2:0:r3");
+    dm_test_check_scalar(db, "SELECT skipped_at IS NULL FROM run_metadata WHERE run_id = '" RUN "'",
+                         "t");
+    dm_test_check_scalar(db, "SELECT detail::text FROM run_events WHERE partition_id = 'p1'",
+                         "{\"by\": \"key:ops\", \"offset\": 150, \"attempt\": 1}");
+    dm_test_check_scalar(
+        db,
+        "SELECT string_agg(partition_id || ':' || failed || ':' || attempts || ':' || "
+        "COALESCE(last_error, '-'), ',' ORDER BY partition_id) FROM partition_progress "
+        "WHERE run_id = '" RUN "'",
+        "p1:false:1:-,p2:false:3:-,p3:true:0:cancelled,p4:false:0:-");
+    dm_test_check_scalar(
+        db,
+        "SELECT string_agg(status || ':' || COALESCE(error_message, '-') || ':' || "
+        "(completed_at IS NULL), ',' ORDER BY partition_id) FROM worker_runs",
+        "running:-:true,running:-:true");
+    dm_test_check_scalar(
+        db,
+        "SELECT string_agg(message_id, ',' ORDER BY message_id) FROM queue_messages "
+        "WHERE queue = 'work-items'",
+        RUN ":p1:150:r1," RUN ":p2:0:r3");
 
     /* Nothing failed any more: nothing reset, nothing sent. */
     assert_int_equal(retry(db, q, &req, &seen, DM_RETRY_DONE), 0);
     assert_int_equal(seen.n, 2);
-    check_scalar(db, "SELECT count(*) FROM run_events WHERE event = 'partition_retried'", "2");
+    dm_test_check_scalar(db, "SELECT count(*) FROM run_events WHERE event = 'partition_retried'",
+                         "2");
 
     dm_queue_free(q);
     dm_db_free(db);

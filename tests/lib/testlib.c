@@ -1,4 +1,4 @@
-/* testlib.c - test database creation for C integration tests. */
+/* testlib.c - test database creation and one-value queries for C integration tests. */
 #include "testlib.h"
 
 #include <libpq-fe.h>
@@ -87,4 +87,30 @@ char *dm_test_new_db(const char *prefix)
     }
     dm_db_free(db);
     return url;
+}
+
+void dm_test_exec(struct dm_db *db, const char *sql)
+{
+    struct dm_error err = {0};
+    if (dm_db_query(db, sql, 0, NULL, NULL, &err) != DM_OK)
+        fail_msg("%s: %s", sql, err.message);
+}
+
+char *dm_test_scalar(struct dm_db *db, const char *sql)
+{
+    struct dm_error err = {0};
+    PGresult *r = NULL;
+    if (dm_db_query(db, sql, 0, NULL, &r, &err) != DM_OK)
+        fail_msg("%s: %s", sql, err.message);
+    char *v = dm_xstrdup(PQntuples(r) && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    return v;
+}
+
+void dm_test_check_scalar(struct dm_db *db, const char *sql, const char *want)
+{
+    char *v = dm_test_scalar(db, sql);
+    if (strcmp(v, want))
+        fail_msg("%s: got '%s', want '%s'", sql, v, want);
+    free(v);
 }

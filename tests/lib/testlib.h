@@ -19,4 +19,13 @@ const char *dm_test_env(const char *name);
 /* Path of the diamond binary under test. */
 const char *dm_test_bin(void);
 
+struct dm_db;
+/* Run sql (no parameters) on db; fails the test with the statement and the error otherwise. */
+void dm_test_exec(struct dm_db *db, const char *sql);
+/* The first column of the first row of sql as a malloc'd string ("" for no row or NULL);
+ * fails the test when the query fails. */
+char *dm_test_scalar(struct dm_db *db, const char *sql);
+/* Fails the test unless dm_test_scalar(db, sql) is want (the message shows both). */
+void dm_test_check_scalar(struct dm_db *db, const char *sql, const char *want);
+
 #endif

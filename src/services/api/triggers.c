@@ -2,8 +2,8 @@
  * triggers.c - operator actions (admin): start a scheduler run (local child or Azure Container
  * Apps Job, 409 while a run is in progress, 503 with manual_command when neither can run),
  * request consolidation (CONSOLIDATE via the queue), retry failed partitions from next_offset
- * (":r{n}" message ids; services/ops/retry.h, shared with `diamond retry`), cancel a run, list
- * a run's failed workers.
+ * (":r{n}" message ids; services/ops/retry.h, shared with `diamond retry`), cancel a run
+ * (services/ops/cancel.h, shared with `diamond run cancel`), list a run's failed workers.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +15,7 @@
 #include "core/json.h"
 #include "domain/messages.h"
 #include "services/api/runs.h"
+#include "services/ops/cancel.h"
 #include "services/ops/retry.h"
 #include "services/worker/runops.h"
 
@@ -272,7 +273,6 @@ void api_trigger_cancel(struct api_call *c)
     if (body == NULL)
         return;
     struct dm_db_conn *conn = NULL;
-    PGresult *r = NULL;
     struct dm_error err = {0};
     const char *run_id;
     if (!body_run_id(c, body, &run_id))
@@ -280,50 +280,24 @@ void api_trigger_cancel(struct api_call *c)
     conn = api_conn(c);
     if (conn == NULL)
         goto out;
-    const char *p[1] = {run_id};
-    if (!api_lock_row(c, conn,
-                      "SELECT cancelled_at IS NOT NULL, completed_at IS NOT NULL "
-                      "FROM run_metadata WHERE run_id = $1 FOR UPDATE",
-                      1, p, &r, "Run not found"))
-        goto out;
-    if (!strcmp(PQgetvalue(r, 0, 0), "t")) {
-        api_error(c, 409, "CONFLICT", "Run is already cancelled", NULL);
-        goto out;
-    }
-    if (!strcmp(PQgetvalue(r, 0, 1), "t")) {
-        api_error(c, 409, "CONFLICT", "Run already completed", NULL);
-        goto out;
-    }
-    PQclear(r);
-    r = NULL;
-    enum dm_err e = dm_db_exec(
-        conn, "UPDATE run_metadata SET cancelled_at = now() WHERE run_id = $1", 1, p, NULL, &err);
-    if (e == DM_OK)
-        e = dm_db_exec(conn,
-                       "WITH u AS (UPDATE partition_progress SET failed = true, cancelled = true, "
-                       " last_error = COALESCE(last_error, 'cancelled'), updated_at = now() "
-                       " WHERE run_id = $1 AND NOT completed AND NOT cancelled "
-                       " RETURNING partition_id), "
-                       "w AS (UPDATE worker_runs w SET status = 'failed', "
-                       " error_message = 'cancelled', completed_at = now() FROM u "
-                       " WHERE w.run_id = $1 AND w.partition_id = u.partition_id RETURNING 1), "
-                       "ev AS (INSERT INTO run_events (run_id, event, detail) "
-                       " SELECT $1, 'run_cancelled', json_build_object('partitionsCancelled', "
-                       " (SELECT count(*) FROM u))::jsonb) "
-                       "SELECT count(*) FROM u",
-                       1, p, &r, &err);
-    if (e == DM_OK)
-        e = dm_db_commit(conn, &err);
+    enum dm_cancel_state state;
+    int64_t n = 0;
+    enum dm_err e = dm_cancel_run(conn, run_id, &state, &n, &err);
     if (e != DM_OK) {
         api_fail(c, e, &err);
-        goto out;
+    } else if (state == DM_CANCEL_NO_RUN) {
+        api_error(c, 404, "NOT_FOUND", "Run not found", NULL);
+    } else if (state == DM_CANCEL_ALREADY_CANCELLED) {
+        api_error(c, 409, "CONFLICT", "Run is already cancelled", NULL);
+    } else if (state == DM_CANCEL_ALREADY_COMPLETED) {
+        api_error(c, 409, "CONFLICT", "Run already completed", NULL);
+    } else {
+        dm_info(&c->log, "run %s cancelled by %s", run_id, c->client);
+        api_data(c, 200,
+                 json_pack("{s:s,s:s,s:I}", "runId", run_id, "status", "cancelled",
+                           "partitionsCancelled", (json_int_t)n));
     }
-    dm_info(&c->log, "run %s cancelled by %s", run_id, c->client);
-    api_data(c, 200,
-             json_pack("{s:s,s:s,s:I}", "runId", run_id, "status", "cancelled",
-                       "partitionsCancelled", (json_int_t)api_i64(r, 0, 0)));
 out:
-    PQclear(r);
     if (conn)
         dm_db_release(conn);
     json_decref(body);
