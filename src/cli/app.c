@@ -19,34 +19,35 @@ int dm_app_init(struct dm_app *app, unsigned service, const char *name, unsigned
 {
     memset(app, 0, sizeof(*app));
     dm_signals_install();
-    if (dm_config_load(&app->cfg, service, stderr) != DM_OK)
-        return DM_EXIT_CONFIG;
+    int rc = 0;
+    if (dm_config_load(&app->cfg, service, stderr) != DM_OK) {
+        rc = DM_EXIT_CONFIG;
+        goto out;
+    }
     dm_log_init(name, app->cfg.log_level);
     if (flags & DM_APP_DB) {
         char *conninfo = dm_config_conninfo(&app->cfg);
         if (conninfo == NULL) {
             fprintf(stderr, "config: DATABASE_URL or DATABASE_HOST is required "
                             "(for the local database: export DATABASE_URL=$(diamond db url))\n");
-            return DM_EXIT_CONFIG;
+            rc = DM_EXIT_CONFIG;
+            goto out;
         }
         struct dm_error err = {0};
         enum dm_err e = dm_db_open(conninfo, app->cfg.database_pool_size, &app->db, &err);
         free(conninfo);
+        if (e == DM_OK && (flags & DM_APP_SCHEMA))
+            e = dm_migrate_check(app->db, &err);
         if (e != DM_OK) {
             dm_error(NULL, "%s", err.message);
             fprintf(stderr, "%s: %s\n", name, err.message);
-            return DM_EXIT_FAIL;
-        }
-        if (flags & DM_APP_SCHEMA) {
-            e = dm_migrate_check(app->db, &err);
-            if (e != DM_OK) {
-                dm_error(NULL, "%s", err.message);
-                fprintf(stderr, "%s: %s\n", name, err.message);
-                return DM_EXIT_FAIL;
-            }
+            rc = DM_EXIT_FAIL;
         }
     }
-    return 0;
+out:
+    if (rc != 0)
+        dm_app_free(app); /* the caller has nothing to release */
+    return rc;
 }
 
 void dm_app_free(struct dm_app *app)

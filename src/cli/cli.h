@@ -29,9 +29,12 @@ enum dm_app_flags {
 };
 
 /* Load configuration for `service`, init logging as `name`, open what flags ask for.
- * Returns 0 on success, else the exit status to return (2 for configuration problems,
- * 1 for an unreachable database or old schema), having printed why. */
+ * Returns 0 on success (release with dm_app_free), else the exit status to return (2 for
+ * configuration problems, 1 for an unreachable database or old schema), having printed why.
+ * On failure everything is released; dm_app_free is not needed, but calling it is harmless. */
 int dm_app_init(struct dm_app *app, unsigned service, const char *name, unsigned flags);
+/* Release what dm_app_init acquired (the pool, the configuration strings). Safe on an app
+ * whose dm_app_init failed, on a zeroed one and a second time. */
 void dm_app_free(struct dm_app *app);
 
 /* True when argv contains -h or --help. */

@@ -72,10 +72,8 @@ int dm_cmd_check(int argc, char **argv)
     }
     struct dm_app app;
     int rc = dm_app_init(&app, DM_SVC_CLI, "check", DM_APP_DB | DM_APP_SCHEMA);
-    if (rc != 0) {
-        dm_app_free(&app);
+    if (rc != 0)
         return rc;
-    }
     dm_log_set_fd(2); /* stdout carries the table; log lines go to stderr */
     rc = json ? print_json(&app, alerts) : dm_check_run(&app, alerts, stdout);
     dm_app_free(&app);

@@ -43,10 +43,8 @@ int dm_cmd_consolidate(int argc, char **argv)
     }
     struct dm_app app;
     int rc = dm_app_init(&app, DM_SVC_CLI, "consolidate", DM_APP_DB | DM_APP_SCHEMA);
-    if (rc != 0) {
-        dm_app_free(&app);
+    if (rc != 0)
         return rc;
-    }
     struct dm_queue *q = NULL;
     struct dm_error err = {0};
     PGresult *r = NULL;

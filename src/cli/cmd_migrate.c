@@ -26,10 +26,8 @@ int dm_cmd_migrate(int argc, char **argv)
     }
     struct dm_app app;
     int rc = dm_app_init(&app, DM_SVC_CLI, "migrate", DM_APP_DB);
-    if (rc != 0) {
-        dm_app_free(&app);
+    if (rc != 0)
         return rc;
-    }
     struct dm_error err = {0};
     enum dm_err e;
     if (status) {

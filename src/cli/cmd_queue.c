@@ -218,10 +218,8 @@ int dm_cmd_queue(int argc, char **argv)
 
     struct dm_app app;
     int rc = dm_app_init(&app, DM_SVC_CLI, "queue", DM_APP_DB | DM_APP_SCHEMA);
-    if (rc != 0) {
-        dm_app_free(&app);
+    if (rc != 0)
         return rc;
-    }
     struct dm_queue *q = NULL;
     if ((rc = open_queue(&app, &q)) == DM_EXIT_OK) {
         if (!strcmp(sub, "stats"))

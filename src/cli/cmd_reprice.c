@@ -19,10 +19,8 @@ int dm_cmd_reprice(int argc, char **argv)
     }
     struct dm_app app;
     int rc = dm_app_init(&app, DM_SVC_CLI, "reprice", DM_APP_DB | DM_APP_SCHEMA);
-    if (rc != 0) {
-        dm_app_free(&app);
+    if (rc != 0)
         return rc;
-    }
     struct dm_reprice_result res;
     struct dm_error err = {0};
     if (dm_reprice_all(app.db, &res, &err) != DM_OK) {

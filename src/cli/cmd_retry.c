@@ -58,10 +58,8 @@ int dm_cmd_retry(int argc, char **argv)
     const char *run_id = argv[1], *only = argc == 3 ? argv[2] : NULL;
     struct dm_app app;
     int rc = dm_app_init(&app, DM_SVC_CLI, "retry", DM_APP_DB | DM_APP_SCHEMA);
-    if (rc != 0) {
-        dm_app_free(&app);
+    if (rc != 0)
         return rc;
-    }
     struct dm_error err = {0};
     struct dm_queue *q = NULL;
     if (dm_runops_queue_open(&app.cfg, app.db, &q, &err) != DM_OK) {

@@ -346,10 +346,8 @@ int dm_cmd_status(int argc, char **argv)
     }
     struct dm_app app;
     int rc = dm_app_init(&app, DM_SVC_CLI, "status", DM_APP_DB | DM_APP_SCHEMA);
-    if (rc != 0) {
-        dm_app_free(&app);
+    if (rc != 0)
         return rc;
-    }
     dm_log_set_fd(2); /* stdout carries the tables */
     const char *nc = getenv("NO_COLOR");
     g_color = !no_color && (nc == NULL || nc[0] == '\0') && isatty(STDOUT_FILENO);

@@ -67,10 +67,8 @@ int dm_cmd_api(int argc, char **argv)
     }
     struct dm_app app;
     int rc = dm_app_init(&app, DM_SVC_API, "api", DM_APP_DB | DM_APP_SCHEMA);
-    if (rc != 0) {
-        dm_app_free(&app);
+    if (rc != 0)
         return rc;
-    }
     struct dm_api api;
     memset(&api, 0, sizeof(api));
     struct dm_http_server *srv = NULL;

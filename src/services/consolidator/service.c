@@ -161,10 +161,8 @@ int dm_cmd_consolidator(int argc, char **argv)
     }
     struct dm_app app;
     int rc = dm_app_init(&app, DM_SVC_CONSOLIDATOR, "consolidator", DM_APP_DB | DM_APP_SCHEMA);
-    if (rc != 0) {
-        dm_app_free(&app);
+    if (rc != 0)
         return rc;
-    }
     dm_http_global_init();
     struct dm_consolidator cs = {.db = app.db,
                                  .batch_size = app.cfg.consolidator_batch_size,

@@ -545,10 +545,8 @@ int dm_cmd_dashboard(int argc, char **argv)
     }
     struct dm_app app;
     int rc = dm_app_init(&app, DM_SVC_DASHBOARD, "dashboard", 0);
-    if (rc != 0) {
-        dm_app_free(&app);
+    if (rc != 0)
         return rc;
-    }
     struct dashboard *d = dm_xcalloc(1, sizeof(*d));
     struct MHD_Daemon *daemon = NULL;
     rc = DM_EXIT_FAIL;

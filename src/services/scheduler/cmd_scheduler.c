@@ -167,10 +167,8 @@ int dm_cmd_scheduler(int argc, char **argv)
     }
     struct dm_app app;
     int rc = dm_app_init(&app, DM_SVC_SCHEDULER, "scheduler", DM_APP_DB | DM_APP_SCHEMA);
-    if (rc != 0) {
-        dm_app_free(&app);
+    if (rc != 0)
         return rc;
-    }
     dm_http_global_init();
     struct dm_error err = {0};
     struct dm_nivoda_opts nopts;

@@ -673,10 +673,8 @@ int dm_cmd_worker(int argc, char **argv)
     }
     struct dm_app app;
     int rc = dm_app_init(&app, DM_SVC_WORKER, "worker", DM_APP_DB | DM_APP_SCHEMA);
-    if (rc != 0) {
-        dm_app_free(&app);
+    if (rc != 0)
         return rc;
-    }
     dm_http_global_init();
     struct worker w = {.cfg = &app.cfg, .concurrency = app.cfg.worker_concurrency};
     struct dm_error err = {0};
