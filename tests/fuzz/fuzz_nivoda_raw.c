@@ -1,13 +1,15 @@
 /* fuzz_nivoda_raw.c - libFuzzer driver for the raw search page scanner (nivoda_raw.c),
  * differential against the regular path: whatever the scanner accepts must be valid JSON item
- * by item, and when jansson accepts the same body too, both must report the same items (equal
- * values) and the same ids. Never a crash, leak or read past the input. */
+ * by item (numbers beyond jansson's range aside), and when jansson accepts the same body too, both
+ * must report the same items (equal values) and the same ids. Never a crash, leak or read past the
+ * input. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapters/feed/nivoda.h"
+#include "domain/json_scan.h"
 
 static bool span_eq(const char *a, size_t alen, const char *b, size_t blen)
 {
@@ -31,7 +33,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     for (size_t i = 0; i < fast.n; i++) {
-        json_t *j = json_loadb(fast.items[i].json, fast.items[i].json_len, JSON_ALLOW_NUL, NULL);
+        json_error_t je;
+        json_t *j = json_loadb(fast.items[i].json, fast.items[i].json_len, JSON_ALLOW_NUL, &je);
+        /* JSON has no number range; jansson has (int64, double). The scanner keeps such a
+         * number (PostgreSQL's json stores it; mapping then fails that one stone), so a
+         * refusal for range alone is not a scanner fault: the item must still be an object
+         * once integers are read as reals, or fail only for a real's overflow. */
+        if (j == NULL && (strstr(je.text, "too big") || strstr(je.text, "overflow"))) {
+            j = json_loadb(fast.items[i].json, fast.items[i].json_len,
+                           JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &je);
+            if (j == NULL && strstr(je.text, "overflow")) {
+                /* Beyond a double too: our own tokenizer has no number range. */
+                struct dm_jscan js;
+                struct dm_error err = {0};
+                bool ok =
+                    dm_jscan_parse(&js, fast.items[i].json, fast.items[i].json_len, &err) == DM_OK;
+                if (ok) {
+                    ok = js.ntok > 0 && js.tok[0].type == DM_JOBJ;
+                    dm_jscan_free(&js);
+                } else {
+                    ok = strstr(err.message, "\\u0000") != NULL; /* it refuses what json keeps */
+                }
+                j = ok ? json_object() : NULL;
+            }
+        }
         if (!json_is_object(j))
             abort(); /* the scanner produced text that is not a JSON object */
         json_decref(j);

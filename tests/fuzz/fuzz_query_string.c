@@ -31,6 +31,26 @@ static void decode(char *s)
     *o = '\0';
 }
 
+/* Every filter value travels as a parameter: the SQL text of the same search with other
+ * values in its free-text lists (same counts) must be byte for byte the same. (A substring
+ * check gave false alarms: a shape called "limit" is in the text as LIMIT.) */
+static void same_text_for_other_values(const struct dm_search_query *q, const char *text)
+{
+    struct dm_search_query *o = malloc(sizeof(*o));
+    memcpy(o, q, sizeof(*o));
+    struct dm_sq_list *lists[] = {&o->shape,  &o->color,    &o->clarity,      &o->cut,
+                                  &o->polish, &o->symmetry, &o->fluorescence, &o->feed};
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+        for (int j = 0; j < lists[i]->n; j++)
+            memcpy(lists[i]->v[j], "'); DROP TABLE x; --", sizeof("'); DROP TABLE x; --"));
+    struct dm_sql s;
+    dm_sql_init(&s);
+    if (dm_search_build_page_sql(o, &s) != DM_OK || strcmp(s.text.data, text) != 0)
+        abort();
+    dm_sql_free(&s);
+    free(o);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 8192)
@@ -61,12 +81,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (dm_search_query_parse(keys, vals, n, &q, &e) == DM_OK) {
         struct dm_sql s;
         dm_sql_init(&s);
-        if (dm_search_build_page_sql(&q, &s) == DM_OK && s.n > 0) {
-            /* Every value travels as a parameter. */
-            for (int i = 0; i < q.shape.n; i++)
-                if (strlen(q.shape.v[i]) > 3 && strstr(s.text.data, q.shape.v[i]))
-                    abort();
-        }
+        if (dm_search_build_page_sql(&q, &s) == DM_OK && s.n > 0)
+            same_text_for_other_values(&q, s.text.data);
         dm_sql_free(&s);
         dm_sql_init(&s);
         if (dm_search_build_count_sql(&q, 10000, &s) != DM_OK)
