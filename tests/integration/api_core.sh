@@ -35,6 +35,14 @@ EXPIRED=$(new_key expired)
 psql_q "UPDATE api_keys SET expires_at = now() - interval '1 minute' WHERE client_name = 'expired'"
 req GET /api/v2/diamonds "" "X-API-Key: $EXPIRED"
 check_eq "expired key -> 401 Invalid API key" "401 Invalid API key" "$STATUS $(jqb .error.message)"
+# A key in use is cached and re-read in the background; revoking it still shuts it out (within
+# the cache's 5 s lifetime; polled here with a generous deadline, not timed).
+REVOKED=$(new_key revoked)
+req GET /api/v2/diamonds "" "X-API-Key: $REVOKED"
+check_eq "key to be revoked works" 200 "$STATUS"
+psql_q "UPDATE api_keys SET active = false WHERE client_name = 'revoked'"
+revoked_refused() { req GET /api/v2/diamonds "" "X-API-Key: $REVOKED"; [ "$STATUS" = 401 ]; }
+check "a revoked key in use is refused" wait_until 15 revoked_refused
 # An invalid key never falls back to a valid HMAC signature.
 TS=$(date +%s)
 SIG=$(sign "$SECRET" GET /api/v2/diamonds "$TS" "")

@@ -109,6 +109,10 @@ void api_keycache_free(struct api_keycache *kc);
 bool api_authenticate(struct api_call *c);
 /* Flush batched last_used_at updates and purge expired replay rows. */
 void api_auth_flush(struct dm_api *api);
+/* Re-read from the database every cached API key used since it was fetched and older than
+ * 2.5 s (revoked ones are dropped), so requests normally never query for a known key. Called by
+ * the housekeeping thread every 200 ms. */
+void api_auth_refresh(struct dm_api *api);
 
 /* ---- ratelimit.c ---- */
 struct api_ratelimit *api_ratelimit_new(int rps);

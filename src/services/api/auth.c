@@ -15,6 +15,11 @@
 #define KC_SLOTS 512
 #define KC_TTL_MS 5000     /* a revoked key stops working within this */
 #define KC_REFRESH_MS 4000 /* from this age one request re-reads the key ahead of expiry */
+/* From this age the housekeeping thread re-reads a key in use (api_auth_refresh), so requests
+ * normally never wait on the database for a known key: a request that does holds its HTTP
+ * thread, and every connection that thread serves waits behind it. */
+#define KC_BG_REFRESH_MS 2500
+#define KC_BG_BATCH 32
 
 struct key_entry {
     bool set;
@@ -25,7 +30,8 @@ struct key_entry {
     unsigned perms;
     int64_t expires_ms; /* 0 = never */
     int64_t fetched_ms;
-    int64_t refresh_ms; /* a request is re-reading the key since then; 0 = none */
+    int64_t refresh_ms; /* a request or the housekeeper is re-reading the key since then */
+    bool hot;           /* used since it was fetched: re-read ahead of expiry in the background */
 };
 
 struct api_keycache {
@@ -76,6 +82,35 @@ static void unauthorized(struct api_call *c, const char *msg)
     api_error(c, 401, "UNAUTHORIZED", msg, NULL);
 }
 
+/* Read the active key with this hash into *k (fetched_ms = now); *found false when there is
+ * none (unknown, inactive or deleted). */
+static enum dm_err read_key(struct dm_api *api, const char *hash, int64_t now, struct key_entry *k,
+                            bool *found, struct dm_error *err)
+{
+    const char *p[1] = {hash};
+    PGresult *r = NULL;
+    enum dm_err rc = api_query_hot(api->db,
+                                   "SELECT id::text, client_name, permissions::text, "
+                                   "COALESCE((extract(epoch FROM expires_at) * 1000)::bigint, 0) "
+                                   "FROM api_keys WHERE key_hash = $1 AND active",
+                                   1, p, &r, err);
+    if (rc != DM_OK)
+        return rc;
+    memset(k, 0, sizeof(*k));
+    *found = PQntuples(r) > 0;
+    if (*found) {
+        k->set = true;
+        snprintf(k->hash, sizeof(k->hash), "%s", hash);
+        snprintf(k->id, sizeof(k->id), "%s", PQgetvalue(r, 0, 0));
+        snprintf(k->name, sizeof(k->name), "%s", PQgetvalue(r, 0, 1));
+        k->perms = parse_perms(PQgetvalue(r, 0, 2));
+        k->expires_ms = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+        k->fetched_ms = now;
+    }
+    PQclear(r);
+    return DM_OK;
+}
+
 static bool key_auth(struct api_call *c, const char *key)
 {
     struct dm_api *api = c->api;
@@ -106,15 +141,10 @@ static bool key_auth(struct api_call *c, const char *key)
     }
     pthread_mutex_unlock(&api->keys->mu);
     if (!hit || refresh) {
-        const char *p[1] = {hash};
-        PGresult *r = NULL;
         struct dm_error err = {0};
-        enum dm_err rc =
-            api_query_hot(api->db,
-                          "SELECT id::text, client_name, permissions::text, "
-                          "COALESCE((extract(epoch FROM expires_at) * 1000)::bigint, 0) "
-                          "FROM api_keys WHERE key_hash = $1 AND active",
-                          1, p, &r, &err);
+        struct key_entry fresh;
+        bool found = false;
+        enum dm_err rc = read_key(api, hash, now, &fresh, &found, &err);
         if (rc != DM_OK && !hit) {
             api_fail(c, rc == DM_ERR_DB ? DM_ERR_DB : rc, &err);
             return false;
@@ -122,8 +152,7 @@ static bool key_auth(struct api_call *c, const char *key)
         if (rc != DM_OK) {
             /* The entry is still valid: keep using it; a later request retries. */
             refresh = false;
-        } else if (PQntuples(r) == 0) {
-            PQclear(r);
+        } else if (!found) {
             pthread_mutex_lock(&api->keys->mu);
             e = &api->keys->e[s];
             if (e->set && !strcmp(e->hash, hash))
@@ -132,15 +161,7 @@ static bool key_auth(struct api_call *c, const char *key)
             unauthorized(c, "Invalid API key");
             return false;
         } else {
-            memset(&k, 0, sizeof(k));
-            k.set = true;
-            snprintf(k.hash, sizeof(k.hash), "%s", hash);
-            snprintf(k.id, sizeof(k.id), "%s", PQgetvalue(r, 0, 0));
-            snprintf(k.name, sizeof(k.name), "%s", PQgetvalue(r, 0, 1));
-            k.perms = parse_perms(PQgetvalue(r, 0, 2));
-            k.expires_ms = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
-            k.fetched_ms = now;
-            PQclear(r);
+            k = fresh;
         }
     }
     if (k.expires_ms != 0 && k.expires_ms <= now) {
@@ -156,8 +177,10 @@ static bool key_auth(struct api_call *c, const char *key)
         e->used = used;
         same = true;
     }
-    if (same)
+    if (same) {
         e->used = true;
+        e->hot = true;
+    }
     pthread_mutex_unlock(&api->keys->mu);
     snprintf(c->client, sizeof(c->client), "key:%s", k.name);
     snprintf(c->key_id, sizeof(c->key_id), "%s", k.id);
@@ -222,6 +245,46 @@ bool api_authenticate(struct api_call *c)
     if (key != NULL)
         return key_auth(c, key);
     return hmac_auth(c);
+}
+
+void api_auth_refresh(struct dm_api *api)
+{
+    char due[KC_BG_BATCH][DM_SHA256_HEX_LEN];
+    int n = 0;
+    int64_t now = dm_now_ms();
+    pthread_mutex_lock(&api->keys->mu);
+    for (int i = 0; i < KC_SLOTS && n < KC_BG_BATCH; i++) {
+        struct key_entry *e = &api->keys->e[i];
+        if (!e->set || !e->hot || now - e->fetched_ms < KC_BG_REFRESH_MS ||
+            (e->refresh_ms != 0 && now - e->refresh_ms < 2000))
+            continue;
+        e->refresh_ms = now; /* requests leave it to us meanwhile */
+        e->hot = false;      /* a key nobody uses again is left to expire */
+        snprintf(due[n++], DM_SHA256_HEX_LEN, "%s", e->hash);
+    }
+    pthread_mutex_unlock(&api->keys->mu);
+    for (int i = 0; i < n; i++) {
+        struct key_entry fresh;
+        bool found = false;
+        struct dm_error err = {0};
+        enum dm_err rc = read_key(api, due[i], now, &fresh, &found, &err);
+        pthread_mutex_lock(&api->keys->mu);
+        struct key_entry *e = &api->keys->e[slot_of(due[i])];
+        if (e->set && !strcmp(e->hash, due[i])) {
+            if (rc != DM_OK) {
+                e->refresh_ms = 0; /* still valid until it expires; retried next round */
+            } else if (!found) {
+                memset(e, 0, sizeof(*e)); /* revoked or deleted */
+            } else {
+                fresh.used = e->used;
+                fresh.hot = e->hot;
+                *e = fresh;
+            }
+        }
+        pthread_mutex_unlock(&api->keys->mu);
+        if (rc != DM_OK)
+            dm_debug(NULL, "api key refresh failed: %s", err.message);
+    }
 }
 
 void api_auth_flush(struct dm_api *api)

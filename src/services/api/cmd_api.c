@@ -1,9 +1,9 @@
 /*
  * cmd_api.c - `diamond api`: configuration, dependencies (database pool, queue, Nivoda client,
  * watermark store, job trigger), the multi-threaded HTTP server, a housekeeping thread
- * (request statistics, API key last_used_at, replay purge, child reaping), the search cache's
- * refresher thread and graceful
- * shutdown on SIGTERM: stop accepting, finish in-flight requests, flush, exit 0.
+ * (request statistics, API keys re-read ahead of expiry and their last_used_at, replay purge,
+ * child reaping), the search cache's refresher thread and graceful shutdown on SIGTERM: stop
+ * accepting, finish in-flight requests, flush, exit 0.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +38,7 @@ static void *housekeeping(void *arg)
     while (!hk->stop) {
         dm_sleep_ms(200, &hk->stop);
         dm_jobtrigger_reap();
+        api_auth_refresh(hk->api);
         if (dm_mono_ms() - last >= 5000) {
             last = dm_mono_ms();
             api_stats_flush(hk->api);
