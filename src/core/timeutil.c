@@ -136,3 +136,16 @@ void dm_sleep_ms(int64_t ms, volatile int *stop)
         nanosleep(&ts, NULL);
     }
 }
+
+struct timespec dm_deadline_after(clockid_t clock, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "core/error.h"
 
@@ -20,6 +21,9 @@ int64_t dm_mono_ms(void);
 void dm_time_format(int64_t ms, char out[DM_ISO_LEN]);
 /* Parse ISO-8601 with a Z or ±HH:MM offset (fraction optional) into ms since epoch. */
 enum dm_err dm_time_parse(const char *s, int64_t *ms) DM_MUST_CHECK;
+/* The time ms milliseconds from now on clock (CLOCK_MONOTONIC or CLOCK_REALTIME), as the
+ * absolute deadline pthread_cond_timedwait takes (for a condition variable on that clock). */
+struct timespec dm_deadline_after(clockid_t clock, int64_t ms);
 /* Sleep for ms milliseconds (restarts after signals unless *stop becomes non-zero). */
 void dm_sleep_ms(int64_t ms, volatile int *stop);
 

@@ -46,6 +46,20 @@ static PGresult *result(int nrows)
     return r;
 }
 
+static void test_etag_of(void **state)
+{
+    (void)state;
+    struct dm_buf b;
+    dm_buf_init(&b, 64);
+    char etag[40];
+    api_etag_of(&b, etag); /* empty body: SHA-256 of "" */
+    assert_string_equal(etag, "\"e3b0c44298fc1c149afbf4c8996fb924\"");
+    assert_int_equal(dm_buf_append_str(&b, "abc"), DM_OK);
+    api_etag_of(&b, etag);
+    assert_string_equal(etag, "\"ba7816bf8f01cfea414140de5dae2223\"");
+    dm_buf_free(&b);
+}
+
 static void test_uuid_param(void **state)
 {
     struct fixture *f = *state;
@@ -109,6 +123,7 @@ static void test_row_error(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_etag_of),
         cmocka_unit_test_setup_teardown(test_uuid_param, setup, teardown),
         cmocka_unit_test_setup_teardown(test_row_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_row_not_found, setup, teardown),

@@ -241,16 +241,28 @@ static void test_json(void **state)
     assert_null(dm_json_parse("{\"a\":1,\"a\":2}", 13, 100, &err)); /* duplicate keys */
 }
 
+static void test_deadline_after(void **state)
+{
+    (void)state;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    struct timespec d = dm_deadline_after(CLOCK_MONOTONIC, 2999);
+    assert_true(d.tv_nsec >= 0 && d.tv_nsec < 1000000000L);
+    int64_t delta_ms =
+        (int64_t)(d.tv_sec - now.tv_sec) * 1000 + (d.tv_nsec - now.tv_nsec) / 1000000;
+    assert_true(delta_ms >= 2999 && delta_ms < 2999 + 1000); /* normalised carry, same clock */
+    struct timespec r = dm_deadline_after(CLOCK_REALTIME, 0);
+    assert_true(r.tv_nsec >= 0 && r.tv_nsec < 1000000000L);
+    assert_true(r.tv_sec > 1700000000); /* the wall clock, not the monotonic one */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_bounded),
-        cmocka_unit_test(test_parse_int),
-        cmocka_unit_test(test_parse_double_bool),
-        cmocka_unit_test(test_fixed),
-        cmocka_unit_test(test_time),
-        cmocka_unit_test(test_crypto),
-        cmocka_unit_test(test_json),
+        cmocka_unit_test(test_deadline_after), cmocka_unit_test(test_buf_bounded),
+        cmocka_unit_test(test_parse_int),      cmocka_unit_test(test_parse_double_bool),
+        cmocka_unit_test(test_fixed),          cmocka_unit_test(test_time),
+        cmocka_unit_test(test_crypto),         cmocka_unit_test(test_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -95,14 +95,7 @@ static enum dm_err connect_slot(struct dm_db_conn *c, struct dm_error *err)
 enum dm_err dm_db_acquire(struct dm_db *db, int timeout_ms, struct dm_db_conn **out,
                           struct dm_error *err)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = dm_deadline_after(CLOCK_REALTIME, timeout_ms);
     struct dm_db_conn *c = NULL;
     pthread_mutex_lock(&db->mu);
     for (;;) {

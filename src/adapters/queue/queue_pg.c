@@ -174,14 +174,7 @@ static void ensure_listener(struct pg_queue *p)
 /* Wait until the generation of `name` moves from gen or wait_ms passes. */
 static void wait_for(struct pg_queue *p, enum dm_queue_name name, uint64_t gen, int64_t wait_ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(wait_ms / 1000);
-    ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = dm_deadline_after(CLOCK_MONOTONIC, wait_ms);
     pthread_mutex_lock(&p->mu);
     while (p->gen[name] == gen && !p->stopping)
         if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) != 0)

@@ -207,6 +207,8 @@ enum dm_err api_exec_hot(struct dm_db_conn *c, const char *sql, int n, const cha
 /* Acquire, api_exec_hot, release. */
 enum dm_err api_query_hot(struct dm_db *db, const char *sql, int n, const char *const *params,
                           PGresult **res, struct dm_error *err) DM_MUST_CHECK;
+/* The ETag of a response body: the first 128 bits of its SHA-256 in hex, quoted. */
+void api_etag_of(const struct dm_buf *body, char etag[40]);
 /* ISO time text from PostgreSQL -> ms since epoch (0 when NULL/bad). */
 int64_t api_ms(const PGresult *r, int row, int col);
 /* dm_db_query sql with its n params; all rows as api_rows_json (*ok true), or answered with

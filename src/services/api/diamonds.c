@@ -153,11 +153,8 @@ static bool etag_matches(const char *inm, const char *etag)
 static void finish_with_etag_tag(struct api_call *c, char etag[40])
 {
     struct dm_http_resp *resp = c->resp;
-    if (etag[0] == '\0') {
-        char hash[DM_SHA256_HEX_LEN];
-        dm_sha256_hex(resp->body.data ? resp->body.data : "", resp->body.len, hash);
-        snprintf(etag, 40, "\"%.32s\"", hash);
-    }
+    if (etag[0] == '\0')
+        api_etag_of(&resp->body, etag);
     dm_http_resp_header(resp, "ETag", etag);
     dm_http_resp_header(resp, "Cache-Control", "private, no-cache");
     if (etag_matches(dm_http_req_header(c->req, "If-None-Match"), etag)) {
@@ -332,9 +329,7 @@ void api_diamonds_search(struct api_call *c)
             api_fail(c, e, &err);
             goto out;
         }
-        char hash[DM_SHA256_HEX_LEN];
-        dm_sha256_hex(c->resp->body.data, c->resp->body.len, hash);
-        snprintf(etag, sizeof(etag), "\"%.32s\"", hash);
+        api_etag_of(&c->resp->body, etag);
         api_respcache_put(c->api->responses, key.data, &q, &c->resp->body, etag);
     }
     c->resp->status = 200;

@@ -369,9 +369,8 @@ static void refresh_one(struct api_respcache *rc, const char *key, const struct 
         pthread_mutex_unlock(&rc->mu);
         return;
     }
-    char hash[DM_SHA256_HEX_LEN], etag[40];
-    dm_sha256_hex(b->data ? b->data : "", b->len, hash);
-    snprintf(etag, sizeof(etag), "\"%.32s\"", hash);
+    char etag[40];
+    api_etag_of(b, etag);
     put(rc, key, q, b, etag, true);
     atomic_fetch_add(&rc->refreshes_background, 1);
 }
@@ -396,14 +395,7 @@ static void *refresher(void *arg)
         }
         pthread_mutex_lock(&rc->mu);
         if (!rc->stop) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += (time_t)(tick / 1000);
-            ts.tv_nsec += (long)(tick % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            struct timespec ts = dm_deadline_after(CLOCK_MONOTONIC, tick);
             pthread_cond_timedwait(&rc->wake, &rc->mu, &ts);
         }
         bool stop = rc->stop;

@@ -215,3 +215,10 @@ bool api_lock_row(struct api_call *c, struct dm_db_conn *conn, const char *sql, 
         e = dm_db_exec(conn, sql, n, params, r, &err);
     return api_row_found(c, e, &err, r, not_found);
 }
+
+void api_etag_of(const struct dm_buf *body, char etag[40])
+{
+    char hash[DM_SHA256_HEX_LEN];
+    dm_sha256_hex(body->data ? body->data : "", body->len, hash);
+    snprintf(etag, 40, "\"%.32s\"", hash);
+}
