@@ -150,6 +150,14 @@ check_eq "body over 100 kB -> 413" 413 "$STATUS"
 check_eq "413 is JSON" PAYLOAD_TOO_LARGE "$(jqb .error.code)"
 STATUS=$(curl -s -o "$T/body" -w '%{http_code}' -X POST -H "X-API-Key: $KEY" -H 'Transfer-Encoding: chunked' --data-binary @"$T/big" "$API/api/v2/pricing-rules")
 check_eq "chunked body over 100 kB -> 413" 413 "$STATUS"
+# A declared oversize body is refused up front: the client that asks `Expect: 100-continue`
+# gets 413 as the first answer, never `100 Continue` (it would then upload the whole body).
+exec 5<>"/dev/tcp/127.0.0.1/$API_PORT"
+printf 'POST /api/v2/pricing-rules HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\nContent-Type: application/json\r\nContent-Length: 150000\r\nExpect: 100-continue\r\n\r\n' "$KEY" >&5
+first=""
+IFS= read -r -t 20 first <&5 || true
+exec 5<&-
+check_eq "declared Content-Length over 100 kB -> 413 before any 100 Continue" "HTTP/1.1 413" "${first:0:12}"
 req GET "/api/v2/diamonds?shape=%01%02" "" "X-API-Key: $KEY"
 check_eq "control characters in the query -> 400" 400 "$STATUS"
 req GET "/api/v2/diamonds?limit=%ZZ" "" "X-API-Key: $KEY"

@@ -10,6 +10,7 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "core/num.h"
 
 struct dm_http_server {
     struct MHD_Daemon *d;
@@ -137,6 +138,24 @@ static void resp_free(struct dm_http_resp *r)
     }
 }
 
+/* True when the request declares a Content-Length above max (or one that is not a number). */
+static bool declared_too_large(struct MHD_Connection *c, size_t max)
+{
+    const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    int64_t n = 0;
+    return clen != NULL && (dm_parse_i64(clen, 0, INT64_MAX, &n) != DM_OK || (uint64_t)n > max);
+}
+
+static enum MHD_Result refuse_too_large(struct MHD_Connection *c)
+{
+    struct dm_http_resp resp = {.status = 413};
+    dm_buf_init(&resp.body, 4096);
+    dm_http_resp_error(&resp, 413, "PAYLOAD_TOO_LARGE", "request body exceeds the limit");
+    enum MHD_Result ok = send_resp(c, &resp);
+    resp_free(&resp);
+    return ok;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
@@ -146,8 +165,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (st == NULL)
         return MHD_NO; /* uri_log always runs first; be defensive */
     if (!st->started) {
-        /* Responding now would skip the request body: wait for the upload calls. */
         st->started = true;
+        /* A declared oversize body is refused now, before anything is read: answering at this
+         * first call means libmicrohttpd never sends `100 Continue` to an `Expect` client. */
+        if (declared_too_large(c, srv->opts.max_body))
+            return refuse_too_large(c);
+        /* Otherwise responding now would skip the request body: wait for the upload calls. */
         return MHD_YES;
     }
     if (*upload_size) {
