@@ -1,15 +1,27 @@
 #!/usr/bin/env bash
-# bench/api.sh - `diamond api` at 500,000 active diamonds (issue 7 benchmark): wrk (2 threads,
-# 32 connections, API_BENCH_DURATION, default 30 s) against default search, filtered + sorted
-# search (shape, carat range, colours, price sort), a keyset page deep in the catalogue and get
-# by id (a Lua script picking random ids). Reports req/s, p50/p99, errors and the API's RSS.
-# The searches run twice: with the default search micro-cache (API_CACHE_MS=1000) and with it
-# off (*_nocache: every request planned and executed by PostgreSQL).
+# bench/api.sh - `diamond api` at 500,000 active diamonds (issues 7 and 14): wrk (2 threads,
+# 32 connections, API_BENCH_DURATION, default 30 s).
+#   varied_search         every request a different shopper search (bench/varied_search.lua:
+#                         seeded; 1-3 shapes, carat range, colour and clarity runs, sometimes
+#                         lab_grown and a price range, any sort, page 1-5, limit 20-50)
+#   varied_search_facets  the same with include=facets
+#   facets                GET /api/v2/diamonds/facets with the same varied filters
+#   by_id                 get by id (random ids)
+#   cache_default, cache_filtered, cache_keyset_deep, cache_first_page
+#                         one URL repeated: served by the 1 s search micro-cache, so these
+#                         measure the cache, not search
+#   nocache_default, nocache_filtered, nocache_keyset_deep
+#                         the same single URLs with the micro-cache off (API_CACHE_MS=0)
+# Reports req/s (answered requests: errors are not counted), p50/p99, errors and CPU per request (API and PostgreSQL) per case, the API's
+# RSS, and the search index (/health searchIndex, /metrics diamond_search_index_load_seconds):
+# the bench waits until the index says ok before measuring; a build without the index is
+# reported as api_search_index_ok 0 (a missed target), never silently measured as if it had one.
+# The varied cases' URLs are counted (api_varied_*_distinct_ratio: distinct / sent).
 # Private cluster, cleaned up. Writes $BENCH_OUT/api.json. BENCH_QUICK=1: 100,000 rows, 10 s.
 # For iteration: API_BENCH_DIR=<dir> keeps the cluster (and its rows) there between runs (the
 # load is skipped when the catalogue already has N active rows; stop it with `diamond db stop
-# --dir <dir>/pg`), API_BENCH_CASES="default by_id ..." runs only those cases (the JSON is
-# then not written).
+# --dir <dir>/pg`), API_BENCH_CASES="varied_search by_id ..." runs only those cases (the JSON is
+# then not written). VARIED_SEED (default 42) seeds the varied searches.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIAMOND_BIN=${DIAMOND_BIN:-$ROOT/build/diamond}
@@ -110,11 +122,52 @@ deep=$((N * 4 / 5))
 row=$(psql -qAt -F ' ' "$DATABASE_URL" -c "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), id FROM diamonds WHERE status = 'active' ORDER BY created_at DESC, id DESC OFFSET $deep LIMIT 1")
 CURSOR=$(printf '{"s":"created_at","d":"desc","k":"%s","id":"%s"}' "${row% *}" "${row#* }" | base64 -w0 | tr '+/' '-_' | tr -d '=')
 
-api_port=$(free_port)
-PORT=$api_port HMAC_SECRETS='{}' LOG_LEVEL=info "$DIAMOND_BIN" api >/dev/null 2>"$dir/api.err" &
-api_pid=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$api_port/health" >/dev/null && break; sleep 0.1; done
-BASE="http://127.0.0.1:$api_port"
+BASE=""
+api_t0=""
+# start_api [ENV=VALUE...]: starts `diamond api` on a free port with the production defaults
+# plus the given environment, waits for /health, then for the search index (see index_wait).
+start_api() {
+    api_port=$(free_port)
+    BASE="http://127.0.0.1:$api_port"
+    api_t0=$(date +%s.%N)
+    env PORT="$api_port" HMAC_SECRETS='{}' LOG_LEVEL=info "$@" "$DIAMOND_BIN" api >/dev/null 2>>"$dir/api.err" &
+    api_pid=$!
+    for _ in $(seq 1 300); do curl -s "$BASE/health" >/dev/null && break; sleep 0.1; done
+    index_wait
+}
+stop_api() {
+    kill -TERM "$api_pid"; wait "$api_pid" 2>/dev/null || true
+    api_pid=""
+}
+# index_wait: /health's searchIndex: wait (up to 300 s) while it is loading. Sets INDEX_STATUS
+# (ok, loading, stale, off, or absent when /health has no searchIndex: a build without the
+# index), INDEX_READY_S (API start to status ok, wall time), INDEX_ROWS and INDEX_LOAD_S (from
+# /metrics diamond_search_index_load_seconds, "null" when not exported).
+INDEX_STATUS=absent INDEX_READY_S=null INDEX_ROWS=null INDEX_LOAD_S=null
+index_wait() {
+    local end=$((SECONDS + 300)) h
+    while :; do
+        h=$(curl -s "$BASE/health" || true)
+        INDEX_STATUS=$(echo "$h" | jq -r 'if (.searchIndex | type) == "object" then .searchIndex.status // "unknown" else "absent" end' 2>/dev/null || echo absent)
+        [ "$INDEX_STATUS" = loading ] && [ $SECONDS -lt $end ] || break
+        sleep 0.1
+    done
+    case "$INDEX_STATUS" in
+    ok)
+        INDEX_READY_S=$(awk -v a="$api_t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+        INDEX_ROWS=$(echo "$h" | jq '.searchIndex.rows // null')
+        INDEX_LOAD_S=$(curl -s "$BASE/metrics" | awk '$1 == "diamond_search_index_load_seconds" { print $2 + 0; exit }')
+        INDEX_LOAD_S=${INDEX_LOAD_S:-null}
+        echo "api bench: search index ok: $INDEX_ROWS rows, ready ${INDEX_READY_S} s after start, load ${INDEX_LOAD_S} s (/metrics)" >&2
+        grep -i 'index' "$dir/api.err" | tail -3 >&2 || true
+        ;;
+    absent)
+        echo "api bench: /health has no searchIndex: this build has no in-memory search index;" \
+            "the figures below measure the SQL path and api_search_index_ok is 0 (a missed target)" >&2 ;;
+    *)
+        echo "api bench: search index status '$INDEX_STATUS' (not ok) after waiting: api_search_index_ok is 0" >&2 ;;
+    esac
+}
 
 cat >"$dir/key.lua" <<LUA
 wrk.headers["X-API-Key"] = "$KEY"
@@ -128,8 +181,10 @@ request = function()
   return wrk.format("GET", "/api/v2/diamonds/" .. ids[math.random(#ids)])
 end
 LUA
+VARIED_LUA=$ROOT/bench/varied_search.lua
+export BENCH_API_KEY=$KEY VARIED_SEED=${VARIED_SEED:-42}
 
-# run NAME URL SCRIPT -> prints "rps p50_ms p99_ms errors"
+# run NAME URL SCRIPT -> prints "rps p50_ms p99_ms errors api_us_per_req pg_us_per_req"
 to_ms() { # wrk latency like 812.00us / 3.21ms / 1.02s
     awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
 }
@@ -151,8 +206,12 @@ pg_pids() {
 }
 run() {
     local name=$1 url=$2 script=$3
-    # Warm-up (caches, connections), then the measured run.
-    wrk -t2 -c32 -d3s -s "$script" "$url" >/dev/null 2>&1 || true
+    # Warm-up (caches, connections), then the measured run. The varied cases' warm-up also
+    # counts the answers (VARIED_CHECK: how many were 200, how many found nothing).
+    VARIED_CHECK=1 wrk -t2 -c32 -d3s -s "$script" "$url" >"$dir/$name.warmup" 2>&1 || true
+    if grep -q '^varied:' "$dir/$name.warmup"; then
+        echo "api bench: $name warm-up: $(grep '^varied:' "$dir/$name.warmup" | sed 's/^varied: //')" >&2
+    fi
     local pids a0 g0 a1 g1
     pids=$(pg_pids)
     a0=$(cpu_ms "$api_pid"); g0=$(cpu_ms $pids)
@@ -166,64 +225,110 @@ run() {
     non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$dir/$name.out")
     sock=$(awk '/Socket errors:/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$dir/$name.out")
     local errors=$(( ${non2xx:-0} + ${sock:-0} ))
-    local reqs cpu
+    local reqs cpu api_us pg_us
     reqs=$(awk '/requests in/ {print $1}' "$dir/$name.out")
-    cpu=$(awk -v a=$((a1 - a0)) -v g=$((g1 - g0)) -v n="${reqs:-0}" \
-        'BEGIN { if (n > 0) printf "cpu/req api %.0f us, pg %.0f us", a * 1000 / n, g * 1000 / n }')
-    printf 'api bench: %-16s %10s req/s  p50 %7s ms  p99 %7s ms  errors %s  %s  load %s\n' "$name" "$rps" "$p50" "$p99" "$errors" "$cpu" "$(cut -d' ' -f1 /proc/loadavg)" >&2
-    echo "$rps $p50 $p99 $errors"
+    # req/s counts answered requests only: a case whose route fails fast (404, 5xx) must not
+    # show a rate that meets its target.
+    rps=$(awk -v r="${rps:-0}" -v n="${reqs:-0}" -v e="$errors" 'BEGIN { printf "%.2f", (n > 0 ? r * (n - e) / n : 0) }')
+    read -r api_us pg_us <<<"$(awk -v a=$((a1 - a0)) -v g=$((g1 - g0)) -v n="${reqs:-0}" \
+        'BEGIN { if (n > 0) printf "%.0f %.0f", a * 1000 / n, g * 1000 / n; else print "null null" }')"
+    cpu="cpu/req api $api_us us, pg $pg_us us"
+    printf 'api bench: %-20s %10s req/s  p50 %7s ms  p99 %7s ms  errors %s  %s  load %s\n' "$name" "${rps:-0}" "$p50" "$p99" "$errors" "$cpu" "$(cut -d' ' -f1 /proc/loadavg)" >&2
+    if grep -q '^varied:' "$dir/$name.out"; then
+        echo "api bench: $name: $(grep '^varied:' "$dir/$name.out" | sed 's/^varied: //')" >&2
+    fi
+    echo "${rps:-0} $p50 $p99 $errors $api_us $pg_us"
+}
+# no_facets NAME -> the warm-up's count of 200 answers without a facets member (null if the
+# warm-up printed none).
+no_facets() {
+    awk '/^varied:/ { for (i = 1; i <= NF; i++) if ($i == "without" && $(i + 1) == "facets") n = $(i - 1) }
+         END { print (n == "" ? "null" : n) }' "$dir/$1.warmup"
+}
+# distinct NAME -> "sent distinct ratio" from the measured run's done() line.
+distinct() {
+    awk '/^varied:/ { for (i = 1; i <= NF; i++) { if ($i == "generated,") g = $(i - 1); if ($i == "distinct") d = $(i - 1) } }
+         END { if (g > 0) printf "%d %d %.4f", g, d, d / g; else print "0 0 0" }' "$dir/$1.out"
 }
 # run prints its figures to stderr and the result line to stdout (tee /dev/stderr would
 # reopen - and truncate - a redirected log).
-r_default="" r_filtered="" r_keyset="" r_first="" r_byid="" r_default_nc="" r_filtered_nc="" r_keyset_nc=""
-FILTERED="$BASE/api/v2/diamonds?shape=ROUND&carat_min=0.5&carat_max=2&color=D&color=E&color=F&color=G&sort_by=retail_price&sort_order=asc"
-if want default; then r_default=$(run default "$BASE/api/v2/diamonds" "$dir/key.lua" | tail -1); fi
-if want filtered; then r_filtered=$(run filtered "$FILTERED" "$dir/key.lua" | tail -1); fi
-if want keyset_deep; then r_keyset=$(run keyset_deep "$BASE/api/v2/diamonds?cursor=$CURSOR" "$dir/key.lua" | tail -1); fi
-if want first_page; then r_first=$(run first_page "$BASE/api/v2/diamonds?limit=50&page=1" "$dir/key.lua" | tail -1); fi
-if want by_id; then r_byid=$(run by_id "$BASE/api/v2/diamonds/x" "$dir/byid.lua" | tail -1); fi
+declare -A RES=()
+FILTERED_QS="shape=ROUND&carat_min=0.5&carat_max=2&color=D&color=E&color=F&color=G&sort_by=retail_price&sort_order=asc"
+
+# 1. The production configuration (index as configured, 1 s micro-cache).
+start_api
+INDEX_OK=0
+[ "$INDEX_STATUS" = ok ] && INDEX_OK=1
+INDEX_STATUS_1=$INDEX_STATUS INDEX_READY_S_1=$INDEX_READY_S INDEX_ROWS_1=$INDEX_ROWS INDEX_LOAD_S_1=$INDEX_LOAD_S
+if want varied_search; then RES[varied_search]=$(VARIED_KIND=search run varied_search "$BASE" "$VARIED_LUA" | tail -1); fi
+if want varied_search_facets; then RES[varied_search_facets]=$(VARIED_KIND=search_facets run varied_search_facets "$BASE" "$VARIED_LUA" | tail -1); fi
+if want facets; then RES[facets]=$(VARIED_KIND=facets run facets "$BASE" "$VARIED_LUA" | tail -1); fi
+if want by_id; then RES[by_id]=$(run by_id "$BASE/api/v2/diamonds/x" "$dir/byid.lua" | tail -1); fi
+if want cache_default; then RES[cache_default]=$(run cache_default "$BASE/api/v2/diamonds" "$dir/key.lua" | tail -1); fi
+if want cache_filtered; then RES[cache_filtered]=$(run cache_filtered "$BASE/api/v2/diamonds?$FILTERED_QS" "$dir/key.lua" | tail -1); fi
+if want cache_keyset_deep; then RES[cache_keyset_deep]=$(run cache_keyset_deep "$BASE/api/v2/diamonds?cursor=$CURSOR" "$dir/key.lua" | tail -1); fi
+if want cache_first_page; then RES[cache_first_page]=$(run cache_first_page "$BASE/api/v2/diamonds?limit=50&page=1" "$dir/key.lua" | tail -1); fi
 rss_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$api_pid/status")
 rss_mb=$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')
 echo "api bench: API peak RSS ${rss_mb} MB (VmHWM)"
 # Sanity: the deep keyset page really is deep and full.
 deep_ok=$(curl -s -H "X-API-Key: $KEY" "$BASE/api/v2/diamonds?cursor=$CURSOR" | jq '.data | length')
-kill -TERM "$api_pid"; wait "$api_pid" 2>/dev/null || true
-api_pid=""
+index_q=$(curl -s "$BASE/metrics" | awk '/^diamond_api_search_queries_total\{path="index"\}/ { print $2 + 0; exit }')
+[ -z "$index_q" ] || echo "api bench: searches answered by the index: $index_q (/metrics)"
+stop_api
 
-# The same searches with the micro-cache off: every request goes to PostgreSQL.
-if want default_nocache || want filtered_nocache || want keyset_nocache; then
-PORT=$api_port HMAC_SECRETS='{}' API_CACHE_MS=0 LOG_LEVEL=info "$DIAMOND_BIN" api >/dev/null 2>"$dir/api.err" &
-api_pid=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$api_port/health" >/dev/null && break; sleep 0.1; done
-if want default_nocache; then r_default_nc=$(run default_nocache "$BASE/api/v2/diamonds" "$dir/key.lua" | tail -1); fi
-if want filtered_nocache; then r_filtered_nc=$(run filtered_nocache "$FILTERED" "$dir/key.lua" | tail -1); fi
-if want keyset_nocache; then r_keyset_nc=$(run keyset_nocache "$BASE/api/v2/diamonds?cursor=$CURSOR" "$dir/key.lua" | tail -1); fi
+# 2. The same single URLs with the micro-cache off.
+if want nocache_default || want nocache_filtered || want nocache_keyset_deep; then
+start_api API_CACHE_MS=0
+if want nocache_default; then RES[nocache_default]=$(run nocache_default "$BASE/api/v2/diamonds" "$dir/key.lua" | tail -1); fi
+if want nocache_filtered; then RES[nocache_filtered]=$(run nocache_filtered "$BASE/api/v2/diamonds?$FILTERED_QS" "$dir/key.lua" | tail -1); fi
+if want nocache_keyset_deep; then RES[nocache_keyset_deep]=$(run nocache_keyset_deep "$BASE/api/v2/diamonds?cursor=$CURSOR" "$dir/key.lua" | tail -1); fi
+stop_api
 fi
 if [ -n "$CASES" ]; then
     echo "api bench: API_BENCH_CASES set: $BENCH_OUT/api.json not written"
     exit 0
 fi
 
-f() { echo "$1" | awk -v i="$2" '{print $i}'; }
+f() { echo "$1" | awk -v i="$2" '{ print ($i == "" ? "null" : $i) }'; }
+figures=""
+for c in varied_search varied_search_facets facets by_id cache_default cache_filtered cache_keyset_deep \
+    cache_first_page nocache_default nocache_filtered nocache_keyset_deep; do
+    r=${RES[$c]}
+    figures+="  \"api_${c}_rps\": $(f "$r" 1), \"api_${c}_p50_ms\": $(f "$r" 2), \"api_${c}_p99_ms\": $(f "$r" 3), \"api_${c}_errors\": $(f "$r" 4), \"api_${c}_cpu_api_us\": $(f "$r" 5), \"api_${c}_cpu_pg_us\": $(f "$r" 6),"$'\n'
+done
+for c in varied_search varied_search_facets facets; do
+    read -r sent dist ratio <<<"$(distinct "$c")"
+    figures+="  \"api_${c}_urls_sent\": $sent, \"api_${c}_urls_distinct\": $dist, \"api_${c}_distinct_ratio\": $ratio,"$'\n'
+done
+for c in varied_search_facets facets; do
+    figures+="  \"api_${c}_answers_without_facets\": $(no_facets "$c"),"$'\n'
+done
 cat >"$BENCH_OUT/api.json" <<JSON
 {
   "api_rows": $N,
   "api_duration": "$DUR",
-  "api_search_default_rps": $(f "$r_default" 1), "api_search_default_p50_ms": $(f "$r_default" 2), "api_search_default_p99_ms": $(f "$r_default" 3), "api_search_default_errors": $(f "$r_default" 4),
-  "api_search_filtered_rps": $(f "$r_filtered" 1), "api_search_filtered_p50_ms": $(f "$r_filtered" 2), "api_search_filtered_p99_ms": $(f "$r_filtered" 3), "api_search_filtered_errors": $(f "$r_filtered" 4),
-  "api_keyset_deep_rps": $(f "$r_keyset" 1), "api_keyset_deep_p50_ms": $(f "$r_keyset" 2), "api_keyset_deep_p99_ms": $(f "$r_keyset" 3), "api_keyset_deep_errors": $(f "$r_keyset" 4), "api_keyset_deep_rows": ${deep_ok:-0},
-  "api_search_default_nocache_rps": $(f "$r_default_nc" 1), "api_search_default_nocache_p99_ms": $(f "$r_default_nc" 3),
-  "api_search_filtered_nocache_rps": $(f "$r_filtered_nc" 1), "api_search_filtered_nocache_p99_ms": $(f "$r_filtered_nc" 3),
-  "api_keyset_deep_nocache_rps": $(f "$r_keyset_nc" 1), "api_keyset_deep_nocache_p99_ms": $(f "$r_keyset_nc" 3),
-  "api_first_page_rps": $(f "$r_first" 1), "api_first_page_p99_ms": $(f "$r_first" 3),
-  "api_by_id_rps": $(f "$r_byid" 1), "api_by_id_p50_ms": $(f "$r_byid" 2), "api_by_id_p99_ms": $(f "$r_byid" 3), "api_by_id_errors": $(f "$r_byid" 4),
+  "api_varied_seed": $VARIED_SEED,
+  "api_search_index_status": "$INDEX_STATUS_1",
+  "api_search_index_ok": $INDEX_OK,
+  "api_search_index_rows": $INDEX_ROWS_1,
+  "api_search_index_load_s": $INDEX_LOAD_S_1,
+  "api_search_index_ready_s": $INDEX_READY_S_1,
+  "api_search_index_queries": ${index_q:-null},
+$figures  "api_keyset_deep_rows": ${deep_ok:-0},
   "api_peak_rss_mb": $rss_mb,
   "targets": {
-    "api_search_default_rps": ">= 2000", "api_search_default_p99_ms": "<= 25",
-    "api_search_filtered_rps": ">= 2000", "api_search_filtered_p99_ms": "<= 25",
-    "api_by_id_rps": ">= 8000", "api_peak_rss_mb": "<= 64",
-    "api_search_default_errors": "== 0", "api_search_filtered_errors": "== 0",
-    "api_keyset_deep_errors": "== 0", "api_by_id_errors": "== 0"
+    "api_search_index_ok": ">= 1",
+    "api_varied_search_rps": ">= 3000", "api_varied_search_p99_ms": "<= 20", "api_varied_search_errors": "== 0",
+    "api_varied_search_facets_errors": "== 0", "api_varied_search_facets_answers_without_facets": "== 0",
+    "api_facets_answers_without_facets": "== 0",
+    "api_facets_rps": ">= 1000", "api_facets_p99_ms": "<= 30", "api_facets_errors": "== 0",
+    "api_varied_search_distinct_ratio": ">= 0.95", "api_facets_distinct_ratio": ">= 0.95",
+    "api_by_id_rps": ">= 8000", "api_by_id_errors": "== 0",
+    "api_peak_rss_mb": "<= 256",
+    "api_cache_default_rps": ">= 2000", "api_cache_default_p99_ms": "<= 25", "api_cache_default_errors": "== 0",
+    "api_cache_filtered_rps": ">= 2000", "api_cache_filtered_p99_ms": "<= 25", "api_cache_filtered_errors": "== 0",
+    "api_cache_keyset_deep_errors": "== 0", "api_keyset_deep_rows": ">= 50"
   }
 }
 JSON

@@ -1,6 +1,8 @@
 // report.mjs - merges bench/results/<stamp>/*.json into one report and prints one table:
-// figure, value, target and whether the target is met. Targets are strings like ">= 15000"
-// or "<= 32" given by each script under "targets".
+// figure, value, target and whether the target is met. Targets are strings like ">= 15000",
+// "<= 32" or "== 0" given by each script under "targets". A target whose figure is missing or
+// not a number (a case that did not run, null) is MISSED, not skipped: a figure the issue asks
+// for must be measured.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -15,17 +17,21 @@ for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('.json')).sort()) {
   merged.sections[name] = data;
   const targets = data.targets || {};
   for (const [k, v] of Object.entries(data)) {
-    if (k === 'targets' || typeof v === 'object') continue;
+    if (k === 'targets' || (typeof v === 'object' && v !== null)) continue;
     let met = '';
     const t = targets[k];
     if (t && typeof v === 'number') {
-      const m = /^\s*(>=|<=|>|<)\s*([0-9.]+)/.exec(t);
+      const m = /^\s*(>=|<=|==|>|<)\s*([0-9.]+)/.exec(t);
       if (m) {
         const x = Number(m[2]);
-        met = { '>=': v >= x, '<=': v <= x, '>': v > x, '<': v < x }[m[1]] ? 'met' : 'MISSED';
+        met = { '>=': v >= x, '<=': v <= x, '==': v === x, '>': v > x, '<': v < x }[m[1]] ? 'met' : 'MISSED';
       }
     }
+    if (t && typeof v !== 'number') met = 'MISSED';
     rows.push([name, k, typeof v === 'number' ? String(Math.round(v * 100) / 100) : String(v), t || '', met]);
+  }
+  for (const k of Object.keys(targets)) {
+    if (!(k in data)) rows.push([name, k, 'absent', targets[k], 'MISSED']);
   }
 }
 fs.writeFileSync(outFile, JSON.stringify(merged, null, 2) + '\n');
