@@ -171,6 +171,8 @@ static const struct var vars[] = {
      DM_SVC_WORKER | DM_SVC_SCHEDULER, 0, 0, true, NULL, "Nivoda password"},
     {"NIVODA_MAX_RPS", T_DOUBLE, OFF(nivoda_max_rps), "25",
      DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API, 0, 0.1, 100000, false, NULL,
+    {"API_SEARCH_INDEX", T_BOOL, OFF(api_search_index), "true", DM_SVC_API, 0, 0, 0, false, NULL,
+     "answer searches from the in-memory catalogue index (false: PostgreSQL, the reference)"},
      "process-wide Nivoda request rate limit"},
     {"NIVODA_TIMEOUT_MS", T_INT, OFF(nivoda_timeout_ms), "45000",
      DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API, 0, 100, 600000, false, NULL,

@@ -62,6 +62,7 @@ struct dm_config {
     char *nivoda_endpoint;
     char *nivoda_username;
     char *nivoda_password;
+    bool api_search_index; /* answer searches from the in-memory index */
     double nivoda_max_rps;
     int nivoda_timeout_ms;
     /* alerts */

@@ -83,23 +83,26 @@ static bool clean_text(const char *s)
     return true;
 }
 
+enum list_case { LC_UPPER, LC_LOWER, LC_EXACT };
 struct list_param {
     const char *name;
     size_t offset;
-    bool upper;
+    enum list_case fold;
 };
 
 #define LOFF(f) offsetof(struct dm_search_query, f)
 static const struct list_param list_params[] = {
-    {"shape", LOFF(shape), true},
-    {"color", LOFF(color), true},
-    {"clarity", LOFF(clarity), true},
-    {"cut", LOFF(cut), true},
-    {"polish", LOFF(polish), true},
-    {"symmetry", LOFF(symmetry), true},
-    {"fluorescence", LOFF(fluorescence), true},
-    {"availability", LOFF(availability), false},
-    {"feed", LOFF(feed), false},
+    {"shape", LOFF(shape), LC_UPPER},
+    {"color", LOFF(color), LC_UPPER},
+    {"clarity", LOFF(clarity), LC_UPPER},
+    {"cut", LOFF(cut), LC_UPPER},
+    {"polish", LOFF(polish), LC_UPPER},
+    {"symmetry", LOFF(symmetry), LC_UPPER},
+    {"fluorescence", LOFF(fluorescence), LC_UPPER},
+    {"availability", LOFF(availability), LC_LOWER},
+    {"feed", LOFF(feed), LC_LOWER},
+    {"certificate_number", LOFF(certificate_number), LC_EXACT},
+    {"supplier_stone_id", LOFF(supplier_stone_id), LC_EXACT},
 };
 
 static const char *const availabilities[] = {"available", "on_hold", "sold", "unavailable"};
@@ -127,8 +130,9 @@ static enum dm_err add_values(struct dm_sq_list *l, const struct list_param *lp,
                 return fail(e, lp->name, "too many values (at most %s)", "24");
             char *dst = l->v[l->n];
             for (size_t i = 0; i < n; i++)
-                dst[i] = lp->upper ? (char)toupper((unsigned char)s[i])
-                                   : (char)tolower((unsigned char)s[i]);
+                dst[i] = lp->fold == LC_UPPER   ? (char)toupper((unsigned char)s[i])
+                         : lp->fold == LC_LOWER ? (char)tolower((unsigned char)s[i])
+                                                : s[i];
             dst[n] = '\0';
             if (!strcmp(lp->name, "availability")) {
                 bool ok = false;
@@ -256,6 +260,11 @@ enum dm_err dm_search_query_parse(const char *const *keys, const char *const *va
             if (parse_fixed_param(k, v, 2, 99999999999LL, &q->price_max, e) != DM_OK)
                 return DM_ERR_INVALID;
             q->has_price_max = true;
+        } else if (!strcmp(k, "include")) {
+            if (!strcmp(v, "facets"))
+                q->include_facets = true;
+            else if (v[0] != '\0')
+                return fail(e, "include", "must be facets (got '%.40s')", v);
         } else if (!strcmp(k, "cursor")) {
             if (v[0] != '\0')
                 cursor = v;
@@ -283,6 +292,11 @@ enum dm_err dm_search_query_parse(const char *const *keys, const char *const *va
 
 /* ---- cursors ---- */
 
+static int atoi_4(const char *s)
+{
+    return ((s[0] - '0') * 10 + (s[1] - '0')) * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+}
+
 static bool valid_time_key(const char *s)
 {
     /* YYYY-MM-DDTHH:MM:SS[.ffffff]Z */
@@ -292,6 +306,15 @@ static bool valid_time_key(const char *s)
         if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != pat[i])
             return false;
     }
+    int mo = (s[5] - '0') * 10 + (s[6] - '0'), d = (s[8] - '0') * 10 + (s[9] - '0');
+    int h = (s[11] - '0') * 10 + (s[12] - '0'), mi = (s[14] - '0') * 10 + (s[15] - '0');
+    int se = (s[17] - '0') * 10 + (s[18] - '0');
+    int y = atoi_4(s);
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap) || h > 23 || mi > 59 ||
+        se > 59)
+        return false; /* PostgreSQL would refuse the cast */
     const char *p = s + i;
     if (*p == '.') {
         p++;
@@ -534,6 +557,10 @@ static enum dm_err where_filters(const struct dm_search_query *q, struct dm_sql 
         e = list_filter(s, &q->availability, "availability");
     if (e == DM_OK)
         e = list_filter(s, &q->feed, "feed");
+    if (e == DM_OK)
+        e = list_filter(s, &q->certificate_number, "certificate_number");
+    if (e == DM_OK)
+        e = list_filter(s, &q->supplier_stone_id, "supplier_stone_id");
     if (e == DM_OK)
         e = fixed_filter(s, q->has_carat_min, q->carat_min, 4, "carats >=");
     if (e == DM_OK)

@@ -7,8 +7,9 @@
  * Parameters: shape, color, clarity, cut, polish, symmetry, fluorescence, availability, feed
  * (one or many: repeated `shape=A&shape=B`, `shape[]=A`, or comma-separated `shape=A,B`;
  * matched case-insensitively), carat_min/carat_max, price_min/price_max (retail dollars),
- * lab_grown (true|false only), sort_by (created_at, retail_price, feed_price or its alias
- * price_model_price, carats, color, clarity), sort_order (asc|desc), page (>= 1), limit
+ * lab_grown (true|false only), certificate_number and supplier_stone_id (exact lookups, one or
+ * many, compared as given), include (facets), sort_by (created_at, retail_price, feed_price or its
+ * alias price_model_price, carats, color, clarity), sort_order (asc|desc), page (>= 1), limit
  * (1..100, default 50), cursor (keyset paging; takes precedence over page). Unknown
  * parameters are ignored; malformed ones give DM_ERR_INVALID with the parameter named.
  *
@@ -56,6 +57,8 @@ struct dm_search_query {
     bool desc;
     struct dm_sq_list shape, color, clarity, cut, polish, symmetry, fluorescence, availability,
         feed;
+    struct dm_sq_list certificate_number, supplier_stone_id; /* exact lookups */
+    bool include_facets;                                     /* include=facets */
     bool has_carat_min, has_carat_max, has_price_min, has_price_max;
     int64_t carat_min, carat_max; /* 1/10000 carat */
     int64_t price_min, price_max; /* cents */

@@ -66,6 +66,8 @@ struct dm_api {
     struct api_stats stats;
     char cors_origins[1024];
     int64_t started_ms;
+    struct api_index *index;         /* search index and its follower; NULL when off */
+    atomic_llong search_queries[2];  /* searches answered by the index (0) or SQL (1) */
 };
 
 #define API_MAX_PATH_PARAMS 4
@@ -161,6 +163,7 @@ void api_rules_list(struct api_call *c);
 void api_rules_create(struct api_call *c);
 void api_rules_update(struct api_call *c);
 void api_rules_delete(struct api_call *c);
+void api_diamonds_facets(struct api_call *c);
 void api_rules_reprice(struct api_call *c);
 
 /* ---- analytics.c: the allowlisted query builder (pure; fuzzed) ---- */

@@ -18,6 +18,7 @@
 #include "core/signals.h"
 #include "core/timeutil.h"
 #include "services/api/api.h"
+#include "services/api/index_follow.h"
 
 /* The Nivoda client and the scheduler are other modules; the API degrades (503) without them. */
 #pragma weak dm_nivoda_new
@@ -115,6 +116,17 @@ int dm_cmd_api(int argc, char **argv)
     /* Each worker thread serves its connections one request at a time; API_THREADS can give
      * it more threads than pooled connections (measured on the shared 2-core machine: no gain,
      * more preemption inside the caches' locks), by default one per pooled connection. */
+    if (app.cfg.api_search_index) {
+        /* The index loads on its own thread: until it has, searches use PostgreSQL. */
+        char *ci = dm_config_conninfo(&app.cfg);
+        api.index = api_index_new(ci);
+        free(ci);
+        if (api_index_start(api.index) != DM_OK) {
+            dm_warn(NULL, "search index follower not started: searches use PostgreSQL");
+            api_index_free(api.index);
+            api.index = NULL;
+        }
+    }
     int threads = app.cfg.api_threads > 0 ? app.cfg.api_threads : app.cfg.database_pool_size;
     struct dm_http_server_opts so = {
         .bind = getenv("API_BIND") ? getenv("API_BIND") : "0.0.0.0",
@@ -168,3 +180,4 @@ out:
     dm_app_free(&app);
     return rc;
 }
+    api_index_free(api.index);

@@ -28,6 +28,8 @@ const struct api_route api_routes[] = {
     {"GET", "/api/v2/diamonds/{id}", R, api_diamond_get, "diamonds", "One active diamond"},
     {"POST", "/api/v2/diamonds/{id}/availability", R, api_diamond_availability, "diamonds",
      "Current availability and hold id"},
+    {"GET", "/api/v2/diamonds/facets", R, api_diamonds_facets, "diamonds",
+     "Counts per value of each filter dimension and price/carat histograms for a search"},
     {"POST", "/api/v2/diamonds/{id}/hold", T, api_diamond_hold, "trading",
      "Place a supplier hold on an available diamond"},
     {"POST", "/api/v2/diamonds/{id}/purchase", T, api_diamond_purchase, "trading",

@@ -1,6 +1,8 @@
 /*
- * search.c - the catalogue's read routes: search (offset and keyset paging, capped or estimated
- * totals, ETag/If-None-Match) and get by id.
+ * search.c - the catalogue's read routes: search (offset and keyset paging, ETag/If-None-Match),
+ * facets and get by id. Answered from the in-memory search index (domain/search_index.h) once
+ * it has loaded; the SQL path (capped or estimated totals, the response micro-cache) is the
+ * reference, used with API_SEARCH_INDEX=false and while the index loads at start.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,8 +10,10 @@
 
 #include "core/crypto.h"
 #include "core/json.h"
+#include "domain/search_index.h"
 #include "domain/search_query.h"
 #include "services/api/api.h"
+#include "services/api/index_follow.h"
 
 #define CC_MIN_CACHED 1000 /* smaller totals are recounted: they are exact and cheap */
 #define RC_MAX_KEY (16 * 1024)
@@ -291,18 +295,54 @@ out:
     return e;
 }
 
-void api_diamonds_search(struct api_call *c)
+/* Parse the search parameters; answers 400 and returns false when they are invalid. */
+static bool parse_query(struct api_call *c, struct dm_search_query *q)
 {
     const char *keys[DM_SQ_MAX_ARGS + 1], *vals[DM_SQ_MAX_ARGS + 1];
     int n = dm_http_req_args(c->req, keys, vals, DM_SQ_MAX_ARGS + 1);
-    struct dm_search_query q;
     struct dm_sq_error qe = {{0}, {0}};
-    if (dm_search_query_parse(keys, vals, n, &q, &qe) != DM_OK) {
+    if (dm_search_query_parse(keys, vals, n, q, &qe) != DM_OK) {
         api_validation(c, qe.param, qe.message);
-        return;
+        return false;
     }
+    return true;
+}
+
+/* The search index's current version, or NULL when it is off or not loaded yet. */
+static struct dm_search_index_view *index_view(struct dm_api *api)
+{
+    return api->index ? dm_search_index_acquire(api_index_get(api->index)) : NULL;
+}
+
+void api_diamonds_search(struct api_call *c)
+{
+    struct dm_search_query q;
+    if (!parse_query(c, &q))
+        return;
     struct dm_error err = {0};
     char etag[40] = "";
+    struct dm_search_index_view *v = index_view(c->api);
+    if (v != NULL) {
+        /* From memory: exact totals and no response cache, so a change shows as soon as the
+         * index has it (the staleness bound is the follower's, not a cache lifetime). */
+        atomic_fetch_add(&c->api->search_queries[0], 1);
+        enum dm_err e = dm_search_index_search(v, &q, q.include_facets, &c->resp->body);
+        dm_search_index_release(v);
+        if (e != DM_OK) {
+            api_fail(c, DM_ERR_INTERNAL, NULL);
+            return;
+        }
+        c->resp->status = 200;
+        c->resp->content_type = "application/json";
+        finish_with_etag_tag(c, etag);
+        return;
+    }
+    if (q.include_facets) {
+        api_error(c, 503, "SERVICE_UNAVAILABLE",
+                  "Facets need the search index (API_SEARCH_INDEX), which is off or loading", NULL);
+        return;
+    }
+    atomic_fetch_add(&c->api->search_queries[1], 1);
     struct dm_buf key;
     dm_buf_init(&key, RC_MAX_KEY);
     if (query_key(&q, &key) != DM_OK) {
@@ -325,11 +365,61 @@ out:
     dm_buf_free(&key);
 }
 
+void api_diamonds_facets(struct api_call *c)
+{
+    struct dm_search_query q;
+    if (!parse_query(c, &q))
+        return;
+    struct dm_search_index_view *v = index_view(c->api);
+    if (v == NULL) {
+        api_error(c, 503, "SERVICE_UNAVAILABLE",
+                  "Facets need the search index (API_SEARCH_INDEX), which is off or loading", NULL);
+        return;
+    }
+    atomic_fetch_add(&c->api->search_queries[0], 1);
+    struct dm_buf *b = &c->resp->body;
+    dm_buf_reset(b);
+    enum dm_err e = dm_buf_append_str(b, "{\"data\":");
+    if (e == DM_OK)
+        e = dm_search_index_facets(v, &q, b);
+    if (e == DM_OK)
+        e = dm_buf_append_char(b, '}');
+    dm_search_index_release(v);
+    if (e != DM_OK) {
+        api_fail(c, DM_ERR_INTERNAL, NULL);
+        return;
+    }
+    c->resp->status = 200;
+    c->resp->content_type = "application/json";
+    finish_with_etag(c);
+}
+
 void api_diamond_get(struct api_call *c)
 {
     const char *id;
     if (!api_uuid_param(c, "id", &id))
         return;
+    struct dm_search_index_view *v = index_view(c->api);
+    if (v != NULL) {
+        const struct dm_stone *s = dm_search_index_get(v, id);
+        struct dm_buf *b = &c->resp->body;
+        dm_buf_reset(b);
+        enum dm_err e = s ? dm_buf_append_str(b, "{\"data\":") : DM_OK;
+        if (s && e == DM_OK)
+            e = dm_stone_render(v, s, b);
+        if (s && e == DM_OK)
+            e = dm_buf_append_char(b, '}');
+        dm_search_index_release(v);
+        if (s == NULL)
+            api_error(c, 404, "NOT_FOUND", "Diamond not found", NULL);
+        else if (e != DM_OK)
+            api_fail(c, DM_ERR_INTERNAL, NULL);
+        else {
+            c->resp->status = 200;
+            finish_with_etag(c);
+        }
+        return;
+    }
     char sql[4096];
     snprintf(sql, sizeof(sql), "SELECT %s FROM diamonds WHERE id = $1 AND status = 'active'",
              DM_DIAMOND_JSON_SQL);

@@ -1,0 +1,1940 @@
+/* search_index.c - the in-memory catalogue index: records, dictionaries, versions, search,
+ * facets and lookups (see search_index.h for the design). */
+#include "domain/search_index.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/crypto.h"
+#include "core/num.h"
+#include "core/timeutil.h"
+
+/* ---- dictionaries: interned text of the repeated columns ---- */
+
+enum dict_id {
+    X_FEED = 0,
+    X_SHAPE,
+    X_COLOR,
+    X_CLARITY,
+    X_CUT,
+    X_POLISH,
+    X_SYMMETRY,
+    X_FLUORESCENCE,
+    X_AVAILABILITY,
+    X_CERT_LAB,
+    X_RAW_AVAILABILITY,
+    X_SUPPLIER_NAME,
+    X_SUPPLIER_LEGAL_NAME,
+    X_PRICING_RULE,
+    X_COUNT
+};
+#define DICT_MAX 65535 /* value 0 is NULL */
+
+struct dict {
+    uint32_t n;       /* values 1..n are set (writer publishes n after filling the entry) */
+    char **text;      /* [DICT_MAX + 1] */
+    char **upper;     /* ASCII upper case of text */
+    uint8_t *rank;    /* colour / clarity grade rank (99 unknown) */
+    uint32_t *hash;   /* open addressing over value ids, writer only */
+    uint32_t hashcap; /* power of two */
+};
+
+/* Variable-length text columns of a record, stored one after the other. */
+enum var_id {
+    V_SUPPLIER_STONE_ID = 0,
+    V_OFFER_ID,
+    V_HOLD_ID,
+    V_IMAGE_URL,
+    V_VIDEO_URL,
+    V_CERT_NUMBER,
+    V_CERT_PDF_URL,
+    V_MEASUREMENTS,
+    V_ATTRIBUTES,
+    V_COUNT
+};
+
+struct dm_stone {
+    uint8_t id[16];
+    int64_t seq;
+    int64_t created_us, updated_us;   /* UTC */
+    int32_t created_off, updated_off; /* seconds east of UTC, as rendered */
+    int64_t feed_price, ppc, retail;  /* cents */
+    int32_t carats;                   /* hundredths */
+    int32_t markup;                   /* 1/10000 */
+    int16_t rating;                   /* -1: NULL */
+    uint8_t lab_grown, treated;
+    uint16_t x[X_COUNT];    /* dictionary ids, 0 = NULL */
+    uint32_t vlen[V_COUNT]; /* UINT32_MAX = NULL */
+    char var[];             /* the var columns, concatenated, no terminators */
+};
+
+/* ---- dimensions with bitmaps (filters and facets) ---- */
+
+enum dim {
+    D_SHAPE = 0,
+    D_COLOR,
+    D_CLARITY,
+    D_CUT,
+    D_POLISH,
+    D_SYMMETRY,
+    D_FLUORESCENCE,
+    D_AVAILABILITY,
+    D_FEED,
+    D_CERT_LAB,
+    D_LAB_GROWN, /* not a dictionary: value 1 false, 2 true */
+    D_COUNT
+};
+enum match { M_EXACT, M_UPPER };
+struct dim_def {
+    const char *facet; /* facet name in JSON */
+    int dict;          /* dictionary or -1 */
+    enum match match;
+    size_t qoff; /* list in struct dm_search_query, or (size_t)-1 */
+};
+#define QOFF(f) offsetof(struct dm_search_query, f)
+static const struct dim_def dims[D_COUNT] = {
+    [D_SHAPE] = {"shape", X_SHAPE, M_EXACT, QOFF(shape)},
+    [D_COLOR] = {"color", X_COLOR, M_UPPER, QOFF(color)},
+    [D_CLARITY] = {"clarity", X_CLARITY, M_UPPER, QOFF(clarity)},
+    [D_CUT] = {"cut", X_CUT, M_UPPER, QOFF(cut)},
+    [D_POLISH] = {"polish", X_POLISH, M_UPPER, QOFF(polish)},
+    [D_SYMMETRY] = {"symmetry", X_SYMMETRY, M_UPPER, QOFF(symmetry)},
+    [D_FLUORESCENCE] = {"fluorescence", X_FLUORESCENCE, M_UPPER, QOFF(fluorescence)},
+    [D_AVAILABILITY] = {"availability", X_AVAILABILITY, M_EXACT, QOFF(availability)},
+    [D_FEED] = {"feed", X_FEED, M_EXACT, QOFF(feed)},
+    [D_CERT_LAB] = {"certificateLab", X_CERT_LAB, M_EXACT, (size_t)-1},
+    [D_LAB_GROWN] = {"labGrown", -1, M_EXACT, (size_t)-1},
+};
+
+#define NBINS 64
+enum range { R_CARATS = 0, R_PRICE, R_COUNT };
+enum order_id { O_BY_ID = DM_SQ_SORT_COUNT, O_BY_CERT, O_BY_SSID, O_COUNT };
+
+/* One published version. Everything here is immutable once published. */
+struct version {
+    int refs; /* under ix->mu: readers + 1 while current */
+    struct dm_search_index *ix;
+    uint32_t nslots, nwords, capwords, live;
+    struct dm_stone **slot; /* [capwords * 64] */
+    uint64_t *livebm;
+    uint32_t *order[O_COUNT];
+    uint32_t norder[O_COUNT];
+    uint32_t nvals[D_COUNT]; /* values with a bitmap slot: ids 0..nvals-1 */
+    uint64_t **bm[D_COUNT];  /* bm[d][value] or NULL */
+    uint64_t *cum[R_COUNT][NBINS];
+    int64_t edge[R_COUNT][NBINS - 1]; /* in query units: carats 1/10000, price cents */
+    int64_t vmin[R_COUNT], vmax[R_COUNT];
+    int64_t last_seq;
+    struct dm_stone **garbage; /* records the next version no longer holds */
+    size_t ngarbage;
+    struct version *next; /* retired list */
+};
+
+struct idmap {
+    uint32_t *slot; /* slot + 1, 0 empty */
+    uint32_t cap, n, tomb;
+};
+
+struct dm_search_index {
+    pthread_mutex_t mu;
+    struct version *cur;
+    struct version *retired_head, *retired_tail;
+    struct dict dict[X_COUNT];
+    /* writer only */
+    struct idmap map;
+    uint32_t *free_slots;
+    uint32_t nfree, capfree;
+    int64_t versions, published_ms, rec_bytes;
+    int64_t last_seq; /* under mu */
+};
+
+static uint32_t mix(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ s[i]) * 16777619u;
+    return h ^ (h >> 15);
+}
+
+static const char *const color_grades[] = {"D", "E", "F", "G", "H", "I", "J", "K",
+                                           "L", "M", "N", "O", "P", "Q", "R", "S",
+                                           "T", "U", "V", "W", "X", "Y", "Z"};
+static const char *const clarity_grades[] = {"FL",  "IF",  "VVS1", "VVS2", "VS1", "VS2",
+                                             "SI1", "SI2", "SI3",  "I1",   "I2",  "I3"};
+
+static uint8_t grade_rank(const char *up, const char *const *grades, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(up, grades[i]))
+            return (uint8_t)(i + 1);
+    return 99;
+}
+
+static void dict_init(struct dict *d)
+{
+    d->n = 0;
+    d->text = dm_xcalloc(DICT_MAX + 1, sizeof(char *));
+    d->upper = dm_xcalloc(DICT_MAX + 1, sizeof(char *));
+    d->rank = dm_xcalloc(DICT_MAX + 1, 1);
+    d->hashcap = 64;
+    d->hash = dm_xcalloc(d->hashcap, sizeof(uint32_t));
+}
+
+static void dict_free(struct dict *d)
+{
+    for (uint32_t i = 1; i <= d->n; i++) {
+        free(d->text[i]);
+        free(d->upper[i]);
+    }
+    free(d->text);
+    free(d->upper);
+    free(d->rank);
+    free(d->hash);
+}
+
+/* Id of text (len bytes) in d, adding it when new; 0 when the dictionary is full. */
+static uint16_t dict_intern(struct dict *d, int which, const char *s, size_t len)
+{
+    uint32_t mask = d->hashcap - 1;
+    uint32_t h = mix(s, len) & mask;
+    while (d->hash[h]) {
+        const char *t = d->text[d->hash[h]];
+        if (strlen(t) == len && !memcmp(t, s, len))
+            return (uint16_t)d->hash[h];
+        h = (h + 1) & mask;
+    }
+    if (d->n >= DICT_MAX)
+        return 0;
+    uint32_t id = d->n + 1;
+    char *t = dm_xmalloc(len + 1), *u = dm_xmalloc(len + 1);
+    memcpy(t, s, len);
+    t[len] = '\0';
+    for (size_t i = 0; i <= len; i++)
+        u[i] = (char)toupper((unsigned char)t[i]);
+    d->text[id] = t;
+    d->upper[id] = u;
+    d->rank[id] = which == X_COLOR     ? grade_rank(u, color_grades, 23)
+                  : which == X_CLARITY ? grade_rank(u, clarity_grades, 12)
+                                       : 0;
+    d->hash[h] = id;
+    /* Published to readers through the version that first uses it (mutex release). */
+    d->n = id;
+    if (d->n * 2 > d->hashcap) {
+        uint32_t ncap = d->hashcap * 2;
+        uint32_t *nh = dm_xcalloc(ncap, sizeof(uint32_t));
+        for (uint32_t i = 1; i <= d->n; i++) {
+            uint32_t k = mix(d->text[i], strlen(d->text[i])) & (ncap - 1);
+            while (nh[k])
+                k = (k + 1) & (ncap - 1);
+            nh[k] = i;
+        }
+        free(d->hash);
+        d->hash = nh;
+        d->hashcap = ncap;
+    }
+    return (uint16_t)id;
+}
+
+/* ---- records ---- */
+
+const char DM_STONE_COLUMNS_SQL[] =
+    "id::text, change_seq, status, feed, supplier_stone_id, offer_id, shape, carats::text, color, "
+    "clarity, cut, polish, symmetry, fluorescence, lab_grown, treated, feed_price::text, "
+    "price_per_carat::text, retail_price::text, markup_ratio::text, rating, pricing_rule_id::text, "
+    "availability, raw_availability, hold_id, image_url, video_url, certificate_lab, "
+    "certificate_number, certificate_pdf_url, json_strip_nulls(measurements::json)::text, "
+    "json_strip_nulls(attributes::json)::text, supplier_name, supplier_legal_name, "
+    "to_json(created_at) #>> '{}', to_json(updated_at) #>> '{}'";
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+static bool parse_uuid(const char *s, size_t n, uint8_t out[16])
+{
+    if (n != 36)
+        return false;
+    int k = 0;
+    for (size_t i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return false;
+            continue;
+        }
+        int a = hexval((unsigned char)s[i]), b = i + 1 < 36 ? hexval((unsigned char)s[i + 1]) : -1;
+        if (a < 0 || b < 0)
+            return false;
+        out[k++] = (uint8_t)(a * 16 + b);
+        i++;
+    }
+    return k == 16;
+}
+
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t yy = yoe + era * 400;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yy + (*m <= 2));
+}
+
+static int64_t floordiv(int64_t a, int64_t b)
+{
+    return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+}
+
+/* PostgreSQL's JSON text of a timestamptz: local time, fraction without trailing zeros, offset
+ * +HH:MM (or +HH:MM:SS). */
+static void format_pg_time(int64_t utc_us, int32_t off, char *out, size_t size)
+{
+    int64_t local = utc_us + (int64_t)off * 1000000;
+    int64_t days = floordiv(local, 86400000000LL);
+    int64_t rem = local - days * 86400000000LL;
+    int y, m, d;
+    civil_from_days(days, &y, &m, &d);
+    int64_t secs = rem / 1000000, us = rem % 1000000;
+    char frac[16] = "";
+    if (us) {
+        snprintf(frac, sizeof(frac), ".%06lld", (long long)us);
+        size_t n = strlen(frac);
+        while (frac[n - 1] == '0')
+            frac[--n] = '\0';
+    }
+    int32_t a = off < 0 ? -off : off;
+    char tz[16];
+    if (a % 60)
+        snprintf(tz, sizeof(tz), "%c%02d:%02d:%02d", off < 0 ? '-' : '+', a / 3600, a / 60 % 60,
+                 a % 60);
+    else
+        snprintf(tz, sizeof(tz), "%c%02d:%02d", off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
+    snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d%s%s", y, m, d, (int)(secs / 3600),
+             (int)(secs / 60 % 60), (int)(secs % 60), frac, tz);
+}
+
+static bool digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* Parse PostgreSQL's JSON text of a timestamptz; the result must render back identically. */
+static bool parse_pg_time(const char *s, size_t n, int64_t *utc_us, int32_t *off)
+{
+    char buf[64];
+    if (n < 25 || n >= sizeof(buf))
+        return false;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    int y, mo, d, h, mi, se;
+    if (!digits(buf, 4, &y) || buf[4] != '-' || !digits(buf + 5, 2, &mo) || buf[7] != '-' ||
+        !digits(buf + 8, 2, &d) || buf[10] != 'T' || !digits(buf + 11, 2, &h) || buf[13] != ':' ||
+        !digits(buf + 14, 2, &mi) || buf[16] != ':' || !digits(buf + 17, 2, &se))
+        return false;
+    const char *p = buf + 19;
+    int64_t us = 0;
+    if (*p == '.') {
+        int nd = 0;
+        p++;
+        while (isdigit((unsigned char)*p) && nd < 6) {
+            us = us * 10 + (*p - '0');
+            p++;
+            nd++;
+        }
+        for (; nd < 6; nd++)
+            us *= 10;
+    }
+    if (*p != '+' && *p != '-')
+        return false;
+    int sign = *p == '-' ? -1 : 1, oh, om, os = 0;
+    if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om))
+        return false;
+    p += 6;
+    if (*p == ':') {
+        if (!digits(p + 1, 2, &os))
+            return false;
+        p += 3;
+    }
+    if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31)
+        return false;
+    *off = sign * (oh * 3600 + om * 60 + os);
+    int64_t local = (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se) * 1000000 + us;
+    *utc_us = local - (int64_t)*off * 1000000;
+    char back[64];
+    format_pg_time(*utc_us, *off, back, sizeof(back));
+    return !strcmp(back, buf);
+}
+
+static bool parse_fixed_exact(const char *s, int scale, int64_t *out)
+{
+    if (dm_parse_fixed(s, scale, out) != DM_OK)
+        return false;
+    char back[48];
+    dm_format_fixed(*out, scale, back, sizeof(back));
+    return !strcmp(back, s);
+}
+
+void dm_stone_free(struct dm_stone *s)
+{
+    free(s);
+}
+
+int64_t dm_stone_change_seq(const struct dm_stone *s)
+{
+    return s->seq;
+}
+
+/* Dictionaries are the index's; parsing interns into them, so it is part of the writer side. */
+static enum dm_err stone_parse(struct dm_search_index *ix, const char *const *v, const size_t *l,
+                               struct dm_stone **out, bool *deleted, struct dm_error *err)
+{
+    static const int var_col[V_COUNT] = {
+        DM_SC_SUPPLIER_STONE_ID,   DM_SC_OFFER_ID,     DM_SC_HOLD_ID,
+        DM_SC_IMAGE_URL,           DM_SC_VIDEO_URL,    DM_SC_CERTIFICATE_NUMBER,
+        DM_SC_CERTIFICATE_PDF_URL, DM_SC_MEASUREMENTS, DM_SC_ATTRIBUTES};
+    static const int dict_col[X_COUNT] = {DM_SC_FEED,
+                                          DM_SC_SHAPE,
+                                          DM_SC_COLOR,
+                                          DM_SC_CLARITY,
+                                          DM_SC_CUT,
+                                          DM_SC_POLISH,
+                                          DM_SC_SYMMETRY,
+                                          DM_SC_FLUORESCENCE,
+                                          DM_SC_AVAILABILITY,
+                                          DM_SC_CERTIFICATE_LAB,
+                                          DM_SC_RAW_AVAILABILITY,
+                                          DM_SC_SUPPLIER_NAME,
+                                          DM_SC_SUPPLIER_LEGAL_NAME,
+                                          DM_SC_PRICING_RULE_ID};
+    *out = NULL;
+    size_t total = 0;
+    for (int i = 0; i < V_COUNT; i++) {
+        const char *t = v[var_col[i]];
+        /* A JSON null (measurements = 'null'::jsonb) is stripped like a SQL NULL. */
+        if (t && (i == V_MEASUREMENTS || i == V_ATTRIBUTES) && l[var_col[i]] == 4 &&
+            !memcmp(t, "null", 4))
+            continue;
+        if (t) {
+            if (l[var_col[i]] >= UINT32_MAX)
+                return dm_error_set(err, DM_ERR_INVALID, "column %d too long", var_col[i]);
+            total += l[var_col[i]];
+        }
+    }
+    struct dm_stone *s = dm_xcalloc(1, sizeof(*s) + total);
+    const char *bad = NULL;
+    if (!v[DM_SC_ID] || !parse_uuid(v[DM_SC_ID], l[DM_SC_ID], s->id))
+        bad = "id";
+    int64_t seq = 0;
+    if (!bad && (!v[DM_SC_CHANGE_SEQ] || dm_parse_i64(v[DM_SC_CHANGE_SEQ], 0, INT64_MAX, &seq)))
+        bad = "change_seq";
+    s->seq = seq;
+    *deleted = !v[DM_SC_STATUS] || strcmp(v[DM_SC_STATUS], "active") != 0;
+    if (bad || *deleted)
+        goto done;
+    int64_t x;
+    if (!v[DM_SC_CARATS] || !parse_fixed_exact(v[DM_SC_CARATS], 2, &x) || x > INT32_MAX)
+        bad = "carats";
+    else
+        s->carats = (int32_t)x;
+    if (!bad &&
+        (!v[DM_SC_FEED_PRICE] || !parse_fixed_exact(v[DM_SC_FEED_PRICE], 2, &s->feed_price)))
+        bad = "feed_price";
+    if (!bad &&
+        (!v[DM_SC_PRICE_PER_CARAT] || !parse_fixed_exact(v[DM_SC_PRICE_PER_CARAT], 2, &s->ppc)))
+        bad = "price_per_carat";
+    if (!bad &&
+        (!v[DM_SC_RETAIL_PRICE] || !parse_fixed_exact(v[DM_SC_RETAIL_PRICE], 2, &s->retail)))
+        bad = "retail_price";
+    if (!bad && (!v[DM_SC_MARKUP_RATIO] || !parse_fixed_exact(v[DM_SC_MARKUP_RATIO], 4, &x) ||
+                 x > INT32_MAX))
+        bad = "markup_ratio";
+    else
+        s->markup = (int32_t)x;
+    int r = -1;
+    if (!bad && v[DM_SC_RATING] && dm_parse_int(v[DM_SC_RATING], 0, 32767, &r) != DM_OK)
+        bad = "rating";
+    s->rating = (int16_t)r;
+    if (!bad && (!v[DM_SC_LAB_GROWN] || !v[DM_SC_TREATED]))
+        bad = "lab_grown";
+    if (!bad) {
+        s->lab_grown = v[DM_SC_LAB_GROWN][0] == 't';
+        s->treated = v[DM_SC_TREATED][0] == 't';
+    }
+    if (!bad && (!v[DM_SC_CREATED_AT] || !parse_pg_time(v[DM_SC_CREATED_AT], l[DM_SC_CREATED_AT],
+                                                        &s->created_us, &s->created_off)))
+        bad = "created_at";
+    if (!bad && (!v[DM_SC_UPDATED_AT] || !parse_pg_time(v[DM_SC_UPDATED_AT], l[DM_SC_UPDATED_AT],
+                                                        &s->updated_us, &s->updated_off)))
+        bad = "updated_at";
+    for (int i = 0; !bad && i < X_COUNT; i++) {
+        const char *t = v[dict_col[i]];
+        if (t == NULL)
+            continue;
+        s->x[i] = dict_intern(&ix->dict[i], i, t, l[dict_col[i]]);
+        if (s->x[i] == 0)
+            bad = "a column with too many distinct values";
+    }
+    if (!bad && (!s->x[X_SHAPE] || !s->x[X_COLOR] || !s->x[X_CLARITY] || !s->x[X_AVAILABILITY] ||
+                 !s->x[X_FEED]))
+        bad = "a required column";
+done:;
+    size_t pos = 0;
+    for (int i = 0; i < V_COUNT; i++) {
+        const char *t = v[var_col[i]];
+        if (t == NULL || bad || *deleted ||
+            ((i == V_MEASUREMENTS || i == V_ATTRIBUTES) && l[var_col[i]] == 4 &&
+             !memcmp(t, "null", 4))) {
+            s->vlen[i] = UINT32_MAX;
+            continue;
+        }
+        memcpy(s->var + pos, t, l[var_col[i]]);
+        s->vlen[i] = (uint32_t)l[var_col[i]];
+        pos += l[var_col[i]];
+    }
+    if (bad) {
+        free(s);
+        return dm_error_set(err, DM_ERR_INVALID, "diamond row: unreadable %s", bad);
+    }
+    *out = s;
+    return DM_OK;
+}
+
+static const char *var_at(const struct dm_stone *s, int i, size_t *len)
+{
+    *len = 0;
+    if (s->vlen[i] == UINT32_MAX)
+        return NULL;
+    size_t pos = 0;
+    for (int k = 0; k < i; k++)
+        if (s->vlen[k] != UINT32_MAX)
+            pos += s->vlen[k];
+    *len = s->vlen[i];
+    return s->var + pos;
+}
+
+static size_t stone_bytes(const struct dm_stone *s)
+{
+    size_t n = sizeof(*s);
+    for (int i = 0; i < V_COUNT; i++)
+        if (s->vlen[i] != UINT32_MAX)
+            n += s->vlen[i];
+    return n;
+}
+
+/* ---- rendering (PostgreSQL's json output, compacted by json_strip_nulls) ---- */
+
+static enum dm_err esc(struct dm_buf *b, const char *s, size_t n)
+{
+    enum dm_err e = dm_buf_append_char(b, '"');
+    size_t run = 0;
+    for (size_t i = 0; e == DM_OK && i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *rep = NULL;
+        char u[8];
+        switch (c) {
+        case '\b':
+            rep = "\\b";
+            break;
+        case '\f':
+            rep = "\\f";
+            break;
+        case '\n':
+            rep = "\\n";
+            break;
+        case '\r':
+            rep = "\\r";
+            break;
+        case '\t':
+            rep = "\\t";
+            break;
+        case '"':
+            rep = "\\\"";
+            break;
+        case '\\':
+            rep = "\\\\";
+            break;
+        default:
+            if (c < 0x20) {
+                snprintf(u, sizeof(u), "\\u%04x", c);
+                rep = u;
+            }
+        }
+        if (rep == NULL) {
+            run++;
+            continue;
+        }
+        if (run)
+            e = dm_buf_append(b, s + i - run, run);
+        run = 0;
+        if (e == DM_OK)
+            e = dm_buf_append_str(b, rep);
+    }
+    if (e == DM_OK && run)
+        e = dm_buf_append(b, s + n - run, run);
+    if (e == DM_OK)
+        e = dm_buf_append_char(b, '"');
+    return e;
+}
+
+struct rend {
+    struct dm_buf *b;
+    enum dm_err e;
+    bool first;
+};
+
+static void key(struct rend *r, const char *k)
+{
+    if (r->e == DM_OK)
+        r->e = dm_buf_appendf(r->b, "%s\"%s\":", r->first ? "" : ",", k);
+    r->first = false;
+}
+
+static void kstr(struct rend *r, const char *k, const char *s, size_t n)
+{
+    if (s == NULL)
+        return;
+    key(r, k);
+    if (r->e == DM_OK)
+        r->e = esc(r->b, s, n);
+}
+
+static void kdict(struct rend *r, const struct dm_search_index *ix, const char *k, int d,
+                  const struct dm_stone *s)
+{
+    if (s->x[d])
+        kstr(r, k, ix->dict[d].text[s->x[d]], strlen(ix->dict[d].text[s->x[d]]));
+}
+
+static void kvar(struct rend *r, const char *k, int i, const struct dm_stone *s)
+{
+    size_t n;
+    const char *t = var_at(s, i, &n);
+    kstr(r, k, t, n);
+}
+
+static void kraw(struct rend *r, const char *k, const char *text, size_t n)
+{
+    key(r, k);
+    if (r->e == DM_OK)
+        r->e = dm_buf_append(r->b, text, n);
+}
+
+static void kfixed(struct rend *r, const char *k, int64_t v, int scale)
+{
+    char t[48];
+    dm_format_fixed(v, scale, t, sizeof(t));
+    kraw(r, k, t, strlen(t));
+}
+
+static void ktime(struct rend *r, const char *k, int64_t us, int32_t off)
+{
+    char t[64];
+    format_pg_time(us, off, t, sizeof(t));
+    key(r, k);
+    if (r->e == DM_OK)
+        r->e = dm_buf_appendf(r->b, "\"%s\"", t);
+}
+
+static const struct dm_search_index *view_ix(const struct dm_search_index_view *v);
+
+enum dm_err dm_stone_render(const struct dm_search_index_view *v, const struct dm_stone *s,
+                            struct dm_buf *out)
+{
+    const struct dm_search_index *ix = view_ix(v);
+    struct rend r = {out, dm_buf_append_char(out, '{'), true};
+    char id[DM_UUID_LEN];
+    dm_uuid_format(s->id, id);
+    kstr(&r, "id", id, 36);
+    kdict(&r, ix, "feed", X_FEED, s);
+    kvar(&r, "supplierStoneId", V_SUPPLIER_STONE_ID, s);
+    kvar(&r, "offerId", V_OFFER_ID, s);
+    kdict(&r, ix, "shape", X_SHAPE, s);
+    kfixed(&r, "carats", s->carats, 2);
+    kdict(&r, ix, "color", X_COLOR, s);
+    kdict(&r, ix, "clarity", X_CLARITY, s);
+    kdict(&r, ix, "cut", X_CUT, s);
+    kdict(&r, ix, "polish", X_POLISH, s);
+    kdict(&r, ix, "symmetry", X_SYMMETRY, s);
+    kdict(&r, ix, "fluorescence", X_FLUORESCENCE, s);
+    kraw(&r, "labGrown", s->lab_grown ? "true" : "false", s->lab_grown ? 4 : 5);
+    kraw(&r, "treated", s->treated ? "true" : "false", s->treated ? 4 : 5);
+    kfixed(&r, "feedPrice", s->feed_price, 2);
+    kfixed(&r, "priceModelPrice", s->feed_price, 2);
+    kfixed(&r, "pricePerCarat", s->ppc, 2);
+    kfixed(&r, "retailPrice", s->retail, 2);
+    kfixed(&r, "markupRatio", s->markup, 4);
+    if (s->rating >= 0)
+        kfixed(&r, "rating", s->rating, 0);
+    kdict(&r, ix, "pricingRuleId", X_PRICING_RULE, s);
+    kdict(&r, ix, "availability", X_AVAILABILITY, s);
+    kdict(&r, ix, "rawAvailability", X_RAW_AVAILABILITY, s);
+    kvar(&r, "holdId", V_HOLD_ID, s);
+    kvar(&r, "imageUrl", V_IMAGE_URL, s);
+    kvar(&r, "videoUrl", V_VIDEO_URL, s);
+    kdict(&r, ix, "certificateLab", X_CERT_LAB, s);
+    kvar(&r, "certificateNumber", V_CERT_NUMBER, s);
+    kvar(&r, "certificatePdfUrl", V_CERT_PDF_URL, s);
+    size_t n;
+    const char *t = var_at(s, V_MEASUREMENTS, &n);
+    if (t)
+        kraw(&r, "measurements", t, n);
+    t = var_at(s, V_ATTRIBUTES, &n);
+    if (t)
+        kraw(&r, "attributes", t, n);
+    kdict(&r, ix, "supplierName", X_SUPPLIER_NAME, s);
+    kdict(&r, ix, "supplierLegalName", X_SUPPLIER_LEGAL_NAME, s);
+    kraw(&r, "status", "\"active\"", 8);
+    ktime(&r, "createdAt", s->created_us, s->created_off);
+    ktime(&r, "updatedAt", s->updated_us, s->updated_off);
+    if (r.e == DM_OK)
+        r.e = dm_buf_append_char(out, '}');
+    return r.e;
+}
+
+/* ---- bitmaps ---- */
+
+static inline void bit_set(uint64_t *b, uint32_t i)
+{
+    b[i >> 6] |= 1ULL << (i & 63);
+}
+static inline void bit_clear(uint64_t *b, uint32_t i)
+{
+    b[i >> 6] &= ~(1ULL << (i & 63));
+}
+static inline bool bit_get(const uint64_t *b, uint32_t i)
+{
+    return (b[i >> 6] >> (i & 63)) & 1;
+}
+
+__attribute__((target("popcnt"))) static uint64_t and_count_hw(const uint64_t *a, const uint64_t *b,
+                                                               uint32_t n)
+{
+    uint64_t c = 0;
+    for (uint32_t i = 0; i < n; i++)
+        c += (uint64_t)__builtin_popcountll(a[i] & b[i]);
+    return c;
+}
+static uint64_t and_count_sw(const uint64_t *a, const uint64_t *b, uint32_t n)
+{
+    uint64_t c = 0;
+    for (uint32_t i = 0; i < n; i++)
+        c += (uint64_t)__builtin_popcountll(a[i] & b[i]);
+    return c;
+}
+static uint64_t and_count(const uint64_t *a, const uint64_t *b, uint32_t n)
+{
+    static int hw = -1;
+    if (hw < 0) {
+        __builtin_cpu_init();
+        hw = __builtin_cpu_supports("popcnt") ? 1 : 0;
+    }
+    return hw ? and_count_hw(a, b, n) : and_count_sw(a, b, n);
+}
+
+/* ---- sort keys (in cursor units: time µs, money cents*100, carats hundredths*100, rank) ---- */
+
+static int64_t sort_key(const struct dm_search_index *ix, const struct dm_stone *s, int sort)
+{
+    switch (sort) {
+    case DM_SQ_SORT_CREATED_AT:
+        return s->created_us;
+    case DM_SQ_SORT_RETAIL_PRICE:
+        return s->retail * 100;
+    case DM_SQ_SORT_FEED_PRICE:
+        return s->feed_price * 100;
+    case DM_SQ_SORT_CARATS:
+        return (int64_t)s->carats * 100;
+    case DM_SQ_SORT_COLOR:
+        return ix->dict[X_COLOR].rank[s->x[X_COLOR]];
+    case DM_SQ_SORT_CLARITY:
+        return ix->dict[X_CLARITY].rank[s->x[X_CLARITY]];
+    }
+    return 0;
+}
+
+static int cmp_text(const struct dm_stone *a, const struct dm_stone *b, int var)
+{
+    size_t la, lb;
+    const char *ta = var_at(a, var, &la), *tb = var_at(b, var, &lb);
+    int c = la && lb ? memcmp(ta, tb, la < lb ? la : lb) : 0;
+    if (c)
+        return c;
+    return la < lb ? -1 : la > lb;
+}
+
+/* Total order of an order array: key then id (or the text, then id, for lookups). */
+static int order_cmp(const struct dm_search_index *ix, int o, const struct dm_stone *a,
+                     const struct dm_stone *b)
+{
+    if (o < DM_SQ_SORT_COUNT) {
+        int64_t ka = sort_key(ix, a, o), kb = sort_key(ix, b, o);
+        if (ka != kb)
+            return ka < kb ? -1 : 1;
+    } else if (o == O_BY_CERT || o == O_BY_SSID) {
+        int c = cmp_text(a, b, o == O_BY_CERT ? V_CERT_NUMBER : V_SUPPLIER_STONE_ID);
+        if (c)
+            return c;
+    }
+    return memcmp(a->id, b->id, 16);
+}
+
+static bool in_order(const struct dm_stone *s, int o)
+{
+    if (o == O_BY_CERT)
+        return s->vlen[V_CERT_NUMBER] != UINT32_MAX;
+    if (o == O_BY_SSID)
+        return s->vlen[V_SUPPLIER_STONE_ID] != UINT32_MAX;
+    return true;
+}
+
+struct sort_ctx {
+    const struct dm_search_index *ix;
+    struct dm_stone **slot;
+    int o;
+};
+static _Thread_local struct sort_ctx *tl_sort;
+static int qcmp(const void *pa, const void *pb)
+{
+    const struct sort_ctx *c = tl_sort;
+    return order_cmp(c->ix, c->o, c->slot[*(const uint32_t *)pa], c->slot[*(const uint32_t *)pb]);
+}
+static void sort_slots(struct sort_ctx *c, uint32_t *a, size_t n)
+{
+    tl_sort = c;
+    qsort(a, n, sizeof(uint32_t), qcmp);
+    tl_sort = NULL;
+}
+
+/* ---- versions ---- */
+
+struct dm_search_index *dm_search_index_new(void)
+{
+    struct dm_search_index *ix = dm_xcalloc(1, sizeof(*ix));
+    pthread_mutex_init(&ix->mu, NULL);
+    for (int i = 0; i < X_COUNT; i++)
+        dict_init(&ix->dict[i]);
+    return ix;
+}
+
+static void version_free(struct version *v)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < v->ngarbage; i++)
+        free(v->garbage[i]);
+    free(v->garbage);
+    free(v->slot);
+    free(v->livebm);
+    for (int o = 0; o < O_COUNT; o++)
+        free(v->order[o]);
+    for (int d = 0; d < D_COUNT; d++) {
+        for (uint32_t k = 0; k < v->nvals[d]; k++)
+            free(v->bm[d][k]);
+        free(v->bm[d]);
+    }
+    for (int r = 0; r < R_COUNT; r++)
+        for (int b = 0; b < NBINS; b++)
+            free(v->cum[r][b]);
+    free(v);
+}
+
+/* Under ix->mu: free retired versions from the oldest while nobody pins them. */
+static void reclaim(struct dm_search_index *ix)
+{
+    while (ix->retired_head && ix->retired_head->refs == 0) {
+        struct version *v = ix->retired_head;
+        ix->retired_head = v->next;
+        if (ix->retired_head == NULL)
+            ix->retired_tail = NULL;
+        version_free(v);
+    }
+}
+
+void dm_search_index_free(struct dm_search_index *ix)
+{
+    if (ix == NULL)
+        return;
+    struct version *cur = ix->cur;
+    if (cur) {
+        /* The current version owns every live record. */
+        for (uint32_t i = 0; i < cur->nslots; i++)
+            free(cur->slot[i]);
+    }
+    while (ix->retired_head) {
+        struct version *v = ix->retired_head;
+        ix->retired_head = v->next;
+        version_free(v);
+    }
+    version_free(cur);
+    for (int i = 0; i < X_COUNT; i++)
+        dict_free(&ix->dict[i]);
+    free(ix->map.slot);
+    free(ix->free_slots);
+    pthread_mutex_destroy(&ix->mu);
+    free(ix);
+}
+
+struct dm_search_index_view *dm_search_index_acquire(struct dm_search_index *ix)
+{
+    pthread_mutex_lock(&ix->mu);
+    struct version *v = ix->cur;
+    if (v)
+        v->refs++;
+    pthread_mutex_unlock(&ix->mu);
+    return (struct dm_search_index_view *)v;
+}
+
+void dm_search_index_release(struct dm_search_index_view *view)
+{
+    struct version *v = (struct version *)view;
+    if (v == NULL)
+        return;
+    struct dm_search_index *ix = v->ix;
+    pthread_mutex_lock(&ix->mu);
+    v->refs--;
+    if (v->refs == 0)
+        reclaim(ix);
+    pthread_mutex_unlock(&ix->mu);
+}
+
+static const struct dm_search_index *view_ix(const struct dm_search_index_view *view)
+{
+    return ((const struct version *)view)->ix;
+}
+
+void dm_search_index_mark(struct dm_search_index *ix, int64_t seq)
+{
+    pthread_mutex_lock(&ix->mu);
+    if (seq > ix->last_seq)
+        ix->last_seq = seq;
+    pthread_mutex_unlock(&ix->mu);
+}
+
+static void publish(struct dm_search_index *ix, struct version *nv, struct dm_stone **garbage,
+                    size_t ngarbage)
+{
+    nv->refs = 1;
+    pthread_mutex_lock(&ix->mu);
+    if (nv->last_seq > ix->last_seq) /* sequences never go back, reloads included */
+        ix->last_seq = nv->last_seq;
+    struct version *old = ix->cur;
+    ix->cur = nv;
+    ix->versions++;
+    ix->published_ms = dm_mono_ms();
+    if (old) {
+        old->garbage = garbage;
+        old->ngarbage = ngarbage;
+        old->next = NULL;
+        if (ix->retired_tail)
+            ix->retired_tail->next = old;
+        else
+            ix->retired_head = old;
+        ix->retired_tail = old;
+        old->refs--;
+        reclaim(ix);
+    } else {
+        for (size_t i = 0; i < ngarbage; i++)
+            free(garbage[i]);
+        free(garbage);
+    }
+    pthread_mutex_unlock(&ix->mu);
+}
+
+void dm_search_index_stats(struct dm_search_index *ix, struct dm_search_index_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&ix->mu);
+    struct version *v = ix->cur;
+    if (v) {
+        out->loaded = true;
+        out->rows = v->live;
+        out->last_seq = ix->last_seq;
+        int64_t bytes = ix->rec_bytes;
+        bytes += (int64_t)v->capwords * 64 * (int64_t)sizeof(void *);
+        bytes += (int64_t)v->capwords * 8 * (1 + 2 * NBINS);
+        for (int d = 0; d < D_COUNT; d++)
+            for (uint32_t k = 0; k < v->nvals[d]; k++)
+                bytes += v->bm[d][k] ? (int64_t)v->capwords * 8 : 0;
+        for (int o = 0; o < O_COUNT; o++)
+            bytes += (int64_t)v->norder[o] * 4;
+        out->bytes = bytes;
+    }
+    out->versions = ix->versions;
+    for (struct version *r = ix->retired_head; r; r = r->next)
+        out->pinned++;
+    out->published_ms = ix->published_ms;
+    pthread_mutex_unlock(&ix->mu);
+}
+
+/* ---- id map (writer) ---- */
+
+static uint32_t idmap_find(const struct idmap *m, struct dm_stone **slot, const uint8_t id[16],
+                           uint32_t *pos)
+{
+    if (m->cap == 0)
+        return UINT32_MAX;
+    uint32_t k = mix(id, 16) & (m->cap - 1);
+    for (;;) {
+        uint32_t e = m->slot[k];
+        if (e == 0) {
+            *pos = k;
+            return UINT32_MAX;
+        }
+        if (e != UINT32_MAX && !memcmp(slot[e - 1]->id, id, 16)) {
+            *pos = k;
+            return e - 1;
+        }
+        k = (k + 1) & (m->cap - 1);
+    }
+}
+
+static void idmap_rehash(struct idmap *m, struct dm_stone **slot, uint32_t ncap)
+{
+    uint32_t *old = m->slot, ocap = m->cap;
+    m->slot = dm_xcalloc(ncap, sizeof(uint32_t));
+    m->cap = ncap;
+    m->tomb = 0;
+    for (uint32_t i = 0; i < ocap; i++) {
+        if (old[i] == 0 || old[i] == UINT32_MAX)
+            continue;
+        uint32_t k = mix(slot[old[i] - 1]->id, 16) & (ncap - 1);
+        while (m->slot[k])
+            k = (k + 1) & (ncap - 1);
+        m->slot[k] = old[i];
+    }
+    free(old);
+}
+
+static void idmap_put(struct idmap *m, struct dm_stone **slot, uint32_t s)
+{
+    if ((m->n + m->tomb + 1) * 2 > m->cap)
+        idmap_rehash(m, slot, m->cap ? (m->n * 4 > m->cap ? m->cap * 2 : m->cap) : 1024);
+    uint32_t k = mix(slot[s]->id, 16) & (m->cap - 1);
+    while (m->slot[k] && m->slot[k] != UINT32_MAX)
+        k = (k + 1) & (m->cap - 1);
+    if (m->slot[k] == UINT32_MAX)
+        m->tomb--;
+    m->slot[k] = s + 1;
+    m->n++;
+}
+
+/* ---- building versions ---- */
+
+static int dim_value(const struct dm_stone *s, int d)
+{
+    if (d == D_LAB_GROWN)
+        return s->lab_grown ? 2 : 1;
+    return s->x[dims[d].dict];
+}
+
+static int64_t range_value(const struct dm_stone *s, int r)
+{
+    return r == R_CARATS ? (int64_t)s->carats * 100 : s->retail;
+}
+
+static int bin_of(const struct version *v, int r, int64_t x)
+{
+    int lo = 0, hi = NBINS - 1; /* first b with x <= edge[b]; NBINS-1 when above all */
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (x <= v->edge[r][mid])
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+static uint64_t *bm_for(struct version *v, int d, int val)
+{
+    if ((uint32_t)val >= v->nvals[d]) {
+        uint32_t n = (uint32_t)val + 1;
+        v->bm[d] = dm_xrealloc(v->bm[d], n * sizeof(uint64_t *));
+        for (uint32_t k = v->nvals[d]; k < n; k++)
+            v->bm[d][k] = NULL;
+        v->nvals[d] = n;
+    }
+    if (v->bm[d][val] == NULL)
+        v->bm[d][val] = dm_xcalloc(v->capwords, 8);
+    return v->bm[d][val];
+}
+
+static void set_bits(struct version *v, uint32_t slot, const struct dm_stone *s, bool on)
+{
+    void (*f)(uint64_t *, uint32_t) = on ? bit_set : bit_clear;
+    f(v->livebm, slot);
+    for (int d = 0; d < D_COUNT; d++) {
+        int val = dim_value(s, d);
+        if (val)
+            f(bm_for(v, d, val), slot);
+    }
+    for (int r = 0; r < R_COUNT; r++)
+        for (int b = bin_of(v, r, range_value(s, r)); b < NBINS; b++)
+            f(v->cum[r][b], slot);
+}
+
+static void grow_words(uint64_t **b, uint32_t from, uint32_t to)
+{
+    if (*b == NULL)
+        return;
+    *b = dm_xrealloc(*b, (size_t)to * 8);
+    memset(*b + from, 0, (size_t)(to - from) * 8);
+}
+
+static void version_grow(struct version *v, uint32_t need_slots)
+{
+    uint32_t need = (need_slots + 63) / 64;
+    if (need <= v->capwords)
+        return;
+    uint32_t ncap = v->capwords ? v->capwords : 16;
+    while (ncap < need)
+        ncap *= 2;
+    v->slot = dm_xrealloc(v->slot, (size_t)ncap * 64 * sizeof(void *));
+    memset(v->slot + (size_t)v->capwords * 64, 0,
+           (size_t)(ncap - v->capwords) * 64 * sizeof(void *));
+    grow_words(&v->livebm, v->capwords, ncap);
+    for (int d = 0; d < D_COUNT; d++)
+        for (uint32_t k = 0; k < v->nvals[d]; k++)
+            grow_words(&v->bm[d][k], v->capwords, ncap);
+    for (int r = 0; r < R_COUNT; r++)
+        for (int b = 0; b < NBINS; b++)
+            grow_words(&v->cum[r][b], v->capwords, ncap);
+    v->capwords = ncap;
+}
+
+static uint64_t *dup_words(const uint64_t *b, uint32_t n)
+{
+    if (b == NULL)
+        return NULL;
+    uint64_t *c = dm_xmalloc((size_t)n * 8);
+    memcpy(c, b, (size_t)n * 8);
+    return c;
+}
+
+static struct version *version_copy(const struct version *o)
+{
+    struct version *v = dm_xcalloc(1, sizeof(*v));
+    v->ix = o->ix;
+    v->nslots = o->nslots;
+    v->nwords = o->nwords;
+    v->capwords = o->capwords;
+    v->live = o->live;
+    v->slot = dm_xmalloc((size_t)o->capwords * 64 * sizeof(void *));
+    memcpy(v->slot, o->slot, (size_t)o->capwords * 64 * sizeof(void *));
+    v->livebm = dup_words(o->livebm, o->capwords);
+    for (int d = 0; d < D_COUNT; d++) {
+        v->nvals[d] = o->nvals[d];
+        v->bm[d] = dm_xcalloc(o->nvals[d] ? o->nvals[d] : 1, sizeof(uint64_t *));
+        for (uint32_t k = 0; k < o->nvals[d]; k++)
+            v->bm[d][k] = dup_words(o->bm[d][k], o->capwords);
+    }
+    for (int r = 0; r < R_COUNT; r++) {
+        for (int b = 0; b < NBINS; b++)
+            v->cum[r][b] = dup_words(o->cum[r][b], o->capwords);
+        memcpy(v->edge[r], o->edge[r], sizeof(o->edge[r]));
+        v->vmin[r] = o->vmin[r];
+        v->vmax[r] = o->vmax[r];
+    }
+    /* order arrays are rebuilt by the caller */
+    return v;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Quantile edges over the live values of range r. */
+static void compute_edges(struct version *v, int r)
+{
+    int64_t *vals = dm_xmalloc(((size_t)v->live + 1) * sizeof(int64_t));
+    size_t n = 0;
+    for (uint32_t i = 0; i < v->nslots; i++)
+        if (v->slot[i])
+            vals[n++] = range_value(v->slot[i], r);
+    qsort(vals, n, sizeof(int64_t), cmp_i64);
+    for (int b = 0; b < NBINS - 1; b++)
+        v->edge[r][b] = n ? vals[(n - 1) * (size_t)(b + 1) / NBINS] : (int64_t)b;
+    /* Strictly increasing edges (equal quantiles would make empty bins harmlessly, but the
+     * binary search wants a sorted array; duplicates are fine for it). */
+    v->vmin[r] = n ? vals[0] : 0;
+    v->vmax[r] = n ? vals[n - 1] : 0;
+    free(vals);
+}
+
+static void build_order(struct version *v, int o)
+{
+    uint32_t *a = dm_xmalloc(((size_t)v->live + 1) * sizeof(uint32_t));
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < v->nslots; i++)
+        if (v->slot[i] && in_order(v->slot[i], o))
+            a[n++] = i;
+    struct sort_ctx c = {v->ix, v->slot, o};
+    sort_slots(&c, a, n);
+    v->order[o] = a;
+    v->norder[o] = n;
+}
+
+enum dm_err dm_search_index_build(struct dm_search_index *ix, struct dm_stone **recs, size_t n,
+                                  int64_t last_seq, struct dm_error *err)
+{
+    (void)err;
+    struct version *v = dm_xcalloc(1, sizeof(*v));
+    v->ix = ix;
+    for (int d = 0; d < D_COUNT; d++)
+        v->bm[d] = dm_xcalloc(1, sizeof(uint64_t *));
+    version_grow(v, (uint32_t)n + 1);
+    v->livebm = dm_xcalloc(v->capwords, 8);
+    for (int r = 0; r < R_COUNT; r++)
+        for (int b = 0; b < NBINS; b++)
+            v->cum[r][b] = dm_xcalloc(v->capwords, 8);
+    /* Previous content (a reload) becomes garbage of the old version. */
+    struct dm_stone **garbage = NULL;
+    size_t ngarbage = 0;
+    if (ix->cur) {
+        garbage = dm_xmalloc(((size_t)ix->cur->live + 1) * sizeof(*garbage));
+        for (uint32_t i = 0; i < ix->cur->nslots; i++)
+            if (ix->cur->slot[i])
+                garbage[ngarbage++] = ix->cur->slot[i];
+    }
+    free(ix->map.slot);
+    memset(&ix->map, 0, sizeof(ix->map));
+    ix->nfree = 0;
+    ix->rec_bytes = 0;
+    uint32_t ns = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct dm_stone *s = recs[i];
+        uint32_t pos;
+        uint32_t at = idmap_find(&ix->map, v->slot, s->id, &pos);
+        if (at != UINT32_MAX) { /* duplicate id: keep the newer */
+            struct dm_stone *o = v->slot[at];
+            if (o->seq >= s->seq) {
+                free(s);
+                continue;
+            }
+            ix->rec_bytes -= (int64_t)stone_bytes(o);
+            free(o);
+            v->slot[at] = s;
+            ix->rec_bytes += (int64_t)stone_bytes(s);
+            continue;
+        }
+        v->slot[ns] = s;
+        ix->rec_bytes += (int64_t)stone_bytes(s);
+        idmap_put(&ix->map, v->slot, ns);
+        ns++;
+    }
+    v->nslots = ns;
+    v->nwords = (ns + 63) / 64;
+    v->live = ns;
+    for (int r = 0; r < R_COUNT; r++)
+        compute_edges(v, r);
+    for (uint32_t i = 0; i < ns; i++)
+        set_bits(v, i, v->slot[i], true);
+    for (int o = 0; o < O_COUNT; o++)
+        build_order(v, o);
+    v->last_seq = last_seq;
+    publish(ix, v, garbage, ngarbage);
+    return DM_OK;
+}
+
+/* Merge the old order (minus touched slots) with the sorted touched slots still present. */
+static void merge_order(struct version *v, const struct version *o, int ord,
+                        const uint64_t *touched, const uint32_t *tl, uint32_t nt)
+{
+    uint32_t *add = dm_xmalloc(((size_t)nt + 1) * sizeof(uint32_t));
+    uint32_t na = 0;
+    for (uint32_t i = 0; i < nt; i++)
+        if (v->slot[tl[i]] && in_order(v->slot[tl[i]], ord))
+            add[na++] = tl[i];
+    struct sort_ctx c = {v->ix, v->slot, ord};
+    sort_slots(&c, add, na);
+    uint32_t *out = dm_xmalloc(((size_t)o->norder[ord] + na + 1) * sizeof(uint32_t));
+    uint32_t n = 0, j = 0;
+    const uint32_t *old = o->order[ord];
+    for (uint32_t i = 0; i < o->norder[ord]; i++) {
+        uint32_t s = old[i];
+        if (bit_get(touched, s))
+            continue;
+        while (j < na && order_cmp(v->ix, ord, v->slot[add[j]], v->slot[s]) < 0)
+            out[n++] = add[j++];
+        out[n++] = s;
+    }
+    while (j < na)
+        out[n++] = add[j++];
+    free(add);
+    v->order[ord] = out;
+    v->norder[ord] = n;
+}
+
+enum dm_err dm_search_index_apply(struct dm_search_index *ix, struct dm_stone **recs,
+                                  const bool *deleted, size_t n, int64_t last_seq,
+                                  struct dm_error *err)
+{
+    if (ix->cur == NULL) {
+        for (size_t i = 0; i < n; i++)
+            free(recs[i]);
+        return dm_error_set(err, DM_ERR_INVALID, "search index: apply before build");
+    }
+    const struct version *o = ix->cur;
+    struct version *v = version_copy(o);
+    struct dm_stone **garbage = dm_xmalloc((n + 1) * sizeof(*garbage));
+    size_t ngarbage = 0;
+    uint32_t *tl = dm_xmalloc((n + 1) * sizeof(uint32_t));
+    uint32_t nt = 0;
+    /* Slots may be appended: size the touched set for the worst case. */
+    version_grow(v, v->nslots + (uint32_t)n + 1);
+    uint64_t *touched = dm_xcalloc(v->capwords, 8);
+    for (size_t i = 0; i < n; i++) {
+        struct dm_stone *s = recs[i];
+        uint32_t pos;
+        uint32_t at = idmap_find(&ix->map, v->slot, s->id, &pos);
+        struct dm_stone *old = at != UINT32_MAX ? v->slot[at] : NULL;
+        if (old && old->seq >= s->seq) {
+            free(s);
+            continue;
+        }
+        if (old) {
+            set_bits(v, at, old, false);
+            ix->rec_bytes -= (int64_t)stone_bytes(old);
+            garbage[ngarbage++] = old;
+            if (!bit_get(touched, at)) {
+                bit_set(touched, at);
+                tl[nt++] = at;
+            }
+        }
+        if (deleted[i]) {
+            free(s);
+            if (old) {
+                v->slot[at] = NULL;
+                v->live--;
+                ix->map.slot[pos] = UINT32_MAX; /* tombstone */
+                ix->map.n--;
+                ix->map.tomb++;
+                if (ix->nfree == ix->capfree) {
+                    ix->capfree = ix->capfree ? ix->capfree * 2 : 1024;
+                    ix->free_slots = dm_xrealloc(ix->free_slots, ix->capfree * sizeof(uint32_t));
+                }
+                ix->free_slots[ix->nfree++] = at;
+            }
+            continue;
+        }
+        if (!old) {
+            /* A slot freed by this very batch is touched already; reusing it is fine. */
+            at = ix->nfree ? ix->free_slots[--ix->nfree] : v->nslots++;
+            v->live++;
+        }
+        v->slot[at] = s;
+        ix->rec_bytes += (int64_t)stone_bytes(s);
+        if (!old)
+            idmap_put(&ix->map, v->slot, at);
+        set_bits(v, at, s, true);
+        for (int r = 0; r < R_COUNT; r++) {
+            int64_t x = range_value(s, r);
+            v->vmin[r] = x < v->vmin[r] || v->live == 1 ? x : v->vmin[r];
+            v->vmax[r] = x > v->vmax[r] || v->live == 1 ? x : v->vmax[r];
+        }
+        if (!bit_get(touched, at)) {
+            bit_set(touched, at);
+            tl[nt++] = at;
+        }
+    }
+    v->nwords = (v->nslots + 63) / 64;
+    for (int ord = 0; ord < O_COUNT; ord++)
+        merge_order(v, o, ord, touched, tl, nt);
+    free(touched);
+    free(tl);
+    v->last_seq = last_seq > o->last_seq ? last_seq : o->last_seq;
+    publish(ix, v, garbage, ngarbage);
+    return DM_OK;
+}
+
+/* ---- queries ---- */
+
+/* One filter's bitmap (nwords words), or NULL for "no filter". */
+struct filt {
+    int kind; /* dim index, or D_COUNT + range, or -1 for lookups */
+    uint64_t *bits;
+};
+#define F_RANGE(r) (D_COUNT + (r))
+#define MAX_FILTERS (D_COUNT + R_COUNT + 2)
+
+static bool value_matches(const struct dm_search_index *ix, int d, int val,
+                          const struct dm_sq_list *l)
+{
+    if (d == D_LAB_GROWN)
+        return false;
+    const struct dict *dc = &ix->dict[dims[d].dict];
+    const char *t = dims[d].match == M_UPPER ? dc->upper[val] : dc->text[val];
+    for (int i = 0; i < l->n; i++)
+        if (!strcmp(t, l->v[i]))
+            return true;
+    return false;
+}
+
+static uint64_t *dim_filter(const struct version *v, int d, const struct dm_sq_list *l)
+{
+    uint32_t w = v->nwords;
+    uint64_t *f = dm_xcalloc(w + 1, 8);
+    for (uint32_t val = 1; val < v->nvals[d]; val++) {
+        const uint64_t *b = v->bm[d][val];
+        if (b == NULL || !value_matches(v->ix, d, (int)val, l))
+            continue;
+        for (uint32_t i = 0; i < w; i++)
+            f[i] |= b[i];
+    }
+    return f;
+}
+
+static uint64_t *range_filter(const struct version *v, int r, bool has_lo, int64_t lo, bool has_hi,
+                              int64_t hi)
+{
+    uint32_t w = v->nwords;
+    uint64_t *f = dm_xcalloc(w + 1, 8);
+    int blo = has_lo ? bin_of(v, r, lo) : -1;
+    int bhi = has_hi ? bin_of(v, r, hi) : NBINS;
+    /* Bins strictly between the edge bins hold only matching values. */
+    for (uint32_t i = 0; i < w; i++) {
+        uint64_t x = v->livebm[i];
+        if (blo >= 0)
+            x &= ~v->cum[r][blo][i];
+        if (bhi < NBINS)
+            x &= bhi > 0 ? v->cum[r][bhi - 1][i] : 0;
+        f[i] = x;
+    }
+    int edges[2] = {blo, bhi < NBINS && bhi != blo ? bhi : -1};
+    for (int k = 0; k < 2; k++) {
+        int b = edges[k];
+        if (b < 0)
+            continue;
+        for (uint32_t i = 0; i < w; i++) {
+            uint64_t x = v->cum[r][b][i] & ~(b > 0 ? v->cum[r][b - 1][i] : 0);
+            while (x) {
+                uint32_t s = i * 64 + (uint32_t)__builtin_ctzll(x);
+                x &= x - 1;
+                int64_t val = range_value(v->slot[s], r);
+                if ((!has_lo || val >= lo) && (!has_hi || val <= hi))
+                    bit_set(f, s);
+            }
+        }
+    }
+    return f;
+}
+
+/* Slots of o (a lookup order) whose text is one of l's values. */
+static uint64_t *lookup_filter(const struct version *v, int ord, int var,
+                               const struct dm_sq_list *l)
+{
+    uint64_t *f = dm_xcalloc(v->nwords + 1, 8);
+    const uint32_t *a = v->order[ord];
+    uint32_t n = v->norder[ord];
+    for (int k = 0; k < l->n; k++) {
+        size_t ql = strlen(l->v[k]);
+        uint32_t lo = 0, hi = n;
+        while (lo < hi) { /* first entry with text >= value */
+            uint32_t mid = lo + (hi - lo) / 2;
+            size_t tl;
+            const char *t = var_at(v->slot[a[mid]], var, &tl);
+            int c = tl && ql ? memcmp(t, l->v[k], tl < ql ? tl : ql) : 0;
+            if (c == 0)
+                c = tl < ql ? -1 : tl > ql;
+            if (c < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (uint32_t i = lo; i < n; i++) {
+            size_t tl;
+            const char *t = var_at(v->slot[a[i]], var, &tl);
+            if (tl != ql || (ql && memcmp(t, l->v[k], ql)))
+                break;
+            bit_set(f, a[i]);
+        }
+    }
+    return f;
+}
+
+static const struct dm_sq_list *qlist(const struct dm_search_query *q, int d)
+{
+    return (const struct dm_sq_list *)((const char *)q + dims[d].qoff);
+}
+
+/* The query's filters; returns how many. */
+static int make_filters(const struct version *v, const struct dm_search_query *q, struct filt *f)
+{
+    int n = 0;
+    for (int d = 0; d < D_COUNT; d++) {
+        if (d == D_LAB_GROWN) {
+            if (q->lab_grown >= 0) {
+                uint32_t val = (uint32_t)q->lab_grown + 1;
+                const uint64_t *b = val < v->nvals[d] ? v->bm[d][val] : NULL;
+                f[n].kind = d;
+                f[n].bits = dm_xcalloc((size_t)v->nwords + 1, 8);
+                if (b)
+                    memcpy(f[n].bits, b, (size_t)v->nwords * 8);
+                n++;
+            }
+            continue;
+        }
+        if (dims[d].qoff == (size_t)-1 || qlist(q, d)->n == 0)
+            continue;
+        f[n].kind = d;
+        f[n].bits = dim_filter(v, d, qlist(q, d));
+        n++;
+    }
+    if (q->has_carat_min || q->has_carat_max) {
+        f[n].kind = F_RANGE(R_CARATS);
+        f[n].bits = range_filter(v, R_CARATS, q->has_carat_min, q->carat_min, q->has_carat_max,
+                                 q->carat_max);
+        n++;
+    }
+    if (q->has_price_min || q->has_price_max) {
+        f[n].kind = F_RANGE(R_PRICE);
+        f[n].bits = range_filter(v, R_PRICE, q->has_price_min, q->price_min, q->has_price_max,
+                                 q->price_max);
+        n++;
+    }
+    if (q->certificate_number.n) {
+        f[n].kind = -1;
+        f[n].bits = lookup_filter(v, O_BY_CERT, V_CERT_NUMBER, &q->certificate_number);
+        n++;
+    }
+    if (q->supplier_stone_id.n) {
+        f[n].kind = -1;
+        f[n].bits = lookup_filter(v, O_BY_SSID, V_SUPPLIER_STONE_ID, &q->supplier_stone_id);
+        n++;
+    }
+    return n;
+}
+
+static void free_filters(struct filt *f, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(f[i].bits);
+}
+
+/* AND of live and every filter except `skip` (a kind; -2 none) into out; returns popcount. */
+static uint64_t combine(const struct version *v, const struct filt *f, int n, int skip,
+                        uint64_t *out)
+{
+    uint32_t w = v->nwords;
+    memcpy(out, v->livebm, (size_t)w * 8);
+    for (int k = 0; k < n; k++) {
+        if (f[k].kind == skip)
+            continue;
+        for (uint32_t i = 0; i < w; i++)
+            out[i] &= f[k].bits[i];
+    }
+    return and_count(out, out, w);
+}
+
+/* Cursor key text (as the SQL path's key_sql renders it) of a stone. */
+static void cursor_key_text(const struct dm_search_index *ix, const struct dm_stone *s, int sort,
+                            char *out, size_t size)
+{
+    switch (sort) {
+    case DM_SQ_SORT_CREATED_AT: {
+        int64_t days = floordiv(s->created_us, 86400000000LL);
+        int64_t rem = s->created_us - days * 86400000000LL;
+        int y, m, d;
+        civil_from_days(days, &y, &m, &d);
+        int64_t secs = rem / 1000000;
+        snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", y, m, d, (int)(secs / 3600),
+                 (int)(secs / 60 % 60), (int)(secs % 60), (long long)(rem % 1000000));
+        return;
+    }
+    case DM_SQ_SORT_RETAIL_PRICE:
+        dm_format_fixed(s->retail, 2, out, size);
+        return;
+    case DM_SQ_SORT_FEED_PRICE:
+        dm_format_fixed(s->feed_price, 2, out, size);
+        return;
+    case DM_SQ_SORT_CARATS:
+        dm_format_fixed(s->carats, 2, out, size);
+        return;
+    default:
+        snprintf(out, size, "%lld", (long long)sort_key(ix, s, sort));
+    }
+}
+
+/* The cursor's key in sort-key units. */
+static bool cursor_key_value(const struct dm_search_query *q, int64_t *out)
+{
+    const char *k = q->cursor_key;
+    if (q->sort == DM_SQ_SORT_CREATED_AT) {
+        int y, mo, d, h, mi, se;
+        if (strlen(k) < 20 || !digits(k, 4, &y) || !digits(k + 5, 2, &mo) ||
+            !digits(k + 8, 2, &d) || !digits(k + 11, 2, &h) || !digits(k + 14, 2, &mi) ||
+            !digits(k + 17, 2, &se))
+            return false;
+        int64_t us = 0;
+        const char *p = k + 19;
+        if (*p == '.') {
+            int nd = 0;
+            for (p++; isdigit((unsigned char)*p); p++, nd++)
+                us = us * 10 + (*p - '0');
+            for (; nd < 6; nd++)
+                us *= 10;
+        }
+        *out = (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se) * 1000000 + us;
+        return true;
+    }
+    if (q->sort == DM_SQ_SORT_COLOR || q->sort == DM_SQ_SORT_CLARITY) {
+        int r;
+        if (dm_parse_int(k, 0, 999, &r) != DM_OK)
+            return false;
+        *out = r;
+        return true;
+    }
+    int64_t x;
+    if (dm_parse_fixed(k, 4, &x) != DM_OK)
+        return false;
+    /* key units: money cents*100 = 1/10000 dollar; carats hundredths*100 = 1/10000 carat */
+    *out = x;
+    return true;
+}
+
+struct pick {
+    uint32_t slot;
+    int64_t key;
+};
+
+struct page_ctx {
+    const struct version *v;
+    int sort;
+    bool desc;
+};
+static _Thread_local const struct page_ctx *tl_page;
+static int pcmp(const void *pa, const void *pb)
+{
+    const struct pick *a = pa, *b = pb;
+    const struct page_ctx *c = tl_page;
+    int r;
+    if (a->key != b->key)
+        r = a->key < b->key ? -1 : 1;
+    else
+        r = memcmp(c->v->slot[a->slot]->id, c->v->slot[b->slot]->id, 16);
+    return c->desc ? -r : r;
+}
+
+/* Is (key, id) strictly after the cursor in the query's direction? */
+static bool after_cursor(const struct page_ctx *c, int64_t key, const uint8_t *id, int64_t ck,
+                         const uint8_t *cid)
+{
+    int r = key != ck ? (key < ck ? -1 : 1) : memcmp(id, cid, 16);
+    return c->desc ? r < 0 : r > 0;
+}
+
+/* Select the page: up to `want` slots after skipping `skip` matches, in order. */
+static uint32_t select_page(const struct version *v, const struct dm_search_query *q,
+                            const uint64_t *f, uint64_t total, uint64_t skip, uint32_t want,
+                            uint32_t *out)
+{
+    struct page_ctx c = {v, (int)q->sort, q->desc};
+    int64_t ck = 0;
+    uint8_t cid[16] = {0};
+    bool cur = q->has_cursor;
+    if (cur && (!cursor_key_value(q, &ck) || !parse_uuid(q->cursor_id, 36, cid)))
+        return 0; /* validated by the parser already */
+    uint64_t need = skip + want;
+    uint32_t live = v->norder[q->sort];
+    /* Scanning the sort order costs about need * live / total probes; collecting the matches
+     * and sorting them costs about total * log(total). */
+    double scan = total ? (double)need * live / (double)total : (double)live;
+    bool collect = total == 0 || (double)total * 8 < scan || (cur && total * 8 < live);
+    uint32_t got = 0;
+    if (!collect) {
+        const uint32_t *a = v->order[q->sort];
+        uint32_t start = 0;
+        if (cur) { /* first position after the cursor in the query's direction */
+            uint32_t lo = 0, hi = live;
+            while (lo < hi) {
+                uint32_t mid = lo + (hi - lo) / 2;
+                const struct dm_stone *s = v->slot[a[mid]];
+                int64_t k = sort_key(v->ix, s, q->sort);
+                int r = k != ck ? (k < ck ? -1 : 1) : memcmp(s->id, cid, 16);
+                if (q->desc ? r < 0 : r <= 0)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            start = q->desc ? live - lo : lo;
+        }
+        uint64_t seen = 0;
+        for (uint32_t i = start; i < live && got < want; i++) {
+            uint32_t s = a[q->desc ? live - 1 - i : i];
+            if (!bit_get(f, s))
+                continue;
+            if (seen++ < skip)
+                continue;
+            out[got++] = s;
+        }
+        return got;
+    }
+    struct pick *p = dm_xmalloc((total + 1) * sizeof(*p));
+    size_t n = 0;
+    for (uint32_t i = 0; i < v->nwords; i++) {
+        uint64_t x = f[i];
+        while (x) {
+            uint32_t s = i * 64 + (uint32_t)__builtin_ctzll(x);
+            x &= x - 1;
+            int64_t k = sort_key(v->ix, v->slot[s], q->sort);
+            if (cur && !after_cursor(&c, k, v->slot[s]->id, ck, cid))
+                continue;
+            p[n].slot = s;
+            p[n].key = k;
+            n++;
+        }
+    }
+    tl_page = &c;
+    qsort(p, n, sizeof(*p), pcmp);
+    tl_page = NULL;
+    for (uint64_t i = skip; i < n && got < want; i++)
+        out[got++] = p[i].slot;
+    free(p);
+    return got;
+}
+
+enum dm_err dm_search_index_search(const struct dm_search_index_view *view,
+                                   const struct dm_search_query *q, bool facets, struct dm_buf *out)
+{
+    const struct version *v = (const struct version *)view;
+    struct filt f[MAX_FILTERS];
+    int nf = make_filters(v, q, f);
+    uint64_t *all = dm_xmalloc(((size_t)v->nwords + 1) * 8);
+    uint64_t total = combine(v, f, nf, -2, all);
+    uint64_t skip = q->has_cursor ? 0 : (uint64_t)(q->page - 1) * (uint64_t)q->limit;
+    uint32_t slots[DM_SQ_MAX_LIMIT + 1];
+    uint32_t got = select_page(v, q, all, total, skip, (uint32_t)q->limit + 1, slots);
+    bool more = got > (uint32_t)q->limit;
+    uint32_t rows = more ? (uint32_t)q->limit : got;
+    char next[256] = "";
+    if (more && rows > 0) {
+        const struct dm_stone *last = v->slot[slots[rows - 1]];
+        char k[64], id[DM_UUID_LEN];
+        cursor_key_text(v->ix, last, q->sort, k, sizeof(k));
+        dm_uuid_format(last->id, id);
+        if (dm_search_cursor_encode(q->sort, q->desc, k, id, next, sizeof(next)) != DM_OK)
+            next[0] = '\0';
+    }
+    dm_buf_reset(out);
+    enum dm_err e = dm_buf_append_str(out, "{\"data\":[");
+    for (uint32_t i = 0; e == DM_OK && i < rows; i++) {
+        if (i > 0)
+            e = dm_buf_append_char(out, ',');
+        if (e == DM_OK)
+            e = dm_stone_render(view, v->slot[slots[i]], out);
+    }
+    int64_t pages = ((int64_t)total + q->limit - 1) / q->limit;
+    if (e == DM_OK)
+        e = dm_buf_appendf(out,
+                           "],\"pagination\":{\"total\":%lld,\"totalIsEstimate\":false,"
+                           "\"page\":%d,\"limit\":%d,\"totalPages\":%lld,\"hasMore\":%s,"
+                           "\"nextCursor\":",
+                           (long long)total, q->has_cursor ? 0 : q->page, q->limit,
+                           (long long)pages, more ? "true" : "false");
+    if (e == DM_OK)
+        e = next[0] ? dm_buf_appendf(out, "\"%s\"}", next) : dm_buf_append_str(out, "null}");
+    free(all);
+    free_filters(f, nf);
+    if (e == DM_OK && facets) {
+        e = dm_buf_append_str(out, ",\"facets\":");
+        if (e == DM_OK)
+            e = dm_search_index_facets(view, q, out);
+    }
+    if (e == DM_OK)
+        e = dm_buf_append_char(out, '}');
+    return e;
+}
+
+/* ---- facets ---- */
+
+struct fcount {
+    const char *name;
+    uint64_t n;
+    int rank;
+};
+static int fcmp(const void *pa, const void *pb)
+{
+    const struct fcount *a = pa, *b = pb;
+    if (a->rank != b->rank)
+        return a->rank < b->rank ? -1 : 1;
+    return strcmp(a->name, b->name);
+}
+
+static enum dm_err facet_dim(const struct version *v, int d, const uint64_t *fd, struct dm_buf *out)
+{
+    struct fcount *c = dm_xcalloc(v->nvals[d] + 1, sizeof(*c));
+    size_t nc = 0;
+    const struct dict *dc = d == D_LAB_GROWN ? NULL : &v->ix->dict[dims[d].dict];
+    for (uint32_t val = 1; val < v->nvals[d]; val++) {
+        if (v->bm[d][val] == NULL)
+            continue;
+        uint64_t n = and_count(fd, v->bm[d][val], v->nwords);
+        if (n == 0)
+            continue;
+        const char *name = d == D_LAB_GROWN           ? (val == 2 ? "true" : "false")
+                           : dims[d].match == M_UPPER ? dc->upper[val]
+                                                      : dc->text[val];
+        /* Values equal once upper-cased count together (the filter cannot tell them apart). */
+        size_t k = 0;
+        while (k < nc && strcmp(c[k].name, name))
+            k++;
+        if (k == nc) {
+            c[nc].name = name;
+            c[nc].rank = d == D_COLOR || d == D_CLARITY ? dc->rank[val] : 0;
+            nc++;
+        }
+        c[k].n += n;
+    }
+    qsort(c, nc, sizeof(*c), fcmp);
+    enum dm_err e = dm_buf_appendf(out, "\"%s\":{", dims[d].facet);
+    for (size_t k = 0; e == DM_OK && k < nc; k++) {
+        if (k)
+            e = dm_buf_append_char(out, ',');
+        if (e == DM_OK)
+            e = esc(out, c[k].name, strlen(c[k].name));
+        if (e == DM_OK)
+            e = dm_buf_appendf(out, ":%llu", (unsigned long long)c[k].n);
+    }
+    if (e == DM_OK)
+        e = dm_buf_append_char(out, '}');
+    free(c);
+    return e;
+}
+
+#define HBUCKETS 16
+
+static enum dm_err facet_hist(const struct version *v, int r, const uint64_t *fr,
+                              struct dm_buf *out)
+{
+    const int per = NBINS / HBUCKETS;
+    enum dm_err e = dm_buf_appendf(out, "\"%s\":[", r == R_CARATS ? "carats" : "retailPrice");
+    uint64_t below = 0;
+    int scale = r == R_CARATS ? 4 : 2;
+    for (int h = 0; e == DM_OK && h < HBUCKETS; h++) {
+        int b = (h + 1) * per - 1;
+        uint64_t upto =
+            b == NBINS - 1 ? and_count(fr, fr, v->nwords) : and_count(fr, v->cum[r][b], v->nwords);
+        int64_t lo = h == 0 ? v->vmin[r] : v->edge[r][h * per - 1];
+        int64_t hi = b == NBINS - 1 ? v->vmax[r] : v->edge[r][b];
+        if (hi < lo)
+            hi = lo;
+        char a[48], z[48];
+        dm_format_fixed(r == R_CARATS ? lo / 100 : lo, r == R_CARATS ? 2 : scale, a, sizeof(a));
+        dm_format_fixed(r == R_CARATS ? hi / 100 : hi, r == R_CARATS ? 2 : scale, z, sizeof(z));
+        e = dm_buf_appendf(out, "%s{\"min\":%s,\"max\":%s,\"count\":%llu}", h ? "," : "", a, z,
+                           (unsigned long long)(upto - below));
+        below = upto;
+    }
+    if (e == DM_OK)
+        e = dm_buf_append_char(out, ']');
+    return e;
+}
+
+enum dm_err dm_search_index_facets(const struct dm_search_index_view *view,
+                                   const struct dm_search_query *q, struct dm_buf *out)
+{
+    const struct version *v = (const struct version *)view;
+    struct filt f[MAX_FILTERS];
+    int nf = make_filters(v, q, f);
+    uint64_t *all = dm_xmalloc(((size_t)v->nwords + 1) * 8);
+    uint64_t *own = dm_xmalloc(((size_t)v->nwords + 1) * 8);
+    uint64_t total = combine(v, f, nf, -2, all);
+    enum dm_err e = dm_buf_appendf(out, "{\"total\":%llu,\"facets\":{", (unsigned long long)total);
+    static const int order[] = {D_SHAPE,     D_COLOR,        D_CLARITY,      D_CUT,
+                                D_POLISH,    D_SYMMETRY,     D_FLUORESCENCE, D_CERT_LAB,
+                                D_LAB_GROWN, D_AVAILABILITY, D_FEED};
+    for (size_t k = 0; e == DM_OK && k < sizeof(order) / sizeof(order[0]); k++) {
+        int d = order[k];
+        bool filtered = false;
+        for (int i = 0; i < nf; i++)
+            filtered = filtered || f[i].kind == d;
+        /* A dimension's own filter does not narrow its own counts. */
+        if (filtered)
+            combine(v, f, nf, d, own);
+        if (k)
+            e = dm_buf_append_char(out, ',');
+        if (e == DM_OK)
+            e = facet_dim(v, d, filtered ? own : all, out);
+    }
+    if (e == DM_OK)
+        e = dm_buf_append_str(out, "},\"histograms\":{");
+    static const int hist[R_COUNT] = {R_PRICE, R_CARATS};
+    for (int k = 0; e == DM_OK && k < R_COUNT; k++) {
+        int r = hist[k];
+        bool filtered = false;
+        for (int i = 0; i < nf; i++)
+            filtered = filtered || f[i].kind == F_RANGE(r);
+        if (filtered)
+            combine(v, f, nf, F_RANGE(r), own);
+        if (k)
+            e = dm_buf_append_char(out, ',');
+        if (e == DM_OK)
+            e = facet_hist(v, r, filtered ? own : all, out);
+    }
+    if (e == DM_OK)
+        e = dm_buf_append_str(out, "}}");
+    free(all);
+    free(own);
+    free_filters(f, nf);
+    return e;
+}
+
+const struct dm_stone *dm_search_index_get(const struct dm_search_index_view *view, const char *id)
+{
+    const struct version *v = (const struct version *)view;
+    uint8_t b[16];
+    if (v == NULL || id == NULL || !parse_uuid(id, strlen(id), b))
+        return NULL;
+    const uint32_t *a = v->order[O_BY_ID];
+    uint32_t lo = 0, hi = v->norder[O_BY_ID];
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(v->slot[a[mid]]->id, b, 16);
+        if (c == 0)
+            return v->slot[a[mid]];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+enum dm_err dm_stone_parse(struct dm_search_index *ix, const char *const *values,
+                           const size_t *lens, struct dm_stone **out, bool *deleted,
+                           struct dm_error *err)
+{
+    return stone_parse(ix, values, lens, out, deleted, err);
+}

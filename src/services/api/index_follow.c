@@ -1,0 +1,400 @@
+/* index_follow.c - load and follow the search index (see index_follow.h). */
+#include "services/api/index_follow.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/db/listen.h"
+#include "core/log.h"
+#include "core/num.h"
+#include "core/timeutil.h"
+
+#define CHUNK 20000  /* rows per FETCH / per applied batch */
+#define POLL_MS 1000 /* sync at least this often without a notification */
+#define STALE_AFTER_MS 5000
+
+struct api_index {
+    char *conninfo;
+    struct dm_search_index *ix;
+    pthread_t th;
+    bool started;
+    atomic_bool stop;
+    /* follower state (thread only) */
+    struct dm_db_listener *l;
+    int64_t last_seq, epoch;
+    char *xip; /* in-progress transactions at the previous read, as an xid8[] literal */
+    bool loaded;
+    /* shared figures */
+    pthread_mutex_t mu;
+    int64_t db_seq, synced_ms, load_ms, loads, batches, rows_applied, errors;
+};
+
+struct api_index *api_index_new(const char *conninfo)
+{
+    struct api_index *ai = dm_xcalloc(1, sizeof(*ai));
+    ai->conninfo = dm_xstrdup(conninfo ? conninfo : "");
+    ai->ix = dm_search_index_new();
+    ai->xip = dm_xstrdup("{}");
+    pthread_mutex_init(&ai->mu, NULL);
+    return ai;
+}
+
+struct dm_search_index *api_index_get(struct api_index *ai)
+{
+    return ai->ix;
+}
+
+static void note_error(struct api_index *ai, const struct dm_error *err, const char *what)
+{
+    pthread_mutex_lock(&ai->mu);
+    ai->errors++;
+    pthread_mutex_unlock(&ai->mu);
+    dm_warn(NULL, "search index: %s: %s", what, err->message);
+}
+
+/* Parse the rows of r into recs (appending); returns DM_OK or the first unreadable row. */
+static enum dm_err parse_rows(struct api_index *ai, PGresult *r, struct dm_stone **recs,
+                              bool *deleted, size_t *n, int64_t *max_seq, struct dm_error *err)
+{
+    int rows = PQntuples(r);
+    if (PQnfields(r) != DM_SC_COUNT)
+        return dm_error_set(err, DM_ERR_INTERNAL, "expected %d columns, got %d", DM_SC_COUNT,
+                            PQnfields(r));
+    for (int i = 0; i < rows; i++) {
+        const char *vals[DM_SC_COUNT];
+        size_t lens[DM_SC_COUNT];
+        for (int c = 0; c < DM_SC_COUNT; c++) {
+            vals[c] = PQgetisnull(r, i, c) ? NULL : PQgetvalue(r, i, c);
+            lens[c] = (size_t)PQgetlength(r, i, c);
+        }
+        struct dm_stone *s = NULL;
+        bool del = false;
+        enum dm_err e = dm_stone_parse(ai->ix, vals, lens, &s, &del, err);
+        if (e != DM_OK)
+            return e;
+        int64_t seq = dm_stone_change_seq(s);
+        if (seq > *max_seq)
+            *max_seq = seq;
+        recs[*n] = s;
+        if (deleted)
+            deleted[*n] = del;
+        (*n)++;
+    }
+    return DM_OK;
+}
+
+/* BEGIN a repeatable-read snapshot and read the epoch, the latest sequence and the snapshot's
+ * in-progress transactions. */
+static enum dm_err begin_snapshot(struct api_index *ai, int64_t *epoch, int64_t *seq, char **xip,
+                                  struct dm_error *err)
+{
+    PGresult *r = NULL;
+    enum dm_err e = dm_db_listener_exec(ai->l, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0,
+                                        NULL, NULL, err);
+    if (e == DM_OK)
+        e = dm_db_listener_exec(ai->l,
+                                "SELECT (SELECT epoch FROM catalogue_epoch), "
+                                "(SELECT coalesce(max(change_seq), 0) FROM diamonds), "
+                                "(SELECT coalesce(array_agg(x)::text, '{}') FROM "
+                                "pg_snapshot_xip(pg_current_snapshot()) x)",
+                                0, NULL, &r, err);
+    if (e != DM_OK)
+        return e;
+    if (PQntuples(r) != 1 || dm_parse_i64(PQgetvalue(r, 0, 0), 0, INT64_MAX, epoch) != DM_OK ||
+        dm_parse_i64(PQgetvalue(r, 0, 1), 0, INT64_MAX, seq) != DM_OK) {
+        PQclear(r);
+        return dm_error_set(err, DM_ERR_DB, "unexpected snapshot row");
+    }
+    *xip = dm_xstrdup(PQgetvalue(r, 0, 2));
+    PQclear(r);
+    return DM_OK;
+}
+
+static void end_snapshot(struct api_index *ai)
+{
+    struct dm_error err = {0};
+    if (dm_db_listener_exec(ai->l, "ROLLBACK", 0, NULL, NULL, &err) != DM_OK)
+        dm_warn(NULL, "search index: rollback: %s", err.message);
+}
+
+static enum dm_err full_load(struct api_index *ai, struct dm_error *err)
+{
+    int64_t t0 = dm_mono_ms();
+    int64_t epoch = 0, seq = 0;
+    char *xip = NULL;
+    struct dm_stone **recs = NULL;
+    size_t n = 0, cap = 0;
+    PGresult *r = NULL;
+    enum dm_err e = begin_snapshot(ai, &epoch, &seq, &xip, err);
+    char sql[2048];
+    snprintf(sql, sizeof(sql),
+             "DECLARE dm_ix NO SCROLL CURSOR FOR SELECT %s FROM diamonds WHERE status = 'active'",
+             DM_STONE_COLUMNS_SQL);
+    if (e == DM_OK)
+        e = dm_db_listener_exec(ai->l, sql, 0, NULL, NULL, err);
+    int64_t max_seq = 0;
+    while (e == DM_OK) {
+        e = dm_db_listener_exec(ai->l, "FETCH 20000 FROM dm_ix", 0, NULL, &r, err);
+        if (e != DM_OK || PQntuples(r) == 0)
+            break;
+        if (n + (size_t)PQntuples(r) > cap) {
+            cap = (cap ? cap * 2 : 65536) + (size_t)PQntuples(r);
+            recs = dm_xrealloc(recs, cap * sizeof(*recs));
+        }
+        e = parse_rows(ai, r, recs, NULL, &n, &max_seq, err);
+        PQclear(r);
+        r = NULL;
+    }
+    PQclear(r);
+    end_snapshot(ai);
+    if (e == DM_OK) {
+        e = dm_search_index_build(ai->ix, recs, n, seq, err);
+        n = 0; /* owned by the index now */
+    }
+    for (size_t i = 0; i < n; i++)
+        dm_stone_free(recs[i]);
+    free(recs);
+    if (e != DM_OK) {
+        free(xip);
+        return e;
+    }
+    ai->last_seq = seq;
+    ai->epoch = epoch;
+    free(ai->xip);
+    ai->xip = xip;
+    ai->loaded = true;
+    int64_t now = dm_mono_ms();
+    pthread_mutex_lock(&ai->mu);
+    ai->load_ms = now - t0;
+    ai->loads++;
+    ai->db_seq = seq;
+    ai->synced_ms = now;
+    pthread_mutex_unlock(&ai->mu);
+    struct dm_search_index_stats st;
+    dm_search_index_stats(ai->ix, &st);
+    dm_info(NULL, "search index: loaded %lld active diamonds at change %lld in %lld ms",
+            (long long)st.rows, (long long)seq, (long long)(now - t0));
+    return DM_OK;
+}
+
+/* Read and apply what changed since the previous read. */
+static enum dm_err follow_once(struct api_index *ai, bool *reload, struct dm_error *err)
+{
+    int64_t epoch = 0, seq = 0;
+    char *xip = NULL;
+    *reload = false;
+    enum dm_err e = begin_snapshot(ai, &epoch, &seq, &xip, err);
+    if (e != DM_OK) {
+        free(xip);
+        return e;
+    }
+    if (epoch != ai->epoch) {
+        end_snapshot(ai);
+        free(xip);
+        *reload = true;
+        return DM_OK;
+    }
+    char sql[2048];
+    /* Rows past the last sequence applied, and rows of transactions that were in progress at
+     * the previous read (their sequences may be below it); keyset pages by change_seq. */
+    snprintf(sql, sizeof(sql),
+             "SELECT %s FROM diamonds WHERE (change_seq > $1 OR change_xid = ANY($2::xid8[])) "
+             "AND change_seq > $3 ORDER BY change_seq LIMIT %d",
+             DM_STONE_COLUMNS_SQL, CHUNK);
+    char floor_s[32], after_s[32];
+    snprintf(floor_s, sizeof(floor_s), "%lld", (long long)ai->last_seq);
+    int64_t after = -1, max_seq = ai->last_seq, applied = 0;
+    struct dm_stone **recs = dm_xmalloc(CHUNK * sizeof(*recs));
+    bool *deleted = dm_xmalloc(CHUNK * sizeof(bool));
+    for (;;) {
+        snprintf(after_s, sizeof(after_s), "%lld", (long long)after);
+        const char *p[3] = {floor_s, ai->xip, after_s};
+        PGresult *r = NULL;
+        e = dm_db_listener_exec(ai->l, sql, 3, p, &r, err);
+        if (e != DM_OK)
+            break;
+        size_t n = 0;
+        int rows = PQntuples(r);
+        int64_t chunk_max = after;
+        e = parse_rows(ai, r, recs, deleted, &n, &chunk_max, err);
+        PQclear(r);
+        if (e == DM_OK && n > 0)
+            e = dm_search_index_apply(ai->ix, recs, deleted, n, ai->last_seq, err);
+        else
+            for (size_t i = 0; i < n; i++)
+                dm_stone_free(recs[i]);
+        if (e != DM_OK)
+            break;
+        applied += (int64_t)n;
+        after = chunk_max;
+        if (chunk_max > max_seq)
+            max_seq = chunk_max;
+        if (rows < CHUNK)
+            break;
+    }
+    free(recs);
+    free(deleted);
+    end_snapshot(ai);
+    if (e != DM_OK) {
+        free(xip);
+        return e;
+    }
+    if (max_seq > ai->last_seq)
+        ai->last_seq = max_seq;
+    free(ai->xip);
+    ai->xip = xip;
+    /* Everything committed up to this snapshot is in the index now. */
+    dm_search_index_mark(ai->ix, seq > ai->last_seq ? seq : ai->last_seq);
+    pthread_mutex_lock(&ai->mu);
+    ai->db_seq = seq > ai->last_seq ? seq : ai->last_seq;
+    ai->synced_ms = dm_mono_ms();
+    if (applied > 0) {
+        ai->batches++;
+        ai->rows_applied += applied;
+    }
+    pthread_mutex_unlock(&ai->mu);
+    return DM_OK;
+}
+
+static void pause_ms(struct api_index *ai, int ms)
+{
+    for (int t = 0; t < ms && !atomic_load(&ai->stop); t += 100)
+        dm_sleep_ms(100, NULL);
+}
+
+static void *run(void *arg)
+{
+    struct api_index *ai = arg;
+    int64_t last_sync = 0;
+    while (!atomic_load(&ai->stop)) {
+        struct dm_error err = {0};
+        if (ai->l == NULL) {
+            if (dm_db_listener_open(ai->conninfo, "diamonds_changed", &ai->l, &err) != DM_OK) {
+                note_error(ai, &err, "connect");
+                pause_ms(ai, 1000);
+                continue;
+            }
+        }
+        enum dm_err e = DM_OK;
+        bool reload = !ai->loaded;
+        if (!reload)
+            e = follow_once(ai, &reload, &err);
+        if (e == DM_OK && reload)
+            e = full_load(ai, &err);
+        if (e != DM_OK) {
+            note_error(ai, &err, ai->loaded ? "follow" : "load");
+            dm_db_listener_free(ai->l);
+            ai->l = NULL;
+            pause_ms(ai, 1000);
+            continue;
+        }
+        last_sync = dm_mono_ms();
+        /* Wait for a notification, or poll once a second in case one was missed. */
+        while (!atomic_load(&ai->stop)) {
+            bool notified = false;
+            e = dm_db_listener_wait(ai->l, 250, &notified, &err);
+            if (e != DM_OK) {
+                note_error(ai, &err, "listen");
+                dm_db_listener_free(ai->l);
+                ai->l = NULL;
+                break;
+            }
+            if (notified || dm_mono_ms() - last_sync >= POLL_MS)
+                break;
+        }
+    }
+    return NULL;
+}
+
+enum dm_err api_index_start(struct api_index *ai)
+{
+    if (pthread_create(&ai->th, NULL, run, ai) != 0)
+        return DM_ERR_INTERNAL;
+    ai->started = true;
+    return DM_OK;
+}
+
+void api_index_stop(struct api_index *ai)
+{
+    if (ai == NULL || !ai->started)
+        return;
+    atomic_store(&ai->stop, true);
+    pthread_join(ai->th, NULL);
+    ai->started = false;
+}
+
+void api_index_free(struct api_index *ai)
+{
+    if (ai == NULL)
+        return;
+    api_index_stop(ai);
+    dm_db_listener_free(ai->l);
+    dm_search_index_free(ai->ix);
+    pthread_mutex_destroy(&ai->mu);
+    free(ai->xip);
+    free(ai->conninfo);
+    free(ai);
+}
+
+void api_index_status(struct api_index *ai, struct api_index_status *out)
+{
+    memset(out, 0, sizeof(*out));
+    dm_search_index_stats(ai->ix, &out->ix);
+    pthread_mutex_lock(&ai->mu);
+    int64_t now = dm_mono_ms();
+    out->db_seq = ai->db_seq;
+    out->lag_seconds = out->ix.loaded ? (double)(now - ai->synced_ms) / 1000.0 : 0;
+    out->load_seconds = (double)ai->load_ms / 1000.0;
+    out->loads = ai->loads;
+    out->batches = ai->batches;
+    out->rows_applied = ai->rows_applied;
+    out->errors = ai->errors;
+    bool stale = now - ai->synced_ms > STALE_AFTER_MS;
+    pthread_mutex_unlock(&ai->mu);
+    out->status = !out->ix.loaded ? "loading" : stale ? "stale" : "ok";
+}
+
+void api_index_metrics(struct api_index *ai, struct dm_buf *b)
+{
+    struct api_index_status s;
+    api_index_status(ai, &s);
+    enum dm_err e = dm_buf_appendf(
+        b,
+        "# HELP diamond_search_index_loaded 1 once the search index has loaded\n"
+        "# TYPE diamond_search_index_loaded gauge\ndiamond_search_index_loaded %d\n"
+        "# HELP diamond_search_index_rows Active diamonds in the search index\n"
+        "# TYPE diamond_search_index_rows gauge\ndiamond_search_index_rows %lld\n"
+        "# HELP diamond_search_index_bytes Memory held by the search index\n"
+        "# TYPE diamond_search_index_bytes gauge\ndiamond_search_index_bytes %lld\n"
+        "# HELP diamond_search_index_last_seq Change sequence the index has applied\n"
+        "# TYPE diamond_search_index_last_seq gauge\ndiamond_search_index_last_seq %lld\n"
+        "# HELP diamond_search_index_lag_seqs Database changes not yet applied, as last read\n"
+        "# TYPE diamond_search_index_lag_seqs gauge\ndiamond_search_index_lag_seqs %lld\n"
+        "# HELP diamond_search_index_lag_seconds Seconds since the index last had every commit\n"
+        "# TYPE diamond_search_index_lag_seconds gauge\ndiamond_search_index_lag_seconds %.3f\n"
+        "# HELP diamond_search_index_load_seconds Duration of the last full load\n"
+        "# TYPE diamond_search_index_load_seconds gauge\n"
+        "diamond_search_index_load_seconds %.3f\n"
+        "# HELP diamond_search_index_loads_total Full loads (start and reloads)\n"
+        "# TYPE diamond_search_index_loads_total counter\ndiamond_search_index_loads_total %lld\n"
+        "# HELP diamond_search_index_batches_total Change batches applied\n"
+        "# TYPE diamond_search_index_batches_total counter\n"
+        "diamond_search_index_batches_total %lld\n"
+        "# HELP diamond_search_index_rows_applied_total Changed rows applied\n"
+        "# TYPE diamond_search_index_rows_applied_total counter\n"
+        "diamond_search_index_rows_applied_total %lld\n"
+        "# HELP diamond_search_index_errors_total Follower errors (connection, statements)\n"
+        "# TYPE diamond_search_index_errors_total counter\n"
+        "diamond_search_index_errors_total %lld\n"
+        "# HELP diamond_search_index_versions_pinned Retired versions still pinned by readers\n"
+        "# TYPE diamond_search_index_versions_pinned gauge\n"
+        "diamond_search_index_versions_pinned %lld\n",
+        s.ix.loaded ? 1 : 0, (long long)s.ix.rows, (long long)s.ix.bytes, (long long)s.ix.last_seq,
+        (long long)(s.db_seq > s.ix.last_seq ? s.db_seq - s.ix.last_seq : 0), s.lag_seconds,
+        s.load_seconds, (long long)s.loads, (long long)s.batches, (long long)s.rows_applied,
+        (long long)s.errors, (long long)s.ix.pinned);
+    (void)e;
+}
