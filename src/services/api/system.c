@@ -13,6 +13,7 @@
 #include "core/timeutil.h"
 #include "domain/run_status.h"
 #include "services/api/api.h"
+#include "services/api/index_follow.h"
 
 const double api_lat_bounds[API_LAT_BUCKETS - 1] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                     0.1,   0.25,   0.5,   1.0,  2.5};
@@ -89,6 +90,18 @@ void api_health(struct api_call *c)
         json_pack("{s:s,s:s,s:s,s:s,s:I}", "status", ok ? "ok" : "degraded", "timestamp", now,
                   "database", db ? "ok" : "down", "queue", q ? "ok" : "down", "uptimeSeconds",
                   (json_int_t)((dm_now_ms() - c->api->started_ms) / 1000));
+    json_t *ix = json_pack("{s:s}", "status", "off");
+    if (c->api->index) {
+        /* How stale the index is: searches keep answering from it while PostgreSQL is down. */
+        struct api_index_status st;
+        api_index_status(c->api->index, &st);
+        json_decref(ix);
+        ix = json_pack("{s:s,s:I,s:I,s:I,s:f,s:f}", "status", st.status, "rows",
+                       (json_int_t)st.ix.rows, "lastSeq", (json_int_t)st.ix.last_seq, "dbSeq",
+                       (json_int_t)st.db_seq, "lagSeconds", st.lag_seconds, "loadSeconds",
+                       st.load_seconds);
+    }
+    json_object_set_new(body, "searchIndex", ix);
     api_json(c->resp, ok ? 200 : 503, body);
 }
 
@@ -275,4 +288,14 @@ void api_metrics(struct api_call *c)
     help(b, "diamond_api_search_cache_refresh_failures_total", "counter",
          "Background refreshes that failed (the previous response was kept)");
     line(b, "diamond_api_search_cache_refresh_failures_total %lld", rcc.refresh_failures);
+
+    /* The in-memory search index of this process (issue 14). */
+    help(b, "diamond_api_search_queries_total", "counter",
+         "Searches, facets and lookups answered by the in-memory index or by PostgreSQL");
+    line(b, "diamond_api_search_queries_total{path=\"index\"} %lld",
+         (long long)atomic_load(&api->search_queries[0]));
+    line(b, "diamond_api_search_queries_total{path=\"sql\"} %lld",
+         (long long)atomic_load(&api->search_queries[1]));
+    if (api->index)
+        api_index_metrics(api->index, b);
 }
