@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/text.h"
 #include "core/timeutil.h"
 
 static const char *g_service = "diamond";
@@ -50,6 +51,37 @@ int dm_log_enabled(enum dm_log_level level)
     return level >= g_level;
 }
 
+json_t *dm_log_str(const char *s)
+{
+    if (s == NULL)
+        s = "";
+    size_t n = strlen(s);
+    json_t *j = json_stringn(s, n); /* NULL when s is not valid UTF-8 */
+    if (j != NULL)
+        return j;
+    char *out = dm_xmalloc(4 * n + 1);
+    size_t m = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t len = dm_text_utf8_len(p + i, n - i);
+        if (len == 0) {
+            static const char hex[] = "0123456789abcdef";
+            out[m++] = '\\';
+            out[m++] = 'x';
+            out[m++] = hex[p[i] >> 4];
+            out[m++] = hex[p[i] & 15];
+            i++;
+        } else {
+            memcpy(out + m, p + i, len);
+            m += len;
+            i += len;
+        }
+    }
+    j = json_stringn(out, m);
+    free(out);
+    return j != NULL ? j : json_string("");
+}
+
 static void emit(enum dm_log_level level, const struct dm_log_ctx *ctx, const char *msg,
                  const json_t *fields)
 {
@@ -59,16 +91,16 @@ static void emit(enum dm_log_level level, const struct dm_log_ctx *ctx, const ch
     json_object_set_new(o, "time", json_string(ts));
     json_object_set_new(o, "level", json_string(level_names[level]));
     json_object_set_new(o, "service", json_string(g_service));
-    json_object_set_new(o, "msg", json_string(msg ? msg : ""));
+    json_object_set_new(o, "msg", dm_log_str(msg));
     if (ctx) {
         if (ctx->run_id)
-            json_object_set_new(o, "runId", json_string(ctx->run_id));
+            json_object_set_new(o, "runId", dm_log_str(ctx->run_id));
         if (ctx->partition_id)
-            json_object_set_new(o, "partitionId", json_string(ctx->partition_id));
+            json_object_set_new(o, "partitionId", dm_log_str(ctx->partition_id));
         if (ctx->trace_id)
-            json_object_set_new(o, "traceId", json_string(ctx->trace_id));
+            json_object_set_new(o, "traceId", dm_log_str(ctx->trace_id));
         if (ctx->request_id)
-            json_object_set_new(o, "requestId", json_string(ctx->request_id));
+            json_object_set_new(o, "requestId", dm_log_str(ctx->request_id));
     }
     if (fields && json_is_object(fields)) {
         const char *k;

@@ -28,6 +28,12 @@ enum dm_err dm_log_level_parse(const char *s, enum dm_log_level *out) DM_MUST_CH
 void dm_log_set_fd(int fd);
 int dm_log_enabled(enum dm_log_level level);
 
+/* A JSON string for a log field from bytes that may not be UTF-8 (a request path, a header):
+ * valid UTF-8 is kept as it is and every byte that is not part of a well-formed sequence is
+ * written as the four characters \xNN, so the field is escaped and never dropped. s NULL gives
+ * "". Never returns NULL. The message and the context ids go through it too. */
+json_t *dm_log_str(const char *s);
+
 /* Log a formatted message. ctx may be NULL. */
 void dm_log(enum dm_log_level level, const struct dm_log_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

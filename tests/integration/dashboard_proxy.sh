@@ -81,7 +81,7 @@ check_eq "Content-Type passed upstream" application/json "$(jq -r '.headers["con
 check_eq "PUT method passed" PUT "$(curl -s -X PUT --data-binary '{}' "$B/api/v2/pricing-rules/1" | jq -r .method)"
 check_eq "DELETE method passed" DELETE "$(curl -s -X DELETE "$B/api/v2/pricing-rules/1" | jq -r .method)"
 check_eq "5xx from the API passed through (503)" 503 "$(curl -s -o /dev/null -w '%{http_code}' "$B/api/v2/x?status=503")"
-check_eq "/metrics proxied" GET "$(curl -s "$B/metrics" | jq -r .method)"
+check_eq "/metrics proxied with credentials" GET "$(curl -s -H 'X-API-Key: k' "$B/metrics" | jq -r .method)"
 head -c 2000000 /dev/zero >"$T/big.bin"
 check_eq "request body over the limit gives 413" 413 "$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$T/big.bin" "$B/api/v2/pricing-rules")"
 check_eq "a large response passes whole (3 MB)" 3000000 "$(curl -s "$B/api/big?bytes=3000000" | wc -c | tr -d ' ')"
@@ -132,6 +132,90 @@ check_eq "a chunked request body passes (sent on chunked)" "300000 true" \
     "$(head -c 300000 /dev/zero | curl -s -X POST -H 'Transfer-Encoding: chunked' --data-binary @- "$B/api/upload" | jq -r '"\(.received) \(.chunked)"')"
 check_eq "a chunked body over the limit gives 413" 413 \
     "$(head -c 2000000 /dev/zero | curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Transfer-Encoding: chunked' --data-binary @- "$B/api/upload")"
+
+# --- issue 15: what the proxy must never pass on. A raw listener keeps every byte it gets.
+mkdir "$T/raw"
+spawn rawup node "$DM_SOURCE_DIR/tests/lib/raw_upstream.mjs" "$T/raw"
+raw_port() { grep -Eo '^[0-9]+$' "$T/rawup.log" | head -n 1; }
+wait_until 20 raw_port
+RAW_PORT=$(raw_port)
+conns() { tr -d '\n' <"$T/raw/connections"; }
+# raw_http PORT OUT: send stdin as the request bytes, keep the whole answer (the request says
+# Connection: close, so the server ends it).
+raw_http() {
+    exec 5<>"/dev/tcp/127.0.0.1/$1"
+    cat >&5
+    timeout 20 cat <&5 >"$2" || true
+    exec 5<&-
+}
+status_of() { head -n 1 "$1" | cut -d' ' -f2; }
+curl -s -o /dev/null "http://127.0.0.1:$RAW_PORT/direct"
+check_eq "the raw listener counts connections (precondition)" 1 "$(conns)"
+
+# Item 1: a target that decodes to an API path but is no origin-form target used to make the
+# upstream URL http://API%2Fapi%2F@127.0.0.1:PORT/anything: libcurl took the API's address as
+# userinfo and sent the request (and the caller's X-API-Key) to PORT. It must reach nothing.
+for tgt in "%2Fapi%2F@127.0.0.1:$RAW_PORT/anything" "%2fapi%2f@127.0.0.1:$RAW_PORT/anything" \
+    "%2Fhealth%2F@127.0.0.1:$RAW_PORT/" "%2Fmetrics%2F@127.0.0.1:$RAW_PORT/" \
+    "%2Fapi%2F@127.0.0.1:$RAW_PORT/x?y=%2F" "@127.0.0.1:$RAW_PORT/api/x" \
+    "http://127.0.0.1:$RAW_PORT/api/x" "/api%2F@127.0.0.1:$RAW_PORT/x" \
+    "//127.0.0.1:$RAW_PORT/api/x"; do
+    for m in GET POST; do
+        body=""
+        [ "$m" = POST ] && body='Content-Length: 2\r\n\r\n{}' || body='\r\n'
+        printf '%s %s HTTP/1.1\r\nHost: x\r\nX-API-Key: victim-key\r\nConnection: close\r\n%b' "$m" "$tgt" "$body" |
+            raw_http "$PORT_B" "$T/ssrf.out"
+        code=$(status_of "$T/ssrf.out")
+        # (a static path refuses a body with 413 before looking for the file)
+        check "$m $tgt refused: 400 or 404 ($code)" bash -c "[ '$code' = 400 ] || [ '$code' = 404 ] || [ '$m $code' = 'POST 413' ]"
+    done
+done
+check_eq "the listener saw no connection from the proxy" 1 "$(conns)"
+
+# A dashboard whose API is the raw listener: what exactly goes upstream.
+LOG_LEVEL=info serve dash_raw "http://127.0.0.1:$RAW_PORT"
+R=$SERVED_PORT
+req_file() { echo "$T/raw/req-$(conns).raw"; }
+decode() { node "$DM_SOURCE_DIR/tests/lib/raw_upstream.mjs" --decode "$(req_file)"; }
+# Item 6: /metrics is not reachable anonymously through the dashboard.
+before=$(conns)
+check_eq "anonymous /metrics through the dashboard -> 401" 401 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$R/metrics")"
+check_eq "anonymous /metrics reached nothing upstream" "$before" "$(conns)"
+check_eq "/metrics with an API key goes upstream" 200 "$(curl -s -o /dev/null -w '%{http_code}' -H 'X-API-Key: k' "http://127.0.0.1:$R/metrics")"
+check_eq "(it reached the listener)" $((before + 1)) "$(conns)"
+
+# Item 14: a chunked body is forwarded with its real length, never the client's
+# Content-Length beside it (the body was decoded: the API would read a different body).
+body300=$(head -c 300 /dev/zero | tr '\0' 'x')
+chunked_req() { # chunked_req CONTENT_LENGTH_LINE
+    printf 'POST /api/upload HTTP/1.1\r\nHost: x\r\n%bTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n12c\r\n%s\r\n0\r\n\r\n' "$1" "$body300"
+}
+chunked_req 'Content-Length: 5\r\n' | raw_http "$R" "$T/cl.out"
+check_eq "chunked body with a Content-Length beside it: proxied" 200 "$(status_of "$T/cl.out")"
+decode >"$T/cl.json"
+check_eq "upstream got the whole decoded body (300 bytes)" 300 "$(jq .bodyBytes "$T/cl.json")"
+check_eq "upstream got no Content-Length but the real framing" "0 true" \
+    "$(jq -r '"\([.headers[] | select(.[0] | ascii_downcase == "content-length")] | length) \(.chunked)"' "$T/cl.json")"
+chunked_req 'Content-Length: 0\r\n' | raw_http "$R" "$T/cl0.out"
+check_eq "chunked body with Content-Length: 0 beside it: proxied (the dashboard used to crash)" 200 "$(status_of "$T/cl0.out")"
+check_eq "upstream got the whole decoded body (300 bytes)" 300 "$(decode | jq .bodyBytes)"
+check "the dashboard is still up" kill -0 "$PID_dash_raw"
+
+# Item 14: a header value with a bare CR is dropped, never forwarded (the API could read it as
+# a line break); the other headers go on.
+printf 'GET /api/x HTTP/1.1\r\nHost: x\r\nX-Good: kept\r\nX-Evil: a\rX-Injected: 1\r\nConnection: close\r\n\r\n' |
+    raw_http "$R" "$T/cr.out"
+check_eq "request with a bare CR in a header value: proxied" 200 "$(status_of "$T/cr.out")"
+decode >"$T/cr.json"
+check_eq "the other headers were forwarded (precondition)" kept "$(jq -r '.headers[] | select(.[0] == "X-Good") | .[1]' "$T/cr.json")"
+check_eq "the header with the bare CR was dropped" "" "$(jq -r '.headers[] | select(.[0] | test("evil|injected"; "i")) | .[0]' "$T/cr.json")"
+check "no CR reached the API inside a header" bash -c "! grep -qP '\r.' '$(req_file)'"
+
+# Item 15: a target with bytes that are not UTF-8 is logged escaped, never dropped.
+printf 'GET /api/caf\xe9-%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' "$$" | raw_http "$R" "$T/utf.out"
+check_eq "a raw non-ASCII target is refused" 400 "$(status_of "$T/utf.out")"
+logged() { grep -F "caf\\\\xe9-$$" "$T/dash_raw.log" | jq -e . >/dev/null; }
+check "its log line is valid JSON and shows the target escaped" wait_until 10 logged
 
 # --- graceful stop, even with a response still streaming from a slow API
 curl -sN "$B/api/hold" >"$T/hold2.out" &

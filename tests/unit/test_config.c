@@ -206,6 +206,48 @@ static void test_log_json_lines(void **state)
     json_decref(o);
 }
 
+/* Bytes that are not UTF-8 (a request path, a header) are escaped, never dropped: jansson
+ * refuses such strings, and the field (or the message) used to vanish from the line. */
+static void test_log_invalid_utf8(void **state)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    dm_log_init("tester", DM_LOG_INFO);
+    dm_log_set_fd(fds[1]);
+    struct dm_log_ctx ctx = {.request_id = "r\xff"
+                                           "1"};
+    dm_info(&ctx, "refused /caf\xe9/%s", "\xc3\xa9t\xc3");
+    json_t *f = json_pack("{s:o,s:o}", "path", dm_log_str("/api/caf\xe9\x80\xf0\x9f\x92"), "ok",
+                          dm_log_str("caf\xc3\xa9 \xf0\x9f\x92\x8e"));
+    assert_non_null(f);
+    dm_log_fields(DM_LOG_INFO, NULL, "request", f);
+    json_decref(f);
+    dm_log_set_fd(1);
+    close(fds[1]);
+    char buf[2048] = {0};
+    size_t n = 0;
+    ssize_t r;
+    while ((r = read(fds[0], buf + n, sizeof(buf) - 1 - n)) > 0)
+        n += (size_t)r;
+    close(fds[0]);
+    char *nl = strchr(buf, '\n');
+    assert_non_null(nl);
+    struct dm_error err;
+    json_t *o = dm_json_parse_object(buf, (size_t)(nl - buf), 2048, &err);
+    assert_non_null(o);
+    assert_string_equal(dm_json_str(o, "msg"), "refused /caf\\xe9/\xc3\xa9t\\xc3");
+    assert_string_equal(dm_json_str(o, "requestId"), "r\\xff1");
+    json_decref(o);
+    o = dm_json_parse_object(nl + 1, strlen(nl + 1) - 1, 2048, &err);
+    assert_non_null(o);
+    assert_string_equal(dm_json_str(o, "path"), "/api/caf\\xe9\\x80\\xf0\\x9f\\x92");
+    assert_string_equal(dm_json_str(o, "ok"), "caf\xc3\xa9 \xf0\x9f\x92\x8e"); /* valid: as is */
+    json_decref(o);
+    o = json_pack("{s:o}", "x", dm_log_str(NULL));
+    assert_string_equal(dm_json_str(o, "x"), "");
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +258,7 @@ int main(void)
         cmocka_unit_test_setup(test_servicebus_selected, clear_env),
         cmocka_unit_test_setup(test_names, clear_env),
         cmocka_unit_test_setup(test_log_json_lines, clear_env),
+        cmocka_unit_test_setup(test_log_invalid_utf8, clear_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 
 #include "testlib.h"
 
+#include "adapters/http/url.h"
 #include "services/dashboard/dashboard.h"
 
 static char root[PATH_MAX];
@@ -161,6 +162,129 @@ static void test_headers(void **state)
     (void)state;
 }
 
+/* Raw request targets: decided as sent, never decoded (issue 15, item 1). */
+static void test_classify_target(void **state)
+{
+    static const struct {
+        const char *raw;
+        enum dm_dashboard_target want;
+        size_t path_len;
+    } cases[] = {
+        {"/api/v2/diamonds?shape=ROUND", DM_DASHBOARD_TARGET_PROXY, 16},
+        {"/api", DM_DASHBOARD_TARGET_PROXY, 4},
+        {"/api?x=/../@evil:1/", DM_DASHBOARD_TARGET_PROXY, 4},
+        {"/health", DM_DASHBOARD_TARGET_PROXY, 7},
+        {"/openapi.json", DM_DASHBOARD_TARGET_PROXY, 13},
+        {"/api-docs", DM_DASHBOARD_TARGET_PROXY, 9},
+        {"/metrics", DM_DASHBOARD_TARGET_PROXY_CREDENTIALS, 8},
+        {"/metrics/?x", DM_DASHBOARD_TARGET_PROXY_CREDENTIALS, 9},
+        {"/", DM_DASHBOARD_TARGET_STATIC, 1},
+        {"/js/app.js?v=1", DM_DASHBOARD_TARGET_STATIC, 10},
+        {"/apix", DM_DASHBOARD_TARGET_STATIC, 5},
+        {"/%61pi/v2/diamonds", DM_DASHBOARD_TARGET_STATIC, 18}, /* decodes to /api: not proxied */
+        {"/api%2F@127.0.0.1:9/x", DM_DASHBOARD_TARGET_STATIC, 21},
+        {"//127.0.0.1:9/api/x", DM_DASHBOARD_TARGET_STATIC, 19},
+        /* not origin form: refused whatever it decodes to */
+        {"%2Fapi%2F@127.0.0.1:9/anything", DM_DASHBOARD_TARGET_BAD, 0},
+        {"%2fapi%2f@127.0.0.1:9/anything", DM_DASHBOARD_TARGET_BAD, 0},
+        {"%2Fhealth%2F@127.0.0.1:9/", DM_DASHBOARD_TARGET_BAD, 0},
+        {"@127.0.0.1:9/api/x", DM_DASHBOARD_TARGET_BAD, 0},
+        {"http://127.0.0.1:9/api/x", DM_DASHBOARD_TARGET_BAD, 0},
+        {"*", DM_DASHBOARD_TARGET_BAD, 0},
+        {"", DM_DASHBOARD_TARGET_BAD, 0},
+        /* bytes no target holds */
+        {"/api/x#frag", DM_DASHBOARD_TARGET_BAD, 0},
+        {"/api/x\\y", DM_DASHBOARD_TARGET_BAD, 0},
+        {"/api/x y", DM_DASHBOARD_TARGET_BAD, 0},
+        {"/api/x\ry", DM_DASHBOARD_TARGET_BAD, 0},
+        {"/api/\xc3\xa9", DM_DASHBOARD_TARGET_BAD, 0},
+        {"/index.html\x7f", DM_DASHBOARD_TARGET_BAD, 0},
+        /* dot segments in an API path: libcurl would resolve them */
+        {"/api/../metrics", DM_DASHBOARD_TARGET_BAD, 15},
+        {"/api/./v2", DM_DASHBOARD_TARGET_BAD, 9},
+        {"/api/..", DM_DASHBOARD_TARGET_BAD, 7},
+        {"/api/..x/v2", DM_DASHBOARD_TARGET_PROXY, 11},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = 99;
+        enum dm_dashboard_target got = dm_dashboard_classify_target(cases[i].raw, &len);
+        if (got != cases[i].want)
+            fail_msg("%s: got %d, want %d", cases[i].raw, (int)got, (int)cases[i].want);
+        if (got != DM_DASHBOARD_TARGET_BAD)
+            assert_int_equal(len, cases[i].path_len);
+    }
+    size_t len;
+    assert_int_equal(dm_dashboard_classify_target(NULL, &len), DM_DASHBOARD_TARGET_BAD);
+    (void)state;
+}
+
+/* The upstream URL keeps the configured scheme, host and port: only path and query change. */
+static void test_upstream_url(void **state)
+{
+    static const struct {
+        const char *base, *path, *query, *want;
+    } ok[] = {
+        /* percent escapes kept as written (HMAC signs the target as sent) */
+        {"http://127.0.0.1:3000", "/api/v2/diamonds", "shape=ROUND&x=%2Fa%20b",
+         "http://127.0.0.1:3000/api/v2/diamonds?shape=ROUND&x=%2Fa%20b"},
+        {"http://127.0.0.1:3000/", "/health", NULL, "http://127.0.0.1:3000/health"},
+        {"https://api.example:8443/base/", "/api/x", "", "https://api.example:8443/base/api/x"},
+        {"http://u:p@127.0.0.1:3000/b?z=1#f", "/api/%3A", "a=%3a",
+         "http://u:p@127.0.0.1:3000/b/api/%3A?a=%3a"},
+        {"http://127.0.0.1:3000", "/api/%2Fapi%2F@127.0.0.1:9/x", "a=@b:1/c",
+         "http://127.0.0.1:3000/api/%2Fapi%2F@127.0.0.1:9/x?a=@b:1/c"},
+        {"http://127.0.0.1:3000?q=1#f", "/api", NULL, "http://127.0.0.1:3000/api"},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        char *url = NULL;
+        struct dm_error err = {0};
+        assert_int_equal(dm_http_url_on_base(ok[i].base, ok[i].path, ok[i].query, &url, &err),
+                         DM_OK);
+        assert_string_equal(url, ok[i].want);
+        free(url);
+    }
+    static const struct {
+        const char *base, *path;
+    } bad[] = {
+        {"http://127.0.0.1:3000", "%2Fapi%2F@127.0.0.1:9/anything"},
+        {"http://127.0.0.1:3000", "@127.0.0.1:9/x"},
+        {"http://127.0.0.1:3000", "//127.0.0.1:9/api"},
+        {"http://127.0.0.1:3000", ""},
+        {"http://127.0.0.1:3000", "/api/../x"}, /* would be resolved into another path */
+        {"http://127.0.0.1:3000", "/api/x y"},  /* would be re-encoded */
+        {"http://127.0.0.1:3000", "/api/x#f"},
+        {"127.0.0.1:3000", "/api"},
+        {"ftp://127.0.0.1", "/api"},
+        {"not a url", "/api"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *url = (char *)"unchanged";
+        struct dm_error err = {0};
+        assert_int_equal(dm_http_url_on_base(bad[i].base, bad[i].path, NULL, &url, &err),
+                         DM_ERR_INVALID);
+        assert_null(url);
+    }
+    (void)state;
+}
+
+/* Header values with a bare CR/LF (or another control) are dropped, never forwarded. */
+static void test_header_ok(void **state)
+{
+    assert_true(dm_dashboard_header_ok("X-API-Key", "dk_abc"));
+    assert_true(dm_dashboard_header_ok("Accept", "text/html,\t*/*; q=0.1"));
+    assert_true(dm_dashboard_header_ok("X-Empty", ""));
+    assert_true(dm_dashboard_header_ok("X-Utf8", "caf\xc3\xa9"));
+    assert_false(dm_dashboard_header_ok("X-Evil", "a\rb"));
+    assert_false(dm_dashboard_header_ok("X-Evil", "a\nX-Injected: 1"));
+    assert_false(dm_dashboard_header_ok("X-Evil", "a\x01"));
+    assert_false(dm_dashboard_header_ok("X-Evil", "a\x7f"));
+    assert_false(dm_dashboard_header_ok("X Evil", "a"));
+    assert_false(dm_dashboard_header_ok("X-Evil:", "a"));
+    assert_false(dm_dashboard_header_ok("", "a"));
+    assert_false(dm_dashboard_header_ok(NULL, "a"));
+    (void)state;
+}
+
 static void test_default_dir(void **state)
 {
     assert_string_equal(dm_dashboard_default_dir("/srv/x"), "/srv/x");
@@ -173,9 +297,15 @@ static void test_default_dir(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_resolve_ok), cmocka_unit_test(test_resolve_refused),
-        cmocka_unit_test(test_mime),       cmocka_unit_test(test_proxied),
-        cmocka_unit_test(test_headers),    cmocka_unit_test(test_default_dir),
+        cmocka_unit_test(test_resolve_ok),
+        cmocka_unit_test(test_resolve_refused),
+        cmocka_unit_test(test_mime),
+        cmocka_unit_test(test_proxied),
+        cmocka_unit_test(test_headers),
+        cmocka_unit_test(test_default_dir),
+        cmocka_unit_test(test_classify_target),
+        cmocka_unit_test(test_upstream_url),
+        cmocka_unit_test(test_header_ok),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -18,6 +18,7 @@
 
 #include "adapters/http/client.h"
 #include "adapters/http/stream.h"
+#include "adapters/http/url.h"
 #include "cli/cli.h"
 #include "core/buf.h"
 #include "core/crypto.h"
@@ -29,7 +30,7 @@
 
 struct dashboard {
     char root[PATH_MAX]; /* real path of the static files */
-    char api_url[1024];  /* without a trailing slash */
+    char api_url[1024];  /* without a trailing slash; requests get only path and query on it */
 };
 
 /* Per-request state, created by the URI log callback (it sees the raw target). */
@@ -38,7 +39,9 @@ struct req_state {
     char rid[160];
     bool started;
     bool too_large;
+    bool unexpected_body;      /* body bytes on a request that announced none */
     bool streaming;            /* the client sends a body: it goes upstream piece by piece */
+    size_t path_len;           /* length of the path part of target (the query follows) */
     struct dm_http_stream *up; /* the upstream exchange, once started */
     enum dm_err up_err;        /* first upstream failure (answered at the end of the request) */
     struct dm_error err;
@@ -213,6 +216,9 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     struct hdr_ctx *h = cls;
     if (key == NULL || dm_dashboard_skip_request_header(key) || token_listed(h->connection, key))
         return MHD_YES;
+    /* A bare CR or LF (or another control) in a value could split the header upstream. */
+    if (!dm_dashboard_header_ok(key, value))
+        return MHD_YES;
     if (!strcasecmp(key, "X-Request-Id"))
         h->has_request_id = true;
     size_t len = strlen(key) + (value ? strlen(value) : 0);
@@ -353,7 +359,18 @@ static enum dm_err upstream_start(struct dashboard *d, struct MHD_Connection *c,
         hdr_free(&h);
         return dm_error_set(err, DM_ERR_INVALID, "too many or too large request headers");
     }
-    char *url = dm_xasprintf("%s%s", d->api_url, st->target);
+    /* Only the path and the query of the raw target reach the URL: the API's scheme, host and
+     * port stay the configured ones whatever the client sent (never concatenated). */
+    char *path = dm_xasprintf("%.*s", (int)st->path_len, st->target);
+    const char *query = st->target[st->path_len] == '?' ? st->target + st->path_len + 1 : NULL;
+    char *url = NULL;
+    struct dm_error uerr = {0};
+    enum dm_err ue = dm_http_url_on_base(d->api_url, path, query, &url, &uerr);
+    free(path);
+    if (ue != DM_OK) {
+        hdr_free(&h);
+        return dm_error_set(err, DM_ERR_REJECTED, "request target refused: %s", uerr.message);
+    }
     struct dm_http_request rq = {
         .method = method,
         .url = url,
@@ -384,6 +401,9 @@ static enum MHD_Result upstream_failed(struct MHD_Connection *c, const char *met
     if (e == DM_ERR_INVALID)
         return send_json_error(c, st->rid, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "BAD_REQUEST",
                                "too many or too large request headers");
+    if (e == DM_ERR_REJECTED)
+        return send_json_error(c, st->rid, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                               "invalid request target");
     if (e == DM_ERR_TIMEOUT)
         return send_json_error(c, st->rid, MHD_HTTP_GATEWAY_TIMEOUT, "GATEWAY_TIMEOUT",
                                "the API did not answer in time");
@@ -434,9 +454,11 @@ static enum MHD_Result relay_response(struct MHD_Connection *c, const char *meth
     MHD_destroy_response(r);
     if (dm_log_enabled(DM_LOG_INFO)) {
         struct dm_log_ctx lc = {.request_id = st->rid};
-        json_t *f = json_pack(
-            "{s:s,s:s,s:i,s:I,s:I}", "method", method, "path", st->target, "status", (int)status,
-            "headMs", (json_int_t)(dm_mono_ms() - st->t0_ms), "requestBytes", (json_int_t)st->sent);
+        /* dm_log_str: a target with bytes that are not UTF-8 is escaped, never dropped. */
+        json_t *f =
+            json_pack("{s:o,s:o,s:i,s:I,s:I}", "method", dm_log_str(method), "path",
+                      dm_log_str(st->target), "status", (int)status, "headMs",
+                      (json_int_t)(dm_mono_ms() - st->t0_ms), "requestBytes", (json_int_t)st->sent);
         dm_log_fields(DM_LOG_INFO, &lc, "proxied", f);
         json_decref(f);
     }
@@ -461,11 +483,16 @@ static enum MHD_Result proxy(struct dashboard *d, struct MHD_Connection *c, cons
         const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
         int64_t n = -1;
-        if (clen != NULL && (dm_parse_i64(clen, 0, INT64_MAX, &n) != DM_OK ||
-                             (uint64_t)n > DM_DASHBOARD_MAX_REQUEST_BODY))
+        if (te != NULL) {
+            /* libmicrohttpd decodes the chunked body and ignores any Content-Length beside
+             * it: the API gets the decoded bytes chunked, never the client's length. */
+            n = -1;
+        } else if (clen != NULL && (dm_parse_i64(clen, 0, INT64_MAX, &n) != DM_OK ||
+                                    (uint64_t)n > DM_DASHBOARD_MAX_REQUEST_BODY)) {
             return send_json_error(c, st->rid, 413u, "PAYLOAD_TOO_LARGE",
                                    "request body exceeds the proxy's limit");
-        st->streaming = n > 0 || (clen == NULL && te != NULL);
+        }
+        st->streaming = te != NULL || n > 0;
         if (st->streaming)
             st->up_err = upstream_start(d, c, method, st, n, &st->err);
         return MHD_YES;
@@ -474,6 +501,8 @@ static enum MHD_Result proxy(struct dashboard *d, struct MHD_Connection *c, cons
         st->sent += *size;
         if (st->sent > DM_DASHBOARD_MAX_REQUEST_BODY)
             st->too_large = true;
+        else if (!st->streaming)
+            st->unexpected_body = true; /* cannot happen with the framing checked above */
         else if (st->up_err == DM_OK)
             st->up_err = dm_http_stream_write(st->up, data, *size, &st->err);
         *size = 0; /* after a failure the rest is read and dropped; the end answers */
@@ -482,6 +511,9 @@ static enum MHD_Result proxy(struct dashboard *d, struct MHD_Connection *c, cons
     if (st->too_large)
         return send_json_error(c, st->rid, 413u, "PAYLOAD_TOO_LARGE",
                                "request body exceeds the proxy's limit");
+    if (st->unexpected_body)
+        return send_json_error(c, st->rid, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                               "request body without a length");
     if (!st->streaming)
         st->up_err = upstream_start(d, c, method, st, 0, &st->err);
     else if (st->up_err == DM_OK)
@@ -489,6 +521,19 @@ static enum MHD_Result proxy(struct dashboard *d, struct MHD_Connection *c, cons
     if (st->up_err != DM_OK)
         return upstream_failed(c, method, st, st->up_err, &st->err);
     return relay_response(c, method, st);
+}
+
+/* True when the request carries API credentials (an API key, a bearer token or an HMAC
+ * signature): the API checks them; the dashboard only keeps anonymous callers out. */
+static bool has_credentials(struct MHD_Connection *c)
+{
+    static const char *const names[] = {"X-API-Key", "Authorization", "X-Signature"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, names[i]);
+        if (v != NULL && v[0] != '\0')
+            return true;
+    }
+    return false;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -499,7 +544,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct req_state *st = *con_cls;
     if (st == NULL)
         return MHD_NO;
-    if (dm_dashboard_is_proxied(url))
+    /* Decided on the raw target, never on the decoded path: "%2Fapi%2F@host:port/" decodes
+     * to an API path but is no origin-form target, and must reach nothing. */
+    enum dm_dashboard_target kind = dm_dashboard_classify_target(st->target, &st->path_len);
+    if (kind == DM_DASHBOARD_TARGET_BAD) {
+        dm_warn(NULL, "dashboard: refused request target %s", st->target);
+        return send_json_error(c, NULL, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                               "invalid request target");
+    }
+    if (kind == DM_DASHBOARD_TARGET_PROXY_CREDENTIALS && !has_credentials(c))
+        return send_json_error(c, NULL, MHD_HTTP_UNAUTHORIZED, "UNAUTHORIZED",
+                               "Invalid or missing authentication");
+    if (kind != DM_DASHBOARD_TARGET_STATIC)
         return proxy(d, c, method, st, upload_data, upload_size);
     if (!st->started) {
         st->started = true;
@@ -568,6 +624,14 @@ int dm_cmd_dashboard(int argc, char **argv)
     while (n > 0 && d->api_url[n - 1] == '/')
         d->api_url[--n] = '\0';
     dm_http_global_init();
+    char *probe = NULL;
+    struct dm_error uerr = {0};
+    if (dm_http_url_on_base(d->api_url, "/health", NULL, &probe, &uerr) != DM_OK) {
+        fprintf(stderr, "dashboard: API_URL %s: %s\n", d->api_url, uerr.message);
+        rc = DM_EXIT_CONFIG;
+        goto out;
+    }
+    free(probe);
 
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof(addr));

@@ -56,6 +56,29 @@ const char *dm_dashboard_mime_type(const char *path);
  * and the API's own documentation (/openapi.json, /api-docs). */
 bool dm_dashboard_is_proxied(const char *path);
 
+/* What the dashboard does with a request, decided on its raw target (as sent, never decoded). */
+enum dm_dashboard_target {
+    DM_DASHBOARD_TARGET_BAD,    /* 400: not "/..." (origin form), or bytes no target may hold */
+    DM_DASHBOARD_TARGET_STATIC, /* a static file (its decoded path is resolved separately) */
+    DM_DASHBOARD_TARGET_PROXY,  /* goes to the API */
+    DM_DASHBOARD_TARGET_PROXY_CREDENTIALS, /* goes to the API only with credentials (/metrics) */
+};
+
+/*
+ * Classify a raw request target. It must start with '/' and hold only visible ASCII (no
+ * spaces, controls, bytes >= 0x7f, '#' or backslash), else BAD. The path (up to the first
+ * '?') is proxied when it is one of dm_dashboard_is_proxied's paths as written (so
+ * "%2Fapi%2F@host/" is BAD and "/%61pi" is STATIC: neither reaches the API); a proxied path
+ * with a "." or ".." segment is BAD (libcurl would resolve it into another path). *path_len
+ * gets the length of the path part (the query, if any, follows at raw[*path_len + 1]).
+ * Pure; the dashboard builds the upstream URL from these parts only (adapters/http/url.h).
+ */
+enum dm_dashboard_target dm_dashboard_classify_target(const char *raw, size_t *path_len);
+
+/* True when a request header may be forwarded as it is: its name is a token and its value
+ * has no control character other than HTAB (a bare CR or LF, a NUL: the header is dropped). */
+bool dm_dashboard_header_ok(const char *name, const char *value);
+
 /* True for hop-by-hop headers and the ones the proxy sets itself (never forwarded as-is). */
 bool dm_dashboard_skip_request_header(const char *name);
 bool dm_dashboard_skip_response_header(const char *name);
