@@ -16,12 +16,15 @@ static void help(FILE *out)
                  "       diamond apikey list\n"
                  "       diamond apikey revoke ID\n\n"
                  "create prints the new key once on a line of its own; only its SHA-256 is "
-                 "stored.\nAn empty permission list means all permissions.\n");
+                 "stored.\nWithout --permissions the key may only read; trade and admin are "
+                 "granted only when\nlisted.\n");
 }
 
 static int create(struct dm_app *app, int argc, char **argv)
 {
-    const char *name = NULL, *perms = "", *expires = NULL;
+    /* Least privilege: a key does only what it is created for. (Rows with an empty list, from
+     * before, still mean every permission, as in the reference.) */
+    const char *name = NULL, *perms = "read", *expires = NULL;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--name") && i + 1 < argc)
             name = argv[++i];
@@ -60,6 +63,11 @@ static int create(struct dm_app *app, int argc, char **argv)
         }
     }
     free(copy);
+    if (n == 0) {
+        fprintf(stderr, "apikey create: --permissions needs at least one of read, trade, admin\n");
+        dm_buf_free(&arr);
+        return DM_EXIT_CONFIG;
+    }
     if (dm_buf_append_char(&arr, '}') != DM_OK) {
         dm_buf_free(&arr);
         return DM_EXIT_FAIL;
@@ -92,13 +100,14 @@ static int create(struct dm_app *app, int argc, char **argv)
                                 "INSERT INTO api_keys (key_hash, client_name, permissions, "
                                 "expires_at) VALUES ($1, $2, $3::text[], $4) RETURNING id",
                                 4, p, &r, &err);
-    dm_buf_free(&arr);
     if (e != DM_OK) {
+        dm_buf_free(&arr);
         fprintf(stderr, "apikey create: %s\n", err.message);
         return DM_EXIT_FAIL;
     }
-    fprintf(stderr, "created API key %s for '%s' (shown once; store it now):\n",
-            PQgetvalue(r, 0, 0), name);
+    fprintf(stderr, "created API key %s for '%s' with permissions %s (shown once; store it now):\n",
+            PQgetvalue(r, 0, 0), name, arr.data);
+    dm_buf_free(&arr);
     printf("%s\n", key);
     fflush(stdout);
     PQclear(r);

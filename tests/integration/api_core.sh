@@ -19,7 +19,7 @@ check_eq "health queue ok" ok "$(jqb .queue)"
 check "health has status and timestamp" test "$(jqb '.status != null and .timestamp != null')" = true
 
 # --- 2. API keys ---
-KEY=$(new_key tester)
+KEY=$(new_key tester read,trade,admin)
 req GET /api/v2/diamonds
 check_eq "no credentials -> 401" 401 "$STATUS"
 check_eq "no credentials message" "Invalid or missing authentication" "$(jqb .error.message)"

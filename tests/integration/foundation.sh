@@ -61,6 +61,16 @@ check_eq "unknown permission is a usage error" "2" "$rc2"
 check_eq "create without --name is a usage error" "2" "$rc3"
 check_eq "bad expiry date is a usage error" "2" "$rc4"
 "$DIAMOND" apikey create --name temp --expires 2030-01-02 >/dev/null 2>&1
+# issue 15 item 17: least privilege by default; admin only when asked for.
+check_eq "a key created without --permissions may only read" "{read}" "$(psql_q "SELECT permissions FROM api_keys WHERE client_name='temp'")"
+"$DIAMOND" apikey create --name ops --permissions read,trade,admin >/dev/null 2>&1
+check_eq "admin when asked for" "{read,trade,admin}" "$(psql_q "SELECT permissions FROM api_keys WHERE client_name='ops'")"
+set +e
+"$DIAMOND" apikey create --name empty --permissions '' >/dev/null 2>&1; rc5=$?
+"$DIAMOND" apikey create --name commas --permissions ',' >/dev/null 2>&1; rc6=$?
+set -e
+check_eq "an empty permission list (which would mean all) is a usage error" "2 2" "$rc5 $rc6"
+check_eq "(and creates no key)" 0 "$(psql_q "SELECT count(*) FROM api_keys WHERE client_name IN ('empty', 'commas')")"
 check_eq "expiry stored" "2030-01-02" "$(psql_q "SELECT to_char(expires_at AT TIME ZONE 'UTC','YYYY-MM-DD') FROM api_keys WHERE client_name='temp'")"
 
 # --- configuration errors: exit 2, every problem listed ---------------------------------------
