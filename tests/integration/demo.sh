@@ -39,8 +39,21 @@ var2=$T/var2
 "$DIAMOND" demo --var "$var2" --count 60000 >"$T/demo2.out" 2>&1 &
 demo_pid=$!
 wait_until 120 grep -q "partitions [0-9]*/" "$T/demo2.out"
+# issue 15 item 19: the demo's API (it holds an admin key) and dashboard listen on loopback
+# unless --bind asks otherwise.
+api_port=$(sed -nE 's/.*\(API http:\/\/[0-9.]+:([0-9]+).*/\1/p' "$T/demo2.out" | head -n 1)
+dash_port=$(sed -nE 's/^  dashboard +http:\/\/[0-9.]+:([0-9]+)\/.*/\1/p' "$T/demo2.out" | head -n 1)
+listeners() { ss -Hltn "sport = :$1" | awk '{print $4}' | sort -u | tr '\n' ' ' | sed 's/ $//'; }
+check "the API is up (precondition: port $api_port)" curl -sf -o /dev/null "http://127.0.0.1:$api_port/health"
+check_eq "the demo's API listens on loopback only" "127.0.0.1:$api_port" "$(listeners "$api_port")"
+check_eq "the demo's dashboard listens on loopback only" "127.0.0.1:$dash_port" "$(listeners "$dash_port")"
 kill -INT "$demo_pid"
 if wait "$demo_pid"; then rc=0; else rc=$?; fi
 check "interrupted demo says so" grep -q "interrupted, stopping everything it started" "$T/demo2.out"
 check_eq "Ctrl-C: nothing left running" 0 "$(left_running "$var2")"
+check "demo --help documents --bind" bash -c "'$DIAMOND' demo --help | grep -q -- '--bind ADDR'"
+set +e
+"$DIAMOND" demo --bind not-an-address >/dev/null 2>&1; rc=$?
+set -e
+check_eq "demo --bind with a bad address is a usage error" 2 "$rc"
 finish

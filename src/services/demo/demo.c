@@ -49,6 +49,8 @@ struct demo {
     char *db_url;
     char feed_url[128];
     bool keep_running;
+    const char *bind; /* where the API and the dashboard listen (--bind, default loopback) */
+    char reach[64];   /* where they are reached from here: bind, or loopback for 0.0.0.0 */
 };
 
 /* One child service. argv is built by `args` into a NULL-terminated array of at most 15. */
@@ -119,6 +121,8 @@ static void api_env(const struct demo *d)
     char port[16];
     snprintf(port, sizeof(port), "%d", d->api_port);
     setenv("PORT", port, 1);
+    /* A demo holds an operator key with every permission: loopback unless asked (--bind). */
+    setenv("API_BIND", d->bind, 1);
 }
 
 static void dashboard_args(const struct demo *d, char **argv, char bufs[][64])
@@ -127,7 +131,7 @@ static void dashboard_args(const struct demo *d, char **argv, char bufs[][64])
     (void)bufs;
     argv[0] = "dashboard";
     argv[1] = "--bind";
-    argv[2] = "127.0.0.1";
+    argv[2] = (char *)d->bind;
     argv[3] = NULL;
 }
 
@@ -138,9 +142,9 @@ static int dashboard_port(const struct demo *d)
 
 static void dashboard_env(const struct demo *d)
 {
-    char port[16], url[64];
+    char port[16], url[128];
     snprintf(port, sizeof(port), "%d", d->dashboard_port);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d", d->api_port);
+    snprintf(url, sizeof(url), "http://%s:%d", d->reach, d->api_port);
     setenv("PORT", port, 1);
     setenv("API_URL", url, 1);
 }
@@ -176,15 +180,15 @@ static int free_port(void)
     return port;
 }
 
-static bool port_open(int port)
+/* True when something accepts connections on addr:port (addr an IPv4 address). */
+static bool port_open(const char *addr, int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
         return false;
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    bool ok = inet_pton(AF_INET, addr, &a.sin_addr) == 1 &&
+              connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
     close(fd);
     return ok;
 }
@@ -379,12 +383,14 @@ static int run_scheduler(const struct demo *d, char *run_id, size_t run_id_size)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: diamond demo [--count N] [--var DIR] [--keep-running]\n\n"
+    fprintf(out, "usage: diamond demo [--count N] [--var DIR] [--keep-running] [--bind ADDR]\n\n"
                  "Runs the pipeline end to end on this machine: private PostgreSQL in DIR/pg\n"
                  "(default ./var), the feed simulator with N stones (default 20000), a worker\n"
                  "and (when built) the consolidator, then one scheduler run with a live\n"
                  "progress line. Logs in DIR/log. Ctrl-C stops everything it started.\n"
-                 "--keep-running leaves the services up after the run until Ctrl-C.\n");
+                 "--keep-running leaves the services up after the run until Ctrl-C.\n"
+                 "--bind ADDR is the IPv4 address the API and the dashboard listen on\n"
+                 "(default 127.0.0.1, this machine only; 0.0.0.0 for every interface).\n");
 }
 
 int dm_cmd_demo(int argc, char **argv)
@@ -393,7 +399,7 @@ int dm_cmd_demo(int argc, char **argv)
         usage(stdout);
         return DM_EXIT_OK;
     }
-    struct demo d = {.var = "./var", .count = 20000};
+    struct demo d = {.var = "./var", .count = 20000, .bind = "127.0.0.1"};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--count") && i + 1 < argc &&
             dm_parse_int(argv[i + 1], 1, 20000000, &d.count) == DM_OK) {
@@ -402,12 +408,21 @@ int dm_cmd_demo(int argc, char **argv)
             d.var = argv[++i];
         } else if (!strcmp(argv[i], "--keep-running")) {
             d.keep_running = true;
+        } else if (!strcmp(argv[i], "--bind") && i + 1 < argc) {
+            d.bind = argv[++i];
         } else {
             fprintf(stderr, "demo: unknown or incomplete option '%s'\n", argv[i]);
             usage(stderr);
             return DM_EXIT_CONFIG;
         }
     }
+    struct in_addr bind_addr;
+    if (inet_pton(AF_INET, d.bind, &bind_addr) != 1) {
+        fprintf(stderr, "demo: --bind %s is not an IPv4 address\n", d.bind);
+        return DM_EXIT_CONFIG;
+    }
+    snprintf(d.reach, sizeof(d.reach), "%s",
+             bind_addr.s_addr == htonl(INADDR_ANY) ? "127.0.0.1" : d.bind);
     dm_signals_install();
     dm_log_init("demo", DM_LOG_WARN);
     int rc = DM_EXIT_FAIL;
@@ -446,7 +461,8 @@ int dm_cmd_demo(int argc, char **argv)
     /* 2. Services. */
     d.feed_port = free_port();
     d.api_port = free_port();
-    d.dashboard_port = port_open(8080) ? free_port() : 8080; /* the dashboard's usual port */
+    /* the dashboard's usual port */
+    d.dashboard_port = port_open(d.reach, 8080) ? free_port() : 8080;
     snprintf(d.feed_url, sizeof(d.feed_url), "http://127.0.0.1:%d/graphql", d.feed_port);
     set_child_env(&d);
     for (size_t i = 0; i < NCHILDREN && !dm_stop_requested(); i++) {
@@ -464,7 +480,9 @@ int dm_cmd_demo(int argc, char **argv)
         if (c->port) {
             int port = c->port(&d);
             int64_t deadline = dm_mono_ms() + 60000;
-            while (!port_open(port) && !dm_stop_requested()) {
+            /* feed-sim listens on loopback; the API and the dashboard on --bind */
+            const char *addr = c->port == feed_port ? "127.0.0.1" : d.reach;
+            while (!port_open(addr, port) && !dm_stop_requested()) {
                 if (dm_mono_ms() > deadline || dead_child()) {
                     fprintf(stderr, "demo: %s did not come up (see %s/%s.log)\n", c->name, logdir,
                             c->name);
@@ -481,9 +499,9 @@ int dm_cmd_demo(int argc, char **argv)
         child_present(&children[CHILD_API]) && child_present(&children[CHILD_DASHBOARD]);
     char key[48] = "";
     if (dashboard && operator_key(db, key, sizeof(key)))
-        printf("\n  dashboard   http://127.0.0.1:%d/   (API http://127.0.0.1:%d)\n"
+        printf("\n  dashboard   http://%s:%d/   (API http://%s:%d, listening on %s)\n"
                "  API key     %s   (operator, admin; paste it into the sign-in page)\n\n",
-               d.dashboard_port, d.api_port, key);
+               d.reach, d.dashboard_port, d.reach, d.api_port, d.bind, key);
 
     /* 3. One run. */
     int64_t t0 = dm_mono_ms();
@@ -574,7 +592,7 @@ int dm_cmd_demo(int argc, char **argv)
            "  logs: %s/*.log   watermark: %s/watermarks/watermark.json\n",
            d.db_url, run_id, logdir, d.var);
     if (key[0])
-        printf("  dashboard: http://127.0.0.1:%d/  API key: %s%s\n", d.dashboard_port, key,
+        printf("  dashboard: http://%s:%d/  API key: %s%s\n", d.reach, d.dashboard_port, key,
                d.keep_running ? ""
                               : "\n  (diamond demo --keep-running keeps the API and dashboard up)");
     rc = failed ? DM_EXIT_FAIL : DM_EXIT_OK;
