@@ -4,6 +4,7 @@
  */
 #include "core/config.h"
 
+#include <libpq-fe.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/num.h"
+#include "domain/hmac_auth.h"
 
 enum var_type { T_STR, T_INT, T_I64, T_DOUBLE, T_BOOL, T_LOGLEVEL };
 
@@ -67,26 +69,24 @@ static const char *v_queue_backend(const char *v)
     return "must be pg or servicebus";
 }
 
+/* The API's own parser decides (domain/hmac_auth.h), so start-up refuses exactly what the API
+ * could not use; its message starts with the variable's name, which problem() prints already. */
 static const char *v_hmac(const char *v)
 {
-    json_error_t je;
-    json_t *j = json_loads(v, 0, &je);
-    const char *problem = NULL;
-    if (j == NULL || !json_is_object(j)) {
-        problem = "must be a JSON object mapping client id to secret";
-    } else {
-        const char *k;
-        json_t *s;
-        json_object_foreach(j, k, s)
-        {
-            if (!json_is_string(s) || json_string_length(s) == 0 || k[0] == '\0') {
-                problem = "every client id must map to a non-empty string secret";
-                break;
-            }
-        }
+    static char why[160];
+    struct dm_hmac_secrets s;
+    struct dm_error err = {0};
+    if (dm_hmac_secrets_parse(v, &s, &err) == DM_OK && v[0] != '\0') {
+        dm_hmac_secrets_free(&s);
+        return NULL;
     }
-    json_decref(j);
-    return problem;
+    const char *m =
+        v[0] == '\0' ? "must be a JSON object mapping client id to secret" : err.message;
+    if (!strncmp(m, "HMAC_SECRETS", 12))
+        m += 12;
+    m += strspn(m, ": ");
+    snprintf(why, sizeof(why), "%s", m);
+    return why;
 }
 
 static const char *v_conn_string(const char *v)
@@ -148,14 +148,33 @@ static const struct var vars[] = {
     {"IDENTITY_HEADER", T_STR, OFF(azure_identity_header), NULL, DM_SVC_API, 0, 0, 0, true, NULL,
      "managed identity header (set by Container Apps)"},
     {"HMAC_SECRETS", T_STR, OFF(hmac_secrets), NULL, DM_SVC_API, 0, 0, 0, true, v_hmac,
-     "JSON object client id -> HMAC secret"},
+     "JSON object client id -> HMAC secret, or -> {\"secret\", \"permissions\": [read, "
+     "trade, admin]} (default read + trade)"},
     {"CORS_ORIGINS", T_STR, OFF(cors_origins), "*", DM_SVC_API, 0, 0, 0, false, NULL,
      "Access-Control-Allow-Origin value"},
-    {"API_RATE_LIMIT_RPS", T_INT, OFF(api_rate_limit_rps), "0", DM_SVC_API, 0, 0, 1000000, false,
-     NULL, "per-client request rate limit (0 = off)"},
+    {"API_RATE_LIMIT_RPS", T_INT, OFF(api_rate_limit_rps), "100", DM_SVC_API, 0, 0, 1000000, false,
+     NULL,
+     "requests per second per verified client (API key id or HMAC client; burst one second's "
+     "worth; routes without authentication per IP; 0 = off)"},
+    {"API_AUTH_FAILURES_PER_MIN", T_INT, OFF(api_auth_failures_per_min), "30", DM_SVC_API, 0, 0,
+     1000000, false, NULL,
+     "failed authentications per client IP per minute before 429 (burst a minute's worth; 0 = "
+     "off)"},
+    {"API_SUPPLIER_CONCURRENCY", T_INT, OFF(api_supplier_concurrency), "0", DM_SVC_API, 0, 0, 256,
+     false, NULL,
+     "supplier calls (holds, purchases) run at once, off the HTTP threads (0 = a third of "
+     "DATABASE_POOL_SIZE, at least 1)"},
+    {"API_SUPPLIER_QUEUE", T_INT, OFF(api_supplier_queue), "64", DM_SVC_API, 0, 0, 100000, false,
+     NULL, "supplier calls waiting beyond the running ones before 503"},
+    {"API_SUPPLIER_PER_CLIENT", T_INT, OFF(api_supplier_per_client), "4", DM_SVC_API, 0, 0, 100000,
+     false, NULL, "supplier calls in flight per verified client before 429 (0 = no cap)"},
+    {"API_MAX_CONNECTIONS_PER_IP", T_INT, OFF(api_max_connections_per_ip), "256", DM_SVC_API, 0, 1,
+     4096, false, NULL, "open connections per client IP address"},
     {"API_CACHE_MS", T_INT, OFF(api_cache_ms), "1000", DM_SVC_API, 0, 0, 60000, false, NULL,
      "search responses are reused for this long (ms, 0 = off); searches being read are "
      "refreshed in the background"},
+    {"API_SEARCH_INDEX", T_BOOL, OFF(api_search_index), "true", DM_SVC_API, 0, 0, 0, false, NULL,
+     "answer searches from the in-memory catalogue index (false: PostgreSQL, the reference)"},
     {"API_THREADS", T_INT, OFF(api_threads), "0", DM_SVC_API, 0, 0, 1024, false, NULL,
      "HTTP worker threads (0 = DATABASE_POOL_SIZE)"},
     {"METRICS_REQUIRE_AUTH", T_BOOL, OFF(metrics_require_auth), "false", DM_SVC_API, 0, 0, 0, false,
@@ -171,8 +190,6 @@ static const struct var vars[] = {
      DM_SVC_WORKER | DM_SVC_SCHEDULER, 0, 0, true, NULL, "Nivoda password"},
     {"NIVODA_MAX_RPS", T_DOUBLE, OFF(nivoda_max_rps), "25",
      DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API, 0, 0.1, 100000, false, NULL,
-    {"API_SEARCH_INDEX", T_BOOL, OFF(api_search_index), "true", DM_SVC_API, 0, 0, 0, false, NULL,
-     "answer searches from the in-memory catalogue index (false: PostgreSQL, the reference)"},
      "process-wide Nivoda request rate limit"},
     {"NIVODA_TIMEOUT_MS", T_INT, OFF(nivoda_timeout_ms), "45000",
      DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API, 0, 100, 600000, false, NULL,
@@ -366,8 +383,47 @@ void dm_config_free(struct dm_config *cfg)
 
 static bool is_local_host(const char *h)
 {
-    return h == NULL || h[0] == '/' || !strcmp(h, "localhost") || !strncmp(h, "127.", 4) ||
-           !strcmp(h, "::1");
+    return h == NULL || h[0] == '/' || h[0] == '@' || !strcmp(h, "localhost") ||
+           !strncmp(h, "127.", 4) || !strcmp(h, "::1");
+}
+
+/* True when every entry of a libpq host list ("a,b,c"; empty entries mean the default unix
+ * socket) is local. */
+static bool all_local(const char *list)
+{
+    char *copy = dm_xstrdup(list);
+    bool local = true;
+    char *save = NULL;
+    for (char *h = strtok_r(copy, ",", &save); h && local; h = strtok_r(NULL, ",", &save))
+        local = is_local_host(h);
+    free(copy);
+    return local;
+}
+
+bool dm_config_conninfo_needs_tls(const char *conninfo)
+{
+    /* libpq's own parser reads the URL or key=value string exactly as the connection will. */
+    PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+    if (opts == NULL)
+        return false; /* libpq refuses it too, with its own message */
+    const char *sslmode = NULL, *host = NULL, *hostaddr = NULL;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (o->val == NULL || o->val[0] == '\0')
+            continue;
+        if (!strcmp(o->keyword, "sslmode"))
+            sslmode = o->val;
+        else if (!strcmp(o->keyword, "host"))
+            host = o->val;
+        else if (!strcmp(o->keyword, "hostaddr"))
+            hostaddr = o->val;
+    }
+    /* Where the connection goes: hostaddr when given, else host, else PGHOST, else the
+     * default unix socket. */
+    const char *target = hostaddr ? hostaddr : host ? host : getenv("PGHOST");
+    bool needs = sslmode == NULL && getenv("PGSSLMODE") == NULL && target != NULL &&
+                 target[0] != '\0' && !all_local(target);
+    PQconninfoFree(opts);
+    return needs;
 }
 
 static void kv(struct dm_buf *b, const char *key, const char *val)
@@ -397,12 +453,18 @@ char *dm_config_conninfo(const struct dm_config *cfg)
             dm_buf_free(&b);
             return NULL;
         }
-        if (cfg->database_sslmode) {
+        /* DATABASE_SSLMODE when set; else require TLS for a remote host the URL leaves to
+         * libpq's default (prefer: a server, or anyone in between, answering "no TLS" would
+         * get the password in clear), as for DATABASE_HOST. */
+        const char *mode = cfg->database_sslmode;
+        if (mode == NULL && dm_config_conninfo_needs_tls(cfg->database_url))
+            mode = "require";
+        if (mode) {
             /* A URL takes extra parameters after '?', a conninfo after a space. */
             bool is_url = strstr(cfg->database_url, "://") != NULL;
             if (dm_buf_appendf(&b, "%ssslmode=%s",
                                is_url ? (strchr(cfg->database_url, '?') ? "&" : "?") : " ",
-                               cfg->database_sslmode) != DM_OK) {
+                               mode) != DM_OK) {
                 dm_buf_free(&b);
                 return NULL;
             }

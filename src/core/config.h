@@ -55,14 +55,19 @@ struct dm_config {
     char *hmac_secrets;
     char *cors_origins;
     int api_rate_limit_rps;
+    int api_auth_failures_per_min;  /* per client IP, 0 = off */
+    int api_supplier_concurrency;   /* 0 = DATABASE_POOL_SIZE / 3, at least 1 */
+    int api_supplier_queue;         /* waiting supplier calls beyond the running ones */
+    int api_supplier_per_client;    /* in flight per verified client, 0 = no cap */
+    int api_max_connections_per_ip; /* open connections per client IP */
     bool metrics_require_auth;
-    int api_cache_ms; /* search response micro-cache lifetime, 0 = off */
-    int api_threads;  /* HTTP worker threads, 0 = DATABASE_POOL_SIZE */
+    int api_cache_ms;      /* search response micro-cache lifetime, 0 = off */
+    bool api_search_index; /* answer searches from the in-memory index */
+    int api_threads;       /* HTTP worker threads, 0 = DATABASE_POOL_SIZE */
     /* Nivoda */
     char *nivoda_endpoint;
     char *nivoda_username;
     char *nivoda_password;
-    bool api_search_index; /* answer searches from the in-memory index */
     double nivoda_max_rps;
     int nivoda_timeout_ms;
     /* alerts */
@@ -92,8 +97,16 @@ enum dm_err dm_config_load(struct dm_config *cfg, unsigned service, FILE *errs) 
 void dm_config_free(struct dm_config *cfg);
 
 /* libpq conninfo string for the configured database (malloc'd), or NULL if none configured.
- * sslmode defaults to "require" for a non-local host and "disable" for loopback/unix sockets. */
+ * sslmode defaults to "require" for a non-local host and "disable" for loopback/unix sockets.
+ * DATABASE_URL (a URL or key=value string) is kept as written; DATABASE_SSLMODE is added to it
+ * when set, else sslmode=require when dm_config_conninfo_needs_tls says so. */
 char *dm_config_conninfo(const struct dm_config *cfg);
+
+/* True when conninfo (a postgres:// URL or a key=value string) sets no sslmode, PGSSLMODE is
+ * unset, and it connects to a host that is not local (not loopback, a unix socket or, when it
+ * names no host, PGHOST's): libpq would use sslmode=prefer, which a man in the middle
+ * downgrades to plaintext. Every host of a multi-host list must be local to be exempt. */
+bool dm_config_conninfo_needs_tls(const char *conninfo);
 
 /* Names of variables read by a service, NULL-terminated static array (for docs and tests). */
 const char **dm_config_names(unsigned service);

@@ -6,6 +6,67 @@
 
 #include "core/json.h"
 
+/* One "permissions" list into *out; DM_ERR_INVALID naming the client otherwise. */
+static enum dm_err parse_permissions(const char *client, const json_t *list, unsigned *out,
+                                     struct dm_error *err)
+{
+    *out = 0;
+    if (!json_is_array(list) || json_array_size(list) == 0)
+        return dm_error_set(err, DM_ERR_INVALID,
+                            "HMAC_SECRETS: client \"%.64s\": permissions must be a non-empty "
+                            "array of \"read\", \"trade\", \"admin\"",
+                            client);
+    size_t i;
+    const json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        const char *name = json_string_value(v);
+        if (name && !strcmp(name, "read"))
+            *out |= DM_HMAC_PERM_READ;
+        else if (name && !strcmp(name, "trade"))
+            *out |= DM_HMAC_PERM_TRADE;
+        else if (name && !strcmp(name, "admin"))
+            *out |= DM_HMAC_PERM_ADMIN;
+        else
+            return dm_error_set(err, DM_ERR_INVALID,
+                                "HMAC_SECRETS: client \"%.64s\": unknown permission (allowed: "
+                                "read, trade, admin)",
+                                client);
+    }
+    return DM_OK;
+}
+
+/* One client value: "secret" or {"secret": "...", "permissions": [...]}. */
+static enum dm_err parse_client(const char *client, const json_t *v, const char **secret,
+                                unsigned *perms, struct dm_error *err)
+{
+    *secret = NULL;
+    *perms = DM_HMAC_PERM_DEFAULT;
+    if (json_is_string(v)) {
+        *secret = json_string_value(v);
+    } else if (json_is_object(v)) {
+        const char *k;
+        const json_t *m;
+        json_object_foreach((json_t *)v, k, m)
+        {
+            if (strcmp(k, "secret") && strcmp(k, "permissions"))
+                return dm_error_set(err, DM_ERR_INVALID,
+                                    "HMAC_SECRETS: client \"%.64s\": unknown member (allowed: "
+                                    "secret, permissions)",
+                                    client);
+        }
+        *secret = json_string_value(json_object_get(v, "secret"));
+        const json_t *list = json_object_get(v, "permissions");
+        if (list && parse_permissions(client, list, perms, err) != DM_OK)
+            return DM_ERR_INVALID;
+    }
+    if (client[0] == '\0' || *secret == NULL || (*secret)[0] == '\0')
+        return dm_error_set(err, DM_ERR_INVALID,
+                            "HMAC_SECRETS: every client id must map to a non-empty secret string "
+                            "or to {\"secret\": \"...\", \"permissions\": [...]}");
+    return DM_OK;
+}
+
 enum dm_err dm_hmac_secrets_parse(const char *json_text, struct dm_hmac_secrets *out,
                                   struct dm_error *err)
 {
@@ -24,18 +85,19 @@ enum dm_err dm_hmac_secrets_parse(const char *json_text, struct dm_hmac_secrets 
     enum dm_err e = DM_OK;
     json_object_foreach(j, k, v)
     {
-        if (k[0] == '\0' || !json_is_string(v) || json_string_length(v) == 0) {
-            e = dm_error_set(err, DM_ERR_INVALID,
-                             "HMAC_SECRETS: every client id must map to a non-empty string");
+        const char *secret = NULL;
+        unsigned perms = 0;
+        e = parse_client(k, v, &secret, &perms, err);
+        if (e != DM_OK)
             break;
-        }
         if (out->n >= DM_HMAC_MAX_CLIENTS) {
             e = dm_error_set(err, DM_ERR_INVALID, "HMAC_SECRETS: more than %d clients",
                              DM_HMAC_MAX_CLIENTS);
             break;
         }
         out->items[out->n].client_id = dm_xstrdup(k);
-        out->items[out->n].secret = dm_xstrdup(json_string_value(v));
+        out->items[out->n].secret = dm_xstrdup(secret);
+        out->items[out->n].permissions = perms;
         out->n++;
     }
     json_decref(j);
@@ -67,6 +129,16 @@ const char *dm_hmac_secret_for(const struct dm_hmac_secrets *s, const char *clie
         if (!strcmp(s->items[i].client_id, client_id))
             return s->items[i].secret;
     return NULL;
+}
+
+unsigned dm_hmac_permissions_for(const struct dm_hmac_secrets *s, const char *client_id)
+{
+    if (s == NULL || client_id == NULL)
+        return 0;
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->items[i].client_id, client_id))
+            return s->items[i].permissions;
+    return 0;
 }
 
 enum dm_err dm_hmac_parse_timestamp(const char *s, int64_t *out)

@@ -9,7 +9,10 @@
  * equal (constant time) to the expected one. Replay detection (a signature seen before inside
  * the window) needs storage and lives in the API service.
  *
- * HMAC_SECRETS: a JSON object client id -> secret, parsed once at start-up.
+ * HMAC_SECRETS: a JSON object client id -> client, parsed once at start-up. A client is either
+ * its secret (a non-empty string; permissions DM_HMAC_PERM_DEFAULT) or an object
+ * {"secret": "...", "permissions": ["read", "trade", "admin"]} (permissions optional, default
+ * read + trade; when given, a non-empty list of those names). Nothing else is accepted.
  */
 #ifndef DM_DOMAIN_HMAC_AUTH_H
 #define DM_DOMAIN_HMAC_AUTH_H
@@ -23,6 +26,12 @@
 
 #define DM_HMAC_TOLERANCE_S 300
 #define DM_HMAC_MAX_CLIENTS 64
+
+/* Client permissions; the same bits as the API's api_keys permissions. */
+#define DM_HMAC_PERM_READ 1u
+#define DM_HMAC_PERM_TRADE 2u
+#define DM_HMAC_PERM_ADMIN 4u
+#define DM_HMAC_PERM_DEFAULT (DM_HMAC_PERM_READ | DM_HMAC_PERM_TRADE)
 
 enum dm_hmac_result {
     DM_HMAC_OK = 0,
@@ -45,6 +54,7 @@ struct dm_hmac_headers {
 struct dm_hmac_secret {
     char *client_id;
     char *secret;
+    unsigned permissions; /* DM_HMAC_PERM_* bits */
 };
 
 /* Parsed HMAC_SECRETS. */
@@ -54,12 +64,15 @@ struct dm_hmac_secrets {
 };
 
 /* Parse HMAC_SECRETS (NULL or "" gives an empty set). DM_ERR_INVALID with a clear message
- * when it is not a JSON object of non-empty strings, or has too many clients. */
+ * (starting "HMAC_SECRETS", naming the client id, never a secret) when it is not a JSON object
+ * of clients as above, or has too many clients; *out is then empty. */
 enum dm_err dm_hmac_secrets_parse(const char *json_text, struct dm_hmac_secrets *out,
                                   struct dm_error *err) DM_MUST_CHECK;
 void dm_hmac_secrets_free(struct dm_hmac_secrets *s);
 /* Secret for a client id or NULL. */
 const char *dm_hmac_secret_for(const struct dm_hmac_secrets *s, const char *client_id);
+/* Permissions (DM_HMAC_PERM_* bits) of a client id; 0 for an unknown client. */
+unsigned dm_hmac_permissions_for(const struct dm_hmac_secrets *s, const char *client_id);
 
 /* Decimal Unix seconds: 1..12 digits, nothing else (no sign, spaces or fraction). */
 enum dm_err dm_hmac_parse_timestamp(const char *s, int64_t *out) DM_MUST_CHECK;

@@ -38,7 +38,9 @@ check_eq "purchase without NIVODA_* -> 503" "503 SERVICE_UNAVAILABLE" "$STATUS $
 check_eq "no purchase row without credentials" 0 "$(psql_q "SELECT count(*) FROM purchase_history")"
 stop_api api_nocreds
 
-start_api api HMAC_SECRETS='{}' NIVODA_ENDPOINT="$SIM/graphql" NIVODA_USERNAME=u1 NIVODA_PASSWORD=p1
+# Ten concurrent duplicates below are all in flight at once: above the default per-client cap.
+start_api api HMAC_SECRETS='{}' NIVODA_ENDPOINT="$SIM/graphql" NIVODA_USERNAME=u1 NIVODA_PASSWORD=p1 \
+    API_SUPPLIER_PER_CLIENT=16
 
 # --- 8. hold ---
 psql_q "UPDATE diamonds SET availability = 'on_hold' WHERE id = '$D2'" >/dev/null
@@ -134,8 +136,8 @@ req POST "/api/v2/diamonds/$D6/purchase" '{"destination_id":"dest-6"}' "$H" "X-I
 check_eq "replay of the failure -> stored 502" 502 "$STATUS"
 # A purchase orphaned by a crash (pending, unlocked, old): same caller, stone and body under a new
 # key answers at once that its outcome is unknown, without a supplier call, instead of waiting.
-psql_q "INSERT INTO purchase_history (idempotency_key, client, diamond_id, request_hash, status, created_at)
-        SELECT 'k-orphan', client, diamond_id, request_hash, 'pending', now() - interval '10 minutes'
+psql_q "INSERT INTO purchase_history (idempotency_key, client, caller, diamond_id, request_hash, status, created_at)
+        SELECT 'k-orphan', client, caller, diamond_id, request_hash, 'pending', now() - interval '10 minutes'
         FROM purchase_history WHERE idempotency_key = 'k-fail'" >/dev/null
 before=$(ops create_order)
 t0=$SECONDS

@@ -145,13 +145,57 @@ static void test_secrets_parse(void **state)
     dm_hmac_secrets_free(&s);
 }
 
+/* Per-client permissions (issue 15 item 8): the plain form keeps working with read + trade,
+ * the object form carries its own list, and every malformed entry is refused with a message
+ * naming HMAC_SECRETS and the client, never the secret. */
+static void test_secrets_permissions(void **state)
+{
+    (void)state;
+    struct dm_hmac_secrets s;
+    struct dm_error err = {0};
+    assert_int_equal(dm_hmac_secrets_parse("{\"shop\":\"s1\",\"ops\":{\"secret\":\"s2\","
+                                           "\"permissions\":[\"read\",\"admin\"]},\"bot\":{"
+                                           "\"secret\":\"s3\"}}",
+                                           &s, &err),
+                     DM_OK);
+    assert_int_equal(s.n, 3);
+    assert_int_equal(dm_hmac_permissions_for(&s, "shop"), DM_HMAC_PERM_READ | DM_HMAC_PERM_TRADE);
+    assert_int_equal(dm_hmac_permissions_for(&s, "ops"), DM_HMAC_PERM_READ | DM_HMAC_PERM_ADMIN);
+    assert_int_equal(dm_hmac_permissions_for(&s, "bot"), DM_HMAC_PERM_DEFAULT);
+    assert_int_equal(dm_hmac_permissions_for(&s, "nobody"), 0);
+    assert_string_equal(dm_hmac_secret_for(&s, "ops"), "s2");
+    dm_hmac_secrets_free(&s);
+
+    static const struct {
+        const char *text;
+        const char *says;
+    } bad[] = {
+        {"{\"ops\":{\"secret\":\"topsecret\",\"permissions\":[\"root\"]}}", "unknown permission"},
+        {"{\"ops\":{\"secret\":\"topsecret\",\"permissions\":[]}}", "non-empty array"},
+        {"{\"ops\":{\"secret\":\"topsecret\",\"permissions\":\"admin\"}}", "non-empty array"},
+        {"{\"ops\":{\"secret\":\"topsecret\",\"permissions\":[1]}}", "unknown permission"},
+        {"{\"ops\":{\"secret\":\"topsecret\",\"perms\":[\"read\"]}}", "unknown member"},
+        {"{\"ops\":{\"permissions\":[\"read\"]}}", "non-empty secret"},
+        {"{\"ops\":{\"secret\":\"\"}}", "non-empty secret"},
+        {"{\"ops\":{\"secret\":7}}", "non-empty secret"},
+        {"{\"ops\":[\"topsecret\"]}", "non-empty secret"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(dm_hmac_secrets_parse(bad[i].text, &s, &err), DM_ERR_INVALID);
+        assert_int_equal(s.n, 0);
+        assert_non_null(strstr(err.message, "HMAC_SECRETS"));
+        if (strstr(err.message, bad[i].says) == NULL)
+            fail_msg("case %zu: '%s' does not say '%s'", i, err.message, bad[i].says);
+        assert_null(strstr(err.message, "topsecret"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_canonical),
-        cmocka_unit_test(test_verify_cases),
-        cmocka_unit_test(test_timestamps),
-        cmocka_unit_test(test_secrets_parse),
+        cmocka_unit_test(test_canonical),           cmocka_unit_test(test_verify_cases),
+        cmocka_unit_test(test_timestamps),          cmocka_unit_test(test_secrets_parse),
+        cmocka_unit_test(test_secrets_permissions),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

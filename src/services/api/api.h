@@ -49,6 +49,7 @@ extern const double api_lat_bounds[API_LAT_BUCKETS - 1]; /* seconds; last bucket
 
 struct api_keycache;  /* auth.c */
 struct api_ratelimit; /* ratelimit.c */
+struct api_supplier;  /* supplier.c */
 struct dm_search_query;
 
 struct dm_api {
@@ -60,14 +61,16 @@ struct dm_api {
     struct dm_jobtrigger *trigger; /* local or Azure scheduler start */
     struct dm_hmac_secrets hmac;
     struct api_keycache *keys;
-    struct api_ratelimit *rl;
+    struct api_ratelimit *rl;      /* per verified client (API_RATE_LIMIT_RPS) */
+    struct api_ratelimit *rl_fail; /* failed authentications per IP (API_AUTH_FAILURES_PER_MIN) */
+    struct api_supplier *supplier; /* supplier calls in flight per client */
     struct api_countcache *counts;
     struct api_respcache *responses; /* search micro-cache (API_CACHE_MS) */
+    struct api_index *index;         /* search index and its follower; NULL when off */
+    atomic_llong search_queries[2];  /* searches answered by the index (0) or SQL (1) */
     struct api_stats stats;
     char cors_origins[1024];
     int64_t started_ms;
-    struct api_index *index;         /* search index and its follower; NULL when off */
-    atomic_llong search_queries[2];  /* searches answered by the index (0) or SQL (1) */
 };
 
 #define API_MAX_PATH_PARAMS 4
@@ -78,13 +81,17 @@ struct api_call {
     const struct dm_http_req *req;
     struct dm_http_resp *resp;
     char request_id[130];
-    char client[160]; /* "key:<client_name>", "hmac:<client id>" or "" */
+    char client[160]; /* "key:<client_name>", "hmac:<client id>" or "" (for logs) */
     char key_id[DM_UUID_LEN];
+    /* The verified identity trading, idempotency and rate limits are bound to: "key:<api key
+     * id>" or "hmac:<client id>" (client names are not unique); "" before authentication. */
+    char caller[160];
     unsigned perms;
     const char *params[API_MAX_PATH_PARAMS]; /* path parameters in pattern order */
     char param_buf[API_MAX_PATH_PARAMS][256];
     int nparams;
     struct dm_log_ctx log;
+    int64_t started_us; /* CLOCK_MONOTONIC, for the request's duration */
 };
 
 /* ---- responses (router.c) ---- */
@@ -109,7 +116,10 @@ struct api_keycache *api_keycache_new(void);
 void api_keycache_free(struct api_keycache *kc);
 /* Authenticate (API key, then HMAC). On failure answers 401 and returns false. */
 bool api_authenticate(struct api_call *c);
-/* Flush batched last_used_at updates and purge expired replay rows. */
+/* True when key is a valid API key already in the key cache (no database access): the router
+ * lets it through while the caller's IP is over its failed-authentication limit. */
+bool api_auth_key_known(struct dm_api *api, const char *key);
+/* Flush batched last_used_at updates and purge expired replay rows (database clock). */
 void api_auth_flush(struct dm_api *api);
 /* Re-read from the database every cached API key used since it was fetched and older than
  * 2.5 s (revoked ones are dropped), so requests normally never query for a known key. Called by
@@ -117,11 +127,24 @@ void api_auth_flush(struct dm_api *api);
 void api_auth_refresh(struct dm_api *api);
 
 /* ---- ratelimit.c ---- */
-struct api_ratelimit *api_ratelimit_new(int rps);
+/* Buckets refilled at rps tokens per second up to burst (rps <= 0: off, everything allowed). */
+struct api_ratelimit *api_ratelimit_new(double rps, double burst);
 void api_ratelimit_free(struct api_ratelimit *rl);
-/* True when allowed; otherwise *retry_after_s receives the wait. */
+/* Take one token: true when allowed; otherwise *retry_after_s receives the wait. */
 bool api_ratelimit_take(struct api_ratelimit *rl, const char *client, int64_t now_ms,
                         int *retry_after_s);
+/* True (with *retry_after_s) when client's bucket has no token left; takes nothing. */
+bool api_ratelimit_empty(struct api_ratelimit *rl, const char *client, int64_t now_ms,
+                         int *retry_after_s);
+
+/* ---- supplier.c: supplier calls (hold, purchase) in flight per client ---- */
+/* At most per_client calls of one caller at once (per_client <= 0: no cap). */
+struct api_supplier *api_supplier_new(int per_client);
+void api_supplier_free(struct api_supplier *s);
+/* Count one call for caller: false (nothing counted) when caller is at its cap. */
+bool api_supplier_enter(struct api_supplier *s, const char *caller);
+/* The call counted by api_supplier_enter ended. */
+void api_supplier_leave(struct api_supplier *s, const char *caller);
 
 /* ---- handlers ---- */
 void api_health(struct api_call *c);
@@ -140,6 +163,7 @@ enum dm_err api_search_render(struct dm_api *api, const struct dm_search_query *
                               struct dm_buf *out, struct dm_error *err) DM_MUST_CHECK;
 void api_diamonds_search(struct api_call *c);
 void api_diamond_get(struct api_call *c);
+void api_diamonds_facets(struct api_call *c);
 void api_diamond_availability(struct api_call *c);
 void api_diamond_hold(struct api_call *c);
 void api_diamond_purchase(struct api_call *c);
@@ -163,7 +187,6 @@ void api_rules_list(struct api_call *c);
 void api_rules_create(struct api_call *c);
 void api_rules_update(struct api_call *c);
 void api_rules_delete(struct api_call *c);
-void api_diamonds_facets(struct api_call *c);
 void api_rules_reprice(struct api_call *c);
 
 /* ---- analytics.c: the allowlisted query builder (pure; fuzzed) ---- */

@@ -184,9 +184,14 @@ static bool key_auth(struct api_call *c, const char *key)
     pthread_mutex_unlock(&api->keys->mu);
     snprintf(c->client, sizeof(c->client), "key:%s", k.name);
     snprintf(c->key_id, sizeof(c->key_id), "%s", k.id);
+    snprintf(c->caller, sizeof(c->caller), "key:%s", k.id);
     c->perms = k.perms;
     return true;
 }
+
+_Static_assert(DM_HMAC_PERM_READ == API_PERM_READ && DM_HMAC_PERM_TRADE == API_PERM_TRADE &&
+                   DM_HMAC_PERM_ADMIN == API_PERM_ADMIN,
+               "HMAC client permissions use the api_keys bits");
 
 static bool hmac_auth(struct api_call *c)
 {
@@ -196,8 +201,16 @@ static bool hmac_auth(struct api_call *c)
         dm_http_req_header(c->req, "X-Timestamp"),
         dm_http_req_header(c->req, "X-Signature"),
     };
-    const char *client = NULL;
+    /* One clock (the database's) decides both whether the timestamp is inside the window and
+     * when its replay row may be purged (api_auth_flush): with the API's clock for the first
+     * and the database's for the second, an API clock behind the database's let a signature
+     * be accepted again once its row had been purged. So the signature is checked here with
+     * the window left to the statement below. */
+    int64_t ts = 0;
     int64_t now_s = dm_now_ms() / 1000;
+    if (h.timestamp && dm_hmac_parse_timestamp(h.timestamp, &ts) == DM_OK)
+        now_s = ts;
+    const char *client = NULL;
     enum dm_hmac_result r = dm_hmac_verify(&api->hmac, &h, c->req->method, c->req->target,
                                            c->req->body, c->req->body_len, now_s, &client);
     if (r == DM_HMAC_ABSENT) {
@@ -210,32 +223,43 @@ static bool hmac_auth(struct api_call *c)
         unauthorized(c, msg);
         return false;
     }
-    /* Replay protection: a signature is accepted once while its timestamp is valid. */
-    char exp[32];
-    int64_t ts = 0;
-    if (dm_hmac_parse_timestamp(h.timestamp, &ts) != DM_OK)
-        ts = now_s;
-    snprintf(exp, sizeof(exp), "%lld", (long long)(ts + DM_HMAC_TOLERANCE_S + 1));
-    const char *p[3] = {h.signature, client, exp};
+    /* Replay protection: a signature is accepted once while its timestamp is valid; the row
+     * lives until the database's clock passes the window's end. */
+    char tstext[32], tol[16];
+    snprintf(tstext, sizeof(tstext), "%lld", (long long)ts);
+    snprintf(tol, sizeof(tol), "%d", DM_HMAC_TOLERANCE_S);
+    const char *p[4] = {h.signature, client, tstext, tol};
     PGresult *res = NULL;
     struct dm_error err = {0};
-    enum dm_err rc = dm_db_query(api->db,
-                                 "INSERT INTO hmac_replay (signature, client_id, expires_at) "
-                                 "VALUES ($1, $2, to_timestamp($3::bigint)) "
-                                 "ON CONFLICT (signature) DO NOTHING",
-                                 3, p, &res, &err);
+    enum dm_err rc = dm_db_query(
+        api->db,
+        "WITH clock AS (SELECT abs(extract(epoch FROM now()) - $3::bigint) <= $4::int AS fresh), "
+        "ins AS (INSERT INTO hmac_replay (signature, client_id, expires_at) "
+        "SELECT $1, $2, to_timestamp($3::bigint + $4::int + 1) FROM clock WHERE fresh "
+        "ON CONFLICT (signature) DO NOTHING RETURNING 1) "
+        "SELECT (SELECT fresh FROM clock), (SELECT count(*) FROM ins)",
+        4, p, &res, &err);
     if (rc != DM_OK) {
         api_fail(c, rc, &err);
         return false;
     }
-    bool fresh = !strcmp(PQcmdTuples(res), "1");
+    bool in_window = PQgetvalue(res, 0, 0)[0] == 't';
+    bool fresh = !strcmp(PQgetvalue(res, 0, 1), "1");
     PQclear(res);
+    if (!in_window) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "Invalid signature: %s", dm_hmac_result_str(DM_HMAC_EXPIRED));
+        unauthorized(c, msg);
+        return false;
+    }
     if (!fresh) {
         unauthorized(c, "Invalid signature: request replayed");
         return false;
     }
     snprintf(c->client, sizeof(c->client), "hmac:%s", client);
-    c->perms = API_PERM_ALL;
+    /* HMAC clients are identified by their client id (HMAC_SECRETS keys are unique). */
+    snprintf(c->caller, sizeof(c->caller), "hmac:%s", client);
+    c->perms = dm_hmac_permissions_for(&api->hmac, client);
     return true;
 }
 
@@ -245,6 +269,22 @@ bool api_authenticate(struct api_call *c)
     if (key != NULL)
         return key_auth(c, key);
     return hmac_auth(c);
+}
+
+bool api_auth_key_known(struct dm_api *api, const char *key)
+{
+    size_t klen = strlen(key);
+    if (klen == 0 || klen > 256)
+        return false;
+    char hash[DM_SHA256_HEX_LEN];
+    dm_sha256_hex(key, klen, hash);
+    int64_t now = dm_now_ms();
+    pthread_mutex_lock(&api->keys->mu);
+    const struct key_entry *e = &api->keys->e[slot_of(hash)];
+    bool known = e->set && !strcmp(e->hash, hash) && now - e->fetched_ms < KC_TTL_MS &&
+                 (e->expires_ms == 0 || e->expires_ms > now);
+    pthread_mutex_unlock(&api->keys->mu);
+    return known;
 }
 
 void api_auth_refresh(struct dm_api *api)

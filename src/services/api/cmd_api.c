@@ -81,6 +81,7 @@ int dm_cmd_api(int argc, char **argv)
     api.db = app.db;
     api.started_ms = dm_now_ms();
     if (dm_hmac_secrets_parse(app.cfg.hmac_secrets, &api.hmac, &err) != DM_OK) {
+        /* The message names HMAC_SECRETS and the client, never a secret. */
         fprintf(stderr, "api: %s\n", err.message);
         rc = DM_EXIT_CONFIG;
         goto out;
@@ -109,13 +110,12 @@ int dm_cmd_api(int argc, char **argv)
     }
     api.trigger = dm_jobtrigger_open(&app.cfg, "/proc/self/exe", dm_cmd_scheduler != NULL);
     api.keys = api_keycache_new();
-    api.rl = api_ratelimit_new(app.cfg.api_rate_limit_rps);
+    api.rl = api_ratelimit_new(app.cfg.api_rate_limit_rps, app.cfg.api_rate_limit_rps);
+    api.rl_fail = api_ratelimit_new(app.cfg.api_auth_failures_per_min / 60.0,
+                                    app.cfg.api_auth_failures_per_min);
+    api.supplier = api_supplier_new(app.cfg.api_supplier_per_client);
     api.counts = api_countcache_new();
     api.responses = api_respcache_new(app.cfg.api_cache_ms);
-
-    /* Each worker thread serves its connections one request at a time; API_THREADS can give
-     * it more threads than pooled connections (measured on the shared 2-core machine: no gain,
-     * more preemption inside the caches' locks), by default one per pooled connection. */
     if (app.cfg.api_search_index) {
         /* The index loads on its own thread: until it has, searches use PostgreSQL. */
         char *ci = dm_config_conninfo(&app.cfg);
@@ -127,13 +127,26 @@ int dm_cmd_api(int argc, char **argv)
             api.index = NULL;
         }
     }
+
+    /* Each worker thread serves its connections one request at a time; API_THREADS can give
+     * it more threads than pooled connections (measured on the shared 2-core machine: no gain,
+     * more preemption inside the caches' locks), by default one per pooled connection. */
     int threads = app.cfg.api_threads > 0 ? app.cfg.api_threads : app.cfg.database_pool_size;
+    /* Supplier calls hold a pooled connection (and the stone's row lock) while the supplier
+     * answers: by default they get a third of the pool, so searches keep the rest. */
+    int supplier_threads = app.cfg.api_supplier_concurrency > 0 ? app.cfg.api_supplier_concurrency
+                                                                : app.cfg.database_pool_size / 3;
+    if (supplier_threads < 1)
+        supplier_threads = 1;
     struct dm_http_server_opts so = {
         .bind = getenv("API_BIND") ? getenv("API_BIND") : "0.0.0.0",
         .port = app.cfg.port,
         .threads = threads,
         .max_body = API_MAX_BODY,
         .timeout_s = 30,
+        .per_ip_limit = (unsigned)app.cfg.api_max_connections_per_ip,
+        .pool_threads = supplier_threads,
+        .pool_queue = app.cfg.api_supplier_queue,
         .handler = api_handle,
         .ctx = &api,
     };
@@ -148,8 +161,10 @@ int dm_cmd_api(int argc, char **argv)
     if (api_respcache_start(api.responses, &api) != DM_OK)
         dm_warn(NULL, "search cache refresher not started: expired searches are refreshed by "
                       "the request that finds them");
-    dm_info(NULL, "api listening on port %d (threads %d, queue %s, trigger %s, supplier %s)",
-            dm_http_server_port(srv), so.threads,
+    dm_info(NULL,
+            "api listening on port %d (threads %d, supplier calls %d + %d waiting, queue %s, "
+            "trigger %s, supplier %s)",
+            dm_http_server_port(srv), so.threads, so.pool_threads, so.pool_queue,
             api.queue ? dm_queue_backend_name(api.queue) : "unavailable",
             dm_jobtrigger_name(api.trigger), api.nivoda ? "configured" : "not configured");
     while (!dm_stop_requested())
@@ -174,10 +189,12 @@ out:
     dm_jobtrigger_free(api.trigger);
     api_keycache_free(api.keys);
     api_ratelimit_free(api.rl);
+    api_ratelimit_free(api.rl_fail);
+    api_supplier_free(api.supplier);
     api_countcache_free(api.counts);
     api_respcache_free(api.responses);
+    api_index_free(api.index);
     dm_hmac_secrets_free(&api.hmac);
     dm_app_free(&app);
     return rc;
 }
-    api_index_free(api.index);

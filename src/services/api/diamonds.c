@@ -1,8 +1,12 @@
 /*
  * diamonds.c - the trading routes: availability, hold (row lock so that concurrent holds make
- * one supplier call) and purchase (idempotency key bound to caller, diamond and body; a
- * committed pending row plus row locks make concurrent duplicates wait for the one supplier
- * order and replay its stored result).
+ * one supplier call) and purchase (idempotency key unique per verified caller and bound to the
+ * diamond and body; a committed pending row plus row locks make concurrent duplicates wait for
+ * the one supplier order and replay its stored result). A stone on hold may be bought only by
+ * the caller that placed the hold or by an admin until the hold ends. Hold and purchase run on
+ * the HTTP server's deferral pool (router.c), never on an HTTP thread. What the supplier
+ * answers is validated before it is stored, and a hold is recorded even when part of the
+ * answer is unusable.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -55,6 +59,17 @@ static bool supplier_ready(struct api_call *c)
     return true;
 }
 
+/* A supplier hold id we can store and refer to: 1..127 printable ASCII characters (the
+ * client's buffer truncates longer ones, so 127 is treated as too long). */
+static bool valid_hold_id(const char *id)
+{
+    size_t n = 0;
+    for (; id[n]; n++)
+        if ((unsigned char)id[n] < 0x21 || (unsigned char)id[n] > 0x7e)
+            return false;
+    return n > 0 && n < sizeof(((struct dm_nivoda_hold *)0)->id) - 1;
+}
+
 void api_diamond_hold(struct api_call *c)
 {
     const char *id;
@@ -90,11 +105,11 @@ void api_diamond_hold(struct api_call *c)
     enum dm_err se = dm_nivoda_hold(c->api->nivoda, offer, &h, &serr);
     enum dm_err e;
     if (se != DM_OK) {
-        const char *p[4] = {id, c->client, offer, serr.message};
+        const char *p[5] = {id, c->client, offer, serr.message, c->caller};
         e = dm_db_exec(conn,
                        "INSERT INTO hold_history (diamond_id, client, offer_id, status, "
-                       "error_message) VALUES ($1, $2, $3, 'failed', $4)",
-                       4, p, NULL, &err);
+                       "error_message, caller) VALUES ($1, $2, $3, 'failed', $4, $5)",
+                       5, p, NULL, &err);
         if (e == DM_OK)
             e = dm_db_commit(conn, &err);
         dm_warn(&c->log, "supplier hold failed for %s: %s", id, serr.message);
@@ -102,11 +117,11 @@ void api_diamond_hold(struct api_call *c)
         goto out;
     }
     if (h.denied) {
-        const char *p[3] = {id, c->client, offer};
+        const char *p[4] = {id, c->client, offer, c->caller};
         e = dm_db_exec(conn,
-                       "INSERT INTO hold_history (diamond_id, client, offer_id, denied, status) "
-                       "VALUES ($1, $2, $3, true, 'denied') RETURNING id::text",
-                       3, p, &r, &err);
+                       "INSERT INTO hold_history (diamond_id, client, offer_id, denied, status, "
+                       "caller) VALUES ($1, $2, $3, true, 'denied', $4) RETURNING id::text",
+                       4, p, &r, &err);
         if (e == DM_OK)
             e = dm_db_commit(conn, &err);
         if (e != DM_OK) {
@@ -118,12 +133,44 @@ void api_diamond_hold(struct api_call *c)
                            PQgetvalue(r, 0, 0)));
         goto out;
     }
-    const char *p[5] = {id, c->client, offer, h.id, h.until[0] ? h.until : NULL};
+    /* The supplier's answer is checked before it is stored: a hold without a usable id cannot
+     * be referred to again (recorded failed, the stone stays available); an `until` that is not
+     * an ISO time is dropped (the hold is recorded without an end, the problem noted) rather
+     * than failing the statement and leaving a placed hold unrecorded. */
+    if (!valid_hold_id(h.id)) {
+        const char *p[5] = {id, c->client, offer,
+                            "supplier answered a placed hold without a usable hold id", c->caller};
+        e = dm_db_exec(conn,
+                       "INSERT INTO hold_history (diamond_id, client, offer_id, status, "
+                       "error_message, caller) VALUES ($1, $2, $3, 'failed', $4, $5)",
+                       5, p, NULL, &err);
+        if (e == DM_OK)
+            e = dm_db_commit(conn, &err);
+        if (e != DM_OK)
+            dm_error(&c->log, "hold answer without id for %s not recorded: %s", id, err.message);
+        dm_warn(&c->log, "supplier hold for %s answered without a usable hold id", id);
+        api_error(c, 502, "BAD_GATEWAY", "Supplier hold answer was invalid", NULL);
+        goto out;
+    }
+    char until[DM_ISO_LEN] = "";
+    char note[160] = "";
+    if (h.until[0]) {
+        int64_t until_ms = 0;
+        if (dm_time_parse(h.until, &until_ms) == DM_OK) {
+            dm_time_format(until_ms, until);
+        } else {
+            snprintf(note, sizeof(note), "supplier sent an invalid hold end (until); kept none");
+            dm_warn(&c->log, "supplier hold %s for %s: invalid until ignored", h.id, id);
+        }
+    }
+    const char *p[7] = {
+        id, c->client, offer, h.id, until[0] ? until : NULL, c->caller, note[0] ? note : NULL};
     e = dm_db_exec(conn,
                    "INSERT INTO hold_history (diamond_id, client, offer_id, supplier_hold_id, "
-                   "hold_until, status) VALUES ($1, $2, $3, $4, $5::timestamptz, 'placed') "
+                   "hold_until, status, caller, error_message) "
+                   "VALUES ($1, $2, $3, $4, $5::timestamptz, 'placed', $6, $7) "
                    "RETURNING id::text",
-                   5, p, &r, &err);
+                   7, p, &r, &err);
     if (e == DM_OK) {
         const char *pu[2] = {id, h.id};
         e = dm_db_exec(conn,
@@ -140,8 +187,8 @@ void api_diamond_hold(struct api_call *c)
     }
     json_t *d = json_pack("{s:s,s:b,s:s,s:s}", "diamondId", id, "denied", 0, "holdId", h.id,
                           "historyId", PQgetvalue(r, 0, 0));
-    if (h.until[0])
-        json_object_set_new(d, "until", json_string(h.until));
+    if (until[0])
+        json_object_set_new(d, "until", json_string(until));
     api_data(c, 200, d);
 out:
     PQclear(r);
@@ -233,6 +280,45 @@ static void settle_failed(struct api_call *c, struct dm_db_conn *conn, const cha
         api_json(c->resp, http, b);
 }
 
+/* The purchase rule for a stone on hold: the caller that placed the hold, or an admin, may
+ * buy it until the hold ends; anyone may once its end has passed. A stone on hold without a
+ * hold of ours on record (held through the feed) is an admin's to buy. Fills msg with the 409
+ * message when c may not buy the stone, else msg[0] = '\0'. */
+static enum dm_err held_for_another(struct api_call *c, struct dm_db_conn *conn, const char *id,
+                                    char *msg, size_t size, struct dm_error *err)
+{
+    msg[0] = '\0';
+    if (c->perms & API_PERM_ADMIN)
+        return DM_OK;
+    const char *p[1] = {id};
+    PGresult *r = NULL;
+    enum dm_err e =
+        dm_db_exec(conn,
+                   "SELECT h.caller, to_char(h.hold_until AT TIME ZONE 'UTC', "
+                   "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), COALESCE(h.hold_until <= now(), false) "
+                   "FROM diamonds d LEFT JOIN LATERAL (SELECT caller, hold_until FROM hold_history "
+                   "WHERE diamond_id = d.id AND status = 'placed' AND supplier_hold_id = d.hold_id "
+                   "ORDER BY created_at DESC LIMIT 1) h ON true "
+                   "WHERE d.id = $1 AND d.availability = 'on_hold'",
+                   1, p, &r, err);
+    if (e != DM_OK)
+        return e;
+    if (PQntuples(r) == 1) {
+        const char *holder = api_val(r, 0, 0);
+        const char *until = api_val(r, 0, 1);
+        bool over = PQgetvalue(r, 0, 2)[0] == 't';
+        if (!over && (holder == NULL || strcmp(holder, c->caller))) {
+            if (until)
+                snprintf(msg, size, "Diamond is on hold for another client until %s", until);
+            else
+                snprintf(msg, size,
+                         "Diamond is on hold for another client; the hold's end is not known");
+        }
+    }
+    PQclear(r);
+    return DM_OK;
+}
+
 void api_diamond_purchase(struct api_call *c)
 {
     const char *id;
@@ -271,12 +357,12 @@ void api_diamond_purchase(struct api_call *c)
         api_validation(c, "return_option", "must be a string or boolean");
         goto out;
     }
-    /* The key is bound to the caller, the diamond and the exact body. */
+    /* The key is the caller's own and is bound to the diamond and the exact body. */
     char hash[DM_SHA256_HEX_LEN];
     {
         struct dm_buf hb;
         dm_buf_init(&hb, API_MAX_BODY + 1024);
-        if (dm_buf_appendf(&hb, "%s\n%s\n", c->client, id) != DM_OK ||
+        if (dm_buf_appendf(&hb, "%s\n%s\n", c->caller, id) != DM_OK ||
             dm_buf_append(&hb, c->req->body, c->req->body_len) != DM_OK) {
             dm_buf_free(&hb);
             api_fail(c, DM_ERR_INTERNAL, NULL);
@@ -291,19 +377,20 @@ void api_diamond_purchase(struct api_call *c)
     char purchase_id[DM_UUID_LEN] = "";
     int64_t deadline = dm_mono_ms() + 60000;
     for (;;) {
-        const char *pk[1] = {idem};
+        const char *pk[2] = {c->caller, idem};
         /* FOR SHARE waits while the owner holds the row for its supplier call. */
         e = dm_db_exec(conn,
-                       "SELECT client, diamond_id::text, request_hash, status, response::text, "
+                       "SELECT caller, diamond_id::text, request_hash, status, response::text, "
                        "created_at < now() - interval '" PURCHASE_ORPHAN_AFTER "' "
-                       "FROM purchase_history WHERE idempotency_key = $1 FOR SHARE",
-                       1, pk, &r, &err);
+                       "FROM purchase_history WHERE caller = $1 AND idempotency_key = $2 "
+                       "FOR SHARE",
+                       2, pk, &r, &err);
         if (e != DM_OK) {
             api_fail(c, e, &err);
             goto out;
         }
         if (PQntuples(r) > 0) {
-            if (strcmp(PQgetvalue(r, 0, 0), c->client) || strcmp(PQgetvalue(r, 0, 1), id) ||
+            if (strcmp(PQgetvalue(r, 0, 0), c->caller) || strcmp(PQgetvalue(r, 0, 1), id) ||
                 strcmp(PQgetvalue(r, 0, 2), hash)) {
                 api_error(c, 409, "CONFLICT",
                           "X-Idempotency-Key was already used for a different request", NULL);
@@ -354,8 +441,10 @@ void api_diamond_purchase(struct api_call *c)
             bool keyed = false;
             PQclear(r);
             r = NULL;
-            e = dm_db_exec(conn, "SELECT 1 FROM purchase_history WHERE idempotency_key = $1", 1, pk,
-                           &r, &err);
+            e = dm_db_exec(conn,
+                           "SELECT 1 FROM purchase_history WHERE caller = $1 AND "
+                           "idempotency_key = $2",
+                           2, pk, &r, &err);
             if (e != DM_OK) {
                 api_fail(c, e, &err);
                 goto out;
@@ -376,14 +465,24 @@ void api_diamond_purchase(struct api_call *c)
         }
         PQclear(r);
         r = NULL;
+        char held[200];
+        e = held_for_another(c, conn, id, held, sizeof(held), &err);
+        if (e != DM_OK) {
+            api_fail(c, e, &err);
+            goto out;
+        }
+        if (held[0]) {
+            api_error(c, 409, "CONFLICT", held, NULL);
+            goto out;
+        }
         if (!supplier_ready(c))
             goto out;
-        const char *pi[4] = {idem, c->client, id, hash};
+        const char *pi[5] = {idem, c->client, id, hash, c->caller};
         e = dm_db_exec(conn,
                        "INSERT INTO purchase_history (idempotency_key, client, diamond_id, "
-                       "request_hash, status) VALUES ($1, $2, $3, $4, 'pending') "
-                       "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id::text",
-                       4, pi, &r, &err);
+                       "request_hash, status, caller) VALUES ($1, $2, $3, $4, 'pending', $5) "
+                       "ON CONFLICT (caller, idempotency_key) DO NOTHING RETURNING id::text",
+                       5, pi, &r, &err);
         if (e != DM_OK) {
             api_fail(c, e, &err);
             goto out;
@@ -421,6 +520,20 @@ void api_diamond_purchase(struct api_call *c)
         settle_failed(c, conn, purchase_id, "diamond already sold", 409, "CONFLICT",
                       "Diamond is already sold");
         goto out;
+    }
+    /* Again under the stone's lock: a hold placed since the check above counts. */
+    {
+        char held[200];
+        e = held_for_another(c, conn, id, held, sizeof(held), &err);
+        if (e != DM_OK) {
+            api_fail(c, e, &err);
+            goto out;
+        }
+        if (held[0]) {
+            settle_failed(c, conn, purchase_id, "diamond on hold for another client", 409,
+                          "CONFLICT", held);
+            goto out;
+        }
     }
     struct dm_nivoda_order_req oreq = {offer, dest, ref, comments, ret};
     struct dm_nivoda_order ord;

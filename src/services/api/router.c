@@ -1,7 +1,10 @@
 /*
  * router.c - the request pipeline of `diamond api`: request id, CORS and preflight, route
- * matching (JSON 404/405 for the rest), per-client rate limiting, authentication and
- * permissions, the handler, then accounting and one JSON log line per request.
+ * matching (JSON 404/405 for the rest), authentication (failed attempts limited per IP),
+ * rate limiting per verified client (per IP for routes without authentication), permissions,
+ * the handler, then accounting and one JSON log line per request. Routes that call the
+ * supplier run on the HTTP server's deferral pool, capped per client, so a slow supplier never
+ * holds an HTTP thread.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -25,11 +28,11 @@ const struct api_route api_routes[] = {
     {"GET", "/api-docs", 0, api_docs, "system", "API documentation page"},
     {"GET", "/api/v2/diamonds", R, api_diamonds_search, "diamonds",
      "Search active diamonds (offset or keyset paging)"},
+    {"GET", "/api/v2/diamonds/facets", R, api_diamonds_facets, "diamonds",
+     "Counts per value of each filter dimension and price/carat histograms for a search"},
     {"GET", "/api/v2/diamonds/{id}", R, api_diamond_get, "diamonds", "One active diamond"},
     {"POST", "/api/v2/diamonds/{id}/availability", R, api_diamond_availability, "diamonds",
      "Current availability and hold id"},
-    {"GET", "/api/v2/diamonds/facets", R, api_diamonds_facets, "diamonds",
-     "Counts per value of each filter dimension and price/carat histograms for a search"},
     {"POST", "/api/v2/diamonds/{id}/hold", T, api_diamond_hold, "trading",
      "Place a supplier hold on an available diamond"},
     {"POST", "/api/v2/diamonds/{id}/purchase", T, api_diamond_purchase, "trading",
@@ -308,20 +311,87 @@ static void log_request(struct api_call *c, int64_t dur_us)
     json_decref(f);
 }
 
-/* A rate-limit identity from the credentials presented (before the lookup), else the IP. */
-static void rate_identity(const struct api_call *c, char *out, size_t size)
+/* 429 RATE_LIMITED with Retry-After. */
+static void too_many(struct api_call *c, int retry_s, const char *message)
+{
+    char ra[16];
+    snprintf(ra, sizeof(ra), "%d", retry_s < 1 ? 1 : retry_s);
+    dm_http_resp_header(c->resp, "Retry-After", ra);
+    api_error(c, 429, "RATE_LIMITED", message, NULL);
+}
+
+/* Credentials that are verified without a database lookup: a cached valid API key, or the
+ * three HMAC headers (a bad signature fails on CPU alone). While an IP address is over its
+ * failed-authentication limit only these go on, so clients sharing the address (behind one
+ * proxy) keep working while guessed keys stop reaching the database. */
+static bool cheap_credentials(const struct api_call *c)
 {
     const char *key = dm_http_req_header(c->req, "X-API-Key");
-    const char *cid = dm_http_req_header(c->req, "X-Client-Id");
-    if (key) {
-        char h[DM_SHA256_HEX_LEN];
-        dm_sha256_hex(key, strlen(key), h);
-        snprintf(out, size, "k:%.16s", h);
-    } else if (cid) {
-        snprintf(out, size, "h:%.100s", cid);
-    } else {
-        snprintf(out, size, "ip:%s", c->req->client_ip);
+    if (key != NULL)
+        return api_auth_key_known(c->api, key);
+    return dm_http_req_header(c->req, "X-Client-Id") && dm_http_req_header(c->req, "X-Timestamp") &&
+           dm_http_req_header(c->req, "X-Signature");
+}
+
+/* Accounting and the request's log line. */
+static void finish(struct api_call *c)
+{
+    struct timespec ts1;
+    clock_gettime(CLOCK_MONOTONIC, &ts1);
+    int64_t dur_us = ts1.tv_sec * 1000000LL + ts1.tv_nsec / 1000 - c->started_us;
+    if (c->resp->status == 0)
+        c->resp->status = 200;
+    api_stats_record(c->api, c->resp->status, dur_us);
+    log_request(c, dur_us);
+}
+
+/* A supplier route's call, carried to a deferral-pool thread. */
+struct deferred {
+    struct api_call call;
+    void (*fn)(struct api_call *c);
+};
+
+static void run_deferred(void *arg, const struct dm_http_req *req, struct dm_http_resp *resp)
+{
+    struct deferred *d = arg;
+    struct api_call *c = &d->call;
+    (void)req;
+    (void)resp; /* the same as c->req and c->resp */
+    d->fn(c);
+    api_supplier_leave(c->api->supplier, c->caller);
+    finish(c);
+    free(d);
+}
+
+#define SUPPLIER_RETRY_S 5
+
+/* Hand the rest of a supplier route to the deferral pool: true when it was (the pool answers),
+ * false when this request was answered here (429 over the client's cap, 503 when the pool is
+ * saturated). */
+static bool defer_supplier_call(struct api_call *c, const struct api_route *route)
+{
+    if (!api_supplier_enter(c->api->supplier, c->caller)) {
+        too_many(c, SUPPLIER_RETRY_S, "Too many supplier calls in flight for this client");
+        return false;
     }
+    struct deferred *d = dm_xcalloc(1, sizeof(*d));
+    d->call = *c;
+    d->fn = route->fn;
+    /* The copy's pointers into itself. */
+    for (int i = 0; i < d->call.nparams; i++)
+        d->call.params[i] = d->call.param_buf[i];
+    d->call.log.request_id = d->call.request_id;
+    if (!dm_http_defer(c->req, run_deferred, d)) {
+        api_supplier_leave(c->api->supplier, c->caller);
+        free(d);
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%d", SUPPLIER_RETRY_S);
+        dm_http_resp_header(c->resp, "Retry-After", ra);
+        api_error(c, 503, "SERVICE_UNAVAILABLE", "Too many supplier calls in flight; retry later",
+                  NULL);
+        return false;
+    }
+    return true;
 }
 
 void api_handle(void *ctx, const struct dm_http_req *req, struct dm_http_resp *resp)
@@ -331,6 +401,7 @@ void api_handle(void *ctx, const struct dm_http_req *req, struct dm_http_resp *r
     clock_gettime(CLOCK_MONOTONIC, &ts0);
     struct api_call c;
     memset(&c, 0, sizeof(c));
+    c.started_us = ts0.tv_sec * 1000000LL + ts0.tv_nsec / 1000;
     c.api = api;
     c.req = req;
     c.resp = resp;
@@ -386,39 +457,44 @@ void api_handle(void *ctx, const struct dm_http_req *req, struct dm_http_resp *r
         goto done;
     }
 
-    /* Per-client token bucket; health checks are exempt. */
-    if (route->fn != api_health && api->cfg->api_rate_limit_rps > 0) {
-        char ident[160];
-        rate_identity(&c, ident, sizeof(ident));
-        int retry = 1;
-        if (!api_ratelimit_take(api->rl, ident, dm_mono_ms(), &retry)) {
-            char ra[16];
-            snprintf(ra, sizeof(ra), "%d", retry);
-            dm_http_resp_header(resp, "Retry-After", ra);
-            api_error(&c, 429, "RATE_LIMITED", "Too many requests", NULL);
-            goto done;
-        }
-    }
-
     unsigned need = route->perm;
     if (route->fn == api_metrics && api->cfg->metrics_require_auth)
         need = API_PERM_READ;
+    char bucket[200];
+    int retry = 1;
     if (need) {
-        if (!api_authenticate(&c))
-            goto done;
-        if ((c.perms & need) != need) {
-            api_error(&c, 403, "FORBIDDEN", "Insufficient permissions for this operation", NULL);
+        char ip[80];
+        snprintf(ip, sizeof(ip), "ip:%s", req->client_ip);
+        if (api_ratelimit_empty(api->rl_fail, ip, dm_mono_ms(), &retry) && !cheap_credentials(&c)) {
+            too_many(&c, retry, "Too many failed authentication attempts");
             goto done;
         }
+        if (!api_authenticate(&c)) {
+            if (resp->status == 401)
+                (void)api_ratelimit_take(api->rl_fail, ip, dm_mono_ms(), &retry);
+            goto done;
+        }
+        /* Buckets are keyed on the verified identity, never on what a request claims. */
+        snprintf(bucket, sizeof(bucket), "%s", c.caller);
+    } else {
+        snprintf(bucket, sizeof(bucket), "ip:%s", req->client_ip);
+    }
+    /* Health checks are exempt. */
+    if (route->fn != api_health && !api_ratelimit_take(api->rl, bucket, dm_mono_ms(), &retry)) {
+        too_many(&c, retry, "Too many requests");
+        goto done;
+    }
+    if (need && (c.perms & need) != need) {
+        api_error(&c, 403, "FORBIDDEN", "Insufficient permissions for this operation", NULL);
+        goto done;
+    }
+    if (route->fn == api_diamond_hold || route->fn == api_diamond_purchase) {
+        if (defer_supplier_call(&c, route))
+            return; /* the deferral pool answers and accounts */
+        goto done;
     }
     route->fn(&c);
 
-done:;
-    struct timespec ts1;
-    clock_gettime(CLOCK_MONOTONIC, &ts1);
-    int64_t dur_us = (ts1.tv_sec - ts0.tv_sec) * 1000000LL + (ts1.tv_nsec - ts0.tv_nsec) / 1000;
-    if (resp->status == 0)
-        resp->status = 200;
-    api_stats_record(api, resp->status, dur_us);
-    log_request(&c, dur_us);
+done:
+    finish(&c);
 }
