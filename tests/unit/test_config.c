@@ -32,6 +32,8 @@ static const char *all_vars[] = {"PORT",
                                  "QUEUE_BACKEND",
                                  "AZURE_SERVICE_BUS_CONNECTION_STRING",
                                  "AZURE_SUBSCRIPTION_ID",
+                                 "PGHOST",
+                                 "PGSSLMODE",
                                  NULL};
 
 static int clear_env(void **state)
@@ -147,6 +149,83 @@ static void test_conninfo_sslmode(void **state)
     unsetenv("DATABASE_SSLMODE");
 }
 
+/* DATABASE_URL gets the DATABASE_HOST rule: sslmode=require for a remote host unless the URL
+ * (or DATABASE_SSLMODE) says otherwise; libpq's default (prefer) can be downgraded to plaintext
+ * by anyone in between (issue 15, item 7). */
+static void test_conninfo_url_sslmode(void **state)
+{
+    static const struct {
+        const char *url, *want;
+    } cases[] = {
+        {"postgresql://u:p@db.example.com:5432/app",
+         "postgresql://u:p@db.example.com:5432/app?sslmode=require"},
+        {"postgres://u@db.example.com/app?application_name=x",
+         "postgres://u@db.example.com/app?application_name=x&sslmode=require"},
+        {"postgresql://u@10.0.0.5/app", "postgresql://u@10.0.0.5/app?sslmode=require"},
+        {"postgresql://u@[2001:db8::1]:5432/app",
+         "postgresql://u@[2001:db8::1]:5432/app?sslmode=require"},
+        /* one remote host in a list is enough */
+        {"postgresql://u@127.0.0.1,db.example.com/app",
+         "postgresql://u@127.0.0.1,db.example.com/app?sslmode=require"},
+        /* host in the query string, hostaddr decides where the connection goes */
+        {"postgresql:///app?host=db.example.com",
+         "postgresql:///app?host=db.example.com&sslmode=require"},
+        {"postgresql://localhost/app?hostaddr=192.0.2.7",
+         "postgresql://localhost/app?hostaddr=192.0.2.7&sslmode=require"},
+        {"host=db.example.com dbname=app user=u",
+         "host=db.example.com dbname=app user=u sslmode=require"},
+        {"host='db.example.com' port=6543", "host='db.example.com' port=6543 sslmode=require"},
+        /* an explicit choice stands, local targets stay as they are */
+        {"postgresql://u@db.example.com/app?sslmode=verify-full",
+         "postgresql://u@db.example.com/app?sslmode=verify-full"},
+        {"postgresql://u@db.example.com/app?sslmode=disable",
+         "postgresql://u@db.example.com/app?sslmode=disable"},
+        {"host=db.example.com sslmode=verify-ca", "host=db.example.com sslmode=verify-ca"},
+        {"postgresql://u@127.0.0.1:5432/db", "postgresql://u@127.0.0.1:5432/db"},
+        {"postgresql://u@localhost/db", "postgresql://u@localhost/db"},
+        {"postgresql://u@[::1]/db", "postgresql://u@[::1]/db"},
+        {"postgresql://%2Fvar%2Frun%2Fpostgresql/db", "postgresql://%2Fvar%2Frun%2Fpostgresql/db"},
+        {"postgresql:///db", "postgresql:///db"},
+        {"host=/tmp dbname=x", "host=/tmp dbname=x"},
+        {"dbname=x", "dbname=x"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        setenv("DATABASE_URL", cases[i].url, 1);
+        struct dm_config cfg;
+        enum dm_err e;
+        char *errs = load(DM_SVC_CLI, &cfg, &e);
+        assert_int_equal(e, DM_OK);
+        char *ci = dm_config_conninfo(&cfg);
+        if (strcmp(ci, cases[i].want) != 0)
+            fail_msg("%s: got %s, want %s", cases[i].url, ci, cases[i].want);
+        free(ci);
+        free(errs);
+        dm_config_free(&cfg);
+    }
+    /* DATABASE_SSLMODE wins; PGHOST counts when the URL names no host; PGSSLMODE is a choice. */
+    setenv("DATABASE_URL", "postgresql://u@db.example.com/app", 1);
+    setenv("DATABASE_SSLMODE", "verify-full", 1);
+    struct dm_config cfg;
+    enum dm_err e;
+    char *errs = load(DM_SVC_CLI, &cfg, &e);
+    char *ci = dm_config_conninfo(&cfg);
+    assert_string_equal(ci, "postgresql://u@db.example.com/app?sslmode=verify-full");
+    free(ci);
+    free(errs);
+    dm_config_free(&cfg);
+    unsetenv("DATABASE_SSLMODE");
+    setenv("PGHOST", "db.example.com", 1);
+    assert_true(dm_config_conninfo_needs_tls("dbname=x"));
+    assert_true(dm_config_conninfo_needs_tls("postgresql:///db"));
+    assert_false(dm_config_conninfo_needs_tls("host=127.0.0.1 dbname=x"));
+    unsetenv("PGHOST");
+    setenv("PGSSLMODE", "verify-full", 1);
+    assert_false(dm_config_conninfo_needs_tls("host=db.example.com"));
+    unsetenv("PGSSLMODE");
+    assert_false(dm_config_conninfo_needs_tls("not a conninfo ="));
+    (void)state;
+}
+
 static void test_servicebus_selected(void **state)
 {
     setenv("DATABASE_URL", "postgresql://u@127.0.0.1/db", 1);
@@ -255,6 +334,7 @@ int main(void)
         cmocka_unit_test_setup(test_all_problems_at_once, clear_env),
         cmocka_unit_test_setup(test_required_and_cross_field, clear_env),
         cmocka_unit_test_setup(test_conninfo_sslmode, clear_env),
+        cmocka_unit_test_setup(test_conninfo_url_sslmode, clear_env),
         cmocka_unit_test_setup(test_servicebus_selected, clear_env),
         cmocka_unit_test_setup(test_names, clear_env),
         cmocka_unit_test_setup(test_log_json_lines, clear_env),
