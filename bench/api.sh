@@ -130,7 +130,8 @@ start_api() {
     api_port=$(free_port)
     BASE="http://127.0.0.1:$api_port"
     api_t0=$(date +%s.%N)
-    env PORT="$api_port" HMAC_SECRETS='{}' LOG_LEVEL=info "$@" "$DIAMOND_BIN" api >/dev/null 2>>"$dir/api.err" &
+    # One API key sends every request: no per-key rate limit (API_RATE_LIMIT_RPS=0).
+    env PORT="$api_port" HMAC_SECRETS='{}' API_RATE_LIMIT_RPS=0 LOG_LEVEL=info "$@" "$DIAMOND_BIN" api >/dev/null 2>>"$dir/api.err" &
     api_pid=$!
     for _ in $(seq 1 300); do curl -s "$BASE/health" >/dev/null && break; sleep 0.1; done
     index_wait
