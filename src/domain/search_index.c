@@ -243,13 +243,15 @@ static uint16_t dict_intern(struct dict *d, int which, const char *s, size_t len
 /* ---- records ---- */
 
 const char DM_STONE_COLUMNS_SQL[] =
-    "id::text, change_seq, status, feed, supplier_stone_id, offer_id, shape, carats::text, color, "
-    "clarity, cut, polish, symmetry, fluorescence, lab_grown, treated, feed_price::text, "
-    "price_per_carat::text, retail_price::text, markup_ratio::text, rating, pricing_rule_id::text, "
-    "availability, raw_availability, hold_id, image_url, video_url, certificate_lab, "
-    "certificate_number, certificate_pdf_url, json_strip_nulls(measurements::json)::text, "
-    "json_strip_nulls(attributes::json)::text, supplier_name, supplier_legal_name, "
-    "to_json(created_at) #>> '{}', to_json(updated_at) #>> '{}'";
+    "id, change_seq, status = 'active', feed, supplier_stone_id, offer_id, shape, carats, color, "
+    "clarity, cut, polish, symmetry, fluorescence, lab_grown, treated, feed_price, "
+    "price_per_carat, retail_price, markup_ratio, rating, pricing_rule_id, availability, "
+    "raw_availability, hold_id, image_url, video_url, certificate_lab, certificate_number, "
+    "certificate_pdf_url, measurements, attributes, supplier_name, supplier_legal_name, "
+    "created_at, updated_at";
+const char DM_STONE_OFFSETS_UTC_SQL[] = "0::int4, 0::int4";
+const char DM_STONE_OFFSETS_SQL[] =
+    "extract(timezone from created_at)::int4, extract(timezone from updated_at)::int4";
 
 static int hexval(int c)
 {
@@ -308,32 +310,62 @@ static int64_t floordiv(int64_t a, int64_t b)
     return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
 }
 
-/* PostgreSQL's JSON text of a timestamptz: local time, fraction without trailing zeros, offset
- * +HH:MM (or +HH:MM:SS). */
-static void format_pg_time(int64_t utc_us, int32_t off, char *out, size_t size)
+static char *put2(char *p, int v)
 {
-    int64_t local = utc_us + (int64_t)off * 1000000;
+    p[0] = (char)('0' + v / 10 % 10);
+    p[1] = (char)('0' + v % 10);
+    return p + 2;
+}
+
+/* YYYY-MM-DDTHH:MM:SS of local microseconds; returns the end. Years 0..9999. */
+static char *put_datetime(char *p, int64_t local, int64_t *us)
+{
     int64_t days = floordiv(local, 86400000000LL);
     int64_t rem = local - days * 86400000000LL;
     int y, m, d;
     civil_from_days(days, &y, &m, &d);
-    int64_t secs = rem / 1000000, us = rem % 1000000;
-    char frac[16] = "";
+    int64_t secs = rem / 1000000;
+    *us = rem % 1000000;
+    p = put2(p, y / 100);
+    p = put2(p, y % 100);
+    *p++ = '-';
+    p = put2(p, m);
+    *p++ = '-';
+    p = put2(p, d);
+    *p++ = 'T';
+    p = put2(p, (int)(secs / 3600));
+    *p++ = ':';
+    p = put2(p, (int)(secs / 60 % 60));
+    *p++ = ':';
+    return put2(p, (int)(secs % 60));
+}
+
+/* PostgreSQL's JSON text of a timestamptz: local time, fraction without trailing zeros, offset
+ * +HH:MM (or +HH:MM:SS). out holds at least 40 bytes. */
+static size_t format_pg_time(int64_t utc_us, int32_t off, char *out)
+{
+    int64_t us;
+    char *p = put_datetime(out, utc_us + (int64_t)off * 1000000, &us);
     if (us) {
-        snprintf(frac, sizeof(frac), ".%06lld", (long long)us);
-        size_t n = strlen(frac);
-        while (frac[n - 1] == '0')
-            frac[--n] = '\0';
+        *p++ = '.';
+        int64_t div = 100000;
+        while (us) {
+            *p++ = (char)('0' + us / div);
+            us %= div;
+            div /= 10;
+        }
     }
     int32_t a = off < 0 ? -off : off;
-    char tz[16];
-    if (a % 60)
-        snprintf(tz, sizeof(tz), "%c%02d:%02d:%02d", off < 0 ? '-' : '+', a / 3600, a / 60 % 60,
-                 a % 60);
-    else
-        snprintf(tz, sizeof(tz), "%c%02d:%02d", off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
-    snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d%s%s", y, m, d, (int)(secs / 3600),
-             (int)(secs / 60 % 60), (int)(secs % 60), frac, tz);
+    *p++ = off < 0 ? '-' : '+';
+    p = put2(p, a / 3600);
+    *p++ = ':';
+    p = put2(p, a / 60 % 60);
+    if (a % 60) {
+        *p++ = ':';
+        p = put2(p, a % 60);
+    }
+    *p = '\0';
+    return (size_t)(p - out);
 }
 
 static bool digits(const char *s, int n, int *out)
@@ -348,61 +380,33 @@ static bool digits(const char *s, int n, int *out)
     return true;
 }
 
-/* Parse PostgreSQL's JSON text of a timestamptz; the result must render back identically. */
-static bool parse_pg_time(const char *s, size_t n, int64_t *utc_us, int32_t *off)
+/* Format v (10^-scale units) as PostgreSQL prints numeric(p, scale): "-12.30". Returns the
+ * length; out holds at least 32 bytes. */
+static size_t fmt_fixed(int64_t v, int scale, char *out)
 {
-    char buf[64];
-    if (n < 25 || n >= sizeof(buf))
-        return false;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    int y, mo, d, h, mi, se;
-    if (!digits(buf, 4, &y) || buf[4] != '-' || !digits(buf + 5, 2, &mo) || buf[7] != '-' ||
-        !digits(buf + 8, 2, &d) || buf[10] != 'T' || !digits(buf + 11, 2, &h) || buf[13] != ':' ||
-        !digits(buf + 14, 2, &mi) || buf[16] != ':' || !digits(buf + 17, 2, &se))
-        return false;
-    const char *p = buf + 19;
-    int64_t us = 0;
-    if (*p == '.') {
-        int nd = 0;
-        p++;
-        while (isdigit((unsigned char)*p) && nd < 6) {
-            us = us * 10 + (*p - '0');
-            p++;
-            nd++;
-        }
-        for (; nd < 6; nd++)
-            us *= 10;
+    char tmp[32];
+    size_t n = 0;
+    bool neg = v < 0;
+    uint64_t u = neg ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    for (int i = 0; i < scale; i++) {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
     }
-    if (*p != '+' && *p != '-')
-        return false;
-    int sign = *p == '-' ? -1 : 1, oh, om, os = 0;
-    if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om))
-        return false;
-    p += 6;
-    if (*p == ':') {
-        if (!digits(p + 1, 2, &os))
-            return false;
-        p += 3;
-    }
-    if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31)
-        return false;
-    *off = sign * (oh * 3600 + om * 60 + os);
-    int64_t local = (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se) * 1000000 + us;
-    *utc_us = local - (int64_t)*off * 1000000;
-    char back[64];
-    format_pg_time(*utc_us, *off, back, sizeof(back));
-    return !strcmp(back, buf);
+    if (scale > 0)
+        tmp[n++] = '.';
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (neg)
+        tmp[n++] = '-';
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
 }
 
-static bool parse_fixed_exact(const char *s, int scale, int64_t *out)
-{
-    if (dm_parse_fixed(s, scale, out) != DM_OK)
-        return false;
-    char back[48];
-    dm_format_fixed(*out, scale, back, sizeof(back));
-    return !strcmp(back, s);
-}
+/* Parse text exactly as fmt_fixed prints it (so it renders back identically). */
 
 void dm_stone_free(struct dm_stone *s)
 {
@@ -414,7 +418,194 @@ int64_t dm_stone_change_seq(const struct dm_stone *s)
     return s->seq;
 }
 
-/* Dictionaries are the index's; parsing interns into them, so it is part of the writer side. */
+/* ---- binary column values (PostgreSQL's send formats) ---- */
+
+static uint64_t rd_be(const char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | (unsigned char)p[i];
+    return v;
+}
+
+static bool bin_i64(const char *v, size_t l, int64_t *out)
+{
+    if (v == NULL || l != 8)
+        return false;
+    *out = (int64_t)rd_be(v, 8);
+    return true;
+}
+
+/* numeric's binary form (ndigits, weight, sign, dscale, base-10000 digits) at exactly `scale`
+ * decimals, into 10^-scale units. */
+static bool bin_numeric(const char *v, size_t l, int scale, int64_t *out)
+{
+    if (v == NULL || l < 8)
+        return false;
+    int nd = (int16_t)rd_be(v, 2), weight = (int16_t)rd_be(v + 2, 2);
+    unsigned sign = (unsigned)rd_be(v + 4, 2);
+    int dscale = (int16_t)rd_be(v + 6, 2);
+    if (nd < 0 || l != 8 + (size_t)nd * 2 || dscale != scale || (sign != 0 && sign != 0x4000))
+        return false;
+    /* value = sum d[i] * 10000^(weight - i); units = value * 10^scale */
+    __int128 acc = 0;
+    for (int i = 0; i < nd; i++) {
+        int d = (int16_t)rd_be(v + 8 + 2 * i, 2);
+        if (d < 0 || d > 9999)
+            return false;
+        int exp4 = weight - i; /* power of 10000 */
+        int e10 = exp4 * 4 + scale;
+        __int128 t = d;
+        if (e10 >= 0) {
+            if (e10 > 30)
+                return false;
+            for (int k = 0; k < e10; k++)
+                t *= 10;
+        } else {
+            for (int k = 0; k < -e10; k++) {
+                if (t % 10)
+                    return false; /* more decimals than the scale: not representable */
+                t /= 10;
+            }
+        }
+        acc += t;
+        if (acc > INT64_MAX / 2)
+            return false;
+    }
+    *out = sign ? -(int64_t)acc : (int64_t)acc;
+    return true;
+}
+
+/* Compact JSON text and drop object members whose value is null, recursively: what
+ * json_strip_nulls makes of jsonb's text output (strings and numbers are copied as they are;
+ * jsonb already escapes strings as json output does). Returns false on malformed input. */
+struct jc {
+    const char *p, *end;
+    char *o;
+    int depth;
+};
+static void jc_ws(struct jc *c)
+{
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\n' || *c->p == '\t' || *c->p == '\r'))
+        c->p++;
+}
+static bool jc_value(struct jc *c);
+static bool jc_string(struct jc *c)
+{
+    const char *s = c->p++;
+    while (c->p < c->end && *c->p != '"') {
+        if (*c->p == '\\')
+            c->p++;
+        c->p++;
+    }
+    if (c->p >= c->end)
+        return false;
+    c->p++;
+    memcpy(c->o, s, (size_t)(c->p - s));
+    c->o += c->p - s;
+    return true;
+}
+static bool jc_value(struct jc *c)
+{
+    jc_ws(c);
+    if (c->p >= c->end || ++c->depth > 200)
+        return false;
+    bool ok = true;
+    if (*c->p == '"') {
+        ok = jc_string(c);
+    } else if (*c->p == '{' || *c->p == '[') {
+        char close = *c->p == '{' ? '}' : ']';
+        bool obj = close == '}';
+        *c->o++ = *c->p++;
+        bool first = true;
+        jc_ws(c);
+        if (c->p < c->end && *c->p == close) {
+            c->p++;
+        } else {
+            for (;;) {
+                char *mark = c->o;
+                if (!first)
+                    *c->o++ = ',';
+                if (obj) {
+                    jc_ws(c);
+                    if (c->p >= c->end || *c->p != '"' || !jc_string(c))
+                        return false;
+                    jc_ws(c);
+                    if (c->p >= c->end || *c->p != ':')
+                        return false;
+                    c->p++;
+                    *c->o++ = ':';
+                    jc_ws(c);
+                    if (c->end - c->p >= 4 && !memcmp(c->p, "null", 4)) {
+                        c->p += 4;
+                        c->o = mark; /* member dropped */
+                    } else {
+                        if (!jc_value(c))
+                            return false;
+                        first = false;
+                    }
+                } else {
+                    if (!jc_value(c))
+                        return false;
+                    first = false;
+                }
+                jc_ws(c);
+                if (c->p < c->end && *c->p == ',') {
+                    c->p++;
+                    continue;
+                }
+                if (c->p < c->end && *c->p == close) {
+                    c->p++;
+                    break;
+                }
+                return false;
+            }
+        }
+        *c->o++ = close;
+    } else {
+        const char *s = c->p;
+        while (c->p < c->end && !strchr(",]} \n\t\r", *c->p))
+            c->p++;
+        memcpy(c->o, s, (size_t)(c->p - s));
+        c->o += c->p - s;
+        ok = c->p > s;
+    }
+    c->depth--;
+    return ok;
+}
+
+/* jsonb's binary form (version 1, then its text) to json_strip_nulls' text, malloc'd; *n its
+ * length; NULL for a JSON null. *bad on malformed input. */
+static char *bin_jsonb(const char *v, size_t l, size_t *n, bool *bad)
+{
+    *bad = false;
+    if (v == NULL)
+        return NULL;
+    if (l < 1 || v[0] != 1) {
+        *bad = true;
+        return NULL;
+    }
+    struct jc c = {v + 1, v + l, NULL, 0};
+    char *out = dm_xmalloc(l + 1);
+    c.o = out;
+    if (!jc_value(&c)) {
+        free(out);
+        *bad = true;
+        return NULL;
+    }
+    jc_ws(&c);
+    *n = (size_t)(c.o - out);
+    if (c.p != c.end || (*n == 4 && !memcmp(out, "null", 4))) {
+        *bad = c.p != c.end;
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+#define PG_EPOCH_US 946684800000000LL /* 2000-01-01 in Unix microseconds */
+
+/* Parse one row of binary columns. Dictionaries are the index's, so this is writer side. */
 static enum dm_err stone_parse(struct dm_search_index *ix, const char *const *v, const size_t *l,
                                struct dm_stone **out, bool *deleted, struct dm_error *err)
 {
@@ -437,90 +628,144 @@ static enum dm_err stone_parse(struct dm_search_index *ix, const char *const *v,
                                           DM_SC_SUPPLIER_LEGAL_NAME,
                                           DM_SC_PRICING_RULE_ID};
     *out = NULL;
-    size_t total = 0;
-    for (int i = 0; i < V_COUNT; i++) {
-        const char *t = v[var_col[i]];
-        /* A JSON null (measurements = 'null'::jsonb) is stripped like a SQL NULL. */
-        if (t && (i == V_MEASUREMENTS || i == V_ATTRIBUTES) && l[var_col[i]] == 4 &&
-            !memcmp(t, "null", 4))
-            continue;
-        if (t) {
-            if (l[var_col[i]] >= UINT32_MAX)
-                return dm_error_set(err, DM_ERR_INVALID, "column %d too long", var_col[i]);
-            total += l[var_col[i]];
-        }
-    }
-    struct dm_stone *s = dm_xcalloc(1, sizeof(*s) + total);
+    *deleted = false;
     const char *bad = NULL;
-    if (!v[DM_SC_ID] || !parse_uuid(v[DM_SC_ID], l[DM_SC_ID], s->id))
-        bad = "id";
+    const char *var[V_COUNT];
+    size_t vlen[V_COUNT];
+    char *json[2] = {NULL, NULL};
+    size_t total = 0;
+    struct dm_stone *s = NULL;
+    uint8_t id[16];
     int64_t seq = 0;
-    if (!bad && (!v[DM_SC_CHANGE_SEQ] || dm_parse_i64(v[DM_SC_CHANGE_SEQ], 0, INT64_MAX, &seq)))
+    if (!v[DM_SC_ID] || l[DM_SC_ID] != 16)
+        bad = "id";
+    else
+        memcpy(id, v[DM_SC_ID], 16);
+    if (!bad && !bin_i64(v[DM_SC_CHANGE_SEQ], l[DM_SC_CHANGE_SEQ], &seq))
         bad = "change_seq";
-    s->seq = seq;
-    *deleted = !v[DM_SC_STATUS] || strcmp(v[DM_SC_STATUS], "active") != 0;
-    if (bad || *deleted)
-        goto done;
-    int64_t x;
-    if (!v[DM_SC_CARATS] || !parse_fixed_exact(v[DM_SC_CARATS], 2, &x) || x > INT32_MAX)
+    if (!bad && (!v[DM_SC_STATUS] || l[DM_SC_STATUS] != 1))
+        bad = "status";
+    if (!bad && v[DM_SC_STATUS][0] == 0) {
+        /* Not active: only the id and sequence matter (a removal). */
+        *deleted = true;
+        s = dm_xcalloc(1, sizeof(*s));
+        memcpy(s->id, id, 16);
+        s->seq = seq;
+        for (int i = 0; i < V_COUNT; i++)
+            s->vlen[i] = UINT32_MAX;
+        *out = s;
+        return DM_OK;
+    }
+    for (int i = 0; !bad && i < V_COUNT; i++) {
+        var[i] = v[var_col[i]];
+        vlen[i] = l[var_col[i]];
+        if (i == V_MEASUREMENTS || i == V_ATTRIBUTES) {
+            bool jb;
+            json[i - V_MEASUREMENTS] = bin_jsonb(var[i], vlen[i], &vlen[i], &jb);
+            var[i] = json[i - V_MEASUREMENTS];
+            if (jb)
+                bad = i == V_MEASUREMENTS ? "measurements" : "attributes";
+        }
+        if (var[i] && vlen[i] >= UINT32_MAX)
+            bad = "a text column (too long)";
+        if (var[i])
+            total += vlen[i];
+    }
+    if (!bad)
+        s = dm_xcalloc(1, sizeof(*s) + total);
+    if (!bad) {
+        memcpy(s->id, id, 16);
+        s->seq = seq;
+    }
+    int64_t x = 0;
+    if (!bad &&
+        (!bin_numeric(v[DM_SC_CARATS], l[DM_SC_CARATS], 2, &x) || x > INT32_MAX || x < INT32_MIN))
         bad = "carats";
-    else
+    if (!bad)
         s->carats = (int32_t)x;
-    if (!bad &&
-        (!v[DM_SC_FEED_PRICE] || !parse_fixed_exact(v[DM_SC_FEED_PRICE], 2, &s->feed_price)))
+    if (!bad && !bin_numeric(v[DM_SC_FEED_PRICE], l[DM_SC_FEED_PRICE], 2, &s->feed_price))
         bad = "feed_price";
-    if (!bad &&
-        (!v[DM_SC_PRICE_PER_CARAT] || !parse_fixed_exact(v[DM_SC_PRICE_PER_CARAT], 2, &s->ppc)))
+    if (!bad && !bin_numeric(v[DM_SC_PRICE_PER_CARAT], l[DM_SC_PRICE_PER_CARAT], 2, &s->ppc))
         bad = "price_per_carat";
-    if (!bad &&
-        (!v[DM_SC_RETAIL_PRICE] || !parse_fixed_exact(v[DM_SC_RETAIL_PRICE], 2, &s->retail)))
+    if (!bad && !bin_numeric(v[DM_SC_RETAIL_PRICE], l[DM_SC_RETAIL_PRICE], 2, &s->retail))
         bad = "retail_price";
-    if (!bad && (!v[DM_SC_MARKUP_RATIO] || !parse_fixed_exact(v[DM_SC_MARKUP_RATIO], 4, &x) ||
-                 x > INT32_MAX))
+    if (!bad && (!bin_numeric(v[DM_SC_MARKUP_RATIO], l[DM_SC_MARKUP_RATIO], 4, &x) ||
+                 x > INT32_MAX || x < INT32_MIN))
         bad = "markup_ratio";
-    else
+    if (!bad)
         s->markup = (int32_t)x;
-    int r = -1;
-    if (!bad && v[DM_SC_RATING] && dm_parse_int(v[DM_SC_RATING], 0, 32767, &r) != DM_OK)
-        bad = "rating";
-    s->rating = (int16_t)r;
-    if (!bad && (!v[DM_SC_LAB_GROWN] || !v[DM_SC_TREATED]))
+    if (!bad) {
+        s->rating = -1;
+        if (v[DM_SC_RATING] && l[DM_SC_RATING] != 2)
+            bad = "rating";
+        else if (v[DM_SC_RATING])
+            s->rating = (int16_t)rd_be(v[DM_SC_RATING], 2);
+        if (s->rating < -1)
+            bad = "rating";
+    }
+    if (!bad && (!v[DM_SC_LAB_GROWN] || !v[DM_SC_TREATED] || l[DM_SC_LAB_GROWN] != 1 ||
+                 l[DM_SC_TREATED] != 1))
         bad = "lab_grown";
     if (!bad) {
-        s->lab_grown = v[DM_SC_LAB_GROWN][0] == 't';
-        s->treated = v[DM_SC_TREATED][0] == 't';
+        s->lab_grown = v[DM_SC_LAB_GROWN][0] != 0;
+        s->treated = v[DM_SC_TREATED][0] != 0;
     }
-    if (!bad && (!v[DM_SC_CREATED_AT] || !parse_pg_time(v[DM_SC_CREATED_AT], l[DM_SC_CREATED_AT],
-                                                        &s->created_us, &s->created_off)))
+    int64_t t;
+    if (!bad && (!bin_i64(v[DM_SC_CREATED_AT], l[DM_SC_CREATED_AT], &t) || !v[DM_SC_CREATED_OFF] ||
+                 l[DM_SC_CREATED_OFF] != 4))
         bad = "created_at";
-    if (!bad && (!v[DM_SC_UPDATED_AT] || !parse_pg_time(v[DM_SC_UPDATED_AT], l[DM_SC_UPDATED_AT],
-                                                        &s->updated_us, &s->updated_off)))
+    if (!bad) {
+        s->created_us = t + PG_EPOCH_US;
+        s->created_off = (int32_t)rd_be(v[DM_SC_CREATED_OFF], 4);
+    }
+    if (!bad && (!bin_i64(v[DM_SC_UPDATED_AT], l[DM_SC_UPDATED_AT], &t) || !v[DM_SC_UPDATED_OFF] ||
+                 l[DM_SC_UPDATED_OFF] != 4))
         bad = "updated_at";
+    if (!bad) {
+        s->updated_us = t + PG_EPOCH_US;
+        s->updated_off = (int32_t)rd_be(v[DM_SC_UPDATED_OFF], 4);
+        /* Years PostgreSQL prints with four digits only (render is exact there). */
+        int64_t lo = days_from_civil(1, 1, 2) * 86400000000LL,
+                hi = days_from_civil(9999, 12, 30) * 86400000000LL;
+        if (s->created_us < lo || s->created_us > hi || s->updated_us < lo || s->updated_us > hi)
+            bad = "created_at or updated_at (outside years 1-9999)";
+    }
     for (int i = 0; !bad && i < X_COUNT; i++) {
-        const char *t = v[dict_col[i]];
-        if (t == NULL)
+        const char *tx = v[dict_col[i]];
+        size_t tl = l[dict_col[i]];
+        char uuid[DM_UUID_LEN];
+        if (tx == NULL)
             continue;
-        s->x[i] = dict_intern(&ix->dict[i], i, t, l[dict_col[i]]);
+        if (i == X_PRICING_RULE) {
+            if (tl != 16) {
+                bad = "pricing_rule_id";
+                break;
+            }
+            dm_uuid_format((const uint8_t *)tx, uuid);
+            tx = uuid;
+            tl = 36;
+        }
+        s->x[i] = dict_intern(&ix->dict[i], i, tx, tl);
         if (s->x[i] == 0)
             bad = "a column with too many distinct values";
     }
     if (!bad && (!s->x[X_SHAPE] || !s->x[X_COLOR] || !s->x[X_CLARITY] || !s->x[X_AVAILABILITY] ||
                  !s->x[X_FEED]))
         bad = "a required column";
-done:;
-    size_t pos = 0;
-    for (int i = 0; i < V_COUNT; i++) {
-        const char *t = v[var_col[i]];
-        if (t == NULL || bad || *deleted ||
-            ((i == V_MEASUREMENTS || i == V_ATTRIBUTES) && l[var_col[i]] == 4 &&
-             !memcmp(t, "null", 4))) {
-            s->vlen[i] = UINT32_MAX;
-            continue;
+    if (!bad) {
+        size_t pos = 0;
+        for (int i = 0; i < V_COUNT; i++) {
+            if (var[i] == NULL) {
+                s->vlen[i] = UINT32_MAX;
+                continue;
+            }
+            memcpy(s->var + pos, var[i], vlen[i]);
+            s->vlen[i] = (uint32_t)vlen[i];
+            pos += vlen[i];
         }
-        memcpy(s->var + pos, t, l[var_col[i]]);
-        s->vlen[i] = (uint32_t)l[var_col[i]];
-        pos += l[var_col[i]];
     }
+    free(json[0]);
+    free(json[1]);
     if (bad) {
         free(s);
         return dm_error_set(err, DM_ERR_INVALID, "diamond row: unreadable %s", bad);
@@ -614,8 +859,17 @@ struct rend {
 
 static void key(struct rend *r, const char *k)
 {
+    char t[64];
+    size_t n = 0, kl = strlen(k);
+    if (!r->first)
+        t[n++] = ',';
+    t[n++] = '"';
+    memcpy(t + n, k, kl);
+    n += kl;
+    t[n++] = '"';
+    t[n++] = ':';
     if (r->e == DM_OK)
-        r->e = dm_buf_appendf(r->b, "%s\"%s\":", r->first ? "" : ",", k);
+        r->e = dm_buf_append(r->b, t, n);
     r->first = false;
 }
 
@@ -652,17 +906,16 @@ static void kraw(struct rend *r, const char *k, const char *text, size_t n)
 static void kfixed(struct rend *r, const char *k, int64_t v, int scale)
 {
     char t[48];
-    dm_format_fixed(v, scale, t, sizeof(t));
-    kraw(r, k, t, strlen(t));
+    kraw(r, k, t, fmt_fixed(v, scale, t));
 }
 
 static void ktime(struct rend *r, const char *k, int64_t us, int32_t off)
 {
     char t[64];
-    format_pg_time(us, off, t, sizeof(t));
-    key(r, k);
-    if (r->e == DM_OK)
-        r->e = dm_buf_appendf(r->b, "\"%s\"", t);
+    t[0] = '"';
+    size_t n = format_pg_time(us, off, t + 1);
+    t[n + 1] = '"';
+    kraw(r, k, t, n + 2);
 }
 
 static const struct dm_search_index *view_ix(const struct dm_search_index_view *v);
@@ -822,17 +1075,103 @@ struct sort_ctx {
     struct dm_stone **slot;
     int o;
 };
-static _Thread_local struct sort_ctx *tl_sort;
-static int qcmp(const void *pa, const void *pb)
+/* Sort entry with the key precomputed: comparisons stay in the array, not in the records.
+ * Text orders (lookups) put the text's first 8 bytes in key and compare the rest on ties. */
+struct keyed {
+    int64_t key;
+    uint64_t id8; /* first 8 bytes of the id, big-endian: memcmp order */
+    uint32_t slot;
+};
+
+static uint64_t be8(const uint8_t *p, size_t n)
 {
-    const struct sort_ctx *c = tl_sort;
-    return order_cmp(c->ix, c->o, c->slot[*(const uint32_t *)pa], c->slot[*(const uint32_t *)pb]);
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; i++)
+        v = v << 8 | (i < n ? p[i] : 0);
+    return v;
 }
+
+static inline bool kless(const struct keyed *a, const struct keyed *b, const struct sort_ctx *c)
+{
+    if (a->key != b->key)
+        return c->o >= O_BY_CERT ? (uint64_t)a->key < (uint64_t)b->key : a->key < b->key;
+    if (c->o >= O_BY_CERT || a->id8 == b->id8)
+        return order_cmp(c->ix, c->o, c->slot[a->slot], c->slot[b->slot]) < 0;
+    return a->id8 < b->id8;
+}
+
+static void kswap(struct keyed *a, struct keyed *b)
+{
+    struct keyed t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Quicksort (median of three, insertion sort below 16, recursion on the smaller side). */
+static void ksort(struct keyed *a, size_t n, const struct sort_ctx *c)
+{
+    while (n > 16) {
+        size_t m = n / 2;
+        if (kless(&a[m], &a[0], c))
+            kswap(&a[m], &a[0]);
+        if (kless(&a[n - 1], &a[0], c))
+            kswap(&a[n - 1], &a[0]);
+        if (kless(&a[n - 1], &a[m], c))
+            kswap(&a[n - 1], &a[m]);
+        struct keyed pivot = a[m];
+        size_t i = 0, j = n - 1;
+        for (;;) {
+            while (kless(&a[i], &pivot, c))
+                i++;
+            while (kless(&pivot, &a[j], c))
+                j--;
+            if (i >= j)
+                break;
+            kswap(&a[i], &a[j]);
+            i++;
+            j--;
+        }
+        size_t left = j + 1;
+        if (left < n - left) {
+            ksort(a, left, c);
+            a += left;
+            n -= left;
+        } else {
+            ksort(a + left, n - left, c);
+            n = left;
+        }
+    }
+    for (size_t i = 1; i < n; i++) {
+        struct keyed x = a[i];
+        size_t j = i;
+        while (j > 0 && kless(&x, &a[j - 1], c)) {
+            a[j] = a[j - 1];
+            j--;
+        }
+        a[j] = x;
+    }
+}
+
 static void sort_slots(struct sort_ctx *c, uint32_t *a, size_t n)
 {
-    tl_sort = c;
-    qsort(a, n, sizeof(uint32_t), qcmp);
-    tl_sort = NULL;
+    struct keyed *k = dm_xmalloc((n + 1) * sizeof(*k));
+    for (size_t i = 0; i < n; i++) {
+        const struct dm_stone *st = c->slot[a[i]];
+        if (c->o == O_BY_CERT || c->o == O_BY_SSID) {
+            size_t len;
+            const char *t =
+                var_at(st, c->o == O_BY_CERT ? V_CERT_NUMBER : V_SUPPLIER_STONE_ID, &len);
+            k[i].key = (int64_t)be8((const uint8_t *)t, len);
+        } else {
+            k[i].key = c->o < DM_SQ_SORT_COUNT ? sort_key(c->ix, st, c->o) : 0;
+        }
+        k[i].id8 = be8(st->id, 16);
+        k[i].slot = a[i];
+    }
+    ksort(k, n, c);
+    for (size_t i = 0; i < n; i++)
+        a[i] = k[i].slot;
+    free(k);
 }
 
 /* ---- versions ---- */
@@ -1230,6 +1569,11 @@ enum dm_err dm_search_index_build(struct dm_search_index *ix, struct dm_stone **
     }
     free(ix->map.slot);
     memset(&ix->map, 0, sizeof(ix->map));
+    uint32_t mcap = 1024;
+    while (mcap < n * 2 + 2)
+        mcap *= 2;
+    ix->map.slot = dm_xcalloc(mcap, sizeof(uint32_t));
+    ix->map.cap = mcap;
     ix->nfree = 0;
     ix->rec_bytes = 0;
     uint32_t ns = 0;
@@ -1259,8 +1603,23 @@ enum dm_err dm_search_index_build(struct dm_search_index *ix, struct dm_stone **
     v->live = ns;
     for (int r = 0; r < R_COUNT; r++)
         compute_edges(v, r);
-    for (uint32_t i = 0; i < ns; i++)
-        set_bits(v, i, v->slot[i], true);
+    /* Bits: each stone into its value bitmaps and its own bin, then the bins made cumulative
+     * (cheaper than setting every bin at or above the stone's). */
+    for (uint32_t i = 0; i < ns; i++) {
+        const struct dm_stone *st = v->slot[i];
+        bit_set(v->livebm, i);
+        for (int d = 0; d < D_COUNT; d++) {
+            int val = dim_value(st, d);
+            if (val)
+                bit_set(bm_for(v, d, val), i);
+        }
+        for (int r = 0; r < R_COUNT; r++)
+            bit_set(v->cum[r][bin_of(v, r, range_value(st, r))], i);
+    }
+    for (int r = 0; r < R_COUNT; r++)
+        for (int b = 1; b < NBINS; b++)
+            for (uint32_t w = 0; w < v->capwords; w++)
+                v->cum[r][b][w] |= v->cum[r][b - 1][w];
     for (int o = 0; o < O_COUNT; o++)
         build_order(v, o);
     v->last_seq = last_seq;
@@ -1564,13 +1923,11 @@ static void cursor_key_text(const struct dm_search_index *ix, const struct dm_st
 {
     switch (sort) {
     case DM_SQ_SORT_CREATED_AT: {
-        int64_t days = floordiv(s->created_us, 86400000000LL);
-        int64_t rem = s->created_us - days * 86400000000LL;
-        int y, m, d;
-        civil_from_days(days, &y, &m, &d);
-        int64_t secs = rem / 1000000;
-        snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", y, m, d, (int)(secs / 3600),
-                 (int)(secs / 60 % 60), (int)(secs % 60), (long long)(rem % 1000000));
+        char t[48];
+        int64_t us;
+        char *p = put_datetime(t, s->created_us, &us);
+        snprintf(p, sizeof(t) - (size_t)(p - t), ".%06lldZ", (long long)us);
+        snprintf(out, size, "%s", t);
         return;
     }
     case DM_SQ_SORT_RETAIL_PRICE:
@@ -1616,7 +1973,7 @@ static bool cursor_key_value(const struct dm_search_query *q, int64_t *out)
         *out = r;
         return true;
     }
-    int64_t x;
+    int64_t x = 0;
     if (dm_parse_fixed(k, 4, &x) != DM_OK)
         return false;
     /* key units: money cents*100 = 1/10000 dollar; carats hundredths*100 = 1/10000 carat */

@@ -75,22 +75,28 @@ enum dm_stone_col {
     DM_SC_CERTIFICATE_LAB,
     DM_SC_CERTIFICATE_NUMBER,
     DM_SC_CERTIFICATE_PDF_URL,
-    DM_SC_MEASUREMENTS, /* json_strip_nulls(measurements::json)::text */
-    DM_SC_ATTRIBUTES,   /* json_strip_nulls(attributes::json)::text */
+    DM_SC_MEASUREMENTS,
+    DM_SC_ATTRIBUTES,
     DM_SC_SUPPLIER_NAME,
     DM_SC_SUPPLIER_LEGAL_NAME,
-    DM_SC_CREATED_AT, /* to_json(created_at) #>> '{}' */
-    DM_SC_UPDATED_AT, /* to_json(updated_at) #>> '{}' */
+    DM_SC_CREATED_AT,
+    DM_SC_UPDATED_AT,
+    DM_SC_CREATED_OFF, /* seconds east of UTC of the session's rendering of created_at */
+    DM_SC_UPDATED_OFF,
     DM_SC_COUNT
 };
 
-/* The SELECT list producing those columns from `diamonds`, in order. */
+/* The SELECT list producing those columns from `diamonds`, in order, read in binary format
+ * (a BINARY cursor or binary results): DM_STONE_COLUMNS_SQL then ", " and one of the offsets
+ * lists (the UTC one when the session's TimeZone is UTC, so rendering needs no per-row zone). */
 extern const char DM_STONE_COLUMNS_SQL[];
+extern const char DM_STONE_OFFSETS_UTC_SQL[];
+extern const char DM_STONE_OFFSETS_SQL[];
 
-/* Writer side: parse one row (values[i] NULL for SQL NULL, lens[i] their lengths) into a new
- * record. *deleted is set when the row is not active (status <> 'active'): the caller then applies
- * a removal of that id; *out is still a record (carrying id and change_seq). DM_ERR_INVALID with
- * the column named in err for a value the index cannot represent exactly. */
+/* Writer side: parse one row of binary values (values[i] NULL for SQL NULL, lens[i] their
+ * lengths) into a new record. *deleted is set when the row is not active: the caller applies a
+ * removal of that id; *out is then a record carrying only id and change_seq. DM_ERR_INVALID
+ * with the column named in err for a value the index cannot represent exactly. */
 enum dm_err dm_stone_parse(struct dm_search_index *ix, const char *const *values,
                            const size_t *lens, struct dm_stone **out, bool *deleted,
                            struct dm_error *err) DM_MUST_CHECK;

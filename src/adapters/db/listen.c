@@ -43,7 +43,7 @@ enum dm_err dm_db_listener_open(const char *conninfo, const char *channel,
     }
     char sql[96];
     snprintf(sql, sizeof(sql), "LISTEN %s", l->channel);
-    enum dm_err e = dm_db_listener_exec(l, sql, 0, NULL, NULL, err);
+    enum dm_err e = dm_db_listener_exec(l, sql, 0, NULL, false, NULL, err);
     if (e != DM_OK) {
         dm_db_listener_free(l);
         return e;
@@ -96,11 +96,12 @@ enum dm_err dm_db_listener_wait(struct dm_db_listener *l, int timeout_ms, bool *
 }
 
 enum dm_err dm_db_listener_exec(struct dm_db_listener *l, const char *sql, int nparams,
-                                const char *const *params, PGresult **res, struct dm_error *err)
+                                const char *const *params, bool binary, PGresult **res,
+                                struct dm_error *err)
 {
     if (res)
         *res = NULL;
-    PGresult *r = PQexecParams(l->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    PGresult *r = PQexecParams(l->conn, sql, nparams, NULL, params, NULL, NULL, binary ? 1 : 0);
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
         if (res)

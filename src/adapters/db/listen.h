@@ -28,10 +28,10 @@ enum dm_err dm_db_listener_wait(struct dm_db_listener *l, int timeout_ms, bool *
                                 struct dm_error *err) DM_MUST_CHECK;
 
 /* Run one statement with text parameters; *res (if res != NULL) receives a PGresult of
- * PGRES_TUPLES_OK or PGRES_COMMAND_OK for the caller to PQclear. Errors are mapped as in db.h;
- * DM_ERR_DB_RETRY when the connection broke. */
+ * PGRES_TUPLES_OK or PGRES_COMMAND_OK for the caller to PQclear, with values in binary format
+ * when binary is set. Errors are mapped as in db.h; DM_ERR_DB_RETRY when the connection broke. */
 enum dm_err dm_db_listener_exec(struct dm_db_listener *l, const char *sql, int nparams,
-                                const char *const *params, PGresult **res,
+                                const char *const *params, bool binary, PGresult **res,
                                 struct dm_error *err) DM_MUST_CHECK;
 
 #endif
