@@ -238,9 +238,16 @@ function checkContainerApps(envName, mod, vars, staging) {
   }
 }
 
+// Settings the seed does not list that the deployment sets on purpose: the API's abuse limits
+// (issue 15), explicit in Terraform rather than left to the binary's defaults.
+const EXTRA_ENV = {
+  api: ['API_RATE_LIMIT_RPS', 'API_AUTH_FAILURES_PER_MIN', 'API_SUPPLIER_PER_CLIENT', 'API_MAX_CONNECTIONS_PER_IP'],
+};
+
 function checkEnv(p, app, container, secrets) {
   const names = envOf(container);
-  checkEq(`${p} environment variables are the seed's`, [...V.env[app]].sort(), [...names].sort());
+  checkEq(`${p} environment variables are the seed's (plus the API's abuse limits)`,
+    [...V.env[app], ...(EXTRA_ENV[app] || [])].sort(), [...names].sort());
   const secretNames = new Set(secrets.map((s) => s.name));
   for (const e of container.env || []) {
     if (V.secret_env.includes(e.name)) {

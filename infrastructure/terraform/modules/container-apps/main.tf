@@ -144,6 +144,23 @@ resource "azurerm_container_app" "api" {
         name  = "AZURE_SCHEDULER_JOB_NAME"
         value = local.job_name
       }
+      # Abuse limits, explicit here rather than left to the binary's defaults (issue 15).
+      env {
+        name  = "API_RATE_LIMIT_RPS"
+        value = tostring(var.api_limits.rate_limit_rps)
+      }
+      env {
+        name  = "API_AUTH_FAILURES_PER_MIN"
+        value = tostring(var.api_limits.auth_failures_per_min)
+      }
+      env {
+        name  = "API_SUPPLIER_PER_CLIENT"
+        value = tostring(var.api_limits.supplier_calls_per_client)
+      }
+      env {
+        name  = "API_MAX_CONNECTIONS_PER_IP"
+        value = tostring(var.api_limits.connections_per_ip)
+      }
 
       # TCP, not /health: /health answers 503 while PostgreSQL or the queue is unreachable, and
       # a dependency outage must give 503s from a running API, not a restart loop (api.md).

@@ -240,8 +240,29 @@ variable "keda_connection_strings" {
   sensitive   = true
 }
 
+variable "api_limits" {
+  description = <<-EOT
+    Abuse limits of the API (docs/operations.md, Security): requests per second per verified
+    client, failed authentications per client IP per minute, supplier calls in flight per client,
+    open connections per client IP. Behind the Container Apps ingress every connection comes from
+    the ingress proxies, so the connection cap per IP is set well above the default.
+  EOT
+  type = object({
+    rate_limit_rps            = number
+    auth_failures_per_min     = number
+    supplier_calls_per_client = number
+    connections_per_ip        = number
+  })
+  default = {
+    rate_limit_rps            = 100
+    auth_failures_per_min     = 30
+    supplier_calls_per_client = 4
+    connections_per_ip        = 1024
+  }
+}
+
 variable "hmac_secrets" {
-  description = "HMAC_SECRETS: JSON object client id -> secret"
+  description = "HMAC_SECRETS: JSON object client id -> secret, or -> {secret, permissions}"
   type        = string
   sensitive   = true
 }
