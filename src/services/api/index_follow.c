@@ -147,7 +147,7 @@ static enum dm_err full_load(struct api_index *ai, struct dm_error *err)
         e = dm_db_listener_exec(ai->l, sql, 0, NULL, false, NULL, err);
     int64_t max_seq = 0;
     while (e == DM_OK) {
-        e = dm_db_listener_exec(ai->l, "FETCH 20000 FROM dm_ix", 0, NULL, false, &r, err);
+        e = dm_db_listener_exec(ai->l, "FETCH 20000 FROM dm_ix", 0, NULL, true, &r, err);
         if (e != DM_OK || PQntuples(r) == 0)
             break;
         if (n + (size_t)PQntuples(r) > cap) {
