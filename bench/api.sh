@@ -218,6 +218,13 @@ run() {
     a0=$(cpu_ms "$api_pid"); g0=$(cpu_ms $pids)
     wrk -t2 -c32 -d"$DUR" --latency -s "$script" "$url" >"$dir/$name.out" 2>&1
     a1=$(cpu_ms "$api_pid"); g1=$(cpu_ms $pids)
+    if ! kill -0 "$api_pid" 2>/dev/null; then
+        local st=0
+        wait "$api_pid" || st=$?
+        echo "api bench: the API exited during $name (exit status $st; 0 = a SIGTERM from outside this script, 139 = SIGSEGV); stderr:" >&2
+        tail -20 "$dir/api.err" >&2
+        exit 1
+    fi
     cp "$dir/$name.out" "$BENCH_OUT/api-$name.wrk.txt" 2>/dev/null || true
     local rps p50 p99 non2xx sock
     rps=$(awk '/^Requests\/sec:/ {print $2}' "$dir/$name.out")
