@@ -95,13 +95,10 @@ enum dm_err dm_db_listener_wait(struct dm_db_listener *l, int timeout_ms, bool *
     return DM_OK;
 }
 
-enum dm_err dm_db_listener_exec(struct dm_db_listener *l, const char *sql, int nparams,
-                                const char *const *params, bool binary, PGresult **res,
-                                struct dm_error *err)
+/* Keep res when it succeeded, else map the failure. */
+static enum dm_err settle(struct dm_db_listener *l, PGresult *r, PGresult **res,
+                          struct dm_error *err)
 {
-    if (res)
-        *res = NULL;
-    PGresult *r = PQexecParams(l->conn, sql, nparams, NULL, params, NULL, NULL, binary ? 1 : 0);
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
         if (res)
@@ -119,4 +116,32 @@ enum dm_err dm_db_listener_exec(struct dm_db_listener *l, const char *sql, int n
     dm_error_set(err, e, "follower statement: %s", PQresultErrorMessage(r));
     PQclear(r);
     return e;
+}
+
+enum dm_err dm_db_listener_exec(struct dm_db_listener *l, const char *sql, int nparams,
+                                const char *const *params, bool binary, PGresult **res,
+                                struct dm_error *err)
+{
+    if (res)
+        *res = NULL;
+    PGresult *r = PQexecParams(l->conn, sql, nparams, NULL, params, NULL, NULL, binary ? 1 : 0);
+    return settle(l, r, res, err);
+}
+
+enum dm_err dm_db_listener_send(struct dm_db_listener *l, const char *sql, bool binary,
+                                struct dm_error *err)
+{
+    if (!PQsendQueryParams(l->conn, sql, 0, NULL, NULL, NULL, NULL, binary ? 1 : 0))
+        return broken(l, err, "follower statement");
+    return DM_OK;
+}
+
+enum dm_err dm_db_listener_result(struct dm_db_listener *l, PGresult **res, struct dm_error *err)
+{
+    *res = NULL;
+    PGresult *r = PQgetResult(l->conn), *extra;
+    /* One statement, one result: drain to the end of the command. */
+    while ((extra = PQgetResult(l->conn)) != NULL)
+        PQclear(extra);
+    return settle(l, r, res, err);
 }

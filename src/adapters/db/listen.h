@@ -34,4 +34,11 @@ enum dm_err dm_db_listener_exec(struct dm_db_listener *l, const char *sql, int n
                                 const char *const *params, bool binary, PGresult **res,
                                 struct dm_error *err) DM_MUST_CHECK;
 
+/* Pipelining: send one statement (no parameters) without waiting, then collect its result
+ * with dm_db_listener_result, so the server works on it while the caller does other work. */
+enum dm_err dm_db_listener_send(struct dm_db_listener *l, const char *sql, bool binary,
+                                struct dm_error *err) DM_MUST_CHECK;
+enum dm_err dm_db_listener_result(struct dm_db_listener *l, PGresult **res,
+                                  struct dm_error *err) DM_MUST_CHECK;
+
 #endif

@@ -146,17 +146,33 @@ static enum dm_err full_load(struct api_index *ai, struct dm_error *err)
     if (e == DM_OK)
         e = dm_db_listener_exec(ai->l, sql, 0, NULL, false, NULL, err);
     int64_t max_seq = 0;
+    /* The next chunk is asked for before this one is parsed: the server reads while we parse. */
+    if (e == DM_OK)
+        e = dm_db_listener_send(ai->l, "FETCH 20000 FROM dm_ix", true, err);
     while (e == DM_OK) {
-        e = dm_db_listener_exec(ai->l, "FETCH 20000 FROM dm_ix", 0, NULL, true, &r, err);
+        e = dm_db_listener_result(ai->l, &r, err);
         if (e != DM_OK || PQntuples(r) == 0)
+            break;
+        if (PQntuples(r) == 20000)
+            e = dm_db_listener_send(ai->l, "FETCH 20000 FROM dm_ix", true, err);
+        if (e != DM_OK)
             break;
         if (n + (size_t)PQntuples(r) > cap) {
             cap = (cap ? cap * 2 : 65536) + (size_t)PQntuples(r);
             recs = dm_xrealloc(recs, cap * sizeof(*recs));
         }
+        bool last = PQntuples(r) < 20000;
         e = parse_rows(ai, r, recs, NULL, &n, &max_seq, err);
         PQclear(r);
         r = NULL;
+        if (e != DM_OK && !last) { /* collect the chunk already asked for */
+            struct dm_error ignored = {0};
+            if (dm_db_listener_result(ai->l, &r, &ignored) == DM_OK)
+                PQclear(r);
+            r = NULL;
+        }
+        if (last)
+            break;
     }
     PQclear(r);
     end_snapshot(ai);
