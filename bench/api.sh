@@ -157,8 +157,9 @@ index_wait() {
     ok)
         INDEX_READY_S=$(awk -v a="$api_t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
         INDEX_ROWS=$(echo "$h" | jq '.searchIndex.rows // null')
-        INDEX_LOAD_S=$(curl -s "$BASE/metrics" | awk '$1 == "diamond_search_index_load_seconds" { print $2 + 0; exit }')
-        INDEX_LOAD_S=${INDEX_LOAD_S:-null}
+        INDEX_LOAD_S=$(curl -s -H "X-API-Key: $KEY" "$BASE/metrics" | awk '$1 == "diamond_search_index_load_seconds" { print $2 + 0; exit }')
+        # (/health's searchIndex.loadSeconds when /metrics does not export it)
+        [ -n "$INDEX_LOAD_S" ] || INDEX_LOAD_S=$(echo "$h" | jq '.searchIndex.loadSeconds // null')
         echo "api bench: search index ok: $INDEX_ROWS rows, ready ${INDEX_READY_S} s after start, load ${INDEX_LOAD_S} s (/metrics)" >&2
         grep -i 'index' "$dir/api.err" | tail -3 >&2 || true
         ;;
@@ -281,8 +282,9 @@ rss_mb=$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')
 echo "api bench: API peak RSS ${rss_mb} MB (VmHWM)"
 # Sanity: the deep keyset page really is deep and full.
 deep_ok=$(curl -s -H "X-API-Key: $KEY" "$BASE/api/v2/diamonds?cursor=$CURSOR" | jq '.data | length')
-index_q=$(curl -s "$BASE/metrics" | awk '/^diamond_api_search_queries_total\{path="index"\}/ { print $2 + 0; exit }')
-[ -z "$index_q" ] || echo "api bench: searches answered by the index: $index_q (/metrics)"
+index_q=$(curl -s -H "X-API-Key: $KEY" "$BASE/metrics" | awk '/^diamond_api_search_queries_total\{path="index"\}/ { print $2 + 0; exit }')
+index_mb=$(curl -s -H "X-API-Key: $KEY" "$BASE/metrics" | awk '$1 == "diamond_search_index_bytes" { printf "%.1f", $2 / 1048576; exit }')
+[ -z "$index_q" ] || echo "api bench: searches answered by the index: $index_q; index memory ${index_mb:-?} MB (/metrics)"
 stop_api
 
 # 2. The same single URLs with the micro-cache off.
@@ -323,6 +325,7 @@ cat >"$BENCH_OUT/api.json" <<JSON
   "api_search_index_load_s": $INDEX_LOAD_S_1,
   "api_search_index_ready_s": $INDEX_READY_S_1,
   "api_search_index_queries": ${index_q:-null},
+  "api_search_index_mb": ${index_mb:-null},
 $figures  "api_keyset_deep_rows": ${deep_ok:-0},
   "api_peak_rss_mb": $rss_mb,
   "targets": {

@@ -66,10 +66,10 @@ check "fixture: under 10,000 rows (the SQL path's totals are exact too)" [ "$(ps
 check_eq "database LC_CTYPE" "$CTYPE" "$(psql_q "SELECT datctype FROM pg_database WHERE datname = current_database()")"
 
 KEY=$(new_key differ read)
-start_api idx HMAC_SECRETS='{}' API_RATE_LIMIT_RPS=0 API_CACHE_MS=0 API_SEARCH_INDEX=true
+start_api idx HMAC_SECRETS='{}' API_RATE_LIMIT_RPS=0 METRICS_CACHE_MS=0 API_CACHE_MS=0 API_SEARCH_INDEX=true
 IDX=$API
 API_NAMES="idx sql"
-start_api sql HMAC_SECRETS='{}' API_RATE_LIMIT_RPS=0 API_CACHE_MS=0 API_SEARCH_INDEX=false
+start_api sql HMAC_SECRETS='{}' API_RATE_LIMIT_RPS=0 METRICS_CACHE_MS=0 API_CACHE_MS=0 API_SEARCH_INDEX=false
 SQLAPI=$API
 
 # --- the index is there ---
@@ -101,7 +101,7 @@ check_eq "the SQL-path API reports its index off" off "$(curl -s "$SQLAPI/health
 
 # metric URL PATH_LABEL -> diamond_api_search_queries_total{path=LABEL}, "absent" if not exported
 metric() {
-    curl -s "$1/metrics" | awk -v m="diamond_api_search_queries_total{path=\"$2\"}" '$1 == m { print $2 + 0; f = 1 } END { if (!f) print "absent" }'
+    curl -s -H "X-API-Key: $KEY" "$1/metrics" | awk -v m="diamond_api_search_queries_total{path=\"$2\"}" '$1 == m { print $2 + 0; f = 1 } END { if (!f) print "absent" }'
 }
 
 # diff_round PHASE SEED QUERIES: one comparison run; checks the index path was used.
@@ -178,7 +178,7 @@ check_eq "index rows = active diamonds after the changes" "$(psql_q "SELECT coun
 # The SQL path keeps totals of large result sets for 10 s (search.c count cache): a fresh
 # process is the reference for the changed database.
 stop_api sql
-start_api sql2 HMAC_SECRETS='{}' API_RATE_LIMIT_RPS=0 API_CACHE_MS=0 API_SEARCH_INDEX=false
+start_api sql2 HMAC_SECRETS='{}' API_RATE_LIMIT_RPS=0 METRICS_CACHE_MS=0 API_CACHE_MS=0 API_SEARCH_INDEX=false
 SQLAPI=$API
 API_NAMES="idx sql2"
 

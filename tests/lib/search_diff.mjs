@@ -13,6 +13,7 @@
 //    apart from the index's "facets" member; a 400 body identical; same ETag;
 //  - keyset chains: some queries follow nextCursor for several pages on both;
 //  - invalid parameter values: the same 400 body;
+//  - get by id (active, deleted, unknown, upper-case, malformed ids): same status, body, ETag;
 //  - totals: every 200 answer's total equals an exact count by psql of the same filters,
 //    totalIsEstimate is false, totalPages = ceil(total / limit);
 //  - ETag/304: If-None-Match with the index's ETag gives 304 and no body;
@@ -79,7 +80,8 @@ const vocab = JSON.parse(psql(`SELECT json_build_object(
   'carats', (SELECT json_agg(DISTINCT carats::text) FROM diamonds),
   'prices', (SELECT json_agg(DISTINCT retail_price::text) FROM diamonds),
   'created', (SELECT json_agg(DISTINCT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) FROM diamonds),
-  'ids', (SELECT json_agg(id) FROM (SELECT id FROM diamonds ORDER BY md5(id::text || 'x') LIMIT 200) t))`));
+  'ids', (SELECT json_agg(id) FROM (SELECT id FROM diamonds ORDER BY md5(id::text || 'x') LIMIT 200) t),
+  'deleted', (SELECT coalesce(json_agg(id), '[]') FROM (SELECT id FROM diamonds WHERE status = 'deleted' ORDER BY md5(id::text) LIMIT 30) t))`));
 
 const COLORS = 'DEFGHIJKLMNOPQRSTUVWXYZ'.split('');
 const CLARITIES = ['FL', 'IF', 'VVS1', 'VVS2', 'VS1', 'VS2', 'SI1', 'SI2', 'SI3', 'I1', 'I2', 'I3'];
@@ -240,7 +242,7 @@ function where(f, omit = new Set()) {
 }
 
 // ---- HTTP ----
-const stats = { queries: 0, compared: 0, idxSearch: 0, idx200: 0, sql200: 0, valid: 0, valid200both: 0, nonEmpty: 0, bad400: 0, cursorPages: 0, etag304: 0, facetsChecked: 0, totalsChecked: 0, includeFacets: 0, failures: 0 };
+const stats = { byId: 0, byId200: 0, queries: 0, compared: 0, idxSearch: 0, idx200: 0, sql200: 0, valid: 0, valid200both: 0, nonEmpty: 0, bad400: 0, cursorPages: 0, etag304: 0, facetsChecked: 0, totalsChecked: 0, includeFacets: 0, failures: 0 };
 const failures = [];
 let firstShown = false;
 async function get(base, p, headers = {}) {
@@ -366,6 +368,20 @@ for (let n = 0; n < NQ; n++) {
 }
 await pool(tasks);
 
+// ---- get by id: active, deleted, unknown, upper-case and malformed ids ----
+{
+  const ids = [...vocab.ids.slice(0, 150), ...vocab.deleted, '00000000-0000-0000-0000-000000000000',
+    ...vocab.ids.slice(150, 170).map((x) => x.toUpperCase()), 'not-a-uuid', vocab.ids[0].replace(/-/g, ''),
+    '{' + vocab.ids[1] + '}', vocab.ids[2] + ' ', vocab.ids[3].slice(0, 35)];
+  await pool(ids.map((id) => async () => {
+    const url = '/api/v2/diamonds/' + encodeURIComponent(id);
+    const [a, b] = await Promise.all([get(IDX, url), get(SQL, url)]);
+    stats.byId++;
+    if (a.status === 200) stats.byId200++;
+    if (a.status !== b.status || !a.body.equals(b.body) || a.etag !== b.etag) fail('get by id', url, a, b);
+  }));
+}
+
 // ---- exact totals by psql ----
 {
   const sql = totalsToCheck.map((t) => `SELECT count(*) FROM diamonds WHERE ${where(t.f)};`).join('\n');
@@ -465,6 +481,7 @@ if (stats.nonEmpty < stats.idx200 * 0.4) pre.push(`only ${stats.nonEmpty} of ${s
 if (stats.bad400 < NQ * 0.04) pre.push(`only ${stats.bad400} invalid queries answered 400`);
 if (stats.cursorPages < NQ * 0.03) pre.push(`only ${stats.cursorPages} cursor pages followed`);
 if (stats.etag304 < Math.min(10, etagSamples.length) || etagSamples.length < 10) pre.push(`only ${stats.etag304} ETag/304 checks`);
+if (stats.byId200 < 100) pre.push(`only ${stats.byId200} of ${stats.byId} gets by id answered 200`);
 if (stats.facetsChecked < Math.min(20, Number(args.facets || 60))) pre.push(`only ${stats.facetsChecked} facet samples checked`);
 for (const p of pre) { stats.failures++; console.log(`PRECONDITION FAILED (${PHASE}): ${p}`); }
 
@@ -473,6 +490,6 @@ const byKind = {};
 for (const f of failures) byKind[f.kind] = (byKind[f.kind] || 0) + 1;
 console.log(`search diff ${PHASE}: seed ${SEED}, ${stats.queries} queries, ${stats.compared} requests compared (${stats.cursorPages} cursor pages, ${stats.bad400} answered 400), ` +
   `${stats.valid200both}/${stats.valid} valid answered 200 by both, ${stats.nonEmpty} non-empty, ${stats.totalsChecked} totals = psql count, ${stats.etag304} ETag 304, ` +
-  `${stats.facetsChecked} facet samples = SQL GROUP BY, ${stats.includeFacets} include=facets; ${stats.failures} failures ${JSON.stringify(byKind)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  `${stats.facetsChecked} facet samples = SQL GROUP BY, ${stats.includeFacets} include=facets, ${stats.byId} gets by id; ${stats.failures} failures ${JSON.stringify(byKind)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 console.log(JSON.stringify({ phase: PHASE, ...stats }));
 process.exit(stats.failures ? 1 : 0);
