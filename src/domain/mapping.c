@@ -1,4 +1,8 @@
-/* mapping.c - Nivoda item -> canonical diamond, content hash and COPY text line. */
+/*
+ * mapping.c - Nivoda item -> canonical diamond, content hash and COPY text line. The rules for
+ * ambiguous supplier values (booleans, enumerated fields, URLs, rounding, nulls and empty
+ * strings) are listed in docs/architecture.md, "Mapping rules".
+ */
 #include "domain/mapping.h"
 
 #include "core/num.h"
@@ -8,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Decimal text "[+-]digits[.digits]" to fixed point, half away from zero. */
 static enum dm_err decimal_text(const char *s, int scale, int64_t *out)
@@ -151,6 +156,285 @@ static char *opt_text(const struct dm_jscan *js, int obj, const char *key, bool 
     return s;
 }
 
+/* ---- booleans ---------------------------------------------------------------------------- */
+
+/*
+ * A boolean as suppliers write it: true/false, the numbers 1/0, or a string true/false,
+ * yes/no, y/n, 1/0 in any case (surrounding spaces ignored). DM_ERR_NOT_FOUND when absent or
+ * null, DM_ERR_INVALID for anything else (never guessed).
+ */
+static enum dm_err tok_bool(const struct dm_jscan *js, int i, bool *out)
+{
+    int type = dm_jscan_type(js, i);
+    if (type < 0 || type == DM_JNULL)
+        return DM_ERR_NOT_FOUND;
+    if (type == DM_JTRUE || type == DM_JFALSE) {
+        *out = type == DM_JTRUE;
+        return DM_OK;
+    }
+    char text[16];
+    size_t n = 0;
+    if (type == DM_JNUM) {
+        const char *raw = dm_jscan_raw(js, i, &n);
+        if (n != 1 || (raw[0] != '0' && raw[0] != '1'))
+            return DM_ERR_INVALID;
+        *out = raw[0] == '1';
+        return DM_OK;
+    }
+    if (type != DM_JSTR)
+        return DM_ERR_INVALID;
+    char *v = dm_jscan_strdup(js, i, &n);
+    const char *b = v, *e = v + n;
+    while (b < e && *b == ' ')
+        b++;
+    while (e > b && e[-1] == ' ')
+        e--;
+    n = (size_t)(e - b);
+    bool ok = n < sizeof(text);
+    if (ok) {
+        for (size_t k = 0; k < n; k++)
+            text[k] = (char)((b[k] >= 'A' && b[k] <= 'Z') ? b[k] - 'A' + 'a' : b[k]);
+        text[n] = '\0';
+    }
+    free(v);
+    static const char *const yes[] = {"true", "yes", "y", "1"};
+    static const char *const no[] = {"false", "no", "n", "0"};
+    for (size_t k = 0; ok && k < sizeof(yes) / sizeof(yes[0]); k++) {
+        if (!strcmp(text, yes[k]) || !strcmp(text, no[k])) {
+            *out = !strcmp(text, yes[k]);
+            return DM_OK;
+        }
+    }
+    return DM_ERR_INVALID;
+}
+
+/* The raw text of token i, cut for an error message. */
+static void raw_snippet(const struct dm_jscan *js, int i, char *out, size_t size)
+{
+    size_t n = 0;
+    const char *raw = dm_jscan_raw(js, i, &n);
+    snprintf(out, size, "%.*s", (int)(n < 40 ? n : 40), raw ? raw : "");
+}
+
+static enum dm_err bool_error(const struct dm_jscan *js, int i, const char *field,
+                              struct dm_error *err)
+{
+    char v[48];
+    raw_snippet(js, i, v, sizeof(v));
+    return dm_error_set(err, DM_ERR_INVALID,
+                        "%s is not a boolean (%s; true/false, yes/no or 1/0 expected)", field, v);
+}
+
+/* ---- enumerated fields -------------------------------------------------------------------- */
+
+/* A vocabulary entry: a spelling with spaces, hyphens and underscores removed, upper case. */
+struct spelling {
+    const char *in, *out;
+};
+
+/* Known shapes (the 17 the pipeline queries) and their usual aliases. */
+static const struct spelling SHAPES[] = {
+    {"ROUND", "ROUND"},
+    {"ROUNDBRILLIANT", "ROUND"},
+    {"RBC", "ROUND"},
+    {"RB", "ROUND"},
+    {"RD", "ROUND"},
+    {"BR", "ROUND"},
+    {"OVAL", "OVAL"},
+    {"OVALBRILLIANT", "OVAL"},
+    {"OV", "OVAL"},
+    {"EMERALD", "EMERALD"},
+    {"EMERALDSTEPCUT", "EMERALD"},
+    {"EM", "EMERALD"},
+    {"CUSHION", "CUSHION"},
+    {"CU", "CUSHION"},
+    {"CUSHIONB", "CUSHION B"},
+    {"CUSHIONBRILLIANTB", "CUSHION B"},
+    {"CUSHIONMODIFIED", "CUSHION MODIFIED"},
+    {"CUSHIONMODIFIEDBRILLIANT", "CUSHION MODIFIED"},
+    {"CMB", "CUSHION MODIFIED"},
+    {"CUSHIONBRILLIANT", "CUSHION BRILLIANT"},
+    {"ASSCHER", "ASSCHER"},
+    {"ASSCHERSTEPCUT", "ASSCHER"},
+    {"AS", "ASSCHER"},
+    {"RADIANT", "RADIANT"},
+    {"RA", "RADIANT"},
+    {"MARQUISE", "MARQUISE"},
+    {"MARQUISEBRILLIANT", "MARQUISE"},
+    {"MQ", "MARQUISE"},
+    {"PEAR", "PEAR"},
+    {"PEARBRILLIANT", "PEAR"},
+    {"PS", "PEAR"},
+    {"PRINCESS", "PRINCESS"},
+    {"PRINCESSCUT", "PRINCESS"},
+    {"PR", "PRINCESS"},
+    {"ROSE", "ROSE"},
+    {"ROSECUT", "ROSE"},
+    {"OLDMINER", "OLD MINER"},
+    {"OLDMINERCUT", "OLD MINER"},
+    {"OLDMINE", "OLD MINER"},
+    {"OMC", "OLD MINER"},
+    {"TRILLIANT", "TRILLIANT"},
+    {"TRILLION", "TRILLIANT"},
+    {"HEXAGONAL", "HEXAGONAL"},
+    {"HEX", "HEXAGONAL"},
+    {"HEART", "HEART"},
+    {"HEARTBRILLIANT", "HEART"},
+    {"HS", "HEART"},
+};
+
+/* GIA clarity grades (dm_clarity_rank's list) and their spelled-out and piqué aliases. */
+static const struct spelling CLARITIES[] = {
+    {"FL", "FL"},     {"FLAWLESS", "FL"}, {"IF", "IF"},   {"INTERNALLYFLAWLESS", "IF"},
+    {"VVS1", "VVS1"}, {"VVS2", "VVS2"},   {"VS1", "VS1"}, {"VS2", "VS2"},
+    {"SI1", "SI1"},   {"SI2", "SI2"},     {"SI3", "SI3"}, {"I1", "I1"},
+    {"I2", "I2"},     {"I3", "I3"},       {"P1", "I1"},   {"P2", "I2"},
+    {"P3", "I3"},     {"PK1", "I1"},      {"PK2", "I2"},  {"PK3", "I3"},
+};
+
+/* Cut, polish and symmetry grades, as their usual abbreviations. */
+static const struct spelling GRADES[] = {
+    {"ID", "ID"},        {"IDEAL", "ID"}, {"EX", "EX"},       {"EXC", "EX"},
+    {"EXCELLENT", "EX"}, {"VG", "VG"},    {"VERYGOOD", "VG"}, {"GD", "GD"},
+    {"G", "GD"},         {"GOOD", "GD"},  {"FR", "FR"},       {"F", "FR"},
+    {"FAIR", "FR"},      {"PR", "PR"},    {"P", "PR"},        {"POOR", "PR"},
+};
+
+/* The key s is looked up by: ASCII upper case without spaces, hyphens and underscores; false
+ * when s holds anything but ASCII letters, digits and those separators, or is too long. */
+static bool spelling_key(const char *s, char *key, size_t size)
+{
+    size_t n = 0;
+    for (; *s; s++) {
+        char c = *s;
+        if (c == ' ' || c == '-' || c == '_')
+            continue;
+        if (c >= 'a' && c <= 'z')
+            c = (char)(c - 'a' + 'A');
+        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) || n + 1 >= size)
+            return false;
+        key[n++] = c;
+    }
+    key[n] = '\0';
+    return n > 0;
+}
+
+static const char *spelling_find(const char *s, const struct spelling *v, size_t n)
+{
+    char key[40];
+    if (!spelling_key(s, key, sizeof(key)))
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(key, v[i].in))
+            return v[i].out;
+    return NULL;
+}
+
+/* Colour: one letter D..Z (dm_color_rank's list), any case. */
+static const char *colour_find(const char *s, char out[2])
+{
+    char key[4];
+    if (!spelling_key(s, key, sizeof(key)) || key[1] != '\0' || key[0] < 'D' || key[0] > 'Z')
+        return NULL;
+    out[0] = key[0];
+    out[1] = '\0';
+    return out;
+}
+
+enum vocab { V_SHAPE, V_COLOUR, V_CLARITY, V_GRADE };
+
+/*
+ * An enumerated field: its canonical spelling (malloc'd) in *out, NULL when absent, empty or
+ * null; DM_ERR_INVALID naming the field when present but not in the vocabulary (non-ASCII text
+ * included: nothing is guessed, nothing is upper-cased byte by byte).
+ */
+static enum dm_err opt_enum(const struct dm_jscan *js, int obj, const char *key, enum vocab voc,
+                            const char *field, char **out, struct dm_error *err)
+{
+    *out = NULL;
+    int i = dm_jscan_get(js, obj, key);
+    int type = dm_jscan_type(js, i);
+    if (type < 0 || type == DM_JNULL)
+        return DM_OK;
+    char *s = NULL;
+    if (type == DM_JSTR) {
+        size_t n = 0;
+        s = dm_jscan_strdup(js, i, &n);
+        if (n == 0 || strlen(s) != n) { /* empty: absent; an embedded NUL: unknown */
+            bool empty = n == 0;
+            free(s);
+            if (empty)
+                return DM_OK;
+            s = NULL;
+        }
+    } else if (type == DM_JNUM) {
+        size_t n = 0;
+        const char *raw = dm_jscan_raw(js, i, &n);
+        s = dm_xstrndup(raw, n);
+    }
+    const char *canon = NULL;
+    char letter[2];
+    if (s != NULL) {
+        switch (voc) {
+        case V_SHAPE:
+            canon = spelling_find(s, SHAPES, sizeof(SHAPES) / sizeof(SHAPES[0]));
+            break;
+        case V_COLOUR:
+            canon = colour_find(s, letter);
+            break;
+        case V_CLARITY:
+            canon = spelling_find(s, CLARITIES, sizeof(CLARITIES) / sizeof(CLARITIES[0]));
+            break;
+        case V_GRADE:
+            canon = spelling_find(s, GRADES, sizeof(GRADES) / sizeof(GRADES[0]));
+            break;
+        }
+    }
+    free(s);
+    if (canon == NULL) {
+        char v[48];
+        raw_snippet(js, i, v, sizeof(v));
+        return dm_error_set(err, DM_ERR_INVALID, "%s %s is not a known value", field, v);
+    }
+    *out = dm_xstrdup(canon);
+    return DM_OK;
+}
+
+/* ---- URLs --------------------------------------------------------------------------------- */
+
+/* An http(s) URL: the scheme (any case), something after it, no spaces or control bytes. */
+static bool http_url(const char *s)
+{
+    size_t skip;
+    if (!strncasecmp(s, "http://", 7))
+        skip = 7;
+    else if (!strncasecmp(s, "https://", 8))
+        skip = 8;
+    else
+        return false;
+    if (s[skip] == '\0')
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= ' ' || *p == 0x7f)
+            return false;
+    return true;
+}
+
+/* An optional URL field: kept when it is an http(s) URL; anything else (a javascript: or
+ * data: URL, a bare path) is dropped and named in d->dropped_urls. */
+static char *opt_url(const struct dm_jscan *js, int obj, const char *key, const char *field,
+                     struct dm_diamond *d)
+{
+    char *s = opt_text(js, obj, key, false);
+    if (s == NULL || http_url(s))
+        return s;
+    free(s);
+    size_t used = strlen(d->dropped_urls);
+    snprintf(d->dropped_urls + used, sizeof(d->dropped_urls) - used, "%s%s", used ? "," : "",
+             field);
+    return NULL;
+}
+
 /* Object member index or -1 when absent or not an object. */
 static int opt_object(const struct dm_jscan *js, int obj, const char *key)
 {
@@ -162,36 +446,40 @@ struct json_key {
     const char *out; /* key in the canonical object */
     int src;         /* 0 = d, 1 = c */
     const char *in;  /* key in the payload */
+    bool boolean;    /* written as true/false (read by tok_bool, checked before) */
 };
 
 static const struct json_key MEASUREMENT_KEYS[] = {
-    {"length", 1, "length"},
-    {"width", 1, "width"},
-    {"depth", 1, "depth"},
-    {"depthPercentage", 1, "depthPercentage"},
-    {"table", 1, "table"},
-    {"crownAngle", 1, "crownAngle"},
-    {"crownHeight", 1, "crownHeight"},
-    {"pavAngle", 1, "pavAngle"},
-    {"pavHeight", 1, "pavHeight"},
-    {"pavDepth", 1, "pavDepth"},
-    {"girdle", 1, "girdle"},
-    {"culetSize", 1, "culetSize"},
-    {"girdleCondition", 1, "girdleCondition"},
-    {"culetCondition", 1, "culet_condition"},
+    {"length", 1, "length", false},
+    {"width", 1, "width", false},
+    {"depth", 1, "depth", false},
+    {"depthPercentage", 1, "depthPercentage", false},
+    {"table", 1, "table", false},
+    {"crownAngle", 1, "crownAngle", false},
+    {"crownHeight", 1, "crownHeight", false},
+    {"pavAngle", 1, "pavAngle", false},
+    {"pavHeight", 1, "pavHeight", false},
+    {"pavDepth", 1, "pavDepth", false},
+    {"girdle", 1, "girdle", false},
+    {"culetSize", 1, "culetSize", false},
+    {"girdleCondition", 1, "girdleCondition", false},
+    {"culetCondition", 1, "culet_condition", false},
 };
 
 static const struct json_key ATTRIBUTE_KEYS[] = {
-    {"eyeClean", 0, "eyeClean"},  {"brown", 0, "brown"},
-    {"green", 0, "green"},        {"blue", 0, "blue"},
-    {"gray", 0, "gray"},          {"milky", 0, "milky"},
-    {"bowtie", 0, "bowtie"},      {"mineOfOrigin", 0, "mine_of_origin"},
-    {"cutStyle", 1, "cut_style"}, {"keyToSymbols", 1, "keyToSymbols"},
-    {"comments", 1, "comments"},
+    {"eyeClean", 0, "eyeClean", true},   {"brown", 0, "brown", false},
+    {"green", 0, "green", false},        {"blue", 0, "blue", false},
+    {"gray", 0, "gray", false},          {"milky", 0, "milky", false},
+    {"bowtie", 0, "bowtie", false},      {"mineOfOrigin", 0, "mine_of_origin", false},
+    {"cutStyle", 1, "cut_style", false}, {"keyToSymbols", 1, "keyToSymbols", false},
+    {"comments", 1, "comments", false},
 };
 
+static enum dm_err tok_bool(const struct dm_jscan *js, int i, bool *out);
+
 /* A compact JSON object of the keys present (non-null) in the payload, values as written
- * (the input was validated, so each slice is valid JSON), or NULL when none is present. */
+ * (the input was validated, so each slice is valid JSON) or, for booleans, as true/false; NULL
+ * when none is present. */
 static char *collect(const struct dm_jscan *js, int d, int c, const struct json_key *keys, size_t n)
 {
     struct dm_buf b;
@@ -204,6 +492,11 @@ static char *collect(const struct dm_jscan *js, int d, int c, const struct json_
             continue;
         size_t len = 0;
         const char *raw = dm_jscan_raw(js, v, &len);
+        bool flag;
+        if (keys[i].boolean && tok_bool(js, v, &flag) == DM_OK) {
+            raw = flag ? "true" : "false";
+            len = strlen(raw);
+        }
         e = dm_buf_appendf(&b, "%c\"%s\":", b.len ? ',' : '{', keys[i].out);
         if (e == DM_OK)
             e = dm_buf_append(&b, raw, len);
@@ -282,11 +575,11 @@ static enum dm_err map_scanned(const struct dm_jscan *js, struct dm_diamond *d,
         e = dm_error_set(err, DM_ERR_INVALID, "missing item id (offer id)");
         goto out;
     }
-    d->shape = opt_text(js, cj, "shape", true);
-    if (d->shape == NULL) {
+    e = opt_enum(js, cj, "shape", V_SHAPE, "certificate.shape", &d->shape, err);
+    if (e == DM_OK && d->shape == NULL)
         e = dm_error_set(err, DM_ERR_INVALID, "missing certificate.shape");
+    if (e != DM_OK)
         goto out;
-    }
     e = tok_decimal(js, dm_jscan_get(js, cj, "carats"), 2, &d->carats_c2);
     if (e != DM_OK) {
         e = number_error(e, "certificate.carats", err);
@@ -300,16 +593,16 @@ static enum dm_err map_scanned(const struct dm_jscan *js, struct dm_diamond *d,
         e = dm_error_set(err, DM_ERR_INVALID, "certificate.carats out of range");
         goto out;
     }
-    d->color = opt_text(js, cj, "color", false);
-    if (d->color == NULL) {
+    e = opt_enum(js, cj, "color", V_COLOUR, "certificate.color", &d->color, err);
+    if (e == DM_OK && d->color == NULL)
         e = dm_error_set(err, DM_ERR_INVALID, "missing certificate.color");
+    if (e != DM_OK)
         goto out;
-    }
-    d->clarity = opt_text(js, cj, "clarity", false);
-    if (d->clarity == NULL) {
+    e = opt_enum(js, cj, "clarity", V_CLARITY, "certificate.clarity", &d->clarity, err);
+    if (e == DM_OK && d->clarity == NULL)
         e = dm_error_set(err, DM_ERR_INVALID, "missing certificate.clarity");
+    if (e != DM_OK)
         goto out;
-    }
     e = tok_decimal(js, dm_jscan_get(js, item, "price"), 0, &d->feed_price_cents);
     if (e != DM_OK) {
         e = number_error(e, "price", err);
@@ -324,9 +617,13 @@ static enum dm_err map_scanned(const struct dm_jscan *js, struct dm_diamond *d,
         goto out;
     }
 
-    d->cut = opt_text(js, cj, "cut", true);
-    d->polish = opt_text(js, cj, "polish", true);
-    d->symmetry = opt_text(js, cj, "symmetry", true);
+    e = opt_enum(js, cj, "cut", V_GRADE, "certificate.cut", &d->cut, err);
+    if (e == DM_OK)
+        e = opt_enum(js, cj, "polish", V_GRADE, "certificate.polish", &d->polish, err);
+    if (e == DM_OK)
+        e = opt_enum(js, cj, "symmetry", V_GRADE, "certificate.symmetry", &d->symmetry, err);
+    if (e != DM_OK)
+        goto out;
     char *flo_int = opt_text(js, cj, "floInt", false);
     if (flo_int != NULL) {
         char *flo_col = opt_text(js, cj, "floCol", false);
@@ -338,27 +635,46 @@ static enum dm_err map_scanned(const struct dm_jscan *js, struct dm_diamond *d,
             d->fluorescence = flo_int;
         }
     }
-    int lg = dm_jscan_type(js, dm_jscan_get(js, cj, "labgrown"));
-    if (lg == DM_JTRUE || lg == DM_JFALSE) {
-        d->lab_grown = lg == DM_JTRUE;
-    } else {
+    /* Booleans are read, never guessed: an unreadable treatment or lab-grown flag refuses the
+     * stone rather than showing a treated stone as untreated. */
+    int lg = dm_jscan_get(js, cj, "labgrown");
+    e = tok_bool(js, lg, &d->lab_grown);
+    if (e == DM_ERR_NOT_FOUND) {
         int t = dm_jscan_get(js, cj, "labgrown_type");
         int tt = dm_jscan_type(js, t);
         bool empty = tt == DM_JSTR && js->tok[t].end == js->tok[t].start;
         d->lab_grown = tt >= 0 && tt != DM_JNULL && tt != DM_JFALSE && !empty;
+    } else if (e != DM_OK) {
+        e = bool_error(js, lg, "certificate.labgrown", err);
+        goto out;
     }
-    d->treated = dm_jscan_type(js, dm_jscan_get(js, cj, "treated")) == DM_JTRUE;
+    int tr = dm_jscan_get(js, cj, "treated");
+    e = tok_bool(js, tr, &d->treated);
+    if (e == DM_ERR_NOT_FOUND) {
+        d->treated = false; /* absent or null: not declared treated (feed.md §2) */
+    } else if (e != DM_OK) {
+        e = bool_error(js, tr, "certificate.treated", err);
+        goto out;
+    }
+    int ec = dm_jscan_get(js, dj, "eyeClean");
+    bool eye_clean = false;
+    e = tok_bool(js, ec, &eye_clean);
+    if (e != DM_OK && e != DM_ERR_NOT_FOUND) {
+        e = bool_error(js, ec, "diamond.eyeClean", err);
+        goto out;
+    }
+    e = DM_OK;
 
     d->raw_availability = opt_text(js, dj, "availability", false);
     d->availability = dm_availability_normalise(d->raw_availability);
     d->hold_id = opt_text(js, dj, "HoldId", false);
-    d->image_url = opt_text(js, dj, "image", false);
-    d->video_url = opt_text(js, dj, "video", false);
+    d->image_url = opt_url(js, dj, "image", "image", d);
+    d->video_url = opt_url(js, dj, "video", "video", d);
     if (d->video_url == NULL)
-        d->video_url = opt_text(js, dj, "supplier_video_link", false);
+        d->video_url = opt_url(js, dj, "supplier_video_link", "supplier_video_link", d);
     d->certificate_lab = opt_text(js, cj, "lab", false);
     d->certificate_number = opt_text(js, cj, "certNumber", false);
-    d->certificate_pdf_url = opt_text(js, cj, "pdfUrl", false);
+    d->certificate_pdf_url = opt_url(js, cj, "pdfUrl", "pdfUrl", d);
     d->measurements = collect(js, dj, cj, MEASUREMENT_KEYS,
                               sizeof(MEASUREMENT_KEYS) / sizeof(MEASUREMENT_KEYS[0]));
     d->attributes =

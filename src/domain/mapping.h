@@ -3,7 +3,9 @@
  * (feed.md §2), and the record's two serialisations: its content hash and its PostgreSQL
  * COPY text line. Every way an item can be unusable is a DM_ERR_INVALID with a precise reason
  * (missing diamond / certificate / shape / color / clarity / price, carats <= 0, out-of-range
- * numbers, malformed JSON); no JSON shape can crash it. Pure: no I/O.
+ * numbers, malformed JSON, a boolean that is not one, an enumerated value outside its
+ * vocabulary, each naming the field); no JSON shape can crash it. The rules for ambiguous
+ * supplier values are listed in docs/architecture.md ("Mapping rules"). Pure: no I/O.
  *
  * Ownership: every char* of struct dm_diamond is malloc'd and released by dm_diamond_free.
  */
@@ -43,6 +45,9 @@ struct dm_diamond {
     char *measurements; /* compact JSON object or NULL when no key is present */
     char *attributes;   /* compact JSON object or NULL when no key is present */
     char *supplier_name, *supplier_legal_name;
+    /* Supplier URL fields dropped because they were not http(s) URLs ("image,pdfUrl"; "" =
+     * none): the stone is kept without them, and the caller logs them. */
+    char dropped_urls[64];
     /* Pricing (dm_mapping_price). */
     int64_t price_per_carat_cents, retail_price_cents, markup_e4;
     int rating;                        /* 0 = null */

@@ -121,7 +121,7 @@ static void test_errors(void **state)
         {"\"certificate\":{", "\"certificate\":[],\"x\":{", "missing certificate"},
         {"\"shape\":\"round\"", "\"shape\":\"\"", "missing certificate.shape"},
         {"\"shape\":\"round\"", "\"shape\":null", "missing certificate.shape"},
-        {"\"shape\":\"round\"", "\"shape\":{}", "missing certificate.shape"},
+        {"\"shape\":\"round\"", "\"shape\":{}", "certificate.shape {} is not a known value"},
         {"\"carats\":1.015", "\"carats\":0", "certificate.carats must be > 0"},
         {"\"carats\":1.015", "\"carats\":-1.5", "certificate.carats must be > 0"},
         {"\"carats\":1.015", "\"carats\":0.004", "certificate.carats must be > 0"},
@@ -171,6 +171,9 @@ static void test_hostile_shapes(void **state)
                            "{\"diamond\":{\"certificate\":\"no\"}}",
                            "{\"id\":1,\"price\":1,\"diamond\":{\"id\":2,\"certificate\":"
                            "{\"shape\":1,\"carats\":\"0.5\",\"color\":2,\"clarity\":3}}}",
+                           "{\"id\":1,\"price\":1,\"diamond\":{\"id\":2,\"certificate\":"
+                           "{\"shape\":\"rd\",\"carats\":\"0.5\",\"color\":\"e\","
+                           "\"clarity\":\"vs-1\"}}}",
                            "{\"diamond\":{\"certificate\":{}}}",
                            "{\"a\":",
                            "\xff\xfe"};
@@ -179,8 +182,11 @@ static void test_hostile_shapes(void **state)
         struct dm_error err = {0};
         enum dm_err e = dm_mapping_map_text(texts[i], strlen(texts[i]), &d, &err);
         if (e == DM_OK) {
-            /* The numeric-everything item maps (numbers as text, string carats). */
-            assert_string_equal(d.shape, "1");
+            /* The minimal item maps (numeric ids as text, string carats, aliases); the one
+             * with numbers for shape, colour and clarity does not (not in their vocabulary). */
+            assert_string_equal(d.shape, "ROUND");
+            assert_string_equal(d.color, "E");
+            assert_string_equal(d.clarity, "VS1");
             assert_int_equal(d.carats_c2, 50);
             assert_string_equal(d.offer_id, "1");
             assert_null(d.measurements);
@@ -235,15 +241,295 @@ static void test_field_rules(void **state)
     }
 }
 
+/* Escapes are decoded in free text (kept as written, never upper-cased), and an enumerated
+ * field spelled with them is judged on its decoded value. */
 static void test_unicode_escapes(void **state)
 {
-    char *text = variant("\"shape\":\"round\"", "\"shape\":\"r\\u00e9\\ud83d\\ude00\\\"\\/\"");
+    char *text = variant("\"lab\":\"GIA\"", "\"lab\":\"r\\u00e9\\ud83d\\ude00\\\"\\/\"");
     struct dm_diamond d;
     struct dm_error err = {0};
     if (dm_mapping_map_text(text, strlen(text), &d, &err) != DM_OK)
         fail_msg("%s", err.message);
-    assert_string_equal(d.shape, "R\xc3\xa9\xf0\x9f\x98\x80\"/");
+    assert_string_equal(d.certificate_lab, "r\xc3\xa9\xf0\x9f\x98\x80\"/");
     dm_diamond_free(&d);
+    free(text);
+    text = variant("\"shape\":\"round\"", "\"shape\":\"\\u0052ound\"");
+    assert_int_equal(dm_mapping_map_text(text, strlen(text), &d, &err), DM_OK);
+    assert_string_equal(d.shape, "ROUND");
+    dm_diamond_free(&d);
+    free(text);
+}
+
+/* Map FULL with one replacement: DM_OK, or DM_ERR_INVALID with `reason` in the message. */
+static void map_variant(const char *from, const char *to, const char *reason, struct dm_diamond *d)
+{
+    char *text = variant(from, to);
+    struct dm_error err = {0};
+    enum dm_err e = dm_mapping_map_text(text, strlen(text), d, &err);
+    if (reason == NULL && e != DM_OK)
+        fail_msg("%s: %s", to, err.message);
+    if (reason != NULL && (e != DM_ERR_INVALID || strstr(err.message, reason) == NULL))
+        fail_msg("%s: e=%d '%s', want '%s'", to, e, err.message, reason);
+    if (reason != NULL)
+        assert_null(d->shape);
+    free(text);
+}
+
+/* Booleans: true/false, yes/no, y/n, 1/0 in any case; anything else refuses the stone naming
+ * the field; absent or null treated is false; never false for an unreadable value. */
+static void test_booleans(void **state)
+{
+    static const struct {
+        const char *v;
+        int want; /* 1 true, 0 false, -1 refused */
+    } values[] = {
+        {"true", 1},     {"false", 0},     {"\"yes\"", 1},        {"\"YES\"", 1},    {"\"No\"", 0},
+        {"\"true\"", 1}, {"\"False\"", 0}, {"\"1\"", 1},          {"\"0\"", 0},      {"1", 1},
+        {"0", 0},        {"\" y \"", 1},   {"\"N\"", 0},          {"\"maybe\"", -1}, {"2", -1},
+        {"\"\"", -1},    {"\"ja\"", -1},   {"1.0", -1},           {"-1", -1},        {"[]", -1},
+        {"{}", -1},      {"\"yes!\"", -1}, {"\"untreated\"", -1},
+    };
+    char to[64];
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        struct dm_diamond d;
+        snprintf(to, sizeof(to), "\"treated\":%s", values[i].v);
+        map_variant("\"treated\":true", to,
+                    values[i].want < 0 ? "certificate.treated is not a boolean" : NULL, &d);
+        if (values[i].want >= 0) {
+            assert_int_equal(d.treated, values[i].want);
+            dm_diamond_free(&d);
+        }
+        /* labgrown: an explicit value wins over labgrown_type ("CVD" in FULL) */
+        snprintf(to, sizeof(to), "\"labgrown\":%s", values[i].v);
+        map_variant("\"labgrown\":null", to,
+                    values[i].want < 0 ? "certificate.labgrown is not a boolean" : NULL, &d);
+        if (values[i].want >= 0) {
+            assert_int_equal(d.lab_grown, values[i].want);
+            dm_diamond_free(&d);
+        }
+        /* eyeClean is stored as true/false in attributes */
+        snprintf(to, sizeof(to), "\"eyeClean\":%s", values[i].v);
+        map_variant("\"eyeClean\":true", to,
+                    values[i].want < 0 ? "diamond.eyeClean is not a boolean" : NULL, &d);
+        if (values[i].want >= 0) {
+            assert_non_null(strstr(d.attributes, values[i].want ? "{\"eyeClean\":true,"
+                                                                : "{\"eyeClean\":false,"));
+            dm_diamond_free(&d);
+        }
+    }
+    /* absent or null: treated false, labgrown from labgrown_type, eyeClean not in attributes */
+    struct dm_diamond d;
+    map_variant("\"treated\":true", "\"treated\":null", NULL, &d);
+    assert_false(d.treated);
+    dm_diamond_free(&d);
+    map_variant("\"treated\":true,", "", NULL, &d);
+    assert_false(d.treated);
+    dm_diamond_free(&d);
+    map_variant("\"eyeClean\":true,", "\"eyeClean\":null,", NULL, &d);
+    assert_null(strstr(d.attributes, "eyeClean"));
+    dm_diamond_free(&d);
+}
+
+/* Enumerated fields: the vocabulary with its usual aliases in any case, canonical spelling
+ * out; anything else (non-ASCII included) refuses the stone naming the field. */
+static void test_enumerated(void **state)
+{
+    static const struct {
+        const char *from, *to, *want, *reason;
+    } cases[] = {
+        {"\"shape\":\"round\"", "\"shape\":\"Round\"", "ROUND", NULL},
+        {"\"shape\":\"round\"", "\"shape\":\"round brilliant\"", "ROUND", NULL},
+        {"\"shape\":\"round\"", "\"shape\":\"RBC\"", "ROUND", NULL},
+        {"\"shape\":\"round\"", "\"shape\":\"Cushion-Modified\"", "CUSHION MODIFIED", NULL},
+        {"\"shape\":\"round\"", "\"shape\":\"cushion b\"", "CUSHION B", NULL},
+        {"\"shape\":\"round\"", "\"shape\":\"old_mine\"", "OLD MINER", NULL},
+        {"\"shape\":\"round\"", "\"shape\":\"ps\"", "PEAR", NULL},
+        {"\"shape\":\"round\"",
+         "\"shape\":\"\xc3\x9cn\xc3\xaf"
+         "code\"",
+         NULL,
+         "certificate.shape \"\xc3\x9cn\xc3\xaf"
+         "code\" is not a known value"},
+        {"\"shape\":\"round\"", "\"shape\":\"r\xc3\xb6und\"", NULL, "certificate.shape"},
+        {"\"shape\":\"round\"", "\"shape\":\"BAGUETTE\"", NULL, "certificate.shape"},
+        {"\"shape\":\"round\"", "\"shape\":1, \"y\":0", NULL, "certificate.shape 1 "},
+        {"\"color\":\"G\"", "\"color\":\"g\"", "G", NULL},
+        {"\"color\":\"G\"", "\"color\":\"Z\"", "Z", NULL},
+        {"\"color\":\"G\"", "\"color\":\"C\"", NULL, "certificate.color"},
+        {"\"color\":\"G\"", "\"color\":\"\xc3\x96\"", NULL, "certificate.color"},
+        {"\"color\":\"G\"", "\"color\":\"FANCY\"", NULL, "certificate.color"},
+        {"\"color\":\"G\"", "\"color\":\"G-H\"", NULL, "certificate.color"},
+        {"\"clarity\":\"VS1\"", "\"clarity\":\"vvs 2\"", "VVS2", NULL},
+        {"\"clarity\":\"VS1\"", "\"clarity\":\"si-3\"", "SI3", NULL},
+        {"\"clarity\":\"VS1\"", "\"clarity\":\"Flawless\"", "FL", NULL},
+        {"\"clarity\":\"VS1\"", "\"clarity\":\"PK1\"", "I1", NULL},
+        {"\"clarity\":\"VS1\"", "\"clarity\":\"VS\"", NULL, "certificate.clarity"},
+        {"\"clarity\":\"VS1\"",
+         "\"clarity\":\"\xe2\x85\xa0"
+         "F\"",
+         NULL, "certificate.clarity"},
+        {"\"cut\":\"ex\"", "\"cut\":\"Excellent\"", "EX", NULL},
+        {"\"cut\":\"ex\"", "\"cut\":\"ideal\"", "ID", NULL},
+        {"\"cut\":\"ex\"", "\"cut\":\"good\"", "GD", NULL},
+        {"\"cut\":\"ex\"", "\"cut\":\"\"", NULL, NULL}, /* empty: absent */
+        {"\"cut\":\"ex\"", "\"cut\":\"Tr\xc3\xa8s bien\"", NULL, "certificate.cut"},
+        {"\"polish\":\"vg\"", "\"polish\":\"Very Good\"", "VG", NULL},
+        {"\"polish\":\"vg\"", "\"polish\":\"N/A\"", NULL, "certificate.polish"},
+        {"\"symmetry\":null", "\"symmetry\":\"fair\"", "FR", NULL},
+        {"\"symmetry\":null", "\"symmetry\":\"superb\"", NULL, "certificate.symmetry"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct dm_diamond d;
+        map_variant(cases[i].from, cases[i].to, cases[i].reason, &d);
+        if (cases[i].reason != NULL)
+            continue;
+        const char *got = strstr(cases[i].from, "shape")     ? d.shape
+                          : strstr(cases[i].from, "color")   ? d.color
+                          : strstr(cases[i].from, "clarity") ? d.clarity
+                          : strstr(cases[i].from, "cut")     ? d.cut
+                          : strstr(cases[i].from, "polish")  ? d.polish
+                                                             : d.symmetry;
+        if (cases[i].want == NULL)
+            assert_null(got);
+        else
+            assert_string_equal(got, cases[i].want);
+        dm_diamond_free(&d);
+    }
+    /* free text keeps its bytes: supplier name, mine of origin, comments */
+    struct dm_diamond d;
+    map_variant("\"name\":\"Acme\"",
+                "\"name\":\"\xc3\x9cn\xc3\xaf"
+                "code \xe2\x82\xac\"",
+                NULL, &d);
+    assert_string_equal(d.supplier_name, "\xc3\x9cn\xc3\xaf"
+                                         "code \xe2\x82\xac");
+    dm_diamond_free(&d);
+}
+
+/* Carats are rounded half up to the certificate's two decimals and prices to whole cents, on
+ * the decimal digits as written, before pricing and rule matching. */
+static void test_rounding(void **state)
+{
+    static const struct {
+        const char *carats, *price;
+        int64_t c2, cents, ppc;
+    } cases[] = {
+        /* price 123456 cents / 1.02 ct = 121035.29.. -> 121035 cents per carat */
+        {"1.015", "123456", 102, 123456, 121035},    {"1.0149999", "123456", 101, 123456, 122234},
+        {"1.005", "123456", 101, 123456, 122234},    {"\"1.015\"", "123456.5", 102, 123457, 121036},
+        {"1.02", "123456.49", 102, 123456, 121035},  {"0.999", "0.5", 100, 1, 1},
+        {"1.0E0", "1.23456e5", 100, 123456, 123456},
+    };
+    char from_c[] = "\"carats\":1.015", from_p[] = "\"price\":123456";
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char to[64], *t1, *text;
+        snprintf(to, sizeof(to), "\"carats\":%s", cases[i].carats);
+        t1 = variant(from_c, to);
+        const char *p = strstr(t1, from_p);
+        assert_non_null(p);
+        text = dm_xasprintf("%.*s\"price\":%s%s", (int)(p - t1), t1, cases[i].price,
+                            p + strlen(from_p));
+        struct dm_diamond d;
+        struct dm_error err = {0};
+        if (dm_mapping_map_text(text, strlen(text), &d, &err) != DM_OK)
+            fail_msg("case %zu: %s", i, err.message);
+        assert_int_equal(d.carats_c2, cases[i].c2);
+        assert_int_equal(d.feed_price_cents, cases[i].cents);
+        assert_int_equal(dm_mapping_price(&d, NULL, 0, &err), DM_OK);
+        if (d.price_per_carat_cents != cases[i].ppc)
+            fail_msg("case %zu: per carat %lld, want %lld", i, (long long)d.price_per_carat_cents,
+                     (long long)cases[i].ppc);
+        dm_diamond_free(&d);
+        free(t1);
+        free(text);
+    }
+}
+
+/* Null-valued keys are left out of measurements and attributes; empty strings are NULL in the
+ * text columns and kept as written inside measurements and attributes. */
+static void test_nulls_and_empty_strings(void **state)
+{
+    struct dm_diamond d;
+    map_variant("\"table\":57", "\"table\":null", NULL, &d);
+    assert_null(strstr(d.measurements, "table"));
+    assert_null(strstr(d.attributes, "green")); /* null in FULL */
+    dm_diamond_free(&d);
+    map_variant("\"girdle\":\"medium\"", "\"girdle\":\"\"", NULL, &d);
+    assert_non_null(strstr(d.measurements, "\"girdle\":\"\""));
+    dm_diamond_free(&d);
+    map_variant("\"name\":\"Acme\"", "\"name\":\"\"", NULL, &d);
+    assert_null(d.supplier_name);
+    dm_diamond_free(&d);
+    map_variant("\"HoldId\":\"h-9\"", "\"HoldId\":\"\"", NULL, &d);
+    assert_null(d.hold_id);
+    dm_diamond_free(&d);
+    /* no measurement key present at all: NULL, not "{}" */
+    char *text = dm_xasprintf("{\"id\":1,\"price\":1,\"diamond\":{\"id\":2,\"certificate\":"
+                              "{\"shape\":\"oval\",\"carats\":1,\"color\":\"D\",\"clarity\":"
+                              "\"IF\",\"table\":null}}}");
+    struct dm_error err = {0};
+    assert_int_equal(dm_mapping_map_text(text, strlen(text), &d, &err), DM_OK);
+    assert_null(d.measurements);
+    assert_null(d.attributes);
+    dm_diamond_free(&d);
+    free(text);
+}
+
+/* Supplier URLs: only http(s) URLs reach the canonical stone; the others are dropped and
+ * named in dropped_urls (the consolidator logs them). */
+static void test_urls(void **state)
+{
+    static const struct {
+        const char *from, *to, *image, *video, *pdf, *dropped;
+    } cases[] = {
+        {"\"image\":\"https://img/1.jpg\"", "\"image\":\"javascript:alert(1)\"", NULL,
+         "https://vid/1", "https://pdf/1", "image"},
+        {"\"image\":\"https://img/1.jpg\"", "\"image\":\" javascript:alert(1)\"", NULL,
+         "https://vid/1", "https://pdf/1", "image"},
+        {"\"image\":\"https://img/1.jpg\"", "\"image\":\"HTTPS://IMG/2.JPG\"", "HTTPS://IMG/2.JPG",
+         "https://vid/1", "https://pdf/1", ""},
+        {"\"image\":\"https://img/1.jpg\"", "\"image\":\"http://img/3.jpg\"", "http://img/3.jpg",
+         "https://vid/1", "https://pdf/1", ""},
+        {"\"image\":\"https://img/1.jpg\"", "\"image\":\"//cdn/x.jpg\"", NULL, "https://vid/1",
+         "https://pdf/1", "image"},
+        {"\"image\":\"https://img/1.jpg\"", "\"image\":\"https://\"", NULL, "https://vid/1",
+         "https://pdf/1", "image"},
+        {"\"image\":\"https://img/1.jpg\"", "\"image\":\"https://a b\"", NULL, "https://vid/1",
+         "https://pdf/1", "image"},
+        {"\"image\":\"https://img/1.jpg\"", "\"image\":\"https://a\\nb\"", NULL, "https://vid/1",
+         "https://pdf/1", "image"},
+        {"\"video\":null", "\"video\":\"JavaScript:x\"", "https://img/1.jpg", "https://vid/1",
+         "https://pdf/1", "video"},
+        {"\"supplier_video_link\":\"https://vid/1\"", "\"supplier_video_link\":\"ftp://v\"",
+         "https://img/1.jpg", NULL, "https://pdf/1", "supplier_video_link"},
+        {"\"pdfUrl\":\"https://pdf/1\"", "\"pdfUrl\":\"data:text/html,<b>\"", "https://img/1.jpg",
+         "https://vid/1", NULL, "pdfUrl"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct dm_diamond d;
+        map_variant(cases[i].from, cases[i].to, NULL, &d);
+        const char *want[3] = {cases[i].image, cases[i].video, cases[i].pdf};
+        const char *got[3] = {d.image_url, d.video_url, d.certificate_pdf_url};
+        for (int k = 0; k < 3; k++) {
+            if (want[k] == NULL)
+                assert_null(got[k]);
+            else
+                assert_string_equal(got[k], want[k]);
+        }
+        assert_string_equal(d.dropped_urls, cases[i].dropped);
+        dm_diamond_free(&d);
+    }
+    /* two at once */
+    char *t1 = variant("\"image\":\"https://img/1.jpg\"", "\"image\":\"javascript:1\"");
+    const char *p = strstr(t1, "\"pdfUrl\":\"https://pdf/1\"");
+    char *text = dm_xasprintf("%.*s\"pdfUrl\":\"vbscript:2\"%s", (int)(p - t1), t1,
+                              p + strlen("\"pdfUrl\":\"https://pdf/1\""));
+    struct dm_diamond d;
+    struct dm_error err = {0};
+    assert_int_equal(dm_mapping_map_text(text, strlen(text), &d, &err), DM_OK);
+    assert_string_equal(d.dropped_urls, "image,pdfUrl");
+    dm_diamond_free(&d);
+    free(t1);
     free(text);
 }
 
@@ -287,10 +573,18 @@ static void test_decimal(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_item),      cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_hostile_shapes), cmocka_unit_test(test_field_rules),
-        cmocka_unit_test(test_copy_escaping),  cmocka_unit_test(test_unicode_escapes),
+        cmocka_unit_test(test_full_item),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_hostile_shapes),
+        cmocka_unit_test(test_field_rules),
+        cmocka_unit_test(test_copy_escaping),
+        cmocka_unit_test(test_unicode_escapes),
         cmocka_unit_test(test_decimal),
+        cmocka_unit_test(test_booleans),
+        cmocka_unit_test(test_enumerated),
+        cmocka_unit_test(test_rounding),
+        cmocka_unit_test(test_nulls_and_empty_strings),
+        cmocka_unit_test(test_urls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -283,6 +283,9 @@ static enum dm_err map_rows(PGresult *claimed, const char *run_id,
         struct dm_error merr = {0};
         enum dm_err me =
             dm_mapping_map_text(payload, (size_t)PQgetlength(claimed, i, 2), &d, &merr);
+        if (me == DM_OK && d.dropped_urls[0] != '\0')
+            dm_warn(ctx, "stone %s: supplier URL field(s) %s dropped (not http(s) URLs)",
+                    d.supplier_stone_id, d.dropped_urls);
         if (me == DM_OK) {
             me = dm_mapping_price(&d, rules, nrules, &merr);
             char chash[DM_SHA256_HEX_LEN];
