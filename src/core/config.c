@@ -89,6 +89,16 @@ static const char *v_hmac(const char *v)
     return why;
 }
 
+static const char *v_metrics_token(const char *v)
+{
+    if (strlen(v) < 16)
+        return "must be at least 16 characters (a random token)";
+    for (const char *p = v; *p; p++)
+        if (*p <= ' ' || *p == 0x7f)
+            return "must not contain spaces or control characters";
+    return NULL;
+}
+
 static const char *v_conn_string(const char *v)
 {
     if (strchr(v, '=') == NULL || strchr(v, ';') == NULL)
@@ -177,8 +187,18 @@ static const struct var vars[] = {
      "answer searches from the in-memory catalogue index (false: PostgreSQL, the reference)"},
     {"API_THREADS", T_INT, OFF(api_threads), "0", DM_SVC_API, 0, 0, 1024, false, NULL,
      "HTTP worker threads (0 = DATABASE_POOL_SIZE)"},
-    {"METRICS_REQUIRE_AUTH", T_BOOL, OFF(metrics_require_auth), "false", DM_SVC_API, 0, 0, 0, false,
-     NULL, "require an API key for /metrics"},
+    {"METRICS_REQUIRE_AUTH", T_BOOL, OFF(metrics_require_auth), "true", DM_SVC_API, 0, 0, 0, false,
+     NULL,
+     "/metrics needs METRICS_TOKEN as a bearer token or an API key with read (false: "
+     "anonymous, for a scraper on a private network only)"},
+    {"METRICS_TOKEN", T_STR, OFF(metrics_token), NULL, DM_SVC_API, 0, 0, 0, true, v_metrics_token,
+     "bearer token for /metrics (Authorization: Bearer ...), the Prometheus scraper's credential"},
+    {"METRICS_CACHE_MS", T_INT, OFF(metrics_cache_ms), "5000", DM_SVC_API, 0, 0, 600000, false,
+     NULL,
+     "/metrics reuses its queue, database and watermark figures for this long (ms, 0 = off); "
+     "this process's request counters are always current"},
+    {"HEALTH_RATE_LIMIT_RPS", T_INT, OFF(health_rate_limit_rps), "20", DM_SVC_API, 0, 0, 100000,
+     false, NULL, "/health requests per second per client IP (burst twice that; 0 = off)"},
     {"NIVODA_ENDPOINT", T_STR, OFF(nivoda_endpoint), NULL,
      DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API, DM_SVC_WORKER | DM_SVC_SCHEDULER, 0, 0, false,
      v_url, "Nivoda GraphQL endpoint"},

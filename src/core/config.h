@@ -61,9 +61,12 @@ struct dm_config {
     int api_supplier_per_client;    /* in flight per verified client, 0 = no cap */
     int api_max_connections_per_ip; /* open connections per client IP */
     bool metrics_require_auth;
-    int api_cache_ms;      /* search response micro-cache lifetime, 0 = off */
-    bool api_search_index; /* answer searches from the in-memory index */
-    int api_threads;       /* HTTP worker threads, 0 = DATABASE_POOL_SIZE */
+    char *metrics_token;       /* bearer token for /metrics, or NULL */
+    int metrics_cache_ms;      /* /metrics shared figures reused this long, 0 = off */
+    int health_rate_limit_rps; /* /health per client IP, 0 = off */
+    int api_cache_ms;          /* search response micro-cache lifetime, 0 = off */
+    bool api_search_index;     /* answer searches from the in-memory index */
+    int api_threads;           /* HTTP worker threads, 0 = DATABASE_POOL_SIZE */
     /* Nivoda */
     char *nivoda_endpoint;
     char *nivoda_username;

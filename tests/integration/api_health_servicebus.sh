@@ -23,7 +23,7 @@ JS
 spawn sb node "$T/sb401.mjs" "$SB_PORT" "$T/sb.requests"
 wait_until 20 grep -q listening "$T/sb.requests"
 
-start_api api HMAC_SECRETS='{}' QUEUE_BACKEND=servicebus \
+start_api api HMAC_SECRETS='{}' METRICS_REQUIRE_AUTH=false METRICS_CACHE_MS=0 QUEUE_BACKEND=servicebus \
     AZURE_SERVICE_BUS_CONNECTION_STRING="Endpoint=http://127.0.0.1:$SB_PORT/;SharedAccessKeyName=api;SharedAccessKey=c2VjcmV0"
 req GET /health
 check_eq "401 on queue stats: /health 200" 200 "$STATUS"

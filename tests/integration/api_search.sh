@@ -181,7 +181,7 @@ check_eq "refreshed body is the current catalogue" "$WANT" "$(jqb '[.data[] | "\
 check "refreshed body has a new ETag" test "$(header ETag)" != "$TAG1"
 req GET "$Q" "" "$H" "If-None-Match: $TAG1"
 check_eq "the old ETag no longer matches" 200 "$STATUS"
-req GET /metrics
+req GET /metrics "" "$H"
 BG=$(awk '/^diamond_api_search_cache_refreshes_total\{by="background"\}/ {print $2}' "$T/body")
 check "the background refresher did the refresh (diamond_api_search_cache_refreshes_total)" test "${BG:-0}" -ge 1
 HITS=$(awk '/^diamond_api_search_cache_lookups_total\{result="hit"\}/ {print $2}' "$T/body")

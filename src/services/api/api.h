@@ -47,9 +47,10 @@ struct api_stats {
 };
 extern const double api_lat_bounds[API_LAT_BUCKETS - 1]; /* seconds; last bucket is +Inf */
 
-struct api_keycache;  /* auth.c */
-struct api_ratelimit; /* ratelimit.c */
-struct api_supplier;  /* supplier.c */
+struct api_keycache;      /* auth.c */
+struct api_ratelimit;     /* ratelimit.c */
+struct api_supplier;      /* supplier.c */
+struct api_metrics_cache; /* system.c */
 struct dm_search_query;
 
 struct dm_api {
@@ -61,9 +62,11 @@ struct dm_api {
     struct dm_jobtrigger *trigger; /* local or Azure scheduler start */
     struct dm_hmac_secrets hmac;
     struct api_keycache *keys;
-    struct api_ratelimit *rl;      /* per verified client (API_RATE_LIMIT_RPS) */
-    struct api_ratelimit *rl_fail; /* failed authentications per IP (API_AUTH_FAILURES_PER_MIN) */
-    struct api_supplier *supplier; /* supplier calls in flight per client */
+    struct api_ratelimit *rl;        /* per verified client (API_RATE_LIMIT_RPS) */
+    struct api_ratelimit *rl_fail;   /* failed authentications per IP (API_AUTH_FAILURES_PER_MIN) */
+    struct api_supplier *supplier;   /* supplier calls in flight per client */
+    struct api_ratelimit *rl_health; /* /health per IP (HEALTH_RATE_LIMIT_RPS) */
+    struct api_metrics_cache *metrics_cache; /* /metrics shared figures (METRICS_CACHE_MS) */
     struct api_countcache *counts;
     struct api_respcache *responses; /* search micro-cache (API_CACHE_MS) */
     struct api_index *index;         /* search index and its follower; NULL when off */
@@ -149,6 +152,13 @@ void api_supplier_leave(struct api_supplier *s, const char *caller);
 /* ---- handlers ---- */
 void api_health(struct api_call *c);
 void api_metrics(struct api_call *c);
+/* True when the request carries METRICS_TOKEN as `Authorization: Bearer <token>` (constant-time
+ * comparison; false when no token is configured). */
+bool api_metrics_token_ok(const struct api_call *c);
+/* The rendered queue, database and watermark part of /metrics, reused for ttl_ms (0: rendered
+ * for every request); one request renders it at a time. Thread-safe. */
+struct api_metrics_cache *api_metrics_cache_new(int ttl_ms);
+void api_metrics_cache_free(struct api_metrics_cache *mc);
 void api_openapi(struct api_call *c);
 void api_docs(struct api_call *c);
 void api_stats_record(struct dm_api *api, int status, int64_t duration_us);

@@ -114,6 +114,9 @@ int dm_cmd_api(int argc, char **argv)
     api.rl_fail = api_ratelimit_new(app.cfg.api_auth_failures_per_min / 60.0,
                                     app.cfg.api_auth_failures_per_min);
     api.supplier = api_supplier_new(app.cfg.api_supplier_per_client);
+    api.rl_health =
+        api_ratelimit_new(app.cfg.health_rate_limit_rps, 2.0 * app.cfg.health_rate_limit_rps);
+    api.metrics_cache = api_metrics_cache_new(app.cfg.metrics_cache_ms);
     api.counts = api_countcache_new();
     api.responses = api_respcache_new(app.cfg.api_cache_ms);
     if (app.cfg.api_search_index) {
@@ -191,6 +194,8 @@ out:
     api_ratelimit_free(api.rl);
     api_ratelimit_free(api.rl_fail);
     api_supplier_free(api.supplier);
+    api_ratelimit_free(api.rl_health);
+    api_metrics_cache_free(api.metrics_cache);
     api_countcache_free(api.counts);
     api_respcache_free(api.responses);
     api_index_free(api.index);

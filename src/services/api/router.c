@@ -300,12 +300,13 @@ static void log_request(struct api_call *c, int64_t dur_us)
     json_t *f = json_object();
     json_object_set_new(f, "method", json_string(c->req->method));
     /* The path only: query strings can carry personal data and are long. */
-    json_object_set_new(f, "path", json_string(c->req->path));
+    /* dm_log_str: a decoded path that is not UTF-8 is escaped, never dropped. */
+    json_object_set_new(f, "path", dm_log_str(c->req->path));
     json_object_set_new(f, "status", json_integer(c->resp->status ? c->resp->status : 200));
     json_object_set_new(f, "durationMs", json_integer((dur_us + 500) / 1000));
     json_object_set_new(f, "durationUs", json_integer(dur_us));
     if (c->client[0])
-        json_object_set_new(f, "client", json_string(c->client));
+        json_object_set_new(f, "client", dm_log_str(c->client));
     json_object_set_new(f, "ip", json_string(c->req->client_ip));
     dm_log_fields(DM_LOG_INFO, &c->log, "request", f);
     json_decref(f);
@@ -458,8 +459,9 @@ void api_handle(void *ctx, const struct dm_http_req *req, struct dm_http_resp *r
     }
 
     unsigned need = route->perm;
+    /* /metrics: the scraper's bearer token, else an API key or HMAC client that may read. */
     if (route->fn == api_metrics && api->cfg->metrics_require_auth)
-        need = API_PERM_READ;
+        need = api_metrics_token_ok(&c) ? 0 : API_PERM_READ;
     char bucket[200];
     int retry = 1;
     if (need) {

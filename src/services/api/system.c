@@ -8,8 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include "adapters/queue/queue.h"
 #include "adapters/watermark/watermark.h"
+#include "core/crypto.h"
 #include "core/timeutil.h"
 #include "domain/run_status.h"
 #include "services/api/api.h"
@@ -81,6 +84,18 @@ static bool queue_ok(struct dm_api *api)
 
 void api_health(struct api_call *c)
 {
+    /* Cheap to ask, not to answer (a database ping and a queue read, a Service Bus call on
+     * Azure): a flood from one address is cut off; probes and monitors stay far below. */
+    char ip[80];
+    snprintf(ip, sizeof(ip), "ip:%s", c->req->client_ip);
+    int retry = 1;
+    if (!api_ratelimit_take(c->api->rl_health, ip, dm_mono_ms(), &retry)) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%d", retry < 1 ? 1 : retry);
+        dm_http_resp_header(c->resp, "Retry-After", ra);
+        api_error(c, 429, "RATE_LIMITED", "Too many requests", NULL);
+        return;
+    }
     bool db = dm_db_ping(c->api->db);
     bool q = queue_ok(c->api);
     char now[DM_ISO_LEN];
@@ -125,14 +140,73 @@ static void help(struct dm_buf *b, const char *name, const char *type, const cha
     line(b, "# TYPE %s %s", name, type);
 }
 
+bool api_metrics_token_ok(const struct api_call *c)
+{
+    const char *want = c->api->cfg->metrics_token;
+    const char *auth = dm_http_req_header(c->req, "Authorization");
+    if (want == NULL || auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
+        return false;
+    const char *got = auth + 7;
+    return dm_ct_equal(got, strlen(got), want, strlen(want));
+}
+
+struct api_metrics_cache {
+    pthread_mutex_t mu;
+    int ttl_ms;
+    int64_t rendered_ms; /* monotonic; 0 = never */
+    struct dm_buf text;
+    atomic_llong renders;
+};
+
+struct api_metrics_cache *api_metrics_cache_new(int ttl_ms)
+{
+    struct api_metrics_cache *mc = dm_xcalloc(1, sizeof(*mc));
+    pthread_mutex_init(&mc->mu, NULL);
+    mc->ttl_ms = ttl_ms;
+    dm_buf_init(&mc->text, 4u << 20);
+    return mc;
+}
+
+void api_metrics_cache_free(struct api_metrics_cache *mc)
+{
+    if (mc == NULL)
+        return;
+    pthread_mutex_destroy(&mc->mu);
+    dm_buf_free(&mc->text);
+    free(mc);
+}
+
+static void render_shared(struct dm_api *api, struct dm_buf *b);
+static void render_process(struct dm_api *api, struct dm_buf *b);
+
 void api_metrics(struct api_call *c)
 {
     struct dm_api *api = c->api;
+    struct api_metrics_cache *mc = api->metrics_cache;
     struct dm_buf *b = &c->resp->body;
     dm_buf_reset(b);
     c->resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
     c->resp->status = 200;
+    /* The queue, database and watermark figures cost round trips (Service Bus and Blob calls on
+     * Azure, catalogue aggregates): one request renders them at a time and the others reuse
+     * the text for METRICS_CACHE_MS, so a flood of scrapes costs what one does. */
+    pthread_mutex_lock(&mc->mu);
+    int64_t now = dm_mono_ms();
+    if (mc->ttl_ms <= 0 || mc->rendered_ms == 0 || now - mc->rendered_ms >= mc->ttl_ms) {
+        dm_buf_reset(&mc->text);
+        render_shared(api, &mc->text);
+        mc->rendered_ms = now;
+        atomic_fetch_add(&mc->renders, 1);
+    }
+    if (mc->text.len > 0 && dm_buf_append(b, mc->text.data, mc->text.len) != DM_OK)
+        dm_buf_reset(b);
+    pthread_mutex_unlock(&mc->mu);
+    render_process(api, b);
+}
 
+/* Figures shared by every API replica: queues, pipeline tables, catalogue, watermark. */
+static void render_shared(struct dm_api *api, struct dm_buf *b)
+{
     /* Queues. */
     static const enum dm_queue_name qs[] = {DM_Q_WORK_ITEMS, DM_Q_WORK_DONE, DM_Q_CONSOLIDATE};
     help(b, "diamond_queue_depth", "gauge", "Active (visible or locked) messages per queue");
@@ -250,7 +324,16 @@ void api_metrics(struct api_call *c)
         PQclear(r);
         r = NULL;
     }
+}
 
+/* Figures of this process, always current: requests, latency, its caches and index. */
+static void render_process(struct dm_api *api, struct dm_buf *b)
+{
+    help(b, "diamond_api_metrics_renders_total", "counter",
+         "Times this process rendered the queue, database and watermark figures of /metrics "
+         "(the others were reused, METRICS_CACHE_MS)");
+    line(b, "diamond_api_metrics_renders_total %lld",
+         (long long)atomic_load(&api->metrics_cache->renders));
     /* API requests of this process. */
     help(b, "diamond_api_requests_total", "counter", "API requests by status class");
     static const char *cls[6] = {"", "1xx", "2xx", "3xx", "4xx", "5xx"};
