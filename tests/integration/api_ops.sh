@@ -199,7 +199,7 @@ req DELETE "/api/v2/pricing-rules/$RULE" "" "$H"
 check_eq "delete again -> 404" 404 "$STATUS"
 
 # --- 13. metrics, OpenAPI, docs ---
-req GET /metrics
+req GET /metrics "" "$H"
 check_eq "metrics 200" 200 "$STATUS"
 check "metrics content type" sh -c "grep -i '^content-type: text/plain' '$T/headers' >/dev/null"
 for series in 'diamond_queue_depth{queue="consolidate"}' 'diamond_queue_dead_letter{queue="work-items"}' \
