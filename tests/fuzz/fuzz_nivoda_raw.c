@@ -1,8 +1,10 @@
 /* fuzz_nivoda_raw.c - libFuzzer driver for the raw search page scanner (nivoda_raw.c),
- * differential against the regular path: whatever the scanner accepts must be valid JSON item
- * by item (numbers beyond jansson's range aside), and when jansson accepts the same body too, both
- * must report the same items (equal values) and the same ids. Never a crash, leak or read past the
- * input. */
+ * differential against the regular path: every item the scanner keeps must be valid JSON
+ * (numbers beyond jansson's range aside) and every item it refuses must carry a reason and no
+ * text; when jansson accepts the same body too, both must report the same items (equal values)
+ * and the same ids, and the scanner may refuse only what the regular path refuses too or what
+ * is nested deeper than 64 levels or too large. With an item limit, a page over it is refused
+ * with nothing allocated. Never a crash, leak or read past the input. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,7 +34,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(body);
         return 0;
     }
+    /* the limit: a page of n items is refused under a limit of n - 1 and kept under n */
+    if (fast.n > 0) {
+        struct dm_feed_raw_page lim;
+        if (dm_nivoda_scan_raw_page_limit(body, size, fast.n - 1, &lim) != DM_ERR_TOO_LARGE ||
+            lim.items != NULL || lim.text != NULL)
+            abort();
+        if (dm_nivoda_scan_raw_page_limit(body, size, fast.n, &lim) != DM_OK || lim.n != fast.n)
+            abort();
+        dm_feed_raw_page_free(&lim);
+    }
     for (size_t i = 0; i < fast.n; i++) {
+        if (fast.items[i].refused != NULL) {
+            if (fast.items[i].json != NULL || fast.items[i].refused[0] == '\0')
+                abort();
+            continue;
+        }
         json_error_t je;
         json_t *j = json_loadb(fast.items[i].json, fast.items[i].json_len, JSON_ALLOW_NUL, &je);
         /* JSON has no number range; jansson has (int64, double). The scanner keeps such a
@@ -72,6 +89,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             for (size_t i = 0; i < fast.n; i++) {
                 const struct dm_feed_raw_item *a = &fast.items[i], *b = &slow.items[i];
+                if (b->refused != NULL && a->refused == NULL)
+                    abort(); /* the regular path refuses only what is not an object or too deep */
+                if (a->refused != NULL) {
+                    if (b->refused == NULL && strstr(a->refused, "deeper than") == NULL &&
+                        strstr(a->refused, "too large") == NULL)
+                        abort(); /* refused although jansson read the whole body */
+                    continue;
+                }
                 if (!span_eq(a->stone_id, a->stone_id_len, b->stone_id, b->stone_id_len) ||
                     !span_eq(a->offer_id, a->offer_id_len, b->offer_id, b->offer_id_len))
                     abort();

@@ -2,7 +2,9 @@
  * test_nivoda_client.c - the Nivoda client against the real feed simulator (served in-process
  * on an ephemeral loopback port): token reuse and expiry, Retry-After, 5xx retries, no retry
  * for 400 and GraphQL errors, a stalled server hitting the timeout, the process-wide rate
- * limit under 8 threads, one authentication for many concurrent threads, holds and orders.
+ * limit under 8 threads, one authentication for many concurrent threads, holds and orders;
+ * and against a hostile test listener: a huge hold answer and pages with more items than asked
+ * for are refused with bounded memory (measured as the peak RSS growth of a child process).
  */
 #include "testlib.h"
 
@@ -10,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "adapters/feed/nivoda.h"
 #include "adapters/http/client.h"
@@ -439,6 +443,229 @@ static void test_hold_and_order_change_availability(void **state)
     fx_free(f);
 }
 
+/* ---- hostile supplier answers (issue 15 item 2) -------------------------------------------- */
+
+/* A supplier that authenticates, then answers create_hold with about hostile_hold_bytes of
+ * tiny values and every search with hostile_page_items empty items, whatever the limit. */
+static size_t hostile_hold_bytes, hostile_page_items;
+static int64_t hostile_requests;
+
+static void append_repeated(struct dm_buf *b, const char *unit, size_t count)
+{
+    char chunk[4096];
+    size_t ulen = strlen(unit), per = sizeof(chunk) / ulen;
+    for (size_t i = 0; i < per; i++)
+        memcpy(chunk + i * ulen, unit, ulen);
+    while (count > 0) {
+        size_t k = count < per ? count : per;
+        assert_int_equal(dm_buf_append(b, chunk, k * ulen), DM_OK);
+        count -= k;
+    }
+}
+
+static void hostile_handler(void *ctx, const struct dm_http_req *req, struct dm_http_resp *resp)
+{
+    (void)ctx;
+    __atomic_add_fetch(&hostile_requests, 1, __ATOMIC_RELAXED);
+    if (strstr(req->body, "username_and_password") != NULL) {
+        dm_http_resp_json(resp, 200,
+                          json_pack("{s:{s:{s:{s:s}}}}", "data", "authenticate",
+                                    "username_and_password", "token", "hostile-token"));
+        return;
+    }
+    resp->status = 200;
+    if (strstr(req->body, "create_hold") != NULL) {
+        assert_int_equal(dm_buf_append_str(&resp->body, "{\"data\":{\"as\":{\"create_hold\":{"
+                                                        "\"id\":\"h1\",\"denied\":false,"
+                                                        "\"pad\":[0"),
+                         DM_OK);
+        append_repeated(&resp->body, ",0", hostile_hold_bytes / 2);
+        assert_int_equal(dm_buf_append_str(&resp->body, "]}}}}"), DM_OK);
+        return;
+    }
+    assert_int_equal(dm_buf_append_str(&resp->body, "{\"data\":{\"as\":{\"diamonds_by_query\":{"
+                                                    "\"total_count\":1,\"items\":["),
+                     DM_OK);
+    if (hostile_page_items > 0) {
+        assert_int_equal(dm_buf_append_str(&resp->body, "{}"), DM_OK);
+        append_repeated(&resp->body, ",{}", hostile_page_items - 1);
+    }
+    assert_int_equal(dm_buf_append_str(&resp->body, "]}}}}"), DM_OK);
+}
+
+/* A peak-memory figure of this process in kB ("VmHWM", "VmRSS"), or -1. */
+static long status_kb(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL)
+        return -1;
+    char line[256];
+    long v = -1;
+    size_t n = strlen(field);
+    while (fgets(line, sizeof(line), f))
+        if (!strncmp(line, field, n) && line[n] == ':')
+            v = strtol(line + n + 1, NULL, 10);
+    fclose(f);
+    return v;
+}
+
+enum hostile_op { OP_HOLD, OP_SEARCH_RAW, OP_SEARCH };
+
+/*
+ * One call against the hostile server in a child process (so the peak is this call's alone:
+ * the child resets its VmHWM to its current RSS first). Returns the call's code and the peak
+ * growth in MB (*grew_mb), or fails the test when the child cannot measure.
+ */
+static enum dm_err hostile_call(const char *url, enum hostile_op op, size_t *items, long *grew_mb,
+                                char *msg, size_t msg_size)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        struct {
+            int e;
+            long grew_kb;
+            size_t items;
+            char msg[200];
+        } r = {0};
+        FILE *cr = fopen("/proc/self/clear_refs", "w");
+        bool reset = cr != NULL && fputs("5", cr) >= 0;
+        if (cr != NULL && fclose(cr) != 0)
+            reset = false;
+        long base = status_kb("VmHWM");
+        struct dm_nivoda_opts o = {.endpoint = url,
+                                   .username = "u",
+                                   .password = "p",
+                                   .timeout_ms = 20000,
+                                   .max_attempts = 2,
+                                   .backoff_base_ms = 10,
+                                   .backoff_max_ms = 20};
+        struct dm_nivoda *n = dm_nivoda_new(&o);
+        struct dm_error err = {0};
+        struct dm_feed_query q = band(-1, -1);
+        if (op == OP_HOLD) {
+            struct dm_nivoda_hold h;
+            r.e = dm_nivoda_hold(n, "offer-1", &h, &err);
+        } else if (op == OP_SEARCH_RAW) {
+            struct dm_feed_raw_page p;
+            r.e = dm_nivoda_search_raw(n, &q, 0, 50, &p, &err);
+            r.items = r.e == DM_OK ? p.n : 0;
+            if (r.e == DM_OK)
+                dm_feed_raw_page_free(&p);
+        } else {
+            struct dm_feed_page p = {0};
+            r.e = dm_nivoda_search(n, &q, 0, 50, &p, &err);
+            r.items = r.e == DM_OK ? json_array_size(p.items) : 0;
+            dm_feed_page_free(&p);
+        }
+        long peak = status_kb("VmHWM");
+        r.grew_kb = reset && base > 0 && peak > 0 ? peak - base : -1;
+        snprintf(r.msg, sizeof(r.msg), "%.199s", err.message);
+        dm_nivoda_free(n);
+        ssize_t w = write(fds[1], &r, sizeof(r));
+        _exit(w == (ssize_t)sizeof(r) ? 0 : 1);
+    }
+    close(fds[1]);
+    struct {
+        int e;
+        long grew_kb;
+        size_t items;
+        char msg[200];
+    } r = {0};
+    ssize_t got = read(fds[0], &r, sizeof(r));
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(got, (ssize_t)sizeof(r));
+    if (r.grew_kb < 0)
+        fail_msg("could not measure the child's peak memory (/proc/self/clear_refs)");
+    *grew_mb = r.grew_kb / 1024;
+    *items = r.items;
+    snprintf(msg, msg_size, "%s", r.msg);
+    return (enum dm_err)r.e;
+}
+
+/* A hold answer of 4 MB of tiny values (the review's was 31 MB, 3 GB of RSS): refused at the
+ * 64 KiB cap while it downloads, not retried, and the call's peak memory stays small. Before,
+ * the 32 MiB cap let it through and jansson built two million values from it. */
+static void test_huge_hold_answer_bounded(void **state)
+{
+    struct dm_http_server_opts so = {.port = 0, .threads = 4, .handler = hostile_handler};
+    struct dm_http_server *srv = NULL;
+    struct dm_error err = {0};
+    assert_int_equal(dm_http_server_start(&so, &srv, &err), DM_OK);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/graphql", dm_http_server_port(srv));
+    hostile_hold_bytes = 4u << 20;
+    hostile_requests = 0;
+    size_t items = 0;
+    long grew = 0;
+    char msg[256];
+    enum dm_err e = hostile_call(url, OP_HOLD, &items, &grew, msg, sizeof(msg));
+    printf("# hold of 4 MB of tiny values: %s (%s), peak grew %ld MB, %lld requests\n",
+           dm_strerror(e), msg, grew, (long long)hostile_requests);
+    assert_int_equal(e, DM_ERR_TOO_LARGE);
+    assert_non_null(strstr(msg, "over 65536 bytes"));
+    assert_int_equal(__atomic_load_n(&hostile_requests, __ATOMIC_RELAXED), 2); /* auth + hold */
+    assert_true(grew < 32);
+    /* a normal-sized answer still works */
+    hostile_hold_bytes = 1000;
+    e = hostile_call(url, OP_HOLD, &items, &grew, msg, sizeof(msg));
+    assert_int_equal(e, DM_OK);
+    dm_http_server_stop(srv);
+}
+
+/* Pages with more items than asked for are refused (both paths), before they are stored; a
+ * page of a million tiny items costs little memory. Before, the scanner kept all of them (and
+ * the worker stored them, offset + 1,000,000). */
+static void test_page_over_limit_refused(void **state)
+{
+    struct dm_http_server_opts so = {.port = 0, .threads = 4, .handler = hostile_handler};
+    struct dm_http_server *srv = NULL;
+    struct dm_error err = {0};
+    assert_int_equal(dm_http_server_start(&so, &srv, &err), DM_OK);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/graphql", dm_http_server_port(srv));
+    size_t items = 0;
+    long grew = 0;
+    char msg[256];
+    /* exactly the limit: fine on both paths */
+    hostile_page_items = 50;
+    assert_int_equal(hostile_call(url, OP_SEARCH_RAW, &items, &grew, msg, sizeof(msg)), DM_OK);
+    assert_int_equal(items, 50);
+    assert_int_equal(hostile_call(url, OP_SEARCH, &items, &grew, msg, sizeof(msg)), DM_OK);
+    assert_int_equal(items, 50);
+    /* one more: refused on both paths, retryable (the feed broke its contract) */
+    hostile_page_items = 51;
+    enum dm_err e = hostile_call(url, OP_SEARCH_RAW, &items, &grew, msg, sizeof(msg));
+    assert_int_equal(e, DM_ERR_REMOTE);
+    assert_non_null(strstr(msg, "more than the 50 asked for"));
+    e = hostile_call(url, OP_SEARCH, &items, &grew, msg, sizeof(msg));
+    assert_int_equal(e, DM_ERR_REMOTE);
+    assert_non_null(strstr(msg, "51 items, more than the 50 asked for"));
+    /* a million: refused by the scanner at item 51; too many values for jansson to build */
+    hostile_page_items = 1000000;
+    e = hostile_call(url, OP_SEARCH_RAW, &items, &grew, msg, sizeof(msg));
+    printf("# raw page of 1,000,000 items: %s (%s), peak grew %ld MB\n", dm_strerror(e), msg, grew);
+    assert_int_equal(e, DM_ERR_REMOTE);
+    assert_true(grew < 40);
+    e = hostile_call(url, OP_SEARCH, &items, &grew, msg, sizeof(msg));
+    printf("# jansson page of 1,000,000 items: %s (%s), peak grew %ld MB\n", dm_strerror(e), msg,
+           grew);
+    assert_int_equal(e, DM_ERR_TOO_LARGE);
+    assert_non_null(strstr(msg, "JSON values"));
+    assert_true(grew < 40);
+    /* and a page body over the 4 MiB page cap is refused while it downloads */
+    hostile_page_items = 2000000; /* 6 MB */
+    e = hostile_call(url, OP_SEARCH_RAW, &items, &grew, msg, sizeof(msg));
+    assert_int_equal(e, DM_ERR_TOO_LARGE);
+    assert_non_null(strstr(msg, "over 4194304 bytes"));
+    dm_http_server_stop(srv);
+}
+
 int main(void)
 {
     dm_log_init("test", DM_LOG_ERROR);
@@ -454,6 +681,8 @@ int main(void)
         cmocka_unit_test(test_one_authentication_for_many_threads),
         cmocka_unit_test(test_rate_limit_holds_under_8_threads),
         cmocka_unit_test(test_hold_and_order_change_availability),
+        cmocka_unit_test(test_huge_hold_answer_bounded),
+        cmocka_unit_test(test_page_over_limit_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

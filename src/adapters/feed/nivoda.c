@@ -23,7 +23,11 @@
 #include "core/timeutil.h"
 
 #define TOKEN_MAX 4096
-#define DEFAULT_MAX_RESPONSE (32u << 20)
+#define DEFAULT_MAX_RESPONSE (4u << 20)        /* a search page */
+#define DEFAULT_MAX_SMALL_RESPONSE (64u << 10) /* authenticate, count, hold, order */
+/* More values than this in one response and it is refused before jansson allocates them (a
+ * jansson value costs ~70 bytes: a few MB of "[0,0,...]" would cost hundreds of MB). */
+#define MAX_RESPONSE_VALUES 200000
 #define REFRESH_MARGIN_MS (5LL * 60 * 1000)
 
 static const char *const q_auth =
@@ -208,6 +212,8 @@ struct dm_nivoda *dm_nivoda_new(const struct dm_nivoda_opts *opts)
         n->o.token_ttl_ms = 6LL * 3600 * 1000;
     if (n->o.max_response == 0)
         n->o.max_response = DEFAULT_MAX_RESPONSE;
+    if (n->o.max_small_response == 0)
+        n->o.max_small_response = DEFAULT_MAX_SMALL_RESPONSE;
     n->tc = tokcache_get(n->endpoint, n->username, n->password);
     bucket_configure(n->o.max_rps);
     dm_http_global_init();
@@ -269,6 +275,29 @@ static bool first_error(const json_t *root, const char **msg, const char **code)
     return true;
 }
 
+/* More than `max` JSON values in body? Counted from its structure (a value per opening
+ * bracket, plus one per comma, outside strings), before anything is allocated. */
+static bool too_many_values(const char *body, size_t len, size_t max)
+{
+    size_t n = 1;
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = body[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == ',' || c == '[' || c == '{') {
+            if (++n > max)
+                return true;
+        }
+    }
+    return false;
+}
+
 enum dm_err dm_nivoda_parse_response(long status, const char *body, size_t len, json_t **data,
                                      bool *token_error, struct dm_error *err)
 {
@@ -276,6 +305,15 @@ enum dm_err dm_nivoda_parse_response(long status, const char *body, size_t len, 
     *token_error = false;
     struct dm_error perr = {0};
     json_t *root = NULL;
+    if (body && len > 0 && too_many_values(body, len, MAX_RESPONSE_VALUES)) {
+        enum dm_err e = dm_error_set(err, DM_ERR_TOO_LARGE,
+                                     "feed response (HTTP %ld, %zu bytes) holds more than %d JSON "
+                                     "values",
+                                     status, len, MAX_RESPONSE_VALUES);
+        if (err)
+            err->retryable = false;
+        return e;
+    }
     if (body && len > 0)
         root = dm_json_parse(body, len, len, &perr);
     const char *msg = NULL, *code = NULL;
@@ -460,14 +498,17 @@ static int64_t retry_after_ms(const struct dm_http_response *resp)
 static enum dm_err get_token(struct dm_nivoda *n, char *out, size_t size, struct dm_error *err);
 
 /* A fast extractor over a 2xx body (the raw search): DM_OK when it understood the body,
- * anything else to let dm_nivoda_parse_response and `extract` decide. */
-typedef enum dm_err (*raw_extract_fn)(const char *body, size_t len, void *out);
+ * DM_ERR_INVALID to let dm_nivoda_parse_response and `extract` decide, any other code a
+ * failure of this attempt (err set; retried per the policy). */
+typedef enum dm_err (*raw_extract_fn)(const char *body, size_t len, void *out,
+                                      struct dm_error *err);
 
-/* One GraphQL operation: token (when needed), rate limit, POST, classify, extract; retried per
- * the policy above. vars is borrowed (the token variable is set on it). raw may be NULL. */
+/* One GraphQL operation: token (when needed), rate limit, POST (response body at most cap
+ * bytes), classify, extract; retried per the policy above. vars is borrowed (the token
+ * variable is set on it). raw may be NULL. */
 static enum dm_err gql_call_ex(struct dm_nivoda *n, const char *op, const char *query, json_t *vars,
-                               bool needs_token, raw_extract_fn raw, extract_fn extract, void *out,
-                               struct dm_error *err)
+                               bool needs_token, size_t cap, raw_extract_fn raw, extract_fn extract,
+                               void *out, struct dm_error *err)
 {
     static const char *const headers[] = {"Content-Type: application/json",
                                           "Accept: application/json", NULL};
@@ -502,7 +543,7 @@ static enum dm_err gql_call_ex(struct dm_nivoda *n, const char *op, const char *
             .body_len = strlen(body),
             .connect_timeout_ms = n->o.timeout_ms,
             .timeout_ms = n->o.timeout_ms,
-            .max_response = n->o.max_response,
+            .max_response = cap,
         };
         struct dm_http_response resp;
         e = dm_http_do(&rq, &resp, err);
@@ -510,12 +551,18 @@ static enum dm_err gql_call_ex(struct dm_nivoda *n, const char *op, const char *
         free(body);
         bool token_error = false;
         int64_t ra = -1;
-        if (e == DM_OK && raw != NULL && resp.status >= 200 && resp.status < 300 &&
-            raw(resp.body.data, resp.body.len, out) == DM_OK) {
-            dm_http_response_free(&resp);
-            return DM_OK;
+        bool decided = false;
+        if (e == DM_OK && raw != NULL && resp.status >= 200 && resp.status < 300) {
+            enum dm_err re = raw(resp.body.data, resp.body.len, out, err);
+            if (re == DM_OK) {
+                dm_http_response_free(&resp);
+                return DM_OK;
+            }
+            decided = re != DM_ERR_INVALID;
+            if (decided)
+                e = re;
         }
-        if (e == DM_OK) {
+        if (e == DM_OK && !decided) {
             json_t *data = NULL;
             e = dm_nivoda_parse_response(resp.status, resp.body.data, resp.body.len, &data,
                                          &token_error, err);
@@ -561,10 +608,12 @@ static enum dm_err gql_call_ex(struct dm_nivoda *n, const char *op, const char *
     return e;
 }
 
+/* An operation with a small answer (everything but a search page). */
 static enum dm_err gql_call(struct dm_nivoda *n, const char *op, const char *query, json_t *vars,
                             bool needs_token, extract_fn extract, void *out, struct dm_error *err)
 {
-    return gql_call_ex(n, op, query, vars, needs_token, NULL, extract, out, err);
+    return gql_call_ex(n, op, query, vars, needs_token, n->o.max_small_response, NULL, extract, out,
+                       err);
 }
 
 static enum dm_err ex_token(const json_t *data, void *out, struct dm_error *err)
@@ -641,9 +690,29 @@ static enum dm_err ex_count(const json_t *data, void *out, struct dm_error *err)
     return dm_nivoda_extract_count(data, out, err);
 }
 
+/* What a page extractor fills, and the limit the page was asked with. */
+struct page_out {
+    void *page; /* struct dm_feed_page or struct dm_feed_raw_page */
+    size_t limit;
+};
+
+static enum dm_err over_limit(size_t n, size_t limit, struct dm_error *err)
+{
+    return dm_error_set(err, DM_ERR_REMOTE,
+                        "feed page has %s%zu items, more than the %zu asked for",
+                        n > limit ? "" : "over ", n, limit);
+}
+
 static enum dm_err ex_page(const json_t *data, void *out, struct dm_error *err)
 {
-    return dm_nivoda_extract_page(data, out, err);
+    struct page_out *po = out;
+    struct dm_feed_page *page = po->page;
+    enum dm_err e = dm_nivoda_extract_page(data, page, err);
+    if (e == DM_OK && json_array_size(page->items) > po->limit) {
+        e = over_limit(json_array_size(page->items), po->limit, err);
+        dm_feed_page_free(page);
+    }
+    return e;
 }
 
 enum dm_err dm_nivoda_count(struct dm_nivoda *n, const struct dm_feed_query *q, int64_t *count,
@@ -657,17 +726,17 @@ enum dm_err dm_nivoda_count(struct dm_nivoda *n, const struct dm_feed_query *q, 
 }
 
 /* The variables of a search page (*vars owned by the caller); a limit outside 1..50 is 50. */
-static enum dm_err search_vars(const struct dm_feed_query *q, int64_t offset, int limit,
+static enum dm_err search_vars(const struct dm_feed_query *q, int64_t offset, int *limit,
                                json_t **vars, struct dm_error *err)
 {
     if (offset < 0)
         return dm_error_set(err, DM_ERR_INVALID, "negative offset");
-    if (limit <= 0 || limit > 50)
-        limit = 50;
+    if (*limit <= 0 || *limit > 50)
+        *limit = 50;
     *vars = json_object();
     json_object_set_new(*vars, "query", dm_nivoda_query_json(q));
     json_object_set_new(*vars, "offset", json_integer(offset));
-    json_object_set_new(*vars, "limit", json_integer(limit));
+    json_object_set_new(*vars, "limit", json_integer(*limit));
     return DM_OK;
 }
 
@@ -677,28 +746,41 @@ enum dm_err dm_nivoda_search(struct dm_nivoda *n, const struct dm_feed_query *q,
     page->items = NULL;
     page->total_count = -1;
     json_t *vars = NULL;
-    enum dm_err e = search_vars(q, offset, limit, &vars, err);
+    enum dm_err e = search_vars(q, offset, &limit, &vars, err);
     if (e != DM_OK)
         return e;
-    e = gql_call(n, "search", q_search, vars, true, ex_page, page, err);
+    struct page_out po = {.page = page, .limit = (size_t)limit};
+    e = gql_call_ex(n, "search", q_search, vars, true, n->o.max_response, NULL, ex_page, &po, err);
     json_decref(vars);
     return e;
 }
 
-static enum dm_err raw_page(const char *body, size_t len, void *out)
+static enum dm_err raw_page(const char *body, size_t len, void *out, struct dm_error *err)
 {
-    return dm_nivoda_scan_raw_page(body, len, out);
+    struct page_out *po = out;
+    /* one item over the limit is enough to know: the scanner stops there */
+    enum dm_err e = dm_nivoda_scan_raw_page_limit(body, len, po->limit, po->page);
+    if (e == DM_ERR_TOO_LARGE)
+        return over_limit(po->limit, po->limit, err);
+    return e;
 }
 
 /* The regular path for the raw search: a jansson page converted item by item. */
 static enum dm_err ex_raw_page(const json_t *data, void *out, struct dm_error *err)
 {
-    struct dm_feed_page page = {0};
-    enum dm_err e = dm_nivoda_extract_page(data, &page, err);
-    if (e == DM_OK)
-        e = dm_nivoda_raw_from_items(page.items, page.total_count, out, err);
-    dm_feed_page_free(&page);
-    return e;
+    struct page_out *po = out;
+    const json_t *as = json_object_get(data, "as");
+    const json_t *q = json_is_object(as) ? json_object_get(as, "diamonds_by_query") : NULL;
+    if (!json_is_object(q))
+        return dm_error_set(err, DM_ERR_REMOTE, "feed page is missing");
+    const json_t *items = json_object_get(q, "items");
+    if (!json_is_array(items))
+        return dm_error_set(err, DM_ERR_REMOTE, "feed page has no items array");
+    if (json_array_size(items) > po->limit)
+        return over_limit(json_array_size(items), po->limit, err);
+    const json_t *tc = json_object_get(q, "total_count");
+    return dm_nivoda_raw_from_items(items, json_is_integer(tc) ? json_integer_value(tc) : -1,
+                                    po->page, err);
 }
 
 enum dm_err dm_nivoda_search_raw(struct dm_nivoda *n, const struct dm_feed_query *q, int64_t offset,
@@ -707,10 +789,12 @@ enum dm_err dm_nivoda_search_raw(struct dm_nivoda *n, const struct dm_feed_query
     memset(page, 0, sizeof(*page));
     page->total_count = -1;
     json_t *vars = NULL;
-    enum dm_err e = search_vars(q, offset, limit, &vars, err);
+    enum dm_err e = search_vars(q, offset, &limit, &vars, err);
     if (e != DM_OK)
         return e;
-    e = gql_call_ex(n, "search", q_search, vars, true, raw_page, ex_raw_page, page, err);
+    struct page_out po = {.page = page, .limit = (size_t)limit};
+    e = gql_call_ex(n, "search", q_search, vars, true, n->o.max_response, raw_page, ex_raw_page,
+                    &po, err);
     json_decref(vars);
     return e;
 }

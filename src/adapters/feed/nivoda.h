@@ -8,10 +8,13 @@
  * Retries with exponential back-off and jitter on network errors, timeouts, 429 (honouring
  * Retry-After) and 5xx; no retry on other 4xx or GraphQL validation errors. A process-wide
  * rate limit (NIVODA_MAX_RPS): one token bucket shared by every client in the process (burst
- * max_rps/10, at least 1), its rate set by the most recently created client. Bodies size-capped
- * (32 MiB). Retry-After (seconds; on 429 and 503) is honoured up to 120 s. Credentials and
- * tokens are never logged.
- * Thread-safe: one client serves many threads with requests in flight at once.
+ * max_rps/10, at least 1), its rate set by the most recently created client. Bodies are capped
+ * per operation (a search page 4 MiB; authenticate, count, hold and order 64 KiB: a larger
+ * answer is DM_ERR_TOO_LARGE, not retried, read no further than the cap), a response of more
+ * than 200,000 JSON values is refused before it is parsed, and a page with more items than the
+ * limit asked for is refused (DM_ERR_REMOTE) before they are stored. Retry-After (seconds; on 429
+ * and 503) is honoured up to 120 s. Credentials and tokens are never logged. Thread-safe: one
+ * client serves many threads with requests in flight at once.
  */
 #ifndef DM_ADAPTERS_NIVODA_H
 #define DM_ADAPTERS_NIVODA_H
@@ -41,13 +44,14 @@ struct dm_nivoda_opts {
     const char *endpoint;
     const char *username;
     const char *password;
-    double max_rps;          /* default 25 */
-    long timeout_ms;         /* default 45000 */
-    int max_attempts;        /* default 5 */
-    int64_t backoff_base_ms; /* default 250 */
-    int64_t backoff_max_ms;  /* default 10000 */
-    int64_t token_ttl_ms;    /* assumed token lifetime; default 6 h */
-    size_t max_response;     /* response body cap; default 32 MiB */
+    double max_rps;            /* default 25 */
+    long timeout_ms;           /* default 45000 */
+    int max_attempts;          /* default 5 */
+    int64_t backoff_base_ms;   /* default 250 */
+    int64_t backoff_max_ms;    /* default 10000 */
+    int64_t token_ttl_ms;      /* assumed token lifetime; default 6 h */
+    size_t max_response;       /* search page response cap; default 4 MiB */
+    size_t max_small_response; /* authenticate, count, hold, order cap; default 64 KiB */
 };
 
 struct dm_nivoda;
@@ -59,7 +63,7 @@ void dm_nivoda_free(struct dm_nivoda *n);
 
 enum dm_err dm_nivoda_count(struct dm_nivoda *n, const struct dm_feed_query *q, int64_t *count,
                             struct dm_error *err) DM_MUST_CHECK;
-/* One page, order createdAt ASC; limit is clamped to 50. */
+/* One page, order createdAt ASC; limit is clamped to 50; a page of more items is refused. */
 enum dm_err dm_nivoda_search(struct dm_nivoda *n, const struct dm_feed_query *q, int64_t offset,
                              int limit, struct dm_feed_page *page,
                              struct dm_error *err) DM_MUST_CHECK;
@@ -124,25 +128,34 @@ json_t *dm_nivoda_query_json(const struct dm_feed_query *q);
  * own JSON text instead of a jansson tree, so a stone costs one validating pass over its bytes
  * rather than a parse into ~100 allocated values and a re-serialisation. Each item's text is
  * compacted (whitespace outside strings removed; nothing else changes), and `id` /
- * `diamond.id` are picked out on the way. A response the scanner does not fully understand
- * (an `errors` member, no data, a key or id with escapes, lone surrogates, invalid UTF-8,
- * numbers jansson could refuse, nesting deeper than 64, duplicate `id`/`diamond` keys in an
- * item) takes the regular path instead: jansson classifies it exactly as dm_nivoda_search
- * does and, when it is a page after all, each item is serialised with dm_json_write.
+ * `diamond.id` are picked out on the way.
+ * Per item: an item the scanner is not sure about (a key or id with escapes, lone surrogates,
+ * invalid UTF-8, numbers with an exponent or beyond 40 characters, nesting deeper than the
+ * scanner's 64 levels, duplicate `id`/`diamond` keys) is read again alone by jansson and, when
+ * jansson reads it, serialised with dm_json_write exactly as the regular path would. An item
+ * jansson refuses (e.g. `1e400`, a 30-digit id), one nested deeper than 64 levels, one over
+ * 1 MiB or 65,536 values, or one that is not an object is *refused*: it keeps its place in the
+ * page (it counts towards n and the offset) with `refused` set, the ids a loose reading found,
+ * and no text. Only a body that is not JSON, or one whose envelope the scanner does not
+ * understand (an `errors` member, no data, escaped envelope keys), takes the regular path
+ * whole: jansson classifies it exactly as dm_nivoda_search does and, when it is a page after
+ * all, each item is serialised with dm_json_write (non-objects refused).
  */
 struct dm_feed_raw_item {
-    const char *json; /* compact item text (into the page's storage), not NUL-terminated */
+    const char *json; /* compact item text (into the page's storage), not NUL-terminated;
+                         NULL when refused */
     size_t json_len;
     const char *offer_id; /* item.id: string (may be empty) or integer digits; NULL = none */
     size_t offer_id_len;
     const char *stone_id; /* diamond.id: non-empty string or integer digits; NULL = none */
     size_t stone_id_len;
+    const char *refused; /* NULL, or why the item was kept out (NUL-terminated, in storage) */
 };
 
 struct dm_feed_raw_page {
     char *text; /* owned storage the items point into */
     struct dm_feed_raw_item *items;
-    size_t n;
+    size_t n;            /* items, refused ones included */
     int64_t total_count; /* as reported; -1 when absent */
 };
 
@@ -152,11 +165,14 @@ enum dm_err dm_nivoda_search_raw(struct dm_nivoda *n, const struct dm_feed_query
                                  struct dm_error *err) DM_MUST_CHECK;
 void dm_feed_raw_page_free(struct dm_feed_raw_page *page);
 /* The scanner alone (for tests and the fuzz driver): DM_OK with *page filled when body is a
- * well-formed page response it fully understands; DM_ERR_INVALID (nothing allocated)
- * when the regular path must decide. */
+ * page response whose envelope it understands; DM_ERR_TOO_LARGE (nothing allocated beyond
+ * max_items items) when the page holds more than max_items items; DM_ERR_INVALID (nothing
+ * allocated) when the regular path must decide. dm_nivoda_scan_raw_page: no item limit. */
+enum dm_err dm_nivoda_scan_raw_page_limit(const char *body, size_t len, size_t max_items,
+                                          struct dm_feed_raw_page *page);
 enum dm_err dm_nivoda_scan_raw_page(const char *body, size_t len, struct dm_feed_raw_page *page);
 /* The regular path's conversion: a jansson page's items as a raw page (dm_json_write text,
- * ids as the scanner would report them). */
+ * ids as the scanner would report them, items that are not objects refused). */
 enum dm_err dm_nivoda_raw_from_items(const json_t *items, int64_t total_count,
                                      struct dm_feed_raw_page *page,
                                      struct dm_error *err) DM_MUST_CHECK;

@@ -1,37 +1,56 @@
 /*
  * nivoda_raw.c - the raw search page (see nivoda.h): a validating, compacting single-pass
  * scanner over a search response that keeps each item's own JSON text and picks out `id` and
- * `diamond.id`; anything it is not sure about is left to jansson (the regular path), so it
- * never accepts a page the regular path would refuse for a reason that matters, and never
- * reports an id differently. Pure: no I/O.
+ * `diamond.id`. An item it is not sure about is read again alone: first loosely (structure
+ * only, to find where it ends and what its ids are), then by jansson, as the regular path
+ * would read it; an item jansson refuses, one nested deeper than 64 levels, one too large,
+ * or one that is not an object is refused alone (kept out of the page with its ids and the
+ * reason), so one bad stone never costs the page. Only a body that is not JSON, or whose
+ * envelope the scanner does not understand, is left to the regular path whole. The scanner
+ * never reports an id differently from the regular path. Pure: no I/O.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapters/feed/nivoda.h"
 #include "core/buf.h"
+#include "core/json.h"
 #include "domain/json_string.h"
 #include "domain/jsonwrite.h"
 
 #define MAX_DEPTH 64
+/* An item read again alone is refused beyond these (the mapper refuses payloads over 1 MiB
+ * anyway; a real item has about 120 values): they bound what jansson may allocate for it. */
+#define ITEM_MAX_BYTES ((size_t)1024 * 1024)
+#define ITEM_MAX_VALUES 65536
+#define ITEM_MAX_DEPTH 64
 
 struct span {
-    size_t off, len; /* into the output buffer */
-    bool set;
+    size_t off, len; /* into the output buffer, or into the extra buffer when x */
+    bool set, x;
 };
 
 struct scan {
     const unsigned char *p, *end;
     char *out; /* compacted output (items only) */
     size_t olen;
-    bool emit; /* copying into out */
+    bool emit;    /* copying into out */
+    bool lenient; /* loose reading: structure only (see skip) */
     int depth;
+    /* skip()'s bracket stack, its deepest level relative to where it started and the number
+     * of values it read */
+    unsigned char *stack;
+    size_t stack_cap;
+    int deepest;
+    size_t values;
+    size_t max_items;
+    bool too_many;    /* the page holds more than max_items items */
+    struct dm_buf *x; /* items re-written by jansson, and refusal reasons */
 };
 
-/* Items found so far (offsets into out; turned into pointers at the end). */
+/* Items found so far (offsets into out or x; turned into pointers at the end). */
 struct item_spans {
-    size_t off, len;
-    struct span id, sid;
+    struct span json, id, sid, why;
 };
 
 struct items {
@@ -154,6 +173,122 @@ static int lit(struct scan *s, const char *word)
     return 0;
 }
 
+/* ---- loose reading -------------------------------------------------------------------------- */
+
+/*
+ * A string read loosely: it ends at the first quote not escaped by a backslash, whatever its
+ * content (every reading of JSON agrees on that much); the content is checked by whoever
+ * reads the item next (jansson), or not at all (envelope members nobody reads).
+ */
+static int loose_str(struct scan *s)
+{
+    const unsigned char *q = s->p + 1;
+    while (q < s->end && *q != '"')
+        q += *q == '\\' ? 2 : 1;
+    if (q >= s->end)
+        return -1;
+    put(s, s->p, (size_t)(q + 1 - s->p));
+    s->p = q + 1;
+    return 0;
+}
+
+/* A number read loosely: a run of the characters numbers are made of. */
+static int loose_num(struct scan *s)
+{
+    const unsigned char *q = s->p;
+    while (q < s->end && ((*q >= '0' && *q <= '9') || *q == '-' || *q == '+' || *q == '.' ||
+                          *q == 'e' || *q == 'E'))
+        q++;
+    if (q == s->p)
+        return -1;
+    put(s, s->p, (size_t)(q - s->p));
+    s->p = q;
+    return 0;
+}
+
+static int loose_key(struct scan *s)
+{
+    ws(s);
+    if (s->p >= s->end || *s->p != '"' || loose_str(s) != 0)
+        return -1;
+    ws(s);
+    if (s->p >= s->end || *s->p != ':')
+        return -1;
+    putc1(s, ':');
+    s->p++;
+    return 0;
+}
+
+/*
+ * One value read loosely and without recursion (any depth): brackets, commas, colons and
+ * literals must be right, strings and numbers only delimited (see above). Copies compacted
+ * text when emitting. Counts the values read (s->values) and the deepest bracket level
+ * (s->deepest, relative to the value). -1 only when the text is not JSON.
+ */
+static int skip(struct scan *s)
+{
+    size_t sp = 0;
+    for (;;) {
+        /* a value */
+        ws(s);
+        if (s->p >= s->end)
+            return -1;
+        unsigned char c = *s->p;
+        s->values++;
+        if (c == '{' || c == '[') {
+            if (sp == s->stack_cap) {
+                s->stack_cap = s->stack_cap ? s->stack_cap * 2 : 64;
+                s->stack = dm_xrealloc(s->stack, s->stack_cap);
+            }
+            s->stack[sp++] = c;
+            if ((int)sp > s->deepest)
+                s->deepest = (int)sp;
+            putc1(s, (char)c);
+            s->p++;
+            ws(s);
+            char close = c == '{' ? '}' : ']';
+            if (s->p < s->end && *s->p == close) {
+                putc1(s, close);
+                s->p++;
+                sp--;
+            } else {
+                if (c == '{' && loose_key(s) != 0)
+                    return -1;
+                continue;
+            }
+        } else if (c == '"') {
+            if (loose_str(s) != 0)
+                return -1;
+        } else if (c == 't' || c == 'f' || c == 'n') {
+            if (lit(s, c == 't' ? "true" : c == 'f' ? "false" : "null") != 0)
+                return -1;
+        } else if (loose_num(s) != 0) {
+            return -1;
+        }
+        /* after a value: close what is complete, stop at the next value */
+        for (;;) {
+            if (sp == 0)
+                return 0;
+            ws(s);
+            if (s->p >= s->end)
+                return -1;
+            unsigned char top = s->stack[sp - 1];
+            if (*s->p == ',') {
+                putc1(s, ',');
+                s->p++;
+                if (top == '{' && loose_key(s) != 0)
+                    return -1;
+                break;
+            }
+            if (*s->p != (top == '{' ? '}' : ']'))
+                return -1;
+            putc1(s, (char)*s->p);
+            s->p++;
+            sp--;
+        }
+    }
+}
+
 static int value(struct scan *s);
 
 /* Generic object or array (s->p at the bracket). */
@@ -208,6 +343,8 @@ static int value(struct scan *s)
 {
     if (s->p >= s->end)
         return -1;
+    if (s->lenient)
+        return skip(s);
     bool b;
     switch (*s->p) {
     case '{':
@@ -228,7 +365,28 @@ static int value(struct scan *s)
 
 /* An id value: a string (kept when `allow_empty` or non-empty, and without escapes) or a plain
  * integer; anything else means "no id". Escaped ids and non-plain integers: jansson's call. */
+static int id_value_strict(struct scan *s, struct span *sp, bool allow_empty);
+
+/* An id value; read loosely, an id the strict reading refuses is no id (the item is being
+ * refused or re-read by jansson: these ids only name it). */
 static int id_value(struct scan *s, struct span *sp, bool allow_empty)
+{
+    if (!s->lenient)
+        return id_value_strict(s, sp, allow_empty);
+    const unsigned char *p = s->p;
+    size_t olen = s->olen;
+    s->lenient = false;
+    int rc = id_value_strict(s, sp, allow_empty);
+    s->lenient = true;
+    if (rc == 0)
+        return 0;
+    memset(sp, 0, sizeof(*sp));
+    s->p = p;
+    s->olen = olen;
+    return skip(s);
+}
+
+static int id_value_strict(struct scan *s, struct span *sp, bool allow_empty)
 {
     memset(sp, 0, sizeof(*sp));
     if (s->p >= s->end)
@@ -268,8 +426,8 @@ static int read_key(struct scan *s, const char **k, size_t *klen)
     if (s->p >= s->end || *s->p != '"')
         return -1;
     const unsigned char *start = s->p + 1;
-    bool esc;
-    if (str(s, NULL, &esc) != 0 || esc)
+    bool esc = false;
+    if (s->lenient ? loose_str(s) != 0 : str(s, NULL, &esc) != 0 || esc)
         return -1;
     *k = (const char *)start;
     *klen = (size_t)(s->p - start) - 1;
@@ -289,7 +447,7 @@ static int object(struct scan *s, member_fn member, void *ctx)
 {
     if (s->p >= s->end || *s->p != '{')
         return -1;
-    if (++s->depth > MAX_DEPTH)
+    if (++s->depth > MAX_DEPTH && !s->lenient)
         return -1;
     putc1(s, '{');
     s->p++;
@@ -323,13 +481,19 @@ static int object(struct scan *s, member_fn member, void *ctx)
     }
 }
 
-/* Mark a member as read and tell whether it was read before: jansson refuses a page with a
- * duplicate key, so the scanner refuses it as well. */
+/* Mark a member as read and tell whether it was read before: jansson refuses an item with a
+ * duplicate key, so the scanner refuses it as well (read loosely, the first one names it). */
 static bool seen_before(bool *seen)
 {
     bool was = *seen;
     *seen = true;
     return was;
+}
+
+/* A duplicate member: refused, or skipped when reading loosely. */
+static int duplicate(struct scan *s)
+{
+    return s->lenient ? skip(s) : -1;
 }
 
 /* A member of an object whose member `key` (read once) is an object read by `member`; the
@@ -338,7 +502,7 @@ static int member_once(struct scan *s, const char *k, size_t klen, const char *k
                        member_fn member, void *ctx)
 {
     if (!key_is(k, klen, key))
-        return value(s);
+        return skip(s); /* nobody reads it: only its structure matters */
     return seen_before(seen) ? -1 : object(s, member, ctx);
 }
 
@@ -353,7 +517,7 @@ static int diamond_member(struct scan *s, const char *k, size_t klen, void *ctx)
 {
     struct diamond_ctx *d = ctx;
     if (key_is(k, klen, "id"))
-        return seen_before(&d->seen_id) ? -1 : id_value(s, &d->sid, false);
+        return seen_before(&d->seen_id) ? duplicate(s) : id_value(s, &d->sid, false);
     return value(s);
 }
 
@@ -366,10 +530,10 @@ static int item_member(struct scan *s, const char *k, size_t klen, void *ctx)
 {
     struct item_ctx *it = ctx;
     if (key_is(k, klen, "id"))
-        return seen_before(&it->seen_id) ? -1 : id_value(s, &it->id, true);
+        return seen_before(&it->seen_id) ? duplicate(s) : id_value(s, &it->id, true);
     if (key_is(k, klen, "diamond")) {
         if (seen_before(&it->seen_diamond))
-            return -1;
+            return duplicate(s);
         if (s->p < s->end && *s->p == '{') {
             struct diamond_ctx d = {0};
             if (object(s, diamond_member, &d) != 0)
@@ -380,6 +544,92 @@ static int item_member(struct scan *s, const char *k, size_t klen, void *ctx)
         return value(s);
     }
     return value(s);
+}
+
+/* A NUL-terminated text in the extra buffer (refusal reasons). */
+static void x_text(struct scan *s, struct span *sp, const char *text)
+{
+    size_t n = strlen(text);
+    sp->off = s->x->len;
+    sp->len = n;
+    sp->set = sp->x = true;
+    if (dm_buf_append(s->x, text, n + 1) != DM_OK)
+        sp->len = sp->off = 0, sp->set = false;
+}
+
+/* The id as the regular path reports it (see id_text below), into the extra buffer. */
+static enum dm_err id_text(const json_t *v, bool allow_empty, struct dm_buf *b, struct span *sp);
+
+/*
+ * The item at s->p could not be read strictly: read it again alone (see the file comment).
+ * Fills *v: the item (re-written by jansson into the extra buffer) or its refusal with the
+ * ids the loose reading found. -1 when the item is not JSON at all.
+ */
+static int salvage(struct scan *s, struct item_spans *v)
+{
+    const unsigned char *start = s->p;
+    size_t off = s->olen;
+    int depth = s->depth;
+    struct item_ctx it = {0};
+    s->lenient = true;
+    s->emit = true;
+    s->deepest = 0;
+    s->values = 0;
+    bool is_obj = *s->p == '{';
+    int rc = is_obj ? object(s, item_member, &it) : skip(s);
+    s->lenient = false;
+    s->emit = false;
+    s->depth = depth;
+    if (rc != 0)
+        return -1;
+    memset(v, 0, sizeof(*v));
+    v->id = it.id;
+    v->sid = it.sid;
+    size_t len = (size_t)(s->p - start);
+    /* object() counted the item's own level apart from skip()'s levels below it */
+    int deepest = s->deepest + (is_obj ? 1 : 0);
+    char why[200];
+    if (!is_obj) {
+        x_text(s, &v->why, "item is not a JSON object");
+        return 0;
+    }
+    if (deepest > ITEM_MAX_DEPTH) {
+        snprintf(why, sizeof(why), "item nested deeper than %d levels", ITEM_MAX_DEPTH);
+        x_text(s, &v->why, why);
+        return 0;
+    }
+    if (len > ITEM_MAX_BYTES || s->values > ITEM_MAX_VALUES) {
+        snprintf(why, sizeof(why), "item too large (%zu bytes, %zu values)", len, s->values);
+        x_text(s, &v->why, why);
+        return 0;
+    }
+    json_error_t je;
+    json_t *j = json_loadb((const char *)start, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+    if (!json_is_object(j)) {
+        snprintf(why, sizeof(why), "item is not valid JSON: %s", j ? "not an object" : je.text);
+        json_decref(j);
+        x_text(s, &v->why, why);
+        return 0;
+    }
+    /* jansson read it: the regular path's text and ids (the loose text is dropped) */
+    s->olen = off;
+    v->json.off = s->x->len;
+    v->json.set = v->json.x = true;
+    enum dm_err e = dm_json_write(s->x, j);
+    v->json.len = s->x->len - v->json.off;
+    if (e == DM_OK)
+        e = id_text(json_object_get(j, "id"), true, s->x, &v->id);
+    const json_t *d = json_object_get(j, "diamond");
+    if (e == DM_OK)
+        e = id_text(json_is_object(d) ? json_object_get(d, "id") : NULL, false, s->x, &v->sid);
+    json_decref(j);
+    if (e != DM_OK) {
+        memset(v, 0, sizeof(*v));
+        x_text(s, &v->why, "item could not be serialised");
+    }
+    v->id.x = v->id.set;
+    v->sid.x = v->sid.set;
+    return 0;
 }
 
 static int items_array(struct scan *s, struct items *out)
@@ -393,21 +643,43 @@ static int items_array(struct scan *s, struct items *out)
         return 0;
     }
     for (;;) {
-        if (s->p >= s->end || *s->p != '{')
-            return -1; /* not an object: the regular path reports it */
-        struct item_ctx it = {0};
-        size_t off = s->olen;
-        s->emit = true;
-        int rc = object(s, item_member, &it);
-        s->emit = false;
-        if (rc != 0)
+        if (s->p >= s->end)
             return -1;
+        /* counted before anything is allocated for it */
+        if (out->n >= s->max_items) {
+            s->too_many = true;
+            return -1;
+        }
         if (out->n == out->cap) {
             out->cap = out->cap ? out->cap * 2 : 64;
+            if (out->cap > s->max_items)
+                out->cap = s->max_items;
             out->v = dm_xrealloc(out->v, out->cap * sizeof(*out->v));
         }
-        out->v[out->n++] =
-            (struct item_spans){.off = off, .len = s->olen - off, .id = it.id, .sid = it.sid};
+        struct item_spans *v = &out->v[out->n];
+        struct item_ctx it = {0};
+        const unsigned char *start = s->p;
+        size_t off = s->olen;
+        int depth = s->depth;
+        int rc = -1;
+        if (*s->p == '{') {
+            s->emit = true;
+            rc = object(s, item_member, &it);
+            s->emit = false;
+        }
+        if (rc == 0) {
+            *v = (struct item_spans){.json = {.off = off, .len = s->olen - off, .set = true},
+                                     .id = it.id,
+                                     .sid = it.sid};
+        } else {
+            /* not sure about this item: read it again alone */
+            s->p = start;
+            s->olen = off;
+            s->depth = depth;
+            if (salvage(s, v) != 0)
+                return -1; /* not JSON: the regular path reports it */
+        }
+        out->n++;
         ws(s);
         if (s->p >= s->end)
             return -1;
@@ -441,10 +713,9 @@ static int q_member(struct scan *s, const char *k, size_t klen, void *ctx)
             return -1;
         struct span sp = {0};
         bool plain = false;
-        if (s->p < s->end && (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))) {
-            const unsigned char *b = s->p;
-            if (num(s, &sp, &plain) != 0)
-                return -1;
+        const unsigned char *b = s->p;
+        if (s->p < s->end && (*s->p == '-' || (*s->p >= '0' && *s->p <= '9')) &&
+            num(s, &sp, &plain) == 0) {
             if (plain) {
                 int64_t v = 0;
                 bool neg = *b == '-';
@@ -454,9 +725,10 @@ static int q_member(struct scan *s, const char *k, size_t klen, void *ctx)
             }
             return 0;
         }
-        return value(s);
+        s->p = b;
+        return skip(s); /* not a plain integer: reported as absent (it is never used) */
     }
-    return value(s);
+    return skip(s);
 }
 
 static int as_member(struct scan *s, const char *k, size_t klen, void *ctx)
@@ -479,8 +751,15 @@ static int top_member(struct scan *s, const char *k, size_t klen, void *ctx)
     return member_once(s, k, klen, "data", &e->seen_data, data_member, e);
 }
 
-static void finish_page(struct dm_feed_raw_page *page, char *out, struct items *it, int64_t total)
+/* The page from the scan: the extra buffer joins the text, spans become pointers. */
+static void finish_page(struct dm_feed_raw_page *page, char *out, size_t olen, struct dm_buf *x,
+                        struct items *it, int64_t total)
 {
+    if (x->len > 0) {
+        out = dm_xrealloc(out, olen + x->len + 1);
+        memcpy(out + olen, x->data, x->len);
+        out[olen + x->len] = '\0';
+    }
     page->text = out;
     page->n = it->n;
     page->total_count = total;
@@ -488,40 +767,60 @@ static void finish_page(struct dm_feed_raw_page *page, char *out, struct items *
     for (size_t i = 0; i < it->n; i++) {
         struct item_spans *v = &it->v[i];
         struct dm_feed_raw_item *r = &page->items[i];
-        r->json = out + v->off;
-        r->json_len = v->len;
+#define AT(sp) (out + (sp).off + ((sp).x ? olen : 0))
+        if (v->why.set) {
+            r->refused = AT(v->why);
+        } else {
+            r->json = AT(v->json);
+            r->json_len = v->json.len;
+        }
         if (v->id.set) {
-            r->offer_id = out + v->id.off;
+            r->offer_id = AT(v->id);
             r->offer_id_len = v->id.len;
         }
         if (v->sid.set) {
-            r->stone_id = out + v->sid.off;
+            r->stone_id = AT(v->sid);
             r->stone_id_len = v->sid.len;
         }
+#undef AT
     }
     free(it->v);
 }
 
-enum dm_err dm_nivoda_scan_raw_page(const char *body, size_t len, struct dm_feed_raw_page *page)
+enum dm_err dm_nivoda_scan_raw_page_limit(const char *body, size_t len, size_t max_items,
+                                          struct dm_feed_raw_page *page)
 {
     memset(page, 0, sizeof(*page));
     page->total_count = -1;
     if (body == NULL || len == 0)
         return DM_ERR_INVALID;
-    struct scan s = {.p = (const unsigned char *)body, .end = (const unsigned char *)body + len};
+    struct dm_buf x;
+    dm_buf_init(&x, 64u << 20);
+    struct scan s = {.p = (const unsigned char *)body,
+                     .end = (const unsigned char *)body + len,
+                     .max_items = max_items,
+                     .x = &x};
     s.out = dm_xmalloc(len + 1);
     struct items it = {0};
     struct env e = {.items = &it, .total = -1};
     ws(&s);
     int rc = object(&s, top_member, &e);
     ws(&s);
+    free(s.stack);
     if (rc != 0 || s.p != s.end || !e.seen_items) {
         free(s.out);
         free(it.v);
-        return DM_ERR_INVALID;
+        dm_buf_free(&x);
+        return s.too_many ? DM_ERR_TOO_LARGE : DM_ERR_INVALID;
     }
-    finish_page(page, s.out, &it, e.total);
+    finish_page(page, s.out, s.olen, &x, &it, e.total);
+    dm_buf_free(&x);
     return DM_OK;
+}
+
+enum dm_err dm_nivoda_scan_raw_page(const char *body, size_t len, struct dm_feed_raw_page *page)
+{
+    return dm_nivoda_scan_raw_page_limit(body, len, SIZE_MAX, page);
 }
 
 /* ---- the regular path's conversion ------------------------------------------------------ */
@@ -564,9 +863,25 @@ enum dm_err dm_nivoda_raw_from_items(const json_t *items, int64_t total_count,
     for (size_t i = 0; i < n && e == DM_OK; i++) {
         const json_t *item = json_array_get(items, i);
         struct item_spans *v = &it.v[it.n++];
-        v->off = b.len;
+        if (!json_is_object(item)) {
+            static const char why[] = "item is not a JSON object";
+            v->why = (struct span){.off = b.len, .len = sizeof(why) - 1, .set = true};
+            e = dm_buf_append(&b, why, sizeof(why));
+            continue;
+        }
+        v->json.off = b.len;
+        v->json.set = true;
         e = dm_json_write(&b, item);
-        v->len = b.len - v->off;
+        v->json.len = b.len - v->json.off;
+        if (e == DM_ERR_INVALID) {
+            /* nested deeper than dm_json_write goes: this item alone is refused */
+            static const char why[] = "item nested deeper than 64 levels";
+            b.len = v->json.off;
+            memset(v, 0, sizeof(*v));
+            v->why = (struct span){.off = b.len, .len = sizeof(why) - 1, .set = true};
+            e = dm_buf_append(&b, why, sizeof(why));
+            continue;
+        }
         if (e == DM_OK)
             e = id_text(json_object_get(item, "id"), true, &b, &v->id);
         const json_t *d = json_object_get(item, "diamond");
@@ -583,7 +898,10 @@ enum dm_err dm_nivoda_raw_from_items(const json_t *items, int64_t total_count,
         free(it.v);
         return dm_error_set(err, DM_ERR_TOO_LARGE, "feed page could not be serialised");
     }
-    finish_page(page, dm_buf_steal(&b), &it, total_count);
+    size_t len = b.len;
+    struct dm_buf none;
+    dm_buf_init(&none, 1);
+    finish_page(page, dm_buf_steal(&b), len, &none, &it, total_count);
     return DM_OK;
 }
 

@@ -34,6 +34,8 @@ static void usage(FILE *out)
         "  --short-pages [F]     fraction of full mid-stream pages cut short (bare: 0.25)\n"
         "  --duplicate-rate F    fraction of final pages carrying one stone twice\n"
         "  --malformed-rate F    fraction of items missing a required field\n"
+        "  --poison-rate F       fraction of stones served with a pathological value (1e400,\n"
+        "                        200-deep nesting, an exponent, a 30-digit integer)\n"
         "  --fault-price-min D   limit faults to queries overlapping this dollar band\n"
         "  --fault-price-max D\n\n"
         "endpoints: POST /graphql, GET /, POST /admin/churn {\"percent\":P},\n"
@@ -114,6 +116,8 @@ int dm_cmd_feed_sim(int argc, char **argv)
             ok = ok && dm_parse_double(v, 0, 1, &o.faults.duplicate_rate) == DM_OK;
         } else if (!strcmp(a, "--malformed-rate")) {
             ok = ok && dm_parse_double(v, 0, 1, &o.faults.malformed_rate) == DM_OK;
+        } else if (!strcmp(a, "--poison-rate")) {
+            ok = ok && dm_parse_double(v, 0, 1, &o.faults.poison_rate) == DM_OK;
         } else if (!strcmp(a, "--fault-price-min")) {
             ok = ok && dm_parse_double(v, 0, 1e15, &dv) == DM_OK;
             o.faults.price_min = (int64_t)dv;

@@ -45,11 +45,12 @@ enum fault {
     FT_MALFORMED,
     FT_FAIL_NEXT,
     FT_GRAPHQL_ERROR,
+    FT_POISON,
     FT_N,
 };
-static const char *const fault_names[FT_N] = {"latency",    "error",        "rate_limit",
-                                              "short_page", "duplicate",    "malformed",
-                                              "fail_next",  "graphql_error"};
+static const char *const fault_names[FT_N] = {"latency",    "error",         "rate_limit",
+                                              "short_page", "duplicate",     "malformed",
+                                              "fail_next",  "graphql_error", "poison"};
 
 struct dm_feedsim {
     struct dm_inventory *inv;
@@ -530,6 +531,13 @@ static void exec_search(struct exec *x, const struct dm_gql_field *fld)
                         bump(&sim->faults[FT_MALFORMED], 1);
                     }
                 }
+                if (var == DM_INV_NORMAL && x->f.poison_rate > 0) {
+                    int64_t p = dm_inv_price_dollars(sim->inv, pos);
+                    if (!banded(&x->f) || in_band(&x->f, p, p))
+                        var = dm_inv_poison(sim->inv, pos, x->f.poison_rate);
+                    if (var != DM_INV_NORMAL)
+                        bump(&sim->faults[FT_POISON], 1);
+                }
                 if (i)
                     x_raw(x, ",", 1);
                 if (x->e == DM_OK)
@@ -914,6 +922,7 @@ static json_t *faults_json(const struct dm_feedsim_faults *f)
                   f->short_pages, "duplicate_rate", f->duplicate_rate, "malformed_rate",
                   f->malformed_rate, "fail_next", (json_int_t)f->fail_next, "fail_status",
                   f->fail_status, "graphql_error_next", (json_int_t)f->graphql_error_next);
+    json_object_set_new(o, "poison_rate", json_real(f->poison_rate));
     json_object_set_new(o, "price_min",
                         f->price_min >= 0 ? json_integer(f->price_min) : json_null());
     json_object_set_new(o, "price_max",
@@ -970,6 +979,8 @@ static const char *faults_apply(const json_t *o, struct dm_feedsim_faults *f)
         bad = set_rate(o, "duplicate_rate", &t.duplicate_rate);
     if (!bad)
         bad = set_rate(o, "malformed_rate", &t.malformed_rate);
+    if (!bad)
+        bad = set_rate(o, "poison_rate", &t.poison_rate);
     if (!bad)
         bad = set_int(o, "price_min", 0, INT64_MAX / 2, true, &t.price_min);
     if (!bad)
@@ -1051,7 +1062,19 @@ enum dm_err dm_feedsim_stones(struct dm_feedsim *sim, const char *ids, int64_t o
         if (e == DM_OK)
             e = dm_inv_render(sim->inv, pos[i], DM_INV_NORMAL, b);
     }
-    /* Ground truth the items do not carry: `updated` and `createdAt`, parallel to items. */
+    /* Ground truth the items do not carry: `updated` and `createdAt`, parallel to items, and
+     * with a poison rate set, each stone's poison (null or its name) as served in pages. */
+    pthread_mutex_lock(&sim->fmu);
+    double poison_rate = sim->f.poison_rate;
+    pthread_mutex_unlock(&sim->fmu);
+    if (poison_rate > 0 && e == DM_OK) {
+        e = dm_buf_append_str(b, "],\"poison\":[");
+        for (size_t i = 0; i < npos && e == DM_OK; i++) {
+            const char *name = dm_inv_poison_name(dm_inv_poison(sim->inv, pos[i], poison_rate));
+            e = dm_buf_appendf(b, "%s%s%s%s", i ? "," : "", name ? "\"" : "", name ? name : "null",
+                               name ? "\"" : "");
+        }
+    }
     for (int k = 0; k < 2; k++) {
         if (e == DM_OK)
             e = dm_buf_append_str(b, k == 0 ? "],\"updated\":[" : "],\"created\":[");

@@ -7,6 +7,7 @@
  *   POST /admin/churn   {"percent":P}  advance a simulated day; answers the exact counts
  *   GET|POST /admin/faults              read / change fault settings live (partial updates;
  *        keys: latency_ms, error_rate, rate_limit, short_pages, duplicate_rate, malformed_rate,
+ *        poison_rate,
  *        price_min, price_max (null = no band), fail_next {"count":N,"status":S},
  *        graphql_error_next N, reset true)
  *   GET /admin/stats                    requests by operation, auth calls, faults, pages
@@ -33,6 +34,9 @@ struct dm_feedsim_faults {
     double short_pages;    /* fraction of full mid-stream pages cut short (never empty) */
     double duplicate_rate; /* fraction of pages with one stone twice (last page of a result) */
     double malformed_rate; /* fraction of items missing a required field */
+    double poison_rate;    /* fraction of stones (the same ones on every request) served with a
+                              pathological value: price 1e400, a 200-deep discount, a price with
+                              an exponent, a 30-digit diamond_price (dm_inv_poison) */
     int64_t price_min;     /* fault band in dollars; -1 = open */
     int64_t price_max;
     int64_t fail_next; /* the next N matching requests answer fail_status */

@@ -403,6 +403,32 @@ uint32_t dm_inv_live(const struct dm_inventory *inv)
     return inv->live;
 }
 
+enum dm_inv_variant dm_inv_poison(const struct dm_inventory *inv, uint32_t pos, double rate)
+{
+    if (!(rate > 0) || pos >= inv->n)
+        return DM_INV_NORMAL;
+    uint64_t h = mix(inv->st[pos].serial ^ mix(inv->seed ^ 0x706f69736f6eULL));
+    if ((double)(h >> 11) * (1.0 / 9007199254740992.0) >= rate)
+        return DM_INV_NORMAL;
+    return (enum dm_inv_variant)(DM_INV_PRICE_OVERFLOW + (int)((h & 0xff) % DM_INV_POISON_KINDS));
+}
+
+const char *dm_inv_poison_name(enum dm_inv_variant v)
+{
+    switch (v) {
+    case DM_INV_PRICE_OVERFLOW:
+        return "overflow";
+    case DM_INV_DEEP_VALUE:
+        return "deep";
+    case DM_INV_PRICE_EXPONENT:
+        return "exponent";
+    case DM_INV_BIG_INTEGER:
+        return "bignum";
+    default:
+        return NULL;
+    }
+}
+
 uint32_t dm_inv_size(const struct dm_inventory *inv)
 {
     return inv->n;
@@ -1144,20 +1170,34 @@ static void write_scalar(const struct ictx *x, int f, struct jw *w)
         w_str(w, id);
         break;
     case I_PRICE:
-        if (x->v == DM_INV_NO_PRICE)
+        if (x->v == DM_INV_NO_PRICE) {
             w_null(w);
-        else
+        } else if (x->v == DM_INV_PRICE_OVERFLOW) {
+            W_LIT(w, "1e400");
+        } else {
             w_i64(w, s->price_cents);
+            if (x->v == DM_INV_PRICE_EXPONENT)
+                W_LIT(w, "E0");
+        }
         break;
     case I_DISCOUNT:
-        if (is_null(h, 0))
+        if (x->v == DM_INV_DEEP_VALUE) {
+            for (int i = 0; i < 200; i++)
+                W_LIT(w, "[");
+            W_LIT(w, "0");
+            for (int i = 0; i < 200; i++)
+                W_LIT(w, "]");
+        } else if (is_null(h, 0))
             w_null(w);
         else
             w_fixed(w, -(int64_t)(h2 % 600), 1);
         break;
     case I_DIAMOND_PRICE:
     case D_FINAL_PRICE:
-        w_i64(w, s->price_cents);
+        if (x->v == DM_INV_BIG_INTEGER)
+            W_LIT(w, "123456789012345678901234567890");
+        else
+            w_i64(w, s->price_cents);
         break;
     case I_MARKUP_PRICE:
         w_i64(w, (int64_t)s->price_cents + (int64_t)s->price_cents / 20);

@@ -47,7 +47,13 @@ enum dm_inv_variant {
     DM_INV_NO_PRICE,
     DM_INV_NO_SHAPE,
     DM_INV_NO_COLOR,
+    /* Poisoned stones (see dm_inv_poison): pathological but well-formed JSON values. */
+    DM_INV_PRICE_OVERFLOW, /* "price":1e400 (beyond a double) */
+    DM_INV_DEEP_VALUE,     /* "discount" nested 200 arrays deep */
+    DM_INV_PRICE_EXPONENT, /* "price" written with an exponent: 123456E0 (the same number) */
+    DM_INV_BIG_INTEGER,    /* "diamond_price"/"final_price" a 30-digit integer (unread) */
 };
+#define DM_INV_POISON_KINDS 4
 
 struct dm_inv_churn_result {
     int64_t day;
@@ -89,6 +95,13 @@ struct dm_inv_sel {
 int dm_inv_field(int parent, const char *name, bool *is_object, const char **type);
 /* Under the read lock: append the item JSON of the stone at pos with exactly the selected
  * fields, in selection order. */
+/* The poison of the stone at pos for a poison rate: DM_INV_NORMAL for most stones, one of the
+ * four poisoned variants for about `rate` of them, chosen from the stone's serial and the seed
+ * (the same stone gets the same poison on every request and after churn). Its name ("overflow",
+ * "deep", "exponent", "bignum") from dm_inv_poison_name, NULL for DM_INV_NORMAL. */
+enum dm_inv_variant dm_inv_poison(const struct dm_inventory *inv, uint32_t pos, double rate);
+const char *dm_inv_poison_name(enum dm_inv_variant v);
+
 enum dm_err dm_inv_render_sel(struct dm_inventory *inv, uint32_t pos, enum dm_inv_variant v,
                               const struct dm_inv_sel *sel, int n,
                               struct dm_buf *out) DM_MUST_CHECK;

@@ -143,7 +143,13 @@ static const char *PAGE_SQL =
     " INSERT INTO run_events (run_id, partition_id, event, detail)"
     " SELECT $1, $2, 'partition_completed',"
     "  jsonb_build_object('records', cas.records, 'workerId', $11::text)"
-    " FROM cas WHERE cas.completed RETURNING 1)"
+    " FROM cas WHERE cas.completed RETURNING 1),"
+    " rf AS ("
+    " INSERT INTO run_events (run_id, partition_id, event, detail)"
+    " SELECT $1, $2, 'items_refused',"
+    "  jsonb_build_object('offset', $3::bigint, 'count', jsonb_array_length($14::jsonb),"
+    "  'items', $14::jsonb, 'workerId', $11::text)"
+    " FROM cas WHERE $14::jsonb IS NOT NULL RETURNING 1)"
     " SELECT cas.completed, cas.records, (SELECT count(*) FROM up) FROM cas, sc";
 
 static const char *GUARD_SQL =
@@ -154,7 +160,8 @@ static const char *GUARD_SQL =
 struct page_rows {
     struct dm_buf ids, sids, oids, payloads, hashes;
     int unique;
-    int skipped;
+    int skipped;     /* items refused by the scanner or without diamond.id */
+    json_t *refused; /* [{offerId, stoneId, reason}] of those, for the items_refused event */
 };
 
 static void page_rows_init(struct page_rows *pr)
@@ -169,6 +176,7 @@ static void page_rows_init(struct page_rows *pr)
 
 static void page_rows_free(struct page_rows *pr)
 {
+    json_decref(pr->refused);
     dm_buf_free(&pr->ids);
     dm_buf_free(&pr->sids);
     dm_buf_free(&pr->oids);
@@ -240,6 +248,31 @@ static void uuid_v7(int64_t ms, const uint8_t rnd[10], char out[DM_UUID_LEN])
     dm_uuid_format(b, out);
 }
 
+/* An id as a JSON string, or null (ids are validated UTF-8; a long one is cut). */
+static json_t *id_json(const char *id, size_t len)
+{
+    if (id == NULL)
+        return json_null();
+    json_t *j = json_stringn(id, len < 200 ? len : 200);
+    return j ? j : json_null();
+}
+
+/* A stone the page does not store (refused by the scanner, or without diamond.id): kept for
+ * the run's items_refused event, named by its ids (stoneId is diamond.id, offerId item.id). */
+static void note_refused(struct page_rows *pr, const struct dm_feed_raw_item *it,
+                         const char *reason)
+{
+    pr->skipped++;
+    if (pr->refused == NULL)
+        pr->refused = json_array();
+    json_t *o = json_object();
+    json_object_set_new(o, "stoneId", id_json(it->stone_id, it->stone_id_len));
+    json_object_set_new(o, "offerId", id_json(it->offer_id, it->offer_id_len));
+    json_t *r = json_string(reason);
+    json_object_set_new(o, "reason", r ? r : json_string("unreadable item"));
+    json_array_append_new(pr->refused, o);
+}
+
 /* Equal ids? */
 static bool same_id(const struct dm_feed_raw_item *a, const struct dm_feed_raw_item *b)
 {
@@ -272,8 +305,8 @@ static enum dm_err build_rows(const struct dm_feed_raw_page *page, struct page_r
         e = arr_begin(&pr->hashes);
     for (size_t i = 0; i < n && e == DM_OK; i++) {
         const struct dm_feed_raw_item *it = &page->items[i];
-        if (it->stone_id == NULL) {
-            pr->skipped++;
+        if (it->refused != NULL || it->stone_id == NULL) {
+            note_refused(pr, it, it->refused ? it->refused : "missing diamond.id");
             continue;
         }
         bool dup = false;
@@ -513,6 +546,12 @@ static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_re
     if (e != DM_OK)
         return on_error(w, wi, m, e, err.message, ctx);
     size_t n = page.n;
+    if (n > (size_t)limit) {
+        /* The client refuses such a page already; the offset arithmetic relies on it. */
+        dm_feed_raw_page_free(&page);
+        snprintf(reason_buf, reason_size, "feed page of %zu items for a limit of %d", n, limit);
+        return on_error(w, wi, m, DM_ERR_REMOTE, reason_buf, ctx);
+    }
 
     /* 3. In-page de-duplication and the array parameters. */
     struct page_rows pr;
@@ -523,9 +562,12 @@ static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_re
         page_rows_free(&pr);
         return on_error(w, wi, m, DM_ERR_INVALID, err.message, ctx);
     }
-    if (pr.skipped)
-        dm_warn(ctx, "%d item(s) without diamond.id skipped at offset %lld", pr.skipped,
-                (long long)wi->offset);
+    char *refused = NULL;
+    if (pr.skipped) {
+        refused = dm_json_dumps(pr.refused);
+        dm_warn(ctx, "%d item(s) refused at offset %lld (stored: %d): %.600s", pr.skipped,
+                (long long)wi->offset, pr.unique, refused);
+    }
 
     /* 4. One statement: CAS + upsert + worker_runs + event. */
     char off[32], cnt[32], uniq[32];
@@ -534,7 +576,7 @@ static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_re
     snprintf(uniq, sizeof(uniq), "%d", pr.unique);
     /* The CAS's completion rule, known before the statement: such a commit waits for its WAL. */
     bool may_complete = n == 0 || (capped && wi->offset + (int64_t)n >= estimated);
-    const char *p[13] = {wi->run_id,
+    const char *p[14] = {wi->run_id,
                          wi->partition_id,
                          off,
                          cnt,
@@ -546,9 +588,10 @@ static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_re
                          pr.hashes.data,
                          w->id,
                          pr.ids.data,
-                         may_complete ? "true" : "false"};
-    int lengths[13] = {0};
-    int formats[13] = {0};
+                         may_complete ? "true" : "false",
+                         refused};
+    int lengths[14] = {0};
+    int formats[14] = {0};
     struct dm_buf *bins[4] = {&pr.sids, &pr.oids, &pr.payloads, &pr.hashes};
     for (int i = 0; i < 4; i++) {
         lengths[6 + i] = (int)bins[i]->len;
@@ -559,11 +602,12 @@ static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_re
     struct dm_db_conn *conn = NULL;
     e = dm_db_acquire(w->db, 30000, &conn, &err);
     if (e == DM_OK) {
-        e = dm_db_exec_prepared(conn, "dm_worker_page", PAGE_SQL, 13, p, lengths, formats, &r,
+        e = dm_db_exec_prepared(conn, "dm_worker_page", PAGE_SQL, 14, p, lengths, formats, &r,
                                 &err);
         dm_db_release(conn);
     }
     page_rows_free(&pr);
+    free(refused);
     if (e != DM_OK)
         return on_error(w, wi, m, e, err.message, ctx);
     if (PQntuples(r) != 1) {
