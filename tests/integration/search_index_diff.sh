@@ -82,13 +82,17 @@ if ! curl -s "$IDX/health" | jq -e '.searchIndex | type == "object"' >/dev/null;
     echo "FAIL - index not available: /health has no searchIndex: $(curl -s "$IDX/health")"
     exit 1
 fi
-# caught_up: the index serves (status ok) at the database's latest change.
+# caught_up: the index serves (status ok) at the database's latest change and holds as many
+# stones as are active (a hard DELETE leaves no sequence behind: the row count shows it).
 caught_up() {
-    local want h
-    want=$(psql_q "SELECT coalesce(max(change_seq), 0) FROM diamonds")
+    local want rows h
+    read -r want rows <<<"$(psql_q "SELECT coalesce(max(change_seq), 0), count(*) FILTER (WHERE status = 'active') FROM diamonds" | tr '|' ' ')"
     h=$(curl -s "$IDX/health") || return 1
-    echo "$h" | jq -e --argjson w "$want" '.searchIndex.status == "ok" and .searchIndex.lastSeq >= $w' >/dev/null
+    echo "$h" | jq -e --argjson w "$want" --argjson n "$rows" \
+        '.searchIndex.status == "ok" and .searchIndex.lastSeq >= $w and .searchIndex.rows == $n' >/dev/null
 }
+# seq_reached SEQ: the index has applied every change up to SEQ.
+seq_reached() { curl -s "$IDX/health" | jq -e --argjson w "$1" '.searchIndex.lastSeq >= $w' >/dev/null; }
 wait_caught_up() {
     if ! wait_until 60 caught_up; then
         echo "FAIL - the index did not reach max(change_seq) = $(psql_q "SELECT max(change_seq) FROM diamonds"): $(curl -s "$IDX/health")"
@@ -184,6 +188,46 @@ API_NAMES="idx sql2"
 
 diff_round changed $((SEED + 1)) $((NQ / 2))
 
-stop_api idx
+# --- overlapping transactions: sequence numbers are taken at write time, not at commit ---
+# A long transaction writes (taking sequence numbers) and stays open while short ones commit
+# later numbers; the index must pass those and still apply the long one's rows when it
+# commits. A rolled-back transaction leaves a gap. A hard DELETE leaves no row to follow.
+open_txn() { # NAME END(COMMIT|ROLLBACK) SQL: runs in the background, holding the transaction
+    PGAPPNAME="dm_diff_$1" psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" \
+        -c "BEGIN" -c "$3" -c "SELECT pg_sleep(4)" -c "$2" >"$T/txn_$1.log" 2>&1 &
+    eval "TXN_$1=$!"
+}
+in_sleep() { [ "$(psql_q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dm_diff_$1' AND query LIKE '%pg_sleep%' AND state = 'active'")" = 1 ]; }
+open_txn long COMMIT "UPDATE diamonds SET retail_price = retail_price + 7, availability = 'on_hold', updated_at = now()
+    WHERE status = 'active' AND hashtext(id::text || 'long') % 5 = 0"
+# (The row sets are disjoint: a write to a row the long transaction holds would wait for it.)
+NOT_HELD="hashtext(id::text || 'long') % 5 <> 0 AND hashtext(id::text || 'undone') % 4 <> 0"
+open_txn undone ROLLBACK "UPDATE diamonds SET carats = carats + 1, updated_at = now()
+    WHERE hashtext(id::text || 'undone') % 4 = 0 AND hashtext(id::text || 'long') % 5 <> 0 AND carats < 9000"
+wait_until 30 in_sleep long
+wait_until 30 in_sleep undone
+psql_q "UPDATE diamonds SET availability = 'sold', updated_at = now() WHERE hashtext(id::text || 'later') % 9 = 0 AND $NOT_HELD" >/dev/null
+psql_q "UPDATE diamonds SET status = 'deleted', deleted_at = now(), updated_at = now() WHERE status = 'active' AND hashtext(id::text || 'later2') % 31 = 0 AND $NOT_HELD" >/dev/null
+later=$(psql_q "SELECT max(change_seq) FROM diamonds")
+wait_until 30 seq_reached "$later" || true
+check "the index passed later commits ($later) while the long transaction was still open" \
+    sh -c "curl -s '$IDX/health' | jq -e --argjson w $later '.searchIndex.lastSeq >= \$w' >/dev/null && [ \"\$(psql -qAt '$DATABASE_URL' -c \"SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dm_diff_long' AND state <> 'idle'\")\" = 1 ]"
+rc=0; wait "$TXN_long" || rc=$?
+check_eq "the long transaction committed" 0 "$rc"
+rc=0; wait "$TXN_undone" || rc=$?
+check_eq "the rolled-back transaction ran" 0 "$rc"
+psql_q "DELETE FROM diamonds WHERE hashtext(id::text || 'hard') % 60 = 0" >/dev/null
+psql -q -v ON_ERROR_STOP=1 -v lo=4401 -v hi=4450 "$DATABASE_URL" -f "$FIXTURE"
+check "the long transaction's rows carry sequence numbers below the later commits'" \
+    [ "$(psql_q "SELECT count(*) FROM diamonds WHERE hashtext(id::text || 'long') % 5 = 0 AND availability = 'on_hold' AND change_seq < $later")" -gt 100 ]
+wait_caught_up
 stop_api sql2
+start_api sql3 HMAC_SECRETS='{}' API_RATE_LIMIT_RPS=0 METRICS_CACHE_MS=0 API_CACHE_MS=0 API_SEARCH_INDEX=false
+SQLAPI=$API
+API_NAMES="idx sql3"
+
+diff_round overlapping $((SEED + 2)) $((NQ / 4))
+
+stop_api idx
+stop_api sql3
 finish
