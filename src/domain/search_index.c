@@ -128,6 +128,7 @@ struct version {
     uint64_t *cum[R_COUNT][NBINS];
     int64_t edge[R_COUNT][NBINS - 1]; /* in query units: carats 1/10000, price cents */
     int64_t vmin[R_COUNT], vmax[R_COUNT];
+    int64_t *rv[R_COUNT]; /* range value per slot (edge bins are checked without the records) */
     int64_t last_seq;
     struct dm_stone **garbage; /* records the next version no longer holds */
     size_t ngarbage;
@@ -1201,9 +1202,11 @@ static void version_free(struct version *v)
             free(v->bm[d][k]);
         free(v->bm[d]);
     }
-    for (int r = 0; r < R_COUNT; r++)
+    for (int r = 0; r < R_COUNT; r++) {
         for (int b = 0; b < NBINS; b++)
             free(v->cum[r][b]);
+        free(v->rv[r]);
+    }
     free(v);
 }
 
@@ -1465,9 +1468,11 @@ static void version_grow(struct version *v, uint32_t need_slots)
     for (int d = 0; d < D_COUNT; d++)
         for (uint32_t k = 0; k < v->nvals[d]; k++)
             grow_words(&v->bm[d][k], v->capwords, ncap);
-    for (int r = 0; r < R_COUNT; r++)
+    for (int r = 0; r < R_COUNT; r++) {
         for (int b = 0; b < NBINS; b++)
             grow_words(&v->cum[r][b], v->capwords, ncap);
+        v->rv[r] = dm_xrealloc(v->rv[r], (size_t)ncap * 64 * sizeof(int64_t));
+    }
     v->capwords = ncap;
 }
 
@@ -1500,6 +1505,8 @@ static struct version *version_copy(const struct version *o)
     for (int r = 0; r < R_COUNT; r++) {
         for (int b = 0; b < NBINS; b++)
             v->cum[r][b] = dup_words(o->cum[r][b], o->capwords);
+        v->rv[r] = dm_xmalloc((size_t)o->capwords * 64 * sizeof(int64_t));
+        memcpy(v->rv[r], o->rv[r], (size_t)o->capwords * 64 * sizeof(int64_t));
         memcpy(v->edge[r], o->edge[r], sizeof(o->edge[r]));
         v->vmin[r] = o->vmin[r];
         v->vmax[r] = o->vmax[r];
@@ -1638,8 +1645,10 @@ enum dm_err dm_search_index_build(struct dm_search_index *ix, struct dm_stone **
             if (val)
                 bit_set(bm_for(v, d, val), i);
         }
-        for (int r = 0; r < R_COUNT; r++)
-            bit_set(v->cum[r][bin_of(v, r, range_value(st, r))], i);
+        for (int r = 0; r < R_COUNT; r++) {
+            v->rv[r][i] = range_value(st, r);
+            bit_set(v->cum[r][bin_of(v, r, v->rv[r][i])], i);
+        }
     }
     for (int r = 0; r < R_COUNT; r++)
         for (int b = 1; b < NBINS; b++)
@@ -1744,6 +1753,7 @@ enum dm_err dm_search_index_apply(struct dm_search_index *ix, struct dm_stone **
         set_bits(v, at, s, true);
         for (int r = 0; r < R_COUNT; r++) {
             int64_t x = range_value(s, r);
+            v->rv[r][at] = x;
             v->vmin[r] = x < v->vmin[r] || v->live == 1 ? x : v->vmin[r];
             v->vmax[r] = x > v->vmax[r] || v->live == 1 ? x : v->vmax[r];
         }
@@ -1799,6 +1809,22 @@ static uint64_t *dim_filter(const struct version *v, int d, const struct dm_sq_l
     return f;
 }
 
+/* First position of ord (ascending by range value r) whose value is >= x, or > x when after. */
+static uint32_t bound(const struct version *v, int r, const uint32_t *ord, uint32_t n, int64_t x,
+                      bool after)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int64_t val = v->rv[r][ord[mid]];
+        if (after ? val <= x : val < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static uint64_t *range_filter(const struct version *v, int r, bool has_lo, int64_t lo, bool has_hi,
                               int64_t hi)
 {
@@ -1815,21 +1841,21 @@ static uint64_t *range_filter(const struct version *v, int r, bool has_lo, int64
             x &= bhi > 0 ? v->cum[r][bhi - 1][i] : 0;
         f[i] = x;
     }
-    int edges[2] = {blo, bhi < NBINS && bhi != blo ? bhi : -1};
-    for (int k = 0; k < 2; k++) {
-        int b = edges[k];
-        if (b < 0)
-            continue;
-        for (uint32_t i = 0; i < w; i++) {
-            uint64_t x = v->cum[r][b][i] & ~(b > 0 ? v->cum[r][b - 1][i] : 0);
-            while (x) {
-                uint32_t s = i * 64 + (uint32_t)__builtin_ctzll(x);
-                x &= x - 1;
-                int64_t val = range_value(v->slot[s], r);
-                if ((!has_lo || val >= lo) && (!has_hi || val <= hi))
-                    bit_set(f, s);
-            }
-        }
+    /* The edge bins' matching stones are runs of the value's sort order (ascending by value):
+     * found by binary search, set without reading a record. */
+    const uint32_t *ord = v->order[r == R_CARATS ? DM_SQ_SORT_CARATS : DM_SQ_SORT_RETAIL_PRICE];
+    uint32_t n = v->norder[r == R_CARATS ? DM_SQ_SORT_CARATS : DM_SQ_SORT_RETAIL_PRICE];
+    uint32_t from = has_lo ? bound(v, r, ord, n, lo, false) : 0;
+    uint32_t to = has_hi ? bound(v, r, ord, n, hi, true) : n;
+    if (blo >= 0) { /* [lo, end of bin blo] */
+        uint32_t e = blo < NBINS - 1 ? bound(v, r, ord, n, v->edge[r][blo], true) : n;
+        for (uint32_t i = from; i < e && i < to; i++)
+            bit_set(f, ord[i]);
+    }
+    if (bhi < NBINS && bhi != blo) { /* [start of bin bhi, hi] */
+        uint32_t st = bhi > 0 ? bound(v, r, ord, n, v->edge[r][bhi - 1], true) : 0;
+        for (uint32_t i = st > from ? st : from; i < to; i++)
+            bit_set(f, ord[i]);
     }
     return f;
 }
@@ -2006,8 +2032,9 @@ static bool cursor_key_value(const struct dm_search_query *q, int64_t *out)
 }
 
 struct pick {
-    uint32_t slot;
     int64_t key;
+    uint64_t id8;
+    uint32_t slot;
 };
 
 struct page_ctx {
@@ -2023,6 +2050,8 @@ static int pcmp(const void *pa, const void *pb)
     int r;
     if (a->key != b->key)
         r = a->key < b->key ? -1 : 1;
+    else if (a->id8 != b->id8)
+        r = a->id8 < b->id8 ? -1 : 1;
     else
         r = memcmp(c->v->slot[a->slot]->id, c->v->slot[b->slot]->id, 16);
     return c->desc ? -r : r;
@@ -2052,7 +2081,9 @@ static uint32_t select_page(const struct version *v, const struct dm_search_quer
     /* Scanning the sort order costs about need * live / total probes; collecting the matches
      * and sorting them costs about total * log(total). */
     double scan = total ? (double)need * live / (double)total : (double)live;
-    bool collect = total == 0 || (double)total * 8 < scan || (cur && total * 8 < live);
+    /* A probe of the order is a sequential read and a bit test (a few ns); a collected match
+     * costs a read of its record (a cache miss, ~100 ns) and its share of a sort. */
+    bool collect = total == 0 || (double)total * 50 < scan || (cur && total * 50 < live);
     uint32_t got = 0;
     if (!collect) {
         const uint32_t *a = v->order[q->sort];
@@ -2094,6 +2125,7 @@ static uint32_t select_page(const struct version *v, const struct dm_search_quer
                 continue;
             p[n].slot = s;
             p[n].key = k;
+            p[n].id8 = be8(v->slot[s]->id, 16);
             n++;
         }
     }

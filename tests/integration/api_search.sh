@@ -2,7 +2,8 @@
 # api_search.sh - catalogue search and reads over real HTTP: defaults, validation (400 naming
 # the parameter), filters (multi-value forms, case-insensitive shape, lab_grown), grade-order
 # sorts, walking every page with offset and keyset paging (each active diamond exactly once),
-# ETag/If-None-Match, estimated totals, get by id and availability. (issue 7: 5, 6, 7)
+# ETag/If-None-Match, exact totals from the search index (estimated ones on the SQL path), get by
+# id and availability, the SQL path's micro-cache. (issue 7: 5, 6, 7; issue 14)
 . "$DM_SOURCE_DIR/tests/lib/common.sh"
 . "$DM_SOURCE_DIR/tests/lib/api.sh"
 
@@ -140,18 +141,30 @@ check_eq "availability from the database" "$(psql_q "SELECT availability FROM di
 req POST /api/v2/diamonds/00000000-0000-4000-8000-000000000000/availability "" "$H"
 check_eq "availability unknown -> 404" 404 "$STATUS"
 
-# --- totals above the cap are estimated ---
+# --- the search index counts exactly at any size ---
 seed_diamonds 10500 1000
+check "the index follows 10,500 new stones" wait_index
+req GET "/api/v2/diamonds?limit=5" "" "$H"
+check_eq "large total is exact (index)" "false $(psql_q "SELECT count(*) FROM diamonds WHERE status='active'")" "$(jqb .pagination.totalIsEstimate) $(jqb .pagination.total)"
+req GET /metrics "" "$H"
+IX=$(awk '/^diamond_api_search_queries_total\{path="index"\}/ {print $2}' "$T/body")
+check "these searches were answered by the index" test "${IX:-0}" -ge 10
+stop_api api
+
+# --- the SQL path (API_SEARCH_INDEX=false, the reference): totals above the cap estimated ---
+start_api api_sql HMAC_SECRETS='{}' API_CACHE_MS=0 API_SEARCH_INDEX=false
 req GET "/api/v2/diamonds?limit=5" "" "$H"
 check_eq "large total flagged as estimate" true "$(jqb .pagination.totalIsEstimate)"
 check "estimated total is above the cap" test "$(jqb .pagination.total)" -gt 10000
 req GET "/api/v2/diamonds?limit=5&shape=HEART&color=D" "" "$H"
 check_eq "small filtered total is exact" false "$(jqb .pagination.totalIsEstimate)"
 check_eq "small filtered total value" "$(psql_q "SELECT count(*) FROM diamonds WHERE status='active' AND shape='HEART' AND color='D'")" "$(jqb .pagination.total)"
-stop_api api
+req GET "/api/v2/diamonds/facets" "" "$H"
+check_eq "facets need the index" "503 SERVICE_UNAVAILABLE" "$STATUS $(jqb .error.code)"
+stop_api api_sql
 
 # --- search micro-cache (API_CACHE_MS): identical searches inside the window come from memory ---
-start_api api_cached HMAC_SECRETS='{}' API_CACHE_MS=60000
+start_api api_cached HMAC_SECRETS='{}' API_CACHE_MS=60000 API_SEARCH_INDEX=false
 req GET "/api/v2/diamonds?limit=3&sort_by=carats" "" "$H"
 BODY1=$(cat "$T/body"); TAG1=$(header ETag)
 psql_q "UPDATE diamonds SET carats = carats + 0.01 WHERE status = 'active'" >/dev/null
@@ -167,7 +180,7 @@ stop_api api_cached
 # request path, so it follows the catalogue without any request waiting on the database ---
 # (3 s lifetime: the polls below, each a read, keep the entry hot even on a slow machine; an
 # entry nobody read since it was stored is refreshed by the request that finds it expired.)
-start_api api_refresh HMAC_SECRETS='{}' API_CACHE_MS=3000
+start_api api_refresh HMAC_SECRETS='{}' API_CACHE_MS=3000 API_SEARCH_INDEX=false
 Q="/api/v2/diamonds?limit=3&shape=round&sort_by=carats&sort_order=desc"
 req GET "$Q" "" "$H"
 BODY1=$(cat "$T/body"); TAG1=$(header ETag)

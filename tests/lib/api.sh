@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 export LC_ALL=C
 # api.sh - helpers for the API integration tests (sourced after tests/lib/common.sh):
-# start_api (spawns `diamond api` on a free port and waits for /health), req (one HTTP
+# start_api (spawns `diamond api` on a free port and waits for /health and its search index),
+# wait_index (the index has applied every committed change), req (one HTTP
 # request; status in $STATUS, body in $T/body, headers in $T/headers), jqb (jq over the last
 # body), sign (HMAC-SHA256 of the canonical string), seed_diamonds N.
 
@@ -12,7 +13,23 @@ start_api() {
     API="http://127.0.0.1:$API_PORT"
     spawn "$name" env PORT="$API_PORT" "$@" "$DIAMOND" api
     wait_until 20 curl -sf "$API/health"
+    # Searches are answered from the in-memory index once it has loaded (before that, by
+    # PostgreSQL): tests start from a loaded index, as a replica serves once it is ready.
+    case " $* " in *" API_SEARCH_INDEX=false "*) return 0 ;; esac
+    if psql_q "SELECT 1" >/dev/null 2>&1; then wait_index; fi
 }
+
+# index_caught_up: the API's search index has loaded and applied every committed change to
+# diamonds (its lastSeq has reached the database's latest change_seq).
+index_caught_up() {
+    local h seq
+    h=$(curl -s "$API/health") || return 1
+    [ "$(echo "$h" | jq -r '.searchIndex.status')" = ok ] || return 1
+    seq=$(psql_q "SELECT coalesce(max(change_seq), 0) FROM diamonds") || return 1
+    [ "$(echo "$h" | jq -r '.searchIndex.lastSeq')" -ge "$seq" ]
+}
+# wait_index: after a write to diamonds, before a search that must see it.
+wait_index() { wait_until 30 index_caught_up; }
 
 # req METHOD PATH [BODY] [HEADER...]
 req() {
