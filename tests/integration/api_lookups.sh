@@ -63,7 +63,7 @@ answer "rule update unknown" 404 "$(gone 'Pricing rule not found')"
 req DELETE "/api/v2/pricing-rules/$U" "" "$H"
 answer "rule delete unknown" 404 "$(gone 'Pricing rule not found')"
 req GET "/api/v2/triggers/failed-workers/$N" "" "$H"
-answer "failed-workers of a run without failures" 200 '{"data":[]}'
+answer "failed-workers of a run without failures" 200 "{\"data\":{\"run_id\":\"$N\",\"total_failed\":0,\"workers\":[]}}"
 
 # --- retry: API ---
 req POST /api/v2/triggers/retry-workers "{\"run_id\":\"$U\"}" "$H"

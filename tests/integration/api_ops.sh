@@ -84,8 +84,9 @@ q() { req POST "/api/v2/analytics/query/$1" "$2" "$H"; }
 q diamonds '{"filters":[{"column":"shape","operator":"eq","value":"ROUND"},{"column":"carats","operator":"gte","value":0.5}],"limit":1000}'
 check_eq "query eq+gte" "$(psql_q "SELECT count(*) FROM diamonds WHERE shape='ROUND' AND carats >= 0.5")" "$(jqb '.data | length')"
 check_eq "default select stays inside the allowlist" false "$(jqb '.data[0] | has("contentHash") or has("measurements") or has("content_hash")')"
-check_eq "query keys are camelCase" true "$(jqb '.data[0] | has("retailPrice")')"
-check_eq "query omits null columns" false "$(jqb '[.data[][] | select(. == null)] | length > 0')"
+check_eq "query keys are column names (the reference's rows)" true "$(jqb '.data[0] | has("retail_price") and has("price_model_price")')"
+check_eq "query keeps null columns (every row has every column)" "true 1" "$(jqb '"\([.data[][] | select(. == null)] | length > 0) \([.data[] | keys | length] | unique | length)"')"
+check_eq "query total counts every match" "$(psql_q "SELECT count(*) FROM diamonds WHERE shape='ROUND' AND carats >= 0.5")" "$(jqb .pagination.total)"
 q diamonds '{"select":["id","color"],"filters":[{"column":"color","operator":"in","value":["D","E"]}],"order_by":{"column":"color","direction":"desc"},"limit":5}'
 check_eq "query select+in+order" "E id,color" "$(jqb '"\(.data[0].color) \(.data[0] | keys_unsorted | join(","))"')"
 q diamonds '{"filters":[{"column":"shape","operator":"ilike","value":"%und"},{"column":"cut","operator":"is","value":null}]}'
@@ -97,7 +98,7 @@ check_eq "query like" "$(psql_q "SELECT count(*) FROM diamonds WHERE supplier_st
 q run_metadata '{"filters":[{"column":"run_type","operator":"eq","value":"full"}]}'
 check_eq "query run_metadata" 2 "$(jqb '.data | length')"
 q worker_runs '{"filters":[{"column":"status","operator":"eq","value":"failed"}]}'
-check_eq "query worker_runs" "p2" "$(jqb '.data[0].partitionId')"
+check_eq "query worker_runs" "p2" "$(jqb '.data[0].partition_id')"
 q diamonds '{"filters":[{"column":"content_hash","operator":"eq","value":"x"}]}'
 check_eq "query unknown column -> 400" 400 "$STATUS"
 q diamonds '{"select":["payload"]}'
@@ -118,7 +119,7 @@ check_eq "diamonds table intact" 60 "$(psql_q "SELECT count(*) FROM diamonds")"
 req GET /api/v2/triggers/failed-workers/bad "" "$H"
 check_eq "failed-workers malformed id -> 400" 400 "$STATUS"
 req GET "/api/v2/triggers/failed-workers/$A" "" "$H"
-check_eq "failed-workers of a run" "p2 150" "$(jqb '.data[0] | "\(.partitionId) \(.nextOffset)"')"
+check_eq "failed-workers of a run" "1 p2 150" "$(jqb '.data | "\(.total_failed) \(.workers[0].partition_id) \(.workers[0].next_offset)"')"
 req POST /api/v2/triggers/scheduler '{"run_type":"weekly"}' "$H"
 check_eq "scheduler bad run_type -> 400" 400 "$STATUS"
 req POST /api/v2/triggers/scheduler '{"run_type":"full"}' "$H"

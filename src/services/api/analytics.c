@@ -4,6 +4,7 @@
  * the allowlisted query endpoint (tables diamonds, run_metadata, worker_runs; operators eq,
  * neq, gt, gte, lt, lte, like, ilike, in, is; columns only from the allowlists).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,40 @@ static bool int_arg(struct api_call *c, const char *name, int min, int max, int 
     return true;
 }
 
+/* API_RUN_SELECT rows matching where (appended as is) into *r; false when answered. */
+static bool run_rows(struct api_call *c, const char *where, PGresult **r)
+{
+    char sql[4096];
+    snprintf(sql, sizeof(sql), "%s %s", API_RUN_SELECT, where);
+    struct dm_error err = {0};
+    enum dm_err e = dm_db_query(c->api->db, sql, 0, NULL, r, &err);
+    if (e != DM_OK) {
+        api_fail(c, e, &err);
+        return false;
+    }
+    return true;
+}
+
+/* The reference's recentRunsCount over runs started in the last 7 days. Its four statuses
+ * map from ours: consolidating and stalled runs are still running, a skipped run failed; a
+ * partial or cancelled run counts only toward the total, as the reference's partial does. */
+static json_t *recent_runs_count(const PGresult *r)
+{
+    json_int_t n[4] = {0, 0, 0, 0}; /* total, completed, failed, running */
+    for (int i = 0; i < PQntuples(r); i++) {
+        enum dm_run_status st = api_run_status(r, i);
+        n[0]++;
+        if (st == DM_RUN_COMPLETED)
+            n[1]++;
+        else if (st == DM_RUN_FAILED || st == DM_RUN_SKIPPED)
+            n[2]++;
+        else if (st == DM_RUN_RUNNING || st == DM_RUN_CONSOLIDATING || st == DM_RUN_STALLED)
+            n[3]++;
+    }
+    return json_pack("{s:I,s:I,s:I,s:I}", "total", n[0], "completed", n[1], "failed", n[2],
+                     "running", n[3]);
+}
+
 void api_analytics_summary(struct api_call *c)
 {
     PGresult *r = NULL;
@@ -46,6 +81,7 @@ void api_analytics_summary(struct api_call *c)
         "count(*) FILTER (WHERE status = 'active' AND lab_grown) AS lab_grown, "
         "count(*) FILTER (WHERE status = 'active' AND NOT lab_grown) AS natural, "
         "count(*) FILTER (WHERE status = 'deleted') AS deleted, "
+        "count(DISTINCT feed) FILTER (WHERE status = 'active') AS total_feeds, "
         "round(avg(retail_price) FILTER (WHERE status = 'active'), 2) AS avg_retail_price, "
         "min(retail_price) FILTER (WHERE status = 'active') AS min_retail_price, "
         "max(retail_price) FILTER (WHERE status = 'active') AS max_retail_price, "
@@ -58,14 +94,15 @@ void api_analytics_summary(struct api_call *c)
     json_t *d = api_row_json(r, 0);
     PQclear(r);
     r = NULL;
-    char sql[4096];
-    snprintf(sql, sizeof(sql), "%s ORDER BY r.started_at DESC LIMIT 50", API_RUN_SELECT);
-    e = dm_db_query(c->api->db, sql, 0, NULL, &r, &err);
-    if (e != DM_OK) {
-        json_decref(d);
-        api_fail(c, e, &err);
-        return;
-    }
+    /* The reference's DashboardSummary keys beside ours (reference-contract.md §4). */
+    json_object_set(d, "totalActiveDiamonds", json_object_get(d, "totalActive"));
+    json_object_set_new(d, "diamondsByAvailability",
+                        json_pack("{s:O,s:O,s:O,s:O}", "available", json_object_get(d, "available"),
+                                  "onHold", json_object_get(d, "onHold"), "sold",
+                                  json_object_get(d, "sold"), "unavailable",
+                                  json_object_get(d, "unavailable")));
+    if (!run_rows(c, "ORDER BY r.started_at DESC LIMIT 50", &r))
+        goto fail;
     json_t *by = json_object();
     for (int i = 0; i < DM_RUN_STATUS_COUNT; i++)
         json_object_set_new(by, dm_run_status_name((enum dm_run_status)i), json_integer(0));
@@ -78,13 +115,33 @@ void api_analytics_summary(struct api_call *c)
     if (PQntuples(r) > 0)
         json_object_set_new(d, "lastRun", api_run_json(r, 0));
     PQclear(r);
+    r = NULL;
+    if (!run_rows(c,
+                  "WHERE r.started_at > now() - interval '7 days' "
+                  "ORDER BY r.started_at DESC LIMIT 10000",
+                  &r))
+        goto fail;
+    json_object_set_new(d, "recentRunsCount", recent_runs_count(r));
+    PQclear(r);
+    r = NULL;
+    /* The last run whose consolidation completed: it advanced the watermark. */
+    if (!run_rows(c, "WHERE r.completed_at IS NOT NULL ORDER BY r.completed_at DESC LIMIT 1", &r))
+        goto fail;
+    json_t *last = PQntuples(r) > 0 ? api_run_json(r, 0) : json_null();
+    json_t *wm = json_object_get(last, "watermarkAfter");
+    json_object_set_new(d, "currentWatermark", wm ? json_incref(wm) : json_null());
+    json_object_set_new(d, "lastSuccessfulRun", last);
+    PQclear(r);
     api_data(c, 200, d);
+    return;
+fail:
+    json_decref(d);
 }
 
 void api_analytics_runs(struct api_call *c)
 {
     int page, limit;
-    if (!int_arg(c, "page", 1, 100000, 1, &page) || !int_arg(c, "limit", 1, 100, 20, &limit))
+    if (!int_arg(c, "page", 1, 100000, 1, &page) || !int_arg(c, "limit", 1, 100, 50, &limit))
         return;
     const char *type = dm_http_req_arg(c->req, "run_type");
     const char *status = dm_http_req_arg(c->req, "status");
@@ -118,7 +175,7 @@ void api_analytics_runs(struct api_call *c)
     snprintf(sql, sizeof(sql),
              "%s WHERE ($1::text IS NULL OR r.run_type = $1) "
              "AND ($2::timestamptz IS NULL OR r.started_at >= $2) "
-             "AND ($3::timestamptz IS NULL OR r.started_at < $3) "
+             "AND ($3::timestamptz IS NULL OR r.started_at <= $3) "
              "ORDER BY r.started_at DESC, r.run_id DESC LIMIT 1000",
              API_RUN_SELECT);
     PGresult *r = NULL;
@@ -184,6 +241,26 @@ void api_analytics_run(struct api_call *c)
         json_decref(parts);
         return;
     }
+    /* The reference's {run, workers} beside our flat run with partitions and events. The
+     * progress of a worker needs workItemPayload.totalRecords: our WORK_ITEM says
+     * estimatedRecords, so the partition's estimate is added under the reference's name. */
+    json_t *workers = api_query_rows(
+        c,
+        "SELECT w.id, w.run_id, w.partition_id, w.worker_id, CASE WHEN p.failed THEN 'failed' "
+        "WHEN p.completed THEN 'completed' ELSE w.status END AS status, w.records_processed, "
+        "w.error_message, COALESCE(w.work_item_payload, '{}'::jsonb) || jsonb_build_object("
+        "'totalRecords', COALESCE(p.estimated_records, 0)) AS work_item_payload, w.started_at, "
+        "w.completed_at FROM worker_runs w LEFT JOIN partition_progress p USING (run_id, "
+        "partition_id) WHERE w.run_id = $1 ORDER BY w.partition_id",
+        1, p, &ok);
+    if (!ok) {
+        json_decref(run);
+        json_decref(parts);
+        json_decref(events);
+        return;
+    }
+    json_object_set_new(run, "run", json_deep_copy(run));
+    json_object_set_new(run, "workers", workers);
     json_object_set_new(run, "partitions", parts);
     json_object_set_new(run, "events", events);
     api_data(c, 200, run);
@@ -191,9 +268,19 @@ void api_analytics_run(struct api_call *c)
 
 void api_analytics_failed_workers(struct api_call *c)
 {
-    int limit;
-    if (!int_arg(c, "limit", 1, 1000, 100, &limit))
-        return;
+    /* As the reference: a missing, unparseable or zero limit is the default (20) and a large
+     * one is capped, never 400; a negative one (a 500 there) is refused. */
+    int limit = 20;
+    const char *lv = dm_http_req_arg(c->req, "limit");
+    if (lv != NULL) {
+        int64_t n;
+        if (dm_parse_i64(lv, INT64_MIN, INT64_MAX, &n) == DM_OK && n < 0) {
+            api_validation(c, "limit", "must not be negative");
+            return;
+        }
+        if (dm_parse_i64(lv, 1, INT64_MAX, &n) == DM_OK)
+            limit = n > 1000 ? 1000 : (int)n;
+    }
     const char *run = dm_http_req_arg(c->req, "run_id");
     if (run && !dm_uuid_valid(run)) {
         api_validation(c, "run_id", "must be a UUID");
@@ -202,16 +289,31 @@ void api_analytics_failed_workers(struct api_call *c)
     char lim[16];
     snprintf(lim, sizeof(lim), "%d", limit);
     const char *p[2] = {run, lim};
-    api_rows_answer(
+    bool ok;
+    json_t *rows = api_query_rows(
         c,
-        "SELECT w.run_id, w.partition_id, w.worker_id, w.status, w.records_processed, "
+        "SELECT w.id, w.run_id, w.partition_id, w.worker_id, w.status, w.records_processed, "
         "w.error_message, w.started_at, w.completed_at, p.next_offset, p.attempts, "
-        "p.min_price, p.max_price, r.run_type "
+        "p.min_price, p.max_price, r.run_type, r.started_at AS run_started_at "
         "FROM worker_runs w JOIN run_metadata r USING (run_id) "
         "LEFT JOIN partition_progress p USING (run_id, partition_id) "
         "WHERE w.status = 'failed' AND ($1::uuid IS NULL OR w.run_id = $1) "
-        "ORDER BY w.completed_at DESC NULLS LAST, w.run_id, w.partition_id LIMIT $2::int",
-        2, p);
+        "ORDER BY w.completed_at DESC NULLS LAST, w.started_at DESC, w.run_id, w.partition_id "
+        "LIMIT $2::int",
+        2, p, &ok);
+    if (!ok)
+        return;
+    /* RecentFailedWorker sends these as explicit nulls (its other types omit them). */
+    static const char *const nullable[] = {"errorMessage", "completedAt", "workerId"};
+    size_t i;
+    json_t *w;
+    json_array_foreach(rows, i, w)
+    {
+        for (size_t k = 0; k < sizeof(nullable) / sizeof(nullable[0]); k++)
+            if (json_object_get(w, nullable[k]) == NULL)
+                json_object_set_new(w, nullable[k], json_null());
+    }
+    api_data(c, 200, rows);
 }
 
 void api_analytics_feeds(struct api_call *c)
@@ -229,8 +331,20 @@ void api_analytics_feeds(struct api_call *c)
         "round(avg(retail_price) FILTER (WHERE status = 'active'), 2) AS avg_retail_price, "
         "max(updated_at) AS last_updated_at, "
         "(SELECT max(completed_at) FROM run_metadata m WHERE m.feed = d.feed) AS "
-        "last_run_completed_at "
-        "FROM diamonds d GROUP BY feed ORDER BY feed",
+        "last_run_completed_at, "
+        /* The reference's FeedStats: over active stones, prices are the feed price (its
+         * price_model_price) in dollars, 0 without stones, the average not rounded. */
+        "count(*) FILTER (WHERE status = 'active') AS total_diamonds, "
+        "count(*) FILTER (WHERE status = 'active' AND availability = 'available') "
+        "  AS available_diamonds, "
+        "count(*) FILTER (WHERE status = 'active' AND availability = 'on_hold') "
+        "  AS on_hold_diamonds, "
+        "count(*) FILTER (WHERE status = 'active' AND availability = 'sold') AS sold_diamonds, "
+        "COALESCE(avg(feed_price) FILTER (WHERE status = 'active'), 0)::float8 AS avg_price, "
+        "COALESCE(min(feed_price) FILTER (WHERE status = 'active'), 0) AS min_price, "
+        "COALESCE(max(feed_price) FILTER (WHERE status = 'active'), 0) AS max_price, "
+        "max(updated_at) FILTER (WHERE status = 'active') AS last_updated "
+        "FROM diamonds d GROUP BY feed ORDER BY total_diamonds DESC, feed",
         0, NULL, &ok);
     if (!ok)
         return;
@@ -252,6 +366,8 @@ void api_analytics_feeds(struct api_call *c)
         const char *name = dm_json_str(f, "feed");
         if (name && !strcmp(name, "nivoda"))
             json_object_set(f, "raw", json_array_get(raw, 0));
+        if (json_object_get(f, "lastUpdated") == NULL)
+            json_object_set_new(f, "lastUpdated", json_null());
     }
     json_decref(raw);
     api_data(c, 200, rows);
@@ -261,8 +377,15 @@ void api_analytics_feeds(struct api_call *c)
     "(SELECT json_build_object('pending', count(*) FILTER (WHERE consolidation_status = "          \
     "'pending'), 'processing', count(*) FILTER (WHERE consolidation_status = 'processing'), "      \
     "'done', count(*) FILTER (WHERE consolidation_status = 'done'), 'failed', count(*) FILTER "    \
-    "(WHERE consolidation_status = 'failed'), 'total', count(*)) FROM raw_diamonds_nivoda x "      \
-    "WHERE x.run_id = r.run_id)"
+    "(WHERE consolidation_status = 'failed'), 'total', count(*), 'oldest_pending_ms', "            \
+    "(extract(epoch FROM min(created_at) FILTER (WHERE consolidation_status IN ('pending', "       \
+    "'processing'))) * 1000)::bigint) FROM raw_diamonds_nivoda x WHERE x.run_id = r.run_id)"
+
+/* The reference's progressPercent: consolidated of total in whole percent, 0 without rows. */
+static json_int_t percent(json_int_t part, json_int_t total)
+{
+    return total > 0 ? (part * 200 + total) / (total * 2) : 0;
+}
 
 static json_t *consolidation_json(const PGresult *r, int row)
 {
@@ -272,9 +395,22 @@ static json_t *consolidation_json(const PGresult *r, int row)
         json_int_t done = json_integer_value(json_object_get(raw, "done"));
         json_int_t failed = json_integer_value(json_object_get(raw, "failed"));
         json_int_t total = json_integer_value(json_object_get(raw, "total"));
+        json_int_t waiting = json_integer_value(json_object_get(raw, "pending")) +
+                             json_integer_value(json_object_get(raw, "processing"));
+        json_int_t oldest = json_integer_value(json_object_get(raw, "oldest_pending_ms"));
+        json_object_del(raw, "oldest_pending_ms");
         json_object_set_new(o, "raw", raw);
         json_object_set_new(o, "progress",
                             json_real(total > 0 ? (double)(done + failed) / (double)total : 0.0));
+        /* The reference's ConsolidationProgress beside ours. */
+        json_object_set_new(o, "totalRawDiamonds", json_integer(total));
+        json_object_set_new(o, "consolidatedCount", json_integer(done));
+        json_object_set_new(o, "pendingCount", json_integer(waiting));
+        json_object_set_new(o, "progressPercent", json_integer(percent(done, total)));
+        char iso[DM_ISO_LEN];
+        dm_time_format(oldest, iso);
+        json_object_set_new(o, "oldestPendingCreatedAt",
+                            oldest > 0 ? json_string(iso) : json_null());
     }
     return o;
 }
@@ -319,7 +455,25 @@ void api_analytics_consolidation(struct api_call *c)
         json_decref(a);
         return;
     }
-    api_data(c, 200, json_pack("{s:o,s:o}", "runs", a, "rawByStatus", totals));
+    /* The reference's ConsolidationStats over all raw rows beside ours: consolidated = done,
+     * pending = waiting for a consolidator (pending, processing). */
+    json_int_t n[3] = {0, 0, 0}; /* total, done, waiting */
+    size_t i;
+    json_t *row;
+    json_array_foreach(totals, i, row)
+    {
+        const char *st = dm_json_str(row, "status");
+        json_int_t k = json_integer_value(json_object_get(row, "count"));
+        n[0] += k;
+        if (st && !strcmp(st, "done"))
+            n[1] += k;
+        else if (st && (!strcmp(st, "pending") || !strcmp(st, "processing")))
+            n[2] += k;
+    }
+    api_data(c, 200,
+             json_pack("{s:o,s:o,s:I,s:I,s:I,s:I}", "runs", a, "rawByStatus", totals, "totalRaw",
+                       n[0], "totalConsolidated", n[1], "totalPending", n[2], "progressPercent",
+                       percent(n[1], n[0])));
 }
 
 void api_analytics_consolidation_run(struct api_call *c)
@@ -340,100 +494,131 @@ void api_analytics_consolidation_run(struct api_call *c)
 
 /* ---- allowlisted query ---- */
 
-struct qtable {
+/* A column clients may select, filter and order by: its name (the reference's where ours
+ * differs), the SQL expression behind it (NULL: the column of that name), and whether it is a
+ * DECIMAL, served as a string like the reference's node-postgres rows (§5.13). */
+struct qcol {
     const char *name;
-    const char *const *cols;
+    const char *expr;
+    bool decimal;
 };
 
-static const char *const diamond_cols[] = {"id",
-                                           "feed",
-                                           "supplier_stone_id",
-                                           "offer_id",
-                                           "shape",
-                                           "carats",
-                                           "color",
-                                           "clarity",
-                                           "cut",
-                                           "polish",
-                                           "symmetry",
-                                           "fluorescence",
-                                           "lab_grown",
-                                           "treated",
-                                           "feed_price",
-                                           "price_per_carat",
-                                           "retail_price",
-                                           "markup_ratio",
-                                           "rating",
-                                           "pricing_rule_id",
-                                           "availability",
-                                           "raw_availability",
-                                           "hold_id",
-                                           "image_url",
-                                           "video_url",
-                                           "certificate_lab",
-                                           "certificate_number",
-                                           "certificate_pdf_url",
-                                           "supplier_name",
-                                           "status",
-                                           "deleted_at",
-                                           "last_run_id",
-                                           "created_at",
-                                           "updated_at",
-                                           NULL};
-static const char *const run_cols[] = {"run_id",
-                                       "run_type",
-                                       "trace_id",
-                                       "feed",
-                                       "updated_from",
-                                       "updated_to",
-                                       "expected_workers",
-                                       "estimated_records",
-                                       "capped",
-                                       "count_queries",
-                                       "watermark_before",
-                                       "watermark_after",
-                                       "started_at",
-                                       "consolidate_sent_at",
-                                       "consolidation_started_at",
-                                       "consolidation_completed_at",
-                                       "completed_at",
-                                       "cancelled_at",
-                                       "skipped_at",
-                                       "stats_processed",
-                                       "stats_new",
-                                       "stats_changed",
-                                       "stats_unchanged",
-                                       "stats_removed",
-                                       "stats_failed",
-                                       "consolidation_duration_ms",
-                                       "consolidation_failures",
-                                       "consolidation_failed_at",
-                                       "last_error",
-                                       NULL};
-static const char *const worker_cols[] = {"id",
-                                          "run_id",
-                                          "partition_id",
-                                          "worker_id",
-                                          "status",
-                                          "records_processed",
-                                          "error_message",
-                                          "started_at",
-                                          "completed_at",
-                                          NULL};
-static const struct qtable qtables[] = {
-    {"diamonds", diamond_cols}, {"run_metadata", run_cols}, {"worker_runs", worker_cols}};
+struct qtable {
+    const char *name;
+    const char *from; /* what the statement reads, named like the table */
+    const struct qcol *cols;
+};
 
-static const char *find_col(const struct qtable *t, const char *name)
+static const struct qcol diamond_cols[] = {
+    {"id", NULL, false},
+    {"feed", NULL, false},
+    {"supplier_stone_id", NULL, false},
+    {"offer_id", NULL, false},
+    {"shape", NULL, false},
+    {"carats", NULL, true},
+    {"color", NULL, false},
+    {"clarity", NULL, false},
+    {"cut", NULL, false},
+    {"polish", NULL, false},
+    {"symmetry", NULL, false},
+    {"fluorescence", NULL, false},
+    {"lab_grown", NULL, false},
+    {"treated", NULL, false},
+    {"feed_price", NULL, true},
+    {"price_model_price", "feed_price", true}, /* the reference's name of the feed price */
+    {"price_per_carat", NULL, true},
+    {"retail_price", NULL, true},
+    {"markup_ratio", NULL, true},
+    {"rating", NULL, false},
+    {"pricing_rule_id", NULL, false},
+    {"availability", NULL, false},
+    {"raw_availability", NULL, false},
+    {"hold_id", NULL, false},
+    {"image_url", NULL, false},
+    {"video_url", NULL, false},
+    {"certificate_lab", NULL, false},
+    {"certificate_number", NULL, false},
+    {"certificate_pdf_url", NULL, false},
+    {"supplier_name", NULL, false},
+    {"status", NULL, false},
+    /* Offered by the reference's UI; the feed's own update time is not kept here. */
+    {"source_updated_at", "NULL::timestamptz", false},
+    {"deleted_at", NULL, false},
+    {"last_run_id", NULL, false},
+    {"created_at", NULL, false},
+    {"updated_at", NULL, false},
+    {NULL, NULL, false}};
+static const struct qcol run_cols[] = {{"run_id", NULL, false},
+                                       {"run_type", NULL, false},
+                                       {"trace_id", NULL, false},
+                                       {"feed", NULL, false},
+                                       {"updated_from", NULL, false},
+                                       {"updated_to", NULL, false},
+                                       {"expected_workers", NULL, false},
+                                       {"completed_workers", NULL, false},
+                                       {"failed_workers", NULL, false},
+                                       {"estimated_records", NULL, false},
+                                       {"capped", NULL, false},
+                                       {"count_queries", NULL, false},
+                                       {"watermark_before", NULL, false},
+                                       {"watermark_after", NULL, false},
+                                       {"started_at", NULL, false},
+                                       {"consolidate_sent_at", NULL, false},
+                                       {"consolidation_started_at", NULL, false},
+                                       {"consolidation_completed_at", NULL, false},
+                                       {"completed_at", NULL, false},
+                                       {"cancelled_at", NULL, false},
+                                       {"skipped_at", NULL, false},
+                                       {"stats_processed", NULL, false},
+                                       {"stats_new", NULL, false},
+                                       {"stats_changed", NULL, false},
+                                       {"stats_unchanged", NULL, false},
+                                       {"stats_removed", NULL, false},
+                                       {"stats_failed", NULL, false},
+                                       {"consolidation_duration_ms", NULL, false},
+                                       {"consolidation_failures", NULL, false},
+                                       {"consolidation_failed_at", NULL, false},
+                                       {"last_error", NULL, false},
+                                       {NULL, NULL, false}};
+static const struct qcol worker_cols[] = {{"id", NULL, false},
+                                          {"run_id", NULL, false},
+                                          {"partition_id", NULL, false},
+                                          {"worker_id", NULL, false},
+                                          {"status", NULL, false},
+                                          {"records_processed", NULL, false},
+                                          {"error_message", NULL, false},
+                                          {"started_at", NULL, false},
+                                          {"completed_at", NULL, false},
+                                          {NULL, NULL, false}};
+
+/* run_metadata with the reference's completed_workers and failed_workers, which it stores and
+ * we count from partition_progress (the one source of truth). */
+#define RUN_FROM                                                                                   \
+    "(SELECT r.*, COALESCE(p.completed, 0)::int AS completed_workers, "                            \
+    "COALESCE(p.failed, 0)::int AS failed_workers FROM run_metadata r LEFT JOIN LATERAL "          \
+    "(SELECT count(*) FILTER (WHERE completed) completed, count(*) FILTER (WHERE failed) failed "  \
+    "FROM partition_progress pp WHERE pp.run_id = r.run_id) p ON true) run_metadata"
+
+static const struct qtable qtables[] = {{"diamonds", "diamonds", diamond_cols},
+                                        {"run_metadata", RUN_FROM, run_cols},
+                                        {"worker_runs", "worker_runs", worker_cols}};
+
+static const struct qcol *find_col(const struct qtable *t, const char *name)
 {
     if (name == NULL)
         return NULL;
-    for (int i = 0; t->cols[i]; i++) {
+    for (int i = 0; t->cols[i].name; i++) {
         char camel[64];
-        api_camel(t->cols[i], camel, sizeof(camel));
-        if (!strcmp(t->cols[i], name) || !strcmp(camel, name))
-            return t->cols[i];
+        api_camel(t->cols[i].name, camel, sizeof(camel));
+        if (!strcmp(t->cols[i].name, name) || !strcmp(camel, name))
+            return &t->cols[i];
     }
     return NULL;
+}
+
+static const char *col_expr(const struct qcol *c)
+{
+    return c->expr ? c->expr : c->name;
 }
 
 /* JSON scalar -> parameter text (NULL for non-scalars). */
@@ -461,6 +646,342 @@ static void qfail(struct dm_sq_error *qe, const char *param, const char *msg)
     snprintf(qe->message, sizeof(qe->message), "%s", msg);
 }
 
+/* s without blanks at either end, into out (false when it does not fit). */
+static bool trimmed(const char *s, size_t len, char *out, size_t size)
+{
+    while (len > 0 && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')) {
+        s++;
+        len--;
+    }
+    while (len > 0 &&
+           (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\n' || s[len - 1] == '\r'))
+        len--;
+    if (len >= size)
+        return false;
+    memcpy(out, s, len);
+    out[len] = '\0';
+    return true;
+}
+
+static bool identifier(const char *s)
+{
+    if (!(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+        return false;
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (!(s[n] == '_' || (s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') ||
+              (s[n] >= '0' && s[n] <= '9')))
+            return false;
+    /* "__" names are the statement's own bookkeeping columns. */
+    return n < 64 && strncmp(s, "__", 2) != 0;
+}
+
+/* One select item, as the reference takes it: a column, or count|sum|avg|min|max of a column
+ * (or of *, for count), either optionally followed by "as <alias>". Appends the SQL to sel. */
+static enum dm_err select_item(const struct qtable *t, const char *text, size_t len,
+                               struct dm_buf *sel, struct dm_sq_error *qe)
+{
+    char item[160], alias[96] = "", msg[200];
+    if (!trimmed(text, len, item, sizeof(item)) || item[0] == '\0') {
+        qfail(qe, "select", "items must be column names of at most 159 characters");
+        return DM_ERR_INVALID;
+    }
+    /* " as alias" (any case) at the end */
+    for (char *p = item + strlen(item); p > item; p--) {
+        if (p - item >= 4 && strncasecmp(p - 4, " as ", 4) == 0) {
+            if (!trimmed(p, strlen(p), alias, sizeof(alias)) || !identifier(alias)) {
+                snprintf(msg, sizeof(msg), "invalid alias in '%.60s'", item);
+                qfail(qe, "select", msg);
+                return DM_ERR_INVALID;
+            }
+            p[-4] = '\0';
+            break;
+        }
+    }
+    char main[160];
+    if (!trimmed(item, strlen(item), main, sizeof(main)))
+        return DM_ERR_INVALID;
+    static const char *const aggs[] = {"count", "sum", "avg", "min", "max"};
+    char *open = strchr(main, '(');
+    if (open != NULL) {
+        char *close = strrchr(main, ')');
+        char fn[16], arg[96];
+        int ai = -1;
+        if (close != NULL && close > open && close[1] == '\0' &&
+            trimmed(main, (size_t)(open - main), fn, sizeof(fn)) &&
+            trimmed(open + 1, (size_t)(close - open - 1), arg, sizeof(arg)))
+            for (int k = 0; k < 5; k++)
+                if (!strcasecmp(fn, aggs[k]))
+                    ai = k;
+        const struct qcol *c = ai >= 0 ? find_col(t, arg) : NULL;
+        if (ai < 0 || (c == NULL && !(ai == 0 && !strcmp(arg, "*")))) {
+            snprintf(msg, sizeof(msg), "unknown column or aggregate '%.60s'", main);
+            qfail(qe, "select", msg);
+            return DM_ERR_INVALID;
+        }
+        /* count, sum and avg come back as strings (bigint and numeric in node-postgres);
+         * min and max as their column. */
+        bool as_text = ai <= 2 || c->decimal;
+        return dm_buf_appendf(sel, "%s%s(%s)%s AS \"%s\"", sel->len ? ", " : "", aggs[ai],
+                              c ? col_expr(c) : "*", as_text ? "::text" : "",
+                              alias[0] ? alias : aggs[ai]);
+    }
+    const struct qcol *c = find_col(t, main);
+    if (c == NULL) {
+        snprintf(msg, sizeof(msg), "unknown column '%.60s'", main);
+        qfail(qe, "select", msg);
+        return DM_ERR_INVALID;
+    }
+    return dm_buf_appendf(sel, "%s%s%s AS \"%s\"", sel->len ? ", " : "", col_expr(c),
+                          c->decimal ? "::text" : "", alias[0] ? alias : c->name);
+}
+
+/* The select list: a comma-separated string (the reference's form) or an array of items;
+ * absent, empty or "*" = every allowlisted column. */
+static enum dm_err select_list(const struct qtable *t, json_t *sel, struct dm_buf *out,
+                               struct dm_sq_error *qe)
+{
+    enum dm_err e = DM_OK;
+    if (json_is_string(sel)) {
+        const char *s = json_string_value(sel);
+        char all[8];
+        if (trimmed(s, strlen(s), all, sizeof(all)) && (all[0] == '\0' || !strcmp(all, "*")))
+            sel = NULL;
+        else
+            for (const char *p = s; e == DM_OK; p++) {
+                const char *end = strchr(p, ',');
+                size_t len = end ? (size_t)(end - p) : strlen(p);
+                e = select_item(t, p, len, out, qe);
+                if (end == NULL)
+                    break;
+                p = end;
+            }
+    } else if (json_is_array(sel) && json_array_size(sel) > 0) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(sel, i, v)
+        {
+            if (!json_is_string(v)) {
+                qfail(qe, "select", "items must be strings");
+                return DM_ERR_INVALID;
+            }
+            e = select_item(t, json_string_value(v), json_string_length(v), out, qe);
+            if (e != DM_OK)
+                return e;
+        }
+    } else if (sel != NULL && !json_is_null(sel) && !json_is_array(sel)) {
+        qfail(qe, "select", "must be a comma-separated string or an array of column names");
+        return DM_ERR_INVALID;
+    } else {
+        sel = NULL;
+    }
+    for (int i = 0; sel == NULL && t->cols[i].name && e == DM_OK; i++)
+        e = dm_buf_appendf(out, "%s%s%s AS \"%s\"", i ? ", " : "", col_expr(&t->cols[i]),
+                           t->cols[i].decimal ? "::text" : "", t->cols[i].name);
+    return e;
+}
+
+/* The list of an 'in' filter: a JSON array of scalars, or a comma-separated string (what the
+ * reference's dashboard sends; its server needed an array, §6.2). */
+static bool in_list(json_t *val, struct dm_sq_list *l)
+{
+    memset(l, 0, sizeof(*l));
+    if (json_is_string(val)) {
+        const char *s = json_string_value(val);
+        for (const char *p = s;; p++) {
+            const char *end = strchr(p, ',');
+            size_t len = end ? (size_t)(end - p) : strlen(p);
+            char one[DM_SQ_VALUE_MAX];
+            if (!trimmed(p, len, one, sizeof(one)) || l->n >= DM_SQ_MAX_VALUES)
+                return false;
+            if (one[0])
+                snprintf(l->v[l->n++], DM_SQ_VALUE_MAX, "%s", one);
+            if (end == NULL)
+                break;
+            p = end;
+        }
+        return l->n > 0;
+    }
+    if (!json_is_array(val) || json_array_size(val) == 0 || json_array_size(val) > DM_SQ_MAX_VALUES)
+        return false;
+    size_t k;
+    json_t *x;
+    json_array_foreach(val, k, x)
+    {
+        char *txt = scalar_text(x);
+        bool ok = txt != NULL && strlen(txt) < DM_SQ_VALUE_MAX;
+        if (ok)
+            snprintf(l->v[l->n++], DM_SQ_VALUE_MAX, "%s", txt);
+        free(txt);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* The IS test of an 'is' filter: JSON null, true or false, or (the reference's dashboard sends
+ * only strings, §6.3) "null", "true", "false"; any other string is NOT NULL as in the
+ * reference. NULL when the value is of no such kind. */
+static const char *is_test(json_t *val)
+{
+    if (val == NULL || json_is_null(val))
+        return "NULL";
+    if (json_is_boolean(val))
+        return json_is_true(val) ? "TRUE" : "FALSE";
+    if (!json_is_string(val))
+        return NULL;
+    char v[16];
+    const char *s = json_string_value(val);
+    if (!trimmed(s, strlen(s), v, sizeof(v)))
+        return "NOT NULL";
+    if (!strcasecmp(v, "null"))
+        return "NULL";
+    if (!strcasecmp(v, "true"))
+        return "TRUE";
+    if (!strcasecmp(v, "false"))
+        return "FALSE";
+    return "NOT NULL";
+}
+
+/* One filter (column name, operator, value) ANDed onto w. */
+static enum dm_err add_filter(const struct qtable *t, const char *cname, const char *op,
+                              json_t *val, const char *path, struct dm_sql *w,
+                              struct dm_sq_error *qe)
+{
+    char msg[160];
+    const struct qcol *c = find_col(t, cname);
+    if (c == NULL) {
+        snprintf(msg, sizeof(msg), "unknown column '%.60s'", cname ? cname : "");
+        qfail(qe, path, msg);
+        return DM_ERR_INVALID;
+    }
+    int oi = -1;
+    for (size_t k = 0; op && k < sizeof(ops) / sizeof(ops[0]); k++)
+        if (!strcmp(op, ops[k].name))
+            oi = (int)k;
+    if (oi < 0) {
+        qfail(qe, path, "operator must be one of eq, neq, gt, gte, lt, lte, like, ilike, in, is");
+        return DM_ERR_INVALID;
+    }
+    const char *col = col_expr(c);
+    enum dm_err e = DM_OK;
+    if (!strcmp(op, "is")) {
+        const char *test = is_test(val);
+        if (test == NULL) {
+            qfail(qe, path, "value for 'is' must be null, true, false or a string");
+            return DM_ERR_INVALID;
+        }
+        return dm_buf_appendf(&w->text, " AND %s IS %s", col, test);
+    }
+    if (!strcmp(op, "in")) {
+        struct dm_sq_list l;
+        if (!in_list(val, &l)) {
+            qfail(qe, path,
+                  "value for 'in' must be an array of 1..24 short scalars or a "
+                  "comma-separated string");
+            return DM_ERR_INVALID;
+        }
+        struct dm_buf arr;
+        dm_buf_init(&arr, 8192);
+        e = dm_sql_array_literal(&l, &arr);
+        if (e == DM_OK)
+            e = dm_buf_appendf(&w->text, " AND %s::text = ANY(", col);
+        if (e == DM_OK)
+            e = dm_sql_param(w, arr.data);
+        if (e == DM_OK)
+            e = dm_sql_text(w, "::text[])");
+        dm_buf_free(&arr);
+        return e;
+    }
+    char *txt = scalar_text(val);
+    if (txt == NULL) {
+        qfail(qe, path, "value must be a string, number or boolean");
+        return DM_ERR_INVALID;
+    }
+    bool textual = !strcmp(op, "like") || !strcmp(op, "ilike");
+    e = dm_buf_appendf(&w->text, " AND %s%s %s ", col, textual ? "::text" : "", ops[oi].sql);
+    if (e == DM_OK)
+        e = dm_sql_param(w, txt);
+    free(txt);
+    return e;
+}
+
+/* filters: ours, [{column, operator, value}], or the reference's {column: {operator: value}}. */
+static enum dm_err filter_list(const struct qtable *t, json_t *filters, struct dm_sql *w,
+                               struct dm_sq_error *qe)
+{
+    enum dm_err e = DM_OK;
+    char path[64];
+    if (json_is_array(filters)) {
+        size_t fi;
+        json_t *f;
+        json_array_foreach(filters, fi, f)
+        {
+            snprintf(path, sizeof(path), "filters[%zu]", fi);
+            const char *cname = dm_json_str(f, "column");
+            if (cname == NULL)
+                cname = dm_json_str(f, "field");
+            const char *op = dm_json_str(f, "operator");
+            if (op == NULL)
+                op = dm_json_str(f, "op");
+            e = add_filter(t, cname, op, json_object_get(f, "value"), path, w, qe);
+            if (e != DM_OK)
+                return e;
+        }
+        return DM_OK;
+    }
+    if (json_is_object(filters)) {
+        const char *cname;
+        json_t *byop;
+        json_object_foreach(filters, cname, byop)
+        {
+            snprintf(path, sizeof(path), "filters.%.48s", cname);
+            if (!json_is_object(byop)) {
+                qfail(qe, path, "must be an object of operator: value");
+                return DM_ERR_INVALID;
+            }
+            const char *op;
+            json_t *val;
+            json_object_foreach(byop, op, val)
+            {
+                e = add_filter(t, cname, op, val, path, w, qe);
+                if (e != DM_OK)
+                    return e;
+            }
+        }
+        return DM_OK;
+    }
+    if (filters != NULL && !json_is_null(filters)) {
+        qfail(qe, "filters",
+              "must be an array of {column, operator, value} or an object {column: {operator: "
+              "value}}");
+        return DM_ERR_INVALID;
+    }
+    return DM_OK;
+}
+
+/* order: {column, ascending} (the reference's), {column, direction}, or a column name. */
+static enum dm_err order_clause(const struct qtable *t, json_t *order, struct dm_buf *out,
+                                struct dm_sq_error *qe)
+{
+    if (order == NULL || json_is_null(order))
+        return DM_OK;
+    const struct qcol *c = find_col(t, json_is_string(order) ? json_string_value(order)
+                                                             : dm_json_str(order, "column"));
+    if (c == NULL) {
+        qfail(qe, "order_by", "unknown column");
+        return DM_ERR_INVALID;
+    }
+    const char *dir = json_is_object(order) ? dm_json_str(order, "direction") : NULL;
+    json_t *asc = json_is_object(order) ? json_object_get(order, "ascending") : NULL;
+    if (dir && strcasecmp(dir, "asc") && strcasecmp(dir, "desc")) {
+        qfail(qe, "order_by", "direction must be asc or desc");
+        return DM_ERR_INVALID;
+    }
+    bool desc = (dir && !strcasecmp(dir, "desc")) || json_is_false(asc);
+    return dm_buf_appendf(out, " ORDER BY %s %s NULLS LAST", col_expr(c), desc ? "DESC" : "ASC");
+}
+
 enum dm_err api_query_build(const char *table, json_t *body, struct dm_sql *s, int64_t *limit,
                             int64_t *offset, struct dm_sq_error *qe)
 {
@@ -472,171 +993,53 @@ enum dm_err api_query_build(const char *table, json_t *body, struct dm_sql *s, i
         qfail(qe, "table", "must be one of diamonds, run_metadata, worker_runs");
         return DM_ERR_INVALID;
     }
-    enum dm_err e = dm_sql_text(s, "SELECT json_strip_nulls(json_agg(t))::text FROM (SELECT ");
-    char msg[160];
-    /* select: list of allowlisted columns; default = the whole allowlist. */
-    json_t *sel = json_object_get(body, "select");
-    if (sel != NULL && !json_is_null(sel) && !json_is_array(sel)) {
-        qfail(qe, "select", "must be an array of column names");
-        return DM_ERR_INVALID;
-    }
-    int nsel = 0;
-    if (json_is_array(sel) && json_array_size(sel) > 0) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(sel, i, v)
-        {
-            const char *col = find_col(t, json_string_value(v));
-            if (col == NULL) {
-                snprintf(msg, sizeof(msg), "unknown column '%.60s'",
-                         json_is_string(v) ? json_string_value(v) : "?");
-                qfail(qe, "select", msg);
-                return DM_ERR_INVALID;
-            }
-            char camel[64];
-            api_camel(col, camel, sizeof(camel));
-            if (e == DM_OK)
-                e = dm_buf_appendf(&s->text, "%s%s AS \"%s\"", nsel++ ? ", " : "", col, camel);
-        }
-    } else {
-        for (int i = 0; t->cols[i] && e == DM_OK; i++) {
-            char camel[64];
-            api_camel(t->cols[i], camel, sizeof(camel));
-            e = dm_buf_appendf(&s->text, "%s%s AS \"%s\"", i ? ", " : "", t->cols[i], camel);
-        }
-    }
+    struct dm_buf sel, order;
+    struct dm_sql w; /* the WHERE clause and its parameters */
+    dm_buf_init(&sel, 16 * 1024);
+    dm_buf_init(&order, 1024);
+    dm_sql_init(&w);
+    enum dm_err e = select_list(t, json_object_get(body, "select"), &sel, qe);
     if (e == DM_OK)
-        e = dm_buf_appendf(&s->text, " FROM %s WHERE true", t->name);
-    /* filters: [{column, operator, value}] */
-    json_t *filters = json_object_get(body, "filters");
-    if (filters != NULL && !json_is_null(filters) && !json_is_array(filters)) {
-        qfail(qe, "filters", "must be an array of {column, operator, value}");
-        return DM_ERR_INVALID;
-    }
-    size_t fi;
-    json_t *f;
-    json_array_foreach(filters, fi, f)
-    {
-        char path[32];
-        snprintf(path, sizeof(path), "filters[%zu]", fi);
-        const char *cname = dm_json_str(f, "column");
-        if (cname == NULL)
-            cname = dm_json_str(f, "field");
-        const char *col = find_col(t, cname);
-        if (col == NULL) {
-            snprintf(msg, sizeof(msg), "unknown column '%.60s'", cname ? cname : "");
-            qfail(qe, path, msg);
-            return DM_ERR_INVALID;
+        e = dm_sql_text(&w, " WHERE true");
+    if (e == DM_OK)
+        e = filter_list(t, json_object_get(body, "filters"), &w, qe);
+    json_t *ob = json_object_get(body, "order_by");
+    if (e == DM_OK)
+        e = order_clause(t, ob ? ob : json_object_get(body, "order"), &order, qe);
+    if (e == DM_OK) {
+        *limit = 100;
+        *offset = 0;
+        enum dm_err le = dm_json_int(body, "limit", limit);
+        if (le == DM_ERR_INVALID || (le == DM_OK && (*limit < 1 || *limit > 1000))) {
+            qfail(qe, "limit", "must be an integer between 1 and 1000");
+            e = DM_ERR_INVALID;
         }
-        const char *op = dm_json_str(f, "operator");
-        if (op == NULL)
-            op = dm_json_str(f, "op");
-        int oi = -1;
-        for (size_t k = 0; op && k < sizeof(ops) / sizeof(ops[0]); k++)
-            if (!strcmp(op, ops[k].name))
-                oi = (int)k;
-        if (oi < 0) {
-            qfail(qe, path,
-                  "operator must be one of eq, neq, gt, gte, lt, lte, like, ilike, in, "
-                  "is");
-            return DM_ERR_INVALID;
-        }
-        json_t *val = json_object_get(f, "value");
-        if (!strcmp(op, "is")) {
-            const char *lit = json_is_null(val) || val == NULL ? "NULL"
-                              : json_is_true(val)              ? "TRUE"
-                              : json_is_false(val)             ? "FALSE"
-                                                               : NULL;
-            if (lit == NULL) {
-                qfail(qe, path, "value for 'is' must be null, true or false");
-                return DM_ERR_INVALID;
-            }
-            if (e == DM_OK)
-                e = dm_buf_appendf(&s->text, " AND %s IS %s", col, lit);
-        } else if (!strcmp(op, "in")) {
-            if (!json_is_array(val) || json_array_size(val) == 0 ||
-                json_array_size(val) > DM_SQ_MAX_VALUES) {
-                qfail(qe, path, "value for 'in' must be an array of 1..24 scalars");
-                return DM_ERR_INVALID;
-            }
-            struct dm_sq_list l;
-            memset(&l, 0, sizeof(l));
-            size_t k;
-            json_t *x;
-            json_array_foreach(val, k, x)
-            {
-                char *txt = scalar_text(x);
-                if (txt == NULL || strlen(txt) >= DM_SQ_VALUE_MAX) {
-                    free(txt);
-                    qfail(qe, path, "value for 'in' must be an array of short scalars");
-                    return DM_ERR_INVALID;
-                }
-                snprintf(l.v[l.n++], DM_SQ_VALUE_MAX, "%s", txt);
-                free(txt);
-            }
-            struct dm_buf arr;
-            dm_buf_init(&arr, 8192);
-            if (e == DM_OK)
-                e = dm_sql_array_literal(&l, &arr);
-            if (e == DM_OK)
-                e = dm_buf_appendf(&s->text, " AND %s::text = ANY(", col);
-            if (e == DM_OK)
-                e = dm_sql_param(s, arr.data);
-            if (e == DM_OK)
-                e = dm_sql_text(s, "::text[])");
-            dm_buf_free(&arr);
-        } else {
-            char *txt = scalar_text(val);
-            if (txt == NULL) {
-                qfail(qe, path, "value must be a string, number or boolean");
-                return DM_ERR_INVALID;
-            }
-            bool textual = !strcmp(op, "like") || !strcmp(op, "ilike");
-            if (e == DM_OK)
-                e = dm_buf_appendf(&s->text, " AND %s%s %s ", col, textual ? "::text" : "",
-                                   ops[oi].sql);
-            if (e == DM_OK)
-                e = dm_sql_param(s, txt);
-            free(txt);
+        le = dm_json_int(body, "offset", offset);
+        if (e == DM_OK &&
+            (le == DM_ERR_INVALID || (le == DM_OK && (*offset < 0 || *offset > 10000000)))) {
+            qfail(qe, "offset", "must be a non-negative integer");
+            e = DM_ERR_INVALID;
         }
     }
-    /* order: {column, direction|ascending} */
-    json_t *order = json_object_get(body, "order_by");
-    if (order == NULL)
-        order = json_object_get(body, "order");
-    if (order != NULL && !json_is_null(order)) {
-        const char *col = find_col(t, json_is_string(order) ? json_string_value(order)
-                                                            : dm_json_str(order, "column"));
-        if (col == NULL) {
-            qfail(qe, "order_by", "unknown column");
-            return DM_ERR_INVALID;
-        }
-        const char *dir = json_is_object(order) ? dm_json_str(order, "direction") : NULL;
-        json_t *asc = json_is_object(order) ? json_object_get(order, "ascending") : NULL;
-        bool desc = (dir && !strcasecmp(dir, "desc")) || json_is_false(asc);
-        if (dir && strcasecmp(dir, "asc") && strcasecmp(dir, "desc")) {
-            qfail(qe, "order_by", "direction must be asc or desc");
-            return DM_ERR_INVALID;
-        }
-        if (e == DM_OK)
-            e = dm_buf_appendf(&s->text, " ORDER BY %s %s NULLS LAST", col, desc ? "DESC" : "ASC");
-    }
-    *limit = 100;
-    *offset = 0;
-    enum dm_err le = dm_json_int(body, "limit", limit);
-    if (le == DM_ERR_INVALID || (le == DM_OK && (*limit < 1 || *limit > 1000))) {
-        qfail(qe, "limit", "must be an integer between 1 and 1000");
-        return DM_ERR_INVALID;
-    }
-    le = dm_json_int(body, "offset", offset);
-    if (le == DM_ERR_INVALID || (le == DM_OK && (*offset < 0 || *offset > 10000000))) {
-        qfail(qe, "offset", "must be a non-negative integer");
-        return DM_ERR_INVALID;
+    if (e == DM_ERR_INVALID && qe->param[0])
+        goto out;
+    /* One statement, one row per result row plus one when there are none: column 0 is the
+     * total under the filters (pagination.total), the last two mark a real row (__row) and
+     * keep the order (__n). The WHERE text appears twice with the same parameters. */
+    if (e == DM_OK)
+        e = dm_buf_appendf(&s->text,
+                           "SELECT c.n, t.* FROM (SELECT count(*) AS n FROM %s%s) c "
+                           "LEFT JOIN LATERAL (SELECT q.*, row_number() OVER () AS "
+                           "__n FROM (SELECT %s, true AS __row FROM %s%s%s LIMIT ",
+                           t->from, w.text.data, sel.data, t->from, w.text.data,
+                           order.len ? order.data : "");
+    if (e == DM_OK) {
+        for (int i = 0; i < w.n; i++)
+            s->params[s->n++] = w.params[i];
+        w.n = 0;
     }
     char num[32];
     snprintf(num, sizeof(num), "%lld", (long long)*limit);
-    if (e == DM_OK)
-        e = dm_sql_text(s, " LIMIT ");
     if (e == DM_OK)
         e = dm_sql_param(s, num);
     snprintf(num, sizeof(num), "%lld", (long long)*offset);
@@ -645,12 +1048,68 @@ enum dm_err api_query_build(const char *table, json_t *body, struct dm_sql *s, i
     if (e == DM_OK)
         e = dm_sql_param(s, num);
     if (e == DM_OK)
-        e = dm_sql_text(s, "::bigint) t");
+        e = dm_sql_text(s, "::bigint) q) t ON true ORDER BY t.__n");
     if (e != DM_OK) {
-        qfail(qe, "filters", "too many filters");
-        return DM_ERR_INVALID;
+        qfail(qe, "filters", "too many filters or columns");
+        e = DM_ERR_INVALID;
     }
-    return DM_OK;
+out:
+    dm_buf_free(&sel);
+    dm_buf_free(&order);
+    dm_sql_free(&w);
+    return e;
+}
+
+/* A timestamptz as PostgreSQL prints it ("2026-01-31 12:00:00.123456+00") -> the reference's
+ * ISODate ("2026-01-31T12:00:00.123Z"); the text itself when it does not parse (infinity). */
+static json_t *iso_ms(const char *v)
+{
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%s", v);
+    size_t n = strlen(buf);
+    if (n >= 3 && (buf[n - 3] == '+' || buf[n - 3] == '-') && n + 3 < sizeof(buf))
+        memcpy(buf + n, ":00", 4);
+    int64_t ms;
+    if (dm_time_parse(buf, &ms) != DM_OK)
+        return json_string(v);
+    char iso[DM_ISO_LEN];
+    dm_time_format(ms, iso);
+    return json_string(iso);
+}
+
+#define OID_BOOL 16
+#define OID_INT8 20
+#define OID_INT2 21
+#define OID_INT4 23
+#define OID_JSON 114
+#define OID_TIMESTAMPTZ 1184
+#define OID_JSONB 3802
+
+/* Row i of the query result as the reference's node-postgres row: keys are the column names
+ * (or aliases), NULL stays null, decimals are strings (the statement casts them). */
+static json_t *query_row(const PGresult *r, int i)
+{
+    json_t *o = json_object();
+    int nf = PQnfields(r);
+    for (int col = 1; col < nf - 2; col++) {
+        json_t *v;
+        const char *text = PQgetvalue(r, i, col);
+        if (PQgetisnull(r, i, col))
+            v = json_null();
+        else if (PQftype(r, col) == OID_BOOL)
+            v = json_boolean(text[0] == 't');
+        else if (PQftype(r, col) == OID_INT2 || PQftype(r, col) == OID_INT4 ||
+                 PQftype(r, col) == OID_INT8)
+            v = json_integer(strtoll(text, NULL, 10));
+        else if (PQftype(r, col) == OID_TIMESTAMPTZ)
+            v = iso_ms(text);
+        else if (PQftype(r, col) == OID_JSON || PQftype(r, col) == OID_JSONB)
+            v = json_loads(text, JSON_DECODE_ANY, NULL);
+        else
+            v = json_string(text);
+        json_object_set_new(o, PQfname(r, col), v ? v : json_null());
+    }
+    return o;
 }
 
 void api_analytics_query(struct api_call *c)
@@ -671,18 +1130,29 @@ void api_analytics_query(struct api_call *c)
     struct dm_error err = {0};
     e = dm_db_query(c->api->db, s.text.data, s.n, (const char *const *)s.params, &r, &err);
     if (e != DM_OK) {
-        if (e == DM_ERR_INVALID || e == DM_ERR_DB)
-            api_error(c, 400, "BAD_REQUEST", "A filter value does not fit its column", NULL);
-        else
+        if (e == DM_ERR_INVALID || e == DM_ERR_DB) {
+            dm_info(&c->log, "query refused by PostgreSQL: %s", err.message);
+            api_error(c, 400, "BAD_REQUEST",
+                      "A filter value does not fit its column, or the select mixes aggregates "
+                      "with columns",
+                      NULL);
+        } else {
             api_fail(c, e, &err);
+        }
         goto out;
     }
-    json_t *rows = PQgetisnull(r, 0, 0) ? json_array() : json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+    json_t *rows = json_array();
+    int nf = PQnfields(r);
+    for (int i = 0; i < PQntuples(r); i++)
+        if (!PQgetisnull(r, i, nf - 2))
+            json_array_append_new(rows, query_row(r, i));
+    json_int_t total = PQntuples(r) > 0 ? api_i64(r, 0, 0) : 0;
     json_t *resp = json_object();
-    json_object_set_new(resp, "data", rows ? rows : json_array());
+    json_object_set_new(resp, "data", rows);
     json_object_set_new(resp, "pagination",
-                        json_pack("{s:I,s:I,s:I}", "limit", (json_int_t)limit, "offset",
-                                  (json_int_t)offset, "count", (json_int_t)json_array_size(rows)));
+                        json_pack("{s:I,s:I,s:I,s:I}", "total", total, "limit", (json_int_t)limit,
+                                  "offset", (json_int_t)offset, "count",
+                                  (json_int_t)json_array_size(rows)));
     api_json(c->resp, 200, resp);
 out:
     PQclear(r);

@@ -4,6 +4,7 @@
  * self-contained HTML page (no external scripts or styles) that renders it.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "services/api/api.h"
@@ -80,14 +81,26 @@ static json_t *body_schema(const char *method, const char *pattern)
         return json_pack("{s:s,s:[s],s:{s:{s:s,s:s}}}", "type", "object", "required", "run_id",
                          "properties", "run_id", "type", "string", "format", "uuid");
     if (strstr(pattern, "/analytics/query"))
-        return json_pack(
-            "{s:s,s:{s:{s:s,s:{s:s}},s:{s:s,s:{s:s,s:{s:{s:s},s:{s:s,s:[s,s,s,s,s,s,s,s,s,s]},"
-            "s:{}}}},s:{s:s},s:{s:s,s:i,s:i},s:{s:s,s:i}}}",
-            "type", "object", "properties", "select", "type", "array", "items", "type", "string",
-            "filters", "type", "array", "items", "type", "object", "properties", "column", "type",
-            "string", "operator", "type", "string", "enum", "eq", "neq", "gt", "gte", "lt", "lte",
-            "like", "ilike", "in", "is", "value", "order_by", "type", "object", "limit", "type",
-            "integer", "minimum", 1, "maximum", 1000, "offset", "type", "integer", "minimum", 0);
+        return json_loads(
+            "{\"type\":\"object\",\"properties\":{"
+            "\"select\":{\"description\":\"columns, or count|sum|avg|min|max(column|*), each "
+            "optionally 'as alias'; absent, empty or * = every allowlisted column\","
+            "\"oneOf\":[{\"type\":\"string\",\"example\":\"id, shape, carats\"},"
+            "{\"type\":\"array\",\"items\":{\"type\":\"string\"}}]},"
+            "\"filters\":{\"description\":\"ANDed; 'in' takes an array or a comma-separated "
+            "string, 'is' null, true, false or the strings 'null', 'true', 'false' (other "
+            "strings: IS NOT NULL)\",\"oneOf\":[{\"type\":\"object\",\"description\":"
+            "\"{column: {operator: value}}\",\"additionalProperties\":{\"type\":\"object\"}},"
+            "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+            "\"column\":{\"type\":\"string\"},\"operator\":{\"type\":\"string\",\"enum\":["
+            "\"eq\",\"neq\",\"gt\",\"gte\",\"lt\",\"lte\",\"like\",\"ilike\",\"in\","
+            "\"is\"]},\"value\":{}}}}]},"
+            "\"order\":{\"type\":\"object\",\"properties\":{\"column\":{\"type\":\"string\"},"
+            "\"ascending\":{\"type\":\"boolean\"},\"direction\":{\"type\":\"string\","
+            "\"enum\":[\"asc\",\"desc\"]}}},\"order_by\":{\"description\":\"as order\"},"
+            "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000,\"default\":100},"
+            "\"offset\":{\"type\":\"integer\",\"minimum\":0,\"default\":0}}}",
+            0, NULL);
     if (strstr(pattern, "/pricing-rules") && !strstr(pattern, "reprice") &&
         (!strcmp(method, "POST") || !strcmp(method, "PUT")))
         return json_pack("{s:s,s:{s:{s:s},s:{s:s},s:{s:s},s:{s:s},s:{s:s,s:{s:s}},s:{s:s},"
@@ -99,6 +112,190 @@ static json_t *body_schema(const char *method, const char *pattern)
                          "type", "number", "price_max", "type", "number", "markup_ratio", "type",
                          "number", "minimum", 0, "exclusiveMinimum", 1, "rating", "type", "integer",
                          "minimum", 1, "maximum", 10, "active", "type", "boolean");
+    return NULL;
+}
+
+/* The shapes the analytics and trigger routes serve: the reference's (shared/spec/
+ * reference-contract.md §4) with ours beside them. Parsed once per request of this document. */
+/* clang-format off */
+static const char schemas_text[] =
+"{"
+"\"Time\":{\"type\":\"string\",\"format\":\"date-time\",\"example\":\"2025-01-31T12:00:00.000Z\"},"
+"\"Uuid\":{\"type\":\"string\",\"format\":\"uuid\"},"
+"\"PagePagination\":{\"type\":\"object\",\"required\":[\"total\",\"page\",\"limit\",\"totalPages\"],"
+" \"properties\":{\"total\":{\"type\":\"integer\"},\"page\":{\"type\":\"integer\"},"
+" \"limit\":{\"type\":\"integer\"},\"totalPages\":{\"type\":\"integer\"}}},"
+"\"OffsetPagination\":{\"type\":\"object\",\"required\":[\"total\",\"limit\",\"offset\",\"count\"],"
+" \"properties\":{\"total\":{\"type\":\"integer\",\"description\":\"rows matching the filters\"},"
+" \"limit\":{\"type\":\"integer\"},\"offset\":{\"type\":\"integer\"},"
+" \"count\":{\"type\":\"integer\",\"description\":\"rows in data\"}}},"
+"\"Run\":{\"type\":\"object\",\"description\":\"The reference's RunWithStats and ours; null times are omitted\","
+" \"required\":[\"runId\",\"runType\",\"status\",\"expectedWorkers\",\"completedWorkers\",\"failedWorkers\","
+"  \"totalRecordsProcessed\",\"startedAt\"],"
+" \"properties\":{\"runId\":{\"$ref\":\"#/components/schemas/Uuid\"},"
+" \"runType\":{\"type\":\"string\",\"enum\":[\"full\",\"incremental\"]},"
+" \"traceId\":{\"$ref\":\"#/components/schemas/Uuid\"},\"feed\":{\"type\":\"string\"},"
+" \"status\":{\"type\":\"string\",\"enum\":[\"running\",\"consolidating\",\"completed\",\"failed\",\"partial\","
+"  \"stalled\",\"cancelled\",\"skipped\"],\"description\":\"derived; the reference's four and four more\"},"
+" \"expectedWorkers\":{\"type\":\"integer\",\"description\":\"partitions planned\"},"
+" \"completedWorkers\":{\"type\":\"integer\"},\"failedWorkers\":{\"type\":\"integer\"},"
+" \"runningWorkers\":{\"type\":\"integer\"},"
+" \"totalRecordsProcessed\":{\"type\":\"integer\"},\"recordsProcessed\":{\"type\":\"integer\"},"
+" \"estimatedRecords\":{\"type\":\"integer\"},\"capped\":{\"type\":\"boolean\"},"
+" \"countQueries\":{\"type\":\"integer\"},"
+" \"durationMs\":{\"type\":\"integer\",\"description\":\"to completion, cancellation or the last progress; so far while in progress\"},"
+" \"startedAt\":{\"$ref\":\"#/components/schemas/Time\"},\"completedAt\":{\"$ref\":\"#/components/schemas/Time\"},"
+" \"cancelledAt\":{\"$ref\":\"#/components/schemas/Time\"},\"skippedAt\":{\"$ref\":\"#/components/schemas/Time\"},"
+" \"lastProgressAt\":{\"$ref\":\"#/components/schemas/Time\"},"
+" \"consolidateSentAt\":{\"$ref\":\"#/components/schemas/Time\"},"
+" \"consolidationStartedAt\":{\"$ref\":\"#/components/schemas/Time\"},"
+" \"consolidationCompletedAt\":{\"$ref\":\"#/components/schemas/Time\"},"
+" \"consolidationFailedAt\":{\"$ref\":\"#/components/schemas/Time\"},"
+" \"updatedFrom\":{\"$ref\":\"#/components/schemas/Time\"},\"updatedTo\":{\"$ref\":\"#/components/schemas/Time\"},"
+" \"watermarkBefore\":{\"$ref\":\"#/components/schemas/Time\"},\"watermarkAfter\":{\"$ref\":\"#/components/schemas/Time\"},"
+" \"stats\":{\"type\":\"object\",\"properties\":{\"processed\":{\"type\":\"integer\"},\"new\":{\"type\":\"integer\"},"
+"  \"changed\":{\"type\":\"integer\"},\"unchanged\":{\"type\":\"integer\"},\"removed\":{\"type\":\"integer\"},"
+"  \"failed\":{\"type\":\"integer\"}}},"
+" \"consolidationDurationMs\":{\"type\":\"integer\"},\"consolidationFailures\":{\"type\":\"integer\"},"
+" \"lastError\":{\"type\":\"string\"}}},"
+"\"WorkerRun\":{\"type\":\"object\",\"required\":[\"id\",\"runId\",\"partitionId\",\"status\",\"recordsProcessed\",\"startedAt\"],"
+" \"properties\":{\"id\":{\"$ref\":\"#/components/schemas/Uuid\"},\"runId\":{\"$ref\":\"#/components/schemas/Uuid\"},"
+" \"partitionId\":{\"type\":\"string\"},\"workerId\":{\"type\":\"string\"},"
+" \"status\":{\"type\":\"string\",\"enum\":[\"running\",\"completed\",\"failed\"]},"
+" \"recordsProcessed\":{\"type\":\"integer\"},\"errorMessage\":{\"type\":\"string\"},"
+" \"workItemPayload\":{\"type\":\"object\",\"description\":\"the WORK_ITEM sent, with totalRecords (the partition's estimate)\","
+"  \"properties\":{\"totalRecords\":{\"type\":\"integer\"}}},"
+" \"startedAt\":{\"$ref\":\"#/components/schemas/Time\"},\"completedAt\":{\"$ref\":\"#/components/schemas/Time\"}}},"
+"\"RunDetail\":{\"type\":\"object\",\"description\":\"The reference's {run, workers}; the run's own fields also at top level, with partitions and events\","
+" \"required\":[\"run\",\"workers\",\"partitions\",\"events\"],"
+" \"properties\":{\"run\":{\"$ref\":\"#/components/schemas/Run\"},"
+" \"workers\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/WorkerRun\"}},"
+" \"partitions\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}},"
+" \"events\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}}}},"
+"\"RecentFailedWorker\":{\"type\":\"object\",\"required\":[\"id\",\"runId\",\"partitionId\",\"workerId\",\"status\","
+"  \"recordsProcessed\",\"errorMessage\",\"startedAt\",\"completedAt\",\"runType\",\"runStartedAt\"],"
+" \"properties\":{\"id\":{\"$ref\":\"#/components/schemas/Uuid\"},\"runId\":{\"$ref\":\"#/components/schemas/Uuid\"},"
+" \"partitionId\":{\"type\":\"string\"},\"workerId\":{\"type\":\"string\",\"nullable\":true},"
+" \"status\":{\"type\":\"string\",\"enum\":[\"failed\"]},\"recordsProcessed\":{\"type\":\"integer\"},"
+" \"errorMessage\":{\"type\":\"string\",\"nullable\":true},\"startedAt\":{\"$ref\":\"#/components/schemas/Time\"},"
+" \"completedAt\":{\"type\":\"string\",\"format\":\"date-time\",\"nullable\":true},"
+" \"runType\":{\"type\":\"string\",\"enum\":[\"full\",\"incremental\"]},"
+" \"runStartedAt\":{\"$ref\":\"#/components/schemas/Time\"},\"nextOffset\":{\"type\":\"integer\"},"
+" \"attempts\":{\"type\":\"integer\"},\"minPrice\":{\"type\":\"integer\"},\"maxPrice\":{\"type\":\"integer\"}}},"
+"\"FeedStats\":{\"type\":\"object\",\"required\":[\"feed\",\"totalDiamonds\",\"availableDiamonds\",\"onHoldDiamonds\","
+"  \"soldDiamonds\",\"avgPrice\",\"minPrice\",\"maxPrice\",\"lastUpdated\"],"
+" \"description\":\"ordered by totalDiamonds descending; prices are feed prices in dollars over active stones\","
+" \"properties\":{\"feed\":{\"type\":\"string\"},\"totalDiamonds\":{\"type\":\"integer\"},"
+" \"availableDiamonds\":{\"type\":\"integer\"},\"onHoldDiamonds\":{\"type\":\"integer\"},\"soldDiamonds\":{\"type\":\"integer\"},"
+" \"avgPrice\":{\"type\":\"number\"},\"minPrice\":{\"type\":\"number\"},\"maxPrice\":{\"type\":\"number\"},"
+" \"lastUpdated\":{\"type\":\"string\",\"format\":\"date-time\",\"nullable\":true},"
+" \"active\":{\"type\":\"integer\"},\"deleted\":{\"type\":\"integer\"},\"minFeedPrice\":{\"type\":\"number\"},"
+" \"maxFeedPrice\":{\"type\":\"number\"},\"avgRetailPrice\":{\"type\":\"number\"},"
+" \"lastRunCompletedAt\":{\"$ref\":\"#/components/schemas/Time\"},\"raw\":{\"type\":\"object\"}}},"
+"\"ConsolidationStats\":{\"type\":\"object\",\"required\":[\"totalRaw\",\"totalConsolidated\",\"totalPending\",\"progressPercent\",\"runs\",\"rawByStatus\"],"
+" \"properties\":{\"totalRaw\":{\"type\":\"integer\"},\"totalConsolidated\":{\"type\":\"integer\"},"
+" \"totalPending\":{\"type\":\"integer\",\"description\":\"raw rows waiting for a consolidator (pending, processing)\"},"
+" \"progressPercent\":{\"type\":\"integer\"},"
+" \"runs\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/ConsolidationProgress\"}},"
+" \"rawByStatus\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"status\":{\"type\":\"string\"},"
+"  \"count\":{\"type\":\"integer\"}}}}}},"
+"\"ConsolidationProgress\":{\"type\":\"object\",\"description\":\"a Run with its raw rows' consolidation\","
+" \"required\":[\"runId\",\"totalRawDiamonds\",\"consolidatedCount\",\"pendingCount\",\"progressPercent\",\"oldestPendingCreatedAt\"],"
+" \"properties\":{\"runId\":{\"$ref\":\"#/components/schemas/Uuid\"},\"totalRawDiamonds\":{\"type\":\"integer\"},"
+" \"consolidatedCount\":{\"type\":\"integer\"},\"pendingCount\":{\"type\":\"integer\"},\"progressPercent\":{\"type\":\"integer\"},"
+" \"oldestPendingCreatedAt\":{\"type\":\"string\",\"format\":\"date-time\",\"nullable\":true},"
+" \"raw\":{\"type\":\"object\"},\"progress\":{\"type\":\"number\",\"description\":\"(done + failed) / total\"}}},"
+"\"DashboardSummary\":{\"type\":\"object\",\"required\":[\"totalActiveDiamonds\",\"totalFeeds\",\"lastSuccessfulRun\","
+"  \"currentWatermark\",\"recentRunsCount\",\"diamondsByAvailability\"],"
+" \"properties\":{\"totalActiveDiamonds\":{\"type\":\"integer\"},\"totalFeeds\":{\"type\":\"integer\"},"
+" \"lastSuccessfulRun\":{\"allOf\":[{\"$ref\":\"#/components/schemas/Run\"}],\"nullable\":true,"
+"  \"description\":\"the run whose consolidation completed last\"},"
+" \"currentWatermark\":{\"type\":\"string\",\"format\":\"date-time\",\"nullable\":true},"
+" \"recentRunsCount\":{\"type\":\"object\",\"description\":\"runs started in the last 7 days\","
+"  \"properties\":{\"total\":{\"type\":\"integer\"},\"completed\":{\"type\":\"integer\"},\"failed\":{\"type\":\"integer\"},"
+"  \"running\":{\"type\":\"integer\"}}},"
+" \"diamondsByAvailability\":{\"type\":\"object\",\"properties\":{\"available\":{\"type\":\"integer\"},"
+"  \"onHold\":{\"type\":\"integer\"},\"sold\":{\"type\":\"integer\"},\"unavailable\":{\"type\":\"integer\"}}},"
+" \"totalActive\":{\"type\":\"integer\"},\"available\":{\"type\":\"integer\"},\"onHold\":{\"type\":\"integer\"},"
+" \"sold\":{\"type\":\"integer\"},\"unavailable\":{\"type\":\"integer\"},\"labGrown\":{\"type\":\"integer\"},"
+" \"natural\":{\"type\":\"integer\"},\"deleted\":{\"type\":\"integer\"},"
+" \"lastRun\":{\"$ref\":\"#/components/schemas/Run\"},\"recentRunsByStatus\":{\"type\":\"object\"}}},"
+"\"QueryRow\":{\"type\":\"object\",\"description\":\"keys are column names or aliases; NULL is null; DECIMAL columns and count/sum/avg are strings\","
+" \"additionalProperties\":{\"nullable\":true}},"
+"\"SchedulerTriggered\":{\"type\":\"object\",\"required\":[\"message\",\"run_type\",\"status\",\"execution_name\",\"job_name\"],"
+" \"properties\":{\"message\":{\"type\":\"string\"},\"run_type\":{\"type\":\"string\",\"enum\":[\"full\",\"incremental\"]},"
+" \"status\":{\"type\":\"string\",\"enum\":[\"started\"]},\"execution_name\":{\"type\":\"string\"},\"job_name\":{\"type\":\"string\"},"
+" \"requestId\":{\"$ref\":\"#/components/schemas/Uuid\"},\"runType\":{\"type\":\"string\"},\"execution\":{\"type\":\"string\"},"
+" \"executor\":{\"type\":\"string\",\"enum\":[\"local\",\"azure\"]}}},"
+"\"ConsolidateTriggered\":{\"type\":\"object\",\"required\":[\"message\",\"run_id\",\"trace_id\",\"force\",\"run_metadata\"],"
+" \"properties\":{\"message\":{\"type\":\"string\"},\"run_id\":{\"$ref\":\"#/components/schemas/Uuid\"},"
+" \"trace_id\":{\"$ref\":\"#/components/schemas/Uuid\"},\"force\":{\"type\":\"boolean\"},"
+" \"run_metadata\":{\"type\":\"object\",\"properties\":{\"run_type\":{\"type\":\"string\"},\"expected_workers\":{\"type\":\"integer\"},"
+"  \"completed_workers\":{\"type\":\"integer\"},\"failed_workers\":{\"type\":\"integer\"}}},"
+" \"runId\":{\"$ref\":\"#/components/schemas/Uuid\"},\"messageId\":{\"type\":\"string\"},\"status\":{\"type\":\"string\",\"enum\":[\"queued\"]}}},"
+"\"RetryResult\":{\"type\":\"object\",\"required\":[\"message\",\"run_id\",\"retried_partitions\",\"remaining_failed\"],"
+" \"properties\":{\"message\":{\"type\":\"string\"},\"run_id\":{\"$ref\":\"#/components/schemas/Uuid\"},"
+" \"retried_partitions\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+" \"remaining_failed\":{\"type\":\"integer\",\"description\":\"partitions of the run still failed\"},"
+" \"runId\":{\"$ref\":\"#/components/schemas/Uuid\"},\"retried\":{\"type\":\"integer\"},\"notSent\":{\"type\":\"integer\"},"
+" \"partitions\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"partitionId\":{\"type\":\"string\"},"
+"  \"offset\":{\"type\":\"integer\"},\"attempt\":{\"type\":\"integer\"},\"messageId\":{\"type\":\"string\"}}}}}},"
+"\"CancelResult\":{\"type\":\"object\",\"properties\":{\"runId\":{\"$ref\":\"#/components/schemas/Uuid\"},"
+" \"status\":{\"type\":\"string\",\"enum\":[\"cancelled\"]},\"partitionsCancelled\":{\"type\":\"integer\"}}},"
+"\"FailedWorkersList\":{\"type\":\"object\",\"required\":[\"run_id\",\"total_failed\",\"workers\"],"
+" \"properties\":{\"run_id\":{\"$ref\":\"#/components/schemas/Uuid\"},\"total_failed\":{\"type\":\"integer\"},"
+" \"workers\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"partition_id\",\"records_processed\",\"has_payload\",\"started_at\"],"
+"  \"properties\":{\"partition_id\":{\"type\":\"string\"},\"worker_id\":{\"type\":\"string\"},\"error_message\":{\"type\":\"string\"},"
+"  \"records_processed\":{\"type\":\"integer\"},\"has_payload\":{\"type\":\"boolean\",\"description\":\"retryable (not cancelled)\"},"
+"  \"started_at\":{\"$ref\":\"#/components/schemas/Time\"},\"completed_at\":{\"$ref\":\"#/components/schemas/Time\"},"
+"  \"min_price\":{\"type\":\"integer\"},\"max_price\":{\"type\":\"integer\"},\"next_offset\":{\"type\":\"integer\"},"
+"  \"records\":{\"type\":\"integer\"},\"attempts\":{\"type\":\"integer\"},\"cancelled\":{\"type\":\"boolean\"},"
+"  \"updated_at\":{\"$ref\":\"#/components/schemas/Time\"}}}}}}"
+"}";
+/* clang-format on */
+
+/* The 200/202 body of a route: {data: <schema>} (with pagination for the paged lists), or NULL
+ * for the generic {data}. *status receives the success status. */
+static json_t *success_schema(const char *method, const char *pattern, const char **status)
+{
+    static const struct {
+        const char *method, *pattern, *status, *schema, *pagination;
+        bool list;
+    } shapes[] = {
+        {"GET", "/api/v2/analytics/summary", "200", "DashboardSummary", NULL, false},
+        {"GET", "/api/v2/analytics/runs", "200", "Run", "PagePagination", true},
+        {"GET", "/api/v2/analytics/runs/{runId}", "200", "RunDetail", NULL, false},
+        {"GET", "/api/v2/analytics/failed-workers", "200", "RecentFailedWorker", NULL, true},
+        {"GET", "/api/v2/analytics/feeds", "200", "FeedStats", NULL, true},
+        {"GET", "/api/v2/analytics/consolidation", "200", "ConsolidationStats", NULL, false},
+        {"GET", "/api/v2/analytics/consolidation/{runId}", "200", "ConsolidationProgress", NULL,
+         false},
+        {"POST", "/api/v2/analytics/query/{table}", "200", "QueryRow", "OffsetPagination", true},
+        {"POST", "/api/v2/triggers/scheduler", "202", "SchedulerTriggered", NULL, false},
+        {"POST", "/api/v2/triggers/consolidate", "202", "ConsolidateTriggered", NULL, false},
+        {"POST", "/api/v2/triggers/retry-workers", "202", "RetryResult", NULL, false},
+        {"POST", "/api/v2/triggers/cancel-run", "200", "CancelResult", NULL, false},
+        {"GET", "/api/v2/triggers/failed-workers/{runId}", "200", "FailedWorkersList", NULL, false},
+    };
+    *status = "200";
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+        if (strcmp(method, shapes[i].method) || strcmp(pattern, shapes[i].pattern))
+            continue;
+        char ref[96];
+        snprintf(ref, sizeof(ref), "#/components/schemas/%s", shapes[i].schema);
+        json_t *item = json_pack("{s:s}", "$ref", ref);
+        json_t *data =
+            shapes[i].list ? json_pack("{s:s,s:o}", "type", "array", "items", item) : item;
+        json_t *body = json_pack("{s:s,s:[s],s:{s:o}}", "type", "object", "required", "data",
+                                 "properties", "data", data);
+        if (shapes[i].pagination) {
+            snprintf(ref, sizeof(ref), "#/components/schemas/%s", shapes[i].pagination);
+            json_object_set_new(json_object_get(body, "properties"), "pagination",
+                                json_pack("{s:s}", "$ref", ref));
+        }
+        *status = shapes[i].status;
+        return body;
+    }
     return NULL;
 }
 
@@ -155,7 +352,14 @@ static json_t *build(void)
                                 json_pack("{s:b,s:{s:{s:o}}}", "required", 1, "content",
                                           "application/json", "schema", schema));
         json_t *responses = json_object();
-        json_object_set_new(responses, "200", resp("Success", false));
+        const char *ok_status;
+        json_t *shape = success_schema(rt->method, rt->pattern, &ok_status);
+        json_t *ok =
+            resp(!strcmp(ok_status, "202") ? "Accepted (queued or started)" : "Success", false);
+        if (shape)
+            json_object_set_new(json_object_get(json_object_get(ok, "content"), "application/json"),
+                                "schema", shape);
+        json_object_set_new(responses, ok_status, ok);
         if (rt->perm) {
             json_object_set_new(op, "security",
                                 json_pack("[{s:[]},{s:[]}]", "ApiKeyAuth", "HmacAuth"));
@@ -201,10 +405,18 @@ static json_t *build(void)
                                   "HMAC-SHA256 signature; also send X-Client-Id and X-Timestamp"));
     json_object_set_new(
         comp, "schemas",
-        json_pack("{s:{s:s,s:{s:{s:s,s:{s:{s:s},s:{s:s},s:{s:s}}}}},s:{s:s,s:{s:{}}}}", "Error",
-                  "type", "object", "properties", "error", "type", "object", "properties", "code",
-                  "type", "string", "message", "type", "string", "details", "type", "object",
-                  "Data", "type", "object", "properties", "data"));
+        json_pack("{s:{s:s,s:{s:{s:s,s:{s:{s:s},s:{s:s},s:{s:s},s:{s:s}}},s:{s:s,s:s}}},"
+                  "s:{s:s,s:{s:{}}}}",
+                  "Error", "type", "object", "properties", "error", "type", "object", "properties",
+                  "code", "type", "string", "message", "type", "string", "details", "type",
+                  "object", "manual_command", "type", "string", "manual_command", "type", "string",
+                  "description", "503 only: the command that does the same by hand", "Data", "type",
+                  "object", "properties", "data"));
+    json_t *shapes = json_loads(schemas_text, 0, NULL);
+    if (shapes == NULL)
+        abort(); /* a constant of this file */
+    json_object_update(json_object_get(comp, "schemas"), shapes);
+    json_decref(shapes);
     json_object_set_new(doc, "components", comp);
     return doc;
 }

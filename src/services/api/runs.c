@@ -85,6 +85,8 @@ json_t *api_run_json(const PGresult *r, int row)
     json_object_set_new(o, "failedWorkers", json_integer(f.failed));
     json_object_set_new(o, "runningWorkers", json_integer(dm_run_facts_unfinished(&f)));
     json_object_set_new(o, "recordsProcessed", json_integer(v(r, row, 8)));
+    /* The reference's name (RunWithStats) for the same sum. */
+    json_object_set_new(o, "totalRecordsProcessed", json_integer(v(r, row, 8)));
     json_object_set_new(o, "estimatedRecords", json_integer(v(r, row, 28)));
     json_object_set_new(o, "capped", json_boolean(PQgetvalue(r, row, 29)[0] == 't'));
     json_object_set_new(o, "countQueries", json_integer(v(r, row, 33)));

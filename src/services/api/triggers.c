@@ -33,6 +33,15 @@ static bool body_run_id(struct api_call *c, json_t *body, const char **id)
     return true;
 }
 
+/* 503 with the command that does the same by hand (top level, as the reference's). */
+static void unavailable(struct api_call *c, const char *manual)
+{
+    json_t *body =
+        json_pack("{s:{s:s,s:s,s:s},s:s}", "error", "code", "SERVICE_UNAVAILABLE", "message",
+                  "Queue backend unavailable", "manual_command", manual, "manual_command", manual);
+    api_json(c->resp, 503, body);
+}
+
 void api_trigger_scheduler(struct api_call *c)
 {
     json_t *body = api_body_object(c);
@@ -114,10 +123,18 @@ void api_trigger_scheduler(struct api_call *c)
     }
     dm_info(&c->log, "scheduler %s run requested by %s (request %s, %s %s)", run_type, c->client,
             req_id, dm_jobtrigger_name(c->api->trigger), execution);
+    /* Ours beside the reference's SchedulerTriggered (snake_case). */
+    const char *job = c->api->cfg && c->api->cfg->azure_scheduler_job_name &&
+                              !strcmp(dm_jobtrigger_name(c->api->trigger), "azure")
+                          ? c->api->cfg->azure_scheduler_job_name
+                          : "diamond-scheduler";
+    char message[96];
+    snprintf(message, sizeof(message), "Scheduler job triggered successfully for %s run", run_type);
     api_data(c, 202,
-             json_pack("{s:s,s:s,s:s,s:s,s:s}", "requestId", req_id, "runType", run_type,
-                       "execution", execution, "executor", dm_jobtrigger_name(c->api->trigger),
-                       "status", "started"));
+             json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "requestId", req_id, "runType",
+                       run_type, "execution", execution, "executor",
+                       dm_jobtrigger_name(c->api->trigger), "status", "started", "message", message,
+                       "run_type", run_type, "execution_name", execution, "job_name", job));
 out:
     PQclear(r);
     if (conn)
@@ -152,7 +169,8 @@ void api_trigger_consolidate(struct api_call *c)
     if (f.failed > 0 && !force) {
         char msg[160];
         snprintf(msg, sizeof(msg),
-                 "Run has %lld failed partition(s); retry them or pass force: true",
+                 "Run has %lld failed worker(s). Use force=true to consolidate anyway or retry "
+                 "the failed workers first.",
                  (long long)f.failed);
         api_error(c, 400, "BAD_REQUEST", msg,
                   json_pack("{s:I,s:I,s:I}", "failedWorkers", (json_int_t)f.failed,
@@ -161,7 +179,10 @@ void api_trigger_consolidate(struct api_call *c)
         goto out;
     }
     if (c->api->queue == NULL) {
-        api_error(c, 503, "SERVICE_UNAVAILABLE", "Queue backend unavailable", NULL);
+        char manual[128];
+        snprintf(manual, sizeof(manual), "diamond consolidate %s%s", run_id,
+                 force ? " --force" : "");
+        unavailable(c, manual);
         goto out;
     }
     struct dm_consolidate m;
@@ -186,9 +207,14 @@ void api_trigger_consolidate(struct api_call *c)
                     "now()) WHERE run_id = $1",
                     1, p, NULL, &err) != DM_OK)
         dm_warn(&c->log, "consolidate_sent_at not recorded: %s", err.message);
+    /* Ours beside the reference's ConsolidateTriggered (snake_case). */
     api_data(c, 202,
-             json_pack("{s:s,s:b,s:s,s:s}", "runId", run_id, "force", force, "messageId", id,
-                       "status", "queued"));
+             json_pack("{s:s,s:b,s:s,s:s,s:s,s:s,s:s,s:b,s:{s:s,s:I,s:I,s:I}}", "runId", run_id,
+                       "force", force, "messageId", id, "status", "queued", "message",
+                       "Consolidation triggered successfully", "run_id", run_id, "trace_id",
+                       m.trace_id, "force", force, "run_metadata", "run_type", PQgetvalue(r, 0, 1),
+                       "expected_workers", (json_int_t)f.expected_partitions, "completed_workers",
+                       (json_int_t)f.completed, "failed_workers", (json_int_t)f.failed));
 out:
     PQclear(r);
     json_decref(body);
@@ -198,6 +224,7 @@ out:
 struct retry_ctx {
     struct api_call *c;
     json_t *done;
+    json_t *ids; /* partition ids sent (the reference's retried_partitions) */
     int failed;
 };
 
@@ -211,6 +238,7 @@ static void retried(void *arg, const struct dm_retry_partition *p)
         ctx->failed++;
         return;
     }
+    json_array_append_new(ctx->ids, json_string(p->partition_id));
     json_array_append_new(ctx->done, json_pack("{s:s,s:I,s:i,s:s}", "partitionId", p->partition_id,
                                                "offset", (json_int_t)p->wi->offset, "attempt",
                                                p->wi->attempt, "messageId", p->message_id));
@@ -238,10 +266,13 @@ void api_trigger_retry(struct api_call *c)
         only = json_string_value(pv);
     }
     if (c->api->queue == NULL) {
-        api_error(c, 503, "SERVICE_UNAVAILABLE", "Queue backend unavailable", NULL);
+        char manual[160];
+        snprintf(manual, sizeof(manual), "diamond retry %s%s%s", run_id, only ? " " : "",
+                 only ? only : "");
+        unavailable(c, manual);
         goto out;
     }
-    struct retry_ctx ctx = {.c = c, .done = json_array()};
+    struct retry_ctx ctx = {.c = c, .done = json_array(), .ids = json_array()};
     struct dm_retry_request req = {
         .run_id = run_id, .partition_id = only, .by = c->client, .clear_skipped = true};
     enum dm_retry_state state;
@@ -257,12 +288,32 @@ void api_trigger_retry(struct api_call *c)
     else if (n == 0)
         api_error(c, 404, "NOT_FOUND",
                   only ? "Partition not found or not failed" : "No failed workers to retry", NULL);
-    else
+    else {
+        /* Ours beside the reference's RetryResult. Every failed partition can be retried (from
+         * next_offset), so nothing is skipped; one not sent is re-sent by the sweeper.
+         * remaining_failed counts the run's partitions still failed (others than the one
+         * asked for), as the reference's ignores the partition filter. */
+        const char *p[1] = {run_id};
+        PGresult *r = NULL;
+        int64_t remaining = 0;
+        if (dm_db_query(c->api->db,
+                        "SELECT count(*) FROM partition_progress WHERE run_id = $1 AND failed", 1,
+                        p, &r, &err) == DM_OK)
+            remaining = api_i64(r, 0, 0);
+        else
+            dm_warn(&c->log, "remaining failed partitions not counted: %s", err.message);
+        PQclear(r);
+        char message[64];
+        snprintf(message, sizeof(message), "Retried %zu worker(s)", json_array_size(ctx.done));
         api_data(c, 202,
-                 json_pack("{s:s,s:I,s:i,s:O}", "runId", run_id, "retried",
+                 json_pack("{s:s,s:I,s:i,s:O,s:s,s:s,s:O,s:I}", "runId", run_id, "retried",
                            (json_int_t)json_array_size(ctx.done), "notSent", ctx.failed,
-                           "partitions", ctx.done));
+                           "partitions", ctx.done, "message", message, "run_id", run_id,
+                           "retried_partitions", ctx.ids, "remaining_failed",
+                           (json_int_t)remaining));
+    }
     json_decref(ctx.done);
+    json_decref(ctx.ids);
 out:
     json_decref(body);
 }
@@ -303,6 +354,30 @@ out:
     json_decref(body);
 }
 
+/* A row object with its camelCase keys in snake_case (trigger bodies are snake_case). */
+static json_t *snake_keys(json_t *o)
+{
+    json_t *out = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        char key[128];
+        size_t n = 0;
+        for (const char *p = k; *p && n + 2 < sizeof(key); p++) {
+            if (*p >= 'A' && *p <= 'Z') {
+                key[n++] = '_';
+                key[n++] = (char)(*p + 32);
+            } else {
+                key[n++] = *p;
+            }
+        }
+        key[n] = '\0';
+        json_object_set(out, key, v);
+    }
+    return out;
+}
+
 void api_trigger_failed_workers(struct api_call *c)
 {
     const char *id;
@@ -314,12 +389,28 @@ void api_trigger_failed_workers(struct api_call *c)
                        "Run not found"))
         return;
     PQclear(r);
-    api_rows_answer(c,
-                    "SELECT p.partition_id, w.worker_id, p.min_price, p.max_price, "
-                    "p.next_offset, p.records, p.attempts, p.cancelled, "
-                    "COALESCE(w.error_message, p.last_error) AS error_message, "
-                    "w.started_at, w.completed_at, p.updated_at "
-                    "FROM partition_progress p LEFT JOIN worker_runs w USING (run_id, "
-                    "partition_id) WHERE p.run_id = $1 AND p.failed ORDER BY p.partition_id",
-                    1, p);
+    /* The reference's FailedWorkersList {run_id, total_failed, workers}; each worker has its
+     * FailedWorkerItem keys and ours (price band, next offset, attempts). Every failed
+     * partition can be retried from next_offset (has_payload) unless it was cancelled. */
+    bool ok;
+    json_t *rows = api_query_rows(
+        c,
+        "SELECT p.partition_id, w.worker_id, p.min_price, p.max_price, p.next_offset, "
+        "COALESCE(w.records_processed, p.records) AS records_processed, p.records, p.attempts, "
+        "p.cancelled, NOT p.cancelled AS has_payload, "
+        "COALESCE(w.error_message, p.last_error) AS error_message, "
+        "COALESCE(w.started_at, p.updated_at) AS started_at, w.completed_at, p.updated_at "
+        "FROM partition_progress p LEFT JOIN worker_runs w USING (run_id, partition_id) "
+        "WHERE p.run_id = $1 AND p.failed ORDER BY p.partition_id",
+        1, p, &ok);
+    if (!ok)
+        return;
+    json_t *workers = json_array();
+    size_t i;
+    json_t *w;
+    json_array_foreach(rows, i, w) json_array_append_new(workers, snake_keys(w));
+    json_decref(rows);
+    api_data(c, 200,
+             json_pack("{s:s,s:I,s:o}", "run_id", id, "total_failed",
+                       (json_int_t)json_array_size(workers), "workers", workers));
 }

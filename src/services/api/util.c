@@ -7,6 +7,7 @@
 #include "core/crypto.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/timeutil.h"
 #include "services/api/api.h"
 
 /* PostgreSQL type oids we convert. */
@@ -55,24 +56,22 @@ void api_camel(const char *snake, char *out, size_t size)
     out[n] = '\0';
 }
 
-/* "2026-11-29 09:00:00.123+00" -> "2026-11-29T09:00:00.123+00:00" */
+/* A timestamptz as PostgreSQL prints it ("2026-11-29 09:00:00.123456+00") -> ISO-8601 in UTC
+ * with milliseconds ("2026-11-29T09:00:00.123Z"), the form of every other time the API sends
+ * and the reference's ISODate; the text itself when it does not parse (infinity). */
 static json_t *iso_time(const char *v)
 {
     char buf[64];
     snprintf(buf, sizeof(buf), "%s", v);
-    char *sp = strchr(buf, ' ');
-    if (sp)
-        *sp = 'T';
     size_t n = strlen(buf);
-    if (n >= 3 && (buf[n - 3] == '+' || buf[n - 3] == '-') && n + 3 < sizeof(buf)) {
-        if (!strcmp(buf + n - 3, "+00")) {
-            buf[n - 3] = 'Z';
-            buf[n - 2] = '\0';
-        } else {
-            memcpy(buf + n, ":00", 4);
-        }
-    }
-    return json_string(buf);
+    if (n >= 3 && (buf[n - 3] == '+' || buf[n - 3] == '-') && n + 3 < sizeof(buf))
+        memcpy(buf + n, ":00", 4);
+    int64_t ms;
+    if (dm_time_parse(buf, &ms) != DM_OK)
+        return json_string(v);
+    char iso[DM_ISO_LEN];
+    dm_time_format(ms, iso);
+    return json_string(iso);
 }
 
 static json_t *value_json(const PGresult *r, int row, int col)
