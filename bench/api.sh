@@ -8,8 +8,9 @@
 #   facets                GET /api/v2/diamonds/facets with the same varied filters
 #   by_id                 get by id (random ids)
 #   cache_default, cache_filtered, cache_keyset_deep, cache_first_page
-#                         one URL repeated: served by the 1 s search micro-cache, so these
-#                         measure the cache, not search
+#                         one URL repeated: on the SQL path served by the 1 s search
+#                         micro-cache (they measure the cache, not search); the index path
+#                         has no response cache and renders each
 #   nocache_default, nocache_filtered, nocache_keyset_deep
 #                         the same single URLs with the micro-cache off (API_CACHE_MS=0)
 # Reports req/s (answered requests: errors are not counted), p50/p99, errors and CPU per request (API and PostgreSQL) per case, the API's
