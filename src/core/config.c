@@ -178,6 +178,10 @@ static const struct var vars[] = {
      NULL, "supplier calls waiting beyond the running ones before 503"},
     {"API_SUPPLIER_PER_CLIENT", T_INT, OFF(api_supplier_per_client), "4", DM_SVC_API, 0, 0, 100000,
      false, NULL, "supplier calls in flight per verified client before 429 (0 = no cap)"},
+    {"API_TRUSTED_PROXY_HOPS", T_INT, OFF(api_trusted_proxy_hops), "0", DM_SVC_API, 0, 0, 8, false,
+     NULL,
+     "reverse proxies in front of the API that append the client address to X-Forwarded-For "
+     "(Container Apps ingress: 1); the per-IP limits then use that address (0 = the peer)"},
     {"API_MAX_CONNECTIONS_PER_IP", T_INT, OFF(api_max_connections_per_ip), "256", DM_SVC_API, 0, 1,
      4096, false, NULL, "open connections per client IP address"},
     {"API_CACHE_MS", T_INT, OFF(api_cache_ms), "1000", DM_SVC_API, 0, 0, 60000, false, NULL,

@@ -60,6 +60,7 @@ struct dm_config {
     int api_supplier_queue;         /* waiting supplier calls beyond the running ones */
     int api_supplier_per_client;    /* in flight per verified client, 0 = no cap */
     int api_max_connections_per_ip; /* open connections per client IP */
+    int api_trusted_proxy_hops;     /* X-Forwarded-For entries appended by trusted proxies */
     bool metrics_require_auth;
     char *metrics_token;       /* bearer token for /metrics, or NULL */
     int metrics_cache_ms;      /* /metrics shared figures reused this long, 0 = off */

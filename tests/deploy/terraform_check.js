@@ -241,7 +241,8 @@ function checkContainerApps(envName, mod, vars, staging) {
 // Settings the seed does not list that the deployment sets on purpose: the API's abuse limits
 // (issue 15), explicit in Terraform rather than left to the binary's defaults.
 const EXTRA_ENV = {
-  api: ['API_RATE_LIMIT_RPS', 'API_AUTH_FAILURES_PER_MIN', 'API_SUPPLIER_PER_CLIENT', 'API_MAX_CONNECTIONS_PER_IP'],
+  api: ['API_RATE_LIMIT_RPS', 'API_AUTH_FAILURES_PER_MIN', 'API_SUPPLIER_PER_CLIENT', 'API_MAX_CONNECTIONS_PER_IP',
+    'API_TRUSTED_PROXY_HOPS'],
 };
 
 function checkEnv(p, app, container, secrets) {

@@ -42,7 +42,8 @@ check_eq "a valid key before the failures -> 200" 200 "$STATUS"
 # Rotating made-up keys: each is a failed authentication of this IP, whatever the key.
 codes=""
 for i in $(seq 1 12); do
-    req GET "/api/v2/diamonds?limit=1" "" "X-API-Key: fake-$i-$RANDOM$RANDOM"
+    # X-Forwarded-For is not trusted unless API_TRUSTED_PROXY_HOPS says so: varying it does not help.
+    req GET "/api/v2/diamonds?limit=1" "" "X-API-Key: fake-$i-$RANDOM$RANDOM" "X-Forwarded-For: 10.0.0.$i"
     codes="$codes $STATUS"
 done
 check "rotating fake keys: refused (401 or 429) every time ($codes)" sh -c "! echo '$codes' | grep -q 200"
@@ -56,6 +57,18 @@ codes=""
 for i in $(seq 1 12); do req GET "/api/v2/diamonds?limit=1" "" "X-API-Key: $KEY"; codes="$codes $STATUS"; done
 check "a verified client over API_RATE_LIMIT_RPS gets 429 ($codes)" sh -c "echo '$codes' | grep -q 429"
 stop_api api_rl
+# Behind one trusted proxy the address it appended (the rightmost) is the client's.
+start_api api_xff HMAC_SECRETS='{}' API_TRUSTED_PROXY_HOPS=1 API_AUTH_FAILURES_PER_MIN=3
+codes=""
+for i in 1 2 3 4 5; do
+    req GET "/api/v2/diamonds?limit=1" "" "X-API-Key: fake-$i" "X-Forwarded-For: 7.7.7.$i, 198.51.100.7"
+    codes="$codes $STATUS"
+done
+check_eq "behind a proxy: the client's failures are limited whatever it puts left of the proxy's entry" \
+    " 401 401 401 429 429" "$codes"
+req GET "/api/v2/diamonds?limit=1" "" "X-API-Key: fake-6" "X-Forwarded-For: 198.51.100.8"
+check_eq "another client behind the same proxy is not limited" 401 "$STATUS"
+stop_api api_xff
 check_eq "rate limiting is on by default" 100 \
     "$("$DIAMOND" api --help | grep 'API_RATE_LIMIT_RPS' | grep -o 'default [0-9]*' | cut -d' ' -f2 || true)"
 check_eq "failed-authentication limit is on by default" 30 \

@@ -6,6 +6,7 @@
  * supplier run on the HTTP server's deferral pool, capped per client, so a slow supplier never
  * holds an HTTP thread.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -334,6 +335,42 @@ static bool cheap_credentials(const struct api_call *c)
            dm_http_req_header(c->req, "X-Signature");
 }
 
+/* The client address the per-IP limits use: the peer, or behind API_TRUSTED_PROXY_HOPS
+ * trusted proxies the address the outermost of them appended to X-Forwarded-For (counted from
+ * the right: entries further left were written by the client and prove nothing). The peer when
+ * the header is missing, too short or the entry is not an IP address. */
+static void limit_ip(const struct api_call *c, char *out, size_t size)
+{
+    snprintf(out, size, "%s", c->req->client_ip);
+    int hops = c->api->cfg->api_trusted_proxy_hops;
+    const char *xff = hops > 0 ? dm_http_req_header(c->req, "X-Forwarded-For") : NULL;
+    if (xff == NULL)
+        return;
+    const char *end = xff + strlen(xff);
+    for (int i = 1; end > xff; i++) {
+        const char *start = end;
+        while (start > xff && start[-1] != ',')
+            start--;
+        if (i == hops) {
+            while (start < end && *start == ' ')
+                start++;
+            while (end > start && end[-1] == ' ')
+                end--;
+            char ip[64];
+            unsigned char bin[16];
+            size_t n = (size_t)(end - start);
+            if (n == 0 || n >= sizeof(ip))
+                return;
+            memcpy(ip, start, n);
+            ip[n] = '\0';
+            if (inet_pton(AF_INET, ip, bin) == 1 || inet_pton(AF_INET6, ip, bin) == 1)
+                snprintf(out, size, "%s", ip);
+            return;
+        }
+        end = start > xff ? start - 1 : xff;
+    }
+}
+
 /* Accounting and the request's log line. */
 static void finish(struct api_call *c)
 {
@@ -462,11 +499,11 @@ void api_handle(void *ctx, const struct dm_http_req *req, struct dm_http_resp *r
     /* /metrics: the scraper's bearer token, else an API key or HMAC client that may read. */
     if (route->fn == api_metrics && api->cfg->metrics_require_auth)
         need = api_metrics_token_ok(&c) ? 0 : API_PERM_READ;
-    char bucket[200];
+    char bucket[200], addr[64], ip[80];
     int retry = 1;
+    limit_ip(&c, addr, sizeof(addr));
+    snprintf(ip, sizeof(ip), "ip:%s", addr);
     if (need) {
-        char ip[80];
-        snprintf(ip, sizeof(ip), "ip:%s", req->client_ip);
         if (api_ratelimit_empty(api->rl_fail, ip, dm_mono_ms(), &retry) && !cheap_credentials(&c)) {
             too_many(&c, retry, "Too many failed authentication attempts");
             goto done;
@@ -479,7 +516,7 @@ void api_handle(void *ctx, const struct dm_http_req *req, struct dm_http_resp *r
         /* Buckets are keyed on the verified identity, never on what a request claims. */
         snprintf(bucket, sizeof(bucket), "%s", c.caller);
     } else {
-        snprintf(bucket, sizeof(bucket), "ip:%s", req->client_ip);
+        snprintf(bucket, sizeof(bucket), "%s", ip);
     }
     /* Health checks are exempt. */
     if (route->fn != api_health && !api_ratelimit_take(api->rl, bucket, dm_mono_ms(), &retry)) {

@@ -161,6 +161,11 @@ resource "azurerm_container_app" "api" {
         name  = "API_MAX_CONNECTIONS_PER_IP"
         value = tostring(var.api_limits.connections_per_ip)
       }
+      # The Container Apps ingress appends the client address to X-Forwarded-For.
+      env {
+        name  = "API_TRUSTED_PROXY_HOPS"
+        value = "1"
+      }
 
       # TCP, not /health: /health answers 503 while PostgreSQL or the queue is unreachable, and
       # a dependency outage must give 503s from a running API, not a restart loop (api.md).
