@@ -158,7 +158,7 @@ jq -n --argjson p "$probe" --argjson rows "$ACTIVE" --arg index "$INDEX" --argjs
     --argjson ready "$READY_S" --argjson reprice "$REPRICE_S" --argjson consol "$CONSOL_S" \
     --argjson changed "${CHANGED:-0}" --argjson removed "${REMOVED:-0}" --argjson wall "$LOAD_WALL" \
     --argjson rss "$(awk -v k="$RSS_KB" 'BEGIN { printf "%.1f", k / 1024 }')" \
-    --arg what "diamond reprice (rule change, every price) + full consolidation run (changed and removed stones), concurrently; probes: plain UPDATEs every ${INTERVAL_MS} ms" \
+    --arg what "reprice + consolidation, concurrent" \
     '{staleness_rows: $rows, staleness_search_index: $index, staleness_load: $what,
       staleness_index_load_s: $load, staleness_api_ready_s: $ready,
       staleness_reprice_s: $reprice, staleness_consolidation_s: $consol,
