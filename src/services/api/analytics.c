@@ -1060,23 +1060,6 @@ out:
     return e;
 }
 
-/* A timestamptz as PostgreSQL prints it ("2026-01-31 12:00:00.123456+00") -> the reference's
- * ISODate ("2026-01-31T12:00:00.123Z"); the text itself when it does not parse (infinity). */
-static json_t *iso_ms(const char *v)
-{
-    char buf[64];
-    snprintf(buf, sizeof(buf), "%s", v);
-    size_t n = strlen(buf);
-    if (n >= 3 && (buf[n - 3] == '+' || buf[n - 3] == '-') && n + 3 < sizeof(buf))
-        memcpy(buf + n, ":00", 4);
-    int64_t ms;
-    if (dm_time_parse(buf, &ms) != DM_OK)
-        return json_string(v);
-    char iso[DM_ISO_LEN];
-    dm_time_format(ms, iso);
-    return json_string(iso);
-}
-
 #define OID_BOOL 16
 #define OID_INT8 20
 #define OID_INT2 21
@@ -1102,7 +1085,7 @@ static json_t *query_row(const PGresult *r, int i)
                  PQftype(r, col) == OID_INT8)
             v = json_integer(strtoll(text, NULL, 10));
         else if (PQftype(r, col) == OID_TIMESTAMPTZ)
-            v = iso_ms(text);
+            v = api_time_json(text);
         else if (PQftype(r, col) == OID_JSON || PQftype(r, col) == OID_JSONB)
             v = json_loads(text, JSON_DECODE_ANY, NULL);
         else

@@ -245,6 +245,10 @@ enum dm_err api_query_hot(struct dm_db *db, const char *sql, int n, const char *
                           PGresult **res, struct dm_error *err) DM_MUST_CHECK;
 /* The ETag of a response body: the first 128 bits of its SHA-256 in hex, quoted. */
 void api_etag_of(const struct dm_buf *body, char etag[40]);
+/* A timestamptz as PostgreSQL prints it ("2026-11-29 09:00:00.123456+00") as a JSON string in
+ * UTC with milliseconds ("2026-11-29T09:00:00.123Z"), the form of every time the API sends and
+ * the reference's ISODate; the text itself when it does not parse (infinity). */
+json_t *api_time_json(const char *pg_text);
 /* ISO time text from PostgreSQL -> ms since epoch (0 when NULL/bad). */
 int64_t api_ms(const PGresult *r, int row, int col);
 /* dm_db_query sql with its n params; all rows as api_rows_json (*ok true), or answered with

@@ -56,10 +56,7 @@ void api_camel(const char *snake, char *out, size_t size)
     out[n] = '\0';
 }
 
-/* A timestamptz as PostgreSQL prints it ("2026-11-29 09:00:00.123456+00") -> ISO-8601 in UTC
- * with milliseconds ("2026-11-29T09:00:00.123Z"), the form of every other time the API sends
- * and the reference's ISODate; the text itself when it does not parse (infinity). */
-static json_t *iso_time(const char *v)
+json_t *api_time_json(const char *v)
 {
     char buf[64];
     snprintf(buf, sizeof(buf), "%s", v);
@@ -99,7 +96,7 @@ static json_t *value_json(const PGresult *r, int row, int col)
         return j ? j : json_null();
     }
     case OID_TIMESTAMPTZ:
-        return iso_time(v);
+        return api_time_json(v);
     default:
         return json_string(v);
     }
