@@ -151,6 +151,14 @@ struct dm_search_index {
     uint32_t nfree, capfree;
     int64_t versions, published_ms, rec_bytes;
     int64_t last_seq; /* under mu */
+    /* writer only: the database's upper case, and the values still waiting for it */
+    dm_search_upper_fn upper_fn;
+    void *upper_ctx;
+    struct pending_upper {
+        uint8_t dict;
+        uint16_t id;
+    } * pending;
+    size_t npending, cappending;
 };
 
 static uint32_t mix(const void *p, size_t n)
@@ -198,6 +206,19 @@ static void dict_free(struct dict *d)
     free(d->hash);
 }
 
+static bool upper_dict(int which)
+{
+    return which == X_COLOR || which == X_CLARITY || which == X_CUT || which == X_POLISH ||
+           which == X_SYMMETRY || which == X_FLUORESCENCE;
+}
+
+static uint8_t rank_of(int which, const char *upper)
+{
+    return which == X_COLOR     ? grade_rank(upper, color_grades, 23)
+           : which == X_CLARITY ? grade_rank(upper, clarity_grades, 12)
+                                : 0;
+}
+
 /* Id of text (len bytes) in d, adding it when new; 0 when the dictionary is full. */
 static uint16_t dict_intern(struct dict *d, int which, const char *s, size_t len)
 {
@@ -219,9 +240,7 @@ static uint16_t dict_intern(struct dict *d, int which, const char *s, size_t len
         u[i] = (char)toupper((unsigned char)t[i]);
     d->text[id] = t;
     d->upper[id] = u;
-    d->rank[id] = which == X_COLOR     ? grade_rank(u, color_grades, 23)
-                  : which == X_CLARITY ? grade_rank(u, clarity_grades, 12)
-                                       : 0;
+    d->rank[id] = rank_of(which, u);
     d->hash[h] = id;
     /* Published to readers through the version that first uses it (mutex release). */
     d->n = id;
@@ -746,9 +765,19 @@ static enum dm_err stone_parse(struct dm_search_index *ix, const char *const *v,
             tx = uuid;
             tl = 36;
         }
+        uint32_t before = ix->dict[i].n;
         s->x[i] = dict_intern(&ix->dict[i], i, tx, tl);
         if (s->x[i] == 0)
             bad = "a column with too many distinct values";
+        else if (ix->dict[i].n != before && upper_dict(i) && ix->upper_fn) {
+            if (ix->npending == ix->cappending) {
+                ix->cappending = ix->cappending ? ix->cappending * 2 : 64;
+                ix->pending = dm_xrealloc(ix->pending, ix->cappending * sizeof(*ix->pending));
+            }
+            ix->pending[ix->npending].dict = (uint8_t)i;
+            ix->pending[ix->npending].id = s->x[i];
+            ix->npending++;
+        }
     }
     if (!bad && (!s->x[X_SHAPE] || !s->x[X_COLOR] || !s->x[X_CLARITY] || !s->x[X_AVAILABILITY] ||
                  !s->x[X_FEED]))
@@ -1242,6 +1271,7 @@ void dm_search_index_free(struct dm_search_index *ix)
         dict_free(&ix->dict[i]);
     free(ix->map.slot);
     free(ix->free_slots);
+    free(ix->pending);
     pthread_mutex_destroy(&ix->mu);
     free(ix);
 }
@@ -1272,6 +1302,42 @@ void dm_search_index_release(struct dm_search_index_view *view)
 static const struct dm_search_index *view_ix(const struct dm_search_index_view *view)
 {
     return ((const struct version *)view)->ix;
+}
+
+void dm_search_index_set_upper(struct dm_search_index *ix, dm_search_upper_fn fn, void *ctx)
+{
+    ix->upper_fn = fn;
+    ix->upper_ctx = ctx;
+}
+
+/* Ask the database for the upper case of the values first seen since the last call. Entries
+ * are changed before any version that uses them is published. */
+static enum dm_err settle_upper(struct dm_search_index *ix, struct dm_error *err)
+{
+    if (ix->upper_fn == NULL || ix->npending == 0)
+        return DM_OK;
+    size_t n = ix->npending;
+    const char **in = dm_xmalloc(n * sizeof(*in));
+    char **out = dm_xcalloc(n, sizeof(*out));
+    for (size_t i = 0; i < n; i++)
+        in[i] = ix->dict[ix->pending[i].dict].text[ix->pending[i].id];
+    enum dm_err e = ix->upper_fn(ix->upper_ctx, in, n, out, err);
+    for (size_t i = 0; i < n; i++) {
+        if (e == DM_OK && out[i]) {
+            struct dict *d = &ix->dict[ix->pending[i].dict];
+            uint16_t id = ix->pending[i].id;
+            free(d->upper[id]);
+            d->upper[id] = out[i];
+            d->rank[id] = rank_of(ix->pending[i].dict, out[i]);
+        } else {
+            free(out[i]);
+        }
+    }
+    if (e == DM_OK)
+        ix->npending = 0;
+    free(in);
+    free(out);
+    return e;
 }
 
 void dm_search_index_mark(struct dm_search_index *ix, int64_t seq)
@@ -1580,7 +1646,12 @@ static void build_orders(struct version *v)
 enum dm_err dm_search_index_build(struct dm_search_index *ix, struct dm_stone **recs, size_t n,
                                   int64_t last_seq, struct dm_error *err)
 {
-    (void)err;
+    enum dm_err se = settle_upper(ix, err);
+    if (se != DM_OK) {
+        for (size_t i = 0; i < n; i++)
+            free(recs[i]);
+        return se;
+    }
     struct version *v = dm_xcalloc(1, sizeof(*v));
     v->ix = ix;
     for (int d = 0; d < D_COUNT; d++)
@@ -1693,10 +1764,13 @@ enum dm_err dm_search_index_apply(struct dm_search_index *ix, struct dm_stone **
                                   const bool *deleted, size_t n, int64_t last_seq,
                                   struct dm_error *err)
 {
-    if (ix->cur == NULL) {
+    enum dm_err se = ix->cur == NULL
+                         ? dm_error_set(err, DM_ERR_INVALID, "search index: apply before build")
+                         : settle_upper(ix, err);
+    if (se != DM_OK) {
         for (size_t i = 0; i < n; i++)
             free(recs[i]);
-        return dm_error_set(err, DM_ERR_INVALID, "search index: apply before build");
+        return se;
     }
     const struct version *o = ix->cur;
     struct version *v = version_copy(o);

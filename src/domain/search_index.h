@@ -106,7 +106,17 @@ int64_t dm_stone_change_seq(const struct dm_stone *s);
 enum dm_err dm_stone_render(const struct dm_search_index_view *v, const struct dm_stone *s,
                             struct dm_buf *out) DM_MUST_CHECK;
 
+/* How the database upper-cases text (PostgreSQL's upper() under its locale): case-insensitive
+ * filters (color, clarity, cut, polish, symmetry, fluorescence) compare upper(column) with the
+ * upper-cased values, as the SQL path does. Given n texts, fill out[i] with malloc'd upper-case
+ * texts. Build and apply call it, before publishing, for the values first seen since the last
+ * call; without one, ASCII upper case is used (PostgreSQL's C locale). */
+typedef enum dm_err (*dm_search_upper_fn)(void *ctx, const char *const *in, size_t n, char **out,
+                                          struct dm_error *err);
+
 struct dm_search_index *dm_search_index_new(void);
+/* Writer side: set the upper-case function (before the first build). */
+void dm_search_index_set_upper(struct dm_search_index *ix, dm_search_upper_fn fn, void *ctx);
 void dm_search_index_free(struct dm_search_index *ix);
 
 /* Writer side. Replace the whole content with these records (taking ownership of each, also

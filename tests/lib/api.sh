@@ -16,7 +16,10 @@ start_api() {
     # Searches are answered from the in-memory index once it has loaded (before that, by
     # PostgreSQL): tests start from a loaded index, as a replica serves once it is ready.
     case " $* " in *" API_SEARCH_INDEX=false "*) return 0 ;; esac
-    if psql_q "SELECT 1" >/dev/null 2>&1; then wait_index; fi
+    API_DB=$DATABASE_URL
+    local a
+    for a in "$@"; do case $a in DATABASE_URL=*) API_DB=${a#DATABASE_URL=} ;; esac; done
+    if psql -qAt "$API_DB" -c "SELECT 1" >/dev/null 2>&1; then wait_index; fi
 }
 
 # index_caught_up: the API's search index has loaded and applied every committed change to
@@ -25,7 +28,7 @@ index_caught_up() {
     local h seq
     h=$(curl -s "$API/health") || return 1
     [ "$(echo "$h" | jq -r '.searchIndex.status')" = ok ] || return 1
-    seq=$(psql_q "SELECT coalesce(max(change_seq), 0) FROM diamonds") || return 1
+    seq=$(psql -qAt "${API_DB:-$DATABASE_URL}" -c "SELECT coalesce(max(change_seq), 0) FROM diamonds") || return 1
     [ "$(echo "$h" | jq -r '.searchIndex.lastSeq')" -ge "$seq" ]
 }
 # wait_index: after a write to diamonds, before a search that must see it.

@@ -19,6 +19,8 @@
  * normally never wait on the database for a known key: a request that does holds its HTTP
  * thread, and every connection that thread serves waits behind it. */
 #define KC_BG_REFRESH_MS 2500
+/* A key read successfully within this long keeps working while the database is unreachable. */
+#define KC_OUTAGE_GRACE_MS (15 * 60 * 1000)
 #define KC_BG_BATCH 32
 
 struct key_entry {
@@ -123,10 +125,14 @@ static bool key_auth(struct api_call *c, const char *key)
     dm_sha256_hex(key, klen, hash);
     int64_t now = dm_now_ms();
     unsigned s = slot_of(hash);
-    struct key_entry k = {0};
-    bool hit = false, refresh = false;
+    struct key_entry k = {0}, last = {0};
+    bool hit = false, refresh = false, known = false;
     pthread_mutex_lock(&api->keys->mu);
     struct key_entry *e = &api->keys->e[s];
+    if (e->set && !strcmp(e->hash, hash) && now - e->fetched_ms < KC_OUTAGE_GRACE_MS) {
+        last = *e; /* valid when last read: usable while the database is unreachable */
+        known = true;
+    }
     if (e->set && !strcmp(e->hash, hash) && now - e->fetched_ms < KC_TTL_MS) {
         k = *e;
         hit = true;
@@ -145,7 +151,15 @@ static bool key_auth(struct api_call *c, const char *key)
         struct key_entry fresh;
         bool found = false;
         enum dm_err rc = read_key(api, hash, now, &fresh, &found, &err);
-        if (rc != DM_OK && !hit) {
+        if (rc != DM_OK && !hit && known && (rc == DM_ERR_DB || rc == DM_ERR_DB_RETRY)) {
+            /* PostgreSQL is unreachable (nobody can revoke a key meanwhile): a key that was
+             * valid when last read keeps working, so searches answered from the in-memory
+             * index go on during an outage. Its entry is not renewed. */
+            fresh = last;
+            found = true;
+            hit = true; /* not written back: the entry's age keeps counting */
+            rc = DM_OK;
+        } else if (rc != DM_OK && !hit) {
             api_fail(c, rc == DM_ERR_DB ? DM_ERR_DB : rc, &err);
             return false;
         }

@@ -31,14 +31,59 @@ struct api_index {
     const char *offsets_sql; /* how rows carry their time zone offsets (see connect()) */
     /* shared figures */
     pthread_mutex_t mu;
-    int64_t db_seq, synced_ms, load_ms, loads, batches, rows_applied, errors;
+    int64_t db_seq, synced_ms, load_ms, loads, batches, rows_applied, errors, warned_ms;
 };
+
+/* The database's upper() of each text (dm_search_upper_fn), on the follower's connection. */
+static enum dm_err db_upper(void *ctx, const char *const *in, size_t n, char **out,
+                            struct dm_error *err)
+{
+    struct api_index *ai = ctx;
+    struct dm_buf arr;
+    dm_buf_init(&arr, 64 * 1024 * 1024);
+    enum dm_err e = dm_buf_append_char(&arr, '{');
+    for (size_t i = 0; e == DM_OK && i < n; i++) {
+        e = dm_buf_append_str(&arr, i ? ",\"" : "\"");
+        for (const char *p = in[i]; e == DM_OK && *p; p++) {
+            if (*p == '"' || *p == '\\')
+                e = dm_buf_append_char(&arr, '\\');
+            if (e == DM_OK)
+                e = dm_buf_append_char(&arr, *p);
+        }
+        if (e == DM_OK)
+            e = dm_buf_append_char(&arr, '"');
+    }
+    if (e == DM_OK)
+        e = dm_buf_append_char(&arr, '}');
+    PGresult *r = NULL;
+    const char *p[1] = {arr.data};
+    if (e == DM_OK)
+        e = dm_db_listener_exec(ai->l,
+                                "SELECT upper(x) FROM unnest($1::text[]) WITH ORDINALITY t(x, i) "
+                                "ORDER BY i",
+                                1, p, false, &r, err);
+    else
+        dm_error_set(err, e, "upper: %s", dm_strerror(e));
+    dm_buf_free(&arr);
+    if (e != DM_OK)
+        return e;
+    if ((size_t)PQntuples(r) != n) {
+        PQclear(r);
+        return dm_error_set(err, DM_ERR_DB, "upper: %d rows for %zu values", PQntuples(r), n);
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = dm_xstrdup(PQgetvalue(r, (int)i, 0));
+    PQclear(r);
+    return DM_OK;
+}
 
 struct api_index *api_index_new(const char *conninfo)
 {
     struct api_index *ai = dm_xcalloc(1, sizeof(*ai));
     ai->conninfo = dm_xstrdup(conninfo ? conninfo : "");
     ai->ix = dm_search_index_new();
+    dm_search_index_set_upper(ai->ix, db_upper, ai);
+    ai->warned_ms = INT64_MIN / 2;
     ai->xip = dm_xstrdup("{}");
     pthread_mutex_init(&ai->mu, NULL);
     return ai;
@@ -52,9 +97,17 @@ struct dm_search_index *api_index_get(struct api_index *ai)
 static void note_error(struct api_index *ai, const struct dm_error *err, const char *what)
 {
     pthread_mutex_lock(&ai->mu);
-    ai->errors++;
+    int64_t n = ++ai->errors, now = dm_mono_ms();
+    /* An outage retries every second: say so at once, then once a minute. */
+    bool say = now - ai->warned_ms >= 60000;
+    if (say)
+        ai->warned_ms = now;
     pthread_mutex_unlock(&ai->mu);
-    dm_warn(NULL, "search index: %s: %s", what, err->message);
+    if (say)
+        dm_warn(NULL,
+                "search index: %s: %s (%lld follower errors so far; searches answer from "
+                "the index as it is)",
+                what, err->message, (long long)n);
 }
 
 /* Parse the rows of r into recs (appending); returns DM_OK or the first unreadable row. */
