@@ -71,9 +71,9 @@ answer "retry unknown run" 404 "$(gone 'Run not found')"
 req POST /api/v2/triggers/retry-workers "{\"run_id\":\"$X\"}" "$H"
 answer "retry cancelled run" 409 '{"error":{"code":"CONFLICT","message":"Run was cancelled; start a new run instead"}}'
 req POST /api/v2/triggers/retry-workers "{\"run_id\":\"$N\"}" "$H"
-answer "retry with nothing failed" 404 "$(gone 'No failed workers to retry')"
+answer "retry with nothing failed" 400 '{"error":{"code":"BAD_REQUEST","message":"No failed workers found for this run"}}'
 req POST /api/v2/triggers/retry-workers "{\"run_id\":\"$N\",\"partition_id\":\"p0\"}" "$H"
-answer "retry a partition that is not failed" 404 "$(gone 'Partition not found or not failed')"
+answer "retry a partition that is not failed" 400 '{"error":{"code":"BAD_REQUEST","message":"No failed workers found with partition_id: p0"}}'
 check_eq "nothing was reset" "1|1" "$(psql_q "SELECT count(*) FILTER (WHERE run_id = '$X' AND failed), count(*) FILTER (WHERE run_id = '$S' AND failed) FROM partition_progress")"
 
 # --- retry: CLI (same service, its own words and exit codes) ---

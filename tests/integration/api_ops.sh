@@ -143,7 +143,7 @@ check_eq "WORK_ITEM offset is next_offset" 150 "$(psql_q "SELECT convert_from(bo
 check_eq "partition flag cleared" "false 1" "$(psql_q "SELECT failed || ' ' || attempts FROM partition_progress WHERE run_id = '$A' AND partition_id = 'p2'")"
 check_eq "partition_retried event" 1 "$(psql_q "SELECT count(*) FROM run_events WHERE run_id = '$A' AND event = 'partition_retried'")"
 req POST /api/v2/triggers/retry-workers "{\"run_id\":\"$A\"}" "$H"
-check_eq "retry with nothing failed -> 404" 404 "$STATUS"
+check_eq "retry with nothing failed -> 400 (the reference's)" 400 "$STATUS"
 req POST /api/v2/triggers/cancel-run "{\"run_id\":\"$B\"}" "$H"
 check_eq "cancel-run -> 200" "200 1" "$STATUS $(jqb .data.partitionsCancelled)"
 check_eq "run cancelled, unfinished partition failed+cancelled" "true true true" "$(psql_q "SELECT (r.cancelled_at IS NOT NULL) || ' ' || p.failed || ' ' || p.cancelled FROM run_metadata r JOIN partition_progress p USING (run_id) WHERE run_id = '$B' AND partition_id = 'p1'")"

@@ -106,8 +106,13 @@ json_t *api_run_json(const PGresult *r, int row)
     int64_t end = f.completed_at_ms   ? f.completed_at_ms
                   : f.cancelled_at_ms ? f.cancelled_at_ms
                                       : (dm_run_status_terminal(st) ? f.last_progress_ms : now);
-    if (end >= f.started_at_ms && f.started_at_ms > 0)
+    /* As the reference's RunWithStats: null while the run is in progress (clients count from
+     * startedAt); for a run that ended without completing (failed, cancelled, skipped) ours
+     * is known and given where the reference's is null. */
+    if (dm_run_status_terminal(st) && end >= f.started_at_ms && f.started_at_ms > 0)
         json_object_set_new(o, "durationMs", json_integer(end - f.started_at_ms));
+    else
+        json_object_set_new(o, "durationMs", json_null());
     json_object_set_new(o, "stats",
                         json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "processed",
                                   (json_int_t)v(r, row, 20), "new", (json_int_t)v(r, row, 21),

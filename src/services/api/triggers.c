@@ -285,9 +285,13 @@ void api_trigger_retry(struct api_call *c)
         api_error(c, 404, "NOT_FOUND", "Run not found", NULL);
     else if (state == DM_RETRY_RUN_CANCELLED)
         api_error(c, 409, "CONFLICT", "Run was cancelled; start a new run instead", NULL);
-    else if (n == 0)
-        api_error(c, 404, "NOT_FOUND",
-                  only ? "Partition not found or not failed" : "No failed workers to retry", NULL);
+    else if (n == 0 && only) {
+        /* The reference's answers (400, not 404: the run exists). */
+        char msg[DM_PARTITION_ID_MAX + 64];
+        snprintf(msg, sizeof(msg), "No failed workers found with partition_id: %s", only);
+        api_error(c, 400, "BAD_REQUEST", msg, NULL);
+    } else if (n == 0)
+        api_error(c, 400, "BAD_REQUEST", "No failed workers found for this run", NULL);
     else {
         /* Ours beside the reference's RetryResult. Every failed partition can be retried (from
          * next_offset), so nothing is skipped; one not sent is re-sent by the sweeper.
