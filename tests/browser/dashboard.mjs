@@ -154,6 +154,14 @@ try {
   const search = (await api('/api/v2/diamonds?shape=ROUND&carat_min=0.5&carat_max=1.5&limit=1')).json;
   const shownTotal = Number(await page.getAttribute('[data-total]', 'data-total'));
   check('diamonds: result count equals the API total', shownTotal === search.pagination.total && shownTotal > 0, `${shownTotal}`);
+  // Facet counts beside the filters: the shape choices count stones of 0.5-1.5 ct whatever the
+  // chosen shape (its own filter does not narrow them); the API's facets say the same.
+  const facets = (await api('/api/v2/diamonds/facets?shape=ROUND&carat_min=0.5&carat_max=1.5')).json.data;
+  const shapeCounts = await page.locator('#f-shape option').evaluateAll((os) => os.filter((o) => o.value).map((o) => [o.value, o.dataset.count, o.textContent]));
+  check('diamonds: shape choices show facet counts from the API',
+    shapeCounts.length > 1 && shapeCounts.every(([v, c]) => Number(c) === Number(facets.facets.shape[v] || 0)) &&
+      shapeCounts.some(([v, c]) => v !== 'ROUND' && Number(c) > 0) && shapeCounts.every(([, c, t]) => t.includes('(')),
+    JSON.stringify(shapeCounts.slice(0, 4)));
   const rows = await page.locator('#diamonds-table tbody tr').evaluateAll((trs) => trs.map((tr) => [tr.cells[0].textContent, Number(tr.cells[1].textContent)]));
   check('diamonds: every row is a round of 0.5-1.5 ct', rows.length > 0 && rows.every(([s, c]) => s === 'ROUND' && c >= 0.5 && c <= 1.5), `${rows.length} rows`);
   await page.evaluate(() => document.getElementById('view').removeAttribute('data-loaded'));

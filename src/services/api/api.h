@@ -174,6 +174,10 @@ enum dm_err api_search_render(struct dm_api *api, const struct dm_search_query *
 void api_diamonds_search(struct api_call *c);
 void api_diamond_get(struct api_call *c);
 void api_diamonds_facets(struct api_call *c);
+/* Read your writes: after a change to diamonds made by this request (hold, purchase, reprice),
+ * wait (at most 2 s) until this process's search index shows it, so the client's next search
+ * does. No-op without the index. */
+void api_search_settle(struct dm_api *api);
 void api_diamond_availability(struct api_call *c);
 void api_diamond_hold(struct api_call *c);
 void api_diamond_purchase(struct api_call *c);

@@ -189,6 +189,7 @@ void api_diamond_hold(struct api_call *c)
                           "historyId", PQgetvalue(r, 0, 0));
     if (until[0])
         json_object_set_new(d, "until", json_string(until));
+    api_search_settle(c->api);
     api_data(c, 200, d);
 out:
     PQclear(r);
@@ -564,6 +565,7 @@ void api_diamond_purchase(struct api_call *c)
         api_fail(c, e, &err);
         goto out;
     }
+    api_search_settle(c->api);
     api_json(c->resp, 200, b);
 out:
     PQclear(r);

@@ -26,12 +26,14 @@ struct api_index {
     /* follower state (thread only) */
     struct dm_db_listener *l;
     int64_t last_seq, epoch;
-    char *xip; /* in-progress transactions at the previous read, as an xid8[] literal */
+    char *xip;     /* in-progress transactions at the previous read, as an xid8[] literal */
+    char xmax[32]; /* and its xmax: transactions from there on were not finished either */
     bool loaded;
     const char *offsets_sql; /* how rows carry their time zone offsets (see connect()) */
     /* shared figures */
     pthread_mutex_t mu;
-    int64_t db_seq, synced_ms, load_ms, loads, batches, rows_applied, errors, warned_ms;
+    pthread_cond_t synced; /* broadcast after every sync */
+    int64_t db_seq, synced_ms, load_ms, loads, batches, rows_applied, errors, warned_ms, syncs;
 };
 
 /* The database's upper() of each text (dm_search_upper_fn), on the follower's connection. */
@@ -86,6 +88,7 @@ struct api_index *api_index_new(const char *conninfo)
     ai->warned_ms = INT64_MIN / 2;
     ai->xip = dm_xstrdup("{}");
     pthread_mutex_init(&ai->mu, NULL);
+    pthread_cond_init(&ai->synced, NULL);
     return ai;
 }
 
@@ -144,7 +147,7 @@ static enum dm_err parse_rows(struct api_index *ai, PGresult *r, struct dm_stone
 /* BEGIN a repeatable-read snapshot and read the epoch, the latest sequence and the snapshot's
  * in-progress transactions. */
 static enum dm_err begin_snapshot(struct api_index *ai, int64_t *epoch, int64_t *seq, char **xip,
-                                  struct dm_error *err)
+                                  char xmax[32], struct dm_error *err)
 {
     PGresult *r = NULL;
     enum dm_err e = dm_db_listener_exec(ai->l, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0,
@@ -154,7 +157,8 @@ static enum dm_err begin_snapshot(struct api_index *ai, int64_t *epoch, int64_t 
                                 "SELECT (SELECT epoch FROM catalogue_epoch), "
                                 "(SELECT coalesce(max(change_seq), 0) FROM diamonds), "
                                 "(SELECT coalesce(array_agg(x)::text, '{}') FROM "
-                                "pg_snapshot_xip(pg_current_snapshot()) x)",
+                                "pg_snapshot_xip(pg_current_snapshot()) x), "
+                                "pg_snapshot_xmax(pg_current_snapshot())::text",
                                 0, NULL, false, &r, err);
     if (e != DM_OK)
         return e;
@@ -164,6 +168,7 @@ static enum dm_err begin_snapshot(struct api_index *ai, int64_t *epoch, int64_t 
         return dm_error_set(err, DM_ERR_DB, "unexpected snapshot row");
     }
     *xip = dm_xstrdup(PQgetvalue(r, 0, 2));
+    snprintf(xmax, 32, "%s", PQgetvalue(r, 0, 3));
     PQclear(r);
     return DM_OK;
 }
@@ -186,11 +191,11 @@ static enum dm_err full_load(struct api_index *ai, struct dm_error *err)
 {
     int64_t t0 = dm_mono_ms(), c0 = cpu_ms(), read_ms = 0, read_cpu = 0;
     int64_t epoch = 0, seq = 0;
-    char *xip = NULL;
+    char *xip = NULL, xmax[32] = "0";
     struct dm_stone **recs = NULL;
     size_t n = 0, cap = 0;
     PGresult *r = NULL;
-    enum dm_err e = begin_snapshot(ai, &epoch, &seq, &xip, err);
+    enum dm_err e = begin_snapshot(ai, &epoch, &seq, &xip, xmax, err);
     char sql[2048];
     snprintf(sql, sizeof(sql),
              "DECLARE dm_ix BINARY NO SCROLL CURSOR FOR SELECT %s, %s FROM diamonds "
@@ -246,6 +251,7 @@ static enum dm_err full_load(struct api_index *ai, struct dm_error *err)
     ai->epoch = epoch;
     free(ai->xip);
     ai->xip = xip;
+    snprintf(ai->xmax, sizeof(ai->xmax), "%s", xmax);
     ai->loaded = true;
     int64_t now = dm_mono_ms();
     pthread_mutex_lock(&ai->mu);
@@ -253,6 +259,7 @@ static enum dm_err full_load(struct api_index *ai, struct dm_error *err)
     ai->loads++;
     ai->db_seq = seq;
     ai->synced_ms = now;
+    pthread_cond_broadcast(&ai->synced);
     pthread_mutex_unlock(&ai->mu);
     struct dm_search_index_stats st;
     dm_search_index_stats(ai->ix, &st);
@@ -269,9 +276,9 @@ static enum dm_err full_load(struct api_index *ai, struct dm_error *err)
 static enum dm_err follow_once(struct api_index *ai, bool *reload, struct dm_error *err)
 {
     int64_t epoch = 0, seq = 0;
-    char *xip = NULL;
+    char *xip = NULL, xmax[32] = "0";
     *reload = false;
-    enum dm_err e = begin_snapshot(ai, &epoch, &seq, &xip, err);
+    enum dm_err e = begin_snapshot(ai, &epoch, &seq, &xip, xmax, err);
     if (e != DM_OK) {
         free(xip);
         return e;
@@ -284,10 +291,12 @@ static enum dm_err follow_once(struct api_index *ai, bool *reload, struct dm_err
     }
     char sql[2048];
     /* Rows past the last sequence applied, and rows of transactions that were in progress at
-     * the previous read (their sequences may be below it); keyset pages by change_seq. */
+     * the previous read, whose sequences may be below it: those its snapshot lists (xip) and
+     * those at or above its xmax, which a snapshot does not list (a transaction that started
+     * after the last one to finish). Keyset pages by change_seq. */
     snprintf(sql, sizeof(sql),
-             "SELECT %s, %s FROM diamonds WHERE (change_seq > $1 OR change_xid = ANY($2::xid8[])) "
-             "AND change_seq > $3 ORDER BY change_seq LIMIT %d",
+             "SELECT %s, %s FROM diamonds WHERE (change_seq > $1 OR change_xid = ANY($2::xid8[]) "
+             "OR change_xid >= $4::xid8) AND change_seq > $3 ORDER BY change_seq LIMIT %d",
              DM_STONE_COLUMNS_SQL, ai->offsets_sql, CHUNK);
     char floor_s[32], after_s[32];
     snprintf(floor_s, sizeof(floor_s), "%lld", (long long)ai->last_seq);
@@ -296,9 +305,9 @@ static enum dm_err follow_once(struct api_index *ai, bool *reload, struct dm_err
     bool *deleted = dm_xmalloc(CHUNK * sizeof(bool));
     for (;;) {
         snprintf(after_s, sizeof(after_s), "%lld", (long long)after);
-        const char *p[3] = {floor_s, ai->xip, after_s};
+        const char *p[4] = {floor_s, ai->xip, after_s, ai->xmax};
         PGresult *r = NULL;
-        e = dm_db_listener_exec(ai->l, sql, 3, p, true, &r, err);
+        e = dm_db_listener_exec(ai->l, sql, 4, p, true, &r, err);
         if (e != DM_OK)
             break;
         size_t n = 0;
@@ -331,11 +340,14 @@ static enum dm_err follow_once(struct api_index *ai, bool *reload, struct dm_err
         ai->last_seq = max_seq;
     free(ai->xip);
     ai->xip = xip;
+    snprintf(ai->xmax, sizeof(ai->xmax), "%s", xmax);
     /* Everything committed up to this snapshot is in the index now. */
     dm_search_index_mark(ai->ix, seq > ai->last_seq ? seq : ai->last_seq);
     pthread_mutex_lock(&ai->mu);
     ai->db_seq = seq > ai->last_seq ? seq : ai->last_seq;
     ai->synced_ms = dm_mono_ms();
+    ai->syncs++;
+    pthread_cond_broadcast(&ai->synced);
     if (applied > 0) {
         ai->batches++;
         ai->rows_applied += applied;
@@ -445,9 +457,33 @@ void api_index_free(struct api_index *ai)
     dm_db_listener_free(ai->l);
     dm_search_index_free(ai->ix);
     pthread_mutex_destroy(&ai->mu);
+    pthread_cond_destroy(&ai->synced);
     free(ai->xip);
     free(ai->conninfo);
     free(ai);
+}
+
+bool api_index_wait(struct api_index *ai, int64_t seq, int timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    struct dm_search_index_stats st;
+    pthread_mutex_lock(&ai->mu);
+    for (;;) {
+        dm_search_index_stats(ai->ix, &st);
+        if (st.loaded && st.last_seq >= seq)
+            break;
+        if (pthread_cond_timedwait(&ai->synced, &ai->mu, &until) != 0)
+            break;
+    }
+    pthread_mutex_unlock(&ai->mu);
+    return st.loaded && st.last_seq >= seq;
 }
 
 void api_index_status(struct api_index *ai, struct api_index_status *out)
@@ -463,6 +499,7 @@ void api_index_status(struct api_index *ai, struct api_index_status *out)
     out->batches = ai->batches;
     out->rows_applied = ai->rows_applied;
     out->errors = ai->errors;
+    out->syncs = ai->syncs;
     bool stale = now - ai->synced_ms > STALE_AFTER_MS;
     pthread_mutex_unlock(&ai->mu);
     out->status = !out->ix.loaded ? "loading" : stale ? "stale" : "ok";
@@ -497,6 +534,8 @@ void api_index_metrics(struct api_index *ai, struct dm_buf *b)
         "# HELP diamond_search_index_rows_applied_total Changed rows applied\n"
         "# TYPE diamond_search_index_rows_applied_total counter\n"
         "diamond_search_index_rows_applied_total %lld\n"
+        "# HELP diamond_search_index_syncs_total Reads of the changes since the previous one\n"
+        "# TYPE diamond_search_index_syncs_total counter\ndiamond_search_index_syncs_total %lld\n"
         "# HELP diamond_search_index_errors_total Follower errors (connection, statements)\n"
         "# TYPE diamond_search_index_errors_total counter\n"
         "diamond_search_index_errors_total %lld\n"
@@ -506,6 +545,6 @@ void api_index_metrics(struct api_index *ai, struct dm_buf *b)
         s.ix.loaded ? 1 : 0, (long long)s.ix.rows, (long long)s.ix.bytes, (long long)s.ix.last_seq,
         (long long)(s.db_seq > s.ix.last_seq ? s.db_seq - s.ix.last_seq : 0), s.lag_seconds,
         s.load_seconds, (long long)s.loads, (long long)s.batches, (long long)s.rows_applied,
-        (long long)s.errors, (long long)s.ix.pinned);
+        (long long)s.syncs, (long long)s.errors, (long long)s.ix.pinned);
     (void)e;
 }

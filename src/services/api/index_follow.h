@@ -32,13 +32,16 @@ void api_index_free(struct api_index *ai);
 /* The index; dm_search_index_acquire on it is NULL until the first load completed. */
 struct dm_search_index *api_index_get(struct api_index *ai);
 
+/* Wait until the index has applied change sequence seq (true) or timeout_ms passed (false). */
+bool api_index_wait(struct api_index *ai, int64_t seq, int timeout_ms);
+
 struct api_index_status {
     const char *status; /* "loading", "ok" (synchronised within 5 s) or "stale" */
     struct dm_search_index_stats ix;
     int64_t db_seq;      /* the database's latest change sequence, as last read */
     double lag_seconds;  /* since the follower last had everything committed */
     double load_seconds; /* duration of the last full load */
-    int64_t loads, batches, rows_applied, errors;
+    int64_t loads, batches, rows_applied, errors, syncs;
 };
 void api_index_status(struct api_index *ai, struct api_index_status *out);
 /* Append the index's Prometheus series to b. */

@@ -352,6 +352,7 @@ void api_rules_reprice(struct api_call *c)
     }
     dm_info(&c->log, "repriced by %s: %lld examined, %lld updated", c->client,
             (long long)res.examined, (long long)res.updated);
+    api_search_settle(c->api);
     api_data(c, 200,
              json_pack("{s:I,s:I,s:I,s:I}", "examined", (json_int_t)res.examined, "updated",
                        (json_int_t)res.updated, "pricesChanged", (json_int_t)res.prices_changed,

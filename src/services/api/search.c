@@ -365,6 +365,24 @@ out:
     dm_buf_free(&key);
 }
 
+void api_search_settle(struct dm_api *api)
+{
+    if (api->index == NULL)
+        return;
+    struct dm_search_index_stats st;
+    dm_search_index_stats(api_index_get(api->index), &st);
+    if (!st.loaded)
+        return;
+    PGresult *r = NULL;
+    struct dm_error err = {0};
+    if (dm_db_query(api->db, "SELECT coalesce(max(change_seq), 0) FROM diamonds", 0, NULL, &r,
+                    &err) != DM_OK)
+        return;
+    int64_t seq = api_i64(r, 0, 0);
+    PQclear(r);
+    api_index_wait(api->index, seq, 2000);
+}
+
 void api_diamonds_facets(struct api_call *c)
 {
     struct dm_search_query q;

@@ -133,8 +133,16 @@ export function render(view, { params }) {
   let alive = true;
   (async () => {
     let res;
+    const search = { ...q, sort_by: sortBy, sort_order: sortOrder, page, limit: LIMIT };
     try {
-      res = await api.get('/api/v2/diamonds', { ...q, sort_by: sortBy, sort_order: sortOrder, page, limit: LIMIT });
+      // Facet counts come with the page in one request (the API's search index); an API
+      // without its index answers 503 to include=facets: then the page alone.
+      try {
+        res = await api.get('/api/v2/diamonds', { ...search, include: 'facets' });
+      } catch (err) {
+        if (err.status !== 503) throw err;
+        res = await api.get('/api/v2/diamonds', search);
+      }
     } catch (err) {
       if (!alive) return;
       view.dataset.loaded = '1';
@@ -142,6 +150,7 @@ export function render(view, { params }) {
       return;
     }
     if (!alive) return;
+    if (res && res.facets) showCounts(form, res.facets);
     const items = listOf(res, 'diamonds', 'items').map(d);
     const pg = pagingOf(res);
     const total = Number(pg.total ?? items.length);
@@ -168,6 +177,24 @@ export function render(view, { params }) {
     view.dataset.loaded = '1';
   })();
   return () => { alive = false; };
+}
+
+// Counts beside each choice of the filters: how many stones the choice would give with the
+// other filters as they are (a dimension's own filter does not narrow its own counts).
+const FACET_OF = { shape: 'shape', color: 'color', clarity: 'clarity', cut: 'cut', fluorescence: 'fluorescence', lab_grown: 'labGrown', availability: 'availability' };
+function showCounts(form, facets) {
+  for (const [name, facet] of Object.entries(FACET_OF)) {
+    const sel = form.querySelector(`select[name="${name}"]`);
+    const counts = facets.facets && facets.facets[facet];
+    if (!sel || !counts) continue;
+    for (const opt of sel.options) {
+      if (!opt.value) continue;
+      if (!opt.dataset.label) opt.dataset.label = opt.textContent;
+      const n = Number(counts[name === 'color' || name === 'clarity' || name === 'cut' || name === 'fluorescence' ? opt.value.toUpperCase() : opt.value] || 0);
+      opt.dataset.count = String(n);
+      opt.textContent = `${opt.dataset.label} (${fmt.n(n)})`;
+    }
+  }
 }
 
 function openDrawer(summary, returnFocus) {
