@@ -11,7 +11,8 @@
 #   before_sql (run first), fields {jq path: type}, values {jq expr: JSON value},
 #   sql_equals {jq expr: SQL whose one value the expression's text must equal},
 #   openapi (the route's pattern): the served body has every key the OpenAPI document's
-#   success schema for that route requires (the document describes the shapes as served).
+#   success schema for that route requires (the document describes the shapes as served),
+#   request_headers ["Name: value", ...] (added), response_headers {name: extended regex}.
 # Types: int number string bool uuid iso (ISODate: UTC, ms, Z) datetime (any ISO-8601 time with
 # an offset: the search's diamond times) decimal (a DECIMAL as a string)
 # run_type worker_status object array null, "=text" (that exact value), "T|null" (always
@@ -114,12 +115,16 @@ has_type() {
         "$T/body" >/dev/null 2>&1
 }
 
-# call METHOD PATH BODY: the request as axios sends it from the reference's dashboard.
+# call METHOD PATH BODY [HEADER...]: the request as axios sends it from the reference's
+# dashboard.
 call() {
-    local args=(-s -o "$T/body" -w '%{http_code}' -X "$1" -H "X-API-Key: $KEY"
+    local args=(-s -o "$T/body" -D "$T/headers" -w '%{http_code}' -X "$1" -H "X-API-Key: $KEY"
         -H 'Content-Type: application/json' -H 'Accept: application/json, text/plain, */*')
     if [ -n "$3" ]; then args+=(--data-binary "$3"); fi
-    STATUS=$(curl "${args[@]}" "$API$2" || true)
+    local url="$API$2"
+    shift 3
+    for h in "$@"; do args+=(-H "$h"); done
+    STATUS=$(curl "${args[@]}" "$url" || true)
 }
 
 curl -s "$API/openapi.json" >"$T/openapi.json"
@@ -142,13 +147,18 @@ for i in $(seq 0 $((n - 1))); do
     name=$(jq -r .name "$T/entry.json")
     sql=$(jq -r '.before_sql // empty' "$T/entry.json")
     if [ -n "$sql" ]; then psql_q "$sql" >/dev/null; fi
+    mapfile -t extra < <(jq -r '.request_headers // [] | .[]' "$T/entry.json")
     call "$(jq -r .method "$T/entry.json")" "$(jq -r .path "$T/entry.json")" \
-        "$(jq -c '.body // empty' "$T/entry.json")"
+        "$(jq -c '.body // empty' "$T/entry.json")" ${extra[@]+"${extra[@]}"}
     want=$(jq -r .status "$T/entry.json")
     got=$STATUS
     if [ "$want" = 2xx ] && [ "${STATUS:0:1}" = 2 ]; then got=2xx; fi
     check_eq "$name: status" "$want" "$got"
     if [ "$got" != "$want" ]; then head -c 400 "$T/body"; echo; fi
+    while IFS=$'\t' read -r hname pattern; do
+        [ -n "$hname" ] || continue
+        check "$name: header $hname matches $pattern" grep -qiE "^$hname: $pattern"$'\r'"?\$" "$T/headers"
+    done < <(jq -r '.response_headers // {} | to_entries[] | [.key, .value] | @tsv' "$T/entry.json")
     route=$(jq -r '.openapi // empty' "$T/entry.json")
     if [ -n "$route" ]; then
         m=$(jq -r '.method | ascii_downcase' "$T/entry.json")
