@@ -2,7 +2,7 @@
 // move up/down (swaps priorities), preview how many active diamonds a rule's criteria match,
 // and "reprice now" with the API's result counts.
 import { api, listOf, pagingOf } from '../api.js';
-import { h, clear, fmt, badge, spinner, empty, errorBox, toast, confirmDialog, busy, pick } from '../dom.js';
+import { h, clear, fmt, badge, spinner, empty, errorBox, toast, confirmDialog, busy } from '../dom.js';
 import { normRule, ruleBody, SHAPES } from '../model.js';
 
 function criteria(r) {
@@ -18,9 +18,8 @@ function criteria(r) {
 
 /* Count the active diamonds whose attributes meet the rule's criteria (ignoring rules ahead of
  * it) -> {n, capped}. The search endpoint's total is exact; feed-price or feed criteria need the
- * analytics query endpoint (search filters on retail price), which returns rows, not a total:
- * its ids are counted a page of 1000 at a time, up to PREVIEW_PAGES pages. */
-const PREVIEW_PAGES = 20;
+ * analytics query endpoint (search filters on retail price), whose pagination.total counts every
+ * row under the filters. */
 export async function previewCount(f) {
   const b = ruleBody(f);
   if (b.price_min == null && b.price_max == null && !b.feed) {
@@ -39,14 +38,8 @@ export async function previewCount(f) {
   if (b.feed) filters.push({ column: 'feed', operator: 'eq', value: b.feed });
   if (b.price_min != null) filters.push({ column: 'feed_price', operator: 'gte', value: b.price_min });
   if (b.price_max != null) filters.push({ column: 'feed_price', operator: 'lte', value: b.price_max });
-  let n = 0;
-  for (let page = 0; page < PREVIEW_PAGES; page++) {
-    const res = await api.post('/api/v2/analytics/query/diamonds', { select: ['id'], filters, limit: 1000, offset: page * 1000 });
-    const got = Array.isArray(res && res.data) ? res.data.length : Number(pick(pagingOf(res), 'count') ?? 0);
-    n += got;
-    if (got < 1000) return { n, capped: false };
-  }
-  return { n, capped: true };
+  const res = await api.post('/api/v2/analytics/query/diamonds', { select: 'id', filters, limit: 1 });
+  return { n: Number(pagingOf(res).total ?? 0), capped: false };
 }
 
 function ruleForm(rule, nextPriority, onSaved) {
