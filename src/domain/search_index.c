@@ -110,7 +110,7 @@ static const struct dim_def dims[D_COUNT] = {
     [D_LAB_GROWN] = {"labGrown", -1, M_EXACT, (size_t)-1},
 };
 
-#define NBINS 64
+#define NBINS 32
 enum range { R_CARATS = 0, R_PRICE, R_COUNT };
 enum order_id { O_BY_ID = DM_SQ_SORT_COUNT, O_BY_CERT, O_BY_SSID, O_COUNT };
 

@@ -10,7 +10,7 @@
  *  - per-value bitmaps of the enumerated columns (shape, color, clarity, cut, polish, symmetry,
  *    fluorescence, availability, lab_grown, feed, certificate lab): a filter is an OR of its
  *    values' bitmaps, filters AND together, and `total` is the popcount: exact;
- *  - cumulative bin bitmaps over carats and retail price (64 quantile bins fixed at build):
+ *  - cumulative bin bitmaps over carats and retail price (32 quantile bins fixed at build):
  *    a range is two bitmaps plus an exact check of the stones of its two edge bins;
  *  - every sort order (created_at, retail_price, feed_price, carats, color, clarity; ties by
  *    id) as an array of slots, and the id / certificate / supplier stock id orders for lookups.

@@ -37,6 +37,10 @@ static json_t *search_params(void)
         json_array_append_new(a,
                               multi(lists[i], "one or many: repeated, name[] or comma-separated; "
                                               "case-insensitive"));
+    json_array_append_new(
+        a, multi("certificate_number", "exact lookup: one or many certificate numbers, as given"));
+    json_array_append_new(
+        a, multi("supplier_stone_id", "exact lookup: one or many supplier stock ids, as given"));
     json_array_append_new(a, param("carat_min", "query", false, "number", NULL));
     json_array_append_new(a, param("carat_max", "query", false, "number", NULL));
     json_array_append_new(a, param("price_min", "query", false, "number", "retail dollars"));
@@ -55,6 +59,11 @@ static json_t *search_params(void)
     json_array_append_new(a, param("limit", "query", false, "integer", "1..100, default 50"));
     json_array_append_new(
         a, param("cursor", "query", false, "string", "keyset cursor from pagination.nextCursor"));
+    json_t *inc = param("include", "query", false, "string",
+                        "facets: add a top-level \"facets\" member (the Facets schema) for the "
+                        "same filters; needs the search index (503 without it)");
+    json_object_set_new(json_object_get(inc, "schema"), "enum", json_pack("[s]", "facets"));
+    json_array_append_new(a, inc);
     json_array_append_new(a, param("If-None-Match", "header", false, "string", "ETag"));
     return a;
 }
@@ -122,6 +131,15 @@ static const char schemas_text[] =
 "{"
 "\"Time\":{\"type\":\"string\",\"format\":\"date-time\",\"example\":\"2025-01-31T12:00:00.000Z\"},"
 "\"Uuid\":{\"type\":\"string\",\"format\":\"uuid\"},"
+"\"Facets\":{\"type\":\"object\",\"required\":[\"total\",\"facets\",\"histograms\"],"
+" \"description\":\"Counts for the search's filters, from the in-memory index: exact. A dimension's own filter does not narrow its own counts (a shopper who picked ROUND still sees how many OVAL there are); values with no stone are left out.\","
+" \"properties\":{\"total\":{\"type\":\"integer\",\"description\":\"stones matching every filter\"},"
+" \"facets\":{\"type\":\"object\",\"description\":\"per dimension (shape, color, clarity, cut, polish, symmetry, fluorescence, certificateLab, labGrown, availability, feed): value -> count; case-insensitive dimensions are keyed by their upper-case value, colour and clarity in grade order\","
+"  \"additionalProperties\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\"}}},"
+" \"histograms\":{\"type\":\"object\",\"description\":\"retailPrice (dollars) and carats: 16 buckets; a stone counts in the bucket with min < value <= max (the first includes its min)\","
+"  \"properties\":{\"retailPrice\":{\"$ref\":\"#/components/schemas/Histogram\"},\"carats\":{\"$ref\":\"#/components/schemas/Histogram\"}}}}},"
+"\"Histogram\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"min\",\"max\",\"count\"],"
+" \"properties\":{\"min\":{\"type\":\"number\"},\"max\":{\"type\":\"number\"},\"count\":{\"type\":\"integer\"}}}},"
 "\"PagePagination\":{\"type\":\"object\",\"required\":[\"total\",\"page\",\"limit\",\"totalPages\"],"
 " \"properties\":{\"total\":{\"type\":\"integer\"},\"page\":{\"type\":\"integer\"},"
 " \"limit\":{\"type\":\"integer\"},\"totalPages\":{\"type\":\"integer\"}}},"
@@ -262,6 +280,7 @@ static json_t *success_schema(const char *method, const char *pattern, const cha
         const char *method, *pattern, *status, *schema, *pagination;
         bool list;
     } shapes[] = {
+        {"GET", "/api/v2/diamonds/facets", "200", "Facets", NULL, false},
         {"GET", "/api/v2/analytics/summary", "200", "DashboardSummary", NULL, false},
         {"GET", "/api/v2/analytics/runs", "200", "Run", "PagePagination", true},
         {"GET", "/api/v2/analytics/runs/{runId}", "200", "RunDetail", NULL, false},
@@ -331,7 +350,10 @@ static json_t *build(void)
             if (*p == '/' || *p == '{' || *p == '}' || *p == '-' || *p == '.')
                 *p = '_';
         json_object_set_new(op, "operationId", json_string(opid));
-        json_t *params = !strcmp(rt->pattern, "/api/v2/diamonds") ? search_params() : json_array();
+        json_t *params = !strcmp(rt->pattern, "/api/v2/diamonds") ||
+                                 !strcmp(rt->pattern, "/api/v2/diamonds/facets")
+                             ? search_params()
+                             : json_array();
         for (const char *p = strchr(rt->pattern, '{'); p; p = strchr(p + 1, '{')) {
             const char *e = strchr(p, '}');
             char name[32];
