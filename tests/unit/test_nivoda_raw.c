@@ -374,6 +374,23 @@ static void test_items_read_again_alone(void **state)
         dm_feed_raw_page_free(&p);
         dm_buf_free(&b);
     }
+    /* inside diamond, the item's levels count too: 62 arrays there make 64 levels, 63 make 65 */
+    for (int levels = 62; levels <= 63; levels++) {
+        struct dm_buf b;
+        dm_buf_init(&b, 1 << 20);
+        assert_int_equal(dm_buf_append_str(&b, "{\"data\":{\"as\":{\"diamonds_by_query\":{"
+                                               "\"items\":[{\"diamond\":{\"id\":\"d\",\"x\":"),
+                         DM_OK);
+        deep_value(&b, levels);
+        assert_int_equal(dm_buf_append_str(&b, "}}]}}}}"), DM_OK);
+        struct dm_feed_raw_page p;
+        assert_int_equal(dm_nivoda_scan_raw_page(b.data, b.len, &p), DM_OK);
+        assert_items(&p, levels == 62 ? "w" : "r");
+        if (levels == 63)
+            assert_non_null(strstr(p.items[0].refused, "deeper than 64"));
+        dm_feed_raw_page_free(&p);
+        dm_buf_free(&b);
+    }
     /* envelope members nobody reads are only checked for structure */
     const char *odd =
         "{\"extensions\":{\"cost\":1e400,\"deep\":[[[[\"\xff\"]]]]},\"data\":{\"as\":{"

@@ -41,6 +41,7 @@ struct scan {
      * of values it read */
     unsigned char *stack;
     size_t stack_cap;
+    int depth_base; /* s->depth outside the item being read again (see salvage) */
     int deepest;
     size_t values;
     size_t max_items;
@@ -222,8 +223,8 @@ static int loose_key(struct scan *s)
 /*
  * One value read loosely and without recursion (any depth): brackets, commas, colons and
  * literals must be right, strings and numbers only delimited (see above). Copies compacted
- * text when emitting. Counts the values read (s->values) and the deepest bracket level
- * (s->deepest, relative to the value). -1 only when the text is not JSON.
+ * text when emitting. Counts the values read (s->values) and the deepest nesting level
+ * (s->deepest, counted from s->depth_base). -1 only when the text is not JSON.
  */
 static int skip(struct scan *s)
 {
@@ -241,8 +242,8 @@ static int skip(struct scan *s)
                 s->stack = dm_xrealloc(s->stack, s->stack_cap);
             }
             s->stack[sp++] = c;
-            if ((int)sp > s->deepest)
-                s->deepest = (int)sp;
+            if (s->depth - s->depth_base + (int)sp > s->deepest)
+                s->deepest = s->depth - s->depth_base + (int)sp;
             putc1(s, (char)c);
             s->p++;
             ws(s);
@@ -573,6 +574,7 @@ static int salvage(struct scan *s, struct item_spans *v)
     struct item_ctx it = {0};
     s->lenient = true;
     s->emit = true;
+    s->depth_base = depth;
     s->deepest = 0;
     s->values = 0;
     bool is_obj = *s->p == '{';
@@ -586,8 +588,7 @@ static int salvage(struct scan *s, struct item_spans *v)
     v->id = it.id;
     v->sid = it.sid;
     size_t len = (size_t)(s->p - start);
-    /* object() counted the item's own level apart from skip()'s levels below it */
-    int deepest = s->deepest + (is_obj ? 1 : 0);
+    int deepest = s->deepest > 1 ? s->deepest : 1; /* the item's own level counts */
     char why[200];
     if (!is_obj) {
         x_text(s, &v->why, "item is not a JSON object");
@@ -770,6 +771,8 @@ static void finish_page(struct dm_feed_raw_page *page, char *out, size_t olen, s
 #define AT(sp) (out + (sp).off + ((sp).x ? olen : 0))
         if (v->why.set) {
             r->refused = AT(v->why);
+        } else if (!v->json.set) {
+            r->refused = "item could not be stored"; /* the reason itself could not be kept */
         } else {
             r->json = AT(v->json);
             r->json_len = v->json.len;
