@@ -5,6 +5,7 @@
  * child reaping), the search cache's refresher thread and graceful shutdown on SIGTERM: stop
  * accepting, finish in-flight requests, flush, exit 0.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,10 @@ int dm_cmd_api(int argc, char **argv)
     api.metrics_cache = api_metrics_cache_new(app.cfg.metrics_cache_ms);
     api.counts = api_countcache_new();
     api.responses = api_respcache_new(app.cfg.api_cache_ms);
+    /* The search index publishes versions of a few tens of MB by the dozen while a
+     * consolidation or reprice runs: large blocks come from mmap and go back to the system when
+     * freed (glibc's default threshold grows until they stay in the heap, and RSS with them). */
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
     if (app.cfg.api_search_index) {
         /* The index loads on its own thread: until it has, searches use PostgreSQL. */
         char *ci = dm_config_conninfo(&app.cfg);

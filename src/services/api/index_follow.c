@@ -1,6 +1,7 @@
 /* index_follow.c - load and follow the search index (see index_follow.h). */
 #include "services/api/index_follow.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -243,6 +244,7 @@ static enum dm_err full_load(struct api_index *ai, struct dm_error *err)
     for (size_t i = 0; i < n; i++)
         dm_stone_free(recs[i]);
     free(recs);
+    malloc_trim(0); /* the load's transient buffers back to the system */
     if (e != DM_OK) {
         free(xip);
         return e;
