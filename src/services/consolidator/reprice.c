@@ -85,23 +85,34 @@ static void *reprice_worker(void *arg)
         range_bounds(sh->blocks, i, lo, hi);
         const char *p[] = {lo, hi};
         PGresult *r = NULL;
-        /* One transaction per slice; JIT compilation of each slice's statement cost more than
-         * it saved (SET LOCAL: the pooled connection may serve the API afterwards). */
-        e = dm_db_begin(c, &err);
-        if (e == DM_OK)
-            e = dm_db_exec(c, "SET LOCAL jit = off", 0, NULL, NULL, &err);
-        /* Nested loop + TID scan only (a hash join on ctid would scan the whole table and
-         * would not follow a concurrently updated row). */
-        if (e == DM_OK)
-            e = dm_db_exec(c, "SET LOCAL enable_hashjoin = off", 0, NULL, NULL, &err);
-        if (e == DM_OK)
-            e = dm_db_exec(c, "SET LOCAL enable_mergejoin = off", 0, NULL, NULL, &err);
-        if (e == DM_OK)
-            e = dm_db_exec(c, REPRICE_SQL, 2, p, &r, &err);
-        if (e == DM_OK)
-            e = dm_db_commit(c, &err);
-        else
-            dm_db_rollback(c);
+        /* A slice that loses a deadlock (a consolidation updating the same stones in another
+         * order) or a serialization conflict is run again: its transaction was rolled back. */
+        for (int attempt = 1;; attempt++) {
+            PQclear(r);
+            r = NULL;
+            /* One transaction per slice; JIT compilation of each slice's statement cost more than
+             * it saved (SET LOCAL: the pooled connection may serve the API afterwards). */
+            e = dm_db_begin(c, &err);
+            if (e == DM_OK)
+                e = dm_db_exec(c, "SET LOCAL jit = off", 0, NULL, NULL, &err);
+            /* Nested loop + TID scan only (a hash join on ctid would scan the whole table and
+             * would not follow a concurrently updated row). */
+            if (e == DM_OK)
+                e = dm_db_exec(c, "SET LOCAL enable_hashjoin = off", 0, NULL, NULL, &err);
+            if (e == DM_OK)
+                e = dm_db_exec(c, "SET LOCAL enable_mergejoin = off", 0, NULL, NULL, &err);
+            if (e == DM_OK)
+                e = dm_db_exec(c, REPRICE_SQL, 2, p, &r, &err);
+            if (e == DM_OK)
+                e = dm_db_commit(c, &err);
+            else
+                dm_db_rollback(c);
+            if (e == DM_OK || attempt >= 5 ||
+                (strcmp(err.sqlstate, "40P01") && strcmp(err.sqlstate, "40001")))
+                break;
+            memset(&err, 0, sizeof(err));
+            dm_sleep_ms(20 * attempt, NULL);
+        }
         if (e == DM_OK) {
             pthread_mutex_lock(&sh->mu);
             sh->res.updated += strtoll(dm_db_get(r, 0, 1), NULL, 10);
