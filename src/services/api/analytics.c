@@ -698,24 +698,24 @@ static enum dm_err select_item(const struct qtable *t, const char *text, size_t 
             break;
         }
     }
-    char main[160];
-    if (!trimmed(item, strlen(item), main, sizeof(main)))
+    char expr[160];
+    if (!trimmed(item, strlen(item), expr, sizeof(expr)))
         return DM_ERR_INVALID;
     static const char *const aggs[] = {"count", "sum", "avg", "min", "max"};
-    char *open = strchr(main, '(');
-    if (open != NULL) {
-        char *close = strrchr(main, ')');
+    char *lp = strchr(expr, '(');
+    if (lp != NULL) {
+        char *rp = strrchr(expr, ')');
         char fn[16], arg[96];
         int ai = -1;
-        if (close != NULL && close > open && close[1] == '\0' &&
-            trimmed(main, (size_t)(open - main), fn, sizeof(fn)) &&
-            trimmed(open + 1, (size_t)(close - open - 1), arg, sizeof(arg)))
+        if (rp != NULL && rp > lp && rp[1] == '\0' &&
+            trimmed(expr, (size_t)(lp - expr), fn, sizeof(fn)) &&
+            trimmed(lp + 1, (size_t)(rp - lp - 1), arg, sizeof(arg)))
             for (int k = 0; k < 5; k++)
                 if (!strcasecmp(fn, aggs[k]))
                     ai = k;
         const struct qcol *c = ai >= 0 ? find_col(t, arg) : NULL;
         if (ai < 0 || (c == NULL && !(ai == 0 && !strcmp(arg, "*")))) {
-            snprintf(msg, sizeof(msg), "unknown column or aggregate '%.60s'", main);
+            snprintf(msg, sizeof(msg), "unknown column or aggregate '%.60s'", expr);
             qfail(qe, "select", msg);
             return DM_ERR_INVALID;
         }
@@ -726,9 +726,9 @@ static enum dm_err select_item(const struct qtable *t, const char *text, size_t 
                               c ? col_expr(c) : "*", as_text ? "::text" : "",
                               alias[0] ? alias : aggs[ai]);
     }
-    const struct qcol *c = find_col(t, main);
+    const struct qcol *c = find_col(t, expr);
     if (c == NULL) {
-        snprintf(msg, sizeof(msg), "unknown column '%.60s'", main);
+        snprintf(msg, sizeof(msg), "unknown column '%.60s'", expr);
         qfail(qe, "select", msg);
         return DM_ERR_INVALID;
     }
