@@ -52,8 +52,8 @@ static int digits(const char **p, int n, int *out)
     return 0;
 }
 
-/* Days from civil date (Howard Hinnant's algorithm), independent of timegm/TZ. */
-static int64_t days_from_civil(int y, int m, int d)
+/* Howard Hinnant's algorithms, independent of timegm/TZ. */
+int64_t dm_days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -61,6 +61,20 @@ static int64_t days_from_civil(int y, int m, int d)
     int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
     int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * 146097 + doe - 719468;
+}
+
+void dm_civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t yy = yoe + era * 400;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yy + (*m <= 2));
 }
 
 enum dm_err dm_time_parse(const char *s, int64_t *ms)
@@ -115,7 +129,7 @@ enum dm_err dm_time_parse(const char *s, int64_t *ms)
     bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     if (mo == 2 && d == 29 && !leap)
         return DM_ERR_INVALID;
-    int64_t days = days_from_civil(y, mo, d);
+    int64_t days = dm_days_from_civil(y, mo, d);
     int64_t secs = days * 86400 + h * 3600 + mi * 60 + se - (int64_t)offset_min * 60;
     *ms = secs * 1000 + frac;
     return DM_OK;

@@ -27,4 +27,8 @@ struct timespec dm_deadline_after(clockid_t clock, int64_t ms);
 /* Sleep for ms milliseconds (restarts after signals unless *stop becomes non-zero). */
 void dm_sleep_ms(int64_t ms, volatile int *stop);
 
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back (any year, no time zone). */
+int64_t dm_days_from_civil(int64_t y, int m, int d);
+void dm_civil_from_days(int64_t days, int *y, int *m, int *d);
+
 #endif

@@ -301,30 +301,6 @@ static bool parse_uuid(const char *s, size_t n, uint8_t out[16])
     return k == 16;
 }
 
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t yy = yoe + era * 400;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yy + (*m <= 2));
-}
-
 static int64_t floordiv(int64_t a, int64_t b)
 {
     return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
@@ -343,7 +319,7 @@ static char *put_datetime(char *p, int64_t local, int64_t *us)
     int64_t days = floordiv(local, 86400000000LL);
     int64_t rem = local - days * 86400000000LL;
     int y, m, d;
-    civil_from_days(days, &y, &m, &d);
+    dm_civil_from_days(days, &y, &m, &d);
     int64_t secs = rem / 1000000;
     *us = rem % 1000000;
     p = put2(p, y / 100);
@@ -745,8 +721,8 @@ static enum dm_err stone_parse(struct dm_search_index *ix, const char *const *v,
         s->updated_us = t + PG_EPOCH_US;
         s->updated_off = (int32_t)rd_be(v[DM_SC_UPDATED_OFF], 4);
         /* Years PostgreSQL prints with four digits only (render is exact there). */
-        int64_t lo = days_from_civil(1, 1, 2) * 86400000000LL,
-                hi = days_from_civil(9999, 12, 30) * 86400000000LL;
+        int64_t lo = dm_days_from_civil(1, 1, 2) * 86400000000LL,
+                hi = dm_days_from_civil(9999, 12, 30) * 86400000000LL;
         if (s->created_us < lo || s->created_us > hi || s->updated_us < lo || s->updated_us > hi)
             bad = "created_at or updated_at (outside years 1-9999)";
     }
@@ -2087,7 +2063,7 @@ static bool cursor_key_value(const struct dm_search_query *q, int64_t *out)
             for (; nd < 6; nd++)
                 us *= 10;
         }
-        *out = (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se) * 1000000 + us;
+        *out = (dm_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se) * 1000000 + us;
         return true;
     }
     if (q->sort == DM_SQ_SORT_COLOR || q->sort == DM_SQ_SORT_CLARITY) {

@@ -9,27 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/text.h"
+#include "query_args.h"
 #include "domain/search_query.h"
-
-/* In-place percent and '+' decoding; stops at an encoded NUL (as a C string would). */
-static void decode(char *s)
-{
-    char *o = s;
-    int hi, lo;
-    for (char *p = s; *p; p++) {
-        if (*p == '+') {
-            *o++ = ' ';
-        } else if (*p == '%' && (hi = dm_text_hex_digit((unsigned char)p[1])) >= 0 &&
-                   (lo = dm_text_hex_digit((unsigned char)p[2])) >= 0) {
-            *o++ = (char)(hi * 16 + lo);
-            p += 2;
-        } else {
-            *o++ = *p;
-        }
-    }
-    *o = '\0';
-}
 
 /* Every filter value travels as a parameter: the SQL text of the same search with other
  * values in its free-text lists (same counts) must be byte for byte the same. (A substring
@@ -59,23 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(buf, data, size);
     buf[size] = '\0';
     const char *keys[80], *vals[80];
-    int n = 0;
-    char *p = buf;
-    while (p && *p && n < 80) {
-        char *amp = strchr(p, '&');
-        if (amp)
-            *amp = '\0';
-        char *eq = strchr(p, '=');
-        if (eq)
-            *eq = '\0';
-        decode(p);
-        if (eq)
-            decode(eq + 1);
-        keys[n] = p;
-        vals[n] = eq ? eq + 1 : "";
-        n++;
-        p = amp ? amp + 1 : NULL;
-    }
+    int n = query_split(buf, keys, vals, 80);
     struct dm_search_query q;
     struct dm_sq_error e;
     if (dm_search_query_parse(keys, vals, n, &q, &e) == DM_OK) {

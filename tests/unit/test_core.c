@@ -256,13 +256,36 @@ static void test_deadline_after(void **state)
     assert_true(r.tv_sec > 1700000000); /* the wall clock, not the monotonic one */
 }
 
+/* Civil dates and day numbers: known points, and a round trip over 2,000 years either side
+ * of 1970 (leap years, centuries and negative days included). */
+static void test_civil_days(void **state)
+{
+    (void)state;
+    assert_int_equal(dm_days_from_civil(1970, 1, 1), 0);
+    assert_int_equal(dm_days_from_civil(2000, 3, 1), 11017);
+    assert_int_equal(dm_days_from_civil(1969, 12, 31), -1);
+    int y, m, d;
+    dm_civil_from_days(dm_days_from_civil(2024, 2, 29), &y, &m, &d);
+    assert_true(y == 2024 && m == 2 && d == 29);
+    for (int64_t z = -730000; z <= 730000; z += 37) {
+        dm_civil_from_days(z, &y, &m, &d);
+        assert_int_equal(dm_days_from_civil(y, m, d), z);
+        assert_true(m >= 1 && m <= 12 && d >= 1 && d <= 31);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_deadline_after), cmocka_unit_test(test_buf_bounded),
-        cmocka_unit_test(test_parse_int),      cmocka_unit_test(test_parse_double_bool),
-        cmocka_unit_test(test_fixed),          cmocka_unit_test(test_time),
-        cmocka_unit_test(test_crypto),         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_civil_days),
+        cmocka_unit_test(test_deadline_after),
+        cmocka_unit_test(test_buf_bounded),
+        cmocka_unit_test(test_parse_int),
+        cmocka_unit_test(test_parse_double_bool),
+        cmocka_unit_test(test_fixed),
+        cmocka_unit_test(test_time),
+        cmocka_unit_test(test_crypto),
+        cmocka_unit_test(test_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -308,6 +308,25 @@ static bool parse_query(struct api_call *c, struct dm_search_query *q)
     return true;
 }
 
+/* Answer the body rendered into c->resp->body (200 with its ETag), or 500 when rendering
+ * failed. */
+static void answer_rendered(struct api_call *c, enum dm_err e)
+{
+    if (e != DM_OK) {
+        api_fail(c, DM_ERR_INTERNAL, NULL);
+        return;
+    }
+    c->resp->status = 200;
+    c->resp->content_type = "application/json";
+    finish_with_etag(c);
+}
+
+static void facets_need_index(struct api_call *c)
+{
+    api_error(c, 503, "SERVICE_UNAVAILABLE",
+              "Facets need the search index (API_SEARCH_INDEX), which is off or loading", NULL);
+}
+
 /* The search index's current version, or NULL when it is off or not loaded yet. */
 static struct dm_search_index_view *index_view(struct dm_api *api)
 {
@@ -328,18 +347,11 @@ void api_diamonds_search(struct api_call *c)
         atomic_fetch_add(&c->api->search_queries[0], 1);
         enum dm_err e = dm_search_index_search(v, &q, q.include_facets, &c->resp->body);
         dm_search_index_release(v);
-        if (e != DM_OK) {
-            api_fail(c, DM_ERR_INTERNAL, NULL);
-            return;
-        }
-        c->resp->status = 200;
-        c->resp->content_type = "application/json";
-        finish_with_etag_tag(c, etag);
+        answer_rendered(c, e);
         return;
     }
     if (q.include_facets) {
-        api_error(c, 503, "SERVICE_UNAVAILABLE",
-                  "Facets need the search index (API_SEARCH_INDEX), which is off or loading", NULL);
+        facets_need_index(c);
         return;
     }
     atomic_fetch_add(&c->api->search_queries[1], 1);
@@ -390,8 +402,7 @@ void api_diamonds_facets(struct api_call *c)
         return;
     struct dm_search_index_view *v = index_view(c->api);
     if (v == NULL) {
-        api_error(c, 503, "SERVICE_UNAVAILABLE",
-                  "Facets need the search index (API_SEARCH_INDEX), which is off or loading", NULL);
+        facets_need_index(c);
         return;
     }
     atomic_fetch_add(&c->api->search_queries[0], 1);
@@ -403,13 +414,7 @@ void api_diamonds_facets(struct api_call *c)
     if (e == DM_OK)
         e = dm_buf_append_char(b, '}');
     dm_search_index_release(v);
-    if (e != DM_OK) {
-        api_fail(c, DM_ERR_INTERNAL, NULL);
-        return;
-    }
-    c->resp->status = 200;
-    c->resp->content_type = "application/json";
-    finish_with_etag(c);
+    answer_rendered(c, e);
 }
 
 void api_diamond_get(struct api_call *c)
@@ -430,12 +435,8 @@ void api_diamond_get(struct api_call *c)
         dm_search_index_release(v);
         if (s == NULL)
             api_error(c, 404, "NOT_FOUND", "Diamond not found", NULL);
-        else if (e != DM_OK)
-            api_fail(c, DM_ERR_INTERNAL, NULL);
-        else {
-            c->resp->status = 200;
-            finish_with_etag(c);
-        }
+        else
+            answer_rendered(c, e);
         return;
     }
     char sql[4096];
