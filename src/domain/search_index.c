@@ -88,27 +88,33 @@ enum dim {
     D_LAB_GROWN, /* not a dictionary: value 1 false, 2 true */
     D_COUNT
 };
-enum match { M_EXACT, M_UPPER };
+/* A bitmap dimension: its facet, its dictionary and the search filter it answers (by name, from
+ * the one filter table, search_query.h: the filter's column says how values compare). */
 struct dim_def {
-    const char *facet; /* facet name in JSON */
-    int dict;          /* dictionary or -1 */
-    enum match match;
-    size_t qoff; /* list in struct dm_search_query, or (size_t)-1 */
+    const char *facet;  /* facet name in JSON */
+    int dict;           /* dictionary or -1 */
+    const char *filter; /* the list filter it answers, or NULL (facet only) */
 };
-#define QOFF(f) offsetof(struct dm_search_query, f)
 static const struct dim_def dims[D_COUNT] = {
-    [D_SHAPE] = {"shape", X_SHAPE, M_EXACT, QOFF(shape)},
-    [D_COLOR] = {"color", X_COLOR, M_UPPER, QOFF(color)},
-    [D_CLARITY] = {"clarity", X_CLARITY, M_UPPER, QOFF(clarity)},
-    [D_CUT] = {"cut", X_CUT, M_UPPER, QOFF(cut)},
-    [D_POLISH] = {"polish", X_POLISH, M_UPPER, QOFF(polish)},
-    [D_SYMMETRY] = {"symmetry", X_SYMMETRY, M_UPPER, QOFF(symmetry)},
-    [D_FLUORESCENCE] = {"fluorescence", X_FLUORESCENCE, M_UPPER, QOFF(fluorescence)},
-    [D_AVAILABILITY] = {"availability", X_AVAILABILITY, M_EXACT, QOFF(availability)},
-    [D_FEED] = {"feed", X_FEED, M_EXACT, QOFF(feed)},
-    [D_CERT_LAB] = {"certificateLab", X_CERT_LAB, M_EXACT, (size_t)-1},
-    [D_LAB_GROWN] = {"labGrown", -1, M_EXACT, (size_t)-1},
+    [D_SHAPE] = {"shape", X_SHAPE, "shape"},
+    [D_COLOR] = {"color", X_COLOR, "color"},
+    [D_CLARITY] = {"clarity", X_CLARITY, "clarity"},
+    [D_CUT] = {"cut", X_CUT, "cut"},
+    [D_POLISH] = {"polish", X_POLISH, "polish"},
+    [D_SYMMETRY] = {"symmetry", X_SYMMETRY, "symmetry"},
+    [D_FLUORESCENCE] = {"fluorescence", X_FLUORESCENCE, "fluorescence"},
+    [D_AVAILABILITY] = {"availability", X_AVAILABILITY, "availability"},
+    [D_FEED] = {"feed", X_FEED, "feed"},
+    [D_CERT_LAB] = {"certificateLab", X_CERT_LAB, NULL},
+    [D_LAB_GROWN] = {"labGrown", -1, NULL},
 };
+
+/* Compared as upper(column) = value (the SQL path's rule for this dimension's filter). */
+static bool dim_upper(int d)
+{
+    const struct dm_sq_filter *f = dims[d].filter ? dm_sq_filter_find(dims[d].filter) : NULL;
+    return f && !strncmp(f->column, "upper(", 6);
+}
 
 #define NBINS 32
 enum range { R_CARATS = 0, R_PRICE, R_COUNT };
@@ -1832,13 +1838,13 @@ struct filt {
 #define F_RANGE(r) (D_COUNT + (r))
 #define MAX_FILTERS (D_COUNT + R_COUNT + 2)
 
-static bool value_matches(const struct dm_search_index *ix, int d, int val,
+static bool value_matches(const struct dm_search_index *ix, int d, bool upper, int val,
                           const struct dm_sq_list *l)
 {
     if (d == D_LAB_GROWN)
         return false;
     const struct dict *dc = &ix->dict[dims[d].dict];
-    const char *t = dims[d].match == M_UPPER ? dc->upper[val] : dc->text[val];
+    const char *t = upper ? dc->upper[val] : dc->text[val];
     for (int i = 0; i < l->n; i++)
         if (!strcmp(t, l->v[i]))
             return true;
@@ -1849,9 +1855,10 @@ static uint64_t *dim_filter(const struct version *v, int d, const struct dm_sq_l
 {
     uint32_t w = v->nwords;
     uint64_t *f = dm_xcalloc(w + 1, 8);
+    bool upper = dim_upper(d);
     for (uint32_t val = 1; val < v->nvals[d]; val++) {
         const uint64_t *b = v->bm[d][val];
-        if (b == NULL || !value_matches(v->ix, d, (int)val, l))
+        if (b == NULL || !value_matches(v->ix, d, upper, (int)val, l))
             continue;
         for (uint32_t i = 0; i < w; i++)
             f[i] |= b[i];
@@ -1945,7 +1952,8 @@ static uint64_t *lookup_filter(const struct version *v, int ord, int var,
 
 static const struct dm_sq_list *qlist(const struct dm_search_query *q, int d)
 {
-    return (const struct dm_sq_list *)((const char *)q + dims[d].qoff);
+    const struct dm_sq_filter *f = dims[d].filter ? dm_sq_filter_find(dims[d].filter) : NULL;
+    return f ? (const struct dm_sq_list *)((const char *)q + f->value) : NULL;
 }
 
 /* The query's filters; returns how many. */
@@ -1965,10 +1973,11 @@ static int make_filters(const struct version *v, const struct dm_search_query *q
             }
             continue;
         }
-        if (dims[d].qoff == (size_t)-1 || qlist(q, d)->n == 0)
+        const struct dm_sq_list *l = qlist(q, d);
+        if (l == NULL || l->n == 0)
             continue;
         f[n].kind = d;
-        f[n].bits = dim_filter(v, d, qlist(q, d));
+        f[n].bits = dim_filter(v, d, l);
         n++;
     }
     if (q->has_carat_min || q->has_carat_max) {
@@ -2260,15 +2269,16 @@ static enum dm_err facet_dim(const struct version *v, int d, const uint64_t *fd,
     struct fcount *c = dm_xcalloc(v->nvals[d] + 1, sizeof(*c));
     size_t nc = 0;
     const struct dict *dc = d == D_LAB_GROWN ? NULL : &v->ix->dict[dims[d].dict];
+    bool upper = dim_upper(d);
     for (uint32_t val = 1; val < v->nvals[d]; val++) {
         if (v->bm[d][val] == NULL)
             continue;
         uint64_t n = and_count(fd, v->bm[d][val], v->nwords);
         if (n == 0)
             continue;
-        const char *name = d == D_LAB_GROWN           ? (val == 2 ? "true" : "false")
-                           : dims[d].match == M_UPPER ? dc->upper[val]
-                                                      : dc->text[val];
+        const char *name = d == D_LAB_GROWN ? (val == 2 ? "true" : "false")
+                           : upper          ? dc->upper[val]
+                                            : dc->text[val];
         /* Values equal once upper-cased count together (the filter cannot tell them apart). */
         size_t k = 0;
         while (k < nc && strcmp(c[k].name, name))

@@ -83,31 +83,57 @@ static bool clean_text(const char *s)
     return true;
 }
 
-enum list_case { LC_UPPER, LC_LOWER, LC_EXACT };
-struct list_param {
-    const char *name;
-    size_t offset;
-    enum list_case fold;
+#define QOFF(f) offsetof(struct dm_search_query, f)
+static const char *const availabilities[] = {"available", "on_hold", "sold", "unavailable", NULL};
+
+/* Every search filter, once: parsing, validation, SQL, the cache key (search.c), the OpenAPI
+ * document (openapi.c) and the search index (search_index.c) all read this table, so a new
+ * filter is one row here (plus, for the index, a bitmap dimension or range). */
+const struct dm_sq_filter dm_sq_filters[] = {
+    {"shape", DM_SQF_LIST, DM_SQ_UPPER, QOFF(shape), 0, 0, 0, "shape", NULL, NULL,
+     "one or many: repeated, name[] or comma-separated; case-insensitive"},
+    {"color", DM_SQF_LIST, DM_SQ_UPPER, QOFF(color), 0, 0, 0, "upper(color)", NULL, NULL,
+     "one or many: repeated, name[] or comma-separated; case-insensitive"},
+    {"clarity", DM_SQF_LIST, DM_SQ_UPPER, QOFF(clarity), 0, 0, 0, "upper(clarity)", NULL, NULL,
+     "one or many: repeated, name[] or comma-separated; case-insensitive"},
+    {"cut", DM_SQF_LIST, DM_SQ_UPPER, QOFF(cut), 0, 0, 0, "upper(cut)", NULL, NULL,
+     "one or many: repeated, name[] or comma-separated; case-insensitive"},
+    {"polish", DM_SQF_LIST, DM_SQ_UPPER, QOFF(polish), 0, 0, 0, "upper(polish)", NULL, NULL,
+     "one or many: repeated, name[] or comma-separated; case-insensitive"},
+    {"symmetry", DM_SQF_LIST, DM_SQ_UPPER, QOFF(symmetry), 0, 0, 0, "upper(symmetry)", NULL, NULL,
+     "one or many: repeated, name[] or comma-separated; case-insensitive"},
+    {"fluorescence", DM_SQF_LIST, DM_SQ_UPPER, QOFF(fluorescence), 0, 0, 0, "upper(fluorescence)",
+     NULL, NULL, "one or many: repeated, name[] or comma-separated; case-insensitive"},
+    {"availability", DM_SQF_LIST, DM_SQ_LOWER, QOFF(availability), 0, 0, 0, "availability", NULL,
+     availabilities, "one or more of available, on_hold, sold, unavailable"},
+    {"feed", DM_SQF_LIST, DM_SQ_LOWER, QOFF(feed), 0, 0, 0, "feed", NULL, NULL,
+     "one or many feed ids"},
+    {"certificate_number", DM_SQF_LIST, DM_SQ_EXACT, QOFF(certificate_number), 0, 0, 0,
+     "certificate_number", NULL, NULL, "exact lookup: one or many certificate numbers, as given"},
+    {"supplier_stone_id", DM_SQF_LIST, DM_SQ_EXACT, QOFF(supplier_stone_id), 0, 0, 0,
+     "supplier_stone_id", NULL, NULL, "exact lookup: one or many supplier stock ids, as given"},
+    {"carat_min", DM_SQF_MIN, DM_SQ_EXACT, QOFF(carat_min), QOFF(has_carat_min), 4, 10000000,
+     "carats", "numeric", NULL, "carats, at least"},
+    {"carat_max", DM_SQF_MAX, DM_SQ_EXACT, QOFF(carat_max), QOFF(has_carat_max), 4, 10000000,
+     "carats", "numeric", NULL, "carats, at most"},
+    {"price_min", DM_SQF_MIN, DM_SQ_EXACT, QOFF(price_min), QOFF(has_price_min), 2, 99999999999LL,
+     "retail_price", "numeric", NULL, "retail dollars, at least"},
+    {"price_max", DM_SQF_MAX, DM_SQ_EXACT, QOFF(price_max), QOFF(has_price_max), 2, 99999999999LL,
+     "retail_price", "numeric", NULL, "retail dollars, at most"},
+    {"lab_grown", DM_SQF_BOOL, DM_SQ_EXACT, QOFF(lab_grown), 0, 0, 0, "lab_grown", "boolean", NULL,
+     "true or false only"},
 };
+const size_t dm_sq_nfilters = sizeof(dm_sq_filters) / sizeof(dm_sq_filters[0]);
 
-#define LOFF(f) offsetof(struct dm_search_query, f)
-static const struct list_param list_params[] = {
-    {"shape", LOFF(shape), LC_UPPER},
-    {"color", LOFF(color), LC_UPPER},
-    {"clarity", LOFF(clarity), LC_UPPER},
-    {"cut", LOFF(cut), LC_UPPER},
-    {"polish", LOFF(polish), LC_UPPER},
-    {"symmetry", LOFF(symmetry), LC_UPPER},
-    {"fluorescence", LOFF(fluorescence), LC_UPPER},
-    {"availability", LOFF(availability), LC_LOWER},
-    {"feed", LOFF(feed), LC_LOWER},
-    {"certificate_number", LOFF(certificate_number), LC_EXACT},
-    {"supplier_stone_id", LOFF(supplier_stone_id), LC_EXACT},
-};
+const struct dm_sq_filter *dm_sq_filter_find(const char *name)
+{
+    for (size_t i = 0; i < dm_sq_nfilters; i++)
+        if (!strcmp(dm_sq_filters[i].name, name))
+            return &dm_sq_filters[i];
+    return NULL;
+}
 
-static const char *const availabilities[] = {"available", "on_hold", "sold", "unavailable"};
-
-static enum dm_err add_values(struct dm_sq_list *l, const struct list_param *lp, const char *v,
+static enum dm_err add_values(struct dm_sq_list *l, const struct dm_sq_filter *lp, const char *v,
                               struct dm_sq_error *e)
 {
     const char *p = v;
@@ -130,19 +156,16 @@ static enum dm_err add_values(struct dm_sq_list *l, const struct list_param *lp,
                 return fail(e, lp->name, "too many values (at most %s)", "24");
             char *dst = l->v[l->n];
             for (size_t i = 0; i < n; i++)
-                dst[i] = lp->fold == LC_UPPER   ? (char)toupper((unsigned char)s[i])
-                         : lp->fold == LC_LOWER ? (char)tolower((unsigned char)s[i])
-                                                : s[i];
+                dst[i] = lp->fold == DM_SQ_UPPER   ? (char)toupper((unsigned char)s[i])
+                         : lp->fold == DM_SQ_LOWER ? (char)tolower((unsigned char)s[i])
+                                                   : s[i];
             dst[n] = '\0';
-            if (!strcmp(lp->name, "availability")) {
+            if (lp->allowed) {
                 bool ok = false;
-                for (size_t i = 0; i < sizeof(availabilities) / sizeof(availabilities[0]); i++)
-                    ok = ok || !strcmp(dst, availabilities[i]);
+                for (size_t i = 0; lp->allowed[i]; i++)
+                    ok = ok || !strcmp(dst, lp->allowed[i]);
                 if (!ok)
-                    return fail(e, lp->name,
-                                "must be one or more of available, on_hold, sold, unavailable "
-                                "(got '%.40s')",
-                                dst);
+                    return fail(e, lp->name, "must be %s (got '%.40s')", lp->doc, dst);
             }
             bool dup = false;
             for (int i = 0; i < l->n; i++)
@@ -173,14 +196,31 @@ static bool key_is(const char *key, const char *name)
     return p[0] == ']' && p[1] == '\0';
 }
 
-static enum dm_err parse_fixed_param(const char *name, const char *v, int scale, int64_t max,
-                                     int64_t *out, struct dm_sq_error *e)
+/* One filter parameter's value into q. */
+static enum dm_err parse_filter(const struct dm_sq_filter *f, const char *v,
+                                struct dm_search_query *q, struct dm_sq_error *e)
 {
-    int64_t x;
-    if (dm_parse_fixed(v, scale, &x) != DM_OK || x < 0 || x > max)
-        return fail(e, name, "must be a non-negative number (got '%.40s')", v);
-    *out = x;
-    return DM_OK;
+    char *at = (char *)q + f->value;
+    switch (f->kind) {
+    case DM_SQF_LIST:
+        return add_values((struct dm_sq_list *)at, f, v, e);
+    case DM_SQF_MIN:
+    case DM_SQF_MAX: {
+        int64_t x;
+        if (dm_parse_fixed(v, f->scale, &x) != DM_OK || x < 0 || x > f->max)
+            return fail(e, f->name, "must be a non-negative number (got '%.40s')", v);
+        *(int64_t *)at = x;
+        *(bool *)((char *)q + f->has) = true;
+        return DM_OK;
+    }
+    case DM_SQF_BOOL:
+        if (!strcmp(v, "true") || !strcmp(v, "false")) {
+            *(int *)at = v[0] == 't';
+            return DM_OK;
+        }
+        return fail(e, f->name, "must be true or false (got '%.40s')", v);
+    }
+    return DM_ERR_INVALID;
 }
 
 enum dm_err dm_search_query_parse(const char *const *keys, const char *const *values, int n,
@@ -203,19 +243,17 @@ enum dm_err dm_search_query_parse(const char *const *keys, const char *const *va
             return fail(e, "query", "malformed query parameter name%s", "");
         if (!clean_text(v) || strlen(v) > 1024)
             return fail(e, k, "malformed value%s", "");
-        bool handled = false;
-        for (size_t j = 0; j < sizeof(list_params) / sizeof(list_params[0]); j++) {
-            if (key_is(k, list_params[j].name)) {
-                struct dm_sq_list *l = (struct dm_sq_list *)((char *)q + list_params[j].offset);
-                enum dm_err r = add_values(l, &list_params[j], v, e);
-                if (r != DM_OK)
-                    return r;
-                handled = true;
-                break;
-            }
-        }
-        if (handled)
+        const struct dm_sq_filter *f = NULL;
+        for (size_t j = 0; j < dm_sq_nfilters && f == NULL; j++)
+            if (dm_sq_filters[j].kind == DM_SQF_LIST ? key_is(k, dm_sq_filters[j].name)
+                                                     : !strcmp(k, dm_sq_filters[j].name))
+                f = &dm_sq_filters[j];
+        if (f != NULL) {
+            enum dm_err r = parse_filter(f, v, q, e);
+            if (r != DM_OK)
+                return r;
             continue;
+        }
         if (!strcmp(k, "page")) {
             if (dm_parse_int(v, 1, DM_SQ_MAX_PAGE, &q->page) != DM_OK)
                 return fail(e, "page", "must be an integer >= 1 (got '%.40s')", v);
@@ -237,29 +275,6 @@ enum dm_err dm_search_query_parse(const char *const *keys, const char *const *va
             else
                 return fail(e, "sort_order", "must be asc or desc (got '%.40s')", v);
             seen_order = true;
-        } else if (!strcmp(k, "lab_grown")) {
-            if (!strcmp(v, "true"))
-                q->lab_grown = 1;
-            else if (!strcmp(v, "false"))
-                q->lab_grown = 0;
-            else
-                return fail(e, "lab_grown", "must be true or false (got '%.40s')", v);
-        } else if (!strcmp(k, "carat_min")) {
-            if (parse_fixed_param(k, v, 4, 10000000, &q->carat_min, e) != DM_OK)
-                return DM_ERR_INVALID;
-            q->has_carat_min = true;
-        } else if (!strcmp(k, "carat_max")) {
-            if (parse_fixed_param(k, v, 4, 10000000, &q->carat_max, e) != DM_OK)
-                return DM_ERR_INVALID;
-            q->has_carat_max = true;
-        } else if (!strcmp(k, "price_min")) {
-            if (parse_fixed_param(k, v, 2, 99999999999LL, &q->price_min, e) != DM_OK)
-                return DM_ERR_INVALID;
-            q->has_price_min = true;
-        } else if (!strcmp(k, "price_max")) {
-            if (parse_fixed_param(k, v, 2, 99999999999LL, &q->price_max, e) != DM_OK)
-                return DM_ERR_INVALID;
-            q->has_price_max = true;
         } else if (!strcmp(k, "include")) {
             if (!strcmp(v, "facets"))
                 q->include_facets = true;
@@ -539,42 +554,30 @@ static enum dm_err fixed_filter(struct dm_sql *s, bool has, int64_t v, int scale
 static enum dm_err where_filters(const struct dm_search_query *q, struct dm_sql *s)
 {
     enum dm_err e = dm_sql_text(s, " WHERE status = 'active'");
-    if (e == DM_OK)
-        e = list_filter(s, &q->shape, "shape");
-    if (e == DM_OK)
-        e = list_filter(s, &q->color, "upper(color)");
-    if (e == DM_OK)
-        e = list_filter(s, &q->clarity, "upper(clarity)");
-    if (e == DM_OK)
-        e = list_filter(s, &q->cut, "upper(cut)");
-    if (e == DM_OK)
-        e = list_filter(s, &q->polish, "upper(polish)");
-    if (e == DM_OK)
-        e = list_filter(s, &q->symmetry, "upper(symmetry)");
-    if (e == DM_OK)
-        e = list_filter(s, &q->fluorescence, "upper(fluorescence)");
-    if (e == DM_OK)
-        e = list_filter(s, &q->availability, "availability");
-    if (e == DM_OK)
-        e = list_filter(s, &q->feed, "feed");
-    if (e == DM_OK)
-        e = list_filter(s, &q->certificate_number, "certificate_number");
-    if (e == DM_OK)
-        e = list_filter(s, &q->supplier_stone_id, "supplier_stone_id");
-    if (e == DM_OK)
-        e = fixed_filter(s, q->has_carat_min, q->carat_min, 4, "carats >=");
-    if (e == DM_OK)
-        e = fixed_filter(s, q->has_carat_max, q->carat_max, 4, "carats <=");
-    if (e == DM_OK)
-        e = fixed_filter(s, q->has_price_min, q->price_min, 2, "retail_price >=");
-    if (e == DM_OK)
-        e = fixed_filter(s, q->has_price_max, q->price_max, 2, "retail_price <=");
-    if (e == DM_OK && q->lab_grown >= 0) {
-        e = dm_sql_text(s, " AND lab_grown = ");
-        if (e == DM_OK)
-            e = dm_sql_param(s, q->lab_grown ? "true" : "false");
-        if (e == DM_OK)
-            e = dm_sql_text(s, "::boolean");
+    for (size_t i = 0; e == DM_OK && i < dm_sq_nfilters; i++) {
+        const struct dm_sq_filter *f = &dm_sq_filters[i];
+        const char *at = (const char *)q + f->value;
+        char op[80];
+        switch (f->kind) {
+        case DM_SQF_LIST:
+            e = list_filter(s, (const struct dm_sq_list *)at, f->column);
+            break;
+        case DM_SQF_MIN:
+        case DM_SQF_MAX:
+            snprintf(op, sizeof(op), "%s %s", f->column, f->kind == DM_SQF_MIN ? ">=" : "<=");
+            e = fixed_filter(s, *(const bool *)((const char *)q + f->has), *(const int64_t *)at,
+                             f->scale, op);
+            break;
+        case DM_SQF_BOOL:
+            if (*(const int *)at < 0)
+                break;
+            e = dm_buf_appendf(&s->text, " AND %s = ", f->column);
+            if (e == DM_OK)
+                e = dm_sql_param(s, *(const int *)at ? "true" : "false");
+            if (e == DM_OK)
+                e = dm_buf_appendf(&s->text, "::%s", f->cast);
+            break;
+        }
     }
     return e;
 }

@@ -68,6 +68,33 @@ struct dm_search_query {
     char cursor_id[DM_UUID_LEN];    /* id of the last row seen */
 };
 
+/* The search filters, one row each (search_query.c dm_sq_filters): what parsing, validation, the
+ * SQL, the response-cache key, the OpenAPI document and the search index read. */
+enum dm_sq_filter_kind {
+    DM_SQF_LIST, /* struct dm_sq_list: one or many values */
+    DM_SQF_MIN,  /* int64_t fixed-point lower bound, with a bool "has" flag */
+    DM_SQF_MAX,  /* int64_t fixed-point upper bound, with a bool "has" flag */
+    DM_SQF_BOOL  /* int: -1 any, 0 false, 1 true */
+};
+enum dm_sq_fold { DM_SQ_UPPER, DM_SQ_LOWER, DM_SQ_EXACT }; /* how list values are normalised */
+struct dm_sq_filter {
+    const char *name; /* query parameter */
+    enum dm_sq_filter_kind kind;
+    enum dm_sq_fold fold;
+    size_t value;               /* offsetof the value in struct dm_search_query */
+    size_t has;                 /* MIN/MAX: offsetof its bool flag */
+    int scale;                  /* MIN/MAX: decimals accepted (10^-scale units) */
+    int64_t max;                /* MIN/MAX: largest value accepted, in those units */
+    const char *column;         /* SQL: the column or expression compared ("upper(color)") */
+    const char *cast;           /* SQL: cast of the parameter (MIN/MAX/BOOL) */
+    const char *const *allowed; /* LIST: the only values accepted (NULL-terminated), or NULL */
+    const char *doc;            /* one line for the API documentation */
+};
+extern const struct dm_sq_filter dm_sq_filters[];
+extern const size_t dm_sq_nfilters;
+/* The filter called name, or NULL. */
+const struct dm_sq_filter *dm_sq_filter_find(const char *name);
+
 /* A validation failure: the offending parameter and why. */
 struct dm_sq_error {
     char param[64];

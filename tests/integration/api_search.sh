@@ -174,6 +174,12 @@ req GET "/api/v2/diamonds?limit=3&sort_by=carats" "" "$H" "If-None-Match: $TAG1"
 check_eq "cached search: If-None-Match still 304" 304 "$STATUS"
 req GET "/api/v2/diamonds?limit=3&sort_by=carats&sort_order=asc" "" "$H"
 check "another query is not served from the cache" test "$BODY1" != "$(cat "$T/body")"
+# Every filter is part of the cache key (one table drives parsing, SQL and the key): searches
+# that differ only in a lookup filter never share an answer.
+req GET "/api/v2/diamonds?supplier_stone_id=stone-5" "" "$H"
+check_eq "cached lookup: stone-5" stone-5 "$(jqb '.data[0].supplierStoneId')"
+req GET "/api/v2/diamonds?supplier_stone_id=stone-6" "" "$H"
+check_eq "cached lookup: stone-6 is not stone-5's cached answer" stone-6 "$(jqb '.data[0].supplierStoneId')"
 stop_api api_cached
 
 # --- the cache's background refresher: a search that keeps being read is re-rendered off the

@@ -218,9 +218,37 @@ static void test_cursor(void **state)
     assert_int_equal(dm_search_cursor_decode(cur, &so, &desc, key, cid), DM_ERR_INVALID);
 }
 
+/* The one filter table: each filter parses from its parameter and reaches the SQL through its
+ * column, as a parameter (never as text). */
+static void test_filter_table(void **state)
+{
+    (void)state;
+    assert_true(dm_sq_nfilters >= 16);
+    for (size_t i = 0; i < dm_sq_nfilters; i++) {
+        const struct dm_sq_filter *f = &dm_sq_filters[i];
+        assert_ptr_equal(dm_sq_filter_find(f->name), f);
+        const char *v = f->kind == DM_SQF_BOOL ? "true"
+                        : f->kind == DM_SQF_LIST ? (f->allowed ? f->allowed[0] : "zq9")
+                                                 : "1.5";
+        const char *k[1] = {f->name}, *vv[1] = {v};
+        struct dm_search_query q;
+        struct dm_sq_error e;
+        assert_int_equal(dm_search_query_parse(k, vv, 1, &q, &e), DM_OK);
+        struct dm_sql s;
+        dm_sql_init(&s);
+        assert_int_equal(dm_search_build_count_sql(&q, 0, &s), DM_OK);
+        assert_non_null(strstr(s.text.data, f->column));
+        assert_null(strstr(s.text.data, "zq9"));
+        assert_int_equal(s.n, 1);
+        dm_sql_free(&s);
+    }
+    assert_null(dm_sq_filter_find("nope"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_filter_table),
         cmocka_unit_test(test_defaults), cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_filters),  cmocka_unit_test(test_sql_quoting),
         cmocka_unit_test(test_cursor),

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "domain/search_query.h"
 #include "services/api/api.h"
 
 static json_t *param(const char *name, const char *in, bool required, const char *type,
@@ -31,21 +32,15 @@ static json_t *multi(const char *name, const char *desc)
 static json_t *search_params(void)
 {
     json_t *a = json_array();
-    const char *lists[] = {"shape",    "color",        "clarity",      "cut", "polish",
-                           "symmetry", "fluorescence", "availability", "feed"};
-    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+    /* The filters from their one table (domain/search_query.h). */
+    for (size_t i = 0; i < dm_sq_nfilters; i++) {
+        const struct dm_sq_filter *f = &dm_sq_filters[i];
         json_array_append_new(a,
-                              multi(lists[i], "one or many: repeated, name[] or comma-separated; "
-                                              "case-insensitive"));
-    json_array_append_new(
-        a, multi("certificate_number", "exact lookup: one or many certificate numbers, as given"));
-    json_array_append_new(
-        a, multi("supplier_stone_id", "exact lookup: one or many supplier stock ids, as given"));
-    json_array_append_new(a, param("carat_min", "query", false, "number", NULL));
-    json_array_append_new(a, param("carat_max", "query", false, "number", NULL));
-    json_array_append_new(a, param("price_min", "query", false, "number", "retail dollars"));
-    json_array_append_new(a, param("price_max", "query", false, "number", "retail dollars"));
-    json_array_append_new(a, param("lab_grown", "query", false, "boolean", "true or false only"));
+                              f->kind == DM_SQF_LIST
+                                  ? multi(f->name, f->doc)
+                                  : param(f->name, "query", false,
+                                          f->kind == DM_SQF_BOOL ? "boolean" : "number", f->doc));
+    }
     json_t *sort = param("sort_by", "query", false, "string", "default created_at");
     json_object_set_new(json_object_get(sort, "schema"), "enum",
                         json_pack("[s,s,s,s,s,s,s]", "created_at", "retail_price", "feed_price",

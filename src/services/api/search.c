@@ -35,21 +35,27 @@ static void sql_key(const struct dm_sql *s, char out[DM_SHA256_HEX_LEN])
  * (dm_search_query_parse rejects them), so \x1e / \x1f separate unambiguously. */
 static enum dm_err query_key(const struct dm_search_query *q, struct dm_buf *k)
 {
-    enum dm_err e = dm_buf_appendf(
-        k, "v1\x1e%d\x1e%d\x1e%d\x1e%d\x1e%d\x1e%d:%lld\x1e%d:%lld\x1e%d:%lld\x1e%d:%lld\x1e%d",
-        q->page, q->limit, (int)q->sort, q->desc ? 1 : 0, q->lab_grown, q->has_carat_min ? 1 : 0,
-        (long long)q->carat_min, q->has_carat_max ? 1 : 0, (long long)q->carat_max,
-        q->has_price_min ? 1 : 0, (long long)q->price_min, q->has_price_max ? 1 : 0,
-        (long long)q->price_max, q->has_cursor ? 1 : 0);
+    enum dm_err e = dm_buf_appendf(k, "v2\x1e%d\x1e%d\x1e%d\x1e%d\x1e%d", q->page, q->limit,
+                                   (int)q->sort, q->desc ? 1 : 0, q->has_cursor ? 1 : 0);
     if (e == DM_OK && q->has_cursor)
         e = dm_buf_appendf(k, "\x1f%s\x1f%s", q->cursor_key, q->cursor_id);
-    const struct dm_sq_list *lists[] = {&q->shape,        &q->color,        &q->clarity,
-                                        &q->cut,          &q->polish,       &q->symmetry,
-                                        &q->fluorescence, &q->availability, &q->feed};
-    for (size_t i = 0; e == DM_OK && i < sizeof(lists) / sizeof(lists[0]); i++) {
+    /* Every filter of the one table (a filter missing here would make two searches share an
+     * answer). */
+    for (size_t i = 0; e == DM_OK && i < dm_sq_nfilters; i++) {
+        const struct dm_sq_filter *f = &dm_sq_filters[i];
+        const char *at = (const char *)q + f->value;
         e = dm_buf_append_char(k, '\x1e');
-        for (int j = 0; e == DM_OK && j < lists[i]->n; j++)
-            e = dm_buf_appendf(k, "\x1f%s", lists[i]->v[j]);
+        if (e != DM_OK)
+            break;
+        if (f->kind == DM_SQF_LIST) {
+            const struct dm_sq_list *l = (const struct dm_sq_list *)at;
+            for (int j = 0; e == DM_OK && j < l->n; j++)
+                e = dm_buf_appendf(k, "\x1f%s", l->v[j]);
+        } else if (f->kind == DM_SQF_BOOL) {
+            e = dm_buf_appendf(k, "%d", *(const int *)at);
+        } else if (*(const bool *)((const char *)q + f->has)) {
+            e = dm_buf_appendf(k, "%lld", (long long)*(const int64_t *)at);
+        }
     }
     return e;
 }
@@ -65,9 +71,15 @@ static enum dm_err exec_sql(struct dm_db_conn *conn, const struct dm_sql *s, PGr
  * Unfiltered searches (default order, keyset pages) run as prepared statements. */
 static bool has_filters(const struct dm_search_query *q)
 {
-    return q->shape.n || q->color.n || q->clarity.n || q->cut.n || q->polish.n || q->symmetry.n ||
-           q->fluorescence.n || q->availability.n || q->feed.n || q->has_carat_min ||
-           q->has_carat_max || q->has_price_min || q->has_price_max || q->lab_grown >= 0;
+    for (size_t i = 0; i < dm_sq_nfilters; i++) {
+        const struct dm_sq_filter *f = &dm_sq_filters[i];
+        const char *at = (const char *)q + f->value;
+        if (f->kind == DM_SQF_LIST   ? ((const struct dm_sq_list *)at)->n > 0
+            : f->kind == DM_SQF_BOOL ? *(const int *)at >= 0
+                                     : *(const bool *)((const char *)q + f->has))
+            return true;
+    }
+    return false;
 }
 
 /* Total for the filters: exact up to API_TOTAL_EXACT_CAP, else the planner's estimate. */
