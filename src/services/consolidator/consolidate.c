@@ -14,6 +14,7 @@
 #include "core/signals.h"
 #include "core/timeutil.h"
 #include "services/consolidator/consolidator.h"
+#include "services/scheduler/test_pause.h"
 
 /* ---- message lock renewal -------------------------------------------------------------- */
 
@@ -406,6 +407,7 @@ static enum dm_err consolidate(struct dm_consolidator *cs, const struct dm_conso
     struct dm_watermark wm = {.last_updated_at_ms = f->updated_to_ms,
                               .last_run_completed_at_ms = dm_now_ms()};
     snprintf(wm.last_run_id, sizeof(wm.last_run_id), "%s", m->run_id);
+    dm_test_pause("watermark_write", m->run_id); /* test-only, off unless armed (chaos) */
     bool written = false;
     e = dm_watermark_advance(cs->wm, &wm, &written, err);
     if (e != DM_OK)
