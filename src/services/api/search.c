@@ -95,7 +95,10 @@ static enum dm_err search_total(struct dm_api *api, struct dm_db_conn *conn,
     if (e != DM_OK)
         goto out;
     sql_key(&s, key);
-    if (api_countcache_get(api->counts, key, total, estimate))
+    /* API_CACHE_MS=0 turns every search cache off, counts included (the reference path must
+     * not answer a total older than its rows). */
+    bool cache = api->cfg->api_cache_ms > 0;
+    if (cache && api_countcache_get(api->counts, key, total, estimate))
         goto out;
     /* A capped count is a few milliseconds on one core; parallel workers only add start-up
      * cost and compete with the requests being served (measured: 75-125 ms with two workers
@@ -133,7 +136,7 @@ static enum dm_err search_total(struct dm_api *api, struct dm_db_conn *conn,
     e = dm_db_commit(conn, err);
     if (e != DM_OK)
         goto out;
-    if (*total >= CC_MIN_CACHED)
+    if (cache && *total >= CC_MIN_CACHED)
         api_countcache_put(api->counts, key, *total, *estimate);
 out:
     PQclear(r);
