@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "adapters/queue/servicebus.h"
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/num.h"
@@ -106,6 +107,40 @@ static const char *v_conn_string(const char *v)
     return NULL;
 }
 
+/* A per-queue Service Bus string: the queue adapter's own parser decides (as for
+ * HMAC_SECRETS), so start-up refuses exactly what the queue could not use, including an
+ * EntityPath naming another queue. Its messages name neither the key nor the value. */
+static const char *sb_queue_string(const char *v, enum dm_queue_name name)
+{
+    static char why[160];
+    struct dm_sb_conn_info ci;
+    struct dm_error err = {0};
+    if (dm_sb_parse_queue_connection_string(v, dm_queue_settings(name)->name, &ci, &err) == DM_OK) {
+        dm_sb_conn_info_free(&ci);
+        return NULL;
+    }
+    const char *m = err.message;
+    if (!strncmp(m, "service bus connection string: ", 31))
+        m += 31;
+    snprintf(why, sizeof(why), "%.150s", m);
+    return why;
+}
+
+static const char *v_sb_work_items(const char *v)
+{
+    return sb_queue_string(v, DM_Q_WORK_ITEMS);
+}
+
+static const char *v_sb_work_done(const char *v)
+{
+    return sb_queue_string(v, DM_Q_WORK_DONE);
+}
+
+static const char *v_sb_consolidate(const char *v)
+{
+    return sb_queue_string(v, DM_Q_CONSOLIDATE);
+}
+
 static const char *v_email(const char *v)
 {
     const char *at = strchr(v, '@');
@@ -145,6 +180,19 @@ static const struct var vars[] = {
     {"AZURE_SERVICE_BUS_CONNECTION_STRING", T_STR, OFF(azure_service_bus_connection_string), NULL,
      DM_SVC_PIPELINE | DM_SVC_CLI, 0, 0, 0, true, v_conn_string,
      "selects the Azure Service Bus queue backend"},
+    {"AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_ITEMS", T_STR,
+     OFF(azure_service_bus_connection_string_work_items), NULL, DM_SVC_PIPELINE | DM_SVC_CLI, 0, 0,
+     0, true, v_sb_work_items,
+     "work-items only (its queue-scoped rule, EntityPath=work-items); wins over "
+     "AZURE_SERVICE_BUS_CONNECTION_STRING for that queue and also selects Service Bus"},
+    {"AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_DONE", T_STR,
+     OFF(azure_service_bus_connection_string_work_done), NULL, DM_SVC_PIPELINE | DM_SVC_CLI, 0, 0,
+     0, true, v_sb_work_done,
+     "work-done only (EntityPath=work-done); wins over AZURE_SERVICE_BUS_CONNECTION_STRING"},
+    {"AZURE_SERVICE_BUS_CONNECTION_STRING_CONSOLIDATE", T_STR,
+     OFF(azure_service_bus_connection_string_consolidate), NULL, DM_SVC_PIPELINE | DM_SVC_CLI, 0, 0,
+     0, true, v_sb_consolidate,
+     "consolidate only (EntityPath=consolidate); wins over AZURE_SERVICE_BUS_CONNECTION_STRING"},
     {"AZURE_SUBSCRIPTION_ID", T_STR, OFF(azure_subscription_id), NULL, DM_SVC_API, 0, 0, 0, false,
      NULL, "subscription of the scheduler job (API trigger)"},
     {"AZURE_RESOURCE_GROUP", T_STR, OFF(azure_resource_group), NULL, DM_SVC_API, 0, 0, 0, false,
@@ -368,10 +416,16 @@ enum dm_err dm_config_load(struct dm_config *cfg, unsigned service, FILE *errs)
         problem(errs, &problems, "DATABASE_URL",
                 "or DATABASE_HOST is required (run `diamond db url` for the local database)", NULL,
                 false);
-    if (cfg->queue_backend && !strcmp(cfg->queue_backend, "servicebus") &&
-        cfg->azure_service_bus_connection_string == NULL && (service & DM_SVC_PIPELINE))
+    bool servicebus = cfg->azure_service_bus_connection_string != NULL ||
+                      cfg->azure_service_bus_connection_string_work_items != NULL ||
+                      cfg->azure_service_bus_connection_string_work_done != NULL ||
+                      cfg->azure_service_bus_connection_string_consolidate != NULL;
+    if (cfg->queue_backend && !strcmp(cfg->queue_backend, "servicebus") && !servicebus &&
+        (service & DM_SVC_PIPELINE))
         problem(errs, &problems, "QUEUE_BACKEND",
-                "is servicebus but AZURE_SERVICE_BUS_CONNECTION_STRING is not set", NULL, false);
+                "is servicebus but neither AZURE_SERVICE_BUS_CONNECTION_STRING nor a per-queue "
+                "AZURE_SERVICE_BUS_CONNECTION_STRING_<QUEUE> is set",
+                NULL, false);
     if (service & DM_SVC_API) {
         int n = (cfg->azure_subscription_id != NULL) + (cfg->azure_resource_group != NULL) +
                 (cfg->azure_scheduler_job_name != NULL);
@@ -381,8 +435,7 @@ enum dm_err dm_config_load(struct dm_config *cfg, unsigned service, FILE *errs)
                     false);
     }
     if (cfg->queue_backend == NULL)
-        cfg->queue_backend =
-            dm_xstrdup(cfg->azure_service_bus_connection_string ? "servicebus" : "pg");
+        cfg->queue_backend = dm_xstrdup(servicebus ? "servicebus" : "pg");
     if (problems) {
         if (errs)
             fprintf(errs, "config: %d problem%s; see `diamond <command> --help`\n", problems,

@@ -45,6 +45,11 @@ struct dm_config {
     /* Azure */
     char *azure_storage_connection_string;
     char *azure_service_bus_connection_string;
+    /* Per-queue Service Bus credentials (queue-scoped rules, EntityPath = the queue); each
+     * wins over the namespace-level string for its queue. */
+    char *azure_service_bus_connection_string_work_items;
+    char *azure_service_bus_connection_string_work_done;
+    char *azure_service_bus_connection_string_consolidate;
     char *azure_subscription_id;
     char *azure_resource_group;
     char *azure_scheduler_job_name;
@@ -86,7 +91,7 @@ struct dm_config {
     int worker_concurrency;
     int consolidator_batch_size;
     int consolidator_concurrency; /* batch loops per CONSOLIDATE */
-    char *queue_backend; /* "pg" (default) or "servicebus" (implied by the connection string) */
+    char *queue_backend; /* "pg" (default) or "servicebus" (implied by any Service Bus string) */
     int64_t
         work_items_lock_ms; /* test override of the work-items peek-lock (pg backend); 0 = seed */
     /* dashboard */

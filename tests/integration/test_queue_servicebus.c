@@ -27,6 +27,9 @@
 
 #define KEY_NAME "RootManageSharedAccessKey"
 #define KEY "c2VjcmV0LWtleS1mb3ItdGhlLWRvdWJsZQ=="
+/* Queue-scoped rules: "<queue>-rule" with this key signs for <queue> only, as Service Bus
+ * holds a queue's own rules on that queue. */
+#define QKEY "cXVldWUtc2NvcGVkLWtleQ=="
 #define MAXMSG 8192
 #define LOCK_MS 60000
 
@@ -58,6 +61,7 @@ struct dbl {
     int nforce;
     /* What was seen. */
     int requests, errors, auth_failures;
+    char last_rule[DM_Q_COUNT][64]; /* key name the last request per queue was signed with */
     int single_sends, batch_sends, receives, deletes, unlocks, renews, gets;
     size_t batch_max_bytes;
     int last_timeout;
@@ -104,16 +108,27 @@ static void pct(const char *s, char *out, size_t size)
 }
 
 /* The whole Authorization value must equal the token recomputed here for this queue's
- * entity URI and the expiry it carries (about an hour ahead). */
-static bool sas_ok(struct dbl *d, const char *auth, const char *queue, char *why, size_t wl)
+ * entity URI and the expiry it carries (about an hour ahead), signed with the namespace rule
+ * or with this queue's own rule ("<queue>-rule"); *rule receives the key name used. */
+static bool sas_ok(struct dbl *d, const char *auth, const char *queue, char *why, size_t wl,
+                   char *rule, size_t rl)
 {
     const char *se_at = auth ? strstr(auth, "&se=") : NULL;
+    const char *skn_at = auth ? strstr(auth, "&skn=") : NULL;
     int64_t exp = 0;
     char se[32] = "";
-    if (se_at == NULL) {
-        snprintf(why, wl, "no se in Authorization");
+    if (se_at == NULL || skn_at == NULL) {
+        snprintf(why, wl, "no se or skn in Authorization");
         return false;
     }
+    char own[64];
+    snprintf(own, sizeof(own), "%s-rule", queue);
+    const char *key_name = KEY_NAME, *key = d->key;
+    if (!strcmp(skn_at + 5, own)) {
+        key_name = own;
+        key = QKEY;
+    }
+    snprintf(rule, rl, "%s", key_name);
     snprintf(se, sizeof(se), "%.*s", (int)strcspn(se_at + 4, "&"), se_at + 4);
     int64_t now = (int64_t)time(NULL);
     if (dm_parse_i64(se, 0, INT64_MAX, &exp) != DM_OK || exp < now + 600 || exp > now + 7300) {
@@ -127,13 +142,13 @@ static bool sas_ok(struct dbl *d, const char *auth, const char *queue, char *why
     snprintf(to_sign, sizeof(to_sign), "%s\n%s", sr, se);
     unsigned char mac[32];
     unsigned int maclen = 0;
-    HMAC(EVP_sha256(), d->key, (int)strlen(d->key), (const unsigned char *)to_sign, strlen(to_sign),
-         mac, &maclen);
+    HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)to_sign, strlen(to_sign), mac,
+         &maclen);
     unsigned char b64[64];
     EVP_EncodeBlock(b64, mac, (int)maclen);
     char sig[128], skn[128];
     pct((const char *)b64, sig, sizeof(sig));
-    pct(KEY_NAME, skn, sizeof(skn));
+    pct(key_name, skn, sizeof(skn));
     char want[1024];
     snprintf(want, sizeof(want), "SharedAccessSignature sr=%s&sig=%s&se=%s&skn=%s", sr, sig, se,
              skn);
@@ -436,7 +451,8 @@ static void handler(void *ctx, const struct dm_http_req *req, struct dm_http_res
         goto out;
     }
     char why[256] = "";
-    if (!sas_ok(d, dm_http_req_header(req, "Authorization"), queue, why, sizeof(why))) {
+    if (!sas_ok(d, dm_http_req_header(req, "Authorization"), queue, why, sizeof(why),
+                d->last_rule[qn], sizeof(d->last_rule[qn]))) {
         d->auth_failures++;
         resp->status = 401;
         resp->content_type = "application/xml";
@@ -784,6 +800,94 @@ static void test_dead_letter_dlq_resubmit(void **state)
     no_unexpected_requests();
 }
 
+/* Least privilege (issue 15 item 18): a queue signs with its own queue-scoped rule when it has
+ * one (AZURE_SERVICE_BUS_CONNECTION_STRING_<QUEUE>, EntityPath = the queue), else with the
+ * namespace rule; a queue with neither is refused before any request; a string whose
+ * EntityPath names another queue is refused when the queue opens. */
+static void test_queue_scoped_credentials(void **state)
+{
+    (void)state;
+    char wi[256], co[256], ns[256], wi_bare[256];
+    snprintf(wi, sizeof(wi),
+             "Endpoint=http://127.0.0.1:%d/;SharedAccessKeyName=work-items-rule;"
+             "SharedAccessKey=" QKEY ";EntityPath=work-items",
+             D.port);
+    snprintf(co, sizeof(co),
+             "Endpoint=http://127.0.0.1:%d/;SharedAccessKeyName=consolidate-rule;"
+             "SharedAccessKey=" QKEY ";EntityPath=consolidate",
+             D.port);
+    snprintf(ns, sizeof(ns),
+             "Endpoint=http://127.0.0.1:%d/;SharedAccessKeyName=" KEY_NAME ";SharedAccessKey=" KEY,
+             D.port);
+    snprintf(wi_bare, sizeof(wi_bare),
+             "Endpoint=http://127.0.0.1:%d/;SharedAccessKeyName=work-items-rule;"
+             "SharedAccessKey=" QKEY,
+             D.port);
+    struct dm_error err = {0};
+    struct dm_queue *q = NULL;
+
+    /* Per-queue strings only (the worker-style app without any namespace rule). */
+    const char *per[DM_Q_COUNT] = {[DM_Q_WORK_ITEMS] = wi, [DM_Q_CONSOLIDATE] = co};
+    assert_int_equal(dm_queue_open_servicebus_scoped(NULL, per, NULL, &q, &err), DM_OK);
+    struct dm_queue_out m = {.id = "run-9:p-1:0", .body = "{\"type\":\"WORK_ITEM\"}"};
+    assert_int_equal(dm_queue_send(q, DM_Q_WORK_ITEMS, &m, &err), DM_OK);
+    assert_string_equal(D.last_rule[DM_Q_WORK_ITEMS], "work-items-rule");
+    struct dm_queue_msg *r = NULL;
+    assert_int_equal(dm_queue_receive(q, DM_Q_WORK_ITEMS, 0, &r, &err), DM_OK);
+    assert_non_null(r);
+    assert_int_equal(dm_queue_complete(q, r, &err), DM_OK);
+    dm_queue_msg_free(r);
+    struct dm_queue_out c = {.id = "consolidate:run-9", .body = "{}"};
+    assert_int_equal(dm_queue_send(q, DM_Q_CONSOLIDATE, &c, &err), DM_OK);
+    assert_string_equal(D.last_rule[DM_Q_CONSOLIDATE], "consolidate-rule");
+    assert_int_equal(D.auth_failures, 0);
+    /* work-done: no credential here, so nothing is sent anywhere. */
+    int before = D.requests;
+    struct dm_queue_out wd = {.id = "work-done:run-9:p-1:success", .body = "{}"};
+    assert_int_equal(dm_queue_send(q, DM_Q_WORK_DONE, &wd, &err), DM_ERR_AUTH);
+    assert_non_null(strstr(err.message, "AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_DONE"));
+    assert_int_equal(dm_queue_receive(q, DM_Q_WORK_DONE, 0, &r, &err), DM_ERR_AUTH);
+    struct dm_queue_stats st;
+    assert_int_equal(dm_queue_stats(q, DM_Q_WORK_DONE, &st, &err), DM_ERR_AUTH);
+    assert_int_equal(D.requests, before);
+    dm_queue_free(q);
+
+    /* Through the configuration, beside the namespace string: work-done falls back to it. */
+    struct dm_config cfg = {0};
+    cfg.azure_service_bus_connection_string = ns;
+    cfg.azure_service_bus_connection_string_work_items = wi;
+    assert_int_equal(dm_queue_open(&cfg, NULL, &q, &err), DM_OK);
+    assert_string_equal(dm_queue_backend_name(q), "servicebus");
+    assert_int_equal(dm_queue_send(q, DM_Q_WORK_DONE, &wd, &err), DM_OK);
+    assert_string_equal(D.last_rule[DM_Q_WORK_DONE], KEY_NAME);
+    m.id = "run-9:p-2:0";
+    assert_int_equal(dm_queue_send(q, DM_Q_WORK_ITEMS, &m, &err), DM_OK);
+    assert_string_equal(D.last_rule[DM_Q_WORK_ITEMS], "work-items-rule");
+    dm_queue_free(q);
+    /* A per-queue string alone selects Service Bus. */
+    cfg.azure_service_bus_connection_string = NULL;
+    assert_int_equal(dm_queue_open(&cfg, NULL, &q, &err), DM_OK);
+    assert_string_equal(dm_queue_backend_name(q), "servicebus");
+    dm_queue_free(q);
+
+    /* work-items' rule given for work-done: its EntityPath refuses it, naming the variable and
+     * never the key. */
+    const char *swapped[DM_Q_COUNT] = {[DM_Q_WORK_DONE] = wi};
+    q = NULL;
+    assert_int_equal(dm_queue_open_servicebus_scoped(ns, swapped, NULL, &q, &err), DM_ERR_INVALID);
+    assert_null(q);
+    assert_non_null(strstr(err.message, "AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_DONE"));
+    assert_non_null(strstr(err.message, "EntityPath"));
+    assert_null(strstr(err.message, QKEY));
+    /* Without EntityPath it opens, and Service Bus (here the double) refuses the foreign rule. */
+    const char *bare[DM_Q_COUNT] = {[DM_Q_CONSOLIDATE] = wi_bare};
+    assert_int_equal(dm_queue_open_servicebus_scoped(NULL, bare, NULL, &q, &err), DM_OK);
+    assert_int_equal(dm_queue_send(q, DM_Q_CONSOLIDATE, &c, &err), DM_ERR_AUTH);
+    assert_int_equal(D.auth_failures, 1);
+    dm_queue_free(q);
+    no_unexpected_requests();
+}
+
 /* Run the real binary with the double as its Service Bus; return its stdout (malloc'd). */
 static char *run_cli(const char *db_url, const char *args, int *status)
 {
@@ -861,6 +965,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_throttling_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_letter_dlq_resubmit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_on_servicebus, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_scoped_credentials, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     free(D.msgs);

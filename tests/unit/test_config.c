@@ -31,6 +31,9 @@ static const char *all_vars[] = {"PORT",
                                  "MAX_SCHEDULER_RECORDS",
                                  "QUEUE_BACKEND",
                                  "AZURE_SERVICE_BUS_CONNECTION_STRING",
+                                 "AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_ITEMS",
+                                 "AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_DONE",
+                                 "AZURE_SERVICE_BUS_CONNECTION_STRING_CONSOLIDATE",
                                  "AZURE_SUBSCRIPTION_ID",
                                  "PGHOST",
                                  "PGSSLMODE",
@@ -240,6 +243,56 @@ static void test_servicebus_selected(void **state)
     dm_config_free(&cfg);
 }
 
+/* Per-queue Service Bus strings (queue-scoped rules): one alone selects Service Bus; a
+ * malformed one, or one whose EntityPath names another queue, fails start-up naming the
+ * variable, never echoing the value or the key. */
+static void test_servicebus_per_queue(void **state)
+{
+    (void)state;
+    const char *ok_wi = "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=scheduler-"
+                        "work-items;SharedAccessKey=S3cretQueueKey=;EntityPath=work-items";
+    setenv("DATABASE_URL", "postgresql://u@127.0.0.1/db", 1);
+    setenv("AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_ITEMS", ok_wi, 1);
+    struct dm_config cfg;
+    enum dm_err e;
+    char *errs = load(DM_SVC_CONSOLIDATOR, &cfg, &e);
+    assert_int_equal(e, DM_OK);
+    assert_string_equal(cfg.queue_backend, "servicebus");
+    assert_null(cfg.azure_service_bus_connection_string);
+    assert_string_equal(cfg.azure_service_bus_connection_string_work_items, ok_wi);
+    free(errs);
+    dm_config_free(&cfg);
+    setenv("QUEUE_BACKEND", "servicebus", 1);
+    errs = load(DM_SVC_API, &cfg, &e);
+    assert_int_equal(e, DM_OK);
+    free(errs);
+    dm_config_free(&cfg);
+    unsetenv("QUEUE_BACKEND");
+
+    /* work-items' rule given as consolidate's, and a string without its key. */
+    setenv("AZURE_SERVICE_BUS_CONNECTION_STRING_CONSOLIDATE", ok_wi, 1);
+    setenv("AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_DONE",
+           "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=w;EntityPath=work-done",
+           1);
+    errs = load(DM_SVC_CONSOLIDATOR, &cfg, &e);
+    assert_int_equal(e, DM_ERR_INVALID);
+    print_message("%s", errs);
+    assert_non_null(strstr(errs, "config: AZURE_SERVICE_BUS_CONNECTION_STRING_CONSOLIDATE "
+                                 "EntityPath names another queue"));
+    assert_non_null(
+        strstr(errs, "config: AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_DONE no SharedAccessKey"));
+    assert_non_null(strstr(errs, "2 problems"));
+    assert_null(strstr(errs, "S3cretQueueKey"));
+    assert_null(strstr(errs, "Endpoint="));
+    free(errs);
+    dm_config_free(&cfg);
+    /* The dashboard and the feed simulator do not read them. */
+    errs = load(DM_SVC_DASHBOARD, &cfg, &e);
+    assert_int_equal(e, DM_OK);
+    free(errs);
+    dm_config_free(&cfg);
+}
+
 static void test_names(void **state)
 {
     const char **names = dm_config_names(DM_SVC_DASHBOARD);
@@ -336,6 +389,7 @@ int main(void)
         cmocka_unit_test_setup(test_conninfo_sslmode, clear_env),
         cmocka_unit_test_setup(test_conninfo_url_sslmode, clear_env),
         cmocka_unit_test_setup(test_servicebus_selected, clear_env),
+        cmocka_unit_test_setup(test_servicebus_per_queue, clear_env),
         cmocka_unit_test_setup(test_names, clear_env),
         cmocka_unit_test_setup(test_log_json_lines, clear_env),
         cmocka_unit_test_setup(test_log_invalid_utf8, clear_env),

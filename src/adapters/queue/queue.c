@@ -67,16 +67,19 @@ enum dm_err dm_queue_open_pg(struct dm_db *db, const char *conninfo,
     return DM_OK;
 }
 
-enum dm_err dm_queue_open_servicebus(const char *connection_string,
-                                     const struct dm_queue_settings *settings,
-                                     struct dm_queue **out, struct dm_error *err)
+enum dm_err dm_queue_open_servicebus_scoped(const char *namespace_cs, const char *const *queue_cs,
+                                            const struct dm_queue_settings *settings,
+                                            struct dm_queue **out, struct dm_error *err)
 {
     *out = NULL;
-    if (connection_string == NULL || connection_string[0] == '\0')
+    bool any = namespace_cs != NULL && namespace_cs[0] != '\0';
+    for (int i = 0; queue_cs != NULL && i < DM_Q_COUNT; i++)
+        any |= queue_cs[i] != NULL && queue_cs[i][0] != '\0';
+    if (!any)
         return dm_error_set(err, DM_ERR_INVALID,
                             "queue: AZURE_SERVICE_BUS_CONNECTION_STRING is not set");
     struct dm_queue *q = queue_new(settings);
-    enum dm_err e = dm_queue_sb_init(q, connection_string, err);
+    enum dm_err e = dm_queue_sb_init(q, namespace_cs, queue_cs, err);
     if (e != DM_OK) {
         free(q);
         return e;
@@ -85,15 +88,37 @@ enum dm_err dm_queue_open_servicebus(const char *connection_string,
     return DM_OK;
 }
 
+enum dm_err dm_queue_open_servicebus(const char *connection_string,
+                                     const struct dm_queue_settings *settings,
+                                     struct dm_queue **out, struct dm_error *err)
+{
+    return dm_queue_open_servicebus_scoped(connection_string, NULL, settings, out, err);
+}
+
+/* The per-queue Service Bus connection strings of cfg, in enum order. */
+static void queue_strings(const struct dm_config *cfg, const char *out[DM_Q_COUNT])
+{
+    out[DM_Q_WORK_ITEMS] = cfg->azure_service_bus_connection_string_work_items;
+    out[DM_Q_WORK_DONE] = cfg->azure_service_bus_connection_string_work_done;
+    out[DM_Q_CONSOLIDATE] = cfg->azure_service_bus_connection_string_consolidate;
+}
+
 enum dm_err dm_queue_open(const struct dm_config *cfg, struct dm_db *db, struct dm_queue **out,
                           struct dm_error *err)
 {
     *out = NULL;
+    const char *per_queue[DM_Q_COUNT];
+    queue_strings(cfg, per_queue);
     const char *backend = cfg->queue_backend;
-    if (backend == NULL)
-        backend = cfg->azure_service_bus_connection_string ? "servicebus" : "pg";
+    if (backend == NULL) {
+        bool sb = cfg->azure_service_bus_connection_string != NULL;
+        for (int i = 0; i < DM_Q_COUNT; i++)
+            sb |= per_queue[i] != NULL;
+        backend = sb ? "servicebus" : "pg";
+    }
     if (!strcmp(backend, "servicebus"))
-        return dm_queue_open_servicebus(cfg->azure_service_bus_connection_string, NULL, out, err);
+        return dm_queue_open_servicebus_scoped(cfg->azure_service_bus_connection_string, per_queue,
+                                               NULL, out, err);
     if (strcmp(backend, "pg") != 0)
         return dm_error_set(err, DM_ERR_INVALID, "queue: unknown backend '%s'", backend);
     /* WORK_ITEMS_LOCK_MS (tests only) shortens the work-items peek-lock; 0 keeps the seed's. */

@@ -3,7 +3,8 @@
  * semantics: peek-lock receive, complete / abandon / dead-letter / renew-lock, duplicate
  * detection on message id, scheduled delivery, time-to-live, dead-lettering on expiry and on
  * exceeding max delivery, depth and dead-letter depth. Backends: PostgreSQL tables (default)
- * and Azure Service Bus over REST (when AZURE_SERVICE_BUS_CONNECTION_STRING is set).
+ * and Azure Service Bus over REST (when AZURE_SERVICE_BUS_CONNECTION_STRING, or one of the
+ * per-queue AZURE_SERVICE_BUS_CONNECTION_STRING_<QUEUE>, is set).
  * Callers (scheduler, worker, consolidator, api, cli) never know which backend runs.
  *
  * Thread-safety: one struct dm_queue may be used by many threads at once.
@@ -65,7 +66,8 @@ struct dm_queue_stats {
 struct dm_queue; /* opaque handle: backend + its state */
 
 /* Open the backend chosen by configuration: Service Bus when cfg->queue_backend is
- * "servicebus", else PostgreSQL over db (which must outlive the queue). */
+ * "servicebus" (with the namespace and per-queue connection strings), else PostgreSQL over
+ * db (which must outlive the queue). */
 enum dm_err dm_queue_open(const struct dm_config *cfg, struct dm_db *db, struct dm_queue **out,
                           struct dm_error *err) DM_MUST_CHECK;
 /* Open a backend explicitly, with per-queue settings (an array of DM_Q_COUNT entries in enum
@@ -80,6 +82,14 @@ enum dm_err dm_queue_open_pg(struct dm_db *db, const char *conninfo,
 enum dm_err dm_queue_open_servicebus(const char *connection_string,
                                      const struct dm_queue_settings *settings,
                                      struct dm_queue **out, struct dm_error *err) DM_MUST_CHECK;
+/* Service Bus with a credential per queue: queue_cs (NULL, or DM_Q_COUNT entries in enum
+ * order, each NULL or a connection string whose EntityPath, if any, names that queue) wins over
+ * namespace_cs (may be NULL) for its queue. At least one string must be given; a queue with
+ * none answers DM_ERR_AUTH (servicebus.h). */
+enum dm_err dm_queue_open_servicebus_scoped(const char *namespace_cs, const char *const *queue_cs,
+                                            const struct dm_queue_settings *settings,
+                                            struct dm_queue **out,
+                                            struct dm_error *err) DM_MUST_CHECK;
 /* The settings in force for one queue of this handle. */
 const struct dm_queue_settings *dm_queue_handle_settings(const struct dm_queue *q,
                                                          enum dm_queue_name name);

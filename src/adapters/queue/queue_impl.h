@@ -16,8 +16,10 @@ struct dm_queue {
 /* Fill q->ops and q->impl (q->settings is already set). */
 enum dm_err dm_queue_pg_init(struct dm_queue *q, struct dm_db *db, const char *conninfo,
                              struct dm_error *err);
-enum dm_err dm_queue_sb_init(struct dm_queue *q, const char *connection_string,
-                             struct dm_error *err);
+/* namespace_cs may be NULL; queue_cs NULL or DM_Q_COUNT entries (see
+ * dm_queue_open_servicebus_scoped). */
+enum dm_err dm_queue_sb_init(struct dm_queue *q, const char *namespace_cs,
+                             const char *const *queue_cs, struct dm_error *err);
 
 /* A new zeroed message (aborts on allocation failure). */
 struct dm_queue_msg *dm_queue_msg_new(enum dm_queue_name name);

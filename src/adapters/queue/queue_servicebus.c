@@ -91,6 +91,8 @@ enum dm_err dm_sb_parse_connection_string(const char *cs, struct dm_sb_conn_info
                 slot = &out->key_name;
             else if (!strcasecmp(k, "SharedAccessKey"))
                 slot = &out->key;
+            else if (!strcasecmp(k, "EntityPath"))
+                slot = &out->entity_path;
             else if (!strcasecmp(k, "UseDevelopmentEmulator"))
                 emulator = !strcasecmp(v, "true");
             if (slot) {
@@ -132,11 +134,43 @@ void dm_sb_conn_info_free(struct dm_sb_conn_info *ci)
         return;
     free(ci->base_url);
     free(ci->key_name);
+    free(ci->entity_path);
     if (ci->key) {
         memset(ci->key, 0, strlen(ci->key));
         free(ci->key);
     }
     memset(ci, 0, sizeof(*ci));
+}
+
+enum dm_err dm_sb_parse_queue_connection_string(const char *cs, const char *queue,
+                                                struct dm_sb_conn_info *out, struct dm_error *err)
+{
+    enum dm_err e = dm_sb_parse_connection_string(cs, out, err);
+    if (e != DM_OK)
+        return e;
+    /* A queue-scoped rule signs only for its own queue: given for another queue, every call
+     * would be refused (401) at run time. Say so at start-up instead. */
+    const char *ep = out->entity_path;
+    if (ep != NULL && ep[0] != '\0' && strcasecmp(ep, queue) != 0) {
+        dm_sb_conn_info_free(out);
+        return dm_error_set(err, DM_ERR_INVALID,
+                            "service bus connection string: EntityPath names another queue "
+                            "(a string for %s must have EntityPath=%s or none)",
+                            queue, queue);
+    }
+    return DM_OK;
+}
+
+const char *dm_sb_queue_variable(enum dm_queue_name name)
+{
+    static const char *vars[DM_Q_COUNT] = {
+        [DM_Q_WORK_ITEMS] = "AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_ITEMS",
+        [DM_Q_WORK_DONE] = "AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_DONE",
+        [DM_Q_CONSOLIDATE] = "AZURE_SERVICE_BUS_CONNECTION_STRING_CONSOLIDATE",
+    };
+    if ((int)name < 0 || name >= DM_Q_COUNT)
+        return "AZURE_SERVICE_BUS_CONNECTION_STRING";
+    return vars[name];
 }
 
 char *dm_sb_sas_token(const char *resource_uri, const char *key_name, const char *key,
@@ -213,7 +247,9 @@ enum dm_err dm_sb_parse_rfc1123(const char *s, int64_t *ms)
 /* ---- backend state and HTTP ---------------------------------------------------------------- */
 
 struct sb_queue {
-    struct dm_sb_conn_info ci;
+    /* Each queue's credential: its own connection string or the namespace's; base_url NULL
+     * when the queue has none (every operation on it then fails before any request). */
+    struct dm_sb_conn_info ci[DM_Q_COUNT];
     pthread_mutex_t mu;
     char *token[DM_Q_COUNT];
     int64_t token_exp[DM_Q_COUNT];
@@ -224,6 +260,18 @@ static struct sb_queue *impl(struct dm_queue *q)
     return q->impl;
 }
 
+/* DM_OK when this process holds a credential for queue `name`, else DM_ERR_AUTH naming the
+ * variables that would give it one. Checked before any URL of the queue is built. */
+static enum dm_err need_conn(struct dm_queue *q, enum dm_queue_name name, struct dm_error *err)
+{
+    if (impl(q)->ci[name].base_url != NULL)
+        return DM_OK;
+    return dm_error_set(err, DM_ERR_AUTH,
+                        "service bus: no credential for queue %s (set %s or "
+                        "AZURE_SERVICE_BUS_CONNECTION_STRING)",
+                        q->settings[name].name, dm_sb_queue_variable(name));
+}
+
 /* "Authorization: SharedAccessSignature ..." for the queue's entity (malloc'd). */
 static char *auth_header(struct dm_queue *q, enum dm_queue_name name)
 {
@@ -231,10 +279,11 @@ static char *auth_header(struct dm_queue *q, enum dm_queue_name name)
     int64_t now = dm_now_ms() / 1000;
     pthread_mutex_lock(&s->mu);
     if (s->token[name] == NULL || s->token_exp[name] - now < TOKEN_RENEW_S) {
-        char *uri = dm_xasprintf("%s/%s", s->ci.base_url, q->settings[name].name);
+        const struct dm_sb_conn_info *ci = &s->ci[name];
+        char *uri = dm_xasprintf("%s/%s", ci->base_url, q->settings[name].name);
         free(s->token[name]);
         s->token_exp[name] = now + TOKEN_TTL_S;
-        s->token[name] = dm_sb_sas_token(uri, s->ci.key_name, s->ci.key, s->token_exp[name]);
+        s->token[name] = dm_sb_sas_token(uri, ci->key_name, ci->key, s->token_exp[name]);
         free(uri);
     }
     char *h = dm_xasprintf("Authorization: %s", s->token[name]);
@@ -354,7 +403,7 @@ static enum dm_err send_one(struct dm_queue *q, enum dm_queue_name name,
     json_t *p = broker_props(&q->settings[name], m);
     char *props = json_dumps(p, JSON_COMPACT);
     json_decref(p);
-    char *url = dm_xasprintf("%s/%s/messages", impl(q)->ci.base_url, q->settings[name].name);
+    char *url = dm_xasprintf("%s/%s/messages", impl(q)->ci[name].base_url, q->settings[name].name);
     struct call c = {.method = "POST",
                      .url = url,
                      .content_type = "application/json",
@@ -373,7 +422,7 @@ static enum dm_err send_batch(struct dm_queue *q, enum dm_queue_name name, json_
     char *body = json_dumps(arr, JSON_COMPACT);
     if (body == NULL)
         return dm_error_set(err, DM_ERR_INTERNAL, "service bus: batch serialisation failed");
-    char *url = dm_xasprintf("%s/%s/messages", impl(q)->ci.base_url, q->settings[name].name);
+    char *url = dm_xasprintf("%s/%s/messages", impl(q)->ci[name].base_url, q->settings[name].name);
     struct call c = {.method = "POST",
                      .url = url,
                      .content_type = "application/vnd.microsoft.servicebus.json",
@@ -388,6 +437,8 @@ static enum dm_err send_batch(struct dm_queue *q, enum dm_queue_name name, json_
 static enum dm_err sb_send_many(struct dm_queue *q, enum dm_queue_name name,
                                 const struct dm_queue_out *msgs, int n, struct dm_error *err)
 {
+    if (need_conn(q, name, err) != DM_OK)
+        return DM_ERR_AUTH;
     if (n == 1)
         return send_one(q, name, &msgs[0], err);
     json_t *batch = json_array();
@@ -495,13 +546,13 @@ static enum dm_err parse_locked(struct dm_queue *q, enum dm_queue_name name, con
         m->locked_until_ms = dm_now_ms() + q->settings[name].lock_ms;
     /* The lock URL: Location when it lies under our endpoint, else the documented form. */
     char loc[2048];
-    size_t bl = strlen(s->ci.base_url);
-    if (dm_http_header(resp, "Location", loc, sizeof(loc)) && !strncmp(loc, s->ci.base_url, bl) &&
+    const char *base = s->ci[name].base_url;
+    size_t bl = strlen(base);
+    if (dm_http_header(resp, "Location", loc, sizeof(loc)) && !strncmp(loc, base, bl) &&
         loc[bl] == '/')
         m->backend_ref = dm_xstrdup(loc);
     else
-        m->backend_ref =
-            dm_xasprintf("%s/%s/messages/%" PRId64 "/%s", s->ci.base_url, entity, seq, token);
+        m->backend_ref = dm_xasprintf("%s/%s/messages/%" PRId64 "/%s", base, entity, seq, token);
     char reason[1024];
     if (dm_http_header(resp, "DeadLetterReason", reason, sizeof(reason)))
         m->dead_letter_reason = unquote(reason);
@@ -517,8 +568,10 @@ static enum dm_err peek_lock(struct dm_queue *q, enum dm_queue_name name, const 
                              int timeout_s, struct dm_queue_msg **out, struct dm_error *err)
 {
     *out = NULL;
-    char *url =
-        dm_xasprintf("%s/%s/messages/head?timeout=%d", impl(q)->ci.base_url, entity, timeout_s);
+    if (need_conn(q, name, err) != DM_OK)
+        return DM_ERR_AUTH;
+    char *url = dm_xasprintf("%s/%s/messages/head?timeout=%d", impl(q)->ci[name].base_url, entity,
+                             timeout_s);
     struct call c = {.method = "POST", .url = url, .timeout_ms = (long)timeout_s * 1000 + 15000};
     struct dm_http_response resp;
     enum dm_err e = http_call(q, name, &c, &resp, err);
@@ -556,10 +609,12 @@ static enum dm_err sb_receive(struct dm_queue *q, enum dm_queue_name name, int w
 static enum dm_err settle(struct dm_queue *q, struct dm_queue_msg *m, const char *method,
                           const char *what, struct dm_http_response *keep, struct dm_error *err)
 {
-    struct sb_queue *s = impl(q);
-    size_t bl = strlen(s->ci.base_url);
-    /* Only ever send our credentials to our endpoint. */
-    if (m->backend_ref == NULL || strncmp(m->backend_ref, s->ci.base_url, bl) != 0 ||
+    if (need_conn(q, m->queue, err) != DM_OK)
+        return DM_ERR_AUTH;
+    const char *base = impl(q)->ci[m->queue].base_url;
+    size_t bl = strlen(base);
+    /* Only ever send a queue's credential to that queue's endpoint. */
+    if (m->backend_ref == NULL || strncmp(m->backend_ref, base, bl) != 0 ||
         m->backend_ref[bl] != '/')
         return dm_error_set(err, DM_ERR_LOCK_LOST, "service bus %s %s: lock lost", what,
                             m->id ? m->id : "");
@@ -664,7 +719,9 @@ enum dm_err dm_sb_parse_description(const char *xml, struct dm_queue_stats *out)
 static enum dm_err sb_stats(struct dm_queue *q, enum dm_queue_name name, struct dm_queue_stats *out,
                             struct dm_error *err)
 {
-    char *url = dm_xasprintf("%s/%s?api-version=" API_VERSION, impl(q)->ci.base_url,
+    if (need_conn(q, name, err) != DM_OK)
+        return DM_ERR_AUTH;
+    char *url = dm_xasprintf("%s/%s?api-version=" API_VERSION, impl(q)->ci[name].base_url,
                              q->settings[name].name);
     struct call c = {.method = "GET", .url = url};
     struct dm_http_response resp;
@@ -784,7 +841,8 @@ static void sb_free(struct dm_queue *q)
         return;
     for (int i = 0; i < DM_Q_COUNT; i++)
         free(s->token[i]);
-    dm_sb_conn_info_free(&s->ci);
+    for (int i = 0; i < DM_Q_COUNT; i++)
+        dm_sb_conn_info_free(&s->ci[i]);
     pthread_mutex_destroy(&s->mu);
     free(s);
     q->impl = NULL;
@@ -804,12 +862,39 @@ static const struct dm_queue_ops sb_ops = {
     .free = sb_free,
 };
 
-enum dm_err dm_queue_sb_init(struct dm_queue *q, const char *connection_string,
-                             struct dm_error *err)
+enum dm_err dm_queue_sb_init(struct dm_queue *q, const char *namespace_cs,
+                             const char *const *queue_cs, struct dm_error *err)
 {
     struct sb_queue *s = dm_xcalloc(1, sizeof(*s));
-    enum dm_err e = dm_sb_parse_connection_string(connection_string, &s->ci, err);
+    enum dm_err e = DM_OK;
+    struct dm_sb_conn_info ns = {0};
+    bool have_ns = namespace_cs != NULL && namespace_cs[0] != '\0';
+    if (have_ns && (e = dm_sb_parse_connection_string(namespace_cs, &ns, err)) != DM_OK)
+        goto out;
+    for (int i = 0; i < DM_Q_COUNT; i++) {
+        const char *own = queue_cs ? queue_cs[i] : NULL;
+        if (own != NULL && own[0] != '\0') {
+            e = dm_sb_parse_queue_connection_string(own, q->settings[i].name, &s->ci[i], err);
+            if (e != DM_OK) {
+                if (err) {
+                    char m[sizeof(err->message)];
+                    snprintf(m, sizeof(m), "%s", err->message);
+                    dm_error_set(err, e, "%s: %s", dm_sb_queue_variable((enum dm_queue_name)i), m);
+                }
+                goto out;
+            }
+        } else if (have_ns) {
+            /* A copy per queue: each queue's credential has one owner. */
+            s->ci[i].base_url = dm_xstrdup(ns.base_url);
+            s->ci[i].key_name = dm_xstrdup(ns.key_name);
+            s->ci[i].key = dm_xstrdup(ns.key);
+        }
+    }
+out:
+    dm_sb_conn_info_free(&ns);
     if (e != DM_OK) {
+        for (int i = 0; i < DM_Q_COUNT; i++)
+            dm_sb_conn_info_free(&s->ci[i]);
         free(s);
         return e;
     }

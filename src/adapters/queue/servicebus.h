@@ -4,10 +4,19 @@
  * dm_queue_open when AZURE_SERVICE_BUS_CONNECTION_STRING is set (or QUEUE_BACKEND=servicebus).
  *
  * Connection string: `Endpoint=sb://NS.servicebus.windows.net/;SharedAccessKeyName=NAME;
- * SharedAccessKey=KEY` (keys case-insensitive, any order, EntityPath ignored). sb:// means
+ * SharedAccessKey=KEY[;EntityPath=QUEUE]` (keys case-insensitive, any order). sb:// means
  * https://. For local doubles and emulators the Endpoint may be an explicit http:// or https://
  * URL (`Endpoint=http://127.0.0.1:8123/`), or `UseDevelopmentEmulator=true` turns sb:// into
  * plain http:// on the same host and port.
+ *
+ * Credentials per queue (least privilege): each queue may have its own connection string,
+ * AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_ITEMS / _WORK_DONE / _CONSOLIDATE, typically the
+ * queue-scoped shared access rule Azure gives with `EntityPath=<queue>`. A queue uses its own
+ * string when set, else the namespace-level AZURE_SERVICE_BUS_CONNECTION_STRING (the seed's
+ * single variable, which alone keeps working as before). A string given for one queue whose
+ * EntityPath names another is refused at start-up; in the namespace-level string an
+ * EntityPath is ignored, as before. Operations on a queue with neither string fail with
+ * DM_ERR_AUTH before any request (an app only holds the queues its role needs).
  *
  * SAS token (one per queue, cached, valid 1 h, renewed 5 min before expiry), signing the
  * queue's entity URI (e.g. https://NS.servicebus.windows.net/work-items, which also covers its
@@ -65,6 +74,7 @@ struct dm_sb_conn_info {
     char *base_url; /* "https://ns.servicebus.windows.net" (no trailing slash) */
     char *key_name;
     char *key;
+    char *entity_path; /* EntityPath (a queue-scoped rule's queue) or NULL */
 };
 
 /* Parse a connection string (see above). DM_ERR_INVALID naming the missing or bad key; the
@@ -72,6 +82,16 @@ struct dm_sb_conn_info {
 enum dm_err dm_sb_parse_connection_string(const char *cs, struct dm_sb_conn_info *out,
                                           struct dm_error *err) DM_MUST_CHECK;
 void dm_sb_conn_info_free(struct dm_sb_conn_info *ci);
+
+/* Parse a connection string meant for one queue (its per-queue variable): as above, and an
+ * EntityPath, when present, must name that queue (case-insensitively, as Service Bus entity
+ * names are). DM_ERR_INVALID otherwise, with a message that names neither key nor value. */
+enum dm_err dm_sb_parse_queue_connection_string(const char *cs, const char *queue,
+                                                struct dm_sb_conn_info *out,
+                                                struct dm_error *err) DM_MUST_CHECK;
+
+/* The per-queue variable of a queue ("AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_ITEMS"). */
+const char *dm_sb_queue_variable(enum dm_queue_name name);
 
 /* The SAS token (the whole Authorization header value) for resource_uri, valid until
  * expiry_s (seconds since the epoch). malloc'd. */

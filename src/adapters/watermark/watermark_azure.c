@@ -1,9 +1,22 @@
 /*
  * watermark_azure.c - Azure Blob watermark backend over the HTTP client: container
- * "watermarks" (created on first use), blob "watermark.json", Shared Key authorization,
- * reads return the blob's ETag, writes are conditional (If-Match on the ETag, or
- * If-None-Match: * for the first), 409/412 map to DM_ERR_CONFLICT. Blob versioning on the
- * account keeps the history. Works against Azurite (UseDevelopmentStorage=true).
+ * "watermarks", blob "watermark.json", reads return the blob's ETag, writes are conditional
+ * (If-Match on the ETag, or If-None-Match: * for the first), 409/412 map to DM_ERR_CONFLICT.
+ * Blob versioning on the account keeps the history. Works against Azurite
+ * (UseDevelopmentStorage=true).
+ *
+ * Two credentials:
+ * - the account key (AccountName + AccountKey): Shared Key authorization; the container is
+ *   created on first use;
+ * - a shared access signature scoped to the container (`BlobEndpoint=https://ACCOUNT.blob.
+ *   core.windows.net/;SharedAccessSignature=sv=...&sr=c&sp=r&se=...&sig=...`, as Azure writes
+ *   SAS connection strings; AccountName + EndpointSuffix may stand for BlobEndpoint): the
+ *   token is appended to every request's query and nothing is signed here. A container SAS
+ *   cannot create its container, so the container must exist (Terraform creates it); its
+ *   permissions decide what this process may do (read only: reads work, writes get 403).
+ *   Least privilege: no app needs the account key (docs/operations.md, Security).
+ * Errors never carry the key or the token (the HTTP client's messages quote the URL; the
+ * token is cut out of them).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +39,9 @@
 
 struct azure_store {
     char *account;
-    uint8_t *key;
+    uint8_t *key; /* account key (Shared Key), or NULL with a SAS */
     size_t key_len;
+    char *sas;           /* container SAS query ("sv=...&sig=..."), or NULL with a key */
     char *endpoint;      /* no trailing slash */
     char *endpoint_path; /* path part of the endpoint ("" or "/devstoreaccount1") */
     bool container_ready;
@@ -74,9 +88,75 @@ struct az_req {
     size_t body_len;
 };
 
+/* Cut every copy of secret out of msg (in place). */
+static void redact(char *msg, const char *secret)
+{
+    size_t sl = strlen(secret);
+    if (sl == 0)
+        return;
+    for (char *p; (p = strstr(msg, secret)) != NULL;) {
+        static const char mark[] = "<SharedAccessSignature>";
+        size_t ml = sizeof(mark) - 1;
+        size_t tail = strlen(p + sl) + 1;
+        if (ml <= sl) {
+            memcpy(p, mark, ml);
+            memmove(p + ml, p + sl, tail);
+        } else {
+            memmove(p, p + sl, tail); /* a tiny token: drop it */
+        }
+    }
+}
+
+/* A request authorized by the container SAS: the token goes in the query, nothing signed. */
+static enum dm_err az_do_sas(struct azure_store *az, const struct az_req *r,
+                             struct dm_http_response *resp, struct dm_error *err)
+{
+    char date[64];
+    http_date(date);
+    char *url = dm_xasprintf("%s%s?%s%s%s", az->endpoint, r->path, r->query ? r->query : "",
+                             r->query ? "&" : "", az->sas);
+    char h_date[96], h_ver[64], h_ct[160], h_im[200], h_inm[200];
+    snprintf(h_date, sizeof(h_date), "x-ms-date: %s", date);
+    snprintf(h_ver, sizeof(h_ver), "x-ms-version: %s", AZ_VERSION);
+    snprintf(h_ct, sizeof(h_ct), "Content-Type:%s%s", r->content_type ? " " : "",
+             r->content_type ? r->content_type : "");
+    const char *headers[8];
+    int nh = 0;
+    headers[nh++] = h_date;
+    headers[nh++] = h_ver;
+    headers[nh++] = h_ct;
+    if (r->blob_type)
+        headers[nh++] = "x-ms-blob-type: BlockBlob";
+    if (r->if_match) {
+        snprintf(h_im, sizeof(h_im), "If-Match: %s", r->if_match);
+        headers[nh++] = h_im;
+    }
+    if (r->if_none_match) {
+        snprintf(h_inm, sizeof(h_inm), "If-None-Match: %s", r->if_none_match);
+        headers[nh++] = h_inm;
+    }
+    headers[nh] = NULL;
+    struct dm_http_request req = {
+        .method = r->method,
+        .url = url,
+        .headers = headers,
+        .body = r->body,
+        .body_len = r->body_len,
+        .timeout_ms = 30000,
+        .max_response = 1 << 20,
+    };
+    enum dm_err e = dm_http_do(&req, resp, err);
+    if (e != DM_OK && err)
+        redact(err->message, az->sas);
+    free(url);
+    return e;
+}
+
 static enum dm_err az_do(struct azure_store *az, const struct az_req *r,
                          struct dm_http_response *resp, struct dm_error *err)
 {
+    if (az->sas)
+        return az_do_sas(az, r, resp, err);
     char date[64];
     http_date(date);
     char clen[32] = "";
@@ -255,11 +335,22 @@ static enum dm_err az_write(struct dm_watermark_store *s, const struct dm_waterm
     return e;
 }
 
+static void wipe_free(char *p)
+{
+    if (p) {
+        memset(p, 0, strlen(p));
+        free(p);
+    }
+}
+
 static void az_free(struct dm_watermark_store *s)
 {
     struct azure_store *az = s->impl;
     free(az->account);
+    if (az->key)
+        memset(az->key, 0, az->key_len);
     free(az->key);
+    wipe_free(az->sas);
     free(az->endpoint);
     free(az->endpoint_path);
     free(az);
@@ -273,14 +364,27 @@ static const struct dm_watermark_ops azure_ops = {
     .free = az_free,
 };
 
+/* A SAS token is a query string: URL-safe characters only, with a signature and a version. */
+static bool sas_valid(const char *sas)
+{
+    static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                             "-._~%&=+/:,";
+    if (sas[0] == '\0' || sas[strspn(sas, ok)] != '\0')
+        return false;
+    return (!strncmp(sas, "sig=", 4) || strstr(sas, "&sig=") != NULL) &&
+           (!strncmp(sas, "sv=", 3) || strstr(sas, "&sv=") != NULL);
+}
+
 enum dm_err dm_watermark_azure_open(const char *cs, struct dm_watermark_store **out,
                                     struct dm_error *err)
 {
     *out = NULL;
     enum dm_err e = DM_OK;
-    char *account = NULL, *key = NULL, *endpoint = NULL, *dev = NULL, *proto = NULL, *suffix = NULL;
+    char *account = NULL, *key = NULL, *endpoint = NULL, *dev = NULL, *proto = NULL, *suffix = NULL,
+         *sas = NULL;
     struct azure_store *az = NULL;
     dev = conn_get(cs, "UseDevelopmentStorage");
+    sas = conn_get(cs, "SharedAccessSignature");
     if (dev && !strcasecmp(dev, "true")) {
         account = dm_xstrdup(AZ_DEV_ACCOUNT);
         key = dm_xstrdup(AZ_DEV_KEY);
@@ -290,14 +394,33 @@ enum dm_err dm_watermark_azure_open(const char *cs, struct dm_watermark_store **
         free(proxy);
     } else {
         account = conn_get(cs, "AccountName");
-        key = conn_get(cs, "AccountKey");
+        key = sas ? NULL : conn_get(cs, "AccountKey");
         endpoint = conn_get(cs, "BlobEndpoint");
     }
-    if (account == NULL || key == NULL) {
-        e = dm_error_set(
-            err, DM_ERR_INVALID,
-            "AZURE_STORAGE_CONNECTION_STRING: AccountName and AccountKey are required");
+    if (sas != NULL && (dev == NULL || strcasecmp(dev, "true") != 0)) {
+        /* Azure writes the token without its '?'; tolerate one. */
+        if (sas[0] == '?')
+            memmove(sas, sas + 1, strlen(sas));
+        if (!sas_valid(sas)) {
+            e = dm_error_set(err, DM_ERR_INVALID,
+                             "AZURE_STORAGE_CONNECTION_STRING: SharedAccessSignature is not a SAS "
+                             "token (it needs sv and sig parameters, URL characters only)");
+            goto out;
+        }
+        if (endpoint == NULL && account == NULL) {
+            e = dm_error_set(err, DM_ERR_INVALID,
+                             "AZURE_STORAGE_CONNECTION_STRING: a SharedAccessSignature needs "
+                             "BlobEndpoint (or AccountName)");
+            goto out;
+        }
+    } else if (account == NULL || key == NULL) {
+        e = dm_error_set(err, DM_ERR_INVALID,
+                         "AZURE_STORAGE_CONNECTION_STRING: AccountName and AccountKey (or "
+                         "BlobEndpoint and SharedAccessSignature) are required");
         goto out;
+    } else {
+        free(sas);
+        sas = NULL; /* the development account always signs with its key */
     }
     if (endpoint == NULL) {
         proto = conn_get(cs, "DefaultEndpointsProtocol");
@@ -314,7 +437,11 @@ enum dm_err dm_watermark_azure_open(const char *cs, struct dm_watermark_store **
     size_t elen = strlen(endpoint);
     while (elen > 0 && endpoint[elen - 1] == '/')
         endpoint[--elen] = '\0';
-    if (dm_base64_decode(key, &az->key, &az->key_len) != DM_OK) {
+    if (sas) {
+        az->sas = sas;
+        sas = NULL;
+        az->container_ready = true; /* a container SAS cannot create it: Terraform does */
+    } else if (dm_base64_decode(key, &az->key, &az->key_len) != DM_OK) {
         e = dm_error_set(err, DM_ERR_INVALID,
                          "AZURE_STORAGE_CONNECTION_STRING: AccountKey is not base64");
         goto out;
@@ -322,7 +449,7 @@ enum dm_err dm_watermark_azure_open(const char *cs, struct dm_watermark_store **
     const char *host = strstr(endpoint, "://") + 3;
     const char *path = strchr(host, '/');
     az->endpoint_path = dm_xstrdup(path ? path : "");
-    az->account = account;
+    az->account = account ? account : dm_xstrdup("");
     account = NULL;
     az->endpoint = endpoint;
     endpoint = NULL;
@@ -334,11 +461,13 @@ enum dm_err dm_watermark_azure_open(const char *cs, struct dm_watermark_store **
 out:
     if (az) {
         free(az->key);
+        wipe_free(az->sas);
         free(az->endpoint_path);
         free(az);
     }
     free(account);
-    free(key);
+    wipe_free(key);
+    wipe_free(sas);
     free(endpoint);
     free(dev);
     free(proto);

@@ -18,8 +18,9 @@ struct dm_watermark_store {
 /* File backend over directory dir (created on first write). */
 enum dm_err dm_watermark_file_open(const char *dir, struct dm_watermark_store **out,
                                    struct dm_error *err) DM_MUST_CHECK;
-/* Azure Blob backend from a connection string (AccountName/AccountKey/BlobEndpoint or
- * DefaultEndpointsProtocol/EndpointSuffix, or UseDevelopmentStorage=true for Azurite). */
+/* Azure Blob backend from a connection string: an account key (AccountName/AccountKey/
+ * BlobEndpoint or DefaultEndpointsProtocol/EndpointSuffix, or UseDevelopmentStorage=true for
+ * Azurite), or a container SAS (BlobEndpoint/SharedAccessSignature; see watermark_azure.c). */
 enum dm_err dm_watermark_azure_open(const char *connection_string, struct dm_watermark_store **out,
                                     struct dm_error *err) DM_MUST_CHECK;
 
