@@ -2,6 +2,9 @@
 // parser (@cdktf/hcl2json), evaluates the simple variable references the modules use, and
 // compares the result for the prod and staging environments with the seed's numbers
 // (seed_values.json; when the seed itself is present, that file is first checked against it).
+// Least privilege (issue 15 item 18): no app or job may get the namespace-level Service Bus
+// rule or the storage account key / connection string; each gets the queue-scoped rules of
+// the queues it uses (service-bus app_permissions) and a SAS on the watermarks container.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -193,7 +196,13 @@ function checkContainerApps(envName, mod, vars, staging) {
       check(`${p}: ${app} KEDA rule authenticates with a secret`,
         auth && (r.secret || []).some((s) => s.name === auth.secret_name));
     }
-    checkEnv(`${p}: ${app}`, app, c, r.secret || []);
+    checkEnv(`${p}: ${app}`, app, c, r.secret || [], vars);
+    if (app !== 'dashboard') {
+      const raw = res(mod, 'azurerm_container_app', app);
+      checkCredentials(`${p}: ${app}`, raw.template[0].container[0], raw.secret || [],
+        Object.keys(appQueues(vars, app)), (q) => `var.servicebus_queue_connection_strings["${app}/${q}"]`,
+        STORAGE_ACCESS[app]);
+    }
     if (app === 'api') {
       check(`${p}: api has a system-assigned identity`, /SystemAssigned/.test(r.identity[0].type));
       const envv = Object.fromEntries(c.env.map((e) => [e.name, e.value]));
@@ -210,7 +219,11 @@ function checkContainerApps(envName, mod, vars, staging) {
     checkEq(`${p}: scheduler cpu`, V.scheduler.cpu, c.cpu);
     checkEq(`${p}: scheduler memory`, V.scheduler.memory, c.memory);
     checkEq(`${p}: scheduler container name`, 'scheduler', c.name);
-    checkEnv(`${p}: scheduler`, 'scheduler', c, job.secret || []);
+    checkEnv(`${p}: scheduler`, 'scheduler', c, job.secret || [], vars);
+    const raw = res(mod, 'azurerm_container_app_job', 'scheduler');
+    checkCredentials(`${p}: scheduler`, raw.template[0].container[0], raw.secret || [],
+      Object.keys(appQueues(vars, 'scheduler')), (q) => `var.servicebus_queue_connection_strings["scheduler/${q}"]`,
+      STORAGE_ACCESS.scheduler);
     const max = (c.env.find((e) => e.name === 'MAX_SCHEDULER_RECORDS') || {}).value;
     if (staging) check(`${p}: staging caps MAX_SCHEDULER_RECORDS (${max})`, Number(max) > 0);
     else checkEq(`${p}: prod MAX_SCHEDULER_RECORDS unlimited`, '0', max);
@@ -221,11 +234,12 @@ function checkContainerApps(envName, mod, vars, staging) {
     checkEq(`${p}: monitor runs diamond check`, ['/usr/local/bin/diamond', 'check', '--json'], c.command);
     checkEq(`${p}: monitor cron hourly`, '0 * * * *', mon.schedule_trigger_config[0].cron_expression);
     const names = envOf(c);
-    for (const n of ['RESEND_API_KEY', 'ALERT_EMAIL_TO', 'ALERT_EMAIL_FROM', 'AZURE_SERVICE_BUS_CONNECTION_STRING', 'AZURE_STORAGE_CONNECTION_STRING', 'DATABASE_PASSWORD'])
+    for (const n of ['RESEND_API_KEY', 'ALERT_EMAIL_TO', 'ALERT_EMAIL_FROM', 'AZURE_STORAGE_CONNECTION_STRING', 'DATABASE_PASSWORD',
+      ...Object.values(QUEUE_ENV)])
       check(`${p}: monitor gets ${n}`, names.includes(n));
-    const sb = (mon.secret || []).find((x) => x.name === 'servicebus-connection-string');
-    check(`${p}: monitor uses the monitor (Manage) Service Bus rule`,
-      sb && /monitor_servicebus_connection_string/.test(res(mod, 'azurerm_container_app_job', 'monitor').secret.find((x) => x.name === 'servicebus-connection-string').value));
+    const raw = res(mod, 'azurerm_container_app_job', 'monitor');
+    checkCredentials(`${p}: monitor`, raw.template[0].container[0], raw.secret || [],
+      Object.keys(QUEUE_ENV), (q) => `var.monitor_servicebus_connection_strings["${q}"]`, 'reader');
   }
   const apiProbe = res(mod, 'azurerm_container_app', 'api').template[0].container[0].liveness_probe[0];
   checkEq(`${p}: API liveness is TCP (a DB outage gives 503s, not restarts)`, 'TCP', apiProbe.transport);
@@ -245,13 +259,111 @@ const EXTRA_ENV = {
     'API_TRUSTED_PROXY_HOPS'],
 };
 
-function checkEnv(p, app, container, secrets) {
+// ---- least privilege ----------------------------------------------------------------------
+
+// Per-queue Service Bus variables (the binary's names, src/core/config.c).
+const QUEUE_ENV = {
+  'work-items': 'AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_ITEMS',
+  'work-done': 'AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_DONE',
+  consolidate: 'AZURE_SERVICE_BUS_CONNECTION_STRING_CONSOLIDATE',
+};
+// Who may touch the watermark, and how: the consolidator advances it, the API, the scheduler
+// and the monitor read it, the worker never uses it.
+const STORAGE_ACCESS = { api: 'reader', scheduler: 'reader', consolidator: 'writer', worker: null };
+// Credentials no app may hold, wherever they would come from: the namespace-level Service Bus
+// rules and the storage account's key or key-bearing connection string.
+const FORBIDDEN = [
+  [/(?<!\w)servicebus_connection_strings\b|app_connection_strings|monitor_servicebus_connection_string\b|monitor_connection_string\b/, 'a namespace-level Service Bus rule'],
+  [/namespace_authorization_rule|RootManageSharedAccessKey/, 'a namespace-level Service Bus rule'],
+  [/storage_connection_string\b|module\.storage\.connection_string\b/, "the storage account's connection string"],
+  [/primary_connection_string|secondary_connection_string|primary_access_key|secondary_access_key|AccountKey=/, 'an account key'],
+];
+
+// The queues an app holds a rule for (service-bus app_permissions as the environment sets it).
+let APP_PERMISSIONS = null;
+function appQueues(vars, app) {
+  return (APP_PERMISSIONS || V.app_permissions)[app] || {};
+}
+
+function forbidden(text) {
+  for (const [re, what] of FORBIDDEN) if (re.test(String(text))) return what;
+  return null;
+}
+
+// The container's Service Bus and storage credentials: no namespace-level variable, exactly one
+// per-queue variable for each queue the app holds a rule for, each from a secret whose value is
+// that app's rule for that queue; the storage string is the SAS of the app's access (or none);
+// no secret of the app carries a forbidden credential.
+function checkCredentials(p, container, secrets, queues, expectRef, storage) {
+  const env = container.env || [];
+  const names = env.map((e) => e.name);
+  check(`${p} gets no namespace-level AZURE_SERVICE_BUS_CONNECTION_STRING`,
+    !names.includes('AZURE_SERVICE_BUS_CONNECTION_STRING'));
+  const byName = Object.fromEntries(secrets.map((s) => [s.name, s]));
+  checkEq(`${p} per-queue Service Bus variables are its queues'`,
+    queues.map((q) => QUEUE_ENV[q]).sort(), names.filter((n) => n.startsWith('AZURE_SERVICE_BUS_CONNECTION_STRING_')).sort());
+  for (const q of queues) {
+    const e = env.find((x) => x.name === QUEUE_ENV[q]);
+    const sec = e && byName[e.secret_name];
+    const want = '${' + expectRef(q) + '}';
+    check(`${p} ${QUEUE_ENV[q]} is its queue-scoped rule (${want})`, sec && sec.value === want,
+      sec ? sec.value : 'no secret');
+  }
+  const st = env.find((x) => x.name === 'AZURE_STORAGE_CONNECTION_STRING');
+  if (storage) {
+    const sec = st && byName[st.secret_name];
+    const want = `\${var.storage_${storage}_connection_string}`;
+    check(`${p} AZURE_STORAGE_CONNECTION_STRING is the ${storage} SAS`, sec && sec.value === want,
+      sec ? sec.value : 'no secret');
+  } else {
+    check(`${p} gets no storage credential`, st === undefined);
+  }
+  for (const s of secrets) {
+    const bad = forbidden(s.value);
+    check(`${p} secret ${s.name} is not ${bad || 'a forbidden credential'}`, bad === null, s.value);
+  }
+  for (const e of env) {
+    const bad = e.value !== undefined ? forbidden(e.value) : null;
+    check(`${p} env ${e.name} carries no ${bad || 'forbidden credential'}`, bad === null, e.value);
+  }
+}
+
+// The environment hands the container-apps module only scoped credentials.
+function checkEnvironmentCredentials(envName, call) {
+  for (const [k, v] of Object.entries(call)) {
+    const bad = forbidden(`${k} = ${JSON.stringify(v)}`);
+    check(`[${envName}] container_apps argument ${k} is not ${bad || 'a forbidden credential'}`, bad === null, v);
+  }
+  checkEq(`[${envName}] apps get the queue-scoped rules`, '${module.service_bus.queue_connection_strings}',
+    call.servicebus_queue_connection_strings);
+  checkEq(`[${envName}] monitor gets the queue-scoped Manage rules`, '${module.service_bus.monitor_connection_strings}',
+    call.monitor_servicebus_connection_strings);
+  checkEq(`[${envName}] readers get the read-only container SAS`, '${module.storage.reader_connection_string}',
+    call.storage_reader_connection_string);
+  checkEq(`[${envName}] the consolidator gets the read/write container SAS`, '${module.storage.writer_connection_string}',
+    call.storage_writer_connection_string);
+}
+
+// Seed variables the deployment replaces on purpose (least privilege): the namespace-level
+// Service Bus string by one string per queue the app uses; the worker's storage string by
+// nothing (it never reads the watermark).
+function expectedEnv(app, vars) {
+  let names = [...V.env[app], ...(EXTRA_ENV[app] || [])];
+  if (names.includes('AZURE_SERVICE_BUS_CONNECTION_STRING')) {
+    names = names.filter((n) => n !== 'AZURE_SERVICE_BUS_CONNECTION_STRING');
+    names.push(...Object.keys(appQueues(vars, app)).map((q) => QUEUE_ENV[q]));
+  }
+  if (STORAGE_ACCESS[app] === null) names = names.filter((n) => n !== 'AZURE_STORAGE_CONNECTION_STRING');
+  return names.sort();
+}
+
+function checkEnv(p, app, container, secrets, vars) {
   const names = envOf(container);
-  checkEq(`${p} environment variables are the seed's (plus the API's abuse limits)`,
-    [...V.env[app], ...(EXTRA_ENV[app] || [])].sort(), [...names].sort());
+  checkEq(`${p} environment variables are the seed's (plus the API's abuse limits; scoped credentials)`,
+    expectedEnv(app, vars), [...names].sort());
   const secretNames = new Set(secrets.map((s) => s.name));
   for (const e of container.env || []) {
-    if (V.secret_env.includes(e.name)) {
+    if (V.secret_env.includes(e.name) || Object.values(QUEUE_ENV).includes(e.name)) {
       check(`${p} ${e.name} comes from a Container App secret`,
         e.secret_name && secretNames.has(e.secret_name) && e.value === undefined);
     } else if (V.env_defaults[e.name] !== undefined && !String(e.value).includes('<?>')) {
@@ -291,12 +403,19 @@ function checkServiceBus(envName, mod, vars) {
     for (const [qn, rights] of Object.entries(qs)) want[app][qn] = [...rights].sort();
   }
   checkEq(`${p}: per-app least-privilege queue rights`, want, perms);
+  APP_PERMISSIONS = vars.app_permissions || null;
   const grant = res(mod, 'azurerm_servicebus_queue_authorization_rule', 'grant');
   checkEq(`${p}: queue rules never manage`, false, grant.manage);
-  checkEq(`${p}: app namespace rules never manage`, false,
-    res(mod, 'azurerm_servicebus_namespace_authorization_rule', 'app').manage);
-  checkEq(`${p}: monitor rule has Manage (dead-letter counts)`, true,
-    res(mod, 'azurerm_servicebus_namespace_authorization_rule', 'monitor').manage);
+  check(`${p}: no namespace-level authorization rule (every rule is scoped to one queue)`,
+    Object.keys((mod.resource || {}).azurerm_servicebus_namespace_authorization_rule || {}).length === 0,
+    Object.keys((mod.resource || {}).azurerm_servicebus_namespace_authorization_rule || {}).join(','));
+  const mon = res(mod, 'azurerm_servicebus_queue_authorization_rule', 'monitor');
+  check(`${p}: monitor rules are one per queue`, mon && mon.for_each === '${var.queues}', mon && mon.for_each);
+  checkEq(`${p}: monitor rules have Manage (dead-letter counts)`, true, mon && mon.manage);
+  for (const [name, out] of Object.entries(mod.output || {})) {
+    const bad = /namespace_authorization_rule/.test(JSON.stringify(out)) ? 'a namespace-level rule' : null;
+    check(`${p}: output ${name} is not ${bad || 'a namespace-level rule'}`, bad === null);
+  }
   checkEq(`${p}: KEDA rules cover the scaled queues`, ['consolidate', 'work-items'],
     [...(vars.keda_scaled_queues || [])].sort());
 }
@@ -311,6 +430,25 @@ function checkStorage(envName, mod, vars) {
   checkEq(`${p}: container`, V.watermark_container,
     resolve(res(mod, 'azurerm_storage_container', 'watermarks').name, vars));
   checkEq(`${p}: container is private`, 'private', res(mod, 'azurerm_storage_container', 'watermarks').container_access_type);
+  for (const [name, out] of Object.entries(mod.output || {})) {
+    const bad = /primary_connection_string|secondary_connection_string|access_key/.test(JSON.stringify(out[0].value));
+    check(`${p}: output ${name} exposes no account key`, !bad, out[0].value);
+  }
+  const want = { reader: { read: true }, writer: { read: true, create: true, write: true } };
+  for (const [who, rights] of Object.entries(want)) {
+    const sas = ((mod.data || {}).azurerm_storage_account_blob_container_sas || {})[who];
+    if (!check(`${p}: ${who} SAS exists`, sas !== undefined)) continue;
+    const d = sas[0];
+    checkEq(`${p}: ${who} SAS scoped to the watermarks container`, '${azurerm_storage_container.watermarks.name}', d.container_name);
+    checkEq(`${p}: ${who} SAS HTTPS only`, true, d.https_only);
+    const perms = d.permissions[0];
+    const got = Object.keys(perms).filter((k) => perms[k] === true).sort();
+    checkEq(`${p}: ${who} SAS permissions`, Object.keys(rights).sort(), got);
+    const out = ((mod.output || {})[`${who}_connection_string`] || [])[0];
+    check(`${p}: ${who}_connection_string is BlobEndpoint + that SAS`,
+      out && /^BlobEndpoint=\$\{azurerm_storage_account\.this\.primary_blob_endpoint\};SharedAccessSignature=/.test(out.value) &&
+      out.value.includes(`azurerm_storage_account_blob_container_sas.${who}.sas`), out && out.value);
+  }
   const pol = resolve(res(mod, 'azurerm_storage_management_policy', 'versions'), vars);
   checkEq(`${p}: old versions kept 30 days`, V.versioning_days,
     pol.rule[0].actions[0].version[0].delete_after_days_since_creation);
@@ -343,7 +481,10 @@ async function main() {
         vars[k] = resolve(v, envVars);
       }
       const staging = envName === 'staging';
-      if (modName === 'container-apps') checkContainerApps(envName, mods[modName], vars, staging);
+      if (modName === 'container-apps') {
+        checkEnvironmentCredentials(envName, call);
+        checkContainerApps(envName, mods[modName], vars, staging);
+      }
       if (modName === 'service-bus') checkServiceBus(envName, mods[modName], vars);
       if (modName === 'storage') checkStorage(envName, mods[modName], vars);
       if (modName === 'container-registry') checkRegistry(envName, mods[modName], vars);

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters/queue/queue.h"
+#include "adapters/watermark/watermark.h"
 #include "core/config.h"
 #include "core/json.h"
 
@@ -166,6 +168,90 @@ static void test_seed_environment_starts_each_service(void **state)
     json_decref(env);
 }
 
+/* The deployment's least-privilege variables (infrastructure/terraform, issue 15 item 18):
+ * instead of the namespace-level Service Bus string, one queue-scoped string per queue the
+ * app holds a rule for (app_permissions in seed_values.json, which terraform_check.js holds
+ * the Terraform to); instead of the account key, a container SAS (none for the worker). Each
+ * pipeline service starts with them and opens its queue and watermark backends. */
+static void test_least_privilege_environment_starts_each_service(void **state)
+{
+    (void)state;
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/tests/deploy/seed_values.json", DM_SOURCE_DIR);
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    assert_non_null(root);
+    json_t *env = json_object_get(root, "env"), *perms = json_object_get(root, "app_permissions");
+    static const struct {
+        const char *name, *queue_var;
+    } qvars[] = {{"work-items", "AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_ITEMS"},
+                 {"work-done", "AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_DONE"},
+                 {"consolidate", "AZURE_SERVICE_BUS_CONNECTION_STRING_CONSOLIDATE"}};
+    for (size_t c = 0; c < sizeof(containers) / sizeof(containers[0]); c++) {
+        if (!(containers[c].service & DM_SVC_PIPELINE))
+            continue;
+        const char *app = containers[c].name;
+        clear_config_env();
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(env, app), i, v)
+        {
+            const char *n = json_string_value(v);
+            if (strcmp(n, "AZURE_SERVICE_BUS_CONNECTION_STRING") != 0)
+                setenv(n, sample_value(n), 1);
+        }
+        if (!strcmp(app, "worker")) {
+            unsetenv("AZURE_STORAGE_CONNECTION_STRING");
+        } else {
+            char sas[512];
+            snprintf(sas, sizeof(sas),
+                     "BlobEndpoint=https://diamondprod.blob.core.windows.net/;"
+                     "SharedAccessSignature=sv=2018-11-09&sr=c&st=2026-01-01T00%%3A00%%3A00Z&"
+                     "se=2027-01-01T00%%3A00%%3A00Z&sp=%s&spr=https&sig=c2lnbmF0dXJl%%3D",
+                     strcmp(app, "consolidator") ? "r" : "rcw");
+            setenv("AZURE_STORAGE_CONNECTION_STRING", sas, 1);
+        }
+        json_t *queues = json_object_get(perms, app);
+        assert_true(json_object_size(queues) > 0);
+        for (size_t q = 0; q < 3; q++) {
+            if (json_object_get(queues, qvars[q].name) == NULL)
+                continue;
+            char cs[512];
+            snprintf(cs, sizeof(cs),
+                     "Endpoint=sb://diamond-prod-servicebus.servicebus.windows.net/;"
+                     "SharedAccessKeyName=%s-%s;SharedAccessKey=a2V5;EntityPath=%s",
+                     app, qvars[q].name, qvars[q].name);
+            setenv(qvars[q].queue_var, cs, 1);
+        }
+        char *errs = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&errs, &len);
+        struct dm_config cfg;
+        enum dm_err e = dm_config_load(&cfg, containers[c].service, f);
+        fclose(f);
+        if (e != DM_OK)
+            fail_msg("%s container with least-privilege variables does not start:\n%s", app, errs);
+        assert_string_equal(cfg.queue_backend, "servicebus");
+        assert_null(cfg.azure_service_bus_connection_string);
+        struct dm_error err = {0};
+        struct dm_queue *qh = NULL;
+        if (dm_queue_open(&cfg, NULL, &qh, &err) != DM_OK)
+            fail_msg("%s: queue: %s", app, err.message);
+        assert_string_equal(dm_queue_backend_name(qh), "servicebus");
+        dm_queue_free(qh);
+        struct dm_watermark_store *wm = NULL;
+        if (dm_watermark_open(&cfg, &wm, &err) != DM_OK)
+            fail_msg("%s: watermark: %s", app, err.message);
+        assert_string_equal(dm_watermark_backend_name(wm),
+                            strcmp(app, "worker") ? "azure" : "file");
+        dm_watermark_free(wm);
+        free(errs);
+        dm_config_free(&cfg);
+    }
+    clear_config_env();
+    json_decref(root);
+}
+
 /* A required variable left out of a container is reported (the check above can fail). */
 static void test_missing_required_is_reported(void **state)
 {
@@ -191,6 +277,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed_names_are_read),
         cmocka_unit_test(test_seed_environment_starts_each_service),
+        cmocka_unit_test(test_least_privilege_environment_starts_each_service),
         cmocka_unit_test(test_missing_required_is_reported),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,10 @@ terraform {
       source  = "hashicorp/azurerm"
       version = "~> 3.110"
     }
+    time = {
+      source  = "hashicorp/time"
+      version = "~> 0.11"
+    }
   }
 
   # State in an Azure storage account; its coordinates go in backend.hcl (not committed).
@@ -72,12 +76,15 @@ module "container_apps" {
   pull_identity_id = module.container_registry.pull_identity_id
   image_tag        = var.image_tag
 
-  servicebus_namespace                 = module.service_bus.namespace_name
-  servicebus_connection_strings        = module.service_bus.app_connection_strings
-  keda_connection_strings              = module.service_bus.keda_connection_strings
-  monitor_servicebus_connection_string = module.service_bus.monitor_connection_string
-  storage_connection_string            = module.storage.connection_string
-  subscription_id                      = data.azurerm_client_config.current.subscription_id
+  # Least privilege: queue-scoped Service Bus rules and container-scoped SAS tokens only
+  # (no namespace rule, no storage account key reaches an app).
+  servicebus_namespace                  = module.service_bus.namespace_name
+  servicebus_queue_connection_strings   = module.service_bus.queue_connection_strings
+  keda_connection_strings               = module.service_bus.keda_connection_strings
+  monitor_servicebus_connection_strings = module.service_bus.monitor_connection_strings
+  storage_reader_connection_string      = module.storage.reader_connection_string
+  storage_writer_connection_string      = module.storage.writer_connection_string
+  subscription_id                       = data.azurerm_client_config.current.subscription_id
 
   database_host     = var.database_host
   database_username = var.database_username
@@ -104,4 +111,9 @@ output "registry" {
 
 output "scheduler_job_name" {
   value = module.container_apps.scheduler_job_name
+}
+
+output "watermark_sas_expiry" {
+  description = "When the apps' container SAS tokens end (an apply 90 days after their issue renews them)"
+  value       = module.storage.sas_expiry
 }

@@ -3,8 +3,14 @@
 # replicas, CPU, memory, ingress ports, KEDA azure-servicebus scale rules and environment.
 #
 # Container names are the service names (api, worker, ...): Log Analytics reports them as
-# ContainerName_s, which the runbook's KQL filters on. Environment variables are exactly the
-# seed's list per container; every secret is a Container App secret referenced by name.
+# ContainerName_s, which the runbook's KQL filters on. Environment variables are the seed's
+# list per container, with least-privilege credentials (issue 15 item 18): instead of the
+# namespace-level AZURE_SERVICE_BUS_CONNECTION_STRING each app gets one queue-scoped
+# connection string per queue it uses (AZURE_SERVICE_BUS_CONNECTION_STRING_<QUEUE>, rights as
+# in the service-bus module's app_permissions), and instead of the storage account key a SAS
+# on the watermarks container (read-only; read/write for the consolidator; the worker, which
+# never touches the watermark, gets none). Every secret is a Container App secret referenced
+# by name.
 
 terraform {
   required_providers {
@@ -63,11 +69,15 @@ resource "azurerm_container_app" "api" {
   }
   secret {
     name  = "storage-connection-string"
-    value = var.storage_connection_string
+    value = var.storage_reader_connection_string
   }
   secret {
-    name  = "servicebus-connection-string"
-    value = var.servicebus_connection_strings["api"]
+    name  = "servicebus-work-items"
+    value = var.servicebus_queue_connection_strings["api/work-items"]
+  }
+  secret {
+    name  = "servicebus-consolidate"
+    value = var.servicebus_queue_connection_strings["api/consolidate"]
   }
   secret {
     name  = "hmac-secrets"
@@ -125,8 +135,12 @@ resource "azurerm_container_app" "api" {
         secret_name = "storage-connection-string"
       }
       env {
-        name        = "AZURE_SERVICE_BUS_CONNECTION_STRING"
-        secret_name = "servicebus-connection-string"
+        name        = "AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_ITEMS"
+        secret_name = "servicebus-work-items"
+      }
+      env {
+        name        = "AZURE_SERVICE_BUS_CONNECTION_STRING_CONSOLIDATE"
+        secret_name = "servicebus-consolidate"
       }
       env {
         name        = "HMAC_SECRETS"
@@ -212,12 +226,16 @@ resource "azurerm_container_app" "worker" {
     value = var.database_password
   }
   secret {
-    name  = "storage-connection-string"
-    value = var.storage_connection_string
+    name  = "servicebus-work-items"
+    value = var.servicebus_queue_connection_strings["worker/work-items"]
   }
   secret {
-    name  = "servicebus-connection-string"
-    value = var.servicebus_connection_strings["worker"]
+    name  = "servicebus-work-done"
+    value = var.servicebus_queue_connection_strings["worker/work-done"]
+  }
+  secret {
+    name  = "servicebus-consolidate"
+    value = var.servicebus_queue_connection_strings["worker/consolidate"]
   }
   secret {
     name  = "keda-servicebus-connection-string"
@@ -263,12 +281,16 @@ resource "azurerm_container_app" "worker" {
         secret_name = "database-password"
       }
       env {
-        name        = "AZURE_STORAGE_CONNECTION_STRING"
-        secret_name = "storage-connection-string"
+        name        = "AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_ITEMS"
+        secret_name = "servicebus-work-items"
       }
       env {
-        name        = "AZURE_SERVICE_BUS_CONNECTION_STRING"
-        secret_name = "servicebus-connection-string"
+        name        = "AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_DONE"
+        secret_name = "servicebus-work-done"
+      }
+      env {
+        name        = "AZURE_SERVICE_BUS_CONNECTION_STRING_CONSOLIDATE"
+        secret_name = "servicebus-consolidate"
       }
       env {
         name  = "NIVODA_ENDPOINT"
@@ -327,11 +349,15 @@ resource "azurerm_container_app" "consolidator" {
   }
   secret {
     name  = "storage-connection-string"
-    value = var.storage_connection_string
+    value = var.storage_writer_connection_string
   }
   secret {
-    name  = "servicebus-connection-string"
-    value = var.servicebus_connection_strings["consolidator"]
+    name  = "servicebus-consolidate"
+    value = var.servicebus_queue_connection_strings["consolidator/consolidate"]
+  }
+  secret {
+    name  = "servicebus-work-done"
+    value = var.servicebus_queue_connection_strings["consolidator/work-done"]
   }
   secret {
     name  = "keda-servicebus-connection-string"
@@ -377,8 +403,12 @@ resource "azurerm_container_app" "consolidator" {
         secret_name = "storage-connection-string"
       }
       env {
-        name        = "AZURE_SERVICE_BUS_CONNECTION_STRING"
-        secret_name = "servicebus-connection-string"
+        name        = "AZURE_SERVICE_BUS_CONNECTION_STRING_CONSOLIDATE"
+        secret_name = "servicebus-consolidate"
+      }
+      env {
+        name        = "AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_DONE"
+        secret_name = "servicebus-work-done"
       }
       env {
         name        = "RESEND_API_KEY"
@@ -506,11 +536,11 @@ resource "azurerm_container_app_job" "scheduler" {
   }
   secret {
     name  = "storage-connection-string"
-    value = var.storage_connection_string
+    value = var.storage_reader_connection_string
   }
   secret {
-    name  = "servicebus-connection-string"
-    value = var.servicebus_connection_strings["scheduler"]
+    name  = "servicebus-work-items"
+    value = var.servicebus_queue_connection_strings["scheduler/work-items"]
   }
   secret {
     name  = "nivoda-username"
@@ -553,8 +583,8 @@ resource "azurerm_container_app_job" "scheduler" {
         secret_name = "storage-connection-string"
       }
       env {
-        name        = "AZURE_SERVICE_BUS_CONNECTION_STRING"
-        secret_name = "servicebus-connection-string"
+        name        = "AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_ITEMS"
+        secret_name = "servicebus-work-items"
       }
       env {
         name  = "NIVODA_ENDPOINT"
@@ -579,7 +609,7 @@ resource "azurerm_container_app_job" "scheduler" {
 # ------------------------------------------------------------------------------------------
 # Monitor: `diamond check` every hour (the seed's five thresholds, alerts by e-mail). Locally the
 # resident scheduler runs it; in Azure the scheduler is a daily job, so the check gets its own.
-# Its Service Bus rule has Manage: reading dead-letter counts needs it (and nothing else does).
+# Its Service Bus rules have Manage, one per queue: reading a queue's dead-letter count needs it.
 # ------------------------------------------------------------------------------------------
 resource "azurerm_container_app_job" "monitor" {
   count                        = var.monitor.enabled ? 1 : 0
@@ -613,11 +643,19 @@ resource "azurerm_container_app_job" "monitor" {
   }
   secret {
     name  = "storage-connection-string"
-    value = var.storage_connection_string
+    value = var.storage_reader_connection_string
   }
   secret {
-    name  = "servicebus-connection-string"
-    value = var.monitor_servicebus_connection_string
+    name  = "servicebus-work-items"
+    value = var.monitor_servicebus_connection_strings["work-items"]
+  }
+  secret {
+    name  = "servicebus-work-done"
+    value = var.monitor_servicebus_connection_strings["work-done"]
+  }
+  secret {
+    name  = "servicebus-consolidate"
+    value = var.monitor_servicebus_connection_strings["consolidate"]
   }
   secret {
     name  = "resend-api-key"
@@ -657,8 +695,16 @@ resource "azurerm_container_app_job" "monitor" {
         secret_name = "storage-connection-string"
       }
       env {
-        name        = "AZURE_SERVICE_BUS_CONNECTION_STRING"
-        secret_name = "servicebus-connection-string"
+        name        = "AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_ITEMS"
+        secret_name = "servicebus-work-items"
+      }
+      env {
+        name        = "AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_DONE"
+        secret_name = "servicebus-work-done"
+      }
+      env {
+        name        = "AZURE_SERVICE_BUS_CONNECTION_STRING_CONSOLIDATE"
+        secret_name = "servicebus-consolidate"
       }
       env {
         name        = "RESEND_API_KEY"

@@ -217,20 +217,27 @@ variable "database_password" {
   sensitive = true
 }
 
-variable "storage_connection_string" {
-  type      = string
-  sensitive = true
+variable "storage_reader_connection_string" {
+  description = "AZURE_STORAGE_CONNECTION_STRING of the API, scheduler and monitor: read-only SAS on the watermarks container (never the account key)"
+  type        = string
+  sensitive   = true
 }
 
-variable "servicebus_connection_strings" {
-  description = "Per application (api, worker, consolidator, scheduler): its least-privilege connection string"
+variable "storage_writer_connection_string" {
+  description = "AZURE_STORAGE_CONNECTION_STRING of the consolidator: read/create/write SAS on the watermarks container (never the account key)"
+  type        = string
+  sensitive   = true
+}
+
+variable "servicebus_queue_connection_strings" {
+  description = "Per \"app/queue\" (service-bus module output queue_connection_strings): the queue-scoped rule's connection string, given to that app as AZURE_SERVICE_BUS_CONNECTION_STRING_<QUEUE>"
   type        = map(string)
   sensitive   = true
 }
 
-variable "monitor_servicebus_connection_string" {
-  description = "Connection string with Manage for the monitor job (dead-letter counts)"
-  type        = string
+variable "monitor_servicebus_connection_strings" {
+  description = "Per queue: queue-scoped connection string with Manage for the monitor job (dead-letter counts)"
+  type        = map(string)
   sensitive   = true
 }
 

@@ -1,15 +1,18 @@
 # service-bus: the Standard namespace, the three pipeline queues with the seed's settings, and
-# least-privilege shared access rules per application.
+# least-privilege shared access rules, every one scoped to a single queue (issue 15 item 18).
 #
-# Service Bus SAS rules are scoped either to one queue or to the whole namespace, and each
-# service reads a single AZURE_SERVICE_BUS_CONNECTION_STRING. So every application gets:
-#   - one namespace rule carrying only the rights it needs (send and/or listen, never manage):
-#     its connection string (output app_connection_strings);
-#   - one queue-scoped rule per queue it uses, with exactly the rights the seed's data flow gives
-#     it on that queue (output queue_connection_strings), for per-queue credentials;
-# KEDA gets one queue-scoped Manage rule per scaled queue (the scaler must read queue runtime
-# properties, which needs Manage, and only on that queue), and the monitoring check one
-# namespace Manage rule (dead-letter counts of all three queues).
+# No application holds a namespace-level rule. Each service reads one connection string per
+# queue it uses (AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_ITEMS / _WORK_DONE / _CONSOLIDATE,
+# each carrying EntityPath=<queue>), so:
+#   - every application gets one queue-scoped rule per queue it uses, with exactly the rights
+#     the pipeline's data flow gives it there (var.app_permissions; output
+#     queue_connection_strings, keyed "app/queue");
+#   - KEDA gets one queue-scoped Manage rule per scaled queue (the scaler reads queue runtime
+#     properties, which needs Manage, and only on that queue); it is a secret of the scale rule,
+#     never an environment variable of the container;
+#   - the hourly monitor job (`diamond check`: dead-letter counts) gets one queue-scoped Manage
+#     rule per queue: reading a queue's counts needs Manage on that queue, nothing more.
+# The namespace's own RootManageSharedAccessKey (created by Azure) is given to nobody.
 
 terraform {
   required_providers {
@@ -54,14 +57,6 @@ locals {
       }
     }
   ]...)
-
-  # Union of rights per application for its namespace rule.
-  app_rights = {
-    for app, queues in var.app_permissions : app => {
-      send   = anytrue([for q, rights in queues : contains(rights, "send")])
-      listen = anytrue([for q, rights in queues : contains(rights, "listen")])
-    }
-  }
 }
 
 resource "azurerm_servicebus_queue_authorization_rule" "grant" {
@@ -73,23 +68,16 @@ resource "azurerm_servicebus_queue_authorization_rule" "grant" {
   manage   = false
 }
 
-resource "azurerm_servicebus_namespace_authorization_rule" "app" {
-  for_each     = local.app_rights
-  name         = "${each.key}-app"
-  namespace_id = azurerm_servicebus_namespace.this.id
-  send         = each.value.send
-  listen       = each.value.listen
-  manage       = false
-}
-
-# `diamond check` / `diamond status` read queue runtime properties (dead-letter counts), which
-# Service Bus grants only with Manage. Used by the hourly monitor job and by operators only.
-resource "azurerm_servicebus_namespace_authorization_rule" "monitor" {
-  name         = "monitor"
-  namespace_id = azurerm_servicebus_namespace.this.id
-  send         = true
-  listen       = true
-  manage       = true
+# `diamond check` (the monitor job) reads each queue's runtime properties (dead-letter counts),
+# which Service Bus grants only with Manage: one rule per queue, none on the namespace.
+resource "azurerm_servicebus_queue_authorization_rule" "monitor" {
+  for_each = var.queues
+  name     = "monitor"
+  queue_id = azurerm_servicebus_queue.queue[each.key].id
+  # Manage requires listen and send in Service Bus.
+  send   = true
+  listen = true
+  manage = true
 }
 
 resource "azurerm_servicebus_queue_authorization_rule" "keda" {

@@ -10,14 +10,13 @@ output "queue_names" {
   value = [for q in azurerm_servicebus_queue.queue : q.name]
 }
 
-output "app_connection_strings" {
-  description = "Per application: the connection string of its namespace rule (send/listen only)"
-  value       = { for app, r in azurerm_servicebus_namespace_authorization_rule.app : app => r.primary_connection_string }
-  sensitive   = true
+output "app_queues" {
+  description = "Per application: the queues it holds a queue-scoped rule for (not secret)"
+  value       = { for app, queues in var.app_permissions : app => sort(keys(queues)) }
 }
 
 output "queue_connection_strings" {
-  description = "Per \"app/queue\" grant: a connection string scoped to that queue"
+  description = "Per \"app/queue\" grant: the connection string of that queue-scoped rule (EntityPath=queue)"
   value       = { for k, r in azurerm_servicebus_queue_authorization_rule.grant : k => r.primary_connection_string }
   sensitive   = true
 }
@@ -28,8 +27,8 @@ output "keda_connection_strings" {
   sensitive   = true
 }
 
-output "monitor_connection_string" {
-  description = "Manage connection string for `diamond check` / `diamond status` (monitor job, operators)"
-  value       = azurerm_servicebus_namespace_authorization_rule.monitor.primary_connection_string
+output "monitor_connection_strings" {
+  description = "Per queue: queue-scoped Manage connection string for `diamond check` / `diamond status` (monitor job, operators)"
+  value       = { for q, r in azurerm_servicebus_queue_authorization_rule.monitor : q => r.primary_connection_string }
   sensitive   = true
 }

@@ -48,7 +48,7 @@ variable "queues" {
 }
 
 variable "app_permissions" {
-  description = "Rights per application and queue (the seed's data flow): send and/or listen"
+  description = "Rights per application and queue (the pipeline's data flow): send and/or listen. Each entry becomes a queue-scoped rule \"<app>-<queue>\", the app's only credential for that queue (AZURE_SERVICE_BUS_CONNECTION_STRING_<QUEUE>)"
   type        = map(map(list(string)))
   default = {
     scheduler = {

@@ -1,12 +1,25 @@
 # storage: the LRS storage account holding the watermark (container "watermarks", blob
 # "watermark.json"), with blob versioning so every watermark write is kept, and 30-day
 # retention of deleted blobs and old versions.
+#
+# Least privilege (issue 15 item 18): no application gets the account key. The apps get
+# service SAS tokens scoped to the watermarks container, as connection strings
+# `BlobEndpoint=...;SharedAccessSignature=...`: read-only for the readers (API, scheduler,
+# monitor), read + create + write for the consolidator, which alone advances the watermark.
+# Neither can list, delete, or reach any other container or service of the account. The
+# tokens are signed here (Terraform holds the key) with key1; they are valid for
+# sas_validity_days from a start that moves every sas_rotation_days, so an apply after the
+# rotation period issues fresh tokens long before the old ones expire.
 
 terraform {
   required_providers {
     azurerm = {
       source  = "hashicorp/azurerm"
       version = "~> 3.110"
+    }
+    time = {
+      source  = "hashicorp/time"
+      version = "~> 0.11"
     }
   }
 }
@@ -59,5 +72,52 @@ resource "azurerm_storage_management_policy" "versions" {
         delete_after_days_since_creation = var.retention_days
       }
     }
+  }
+}
+
+# ---- container-scoped SAS for the apps --------------------------------------------------------
+
+# Moves the tokens' start every sas_rotation_days (at the next apply after that).
+resource "time_rotating" "sas" {
+  rotation_days = var.sas_rotation_days
+}
+
+locals {
+  # 15 minutes back: clocks of the Storage front ends may be slightly behind ours.
+  sas_start  = timeadd(time_rotating.sas.rfc3339, "-15m")
+  sas_expiry = timeadd(time_rotating.sas.rfc3339, "${var.sas_validity_days * 24}h")
+}
+
+data "azurerm_storage_account_blob_container_sas" "reader" {
+  connection_string = azurerm_storage_account.this.primary_connection_string
+  container_name    = azurerm_storage_container.watermarks.name
+  https_only        = true
+  start             = local.sas_start
+  expiry            = local.sas_expiry
+
+  permissions {
+    read   = true
+    add    = false
+    create = false
+    write  = false
+    delete = false
+    list   = false
+  }
+}
+
+data "azurerm_storage_account_blob_container_sas" "writer" {
+  connection_string = azurerm_storage_account.this.primary_connection_string
+  container_name    = azurerm_storage_container.watermarks.name
+  https_only        = true
+  start             = local.sas_start
+  expiry            = local.sas_expiry
+
+  permissions {
+    read   = true
+    add    = false
+    create = true
+    write  = true
+    delete = false
+    list   = false
   }
 }

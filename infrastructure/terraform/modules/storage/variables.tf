@@ -29,6 +29,23 @@ variable "retention_days" {
   default     = 30
 }
 
+variable "sas_rotation_days" {
+  description = "The apps' container SAS tokens are re-issued at the first apply this many days after the last issue"
+  type        = number
+  default     = 90
+}
+
+variable "sas_validity_days" {
+  description = "Lifetime of a container SAS token from its issue (longer than the rotation period: the slack for an apply)"
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.sas_validity_days > 0
+    error_message = "sas_validity_days must be positive."
+  }
+}
+
 variable "tags" {
   type    = map(string)
   default = {}
