@@ -7,6 +7,7 @@
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/log.h"
+#include "core/pgarray.h"
 #include "core/timeutil.h"
 
 static void help(FILE *out)
@@ -56,7 +57,8 @@ static int create(struct dm_app *app, int argc, char **argv)
             dm_buf_free(&arr);
             return DM_EXIT_CONFIG;
         }
-        if (dm_buf_appendf(&arr, "%s%s", n++ ? "," : "", tok) != DM_OK) {
+        n++;
+        if (dm_pgarray_add(&arr, tok) != DM_OK) {
             free(copy);
             dm_buf_free(&arr);
             return DM_EXIT_FAIL;

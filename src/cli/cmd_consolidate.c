@@ -66,7 +66,11 @@ int dm_cmd_consolidate(int argc, char **argv)
     struct dm_consolidate m = {.force = force};
     snprintf(m.run_id, sizeof(m.run_id), "%s", run);
     snprintf(m.trace_id, sizeof(m.trace_id), "%s", dm_db_get(r, 0, 0));
-    m.updated_to_ms = strtoll(dm_db_get(r, 0, 1), NULL, 10);
+    if (dm_db_get_i64(r, 0, 1, &m.updated_to_ms) != DM_OK) {
+        dm_db_bad_value(r, 0, 1, "run", &err);
+        fprintf(stderr, "consolidate: %s\n", err.message);
+        goto out;
+    }
     if (dm_db_get(r, 0, 2)[0] == 't')
         printf("note: run %s is already consolidated; the consolidator will ignore it\n", run);
     if (dm_queue_open(&app.cfg, app.db, &q, &err) != DM_OK) {

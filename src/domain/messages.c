@@ -161,7 +161,7 @@ enum dm_err dm_work_item_parse(const char *text, size_t len, struct dm_work_item
     if (e == DM_OK)
         e = get_int(o, "offset", 0, 100000000LL, &m->offset, err);
     if (e == DM_OK)
-        e = get_int(o, "limit", 1, 50, &limit, err);
+        e = get_int(o, "limit", 1, DM_PAGE_LIMIT, &limit, err);
     if (e == DM_OK)
         e = get_time(o, "updatedFrom", &m->updated_from_ms, err);
     if (e == DM_OK)

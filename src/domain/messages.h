@@ -17,6 +17,10 @@
 #define DM_PARTITION_ID_MAX 64
 #define DM_MSG_MAX_BYTES (64 * 1024)
 
+/* Items per feed page: the most one WORK_ITEM asks for, the most a Nivoda search returns (and
+ * the simulator serves). The one definition of the pipeline's page size. */
+#define DM_PAGE_LIMIT 50
+
 struct dm_work_item {
     char run_id[DM_UUID_LEN];
     char trace_id[DM_UUID_LEN];
@@ -25,7 +29,7 @@ struct dm_work_item {
     int64_t max_price; /* dollars, inclusive */
     int64_t estimated_records;
     int64_t offset;
-    int limit; /* 1..50 */
+    int limit; /* 1..DM_PAGE_LIMIT */
     int64_t updated_from_ms;
     int64_t updated_to_ms;
     int attempt; /* 0 for scheduler/continuations; n for manual retry n */

@@ -11,6 +11,7 @@
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/log.h"
+#include "core/num.h"
 #include "core/timeutil.h"
 
 struct dm_db_conn {
@@ -283,16 +284,34 @@ enum dm_err dm_db_exec_prepared(struct dm_db_conn *c, const char *name, const ch
     return dm_db_execv(c, sql, nparams, params, lengths, formats, res, err);
 }
 
+/* Acquire, run (prepared or not), release: the one body of dm_db_query and
+ * dm_db_query_prepared. */
+static enum dm_err query_once(struct dm_db *db, int timeout_ms, bool prepared, const char *sql,
+                              int nparams, const char *const *params, PGresult **res,
+                              struct dm_error *err)
+{
+    struct dm_db_conn *c = NULL;
+    enum dm_err e = dm_db_acquire(db, timeout_ms, &c, err);
+    if (e != DM_OK)
+        return e;
+    if (prepared)
+        e = dm_db_exec_prepared(c, NULL, sql, nparams, params, NULL, NULL, res, err);
+    else
+        e = dm_db_exec(c, sql, nparams, params, res, err);
+    dm_db_release(c);
+    return e;
+}
+
 enum dm_err dm_db_query(struct dm_db *db, const char *sql, int nparams, const char *const *params,
                         PGresult **res, struct dm_error *err)
 {
-    struct dm_db_conn *c = NULL;
-    enum dm_err e = dm_db_acquire(db, 10000, &c, err);
-    if (e != DM_OK)
-        return e;
-    e = dm_db_exec(c, sql, nparams, params, res, err);
-    dm_db_release(c);
-    return e;
+    return query_once(db, 10000, false, sql, nparams, params, res, err);
+}
+
+enum dm_err dm_db_query_prepared(struct dm_db *db, const char *sql, int nparams,
+                                 const char *const *params, PGresult **res, struct dm_error *err)
+{
+    return query_once(db, 5000, true, sql, nparams, params, res, err);
 }
 
 enum dm_err dm_db_begin(struct dm_db_conn *c, struct dm_error *err)
@@ -336,7 +355,64 @@ bool dm_db_ping(struct dm_db *db)
 
 const char *dm_db_get(const PGresult *r, int row, int col)
 {
-    if (PQgetisnull(r, row, col))
+    if (r == NULL || row < 0 || row >= PQntuples(r) || col < 0 || col >= PQnfields(r) ||
+        PQgetisnull(r, row, col))
         return NULL;
     return PQgetvalue(r, row, col);
+}
+
+enum dm_err dm_db_get_i64(const PGresult *r, int row, int col, int64_t *out)
+{
+    int64_t v;
+    if (dm_parse_i64(dm_db_get(r, row, col), INT64_MIN, INT64_MAX, &v) != DM_OK)
+        return DM_ERR_INVALID;
+    *out = v;
+    return DM_OK;
+}
+
+enum dm_err dm_db_get_i64_or(const PGresult *r, int row, int col, int64_t if_null, int64_t *out)
+{
+    if (r != NULL && row >= 0 && row < PQntuples(r) && col >= 0 && col < PQnfields(r) &&
+        PQgetisnull(r, row, col)) {
+        *out = if_null;
+        return DM_OK;
+    }
+    return dm_db_get_i64(r, row, col, out);
+}
+
+enum dm_err dm_db_bad_value(const PGresult *r, int row, int col, const char *what,
+                            struct dm_error *err)
+{
+    const char *name = r != NULL && col >= 0 && col < PQnfields(r) ? PQfname(r, col) : NULL;
+    return dm_error_set(err, DM_ERR_DB, "%s: column %s of row %d is not an integer", what,
+                        name ? name : "?", row);
+}
+
+int64_t dm_db_row_i64_or(struct dm_db_row *rd, int col, int64_t if_null)
+{
+    int64_t v = 0;
+    if (dm_db_get_i64_or(rd->r, rd->row, col, if_null, &v) != DM_OK) {
+        if (rd->bad_col < 0)
+            rd->bad_col = col;
+        return 0;
+    }
+    return v;
+}
+
+int64_t dm_db_row_i64(struct dm_db_row *rd, int col)
+{
+    int64_t v = 0;
+    if (dm_db_get_i64(rd->r, rd->row, col, &v) != DM_OK) {
+        if (rd->bad_col < 0)
+            rd->bad_col = col;
+        return 0;
+    }
+    return v;
+}
+
+enum dm_err dm_db_row_check(const struct dm_db_row *rd, const char *what, struct dm_error *err)
+{
+    if (rd->bad_col < 0)
+        return DM_OK;
+    return dm_db_bad_value(rd->r, rd->row, rd->bad_col, what, err);
 }

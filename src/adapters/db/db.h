@@ -12,6 +12,7 @@
 
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "core/error.h"
 
@@ -54,9 +55,15 @@ enum dm_err dm_db_exec_prepared(struct dm_db_conn *c, const char *name, const ch
                                 const int *formats, PGresult **res,
                                 struct dm_error *err) DM_MUST_CHECK;
 
-/* Convenience: acquire, exec, release. */
+/* Convenience: acquire (waiting up to 10 s), dm_db_exec, release. */
 enum dm_err dm_db_query(struct dm_db *db, const char *sql, int nparams, const char *const *params,
                         PGresult **res, struct dm_error *err) DM_MUST_CHECK;
+/* The same for a hot statement with fixed SQL text: acquire (waiting up to 5 s),
+ * dm_db_exec_prepared (name derived from the SQL), release. Never for SQL text built per call:
+ * every distinct text becomes one more prepared statement on each connection. */
+enum dm_err dm_db_query_prepared(struct dm_db *db, const char *sql, int nparams,
+                                 const char *const *params, PGresult **res,
+                                 struct dm_error *err) DM_MUST_CHECK;
 
 enum dm_err dm_db_begin(struct dm_db_conn *c, struct dm_error *err) DM_MUST_CHECK;
 enum dm_err dm_db_commit(struct dm_db_conn *c, struct dm_error *err) DM_MUST_CHECK;
@@ -70,7 +77,40 @@ enum dm_err dm_db_map_sqlstate(const char *sqlstate);
 /* True when the pool can run `SELECT 1` now (for /health). */
 bool dm_db_ping(struct dm_db *db);
 
-/* Helpers for reading results: value or NULL when SQL NULL. */
+/*
+ * Reading results. A row written by another version of the program (or by hand) is external
+ * input: a column read as a number is checked, never taken as 0 when it is not one.
+ */
+/* The text of a value, or NULL when it is SQL NULL or (row, col) is outside the result. */
 const char *dm_db_get(const PGresult *r, int row, int col);
+/* A decimal integer (int2/int4/int8, or any text of one) into *out. DM_ERR_INVALID, *out left
+ * unchanged, when r is NULL, (row, col) is outside the result, the value is SQL NULL, or its
+ * text is not a whole decimal integer in int64 range. */
+enum dm_err dm_db_get_i64(const PGresult *r, int row, int col, int64_t *out) DM_MUST_CHECK;
+/* The same for a nullable column: SQL NULL gives *out = if_null and DM_OK. */
+enum dm_err dm_db_get_i64_or(const PGresult *r, int row, int col, int64_t if_null,
+                             int64_t *out) DM_MUST_CHECK;
+/* Fill err (may be NULL) with "<what>: column <name> of row <row> is not an integer" and return
+ * DM_ERR_DB (the database holds a value this version cannot read; a retry will not help): how a
+ * caller reports a dm_db_get_i64 failure. */
+enum dm_err dm_db_bad_value(const PGresult *r, int row, int col, const char *what,
+                            struct dm_error *err);
+
+/* Many integer columns of one row, checked once: each dm_db_row_i64 returns the value, or 0
+ * when it cannot be read and then remembers the first such column; dm_db_row_check says how
+ * it went. For a struct filled from a row (run facts, a work item) without an if per column. */
+struct dm_db_row {
+    const PGresult *r;
+    int row;
+    int bad_col; /* first column that did not read; -1 while all did */
+};
+#define DM_DB_ROW(res, rownum) ((struct dm_db_row){.r = (res), .row = (rownum), .bad_col = -1})
+/* dm_db_get_i64 of column col (SQL NULL is a failure). */
+int64_t dm_db_row_i64(struct dm_db_row *rd, int col);
+/* dm_db_get_i64_or of column col (SQL NULL reads as if_null). */
+int64_t dm_db_row_i64_or(struct dm_db_row *rd, int col, int64_t if_null);
+/* DM_OK when every column read so far did, else dm_db_bad_value for the first that did not. */
+enum dm_err dm_db_row_check(const struct dm_db_row *rd, const char *what,
+                            struct dm_error *err) DM_MUST_CHECK;
 
 #endif

@@ -5,6 +5,7 @@
  * Tokens and credentials only ever travel in request bodies; nothing here logs them.
  */
 #include "adapters/feed/nivoda.h"
+#include "domain/messages.h"
 #include "domain/shapes.h"
 
 #include <math.h>
@@ -725,14 +726,15 @@ enum dm_err dm_nivoda_count(struct dm_nivoda *n, const struct dm_feed_query *q, 
     return e;
 }
 
-/* The variables of a search page (*vars owned by the caller); a limit outside 1..50 is 50. */
+/* The variables of a search page (*vars owned by the caller); a limit outside 1..DM_PAGE_LIMIT
+ * is DM_PAGE_LIMIT. */
 static enum dm_err search_vars(const struct dm_feed_query *q, int64_t offset, int *limit,
                                json_t **vars, struct dm_error *err)
 {
     if (offset < 0)
         return dm_error_set(err, DM_ERR_INVALID, "negative offset");
-    if (*limit <= 0 || *limit > 50)
-        *limit = 50;
+    if (*limit <= 0 || *limit > DM_PAGE_LIMIT)
+        *limit = DM_PAGE_LIMIT;
     *vars = json_object();
     json_object_set_new(*vars, "query", dm_nivoda_query_json(q));
     json_object_set_new(*vars, "offset", json_integer(offset));

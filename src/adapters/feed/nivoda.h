@@ -63,7 +63,8 @@ void dm_nivoda_free(struct dm_nivoda *n);
 
 enum dm_err dm_nivoda_count(struct dm_nivoda *n, const struct dm_feed_query *q, int64_t *count,
                             struct dm_error *err) DM_MUST_CHECK;
-/* One page, order createdAt ASC; limit is clamped to 50; a page of more items is refused. */
+/* One page, order createdAt ASC; limit is clamped to DM_PAGE_LIMIT; a page of more items is
+ * refused. */
 enum dm_err dm_nivoda_search(struct dm_nivoda *n, const struct dm_feed_query *q, int64_t offset,
                              int limit, struct dm_feed_page *page,
                              struct dm_error *err) DM_MUST_CHECK;

@@ -228,8 +228,6 @@ extern const int api_nroutes;
 void api_handle(void *ctx, const struct dm_http_req *req, struct dm_http_resp *resp);
 
 /* ---- helpers shared by handlers (util.c) ---- */
-/* Result text of row r column col, or NULL. */
-const char *api_val(const PGresult *r, int row, int col);
 /* Build a JSON object from one result row, camelCasing column names; NULLs omitted. Column
  * types bool/int/numeric/json become JSON values. */
 json_t *api_row_json(const PGresult *r, int row);
@@ -237,24 +235,28 @@ json_t *api_row_json(const PGresult *r, int row);
 json_t *api_rows_json(const PGresult *r);
 /* snake_case -> camelCase into out. */
 void api_camel(const char *snake, char *out, size_t size);
-/* Parse the first column of the first row as int64 (0 when absent). */
+/* A value for display as int64: 0 when absent, SQL NULL or not an integer (dm_db_get_i64 where
+ * a bad value must not pass as 0). */
 int64_t api_i64(const PGresult *r, int row, int col);
 /* Run a hot statement as a named prepared statement on this pooled connection (prepared on
  * first use per connection; outside transactions only; falls back to dm_db_exec). Planning
  * the search and by-id statements costs more than running them. */
 enum dm_err api_exec_hot(struct dm_db_conn *c, const char *sql, int n, const char *const *params,
                          PGresult **res, struct dm_error *err) DM_MUST_CHECK;
-/* Acquire, api_exec_hot, release. */
-enum dm_err api_query_hot(struct dm_db *db, const char *sql, int n, const char *const *params,
-                          PGresult **res, struct dm_error *err) DM_MUST_CHECK;
+/* Acquire, api_exec_hot, release: dm_db_query_prepared, under its old name until search.c
+ * calls that. */
+static inline enum dm_err api_query_hot(struct dm_db *db, const char *sql, int n,
+                                        const char *const *params, PGresult **res,
+                                        struct dm_error *err)
+{
+    return dm_db_query_prepared(db, sql, n, params, res, err);
+}
 /* The ETag of a response body: the first 128 bits of its SHA-256 in hex, quoted. */
 void api_etag_of(const struct dm_buf *body, char etag[40]);
 /* A timestamptz as PostgreSQL prints it ("2026-11-29 09:00:00.123456+00") as a JSON string in
  * UTC with milliseconds ("2026-11-29T09:00:00.123Z"), the form of every time the API sends and
  * the reference's ISODate; the text itself when it does not parse (infinity). */
 json_t *api_time_json(const char *pg_text);
-/* ISO time text from PostgreSQL -> ms since epoch (0 when NULL/bad). */
-int64_t api_ms(const PGresult *r, int row, int col);
 /* dm_db_query sql with its n params; all rows as api_rows_json (*ok true), or answered with
  * api_fail (NULL, *ok false). */
 json_t *api_query_rows(struct api_call *c, const char *sql, int n, const char *const *params,

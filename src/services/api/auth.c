@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/crypto.h"
+#include "core/pgarray.h"
 #include "core/timeutil.h"
 #include "services/api/api.h"
 
@@ -91,11 +92,12 @@ static enum dm_err read_key(struct dm_api *api, const char *hash, int64_t now, s
 {
     const char *p[1] = {hash};
     PGresult *r = NULL;
-    enum dm_err rc = api_query_hot(api->db,
-                                   "SELECT id::text, client_name, permissions::text, "
-                                   "COALESCE((extract(epoch FROM expires_at) * 1000)::bigint, 0) "
-                                   "FROM api_keys WHERE key_hash = $1 AND active",
-                                   1, p, &r, err);
+    enum dm_err rc =
+        dm_db_query_prepared(api->db,
+                             "SELECT id::text, client_name, permissions::text, "
+                             "COALESCE((extract(epoch FROM expires_at) * 1000)::bigint, 0) "
+                             "FROM api_keys WHERE key_hash = $1 AND active",
+                             1, p, &r, err);
     if (rc != DM_OK)
         return rc;
     memset(k, 0, sizeof(*k));
@@ -106,11 +108,12 @@ static enum dm_err read_key(struct dm_api *api, const char *hash, int64_t now, s
         snprintf(k->id, sizeof(k->id), "%s", PQgetvalue(r, 0, 0));
         snprintf(k->name, sizeof(k->name), "%s", PQgetvalue(r, 0, 1));
         k->perms = parse_perms(PQgetvalue(r, 0, 2));
-        k->expires_ms = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
         k->fetched_ms = now;
+        if (dm_db_get_i64(r, 0, 3, &k->expires_ms) != DM_OK)
+            rc = dm_db_bad_value(r, 0, 3, "api key", err);
     }
     PQclear(r);
-    return DM_OK;
+    return rc;
 }
 
 static bool key_auth(struct api_call *c, const char *key)
@@ -353,7 +356,7 @@ void api_auth_flush(struct dm_api *api)
         struct key_entry *k = &api->keys->e[i];
         if (k->set && k->used) {
             k->used = false;
-            e = dm_buf_appendf(&ids, "%s%s", n ? "," : "", k->id);
+            e = dm_pgarray_add(&ids, k->id);
             n++;
         }
     }

@@ -19,9 +19,6 @@
 #include "core/timeutil.h"
 #include "services/api/api.h"
 
-#pragma weak dm_nivoda_hold
-#pragma weak dm_nivoda_order
-
 /* A pending purchase older than this that nobody holds was orphaned by a crash: a live owner
  * holds the row lock from just after recording the attempt until it settles it, supplier call
  * included, so an unlocked pending row is only ever that young while its owner lives. */
@@ -49,7 +46,7 @@ void api_diamond_availability(struct api_call *c)
 
 static bool supplier_ready(struct api_call *c)
 {
-    if (c->api->nivoda == NULL || dm_nivoda_hold == NULL || dm_nivoda_order == NULL) {
+    if (c->api->nivoda == NULL) {
         api_error(c, 503, "SERVICE_UNAVAILABLE",
                   "Supplier trading is not configured (NIVODA_ENDPOINT, NIVODA_USERNAME, "
                   "NIVODA_PASSWORD)",
@@ -305,8 +302,8 @@ static enum dm_err held_for_another(struct api_call *c, struct dm_db_conn *conn,
     if (e != DM_OK)
         return e;
     if (PQntuples(r) == 1) {
-        const char *holder = api_val(r, 0, 0);
-        const char *until = api_val(r, 0, 1);
+        const char *holder = dm_db_get(r, 0, 0);
+        const char *until = dm_db_get(r, 0, 1);
         bool over = PQgetvalue(r, 0, 2)[0] == 't';
         if (!over && (holder == NULL || strcmp(holder, c->caller))) {
             if (until)
@@ -398,7 +395,7 @@ void api_diamond_purchase(struct api_call *c)
                 goto out;
             }
             if (strcmp(PQgetvalue(r, 0, 3), "pending")) {
-                replay(c, api_val(r, 0, 4));
+                replay(c, dm_db_get(r, 0, 4));
                 goto out;
             }
             if (PQgetvalue(r, 0, 5)[0] == 't') {

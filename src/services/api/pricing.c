@@ -11,6 +11,7 @@
 #include "core/crypto.h"
 #include "core/json.h"
 #include "core/num.h"
+#include "core/pgarray.h"
 #include "domain/shapes.h"
 #include "services/api/api.h"
 #include "services/consolidator/reprice.h"
@@ -159,12 +160,13 @@ static bool parse_rule(struct api_call *c, json_t *body, struct rule_in *in)
                     api_validation(c, "shapes", msg);
                     return false;
                 }
+                char upper[64];
+                size_t j = 0;
+                for (const char *p = json_string_value(s); *p && j + 1 < sizeof(upper); p++)
+                    upper[j++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+                upper[j] = '\0';
                 if (e == DM_OK)
-                    e = dm_buf_appendf(&b, "%s\"", k ? "," : "");
-                for (const char *p = json_string_value(s); e == DM_OK && *p; p++)
-                    e = dm_buf_append_char(&b, (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p));
-                if (e == DM_OK)
-                    e = dm_buf_append_char(&b, '"');
+                    e = dm_pgarray_add(&b, upper);
             }
             if (e == DM_OK)
                 e = dm_buf_append_char(&b, '}');

@@ -22,23 +22,12 @@
 #define OID_TIMESTAMPTZ 1184
 #define OID_JSONB 3802
 
-const char *api_val(const PGresult *r, int row, int col)
-{
-    if (PQgetisnull(r, row, col))
-        return NULL;
-    return PQgetvalue(r, row, col);
-}
-
 int64_t api_i64(const PGresult *r, int row, int col)
 {
-    if (r == NULL || row >= PQntuples(r) || col >= PQnfields(r) || PQgetisnull(r, row, col))
+    int64_t v = 0;
+    if (dm_db_get_i64(r, row, col, &v) != DM_OK)
         return 0;
-    return strtoll(PQgetvalue(r, row, col), NULL, 10);
-}
-
-int64_t api_ms(const PGresult *r, int row, int col)
-{
-    return api_i64(r, row, col);
+    return v;
 }
 
 void api_camel(const char *snake, char *out, size_t size)
@@ -131,18 +120,6 @@ enum dm_err api_exec_hot(struct dm_db_conn *c, const char *sql, int n, const cha
                          PGresult **res, struct dm_error *err)
 {
     return dm_db_exec_prepared(c, NULL, sql, n, params, NULL, NULL, res, err);
-}
-
-enum dm_err api_query_hot(struct dm_db *db, const char *sql, int n, const char *const *params,
-                          PGresult **res, struct dm_error *err)
-{
-    struct dm_db_conn *c = NULL;
-    enum dm_err e = dm_db_acquire(db, 5000, &c, err);
-    if (e != DM_OK)
-        return e;
-    e = api_exec_hot(c, sql, n, params, res, err);
-    dm_db_release(c);
-    return e;
 }
 
 json_t *api_query_rows(struct api_call *c, const char *sql, int n, const char *const *params,

@@ -13,6 +13,7 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/num.h"
+#include "core/pgarray.h"
 #include "core/timeutil.h"
 #include "domain/mapping.h"
 #include "services/consolidator/consolidator.h"
@@ -121,25 +122,6 @@ static void current_state(const struct dm_diamond *d, const char *hash, char *ou
              d->pricing_rule_id);
 }
 
-/* Append one element to a PostgreSQL array literal being built ("{" already there). */
-static enum dm_err array_add(struct dm_buf *a, const char *s)
-{
-    enum dm_err e = DM_OK;
-    if (a->len > 1)
-        e = dm_buf_append_char(a, ',');
-    if (e == DM_OK)
-        e = dm_buf_append_char(a, '"');
-    for (const char *p = s; e == DM_OK && *p; p++) {
-        if (*p == '"' || *p == '\\')
-            e = dm_buf_append_char(a, '\\');
-        if (e == DM_OK)
-            e = dm_buf_append_char(a, *p);
-    }
-    if (e == DM_OK)
-        e = dm_buf_append_char(a, '"');
-    return e;
-}
-
 /* COPY data into the staging table over the raw connection. */
 static enum dm_err copy_in(struct dm_db_conn *c, const char *sql, const char *data, size_t len,
                            struct dm_error *err)
@@ -183,12 +165,6 @@ static enum dm_err ensure_stage(struct dm_db_conn *c, struct dm_error *err)
     if (exists)
         return DM_OK;
     return dm_db_exec(c, STAGE_SQL, 0, NULL, NULL, err);
-}
-
-static int64_t count_at(const PGresult *r, int col)
-{
-    const char *s = dm_db_get(r, 0, col);
-    return s ? strtoll(s, NULL, 10) : 0;
 }
 
 /* Buffers of one batch. */
@@ -319,17 +295,18 @@ static enum dm_err map_rows(PGresult *claimed, const char *run_id,
             break;
         if (me == DM_OK) {
             a->mapped++;
-            e = array_add(&b->done_tids, tid);
+            e = dm_pgarray_add(&b->done_tids, tid);
             if (e == DM_OK)
-                e = array_add(&b->done_hashes, hash);
+                e = dm_pgarray_add(&b->done_hashes, hash);
         } else {
             a->failed++;
             dm_debug(ctx, "raw row %s failed to map: %s", id, merr.message);
-            e = array_add(&b->fail_tids, tid);
+            e = dm_pgarray_add(&b->fail_tids, tid);
             if (e == DM_OK)
-                e = array_add(&b->fail_hashes, hash);
+                e = dm_pgarray_add(&b->fail_hashes, hash);
             if (e == DM_OK)
-                e = array_add(&b->fail_reasons, merr.message[0] ? merr.message : dm_strerror(me));
+                e = dm_pgarray_add(&b->fail_reasons,
+                                   merr.message[0] ? merr.message : dm_strerror(me));
         }
     }
     for (size_t k = 0; k < sizeof(arrays) / sizeof(arrays[0]) && e == DM_OK; k++)
@@ -384,8 +361,10 @@ static enum dm_err attempt_batch(struct dm_consolidator *cs, struct dm_db_conn *
         if (e == DM_OK)
             e = dm_db_exec(c, UPSERT_SQL, 1, up, &r, err);
         if (e == DM_OK) {
-            inserted += count_at(r, 0);
-            changed = count_at(r, 1);
+            struct dm_db_row rd = DM_DB_ROW(r, 0);
+            inserted += dm_db_row_i64_or(&rd, 0, 0);
+            changed = dm_db_row_i64_or(&rd, 1, 0);
+            e = dm_db_row_check(&rd, "upsert counts", err);
         }
         PQclear(r);
         r = NULL;

@@ -113,10 +113,17 @@ static void *reprice_worker(void *arg)
             memset(&err, 0, sizeof(err));
             dm_sleep_ms(20 * attempt, NULL);
         }
+        struct dm_db_row rd = DM_DB_ROW(r, 0);
+        int64_t updated = 0, changed = 0;
+        if (e == DM_OK) {
+            updated = dm_db_row_i64(&rd, 1);
+            changed = dm_db_row_i64(&rd, 2);
+            e = dm_db_row_check(&rd, "reprice", &err);
+        }
         if (e == DM_OK) {
             pthread_mutex_lock(&sh->mu);
-            sh->res.updated += strtoll(dm_db_get(r, 0, 1), NULL, 10);
-            sh->res.prices_changed += strtoll(dm_db_get(r, 0, 2), NULL, 10);
+            sh->res.updated += updated;
+            sh->res.prices_changed += changed;
             pthread_mutex_unlock(&sh->mu);
         }
         PQclear(r);
@@ -147,9 +154,13 @@ enum dm_err dm_reprice_all(struct dm_db *db, struct dm_reprice_result *out, stru
                                 0, NULL, &r, err);
     if (e != DM_OK)
         return e;
-    sh.blocks = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    int64_t examined = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    struct dm_db_row rd = DM_DB_ROW(r, 0);
+    sh.blocks = dm_db_row_i64(&rd, 0);
+    int64_t examined = dm_db_row_i64(&rd, 1);
+    e = dm_db_row_check(&rd, "reprice", err);
     PQclear(r);
+    if (e != DM_OK)
+        return e;
     pthread_mutex_init(&sh.mu, NULL);
     pthread_t th[THREADS];
     bool ok[THREADS];

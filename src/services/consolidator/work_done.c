@@ -67,7 +67,12 @@ enum dm_settle dm_consolidator_work_done(struct dm_consolidator *cs, const struc
         struct dm_consolidate c = {.force = false};
         snprintf(c.run_id, sizeof(c.run_id), "%s", m->run_id);
         snprintf(c.trace_id, sizeof(c.trace_id), "%s", dm_db_get(r, 0, 0));
-        c.updated_to_ms = strtoll(dm_db_get(r, 0, 1), NULL, 10);
+        if (dm_db_get_i64(r, 0, 1, &c.updated_to_ms) != DM_OK) {
+            dm_db_bad_value(r, 0, 1, "backstop", &err);
+            dm_warn(&ctx, "backstop CONSOLIDATE not sent: %s", err.message);
+            PQclear(r);
+            return DM_SETTLE_ABANDON;
+        }
         char id[192];
         dm_consolidate_id(&c, id, sizeof(id));
         char *body = dm_consolidate_to_json(&c);

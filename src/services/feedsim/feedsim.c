@@ -12,11 +12,11 @@
 #include "core/log.h"
 #include "core/num.h"
 #include "core/timeutil.h"
+#include "domain/messages.h"
 #include "services/feedsim/graphql.h"
 #include "services/feedsim/inventory.h"
 
 #define MAX_BODY (1u << 20)
-#define PAGE_MAX 50
 
 enum op {
     OP_AUTH,
@@ -440,7 +440,7 @@ static void exec_search(struct exec *x, const struct dm_gql_field *fld)
         x_fail(x, "GRAPHQL_VALIDATION_FAILED", x->msg);
         return;
     }
-    int64_t offset = 0, limit = PAGE_MAX;
+    int64_t offset = 0, limit = DM_PAGE_LIMIT;
     const char *k;
     const json_t *v;
     json_object_foreach(fld->args, k, v)
@@ -479,7 +479,7 @@ static void exec_search(struct exec *x, const struct dm_gql_field *fld)
         x_fail(x, "GRAPHQL_VALIDATION_FAILED", "offset must not be negative");
         return;
     }
-    if (limit < 1 || limit > PAGE_MAX) {
+    if (limit < 1 || limit > DM_PAGE_LIMIT) {
         x_fail(x, "GRAPHQL_VALIDATION_FAILED", "limit must be between 1 and 50");
         return;
     }

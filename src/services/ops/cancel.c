@@ -49,10 +49,10 @@ enum dm_err dm_cancel_run(struct dm_db_conn *conn, const char *run_id, enum dm_c
                    NULL, err);
     if (e == DM_OK)
         e = dm_db_exec(conn, SQL_CANCEL_PARTITIONS, 1, p, &r, err);
+    if (e == DM_OK && dm_db_get_i64(r, 0, 0, cancelled) != DM_OK)
+        e = dm_db_bad_value(r, 0, 0, "cancel", err);
     if (e == DM_OK)
         e = dm_db_commit(conn, err);
-    if (e == DM_OK)
-        *cancelled = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 out:
     PQclear(r);
     if (dm_db_in_tx(conn))

@@ -7,7 +7,7 @@
 
 #include "core/json.h"
 #include "core/log.h"
-#include "core/num.h"
+#include "core/pgarray.h"
 #include "core/timeutil.h"
 
 enum dm_err dm_runops_queue_open(const struct dm_config *cfg, struct dm_db *db,
@@ -54,15 +54,6 @@ void dm_runops_event(struct dm_db *db, const char *run_id, const char *partition
     free(d);
 }
 
-static int64_t get_i64(const PGresult *r, int row, int col)
-{
-    const char *v = dm_db_get(r, row, col);
-    int64_t x = 0;
-    if (v && dm_parse_i64(v, INT64_MIN, INT64_MAX, &x) != DM_OK)
-        x = 0;
-    return x;
-}
-
 enum dm_err dm_runops_completion_check(struct dm_db *db, struct dm_queue *q,
                                        struct dm_alert_sink *alert, const char *run_id,
                                        bool *consolidate_sent, struct dm_error *err)
@@ -85,12 +76,16 @@ enum dm_err dm_runops_completion_check(struct dm_db *db, struct dm_queue *q,
         PQclear(r);
         return dm_error_set(err, DM_ERR_NOT_FOUND, "run %s not found", run_id);
     }
-    int64_t total = get_i64(r, 0, 0), completed = get_i64(r, 0, 1), failed = get_i64(r, 0, 2),
-            expected = get_i64(r, 0, 3);
+    struct dm_db_row rd = DM_DB_ROW(r, 0);
+    int64_t total = dm_db_row_i64(&rd, 0), completed = dm_db_row_i64(&rd, 1),
+            failed = dm_db_row_i64(&rd, 2), expected = dm_db_row_i64(&rd, 3);
     bool cancelled = !strcmp(PQgetvalue(r, 0, 4), "t");
     char trace_id[DM_UUID_LEN];
     snprintf(trace_id, sizeof(trace_id), "%s", PQgetvalue(r, 0, 5));
+    e = dm_db_row_check(&rd, "completion check", err);
     PQclear(r);
+    if (e != DM_OK)
+        return e;
     ctx.trace_id = trace_id;
     if (cancelled || total == 0 || total < expected)
         return DM_OK;
@@ -107,11 +102,11 @@ enum dm_err dm_runops_completion_check(struct dm_db *db, struct dm_queue *q,
             return e;
         bool claimed = PQntuples(r) == 1;
         struct dm_consolidate c = {.force = false};
-        if (claimed)
-            c.updated_to_ms = get_i64(r, 0, 0);
+        if (claimed && dm_db_get_i64(r, 0, 0, &c.updated_to_ms) != DM_OK)
+            e = dm_db_bad_value(r, 0, 0, "completion check", err);
         PQclear(r);
-        if (!claimed)
-            return DM_OK;
+        if (e != DM_OK || !claimed)
+            return e;
         snprintf(c.run_id, sizeof(c.run_id), "%s", run_id);
         snprintf(c.trace_id, sizeof(c.trace_id), "%s", trace_id);
         char id[256];
@@ -180,21 +175,23 @@ enum dm_err dm_runops_load_facts(struct dm_db *db, const char *run_id, struct dm
         PQclear(r);
         return dm_error_set(err, DM_ERR_NOT_FOUND, "run %s not found", run_id);
     }
-    f->expected_partitions = get_i64(r, 0, 0);
-    f->partitions = get_i64(r, 0, 1);
-    f->completed = get_i64(r, 0, 2);
-    f->failed = get_i64(r, 0, 3);
-    f->started_at_ms = get_i64(r, 0, 4);
-    f->last_progress_ms = get_i64(r, 0, 5);
-    f->consolidate_sent_at_ms = get_i64(r, 0, 6);
-    f->consolidation_started_at_ms = get_i64(r, 0, 7);
-    f->consolidation_completed_at_ms = get_i64(r, 0, 8);
-    f->consolidation_failed_at_ms = get_i64(r, 0, 9);
-    f->completed_at_ms = get_i64(r, 0, 10);
-    f->cancelled_at_ms = get_i64(r, 0, 11);
-    f->skipped_at_ms = get_i64(r, 0, 12);
+    struct dm_db_row rd = DM_DB_ROW(r, 0);
+    f->expected_partitions = dm_db_row_i64(&rd, 0);
+    f->partitions = dm_db_row_i64(&rd, 1);
+    f->completed = dm_db_row_i64(&rd, 2);
+    f->failed = dm_db_row_i64(&rd, 3);
+    f->started_at_ms = dm_db_row_i64(&rd, 4);
+    f->last_progress_ms = dm_db_row_i64(&rd, 5);
+    f->consolidate_sent_at_ms = dm_db_row_i64(&rd, 6);
+    f->consolidation_started_at_ms = dm_db_row_i64(&rd, 7);
+    f->consolidation_completed_at_ms = dm_db_row_i64(&rd, 8);
+    f->consolidation_failed_at_ms = dm_db_row_i64(&rd, 9);
+    f->completed_at_ms = dm_db_row_i64(&rd, 10);
+    f->cancelled_at_ms = dm_db_row_i64(&rd, 11);
+    f->skipped_at_ms = dm_db_row_i64(&rd, 12);
+    e = dm_db_row_check(&rd, "run facts", err);
     PQclear(r);
-    return DM_OK;
+    return e;
 }
 
 enum dm_err dm_runops_partition_item(struct dm_db *db, const char *run_id, const char *partition_id,
@@ -221,36 +218,21 @@ enum dm_err dm_runops_partition_item(struct dm_db *db, const char *run_id, const
     snprintf(wi->run_id, sizeof(wi->run_id), "%s", run_id);
     snprintf(wi->trace_id, sizeof(wi->trace_id), "%s", PQgetvalue(r, 0, 0));
     snprintf(wi->partition_id, sizeof(wi->partition_id), "%s", partition_id);
-    wi->min_price = get_i64(r, 0, 1);
-    wi->max_price = get_i64(r, 0, 2);
-    wi->estimated_records = get_i64(r, 0, 3);
-    wi->offset = get_i64(r, 0, 4);
-    wi->updated_from_ms = get_i64(r, 0, 5);
-    wi->updated_to_ms = get_i64(r, 0, 6);
-    wi->attempt = (int)get_i64(r, 0, 7);
-    wi->limit = 50;
+    struct dm_db_row rd = DM_DB_ROW(r, 0);
+    wi->min_price = dm_db_row_i64(&rd, 1);
+    wi->max_price = dm_db_row_i64(&rd, 2);
+    wi->estimated_records = dm_db_row_i64(&rd, 3);
+    wi->offset = dm_db_row_i64(&rd, 4);
+    wi->updated_from_ms = dm_db_row_i64(&rd, 5);
+    wi->updated_to_ms = dm_db_row_i64(&rd, 6);
+    wi->attempt = (int)dm_db_row_i64(&rd, 7);
+    wi->limit = DM_PAGE_LIMIT;
+    e = dm_db_row_check(&rd, "partition", err);
     PQclear(r);
-    return DM_OK;
+    return e;
 }
 
 enum dm_err dm_runops_pg_array(struct dm_buf *b, const char *const *items, int n)
 {
-    enum dm_err e = dm_buf_append_char(b, '{');
-    for (int i = 0; i < n && e == DM_OK; i++) {
-        if (i)
-            e = dm_buf_append_char(b, ',');
-        if (e == DM_OK)
-            e = dm_buf_append_char(b, '"');
-        for (const char *s = items[i]; *s && e == DM_OK; s++) {
-            if (*s == '"' || *s == '\\')
-                e = dm_buf_append_char(b, '\\');
-            if (e == DM_OK)
-                e = dm_buf_append_char(b, *s);
-        }
-        if (e == DM_OK)
-            e = dm_buf_append_char(b, '"');
-    }
-    if (e == DM_OK)
-        e = dm_buf_append_char(b, '}');
-    return e;
+    return dm_pgarray_encode(b, items, n > 0 ? (size_t)n : 0);
 }

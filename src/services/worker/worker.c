@@ -532,7 +532,7 @@ static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_re
     }
 
     /* 2. Fetch exactly one page. */
-    int limit = wi->limit < DM_WORKER_PAGE_LIMIT ? wi->limit : DM_WORKER_PAGE_LIMIT;
+    int limit = wi->limit < DM_PAGE_LIMIT ? wi->limit : DM_PAGE_LIMIT;
     if (capped && estimated - wi->offset < limit)
         limit = estimated - wi->offset > 0 ? (int)(estimated - wi->offset) : 1;
     struct dm_feed_query q = {

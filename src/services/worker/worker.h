@@ -6,7 +6,8 @@
  *              complete (stale future); offset < next_offset -> re-send the continuation for
  *              next_offset (deterministic id) and complete (lost-continuation repair)
  *   fetch      one page: the partition's inclusive price band, the run's updated window,
- *              createdAt ASC, offset, limit min(message limit, 50) (and the cap's remainder)
+ *              createdAt ASC, offset, limit min(message limit, DM_PAGE_LIMIT = 50) (and
+ *              the cap's remainder)
  *   write      in-page de-duplication by diamond.id, then ONE statement: offset
  *              compare-and-swap (+records, +pages, completion when the page is empty or the
  *              cap is reached), raw upsert by payload hash with last_seen_run_id, worker_runs
@@ -22,8 +23,5 @@
  */
 #ifndef DM_SERVICES_WORKER_H
 #define DM_SERVICES_WORKER_H
-
-/* Page size: the feed's maximum. */
-#define DM_WORKER_PAGE_LIMIT 50
 
 #endif
