@@ -10,16 +10,14 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config ca-certificates \
-      libpq-dev libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libssl-dev libcmocka-dev \
+      libpq-dev libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
 COPY cmake ./cmake
 COPY src ./src
 COPY sql ./sql
-COPY tests ./tests
-COPY bench ./bench
-RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
+RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DDM_TESTS=OFF \
  && cmake --build /build --target diamond -j"$(nproc)" \
  && strip /build/diamond \
  && /build/diamond --help >/dev/null

@@ -10,22 +10,6 @@ struct cmd {
     const char *summary;
 };
 
-/* Weak so a partially built tree still links; every entry is implemented in the product. */
-#pragma weak dm_cmd_api
-#pragma weak dm_cmd_worker
-#pragma weak dm_cmd_consolidator
-#pragma weak dm_cmd_scheduler
-#pragma weak dm_cmd_dashboard
-#pragma weak dm_cmd_feed_sim
-#pragma weak dm_cmd_demo
-#pragma weak dm_cmd_queue
-#pragma weak dm_cmd_retry
-#pragma weak dm_cmd_run
-#pragma weak dm_cmd_consolidate
-#pragma weak dm_cmd_reprice
-#pragma weak dm_cmd_status
-#pragma weak dm_cmd_check
-
 static const struct cmd commands[] = {
     {"api", dm_cmd_api, "serve the REST API (PORT, default 3000)"},
     {"worker", dm_cmd_worker, "fetch work items from the feed into raw_diamonds_nivoda"},
@@ -50,8 +34,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: diamond <command> [options]   (diamond <command> --help)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (commands[i].run)
-            fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
 }
 
 int main(int argc, char **argv)
@@ -65,7 +48,7 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        if (!strcmp(argv[1], commands[i].name) && commands[i].run)
+        if (!strcmp(argv[1], commands[i].name))
             return commands[i].run(argc - 1, argv + 1);
     }
     fprintf(stderr, "diamond: unknown command '%s'\n", argv[1]);

@@ -1,9 +1,10 @@
 // docker_check.js - static checks of docker/*.Dockerfile (no Docker engine needed): multi-stage
 // build on debian:12 with `cmake --build`, runtime on debian:12-slim as a non-root user, the
-// right ENTRYPOINT, EXPOSE and HEALTHCHECK per service; then, for the built binary
-// ($DIAMOND_BIN), every shared library `ldd` lists must come from a package that the runtime
-// stage installs, one of their dependencies, or the slim base image, and every library package
-// the runtime stage installs must provide a library the binary links directly.
+// right ENTRYPOINT, EXPOSE and HEALTHCHECK per service, test support kept out (configured with
+// DM_TESTS=OFF, no cmocka, neither tests/ nor bench/ nor the whole tree copied); then, for the
+// built binary ($DIAMOND_BIN), every shared library `ldd` lists must come from a package that the
+// runtime stage installs, one of their dependencies, or the slim base image, and every library
+// package the runtime stage installs must provide a library the binary links directly.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -171,6 +172,18 @@ for (const [svc, want] of Object.entries(SERVICES)) {
   for (const i of buildSt.ins.filter((x) => x.op === 'COPY')) {
     const srcs = i.args.split(/\s+/).filter((w) => !w.startsWith('--')).slice(0, -1);
     for (const s of srcs) check(`${p}: COPY source ${s} exists`, fs.existsSync(path.join(SRC, s)));
+  }
+  // Test support stays out of images: the build configures with DM_TESTS=OFF, so neither cmocka
+  // nor the test and benchmark sources are needed (or copied) in any stage.
+  check(`${p}: build configures with -DDM_TESTS=OFF`, /cmake\s[^\n]*-DDM_TESTS=OFF\b/.test(buildRuns));
+  for (const s of st) {
+    check(`${p}: ${s.from}: does not install cmocka`,
+      ![...aptPackages(s, 'install')].some((d) => /cmocka/.test(d)));
+    const copied = s.ins.filter((x) => x.op === 'COPY' || x.op === 'ADD')
+      .flatMap((i) => i.args.split(/\s+/).filter((w) => !w.startsWith('--')).slice(0, -1));
+    const bad = copied.filter((src) => /^(\.\/)?(tests|bench)(\/|$)/.test(src) || /^(\.\/?|\*)$/.test(src));
+    check(`${p}: ${s.from}: copies neither tests/ nor bench/ (nor the whole tree)`, bad.length === 0,
+      bad.join(' '));
   }
   const users = run.ins.filter((i) => i.op === 'USER').map((i) => i.args);
   const user = users[users.length - 1] || 'root';

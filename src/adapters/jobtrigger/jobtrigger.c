@@ -18,7 +18,6 @@ extern char **environ;
 
 struct local_state {
     char *exe;
-    bool enabled;
 };
 
 static enum dm_err local_start(struct dm_jobtrigger *t, const char *run_type,
@@ -26,9 +25,6 @@ static enum dm_err local_start(struct dm_jobtrigger *t, const char *run_type,
                                struct dm_error *err)
 {
     struct local_state *s = t->state;
-    if (!s->enabled)
-        return dm_error_set(err, DM_ERR_UNAVAILABLE,
-                            "the scheduler is not available in this build");
     char *argv[] = {"diamond", "scheduler", "--request", (char *)request_id, NULL};
     (void)run_type; /* the request row carries it */
     posix_spawnattr_t attr;
@@ -65,8 +61,7 @@ static void local_free(struct dm_jobtrigger *t)
 
 static const struct dm_jobtrigger_ops local_ops = {"local", local_start, local_free};
 
-struct dm_jobtrigger *dm_jobtrigger_open(const struct dm_config *cfg, const char *self_exe,
-                                         bool local_enabled)
+struct dm_jobtrigger *dm_jobtrigger_open(const struct dm_config *cfg, const char *self_exe)
 {
     struct dm_jobtrigger *t = dm_xcalloc(1, sizeof(*t));
     if (cfg->azure_subscription_id && cfg->azure_resource_group && cfg->azure_scheduler_job_name) {
@@ -76,7 +71,6 @@ struct dm_jobtrigger *dm_jobtrigger_open(const struct dm_config *cfg, const char
     }
     struct local_state *s = dm_xcalloc(1, sizeof(*s));
     s->exe = dm_xstrdup(self_exe ? self_exe : "/proc/self/exe");
-    s->enabled = local_enabled;
     t->ops = &local_ops;
     t->state = s;
     return t;

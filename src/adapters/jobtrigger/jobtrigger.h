@@ -36,10 +36,8 @@ struct dm_jobtrigger {
 };
 
 /* Choose the backend from configuration: Azure when the three AZURE_* job variables are set,
- * else local (self_exe = path of this binary, e.g. "/proc/self/exe"; local_enabled false when
- * the scheduler subcommand is not available in this build). Never fails. */
-struct dm_jobtrigger *dm_jobtrigger_open(const struct dm_config *cfg, const char *self_exe,
-                                         bool local_enabled);
+ * else local (self_exe = path of this binary, e.g. "/proc/self/exe"). Never fails. */
+struct dm_jobtrigger *dm_jobtrigger_open(const struct dm_config *cfg, const char *self_exe);
 void dm_jobtrigger_free(struct dm_jobtrigger *t);
 const char *dm_jobtrigger_name(const struct dm_jobtrigger *t);
 enum dm_err dm_jobtrigger_start(struct dm_jobtrigger *t, const char *run_type,

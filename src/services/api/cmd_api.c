@@ -21,12 +21,6 @@
 #include "services/api/api.h"
 #include "services/api/index_follow.h"
 
-/* The Nivoda client and the scheduler are other modules; the API degrades (503) without them. */
-#pragma weak dm_nivoda_new
-#pragma weak dm_nivoda_free
-#pragma weak dm_nivoda_opts_from_config
-#pragma weak dm_cmd_scheduler
-
 struct housekeeper {
     struct dm_api *api;
     pthread_t th;
@@ -99,8 +93,8 @@ int dm_cmd_api(int argc, char **argv)
         dm_warn(NULL, "watermark store unavailable: %s", err.message);
         api.wm = NULL;
     }
-    if (dm_nivoda_new && dm_nivoda_opts_from_config && app.cfg.nivoda_endpoint &&
-        app.cfg.nivoda_username && app.cfg.nivoda_password) {
+    /* Without Nivoda credentials the API runs without a supplier: hold and order answer 503. */
+    if (app.cfg.nivoda_endpoint && app.cfg.nivoda_username && app.cfg.nivoda_password) {
         struct dm_nivoda_opts no;
         memset(&no, 0, sizeof(no));
         dm_nivoda_opts_from_config(&app.cfg, &no);
@@ -109,7 +103,7 @@ int dm_cmd_api(int argc, char **argv)
             no.max_attempts = 2;
         api.nivoda = dm_nivoda_new(&no);
     }
-    api.trigger = dm_jobtrigger_open(&app.cfg, "/proc/self/exe", dm_cmd_scheduler != NULL);
+    api.trigger = dm_jobtrigger_open(&app.cfg, "/proc/self/exe");
     api.keys = api_keycache_new();
     api.rl = api_ratelimit_new(app.cfg.api_rate_limit_rps, app.cfg.api_rate_limit_rps);
     api.rl_fail = api_ratelimit_new(app.cfg.api_auth_failures_per_min / 60.0,
@@ -188,8 +182,7 @@ out:
         api_stats_flush(&api);
         api_auth_flush(&api);
     }
-    if (api.nivoda && dm_nivoda_free)
-        dm_nivoda_free(api.nivoda);
+    dm_nivoda_free(api.nivoda);
     if (api.queue)
         dm_queue_free(api.queue);
     if (api.wm)

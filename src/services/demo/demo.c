@@ -1,12 +1,12 @@
 /*
  * demo.c - `diamond demo` (make demo): the whole pipeline on this machine, end to end.
  * Starts the private PostgreSQL (./var/pg), migrates, starts the child services from one table
- * (feed simulator, worker, consolidator when linked; later the API and dashboard), runs the
+ * (feed simulator, worker, consolidator, API and dashboard), runs the
  * scheduler, shows a live progress line from the database, and ends with a summary and where to
  * look next. Ctrl-C (or SIGTERM) stops everything it started. Children log to ./var/log/.
  *
- * Adding a service: one row in `children[]` (its weak entry point decides whether it exists,
- * its argv and whether the demo waits for its port).
+ * Adding a service: one row in `children[]` (its name as a subcommand of this binary, its argv
+ * and whether the demo waits for its port).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,13 +33,6 @@
 #include "core/signals.h"
 #include "core/timeutil.h"
 
-#pragma weak dm_cmd_feed_sim
-#pragma weak dm_cmd_worker
-#pragma weak dm_cmd_consolidator
-#pragma weak dm_cmd_scheduler
-#pragma weak dm_cmd_api
-#pragma weak dm_cmd_dashboard
-
 extern char **environ;
 
 struct demo {
@@ -56,18 +49,11 @@ struct demo {
 /* One child service. argv is built by `args` into a NULL-terminated array of at most 15. */
 struct child {
     const char *name;
-    int (**entry)(int, char **); /* weak entry point: absent when NULL */
     void (*args)(const struct demo *d, char **argv, char bufs[][64]);
     int (*port)(const struct demo *d); /* TCP port to wait for, or NULL */
     pid_t pid;
     void (*env)(const struct demo *d); /* per-child environment (PORT, ...), or NULL */
 };
-
-static int (*feed_sim_entry)(int, char **) = dm_cmd_feed_sim;
-static int (*worker_entry)(int, char **) = dm_cmd_worker;
-static int (*consolidator_entry)(int, char **) = dm_cmd_consolidator;
-static int (*api_entry)(int, char **) = dm_cmd_api;
-static int (*dashboard_entry)(int, char **) = dm_cmd_dashboard;
 
 static void feed_args(const struct demo *d, char **argv, char bufs[][64])
 {
@@ -150,20 +136,13 @@ static void dashboard_env(const struct demo *d)
 }
 
 static struct child children[] = {
-    {"feed-sim", &feed_sim_entry, feed_args, feed_port, -1, NULL},
-    {"worker", &worker_entry, worker_args, NULL, -1, NULL},
-    {"consolidator", &consolidator_entry, consolidator_args, NULL, -1, NULL},
-    {"api", &api_entry, api_args, api_port, -1, api_env},
-    {"dashboard", &dashboard_entry, dashboard_args, dashboard_port, -1, dashboard_env},
+    {"feed-sim", feed_args, feed_port, -1, NULL},
+    {"worker", worker_args, NULL, -1, NULL},
+    {"consolidator", consolidator_args, NULL, -1, NULL},
+    {"api", api_args, api_port, -1, api_env},
+    {"dashboard", dashboard_args, dashboard_port, -1, dashboard_env},
 };
-#define CHILD_API 3
-#define CHILD_DASHBOARD 4
 #define NCHILDREN (sizeof(children) / sizeof(children[0]))
-
-static bool child_present(const struct child *c)
-{
-    return c->entry && *c->entry;
-}
 
 static int free_port(void)
 {
@@ -433,10 +412,6 @@ int dm_cmd_demo(int argc, char **argv)
     snprintf(logdir, sizeof(logdir), "%s/log", d.var);
     mkdir(d.var, 0755);
     mkdir(logdir, 0755);
-    if (!child_present(&children[0]) || !child_present(&children[1]) || !dm_cmd_scheduler) {
-        fprintf(stderr, "demo: this build lacks the feed simulator, worker or scheduler\n");
-        return DM_EXIT_FAIL;
-    }
 
     /* 1. Database. */
     struct dm_pgcluster_opts po = {.dir = pgdir, .port = 0, .dbname = "diamond"};
@@ -467,8 +442,6 @@ int dm_cmd_demo(int argc, char **argv)
     set_child_env(&d);
     for (size_t i = 0; i < NCHILDREN && !dm_stop_requested(); i++) {
         struct child *c = &children[i];
-        if (!child_present(c))
-            continue;
         char *cargv[16];
         char bufs[8][64];
         c->args(&d, cargv, bufs);
@@ -495,10 +468,8 @@ int dm_cmd_demo(int argc, char **argv)
     }
     if (dm_stop_requested())
         goto out;
-    bool dashboard =
-        child_present(&children[CHILD_API]) && child_present(&children[CHILD_DASHBOARD]);
     char key[48] = "";
-    if (dashboard && operator_key(db, key, sizeof(key)))
+    if (operator_key(db, key, sizeof(key)))
         printf("\n  dashboard   http://%s:%d/   (API http://%s:%d, listening on %s)\n"
                "  API key     %s   (operator, admin; paste it into the sign-in page)\n\n",
                d.reach, d.dashboard_port, d.reach, d.api_port, d.bind, key);
@@ -517,7 +488,6 @@ int dm_cmd_demo(int argc, char **argv)
         rc = DM_EXIT_OK;
         goto out;
     }
-    bool consolidating = child_present(&children[2]);
     int64_t total = qi64(db, "SELECT count(*) FROM partition_progress WHERE run_id = $1", run_id);
     int64_t t_run = dm_mono_ms(), fetch_ms = 0;
     double rate = 0;
@@ -546,9 +516,8 @@ int dm_cmd_demo(int argc, char **argv)
         if (completed == total) {
             if (fetch_ms == 0)
                 fetch_ms = now - t_run;
-            phase = consolidating ? "consolidating" : "fetched";
-            if (!consolidating ||
-                qi64(db,
+            phase = "consolidating";
+            if (qi64(db,
                      "SELECT count(*) FROM run_metadata WHERE run_id = $1 AND "
                      "(completed_at IS NOT NULL OR consolidation_completed_at IS NOT NULL)",
                      run_id) == 1)
@@ -578,11 +547,9 @@ int dm_cmd_demo(int argc, char **argv)
            "rows\n",
            run_id, failed ? "FINISHED WITH FAILED PARTITIONS" : "completed", secs,
            (long long)fetched, fsecs, fsecs > 0 ? (double)fetched / fsecs : 0.0, (long long)raw);
-    if (consolidating) {
-        int64_t diamonds = qi64(db, "SELECT count(*) FROM diamonds WHERE status = 'active'", NULL);
-        printf("consolidated: %lld active diamonds\n", (long long)diamonds);
-        print_catalogue(db, run_id);
-    }
+    int64_t diamonds = qi64(db, "SELECT count(*) FROM diamonds WHERE status = 'active'", NULL);
+    printf("consolidated: %lld active diamonds\n", (long long)diamonds);
+    print_catalogue(db, run_id);
     printf("\nwhere to look next:\n"
            "  export DATABASE_URL=%s\n"
            "  diamond status                  pipeline state: runs, partitions, queues\n"

@@ -23,8 +23,6 @@
 #include "services/scheduler/scheduler.h"
 #include "services/worker/runops.h"
 
-#pragma weak dm_cmd_check
-
 extern char **environ;
 
 #define CHECK_INTERVAL_MS (60LL * 60 * 1000)
@@ -109,7 +107,7 @@ static int resident(const struct dm_sched_env *env, const char *cron_expr,
                         rep.continuations_resent, rep.stalled_reported, rep.consolidations_sent);
             last_sweep = now;
         }
-        if (dm_cmd_check != NULL && check_pid < 0 && now - last_check >= CHECK_INTERVAL_MS) {
+        if (check_pid < 0 && now - last_check >= CHECK_INTERVAL_MS) {
             check_pid = spawn_check();
             last_check = now;
         }
