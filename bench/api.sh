@@ -34,13 +34,8 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then N=100000; DUR=10s; fi
 command -v wrk >/dev/null || { echo "api bench: wrk is not installed (scripts/install-deps)" >&2; exit 1; }
 export LOG_LEVEL=warn
 
-free_port() {
-    for _ in $(seq 1 100); do
-        local p=$((20000 + RANDOM % 20000))
-        if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return 0; fi
-    done
-    return 1
-}
+# shellcheck disable=SC1091
+. "$ROOT/scripts/lib.sh" # free_port
 CASES=${API_BENCH_CASES:-}
 want() { [ -z "$CASES" ] || [[ " $CASES " == *" $1 "* ]]; }
 keep=${API_BENCH_DIR:-}

@@ -23,14 +23,8 @@ export LOG_LEVEL=warn
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-footprint.XXXXXX")
 chmod 755 "$dir" # the cluster runs as the postgres user when we are root
 pids=()
-free_port() {
-    local p
-    for _ in $(seq 1 100); do
-        p=$((20000 + RANDOM % 12000))
-        if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return 0; fi
-    done
-    return 1
-}
+# shellcheck disable=SC1091
+. "$ROOT/scripts/lib.sh" # free_port
 cleanup() {
     # The time(1) wrappers do not forward signals: stop their children.
     for p in "${pids[@]}"; do pkill -TERM -P "$p" 2>/dev/null || true; done

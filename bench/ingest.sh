@@ -23,13 +23,8 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then N=100000; LAT_N=20000; fi
 export LOG_LEVEL=warn
 export NIVODA_USERNAME=sim NIVODA_PASSWORD=sim NIVODA_MAX_RPS=100000
 
-free_port() {
-    for _ in $(seq 1 100); do
-        local p=$((20000 + RANDOM % 12000)) # below the kernel ephemeral range
-        if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return 0; fi
-    done
-    return 1
-}
+# shellcheck disable=SC1091
+. "$ROOT/scripts/lib.sh" # free_port
 wait_port() { for _ in $(seq 1 600); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 calc() { awk "BEGIN { printf \"${2:-%.6f}\", $1 }"; } # calc EXPR [FORMAT]
 peak_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }

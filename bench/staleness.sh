@@ -28,13 +28,8 @@ INTERVAL_MS=100
 [ -x "$STALE_BIN" ] || { echo "staleness: $STALE_BIN not built (cmake --build <dir> --target bench_staleness)" >&2; exit 1; }
 export LOG_LEVEL=warn
 
-free_port() {
-    for _ in $(seq 1 100); do
-        local p=$((20000 + RANDOM % 20000))
-        if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return 0; fi
-    done
-    return 1
-}
+# shellcheck disable=SC1091
+. "$ROOT/scripts/lib.sh" # free_port
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-stale.XXXXXX")
 chmod 755 "$dir"
 CPID="" APID="" RPID="" SPID=""

@@ -109,18 +109,6 @@ static void double_handler(void *ctx, const struct dm_http_req *req, struct dm_h
     dm_http_resp_error(resp, 404, "NOT_FOUND", req->path);
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static long http(const char *method, const char *url, const char *key, const char *body,
                  json_t **out)
 {
@@ -168,7 +156,7 @@ static void test_azure_trigger(void **state)
                                  1, p, NULL, &err),
                      DM_OK);
 
-    int aport = free_port();
+    int aport = dm_test_free_port();
     char e_db[1024], e_port[32], e_mgmt[128], e_id[128];
     snprintf(e_db, sizeof(e_db), "DATABASE_URL=%s", url);
     snprintf(e_port, sizeof(e_port), "PORT=%d", aport);

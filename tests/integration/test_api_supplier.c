@@ -96,18 +96,6 @@ static void supplier(void *ctx, const struct dm_http_req *req, struct dm_http_re
         dm_http_resp_error(resp, 503, "BUSY", "supplier double saturated");
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 /* One request to the API: status (-1 on a transport failure or timeout); Retry-After into ra
  * when given. */
 static long call(const char *method, const char *path, const char *key, long timeout_ms, char *ra,
@@ -199,7 +187,7 @@ static int setup(void **state)
                          DM_OK);
     }
 
-    int aport = free_port();
+    int aport = dm_test_free_port();
     snprintf(S.base, sizeof(S.base), "http://127.0.0.1:%d", aport);
     char e_db[1024], e_port[32], e_niv[128], e_conc[48], e_thr[32];
     snprintf(e_db, sizeof(e_db), "DATABASE_URL=%s", S.url);

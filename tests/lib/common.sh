@@ -31,14 +31,8 @@ new_db() {
 
 psql_q() { psql -qAt -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
 
-free_port() {
-    local p
-    for _ in $(seq 1 100); do
-        p=$((20000 + RANDOM % 12000))
-        if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return 0; fi
-    done
-    return 1
-}
+# shellcheck disable=SC1091
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh" # free_port
 
 # spawn NAME CMD... : start a background process, output to $T/NAME.log, tracked for cleanup.
 spawn() {

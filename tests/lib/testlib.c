@@ -1,10 +1,13 @@
 /* testlib.c - test database creation and one-value queries for C integration tests. */
 #include "testlib.h"
 
+#include <arpa/inet.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "adapters/db/db.h"
@@ -113,4 +116,17 @@ void dm_test_check_scalar(struct dm_db *db, const char *sql, const char *want)
     if (strcmp(v, want))
         fail_msg("%s: got '%s', want '%s'", sql, v, want);
     free(v);
+}
+
+int dm_test_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
 }

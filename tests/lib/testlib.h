@@ -18,6 +18,8 @@ char *dm_test_new_db(const char *prefix);
 const char *dm_test_env(const char *name);
 /* Path of the diamond binary under test. */
 const char *dm_test_bin(void);
+/* A TCP port on 127.0.0.1 free now (the kernel picks it); fails the test when none is. */
+int dm_test_free_port(void);
 
 struct dm_db;
 /* Run sql (no parameters) on db; fails the test with the statement and the error otherwise. */
