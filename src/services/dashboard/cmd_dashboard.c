@@ -28,6 +28,10 @@
 #include "core/timeutil.h"
 #include "services/dashboard/dashboard.h"
 
+#define DASHBOARD_THREADS 8
+#define DASHBOARD_CONNECTIONS 2048
+#define DASHBOARD_CONNECTIONS_PER_IP 64
+
 struct dashboard {
     char root[PATH_MAX]; /* real path of the static files */
     char api_url[1024];  /* without a trailing slash; requests get only path and query on it */
@@ -642,11 +646,17 @@ int dm_cmd_dashboard(int argc, char **argv)
         rc = DM_EXIT_CONFIG;
         goto out;
     }
+    /* No thread per connection: idle connections cost a socket, not a thread (issue 15 item 4:
+     * 256 idle connections used to stop the dashboard). A pool of threads serves requests (a
+     * proxied one holds its thread while the API answers); one address may hold at most
+     * DASHBOARD_CONNECTIONS_PER_IP connections, everyone together DASHBOARD_CONNECTIONS. */
     daemon = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-        (uint16_t)port, NULL, NULL, on_request, d, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, (uint16_t)port, NULL,
+        NULL, on_request, d, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_URI_LOG_CALLBACK, uri_log, d, MHD_OPTION_NOTIFY_COMPLETED, completed, d,
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 256u,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)DASHBOARD_THREADS, MHD_OPTION_CONNECTION_TIMEOUT,
+        30u, MHD_OPTION_CONNECTION_LIMIT, (unsigned)DASHBOARD_CONNECTIONS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)DASHBOARD_CONNECTIONS_PER_IP,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 256u, MHD_OPTION_END);
     if (daemon == NULL) {
         fprintf(stderr, "dashboard: cannot listen on %s:%d (port in use?)\n", bind, port);

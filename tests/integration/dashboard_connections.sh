@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# dashboard_connections.sh - slow and idle connections cannot take the dashboard down (issue 15
+# item 4): 300 idle connections from one address (127.0.0.2) keep at most 64 open (the others
+# are closed), another connection from that address is refused, and meanwhile requests from
+# another address get their page at once. (Thread per connection stopped at 256 idle sockets.)
+. "$DM_SOURCE_DIR/tests/lib/common.sh"
+
+PORT_D=$(free_port)
+spawn dash env PORT="$PORT_D" API_URL="http://127.0.0.1:9" "$DIAMOND" dashboard --bind 127.0.0.1
+wait_until 20 curl -sf -o /dev/null "http://127.0.0.1:$PORT_D/"
+cat >"$T/idle.py" <<'PY'
+# Open N idle connections from 127.0.0.2; print how many the server keeps open once it has
+# closed WANT of them (or after 20 s), then hold them.
+import select, socket, sys, time
+port, n, want = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+socks = []
+for _ in range(n):
+    s = socket.socket()
+    s.bind(("127.0.0.2", 0))
+    try:
+        s.connect(("127.0.0.1", port))
+    except OSError:
+        continue
+    socks.append(s)
+closed = set()
+end = time.monotonic() + 20
+while len(closed) < want and time.monotonic() < end:
+    ready, _, _ = select.select([s for s in socks if s not in closed], [], [], 0.5)
+    for s in ready:
+        try:
+            data = s.recv(1)
+        except OSError:
+            data = b""
+        if not data:
+            closed.add(s)
+print(len(socks) - len(closed), len(socks), flush=True)
+time.sleep(600)
+PY
+spawn idle python3 "$T/idle.py" "$PORT_D" 300 236
+wait_until 40 test -s "$T/idle.log"
+read -r kept opened <"$T/idle.log"
+check_eq "300 idle connections were opened" 300 "$opened"
+check_eq "one address keeps at most 64 of them" 64 "$kept"
+check "another connection from that address is refused" \
+    sh -c "! curl -s -m 5 --interface 127.0.0.2 -o /dev/null 'http://127.0.0.1:$PORT_D/'"
+for i in 1 2 3; do
+    code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT_D/")
+    check_eq "meanwhile another address gets the page ($i)" 200 "$code"
+done
+check "the dashboard is still up" kill -0 "$PID_dash"
+kill "$PID_idle"
+finish
