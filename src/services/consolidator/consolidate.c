@@ -120,19 +120,21 @@ static enum dm_err load_run(struct dm_db *db, const char *run_id, struct run_fac
     if (e != DM_OK)
         return e;
     if (PQntuples(r) == 1) {
+        struct dm_db_row rd = DM_DB_ROW(r, 0);
         f->found = true;
         f->full = !strcmp(dm_db_get(r, 0, 0), "full");
         f->capped = dm_db_get(r, 0, 1)[0] == 't';
-        f->updated_to_ms = strtoll(dm_db_get(r, 0, 2), NULL, 10);
+        f->updated_to_ms = dm_db_row_i64(&rd, 2);
         f->consolidated = dm_db_get(r, 0, 3)[0] == 't';
         f->cancelled = dm_db_get(r, 0, 4)[0] == 't';
         snprintf(f->trace_id, sizeof(f->trace_id), "%s", dm_db_get(r, 0, 5));
-        f->partitions = strtoll(dm_db_get(r, 0, 6), NULL, 10);
-        f->completed = strtoll(dm_db_get(r, 0, 7), NULL, 10);
-        f->failed = strtoll(dm_db_get(r, 0, 8), NULL, 10);
+        f->partitions = dm_db_row_i64(&rd, 6);
+        f->completed = dm_db_row_i64(&rd, 7);
+        f->failed = dm_db_row_i64(&rd, 8);
+        e = dm_db_row_check(&rd, "run", err);
     }
     PQclear(r);
-    return DM_OK;
+    return e;
 }
 
 /* Rows still to be settled once nothing was claimable: pending rows (locked by another
@@ -151,8 +153,8 @@ static enum dm_err claims_in_flight(struct dm_db *db, int64_t *n, struct dm_erro
                                 "WHERE consolidation_status = 'processing' "
                                 "AND claimed_at >= now() - make_interval(secs => $1))",
                                 1, p, &r, err);
-    if (e == DM_OK)
-        *n = strtoll(dm_db_get(r, 0, 0), NULL, 10);
+    if (e == DM_OK && dm_db_get_i64(r, 0, 0, n) != DM_OK)
+        e = dm_db_bad_value(r, 0, 0, "claims in flight", err);
     PQclear(r);
     return e;
 }
@@ -211,8 +213,8 @@ static enum dm_err finalise_catalogue(struct dm_db *db, const char *run_id, bool
                            "AND r.last_seen_run_id = $2) RETURNING 1) "
                            "SELECT count(*) FROM gone",
                            2, gp, &g, err);
-            if (e == DM_OK)
-                *removed = strtoll(dm_db_get(g, 0, 0), NULL, 10);
+            if (e == DM_OK && dm_db_get_i64(g, 0, 0, removed) != DM_OK)
+                e = dm_db_bad_value(g, 0, 0, "removals", err);
             PQclear(g);
         }
         PQclear(r);
@@ -232,8 +234,8 @@ static enum dm_err finalise_catalogue(struct dm_db *db, const char *run_id, bool
             "FROM raw_diamonds_nivoda r WHERE r.supplier_stone_id = d.supplier_stone_id) "
             "RETURNING 1) SELECT count(*) FROM back",
             1, p, &r, err);
-        if (e == DM_OK)
-            *reactivated = strtoll(dm_db_get(r, 0, 0), NULL, 10);
+        if (e == DM_OK && dm_db_get_i64(r, 0, 0, reactivated) != DM_OK)
+            e = dm_db_bad_value(r, 0, 0, "reactivations", err);
         PQclear(r);
         r = NULL;
     }
@@ -430,15 +432,19 @@ static enum dm_err consolidate(struct dm_consolidator *cs, const struct dm_conso
     if (e != DM_OK)
         goto out;
     if (PQntuples(r) == 1) {
-        json_t *detail = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "processed",
-                                   (json_int_t)strtoll(dm_db_get(r, 0, 0), NULL, 10), "new",
-                                   (json_int_t)strtoll(dm_db_get(r, 0, 1), NULL, 10), "changed",
-                                   (json_int_t)strtoll(dm_db_get(r, 0, 2), NULL, 10), "unchanged",
-                                   (json_int_t)strtoll(dm_db_get(r, 0, 3), NULL, 10), "removed",
-                                   (json_int_t)strtoll(dm_db_get(r, 0, 4), NULL, 10), "failed",
-                                   (json_int_t)strtoll(dm_db_get(r, 0, 5), NULL, 10), "reactivated",
-                                   (json_int_t)reactivated, "durationMs", (json_int_t)duration,
-                                   "watermarkWritten", written);
+        /* The run is completed by now: unreadable counters are reported, not fatal. */
+        struct dm_db_row rd = DM_DB_ROW(r, 0);
+        json_int_t stat[6];
+        for (int i = 0; i < 6; i++)
+            stat[i] = (json_int_t)dm_db_row_i64(&rd, i);
+        struct dm_error serr = {0};
+        if (dm_db_row_check(&rd, "consolidation statistics", &serr) != DM_OK)
+            dm_warn(ctx, "%s", serr.message);
+        json_t *detail =
+            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "processed", stat[0], "new", stat[1],
+                      "changed", stat[2], "unchanged", stat[3], "removed", stat[4], "failed",
+                      stat[5], "reactivated", (json_int_t)reactivated, "durationMs",
+                      (json_int_t)duration, "watermarkWritten", written);
         json_t *log_fields = json_deep_copy(detail);
         run_event(cs->db, m->run_id, "consolidation_completed", detail);
         dm_log_fields(DM_LOG_INFO, ctx, "consolidation completed", log_fields);

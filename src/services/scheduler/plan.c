@@ -11,6 +11,7 @@
 #include "adapters/watermark/watermark.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/pgarray.h"
 #include "core/timeutil.h"
 #include "domain/messages.h"
 #include "domain/partition.h"
@@ -23,7 +24,6 @@
 #define SCHED_LOCK_KEY "7061626173"
 #define FULL_FROM_MS 946684800000LL /* 2000-01-01T00:00:00Z */
 #define INCREMENTAL_OVERLAP_MS (15LL * 60 * 1000)
-#define PAGE_LIMIT 50
 
 struct count_ctx {
     struct dm_nivoda *feed;
@@ -90,7 +90,7 @@ static void build_item(const char *run_id, const char *trace_id, int i,
     wi->max_price = p->max_price;
     wi->estimated_records = p->estimated;
     wi->offset = 0;
-    wi->limit = PAGE_LIMIT;
+    wi->limit = DM_PAGE_LIMIT;
     wi->updated_from_ms = from_ms;
     wi->updated_to_ms = to_ms;
     wi->attempt = 0;
@@ -139,9 +139,9 @@ static enum dm_err insert_run(struct dm_db_conn *c, const char *run_id, const ch
     if (e == DM_OK)
         e = dm_buf_append_char(&ests, '}');
     if (e == DM_OK)
-        e = dm_runops_pg_array(&ids, idp, plan->n);
+        e = dm_pgarray_encode(&ids, idp, (size_t)plan->n);
     if (e == DM_OK)
-        e = dm_runops_pg_array(&payloads, (const char *const *)bodies, plan->n);
+        e = dm_pgarray_encode(&payloads, (const char *const *)bodies, (size_t)plan->n);
     if (e != DM_OK) {
         e = dm_error_set(err, DM_ERR_TOO_LARGE, "plan too large to record");
         goto out;

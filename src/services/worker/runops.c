@@ -7,7 +7,6 @@
 
 #include "core/json.h"
 #include "core/log.h"
-#include "core/pgarray.h"
 #include "core/timeutil.h"
 
 enum dm_err dm_runops_queue_open(const struct dm_config *cfg, struct dm_db *db,
@@ -230,9 +229,4 @@ enum dm_err dm_runops_partition_item(struct dm_db *db, const char *run_id, const
     e = dm_db_row_check(&rd, "partition", err);
     PQclear(r);
     return e;
-}
-
-enum dm_err dm_runops_pg_array(struct dm_buf *b, const char *const *items, int n)
-{
-    return dm_pgarray_encode(b, items, n > 0 ? (size_t)n : 0);
 }

@@ -55,7 +55,4 @@ enum dm_err dm_runops_load_facts(struct dm_db *db, const char *run_id, struct dm
 enum dm_err dm_runops_partition_item(struct dm_db *db, const char *run_id, const char *partition_id,
                                      struct dm_work_item *wi, struct dm_error *err) DM_MUST_CHECK;
 
-/* dm_pgarray_encode under its old name, until scheduler/plan.c calls that. */
-enum dm_err dm_runops_pg_array(struct dm_buf *b, const char *const *items, int n) DM_MUST_CHECK;
-
 #endif
