@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "core/json.h"
+#include "core/pgarray.h"
 #include "core/num.h"
 
 /* ---- sort table ---- */
@@ -475,24 +476,10 @@ enum dm_err dm_sql_text(struct dm_sql *s, const char *text)
 
 enum dm_err dm_sql_array_literal(const struct dm_sq_list *l, struct dm_buf *out)
 {
-    enum dm_err e = dm_buf_append_char(out, '{');
-    for (int i = 0; e == DM_OK && i < l->n; i++) {
-        if (i > 0)
-            e = dm_buf_append_char(out, ',');
-        if (e == DM_OK)
-            e = dm_buf_append_char(out, '"');
-        for (const char *p = l->v[i]; e == DM_OK && *p; p++) {
-            if (*p == '"' || *p == '\\')
-                e = dm_buf_append_char(out, '\\');
-            if (e == DM_OK)
-                e = dm_buf_append_char(out, *p);
-        }
-        if (e == DM_OK)
-            e = dm_buf_append_char(out, '"');
-    }
-    if (e == DM_OK)
-        e = dm_buf_append_char(out, '}');
-    return e;
+    const char *items[DM_SQ_MAX_VALUES];
+    for (int i = 0; i < l->n; i++)
+        items[i] = l->v[i];
+    return dm_pgarray_encode(out, items, (size_t)l->n);
 }
 
 const char DM_DIAMOND_JSON_SQL[] =

@@ -238,19 +238,6 @@ void api_camel(const char *snake, char *out, size_t size);
 /* A value for display as int64: 0 when absent, SQL NULL or not an integer (dm_db_get_i64 where
  * a bad value must not pass as 0). */
 int64_t api_i64(const PGresult *r, int row, int col);
-/* Run a hot statement as a named prepared statement on this pooled connection (prepared on
- * first use per connection; outside transactions only; falls back to dm_db_exec). Planning
- * the search and by-id statements costs more than running them. */
-enum dm_err api_exec_hot(struct dm_db_conn *c, const char *sql, int n, const char *const *params,
-                         PGresult **res, struct dm_error *err) DM_MUST_CHECK;
-/* Acquire, api_exec_hot, release: dm_db_query_prepared, under its old name until search.c
- * calls that. */
-static inline enum dm_err api_query_hot(struct dm_db *db, const char *sql, int n,
-                                        const char *const *params, PGresult **res,
-                                        struct dm_error *err)
-{
-    return dm_db_query_prepared(db, sql, n, params, res, err);
-}
 /* The ETag of a response body: the first 128 bits of its SHA-256 in hex, quoted. */
 void api_etag_of(const struct dm_buf *body, char etag[40]);
 /* A timestamptz as PostgreSQL prints it ("2026-11-29 09:00:00.123456+00") as a JSON string in

@@ -11,6 +11,7 @@
 
 #include "adapters/db/listen.h"
 #include "core/log.h"
+#include "core/pgarray.h"
 #include "core/num.h"
 #include "core/timeutil.h"
 
@@ -44,20 +45,7 @@ static enum dm_err db_upper(void *ctx, const char *const *in, size_t n, char **o
     struct api_index *ai = ctx;
     struct dm_buf arr;
     dm_buf_init(&arr, 64 * 1024 * 1024);
-    enum dm_err e = dm_buf_append_char(&arr, '{');
-    for (size_t i = 0; e == DM_OK && i < n; i++) {
-        e = dm_buf_append_str(&arr, i ? ",\"" : "\"");
-        for (const char *p = in[i]; e == DM_OK && *p; p++) {
-            if (*p == '"' || *p == '\\')
-                e = dm_buf_append_char(&arr, '\\');
-            if (e == DM_OK)
-                e = dm_buf_append_char(&arr, *p);
-        }
-        if (e == DM_OK)
-            e = dm_buf_append_char(&arr, '"');
-    }
-    if (e == DM_OK)
-        e = dm_buf_append_char(&arr, '}');
+    enum dm_err e = dm_pgarray_encode(&arr, in, n);
     PGresult *r = NULL;
     const char *p[1] = {arr.data};
     if (e == DM_OK)

@@ -199,7 +199,8 @@ enum dm_err api_search_render(struct dm_api *api, const struct dm_search_query *
     bool more = false;
     if (!has_filters(q)) {
         /* One prepared statement (its plan does not depend on values). */
-        e = api_exec_hot(conn, s.text.data, s.n, (const char *const *)s.params, &r, err);
+        e = dm_db_exec_prepared(conn, NULL, s.text.data, s.n, (const char *const *)s.params, NULL,
+                                NULL, &r, err);
         if (e != DM_OK)
             goto out;
         rows = PQntuples(r);
@@ -242,7 +243,7 @@ enum dm_err api_search_render(struct dm_api *api, const struct dm_search_query *
                  DM_DIAMOND_JSON_SQL);
         const char *bp[1] = {arr.data};
         if (e == DM_OK)
-            e = api_exec_hot(conn, bysql, 1, bp, &r, err);
+            e = dm_db_exec_prepared(conn, NULL, bysql, 1, bp, NULL, NULL, &r, err);
         dm_buf_free(&arr);
         if (e != DM_OK)
             goto out;
@@ -460,7 +461,7 @@ void api_diamond_get(struct api_call *c)
     const char *p[1] = {id};
     PGresult *r = NULL;
     struct dm_error err = {0};
-    enum dm_err e = api_query_hot(c->api->db, sql, 1, p, &r, &err);
+    enum dm_err e = dm_db_query_prepared(c->api->db, sql, 1, p, &r, &err);
     if (!api_row_found(c, e, &err, &r, "Diamond not found"))
         return;
     struct dm_buf *b = &c->resp->body;

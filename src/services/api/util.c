@@ -116,12 +116,6 @@ json_t *api_rows_json(const PGresult *r)
     return a;
 }
 
-enum dm_err api_exec_hot(struct dm_db_conn *c, const char *sql, int n, const char *const *params,
-                         PGresult **res, struct dm_error *err)
-{
-    return dm_db_exec_prepared(c, NULL, sql, n, params, NULL, NULL, res, err);
-}
-
 json_t *api_query_rows(struct api_call *c, const char *sql, int n, const char *const *params,
                        bool *ok)
 {
