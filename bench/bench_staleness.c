@@ -111,13 +111,12 @@ static void *committer(void *arg)
 static int reflected(struct shared *sh, const struct sample *smp)
 {
     char url[512], hdr[160];
-    snprintf(url, sizeof(url),
-             "%s/api/v2/diamonds?feed=probe&carat_min=%s&carat_max=%s&limit=1", sh->api,
-             smp->carats, smp->carats);
+    snprintf(url, sizeof(url), "%s/api/v2/diamonds?feed=probe&carat_min=%s&carat_max=%s&limit=1",
+             sh->api, smp->carats, smp->carats);
     snprintf(hdr, sizeof(hdr), "X-API-Key: %s", sh->key);
     const char *headers[] = {hdr, NULL};
-    struct dm_http_request req = {.method = "GET", .url = url, .headers = headers,
-                                  .timeout_ms = 10000};
+    struct dm_http_request req = {
+        .method = "GET", .url = url, .headers = headers, .timeout_ms = 10000};
     struct dm_http_response resp;
     struct dm_error err = {0};
     int r = -1;
@@ -177,7 +176,9 @@ int main(int argc, char **argv)
     }
     dm_log_init("bench_staleness", DM_LOG_WARN);
     dm_http_global_init();
-    struct shared sh = {.api = argv[2], .key = argv[3], .stop_file = argv[4],
+    struct shared sh = {.api = argv[2],
+                        .key = argv[3],
+                        .stop_file = argv[4],
                         .interval_ms = argc > 5 ? atoi(argv[5]) : 100,
                         .probes = argc > 6 ? atoi(argv[6]) : 50};
     if (sh.interval_ms < 1 || sh.probes < 1) {
@@ -240,9 +241,9 @@ int main(int argc, char **argv)
            "\"staleness_mean_s\": %.3f, \"staleness_searches\": %ld, "
            "\"staleness_search_errors\": %d, \"staleness_update_errors\": %d, "
            "\"staleness_commit_spacing_max_ms\": %.0f}\n",
-           n, seen, unseen, p50, p99, mx, seen ? sum / seen / 1e6 : 0.0,
-           atomic_load(&sh.searches), atomic_load(&sh.search_errors),
-           atomic_load(&sh.update_errors), ngap ? (double)cl[ngap - 1] / 1000 : 0.0);
+           n, seen, unseen, p50, p99, mx, seen ? sum / seen / 1e6 : 0.0, atomic_load(&sh.searches),
+           atomic_load(&sh.search_errors), atomic_load(&sh.update_errors),
+           ngap ? (double)cl[ngap - 1] / 1000 : 0.0);
     free(st);
     free(cl);
     free(sh.s);

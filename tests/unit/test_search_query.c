@@ -227,7 +227,7 @@ static void test_filter_table(void **state)
     for (size_t i = 0; i < dm_sq_nfilters; i++) {
         const struct dm_sq_filter *f = &dm_sq_filters[i];
         assert_ptr_equal(dm_sq_filter_find(f->name), f);
-        const char *v = f->kind == DM_SQF_BOOL ? "true"
+        const char *v = f->kind == DM_SQF_BOOL   ? "true"
                         : f->kind == DM_SQF_LIST ? (f->allowed ? f->allowed[0] : "zq9")
                                                  : "1.5";
         const char *k[1] = {f->name}, *vv[1] = {v};
@@ -248,10 +248,9 @@ static void test_filter_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_filter_table),
-        cmocka_unit_test(test_defaults), cmocka_unit_test(test_invalid),
-        cmocka_unit_test(test_filters),  cmocka_unit_test(test_sql_quoting),
-        cmocka_unit_test(test_cursor),
+        cmocka_unit_test(test_filter_table), cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_invalid),      cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_sql_quoting),  cmocka_unit_test(test_cursor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
