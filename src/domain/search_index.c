@@ -1186,6 +1186,35 @@ static void sort_slots(struct sort_ctx *c, uint32_t *a, size_t n)
     free(k);
 }
 
+/* ---- order arrays: shared between versions while unchanged (refcounted) ---- */
+
+struct order_hdr {
+    atomic_int refs;
+    uint32_t pad;
+};
+
+static uint32_t *order_alloc(size_t n)
+{
+    struct order_hdr *h = dm_xmalloc(sizeof(*h) + n * sizeof(uint32_t));
+    atomic_init(&h->refs, 1);
+    return (uint32_t *)(h + 1);
+}
+
+static uint32_t *order_ref(uint32_t *a)
+{
+    atomic_fetch_add(&((struct order_hdr *)a - 1)->refs, 1);
+    return a;
+}
+
+static void order_free(uint32_t *a)
+{
+    if (a == NULL)
+        return;
+    struct order_hdr *h = (struct order_hdr *)a - 1;
+    if (atomic_fetch_sub(&h->refs, 1) == 1)
+        free(h);
+}
+
 /* ---- versions ---- */
 
 struct dm_search_index *dm_search_index_new(void)
@@ -1207,7 +1236,7 @@ static void version_free(struct version *v)
     free(v->slot);
     free(v->livebm);
     for (int o = 0; o < O_COUNT; o++)
-        free(v->order[o]);
+        order_free(v->order[o]);
     for (int d = 0; d < D_COUNT; d++) {
         for (uint32_t k = 0; k < v->nvals[d]; k++)
             free(v->bm[d][k]);
@@ -1599,7 +1628,7 @@ static void compute_edges(struct version *v, int r)
 
 static void build_order(struct version *v, int o)
 {
-    uint32_t *a = dm_xmalloc(((size_t)v->live + 1) * sizeof(uint32_t));
+    uint32_t *a = order_alloc((size_t)v->live + 1);
     uint32_t n = 0;
     for (uint32_t i = 0; i < v->nslots; i++)
         if (v->slot[i] && in_order(v->slot[i], o))
@@ -1736,10 +1765,39 @@ static void merge_order(struct version *v, const struct version *o, int ord,
             add[na++] = tl[i];
     struct sort_ctx c = {v->ix, v->slot, ord};
     sort_slots(&c, add, na);
-    uint32_t *out = dm_xmalloc(((size_t)o->norder[ord] + na + 1) * sizeof(uint32_t));
-    uint32_t n = 0, j = 0;
+    uint32_t *out = order_alloc((size_t)o->norder[ord] + na + 1);
+    uint32_t n = 0, j = 0, nold = o->norder[ord];
     const uint32_t *old = o->order[ord];
-    for (uint32_t i = 0; i < o->norder[ord]; i++) {
+    if ((uint64_t)na * 20 < nold) {
+        /* Few changes: find each one's place by binary search in the old order (compared with
+         * the old version's records, by which that array is sorted), then copy the runs between
+         * places, dropping the changed slots: a few record reads per change instead of one per
+         * stone. */
+        uint32_t at = 0;
+        for (j = 0; j < na; j++) {
+            const struct dm_stone *a = v->slot[add[j]];
+            uint32_t lo = at, hi = nold;
+            while (lo < hi) {
+                uint32_t mid = lo + (hi - lo) / 2;
+                if (order_cmp(v->ix, ord, o->slot[old[mid]], a) < 0)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            for (; at < lo; at++)
+                if (!bit_get(touched, old[at]))
+                    out[n++] = old[at];
+            out[n++] = add[j];
+        }
+        for (; at < nold; at++)
+            if (!bit_get(touched, old[at]))
+                out[n++] = old[at];
+        free(add);
+        v->order[ord] = out;
+        v->norder[ord] = n;
+        return;
+    }
+    for (uint32_t i = 0; i < nold; i++) {
         uint32_t s = old[i];
         if (bit_get(touched, s))
             continue;
@@ -1831,8 +1889,30 @@ enum dm_err dm_search_index_apply(struct dm_search_index *ix, struct dm_stone **
         }
     }
     v->nwords = (v->nslots + 63) / 64;
-    for (int ord = 0; ord < O_COUNT; ord++)
-        merge_order(v, o, ord, touched, tl, nt);
+    /* An order needs merging only when a change moved a stone in it: a reprice changes where
+     * stones sort by price, not by date, carats or grade; the others are copied. */
+    bool changed[O_COUNT] = {false};
+    for (uint32_t i = 0; i < nt; i++) {
+        uint32_t t = tl[i];
+        const struct dm_stone *a = t < (uint32_t)o->capwords * 64 ? o->slot[t] : NULL,
+                              *b = v->slot[t];
+        for (int ord = 0; ord < O_COUNT; ord++) {
+            if (changed[ord])
+                continue;
+            if (a == NULL || b == NULL || in_order(a, ord) != in_order(b, ord))
+                changed[ord] = a != NULL || b != NULL;
+            else if (in_order(a, ord))
+                changed[ord] = order_cmp(v->ix, ord, a, b) != 0;
+        }
+    }
+    for (int ord = 0; ord < O_COUNT; ord++) {
+        if (changed[ord]) {
+            merge_order(v, o, ord, touched, tl, nt);
+            continue;
+        }
+        v->order[ord] = order_ref(o->order[ord]); /* shared, unchanged */
+        v->norder[ord] = o->norder[ord];
+    }
     free(touched);
     free(tl);
     v->last_seq = last_seq > o->last_seq ? last_seq : o->last_seq;

@@ -296,6 +296,30 @@ static __attribute__((unused)) void ref_churn(struct ref_cat *c, struct dm_searc
     free(del);
 }
 
+/* A reprice: k random live stones get a new retail price and nothing else changes, so only the
+ * price order moves (the index copies the other orders instead of merging them). */
+static __attribute__((unused)) void ref_reprice(struct ref_cat *c, struct dm_search_index *ix,
+                                                int k)
+{
+    struct dm_stone **recs = calloc((size_t)k + 1, sizeof(*recs));
+    bool *del = calloc((size_t)k + 1, sizeof(bool));
+    size_t n = 0;
+    for (int j = 0; j < k; j++) {
+        struct ref_stone *s = &c->s[ref_pick(c, (uint32_t)c->n)];
+        if (!s->live)
+            continue;
+        s->retail = 50000 + (int64_t)ref_pick(c, 90) * 1000; /* ties again */
+        s->seq = ++c->seq;
+        recs[n] = ref_parse(ix, s, &del[n]);
+        n++;
+    }
+    struct dm_error err = {0};
+    if (dm_search_index_apply(ix, recs, del, n, c->seq, &err) != DM_OK)
+        abort();
+    free(recs);
+    free(del);
+}
+
 /* ---- the reference answer ---- */
 
 static __attribute__((unused)) void ref_upper(const char *s, char *out, size_t size)

@@ -127,6 +127,7 @@ static void test_random_queries_and_churn(void **state)
                 check_facets(ix, &a);
         }
         ref_churn(&cat, ix, 40 + round * 60);
+        ref_reprice(&cat, ix, round % 2 ? 30 : 900); /* few (binary-search merge) and many */
     }
     assert_true(checked > 2400);
     struct dm_search_index_stats st;

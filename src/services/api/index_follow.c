@@ -15,8 +15,9 @@
 #include "core/num.h"
 #include "core/timeutil.h"
 
-#define CHUNK 20000  /* rows per FETCH / per applied batch */
-#define POLL_MS 1000 /* sync at least this often without a notification */
+#define CHUNK 20000     /* rows per FETCH */
+#define APPLY_MAX 50000 /* changed rows applied as one version at most */
+#define POLL_MS 1000    /* sync at least this often without a notification */
 #define STALE_AFTER_MS 5000
 
 struct api_index {
@@ -265,7 +266,7 @@ static enum dm_err full_load(struct api_index *ai, struct dm_error *err)
 /* Read and apply what changed since the previous read. */
 static enum dm_err follow_once(struct api_index *ai, bool *reload, struct dm_error *err)
 {
-    int64_t epoch = 0, seq = 0;
+    int64_t epoch = 0, seq = 0, t0 = dm_mono_ms(), apply_ms = 0;
     char *xip = NULL, xmax[32] = "0";
     *reload = false;
     enum dm_err e = begin_snapshot(ai, &epoch, &seq, &xip, xmax, err);
@@ -291,8 +292,12 @@ static enum dm_err follow_once(struct api_index *ai, bool *reload, struct dm_err
     char floor_s[32], after_s[32];
     snprintf(floor_s, sizeof(floor_s), "%lld", (long long)ai->last_seq);
     int64_t after = -1, max_seq = ai->last_seq, applied = 0;
-    struct dm_stone **recs = dm_xmalloc(CHUNK * sizeof(*recs));
-    bool *deleted = dm_xmalloc(CHUNK * sizeof(bool));
+    /* Rows are read CHUNK at a time and applied as one version per APPLY_MAX rows: every
+     * version costs a pass over the whole index, so a sync that reads 30,000 changed rows makes
+     * one version, not two. */
+    struct dm_stone **recs = dm_xmalloc(APPLY_MAX * sizeof(*recs));
+    bool *deleted = dm_xmalloc(APPLY_MAX * sizeof(bool));
+    size_t n = 0;
     for (;;) {
         snprintf(after_s, sizeof(after_s), "%lld", (long long)after);
         const char *p[4] = {floor_s, ai->xip, after_s, ai->xmax};
@@ -300,25 +305,29 @@ static enum dm_err follow_once(struct api_index *ai, bool *reload, struct dm_err
         e = dm_db_listener_exec(ai->l, sql, 4, p, true, &r, err);
         if (e != DM_OK)
             break;
-        size_t n = 0;
         int rows = PQntuples(r);
         int64_t chunk_max = after;
+        size_t before = n;
         e = parse_rows(ai, r, recs, deleted, &n, &chunk_max, err);
         PQclear(r);
-        if (e == DM_OK && n > 0)
+        applied += (int64_t)(n - before);
+        bool last = e != DM_OK || rows < CHUNK;
+        if (e == DM_OK && n > 0 && (last || n + CHUNK > APPLY_MAX)) {
+            int64_t a0 = dm_mono_ms();
             e = dm_search_index_apply(ai->ix, recs, deleted, n, ai->last_seq, err);
-        else
-            for (size_t i = 0; i < n; i++)
-                dm_stone_free(recs[i]);
+            apply_ms += dm_mono_ms() - a0;
+            n = 0; /* owned by the index now (freed on failure too) */
+        }
         if (e != DM_OK)
             break;
-        applied += (int64_t)n;
         after = chunk_max;
         if (chunk_max > max_seq)
             max_seq = chunk_max;
-        if (rows < CHUNK)
+        if (last)
             break;
     }
+    for (size_t i = 0; i < n; i++)
+        dm_stone_free(recs[i]);
     free(recs);
     free(deleted);
     end_snapshot(ai);
@@ -338,6 +347,9 @@ static enum dm_err follow_once(struct api_index *ai, bool *reload, struct dm_err
     ai->synced_ms = dm_mono_ms();
     ai->syncs++;
     pthread_cond_broadcast(&ai->synced);
+    if (applied > 0)
+        dm_debug(NULL, "search index: applied %lld changed rows in %lld ms (%lld ms publishing)",
+                 (long long)applied, (long long)(dm_mono_ms() - t0), (long long)apply_ms);
     if (applied > 0) {
         ai->batches++;
         ai->rows_applied += applied;
