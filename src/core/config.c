@@ -238,7 +238,7 @@ static const struct var vars[] = {
     {"API_SEARCH_INDEX", T_BOOL, OFF(api_search_index), "true", DM_SVC_API, 0, 0, 0, false, NULL,
      "answer searches from the in-memory catalogue index (false: PostgreSQL, the reference)"},
     {"API_THREADS", T_INT, OFF(api_threads), "0", DM_SVC_API, 0, 0, 1024, false, NULL,
-     "HTTP worker threads (0 = DATABASE_POOL_SIZE)"},
+     "HTTP worker threads (0 = one per core with the search index, else DATABASE_POOL_SIZE)"},
     {"METRICS_REQUIRE_AUTH", T_BOOL, OFF(metrics_require_auth), "true", DM_SVC_API, 0, 0, 0, false,
      NULL,
      "/metrics needs METRICS_TOKEN as a bearer token or an API key with read (false: "
