@@ -8,35 +8,7 @@
 PORT_D=$(free_port)
 spawn dash env PORT="$PORT_D" API_URL="http://127.0.0.1:9" "$DIAMOND" dashboard --bind 127.0.0.1
 wait_until 20 curl -sf -o /dev/null "http://127.0.0.1:$PORT_D/"
-cat >"$T/idle.py" <<'PY'
-# Open N idle connections from 127.0.0.2; print how many the server keeps open once it has
-# closed WANT of them (or after 20 s), then hold them.
-import select, socket, sys, time
-port, n, want = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-socks = []
-for _ in range(n):
-    s = socket.socket()
-    s.bind(("127.0.0.2", 0))
-    try:
-        s.connect(("127.0.0.1", port))
-    except OSError:
-        continue
-    socks.append(s)
-closed = set()
-end = time.monotonic() + 20
-while len(closed) < want and time.monotonic() < end:
-    ready, _, _ = select.select([s for s in socks if s not in closed], [], [], 0.5)
-    for s in ready:
-        try:
-            data = s.recv(1)
-        except OSError:
-            data = b""
-        if not data:
-            closed.add(s)
-print(len(socks) - len(closed), len(socks), flush=True)
-time.sleep(600)
-PY
-spawn idle python3 "$T/idle.py" "$PORT_D" 300 236
+spawn idle python3 "$DM_SOURCE_DIR/tests/lib/idle_connections.py" "$PORT_D" 300 236
 wait_until 40 test -s "$T/idle.log"
 read -r kept opened <"$T/idle.log"
 check_eq "300 idle connections were opened" 300 "$opened"
