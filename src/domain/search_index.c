@@ -1215,6 +1215,8 @@ static void order_free(uint32_t *a)
         free(h);
 }
 
+static void words_free(uint64_t *w);
+
 /* ---- versions ---- */
 
 struct dm_search_index *dm_search_index_new(void)
@@ -1234,18 +1236,18 @@ static void version_free(struct version *v)
         free(v->garbage[i]);
     free(v->garbage);
     free(v->slot);
-    free(v->livebm);
+    words_free(v->livebm);
     for (int o = 0; o < O_COUNT; o++)
         order_free(v->order[o]);
     for (int d = 0; d < D_COUNT; d++) {
         for (uint32_t k = 0; k < v->nvals[d]; k++)
-            free(v->bm[d][k]);
+            words_free(v->bm[d][k]);
         free(v->bm[d]);
     }
     for (int r = 0; r < R_COUNT; r++) {
         for (int b = 0; b < NBINS; b++)
-            free(v->cum[r][b]);
-        free(v->rv[r]);
+            words_free(v->cum[r][b]);
+        words_free((uint64_t *)v->rv[r]);
     }
     free(v);
 }
@@ -1504,6 +1506,50 @@ static int bin_of(const struct version *v, int r, int64_t x)
     return lo;
 }
 
+/* ---- word arrays (bitmaps, range values): shared between versions until one changes them ---- */
+
+struct words_hdr {
+    atomic_int refs;
+    uint32_t pad;
+};
+
+static uint64_t *words_alloc(uint32_t n)
+{
+    struct words_hdr *h = dm_xcalloc(1, sizeof(*h) + (size_t)n * 8);
+    atomic_init(&h->refs, 1);
+    return (uint64_t *)(h + 1);
+}
+
+static uint64_t *words_ref(uint64_t *w)
+{
+    if (w)
+        atomic_fetch_add(&((struct words_hdr *)w - 1)->refs, 1);
+    return w;
+}
+
+static void words_free(uint64_t *w)
+{
+    if (w == NULL)
+        return;
+    struct words_hdr *h = (struct words_hdr *)w - 1;
+    if (atomic_fetch_sub(&h->refs, 1) == 1)
+        free(h);
+}
+
+/* Make *w this version's own (n words) before changing it: a copy while another version
+ * shares it. */
+static uint64_t *words_own(uint64_t **w, uint32_t n)
+{
+    struct words_hdr *h = (struct words_hdr *)*w - 1;
+    if (atomic_load(&h->refs) > 1) {
+        uint64_t *c = words_alloc(n);
+        memcpy(c, *w, (size_t)n * 8);
+        words_free(*w);
+        *w = c;
+    }
+    return *w;
+}
+
 static uint64_t *bm_for(struct version *v, int d, int val)
 {
     if ((uint32_t)val >= v->nvals[d]) {
@@ -1514,14 +1560,14 @@ static uint64_t *bm_for(struct version *v, int d, int val)
         v->nvals[d] = n;
     }
     if (v->bm[d][val] == NULL)
-        v->bm[d][val] = dm_xcalloc(v->capwords, 8);
-    return v->bm[d][val];
+        v->bm[d][val] = words_alloc(v->capwords);
+    return words_own(&v->bm[d][val], v->capwords);
 }
 
 static void set_bits(struct version *v, uint32_t slot, const struct dm_stone *s, bool on)
 {
     void (*f)(uint64_t *, uint32_t) = on ? bit_set : bit_clear;
-    f(v->livebm, slot);
+    f(words_own(&v->livebm, v->capwords), slot);
     for (int d = 0; d < D_COUNT; d++) {
         int val = dim_value(s, d);
         if (val)
@@ -1529,15 +1575,42 @@ static void set_bits(struct version *v, uint32_t slot, const struct dm_stone *s,
     }
     for (int r = 0; r < R_COUNT; r++)
         for (int b = bin_of(v, r, range_value(s, r)); b < NBINS; b++)
-            f(v->cum[r][b], slot);
+            f(words_own(&v->cum[r][b], v->capwords), slot);
+}
+
+/* A stone replaced in its slot: only the bitmaps whose answer changed are touched (and so
+ * copied), so a reprice copies the price bins, not every dimension. */
+static void update_bits(struct version *v, uint32_t slot, const struct dm_stone *a,
+                        const struct dm_stone *b)
+{
+    for (int d = 0; d < D_COUNT; d++) {
+        int va = dim_value(a, d), vb = dim_value(b, d);
+        if (va == vb)
+            continue;
+        if (va)
+            bit_clear(bm_for(v, d, va), slot);
+        if (vb)
+            bit_set(bm_for(v, d, vb), slot);
+    }
+    for (int r = 0; r < R_COUNT; r++) {
+        int ba = bin_of(v, r, range_value(a, r)), bb = bin_of(v, r, range_value(b, r));
+        /* cum[k] holds the stones of bins <= k: a stone moving down joins [bb, ba), moving up
+         * leaves [ba, bb). */
+        for (int k = bb; k < ba; k++)
+            bit_set(words_own(&v->cum[r][k], v->capwords), slot);
+        for (int k = ba; k < bb; k++)
+            bit_clear(words_own(&v->cum[r][k], v->capwords), slot);
+    }
 }
 
 static void grow_words(uint64_t **b, uint32_t from, uint32_t to)
 {
     if (*b == NULL)
         return;
-    *b = dm_xrealloc(*b, (size_t)to * 8);
-    memset(*b + from, 0, (size_t)(to - from) * 8);
+    uint64_t *c = words_alloc(to);
+    memcpy(c, *b, (size_t)from * 8);
+    words_free(*b);
+    *b = c;
 }
 
 static void version_grow(struct version *v, uint32_t need_slots)
@@ -1558,18 +1631,20 @@ static void version_grow(struct version *v, uint32_t need_slots)
     for (int r = 0; r < R_COUNT; r++) {
         for (int b = 0; b < NBINS; b++)
             grow_words(&v->cum[r][b], v->capwords, ncap);
-        v->rv[r] = dm_xrealloc(v->rv[r], (size_t)ncap * 64 * sizeof(int64_t));
+        uint64_t *rv = (uint64_t *)v->rv[r];
+        if (rv)
+            grow_words(&rv, v->capwords * 64, ncap * 64);
+        else
+            rv = words_alloc(ncap * 64);
+        v->rv[r] = (int64_t *)rv;
     }
     v->capwords = ncap;
 }
 
-static uint64_t *dup_words(const uint64_t *b, uint32_t n)
+static uint64_t *dup_words(uint64_t *b, uint32_t n)
 {
-    if (b == NULL)
-        return NULL;
-    uint64_t *c = dm_xmalloc((size_t)n * 8);
-    memcpy(c, b, (size_t)n * 8);
-    return c;
+    (void)n;
+    return words_ref(b); /* shared until changed (words_own) */
 }
 
 static struct version *version_copy(const struct version *o)
@@ -1592,8 +1667,7 @@ static struct version *version_copy(const struct version *o)
     for (int r = 0; r < R_COUNT; r++) {
         for (int b = 0; b < NBINS; b++)
             v->cum[r][b] = dup_words(o->cum[r][b], o->capwords);
-        v->rv[r] = dm_xmalloc((size_t)o->capwords * 64 * sizeof(int64_t));
-        memcpy(v->rv[r], o->rv[r], (size_t)o->capwords * 64 * sizeof(int64_t));
+        v->rv[r] = (int64_t *)words_ref((uint64_t *)o->rv[r]);
         memcpy(v->edge[r], o->edge[r], sizeof(o->edge[r]));
         v->vmin[r] = o->vmin[r];
         v->vmax[r] = o->vmax[r];
@@ -1680,10 +1754,10 @@ enum dm_err dm_search_index_build(struct dm_search_index *ix, struct dm_stone **
     for (int d = 0; d < D_COUNT; d++)
         v->bm[d] = dm_xcalloc(1, sizeof(uint64_t *));
     version_grow(v, (uint32_t)n + 1);
-    v->livebm = dm_xcalloc(v->capwords, 8);
+    v->livebm = words_alloc(v->capwords);
     for (int r = 0; r < R_COUNT; r++)
         for (int b = 0; b < NBINS; b++)
-            v->cum[r][b] = dm_xcalloc(v->capwords, 8);
+            v->cum[r][b] = words_alloc(v->capwords);
     /* Previous content (a reload) becomes garbage of the old version. */
     struct dm_stone **garbage = NULL;
     size_t ngarbage = 0;
@@ -1843,7 +1917,8 @@ enum dm_err dm_search_index_apply(struct dm_search_index *ix, struct dm_stone **
             continue;
         }
         if (old) {
-            set_bits(v, at, old, false);
+            if (deleted[i])
+                set_bits(v, at, old, false); /* a replacement only moves what changed */
             ix->rec_bytes -= (int64_t)stone_bytes(old);
             garbage[ngarbage++] = old;
             if (!bit_get(touched, at)) {
@@ -1876,10 +1951,17 @@ enum dm_err dm_search_index_apply(struct dm_search_index *ix, struct dm_stone **
         ix->rec_bytes += (int64_t)stone_bytes(s);
         if (!old)
             idmap_put(&ix->map, v->slot, at);
-        set_bits(v, at, s, true);
+        if (old)
+            update_bits(v, at, old, s);
+        else
+            set_bits(v, at, s, true);
         for (int r = 0; r < R_COUNT; r++) {
             int64_t x = range_value(s, r);
-            v->rv[r][at] = x;
+            if (v->rv[r][at] != x) {
+                uint64_t *w = (uint64_t *)v->rv[r];
+                v->rv[r] = (int64_t *)words_own(&w, v->capwords * 64);
+                v->rv[r][at] = x;
+            }
             v->vmin[r] = x < v->vmin[r] || v->live == 1 ? x : v->vmin[r];
             v->vmax[r] = x > v->vmax[r] || v->live == 1 ? x : v->vmax[r];
         }
