@@ -1186,36 +1186,47 @@ static void sort_slots(struct sort_ctx *c, uint32_t *a, size_t n)
     free(k);
 }
 
-/* ---- order arrays: shared between versions while unchanged (refcounted) ---- */
+/* ---- arrays shared between versions until one changes them (refcounted) ----
+ * Orders, bitmaps and range values: a version copies the previous one's pointers and takes a
+ * reference; the first write to an array in a version makes it that version's own copy. */
 
-struct order_hdr {
+struct shared_hdr {
     atomic_int refs;
     uint32_t pad;
 };
 
-static uint32_t *order_alloc(size_t n)
+static void *shared_alloc(size_t bytes)
 {
-    struct order_hdr *h = dm_xmalloc(sizeof(*h) + n * sizeof(uint32_t));
+    struct shared_hdr *h = dm_xcalloc(1, sizeof(*h) + bytes);
     atomic_init(&h->refs, 1);
-    return (uint32_t *)(h + 1);
+    return h + 1;
 }
 
-static uint32_t *order_ref(uint32_t *a)
+static void *shared_ref(void *a)
 {
-    atomic_fetch_add(&((struct order_hdr *)a - 1)->refs, 1);
+    if (a)
+        atomic_fetch_add(&((struct shared_hdr *)a - 1)->refs, 1);
     return a;
 }
 
-static void order_free(uint32_t *a)
+static void shared_free(void *a)
 {
     if (a == NULL)
         return;
-    struct order_hdr *h = (struct order_hdr *)a - 1;
+    struct shared_hdr *h = (struct shared_hdr *)a - 1;
     if (atomic_fetch_sub(&h->refs, 1) == 1)
         free(h);
 }
 
-static void words_free(uint64_t *w);
+static uint32_t *order_alloc(size_t n)
+{
+    return shared_alloc(n * sizeof(uint32_t));
+}
+
+static uint64_t *words_alloc(uint32_t n)
+{
+    return shared_alloc((size_t)n * 8);
+}
 
 /* ---- versions ---- */
 
@@ -1236,18 +1247,18 @@ static void version_free(struct version *v)
         free(v->garbage[i]);
     free(v->garbage);
     free(v->slot);
-    words_free(v->livebm);
+    shared_free(v->livebm);
     for (int o = 0; o < O_COUNT; o++)
-        order_free(v->order[o]);
+        shared_free(v->order[o]);
     for (int d = 0; d < D_COUNT; d++) {
         for (uint32_t k = 0; k < v->nvals[d]; k++)
-            words_free(v->bm[d][k]);
+            shared_free(v->bm[d][k]);
         free(v->bm[d]);
     }
     for (int r = 0; r < R_COUNT; r++) {
         for (int b = 0; b < NBINS; b++)
-            words_free(v->cum[r][b]);
-        words_free((uint64_t *)v->rv[r]);
+            shared_free(v->cum[r][b]);
+        shared_free(v->rv[r]);
     }
     free(v);
 }
@@ -1506,45 +1517,15 @@ static int bin_of(const struct version *v, int r, int64_t x)
     return lo;
 }
 
-/* ---- word arrays (bitmaps, range values): shared between versions until one changes them ---- */
-
-struct words_hdr {
-    atomic_int refs;
-    uint32_t pad;
-};
-
-static uint64_t *words_alloc(uint32_t n)
-{
-    struct words_hdr *h = dm_xcalloc(1, sizeof(*h) + (size_t)n * 8);
-    atomic_init(&h->refs, 1);
-    return (uint64_t *)(h + 1);
-}
-
-static uint64_t *words_ref(uint64_t *w)
-{
-    if (w)
-        atomic_fetch_add(&((struct words_hdr *)w - 1)->refs, 1);
-    return w;
-}
-
-static void words_free(uint64_t *w)
-{
-    if (w == NULL)
-        return;
-    struct words_hdr *h = (struct words_hdr *)w - 1;
-    if (atomic_fetch_sub(&h->refs, 1) == 1)
-        free(h);
-}
-
 /* Make *w this version's own (n words) before changing it: a copy while another version
  * shares it. */
 static uint64_t *words_own(uint64_t **w, uint32_t n)
 {
-    struct words_hdr *h = (struct words_hdr *)*w - 1;
+    struct shared_hdr *h = (struct shared_hdr *)*w - 1;
     if (atomic_load(&h->refs) > 1) {
         uint64_t *c = words_alloc(n);
         memcpy(c, *w, (size_t)n * 8);
-        words_free(*w);
+        shared_free(*w);
         *w = c;
     }
     return *w;
@@ -1609,7 +1590,7 @@ static void grow_words(uint64_t **b, uint32_t from, uint32_t to)
         return;
     uint64_t *c = words_alloc(to);
     memcpy(c, *b, (size_t)from * 8);
-    words_free(*b);
+    shared_free(*b);
     *b = c;
 }
 
@@ -1641,12 +1622,6 @@ static void version_grow(struct version *v, uint32_t need_slots)
     v->capwords = ncap;
 }
 
-static uint64_t *dup_words(uint64_t *b, uint32_t n)
-{
-    (void)n;
-    return words_ref(b); /* shared until changed (words_own) */
-}
-
 static struct version *version_copy(const struct version *o)
 {
     struct version *v = dm_xcalloc(1, sizeof(*v));
@@ -1657,17 +1632,17 @@ static struct version *version_copy(const struct version *o)
     v->live = o->live;
     v->slot = dm_xmalloc((size_t)o->capwords * 64 * sizeof(void *));
     memcpy(v->slot, o->slot, (size_t)o->capwords * 64 * sizeof(void *));
-    v->livebm = dup_words(o->livebm, o->capwords);
+    v->livebm = shared_ref(o->livebm);
     for (int d = 0; d < D_COUNT; d++) {
         v->nvals[d] = o->nvals[d];
         v->bm[d] = dm_xcalloc(o->nvals[d] ? o->nvals[d] : 1, sizeof(uint64_t *));
         for (uint32_t k = 0; k < o->nvals[d]; k++)
-            v->bm[d][k] = dup_words(o->bm[d][k], o->capwords);
+            v->bm[d][k] = shared_ref(o->bm[d][k]);
     }
     for (int r = 0; r < R_COUNT; r++) {
         for (int b = 0; b < NBINS; b++)
-            v->cum[r][b] = dup_words(o->cum[r][b], o->capwords);
-        v->rv[r] = (int64_t *)words_ref((uint64_t *)o->rv[r]);
+            v->cum[r][b] = shared_ref(o->cum[r][b]);
+        v->rv[r] = shared_ref(o->rv[r]);
         memcpy(v->edge[r], o->edge[r], sizeof(o->edge[r]));
         v->vmin[r] = o->vmin[r];
         v->vmax[r] = o->vmax[r];
@@ -1992,7 +1967,7 @@ enum dm_err dm_search_index_apply(struct dm_search_index *ix, struct dm_stone **
             merge_order(v, o, ord, touched, tl, nt);
             continue;
         }
-        v->order[ord] = order_ref(o->order[ord]); /* shared, unchanged */
+        v->order[ord] = shared_ref(o->order[ord]); /* shared, unchanged */
         v->norder[ord] = o->norder[ord];
     }
     free(touched);
