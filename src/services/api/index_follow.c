@@ -31,6 +31,7 @@ struct api_index {
     int64_t last_seq, epoch;
     char *xip;     /* in-progress transactions at the previous read, as an xid8[] literal */
     char xmax[32]; /* and its xmax: transactions from there on were not finished either */
+    char server_start[64], server_start_now[64]; /* pg_postmaster_start_time at load / now */
     bool loaded;
     const char *offsets_sql; /* how rows carry their time zone offsets (see connect()) */
     /* shared figures */
@@ -148,7 +149,8 @@ static enum dm_err begin_snapshot(struct api_index *ai, int64_t *epoch, int64_t 
                                 "(SELECT coalesce(max(change_seq), 0) FROM diamonds), "
                                 "(SELECT coalesce(array_agg(x)::text, '{}') FROM "
                                 "pg_snapshot_xip(pg_current_snapshot()) x), "
-                                "pg_snapshot_xmax(pg_current_snapshot())::text",
+                                "pg_snapshot_xmax(pg_current_snapshot())::text, "
+                                "pg_postmaster_start_time()::text",
                                 0, NULL, false, &r, err);
     if (e != DM_OK)
         return e;
@@ -159,6 +161,7 @@ static enum dm_err begin_snapshot(struct api_index *ai, int64_t *epoch, int64_t 
     }
     *xip = dm_xstrdup(PQgetvalue(r, 0, 2));
     snprintf(xmax, 32, "%s", PQgetvalue(r, 0, 3));
+    snprintf(ai->server_start_now, sizeof(ai->server_start_now), "%s", PQgetvalue(r, 0, 4));
     PQclear(r);
     return DM_OK;
 }
@@ -240,6 +243,7 @@ static enum dm_err full_load(struct api_index *ai, struct dm_error *err)
     }
     ai->last_seq = seq;
     ai->epoch = epoch;
+    snprintf(ai->server_start, sizeof(ai->server_start), "%s", ai->server_start_now);
     free(ai->xip);
     ai->xip = xip;
     snprintf(ai->xmax, sizeof(ai->xmax), "%s", xmax);
@@ -274,7 +278,10 @@ static enum dm_err follow_once(struct api_index *ai, bool *reload, struct dm_err
         free(xip);
         return e;
     }
-    if (epoch != ai->epoch) {
+    /* A new catalogue epoch (DELETE/TRUNCATE) or a server that restarted: after a crash with
+     * asynchronous commit, or a failover, commits this index applied may be gone and the
+     * sequence may hand out numbers it has already seen, so following could miss rows. */
+    if (epoch != ai->epoch || strcmp(ai->server_start_now, ai->server_start) != 0) {
         end_snapshot(ai);
         free(xip);
         *reload = true;
