@@ -14,7 +14,7 @@
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/timeutil.h"
-#include "domain/jsonwrite.h"
+#include "core/jsonwrite.h"
 
 static char *slurp(const char *path, size_t *len)
 {

@@ -19,7 +19,7 @@
 
 #include "core/buf.h"
 #include "core/crypto.h"
-#include "domain/jsonwrite.h"
+#include "core/jsonwrite.h"
 
 #define UPSERT_TAIL                                                                                \
     " ON CONFLICT (supplier_stone_id) DO UPDATE SET last_seen_run_id = EXCLUDED.last_seen_run_id," \

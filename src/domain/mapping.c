@@ -6,7 +6,7 @@
 #include "domain/mapping.h"
 
 #include "core/num.h"
-#include "domain/json_scan.h"
+#include "core/json_scan.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -10,7 +10,7 @@
 #include "adapters/watermark/watermark.h"
 #include "core/buf.h"
 #include "domain/cron.h"
-#include "domain/jsonwrite.h"
+#include "core/jsonwrite.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/buf.h"
-#include "domain/json_scan.h"
+#include "core/json_scan.h"
 #include "domain/mapping.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "adapters/feed/nivoda.h"
-#include "domain/json_scan.h"
+#include "core/json_scan.h"
 
 static bool span_eq(const char *a, size_t alen, const char *b, size_t blen)
 {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "domain/json_scan.h"
+#include "core/json_scan.h"
 
 static void test_validity(void **state)
 {

@@ -1,4 +1,4 @@
-/* test_json_string.c - domain/json_string.h: one JSON string body validated, table-driven:
+/* test_json_string.c - core/json_string.h: one JSON string body validated, table-driven:
  * every escape, UTF-8 (overlongs, surrogates, truncated sequences, above U+10FFFF), control
  * characters, \u escapes (short, bad hex, \u0000 on request, lone and reversed surrogates),
  * where each error is reported, and that nothing past the end is read. */
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "domain/json_string.h"
+#include "core/json_string.h"
 
 #define OK DM_JSON_STRING_OK
 

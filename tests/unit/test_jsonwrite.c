@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "domain/jsonwrite.h"
+#include "core/jsonwrite.h"
 #include "testlib.h"
 
 static char *write_str(const json_t *j)

@@ -11,7 +11,7 @@
 #include "adapters/feed/nivoda.h"
 #include "core/buf.h"
 #include "core/json.h"
-#include "domain/jsonwrite.h"
+#include "core/jsonwrite.h"
 
 #define ITEM1                                                                                      \
     "{\"id\":\"41b8a2c1-2cfe-050b-3527-ad49af75a0f7\",\"price\":23416,\"discount\":-42.9,"         \

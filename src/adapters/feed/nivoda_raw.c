@@ -15,8 +15,8 @@
 #include "adapters/feed/nivoda.h"
 #include "core/buf.h"
 #include "core/json.h"
-#include "domain/json_string.h"
-#include "domain/jsonwrite.h"
+#include "core/json_string.h"
+#include "core/jsonwrite.h"
 
 #define MAX_DEPTH 64
 /* An item read again alone is refused beyond these (the mapper refuses payloads over 1 MiB

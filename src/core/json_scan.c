@@ -1,12 +1,12 @@
 /* json_scan.c - flat, validating JSON tokenizer and key lookup. */
-#include "domain/json_scan.h"
+#include "core/json_scan.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
 #include "core/text.h"
-#include "domain/json_string.h"
+#include "core/json_string.h"
 
 struct scanner {
     struct dm_jscan *js;

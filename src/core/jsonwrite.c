@@ -1,5 +1,5 @@
 /* jsonwrite.c - fast compact JSON serialisation of jansson values (see jsonwrite.h). */
-#include "domain/jsonwrite.h"
+#include "core/jsonwrite.h"
 
 #include <math.h>
 #include <stdio.h>
