@@ -1,0 +1,504 @@
+/* trade.c - hold and purchase through the supplier (see trade.h). */
+#include "services/ops/trade.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/crypto.h"
+#include "core/json.h"
+#include "core/timeutil.h"
+
+/* A pending purchase older than this that nobody holds was orphaned by a crash: a live owner
+ * holds the row lock from just after recording the attempt until it settles it, supplier call
+ * included, so an unlocked pending row is only ever that young while its owner lives. */
+#define PURCHASE_ORPHAN_AFTER "2 minutes"
+
+static void answer_error(struct dm_trade_answer *out, int http, const char *code, const char *fmt,
+                         ...) __attribute__((format(printf, 4, 5)));
+
+static void answer_error(struct dm_trade_answer *out, int http, const char *code, const char *fmt,
+                         ...)
+{
+    out->http = http;
+    out->body = NULL;
+    out->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out->message, sizeof(out->message), fmt, ap);
+    va_end(ap);
+}
+
+static void answer_no_supplier(struct dm_trade_answer *out)
+{
+    answer_error(out, 503, "SERVICE_UNAVAILABLE",
+                 "Supplier trading is not configured (NIVODA_ENDPOINT, NIVODA_USERNAME, "
+                 "NIVODA_PASSWORD)");
+}
+
+static void answer_data(struct dm_trade_answer *out, json_t *data)
+{
+    out->http = 200;
+    out->body = json_pack("{s:o}", "data", data);
+}
+
+/* ---- hold ---- */
+
+/* A supplier hold id we can store and refer to: 1..127 printable ASCII characters (the
+ * client's buffer truncates longer ones, so 127 is treated as too long). */
+static bool valid_hold_id(const char *id)
+{
+    size_t n = 0;
+    for (; id[n]; n++)
+        if ((unsigned char)id[n] < 0x21 || (unsigned char)id[n] > 0x7e)
+            return false;
+    return n > 0 && n < sizeof(((struct dm_nivoda_hold *)0)->id) - 1;
+}
+
+/* Record a hold attempt that placed nothing (status 'failed', error) and commit. */
+static enum dm_err record_failed_hold(struct dm_db_conn *conn, const struct dm_hold_request *req,
+                                      const char *offer, const char *error, struct dm_error *err)
+{
+    const char *p[5] = {req->diamond_id, req->client, offer, error, req->caller};
+    enum dm_err e = dm_db_exec(conn,
+                               "INSERT INTO hold_history (diamond_id, client, offer_id, status, "
+                               "error_message, caller) VALUES ($1, $2, $3, 'failed', $4, $5)",
+                               5, p, NULL, err);
+    if (e == DM_OK)
+        e = dm_db_commit(conn, err);
+    return e;
+}
+
+/* The supplier placed hold h: record it, mark the stone on hold, commit and answer. */
+static enum dm_err record_placed_hold(struct dm_db_conn *conn, const struct dm_hold_request *req,
+                                      const char *offer, const struct dm_nivoda_hold *h,
+                                      const struct dm_log_ctx *log, struct dm_trade_answer *out,
+                                      struct dm_error *err)
+{
+    const char *id = req->diamond_id;
+    char until[DM_ISO_LEN] = "";
+    char note[160] = "";
+    if (h->until[0]) {
+        int64_t until_ms = 0;
+        if (dm_time_parse(h->until, &until_ms) == DM_OK) {
+            dm_time_format(until_ms, until);
+        } else {
+            snprintf(note, sizeof(note), "supplier sent an invalid hold end (until); kept none");
+            dm_warn(log, "supplier hold %s for %s: invalid until ignored", h->id, id);
+        }
+    }
+    const char *p[7] = {id,          req->client,          offer, h->id, until[0] ? until : NULL,
+                        req->caller, note[0] ? note : NULL};
+    PGresult *r = NULL;
+    enum dm_err e = dm_db_exec(conn,
+                               "INSERT INTO hold_history (diamond_id, client, offer_id, "
+                               "supplier_hold_id, hold_until, status, caller, error_message) "
+                               "VALUES ($1, $2, $3, $4, $5::timestamptz, 'placed', $6, $7) "
+                               "RETURNING id::text",
+                               7, p, &r, err);
+    if (e == DM_OK) {
+        const char *pu[2] = {id, h->id};
+        e = dm_db_exec(conn,
+                       "UPDATE diamonds SET availability = 'on_hold', hold_id = $2, "
+                       "updated_at = now() WHERE id = $1",
+                       2, pu, NULL, err);
+    }
+    if (e == DM_OK)
+        e = dm_db_commit(conn, err);
+    if (e != DM_OK) {
+        dm_error(log, "hold %s placed at the supplier but not recorded: %s", h->id, err->message);
+        PQclear(r);
+        return e;
+    }
+    json_t *d = json_pack("{s:s,s:b,s:s,s:s}", "diamondId", id, "denied", 0, "holdId", h->id,
+                          "historyId", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    if (until[0])
+        json_object_set_new(d, "until", json_string(until));
+    answer_data(out, d);
+    out->changed = true;
+    return DM_OK;
+}
+
+enum dm_err dm_trade_hold(struct dm_db_conn *conn, struct dm_nivoda *supplier,
+                          const struct dm_hold_request *req, const struct dm_log_ctx *log,
+                          struct dm_trade_answer *out, struct dm_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    const char *id = req->diamond_id;
+    PGresult *r = NULL;
+    const char *p1[1] = {id};
+    enum dm_err e = dm_db_begin(conn, err);
+    if (e == DM_OK)
+        e = dm_db_exec(conn,
+                       "SELECT offer_id, availability FROM diamonds "
+                       "WHERE id = $1 AND status = 'active' FOR UPDATE",
+                       1, p1, &r, err);
+    if (e != DM_OK)
+        return e;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        answer_error(out, 404, "NOT_FOUND", "Diamond not found");
+        return DM_OK;
+    }
+    if (strcmp(PQgetvalue(r, 0, 1), "available")) {
+        answer_error(out, 409, "CONFLICT", "Diamond is not available (%s)", PQgetvalue(r, 0, 1));
+        PQclear(r);
+        return DM_OK;
+    }
+    char offer[256];
+    snprintf(offer, sizeof(offer), "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    r = NULL;
+    if (supplier == NULL) {
+        answer_no_supplier(out);
+        return DM_OK;
+    }
+    struct dm_nivoda_hold h;
+    memset(&h, 0, sizeof(h));
+    struct dm_error serr = {0};
+    if (dm_nivoda_hold(supplier, offer, &h, &serr) != DM_OK) {
+        /* The answer is 502 whether or not the attempt could be recorded. */
+        struct dm_error rerr = {0};
+        (void)record_failed_hold(conn, req, offer, serr.message, &rerr);
+        dm_warn(log, "supplier hold failed for %s: %s", id, serr.message);
+        answer_error(out, 502, "BAD_GATEWAY", "Supplier hold failed");
+        return DM_OK;
+    }
+    if (h.denied) {
+        const char *p[4] = {id, req->client, offer, req->caller};
+        e = dm_db_exec(conn,
+                       "INSERT INTO hold_history (diamond_id, client, offer_id, denied, status, "
+                       "caller) VALUES ($1, $2, $3, true, 'denied', $4) RETURNING id::text",
+                       4, p, &r, err);
+        if (e == DM_OK)
+            e = dm_db_commit(conn, err);
+        if (e != DM_OK) {
+            PQclear(r);
+            return e;
+        }
+        answer_data(out, json_pack("{s:s,s:b,s:n,s:s}", "diamondId", id, "denied", 1, "holdId",
+                                   "historyId", PQgetvalue(r, 0, 0)));
+        PQclear(r);
+        return DM_OK;
+    }
+    if (!valid_hold_id(h.id)) {
+        struct dm_error rerr = {0};
+        if (record_failed_hold(conn, req, offer,
+                               "supplier answered a placed hold without a usable hold id",
+                               &rerr) != DM_OK)
+            dm_error(log, "hold answer without id for %s not recorded: %s", id, rerr.message);
+        dm_warn(log, "supplier hold for %s answered without a usable hold id", id);
+        answer_error(out, 502, "BAD_GATEWAY", "Supplier hold answer was invalid");
+        return DM_OK;
+    }
+    return record_placed_hold(conn, req, offer, &h, log, out, err);
+}
+
+/* ---- purchase ---- */
+
+static json_t *error_body(const char *code, const char *message)
+{
+    return json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
+}
+
+/* The answer stored with an earlier request {"status":N,"body":{...}}, replayed. */
+static enum dm_err answer_replay(struct dm_trade_answer *out, const char *stored,
+                                 struct dm_error *err)
+{
+    json_t *j = json_loads(stored ? stored : "", 0, NULL);
+    json_t *st = json_object_get(j, "status");
+    json_t *body = json_object_get(j, "body");
+    if (!json_is_integer(st) || body == NULL) {
+        json_decref(j);
+        return dm_error_set(err, DM_ERR_INTERNAL, "stored purchase answer cannot be read");
+    }
+    out->http = (int)json_integer_value(st);
+    out->body = json_incref(body);
+    out->replayed = true;
+    json_decref(j);
+    return DM_OK;
+}
+
+/* Record the final answer of our pending purchase (not committed). */
+static enum dm_err settle(struct dm_db_conn *conn, const char *purchase_id, const char *status,
+                          const char *order_id, const char *supplier_status, const char *error,
+                          int http, json_t *body, struct dm_error *err)
+{
+    json_t *stored = json_pack("{s:i,s:O}", "status", http, "body", body);
+    char *text = dm_json_dumps(stored);
+    json_decref(stored);
+    const char *p[6] = {purchase_id, status, order_id, supplier_status, error, text};
+    enum dm_err e = dm_db_exec(conn,
+                               "UPDATE purchase_history SET status = $2, supplier_order_id = $3, "
+                               "supplier_status = $4, error_message = $5, response = $6::jsonb, "
+                               "updated_at = now() WHERE id = $1",
+                               6, p, NULL, err);
+    free(text);
+    return e;
+}
+
+/* Settle our pending purchase as failed (error recorded) with the answer http
+ * {"error":{code,message}} and commit; that is the answer. */
+static enum dm_err settle_failed(struct dm_db_conn *conn, const char *purchase_id,
+                                 const char *error, int http, const char *code, const char *message,
+                                 struct dm_trade_answer *out, struct dm_error *err)
+{
+    json_t *b = error_body(code, message);
+    enum dm_err e = settle(conn, purchase_id, "failed", NULL, NULL, error, http, b, err);
+    if (e == DM_OK)
+        e = dm_db_commit(conn, err);
+    if (e != DM_OK) {
+        json_decref(b);
+        return e;
+    }
+    out->http = http;
+    out->body = b;
+    return DM_OK;
+}
+
+/* The purchase rule for a stone on hold (trade.h). Fills msg with the 409 message when the
+ * caller may not buy the stone, else msg[0] = '\0'. */
+static enum dm_err held_for_another(struct dm_db_conn *conn, const struct dm_purchase_request *req,
+                                    char *msg, size_t size, struct dm_error *err)
+{
+    msg[0] = '\0';
+    if (req->admin)
+        return DM_OK;
+    const char *p[1] = {req->diamond_id};
+    PGresult *r = NULL;
+    enum dm_err e =
+        dm_db_exec(conn,
+                   "SELECT h.caller, to_char(h.hold_until AT TIME ZONE 'UTC', "
+                   "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), COALESCE(h.hold_until <= now(), false) "
+                   "FROM diamonds d LEFT JOIN LATERAL (SELECT caller, hold_until FROM hold_history "
+                   "WHERE diamond_id = d.id AND status = 'placed' AND supplier_hold_id = d.hold_id "
+                   "ORDER BY created_at DESC LIMIT 1) h ON true "
+                   "WHERE d.id = $1 AND d.availability = 'on_hold'",
+                   1, p, &r, err);
+    if (e != DM_OK)
+        return e;
+    if (PQntuples(r) == 1) {
+        const char *holder = dm_db_get(r, 0, 0);
+        const char *until = dm_db_get(r, 0, 1);
+        bool over = PQgetvalue(r, 0, 2)[0] == 't';
+        if (!over && (holder == NULL || strcmp(holder, req->caller))) {
+            if (until)
+                snprintf(msg, size, "Diamond is on hold for another client until %s", until);
+            else
+                snprintf(msg, size,
+                         "Diamond is on hold for another client; the hold's end is not known");
+        }
+    }
+    PQclear(r);
+    return DM_OK;
+}
+
+/* Outcome of looking at the idempotency key and the stone before recording an attempt. */
+enum claim { CLAIM_OWNED, CLAIM_ANSWERED, CLAIM_AGAIN };
+
+/* One look: an existing row for the key is replayed, refused or waited for; otherwise the
+ * stone is checked and a pending row inserted. CLAIM_OWNED fills purchase_id. */
+static enum dm_err claim_key(struct dm_db_conn *conn, struct dm_nivoda *supplier,
+                             const struct dm_purchase_request *req, const struct dm_log_ctx *log,
+                             int64_t deadline, char purchase_id[DM_UUID_LEN], enum claim *claim,
+                             struct dm_trade_answer *out, struct dm_error *err)
+{
+    const char *id = req->diamond_id;
+    const char *pk[2] = {req->caller, req->idempotency_key};
+    PGresult *r = NULL;
+    *claim = CLAIM_ANSWERED;
+    /* FOR SHARE waits while the owner holds the row for its supplier call. */
+    enum dm_err e =
+        dm_db_exec(conn,
+                   "SELECT caller, diamond_id::text, request_hash, status, "
+                   "response::text, created_at < now() - interval '" PURCHASE_ORPHAN_AFTER
+                   "' FROM purchase_history WHERE caller = $1 AND idempotency_key = $2 "
+                   "FOR SHARE",
+                   2, pk, &r, err);
+    if (e != DM_OK)
+        return e;
+    if (PQntuples(r) > 0) {
+        if (strcmp(PQgetvalue(r, 0, 0), req->caller) || strcmp(PQgetvalue(r, 0, 1), id) ||
+            strcmp(PQgetvalue(r, 0, 2), req->request_hash)) {
+            answer_error(out, 409, "CONFLICT",
+                         "X-Idempotency-Key was already used for a different request");
+        } else if (strcmp(PQgetvalue(r, 0, 3), "pending")) {
+            e = answer_replay(out, dm_db_get(r, 0, 4), err);
+        } else if (PQgetvalue(r, 0, 5)[0] == 't') {
+            /* Pending, unlocked (FOR SHARE did not wait) and old: the request that owned it
+             * died between recording the attempt and settling it, so whether the supplier
+             * order was placed is unknown. Retrying could buy twice; say so at once. */
+            dm_error(log,
+                     "purchase with idempotency key %s for %s was interrupted; its supplier "
+                     "outcome is unknown and needs an operator (docs/operations.md)",
+                     req->idempotency_key, id);
+            answer_error(out, 409, "CONFLICT",
+                         "An earlier purchase with this key was interrupted and its outcome at "
+                         "the supplier is unknown; contact support before retrying");
+        } else if (dm_mono_ms() > deadline) {
+            answer_error(out, 409, "CONFLICT", "A purchase with this key is still in progress");
+        } else {
+            dm_sleep_ms(20, NULL);
+            *claim = CLAIM_AGAIN;
+        }
+        PQclear(r);
+        return e;
+    }
+    PQclear(r);
+    r = NULL;
+    const char *pd[1] = {id};
+    e = dm_db_exec(conn, "SELECT availability FROM diamonds WHERE id = $1 AND status = 'active'", 1,
+                   pd, &r, err);
+    if (e != DM_OK)
+        return e;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        answer_error(out, 404, "NOT_FOUND", "Diamond not found");
+        return DM_OK;
+    }
+    const char *av = PQgetvalue(r, 0, 0);
+    bool sold = !strcmp(av, "sold");
+    bool unavailable = sold || (strcmp(av, "available") && strcmp(av, "on_hold"));
+    PQclear(r);
+    r = NULL;
+    if (unavailable) {
+        /* A concurrent duplicate may have bought it with this very key since the key was
+         * looked up: then its stored result is the answer, not "already sold". */
+        e = dm_db_exec(conn,
+                       "SELECT 1 FROM purchase_history WHERE caller = $1 AND idempotency_key = $2",
+                       2, pk, &r, err);
+        if (e != DM_OK)
+            return e;
+        bool keyed = PQntuples(r) > 0;
+        PQclear(r);
+        r = NULL;
+        if (keyed) {
+            *claim = CLAIM_AGAIN;
+            return DM_OK;
+        }
+        answer_error(out, 409, "CONFLICT",
+                     sold ? "Diamond is already sold" : "Diamond is not available");
+        return DM_OK;
+    }
+    char held[200];
+    e = held_for_another(conn, req, held, sizeof(held), err);
+    if (e != DM_OK)
+        return e;
+    if (held[0]) {
+        answer_error(out, 409, "CONFLICT", "%s", held);
+        return DM_OK;
+    }
+    if (supplier == NULL) {
+        answer_no_supplier(out);
+        return DM_OK;
+    }
+    const char *pi[5] = {req->idempotency_key, req->client, id, req->request_hash, req->caller};
+    e = dm_db_exec(conn,
+                   "INSERT INTO purchase_history (idempotency_key, client, diamond_id, "
+                   "request_hash, status, caller) VALUES ($1, $2, $3, $4, 'pending', $5) "
+                   "ON CONFLICT (caller, idempotency_key) DO NOTHING RETURNING id::text",
+                   5, pi, &r, err);
+    if (e != DM_OK)
+        return e;
+    if (PQntuples(r) == 1) {
+        snprintf(purchase_id, DM_UUID_LEN, "%s", PQgetvalue(r, 0, 0));
+        *claim = CLAIM_OWNED;
+    } else {
+        *claim = CLAIM_AGAIN; /* another request inserted it first: read its state */
+    }
+    PQclear(r);
+    return DM_OK;
+}
+
+/* We own the pending row purchase_id: lock it (duplicates wait on it), then the stone; check
+ * again, order from the supplier and settle. */
+static enum dm_err place_order(struct dm_db_conn *conn, struct dm_nivoda *supplier,
+                               const struct dm_purchase_request *req, const char *purchase_id,
+                               const struct dm_log_ctx *log, struct dm_trade_answer *out,
+                               struct dm_error *err)
+{
+    const char *id = req->diamond_id;
+    const char *pp[1] = {purchase_id};
+    const char *pd[1] = {id};
+    PGresult *r = NULL;
+    enum dm_err e = dm_db_begin(conn, err);
+    if (e == DM_OK)
+        e = dm_db_exec(conn, "SELECT 1 FROM purchase_history WHERE id = $1 FOR UPDATE", 1, pp, NULL,
+                       err);
+    if (e == DM_OK)
+        e = dm_db_exec(conn, "SELECT offer_id, availability FROM diamonds WHERE id = $1 FOR UPDATE",
+                       1, pd, &r, err);
+    if (e != DM_OK)
+        return e;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return dm_error_set(err, DM_ERR_INTERNAL, "diamond %s vanished during its purchase", id);
+    }
+    char offer[256];
+    snprintf(offer, sizeof(offer), "%s", PQgetvalue(r, 0, 0));
+    bool sold = !strcmp(PQgetvalue(r, 0, 1), "sold");
+    PQclear(r);
+    r = NULL;
+    if (sold)
+        return settle_failed(conn, purchase_id, "diamond already sold", 409, "CONFLICT",
+                             "Diamond is already sold", out, err);
+    /* Again under the stone's lock: a hold placed since the first check counts. */
+    char held[200];
+    e = held_for_another(conn, req, held, sizeof(held), err);
+    if (e != DM_OK)
+        return e;
+    if (held[0])
+        return settle_failed(conn, purchase_id, "diamond on hold for another client", 409,
+                             "CONFLICT", held, out, err);
+    struct dm_nivoda_order_req oreq = {offer, req->destination_id, req->reference, req->comments,
+                                       req->return_option};
+    struct dm_nivoda_order ord;
+    memset(&ord, 0, sizeof(ord));
+    struct dm_error serr = {0};
+    if (dm_nivoda_order(supplier, &oreq, &ord, &serr) != DM_OK) {
+        dm_warn(log, "supplier order failed for %s: %s", id, serr.message);
+        return settle_failed(conn, purchase_id, serr.message, 502, "BAD_GATEWAY",
+                             "Supplier order failed", out, err);
+    }
+    json_t *b =
+        json_pack("{s:{s:s,s:s,s:s,s:s,s:s}}", "data", "purchaseId", purchase_id, "diamondId", id,
+                  "orderId", ord.id, "status", "completed", "supplierStatus", ord.status);
+    e = settle(conn, purchase_id, "completed", ord.id, ord.status, NULL, 200, b, err);
+    if (e == DM_OK)
+        e = dm_db_exec(conn,
+                       "UPDATE diamonds SET availability = 'sold', updated_at = now() "
+                       "WHERE id = $1",
+                       1, pd, NULL, err);
+    if (e == DM_OK)
+        e = dm_db_commit(conn, err);
+    if (e != DM_OK) {
+        dm_error(log, "order %s placed at the supplier but not recorded: %s", ord.id, err->message);
+        json_decref(b);
+        return e;
+    }
+    out->http = 200;
+    out->body = b;
+    out->changed = true;
+    return DM_OK;
+}
+
+enum dm_err dm_trade_purchase(struct dm_db_conn *conn, struct dm_nivoda *supplier,
+                              const struct dm_purchase_request *req, const struct dm_log_ctx *log,
+                              struct dm_trade_answer *out, struct dm_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    char purchase_id[DM_UUID_LEN] = "";
+    int64_t deadline = dm_mono_ms() + 60000;
+    enum claim claim = CLAIM_AGAIN;
+    while (claim == CLAIM_AGAIN) {
+        enum dm_err e =
+            claim_key(conn, supplier, req, log, deadline, purchase_id, &claim, out, err);
+        if (e != DM_OK)
+            return e;
+    }
+    if (claim == CLAIM_ANSWERED)
+        return DM_OK;
+    return place_order(conn, supplier, req, purchase_id, log, out, err);
+}
