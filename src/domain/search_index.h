@@ -5,8 +5,8 @@
  * facets and lookups.
  *
  * What it holds. One record per active diamond with every column the API renders (so a page
- * is rendered from memory, byte for byte as DM_DIAMOND_JSON_SQL renders it, and search keeps
- * answering while PostgreSQL is down), plus search structures:
+ * is rendered from memory, byte for byte as DM_DIAMOND_JSON_SQL (adapters/db/search_sql.h) renders
+ * it, and search keeps answering while PostgreSQL is down), plus search structures:
  *  - per-value bitmaps of the enumerated columns (shape, color, clarity, cut, polish, symmetry,
  *    fluorescence, availability, lab_grown, feed, certificate lab): a filter is an OR of its
  *    values' bitmaps, filters AND together, and `total` is the popcount: exact;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "adapters/db/search_sql.h"
 #include "domain/search_query.h"
 #include "services/api/api.h"
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "query_args.h"
+#include "adapters/db/search_sql.h"
 #include "domain/search_query.h"
 
 /* Every filter value travels as a parameter: the SQL text of the same search with other

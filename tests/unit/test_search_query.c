@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "adapters/db/search_sql.h"
 #include "domain/search_query.h"
 
 /* Parse "k=v&k=v" (no decoding) into arrays and run the parser. */

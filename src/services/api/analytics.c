@@ -14,6 +14,7 @@
 #include "core/json.h"
 #include "core/num.h"
 #include "core/timeutil.h"
+#include "adapters/db/search_sql.h"
 #include "domain/search_query.h"
 #include "services/api/runs.h"
 

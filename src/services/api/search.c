@@ -11,6 +11,7 @@
 #include "core/crypto.h"
 #include "core/json.h"
 #include "domain/search_index.h"
+#include "adapters/db/search_sql.h"
 #include "domain/search_query.h"
 #include "services/api/api.h"
 #include "services/api/index_follow.h"
