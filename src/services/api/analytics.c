@@ -142,7 +142,8 @@ fail:
 void api_analytics_runs(struct api_call *c)
 {
     int page, limit;
-    if (!int_arg(c, "page", 1, 100000, 1, &page) || !int_arg(c, "limit", 1, 100, 50, &limit))
+    if (!int_arg(c, "page", 1, 100000, 1, &page) ||
+        !int_arg(c, "limit", 1, DM_SQ_MAX_LIMIT, DM_SQ_DEFAULT_LIMIT, &limit))
         return;
     const char *type = dm_http_req_arg(c->req, "run_type");
     const char *status = dm_http_req_arg(c->req, "status");

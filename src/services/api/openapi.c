@@ -51,7 +51,10 @@ static json_t *search_params(void)
                         json_pack("[s,s]", "asc", "desc"));
     json_array_append_new(a, order);
     json_array_append_new(a, param("page", "query", false, "integer", ">= 1, default 1"));
-    json_array_append_new(a, param("limit", "query", false, "integer", "1..100, default 50"));
+    char limit_doc[64];
+    snprintf(limit_doc, sizeof(limit_doc), "1..%d, default %d", DM_SQ_MAX_LIMIT,
+             DM_SQ_DEFAULT_LIMIT);
+    json_array_append_new(a, param("limit", "query", false, "integer", limit_doc));
     json_array_append_new(
         a, param("cursor", "query", false, "string", "keyset cursor from pagination.nextCursor"));
     json_t *inc = param("include", "query", false, "string",
