@@ -410,7 +410,7 @@ static void test_hold_and_order_change_availability(void **state)
         }
     }
     assert_non_null(offer);
-    struct dm_nivoda_hold h;
+    struct dm_feed_hold h;
     assert_int_equal(dm_nivoda_hold(n, offer, &h, &err), DM_OK);
     assert_false(h.denied);
     assert_true(strlen(h.id) > 0);
@@ -425,9 +425,9 @@ static void test_hold_and_order_change_availability(void **state)
     assert_int_equal(dm_nivoda_hold(n, offer, &h, &err), DM_OK);
     assert_true(h.denied);
 
-    struct dm_nivoda_order_req rq = {
+    struct dm_feed_order_req rq = {
         .offer_id = offer, .destination_id = "dest-1", .reference = "PO-1"};
-    struct dm_nivoda_order o;
+    struct dm_feed_order o;
     assert_int_equal(dm_nivoda_order(n, &rq, &o, &err), DM_OK);
     assert_true(strlen(o.id) > 0);
     assert_string_equal(o.status, "CONFIRMED");
@@ -547,7 +547,7 @@ static enum dm_err hostile_call(const char *url, enum hostile_op op, size_t *ite
         struct dm_error err = {0};
         struct dm_feed_query q = band(-1, -1);
         if (op == OP_HOLD) {
-            struct dm_nivoda_hold h;
+            struct dm_feed_hold h;
             r.e = dm_nivoda_hold(n, "offer-1", &h, &err);
         } else if (op == OP_SEARCH_RAW) {
             struct dm_feed_raw_page p;

@@ -803,7 +803,7 @@ enum dm_err dm_nivoda_search_raw(struct dm_nivoda *n, const struct dm_feed_query
 
 static enum dm_err ex_hold(const json_t *data, void *out, struct dm_error *err)
 {
-    struct dm_nivoda_hold *h = out;
+    struct dm_feed_hold *h = out;
     const json_t *o = as_field(data, "create_hold");
     if (!json_is_object(o))
         return dm_error_set(err, DM_ERR_REMOTE, "feed hold response is missing");
@@ -820,7 +820,7 @@ static enum dm_err ex_hold(const json_t *data, void *out, struct dm_error *err)
     return DM_OK;
 }
 
-enum dm_err dm_nivoda_hold(struct dm_nivoda *n, const char *offer_id, struct dm_nivoda_hold *out,
+enum dm_err dm_nivoda_hold(struct dm_nivoda *n, const char *offer_id, struct dm_feed_hold *out,
                            struct dm_error *err)
 {
     if (offer_id == NULL || offer_id[0] == '\0')
@@ -835,7 +835,7 @@ enum dm_err dm_nivoda_hold(struct dm_nivoda *n, const char *offer_id, struct dm_
 
 static enum dm_err ex_order(const json_t *data, void *out, struct dm_error *err)
 {
-    struct dm_nivoda_order *o = out;
+    struct dm_feed_order *o = out;
     memset(o, 0, sizeof(*o));
     const json_t *r = as_field(data, "create_order");
     if (json_is_string(r)) {
@@ -857,8 +857,8 @@ static enum dm_err ex_order(const json_t *data, void *out, struct dm_error *err)
     return dm_error_set(err, DM_ERR_REMOTE, "feed order response has no order id");
 }
 
-enum dm_err dm_nivoda_order(struct dm_nivoda *n, const struct dm_nivoda_order_req *req,
-                            struct dm_nivoda_order *out, struct dm_error *err)
+enum dm_err dm_nivoda_order(struct dm_nivoda *n, const struct dm_feed_order_req *req,
+                            struct dm_feed_order *out, struct dm_error *err)
 {
     if (req->offer_id == NULL || req->offer_id[0] == '\0' || req->destination_id == NULL ||
         req->destination_id[0] == '\0')

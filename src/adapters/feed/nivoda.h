@@ -23,22 +23,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "adapters/feed/feed.h"
 #include "core/config.h"
 #include "core/error.h"
-
-/* The DiamondQuery we send: price band (whole dollars, inclusive) and the updated window. */
-struct dm_feed_query {
-    int64_t price_from;      /* dollars, inclusive; -1 = no lower bound */
-    int64_t price_to;        /* dollars, inclusive; -1 = no upper bound */
-    int64_t updated_from_ms; /* ms since epoch; 0 = none */
-    int64_t updated_to_ms;   /* ms since epoch; 0 = none */
-};
-
-/* One page of search results. items is a JSON array of item objects (owned). */
-struct dm_feed_page {
-    json_t *items;
-    int64_t total_count; /* as reported; never used for planning */
-};
 
 struct dm_nivoda_opts {
     const char *endpoint;
@@ -70,27 +57,11 @@ enum dm_err dm_nivoda_search(struct dm_nivoda *n, const struct dm_feed_query *q,
                              struct dm_error *err) DM_MUST_CHECK;
 void dm_feed_page_free(struct dm_feed_page *page);
 
-struct dm_nivoda_hold {
-    char id[128];
-    bool denied;
-    char until[64]; /* ISO time or "" */
-};
-enum dm_err dm_nivoda_hold(struct dm_nivoda *n, const char *offer_id, struct dm_nivoda_hold *out,
+enum dm_err dm_nivoda_hold(struct dm_nivoda *n, const char *offer_id, struct dm_feed_hold *out,
                            struct dm_error *err) DM_MUST_CHECK;
 
-struct dm_nivoda_order_req {
-    const char *offer_id;
-    const char *destination_id;
-    const char *reference;     /* may be NULL */
-    const char *comments;      /* may be NULL */
-    const char *return_option; /* may be NULL */
-};
-struct dm_nivoda_order {
-    char id[128];
-    char status[64];
-};
-enum dm_err dm_nivoda_order(struct dm_nivoda *n, const struct dm_nivoda_order_req *req,
-                            struct dm_nivoda_order *out, struct dm_error *err) DM_MUST_CHECK;
+enum dm_err dm_nivoda_order(struct dm_nivoda *n, const struct dm_feed_order_req *req,
+                            struct dm_feed_order *out, struct dm_error *err) DM_MUST_CHECK;
 
 /* Counters for tests and metrics. */
 struct dm_nivoda_stats {
@@ -142,23 +113,6 @@ json_t *dm_nivoda_query_json(const struct dm_feed_query *q);
  * whole: jansson classifies it exactly as dm_nivoda_search does and, when it is a page after
  * all, each item is serialised with dm_json_write (non-objects refused).
  */
-struct dm_feed_raw_item {
-    const char *json; /* compact item text (into the page's storage), not NUL-terminated;
-                         NULL when refused */
-    size_t json_len;
-    const char *offer_id; /* item.id: string (may be empty) or integer digits; NULL = none */
-    size_t offer_id_len;
-    const char *stone_id; /* diamond.id: non-empty string or integer digits; NULL = none */
-    size_t stone_id_len;
-    const char *refused; /* NULL, or why the item was kept out (NUL-terminated, in storage) */
-};
-
-struct dm_feed_raw_page {
-    char *text; /* owned storage the items point into */
-    struct dm_feed_raw_item *items;
-    size_t n;            /* items, refused ones included */
-    int64_t total_count; /* as reported; -1 when absent */
-};
 
 /* dm_nivoda_search with the items as raw text (see above). */
 enum dm_err dm_nivoda_search_raw(struct dm_nivoda *n, const struct dm_feed_query *q, int64_t offset,

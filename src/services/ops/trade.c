@@ -53,7 +53,7 @@ static bool valid_hold_id(const char *id)
     for (; id[n]; n++)
         if ((unsigned char)id[n] < 0x21 || (unsigned char)id[n] > 0x7e)
             return false;
-    return n > 0 && n < sizeof(((struct dm_nivoda_hold *)0)->id) - 1;
+    return n > 0 && n < sizeof(((struct dm_feed_hold *)0)->id) - 1;
 }
 
 /* Record a hold attempt that placed nothing (status 'failed', error) and commit. */
@@ -72,7 +72,7 @@ static enum dm_err record_failed_hold(struct dm_db_conn *conn, const struct dm_h
 
 /* The supplier placed hold h: record it, mark the stone on hold, commit and answer. */
 static enum dm_err record_placed_hold(struct dm_db_conn *conn, const struct dm_hold_request *req,
-                                      const char *offer, const struct dm_nivoda_hold *h,
+                                      const char *offer, const struct dm_feed_hold *h,
                                       const struct dm_log_ctx *log, struct dm_trade_answer *out,
                                       struct dm_error *err)
 {
@@ -155,7 +155,7 @@ enum dm_err dm_trade_hold(struct dm_db_conn *conn, struct dm_nivoda *supplier,
         answer_no_supplier(out);
         return DM_OK;
     }
-    struct dm_nivoda_hold h;
+    struct dm_feed_hold h;
     memset(&h, 0, sizeof(h));
     struct dm_error serr = {0};
     if (dm_nivoda_hold(supplier, offer, &h, &serr) != DM_OK) {
@@ -452,9 +452,9 @@ static enum dm_err place_order(struct dm_db_conn *conn, struct dm_nivoda *suppli
     if (held[0])
         return settle_failed(conn, purchase_id, "diamond on hold for another client", 409,
                              "CONFLICT", held, out, err);
-    struct dm_nivoda_order_req oreq = {offer, req->destination_id, req->reference, req->comments,
-                                       req->return_option};
-    struct dm_nivoda_order ord;
+    struct dm_feed_order_req oreq = {offer, req->destination_id, req->reference, req->comments,
+                                     req->return_option};
+    struct dm_feed_order ord;
     memset(&ord, 0, sizeof(ord));
     struct dm_error serr = {0};
     if (dm_nivoda_order(supplier, &oreq, &ord, &serr) != DM_OK) {

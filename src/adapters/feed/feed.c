@@ -1,0 +1,188 @@
+/* feed.c - the feed seam (see feed.h): the table of feed types and the calls through it. */
+#include "adapters/feed/feed.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/feed/nivoda.h"
+#include "core/buf.h"
+
+/* One feed type: how to open it and what it can do. */
+struct feed_type {
+    const char *id;
+    /* Open from configuration: DM_ERR_NOT_FOUND when its credentials are not set. */
+    enum dm_err (*open)(const struct dm_config *cfg, void **impl, struct dm_error *err);
+    void (*close)(void *impl);
+    enum dm_err (*count)(void *impl, const struct dm_feed_query *q, int64_t *count,
+                         struct dm_error *err);
+    enum dm_err (*fetch_page)(void *impl, const struct dm_feed_query *q, int64_t offset, int limit,
+                              struct dm_feed_raw_page *page, struct dm_error *err);
+    enum dm_err (*hold)(void *impl, const char *offer_id, struct dm_feed_hold *out,
+                        struct dm_error *err);
+    enum dm_err (*order)(void *impl, const struct dm_feed_order_req *req, struct dm_feed_order *out,
+                         struct dm_error *err);
+    enum dm_err (*map)(const char *text, size_t len, struct dm_diamond *d, struct dm_error *err);
+};
+
+struct dm_feed {
+    const struct feed_type *type;
+    void *impl;
+};
+
+/* ---- Nivoda ---- */
+
+static enum dm_err nivoda_open(const struct dm_config *cfg, void **impl, struct dm_error *err)
+{
+    if (cfg->nivoda_endpoint == NULL || cfg->nivoda_username == NULL ||
+        cfg->nivoda_password == NULL)
+        return dm_error_set(err, DM_ERR_NOT_FOUND,
+                            "feed nivoda needs NIVODA_ENDPOINT, NIVODA_USERNAME and "
+                            "NIVODA_PASSWORD");
+    struct dm_nivoda_opts o;
+    dm_nivoda_opts_from_config(cfg, &o);
+    *impl = dm_nivoda_new(&o);
+    return DM_OK;
+}
+
+static void nivoda_close(void *impl)
+{
+    dm_nivoda_free(impl);
+}
+
+static enum dm_err nivoda_count(void *impl, const struct dm_feed_query *q, int64_t *count,
+                                struct dm_error *err)
+{
+    return dm_nivoda_count(impl, q, count, err);
+}
+
+static enum dm_err nivoda_fetch_page(void *impl, const struct dm_feed_query *q, int64_t offset,
+                                     int limit, struct dm_feed_raw_page *page, struct dm_error *err)
+{
+    return dm_nivoda_search_raw(impl, q, offset, limit, page, err);
+}
+
+static enum dm_err nivoda_hold(void *impl, const char *offer_id, struct dm_feed_hold *out,
+                               struct dm_error *err)
+{
+    return dm_nivoda_hold(impl, offer_id, out, err);
+}
+
+static enum dm_err nivoda_order(void *impl, const struct dm_feed_order_req *req,
+                                struct dm_feed_order *out, struct dm_error *err)
+{
+    return dm_nivoda_order(impl, req, out, err);
+}
+
+/* ---- the table ---- */
+
+static const struct feed_type types[] = {
+    {DM_FEED_NIVODA, nivoda_open, nivoda_close, nivoda_count, nivoda_fetch_page, nivoda_hold,
+     nivoda_order, dm_mapping_map_text},
+};
+
+static const struct feed_type *find_type(const char *id)
+{
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (!strcmp(types[i].id, id))
+            return &types[i];
+    return NULL;
+}
+
+bool dm_feed_id_valid(const char *id)
+{
+    if (id == NULL || id[0] < 'a' || id[0] > 'z')
+        return false;
+    size_t n = 0;
+    for (; id[n]; n++) {
+        char c = id[n];
+        if (n >= DM_FEED_ID_MAX || !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+enum dm_err dm_feed_raw_table(const char *id, char out[DM_FEED_TABLE_MAX], struct dm_error *err)
+{
+    if (!dm_feed_id_valid(id))
+        return dm_error_set(err, DM_ERR_INVALID,
+                            "feed id '%.40s' is not 1..%d lowercase letters, digits or '_' "
+                            "starting with a letter",
+                            id ? id : "", DM_FEED_ID_MAX);
+    snprintf(out, DM_FEED_TABLE_MAX, "raw_diamonds_%s", id);
+    return DM_OK;
+}
+
+static enum dm_err unknown_feed(const char *id, struct dm_error *err)
+{
+    char known[128] = "";
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", i ? ", " : "",
+                 types[i].id);
+    return dm_error_set(err, DM_ERR_INVALID, "unknown feed '%.40s' (known: %s)", id ? id : "",
+                        known);
+}
+
+enum dm_err dm_feed_open(const struct dm_config *cfg, const char *id, struct dm_feed **out,
+                         struct dm_error *err)
+{
+    *out = NULL;
+    const struct feed_type *t = id ? find_type(id) : NULL;
+    if (t == NULL)
+        return unknown_feed(id, err);
+    void *impl = NULL;
+    enum dm_err e = t->open(cfg, &impl, err);
+    if (e != DM_OK)
+        return e;
+    struct dm_feed *f = dm_xcalloc(1, sizeof(*f));
+    f->type = t;
+    f->impl = impl;
+    *out = f;
+    return DM_OK;
+}
+
+void dm_feed_close(struct dm_feed *f)
+{
+    if (f == NULL)
+        return;
+    f->type->close(f->impl);
+    free(f);
+}
+
+const char *dm_feed_id(const struct dm_feed *f)
+{
+    return f->type->id;
+}
+
+enum dm_err dm_feed_count(struct dm_feed *f, const struct dm_feed_query *q, int64_t *count,
+                          struct dm_error *err)
+{
+    return f->type->count(f->impl, q, count, err);
+}
+
+enum dm_err dm_feed_fetch_page(struct dm_feed *f, const struct dm_feed_query *q, int64_t offset,
+                               int limit, struct dm_feed_raw_page *page, struct dm_error *err)
+{
+    return f->type->fetch_page(f->impl, q, offset, limit, page, err);
+}
+
+enum dm_err dm_feed_hold(struct dm_feed *f, const char *offer_id, struct dm_feed_hold *out,
+                         struct dm_error *err)
+{
+    return f->type->hold(f->impl, offer_id, out, err);
+}
+
+enum dm_err dm_feed_order(struct dm_feed *f, const struct dm_feed_order_req *req,
+                          struct dm_feed_order *out, struct dm_error *err)
+{
+    return f->type->order(f->impl, req, out, err);
+}
+
+enum dm_err dm_feed_map(const char *id, const char *text, size_t len, struct dm_diamond *d,
+                        struct dm_error *err)
+{
+    const struct feed_type *t = id ? find_type(id) : NULL;
+    if (t == NULL)
+        return unknown_feed(id, err);
+    return t->map(text, len, d, err);
+}

@@ -1,0 +1,131 @@
+/*
+ * feed.h - the feed seam: everything the pipeline asks of a supplier feed, and the one place
+ * that knows which feeds exist. The scheduler plans with dm_feed_count, the worker ingests with
+ * dm_feed_fetch_page (items keep the feed's own JSON text and identities), the consolidator
+ * turns a stored item into a canonical diamond with dm_feed_map and names the feed's raw table
+ * with dm_feed_raw_table, and the API passes holds and orders through dm_feed_hold and
+ * dm_feed_order. No service names a supplier; Nivoda (adapters/feed/nivoda.h) is the first
+ * implementation.
+ *
+ * Adding a feed type: a struct dm_feed_ops implementation next to nivoda.c, one row in feed.c's
+ * table of feed types (id, how to open it from configuration, its mapper), and its mapping of
+ * items to struct dm_diamond in domain/. Nothing else changes.
+ *
+ * Thread-safety: an opened feed is thread-safe (many threads may call it at once); open and
+ * close are not (one thread, at start-up and shutdown).
+ */
+#ifndef DM_ADAPTERS_FEED_FEED_H
+#define DM_ADAPTERS_FEED_FEED_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "domain/mapping.h"
+
+/* The feed id of a deployment with one feed (and of every seed name: raw_diamonds_nivoda,
+ * watermarks/watermark.json, NIVODA_*). */
+#define DM_FEED_DEFAULT DM_FEED_NIVODA
+/* Longest feed id: lowercase letters, digits and '_', starting with a letter. */
+#define DM_FEED_ID_MAX 31
+/* Room for "raw_diamonds_" + a feed id + NUL. */
+#define DM_FEED_TABLE_MAX 48
+
+/* What one partition asks for: price band (whole dollars, inclusive) and the updated window. */
+struct dm_feed_query {
+    int64_t price_from;      /* dollars, inclusive; -1 = no lower bound */
+    int64_t price_to;        /* dollars, inclusive; -1 = no upper bound */
+    int64_t updated_from_ms; /* ms since epoch; 0 = none */
+    int64_t updated_to_ms;   /* ms since epoch; 0 = none */
+};
+
+/* One page of search results as parsed JSON. items is a JSON array of item objects (owned). */
+struct dm_feed_page {
+    json_t *items;
+    int64_t total_count; /* as reported; never used for planning */
+};
+
+/* One item of a raw page: the feed's own JSON text and the identities picked out of it. */
+struct dm_feed_raw_item {
+    const char *json; /* compact item text (into the page's storage), not NUL-terminated;
+                         NULL when refused */
+    size_t json_len;
+    const char *offer_id; /* the offer's id (what holds and orders name): string (may be
+                             empty) or integer digits; NULL = none */
+    size_t offer_id_len;
+    const char *stone_id; /* the supplier's stone id: non-empty string or integer digits;
+                             NULL = none */
+    size_t stone_id_len;
+    const char *refused; /* NULL, or why the item was kept out (NUL-terminated, in storage) */
+};
+
+/* One page of items as raw text (the ingest path). */
+struct dm_feed_raw_page {
+    char *text; /* owned storage the items point into */
+    struct dm_feed_raw_item *items;
+    size_t n;            /* items, refused ones included */
+    int64_t total_count; /* as reported; -1 when absent */
+};
+void dm_feed_raw_page_free(struct dm_feed_raw_page *page);
+
+/* A hold as the supplier answered it. */
+struct dm_feed_hold {
+    char id[128];
+    bool denied;
+    char until[64]; /* ISO time or "" */
+};
+
+struct dm_feed_order_req {
+    const char *offer_id;
+    const char *destination_id;
+    const char *reference;     /* may be NULL */
+    const char *comments;      /* may be NULL */
+    const char *return_option; /* may be NULL */
+};
+struct dm_feed_order {
+    char id[128];
+    char status[64];
+};
+
+struct dm_feed;
+
+/* True when id is a well-formed feed id (see DM_FEED_ID_MAX). */
+bool dm_feed_id_valid(const char *id);
+/* The raw table of feed id: "raw_diamonds_<id>" (a safe SQL identifier: ids are validated).
+ * DM_ERR_INVALID for a malformed id. */
+enum dm_err dm_feed_raw_table(const char *id, char out[DM_FEED_TABLE_MAX],
+                              struct dm_error *err) DM_MUST_CHECK;
+
+/* Open feed id from configuration. DM_ERR_INVALID (err says why) for an unknown or malformed
+ * id; DM_ERR_NOT_FOUND when the feed's credentials are not configured (a service that can run
+ * without a supplier, like the API without trading, decides what that means). */
+enum dm_err dm_feed_open(const struct dm_config *cfg, const char *id, struct dm_feed **out,
+                         struct dm_error *err) DM_MUST_CHECK;
+/* NULL-safe. */
+void dm_feed_close(struct dm_feed *f);
+/* The feed's id ("nivoda"). */
+const char *dm_feed_id(const struct dm_feed *f);
+
+/* How many stones match q (partition planning). */
+enum dm_err dm_feed_count(struct dm_feed *f, const struct dm_feed_query *q, int64_t *count,
+                          struct dm_error *err) DM_MUST_CHECK;
+/* One page of q from offset (at most limit items, oldest first), items as raw text. */
+enum dm_err dm_feed_fetch_page(struct dm_feed *f, const struct dm_feed_query *q, int64_t offset,
+                               int limit, struct dm_feed_raw_page *page,
+                               struct dm_error *err) DM_MUST_CHECK;
+/* Place a hold on an offer / order an offer at the supplier. */
+enum dm_err dm_feed_hold(struct dm_feed *f, const char *offer_id, struct dm_feed_hold *out,
+                         struct dm_error *err) DM_MUST_CHECK;
+enum dm_err dm_feed_order(struct dm_feed *f, const struct dm_feed_order_req *req,
+                          struct dm_feed_order *out, struct dm_error *err) DM_MUST_CHECK;
+
+/* Map one stored item (its raw JSON text) of feed id to the canonical diamond. Pure; needs no
+ * opened feed (the consolidator has no supplier credentials). DM_ERR_INVALID for an unknown
+ * feed id or an unusable item (err says which). */
+enum dm_err dm_feed_map(const char *id, const char *text, size_t len, struct dm_diamond *d,
+                        struct dm_error *err) DM_MUST_CHECK;
+
+#endif
