@@ -1,16 +1,19 @@
 // api.js - the one place that talks to the API (same origin, through the dashboard's proxy).
 // The key lives in localStorage and travels as X-API-Key; any 401 signs the operator out.
+// Bodies are read by model.js (the one place that knows the API's field names).
+import { normError } from './model.js';
 
 const KEY = 'diamond.apiKey';
 
 export class ApiError extends Error {
   constructor(status, code, message, body) {
     super(message);
+    const e = normError(body);
     this.status = status;
     this.code = code;
     this.body = body;
-    this.details = body && body.error ? body.error.details : undefined;
-    this.manualCommand = body && (body.manual_command || body.manualCommand || (body.error && (body.error.manual_command || body.error.manualCommand)));
+    this.details = e.details;
+    this.manualCommand = e.manualCommand;
   }
 }
 
@@ -59,7 +62,7 @@ export async function request(method, path, opts = {}) {
     window.dispatchEvent(new CustomEvent('diamond:unauthorized'));
   }
   if (!res.ok) {
-    const err = json && json.error ? json.error : {};
+    const err = normError(json);
     throw new ApiError(res.status, err.code || 'HTTP_' + res.status, err.message || `${res.status} ${res.statusText}`, json);
   }
   return json;
@@ -86,16 +89,3 @@ export const api = {
   put: (path, body, opts) => request('PUT', path, { ...opts, body }),
   del: (path, opts) => request('DELETE', path, opts),
 };
-
-/* The list and the pagination block of a list response, whatever the nesting. */
-export function listOf(res, ...names) {
-  if (!res) return [];
-  const d = res.data !== undefined ? res.data : res;
-  if (Array.isArray(d)) return d;
-  for (const n of names) if (d && Array.isArray(d[n])) return d[n];
-  return [];
-}
-export function pagingOf(res) {
-  if (!res) return {};
-  return res.pagination || (res.data && res.data.pagination) || {};
-}

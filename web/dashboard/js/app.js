@@ -4,6 +4,7 @@
 import { api, auth, ApiError } from './api.js';
 import { h, clear, errorBox } from './dom.js';
 import { parseHash } from './router.js';
+import { normHealth } from './model.js';
 import * as overview from './pages/overview.js';
 import * as runs from './pages/runs.js';
 import * as run from './pages/run.js';
@@ -96,8 +97,8 @@ async function checkHealth() {
   if (!el || app.dataset.state !== 'ready') return;
   try {
     const res = await fetch('/health', { cache: 'no-store' });
-    const j = await res.json().catch(() => ({}));
-    const ok = res.ok && (j.status === 'ok' || j.status === 'healthy' || j.status === undefined);
+    const j = normHealth(await res.json().catch(() => ({})));
+    const ok = res.ok && j.ok;
     el.className = 'health ' + (ok ? 'ok' : 'bad');
     el.querySelector('.label').textContent = ok ? 'API healthy' : `API ${j.status || 'unreachable'}` + (j.database === 'down' ? ' (database down)' : '');
   } catch {

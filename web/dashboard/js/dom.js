@@ -51,15 +51,6 @@ export function s(tag, attrs, ...children) {
   return el;
 }
 
-/* First defined value among several property names (camelCase / snake_case tolerant). */
-export function pick(obj, ...names) {
-  if (!obj) return undefined;
-  for (const n of names) {
-    if (obj[n] !== undefined && obj[n] !== null) return obj[n];
-  }
-  return undefined;
-}
-
 const nf = new Intl.NumberFormat('en-US');
 const usd = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
 export const fmt = {
@@ -174,9 +165,4 @@ export async function busy(button, fn) {
     button.disabled = false;
     button.replaceChildren(...old);
   }
-}
-
-export function sumValues(obj) {
-  if (!obj || typeof obj !== 'object') return Number(obj) || 0;
-  return Object.values(obj).reduce((a, v) => a + (typeof v === 'object' ? sumValues(v) : Number(v) || 0), 0);
 }

@@ -1,6 +1,5 @@
 // model.js - turns API objects into the shapes the pages draw. The API contract is
 // shared/spec/api.md; this is the one place that knows its field names.
-import { pick } from './dom.js';
 
 export const RUN_STATUSES = ['running', 'consolidating', 'completed', 'failed', 'partial', 'stalled', 'cancelled', 'skipped'];
 export const ACTIVE_STATUSES = new Set(['running', 'consolidating', 'partial', 'stalled']);
@@ -13,106 +12,245 @@ export const AVAILABILITIES = ['available', 'on_hold', 'sold', 'unavailable'];
 export const FINISH_GRADES = [['EX', 'Excellent'], ['VG', 'Very good'], ['GD', 'Good'], ['FR', 'Fair']];
 export const FLUORESCENCE = [['NON', 'None'], ['FNT', 'Faint'], ['MED', 'Medium'], ['STG', 'Strong'], ['VST', 'Very strong']];
 
-const ms = (t) => (t ? new Date(t).getTime() : NaN);
+/*
+ * Each reader below takes an API object exactly as the API sends it (the `data` of a response,
+ * or one item of a list) and reads each field under the one name the API emits for it, as the
+ * C code writes it (src/services/api/*.c): no alternative spellings, no guessing. Where the API
+ * sends one value under two names (its own camelCase beside the reference contract's name, e.g.
+ * recordsProcessed/totalRecordsProcessed, feedPrice/priceModelPrice), the dashboard reads the
+ * API's own. A value the API leaves out (null columns are omitted) comes out undefined and the
+ * pages show "—". tests/integration/dashboard_vocabulary.sh feeds these readers the answers of a
+ * real API and fails on any field read here that the API does not emit.
+ */
 
-export function normRun(r) {
-  if (!r) return null;
-  const stats = pick(r, 'stats', 'consolidationStats', 'consolidation') || {};
-  const parts = pick(r, 'partitions') || {};
-  const total = Number(pick(r, 'expectedWorkers', 'expected_workers', 'expectedPartitions', 'partitionsTotal') ?? (typeof parts === 'object' && !Array.isArray(parts) ? parts.total : undefined) ?? 0);
-  const completed = Number(pick(r, 'completedWorkers', 'completed_workers', 'completedPartitions', 'partitionsCompleted') ?? parts.completed ?? 0);
-  const failed = Number(pick(r, 'failedWorkers', 'failed_workers', 'failedPartitions', 'partitionsFailed') ?? parts.failed ?? 0);
-  const started = pick(r, 'startedAt', 'started_at');
-  const finished = pick(r, 'completedAt', 'completed_at', 'cancelledAt', 'cancelled_at', 'skippedAt', 'skipped_at');
-  let duration = pick(r, 'durationMs', 'duration_ms');
-  if (duration === undefined && started) duration = (finished ? ms(finished) : Date.now()) - ms(started);
+/* A list response's items ({data: [...]}). */
+export function items(res) {
+  return res && Array.isArray(res.data) ? res.data : [];
+}
+
+/* Offset paging of the runs listing: {total, page, limit, totalPages}. */
+export function runsPage(res) {
+  const p = (res && res.pagination) || {};
+  return { runs: items(res).map(normRun), total: p.total, totalPages: p.totalPages };
+}
+
+/* The diamond search: {data, pagination {total, totalIsEstimate, page, limit, totalPages, ...}},
+ * with facets (include=facets) as {facets: {facets: {dimension: {value: count}}}}. */
+export function searchPage(res) {
+  const p = (res && res.pagination) || {};
   return {
-    raw: r,
-    id: pick(r, 'runId', 'run_id', 'id'),
-    type: pick(r, 'runType', 'run_type', 'type') || '—',
-    status: String(pick(r, 'status') || 'unknown').toLowerCase(),
-    startedAt: started,
-    completedAt: pick(r, 'completedAt', 'completed_at'),
-    cancelledAt: pick(r, 'cancelledAt', 'cancelled_at'),
-    finishedAt: finished,
-    duration,
-    total, completed, failed,
-    records: Number(pick(r, 'totalRecords', 'recordsProcessed', 'records', 'totalRecordsProcessed', 'records_processed') ?? stats.processed ?? pick(r, 'statsProcessed', 'stats_processed') ?? 0),
-    estimated: pick(r, 'estimatedRecords', 'estimated_records'),
-    updatedFrom: pick(r, 'updatedFrom', 'updated_from'),
-    updatedTo: pick(r, 'updatedTo', 'updated_to'),
-    watermarkBefore: pick(r, 'watermarkBefore', 'watermark_before'),
-    watermarkAfter: pick(r, 'watermarkAfter', 'watermark_after'),
-    traceId: pick(r, 'traceId', 'trace_id'),
-    capped: pick(r, 'capped'),
-    lastError: pick(r, 'lastError', 'last_error', 'error'),
-    consolidationStartedAt: pick(r, 'consolidationStartedAt', 'consolidation_started_at'),
-    consolidationCompletedAt: pick(r, 'consolidationCompletedAt', 'consolidation_completed_at'),
-    consolidationDurationMs: pick(r, 'consolidationDurationMs', 'consolidation_duration_ms') ?? stats.durationMs,
+    diamonds: items(res).map(normDiamond),
+    total: p.total,
+    totalPages: p.totalPages,
+    estimate: p.totalIsEstimate,
+    facets: res && res.facets ? facetCounts(res.facets.facets) : undefined,
+  };
+}
+
+/* The search's facet dimensions each filter is counted under. */
+const FACET_OF = { shape: 'shape', color: 'color', clarity: 'clarity', cut: 'cut', fluorescence: 'fluorescence', lab_grown: 'labGrown', availability: 'availability' };
+
+/* Facet counts by filter name: {shape: {ROUND: 12, ...}, lab_grown: {true: 3, false: 9}, ...}. */
+function facetCounts(f) {
+  return Object.fromEntries(Object.entries(FACET_OF).map(([name, dim]) => [name, f[dim]]));
+}
+
+/* The allowlisted query endpoint's count: pagination {total, limit, offset, count}. */
+export function queryTotal(res) {
+  return res && res.pagination ? res.pagination.total : undefined;
+}
+
+/* An error body: {error: {code, message, details?}} and, where the API can name the command that
+ * does the same by hand, manual_command at the top level (as the reference sends it). */
+export function normError(body) {
+  const e = (body && body.error) || {};
+  return { code: e.code, message: e.message, details: e.details, manualCommand: body ? body.manual_command : undefined };
+}
+
+/* GET /health: {status: ok|degraded, database: ok|down, queue: ok|down, ...}. */
+export function normHealth(j) {
+  return { ok: j.status === 'ok', status: j.status, database: j.database };
+}
+
+/* GET /api/v2/analytics/summary (the API's own keys, not the reference's totalActiveDiamonds and
+ * diamondsByAvailability copies). */
+export function normSummary(d) {
+  const last = d.lastSuccessfulRun; // null before the first completed run
+  return {
+    activeDiamonds: d.totalActive,
+    availability: [['available', 'available'], ['on_hold', 'onHold'], ['sold', 'sold'], ['unavailable', 'unavailable']]
+      .map(([name, key]) => ({ name, count: d[key] })),
+    lastSuccessAt: last ? last.completedAt : undefined,
+    watermark: d.currentWatermark === null ? undefined : d.currentWatermark,
+  };
+}
+
+/* Prometheus text -> {deadLetters: [{name, count}], watermarkAgeS}: only what the cards need. */
+export function parseMetrics(text) {
+  const out = { deadLetters: [], watermarkAgeS: undefined };
+  for (const line of (text || '').split('\n')) {
+    let m = line.match(/^diamond_queue_dead_letter\{queue="([^"]+)"\}\s+([0-9.eE+-]+)/);
+    if (m) out.deadLetters.push({ name: m[1], count: Number(m[2]) });
+    m = line.match(/^diamond_watermark_age_seconds\s+([0-9.eE+-]+)/);
+    if (m) out.watermarkAgeS = Number(m[1]);
+  }
+  return out;
+}
+
+const ms = (t) => new Date(t).getTime();
+
+/* A run (api_run_json): the runs listing's items, the summary's runs and the run detail. The
+ * API counts partitions under the schema's name "workers" (expectedWorkers, completedWorkers,
+ * failedWorkers). */
+export function normRun(r) {
+  const stats = r.stats;
+  return {
+    id: r.runId,
+    type: r.runType,
+    status: r.status,
+    startedAt: r.startedAt,
+    completedAt: r.completedAt,
+    cancelledAt: r.cancelledAt,
+    // null while the run is in progress: the time so far.
+    duration: r.durationMs === null ? Date.now() - ms(r.startedAt) : r.durationMs,
+    total: r.expectedWorkers,
+    completed: r.completedWorkers,
+    failed: r.failedWorkers,
+    records: r.recordsProcessed,
+    estimated: r.estimatedRecords,
+    capped: r.capped,
+    updatedFrom: r.updatedFrom,
+    updatedTo: r.updatedTo,
+    watermarkBefore: r.watermarkBefore,
+    watermarkAfter: r.watermarkAfter,
+    traceId: r.traceId,
+    lastError: r.lastError,
+    consolidationStartedAt: r.consolidationStartedAt,
+    consolidationCompletedAt: r.consolidationCompletedAt,
+    consolidationDurationMs: r.consolidationDurationMs,
     stats: {
-      processed: stats.processed ?? pick(r, 'statsProcessed', 'stats_processed'),
-      new: stats.new ?? stats.inserted ?? pick(r, 'statsNew', 'stats_new'),
-      changed: stats.changed ?? stats.updated ?? pick(r, 'statsChanged', 'stats_changed'),
-      unchanged: stats.unchanged ?? pick(r, 'statsUnchanged', 'stats_unchanged'),
-      removed: stats.removed ?? stats.deleted ?? pick(r, 'statsRemoved', 'stats_removed'),
-      failed: stats.failed ?? pick(r, 'statsFailed', 'stats_failed'),
+      processed: stats.processed,
+      new: stats.new,
+      changed: stats.changed,
+      unchanged: stats.unchanged,
+      removed: stats.removed,
+      failed: stats.failed,
     },
   };
 }
 
-export function partitionStatus(p) {
-  const st = pick(p, 'status');
-  if (st) return String(st).toLowerCase();
-  if (pick(p, 'cancelled')) return 'cancelled';
-  if (pick(p, 'failed')) return 'failed';
-  if (pick(p, 'completed')) return 'completed';
-  return 'running';
+/* GET /api/v2/analytics/runs/{id}: the run's own fields with its partitions and events beside
+ * them. (The API also sends the reference's copies: the run again under "run" and the worker
+ * rows under "workers"; the partitions carry the price bands and offsets the page shows.) */
+export function normRunDetail(d) {
+  return { run: normRun(d), partitions: d.partitions.map(normPartition), events: d.events.map(normEvent) };
 }
 
+/* One partition of the run detail (partition_progress joined with its worker row). */
 export function normPartition(p) {
   return {
-    raw: p,
-    id: pick(p, 'partitionId', 'partition_id', 'id'),
-    minPrice: pick(p, 'minPrice', 'min_price', 'priceMin'),
-    maxPrice: pick(p, 'maxPrice', 'max_price', 'priceMax'),
-    estimated: Number(pick(p, 'estimatedRecords', 'estimated_records', 'estimate') ?? 0),
-    records: Number(pick(p, 'records', 'recordsProcessed', 'records_processed') ?? 0),
-    nextOffset: pick(p, 'nextOffset', 'next_offset'),
-    status: partitionStatus(p),
-    attempts: pick(p, 'attempts'),
-    lastError: pick(p, 'lastError', 'last_error', 'errorMessage', 'error_message'),
-    workerId: pick(p, 'workerId', 'worker_id'),
-    updatedAt: pick(p, 'updatedAt', 'updated_at', 'completedAt', 'completed_at'),
+    id: p.partitionId,
+    minPrice: p.minPrice,
+    maxPrice: p.maxPrice,
+    estimated: p.estimatedRecords,
+    records: p.records,
+    nextOffset: p.nextOffset,
+    status: p.status,
+    attempts: p.attempts,
+    lastError: p.lastError,
+    workerId: p.workerId,
+    updatedAt: p.updatedAt,
   };
 }
 
-export function normEvent(e) {
+/* One item of GET /api/v2/analytics/failed-workers (errorMessage and completedAt may be null). */
+export function normFailedWorker(w) {
   return {
-    id: pick(e, 'id'),
-    event: pick(e, 'event', 'type', 'name') || 'event',
-    partitionId: pick(e, 'partitionId', 'partition_id'),
-    detail: pick(e, 'detail', 'details'),
-    at: pick(e, 'createdAt', 'created_at', 'at', 'timestamp'),
+    runId: w.runId,
+    partitionId: w.partitionId,
+    error: w.errorMessage === null ? undefined : w.errorMessage,
+    at: w.completedAt === null ? undefined : w.completedAt,
   };
 }
 
+/* One run event: {id, partitionId?, event, detail, createdAt}. */
+export function normEvent(e) {
+  return { id: e.id, event: e.event, partitionId: e.partitionId, detail: e.detail, at: e.createdAt };
+}
+
+/* The answer of an action (retry, consolidate, cancel): the message it reports, if any. */
+export function actionMessage(d) {
+  return d.message;
+}
+
+/* POST /api/v2/triggers/scheduler's answer. */
+export function normTriggered(d) {
+  return { message: d.message, requestId: d.requestId };
+}
+
+/* POST /api/v2/pricing-rules/reprice's counts. */
+export function normReprice(d) {
+  return { examined: d.examined, updated: d.updated, pricesChanged: d.pricesChanged, durationMs: d.durationMs };
+}
+
+/* A pricing rule (RULE_COLS; the criteria a rule does not set are omitted). */
 export function normRule(r) {
   return {
-    raw: r,
-    id: pick(r, 'id'),
-    name: pick(r, 'name') || '',
-    priority: Number(pick(r, 'priority') ?? 0),
-    caratMin: pick(r, 'caratMin', 'carat_min'),
-    caratMax: pick(r, 'caratMax', 'carat_max'),
-    shapes: pick(r, 'shapes') || [],
-    labGrown: pick(r, 'labGrown', 'lab_grown'),
-    feed: pick(r, 'feed'),
-    priceMin: pick(r, 'priceMin', 'price_min'),
-    priceMax: pick(r, 'priceMax', 'price_max'),
-    markup: Number(pick(r, 'markupRatio', 'markup_ratio', 'markup') ?? 0),
-    rating: pick(r, 'rating'),
-    active: pick(r, 'active') !== false,
+    id: r.id,
+    name: r.name,
+    priority: r.priority,
+    caratMin: r.caratMin,
+    caratMax: r.caratMax,
+    shapes: r.shapes,
+    labGrown: r.labGrown,
+    feed: r.feed,
+    priceMin: r.priceMin,
+    priceMax: r.priceMax,
+    markup: r.markupRatio,
+    rating: r.rating,
+    active: r.active,
   };
+}
+
+/* A diamond of the search or GET /api/v2/diamonds/{id} (DM_DIAMOND_JSON_SQL). */
+export function normDiamond(x) {
+  return {
+    id: x.id,
+    shape: x.shape,
+    carats: x.carats,
+    color: x.color,
+    clarity: x.clarity,
+    cut: x.cut,
+    polish: x.polish,
+    symmetry: x.symmetry,
+    fluorescence: x.fluorescence,
+    labGrown: x.labGrown,
+    treated: x.treated,
+    feedPrice: x.feedPrice,
+    retailPrice: x.retailPrice,
+    pricePerCarat: x.pricePerCarat,
+    markup: x.markupRatio,
+    rating: x.rating,
+    ruleId: x.pricingRuleId,
+    availability: x.availability,
+    imageUrl: x.imageUrl,
+    videoUrl: x.videoUrl,
+    certLab: x.certificateLab,
+    certNumber: x.certificateNumber,
+    certUrl: x.certificatePdfUrl,
+    measurements: x.measurements ? normMeasurements(x.measurements) : undefined,
+    supplier: x.supplierName,
+    supplierStoneId: x.supplierStoneId,
+    feed: x.feed,
+    createdAt: x.createdAt,
+    updatedAt: x.updatedAt,
+  };
+}
+
+/* A diamond's measurements: length, width and depth in mm, and the rest as the supplier gave it. */
+export function normMeasurements(m) {
+  const rest = Object.entries(m).filter(([k]) => !['length', 'width', 'depth'].includes(k));
+  return { length: m.length, width: m.width, depth: m.depth, rest };
 }
 
 /* The body a rule is written with (the API's pricing-rule fields). */

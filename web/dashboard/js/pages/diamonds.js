@@ -1,8 +1,8 @@
 // diamonds.js - catalogue search with the API's filters (kept in the URL), sortable paged
 // table and a detail drawer with image, certificate, measurements and the pricing breakdown.
-import { api, listOf, pagingOf } from '../api.js';
-import { h, clear, pick, fmt, badge, spinner, empty, errorBox } from '../dom.js';
-import { SHAPES, COLORS, CLARITIES, AVAILABILITIES, FINISH_GRADES, FLUORESCENCE, normRule } from '../model.js';
+import { api } from '../api.js';
+import { h, clear, fmt, badge, spinner, empty, errorBox } from '../dom.js';
+import { SHAPES, COLORS, CLARITIES, AVAILABILITIES, FINISH_GRADES, FLUORESCENCE, items, searchPage, normDiamond, normRule } from '../model.js';
 import { setParams } from '../router.js';
 
 const LIMIT = 25;
@@ -25,42 +25,13 @@ async function rules() {
   if (rulesCache) return rulesCache;
   try {
     const res = await api.get('/api/v2/pricing-rules');
-    rulesCache = listOf(res, 'rules', 'pricingRules').map(normRule);
+    rulesCache = items(res).map(normRule);
     setTimeout(() => { rulesCache = null; }, 30000);
   } catch {
     return [];
   }
   return rulesCache;
 }
-
-const d = (x) => ({
-  id: pick(x, 'id'),
-  shape: pick(x, 'shape'),
-  carats: pick(x, 'carats', 'carat', 'weight'),
-  color: pick(x, 'color', 'colour'),
-  clarity: pick(x, 'clarity'),
-  cut: pick(x, 'cut'), polish: pick(x, 'polish'), symmetry: pick(x, 'symmetry'), fluorescence: pick(x, 'fluorescence'),
-  labGrown: pick(x, 'labGrown', 'lab_grown'),
-  treated: pick(x, 'treated'),
-  feedPrice: pick(x, 'feedPrice', 'priceModelPrice', 'feed_price'),
-  retailPrice: pick(x, 'retailPrice', 'retail_price'),
-  pricePerCarat: pick(x, 'pricePerCarat', 'price_per_carat'),
-  markup: pick(x, 'markupRatio', 'markup_ratio'),
-  rating: pick(x, 'rating'),
-  ruleId: pick(x, 'pricingRuleId', 'pricing_rule_id'),
-  availability: pick(x, 'availability'),
-  imageUrl: pick(x, 'imageUrl', 'image_url', 'image'),
-  videoUrl: pick(x, 'videoUrl', 'video_url', 'video'),
-  certLab: pick(x, 'certificateLab', 'certificate_lab', 'lab'),
-  certNumber: pick(x, 'certificateNumber', 'certificate_number'),
-  certUrl: pick(x, 'certificatePdfUrl', 'certificate_pdf_url', 'certificateUrl'),
-  measurements: pick(x, 'measurements') || {},
-  supplier: pick(x, 'supplierName', 'supplier_name'),
-  supplierStoneId: pick(x, 'supplierStoneId', 'supplier_stone_id'),
-  feed: pick(x, 'feed'),
-  createdAt: pick(x, 'createdAt', 'created_at'),
-  updatedAt: pick(x, 'updatedAt', 'updated_at'),
-});
 
 function cell(x, key) {
   switch (key) {
@@ -150,19 +121,19 @@ export function render(view, { params }) {
       return;
     }
     if (!alive) return;
-    if (res && res.facets) showCounts(form, res.facets);
-    const items = listOf(res, 'diamonds', 'items').map(d);
-    const pg = pagingOf(res);
-    const total = Number(pg.total ?? items.length);
-    const pages = Number(pg.totalPages ?? Math.max(1, Math.ceil(total / LIMIT)));
-    count.textContent = `${fmt.n(total)}${pg.totalIsEstimate ? '+' : ''} diamond${total === 1 ? '' : 's'}`;
+    const pg = searchPage(res);
+    if (pg.facets) showCounts(form, pg.facets);
+    const list = pg.diamonds;
+    const total = pg.total;
+    const pages = Math.max(1, pg.totalPages);
+    count.textContent = `${fmt.n(total)}${pg.estimate ? '+' : ''} diamond${total === 1 ? '' : 's'}`;
     count.dataset.total = String(total);
-    if (items.length === 0) {
+    if (list.length === 0) {
       clear(tableBox, empty('No diamonds match', Object.values(q).some(Boolean) ? 'Widen the carat or price range, or reset the filters.' : 'The catalogue is empty: run a full sync from Triggers.'));
     } else {
       clear(tableBox, h('div', { class: 'table-wrap' }, h('table', { id: 'diamonds-table' },
         h('thead', null, h('tr', null, COLUMNS.map(sortHeader))),
-        h('tbody', null, items.map((x) => {
+        h('tbody', null, list.map((x) => {
           const tr = h('tr', { class: 'clickable', tabindex: 0, 'data-diamond-id': x.id }, COLUMNS.map((c) => h('td', { class: c.num ? 'num' : '' }, cell(x, c.key))));
           const open = () => { view.querySelectorAll('tr.selected').forEach((t) => t.classList.remove('selected')); tr.classList.add('selected'); openDrawer(x, tr); };
           tr.addEventListener('click', open);
@@ -181,11 +152,9 @@ export function render(view, { params }) {
 
 // Counts beside each choice of the filters: how many stones the choice would give with the
 // other filters as they are (a dimension's own filter does not narrow its own counts).
-const FACET_OF = { shape: 'shape', color: 'color', clarity: 'clarity', cut: 'cut', fluorescence: 'fluorescence', lab_grown: 'labGrown', availability: 'availability' };
 function showCounts(form, facets) {
-  for (const [name, facet] of Object.entries(FACET_OF)) {
+  for (const [name, counts] of Object.entries(facets)) {
     const sel = form.querySelector(`select[name="${name}"]`);
-    const counts = facets.facets && facets.facets[facet];
     if (!sel || !counts) continue;
     for (const opt of sel.options) {
       if (!opt.value) continue;
@@ -214,7 +183,7 @@ function openDrawer(summary, returnFocus) {
   requestAnimationFrame(() => drawer.classList.add('open'));
   closeBtn.focus();
 
-  Promise.all([api.get(`/api/v2/diamonds/${encodeURIComponent(summary.id)}`).then((r) => d((r && r.data) || {})), rules()]).then(([x, rs]) => {
+  Promise.all([api.get(`/api/v2/diamonds/${encodeURIComponent(summary.id)}`).then((r) => normDiamond(r.data)), rules()]).then(([x, rs]) => {
     const rule = rs.find((r) => r.id === x.ruleId);
     const markup = Number(x.markup ?? (x.feedPrice ? x.retailPrice / x.feedPrice : NaN));
     const img = h('div', { class: 'img' }, x.imageUrl ? null : 'No image from the supplier');
@@ -223,8 +192,8 @@ function openDrawer(summary, returnFocus) {
       el.addEventListener('error', () => clear(img, 'Image could not be loaded'));
       img.appendChild(el);
     }
-    const m = x.measurements || {};
-    const mText = (k) => pick(m, k) !== undefined ? String(pick(m, k)) : '—';
+    const m = x.measurements;
+    const mText = (k) => m[k] !== undefined ? String(m[k]) : '—';
     clear(body,
       img,
       h('div', { class: 'row between' }, badge(x.availability), h('span', { class: 'text-muted' }, x.labGrown ? 'Lab grown' : 'Natural', x.treated ? ' · treated' : '')),
@@ -245,9 +214,9 @@ function openDrawer(summary, returnFocus) {
         h('dt', null, 'Lab'), h('dd', null, x.certLab || '—'),
         h('dt', null, 'Number'), h('dd', { class: 'mono' }, x.certNumber || '—'),
         h('dt', null, 'Document'), h('dd', null, x.certUrl ? h('a', { href: x.certUrl, target: '_blank', rel: 'noopener noreferrer' }, 'Open certificate ↗') : '—'))),
-      h('section', { 'aria-label': 'Measurements' }, h('h3', null, 'Measurements'), Object.keys(m).length === 0 ? h('div', { class: 'text-muted' }, 'Not supplied') : h('dl', { class: 'kv' },
+      h('section', { 'aria-label': 'Measurements' }, h('h3', null, 'Measurements'), !m ? h('div', { class: 'text-muted' }, 'Not supplied') : h('dl', { class: 'kv' },
         h('dt', null, 'Length × width × depth'), h('dd', null, `${mText('length')} × ${mText('width')} × ${mText('depth')} mm`),
-        Object.entries(m).filter(([k]) => !['length', 'width', 'depth'].includes(k)).map(([k, v]) => [h('dt', null, k.replace(/([A-Z])/g, ' $1').replace(/_/g, ' ')), h('dd', null, typeof v === 'object' ? JSON.stringify(v) : String(v))]))),
+        m.rest.map(([k, v]) => [h('dt', null, k.replace(/([A-Z])/g, ' $1').replace(/_/g, ' ')), h('dd', null, typeof v === 'object' ? JSON.stringify(v) : String(v))]))),
       h('section', { 'aria-label': 'Supplier' }, h('h3', null, 'Supplier'), h('dl', { class: 'kv' },
         h('dt', null, 'Supplier'), h('dd', null, x.supplier || '—'),
         h('dt', null, 'Feed'), h('dd', null, x.feed || '—'),

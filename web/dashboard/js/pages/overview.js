@@ -1,9 +1,9 @@
 // overview.js - the pipeline at a glance: stat cards, availability, last 30 runs chart,
 // recent runs and failed partitions. Refreshes every 15 s.
-import { api, listOf, pagingOf } from '../api.js';
-import { h, clear, pick, fmt, badge, spinner, empty, errorBox, panel, progressBar, toast, busy } from '../dom.js';
+import { api } from '../api.js';
+import { h, clear, fmt, badge, spinner, empty, errorBox, panel, progressBar, toast, busy } from '../dom.js';
 import { barLineChart, compact } from '../chart.js';
-import { normRun, normPartition } from '../model.js';
+import { items, runsPage, normSummary, normFailedWorker, parseMetrics } from '../model.js';
 
 const WATERMARK_LIMIT_H = 48;
 const AVAIL_COLORS = { available: '#22c55e', on_hold: '#60a5fa', sold: '#f87171', unavailable: '#94a3b8' };
@@ -15,39 +15,16 @@ function statCard(id, label, value, foot, alert = false) {
     foot ? h('div', { class: 'foot' }, foot) : null);
 }
 
-/* Availability as [{name, count}]: the summary has flat counts (available, onHold, ...). */
-function availabilityOf(s) {
-  const a = pick(s, 'availabilityBreakdown', 'byAvailability');
-  if (Array.isArray(a)) return a.map((x) => ({ name: pick(x, 'availability', 'name'), count: Number(pick(x, 'count', 'total') ?? 0) }));
-  if (a && typeof a === 'object') return Object.entries(a).map(([name, count]) => ({ name, count: Number(count) || 0 }));
-  return [['available', 'available'], ['on_hold', 'onHold'], ['sold', 'sold'], ['unavailable', 'unavailable']]
-    .map(([name, key]) => ({ name, count: Number(pick(s, key, name) ?? 0) }));
-}
-
-/* Prometheus text -> {deadLetters: [{name, count}], watermarkAgeS}: only what the cards need. */
-export function parseMetrics(text) {
-  const out = { deadLetters: [], watermarkAgeS: undefined };
-  for (const line of (text || '').split('\n')) {
-    let m = line.match(/^diamond_queue_dead_letter\{queue="([^"]+)"\}\s+([0-9.eE+-]+)/);
-    if (m) out.deadLetters.push({ name: m[1], count: Number(m[2]) });
-    m = line.match(/^diamond_watermark_age_seconds\s+([0-9.eE+-]+)/);
-    if (m) out.watermarkAgeS = Number(m[1]);
-  }
-  return out;
-}
-
-/* The card figures: from the summary when it has them, else from the runs and /metrics. */
-function figures(s, week, weekTotal, lastOk, metrics) {
-  const wm = pick(s, 'watermark') || {};
-  let ageS = pick(s, 'watermarkAgeSeconds') ?? pick(wm, 'ageSeconds') ?? (metrics ? metrics.watermarkAgeS : undefined);
-  const wmAt = pick(wm, 'lastUpdatedAt') ?? (lastOk ? lastOk.watermarkAfter || lastOk.updatedTo : undefined);
-  if (ageS === undefined && wmAt) ageS = (Date.now() - new Date(wmAt).getTime()) / 1000;
-  const lastSuccess = pick(pick(s, 'lastSuccessfulRun') || {}, 'completedAt') ?? (lastOk ? lastOk.completedAt : undefined);
-  const failed7 = week ? week.filter((r) => r.failed > 0 || ['failed', 'partial', 'skipped'].includes(r.status)).length : undefined;
+/* The card figures: the summary's, the week's runs and /metrics (dead letters and the watermark's
+ * age; without /metrics the age is counted from the summary's current watermark). */
+function figures(s, week, metrics) {
+  let ageS = metrics ? metrics.watermarkAgeS : undefined;
+  if (ageS === undefined && s.watermark) ageS = (Date.now() - new Date(s.watermark).getTime()) / 1000;
+  const failed7 = week ? week.runs.filter((r) => r.failed > 0 || ['failed', 'partial', 'skipped'].includes(r.status)).length : undefined;
   return {
-    active: pick(s, 'totalActive', 'activeDiamonds'),
-    lastSuccess, ageS,
-    runs7: weekTotal, failed7,
+    active: s.activeDiamonds,
+    lastSuccess: s.lastSuccessAt, ageS,
+    runs7: week ? week.total : undefined, failed7,
     deadLetters: metrics ? metrics.deadLetters : null,
   };
 }
@@ -69,7 +46,7 @@ function cards(f) {
 }
 
 function availabilityPanel(s) {
-  const items = availabilityOf(s);
+  const items = s.availability;
   const total = items.reduce((a, x) => a + x.count, 0);
   const body = total === 0 ? empty('No active diamonds yet', 'Run a full sync from Triggers to fill the catalogue.') : [
     h('div', { class: 'stacked', role: 'img', 'aria-label': 'Availability breakdown' },
@@ -109,21 +86,20 @@ function recentRunsPanel(runs) {
 function failedPanel(list, refresh) {
   if (list.length === 0) return panel('Failed partitions', empty('No failed partitions', 'Every partition of recent runs completed or is still in progress.', '✓'), { flush: true });
   const rows = list.slice(0, 12).map((f) => {
-    const p = normPartition(f);
-    const runId = pick(f, 'runId', 'run_id');
+    const w = normFailedWorker(f);
     const retry = h('button', { class: 'btn btn-sm', type: 'button' }, 'Retry');
     retry.addEventListener('click', () => busy(retry, async () => {
       try {
-        await api.post('/api/v2/triggers/retry-workers', { run_id: runId, partition_id: p.id });
-        toast(`Retry queued for partition ${p.id}`, 'ok');
+        await api.post('/api/v2/triggers/retry-workers', { run_id: w.runId, partition_id: w.partitionId });
+        toast(`Retry queued for partition ${w.partitionId}`, 'ok');
         refresh();
       } catch (err) { toast(`Retry failed: ${err.message}`, 'bad'); }
     }));
     return h('tr', null,
-      h('td', null, h('a', { href: `#/runs/${runId}`, class: 'mono' }, fmt.shortId(runId))),
-      h('td', { class: 'mono' }, p.id),
-      h('td', { class: 'wrap err-text' }, p.lastError || '—'),
-      h('td', null, fmt.ago(p.updatedAt)),
+      h('td', null, h('a', { href: `#/runs/${w.runId}`, class: 'mono' }, fmt.shortId(w.runId))),
+      h('td', { class: 'mono' }, w.partitionId),
+      h('td', { class: 'wrap err-text' }, w.error || '—'),
+      h('td', null, fmt.ago(w.at)),
       h('td', null, retry));
   });
   return panel(`Failed partitions (${list.length})`, h('div', { class: 'table-wrap' }, h('table', null,
@@ -141,21 +117,18 @@ export function render(view) {
 
   async function load() {
     const weekAgo = new Date(Date.now() - 7 * 86400e3).toISOString();
-    const [sum, runsRes, weekRes, failedRes, metricsRes, okRes] = await Promise.allSettled([
+    const [sum, runsRes, weekRes, failedRes, metricsRes] = await Promise.allSettled([
       api.get('/api/v2/analytics/summary'),
       api.get('/api/v2/analytics/runs', { limit: 30, page: 1 }),
       api.get('/api/v2/analytics/runs', { started_after: weekAgo, limit: 100, page: 1 }),
       api.get('/api/v2/analytics/failed-workers', { limit: 50 }),
       api.text('/metrics'),
-      api.get('/api/v2/analytics/runs', { status: 'completed', limit: 1, page: 1 }),
     ]);
     if (!alive) return;
-    const s = sum.status === 'fulfilled' ? (sum.value && sum.value.data) || {} : null;
-    const runs = runsRes.status === 'fulfilled' ? listOf(runsRes.value, 'runs').map(normRun) : [];
-    const lastCompleted = okRes.status === 'fulfilled' ? listOf(okRes.value, 'runs').map(normRun)[0] : undefined;
-    const week = weekRes.status === 'fulfilled' ? listOf(weekRes.value, 'runs').map(normRun) : null;
-    const weekTotal = week ? Number(pagingOf(weekRes.value).total ?? week.length) : undefined;
-    const failed = failedRes.status === 'fulfilled' ? listOf(failedRes.value, 'workers', 'partitions') : [];
+    const s = sum.status === 'fulfilled' ? normSummary(sum.value.data) : null;
+    const runs = runsRes.status === 'fulfilled' ? runsPage(runsRes.value).runs : [];
+    const week = weekRes.status === 'fulfilled' ? runsPage(weekRes.value) : null;
+    const failed = failedRes.status === 'fulfilled' ? items(failedRes.value) : [];
     const metrics = metricsRes.status === 'fulfilled' ? parseMetrics(metricsRes.value) : null;
     head.querySelector('.refreshed').textContent = 'Updated ' + new Date().toLocaleTimeString('en-GB');
     view.dataset.loaded = '1';
@@ -164,7 +137,7 @@ export function render(view) {
       return;
     }
     clear(body,
-      s ? cards(figures(s, week, weekTotal, lastCompleted, metrics)) : errorBox(sum.reason, 'the summary'),
+      s ? cards(figures(s, week, metrics)) : errorBox(sum.reason, 'the summary'),
       h('div', { class: 'grid two' },
         runsRes.status === 'fulfilled' ? chartPanel(runs) : errorBox(runsRes.reason, 'runs'),
         h('div', { class: 'stack' },

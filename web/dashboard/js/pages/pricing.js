@@ -1,9 +1,9 @@
 // pricing.js - pricing rules: list in priority order (lower wins), create, edit, deactivate,
 // move up/down (swaps priorities), preview how many active diamonds a rule's criteria match,
 // and "reprice now" with the API's result counts.
-import { api, listOf, pagingOf } from '../api.js';
+import { api } from '../api.js';
 import { h, clear, fmt, badge, spinner, empty, errorBox, toast, confirmDialog, busy } from '../dom.js';
-import { normRule, ruleBody, SHAPES } from '../model.js';
+import { items, searchPage, queryTotal, normRule, normReprice, ruleBody, SHAPES } from '../model.js';
 
 function criteria(r) {
   const out = [];
@@ -28,7 +28,8 @@ export async function previewCount(f) {
       carat_min: b.carat_min ?? undefined, carat_max: b.carat_max ?? undefined,
       lab_grown: b.lab_grown === null ? undefined : String(b.lab_grown), limit: 1,
     });
-    return { n: Number(pagingOf(res).total ?? 0), capped: !!pagingOf(res).totalIsEstimate };
+    const pg = searchPage(res);
+    return { n: pg.total, capped: pg.estimate };
   }
   const filters = [{ column: 'status', operator: 'eq', value: 'active' }];
   if (b.shapes && b.shapes.length) filters.push({ column: 'shape', operator: 'in', value: b.shapes });
@@ -39,7 +40,7 @@ export async function previewCount(f) {
   if (b.price_min != null) filters.push({ column: 'feed_price', operator: 'gte', value: b.price_min });
   if (b.price_max != null) filters.push({ column: 'feed_price', operator: 'lte', value: b.price_max });
   const res = await api.post('/api/v2/analytics/query/diamonds', { select: 'id', filters, limit: 1 });
-  return { n: Number(pagingOf(res).total ?? 0), capped: false };
+  return { n: queryTotal(res), capped: false };
 }
 
 function ruleForm(rule, nextPriority, onSaved) {
@@ -134,7 +135,7 @@ export function render(view) {
       return;
     }
     if (!alive) return;
-    all = listOf(res, 'rules', 'pricingRules').map(normRule).sort((a, b) => a.priority - b.priority || String(a.id).localeCompare(String(b.id)));
+    all = items(res).map(normRule).sort((a, b) => a.priority - b.priority || String(a.id).localeCompare(String(b.id)));
     draw();
     view.dataset.loaded = '1';
   }
@@ -225,10 +226,10 @@ export function render(view) {
       clear(result, h('div', { class: 'notice', style: { marginBottom: '16px' } }, h('span', { class: 'spinner' }), ' Repricing…'));
       try {
         const res = await api.post('/api/v2/pricing-rules/reprice', {});
-        const d = (res && res.data) || {};
-        const entries = Object.entries(d).filter(([, v]) => typeof v !== 'object');
+        const d = normReprice(res.data);
         clear(result, h('div', { class: 'notice ok', style: { marginBottom: '16px' }, 'data-reprice': JSON.stringify(d) }, h('strong', null, 'Reprice finished. '),
-          entries.length ? entries.map(([k, v], i) => [i ? ' · ' : '', `${k.replace(/([A-Z])/g, ' $1').toLowerCase()}: `, h('b', null, typeof v === 'number' ? fmt.n(v) : String(v))]) : 'done'));
+          `examined: `, h('b', null, fmt.n(d.examined)), ' · updated: ', h('b', null, fmt.n(d.updated)),
+          ' · prices changed: ', h('b', null, fmt.n(d.pricesChanged)), ' · took ', h('b', null, fmt.duration(d.durationMs))));
       } catch (err) {
         clear(result, h('div', { class: 'notice bad', style: { marginBottom: '16px' } }, h('strong', null, 'Reprice failed: '), err.message));
       }

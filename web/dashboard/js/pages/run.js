@@ -1,8 +1,8 @@
 // run.js - one run (#/runs/<id>): summary, consolidation statistics, actions, partition grid
 // and event timeline. Polls every 3 s while the run is active.
 import { api } from '../api.js';
-import { h, clear, pick, fmt, badge, spinner, empty, errorBox, panel, progressBar, toast, confirmDialog, busy } from '../dom.js';
-import { normRun, normPartition, normEvent, isActive } from '../model.js';
+import { h, clear, fmt, badge, spinner, empty, errorBox, panel, progressBar, toast, confirmDialog, busy } from '../dom.js';
+import { normRunDetail, actionMessage, isActive } from '../model.js';
 
 const EVENT_KIND = {
   run_planned: 'info', partition_completed: 'ok', partition_failed: 'bad', partition_retried: 'warn',
@@ -65,13 +65,11 @@ export function render(view, { parts }) {
   clear(view, h('div', { class: 'crumbs' }, h('a', { href: '#/runs' }, 'Runs'), ' / ', h('span', { class: 'mono' }, runId)), body);
   let timer = null, alive = true;
 
-  async function act(button, label, path, payload, done) {
+  async function act(button, label, path, payload) {
     return busy(button, async () => {
       try {
         const res = await api.post(path, payload);
-        const d = (res && res.data) || {};
-        toast(`${label}: ${pick(d, 'message') || 'done'}`, 'ok');
-        if (done) done(d);
+        toast(`${label}: ${actionMessage(res.data) || 'done'}`, 'ok');
         load();
       } catch (err) {
         toast(`${label} failed: ${err.message}${err.manualCommand ? ' — run: ' + err.manualCommand : ''}`, 'bad');
@@ -114,14 +112,7 @@ export function render(view, { parts }) {
       return false;
     }
     if (!alive) return false;
-    const d = (res && res.data) || {};
-    const r = normRun(pick(d, 'run') || d);
-    const partitions = (pick(d, 'partitions', 'workers', 'partitionProgress') || []).map(normPartition);
-    const events = (pick(d, 'events', 'timeline') || []).map(normEvent);
-    if (!r.total && partitions.length) r.total = partitions.length;
-    if (!r.completed && partitions.length) r.completed = partitions.filter((p) => p.status === 'completed').length;
-    if (!r.failed && partitions.length) r.failed = partitions.filter((p) => p.status === 'failed').length;
-    const recs = partitions.reduce((a, p) => a + p.records, 0);
+    const { run: r, partitions, events } = normRunDetail(res.data);
     const active = isActive(r.status);
     clear(body,
       h('div', { class: 'page-head', id: 'run-head', 'data-status': r.status },
@@ -132,7 +123,7 @@ export function render(view, { parts }) {
       h('div', { class: 'grid cards' },
         h('div', { class: 'panel card', 'data-stat': 'partitions' }, h('div', { class: 'label' }, 'Partitions'), h('div', { class: 'value' }, `${r.completed}/${r.total}`), h('div', { class: 'foot' }, progressBar(r.completed, r.failed, r.total))),
         h('div', { class: 'panel card' + (r.failed > 0 ? ' alert' : ''), 'data-stat': 'failed' }, h('div', { class: 'label' }, 'Failed partitions'), h('div', { class: 'value' }, fmt.n(r.failed)), h('div', { class: 'foot' }, r.failed > 0 ? 'retry them, or force consolidation' : 'none')),
-        h('div', { class: 'panel card', 'data-stat': 'records' }, h('div', { class: 'label' }, 'Records fetched'), h('div', { class: 'value' }, fmt.n(recs || r.records)), h('div', { class: 'foot' }, r.estimated !== undefined ? `estimate ${fmt.n(r.estimated)}${r.capped ? ' (capped)' : ''}` : '')),
+        h('div', { class: 'panel card', 'data-stat': 'records' }, h('div', { class: 'label' }, 'Records fetched'), h('div', { class: 'value' }, fmt.n(r.records)), h('div', { class: 'foot' }, r.estimated !== undefined ? `estimate ${fmt.n(r.estimated)}${r.capped ? ' (capped)' : ''}` : '')),
         h('div', { class: 'panel card' }, h('div', { class: 'label' }, 'Updated window'), h('div', { class: 'value small' }, fmt.date(r.updatedTo)), h('div', { class: 'foot' }, `from ${fmt.date(r.updatedFrom)}`))),
       h('div', { class: 'grid two' },
         panel('Consolidation', consolidationStats(r)),

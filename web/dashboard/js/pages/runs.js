@@ -1,8 +1,8 @@
 // runs.js - paged list of runs with type/status filters kept in the URL (#/runs?type=&status=&page=).
 // Refreshes every 10 s while any listed run is still active.
-import { api, listOf, pagingOf } from '../api.js';
+import { api } from '../api.js';
 import { h, clear, fmt, badge, spinner, empty, errorBox, progressBar } from '../dom.js';
-import { normRun, RUN_STATUSES, isActive } from '../model.js';
+import { runsPage, RUN_STATUSES, isActive } from '../model.js';
 import { setParams } from '../router.js';
 
 const LIMIT = 20;
@@ -38,8 +38,8 @@ export function render(view, { params }) {
       return false;
     }
     if (!alive) return false;
-    const runs = listOf(res, 'runs').map(normRun);
-    const pg = pagingOf(res);
+    const pg = runsPage(res);
+    const runs = pg.runs;
     if (runs.length === 0) {
       clear(tableBox, empty(state.type || state.status ? 'No runs match these filters' : 'No runs yet',
         state.type || state.status ? 'Try another type or status, or clear the filters.' : 'Start a full run from the Triggers page to fill the catalogue.'));
@@ -58,8 +58,8 @@ export function render(view, { params }) {
           h('td', { class: 'num' }, fmt.n(r.stats.changed)),
           h('td', { class: 'num' }, fmt.n(r.stats.removed))))))));
     }
-    const total = Number(pg.total ?? runs.length);
-    const pages = Number(pg.totalPages ?? Math.max(1, Math.ceil(total / LIMIT)));
+    const total = pg.total;
+    const pages = Math.max(1, pg.totalPages);
     const go = (p) => setParams({ type: state.type, status: state.status, page: p > 1 ? p : '' });
     clear(pager, h('span', null, `${fmt.n(total)} run${total === 1 ? '' : 's'} · page ${state.page} of ${pages}`),
       h('div', { class: 'row' },

@@ -1,9 +1,9 @@
 // triggers.js - start a full or incremental run; every action shows success, the API's error,
 // or the manual_command it returned. The newest run is shown live below so the operator can
 // watch the triggered run to completion.
-import { api, listOf } from '../api.js';
-import { h, clear, fmt, badge, errorBox, progressBar, busy, pick, empty, spinner } from '../dom.js';
-import { normRun, isActive } from '../model.js';
+import { api } from '../api.js';
+import { h, clear, fmt, badge, errorBox, progressBar, busy, empty, spinner } from '../dom.js';
+import { runsPage, normTriggered, isActive } from '../model.js';
 
 function resultBox(kind, title, ...rest) {
   return h('div', { class: `notice ${kind}`, role: kind === 'bad' ? 'alert' : 'status', 'data-result': kind || 'pending' }, h('strong', null, title), ...rest);
@@ -27,13 +27,9 @@ export function render(view) {
       clear(out, resultBox('', `Starting ${type === 'full' ? 'a full' : 'an incremental'} run…`));
       try {
         const res = await api.post('/api/v2/triggers/scheduler', { run_type: type });
-        const d = (res && res.data) || {};
-        const mc = pick(d, 'manual_command', 'manualCommand');
-        const runId = pick(d, 'run_id', 'runId');
-        clear(out, resultBox('ok', `${type[0].toUpperCase() + type.slice(1)} run requested.`, ' ',
-          pick(d, 'message') || '', runId ? [' Run ', h('a', { href: `#/runs/${runId}`, class: 'mono' }, fmt.shortId(runId))] : '',
-          pick(d, 'request_id', 'requestId') ? h('div', { class: 'text-muted' }, `Request ${pick(d, 'request_id', 'requestId')}`) : null,
-          mc ? [h('div', null, 'Run this to start it by hand:'), copyable(mc)] : null));
+        const t = normTriggered(res.data);
+        clear(out, resultBox('ok', `${type[0].toUpperCase() + type.slice(1)} run requested.`, ' ', t.message || '',
+          t.requestId ? h('div', { class: 'text-muted' }, `Request ${t.requestId}`) : null));
         fastUntil = Date.now() + 60000; // the scheduler plans the run a moment later
         refresh();
       } catch (err) {
@@ -61,7 +57,7 @@ export function render(view) {
     try {
       const res = await api.get('/api/v2/analytics/runs', { limit: 1, page: 1 });
       if (!alive) return;
-      const r = listOf(res, 'runs').map(normRun)[0];
+      const r = runsPage(res).runs[0];
       if (!r) clear(latest, empty('No runs yet', 'Start one above.'));
       else {
         active = isActive(r.status);
