@@ -7,7 +7,7 @@
 # web/dashboard/js/model.js (the one place that knows the API's field names): each field a
 # normaliser reads must be present in the API's objects, and each normalised field must come out
 # defined (not undefined or NaN) where the API's object has it. A renamed or misspelt field in
-# model.js fails here.
+# model.js fails here. DM_VOCAB_KEEP=DIR keeps the saved answers there.
 . "$DM_SOURCE_DIR/tests/lib/common.sh"
 . "$DM_SOURCE_DIR/tests/lib/ingest.sh"
 . "$DM_SOURCE_DIR/tests/lib/api.sh"
@@ -90,7 +90,7 @@ req GET /metrics "" "$H"
 cp "$T/body" "$OUT/metrics.txt"
 save rules GET "/api/v2/pricing-rules?include_inactive=true"
 save diamonds GET "/api/v2/diamonds?include=facets&sort_by=created_at&sort_order=desc&page=1&limit=25"
-# A stone the rule priced, with its image, certificate and measurements.
+# A priced stone with every field the drawer shows (image, video, certificate, measurements).
 DIAMOND_ID=$(psql_q "SELECT id FROM diamonds WHERE status = 'active' AND pricing_rule_id IS NOT NULL
                      AND cut IS NOT NULL AND fluorescence IS NOT NULL AND image_url IS NOT NULL AND video_url IS NOT NULL AND certificate_pdf_url IS NOT NULL
                      AND measurements IS NOT NULL ORDER BY id LIMIT 1")
