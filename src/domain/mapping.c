@@ -879,3 +879,37 @@ enum dm_err dm_diamond_copy_line(const struct dm_diamond *d, struct dm_buf *out,
         memcpy(hash, h, DM_SHA256_HEX_LEN);
     return DM_OK;
 }
+
+/* ---- shared with the other feed formats (mapping.h) -------------------------------------- */
+
+const char *dm_mapping_canonical(enum dm_vocab v, const char *s)
+{
+    static const char COLOURS[][2] = {"D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O",
+                                      "P", "Q", "R", "S", "T", "U", "V", "W", "X", "Y", "Z"};
+    char letter[2];
+    if (s == NULL)
+        return NULL;
+    switch (v) {
+    case DM_VOCAB_SHAPE:
+        return spelling_find(s, SHAPES, sizeof(SHAPES) / sizeof(SHAPES[0]));
+    case DM_VOCAB_COLOUR:
+        return colour_find(s, letter) ? COLOURS[letter[0] - 'D'] : NULL;
+    case DM_VOCAB_CLARITY:
+        return spelling_find(s, CLARITIES, sizeof(CLARITIES) / sizeof(CLARITIES[0]));
+    case DM_VOCAB_GRADE:
+        return spelling_find(s, GRADES, sizeof(GRADES) / sizeof(GRADES[0]));
+    }
+    return NULL;
+}
+
+enum dm_err dm_mapping_decimal_text(const char *s, int scale, int64_t *out)
+{
+    if (s == NULL || scale < 0 || scale > 6)
+        return DM_ERR_INVALID;
+    return decimal_text(s, scale, out);
+}
+
+bool dm_mapping_http_url(const char *s)
+{
+    return s != NULL && http_url(s);
+}

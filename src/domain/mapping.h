@@ -90,4 +90,16 @@ enum dm_err dm_copy_append_text(struct dm_buf *out, const char *s) DM_MUST_CHECK
  * DM_ERR_INVALID when not a number, DM_ERR_TOO_LARGE when it does not fit. */
 enum dm_err dm_json_decimal(const json_t *v, int scale, int64_t *out) DM_MUST_CHECK;
 
+/* The vocabularies the mapper normalises supplier spellings with (aliases, any case, spaces,
+ * hyphens and underscores ignored), shared by every feed format: a file feed's rows go
+ * through the same tables as Nivoda's items. */
+enum dm_vocab { DM_VOCAB_SHAPE, DM_VOCAB_COLOUR, DM_VOCAB_CLARITY, DM_VOCAB_GRADE };
+/* The canonical spelling of s in vocabulary v (a static string), or NULL when unknown. */
+const char *dm_mapping_canonical(enum dm_vocab v, const char *s);
+/* Decimal text "[+-]digits[.digits]" as fixed point with scale (0..6) decimals, rounded half
+ * away from zero on the digits as written. DM_ERR_INVALID (syntax), DM_ERR_TOO_LARGE. */
+enum dm_err dm_mapping_decimal_text(const char *s, int scale, int64_t *out) DM_MUST_CHECK;
+/* True when s is an http(s) URL the catalogue keeps (image, video, certificate links). */
+bool dm_mapping_http_url(const char *s);
+
 #endif

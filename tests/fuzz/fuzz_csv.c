@@ -1,13 +1,16 @@
-/* fuzz_csv.c - libFuzzer driver for the streaming CSV tokenizer: any bytes must parse without a
- * crash, and parsing them in chunks (sizes taken from the first input byte) must give exactly
- * the rows, line numbers and end state of parsing them whole. The second byte picks the row
- * bound, so the oversize and resync paths are reached by short inputs. */
+/* fuzz_csv.c - libFuzzer driver for the streaming CSV tokenizer and the file-feed row mapping:
+ * any bytes must parse without a crash, and parsing them in chunks (sizes taken from the first
+ * input byte) must give exactly the rows, line numbers and end state of parsing them whole. The
+ * second byte picks the row bound, so the oversize and resync paths are reached by short
+ * inputs. The first row is then bound as a header and every later row mapped (a diamond or a
+ * clean error, and a mapped diamond must price and serialise). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
 #include "core/csv.h"
+#include "domain/file_mapping.h"
 
 static enum dm_err record(void *ctx, const struct dm_csv_row *row)
 {
@@ -41,6 +44,36 @@ static void parse(const uint8_t *data, size_t size, size_t max_row, size_t chunk
     dm_csv_free(p);
 }
 
+struct mapper {
+    struct dm_file_mapping *m;
+    bool bound;
+};
+
+static enum dm_err map_row(void *ctx, const struct dm_csv_row *row)
+{
+    struct mapper *mp = ctx;
+    struct dm_error err;
+    if (row->err != DM_OK)
+        return DM_OK;
+    if (!mp->bound) {
+        mp->bound =
+            dm_file_mapping_bind_header(mp->m, row->fields, row->lens, row->nfields, &err) == DM_OK;
+        return mp->bound ? DM_OK : DM_ERR_INVALID;
+    }
+    struct dm_diamond d;
+    enum dm_file_field bad;
+    if (dm_file_mapping_row(mp->m, row->fields, row->lens, row->nfields, "fuzz", &d, &bad, &err) ==
+        DM_OK) {
+        struct dm_buf b;
+        dm_buf_init(&b, 1u << 20);
+        if (dm_mapping_price(&d, NULL, 0, &err) == DM_OK && dm_diamond_copy_line(&d, &b, NULL))
+            b.len = 0;
+        dm_buf_free(&b);
+        dm_diamond_free(&d);
+    }
+    return DM_OK;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2 || size > 65536)
@@ -61,5 +94,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     dm_buf_free(&whole);
     dm_buf_free(&parts);
+
+    struct mapper mp = {0};
+    if (dm_file_mapping_new(NULL, 0, &mp.m, NULL) != DM_OK)
+        abort();
+    struct dm_csv *p = dm_csv_new(max_row);
+    if (dm_csv_feed(p, (const char *)data, size, map_row, &mp) == DM_OK)
+        (void)!dm_csv_finish(p, map_row, &mp, NULL);
+    dm_csv_free(p);
+    /* The same bytes as one JSON-lines object. */
+    struct dm_diamond d;
+    if (dm_file_mapping_json(mp.m, (const char *)data, size, "fuzz", &d, NULL, NULL) == DM_OK)
+        dm_diamond_free(&d);
+    dm_file_mapping_free(mp.m);
     return 0;
 }
