@@ -20,6 +20,7 @@
 #include "adapters/http/stream.h"
 #include "core/buf.h"
 #include "core/csv.h"
+#include "core/text.h"
 
 #define READ_CHUNK ((size_t)64 * 1024)
 #define DEFAULT_MAX_BYTES ((uint64_t)4 << 30)
@@ -257,17 +258,6 @@ static bool header_value(const char *block, const char *name, char *out, size_t 
     return false;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The local path of a file:// URL (percent-decoded, malloc'd), or NULL. */
 static char *file_path(const char *url)
 {
@@ -279,8 +269,10 @@ static char *file_path(const char *url)
     size_t n = strcspn(p, "?#");
     char *out = dm_xmalloc(n + 1), *o = out;
     for (size_t i = 0; i < n; i++) {
-        if (p[i] == '%' && i + 2 < n + 1 && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
-            char c = (char)(hexval(p[i + 1]) * 16 + hexval(p[i + 2]));
+        int hi = i + 2 < n ? dm_text_hex_digit((unsigned char)p[i + 1]) : -1;
+        int lo = i + 2 < n ? dm_text_hex_digit((unsigned char)p[i + 2]) : -1;
+        if (p[i] == '%' && hi >= 0 && lo >= 0) {
+            char c = (char)(hi * 16 + lo);
             if (c == '\0') {
                 free(out);
                 return NULL;
