@@ -79,6 +79,7 @@ struct server {
     int rows_seen; /* set by the row handler of the streaming case */
     int requests;  /* requests answered */
     char inm[128]; /* If-None-Match of the last request */
+    char ims[128]; /* If-Modified-Since of the last request */
     char *csv, *jsonl;
     size_t csv_len, jsonl_len;
 };
@@ -118,6 +119,14 @@ static void answer(struct server *sv, int fd, const char *path, const char *inm)
             return;
         }
         head(fd, "200 OK", "ETag: \"v1\"\r\nLast-Modified: Mon, 07 Dec 2026 01:00:00 GMT\r\n",
+             (long long)sv->csv_len);
+        send_all(fd, sv->csv, sv->csv_len);
+    } else if (!strcmp(path, "/lm.csv")) { /* Last-Modified only, no ETag */
+        if (!strcmp(sv->ims, "Mon, 07 Dec 2026 01:00:00 GMT")) {
+            send_str(fd, "HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n");
+            return;
+        }
+        head(fd, "200 OK", "Last-Modified: Mon, 07 Dec 2026 01:00:00 GMT\r\n",
              (long long)sv->csv_len);
         send_all(fd, sv->csv, sv->csv_len);
     } else if (!strcmp(path, "/feed")) { /* no extension: the Content-Type says CSV */
@@ -204,9 +213,14 @@ static void *serve(void *arg)
         const char *h = strcasestr(req, "\r\nIf-None-Match: ");
         if (h)
             sscanf(h + 17, "%127[^\r]", inm);
+        char ims[128] = "";
+        h = strcasestr(req, "\r\nIf-Modified-Since: ");
+        if (h)
+            sscanf(h + 21, "%127[^\r]", ims);
         pthread_mutex_lock(&sv->mu);
         sv->requests++;
         snprintf(sv->inm, sizeof(sv->inm), "%s", inm);
+        snprintf(sv->ims, sizeof(sv->ims), "%s", ims);
         pthread_mutex_unlock(&sv->mu);
         answer(sv, fd, path, inm);
         close(fd);
@@ -378,6 +392,38 @@ static void test_http_full_and_304(void **state)
     assert_string_equal(sv->inm, "\"v1\"");
     assert_string_equal(res.etag, "\"v1\"");
     free(url);
+
+    /* Last-Modified alone: If-Modified-Since is sent back, 304. */
+    url = url_of(sv, "/lm.csv");
+    tally_init(&t);
+    assert_int_equal(fetch(url, NULL, &t, &res, &err), DM_OK);
+    assert_int_equal(res.rows, 4900);
+    assert_string_equal(res.etag, "");
+    char lm[64];
+    snprintf(lm, sizeof(lm), "%s", res.last_modified);
+    assert_string_equal(lm, "Mon, 07 Dec 2026 01:00:00 GMT");
+    dm_diamond_free(&t.kept);
+    struct dm_file_mapping *m = NULL;
+    assert_int_equal(dm_file_mapping_new(NULL, 0, &m, NULL), DM_OK);
+    struct dm_file_source_options o = {.url = url, .feed = "f", .last_modified = lm};
+    tally_init(&t);
+    assert_int_equal(dm_file_source_fetch(&o, m, on_row, &t, &res, &err), DM_OK);
+    assert_true(res.not_modified);
+    assert_int_equal(t.good + t.bad, 0);
+    assert_string_equal(sv->ims, lm);
+    assert_string_equal(res.last_modified, lm);
+    dm_file_mapping_free(m);
+    free(url);
+
+    /* Formats by name. */
+    enum dm_file_format fmt;
+    assert_int_equal(dm_file_format_parse("CSV", &fmt), DM_OK);
+    assert_int_equal(fmt, DM_FILE_FORMAT_CSV);
+    assert_int_equal(dm_file_format_parse("ndjson", &fmt), DM_OK);
+    assert_int_equal(fmt, DM_FILE_FORMAT_JSONL);
+    assert_int_equal(dm_file_format_parse("", &fmt), DM_OK);
+    assert_int_equal(fmt, DM_FILE_FORMAT_AUTO);
+    assert_int_equal(dm_file_format_parse("xlsx", &fmt), DM_ERR_INVALID);
 
     /* Chunked and complete; format from Content-Type; JSON lines. */
     const char *ok_paths[] = {"/chunked.csv", "/feed"};
