@@ -12,7 +12,9 @@
 
 #include "core/buf.h"
 #include "core/json_scan.h"
+#include "core/jsonwrite.h"
 #include "core/num.h"
+#include "core/text.h"
 #include "domain/availability.h"
 #include "domain/pricing.h"
 
@@ -44,6 +46,9 @@ static const char *const FIELD_NAMES[DM_FF_COUNT] = {
     [DM_FF_AVAILABILITY] = "availability",
     [DM_FF_LAB_GROWN] = "lab_grown",
     [DM_FF_TREATED] = "treated",
+    [DM_FF_GROWTH_TYPE] = "growth_type",
+    [DM_FF_KEY_TO_SYMBOLS] = "key_to_symbols",
+    [DM_FF_COMMENTS] = "comments",
 };
 
 struct alias {
@@ -170,6 +175,16 @@ static const struct alias ALIASES[] = {
     {DM_FF_LAB_GROWN, "islabgrown"},
     {DM_FF_TREATED, "treated"},
     {DM_FF_TREATED, "istreated"},
+    {DM_FF_GROWTH_TYPE, "growthtype"},
+    {DM_FF_GROWTH_TYPE, "growthmethod"},
+    {DM_FF_GROWTH_TYPE, "labgrowntype"},
+    {DM_FF_KEY_TO_SYMBOLS, "keytosymbols"},
+    {DM_FF_KEY_TO_SYMBOLS, "keytosymbol"},
+    {DM_FF_KEY_TO_SYMBOLS, "kts"},
+    {DM_FF_COMMENTS, "comments"},
+    {DM_FF_COMMENTS, "comment"},
+    {DM_FF_COMMENTS, "remarks"},
+    {DM_FF_COMMENTS, "reportcomments"},
 };
 
 #define NALIASES (sizeof(ALIASES) / sizeof(ALIASES[0]))
@@ -672,6 +687,58 @@ static enum dm_err measurements(const struct values *vs, struct dm_diamond *d,
     return DM_OK;
 }
 
+static bool valid_utf8(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = dm_text_utf8_len(p + i, n - i);
+        if (k == 0)
+            return false;
+        i += k;
+    }
+    return true;
+}
+
+/* Lab-grown from a growth type: CVD, HPHT or any other method is lab-grown; natural, mined
+ * or none is not. */
+static bool grown(const char *s)
+{
+    static const char *const natural[] = {"natural", "mined", "earth mined", "earth-mined",
+                                          "none",    "n/a",   "na",          "no"};
+    for (size_t i = 0; i < sizeof(natural) / sizeof(natural[0]); i++)
+        if (!strcasecmp(s, natural[i]))
+            return false;
+    return true;
+}
+
+/* attributes: keyToSymbols and comments as a compact JSON object, NULL when neither is given
+ * (the keys Nivoda items use). Values are valid UTF-8 (checked before). */
+static char *attributes(const struct values *vs)
+{
+    char buf[DM_FILE_MAPPING_MAX_VALUE + 1];
+    json_t *o = json_object();
+    const char *s = value(vs, DM_FF_KEY_TO_SYMBOLS, buf, sizeof(buf));
+    if (s != NULL)
+        json_object_set_new(o, "keyToSymbols", json_string(s));
+    s = value(vs, DM_FF_COMMENTS, buf, sizeof(buf));
+    if (s != NULL)
+        json_object_set_new(o, "comments", json_string(s));
+    char *out = NULL;
+    if (json_object_size(o) > 0) {
+        struct dm_buf b;
+        dm_buf_init(&b, 4 * DM_FILE_MAPPING_MAX_VALUE + 64);
+        if (dm_json_write(&b, o) == DM_OK)
+            out = dm_buf_steal(&b);
+        dm_buf_free(&b);
+    }
+    json_decref(o);
+    return out;
+}
+
 /* An enumerated field through mapping.c's vocabulary; NULL when absent. */
 static enum dm_err vocab(const struct values *vs, enum dm_file_field f, enum dm_vocab voc,
                          bool required, char **out, enum dm_file_field *bad, struct dm_error *err)
@@ -705,6 +772,11 @@ static enum dm_err map_values(const struct values *vs, const char *feed, struct 
         }
         if (memchr(vs->v[f], '\0', vs->len[f]) != NULL) {
             e = row_fail(err, bad, (enum dm_file_field)f, vs, "holds a NUL byte", NULL);
+            goto out;
+        }
+        if (!valid_utf8(vs->v[f], vs->len[f])) {
+            e = row_fail(err, bad, (enum dm_file_field)f, vs,
+                         "is not valid UTF-8 (save the file as UTF-8)", NULL);
             goto out;
         }
     }
@@ -777,7 +849,11 @@ static enum dm_err map_values(const struct values *vs, const char *feed, struct 
             e = row_fail(err, bad, flags[i], vs, "is not a boolean (yes/no, true/false, 1/0)", s);
             goto out;
         }
+        /* No lab-grown flag: a growth type (CVD, HPHT) says it, as Nivoda's labgrown_type. */
+        if (i == 0 && s == NULL && (s = value(vs, DM_FF_GROWTH_TYPE, buf, sizeof(buf))) != NULL)
+            d->lab_grown = grown(s);
     }
+    d->attributes = attributes(vs);
     e = measurements(vs, d, bad, err);
     if (e != DM_OK)
         goto out;

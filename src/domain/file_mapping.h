@@ -61,6 +61,9 @@ enum dm_file_field {
     DM_FF_AVAILABILITY,    /* "availability" */
     DM_FF_LAB_GROWN,       /* "lab_grown": boolean */
     DM_FF_TREATED,         /* "treated": boolean */
+    DM_FF_GROWTH_TYPE,     /* "growth_type": CVD/HPHT (lab-grown) or Natural */
+    DM_FF_KEY_TO_SYMBOLS,  /* "key_to_symbols": attributes.keyToSymbols */
+    DM_FF_COMMENTS,        /* "comments": attributes.comments */
     DM_FF_COUNT,
     DM_FF_NONE = -1, /* an error not about one field (field count, JSON syntax) */
 };

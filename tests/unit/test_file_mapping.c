@@ -56,11 +56,12 @@ static void bind(struct dm_file_mapping *m, const char *header)
     free(h.copy);
 }
 
-/* The feed simulator's CSV header (filesim): every column maps with no mapping file. */
+/* The feed simulator's CSV header (services/feedsim/feedfile.h): every column maps with no
+ * mapping file. */
 static const char *SIM_HEADER =
     "Stock #,Shape,Weight,Color,Clarity,Cut,Polish,Symmetry,Fluorescence Intensity,Lab,"
     "Certificate #,Price Per Carat,Total Price,Measurements,Depth %,Table %,Image,Video,"
-    "Availability";
+    "Availability,Growth Type,Key To Symbols,Comments";
 
 static void test_simulator_header(void **state)
 {
@@ -79,9 +80,9 @@ static void test_simulator_header(void **state)
                      dm_file_mapping_column(m, want[i]), i);
 
     struct line r;
-    split(&r, "S-1,Round,1.01,G,VS1,Excellent,VG,EX,Faint,gia,2141438171,4950.50,5000.01,"
-              "6.45 x 6.42 x 3.98,61.9,57%,https://img.example/1.jpg,http://v.example/1,"
-              "Available");
+    split(&r, "S-1|Round|1.01|G|VS1|Excellent|VG|EX|Faint|gia|2141438171|4950.50|5000.01|"
+              "6.45 x 6.42 x 3.98|61.9|57%|https://img.example/1.jpg|http://v.example/1|"
+              "Available|CVD|Crystal, Feather|Described as \"eye clean\", per the supplier.");
     struct dm_diamond d;
     struct dm_error err = {0};
     enum dm_file_field bad;
@@ -106,8 +107,10 @@ static void test_simulator_header(void **state)
     assert_string_equal(d.video_url, "http://v.example/1");
     assert_int_equal(d.availability, DM_AVAIL_AVAILABLE);
     assert_string_equal(d.raw_availability, "Available");
-    assert_false(d.lab_grown);
+    assert_true(d.lab_grown); /* Growth Type CVD */
     assert_false(d.treated);
+    assert_string_equal(d.attributes, "{\"keyToSymbols\":\"Crystal, Feather\",\"comments\":"
+                                      "\"Described as \\\"eye clean\\\", per the supplier.\"}");
     assert_int_equal(d.markup_e4, DM_DEFAULT_MARKUP_E4);
     assert_string_equal(d.dropped_urls, "");
     /* It prices and serialises like a Nivoda stone. */
@@ -173,7 +176,9 @@ static void test_aliases(void **state)
         {"Availability", DM_FF_AVAILABILITY},
         {"Lab Grown", DM_FF_LAB_GROWN},
         {"  shape  ", DM_FF_SHAPE},
-        {"Comments", DM_FF_NONE},
+        {"Comments", DM_FF_COMMENTS},
+        {"Growth Type", DM_FF_GROWTH_TYPE},
+        {"Notes", DM_FF_NONE},
         {"", DM_FF_NONE},
         {"###", DM_FF_NONE},
         {"Größe", DM_FF_NONE},
@@ -388,6 +393,49 @@ static void test_rows_bad(void **state)
     dm_file_mapping_free(m);
 }
 
+static void test_growth_type_and_utf8(void **state)
+{
+    struct dm_file_mapping *m = mapping(NULL);
+    bind(m, "Stock #,Shape,Carat,Color,Clarity,Price,Growth Type,Lab Grown,Comments");
+    static const struct {
+        const char *row;
+        enum dm_err e;
+        bool lab_grown;
+    } cases[] = {
+        {"A,Round,1,G,VS1,100,HPHT,,", DM_OK, true},
+        {"A,Round,1,G,VS1,100,Natural,,", DM_OK, false},
+        {"A,Round,1,G,VS1,100,n/a,,", DM_OK, false},
+        {"A,Round,1,G,VS1,100,,,", DM_OK, false},
+        {"A,Round,1,G,VS1,100,CVD,no,", DM_OK, false}, /* the explicit flag wins */
+        {"A,Round,1,G,VS1,100,,,Gr\xC3\xB6\xC3\x9F"
+         "e",
+         DM_OK, false},
+        {"A,Round,1,G,VS1,100,,,Gr\xF6\xDF"
+         "e",
+         DM_ERR_INVALID, false}, /* Latin-1 */
+        {"A\xE9,Round,1,G,VS1,100,,,", DM_ERR_INVALID, false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct line r;
+        split(&r, cases[i].row);
+        struct dm_diamond d;
+        struct dm_error err = {0};
+        enum dm_file_field bad;
+        enum dm_err e = dm_file_mapping_row(m, r.f, r.len, r.n, "f", &d, &bad, &err);
+        if (e != cases[i].e || (e == DM_OK && d.lab_grown != cases[i].lab_grown))
+            fail_msg("case %zu: e=%d lab_grown=%d %s", i, e, e == DM_OK && d.lab_grown,
+                     err.message);
+        if (e != DM_OK) {
+            assert_non_null(strstr(err.message, "is not valid UTF-8"));
+            assert_true(bad == DM_FF_COMMENTS || bad == DM_FF_STOCK_ID);
+        } else {
+            dm_diamond_free(&d);
+        }
+        free(r.copy);
+    }
+    dm_file_mapping_free(m);
+}
+
 static void test_json_lines(void **state)
 {
     struct dm_file_mapping *m = mapping("{\"total_price\": \"net\"}");
@@ -445,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_mapping_file),
         cmocka_unit_test(test_rows_good),
         cmocka_unit_test(test_rows_bad),
+        cmocka_unit_test(test_growth_type_and_utf8),
         cmocka_unit_test(test_json_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
