@@ -36,7 +36,7 @@ static uint64_t next(void)
     rng ^= rng << 17;
     return rng;
 }
-#define PICK(a) (a[next() % (sizeof(a) / sizeof(a[0]))])
+#define PICK(a) ((a)[next() % (sizeof(a) / sizeof((a)[0]))])
 
 static int generate(const char *path, long rows)
 {

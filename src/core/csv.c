@@ -229,7 +229,7 @@ enum dm_err dm_csv_feed(struct dm_csv *p, const char *data, size_t len, dm_csv_r
         }
         /* Not a byte-order mark after all: the bytes held back are data. */
         p->bom_done = true;
-        for (unsigned k = 0; k < p->bom_seen; k++) {
+        for (unsigned k = 0; k < p->bom_seen && k < sizeof(BOM); k++) {
             enum dm_err e = step(p, (char)BOM[k], fn, ctx);
             if (e != DM_OK)
                 return e;
@@ -248,7 +248,7 @@ enum dm_err dm_csv_finish(struct dm_csv *p, dm_csv_row_fn fn, void *ctx, struct 
     enum dm_err e = DM_OK;
     if (!p->bom_done) {
         p->bom_done = true;
-        for (unsigned k = 0; k < p->bom_seen && e == DM_OK; k++)
+        for (unsigned k = 0; k < p->bom_seen && k < sizeof(BOM) && e == DM_OK; k++)
             e = step(p, (char)BOM[k], fn, ctx);
     }
     bool unterminated = false, open_quote = false;

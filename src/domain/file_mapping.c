@@ -950,18 +950,19 @@ enum dm_err dm_file_mapping_json(const struct dm_file_mapping *m, const char *te
             continue;
         }
         int f = en->field, v = i + 1;
+        size_t at = 2 * (size_t)f; /* owned[at]: the key, owned[at + 1]: the decoded value */
         rank[f] = en->rank;
-        free(owned[2 * f]);
-        free(owned[2 * f + 1]);
-        owned[2 * f] = key;
-        owned[2 * f + 1] = NULL;
+        free(owned[at]);
+        free(owned[at + 1]);
+        owned[at] = key;
+        owned[at + 1] = NULL;
         vs.col[f] = key;
         vs.v[f] = NULL;
         vs.len[f] = 0;
         switch (dm_jscan_type(&js, v)) {
         case DM_JSTR:
-            owned[2 * f + 1] = dm_jscan_strdup(&js, v, &vs.len[f]);
-            vs.v[f] = owned[2 * f + 1];
+            owned[at + 1] = dm_jscan_strdup(&js, v, &vs.len[f]);
+            vs.v[f] = owned[at + 1];
             break;
         case DM_JNUM:
         case DM_JTRUE:

@@ -284,7 +284,7 @@ static enum dm_err on_row(void *ctx, struct dm_file_row *row)
         t->good++;
         t->cents_sum += (uint64_t)row->diamond->feed_price_cents;
         const char *id = row->diamond->supplier_stone_id;
-        if (id[0] == 'S' && (uint64_t)atoll(id + 1) + 2 != row->line)
+        if (id[0] == 'S' && strtoull(id + 1, NULL, 10) + 2 != row->line)
             t->lines_ok = false;
         if (t->kept.supplier_stone_id == NULL) { /* take ownership of the first one */
             t->kept = *row->diamond;

@@ -277,7 +277,7 @@ enum dm_err dm_azure_storage_open(const char *cs, struct dm_azure_storage **out,
         endpoint = dm_xasprintf("%s://%s.blob.%s", proto ? proto : "https", account,
                                 suffix ? suffix : "core.windows.net");
     }
-    if (strncmp(endpoint, "http://", 7) && strncmp(endpoint, "https://", 8)) {
+    if (strncmp(endpoint, "http://", 7) != 0 && strncmp(endpoint, "https://", 8) != 0) {
         e = dm_error_set(err, DM_ERR_INVALID,
                          "AZURE_STORAGE_CONNECTION_STRING: BlobEndpoint must be an http(s) URL");
         goto out;
