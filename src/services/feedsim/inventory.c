@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -17,15 +18,17 @@
 enum { AV_AVAILABLE, AV_HOLD, AV_SOLD, AV_NOT_AVAILABLE, AV_MEMO };
 static const char *const avail_names[] = {"AVAILABLE", "On Hold", "Sold", "Not Available", "Memo"};
 
-enum { F_LABGROWN = 1, F_TREATED = 2, F_REMOVED = 4, F_HPHT = 8 };
+enum { F_LABGROWN = 1, F_TREATED = 2, F_REMOVED = 4, F_HPHT = 8, F_SHARED = 16 };
 
-/* One stone: 48 bytes. Everything else of an item is derived from (seed, serial). */
+/* One stone: 48 bytes. Everything else of an item is derived from (seed, serial); a shared
+ * stone's physical attributes (F_SHARED) from (share seed, pserial) instead. */
 struct stone {
     int64_t created_ms;
     int64_t updated_ms;
     uint32_t serial;
     uint32_t price_cents;
     uint32_t hold_seq;
+    uint32_t pserial; /* serial of the physical stone: own serial, or the share seed's */
     uint16_t carats100;
     uint8_t shape, color, clarity, cut, polish, symmetry, flo, lab, avail, flags, supplier;
 };
@@ -53,6 +56,14 @@ struct dm_inventory {
     pthread_rwlock_t lock;
     uint64_t seed;
     uint64_t mask_d, mask_o, mask_c, mask_h;
+    /* --share-from: serials below share_limit are shared at share_ppm parts per million. */
+    bool share;
+    uint64_t share_seed, share_mask_c;
+    uint32_t share_ppm, share_limit;
+    /* Content identity for the file mode (under cmu): hash of what a file shows, per version. */
+    bool content_valid;
+    uint64_t content_version, content_hash;
+    int64_t changed_ms;  /* last mutation (or the newest `updated` of the initial inventory) */
     struct stone *st;    /* feed order */
     uint32_t n, cap;     /* positions used (incl. removed), allocated */
     uint32_t *by_serial; /* serial -> position */
@@ -260,38 +271,70 @@ static uint32_t price_for(struct rng *r, const struct stone *s)
     return (uint32_t)cents;
 }
 
+/* Is stone `serial` one of the shared ones, and which of the share seed's serials is it?
+ * Serials below share_limit are spread evenly: serial i is shared when floor((i+1) f) passes
+ * floor(i f), and is then the share seed's stone floor(i f). So exactly floor(n f) of the
+ * first n stones are shared, and they are the share seed's first floor(n f) stones. */
+static bool shared_serial(const struct dm_inventory *inv, uint32_t serial, uint32_t *pserial)
+{
+    *pserial = serial;
+    if (!inv->share || serial >= inv->share_limit)
+        return false;
+    uint64_t a = (uint64_t)serial * inv->share_ppm / 1000000;
+    uint64_t b = ((uint64_t)serial + 1) * inv->share_ppm / 1000000;
+    if (b == a)
+        return false;
+    *pserial = (uint32_t)a;
+    return true;
+}
+
+static uint64_t stone_seed(uint64_t seed, uint32_t serial)
+{
+    return mix(seed ^ ((uint64_t)serial * 0xD1B54A32D192ED03ULL));
+}
+
 static void gen_stone(const struct dm_inventory *inv, uint32_t serial, int64_t created_ms,
                       int64_t updated_ms, struct stone *s)
 {
-    struct rng r = {mix(inv->seed ^ ((uint64_t)serial * 0xD1B54A32D192ED03ULL))};
+    struct rng own = {stone_seed(inv->seed, serial)};
     memset(s, 0, sizeof(*s));
     s->serial = serial;
-    bool lab = runif(&r) < 0.40;
+    /* The physical stone (grading, lab, certificate) comes from the first draws: a shared
+     * stone takes them from the share seed's generator, exactly as that simulator draws them,
+     * then its offer (availability, supplier, price, dates) from its own. An unshared stone
+     * draws everything from one sequence. */
+    bool shared = shared_serial(inv, serial, &s->pserial);
+    struct rng src = {shared ? stone_seed(inv->share_seed, s->pserial) : 0};
+    struct rng *r = shared ? &src : &own;
+    if (shared)
+        s->flags |= F_SHARED;
+    bool lab = runif(r) < 0.40;
     if (lab)
-        s->flags |= F_LABGROWN | (runif(&r) < 0.3 ? F_HPHT : 0);
-    else if (runif(&r) < 0.02)
+        s->flags |= F_LABGROWN | (runif(r) < 0.3 ? F_HPHT : 0);
+    else if (runif(r) < 0.02)
         s->flags |= F_TREATED;
-    s->shape = (uint8_t)PICK(&r, shape_w);
-    double c = exp(log(lab ? 1.4 : 0.95) + (lab ? 0.5 : 0.6) * rnorm(&r));
+    s->shape = (uint8_t)PICK(r, shape_w);
+    double c = exp(log(lab ? 1.4 : 0.95) + (lab ? 0.5 : 0.6) * rnorm(r));
     if (c < 0.18)
-        c = 0.18 + runif(&r) * 0.1;
+        c = 0.18 + runif(r) * 0.1;
     if (c > 30)
         c = 30;
     s->carats100 = (uint16_t)lround(c * 100);
-    s->color = (uint8_t)(lab ? PICK(&r, color_w_lab) : PICK(&r, color_w_nat));
-    s->clarity = (uint8_t)(lab ? PICK(&r, clarity_w_lab) : PICK(&r, clarity_w_nat));
-    s->cut = (uint8_t)PICK(&r, cut_w);
-    s->polish = (uint8_t)PICK(&r, finish_w);
-    s->symmetry = (uint8_t)PICK(&r, finish_w);
-    s->flo = (uint8_t)PICK(&r, flo_w);
-    s->lab = (uint8_t)(lab ? PICK(&r, lab_w_lab) : PICK(&r, lab_w_nat));
-    s->avail = (uint8_t)PICK(&r, avail_w);
-    s->supplier = (uint8_t)(rnext(&r) % NSUPPLIERS);
-    s->price_cents = price_for(&r, s);
+    s->color = (uint8_t)(lab ? PICK(r, color_w_lab) : PICK(r, color_w_nat));
+    s->clarity = (uint8_t)(lab ? PICK(r, clarity_w_lab) : PICK(r, clarity_w_nat));
+    s->cut = (uint8_t)PICK(r, cut_w);
+    s->polish = (uint8_t)PICK(r, finish_w);
+    s->symmetry = (uint8_t)PICK(r, finish_w);
+    s->flo = (uint8_t)PICK(r, flo_w);
+    s->lab = (uint8_t)(lab ? PICK(r, lab_w_lab) : PICK(r, lab_w_nat));
+    r = &own;
+    s->avail = (uint8_t)PICK(r, avail_w);
+    s->supplier = (uint8_t)(rnext(r) % NSUPPLIERS);
+    s->price_cents = price_for(r, s);
     if (created_ms == 0) {
-        int64_t back = (int64_t)(rnext(&r) % (uint64_t)(SPAN_MS / 1000)) * 1000;
+        int64_t back = (int64_t)(rnext(r) % (uint64_t)(SPAN_MS / 1000)) * 1000;
         created_ms = T0_MS - back;
-        updated_ms = created_ms + (int64_t)(rnext(&r) % (uint64_t)(back + 1));
+        updated_ms = created_ms + (int64_t)(rnext(r) % (uint64_t)(back + 1));
     }
     s->created_ms = created_ms;
     s->updated_ms = updated_ms;
@@ -327,6 +370,12 @@ static void ensure_cap(struct dm_inventory *inv, uint32_t need)
 
 struct dm_inventory *dm_inv_new(uint64_t seed, uint32_t count)
 {
+    return dm_inv_new_shared(seed, count, NULL);
+}
+
+struct dm_inventory *dm_inv_new_shared(uint64_t seed, uint32_t count,
+                                       const struct dm_inv_share *share)
+{
     struct dm_inventory *inv = dm_xcalloc(1, sizeof(*inv));
     pthread_rwlockattr_t a;
     pthread_rwlockattr_init(&a);
@@ -340,6 +389,14 @@ struct dm_inventory *dm_inv_new(uint64_t seed, uint32_t count)
     inv->mask_o = mix(seed ^ 0x2222222222222222ULL);
     inv->mask_c = mix(seed ^ 0x3333333333333333ULL);
     inv->mask_h = mix(seed ^ 0x4444444444444444ULL);
+    if (share != NULL && share->fraction > 0) {
+        inv->share = true;
+        inv->share_seed = share->seed;
+        inv->share_mask_c = mix(share->seed ^ 0x3333333333333333ULL);
+        double ppm = share->fraction >= 1 ? 1e6 : share->fraction * 1e6;
+        inv->share_ppm = (uint32_t)llround(ppm);
+        inv->share_limit = count;
+    }
     ensure_cap(inv, count ? count : 1);
     for (uint32_t i = 0; i < count; i++)
         gen_stone(inv, i, 0, 0, &inv->st[i]);
@@ -349,6 +406,9 @@ struct dm_inventory *dm_inv_new(uint64_t seed, uint32_t count)
     inv->n = count;
     inv->next_serial = count;
     inv->live = count;
+    for (uint32_t i = 0; i < count; i++)
+        if (inv->st[i].updated_ms > inv->changed_ms)
+            inv->changed_ms = inv->st[i].updated_ms;
     pidx_rebuild(inv);
     return inv;
 }
@@ -762,10 +822,11 @@ static void offer_id(const struct dm_inventory *inv, uint32_t serial, char out[3
     fmt_uuid(hi, mix(hi ^ 0xc2b2ae3d27d4eb4fULL), out);
 }
 
-static void cert_id(const struct dm_inventory *inv, uint32_t serial, char out[37])
+/* The certificate's id from its hash (mix(pserial ^ mask_c) of the physical stone): a shared
+ * stone's certificate is the source's, id and PDF included. */
+static void cert_id(uint64_t cert, char out[37])
 {
-    uint64_t hi = mix(serial ^ inv->mask_c);
-    fmt_uuid(hi, mix(hi ^ 0x165667b19e3779f9ULL), out);
+    fmt_uuid(cert, mix(cert ^ 0x165667b19e3779f9ULL), out);
 }
 
 static void hold_id(const struct dm_inventory *inv, uint32_t serial, uint32_t seq, char out[37])
@@ -1122,9 +1183,28 @@ struct ictx {
     const struct stone *s;
     enum dm_inv_variant v;
     uint64_t h, h2;
+    uint64_t cert; /* the certificate number's hash: of the physical stone */
     bool lab, has_video;
     char did[37];
 };
+
+/* The null pattern and small attributes (measurements, table, girdle...) hash the physical
+ * stone, so a shared stone shows its source's certificate and grading byte for byte. */
+static void ictx_init(const struct dm_inventory *inv, const struct stone *s, enum dm_inv_variant v,
+                      struct ictx *x)
+{
+    memset(x, 0, sizeof(*x));
+    x->inv = inv;
+    x->s = s;
+    x->v = v;
+    uint64_t pmask = (s->flags & F_SHARED) ? inv->share_mask_c : inv->mask_c;
+    x->cert = mix(s->pserial ^ pmask);
+    x->h = mix(s->pserial ^ pmask ^ 0x9999999999999999ULL); /* null pattern */
+    x->h2 = mix(x->h ^ 0x7777777777777777ULL);              /* small attributes */
+    x->lab = (s->flags & F_LABGROWN) != 0;
+    x->has_video = !is_null(x->h, 3) && (x->h2 >> 20) % 3 != 0;
+    diamond_id(inv, s->serial, x->did);
+}
 
 static void w_key(struct jw *w, const char *key, bool *first)
 {
@@ -1337,7 +1417,7 @@ static void write_scalar(const struct ictx *x, int f, struct jw *w)
         w_i64(w, 1 + (int64_t)((h2 >> 48) % 4) + 2 + (int64_t)((h2 >> 50) % 5));
         break;
     case C_ID:
-        cert_id(inv, s->serial, id);
+        cert_id(x->cert, id);
         w_str(w, id);
         break;
     case C_LAB:
@@ -1347,14 +1427,14 @@ static void write_scalar(const struct ictx *x, int f, struct jw *w)
         W_LIT(w, "\"");
         if (x->lab)
             W_LIT(w, "LG");
-        w_i64(w, 1000000000 + (int64_t)(mix(s->serial ^ inv->mask_c) % 9000000000ULL));
+        w_i64(w, 1000000000 + (int64_t)(x->cert % 9000000000ULL));
         W_LIT(w, "\"");
         break;
     case C_PDF:
         if (is_null(h, 11)) {
             w_null(w);
         } else {
-            cert_id(inv, s->serial, id);
+            cert_id(x->cert, id);
             W_LIT(w, "\"https://certs.feed-sim.local/");
             w_raw(w, cert_labs[s->lab], strlen(cert_labs[s->lab]));
             W_LIT(w, "/");
@@ -1571,12 +1651,8 @@ enum dm_err dm_inv_render_sel(struct dm_inventory *inv, uint32_t pos, enum dm_in
 {
     const struct stone *s = &inv->st[pos];
     struct jw w = {out, DM_OK};
-    struct ictx x = {.inv = inv, .s = s, .v = v};
-    x.h = mix(s->serial ^ inv->mask_c ^ 0x9999999999999999ULL); /* null pattern */
-    x.h2 = mix(x.h ^ 0x7777777777777777ULL);                    /* small attributes */
-    x.lab = (s->flags & F_LABGROWN) != 0;
-    x.has_video = !is_null(x.h, 3) && (x.h2 >> 20) % 3 != 0;
-    diamond_id(inv, s->serial, x.did);
+    struct ictx x;
+    ictx_init(inv, s, v, &x);
     write_object(&x, -1, sel, n, &w);
     return w.e;
 }
@@ -1678,6 +1754,8 @@ void dm_inv_churn(struct dm_inventory *inv, double percent, int64_t now_ms,
     out->live_after = inv->live;
     pidx_rebuild(inv);
     inv->version++;
+    if (now_ms > inv->changed_ms)
+        inv->changed_ms = now_ms;
     pthread_rwlock_unlock(&inv->lock);
 }
 
@@ -1706,6 +1784,8 @@ enum dm_err dm_inv_hold(struct dm_inventory *inv, const char *offer, int64_t now
     *until_ms = now_ms + 48LL * 3600 * 1000;
     pidx_update(inv, pos);
     inv->version++;
+    if (now_ms > inv->changed_ms)
+        inv->changed_ms = now_ms;
 out:
     pthread_rwlock_unlock(&inv->lock);
     return e;
@@ -1732,7 +1812,168 @@ enum dm_err dm_inv_order(struct dm_inventory *inv, const char *offer, int64_t no
     fmt_uuid(hi, mix(hi ^ (uint64_t)now_ms), oid);
     pidx_update(inv, pos);
     inv->version++;
+    if (now_ms > inv->changed_ms)
+        inv->changed_ms = now_ms;
 out:
     pthread_rwlock_unlock(&inv->lock);
     return e;
+}
+
+/* ---- file mode ---------------------------------------------------------------------------- */
+
+static const char *const file_avail[] = {"Available", "On Hold", "Sold", "Not Available", "Memo"};
+static const char *const file_flos[] = {"None", "Faint", "Medium", "Strong", "Very Strong"};
+static const char *const file_comments[] = {
+    "Additional clouds are not shown.",
+    "Surface graining is not shown.",
+    "Pinpoints are not shown.",
+    "This is a laboratory-grown diamond.",
+    "Described as \"eye clean\", per the supplier.",
+};
+
+struct dm_inv_snapshot {
+    uint32_t n;
+    uint64_t hash;
+    int64_t changed_ms;
+    struct stone *st;
+};
+
+static uint64_t content_hash_locked(const struct dm_inventory *inv)
+{
+    uint64_t h = mix(inv->seed ^ 0x66696c65ULL);
+    h = mix(h ^ (inv->share ? inv->share_seed : 0) ^ ((uint64_t)inv->share_ppm << 1));
+    for (uint32_t i = 0; i < inv->n; i++) {
+        const struct stone *s = &inv->st[i];
+        if (s->flags & F_REMOVED)
+            continue;
+        h = mix(h ^ ((uint64_t)s->serial << 32 | s->price_cents));
+        h = mix(h ^ ((uint64_t)s->avail << 8 | s->flags));
+    }
+    return h;
+}
+
+void dm_inv_content(struct dm_inventory *inv, uint64_t *hash, int64_t *changed_ms)
+{
+    pthread_mutex_lock(&inv->cmu);
+    bool valid = inv->content_valid && inv->content_version == inv->version;
+    uint64_t h = inv->content_hash;
+    pthread_mutex_unlock(&inv->cmu);
+    if (!valid) {
+        /* Readers may race to compute it: the answer is the same, the last one stores it. */
+        h = content_hash_locked(inv);
+        pthread_mutex_lock(&inv->cmu);
+        inv->content_valid = true;
+        inv->content_version = inv->version;
+        inv->content_hash = h;
+        pthread_mutex_unlock(&inv->cmu);
+    }
+    *hash = h;
+    *changed_ms = inv->changed_ms;
+}
+
+struct dm_inv_snapshot *dm_inv_snapshot_new(struct dm_inventory *inv)
+{
+    struct dm_inv_snapshot *snap = dm_xcalloc(1, sizeof(*snap));
+    dm_inv_rdlock(inv);
+    snap->st = dm_xmalloc(((size_t)inv->live + 1) * sizeof(*snap->st));
+    for (uint32_t i = 0; i < inv->n; i++)
+        if (!(inv->st[i].flags & F_REMOVED))
+            snap->st[snap->n++] = inv->st[i];
+    dm_inv_content(inv, &snap->hash, &snap->changed_ms);
+    dm_inv_unlock(inv);
+    return snap;
+}
+
+void dm_inv_snapshot_free(struct dm_inv_snapshot *snap)
+{
+    if (snap == NULL)
+        return;
+    free(snap->st);
+    free(snap);
+}
+
+uint32_t dm_inv_snapshot_len(const struct dm_inv_snapshot *snap)
+{
+    return snap->n;
+}
+
+uint64_t dm_inv_snapshot_hash(const struct dm_inv_snapshot *snap)
+{
+    return snap->hash;
+}
+
+int64_t dm_inv_snapshot_changed_ms(const struct dm_inv_snapshot *snap)
+{
+    return snap->changed_ms;
+}
+
+uint32_t dm_inv_snapshot_serial(const struct dm_inv_snapshot *snap, uint32_t i)
+{
+    return snap->st[i].serial;
+}
+
+/* A bijection of 32-bit values (murmur3's finaliser): unique stock numbers per serial. */
+static uint32_t fmix32(uint32_t h)
+{
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
+}
+
+void dm_inv_snapshot_row(const struct dm_inventory *inv, const struct dm_inv_snapshot *snap,
+                         uint32_t i, struct dm_inv_row *r)
+{
+    const struct stone *s = &snap->st[i];
+    struct ictx x;
+    ictx_init(inv, s, DM_INV_NORMAL, &x);
+    uint64_t h = x.h, h2 = x.h2;
+    memset(r, 0, sizeof(*r));
+    r->serial = s->serial;
+    snprintf(r->stock, sizeof(r->stock), "ST%010u", fmix32(s->serial ^ (uint32_t)inv->mask_d));
+    r->shape = shape_names[s->shape];
+    r->carats100 = s->carats100;
+    r->color = colors[s->color];
+    r->clarity = clarities[s->clarity];
+    /* The same nullness rules as the GraphQL items, so both modes describe one stone alike. */
+    r->cut = (s->shape != 0 && !is_null(h, 13) && (h2 >> 52) % 10 < 7) ? NULL : grades[s->cut];
+    r->polish = grades[s->polish];
+    r->symmetry = grades[s->symmetry];
+    r->fluorescence = is_null(h, 17) ? NULL : file_flos[s->flo];
+    r->lab = cert_labs[s->lab];
+    snprintf(r->certno, sizeof(r->certno), "%s%llu", x.lab ? "LG" : "",
+             (unsigned long long)(1000000000 + x.cert % 9000000000ULL));
+    r->price_cents = s->price_cents;
+    r->ppc_cents =
+        s->carats100 ? ((int64_t)s->price_cents * 100 + s->carats100 / 2) / s->carats100 : 0;
+    int64_t pct10;
+    measurements(s, h2, &r->len100, &r->wid100, &r->dep100, &pct10);
+    r->has_meas = !is_null(h, 14);
+    r->depth_pct10 = pct10;
+    r->table_pct = 54 + (int64_t)((h2 >> 6) % 8);
+    if (!is_null(h, 2))
+        snprintf(r->image, sizeof(r->image), "https://images.feed-sim.local/d/%s.jpg", x.did);
+    if (x.has_video)
+        snprintf(r->video, sizeof(r->video), "https://video.feed-sim.local/v/%s/video.mp4", x.did);
+    r->availability = file_avail[s->avail];
+    r->growth = !x.lab ? "Natural" : (s->flags & F_HPHT) ? "HPHT" : "CVD";
+    r->key_symbols = (is_null(h, 13) || s->clarity <= 1) ? NULL : key_symbols[(h2 >> 3) % 5];
+    if (x.lab)
+        r->comment = file_comments[3];
+    else if ((h2 >> 5) % 3 == 0)
+        r->comment = file_comments[(h2 >> 9) % 3];
+    else if ((h2 >> 5) % 3 == 1 && (h2 >> 11) % 4 == 0)
+        r->comment = file_comments[4];
+}
+
+int dm_inv_bad_row(const struct dm_inventory *inv, uint32_t serial, double rate)
+{
+    if (!(rate > 0))
+        return 0;
+    uint64_t h = mix(serial ^ mix(inv->seed ^ 0x626164726f77ULL));
+    if ((double)(h >> 11) * (1.0 / 9007199254740992.0) >= rate)
+        return 0;
+    return 1 + (int)((h & 0xff) % DM_INV_BAD_KINDS);
 }

@@ -66,6 +66,19 @@ struct dm_inventory;
 
 /* Generate count stones from seed (count <= 20,000,000). */
 struct dm_inventory *dm_inv_new(uint64_t seed, uint32_t count);
+
+/* --share-from SEED:FRACTION: floor(count x fraction) of the generated stones (spread evenly
+ * over the serials) are the share seed's stones 0, 1, 2, ... as `dm_inv_new(seed, n)` draws
+ * them: the same physical stone (lab-grown or not, treatment, shape, carats, colour, clarity,
+ * cut, polish, symmetry, fluorescence, certificate lab and number, measurements and the other
+ * certificate attributes), with this inventory's own ids, availability, price and dates.
+ * Stones added later by churn are never shared. Deterministic from (seed, count, share). */
+struct dm_inv_share {
+    uint64_t seed;
+    double fraction; /* 0..1; 0 = no sharing */
+};
+struct dm_inventory *dm_inv_new_shared(uint64_t seed, uint32_t count,
+                                       const struct dm_inv_share *share);
 void dm_inv_free(struct dm_inventory *inv);
 
 void dm_inv_rdlock(struct dm_inventory *inv);
@@ -119,6 +132,59 @@ bool dm_inv_find(struct dm_inventory *inv, const char *id, uint32_t *pos);
 uint32_t dm_inv_live(const struct dm_inventory *inv);
 uint32_t dm_inv_size(const struct dm_inventory *inv);
 bool dm_inv_is_live(const struct dm_inventory *inv, uint32_t pos);
+
+/* ---- file mode --------------------------------------------------------------------------- */
+
+/* A stone as a supplier's inventory file shows it. Strings are static or in the struct. */
+struct dm_inv_row {
+    char stock[16]; /* supplier stone id ("ST" + 10 digits), unique in this inventory */
+    const char *shape;
+    int64_t carats100;
+    const char *color, *clarity;
+    const char *cut; /* NULL: no cut grade (most fancy shapes) */
+    const char *polish, *symmetry;
+    const char *fluorescence; /* None, Faint, Medium, Strong, Very Strong; NULL: not stated */
+    const char *lab;
+    char certno[16];
+    int64_t price_cents; /* total price */
+    int64_t ppc_cents;   /* price per carat, rounded */
+    bool has_meas;       /* measurements stated */
+    int64_t len100, wid100, dep100;
+    int64_t depth_pct10, table_pct;
+    char image[96], video[96]; /* "" when none */
+    const char *availability;  /* Available, On Hold, Sold, Not Available, Memo */
+    const char *growth;        /* Natural, CVD, HPHT */
+    const char *key_symbols;   /* may hold commas; NULL when none */
+    const char *comment;       /* may hold commas and double quotes; NULL when none */
+    uint32_t serial;           /* for per-stone fault decisions (dm_inv_bad_row) */
+};
+
+/* A consistent copy of the live stones in feed order (48 bytes each), so a file is streamed
+ * without holding the inventory lock: churn never waits for a slow download, and the file is
+ * one version of the inventory. Takes the read lock itself. */
+struct dm_inv_snapshot;
+struct dm_inv_snapshot *dm_inv_snapshot_new(struct dm_inventory *inv);
+void dm_inv_snapshot_free(struct dm_inv_snapshot *snap);
+uint32_t dm_inv_snapshot_len(const struct dm_inv_snapshot *snap);
+/* Content hash and last change time (ms) of the snapshot, as dm_inv_content reports them. */
+uint64_t dm_inv_snapshot_hash(const struct dm_inv_snapshot *snap);
+int64_t dm_inv_snapshot_changed_ms(const struct dm_inv_snapshot *snap);
+/* Serial of row i (< len): for per-stone fault decisions without rendering the row. */
+uint32_t dm_inv_snapshot_serial(const struct dm_inv_snapshot *snap, uint32_t i);
+/* Row i (< len) of the snapshot. inv is only read for its immutable identity (seed, masks). */
+void dm_inv_snapshot_row(const struct dm_inventory *inv, const struct dm_inv_snapshot *snap,
+                         uint32_t i, struct dm_inv_row *out);
+
+/* Under the read lock: a hash of everything an inventory file shows (live stones in order,
+ * their ids, grading, prices and availability; not their `updated` times), cached per
+ * version, and the time of the last mutation (for the initial inventory: its newest
+ * `updated`). */
+void dm_inv_content(struct dm_inventory *inv, uint64_t *hash, int64_t *changed_ms);
+
+/* Bad-row kind (1..DM_INV_BAD_KINDS) of the stone with this serial for a malformed rate, or 0:
+ * about `rate` of the stones, the same ones on every request (like dm_inv_poison). */
+#define DM_INV_BAD_KINDS 3
+int dm_inv_bad_row(const struct dm_inventory *inv, uint32_t serial, double rate);
 
 /* Advance one simulated day: percent % of live stones change (price, availability, sold,
  * removed) with `updated` = now_ms, and new stones (10 % of the changed number) appear.
