@@ -9,6 +9,7 @@
 #include "core/num.h"
 #include "core/signals.h"
 #include "core/timeutil.h"
+#include "services/feedsim/feedfile.h"
 #include "services/feedsim/feedsim.h"
 #include "services/feedsim/inventory.h"
 
@@ -27,6 +28,10 @@ static void usage(FILE *out)
         "  --token-ttl SECONDS   token lifetime (default 21600)\n"
         "  --threads N           HTTP worker threads (default 16; latency faults hold one)\n"
         "  --churn-percent P     apply one simulated day of churn at start\n"
+        "  --format csv|jsonl    file mode: also serve GET /inventory.csv (or .jsonl), the whole\n"
+        "                        inventory as a supplier file (ETag, conditional GET)\n"
+        "  --share-from S:F      fraction F of the stones are the same physical stones (lab,\n"
+        "                        certificate, grading) as --seed S makes, at own prices\n"
         "faults (also live via POST /admin/faults):\n"
         "  --latency-ms MS       added latency per request\n"
         "  --error-rate F        fraction answered HTTP 503\n"
@@ -37,10 +42,14 @@ static void usage(FILE *out)
         "  --poison-rate F       fraction of stones served with a pathological value (1e400,\n"
         "                        200-deep nesting, an exponent, a 30-digit integer)\n"
         "  --fault-price-min D   limit faults to queries overlapping this dollar band\n"
-        "  --fault-price-max D\n\n"
+        "  --fault-price-max D\n"
+        "  --truncate-rate F     file mode: fraction of downloads cut mid-row (also\n"
+        "                        truncate_next, truncate_line, truncate_abort live)\n"
+        "  --drip-bps B          file mode: send file bodies at B bytes per second\n"
+        "  (file mode: --malformed-rate writes bad rows at fixed lines, see GET /admin/file)\n\n"
         "endpoints: POST /graphql, GET /, POST /admin/churn {\"percent\":P},\n"
         "  GET|POST /admin/faults, GET /admin/stats, GET /admin/stones?ids=a,b|offset=&limit=,\n"
-        "  POST /admin/revoke-tokens\n\n"
+        "  POST /admin/revoke-tokens, GET /admin/file (file mode)\n\n"
         "environment:\n");
     dm_config_print_help(DM_SVC_FEEDSIM, out);
 }
@@ -118,6 +127,25 @@ int dm_cmd_feed_sim(int argc, char **argv)
             ok = ok && dm_parse_double(v, 0, 1, &o.faults.malformed_rate) == DM_OK;
         } else if (!strcmp(a, "--poison-rate")) {
             ok = ok && dm_parse_double(v, 0, 1, &o.faults.poison_rate) == DM_OK;
+        } else if (!strcmp(a, "--format")) {
+            enum dm_feedfile_format ff = DM_FEEDFILE_NONE;
+            ok = ok && dm_feedfile_parse_format(v, &ff) == DM_OK;
+            o.format = (int)ff;
+        } else if (!strcmp(a, "--share-from")) {
+            const char *colon = v ? strchr(v, ':') : NULL;
+            char seed[32];
+            ok = ok && colon != NULL && (size_t)(colon - v) < sizeof(seed);
+            if (ok) {
+                memcpy(seed, v, (size_t)(colon - v));
+                seed[colon - v] = '\0';
+                ok = dm_parse_i64(seed, 0, INT64_MAX, &iv) == DM_OK &&
+                     dm_parse_double(colon + 1, 0, 1, &o.share.fraction) == DM_OK;
+                o.share.seed = (uint64_t)iv;
+            }
+        } else if (!strcmp(a, "--truncate-rate")) {
+            ok = ok && dm_parse_double(v, 0, 1, &o.faults.truncate_rate) == DM_OK;
+        } else if (!strcmp(a, "--drip-bps")) {
+            ok = ok && dm_parse_i64(v, 0, INT64_MAX / 2, &o.faults.drip_bps) == DM_OK;
         } else if (!strcmp(a, "--fault-price-min")) {
             ok = ok && dm_parse_double(v, 0, 1e15, &dv) == DM_OK;
             o.faults.price_min = (int64_t)dv;
@@ -155,7 +183,8 @@ int dm_cmd_feed_sim(int argc, char **argv)
         goto out;
     }
     char url[128];
-    snprintf(url, sizeof(url), "http://%s:%d/graphql", bind, dm_feedsim_port(sim));
+    snprintf(url, sizeof(url), "http://%s:%d%s", bind, dm_feedsim_port(sim),
+             o.format ? dm_feedfile_path((enum dm_feedfile_format)o.format) : "/graphql");
     dm_info(NULL, "feed-sim listening on %s (%u stones, seed %llu)", url, o.count,
             (unsigned long long)o.seed);
     printf("feed-sim listening on %s\n", url);

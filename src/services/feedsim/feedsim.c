@@ -14,59 +14,20 @@
 #include "core/timeutil.h"
 #include "domain/messages.h"
 #include "services/feedsim/graphql.h"
+#include "services/feedsim/internal.h"
 #include "services/feedsim/inventory.h"
 
 #define MAX_BODY (1u << 20)
 
-enum op {
-    OP_AUTH,
-    OP_COUNT,
-    OP_SEARCH,
-    OP_HOLD,
-    OP_ORDER,
-    OP_OTHER,
-    OP_INVALID,
-    OP_N,
-};
-static const char *const op_names[OP_N] = {"authenticate",
-                                           "diamonds_by_query_count",
-                                           "diamonds_by_query",
-                                           "create_hold",
-                                           "create_order",
-                                           "other",
-                                           "invalid"};
+static const char *const op_names[OP_N] = {"authenticate",      "diamonds_by_query_count",
+                                           "diamonds_by_query", "create_hold",
+                                           "create_order",      "other",
+                                           "invalid",           "file",
+                                           "file_not_modified"};
 
-enum fault {
-    FT_LATENCY,
-    FT_ERROR,
-    FT_RATE_LIMIT,
-    FT_SHORT_PAGE,
-    FT_DUPLICATE,
-    FT_MALFORMED,
-    FT_FAIL_NEXT,
-    FT_GRAPHQL_ERROR,
-    FT_POISON,
-    FT_N,
-};
-static const char *const fault_names[FT_N] = {"latency",    "error",         "rate_limit",
-                                              "short_page", "duplicate",     "malformed",
-                                              "fail_next",  "graphql_error", "poison"};
-
-struct dm_feedsim {
-    struct dm_inventory *inv;
-    char *username, *password;
-    int64_t token_ttl_ms;
-    uint8_t secret[32];
-    int64_t token_epoch; /* __atomic; bumping it revokes every token */
-    pthread_mutex_t fmu; /* faults */
-    struct dm_feedsim_faults f;
-    struct dm_http_server *srv;
-    uint64_t seed;
-    /* stats (__atomic) */
-    int64_t requests, by_op[OP_N], faults[FT_N], pages, items, auth_ok, auth_failed, token_rejected,
-        http_other;
-    int64_t started_ms;
-};
+static const char *const fault_names[FT_N] = {
+    "latency",   "error",         "rate_limit", "short_page", "duplicate", "malformed",
+    "fail_next", "graphql_error", "poison",     "truncate",   "bad_row",   "drip"};
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
@@ -110,6 +71,40 @@ static bool take_counted(struct dm_feedsim *sim, bool graphql, int *status)
         took = true;
         if (status)
             *status = sim->f.fail_status ? sim->f.fail_status : 503;
+    }
+    pthread_mutex_unlock(&sim->fmu);
+    return took;
+}
+
+double dm_feedsim_frand(void)
+{
+    return frand();
+}
+
+void dm_feedsim_bump(int64_t *c, int64_t d)
+{
+    bump(c, d);
+}
+
+void dm_feedsim_faults_get(struct dm_feedsim *sim, struct dm_feedsim_faults *out)
+{
+    faults_get(sim, out);
+}
+
+bool dm_feedsim_take_counted(struct dm_feedsim *sim, bool graphql, int *status)
+{
+    return take_counted(sim, graphql, status);
+}
+
+bool dm_feedsim_take_truncate(struct dm_feedsim *sim)
+{
+    bool took = false;
+    pthread_mutex_lock(&sim->fmu);
+    if (sim->f.truncate_next > 0) {
+        sim->f.truncate_next--;
+        took = true;
+    } else if (sim->f.truncate_rate > 0 && frand() < sim->f.truncate_rate) {
+        took = true;
     }
     pthread_mutex_unlock(&sim->fmu);
     return took;
@@ -923,6 +918,11 @@ static json_t *faults_json(const struct dm_feedsim_faults *f)
                   f->malformed_rate, "fail_next", (json_int_t)f->fail_next, "fail_status",
                   f->fail_status, "graphql_error_next", (json_int_t)f->graphql_error_next);
     json_object_set_new(o, "poison_rate", json_real(f->poison_rate));
+    json_object_set_new(o, "truncate_next", json_integer(f->truncate_next));
+    json_object_set_new(o, "truncate_rate", json_real(f->truncate_rate));
+    json_object_set_new(o, "truncate_line", json_integer(f->truncate_line));
+    json_object_set_new(o, "truncate_abort", json_boolean(f->truncate_abort));
+    json_object_set_new(o, "drip_bps", json_integer(f->drip_bps));
     json_object_set_new(o, "price_min",
                         f->price_min >= 0 ? json_integer(f->price_min) : json_null());
     json_object_set_new(o, "price_max",
@@ -987,6 +987,21 @@ static const char *faults_apply(const json_t *o, struct dm_feedsim_faults *f)
         bad = set_int(o, "price_max", 0, INT64_MAX / 2, true, &t.price_max);
     if (!bad)
         bad = set_int(o, "graphql_error_next", 0, 1000000, false, &t.graphql_error_next);
+    if (!bad)
+        bad = set_int(o, "truncate_next", 0, 1000000, false, &t.truncate_next);
+    if (!bad)
+        bad = set_rate(o, "truncate_rate", &t.truncate_rate);
+    if (!bad)
+        bad = set_int(o, "truncate_line", 0, INT64_MAX / 2, false, &t.truncate_line);
+    if (!bad)
+        bad = set_int(o, "drip_bps", 0, INT64_MAX / 2, false, &t.drip_bps);
+    const json_t *ta = json_object_get(o, "truncate_abort");
+    if (!bad && ta) {
+        if (json_is_boolean(ta))
+            t.truncate_abort = json_is_true(ta);
+        else
+            bad = "truncate_abort";
+    }
     const json_t *fn = json_object_get(o, "fail_next");
     if (!bad && fn) {
         int64_t cnt = 0, st = 503;
@@ -1145,7 +1160,7 @@ void dm_feedsim_churn(struct dm_feedsim *sim, double percent, struct dm_inv_chur
             (long long)c->added, (long long)c->live_after);
 }
 
-static void handle(void *ctx, const struct dm_http_req *req, struct dm_http_resp *resp)
+void dm_feedsim_handle(void *ctx, const struct dm_http_req *req, struct dm_http_resp *resp)
 {
     struct dm_feedsim *sim = ctx;
     int64_t t0 = dm_mono_ms();
@@ -1246,7 +1261,8 @@ struct dm_feedsim *dm_feedsim_new(const struct dm_feedsim_opts *o)
 {
     struct dm_feedsim *sim = dm_xcalloc(1, sizeof(*sim));
     sim->seed = o->seed;
-    sim->inv = dm_inv_new(o->seed, o->count);
+    sim->inv = dm_inv_new_shared(o->seed, o->count, &o->share);
+    sim->format = o->format;
     sim->username = dm_xstrdup(o->username ? o->username : "sim");
     sim->password = dm_xstrdup(o->password ? o->password : "sim");
     sim->token_ttl_ms = o->token_ttl_ms > 0 ? o->token_ttl_ms : 6LL * 3600 * 1000;
@@ -1260,13 +1276,15 @@ struct dm_feedsim *dm_feedsim_new(const struct dm_feedsim_opts *o)
 enum dm_err dm_feedsim_listen(struct dm_feedsim *sim, const char *bind, int port, int threads,
                               struct dm_error *err)
 {
+    if (sim->format != DM_FEEDFILE_NONE)
+        return dm_feedsim_file_listen(sim, bind, port, threads, err);
     struct dm_http_server_opts so = {
         .bind = bind,
         .port = port,
         .threads = threads > 0 ? threads : 16,
         .max_body = MAX_BODY,
         .timeout_s = 120,
-        .handler = handle,
+        .handler = dm_feedsim_handle,
         .ctx = sim,
     };
     return dm_http_server_start(&so, &sim->srv, err);
@@ -1274,6 +1292,8 @@ enum dm_err dm_feedsim_listen(struct dm_feedsim *sim, const char *bind, int port
 
 int dm_feedsim_port(const struct dm_feedsim *sim)
 {
+    if (sim->fsrv)
+        return dm_feedsim_file_port(sim);
     return sim->srv ? dm_http_server_port(sim->srv) : 0;
 }
 
@@ -1281,6 +1301,8 @@ void dm_feedsim_stop(struct dm_feedsim *sim)
 {
     if (sim == NULL)
         return;
+    sim->stopping = 1;
+    dm_feedsim_file_stop(sim);
     dm_http_server_stop(sim->srv);
     sim->srv = NULL;
 }

@@ -14,6 +14,10 @@
  *   GET /admin/stones?ids=a,b | ?offset=O&limit=L   ground-truth items (feed order) with
  *                                       their `updated` and `created` times alongside
  *   POST /admin/revoke-tokens           invalidate every issued token
+ * File mode (opts.format, fileserve.c): GET /inventory.csv or /inventory.jsonl streams the whole
+ * inventory as a supplier file (feedfile.h) with ETag / Last-Modified and conditional GET, on the
+ * same port as everything above; GET /admin/file reports its ETag, rows and bad-row lines.
+ * opts.share (--share-from) makes a fraction of the stones another seed's (inventory.h).
  * Faults limited to a price band apply only to diamond queries whose dollar_value range
  * overlaps the band (malformed items: items priced inside the band), so one partition can fail
  * while the others succeed. Thread-safe: the HTTP server calls in from many threads.
@@ -42,6 +46,13 @@ struct dm_feedsim_faults {
     int64_t fail_next; /* the next N matching requests answer fail_status */
     int fail_status;
     int64_t graphql_error_next; /* the next N matching requests answer a GraphQL error */
+    /* File mode only (error_rate, rate_limit, fail_next and latency_ms apply to file requests
+     * too, malformed_rate writes bad rows; price bands do not apply to files): */
+    int64_t truncate_next; /* the next N downloads stop mid-row */
+    double truncate_rate;  /* fraction of downloads that stop mid-row */
+    int64_t truncate_line; /* line where a cut download stops (0 = the middle row) */
+    bool truncate_abort;   /* cut by dropping the connection (else the response ends cleanly) */
+    int64_t drip_bps;      /* > 0: send file bodies at this many bytes per second */
 };
 
 struct dm_feedsim_opts {
@@ -51,6 +62,8 @@ struct dm_feedsim_opts {
     const char *password;
     int64_t token_ttl_ms; /* default 6 h */
     struct dm_feedsim_faults faults;
+    int format;                /* enum dm_feedfile_format: 0 = GraphQL only */
+    struct dm_inv_share share; /* --share-from (fraction 0 = none) */
 };
 
 /* A reply to one request (for tests and the fuzz driver, without the network). */
