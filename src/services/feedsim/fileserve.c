@@ -179,6 +179,24 @@ static enum MHD_Result queue_error(struct MHD_Connection *c, int status, const c
     return queue_buffer(c, status, "application/json", body, (size_t)n, headers);
 }
 
+/* Queue the streamed answer; d is owned by the response from here on. */
+static enum MHD_Result queue_download(struct MHD_Connection *c, struct download *d,
+                                      const char *etag, const char *lm)
+{
+    struct MHD_Response *mr =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, BLOCK, reader, d, download_free);
+    if (mr == NULL) {
+        download_free(d);
+        return MHD_NO;
+    }
+    MHD_add_response_header(mr, "Content-Type", dm_feedfile_content_type(d->fmt));
+    MHD_add_response_header(mr, "ETag", etag);
+    MHD_add_response_header(mr, "Last-Modified", lm);
+    enum MHD_Result ok = MHD_queue_response(c, 200, mr);
+    MHD_destroy_response(mr);
+    return ok;
+}
+
 static enum MHD_Result serve_file(struct dm_feedsim *sim, struct MHD_Connection *c, bool head)
 {
     struct dm_feedsim_faults f;
@@ -220,19 +238,21 @@ static enum MHD_Result serve_file(struct dm_feedsim *sim, struct MHD_Connection 
         return queue_buffer(c, 304, NULL, NULL, 0, h);
     }
     dm_feedsim_bump(&sim->by_op[OP_FILE], 1);
-    if (head) {
-        const char *const h[] = {"ETag", etag, "Last-Modified", lm, NULL};
-        return queue_buffer(c, 200, dm_feedfile_content_type(sim->format), NULL, 0, h);
-    }
     struct download *d = dm_xcalloc(1, sizeof(*d));
     d->sim = sim;
     d->fmt = sim->format;
+    dm_buf_init(&d->pend, PEND_MAX);
+    if (head) {
+        /* The same headers as a GET (chunked, no length); libmicrohttpd never reads a HEAD
+         * body, so no snapshot is taken. */
+        d->ended = true;
+        return queue_download(c, d, etag, lm);
+    }
     d->snap = dm_inv_snapshot_new(sim->inv);
     d->n = dm_inv_snapshot_len(d->snap);
     d->bad_rate = f.malformed_rate;
     d->drip_bps = f.drip_bps;
     d->t0_ms = dm_mono_ms();
-    dm_buf_init(&d->pend, PEND_MAX);
     if (dm_feedsim_take_truncate(sim)) {
         d->trunc_line = cut_line(d->fmt, d->n, f.truncate_line);
         d->trunc_abort = f.truncate_abort;
@@ -242,20 +262,9 @@ static enum MHD_Result serve_file(struct dm_feedsim *sim, struct MHD_Connection 
     /* The body is this snapshot: its tags, not the ones looked up before it was taken. */
     dm_feedfile_etag(sim->format, dm_inv_snapshot_hash(d->snap), f.malformed_rate, etag);
     dm_feedfile_http_date(dm_inv_snapshot_changed_ms(d->snap), lm);
-    struct MHD_Response *mr =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, BLOCK, reader, d, download_free);
-    if (mr == NULL) {
-        download_free(d);
-        return MHD_NO;
-    }
-    MHD_add_response_header(mr, "Content-Type", dm_feedfile_content_type(sim->format));
-    MHD_add_response_header(mr, "ETag", etag);
-    MHD_add_response_header(mr, "Last-Modified", lm);
     dm_info(NULL, "feed-sim serving %s: %u rows, ETag %s%s", dm_feedfile_path(d->fmt), d->n, etag,
             d->trunc_line ? ", to be cut mid-row" : "");
-    enum MHD_Result ok = MHD_queue_response(c, 200, mr);
-    MHD_destroy_response(mr);
-    return ok;
+    return queue_download(c, d, etag, lm);
 }
 
 /* GET /admin/file: what a download would carry now, and where its faults sit. */
