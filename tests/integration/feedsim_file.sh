@@ -226,6 +226,17 @@ secs=$(curl -s -o "$T/d2.csv" -w '%{time_total}' "$URL_d/inventory.csv")
 check "a dripped download takes at least size/rate ($size bytes in $secs s)" \
     python3 -c "import sys; sys.exit(not ($secs >= ($size - 2000) / 20000.0))"
 check "and arrives whole" py csv "$T/d2.csv" 60
+# A download is one snapshot: churn answers while a dripping download is still going, and that
+# download stays the file as it was when it began.
+curl -s -o "$T/d3.csv" "$URL_d/inventory.csv" &
+curl_pid=$!
+wait_until 10 bash -c "[ \$(grep -c 'feed-sim serving /inventory.csv' '$T/d.log') -ge 3 ]"
+curl -s -X POST -d '{"percent":20}' "$URL_d/admin/churn" >/dev/null
+check "churn is answered while the download is still running" kill -0 "$curl_pid"
+wait "$curl_pid"
+check "the running download is the file from before the churn" cmp -s "$T/d.csv" "$T/d3.csv"
+curl -s -o "$T/d4.csv" "$URL_d/inventory.csv"
+check "the next download shows the churn" bash -c "! cmp -s '$T/d.csv' '$T/d4.csv'"
 
 # --- JSON lines ----------------------------------------------------------------------------------
 fsim j --format jsonl --seed 21 --count 2000

@@ -216,7 +216,9 @@ static void test_dates_and_conditional_get(void **state)
                          "Sunday, 06-Nov-94 08:49:37 GMT",
                          "Sun, 06 Xyz 1994 08:49:37 GMT",
                          "Sun, 6 Nov 1994 08:49:37 GMT",
-                         "Sun, 06 Nov 1994 25:49:37 GMT"};
+                         "Sun, 06 Nov 1994 25:49:37 GMT",
+                         "Thu, 31 Feb 1994 08:49:37 GMT",
+                         "Sun, 06 Nov 1994 08:49:60 GMT"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_false(dm_feedfile_parse_http_date(bad[i], &ms));
 

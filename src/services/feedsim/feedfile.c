@@ -3,8 +3,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 
 #include "core/timeutil.h"
 
@@ -283,7 +281,14 @@ bool dm_feedfile_parse_http_date(const char *s, int64_t *ms)
         !digits(s + 20, 2, &mm) || !digits(s + 23, 2, &ss) || d < 1 || d > 31 || hh > 23 ||
         mm > 59 || ss > 60)
         return false;
-    *ms = ((dm_days_from_civil(y, mon, d) * 86400) + hh * 3600 + mm * 60 + ss) * 1000;
+    int64_t t = ((dm_days_from_civil(y, mon, d) * 86400) + hh * 3600 + mm * 60 + ss) * 1000;
+    /* Refuse what does not name itself (31 Feb, second 60): it must format back the same. The
+     * weekday is not checked, as RFC 9110 lets recipients ignore it. */
+    char back[DM_HTTP_DATE_LEN];
+    dm_feedfile_http_date(t, back);
+    if (strcmp(back + 3, s + 3) != 0)
+        return false;
+    *ms = t;
     return true;
 }
 
