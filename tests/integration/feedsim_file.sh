@@ -122,7 +122,9 @@ set +e
 "$DIAMOND" feed-sim --format xml >/dev/null 2>&1; rc_fmt=$?
 "$DIAMOND" feed-sim --share-from 31 >/dev/null 2>&1; rc_share=$?
 "$DIAMOND" feed-sim --share-from 31:1.5 >/dev/null 2>&1; rc_frac=$?
+"$DIAMOND" feed-sim --seed 31 --share-from 31:0.5 >/dev/null 2>&1; rc_self=$?
 set -e
+check_eq "--share-from its own seed exits 2" 2 "$rc_self"
 check_eq "--format xml exits 2" 2 "$rc_fmt"
 check_eq "--share-from without a fraction exits 2" 2 "$rc_share"
 check_eq "--share-from with a fraction above 1 exits 2" 2 "$rc_frac"
@@ -132,6 +134,7 @@ check "--help documents the file mode" bash -c "'$DIAMOND' feed-sim --help | gre
 fsim a --format csv --seed 21 --count 3000
 fsim b --format csv --seed 21 --count 3000
 check "the listening line names the file" grep -q "listening on $URL_a/inventory.csv" "$T/a.log"
+check_eq "GET / names the file" /inventory.csv "$(curl -s "$URL_a/" | jq -r .file)"
 curl -s -D "$T/a.h" -o "$T/a.csv" "$URL_a/inventory.csv"
 check_eq "GET /inventory.csv answers 200" 200 "$(awk 'NR==1{print $2}' "$T/a.h")"
 check "it is text/csv" grep -qi '^Content-Type: text/csv' "$T/a.h"

@@ -163,6 +163,12 @@ int dm_cmd_feed_sim(int argc, char **argv)
         }
         i++;
     }
+    if (o.share.fraction > 0 && o.share.seed == o.seed) {
+        fprintf(stderr, "feed-sim: --share-from needs another seed than --seed (a supplier does "
+                        "not list one stone twice)\n");
+        rc = DM_EXIT_CONFIG;
+        goto out;
+    }
     o.token_ttl_ms = ttl_s * 1000;
     /* Large match lists and bodies go straight to mmap and back: glibc's adaptive threshold
      * would otherwise park them in per-thread arenas and hold hundreds of MB under load. */

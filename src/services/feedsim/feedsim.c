@@ -1190,12 +1190,14 @@ void dm_feedsim_handle(void *ctx, const struct dm_http_req *req, struct dm_http_
         dm_inv_rdlock(sim->inv);
         uint32_t live = dm_inv_live(sim->inv);
         dm_inv_unlock(sim->inv);
-        dm_http_resp_json(
-            resp, 200,
+        json_t *root =
             json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "service", "diamond feed-sim", "description",
                       "Nivoda-compatible GraphQL feed simulator (POST /graphql)", "graphql",
                       "/graphql", "stones", (json_int_t)live, "seed", (json_int_t)sim->seed,
-                      "admin", "/admin/stats /admin/faults /admin/churn /admin/stones"));
+                      "admin", "/admin/stats /admin/faults /admin/churn /admin/stones");
+        if (sim->format != DM_FEEDFILE_NONE) /* file mode: where the file is */
+            json_object_set_new(root, "file", json_string(dm_feedfile_path(sim->format)));
+        dm_http_resp_json(resp, 200, root);
     } else if (!strcmp(req->path, "/admin/stats") && get) {
         dm_http_resp_json(resp, 200, stats_json(sim));
     } else if (!strcmp(req->path, "/admin/faults") && (get || post)) {

@@ -389,7 +389,7 @@ struct dm_inventory *dm_inv_new_shared(uint64_t seed, uint32_t count,
     inv->mask_o = mix(seed ^ 0x2222222222222222ULL);
     inv->mask_c = mix(seed ^ 0x3333333333333333ULL);
     inv->mask_h = mix(seed ^ 0x4444444444444444ULL);
-    if (share != NULL && share->fraction > 0) {
+    if (share != NULL && share->fraction > 0 && share->seed != seed) {
         inv->share = true;
         inv->share_seed = share->seed;
         inv->share_mask_c = mix(share->seed ^ 0x3333333333333333ULL);

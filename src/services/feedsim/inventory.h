@@ -72,7 +72,8 @@ struct dm_inventory *dm_inv_new(uint64_t seed, uint32_t count);
  * them: the same physical stone (lab-grown or not, treatment, shape, carats, colour, clarity,
  * cut, polish, symmetry, fluorescence, certificate lab and number, measurements and the other
  * certificate attributes), with this inventory's own ids, availability, price and dates.
- * Stones added later by churn are never shared. Deterministic from (seed, count, share). */
+ * Stones added later by churn are never shared. A share seed equal to seed is ignored (it would
+ * list stones twice). Deterministic from (seed, count, share). */
 struct dm_inv_share {
     uint64_t seed;
     double fraction; /* 0..1; 0 = no sharing */
