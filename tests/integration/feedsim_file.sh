@@ -110,6 +110,12 @@ elif cmd == "share":  # share A B: overlap count, graded alike, own prices, own 
     same_price = sum(x["Total Price"] == y["Total Price"] for x, y in overlap)
     same_stock = sum(x["Stock #"] == y["Stock #"] for x, y in overlap)
     print(len(overlap), same_grading, same_price, same_stock)
+elif cmd == "othershapes":  # othershapes FILE ADMIN_JSON: rows of the 3 unlisted shapes
+    _, rows, _ = read_csv(sys.argv[2])
+    got = [i for i, r in enumerate(rows, start=2)
+           if r["Shape"] in ("BAGUETTE", "TAPERED BAGUETTE", "BRIOLETTE")]
+    want = json.load(open(sys.argv[3]))["other_shape_lines"]
+    assert got == want and 0 < len(got) < len(rows) / 10, (len(got), len(want))
 elif cmd == "certs":  # certs STONES_JSON: lab/number of each GraphQL item
     for it in json.load(open(sys.argv[2]))["items"]:
         c = it["diamond"]["certificate"]
@@ -183,6 +189,7 @@ check "bad rows of every kind" bash -c "[ \$(cut -d' ' -f2 '$T/reported.txt' | s
 check "the malformed lines are exactly the reported ones" cmp -s "$T/reported.txt" "$T/found.txt"
 check_eq "/admin/file reports the file's ETag" "$(grep -i '^ETag:' "$T/bad.h" | cut -d' ' -f2 | tr -d '\r')" "$(jq -r .etag "$T/file.json")"
 check "bad rows change the ETag" [ "$(jq -r .etag "$T/file.json")" != "$etag" ]
+check "/admin/file lists the lines of the three unlisted shapes" py othershapes "$T/b.csv" "$T/file.json"
 check_eq "every row is still there, the structure ones short of fields" \
     "3000 $((3000 - $(grep -c structure "$T/reported.txt")))" \
     "$(python3 -c "import csv; r=list(csv.reader(open('$T/bad.csv', newline='')))[1:]; print(len(r), sum(len(x)==22 for x in r))")"

@@ -19,7 +19,8 @@
 #include "core/buf.h"
 #include "core/error.h"
 
-#define DM_INV_SHAPES 20 /* the 17 queried shapes and 3 the pipeline never asks for */
+#define DM_INV_SHAPES 20        /* the 17 queried shapes and 3 the pipeline never asks for */
+#define DM_INV_LISTED_SHAPES 17 /* shape indexes below this are the pipeline's shapes */
 
 /* A DiamondQuery, normalised. Zero-initialise, then set what the query carries. */
 struct dm_inv_filter {
