@@ -271,7 +271,7 @@ bool dm_feedfile_parse_http_date(const char *s, int64_t *ms)
 {
     /* "Sun, 06 Nov 1994 08:49:37 GMT": 29 characters, fixed positions. */
     if (s == NULL || strlen(s) != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
-        s[16] != ' ' || s[19] != ':' || s[22] != ':' || strcmp(s + 25, " GMT"))
+        s[16] != ' ' || s[19] != ':' || s[22] != ':' || strcmp(s + 25, " GMT") != 0)
         return false;
     int d, y, hh, mm, ss, mon = -1;
     for (int i = 0; i < 12; i++)
@@ -281,7 +281,9 @@ bool dm_feedfile_parse_http_date(const char *s, int64_t *ms)
         !digits(s + 20, 2, &mm) || !digits(s + 23, 2, &ss) || d < 1 || d > 31 || hh > 23 ||
         mm > 59 || ss > 60)
         return false;
-    int64_t t = ((dm_days_from_civil(y, mon, d) * 86400) + hh * 3600 + mm * 60 + ss) * 1000;
+    int64_t t =
+        ((dm_days_from_civil(y, mon, d) * 86400) + (int64_t)hh * 3600 + (int64_t)mm * 60 + ss) *
+        1000;
     /* Refuse what does not name itself (31 Feb, second 60): it must format back the same. The
      * weekday is not checked, as RFC 9110 lets recipients ignore it. */
     char back[DM_HTTP_DATE_LEN];

@@ -22,9 +22,9 @@
 #include "services/feedsim/internal.h"
 
 #define MAX_BODY (1u << 20)
-#define BLOCK (64u * 1024u) /* bytes handed to libmicrohttpd per call at most */
-#define FILL (32u * 1024u)  /* rows rendered ahead per refill */
-#define PEND_MAX (4u << 20) /* one row never comes near this */
+#define BLOCK ((size_t)64 * 1024)  /* bytes handed to libmicrohttpd per call at most */
+#define FILL ((size_t)32 * 1024)   /* rows rendered ahead per refill */
+#define PEND_MAX ((size_t)4 << 20) /* one row never comes near this */
 
 struct fileserver {
     struct MHD_Daemon *d;
@@ -287,7 +287,7 @@ static void admin_file(struct dm_feedsim *sim, struct dm_http_resp *resp)
         "{\"format\":\"%s\",\"path\":\"%s\",\"etag\":\"%s\",\"last_modified\":\"%s\","
         "\"rows\":%u,\"lines\":%lld,\"truncate_line\":%lld,\"bad_rows\":[",
         dm_feedfile_name(sim->format), dm_feedfile_path(sim->format), tag, lm, n,
-        (long long)(n + (sim->format == DM_FEEDFILE_CSV ? 1 : 0)),
+        (long long)n + (sim->format == DM_FEEDFILE_CSV ? 1 : 0),
         (long long)cut_line(sim->format, n, f.truncate_line));
     bool first = true;
     for (uint32_t i = 0; i < n && e == DM_OK; i++) {
