@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 
 struct cmd {
     const char *name;

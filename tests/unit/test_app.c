@@ -1,4 +1,4 @@
-/* test_app.c - dm_app_init / dm_app_free (cli/cli.h): a failed start-up (configuration error,
+/* test_app.c - dm_app_init / dm_app_free (app/app.h): a failed start-up (configuration error,
  * no database configured, unreachable database) returns its exit status with everything
  * released, so the caller returns without dm_app_free (LeakSanitizer checks it in the ASan
  * build); dm_app_free stays harmless on a failed, a zeroed and an already freed app. */
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "app/app.h"
 
 static int clean_env(void **state)
 {

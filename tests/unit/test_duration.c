@@ -1,10 +1,10 @@
-/* test_duration.c - dm_duration_format (cli/duration.h): each range's form, the boundaries
+/* test_duration.c - dm_duration_format (core/duration.h): each range's form, the boundaries
  * between them, negative durations and a short buffer. */
 #include "testlib.h"
 
 #include <string.h>
 
-#include "cli/duration.h"
+#include "core/duration.h"
 
 static void test_forms(void **state)
 {

@@ -39,6 +39,7 @@
 #include "adapters/db/db.h"
 #include "adapters/queue/queue.h"
 #include "adapters/watermark/watermark.h"
+#include "app/app.h"
 #include "core/error.h"
 #include "domain/messages.h"
 #include "domain/pricing.h"
@@ -55,6 +56,20 @@ struct dm_consolidator {
     int concurrency; /* batch loops (threads) per CONSOLIDATE, >= 1 */
     char instance_id[64];
 };
+
+/* Options of the resident service. */
+struct dm_consolidator_opts {
+    int64_t sweep_interval_ms; /* sweeper period; 0 = no sweeper */
+    int64_t stall_ms;          /* a run without progress this long is reported stalled */
+};
+
+/* Run the consolidator service on app's configuration and pool: the consolidate and work-done
+ * receive loops and the sweeper, each on its own thread, until SIGTERM (the batch in flight
+ * finishes, its message is abandoned for redelivery); then DM_OK. Errors (nothing left
+ * running): the queue or the watermark store could not be opened ("queue: ...",
+ * "watermark: ..."), a receive thread could not start. */
+enum dm_err dm_consolidator_run(struct dm_app *app, const struct dm_consolidator_opts *o,
+                                struct dm_error *err) DM_MUST_CHECK;
 
 /* Outcome of handling a message: settle it how. */
 enum dm_settle { DM_SETTLE_COMPLETE, DM_SETTLE_ABANDON, DM_SETTLE_DEAD_LETTER };

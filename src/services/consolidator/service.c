@@ -1,7 +1,7 @@
 /*
- * service.c - `diamond consolidator`: two receive loops (consolidate, work-done) on their own
- * threads, graceful SIGTERM (the batch in flight finishes, its message is abandoned for
- * redelivery), several replicas safe.
+ * service.c - the consolidator service (`diamond consolidator`): two receive loops (consolidate,
+ * work-done) on their own threads, graceful SIGTERM (the batch in flight finishes, its message is
+ * abandoned for redelivery), several replicas safe.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "adapters/http/client.h"
-#include "cli/cli.h"
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/signals.h"
@@ -125,73 +124,38 @@ static void *sweep_loop(void *arg)
     return NULL;
 }
 
-static void help(FILE *out)
+enum dm_err dm_consolidator_run(struct dm_app *app, const struct dm_consolidator_opts *o,
+                                struct dm_error *err)
 {
-    fprintf(out, "usage: diamond consolidator [--sweep-interval-ms N (default 60000, 0 = off)] "
-                 "[--stall-ms N]\n\n"
-                 "Consumes the consolidate queue (raw rows -> priced diamonds, removals, the\n"
-                 "watermark, run completion) and the work-done queue (run timeline, CONSOLIDATE\n"
-                 "backstop), and runs the sweeper (lost continuations, stalled runs). Stops\n"
-                 "gracefully on SIGTERM.\n\nenvironment:\n");
-    dm_config_print_help(DM_SVC_CONSOLIDATOR, out);
-}
-
-int dm_cmd_consolidator(int argc, char **argv)
-{
-    if (dm_wants_help(argc, argv)) {
-        help(stdout);
-        return DM_EXIT_OK;
-    }
-    int64_t sweep_ms = 60000, stall_ms = DM_RUN_STALL_MS;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--sweep-interval-ms") && i + 1 < argc) {
-            if (dm_parse_i64(argv[++i], 0, 86400000, &sweep_ms) != DM_OK) {
-                fprintf(stderr, "consolidator: --sweep-interval-ms needs 0..86400000\n");
-                return DM_EXIT_CONFIG;
-            }
-        } else if (!strcmp(argv[i], "--stall-ms") && i + 1 < argc) {
-            if (dm_parse_i64(argv[++i], 1000, INT64_MAX / 2, &stall_ms) != DM_OK) {
-                fprintf(stderr, "consolidator: --stall-ms needs a number of ms >= 1000\n");
-                return DM_EXIT_CONFIG;
-            }
-        } else {
-            fprintf(stderr, "consolidator: unexpected argument '%s'\n", argv[i]);
-            return DM_EXIT_CONFIG;
-        }
-    }
-    struct dm_app app;
-    int rc = dm_app_init(&app, DM_SVC_CONSOLIDATOR, "consolidator", DM_APP_DB | DM_APP_SCHEMA);
-    if (rc != 0)
-        return rc;
     dm_http_global_init();
-    struct dm_consolidator cs = {.db = app.db,
-                                 .batch_size = app.cfg.consolidator_batch_size,
-                                 .concurrency = app.cfg.consolidator_concurrency};
+    struct dm_consolidator cs = {.db = app->db,
+                                 .batch_size = app->cfg.consolidator_batch_size,
+                                 .concurrency = app->cfg.consolidator_concurrency};
     char host[64] = "host";
     gethostname(host, sizeof(host) - 1);
     snprintf(cs.instance_id, sizeof(cs.instance_id), "%.40s-%d", host, (int)getpid());
-    struct dm_error err = {0};
-    rc = DM_EXIT_FAIL;
-    if (dm_queue_open(&app.cfg, app.db, &cs.queue, &err) != DM_OK) {
-        dm_error(NULL, "queue: %s", err.message);
-        fprintf(stderr, "consolidator: queue: %s\n", err.message);
+    struct dm_error e = {0};
+    enum dm_err rc = DM_OK;
+    if ((rc = dm_queue_open(&app->cfg, app->db, &cs.queue, &e)) != DM_OK) {
+        dm_error(NULL, "queue: %s", e.message);
+        dm_error_set(err, rc, "queue: %s", e.message);
         goto out;
     }
-    if (dm_watermark_open(&app.cfg, &cs.wm, &err) != DM_OK) {
-        dm_error(NULL, "watermark: %s", err.message);
-        fprintf(stderr, "consolidator: watermark: %s\n", err.message);
+    if ((rc = dm_watermark_open(&app->cfg, &cs.wm, &e)) != DM_OK) {
+        dm_error(NULL, "watermark: %s", e.message);
+        dm_error_set(err, rc, "watermark: %s", e.message);
         goto out;
     }
-    cs.alert = dm_alert_open(&app.cfg);
+    cs.alert = dm_alert_open(&app->cfg);
     dm_info(NULL, "consolidator %s started (queue %s, watermark %s, alerts %s, batch %d x %d)",
             cs.instance_id, dm_queue_backend_name(cs.queue), dm_watermark_backend_name(cs.wm),
             dm_alert_backend_name(cs.alert), cs.batch_size, cs.concurrency);
     pthread_t t1, t2, t3;
     struct sweep_args sa = {
-        .cs = &cs, .cfg = &app.cfg, .interval_ms = sweep_ms, .stall_ms = stall_ms};
+        .cs = &cs, .cfg = &app->cfg, .interval_ms = o->sweep_interval_ms, .stall_ms = o->stall_ms};
     bool t1ok = pthread_create(&t1, NULL, consolidate_loop, &cs) == 0;
     bool t2ok = pthread_create(&t2, NULL, work_done_loop, &cs) == 0;
-    bool t3ok = sweep_ms > 0 && pthread_create(&t3, NULL, sweep_loop, &sa) == 0;
+    bool t3ok = o->sweep_interval_ms > 0 && pthread_create(&t3, NULL, sweep_loop, &sa) == 0;
     if (!t1ok || !t2ok) {
         dm_error(NULL, "could not start threads");
         dm_stop_flag = 1;
@@ -203,11 +167,11 @@ int dm_cmd_consolidator(int argc, char **argv)
     if (t3ok)
         pthread_join(t3, NULL);
     dm_info(NULL, "consolidator stopped");
-    rc = t1ok && t2ok ? DM_EXIT_OK : DM_EXIT_FAIL;
+    if (!t1ok || !t2ok)
+        rc = dm_error_set(err, DM_ERR_INTERNAL, "could not start threads");
 out:
     dm_alert_free(cs.alert);
     dm_watermark_free(cs.wm);
     dm_queue_free(cs.queue);
-    dm_app_free(&app);
     return rc;
 }

@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/config.h"
 #include "core/error.h"
 
 /* Bounds of the proxy. */
@@ -38,6 +39,16 @@
 #define DM_DASHBOARD_UPSTREAM_TIMEOUT_MS 120000L /* reprice of a large catalogue takes a while */
 #define DM_DASHBOARD_MAX_HEADERS 64
 #define DM_DASHBOARD_DEFAULT_PORT 8080
+
+/*
+ * Serve the dashboard until SIGTERM, then return DM_OK: static files from DASHBOARD_DIR (or
+ * dm_dashboard_default_dir), the proxy to API_URL, on bind (an IPv4 address) and PORT when set,
+ * else DM_DASHBOARD_DEFAULT_PORT. Errors, with err (not NULL) filled: DM_ERR_INVALID for a
+ * configuration problem (DASHBOARD_DIR missing, API_URL too long or not a base URL, bind not an
+ * IPv4 address), DM_ERR_IO when it cannot listen.
+ */
+enum dm_err dm_dashboard_serve(const struct dm_config *cfg, const char *bind,
+                               struct dm_error *err) DM_MUST_CHECK;
 
 /*
  * Map a decoded URL path ("/", "/js/app.js") to a file under root (a real, absolute directory

@@ -244,19 +244,14 @@ static void alert_breach(struct dm_alert_sink *sink, const struct dm_check_resul
     (void)dm_alert_send(sink, NULL, subject, body); /* a failed send is logged by the sink */
 }
 
-int dm_check_report(struct dm_app *app, const struct dm_check_result res[DM_CHECK_COUNT],
-                    bool send_alerts, FILE *out)
+int dm_check_notify(struct dm_app *app, const struct dm_check_result res[DM_CHECK_COUNT],
+                    bool send_alerts)
 {
     int bad = 0;
-    if (out)
-        fprintf(out, "%-24s %-12s %-8s %s\n", "METRIC", "THRESHOLD", "STATUS", "VALUE");
     for (int i = 0; i < DM_CHECK_COUNT; i++) {
         const struct dm_check_result *r = &res[i];
         if (r->state != DM_CHECK_OK)
             bad++;
-        if (out)
-            fprintf(out, "%-24s %-12s %-8s %s\n", r->metric, r->threshold,
-                    dm_check_state_name(r->state), r->value_text);
         json_t *f =
             json_pack("{s:s, s:s, s:f, s:s}", "check", r->name, "state",
                       dm_check_state_name(r->state), "value", r->value, "detail", r->value_text);
@@ -272,15 +267,5 @@ int dm_check_report(struct dm_app *app, const struct dm_check_result res[DM_CHEC
                 alert_breach(sink, &res[i]);
         dm_alert_free(sink);
     }
-    if (out)
-        fprintf(out, "%d of %d thresholds OK%s\n", DM_CHECK_COUNT - bad, DM_CHECK_COUNT,
-                (bad && send_alerts) ? "; alert sent for each other" : "");
-    return bad ? DM_EXIT_FAIL : DM_EXIT_OK;
-}
-
-int dm_check_run(struct dm_app *app, bool send_alerts, FILE *out)
-{
-    struct dm_check_result res[DM_CHECK_COUNT];
-    dm_check_evaluate(app, res);
-    return dm_check_report(app, res, send_alerts, out);
+    return bad;
 }

@@ -11,10 +11,10 @@
  *                          (api_request_stats, migration 005)
  *   watermark_age          now - watermark.lastUpdatedAt (absent = breached)        > 48 h
  *
- * dm_check_run() prints one line per threshold with its value and OK / BREACH (UNKNOWN when it
- * could not be measured), sends one alert per breach through the alert sink (Resend or log),
- * and returns the exit status: 0 when all are OK, 1 when any is breached or unknown.
- * `diamond check` calls it; the resident scheduler calls it hourly.
+ * dm_check_evaluate() measures each as OK / BREACH (UNKNOWN when it could not be measured);
+ * dm_check_notify() logs one line per threshold and sends one alert per breach through the alert
+ * sink (Resend or log). `diamond check` (commands/check.c) calls both and prints the results;
+ * the resident scheduler runs it hourly.
  *
  * Thread-safety: none needed; each call opens and closes its own queue/watermark/alert handles.
  */
@@ -22,9 +22,8 @@
 #define DM_SERVICES_OPS_CHECK_H
 
 #include <stdbool.h>
-#include <stdio.h>
 
-#include "cli/cli.h"
+#include "app/app.h"
 
 /* The seed's thresholds. */
 #define DM_CHECK_DEAD_LETTER_MAX 0
@@ -60,14 +59,10 @@ struct dm_check_result {
  * DM_CHECK_UNKNOWN with the reason in value_text. app->db must be open. */
 void dm_check_evaluate(struct dm_app *app, struct dm_check_result out[DM_CHECK_COUNT]);
 
-/* Evaluate, print a table to out (may be NULL), alert on each breach when send_alerts.
- * Returns 0 when every threshold is OK, 1 otherwise. */
-int dm_check_run(struct dm_app *app, bool send_alerts, FILE *out);
-
-/* Print results (out may be NULL), log one line per threshold (warn when not OK), alert on each
- * breach when send_alerts. Returns 0 when every threshold is OK, 1 otherwise. */
-int dm_check_report(struct dm_app *app, const struct dm_check_result res[DM_CHECK_COUNT],
-                    bool send_alerts, FILE *out);
+/* Log one line per threshold (warn when not OK) and, when send_alerts, alert on each one not
+ * OK (a failed send is logged by the sink). Returns how many thresholds are not OK. */
+int dm_check_notify(struct dm_app *app, const struct dm_check_result res[DM_CHECK_COUNT],
+                    bool send_alerts);
 
 /* "OK" / "BREACH" / "UNKNOWN". */
 const char *dm_check_state_name(enum dm_check_state s);

@@ -341,19 +341,14 @@ enum dm_err dm_scheduler_plan(const struct dm_sched_env *env, const struct dm_sc
         build_item(run_id, trace_id, i, &plan.parts[i], from_ms, to_ms, &items[i]);
 
     if (o->dry_run) {
+        /* The plan goes to the caller (the command prints it); nothing is written. */
         res->outcome = DM_SCHED_DRY_RUN;
-        printf("dry run: %s window %s..%s, %d partitions, %lld stones%s\n", type, from, to, plan.n,
-               (long long)plan.total, plan.capped ? " (capped)" : "");
-        printf("  %-4s %12s %12s %10s\n", "id", "min_price", "max_price", "estimate");
-        for (int i = 0; i < plan.n; i++)
-            printf("  %-4s %12lld %12lld %10lld\n", items[i].partition_id,
-                   (long long)plan.parts[i].min_price, (long long)plan.parts[i].max_price,
-                   (long long)plan.parts[i].estimated);
-        fmt_seconds(dm_mono_ms() - t0, secs, sizeof(secs));
-        printf("dry-run type=%s window=%s..%s partitions=%d estimated=%lld count_queries=%d "
-               "largest=%lld smallest=%lld seconds=%s\n",
-               type, from, to, plan.n, (long long)plan.total, plan.count_queries,
-               (long long)plan.largest, (long long)plan.smallest, secs);
+        snprintf(res->type, sizeof(res->type), "%s", type);
+        memcpy(res->from, from, sizeof(res->from));
+        memcpy(res->to, to, sizeof(res->to));
+        fmt_seconds(dm_mono_ms() - t0, res->seconds, sizeof(res->seconds));
+        res->plan = plan;
+        memset(&plan, 0, sizeof(plan));
         goto out;
     }
 
@@ -394,7 +389,6 @@ enum dm_err dm_scheduler_plan(const struct dm_sched_env *env, const struct dm_sc
              plan.count_queries, (long long)plan.largest, (long long)plan.smallest, secs);
     struct dm_log_ctx ctx = {.run_id = run_id, .trace_id = trace_id};
     dm_info(&ctx, "%s", res->message);
-    printf("%s\n", res->message);
 out:
     if (lock_conn) {
         if (locked && dm_db_exec(lock_conn, "SELECT pg_advisory_unlock(" SCHED_LOCK_KEY ")", 0,
@@ -406,4 +400,12 @@ out:
     dm_partition_plan_free(&plan);
     dm_watermark_free(wms);
     return e;
+}
+
+void dm_sched_result_free(struct dm_sched_result *res)
+{
+    if (res == NULL)
+        return;
+    dm_partition_plan_free(&res->plan);
+    memset(&res->plan, 0, sizeof(res->plan));
 }

@@ -7,7 +7,7 @@
 #include "services/scheduler/scheduler.h"
 
 enum dm_err dm_scheduler_run_request(const struct dm_sched_env *env, const char *id, bool *found,
-                                     struct dm_error *err)
+                                     struct dm_sched_result *planned, struct dm_error *err)
 {
     *found = false;
     PGresult *r = NULL;
@@ -57,6 +57,10 @@ enum dm_err dm_scheduler_run_request(const struct dm_sched_env *env, const char 
                     "UPDATE scheduler_requests SET status = $2, run_id = $3, message = $4, "
                     "updated_at = now() WHERE id = $1",
                     4, p, NULL, err);
+    if (planned)
+        *planned = res;
+    else
+        dm_sched_result_free(&res);
     if (pe != DM_OK) {
         if (err)
             *err = perr;

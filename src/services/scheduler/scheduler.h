@@ -1,8 +1,9 @@
 /*
  * scheduler.h - planning a run (pipeline.md §2) and the resident scheduler's duties: cron,
  * manual trigger requests (scheduler_requests rows), the sweeper (§6) and the hourly
- * monitoring check. `diamond scheduler` is in cmd_scheduler.c; this header lets other
- * services (consolidator's sweeper, the demo) reuse the pieces.
+ * monitoring check. `diamond scheduler` (commands/scheduler.c) parses the options, prints
+ * the results and runs the resident loop; this header also lets other services (the
+ * consolidator's sweeper) reuse the pieces. Nothing here prints.
  */
 #ifndef DM_SERVICES_SCHEDULER_H
 #define DM_SERVICES_SCHEDULER_H
@@ -16,6 +17,8 @@
 #include "adapters/queue/queue.h"
 #include "core/config.h"
 #include "core/crypto.h"
+#include "core/timeutil.h"
+#include "domain/partition.h"
 
 enum dm_run_kind { DM_RUN_KIND_AUTO = 0, DM_RUN_KIND_FULL, DM_RUN_KIND_INCREMENTAL };
 
@@ -35,26 +38,37 @@ struct dm_sched_opts {
 
 enum dm_sched_outcome {
     DM_SCHED_PLANNED, /* a run was created and its work items sent */
-    DM_SCHED_DRY_RUN, /* plan printed, nothing written */
+    DM_SCHED_DRY_RUN, /* plan returned in the result, nothing written */
     DM_SCHED_EMPTY,   /* the window holds no stone: no run */
     DM_SCHED_BUSY,    /* another run in progress, or another scheduler planning */
 };
 
 struct dm_sched_result {
     enum dm_sched_outcome outcome;
-    char run_id[DM_UUID_LEN];
-    char message[512];
+    char run_id[DM_UUID_LEN]; /* PLANNED */
+    char message[512];        /* PLANNED: the summary line; EMPTY, BUSY: why no run */
+    /* DM_SCHED_DRY_RUN only: the plan that would have been sent (partition i is
+     * dm_partition_id(i)); release with dm_sched_result_free. */
+    char type[16]; /* "full" or "incremental" */
+    char from[DM_ISO_LEN], to[DM_ISO_LEN];
+    char seconds[32]; /* planning time, "s.mmm" */
+    struct dm_partition_plan plan;
 };
 
-/* Plan one run and send its work items. Prints the summary line (or the dry-run plan) to
- * stdout. Errors: unreadable watermark, feed or database failures (no run created, or a run
- * the sweeper can repair if the failure came after the commit). */
+/* Plan one run and send its work items; the outcome (and for a dry run the plan) in res,
+ * which the caller releases with dm_sched_result_free. Errors: unreadable watermark, feed or
+ * database failures (no run created, or a run the sweeper can repair if the failure came
+ * after the commit). */
 enum dm_err dm_scheduler_plan(const struct dm_sched_env *env, const struct dm_sched_opts *o,
                               struct dm_sched_result *res, struct dm_error *err) DM_MUST_CHECK;
+/* Release what a result holds (the dry-run plan). NULL and a second call are harmless. */
+void dm_sched_result_free(struct dm_sched_result *res);
 
 /* Execute one scheduler_requests row (by id), or the oldest pending one when id is NULL
- * (*found false when none). Marks it running, then done (with run_id) or failed (message). */
+ * (*found false when none). Marks it running, then done (with run_id) or failed (message).
+ * The planning outcome goes to *planned when not NULL (valid when *found and DM_OK). */
 enum dm_err dm_scheduler_run_request(const struct dm_sched_env *env, const char *id, bool *found,
+                                     struct dm_sched_result *planned,
                                      struct dm_error *err) DM_MUST_CHECK;
 
 /* Sweeper state kept between passes (which runs were already reported stalled, which

@@ -1,4 +1,4 @@
-/* worker.c - `diamond worker`: the per-message algorithm of pipeline.md §3 (see worker.h). */
+/* worker.c - the ingestion worker: the per-message algorithm of pipeline.md §3 (see worker.h). */
 #include "services/worker/worker.h"
 
 #include <pthread.h>
@@ -13,7 +13,6 @@
 #include "adapters/feed/nivoda.h"
 #include "adapters/http/client.h"
 #include "adapters/queue/queue.h"
-#include "cli/cli.h"
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/json.h"
@@ -696,32 +695,11 @@ static void *renew_thread(void *arg)
     return NULL;
 }
 
-static void usage(FILE *out)
+enum dm_err dm_worker_run(struct dm_app *app, struct dm_error *err)
 {
-    fprintf(out, "usage: diamond worker\n\n"
-                 "Processes WORK_ITEMs from the work-items queue, one feed page per message,\n"
-                 "WORKER_CONCURRENCY at once, into raw_diamonds_nivoda. Runs until SIGTERM.\n\n");
-    dm_config_print_help(DM_SVC_WORKER, out);
-}
-
-int dm_cmd_worker(int argc, char **argv)
-{
-    if (dm_wants_help(argc, argv)) {
-        usage(stdout);
-        return DM_EXIT_OK;
-    }
-    if (argc > 1) {
-        fprintf(stderr, "worker: unexpected argument '%s'\n", argv[1]);
-        usage(stderr);
-        return DM_EXIT_CONFIG;
-    }
-    struct dm_app app;
-    int rc = dm_app_init(&app, DM_SVC_WORKER, "worker", DM_APP_DB | DM_APP_SCHEMA);
-    if (rc != 0)
-        return rc;
     dm_http_global_init();
-    struct worker w = {.cfg = &app.cfg, .concurrency = app.cfg.worker_concurrency};
-    struct dm_error err = {0};
+    struct worker w = {.cfg = &app->cfg, .concurrency = app->cfg.worker_concurrency};
+    enum dm_err rc = DM_OK;
     pthread_t *threads = NULL;
     struct thread_arg *args = NULL;
     pthread_t renewer;
@@ -729,32 +707,27 @@ int dm_cmd_worker(int argc, char **argv)
     int started = 0;
     pthread_mutex_init(&w.mu, NULL);
     /* Every handler needs a connection, plus the queue's and the renewer's. */
-    if (app.cfg.database_pool_size < w.concurrency + 4) {
-        char *conninfo = dm_config_conninfo(&app.cfg);
+    if (app->cfg.database_pool_size < w.concurrency + 4) {
+        char *conninfo = dm_config_conninfo(&app->cfg);
         struct dm_db *bigger = NULL;
-        enum dm_err e = dm_db_open(conninfo, w.concurrency + 4, &bigger, &err);
+        rc = dm_db_open(conninfo, w.concurrency + 4, &bigger, err);
         free(conninfo);
-        if (e != DM_OK) {
-            fprintf(stderr, "worker: %s\n", err.message);
-            rc = DM_EXIT_FAIL;
+        if (rc != DM_OK)
             goto out;
-        }
-        dm_db_free(app.db);
-        app.db = bigger;
+        dm_db_free(app->db);
+        app->db = bigger;
     }
-    w.db = app.db;
-    if (dm_runops_queue_open(&app.cfg, app.db, &w.queue, &err) != DM_OK) {
-        fprintf(stderr, "worker: %s\n", err.message);
-        rc = DM_EXIT_FAIL;
+    w.db = app->db;
+    rc = dm_runops_queue_open(&app->cfg, app->db, &w.queue, err);
+    if (rc != DM_OK)
         goto out;
-    }
     const struct dm_queue_settings *qs = dm_queue_handle_settings(w.queue, DM_Q_WORK_ITEMS);
     w.max_delivery = qs->max_delivery;
     w.lock_ms = qs->lock_ms;
     struct dm_nivoda_opts nopts;
-    dm_nivoda_opts_from_config(&app.cfg, &nopts);
+    dm_nivoda_opts_from_config(&app->cfg, &nopts);
     w.feed = dm_nivoda_new(&nopts);
-    w.alert = dm_alert_open(&app.cfg);
+    w.alert = dm_alert_open(&app->cfg);
     char host[64] = "";
     if (gethostname(host, sizeof(host)) != 0)
         snprintf(host, sizeof(host), "worker");
@@ -800,7 +773,7 @@ int dm_cmd_worker(int argc, char **argv)
             (long long)atomic_load(&w.pages), (long long)atomic_load(&w.stones),
             (long long)atomic_load(&w.errors));
     if (started == 0)
-        rc = DM_EXIT_FAIL;
+        rc = dm_error_set(err, DM_ERR_INTERNAL, "no handler thread could be started");
 out:
     free(threads);
     free(args);
@@ -809,6 +782,5 @@ out:
     dm_nivoda_free(w.feed);
     dm_alert_free(w.alert);
     pthread_mutex_destroy(&w.mu);
-    dm_app_free(&app);
     return rc;
 }

@@ -24,4 +24,13 @@
 #ifndef DM_SERVICES_WORKER_H
 #define DM_SERVICES_WORKER_H
 
+#include "app/app.h"
+#include "core/error.h"
+
+/* Run the worker on app's configuration and pool until SIGTERM, then finish the in-flight
+ * messages and return DM_OK. When the pool is smaller than WORKER_CONCURRENCY + 4 it is
+ * replaced by a big enough one (app->db changes; app still owns it). Errors (nothing left
+ * running): the pool or the queue could not be opened, no handler thread could start. */
+enum dm_err dm_worker_run(struct dm_app *app, struct dm_error *err) DM_MUST_CHECK;
+
 #endif

@@ -1,9 +1,9 @@
-/* cmd_apikey.c - `diamond apikey create|list|revoke`: keys printed once, only SHA-256 stored. */
+/* apikey.c - `diamond apikey create|list|revoke`: keys printed once, only SHA-256 stored. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/log.h"

@@ -1,9 +1,9 @@
 /*
- * duration.h - the short human form of a duration in the operator commands' tables
- * (`diamond status`, `diamond queue stats`): "4.2s", "3m07s", "2h05m", "1d03h". Pure; no I/O.
+ * duration.h - the short human form of a duration: "4.2s", "3m07s", "2h05m", "1d03h" (the
+ * operator commands' tables: `diamond status`, `diamond queue stats`). Pure; no I/O.
  */
-#ifndef DM_CLI_DURATION_H
-#define DM_CLI_DURATION_H
+#ifndef DM_CORE_DURATION_H
+#define DM_CORE_DURATION_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /*
- * cmd_dashboard.c - `diamond dashboard`: a libmicrohttpd server (one thread per connection, so a
- * slow upstream call blocks only its own connection) that serves the static dashboard and
- * reverse-proxies the API paths through the HTTP client module. See dashboard.h.
+ * server.c - the dashboard service (`diamond dashboard`): a libmicrohttpd server (one thread per
+ * connection, so a slow upstream call blocks only its own connection) that serves the static
+ * dashboard and reverse-proxies the API paths through the HTTP client module. See dashboard.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +19,7 @@
 #include "adapters/http/client.h"
 #include "adapters/http/stream.h"
 #include "adapters/http/url.h"
-#include "cli/cli.h"
+#include "core/config.h"
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/log.h"
@@ -576,52 +576,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return serve_static(d, c, method, url);
 }
 
-static void usage(void)
+enum dm_err dm_dashboard_serve(const struct dm_config *cfg, const char *bind, struct dm_error *err)
 {
-    printf("usage: diamond dashboard [--bind ADDR]\n\n"
-           "Serves the operator dashboard (static files from DASHBOARD_DIR, here %s)\n"
-           "on PORT (default %d for the dashboard) and reverse-proxies /api/, /health,\n"
-           "/metrics and the API docs to API_URL. Holds no secrets: operators sign in with\n"
-           "an API key (diamond apikey create) that stays in their browser.\n"
-           "  --bind ADDR  IPv4 address to listen on (default 0.0.0.0)\n",
-           dm_dashboard_default_dir(getenv("DASHBOARD_DIR")), DM_DASHBOARD_DEFAULT_PORT);
-    dm_config_print_help(DM_SVC_DASHBOARD, stdout);
-}
-
-int dm_cmd_dashboard(int argc, char **argv)
-{
-    if (dm_wants_help(argc, argv)) {
-        usage();
-        return DM_EXIT_OK;
-    }
-    const char *bind = "0.0.0.0";
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--bind") && i + 1 < argc) {
-            bind = argv[++i];
-        } else {
-            fprintf(stderr, "dashboard: unknown option '%s' (see --help)\n", argv[i]);
-            return DM_EXIT_CONFIG;
-        }
-    }
-    struct dm_app app;
-    int rc = dm_app_init(&app, DM_SVC_DASHBOARD, "dashboard", 0);
-    if (rc != 0)
-        return rc;
     struct dashboard *d = dm_xcalloc(1, sizeof(*d));
     struct MHD_Daemon *daemon = NULL;
-    rc = DM_EXIT_FAIL;
+    enum dm_err rc = DM_ERR_INVALID; /* configuration problems, until the daemon starts */
     /* The config table's PORT default (3000) is the API's; the dashboard's own is 8080. */
     const char *port_env = getenv("PORT");
-    int port = (port_env && port_env[0]) ? app.cfg.port : DM_DASHBOARD_DEFAULT_PORT;
-    const char *dir = dm_dashboard_default_dir(app.cfg.dashboard_dir);
+    int port = (port_env && port_env[0]) ? cfg->port : DM_DASHBOARD_DEFAULT_PORT;
+    const char *dir = dm_dashboard_default_dir(cfg->dashboard_dir);
     if (realpath(dir, d->root) == NULL) {
-        fprintf(stderr, "dashboard: DASHBOARD_DIR %s: %s\n", dir, strerror(errno));
-        rc = DM_EXIT_CONFIG;
+        dm_error_set(err, rc, "DASHBOARD_DIR %s: %s", dir, strerror(errno));
         goto out;
     }
-    if (dm_strlcpy(d->api_url, app.cfg.api_url, sizeof(d->api_url)) != DM_OK) {
-        fprintf(stderr, "dashboard: API_URL is too long\n");
-        rc = DM_EXIT_CONFIG;
+    if (dm_strlcpy(d->api_url, cfg->api_url, sizeof(d->api_url)) != DM_OK) {
+        dm_error_set(err, rc, "API_URL is too long");
         goto out;
     }
     size_t n = strlen(d->api_url);
@@ -631,8 +600,7 @@ int dm_cmd_dashboard(int argc, char **argv)
     char *probe = NULL;
     struct dm_error uerr = {0};
     if (dm_http_url_on_base(d->api_url, "/health", NULL, &probe, &uerr) != DM_OK) {
-        fprintf(stderr, "dashboard: API_URL %s: %s\n", d->api_url, uerr.message);
-        rc = DM_EXIT_CONFIG;
+        dm_error_set(err, rc, "API_URL %s: %s", d->api_url, uerr.message);
         goto out;
     }
     free(probe);
@@ -642,8 +610,7 @@ int dm_cmd_dashboard(int argc, char **argv)
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)port);
     if (inet_pton(AF_INET, bind, &addr.sin_addr) != 1) {
-        fprintf(stderr, "dashboard: --bind %s is not an IPv4 address\n", bind);
-        rc = DM_EXIT_CONFIG;
+        dm_error_set(err, rc, "--bind %s is not an IPv4 address", bind);
         goto out;
     }
     /* No thread per connection: idle connections cost a socket, not a thread (issue 15 item 4:
@@ -659,7 +626,7 @@ int dm_cmd_dashboard(int argc, char **argv)
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)DASHBOARD_CONNECTIONS_PER_IP,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 256u, MHD_OPTION_END);
     if (daemon == NULL) {
-        fprintf(stderr, "dashboard: cannot listen on %s:%d (port in use?)\n", bind, port);
+        rc = dm_error_set(err, DM_ERR_IO, "cannot listen on %s:%d (port in use?)", bind, port);
         goto out;
     }
     dm_info(NULL, "dashboard listening on %s:%d, files %s, API %s", bind, port, d->root,
@@ -669,11 +636,10 @@ int dm_cmd_dashboard(int argc, char **argv)
         nanosleep(&ts, NULL);
     }
     dm_info(NULL, "dashboard stopping");
-    rc = DM_EXIT_OK;
+    rc = DM_OK;
 out:
     if (daemon != NULL)
         MHD_stop_daemon(daemon);
     free(d);
-    dm_app_free(&app);
     return rc;
 }

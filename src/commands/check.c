@@ -1,9 +1,9 @@
-/* cmd_check.c - `diamond check`: the seed's monitoring thresholds, non-zero exit on a breach. */
+/* check.c - `diamond check`: the seed's monitoring thresholds, non-zero exit on a breach. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "services/ops/check.h"
@@ -43,7 +43,7 @@ static int print_json(struct dm_app *app, bool send_alerts)
                               res[i].value_text, "action", res[i].action));
     }
     json_t *o = json_pack("{s:o, s:b}", "checks", checks, "ok", bad == 0);
-    int rc = dm_check_report(app, res, send_alerts, NULL);
+    int rc = dm_check_notify(app, res, send_alerts) ? DM_EXIT_FAIL : DM_EXIT_OK;
     char *text = json_dumps(o, JSON_COMPACT); /* one line: also a valid log line */
     json_decref(o);
     if (text) {
@@ -51,6 +51,20 @@ static int print_json(struct dm_app *app, bool send_alerts)
         free(text);
     }
     return rc;
+}
+
+static int print_table(struct dm_app *app, bool send_alerts)
+{
+    struct dm_check_result res[DM_CHECK_COUNT];
+    dm_check_evaluate(app, res);
+    printf("%-24s %-12s %-8s %s\n", "METRIC", "THRESHOLD", "STATUS", "VALUE");
+    for (int i = 0; i < DM_CHECK_COUNT; i++)
+        printf("%-24s %-12s %-8s %s\n", res[i].metric, res[i].threshold,
+               dm_check_state_name(res[i].state), res[i].value_text);
+    int bad = dm_check_notify(app, res, send_alerts);
+    printf("%d of %d thresholds OK%s\n", DM_CHECK_COUNT - bad, DM_CHECK_COUNT,
+           (bad && send_alerts) ? "; alert sent for each other" : "");
+    return bad ? DM_EXIT_FAIL : DM_EXIT_OK;
 }
 
 int dm_cmd_check(int argc, char **argv)
@@ -75,7 +89,7 @@ int dm_cmd_check(int argc, char **argv)
     if (rc != 0)
         return rc;
     dm_log_set_fd(2); /* stdout carries the table; log lines go to stderr */
-    rc = json ? print_json(&app, alerts) : dm_check_run(&app, alerts, stdout);
+    rc = json ? print_json(&app, alerts) : print_table(&app, alerts);
     dm_app_free(&app);
     return rc;
 }

@@ -1,7 +1,7 @@
-/* cmd_reprice.c - `diamond reprice`: re-apply the active pricing rules to every active diamond. */
+/* reprice.c - `diamond reprice`: re-apply the active pricing rules to every active diamond. */
 #include <stdio.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 #include "core/log.h"
 #include "services/consolidator/reprice.h"
 

@@ -1,5 +1,5 @@
 /*
- * cmd_retry.c - `diamond retry RUN [PARTITION]`: clear the failed flag of a run's failed
+ * retry.c - `diamond retry RUN [PARTITION]`: clear the failed flag of a run's failed
  * partitions (not cancelled ones), keep next_offset, and send a WORK_ITEM from next_offset
  * with attempt n and the id suffix ":r{n}" so the duplicate-detection window cannot swallow
  * it (pipeline.md §3, pitfall: "a manual retry resent from offset 0 and silently dropped").
@@ -7,7 +7,7 @@
  */
 #include <stdio.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 #include "core/log.h"
 #include "domain/messages.h"
 #include "services/ops/retry.h"

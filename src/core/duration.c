@@ -1,5 +1,5 @@
-/* duration.c - short human durations for the operator commands (see duration.h). */
-#include "cli/duration.h"
+/* duration.c - short human durations (see duration.h). */
+#include "core/duration.h"
 
 #include <inttypes.h>
 #include <stdio.h>

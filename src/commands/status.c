@@ -1,5 +1,5 @@
 /*
- * cmd_status.c - `diamond status`: the pipeline at a glance in a terminal. Recent runs with their
+ * status.c - `diamond status`: the pipeline at a glance in a terminal. Recent runs with their
  * derived status (domain/run_status.h), the partitions of the latest (or a chosen) run, queue and
  * dead-letter depths, and the watermark's age. Plain text tables; ANSI colours only when stdout
  * is a terminal (and NO_COLOR is unset and --no-color not given).
@@ -13,8 +13,8 @@
 #include "adapters/db/db.h"
 #include "adapters/queue/queue.h"
 #include "adapters/watermark/watermark.h"
-#include "cli/cli.h"
-#include "cli/duration.h"
+#include "commands/commands.h"
+#include "core/duration.h"
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/num.h"

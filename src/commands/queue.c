@@ -1,5 +1,5 @@
 /*
- * cmd_queue.c - `diamond queue stats|dlq|resubmit`: operator view of the three queues on
+ * queue.c - `diamond queue stats|dlq|resubmit`: operator view of the three queues on
  * whichever backend is configured (depth, scheduled, dead-letter depth, oldest message age),
  * the dead-lettered messages of one queue, and moving them back for another attempt.
  */
@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "adapters/queue/queue.h"
-#include "cli/cli.h"
-#include "cli/duration.h"
+#include "commands/commands.h"
+#include "core/duration.h"
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/num.h"

@@ -25,7 +25,7 @@
 #include "adapters/db/db.h"
 #include "adapters/db/migrate.h"
 #include "adapters/db/pgcluster.h"
-#include "cli/cli.h"
+#include "commands/commands.h"
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/log.h"

@@ -1,19 +1,13 @@
-/* app.c - shared start-up for services and operator commands. */
+/* app.c - shared start-up for services and commands (see app.h). */
+#include "app/app.h"
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapters/db/migrate.h"
-#include "cli/cli.h"
 #include "core/log.h"
 #include "core/signals.h"
-
-bool dm_wants_help(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
-            return true;
-    return false;
-}
 
 int dm_app_init(struct dm_app *app, unsigned service, const char *name, unsigned flags)
 {

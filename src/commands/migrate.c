@@ -1,9 +1,9 @@
-/* cmd_migrate.c - `diamond migrate [--status]`. */
+/* migrate.c - `diamond migrate [--status]`. */
 #include <stdio.h>
 #include <string.h>
 
 #include "adapters/db/migrate.h"
-#include "cli/cli.h"
+#include "commands/commands.h"
 #include "core/log.h"
 
 int dm_cmd_migrate(int argc, char **argv)

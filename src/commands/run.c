@@ -1,5 +1,5 @@
 /*
- * cmd_run.c - `diamond run cancel RUN`: the run gets cancelled_at, its unfinished partitions
+ * run.c - `diamond run cancel RUN`: the run gets cancelled_at, its unfinished partitions
  * become failed + cancelled (workers then complete their messages without side effects), the
  * worker_runs rows of those partitions become failed, and nothing is consolidated
  * (services/ops/cancel.h, shared with POST /api/v2/triggers/cancel-run).
@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 #include "core/crypto.h"
 #include "core/log.h"
 #include "services/ops/cancel.h"

@@ -1,10 +1,10 @@
-/* cmd_feedsim.c - `diamond feed-sim`: command line, start-up, serve until SIGTERM. */
+/* feed_sim.c - `diamond feed-sim`: command line, start-up, serve until SIGTERM. */
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "commands/commands.h"
 #include "core/log.h"
 #include "core/num.h"
 #include "core/signals.h"

@@ -1,5 +1,5 @@
 /*
- * cmd_scheduler.c - `diamond scheduler [--full|--incremental] [--dry-run] [--force]`, one run
+ * scheduler.c - `diamond scheduler [--full|--incremental] [--dry-run] [--force]`, one run
  * planned per execution; `--request ID` executes one manual trigger request; `--cron EXPR`
  * stays resident: plans on schedule, executes pending trigger requests, runs the sweeper and,
  * when `diamond check` is linked, the monitoring check hourly (as a child process).
@@ -13,12 +13,13 @@
 #include <unistd.h>
 
 #include "adapters/http/client.h"
-#include "cli/cli.h"
+#include "commands/commands.h"
 #include "core/log.h"
 #include "core/num.h"
 #include "core/signals.h"
 #include "core/timeutil.h"
 #include "domain/cron.h"
+#include "domain/partition.h"
 #include "domain/run_status.h"
 #include "services/scheduler/scheduler.h"
 #include "services/worker/runops.h"
@@ -41,6 +42,31 @@ static void usage(FILE *out)
             "(UTC schedule), executes manual trigger requests, sweeps stalled partitions and\n"
             "runs the monitoring check hourly.\n\n");
     dm_config_print_help(DM_SVC_SCHEDULER, out);
+}
+
+/* What the planner used to print itself: the summary line of a planned run. */
+static void print_planned(const struct dm_sched_result *res)
+{
+    if (res->outcome == DM_SCHED_PLANNED)
+        printf("%s\n", res->message);
+}
+
+static void print_dry_run(const struct dm_sched_result *res)
+{
+    const struct dm_partition_plan *plan = &res->plan;
+    printf("dry run: %s window %s..%s, %d partitions, %lld stones%s\n", res->type, res->from,
+           res->to, plan->n, (long long)plan->total, plan->capped ? " (capped)" : "");
+    printf("  %-4s %12s %12s %10s\n", "id", "min_price", "max_price", "estimate");
+    for (int i = 0; i < plan->n; i++) {
+        char id[DM_PARTITION_ID_MAX];
+        dm_partition_id(i, id, sizeof(id));
+        printf("  %-4s %12lld %12lld %10lld\n", id, (long long)plan->parts[i].min_price,
+               (long long)plan->parts[i].max_price, (long long)plan->parts[i].estimated);
+    }
+    printf("dry-run type=%s window=%s..%s partitions=%d estimated=%lld count_queries=%d "
+           "largest=%lld smallest=%lld seconds=%s\n",
+           res->type, res->from, res->to, plan->n, (long long)plan->total, plan->count_queries,
+           (long long)plan->largest, (long long)plan->smallest, res->seconds);
 }
 
 static pid_t spawn_check(void)
@@ -86,13 +112,20 @@ static int resident(const struct dm_sched_env *env, const char *cron_expr,
                 dm_error(NULL, "scheduled run failed: %s", err.message);
             else if (res.outcome != DM_SCHED_PLANNED)
                 dm_info(NULL, "scheduled run: %s", res.message);
+            else
+                print_planned(&res);
+            dm_sched_result_free(&res);
             if (dm_cron_next(&cron, now, &next) != DM_OK)
                 next = INT64_MAX;
         }
         for (int i = 0; i < 10 && !dm_stop_requested(); i++) {
             bool found = false;
-            if (dm_scheduler_run_request(env, NULL, &found, &err) != DM_OK)
+            struct dm_sched_result res = {0};
+            if (dm_scheduler_run_request(env, NULL, &found, &res, &err) != DM_OK)
                 dm_error(NULL, "trigger request failed: %s", err.message);
+            else if (found)
+                print_planned(&res);
+            dm_sched_result_free(&res);
             if (!found)
                 break;
         }
@@ -183,13 +216,17 @@ int dm_cmd_scheduler(int argc, char **argv)
         rc = resident(&env, cron_expr, sweep_interval_ms, stall_ms);
     } else if (request) {
         bool found = false;
-        if (dm_scheduler_run_request(&env, request, &found, &err) != DM_OK) {
+        struct dm_sched_result res = {0};
+        if (dm_scheduler_run_request(&env, request, &found, &res, &err) != DM_OK) {
             fprintf(stderr, "scheduler: request %s failed: %s\n", request, err.message);
             rc = DM_EXIT_FAIL;
         } else if (!found) {
             fprintf(stderr, "scheduler: request %s not found or not pending\n", request);
             rc = DM_EXIT_FAIL;
+        } else {
+            print_planned(&res);
         }
+        dm_sched_result_free(&res);
     } else {
         struct dm_sched_result res;
         if (dm_scheduler_plan(&env, &o, &res, &err) != DM_OK) {
@@ -198,7 +235,12 @@ int dm_cmd_scheduler(int argc, char **argv)
         } else if (res.outcome == DM_SCHED_BUSY || res.outcome == DM_SCHED_EMPTY) {
             dm_info(NULL, "%s", res.message);
             printf("%s\n", res.message);
+        } else if (res.outcome == DM_SCHED_DRY_RUN) {
+            print_dry_run(&res);
+        } else {
+            print_planned(&res);
         }
+        dm_sched_result_free(&res);
     }
 out:
     dm_queue_free(env.queue);

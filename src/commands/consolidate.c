@@ -1,10 +1,10 @@
-/* cmd_consolidate.c - `diamond consolidate RUN [--force]`: send a CONSOLIDATE for a run. */
+/* consolidate.c - `diamond consolidate RUN [--force]`: send a CONSOLIDATE for a run. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapters/queue/queue.h"
-#include "cli/cli.h"
+#include "commands/commands.h"
 #include "core/crypto.h"
 #include "core/log.h"
 #include "domain/messages.h"

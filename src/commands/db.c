@@ -1,10 +1,10 @@
-/* cmd_db.c - `diamond db start|stop|status|url [--dir DIR] [--port P] [--fast]`. */
+/* db.c - `diamond db start|stop|status|url [--dir DIR] [--port P] [--fast]`. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapters/db/pgcluster.h"
-#include "cli/cli.h"
+#include "commands/commands.h"
 #include "core/log.h"
 #include "core/num.h"
 

@@ -1,9 +1,9 @@
 /*
- * cmd_api.c - `diamond api`: configuration, dependencies (database pool, queue, Nivoda client,
- * watermark store, job trigger), the multi-threaded HTTP server, a housekeeping thread
- * (request statistics, API keys re-read ahead of expiry and their last_used_at, replay purge,
- * child reaping), the search cache's refresher thread and graceful shutdown on SIGTERM: stop
- * accepting, finish in-flight requests, flush, exit 0.
+ * serve.c - the API service (`diamond api`): dependencies (queue, Nivoda client, watermark
+ * store, job trigger) on the application's pool, the multi-threaded HTTP server, a housekeeping
+ * thread (request statistics, API keys re-read ahead of expiry and their last_used_at, replay
+ * purge, child reaping), the search cache's refresher thread and graceful shutdown on SIGTERM: stop
+ * accepting, finish in-flight requests, flush, return.
  */
 #include <malloc.h>
 #include <stdio.h>
@@ -16,11 +16,11 @@
 #include "adapters/jobtrigger/jobtrigger.h"
 #include "adapters/queue/queue.h"
 #include "adapters/watermark/watermark.h"
-#include "cli/cli.h"
 #include "core/signals.h"
 #include "core/timeutil.h"
 #include "services/api/api.h"
 #include "services/api/index_follow.h"
+#include "services/api/serve.h"
 
 struct housekeeper {
     struct dm_api *api;
@@ -45,83 +45,63 @@ static void *housekeeping(void *arg)
     return NULL;
 }
 
-static void usage(FILE *out)
+enum dm_err dm_api_serve(struct dm_app *app, struct dm_error *err)
 {
-    fprintf(out, "usage: diamond api\n\n"
-                 "Serve the REST API (api.md) on PORT; SIGTERM finishes in-flight requests.\n");
-    dm_config_print_help(DM_SVC_API, out);
-}
-
-int dm_cmd_api(int argc, char **argv)
-{
-    if (dm_wants_help(argc, argv)) {
-        usage(stdout);
-        return DM_EXIT_OK;
-    }
-    if (argc > 1) {
-        fprintf(stderr, "api: unexpected argument '%s'\n", argv[1]);
-        usage(stderr);
-        return DM_EXIT_CONFIG;
-    }
-    struct dm_app app;
-    int rc = dm_app_init(&app, DM_SVC_API, "api", DM_APP_DB | DM_APP_SCHEMA);
-    if (rc != 0)
-        return rc;
+    enum dm_err rc = DM_OK;
     struct dm_api api;
     memset(&api, 0, sizeof(api));
     struct dm_http_server *srv = NULL;
     struct housekeeper hk = {.api = &api};
     bool hk_started = false;
-    struct dm_error err = {0};
-    api.cfg = &app.cfg;
-    api.db = app.db;
+    api.cfg = &app->cfg;
+    api.db = app->db;
     api.started_ms = dm_now_ms();
-    if (dm_hmac_secrets_parse(app.cfg.hmac_secrets, &api.hmac, &err) != DM_OK) {
+    if (dm_hmac_secrets_parse(app->cfg.hmac_secrets, &api.hmac, err) != DM_OK) {
         /* The message names HMAC_SECRETS and the client, never a secret. */
-        fprintf(stderr, "api: %s\n", err.message);
-        rc = DM_EXIT_CONFIG;
+        rc = DM_ERR_INVALID;
         goto out;
     }
     snprintf(api.cors_origins, sizeof(api.cors_origins), "%s",
-             app.cfg.cors_origins ? app.cfg.cors_origins : "*");
+             app->cfg.cors_origins ? app->cfg.cors_origins : "*");
     dm_http_global_init();
-    if (dm_queue_open(&app.cfg, app.db, &api.queue, &err) != DM_OK) {
+    struct dm_error derr = {0}; /* dependencies the API runs without */
+    if (dm_queue_open(&app->cfg, app->db, &api.queue, &derr) != DM_OK) {
         dm_warn(NULL, "queue unavailable (%s): triggers that send messages answer 503",
-                err.message);
+                derr.message);
         api.queue = NULL;
     }
-    if (dm_watermark_open(&app.cfg, &api.wm, &err) != DM_OK) {
-        dm_warn(NULL, "watermark store unavailable: %s", err.message);
+    if (dm_watermark_open(&app->cfg, &api.wm, &derr) != DM_OK) {
+        dm_warn(NULL, "watermark store unavailable: %s", derr.message);
         api.wm = NULL;
     }
     /* Without Nivoda credentials the API runs without a supplier: hold and order answer 503. */
-    if (app.cfg.nivoda_endpoint && app.cfg.nivoda_username && app.cfg.nivoda_password) {
+    if (app->cfg.nivoda_endpoint && app->cfg.nivoda_username && app->cfg.nivoda_password) {
         struct dm_nivoda_opts no;
         memset(&no, 0, sizeof(no));
-        dm_nivoda_opts_from_config(&app.cfg, &no);
+        dm_nivoda_opts_from_config(&app->cfg, &no);
         /* A trading call fails fast rather than holding a request for minutes. */
         if (no.max_attempts == 0 || no.max_attempts > 2)
             no.max_attempts = 2;
         api.nivoda = dm_nivoda_new(&no);
     }
-    api.trigger = dm_jobtrigger_open(&app.cfg, "/proc/self/exe");
+    api.trigger = dm_jobtrigger_open(&app->cfg, "/proc/self/exe");
     api.keys = api_keycache_new();
-    api.rl = api_ratelimit_new(app.cfg.api_rate_limit_rps, app.cfg.api_rate_limit_rps);
-    api.rl_fail = api_ratelimit_new(app.cfg.api_auth_failures_per_min / 60.0,
-                                    app.cfg.api_auth_failures_per_min);
-    api.supplier = api_supplier_new(app.cfg.api_supplier_per_client);
+    api.rl = api_ratelimit_new(app->cfg.api_rate_limit_rps, app->cfg.api_rate_limit_rps);
+    api.rl_fail = api_ratelimit_new(app->cfg.api_auth_failures_per_min / 60.0,
+                                    app->cfg.api_auth_failures_per_min);
+    api.supplier = api_supplier_new(app->cfg.api_supplier_per_client);
     api.rl_health =
-        api_ratelimit_new(app.cfg.health_rate_limit_rps, 2.0 * app.cfg.health_rate_limit_rps);
-    api.metrics_cache = api_metrics_cache_new(app.cfg.metrics_cache_ms);
+        api_ratelimit_new(app->cfg.health_rate_limit_rps, 2.0 * app->cfg.health_rate_limit_rps);
+    api.metrics_cache = api_metrics_cache_new(app->cfg.metrics_cache_ms);
     api.counts = api_countcache_new();
-    api.responses = api_respcache_new(app.cfg.api_cache_ms);
+    api.responses = api_respcache_new(app->cfg.api_cache_ms);
     /* The search index publishes versions of a few tens of MB by the dozen while a
      * consolidation or reprice runs: large blocks come from mmap and go back to the system when
      * freed (glibc's default threshold grows until they stay in the heap, and RSS with them). */
     mallopt(M_MMAP_THRESHOLD, 64 * 1024);
-    if (app.cfg.api_search_index) {
+    if (app->cfg.api_search_index) {
         /* The index loads on its own thread: until it has, searches use PostgreSQL. */
-        char *ci = dm_config_conninfo(&app.cfg);
+        char *ci = dm_config_conninfo(&app->cfg);
         api.index = api_index_new(ci);
         free(ci);
         if (api_index_start(api.index) != DM_OK) {
@@ -137,31 +117,30 @@ int dm_cmd_api(int argc, char **argv)
      * with 15 threads, 10-17 ms with 2-4, the same throughput); supplier calls run on their own
      * pool. Without the index requests wait on PostgreSQL: one thread per pooled connection. */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int threads = app.cfg.api_threads > 0 ? app.cfg.api_threads
-                  : api.index             ? (int)(cores >= 2 ? (cores < 64 ? cores : 64) : 2)
-                                          : app.cfg.database_pool_size;
+    int threads = app->cfg.api_threads > 0 ? app->cfg.api_threads
+                  : api.index              ? (int)(cores >= 2 ? (cores < 64 ? cores : 64) : 2)
+                                           : app->cfg.database_pool_size;
     /* Supplier calls hold a pooled connection (and the stone's row lock) while the supplier
      * answers: by default they get a third of the pool, so searches keep the rest. */
-    int supplier_threads = app.cfg.api_supplier_concurrency > 0 ? app.cfg.api_supplier_concurrency
-                                                                : app.cfg.database_pool_size / 3;
+    int supplier_threads = app->cfg.api_supplier_concurrency > 0 ? app->cfg.api_supplier_concurrency
+                                                                 : app->cfg.database_pool_size / 3;
     if (supplier_threads < 1)
         supplier_threads = 1;
     struct dm_http_server_opts so = {
         .bind = getenv("API_BIND") ? getenv("API_BIND") : "0.0.0.0",
-        .port = app.cfg.port,
+        .port = app->cfg.port,
         .threads = threads,
         .max_body = API_MAX_BODY,
         .timeout_s = 30,
-        .per_ip_limit = (unsigned)app.cfg.api_max_connections_per_ip,
+        .per_ip_limit = (unsigned)app->cfg.api_max_connections_per_ip,
         .pool_threads = supplier_threads,
-        .pool_queue = app.cfg.api_supplier_queue,
+        .pool_queue = app->cfg.api_supplier_queue,
         .handler = api_handle,
         .ctx = &api,
     };
-    if (dm_http_server_start(&so, &srv, &err) != DM_OK) {
-        dm_error(NULL, "%s", err.message);
-        fprintf(stderr, "api: %s\n", err.message);
-        rc = DM_EXIT_FAIL;
+    if (dm_http_server_start(&so, &srv, err) != DM_OK) {
+        dm_error(NULL, "%s", err->message);
+        rc = err->code = DM_ERR_IO; /* not DM_ERR_INVALID: the configuration was accepted */
         goto out;
     }
     if (pthread_create(&hk.th, NULL, housekeeping, &hk) == 0)
@@ -178,7 +157,7 @@ int dm_cmd_api(int argc, char **argv)
     while (!dm_stop_requested())
         dm_sleep_ms(200, (volatile int *)&dm_stop_flag);
     dm_info(NULL, "api stopping: finishing in-flight requests");
-    rc = DM_EXIT_OK;
+    rc = DM_OK;
 out:
     dm_http_server_stop(srv);
     api_respcache_stop(api.responses);
@@ -204,6 +183,5 @@ out:
     api_respcache_free(api.responses);
     api_index_free(api.index);
     dm_hmac_secrets_free(&api.hmac);
-    dm_app_free(&app);
     return rc;
 }
