@@ -14,7 +14,7 @@ int dm_app_init(struct dm_app *app, unsigned service, const char *name, unsigned
     memset(app, 0, sizeof(*app));
     dm_signals_install();
     int rc = 0;
-    if (dm_config_load(&app->cfg, service, stderr) != DM_OK) {
+    if (dm_config_load(&app->cfg, service, dm_app_config_checks(), stderr) != DM_OK) {
         rc = DM_EXIT_CONFIG;
         goto out;
     }

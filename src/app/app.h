@@ -31,6 +31,10 @@ enum dm_app_flags {
  * on stderr. On failure everything is released; dm_app_free is not needed, but calling it is
  * harmless. */
 int dm_app_init(struct dm_app *app, unsigned service, const char *name, unsigned flags);
+/* The configuration checks core cannot make itself (core/config.h): HMAC_SECRETS with the
+ * API's parser, per-queue Service Bus strings with the queue adapter's. Static; never NULL. */
+const struct dm_config_checks *dm_app_config_checks(void);
+
 /* Release what dm_app_init acquired (the pool, the configuration strings). Safe on an app
  * whose dm_app_init failed, on a zeroed one and a second time. */
 void dm_app_free(struct dm_app *app);

@@ -10,15 +10,14 @@
 #include <string.h>
 #include <strings.h>
 
-#include "adapters/queue/servicebus.h"
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/num.h"
-#include "domain/hmac_auth.h"
 
 enum var_type { T_STR, T_INT, T_I64, T_DOUBLE, T_BOOL, T_LOGLEVEL };
 
-typedef const char *(*validator_fn)(const char *value);
+/* NULL when value is fine, else why (never naming the value). x: the checks above core. */
+typedef const char *(*validator_fn)(const char *value, const struct dm_config_checks *x);
 
 struct var {
     const char *name;
@@ -33,21 +32,21 @@ struct var {
     const char *help;
 };
 
-static const char *v_url(const char *v)
+static const char *v_url(const char *v, const struct dm_config_checks *x)
 {
     if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
         return "must be an http:// or https:// URL";
     return NULL;
 }
 
-static const char *v_db_url(const char *v)
+static const char *v_db_url(const char *v, const struct dm_config_checks *x)
 {
     if (!strncmp(v, "postgres://", 11) || !strncmp(v, "postgresql://", 13) || strchr(v, '='))
         return NULL;
     return "must be a postgres:// URL or a libpq key=value string";
 }
 
-static const char *v_sslmode(const char *v)
+static const char *v_sslmode(const char *v, const struct dm_config_checks *x)
 {
     static const char *ok[] = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
@@ -56,41 +55,30 @@ static const char *v_sslmode(const char *v)
     return "must be one of disable, allow, prefer, require, verify-ca, verify-full";
 }
 
-static const char *v_run_type(const char *v)
+static const char *v_run_type(const char *v, const struct dm_config_checks *x)
 {
     if (!strcmp(v, "full") || !strcmp(v, "incremental"))
         return NULL;
     return "must be full or incremental";
 }
 
-static const char *v_queue_backend(const char *v)
+static const char *v_queue_backend(const char *v, const struct dm_config_checks *x)
 {
     if (!strcmp(v, "pg") || !strcmp(v, "servicebus"))
         return NULL;
     return "must be pg or servicebus";
 }
 
-/* The API's own parser decides (domain/hmac_auth.h), so start-up refuses exactly what the API
- * could not use; its message starts with the variable's name, which problem() prints already. */
-static const char *v_hmac(const char *v)
+/* The API's own parser decides (x->hmac_secrets: domain/hmac_auth.h), so start-up refuses
+ * exactly what the API could not use. */
+static const char *v_hmac(const char *v, const struct dm_config_checks *x)
 {
-    static char why[160];
-    struct dm_hmac_secrets s;
-    struct dm_error err = {0};
-    if (dm_hmac_secrets_parse(v, &s, &err) == DM_OK && v[0] != '\0') {
-        dm_hmac_secrets_free(&s);
-        return NULL;
-    }
-    const char *m =
-        v[0] == '\0' ? "must be a JSON object mapping client id to secret" : err.message;
-    if (!strncmp(m, "HMAC_SECRETS", 12))
-        m += 12;
-    m += strspn(m, ": ");
-    snprintf(why, sizeof(why), "%s", m);
-    return why;
+    if (v[0] == '\0')
+        return "must be a JSON object mapping client id to secret";
+    return x && x->hmac_secrets ? x->hmac_secrets(v) : NULL;
 }
 
-static const char *v_metrics_token(const char *v)
+static const char *v_metrics_token(const char *v, const struct dm_config_checks *x)
 {
     if (strlen(v) < 16)
         return "must be at least 16 characters (a random token)";
@@ -100,48 +88,32 @@ static const char *v_metrics_token(const char *v)
     return NULL;
 }
 
-static const char *v_conn_string(const char *v)
+static const char *v_conn_string(const char *v, const struct dm_config_checks *x)
 {
     if (strchr(v, '=') == NULL || strchr(v, ';') == NULL)
         return "must be an Azure connection string (Key=Value;Key=Value)";
     return NULL;
 }
 
-/* A per-queue Service Bus string: the queue adapter's own parser decides (as for
- * HMAC_SECRETS), so start-up refuses exactly what the queue could not use, including an
- * EntityPath naming another queue. Its messages name neither the key nor the value. */
-static const char *sb_queue_string(const char *v, enum dm_queue_name name)
+/* A per-queue Service Bus string: the queue adapter's own parser decides
+ * (x->sb_queue_string: adapters/queue/servicebus.h, as for HMAC_SECRETS), so start-up refuses
+ * exactly what the queue could not use, including an EntityPath naming another queue. */
+static const char *v_sb_work_items(const char *v, const struct dm_config_checks *x)
 {
-    static char why[160];
-    struct dm_sb_conn_info ci;
-    struct dm_error err = {0};
-    if (dm_sb_parse_queue_connection_string(v, dm_queue_settings(name)->name, &ci, &err) == DM_OK) {
-        dm_sb_conn_info_free(&ci);
-        return NULL;
-    }
-    const char *m = err.message;
-    if (!strncmp(m, "service bus connection string: ", 31))
-        m += 31;
-    snprintf(why, sizeof(why), "%.150s", m);
-    return why;
+    return x && x->sb_queue_string ? x->sb_queue_string(v, "work-items") : NULL;
 }
 
-static const char *v_sb_work_items(const char *v)
+static const char *v_sb_work_done(const char *v, const struct dm_config_checks *x)
 {
-    return sb_queue_string(v, DM_Q_WORK_ITEMS);
+    return x && x->sb_queue_string ? x->sb_queue_string(v, "work-done") : NULL;
 }
 
-static const char *v_sb_work_done(const char *v)
+static const char *v_sb_consolidate(const char *v, const struct dm_config_checks *x)
 {
-    return sb_queue_string(v, DM_Q_WORK_DONE);
+    return x && x->sb_queue_string ? x->sb_queue_string(v, "consolidate") : NULL;
 }
 
-static const char *v_sb_consolidate(const char *v)
-{
-    return sb_queue_string(v, DM_Q_CONSOLIDATE);
-}
-
-static const char *v_email(const char *v)
+static const char *v_email(const char *v, const struct dm_config_checks *x)
 {
     const char *at = strchr(v, '@');
     if (at == NULL || at == v || strchr(at, '.') == NULL)
@@ -301,13 +273,13 @@ static const struct var vars[] = {
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
 static enum dm_err set_value(struct dm_config *cfg, const struct var *v, const char *text,
-                             char *why, size_t whylen)
+                             const struct dm_config_checks *checks, char *why, size_t whylen)
 {
     char *base = (char *)cfg + v->offset;
     switch (v->type) {
     case T_STR: {
         if (v->validate) {
-            const char *p = v->validate(text);
+            const char *p = v->validate(text, checks);
             if (p) {
                 snprintf(why, whylen, "%s", p);
                 return DM_ERR_INVALID;
@@ -381,7 +353,8 @@ static void problem(FILE *errs, int *count, const char *name, const char *why, c
     }
 }
 
-enum dm_err dm_config_load(struct dm_config *cfg, unsigned service, FILE *errs)
+enum dm_err dm_config_load(struct dm_config *cfg, unsigned service,
+                           const struct dm_config_checks *checks, FILE *errs)
 {
     memset(cfg, 0, sizeof(*cfg));
     int problems = 0;
@@ -400,11 +373,11 @@ enum dm_err dm_config_load(struct dm_config *cfg, unsigned service, FILE *errs)
             }
             if (v->def == NULL)
                 continue;
-            if (set_value(cfg, v, v->def, why, sizeof(why)) != DM_OK)
+            if (set_value(cfg, v, v->def, checks, why, sizeof(why)) != DM_OK)
                 problem(errs, &problems, v->name, "has an invalid built-in default", NULL, false);
             continue;
         }
-        if (set_value(cfg, v, text, why, sizeof(why)) != DM_OK)
+        if (set_value(cfg, v, text, checks, why, sizeof(why)) != DM_OK)
             problem(errs, &problems, v->name, why, text, v->secret);
     }
     /* Cross-field rules. */

@@ -99,10 +99,26 @@ struct dm_config {
     char *dashboard_dir;
 };
 
+/*
+ * Checks of values whose syntax a layer above core owns, so that start-up refuses exactly what
+ * their users could not use: HMAC_SECRETS (the API's parser, domain/hmac_auth.h) and the
+ * per-queue Service Bus connection strings (the queue adapter's parser; queue is "work-items",
+ * "work-done" or "consolidate"). Each returns NULL when the value is fine, else why, in static
+ * storage, naming neither the variable nor the value. A NULL function (or a NULL struct)
+ * accepts every value. Start-up passes dm_app_config_checks() (app/app.h); core cannot call
+ * those parsers itself because it sits below them.
+ */
+struct dm_config_checks {
+    const char *(*hmac_secrets)(const char *value);
+    const char *(*sb_queue_string)(const char *value, const char *queue);
+};
+
 /* Load the variables used by `service` (one enum dm_service bit or a mask) from the
- * environment. On any problem, writes one line per problem to `errs` (may be NULL) and returns
- * DM_ERR_INVALID; cfg must still be released with dm_config_free. */
-enum dm_err dm_config_load(struct dm_config *cfg, unsigned service, FILE *errs) DM_MUST_CHECK;
+ * environment, with checks (may be NULL) for the values core cannot judge. On any problem,
+ * writes one line per problem to `errs` (may be NULL) and returns DM_ERR_INVALID; cfg must
+ * still be released with dm_config_free. */
+enum dm_err dm_config_load(struct dm_config *cfg, unsigned service,
+                           const struct dm_config_checks *checks, FILE *errs) DM_MUST_CHECK;
 void dm_config_free(struct dm_config *cfg);
 
 /* libpq conninfo string for the configured database (malloc'd), or NULL if none configured.

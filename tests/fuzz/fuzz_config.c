@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/app.h"
 #include "core/config.h"
 
 static const char *names[] = {"PORT",
@@ -49,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FILE *devnull = fopen("/dev/null", "w");
     for (size_t s = 0; s < sizeof(services) / sizeof(services[0]); s++) {
         struct dm_config cfg;
-        if (dm_config_load(&cfg, services[s], devnull) == DM_OK) {
+        if (dm_config_load(&cfg, services[s], dm_app_config_checks(), devnull) == DM_OK) {
             char *ci = dm_config_conninfo(&cfg);
             free(ci);
         }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app/app.h"
 #include "core/config.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -51,7 +52,7 @@ static char *load(unsigned svc, struct dm_config *cfg, enum dm_err *e)
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    *e = dm_config_load(cfg, svc, f);
+    *e = dm_config_load(cfg, svc, dm_app_config_checks(), f);
     fclose(f);
     return text;
 }

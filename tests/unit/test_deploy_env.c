@@ -11,6 +11,7 @@
 
 #include "adapters/queue/queue.h"
 #include "adapters/watermark/watermark.h"
+#include "app/app.h"
 #include "core/config.h"
 #include "core/json.h"
 
@@ -134,7 +135,7 @@ static void test_seed_environment_starts_each_service(void **state)
         size_t len = 0;
         FILE *f = open_memstream(&errs, &len);
         struct dm_config cfg;
-        enum dm_err e = dm_config_load(&cfg, containers[c].service, f);
+        enum dm_err e = dm_config_load(&cfg, containers[c].service, dm_app_config_checks(), f);
         fclose(f);
         if (e != DM_OK)
             fail_msg("%s container with the seed's variables does not start:\n%s",
@@ -227,7 +228,7 @@ static void test_least_privilege_environment_starts_each_service(void **state)
         size_t len = 0;
         FILE *f = open_memstream(&errs, &len);
         struct dm_config cfg;
-        enum dm_err e = dm_config_load(&cfg, containers[c].service, f);
+        enum dm_err e = dm_config_load(&cfg, containers[c].service, dm_app_config_checks(), f);
         fclose(f);
         if (e != DM_OK)
             fail_msg("%s container with least-privilege variables does not start:\n%s", app, errs);
@@ -263,7 +264,7 @@ static void test_missing_required_is_reported(void **state)
     size_t len = 0;
     FILE *f = open_memstream(&errs, &len);
     struct dm_config cfg;
-    enum dm_err e = dm_config_load(&cfg, DM_SVC_WORKER, f);
+    enum dm_err e = dm_config_load(&cfg, DM_SVC_WORKER, dm_app_config_checks(), f);
     fclose(f);
     assert_int_equal(e, DM_ERR_INVALID);
     assert_non_null(strstr(errs, "NIVODA_ENDPOINT"));
