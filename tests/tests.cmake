@@ -65,3 +65,7 @@ foreach(src ${DM_FUZZ_DRIVERS})
     target_link_libraries(${name} PRIVATE diamondlib)
   endif()
 endforeach()
+
+# Structure: dependencies run one way (tests/structure/layers.sh, docs/architecture.md "Layers").
+add_test(NAME structure.layers COMMAND bash ${CMAKE_SOURCE_DIR}/tests/structure/layers.sh ${CMAKE_SOURCE_DIR}/src)
+set_tests_properties(structure.layers PROPERTIES LABELS structure)

@@ -19,7 +19,7 @@
  *              check (alert when the run finished with failed partitions)
  *
  * A thread renews the peek-lock of any message whose handler outlives half the lock.
- * SIGTERM: stop receiving, finish the in-flight messages, exit 0.
+ * SIGTERM: stop receiving, finish the in-flight messages, return.
  */
 #ifndef DM_SERVICES_WORKER_H
 #define DM_SERVICES_WORKER_H
