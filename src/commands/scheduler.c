@@ -202,11 +202,13 @@ int dm_cmd_scheduler(int argc, char **argv)
         return rc;
     dm_http_global_init();
     struct dm_error err = {0};
-    struct dm_nivoda_opts nopts;
-    dm_nivoda_opts_from_config(&app.cfg, &nopts);
     struct dm_sched_env env = {.cfg = &app.cfg, .db = app.db};
-    env.feed = dm_nivoda_new(&nopts);
     env.alert = dm_alert_open(&app.cfg);
+    if (dm_feed_open(&app.cfg, DM_FEED_DEFAULT, 0, &env.feed, &err) != DM_OK) {
+        fprintf(stderr, "scheduler: %s\n", err.message);
+        rc = DM_EXIT_CONFIG;
+        goto out;
+    }
     if (dm_runops_queue_open(&app.cfg, app.db, &env.queue, &err) != DM_OK) {
         fprintf(stderr, "scheduler: %s\n", err.message);
         rc = DM_EXIT_FAIL;
@@ -245,7 +247,7 @@ int dm_cmd_scheduler(int argc, char **argv)
 out:
     dm_queue_free(env.queue);
     dm_alert_free(env.alert);
-    dm_nivoda_free(env.feed);
+    dm_feed_close(env.feed);
     dm_app_free(&app);
     return rc;
 bad:

@@ -41,19 +41,19 @@ static void test_open(void **state)
     memset(&cfg, 0, sizeof(cfg));
     struct dm_feed *f = (struct dm_feed *)&cfg; /* must be reset to NULL on failure */
     struct dm_error err = {0};
-    assert_int_equal(dm_feed_open(&cfg, "acme", &f, &err), DM_ERR_INVALID);
+    assert_int_equal(dm_feed_open(&cfg, "acme", 0, &f, &err), DM_ERR_INVALID);
     assert_null(f);
     assert_non_null(strstr(err.message, "unknown feed 'acme'"));
     assert_non_null(strstr(err.message, "nivoda"));
     /* Known, but without credentials. */
-    assert_int_equal(dm_feed_open(&cfg, "nivoda", &f, &err), DM_ERR_NOT_FOUND);
+    assert_int_equal(dm_feed_open(&cfg, "nivoda", 0, &f, &err), DM_ERR_NOT_FOUND);
     assert_null(f);
     assert_non_null(strstr(err.message, "NIVODA_ENDPOINT"));
     char endpoint[] = "http://127.0.0.1:9/graphql", user[] = "u", pass[] = "p";
     cfg.nivoda_endpoint = endpoint;
     cfg.nivoda_username = user;
     cfg.nivoda_password = pass;
-    assert_int_equal(dm_feed_open(&cfg, "nivoda", &f, &err), DM_OK);
+    assert_int_equal(dm_feed_open(&cfg, "nivoda", 0, &f, &err), DM_OK);
     assert_non_null(f);
     assert_string_equal(dm_feed_id(f), "nivoda");
     dm_feed_close(f);

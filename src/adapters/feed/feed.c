@@ -12,7 +12,8 @@
 struct feed_type {
     const char *id;
     /* Open from configuration: DM_ERR_NOT_FOUND when its credentials are not set. */
-    enum dm_err (*open)(const struct dm_config *cfg, void **impl, struct dm_error *err);
+    enum dm_err (*open)(const struct dm_config *cfg, unsigned flags, void **impl,
+                        struct dm_error *err);
     void (*close)(void *impl);
     enum dm_err (*count)(void *impl, const struct dm_feed_query *q, int64_t *count,
                          struct dm_error *err);
@@ -32,7 +33,8 @@ struct dm_feed {
 
 /* ---- Nivoda ---- */
 
-static enum dm_err nivoda_open(const struct dm_config *cfg, void **impl, struct dm_error *err)
+static enum dm_err nivoda_open(const struct dm_config *cfg, unsigned flags, void **impl,
+                               struct dm_error *err)
 {
     if (cfg->nivoda_endpoint == NULL || cfg->nivoda_username == NULL ||
         cfg->nivoda_password == NULL)
@@ -41,6 +43,8 @@ static enum dm_err nivoda_open(const struct dm_config *cfg, void **impl, struct 
                             "NIVODA_PASSWORD");
     struct dm_nivoda_opts o;
     dm_nivoda_opts_from_config(cfg, &o);
+    if ((flags & DM_FEED_FAIL_FAST) && (o.max_attempts == 0 || o.max_attempts > 2))
+        o.max_attempts = 2;
     *impl = dm_nivoda_new(&o);
     return DM_OK;
 }
@@ -123,15 +127,15 @@ static enum dm_err unknown_feed(const char *id, struct dm_error *err)
                         known);
 }
 
-enum dm_err dm_feed_open(const struct dm_config *cfg, const char *id, struct dm_feed **out,
-                         struct dm_error *err)
+enum dm_err dm_feed_open(const struct dm_config *cfg, const char *id, unsigned flags,
+                         struct dm_feed **out, struct dm_error *err)
 {
     *out = NULL;
     const struct feed_type *t = id ? find_type(id) : NULL;
     if (t == NULL)
         return unknown_feed(id, err);
     void *impl = NULL;
-    enum dm_err e = t->open(cfg, &impl, err);
+    enum dm_err e = t->open(cfg, flags, &impl, err);
     if (e != DM_OK)
         return e;
     struct dm_feed *f = dm_xcalloc(1, sizeof(*f));

@@ -99,11 +99,18 @@ bool dm_feed_id_valid(const char *id);
 enum dm_err dm_feed_raw_table(const char *id, char out[DM_FEED_TABLE_MAX],
                               struct dm_error *err) DM_MUST_CHECK;
 
+/* dm_feed_open flags. */
+enum {
+    /* For trading on a request's behalf (the API): a call fails fast (at most two attempts)
+     * rather than holding a shopper's request for minutes of back-off. */
+    DM_FEED_FAIL_FAST = 1u << 0,
+};
+
 /* Open feed id from configuration. DM_ERR_INVALID (err says why) for an unknown or malformed
  * id; DM_ERR_NOT_FOUND when the feed's credentials are not configured (a service that can run
  * without a supplier, like the API without trading, decides what that means). */
-enum dm_err dm_feed_open(const struct dm_config *cfg, const char *id, struct dm_feed **out,
-                         struct dm_error *err) DM_MUST_CHECK;
+enum dm_err dm_feed_open(const struct dm_config *cfg, const char *id, unsigned flags,
+                         struct dm_feed **out, struct dm_error *err) DM_MUST_CHECK;
 /* NULL-safe. */
 void dm_feed_close(struct dm_feed *f);
 /* The feed's id ("nivoda"). */

@@ -25,7 +25,7 @@
 #include "services/api/search_cache.h"
 
 struct dm_queue;
-struct dm_nivoda;
+struct dm_feed;
 struct dm_watermark_store;
 struct dm_jobtrigger;
 
@@ -57,7 +57,8 @@ struct dm_api {
     struct dm_config *cfg;
     struct dm_db *db;
     struct dm_queue *queue;        /* NULL when the queue backend is unavailable */
-    struct dm_nivoda *nivoda;      /* NULL without NIVODA_* credentials */
+    struct dm_feed *feed;          /* holds and orders go here (adapters/feed/feed.h); NULL when
+                                    * trading is not configured */
     struct dm_watermark_store *wm; /* NULL when unavailable */
     struct dm_jobtrigger *trigger; /* local or Azure scheduler start */
     struct dm_hmac_secrets hmac;

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "adapters/feed/nivoda.h"
+#include "adapters/feed/feed.h"
 #include "adapters/http/client.h"
 #include "adapters/jobtrigger/jobtrigger.h"
 #include "adapters/queue/queue.h"
@@ -74,15 +74,11 @@ enum dm_err dm_api_serve(struct dm_app *app, struct dm_error *err)
         dm_warn(NULL, "watermark store unavailable: %s", derr.message);
         api.wm = NULL;
     }
-    /* Without Nivoda credentials the API runs without a supplier: hold and order answer 503. */
-    if (app->cfg.nivoda_endpoint && app->cfg.nivoda_username && app->cfg.nivoda_password) {
-        struct dm_nivoda_opts no;
-        memset(&no, 0, sizeof(no));
-        dm_nivoda_opts_from_config(&app->cfg, &no);
-        /* A trading call fails fast rather than holding a request for minutes. */
-        if (no.max_attempts == 0 || no.max_attempts > 2)
-            no.max_attempts = 2;
-        api.nivoda = dm_nivoda_new(&no);
+    /* Without the feed's credentials the API runs without a supplier: hold and order answer
+     * 503. */
+    if (dm_feed_open(&app->cfg, DM_FEED_DEFAULT, DM_FEED_FAIL_FAST, &api.feed, &derr) != DM_OK) {
+        dm_info(NULL, "supplier trading off: %s", derr.message);
+        api.feed = NULL;
     }
     api.trigger = dm_jobtrigger_open(&app->cfg, "/proc/self/exe");
     api.keys = api_keycache_new();
@@ -153,7 +149,7 @@ enum dm_err dm_api_serve(struct dm_app *app, struct dm_error *err)
             "trigger %s, supplier %s)",
             dm_http_server_port(srv), so.threads, so.pool_threads, so.pool_queue,
             api.queue ? dm_queue_backend_name(api.queue) : "unavailable",
-            dm_jobtrigger_name(api.trigger), api.nivoda ? "configured" : "not configured");
+            dm_jobtrigger_name(api.trigger), api.feed ? "configured" : "not configured");
     while (!dm_stop_requested())
         dm_sleep_ms(200, (volatile int *)&dm_stop_flag);
     dm_info(NULL, "api stopping: finishing in-flight requests");
@@ -167,7 +163,7 @@ out:
         api_stats_flush(&api);
         api_auth_flush(&api);
     }
-    dm_nivoda_free(api.nivoda);
+    dm_feed_close(api.feed);
     if (api.queue)
         dm_queue_free(api.queue);
     if (api.wm)

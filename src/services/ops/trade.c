@@ -121,7 +121,7 @@ static enum dm_err record_placed_hold(struct dm_db_conn *conn, const struct dm_h
     return DM_OK;
 }
 
-enum dm_err dm_trade_hold(struct dm_db_conn *conn, struct dm_nivoda *supplier,
+enum dm_err dm_trade_hold(struct dm_db_conn *conn, struct dm_feed *supplier,
                           const struct dm_hold_request *req, const struct dm_log_ctx *log,
                           struct dm_trade_answer *out, struct dm_error *err)
 {
@@ -158,7 +158,7 @@ enum dm_err dm_trade_hold(struct dm_db_conn *conn, struct dm_nivoda *supplier,
     struct dm_feed_hold h;
     memset(&h, 0, sizeof(h));
     struct dm_error serr = {0};
-    if (dm_nivoda_hold(supplier, offer, &h, &serr) != DM_OK) {
+    if (dm_feed_hold(supplier, offer, &h, &serr) != DM_OK) {
         /* The answer is 502 whether or not the attempt could be recorded. */
         struct dm_error rerr = {0};
         (void)record_failed_hold(conn, req, offer, serr.message, &rerr);
@@ -300,7 +300,7 @@ enum claim { CLAIM_OWNED, CLAIM_ANSWERED, CLAIM_AGAIN };
 
 /* One look: an existing row for the key is replayed, refused or waited for; otherwise the
  * stone is checked and a pending row inserted. CLAIM_OWNED fills purchase_id. */
-static enum dm_err claim_key(struct dm_db_conn *conn, struct dm_nivoda *supplier,
+static enum dm_err claim_key(struct dm_db_conn *conn, struct dm_feed *supplier,
                              const struct dm_purchase_request *req, const struct dm_log_ctx *log,
                              int64_t deadline, char purchase_id[DM_UUID_LEN], enum claim *claim,
                              struct dm_trade_answer *out, struct dm_error *err)
@@ -414,7 +414,7 @@ static enum dm_err claim_key(struct dm_db_conn *conn, struct dm_nivoda *supplier
 
 /* We own the pending row purchase_id: lock it (duplicates wait on it), then the stone; check
  * again, order from the supplier and settle. */
-static enum dm_err place_order(struct dm_db_conn *conn, struct dm_nivoda *supplier,
+static enum dm_err place_order(struct dm_db_conn *conn, struct dm_feed *supplier,
                                const struct dm_purchase_request *req, const char *purchase_id,
                                const struct dm_log_ctx *log, struct dm_trade_answer *out,
                                struct dm_error *err)
@@ -457,7 +457,7 @@ static enum dm_err place_order(struct dm_db_conn *conn, struct dm_nivoda *suppli
     struct dm_feed_order ord;
     memset(&ord, 0, sizeof(ord));
     struct dm_error serr = {0};
-    if (dm_nivoda_order(supplier, &oreq, &ord, &serr) != DM_OK) {
+    if (dm_feed_order(supplier, &oreq, &ord, &serr) != DM_OK) {
         dm_warn(log, "supplier order failed for %s: %s", id, serr.message);
         return settle_failed(conn, purchase_id, serr.message, 502, "BAD_GATEWAY",
                              "Supplier order failed", out, err);
@@ -484,7 +484,7 @@ static enum dm_err place_order(struct dm_db_conn *conn, struct dm_nivoda *suppli
     return DM_OK;
 }
 
-enum dm_err dm_trade_purchase(struct dm_db_conn *conn, struct dm_nivoda *supplier,
+enum dm_err dm_trade_purchase(struct dm_db_conn *conn, struct dm_feed *supplier,
                               const struct dm_purchase_request *req, const struct dm_log_ctx *log,
                               struct dm_trade_answer *out, struct dm_error *err)
 {

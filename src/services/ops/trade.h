@@ -32,7 +32,7 @@
 #include <stdbool.h>
 
 #include "adapters/db/db.h"
-#include "adapters/feed/nivoda.h"
+#include "adapters/feed/feed.h"
 #include "core/log.h"
 
 /* What an operation answers. Either body is set (the whole response body, owned by the caller:
@@ -56,7 +56,7 @@ struct dm_hold_request {
 /* Place a hold. Returns DM_OK with *out filled (answers 200 {"data":...}, 404, 409, 502, 503),
  * or a database error with err filled. conn must not be inside a transaction on entry; it may
  * be left inside one (with nothing of value in it): the caller releases it, which rolls back. */
-enum dm_err dm_trade_hold(struct dm_db_conn *conn, struct dm_nivoda *supplier,
+enum dm_err dm_trade_hold(struct dm_db_conn *conn, struct dm_feed *supplier,
                           const struct dm_hold_request *req, const struct dm_log_ctx *log,
                           struct dm_trade_answer *out, struct dm_error *err) DM_MUST_CHECK;
 
@@ -76,7 +76,7 @@ struct dm_purchase_request {
 /* Buy the stone as described above. Returns DM_OK with *out filled, or a database error (or
  * DM_ERR_INTERNAL for a stored answer that cannot be read) with err filled. conn as for
  * dm_trade_hold. */
-enum dm_err dm_trade_purchase(struct dm_db_conn *conn, struct dm_nivoda *supplier,
+enum dm_err dm_trade_purchase(struct dm_db_conn *conn, struct dm_feed *supplier,
                               const struct dm_purchase_request *req, const struct dm_log_ctx *log,
                               struct dm_trade_answer *out, struct dm_error *err) DM_MUST_CHECK;
 

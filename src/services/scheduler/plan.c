@@ -26,7 +26,7 @@
 #define INCREMENTAL_OVERLAP_MS (15LL * 60 * 1000)
 
 struct count_ctx {
-    struct dm_nivoda *feed;
+    struct dm_feed *feed;
     int64_t from_ms, to_ms;
 };
 
@@ -39,7 +39,7 @@ static enum dm_err count_cb(void *ctx, int64_t lo, int64_t hi, int64_t *count, s
         .updated_from_ms = c->from_ms,
         .updated_to_ms = c->to_ms,
     };
-    return dm_nivoda_count(c->feed, &q, count, err);
+    return dm_feed_count(c->feed, &q, count, err);
 }
 
 /* True (and a message) when a run that is not terminal exists. */

@@ -13,7 +13,7 @@
 
 #include "adapters/alert/alert.h"
 #include "adapters/db/db.h"
-#include "adapters/feed/nivoda.h"
+#include "adapters/feed/feed.h"
 #include "adapters/queue/queue.h"
 #include "core/config.h"
 #include "core/crypto.h"
@@ -26,7 +26,7 @@ struct dm_sched_env {
     const struct dm_config *cfg;
     struct dm_db *db;
     struct dm_queue *queue;
-    struct dm_nivoda *feed;
+    struct dm_feed *feed;
     struct dm_alert_sink *alert; /* may be NULL */
 };
 
