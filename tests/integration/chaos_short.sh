@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # chaos_short.sh - the short chaos run inside `make test`: scripts/chaos, the same fault plan
-# as `make chaos`, at 10,000 stones (about 1.5 minutes on 2 cores). Every planned fault (worker,
+# as `make chaos`, at 10,000 stones (about 2-2.5 minutes on 2 cores). Every planned fault (worker,
 # consolidator and scheduler SIGKILLs at their points, PostgreSQL restarts during ingest,
 # consolidation and a reprice, the API restarted under load, every feed-simulator fault kind,
 # duplicate/stale/malformed messages) must fire, and the final diamonds table must equal a clean
