@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "commands/commands.h"
+#include "core/failpoint.h"
 
 struct cmd {
     const char *name;
@@ -47,6 +48,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (dm_failpoints_init() != DM_OK) /* fault injection (tests only): a bad spec is fatal */
+        return 2;
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].run(argc - 1, argv + 1);

@@ -11,6 +11,7 @@
 
 #include "core/buf.h"
 #include "core/crypto.h"
+#include "core/failpoint.h"
 #include "core/log.h"
 #include "core/num.h"
 #include "core/pgarray.h"
@@ -347,6 +348,7 @@ static enum dm_err attempt_batch(struct dm_consolidator *cs, struct dm_db_conn *
         goto out;
     }
     t_map = dm_mono_ms();
+    dm_failpoint("consolidator.batch_write");
 
     int64_t inserted = 0, changed = 0;
     if (a.fresh > 0) {

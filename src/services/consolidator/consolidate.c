@@ -9,12 +9,12 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/failpoint.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/signals.h"
 #include "core/timeutil.h"
 #include "services/consolidator/consolidator.h"
-#include "services/scheduler/test_pause.h"
 
 /* ---- message lock renewal -------------------------------------------------------------- */
 
@@ -187,6 +187,7 @@ static enum dm_err finalise_catalogue(struct dm_db *db, const char *run_id, bool
     if (e == DM_OK)
         e = dm_db_exec(c, "SET LOCAL jit = off", 0, NULL, NULL, err);
     if (e == DM_OK && !*already && removal) {
+        dm_failpoint("consolidator.removal_pass");
         /* A whole-catalogue anti-join: never a nested loop, even before the tables were
          * analysed. Found by a read-only query, which PostgreSQL may run in parallel (an
          * UPDATE never is), then removed by key; in an unchanged run the list is empty. */
@@ -409,7 +410,7 @@ static enum dm_err consolidate(struct dm_consolidator *cs, const struct dm_conso
     struct dm_watermark wm = {.last_updated_at_ms = f->updated_to_ms,
                               .last_run_completed_at_ms = dm_now_ms()};
     snprintf(wm.last_run_id, sizeof(wm.last_run_id), "%s", m->run_id);
-    dm_test_pause("watermark_write", m->run_id); /* test-only, off unless armed (chaos) */
+    dm_failpoint("consolidator.watermark_write");
     bool written = false;
     e = dm_watermark_advance(cs->wm, &wm, &written, err);
     if (e != DM_OK)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "adapters/watermark/watermark.h"
+#include "core/failpoint.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/pgarray.h"
@@ -17,7 +18,6 @@
 #include "domain/partition.h"
 #include "domain/run_status.h"
 #include "services/scheduler/scheduler.h"
-#include "services/scheduler/test_pause.h"
 #include "services/worker/runops.h"
 
 /* Advisory lock key shared by every scheduler ("diamond-scheduler"). */
@@ -358,20 +358,8 @@ enum dm_err dm_scheduler_plan(const struct dm_sched_env *env, const struct dm_sc
     if (e != DM_OK)
         goto out;
     snprintf(res->run_id, sizeof(res->run_id), "%s", run_id);
-    if (dm_test_pause_armed("scheduler_send") && plan.n > 1) {
-        /* Test-only (chaos): send the first half, pause for the kill, then the rest, as a
-         * non-atomic backend (Service Bus batches) could be interrupted between sends. */
-        int half = plan.n / 2;
-        e = send_items(env->queue, items, half, err);
-        if (e == DM_OK) {
-            char what[96];
-            snprintf(what, sizeof(what), "%s %d/%d sent", run_id, half, plan.n);
-            dm_test_pause("scheduler_send", what);
-            e = send_items(env->queue, items + half, plan.n - half, err);
-        }
-    } else {
-        e = send_items(env->queue, items, plan.n, err);
-    }
+    dm_failpoint("scheduler.send_work_items");
+    e = send_items(env->queue, items, plan.n, err);
     if (e != DM_OK) {
         struct dm_log_ctx ctx = {.run_id = run_id, .trace_id = trace_id};
         dm_error(&ctx,
