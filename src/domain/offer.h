@@ -8,13 +8,13 @@
  * Identity (dm_offer_identity):
  *   - "cert:<LAB>:<NUMBER>" when the certificate lab and number are both usable after
  *     normalisation, else "feed:<feed>:<supplier stone id>".
- *   - Lab: ASCII whitespace trimmed, upper-cased; then '.', '-', '_', '/' and whitespace removed
+ *   - Lab: ASCII letters upper-cased; whitespace, '.', '-', '_' and '/' removed anywhere
  *     ("G.I.A." -> "GIA", "hrd antwerp" -> "HRDANTWERP"), then known aliases folded to one
  *     name (GIA, IGI, HRD, AGS, GCAL, GSI, EGL; full names such as "Gemological Institute of
  *     America" and "AGSL" included). Unknown labs keep their compacted spelling. A lab is
  *     unusable (no certificate) when it is empty, a placeholder (NONE, NA, N/A, NIL, NULL,
- *     NOCERT, NONCERT, UNCERTIFIED, OTHER), longer than DM_OFFER_LAB_MAX - 1 bytes compacted,
- *     or contains anything but A-Z and 0-9 after compaction (non-ASCII included).
+ *     NOCERT, NONCERT, NOLAB, UNCERTIFIED, OTHER), over 16 bytes compacted, or has anything
+ *     but A-Z and 0-9 after compaction (non-ASCII included).
  *   - Number: ASCII whitespace (anywhere) and '-' removed, a leading '#' dropped, ASCII letters
  *     upper-cased ("  lg-123 456 " -> "LG123456"). Unusable when empty, a placeholder (NA, NONE,
  *     NIL, NULL), all zeros, longer than DM_OFFER_CERT_MAX - 1 bytes, or containing anything but
@@ -23,12 +23,12 @@
  *     rather than risk merging two stones. Leading zeros are kept (never guessed away).
  *   - Feed identity: the feed id and the supplier stone id exactly as stored in
  *     diamonds(feed, supplier_stone_id) (no folding: supplier ids are opaque and
- *     case-sensitive). DM_ERR_INVALID when either is empty, the feed id contains anything
- *     outside [A-Za-z0-9_-] (so never ':'), or the supplier id contains a control byte;
- * DM_ERR_TOO_LARGE when the key would not fit DM_LISTING_KEY_MAX (feed id <= 32 and supplier id <=
- * 400 bytes always fit). Feed ids and labs cannot contain ':', so keys are unambiguous. The key is
- * stable text for a `listing_key text NOT NULL` column on diamonds (indexed; UNIQUE together with
- * the chosen flag: `UNIQUE (listing_key) WHERE chosen`).
+ *     case-sensitive). DM_ERR_INVALID when either is empty, the feed id has a character
+ *     outside [A-Za-z0-9_-] (so never ':'), or the supplier id has a control byte;
+ *     DM_ERR_TOO_LARGE when the feed id is over 32 bytes or the supplier id over 400 (so every
+ *     key fits DM_LISTING_KEY_MAX). Feed ids and labs cannot contain ':': keys are unambiguous.
+ *   The key is stable text for a `listing_key text NOT NULL` column on diamonds (indexed, and
+ *   UNIQUE among chosen offers: `UNIQUE (listing_key) WHERE chosen`).
  *
  * Listing id (dm_offer_listing_id): a name-based UUID in the RFC 9562 version-8 layout:
  *   SHA-256(DM_LISTING_NAMESPACE's 16 bytes || key), first 16 bytes, version nibble 8, variant
