@@ -8,6 +8,8 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "domain/messages.h"
+#include "services/dispatch/dispatch.h"
+#include "store/runs.h"
 
 static void help(FILE *out)
 {
@@ -47,50 +49,31 @@ int dm_cmd_consolidate(int argc, char **argv)
         return rc;
     struct dm_queue *q = NULL;
     struct dm_error err = {0};
-    PGresult *r = NULL;
     rc = DM_EXIT_FAIL;
-    const char *p[] = {run};
-    if (dm_db_query(
-            app.db,
-            "UPDATE run_metadata SET consolidate_sent_at = coalesce(consolidate_sent_at, "
-            "now()) WHERE run_id = $1 RETURNING trace_id, "
-            "floor(extract(epoch FROM updated_to) * 1000)::bigint, completed_at IS NOT NULL",
-            1, p, &r, &err) != DM_OK) {
-        fprintf(stderr, "consolidate: %s\n", err.message);
-        goto out;
-    }
-    if (PQntuples(r) != 1) {
+    struct dm_runs_consolidate_ref ref;
+    enum dm_err e = dm_runs_note_consolidate_sent(app.db, run, &ref, &err);
+    if (e == DM_ERR_NOT_FOUND) {
         fprintf(stderr, "consolidate: no run %s\n", run);
         goto out;
     }
-    struct dm_consolidate m = {.force = force};
-    snprintf(m.run_id, sizeof(m.run_id), "%s", run);
-    snprintf(m.trace_id, sizeof(m.trace_id), "%s", dm_db_get(r, 0, 0));
-    if (dm_db_get_i64(r, 0, 1, &m.updated_to_ms) != DM_OK) {
-        dm_db_bad_value(r, 0, 1, "run", &err);
+    if (e != DM_OK) {
         fprintf(stderr, "consolidate: %s\n", err.message);
         goto out;
     }
-    if (dm_db_get(r, 0, 2)[0] == 't')
+    if (ref.completed)
         printf("note: run %s is already consolidated; the consolidator will ignore it\n", run);
     if (dm_queue_open(&app.cfg, app.db, &q, &err) != DM_OK) {
         fprintf(stderr, "consolidate: queue: %s\n", err.message);
         goto out;
     }
-    char id[192];
-    dm_consolidate_id(&m, id, sizeof(id));
-    char *body = dm_consolidate_to_json(&m);
-    struct dm_queue_out out = {.id = id, .body = body};
-    enum dm_err e = dm_queue_send(q, DM_Q_CONSOLIDATE, &out, &err);
-    free(body);
-    if (e != DM_OK) {
+    if (dm_dispatch_consolidate(q, run, ref.trace_id, ref.updated_to_ms, force, NULL, 0, &err) !=
+        DM_OK) {
         fprintf(stderr, "consolidate: send: %s\n", err.message);
         goto out;
     }
     printf("sent CONSOLIDATE for run %s%s\n", run, force ? " (forced)" : "");
     rc = DM_EXIT_OK;
 out:
-    PQclear(r);
     dm_queue_free(q);
     dm_app_free(&app);
     return rc;

@@ -32,6 +32,7 @@
 #include "core/num.h"
 #include "core/signals.h"
 #include "core/timeutil.h"
+#include "store/runs.h"
 
 extern char **environ;
 
@@ -318,17 +319,13 @@ static void print_catalogue(struct dm_db *db, const char *run_id)
                    PQgetvalue(r, 0, 3), PQgetvalue(r, 0, 4));
         PQclear(r);
     }
-    r = NULL;
-    const char *p[] = {run_id};
-    if (dm_db_query(db,
-                    "SELECT to_char(watermark_after AT TIME ZONE 'UTC', "
-                    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM run_metadata WHERE run_id = $1",
-                    1, p, &r, NULL) == DM_OK) {
-        if (PQntuples(r) == 1)
-            printf("  watermark: %s\n",
-                   PQgetisnull(r, 0, 0) ? "not advanced" : PQgetvalue(r, 0, 0));
-        PQclear(r);
+    struct dm_run run;
+    if (dm_runs_get(db, run_id, false, &run, NULL) == DM_OK) {
+        char iso[DM_ISO_LEN];
+        dm_time_format(run.watermark_after_ms, iso);
+        printf("  watermark: %s\n", run.watermark_after_ms > 0 ? iso : "not advanced");
     }
+    dm_run_clear(&run);
 }
 
 /* Run the scheduler; its summary line is echoed. Returns its exit status (or -1). */
@@ -488,7 +485,12 @@ int dm_cmd_demo(int argc, char **argv)
         rc = DM_EXIT_OK;
         goto out;
     }
-    int64_t total = qi64(db, "SELECT count(*) FROM partition_progress WHERE run_id = $1", run_id);
+    struct dm_run run;
+    struct dm_error rerr = {0};
+    int64_t total = 0;
+    if (dm_runs_get(db, run_id, false, &run, &rerr) == DM_OK)
+        total = run.facts.partitions;
+    dm_run_clear(&run);
     int64_t t_run = dm_mono_ms(), fetch_ms = 0;
     double rate = 0;
     bool done = false, failed = false;
@@ -498,17 +500,17 @@ int dm_cmd_demo(int argc, char **argv)
             fprintf(stderr, "\ndemo: %s exited unexpectedly (see %s/%s.log)\n", dead, logdir, dead);
             goto out;
         }
-        int64_t completed = qi64(db,
-                                 "SELECT count(*) FROM partition_progress WHERE run_id = $1 "
-                                 "AND completed",
-                                 run_id);
-        int64_t nfailed = qi64(db,
-                               "SELECT count(*) FROM partition_progress WHERE run_id = $1 "
-                               "AND failed",
-                               run_id);
-        int64_t records =
-            qi64(db, "SELECT COALESCE(sum(records), 0) FROM partition_progress WHERE run_id = $1",
-                 run_id);
+        /* The run as the store sees it (-1: not readable just now, as the counts were). */
+        int64_t completed = -1, nfailed = -1, records = -1;
+        bool consolidated = false;
+        if (dm_runs_get(db, run_id, false, &run, &rerr) == DM_OK) {
+            completed = run.facts.completed;
+            nfailed = run.facts.failed;
+            records = run.records;
+            consolidated =
+                run.facts.completed_at_ms > 0 || run.facts.consolidation_completed_at_ms > 0;
+        }
+        dm_run_clear(&run);
         int64_t now = dm_mono_ms();
         if (fetch_ms == 0 && now > t_run)
             rate = (double)records * 1000.0 / (double)(now - t_run);
@@ -517,10 +519,7 @@ int dm_cmd_demo(int argc, char **argv)
             if (fetch_ms == 0)
                 fetch_ms = now - t_run;
             phase = "consolidating";
-            if (qi64(db,
-                     "SELECT count(*) FROM run_metadata WHERE run_id = $1 AND "
-                     "(completed_at IS NOT NULL OR consolidation_completed_at IS NOT NULL)",
-                     run_id) == 1)
+            if (consolidated)
                 done = true;
         }
         if (completed + nfailed == total && nfailed > 0) {
@@ -540,8 +539,10 @@ int dm_cmd_demo(int argc, char **argv)
         goto out; /* interrupted */
     double secs = (double)(dm_mono_ms() - t0) / 1000.0;
     int64_t raw = qi64(db, "SELECT count(*) FROM raw_diamonds_nivoda", NULL);
-    int64_t fetched = qi64(
-        db, "SELECT COALESCE(sum(records), 0) FROM partition_progress WHERE run_id = $1", run_id);
+    int64_t fetched = -1;
+    if (dm_runs_get(db, run_id, false, &run, &rerr) == DM_OK)
+        fetched = run.records;
+    dm_run_clear(&run);
     double fsecs = fetch_ms > 0 ? (double)fetch_ms / 1000.0 : secs;
     printf("\nrun %s %s in %.1f s: %lld stones fetched in %.1f s (%.0f stones/s), %lld raw "
            "rows\n",

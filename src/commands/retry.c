@@ -11,7 +11,6 @@
 #include "core/log.h"
 #include "domain/messages.h"
 #include "services/ops/retry.h"
-#include "services/worker/runops.h"
 
 /* Per-partition outcome of dm_retry_failed: print it, log the resent ones. */
 struct retry_ctx {
@@ -62,7 +61,7 @@ int dm_cmd_retry(int argc, char **argv)
         return rc;
     struct dm_error err = {0};
     struct dm_queue *q = NULL;
-    if (dm_runops_queue_open(&app.cfg, app.db, &q, &err) != DM_OK) {
+    if (dm_queue_open(&app.cfg, app.db, &q, &err) != DM_OK) {
         fprintf(stderr, "retry: %s\n", err.message);
         rc = DM_EXIT_FAIL;
         goto out;

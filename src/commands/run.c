@@ -2,7 +2,7 @@
  * run.c - `diamond run cancel RUN`: the run gets cancelled_at, its unfinished partitions
  * become failed + cancelled (workers then complete their messages without side effects), the
  * worker_runs rows of those partitions become failed, and nothing is consolidated
- * (services/ops/cancel.h, shared with POST /api/v2/triggers/cancel-run).
+ * (store/runs.h, shared with POST /api/v2/triggers/cancel-run).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -11,7 +11,7 @@
 #include "commands/commands.h"
 #include "core/crypto.h"
 #include "core/log.h"
-#include "services/ops/cancel.h"
+#include "store/runs.h"
 
 static void usage(FILE *out)
 {
@@ -24,19 +24,19 @@ static int cancel(struct dm_app *app, const char *run_id)
 {
     struct dm_error err = {0};
     struct dm_db_conn *c = NULL;
-    enum dm_cancel_state state;
+    enum dm_runs_cancel_state state;
     int64_t n = 0;
     int rc = DM_EXIT_OK;
     if (dm_db_acquire(app->db, 10000, &c, &err) != DM_OK ||
-        dm_cancel_run(c, run_id, &state, &n, &err) != DM_OK) {
+        dm_runs_cancel(c, run_id, &state, &n, &err) != DM_OK) {
         fprintf(stderr, "run: %s\n", err.message);
         rc = DM_EXIT_FAIL;
-    } else if (state == DM_CANCEL_NO_RUN) {
+    } else if (state == DM_RUNS_CANCEL_NO_RUN) {
         fprintf(stderr, "run: run %s not found\n", run_id);
         rc = DM_EXIT_FAIL;
-    } else if (state == DM_CANCEL_ALREADY_CANCELLED) {
+    } else if (state == DM_RUNS_CANCEL_ALREADY_CANCELLED) {
         printf("run %s is already cancelled\n", run_id);
-    } else if (state == DM_CANCEL_ALREADY_COMPLETED) {
+    } else if (state == DM_RUNS_CANCEL_ALREADY_COMPLETED) {
         fprintf(stderr, "run: run %s already completed; nothing to cancel\n", run_id);
         rc = DM_EXIT_FAIL;
     } else {

@@ -19,10 +19,10 @@
 #include "core/signals.h"
 #include "core/timeutil.h"
 #include "domain/cron.h"
+#include "domain/messages.h"
 #include "domain/partition.h"
 #include "domain/run_status.h"
 #include "services/scheduler/scheduler.h"
-#include "services/worker/runops.h"
 
 extern char **environ;
 
@@ -209,7 +209,7 @@ int dm_cmd_scheduler(int argc, char **argv)
         rc = DM_EXIT_CONFIG;
         goto out;
     }
-    if (dm_runops_queue_open(&app.cfg, app.db, &env.queue, &err) != DM_OK) {
+    if (dm_queue_open(&app.cfg, app.db, &env.queue, &err) != DM_OK) {
         fprintf(stderr, "scheduler: %s\n", err.message);
         rc = DM_EXIT_FAIL;
         goto out;

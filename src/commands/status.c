@@ -21,6 +21,7 @@
 #include "core/timeutil.h"
 #include "domain/run_status.h"
 #include "services/ops/check.h"
+#include "store/runs.h"
 
 #define C_RED "\033[31m"
 #define C_GREEN "\033[32m"
@@ -68,15 +69,6 @@ static void fmt_count(int64_t v, char *out, size_t n)
     out[o] = '\0';
 }
 
-static int64_t i64_at(const PGresult *r, int row, int c)
-{
-    int64_t v = 0;
-    const char *s = dm_db_get(r, row, c);
-    if (s == NULL || dm_parse_i64(s, INT64_MIN, INT64_MAX, &v) != DM_OK)
-        return 0;
-    return v;
-}
-
 static const char *status_color(enum dm_run_status s)
 {
     switch (s) {
@@ -103,148 +95,100 @@ static void one_line(const char *s, char *out, size_t max)
     out[o] = '\0';
 }
 
-#define MS(x) "COALESCE((extract(epoch FROM " x ") * 1000)::bigint, 0)"
-
-/* Column numbers (print_runs reads them by position) in the comments. The statement is kept
- * out of clang-format, which otherwise splits its literals around MS(). */
-/* clang-format off */
-static const char *RUNS_SQL =
-    "SELECT r.run_id, r.run_type, r.expected_workers, "                                 /* 0-2 */
-    MS("r.started_at") ", " MS("max(p.updated_at)") ", "                                /* 3-4 */
-    MS("r.consolidate_sent_at") ", " MS("r.consolidation_started_at") ", "              /* 5-6 */
-    MS("r.consolidation_completed_at") ", " MS("r.consolidation_failed_at") ", "        /* 7-8 */
-    MS("r.completed_at") ", " MS("r.cancelled_at") ", " MS("r.skipped_at") ", "         /* 9-11 */
-    "count(p.partition_id), count(*) FILTER (WHERE p.completed), "                      /* 12-13 */
-    "count(*) FILTER (WHERE p.failed OR p.cancelled), COALESCE(sum(p.records), 0), "    /* 14-15 */
-    "r.estimated_records, COALESCE(r.last_error, ''), r.stats_processed, r.stats_new, " /* 16-19 */
-    "r.stats_changed, r.stats_removed, r.stats_failed "                                 /* 20-22 */
-    "FROM run_metadata r LEFT JOIN partition_progress p ON p.run_id = r.run_id "
-    "GROUP BY r.run_id ORDER BY r.started_at DESC LIMIT $1::int";
-/* clang-format on */
-
 static int print_runs(struct dm_db *db, int n, char *latest, size_t latest_size)
 {
-    char limit[16];
-    snprintf(limit, sizeof(limit), "%d", n);
-    const char *params[] = {limit};
-    PGresult *r = NULL;
+    struct dm_runs_filter filter = {.limit = n};
+    struct dm_run_list l;
     struct dm_error err = {0};
-    if (dm_db_query(db, RUNS_SQL, 1, params, &r, &err) != DM_OK) {
+    if (dm_runs_list(db, &filter, &l, &err) != DM_OK) {
         fprintf(stderr, "status: runs: %s\n", err.message);
         return -1;
     }
-    int rows = PQntuples(r);
+    int rows = l.n;
     printf("%sRUNS%s (latest %d)\n", col(C_BOLD), off(), n);
     if (rows == 0) {
         printf(
             "  no runs yet (start one: diamond scheduler, or POST /api/v2/triggers/scheduler)\n\n");
-        PQclear(r);
+        dm_run_list_free(&l);
         return 0;
     }
     printf("  %-8s  %-11s  %-13s  %-20s  %9s  %5s  %5s  %11s  %s\n", "RUN", "TYPE", "STATUS",
            "STARTED (UTC)", "DURATION", "DONE", "FAIL", "RECORDS", "NOTE");
     int64_t now = dm_now_ms();
     for (int i = 0; i < rows; i++) {
-        struct dm_run_facts f;
-        memset(&f, 0, sizeof(f));
-        f.expected_partitions = i64_at(r, i, 2);
-        f.started_at_ms = i64_at(r, i, 3);
-        f.last_progress_ms = i64_at(r, i, 4);
-        f.consolidate_sent_at_ms = i64_at(r, i, 5);
-        f.consolidation_started_at_ms = i64_at(r, i, 6);
-        f.consolidation_completed_at_ms = i64_at(r, i, 7);
-        f.consolidation_failed_at_ms = i64_at(r, i, 8);
-        f.completed_at_ms = i64_at(r, i, 9);
-        f.cancelled_at_ms = i64_at(r, i, 10);
-        f.skipped_at_ms = i64_at(r, i, 11);
-        f.partitions = i64_at(r, i, 12);
-        f.completed = i64_at(r, i, 13);
-        f.failed = i64_at(r, i, 14);
-        enum dm_run_status st = dm_run_status_derive(&f, now);
-        const char *run_id = dm_db_get(r, i, 0);
+        const struct dm_run *run = &l.runs[i];
+        const struct dm_run_facts *f = &run->facts;
+        enum dm_run_status st = run->status;
         if (i == 0 && latest)
-            snprintf(latest, latest_size, "%s", run_id);
+            snprintf(latest, latest_size, "%s", run->run_id);
         char started[DM_ISO_LEN], dur[24], recs[32], note[96];
-        dm_time_format(f.started_at_ms, started);
+        dm_time_format(f->started_at_ms, started);
         started[16] = 'Z'; /* "YYYY-MM-DDTHH:MMZ" */
         started[17] = '\0';
-        int64_t end = f.completed_at_ms   ? f.completed_at_ms
-                      : f.cancelled_at_ms ? f.cancelled_at_ms
-                      : f.skipped_at_ms   ? f.skipped_at_ms
-                                          : now;
-        dm_duration_format(end - f.started_at_ms, dur, sizeof(dur));
-        fmt_count(i64_at(r, i, 15), recs, sizeof(recs));
-        const char *last_error = dm_db_get(r, i, 17);
+        int64_t end = f->completed_at_ms   ? f->completed_at_ms
+                      : f->cancelled_at_ms ? f->cancelled_at_ms
+                      : f->skipped_at_ms   ? f->skipped_at_ms
+                                           : now;
+        dm_duration_format(end - f->started_at_ms, dur, sizeof(dur));
+        fmt_count(run->records, recs, sizeof(recs));
         if (st == DM_RUN_COMPLETED)
             snprintf(note, sizeof(note),
                      "+%" PRId64 " new, %" PRId64 " changed, %" PRId64 " removed, %" PRId64
                      " failed",
-                     i64_at(r, i, 19), i64_at(r, i, 20), i64_at(r, i, 21), i64_at(r, i, 22));
-        else if (last_error && last_error[0])
-            one_line(last_error, note, 60);
+                     run->stats_new, run->stats_changed, run->stats_removed, run->stats_failed);
+        else if (run->last_error && run->last_error[0])
+            one_line(run->last_error, note, 60);
         else
             snprintf(note, sizeof(note), "%" PRId64 " of %" PRId64 " partitions finished",
-                     f.completed + f.failed, f.expected_partitions);
+                     f->completed + f->failed, f->expected_partitions);
         printf("  %.8s  %-11s  %s%-13s%s  %-20s  %9s  %5" PRId64 "  %s%5" PRId64 "%s  %11s  %s\n",
-               run_id, dm_db_get(r, i, 1), col(status_color(st)), dm_run_status_name(st), off(),
-               started, dur, f.completed, f.failed ? col(C_RED) : "", f.failed, off(), recs, note);
+               run->run_id, run->run_type, col(status_color(st)), dm_run_status_name(st), off(),
+               started, dur, f->completed, f->failed ? col(C_RED) : "", f->failed, off(), recs,
+               note);
     }
     printf("\n");
-    PQclear(r);
+    dm_run_list_free(&l);
     return rows;
 }
 
-static const char *PARTS_SQL =
-    "SELECT r.run_id, r.run_type, p.partition_id, p.min_price, p.max_price, p.estimated_records, "
-    "p.records, p.next_offset, p.completed, p.failed, p.cancelled, p.attempts, p.pages, "
-    "p.page_errors, " MS(
-        "p.updated_at") ", COALESCE(p.last_error, '') "
-                        "FROM run_metadata r JOIN partition_progress p ON p.run_id = r.run_id "
-                        "WHERE r.run_id::text LIKE $1 || '%' ORDER BY p.min_price, p.partition_id";
-
 static int print_partitions(struct dm_db *db, const char *run)
 {
-    const char *params[] = {run};
-    PGresult *r = NULL;
+    struct dm_run_partition_list l;
     struct dm_error err = {0};
-    if (dm_db_query(db, PARTS_SQL, 1, params, &r, &err) != DM_OK) {
+    if (dm_runs_partitions(db, run, &l, &err) != DM_OK) {
         fprintf(stderr, "status: partitions: %s\n", err.message);
         return -1;
     }
-    int rows = PQntuples(r);
+    int rows = l.n;
     if (rows == 0) {
         printf("%sPARTITIONS%s of run %s: none\n\n", col(C_BOLD), off(), run);
-        PQclear(r);
+        dm_run_partition_list_free(&l);
         return 0;
     }
-    printf("%sPARTITIONS%s of run %s (%s)\n", col(C_BOLD), off(), dm_db_get(r, 0, 0),
-           dm_db_get(r, 0, 1));
+    printf("%sPARTITIONS%s of run %s (%s)\n", col(C_BOLD), off(), l.parts[0].run_id, l.run_type);
     printf("  %-14s  %-21s  %9s  %9s  %-9s  %3s  %6s  %4s  %8s  %s\n", "PARTITION", "PRICE ($)",
            "ESTIMATE", "RECORDS", "STATE", "ATT", "PAGES", "ERR", "UPDATED", "LAST ERROR");
     int64_t now = dm_now_ms();
     for (int i = 0; i < rows; i++) {
-        bool completed = !strcmp(dm_db_get(r, i, 8), "t");
-        bool failed = !strcmp(dm_db_get(r, i, 9), "t");
-        bool cancelled = !strcmp(dm_db_get(r, i, 10), "t");
-        const char *state = cancelled   ? "cancelled"
-                            : failed    ? "failed"
-                            : completed ? "completed"
-                                        : "running";
-        const char *c = cancelled ? C_DIM : failed ? C_RED : completed ? C_GREEN : C_YELLOW;
+        const struct dm_run_partition *p = &l.parts[i];
+        const char *c = p->status == DM_PARTITION_CANCELLED   ? C_DIM
+                        : p->status == DM_PARTITION_FAILED    ? C_RED
+                        : p->status == DM_PARTITION_COMPLETED ? C_GREEN
+                                                              : C_YELLOW;
         char range[48], est[24], recs[24], age[24], lerr[48];
-        snprintf(range, sizeof(range), "%s-%s", dm_db_get(r, i, 3), dm_db_get(r, i, 4));
-        fmt_count(i64_at(r, i, 5), est, sizeof(est));
-        fmt_count(i64_at(r, i, 6), recs, sizeof(recs));
-        dm_duration_format(now - i64_at(r, i, 14), age, sizeof(age));
-        one_line(dm_db_get(r, i, 15), lerr, 40);
-        int64_t errs = i64_at(r, i, 13);
-        printf("  %-14.14s  %-21.21s  %9s  %9s  %s%-9s%s  %3s  %6" PRId64 "  %s%4" PRId64
+        snprintf(range, sizeof(range), "%" PRId64 "-%" PRId64, p->min_price, p->max_price);
+        fmt_count(p->estimated_records, est, sizeof(est));
+        fmt_count(p->records, recs, sizeof(recs));
+        dm_duration_format(now - p->updated_at_ms, age, sizeof(age));
+        one_line(p->last_error ? p->last_error : "", lerr, 40);
+        printf("  %-14.14s  %-21.21s  %9s  %9s  %s%-9s%s  %3" PRId64 "  %6" PRId64 "  %s%4" PRId64
                "%s  %8s  %s\n",
-               dm_db_get(r, i, 2), range, est, recs, col(c), state, off(), dm_db_get(r, i, 11),
-               i64_at(r, i, 12), errs ? col(C_RED) : "", errs, off(), age, lerr);
+               p->partition_id, range, est, recs, col(c), dm_partition_status_name(p->status),
+               off(), p->attempts, p->pages, p->page_errors ? col(C_RED) : "", p->page_errors,
+               off(), age, lerr);
     }
     printf("\n");
-    PQclear(r);
+    dm_run_partition_list_free(&l);
     return rows;
 }
 

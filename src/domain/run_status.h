@@ -1,8 +1,10 @@
 /*
  * run_status.h - derivation of a run's status (pipeline.md §6) from its counts and timestamps.
- * Status is never stored: every reader (API, dashboard, `diamond status`, `diamond check`, the
- * sweeper) fills a struct dm_run_facts from run_metadata + partition_progress and calls
- * dm_run_status_derive(). Pure: no I/O, no clock (the caller passes "now").
+ * Status is never stored: the run store (store/runs.h) fills a struct dm_run_facts from
+ * run_metadata + partition_progress with its one statement and calls dm_run_status_derive();
+ * every reader (API, dashboard, `diamond status`, the scheduler, the worker's completion
+ * check, the consolidator) gets the status from there. Pure: no I/O, no clock (the caller
+ * passes "now").
  *
  * Precedence (first match wins):
  *   cancelled     cancelled_at set
@@ -44,7 +46,7 @@ struct dm_run_facts {
     int64_t expected_partitions; /* run_metadata.expected_workers */
     int64_t partitions;          /* partition_progress rows present */
     int64_t completed;           /* partitions with completed = true */
-    int64_t failed;              /* partitions with failed = true (cancelled ones included) */
+    int64_t failed;              /* not completed, failed or cancelled (store/runs.h) */
     int64_t started_at_ms;
     int64_t last_progress_ms; /* max(partition_progress.updated_at); 0 = none */
     int64_t consolidate_sent_at_ms;

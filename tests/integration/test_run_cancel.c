@@ -1,4 +1,4 @@
-/* test_run_cancel.c - dm_cancel_run (services/ops/cancel.h), the cancel behind `diamond run
+/* test_run_cancel.c - dm_runs_cancel (store/runs.h), the cancel behind `diamond run
  * cancel` and POST /api/v2/triggers/cancel-run, against a fresh database: unknown, completed and
  * already cancelled runs change nothing; a run is cancelled with exactly its unfinished
  * partitions (completed and previously cancelled ones untouched) and their worker rows, one
@@ -14,7 +14,7 @@
 
 #include "adapters/db/db.h"
 #include "core/buf.h"
-#include "services/ops/cancel.h"
+#include "store/runs.h"
 
 #define RUN "0193a1b2-0000-7000-8000-000000000001"
 #define CANCELLED_RUN "0193a1b2-0000-7000-8000-000000000002"
@@ -40,7 +40,7 @@
     "COALESCE(partition_id, '-') || ':' || detail::text || ':' || "                                \
     "jsonb_typeof(detail->'partitionsCancelled'), ',' ORDER BY id), '') FROM run_events"
 
-/* The state of every table dm_cancel_run may touch, to show a call changed nothing. */
+/* The state of every table dm_runs_cancel may touch, to show a call changed nothing. */
 static char *snapshot(struct dm_db *db)
 {
     char *p = dm_test_scalar(db, PARTITIONS), *w = dm_test_scalar(db, WORKERS),
@@ -109,17 +109,17 @@ static struct dm_db *seeded(const char *url)
     return db;
 }
 
-/* One dm_cancel_run call on a fresh connection that must succeed with want; returns the count
+/* One dm_runs_cancel call on a fresh connection that must succeed with want; returns the count
  * and checks the connection is back outside a transaction. */
-static int64_t cancel(struct dm_db *db, const char *run_id, enum dm_cancel_state want)
+static int64_t cancel(struct dm_db *db, const char *run_id, enum dm_runs_cancel_state want)
 {
     struct dm_error err = {0};
     struct dm_db_conn *c = NULL;
     assert_int_equal(dm_db_acquire(db, 5000, &c, &err), DM_OK);
-    enum dm_cancel_state st = DM_CANCEL_DONE;
+    enum dm_runs_cancel_state st = DM_RUNS_CANCEL_DONE;
     int64_t n = -1;
-    if (dm_cancel_run(c, run_id, &st, &n, &err) != DM_OK)
-        fail_msg("dm_cancel_run %s: %s", run_id, err.message);
+    if (dm_runs_cancel(c, run_id, &st, &n, &err) != DM_OK)
+        fail_msg("dm_runs_cancel %s: %s", run_id, err.message);
     assert_int_equal(st, want);
     assert_false(dm_db_in_tx(c));
     assert_int_equal(PQtransactionStatus(dm_db_pg(c)), PQTRANS_IDLE);
@@ -136,9 +136,9 @@ static void test_run_cancel(void **state)
 
     /* Unknown, completed and already cancelled runs: nothing changes at all. */
     char *before = snapshot(db);
-    assert_int_equal(cancel(db, UNKNOWN_RUN, DM_CANCEL_NO_RUN), 0);
-    assert_int_equal(cancel(db, COMPLETED_RUN, DM_CANCEL_ALREADY_COMPLETED), 0);
-    assert_int_equal(cancel(db, CANCELLED_RUN, DM_CANCEL_ALREADY_CANCELLED), 0);
+    assert_int_equal(cancel(db, UNKNOWN_RUN, DM_RUNS_CANCEL_NO_RUN), 0);
+    assert_int_equal(cancel(db, COMPLETED_RUN, DM_RUNS_CANCEL_ALREADY_COMPLETED), 0);
+    assert_int_equal(cancel(db, CANCELLED_RUN, DM_RUNS_CANCEL_ALREADY_CANCELLED), 0);
     unchanged(db, before);
 
     /* A row locked by another transaction: the lock is waited for (FOR UPDATE), here until
@@ -153,10 +153,10 @@ static void test_run_cancel(void **state)
         DM_OK);
     assert_int_equal(dm_db_exec(c, "SET lock_timeout = '200ms'", 0, NULL, NULL, &err), DM_OK);
     before = snapshot(db);
-    enum dm_cancel_state st = DM_CANCEL_NO_RUN;
+    enum dm_runs_cancel_state st = DM_RUNS_CANCEL_NO_RUN;
     int64_t n = -1;
     struct dm_error lerr = {0};
-    assert_int_not_equal(dm_cancel_run(c, LOCKED_RUN, &st, &n, &lerr), DM_OK);
+    assert_int_not_equal(dm_runs_cancel(c, LOCKED_RUN, &st, &n, &lerr), DM_OK);
     assert_string_equal(lerr.sqlstate, "55P03"); /* lock_not_available */
     assert_false(dm_db_in_tx(c));
     assert_int_equal(PQtransactionStatus(dm_db_pg(c)), PQTRANS_IDLE);
@@ -167,7 +167,7 @@ static void test_run_cancel(void **state)
     unchanged(db, before);
 
     /* RUN: p1 and p2 are cancelled; p3 (cancelled before) and p4 (completed) are untouched. */
-    assert_int_equal(cancel(db, RUN, DM_CANCEL_DONE), 2);
+    assert_int_equal(cancel(db, RUN, DM_RUNS_CANCEL_DONE), 2);
     dm_test_check_scalar(db, RUNS, "1:true,2:true,3:false,4:false,5:false");
     dm_test_check_scalar(
         db, PARTITIONS,
@@ -191,11 +191,11 @@ static void test_run_cancel(void **state)
 
     /* A second cancel finds it cancelled and changes nothing. */
     before = snapshot(db);
-    assert_int_equal(cancel(db, RUN, DM_CANCEL_ALREADY_CANCELLED), 0);
+    assert_int_equal(cancel(db, RUN, DM_RUNS_CANCEL_ALREADY_CANCELLED), 0);
     unchanged(db, before);
 
     /* A run without unfinished partitions is still cancelled, with a count of 0. */
-    assert_int_equal(cancel(db, EMPTY_RUN, DM_CANCEL_DONE), 0);
+    assert_int_equal(cancel(db, EMPTY_RUN, DM_RUNS_CANCEL_DONE), 0);
     dm_test_check_scalar(db, RUNS, "1:true,2:true,3:false,4:true,5:false");
     dm_test_check_scalar(db, EVENTS,
                          "1:run_cancelled:-:{\"partitionsCancelled\": 2}:number,"

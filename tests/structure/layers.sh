@@ -5,6 +5,8 @@
 #   core/      includes only core/
 #   domain/    includes only core/ and domain/
 #   adapters/  includes only core/, domain/ and adapters/
+#   store/     includes only core/, domain/, adapters/db/ and store/ (table owners: no queue,
+#              no alert, no feed; services send what a state change asks for)
 #   app/       includes neither services/ nor commands/
 #   services/  never includes commands/; no argv, no printf/puts/putchar, no stdout/stderr
 #              (results go back to the caller; logging through core/log is fine)
@@ -40,8 +42,9 @@ may_include() {
     core/*) echo '^core/' ;;
     domain/*) echo '^(core|domain)/' ;;
     adapters/*) echo '^(core|domain|adapters)/' ;;
+    store/*) echo '^(core/|domain/|adapters/db/|store/)' ;;
     app/*) echo '^(core|domain|adapters|app)/' ;;
-    services/*) echo '^(core|domain|adapters|app|services)/' ;;
+    services/*) echo '^(core|domain|adapters|store|app|services)/' ;;
     commands/* | main.c) echo '.' ;;
     *) echo '^$' ;; # outside the known layers (reported below)
     esac
@@ -52,8 +55,8 @@ mapfile -t files < <(find . -type f \( -name '*.c' -o -name '*.h' \) | sed 's|^\
 
 for f in "${files[@]}"; do
     case "$f" in
-    core/* | domain/* | adapters/* | app/* | services/* | commands/* | main.c) ;;
-    *) report "$f:1" "is in no layer: put it under core/, domain/, adapters/, app/, services/ or commands/" ;;
+    core/* | domain/* | adapters/* | store/* | app/* | services/* | commands/* | main.c) ;;
+    *) report "$f:1" "is in no layer: put it under core/, domain/, adapters/, store/, app/, services/ or commands/" ;;
     esac
     rule=$(may_include "$f")
     # file:line:include for every project include of f

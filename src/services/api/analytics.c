@@ -33,13 +33,11 @@ static bool int_arg(struct api_call *c, const char *name, int min, int max, int 
     return true;
 }
 
-/* API_RUN_SELECT rows matching where (appended as is) into *r; false when answered. */
-static bool run_rows(struct api_call *c, const char *where, PGresult **r)
+/* The runs f selects into *l; false when answered (the failure). */
+static bool run_list(struct api_call *c, const struct dm_runs_filter *f, struct dm_run_list *l)
 {
-    char sql[4096];
-    snprintf(sql, sizeof(sql), "%s %s", API_RUN_SELECT, where);
     struct dm_error err = {0};
-    enum dm_err e = dm_db_query(c->api->db, sql, 0, NULL, r, &err);
+    enum dm_err e = dm_runs_list(c->api->db, f, l, &err);
     if (e != DM_OK) {
         api_fail(c, e, &err);
         return false;
@@ -50,11 +48,11 @@ static bool run_rows(struct api_call *c, const char *where, PGresult **r)
 /* The reference's recentRunsCount over runs started in the last 7 days. Its four statuses
  * map from ours: consolidating and stalled runs are still running, a skipped run failed; a
  * partial or cancelled run counts only toward the total, as the reference's partial does. */
-static json_t *recent_runs_count(const PGresult *r)
+static json_t *recent_runs_count(const struct dm_run_list *l)
 {
     json_int_t n[4] = {0, 0, 0, 0}; /* total, completed, failed, running */
-    for (int i = 0; i < PQntuples(r); i++) {
-        enum dm_run_status st = api_run_status(r, i);
+    for (int i = 0; i < l->n; i++) {
+        enum dm_run_status st = l->runs[i].status;
         n[0]++;
         if (st == DM_RUN_COMPLETED)
             n[1]++;
@@ -102,37 +100,36 @@ void api_analytics_summary(struct api_call *c)
                                   "onHold", json_object_get(d, "onHold"), "sold",
                                   json_object_get(d, "sold"), "unavailable",
                                   json_object_get(d, "unavailable")));
-    if (!run_rows(c, "ORDER BY r.started_at DESC LIMIT 50", &r))
+    struct dm_run_list l = {0};
+    struct dm_runs_filter latest = {.limit = 50};
+    if (!run_list(c, &latest, &l))
         goto fail;
     json_t *by = json_object();
     for (int i = 0; i < DM_RUN_STATUS_COUNT; i++)
         json_object_set_new(by, dm_run_status_name((enum dm_run_status)i), json_integer(0));
-    for (int i = 0; i < PQntuples(r); i++) {
-        const char *name = dm_run_status_name(api_run_status(r, i));
+    for (int i = 0; i < l.n; i++) {
+        const char *name = dm_run_status_name(l.runs[i].status);
         json_object_set_new(by, name,
                             json_integer(json_integer_value(json_object_get(by, name)) + 1));
     }
     json_object_set_new(d, "recentRunsByStatus", by);
-    if (PQntuples(r) > 0)
-        json_object_set_new(d, "lastRun", api_run_json(r, 0));
-    PQclear(r);
-    r = NULL;
-    if (!run_rows(c,
-                  "WHERE r.started_at > now() - interval '7 days' "
-                  "ORDER BY r.started_at DESC LIMIT 10000",
-                  &r))
+    if (l.n > 0)
+        json_object_set_new(d, "lastRun", api_run_json(&l.runs[0]));
+    dm_run_list_free(&l);
+    struct dm_runs_filter week = {.recent_days = 7, .limit = 10000};
+    if (!run_list(c, &week, &l))
         goto fail;
-    json_object_set_new(d, "recentRunsCount", recent_runs_count(r));
-    PQclear(r);
-    r = NULL;
+    json_object_set_new(d, "recentRunsCount", recent_runs_count(&l));
+    dm_run_list_free(&l);
     /* The last run whose consolidation completed: it advanced the watermark. */
-    if (!run_rows(c, "WHERE r.completed_at IS NOT NULL ORDER BY r.completed_at DESC LIMIT 1", &r))
+    struct dm_runs_filter done = {.completed_only = true, .limit = 1};
+    if (!run_list(c, &done, &l))
         goto fail;
-    json_t *last = PQntuples(r) > 0 ? api_run_json(r, 0) : json_null();
+    json_t *last = l.n > 0 ? api_run_json(&l.runs[0]) : json_null();
+    dm_run_list_free(&l);
     json_t *wm = json_object_get(last, "watermarkAfter");
     json_object_set_new(d, "currentWatermark", wm ? json_incref(wm) : json_null());
     json_object_set_new(d, "lastSuccessfulRun", last);
-    PQclear(r);
     api_data(c, 200, d);
     return;
 fail:
@@ -169,36 +166,25 @@ void api_analytics_runs(struct api_call *c)
         api_validation(c, "started_before", "must be an ISO-8601 time");
         return;
     }
-    char a_iso[DM_ISO_LEN], b_iso[DM_ISO_LEN];
-    dm_time_format(ams, a_iso);
-    dm_time_format(bms, b_iso);
-    const char *p[3] = {type, after ? a_iso : NULL, before ? b_iso : NULL};
-    char sql[4096];
-    snprintf(sql, sizeof(sql),
-             "%s WHERE ($1::text IS NULL OR r.run_type = $1) "
-             "AND ($2::timestamptz IS NULL OR r.started_at >= $2) "
-             "AND ($3::timestamptz IS NULL OR r.started_at <= $3) "
-             "ORDER BY r.started_at DESC, r.run_id DESC LIMIT 1000",
-             API_RUN_SELECT);
-    PGresult *r = NULL;
-    struct dm_error err = {0};
-    enum dm_err e = dm_db_query(c->api->db, sql, 3, p, &r, &err);
-    if (e != DM_OK) {
-        api_fail(c, e, &err);
+    struct dm_runs_filter f = {.run_type = type,
+                               .started_after_ms = after ? ams : 0,
+                               .started_before_ms = before ? bms : 0,
+                               .limit = 1000};
+    struct dm_run_list l;
+    if (!run_list(c, &f, &l))
         return;
-    }
     /* Status is derived, so it is filtered here (over at most 1000 matching runs). */
     json_t *rows = json_array();
     int total = 0;
     int from = (page - 1) * limit;
-    for (int i = 0; i < PQntuples(r); i++) {
-        if (status && api_run_status(r, i) != want)
+    for (int i = 0; i < l.n; i++) {
+        if (status && l.runs[i].status != want)
             continue;
         if (total >= from && total < from + limit)
-            json_array_append_new(rows, api_run_json(r, i));
+            json_array_append_new(rows, api_run_json(&l.runs[i]));
         total++;
     }
-    PQclear(r);
+    dm_run_list_free(&l);
     json_t *body = json_object();
     json_object_set_new(body, "data", rows);
     json_object_set_new(body, "pagination",
@@ -212,49 +198,32 @@ void api_analytics_run(struct api_call *c)
     const char *id;
     if (!api_uuid_param(c, "runId", &id))
         return;
-    PGresult *r = NULL;
-    if (!api_run_get(c, id, &r))
+    struct dm_run rr;
+    if (!api_run_get(c, id, false, &rr))
         return;
-    const char *p[1] = {id};
-    json_t *run = api_run_json(r, 0);
-    PQclear(r);
+    json_t *run = api_run_json(&rr);
+    dm_run_clear(&rr);
     bool ok;
-    json_t *parts = api_query_rows(
-        c,
-        "SELECT p.partition_id, p.min_price, p.max_price, p.estimated_records, p.next_offset, "
-        "p.records, p.completed, p.failed, p.cancelled, p.attempts, p.pages, p.page_errors, "
-        "p.last_error, p.updated_at, CASE WHEN p.cancelled THEN 'cancelled' WHEN p.failed THEN "
-        "'failed' WHEN p.completed THEN 'completed' ELSE 'running' END AS status, w.worker_id, "
-        "w.status AS worker_status, w.records_processed, w.error_message, "
-        "w.started_at AS worker_started_at, w.completed_at AS worker_completed_at "
-        "FROM partition_progress p LEFT JOIN worker_runs w USING (run_id, partition_id) "
-        "WHERE p.run_id = $1 ORDER BY p.min_price, p.partition_id",
-        1, p, &ok);
+    PGresult *r = NULL;
+    struct dm_error err = {0};
+    enum dm_err e = dm_runs_report_partitions(c->api->db, id, &r, &err);
+    json_t *parts = api_result_rows(c, e, &err, r, &ok);
     if (!ok) {
         json_decref(run);
         return;
     }
-    json_t *events = api_query_rows(c,
-                                    "SELECT id, partition_id, event, detail, created_at FROM "
-                                    "run_events WHERE run_id = $1 ORDER BY id LIMIT 2000",
-                                    1, p, &ok);
+    r = NULL;
+    e = dm_runs_report_events(c->api->db, id, &r, &err);
+    json_t *events = api_result_rows(c, e, &err, r, &ok);
     if (!ok) {
         json_decref(run);
         json_decref(parts);
         return;
     }
-    /* The reference's {run, workers} beside our flat run with partitions and events. The
-     * progress of a worker needs workItemPayload.totalRecords: our WORK_ITEM says
-     * estimatedRecords, so the partition's estimate is added under the reference's name. */
-    json_t *workers = api_query_rows(
-        c,
-        "SELECT w.id, w.run_id, w.partition_id, w.worker_id, CASE WHEN p.failed THEN 'failed' "
-        "WHEN p.completed THEN 'completed' ELSE w.status END AS status, w.records_processed, "
-        "w.error_message, COALESCE(w.work_item_payload, '{}'::jsonb) || jsonb_build_object("
-        "'totalRecords', COALESCE(p.estimated_records, 0)) AS work_item_payload, w.started_at, "
-        "w.completed_at FROM worker_runs w LEFT JOIN partition_progress p USING (run_id, "
-        "partition_id) WHERE w.run_id = $1 ORDER BY w.partition_id",
-        1, p, &ok);
+    /* The reference's {run, workers} beside our flat run with partitions and events. */
+    r = NULL;
+    e = dm_runs_report_workers(c->api->db, id, &r, &err);
+    json_t *workers = api_result_rows(c, e, &err, r, &ok);
     if (!ok) {
         json_decref(run);
         json_decref(parts);
@@ -288,21 +257,11 @@ void api_analytics_failed_workers(struct api_call *c)
         api_validation(c, "run_id", "must be a UUID");
         return;
     }
-    char lim[16];
-    snprintf(lim, sizeof(lim), "%d", limit);
-    const char *p[2] = {run, lim};
     bool ok;
-    json_t *rows = api_query_rows(
-        c,
-        "SELECT w.id, w.run_id, w.partition_id, w.worker_id, w.status, w.records_processed, "
-        "w.error_message, w.started_at, w.completed_at, p.next_offset, p.attempts, "
-        "p.min_price, p.max_price, r.run_type, r.started_at AS run_started_at "
-        "FROM worker_runs w JOIN run_metadata r USING (run_id) "
-        "LEFT JOIN partition_progress p USING (run_id, partition_id) "
-        "WHERE w.status = 'failed' AND ($1::uuid IS NULL OR w.run_id = $1) "
-        "ORDER BY w.completed_at DESC NULLS LAST, w.started_at DESC, w.run_id, w.partition_id "
-        "LIMIT $2::int",
-        2, p, &ok);
+    PGresult *r = NULL;
+    struct dm_error err = {0};
+    enum dm_err e = dm_runs_report_failed_workers(c->api->db, run, limit, &r, &err);
+    json_t *rows = api_result_rows(c, e, &err, r, &ok);
     if (!ok)
         return;
     /* RecentFailedWorker sends these as explicit nulls (its other types omit them). */
@@ -332,8 +291,6 @@ void api_analytics_feeds(struct api_call *c)
         "max(feed_price) FILTER (WHERE status = 'active') AS max_feed_price, "
         "round(avg(retail_price) FILTER (WHERE status = 'active'), 2) AS avg_retail_price, "
         "max(updated_at) AS last_updated_at, "
-        "(SELECT max(completed_at) FROM run_metadata m WHERE m.feed = d.feed) AS "
-        "last_run_completed_at, "
         /* The reference's FeedStats: over active stones, prices are the feed price (its
          * price_model_price) in dollars, 0 without stones, the average not rounded. */
         "count(*) FILTER (WHERE status = 'active') AS total_diamonds, "
@@ -361,27 +318,37 @@ void api_analytics_feeds(struct api_call *c)
         json_decref(rows);
         return;
     }
-    size_t i;
-    json_t *f;
+    PGresult *lr = NULL;
+    struct dm_error err = {0};
+    json_t *last =
+        api_result_rows(c, dm_runs_report_feed_completions(c->api->db, &lr, &err), &err, lr, &ok);
+    if (!ok) {
+        json_decref(rows);
+        json_decref(raw);
+        return;
+    }
+    size_t i, k;
+    json_t *f, *l;
     json_array_foreach(rows, i, f)
     {
         const char *name = dm_json_str(f, "feed");
+        /* The feed's last completed run (store/runs.h), omitted when it has none. */
+        json_array_foreach(last, k, l)
+        {
+            const char *lf = dm_json_str(l, "feed");
+            json_t *at = json_object_get(l, "lastRunCompletedAt");
+            if (name && lf && at && !strcmp(name, lf))
+                json_object_set(f, "lastRunCompletedAt", at);
+        }
         if (name && !strcmp(name, "nivoda"))
             json_object_set(f, "raw", json_array_get(raw, 0));
         if (json_object_get(f, "lastUpdated") == NULL)
             json_object_set_new(f, "lastUpdated", json_null());
     }
     json_decref(raw);
+    json_decref(last);
     api_data(c, 200, rows);
 }
-
-#define RAW_COUNTS                                                                                 \
-    "(SELECT json_build_object('pending', count(*) FILTER (WHERE consolidation_status = "          \
-    "'pending'), 'processing', count(*) FILTER (WHERE consolidation_status = 'processing'), "      \
-    "'done', count(*) FILTER (WHERE consolidation_status = 'done'), 'failed', count(*) FILTER "    \
-    "(WHERE consolidation_status = 'failed'), 'total', count(*), 'oldest_pending_ms', "            \
-    "(extract(epoch FROM min(created_at) FILTER (WHERE consolidation_status IN ('pending', "       \
-    "'processing'))) * 1000)::bigint) FROM raw_diamonds_nivoda x WHERE x.run_id = r.run_id)"
 
 /* The reference's progressPercent: consolidated of total in whole percent, 0 without rows. */
 static json_int_t percent(json_int_t part, json_int_t total)
@@ -389,10 +356,10 @@ static json_int_t percent(json_int_t part, json_int_t total)
     return total > 0 ? (part * 200 + total) / (total * 2) : 0;
 }
 
-static json_t *consolidation_json(const PGresult *r, int row)
+static json_t *consolidation_json(const struct dm_run *run)
 {
-    json_t *o = api_run_json(r, row);
-    json_t *raw = json_loads(PQgetvalue(r, row, PQnfields(r) - 1), 0, NULL);
+    json_t *o = api_run_json(run);
+    json_t *raw = run->raw_counts ? json_loads(run->raw_counts, 0, NULL) : NULL;
     if (raw) {
         json_int_t done = json_integer_value(json_object_get(raw, "done"));
         json_int_t failed = json_integer_value(json_object_get(raw, "failed"));
@@ -417,37 +384,19 @@ static json_t *consolidation_json(const PGresult *r, int row)
     return o;
 }
 
-static enum dm_err consolidation_rows(struct api_call *c, const char *where, int n,
-                                      const char *const *p, PGresult **r, struct dm_error *err)
-{
-    /* API_RUN_SELECT + the raw counts as one extra last column. */
-    const char *from = strstr(API_RUN_SELECT, " FROM run_metadata r");
-    char sql[8192];
-    snprintf(sql, sizeof(sql), "%.*s, %s%s %s", (int)(from - API_RUN_SELECT), API_RUN_SELECT,
-             RAW_COUNTS, from, where);
-    return dm_db_query(c->api->db, sql, n, p, r, err);
-}
-
 void api_analytics_consolidation(struct api_call *c)
 {
     int limit;
     if (!int_arg(c, "limit", 1, 100, 20, &limit))
         return;
-    char lim[16];
-    snprintf(lim, sizeof(lim), "%d", limit);
-    const char *p[1] = {lim};
-    PGresult *r = NULL;
-    struct dm_error err = {0};
-    enum dm_err e =
-        consolidation_rows(c, "ORDER BY r.started_at DESC LIMIT $1::int", 1, p, &r, &err);
-    if (e != DM_OK) {
-        api_fail(c, e, &err);
+    struct dm_runs_filter f = {.raw_counts = true, .limit = limit};
+    struct dm_run_list l;
+    if (!run_list(c, &f, &l))
         return;
-    }
     json_t *a = json_array();
-    for (int i = 0; i < PQntuples(r); i++)
-        json_array_append_new(a, consolidation_json(r, i));
-    PQclear(r);
+    for (int i = 0; i < l.n; i++)
+        json_array_append_new(a, consolidation_json(&l.runs[i]));
+    dm_run_list_free(&l);
     bool ok;
     json_t *totals = api_query_rows(c,
                                     "SELECT consolidation_status AS status, count(*) AS count FROM "
@@ -483,14 +432,11 @@ void api_analytics_consolidation_run(struct api_call *c)
     const char *id;
     if (!api_uuid_param(c, "runId", &id))
         return;
-    const char *p[1] = {id};
-    PGresult *r = NULL;
-    struct dm_error err = {0};
-    enum dm_err e = consolidation_rows(c, "WHERE r.run_id = $1", 1, p, &r, &err);
-    if (!api_row_found(c, e, &err, &r, "Run not found"))
+    struct dm_run run;
+    if (!api_run_get(c, id, true, &run))
         return;
-    json_t *o = consolidation_json(r, 0);
-    PQclear(r);
+    json_t *o = consolidation_json(&run);
+    dm_run_clear(&run);
     api_data(c, 200, o);
 }
 
@@ -594,15 +540,9 @@ static const struct qcol worker_cols[] = {{"id", NULL, false},
                                           {NULL, NULL, false}};
 
 /* run_metadata with the reference's completed_workers and failed_workers, which it stores and
- * we count from partition_progress (the one source of truth). */
-#define RUN_FROM                                                                                   \
-    "(SELECT r.*, COALESCE(p.completed, 0)::int AS completed_workers, "                            \
-    "COALESCE(p.failed, 0)::int AS failed_workers FROM run_metadata r LEFT JOIN LATERAL "          \
-    "(SELECT count(*) FILTER (WHERE completed) completed, count(*) FILTER (WHERE failed) failed "  \
-    "FROM partition_progress pp WHERE pp.run_id = r.run_id) p ON true) run_metadata"
-
+ * we count from partition_progress (the store's relation: its partition states). */
 static const struct qtable qtables[] = {{"diamonds", "diamonds", diamond_cols},
-                                        {"run_metadata", RUN_FROM, run_cols},
+                                        {"run_metadata", DM_RUNS_QUERY_RELATION, run_cols},
                                         {"worker_runs", "worker_runs", worker_cols}};
 
 static const struct qcol *find_col(const struct qtable *t, const char *name)

@@ -245,6 +245,11 @@ void api_etag_of(const struct dm_buf *body, char etag[40]);
  * UTC with milliseconds ("2026-11-29T09:00:00.123Z"), the form of every time the API sends and
  * the reference's ISODate; the text itself when it does not parse (infinity). */
 json_t *api_time_json(const char *pg_text);
+/* The outcome e of a statement (err its detail, r its result, cleared here): all rows as
+ * api_rows_json (*ok true), or answered with api_fail (NULL, *ok false). For the store's
+ * reports (store/runs.h). */
+json_t *api_result_rows(struct api_call *c, enum dm_err e, const struct dm_error *err, PGresult *r,
+                        bool *ok);
 /* dm_db_query sql with its n params; all rows as api_rows_json (*ok true), or answered with
  * api_fail (NULL, *ok false). */
 json_t *api_query_rows(struct api_call *c, const char *sql, int n, const char *const *params,

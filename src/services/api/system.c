@@ -17,6 +17,7 @@
 #include "domain/run_status.h"
 #include "services/api/api.h"
 #include "services/api/index_follow.h"
+#include "store/runs.h"
 
 const double api_lat_bounds[API_LAT_BUCKETS - 1] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                     0.1,   0.25,   0.5,   1.0,  2.5};
@@ -231,47 +232,32 @@ static void render_shared(struct dm_api *api, struct dm_buf *b)
     help(b, "diamond_queue_up", "gauge", "1 when the queue backend answered");
     line(b, "diamond_queue_up %d", qup[0] ? 1 : 0);
 
-    /* Database figures in one round trip. */
-    PGresult *r = NULL;
+    /* Run-table figures in one round trip (store/runs.h). */
+    struct dm_runs_figures fig;
     struct dm_error err = {0};
-    enum dm_err e = dm_db_query(
-        api->db,
-        "SELECT "
-        "(SELECT COALESCE(sum(pages), 0) FROM partition_progress), "
-        "(SELECT COALESCE(sum(page_errors), 0) FROM partition_progress), "
-        "(SELECT COALESCE(sum(pages), 0) FROM partition_progress "
-        "   WHERE updated_at > now() - interval '24 hours'), "
-        "(SELECT COALESCE(sum(page_errors), 0) FROM partition_progress "
-        "   WHERE updated_at > now() - interval '24 hours'), "
-        "(SELECT count(*) FROM run_metadata WHERE consolidation_completed_at IS NOT NULL), "
-        "(SELECT COALESCE(sum(consolidation_failures), 0) FROM run_metadata), "
-        "(SELECT COALESCE(sum(consolidation_failures), 0) FROM run_metadata "
-        "   WHERE consolidation_failed_at > now() - interval '24 hours'), "
-        "(SELECT count(*) FROM run_metadata), "
-        "(SELECT (extract(epoch FROM max(updated_to)) * 1000)::bigint FROM run_metadata "
-        "   WHERE completed_at IS NOT NULL)",
-        0, NULL, &r, &err);
+    enum dm_err e = dm_runs_figures(api->db, &fig, &err);
     if (e == DM_OK) {
         help(b, "diamond_worker_pages_total", "counter", "Pages committed by workers");
-        line(b, "diamond_worker_pages_total %lld", (long long)api_i64(r, 0, 0));
+        line(b, "diamond_worker_pages_total %lld", (long long)fig.pages);
         help(b, "diamond_worker_page_errors_total", "counter",
              "Failed page fetch/upsert attempts by workers");
-        line(b, "diamond_worker_page_errors_total %lld", (long long)api_i64(r, 0, 1));
-        int64_t p24 = api_i64(r, 0, 2), e24 = api_i64(r, 0, 3);
+        line(b, "diamond_worker_page_errors_total %lld", (long long)fig.page_errors);
+        int64_t p24 = fig.pages_24h, e24 = fig.page_errors_24h;
         help(b, "diamond_worker_error_rate", "gauge",
              "page_errors / (pages + page_errors) over partitions updated in the last 24 h");
         line(b, "diamond_worker_error_rate %.6f",
              p24 + e24 > 0 ? (double)e24 / (double)(p24 + e24) : 0.0);
         help(b, "diamond_consolidator_runs_total", "counter", "Runs consolidated");
-        line(b, "diamond_consolidator_runs_total %lld", (long long)api_i64(r, 0, 4));
+        line(b, "diamond_consolidator_runs_total %lld", (long long)fig.runs_consolidated);
         help(b, "diamond_consolidator_failures_total", "counter", "Failed consolidation attempts");
-        line(b, "diamond_consolidator_failures_total %lld", (long long)api_i64(r, 0, 5));
+        line(b, "diamond_consolidator_failures_total %lld", (long long)fig.consolidation_failures);
         help(b, "diamond_consolidator_failures_24h", "gauge",
              "Failed consolidation attempts of runs that failed in the last 24 h");
-        line(b, "diamond_consolidator_failures_24h %lld", (long long)api_i64(r, 0, 6));
+        line(b, "diamond_consolidator_failures_24h %lld",
+             (long long)fig.consolidation_failures_24h);
         help(b, "diamond_runs_total", "counter", "Runs planned");
-        line(b, "diamond_runs_total %lld", (long long)api_i64(r, 0, 7));
-        int64_t wm_ms = PQgetisnull(r, 0, 8) ? 0 : api_i64(r, 0, 8);
+        line(b, "diamond_runs_total %lld", (long long)fig.runs);
+        int64_t wm_ms = fig.last_completed_updated_to_ms;
         if (api->wm) {
             struct dm_watermark wm;
             struct dm_error werr = {0};
@@ -283,9 +269,8 @@ static void render_shared(struct dm_api *api, struct dm_buf *b)
                  "Seconds since the watermark's lastUpdatedAt");
             line(b, "diamond_watermark_age_seconds %.3f", (double)(dm_now_ms() - wm_ms) / 1000.0);
         }
-        PQclear(r);
-        r = NULL;
     }
+    PGresult *r = NULL;
     help(b, "diamond_database_up", "gauge", "1 when the database answered");
     line(b, "diamond_database_up %d", e == DM_OK ? 1 : 0);
 
@@ -303,14 +288,7 @@ static void render_shared(struct dm_api *api, struct dm_buf *b)
         PQclear(r);
         r = NULL;
     }
-    if (e == DM_OK &&
-        dm_db_query(api->db,
-                    "SELECT run_type, "
-                    "extract(epoch FROM (COALESCE(completed_at, consolidation_completed_at) - "
-                    "started_at)), run_id::text FROM run_metadata "
-                    "WHERE COALESCE(completed_at, consolidation_completed_at) IS NOT NULL "
-                    "ORDER BY started_at DESC LIMIT 20",
-                    0, NULL, &r, &err) == DM_OK) {
+    if (e == DM_OK && dm_runs_report_durations(api->db, &r, &err) == DM_OK) {
         help(b, "diamond_run_duration_seconds", "gauge",
              "Duration of recent completed runs (start to consolidation end)");
         for (int i = 0; i < PQntuples(r); i++)

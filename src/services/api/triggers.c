@@ -3,7 +3,7 @@
  * Apps Job, 409 while a run is in progress, 503 with manual_command when neither can run),
  * request consolidation (CONSOLIDATE via the queue), retry failed partitions from next_offset
  * (":r{n}" message ids; services/ops/retry.h, shared with `diamond retry`), cancel a run
- * (services/ops/cancel.h, shared with `diamond run cancel`), list a run's failed workers.
+ * (store/runs.h, shared with `diamond run cancel`), list a run's failed workers.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +15,9 @@
 #include "core/json.h"
 #include "domain/messages.h"
 #include "services/api/runs.h"
-#include "services/ops/cancel.h"
+#include "store/runs.h"
 #include "services/ops/retry.h"
-#include "services/worker/runops.h"
+#include "services/dispatch/dispatch.h"
 
 /* Required run_id (UUID string) from a JSON body. */
 static bool body_run_id(struct api_call *c, json_t *body, const char **id)
@@ -67,7 +67,7 @@ void api_trigger_scheduler(struct api_call *c)
         goto out;
     int running = 0;
     char run_id[DM_UUID_LEN] = "";
-    enum dm_err e = api_runs_in_progress(conn, &running, run_id, sizeof(run_id), &err);
+    enum dm_err e = api_runs_in_progress(c, conn, &running, run_id, sizeof(run_id), &err);
     if (e == DM_OK)
         e = dm_db_exec(conn,
                        "SELECT id::text FROM scheduler_requests WHERE status IN "
@@ -147,7 +147,7 @@ void api_trigger_consolidate(struct api_call *c)
     json_t *body = api_body_object(c);
     if (body == NULL)
         return;
-    PGresult *r = NULL;
+    struct dm_run run = {0};
     struct dm_error err = {0};
     const char *run_id;
     if (!body_run_id(c, body, &run_id))
@@ -158,10 +158,9 @@ void api_trigger_consolidate(struct api_call *c)
         goto out;
     }
     bool force = json_is_true(fv);
-    if (!api_run_get(c, run_id, &r))
+    if (!api_run_get(c, run_id, false, &run))
         goto out;
-    struct dm_run_facts f;
-    api_run_facts(r, 0, &f);
+    const struct dm_run_facts f = run.facts;
     if (f.cancelled_at_ms > 0) {
         api_error(c, 409, "CONFLICT", "Run was cancelled", NULL);
         goto out;
@@ -185,38 +184,26 @@ void api_trigger_consolidate(struct api_call *c)
         unavailable(c, manual);
         goto out;
     }
-    struct dm_consolidate m;
-    memset(&m, 0, sizeof(m));
-    snprintf(m.run_id, sizeof(m.run_id), "%s", run_id);
-    snprintf(m.trace_id, sizeof(m.trace_id), "%s", PQgetvalue(r, 0, 2));
-    m.force = force;
-    m.updated_to_ms = api_i64(r, 0, 19);
     char id[256];
-    dm_consolidate_id(&m, id, sizeof(id));
-    char *text = dm_consolidate_to_json(&m);
-    struct dm_queue_out out_msg = {.id = id, .body = text, .scheduled_ms = 0};
-    enum dm_err e = dm_queue_send(c->api->queue, DM_Q_CONSOLIDATE, &out_msg, &err);
-    free(text);
+    enum dm_err e = dm_dispatch_consolidate(c->api->queue, run_id, run.trace_id, run.updated_to_ms,
+                                            force, id, sizeof(id), &err);
     if (e != DM_OK) {
         api_fail(c, e == DM_ERR_DB ? DM_ERR_UNAVAILABLE : e, &err);
         goto out;
     }
-    const char *p[1] = {run_id};
-    if (dm_db_query(c->api->db,
-                    "UPDATE run_metadata SET consolidate_sent_at = COALESCE(consolidate_sent_at, "
-                    "now()) WHERE run_id = $1",
-                    1, p, NULL, &err) != DM_OK)
+    struct dm_runs_consolidate_ref ref;
+    if (dm_runs_note_consolidate_sent(c->api->db, run_id, &ref, &err) != DM_OK)
         dm_warn(&c->log, "consolidate_sent_at not recorded: %s", err.message);
     /* Ours beside the reference's ConsolidateTriggered (snake_case). */
     api_data(c, 202,
              json_pack("{s:s,s:b,s:s,s:s,s:s,s:s,s:s,s:b,s:{s:s,s:I,s:I,s:I}}", "runId", run_id,
                        "force", force, "messageId", id, "status", "queued", "message",
                        "Consolidation triggered successfully", "run_id", run_id, "trace_id",
-                       m.trace_id, "force", force, "run_metadata", "run_type", PQgetvalue(r, 0, 1),
+                       run.trace_id, "force", force, "run_metadata", "run_type", run.run_type,
                        "expected_workers", (json_int_t)f.expected_partitions, "completed_workers",
                        (json_int_t)f.completed, "failed_workers", (json_int_t)f.failed));
 out:
-    PQclear(r);
+    dm_run_clear(&run);
     json_decref(body);
 }
 
@@ -297,16 +284,13 @@ void api_trigger_retry(struct api_call *c)
          * next_offset), so nothing is skipped; one not sent is re-sent by the sweeper.
          * remaining_failed counts the run's partitions still failed (others than the one
          * asked for), as the reference's ignores the partition filter. */
-        const char *p[1] = {run_id};
-        PGresult *r = NULL;
+        struct dm_run run;
         int64_t remaining = 0;
-        if (dm_db_query(c->api->db,
-                        "SELECT count(*) FROM partition_progress WHERE run_id = $1 AND failed", 1,
-                        p, &r, &err) == DM_OK)
-            remaining = api_i64(r, 0, 0);
+        if (dm_runs_get(c->api->db, run_id, false, &run, &err) == DM_OK)
+            remaining = run.facts.failed;
         else
             dm_warn(&c->log, "remaining failed partitions not counted: %s", err.message);
-        PQclear(r);
+        dm_run_clear(&run);
         char message[64];
         snprintf(message, sizeof(message), "Retried %zu worker(s)", json_array_size(ctx.done));
         api_data(c, 202,
@@ -335,16 +319,16 @@ void api_trigger_cancel(struct api_call *c)
     conn = api_conn(c);
     if (conn == NULL)
         goto out;
-    enum dm_cancel_state state;
+    enum dm_runs_cancel_state state;
     int64_t n = 0;
-    enum dm_err e = dm_cancel_run(conn, run_id, &state, &n, &err);
+    enum dm_err e = dm_runs_cancel(conn, run_id, &state, &n, &err);
     if (e != DM_OK) {
         api_fail(c, e, &err);
-    } else if (state == DM_CANCEL_NO_RUN) {
+    } else if (state == DM_RUNS_CANCEL_NO_RUN) {
         api_error(c, 404, "NOT_FOUND", "Run not found", NULL);
-    } else if (state == DM_CANCEL_ALREADY_CANCELLED) {
+    } else if (state == DM_RUNS_CANCEL_ALREADY_CANCELLED) {
         api_error(c, 409, "CONFLICT", "Run is already cancelled", NULL);
-    } else if (state == DM_CANCEL_ALREADY_COMPLETED) {
+    } else if (state == DM_RUNS_CANCEL_ALREADY_COMPLETED) {
         api_error(c, 409, "CONFLICT", "Run already completed", NULL);
     } else {
         dm_info(&c->log, "run %s cancelled by %s", run_id, c->client);
@@ -387,26 +371,18 @@ void api_trigger_failed_workers(struct api_call *c)
     const char *id;
     if (!api_uuid_param(c, "runId", &id))
         return;
-    const char *p[1] = {id};
-    PGresult *r = NULL;
-    if (!api_query_row(c, "SELECT 1 FROM run_metadata WHERE run_id = $1", 1, p, &r,
-                       "Run not found"))
+    struct dm_run run;
+    if (!api_run_get(c, id, false, &run))
         return;
-    PQclear(r);
+    dm_run_clear(&run);
     /* The reference's FailedWorkersList {run_id, total_failed, workers}; each worker has its
      * FailedWorkerItem keys and ours (price band, next offset, attempts). Every failed
      * partition can be retried from next_offset (has_payload) unless it was cancelled. */
     bool ok;
-    json_t *rows = api_query_rows(
-        c,
-        "SELECT p.partition_id, w.worker_id, p.min_price, p.max_price, p.next_offset, "
-        "COALESCE(w.records_processed, p.records) AS records_processed, p.records, p.attempts, "
-        "p.cancelled, NOT p.cancelled AS has_payload, "
-        "COALESCE(w.error_message, p.last_error) AS error_message, "
-        "COALESCE(w.started_at, p.updated_at) AS started_at, w.completed_at, p.updated_at "
-        "FROM partition_progress p LEFT JOIN worker_runs w USING (run_id, partition_id) "
-        "WHERE p.run_id = $1 AND p.failed ORDER BY p.partition_id",
-        1, p, &ok);
+    PGresult *r = NULL;
+    struct dm_error err = {0};
+    enum dm_err e = dm_runs_report_failed_partitions(c->api->db, id, &r, &err);
+    json_t *rows = api_result_rows(c, e, &err, r, &ok);
     if (!ok)
         return;
     json_t *workers = json_array();

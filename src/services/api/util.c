@@ -116,14 +116,12 @@ json_t *api_rows_json(const PGresult *r)
     return a;
 }
 
-json_t *api_query_rows(struct api_call *c, const char *sql, int n, const char *const *params,
-                       bool *ok)
+json_t *api_result_rows(struct api_call *c, enum dm_err e, const struct dm_error *err, PGresult *r,
+                        bool *ok)
 {
-    PGresult *r = NULL;
-    struct dm_error err = {0};
-    enum dm_err e = dm_db_query(c->api->db, sql, n, params, &r, &err);
     if (e != DM_OK) {
-        api_fail(c, e, &err);
+        PQclear(r);
+        api_fail(c, e, err);
         *ok = false;
         return NULL;
     }
@@ -131,6 +129,15 @@ json_t *api_query_rows(struct api_call *c, const char *sql, int n, const char *c
     PQclear(r);
     *ok = true;
     return a;
+}
+
+json_t *api_query_rows(struct api_call *c, const char *sql, int n, const char *const *params,
+                       bool *ok)
+{
+    PGresult *r = NULL;
+    struct dm_error err = {0};
+    enum dm_err e = dm_db_query(c->api->db, sql, n, params, &r, &err);
+    return api_result_rows(c, e, &err, r, ok);
 }
 
 void api_rows_answer(struct api_call *c, const char *sql, int n, const char *const *params)

@@ -18,6 +18,7 @@
 #include "core/timeutil.h"
 #include "domain/mapping.h"
 #include "services/consolidator/consolidator.h"
+#include "store/runs.h"
 
 #define STAGE "pg_temp.dm_consol_stage"
 
@@ -103,12 +104,6 @@ static const char *FAILED_SQL =
  * is rolled back and redone through the upsert. */
 #define FRESH_COPY_SQL "COPY diamonds (" DM_DIAMOND_COPY_COLUMNS ", last_run_id) FROM STDIN"
 #define STAGE_COPY_SQL "COPY " STAGE " (" DM_DIAMOND_COPY_COLUMNS ") FROM STDIN"
-
-static const char *STATS_SQL =
-    "UPDATE run_metadata SET stats_processed = stats_processed + $2, "
-    "stats_new = stats_new + $3, stats_changed = stats_changed + $4, "
-    "stats_unchanged = stats_unchanged + $5, stats_failed = stats_failed + $6 "
-    "WHERE run_id = $1";
 
 /* The stored state of a diamond as the claim query renders it; equal means nothing to write. */
 static void current_state(const struct dm_diamond *d, const char *hash, char *out, size_t size)
@@ -380,15 +375,13 @@ static enum dm_err attempt_batch(struct dm_consolidator *cs, struct dm_db_conn *
         e = dm_db_exec(c, FAILED_SQL, 3, fp, NULL, err);
     }
     /* Last, so the run row is locked only briefly (concurrent batches add to it too). */
-    char s_proc[24], s_new[24], s_chg[24], s_unch[24], s_fail[24];
-    snprintf(s_proc, sizeof(s_proc), "%d", n);
-    snprintf(s_new, sizeof(s_new), "%lld", (long long)inserted);
-    snprintf(s_chg, sizeof(s_chg), "%lld", (long long)changed);
-    snprintf(s_unch, sizeof(s_unch), "%lld", (long long)(a.mapped - inserted - changed));
-    snprintf(s_fail, sizeof(s_fail), "%lld", (long long)a.failed);
-    const char *sp[] = {run_id, s_proc, s_new, s_chg, s_unch, s_fail};
+    struct dm_runs_batch_stats bs = {.processed = n,
+                                     .inserted = inserted,
+                                     .changed = changed,
+                                     .unchanged = a.mapped - inserted - changed,
+                                     .failed = a.failed};
     if (e == DM_OK)
-        e = dm_db_exec(c, STATS_SQL, 6, sp, NULL, err);
+        e = dm_runs_add_batch_stats(c, run_id, &bs, err);
     if (e == DM_OK)
         e = dm_db_commit(c, err);
     if (e == DM_OK) {

@@ -15,6 +15,7 @@
 #include "core/signals.h"
 #include "core/timeutil.h"
 #include "services/consolidator/consolidator.h"
+#include "store/runs.h"
 
 /* ---- message lock renewal -------------------------------------------------------------- */
 
@@ -82,16 +83,10 @@ static void renewer_stop(struct renewer *rn)
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
+/* Record a run event; detail is consumed. */
 static void run_event(struct dm_db *db, const char *run_id, const char *event, json_t *detail)
 {
-    char *d = detail ? dm_json_dumps(detail) : NULL;
-    const char *p[] = {run_id, event, d};
-    struct dm_error err = {0};
-    if (dm_db_query(db, "INSERT INTO run_events (run_id, event, detail) VALUES ($1, $2, $3::jsonb)",
-                    3, p, NULL, &err) != DM_OK)
-        dm_warn(&(struct dm_log_ctx){.run_id = run_id}, "run event %s not recorded: %s", event,
-                err.message);
-    free(d);
+    dm_runs_event(db, run_id, NULL, event, detail);
     json_decref(detail);
 }
 
@@ -102,39 +97,29 @@ struct run_facts {
     char trace_id[DM_UUID_LEN];
 };
 
+/* The run's facts as the store derives them (store/runs.h: cancelled partitions are failed). */
 static enum dm_err load_run(struct dm_db *db, const char *run_id, struct run_facts *f,
                             struct dm_error *err)
 {
     memset(f, 0, sizeof(*f));
-    PGresult *r = NULL;
-    const char *p[] = {run_id};
-    enum dm_err e = dm_db_query(
-        db,
-        "SELECT r.run_type, r.capped, floor(extract(epoch FROM r.updated_to) * 1000)::bigint, "
-        "r.completed_at IS NOT NULL, r.cancelled_at IS NOT NULL, r.trace_id, "
-        "count(p.partition_id), count(*) FILTER (WHERE p.completed), "
-        "count(*) FILTER (WHERE p.failed OR p.cancelled) "
-        "FROM run_metadata r LEFT JOIN partition_progress p ON p.run_id = r.run_id "
-        "WHERE r.run_id = $1 GROUP BY r.run_id",
-        1, p, &r, err);
+    struct dm_run run;
+    enum dm_err e = dm_runs_get(db, run_id, false, &run, err);
+    if (e == DM_ERR_NOT_FOUND)
+        return DM_OK;
     if (e != DM_OK)
         return e;
-    if (PQntuples(r) == 1) {
-        struct dm_db_row rd = DM_DB_ROW(r, 0);
-        f->found = true;
-        f->full = !strcmp(dm_db_get(r, 0, 0), "full");
-        f->capped = dm_db_get(r, 0, 1)[0] == 't';
-        f->updated_to_ms = dm_db_row_i64(&rd, 2);
-        f->consolidated = dm_db_get(r, 0, 3)[0] == 't';
-        f->cancelled = dm_db_get(r, 0, 4)[0] == 't';
-        snprintf(f->trace_id, sizeof(f->trace_id), "%s", dm_db_get(r, 0, 5));
-        f->partitions = dm_db_row_i64(&rd, 6);
-        f->completed = dm_db_row_i64(&rd, 7);
-        f->failed = dm_db_row_i64(&rd, 8);
-        e = dm_db_row_check(&rd, "run", err);
-    }
-    PQclear(r);
-    return e;
+    f->found = true;
+    f->full = !strcmp(run.run_type, "full");
+    f->capped = run.capped;
+    f->updated_to_ms = run.updated_to_ms;
+    f->consolidated = run.facts.completed_at_ms > 0;
+    f->cancelled = run.facts.cancelled_at_ms > 0;
+    snprintf(f->trace_id, sizeof(f->trace_id), "%s", run.trace_id);
+    f->partitions = run.facts.partitions;
+    f->completed = run.facts.completed;
+    f->failed = run.facts.failed;
+    dm_run_clear(&run);
+    return DM_OK;
 }
 
 /* Rows still to be settled once nothing was claimable: pending rows (locked by another
@@ -175,14 +160,7 @@ static enum dm_err finalise_catalogue(struct dm_db *db, const char *run_id, bool
     e = dm_db_begin(c, err);
     /* The run row lock serialises the final step of concurrent deliveries for one run. */
     if (e == DM_OK)
-        e = dm_db_exec(c,
-                       "SELECT completed_at IS NOT NULL FROM run_metadata WHERE run_id = $1 "
-                       "FOR UPDATE",
-                       1, p, &r, err);
-    if (e == DM_OK && PQntuples(r) == 1 && dm_db_get(r, 0, 0)[0] == 't')
-        *already = true;
-    PQclear(r);
-    r = NULL;
+        e = dm_runs_lock_final(c, run_id, already, err);
     /* Whole-table statements: JIT compilation costs more than it saves (~0.7 s a query). */
     if (e == DM_OK)
         e = dm_db_exec(c, "SET LOCAL jit = off", 0, NULL, NULL, err);
@@ -240,16 +218,8 @@ static enum dm_err finalise_catalogue(struct dm_db *db, const char *run_id, bool
         PQclear(r);
         r = NULL;
     }
-    if (e == DM_OK && !*already) {
-        char s_rem[24], s_re[24];
-        snprintf(s_rem, sizeof(s_rem), "%lld", (long long)*removed);
-        snprintf(s_re, sizeof(s_re), "%lld", (long long)*reactivated);
-        const char *sp[] = {run_id, s_rem, s_re};
-        e = dm_db_exec(c,
-                       "UPDATE run_metadata SET stats_removed = stats_removed + $2, "
-                       "stats_reactivated = stats_reactivated + $3 WHERE run_id = $1",
-                       3, sp, NULL, err);
-    }
+    if (e == DM_OK && !*already)
+        e = dm_runs_add_removal_stats(c, run_id, *removed, *reactivated, err);
     if (e == DM_OK)
         e = dm_db_commit(c, err);
     else
@@ -261,12 +231,8 @@ static enum dm_err finalise_catalogue(struct dm_db *db, const char *run_id, bool
 static void record_failure(struct dm_consolidator *cs, const char *run_id,
                            const struct dm_log_ctx *ctx, const char *error)
 {
-    const char *p[] = {run_id, error};
     struct dm_error err = {0};
-    if (dm_db_query(cs->db,
-                    "UPDATE run_metadata SET consolidation_failures = consolidation_failures + 1, "
-                    "consolidation_failed_at = now(), last_error = $2 WHERE run_id = $1",
-                    2, p, NULL, &err) != DM_OK)
+    if (dm_runs_consolidation_failed(cs->db, run_id, error, &err) != DM_OK)
         dm_error(ctx, "could not record the consolidation failure: %s", err.message);
     run_event(cs->db, run_id, "consolidation_failed", json_pack("{s:s}", "error", error));
     char *body = dm_xasprintf("Consolidation of run %s failed.\nError: %s\n"
@@ -364,11 +330,7 @@ static enum dm_err consolidate(struct dm_consolidator *cs, const struct dm_conso
     int64_t removed = 0, reactivated = 0;
     bool already = false;
     int64_t started = dm_mono_ms();
-    const char *p[] = {m->run_id};
-    enum dm_err e = dm_db_query(cs->db,
-                                "UPDATE run_metadata SET consolidation_started_at = now() "
-                                "WHERE run_id = $1",
-                                1, p, NULL, err);
+    enum dm_err e = dm_runs_consolidation_started(cs->db, m->run_id, err);
     if (e != DM_OK)
         return e;
     run_event(cs->db, m->run_id, "consolidation_started",
@@ -417,41 +379,24 @@ static enum dm_err consolidate(struct dm_consolidator *cs, const struct dm_conso
         goto out;
 
     int64_t duration = dm_mono_ms() - started;
-    char s_dur[24], s_wm[24];
-    snprintf(s_dur, sizeof(s_dur), "%lld", (long long)duration);
-    snprintf(s_wm, sizeof(s_wm), "%lld", (long long)f->updated_to_ms);
-    const char *cp[] = {m->run_id, s_dur, s_wm};
-    PGresult *r = NULL;
-    e = dm_db_query(cs->db,
-                    "UPDATE run_metadata SET consolidation_completed_at = now(), "
-                    "consolidation_duration_ms = $2, "
-                    "watermark_after = to_timestamp($3::bigint / 1000.0), last_error = NULL, "
-                    "completed_at = now() WHERE run_id = $1 AND completed_at IS NULL "
-                    "RETURNING stats_processed, stats_new, stats_changed, stats_unchanged, "
-                    "stats_removed, stats_failed",
-                    3, cp, &r, err);
+    bool done = false;
+    int64_t stat[6] = {0};
+    e = dm_runs_consolidation_completed(cs->db, m->run_id, duration, f->updated_to_ms, &done, stat,
+                                        err);
     if (e != DM_OK)
         goto out;
-    if (PQntuples(r) == 1) {
-        /* The run is completed by now: unreadable counters are reported, not fatal. */
-        struct dm_db_row rd = DM_DB_ROW(r, 0);
-        json_int_t stat[6];
-        for (int i = 0; i < 6; i++)
-            stat[i] = (json_int_t)dm_db_row_i64(&rd, i);
-        struct dm_error serr = {0};
-        if (dm_db_row_check(&rd, "consolidation statistics", &serr) != DM_OK)
-            dm_warn(ctx, "%s", serr.message);
+    if (done) {
         json_t *detail =
-            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "processed", stat[0], "new", stat[1],
-                      "changed", stat[2], "unchanged", stat[3], "removed", stat[4], "failed",
-                      stat[5], "reactivated", (json_int_t)reactivated, "durationMs",
+            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "processed", (json_int_t)stat[0],
+                      "new", (json_int_t)stat[1], "changed", (json_int_t)stat[2], "unchanged",
+                      (json_int_t)stat[3], "removed", (json_int_t)stat[4], "failed",
+                      (json_int_t)stat[5], "reactivated", (json_int_t)reactivated, "durationMs",
                       (json_int_t)duration, "watermarkWritten", written);
         json_t *log_fields = json_deep_copy(detail);
         run_event(cs->db, m->run_id, "consolidation_completed", detail);
         dm_log_fields(DM_LOG_INFO, ctx, "consolidation completed", log_fields);
         json_decref(log_fields);
     }
-    PQclear(r);
 out:
     if (e == DM_OK) {
         int64_t took = dm_mono_ms() - started;
@@ -500,9 +445,7 @@ enum dm_settle dm_consolidator_handle(struct dm_consolidator *cs, const struct d
             m->run_id, m->run_id);
         (void)dm_alert_send(cs->alert, &ctx, "Consolidation skipped", body);
         free(body);
-        const char *p[] = {m->run_id};
-        if (dm_db_query(cs->db, "UPDATE run_metadata SET skipped_at = now() WHERE run_id = $1", 1,
-                        p, NULL, &err) != DM_OK)
+        if (dm_runs_mark_skipped(cs->db, m->run_id, &err) != DM_OK)
             dm_warn(&ctx, "could not mark the run skipped: %s", err.message);
         run_event(cs->db, m->run_id, "consolidation_skipped",
                   json_pack("{s:I,s:I,s:I}", "partitions", (json_int_t)f.partitions, "completed",

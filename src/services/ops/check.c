@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/num.h"
 #include "core/timeutil.h"
+#include "store/runs.h"
 
 static const struct {
     const char *name, *metric, *threshold, *action;
@@ -109,15 +110,13 @@ out:
 static void check_worker_errors(struct dm_app *app, struct dm_check_result *r)
 {
     struct dm_error err = {0};
-    int64_t pages = 0, errors = 0;
-    if (query_pair(app->db,
-                   "SELECT COALESCE(sum(pages), 0), COALESCE(sum(page_errors), 0) "
-                   "FROM partition_progress WHERE updated_at > now() - interval '24 hours' "
-                   "OR last_error_at > now() - interval '24 hours'",
-                   &pages, &errors, &err) != DM_OK) {
+    struct dm_runs_figures fig;
+    if (dm_runs_figures(app->db, &fig, &err) != DM_OK) {
         unknown(r, err.message);
         return;
     }
+    /* Partitions that progressed or failed a page in the last 24 hours. */
+    int64_t pages = fig.check_pages, errors = fig.check_errors;
     int64_t attempts = pages + errors;
     r->value = attempts > 0 ? (double)errors / (double)attempts : 0.0;
     r->state = r->value > DM_CHECK_WORKER_ERROR_RATE_MAX ? DM_CHECK_BREACH : DM_CHECK_OK;
@@ -129,17 +128,14 @@ static void check_worker_errors(struct dm_app *app, struct dm_check_result *r)
 static void check_consolidator(struct dm_app *app, struct dm_check_result *r)
 {
     struct dm_error err = {0};
-    int64_t failures = 0, runs = 0;
-    /* A run whose latest failure is in the window contributes its failed attempts (at least
-     * one: the timestamp alone proves a failure). */
-    if (query_pair(app->db,
-                   "SELECT COALESCE(sum(GREATEST(consolidation_failures, 1)), 0), count(*) "
-                   "FROM run_metadata "
-                   "WHERE consolidation_failed_at > now() - interval '24 hours'",
-                   &failures, &runs, &err) != DM_OK) {
+    struct dm_runs_figures fig;
+    if (dm_runs_figures(app->db, &fig, &err) != DM_OK) {
         unknown(r, err.message);
         return;
     }
+    /* A run whose latest failure is in the window contributes its failed attempts (at least
+     * one: the timestamp alone proves a failure). */
+    int64_t failures = fig.failure_weight_24h, runs = fig.failed_runs_24h;
     r->value = (double)failures;
     r->state = failures > DM_CHECK_CONSOLIDATOR_FAILURES_MAX ? DM_CHECK_BREACH : DM_CHECK_OK;
     snprintf(r->value_text, sizeof(r->value_text), "%" PRId64 " in 24 h (%" PRId64 " run%s)",

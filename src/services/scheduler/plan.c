@@ -12,13 +12,13 @@
 #include "core/failpoint.h"
 #include "core/json.h"
 #include "core/log.h"
-#include "core/pgarray.h"
 #include "core/timeutil.h"
 #include "domain/messages.h"
 #include "domain/partition.h"
 #include "domain/run_status.h"
+#include "services/dispatch/dispatch.h"
 #include "services/scheduler/scheduler.h"
-#include "services/worker/runops.h"
+#include "store/runs.h"
 
 /* Advisory lock key shared by every scheduler ("diamond-scheduler"). */
 #define SCHED_LOCK_KEY "7061626173"
@@ -42,34 +42,21 @@ static enum dm_err count_cb(void *ctx, int64_t lo, int64_t hi, int64_t *count, s
     return dm_feed_count(c->feed, &q, count, err);
 }
 
-/* True (and a message) when a run that is not terminal exists. */
+/* True (and a message) when a run that is not terminal exists (stalled ones included). */
 static enum dm_err find_in_progress(struct dm_db *db, char *msg, size_t size, bool *busy,
                                     struct dm_error *err)
 {
-    *busy = false;
-    PGresult *r = NULL;
-    enum dm_err e = dm_db_query(db,
-                                "SELECT run_id FROM run_metadata WHERE completed_at IS NULL AND "
-                                "cancelled_at IS NULL AND skipped_at IS NULL AND "
-                                "consolidation_completed_at IS NULL "
-                                "ORDER BY started_at DESC LIMIT 100",
-                                0, NULL, &r, err);
+    int count = 0;
+    struct dm_run run;
+    enum dm_err e = dm_runs_in_progress(db, NULL, 0, &count, &run, err);
     if (e != DM_OK)
         return e;
-    int64_t now = dm_now_ms();
-    for (int i = 0; i < PQntuples(r) && !*busy; i++) {
-        struct dm_run_facts f;
-        const char *id = PQgetvalue(r, i, 0);
-        if (dm_runops_load_facts(db, id, &f, err) != DM_OK)
-            continue;
-        enum dm_run_status st = dm_run_status_derive(&f, now);
-        if (!dm_run_status_terminal(st)) {
-            *busy = true;
-            snprintf(msg, size, "run %s is still %s (%lld/%lld partitions completed)", id,
-                     dm_run_status_name(st), (long long)f.completed, (long long)f.partitions);
-        }
-    }
-    PQclear(r);
+    *busy = count > 0;
+    if (*busy)
+        snprintf(msg, size, "run %s is still %s (%lld/%lld partitions completed)", run.run_id,
+                 dm_run_status_name(run.status), (long long)run.facts.completed,
+                 (long long)run.facts.partitions);
+    dm_run_clear(&run);
     return DM_OK;
 }
 
@@ -101,110 +88,18 @@ static enum dm_err insert_run(struct dm_db_conn *c, const char *run_id, const ch
                               const struct dm_partition_plan *plan, int64_t watermark_ms,
                               struct dm_work_item *items, struct dm_error *err)
 {
-    char from[DM_ISO_LEN], to[DM_ISO_LEN], wm[DM_ISO_LEN], nparts[16], est[32], queries[16];
-    dm_time_format(from_ms, from);
-    dm_time_format(to_ms, to);
-    if (watermark_ms)
-        dm_time_format(watermark_ms, wm);
-    snprintf(nparts, sizeof(nparts), "%d", plan->n);
-    snprintf(est, sizeof(est), "%lld", (long long)plan->total);
-    snprintf(queries, sizeof(queries), "%d", plan->count_queries);
-    struct dm_buf ids, mins, maxs, ests, payloads;
-    dm_buf_init(&ids, 1 << 20);
-    dm_buf_init(&mins, 1 << 20);
-    dm_buf_init(&maxs, 1 << 20);
-    dm_buf_init(&ests, 1 << 20);
-    dm_buf_init(&payloads, 8 << 20);
-    char **bodies = dm_xcalloc((size_t)plan->n + 1, sizeof(char *));
-    const char **idp = dm_xcalloc((size_t)plan->n + 1, sizeof(char *));
-    enum dm_err e = DM_OK;
-    e = dm_buf_append_char(&mins, '{');
-    if (e == DM_OK)
-        e = dm_buf_append_char(&maxs, '{');
-    if (e == DM_OK)
-        e = dm_buf_append_char(&ests, '{');
-    for (int i = 0; i < plan->n && e == DM_OK; i++) {
-        bodies[i] = dm_work_item_to_json(&items[i]);
-        idp[i] = items[i].partition_id;
-        e = dm_buf_appendf(&mins, "%s%lld", i ? "," : "", (long long)plan->parts[i].min_price);
-        if (e == DM_OK)
-            e = dm_buf_appendf(&maxs, "%s%lld", i ? "," : "", (long long)plan->parts[i].max_price);
-        if (e == DM_OK)
-            e = dm_buf_appendf(&ests, "%s%lld", i ? "," : "", (long long)plan->parts[i].estimated);
-    }
-    if (e == DM_OK)
-        e = dm_buf_append_char(&mins, '}');
-    if (e == DM_OK)
-        e = dm_buf_append_char(&maxs, '}');
-    if (e == DM_OK)
-        e = dm_buf_append_char(&ests, '}');
-    if (e == DM_OK)
-        e = dm_pgarray_encode(&ids, idp, (size_t)plan->n);
-    if (e == DM_OK)
-        e = dm_pgarray_encode(&payloads, (const char *const *)bodies, (size_t)plan->n);
-    if (e != DM_OK) {
-        e = dm_error_set(err, DM_ERR_TOO_LARGE, "plan too large to record");
-        goto out;
-    }
-    json_t *detail =
-        json_pack("{s:s,s:i,s:I,s:i,s:s,s:s,s:b}", "runType", type, "partitions", plan->n,
-                  "estimatedRecords", (json_int_t)plan->total, "countQueries", plan->count_queries,
-                  "updatedFrom", from, "updatedTo", to, "capped", plan->capped);
-    char *detail_s = dm_json_dumps(detail);
-    json_decref(detail);
-
-    e = dm_db_begin(c, err);
-    if (e == DM_OK) {
-        const char *p[10] = {run_id,   type,
-                             trace_id, from,
-                             to,       nparts,
-                             est,      plan->capped ? "true" : "false",
-                             queries,  watermark_ms ? wm : NULL};
-        e = dm_db_exec(c,
-                       "INSERT INTO run_metadata (run_id, run_type, trace_id, updated_from, "
-                       "updated_to, expected_workers, estimated_records, capped, count_queries, "
-                       "watermark_before) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                       10, p, NULL, err);
-    }
-    if (e == DM_OK) {
-        const char *p[5] = {run_id, ids.data, mins.data, maxs.data, ests.data};
-        e = dm_db_exec(c,
-                       "INSERT INTO partition_progress (run_id, partition_id, min_price, "
-                       "max_price, estimated_records) SELECT $1, t.* FROM unnest($2::text[], "
-                       "$3::bigint[], $4::bigint[], $5::bigint[]) AS t",
-                       5, p, NULL, err);
-    }
-    if (e == DM_OK) {
-        const char *p[3] = {run_id, ids.data, payloads.data};
-        e = dm_db_exec(c,
-                       "INSERT INTO worker_runs (run_id, partition_id, status, "
-                       "work_item_payload) SELECT $1, t.pid, 'running', t.body::jsonb FROM "
-                       "unnest($2::text[], $3::text[]) AS t(pid, body)",
-                       3, p, NULL, err);
-    }
-    if (e == DM_OK) {
-        const char *p[2] = {run_id, detail_s};
-        e = dm_db_exec(c,
-                       "INSERT INTO run_events (run_id, event, detail) "
-                       "VALUES ($1, 'run_planned', $2::jsonb)",
-                       2, p, NULL, err);
-    }
-    if (e == DM_OK)
-        e = dm_db_commit(c, err);
-    else
-        dm_db_rollback(c);
-    free(detail_s);
-out:
-    for (int i = 0; i < plan->n; i++)
-        free(bodies[i]);
-    free(bodies);
-    free(idp);
-    dm_buf_free(&ids);
-    dm_buf_free(&mins);
-    dm_buf_free(&maxs);
-    dm_buf_free(&ests);
-    dm_buf_free(&payloads);
-    return e;
+    struct dm_runs_new nr = {.run_id = run_id,
+                             .trace_id = trace_id,
+                             .run_type = type,
+                             .updated_from_ms = from_ms,
+                             .updated_to_ms = to_ms,
+                             .estimated_records = plan->total,
+                             .count_queries = plan->count_queries,
+                             .capped = plan->capped,
+                             .watermark_ms = watermark_ms,
+                             .items = items,
+                             .n = plan->n};
+    return dm_runs_create(c, &nr, err);
 }
 
 static enum dm_err send_items(struct dm_queue *q, const struct dm_work_item *items, int n,
@@ -217,7 +112,7 @@ static enum dm_err send_items(struct dm_queue *q, const struct dm_work_item *ite
     char **bodies = dm_xcalloc((size_t)n, sizeof(char *));
     for (int i = 0; i < n; i++) {
         ids[i] = dm_xmalloc(256);
-        dm_runops_work_item_out(&items[i], NULL, ids[i], 256, &bodies[i]);
+        dm_dispatch_work_item_out(&items[i], NULL, ids[i], 256, &bodies[i]);
         msgs[i].id = ids[i];
         msgs[i].body = bodies[i];
     }

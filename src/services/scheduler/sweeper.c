@@ -13,7 +13,8 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "services/scheduler/scheduler.h"
-#include "services/worker/runops.h"
+#include "services/dispatch/dispatch.h"
+#include "store/runs.h"
 
 #define SWEEP_MEMORY 1024
 
@@ -72,25 +73,17 @@ static bool stalled_known(struct dm_sweeper *s, const char *run_id)
 static enum dm_err resend_stale(struct dm_sweeper *s, const struct dm_sched_env *env,
                                 int64_t stale_ms, struct dm_sweep_report *rep, struct dm_error *err)
 {
-    char stale[32];
-    snprintf(stale, sizeof(stale), "%lld", (long long)stale_ms);
-    const char *p[1] = {stale};
-    PGresult *r = NULL;
-    enum dm_err e = dm_db_query(
-        env->db,
-        "SELECT p.run_id, p.partition_id FROM partition_progress p JOIN run_metadata r "
-        "USING (run_id) WHERE NOT p.completed AND NOT p.failed AND r.cancelled_at IS NULL "
-        "AND p.updated_at < now() - make_interval(secs => $1::bigint / 1000.0) "
-        "ORDER BY p.updated_at LIMIT 500",
-        1, p, &r, err);
+    struct dm_partition_ref *refs = NULL;
+    int n = 0;
+    enum dm_err e = dm_runs_stale_partitions(env->db, stale_ms, &refs, &n, err);
     if (e != DM_OK)
         return e;
     int64_t now = dm_now_ms();
-    for (int i = 0; i < PQntuples(r); i++) {
-        const char *run_id = PQgetvalue(r, i, 0), *pid = PQgetvalue(r, i, 1);
+    for (int i = 0; i < n; i++) {
+        const char *run_id = refs[i].run_id, *pid = refs[i].partition_id;
         struct dm_work_item wi;
         struct dm_error e2 = {0};
-        if (dm_runops_partition_item(env->db, run_id, pid, &wi, &e2) != DM_OK)
+        if (dm_runs_partition_item(env->db, run_id, pid, &wi, &e2) != DM_OK)
             continue;
         char key[sizeof(s->resent[0].key)];
         snprintf(key, sizeof(key), "%s:%s:%lld", run_id, pid, (long long)wi.offset);
@@ -100,7 +93,7 @@ static enum dm_err resend_stale(struct dm_sweeper *s, const struct dm_sched_env 
         char suffix[32];
         snprintf(suffix, sizeof(suffix), ":s%lld", (long long)(now / 1000));
         struct dm_log_ctx ctx = {.run_id = run_id, .partition_id = pid, .trace_id = wi.trace_id};
-        if (dm_runops_send_work_item(env->queue, &wi, suffix, &e2) != DM_OK) {
+        if (dm_dispatch_work_item(env->queue, &wi, suffix, &e2) != DM_OK) {
             dm_warn(&ctx, "sweeper: re-send failed: %s", e2.message);
             continue;
         }
@@ -108,10 +101,10 @@ static enum dm_err resend_stale(struct dm_sweeper *s, const struct dm_sched_env 
         dm_warn(&ctx, "sweeper: no progress for %lld ms: continuation re-sent from offset %lld",
                 (long long)stale_ms, (long long)wi.offset);
         json_t *d = json_pack("{s:I,s:s}", "offset", (json_int_t)wi.offset, "by", "sweeper");
-        dm_runops_event(env->db, run_id, pid, "continuation_repaired", d);
+        dm_runs_event(env->db, run_id, pid, "continuation_repaired", d);
         json_decref(d);
     }
-    PQclear(r);
+    free(refs);
     return DM_OK;
 }
 
@@ -119,29 +112,20 @@ static enum dm_err report_stalled(struct dm_sweeper *s, const struct dm_sched_en
                                   int64_t stall_ms, struct dm_sweep_report *rep,
                                   struct dm_error *err)
 {
-    char stall[32];
-    snprintf(stall, sizeof(stall), "%lld", (long long)stall_ms);
-    const char *p[1] = {stall};
-    PGresult *r = NULL;
-    enum dm_err e = dm_db_query(
-        env->db,
-        "SELECT r.run_id, count(*) FILTER (WHERE NOT p.completed AND NOT p.failed), "
-        "max(p.updated_at) FROM run_metadata r JOIN partition_progress p USING (run_id) "
-        "WHERE r.cancelled_at IS NULL AND r.completed_at IS NULL GROUP BY r.run_id "
-        "HAVING count(*) FILTER (WHERE NOT p.completed AND NOT p.failed) > 0 AND "
-        "max(p.updated_at) < now() - make_interval(secs => $1::bigint / 1000.0)",
-        1, p, &r, err);
+    struct dm_run_stall *runs = NULL;
+    int n = 0;
+    enum dm_err e = dm_runs_stalled(env->db, stall_ms, &runs, &n, err);
     if (e != DM_OK)
         return e;
-    for (int i = 0; i < PQntuples(r); i++) {
-        const char *run_id = PQgetvalue(r, i, 0);
+    for (int i = 0; i < n; i++) {
+        const char *run_id = runs[i].run_id;
         if (stalled_known(s, run_id))
             continue;
         char body[512];
         snprintf(body, sizeof(body),
-                 "Run %s has made no progress since %s; %s partition(s) unfinished. "
+                 "Run %s has made no progress since %s; %lld partition(s) unfinished. "
                  "Check the workers, then `diamond retry %s` or `diamond run cancel %s`.",
-                 run_id, PQgetvalue(r, i, 2), PQgetvalue(r, i, 1), run_id, run_id);
+                 run_id, runs[i].last_progress, (long long)runs[i].unfinished, run_id, run_id);
         struct dm_log_ctx ctx = {.run_id = run_id};
         if (env->alert)
             (void)dm_alert_send(env->alert, &ctx, "Run stalled", body);
@@ -149,35 +133,30 @@ static enum dm_err report_stalled(struct dm_sweeper *s, const struct dm_sched_en
             dm_warn(&ctx, "Run stalled: %s", body);
         rep->stalled_reported++;
     }
-    PQclear(r);
+    free(runs);
     return DM_OK;
 }
 
 static enum dm_err consolidate_backstop(const struct dm_sched_env *env, struct dm_sweep_report *rep,
                                         struct dm_error *err)
 {
-    PGresult *r = NULL;
-    enum dm_err e = dm_db_query(
-        env->db,
-        "SELECT r.run_id FROM run_metadata r WHERE r.consolidate_sent_at IS NULL AND "
-        "r.cancelled_at IS NULL AND r.completed_at IS NULL AND r.expected_workers > 0 AND "
-        "(SELECT count(*) FROM partition_progress p WHERE p.run_id = r.run_id AND p.completed) "
-        "= r.expected_workers",
-        0, NULL, &r, err);
+    struct dm_partition_ref *runs = NULL;
+    int n = 0;
+    enum dm_err e = dm_runs_awaiting_consolidate(env->db, &runs, &n, err);
     if (e != DM_OK)
         return e;
-    for (int i = 0; i < PQntuples(r); i++) {
+    for (int i = 0; i < n; i++) {
         bool sent = false;
         struct dm_error e2 = {0};
-        if (dm_runops_completion_check(env->db, env->queue, env->alert, PQgetvalue(r, i, 0), &sent,
-                                       &e2) != DM_OK) {
-            struct dm_log_ctx ctx = {.run_id = PQgetvalue(r, i, 0)};
+        if (dm_dispatch_completion_check(env->db, env->queue, env->alert, runs[i].run_id, &sent,
+                                         &e2) != DM_OK) {
+            struct dm_log_ctx ctx = {.run_id = runs[i].run_id};
             dm_warn(&ctx, "sweeper: CONSOLIDATE backstop failed: %s", e2.message);
         }
         if (sent)
             rep->consolidations_sent++;
     }
-    PQclear(r);
+    free(runs);
     return DM_OK;
 }
 

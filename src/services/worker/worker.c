@@ -22,7 +22,8 @@
 #include "core/timeutil.h"
 #include "domain/messages.h"
 #include "domain/partition.h"
-#include "services/worker/runops.h"
+#include "services/dispatch/dispatch.h"
+#include "store/runs.h"
 
 struct slot {
     struct dm_queue_msg *msg;
@@ -52,109 +53,7 @@ struct thread_arg {
 
 /* ---- hot statements ------------------------------------------------------------------------ */
 
-/*
- * The guard and the page statement run once per page, and planning the page statement (four
- * CTEs) cost more server CPU than executing it for 50 stones: both run as named prepared
- * statements on each pooled connection, prepared on first use (SQLSTATE 26000 says the
- * statement is missing, e.g. after a reconnect). Anything unexpected - a broken connection, or
- * a pooler in transaction mode that loses prepared statements between calls - falls back to
- * dm_db_execv (which reconnects) and planning every time: dm_db_exec_prepared.
- */
-
-/* Acquire a pooled connection and run a hot statement with text parameters. */
-static enum dm_err query_hot(struct dm_db *db, const char *name, const char *sql, int n,
-                             const char *const *params, PGresult **res, struct dm_error *err)
-{
-    struct dm_db_conn *c = NULL;
-    enum dm_err e = dm_db_acquire(db, 30000, &c, err);
-    if (e != DM_OK)
-        return e;
-    e = dm_db_exec_prepared(c, name, sql, n, params, NULL, NULL, res, err);
-    dm_db_release(c);
-    return e;
-}
-
-/* ---- the write: CAS + raw upsert + worker_runs + event, one statement ------------------- */
-
-/*
- * A page that continues its partition commits without waiting for its WAL flush
- * (synchronous_commit off for this transaction only, the `sc` CTE): a database crash can lose
- * the last few hundred milliseconds of committed pages, never corrupt anything, and loses them
- * as a suffix of the commit order. Nothing outside the database has taken such a page as done:
- * - PostgreSQL queue: the continuation is sent after the commit and its own (synchronous)
- *   commit flushes the WAL up to itself, the page's commit record included; so a lost page
- *   means a lost continuation and a lost completion, and the message is redelivered.
- * - Service Bus: a continuation for a lost page is a "stale future" the guard ignores, and
- *   the sweeper re-sends the partition's work item from its committed next_offset.
- * Either way the page is fetched and written again and counted once (the CAS).
- * A page that can complete the partition ($13: empty, or the capped estimate reached) keeps
- * the configured durability: WORK_DONE and CONSOLIDATE follow it, and with Service Bus they
- * leave the database, so the completion they announce must survive a crash. Everything else
- * the worker writes (failures, queue settlement) keeps the configured durability too.
- */
-static const char *PAGE_SQL =
-    "WITH sc AS (SELECT set_config('synchronous_commit', CASE WHEN $13::boolean"
-    " THEN current_setting('synchronous_commit') ELSE 'off' END, true)),"
-    " cas AS ("
-    " UPDATE partition_progress SET next_offset = $3::bigint + $4::bigint,"
-    "  records = records + $5::bigint, pages = pages + 1,"
-    "  completed = ($4::bigint = 0 OR ($6::boolean AND $3::bigint + $4::bigint >= "
-    "estimated_records)),"
-    "  updated_at = now()"
-    " WHERE run_id = $1 AND partition_id = $2 AND next_offset = $3::bigint"
-    "  AND NOT completed AND NOT failed AND NOT cancelled"
-    " RETURNING completed, records),"
-    " up AS ("
-    " INSERT INTO raw_diamonds_nivoda AS r (id, supplier_stone_id, offer_id, payload,"
-    "  payload_hash, run_id, last_seen_run_id)"
-    " SELECT t.id::uuid, t.sid, t.oid, t.payload::json, t.hash, $1, $1"
-    "  FROM unnest($12::text[], $7::text[], $8::text[], $9::text[], $10::text[])"
-    "  AS t(id, sid, oid, payload, hash)"
-    "  WHERE EXISTS (SELECT 1 FROM cas)"
-    " ON CONFLICT (supplier_stone_id) DO UPDATE SET"
-    "  last_seen_run_id = EXCLUDED.last_seen_run_id,"
-    "  offer_id = CASE WHEN r.payload_hash = EXCLUDED.payload_hash THEN r.offer_id"
-    "   ELSE EXCLUDED.offer_id END,"
-    "  payload = CASE WHEN r.payload_hash = EXCLUDED.payload_hash THEN r.payload"
-    "   ELSE EXCLUDED.payload END,"
-    "  run_id = CASE WHEN r.payload_hash = EXCLUDED.payload_hash THEN r.run_id"
-    "   ELSE EXCLUDED.run_id END,"
-    "  consolidation_status = CASE WHEN r.payload_hash = EXCLUDED.payload_hash"
-    "   THEN r.consolidation_status ELSE 'pending' END,"
-    "  claim_token = CASE WHEN r.payload_hash = EXCLUDED.payload_hash THEN r.claim_token"
-    "   ELSE NULL END,"
-    "  claimed_at = CASE WHEN r.payload_hash = EXCLUDED.payload_hash THEN r.claimed_at"
-    "   ELSE NULL END,"
-    "  consolidation_error = CASE WHEN r.payload_hash = EXCLUDED.payload_hash"
-    "   THEN r.consolidation_error ELSE NULL END,"
-    "  updated_at = CASE WHEN r.payload_hash = EXCLUDED.payload_hash THEN r.updated_at"
-    "   ELSE now() END,"
-    "  payload_hash = EXCLUDED.payload_hash"
-    " WHERE r.payload_hash IS DISTINCT FROM EXCLUDED.payload_hash"
-    "  OR r.last_seen_run_id IS DISTINCT FROM EXCLUDED.last_seen_run_id"
-    " RETURNING 1),"
-    " wr AS ("
-    " UPDATE worker_runs w SET records_processed = cas.records, worker_id = $11,"
-    "  status = CASE WHEN cas.completed THEN 'completed' ELSE 'running' END,"
-    "  completed_at = CASE WHEN cas.completed THEN now() ELSE NULL END, error_message = NULL"
-    " FROM cas WHERE w.run_id = $1 AND w.partition_id = $2 RETURNING 1),"
-    " ev AS ("
-    " INSERT INTO run_events (run_id, partition_id, event, detail)"
-    " SELECT $1, $2, 'partition_completed',"
-    "  jsonb_build_object('records', cas.records, 'workerId', $11::text)"
-    " FROM cas WHERE cas.completed RETURNING 1),"
-    " rf AS ("
-    " INSERT INTO run_events (run_id, partition_id, event, detail)"
-    " SELECT $1, $2, 'items_refused',"
-    "  jsonb_build_object('offset', $3::bigint, 'count', jsonb_array_length($14::jsonb),"
-    "  'items', $14::jsonb, 'workerId', $11::text)"
-    " FROM cas WHERE $14::jsonb IS NOT NULL RETURNING 1)"
-    " SELECT cas.completed, cas.records, (SELECT count(*) FROM up) FROM cas, sc";
-
-static const char *GUARD_SQL =
-    "SELECT p.next_offset, p.completed OR p.failed OR p.cancelled OR r.cancelled_at IS NOT "
-    "NULL, p.estimated_records, r.capped FROM partition_progress p JOIN run_metadata r "
-    "USING (run_id) WHERE p.run_id = $1 AND p.partition_id = $2";
+/* ---- the page's rows (the write itself is store/runs.h dm_runs_commit_page) -------- */
 
 struct page_rows {
     struct dm_buf ids, sids, oids, payloads, hashes;
@@ -371,7 +270,7 @@ static void completion_check(struct worker *w, const char *run_id, const struct 
 {
     bool sent = false;
     struct dm_error err = {0};
-    if (dm_runops_completion_check(w->db, w->queue, w->alert, run_id, &sent, &err) != DM_OK)
+    if (dm_dispatch_completion_check(w->db, w->queue, w->alert, run_id, &sent, &err) != DM_OK)
         dm_warn(ctx, "completion check failed (the sweeper's backstop covers it): %s", err.message);
 }
 
@@ -416,16 +315,7 @@ static int on_error(struct worker *w, const struct dm_work_item *wi, const struc
                     enum dm_err code, const char *message, const struct dm_log_ctx *ctx)
 {
     atomic_fetch_add(&w->errors, 1);
-    char off[32];
-    snprintf(off, sizeof(off), "%lld", (long long)wi->offset);
-    const char *p[4] = {wi->run_id, wi->partition_id, message, off};
-    struct dm_error err = {0};
-    if (dm_db_query(w->db,
-                    "UPDATE partition_progress SET page_errors = page_errors + 1, "
-                    "last_error = $3, last_error_at = now() "
-                    "WHERE run_id = $1 AND partition_id = $2",
-                    3, p, NULL, &err) != DM_OK)
-        dm_warn(ctx, "could not count the page error: %s", err.message);
+    dm_runs_page_error(w->db, wi->run_id, wi->partition_id, message);
     bool final = m->delivery_count >= w->max_delivery || !dm_err_is_retryable(code);
     if (!final) {
         dm_warn(ctx, "page at offset %lld failed (delivery %d of %d), abandoning: %s",
@@ -434,30 +324,14 @@ static int on_error(struct worker *w, const struct dm_work_item *wi, const struc
     }
     /* Final delivery or non-retryable: mark failed once (only if this message is still the
      * partition's current one). */
-    PGresult *r = NULL;
-    const char *fp[5] = {wi->run_id, wi->partition_id, message, off, w->id};
-    enum dm_err e = dm_db_query(
-        w->db,
-        "WITH f AS (UPDATE partition_progress SET failed = true, last_error = $3, "
-        " updated_at = now() WHERE run_id = $1 AND partition_id = $2 "
-        " AND NOT completed AND NOT failed AND next_offset = $4::bigint RETURNING records), "
-        "wr AS (UPDATE worker_runs w SET status = 'failed', error_message = $3, worker_id = $5, "
-        " completed_at = now(), records_processed = f.records FROM f "
-        " WHERE w.run_id = $1 AND w.partition_id = $2 RETURNING 1), "
-        "ev AS (INSERT INTO run_events (run_id, partition_id, event, detail) "
-        " SELECT $1, $2, 'partition_failed', jsonb_build_object('error', $3::text, 'offset', "
-        " $4::bigint, 'workerId', $5::text) FROM f RETURNING 1) "
-        "SELECT records FROM f",
-        5, fp, &r, &err);
-    if (e != DM_OK) {
+    bool marked = false;
+    int64_t records = 0;
+    struct dm_error err = {0};
+    if (dm_runs_fail_partition(w->db, wi->run_id, wi->partition_id, wi->offset, w->id, message,
+                               &marked, &records, &err) != DM_OK) {
         dm_error(ctx, "could not mark the partition failed (will be redelivered): %s", err.message);
         return SETTLE_ABANDON;
     }
-    bool marked = PQntuples(r) == 1;
-    int64_t records = 0;
-    if (marked && dm_parse_i64(PQgetvalue(r, 0, 0), 0, INT64_MAX, &records) != DM_OK)
-        records = 0;
-    PQclear(r);
     if (marked) {
         dm_error(ctx, "partition failed at offset %lld after %d deliveries: %s",
                  (long long)wi->offset, m->delivery_count, message);
@@ -484,29 +358,20 @@ static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_re
     ctx->trace_id = wi->trace_id;
 
     /* 1. Guards. */
-    PGresult *r = NULL;
-    const char *gp[2] = {wi->run_id, wi->partition_id};
-    enum dm_err e = query_hot(w->db, "dm_worker_guard", GUARD_SQL, 2, gp, &r, &err);
-    if (e != DM_OK) {
-        dm_warn(ctx, "could not load the partition: %s", err.message);
-        return SETTLE_ABANDON;
-    }
-    if (PQntuples(r) != 1) {
-        PQclear(r);
+    struct dm_partition_guard g;
+    enum dm_err e = dm_runs_partition_guard(w->db, wi->run_id, wi->partition_id, &g, &err);
+    if (e == DM_ERR_NOT_FOUND) {
         snprintf(reason_buf, reason_size, "unknown run or partition %s/%s", wi->run_id,
                  wi->partition_id);
         *dead_reason = reason_buf;
         return SETTLE_DEAD;
     }
-    int64_t next_offset = 0, estimated = 0;
-    if (dm_parse_i64(PQgetvalue(r, 0, 0), 0, INT64_MAX, &next_offset) != DM_OK ||
-        dm_parse_i64(PQgetvalue(r, 0, 2), 0, INT64_MAX, &estimated) != DM_OK) {
-        PQclear(r);
+    if (e != DM_OK) {
+        dm_warn(ctx, "could not load the partition: %s", err.message);
         return SETTLE_ABANDON;
     }
-    bool terminal = !strcmp(PQgetvalue(r, 0, 1), "t");
-    bool capped = !strcmp(PQgetvalue(r, 0, 3), "t");
-    PQclear(r);
+    int64_t next_offset = g.next_offset, estimated = g.estimated_records;
+    bool terminal = g.terminal, capped = g.capped;
     if (terminal)
         return SETTLE_COMPLETE;
     if (wi->offset > next_offset) {
@@ -518,14 +383,14 @@ static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_re
         /* The page was committed but its continuation may be lost: re-send it. */
         struct dm_work_item cont = *wi;
         cont.offset = next_offset;
-        if (dm_runops_send_work_item(w->queue, &cont, NULL, &err) != DM_OK) {
+        if (dm_dispatch_work_item(w->queue, &cont, NULL, &err) != DM_OK) {
             dm_warn(ctx, "continuation repair failed: %s", err.message);
             return SETTLE_ABANDON;
         }
         dm_info(ctx, "offset %lld already committed: continuation for %lld re-sent",
                 (long long)wi->offset, (long long)next_offset);
         json_t *d = json_pack("{s:I,s:s}", "offset", (json_int_t)next_offset, "by", "worker");
-        dm_runops_event(w->db, wi->run_id, wi->partition_id, "continuation_repaired", d);
+        dm_runs_event(w->db, wi->run_id, wi->partition_id, "continuation_repaired", d);
         json_decref(d);
         return SETTLE_COMPLETE;
     }
@@ -569,57 +434,34 @@ static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_re
     }
 
     /* 4. One statement: CAS + upsert + worker_runs + event. */
-    char off[32], cnt[32], uniq[32];
-    snprintf(off, sizeof(off), "%lld", (long long)wi->offset);
-    snprintf(cnt, sizeof(cnt), "%zu", n);
-    snprintf(uniq, sizeof(uniq), "%d", pr.unique);
     /* The CAS's completion rule, known before the statement: such a commit waits for its WAL. */
     bool may_complete = n == 0 || (capped && wi->offset + (int64_t)n >= estimated);
-    const char *p[14] = {wi->run_id,
-                         wi->partition_id,
-                         off,
-                         cnt,
-                         uniq,
-                         capped ? "true" : "false",
-                         pr.sids.data,
-                         pr.oids.data,
-                         pr.payloads.data,
-                         pr.hashes.data,
-                         w->id,
-                         pr.ids.data,
-                         may_complete ? "true" : "false",
-                         refused};
-    int lengths[14] = {0};
-    int formats[14] = {0};
-    struct dm_buf *bins[4] = {&pr.sids, &pr.oids, &pr.payloads, &pr.hashes};
-    for (int i = 0; i < 4; i++) {
-        lengths[6 + i] = (int)bins[i]->len;
-        formats[6 + i] = 1; /* binary text[] */
-    }
-    lengths[11] = (int)pr.ids.len;
-    formats[11] = 1;
-    struct dm_db_conn *conn = NULL;
-    e = dm_db_acquire(w->db, 30000, &conn, &err);
-    if (e == DM_OK) {
-        e = dm_db_exec_prepared(conn, "dm_worker_page", PAGE_SQL, 14, p, lengths, formats, &r,
-                                &err);
-        dm_db_release(conn);
-    }
+    struct dm_runs_page pg = {.run_id = wi->run_id,
+                              .partition_id = wi->partition_id,
+                              .worker_id = w->id,
+                              .offset = wi->offset,
+                              .fetched = (int64_t)n,
+                              .unique = pr.unique,
+                              .capped = capped,
+                              .may_complete = may_complete,
+                              .ids = &pr.ids,
+                              .stone_ids = &pr.sids,
+                              .offer_ids = &pr.oids,
+                              .payloads = &pr.payloads,
+                              .hashes = &pr.hashes,
+                              .refused = refused};
+    bool committed = false, completed = false;
+    int64_t records = 0;
+    e = dm_runs_commit_page(w->db, &pg, &committed, &completed, &records, &err);
     page_rows_free(&pr);
     free(refused);
     if (e != DM_OK)
         return on_error(w, wi, m, e, err.message, ctx);
-    if (PQntuples(r) != 1) {
+    if (!committed) {
         /* CAS lost: another delivery committed this offset first. No side effects. */
-        PQclear(r);
         dm_debug(ctx, "offset %lld committed by another delivery", (long long)wi->offset);
         return SETTLE_COMPLETE;
     }
-    bool completed = !strcmp(PQgetvalue(r, 0, 0), "t");
-    int64_t records = 0;
-    if (dm_parse_i64(PQgetvalue(r, 0, 1), 0, INT64_MAX, &records) != DM_OK)
-        records = 0;
-    PQclear(r);
     atomic_fetch_add(&w->pages, 1);
     atomic_fetch_add(&w->stones, pr.unique);
 
@@ -627,7 +469,7 @@ static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_re
     if (!completed) {
         struct dm_work_item cont = *wi;
         cont.offset = wi->offset + (int64_t)n;
-        if (dm_runops_send_work_item(w->queue, &cont, NULL, &err) != DM_OK) {
+        if (dm_dispatch_work_item(w->queue, &cont, NULL, &err) != DM_OK) {
             /* The redelivery of this message repairs it (offset < next_offset guard). */
             dm_warn(ctx, "continuation send failed, abandoning for repair: %s", err.message);
             return SETTLE_ABANDON;
@@ -718,7 +560,7 @@ enum dm_err dm_worker_run(struct dm_app *app, struct dm_error *err)
         app->db = bigger;
     }
     w.db = app->db;
-    rc = dm_runops_queue_open(&app->cfg, app->db, &w.queue, err);
+    rc = dm_queue_open(&app->cfg, app->db, &w.queue, err);
     if (rc != DM_OK)
         goto out;
     const struct dm_queue_settings *qs = dm_queue_handle_settings(w.queue, DM_Q_WORK_ITEMS);
