@@ -6,6 +6,9 @@
  * services and the adapters: it uses core/, domain/ and adapters/db only (no queue, no
  * alerts, no printing); messages that follow a state change are the caller's to send.
  *
+ * The code: runs.c (runs, planning, retry, cancel, consolidation, events), partitions.c
+ * (partition rows, the worker's statements), reports.c (read-only reports); store.h is private.
+ *
  * Run state. A run's status is never stored: the store reads one row of facts per run (one
  * statement, RUN_SELECT in runs.c, the only place partitions are counted) and derives the
  * status with dm_run_status_derive() (domain/run_status.h) at load time. Everything that asks
