@@ -173,9 +173,10 @@ enum dm_err dm_runs_partition_guard(struct dm_db *db, const char *run_id, const 
  * - Service Bus: a continuation for a lost page is a "stale future" the guard ignores, and
  *   the sweeper re-sends the partition's work item from its committed next_offset.
  * Either way the page is fetched and written again and counted once (the CAS).
- * A page that may complete its partition ($13, known before the statement) commits with
+ * A page that can complete the partition ($13: empty, or the capped estimate reached) keeps
  * the configured durability: WORK_DONE and CONSOLIDATE follow it, and with Service Bus they
- * leave the database, so the completion they announce must survive a crash.
+ * leave the database, so the completion they announce must survive a crash. Everything else
+ * the worker writes (failures, queue settlement) keeps the configured durability too.
  */
 static const char PAGE_SQL[] =
     "WITH sc AS (SELECT set_config('synchronous_commit', CASE WHEN $13::boolean"

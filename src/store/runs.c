@@ -176,8 +176,8 @@ static enum dm_err list_runs(struct dm_db *db, struct dm_db_conn *conn,
     snprintf(days, sizeof(days), "%d", f->recent_days);
     snprintf(limit, sizeof(limit), "%d", f->limit > 0 ? f->limit : 1);
     const char *p[7] = {f->run_type,
-                        f->started_after_ms ? after : NULL,
-                        f->started_before_ms ? before : NULL,
+                        f->has_started_after ? after : NULL,
+                        f->has_started_before ? before : NULL,
                         f->recent_days > 0 ? days : NULL,
                         f->completed_only ? "true" : "false",
                         f->unfinished_only ? "true" : "false",

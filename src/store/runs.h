@@ -83,9 +83,10 @@ void dm_run_list_free(struct dm_run_list *l);
 /* Which runs dm_runs_list returns: every condition set is ANDed; newest started first (ties by
  * run id), or newest completed first with completed_only. */
 struct dm_runs_filter {
-    const char *run_type;      /* NULL = any */
-    int64_t started_after_ms;  /* 0 = no bound; started_at >= */
-    int64_t started_before_ms; /* 0 = no bound; started_at <= */
+    const char *run_type; /* NULL = any */
+    bool has_started_after, has_started_before;
+    int64_t started_after_ms;  /* with has_started_after: started_at >= */
+    int64_t started_before_ms; /* with has_started_before: started_at <= */
     int recent_days;           /* 0 = no bound; started within the last n days (server clock) */
     bool completed_only;       /* completed_at set, ordered by completed_at */
     bool unfinished_only;      /* completed_at, cancelled_at, skipped_at all unset */

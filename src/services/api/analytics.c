@@ -167,8 +167,10 @@ void api_analytics_runs(struct api_call *c)
         return;
     }
     struct dm_runs_filter f = {.run_type = type,
-                               .started_after_ms = after ? ams : 0,
-                               .started_before_ms = before ? bms : 0,
+                               .has_started_after = after != NULL,
+                               .started_after_ms = ams,
+                               .has_started_before = before != NULL,
+                               .started_before_ms = bms,
                                .limit = 1000};
     struct dm_run_list l;
     if (!run_list(c, &f, &l))

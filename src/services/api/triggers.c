@@ -15,9 +15,9 @@
 #include "core/json.h"
 #include "domain/messages.h"
 #include "services/api/runs.h"
-#include "store/runs.h"
-#include "services/ops/retry.h"
 #include "services/dispatch/dispatch.h"
+#include "services/ops/retry.h"
+#include "store/runs.h"
 
 /* Required run_id (UUID string) from a JSON body. */
 static bool body_run_id(struct api_call *c, json_t *body, const char **id)
