@@ -73,6 +73,9 @@ req GET /api/v2/analytics/failed-workers "" "$H"
 check_eq "failed workers" "$A p2 feed timeout" "$(jqb '.data[0] | "\(.runId) \(.partitionId) \(.errorMessage)"')"
 req GET /api/v2/analytics/feeds "" "$H"
 check_eq "feeds" "nivoda $(psql_q "SELECT count(*) FROM diamonds WHERE status='active'") 10" "$(jqb '.data[0] | "\(.feed) \(.active) \(.raw.total)"')"
+check_eq "feeds: the feed's last completed run (C)" \
+    "$(psql_q "SELECT to_char(completed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM run_metadata WHERE run_id = '$C'")" \
+    "$(jqb '.data[0].lastRunCompletedAt')"
 req GET /api/v2/analytics/consolidation "" "$H"
 check_eq "consolidation list" 200 "$STATUS"
 req GET "/api/v2/analytics/consolidation/$A" "" "$H"

@@ -322,8 +322,9 @@ void api_analytics_feeds(struct api_call *c)
     }
     PGresult *lr = NULL;
     struct dm_error err = {0};
-    json_t *last =
-        api_result_rows(c, dm_runs_report_feed_completions(c->api->db, &lr, &err), &err, lr, &ok);
+    /* The report runs first: the result is an argument of the renderer. */
+    enum dm_err e = dm_runs_report_feed_completions(c->api->db, &lr, &err);
+    json_t *last = api_result_rows(c, e, &err, lr, &ok);
     if (!ok) {
         json_decref(rows);
         json_decref(raw);
