@@ -1,12 +1,11 @@
 /*
- * consolidate.c - handling one CONSOLIDATE (pipeline.md §4): run checks, the batch loop with
- * message-lock renewal, removal and reactivation, the watermark, completion, and the failure
+ * consolidate.c - handling one CONSOLIDATE (pipeline.md §4): run checks, the batch loop,
+ * removal and reactivation, the watermark, completion, and the failure
  * path ("Consolidation failed" alert, failure count, abandon).
  */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/buf.h"
 #include "core/failpoint.h"
@@ -16,70 +15,6 @@
 #include "core/timeutil.h"
 #include "services/consolidator/consolidator.h"
 #include "store/runs.h"
-
-/* ---- message lock renewal -------------------------------------------------------------- */
-
-struct renewer {
-    pthread_t th;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool stop, started;
-    struct dm_queue *q;
-    struct dm_queue_msg *m;
-    int64_t interval_ms;
-    struct dm_log_ctx ctx;
-};
-
-static void *renew_main(void *arg)
-{
-    struct renewer *rn = arg;
-    pthread_mutex_lock(&rn->mu);
-    while (!rn->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ns = ts.tv_nsec + (rn->interval_ms % 1000) * 1000000LL;
-        ts.tv_sec += (time_t)(rn->interval_ms / 1000 + ns / 1000000000LL);
-        ts.tv_nsec = (long)(ns % 1000000000LL);
-        pthread_cond_timedwait(&rn->cv, &rn->mu, &ts);
-        if (rn->stop)
-            break;
-        pthread_mutex_unlock(&rn->mu);
-        struct dm_error err = {0};
-        if (dm_queue_renew(rn->q, rn->m, &err) != DM_OK)
-            dm_warn(&rn->ctx, "could not renew the consolidate message lock: %s", err.message);
-        else
-            dm_debug(&rn->ctx, "renewed the consolidate message lock");
-        pthread_mutex_lock(&rn->mu);
-    }
-    pthread_mutex_unlock(&rn->mu);
-    return NULL;
-}
-
-static void renewer_start(struct renewer *rn, struct dm_queue *q, struct dm_queue_msg *m,
-                          const struct dm_log_ctx *ctx)
-{
-    memset(rn, 0, sizeof(*rn));
-    pthread_mutex_init(&rn->mu, NULL);
-    pthread_cond_init(&rn->cv, NULL);
-    rn->q = q;
-    rn->m = m;
-    rn->ctx = *ctx;
-    const struct dm_queue_settings *s = dm_queue_settings(DM_Q_CONSOLIDATE);
-    rn->interval_ms = s && s->lock_ms > 2000 ? s->lock_ms / 2 : 1000;
-    rn->started = q != NULL && m != NULL && pthread_create(&rn->th, NULL, renew_main, rn) == 0;
-}
-
-static void renewer_stop(struct renewer *rn)
-{
-    pthread_mutex_lock(&rn->mu);
-    rn->stop = true;
-    pthread_cond_signal(&rn->cv);
-    pthread_mutex_unlock(&rn->mu);
-    if (rn->started)
-        pthread_join(rn->th, NULL);
-    pthread_mutex_destroy(&rn->mu);
-    pthread_cond_destroy(&rn->cv);
-}
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
@@ -474,15 +409,4 @@ enum dm_settle dm_consolidator_handle(struct dm_consolidator *cs, const struct d
     int64_t backoff = 5000LL * (delivery_count > 0 ? delivery_count : 1);
     dm_sleep_ms(backoff < 30000 ? backoff : 30000, &dm_stop_flag);
     return DM_SETTLE_ABANDON;
-}
-
-enum dm_settle dm_consolidator_handle_msg(struct dm_consolidator *cs, struct dm_queue_msg *msg,
-                                          const struct dm_consolidate *m)
-{
-    struct dm_log_ctx ctx = {.run_id = m->run_id, .trace_id = m->trace_id};
-    struct renewer rn;
-    renewer_start(&rn, cs->queue, msg, &ctx);
-    enum dm_settle s = dm_consolidator_handle(cs, m, msg ? msg->delivery_count : 1);
-    renewer_stop(&rn);
-    return s;
 }

@@ -25,7 +25,8 @@
  *      watermark advanced to the run's updated_to, the run completed last.
  * Any error: "Consolidation failed" alert, run_metadata.consolidation_failures + 1, the claim
  * in flight released, the message abandoned (the queue redelivers up to 3 times).
- * The message lock is renewed by a helper thread while a CONSOLIDATE is handled.
+ * Both queues are consumed by the queue consumer (adapters/queue/consumer.h), which renews
+ * the CONSOLIDATE message lock while it is handled.
  *
  * Several replicas may run at once: claims are disjoint, the final step is serialised per run.
  */
@@ -37,6 +38,7 @@
 
 #include "adapters/alert/alert.h"
 #include "adapters/db/db.h"
+#include "adapters/queue/consumer.h"
 #include "adapters/queue/queue.h"
 #include "adapters/watermark/watermark.h"
 #include "app/app.h"
@@ -71,16 +73,10 @@ struct dm_consolidator_opts {
 enum dm_err dm_consolidator_run(struct dm_app *app, const struct dm_consolidator_opts *o,
                                 struct dm_error *err) DM_MUST_CHECK;
 
-/* Outcome of handling a message: settle it how. */
-enum dm_settle { DM_SETTLE_COMPLETE, DM_SETTLE_ABANDON, DM_SETTLE_DEAD_LETTER };
-
 /* Handle one CONSOLIDATE (already parsed). Returns how to settle the message; failures have
  * been alerted and recorded. delivery_count is for logging only. */
 enum dm_settle dm_consolidator_handle(struct dm_consolidator *cs, const struct dm_consolidate *m,
                                       int delivery_count);
-/* dm_consolidator_handle with the message lock renewed by a helper thread meanwhile. */
-enum dm_settle dm_consolidator_handle_msg(struct dm_consolidator *cs, struct dm_queue_msg *msg,
-                                          const struct dm_consolidate *m);
 /* Handle one WORK_DONE: timeline event and the CONSOLIDATE backstop. */
 enum dm_settle dm_consolidator_work_done(struct dm_consolidator *cs, const struct dm_work_done *m);
 

@@ -1,6 +1,6 @@
 /*
- * service.c - the consolidator service (`diamond consolidator`): two receive loops (consolidate,
- * work-done) on their own threads, graceful SIGTERM (the batch in flight finishes, its message is
+ * service.c - the consolidator service (`diamond consolidator`): two queue consumers (consolidate,
+ * work-done) and the sweeper, graceful SIGTERM (the batch in flight finishes, its message is
  * abandoned for redelivery), several replicas safe.
  */
 #include <pthread.h>
@@ -19,76 +19,53 @@
 #include "services/consolidator/consolidator.h"
 #include "services/scheduler/scheduler.h"
 
-static void settle(struct dm_queue *q, struct dm_queue_msg *msg, enum dm_settle s,
-                   const char *reason)
+/* ---- the two consumers: parse, then the typed handler -------------------------------- */
+
+static enum dm_settle on_consolidate(void *arg, struct dm_delivery *d)
 {
+    struct dm_consolidator *cs = arg;
+    struct dm_consolidate m;
     struct dm_error err = {0};
-    enum dm_err e = DM_OK;
-    switch (s) {
-    case DM_SETTLE_COMPLETE:
-        e = dm_queue_complete(q, msg, &err);
-        break;
-    case DM_SETTLE_ABANDON:
-        e = dm_queue_abandon(q, msg, &err);
-        break;
-    case DM_SETTLE_DEAD_LETTER:
-        e = dm_queue_dead_letter(q, msg, reason ? reason : "invalid message", &err);
-        break;
-    }
-    if (e == DM_ERR_LOCK_LOST)
-        dm_warn(NULL, "message %s: lock lost before settling (it may be processed again)", msg->id);
-    else if (e != DM_OK)
-        dm_warn(NULL, "message %s: settle failed: %s", msg->id, err.message);
+    if (dm_consolidate_parse(d->msg->body, strlen(d->msg->body), &m, &err) != DM_OK)
+        return dm_delivery_dead_letter(d, "%s", err.message);
+    struct dm_log_ctx ctx = {.run_id = m.run_id, .trace_id = m.trace_id};
+    dm_delivery_set_ctx(d, &ctx);
+    return dm_consolidator_handle(cs, &m, d->msg->delivery_count);
 }
 
-static void *consolidate_loop(void *arg)
+static enum dm_settle on_work_done(void *arg, struct dm_delivery *d)
 {
     struct dm_consolidator *cs = arg;
-    while (!dm_stop_requested()) {
-        struct dm_queue_msg *msg = NULL;
-        struct dm_error err = {0};
-        if (dm_queue_receive(cs->queue, DM_Q_CONSOLIDATE, 1000, &msg, &err) != DM_OK) {
-            dm_warn(NULL, "receive from consolidate failed: %s", err.message);
-            dm_sleep_ms(1000, &dm_stop_flag);
-            continue;
-        }
-        if (msg == NULL)
-            continue;
-        struct dm_consolidate m;
-        if (dm_consolidate_parse(msg->body, strlen(msg->body), &m, &err) != DM_OK) {
-            dm_warn(NULL, "dead-lettering invalid CONSOLIDATE %s: %s", msg->id, err.message);
-            settle(cs->queue, msg, DM_SETTLE_DEAD_LETTER, err.message);
-        } else {
-            settle(cs->queue, msg, dm_consolidator_handle_msg(cs, msg, &m), NULL);
-        }
-        dm_queue_msg_free(msg);
-    }
-    return NULL;
+    struct dm_work_done m;
+    struct dm_error err = {0};
+    if (dm_work_done_parse(d->msg->body, strlen(d->msg->body), &m, &err) != DM_OK)
+        return dm_delivery_dead_letter(d, "%s", err.message);
+    struct dm_log_ctx ctx = {
+        .run_id = m.run_id, .partition_id = m.partition_id, .trace_id = m.trace_id};
+    dm_delivery_set_ctx(d, &ctx);
+    return dm_consolidator_work_done(cs, &m);
 }
 
-static void *work_done_loop(void *arg)
+/* One handler thread per queue. A CONSOLIDATE holds its lock for minutes: renewed at half the
+ * lock. A WORK_DONE is two short statements: never renewed, as before. */
+static enum dm_err start_consumers(struct dm_consolidator *cs, struct dm_consumer **consolidate,
+                                   struct dm_consumer **work_done, struct dm_error *err)
 {
-    struct dm_consolidator *cs = arg;
-    while (!dm_stop_requested()) {
-        struct dm_queue_msg *msg = NULL;
-        struct dm_error err = {0};
-        if (dm_queue_receive(cs->queue, DM_Q_WORK_DONE, 1000, &msg, &err) != DM_OK) {
-            dm_warn(NULL, "receive from work-done failed: %s", err.message);
-            dm_sleep_ms(1000, &dm_stop_flag);
-            continue;
-        }
-        if (msg == NULL)
-            continue;
-        struct dm_work_done m;
-        if (dm_work_done_parse(msg->body, strlen(msg->body), &m, &err) != DM_OK) {
-            dm_warn(NULL, "dead-lettering invalid WORK_DONE %s: %s", msg->id, err.message);
-            settle(cs->queue, msg, DM_SETTLE_DEAD_LETTER, err.message);
-        } else {
-            settle(cs->queue, msg, dm_consolidator_work_done(cs, &m), NULL);
-        }
-        dm_queue_msg_free(msg);
-    }
-    return NULL;
+    struct dm_consumer_opts co = {.queue = cs->queue,
+                                  .name = DM_Q_CONSOLIDATE,
+                                  .handle = on_consolidate,
+                                  .arg = cs,
+                                  .concurrency = 1,
+                                  .renew_ms = dm_consumer_renew_ms(cs->queue, DM_Q_CONSOLIDATE)};
+    enum dm_err e = dm_consumer_start(&co, consolidate, err);
+    if (e != DM_OK)
+        return e;
+    struct dm_consumer_opts wo = {.queue = cs->queue,
+                                  .name = DM_Q_WORK_DONE,
+                                  .handle = on_work_done,
+                                  .arg = cs,
+                                  .concurrency = 1};
+    return dm_consumer_start(&wo, work_done, err);
 }
 
 struct sweep_args {
@@ -150,25 +127,26 @@ enum dm_err dm_consolidator_run(struct dm_app *app, const struct dm_consolidator
     dm_info(NULL, "consolidator %s started (queue %s, watermark %s, alerts %s, batch %d x %d)",
             cs.instance_id, dm_queue_backend_name(cs.queue), dm_watermark_backend_name(cs.wm),
             dm_alert_backend_name(cs.alert), cs.batch_size, cs.concurrency);
-    pthread_t t1, t2, t3;
+    struct dm_consumer *consolidate = NULL, *work_done = NULL;
+    pthread_t sweeper;
     struct sweep_args sa = {
         .cs = &cs, .cfg = &app->cfg, .interval_ms = o->sweep_interval_ms, .stall_ms = o->stall_ms};
-    bool t1ok = pthread_create(&t1, NULL, consolidate_loop, &cs) == 0;
-    bool t2ok = pthread_create(&t2, NULL, work_done_loop, &cs) == 0;
-    bool t3ok = o->sweep_interval_ms > 0 && pthread_create(&t3, NULL, sweep_loop, &sa) == 0;
-    if (!t1ok || !t2ok) {
-        dm_error(NULL, "could not start threads");
+    bool started = start_consumers(&cs, &consolidate, &work_done, &e) == DM_OK;
+    if (!started) {
+        dm_error(NULL, "could not start the consumers: %s", e.message);
         dm_stop_flag = 1;
     }
-    if (t1ok)
-        pthread_join(t1, NULL);
-    if (t2ok)
-        pthread_join(t2, NULL);
-    if (t3ok)
-        pthread_join(t3, NULL);
+    bool swept =
+        started && o->sweep_interval_ms > 0 && pthread_create(&sweeper, NULL, sweep_loop, &sa) == 0;
+    /* Until SIGTERM; then each consumer finishes the message it has in flight. */
+    dm_consumer_join(consolidate);
+    dm_consumer_join(work_done);
+    if (swept)
+        pthread_join(sweeper, NULL);
     dm_info(NULL, "consolidator stopped");
-    if (!t1ok || !t2ok)
-        rc = dm_error_set(err, DM_ERR_INTERNAL, "could not start threads");
+    if (!started)
+        rc = dm_error_set(err, e.code ? e.code : DM_ERR_IO, "could not start the consumers: %s",
+                          e.message);
 out:
     dm_alert_free(cs.alert);
     dm_watermark_free(cs.wm);
