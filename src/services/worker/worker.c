@@ -1,7 +1,6 @@
 /* worker.c - the ingestion worker: the per-message algorithm of pipeline.md §3 (see worker.h). */
 #include "services/worker/worker.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +11,7 @@
 #include "adapters/alert/alert.h"
 #include "adapters/feed/nivoda.h"
 #include "adapters/http/client.h"
+#include "adapters/queue/consumer.h"
 #include "adapters/queue/queue.h"
 #include "core/buf.h"
 #include "core/crypto.h"
@@ -25,11 +25,6 @@
 #include "services/dispatch/dispatch.h"
 #include "store/runs.h"
 
-struct slot {
-    struct dm_queue_msg *msg;
-    int64_t last_renew_ms;
-};
-
 struct worker {
     const struct dm_config *cfg;
     struct dm_db *db;
@@ -40,15 +35,7 @@ struct worker {
     int concurrency;
     int max_delivery;
     int64_t lock_ms;
-    pthread_mutex_t mu;
-    struct slot *slots;
-    atomic_int stopping_renewer;
     atomic_llong pages, stones, errors;
-};
-
-struct thread_arg {
-    struct worker *w;
-    int index;
 };
 
 /* ---- hot statements ------------------------------------------------------------------------ */
@@ -274,45 +261,11 @@ static void completion_check(struct worker *w, const char *run_id, const struct 
         dm_warn(ctx, "completion check failed (the sweeper's backstop covers it): %s", err.message);
 }
 
-/* ---- settling ---------------------------------------------------------------------------- */
-
-static void slot_clear(struct worker *w, int index)
-{
-    pthread_mutex_lock(&w->mu);
-    w->slots[index].msg = NULL;
-    pthread_mutex_unlock(&w->mu);
-}
-
-static void settle(struct worker *w, int index, struct dm_queue_msg *m, int how, const char *reason,
-                   const struct dm_log_ctx *ctx)
-{
-    slot_clear(w, index);
-    struct dm_error err = {0};
-    enum dm_err e;
-    const char *what;
-    if (how == 0) {
-        what = "complete";
-        e = dm_queue_complete(w->queue, m, &err);
-    } else if (how == 1) {
-        what = "abandon";
-        e = dm_queue_abandon(w->queue, m, &err);
-    } else {
-        what = "dead-letter";
-        e = dm_queue_dead_letter(w->queue, m, reason, &err);
-    }
-    if (e == DM_ERR_LOCK_LOST)
-        dm_warn(ctx, "%s: lock lost (the message may be processed again; handled idempotently)",
-                what);
-    else if (e != DM_OK)
-        dm_warn(ctx, "%s failed: %s", what, err.message);
-}
-
-enum { SETTLE_COMPLETE = 0, SETTLE_ABANDON = 1, SETTLE_DEAD = 2 };
-
 /* ---- error path --------------------------------------------------------------------------- */
 
-static int on_error(struct worker *w, const struct dm_work_item *wi, const struct dm_queue_msg *m,
-                    enum dm_err code, const char *message, const struct dm_log_ctx *ctx)
+static enum dm_settle on_error(struct worker *w, const struct dm_work_item *wi,
+                               const struct dm_queue_msg *m, enum dm_err code, const char *message,
+                               const struct dm_log_ctx *ctx)
 {
     atomic_fetch_add(&w->errors, 1);
     dm_runs_page_error(w->db, wi->run_id, wi->partition_id, message);
@@ -320,7 +273,7 @@ static int on_error(struct worker *w, const struct dm_work_item *wi, const struc
     if (!final) {
         dm_warn(ctx, "page at offset %lld failed (delivery %d of %d), abandoning: %s",
                 (long long)wi->offset, m->delivery_count, w->max_delivery, message);
-        return SETTLE_ABANDON;
+        return DM_SETTLE_ABANDON;
     }
     /* Final delivery or non-retryable: mark failed once (only if this message is still the
      * partition's current one). */
@@ -330,7 +283,7 @@ static int on_error(struct worker *w, const struct dm_work_item *wi, const struc
     if (dm_runs_fail_partition(w->db, wi->run_id, wi->partition_id, wi->offset, w->id, message,
                                &marked, &records, &err) != DM_OK) {
         dm_error(ctx, "could not mark the partition failed (will be redelivered): %s", err.message);
-        return SETTLE_ABANDON;
+        return DM_SETTLE_ABANDON;
     }
     if (marked) {
         dm_error(ctx, "partition failed at offset %lld after %d deliveries: %s",
@@ -338,111 +291,150 @@ static int on_error(struct worker *w, const struct dm_work_item *wi, const struc
         send_work_done(w, wi, records, false, message, ctx);
         completion_check(w, wi->run_id, ctx);
     }
-    return SETTLE_COMPLETE;
+    return DM_SETTLE_COMPLETE;
 }
 
-/* ---- one message ----------------------------------------------------------------------------- */
+/* ---- one message, step by step ------------------------------------------------------------- */
 
-static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_reason,
-                  char *reason_buf, size_t reason_size, struct dm_log_ctx *ctx,
-                  struct dm_work_item *wi)
+/* One WORK_ITEM in hand: the message, its parsed body and, once loaded, its partition. */
+struct job {
+    struct worker *w;
+    const struct dm_queue_msg *msg;
+    struct dm_work_item wi;
+    struct dm_log_ctx ctx;
+    int64_t next_offset; /* the partition's committed offset */
+    int64_t estimated;   /* its estimated records (the cap when capped) */
+    bool capped;
+};
+
+/* What the page statement committed. */
+struct page_commit {
+    bool won;        /* this delivery's CAS committed the page (else another one did) */
+    bool completed;  /* and it completed the partition */
+    int64_t records; /* the partition's records after it */
+};
+
+/*
+ * 1. Guards: load the partition and decide whether this message still needs its page. False
+ * with *how set when it does not: the partition is over, the offset is a stale future, or the
+ * page was committed already (its continuation is re-sent, the lost-continuation repair).
+ */
+static bool guard_passes(struct job *j, struct dm_delivery *d, enum dm_settle *how)
 {
+    struct worker *w = j->w;
+    const struct dm_work_item *wi = &j->wi;
     struct dm_error err = {0};
-    if (dm_work_item_parse(m->body, strlen(m->body), wi, &err) != DM_OK) {
-        snprintf(reason_buf, reason_size, "invalid WORK_ITEM: %s", err.message);
-        *dead_reason = reason_buf;
-        return SETTLE_DEAD;
-    }
-    ctx->run_id = wi->run_id;
-    ctx->partition_id = wi->partition_id;
-    ctx->trace_id = wi->trace_id;
-
-    /* 1. Guards. */
     struct dm_partition_guard g;
     enum dm_err e = dm_runs_partition_guard(w->db, wi->run_id, wi->partition_id, &g, &err);
     if (e == DM_ERR_NOT_FOUND) {
-        snprintf(reason_buf, reason_size, "unknown run or partition %s/%s", wi->run_id,
-                 wi->partition_id);
-        *dead_reason = reason_buf;
-        return SETTLE_DEAD;
+        *how = dm_delivery_dead_letter(d, "unknown run or partition %s/%s", wi->run_id,
+                                       wi->partition_id);
+        return false;
     }
     if (e != DM_OK) {
-        dm_warn(ctx, "could not load the partition: %s", err.message);
-        return SETTLE_ABANDON;
+        dm_warn(&j->ctx, "could not load the partition: %s", err.message);
+        *how = DM_SETTLE_ABANDON;
+        return false;
     }
-    int64_t next_offset = g.next_offset, estimated = g.estimated_records;
-    bool terminal = g.terminal, capped = g.capped;
+    j->next_offset = g.next_offset;
+    j->estimated = g.estimated_records;
+    j->capped = g.capped;
+    bool terminal = g.terminal;
+    *how = DM_SETTLE_COMPLETE;
     if (terminal)
-        return SETTLE_COMPLETE;
-    if (wi->offset > next_offset) {
-        dm_debug(ctx, "stale future offset %lld (next %lld): ignored", (long long)wi->offset,
-                 (long long)next_offset);
-        return SETTLE_COMPLETE;
+        return false;
+    if (wi->offset > j->next_offset) {
+        dm_debug(&j->ctx, "stale future offset %lld (next %lld): ignored", (long long)wi->offset,
+                 (long long)j->next_offset);
+        return false;
     }
-    if (wi->offset < next_offset) {
+    if (wi->offset < j->next_offset) {
         /* The page was committed but its continuation may be lost: re-send it. */
         struct dm_work_item cont = *wi;
-        cont.offset = next_offset;
+        cont.offset = j->next_offset;
         if (dm_dispatch_work_item(w->queue, &cont, NULL, &err) != DM_OK) {
-            dm_warn(ctx, "continuation repair failed: %s", err.message);
-            return SETTLE_ABANDON;
+            dm_warn(&j->ctx, "continuation repair failed: %s", err.message);
+            *how = DM_SETTLE_ABANDON;
+            return false;
         }
-        dm_info(ctx, "offset %lld already committed: continuation for %lld re-sent",
-                (long long)wi->offset, (long long)next_offset);
-        json_t *d = json_pack("{s:I,s:s}", "offset", (json_int_t)next_offset, "by", "worker");
-        dm_runs_event(w->db, wi->run_id, wi->partition_id, "continuation_repaired", d);
-        json_decref(d);
-        return SETTLE_COMPLETE;
+        dm_info(&j->ctx, "offset %lld already committed: continuation for %lld re-sent",
+                (long long)wi->offset, (long long)j->next_offset);
+        json_t *ev = json_pack("{s:I,s:s}", "offset", (json_int_t)j->next_offset, "by", "worker");
+        dm_runs_event(w->db, wi->run_id, wi->partition_id, "continuation_repaired", ev);
+        json_decref(ev);
+        return false;
     }
+    return true;
+}
 
-    /* 2. Fetch exactly one page. */
+/* 2. Fetch exactly one page: the message's limit, at most DM_PAGE_LIMIT, and no further than
+ * the cap. False with *how set (the error path) when the feed failed. */
+static bool fetch_page(struct job *j, struct dm_feed_raw_page *page, enum dm_settle *how)
+{
+    const struct dm_work_item *wi = &j->wi;
     int limit = wi->limit < DM_PAGE_LIMIT ? wi->limit : DM_PAGE_LIMIT;
-    if (capped && estimated - wi->offset < limit)
-        limit = estimated - wi->offset > 0 ? (int)(estimated - wi->offset) : 1;
+    if (j->capped && j->estimated - wi->offset < limit)
+        limit = j->estimated - wi->offset > 0 ? (int)(j->estimated - wi->offset) : 1;
     struct dm_feed_query q = {
         .price_from = wi->min_price,
         .price_to = wi->max_price >= DM_PARTITION_PRICE_MAX ? -1 : wi->max_price,
         .updated_from_ms = wi->updated_from_ms,
         .updated_to_ms = wi->updated_to_ms,
     };
-    struct dm_feed_raw_page page = {0};
-    e = dm_nivoda_search_raw(w->feed, &q, wi->offset, limit, &page, &err);
-    if (e != DM_OK)
-        return on_error(w, wi, m, e, err.message, ctx);
-    size_t n = page.n;
-    if (n > (size_t)limit) {
-        /* The client refuses such a page already; the offset arithmetic relies on it. */
-        dm_feed_raw_page_free(&page);
-        snprintf(reason_buf, reason_size, "feed page of %zu items for a limit of %d", n, limit);
-        return on_error(w, wi, m, DM_ERR_REMOTE, reason_buf, ctx);
+    struct dm_error err = {0};
+    enum dm_err e = dm_nivoda_search_raw(j->w->feed, &q, wi->offset, limit, page, &err);
+    if (e != DM_OK) {
+        *how = on_error(j->w, wi, j->msg, e, err.message, &j->ctx);
+        return false;
     }
+    if (page->n > (size_t)limit) {
+        /* The client refuses such a page already; the offset arithmetic relies on it. */
+        char message[128];
+        snprintf(message, sizeof(message), "feed page of %zu items for a limit of %d", page->n,
+                 limit);
+        dm_feed_raw_page_free(page);
+        *how = on_error(j->w, wi, j->msg, DM_ERR_REMOTE, message, &j->ctx);
+        return false;
+    }
+    return true;
+}
 
-    /* 3. In-page de-duplication and the array parameters. */
+/*
+ * 3. Write the page: in-page de-duplication and the array parameters, then one statement
+ * (store/runs.h dm_runs_commit_page: CAS + upsert + worker_runs + event). Consumes page (freed
+ * before the statement runs: the rows hold their own copies). False with *how set (the error path)
+ * when it failed.
+ */
+static bool write_page(struct job *j, struct dm_feed_raw_page *page, struct page_commit *pc,
+                       enum dm_settle *how)
+{
+    struct worker *w = j->w;
+    size_t n = page->n;
+    struct dm_error err = {0};
     struct page_rows pr;
     page_rows_init(&pr);
-    e = build_rows(&page, &pr, &err);
-    dm_feed_raw_page_free(&page);
+    enum dm_err e = build_rows(page, &pr, &err);
+    dm_feed_raw_page_free(page);
     if (e != DM_OK) {
         page_rows_free(&pr);
-        return on_error(w, wi, m, DM_ERR_INVALID, err.message, ctx);
+        *how = on_error(w, &j->wi, j->msg, DM_ERR_INVALID, err.message, &j->ctx);
+        return false;
     }
     char *refused = NULL;
     if (pr.skipped) {
         refused = dm_json_dumps(pr.refused);
-        dm_warn(ctx, "%d item(s) refused at offset %lld (stored: %d): %.600s", pr.skipped,
-                (long long)wi->offset, pr.unique, refused);
+        dm_warn(&j->ctx, "%d item(s) refused at offset %lld (stored: %d): %.600s", pr.skipped,
+                (long long)j->wi.offset, pr.unique, refused);
     }
-
-    /* 4. One statement: CAS + upsert + worker_runs + event. */
     /* The CAS's completion rule, known before the statement: such a commit waits for its WAL. */
-    bool may_complete = n == 0 || (capped && wi->offset + (int64_t)n >= estimated);
-    struct dm_runs_page pg = {.run_id = wi->run_id,
-                              .partition_id = wi->partition_id,
+    bool may_complete = n == 0 || (j->capped && j->wi.offset + (int64_t)n >= j->estimated);
+    struct dm_runs_page pg = {.run_id = j->wi.run_id,
+                              .partition_id = j->wi.partition_id,
                               .worker_id = w->id,
-                              .offset = wi->offset,
+                              .offset = j->wi.offset,
                               .fetched = (int64_t)n,
                               .unique = pr.unique,
-                              .capped = capped,
+                              .capped = j->capped,
                               .may_complete = may_complete,
                               .ids = &pr.ids,
                               .stone_ids = &pr.sids,
@@ -450,91 +442,70 @@ static int handle(struct worker *w, struct dm_queue_msg *m, const char **dead_re
                               .payloads = &pr.payloads,
                               .hashes = &pr.hashes,
                               .refused = refused};
-    bool committed = false, completed = false;
-    int64_t records = 0;
-    e = dm_runs_commit_page(w->db, &pg, &committed, &completed, &records, &err);
+    *pc = (struct page_commit){0};
+    e = dm_runs_commit_page(w->db, &pg, &pc->won, &pc->completed, &pc->records, &err);
+    int stored = pr.unique;
     page_rows_free(&pr);
     free(refused);
-    if (e != DM_OK)
-        return on_error(w, wi, m, e, err.message, ctx);
-    if (!committed) {
-        /* CAS lost: another delivery committed this offset first. No side effects. */
-        dm_debug(ctx, "offset %lld committed by another delivery", (long long)wi->offset);
-        return SETTLE_COMPLETE;
+    if (e != DM_OK) {
+        *how = on_error(w, &j->wi, j->msg, e, err.message, &j->ctx);
+        return false;
     }
-    atomic_fetch_add(&w->pages, 1);
-    atomic_fetch_add(&w->stones, pr.unique);
+    if (pc->won) {
+        atomic_fetch_add(&w->pages, 1);
+        atomic_fetch_add(&w->stones, stored);
+    }
+    return true;
+}
 
-    /* 5. After commit. */
-    if (!completed) {
-        struct dm_work_item cont = *wi;
-        cont.offset = wi->offset + (int64_t)n;
+/* 4. After commit: the continuation (offset + page length) or, for the delivery whose CAS
+ * completed the partition, WORK_DONE and the run's completion check. */
+static enum dm_settle after_commit(struct job *j, size_t n, const struct page_commit *pc)
+{
+    struct worker *w = j->w;
+    if (!pc->won) {
+        /* CAS lost: another delivery committed this offset first. No side effects. */
+        dm_debug(&j->ctx, "offset %lld committed by another delivery", (long long)j->wi.offset);
+        return DM_SETTLE_COMPLETE;
+    }
+    if (!pc->completed) {
+        struct dm_work_item cont = j->wi;
+        cont.offset = j->wi.offset + (int64_t)n;
+        struct dm_error err = {0};
         if (dm_dispatch_work_item(w->queue, &cont, NULL, &err) != DM_OK) {
             /* The redelivery of this message repairs it (offset < next_offset guard). */
-            dm_warn(ctx, "continuation send failed, abandoning for repair: %s", err.message);
-            return SETTLE_ABANDON;
+            dm_warn(&j->ctx, "continuation send failed, abandoning for repair: %s", err.message);
+            return DM_SETTLE_ABANDON;
         }
-        return SETTLE_COMPLETE;
+        return DM_SETTLE_COMPLETE;
     }
-    dm_info(ctx, "partition completed: %lld records", (long long)records);
-    send_work_done(w, wi, records, true, NULL, ctx);
-    completion_check(w, wi->run_id, ctx);
-    return SETTLE_COMPLETE;
+    dm_info(&j->ctx, "partition completed: %lld records", (long long)pc->records);
+    send_work_done(w, &j->wi, pc->records, true, NULL, &j->ctx);
+    completion_check(w, j->wi.run_id, &j->ctx);
+    return DM_SETTLE_COMPLETE;
 }
 
-static void *handler_thread(void *arg)
+/* The consumer's handler: parse, then guards, fetch, write, after-commit. */
+static enum dm_settle handle_work_item(void *arg, struct dm_delivery *d)
 {
-    struct thread_arg *ta = arg;
-    struct worker *w = ta->w;
-    while (!dm_stop_requested()) {
-        struct dm_queue_msg *m = NULL;
-        struct dm_error err = {0};
-        enum dm_err e = dm_queue_receive(w->queue, DM_Q_WORK_ITEMS, 1000, &m, &err);
-        if (e != DM_OK) {
-            dm_warn(NULL, "receive failed: %s", err.message);
-            dm_sleep_ms(500, NULL);
-            continue;
-        }
-        if (m == NULL)
-            continue;
-        pthread_mutex_lock(&w->mu);
-        w->slots[ta->index].msg = m;
-        w->slots[ta->index].last_renew_ms = dm_mono_ms();
-        pthread_mutex_unlock(&w->mu);
-        struct dm_log_ctx ctx = {0};
-        struct dm_work_item wi;
-        const char *reason = NULL;
-        char reason_buf[600];
-        int how = handle(w, m, &reason, reason_buf, sizeof(reason_buf), &ctx, &wi);
-        if (how == SETTLE_DEAD)
-            dm_warn(&ctx, "dead-lettering message %s: %s", m->id, reason);
-        settle(w, ta->index, m, how, reason, &ctx);
-        dm_queue_msg_free(m);
-    }
-    return NULL;
-}
-
-/* Renews the peek-lock of messages whose handler outlives half the lock. */
-static void *renew_thread(void *arg)
-{
-    struct worker *w = arg;
-    int64_t half = w->lock_ms / 2;
-    while (!atomic_load(&w->stopping_renewer)) {
-        dm_sleep_ms(half < 1000 ? half / 4 + 1 : 250, NULL);
-        int64_t now = dm_mono_ms();
-        pthread_mutex_lock(&w->mu);
-        for (int i = 0; i < w->concurrency; i++) {
-            struct slot *s = &w->slots[i];
-            if (s->msg == NULL || now - s->last_renew_ms < half)
-                continue;
-            struct dm_error err = {0};
-            if (dm_queue_renew(w->queue, s->msg, &err) != DM_OK)
-                dm_warn(NULL, "lock renewal of %s failed: %s", s->msg->id, err.message);
-            s->last_renew_ms = now;
-        }
-        pthread_mutex_unlock(&w->mu);
-    }
-    return NULL;
+    struct job j = {.w = arg, .msg = d->msg};
+    struct dm_error err = {0};
+    if (dm_work_item_parse(d->msg->body, strlen(d->msg->body), &j.wi, &err) != DM_OK)
+        return dm_delivery_dead_letter(d, "invalid WORK_ITEM: %s", err.message);
+    j.ctx = (struct dm_log_ctx){
+        .run_id = j.wi.run_id, .partition_id = j.wi.partition_id, .trace_id = j.wi.trace_id};
+    dm_delivery_set_ctx(d, &j.ctx);
+    enum dm_settle how;
+    if (!guard_passes(&j, d, &how))
+        return how;
+    struct dm_feed_raw_page page = {0};
+    if (!fetch_page(&j, &page, &how))
+        return how;
+    size_t n = page.n;
+    struct page_commit pc;
+    if (!write_page(&j, &page, &pc, &how))
+        return how;
+    return after_commit(&j, n, &pc);
 }
 
 enum dm_err dm_worker_run(struct dm_app *app, struct dm_error *err)
@@ -542,12 +513,7 @@ enum dm_err dm_worker_run(struct dm_app *app, struct dm_error *err)
     dm_http_global_init();
     struct worker w = {.cfg = &app->cfg, .concurrency = app->cfg.worker_concurrency};
     enum dm_err rc = DM_OK;
-    pthread_t *threads = NULL;
-    struct thread_arg *args = NULL;
-    pthread_t renewer;
-    bool renewer_started = false;
-    int started = 0;
-    pthread_mutex_init(&w.mu, NULL);
+    struct dm_consumer *consumer = NULL;
     /* Every handler needs a connection, plus the queue's and the renewer's. */
     if (app->cfg.database_pool_size < w.concurrency + 4) {
         char *conninfo = dm_config_conninfo(&app->cfg);
@@ -575,24 +541,23 @@ enum dm_err dm_worker_run(struct dm_app *app, struct dm_error *err)
         snprintf(host, sizeof(host), "worker");
     host[sizeof(host) - 1] = '\0';
     snprintf(w.id, sizeof(w.id), "%s:%ld", host, (long)getpid());
-    w.slots = dm_xcalloc((size_t)w.concurrency, sizeof(*w.slots));
-    threads = dm_xcalloc((size_t)w.concurrency, sizeof(*threads));
-    args = dm_xcalloc((size_t)w.concurrency, sizeof(*args));
-    if (pthread_create(&renewer, NULL, renew_thread, &w) == 0)
-        renewer_started = true;
-    for (int i = 0; i < w.concurrency; i++) {
-        args[i] = (struct thread_arg){.w = &w, .index = i};
-        if (pthread_create(&threads[i], NULL, handler_thread, &args[i]) != 0) {
-            dm_error(NULL, "could not start handler thread %d", i);
-            break;
-        }
-        started++;
-    }
+    /* Receive, settle and renew the lock of a page slower than half of it: the consumer. */
+    struct dm_consumer_opts co = {.queue = w.queue,
+                                  .name = DM_Q_WORK_ITEMS,
+                                  .handle = handle_work_item,
+                                  .arg = &w,
+                                  .concurrency = w.concurrency,
+                                  .renew_ms = dm_consumer_renew_ms(w.queue, DM_Q_WORK_ITEMS),
+                                  .receive_retry_ms = 500};
+    rc = dm_consumer_start(&co, &consumer, err);
+    if (rc != DM_OK)
+        goto out;
+    int started = dm_consumer_threads(consumer);
     dm_info(NULL, "worker %s started: %d handler(s), lock %lld ms, max delivery %d", w.id, started,
             (long long)w.lock_ms, w.max_delivery);
     int64_t t0 = dm_mono_ms(), last_log = t0;
     long long last_stones = 0;
-    while (!dm_stop_requested() && started > 0) {
+    while (!dm_stop_requested()) {
         dm_sleep_ms(200, NULL);
         int64_t now = dm_mono_ms();
         if (now - last_log >= 10000) {
@@ -606,23 +571,13 @@ enum dm_err dm_worker_run(struct dm_app *app, struct dm_error *err)
         }
     }
     dm_info(NULL, "stopping: finishing in-flight messages");
-    for (int i = 0; i < started; i++)
-        pthread_join(threads[i], NULL);
-    atomic_store(&w.stopping_renewer, 1);
-    if (renewer_started)
-        pthread_join(renewer, NULL);
+    dm_consumer_join(consumer);
     dm_info(NULL, "worker stopped: %lld pages, %lld stones, %lld errors",
             (long long)atomic_load(&w.pages), (long long)atomic_load(&w.stones),
             (long long)atomic_load(&w.errors));
-    if (started == 0)
-        rc = dm_error_set(err, DM_ERR_INTERNAL, "no handler thread could be started");
 out:
-    free(threads);
-    free(args);
-    free(w.slots);
     dm_queue_free(w.queue);
     dm_nivoda_free(w.feed);
     dm_alert_free(w.alert);
-    pthread_mutex_destroy(&w.mu);
     return rc;
 }

@@ -18,7 +18,8 @@
  *              non-retryable error: partition failed (once), WORK_DONE failed, completion
  *              check (alert when the run finished with failed partitions)
  *
- * A thread renews the peek-lock of any message whose handler outlives half the lock.
+ * The queue consumer (adapters/queue/consumer.h) runs the handlers, settles their messages and
+ * renews the peek-lock of any message whose handler outlives half the lock.
  * SIGTERM: stop receiving, finish the in-flight messages, return.
  */
 #ifndef DM_SERVICES_WORKER_H
