@@ -163,6 +163,7 @@ static void *handler_main(void *arg)
 static void *renew_main(void *arg)
 {
     struct dm_consumer *c = arg;
+    const char *qname = dm_queue_handle_settings(c->o.queue, c->o.name)->name;
     pthread_mutex_lock(&c->mu);
     while (!c->closing) {
         int64_t now = dm_mono_ms(), next = INT64_MAX;
@@ -191,7 +192,10 @@ static void *renew_main(void *arg)
         pthread_mutex_unlock(&c->mu);
         struct dm_error err = {0};
         if (dm_queue_renew(c->o.queue, s->msg, &err) != DM_OK)
-            dm_warn(NULL, "lock renewal of %s failed: %s", s->msg->id, err.message);
+            dm_warn(NULL, "lock renewal of %s message %s failed: %s", qname, s->msg->id,
+                    err.message);
+        else
+            dm_debug(NULL, "renewed the lock of %s message %s", qname, s->msg->id);
         pthread_mutex_lock(&c->mu);
         /* A failed renewal is tried again one interval later, as a successful one would be. */
         s->last_renew_ms = dm_mono_ms();
