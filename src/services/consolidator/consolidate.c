@@ -348,65 +348,97 @@ out:
     return e;
 }
 
-enum dm_settle dm_consolidator_handle(struct dm_consolidator *cs, const struct dm_consolidate *m,
-                                      int delivery_count)
+/* Failed partitions and no force: alert, mark the run skipped, record why. */
+static void skip_run(struct dm_consolidator *cs, const struct dm_consolidate *m,
+                     const struct run_facts *f, const struct dm_log_ctx *ctx)
 {
-    struct dm_log_ctx ctx = {.run_id = m->run_id, .trace_id = m->trace_id};
     struct dm_error err = {0};
-    struct run_facts f;
-    enum dm_err e = load_run(cs->db, m->run_id, &f, &err);
-    if (e != DM_OK) {
-        record_failure(cs, m->run_id, &ctx, err.message);
-        return DM_SETTLE_ABANDON;
+    char *body =
+        dm_xasprintf("Consolidation of run %s was skipped: %lld of %lld partitions failed, %lld "
+                     "completed.\nThe watermark was not advanced. Retry the failed partitions "
+                     "(diamond retry %s) or force it (diamond consolidate %s --force).",
+                     m->run_id, (long long)f->failed, (long long)f->partitions,
+                     (long long)f->completed, m->run_id, m->run_id);
+    (void)dm_alert_send(cs->alert, ctx, "Consolidation skipped", body);
+    free(body);
+    if (dm_runs_mark_skipped(cs->db, m->run_id, &err) != DM_OK)
+        dm_warn(ctx, "could not mark the run skipped: %s", err.message);
+    run_event(cs->db, m->run_id, "consolidation_skipped",
+              json_pack("{s:I,s:I,s:I}", "partitions", (json_int_t)f->partitions, "completed",
+                        (json_int_t)f->completed, "failed", (json_int_t)f->failed));
+}
+
+/* The checks before any batch: false with *how set when this CONSOLIDATE has nothing to do
+ * (unknown, consolidated or cancelled run; failed partitions without force: skipped;
+ * unfinished partitions without force) or the run could not be read (failure recorded). */
+static bool run_ready(struct dm_consolidator *cs, const struct dm_consolidate *m,
+                      struct run_facts *f, const struct dm_log_ctx *ctx, enum dm_settle *how)
+{
+    struct dm_error err = {0};
+    if (load_run(cs->db, m->run_id, f, &err) != DM_OK) {
+        record_failure(cs, m->run_id, ctx, err.message);
+        *how = DM_SETTLE_ABANDON;
+        return false;
     }
-    if (!f.found) {
-        dm_warn(&ctx, "CONSOLIDATE for unknown run %s: ignored", m->run_id);
-        return DM_SETTLE_COMPLETE;
+    *how = DM_SETTLE_COMPLETE;
+    if (!f->found) {
+        dm_warn(ctx, "CONSOLIDATE for unknown run %s: ignored", m->run_id);
+        return false;
     }
-    if (f.consolidated) {
-        dm_info(&ctx, "run already consolidated: nothing to do");
-        return DM_SETTLE_COMPLETE;
+    if (f->consolidated) {
+        dm_info(ctx, "run already consolidated: nothing to do");
+        return false;
     }
-    if (f.cancelled) {
-        dm_warn(&ctx, "run was cancelled: not consolidated");
-        return DM_SETTLE_COMPLETE;
+    if (f->cancelled) {
+        dm_warn(ctx, "run was cancelled: not consolidated");
+        return false;
     }
-    if (!m->force && f.failed > 0) {
-        char *body = dm_xasprintf(
-            "Consolidation of run %s was skipped: %lld of %lld partitions failed, %lld "
-            "completed.\nThe watermark was not advanced. Retry the failed partitions "
-            "(diamond retry %s) or force it (diamond consolidate %s --force).",
-            m->run_id, (long long)f.failed, (long long)f.partitions, (long long)f.completed,
-            m->run_id, m->run_id);
-        (void)dm_alert_send(cs->alert, &ctx, "Consolidation skipped", body);
-        free(body);
-        if (dm_runs_mark_skipped(cs->db, m->run_id, &err) != DM_OK)
-            dm_warn(&ctx, "could not mark the run skipped: %s", err.message);
-        run_event(cs->db, m->run_id, "consolidation_skipped",
-                  json_pack("{s:I,s:I,s:I}", "partitions", (json_int_t)f.partitions, "completed",
-                            (json_int_t)f.completed, "failed", (json_int_t)f.failed));
-        return DM_SETTLE_COMPLETE;
+    if (!m->force && f->failed > 0) {
+        skip_run(cs, m, f, ctx);
+        return false;
     }
-    if (!m->force && f.completed < f.partitions) {
-        dm_warn(&ctx,
+    if (!m->force && f->completed < f->partitions) {
+        dm_warn(ctx,
                 "run has %lld of %lld partitions unfinished: not consolidated yet (the last "
                 "worker sends CONSOLIDATE; use --force to consolidate anyway)",
-                (long long)(f.partitions - f.completed), (long long)f.partitions);
-        return DM_SETTLE_COMPLETE;
+                (long long)(f->partitions - f->completed), (long long)f->partitions);
+        return false;
     }
-    dm_info(&ctx, "consolidating run (delivery %d%s)", delivery_count, m->force ? ", forced" : "");
-    e = consolidate(cs, m, &f, &ctx, &err);
-    if (e == DM_OK)
-        return DM_SETTLE_COMPLETE;
+    return true;
+}
+
+/* A consolidation that did not finish: abandoned for redelivery, at once when stopping, else
+ * after recording the failure and a back-off. */
+static enum dm_settle consolidation_failed(struct dm_consolidator *cs,
+                                           const struct dm_consolidate *m, enum dm_err e,
+                                           const struct dm_error *err, int delivery_count,
+                                           const struct dm_log_ctx *ctx)
+{
     if (e == DM_ERR_SHUTDOWN) {
-        dm_info(&ctx, "stopping: consolidation abandoned for redelivery");
+        dm_info(ctx, "stopping: consolidation abandoned for redelivery");
         return DM_SETTLE_ABANDON;
     }
-    dm_error(&ctx, "consolidation failed: %s", err.message);
-    record_failure(cs, m->run_id, &ctx, err.message);
+    dm_error(ctx, "consolidation failed: %s", err->message);
+    record_failure(cs, m->run_id, ctx, err->message);
     /* Back off before the redelivery (the lock is still renewed): a transient cause gets time
      * to clear instead of burning the 3 deliveries within milliseconds. */
     int64_t backoff = 5000LL * (delivery_count > 0 ? delivery_count : 1);
     dm_sleep_ms(backoff < 30000 ? backoff : 30000, &dm_stop_flag);
     return DM_SETTLE_ABANDON;
+}
+
+enum dm_settle dm_consolidator_handle(struct dm_consolidator *cs, const struct dm_consolidate *m,
+                                      int delivery_count)
+{
+    struct dm_log_ctx ctx = {.run_id = m->run_id, .trace_id = m->trace_id};
+    struct run_facts f;
+    enum dm_settle how;
+    if (!run_ready(cs, m, &f, &ctx, &how))
+        return how;
+    dm_info(&ctx, "consolidating run (delivery %d%s)", delivery_count, m->force ? ", forced" : "");
+    struct dm_error err = {0};
+    enum dm_err e = consolidate(cs, m, &f, &ctx, &err);
+    if (e != DM_OK)
+        return consolidation_failed(cs, m, e, &err, delivery_count, &ctx);
+    return DM_SETTLE_COMPLETE;
 }
