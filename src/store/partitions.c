@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters/db/feed_sql.h"
 #include "core/log.h"
 #include "store/runs.h"
 #include "store/store.h"
@@ -191,7 +192,7 @@ static const char PAGE_SQL[] =
     "  AND NOT completed AND NOT failed AND NOT cancelled"
     " RETURNING completed, records),"
     " up AS ("
-    " INSERT INTO raw_diamonds_nivoda AS r (id, supplier_stone_id, offer_id, payload,"
+    " INSERT INTO {raw} AS r (id, supplier_stone_id, offer_id, payload,"
     "  payload_hash, run_id, last_seen_run_id)"
     " SELECT t.id::uuid, t.sid, t.oid, t.payload::json, t.hash, $1, $1"
     "  FROM unnest($12::text[], $7::text[], $8::text[], $9::text[], $10::text[])"
@@ -270,8 +271,12 @@ enum dm_err dm_runs_commit_page(struct dm_db *db, const struct dm_runs_page *pg,
     lengths[11] = (int)pg->ids->len;
     formats[11] = 1;
     PGresult *r = NULL;
-    enum dm_err e =
-        dm_store_run_hot(db, "dm_worker_page", PAGE_SQL, 14, p, lengths, formats, &r, err);
+    struct dm_buf sql;
+    dm_buf_init(&sql, 64 * 1024);
+    enum dm_err e = dm_feed_sql(PAGE_SQL, DM_FEED_DEFAULT, &sql, err);
+    if (e == DM_OK)
+        e = dm_store_run_hot(db, "dm_worker_page", sql.data, 14, p, lengths, formats, &r, err);
+    dm_buf_free(&sql);
     if (e != DM_OK)
         return e;
     if (PQntuples(r) == 1) {

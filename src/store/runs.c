@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters/db/feed_sql.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/pgarray.h"
@@ -56,7 +57,7 @@ static enum dm_err run_sql(struct dm_db *db, struct dm_db_conn *conn, const char
     "'done', count(*) FILTER (WHERE consolidation_status = 'done'), 'failed', count(*) FILTER " \
     "(WHERE consolidation_status = 'failed'), 'total', count(*), 'oldest_pending_ms', " \
     "(extract(epoch FROM min(created_at) FILTER (WHERE consolidation_status IN ('pending', " \
-    "'processing'))) * 1000)::bigint) FROM raw_diamonds_nivoda x WHERE x.run_id = r.run_id)"
+    "'processing'))) * 1000)::bigint) FROM {raw} x WHERE x.run_id = r.run_id)"
 /* clang-format on */
 #define RUN_SELECT "SELECT " RUN_COLUMNS RUN_FROM
 #define RUN_SELECT_RAW "SELECT " RUN_COLUMNS RAW_COUNTS RUN_FROM
@@ -154,7 +155,8 @@ enum dm_err dm_runs_get(struct dm_db *db, const char *run_id, bool raw_counts, s
     memset(out, 0, sizeof(*out));
     PGresult *r = NULL;
     const char *p[1] = {run_id};
-    enum dm_err e = dm_db_query(db, raw_counts ? SQL_RUN_ONE_RAW : SQL_RUN_ONE, 1, p, &r, err);
+    enum dm_err e = dm_feed_query(db, raw_counts ? SQL_RUN_ONE_RAW : SQL_RUN_ONE, DM_FEED_DEFAULT,
+                                  1, p, &r, err);
     if (e != DM_OK)
         return e;
     if (PQntuples(r) != 1)
@@ -183,8 +185,13 @@ static enum dm_err list_runs(struct dm_db *db, struct dm_db_conn *conn,
                         f->unfinished_only ? "true" : "false",
                         limit};
     PGresult *r = NULL;
+    struct dm_buf sql;
+    dm_buf_init(&sql, 64 * 1024);
     enum dm_err e =
-        run_sql(db, conn, f->raw_counts ? SQL_RUN_LIST_RAW : SQL_RUN_LIST, 7, p, &r, err);
+        dm_feed_sql(f->raw_counts ? SQL_RUN_LIST_RAW : SQL_RUN_LIST, DM_FEED_DEFAULT, &sql, err);
+    if (e == DM_OK)
+        e = run_sql(db, conn, sql.data, 7, p, &r, err);
+    dm_buf_free(&sql);
     if (e != DM_OK)
         return e;
     int n = PQntuples(r);

@@ -34,6 +34,25 @@ static void test_raw_table(void **state)
     assert_non_null(strstr(err.message, "feed id"));
 }
 
+static void test_sql(void **state)
+{
+    (void)state;
+    struct dm_buf b;
+    dm_buf_init(&b, 4096);
+    struct dm_error err = {0};
+    assert_int_equal(dm_feed_sql("SELECT '{}'::text[], x FROM {raw} r JOIN diamonds d ON "
+                                 "d.feed = {feed} WHERE {raw}.a = '{raw' AND b = '{",
+                                 "acme_2", &b, &err),
+                     DM_OK);
+    assert_string_equal(b.data, "SELECT '{}'::text[], x FROM raw_diamonds_acme_2 r JOIN diamonds "
+                                "d ON d.feed = 'acme_2' WHERE raw_diamonds_acme_2.a = '{raw' AND "
+                                "b = '{");
+    assert_int_equal(dm_feed_sql("{raw}", "x'; DROP TABLE diamonds; --", &b, &err), DM_ERR_INVALID);
+    assert_int_equal(dm_feed_sql("", "nivoda", &b, &err), DM_OK);
+    assert_int_equal(b.len, 0);
+    dm_buf_free(&b);
+}
+
 static void test_open(void **state)
 {
     (void)state;
@@ -83,10 +102,8 @@ static void test_map(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ids),
-        cmocka_unit_test(test_raw_table),
-        cmocka_unit_test(test_open),
-        cmocka_unit_test(test_map),
+        cmocka_unit_test(test_ids),  cmocka_unit_test(test_raw_table), cmocka_unit_test(test_sql),
+        cmocka_unit_test(test_open), cmocka_unit_test(test_map),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,17 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "adapters/db/feed_sql.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "domain/mapping.h"
-
-/* The feed id of a deployment with one feed (and of every seed name: raw_diamonds_nivoda,
- * watermarks/watermark.json, NIVODA_*). */
-#define DM_FEED_DEFAULT DM_FEED_NIVODA
-/* Longest feed id: lowercase letters, digits and '_', starting with a letter. */
-#define DM_FEED_ID_MAX 31
-/* Room for "raw_diamonds_" + a feed id + NUL. */
-#define DM_FEED_TABLE_MAX 48
 
 /* What one partition asks for: price band (whole dollars, inclusive) and the updated window. */
 struct dm_feed_query {
@@ -91,13 +84,6 @@ struct dm_feed_order {
 };
 
 struct dm_feed;
-
-/* True when id is a well-formed feed id (see DM_FEED_ID_MAX). */
-bool dm_feed_id_valid(const char *id);
-/* The raw table of feed id: "raw_diamonds_<id>" (a safe SQL identifier: ids are validated).
- * DM_ERR_INVALID for a malformed id. */
-enum dm_err dm_feed_raw_table(const char *id, char out[DM_FEED_TABLE_MAX],
-                              struct dm_error *err) DM_MUST_CHECK;
 
 /* dm_feed_open flags. */
 enum {

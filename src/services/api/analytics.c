@@ -14,6 +14,7 @@
 #include "core/json.h"
 #include "core/num.h"
 #include "core/timeutil.h"
+#include "adapters/db/feed_sql.h"
 #include "adapters/db/search_sql.h"
 #include "domain/search_query.h"
 #include "services/api/runs.h"
@@ -279,6 +280,24 @@ void api_analytics_failed_workers(struct api_call *c)
     api_data(c, 200, rows);
 }
 
+/* api_query_rows of a statement on the feed's raw table (adapters/db/feed_sql.h). */
+static json_t *feed_rows(struct api_call *c, const char *tmpl, bool *ok)
+{
+    struct dm_buf sql;
+    dm_buf_init(&sql, 4096);
+    struct dm_error err = {0};
+    enum dm_err e = dm_feed_sql(tmpl, DM_FEED_DEFAULT, &sql, &err);
+    json_t *rows = NULL;
+    if (e != DM_OK) {
+        api_fail(c, e, &err);
+        *ok = false;
+    } else {
+        rows = api_query_rows(c, sql.data, 0, NULL, ok);
+    }
+    dm_buf_free(&sql);
+    return rows;
+}
+
 void api_analytics_feeds(struct api_call *c)
 {
     bool ok;
@@ -309,13 +328,12 @@ void api_analytics_feeds(struct api_call *c)
         0, NULL, &ok);
     if (!ok)
         return;
-    json_t *raw =
-        api_query_rows(c,
-                       "SELECT count(*) AS total, "
-                       "count(*) FILTER (WHERE consolidation_status = 'pending') AS pending, "
-                       "count(*) FILTER (WHERE consolidation_status = 'failed') AS failed "
-                       "FROM raw_diamonds_nivoda",
-                       0, NULL, &ok);
+    json_t *raw = feed_rows(c,
+                            "SELECT count(*) AS total, "
+                            "count(*) FILTER (WHERE consolidation_status = 'pending') AS pending, "
+                            "count(*) FILTER (WHERE consolidation_status = 'failed') AS failed "
+                            "FROM {raw}",
+                            &ok);
     if (!ok) {
         json_decref(rows);
         return;
@@ -343,7 +361,7 @@ void api_analytics_feeds(struct api_call *c)
             if (name && lf && at && !strcmp(name, lf))
                 json_object_set(f, "lastRunCompletedAt", at);
         }
-        if (name && !strcmp(name, "nivoda"))
+        if (name && !strcmp(name, DM_FEED_DEFAULT))
             json_object_set(f, "raw", json_array_get(raw, 0));
         if (json_object_get(f, "lastUpdated") == NULL)
             json_object_set_new(f, "lastUpdated", json_null());
@@ -401,10 +419,10 @@ void api_analytics_consolidation(struct api_call *c)
         json_array_append_new(a, consolidation_json(&l.runs[i]));
     dm_run_list_free(&l);
     bool ok;
-    json_t *totals = api_query_rows(c,
-                                    "SELECT consolidation_status AS status, count(*) AS count FROM "
-                                    "raw_diamonds_nivoda GROUP BY 1 ORDER BY 1",
-                                    0, NULL, &ok);
+    json_t *totals = feed_rows(c,
+                               "SELECT consolidation_status AS status, count(*) AS count FROM "
+                               "{raw} GROUP BY 1 ORDER BY 1",
+                               &ok);
     if (!ok) {
         json_decref(a);
         return;

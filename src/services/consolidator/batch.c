@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters/db/feed_sql.h"
+#include "adapters/feed/feed.h"
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/failpoint.h"
@@ -36,8 +38,8 @@
     "SELECT r.id, r.payload_hash, r.payload, (SELECT d.status || '|' || d.content_hash || "        \
     "'|' || d.price_per_carat || '|' || d.retail_price || '|' || d.markup_ratio || '|' || "        \
     "coalesce(d.rating::text, '') || '|' || coalesce(d.pricing_rule_id::text, '') "                \
-    "FROM diamonds d WHERE d.feed = 'nivoda' AND d.supplier_stone_id = r.supplier_stone_id), "     \
-    "r.ctid FROM raw_diamonds_nivoda r "
+    "FROM diamonds d WHERE d.feed = {feed} AND d.supplier_stone_id = r.supplier_stone_id), "       \
+    "r.ctid FROM {raw} r "
 static const char *CLAIM_PENDING_SQL =
     CLAIM_COLUMNS "WHERE r.consolidation_status = 'pending' LIMIT $1 FOR UPDATE OF r SKIP LOCKED";
 static const char *CLAIM_EXPIRED_SQL = CLAIM_COLUMNS
@@ -85,14 +87,14 @@ static const char *UPSERT_SQL =
  * changed them since the claim (the row version at the claimed ctid is then no longer visible:
  * such a row, e.g. rewritten by a trigger, stays pending). The hash is checked all the same. */
 static const char *DONE_SQL =
-    "UPDATE raw_diamonds_nivoda r SET consolidation_status = 'done', claim_token = NULL, "
+    "UPDATE {raw} r SET consolidation_status = 'done', claim_token = NULL, "
     "claimed_at = NULL, consolidation_error = NULL "
     "FROM unnest($1::tid[], $2::text[]) AS u(t, h) "
     "WHERE r.ctid = u.t AND r.payload_hash = u.h "
     "AND r.consolidation_status IN ('pending', 'processing')";
 
 static const char *FAILED_SQL =
-    "UPDATE raw_diamonds_nivoda r SET consolidation_status = 'failed', claim_token = NULL, "
+    "UPDATE {raw} r SET consolidation_status = 'failed', claim_token = NULL, "
     "claimed_at = NULL, consolidation_error = u.reason "
     "FROM unnest($1::tid[], $2::text[], $3::text[]) AS u(t, h, reason) "
     "WHERE r.ctid = u.t AND r.payload_hash = u.h "
@@ -215,11 +217,11 @@ static enum dm_err claim(struct dm_consolidator *cs, struct dm_db_conn *c, PGres
     if (e == DM_OK)
         e = dm_db_exec(c, "SET LOCAL enable_bitmapscan = off", 0, NULL, NULL, err);
     if (e == DM_OK)
-        e = dm_db_exec(c, CLAIM_PENDING_SQL, 1, cp, claimed, err);
+        e = dm_feed_exec(c, CLAIM_PENDING_SQL, DM_FEED_DEFAULT, 1, cp, claimed, err);
     if (e == DM_OK && PQntuples(*claimed) == 0) {
         PQclear(*claimed);
         *claimed = NULL;
-        e = dm_db_exec(c, CLAIM_EXPIRED_SQL, 2, cp, claimed, err);
+        e = dm_feed_exec(c, CLAIM_EXPIRED_SQL, DM_FEED_DEFAULT, 2, cp, claimed, err);
     }
     if (e == DM_OK)
         e = dm_db_exec(c, "RESET enable_seqscan", 0, NULL, NULL, err);
@@ -254,7 +256,7 @@ static enum dm_err map_rows(PGresult *claimed, const char *run_id,
         struct dm_diamond d;
         struct dm_error merr = {0};
         enum dm_err me =
-            dm_mapping_map_text(payload, (size_t)PQgetlength(claimed, i, 2), &d, &merr);
+            dm_feed_map(DM_FEED_DEFAULT, payload, (size_t)PQgetlength(claimed, i, 2), &d, &merr);
         if (me == DM_OK && d.dropped_urls[0] != '\0')
             dm_warn(ctx, "stone %s: supplier URL field(s) %s dropped (not http(s) URLs)",
                     d.supplier_stone_id, d.dropped_urls);
@@ -368,11 +370,11 @@ static enum dm_err attempt_batch(struct dm_consolidator *cs, struct dm_db_conn *
     }
     if (e == DM_OK && a.mapped > 0) {
         const char *dp[] = {b.done_tids.data, b.done_hashes.data};
-        e = dm_db_exec(c, DONE_SQL, 2, dp, NULL, err);
+        e = dm_feed_exec(c, DONE_SQL, DM_FEED_DEFAULT, 2, dp, NULL, err);
     }
     if (e == DM_OK && a.failed > 0) {
         const char *fp[] = {b.fail_tids.data, b.fail_hashes.data, b.fail_reasons.data};
-        e = dm_db_exec(c, FAILED_SQL, 3, fp, NULL, err);
+        e = dm_feed_exec(c, FAILED_SQL, DM_FEED_DEFAULT, 3, fp, NULL, err);
     }
     /* Last, so the run row is locked only briefly (concurrent batches add to it too). */
     struct dm_runs_batch_stats bs = {.processed = n,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters/db/feed_sql.h"
 #include "core/buf.h"
 #include "core/failpoint.h"
 #include "core/json.h"
@@ -66,13 +67,13 @@ static enum dm_err claims_in_flight(struct dm_db *db, int64_t *n, struct dm_erro
     char timeout[16];
     snprintf(timeout, sizeof(timeout), "%d", DM_CLAIM_TIMEOUT_S);
     const char *p[] = {timeout};
-    enum dm_err e = dm_db_query(db,
-                                "SELECT (SELECT count(*) FROM raw_diamonds_nivoda "
-                                "WHERE consolidation_status = 'pending') + "
-                                "(SELECT count(*) FROM raw_diamonds_nivoda "
-                                "WHERE consolidation_status = 'processing' "
-                                "AND claimed_at >= now() - make_interval(secs => $1))",
-                                1, p, &r, err);
+    enum dm_err e = dm_feed_query(db,
+                                  "SELECT (SELECT count(*) FROM {raw} "
+                                  "WHERE consolidation_status = 'pending') + "
+                                  "(SELECT count(*) FROM {raw} "
+                                  "WHERE consolidation_status = 'processing' "
+                                  "AND claimed_at >= now() - make_interval(secs => $1))",
+                                  DM_FEED_DEFAULT, 1, p, &r, err);
     if (e == DM_OK && dm_db_get_i64(r, 0, 0, n) != DM_OK)
         e = dm_db_bad_value(r, 0, 0, "claims in flight", err);
     PQclear(r);
@@ -106,27 +107,27 @@ static enum dm_err finalise_catalogue(struct dm_db *db, const char *run_id, bool
          * UPDATE never is), then removed by key; in an unchanged run the list is empty. */
         e = dm_db_exec(c, "SET LOCAL enable_nestloop = off", 0, NULL, NULL, err);
         if (e == DM_OK)
-            e = dm_db_exec(c,
-                           "SELECT coalesce(array_agg(d.id), '{}') FROM diamonds d "
-                           "WHERE d.feed = 'nivoda' AND d.status = 'active' AND NOT EXISTS ("
-                           "SELECT 1 FROM raw_diamonds_nivoda r WHERE r.supplier_stone_id = "
-                           "d.supplier_stone_id AND r.last_seen_run_id = $1)",
-                           1, p, &r, err);
+            e = dm_feed_exec(c,
+                             "SELECT coalesce(array_agg(d.id), '{}') FROM diamonds d "
+                             "WHERE d.feed = {feed} AND d.status = 'active' AND NOT EXISTS ("
+                             "SELECT 1 FROM {raw} r WHERE r.supplier_stone_id = "
+                             "d.supplier_stone_id AND r.last_seen_run_id = $1)",
+                             DM_FEED_DEFAULT, 1, p, &r, err);
         /* The few stones found are re-checked by key (index lookups). */
         if (e == DM_OK)
             e = dm_db_exec(c, "RESET enable_nestloop", 0, NULL, NULL, err);
         if (e == DM_OK && strcmp(dm_db_get(r, 0, 0), "{}") != 0) {
             const char *gp[] = {dm_db_get(r, 0, 0), run_id};
             PGresult *g = NULL;
-            e = dm_db_exec(c,
-                           "WITH gone AS (UPDATE diamonds d SET status = 'deleted', "
-                           "deleted_at = now(), updated_at = now() "
-                           "WHERE d.id = ANY ($1::uuid[]) AND d.status = 'active' "
-                           "AND NOT EXISTS (SELECT 1 FROM raw_diamonds_nivoda r "
-                           "WHERE r.supplier_stone_id = d.supplier_stone_id "
-                           "AND r.last_seen_run_id = $2) RETURNING 1) "
-                           "SELECT count(*) FROM gone",
-                           2, gp, &g, err);
+            e = dm_feed_exec(c,
+                             "WITH gone AS (UPDATE diamonds d SET status = 'deleted', "
+                             "deleted_at = now(), updated_at = now() "
+                             "WHERE d.id = ANY ($1::uuid[]) AND d.status = 'active' "
+                             "AND NOT EXISTS (SELECT 1 FROM {raw} r "
+                             "WHERE r.supplier_stone_id = d.supplier_stone_id "
+                             "AND r.last_seen_run_id = $2) RETURNING 1) "
+                             "SELECT count(*) FROM gone",
+                             DM_FEED_DEFAULT, 2, gp, &g, err);
             if (e == DM_OK && dm_db_get_i64(g, 0, 0, removed) != DM_OK)
                 e = dm_db_bad_value(g, 0, 0, "removals", err);
             PQclear(g);
@@ -139,15 +140,14 @@ static enum dm_err finalise_catalogue(struct dm_db *db, const char *run_id, bool
      * one lookup by the raw table's unique key each (a join could be planned as a nested loop
      * over all raw rows of the run, since the statistics know nothing of this run yet). */
     if (e == DM_OK && !*already) {
-        e = dm_db_exec(
-            c,
-            "WITH back AS (UPDATE diamonds d SET status = 'active', "
-            "deleted_at = NULL, updated_at = now(), last_run_id = $1 "
-            "WHERE d.status = 'deleted' AND d.feed = 'nivoda' AND ("
-            "SELECT r.last_seen_run_id = $1 AND r.consolidation_status = 'done' "
-            "FROM raw_diamonds_nivoda r WHERE r.supplier_stone_id = d.supplier_stone_id) "
-            "RETURNING 1) SELECT count(*) FROM back",
-            1, p, &r, err);
+        e = dm_feed_exec(c,
+                         "WITH back AS (UPDATE diamonds d SET status = 'active', "
+                         "deleted_at = NULL, updated_at = now(), last_run_id = $1 "
+                         "WHERE d.status = 'deleted' AND d.feed = {feed} AND ("
+                         "SELECT r.last_seen_run_id = $1 AND r.consolidation_status = 'done' "
+                         "FROM {raw} r WHERE r.supplier_stone_id = d.supplier_stone_id) "
+                         "RETURNING 1) SELECT count(*) FROM back",
+                         DM_FEED_DEFAULT, 1, p, &r, err);
         if (e == DM_OK && dm_db_get_i64(r, 0, 0, reactivated) != DM_OK)
             e = dm_db_bad_value(r, 0, 0, "reactivations", err);
         PQclear(r);

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "adapters/alert/alert.h"
-#include "adapters/feed/nivoda.h"
+#include "adapters/feed/feed.h"
 #include "adapters/http/client.h"
 #include "adapters/queue/consumer.h"
 #include "adapters/queue/queue.h"
@@ -29,7 +29,7 @@ struct worker {
     const struct dm_config *cfg;
     struct dm_db *db;
     struct dm_queue *queue;
-    struct dm_nivoda *feed;
+    struct dm_feed *feed;
     struct dm_alert_sink *alert;
     char id[120];
     int concurrency;
@@ -382,7 +382,7 @@ static bool fetch_page(struct job *j, struct dm_feed_raw_page *page, enum dm_set
         .updated_to_ms = wi->updated_to_ms,
     };
     struct dm_error err = {0};
-    enum dm_err e = dm_nivoda_search_raw(j->w->feed, &q, wi->offset, limit, page, &err);
+    enum dm_err e = dm_feed_fetch_page(j->w->feed, &q, wi->offset, limit, page, &err);
     if (e != DM_OK) {
         *how = on_error(j->w, wi, j->msg, e, err.message, &j->ctx);
         return false;
@@ -532,9 +532,9 @@ enum dm_err dm_worker_run(struct dm_app *app, struct dm_error *err)
     const struct dm_queue_settings *qs = dm_queue_handle_settings(w.queue, DM_Q_WORK_ITEMS);
     w.max_delivery = qs->max_delivery;
     w.lock_ms = qs->lock_ms;
-    struct dm_nivoda_opts nopts;
-    dm_nivoda_opts_from_config(&app->cfg, &nopts);
-    w.feed = dm_nivoda_new(&nopts);
+    rc = dm_feed_open(&app->cfg, DM_FEED_DEFAULT, 0, &w.feed, err);
+    if (rc != DM_OK)
+        goto out;
     w.alert = dm_alert_open(&app->cfg);
     char host[64] = "";
     if (gethostname(host, sizeof(host)) != 0)
@@ -577,7 +577,7 @@ enum dm_err dm_worker_run(struct dm_app *app, struct dm_error *err)
             (long long)atomic_load(&w.errors));
 out:
     dm_queue_free(w.queue);
-    dm_nivoda_free(w.feed);
+    dm_feed_close(w.feed);
     dm_alert_free(w.alert);
     return rc;
 }
