@@ -28,4 +28,16 @@ enum dm_err dm_parse_fixed(const char *s, int scale, int64_t *out) DM_MUST_CHECK
 /* Format an integer count of 10^-scale units as a decimal string ("12.30"). */
 void dm_format_fixed(int64_t v, int scale, char *out, size_t size);
 
+/* splitmix64's finaliser: a bijection of 64-bit values that mixes every input bit into every
+ * output bit (seeded generators, hashes of ids). */
+static inline uint64_t dm_mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
 #endif

@@ -15,6 +15,7 @@
 
 #include "core/crypto.h"
 #include "core/json.h"
+#include "core/num.h"
 #include "core/timeutil.h"
 #include "services/api/api.h"
 
@@ -283,10 +284,7 @@ static void request_uuid(char out[DM_UUID_LEN])
     }
     uint8_t b[16];
     for (int half = 0; half < 2; half++) {
-        uint64_t z = (state += 0x9e3779b97f4a7c15ULL); /* splitmix64 */
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        z ^= z >> 31;
+        uint64_t z = dm_mix64(state += 0x9e3779b97f4a7c15ULL); /* splitmix64 */
         memcpy(b + 8 * half, &z, 8);
     }
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/num.h"
 #include "core/timeutil.h"
 
 const char *const dm_feedfile_columns[DM_FEEDFILE_NCOLUMNS] = {
@@ -221,21 +222,11 @@ enum dm_err dm_feedfile_row(enum dm_feedfile_format f, const struct dm_inv_row *
 
 /* ---- ETag, dates, conditional GET ---------------------------------------------------------- */
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
 void dm_feedfile_etag(enum dm_feedfile_format f, uint64_t content_hash, double bad_rate,
                       char out[48])
 {
     uint64_t rate = bad_rate > 0 ? (uint64_t)(bad_rate * 1e9) + 1 : 0;
-    uint64_t h = mix64(content_hash ^ mix64(rate ^ (uint64_t)f * 0x9E3779B97F4A7C15ULL));
+    uint64_t h = dm_mix64(content_hash ^ dm_mix64(rate ^ (uint64_t)f * 0x9E3779B97F4A7C15ULL));
     snprintf(out, 48, "\"%s-%016llx\"", dm_feedfile_name(f), (unsigned long long)h);
 }
 

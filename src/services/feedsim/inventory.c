@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/num.h"
 #include "core/timeutil.h"
 
 #define T0_MS 1767225600000LL /* 2026-01-01T00:00:00Z: inventory history ends here */
@@ -192,16 +193,6 @@ static const char *const comments[] = {"Additional clouds are not shown.",
 
 /* ---- hashing and randomness -------------------------------------------------------------- */
 
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
 static uint64_t unmix(uint64_t x)
 {
     x ^= (x >> 31) ^ (x >> 62);
@@ -219,7 +210,7 @@ struct rng {
 static uint64_t rnext(struct rng *r)
 {
     r->s += 0x9E3779B97F4A7C15ULL;
-    return mix(r->s);
+    return dm_mix64(r->s);
 }
 
 static double runif(struct rng *r)
@@ -290,7 +281,7 @@ static bool shared_serial(const struct dm_inventory *inv, uint32_t serial, uint3
 
 static uint64_t stone_seed(uint64_t seed, uint32_t serial)
 {
-    return mix(seed ^ ((uint64_t)serial * 0xD1B54A32D192ED03ULL));
+    return dm_mix64(seed ^ ((uint64_t)serial * 0xD1B54A32D192ED03ULL));
 }
 
 static void gen_stone(const struct dm_inventory *inv, uint32_t serial, int64_t created_ms,
@@ -342,7 +333,7 @@ static void gen_stone(const struct dm_inventory *inv, uint32_t serial, int64_t c
         s->hold_seq = 1;
 }
 
-/* Feed order: createdAt, then the diamond id (its first 64 bits are mix(serial ^ mask_d),
+/* Feed order: createdAt, then the diamond id (its first 64 bits are dm_mix64(serial ^ mask_d),
  * printed as fixed-width hex, so numeric order is the id's string order). */
 static void pidx_rebuild(struct dm_inventory *inv);
 
@@ -352,7 +343,7 @@ static int cmp_stone(const void *a, const void *b, void *ctx)
     const struct dm_inventory *inv = ctx;
     if (x->created_ms != y->created_ms)
         return x->created_ms < y->created_ms ? -1 : 1;
-    uint64_t hx = mix(x->serial ^ inv->mask_d), hy = mix(y->serial ^ inv->mask_d);
+    uint64_t hx = dm_mix64(x->serial ^ inv->mask_d), hy = dm_mix64(y->serial ^ inv->mask_d);
     return hx < hy ? -1 : (hx > hy);
 }
 
@@ -385,14 +376,14 @@ struct dm_inventory *dm_inv_new_shared(uint64_t seed, uint32_t count,
     pthread_rwlockattr_destroy(&a);
     pthread_mutex_init(&inv->cmu, NULL);
     inv->seed = seed;
-    inv->mask_d = mix(seed ^ 0x1111111111111111ULL);
-    inv->mask_o = mix(seed ^ 0x2222222222222222ULL);
-    inv->mask_c = mix(seed ^ 0x3333333333333333ULL);
-    inv->mask_h = mix(seed ^ 0x4444444444444444ULL);
+    inv->mask_d = dm_mix64(seed ^ 0x1111111111111111ULL);
+    inv->mask_o = dm_mix64(seed ^ 0x2222222222222222ULL);
+    inv->mask_c = dm_mix64(seed ^ 0x3333333333333333ULL);
+    inv->mask_h = dm_mix64(seed ^ 0x4444444444444444ULL);
     if (share != NULL && share->fraction > 0 && share->seed != seed) {
         inv->share = true;
         inv->share_seed = share->seed;
-        inv->share_mask_c = mix(share->seed ^ 0x3333333333333333ULL);
+        inv->share_mask_c = dm_mix64(share->seed ^ 0x3333333333333333ULL);
         double ppm = share->fraction >= 1 ? 1e6 : share->fraction * 1e6;
         inv->share_ppm = (uint32_t)llround(ppm);
         inv->share_limit = count;
@@ -467,7 +458,7 @@ enum dm_inv_variant dm_inv_poison(const struct dm_inventory *inv, uint32_t pos, 
 {
     if (!(rate > 0) || pos >= inv->n)
         return DM_INV_NORMAL;
-    uint64_t h = mix(inv->st[pos].serial ^ mix(inv->seed ^ 0x706f69736f6eULL));
+    uint64_t h = dm_mix64(inv->st[pos].serial ^ dm_mix64(inv->seed ^ 0x706f69736f6eULL));
     if ((double)(h >> 11) * (1.0 / 9007199254740992.0) >= rate)
         return DM_INV_NORMAL;
     return (enum dm_inv_variant)(DM_INV_PRICE_OVERFLOW + (int)((h & 0xff) % DM_INV_POISON_KINDS));
@@ -812,27 +803,27 @@ static void fmt_uuid(uint64_t hi, uint64_t lo, char out[37])
 
 static void diamond_id(const struct dm_inventory *inv, uint32_t serial, char out[37])
 {
-    uint64_t hi = mix(serial ^ inv->mask_d);
-    fmt_uuid(hi, mix(hi ^ 0x5bd1e9955bd1e995ULL), out);
+    uint64_t hi = dm_mix64(serial ^ inv->mask_d);
+    fmt_uuid(hi, dm_mix64(hi ^ 0x5bd1e9955bd1e995ULL), out);
 }
 
 static void offer_id(const struct dm_inventory *inv, uint32_t serial, char out[37])
 {
-    uint64_t hi = mix(serial ^ inv->mask_o);
-    fmt_uuid(hi, mix(hi ^ 0xc2b2ae3d27d4eb4fULL), out);
+    uint64_t hi = dm_mix64(serial ^ inv->mask_o);
+    fmt_uuid(hi, dm_mix64(hi ^ 0xc2b2ae3d27d4eb4fULL), out);
 }
 
-/* The certificate's id from its hash (mix(pserial ^ mask_c) of the physical stone): a shared
+/* The certificate's id from its hash (dm_mix64(pserial ^ mask_c) of the physical stone): a shared
  * stone's certificate is the source's, id and PDF included. */
 static void cert_id(uint64_t cert, char out[37])
 {
-    fmt_uuid(cert, mix(cert ^ 0x165667b19e3779f9ULL), out);
+    fmt_uuid(cert, dm_mix64(cert ^ 0x165667b19e3779f9ULL), out);
 }
 
 static void hold_id(const struct dm_inventory *inv, uint32_t serial, uint32_t seq, char out[37])
 {
-    uint64_t hi = mix(((uint64_t)seq << 32 | serial) ^ inv->mask_h);
-    fmt_uuid(hi, mix(hi ^ 0x27d4eb2f165667c5ULL), out);
+    uint64_t hi = dm_mix64(((uint64_t)seq << 32 | serial) ^ inv->mask_h);
+    fmt_uuid(hi, dm_mix64(hi ^ 0x27d4eb2f165667c5ULL), out);
 }
 
 bool dm_inv_find(struct dm_inventory *inv, const char *id, uint32_t *pos)
@@ -1198,9 +1189,9 @@ static void ictx_init(const struct dm_inventory *inv, const struct stone *s, enu
     x->s = s;
     x->v = v;
     uint64_t pmask = (s->flags & F_SHARED) ? inv->share_mask_c : inv->mask_c;
-    x->cert = mix(s->pserial ^ pmask);
-    x->h = mix(s->pserial ^ pmask ^ 0x9999999999999999ULL); /* null pattern */
-    x->h2 = mix(x->h ^ 0x7777777777777777ULL);              /* small attributes */
+    x->cert = dm_mix64(s->pserial ^ pmask);
+    x->h = dm_mix64(s->pserial ^ pmask ^ 0x9999999999999999ULL); /* null pattern */
+    x->h2 = dm_mix64(x->h ^ 0x7777777777777777ULL);              /* small attributes */
     x->lab = (s->flags & F_LABGROWN) != 0;
     x->has_video = !is_null(x->h, 3) && (x->h2 >> 20) % 3 != 0;
     diamond_id(inv, s->serial, x->did);
@@ -1304,7 +1295,7 @@ static void write_scalar(const struct ictx *x, int f, struct jw *w)
         break;
     case D_NIVODA_STOCK:
         W_LIT(w, "\"NIV");
-        w_i64(w, 10000000 + (int64_t)(mix(s->serial ^ inv->mask_d) % 90000000));
+        w_i64(w, 10000000 + (int64_t)(dm_mix64(s->serial ^ inv->mask_d) % 90000000));
         W_LIT(w, "\"");
         break;
     case D_SUPPLIER_STOCK:
@@ -1597,8 +1588,8 @@ static void write_scalar(const struct ictx *x, int f, struct jw *w)
             w_null(w);
         break;
     case S_ID: {
-        uint64_t sh = mix(0xABCDEF0000ULL + s->supplier);
-        fmt_uuid(sh, mix(sh), id);
+        uint64_t sh = dm_mix64(0xABCDEF0000ULL + s->supplier);
+        fmt_uuid(sh, dm_mix64(sh), id);
         w_str(w, id);
         break;
     }
@@ -1678,7 +1669,7 @@ void dm_inv_churn(struct dm_inventory *inv, double percent, int64_t now_ms,
     inv->day++;
     out->day = inv->day;
     out->live_before = inv->live;
-    struct rng r = {mix(inv->seed ^ ((uint64_t)inv->day * 0xA0761D6478BD642FULL))};
+    struct rng r = {dm_mix64(inv->seed ^ ((uint64_t)inv->day * 0xA0761D6478BD642FULL))};
     uint32_t *live = dm_xmalloc(((size_t)inv->live + 1) * sizeof(uint32_t));
     uint32_t nl = 0;
     for (uint32_t i = 0; i < inv->n; i++)
@@ -1808,8 +1799,8 @@ enum dm_err dm_inv_order(struct dm_inventory *inv, const char *offer, int64_t no
     }
     s->avail = AV_SOLD;
     s->updated_ms = now_ms;
-    uint64_t hi = mix(s->serial ^ inv->mask_h ^ 0xEEEEEEEEEEEEEEEEULL);
-    fmt_uuid(hi, mix(hi ^ (uint64_t)now_ms), oid);
+    uint64_t hi = dm_mix64(s->serial ^ inv->mask_h ^ 0xEEEEEEEEEEEEEEEEULL);
+    fmt_uuid(hi, dm_mix64(hi ^ (uint64_t)now_ms), oid);
     pidx_update(inv, pos);
     inv->version++;
     if (now_ms > inv->changed_ms)
@@ -1840,14 +1831,14 @@ struct dm_inv_snapshot {
 
 static uint64_t content_hash_locked(const struct dm_inventory *inv)
 {
-    uint64_t h = mix(inv->seed ^ 0x66696c65ULL);
-    h = mix(h ^ (inv->share ? inv->share_seed : 0) ^ ((uint64_t)inv->share_ppm << 1));
+    uint64_t h = dm_mix64(inv->seed ^ 0x66696c65ULL);
+    h = dm_mix64(h ^ (inv->share ? inv->share_seed : 0) ^ ((uint64_t)inv->share_ppm << 1));
     for (uint32_t i = 0; i < inv->n; i++) {
         const struct stone *s = &inv->st[i];
         if (s->flags & F_REMOVED)
             continue;
-        h = mix(h ^ ((uint64_t)s->serial << 32 | s->price_cents));
-        h = mix(h ^ ((uint64_t)s->avail << 8 | s->flags));
+        h = dm_mix64(h ^ ((uint64_t)s->serial << 32 | s->price_cents));
+        h = dm_mix64(h ^ ((uint64_t)s->avail << 8 | s->flags));
     }
     return h;
 }
@@ -1972,7 +1963,7 @@ int dm_inv_bad_row(const struct dm_inventory *inv, uint32_t serial, double rate)
 {
     if (!(rate > 0))
         return 0;
-    uint64_t h = mix(serial ^ mix(inv->seed ^ 0x626164726f77ULL));
+    uint64_t h = dm_mix64(serial ^ dm_mix64(inv->seed ^ 0x626164726f77ULL));
     if ((double)(h >> 11) * (1.0 / 9007199254740992.0) >= rate)
         return 0;
     return 1 + (int)((h & 0xff) % DM_INV_BAD_KINDS);
