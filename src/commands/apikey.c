@@ -92,7 +92,7 @@ static int create(struct dm_app *app, int argc, char **argv)
         dm_time_format(ms, expires_iso);
     }
     char key[41], hash[DM_SHA256_HEX_LEN];
-    memcpy(key, "dk_", 3);
+    memcpy(key, "dk_", 4); /* with its NUL: dm_random_token overwrites it */
     dm_random_token(key + 3, 37);
     dm_sha256_hex(key, strlen(key), hash);
     const char *p[] = {hash, name, arr.data, expires ? expires_iso : NULL};

@@ -261,7 +261,7 @@ static bool operator_key(struct dm_db *db, char *key, size_t size)
     char hash[DM_SHA256_HEX_LEN];
     if (size < 41)
         return false;
-    memcpy(key, "dk_", 3);
+    memcpy(key, "dk_", 4); /* with its NUL: dm_random_token overwrites it */
     dm_random_token(key + 3, 37);
     dm_sha256_hex(key, strlen(key), hash);
     const char *p[] = {hash};

@@ -130,7 +130,8 @@ enum dm_err dm_time_parse(const char *s, int64_t *ms)
     if (mo == 2 && d == 29 && !leap)
         return DM_ERR_INVALID;
     int64_t days = dm_days_from_civil(y, mo, d);
-    int64_t secs = days * 86400 + h * 3600 + mi * 60 + se - (int64_t)offset_min * 60;
+    int64_t secs =
+        days * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + se - (int64_t)offset_min * 60;
     *ms = secs * 1000 + frac;
     return DM_OK;
 }

@@ -185,7 +185,7 @@ enum dm_err dm_cron_next(const struct dm_cron *c, int64_t after_ms, int64_t *nex
             continue;
         }
         if (!((c->hours >> tm.tm_hour) & 1)) {
-            t += (60 - tm.tm_min) * 60;
+            t += (int64_t)(60 - tm.tm_min) * 60;
             continue;
         }
         if (!((c->minutes >> tm.tm_min) & 1)) {

@@ -74,7 +74,7 @@ enum dm_err dm_hmac_secrets_parse(const char *json_text, struct dm_hmac_secrets 
     if (json_text == NULL || json_text[0] == '\0')
         return DM_OK;
     struct dm_error jerr = {0};
-    json_t *j = dm_json_parse(json_text, strlen(json_text), 64 * 1024, &jerr);
+    json_t *j = dm_json_parse(json_text, strlen(json_text), (size_t)64 * 1024, &jerr);
     if (j == NULL || !json_is_object(j)) {
         json_decref(j);
         return dm_error_set(err, DM_ERR_INVALID,
@@ -169,7 +169,7 @@ enum dm_err dm_hmac_sign(const char *secret, const char *method, const char *tar
                          char out[DM_SHA256_HEX_LEN])
 {
     struct dm_buf b;
-    dm_buf_init(&b, 64 * 1024);
+    dm_buf_init(&b, (size_t)64 * 1024);
     enum dm_err e = dm_hmac_canonical(method, target, timestamp, body, body_len, &b);
     if (e == DM_OK)
         dm_hmac_sha256_hex(secret, strlen(secret), b.data, b.len, out);

@@ -15,7 +15,7 @@
 #include "core/error.h"
 
 #define DM_PARTITION_ID_MAX 64
-#define DM_MSG_MAX_BYTES (64 * 1024)
+#define DM_MSG_MAX_BYTES ((size_t)64 * 1024)
 
 /* Items per feed page: the most one WORK_ITEM asks for, the most a Nivoda search returns (and
  * the simulator serves). The one definition of the pipeline's page size. */

@@ -91,10 +91,8 @@ static enum dm_err find_split(struct planner *pl, int64_t lo, int64_t hi, int64_
     }
     /* Bracket closed: L and R are adjacent prices. Choose the better valid one. */
     bool l_ok = L >= lo, r_ok = R <= hi - 1;
-    if (at_least && r_ok) {
-        *p_out = R;
-        *f_out = fR;
-    } else if (l_ok && (!r_ok || llabs(fL - target) <= llabs(fR - target))) {
+    /* at_least takes R whenever it is valid; otherwise the closer of the two valid ones. */
+    if (l_ok && !(at_least && r_ok) && (!r_ok || llabs(fL - target) <= llabs(fR - target))) {
         *p_out = L;
         *f_out = fL;
     } else if (r_ok) {

@@ -272,7 +272,7 @@ enum dm_err dm_runs_commit_page(struct dm_db *db, const struct dm_runs_page *pg,
     formats[11] = 1;
     PGresult *r = NULL;
     struct dm_buf sql;
-    dm_buf_init(&sql, 64 * 1024);
+    dm_buf_init(&sql, (size_t)64 * 1024);
     enum dm_err e = dm_feed_sql(PAGE_SQL, DM_FEED_DEFAULT, &sql, err);
     if (e == DM_OK)
         e = dm_store_run_hot(db, "dm_worker_page", sql.data, 14, p, lengths, formats, &r, err);

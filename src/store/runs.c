@@ -186,7 +186,7 @@ static enum dm_err list_runs(struct dm_db *db, struct dm_db_conn *conn,
                         limit};
     PGresult *r = NULL;
     struct dm_buf sql;
-    dm_buf_init(&sql, 64 * 1024);
+    dm_buf_init(&sql, (size_t)64 * 1024);
     enum dm_err e =
         dm_feed_sql(f->raw_counts ? SQL_RUN_LIST_RAW : SQL_RUN_LIST, DM_FEED_DEFAULT, &sql, err);
     if (e == DM_OK)

@@ -111,8 +111,10 @@ enum dm_err dm_db_acquire(struct dm_db *db, int timeout_ms, struct dm_db_conn **
             break;
         if (pthread_cond_timedwait(&db->cv, &db->mu, &deadline) != 0) {
             pthread_mutex_unlock(&db->mu);
-            return dm_error_set(err, DM_ERR_TIMEOUT, "no database connection free within %d ms",
-                                timeout_ms);
+            /* The code is returned literally so the analyzer sees *out is set on DM_OK. */
+            dm_error_set(err, DM_ERR_TIMEOUT, "no database connection free within %d ms",
+                         timeout_ms);
+            return DM_ERR_TIMEOUT;
         }
     }
     c->in_use = true;

@@ -58,7 +58,7 @@ enum dm_err dm_feed_exec(struct dm_db_conn *c, const char *tmpl, const char *id,
                          const char *const *params, PGresult **res, struct dm_error *err)
 {
     struct dm_buf sql;
-    dm_buf_init(&sql, 64 * 1024);
+    dm_buf_init(&sql, (size_t)64 * 1024);
     enum dm_err e = dm_feed_sql(tmpl, id, &sql, err);
     if (e == DM_OK)
         e = dm_db_exec(c, sql.data, n, params, res, err);
@@ -70,7 +70,7 @@ enum dm_err dm_feed_query(struct dm_db *db, const char *tmpl, const char *id, in
                           const char *const *params, PGresult **res, struct dm_error *err)
 {
     struct dm_buf sql;
-    dm_buf_init(&sql, 64 * 1024);
+    dm_buf_init(&sql, (size_t)64 * 1024);
     enum dm_err e = dm_feed_sql(tmpl, id, &sql, err);
     if (e == DM_OK)
         e = dm_db_query(db, sql.data, n, params, res, err);

@@ -32,7 +32,7 @@ static const struct sort_sql sorts[DM_SQ_SORT_COUNT] = {
 void dm_sql_init(struct dm_sql *s)
 {
     memset(s, 0, sizeof(*s));
-    dm_buf_init(&s->text, 64 * 1024);
+    dm_buf_init(&s->text, (size_t)64 * 1024);
 }
 
 void dm_sql_free(struct dm_sql *s)

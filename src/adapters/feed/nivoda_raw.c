@@ -247,9 +247,9 @@ static int skip(struct scan *s)
             putc1(s, (char)c);
             s->p++;
             ws(s);
-            char close = c == '{' ? '}' : ']';
+            unsigned char close = c == '{' ? '}' : ']';
             if (s->p < s->end && *s->p == close) {
-                putc1(s, close);
+                putc1(s, (char)close);
                 s->p++;
                 sp--;
             } else {
@@ -296,14 +296,14 @@ static int value(struct scan *s);
 static int container(struct scan *s)
 {
     bool obj = *s->p == '{';
-    char close = obj ? '}' : ']';
+    unsigned char close = obj ? '}' : ']';
     if (++s->depth > MAX_DEPTH)
         return -1;
     putc1(s, (char)*s->p);
     s->p++;
     ws(s);
     if (s->p < s->end && *s->p == close) {
-        putc1(s, close);
+        putc1(s, (char)close);
         s->p++;
         s->depth--;
         return 0;
@@ -333,7 +333,7 @@ static int container(struct scan *s)
         }
         if (*s->p != close)
             return -1;
-        putc1(s, close);
+        putc1(s, (char)close);
         s->p++;
         s->depth--;
         return 0;

@@ -75,7 +75,7 @@ enum dm_err dm_http_do(const struct dm_http_request *req, struct dm_http_respons
     dm_http_global_init();
     resp->status = 0;
     dm_buf_init(&resp->body, req->max_response ? req->max_response : 16u << 20);
-    dm_buf_init(&resp->headers, 64 * 1024);
+    dm_buf_init(&resp->headers, (size_t)64 * 1024);
     CURL *h = thread_handle();
     if (h == NULL)
         return dm_error_set(err, DM_ERR_NOMEM, "curl_easy_init failed");

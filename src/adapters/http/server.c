@@ -331,7 +331,7 @@ enum dm_err dm_http_server_start(const struct dm_http_server_opts *opts,
     if (srv->opts.threads <= 0)
         srv->opts.threads = 4;
     if (srv->opts.max_body == 0)
-        srv->opts.max_body = 100 * 1000;
+        srv->opts.max_body = (size_t)100 * 1000;
     if (srv->opts.timeout_s == 0)
         srv->opts.timeout_s = 30;
     if (srv->opts.max_connections == 0)

@@ -152,7 +152,7 @@ static struct dm_http_stream *setup(const struct dm_http_request *req, int body_
     s->max_response = req->max_response;
     s->win_cap = DM_HTTP_STREAM_WINDOW;
     s->win = dm_xmalloc(s->win_cap);
-    dm_buf_init(&s->headers, 64 * 1024);
+    dm_buf_init(&s->headers, (size_t)64 * 1024);
     s->h = curl_easy_init();
     s->m = curl_multi_init();
     if (s->h == NULL || s->m == NULL) {

@@ -20,7 +20,7 @@
 #include "adapters/http/client.h"
 #include "core/error.h"
 
-#define DM_HTTP_STREAM_WINDOW (256u * 1024u)
+#define DM_HTTP_STREAM_WINDOW ((size_t)256 * 1024)
 
 struct dm_http_stream;
 

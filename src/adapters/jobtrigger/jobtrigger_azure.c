@@ -70,7 +70,7 @@ static enum dm_err get_token(struct azure_state *s, char **token, struct dm_erro
                                   .url = url,
                                   .headers = headers,
                                   .timeout_ms = 15000,
-                                  .max_response = 64 * 1024};
+                                  .max_response = (size_t)64 * 1024};
     struct dm_http_response resp;
     enum dm_err e = dm_http_do(&req, &resp, err);
     json_t *j = NULL;
@@ -81,7 +81,7 @@ static enum dm_err get_token(struct azure_state *s, char **token, struct dm_erro
                          resp.status);
         goto out;
     }
-    j = dm_json_parse(resp.body.data ? resp.body.data : "", resp.body.len, 64 * 1024, NULL);
+    j = dm_json_parse(resp.body.data ? resp.body.data : "", resp.body.len, (size_t)64 * 1024, NULL);
     const char *tok = j ? dm_json_str(j, "access_token") : NULL;
     if (tok == NULL || tok[0] == '\0') {
         e = dm_error_set(err, DM_ERR_UNAVAILABLE, "managed identity response has no access_token");

@@ -198,7 +198,6 @@ static enum dm_err file_write(struct dm_watermark_store *s, const struct dm_wate
     if (e != DM_OK && e != DM_ERR_NOT_FOUND)
         goto out;
     bool exists = e == DM_OK;
-    e = DM_OK;
     if (!exists && expected_etag != NULL) {
         e = dm_error_set(err, DM_ERR_CONFLICT, "watermark: expected version is gone");
         goto out;

@@ -958,7 +958,7 @@ enum dm_err api_query_build(const char *table, json_t *body, struct dm_sql *s, i
     }
     struct dm_buf sel, order;
     struct dm_sql w; /* the WHERE clause and its parameters */
-    dm_buf_init(&sel, 16 * 1024);
+    dm_buf_init(&sel, (size_t)16 * 1024);
     dm_buf_init(&order, 1024);
     dm_sql_init(&w);
     enum dm_err e = select_list(t, json_object_get(body, "select"), &sel, qe);

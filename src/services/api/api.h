@@ -33,7 +33,7 @@ struct dm_jobtrigger;
 enum api_perm { API_PERM_READ = 1, API_PERM_TRADE = 2, API_PERM_ADMIN = 4 };
 #define API_PERM_ALL (API_PERM_READ | API_PERM_TRADE | API_PERM_ADMIN)
 
-#define API_MAX_BODY (100 * 1000)
+#define API_MAX_BODY ((size_t)100 * 1000)
 #define API_TOTAL_EXACT_CAP 10000 /* totals above this are estimated */
 #define API_LAT_BUCKETS 12
 

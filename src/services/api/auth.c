@@ -21,7 +21,7 @@
  * thread, and every connection that thread serves waits behind it. */
 #define KC_BG_REFRESH_MS 2500
 /* A key read successfully within this long keeps working while the database is unreachable. */
-#define KC_OUTAGE_GRACE_MS (15 * 60 * 1000)
+#define KC_OUTAGE_GRACE_MS ((int64_t)15 * 60 * 1000)
 #define KC_BG_BATCH 32
 
 struct key_entry {
@@ -348,7 +348,7 @@ void api_auth_flush(struct dm_api *api)
 {
     /* Collect used key ids under the lock, write outside it. */
     struct dm_buf ids;
-    dm_buf_init(&ids, 64 * 1024);
+    dm_buf_init(&ids, (size_t)64 * 1024);
     enum dm_err e = dm_buf_append_char(&ids, '{');
     int n = 0;
     pthread_mutex_lock(&api->keys->mu);

@@ -170,6 +170,11 @@ static bool parse_rule(struct api_call *c, json_t *body, struct rule_in *in)
             }
             if (e == DM_OK)
                 e = dm_buf_append_char(&b, '}');
+            if (e != DM_OK) { /* a partial array must not reach the SQL */
+                dm_buf_free(&b);
+                api_validation(c, "shapes", "is too long");
+                return false;
+            }
             in->val[i] = dm_buf_steal(&b);
             break;
         }

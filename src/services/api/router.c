@@ -285,7 +285,7 @@ static void request_uuid(char out[DM_UUID_LEN])
     uint8_t b[16];
     for (int half = 0; half < 2; half++) {
         uint64_t z = dm_mix64(state += 0x9e3779b97f4a7c15ULL); /* splitmix64 */
-        memcpy(b + 8 * half, &z, 8);
+        memcpy(b + (size_t)8 * half, &z, 8);
     }
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);

@@ -17,12 +17,12 @@
 #include "services/api/index_follow.h"
 
 #define CC_MIN_CACHED 1000 /* smaller totals are recounted: they are exact and cheap */
-#define RC_MAX_KEY (16 * 1024)
+#define RC_MAX_KEY ((size_t)16 * 1024)
 
 static void sql_key(const struct dm_sql *s, char out[DM_SHA256_HEX_LEN])
 {
     struct dm_buf b;
-    dm_buf_init(&b, 256 * 1024);
+    dm_buf_init(&b, (size_t)256 * 1024);
     enum dm_err e = dm_buf_append_str(&b, s->text.data ? s->text.data : "");
     for (int i = 0; e == DM_OK && i < s->n; i++)
         e = dm_buf_appendf(&b, "\x1f%s", s->params[i] ? s->params[i] : "\x1e");
@@ -232,7 +232,7 @@ enum dm_err api_search_render(struct dm_api *api, const struct dm_search_query *
         if (more)
             rows = q->limit;
         struct dm_buf arr;
-        dm_buf_init(&arr, 64 * 1024);
+        dm_buf_init(&arr, (size_t)64 * 1024);
         e = dm_buf_append_char(&arr, '{');
         for (int i = 0; e == DM_OK && i < rows; i++)
             e = dm_buf_appendf(&arr, "%s%s", i ? "," : "", PQgetvalue(ids, i, 0));

@@ -36,7 +36,7 @@
 /* ---- count cache: totals of large result sets are reused for a few seconds ---- */
 
 #define CC_SLOTS 128
-#define CC_TTL_MS 10000
+#define CC_TTL_MS ((int64_t)10000)
 
 struct cc_entry {
     char key[DM_SHA256_HEX_LEN];
@@ -114,7 +114,7 @@ void api_countcache_put(struct api_countcache *cc, const char *key, int64_t tota
 /* ---- response cache ---- */
 
 #define RC_SLOTS 128
-#define RC_MAX_BODY (512 * 1024)
+#define RC_MAX_BODY ((size_t)512 * 1024)
 #define RC_REFRESH_BUSY_MS 2000 /* a request refresh started this recently is in progress */
 #define RC_RETRY_MS 1000        /* a failed background refresh is retried after this */
 /* A background refresh in flight keeps its entry servable past the stale window for at most

@@ -111,7 +111,7 @@ static void *reprice_worker(void *arg)
                 (strcmp(err.sqlstate, "40P01") && strcmp(err.sqlstate, "40001")))
                 break;
             memset(&err, 0, sizeof(err));
-            dm_sleep_ms(20 * attempt, NULL);
+            dm_sleep_ms((int64_t)20 * attempt, NULL);
         }
         struct dm_db_row rd = DM_DB_ROW(r, 0);
         int64_t updated = 0, changed = 0;

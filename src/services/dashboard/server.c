@@ -226,7 +226,7 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     if (!strcasecmp(key, "X-Request-Id"))
         h->has_request_id = true;
     size_t len = strlen(key) + (value ? strlen(value) : 0);
-    if (h->n >= DM_DASHBOARD_MAX_HEADERS || h->bytes + len > 64 * 1024) {
+    if (h->n >= DM_DASHBOARD_MAX_HEADERS || h->bytes + len > (size_t)64 * 1024) {
         h->overflow = true;
         return MHD_NO;
     }
@@ -443,7 +443,7 @@ static enum MHD_Result relay_response(struct MHD_Connection *c, const char *meth
         rl->target = dm_xstrdup(st->target);
         memcpy(rl->rid, st->rid, sizeof(rl->rid));
         r = MHD_create_response_from_callback(len >= 0 ? (uint64_t)len : MHD_SIZE_UNKNOWN,
-                                              32 * 1024, relay_read, rl, relay_free);
+                                              (size_t)32 * 1024, relay_read, rl, relay_free);
         if (r == NULL) {
             free(rl->target);
             free(rl);
@@ -632,7 +632,7 @@ enum dm_err dm_dashboard_serve(const struct dm_config *cfg, const char *bind, st
     dm_info(NULL, "dashboard listening on %s:%d, files %s, API %s", bind, port, d->root,
             d->api_url);
     while (!dm_stop_requested()) {
-        struct timespec ts = {0, 100 * 1000 * 1000};
+        struct timespec ts = {0, 100L * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     dm_info(NULL, "dashboard stopping");

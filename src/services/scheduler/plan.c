@@ -148,9 +148,7 @@ enum dm_err dm_scheduler_plan(const struct dm_sched_env *env, const struct dm_sc
     e = dm_watermark_read(wms, &wm, NULL, 0, err);
     if (e == DM_OK) {
         have_wm = true;
-    } else if (e == DM_ERR_NOT_FOUND) {
-        e = DM_OK;
-    } else {
+    } else if (e != DM_ERR_NOT_FOUND) {
         dm_error(NULL, "watermark (%s) unreadable: %s; no run created",
                  dm_watermark_backend_name(wms), err ? err->message : "");
         goto out;
