@@ -1,7 +1,8 @@
 # diamond - the README's verbs. CMake + CTest underneath.
 #   make          build ./build/diamond (and ./diamond symlink)
 #   make test     warnings-as-errors build + every test, then the whole suite under ASan+UBSan,
-#                 then clang-format check; ends with one "N passed, N failed" line
+#                 then clang-format and clang-tidy (scripts/tidy) checks; ends with one
+#                 "N passed, N failed" line
 #   make demo     run the pipeline end to end on the embedded default
 #   make bench    benchmarks, figures printed and written to bench/results/
 #   make asan     sanitizer build in build-asan/
@@ -57,4 +58,4 @@ clean:
 	rm -rf build build-asan build-fuzz diamond
 
 tidy: build
-	@clang-tidy -p $(BUILD) --quiet $$(git ls-files 'src/*.c') 2>/dev/null | grep -E "warning:|error:" | sort | uniq -c | sort -rn | head -50 || true
+	@bash scripts/tidy $(BUILD)
