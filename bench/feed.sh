@@ -22,14 +22,8 @@ COUNT=1000000
 SECS=10
 if [ "${BENCH_QUICK:-0}" = 1 ]; then SECS=4; fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-feed.XXXXXX")
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$ROOT/scripts/lib.sh"
+work_dir bench-feed
 
 # start_sim LOGNAME ARGS... : start a simulator on an ephemeral port; sets SIM_PID and SIM_URL.
 start_sim() {

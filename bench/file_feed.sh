@@ -20,14 +20,7 @@ ROWS=500000
 if [ "${BENCH_QUICK:-0}" = 1 ]; then ROWS=100000; fi
 B=$DM_BUILD_DIR/bench_file_feed
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-file-feed.XXXXXX")
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+work_dir bench-file-feed
 
 "$B" generate "$tmp/inventory.csv" "$ROWS"
 "$B" generate "$tmp/inventory.jsonl" "$ROWS"
