@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "adapters/queue/queue.h"
+#include "app/adapter_opts.h"
 #include "commands/commands.h"
 #include "core/crypto.h"
 #include "core/log.h"
@@ -62,7 +63,7 @@ int dm_cmd_consolidate(int argc, char **argv)
     }
     if (ref.completed)
         printf("note: run %s is already consolidated; the consolidator will ignore it\n", run);
-    if (dm_queue_open(&app.cfg, app.db, &q, &err) != DM_OK) {
+    if (dm_app_queue_open(&app.cfg, app.db, &q, &err) != DM_OK) {
         fprintf(stderr, "consolidate: queue: %s\n", err.message);
         goto out;
     }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "adapters/queue/queue.h"
+#include "app/adapter_opts.h"
 #include "commands/commands.h"
 #include "core/duration.h"
 #include "core/buf.h"
@@ -54,7 +55,7 @@ static void excerpt(const char *body, char *out, size_t size)
 static int open_queue(struct dm_app *app, struct dm_queue **q)
 {
     struct dm_error err = {0};
-    if (dm_queue_open(&app->cfg, app->db, q, &err) != DM_OK) {
+    if (dm_app_queue_open(&app->cfg, app->db, q, &err) != DM_OK) {
         fprintf(stderr, "queue: %s\n", err.message);
         return DM_EXIT_FAIL;
     }

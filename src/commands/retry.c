@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 
+#include "app/adapter_opts.h"
 #include "commands/commands.h"
 #include "core/log.h"
 #include "domain/messages.h"
@@ -61,7 +62,7 @@ int dm_cmd_retry(int argc, char **argv)
         return rc;
     struct dm_error err = {0};
     struct dm_queue *q = NULL;
-    if (dm_queue_open(&app.cfg, app.db, &q, &err) != DM_OK) {
+    if (dm_app_queue_open(&app.cfg, app.db, &q, &err) != DM_OK) {
         fprintf(stderr, "retry: %s\n", err.message);
         rc = DM_EXIT_FAIL;
         goto out;

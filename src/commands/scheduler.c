@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "adapters/http/client.h"
+#include "app/adapter_opts.h"
 #include "commands/commands.h"
 #include "core/log.h"
 #include "core/num.h"
@@ -203,13 +204,13 @@ int dm_cmd_scheduler(int argc, char **argv)
     dm_http_global_init();
     struct dm_error err = {0};
     struct dm_sched_env env = {.cfg = &app.cfg, .db = app.db};
-    env.alert = dm_alert_open(&app.cfg);
+    env.alert = dm_app_alert_open(&app.cfg);
     if (dm_feed_open(&app.cfg, DM_FEED_DEFAULT, 0, &env.feed, &err) != DM_OK) {
         fprintf(stderr, "scheduler: %s\n", err.message);
         rc = DM_EXIT_CONFIG;
         goto out;
     }
-    if (dm_queue_open(&app.cfg, app.db, &env.queue, &err) != DM_OK) {
+    if (dm_app_queue_open(&app.cfg, app.db, &env.queue, &err) != DM_OK) {
         fprintf(stderr, "scheduler: %s\n", err.message);
         rc = DM_EXIT_FAIL;
         goto out;

@@ -13,6 +13,7 @@
 #include "adapters/db/db.h"
 #include "adapters/queue/queue.h"
 #include "adapters/watermark/watermark.h"
+#include "app/adapter_opts.h"
 #include "commands/commands.h"
 #include "core/duration.h"
 #include "core/crypto.h"
@@ -196,7 +197,7 @@ static int print_queues(struct dm_app *app)
 {
     struct dm_error err = {0};
     struct dm_queue *q = NULL;
-    if (dm_queue_open(&app->cfg, app->db, &q, &err) != DM_OK) {
+    if (dm_app_queue_open(&app->cfg, app->db, &q, &err) != DM_OK) {
         printf("%sQUEUES%s unavailable: %s\n\n", col(C_BOLD), off(), err.message);
         return -1;
     }
@@ -227,7 +228,7 @@ static int print_watermark(struct dm_app *app)
 {
     struct dm_error err = {0};
     struct dm_watermark_store *s = NULL;
-    if (dm_watermark_open(&app->cfg, &s, &err) != DM_OK) {
+    if (dm_app_watermark_open(&app->cfg, &s, &err) != DM_OK) {
         printf("%sWATERMARK%s unavailable: %s\n", col(C_BOLD), off(), err.message);
         return -1;
     }

@@ -55,12 +55,11 @@ static void test_resend(void **state)
     char base[128];
     snprintf(base, sizeof(base), "http://127.0.0.1:%d/", dm_http_server_port(srv));
 
-    struct dm_config cfg = {0};
-    cfg.resend_api_key = "re_test_key_123";
-    cfg.resend_endpoint = base;
-    cfg.alert_email_to = "ops@example.com, oncall@example.com";
-    cfg.alert_email_from = "alerts@example.com";
-    struct dm_alert_sink *s = dm_alert_open(&cfg);
+    struct dm_alert_opts o = {.resend_api_key = "re_test_key_123",
+                              .resend_endpoint = base,
+                              .email_to = "ops@example.com, oncall@example.com",
+                              .email_from = "alerts@example.com"};
+    struct dm_alert_sink *s = dm_alert_open(&o);
     assert_string_equal(dm_alert_backend_name(s), "resend");
     struct dm_log_ctx ctx = {.run_id = "11111111-2222-4333-8444-555555555555"};
     assert_int_equal(
@@ -101,13 +100,16 @@ static void test_resend(void **state)
     int port = dm_http_server_port(srv);
     dm_http_server_stop(srv);
     snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
-    s = dm_alert_open(&cfg);
+    s = dm_alert_open(&o);
     assert_int_not_equal(dm_alert_send(s, NULL, "Consolidation skipped", "b"), DM_OK);
     dm_alert_free(s);
 
     /* No key: the log sink, which always succeeds. */
-    struct dm_config plain = {0};
+    struct dm_alert_opts plain = {0};
     s = dm_alert_open(&plain);
+    assert_string_equal(dm_alert_backend_name(s), "log");
+    dm_alert_free(s);
+    s = dm_alert_open(NULL);
     assert_string_equal(dm_alert_backend_name(s), "log");
     assert_int_equal(dm_alert_send(s, NULL, "Consolidation skipped", "b"), DM_OK);
     dm_alert_free(s);

@@ -20,6 +20,7 @@
 
 #include "adapters/http/server.h"
 #include "adapters/queue/queue.h"
+#include "app/adapter_opts.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/num.h"
@@ -587,11 +588,11 @@ static void test_open_selects_backend(void **state)
     cfg.queue_backend = "servicebus";
     struct dm_queue *q = NULL;
     struct dm_error err = {0};
-    assert_int_equal(dm_queue_open(&cfg, NULL, &q, &err), DM_OK);
+    assert_int_equal(dm_app_queue_open(&cfg, NULL, &q, &err), DM_OK);
     assert_string_equal(dm_queue_backend_name(q), "servicebus");
     dm_queue_free(q);
     cfg.azure_service_bus_connection_string = "Endpoint=sb://x/;SharedAccessKeyName=a";
-    assert_int_equal(dm_queue_open(&cfg, NULL, &q, &err), DM_ERR_INVALID);
+    assert_int_equal(dm_app_queue_open(&cfg, NULL, &q, &err), DM_ERR_INVALID);
     assert_null(q);
 }
 
@@ -856,7 +857,7 @@ static void test_queue_scoped_credentials(void **state)
     struct dm_config cfg = {0};
     cfg.azure_service_bus_connection_string = ns;
     cfg.azure_service_bus_connection_string_work_items = wi;
-    assert_int_equal(dm_queue_open(&cfg, NULL, &q, &err), DM_OK);
+    assert_int_equal(dm_app_queue_open(&cfg, NULL, &q, &err), DM_OK);
     assert_string_equal(dm_queue_backend_name(q), "servicebus");
     assert_int_equal(dm_queue_send(q, DM_Q_WORK_DONE, &wd, &err), DM_OK);
     assert_string_equal(D.last_rule[DM_Q_WORK_DONE], KEY_NAME);
@@ -866,7 +867,7 @@ static void test_queue_scoped_credentials(void **state)
     dm_queue_free(q);
     /* A per-queue string alone selects Service Bus. */
     cfg.azure_service_bus_connection_string = NULL;
-    assert_int_equal(dm_queue_open(&cfg, NULL, &q, &err), DM_OK);
+    assert_int_equal(dm_app_queue_open(&cfg, NULL, &q, &err), DM_OK);
     assert_string_equal(dm_queue_backend_name(q), "servicebus");
     dm_queue_free(q);
 

@@ -11,6 +11,7 @@
 
 #include "adapters/queue/queue.h"
 #include "adapters/watermark/watermark.h"
+#include "app/adapter_opts.h"
 #include "app/app.h"
 #include "core/config.h"
 #include "core/json.h"
@@ -236,12 +237,12 @@ static void test_least_privilege_environment_starts_each_service(void **state)
         assert_null(cfg.azure_service_bus_connection_string);
         struct dm_error err = {0};
         struct dm_queue *qh = NULL;
-        if (dm_queue_open(&cfg, NULL, &qh, &err) != DM_OK)
+        if (dm_app_queue_open(&cfg, NULL, &qh, &err) != DM_OK)
             fail_msg("%s: queue: %s", app, err.message);
         assert_string_equal(dm_queue_backend_name(qh), "servicebus");
         dm_queue_free(qh);
         struct dm_watermark_store *wm = NULL;
-        if (dm_watermark_open(&cfg, &wm, &err) != DM_OK)
+        if (dm_app_watermark_open(&cfg, &wm, &err) != DM_OK)
             fail_msg("%s: watermark: %s", app, err.message);
         assert_string_equal(dm_watermark_backend_name(wm),
                             strcmp(app, "worker") ? "azure" : "file");

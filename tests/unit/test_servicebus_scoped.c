@@ -14,6 +14,7 @@
 #include "adapters/http/client.h"
 #include "adapters/queue/queue.h"
 #include "adapters/queue/servicebus.h"
+#include "app/adapter_opts.h"
 
 #define SECRET "c2VjcmV0LXF1ZXVlLWtleQ=="
 /* Port 1 on loopback: nothing listens, so a request that is made fails with a network error,
@@ -159,7 +160,7 @@ static void test_open_from_config(void **state)
         EP "SharedAccessKeyName=co;SharedAccessKey=" SECRET ";EntityPath=consolidate";
     struct dm_queue *q = NULL;
     struct dm_error err = {0};
-    assert_int_equal(dm_queue_open(&cfg, NULL, &q, &err), DM_OK);
+    assert_int_equal(dm_app_queue_open(&cfg, NULL, &q, &err), DM_OK);
     assert_string_equal(dm_queue_backend_name(q), "servicebus");
     expect_reach(q, false, false, true);
     dm_queue_free(q);

@@ -2,8 +2,9 @@
  * emulator (Azurite). Skipped unless DM_TEST_AZURE_STORAGE names a connection string;
  * tests/integration/watermark_azurite.sh starts Azurite on a free loopback port and runs this
  * with it set. Covers: absent blob (container created on first write), If-None-Match: * for the
- * first write, If-Match with the ETag, 412 -> conflict, never backwards, advance, and a wrong
- * account key being rejected; a container-scoped SAS (the credential the apps hold, issue 15
+ * first write, If-Match with the ETag, 412 -> conflict, never backwards, advance, a named
+ * blob beside the default one (one watermark per feed), and a wrong account key being
+ * rejected; a container-scoped SAS (the credential the apps hold, issue 15
  * item 18): read/write with "rcw", read-only with "r" (writes refused), a SAS for another
  * container or with a bad signature refused. Always (no emulator): SAS connection strings
  * parsed and refused when malformed, and the token never in an error message. */
@@ -13,7 +14,7 @@
 
 #include "adapters/http/client.h"
 #include "adapters/watermark/watermark.h"
-#include "adapters/watermark/watermark_backends.h"
+#include "adapters/watermark/watermark_impl.h"
 #include "core/crypto.h"
 #include "testlib.h"
 
@@ -39,11 +40,10 @@ static void test_blob_conditional_writes(void **state)
         print_message("DM_TEST_AZURE_STORAGE not set: skipped (see watermark_azurite.sh)\n");
         skip();
     }
-    struct dm_config cfg = {0};
-    cfg.azure_storage_connection_string = (char *)conn();
+    struct dm_watermark_opts opts = {.azure_connection_string = conn()};
     struct dm_watermark_store *s = NULL;
     struct dm_error err = {0};
-    assert_int_equal(dm_watermark_open(&cfg, &s, &err), DM_OK);
+    assert_int_equal(dm_watermark_open(&opts, &s, &err), DM_OK);
     assert_string_equal(dm_watermark_backend_name(s), "azure");
     struct dm_watermark cur;
     char etag[128] = "", etag2[128] = "";
@@ -79,6 +79,42 @@ static void test_blob_conditional_writes(void **state)
     dm_watermark_free(s);
 }
 
+/* Each name is its own blob in the one container (one watermark per feed): writing one leaves
+ * the default blob alone; a name that is not one is refused before any request. */
+static void test_named_blobs(void **state)
+{
+    (void)state;
+    struct dm_watermark_opts bad = {.azure_connection_string = "UseDevelopmentStorage=true",
+                                    .name = "../watermark.json"};
+    struct dm_watermark_store *s = NULL;
+    struct dm_error err = {0};
+    assert_int_equal(dm_watermark_open(&bad, &s, &err), DM_ERR_INVALID);
+    assert_null(s);
+    if (conn() == NULL) {
+        print_message("DM_TEST_AZURE_STORAGE not set: skipped (see watermark_azurite.sh)\n");
+        skip();
+    }
+    struct dm_watermark_opts def = {.azure_connection_string = conn()};
+    struct dm_watermark_opts named = {.azure_connection_string = conn(), .name = "feed-b.json"};
+    struct dm_watermark_store *d = NULL;
+    assert_int_equal(dm_watermark_open(&def, &d, &err), DM_OK);
+    assert_int_equal(dm_watermark_open(&named, &s, &err), DM_OK);
+    struct dm_watermark before, cur;
+    assert_int_equal(dm_watermark_read(d, &before, NULL, 0, &err), DM_OK);
+    assert_int_equal(dm_watermark_read(s, &cur, NULL, 0, &err), DM_ERR_NOT_FOUND);
+    struct dm_watermark w = wm_at(before.last_updated_at_ms + 3600000);
+    bool written = false;
+    assert_int_equal(dm_watermark_advance(s, &w, &written, &err), DM_OK);
+    assert_true(written);
+    assert_int_equal(dm_watermark_read(s, &cur, NULL, 0, &err), DM_OK);
+    assert_string_equal(cur.last_run_id, w.last_run_id);
+    assert_int_equal(dm_watermark_read(d, &cur, NULL, 0, &err), DM_OK);
+    assert_string_equal(cur.last_run_id, before.last_run_id);
+    assert_int_equal(cur.last_updated_at_ms, before.last_updated_at_ms);
+    dm_watermark_free(s);
+    dm_watermark_free(d);
+}
+
 static void test_wrong_key_rejected(void **state)
 {
     (void)state;
@@ -96,7 +132,7 @@ static void test_wrong_key_rejected(void **state)
         endpoint);
     struct dm_watermark_store *s = NULL;
     struct dm_error err = {0};
-    assert_int_equal(dm_watermark_azure_open(cs, &s, &err), DM_OK);
+    assert_int_equal(dm_watermark_azure_open(cs, NULL, &s, &err), DM_OK);
     struct dm_watermark cur;
     enum dm_err e = dm_watermark_read(s, &cur, NULL, 0, &err);
     print_message("wrong key: %s\n", err.message);
@@ -135,7 +171,7 @@ static struct dm_watermark_store *open_sas(const char *endpoint, const char *sas
     char *cs = dm_xasprintf("BlobEndpoint=%s/;SharedAccessSignature=%s", endpoint, sas);
     struct dm_watermark_store *s = NULL;
     struct dm_error err = {0};
-    enum dm_err e = dm_watermark_azure_open(cs, &s, &err);
+    enum dm_err e = dm_watermark_azure_open(cs, NULL, &s, &err);
     if (e != DM_OK)
         print_message("open: %s\n", err.message);
     assert_int_equal(e, DM_OK);
@@ -229,7 +265,7 @@ static void test_sas_parsing_and_redaction(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct dm_watermark_store *s = NULL;
         struct dm_error err = {0};
-        enum dm_err e = dm_watermark_azure_open(cases[i].cs, &s, &err);
+        enum dm_err e = dm_watermark_azure_open(cases[i].cs, NULL, &s, &err);
         print_message("case %zu: %s\n", i, e == DM_OK ? "ok" : err.message);
         assert_int_equal(e, cases[i].want);
         if (e == DM_OK)
@@ -244,7 +280,7 @@ static void test_sas_parsing_and_redaction(void **state)
     assert_int_equal(dm_watermark_azure_open("BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;"
                                              "SharedAccessSignature=sv=2021-08-06&sr=c&sp=rcw&sig="
                                              "T0pS3cr3tS1gnature%3D",
-                                             &s, &err),
+                                             NULL, &s, &err),
                      DM_OK);
     struct dm_watermark cur;
     assert_int_equal(dm_watermark_read(s, &cur, NULL, 0, &err), DM_ERR_NETWORK);
@@ -262,9 +298,8 @@ int main(void)
 {
     dm_http_global_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_blob_conditional_writes),
-        cmocka_unit_test(test_wrong_key_rejected),
-        cmocka_unit_test(test_container_sas),
+        cmocka_unit_test(test_blob_conditional_writes),   cmocka_unit_test(test_named_blobs),
+        cmocka_unit_test(test_wrong_key_rejected),        cmocka_unit_test(test_container_sas),
         cmocka_unit_test(test_sas_parsing_and_redaction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /* test_watermark_file.c - the watermark's JSON form and the file backend: absent, first write,
  * conditional writes (etag), never backwards, advance, history kept and pruned, corrupt file is
- * "unreadable", and concurrent advancing processes leave the newest value. */
+ * "unreadable", concurrent advancing processes leave the newest value, the backend chosen from
+ * the options, and named watermarks side by side in one directory (names checked). */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,7 @@
 #include <unistd.h>
 
 #include "adapters/watermark/watermark.h"
-#include "adapters/watermark/watermark_backends.h"
+#include "adapters/watermark/watermark_impl.h"
 #include "core/timeutil.h"
 #include "testlib.h"
 
@@ -39,18 +40,24 @@ static struct dm_watermark wm_at(int64_t ms)
     return wm;
 }
 
-static int count_history(void)
+static int count_history_of(const char *name)
 {
+    size_t n_len = strlen(name);
     DIR *d = opendir(dir);
     assert_non_null(d);
     int n = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL)
-        if (!strncmp(de->d_name, "watermark.json.", 15) && de->d_name[15] >= '0' &&
-            de->d_name[15] <= '9')
+        if (!strncmp(de->d_name, name, n_len) && de->d_name[n_len] == '.' &&
+            de->d_name[n_len + 1] >= '0' && de->d_name[n_len + 1] <= '9')
             n++;
     closedir(d);
     return n;
+}
+
+static int count_history(void)
+{
+    return count_history_of(DM_WATERMARK_DEFAULT_NAME);
 }
 
 static void test_json_round_trip(void **state)
@@ -92,7 +99,7 @@ static void test_conditional_writes(void **state)
     struct dm_error err = {0};
     char sub[300];
     snprintf(sub, sizeof(sub), "%s/nested/wm", dir); /* created on first write */
-    assert_int_equal(dm_watermark_file_open(sub, &s, &err), DM_OK);
+    assert_int_equal(dm_watermark_file_open(sub, NULL, &s, &err), DM_OK);
     assert_string_equal(dm_watermark_backend_name(s), "file");
     struct dm_watermark cur;
     char etag[128], etag2[128];
@@ -126,7 +133,7 @@ static void test_advance_and_history(void **state)
 {
     (void)state;
     struct dm_watermark_store *s = NULL;
-    assert_int_equal(dm_watermark_file_open(dir, &s, NULL), DM_OK);
+    assert_int_equal(dm_watermark_file_open(dir, NULL, &s, NULL), DM_OK);
     bool written = false;
     struct dm_watermark w = wm_at(10000);
     assert_int_equal(dm_watermark_advance(s, &w, &written, NULL), DM_OK);
@@ -167,7 +174,7 @@ static void test_corrupt_is_unreadable(void **state)
     fputs("{\"lastUpdatedAt\": garbage", f);
     fclose(f);
     struct dm_watermark_store *s = NULL;
-    assert_int_equal(dm_watermark_file_open(dir, &s, NULL), DM_OK);
+    assert_int_equal(dm_watermark_file_open(dir, NULL, &s, NULL), DM_OK);
     struct dm_watermark cur;
     struct dm_error err = {0};
     enum dm_err e = dm_watermark_read(s, &cur, NULL, 0, &err);
@@ -180,26 +187,105 @@ static void test_corrupt_is_unreadable(void **state)
     dm_watermark_free(s);
 }
 
-static void test_open_from_config(void **state)
+static void test_open_from_opts(void **state)
 {
     (void)state;
-    struct dm_config cfg = {0};
-    cfg.watermark_dir = dir;
+    struct dm_watermark_opts o = {.dir = dir};
     struct dm_watermark_store *s = NULL;
-    assert_int_equal(dm_watermark_open(&cfg, &s, NULL), DM_OK);
+    assert_int_equal(dm_watermark_open(&o, &s, NULL), DM_OK);
     assert_string_equal(dm_watermark_backend_name(s), "file");
+    /* No name: the seed's watermark.json. */
+    struct dm_watermark w = wm_at(7000);
+    assert_int_equal(dm_watermark_write(s, &w, NULL, NULL), DM_OK);
+    char path[400];
+    snprintf(path, sizeof(path), "%s/watermark.json", dir);
+    assert_int_equal(access(path, F_OK), 0);
     dm_watermark_free(s);
-    cfg.azure_storage_connection_string = "UseDevelopmentStorage=true";
-    assert_int_equal(dm_watermark_open(&cfg, &s, NULL), DM_OK);
+    o.azure_connection_string = "UseDevelopmentStorage=true";
+    assert_int_equal(dm_watermark_open(&o, &s, NULL), DM_OK);
     assert_string_equal(dm_watermark_backend_name(s), "azure");
     dm_watermark_free(s);
-    cfg.azure_storage_connection_string = "AccountName=x;BlobEndpoint=http://127.0.0.1:1/x";
+    o.azure_connection_string = "AccountName=x;BlobEndpoint=http://127.0.0.1:1/x";
     struct dm_error err = {0};
-    assert_int_equal(dm_watermark_open(&cfg, &s, &err), DM_ERR_INVALID);
+    assert_int_equal(dm_watermark_open(&o, &s, &err), DM_ERR_INVALID);
     assert_null(s);
-    cfg.azure_storage_connection_string = "AccountName=x;AccountKey=***;BlobEndpoint=http://h/";
-    assert_int_equal(dm_watermark_open(&cfg, &s, &err), DM_ERR_INVALID);
+    o.azure_connection_string = "AccountName=x;AccountKey=***;BlobEndpoint=http://h/";
+    assert_int_equal(dm_watermark_open(&o, &s, &err), DM_ERR_INVALID);
     assert_null(strstr(err.message, "***"));
+}
+
+/* Names: what may be a file name and a blob name, and is not another name's history. */
+static void test_names(void **state)
+{
+    (void)state;
+    static const char *good[] = {"watermark.json", "feed-b.json", "A_1", "x", "wm.",
+                                 "wm.v2",          "1234"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        if (!dm_watermark_name_valid(good[i]))
+            fail_msg("'%s' refused", good[i]);
+    char too_long[DM_WATERMARK_MAX_NAME + 2];
+    memset(too_long, 'a', sizeof(too_long) - 1);
+    too_long[sizeof(too_long) - 1] = '\0';
+    static const char *bad[] = {"",     ".watermark.json", "../watermark.json",
+                                "a/b",  "feed b.json",     "watermark.json.123",
+                                "wm.0", "caf\xc3\xa9",     "a%2Fb",
+                                "a\\b"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (dm_watermark_name_valid(bad[i]))
+            fail_msg("'%s' accepted", bad[i]);
+    assert_false(dm_watermark_name_valid(too_long));
+    assert_false(dm_watermark_name_valid(NULL));
+    too_long[DM_WATERMARK_MAX_NAME] = '\0';
+    assert_true(dm_watermark_name_valid(too_long));
+    /* Both backends refuse a bad name before touching anything. */
+    struct dm_watermark_store *s = NULL;
+    struct dm_error err = {0};
+    struct dm_watermark_opts o = {.dir = dir, .name = "../escape.json"};
+    assert_int_equal(dm_watermark_open(&o, &s, &err), DM_ERR_INVALID);
+    assert_null(s);
+    assert_non_null(strstr(err.message, "not a watermark name"));
+    o.azure_connection_string = "UseDevelopmentStorage=true";
+    assert_int_equal(dm_watermark_open(&o, &s, &err), DM_ERR_INVALID);
+    assert_null(s);
+}
+
+/* Two names in one directory are two watermarks: each reads its own file, keeps its own
+ * history, and pruning one never removes the other's versions. */
+static void test_named_side_by_side(void **state)
+{
+    (void)state;
+    struct dm_watermark_opts oa = {.dir = dir}, ob = {.dir = dir, .name = "feed-b.json"};
+    struct dm_watermark_store *a = NULL, *b = NULL;
+    assert_int_equal(dm_watermark_open(&oa, &a, NULL), DM_OK);
+    assert_int_equal(dm_watermark_open(&ob, &b, NULL), DM_OK);
+    struct dm_watermark cur, wb = wm_at(50000);
+    bool written = false;
+    assert_int_equal(dm_watermark_advance(b, &wb, &written, NULL), DM_OK);
+    assert_true(written);
+    assert_int_equal(dm_watermark_read(a, &cur, NULL, 0, NULL), DM_ERR_NOT_FOUND);
+    char path[400];
+    snprintf(path, sizeof(path), "%s/feed-b.json", dir);
+    assert_int_equal(access(path, F_OK), 0);
+    for (int i = 1; i <= 3; i++) {
+        wb = wm_at(50000 + i * 1000);
+        assert_int_equal(dm_watermark_advance(b, &wb, &written, NULL), DM_OK);
+        usleep(2000); /* distinct history names (ms resolution) */
+    }
+    assert_int_equal(count_history_of("feed-b.json"), 3);
+    for (int i = 0; i <= DM_WATERMARK_FILE_HISTORY + 2; i++) {
+        struct dm_watermark wa = wm_at(1000 + i * 1000);
+        assert_int_equal(dm_watermark_advance(a, &wa, &written, NULL), DM_OK);
+        assert_true(written);
+        usleep(2000);
+    }
+    assert_int_equal(count_history(), DM_WATERMARK_FILE_HISTORY);
+    assert_int_equal(count_history_of("feed-b.json"), 3);
+    assert_int_equal(dm_watermark_read(a, &cur, NULL, 0, NULL), DM_OK);
+    assert_int_equal(cur.last_updated_at_ms, 1000 + (DM_WATERMARK_FILE_HISTORY + 2) * 1000);
+    assert_int_equal(dm_watermark_read(b, &cur, NULL, 0, NULL), DM_OK);
+    assert_string_equal(cur.last_run_id, wb.last_run_id);
+    dm_watermark_free(a);
+    dm_watermark_free(b);
 }
 
 static void test_concurrent_advance(void **state)
@@ -212,7 +298,7 @@ static void test_concurrent_advance(void **state)
         assert_true(pids[p] >= 0);
         if (pids[p] == 0) {
             struct dm_watermark_store *s = NULL;
-            if (dm_watermark_file_open(dir, &s, NULL) != DM_OK)
+            if (dm_watermark_file_open(dir, NULL, &s, NULL) != DM_OK)
                 _exit(1);
             for (int i = 0; i < STEPS; i++) {
                 bool written;
@@ -231,7 +317,7 @@ static void test_concurrent_advance(void **state)
         assert_int_equal(WEXITSTATUS(st), 0);
     }
     struct dm_watermark_store *s = NULL;
-    assert_int_equal(dm_watermark_file_open(dir, &s, NULL), DM_OK);
+    assert_int_equal(dm_watermark_file_open(dir, NULL, &s, NULL), DM_OK);
     struct dm_watermark cur;
     assert_int_equal(dm_watermark_read(s, &cur, NULL, 0, NULL), DM_OK);
     assert_int_equal(cur.last_updated_at_ms,
@@ -246,7 +332,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_conditional_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_advance_and_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_is_unreadable, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_open_from_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_from_opts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_named_side_by_side, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_advance, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -78,22 +78,22 @@ static enum dm_err resend_send(struct dm_alert_sink *s, const struct dm_log_ctx 
 static const struct dm_alert_ops LOG_OPS = {"log", log_send};
 static const struct dm_alert_ops RESEND_OPS = {"resend", resend_send};
 
-struct dm_alert_sink *dm_alert_open(const struct dm_config *cfg)
+struct dm_alert_sink *dm_alert_open(const struct dm_alert_opts *opts)
 {
     struct dm_alert_sink *s = dm_xcalloc(1, sizeof(*s));
     s->ops = &LOG_OPS;
-    if (cfg != NULL && cfg->resend_api_key != NULL && cfg->resend_api_key[0] != '\0' &&
-        cfg->alert_email_to != NULL && cfg->alert_email_from != NULL) {
-        const char *base = cfg->resend_endpoint ? cfg->resend_endpoint : "https://api.resend.com";
+    if (opts != NULL && opts->resend_api_key != NULL && opts->resend_api_key[0] != '\0' &&
+        opts->email_to != NULL && opts->email_from != NULL) {
+        const char *base = opts->resend_endpoint ? opts->resend_endpoint : "https://api.resend.com";
         size_t n = strlen(base);
         while (n > 0 && base[n - 1] == '/')
             n--;
         s->endpoint = dm_xasprintf("%.*s/emails", (int)n, base);
-        s->api_key = dm_xstrdup(cfg->resend_api_key);
-        s->from = dm_xstrdup(cfg->alert_email_from);
+        s->api_key = dm_xstrdup(opts->resend_api_key);
+        s->from = dm_xstrdup(opts->email_from);
         /* ALERT_EMAIL_TO may list several addresses separated by commas. */
         s->to = json_array();
-        const char *p = cfg->alert_email_to;
+        const char *p = opts->email_to;
         while (*p) {
             size_t len = strcspn(p, ",");
             const char *a = p;

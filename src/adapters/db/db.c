@@ -71,6 +71,11 @@ void dm_db_free(struct dm_db *db)
     free(db);
 }
 
+const char *dm_db_conninfo(const struct dm_db *db)
+{
+    return db->conninfo;
+}
+
 static enum dm_err connect_slot(struct dm_db_conn *c, struct dm_error *err)
 {
     if (c->pg && PQstatus(c->pg) == CONNECTION_OK)

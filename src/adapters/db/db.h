@@ -26,6 +26,9 @@ enum dm_err dm_db_open(const char *conninfo, int size, struct dm_db **out,
 /* Create a pool without connecting now (the first acquire connects). */
 struct dm_db *dm_db_new(const char *conninfo, int size);
 void dm_db_free(struct dm_db *db);
+/* The conninfo the pool connects with (owned by the pool; holds the password: never log it).
+ * For a dedicated connection to the same database (the queue's LISTEN). */
+const char *dm_db_conninfo(const struct dm_db *db);
 
 /* Check out a connection, waiting up to timeout_ms for a free slot (DM_ERR_TIMEOUT). */
 enum dm_err dm_db_acquire(struct dm_db *db, int timeout_ms, struct dm_db_conn **out,

@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "adapters/jobtrigger/jobtrigger_azure.h"
+#include "adapters/jobtrigger/jobtrigger_impl.h"
 #include "core/buf.h"
 #include "core/log.h"
 
@@ -61,16 +61,16 @@ static void local_free(struct dm_jobtrigger *t)
 
 static const struct dm_jobtrigger_ops local_ops = {"local", local_start, local_free};
 
-struct dm_jobtrigger *dm_jobtrigger_open(const struct dm_config *cfg, const char *self_exe)
+struct dm_jobtrigger *dm_jobtrigger_open(const struct dm_jobtrigger_opts *opts)
 {
     struct dm_jobtrigger *t = dm_xcalloc(1, sizeof(*t));
-    if (cfg->azure_subscription_id && cfg->azure_resource_group && cfg->azure_scheduler_job_name) {
+    if (opts->subscription_id && opts->resource_group && opts->job_name) {
         t->ops = &dm_jobtrigger_azure_ops;
-        t->state = dm_jobtrigger_azure_state(cfg);
+        t->state = dm_jobtrigger_azure_state(opts);
         return t;
     }
     struct local_state *s = dm_xcalloc(1, sizeof(*s));
-    s->exe = dm_xstrdup(self_exe ? self_exe : "/proc/self/exe");
+    s->exe = dm_xstrdup(opts->self_exe ? opts->self_exe : "/proc/self/exe");
     t->ops = &local_ops;
     t->state = s;
     return t;

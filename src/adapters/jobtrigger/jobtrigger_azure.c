@@ -4,12 +4,13 @@
  * environment (the reference replaced the whole environment and lost the job's settings).
  */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapters/http/client.h"
-#include "adapters/jobtrigger/jobtrigger_azure.h"
+#include "adapters/jobtrigger/jobtrigger_impl.h"
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/json.h"
@@ -22,22 +23,21 @@ struct azure_state {
     char *subscription, *group, *job, *mgmt, *identity_endpoint, *identity_header;
 };
 
-void *dm_jobtrigger_azure_state(const struct dm_config *cfg)
+void *dm_jobtrigger_azure_state(const struct dm_jobtrigger_opts *opts)
 {
     struct azure_state *s = dm_xcalloc(1, sizeof(*s));
-    s->subscription = dm_xstrdup(cfg->azure_subscription_id);
-    s->group = dm_xstrdup(cfg->azure_resource_group);
-    s->job = dm_xstrdup(cfg->azure_scheduler_job_name);
-    const char *m = cfg->azure_management_endpoint ? cfg->azure_management_endpoint
-                                                   : "https://management.azure.com";
+    s->subscription = dm_xstrdup(opts->subscription_id);
+    s->group = dm_xstrdup(opts->resource_group);
+    s->job = dm_xstrdup(opts->job_name);
+    const char *m =
+        opts->management_endpoint ? opts->management_endpoint : "https://management.azure.com";
     /* No trailing slash: paths are appended. */
     s->mgmt = dm_xstrdup(m);
     size_t n = strlen(s->mgmt);
     while (n > 0 && s->mgmt[n - 1] == '/')
         s->mgmt[--n] = '\0';
-    s->identity_endpoint =
-        cfg->azure_identity_endpoint ? dm_xstrdup(cfg->azure_identity_endpoint) : NULL;
-    s->identity_header = cfg->azure_identity_header ? dm_xstrdup(cfg->azure_identity_header) : NULL;
+    s->identity_endpoint = opts->identity_endpoint ? dm_xstrdup(opts->identity_endpoint) : NULL;
+    s->identity_header = opts->identity_header ? dm_xstrdup(opts->identity_header) : NULL;
     return s;
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters/db/db.h"
 #include "adapters/queue/queue_impl.h"
 #include "core/buf.h"
 
@@ -95,41 +96,30 @@ enum dm_err dm_queue_open_servicebus(const char *connection_string,
     return dm_queue_open_servicebus_scoped(connection_string, NULL, settings, out, err);
 }
 
-/* The per-queue Service Bus connection strings of cfg, in enum order. */
-static void queue_strings(const struct dm_config *cfg, const char *out[DM_Q_COUNT])
-{
-    out[DM_Q_WORK_ITEMS] = cfg->azure_service_bus_connection_string_work_items;
-    out[DM_Q_WORK_DONE] = cfg->azure_service_bus_connection_string_work_done;
-    out[DM_Q_CONSOLIDATE] = cfg->azure_service_bus_connection_string_consolidate;
-}
-
-enum dm_err dm_queue_open(const struct dm_config *cfg, struct dm_db *db, struct dm_queue **out,
+enum dm_err dm_queue_open(const struct dm_queue_opts *opts, struct dm_db *db, struct dm_queue **out,
                           struct dm_error *err)
 {
     *out = NULL;
-    const char *per_queue[DM_Q_COUNT];
-    queue_strings(cfg, per_queue);
-    const char *backend = cfg->queue_backend;
+    const char *backend = opts->backend;
     if (backend == NULL) {
-        bool sb = cfg->azure_service_bus_connection_string != NULL;
+        bool sb = opts->namespace_cs != NULL;
         for (int i = 0; i < DM_Q_COUNT; i++)
-            sb |= per_queue[i] != NULL;
+            sb |= opts->queue_cs[i] != NULL;
         backend = sb ? "servicebus" : "pg";
     }
     if (!strcmp(backend, "servicebus"))
-        return dm_queue_open_servicebus_scoped(cfg->azure_service_bus_connection_string, per_queue,
-                                               NULL, out, err);
+        return dm_queue_open_servicebus_scoped(opts->namespace_cs, opts->queue_cs, NULL, out, err);
     if (strcmp(backend, "pg") != 0)
         return dm_error_set(err, DM_ERR_INVALID, "queue: unknown backend '%s'", backend);
+    if (db == NULL)
+        return dm_error_set(err, DM_ERR_INVALID, "queue: the pg backend needs a database");
     /* WORK_ITEMS_LOCK_MS (tests only) shortens the work-items peek-lock; 0 keeps the seed's. */
     struct dm_queue_settings s[DM_Q_COUNT];
     memcpy(s, defaults, sizeof(s));
-    if (cfg->work_items_lock_ms > 0)
-        s[DM_Q_WORK_ITEMS].lock_ms = cfg->work_items_lock_ms;
-    char *conninfo = dm_config_conninfo(cfg);
-    enum dm_err e = dm_queue_open_pg(db, conninfo, s, out, err);
-    free(conninfo);
-    return e;
+    if (opts->work_items_lock_ms > 0)
+        s[DM_Q_WORK_ITEMS].lock_ms = opts->work_items_lock_ms;
+    /* The LISTEN connection goes to the pool's own database. */
+    return dm_queue_open_pg(db, dm_db_conninfo(db), s, out, err);
 }
 
 void dm_queue_free(struct dm_queue *q)

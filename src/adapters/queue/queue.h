@@ -4,7 +4,9 @@
  * detection on message id, scheduled delivery, time-to-live, dead-lettering on expiry and on
  * exceeding max delivery, depth and dead-letter depth. Backends: PostgreSQL tables (default)
  * and Azure Service Bus over REST (when AZURE_SERVICE_BUS_CONNECTION_STRING, or one of the
- * per-queue AZURE_SERVICE_BUS_CONNECTION_STRING_<QUEUE>, is set).
+ * per-queue AZURE_SERVICE_BUS_CONNECTION_STRING_<QUEUE>, is set), chosen once from struct
+ * dm_queue_opts (filled from the configuration in one place: src/app/adapter_opts.c). The
+ * handle and the backend vtable are private (queue_impl.h).
  * Callers (scheduler, worker, consolidator, api, cli) never know which backend runs.
  *
  * Thread-safety: one struct dm_queue may be used by many threads at once.
@@ -15,7 +17,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/config.h"
 #include "core/error.h"
 
 struct dm_db;
@@ -65,10 +66,21 @@ struct dm_queue_stats {
 
 struct dm_queue; /* opaque handle: backend + its state */
 
-/* Open the backend chosen by configuration: Service Bus when cfg->queue_backend is
- * "servicebus" (with the namespace and per-queue connection strings), else PostgreSQL over
- * db (which must outlive the queue). */
-enum dm_err dm_queue_open(const struct dm_config *cfg, struct dm_db *db, struct dm_queue **out,
+/* What dm_queue_open needs (strings borrowed for the call only). */
+struct dm_queue_opts {
+    /* "pg" | "servicebus" (QUEUE_BACKEND); NULL: servicebus when any connection string below
+     * is set, else pg. */
+    const char *backend;
+    const char *namespace_cs;         /* AZURE_SERVICE_BUS_CONNECTION_STRING, or NULL */
+    const char *queue_cs[DM_Q_COUNT]; /* per-queue strings in enum order, each NULL or set */
+    int64_t work_items_lock_ms;       /* pg only (WORK_ITEMS_LOCK_MS, tests): > 0 replaces the
+                                       * work-items peek-lock; 0 keeps the seed's */
+};
+
+/* Open the backend the options choose: Service Bus (see dm_queue_open_servicebus_scoped), or
+ * PostgreSQL over db (which must outlive the queue), whose LISTEN connection uses the pool's
+ * conninfo. DM_ERR_INVALID for an unknown backend or a missing db. */
+enum dm_err dm_queue_open(const struct dm_queue_opts *opts, struct dm_db *db, struct dm_queue **out,
                           struct dm_error *err) DM_MUST_CHECK;
 /* Open a backend explicitly, with per-queue settings (an array of DM_Q_COUNT entries in enum
  * order, copied; NULL = the seed's defaults). Production code uses dm_queue_open; tests use
@@ -140,26 +152,5 @@ enum dm_err dm_queue_dlq_resubmit(struct dm_queue *q, enum dm_queue_name name, c
 
 void dm_queue_msg_free(struct dm_queue_msg *m);
 void dm_queue_msgs_free(struct dm_queue_msg **ms, int n);
-
-/* Backend vtable (implemented by queue_pg.c and queue_servicebus.c). */
-struct dm_queue_ops {
-    const char *name;
-    enum dm_err (*send_many)(struct dm_queue *q, enum dm_queue_name name,
-                             const struct dm_queue_out *msgs, int n, struct dm_error *err);
-    enum dm_err (*receive)(struct dm_queue *q, enum dm_queue_name name, int wait_ms,
-                           struct dm_queue_msg **out, struct dm_error *err);
-    enum dm_err (*complete)(struct dm_queue *q, struct dm_queue_msg *m, struct dm_error *err);
-    enum dm_err (*abandon)(struct dm_queue *q, struct dm_queue_msg *m, struct dm_error *err);
-    enum dm_err (*dead_letter)(struct dm_queue *q, struct dm_queue_msg *m, const char *reason,
-                               struct dm_error *err);
-    enum dm_err (*renew)(struct dm_queue *q, struct dm_queue_msg *m, struct dm_error *err);
-    enum dm_err (*stats)(struct dm_queue *q, enum dm_queue_name name, struct dm_queue_stats *out,
-                         struct dm_error *err);
-    enum dm_err (*dlq_list)(struct dm_queue *q, enum dm_queue_name name, int max,
-                            struct dm_queue_msg ***out, int *n, struct dm_error *err);
-    enum dm_err (*dlq_resubmit)(struct dm_queue *q, enum dm_queue_name name, const char *id,
-                                int *count, struct dm_error *err);
-    void (*free)(struct dm_queue *q);
-};
 
 #endif

@@ -1,11 +1,33 @@
 /*
- * queue_impl.h - private to the queue module: the handle layout shared by queue.c and the
- * backends (queue_pg.c, queue_servicebus.c), and the backends' constructors.
+ * queue_impl.h - private to the queue module: the backend vtable and the handle layout shared
+ * by queue.c and the backends (queue_pg.c, queue_servicebus.c), and the backends'
+ * constructors. Callers use queue.h; tests may include this to fake a backend.
  */
 #ifndef DM_ADAPTERS_QUEUE_IMPL_H
 #define DM_ADAPTERS_QUEUE_IMPL_H
 
 #include "adapters/queue/queue.h"
+
+/* Backend vtable (implemented by queue_pg.c and queue_servicebus.c). */
+struct dm_queue_ops {
+    const char *name;
+    enum dm_err (*send_many)(struct dm_queue *q, enum dm_queue_name name,
+                             const struct dm_queue_out *msgs, int n, struct dm_error *err);
+    enum dm_err (*receive)(struct dm_queue *q, enum dm_queue_name name, int wait_ms,
+                           struct dm_queue_msg **out, struct dm_error *err);
+    enum dm_err (*complete)(struct dm_queue *q, struct dm_queue_msg *m, struct dm_error *err);
+    enum dm_err (*abandon)(struct dm_queue *q, struct dm_queue_msg *m, struct dm_error *err);
+    enum dm_err (*dead_letter)(struct dm_queue *q, struct dm_queue_msg *m, const char *reason,
+                               struct dm_error *err);
+    enum dm_err (*renew)(struct dm_queue *q, struct dm_queue_msg *m, struct dm_error *err);
+    enum dm_err (*stats)(struct dm_queue *q, enum dm_queue_name name, struct dm_queue_stats *out,
+                         struct dm_error *err);
+    enum dm_err (*dlq_list)(struct dm_queue *q, enum dm_queue_name name, int max,
+                            struct dm_queue_msg ***out, int *n, struct dm_error *err);
+    enum dm_err (*dlq_resubmit)(struct dm_queue *q, enum dm_queue_name name, const char *id,
+                                int *count, struct dm_error *err);
+    void (*free)(struct dm_queue *q);
+};
 
 struct dm_queue {
     const struct dm_queue_ops *ops;

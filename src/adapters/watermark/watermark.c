@@ -1,11 +1,11 @@
-/* watermark.c - the watermark's JSON form, backend selection and the advance-only loop. */
+/* watermark.c - the watermark's JSON form, names, backend selection and the advance-only loop. */
 #include "adapters/watermark/watermark.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "adapters/watermark/watermark_backends.h"
+#include "adapters/watermark/watermark_impl.h"
 #include "core/json.h"
 #include "core/timeutil.h"
 
@@ -71,14 +71,28 @@ bool dm_watermark_older(const struct dm_watermark *a, const struct dm_watermark 
     return a->last_updated_at_ms < b->last_updated_at_ms;
 }
 
-enum dm_err dm_watermark_open(const struct dm_config *cfg, struct dm_watermark_store **out,
+bool dm_watermark_name_valid(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > DM_WATERMARK_MAX_NAME || name[0] == '.')
+        return false;
+    /* Safe as a file name and unencoded in a blob URL path. */
+    if (strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != n)
+        return false;
+    /* "<name>.<digits>" is the file backend's history of <name>: a name of that shape would
+     * be taken for (and pruned as) another watermark's old version. */
+    const char *dot = strrchr(name, '.');
+    return dot == NULL || dot[1] == '\0' || strspn(dot + 1, "0123456789") != strlen(dot + 1);
+}
+
+enum dm_err dm_watermark_open(const struct dm_watermark_opts *opts, struct dm_watermark_store **out,
                               struct dm_error *err)
 {
     *out = NULL;
-    if (cfg->azure_storage_connection_string)
-        return dm_watermark_azure_open(cfg->azure_storage_connection_string, out, err);
-    return dm_watermark_file_open(cfg->watermark_dir ? cfg->watermark_dir : "./var/watermarks", out,
-                                  err);
+    const char *name = opts->name ? opts->name : DM_WATERMARK_DEFAULT_NAME;
+    if (opts->azure_connection_string)
+        return dm_watermark_azure_open(opts->azure_connection_string, name, out, err);
+    return dm_watermark_file_open(opts->dir ? opts->dir : DM_WATERMARK_DEFAULT_DIR, name, out, err);
 }
 
 void dm_watermark_free(struct dm_watermark_store *s)

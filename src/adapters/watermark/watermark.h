@@ -1,16 +1,20 @@
 /*
  * watermark.h - where the catalogue is known to be current: {lastUpdatedAt, lastRunId,
- * lastRunCompletedAt}. Two backends behind one vtable: a versioned file (WATERMARK_DIR,
- * default) and Azure Blob Storage (container "watermarks", blob "watermark.json", Shared Key
- * auth, If-Match / If-None-Match conditional writes) when AZURE_STORAGE_CONNECTION_STRING is
- * set. The watermark only moves forward: a write older than the stored one is refused.
+ * lastRunCompletedAt}. Two backends behind one vtable (watermark_impl.h, private), chosen once
+ * from struct dm_watermark_opts: a versioned file in a directory (default) and Azure Blob
+ * Storage (container "watermarks", Shared Key or container SAS, If-Match / If-None-Match
+ * conditional writes) when a storage connection string is given. Each watermark has a name,
+ * the file or blob name ("watermark.json" by default), so several can share a directory or a
+ * container. The watermark only moves forward: a write older than the stored one is refused.
+ * The options come from the configuration in one place: src/app/adapter_opts.c.
  */
 #ifndef DM_ADAPTERS_WATERMARK_H
 #define DM_ADAPTERS_WATERMARK_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "core/config.h"
 #include "core/crypto.h"
 #include "core/error.h"
 
@@ -28,9 +32,29 @@ enum dm_err dm_watermark_from_json(const char *text, size_t len, struct dm_water
 
 struct dm_watermark_store;
 
-/* Open the backend chosen by configuration. */
-enum dm_err dm_watermark_open(const struct dm_config *cfg, struct dm_watermark_store **out,
+/* The default watermark name (the seed's file and blob). */
+#define DM_WATERMARK_DEFAULT_NAME "watermark.json"
+/* The default directory of the file backend. */
+#define DM_WATERMARK_DEFAULT_DIR "./var/watermarks"
+/* Longest watermark name. */
+#define DM_WATERMARK_MAX_NAME 200
+
+/* What a watermark store needs (strings borrowed for the call to dm_watermark_open only). */
+struct dm_watermark_opts {
+    /* Azure Blob when set (AZURE_STORAGE_CONNECTION_STRING), else the file backend. */
+    const char *azure_connection_string;
+    const char *dir;  /* file backend directory (WATERMARK_DIR); NULL: DM_WATERMARK_DEFAULT_DIR */
+    const char *name; /* file / blob name; NULL: DM_WATERMARK_DEFAULT_NAME. Letters, digits,
+                       * '.', '_' and '-', not starting with '.', not ending in '.<digits>'
+                       * (the file backend's history suffix), at most DM_WATERMARK_MAX_NAME. */
+};
+
+/* Open the backend the options choose. DM_ERR_INVALID for a bad name, directory or
+ * connection string (the message never quotes a key or token). */
+enum dm_err dm_watermark_open(const struct dm_watermark_opts *opts, struct dm_watermark_store **out,
                               struct dm_error *err) DM_MUST_CHECK;
+/* True when name is acceptable as a watermark name (see struct dm_watermark_opts). */
+bool dm_watermark_name_valid(const char *name);
 void dm_watermark_free(struct dm_watermark_store *s);
 const char *dm_watermark_backend_name(const struct dm_watermark_store *s); /* "file" | "azure" */
 
@@ -47,14 +71,5 @@ enum dm_err dm_watermark_write(struct dm_watermark_store *s, const struct dm_wat
  * equal (then DM_OK without writing; *written false). Retries on concurrent-write conflicts. */
 enum dm_err dm_watermark_advance(struct dm_watermark_store *s, const struct dm_watermark *wm,
                                  bool *written, struct dm_error *err) DM_MUST_CHECK;
-
-struct dm_watermark_ops {
-    const char *name;
-    enum dm_err (*read)(struct dm_watermark_store *s, struct dm_watermark *wm, char *etag,
-                        size_t etag_size, struct dm_error *err);
-    enum dm_err (*write)(struct dm_watermark_store *s, const struct dm_watermark *wm,
-                         const char *expected_etag, struct dm_error *err);
-    void (*free)(struct dm_watermark_store *s);
-};
 
 #endif

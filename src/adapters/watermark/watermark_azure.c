@@ -1,6 +1,7 @@
 /*
  * watermark_azure.c - Azure Blob watermark backend over the HTTP client: container
- * "watermarks", blob "watermark.json", reads return the blob's ETag, writes are conditional
+ * "watermarks", blob <name> ("watermark.json" by default), reads return the blob's ETag, writes
+ * are conditional
  * (If-Match on the ETag, or If-None-Match: * for the first), 409/412 map to DM_ERR_CONFLICT.
  * Blob versioning on the account keeps the history. Works against Azurite
  * (UseDevelopmentStorage=true).
@@ -19,26 +20,28 @@
  * token is cut out of them). Connection strings, Shared Key signatures and SAS requests are
  * adapters/azure/storage.c's, shared with the file feed's Blob reads.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapters/azure/storage.h"
 #include "adapters/http/client.h"
-#include "adapters/watermark/watermark_backends.h"
+#include "adapters/watermark/watermark_impl.h"
 #include "core/buf.h"
 #include "core/log.h"
 
 #define AZ_CONTAINER "watermarks"
-#define AZ_BLOB "watermark.json"
 
 struct azure_store {
     struct dm_azure_storage *st; /* credentials and endpoint (adapters/azure/storage.h) */
     bool container_ready;
+    char *name; /* the blob: "watermark.json" */
+    char *path; /* "/watermarks/<name>" */
 };
 
 struct az_req {
     const char *method;
-    const char *path;  /* "/watermarks/watermark.json" */
+    const char *path;  /* "/watermarks/<name>" */
     const char *query; /* "restype=container" or NULL (single parameter) */
     const char *content_type;
     const char *if_match;
@@ -119,7 +122,7 @@ static enum dm_err az_read(struct dm_watermark_store *s, struct dm_watermark *wm
 {
     struct azure_store *az = s->impl;
     struct dm_http_response resp;
-    struct az_req r = {.method = "GET", .path = "/" AZ_CONTAINER "/" AZ_BLOB};
+    struct az_req r = {.method = "GET", .path = az->path};
     enum dm_err e = az_do(az, &r, &resp, err);
     if (e != DM_OK)
         goto out;
@@ -128,7 +131,9 @@ static enum dm_err az_read(struct dm_watermark_store *s, struct dm_watermark *wm
         goto out;
     }
     if (resp.status != 200) {
-        e = status_error(&resp, "read " AZ_BLOB, err);
+        char what[DM_WATERMARK_MAX_NAME + 8];
+        snprintf(what, sizeof(what), "read %s", az->name);
+        e = status_error(&resp, what, err);
         goto out;
     }
     e = dm_watermark_from_json(resp.body.data ? resp.body.data : "", resp.body.len, wm, err);
@@ -138,7 +143,7 @@ static enum dm_err az_read(struct dm_watermark_store *s, struct dm_watermark *wm
         goto out;
     }
     if (etag && etag_size && !dm_http_header(&resp, "ETag", etag, etag_size)) {
-        e = dm_error_set(err, DM_ERR_REMOTE, "azure: read " AZ_BLOB ": no ETag");
+        e = dm_error_set(err, DM_ERR_REMOTE, "azure: read %s: no ETag", az->name);
         goto out;
     }
 out:
@@ -171,7 +176,7 @@ static enum dm_err az_write(struct dm_watermark_store *s, const struct dm_waterm
     struct dm_http_response resp;
     struct az_req r = {
         .method = "PUT",
-        .path = "/" AZ_CONTAINER "/" AZ_BLOB,
+        .path = az->path,
         .content_type = "application/json",
         .if_match = expected_etag,
         .if_none_match = expected_etag ? NULL : "*",
@@ -181,7 +186,9 @@ static enum dm_err az_write(struct dm_watermark_store *s, const struct dm_waterm
     };
     e = az_do(az, &r, &resp, err);
     if (e == DM_OK && resp.status != 201 && resp.status != 200) {
-        e = status_error(&resp, "write " AZ_BLOB, err);
+        char what[DM_WATERMARK_MAX_NAME + 8];
+        snprintf(what, sizeof(what), "write %s", az->name);
+        e = status_error(&resp, what, err);
         if (resp.status == 409 || resp.status == 412)
             e = dm_error_set(err, DM_ERR_CONFLICT,
                              "watermark: changed since it was read (HTTP %ld)", resp.status);
@@ -195,6 +202,8 @@ static void az_free(struct dm_watermark_store *s)
 {
     struct azure_store *az = s->impl;
     dm_azure_storage_free(az->st);
+    free(az->name);
+    free(az->path);
     free(az);
     free(s);
 }
@@ -206,16 +215,23 @@ static const struct dm_watermark_ops azure_ops = {
     .free = az_free,
 };
 
-enum dm_err dm_watermark_azure_open(const char *cs, struct dm_watermark_store **out,
-                                    struct dm_error *err)
+enum dm_err dm_watermark_azure_open(const char *cs, const char *name,
+                                    struct dm_watermark_store **out, struct dm_error *err)
 {
     *out = NULL;
+    if (name == NULL)
+        name = DM_WATERMARK_DEFAULT_NAME;
+    if (!dm_watermark_name_valid(name))
+        return dm_error_set(err, DM_ERR_INVALID, "watermark: '%.*s' is not a watermark name",
+                            DM_WATERMARK_MAX_NAME, name);
     struct dm_azure_storage *st = NULL;
     enum dm_err e = dm_azure_storage_open(cs, &st, err);
     if (e != DM_OK)
         return e;
     struct azure_store *az = dm_xcalloc(1, sizeof(*az));
     az->st = st;
+    az->name = dm_xstrdup(name);
+    az->path = dm_xasprintf("/" AZ_CONTAINER "/%s", name);
     /* A container SAS cannot create its container: Terraform does. */
     az->container_ready = dm_azure_storage_uses_sas(st);
     struct dm_watermark_store *s = dm_xcalloc(1, sizeof(*s));

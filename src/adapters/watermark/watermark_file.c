@@ -1,9 +1,11 @@
 /*
- * watermark_file.c - file watermark backend: WATERMARK_DIR/watermark.json, replaced atomically
- * (temp file + fsync + rename + directory fsync) under an exclusive flock, so concurrent writers
- * in several processes see a consistent compare-and-write. The etag is the SHA-256 of the
- * file's bytes. Each replaced version is kept as watermark.json.<ms since epoch> (hard link),
- * the newest DM_WATERMARK_FILE_HISTORY of them retained.
+ * watermark_file.c - file watermark backend: <dir>/<name> (WATERMARK_DIR/watermark.json by
+ * default), replaced atomically (temp file + fsync + rename + directory fsync) under an
+ * exclusive flock on <dir>/.watermark.lock, so concurrent writers in several processes see a
+ * consistent compare-and-write. The lock is one per directory, shared by every name in it:
+ * writes are rare (one per run), so serialising them costs nothing. The etag is the SHA-256 of
+ * the file's bytes. Each replaced version is kept as <name>.<ms since epoch> (hard link), the
+ * newest DM_WATERMARK_FILE_HISTORY of them retained.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -15,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "adapters/watermark/watermark_backends.h"
+#include "adapters/watermark/watermark_impl.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/timeutil.h"
@@ -24,6 +26,7 @@
 
 struct file_store {
     char *dir;
+    char *name; /* "watermark.json" */
 };
 
 static enum dm_err mkdir_p(const char *path, struct dm_error *err)
@@ -96,8 +99,8 @@ static enum dm_err file_read(struct dm_watermark_store *s, struct dm_watermark *
                              size_t etag_size, struct dm_error *err)
 {
     struct file_store *fs = s->impl;
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/watermark.json", fs->dir);
+    char path[4400];
+    snprintf(path, sizeof(path), "%s/%s", fs->dir, fs->name);
     char *data = NULL;
     size_t len = 0;
     enum dm_err e = read_file(path, &data, &len, err);
@@ -135,9 +138,10 @@ static int cmp_str_desc(const void *a, const void *b)
     return -strcmp(x, y);
 }
 
-/* Keep the newest DM_WATERMARK_FILE_HISTORY watermark.json.<digits> files. */
-static void prune_history(const char *dir)
+/* Keep the newest DM_WATERMARK_FILE_HISTORY <name>.<digits> files. */
+static void prune_history(const char *dir, const char *name)
 {
+    size_t prefix = strlen(name);
     DIR *d = opendir(dir);
     if (d == NULL)
         return;
@@ -146,9 +150,9 @@ static void prune_history(const char *dir)
     struct dirent *de;
     while ((de = readdir(d)) != NULL && n < 256) {
         const char *p = de->d_name;
-        if (strncmp(p, "watermark.json.", 15))
+        if (strncmp(p, name, prefix) != 0 || p[prefix] != '.')
             continue;
-        p += 15;
+        p += prefix + 1;
         if (*p == '\0' || strspn(p, "0123456789") != strlen(p))
             continue;
         names[n++] = dm_xstrdup(de->d_name);
@@ -173,10 +177,10 @@ static enum dm_err file_write(struct dm_watermark_store *s, const struct dm_wate
     enum dm_err e = mkdir_p(fs->dir, err);
     if (e != DM_OK)
         return e;
-    char path[4200], lockpath[4200], tmppath[4300], histpath[4300];
-    snprintf(path, sizeof(path), "%s/watermark.json", fs->dir);
+    char path[4400], lockpath[4200], tmppath[4500], histpath[4500];
+    snprintf(path, sizeof(path), "%s/%s", fs->dir, fs->name);
     snprintf(lockpath, sizeof(lockpath), "%s/.watermark.lock", fs->dir);
-    snprintf(tmppath, sizeof(tmppath), "%s/.watermark.json.tmp.%ld", fs->dir, (long)getpid());
+    snprintf(tmppath, sizeof(tmppath), "%s/.%s.tmp.%ld", fs->dir, fs->name, (long)getpid());
     int lockfd = -1, fd = -1;
     char *cur = NULL, *json = NULL;
     bool tmp_created = false;
@@ -243,7 +247,7 @@ static enum dm_err file_write(struct dm_watermark_store *s, const struct dm_wate
     fd = -1;
     if (exists) {
         /* Keep the version being replaced. */
-        snprintf(histpath, sizeof(histpath), "%s/watermark.json.%lld", fs->dir,
+        snprintf(histpath, sizeof(histpath), "%s/%s.%lld", fs->dir, fs->name,
                  (long long)dm_now_ms());
         if (link(path, histpath) != 0 && errno != EEXIST)
             dm_warn(NULL, "watermark: could not keep history %s: %s", histpath, strerror(errno));
@@ -256,7 +260,7 @@ static enum dm_err file_write(struct dm_watermark_store *s, const struct dm_wate
     e = fsync_dir(fs->dir, err);
     if (e != DM_OK)
         goto out;
-    prune_history(fs->dir);
+    prune_history(fs->dir, fs->name);
 out:
     if (fd >= 0)
         close(fd);
@@ -273,6 +277,7 @@ static void file_free(struct dm_watermark_store *s)
 {
     struct file_store *fs = s->impl;
     free(fs->dir);
+    free(fs->name);
     free(fs);
     free(s);
 }
@@ -284,16 +289,22 @@ static const struct dm_watermark_ops file_ops = {
     .free = file_free,
 };
 
-enum dm_err dm_watermark_file_open(const char *dir, struct dm_watermark_store **out,
-                                   struct dm_error *err)
+enum dm_err dm_watermark_file_open(const char *dir, const char *name,
+                                   struct dm_watermark_store **out, struct dm_error *err)
 {
     *out = NULL;
+    if (name == NULL)
+        name = DM_WATERMARK_DEFAULT_NAME;
+    if (!dm_watermark_name_valid(name))
+        return dm_error_set(err, DM_ERR_INVALID, "watermark: '%.*s' is not a watermark name",
+                            DM_WATERMARK_MAX_NAME, name);
     if (dir == NULL || dir[0] == '\0')
         return dm_error_set(err, DM_ERR_INVALID, "watermark: WATERMARK_DIR is empty");
     if (strlen(dir) > 4000)
         return dm_error_set(err, DM_ERR_INVALID, "watermark: WATERMARK_DIR is too long");
     struct file_store *fs = dm_xcalloc(1, sizeof(*fs));
     fs->dir = dm_xstrdup(dir);
+    fs->name = dm_xstrdup(name);
     struct dm_watermark_store *s = dm_xcalloc(1, sizeof(*s));
     s->ops = &file_ops;
     s->impl = fs;

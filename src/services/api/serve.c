@@ -16,6 +16,7 @@
 #include "adapters/jobtrigger/jobtrigger.h"
 #include "adapters/queue/queue.h"
 #include "adapters/watermark/watermark.h"
+#include "app/adapter_opts.h"
 #include "core/signals.h"
 #include "core/timeutil.h"
 #include "services/api/api.h"
@@ -65,12 +66,12 @@ enum dm_err dm_api_serve(struct dm_app *app, struct dm_error *err)
              app->cfg.cors_origins ? app->cfg.cors_origins : "*");
     dm_http_global_init();
     struct dm_error derr = {0}; /* dependencies the API runs without */
-    if (dm_queue_open(&app->cfg, app->db, &api.queue, &derr) != DM_OK) {
+    if (dm_app_queue_open(&app->cfg, app->db, &api.queue, &derr) != DM_OK) {
         dm_warn(NULL, "queue unavailable (%s): triggers that send messages answer 503",
                 derr.message);
         api.queue = NULL;
     }
-    if (dm_watermark_open(&app->cfg, &api.wm, &derr) != DM_OK) {
+    if (dm_app_watermark_open(&app->cfg, &api.wm, &derr) != DM_OK) {
         dm_warn(NULL, "watermark store unavailable: %s", derr.message);
         api.wm = NULL;
     }
@@ -80,7 +81,7 @@ enum dm_err dm_api_serve(struct dm_app *app, struct dm_error *err)
         dm_info(NULL, "supplier trading off: %s", derr.message);
         api.feed = NULL;
     }
-    api.trigger = dm_jobtrigger_open(&app->cfg, "/proc/self/exe");
+    api.trigger = dm_app_jobtrigger_open(&app->cfg, "/proc/self/exe");
     api.keys = api_keycache_new();
     api.rl = api_ratelimit_new(app->cfg.api_rate_limit_rps, app->cfg.api_rate_limit_rps);
     api.rl_fail = api_ratelimit_new(app->cfg.api_auth_failures_per_min / 60.0,

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "adapters/http/client.h"
+#include "app/adapter_opts.h"
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/signals.h"
@@ -113,17 +114,17 @@ enum dm_err dm_consolidator_run(struct dm_app *app, const struct dm_consolidator
     snprintf(cs.instance_id, sizeof(cs.instance_id), "%.40s-%d", host, (int)getpid());
     struct dm_error e = {0};
     enum dm_err rc = DM_OK;
-    if ((rc = dm_queue_open(&app->cfg, app->db, &cs.queue, &e)) != DM_OK) {
+    if ((rc = dm_app_queue_open(&app->cfg, app->db, &cs.queue, &e)) != DM_OK) {
         dm_error(NULL, "queue: %s", e.message);
         dm_error_set(err, rc, "queue: %s", e.message);
         goto out;
     }
-    if ((rc = dm_watermark_open(&app->cfg, &cs.wm, &e)) != DM_OK) {
+    if ((rc = dm_app_watermark_open(&app->cfg, &cs.wm, &e)) != DM_OK) {
         dm_error(NULL, "watermark: %s", e.message);
         dm_error_set(err, rc, "watermark: %s", e.message);
         goto out;
     }
-    cs.alert = dm_alert_open(&app->cfg);
+    cs.alert = dm_app_alert_open(&app->cfg);
     dm_info(NULL, "consolidator %s started (queue %s, watermark %s, alerts %s, batch %d x %d)",
             cs.instance_id, dm_queue_backend_name(cs.queue), dm_watermark_backend_name(cs.wm),
             dm_alert_backend_name(cs.alert), cs.batch_size, cs.concurrency);

@@ -9,6 +9,7 @@
 #include "adapters/db/db.h"
 #include "adapters/queue/queue.h"
 #include "adapters/watermark/watermark.h"
+#include "app/adapter_opts.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/num.h"
@@ -75,7 +76,7 @@ static void check_dead_letters(struct dm_app *app, struct dm_check_result *r)
 {
     struct dm_error err = {0};
     struct dm_queue *q = NULL;
-    if (dm_queue_open(&app->cfg, app->db, &q, &err) != DM_OK) {
+    if (dm_app_queue_open(&app->cfg, app->db, &q, &err) != DM_OK) {
         unknown(r, err.message);
         return;
     }
@@ -177,7 +178,7 @@ static void check_watermark(struct dm_app *app, struct dm_check_result *r)
 {
     struct dm_error err = {0};
     struct dm_watermark_store *s = NULL;
-    if (dm_watermark_open(&app->cfg, &s, &err) != DM_OK) {
+    if (dm_app_watermark_open(&app->cfg, &s, &err) != DM_OK) {
         unknown(r, err.message);
         return;
     }
@@ -257,7 +258,7 @@ int dm_check_notify(struct dm_app *app, const struct dm_check_result res[DM_CHEC
         json_decref(f);
     }
     if (send_alerts && bad > 0) {
-        struct dm_alert_sink *sink = dm_alert_open(&app->cfg);
+        struct dm_alert_sink *sink = dm_app_alert_open(&app->cfg);
         for (int i = 0; i < DM_CHECK_COUNT; i++)
             if (res[i].state != DM_CHECK_OK)
                 alert_breach(sink, &res[i]);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "adapters/watermark/watermark.h"
+#include "app/adapter_opts.h"
 #include "core/failpoint.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -140,7 +141,7 @@ enum dm_err dm_scheduler_plan(const struct dm_sched_env *env, const struct dm_sc
     enum dm_err e;
 
     /* 1. Watermark: absent -> full; unreadable -> no run. */
-    e = dm_watermark_open(env->cfg, &wms, err);
+    e = dm_app_watermark_open(env->cfg, &wms, err);
     if (e != DM_OK)
         goto out;
     struct dm_watermark wm = {0};

@@ -13,6 +13,7 @@
 #include "adapters/http/client.h"
 #include "adapters/queue/consumer.h"
 #include "adapters/queue/queue.h"
+#include "app/adapter_opts.h"
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/json.h"
@@ -528,7 +529,7 @@ enum dm_err dm_worker_run(struct dm_app *app, struct dm_error *err)
         app->db = bigger;
     }
     w.db = app->db;
-    rc = dm_queue_open(&app->cfg, app->db, &w.queue, err);
+    rc = dm_app_queue_open(&app->cfg, app->db, &w.queue, err);
     if (rc != DM_OK)
         goto out;
     const struct dm_queue_settings *qs = dm_queue_handle_settings(w.queue, DM_Q_WORK_ITEMS);
@@ -537,7 +538,7 @@ enum dm_err dm_worker_run(struct dm_app *app, struct dm_error *err)
     rc = dm_feed_open(&app->cfg, DM_FEED_DEFAULT, 0, &w.feed, err);
     if (rc != DM_OK)
         goto out;
-    w.alert = dm_alert_open(&app->cfg);
+    w.alert = dm_app_alert_open(&app->cfg);
     char host[64] = "";
     if (gethostname(host, sizeof(host)) != 0)
         snprintf(host, sizeof(host), "worker");
