@@ -69,3 +69,6 @@ endforeach()
 # Structure: dependencies run one way (tests/structure/layers.sh, docs/architecture.md "Layers").
 add_test(NAME structure.layers COMMAND bash ${CMAKE_SOURCE_DIR}/tests/structure/layers.sh ${CMAKE_SOURCE_DIR}/src)
 set_tests_properties(structure.layers PROPERTIES LABELS structure)
+# ... and layers.sh itself reports each kind of violation (seeded into a copy of src/).
+add_test(NAME structure.layers_rules COMMAND bash ${CMAKE_SOURCE_DIR}/tests/structure/layers_rules.sh ${CMAKE_SOURCE_DIR}/src)
+set_tests_properties(structure.layers_rules PROPERTIES LABELS structure)

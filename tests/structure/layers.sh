@@ -4,7 +4,9 @@
 # layer keeps, and that services neither parse argv nor print:
 #   core/      includes only core/
 #   domain/    includes only core/ and domain/
-#   adapters/  includes only core/, domain/ and adapters/
+#   adapters/  includes only core/, domain/ and adapters/, and never core/config.h: each
+#              adapter takes its own small options struct, filled from the configuration in
+#              one place (src/app/adapter_opts.c)
 #   store/     includes only core/, domain/, adapters/db/ and store/ (table owners: no queue,
 #              no alert, no feed; services send what a state change asks for)
 #   app/       includes neither services/ nor commands/
@@ -22,12 +24,19 @@ if [ ! -d "$src" ]; then
 fi
 cd "$src" || exit 2
 
-# Allowed exceptions, one "file include" pair per line, each with the reason.
-# (None: every include that broke a rule was fixed in the code instead.)
-ALLOWED=""
+# Allowed exceptions, one "file-glob include" pair per line, each with the reason.
+# - adapters/feed/ still opens feeds from struct dm_config (dm_feed_open, nivoda's options):
+#   the feed open is being reworked (per-feed configuration) and moves to adapter options
+#   with it; until then it alone may include core/config.h.
+ALLOWED="adapters/feed/* core/config.h"
 
 allowed() { # file include
-    [ -n "$ALLOWED" ] && printf '%s\n' "$ALLOWED" | grep -qxF "$1 $2"
+    local pattern inc
+    while read -r pattern inc; do
+        # shellcheck disable=SC2053 # the pattern is a glob on purpose
+        [ -n "$pattern" ] && [[ "$1" == $pattern ]] && [ "$2" = "$inc" ] && return 0
+    done <<<"$ALLOWED"
+    return 1
 }
 
 violations=0
@@ -71,6 +80,8 @@ for f in "${files[@]}"; do
         fi
         if ! [[ "$inc" =~ $rule ]]; then
             report "$f:$line" "includes $inc: ${f%%/*}/ may include only what matches $rule"
+        elif [[ "$f" == adapters/* ]] && [[ "$inc" == core/config.h ]]; then
+            report "$f:$line" "includes core/config.h: adapters take an options struct (src/app/adapter_opts.c maps the configuration)"
         fi
     done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$f" |
         sed -E 's/^([0-9]+):[^"]*"([^"]*)".*/\1:\2/')
