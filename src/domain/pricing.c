@@ -1,9 +1,182 @@
-/* pricing.c - rule matching and exact cent arithmetic for retail prices. */
+/* pricing.c - the pricing-rule fields, rule matching and exact cent arithmetic for retail
+ * prices. */
 #include "domain/pricing.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "domain/shapes.h"
+
+#define ROFF(f) (int)offsetof(struct dm_pricing_rule, f)
+#define IOFF(f) (int)offsetof(struct dm_pricing_input, f)
+#define NONE DM_PRICING_NONE
+
+/* Every column of pricing_rules, once, in the order the API shows them: the match below, the
+ * consolidator's loader, the reprice statement and the API read this table (pricing.h). A new
+ * criterion of an existing kind is one row here and its column in a migration. */
+const struct dm_pricing_field dm_pricing_fields[] = {
+    {.name = "id",
+     .sql_type = "uuid",
+     .type = DM_PRT_UUID,
+     .server = true,
+     .rule = ROFF(id),
+     .flag = NONE,
+     .input = NONE},
+    {.name = "name",
+     .sql_type = "text",
+     .type = DM_PRT_TEXT,
+     .nullable = true,
+     .rule = NONE,
+     .flag = NONE,
+     .input = NONE,
+     .max = 200},
+    {.name = "priority",
+     .sql_type = "integer",
+     .type = DM_PRT_INT,
+     .required = true,
+     .rule = ROFF(priority),
+     .flag = NONE,
+     .input = NONE,
+     .lo = -1e9,
+     .hi = 1e9,
+     .range_msg = "is out of range"},
+    {.name = "carat_min",
+     .sql_type = "numeric(6,2)",
+     .type = DM_PRT_FIXED,
+     .match = DM_PRM_MIN,
+     .nullable = true,
+     .rule = ROFF(carat_min_c2),
+     .flag = ROFF(has_carat_min),
+     .scale = 2,
+     .stone = "carats",
+     .input = IOFF(carats_c2),
+     .lo = 0,
+     .hi = 1e12,
+     .range_msg = "must not be negative"},
+    {.name = "carat_max",
+     .sql_type = "numeric(6,2)",
+     .type = DM_PRT_FIXED,
+     .match = DM_PRM_MAX,
+     .nullable = true,
+     .rule = ROFF(carat_max_c2),
+     .flag = ROFF(has_carat_max),
+     .scale = 2,
+     .stone = "carats",
+     .input = IOFF(carats_c2),
+     .lo = 0,
+     .hi = 1e12,
+     .range_msg = "must not be negative"},
+    {.name = "shapes",
+     .sql_type = "text[]",
+     .type = DM_PRT_SET,
+     .match = DM_PRM_IN,
+     .rule = ROFF(shapes),
+     .flag = ROFF(nshapes),
+     .stone = "shape",
+     .input = IOFF(shape),
+     .max = DM_SHAPE_COUNT,
+     .known = dm_shape_known,
+     .item = "shape"},
+    {.name = "lab_grown",
+     .sql_type = "boolean",
+     .type = DM_PRT_BOOL,
+     .match = DM_PRM_EQ,
+     .nullable = true,
+     .rule = ROFF(lab_grown),
+     .flag = NONE,
+     .stone = "lab_grown",
+     .input = IOFF(lab_grown)},
+    {.name = "feed",
+     .sql_type = "text",
+     .type = DM_PRT_TEXT,
+     .match = DM_PRM_EQ,
+     .nullable = true,
+     .rule = ROFF(feed),
+     .flag = NONE,
+     .stone = "feed",
+     .input = IOFF(feed),
+     .max = 200},
+    {.name = "price_min",
+     .sql_type = "numeric(12,2)",
+     .type = DM_PRT_FIXED,
+     .match = DM_PRM_MIN,
+     .nullable = true,
+     .rule = ROFF(price_min_cents),
+     .flag = ROFF(has_price_min),
+     .scale = 2,
+     .stone = "feed_price",
+     .input = IOFF(feed_price_cents),
+     .lo = 0,
+     .hi = 1e12,
+     .range_msg = "must not be negative"},
+    {.name = "price_max",
+     .sql_type = "numeric(12,2)",
+     .type = DM_PRT_FIXED,
+     .match = DM_PRM_MAX,
+     .nullable = true,
+     .rule = ROFF(price_max_cents),
+     .flag = ROFF(has_price_max),
+     .scale = 2,
+     .stone = "feed_price",
+     .input = IOFF(feed_price_cents),
+     .lo = 0,
+     .hi = 1e12,
+     .range_msg = "must not be negative"},
+    {.name = "markup_ratio",
+     .sql_type = "numeric(6,4)",
+     .type = DM_PRT_FIXED,
+     .required = true,
+     .rule = ROFF(markup_e4),
+     .flag = NONE,
+     .scale = 4,
+     .input = NONE,
+     .lo = 0,
+     .hi = 100,
+     .open = true,
+     .range_msg = "must be greater than 0 (and below 100)"},
+    {.name = "rating",
+     .sql_type = "smallint",
+     .type = DM_PRT_INT,
+     .nullable = true,
+     .rule = ROFF(rating),
+     .flag = NONE,
+     .input = NONE,
+     .lo = 1,
+     .hi = 10,
+     .range_msg = "must be between 1 and 10"},
+    {.name = "active",
+     .sql_type = "boolean",
+     .type = DM_PRT_BOOL,
+     .rule = NONE,
+     .flag = NONE,
+     .input = NONE},
+    {.name = "created_at",
+     .sql_type = "timestamp with time zone",
+     .type = DM_PRT_TIME,
+     .server = true,
+     .rule = NONE,
+     .flag = NONE,
+     .input = NONE},
+    {.name = "updated_at",
+     .sql_type = "timestamp with time zone",
+     .type = DM_PRT_TIME,
+     .server = true,
+     .rule = NONE,
+     .flag = NONE,
+     .input = NONE},
+};
+#define NFIELDS (sizeof(dm_pricing_fields) / sizeof(dm_pricing_fields[0]))
+_Static_assert(NFIELDS <= DM_PRICING_MAX_FIELDS, "raise DM_PRICING_MAX_FIELDS");
+const size_t dm_pricing_nfields = NFIELDS;
+
+const struct dm_pricing_field *dm_pricing_field_find(const char *name)
+{
+    for (size_t i = 0; i < dm_pricing_nfields; i++)
+        if (!strcmp(dm_pricing_fields[i].name, name))
+            return &dm_pricing_fields[i];
+    return NULL;
+}
 
 static int rule_cmp(const void *a, const void *b)
 {
@@ -19,27 +192,53 @@ void dm_pricing_sort(struct dm_pricing_rule *rules, size_t n)
         qsort(rules, n, sizeof(*rules), rule_cmp);
 }
 
+/* One criterion of rule r against the stone in: true when it holds (or is "any"). */
+static bool criterion_holds(const struct dm_pricing_field *f, const struct dm_pricing_rule *r,
+                            const struct dm_pricing_input *in)
+{
+    const char *rv = (const char *)r + f->rule, *iv = (const char *)in + f->input;
+    switch (f->match) {
+    case DM_PRM_MIN:
+    case DM_PRM_MAX: {
+        if (f->flag != NONE && !*(const bool *)((const char *)r + f->flag))
+            return true;
+        int64_t stone = *(const int64_t *)iv, bound = *(const int64_t *)rv;
+        return f->match == DM_PRM_MIN ? stone >= bound : stone <= bound;
+    }
+    case DM_PRM_IN: {
+        int n = *(const int *)((const char *)r + f->flag);
+        char *const *names = *(char *const *const *)rv;
+        const char *stone = *(const char *const *)iv;
+        if (n == 0)
+            return true;
+        for (int i = 0; i < n; i++)
+            if (stone != NULL && strcasecmp(names[i], stone) == 0)
+                return true;
+        return false;
+    }
+    case DM_PRM_EQ:
+        if (f->type == DM_PRT_BOOL) {
+            int want = *(const int *)rv;
+            return want < 0 || (want != 0) == *(const bool *)iv;
+        } else {
+            const char *want = *(const char *const *)rv, *stone = *(const char *const *)iv;
+            return want == NULL || (stone != NULL && strcmp(want, stone) == 0);
+        }
+    case DM_PRM_NONE:
+        break;
+    }
+    return true;
+}
+
 static bool rule_matches(const struct dm_pricing_rule *r, const struct dm_pricing_input *in)
 {
-    if (r->has_carat_min && in->carats_c2 < r->carat_min_c2)
-        return false;
-    if (r->has_carat_max && in->carats_c2 > r->carat_max_c2)
-        return false;
-    if (r->nshapes > 0) {
-        bool found = false;
-        for (int i = 0; i < r->nshapes && !found; i++)
-            found = in->shape != NULL && strcasecmp(r->shapes[i], in->shape) == 0;
-        if (!found)
+    /* Unrolled, each row's constants fold into its check: as fast as the checks written out
+     * by hand (the consolidator matches every stone against the rules). */
+#pragma GCC unroll 32
+    for (size_t i = 0; i < NFIELDS; i++)
+        if (dm_pricing_fields[i].match != DM_PRM_NONE &&
+            !criterion_holds(&dm_pricing_fields[i], r, in))
             return false;
-    }
-    if (r->lab_grown >= 0 && (r->lab_grown != 0) != in->lab_grown)
-        return false;
-    if (r->feed != NULL && (in->feed == NULL || strcmp(r->feed, in->feed) != 0))
-        return false;
-    if (r->has_price_min && in->feed_price_cents < r->price_min_cents)
-        return false;
-    if (r->has_price_max && in->feed_price_cents > r->price_max_cents)
-        return false;
     return true;
 }
 
@@ -122,10 +321,21 @@ void dm_pricing_rules_free(struct dm_pricing_rule *rules, size_t n)
     if (rules == NULL)
         return;
     for (size_t i = 0; i < n; i++) {
-        for (int j = 0; j < rules[i].nshapes; j++)
-            free(rules[i].shapes[j]);
-        free(rules[i].shapes);
-        free(rules[i].feed);
+        char *base = (char *)&rules[i];
+        for (size_t k = 0; k < dm_pricing_nfields; k++) {
+            const struct dm_pricing_field *f = &dm_pricing_fields[k];
+            if (f->rule == NONE)
+                continue;
+            if (f->type == DM_PRT_SET) {
+                char **names = *(char ***)(base + f->rule);
+                int count = *(int *)(base + f->flag);
+                for (int j = 0; j < count; j++)
+                    free(names[j]);
+                free(names);
+            } else if (f->type == DM_PRT_TEXT) {
+                free(*(char **)(base + f->rule));
+            }
+        }
     }
     free(rules);
 }

@@ -6,8 +6,15 @@
  *   retail_price    = round_half_up(feed_price x markup, 2)
  *   price_per_carat = round_half_up(feed_price / carats, 2)
  * computed in integer arithmetic (no binary floating point). "Half up" rounds halves away from
- * zero, like PostgreSQL's round(numeric). Pure: no I/O. The reprice SQL in
- * services/consolidator/reprice.c mirrors these rules exactly.
+ * zero, like PostgreSQL's round(numeric). Pure: no I/O.
+ *
+ * Every column of pricing_rules is one row of dm_pricing_fields (pricing.c): its name (column
+ * and JSON member), SQL type, how it is held in struct dm_pricing_rule and, for a criterion, the
+ * stone value it is compared with and how. The match below, the consolidator's loader
+ * (services/consolidator/rules.c), the reprice statement's WHERE (services/consolidator/
+ * reprice.c) and the API's validation and JSON (services/api/pricing.c) all read the rows, so a
+ * new criterion of an existing kind is one row here plus its column in a migration
+ * (it.test_pricing_fields fails until the two agree).
  */
 #ifndef DM_DOMAIN_PRICING_H
 #define DM_DOMAIN_PRICING_H
@@ -54,6 +61,57 @@ struct dm_pricing_result {
     int64_t retail_price_cents;
     int64_t price_per_carat_cents;
 };
+
+/* How a field's value is held (in struct dm_pricing_rule, in SQL, in JSON). */
+enum dm_pricing_type {
+    DM_PRT_UUID,  /* char[DM_UUID_LEN]; set by the database */
+    DM_PRT_TIME,  /* timestamptz; set by the database, not held by the rule */
+    DM_PRT_TEXT,  /* char * (owned), NULL = SQL NULL */
+    DM_PRT_INT,   /* int; a nullable one holds SQL NULL as 0 */
+    DM_PRT_FIXED, /* int64_t count of 10^-scale units, with a bool "has" flag when nullable */
+    DM_PRT_SET,   /* char ** (owned) + int count; SQL text[] of upper-case names, never NULL */
+    DM_PRT_BOOL,  /* a nullable boolean held as int: -1 SQL NULL, 0 false, 1 true; a NOT NULL
+                   * one (active) is not held by the rule */
+};
+/* How a criterion compares the stone's value with the rule's. A NULL (or empty SET) rule
+ * value means "any". */
+enum dm_pricing_match {
+    DM_PRM_NONE, /* not a criterion */
+    DM_PRM_MIN,  /* FIXED: stone >= rule (int64_t stone value, same scale) */
+    DM_PRM_MAX,  /* FIXED: stone <= rule */
+    DM_PRM_IN,   /* SET: stone (const char *) is one of the names, case-insensitively */
+    DM_PRM_EQ,   /* BOOL: stone (bool) equals the rule; TEXT: stone (const char *) equals it */
+};
+#define DM_PRICING_NONE (-1)     /* an offset the field does not have */
+#define DM_PRICING_MAX_FIELDS 32 /* rows dm_pricing_fields may have (checked when compiled) */
+struct dm_pricing_field {
+    const char *name;     /* pricing_rules column, JSON member (camelCase accepted in bodies) */
+    const char *sql_type; /* the column's type as PostgreSQL's format_type() prints it */
+    enum dm_pricing_type type;
+    enum dm_pricing_match match;
+    bool nullable;     /* the column takes NULL (for a SET: JSON null means the empty set) */
+    bool required;     /* NOT NULL without a default: a new rule must give it */
+    bool server;       /* set by the database only (id, timestamps): never written by a client */
+    int rule;          /* offsetof the value in struct dm_pricing_rule, or DM_PRICING_NONE */
+    int flag;          /* FIXED: offsetof its bool "has" flag (DM_PRICING_NONE: NOT NULL);
+                        * SET: offsetof its int count */
+    int scale;         /* FIXED: decimals of the numeric column (10^-scale units) */
+    const char *stone; /* criterion: the diamonds column compared */
+    int input;         /* criterion: offsetof the stone's value in struct dm_pricing_input */
+    /* API validation of a client's value: INT and FIXED within [lo, hi] (open: (lo, hi)),
+     * else range_msg; TEXT at most max characters; SET at most max names, each accepted by
+     * known, an unknown one reported as "unknown <item>". */
+    double lo, hi;
+    bool open;
+    const char *range_msg;
+    size_t max;
+    bool (*known)(const char *name);
+    const char *item;
+};
+extern const struct dm_pricing_field dm_pricing_fields[];
+extern const size_t dm_pricing_nfields;
+/* The field called name, or NULL. */
+const struct dm_pricing_field *dm_pricing_field_find(const char *name);
 
 /* Order rules by priority ascending, then id. */
 void dm_pricing_sort(struct dm_pricing_rule *rules, size_t n);
