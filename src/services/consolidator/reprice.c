@@ -7,29 +7,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/crypto.h"
 #include "core/timeutil.h"
+#include "domain/pricing.h"
 
-/* The rule choice mirrors dm_pricing_match (domain/pricing.c); keep the two in step.
+/* The statement is built from the rows of dm_pricing_fields (domain/pricing.h), the table
+ * dm_pricing_match reads, so the SQL and the C choose the same rule: the rules CTE selects
+ * every column the rule holds (sets upper-cased), and each criterion becomes one clause of the
+ * lateral WHERE, "any" when the rule's value is NULL (or an empty set).
  * The update finds each priced row by its ctid (a TID scan per row): joined by id, each slice
  * hashed the whole table (32 full scans per reprice). A row updated concurrently is followed
  * to its newest version (the TID scan's recheck accepts it) and repriced there, as with the id
  * join; the id is compared as well. */
-static const char *REPRICE_SQL =
-    "WITH rules AS MATERIALIZED (SELECT id, priority, carat_min, carat_max, "
-    "ARRAY(SELECT upper(s) FROM unnest(shapes) s) AS shapes, lab_grown, feed, price_min, "
-    "price_max, markup_ratio, rating FROM pricing_rules WHERE active), "
-    "priced AS (SELECT d.ctid AS tid, d.id, d.retail_price AS old_retail, "
-    "coalesce(m.markup_ratio, 1.1500::numeric(6,4)) AS markup, m.rating, m.id AS rule_id "
-    "FROM diamonds d LEFT JOIN LATERAL (SELECT r.id, r.markup_ratio, r.rating FROM rules r "
-    "WHERE (r.carat_min IS NULL OR d.carats >= r.carat_min) "
-    "AND (r.carat_max IS NULL OR d.carats <= r.carat_max) "
-    "AND (cardinality(r.shapes) = 0 OR upper(d.shape) = ANY (r.shapes)) "
-    "AND (r.lab_grown IS NULL OR r.lab_grown = d.lab_grown) "
-    "AND (r.feed IS NULL OR r.feed = d.feed) "
-    "AND (r.price_min IS NULL OR d.feed_price >= r.price_min) "
-    "AND (r.price_max IS NULL OR d.feed_price <= r.price_max) "
-    "ORDER BY r.priority, r.id LIMIT 1) m ON true WHERE d.status = 'active' "
+static const char *const REPRICE_HEAD = "WITH rules AS MATERIALIZED (SELECT ";
+/* After the rules' columns; the default markup (DM_DEFAULT_MARKUP_E4) is printed into it. */
+#define REPRICE_PRICED                                                                             \
+    " FROM pricing_rules WHERE active), "                                                          \
+    "priced AS (SELECT d.ctid AS tid, d.id, d.retail_price AS old_retail, "                        \
+    "coalesce(m.markup_ratio, %lld.%04lld::numeric(6,4)) AS markup, m.rating, m.id AS rule_id "    \
+    "FROM diamonds d LEFT JOIN LATERAL (SELECT r.id, r.markup_ratio, r.rating FROM rules r "       \
+    "WHERE "
+/* After the criteria. */
+static const char *const REPRICE_TAIL =
+    " ORDER BY r.priority, r.id LIMIT 1) m ON true WHERE d.status = 'active' "
     "AND d.ctid >= format('(%s,0)', $1::bigint)::tid "
     "AND d.ctid < format('(%s,0)', $2::bigint)::tid), "
     "upd AS (UPDATE diamonds d SET markup_ratio = p.markup, rating = p.rating, "
@@ -42,6 +43,60 @@ static const char *REPRICE_SQL =
     "SELECT (SELECT count(*) FROM priced), count(*), count(*) FILTER (WHERE price_changed) "
     "FROM upd";
 
+/* One criterion as SQL over rule r and diamond d (the match of domain/pricing.c). */
+static enum dm_err criterion_sql(struct dm_buf *b, const struct dm_pricing_field *f)
+{
+    const char *n = f->name, *col = f->stone;
+    switch (f->match) {
+    case DM_PRM_MIN:
+        return dm_buf_appendf(b, "(r.%s IS NULL OR d.%s >= r.%s)", n, col, n);
+    case DM_PRM_MAX:
+        return dm_buf_appendf(b, "(r.%s IS NULL OR d.%s <= r.%s)", n, col, n);
+    case DM_PRM_IN:
+        return dm_buf_appendf(b, "(cardinality(r.%s) = 0 OR upper(d.%s) = ANY (r.%s))", n, col, n);
+    case DM_PRM_EQ:
+        return dm_buf_appendf(b, "(r.%s IS NULL OR r.%s = d.%s)", n, n, col);
+    case DM_PRM_NONE:
+        break;
+    }
+    return DM_ERR_INTERNAL;
+}
+
+/* The whole statement: $1, $2 are a slice's first and end block. */
+static enum dm_err reprice_sql(struct dm_buf *b)
+{
+    enum dm_err e = dm_buf_append_str(b, REPRICE_HEAD);
+    int n = 0;
+    for (size_t i = 0; i < dm_pricing_nfields && e == DM_OK; i++) {
+        const struct dm_pricing_field *f = &dm_pricing_fields[i];
+        if (f->rule == DM_PRICING_NONE)
+            continue;
+        if (n++)
+            e = dm_buf_append_str(b, ", ");
+        if (e == DM_OK)
+            e = f->type == DM_PRT_SET
+                    ? dm_buf_appendf(b, "ARRAY(SELECT upper(s) FROM unnest(%s) s) AS %s", f->name,
+                                     f->name)
+                    : dm_buf_append_str(b, f->name);
+    }
+    if (e == DM_OK)
+        e = dm_buf_appendf(b, REPRICE_PRICED, (long long)(DM_DEFAULT_MARKUP_E4 / DM_MARKUP_SCALE),
+                           (long long)(DM_DEFAULT_MARKUP_E4 % DM_MARKUP_SCALE));
+    n = 0;
+    for (size_t i = 0; i < dm_pricing_nfields && e == DM_OK; i++) {
+        const struct dm_pricing_field *f = &dm_pricing_fields[i];
+        if (f->match == DM_PRM_NONE)
+            continue;
+        if (n++)
+            e = dm_buf_append_str(b, " AND ");
+        if (e == DM_OK)
+            e = criterion_sql(b, f);
+    }
+    if (e == DM_OK)
+        e = dm_buf_append_str(b, REPRICE_TAIL);
+    return e;
+}
+
 /* The catalogue is repriced in RANGES slices of its physical blocks (TID range scans, so each
  * slice reads only its own pages), by THREADS connections at once: short transactions, and
  * both cores busy. Blocks are those that existed at the start; row versions this reprice
@@ -52,6 +107,7 @@ static const char *REPRICE_SQL =
 
 struct shared {
     struct dm_db *db;
+    const char *sql; /* reprice_sql */
     int64_t blocks;
     pthread_mutex_t mu;
     int next;
@@ -102,7 +158,7 @@ static void *reprice_worker(void *arg)
             if (e == DM_OK)
                 e = dm_db_exec(c, "SET LOCAL enable_mergejoin = off", 0, NULL, NULL, &err);
             if (e == DM_OK)
-                e = dm_db_exec(c, REPRICE_SQL, 2, p, &r, &err);
+                e = dm_db_exec(c, sh->sql, 2, p, &r, &err);
             if (e == DM_OK)
                 e = dm_db_commit(c, &err);
             else
@@ -161,6 +217,13 @@ enum dm_err dm_reprice_all(struct dm_db *db, struct dm_reprice_result *out, stru
     PQclear(r);
     if (e != DM_OK)
         return e;
+    struct dm_buf sql;
+    dm_buf_init(&sql, 16384);
+    if (reprice_sql(&sql) != DM_OK) {
+        dm_buf_free(&sql);
+        return dm_error_set(err, DM_ERR_INTERNAL, "reprice: statement too long");
+    }
+    sh.sql = sql.data;
     pthread_mutex_init(&sh.mu, NULL);
     pthread_t th[THREADS];
     bool ok[THREADS];
@@ -170,6 +233,7 @@ enum dm_err dm_reprice_all(struct dm_db *db, struct dm_reprice_result *out, stru
         if (ok[i])
             pthread_join(th[i], NULL);
     pthread_mutex_destroy(&sh.mu);
+    dm_buf_free(&sql);
     if (!ok[0] && !ok[1])
         return dm_error_set(err, DM_ERR_INTERNAL, "reprice: no thread could start");
     if (sh.e != DM_OK) {

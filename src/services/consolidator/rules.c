@@ -1,4 +1,6 @@
-/* rules.c - load the active pricing rules from pricing_rules into domain structs. */
+/* rules.c - load the active pricing rules from pricing_rules into domain structs. The columns
+ * read and how each is parsed come from the rows of dm_pricing_fields (domain/pricing.h) that
+ * the rule holds. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,13 +9,74 @@
 #include "core/num.h"
 #include "services/consolidator/consolidator.h"
 
-static enum dm_err fixed_opt(const PGresult *r, int row, int col, int scale, bool *has, int64_t *v)
+/* SELECT <every column the rule holds, in table order> FROM pricing_rules WHERE active ... */
+static enum dm_err select_sql(struct dm_buf *sql)
 {
-    const char *s = dm_db_get(r, row, col);
-    *has = s != NULL;
-    if (s == NULL)
+    enum dm_err e = dm_buf_append_str(sql, "SELECT ");
+    int n = 0;
+    for (size_t i = 0; i < dm_pricing_nfields && e == DM_OK; i++) {
+        const struct dm_pricing_field *f = &dm_pricing_fields[i];
+        if (f->rule == DM_PRICING_NONE)
+            continue;
+        /* A set travels as JSON: names with commas or quotes need no array-literal parser. */
+        e = dm_buf_appendf(sql, f->type == DM_PRT_SET ? "%sarray_to_json(%s)" : "%s%s",
+                           n++ ? ", " : "", f->name);
+    }
+    if (e == DM_OK)
+        e = dm_buf_append_str(sql, " FROM pricing_rules WHERE active ORDER BY priority, id");
+    return e;
+}
+
+/* Parse one column's text (NULL = SQL NULL) into the rule's member for field f. */
+static enum dm_err read_field(const struct dm_pricing_field *f, const char *s,
+                              struct dm_pricing_rule *p)
+{
+    char *at = (char *)p + f->rule;
+    if (s == NULL && !f->nullable && f->type != DM_PRT_SET)
+        return DM_ERR_INVALID; /* a NOT NULL column read as NULL: another schema */
+    switch (f->type) {
+    case DM_PRT_UUID:
+        if (s == NULL || strlen(s) >= DM_UUID_LEN)
+            return DM_ERR_INVALID;
+        memcpy(at, s, strlen(s) + 1);
         return DM_OK;
-    return dm_parse_fixed(s, scale, v);
+    case DM_PRT_TEXT:
+        *(char **)at = s ? dm_xstrdup(s) : NULL;
+        return DM_OK;
+    case DM_PRT_INT: {
+        int64_t v = 0; /* a nullable INT holds NULL as 0 */
+        enum dm_err e = s ? dm_parse_i64(s, INT32_MIN, INT32_MAX, &v) : DM_OK;
+        *(int *)at = (int)v;
+        return e;
+    }
+    case DM_PRT_FIXED:
+        if (f->flag != DM_PRICING_NONE)
+            *(bool *)((char *)p + f->flag) = s != NULL;
+        return s ? dm_parse_fixed(s, f->scale, (int64_t *)at) : DM_OK;
+    case DM_PRT_SET: {
+        json_t *arr = s ? json_loads(s, 0, NULL) : NULL;
+        int *count = (int *)((char *)p + f->flag);
+        if (json_is_array(arr) && json_array_size(arr) > 0) {
+            char **names = dm_xcalloc(json_array_size(arr), sizeof(char *));
+            *(char ***)at = names;
+            size_t k;
+            json_t *v;
+            json_array_foreach(arr, k, v)
+            {
+                if (json_is_string(v))
+                    names[(*count)++] = dm_xstrdup(json_string_value(v));
+            }
+        }
+        json_decref(arr);
+        return DM_OK;
+    }
+    case DM_PRT_BOOL:
+        *(int *)at = s == NULL ? -1 : (s[0] == 't');
+        return DM_OK;
+    case DM_PRT_TIME:
+        break;
+    }
+    return DM_ERR_INVALID;
 }
 
 enum dm_err dm_consolidator_load_rules(struct dm_db_conn *c, struct dm_pricing_rule **rules,
@@ -22,55 +85,31 @@ enum dm_err dm_consolidator_load_rules(struct dm_db_conn *c, struct dm_pricing_r
     PGresult *r = NULL;
     *rules = NULL;
     *n = 0;
-    enum dm_err e = dm_db_exec(c,
-                               "SELECT id, priority, carat_min, carat_max, array_to_json(shapes), "
-                               "lab_grown, feed, price_min, price_max, markup_ratio, rating "
-                               "FROM pricing_rules WHERE active ORDER BY priority, id",
-                               0, NULL, &r, err);
+    struct dm_buf sql;
+    dm_buf_init(&sql, 4096);
+    enum dm_err e = select_sql(&sql);
+    if (e != DM_OK)
+        e = dm_error_set(err, DM_ERR_INTERNAL, "pricing rules: statement too long");
+    if (e == DM_OK)
+        e = dm_db_exec(c, sql.data, 0, NULL, &r, err);
+    dm_buf_free(&sql);
     if (e != DM_OK)
         return e;
     int rows = PQntuples(r);
     struct dm_pricing_rule *out = dm_xcalloc(rows > 0 ? (size_t)rows : 1, sizeof(*out));
     for (int i = 0; i < rows && e == DM_OK; i++) {
         struct dm_pricing_rule *p = &out[i];
-        snprintf(p->id, sizeof(p->id), "%s", dm_db_get(r, i, 0));
-        int64_t prio = 0;
-        bool has = false, has_markup = false;
-        e = dm_parse_i64(dm_db_get(r, i, 1), INT32_MIN, INT32_MAX, &prio);
-        p->priority = (int)prio;
-        if (e == DM_OK)
-            e = fixed_opt(r, i, 2, 2, &p->has_carat_min, &p->carat_min_c2);
-        if (e == DM_OK)
-            e = fixed_opt(r, i, 3, 2, &p->has_carat_max, &p->carat_max_c2);
-        const char *shapes = dm_db_get(r, i, 4);
-        json_t *arr = shapes ? json_loads(shapes, 0, NULL) : NULL;
-        if (json_is_array(arr) && json_array_size(arr) > 0) {
-            p->shapes = dm_xcalloc(json_array_size(arr), sizeof(char *));
-            size_t k;
-            json_t *v;
-            json_array_foreach(arr, k, v)
-            {
-                if (json_is_string(v))
-                    p->shapes[p->nshapes++] = dm_xstrdup(json_string_value(v));
-            }
+        int col = 0;
+        for (size_t k = 0; k < dm_pricing_nfields && e == DM_OK; k++) {
+            const struct dm_pricing_field *f = &dm_pricing_fields[k];
+            if (f->rule == DM_PRICING_NONE)
+                continue;
+            e = read_field(f, dm_db_get(r, i, col), p);
+            if (e != DM_OK)
+                e = dm_error_set(err, DM_ERR_INVALID, "pricing rule %s: unreadable %s", p->id,
+                                 f->name);
+            col++;
         }
-        json_decref(arr);
-        const char *lg = dm_db_get(r, i, 5);
-        p->lab_grown = lg == NULL ? -1 : (lg[0] == 't');
-        const char *feed = dm_db_get(r, i, 6);
-        p->feed = feed ? dm_xstrdup(feed) : NULL;
-        if (e == DM_OK)
-            e = fixed_opt(r, i, 7, 2, &p->has_price_min, &p->price_min_cents);
-        if (e == DM_OK)
-            e = fixed_opt(r, i, 8, 2, &p->has_price_max, &p->price_max_cents);
-        if (e == DM_OK)
-            e = fixed_opt(r, i, 9, 4, &has_markup, &p->markup_e4);
-        int64_t rating = 0;
-        if (e == DM_OK)
-            e = fixed_opt(r, i, 10, 0, &has, &rating);
-        p->rating = has ? (int)rating : 0;
-        if (e != DM_OK)
-            e = dm_error_set(err, DM_ERR_INVALID, "pricing rule %s: unreadable value", p->id);
         *n = (size_t)i + 1;
     }
     PQclear(r);
