@@ -203,6 +203,9 @@ void api_rules_create(struct api_call *c);
 void api_rules_update(struct api_call *c);
 void api_rules_delete(struct api_call *c);
 void api_rules_reprice(struct api_call *c);
+/* The OpenAPI schema of a pricing-rule body, from dm_pricing_fields (create: with the required
+ * fields). */
+json_t *api_rules_schema(bool create);
 
 /* ---- analytics.c: the allowlisted query builder (pure; fuzzed) ---- */
 struct dm_sql;

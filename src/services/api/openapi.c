@@ -110,15 +110,7 @@ static json_t *body_schema(const char *method, const char *pattern)
             0, NULL);
     if (strstr(pattern, "/pricing-rules") && !strstr(pattern, "reprice") &&
         (!strcmp(method, "POST") || !strcmp(method, "PUT")))
-        return json_pack("{s:s,s:{s:{s:s},s:{s:s},s:{s:s},s:{s:s},s:{s:s,s:{s:s}},s:{s:s},"
-                         "s:{s:s},s:{s:s},s:{s:s},s:{s:s,s:i,s:b},s:{s:s,s:i,s:i},s:{s:s}}}",
-                         "type", "object", "properties", "name", "type", "string", "priority",
-                         "type", "integer", "carat_min", "type", "number", "carat_max", "type",
-                         "number", "shapes", "type", "array", "items", "type", "string",
-                         "lab_grown", "type", "boolean", "feed", "type", "string", "price_min",
-                         "type", "number", "price_max", "type", "number", "markup_ratio", "type",
-                         "number", "minimum", 0, "exclusiveMinimum", 1, "rating", "type", "integer",
-                         "minimum", 1, "maximum", 10, "active", "type", "boolean");
+        return api_rules_schema(!strcmp(method, "POST"));
     return NULL;
 }
 

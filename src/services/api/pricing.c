@@ -2,6 +2,8 @@
  * pricing.c - pricing rules CRUD with validation (markup_ratio > 0, carat_min <= carat_max,
  * price_min <= price_max, rating 1..10, shapes from the supplier's known shapes) and the
  * reprice action (services/consolidator/reprice.h). Bodies accept snake_case or camelCase.
+ * The fields, their validation and the columns answered are the rows of dm_pricing_fields
+ * (domain/pricing.h); bounds and messages come from the rows.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,37 +14,16 @@
 #include "core/json.h"
 #include "core/num.h"
 #include "core/pgarray.h"
-#include "domain/shapes.h"
+#include "domain/pricing.h"
 #include "services/api/api.h"
 #include "services/consolidator/reprice.h"
 
-#define RULE_COLS                                                                                  \
-    "id, name, priority, carat_min, carat_max, to_json(shapes) AS shapes, lab_grown, feed, "       \
-    "price_min, price_max, markup_ratio, rating, active, created_at, updated_at"
+#define NFIELDS DM_PRICING_MAX_FIELDS
+#define FIELD(i) (&dm_pricing_fields[i])
+#define NUM_LIMIT 1e12 /* a number outside +-10^12 is "not a number" */
 
-/* One editable field: JSON names (snake, camel), kind, SQL cast. */
-struct field {
-    const char *snake, *camel;
-    enum { F_TEXT, F_INT, F_NUM, F_BOOL, F_SHAPES } kind;
-    const char *cast;
-};
-static const struct field fields[] = {
-    {"name", "name", F_TEXT, "text"},
-    {"priority", "priority", F_INT, "integer"},
-    {"carat_min", "caratMin", F_NUM, "numeric"},
-    {"carat_max", "caratMax", F_NUM, "numeric"},
-    {"shapes", "shapes", F_SHAPES, "text[]"},
-    {"lab_grown", "labGrown", F_BOOL, "boolean"},
-    {"feed", "feed", F_TEXT, "text"},
-    {"price_min", "priceMin", F_NUM, "numeric"},
-    {"price_max", "priceMax", F_NUM, "numeric"},
-    {"markup_ratio", "markupRatio", F_NUM, "numeric"},
-    {"rating", "rating", F_INT, "smallint"},
-    {"active", "active", F_BOOL, "boolean"},
-};
-#define NFIELDS (int)(sizeof(fields) / sizeof(fields[0]))
-
-/* Field values as SQL parameter text; present[i] tells whether the body set field i. */
+/* Field values as SQL parameter text, indexed like dm_pricing_fields; present[i] tells whether
+ * the body set field i. */
 struct rule_in {
     bool present[NFIELDS];
     char *val[NFIELDS]; /* NULL = SQL NULL */
@@ -54,166 +35,253 @@ static void rule_in_free(struct rule_in *in)
         free(in->val[i]);
 }
 
-static int fidx(const char *snake)
+/* Every column, in table order, as the API answers them (a set as a JSON array). */
+static enum dm_err append_cols(struct dm_buf *b)
 {
-    for (int i = 0; i < NFIELDS; i++)
-        if (!strcmp(fields[i].snake, snake))
-            return i;
-    return -1;
+    enum dm_err e = DM_OK;
+    for (size_t i = 0; i < dm_pricing_nfields && e == DM_OK; i++) {
+        const struct dm_pricing_field *f = FIELD(i);
+        e = f->type == DM_PRT_SET
+                ? dm_buf_appendf(b, "%sto_json(%s) AS %s", i ? ", " : "", f->name, f->name)
+                : dm_buf_appendf(b, "%s%s", i ? ", " : "", f->name);
+    }
+    return e;
 }
 
-/* Parse the body; on a problem answers 400 and returns false. */
+/* The names of a set field's JSON array as an upper-case array literal; answers 400 and
+ * returns NULL on a problem. */
+static char *set_value(struct api_call *c, const struct dm_pricing_field *f, json_t *v)
+{
+    char msg[160];
+    if (!json_is_array(v) || json_array_size(v) > f->max) {
+        snprintf(msg, sizeof(msg), "must be an array of known %s", f->name);
+        api_validation(c, f->name, msg);
+        return NULL;
+    }
+    struct dm_buf b;
+    dm_buf_init(&b, 4096);
+    enum dm_err e = dm_buf_append_char(&b, '{');
+    size_t k;
+    json_t *s;
+    json_array_foreach(v, k, s)
+    {
+        if (!json_is_string(s) || !f->known(json_string_value(s))) {
+            dm_buf_free(&b);
+            snprintf(msg, sizeof(msg), "contains an unknown %s '%.40s'", f->item,
+                     json_is_string(s) ? json_string_value(s) : "?");
+            api_validation(c, f->name, msg);
+            return NULL;
+        }
+        char upper[64];
+        size_t j = 0;
+        for (const char *p = json_string_value(s); *p && j + 1 < sizeof(upper); p++)
+            upper[j++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+        upper[j] = '\0';
+        if (e == DM_OK)
+            e = dm_pgarray_add(&b, upper);
+    }
+    if (e == DM_OK)
+        e = dm_buf_append_char(&b, '}');
+    if (e != DM_OK) { /* a partial array must not reach the SQL */
+        dm_buf_free(&b);
+        api_validation(c, f->name, "is too long");
+        return NULL;
+    }
+    return dm_buf_steal(&b);
+}
+
+/* One field's (non-null) JSON value as SQL parameter text; answers 400 and returns NULL on a
+ * problem. */
+static char *field_value(struct api_call *c, const struct dm_pricing_field *f, json_t *v)
+{
+    char msg[160];
+    switch (f->type) {
+    case DM_PRT_TEXT:
+        if (!json_is_string(v) || json_string_length(v) > f->max) {
+            snprintf(msg, sizeof(msg), "must be a string (at most %zu characters)", f->max);
+            api_validation(c, f->name, msg);
+            return NULL;
+        }
+        return dm_xstrdup(json_string_value(v));
+    case DM_PRT_INT: {
+        if (!json_is_integer(v)) {
+            api_validation(c, f->name, "must be an integer");
+            return NULL;
+        }
+        json_int_t x = json_integer_value(v);
+        if ((double)x < f->lo || (double)x > f->hi) {
+            api_validation(c, f->name, f->range_msg);
+            return NULL;
+        }
+        return dm_xasprintf("%lld", (long long)x);
+    }
+    case DM_PRT_FIXED: {
+        char *txt = NULL;
+        if (json_is_number(v))
+            txt = json_is_integer(v) ? dm_xasprintf("%lld", (long long)json_integer_value(v))
+                                     : dm_xasprintf("%.10g", json_real_value(v));
+        else if (json_is_string(v))
+            txt = dm_xstrdup(json_string_value(v));
+        double x;
+        if (txt == NULL || dm_parse_double(txt, -NUM_LIMIT, NUM_LIMIT, &x) != DM_OK) {
+            free(txt);
+            api_validation(c, f->name, "must be a number");
+            return NULL;
+        }
+        if (f->open ? (x <= f->lo || x >= f->hi) : (x < f->lo || x > f->hi)) {
+            free(txt);
+            api_validation(c, f->name, f->range_msg);
+            return NULL;
+        }
+        return txt;
+    }
+    case DM_PRT_BOOL:
+        if (!json_is_boolean(v)) {
+            api_validation(c, f->name, "must be a boolean");
+            return NULL;
+        }
+        return dm_xstrdup(json_is_true(v) ? "true" : "false");
+    case DM_PRT_SET:
+        return set_value(c, f, v);
+    case DM_PRT_UUID:
+    case DM_PRT_TIME:
+        break;
+    }
+    api_validation(c, f->name, "is set by the server");
+    return NULL;
+}
+
+/* Parse the body; on a problem answers 400 and returns false. Fields the database sets (id,
+ * timestamps) are ignored. */
 static bool parse_rule(struct api_call *c, json_t *body, struct rule_in *in)
 {
     memset(in, 0, sizeof(*in));
-    for (int i = 0; i < NFIELDS; i++) {
-        const struct field *f = &fields[i];
-        json_t *v = json_object_get(body, f->snake);
+    for (size_t i = 0; i < dm_pricing_nfields; i++) {
+        const struct dm_pricing_field *f = FIELD(i);
+        if (f->server)
+            continue;
+        char camel[64];
+        api_camel(f->name, camel, sizeof(camel));
+        json_t *v = json_object_get(body, f->name);
         if (v == NULL)
-            v = json_object_get(body, f->camel);
+            v = json_object_get(body, camel);
         if (v == NULL)
             continue;
         in->present[i] = true;
         if (json_is_null(v)) {
-            if (!strcmp(f->snake, "priority") || !strcmp(f->snake, "markup_ratio") ||
-                !strcmp(f->snake, "active")) {
-                api_validation(c, f->snake, "must not be null");
+            if (f->type == DM_PRT_SET) { /* null: any, the empty set */
+                in->val[i] = dm_xstrdup("{}");
+                continue;
+            }
+            if (!f->nullable) {
+                api_validation(c, f->name, "must not be null");
                 return false;
             }
-            if (f->kind == F_SHAPES)
-                in->val[i] = dm_xstrdup("{}");
             continue;
         }
-        switch (f->kind) {
-        case F_TEXT:
-            if (!json_is_string(v) || json_string_length(v) > 200) {
-                api_validation(c, f->snake, "must be a string (at most 200 characters)");
-                return false;
-            }
-            in->val[i] = dm_xstrdup(json_string_value(v));
-            break;
-        case F_INT: {
-            if (!json_is_integer(v)) {
-                api_validation(c, f->snake, "must be an integer");
-                return false;
-            }
-            json_int_t x = json_integer_value(v);
-            if (!strcmp(f->snake, "rating") && (x < 1 || x > 10)) {
-                api_validation(c, "rating", "must be between 1 and 10");
-                return false;
-            }
-            if (!strcmp(f->snake, "priority") && (x < -1000000000 || x > 1000000000)) {
-                api_validation(c, "priority", "is out of range");
-                return false;
-            }
-            in->val[i] = dm_xasprintf("%lld", (long long)x);
-            break;
-        }
-        case F_NUM: {
-            char *txt = NULL;
-            if (json_is_number(v))
-                txt = json_is_integer(v) ? dm_xasprintf("%lld", (long long)json_integer_value(v))
-                                         : dm_xasprintf("%.10g", json_real_value(v));
-            else if (json_is_string(v))
-                txt = dm_xstrdup(json_string_value(v));
-            double x;
-            if (txt == NULL || dm_parse_double(txt, -1e12, 1e12, &x) != DM_OK) {
-                free(txt);
-                api_validation(c, f->snake, "must be a number");
-                return false;
-            }
-            bool markup = !strcmp(f->snake, "markup_ratio");
-            if ((markup && (x <= 0 || x >= 100)) || (!markup && x < 0)) {
-                free(txt);
-                api_validation(c, f->snake,
-                               markup ? "must be greater than 0 (and below 100)"
-                                      : "must not be negative");
-                return false;
-            }
-            in->val[i] = txt;
-            break;
-        }
-        case F_BOOL:
-            if (!json_is_boolean(v)) {
-                api_validation(c, f->snake, "must be a boolean");
-                return false;
-            }
-            in->val[i] = dm_xstrdup(json_is_true(v) ? "true" : "false");
-            break;
-        case F_SHAPES: {
-            if (!json_is_array(v) || json_array_size(v) > 17) {
-                api_validation(c, "shapes", "must be an array of known shapes");
-                return false;
-            }
-            struct dm_buf b;
-            dm_buf_init(&b, 4096);
-            enum dm_err e = dm_buf_append_char(&b, '{');
-            size_t k;
-            json_t *s;
-            json_array_foreach(v, k, s)
-            {
-                if (!json_is_string(s) || !dm_shape_known(json_string_value(s))) {
-                    dm_buf_free(&b);
-                    char msg[160];
-                    snprintf(msg, sizeof(msg), "contains an unknown shape '%.40s'",
-                             json_is_string(s) ? json_string_value(s) : "?");
-                    api_validation(c, "shapes", msg);
-                    return false;
-                }
-                char upper[64];
-                size_t j = 0;
-                for (const char *p = json_string_value(s); *p && j + 1 < sizeof(upper); p++)
-                    upper[j++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-                upper[j] = '\0';
-                if (e == DM_OK)
-                    e = dm_pgarray_add(&b, upper);
-            }
-            if (e == DM_OK)
-                e = dm_buf_append_char(&b, '}');
-            if (e != DM_OK) { /* a partial array must not reach the SQL */
-                dm_buf_free(&b);
-                api_validation(c, "shapes", "is too long");
-                return false;
-            }
-            in->val[i] = dm_buf_steal(&b);
-            break;
-        }
-        }
+        in->val[i] = field_value(c, f, v);
+        if (in->val[i] == NULL)
+            return false;
     }
     return true;
 }
 
-static double num_or(const struct rule_in *in, const char *snake, double def, bool *set)
+/* Index of the MAX field bounding the same stone value as the MIN field f, or -1. */
+static int max_of(const struct dm_pricing_field *f)
 {
-    int i = fidx(snake);
-    double x = def;
-    *set = false;
-    if (in->val[i] && dm_parse_double(in->val[i], -1e12, 1e12, &x) == DM_OK)
-        *set = true;
-    return x;
+    for (size_t i = 0; i < dm_pricing_nfields; i++)
+        if (FIELD(i)->match == DM_PRM_MAX && !strcmp(FIELD(i)->stone, f->stone))
+            return (int)i;
+    return -1;
 }
 
-/* Cross-field rules over the merged values. */
+/* Cross-field rules over the merged values: every MIN at most its MAX. */
 static bool check_ranges(struct api_call *c, const struct rule_in *in)
 {
-    bool a, b;
-    double lo = num_or(in, "carat_min", 0, &a), hi = num_or(in, "carat_max", 0, &b);
-    if (a && b && lo > hi) {
-        api_validation(c, "carat_min", "must not be greater than carat_max");
-        return false;
-    }
-    lo = num_or(in, "price_min", 0, &a);
-    hi = num_or(in, "price_max", 0, &b);
-    if (a && b && lo > hi) {
-        api_validation(c, "price_min", "must not be greater than price_max");
+    for (size_t i = 0; i < dm_pricing_nfields; i++) {
+        int j = FIELD(i)->match == DM_PRM_MIN ? max_of(FIELD(i)) : -1;
+        double lo, hi;
+        if (j < 0 || in->val[i] == NULL || in->val[j] == NULL ||
+            dm_parse_double(in->val[i], -NUM_LIMIT, NUM_LIMIT, &lo) != DM_OK ||
+            dm_parse_double(in->val[j], -NUM_LIMIT, NUM_LIMIT, &hi) != DM_OK || lo <= hi)
+            continue;
+        char msg[160];
+        snprintf(msg, sizeof(msg), "must not be greater than %s", FIELD(j)->name);
+        api_validation(c, FIELD(i)->name, msg);
         return false;
     }
     return true;
+}
+
+json_t *api_rules_schema(bool create)
+{
+    json_t *props = json_object(), *required = json_array();
+    for (size_t i = 0; i < dm_pricing_nfields; i++) {
+        const struct dm_pricing_field *f = FIELD(i);
+        if (f->server)
+            continue;
+        json_t *p = json_object();
+        switch (f->type) {
+        case DM_PRT_TEXT:
+            json_object_set_new(p, "type", json_string("string"));
+            json_object_set_new(p, "maxLength", json_integer((json_int_t)f->max));
+            break;
+        case DM_PRT_INT:
+            json_object_set_new(p, "type", json_string("integer"));
+            json_object_set_new(p, "minimum", json_integer((json_int_t)f->lo));
+            json_object_set_new(p, "maximum", json_integer((json_int_t)f->hi));
+            break;
+        case DM_PRT_FIXED:
+            json_object_set_new(p, "type", json_string("number"));
+            json_object_set_new(p, "minimum", json_real(f->lo));
+            if (f->hi < NUM_LIMIT)
+                json_object_set_new(p, "maximum", json_real(f->hi));
+            if (f->open) { /* OpenAPI 3.0: booleans beside minimum and maximum */
+                json_object_set_new(p, "exclusiveMinimum", json_true());
+                if (f->hi < NUM_LIMIT)
+                    json_object_set_new(p, "exclusiveMaximum", json_true());
+            }
+            break;
+        case DM_PRT_SET:
+            json_object_set_new(p, "type", json_string("array"));
+            json_object_set_new(p, "items", json_pack("{s:s}", "type", "string"));
+            json_object_set_new(p, "maxItems", json_integer((json_int_t)f->max));
+            break;
+        case DM_PRT_BOOL:
+            json_object_set_new(p, "type", json_string("boolean"));
+            break;
+        case DM_PRT_UUID:
+        case DM_PRT_TIME:
+            break;
+        }
+        if (f->nullable || f->type == DM_PRT_SET)
+            json_object_set_new(p, "nullable", json_true());
+        json_object_set_new(props, f->name, p);
+        if (create && f->required)
+            json_array_append_new(required, json_string(f->name));
+    }
+    json_t *schema = json_pack("{s:s,s:o}", "type", "object", "properties", props);
+    if (json_array_size(required) > 0)
+        json_object_set_new(schema, "required", required);
+    else
+        json_decref(required);
+    return schema;
 }
 
 void api_rules_list(struct api_call *c)
 {
-    api_rows_answer(c, "SELECT " RULE_COLS " FROM pricing_rules ORDER BY priority, id", 0, NULL);
+    struct dm_buf sql;
+    dm_buf_init(&sql, 8192);
+    enum dm_err e = dm_buf_append_str(&sql, "SELECT ");
+    if (e == DM_OK)
+        e = append_cols(&sql);
+    if (e == DM_OK)
+        e = dm_buf_append_str(&sql, " FROM pricing_rules ORDER BY priority, id");
+    if (e == DM_OK)
+        api_rows_answer(c, sql.data, 0, NULL);
+    else
+        api_fail(c, DM_ERR_INTERNAL, NULL);
+    dm_buf_free(&sql);
 }
 
 /* INSERT (id == NULL) or UPDATE of the given values; answers the stored rule. */
@@ -227,34 +295,36 @@ static void write_rule(struct api_call *c, const char *id, struct rule_in *in)
     if (id == NULL) {
         e = dm_buf_append_str(&sql, "INSERT INTO pricing_rules (");
         int n = 0;
-        for (int i = 0; i < NFIELDS && e == DM_OK; i++)
+        for (size_t i = 0; i < dm_pricing_nfields && e == DM_OK; i++)
             if (in->present[i])
-                e = dm_buf_appendf(&sql, "%s%s", n++ ? ", " : "", fields[i].snake);
+                e = dm_buf_appendf(&sql, "%s%s", n++ ? ", " : "", FIELD(i)->name);
         if (e == DM_OK)
             e = dm_buf_append_str(&sql, ") VALUES (");
-        for (int i = 0; i < NFIELDS && e == DM_OK; i++) {
+        for (size_t i = 0; i < dm_pricing_nfields && e == DM_OK; i++) {
             if (!in->present[i])
                 continue;
             params[np] = in->val[i];
             np++;
-            e = dm_buf_appendf(&sql, "%s$%d::%s", np > 1 ? ", " : "", np, fields[i].cast);
+            e = dm_buf_appendf(&sql, "%s$%d::%s", np > 1 ? ", " : "", np, FIELD(i)->sql_type);
         }
         if (e == DM_OK)
-            e = dm_buf_append_str(&sql, ") RETURNING " RULE_COLS);
+            e = dm_buf_append_str(&sql, ") RETURNING ");
     } else {
         e = dm_buf_append_str(&sql, "UPDATE pricing_rules SET updated_at = now()");
-        for (int i = 0; i < NFIELDS && e == DM_OK; i++) {
+        for (size_t i = 0; i < dm_pricing_nfields && e == DM_OK; i++) {
             if (!in->present[i])
                 continue;
             params[np] = in->val[i];
             np++;
-            e = dm_buf_appendf(&sql, ", %s = $%d::%s", fields[i].snake, np, fields[i].cast);
+            e = dm_buf_appendf(&sql, ", %s = $%d::%s", FIELD(i)->name, np, FIELD(i)->sql_type);
         }
         params[np] = id;
         np++;
         if (e == DM_OK)
-            e = dm_buf_appendf(&sql, " WHERE id = $%d RETURNING " RULE_COLS, np);
+            e = dm_buf_appendf(&sql, " WHERE id = $%d RETURNING ", np);
     }
+    if (e == DM_OK)
+        e = append_cols(&sql);
     PGresult *r = NULL;
     struct dm_error err = {0};
     if (e == DM_OK)
@@ -278,13 +348,11 @@ void api_rules_create(struct api_call *c)
     struct rule_in in;
     if (!parse_rule(c, body, &in))
         goto out;
-    if (!in.present[fidx("priority")]) {
-        api_validation(c, "priority", "is required");
-        goto out;
-    }
-    if (!in.present[fidx("markup_ratio")]) {
-        api_validation(c, "markup_ratio", "is required");
-        goto out;
+    for (size_t i = 0; i < dm_pricing_nfields; i++) {
+        if (FIELD(i)->required && !in.present[i]) {
+            api_validation(c, FIELD(i)->name, "is required");
+            goto out;
+        }
     }
     if (!check_ranges(c, &in))
         goto out;
@@ -303,31 +371,43 @@ void api_rules_update(struct api_call *c)
     if (body == NULL)
         return;
     struct rule_in in;
+    struct rule_in merged;
+    memset(&merged, 0, sizeof(merged));
+    struct dm_buf sql;
+    dm_buf_init(&sql, 4096);
     PGresult *r = NULL;
     if (!parse_rule(c, body, &in))
         goto out;
-    /* Validate ranges against the merged rule (stored values for fields not sent). */
-    const char *p[1] = {id};
-    if (!api_query_row(c,
-                       "SELECT carat_min::text, carat_max::text, price_min::text, "
-                       "price_max::text FROM pricing_rules WHERE id = $1",
-                       1, p, &r, "Pricing rule not found"))
+    /* Validate ranges against the merged rule (stored values for bounds not sent). */
+    int bounds[NFIELDS], nb = 0;
+    enum dm_err e = dm_buf_append_str(&sql, "SELECT ");
+    for (size_t i = 0; i < dm_pricing_nfields && e == DM_OK; i++) {
+        if (FIELD(i)->match != DM_PRM_MIN && FIELD(i)->match != DM_PRM_MAX)
+            continue;
+        e = dm_buf_appendf(&sql, "%s%s::text", nb ? ", " : "", FIELD(i)->name);
+        bounds[nb++] = (int)i;
+    }
+    if (e == DM_OK)
+        e = dm_buf_append_str(&sql, " FROM pricing_rules WHERE id = $1");
+    if (e != DM_OK) {
+        api_fail(c, DM_ERR_INTERNAL, NULL);
         goto out;
-    struct rule_in merged;
-    memset(&merged, 0, sizeof(merged));
-    const char *names[4] = {"carat_min", "carat_max", "price_min", "price_max"};
-    for (int k = 0; k < 4; k++) {
-        int i = fidx(names[k]);
+    }
+    const char *p[1] = {id};
+    if (!api_query_row(c, sql.data, 1, p, &r, "Pricing rule not found"))
+        goto out;
+    for (int k = 0; k < nb; k++) {
+        int i = bounds[k];
         merged.val[i] = in.present[i]          ? (in.val[i] ? dm_xstrdup(in.val[i]) : NULL)
                         : PQgetisnull(r, 0, k) ? NULL
                                                : dm_xstrdup(PQgetvalue(r, 0, k));
     }
-    bool ok = check_ranges(c, &merged);
-    rule_in_free(&merged);
-    if (!ok)
+    if (!check_ranges(c, &merged))
         goto out;
     write_rule(c, id, &in);
 out:
+    rule_in_free(&merged);
+    dm_buf_free(&sql);
     PQclear(r);
     rule_in_free(&in);
     json_decref(body);
