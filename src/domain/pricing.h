@@ -13,8 +13,10 @@
  * stone value it is compared with and how. The match below, the consolidator's loader
  * (services/consolidator/rules.c), the reprice statement's WHERE (services/consolidator/
  * reprice.c) and the API's validation and JSON (services/api/pricing.c) all read the rows, so a
- * new criterion of an existing kind is one row here plus its column in a migration
- * (it.test_pricing_fields fails until the two agree).
+ * new criterion of an existing kind is one row here, its member in struct dm_pricing_rule, and
+ * its column in a migration (it.test_pricing_fields fails until row and column agree). A
+ * criterion on a stone value not yet in struct dm_pricing_input also needs that member, set by
+ * dm_mapping_price (domain/mapping.c).
  */
 #ifndef DM_DOMAIN_PRICING_H
 #define DM_DOMAIN_PRICING_H
