@@ -8,6 +8,7 @@
 
 #include "adapters/queue/servicebus.h"
 #include "app/app.h"
+#include "domain/cron.h"
 #include "domain/hmac_auth.h"
 
 /* HMAC_SECRETS: the parser's message starts with the variable's name, which the configuration
@@ -46,11 +47,29 @@ static const char *sb_queue_string(const char *v, const char *queue)
     return why;
 }
 
+/* FEED_<ID>_CRON: the resident scheduler's parser; an expression that never fires is refused
+ * too (it would silently never run the feed). */
+static const char *cron(const char *v)
+{
+    static char why[160];
+    struct dm_cron c;
+    struct dm_error err = {0};
+    int64_t next = 0;
+    if (dm_cron_parse(v, &c, &err) != DM_OK) {
+        snprintf(why, sizeof(why), "%.150s", err.message);
+        return why;
+    }
+    if (dm_cron_next(&c, 0, &next) != DM_OK)
+        return "never fires";
+    return NULL;
+}
+
 const struct dm_config_checks *dm_app_config_checks(void)
 {
     static const struct dm_config_checks checks = {
         .hmac_secrets = hmac_secrets,
         .sb_queue_string = sb_queue_string,
+        .cron = cron,
     };
     return &checks;
 }

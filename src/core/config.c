@@ -121,6 +121,73 @@ static const char *v_email(const char *v, const struct dm_config_checks *x)
     return NULL;
 }
 
+static const char *v_offer_policy(const char *v, const struct dm_config_checks *x)
+{
+    if (!strcmp(v, "lowest_retail") || !strcmp(v, "feed_priority"))
+        return NULL;
+    return "must be lowest_retail or feed_priority";
+}
+
+/* One entry of the FEEDS list: [start, start+len) with surrounding spaces trimmed. */
+static void trim(const char **start, size_t *len)
+{
+    while (*len && (**start == ' ' || **start == '\t')) {
+        (*start)++;
+        (*len)--;
+    }
+    while (*len && ((*start)[*len - 1] == ' ' || (*start)[*len - 1] == '\t'))
+        (*len)--;
+}
+
+/* Calls fn for each entry of a FEEDS value; stops at the first non-NULL answer. */
+static const char *each_feed(const char *v, const char *(*fn)(const char *id, void *arg), void *arg)
+{
+    for (const char *p = v;;) {
+        const char *comma = strchr(p, ',');
+        const char *s = p;
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        trim(&s, &len);
+        char id[DM_FEED_ID_LEN + 2];
+        if (len == 0)
+            return "has an empty feed id";
+        if (len > DM_FEED_ID_LEN)
+            return "has a feed id longer than 32 characters";
+        memcpy(id, s, len);
+        id[len] = '\0';
+        if (!dm_feed_id_valid(id))
+            return "has a feed id with characters other than a-z, 0-9 and _";
+        const char *why = fn(id, arg);
+        if (why)
+            return why;
+        if (comma == NULL)
+            return NULL;
+        p = comma + 1;
+    }
+}
+
+struct feed_ids {
+    char ids[DM_FEEDS_MAX][DM_FEED_ID_LEN + 1];
+    int n;
+};
+
+static const char *collect_feed(const char *id, void *arg)
+{
+    struct feed_ids *f = arg;
+    for (int i = 0; i < f->n; i++)
+        if (!strcmp(f->ids[i], id))
+            return "names a feed twice";
+    if (f->n == DM_FEEDS_MAX)
+        return "names more than 16 feeds";
+    snprintf(f->ids[f->n++], DM_FEED_ID_LEN + 1, "%.32s", id);
+    return NULL;
+}
+
+static const char *v_feeds(const char *v, const struct dm_config_checks *x)
+{
+    struct feed_ids f = {.n = 0};
+    return each_feed(v, collect_feed, &f);
+}
+
 #define OFF(f) offsetof(struct dm_config, f)
 #define ALL DM_SVC_ALL
 #define DB DM_SVC_DB
@@ -224,14 +291,15 @@ static const struct var vars[] = {
     {"HEALTH_RATE_LIMIT_RPS", T_INT, OFF(health_rate_limit_rps), "20", DM_SVC_API, 0, 0, 100000,
      false, NULL, "/health requests per second per client IP (burst twice that; 0 = off)"},
     {"NIVODA_ENDPOINT", T_STR, OFF(nivoda_endpoint), NULL,
-     DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API, DM_SVC_WORKER | DM_SVC_SCHEDULER, 0, 0, false,
-     v_url, "Nivoda GraphQL endpoint"},
+     DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API, 0, 0, 0, false, v_url,
+     "Nivoda GraphQL endpoint (required by the worker and scheduler while a nivoda-type feed "
+     "uses it)"},
     {"NIVODA_USERNAME", T_STR, OFF(nivoda_username), NULL,
-     DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API | DM_SVC_FEEDSIM,
-     DM_SVC_WORKER | DM_SVC_SCHEDULER, 0, 0, true, NULL, "Nivoda username"},
+     DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API | DM_SVC_FEEDSIM, 0, 0, 0, true, NULL,
+     "Nivoda username (required as NIVODA_ENDPOINT is)"},
     {"NIVODA_PASSWORD", T_STR, OFF(nivoda_password), NULL,
-     DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API | DM_SVC_FEEDSIM,
-     DM_SVC_WORKER | DM_SVC_SCHEDULER, 0, 0, true, NULL, "Nivoda password"},
+     DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API | DM_SVC_FEEDSIM, 0, 0, 0, true, NULL,
+     "Nivoda password (required as NIVODA_ENDPOINT is)"},
     {"NIVODA_MAX_RPS", T_DOUBLE, OFF(nivoda_max_rps), "25",
      DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_API, 0, 0.1, 100000, false, NULL,
      "process-wide Nivoda request rate limit"},
@@ -264,6 +332,13 @@ static const struct var vars[] = {
     {"WORK_ITEMS_LOCK_MS", T_I64, OFF(work_items_lock_ms), "0",
      DM_SVC_WORKER | DM_SVC_SCHEDULER | DM_SVC_CONSOLIDATOR | DM_SVC_CLI, 0, 0, 600000, false, NULL,
      "tests only: work-items peek-lock in ms for the pg queue (0 = the seed's 2 min)"},
+    {"FEEDS", T_STR, OFF(feeds_text), DM_FEED_DEFAULT, DM_SVC_PIPELINE | DM_SVC_CLI, 0, 0, 0, false,
+     v_feeds,
+     "comma list of feed ids ([a-z0-9_], up to 32 characters; raw table raw_diamonds_<id>, "
+     "variables FEED_<ID>_*)"},
+    {"OFFER_POLICY", T_STR, OFF(offer_policy), "lowest_retail", DM_SVC_PIPELINE | DM_SVC_CLI, 0, 0,
+     0, false, v_offer_policy,
+     "which offer a listing shows: lowest_retail or feed_priority (FEED_<ID>_PRIORITY)"},
     {"API_URL", T_STR, OFF(api_url), "http://127.0.0.1:3000", DM_SVC_DASHBOARD, 0, 0, 0, false,
      v_url, "API base URL the dashboard proxies to"},
     {"DASHBOARD_DIR", T_STR, OFF(dashboard_dir), NULL, DM_SVC_DASHBOARD, 0, 0, 0, false, NULL,
@@ -353,6 +428,217 @@ static void problem(FILE *errs, int *count, const char *name, const char *why, c
     }
 }
 
+/* ---- feeds ----------------------------------------------------------------------------- */
+
+const char *dm_feed_type_name(enum dm_feed_type t)
+{
+    return t == DM_FEED_TYPE_FILE ? "file" : "nivoda";
+}
+
+const struct dm_feed_conf *dm_config_feed(const struct dm_config *cfg, const char *id)
+{
+    if (cfg == NULL || id == NULL)
+        return NULL;
+    for (int i = 0; i < cfg->n_feeds; i++)
+        if (!strcmp(cfg->feeds[i].id, id))
+            return &cfg->feeds[i];
+    return NULL;
+}
+
+/* A file feed's URL: https:// (Azure Blob URLs included), file://, or http:// to a loopback
+ * host (tests, the simulator): a supplier file over plain HTTP elsewhere could be altered in
+ * transit. */
+static const char *v_file_url(const char *v)
+{
+    if ((!strncmp(v, "https://", 8) && v[8]) || (!strncmp(v, "file://", 7) && v[7]))
+        return NULL;
+    if (!strncmp(v, "http://", 7)) {
+        const char *h = v + 7;
+        size_t n = strcspn(h, "/?#");
+        /* the host without a port ("[::1]" keeps its brackets) */
+        size_t hl = n;
+        if (h[0] == '[') {
+            const char *close = memchr(h, ']', n);
+            hl = close ? (size_t)(close - h) + 1 : n;
+        } else {
+            const char *colon = memchr(h, ':', n);
+            if (colon)
+                hl = (size_t)(colon - h);
+        }
+        if ((hl == 9 && !strncmp(h, "localhost", 9)) || (hl == 5 && !strncmp(h, "[::1]", 5)) ||
+            (hl > 4 && !strncmp(h, "127.", 4) && strspn(h, "0123456789.") >= hl))
+            return NULL;
+    }
+    return "must be an https://, file:// or Azure Blob URL (http:// only to a loopback host)";
+}
+
+static const char *v_feed_format(const char *v)
+{
+    if (!strcmp(v, "csv") || !strcmp(v, "jsonl") || !strcmp(v, "auto"))
+        return NULL;
+    return "must be csv, jsonl or auto";
+}
+
+/* FEED_<ID>_<suffix> into name. */
+static void feed_var(char name[80], const char *id, const char *suffix)
+{
+    char up[DM_FEED_ID_LEN + 1];
+    size_t i = 0;
+    for (; id[i] && i < DM_FEED_ID_LEN; i++)
+        up[i] = (char)(id[i] >= 'a' && id[i] <= 'z' ? id[i] - 'a' + 'A' : id[i]);
+    up[i] = '\0';
+    snprintf(name, 80, "FEED_%s_%s", up, suffix);
+}
+
+/* getenv, empty meaning unset (as for the table's variables). */
+static const char *env_value(const char *name)
+{
+    const char *v = getenv(name);
+    return v && v[0] ? v : NULL;
+}
+
+/* The per-feed variables of one feed; problems counted in *problems. */
+static void load_feed(struct dm_feed_conf *fc, const struct dm_config *cfg, unsigned service,
+                      const struct dm_config_checks *checks, FILE *errs, int *problems,
+                      bool *nivoda_reported)
+{
+    char name[80];
+    const char *v;
+    bool typed = true;
+    fc->max_shrink = 0.5;
+    feed_var(name, fc->id, "TYPE");
+    v = env_value(name);
+    if (v == NULL && !strcmp(fc->id, DM_FEED_DEFAULT))
+        v = "nivoda"; /* the seed's feed */
+    if (v == NULL) {
+        problem(errs, problems, name, "is required (nivoda or file)", NULL, false);
+        typed = false;
+    } else if (!strcmp(v, "nivoda")) {
+        fc->type = DM_FEED_TYPE_NIVODA;
+    } else if (!strcmp(v, "file")) {
+        fc->type = DM_FEED_TYPE_FILE;
+    } else {
+        problem(errs, problems, name, "must be nivoda or file", v, false);
+        typed = false;
+    }
+
+    feed_var(name, fc->id, "PRIORITY");
+    if ((v = env_value(name)) && dm_parse_int(v, -1000000, 1000000, &fc->priority) != DM_OK)
+        problem(errs, problems, name, "must be an integer between -1000000 and 1000000", v, false);
+    feed_var(name, fc->id, "MAX_SHRINK");
+    if ((v = env_value(name)) && dm_parse_double(v, 0, 1, &fc->max_shrink) != DM_OK)
+        problem(errs, problems, name, "must be a fraction between 0 and 1 (0.5 = 50 %)", v, false);
+    feed_var(name, fc->id, "CRON");
+    if ((v = env_value(name))) {
+        const char *why = checks && checks->cron ? checks->cron(v) : NULL;
+        if (why)
+            problem(errs, problems, name, why, v, false);
+        else
+            fc->cron = dm_xstrdup(v);
+    }
+
+    char url_name[80];
+    feed_var(url_name, fc->id, "URL");
+    const char *url_name_v = env_value(url_name);
+    char user_name[80], pass_name[80], map_name[80], fmt_name[80];
+    feed_var(user_name, fc->id, "USERNAME");
+    feed_var(pass_name, fc->id, "PASSWORD");
+    feed_var(map_name, fc->id, "MAPPING");
+    feed_var(fmt_name, fc->id, "FORMAT");
+    if (!typed)
+        return;
+    if (fc->type == DM_FEED_TYPE_FILE) {
+        if (url_name_v == NULL)
+            problem(errs, problems, url_name, "is required for a file feed", NULL, false);
+        else if ((v = v_file_url(url_name_v)))
+            problem(errs, problems, url_name, v, NULL, true); /* may carry a SAS token */
+        else
+            fc->url = dm_xstrdup(url_name_v);
+        if ((v = env_value(map_name)))
+            fc->mapping = dm_xstrdup(v);
+        if ((v = env_value(fmt_name))) {
+            const char *why = v_feed_format(v);
+            if (why)
+                problem(errs, problems, fmt_name, why, v, false);
+            else if (strcmp(v, "auto") != 0)
+                fc->format = dm_xstrdup(v);
+        }
+        if (env_value(user_name))
+            problem(errs, problems, user_name, "is for nivoda feeds only", NULL, true);
+        if (env_value(pass_name))
+            problem(errs, problems, pass_name, "is for nivoda feeds only", NULL, true);
+        return;
+    }
+    /* nivoda: its own endpoint and credentials, else the NIVODA_* ones. */
+    if (env_value(map_name))
+        problem(errs, problems, map_name, "is for file feeds only", NULL, false);
+    if (env_value(fmt_name))
+        problem(errs, problems, fmt_name, "is for file feeds only", NULL, false);
+    if (url_name_v && (v = v_url(url_name_v, checks)))
+        problem(errs, problems, url_name, v, url_name_v, false);
+    else if (url_name_v || cfg->nivoda_endpoint)
+        fc->url = dm_xstrdup(url_name_v ? url_name_v : cfg->nivoda_endpoint);
+    v = env_value(user_name);
+    if (v || cfg->nivoda_username)
+        fc->username = dm_xstrdup(v ? v : cfg->nivoda_username);
+    v = env_value(pass_name);
+    if (v || cfg->nivoda_password)
+        fc->password = dm_xstrdup(v ? v : cfg->nivoda_password);
+    if (!(service & (DM_SVC_WORKER | DM_SVC_SCHEDULER)))
+        return;
+    /* The worker and the scheduler talk to the feed: its endpoint and credentials are
+     * required. Missing NIVODA_* values are reported once, under their seed names. */
+    /* (an invalid FEED_<ID>_URL was reported above) */
+    const bool missing[3] = {fc->url == NULL && url_name_v == NULL, fc->username == NULL,
+                             fc->password == NULL};
+    static const char *const seed[3] = {"NIVODA_ENDPOINT", "NIVODA_USERNAME", "NIVODA_PASSWORD"};
+    const char *own[3] = {url_name, user_name, pass_name};
+    for (int i = 0; i < 3; i++) {
+        if (!missing[i])
+            continue;
+        if (!strcmp(fc->id, DM_FEED_DEFAULT)) {
+            if (!nivoda_reported[i])
+                problem(errs, problems, seed[i], "is required but not set", NULL, false);
+            nivoda_reported[i] = true;
+        } else {
+            char why[120];
+            snprintf(why, sizeof(why), "is required for feed %s (or %s)", fc->id, seed[i]);
+            problem(errs, problems, own[i], why, NULL, false);
+        }
+    }
+}
+
+static void load_feeds(struct dm_config *cfg, unsigned service,
+                       const struct dm_config_checks *checks, FILE *errs, int *problems)
+{
+    struct feed_ids ids = {.n = 0};
+    if (cfg->feeds_text == NULL || each_feed(cfg->feeds_text, collect_feed, &ids) != NULL)
+        return; /* not read by this service, or reported already */
+    cfg->feeds = dm_xcalloc((size_t)ids.n, sizeof(*cfg->feeds));
+    cfg->n_feeds = ids.n;
+    bool nivoda_reported[3] = {false, false, false};
+    for (int i = 0; i < ids.n; i++) {
+        snprintf(cfg->feeds[i].id, sizeof(cfg->feeds[i].id), "%s", ids.ids[i]);
+        load_feed(&cfg->feeds[i], cfg, service, checks, errs, problems, nivoda_reported);
+    }
+}
+
+static void free_feeds(struct dm_config *cfg)
+{
+    for (int i = 0; i < cfg->n_feeds; i++) {
+        struct dm_feed_conf *fc = &cfg->feeds[i];
+        free(fc->url);
+        free(fc->username);
+        free(fc->password);
+        free(fc->mapping);
+        free(fc->format);
+        free(fc->cron);
+    }
+    free(cfg->feeds);
+    cfg->feeds = NULL;
+    cfg->n_feeds = 0;
+}
+
 enum dm_err dm_config_load(struct dm_config *cfg, unsigned service,
                            const struct dm_config_checks *checks, FILE *errs)
 {
@@ -380,6 +666,7 @@ enum dm_err dm_config_load(struct dm_config *cfg, unsigned service,
         if (set_value(cfg, v, text, checks, why, sizeof(why)) != DM_OK)
             problem(errs, &problems, v->name, why, text, v->secret);
     }
+    load_feeds(cfg, service, checks, errs, &problems);
     /* Cross-field rules. */
     if (cfg->resend_api_key && (!cfg->alert_email_to || !cfg->alert_email_from))
         problem(errs, &problems, "RESEND_API_KEY",
@@ -422,6 +709,7 @@ void dm_config_free(struct dm_config *cfg)
 {
     if (cfg == NULL)
         return;
+    free_feeds(cfg);
     for (size_t i = 0; i < NVARS; i++) {
         if (vars[i].type == T_STR) {
             char **p = (char **)((char *)cfg + vars[i].offset);
@@ -559,4 +847,22 @@ void dm_config_print_help(unsigned service, FILE *out)
                 v->def ? v->def : "", v->def ? "]" : "",
                 (v->required & service) ? " (required)" : "");
     }
+    if (!(service & (DM_SVC_PIPELINE | DM_SVC_CLI)))
+        return;
+    static const char *const per_feed[][2] = {
+        {"FEED_<ID>_TYPE", "nivoda or file [default nivoda for the feed nivoda]"},
+        {"FEED_<ID>_URL", "file: https://, file://, Azure Blob or loopback http:// URL "
+                          "(required); nivoda: GraphQL endpoint [default NIVODA_ENDPOINT]"},
+        {"FEED_<ID>_USERNAME", "nivoda: username [default NIVODA_USERNAME]"},
+        {"FEED_<ID>_PASSWORD", "nivoda: password [default NIVODA_PASSWORD]"},
+        {"FEED_<ID>_MAPPING", "file: mapping file (supplier header per field)"},
+        {"FEED_<ID>_FORMAT", "file: csv, jsonl or auto [default auto]"},
+        {"FEED_<ID>_PRIORITY", "integer, higher wins ties and feed_priority [default 0]"},
+        {"FEED_<ID>_CRON", "the feed's schedule in the resident scheduler [default --cron]"},
+        {"FEED_<ID>_MAX_SHRINK", "fraction a snapshot may shrink by before it is refused "
+                                 "[default 0.5]"},
+    };
+    fprintf(out, "\nPer feed (ID = the feed id of FEEDS, upper-cased):\n");
+    for (size_t i = 0; i < sizeof(per_feed) / sizeof(per_feed[0]); i++)
+        fprintf(out, "  %-36s %s\n", per_feed[i][0], per_feed[i][1]);
 }

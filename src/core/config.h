@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "core/error.h"
+#include "core/feed_id.h"
 #include "core/log.h"
 
 /* Which service reads a variable (bit mask). */
@@ -28,6 +29,45 @@ enum dm_service {
 #define DM_SVC_PIPELINE (DM_SVC_API | DM_SVC_WORKER | DM_SVC_CONSOLIDATOR | DM_SVC_SCHEDULER)
 #define DM_SVC_DB (DM_SVC_PIPELINE | DM_SVC_CLI)
 #define DM_SVC_ALL 0x7f
+
+/*
+ * Feeds (issue 18). FEEDS is a comma list of feed ids (default "nivoda"; spaces around ids
+ * ignored); each id is 1 to DM_FEED_ID_LEN characters of [a-z0-9_] (core/feed_id.h: it names
+ * the raw table raw_diamonds_<id> and the variables FEED_<ID>_*, ID upper-cased). Per feed:
+ *   FEED_<ID>_TYPE        nivoda | file (default nivoda for the id nivoda; required otherwise)
+ *   FEED_<ID>_URL         file: https://, http:// to a loopback host, file:// or an Azure Blob
+ *                         URL (required); nivoda: the GraphQL endpoint (default NIVODA_ENDPOINT)
+ *   FEED_<ID>_USERNAME, FEED_<ID>_PASSWORD   nivoda only (default NIVODA_USERNAME/PASSWORD)
+ *   FEED_<ID>_MAPPING     file only: mapping file path (optional)
+ *   FEED_<ID>_FORMAT      file only: csv | jsonl | auto (default auto: by URL, then type)
+ *   FEED_<ID>_PRIORITY    integer -1000000..1000000 (default 0; higher wins ties)
+ *   FEED_<ID>_CRON        the feed's schedule in the resident scheduler (optional)
+ *   FEED_<ID>_MAX_SHRINK  fraction 0..1 a snapshot may shrink by (default 0.5)
+ * With the default FEEDS=nivoda every seed name and behaviour is unchanged.
+ */
+#define DM_FEEDS_MAX 16 /* feeds in FEEDS */
+
+enum dm_feed_type {
+    DM_FEED_TYPE_NIVODA = 0, /* a Nivoda-compatible GraphQL marketplace */
+    DM_FEED_TYPE_FILE,       /* a supplier inventory file (full snapshot) */
+};
+
+/* One configured feed. Strings are malloc'd or NULL. */
+struct dm_feed_conf {
+    char id[DM_FEED_ID_LEN + 1];
+    enum dm_feed_type type;
+    char *url;      /* file: snapshot URL; nivoda: endpoint (NULL where the service has none) */
+    char *username; /* nivoda only */
+    char *password; /* nivoda only; secret */
+    char *mapping;  /* file only: mapping file path, or NULL */
+    char *format;   /* file only: "csv", "jsonl" or NULL (auto) */
+    int priority;
+    char *cron; /* NULL = the resident scheduler's default schedule (--cron) */
+    double max_shrink;
+};
+
+/* "nivoda" / "file". */
+const char *dm_feed_type_name(enum dm_feed_type t);
 
 /* The loaded configuration. Strings are malloc'd copies or NULL when unset. */
 struct dm_config {
@@ -97,7 +137,16 @@ struct dm_config {
     /* dashboard */
     char *api_url;
     char *dashboard_dir;
+    /* feeds (services that read FEEDS: the pipeline and the operator commands) */
+    char *feeds_text;           /* FEEDS as written */
+    struct dm_feed_conf *feeds; /* in FEEDS order; feeds[0] is the default feed */
+    int n_feeds;
+    char *offer_policy; /* OFFER_POLICY: "lowest_retail" (default) or "feed_priority", exactly
+                           the spellings dm_offer_policy_parse (domain/offer.h) accepts */
 };
+
+/* The configured feed id, or NULL when FEEDS does not name it (or id is NULL). */
+const struct dm_feed_conf *dm_config_feed(const struct dm_config *cfg, const char *id);
 
 /*
  * Checks of values whose syntax a layer above core owns, so that start-up refuses exactly what
@@ -111,6 +160,7 @@ struct dm_config {
 struct dm_config_checks {
     const char *(*hmac_secrets)(const char *value);
     const char *(*sb_queue_string)(const char *value, const char *queue);
+    const char *(*cron)(const char *value); /* FEED_<ID>_CRON: domain/cron.h's parser */
 };
 
 /* Load the variables used by `service` (one enum dm_service bit or a mask) from the
@@ -136,7 +186,8 @@ bool dm_config_conninfo_needs_tls(const char *conninfo);
 /* Names of variables read by a service, NULL-terminated static array (for docs and tests). */
 const char **dm_config_names(unsigned service);
 
-/* Print the variables of a service with defaults, for --help output. */
+/* Print the variables of a service with defaults, for --help output (the per-feed
+ * FEED_<ID>_* variables as patterns). */
 void dm_config_print_help(unsigned service, FILE *out);
 
 #endif

@@ -4,25 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
-bool dm_feed_id_valid(const char *id)
-{
-    if (id == NULL || id[0] < 'a' || id[0] > 'z')
-        return false;
-    size_t n = 0;
-    for (; id[n]; n++) {
-        char c = id[n];
-        if (n >= DM_FEED_ID_MAX || !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-            return false;
-    }
-    return true;
-}
-
 enum dm_err dm_feed_raw_table(const char *id, char out[DM_FEED_TABLE_MAX], struct dm_error *err)
 {
     if (!dm_feed_id_valid(id))
         return dm_error_set(err, DM_ERR_INVALID,
-                            "feed id '%.40s' is not 1..%d lowercase letters, digits or '_' "
-                            "starting with a letter",
+                            "feed id '%.40s' is not 1..%d lowercase letters, digits or '_'",
                             id ? id : "", DM_FEED_ID_MAX);
     snprintf(out, DM_FEED_TABLE_MAX, "raw_diamonds_%s", id);
     return DM_OK;

@@ -2,8 +2,9 @@
  * feed_sql.h - a feed's tables in SQL. Statements on raw items are written once for every feed,
  * with "{raw}" for the feed's raw table (raw_diamonds_<id>) and "{feed}" for its id as a SQL
  * string literal; dm_feed_sql expands them for one feed. Feed ids are validated (lowercase
- * letters, digits and '_', starting with a letter, at most DM_FEED_ID_MAX), so both can be
- * spliced into statement text safely; values still travel as $n parameters.
+ * letters, digits and '_', at most DM_FEED_ID_MAX: core/feed_id.h, the rule of FEEDS), so both
+ * can be spliced into statement text safely (the table name starts with "raw_", so an id
+ * starting with a digit is still a plain identifier); values still travel as $n parameters.
  */
 #ifndef DM_ADAPTERS_DB_FEED_SQL_H
 #define DM_ADAPTERS_DB_FEED_SQL_H
@@ -12,18 +13,16 @@
 
 #include "adapters/db/db.h"
 #include "core/buf.h"
+#include "core/feed_id.h"
 #include "core/error.h"
 
-/* The feed of a deployment with one feed, and of every seed name (raw_diamonds_nivoda,
- * watermarks/watermark.json, NIVODA_*). */
-#define DM_FEED_DEFAULT "nivoda"
-/* Longest feed id: lowercase letters, digits and '_', starting with a letter. */
-#define DM_FEED_ID_MAX 31
+/* DM_FEED_DEFAULT (core/feed_id.h) is the feed of every seed name. */
+/* Longest feed id: lowercase letters, digits and '_' (core/feed_id.h). */
+#define DM_FEED_ID_MAX DM_FEED_ID_LEN
 /* Room for "raw_diamonds_" + a feed id + NUL. */
 #define DM_FEED_TABLE_MAX 48
 
-/* True when id is a well-formed feed id. */
-bool dm_feed_id_valid(const char *id);
+/* dm_feed_id_valid (core/feed_id.h) says whether an id is well-formed. */
 /* The raw table of feed id: "raw_diamonds_<id>". DM_ERR_INVALID for a malformed id. */
 enum dm_err dm_feed_raw_table(const char *id, char out[DM_FEED_TABLE_MAX],
                               struct dm_error *err) DM_MUST_CHECK;

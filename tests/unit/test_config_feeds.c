@@ -1,0 +1,414 @@
+/* test_config_feeds.c - the feeds of the configuration (issue 18): FEEDS, FEED_<ID>_*,
+ * OFFER_POLICY, dm_config_feed; defaults that keep the seed's single Nivoda feed, and every
+ * problem reported at once with the variable's name. */
+#include "testlib.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "core/config.h"
+
+extern char **environ;
+
+/* Unset every FEED* variable and the ones these tests set. */
+static int clear_env(void **state)
+{
+    (void)state;
+    for (;;) {
+        char name[128] = "";
+        for (char **e = environ; *e; e++) {
+            if (!strncmp(*e, "FEED", 4)) {
+                size_t n = strcspn(*e, "=");
+                snprintf(name, sizeof(name), "%.*s", (int)n, *e);
+                break;
+            }
+        }
+        if (name[0] == '\0')
+            break;
+        unsetenv(name);
+    }
+    static const char *const names[] = {"OFFER_POLICY",
+                                        "NIVODA_ENDPOINT",
+                                        "NIVODA_USERNAME",
+                                        "NIVODA_PASSWORD",
+                                        "DATABASE_URL",
+                                        "DATABASE_HOST",
+                                        "RESEND_API_KEY",
+                                        "HMAC_SECRETS",
+                                        "QUEUE_BACKEND",
+                                        "LOG_LEVEL",
+                                        "PORT",
+                                        "AZURE_SERVICE_BUS_CONNECTION_STRING",
+                                        "RUN_TYPE",
+                                        NULL};
+    for (const char *const *n = names; *n; n++)
+        unsetenv(*n);
+    setenv("DATABASE_URL", "postgresql://u@127.0.0.1:5432/db", 1);
+    return 0;
+}
+
+static char *load(unsigned svc, struct dm_config *cfg, enum dm_err *e)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    *e = dm_config_load(cfg, svc, dm_app_config_checks(), f);
+    fclose(f);
+    return text;
+}
+
+static void set_nivoda(void)
+{
+    setenv("NIVODA_ENDPOINT", "http://127.0.0.1:8090/graphql", 1);
+    setenv("NIVODA_USERNAME", "sim", 1);
+    setenv("NIVODA_PASSWORD", "sim-password", 1);
+}
+
+/* Unset FEEDS: the seed's one Nivoda feed, with the NIVODA_* values. */
+static void test_default_is_nivoda(void **state)
+{
+    (void)state;
+    set_nivoda();
+    static const unsigned services[] = {DM_SVC_WORKER, DM_SVC_SCHEDULER, DM_SVC_CONSOLIDATOR,
+                                        DM_SVC_API, DM_SVC_CLI};
+    for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
+        struct dm_config cfg;
+        enum dm_err e;
+        char *errs = load(services[i], &cfg, &e);
+        assert_int_equal(e, DM_OK);
+        assert_string_equal(errs, "");
+        assert_int_equal(cfg.n_feeds, 1);
+        assert_string_equal(cfg.feeds[0].id, "nivoda");
+        assert_int_equal(cfg.feeds[0].type, DM_FEED_TYPE_NIVODA);
+        assert_int_equal(cfg.feeds[0].priority, 0);
+        assert_true(cfg.feeds[0].max_shrink == 0.5);
+        assert_null(cfg.feeds[0].cron);
+        assert_null(cfg.feeds[0].mapping);
+        assert_string_equal(cfg.offer_policy, "lowest_retail");
+        assert_ptr_equal(dm_config_feed(&cfg, "nivoda"), &cfg.feeds[0]);
+        assert_null(dm_config_feed(&cfg, "acme"));
+        assert_null(dm_config_feed(&cfg, NULL));
+        if (services[i] != DM_SVC_CONSOLIDATOR && services[i] != DM_SVC_CLI) {
+            /* the services that read NIVODA_* get them as the feed's endpoint and login */
+            assert_string_equal(cfg.feeds[0].url, "http://127.0.0.1:8090/graphql");
+            assert_string_equal(cfg.feeds[0].username, "sim");
+            assert_string_equal(cfg.feeds[0].password, "sim-password");
+        }
+        free(errs);
+        dm_config_free(&cfg);
+    }
+    /* The dashboard and the simulator do not read FEEDS. */
+    struct dm_config cfg;
+    enum dm_err e;
+    char *errs = load(DM_SVC_DASHBOARD, &cfg, &e);
+    assert_int_equal(e, DM_OK);
+    assert_int_equal(cfg.n_feeds, 0);
+    assert_null(dm_config_feed(&cfg, "nivoda"));
+    free(errs);
+    dm_config_free(&cfg);
+    assert_string_equal(dm_feed_type_name(DM_FEED_TYPE_NIVODA), "nivoda");
+    assert_string_equal(dm_feed_type_name(DM_FEED_TYPE_FILE), "file");
+}
+
+static void test_two_feeds(void **state)
+{
+    (void)state;
+    set_nivoda();
+    setenv("FEEDS", " nivoda , acme_2", 1);
+    setenv("FEED_ACME_2_TYPE", "file", 1);
+    setenv("FEED_ACME_2_URL", "https://acct.blob.core.windows.net/feeds/acme.csv", 1);
+    setenv("FEED_ACME_2_MAPPING", "/etc/diamond/acme.json", 1);
+    setenv("FEED_ACME_2_FORMAT", "csv", 1);
+    setenv("FEED_ACME_2_PRIORITY", "-5", 1);
+    setenv("FEED_ACME_2_CRON", "*/15 * * * *", 1);
+    setenv("FEED_ACME_2_MAX_SHRINK", "0.2", 1);
+    setenv("FEED_NIVODA_PRIORITY", "10", 1);
+    setenv("FEED_NIVODA_CRON", "0 2 * * *", 1);
+    setenv("OFFER_POLICY", "feed_priority", 1);
+    struct dm_config cfg;
+    enum dm_err e;
+    char *errs = load(DM_SVC_WORKER, &cfg, &e);
+    assert_string_equal(errs, "");
+    assert_int_equal(e, DM_OK);
+    assert_int_equal(cfg.n_feeds, 2);
+    assert_string_equal(cfg.feeds[0].id, "nivoda");
+    assert_int_equal(cfg.feeds[0].priority, 10);
+    assert_string_equal(cfg.feeds[0].cron, "0 2 * * *");
+    const struct dm_feed_conf *a = dm_config_feed(&cfg, "acme_2");
+    assert_ptr_equal(a, &cfg.feeds[1]);
+    assert_int_equal(a->type, DM_FEED_TYPE_FILE);
+    assert_string_equal(a->url, "https://acct.blob.core.windows.net/feeds/acme.csv");
+    assert_string_equal(a->mapping, "/etc/diamond/acme.json");
+    assert_string_equal(a->format, "csv");
+    assert_int_equal(a->priority, -5);
+    assert_string_equal(a->cron, "*/15 * * * *");
+    assert_true(a->max_shrink > 0.199 && a->max_shrink < 0.201);
+    assert_null(a->username);
+    assert_null(a->password);
+    assert_string_equal(cfg.offer_policy, "feed_priority");
+    assert_string_equal(cfg.feeds_text, " nivoda , acme_2");
+    free(errs);
+    dm_config_free(&cfg);
+    dm_config_free(&cfg); /* a second free is harmless */
+}
+
+/* A second Nivoda-type feed: its own endpoint, the NIVODA_* login unless it has its own. */
+static void test_second_nivoda_feed(void **state)
+{
+    (void)state;
+    set_nivoda();
+    setenv("FEEDS", "nivoda,second", 1);
+    setenv("FEED_SECOND_TYPE", "nivoda", 1);
+    setenv("FEED_SECOND_URL", "http://127.0.0.1:8091/graphql", 1);
+    struct dm_config cfg;
+    enum dm_err e;
+    char *errs = load(DM_SVC_SCHEDULER, &cfg, &e);
+    assert_int_equal(e, DM_OK);
+    const struct dm_feed_conf *s = dm_config_feed(&cfg, "second");
+    assert_non_null(s);
+    assert_int_equal(s->type, DM_FEED_TYPE_NIVODA);
+    assert_string_equal(s->url, "http://127.0.0.1:8091/graphql");
+    assert_string_equal(s->username, "sim");
+    assert_string_equal(s->password, "sim-password");
+    assert_string_equal(cfg.feeds[0].url, "http://127.0.0.1:8090/graphql");
+    free(errs);
+    dm_config_free(&cfg);
+
+    setenv("FEED_SECOND_USERNAME", "other", 1);
+    setenv("FEED_SECOND_PASSWORD", "other-secret", 1);
+    errs = load(DM_SVC_WORKER, &cfg, &e);
+    assert_int_equal(e, DM_OK);
+    s = dm_config_feed(&cfg, "second");
+    assert_string_equal(s->username, "other");
+    assert_string_equal(s->password, "other-secret");
+    free(errs);
+    dm_config_free(&cfg);
+
+    /* Without NIVODA_*: the second feed names its own variables, the seed feed the seed's. */
+    unsetenv("NIVODA_ENDPOINT");
+    unsetenv("NIVODA_USERNAME");
+    unsetenv("FEED_SECOND_URL");
+    errs = load(DM_SVC_WORKER, &cfg, &e);
+    assert_int_equal(e, DM_ERR_INVALID);
+    assert_non_null(strstr(errs, "config: NIVODA_ENDPOINT is required but not set"));
+    assert_non_null(strstr(errs, "config: NIVODA_USERNAME is required but not set"));
+    assert_non_null(
+        strstr(errs, "config: FEED_SECOND_URL is required for feed second (or NIVODA_ENDPOINT)"));
+    assert_null(strstr(errs, "FEED_SECOND_USERNAME"));
+    assert_non_null(strstr(errs, "3 problems"));
+    assert_null(strstr(errs, "other-secret"));
+    assert_null(strstr(errs, "sim-password"));
+    free(errs);
+    dm_config_free(&cfg);
+    /* The consolidator and the operator commands talk to no supplier. */
+    errs = load(DM_SVC_CONSOLIDATOR, &cfg, &e);
+    assert_int_equal(e, DM_OK);
+    free(errs);
+    dm_config_free(&cfg);
+}
+
+/* A deployment with only a file feed needs no NIVODA_* at all. */
+static void test_file_feed_alone(void **state)
+{
+    (void)state;
+    setenv("FEEDS", "acme", 1);
+    setenv("FEED_ACME_TYPE", "file", 1);
+    setenv("FEED_ACME_URL", "file:///srv/feeds/acme.csv", 1);
+    static const unsigned services[] = {DM_SVC_WORKER, DM_SVC_SCHEDULER, DM_SVC_API, DM_SVC_CLI};
+    for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
+        struct dm_config cfg;
+        enum dm_err e;
+        char *errs = load(services[i], &cfg, &e);
+        assert_string_equal(errs, "");
+        assert_int_equal(e, DM_OK);
+        assert_int_equal(cfg.n_feeds, 1);
+        assert_string_equal(cfg.feeds[0].url, "file:///srv/feeds/acme.csv");
+        assert_null(cfg.feeds[0].format);
+        assert_null(dm_config_feed(&cfg, "nivoda"));
+        free(errs);
+        dm_config_free(&cfg);
+    }
+}
+
+static void test_feeds_list_problems(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value, *why;
+    } cases[] = {
+        {"nivoda,Acme", "has a feed id with characters other than a-z, 0-9 and _"},
+        {"nivoda,acme-gems", "has a feed id with characters other than a-z, 0-9 and _"},
+        {"nivoda;drop", "has a feed id with characters other than a-z, 0-9 and _"},
+        {"nivoda,,acme", "has an empty feed id"},
+        {"nivoda,", "has an empty feed id"},
+        {" , ", "has an empty feed id"},
+        {"nivoda,abcdefghijklmnopqrstuvwxyz0123456", "has a feed id longer than 32 characters"},
+        {"nivoda,acme,nivoda", "names a feed twice"},
+        {"a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", "names more than 16 feeds"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        setenv("FEEDS", cases[i].value, 1);
+        struct dm_config cfg;
+        enum dm_err e;
+        char *errs = load(DM_SVC_CONSOLIDATOR, &cfg, &e);
+        assert_int_equal(e, DM_ERR_INVALID);
+        char want[256];
+        snprintf(want, sizeof(want), "config: FEEDS=\"%.60s\" %s", cases[i].value, cases[i].why);
+        if (strstr(errs, want) == NULL)
+            fail_msg("FEEDS=%s: got %s, want %s", cases[i].value, errs, want);
+        assert_int_equal(cfg.n_feeds, 0);
+        free(errs);
+        dm_config_free(&cfg);
+    }
+    /* 32 characters, digits first and 16 feeds are fine. */
+    setenv("FEEDS", "abcdefghijklmnopqrstuvwxyz012345,2nd,a,b,c,d,e,f,g,h,i,j,k,l,m,n", 1);
+    for (char c = 'a'; c <= 'n'; c++) {
+        char name[32];
+        snprintf(name, sizeof(name), "FEED_%c_TYPE", c - 'a' + 'A');
+        setenv(name, "nivoda", 1);
+    }
+    setenv("FEED_ABCDEFGHIJKLMNOPQRSTUVWXYZ012345_TYPE", "nivoda", 1);
+    setenv("FEED_2ND_TYPE", "nivoda", 1);
+    struct dm_config cfg;
+    enum dm_err e;
+    char *errs = load(DM_SVC_CONSOLIDATOR, &cfg, &e);
+    assert_string_equal(errs, "");
+    assert_int_equal(e, DM_OK);
+    assert_int_equal(cfg.n_feeds, 16);
+    assert_non_null(dm_config_feed(&cfg, "2nd"));
+    free(errs);
+    dm_config_free(&cfg);
+}
+
+/* Every per-feed problem at once, each naming its variable. */
+static void test_feed_problems(void **state)
+{
+    (void)state;
+    set_nivoda();
+    setenv("FEEDS", "nivoda,a,b,c,d,e", 1);
+    /* a: no type */
+    setenv("FEED_B_TYPE", "ftp", 1);
+    setenv("FEED_C_TYPE", "file", 1); /* no URL */
+    setenv("FEED_D_TYPE", "file", 1);
+    setenv("FEED_D_URL", "http://example.com/inv.csv?sig=S3cret", 1);
+    setenv("FEED_D_FORMAT", "xml", 1);
+    setenv("FEED_D_USERNAME", "u", 1);
+    setenv("FEED_E_TYPE", "nivoda", 1);
+    setenv("FEED_E_URL", "ftp://x/graphql", 1);
+    setenv("FEED_E_MAPPING", "/m.json", 1);
+    setenv("FEED_NIVODA_PRIORITY", "high", 1);
+    setenv("FEED_NIVODA_MAX_SHRINK", "1.5", 1);
+    setenv("FEED_NIVODA_CRON", "61 * * * *", 1);
+    setenv("FEED_A_CRON", "0 0 30 2 *", 1);
+    setenv("OFFER_POLICY", "cheapest", 1);
+    struct dm_config cfg;
+    enum dm_err e;
+    char *errs = load(DM_SVC_WORKER, &cfg, &e);
+    assert_int_equal(e, DM_ERR_INVALID);
+    print_message("%s", errs);
+    static const char *const want[] = {
+        "config: OFFER_POLICY=\"cheapest\" must be lowest_retail or feed_priority",
+        "config: FEED_NIVODA_PRIORITY=\"high\" must be an integer between -1000000 and 1000000",
+        "config: FEED_NIVODA_MAX_SHRINK=\"1.5\" must be a fraction between 0 and 1",
+        "config: FEED_NIVODA_CRON=\"61 * * * *\" ",
+        "config: FEED_A_TYPE is required (nivoda or file)",
+        "config: FEED_A_CRON=\"0 0 30 2 *\" never fires",
+        "config: FEED_B_TYPE=\"ftp\" must be nivoda or file",
+        "config: FEED_C_URL is required for a file feed",
+        "config: FEED_D_URL must be an https://, file:// or Azure Blob URL (http:// only to a "
+        "loopback host)",
+        "config: FEED_D_FORMAT=\"xml\" must be csv, jsonl or auto",
+        "config: FEED_D_USERNAME is for nivoda feeds only",
+        "config: FEED_E_MAPPING is for file feeds only",
+        "config: FEED_E_URL=\"ftp://x/graphql\" must be an http:// or https:// URL",
+        "13 problems",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (strstr(errs, want[i]) == NULL)
+            fail_msg("missing \"%s\" in:\n%s", want[i], errs);
+    assert_null(strstr(errs, "S3cret")); /* a URL may carry a SAS token: never echoed */
+    free(errs);
+    dm_config_free(&cfg);
+}
+
+static void test_file_urls(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url;
+        bool ok;
+    } cases[] = {
+        {"https://suppliers.example.com/acme/inventory.csv", true},
+        {"https://acct.blob.core.windows.net/feeds/acme.jsonl?sv=2022&sig=x", true},
+        {"file:///srv/feeds/acme.csv", true},
+        {"file://localhost/srv/feeds/acme.csv", true},
+        {"http://127.0.0.1:8099/inventory.csv", true},
+        {"http://127.0.0.1/inventory.csv", true},
+        {"http://localhost:8099/inventory.csv", true},
+        {"http://[::1]:8099/inventory.csv", true},
+        {"http://example.com/inventory.csv", false},
+        {"http://127.0.0.1.example.com/inventory.csv", false},
+        {"http://localhost.example.com/inventory.csv", false},
+        {"http://[::2]/inventory.csv", false},
+        {"ftp://example.com/inventory.csv", false},
+        {"https://", false},
+        {"file://", false},
+        {"/srv/feeds/acme.csv", false},
+    };
+    setenv("FEEDS", "acme", 1);
+    setenv("FEED_ACME_TYPE", "file", 1);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        setenv("FEED_ACME_URL", cases[i].url, 1);
+        struct dm_config cfg;
+        enum dm_err e;
+        char *errs = load(DM_SVC_WORKER, &cfg, &e);
+        if ((e == DM_OK) != cases[i].ok)
+            fail_msg("%s: %s", cases[i].url, errs);
+        free(errs);
+        dm_config_free(&cfg);
+    }
+}
+
+static void test_help(void **state)
+{
+    (void)state;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    dm_config_print_help(DM_SVC_SCHEDULER, f);
+    fclose(f);
+    assert_non_null(strstr(text, "FEEDS "));
+    assert_non_null(strstr(text, "[default nivoda]"));
+    assert_non_null(strstr(text, "OFFER_POLICY "));
+    assert_non_null(strstr(text, "FEED_<ID>_TYPE"));
+    assert_non_null(strstr(text, "FEED_<ID>_MAX_SHRINK"));
+    free(text);
+    f = open_memstream(&text, &len);
+    dm_config_print_help(DM_SVC_DASHBOARD, f);
+    fclose(f);
+    assert_null(strstr(text, "FEED"));
+    free(text);
+    bool feeds = false, policy = false;
+    for (const char **n = dm_config_names(DM_SVC_API); *n; n++) {
+        feeds |= !strcmp(*n, "FEEDS");
+        policy |= !strcmp(*n, "OFFER_POLICY");
+    }
+    assert_true(feeds && policy);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_default_is_nivoda, clear_env),
+        cmocka_unit_test_setup(test_two_feeds, clear_env),
+        cmocka_unit_test_setup(test_second_nivoda_feed, clear_env),
+        cmocka_unit_test_setup(test_file_feed_alone, clear_env),
+        cmocka_unit_test_setup(test_feeds_list_problems, clear_env),
+        cmocka_unit_test_setup(test_feed_problems, clear_env),
+        cmocka_unit_test_setup(test_file_urls, clear_env),
+        cmocka_unit_test_setup(test_help, clear_env),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
