@@ -28,7 +28,7 @@
 #define DM_MAPPING_MAX_PAYLOAD ((size_t)1024 * 1024)
 
 struct dm_diamond {
-    const char *feed;        /* static "nivoda" */
+    const char *feed;        /* feed id: static "nivoda", or the configuration's */
     char *supplier_stone_id; /* d.id */
     char *offer_id;          /* item.id */
     char *shape;             /* upper-cased */

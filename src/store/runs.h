@@ -45,6 +45,7 @@
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/error.h"
+#include "core/feed_id.h"
 #include "domain/messages.h"
 #include "domain/run_status.h"
 
@@ -56,7 +57,7 @@ struct dm_run {
     char run_id[DM_UUID_LEN];
     char run_type[16]; /* "full" | "incremental" */
     char trace_id[DM_UUID_LEN];
-    char feed[32];
+    char feed[DM_FEED_ID_LEN + 1];
     struct dm_run_facts facts;
     enum dm_run_status status;    /* dm_run_status_derive(&facts, time of the load) */
     int64_t cancelled_partitions; /* of facts.failed, those cancelled */

@@ -10,10 +10,11 @@
 
 /* One feed type: how to open it and what it can do. */
 struct feed_type {
-    const char *id;
-    /* Open from configuration: DM_ERR_NOT_FOUND when its credentials are not set. */
-    enum dm_err (*open)(const struct dm_config *cfg, unsigned flags, void **impl,
-                        struct dm_error *err);
+    enum dm_feed_type type;
+    /* Open from the feed's configuration: DM_ERR_NOT_FOUND when its credentials are not set.
+     * conf belongs to cfg and outlives the opened feed. */
+    enum dm_err (*open)(const struct dm_config *cfg, const struct dm_feed_conf *conf,
+                        unsigned flags, void **impl, struct dm_error *err);
     void (*close)(void *impl);
     enum dm_err (*count)(void *impl, const struct dm_feed_query *q, int64_t *count,
                          struct dm_error *err);
@@ -28,21 +29,30 @@ struct feed_type {
 
 struct dm_feed {
     const struct feed_type *type;
+    const struct dm_feed_conf *conf;
     void *impl;
 };
 
 /* ---- Nivoda ---- */
 
-static enum dm_err nivoda_open(const struct dm_config *cfg, unsigned flags, void **impl,
-                               struct dm_error *err)
+static enum dm_err nivoda_open(const struct dm_config *cfg, const struct dm_feed_conf *conf,
+                               unsigned flags, void **impl, struct dm_error *err)
 {
-    if (cfg->nivoda_endpoint == NULL || cfg->nivoda_username == NULL ||
-        cfg->nivoda_password == NULL)
+    if (conf->url == NULL || conf->username == NULL || conf->password == NULL) {
+        if (!strcmp(conf->id, DM_FEED_DEFAULT))
+            return dm_error_set(err, DM_ERR_NOT_FOUND,
+                                "feed nivoda needs NIVODA_ENDPOINT, NIVODA_USERNAME and "
+                                "NIVODA_PASSWORD");
         return dm_error_set(err, DM_ERR_NOT_FOUND,
-                            "feed nivoda needs NIVODA_ENDPOINT, NIVODA_USERNAME and "
-                            "NIVODA_PASSWORD");
+                            "feed %s needs its endpoint and credentials (FEED_<ID>_URL, "
+                            "_USERNAME, _PASSWORD or NIVODA_ENDPOINT, _USERNAME, _PASSWORD)",
+                            conf->id);
+    }
     struct dm_nivoda_opts o;
     dm_nivoda_opts_from_config(cfg, &o);
+    o.endpoint = conf->url;
+    o.username = conf->username;
+    o.password = conf->password;
     if ((flags & DM_FEED_FAIL_FAST) && (o.max_attempts == 0 || o.max_attempts > 2))
         o.max_attempts = 2;
     *impl = dm_nivoda_new(&o);
@@ -81,41 +91,54 @@ static enum dm_err nivoda_order(void *impl, const struct dm_feed_order_req *req,
 /* ---- the table ---- */
 
 static const struct feed_type types[] = {
-    {DM_FEED_NIVODA, nivoda_open, nivoda_close, nivoda_count, nivoda_fetch_page, nivoda_hold,
+    {DM_FEED_TYPE_NIVODA, nivoda_open, nivoda_close, nivoda_count, nivoda_fetch_page, nivoda_hold,
      nivoda_order, dm_mapping_map_text},
 };
 
-static const struct feed_type *find_type(const char *id)
+static const struct feed_type *find_type(enum dm_feed_type type)
 {
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-        if (!strcmp(types[i].id, id))
+        if (types[i].type == type)
             return &types[i];
     return NULL;
 }
 
-static enum dm_err unknown_feed(const char *id, struct dm_error *err)
+/* The configuration of feed id, or NULL (err says why: DM_ERR_INVALID naming FEEDS) when it
+ * is malformed or not configured. */
+static const struct dm_feed_conf *feed_conf(const struct dm_config *cfg, const char *id,
+                                            struct dm_error *err)
 {
-    char known[128] = "";
-    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-        snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", i ? ", " : "",
-                 types[i].id);
-    return dm_error_set(err, DM_ERR_INVALID, "unknown feed '%.40s' (known: %s)", id ? id : "",
-                        known);
+    if (!dm_feed_id_valid(id)) {
+        dm_error_set(err, DM_ERR_INVALID,
+                     "feed id '%.40s' is not 1..%d lowercase letters, digits or '_'", id ? id : "",
+                     DM_FEED_ID_MAX);
+        return NULL;
+    }
+    const struct dm_feed_conf *conf = dm_config_feed(cfg, id);
+    if (conf == NULL)
+        dm_error_set(err, DM_ERR_INVALID, "feed '%s' is not configured (FEEDS=%.200s)", id,
+                     cfg && cfg->feeds_text ? cfg->feeds_text : "");
+    return conf;
 }
 
 enum dm_err dm_feed_open(const struct dm_config *cfg, const char *id, unsigned flags,
                          struct dm_feed **out, struct dm_error *err)
 {
     *out = NULL;
-    const struct feed_type *t = id ? find_type(id) : NULL;
+    const struct dm_feed_conf *conf = feed_conf(cfg, id, err);
+    if (conf == NULL)
+        return DM_ERR_INVALID;
+    const struct feed_type *t = find_type(conf->type);
     if (t == NULL)
-        return unknown_feed(id, err);
+        return dm_error_set(err, DM_ERR_UNAVAILABLE, "feed %s: type %s is not built in", conf->id,
+                            dm_feed_type_name(conf->type));
     void *impl = NULL;
-    enum dm_err e = t->open(cfg, flags, &impl, err);
+    enum dm_err e = t->open(cfg, conf, flags, &impl, err);
     if (e != DM_OK)
         return e;
     struct dm_feed *f = dm_xcalloc(1, sizeof(*f));
     f->type = t;
+    f->conf = conf;
     f->impl = impl;
     *out = f;
     return DM_OK;
@@ -131,7 +154,17 @@ void dm_feed_close(struct dm_feed *f)
 
 const char *dm_feed_id(const struct dm_feed *f)
 {
-    return f->type->id;
+    return f->conf->id;
+}
+
+const struct dm_feed_conf *dm_feed_conf(const struct dm_feed *f)
+{
+    return f->conf;
+}
+
+bool dm_feed_snapshot(const struct dm_feed_conf *conf)
+{
+    return conf != NULL && conf->type == DM_FEED_TYPE_FILE;
 }
 
 enum dm_err dm_feed_count(struct dm_feed *f, const struct dm_feed_query *q, int64_t *count,
@@ -158,11 +191,18 @@ enum dm_err dm_feed_order(struct dm_feed *f, const struct dm_feed_order_req *req
     return f->type->order(f->impl, req, out, err);
 }
 
-enum dm_err dm_feed_map(const char *id, const char *text, size_t len, struct dm_diamond *d,
-                        struct dm_error *err)
+enum dm_err dm_feed_map(const struct dm_config *cfg, const char *id, const char *text, size_t len,
+                        struct dm_diamond *d, struct dm_error *err)
 {
-    const struct feed_type *t = id ? find_type(id) : NULL;
+    const struct dm_feed_conf *conf = feed_conf(cfg, id, err);
+    if (conf == NULL)
+        return DM_ERR_INVALID;
+    const struct feed_type *t = find_type(conf->type);
     if (t == NULL)
-        return unknown_feed(id, err);
-    return t->map(text, len, d, err);
+        return dm_error_set(err, DM_ERR_UNAVAILABLE, "feed %s: type %s is not built in", conf->id,
+                            dm_feed_type_name(conf->type));
+    enum dm_err e = t->map(text, len, d, err);
+    if (e == DM_OK)
+        d->feed = conf->id; /* the feed's id, whatever its type's mapper wrote */
+    return e;
 }

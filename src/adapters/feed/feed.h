@@ -7,9 +7,15 @@
  * dm_feed_order. No service names a supplier; Nivoda (adapters/feed/nivoda.h) is the first
  * implementation.
  *
- * Adding a feed type: a struct dm_feed_ops implementation next to nivoda.c, one row in feed.c's
- * table of feed types (id, how to open it from configuration, its mapper), and its mapping of
- * items to struct dm_diamond in domain/. Nothing else changes.
+ * Feeds are configured (core/config.h: FEEDS, FEED_<ID>_*): a feed has an id (its raw table,
+ * its runs, its watermark) and a type (enum dm_feed_type) that decides which row of feed.c's
+ * table of feed types serves it; two feeds may share a type (two Nivoda-compatible
+ * marketplaces at different endpoints).
+ *
+ * Adding a feed type: an enum dm_feed_type value and its FEED_<ID>_TYPE name in core/config,
+ * an implementation next to nivoda.c, one row in feed.c's table of feed types (how to open it
+ * from its struct dm_feed_conf, count, fetch a page, hold, order, its mapper), and its mapping
+ * of items to struct dm_diamond in domain/. Nothing else changes.
  *
  * Thread-safety: an opened feed is thread-safe (many threads may call it at once); open and
  * close are not (one thread, at start-up and shutdown).
@@ -92,15 +98,23 @@ enum {
     DM_FEED_FAIL_FAST = 1u << 0,
 };
 
-/* Open feed id from configuration. DM_ERR_INVALID (err says why) for an unknown or malformed
- * id; DM_ERR_NOT_FOUND when the feed's credentials are not configured (a service that can run
- * without a supplier, like the API without trading, decides what that means). */
+/* Open feed id (one of cfg->feeds) by its type. DM_ERR_INVALID (err says why) for a malformed
+ * id or one FEEDS does not name; DM_ERR_UNAVAILABLE when its type has no row in this build;
+ * DM_ERR_NOT_FOUND when the feed's credentials are not configured (a service that can run
+ * without a supplier, like the API without trading, decides what that means). cfg must
+ * outlive the feed (the feed keeps its struct dm_feed_conf). */
 enum dm_err dm_feed_open(const struct dm_config *cfg, const char *id, unsigned flags,
                          struct dm_feed **out, struct dm_error *err) DM_MUST_CHECK;
 /* NULL-safe. */
 void dm_feed_close(struct dm_feed *f);
 /* The feed's id ("nivoda"). */
 const char *dm_feed_id(const struct dm_feed *f);
+/* The feed's configuration (owned by the cfg it was opened with). */
+const struct dm_feed_conf *dm_feed_conf(const struct dm_feed *f);
+/* True when a run of this feed reads a whole snapshot (a file feed): the scheduler plans one
+ * partition without count queries and the worker reads the snapshot in that one work item.
+ * False for a NULL conf. */
+bool dm_feed_snapshot(const struct dm_feed_conf *conf);
 
 /* How many stones match q (partition planning). */
 enum dm_err dm_feed_count(struct dm_feed *f, const struct dm_feed_query *q, int64_t *count,
@@ -115,10 +129,11 @@ enum dm_err dm_feed_hold(struct dm_feed *f, const char *offer_id, struct dm_feed
 enum dm_err dm_feed_order(struct dm_feed *f, const struct dm_feed_order_req *req,
                           struct dm_feed_order *out, struct dm_error *err) DM_MUST_CHECK;
 
-/* Map one stored item (its raw JSON text) of feed id to the canonical diamond. Pure; needs no
- * opened feed (the consolidator has no supplier credentials). DM_ERR_INVALID for an unknown
- * feed id or an unusable item (err says which). */
-enum dm_err dm_feed_map(const char *id, const char *text, size_t len, struct dm_diamond *d,
-                        struct dm_error *err) DM_MUST_CHECK;
+/* Map one stored item (its raw JSON text) of feed id (one of cfg->feeds) to the canonical
+ * diamond, by the feed's type; d->feed is the feed's id (in cfg). Pure; needs no opened feed
+ * (the consolidator has no supplier credentials). DM_ERR_INVALID for a feed id FEEDS does not
+ * name or an unusable item (err says which); DM_ERR_UNAVAILABLE for a type not built in. */
+enum dm_err dm_feed_map(const struct dm_config *cfg, const char *id, const char *text, size_t len,
+                        struct dm_diamond *d, struct dm_error *err) DM_MUST_CHECK;
 
 #endif

@@ -195,8 +195,8 @@ static void bufs_free(struct batch_bufs *b)
 }
 
 /* Begin the batch transaction and claim up to batch_size rows (pending, else expired). */
-static enum dm_err claim(struct dm_consolidator *cs, struct dm_db_conn *c, PGresult **claimed,
-                         struct dm_error *err)
+static enum dm_err claim(struct dm_consolidator *cs, struct dm_db_conn *c, const char *feed,
+                         PGresult **claimed, struct dm_error *err)
 {
     char limit[16], timeout[16], setting[64];
     snprintf(limit, sizeof(limit), "%d", cs->batch_size);
@@ -217,11 +217,11 @@ static enum dm_err claim(struct dm_consolidator *cs, struct dm_db_conn *c, PGres
     if (e == DM_OK)
         e = dm_db_exec(c, "SET LOCAL enable_bitmapscan = off", 0, NULL, NULL, err);
     if (e == DM_OK)
-        e = dm_feed_exec(c, CLAIM_PENDING_SQL, DM_FEED_DEFAULT, 1, cp, claimed, err);
+        e = dm_feed_exec(c, CLAIM_PENDING_SQL, feed, 1, cp, claimed, err);
     if (e == DM_OK && PQntuples(*claimed) == 0) {
         PQclear(*claimed);
         *claimed = NULL;
-        e = dm_feed_exec(c, CLAIM_EXPIRED_SQL, DM_FEED_DEFAULT, 2, cp, claimed, err);
+        e = dm_feed_exec(c, CLAIM_EXPIRED_SQL, feed, 2, cp, claimed, err);
     }
     if (e == DM_OK)
         e = dm_db_exec(c, "RESET enable_seqscan", 0, NULL, NULL, err);
@@ -237,9 +237,10 @@ struct attempt {
 
 /* Map and price the claimed rows into the batch buffers. upsert_only: new stones are staged
  * too (after a 23505 on the direct COPY). */
-static enum dm_err map_rows(PGresult *claimed, const char *run_id,
-                            const struct dm_pricing_rule *rules, size_t nrules, bool upsert_only,
-                            struct batch_bufs *b, struct attempt *a, const struct dm_log_ctx *ctx)
+static enum dm_err map_rows(const struct dm_config *cfg, PGresult *claimed, const char *run_id,
+                            const char *feed, const struct dm_pricing_rule *rules, size_t nrules,
+                            bool upsert_only, struct batch_bufs *b, struct attempt *a,
+                            const struct dm_log_ctx *ctx)
 {
     enum dm_err e = DM_OK;
     int n = PQntuples(claimed);
@@ -256,7 +257,7 @@ static enum dm_err map_rows(PGresult *claimed, const char *run_id,
         struct dm_diamond d;
         struct dm_error merr = {0};
         enum dm_err me =
-            dm_feed_map(DM_FEED_DEFAULT, payload, (size_t)PQgetlength(claimed, i, 2), &d, &merr);
+            dm_feed_map(cfg, feed, payload, (size_t)PQgetlength(claimed, i, 2), &d, &merr);
         if (me == DM_OK && d.dropped_urls[0] != '\0')
             dm_warn(ctx, "stone %s: supplier URL field(s) %s dropped (not http(s) URLs)",
                     d.supplier_stone_id, d.dropped_urls);
@@ -314,9 +315,10 @@ static enum dm_err map_rows(PGresult *claimed, const char *run_id,
 
 /* One attempt at a batch, in one transaction: claim, map, write, settle, count, commit. */
 static enum dm_err attempt_batch(struct dm_consolidator *cs, struct dm_db_conn *c,
-                                 const char *run_id, const struct dm_pricing_rule *rules,
-                                 size_t nrules, bool upsert_only, struct dm_consol_stats *st,
-                                 int *claimed_n, struct dm_error *err)
+                                 const char *run_id, const char *feed,
+                                 const struct dm_pricing_rule *rules, size_t nrules,
+                                 bool upsert_only, struct dm_consol_stats *st, int *claimed_n,
+                                 struct dm_error *err)
 {
     PGresult *claimed = NULL, *r = NULL;
     struct batch_bufs b;
@@ -326,7 +328,7 @@ static enum dm_err attempt_batch(struct dm_consolidator *cs, struct dm_db_conn *
     int64_t t0 = dm_mono_ms(), t_claim = 0, t_map = 0;
     *claimed_n = 0;
 
-    enum dm_err e = claim(cs, c, &claimed, err);
+    enum dm_err e = claim(cs, c, feed, &claimed, err);
     if (e != DM_OK)
         goto out;
     int n = PQntuples(claimed);
@@ -337,7 +339,7 @@ static enum dm_err attempt_batch(struct dm_consolidator *cs, struct dm_db_conn *
         goto out;
     }
     /* One payload parsed at a time keeps memory flat. */
-    e = map_rows(claimed, run_id, rules, nrules, upsert_only, &b, &a, &ctx);
+    e = map_rows(cs->cfg, claimed, run_id, feed, rules, nrules, upsert_only, &b, &a, &ctx);
     PQclear(claimed);
     claimed = NULL;
     if (e != DM_OK) {
@@ -370,11 +372,11 @@ static enum dm_err attempt_batch(struct dm_consolidator *cs, struct dm_db_conn *
     }
     if (e == DM_OK && a.mapped > 0) {
         const char *dp[] = {b.done_tids.data, b.done_hashes.data};
-        e = dm_feed_exec(c, DONE_SQL, DM_FEED_DEFAULT, 2, dp, NULL, err);
+        e = dm_feed_exec(c, DONE_SQL, feed, 2, dp, NULL, err);
     }
     if (e == DM_OK && a.failed > 0) {
         const char *fp[] = {b.fail_tids.data, b.fail_hashes.data, b.fail_reasons.data};
-        e = dm_feed_exec(c, FAILED_SQL, DM_FEED_DEFAULT, 3, fp, NULL, err);
+        e = dm_feed_exec(c, FAILED_SQL, feed, 3, fp, NULL, err);
     }
     /* Last, so the run row is locked only briefly (concurrent batches add to it too). */
     struct dm_runs_batch_stats bs = {.processed = n,
@@ -408,7 +410,7 @@ out:
     return e;
 }
 
-enum dm_err dm_consolidator_batch(struct dm_consolidator *cs, const char *run_id,
+enum dm_err dm_consolidator_batch(struct dm_consolidator *cs, const char *run_id, const char *feed,
                                   const struct dm_pricing_rule *rules, size_t nrules,
                                   struct dm_consol_stats *st, int *claimed, struct dm_error *err)
 {
@@ -417,13 +419,13 @@ enum dm_err dm_consolidator_batch(struct dm_consolidator *cs, const char *run_id
     enum dm_err e = dm_db_acquire(cs->db, 30000, &c, err);
     if (e != DM_OK)
         return e;
-    e = attempt_batch(cs, c, run_id, rules, nrules, false, st, claimed, err);
+    e = attempt_batch(cs, c, run_id, feed, rules, nrules, false, st, claimed, err);
     if (e != DM_OK && !strcmp(err->sqlstate, "23505")) {
         dm_warn(&(struct dm_log_ctx){.run_id = run_id},
                 "a new stone was already in the catalogue (%s): batch redone as an upsert",
                 err->message);
         memset(err, 0, sizeof(*err));
-        e = attempt_batch(cs, c, run_id, rules, nrules, true, st, claimed, err);
+        e = attempt_batch(cs, c, run_id, feed, rules, nrules, true, st, claimed, err);
     }
     dm_db_release(c);
     return e;

@@ -28,6 +28,7 @@ static void run_event(struct dm_db *db, const char *run_id, const char *event, j
 
 struct run_facts {
     bool found, full, capped, consolidated, cancelled;
+    char feed[DM_FEED_ID_LEN + 1]; /* the run's feed: its raw table, mapping and watermark */
     int64_t updated_to_ms;
     int64_t partitions, completed, failed;
     char trace_id[DM_UUID_LEN];
@@ -51,6 +52,7 @@ static enum dm_err load_run(struct dm_db *db, const char *run_id, struct run_fac
     f->consolidated = run.facts.completed_at_ms > 0;
     f->cancelled = run.facts.cancelled_at_ms > 0;
     snprintf(f->trace_id, sizeof(f->trace_id), "%s", run.trace_id);
+    snprintf(f->feed, sizeof(f->feed), "%s", run.feed);
     f->partitions = run.facts.partitions;
     f->completed = run.facts.completed;
     f->failed = run.facts.failed;
@@ -61,7 +63,8 @@ static enum dm_err load_run(struct dm_db *db, const char *run_id, struct run_fac
 /* Rows still to be settled once nothing was claimable: pending rows (locked by another
  * consolidator's batch in flight, or written by a worker just now: the next round claims
  * them) and live durable claims of an older consolidator version (until they expire). */
-static enum dm_err claims_in_flight(struct dm_db *db, int64_t *n, struct dm_error *err)
+static enum dm_err claims_in_flight(struct dm_db *db, const char *feed, int64_t *n,
+                                    struct dm_error *err)
 {
     PGresult *r = NULL;
     char timeout[16];
@@ -73,7 +76,7 @@ static enum dm_err claims_in_flight(struct dm_db *db, int64_t *n, struct dm_erro
                                   "(SELECT count(*) FROM {raw} "
                                   "WHERE consolidation_status = 'processing' "
                                   "AND claimed_at >= now() - make_interval(secs => $1))",
-                                  DM_FEED_DEFAULT, 1, p, &r, err);
+                                  feed, 1, p, &r, err);
     if (e == DM_OK && dm_db_get_i64(r, 0, 0, n) != DM_OK)
         e = dm_db_bad_value(r, 0, 0, "claims in flight", err);
     PQclear(r);
@@ -81,9 +84,9 @@ static enum dm_err claims_in_flight(struct dm_db *db, int64_t *n, struct dm_erro
 }
 
 /* Removal (full, uncapped, no failed partitions) and reactivation, serialised per run. */
-static enum dm_err finalise_catalogue(struct dm_db *db, const char *run_id, bool removal,
-                                      int64_t *removed, int64_t *reactivated, bool *already,
-                                      struct dm_error *err)
+static enum dm_err finalise_catalogue(struct dm_db *db, const char *run_id, const char *feed,
+                                      bool removal, int64_t *removed, int64_t *reactivated,
+                                      bool *already, struct dm_error *err)
 {
     struct dm_db_conn *c = NULL;
     PGresult *r = NULL;
@@ -112,7 +115,7 @@ static enum dm_err finalise_catalogue(struct dm_db *db, const char *run_id, bool
                              "WHERE d.feed = {feed} AND d.status = 'active' AND NOT EXISTS ("
                              "SELECT 1 FROM {raw} r WHERE r.supplier_stone_id = "
                              "d.supplier_stone_id AND r.last_seen_run_id = $1)",
-                             DM_FEED_DEFAULT, 1, p, &r, err);
+                             feed, 1, p, &r, err);
         /* The few stones found are re-checked by key (index lookups). */
         if (e == DM_OK)
             e = dm_db_exec(c, "RESET enable_nestloop", 0, NULL, NULL, err);
@@ -127,7 +130,7 @@ static enum dm_err finalise_catalogue(struct dm_db *db, const char *run_id, bool
                              "WHERE r.supplier_stone_id = d.supplier_stone_id "
                              "AND r.last_seen_run_id = $2) RETURNING 1) "
                              "SELECT count(*) FROM gone",
-                             DM_FEED_DEFAULT, 2, gp, &g, err);
+                             feed, 2, gp, &g, err);
             if (e == DM_OK && dm_db_get_i64(g, 0, 0, removed) != DM_OK)
                 e = dm_db_bad_value(g, 0, 0, "removals", err);
             PQclear(g);
@@ -147,7 +150,7 @@ static enum dm_err finalise_catalogue(struct dm_db *db, const char *run_id, bool
                          "SELECT r.last_seen_run_id = $1 AND r.consolidation_status = 'done' "
                          "FROM {raw} r WHERE r.supplier_stone_id = d.supplier_stone_id) "
                          "RETURNING 1) SELECT count(*) FROM back",
-                         DM_FEED_DEFAULT, 1, p, &r, err);
+                         feed, 1, p, &r, err);
         if (e == DM_OK && dm_db_get_i64(r, 0, 0, reactivated) != DM_OK)
             e = dm_db_bad_value(r, 0, 0, "reactivations", err);
         PQclear(r);
@@ -183,6 +186,7 @@ static void record_failure(struct dm_consolidator *cs, const char *run_id,
 struct loop_shared {
     struct dm_consolidator *cs;
     const char *run_id;
+    const char *feed;
     const struct dm_pricing_rule *rules;
     size_t nrules;
     pthread_mutex_t mu;
@@ -206,8 +210,8 @@ static void *batch_loop(void *arg)
         int claimed = 0;
         enum dm_err e = dm_stop_requested()
                             ? dm_error_set(&err, DM_ERR_SHUTDOWN, "stopping")
-                            : dm_consolidator_batch(sh->cs, sh->run_id, sh->rules, sh->nrules, &st,
-                                                    &claimed, &err);
+                            : dm_consolidator_batch(sh->cs, sh->run_id, sh->feed, sh->rules,
+                                                    sh->nrules, &st, &claimed, &err);
         pthread_mutex_lock(&sh->mu);
         sh->st.processed += st.processed;
         sh->st.inserted += st.inserted;
@@ -225,11 +229,12 @@ static void *batch_loop(void *arg)
     return NULL;
 }
 
-static enum dm_err run_batches(struct dm_consolidator *cs, const char *run_id,
+static enum dm_err run_batches(struct dm_consolidator *cs, const char *run_id, const char *feed,
                                const struct dm_pricing_rule *rules, size_t nrules,
                                struct dm_consol_stats *st, struct dm_error *err)
 {
-    struct loop_shared sh = {.cs = cs, .run_id = run_id, .rules = rules, .nrules = nrules};
+    struct loop_shared sh = {
+        .cs = cs, .run_id = run_id, .feed = feed, .rules = rules, .nrules = nrules};
     pthread_mutex_init(&sh.mu, NULL);
     int extra = cs->concurrency > 1 ? cs->concurrency - 1 : 0;
     if (extra > 15)
@@ -285,11 +290,11 @@ static enum dm_err consolidate(struct dm_consolidator *cs, const struct dm_conso
 
     /* Batches until nothing is claimable and no peer still holds a live claim. */
     for (;;) {
-        e = run_batches(cs, m->run_id, rules, nrules, &st, err);
+        e = run_batches(cs, m->run_id, f->feed, rules, nrules, &st, err);
         if (e != DM_OK)
             goto out;
         int64_t inflight = 0;
-        e = claims_in_flight(cs->db, &inflight, err);
+        e = claims_in_flight(cs->db, f->feed, &inflight, err);
         if (e != DM_OK)
             goto out;
         if (inflight == 0)
@@ -300,7 +305,8 @@ static enum dm_err consolidate(struct dm_consolidator *cs, const struct dm_conso
     }
 
     bool removal = f->full && !f->capped && f->failed == 0 && f->completed == f->partitions;
-    e = finalise_catalogue(cs->db, m->run_id, removal, &removed, &reactivated, &already, err);
+    e = finalise_catalogue(cs->db, m->run_id, f->feed, removal, &removed, &reactivated, &already,
+                           err);
     if (e != DM_OK || already)
         goto out; /* a peer finalised the run; this delivery's share is still logged below */
 

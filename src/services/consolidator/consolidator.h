@@ -1,7 +1,7 @@
 /*
- * consolidator.h - stage two of a run (pipeline.md §4-§6): raw supplier JSON in
- * raw_diamonds_nivoda becomes priced rows of `diamonds`, the watermark advances only after a
- * successful consolidation, and operators are alerted when it does not.
+ * consolidator.h - stage two of a run (pipeline.md §4-§6): raw supplier JSON in the run's
+ * feed's raw table (raw_diamonds_<feed>) becomes priced rows of `diamonds`, the watermark advances
+ * only after a successful consolidation, and operators are alerted when it does not.
  *
  * A CONSOLIDATE is handled as:
  *   1. checks: unknown or cancelled run -> done (logged); already consolidated -> done;
@@ -50,6 +50,7 @@
 #define DM_CLAIM_TIMEOUT_S 1800
 
 struct dm_consolidator {
+    const struct dm_config *cfg; /* the feeds (a run's feed maps its items) */
     struct dm_db *db;
     struct dm_queue *queue;
     struct dm_watermark_store *wm;
@@ -89,8 +90,9 @@ struct dm_consol_stats {
     int64_t processed, inserted, changed, unchanged, failed;
 };
 
-/* Claim and consolidate one batch for run_id. *claimed is 0 when nothing was claimable. */
-enum dm_err dm_consolidator_batch(struct dm_consolidator *cs, const char *run_id,
+/* Claim and consolidate one batch for run_id of feed (the run's feed: its raw table, its
+ * mapping). *claimed is 0 when nothing was claimable. */
+enum dm_err dm_consolidator_batch(struct dm_consolidator *cs, const char *run_id, const char *feed,
                                   const struct dm_pricing_rule *rules, size_t nrules,
                                   struct dm_consol_stats *st, int *claimed,
                                   struct dm_error *err) DM_MUST_CHECK;

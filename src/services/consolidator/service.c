@@ -106,7 +106,8 @@ enum dm_err dm_consolidator_run(struct dm_app *app, const struct dm_consolidator
                                 struct dm_error *err)
 {
     dm_http_global_init();
-    struct dm_consolidator cs = {.db = app->db,
+    struct dm_consolidator cs = {.cfg = &app->cfg,
+                                 .db = app->db,
                                  .batch_size = app->cfg.consolidator_batch_size,
                                  .concurrency = app->cfg.consolidator_concurrency};
     char host[64] = "host";
