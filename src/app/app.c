@@ -32,6 +32,20 @@ int dm_app_init(struct dm_app *app, unsigned service, const char *name, unsigned
         free(conninfo);
         if (e == DM_OK && (flags & DM_APP_SCHEMA))
             e = dm_migrate_check(app->db, &err);
+        /* A pipeline service creates the raw table of a feed added to FEEDS since the last
+         * `diamond migrate` (or says clearly that it could not). */
+        if (e == DM_OK && (flags & DM_APP_SCHEMA) && (service & DM_SVC_PIPELINE) &&
+            app->cfg.n_feeds > 0) {
+            const char *ids[DM_FEEDS_MAX];
+            for (int i = 0; i < app->cfg.n_feeds && i < DM_FEEDS_MAX; i++)
+                ids[i] = app->cfg.feeds[i].id;
+            e = dm_migrate_feed_tables(app->db, ids, app->cfg.n_feeds, NULL, &err);
+            if (e != DM_OK) {
+                struct dm_error cause = err;
+                e = dm_error_set(&err, e, "%s (run `diamond migrate` with this FEEDS)",
+                                 cause.message);
+            }
+        }
         if (e != DM_OK) {
             dm_error(NULL, "%s", err.message);
             fprintf(stderr, "%s: %s\n", name, err.message);

@@ -1,8 +1,9 @@
 /*
- * scheduler.c - `diamond scheduler [--full|--incremental] [--dry-run] [--force]`, one run
- * planned per execution; `--request ID` executes one manual trigger request; `--cron EXPR`
- * stays resident: plans on schedule, executes pending trigger requests, runs the sweeper and,
- * when `diamond check` is linked, the monitoring check hourly (as a child process).
+ * scheduler.c - `diamond scheduler [--feed ID] [--full|--incremental] [--dry-run] [--force]`,
+ * one run of one feed planned per execution; `--request ID` executes one manual trigger
+ * request; `--cron EXPR` stays resident: plans each feed on its schedule (FEED_<ID>_CRON, else
+ * EXPR), executes pending trigger requests, runs the sweeper and, when `diamond check` is
+ * linked, the monitoring check hourly (as a child process).
  */
 #include <signal.h>
 #include <spawn.h>
@@ -32,16 +33,18 @@ extern char **environ;
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: diamond scheduler [--full|--incremental] [--dry-run] [--force]\n"
+            "usage: diamond scheduler [--feed ID] [--full|--incremental] [--dry-run] [--force]\n"
             "       diamond scheduler --request ID\n"
             "       diamond scheduler --cron \"0 2 * * *\" [--sweep-interval-ms N] "
             "[--stall-ms N]\n\n"
-            "Plans one run: reads the watermark (absent -> full), fixes the window, partitions\n"
-            "the price axis with count queries, records the run and sends its work items.\n"
-            "Exits 0 without a run when another run is in progress (unless --force) or the\n"
-            "window is empty. --dry-run prints the plan only. With --cron it stays resident\n"
-            "(UTC schedule), executes manual trigger requests, sweeps stalled partitions and\n"
-            "runs the monitoring check hourly.\n\n");
+            "Plans one run of a feed (--feed, default the first of FEEDS): reads the feed's\n"
+            "watermark (absent -> full), fixes the window, partitions the price axis with count\n"
+            "queries (a file feed: one partition, the whole snapshot), records the run and sends\n"
+            "its work items. Exits 0 without a run when another run of the feed is in progress\n"
+            "(unless --force) or the window is empty. --dry-run prints the plan only. With --cron\n"
+            "it stays resident (UTC schedules: each feed's FEED_<ID>_CRON, else EXPR), executes\n"
+            "manual trigger requests, sweeps stalled partitions and runs the monitoring check\n"
+            "hourly.\n\n");
     dm_config_print_help(DM_SVC_SCHEDULER, out);
 }
 
@@ -55,8 +58,9 @@ static void print_planned(const struct dm_sched_result *res)
 static void print_dry_run(const struct dm_sched_result *res)
 {
     const struct dm_partition_plan *plan = &res->plan;
-    printf("dry run: %s window %s..%s, %d partitions, %lld stones%s\n", res->type, res->from,
-           res->to, plan->n, (long long)plan->total, plan->capped ? " (capped)" : "");
+    printf("dry run: feed %s, %s window %s..%s, %d partitions, %lld stones%s\n", res->feed,
+           res->type, res->from, res->to, plan->n, (long long)plan->total,
+           plan->capped ? " (capped)" : "");
     printf("  %-4s %12s %12s %10s\n", "id", "min_price", "max_price", "estimate");
     for (int i = 0; i < plan->n; i++) {
         char id[DM_PARTITION_ID_MAX];
@@ -79,45 +83,65 @@ static pid_t spawn_check(void)
     return pid;
 }
 
+/* One feed's schedule in the resident scheduler. */
+struct feed_cron {
+    const char *feed;
+    const char *expr;
+    struct dm_cron cron;
+    int64_t next;
+};
+
 static int resident(const struct dm_sched_env *env, const char *cron_expr,
                     int64_t sweep_interval_ms, int64_t stall_ms)
 {
-    struct dm_cron cron;
+    /* Every feed on its FEED_<ID>_CRON, else on --cron (the seed's schedule). */
+    struct feed_cron crons[DM_FEEDS_MAX];
+    int ncrons = 0;
     struct dm_error err = {0};
-    if (dm_cron_parse(cron_expr, &cron, &err) != DM_OK) {
-        fprintf(stderr, "scheduler: %s\n", err.message);
-        return DM_EXIT_CONFIG;
-    }
-    int64_t next = 0;
-    if (dm_cron_next(&cron, dm_now_ms(), &next) != DM_OK) {
-        fprintf(stderr, "scheduler: cron '%s' never fires\n", cron_expr);
-        return DM_EXIT_CONFIG;
+    for (int i = 0; i < env->cfg->n_feeds && i < DM_FEEDS_MAX; i++) {
+        struct feed_cron *fc = &crons[ncrons];
+        fc->feed = env->cfg->feeds[i].id;
+        fc->expr = env->cfg->feeds[i].cron ? env->cfg->feeds[i].cron : cron_expr;
+        if (dm_cron_parse(fc->expr, &fc->cron, &err) != DM_OK) {
+            fprintf(stderr, "scheduler: %s\n", err.message);
+            return DM_EXIT_CONFIG;
+        }
+        if (dm_cron_next(&fc->cron, dm_now_ms(), &fc->next) != DM_OK) {
+            fprintf(stderr, "scheduler: cron '%s' never fires\n", fc->expr);
+            return DM_EXIT_CONFIG;
+        }
+        char next_iso[DM_ISO_LEN];
+        dm_time_format(fc->next, next_iso);
+        dm_info(NULL, "resident scheduler: feed %s on cron '%s' (UTC), next run %s", fc->feed,
+                fc->expr, next_iso);
+        ncrons++;
     }
     const struct dm_queue_settings *qs = dm_queue_handle_settings(env->queue, DM_Q_WORK_ITEMS);
     int64_t stale_ms = qs->lock_ms * qs->max_delivery;
-    char next_iso[DM_ISO_LEN];
-    dm_time_format(next, next_iso);
     dm_info(NULL,
-            "resident scheduler: cron '%s' (UTC), next run %s; sweeper every %lld ms "
-            "(stale after %lld ms)",
-            cron_expr, next_iso, (long long)sweep_interval_ms, (long long)stale_ms);
+            "resident scheduler: default cron '%s' (UTC); sweeper every %lld ms (stale "
+            "after %lld ms)",
+            cron_expr, (long long)sweep_interval_ms, (long long)stale_ms);
     struct dm_sweeper *sw = dm_sweeper_new();
     int64_t last_sweep = 0, last_check = dm_now_ms();
     pid_t check_pid = -1;
     while (!dm_stop_requested()) {
         int64_t now = dm_now_ms();
-        if (now >= next) {
-            struct dm_sched_opts o = {.kind = DM_RUN_KIND_AUTO};
+        for (int i = 0; i < ncrons && !dm_stop_requested(); i++) {
+            struct feed_cron *fc = &crons[i];
+            if (now < fc->next)
+                continue;
+            struct dm_sched_opts o = {.feed = fc->feed, .kind = DM_RUN_KIND_AUTO};
             struct dm_sched_result res;
             if (dm_scheduler_plan(env, &o, &res, &err) != DM_OK)
-                dm_error(NULL, "scheduled run failed: %s", err.message);
+                dm_error(NULL, "scheduled run of feed %s failed: %s", fc->feed, err.message);
             else if (res.outcome != DM_SCHED_PLANNED)
-                dm_info(NULL, "scheduled run: %s", res.message);
+                dm_info(NULL, "scheduled run of feed %s: %s", fc->feed, res.message);
             else
                 print_planned(&res);
             dm_sched_result_free(&res);
-            if (dm_cron_next(&cron, now, &next) != DM_OK)
-                next = INT64_MAX;
+            if (dm_cron_next(&fc->cron, now, &fc->next) != DM_OK)
+                fc->next = INT64_MAX;
         }
         for (int i = 0; i < 10 && !dm_stop_requested(); i++) {
             bool found = false;
@@ -179,6 +203,8 @@ int dm_cmd_scheduler(int argc, char **argv)
             o.dry_run = true;
         } else if (!strcmp(a, "--force")) {
             o.force = true;
+        } else if (!strcmp(a, "--feed") && i + 1 < argc) {
+            o.feed = argv[++i];
         } else if (!strcmp(a, "--cron") && i + 1 < argc) {
             cron_expr = argv[++i];
         } else if (!strcmp(a, "--request") && i + 1 < argc) {
@@ -205,8 +231,15 @@ int dm_cmd_scheduler(int argc, char **argv)
     struct dm_error err = {0};
     struct dm_sched_env env = {.cfg = &app.cfg, .db = app.db};
     env.alert = dm_app_alert_open(&app.cfg);
-    if (dm_feed_open(&app.cfg, DM_FEED_DEFAULT, 0, &env.feed, &err) != DM_OK) {
-        fprintf(stderr, "scheduler: %s\n", err.message);
+    if (o.feed && dm_config_feed(&app.cfg, o.feed) == NULL) {
+        fprintf(stderr, "scheduler: --feed %s is not one of FEEDS (%s)\n", o.feed,
+                app.cfg.feeds_text ? app.cfg.feeds_text : "");
+        rc = DM_EXIT_CONFIG;
+        goto out;
+    }
+    const char *failed = NULL;
+    if (dm_sched_env_open_feeds(&env, &failed, &err) != DM_OK) {
+        fprintf(stderr, "scheduler: feed %s: %s\n", failed ? failed : "?", err.message);
         rc = DM_EXIT_CONFIG;
         goto out;
     }
@@ -248,7 +281,7 @@ int dm_cmd_scheduler(int argc, char **argv)
 out:
     dm_queue_free(env.queue);
     dm_alert_free(env.alert);
-    dm_feed_close(env.feed);
+    dm_sched_env_close_feeds(&env);
     dm_app_free(&app);
     return rc;
 bad:

@@ -1,8 +1,10 @@
 /*
  * status.c - `diamond status`: the pipeline at a glance in a terminal. Recent runs with their
- * derived status (domain/run_status.h), the partitions of the latest (or a chosen) run, queue and
- * dead-letter depths, and the watermark's age. Plain text tables; ANSI colours only when stdout
- * is a terminal (and NO_COLOR is unset and --no-color not given).
+ * feed and derived status (domain/run_status.h), the partitions of the latest (or a chosen) run,
+ * queue and dead-letter depths, and each feed's watermark age (--feed ID: one feed only). With
+ * one feed configured (the default) the tables are the seed's, without a FEED column. Plain
+ * text tables; ANSI colours only when stdout is a terminal (and NO_COLOR is unset and --no-color
+ * not given).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 #include "adapters/queue/queue.h"
 #include "adapters/watermark/watermark.h"
 #include "app/adapter_opts.h"
+#include "app/feed_watermark.h"
 #include "commands/commands.h"
 #include "core/duration.h"
 #include "core/crypto.h"
@@ -45,11 +48,12 @@ static const char *off(void)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: diamond status [--runs N] [--run RUN_ID] [--no-color]\n\n"
-                 "Prints the pipeline state: the latest N runs (default 5) with their derived\n"
-                 "status, the partitions of the latest run (or RUN_ID), the queues' active,\n"
-                 "scheduled and dead-lettered messages, and the watermark's age. Colours only\n"
-                 "on a terminal (NO_COLOR or --no-color turns them off).\n");
+    fprintf(out, "usage: diamond status [--feed ID] [--runs N] [--run RUN_ID] [--no-color]\n\n"
+                 "Prints the pipeline state: the latest N runs (default 5) with their feed and\n"
+                 "derived status, the partitions of the latest run (or RUN_ID), the queues'\n"
+                 "active, scheduled and dead-lettered messages, and each feed's watermark age.\n"
+                 "--feed ID shows that feed's runs and watermark only. Colours only on a\n"
+                 "terminal (NO_COLOR or --no-color turns them off).\n");
     dm_config_print_help(DM_SVC_CLI, out);
 }
 
@@ -96,9 +100,11 @@ static void one_line(const char *s, char *out, size_t max)
     out[o] = '\0';
 }
 
-static int print_runs(struct dm_db *db, int n, char *latest, size_t latest_size)
+/* with_feed: the FEED column (several feeds configured; one feed keeps the seed's table). */
+static int print_runs(struct dm_db *db, const char *feed, bool with_feed, int n, char *latest,
+                      size_t latest_size)
 {
-    struct dm_runs_filter filter = {.limit = n};
+    struct dm_runs_filter filter = {.feed = feed, .limit = n};
     struct dm_run_list l;
     struct dm_error err = {0};
     if (dm_runs_list(db, &filter, &l, &err) != DM_OK) {
@@ -106,15 +112,21 @@ static int print_runs(struct dm_db *db, int n, char *latest, size_t latest_size)
         return -1;
     }
     int rows = l.n;
-    printf("%sRUNS%s (latest %d)\n", col(C_BOLD), off(), n);
+    if (feed)
+        printf("%sRUNS%s of feed %s (latest %d)\n", col(C_BOLD), off(), feed, n);
+    else
+        printf("%sRUNS%s (latest %d)\n", col(C_BOLD), off(), n);
     if (rows == 0) {
         printf(
             "  no runs yet (start one: diamond scheduler, or POST /api/v2/triggers/scheduler)\n\n");
         dm_run_list_free(&l);
         return 0;
     }
-    printf("  %-8s  %-11s  %-13s  %-20s  %9s  %5s  %5s  %11s  %s\n", "RUN", "TYPE", "STATUS",
-           "STARTED (UTC)", "DURATION", "DONE", "FAIL", "RECORDS", "NOTE");
+    printf("  %-8s  ", "RUN");
+    if (with_feed)
+        printf("%-12s  ", "FEED");
+    printf("%-11s  %-13s  %-20s  %9s  %5s  %5s  %11s  %s\n", "TYPE", "STATUS", "STARTED (UTC)",
+           "DURATION", "DONE", "FAIL", "RECORDS", "NOTE");
     int64_t now = dm_now_ms();
     for (int i = 0; i < rows; i++) {
         const struct dm_run *run = &l.runs[i];
@@ -142,10 +154,12 @@ static int print_runs(struct dm_db *db, int n, char *latest, size_t latest_size)
         else
             snprintf(note, sizeof(note), "%" PRId64 " of %" PRId64 " partitions finished",
                      f->completed + f->failed, f->expected_partitions);
-        printf("  %.8s  %-11s  %s%-13s%s  %-20s  %9s  %5" PRId64 "  %s%5" PRId64 "%s  %11s  %s\n",
-               run->run_id, run->run_type, col(status_color(st)), dm_run_status_name(st), off(),
-               started, dur, f->completed, f->failed ? col(C_RED) : "", f->failed, off(), recs,
-               note);
+        printf("  %.8s  ", run->run_id);
+        if (with_feed)
+            printf("%-12.12s  ", run->feed);
+        printf("%-11s  %s%-13s%s  %-20s  %9s  %5" PRId64 "  %s%5" PRId64 "%s  %11s  %s\n",
+               run->run_type, col(status_color(st)), dm_run_status_name(st), off(), started, dur,
+               f->completed, f->failed ? col(C_RED) : "", f->failed, off(), recs, note);
     }
     printf("\n");
     dm_run_list_free(&l);
@@ -224,18 +238,22 @@ static int print_queues(struct dm_app *app)
     return rc;
 }
 
-static int print_watermark(struct dm_app *app)
+/* The watermark of feed; named is false for the only feed (the seed's one header). */
+static int print_watermark(struct dm_app *app, const char *feed, bool named)
 {
     struct dm_error err = {0};
     struct dm_watermark_store *s = NULL;
-    if (dm_app_watermark_open(&app->cfg, &s, &err) != DM_OK) {
-        printf("%sWATERMARK%s unavailable: %s\n", col(C_BOLD), off(), err.message);
+    char of[64] = "";
+    if (named)
+        snprintf(of, sizeof(of), " of feed %s", feed);
+    if (dm_app_feed_watermark_open(&app->cfg, feed, &s, &err) != DM_OK) {
+        printf("%sWATERMARK%s%s unavailable: %s\n", col(C_BOLD), off(), of, err.message);
         return -1;
     }
     struct dm_watermark wm;
     memset(&wm, 0, sizeof(wm));
     enum dm_err e = dm_watermark_read(s, &wm, NULL, 0, &err);
-    printf("%sWATERMARK%s (%s backend)\n", col(C_BOLD), off(), dm_watermark_backend_name(s));
+    printf("%sWATERMARK%s%s (%s backend)\n", col(C_BOLD), off(), of, dm_watermark_backend_name(s));
     int rc = 0;
     if (e == DM_ERR_NOT_FOUND) {
         printf("  %snone yet%s: no run has completed (the next run is a full run)\n", col(C_YELLOW),
@@ -263,7 +281,7 @@ static int print_watermark(struct dm_app *app)
 int dm_cmd_status(int argc, char **argv)
 {
     int runs = 5;
-    const char *run = NULL;
+    const char *run = NULL, *feed = NULL;
     bool no_color = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -271,6 +289,8 @@ int dm_cmd_status(int argc, char **argv)
             return DM_EXIT_OK;
         } else if (!strcmp(argv[i], "--no-color")) {
             no_color = true;
+        } else if (!strcmp(argv[i], "--feed") && i + 1 < argc) {
+            feed = argv[++i];
         } else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
             if (dm_parse_int(argv[++i], 1, 1000, &runs) != DM_OK) {
                 fprintf(stderr, "status: --runs must be 1..1000\n");
@@ -294,11 +314,17 @@ int dm_cmd_status(int argc, char **argv)
     if (rc != 0)
         return rc;
     dm_log_set_fd(2); /* stdout carries the tables */
+    if (feed && dm_config_feed(&app.cfg, feed) == NULL) {
+        fprintf(stderr, "status: --feed %s is not one of FEEDS (%s)\n", feed,
+                app.cfg.feeds_text ? app.cfg.feeds_text : "");
+        dm_app_free(&app);
+        return DM_EXIT_CONFIG;
+    }
     const char *nc = getenv("NO_COLOR");
     g_color = !no_color && (nc == NULL || nc[0] == '\0') && isatty(STDOUT_FILENO);
     char latest[DM_UUID_LEN] = "";
     int failures = 0;
-    if (print_runs(app.db, runs, latest, sizeof(latest)) < 0)
+    if (print_runs(app.db, feed, app.cfg.n_feeds > 1, runs, latest, sizeof(latest)) < 0)
         failures++;
     if (run == NULL && latest[0])
         run = latest;
@@ -306,8 +332,15 @@ int dm_cmd_status(int argc, char **argv)
         failures++;
     if (print_queues(&app) < 0)
         failures++;
-    if (print_watermark(&app) < 0)
-        failures++;
+    for (int i = 0; i < app.cfg.n_feeds; i++) {
+        const char *id = app.cfg.feeds[i].id;
+        if (feed && strcmp(feed, id) != 0)
+            continue;
+        if (i > 0 && !feed)
+            printf("\n");
+        if (print_watermark(&app, id, app.cfg.n_feeds > 1) < 0)
+            failures++;
+    }
     fflush(stdout);
     dm_app_free(&app);
     return failures ? DM_EXIT_FAIL : DM_EXIT_OK;

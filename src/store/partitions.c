@@ -136,7 +136,7 @@ enum dm_err dm_runs_partition_item(struct dm_db *db, const char *run_id, const c
 
 static const char GUARD_SQL[] =
     "SELECT p.next_offset, p.completed OR p.failed OR p.cancelled OR r.cancelled_at IS NOT "
-    "NULL, p.estimated_records, r.capped FROM partition_progress p JOIN run_metadata r "
+    "NULL, p.estimated_records, r.capped, r.feed FROM partition_progress p JOIN run_metadata r "
     "USING (run_id) WHERE p.run_id = $1 AND p.partition_id = $2";
 
 enum dm_err dm_runs_partition_guard(struct dm_db *db, const char *run_id, const char *partition_id,
@@ -158,6 +158,7 @@ enum dm_err dm_runs_partition_guard(struct dm_db *db, const char *run_id, const 
     g->terminal = dm_store_is_true(r, 0, 1);
     g->estimated_records = dm_db_row_i64(&rd, 2);
     g->capped = dm_store_is_true(r, 0, 3);
+    dm_store_copy_text(g->feed, sizeof(g->feed), r, 0, 4);
     e = dm_db_row_check(&rd, "partition guard", err);
     PQclear(r);
     return e;
@@ -273,9 +274,13 @@ enum dm_err dm_runs_commit_page(struct dm_db *db, const struct dm_runs_page *pg,
     PGresult *r = NULL;
     struct dm_buf sql;
     dm_buf_init(&sql, (size_t)64 * 1024);
-    enum dm_err e = dm_feed_sql(PAGE_SQL, DM_FEED_DEFAULT, &sql, err);
+    const char *feed = pg->feed ? pg->feed : DM_FEED_DEFAULT;
+    /* One prepared statement per feed (its raw table), named after the feed. */
+    char name[64];
+    snprintf(name, sizeof(name), "dm_worker_page_%s", feed);
+    enum dm_err e = dm_feed_sql(PAGE_SQL, feed, &sql, err);
     if (e == DM_OK)
-        e = dm_store_run_hot(db, "dm_worker_page", sql.data, 14, p, lengths, formats, &r, err);
+        e = dm_store_run_hot(db, name, sql.data, 14, p, lengths, formats, &r, err);
     dm_buf_free(&sql);
     if (e != DM_OK)
         return e;

@@ -50,21 +50,22 @@ static enum dm_err run_sql(struct dm_db *db, struct dm_db_conn *conn, const char
     "count(*) FILTER (WHERE NOT completed AND cancelled) cancelled, " \
     "sum(records) records, max(updated_at) last " \
     "FROM partition_progress pp WHERE pp.run_id = r.run_id) p ON true"
-/* The raw rows of the run by consolidation status (column 35 when asked). */
-#define RAW_COUNTS \
-    ", (SELECT json_build_object('pending', count(*) FILTER (WHERE consolidation_status = " \
-    "'pending'), 'processing', count(*) FILTER (WHERE consolidation_status = 'processing'), " \
-    "'done', count(*) FILTER (WHERE consolidation_status = 'done'), 'failed', count(*) FILTER " \
-    "(WHERE consolidation_status = 'failed'), 'total', count(*), 'oldest_pending_ms', " \
-    "(extract(epoch FROM min(created_at) FILTER (WHERE consolidation_status IN ('pending', " \
-    "'processing'))) * 1000)::bigint) FROM {raw} x WHERE x.run_id = r.run_id)"
+/* The raw rows of each run of one feed by consolidation status (raw_counts_fill). */
+#define RAW_COUNTS_SQL \
+    "SELECT x.run_id::text, (SELECT json_build_object('pending', count(*) FILTER (WHERE " \
+    "consolidation_status = 'pending'), 'processing', count(*) FILTER (WHERE " \
+    "consolidation_status = 'processing'), 'done', count(*) FILTER (WHERE consolidation_status = " \
+    "'done'), 'failed', count(*) FILTER (WHERE consolidation_status = 'failed'), 'total', " \
+    "count(*), 'oldest_pending_ms', (extract(epoch FROM min(created_at) FILTER (WHERE " \
+    "consolidation_status IN ('pending', 'processing'))) * 1000)::bigint) FROM {raw} r " \
+    "WHERE r.run_id = x.run_id) FROM unnest($1::uuid[]) AS x(run_id)"
 /* clang-format on */
 #define RUN_SELECT "SELECT " RUN_COLUMNS RUN_FROM
-#define RUN_SELECT_RAW "SELECT " RUN_COLUMNS RAW_COUNTS RUN_FROM
 
 #define RUN_WHERE_ID " WHERE r.run_id = $1"
 #define RUN_WHERE_LIST                                                                             \
     " WHERE ($1::text IS NULL OR r.run_type = $1)"                                                 \
+    " AND ($8::text IS NULL OR r.feed = $8)"                                                       \
     " AND ($2::timestamptz IS NULL OR r.started_at >= $2)"                                         \
     " AND ($3::timestamptz IS NULL OR r.started_at <= $3)"                                         \
     " AND ($4::int IS NULL OR r.started_at > now() - make_interval(days => $4::int))"              \
@@ -75,9 +76,7 @@ static enum dm_err run_sql(struct dm_db *db, struct dm_db_conn *conn, const char
     " r.started_at DESC, r.run_id DESC LIMIT $7::int"
 
 static const char SQL_RUN_ONE[] = RUN_SELECT RUN_WHERE_ID;
-static const char SQL_RUN_ONE_RAW[] = RUN_SELECT_RAW RUN_WHERE_ID;
 static const char SQL_RUN_LIST[] = RUN_SELECT RUN_WHERE_LIST;
-static const char SQL_RUN_LIST_RAW[] = RUN_SELECT_RAW RUN_WHERE_LIST;
 
 void dm_run_clear(struct dm_run *run)
 {
@@ -140,12 +139,73 @@ static enum dm_err read_run(const PGresult *r, int row, int64_t now, struct dm_r
     run->consolidation_duration_ms = dm_db_row_i64_or(&rd, 32, -1);
     run->consolidation_failures = dm_db_row_i64(&rd, 33);
     run->last_error = dm_store_dup_text(r, row, 34);
-    if (PQnfields(r) > 35)
-        run->raw_counts = dm_store_dup_text(r, row, 35);
     run->status = dm_run_status_derive(f, now);
     enum dm_err e = dm_db_row_check(&rd, "run", err);
     if (e != DM_OK)
         dm_run_clear(run);
+    return e;
+}
+
+/* raw_counts of runs[0..n) from each run's feed's raw table: one statement per feed among
+ * them. A run whose feed has no raw table (a feed no longer configured, or never migrated)
+ * keeps NULL. */
+static enum dm_err raw_counts_fill(struct dm_db *db, struct dm_db_conn *conn, struct dm_run *runs,
+                                   int n, struct dm_error *err)
+{
+    enum dm_err e = DM_OK;
+    bool *done = dm_xcalloc((size_t)n + 1, sizeof(bool));
+    struct dm_buf ids, sql;
+    dm_buf_init(&ids, (size_t)1 << 20);
+    dm_buf_init(&sql, (size_t)16 * 1024);
+    for (int i = 0; i < n && e == DM_OK; i++) {
+        if (done[i])
+            continue;
+        const char *feed = runs[i].feed;
+        /* this feed's runs, as a uuid[] literal */
+        dm_buf_reset(&ids);
+        e = dm_buf_append_char(&ids, '{');
+        for (int j = i; j < n && e == DM_OK; j++) {
+            if (done[j] || strcmp(runs[j].feed, feed) != 0)
+                continue;
+            done[j] = true;
+            e = dm_buf_appendf(&ids, "%s%s", ids.len > 1 ? "," : "", runs[j].run_id);
+        }
+        if (e == DM_OK)
+            e = dm_buf_append_char(&ids, '}');
+        if (e != DM_OK) {
+            e = dm_error_set(err, DM_ERR_TOO_LARGE, "too many runs for raw counts");
+            break;
+        }
+        char table[DM_FEED_TABLE_MAX];
+        struct dm_error ierr = {0};
+        if (dm_feed_raw_table(feed, table, &ierr) != DM_OK)
+            continue; /* a run row naming no valid feed: no raw table to count */
+        PGresult *r = NULL;
+        const char *tp[] = {table};
+        e = run_sql(db, conn, "SELECT to_regclass($1) IS NOT NULL", 1, tp, &r, err);
+        bool exists = e == DM_OK && dm_store_is_true(r, 0, 0);
+        PQclear(r);
+        r = NULL;
+        if (e != DM_OK || !exists)
+            continue;
+        e = dm_feed_sql(RAW_COUNTS_SQL, feed, &sql, err);
+        const char *p[] = {ids.data};
+        if (e == DM_OK)
+            e = run_sql(db, conn, sql.data, 1, p, &r, err);
+        for (int row = 0; e == DM_OK && row < PQntuples(r); row++) {
+            const char *id = dm_db_get(r, row, 0);
+            for (int j = 0; id && j < n; j++) {
+                if (!strcmp(runs[j].run_id, id) && runs[j].raw_counts == NULL) {
+                    runs[j].raw_counts = dm_store_dup_text(r, row, 1);
+                    break;
+                }
+            }
+        }
+        PQclear(r);
+    }
+    dm_buf_free(&ids);
+    dm_buf_free(&sql);
+    free(done);
     return e;
 }
 
@@ -155,8 +215,7 @@ enum dm_err dm_runs_get(struct dm_db *db, const char *run_id, bool raw_counts, s
     memset(out, 0, sizeof(*out));
     PGresult *r = NULL;
     const char *p[1] = {run_id};
-    enum dm_err e = dm_feed_query(db, raw_counts ? SQL_RUN_ONE_RAW : SQL_RUN_ONE, DM_FEED_DEFAULT,
-                                  1, p, &r, err);
+    enum dm_err e = dm_db_query(db, SQL_RUN_ONE, 1, p, &r, err);
     if (e != DM_OK)
         return e;
     if (PQntuples(r) != 1)
@@ -164,6 +223,11 @@ enum dm_err dm_runs_get(struct dm_db *db, const char *run_id, bool raw_counts, s
     else
         e = read_run(r, 0, dm_now_ms(), out, err);
     PQclear(r);
+    if (e == DM_OK && raw_counts) {
+        e = raw_counts_fill(db, NULL, out, 1, err);
+        if (e != DM_OK)
+            dm_run_clear(out);
+    }
     return e;
 }
 
@@ -177,21 +241,16 @@ static enum dm_err list_runs(struct dm_db *db, struct dm_db_conn *conn,
     dm_time_format(f->started_before_ms, before);
     snprintf(days, sizeof(days), "%d", f->recent_days);
     snprintf(limit, sizeof(limit), "%d", f->limit > 0 ? f->limit : 1);
-    const char *p[7] = {f->run_type,
+    const char *p[8] = {f->run_type,
                         f->has_started_after ? after : NULL,
                         f->has_started_before ? before : NULL,
                         f->recent_days > 0 ? days : NULL,
                         f->completed_only ? "true" : "false",
                         f->unfinished_only ? "true" : "false",
-                        limit};
+                        limit,
+                        f->feed};
     PGresult *r = NULL;
-    struct dm_buf sql;
-    dm_buf_init(&sql, (size_t)64 * 1024);
-    enum dm_err e =
-        dm_feed_sql(f->raw_counts ? SQL_RUN_LIST_RAW : SQL_RUN_LIST, DM_FEED_DEFAULT, &sql, err);
-    if (e == DM_OK)
-        e = run_sql(db, conn, sql.data, 7, p, &r, err);
-    dm_buf_free(&sql);
+    enum dm_err e = run_sql(db, conn, SQL_RUN_LIST, 8, p, &r, err);
     if (e != DM_OK)
         return e;
     int n = PQntuples(r);
@@ -203,6 +262,8 @@ static enum dm_err list_runs(struct dm_db *db, struct dm_db_conn *conn,
             out->n++;
     }
     PQclear(r);
+    if (e == DM_OK && f->raw_counts)
+        e = raw_counts_fill(db, conn, out->runs, out->n, err);
     if (e != DM_OK)
         dm_run_list_free(out);
     return e;
@@ -214,13 +275,15 @@ enum dm_err dm_runs_list(struct dm_db *db, const struct dm_runs_filter *f, struc
     return list_runs(db, NULL, f, out, err);
 }
 
-enum dm_err dm_runs_in_progress(struct dm_db *db, struct dm_db_conn *conn, int recent_days,
-                                int *count, struct dm_run *first, struct dm_error *err)
+enum dm_err dm_runs_in_progress(struct dm_db *db, struct dm_db_conn *conn, const char *feed,
+                                int recent_days, int *count, struct dm_run *first,
+                                struct dm_error *err)
 {
     *count = 0;
     if (first)
         memset(first, 0, sizeof(*first));
-    struct dm_runs_filter f = {.unfinished_only = true, .recent_days = recent_days, .limit = 100};
+    struct dm_runs_filter f = {
+        .feed = feed, .unfinished_only = true, .recent_days = recent_days, .limit = 100};
     struct dm_run_list l;
     enum dm_err e = list_runs(db, conn, &f, &l, err);
     if (e != DM_OK)
@@ -293,15 +356,16 @@ enum dm_err dm_runs_create(struct dm_db_conn *c, const struct dm_runs_new *run,
         goto out;
     }
     json_t *detail =
-        json_pack("{s:s,s:i,s:I,s:i,s:s,s:s,s:b}", "runType", run->run_type, "partitions", run->n,
-                  "estimatedRecords", (json_int_t)run->estimated_records, "countQueries",
+        json_pack("{s:s,s:s,s:i,s:I,s:i,s:s,s:s,s:b}", "feed",
+                  run->feed ? run->feed : DM_FEED_DEFAULT, "runType", run->run_type, "partitions",
+                  run->n, "estimatedRecords", (json_int_t)run->estimated_records, "countQueries",
                   run->count_queries, "updatedFrom", from, "updatedTo", to, "capped", run->capped);
     detail_s = dm_json_dumps(detail);
     json_decref(detail);
 
     e = dm_db_begin(c, err);
     if (e == DM_OK) {
-        const char *p[10] = {run->run_id,
+        const char *p[11] = {run->run_id,
                              run->run_type,
                              run->trace_id,
                              from,
@@ -310,12 +374,14 @@ enum dm_err dm_runs_create(struct dm_db_conn *c, const struct dm_runs_new *run,
                              est,
                              run->capped ? "true" : "false",
                              queries,
-                             run->watermark_ms ? wm : NULL};
+                             run->watermark_ms ? wm : NULL,
+                             run->feed ? run->feed : DM_FEED_DEFAULT};
         e = dm_db_exec(c,
                        "INSERT INTO run_metadata (run_id, run_type, trace_id, updated_from, "
                        "updated_to, expected_workers, estimated_records, capped, count_queries, "
-                       "watermark_before) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                       10, p, NULL, err);
+                       "watermark_before, feed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+                       "$11)",
+                       11, p, NULL, err);
     }
     if (e == DM_OK) {
         const char *p[5] = {run->run_id, ids.data, mins.data, maxs.data, ests.data};

@@ -85,13 +85,14 @@ void dm_run_list_free(struct dm_run_list *l);
  * run id), or newest completed first with completed_only. */
 struct dm_runs_filter {
     const char *run_type; /* NULL = any */
+    const char *feed;     /* NULL = any */
     bool has_started_after, has_started_before;
     int64_t started_after_ms;  /* with has_started_after: started_at >= */
     int64_t started_before_ms; /* with has_started_before: started_at <= */
     int recent_days;           /* 0 = no bound; started within the last n days (server clock) */
     bool completed_only;       /* completed_at set, ordered by completed_at */
     bool unfinished_only;      /* completed_at, cancelled_at, skipped_at all unset */
-    bool raw_counts;           /* also fill raw_counts (raw_diamonds_nivoda of the run) */
+    bool raw_counts;           /* also fill raw_counts (from the raw table of each run's feed) */
     int limit;                 /* 1..10000 */
 };
 
@@ -101,19 +102,21 @@ enum dm_err dm_runs_get(struct dm_db *db, const char *run_id, bool raw_counts, s
 enum dm_err dm_runs_list(struct dm_db *db, const struct dm_runs_filter *f, struct dm_run_list *out,
                          struct dm_error *err) DM_MUST_CHECK;
 
-/* Runs that are in progress: not terminal (dm_run_status_terminal), among the 100 newest
- * unfinished ones. With recent_days > 0 only runs started within that many days count, and a
+/* Runs of feed (NULL = any feed) that are in progress: not terminal (dm_run_status_terminal),
+ * among the 100 newest unfinished ones. A run in progress is per feed: one feed's run never
+ * blocks another's. With recent_days > 0 only runs started within that many days count, and a
  * stalled run does not (the API's trigger: an operator cancels a stalled run); with 0 every
  * such run counts, stalled ones too (the scheduler). *count receives how many; first (may be
  * NULL) the newest one. conn may be NULL (a pooled connection is used). */
-enum dm_err dm_runs_in_progress(struct dm_db *db, struct dm_db_conn *conn, int recent_days,
-                                int *count, struct dm_run *first,
+enum dm_err dm_runs_in_progress(struct dm_db *db, struct dm_db_conn *conn, const char *feed,
+                                int recent_days, int *count, struct dm_run *first,
                                 struct dm_error *err) DM_MUST_CHECK;
 
 /* ---- planning -------------------------------------------------------------------------- */
 
 struct dm_runs_new {
     const char *run_id, *trace_id, *run_type;
+    const char *feed; /* NULL = DM_FEED_DEFAULT */
     int64_t updated_from_ms, updated_to_ms;
     int64_t estimated_records;
     int count_queries;
@@ -168,6 +171,7 @@ enum dm_err dm_runs_partition_item(struct dm_db *db, const char *run_id, const c
 
 /* What a worker checks before fetching a page (a hot, prepared statement). */
 struct dm_partition_guard {
+    char feed[DM_FEED_ID_LEN + 1]; /* the run's feed: which feed to fetch from, which raw table */
     int64_t next_offset;
     int64_t estimated_records;
     bool terminal; /* partition completed, failed or cancelled, or run cancelled */
@@ -182,6 +186,7 @@ enum dm_err dm_runs_partition_guard(struct dm_db *db, const char *run_id, const 
  * are one statement (pipeline.md §3.4), which is why it lives here with the raw upsert. */
 struct dm_runs_page {
     const char *run_id, *partition_id, *worker_id;
+    const char *feed; /* the run's feed (its raw table); NULL = DM_FEED_DEFAULT */
     int64_t offset;
     int64_t fetched; /* items in the page (the offset advance) */
     int unique;      /* rows in the arrays */

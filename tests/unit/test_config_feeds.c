@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app/app.h"
+#include "app/feed_watermark.h"
 #include "core/config.h"
 
 extern char **environ;
@@ -398,6 +400,57 @@ static void test_help(void **state)
     assert_true(feeds && policy);
 }
 
+/* Each feed's watermark: nivoda keeps the seed's name, another feed's is named after it, and
+ * the two are separate stores in one directory. */
+static void test_feed_watermarks(void **state)
+{
+    (void)state;
+    char name[DM_FEED_WATERMARK_NAME_MAX];
+    dm_app_feed_watermark_name("nivoda", name);
+    assert_string_equal(name, "watermark.json");
+    dm_app_feed_watermark_name("second", name);
+    assert_string_equal(name, "second.json");
+    dm_app_feed_watermark_name("watermark", name);
+    assert_string_equal(name, "feed_watermark.json");
+    char dir[] = "/tmp/dm_feed_wm_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    setenv("WATERMARK_DIR", dir, 1);
+    setenv("FEEDS", "nivoda,second", 1);
+    setenv("FEED_SECOND_TYPE", "nivoda", 1);
+    struct dm_config cfg;
+    enum dm_err e;
+    char *errs = load(DM_SVC_CONSOLIDATOR, &cfg, &e);
+    assert_int_equal(e, DM_OK);
+    struct dm_watermark_store *a = NULL, *b = NULL;
+    struct dm_error err = {0};
+    assert_int_equal(dm_app_feed_watermark_open(&cfg, "nivoda", &a, &err), DM_OK);
+    struct dm_watermark_store *bad = (struct dm_watermark_store *)&cfg; /* reset on failure */
+    assert_int_equal(dm_app_feed_watermark_open(&cfg, "Bad", &bad, &err), DM_ERR_INVALID);
+    assert_null(bad);
+    assert_int_equal(dm_app_feed_watermark_open(&cfg, "second", &b, &err), DM_OK);
+    struct dm_watermark wm = {.last_updated_at_ms = 1700000000000LL,
+                              .last_run_id = "11111111-1111-4111-8111-111111111111",
+                              .last_run_completed_at_ms = 1700000001000LL};
+    bool written = false;
+    assert_int_equal(dm_watermark_advance(b, &wm, &written, &err), DM_OK);
+    assert_true(written);
+    struct dm_watermark got;
+    assert_int_equal(dm_watermark_read(b, &got, NULL, 0, &err), DM_OK);
+    assert_string_equal(got.last_run_id, wm.last_run_id);
+    assert_int_equal(dm_watermark_read(a, &got, NULL, 0, &err), DM_ERR_NOT_FOUND);
+    char path[256];
+    snprintf(path, sizeof(path), "%s/second.json", dir);
+    assert_int_equal(access(path, F_OK), 0);
+    dm_watermark_free(a);
+    dm_watermark_free(b);
+    dm_config_free(&cfg);
+    free(errs);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    unsetenv("WATERMARK_DIR");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -409,6 +462,7 @@ int main(void)
         cmocka_unit_test_setup(test_feed_problems, clear_env),
         cmocka_unit_test_setup(test_file_urls, clear_env),
         cmocka_unit_test_setup(test_help, clear_env),
+        cmocka_unit_test_setup(test_feed_watermarks, clear_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters/db/feed_sql.h"
 #include "core/log.h"
 
 static const char *CREATE_TABLE =
@@ -115,6 +116,90 @@ enum dm_err dm_migrate_check(struct dm_db *db, struct dm_error *err)
             e = dm_error_set(err, DM_ERR_SCHEMA,
                              "database schema is missing migration %s (run `diamond migrate`)",
                              dm_migrations[i].name);
+    }
+    dm_db_release(c);
+    return e;
+}
+
+/* ---- feed raw tables ------------------------------------------------------------------- */
+
+/* The template's storage setting (006) is not copied by LIKE. */
+static const char FEED_TABLE_SQL[] =
+    "CREATE TABLE IF NOT EXISTS {raw} (LIKE raw_diamonds_nivoda INCLUDING ALL) "
+    "WITH (fillfactor = 50)";
+
+static enum dm_err table_exists(struct dm_db_conn *c, const char *table, bool *exists,
+                                struct dm_error *err)
+{
+    PGresult *r = NULL;
+    const char *p[] = {table};
+    enum dm_err e = dm_db_exec(c, "SELECT to_regclass($1) IS NOT NULL", 1, p, &r, err);
+    if (e == DM_OK)
+        *exists = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return e;
+}
+
+enum dm_err dm_migrate_feed_tables(struct dm_db *db, const char *const *ids, int n, int *created,
+                                   struct dm_error *err)
+{
+    int count = 0;
+    struct dm_db_conn *c = NULL;
+    enum dm_err e = DM_OK;
+    for (int i = 0; i < n && e == DM_OK; i++) {
+        char table[DM_FEED_TABLE_MAX];
+        e = dm_feed_raw_table(ids[i], table, err);
+        if (e != DM_OK)
+            break;
+        if (c == NULL)
+            e = dm_db_acquire(db, 10000, &c, err);
+        bool exists = false;
+        if (e == DM_OK)
+            e = table_exists(c, table, &exists, err);
+        if (e != DM_OK || exists)
+            continue;
+        e = dm_db_begin(c, err);
+        if (e == DM_OK)
+            e = dm_db_exec(c, "SET LOCAL client_min_messages = warning", 0, NULL, NULL, err);
+        if (e == DM_OK)
+            e = dm_db_exec(c, "SELECT pg_advisory_xact_lock(7213001)", 0, NULL, NULL, err);
+        if (e == DM_OK)
+            e = table_exists(c, table, &exists, err); /* another migrator may have won */
+        if (e == DM_OK && !exists)
+            e = dm_feed_exec(c, FEED_TABLE_SQL, ids[i], 0, NULL, NULL, err);
+        if (e == DM_OK)
+            e = dm_db_commit(c, err);
+        else
+            dm_db_rollback(c);
+        if (e != DM_OK && err) {
+            struct dm_error cause = *err;
+            e = dm_error_set(err, e, "could not create %s for feed %s: %s", table, ids[i],
+                             cause.message);
+            snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", cause.sqlstate);
+        } else if (!exists) {
+            count++;
+            dm_info(NULL, "created %s for feed %s", table, ids[i]);
+        }
+    }
+    dm_db_release(c);
+    if (created)
+        *created = count;
+    return e;
+}
+
+enum dm_err dm_migrate_feed_tables_status(struct dm_db *db, const char *const *ids, int n,
+                                          FILE *out, struct dm_error *err)
+{
+    struct dm_db_conn *c = NULL;
+    enum dm_err e = dm_db_acquire(db, 10000, &c, err);
+    for (int i = 0; i < n && e == DM_OK; i++) {
+        char table[DM_FEED_TABLE_MAX];
+        bool exists = false;
+        e = dm_feed_raw_table(ids[i], table, err);
+        if (e == DM_OK)
+            e = table_exists(c, table, &exists, err);
+        if (e == DM_OK)
+            fprintf(out, "%-8s %s (feed %s)\n", exists ? "present" : "missing", table, ids[i]);
     }
     dm_db_release(c);
     return e;

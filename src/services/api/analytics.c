@@ -1,6 +1,7 @@
 /*
- * analytics.c - the dashboard's read routes: summary, runs (filters, paging, derived status),
- * one run with partitions/workers/events, failed workers, feeds, consolidation progress, and
+ * analytics.c - the dashboard's read routes: summary, runs (filters, paging, derived status,
+ * feed), one run with partitions/workers/events, failed workers, feeds (with each configured
+ * feed's raw rows), consolidation progress (all feeds' raw rows, or ?feed=ID's), and
  * the allowlisted query endpoint (tables diamonds, run_metadata, worker_runs; operators eq,
  * neq, gt, gte, lt, lte, like, ilike, in, is; columns only from the allowlists).
  */
@@ -32,6 +33,17 @@ static bool int_arg(struct api_call *c, const char *name, int min, int max, int 
         return false;
     }
     return true;
+}
+
+/* Optional ?feed=: a well-formed feed id (runs of a feed no longer configured stay
+ * listable), else 400; *feed NULL when absent. */
+static bool feed_arg(struct api_call *c, const char **feed)
+{
+    *feed = dm_http_req_arg(c->req, "feed");
+    if (*feed == NULL || dm_feed_id_valid(*feed))
+        return true;
+    api_validation(c, "feed", "must be a feed id (lowercase letters, digits and _)");
+    return false;
 }
 
 /* The runs f selects into *l; false when answered (the failure). */
@@ -147,6 +159,9 @@ void api_analytics_runs(struct api_call *c)
     const char *status = dm_http_req_arg(c->req, "status");
     const char *after = dm_http_req_arg(c->req, "started_after");
     const char *before = dm_http_req_arg(c->req, "started_before");
+    const char *feed = NULL;
+    if (!feed_arg(c, &feed))
+        return;
     if (type && strcmp(type, "full") && strcmp(type, "incremental")) {
         api_validation(c, "run_type", "must be full or incremental");
         return;
@@ -168,6 +183,7 @@ void api_analytics_runs(struct api_call *c)
         return;
     }
     struct dm_runs_filter f = {.run_type = type,
+                               .feed = feed,
                                .has_started_after = after != NULL,
                                .started_after_ms = ams,
                                .has_started_before = before != NULL,
@@ -280,13 +296,30 @@ void api_analytics_failed_workers(struct api_call *c)
     api_data(c, 200, rows);
 }
 
-/* api_query_rows of a statement on the feed's raw table (adapters/db/feed_sql.h). */
-static json_t *feed_rows(struct api_call *c, const char *tmpl, bool *ok)
+/* api_query_rows of a statement on feed's raw table (adapters/db/feed_sql.h); an empty array
+ * when the feed has no raw table yet (a feed just added to FEEDS). */
+static json_t *feed_rows(struct api_call *c, const char *tmpl, const char *feed, bool *ok)
 {
+    char table[DM_FEED_TABLE_MAX];
+    struct dm_error err = {0};
+    enum dm_err e = dm_feed_raw_table(feed, table, &err);
+    if (e != DM_OK) {
+        api_fail(c, e, &err);
+        *ok = false;
+        return NULL;
+    }
+    const char *tp[1] = {table};
+    json_t *exists =
+        api_query_rows(c, "SELECT 1 AS present WHERE to_regclass($1) IS NOT NULL", 1, tp, ok);
+    if (!*ok)
+        return NULL;
+    bool present = json_array_size(exists) > 0;
+    json_decref(exists);
+    if (!present)
+        return json_array();
     struct dm_buf sql;
     dm_buf_init(&sql, 4096);
-    struct dm_error err = {0};
-    enum dm_err e = dm_feed_sql(tmpl, DM_FEED_DEFAULT, &sql, &err);
+    e = dm_feed_sql(tmpl, feed, &sql, &err);
     json_t *rows = NULL;
     if (e != DM_OK) {
         api_fail(c, e, &err);
@@ -296,6 +329,22 @@ static json_t *feed_rows(struct api_call *c, const char *tmpl, bool *ok)
     }
     dm_buf_free(&sql);
     return rows;
+}
+
+/* The configured feeds' ids, or only feed when given. */
+static int feed_ids(const struct api_call *c, const char *feed, const char **ids)
+{
+    if (feed) {
+        ids[0] = feed;
+        return 1;
+    }
+    const struct dm_config *cfg = c->api->cfg;
+    int n = 0;
+    for (; cfg && n < cfg->n_feeds && n < DM_FEEDS_MAX; n++)
+        ids[n] = cfg->feeds[n].id;
+    if (n == 0)
+        ids[n++] = DM_FEED_DEFAULT;
+    return n;
 }
 
 void api_analytics_feeds(struct api_call *c)
@@ -328,15 +377,25 @@ void api_analytics_feeds(struct api_call *c)
         0, NULL, &ok);
     if (!ok)
         return;
-    json_t *raw = feed_rows(c,
-                            "SELECT count(*) AS total, "
-                            "count(*) FILTER (WHERE consolidation_status = 'pending') AS pending, "
-                            "count(*) FILTER (WHERE consolidation_status = 'failed') AS failed "
-                            "FROM {raw}",
-                            &ok);
-    if (!ok) {
-        json_decref(rows);
-        return;
+    /* Each configured feed's raw rows, keyed by feed. */
+    const char *ids[DM_FEEDS_MAX];
+    int nids = feed_ids(c, NULL, ids);
+    json_t *raw = json_object();
+    for (int i = 0; i < nids; i++) {
+        json_t *one = feed_rows(c,
+                                "SELECT count(*) AS total, "
+                                "count(*) FILTER (WHERE consolidation_status = 'pending') AS "
+                                "pending, count(*) FILTER (WHERE consolidation_status = 'failed') "
+                                "AS failed FROM {raw}",
+                                ids[i], &ok);
+        if (!ok) {
+            json_decref(rows);
+            json_decref(raw);
+            return;
+        }
+        if (json_array_size(one) > 0)
+            json_object_set(raw, ids[i], json_array_get(one, 0));
+        json_decref(one);
     }
     PGresult *lr = NULL;
     struct dm_error err = {0};
@@ -361,8 +420,9 @@ void api_analytics_feeds(struct api_call *c)
             if (name && lf && at && !strcmp(name, lf))
                 json_object_set(f, "lastRunCompletedAt", at);
         }
-        if (name && !strcmp(name, DM_FEED_DEFAULT))
-            json_object_set(f, "raw", json_array_get(raw, 0));
+        json_t *fr = name ? json_object_get(raw, name) : NULL;
+        if (fr)
+            json_object_set(f, "raw", fr);
         if (json_object_get(f, "lastUpdated") == NULL)
             json_object_set_new(f, "lastUpdated", json_null());
     }
@@ -410,7 +470,10 @@ void api_analytics_consolidation(struct api_call *c)
     int limit;
     if (!int_arg(c, "limit", 1, 100, 20, &limit))
         return;
-    struct dm_runs_filter f = {.raw_counts = true, .limit = limit};
+    const char *feed = NULL;
+    if (!feed_arg(c, &feed))
+        return;
+    struct dm_runs_filter f = {.feed = feed, .raw_counts = true, .limit = limit};
     struct dm_run_list l;
     if (!run_list(c, &f, &l))
         return;
@@ -418,13 +481,42 @@ void api_analytics_consolidation(struct api_call *c)
     for (int i = 0; i < l.n; i++)
         json_array_append_new(a, consolidation_json(&l.runs[i]));
     dm_run_list_free(&l);
-    bool ok;
-    json_t *totals = feed_rows(c,
-                               "SELECT consolidation_status AS status, count(*) AS count FROM "
-                               "{raw} GROUP BY 1 ORDER BY 1",
-                               &ok);
+    bool ok = true;
+    /* Raw rows by status over the configured feeds (or ?feed=), summed by status. */
+    const char *ids[DM_FEEDS_MAX];
+    int nids = feed_ids(c, feed, ids);
+    json_t *totals = json_array();
+    for (int k = 0; k < nids && ok; k++) {
+        json_t *one = feed_rows(c,
+                                "SELECT consolidation_status AS status, count(*) AS count FROM "
+                                "{raw} GROUP BY 1 ORDER BY 1",
+                                ids[k], &ok);
+        size_t j;
+        json_t *row;
+        json_array_foreach(one, j, row)
+        {
+            const char *st = dm_json_str(row, "status");
+            size_t m;
+            json_t *have = NULL, *t;
+            json_array_foreach(totals, m, t)
+            {
+                const char *ts = dm_json_str(t, "status");
+                if (st && ts && !strcmp(st, ts))
+                    have = t;
+            }
+            if (have == NULL) {
+                json_array_append(totals, row);
+            } else {
+                json_int_t sum = json_integer_value(json_object_get(have, "count")) +
+                                 json_integer_value(json_object_get(row, "count"));
+                json_object_set_new(have, "count", json_integer(sum));
+            }
+        }
+        json_decref(one);
+    }
     if (!ok) {
         json_decref(a);
+        json_decref(totals);
         return;
     }
     /* The reference's ConsolidationStats over all raw rows beside ours: consolidated = done,

@@ -74,8 +74,10 @@ static json_t *body_schema(const char *method, const char *pattern)
                          "string", "reference", "type", "string", "comments", "type", "string",
                          "return_option", "type", "string");
     if (strstr(pattern, "/triggers/scheduler"))
-        return json_pack("{s:s,s:{s:{s:s,s:[s,s]}}}", "type", "object", "properties", "run_type",
-                         "type", "string", "enum", "full", "incremental");
+        return json_pack("{s:s,s:{s:{s:s,s:[s,s]},s:{s:s,s:s}}}", "type", "object", "properties",
+                         "run_type", "type", "string", "enum", "full", "incremental", "feed",
+                         "type", "string", "description",
+                         "one of FEEDS (default: the first); 400 otherwise");
     if (strstr(pattern, "/triggers/consolidate"))
         return json_pack("{s:s,s:[s],s:{s:{s:s,s:s},s:{s:s}}}", "type", "object", "required",
                          "run_id", "properties", "run_id", "type", "string", "format", "uuid",

@@ -89,11 +89,11 @@ bool api_run_get(struct api_call *c, const char *run_id, bool raw_counts, struct
     return true;
 }
 
-enum dm_err api_runs_in_progress(struct api_call *c, struct dm_db_conn *conn, int *count,
-                                 char *run_id, size_t run_id_size, struct dm_error *err)
+enum dm_err api_runs_in_progress(struct api_call *c, struct dm_db_conn *conn, const char *feed,
+                                 int *count, char *run_id, size_t run_id_size, struct dm_error *err)
 {
     struct dm_run first;
-    enum dm_err e = dm_runs_in_progress(c->api->db, conn, 7, count, &first, err);
+    enum dm_err e = dm_runs_in_progress(c->api->db, conn, feed, 7, count, &first, err);
     if (e != DM_OK)
         return e;
     if (*count > 0 && run_id)

@@ -33,6 +33,34 @@ static bool body_run_id(struct api_call *c, json_t *body, const char **id)
     return true;
 }
 
+/* The feed a trigger runs when the body names none: the first of FEEDS (nivoda by default). */
+static const char *default_feed(const struct api_call *c)
+{
+    const struct dm_config *cfg = c->api->cfg;
+    return cfg && cfg->n_feeds > 0 ? cfg->feeds[0].id : DM_FEED_DEFAULT;
+}
+
+/* Optional "feed" of a trigger body: one of FEEDS (400 otherwise); *feed points into the
+ * configuration (absent or null: the default feed). */
+static bool body_feed(struct api_call *c, json_t *body, const char **feed)
+{
+    json_t *v = json_object_get(body, "feed");
+    *feed = default_feed(c);
+    if (v == NULL || json_is_null(v))
+        return true;
+    const struct dm_feed_conf *fc =
+        json_is_string(v) ? dm_config_feed(c->api->cfg, json_string_value(v)) : NULL;
+    if (fc == NULL) {
+        char why[300];
+        snprintf(why, sizeof(why), "must be one of the configured feeds (%.250s)",
+                 c->api->cfg && c->api->cfg->feeds_text ? c->api->cfg->feeds_text : "");
+        api_validation(c, "feed", why);
+        return false;
+    }
+    *feed = fc->id;
+    return true;
+}
+
 /* 503 with the command that does the same by hand (top level, as the reference's). */
 static void unavailable(struct api_call *c, const char *manual)
 {
@@ -60,20 +88,28 @@ void api_trigger_scheduler(struct api_call *c)
         api_validation(c, "run_type", "must be full or incremental");
         goto out;
     }
+    const char *feed = NULL;
+    if (!body_feed(c, body, &feed))
+        goto out;
     char manual[128];
-    snprintf(manual, sizeof(manual), "diamond scheduler --%s", run_type);
+    if (feed == default_feed(c))
+        snprintf(manual, sizeof(manual), "diamond scheduler --%s", run_type);
+    else
+        snprintf(manual, sizeof(manual), "diamond scheduler --feed %s --%s", feed, run_type);
     conn = api_conn(c);
     if (conn == NULL)
         goto out;
+    /* A run in progress, or a request pending, blocks this feed only. */
     int running = 0;
     char run_id[DM_UUID_LEN] = "";
-    enum dm_err e = api_runs_in_progress(c, conn, &running, run_id, sizeof(run_id), &err);
+    enum dm_err e = api_runs_in_progress(c, conn, feed, &running, run_id, sizeof(run_id), &err);
+    const char *fp[1] = {feed};
     if (e == DM_OK)
         e = dm_db_exec(conn,
                        "SELECT id::text FROM scheduler_requests WHERE status IN "
                        "('pending', 'running') AND created_at > now() - interval '30 minutes' "
-                       "ORDER BY created_at DESC LIMIT 1",
-                       0, NULL, &r, &err);
+                       "AND feed = $1 ORDER BY created_at DESC LIMIT 1",
+                       1, fp, &r, &err);
     if (e != DM_OK) {
         api_fail(c, e, &err);
         goto out;
@@ -89,11 +125,11 @@ void api_trigger_scheduler(struct api_call *c)
     }
     PQclear(r);
     r = NULL;
-    const char *p[2] = {run_type, c->client};
+    const char *p[3] = {run_type, c->client, feed};
     e = dm_db_exec(conn,
-                   "INSERT INTO scheduler_requests (run_type, requested_by) VALUES ($1, $2) "
-                   "RETURNING id::text",
-                   2, p, &r, &err);
+                   "INSERT INTO scheduler_requests (run_type, requested_by, feed) "
+                   "VALUES ($1, $2, $3) RETURNING id::text",
+                   3, p, &r, &err);
     if (e != DM_OK) {
         api_fail(c, e, &err);
         goto out;
@@ -121,8 +157,8 @@ void api_trigger_scheduler(struct api_call *c)
         api_json(c->resp, 503, eb);
         goto out;
     }
-    dm_info(&c->log, "scheduler %s run requested by %s (request %s, %s %s)", run_type, c->client,
-            req_id, dm_jobtrigger_name(c->api->trigger), execution);
+    dm_info(&c->log, "scheduler %s run of feed %s requested by %s (request %s, %s %s)", run_type,
+            feed, c->client, req_id, dm_jobtrigger_name(c->api->trigger), execution);
     /* Ours beside the reference's SchedulerTriggered (snake_case). */
     const char *job = c->api->cfg && c->api->cfg->azure_scheduler_job_name &&
                               !strcmp(dm_jobtrigger_name(c->api->trigger), "azure")
@@ -131,8 +167,8 @@ void api_trigger_scheduler(struct api_call *c)
     char message[96];
     snprintf(message, sizeof(message), "Scheduler job triggered successfully for %s run", run_type);
     api_data(c, 202,
-             json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "requestId", req_id, "runType",
-                       run_type, "execution", execution, "executor",
+             json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "requestId", req_id, "feed",
+                       feed, "runType", run_type, "execution", execution, "executor",
                        dm_jobtrigger_name(c->api->trigger), "status", "started", "message", message,
                        "run_type", run_type, "execution_name", execution, "job_name", job));
 out:

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "adapters/db/feed_sql.h"
+#include "app/feed_watermark.h"
 #include "core/buf.h"
 #include "core/failpoint.h"
 #include "core/json.h"
@@ -315,7 +316,16 @@ static enum dm_err consolidate(struct dm_consolidator *cs, const struct dm_conso
     snprintf(wm.last_run_id, sizeof(wm.last_run_id), "%s", m->run_id);
     dm_failpoint("consolidator.watermark_write");
     bool written = false;
-    e = dm_watermark_advance(cs->wm, &wm, &written, err);
+    /* The run's feed's watermark: the default feed's store is open already. */
+    if (!strcmp(f->feed, DM_FEED_DEFAULT)) {
+        e = dm_watermark_advance(cs->wm, &wm, &written, err);
+    } else {
+        struct dm_watermark_store *wms = NULL;
+        e = dm_app_feed_watermark_open(cs->cfg, f->feed, &wms, err);
+        if (e == DM_OK)
+            e = dm_watermark_advance(wms, &wm, &written, err);
+        dm_watermark_free(wms);
+    }
     if (e != DM_OK)
         goto out;
 

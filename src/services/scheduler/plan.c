@@ -10,6 +10,7 @@
 
 #include "adapters/watermark/watermark.h"
 #include "app/adapter_opts.h"
+#include "app/feed_watermark.h"
 #include "core/failpoint.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -21,8 +22,10 @@
 #include "services/scheduler/scheduler.h"
 #include "store/runs.h"
 
-/* Advisory lock key shared by every scheduler ("diamond-scheduler"). */
-#define SCHED_LOCK_KEY "7061626173"
+/* Advisory lock shared by every scheduler planning one feed: ("diamond-scheduler", the feed
+ * id's hash). The seed's single key serialised all planning; one feed no longer waits for
+ * another. */
+#define SCHED_LOCK_KEY "706162617"
 #define FULL_FROM_MS 946684800000LL /* 2000-01-01T00:00:00Z */
 #define INCREMENTAL_OVERLAP_MS (15LL * 60 * 1000)
 
@@ -43,19 +46,20 @@ static enum dm_err count_cb(void *ctx, int64_t lo, int64_t hi, int64_t *count, s
     return dm_feed_count(c->feed, &q, count, err);
 }
 
-/* True (and a message) when a run that is not terminal exists (stalled ones included). */
-static enum dm_err find_in_progress(struct dm_db *db, char *msg, size_t size, bool *busy,
-                                    struct dm_error *err)
+/* True (and a message) when a run of feed that is not terminal exists (stalled ones
+ * included). */
+static enum dm_err find_in_progress(struct dm_db *db, const char *feed, char *msg, size_t size,
+                                    bool *busy, struct dm_error *err)
 {
     int count = 0;
     struct dm_run run;
-    enum dm_err e = dm_runs_in_progress(db, NULL, 0, &count, &run, err);
+    enum dm_err e = dm_runs_in_progress(db, NULL, feed, 0, &count, &run, err);
     if (e != DM_OK)
         return e;
     *busy = count > 0;
     if (*busy)
-        snprintf(msg, size, "run %s is still %s (%lld/%lld partitions completed)", run.run_id,
-                 dm_run_status_name(run.status), (long long)run.facts.completed,
+        snprintf(msg, size, "run %s of feed %s is still %s (%lld/%lld partitions completed)",
+                 run.run_id, feed, dm_run_status_name(run.status), (long long)run.facts.completed,
                  (long long)run.facts.partitions);
     dm_run_clear(&run);
     return DM_OK;
@@ -84,12 +88,14 @@ static void build_item(const char *run_id, const char *trace_id, int i,
     wi->attempt = 0;
 }
 
-static enum dm_err insert_run(struct dm_db_conn *c, const char *run_id, const char *trace_id,
-                              const char *type, int64_t from_ms, int64_t to_ms,
-                              const struct dm_partition_plan *plan, int64_t watermark_ms,
-                              struct dm_work_item *items, struct dm_error *err)
+static enum dm_err insert_run(struct dm_db_conn *c, const char *feed, const char *run_id,
+                              const char *trace_id, const char *type, int64_t from_ms,
+                              int64_t to_ms, const struct dm_partition_plan *plan,
+                              int64_t watermark_ms, struct dm_work_item *items,
+                              struct dm_error *err)
 {
     struct dm_runs_new nr = {.run_id = run_id,
+                             .feed = feed,
                              .trace_id = trace_id,
                              .run_type = type,
                              .updated_from_ms = from_ms,
@@ -128,6 +134,35 @@ static enum dm_err send_items(struct dm_queue *q, const struct dm_work_item *ite
     return e;
 }
 
+/* A snapshot feed's plan: one partition over every price, no count query. */
+static void snapshot_plan(struct dm_partition_plan *plan)
+{
+    memset(plan, 0, sizeof(*plan));
+    plan->parts = dm_xcalloc(1, sizeof(*plan->parts));
+    plan->parts[0].min_price = 0;
+    plan->parts[0].max_price = DM_PARTITION_PRICE_MAX;
+    plan->n = 1;
+}
+
+/* The configured feed o asks for (its index in cfg->feeds in *index), or NULL with err set
+ * (DM_ERR_INVALID) when FEEDS does not name it. */
+static const struct dm_feed_conf *plan_feed(const struct dm_sched_env *env,
+                                            const struct dm_sched_opts *o, int *index,
+                                            struct dm_error *err)
+{
+    const struct dm_config *cfg = env->cfg;
+    const char *id = o->feed ? o->feed : cfg->n_feeds > 0 ? cfg->feeds[0].id : DM_FEED_DEFAULT;
+    for (int i = 0; i < cfg->n_feeds; i++) {
+        if (!strcmp(cfg->feeds[i].id, id)) {
+            *index = i;
+            return &cfg->feeds[i];
+        }
+    }
+    dm_error_set(err, DM_ERR_INVALID, "feed '%.40s' is not configured (FEEDS=%.200s)", id,
+                 cfg->feeds_text ? cfg->feeds_text : "");
+    return NULL;
+}
+
 enum dm_err dm_scheduler_plan(const struct dm_sched_env *env, const struct dm_sched_opts *o,
                               struct dm_sched_result *res, struct dm_error *err)
 {
@@ -138,10 +173,18 @@ enum dm_err dm_scheduler_plan(const struct dm_sched_env *env, const struct dm_sc
     bool locked = false;
     struct dm_partition_plan plan = {0};
     struct dm_work_item *items = NULL;
-    enum dm_err e;
+    int fi = 0;
+    const struct dm_feed_conf *conf = plan_feed(env, o, &fi, err);
+    if (conf == NULL)
+        return DM_ERR_INVALID;
+    const char *feed = conf->id;
+    bool snapshot = dm_feed_snapshot(conf);
+    snprintf(res->feed, sizeof(res->feed), "%s", feed);
+    if (!snapshot && env->feeds[fi] == NULL)
+        return dm_error_set(err, DM_ERR_UNAVAILABLE, "feed %s is not open for planning", feed);
 
-    /* 1. Watermark: absent -> full; unreadable -> no run. */
-    e = dm_app_watermark_open(env->cfg, &wms, err);
+    /* 1. The feed's watermark: absent -> full; unreadable -> no run. */
+    enum dm_err e = dm_app_feed_watermark_open(env->cfg, feed, &wms, err);
     if (e != DM_OK)
         goto out;
     struct dm_watermark wm = {0};
@@ -150,7 +193,7 @@ enum dm_err dm_scheduler_plan(const struct dm_sched_env *env, const struct dm_sc
     if (e == DM_OK) {
         have_wm = true;
     } else if (e != DM_ERR_NOT_FOUND) {
-        dm_error(NULL, "watermark (%s) unreadable: %s; no run created",
+        dm_error(NULL, "watermark of feed %s (%s) unreadable: %s; no run created", feed,
                  dm_watermark_backend_name(wms), err ? err->message : "");
         goto out;
     }
@@ -162,7 +205,12 @@ enum dm_err dm_scheduler_plan(const struct dm_sched_env *env, const struct dm_sc
             kind = have_wm ? DM_RUN_KIND_INCREMENTAL : DM_RUN_KIND_FULL;
     }
     if (kind == DM_RUN_KIND_INCREMENTAL && !have_wm) {
-        dm_info(NULL, "incremental run requested but no watermark exists: running full");
+        dm_info(NULL, "incremental run of feed %s requested but no watermark exists: running full",
+                feed);
+        kind = DM_RUN_KIND_FULL;
+    }
+    if (kind == DM_RUN_KIND_INCREMENTAL && snapshot) {
+        dm_info(NULL, "feed %s is a snapshot (the whole file every run): running full", feed);
         kind = DM_RUN_KIND_FULL;
     }
     bool incremental = kind == DM_RUN_KIND_INCREMENTAL;
@@ -174,14 +222,15 @@ enum dm_err dm_scheduler_plan(const struct dm_sched_env *env, const struct dm_sc
     if (from_ms > to_ms)
         from_ms = to_ms;
 
-    /* 3. One run at a time. */
+    /* 3. One run of a feed at a time. */
     if (!o->dry_run) {
         e = dm_db_acquire(env->db, 10000, &lock_conn, err);
         if (e != DM_OK)
             goto out;
         PGresult *r = NULL;
-        e = dm_db_exec(lock_conn, "SELECT pg_try_advisory_lock(" SCHED_LOCK_KEY ")", 0, NULL, &r,
-                       err);
+        const char *lp[1] = {feed};
+        e = dm_db_exec(lock_conn, "SELECT pg_try_advisory_lock(" SCHED_LOCK_KEY ", hashtext($1))",
+                       1, lp, &r, err);
         if (e != DM_OK)
             goto out;
         locked = !strcmp(PQgetvalue(r, 0, 0), "t");
@@ -189,12 +238,13 @@ enum dm_err dm_scheduler_plan(const struct dm_sched_env *env, const struct dm_sc
         if (!locked) {
             res->outcome = DM_SCHED_BUSY;
             snprintf(res->message, sizeof(res->message),
-                     "another scheduler is planning a run right now; not starting");
+                     "another scheduler is planning a run of feed %s right now; not starting",
+                     feed);
             goto out;
         }
         if (!o->force) {
             bool busy = false;
-            e = find_in_progress(env->db, res->message, sizeof(res->message), &busy, err);
+            e = find_in_progress(env->db, feed, res->message, sizeof(res->message), &busy, err);
             if (e != DM_OK)
                 goto out;
             if (busy) {
@@ -207,24 +257,28 @@ enum dm_err dm_scheduler_plan(const struct dm_sched_env *env, const struct dm_sc
         }
     }
 
-    /* 4-5. Partition by count queries, cap. */
-    struct dm_partition_opts po;
-    dm_partition_opts_default(&po, incremental);
-    po.cap = env->cfg->max_scheduler_records;
-    struct count_ctx cc = {.feed = env->feed, .from_ms = from_ms, .to_ms = to_ms};
-    e = dm_partition_plan(&po, count_cb, &cc, &plan, err);
-    if (e != DM_OK)
-        goto out;
+    /* 4-5. Partition by count queries, cap; a snapshot is one partition. */
+    if (snapshot) {
+        snapshot_plan(&plan);
+    } else {
+        struct dm_partition_opts po;
+        dm_partition_opts_default(&po, incremental);
+        po.cap = env->cfg->max_scheduler_records;
+        struct count_ctx cc = {.feed = env->feeds[fi], .from_ms = from_ms, .to_ms = to_ms};
+        e = dm_partition_plan(&po, count_cb, &cc, &plan, err);
+        if (e != DM_OK)
+            goto out;
+    }
     char from[DM_ISO_LEN], to[DM_ISO_LEN], secs[32];
     dm_time_format(from_ms, from);
     dm_time_format(to_ms, to);
 
-    /* 6. Nothing to do. */
-    if (plan.total == 0) {
+    /* 6. Nothing to do (a snapshot is read whatever it holds). */
+    if (!snapshot && plan.total == 0) {
         res->outcome = DM_SCHED_EMPTY;
         snprintf(res->message, sizeof(res->message),
-                 "no stones in the %s window %s..%s (%d count queries): no run created", type, from,
-                 to, plan.count_queries);
+                 "no stones of feed %s in the %s window %s..%s (%d count queries): no run created",
+                 feed, type, from, to, plan.count_queries);
         goto out;
     }
     char run_id[DM_UUID_LEN], trace_id[DM_UUID_LEN];
@@ -247,7 +301,7 @@ enum dm_err dm_scheduler_plan(const struct dm_sched_env *env, const struct dm_sc
     }
 
     /* 7. Rows in one transaction, then every work item. */
-    e = insert_run(lock_conn, run_id, trace_id, type, from_ms, to_ms, &plan,
+    e = insert_run(lock_conn, feed, run_id, trace_id, type, from_ms, to_ms, &plan,
                    have_wm ? wm.last_updated_at_ms : 0, items, err);
     if (e != DM_OK)
         goto out;
@@ -264,17 +318,22 @@ enum dm_err dm_scheduler_plan(const struct dm_sched_env *env, const struct dm_sc
     }
     res->outcome = DM_SCHED_PLANNED;
     fmt_seconds(dm_mono_ms() - t0, secs, sizeof(secs));
+    /* The seed's line for the default feed; another feed's names it. */
+    bool seed_feed = !strcmp(feed, DM_FEED_DEFAULT);
     snprintf(res->message, sizeof(res->message),
-             "run %s type=%s window=%s..%s partitions=%d estimated=%lld%s count_queries=%d "
+             "run %s %s%s%stype=%s window=%s..%s partitions=%d estimated=%lld%s count_queries=%d "
              "largest=%lld smallest=%lld seconds=%s",
-             run_id, type, from, to, plan.n, (long long)plan.total, plan.capped ? " capped" : "",
+             run_id, seed_feed ? "" : "feed=", seed_feed ? "" : feed, seed_feed ? "" : " ", type,
+             from, to, plan.n, (long long)plan.total, plan.capped ? " capped" : "",
              plan.count_queries, (long long)plan.largest, (long long)plan.smallest, secs);
     struct dm_log_ctx ctx = {.run_id = run_id, .trace_id = trace_id};
     dm_info(&ctx, "%s", res->message);
 out:
     if (lock_conn) {
-        if (locked && dm_db_exec(lock_conn, "SELECT pg_advisory_unlock(" SCHED_LOCK_KEY ")", 0,
-                                 NULL, NULL, NULL) != DM_OK)
+        const char *lp[1] = {feed};
+        if (locked &&
+            dm_db_exec(lock_conn, "SELECT pg_advisory_unlock(" SCHED_LOCK_KEY ", hashtext($1))", 1,
+                       lp, NULL, NULL) != DM_OK)
             dm_warn(NULL, "could not release the scheduler lock (released on disconnect)");
         dm_db_release(lock_conn);
     }
@@ -282,6 +341,31 @@ out:
     dm_partition_plan_free(&plan);
     dm_watermark_free(wms);
     return e;
+}
+
+enum dm_err dm_sched_env_open_feeds(struct dm_sched_env *env, const char **failed,
+                                    struct dm_error *err)
+{
+    *failed = NULL;
+    for (int i = 0; i < env->cfg->n_feeds && i < DM_FEEDS_MAX; i++) {
+        const struct dm_feed_conf *fc = &env->cfg->feeds[i];
+        if (env->feeds[i] != NULL || dm_feed_snapshot(fc))
+            continue;
+        enum dm_err e = dm_feed_open(env->cfg, fc->id, 0, &env->feeds[i], err);
+        if (e != DM_OK) {
+            *failed = fc->id;
+            return e;
+        }
+    }
+    return DM_OK;
+}
+
+void dm_sched_env_close_feeds(struct dm_sched_env *env)
+{
+    for (int i = 0; i < DM_FEEDS_MAX; i++) {
+        dm_feed_close(env->feeds[i]);
+        env->feeds[i] = NULL;
+    }
 }
 
 void dm_sched_result_free(struct dm_sched_result *res)

@@ -16,14 +16,14 @@ enum dm_err dm_scheduler_run_request(const struct dm_sched_env *env, const char 
         const char *p[1] = {id};
         e = dm_db_query(env->db,
                         "UPDATE scheduler_requests SET status = 'running', updated_at = now() "
-                        "WHERE id = $1 AND status = 'pending' RETURNING id, run_type",
+                        "WHERE id = $1 AND status = 'pending' RETURNING id, run_type, feed",
                         1, p, &r, err);
     } else {
         e = dm_db_query(env->db,
                         "UPDATE scheduler_requests SET status = 'running', updated_at = now() "
                         "WHERE id = (SELECT id FROM scheduler_requests WHERE status = 'pending' "
                         "ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
-                        "RETURNING id, run_type",
+                        "RETURNING id, run_type, feed",
                         0, NULL, &r, err);
     }
     if (e != DM_OK)
@@ -33,12 +33,14 @@ enum dm_err dm_scheduler_run_request(const struct dm_sched_env *env, const char 
         return DM_OK;
     }
     *found = true;
-    char req_id[DM_UUID_LEN], type[16];
+    char req_id[DM_UUID_LEN], type[16], feed[DM_FEED_ID_LEN + 1];
     snprintf(req_id, sizeof(req_id), "%s", PQgetvalue(r, 0, 0));
     snprintf(type, sizeof(type), "%s", PQgetvalue(r, 0, 1));
+    snprintf(feed, sizeof(feed), "%s", PQgetvalue(r, 0, 2));
     PQclear(r);
-    dm_info(NULL, "executing scheduler request %s (%s)", req_id, type);
+    dm_info(NULL, "executing scheduler request %s (%s run of feed %s)", req_id, type, feed);
     struct dm_sched_opts o = {
+        .feed = feed,
         .kind = !strcmp(type, "full") ? DM_RUN_KIND_FULL : DM_RUN_KIND_INCREMENTAL,
     };
     struct dm_sched_result res;

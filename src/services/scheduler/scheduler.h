@@ -26,14 +26,24 @@ struct dm_sched_env {
     const struct dm_config *cfg;
     struct dm_db *db;
     struct dm_queue *queue;
-    struct dm_feed *feed;
+    /* The opened feeds, parallel to cfg->feeds (feeds[i] serves cfg->feeds[i]); NULL for a
+     * feed planning needs no client for (a snapshot feed) or that could not be opened. */
+    struct dm_feed *feeds[DM_FEEDS_MAX];
     struct dm_alert_sink *alert; /* may be NULL */
 };
 
+/* Open the feeds planning talks to (every feed but snapshot ones) into env->feeds. On an
+ * error, *failed names the feed (a cfg->feeds id) and the feeds opened so far stay open
+ * (dm_sched_env_close_feeds releases them). */
+enum dm_err dm_sched_env_open_feeds(struct dm_sched_env *env, const char **failed,
+                                    struct dm_error *err) DM_MUST_CHECK;
+void dm_sched_env_close_feeds(struct dm_sched_env *env);
+
 struct dm_sched_opts {
+    const char *feed;      /* the feed to plan (one of cfg->feeds); NULL: the first of FEEDS */
     enum dm_run_kind kind; /* AUTO: RUN_TYPE, else incremental when a watermark exists */
     bool dry_run;
-    bool force; /* plan even while another run is in progress */
+    bool force; /* plan even while another run of the feed is in progress */
 };
 
 enum dm_sched_outcome {
@@ -45,8 +55,9 @@ enum dm_sched_outcome {
 
 struct dm_sched_result {
     enum dm_sched_outcome outcome;
-    char run_id[DM_UUID_LEN]; /* PLANNED */
-    char message[512];        /* PLANNED: the summary line; EMPTY, BUSY: why no run */
+    char feed[DM_FEED_ID_LEN + 1]; /* the feed planned */
+    char run_id[DM_UUID_LEN];      /* PLANNED */
+    char message[512];             /* PLANNED: the summary line; EMPTY, BUSY: why no run */
     /* DM_SCHED_DRY_RUN only: the plan that would have been sent (partition i is
      * dm_partition_id(i)); release with dm_sched_result_free. */
     char type[16]; /* "full" or "incremental" */
@@ -55,17 +66,22 @@ struct dm_sched_result {
     struct dm_partition_plan plan;
 };
 
-/* Plan one run and send its work items; the outcome (and for a dry run the plan) in res,
- * which the caller releases with dm_sched_result_free. Errors: unreadable watermark, feed or
- * database failures (no run created, or a run the sweeper can repair if the failure came
- * after the commit). */
+/* Plan one run of a feed and send its work items; the outcome (and for a dry run the plan) in
+ * res, which the caller releases with dm_sched_result_free. Runs are per feed: the feed's
+ * watermark fixes the window, only a run of the same feed in progress makes it BUSY, the run
+ * row records the feed. A snapshot feed (dm_feed_snapshot: a file) is always planned as a
+ * full run of ONE partition holding the whole snapshot, with no count queries (the worker
+ * streams the file in that one work item). Errors: DM_ERR_INVALID for a feed FEEDS does not
+ * name, unreadable watermark, feed or database failures (no run created, or a run the sweeper
+ * can repair if the failure came after the commit). */
 enum dm_err dm_scheduler_plan(const struct dm_sched_env *env, const struct dm_sched_opts *o,
                               struct dm_sched_result *res, struct dm_error *err) DM_MUST_CHECK;
 /* Release what a result holds (the dry-run plan). NULL and a second call are harmless. */
 void dm_sched_result_free(struct dm_sched_result *res);
 
 /* Execute one scheduler_requests row (by id), or the oldest pending one when id is NULL
- * (*found false when none). Marks it running, then done (with run_id) or failed (message).
+ * (*found false when none): a run of the row's feed and run type. Marks it running, then done
+ * (with run_id) or failed (message).
  * The planning outcome goes to *planned when not NULL (valid when *found and DM_OK). */
 enum dm_err dm_scheduler_run_request(const struct dm_sched_env *env, const char *id, bool *found,
                                      struct dm_sched_result *planned,

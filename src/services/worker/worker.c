@@ -30,7 +30,7 @@ struct worker {
     const struct dm_config *cfg;
     struct dm_db *db;
     struct dm_queue *queue;
-    struct dm_feed *feed;
+    struct dm_feed *feeds[DM_FEEDS_MAX]; /* parallel to cfg->feeds; NULL: type not built in */
     struct dm_alert_sink *alert;
     char id[120];
     int concurrency;
@@ -305,8 +305,10 @@ struct job {
     const struct dm_queue_msg *msg;
     struct dm_work_item wi;
     struct dm_log_ctx ctx;
-    int64_t next_offset; /* the partition's committed offset */
-    int64_t estimated;   /* its estimated records (the cap when capped) */
+    char feed_id[DM_FEED_ID_LEN + 1]; /* the run's feed (from the guard) */
+    struct dm_feed *feed;             /* and this worker's client for it */
+    int64_t next_offset;              /* the partition's committed offset */
+    int64_t estimated;                /* its estimated records (the cap when capped) */
     bool capped;
 };
 
@@ -342,6 +344,7 @@ static bool guard_passes(struct job *j, struct dm_delivery *d, enum dm_settle *h
     j->next_offset = g.next_offset;
     j->estimated = g.estimated_records;
     j->capped = g.capped;
+    snprintf(j->feed_id, sizeof(j->feed_id), "%s", g.feed);
     bool terminal = g.terminal;
     *how = DM_SETTLE_COMPLETE;
     if (terminal)
@@ -370,6 +373,27 @@ static bool guard_passes(struct job *j, struct dm_delivery *d, enum dm_settle *h
     return true;
 }
 
+/* 1b. The run's feed: this worker's client for it. False with *how set (the error path, so
+ * the partition fails visibly after the last delivery) when this worker cannot serve it. */
+static bool pick_feed(struct job *j, enum dm_settle *how)
+{
+    const struct dm_config *cfg = j->w->cfg;
+    for (int i = 0; i < cfg->n_feeds && i < DM_FEEDS_MAX; i++) {
+        if (strcmp(cfg->feeds[i].id, j->feed_id) != 0)
+            continue;
+        j->feed = j->w->feeds[i];
+        if (j->feed != NULL)
+            return true;
+        break;
+    }
+    char message[200];
+    snprintf(message, sizeof(message), "feed %s is not %s by this worker (FEEDS=%.80s)", j->feed_id,
+             dm_config_feed(cfg, j->feed_id) ? "served" : "configured",
+             cfg->feeds_text ? cfg->feeds_text : "");
+    *how = on_error(j->w, &j->wi, j->msg, DM_ERR_UNAVAILABLE, message, &j->ctx);
+    return false;
+}
+
 /* 2. Fetch exactly one page: the message's limit, at most DM_PAGE_LIMIT, and no further than
  * the cap. False with *how set (the error path) when the feed failed. */
 static bool fetch_page(struct job *j, struct dm_feed_raw_page *page, enum dm_settle *how)
@@ -385,7 +409,7 @@ static bool fetch_page(struct job *j, struct dm_feed_raw_page *page, enum dm_set
         .updated_to_ms = wi->updated_to_ms,
     };
     struct dm_error err = {0};
-    enum dm_err e = dm_feed_fetch_page(j->w->feed, &q, wi->offset, limit, page, &err);
+    enum dm_err e = dm_feed_fetch_page(j->feed, &q, wi->offset, limit, page, &err);
     if (e != DM_OK) {
         *how = on_error(j->w, wi, j->msg, e, err.message, &j->ctx);
         return false;
@@ -433,6 +457,7 @@ static bool write_page(struct job *j, struct dm_feed_raw_page *page, struct page
     bool may_complete = n == 0 || (j->capped && j->wi.offset + (int64_t)n >= j->estimated);
     struct dm_runs_page pg = {.run_id = j->wi.run_id,
                               .partition_id = j->wi.partition_id,
+                              .feed = j->feed_id,
                               .worker_id = w->id,
                               .offset = j->wi.offset,
                               .fetched = (int64_t)n,
@@ -501,6 +526,8 @@ static enum dm_settle handle_work_item(void *arg, struct dm_delivery *d)
     enum dm_settle how;
     if (!guard_passes(&j, d, &how))
         return how;
+    if (!pick_feed(&j, &how))
+        return how;
     struct dm_feed_raw_page page = {0};
     if (!fetch_page(&j, &page, &how))
         return how;
@@ -535,9 +562,16 @@ enum dm_err dm_worker_run(struct dm_app *app, struct dm_error *err)
     const struct dm_queue_settings *qs = dm_queue_handle_settings(w.queue, DM_Q_WORK_ITEMS);
     w.max_delivery = qs->max_delivery;
     w.lock_ms = qs->lock_ms;
-    rc = dm_feed_open(&app->cfg, DM_FEED_DEFAULT, 0, &w.feed, err);
-    if (rc != DM_OK)
-        goto out;
+    /* Every configured feed; one whose type this build lacks is refused per work item. */
+    for (int i = 0; i < app->cfg.n_feeds && i < DM_FEEDS_MAX; i++) {
+        rc = dm_feed_open(&app->cfg, app->cfg.feeds[i].id, 0, &w.feeds[i], err);
+        if (rc == DM_ERR_UNAVAILABLE) {
+            dm_warn(NULL, "%s: its work items fail", err->message);
+            rc = DM_OK;
+        }
+        if (rc != DM_OK)
+            goto out;
+    }
     w.alert = dm_app_alert_open(&app->cfg);
     char host[64] = "";
     if (gethostname(host, sizeof(host)) != 0)
@@ -580,7 +614,8 @@ enum dm_err dm_worker_run(struct dm_app *app, struct dm_error *err)
             (long long)atomic_load(&w.errors));
 out:
     dm_queue_free(w.queue);
-    dm_feed_close(w.feed);
+    for (int i = 0; i < DM_FEEDS_MAX; i++)
+        dm_feed_close(w.feeds[i]);
     dm_alert_free(w.alert);
     return rc;
 }

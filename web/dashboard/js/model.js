@@ -106,6 +106,7 @@ export function normRun(r) {
   const stats = r.stats;
   return {
     id: r.runId,
+    feed: r.feed,
     type: r.runType,
     status: r.status,
     startedAt: r.startedAt,
