@@ -7,7 +7,7 @@
 
 #define MAX_DEPTH 64
 
-static enum dm_err write_string(struct dm_buf *b, const char *s, size_t len)
+enum dm_err dm_json_write_string(struct dm_buf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";
     enum dm_err e = dm_buf_append_char(b, '"');
@@ -140,7 +140,7 @@ static enum dm_err write_value(struct dm_buf *b, const json_t *j, int depth)
                 e = dm_buf_append_char(b, ',');
             first = false;
             if (e == DM_OK)
-                e = write_string(b, key, klen);
+                e = dm_json_write_string(b, key, klen);
             if (e == DM_OK)
                 e = dm_buf_append_char(b, ':');
             if (e == DM_OK)
@@ -164,7 +164,7 @@ static enum dm_err write_value(struct dm_buf *b, const json_t *j, int depth)
         return e;
     }
     case JSON_STRING:
-        return write_string(b, json_string_value(j), json_string_length(j));
+        return dm_json_write_string(b, json_string_value(j), json_string_length(j));
     case JSON_INTEGER:
         return write_int(b, json_integer_value(j));
     case JSON_REAL:

@@ -16,5 +16,8 @@
 /* Append the compact serialisation of j to b. DM_ERR_TOO_LARGE past b's limit,
  * DM_ERR_INVALID for a non-finite real or a nesting deeper than 64. */
 enum dm_err dm_json_write(struct dm_buf *b, const json_t *j) DM_MUST_CHECK;
+/* Append s[0..len) as a JSON string (quoted; '"', '\\' and control characters escaped, other
+ * bytes as they are: the caller passes valid UTF-8). DM_ERR_TOO_LARGE past b's limit. */
+enum dm_err dm_json_write_string(struct dm_buf *b, const char *s, size_t len) DM_MUST_CHECK;
 
 #endif

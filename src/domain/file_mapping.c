@@ -892,40 +892,173 @@ out:
     return e;
 }
 
+/* ---- raw records (file feeds' raw tables) ------------------------------------------------- */
+
+void dm_file_raw_init(struct dm_file_raw *r)
+{
+    memset(r, 0, sizeof(*r));
+    dm_buf_init(&r->payload, (size_t)6 * 32 * DM_FILE_MAPPING_MAX_VALUE);
+}
+
+void dm_file_raw_free(struct dm_file_raw *r)
+{
+    if (r != NULL)
+        dm_buf_free(&r->payload);
+}
+
+bool dm_file_shape_not_carried(const char *s)
+{
+    static const char *const OTHER[] = {
+        "BAGUETTE", "TAPEREDBAGUETTE", "BRIOLETTE", "TRAPEZOID", "HALFMOON",
+        "KITE",     "SHIELD",          "BULLET",    "TRIANGLE",  "LOZENGE",
+        "PENTAGON", "PENTAGONAL",      "OCTAGON",   "OCTAGONAL", "STAR",
+    };
+    char key[32];
+    size_t n = 0;
+    for (; s != NULL && *s; s++) {
+        char c = *s;
+        if (c == ' ' || c == '-' || c == '_')
+            continue;
+        if (c >= 'a' && c <= 'z')
+            c = (char)(c - 'a' + 'A');
+        if (c < 'A' || c > 'Z' || n + 1 >= sizeof(key))
+            return false;
+        key[n++] = c;
+    }
+    key[n] = '\0';
+    for (size_t i = 0; n > 0 && i < sizeof(OTHER) / sizeof(OTHER[0]); i++)
+        if (!strcmp(key, OTHER[i]))
+            return true;
+    return false;
+}
+
+/* The stock id shown in reports: printable UTF-8 of at most DM_FILE_STOCK_ID_SHOWN bytes. */
+static void shown_stock_id(const struct values *vs, char out[DM_FILE_STOCK_ID_SHOWN + 1])
+{
+    char buf[DM_FILE_MAPPING_MAX_VALUE + 1];
+    out[0] = '\0';
+    const char *s = value(vs, DM_FF_STOCK_ID, buf, sizeof(buf));
+    if (s == NULL || strlen(s) > DM_FILE_STOCK_ID_SHOWN || !valid_utf8(s, strlen(s)))
+        return;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return;
+    memcpy(out, s, strlen(s) + 1);
+}
+
+/* The payload of dm_file_raw: {field name: value as written} of the fields with a value. */
+static enum dm_err write_payload(const struct values *vs, struct dm_buf *b)
+{
+    char buf[DM_FILE_MAPPING_MAX_VALUE + 1];
+    enum dm_err e = dm_buf_append_char(b, '{');
+    bool first = true;
+    for (int f = 0; f < DM_FF_COUNT && e == DM_OK; f++) {
+        const char *s = value(vs, (enum dm_file_field)f, buf, sizeof(buf));
+        if (s == NULL)
+            continue;
+        if (!first)
+            e = dm_buf_append_char(b, ',');
+        first = false;
+        if (e == DM_OK)
+            e = dm_json_write_string(b, FIELD_NAMES[f], strlen(FIELD_NAMES[f]));
+        if (e == DM_OK)
+            e = dm_buf_append_char(b, ':');
+        if (e == DM_OK)
+            e = dm_json_write_string(b, s, strlen(s));
+    }
+    if (e == DM_OK)
+        e = dm_buf_append_char(b, '}');
+    return e;
+}
+
+/* map_values, then the raw record (raw may be NULL). A row error (before mapping: e != DM_OK
+ * on entry) only fills the stock id. */
+static enum dm_err map_raw(enum dm_err e, const struct values *vs, const char *feed,
+                           struct dm_diamond *d, struct dm_file_raw *raw,
+                           enum dm_file_field *bad_field, struct dm_error *err)
+{
+    enum dm_file_field bad = DM_FF_NONE;
+    if (raw != NULL) {
+        dm_buf_reset(&raw->payload);
+        raw->not_carried = false;
+        shown_stock_id(vs, raw->stock_id);
+    }
+    if (e == DM_OK)
+        e = map_values(vs, feed, d, &bad, err);
+    if (bad_field)
+        *bad_field = bad;
+    if (raw == NULL)
+        return e;
+    if (e != DM_OK) {
+        char buf[DM_FILE_MAPPING_MAX_VALUE + 1];
+        const char *shape = bad == DM_FF_SHAPE ? value(vs, DM_FF_SHAPE, buf, sizeof(buf)) : NULL;
+        raw->not_carried = shape != NULL && dm_file_shape_not_carried(shape);
+        return e;
+    }
+    if (write_payload(vs, &raw->payload) != DM_OK) {
+        dm_diamond_free(d);
+        dm_buf_reset(&raw->payload);
+        return dm_error_set(err, DM_ERR_INVALID, "row too large for its raw record");
+    }
+    return DM_OK;
+}
+
 enum dm_err dm_file_mapping_row(const struct dm_file_mapping *m, const char *const *fields,
                                 const size_t *lens, size_t n, const char *feed,
                                 struct dm_diamond *d, enum dm_file_field *bad_field,
                                 struct dm_error *err)
 {
+    return dm_file_mapping_row_raw(m, fields, lens, n, feed, d, NULL, bad_field, err);
+}
+
+enum dm_err dm_file_mapping_row_raw(const struct dm_file_mapping *m, const char *const *fields,
+                                    const size_t *lens, size_t n, const char *feed,
+                                    struct dm_diamond *d, struct dm_file_raw *raw,
+                                    enum dm_file_field *bad_field, struct dm_error *err)
+{
     memset(d, 0, sizeof(*d));
     if (bad_field)
         *bad_field = DM_FF_NONE;
-    if (n < m->ncols)
-        return dm_error_set(err, DM_ERR_INVALID, "row has %zu fields, the header has %zu", n,
-                            m->ncols);
-    for (size_t j = m->ncols; j < n; j++)
-        if (lens[j] != 0)
-            return dm_error_set(err, DM_ERR_INVALID, "row has %zu fields, the header has %zu", n,
-                                m->ncols);
     struct values vs;
     memset(&vs, 0, sizeof(vs));
     for (int f = 0; f < DM_FF_COUNT; f++) {
-        if (m->col[f] < 0)
+        if (m->col[f] < 0 || (size_t)m->col[f] >= n)
             continue;
         vs.v[f] = fields[m->col[f]];
         vs.len[f] = lens[m->col[f]];
         vs.col[f] = m->col_name[f];
     }
-    return map_values(&vs, feed, d, bad_field, err);
+    enum dm_err e = DM_OK;
+    if (n < m->ncols)
+        e = dm_error_set(err, DM_ERR_INVALID, "row has %zu fields, the header has %zu", n,
+                         m->ncols);
+    for (size_t j = m->ncols; j < n && e == DM_OK; j++)
+        if (lens[j] != 0)
+            e = dm_error_set(err, DM_ERR_INVALID, "row has %zu fields, the header has %zu", n,
+                             m->ncols);
+    return map_raw(e, &vs, feed, d, raw, bad_field, err);
 }
 
 enum dm_err dm_file_mapping_json(const struct dm_file_mapping *m, const char *text, size_t len,
                                  const char *feed, struct dm_diamond *d,
                                  enum dm_file_field *bad_field, struct dm_error *err)
 {
+    return dm_file_mapping_json_raw(m, text, len, feed, d, NULL, bad_field, err);
+}
+
+enum dm_err dm_file_mapping_json_raw(const struct dm_file_mapping *m, const char *text, size_t len,
+                                     const char *feed, struct dm_diamond *d,
+                                     struct dm_file_raw *raw, enum dm_file_field *bad_field,
+                                     struct dm_error *err)
+{
     memset(d, 0, sizeof(*d));
     if (bad_field)
         *bad_field = DM_FF_NONE;
+    if (raw != NULL) {
+        dm_buf_reset(&raw->payload);
+        raw->stock_id[0] = '\0';
+        raw->not_carried = false;
+    }
     struct dm_jscan js;
     struct dm_error perr;
     if (dm_jscan_parse(&js, text, len, &perr) != DM_OK)
@@ -977,7 +1110,7 @@ enum dm_err dm_file_mapping_json(const struct dm_file_mapping *m, const char *te
             goto out;
         }
     }
-    e = map_values(&vs, feed, d, bad_field, err);
+    e = map_raw(DM_OK, &vs, feed, d, raw, bad_field, err);
 out:
     for (int k = 0; k < 2 * DM_FF_COUNT; k++)
         free(owned[k]);

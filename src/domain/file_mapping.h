@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/buf.h"
 #include "core/error.h"
 #include "domain/mapping.h"
 
@@ -110,11 +111,59 @@ enum dm_err dm_file_mapping_row(const struct dm_file_mapping *m, const char *con
                                 struct dm_diamond *d, enum dm_file_field *bad_field,
                                 struct dm_error *err) DM_MUST_CHECK;
 
+/*
+ * What a row gives besides its diamond, for a file feed's raw table (the _raw variants below).
+ *
+ * payload: a good row's values as one compact JSON object keyed by field name
+ * (dm_file_field_name), in field order, each value trimmed and kept as the supplier wrote it
+ * (a JSON string; JSON-lines numbers and booleans as their text), fields without a value left
+ * out: {"stock_id":"A1","shape":"Round","carats":"1.01",...}. It is the stone's raw item: its
+ * SHA-256 is the content hash (a file re-exported in another column order, or with other
+ * header names, hashes the same), and dm_file_mapping_json with the default mapping
+ * (dm_file_mapping_new(NULL, ...)) maps it back to the same diamond, so the consolidator needs
+ * neither the supplier's headers nor the mapping file. Empty for a bad row.
+ *
+ * stock_id: the row's stock id as written (trimmed), good or bad row, "" when absent, longer
+ * than DM_FILE_STOCK_ID_SHOWN bytes or not printable UTF-8: for bad-row reports.
+ *
+ * not_carried: a bad row refused only because its shape is a real diamond shape the catalogue
+ * does not carry (dm_file_shape_not_carried): not the supplier's error, reported apart from
+ * bad rows.
+ */
+#define DM_FILE_STOCK_ID_SHOWN 64
+struct dm_file_raw {
+    struct dm_buf payload;
+    char stock_id[DM_FILE_STOCK_ID_SHOWN + 1];
+    bool not_carried;
+};
+/* An empty record (payload bounded by 32 x DM_FILE_MAPPING_MAX_VALUE escaped bytes). */
+void dm_file_raw_init(struct dm_file_raw *r);
+/* Releases the payload's storage. NULL is a no-op. */
+void dm_file_raw_free(struct dm_file_raw *r);
+
+/* True when s (any case; spaces, hyphens and underscores ignored) names a diamond shape outside
+ * the catalogue's vocabulary (domain/shapes.h, mapping.c): baguette, tapered baguette,
+ * briolette, trapezoid, half moon, kite, shield, bullet, triangle, lozenge, pentagon(al),
+ * octagon(al), star. */
+bool dm_file_shape_not_carried(const char *s);
+
+/* dm_file_mapping_row, and fill raw (may be NULL; reset first) as described above. */
+enum dm_err dm_file_mapping_row_raw(const struct dm_file_mapping *m, const char *const *fields,
+                                    const size_t *lens, size_t n, const char *feed,
+                                    struct dm_diamond *d, struct dm_file_raw *raw,
+                                    enum dm_file_field *bad_field,
+                                    struct dm_error *err) DM_MUST_CHECK;
+
 /* Map one JSON-lines object (keys are supplier headers, resolved per object; values strings,
  * numbers, booleans or null). Errors as dm_file_mapping_row; malformed JSON, a non-object or a
  * nested value are DM_ERR_INVALID too. */
 enum dm_err dm_file_mapping_json(const struct dm_file_mapping *m, const char *text, size_t len,
                                  const char *feed, struct dm_diamond *d,
                                  enum dm_file_field *bad_field, struct dm_error *err) DM_MUST_CHECK;
+/* dm_file_mapping_json, and fill raw (may be NULL; reset first) as described above. */
+enum dm_err dm_file_mapping_json_raw(const struct dm_file_mapping *m, const char *text, size_t len,
+                                     const char *feed, struct dm_diamond *d,
+                                     struct dm_file_raw *raw, enum dm_file_field *bad_field,
+                                     struct dm_error *err) DM_MUST_CHECK;
 
 #endif

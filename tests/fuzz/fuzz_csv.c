@@ -3,7 +3,9 @@
  * input byte) must give exactly the rows, line numbers and end state of parsing them whole. The
  * second byte picks the row bound, so the oversize and resync paths are reached by short
  * inputs. The first row is then bound as a header and every later row mapped (a diamond or a
- * clean error, and a mapped diamond must price and serialise). */
+ * clean error, and a mapped diamond must price and serialise); a mapped row's raw record (the
+ * payload a file feed stores) must map back to exactly the same diamond, as the consolidator
+ * maps it (issue 18). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +49,28 @@ static void parse(const uint8_t *data, size_t size, size_t max_row, size_t chunk
 struct mapper {
     struct dm_file_mapping *m;
     bool bound;
+    struct dm_file_raw raw;
 };
+
+/* The raw record of d maps back (default column names, as the consolidator) to d itself. */
+static void round_trip(struct dm_file_mapping *m, const struct dm_diamond *d,
+                       const struct dm_file_raw *raw)
+{
+    struct dm_diamond back;
+    struct dm_buf a, b;
+    dm_buf_init(&a, 1u << 20);
+    dm_buf_init(&b, 1u << 20);
+    if (dm_file_mapping_json(m, raw->payload.data, raw->payload.len, "fuzz", &back, NULL, NULL) !=
+        DM_OK)
+        abort();
+    if (dm_diamond_copy_line(d, &a, NULL) != DM_OK ||
+        dm_diamond_copy_line(&back, &b, NULL) != DM_OK || a.len != b.len ||
+        memcmp(a.data, b.data, a.len) != 0)
+        abort();
+    dm_diamond_free(&back);
+    dm_buf_free(&a);
+    dm_buf_free(&b);
+}
 
 static enum dm_err map_row(void *ctx, const struct dm_csv_row *row)
 {
@@ -62,8 +85,9 @@ static enum dm_err map_row(void *ctx, const struct dm_csv_row *row)
     }
     struct dm_diamond d;
     enum dm_file_field bad;
-    if (dm_file_mapping_row(mp->m, row->fields, row->lens, row->nfields, "fuzz", &d, &bad, &err) ==
-        DM_OK) {
+    if (dm_file_mapping_row_raw(mp->m, row->fields, row->lens, row->nfields, "fuzz", &d, &mp->raw,
+                                &bad, &err) == DM_OK) {
+        round_trip(mp->m, &d, &mp->raw);
         struct dm_buf b;
         dm_buf_init(&b, 1u << 20);
         if (dm_mapping_price(&d, NULL, 0, &err) == DM_OK && dm_diamond_copy_line(&d, &b, NULL))
@@ -98,14 +122,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct mapper mp = {0};
     if (dm_file_mapping_new(NULL, 0, &mp.m, NULL) != DM_OK)
         abort();
+    dm_file_raw_init(&mp.raw);
     struct dm_csv *p = dm_csv_new(max_row);
     if (dm_csv_feed(p, (const char *)data, size, map_row, &mp) == DM_OK)
         (void)!dm_csv_finish(p, map_row, &mp, NULL);
     dm_csv_free(p);
     /* The same bytes as one JSON-lines object. */
     struct dm_diamond d;
-    if (dm_file_mapping_json(mp.m, (const char *)data, size, "fuzz", &d, NULL, NULL) == DM_OK)
+    if (dm_file_mapping_json_raw(mp.m, (const char *)data, size, "fuzz", &d, &mp.raw, NULL, NULL) ==
+        DM_OK) {
+        round_trip(mp.m, &d, &mp.raw);
         dm_diamond_free(&d);
+    }
+    dm_file_raw_free(&mp.raw);
     dm_file_mapping_free(mp.m);
     return 0;
 }

@@ -58,12 +58,22 @@ struct sink {
     struct dm_buf line;
     bool skipping; /* the current line passed max_row: dropped up to its end */
     uint64_t line_no, line_start;
+    struct dm_file_raw raw; /* the row being delivered */
 };
 
+/* Deliver one row; raw says whether s->raw belongs to it (false: a row refused before it was
+ * mapped, such as an oversized one). */
 static enum dm_err deliver(struct sink *s, uint64_t line, struct dm_diamond *d,
-                           enum dm_file_field bad, const char *why)
+                           enum dm_file_field bad, const char *why, bool raw)
 {
     struct dm_file_row row = {.line = line, .diamond = d, .bad_field = bad, .error = why};
+    /* A good row's stone id is the mapped one (any length); a bad row's only when shown. */
+    row.stock_id = d != NULL ? d->supplier_stone_id : raw ? s->raw.stock_id : "";
+    row.not_carried = raw && d == NULL && s->raw.not_carried;
+    if (raw && d != NULL) {
+        row.payload = s->raw.payload.data;
+        row.payload_len = s->raw.payload.len;
+    }
     if (d != NULL)
         s->res->rows++;
     else
@@ -96,15 +106,15 @@ static enum dm_err csv_row(void *ctx, const struct dm_csv_row *row)
     if (row->err != DM_OK) {
         char why[96];
         snprintf(why, sizeof(why), "row longer than %zu bytes", s->max_row);
-        return deliver(s, row->line, NULL, DM_FF_NONE, why);
+        return deliver(s, row->line, NULL, DM_FF_NONE, why, false);
     }
     struct dm_diamond d;
     struct dm_error rerr = {0};
     enum dm_file_field bad = DM_FF_NONE;
-    if (dm_file_mapping_row(s->m, row->fields, row->lens, row->nfields, s->o->feed, &d, &bad,
-                            &rerr) != DM_OK)
-        return deliver(s, row->line, NULL, bad, rerr.message);
-    return deliver(s, row->line, &d, DM_FF_NONE, NULL);
+    if (dm_file_mapping_row_raw(s->m, row->fields, row->lens, row->nfields, s->o->feed, &d, &s->raw,
+                                &bad, &rerr) != DM_OK)
+        return deliver(s, row->line, NULL, bad, rerr.message, true);
+    return deliver(s, row->line, &d, DM_FF_NONE, NULL, true);
 }
 
 /* One complete JSON line (without its line end). */
@@ -124,9 +134,9 @@ static enum dm_err json_line(struct sink *s)
     struct dm_diamond d;
     struct dm_error rerr = {0};
     enum dm_file_field bad = DM_FF_NONE;
-    if (dm_file_mapping_json(s->m, text, len, s->o->feed, &d, &bad, &rerr) != DM_OK)
-        return deliver(s, s->line_start, NULL, bad, rerr.message);
-    return deliver(s, s->line_start, &d, DM_FF_NONE, NULL);
+    if (dm_file_mapping_json_raw(s->m, text, len, s->o->feed, &d, &s->raw, &bad, &rerr) != DM_OK)
+        return deliver(s, s->line_start, NULL, bad, rerr.message, true);
+    return deliver(s, s->line_start, &d, DM_FF_NONE, NULL, true);
 }
 
 static enum dm_err json_feed(struct sink *s, const char *data, size_t len)
@@ -141,7 +151,7 @@ static enum dm_err json_feed(struct sink *s, const char *data, size_t len)
             dm_buf_reset(&s->line);
             char why[96];
             snprintf(why, sizeof(why), "row longer than %zu bytes", s->max_row);
-            enum dm_err e = deliver(s, s->line_start, NULL, DM_FF_NONE, why);
+            enum dm_err e = deliver(s, s->line_start, NULL, DM_FF_NONE, why, false);
             if (e != DM_OK)
                 return e;
         }
@@ -525,6 +535,7 @@ enum dm_err dm_file_source_fetch(const struct dm_file_source_options *o, struct 
     struct sink s = {.o = o, .url = shown, .m = m, .fn = fn, .ctx = ctx, .res = res, .err = err};
     s.max_row = o->max_row ? o->max_row : DM_CSV_DEFAULT_MAX_ROW;
     dm_buf_init(&s.line, s.max_row);
+    dm_file_raw_init(&s.raw);
     res->format = o->format != DM_FILE_FORMAT_AUTO ? o->format : format_of_path(o->url);
     if (res->format == DM_FILE_FORMAT_CSV)
         s.csv = dm_csv_new(s.max_row);
@@ -549,5 +560,6 @@ enum dm_err dm_file_source_fetch(const struct dm_file_source_options *o, struct 
     free(shown);
     dm_csv_free(s.csv);
     dm_buf_free(&s.line);
+    dm_file_raw_free(&s.raw);
     return e;
 }

@@ -74,6 +74,15 @@ struct dm_file_row {
                                      struct, then zero *diamond); released after the call */
     enum dm_file_field bad_field; /* for a bad row: the field at fault, or DM_FF_NONE */
     const char *error;            /* for a bad row: why (NUL-terminated); NULL otherwise */
+    /* The row's raw record (domain/file_mapping.h struct dm_file_raw), valid during the call:
+     * a good row's payload (compact JSON, payload_len bytes; NULL for a bad row), the stock id
+     * (a good row's as mapped; a bad row's as struct dm_file_raw shows it, "" when unknown)
+     * and, for a bad row, whether it was refused only for a shape the catalogue does not
+     * carry. */
+    const char *payload;
+    size_t payload_len;
+    const char *stock_id;
+    bool not_carried;
 };
 
 /* Called for each data row in file order. Anything but DM_OK stops the fetch, which returns
