@@ -98,6 +98,17 @@ void dm_uuid_v4(char out[DM_UUID_LEN])
     dm_uuid_format(b, out);
 }
 
+void dm_uuid_v7(int64_t ms, const uint8_t rnd[10], char out[DM_UUID_LEN])
+{
+    uint8_t b[16];
+    for (int i = 0; i < 6; i++)
+        b[i] = (uint8_t)((uint64_t)ms >> (40 - 8 * i));
+    memcpy(b + 6, rnd, 10);
+    b[6] = (uint8_t)(0x70 | (b[6] & 0x0f));
+    b[8] = (uint8_t)(0x80 | (b[8] & 0x3f));
+    dm_uuid_format(b, out);
+}
+
 bool dm_uuid_valid(const char *s)
 {
     if (s == NULL || strlen(s) != 36)

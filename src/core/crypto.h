@@ -36,6 +36,9 @@ uint64_t dm_random_below(uint64_t bound);
 void dm_uuid_format(const uint8_t b[16], char out[DM_UUID_LEN]);
 /* New random UUID v4, lower-case. */
 void dm_uuid_v4(char out[DM_UUID_LEN]);
+/* A time-ordered UUID (version 7 layout: 48-bit Unix milliseconds ms, then the 10 bytes rnd
+ * with the version and variant bits set): new keys land at the right edge of a B-tree. */
+void dm_uuid_v7(int64_t ms, const uint8_t rnd[10], char out[DM_UUID_LEN]);
 /* True if s is a canonical UUID (8-4-4-4-12 hex, any case). */
 bool dm_uuid_valid(const char *s);
 /* Random token of n characters from A-Za-z0-9_- (n < size). */

@@ -181,6 +181,12 @@ static void test_crypto(void **state)
                             0xa4, 0x56, 0x42, 0x66, 0x14, 0x17, 0x40, 0xff};
     dm_uuid_format(ub, u1);
     assert_string_equal(u1, "123e4567-e89b-12d3-a456-4266141740ff");
+    /* Version 7: the milliseconds first (time-ordered), version and variant bits set. */
+    const uint8_t rnd[10] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    dm_uuid_v7(0x0123456789abLL, rnd, u1);
+    assert_string_equal(u1, "01234567-89ab-7fff-bfff-ffffffffffff");
+    dm_uuid_v7(0x0123456789acLL, rnd, u2);
+    assert_true(strcmp(u1, u2) < 0);
 
     char tok[41];
     dm_random_token(tok, 40);

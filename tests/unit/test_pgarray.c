@@ -57,12 +57,37 @@ static void test_too_large(void **state)
     dm_buf_free(&b);
 }
 
+/* The binary text[] layout: header (ndim 1, no nulls, oid 25, size, lower bound 1), then
+ * length-prefixed elements; no elements: zero dimensions. */
+static void test_binary(void **state)
+{
+    (void)state;
+    struct dm_buf b;
+    dm_buf_init(&b, 1024);
+    assert_int_equal(dm_pgarray_bin_begin(&b), DM_OK);
+    assert_int_equal(dm_pgarray_bin_add(&b, "ab", 2), DM_OK);
+    assert_int_equal(dm_pgarray_bin_add(&b, "", 0), DM_OK);
+    dm_pgarray_bin_end(&b, 2);
+    static const unsigned char want[] = {0, 0, 0, 1, 0, 0, 0, 0, 0, 0,   0,   25, 0, 0, 0,
+                                         2, 0, 0, 0, 1, 0, 0, 0, 2, 'a', 'b', 0,  0, 0, 0};
+    assert_int_equal(b.len, sizeof(want));
+    assert_memory_equal(b.data, want, sizeof(want));
+    dm_buf_reset(&b);
+    assert_int_equal(dm_pgarray_bin_begin(&b), DM_OK);
+    dm_pgarray_bin_end(&b, 0);
+    static const unsigned char empty[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 25};
+    assert_int_equal(b.len, sizeof(empty));
+    assert_memory_equal(b.data, empty, sizeof(empty));
+    dm_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_encode),
         cmocka_unit_test(test_add),
         cmocka_unit_test(test_too_large),
+        cmocka_unit_test(test_binary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/num.h"
+#include "core/pgarray.h"
 #include "core/signals.h"
 #include "core/timeutil.h"
 #include "domain/messages.h"
@@ -70,70 +71,6 @@ static void page_rows_free(struct page_rows *pr)
     dm_buf_free(&pr->hashes);
 }
 
-/*
- * The upsert's array parameters travel in PostgreSQL's binary array format (text[]): no
- * escaping here, no array-literal parsing in the server. Layout (big-endian int32): ndim,
- * has-nulls flag, element type oid, then per dimension its size and lower bound, then per
- * element its byte length and bytes.
- */
-#define TEXT_OID 25
-#define ARR_HEADER 20
-
-static void put_be32(char *p, uint32_t v)
-{
-    p[0] = (char)(v >> 24);
-    p[1] = (char)(v >> 16);
-    p[2] = (char)(v >> 8);
-    p[3] = (char)v;
-}
-
-static enum dm_err arr_begin(struct dm_buf *b)
-{
-    char h[ARR_HEADER];
-    put_be32(h, 1);
-    put_be32(h + 4, 0);
-    put_be32(h + 8, TEXT_OID);
-    put_be32(h + 12, 0); /* element count, fixed up by arr_end */
-    put_be32(h + 16, 1);
-    return dm_buf_append(b, h, sizeof(h));
-}
-
-static enum dm_err arr_add(struct dm_buf *b, const char *s, size_t len)
-{
-    char l[4];
-    put_be32(l, (uint32_t)len);
-    enum dm_err e = dm_buf_append(b, l, sizeof(l));
-    return e == DM_OK ? dm_buf_append(b, s, len) : e;
-}
-
-static void arr_end(struct dm_buf *b, int n)
-{
-    if (n == 0) {
-        put_be32(b->data, 0); /* zero dimensions: the empty array */
-        b->len = 12;
-        return;
-    }
-    put_be32(b->data + 12, (uint32_t)n);
-}
-
-/*
- * Row ids for new raw rows, time-ordered (UUID version 7 layout: 48-bit Unix milliseconds,
- * then random bits) instead of the column default gen_random_uuid(): new ids land at the right
- * edge of the primary-key index (PostgreSQL's rightmost-leaf fast path) rather than on a
- * random leaf of a 500,000-entry index. The consolidator only uses ids as opaque handles.
- * rnd supplies 10 random bytes.
- */
-static void uuid_v7(int64_t ms, const uint8_t rnd[10], char out[DM_UUID_LEN])
-{
-    uint8_t b[16];
-    for (int i = 0; i < 6; i++)
-        b[i] = (uint8_t)((uint64_t)ms >> (40 - 8 * i));
-    memcpy(b + 6, rnd, 10);
-    b[6] = (uint8_t)(0x70 | (b[6] & 0x0f));
-    b[8] = (uint8_t)(0x80 | (b[8] & 0x3f));
-    dm_uuid_format(b, out);
-}
-
 /* An id as a JSON string, or null (ids are validated UTF-8; a long one is cut). */
 static json_t *id_json(const char *id, size_t len)
 {
@@ -168,9 +105,10 @@ static bool same_id(const struct dm_feed_raw_item *a, const struct dm_feed_raw_i
 
 /*
  * De-duplicate by diamond.id (the first occurrence wins) and build the upsert's array
- * parameters. The payload is the item's JSON text as the feed sent it (compacted), and the
- * hash is the SHA-256 of exactly those bytes: json keeps its input text, so payload::text
- * hashes back to payload_hash.
+ * parameters (PostgreSQL's binary text[], core/pgarray.h; new rows get time-ordered ids,
+ * dm_uuid_v7, so they land at the right edge of the primary-key index). The payload is the item's
+ * JSON text as the feed sent it (compacted), and the hash is the SHA-256 of exactly those bytes:
+ * json keeps its input text, so payload::text hashes back to payload_hash.
  */
 static enum dm_err build_rows(const struct dm_feed_raw_page *page, struct page_rows *pr,
                               struct dm_error *err)
@@ -182,15 +120,15 @@ static enum dm_err build_rows(const struct dm_feed_raw_page *page, struct page_r
     uint8_t(*rnd)[10] = dm_xcalloc(n + 1, sizeof(*rnd));
     dm_random_bytes(rnd, (n + 1) * sizeof(*rnd));
     int64_t now_ms = dm_now_ms();
-    enum dm_err e = arr_begin(&pr->ids);
+    enum dm_err e = dm_pgarray_bin_begin(&pr->ids);
     if (e == DM_OK)
-        e = arr_begin(&pr->sids);
+        e = dm_pgarray_bin_begin(&pr->sids);
     if (e == DM_OK)
-        e = arr_begin(&pr->oids);
+        e = dm_pgarray_bin_begin(&pr->oids);
     if (e == DM_OK)
-        e = arr_begin(&pr->payloads);
+        e = dm_pgarray_bin_begin(&pr->payloads);
     if (e == DM_OK)
-        e = arr_begin(&pr->hashes);
+        e = dm_pgarray_bin_begin(&pr->hashes);
     for (size_t i = 0; i < n && e == DM_OK; i++) {
         const struct dm_feed_raw_item *it = &page->items[i];
         if (it->refused != NULL || it->stone_id == NULL) {
@@ -206,25 +144,25 @@ static enum dm_err build_rows(const struct dm_feed_raw_page *page, struct page_r
         char hash[DM_SHA256_HEX_LEN];
         dm_sha256_hex(it->json, it->json_len, hash);
         char uuid[DM_UUID_LEN];
-        uuid_v7(now_ms, rnd[i], uuid);
-        e = arr_add(&pr->ids, uuid, DM_UUID_LEN - 1);
+        dm_uuid_v7(now_ms, rnd[i], uuid);
+        e = dm_pgarray_bin_add(&pr->ids, uuid, DM_UUID_LEN - 1);
         if (e == DM_OK)
-            e = arr_add(&pr->sids, it->stone_id, it->stone_id_len);
+            e = dm_pgarray_bin_add(&pr->sids, it->stone_id, it->stone_id_len);
         if (e == DM_OK && it->offer_id != NULL)
-            e = arr_add(&pr->oids, it->offer_id, it->offer_id_len);
+            e = dm_pgarray_bin_add(&pr->oids, it->offer_id, it->offer_id_len);
         else if (e == DM_OK)
-            e = arr_add(&pr->oids, it->stone_id, it->stone_id_len);
+            e = dm_pgarray_bin_add(&pr->oids, it->stone_id, it->stone_id_len);
         if (e == DM_OK)
-            e = arr_add(&pr->payloads, it->json, it->json_len);
+            e = dm_pgarray_bin_add(&pr->payloads, it->json, it->json_len);
         if (e == DM_OK)
-            e = arr_add(&pr->hashes, hash, DM_SHA256_HEX_LEN - 1);
+            e = dm_pgarray_bin_add(&pr->hashes, hash, DM_SHA256_HEX_LEN - 1);
     }
     if (e == DM_OK) {
-        arr_end(&pr->ids, pr->unique);
-        arr_end(&pr->sids, pr->unique);
-        arr_end(&pr->oids, pr->unique);
-        arr_end(&pr->payloads, pr->unique);
-        arr_end(&pr->hashes, pr->unique);
+        dm_pgarray_bin_end(&pr->ids, pr->unique);
+        dm_pgarray_bin_end(&pr->sids, pr->unique);
+        dm_pgarray_bin_end(&pr->oids, pr->unique);
+        dm_pgarray_bin_end(&pr->payloads, pr->unique);
+        dm_pgarray_bin_end(&pr->hashes, pr->unique);
     }
     free(rnd);
     free(seen);
