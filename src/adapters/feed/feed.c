@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters/feed/file_feed.h"
 #include "adapters/feed/nivoda.h"
 #include "core/buf.h"
 
@@ -25,6 +26,10 @@ struct feed_type {
     enum dm_err (*order)(void *impl, const struct dm_feed_order_req *req, struct dm_feed_order *out,
                          struct dm_error *err);
     enum dm_err (*map)(const char *text, size_t len, struct dm_diamond *d, struct dm_error *err);
+    /* Snapshot feeds only (NULL for paged ones). */
+    enum dm_err (*read_snapshot)(void *impl, const struct dm_feed_snapshot_req *req,
+                                 dm_feed_row_fn fn, void *ctx, struct dm_feed_snapshot *out,
+                                 struct dm_error *err);
 };
 
 struct dm_feed {
@@ -88,11 +93,121 @@ static enum dm_err nivoda_order(void *impl, const struct dm_feed_order_req *req,
     return dm_nivoda_order(impl, req, out, err);
 }
 
+/* ---- file (adapters/feed/file_feed.h) ---- */
+
+static enum dm_err file_open(const struct dm_config *cfg, const struct dm_feed_conf *conf,
+                             unsigned flags, void **impl, struct dm_error *err)
+{
+    (void)flags;
+    enum dm_file_format format = DM_FILE_FORMAT_AUTO;
+    if (conf->format != NULL && dm_file_format_parse(conf->format, &format) != DM_OK)
+        return dm_error_set(err, DM_ERR_INVALID, "feed %s: format '%.20s' is not csv or jsonl",
+                            conf->id, conf->format);
+    struct dm_file_feed_opts o = {.feed = conf->id,
+                                  .url = conf->url,
+                                  .mapping_path = conf->mapping,
+                                  .azure_connection_string = cfg->azure_storage_connection_string,
+                                  .format = format};
+    struct dm_file_feed *f = NULL;
+    enum dm_err e = dm_file_feed_new(&o, &f, err);
+    *impl = f;
+    return e;
+}
+
+/* The feed's id is set by dm_feed_map over the placeholder. */
+static enum dm_err file_map(const char *text, size_t len, struct dm_diamond *d,
+                            struct dm_error *err)
+{
+    return dm_file_feed_map("file", text, len, d, err);
+}
+
+static void file_close(void *impl)
+{
+    dm_file_feed_free(impl);
+}
+
+static enum dm_err file_count(void *impl, const struct dm_feed_query *q, int64_t *count,
+                              struct dm_error *err)
+{
+    (void)impl;
+    (void)q;
+    *count = 0;
+    return dm_error_set(err, DM_ERR_INVALID, "a file feed is read as one snapshot, not counted");
+}
+
+static enum dm_err file_fetch_page(void *impl, const struct dm_feed_query *q, int64_t offset,
+                                   int limit, struct dm_feed_raw_page *page, struct dm_error *err)
+{
+    (void)impl;
+    (void)q;
+    (void)offset;
+    (void)limit;
+    memset(page, 0, sizeof(*page));
+    return dm_error_set(err, DM_ERR_INVALID, "a file feed is read as one snapshot, not paged");
+}
+
+static enum dm_err file_hold(void *impl, const char *offer_id, struct dm_feed_hold *out,
+                             struct dm_error *err)
+{
+    (void)offer_id;
+    memset(out, 0, sizeof(*out));
+    return dm_file_feed_no_orders(impl, err);
+}
+
+static enum dm_err file_order(void *impl, const struct dm_feed_order_req *req,
+                              struct dm_feed_order *out, struct dm_error *err)
+{
+    (void)req;
+    memset(out, 0, sizeof(*out));
+    return dm_file_feed_no_orders(impl, err);
+}
+
+/* The ingest path's view of a file row. */
+struct file_rows {
+    dm_feed_row_fn fn;
+    void *ctx;
+};
+
+static enum dm_err file_row(void *ctx, const struct dm_file_feed_row *row)
+{
+    const struct file_rows *fr = ctx;
+    struct dm_feed_row out = {.line = row->line,
+                              .json = row->json,
+                              .json_len = row->json_len,
+                              .stone_id = row->stock,
+                              .offer_id = row->stock,
+                              .refused = row->refused,
+                              .not_carried = row->not_carried};
+    return fr->fn(fr->ctx, &out);
+}
+
+static enum dm_err file_read_snapshot(void *impl, const struct dm_feed_snapshot_req *req,
+                                      dm_feed_row_fn fn, void *ctx, struct dm_feed_snapshot *out,
+                                      struct dm_error *err)
+{
+    struct file_rows fr = {.fn = fn, .ctx = ctx};
+    struct dm_file_result res;
+    enum dm_err e = dm_file_feed_read(impl, req->etag, req->last_modified, req->should_abort,
+                                      file_row, &fr, &res, err);
+    memset(out, 0, sizeof(*out));
+    out->not_modified = res.not_modified;
+    out->truncated = res.truncated;
+    snprintf(out->etag, sizeof(out->etag), "%s", res.etag);
+    snprintf(out->last_modified, sizeof(out->last_modified), "%s", res.last_modified);
+    out->rows = res.rows;
+    out->bad_rows = res.bad_rows;
+    out->lines = res.lines;
+    out->bytes = res.bytes;
+    return e;
+}
+
 /* ---- the table ---- */
 
 static const struct feed_type types[] = {
     {DM_FEED_TYPE_NIVODA, nivoda_open, nivoda_close, nivoda_count, nivoda_fetch_page, nivoda_hold,
-     nivoda_order, dm_mapping_map_text},
+     nivoda_order, dm_mapping_map_text, NULL},
+    {DM_FEED_TYPE_FILE, file_open, file_close, file_count, file_fetch_page, file_hold, file_order,
+     file_map, file_read_snapshot},
 };
 
 static const struct feed_type *find_type(enum dm_feed_type type)
@@ -189,6 +304,18 @@ enum dm_err dm_feed_order(struct dm_feed *f, const struct dm_feed_order_req *req
                           struct dm_feed_order *out, struct dm_error *err)
 {
     return f->type->order(f->impl, req, out, err);
+}
+
+enum dm_err dm_feed_read_snapshot(struct dm_feed *f, const struct dm_feed_snapshot_req *req,
+                                  dm_feed_row_fn fn, void *ctx, struct dm_feed_snapshot *out,
+                                  struct dm_error *err)
+{
+    if (f->type->read_snapshot == NULL) {
+        memset(out, 0, sizeof(*out));
+        return dm_error_set(err, DM_ERR_INVALID, "feed %s is read in pages, not as a snapshot",
+                            f->conf->id);
+    }
+    return f->type->read_snapshot(f->impl, req, fn, ctx, out, err);
 }
 
 enum dm_err dm_feed_map(const struct dm_config *cfg, const char *id, const char *text, size_t len,

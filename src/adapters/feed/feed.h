@@ -129,6 +129,43 @@ enum dm_err dm_feed_hold(struct dm_feed *f, const char *offer_id, struct dm_feed
 enum dm_err dm_feed_order(struct dm_feed *f, const struct dm_feed_order_req *req,
                           struct dm_feed_order *out, struct dm_error *err) DM_MUST_CHECK;
 
+/* ---- snapshots (file feeds) ------------------------------------------------------------ */
+
+/* One row of a snapshot as the ingest path stores it, valid during the callback. */
+struct dm_feed_row {
+    uint64_t line;        /* 1-based line of the file where the row starts */
+    const char *json;     /* the raw item (compact JSON text), NULL when refused */
+    size_t json_len;      /* its length */
+    const char *stone_id; /* the supplier's stone id ("" when a refused row has none) */
+    const char *offer_id; /* what holds and orders would name (a file: the stone id) */
+    const char *refused;  /* NULL, or why the row was kept out ("carats (column ...) ...") */
+    bool not_carried;     /* refused only because the catalogue does not carry its shape */
+};
+/* Called for each row in file order; anything but DM_OK stops the read with that code. */
+typedef enum dm_err (*dm_feed_row_fn)(void *ctx, const struct dm_feed_row *row);
+
+/* The previous good snapshot's validators, so an unchanged file costs one request. */
+struct dm_feed_snapshot_req {
+    const char *etag;          /* NULL or "" = none */
+    const char *last_modified; /* NULL or "" = none */
+    int (*should_abort)(void); /* polled while waiting; non-zero: DM_ERR_SHUTDOWN */
+};
+/* What a snapshot read saw (filled on errors too: counts so far). */
+struct dm_feed_snapshot {
+    bool not_modified; /* the file is unchanged since the validators: no rows were read */
+    bool truncated;    /* the file was incomplete: never take it for the inventory */
+    char etag[256];    /* validators of what was read ("" when none) */
+    char last_modified[64];
+    uint64_t rows, bad_rows, lines, bytes;
+};
+
+/* Read f's whole snapshot, every row to fn. DM_ERR_INVALID for a feed that is not a snapshot
+ * feed; a truncated or empty file is an error (out->truncated says which); the transfer's
+ * codes otherwise (retryable or not, as dm_err_is_retryable). */
+enum dm_err dm_feed_read_snapshot(struct dm_feed *f, const struct dm_feed_snapshot_req *req,
+                                  dm_feed_row_fn fn, void *ctx, struct dm_feed_snapshot *out,
+                                  struct dm_error *err) DM_MUST_CHECK;
+
 /* Map one stored item (its raw JSON text) of feed id (one of cfg->feeds) to the canonical
  * diamond, by the feed's type; d->feed is the feed's id (in cfg). Pure; needs no opened feed
  * (the consolidator has no supplier credentials). DM_ERR_INVALID for a feed id FEEDS does not

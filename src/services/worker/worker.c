@@ -25,6 +25,7 @@
 #include "domain/messages.h"
 #include "domain/partition.h"
 #include "services/dispatch/dispatch.h"
+#include "services/worker/snapshot.h"
 #include "store/runs.h"
 
 struct worker {
@@ -287,6 +288,9 @@ static bool guard_passes(struct job *j, struct dm_delivery *d, enum dm_settle *h
     *how = DM_SETTLE_COMPLETE;
     if (terminal)
         return false;
+    /* A snapshot's one work item has no offsets to check (services/worker/snapshot.h). */
+    if (dm_feed_snapshot(dm_config_feed(w->cfg, j->feed_id)))
+        return true;
     if (wi->offset > j->next_offset) {
         dm_debug(&j->ctx, "stale future offset %lld (next %lld): ignored", (long long)wi->offset,
                  (long long)j->next_offset);
@@ -330,6 +334,21 @@ static bool pick_feed(struct job *j, enum dm_settle *how)
              cfg->feeds_text ? cfg->feeds_text : "");
     *how = on_error(j->w, &j->wi, j->msg, DM_ERR_UNAVAILABLE, message, &j->ctx);
     return false;
+}
+
+/* 1c. A snapshot feed's run: the whole file in this one work item. */
+static enum dm_settle read_snapshot(struct job *j)
+{
+    struct worker *w = j->w;
+    struct dm_snapshot_env env = {.db = w->db,
+                                  .queue = w->queue,
+                                  .alert = w->alert,
+                                  .worker_id = w->id,
+                                  .max_delivery = w->max_delivery,
+                                  .stones = &w->stones,
+                                  .errors = &w->errors};
+    const struct dm_feed_conf *conf = dm_feed_conf(j->feed);
+    return dm_worker_snapshot(&env, j->feed, conf->id, conf->max_shrink, &j->wi, j->msg, &j->ctx);
 }
 
 /* 2. Fetch exactly one page: the message's limit, at most DM_PAGE_LIMIT, and no further than
@@ -466,6 +485,8 @@ static enum dm_settle handle_work_item(void *arg, struct dm_delivery *d)
         return how;
     if (!pick_feed(&j, &how))
         return how;
+    if (dm_feed_snapshot(dm_feed_conf(j.feed)))
+        return read_snapshot(&j);
     struct dm_feed_raw_page page = {0};
     if (!fetch_page(&j, &page, &how))
         return how;

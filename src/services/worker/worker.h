@@ -18,6 +18,9 @@
  *              non-retryable error: partition failed (once), WORK_DONE failed, completion
  *              check (alert when the run finished with failed partitions)
  *
+ * A file feed's run (a snapshot feed: one partition) takes another path: its one WORK_ITEM
+ * streams the whole file in batches (services/worker/snapshot.h).
+ *
  * The queue consumer (adapters/queue/consumer.h) runs the handlers, settles their messages and
  * renews the peek-lock of any message whose handler outlives half the lock.
  * SIGTERM: stop receiving, finish the in-flight messages, return.
