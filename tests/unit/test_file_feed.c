@@ -117,6 +117,16 @@ static void test_file_feed(void **state)
     assert_true(r.not_carried[2]);
     assert_non_null(strstr(r.refused[2], "shape"));
 
+    /* The consolidator maps the stored item back, as the feed's stone. */
+    struct dm_diamond d;
+    assert_int_equal(dm_feed_map(&cfg, "acme", r.json[0], strlen(r.json[0]), &d, &err), DM_OK);
+    assert_string_equal(d.feed, "acme");
+    assert_string_equal(d.supplier_stone_id, "A1");
+    assert_string_equal(d.offer_id, "A1");
+    assert_string_equal(d.shape, "ROUND");
+    assert_int_equal(d.feed_price_cents, 500000);
+    dm_diamond_free(&d);
+
     /* Unchanged: the validators answer "not modified", no rows. */
     struct rows again = {0};
     struct dm_feed_snapshot_req cond = {.etag = snap.etag, .last_modified = snap.last_modified};
