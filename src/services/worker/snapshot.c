@@ -21,7 +21,7 @@
 /* Not-carried rows kept as examples in the snapshot_read event. */
 #define NOT_CARRIED_SAMPLE 20
 /* In-batch duplicate detection: open addressing over twice the batch. */
-#define DEDUP_SLOTS (2 * DM_SNAPSHOT_BATCH_ROWS)
+#define DEDUP_SLOTS ((size_t)2 * DM_SNAPSHOT_BATCH_ROWS)
 
 /* The rows of one batch, as the batch statement's parameters. */
 struct batch {
