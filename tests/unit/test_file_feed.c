@@ -144,6 +144,26 @@ static void test_file_feed(void **state)
     assert_true(snap.truncated);
     dm_feed_close(f);
 
+    /* JSON lines (by the URL's extension): the same raw item as the CSV row; a line that is not
+     * JSON is a bad row with its line number. */
+    char jsonl[300], jurl[320];
+    snprintf(jsonl, sizeof(jsonl), "%s/inv.jsonl", dir);
+    snprintf(jurl, sizeof(jurl), "file://%s", jsonl);
+    write_file(jsonl, "{\"Ref\":\"A1\",\"Shape\":\"Round\",\"Carat\":1.01,\"Color\":\"G\","
+                      "\"Clarity\":\"VS1\",\"Net\":5000}\n{\"Ref\":\"A2\",\"Sha\n");
+    conf.url = jurl;
+    assert_int_equal(dm_feed_open(&cfg, "acme", 0, &f, &err), DM_OK);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(dm_feed_read_snapshot(f, &sr, on_row, &r, &snap, &err), DM_OK);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.json[0], "{\"stock_id\":\"A1\",\"shape\":\"Round\",\"carats\":\"1.01\","
+                                   "\"color\":\"G\",\"clarity\":\"VS1\",\"total_price\":\"5000\"}");
+    assert_int_equal(r.line[1], 2);
+    assert_non_null(strstr(r.refused[1], "not JSON"));
+    dm_feed_close(f);
+    conf.url = url;
+    unlink(jsonl);
+
     /* A mapping file that does not parse refuses the open, naming the file. */
     write_file(mapping, "{\"stock\":\"Ref\"}");
     f = (struct dm_feed *)&cfg;
