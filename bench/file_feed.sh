@@ -65,24 +65,10 @@ if [ "${FILE_FEED_WORKER:-1}" = 1 ]; then
     export WATERMARK_DIR=$tmp/wm
     "$DIAMOND_BIN" migrate >/dev/null
     q() { psql -qAt "$DATABASE_URL" -c "$1"; }
-    q "CREATE TABLE IF NOT EXISTS raw_diamonds_bench (LIKE raw_diamonds_nivoda INCLUDING ALL)" >/dev/null
     WORKER_CONCURRENCY=1 "$DIAMOND_BIN" worker >"$tmp/worker.log" 2>&1 &
     wpid=$!
     pids+=("$wpid")
-    plan() { # plan: a full run of feed bench (the scheduler's plan for a file feed: one partition)
-        if "$DIAMOND_BIN" scheduler --help 2>&1 | grep -q -- '--feed'; then
-            "$DIAMOND_BIN" scheduler --feed bench --full >/dev/null
-            return
-        fi
-        # TEMPORARY until the scheduler takes --feed: the same run and work item, by SQL.
-        local run trace
-        run=$(python3 -c 'import uuid; print(uuid.uuid4())')
-        trace=$(python3 -c 'import uuid; print(uuid.uuid4())')
-        q "INSERT INTO run_metadata (run_id, run_type, trace_id, feed, updated_from, updated_to, expected_workers) VALUES ('$run', 'full', '$trace', 'bench', '2000-01-01', now(), 1);
-           INSERT INTO partition_progress (run_id, partition_id, min_price, max_price, estimated_records) VALUES ('$run', 'p0', 0, 1000000000, 0);
-           INSERT INTO worker_runs (run_id, partition_id) VALUES ('$run', 'p0');
-           INSERT INTO queue_messages (queue, message_id, body, visible_at, expires_at) VALUES ('work-items', '$run:p0:0', convert_to('{\"type\":\"WORK_ITEM\",\"runId\":\"$run\",\"traceId\":\"$trace\",\"partitionId\":\"p0\",\"minPrice\":0,\"maxPrice\":1000000000,\"estimatedRecords\":0,\"offset\":0,\"limit\":50,\"updatedFrom\":\"2000-01-01T00:00:00.000Z\",\"updatedTo\":\"2030-01-01T00:00:00.000Z\",\"attempt\":0}', 'UTF8'), now(), now() + interval '1 day')" >/dev/null
-    }
+    plan() { "$DIAMOND_BIN" scheduler --feed bench --full >/dev/null; }
     run_done() { [ "$(q "SELECT count(*) FILTER (WHERE completed OR failed) FROM partition_progress WHERE run_id = '$1'")" = 1 ]; }
     wait_for() { for _ in $(seq 1 6000); do "$@" && return 0; sleep 0.1; done; echo "timeout: $*" >&2; return 1; }
     cpu0=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$wpid/stat")

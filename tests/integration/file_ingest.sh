@@ -20,7 +20,6 @@ new_db file_ingest
 start_sim --format csv --seed 41 --count 3000 --malformed-rate 0.4
 export FEEDS=acme FEED_ACME_TYPE=file FEED_ACME_URL="$SIM/inventory.csv"
 "$DIAMOND" migrate >/dev/null # raw_diamonds_acme
-psql_q "CREATE TABLE IF NOT EXISTS raw_diamonds_acme (LIKE raw_diamonds_nivoda INCLUDING ALL)" >/dev/null
 start_worker w1 LOG_LEVEL=info
 spawn cons "$DIAMOND" consolidator
 
@@ -42,21 +41,8 @@ PY
 expect() { curl -fsS "$SIM/admin/file" >"$T/file.json"; eval "$(python3 "$T/expect.py" "$T/file.json")"; }
 
 run_once() { # run_once: plan a full run of feed acme, print its id
-    if "$DIAMOND" scheduler --help 2>&1 | grep -q -- '--feed'; then
-        "$DIAMOND" scheduler --feed acme --full >/dev/null
-        psql_q "SELECT run_id FROM run_metadata WHERE feed = 'acme' ORDER BY started_at DESC LIMIT 1"
-        return
-    fi
-    # TEMPORARY until the scheduler takes --feed: the run the scheduler plans for a file feed
-    # (one partition over every price, no count query) and its one work item.
-    local run trace
-    run=$(python3 -c 'import uuid; print(uuid.uuid4())')
-    trace=$(python3 -c 'import uuid; print(uuid.uuid4())')
-    psql_q "INSERT INTO run_metadata (run_id, run_type, trace_id, feed, updated_from, updated_to, expected_workers) VALUES ('$run', 'full', '$trace', 'acme', '2000-01-01', now(), 1);
-            INSERT INTO partition_progress (run_id, partition_id, min_price, max_price, estimated_records) VALUES ('$run', 'p0', 0, 1000000000, 0);
-            INSERT INTO worker_runs (run_id, partition_id) VALUES ('$run', 'p0')" >/dev/null
-    inject_work_item "$run:p0:0" "{\"type\":\"WORK_ITEM\",\"runId\":\"$run\",\"traceId\":\"$trace\",\"partitionId\":\"p0\",\"minPrice\":0,\"maxPrice\":1000000000,\"estimatedRecords\":0,\"offset\":0,\"limit\":50,\"updatedFrom\":\"2000-01-01T00:00:00.000Z\",\"updatedTo\":\"2030-01-01T00:00:00.000Z\",\"attempt\":0}"
-    echo "$run"
+    "$DIAMOND" scheduler --feed acme --full >/dev/null
+    psql_q "SELECT run_id FROM run_metadata WHERE feed = 'acme' ORDER BY started_at DESC LIMIT 1"
 }
 completed() { [ "$(psql_q "SELECT completed_at IS NOT NULL FROM run_metadata WHERE run_id = '$1'")" = t ]; }
 failed() { [ "$(psql_q "SELECT bool_or(failed) FROM partition_progress WHERE run_id = '$1'")" = t ]; }
