@@ -19,6 +19,7 @@
 #include "core/pgarray.h"
 #include "core/timeutil.h"
 #include "domain/mapping.h"
+#include "domain/offer.h"
 #include "services/consolidator/consolidator.h"
 #include "store/runs.h"
 
@@ -37,7 +38,8 @@
 #define CLAIM_COLUMNS                                                                              \
     "SELECT r.id, r.payload_hash, r.payload, (SELECT d.status || '|' || d.content_hash || "        \
     "'|' || d.price_per_carat || '|' || d.retail_price || '|' || d.markup_ratio || '|' || "        \
-    "coalesce(d.rating::text, '') || '|' || coalesce(d.pricing_rule_id::text, '') "                \
+    "coalesce(d.rating::text, '') || '|' || coalesce(d.pricing_rule_id::text, '') || "             \
+    "'#' || d.listing_key "                                                                        \
     "FROM diamonds d WHERE d.feed = {feed} AND d.supplier_stone_id = r.supplier_stone_id), "       \
     "r.ctid FROM {raw} r "
 static const char *CLAIM_PENDING_SQL =
@@ -46,14 +48,20 @@ static const char *CLAIM_EXPIRED_SQL = CLAIM_COLUMNS
     "WHERE r.consolidation_status = 'processing' "
     "AND r.claimed_at < now() - make_interval(secs => $2) LIMIT $1 FOR UPDATE OF r SKIP LOCKED";
 
+/* The listing columns each written row carries after the mapped ones (store/listings.h): the
+ * offer's identity, the key it is listed under (its identity; a clash split is the refresh's
+ * business) and that key's listing id. */
+#define LISTING_COLUMNS "identity_key, listing_key, listing_id"
+
 /* Same columns and types as diamonds; rows vanish at commit. */
 static const char *STAGE_SQL =
     "CREATE TEMP TABLE dm_consol_stage ON COMMIT DELETE ROWS AS SELECT " DM_DIAMOND_COPY_COLUMNS
-    " FROM diamonds WITH NO DATA";
+    ", " LISTING_COLUMNS " FROM diamonds WITH NO DATA";
 
 static const char *UPSERT_SQL =
-    "WITH up AS (INSERT INTO diamonds (" DM_DIAMOND_COPY_COLUMNS ", last_run_id) "
-    "SELECT " DM_DIAMOND_COPY_COLUMNS ", $1::uuid FROM " STAGE " ORDER BY supplier_stone_id "
+    "WITH up AS (INSERT INTO diamonds (" DM_DIAMOND_COPY_COLUMNS ", " LISTING_COLUMNS
+    ", last_run_id) SELECT " DM_DIAMOND_COPY_COLUMNS ", " LISTING_COLUMNS ", $1::uuid FROM " STAGE
+    " ORDER BY supplier_stone_id "
     "ON CONFLICT (feed, supplier_stone_id) DO UPDATE SET "
     "offer_id = EXCLUDED.offer_id, shape = EXCLUDED.shape, carats = EXCLUDED.carats, "
     "color = EXCLUDED.color, clarity = EXCLUDED.clarity, cut = EXCLUDED.cut, "
@@ -72,7 +80,17 @@ static const char *UPSERT_SQL =
     "markup_ratio = EXCLUDED.markup_ratio, rating = EXCLUDED.rating, "
     "pricing_rule_id = EXCLUDED.pricing_rule_id, content_hash = EXCLUDED.content_hash, "
     "status = 'active', deleted_at = NULL, last_run_id = EXCLUDED.last_run_id, "
-    "updated_at = now() "
+    "updated_at = now(), "
+    /* Same identity: stays listed where it is (a clash split included) and keeps its choice
+     * until the refresh; another identity: moves, and is chosen again by the refresh. */
+    "listing_key = CASE WHEN diamonds.identity_key IS NOT DISTINCT FROM EXCLUDED.identity_key "
+    "THEN diamonds.listing_key ELSE EXCLUDED.listing_key END, "
+    "listing_id = CASE WHEN diamonds.identity_key IS NOT DISTINCT FROM EXCLUDED.identity_key "
+    "THEN diamonds.listing_id ELSE EXCLUDED.listing_id END, "
+    "clash_fields = CASE WHEN diamonds.identity_key IS NOT DISTINCT FROM EXCLUDED.identity_key "
+    "THEN diamonds.clash_fields END, "
+    "chosen = diamonds.chosen AND diamonds.identity_key IS NOT DISTINCT FROM "
+    "EXCLUDED.identity_key, identity_key = EXCLUDED.identity_key "
     "WHERE diamonds.content_hash IS DISTINCT FROM EXCLUDED.content_hash "
     "OR diamonds.status = 'deleted' "
     "OR diamonds.retail_price IS DISTINCT FROM EXCLUDED.retail_price "
@@ -80,6 +98,7 @@ static const char *UPSERT_SQL =
     "OR diamonds.markup_ratio IS DISTINCT FROM EXCLUDED.markup_ratio "
     "OR diamonds.rating IS DISTINCT FROM EXCLUDED.rating "
     "OR diamonds.pricing_rule_id IS DISTINCT FROM EXCLUDED.pricing_rule_id "
+    "OR diamonds.identity_key IS DISTINCT FROM EXCLUDED.identity_key "
     "RETURNING (xmax = 0) AS inserted) "
     "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up";
 
@@ -104,8 +123,11 @@ static const char *FAILED_SQL =
  * inserts, no staging copy, no speculative insertion). Nobody else inserts a stone whose raw
  * row this transaction holds locked; should one exist all the same (SQLSTATE 23505), the batch
  * is rolled back and redone through the upsert. */
-#define FRESH_COPY_SQL "COPY diamonds (" DM_DIAMOND_COPY_COLUMNS ", last_run_id) FROM STDIN"
-#define STAGE_COPY_SQL "COPY " STAGE " (" DM_DIAMOND_COPY_COLUMNS ") FROM STDIN"
+#define FRESH_COPY_SQL                                                                             \
+    "COPY diamonds (" DM_DIAMOND_COPY_COLUMNS ", " LISTING_COLUMNS ", chosen, last_run_id) "       \
+    "FROM STDIN"
+#define STAGE_COPY_SQL                                                                             \
+    "COPY " STAGE " (" DM_DIAMOND_COPY_COLUMNS ", " LISTING_COLUMNS ") FROM STDIN"
 
 /* The stored state of a diamond as the claim query renders it; equal means nothing to write. */
 static void current_state(const struct dm_diamond *d, const char *hash, char *out, size_t size)
@@ -165,9 +187,21 @@ static enum dm_err ensure_stage(struct dm_db_conn *c, struct dm_error *err)
     return dm_db_exec(c, STAGE_SQL, 0, NULL, NULL, err);
 }
 
-/* Buffers of one batch. */
+/* A new stone of the batch: its identity and where its `chosen` value sits in the COPY data. */
+struct fresh_ref {
+    char *key;
+    size_t pos;
+    bool shared; /* another offer is (or is being) listed under key: the refresh chooses */
+};
+
+/* Buffers of one batch. refresh_keys / refresh_old: the identities and former listing keys
+ * whose listings the batch's writes may change (store/listings.h dm_listings_refresh). */
 struct batch_bufs {
     struct dm_buf fresh, copy, line, done_tids, done_hashes, fail_tids, fail_hashes, fail_reasons;
+    struct dm_buf refresh_keys, refresh_old;
+    struct fresh_ref *fr;
+    size_t nfr, capfr;
+    int64_t nrefresh;
 };
 
 static void bufs_init(struct batch_bufs *b)
@@ -180,6 +214,11 @@ static void bufs_init(struct batch_bufs *b)
     dm_buf_init(&b->fail_tids, (size_t)1 << 28);
     dm_buf_init(&b->fail_hashes, (size_t)1 << 28);
     dm_buf_init(&b->fail_reasons, (size_t)1 << 28);
+    dm_buf_init(&b->refresh_keys, (size_t)1 << 28);
+    dm_buf_init(&b->refresh_old, (size_t)1 << 28);
+    b->fr = NULL;
+    b->nfr = b->capfr = 0;
+    b->nrefresh = 0;
 }
 
 static void bufs_free(struct batch_bufs *b)
@@ -192,6 +231,11 @@ static void bufs_free(struct batch_bufs *b)
     dm_buf_free(&b->fail_tids);
     dm_buf_free(&b->fail_hashes);
     dm_buf_free(&b->fail_reasons);
+    dm_buf_free(&b->refresh_keys);
+    dm_buf_free(&b->refresh_old);
+    for (size_t i = 0; i < b->nfr; i++)
+        free(b->fr[i].key);
+    free(b->fr);
 }
 
 /* Begin the batch transaction and claim up to batch_size rows (pending, else expired). */
@@ -235,6 +279,91 @@ struct attempt {
     int64_t mapped, failed, skipped, fresh, staged;
 };
 
+/* Append the listing columns of a row listed under its identity key to a COPY line. */
+static enum dm_err listing_columns(struct dm_buf *line, const char *key)
+{
+    char lid[DM_UUID_LEN];
+    dm_offer_listing_id(key, lid);
+    enum dm_err e = dm_buf_append_char(line, '\t');
+    if (e == DM_OK)
+        e = dm_copy_append_text(line, key);
+    if (e == DM_OK)
+        e = dm_buf_append_char(line, '\t');
+    if (e == DM_OK)
+        e = dm_copy_append_text(line, key);
+    if (e == DM_OK)
+        e = dm_buf_appendf(line, "\t%s", lid);
+    return e;
+}
+
+static enum dm_err fresh_add(struct batch_bufs *b, const char *key, size_t pos)
+{
+    if (b->nfr == b->capfr) {
+        size_t cap = b->capfr ? b->capfr * 2 : 256;
+        struct fresh_ref *fr = realloc(b->fr, cap * sizeof(*fr));
+        if (fr == NULL)
+            return DM_ERR_TOO_LARGE;
+        b->fr = fr;
+        b->capfr = cap;
+    }
+    b->fr[b->nfr++] = (struct fresh_ref){.key = dm_xstrdup(key), .pos = pos};
+    return DM_OK;
+}
+
+static int fresh_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct fresh_ref *)a)->key, ((const struct fresh_ref *)b)->key);
+}
+
+/* Decide `chosen` of the batch's new stones: an identity nobody is listed under yet and no
+ * other new stone of the batch shares is its own listing, chosen at once (a first load writes
+ * each row once). The others are left unchosen for the refresh. */
+static enum dm_err decide_fresh(struct dm_db_conn *c, struct batch_bufs *b, struct dm_error *err)
+{
+    if (b->nfr == 0)
+        return DM_OK;
+    qsort(b->fr, b->nfr, sizeof(*b->fr), fresh_cmp);
+    struct dm_buf keys;
+    dm_buf_init(&keys, (size_t)1 << 28);
+    enum dm_err e = dm_buf_append_char(&keys, '{');
+    for (size_t i = 0; e == DM_OK && i < b->nfr; i++) {
+        bool dup_prev = i > 0 && strcmp(b->fr[i].key, b->fr[i - 1].key) == 0;
+        bool dup_next = i + 1 < b->nfr && strcmp(b->fr[i].key, b->fr[i + 1].key) == 0;
+        b->fr[i].shared = dup_prev || dup_next;
+        if (!dup_prev)
+            e = dm_pgarray_add(&keys, b->fr[i].key);
+    }
+    if (e == DM_OK)
+        e = dm_buf_append_char(&keys, '}');
+    if (e != DM_OK) {
+        dm_buf_free(&keys);
+        return dm_error_set(err, e, "batch buffers exceeded");
+    }
+    PGresult *r = NULL;
+    e = dm_listings_keys_in_use(c, keys.data, &r, err);
+    dm_buf_free(&keys);
+    for (int i = 0; e == DM_OK && i < PQntuples(r); i++) {
+        struct fresh_ref probe = {.key = PQgetvalue(r, i, 0)};
+        struct fresh_ref *hit = bsearch(&probe, b->fr, b->nfr, sizeof(*b->fr), fresh_cmp);
+        if (hit == NULL)
+            continue;
+        while (hit > b->fr && strcmp(hit[-1].key, probe.key) == 0)
+            hit--;
+        for (; hit < b->fr + b->nfr && strcmp(hit->key, probe.key) == 0; hit++)
+            hit->shared = true;
+    }
+    PQclear(r);
+    for (size_t i = 0; e == DM_OK && i < b->nfr; i++) {
+        if (!b->fr[i].shared) {
+            b->fresh.data[b->fr[i].pos] = 't';
+            continue;
+        }
+        e = dm_pgarray_add(&b->refresh_keys, b->fr[i].key);
+        b->nrefresh++;
+    }
+    return e;
+}
+
 /* Map and price the claimed rows into the batch buffers. upsert_only: new stones are staged
  * too (after a 23505 on the direct COPY). */
 static enum dm_err map_rows(const struct dm_config *cfg, PGresult *claimed, const char *run_id,
@@ -244,8 +373,8 @@ static enum dm_err map_rows(const struct dm_config *cfg, PGresult *claimed, cons
 {
     enum dm_err e = DM_OK;
     int n = PQntuples(claimed);
-    struct dm_buf *arrays[] = {&b->done_tids, &b->done_hashes, &b->fail_tids, &b->fail_hashes,
-                               &b->fail_reasons};
+    struct dm_buf *arrays[] = {&b->done_tids,    &b->done_hashes,  &b->fail_tids,  &b->fail_hashes,
+                               &b->fail_reasons, &b->refresh_keys, &b->refresh_old};
     for (size_t k = 0; k < sizeof(arrays) / sizeof(arrays[0]) && e == DM_OK; k++)
         e = dm_buf_append_char(arrays[k], '{');
     for (int i = 0; i < n && e == DM_OK; i++) {
@@ -264,27 +393,45 @@ static enum dm_err map_rows(const struct dm_config *cfg, PGresult *claimed, cons
         if (me == DM_OK) {
             me = dm_mapping_price(&d, rules, nrules, &merr);
             char chash[DM_SHA256_HEX_LEN];
+            struct dm_stone_identity ident;
             dm_buf_reset(&b->line);
             if (me == DM_OK)
+                me = dm_offer_identity_of(&d, &ident, &merr);
+            if (me == DM_OK)
                 me = dm_diamond_copy_line(&d, &b->line, chash);
-            if (me == DM_OK && stored == NULL && !upsert_only && b->line.len > 0) {
-                /* line ends in '\n': add last_run_id */
-                e = dm_buf_append(&b->fresh, b->line.data, b->line.len - 1);
+            if (me == DM_OK && b->line.len > 0)
+                b->line.len--; /* the '\n': the listing columns follow */
+            if (me == DM_OK)
+                e = listing_columns(&b->line, ident.key);
+            if (e == DM_OK && me == DM_OK && stored == NULL && !upsert_only) {
+                /* New: listed under its identity; chosen decided once the batch is mapped. */
+                e = dm_buf_append(&b->fresh, b->line.data, b->line.len);
                 if (e == DM_OK)
-                    e = dm_buf_append_char(&b->fresh, '\t');
+                    e = dm_buf_append_str(&b->fresh, "\tf\t");
+                if (e == DM_OK)
+                    e = fresh_add(b, ident.key, b->fresh.len - 2);
                 if (e == DM_OK)
                     e = dm_buf_append_str(&b->fresh, run_id);
                 if (e == DM_OK)
                     e = dm_buf_append_char(&b->fresh, '\n');
                 a->fresh++;
-            } else if (me == DM_OK) {
+            } else if (e == DM_OK && me == DM_OK) {
                 char now[512] = "";
+                const char *listed = stored ? strchr(stored, '#') : NULL;
+                size_t slen = listed ? (size_t)(listed - stored) : (stored ? strlen(stored) : 0);
                 if (stored != NULL)
                     current_state(&d, chash, now, sizeof(now));
-                if (stored != NULL && strcmp(now, stored) == 0) {
+                if (stored != NULL && strlen(now) == slen && strncmp(now, stored, slen) == 0) {
                     a->skipped++; /* unchanged: nothing to write; still marked done below */
                 } else {
                     e = dm_buf_append(&b->copy, b->line.data, b->line.len);
+                    if (e == DM_OK)
+                        e = dm_buf_append_char(&b->copy, '\n');
+                    if (e == DM_OK)
+                        e = dm_pgarray_add(&b->refresh_keys, ident.key);
+                    if (e == DM_OK && listed != NULL)
+                        e = dm_pgarray_add(&b->refresh_old, listed + 1);
+                    b->nrefresh++;
                     a->staged++;
                 }
             }
@@ -308,7 +455,8 @@ static enum dm_err map_rows(const struct dm_config *cfg, PGresult *claimed, cons
                                    merr.message[0] ? merr.message : dm_strerror(me));
         }
     }
-    for (size_t k = 0; k < sizeof(arrays) / sizeof(arrays[0]) && e == DM_OK; k++)
+    /* The refresh arrays stay open: decide_fresh adds to them. */
+    for (size_t k = 0; k < sizeof(arrays) / sizeof(arrays[0]) - 2 && e == DM_OK; k++)
         e = dm_buf_append_char(arrays[k], '}');
     return e;
 }
@@ -346,6 +494,13 @@ static enum dm_err attempt_batch(struct dm_consolidator *cs, struct dm_db_conn *
         dm_error_set(err, e, "batch buffers exceeded");
         goto out;
     }
+    e = decide_fresh(c, &b, err);
+    if (e == DM_OK)
+        e = dm_buf_append_char(&b.refresh_keys, '}');
+    if (e == DM_OK)
+        e = dm_buf_append_char(&b.refresh_old, '}');
+    if (e != DM_OK)
+        goto out;
     t_map = dm_mono_ms();
     dm_failpoint("consolidator.batch_write");
 
@@ -370,6 +525,10 @@ static enum dm_err attempt_batch(struct dm_consolidator *cs, struct dm_db_conn *
         PQclear(r);
         r = NULL;
     }
+    /* The listings the batch touched: clashes, then the chosen offers (store/listings.h). */
+    if (e == DM_OK && b.nrefresh > 0)
+        e = dm_listings_refresh(c, &cs->listing, b.refresh_keys.data, b.refresh_old.data, NULL,
+                                err);
     if (e == DM_OK && a.mapped > 0) {
         const char *dp[] = {b.done_tids.data, b.done_hashes.data};
         e = dm_feed_exec(c, DONE_SQL, feed, 2, dp, NULL, err);

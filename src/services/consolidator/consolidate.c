@@ -85,9 +85,23 @@ static enum dm_err claims_in_flight(struct dm_db *db, const char *feed, int64_t 
 }
 
 /* Removal (full, uncapped, no failed partitions) and reactivation, serialised per run. */
-static enum dm_err finalise_catalogue(struct dm_db *db, const char *run_id, const char *feed,
-                                      bool removal, int64_t *removed, int64_t *reactivated,
-                                      bool *already, struct dm_error *err)
+/* r's columns 1 and 2: the identities and listing keys of the offers a removal or reactivation
+ * changed; their listings are refreshed in the same transaction (takeover on removal). */
+static enum dm_err refresh_listings(struct dm_db_conn *c, const struct dm_listing_policy *p,
+                                    const PGresult *r, struct dm_error *err)
+{
+    if (!strcmp(dm_db_get(r, 0, 2), "{}"))
+        return DM_OK;
+    return dm_listings_refresh(c, p, dm_db_get(r, 0, 1), dm_db_get(r, 0, 2), NULL, err);
+}
+
+#define CHANGED_KEYS_SQL                                                                           \
+    "coalesce(array_agg(identity_key) FILTER (WHERE identity_key IS NOT NULL), '{}')::text, "      \
+    "coalesce(array_agg(listing_key), '{}')::text"
+
+static enum dm_err finalise_catalogue(struct dm_db *db, const struct dm_listing_policy *lp,
+                                      const char *run_id, const char *feed, bool removal, int64_t *removed,
+                                      int64_t *reactivated, bool *already, struct dm_error *err)
 {
     struct dm_db_conn *c = NULL;
     PGresult *r = NULL;
@@ -129,11 +143,14 @@ static enum dm_err finalise_catalogue(struct dm_db *db, const char *run_id, cons
                              "WHERE d.id = ANY ($1::uuid[]) AND d.status = 'active' "
                              "AND NOT EXISTS (SELECT 1 FROM {raw} r "
                              "WHERE r.supplier_stone_id = d.supplier_stone_id "
-                             "AND r.last_seen_run_id = $2) RETURNING 1) "
-                             "SELECT count(*) FROM gone",
+                             "AND r.last_seen_run_id = $2) "
+                             "RETURNING d.identity_key, d.listing_key) "
+                             "SELECT count(*), " CHANGED_KEYS_SQL " FROM gone",
                              feed, 2, gp, &g, err);
             if (e == DM_OK && dm_db_get_i64(g, 0, 0, removed) != DM_OK)
                 e = dm_db_bad_value(g, 0, 0, "removals", err);
+            if (e == DM_OK)
+                e = refresh_listings(c, lp, g, err);
             PQclear(g);
         }
         PQclear(r);
@@ -150,10 +167,13 @@ static enum dm_err finalise_catalogue(struct dm_db *db, const char *run_id, cons
                          "WHERE d.status = 'deleted' AND d.feed = {feed} AND ("
                          "SELECT r.last_seen_run_id = $1 AND r.consolidation_status = 'done' "
                          "FROM {raw} r WHERE r.supplier_stone_id = d.supplier_stone_id) "
-                         "RETURNING 1) SELECT count(*) FROM back",
+                         "RETURNING d.identity_key, d.listing_key) "
+                         "SELECT count(*), " CHANGED_KEYS_SQL " FROM back",
                          feed, 1, p, &r, err);
         if (e == DM_OK && dm_db_get_i64(r, 0, 0, reactivated) != DM_OK)
             e = dm_db_bad_value(r, 0, 0, "reactivations", err);
+        if (e == DM_OK)
+            e = refresh_listings(c, lp, r, err);
         PQclear(r);
         r = NULL;
     }
@@ -288,6 +308,14 @@ static enum dm_err consolidate(struct dm_consolidator *cs, const struct dm_conso
     }
     dm_info(ctx, "consolidating with %zu active pricing rules, batches of %d x %d", nrules,
             cs->batch_size, cs->concurrency);
+    /* Offers without a computed identity (written before migration 009, or by hand) get it
+     * first, so the batches below meet every overlapping offer under its identity. */
+    int64_t identified = 0;
+    e = dm_listings_backfill(cs->db, &cs->listing, 5000, &identified, err);
+    if (e != DM_OK)
+        goto out;
+    if (identified > 0)
+        dm_info(ctx, "%lld offers given their stone identity (listings)", (long long)identified);
 
     /* Batches until nothing is claimable and no peer still holds a live claim. */
     for (;;) {
@@ -306,8 +334,8 @@ static enum dm_err consolidate(struct dm_consolidator *cs, const struct dm_conso
     }
 
     bool removal = f->full && !f->capped && f->failed == 0 && f->completed == f->partitions;
-    e = finalise_catalogue(cs->db, m->run_id, f->feed, removal, &removed, &reactivated, &already,
-                           err);
+    e = finalise_catalogue(cs->db, &cs->listing, m->run_id, f->feed, removal, &removed, &reactivated,
+                           &already, err);
     if (e != DM_OK || already)
         goto out; /* a peer finalised the run; this delivery's share is still logged below */
 

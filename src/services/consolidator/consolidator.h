@@ -45,6 +45,7 @@
 #include "core/error.h"
 #include "domain/messages.h"
 #include "domain/pricing.h"
+#include "store/listings.h"
 
 /* Claims older than this are considered abandoned (their consolidator died). */
 #define DM_CLAIM_TIMEOUT_S 1800
@@ -58,6 +59,7 @@ struct dm_consolidator {
     int batch_size;
     int concurrency; /* batch loops (threads) per CONSOLIDATE, >= 1 */
     char instance_id[64];
+    struct dm_listing_policy listing; /* OFFER_POLICY and feed priorities (store/listings.h) */
 };
 
 /* Options of the resident service. */

@@ -113,6 +113,7 @@ enum dm_err dm_consolidator_run(struct dm_app *app, const struct dm_consolidator
     char host[64] = "host";
     gethostname(host, sizeof(host) - 1);
     snprintf(cs.instance_id, sizeof(cs.instance_id), "%.40s-%d", host, (int)getpid());
+    dm_listing_policy_from_config(&app->cfg, &cs.listing);
     struct dm_error e = {0};
     enum dm_err rc = DM_OK;
     if ((rc = dm_app_queue_open(&app->cfg, app->db, &cs.queue, &e)) != DM_OK) {
