@@ -59,6 +59,7 @@ enum var_id {
 
 struct dm_stone {
     uint8_t id[16];
+    uint8_t listing_id[16]; /* rendered as "id" */
     int64_t seq;
     int64_t created_us, updated_us;   /* UTC */
     int32_t created_off, updated_off; /* seconds east of UTC, as rendered */
@@ -269,12 +270,13 @@ static uint16_t dict_intern(struct dict *d, int which, const char *s, size_t len
 /* ---- records ---- */
 
 const char DM_STONE_COLUMNS_SQL[] =
-    "id, change_seq, status = 'active', feed, supplier_stone_id, offer_id, shape, carats, color, "
+    "id, change_seq, status = 'active' AND chosen, feed, supplier_stone_id, offer_id, shape, "
+    "carats, color, "
     "clarity, cut, polish, symmetry, fluorescence, lab_grown, treated, feed_price, "
     "price_per_carat, retail_price, markup_ratio, rating, pricing_rule_id, availability, "
     "raw_availability, hold_id, image_url, video_url, certificate_lab, certificate_number, "
     "certificate_pdf_url, measurements, attributes, supplier_name, supplier_legal_name, "
-    "created_at, updated_at";
+    "created_at, updated_at, listing_id";
 const char DM_STONE_OFFSETS_UTC_SQL[] = "0::int4, 0::int4";
 const char DM_STONE_OFFSETS_SQL[] =
     "extract(timezone from created_at)::int4, extract(timezone from updated_at)::int4";
@@ -675,8 +677,11 @@ static enum dm_err stone_parse(struct dm_search_index *ix, const char *const *v,
     }
     if (!bad)
         s = dm_xcalloc(1, sizeof(*s) + total);
+    if (!bad && v[DM_SC_LISTING_ID] && l[DM_SC_LISTING_ID] != 16)
+        bad = "listing_id";
     if (!bad) {
         memcpy(s->id, id, 16);
+        memcpy(s->listing_id, v[DM_SC_LISTING_ID] ? (const uint8_t *)v[DM_SC_LISTING_ID] : id, 16);
         s->seq = seq;
     }
     int64_t x = 0;
@@ -945,7 +950,7 @@ enum dm_err dm_stone_render(const struct dm_search_index_view *v, const struct d
     const struct dm_search_index *ix = view_ix(v);
     struct rend r = {out, dm_buf_append_char(out, '{'), true};
     char id[DM_UUID_LEN];
-    dm_uuid_format(s->id, id);
+    dm_uuid_format(s->listing_id, id);
     kstr(&r, "id", id, 36);
     kdict(&r, ix, "feed", X_FEED, s);
     kvar(&r, "supplierStoneId", V_SUPPLIER_STONE_ID, s);

@@ -81,6 +81,7 @@ enum dm_stone_col {
     DM_SC_SUPPLIER_LEGAL_NAME,
     DM_SC_CREATED_AT,
     DM_SC_UPDATED_AT,
+    DM_SC_LISTING_ID,  /* rendered as "id" (NULL: the row's own id) */
     DM_SC_CREATED_OFF, /* seconds east of UTC of the session's rendering of created_at */
     DM_SC_UPDATED_OFF,
     DM_SC_COUNT
@@ -94,7 +95,10 @@ extern const char DM_STONE_OFFSETS_UTC_SQL[];
 extern const char DM_STONE_OFFSETS_SQL[];
 
 /* Writer side: parse one row of binary values (values[i] NULL for SQL NULL, lens[i] their
- * lengths) into a new record. *deleted is set when the row is not active: the caller applies a
+ * lengths) into a new record. The status column is true for a listed row (active and chosen:
+ * one listing per stone); the record's "id" renders its listing id, while lookups, sort ties
+ * and cursors use the row's own id, as the SQL path does. *deleted is set when the row is not
+ * listed: the caller applies a
  * removal of that id; *out is then a record carrying only id and change_seq. DM_ERR_INVALID
  * with the column named in err for a value the index cannot represent exactly. */
 enum dm_err dm_stone_parse(struct dm_search_index *ix, const char *const *values,

@@ -25,7 +25,8 @@ check_eq "50 rows" 50 "$(jqb '.data | length')"
 check_eq "total = active diamonds" "$ACTIVE" "$(jqb .pagination.total)"
 check_eq "totalPages" "$(( (ACTIVE + 49) / 50 ))" "$(jqb .pagination.totalPages)"
 check_eq "exact total" false "$(jqb .pagination.totalIsEstimate)"
-WANT=$(psql_q "SELECT md5(string_agg(id::text, ',')) FROM (SELECT id FROM diamonds WHERE status='active' ORDER BY created_at DESC, id DESC LIMIT 50) t")
+# A search result's id is its listing id (issue 18); rows are ordered by their own id on ties.
+WANT=$(psql_q "SELECT md5(string_agg(listing_id::text, ',')) FROM (SELECT listing_id FROM diamonds WHERE status='active' ORDER BY created_at DESC, id DESC LIMIT 50) t")
 check_eq "order: created_at desc, id tie-break" "$WANT" "$(jqb '[.data[].id] | join(",")' | tr -d '\n' | md5sum | cut -d' ' -f1)"
 
 for bad in "limit=0:limit" "limit=101:limit" "limit=abc:limit" "page=0:page" "page=-2:page" \
@@ -65,11 +66,11 @@ check "colour order is D,E,F,... not text order" sh -c "jq -r '[.data[].color] |
 req GET "/api/v2/diamonds?sort_by=clarity&sort_order=desc&limit=100" "" "$H"
 check "clarity desc: grade order (SI1 before VS2 ... FL last)" sh -c "jq -e '[.data[].clarity] as \$c | [\$c[] | {\"FL\":1,\"IF\":2,\"VVS1\":3,\"VVS2\":4,\"VS1\":5,\"VS2\":6,\"SI1\":7}[.]] as \$r | \$r == (\$r | sort | reverse)' '$T/body' >/dev/null"
 req GET "/api/v2/diamonds?sort_by=price_model_price&sort_order=asc&limit=20" "" "$H"
-check_eq "price_model_price alias sorts by feed price" "$(psql_q "SELECT md5(string_agg(id::text, ',')) FROM (SELECT id FROM diamonds WHERE status='active' ORDER BY feed_price, id LIMIT 20) t")" "$(jqb '[.data[].id] | join(",")' | tr -d '\n' | md5sum | cut -d' ' -f1)"
+check_eq "price_model_price alias sorts by feed price" "$(psql_q "SELECT md5(string_agg(listing_id::text, ',')) FROM (SELECT listing_id FROM diamonds WHERE status='active' ORDER BY feed_price, id LIMIT 20) t")" "$(jqb '[.data[].id] | join(",")' | tr -d '\n' | md5sum | cut -d' ' -f1)"
 check "feedPrice and priceModelPrice are equal numbers" sh -c "jq -e 'all(.data[]; (.feedPrice|type)==\"number\" and .feedPrice == .priceModelPrice)' '$T/body' >/dev/null"
 
 # --- 6. walking every page ---
-psql_q "SELECT id FROM diamonds WHERE status='active' ORDER BY id" >"$T/want"
+psql_q "SELECT listing_id FROM diamonds WHERE status='active' ORDER BY listing_id" >"$T/want"
 : >"$T/offset_ids"
 page=1
 while :; do
@@ -124,7 +125,8 @@ check_eq "deleted id -> 404" 404 "$STATUS"
 ID=$(psql_q "SELECT id FROM diamonds WHERE status='active' AND cut IS NULL LIMIT 1")
 req GET "/api/v2/diamonds/$ID" "" "$H"
 check_eq "found -> 200" 200 "$STATUS"
-check_eq "id matches" "$ID" "$(jqb .data.id)"
+check_eq "id is the listing id" "$(psql_q "SELECT listing_id FROM diamonds WHERE id = '$ID'")" "$(jqb .data.id)"
+check_eq "the listing's offers: this one" "$ID" "$(jqb '.data.offers | map(.id) | join(",")')"
 check_eq "camelCase fields" "true true true" "$(jqb '[.data | has("supplierStoneId"), has("retailPrice"), has("labGrown")] | map(tostring) | join(" ")')"
 check_eq "no snake_case fields" false "$(jqb '.data | has("retail_price")')"
 check_eq "prices are JSON numbers" "number number number number" "$(jqb '[.data.feedPrice, .data.retailPrice, .data.pricePerCarat, .data.carats] | map(type) | join(" ")')"
@@ -195,7 +197,7 @@ check_eq "second read comes from the cache" "$BODY1" "$(cat "$T/body")"
 psql_q "UPDATE diamonds SET retail_price = retail_price + 1 WHERE status = 'active'" >/dev/null
 search_changed() { req GET "$Q" "" "$H"; [ "$STATUS" = 200 ] && [ "$(cat "$T/body")" != "$BODY1" ]; }
 check "a search being read follows a catalogue change" wait_until 30 search_changed
-WANT=$(psql_q "SELECT string_agg(id::text || '=' || retail_price::float8::text, ',' ORDER BY carats DESC, id DESC) FROM (SELECT id, carats, retail_price FROM diamonds WHERE status = 'active' AND shape = 'ROUND' ORDER BY carats DESC, id DESC LIMIT 3) t")
+WANT=$(psql_q "SELECT string_agg(listing_id::text || '=' || retail_price::float8::text, ',' ORDER BY carats DESC, id DESC) FROM (SELECT id, listing_id, carats, retail_price FROM diamonds WHERE status = 'active' AND shape = 'ROUND' ORDER BY carats DESC, id DESC LIMIT 3) t")
 check_eq "refreshed body is the current catalogue" "$WANT" "$(jqb '[.data[] | "\(.id)=\(.retailPrice)"] | join(",")')"
 check "refreshed body has a new ETag" test "$(header ETag)" != "$TAG1"
 req GET "$Q" "" "$H" "If-None-Match: $TAG1"

@@ -32,6 +32,25 @@ export DATABASE_URL="postgresql://postgres@127.0.0.1:$DM_TEST_PG_PORT/$dbname"
 "$DIAMOND" migrate >/dev/null
 psql -q -v ON_ERROR_STOP=1 -v lo=1 -v hi=4000 "$DATABASE_URL" -f "$FIXTURE"
 
+# --- two feeds (issue 18): 300 offers of a second feed listed with existing stones; for about
+# a third of those listings the second feed's offer is the chosen one, the other hidden. Both
+# paths must show one listing per key, from its chosen offer, under the listing id.
+psql_q "INSERT INTO diamonds (feed, supplier_stone_id, offer_id, shape, carats, color, clarity,
+            cut, feed_price, price_per_carat, retail_price, markup_ratio, availability,
+            certificate_lab, certificate_number, content_hash, created_at, listing_key,
+            listing_id, chosen)
+        SELECT 'second', 'S-' || supplier_stone_id, 'S-' || offer_id, shape, carats, color,
+            clarity, cut, feed_price, price_per_carat, greatest(retail_price - 1, 0),
+            markup_ratio, availability, certificate_lab, certificate_number, content_hash,
+            created_at, listing_key, listing_id, false
+        FROM diamonds WHERE status = 'active' AND feed = 'nivoda'
+        ORDER BY supplier_stone_id LIMIT 300" >/dev/null
+psql_q "UPDATE diamonds SET chosen = false WHERE feed <> 'second' AND listing_key IN
+            (SELECT listing_key FROM diamonds WHERE feed = 'second' AND abs(hashtext(offer_id)) % 3 = 0)" >/dev/null
+psql_q "UPDATE diamonds SET chosen = true WHERE feed = 'second' AND abs(hashtext(offer_id)) % 3 = 0" >/dev/null
+check "two feeds: some second-feed offers chosen, some hidden" [ "$(psql_q "SELECT count(DISTINCT chosen) FROM diamonds WHERE feed = 'second'")" = 2 ]
+check_eq "two feeds: one chosen offer per listing key" 0 "$(psql_q "SELECT count(*) FROM (SELECT listing_key FROM diamonds WHERE status = 'active' GROUP BY 1 HAVING count(*) FILTER (WHERE chosen) <> 1) k")"
+
 # --- the fixture really holds the nasty rows ---
 check_fixture() {
     local what=$1 sql=$2 n
@@ -86,7 +105,7 @@ fi
 # stones as are active (a hard DELETE leaves no sequence behind: the row count shows it).
 caught_up() {
     local want rows h
-    read -r want rows <<<"$(psql_q "SELECT coalesce(max(change_seq), 0), count(*) FILTER (WHERE status = 'active') FROM diamonds" | tr '|' ' ')"
+    read -r want rows <<<"$(psql_q "SELECT coalesce(max(change_seq), 0), count(*) FILTER (WHERE status = 'active' AND chosen) FROM diamonds" | tr '|' ' ')"
     h=$(curl -s "$IDX/health") || return 1
     echo "$h" | jq -e --argjson w "$want" --argjson n "$rows" \
         '.searchIndex.status == "ok" and .searchIndex.lastSeq >= $w and .searchIndex.rows == $n' >/dev/null
@@ -100,7 +119,7 @@ wait_caught_up() {
     fi
 }
 wait_caught_up
-check_eq "index rows = active diamonds" "$(psql_q "SELECT count(*) FROM diamonds WHERE status = 'active'")" "$(curl -s "$IDX/health" | jq .searchIndex.rows)"
+check_eq "index rows = listed diamonds" "$(psql_q "SELECT count(*) FROM diamonds WHERE status = 'active' AND chosen")" "$(curl -s "$IDX/health" | jq .searchIndex.rows)"
 check_eq "the SQL-path API reports its index off" off "$(curl -s "$SQLAPI/health" | jq -r '.searchIndex.status')"
 
 # metric URL PATH_LABEL -> diamond_api_search_queries_total{path=LABEL}, "absent" if not exported
@@ -178,7 +197,7 @@ psql -q -v ON_ERROR_STOP=1 -v lo=4001 -v hi=4400 "$DATABASE_URL" -f "$FIXTURE"
 seq1=$(psql_q "SELECT max(change_seq) FROM diamonds")
 check "the changes advanced change_seq ($seq0 -> $seq1)" [ "$seq1" -gt "$seq0" ]
 wait_caught_up
-check_eq "index rows = active diamonds after the changes" "$(psql_q "SELECT count(*) FROM diamonds WHERE status = 'active'")" "$(curl -s "$IDX/health" | jq .searchIndex.rows)"
+check_eq "index rows = listed diamonds after the changes" "$(psql_q "SELECT count(*) FROM diamonds WHERE status = 'active' AND chosen")" "$(curl -s "$IDX/health" | jq .searchIndex.rows)"
 # The SQL path keeps totals of large result sets for 10 s (search.c count cache): a fresh
 # process is the reference for the changed database.
 stop_api sql

@@ -224,7 +224,7 @@ function parsed(q) {
 // The column expression each list filter compares (search_query.c where_filters).
 const COLEXPR = { shape: 'shape', color: 'upper(color)', clarity: 'upper(clarity)', cut: 'upper(cut)', polish: 'upper(polish)', symmetry: 'upper(symmetry)', fluorescence: 'upper(fluorescence)', availability: 'availability', feed: 'feed', certificate_number: 'certificate_number', supplier_stone_id: 'supplier_stone_id' };
 function where(f, omit = new Set()) {
-  const w = ["status = 'active'"];
+  const w = ["status = 'active' AND chosen"]; // one listing per stone (issue 18)
   for (const [name, vals] of Object.entries(f.lists)) {
     if (omit.has(name) || vals.length === 0) continue;
     w.push(`${COLEXPR[name]} IN (${vals.map(lit).join(',')})`);

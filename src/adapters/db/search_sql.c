@@ -69,7 +69,7 @@ enum dm_err dm_sql_array_literal(const struct dm_sq_list *l, struct dm_buf *out)
 
 const char DM_DIAMOND_JSON_SQL[] =
     "json_strip_nulls(json_build_object("
-    "'id',id,'feed',feed,'supplierStoneId',supplier_stone_id,'offerId',offer_id,"
+    "'id',listing_id,'feed',feed,'supplierStoneId',supplier_stone_id,'offerId',offer_id,"
     "'shape',shape,'carats',carats,'color',color,'clarity',clarity,'cut',cut,"
     "'polish',polish,'symmetry',symmetry,'fluorescence',fluorescence,"
     "'labGrown',lab_grown,'treated',treated,'feedPrice',feed_price,"
@@ -125,7 +125,8 @@ static enum dm_err fixed_filter(struct dm_sql *s, bool has, int64_t v, int scale
 
 static enum dm_err where_filters(const struct dm_search_query *q, struct dm_sql *s)
 {
-    enum dm_err e = dm_sql_text(s, " WHERE status = 'active'");
+    /* One listing per stone: its chosen offer (store/listings.h). */
+    enum dm_err e = dm_sql_text(s, " WHERE status = 'active' AND chosen");
     for (size_t i = 0; e == DM_OK && i < dm_sq_nfilters; i++) {
         const struct dm_sq_filter *f = &dm_sq_filters[i];
         const char *at = (const char *)q + f->value;

@@ -30,7 +30,9 @@ enum dm_err dm_sql_text(struct dm_sql *s, const char *text) DM_MUST_CHECK;
 enum dm_err dm_sql_array_literal(const struct dm_sq_list *l, struct dm_buf *out) DM_MUST_CHECK;
 
 /* The JSON object of one diamond row as a SQL expression (camelCase keys, numbers as JSON
- * numbers, null columns omitted, feedPrice repeated as priceModelPrice). */
+ * numbers, null columns omitted, feedPrice repeated as priceModelPrice). Its "id" is the
+ * row's listing id (one listing per stone, store/listings.h): searches see only chosen active
+ * offers, and a listing keeps its id when another offer takes over. */
 extern const char DM_DIAMOND_JSON_SQL[];
 
 /* Page query: columns (0) diamond JSON text, (1) sort key text, (2) id; at most limit + 1

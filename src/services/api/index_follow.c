@@ -192,7 +192,7 @@ static enum dm_err full_load(struct api_index *ai, struct dm_error *err)
     char sql[2048];
     snprintf(sql, sizeof(sql),
              "DECLARE dm_ix BINARY NO SCROLL CURSOR FOR SELECT %s, %s FROM diamonds "
-             "WHERE status = 'active'",
+             "WHERE status = 'active' AND chosen",
              DM_STONE_COLUMNS_SQL, ai->offsets_sql);
     if (e == DM_OK)
         e = dm_db_listener_exec(ai->l, sql, 0, NULL, false, NULL, err);

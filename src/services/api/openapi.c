@@ -123,6 +123,18 @@ static const char schemas_text[] =
 "{"
 "\"Time\":{\"type\":\"string\",\"format\":\"date-time\",\"example\":\"2025-01-31T12:00:00.000Z\"},"
 "\"Uuid\":{\"type\":\"string\",\"format\":\"uuid\"},"
+"\"Listing\":{\"type\":\"object\",\"description\":\"one listing per physical stone: the chosen offer's fields (id is the listing id) and every active offer of the stone\","
+" \"required\":[\"id\",\"feed\",\"supplierStoneId\",\"retailPrice\",\"availability\",\"offers\"],"
+" \"properties\":{\"id\":{\"$ref\":\"#/components/schemas/Uuid\"},\"feed\":{\"type\":\"string\"},"
+" \"supplierStoneId\":{\"type\":\"string\"},\"retailPrice\":{\"type\":\"number\"},\"availability\":{\"type\":\"string\"},"
+" \"offers\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Offer\"}}}},"
+"\"Offer\":{\"type\":\"object\",\"required\":[\"id\",\"feed\",\"supplierStoneId\",\"offerId\",\"feedPrice\",\"retailPrice\","
+"  \"availability\",\"updatedAt\",\"chosen\"],"
+" \"properties\":{\"id\":{\"$ref\":\"#/components/schemas/Uuid\",\"description\":\"the offer's own id (trades this offer)\"},"
+" \"feed\":{\"type\":\"string\"},\"supplierStoneId\":{\"type\":\"string\"},\"offerId\":{\"type\":\"string\"},"
+" \"feedPrice\":{\"type\":\"number\"},\"retailPrice\":{\"type\":\"number\"},"
+" \"availability\":{\"type\":\"string\",\"enum\":[\"available\",\"on_hold\",\"sold\",\"unavailable\"]},"
+" \"updatedAt\":{\"$ref\":\"#/components/schemas/Time\"},\"chosen\":{\"type\":\"boolean\"}}},"
 "\"Facets\":{\"type\":\"object\",\"required\":[\"total\",\"facets\",\"histograms\"],"
 " \"description\":\"Counts for the search's filters, from the in-memory index: exact. A dimension's own filter does not narrow its own counts (a shopper who picked ROUND still sees how many OVAL there are); values with no stone are left out.\","
 " \"properties\":{\"total\":{\"type\":\"integer\",\"description\":\"stones matching every filter\"},"
@@ -229,6 +241,8 @@ static const char schemas_text[] =
 " \"totalActive\":{\"type\":\"integer\"},\"available\":{\"type\":\"integer\"},\"onHold\":{\"type\":\"integer\"},"
 " \"sold\":{\"type\":\"integer\"},\"unavailable\":{\"type\":\"integer\"},\"labGrown\":{\"type\":\"integer\"},"
 " \"natural\":{\"type\":\"integer\"},\"deleted\":{\"type\":\"integer\"},"
+" \"listings\":{\"type\":\"integer\",\"description\":\"one per physical stone (chosen active offers)\"},"
+" \"clashes\":{\"type\":\"integer\",\"description\":\"active offers split off a certificate whose grading disagreed\"},"
 " \"lastRun\":{\"$ref\":\"#/components/schemas/Run\"},\"recentRunsByStatus\":{\"type\":\"object\"}}},"
 "\"QueryRow\":{\"type\":\"object\",\"description\":\"keys are column names or aliases; NULL is null; DECIMAL columns and count/sum/avg are strings\","
 " \"additionalProperties\":{\"nullable\":true}},"
@@ -273,6 +287,7 @@ static json_t *success_schema(const char *method, const char *pattern, const cha
         bool list;
     } shapes[] = {
         {"GET", "/api/v2/diamonds/facets", "200", "Facets", NULL, false},
+        {"GET", "/api/v2/diamonds/{id}", "200", "Listing", NULL, false},
         {"GET", "/api/v2/analytics/summary", "200", "DashboardSummary", NULL, false},
         {"GET", "/api/v2/analytics/runs", "200", "Run", "PagePagination", true},
         {"GET", "/api/v2/analytics/runs/{runId}", "200", "RunDetail", NULL, false},

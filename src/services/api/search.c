@@ -434,43 +434,68 @@ void api_diamonds_facets(struct api_call *c)
     answer_rendered(c, e);
 }
 
+/* A listing by its listing id, or by the id of one of its offers (links made before listings):
+ * the chosen offer as search renders it, plus every active offer of the stone. */
+#define LISTING_SQL                                                                                \
+    "SELECT j.json, o.offers FROM (SELECT x.listing_key FROM diamonds x "                          \
+    "WHERE x.listing_id = $1 OR x.id = $1 ORDER BY x.chosen DESC LIMIT 1) k "                      \
+    "CROSS JOIN LATERAL (SELECT %s AS json FROM diamonds "                                         \
+    "WHERE diamonds.listing_key = k.listing_key AND chosen AND status = 'active') j "              \
+    "CROSS JOIN LATERAL (SELECT json_agg(json_build_object('id', d.id, 'feed', d.feed, "           \
+    "'supplierStoneId', d.supplier_stone_id, 'offerId', d.offer_id, 'feedPrice', d.feed_price, "   \
+    "'retailPrice', d.retail_price, 'availability', d.availability, 'updatedAt', d.updated_at, "   \
+    "'chosen', d.chosen) ORDER BY d.chosen DESC, d.retail_price, d.feed COLLATE \"C\", "           \
+    "d.supplier_stone_id COLLATE \"C\")::text AS offers FROM diamonds d "                          \
+    "WHERE d.listing_key = k.listing_key AND d.status = 'active') o"
+
+/* The index's record of an offer id, when PostgreSQL cannot be asked (no offers list). */
+static bool answer_from_index(struct api_call *c, const char *id)
+{
+    struct dm_search_index_view *v = index_view(c->api);
+    if (v == NULL)
+        return false;
+    const struct dm_stone *s = dm_search_index_get(v, id);
+    struct dm_buf *b = &c->resp->body;
+    dm_buf_reset(b);
+    enum dm_err e = s ? dm_buf_append_str(b, "{\"data\":") : DM_OK;
+    if (s && e == DM_OK)
+        e = dm_stone_render(v, s, b);
+    if (s && e == DM_OK)
+        e = dm_buf_append_char(b, '}');
+    dm_search_index_release(v);
+    if (s == NULL)
+        return false;
+    answer_rendered(c, e);
+    return true;
+}
+
 void api_diamond_get(struct api_call *c)
 {
     const char *id;
     if (!api_uuid_param(c, "id", &id))
         return;
-    struct dm_search_index_view *v = index_view(c->api);
-    if (v != NULL) {
-        const struct dm_stone *s = dm_search_index_get(v, id);
-        struct dm_buf *b = &c->resp->body;
-        dm_buf_reset(b);
-        enum dm_err e = s ? dm_buf_append_str(b, "{\"data\":") : DM_OK;
-        if (s && e == DM_OK)
-            e = dm_stone_render(v, s, b);
-        if (s && e == DM_OK)
-            e = dm_buf_append_char(b, '}');
-        dm_search_index_release(v);
-        if (s == NULL)
-            api_error(c, 404, "NOT_FOUND", "Diamond not found", NULL);
-        else
-            answer_rendered(c, e);
-        return;
-    }
     char sql[4096];
-    snprintf(sql, sizeof(sql), "SELECT %s FROM diamonds WHERE id = $1 AND status = 'active'",
-             DM_DIAMOND_JSON_SQL);
+    snprintf(sql, sizeof(sql), LISTING_SQL, DM_DIAMOND_JSON_SQL);
     const char *p[1] = {id};
     PGresult *r = NULL;
     struct dm_error err = {0};
     enum dm_err e = dm_db_query_prepared(c->api->db, sql, 1, p, &r, &err);
+    if (e != DM_OK && e != DM_ERR_NOT_FOUND && answer_from_index(c, id)) {
+        PQclear(r);
+        return;
+    }
     if (!api_row_found(c, e, &err, &r, "Diamond not found"))
         return;
     struct dm_buf *b = &c->resp->body;
     dm_buf_reset(b);
     c->resp->status = 200;
-    if (dm_buf_append_str(b, "{\"data\":") != DM_OK ||
-        dm_buf_append(b, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0)) != DM_OK ||
-        dm_buf_append_char(b, '}') != DM_OK)
+    /* The listing is the chosen offer's object with "offers" added as its last member. */
+    int jl = PQgetlength(r, 0, 0);
+    if (jl < 2 || dm_buf_append_str(b, "{\"data\":") != DM_OK ||
+        dm_buf_append(b, PQgetvalue(r, 0, 0), (size_t)jl - 1) != DM_OK ||
+        dm_buf_append_str(b, ",\"offers\":") != DM_OK ||
+        dm_buf_append_str(b, PQgetisnull(r, 0, 1) ? "[]" : PQgetvalue(r, 0, 1)) != DM_OK ||
+        dm_buf_append_str(b, "}}") != DM_OK)
         api_fail(c, DM_ERR_INTERNAL, NULL);
     else
         finish_with_etag(c);
