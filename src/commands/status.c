@@ -278,6 +278,29 @@ static int print_watermark(struct dm_app *app, const char *feed, bool named)
     return rc;
 }
 
+/* One listing per stone (issue 18): listings, offers, and offers split off a grading clash. */
+static int print_listings(struct dm_db *db)
+{
+    PGresult *r = NULL;
+    struct dm_error err = {0};
+    if (dm_db_query(db,
+                    "SELECT count(*) FILTER (WHERE chosen), count(*), "
+                    "count(*) FILTER (WHERE clash_fields IS NOT NULL) "
+                    "FROM diamonds WHERE status = 'active'",
+                    0, NULL, &r, &err) != DM_OK) {
+        fprintf(stderr, "status: listings: %s\n", err.message);
+        return -1;
+    }
+    int64_t clashes = 0;
+    if (dm_db_get_i64(r, 0, 2, &clashes) != DM_OK)
+        clashes = 0;
+    printf("%sLISTINGS%s %s from %s active offers; %s%s%s offers split off a grading clash\n\n",
+           col(C_BOLD), off(), dm_db_get(r, 0, 0), dm_db_get(r, 0, 1),
+           clashes > 0 ? col(C_YELLOW) : "", dm_db_get(r, 0, 2), clashes > 0 ? off() : "");
+    PQclear(r);
+    return 0;
+}
+
 int dm_cmd_status(int argc, char **argv)
 {
     int runs = 5;
@@ -329,6 +352,8 @@ int dm_cmd_status(int argc, char **argv)
     if (run == NULL && latest[0])
         run = latest;
     if (run && print_partitions(app.db, run) < 0)
+        failures++;
+    if (print_listings(app.db) < 0)
         failures++;
     if (print_queues(&app) < 0)
         failures++;

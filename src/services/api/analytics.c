@@ -97,7 +97,11 @@ void api_analytics_summary(struct api_call *c)
         "round(avg(retail_price) FILTER (WHERE status = 'active'), 2) AS avg_retail_price, "
         "min(retail_price) FILTER (WHERE status = 'active') AS min_retail_price, "
         "max(retail_price) FILTER (WHERE status = 'active') AS max_retail_price, "
-        "max(updated_at) AS last_updated_at FROM diamonds",
+        "max(updated_at) AS last_updated_at, "
+        /* One listing per stone (issue 18): listings, and offers split off a grading clash. */
+        "count(*) FILTER (WHERE status = 'active' AND chosen) AS listings, "
+        "count(*) FILTER (WHERE status = 'active' AND clash_fields IS NOT NULL) AS clashes "
+        "FROM diamonds",
         0, NULL, &r, &err);
     if (e != DM_OK) {
         api_fail(c, e, &err);
@@ -608,6 +612,12 @@ static const struct qcol diamond_cols[] = {
     {"last_run_id", NULL, false},
     {"created_at", NULL, false},
     {"updated_at", NULL, false},
+    /* One listing per stone (issue 18): clash_fields names what disagreed for a split offer. */
+    {"identity_key", NULL, false},
+    {"listing_key", NULL, false},
+    {"listing_id", NULL, false},
+    {"chosen", NULL, false},
+    {"clash_fields", NULL, false},
     {NULL, NULL, false}};
 static const struct qcol run_cols[] = {{"run_id", NULL, false},
                                        {"run_type", NULL, false},

@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "domain/hmac_auth.h"
 #include "services/api/search_cache.h"
+#include "store/listings.h"
 
 struct dm_queue;
 struct dm_feed;
@@ -62,6 +63,7 @@ struct dm_api {
     struct dm_watermark_store *wm; /* NULL when unavailable */
     struct dm_jobtrigger *trigger; /* local or Azure scheduler start */
     struct dm_hmac_secrets hmac;
+    struct dm_listing_policy listing; /* OFFER_POLICY, feed priorities (store/listings.h) */
     struct api_keycache *keys;
     struct api_ratelimit *rl;        /* per verified client (API_RATE_LIMIT_RPS) */
     struct api_ratelimit *rl_fail;   /* failed authentications per IP (API_AUTH_FAILURES_PER_MIN) */

@@ -25,7 +25,8 @@ void api_diamond_availability(struct api_call *c)
     PGresult *r = NULL;
     if (!api_query_row(c,
                        "SELECT id, availability, hold_id, raw_availability, updated_at "
-                       "FROM diamonds WHERE id = $1 AND status = 'active'",
+                       "FROM diamonds WHERE (id = $1 OR (listing_id = $1 AND chosen)) "
+                       "AND status = 'active' LIMIT 1",
                        1, p, &r, "Diamond not found"))
         return;
     json_t *d = api_row_json(r, 0);
@@ -62,7 +63,7 @@ void api_diamond_hold(struct api_call *c)
     struct dm_db_conn *conn = api_conn(c);
     if (conn == NULL)
         return;
-    struct dm_hold_request req = {id, c->caller, c->client};
+    struct dm_hold_request req = {id, c->caller, c->client, &c->api->listing};
     struct dm_trade_answer a;
     struct dm_error err = {0};
     enum dm_err e = dm_trade_hold(conn, c->api->feed, &req, &c->log, &a, &err);
@@ -152,7 +153,8 @@ void api_diamond_purchase(struct api_call *c)
     if (body == NULL)
         return;
     char hash[DM_SHA256_HEX_LEN];
-    struct dm_purchase_request req = {.diamond_id = id,
+    struct dm_purchase_request req = {.listing = &c->api->listing,
+                                      .diamond_id = id,
                                       .caller = c->caller,
                                       .client = c->client,
                                       .admin = (c->perms & API_PERM_ADMIN) != 0,

@@ -55,6 +55,7 @@ enum dm_err dm_api_serve(struct dm_app *app, struct dm_error *err)
     struct housekeeper hk = {.api = &api};
     bool hk_started = false;
     api.cfg = &app->cfg;
+    dm_listing_policy_from_config(&app->cfg, &api.listing);
     api.db = app->db;
     api.started_ms = dm_now_ms();
     if (dm_hmac_secrets_parse(app->cfg.hmac_secrets, &api.hmac, err) != DM_OK) {

@@ -11,6 +11,7 @@
 #include "core/crypto.h"
 #include "core/timeutil.h"
 #include "domain/pricing.h"
+#include "store/listings.h"
 
 /* The statement is built from the rows of dm_pricing_fields (domain/pricing.h), the table
  * dm_pricing_match reads, so the SQL and the C choose the same rule: the rules CTE selects
@@ -125,6 +126,28 @@ static void range_bounds(int64_t blocks, int i, char lo[32], char hi[32])
     snprintf(hi, 32, "%lld", (long long)b);
 }
 
+/* Listings (issue 18): a new retail price can change which offer a listing shows. The rows
+ * this slice's transaction rewrote carry its transaction id (change_xid, migration 007), so
+ * their listings are found without touching the reprice statement, and chosen again before the
+ * slice commits (store/listings.h). A peer slice choosing for the same listing at once makes
+ * one of them fail with a unique violation; it is run again like a deadlock. */
+static enum dm_err rechoose(struct dm_db_conn *c, struct dm_error *err)
+{
+    PGresult *r = NULL;
+    enum dm_err e = dm_db_exec(c,
+                               "SELECT coalesce(array_agg(DISTINCT listing_key), '{}')::text "
+                               "FROM diamonds WHERE change_xid = pg_current_xact_id()",
+                               0, NULL, &r, err);
+    if (e == DM_OK && strcmp(dm_db_get(r, 0, 0), "{}") != 0) {
+        /* OFFER_POLICY is wired here with the per-feed configuration. */
+        struct dm_listing_policy policy;
+        dm_listing_policy_from_config(NULL, &policy);
+        e = dm_listings_refresh(c, &policy, NULL, dm_db_get(r, 0, 0), NULL, err);
+    }
+    PQclear(r);
+    return e;
+}
+
 static void *reprice_worker(void *arg)
 {
     struct shared *sh = arg;
@@ -160,11 +183,14 @@ static void *reprice_worker(void *arg)
             if (e == DM_OK)
                 e = dm_db_exec(c, sh->sql, 2, p, &r, &err);
             if (e == DM_OK)
+                e = rechoose(c, &err);
+            if (e == DM_OK)
                 e = dm_db_commit(c, &err);
             else
                 dm_db_rollback(c);
             if (e == DM_OK || attempt >= 5 ||
-                (strcmp(err.sqlstate, "40P01") && strcmp(err.sqlstate, "40001")))
+                (strcmp(err.sqlstate, "40P01") && strcmp(err.sqlstate, "40001") &&
+                 strcmp(err.sqlstate, "23505")))
                 break;
             memset(&err, 0, sizeof(err));
             dm_sleep_ms((int64_t)20 * attempt, NULL);

@@ -43,6 +43,79 @@ static void answer_data(struct dm_trade_answer *out, json_t *data)
     out->body = json_pack("{s:o}", "data", data);
 }
 
+/* ---- listings ---- */
+
+/* The offer a request names (trade.h): its own id, or a listing id's chosen offer. */
+#define OFFER_OF_SQL "(d.id = $1 OR (d.listing_id = $1 AND d.chosen)) AND d.status = 'active'"
+
+static const struct dm_listing_policy *policy_of(const struct dm_listing_policy *p,
+                                                 struct dm_listing_policy *def)
+{
+    if (p != NULL)
+        return p;
+    dm_listing_policy_from_config(NULL, def);
+    return def;
+}
+
+/* Whether the supplier we trade through takes orders for feed. */
+static bool feed_orderable(struct dm_feed *supplier, const char *feed)
+{
+    return supplier != NULL && strcmp(dm_feed_id(supplier), feed) == 0;
+}
+
+/* Recompute the chosen offer of offer id's listing (its availability changed). */
+static enum dm_err refresh_listing(struct dm_db_conn *conn, const struct dm_listing_policy *p,
+                                   const char *id, struct dm_error *err)
+{
+    struct dm_listing_policy def;
+    char arr[DM_UUID_LEN + 2];
+    snprintf(arr, sizeof(arr), "{%s}", id);
+    return dm_listings_refresh_ids(conn, policy_of(p, &def), arr, err);
+}
+
+/* The 409 body for an offer whose feed takes no orders through an API: the reason and the
+ * listing's other available offers from feeds that do. */
+static enum dm_err no_api_body(struct dm_db_conn *conn, struct dm_feed *supplier, const char *id,
+                               const char *feed, const char *reason, json_t **out,
+                               struct dm_error *err)
+{
+    char feeds[DM_OFFER_FEED_MAX + 8] = "{}";
+    if (supplier != NULL)
+        snprintf(feeds, sizeof(feeds), "{\"%s\"}", dm_feed_id(supplier));
+    const char *p[2] = {id, feeds};
+    PGresult *r = NULL;
+    enum dm_err e = dm_db_exec(
+        conn,
+        "SELECT coalesce(json_agg(json_build_object('id', a.id, 'listingId', a.listing_id, "
+        "'feed', a.feed, 'supplierStoneId', a.supplier_stone_id, 'retailPrice', a.retail_price, "
+        "'availability', a.availability) ORDER BY a.retail_price, a.feed COLLATE \"C\", "
+        "a.supplier_stone_id COLLATE \"C\"), '[]')::text "
+        "FROM diamonds d JOIN diamonds a ON a.listing_key = d.listing_key AND a.id <> d.id "
+        "WHERE d.id = $1 AND a.status = 'active' AND a.availability = 'available' "
+        "AND a.feed = ANY($2::text[])",
+        2, p, &r, err);
+    if (e != DM_OK)
+        return e;
+    json_t *alts = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+    PQclear(r);
+    *out = json_pack("{s:{s:s,s:s,s:s,s:o}}", "error", "code", "CONFLICT", "message", reason,
+                     "feed", feed, "alternatives", alts ? alts : json_array());
+    return DM_OK;
+}
+
+static enum dm_err answer_no_api(struct dm_db_conn *conn, struct dm_feed *supplier, const char *id,
+                                 const char *feed, const char *reason, struct dm_trade_answer *out,
+                                 struct dm_error *err)
+{
+    json_t *b = NULL;
+    enum dm_err e = no_api_body(conn, supplier, id, feed, reason, &b, err);
+    if (e != DM_OK)
+        return e;
+    out->http = 409;
+    out->body = b;
+    return DM_OK;
+}
+
 /* ---- hold ---- */
 
 /* A supplier hold id we can store and refer to: 1..127 printable ASCII characters (the
@@ -105,6 +178,8 @@ static enum dm_err record_placed_hold(struct dm_db_conn *conn, const struct dm_h
                        2, pu, NULL, err);
     }
     if (e == DM_OK)
+        e = refresh_listing(conn, req->listing, id, err);
+    if (e == DM_OK)
         e = dm_db_commit(conn, err);
     if (e != DM_OK) {
         dm_error(log, "hold %s placed at the supplier but not recorded: %s", h->id, err->message);
@@ -122,18 +197,17 @@ static enum dm_err record_placed_hold(struct dm_db_conn *conn, const struct dm_h
 }
 
 enum dm_err dm_trade_hold(struct dm_db_conn *conn, struct dm_feed *supplier,
-                          const struct dm_hold_request *req, const struct dm_log_ctx *log,
+                          const struct dm_hold_request *request, const struct dm_log_ctx *log,
                           struct dm_trade_answer *out, struct dm_error *err)
 {
     memset(out, 0, sizeof(*out));
-    const char *id = req->diamond_id;
     PGresult *r = NULL;
-    const char *p1[1] = {id};
+    const char *p1[1] = {request->diamond_id};
     enum dm_err e = dm_db_begin(conn, err);
     if (e == DM_OK)
         e = dm_db_exec(conn,
-                       "SELECT offer_id, availability FROM diamonds "
-                       "WHERE id = $1 AND status = 'active' FOR UPDATE",
+                       "SELECT d.offer_id, d.availability, d.id::text, d.feed FROM diamonds d "
+                       "WHERE " OFFER_OF_SQL " LIMIT 1 FOR UPDATE",
                        1, p1, &r, err);
     if (e != DM_OK)
         return e;
@@ -147,18 +221,33 @@ enum dm_err dm_trade_hold(struct dm_db_conn *conn, struct dm_feed *supplier,
         PQclear(r);
         return DM_OK;
     }
-    char offer[256];
+    /* From here on the offer traded is the one resolved. */
+    char offer[256], oid[DM_UUID_LEN], feed[DM_OFFER_FEED_MAX];
     snprintf(offer, sizeof(offer), "%s", PQgetvalue(r, 0, 0));
+    snprintf(oid, sizeof(oid), "%s", PQgetvalue(r, 0, 2));
+    snprintf(feed, sizeof(feed), "%s", PQgetvalue(r, 0, 3));
+    struct dm_hold_request resolved = *request;
+    resolved.diamond_id = oid;
+    const struct dm_hold_request *req = &resolved;
+    const char *id = oid;
     PQclear(r);
     r = NULL;
     if (supplier == NULL) {
         answer_no_supplier(out);
         return DM_OK;
     }
+    char reason[160];
+    if (!feed_orderable(supplier, feed)) {
+        snprintf(reason, sizeof(reason), "feed %s takes no orders through an API", feed);
+        return answer_no_api(conn, supplier, id, feed, reason, out, err);
+    }
     struct dm_feed_hold h;
     memset(&h, 0, sizeof(h));
     struct dm_error serr = {0};
-    if (dm_feed_hold(supplier, offer, &h, &serr) != DM_OK) {
+    enum dm_err he = dm_feed_hold(supplier, offer, &h, &serr);
+    if (he == DM_ERR_CONFLICT)
+        return answer_no_api(conn, supplier, id, feed, serr.message, out, err);
+    if (he != DM_OK) {
         /* The answer is 502 whether or not the attempt could be recorded. */
         struct dm_error rerr = {0};
         (void)record_failed_hold(conn, req, offer, serr.message, &rerr);
@@ -261,12 +350,12 @@ static enum dm_err settle_failed(struct dm_db_conn *conn, const char *purchase_i
 /* The purchase rule for a stone on hold (trade.h). Fills msg with the 409 message when the
  * caller may not buy the stone, else msg[0] = '\0'. */
 static enum dm_err held_for_another(struct dm_db_conn *conn, const struct dm_purchase_request *req,
-                                    char *msg, size_t size, struct dm_error *err)
+                                    const char *id, char *msg, size_t size, struct dm_error *err)
 {
     msg[0] = '\0';
     if (req->admin)
         return DM_OK;
-    const char *p[1] = {req->diamond_id};
+    const char *p[1] = {id};
     PGresult *r = NULL;
     enum dm_err e =
         dm_db_exec(conn,
@@ -302,8 +391,8 @@ enum claim { CLAIM_OWNED, CLAIM_ANSWERED, CLAIM_AGAIN };
  * stone is checked and a pending row inserted. CLAIM_OWNED fills purchase_id. */
 static enum dm_err claim_key(struct dm_db_conn *conn, struct dm_feed *supplier,
                              const struct dm_purchase_request *req, const struct dm_log_ctx *log,
-                             int64_t deadline, char purchase_id[DM_UUID_LEN], enum claim *claim,
-                             struct dm_trade_answer *out, struct dm_error *err)
+                             int64_t deadline, char purchase_id[DM_UUID_LEN], char oid[DM_UUID_LEN],
+                             enum claim *claim, struct dm_trade_answer *out, struct dm_error *err)
 {
     const char *id = req->diamond_id;
     const char *pk[2] = {req->caller, req->idempotency_key};
@@ -320,7 +409,9 @@ static enum dm_err claim_key(struct dm_db_conn *conn, struct dm_feed *supplier,
     if (e != DM_OK)
         return e;
     if (PQntuples(r) > 0) {
-        if (strcmp(PQgetvalue(r, 0, 0), req->caller) || strcmp(PQgetvalue(r, 0, 1), id) ||
+        /* The request hash binds the id the request named (a listing id resolves to an offer
+         * that may differ after a takeover, so the stored offer id is not compared). */
+        if (strcmp(PQgetvalue(r, 0, 0), req->caller) ||
             strcmp(PQgetvalue(r, 0, 2), req->request_hash)) {
             answer_error(out, 409, "CONFLICT",
                          "X-Idempotency-Key was already used for a different request");
@@ -349,8 +440,10 @@ static enum dm_err claim_key(struct dm_db_conn *conn, struct dm_feed *supplier,
     PQclear(r);
     r = NULL;
     const char *pd[1] = {id};
-    e = dm_db_exec(conn, "SELECT availability FROM diamonds WHERE id = $1 AND status = 'active'", 1,
-                   pd, &r, err);
+    e = dm_db_exec(conn,
+                   "SELECT d.availability, d.id::text, d.feed FROM diamonds d WHERE " OFFER_OF_SQL
+                   " LIMIT 1",
+                   1, pd, &r, err);
     if (e != DM_OK)
         return e;
     if (PQntuples(r) == 0) {
@@ -361,6 +454,10 @@ static enum dm_err claim_key(struct dm_db_conn *conn, struct dm_feed *supplier,
     const char *av = PQgetvalue(r, 0, 0);
     bool sold = !strcmp(av, "sold");
     bool unavailable = sold || (strcmp(av, "available") && strcmp(av, "on_hold"));
+    char feed[DM_OFFER_FEED_MAX];
+    snprintf(oid, DM_UUID_LEN, "%s", PQgetvalue(r, 0, 1));
+    snprintf(feed, sizeof(feed), "%s", PQgetvalue(r, 0, 2));
+    id = oid;
     PQclear(r);
     r = NULL;
     if (unavailable) {
@@ -383,7 +480,7 @@ static enum dm_err claim_key(struct dm_db_conn *conn, struct dm_feed *supplier,
         return DM_OK;
     }
     char held[200];
-    e = held_for_another(conn, req, held, sizeof(held), err);
+    e = held_for_another(conn, req, id, held, sizeof(held), err);
     if (e != DM_OK)
         return e;
     if (held[0]) {
@@ -393,6 +490,11 @@ static enum dm_err claim_key(struct dm_db_conn *conn, struct dm_feed *supplier,
     if (supplier == NULL) {
         answer_no_supplier(out);
         return DM_OK;
+    }
+    if (!feed_orderable(supplier, feed)) {
+        char reason[160];
+        snprintf(reason, sizeof(reason), "feed %s takes no orders through an API", feed);
+        return answer_no_api(conn, supplier, id, feed, reason, out, err);
     }
     const char *pi[5] = {req->idempotency_key, req->client, id, req->request_hash, req->caller};
     e = dm_db_exec(conn,
@@ -416,10 +518,9 @@ static enum dm_err claim_key(struct dm_db_conn *conn, struct dm_feed *supplier,
  * again, order from the supplier and settle. */
 static enum dm_err place_order(struct dm_db_conn *conn, struct dm_feed *supplier,
                                const struct dm_purchase_request *req, const char *purchase_id,
-                               const struct dm_log_ctx *log, struct dm_trade_answer *out,
-                               struct dm_error *err)
+                               const char *id, const struct dm_log_ctx *log,
+                               struct dm_trade_answer *out, struct dm_error *err)
 {
-    const char *id = req->diamond_id;
     const char *pp[1] = {purchase_id};
     const char *pd[1] = {id};
     PGresult *r = NULL;
@@ -428,7 +529,8 @@ static enum dm_err place_order(struct dm_db_conn *conn, struct dm_feed *supplier
         e = dm_db_exec(conn, "SELECT 1 FROM purchase_history WHERE id = $1 FOR UPDATE", 1, pp, NULL,
                        err);
     if (e == DM_OK)
-        e = dm_db_exec(conn, "SELECT offer_id, availability FROM diamonds WHERE id = $1 FOR UPDATE",
+        e = dm_db_exec(conn,
+                       "SELECT offer_id, availability, feed FROM diamonds WHERE id = $1 FOR UPDATE",
                        1, pd, &r, err);
     if (e != DM_OK)
         return e;
@@ -436,8 +538,9 @@ static enum dm_err place_order(struct dm_db_conn *conn, struct dm_feed *supplier
         PQclear(r);
         return dm_error_set(err, DM_ERR_INTERNAL, "diamond %s vanished during its purchase", id);
     }
-    char offer[256];
+    char offer[256], feed[DM_OFFER_FEED_MAX];
     snprintf(offer, sizeof(offer), "%s", PQgetvalue(r, 0, 0));
+    snprintf(feed, sizeof(feed), "%s", PQgetvalue(r, 0, 2));
     bool sold = !strcmp(PQgetvalue(r, 0, 1), "sold");
     PQclear(r);
     r = NULL;
@@ -446,7 +549,7 @@ static enum dm_err place_order(struct dm_db_conn *conn, struct dm_feed *supplier
                              "Diamond is already sold", out, err);
     /* Again under the stone's lock: a hold placed since the first check counts. */
     char held[200];
-    e = held_for_another(conn, req, held, sizeof(held), err);
+    e = held_for_another(conn, req, id, held, sizeof(held), err);
     if (e != DM_OK)
         return e;
     if (held[0])
@@ -457,7 +560,23 @@ static enum dm_err place_order(struct dm_db_conn *conn, struct dm_feed *supplier
     struct dm_feed_order ord;
     memset(&ord, 0, sizeof(ord));
     struct dm_error serr = {0};
-    if (dm_feed_order(supplier, &oreq, &ord, &serr) != DM_OK) {
+    enum dm_err oe = dm_feed_order(supplier, &oreq, &ord, &serr);
+    if (oe == DM_ERR_CONFLICT) {
+        json_t *nb = NULL;
+        e = no_api_body(conn, supplier, id, feed, serr.message, &nb, err);
+        if (e == DM_OK)
+            e = settle(conn, purchase_id, "failed", NULL, NULL, serr.message, 409, nb, err);
+        if (e == DM_OK)
+            e = dm_db_commit(conn, err);
+        if (e != DM_OK) {
+            json_decref(nb);
+            return e;
+        }
+        out->http = 409;
+        out->body = nb;
+        return DM_OK;
+    }
+    if (oe != DM_OK) {
         dm_warn(log, "supplier order failed for %s: %s", id, serr.message);
         return settle_failed(conn, purchase_id, serr.message, 502, "BAD_GATEWAY",
                              "Supplier order failed", out, err);
@@ -471,6 +590,9 @@ static enum dm_err place_order(struct dm_db_conn *conn, struct dm_feed *supplier
                        "UPDATE diamonds SET availability = 'sold', updated_at = now() "
                        "WHERE id = $1",
                        1, pd, NULL, err);
+    /* Sold: the listing's next best offer takes over, in the same commit. */
+    if (e == DM_OK)
+        e = refresh_listing(conn, req->listing, id, err);
     if (e == DM_OK)
         e = dm_db_commit(conn, err);
     if (e != DM_OK) {
@@ -489,16 +611,16 @@ enum dm_err dm_trade_purchase(struct dm_db_conn *conn, struct dm_feed *supplier,
                               struct dm_trade_answer *out, struct dm_error *err)
 {
     memset(out, 0, sizeof(*out));
-    char purchase_id[DM_UUID_LEN] = "";
+    char purchase_id[DM_UUID_LEN] = "", oid[DM_UUID_LEN] = "";
     int64_t deadline = dm_mono_ms() + 60000;
     enum claim claim = CLAIM_AGAIN;
     while (claim == CLAIM_AGAIN) {
         enum dm_err e =
-            claim_key(conn, supplier, req, log, deadline, purchase_id, &claim, out, err);
+            claim_key(conn, supplier, req, log, deadline, purchase_id, oid, &claim, out, err);
         if (e != DM_OK)
             return e;
     }
     if (claim == CLAIM_ANSWERED)
         return DM_OK;
-    return place_order(conn, supplier, req, purchase_id, log, out, err);
+    return place_order(conn, supplier, req, purchase_id, oid, log, out, err);
 }

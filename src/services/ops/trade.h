@@ -22,6 +22,16 @@
  * supplier outcome is unknown and the request is refused (409) rather than risking a second
  * order.
  *
+ * Listings (issue 18): the id a request names is a listing id (the listing's chosen offer is
+ * traded) or the id of one offer (that offer is traded: how a client takes one of the
+ * alternatives below, and what links from before listings name). A hold or a purchase changes
+ * the offer's availability, so the listing's chosen offer is recomputed in the same
+ * transaction (store/listings.h): another supplier's offer takes over. An offer of a feed that
+ * takes no orders through an API (not the supplier's feed, or the feed answers
+ * DM_ERR_CONFLICT) is answered 409 CONFLICT with body {"error":{code, message, feed,
+ * alternatives: [{id, listingId, feed, supplierStoneId, retailPrice, availability}]}}: the
+ * listing's other available offers from feeds that take orders.
+ *
  * Thread-safety: reentrant; conn is the caller's (one thread at a time), supplier is
  * thread-safe (may be NULL: trading not configured, answered 503).
  */
@@ -34,6 +44,7 @@
 #include "adapters/db/db.h"
 #include "adapters/feed/feed.h"
 #include "core/log.h"
+#include "store/listings.h"
 
 /* What an operation answers. Either body is set (the whole response body, owned by the caller:
  * a built answer, an answer recorded for replay, or a replayed one) or it is NULL and code and
@@ -48,9 +59,10 @@ struct dm_trade_answer {
 };
 
 struct dm_hold_request {
-    const char *diamond_id; /* UUID text, validated by the caller */
+    const char *diamond_id; /* UUID text (listing or offer id), validated by the caller */
     const char *caller;     /* verified identity (api.h struct api_call.caller) */
     const char *client;     /* client label recorded with the hold */
+    const struct dm_listing_policy *listing; /* OFFER_POLICY; NULL = the default */
 };
 
 /* Place a hold. Returns DM_OK with *out filled (answers 200 {"data":...}, 404, 409, 502, 503),
@@ -61,7 +73,7 @@ enum dm_err dm_trade_hold(struct dm_db_conn *conn, struct dm_feed *supplier,
                           struct dm_trade_answer *out, struct dm_error *err) DM_MUST_CHECK;
 
 struct dm_purchase_request {
-    const char *diamond_id;      /* UUID text, validated by the caller */
+    const char *diamond_id;      /* UUID text (listing or offer id), validated by the caller */
     const char *caller;          /* verified identity the key is bound to */
     const char *client;          /* client label recorded with the purchase */
     bool admin;                  /* the caller holds the admin permission */
@@ -71,6 +83,7 @@ struct dm_purchase_request {
     const char *reference;       /* NULL when absent */
     const char *comments;        /* NULL when absent */
     const char *return_option;   /* NULL when absent */
+    const struct dm_listing_policy *listing; /* OFFER_POLICY; NULL = the default */
 };
 
 /* Buy the stone as described above. Returns DM_OK with *out filled, or a database error (or
