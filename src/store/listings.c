@@ -274,6 +274,13 @@ enum dm_err dm_listings_refresh_ids(struct dm_db_conn *c, const struct dm_listin
     return e;
 }
 
+enum dm_err dm_listings_lock(struct dm_db_conn *c, struct dm_error *err)
+{
+    /* One key for the whole catalogue ("dmls"): a refresh is short, and one lock keeps the
+     * lock table small whatever the number of listings touched. */
+    return dm_db_exec(c, "SELECT pg_advisory_xact_lock(1684892787)", 0, NULL, NULL, err);
+}
+
 enum dm_err dm_listings_keys_in_use(struct dm_db_conn *c, const char *keys, PGresult **out,
                                     struct dm_error *err)
 {
@@ -313,6 +320,8 @@ static enum dm_err backfill_chunk(struct dm_db_conn *c, const struct dm_listing_
         if (e == DM_OK)
             e = dm_buf_append_char(bufs[i], '{');
     }
+    if (e == DM_OK)
+        e = dm_listings_lock(c, err);
     if (e == DM_OK)
         e = dm_db_exec(c, TODO_SQL, 1, lp, &r, err);
     for (int i = 0; e == DM_OK && i < PQntuples(r); i++) {

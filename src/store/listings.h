@@ -15,9 +15,11 @@
  *
  * Every function runs inside the caller's transaction on the caller's connection (so a batch,
  * a removal, a hold or a purchase and its listings commit together), except
- * dm_listings_backfill, which takes its own. Two transactions choosing for one key at once: the
- * later one fails with a unique violation (SQLSTATE 23505, DM_ERR_CONFLICT) and is retried by
- * its caller, never leaving two chosen offers.
+ * dm_listings_backfill, which takes its own. Concurrency: the consolidator's refreshing batches,
+ * its removal pass, the backfill and reprice take dm_listings_lock first, so their choices are
+ * serialised; a new stone chosen in a COPY without the lock, or a trade, that meets another
+ * chosen offer of its key fails with a unique violation (SQLSTATE 23505) or a deadlock (40P01)
+ * and is retried by its caller: never two chosen offers.
  *
  * Thread-safety: reentrant (no state).
  */
@@ -78,6 +80,12 @@ enum dm_err dm_listings_refresh(struct dm_db_conn *c, const struct dm_listing_po
  * purchase, a release or a reprice changed their availability or price. */
 enum dm_err dm_listings_refresh_ids(struct dm_db_conn *c, const struct dm_listing_policy *p,
                                     const char *ids, struct dm_error *err) DM_MUST_CHECK;
+
+/* Take the listings lock (a transaction-level advisory lock, held until the caller's
+ * transaction ends): refreshes that hold it never run at once, so they cannot choose for one
+ * key from two snapshots. Take it before the transaction writes to diamonds (a transaction
+ * that waits for it then holds no diamonds row another holder may need: no deadlock). */
+enum dm_err dm_listings_lock(struct dm_db_conn *c, struct dm_error *err) DM_MUST_CHECK;
 
 /* Of the keys in keys (text[] literal), those that have an active offer listed under them, as
  * a result with one text column (the caller frees it). */

@@ -501,6 +501,13 @@ static enum dm_err attempt_batch(struct dm_consolidator *cs, struct dm_db_conn *
         e = dm_buf_append_char(&b.refresh_old, '}');
     if (e != DM_OK)
         goto out;
+    /* A batch whose listings need choosing takes the listings lock before its first write to
+     * diamonds (store/listings.h): refreshes never interleave, and one waiting holds no
+     * diamonds row. New stones of new identities alone (a first load) need no lock. */
+    if (b.nrefresh > 0)
+        e = dm_listings_lock(c, err);
+    if (e != DM_OK)
+        goto out;
     t_map = dm_mono_ms();
     dm_failpoint("consolidator.batch_write");
 
@@ -581,9 +588,22 @@ enum dm_err dm_consolidator_batch(struct dm_consolidator *cs, const char *run_id
     e = attempt_batch(cs, c, run_id, feed, rules, nrules, false, st, claimed, err);
     if (e != DM_OK && !strcmp(err->sqlstate, "23505")) {
         dm_warn(&(struct dm_log_ctx){.run_id = run_id},
-                "a new stone was already in the catalogue (%s): batch redone as an upsert",
+                "a new stone was already in the catalogue, or its listing was chosen at once by "
+                "another batch (%s): batch redone as an upsert",
                 err->message);
         memset(err, 0, sizeof(*err));
+        e = attempt_batch(cs, c, run_id, feed, rules, nrules, true, st, claimed, err);
+    }
+    /* Listings chosen by two transactions at once (a unique violation on the chosen offer, a
+     * deadlock with a trade or a reprice slice): the batch was rolled back; run it again. */
+    for (int again = 0; again < 5 && e != DM_OK &&
+                        (!strcmp(err->sqlstate, "23505") || !strcmp(err->sqlstate, "40P01") ||
+                         !strcmp(err->sqlstate, "40001"));
+         again++) {
+        dm_info(&(struct dm_log_ctx){.run_id = run_id}, "batch rolled back (%s): run again",
+                err->message);
+        memset(err, 0, sizeof(*err));
+        dm_sleep_ms((int64_t)20 * (again + 1), NULL);
         e = attempt_batch(cs, c, run_id, feed, rules, nrules, true, st, claimed, err);
     }
     dm_db_release(c);

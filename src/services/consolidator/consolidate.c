@@ -112,6 +112,10 @@ static enum dm_err finalise_catalogue(struct dm_db *db, const struct dm_listing_
     if (e != DM_OK)
         return e;
     e = dm_db_begin(c, err);
+    /* Removals and reactivations choose listings again: the listings lock first, before the
+     * run row (a batch holding the run row holds the listings lock already). */
+    if (e == DM_OK)
+        e = dm_listings_lock(c, err);
     /* The run row lock serialises the final step of concurrent deliveries for one run. */
     if (e == DM_OK)
         e = dm_runs_lock_final(c, run_id, already, err);

@@ -142,7 +142,11 @@ static enum dm_err rechoose(struct dm_db_conn *c, struct dm_error *err)
         /* OFFER_POLICY is wired here with the per-feed configuration. */
         struct dm_listing_policy policy;
         dm_listing_policy_from_config(NULL, &policy);
-        e = dm_listings_refresh(c, &policy, NULL, dm_db_get(r, 0, 0), NULL, err);
+        /* Taken after the slice's writes: a deadlock with a consolidation batch is possible
+         * and resolved by PostgreSQL; the slice is then run again (below). */
+        e = dm_listings_lock(c, err);
+        if (e == DM_OK)
+            e = dm_listings_refresh(c, &policy, NULL, dm_db_get(r, 0, 0), NULL, err);
     }
     PQclear(r);
     return e;
