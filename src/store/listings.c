@@ -9,11 +9,20 @@
 
 void dm_listing_policy_from_config(const struct dm_config *cfg, struct dm_listing_policy *out)
 {
-    /* OFFER_POLICY and FEED_<ID>_PRIORITY are read here once the per-feed configuration
-     * (cfg->offer_policy, cfg->feeds[i].priority) exists; until then the defaults. */
-    (void)cfg;
     memset(out, 0, sizeof(*out));
     out->policy = DM_OFFER_POLICY_DEFAULT;
+    if (cfg == NULL)
+        return;
+    /* OFFER_POLICY was validated at start-up (core/config.c): a value that does not parse here
+     * cannot occur, and keeps the default. */
+    struct dm_error err = {0};
+    if (dm_offer_policy_parse(cfg->offer_policy, &out->policy, &err) != DM_OK)
+        out->policy = DM_OFFER_POLICY_DEFAULT;
+    for (int i = 0; i < cfg->n_feeds && out->n < DM_LISTING_MAX_FEEDS; i++) {
+        snprintf(out->feed[out->n], sizeof(out->feed[out->n]), "%s", cfg->feeds[i].id);
+        out->priority[out->n] = cfg->feeds[i].priority;
+        out->n++;
+    }
 }
 
 int dm_listing_priority(const struct dm_listing_policy *p, const char *feed)
