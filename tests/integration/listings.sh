@@ -119,8 +119,11 @@ stop_api api_sql
 
 L1=$(psql_q "SELECT lid FROM dm_test.sets WHERE n = 1")
 N1=$(psql_q "SELECT nid FROM dm_test.sets WHERE n = 1")
+# This API trades through both configured feeds: nivoda (the simulator) and file1 (a file
+# feed, which takes no orders through an API).
+FEED_ENV=(FEEDS=nivoda,file1 FEED_FILE1_TYPE=file FEED_FILE1_URL="file://$T/file1.csv")
 start_api api2 HMAC_SECRETS='{}' NIVODA_ENDPOINT="$SIM/graphql" NIVODA_USERNAME=u1 \
-    NIVODA_PASSWORD=p1
+    NIVODA_PASSWORD=p1 "${FEED_ENV[@]}"
 req GET "/api/v2/diamonds/$L1" "" "$H"
 check_eq "GET listing: id, chosen feed, two offers" "200 $L1 file1 2" \
     "$STATUS $(jqb '.data.id + " " + .data.feed + " " + (.data.offers | length | tostring)')"
@@ -140,6 +143,18 @@ check "409 reason says no API orders" grep -q "takes no orders through an API" "
 check_eq "409 alternatives: the nivoda offer" "nivoda $N1" \
     "$(jqb '.error.alternatives[0].feed + " " + .error.alternatives[0].id')"
 check_eq "409: no supplier call" "$before" "$(curl -s "$SIM/admin/stats" | jq -r .operations.create_hold)"
+# An API without file1 configured has no supplier for its offers: 503 naming the feed, not a
+# hold sent to another feed's supplier.
+API2=$API
+start_api api3 HMAC_SECRETS='{}' NIVODA_ENDPOINT="$SIM/graphql" NIVODA_USERNAME=u1 \
+    NIVODA_PASSWORD=p1
+req POST "/api/v2/diamonds/$L1/hold" "" "$H"
+check_eq "hold on an offer of an unconfigured feed: 503" "503 SERVICE_UNAVAILABLE" \
+    "$STATUS $(jqb .error.code)"
+check "503 names the feed" grep -q "feed file1" "$T/body"
+check_eq "503: no supplier call" "$before" "$(curl -s "$SIM/admin/stats" | jq -r .operations.create_hold)"
+stop_api api3
+API=$API2
 
 # Takeover on sale: buying a nivoda-chosen listing lets file1 take over, same listing id, and
 # the purchase answers only once this API's search shows it.

@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "domain/hmac_auth.h"
 #include "services/api/search_cache.h"
+#include "services/ops/trade.h"
 #include "store/listings.h"
 
 struct dm_queue;
@@ -57,11 +58,12 @@ struct dm_search_query;
 struct dm_api {
     struct dm_config *cfg;
     struct dm_db *db;
-    struct dm_queue *queue;        /* NULL when the queue backend is unavailable */
-    struct dm_feed *feed;          /* holds and orders go here (adapters/feed/feed.h); NULL when
-                                    * trading is not configured */
-    struct dm_watermark_store *wm; /* NULL when unavailable */
-    struct dm_jobtrigger *trigger; /* local or Azure scheduler start */
+    struct dm_queue *queue;              /* NULL when the queue backend is unavailable */
+    struct dm_trade_suppliers suppliers; /* every feed holds and orders can go to (an offer
+                                          * goes to its own feed's); empty when none is
+                                          * configured */
+    struct dm_watermark_store *wm;       /* NULL when unavailable */
+    struct dm_jobtrigger *trigger;       /* local or Azure scheduler start */
     struct dm_hmac_secrets hmac;
     struct dm_listing_policy listing; /* OFFER_POLICY, feed priorities (store/listings.h) */
     struct api_keycache *keys;

@@ -66,7 +66,7 @@ void api_diamond_hold(struct api_call *c)
     struct dm_hold_request req = {id, c->caller, c->client, &c->api->listing};
     struct dm_trade_answer a;
     struct dm_error err = {0};
-    enum dm_err e = dm_trade_hold(conn, c->api->feed, &req, &c->log, &a, &err);
+    enum dm_err e = dm_trade_hold(conn, &c->api->suppliers, &req, &c->log, &a, &err);
     dm_db_release(conn);
     answer(c, e, &err, &a);
 }
@@ -172,7 +172,7 @@ void api_diamond_purchase(struct api_call *c)
         goto out;
     struct dm_trade_answer a;
     struct dm_error err = {0};
-    enum dm_err e = dm_trade_purchase(conn, c->api->feed, &req, &c->log, &a, &err);
+    enum dm_err e = dm_trade_purchase(conn, &c->api->suppliers, &req, &c->log, &a, &err);
     dm_db_release(conn);
     answer(c, e, &err, &a);
 out:

@@ -76,11 +76,17 @@ enum dm_err dm_api_serve(struct dm_app *app, struct dm_error *err)
         dm_warn(NULL, "watermark store unavailable: %s", derr.message);
         api.wm = NULL;
     }
-    /* Without the feed's credentials the API runs without a supplier: hold and order answer
-     * 503. */
-    if (dm_feed_open(&app->cfg, DM_FEED_DEFAULT, DM_FEED_FAIL_FAST, &api.feed, &derr) != DM_OK) {
-        dm_info(NULL, "supplier trading off: %s", derr.message);
-        api.feed = NULL;
+    /* Every configured feed is a supplier an offer can be traded through. Without a feed's
+     * credentials the API runs without that supplier: holds and orders of its offers answer
+     * 503; a file feed opens, and its offers answer 409 (it takes no orders through an API). */
+    for (int i = 0; i < app->cfg.n_feeds && i < DM_FEEDS_MAX; i++) {
+        const char *id = app->cfg.feeds[i].id;
+        struct dm_feed *f = NULL;
+        if (dm_feed_open(&app->cfg, id, DM_FEED_FAIL_FAST, &f, &derr) != DM_OK) {
+            dm_info(NULL, "supplier trading off for feed %s: %s", id, derr.message);
+            continue;
+        }
+        api.suppliers.feed[api.suppliers.n++] = f;
     }
     api.trigger = dm_app_jobtrigger_open(&app->cfg, "/proc/self/exe");
     api.keys = api_keycache_new();
@@ -151,7 +157,7 @@ enum dm_err dm_api_serve(struct dm_app *app, struct dm_error *err)
             "trigger %s, supplier %s)",
             dm_http_server_port(srv), so.threads, so.pool_threads, so.pool_queue,
             api.queue ? dm_queue_backend_name(api.queue) : "unavailable",
-            dm_jobtrigger_name(api.trigger), api.feed ? "configured" : "not configured");
+            dm_jobtrigger_name(api.trigger), api.suppliers.n > 0 ? "configured" : "not configured");
     while (!dm_stop_requested())
         dm_sleep_ms(200, (volatile int *)&dm_stop_flag);
     dm_info(NULL, "api stopping: finishing in-flight requests");
@@ -165,7 +171,8 @@ out:
         api_stats_flush(&api);
         api_auth_flush(&api);
     }
-    dm_feed_close(api.feed);
+    for (int i = 0; i < api.suppliers.n; i++)
+        dm_feed_close(api.suppliers.feed[i]);
     if (api.queue)
         dm_queue_free(api.queue);
     if (api.wm)

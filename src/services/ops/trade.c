@@ -30,11 +30,12 @@ static void answer_error(struct dm_trade_answer *out, int http, const char *code
     va_end(ap);
 }
 
-static void answer_no_supplier(struct dm_trade_answer *out)
+static void answer_no_supplier(struct dm_trade_answer *out, const char *feed)
 {
     answer_error(out, 503, "SERVICE_UNAVAILABLE",
-                 "Supplier trading is not configured (NIVODA_ENDPOINT, NIVODA_USERNAME, "
-                 "NIVODA_PASSWORD)");
+                 "Supplier trading is not configured for feed %s (its endpoint and credentials: "
+                 "NIVODA_* or FEED_<ID>_*)",
+                 feed);
 }
 
 static void answer_data(struct dm_trade_answer *out, json_t *data)
@@ -57,10 +58,19 @@ static const struct dm_listing_policy *policy_of(const struct dm_listing_policy 
     return def;
 }
 
-/* Whether the supplier we trade through takes orders for feed. */
-static bool feed_orderable(struct dm_feed *supplier, const char *feed)
+/* The opened supplier of feed, or NULL when the API has none for it. */
+static struct dm_feed *supplier_of(const struct dm_trade_suppliers *s, const char *feed)
 {
-    return supplier != NULL && strcmp(dm_feed_id(supplier), feed) == 0;
+    for (int i = 0; s != NULL && i < s->n; i++)
+        if (strcmp(dm_feed_id(s->feed[i]), feed) == 0)
+            return s->feed[i];
+    return NULL;
+}
+
+/* Whether a supplier takes orders through an API (a file feed does not). */
+static bool takes_orders(const struct dm_feed *f)
+{
+    return !dm_feed_snapshot(dm_feed_conf(f));
 }
 
 /* Recompute the chosen offer of offer id's listing (its availability changed). */
@@ -75,13 +85,18 @@ static enum dm_err refresh_listing(struct dm_db_conn *conn, const struct dm_list
 
 /* The 409 body for an offer whose feed takes no orders through an API: the reason and the
  * listing's other available offers from feeds that do. */
-static enum dm_err no_api_body(struct dm_db_conn *conn, struct dm_feed *supplier, const char *id,
-                               const char *feed, const char *reason, json_t **out,
+static enum dm_err no_api_body(struct dm_db_conn *conn, const struct dm_trade_suppliers *suppliers,
+                               const char *id, const char *feed, const char *reason, json_t **out,
                                struct dm_error *err)
 {
-    char feeds[DM_OFFER_FEED_MAX + 8] = "{}";
-    if (supplier != NULL)
-        snprintf(feeds, sizeof(feeds), "{\"%s\"}", dm_feed_id(supplier));
+    /* The feeds that take orders, as a text[] literal (feed ids need no quoting). */
+    char feeds[DM_FEEDS_MAX * (DM_OFFER_FEED_MAX + 1) + 3] = "{";
+    size_t n = 1;
+    for (int i = 0; suppliers != NULL && i < suppliers->n; i++)
+        if (takes_orders(suppliers->feed[i]))
+            n += (size_t)snprintf(feeds + n, sizeof(feeds) - n, "%s%s", n > 1 ? "," : "",
+                                  dm_feed_id(suppliers->feed[i]));
+    snprintf(feeds + n, sizeof(feeds) - n, "}");
     const char *p[2] = {id, feeds};
     PGresult *r = NULL;
     enum dm_err e = dm_db_exec(
@@ -103,12 +118,13 @@ static enum dm_err no_api_body(struct dm_db_conn *conn, struct dm_feed *supplier
     return DM_OK;
 }
 
-static enum dm_err answer_no_api(struct dm_db_conn *conn, struct dm_feed *supplier, const char *id,
+static enum dm_err answer_no_api(struct dm_db_conn *conn,
+                                 const struct dm_trade_suppliers *suppliers, const char *id,
                                  const char *feed, const char *reason, struct dm_trade_answer *out,
                                  struct dm_error *err)
 {
     json_t *b = NULL;
-    enum dm_err e = no_api_body(conn, supplier, id, feed, reason, &b, err);
+    enum dm_err e = no_api_body(conn, suppliers, id, feed, reason, &b, err);
     if (e != DM_OK)
         return e;
     out->http = 409;
@@ -196,7 +212,7 @@ static enum dm_err record_placed_hold(struct dm_db_conn *conn, const struct dm_h
     return DM_OK;
 }
 
-enum dm_err dm_trade_hold(struct dm_db_conn *conn, struct dm_feed *supplier,
+enum dm_err dm_trade_hold(struct dm_db_conn *conn, const struct dm_trade_suppliers *suppliers,
                           const struct dm_hold_request *request, const struct dm_log_ctx *log,
                           struct dm_trade_answer *out, struct dm_error *err)
 {
@@ -232,21 +248,22 @@ enum dm_err dm_trade_hold(struct dm_db_conn *conn, struct dm_feed *supplier,
     const char *id = oid;
     PQclear(r);
     r = NULL;
+    struct dm_feed *supplier = supplier_of(suppliers, feed);
     if (supplier == NULL) {
-        answer_no_supplier(out);
+        answer_no_supplier(out, feed);
         return DM_OK;
     }
     char reason[160];
-    if (!feed_orderable(supplier, feed)) {
+    if (!takes_orders(supplier)) {
         snprintf(reason, sizeof(reason), "feed %s takes no orders through an API", feed);
-        return answer_no_api(conn, supplier, id, feed, reason, out, err);
+        return answer_no_api(conn, suppliers, id, feed, reason, out, err);
     }
     struct dm_feed_hold h;
     memset(&h, 0, sizeof(h));
     struct dm_error serr = {0};
     enum dm_err he = dm_feed_hold(supplier, offer, &h, &serr);
     if (he == DM_ERR_CONFLICT)
-        return answer_no_api(conn, supplier, id, feed, serr.message, out, err);
+        return answer_no_api(conn, suppliers, id, feed, serr.message, out, err);
     if (he != DM_OK) {
         /* The answer is 502 whether or not the attempt could be recorded. */
         struct dm_error rerr = {0};
@@ -389,7 +406,7 @@ enum claim { CLAIM_OWNED, CLAIM_ANSWERED, CLAIM_AGAIN };
 
 /* One look: an existing row for the key is replayed, refused or waited for; otherwise the
  * stone is checked and a pending row inserted. CLAIM_OWNED fills purchase_id. */
-static enum dm_err claim_key(struct dm_db_conn *conn, struct dm_feed *supplier,
+static enum dm_err claim_key(struct dm_db_conn *conn, const struct dm_trade_suppliers *suppliers,
                              const struct dm_purchase_request *req, const struct dm_log_ctx *log,
                              int64_t deadline, char purchase_id[DM_UUID_LEN], char oid[DM_UUID_LEN],
                              enum claim *claim, struct dm_trade_answer *out, struct dm_error *err)
@@ -487,14 +504,15 @@ static enum dm_err claim_key(struct dm_db_conn *conn, struct dm_feed *supplier,
         answer_error(out, 409, "CONFLICT", "%s", held);
         return DM_OK;
     }
+    struct dm_feed *supplier = supplier_of(suppliers, feed);
     if (supplier == NULL) {
-        answer_no_supplier(out);
+        answer_no_supplier(out, feed);
         return DM_OK;
     }
-    if (!feed_orderable(supplier, feed)) {
+    if (!takes_orders(supplier)) {
         char reason[160];
         snprintf(reason, sizeof(reason), "feed %s takes no orders through an API", feed);
-        return answer_no_api(conn, supplier, id, feed, reason, out, err);
+        return answer_no_api(conn, suppliers, id, feed, reason, out, err);
     }
     const char *pi[5] = {req->idempotency_key, req->client, id, req->request_hash, req->caller};
     e = dm_db_exec(conn,
@@ -516,7 +534,7 @@ static enum dm_err claim_key(struct dm_db_conn *conn, struct dm_feed *supplier,
 
 /* We own the pending row purchase_id: lock it (duplicates wait on it), then the stone; check
  * again, order from the supplier and settle. */
-static enum dm_err place_order(struct dm_db_conn *conn, struct dm_feed *supplier,
+static enum dm_err place_order(struct dm_db_conn *conn, const struct dm_trade_suppliers *suppliers,
                                const struct dm_purchase_request *req, const char *purchase_id,
                                const char *id, const struct dm_log_ctx *log,
                                struct dm_trade_answer *out, struct dm_error *err)
@@ -555,6 +573,11 @@ static enum dm_err place_order(struct dm_db_conn *conn, struct dm_feed *supplier
     if (held[0])
         return settle_failed(conn, purchase_id, "diamond on hold for another client", 409,
                              "CONFLICT", held, out, err);
+    /* claim_key checked the offer's feed has a supplier; the offer's feed never changes. */
+    struct dm_feed *supplier = supplier_of(suppliers, feed);
+    if (supplier == NULL)
+        return dm_error_set(err, DM_ERR_INTERNAL, "no supplier for feed %s during a purchase",
+                            feed);
     struct dm_feed_order_req oreq = {offer, req->destination_id, req->reference, req->comments,
                                      req->return_option};
     struct dm_feed_order ord;
@@ -563,7 +586,7 @@ static enum dm_err place_order(struct dm_db_conn *conn, struct dm_feed *supplier
     enum dm_err oe = dm_feed_order(supplier, &oreq, &ord, &serr);
     if (oe == DM_ERR_CONFLICT) {
         json_t *nb = NULL;
-        e = no_api_body(conn, supplier, id, feed, serr.message, &nb, err);
+        e = no_api_body(conn, suppliers, id, feed, serr.message, &nb, err);
         if (e == DM_OK)
             e = settle(conn, purchase_id, "failed", NULL, NULL, serr.message, 409, nb, err);
         if (e == DM_OK)
@@ -606,7 +629,7 @@ static enum dm_err place_order(struct dm_db_conn *conn, struct dm_feed *supplier
     return DM_OK;
 }
 
-enum dm_err dm_trade_purchase(struct dm_db_conn *conn, struct dm_feed *supplier,
+enum dm_err dm_trade_purchase(struct dm_db_conn *conn, const struct dm_trade_suppliers *suppliers,
                               const struct dm_purchase_request *req, const struct dm_log_ctx *log,
                               struct dm_trade_answer *out, struct dm_error *err)
 {
@@ -616,11 +639,11 @@ enum dm_err dm_trade_purchase(struct dm_db_conn *conn, struct dm_feed *supplier,
     enum claim claim = CLAIM_AGAIN;
     while (claim == CLAIM_AGAIN) {
         enum dm_err e =
-            claim_key(conn, supplier, req, log, deadline, purchase_id, oid, &claim, out, err);
+            claim_key(conn, suppliers, req, log, deadline, purchase_id, oid, &claim, out, err);
         if (e != DM_OK)
             return e;
     }
     if (claim == CLAIM_ANSWERED)
         return DM_OK;
-    return place_order(conn, supplier, req, purchase_id, oid, log, out, err);
+    return place_order(conn, suppliers, req, purchase_id, oid, log, out, err);
 }

@@ -58,6 +58,15 @@ struct dm_trade_answer {
     char message[200]; /* when body is NULL */
 };
 
+/* The feeds the API trades through: every configured feed it could open (a feed whose
+ * credentials are not configured is absent, and trading an offer of it answers 503). A feed
+ * that takes no orders through an API (a file feed) is present: trading its offer answers 409
+ * with the reason and the listing's orderable alternatives. */
+struct dm_trade_suppliers {
+    struct dm_feed *feed[DM_FEEDS_MAX];
+    int n;
+};
+
 struct dm_hold_request {
     const char *diamond_id; /* UUID text (listing or offer id), validated by the caller */
     const char *caller;     /* verified identity (api.h struct api_call.caller) */
@@ -68,7 +77,7 @@ struct dm_hold_request {
 /* Place a hold. Returns DM_OK with *out filled (answers 200 {"data":...}, 404, 409, 502, 503),
  * or a database error with err filled. conn must not be inside a transaction on entry; it may
  * be left inside one (with nothing of value in it): the caller releases it, which rolls back. */
-enum dm_err dm_trade_hold(struct dm_db_conn *conn, struct dm_feed *supplier,
+enum dm_err dm_trade_hold(struct dm_db_conn *conn, const struct dm_trade_suppliers *suppliers,
                           const struct dm_hold_request *req, const struct dm_log_ctx *log,
                           struct dm_trade_answer *out, struct dm_error *err) DM_MUST_CHECK;
 
@@ -89,7 +98,7 @@ struct dm_purchase_request {
 /* Buy the stone as described above. Returns DM_OK with *out filled, or a database error (or
  * DM_ERR_INTERNAL for a stored answer that cannot be read) with err filled. conn as for
  * dm_trade_hold. */
-enum dm_err dm_trade_purchase(struct dm_db_conn *conn, struct dm_feed *supplier,
+enum dm_err dm_trade_purchase(struct dm_db_conn *conn, const struct dm_trade_suppliers *suppliers,
                               const struct dm_purchase_request *req, const struct dm_log_ctx *log,
                               struct dm_trade_answer *out, struct dm_error *err) DM_MUST_CHECK;
 
