@@ -107,22 +107,7 @@ kill "$PID_idle"
 stop_api api_conn
 
 # --- items 9, 10, 11: trading bound to the caller ---
-SIM_PORT=$(free_port)
-spawn sim "$DIAMOND" feed-sim --port "$SIM_PORT" --count 300 --username u1 --password p1
-SIM="http://127.0.0.1:$SIM_PORT"
-wait_until 20 curl -sf "$SIM/admin/stats"
-curl -s "$SIM/admin/stones?offset=0&limit=300" >"$T/stones"
-jq -r '[.items[] | select(.diamond.availability == "AVAILABLE")][:8][] | "\(.id) \(.diamond.id)"' "$T/stones" >"$T/avail"
-check_eq "simulator has stones to trade" 8 "$(wc -l <"$T/avail")"
-i=0
-while read -r offer stone; do
-    i=$((i + 1))
-    psql_q "INSERT INTO diamonds (supplier_stone_id, offer_id, shape, carats, color, clarity,
-        feed_price, price_per_carat, retail_price, markup_ratio, availability, content_hash)
-        VALUES ('$stone', '$offer', 'ROUND', 1.00, 'G', 'VS1', 1000, 1000, 1150, 1.15,
-        'available', repeat('a', 64))" >/dev/null
-    eval "D$i=\$(psql_q \"SELECT id FROM diamonds WHERE offer_id = '$offer'\")"
-done <"$T/avail"
+trade_stones 8
 start_api api_trade HMAC_SECRETS="$HMAC" NIVODA_ENDPOINT="$SIM/graphql" NIVODA_USERNAME=u1 NIVODA_PASSWORD=p1
 A=$(new_key alice read,trade)
 B=$(new_key bob read,trade)

@@ -6,24 +6,8 @@
 . "$DM_SOURCE_DIR/tests/lib/api.sh"
 
 new_db api_trading
-SIM_PORT=$(free_port)
-spawn sim "$DIAMOND" feed-sim --port "$SIM_PORT" --count 300 --username u1 --password p1
-SIM="http://127.0.0.1:$SIM_PORT"
-wait_until 20 curl -sf "$SIM/admin/stats"
-curl -s "$SIM/admin/stones?offset=0&limit=300" >"$T/stones"
 # Diamonds whose offers exist at the supplier: available ones, and one the supplier will deny.
-jq -r '[.items[] | select(.diamond.availability == "AVAILABLE")][:12][] | "\(.id) \(.diamond.id)"' "$T/stones" >"$T/avail"
-jq -r '[.items[] | select(.diamond.availability != "AVAILABLE")][:1][] | "\(.id) \(.diamond.id)"' "$T/stones" >"$T/unavail"
-check_eq "simulator has stones to trade" 12 "$(wc -l <"$T/avail")"
-i=0
-while read -r offer stone; do
-    i=$((i + 1))
-    psql_q "INSERT INTO diamonds (supplier_stone_id, offer_id, shape, carats, color, clarity,
-        feed_price, price_per_carat, retail_price, markup_ratio, availability, content_hash)
-        VALUES ('$stone', '$offer', 'ROUND', 1.00, 'G', 'VS1', 1000, 1000, 1150, 1.15,
-        'available', repeat('a', 64))" >/dev/null
-    eval "D$i=\$(psql_q \"SELECT id FROM diamonds WHERE offer_id = '$offer'\")"
-done < <(cat "$T/avail" "$T/unavail")
+trade_stones 12 1
 DENY=$D13
 ops() { curl -s "$SIM/admin/stats" | jq -r ".operations.$1"; }
 

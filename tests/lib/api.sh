@@ -4,7 +4,8 @@ export LC_ALL=C
 # start_api (spawns `diamond api` on a free port and waits for /health and its search index),
 # wait_index (the index has applied every committed change), req (one HTTP
 # request; status in $STATUS, body in $T/body, headers in $T/headers), jqb (jq over the last
-# body), sign (HMAC-SHA256 of the canonical string), seed_diamonds N.
+# body), sign (HMAC-SHA256 of the canonical string), seed_diamonds N, trade_stones N [M]
+# (a feed simulator as the supplier and its offers in diamonds, for holds and purchases).
 
 # start_api NAME [ENV=VALUE...]: starts the API with extra environment; sets $API.
 start_api() {
@@ -91,4 +92,30 @@ stop_api() {
     wait "${!var}" || rc=$?
     check_eq "$1 exits 0 after SIGTERM (no leak or sanitizer report)" 0 "$rc"
     if [ "$rc" != 0 ]; then tail -30 "$T/$1.log"; fi
+}
+
+# trade_stones N [M]: a feed simulator as the supplier (300 stones, credentials u1/p1; its URL in
+# $SIM) and, in diamonds, N of its available stones then M (default 0) unavailable ones, as
+# $D1, $D2, ... (diamond ids of offers the supplier knows). Checks the simulator had N.
+trade_stones() {
+    local n=$1 m=${2:-0} i=0 offer stone
+    local port
+    port=$(free_port)
+    spawn sim "$DIAMOND" feed-sim --port "$port" --count 300 --username u1 --password p1
+    SIM="http://127.0.0.1:$port"
+    wait_until 20 curl -sf "$SIM/admin/stats"
+    curl -s "$SIM/admin/stones?offset=0&limit=300" >"$T/stones"
+    jq -r --argjson n "$n" '[.items[] | select(.diamond.availability == "AVAILABLE")][:$n][]
+        | "\(.id) \(.diamond.id)"' "$T/stones" >"$T/avail"
+    jq -r --argjson m "$m" '[.items[] | select(.diamond.availability != "AVAILABLE")][:$m][]
+        | "\(.id) \(.diamond.id)"' "$T/stones" >"$T/unavail"
+    check_eq "simulator has stones to trade" "$n" "$(wc -l <"$T/avail")"
+    while read -r offer stone; do
+        i=$((i + 1))
+        psql_q "INSERT INTO diamonds (supplier_stone_id, offer_id, shape, carats, color, clarity,
+            feed_price, price_per_carat, retail_price, markup_ratio, availability, content_hash)
+            VALUES ('$stone', '$offer', 'ROUND', 1.00, 'G', 'VS1', 1000, 1000, 1150, 1.15,
+            'available', repeat('a', 64))" >/dev/null
+        eval "D$i=\$(psql_q \"SELECT id FROM diamonds WHERE offer_id = '$offer'\")"
+    done < <(cat "$T/avail" "$T/unavail")
 }
