@@ -9,8 +9,7 @@
 new_db ingest_crash
 start_sim --count 20000 --seed 3 --latency-ms 8
 start_worker w1 WORKER_CONCURRENCY=4
-"$DIAMOND" scheduler --full >/dev/null
-run=$(latest_run)
+run=$(full_run)
 expected=$(psql_q "SELECT estimated_records FROM run_metadata WHERE run_id = '$run'")
 wait_until 120 bash -c "[ \$(psql -qAt \"$DATABASE_URL\" -c \"SELECT COALESCE(sum(records),0) FROM partition_progress WHERE run_id = '$run'\") -ge 4000 ]"
 kill -KILL "$PID_w1"
@@ -25,10 +24,7 @@ start_worker w2 WORKER_CONCURRENCY=4 LOG_LEVEL=info
 spawn sched "$DIAMOND" scheduler --cron "0 0 1 1 *" --sweep-interval-ms 500
 wait_run_terminal "$run" 240
 wait_until 30 bash -c "[ \"\$(psql -qAt \"$DATABASE_URL\" -c \"SELECT count(*) FROM queue_messages WHERE queue = 'consolidate'\")\" = 1 ]"
-check_eq "every partition completed" 0 "$(psql_q "SELECT count(*) FROM partition_progress WHERE run_id = '$run' AND NOT completed")"
-check_eq "raw rows exact" "$expected" "$(psql_q 'SELECT count(*) FROM raw_diamonds_nivoda')"
-check_eq "records exact" "$expected" "$(psql_q "SELECT sum(records) FROM partition_progress WHERE run_id = '$run'")"
-check "bounds exact" partition_coverage_ok "$run"
+check_ingested "" "$run" "$expected"
 check_eq "exactly one CONSOLIDATE" 1 "$(psql_q "SELECT count(*) FROM queue_messages WHERE queue = 'consolidate'")"
 check_eq "the lost partition was repaired by the sweeper" 1 "$(psql_q "SELECT count(*) > 0 FROM run_events WHERE run_id = '$run' AND partition_id = '$lost_pid' AND event = 'continuation_repaired' AND detail->>'by' = 'sweeper'" | sed 's/t/1/;s/f/0/')"
 check_eq "no dead letters" 0 "$(psql_q "SELECT count(*) FROM queue_dead_letters")"

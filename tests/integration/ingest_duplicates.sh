@@ -8,8 +8,7 @@
 
 new_db ingest_dups
 start_sim --count 12000 --seed 9 --latency-ms 3
-"$DIAMOND" scheduler --full >/dev/null
-run=$(latest_run)
+run=$(full_run)
 expected=$(psql_q "SELECT estimated_records FROM run_metadata WHERE run_id = '$run'")
 parts=$(psql_q "SELECT count(*) FROM partition_progress WHERE run_id = '$run'")
 # Two extra copies of every first page (distinct ids, so duplicate detection keeps them).
@@ -34,11 +33,8 @@ done
 check "continuations were duplicated mid-run" [ "$copies" -gt 0 ]
 wait_run_terminal "$run" 240
 wait_until 30 bash -c "[ \"\$(psql -qAt \"$DATABASE_URL\" -c \"SELECT count(*) FROM queue_messages WHERE queue = 'work-items'\")\" = 0 ]"
-check_eq "every partition completed" 0 "$(psql_q "SELECT count(*) FROM partition_progress WHERE run_id = '$run' AND NOT completed")"
-check_eq "raw rows exact" "$expected" "$(psql_q 'SELECT count(*) FROM raw_diamonds_nivoda')"
-check_eq "records exact" "$expected" "$(psql_q "SELECT sum(records) FROM partition_progress WHERE run_id = '$run'")"
+check_ingested "" "$run" "$expected"
 check_eq "pages exact" "$(expected_pages "$run")" "$(psql_q "SELECT sum(pages) FROM partition_progress WHERE run_id = '$run'")"
-check "bounds exact" partition_coverage_ok "$run"
 check_eq "one partition_completed event per partition" "$parts" "$(psql_q "SELECT count(*) FROM run_events WHERE run_id = '$run' AND event = 'partition_completed'")"
 check_eq "one WORK_DONE per partition" "$parts" "$(psql_q "SELECT count(*) FROM queue_messages WHERE queue = 'work-done'")"
 check_eq "exactly one CONSOLIDATE" 1 "$(psql_q "SELECT count(*) FROM queue_messages WHERE queue = 'consolidate'")"

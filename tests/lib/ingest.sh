@@ -5,6 +5,10 @@
 #   sim_stat JQ_PATH              a figure from the simulator's /admin/stats
 #   sim_faults JSON               POST /admin/faults
 #   latest_run                    the newest run id
+#   full_run                      `diamond scheduler --full`, then the new run's id
+#   check_ingested LABEL RUN N    RUN fetched exactly N stones: checks (named LABEL...) that
+#                                 every partition completed, N raw rows and records, and that
+#                                 the partitions' price bands cover every raw row once
 #   wait_run_terminal RUN [S]     every partition completed or failed
 #   expected_pages RUN            pages the feed must serve: sum over partitions of
 #                                 ceil(records/50) + 1 (the final empty page)
@@ -32,6 +36,7 @@ sim_stat() { curl -fsS "$SIM/admin/stats" | jq -r "$1"; }
 sim_faults() { curl -fsS -X POST -H 'Content-Type: application/json' -d "$1" "$SIM/admin/faults" >/dev/null; }
 
 latest_run() { psql_q "SELECT run_id FROM run_metadata ORDER BY started_at DESC LIMIT 1"; }
+full_run() { "$DIAMOND" scheduler --full >/dev/null && latest_run; }
 
 run_terminal() {
     [ "$(psql_q "SELECT count(*) > 0 AND bool_and(completed OR failed) FROM partition_progress WHERE run_id = '$1'")" = t ]
@@ -62,4 +67,12 @@ partition_coverage_ok() {
                           WHERE p.run_id = '$run' GROUP BY 1, 2)
              SELECT (SELECT count(*) FROM hits WHERE n <> 1) + (SELECT count(*) FROM per WHERE n <> records)")
     [ "$bad" = 0 ]
+}
+
+check_ingested() { # check_ingested LABEL RUN EXPECTED
+    local label=$1 run=$2 n=$3
+    check_eq "${label}every partition completed" 0 "$(psql_q "SELECT count(*) FROM partition_progress WHERE run_id = '$run' AND NOT completed")"
+    check_eq "${label}raw rows exact" "$n" "$(psql_q 'SELECT count(*) FROM raw_diamonds_nivoda')"
+    check_eq "${label}records exact" "$n" "$(psql_q "SELECT sum(records) FROM partition_progress WHERE run_id = '$run'")"
+    check "${label}bounds exact" partition_coverage_ok "$run"
 }
