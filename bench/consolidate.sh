@@ -25,14 +25,10 @@ N=${CONSOL_BENCH_N:-500000}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then N=100000; fi
 export LOG_LEVEL=${LOG_LEVEL:-info}
 
+# shellcheck disable=SC1091
+. "$ROOT/scripts/lib.sh" # bench_db
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-consol.XXXXXX")
 chmod 755 "$dir"
-port=""
-for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then port=$p; break; fi
-done
-[ -n "$port" ] || { echo "no free port" >&2; exit 1; }
 CPID=""
 cleanup() {
     [ -n "$CPID" ] && kill -TERM "$CPID" 2>/dev/null && wait "$CPID" 2>/dev/null
@@ -41,17 +37,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$DIAMOND_BIN" db start --dir "$dir/pg" --port "$port" --fast >/dev/null
 # Optional: the cluster's shared_buffers (the embedded cluster's 256MB holds a 100k catalogue
 # but not a 500k one with its 14 indexes: reprice and inserts then thrash the buffer pool).
-if [ -n "${CONSOL_BENCH_SHARED_BUFFERS:-}" ]; then
-    echo "shared_buffers = '$CONSOL_BENCH_SHARED_BUFFERS'" >> "$dir/pg/data/postgresql.conf"
-    "$DIAMOND_BIN" db stop --dir "$dir/pg" >/dev/null
-    "$DIAMOND_BIN" db start --dir "$dir/pg" --port "$port" --fast >/dev/null
-fi
-DATABASE_URL=$("$DIAMOND_BIN" db url --dir "$dir/pg" --port "$port")
-export DATABASE_URL WATERMARK_DIR=$dir/wm
-"$DIAMOND_BIN" migrate >/dev/null
+bench_db "$dir/pg" "${CONSOL_BENCH_SHARED_BUFFERS:-}"
+export WATERMARK_DIR=$dir/wm
 q() { psql -qAt -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
 # CPU seconds (user + system) of the cluster: the postmaster, its reaped children and its live
 # children (the consolidator's pooled backends live through a phase).

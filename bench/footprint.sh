@@ -24,7 +24,7 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-footprint.XXXXXX")
 chmod 755 "$dir" # the cluster runs as the postgres user when we are root
 pids=()
 # shellcheck disable=SC1091
-. "$ROOT/scripts/lib.sh" # free_port
+. "$ROOT/scripts/lib.sh" # free_port, bench_db
 cleanup() {
     # The time(1) wrappers do not forward signals: stop their children.
     for p in "${pids[@]}"; do pkill -TERM -P "$p" 2>/dev/null || true; done
@@ -57,16 +57,8 @@ wait_for() { # TIMEOUT_S CMD...
 cpu_s() { awk '{printf "%.2f", $1 + $2}' "$dir/$1.time"; }
 rss_mb() { awk '{printf "%.1f", $3 / 1024}' "$dir/$1.time"; }
 
-started=""
-for _ in 1 2 3; do # a random free port can be taken meanwhile by another process: retry
-    pgport=$(free_port)
-    if "$DIAMOND_BIN" db start --dir "$dir/pg" --port "$pgport" --fast >/dev/null; then started=1; break; fi
-    rm -rf "$dir/pg"
-done
-[ -n "$started" ] || { echo "footprint: could not start PostgreSQL" >&2; exit 1; }
-DATABASE_URL=$("$DIAMOND_BIN" db url --dir "$dir/pg" --port "$pgport")
-export DATABASE_URL WATERMARK_DIR=$dir/wm
-"$DIAMOND_BIN" migrate >/dev/null
+bench_db "$dir/pg"
+export WATERMARK_DIR=$dir/wm
 psql_q() { psql -qAt -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
 
 feedport=$(free_port)

@@ -13,20 +13,13 @@ SAMPLES=200
 if [ "${BENCH_QUICK:-0}" = 1 ]; then N=5000; SAMPLES=100; fi
 export LOG_LEVEL=warn
 
+# shellcheck disable=SC1091
+. "$ROOT/scripts/lib.sh" # bench_db
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-queue.XXXXXX")
-port=""
-for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 12000))
-    if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then port=$p; break; fi
-done
-[ -n "$port" ] || { echo "no free port" >&2; exit 1; }
-cleanup() { "$DIAMOND_BIN" db stop --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"; }
+chmod 755 "$dir" # the cluster runs as the postgres user when we are root
+cleanup() { "$DIAMOND_BIN" db stop --dir "$dir/pg" >/dev/null 2>&1 || true; rm -rf "$dir"; }
 trap cleanup EXIT
-
-"$DIAMOND_BIN" db start --dir "$dir" --port "$port" --fast >/dev/null
-DATABASE_URL=$("$DIAMOND_BIN" db url --dir "$dir" --port "$port")
-export DATABASE_URL
-"$DIAMOND_BIN" migrate >/dev/null
+bench_db "$dir/pg"
 
 json=$("$DM_BUILD_DIR/bench_queue" "$DATABASE_URL" "$N" "$SAMPLES" | tail -n 1)
 echo "$json" > "$BENCH_OUT/queue.json"

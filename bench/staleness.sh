@@ -29,7 +29,7 @@ INTERVAL_MS=100
 export LOG_LEVEL=warn
 
 # shellcheck disable=SC1091
-. "$ROOT/scripts/lib.sh" # free_port
+. "$ROOT/scripts/lib.sh" # free_port, bench_db
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-stale.XXXXXX")
 chmod 755 "$dir"
 CPID="" APID="" RPID="" SPID=""
@@ -39,18 +39,10 @@ cleanup() {
     rm -rf "$dir"
 }
 trap cleanup EXIT
-port=$(free_port)
-"$DIAMOND_BIN" db start --dir "$dir/pg" --port "$port" --fast >/dev/null
 # As the consolidation bench (bench/run sets 1GB): a 500,000-stone catalogue does not fit the
 # embedded cluster's default 256 MB, and the reprice would measure buffer eviction.
-if [ -n "${CONSOL_BENCH_SHARED_BUFFERS:-}" ]; then
-    echo "shared_buffers = '$CONSOL_BENCH_SHARED_BUFFERS'" >>"$dir/pg/data/postgresql.conf"
-    "$DIAMOND_BIN" db stop --dir "$dir/pg" >/dev/null
-    "$DIAMOND_BIN" db start --dir "$dir/pg" --port "$port" --fast >/dev/null
-fi
-DATABASE_URL=$("$DIAMOND_BIN" db url --dir "$dir/pg" --port "$port")
-export DATABASE_URL WATERMARK_DIR=$dir/wm
-"$DIAMOND_BIN" migrate >/dev/null
+bench_db "$dir/pg" "${CONSOL_BENCH_SHARED_BUFFERS:-}"
+export WATERMARK_DIR=$dir/wm
 q() { psql -qAt -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
 psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$ROOT/tests/integration/consol_lib.sql" >/dev/null 2>&1
 

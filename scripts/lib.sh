@@ -2,7 +2,7 @@
 # lib.sh - shell helpers shared by the scripts, the benchmarks (bench/*.sh) and the shell
 # integration tests (tests/lib/common.sh). Source it:
 #   . "$ROOT/scripts/lib.sh"
-# Gives: free_port, work_dir.
+# Gives: free_port, work_dir, bench_db.
 
 # A TCP port on 127.0.0.1 that nothing listens on now, printed; 1 when 100 tries found none.
 # Chosen from 20000-31999, below the kernel's ephemeral range (32768-), so an outgoing
@@ -29,3 +29,27 @@ _work_dir_cleanup() {
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     rm -rf "$tmp"
 }
+
+# bench_db DIR [SHARED_BUFFERS]: a private PostgreSQL cluster in DIR (`diamond db start --fast`,
+# $DIAMOND_BIN) on a free port, tried three times (a port found free can be taken before the
+# cluster binds it); with SHARED_BUFFERS, restarted with that shared_buffers. Sets pgport and
+# exports DATABASE_URL (the cluster's database, migrated). The caller stops it
+# (`diamond db stop --dir DIR`), typically in its exit trap.
+bench_db() {
+    local d=$1 sb=${2:-} started=""
+    for _ in 1 2 3; do
+        pgport=$(free_port) || break
+        if "$DIAMOND_BIN" db start --dir "$d" --port "$pgport" --fast >/dev/null; then started=1; break; fi
+        rm -rf "$d"
+    done
+    [ -n "$started" ] || { echo "could not start PostgreSQL in $d" >&2; return 1; }
+    if [ -n "$sb" ]; then
+        echo "shared_buffers = '$sb'" >>"$d/data/postgresql.conf"
+        "$DIAMOND_BIN" db stop --dir "$d" >/dev/null
+        "$DIAMOND_BIN" db start --dir "$d" --port "$pgport" --fast >/dev/null
+    fi
+    DATABASE_URL=$("$DIAMOND_BIN" db url --dir "$d" --port "$pgport")
+    export DATABASE_URL
+    "$DIAMOND_BIN" migrate >/dev/null
+}
+

@@ -7,6 +7,8 @@ action=$1
 dir=$2
 : "${DIAMOND_BIN:?DIAMOND_BIN must point at the diamond binary}"
 export LOG_LEVEL=warn
+# shellcheck disable=SC1091
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh" # free_port
 
 case "$action" in
 start)
@@ -15,12 +17,7 @@ start)
         "$DIAMOND_BIN" db stop --dir "$dir" >/dev/null 2>&1 || true
     fi
     rm -rf "$dir"
-    port=""
-    for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 12000))
-        if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then port=$p; break; fi
-    done
-    [ -n "$port" ] || { echo "no free port" >&2; exit 1; }
+    port=$(free_port) || { echo "no free port" >&2; exit 1; }
     "$DIAMOND_BIN" db start --dir "$dir" --port "$port" --fast >/dev/null
     echo "DM_TEST_PG_ADMIN_URL=postgresql://postgres@127.0.0.1:$port/postgres" > "$dir/env"
     echo "DM_TEST_PG_PORT=$port" >> "$dir/env"
