@@ -26,7 +26,7 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then N=100000; fi
 export LOG_LEVEL=${LOG_LEVEL:-info}
 
 # shellcheck disable=SC1091
-. "$ROOT/scripts/lib.sh" # bench_db
+. "$ROOT/scripts/lib.sh" # bench_db, wait_run_completed
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-consol.XXXXXX")
 chmod 755 "$dir"
 CPID=""
@@ -69,14 +69,7 @@ echo "consolidate: loaded in $((SECONDS - t0)) s"
 
 "$DIAMOND_BIN" consolidator --sweep-interval-ms 0 > "$dir/consolidator.log" 2>&1 &
 CPID=$!
-completed() { [ "$(q "SELECT completed_at IS NOT NULL FROM run_metadata WHERE run_id = '$1'")" = t ]; }
-wait_run() {
-    local end=$((SECONDS + 900))
-    until completed "$1"; do
-        [ $SECONDS -lt $end ] || { echo "run $1 did not complete" >&2; tail -5 "$dir/consolidator.log" >&2; exit 1; }
-        sleep 0.2
-    done
-}
+wait_run() { wait_run_completed "$1" 900 "$dir/consolidator.log"; }
 rate() { q "SELECT round(stats_processed * 1000.0 / greatest(consolidation_duration_ms, 1)) FROM run_metadata WHERE run_id = '$1'"; }
 secs() { q "SELECT round(consolidation_duration_ms / 1000.0, 2) FROM run_metadata WHERE run_id = '$1'"; }
 

@@ -29,7 +29,7 @@ INTERVAL_MS=100
 export LOG_LEVEL=warn
 
 # shellcheck disable=SC1091
-. "$ROOT/scripts/lib.sh" # free_port, bench_db
+. "$ROOT/scripts/lib.sh" # free_port, bench_db, wait_run_completed
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-stale.XXXXXX")
 chmod 755 "$dir"
 CPID="" APID="" RPID="" SPID=""
@@ -55,14 +55,7 @@ q "VACUUM ANALYZE raw_diamonds_nivoda" >/dev/null
 q "SELECT dm_test.finish_run('$R1')" >/dev/null
 "$DIAMOND_BIN" consolidator --sweep-interval-ms 0 >"$dir/consolidator.log" 2>&1 &
 CPID=$!
-completed() { [ "$(q "SELECT completed_at IS NOT NULL FROM run_metadata WHERE run_id = '$1'")" = t ]; }
-wait_run() {
-    local end=$((SECONDS + 1800))
-    until completed "$1"; do
-        [ $SECONDS -lt $end ] || { echo "staleness: run $1 did not complete" >&2; tail -5 "$dir/consolidator.log" >&2; exit 1; }
-        sleep 0.2
-    done
-}
+wait_run() { wait_run_completed "$1" 1800 "$dir/consolidator.log"; }
 "$DIAMOND_BIN" consolidate "$R1" >/dev/null
 wait_run "$R1"
 q "INSERT INTO diamonds (feed, supplier_stone_id, offer_id, shape, carats, color, clarity, lab_grown,

@@ -2,7 +2,7 @@
 # lib.sh - shell helpers shared by the scripts, the benchmarks (bench/*.sh) and the shell
 # integration tests (tests/lib/common.sh). Source it:
 #   . "$ROOT/scripts/lib.sh"
-# Gives: free_port, work_dir, bench_db.
+# Gives: free_port, work_dir, bench_db, run_completed, wait_run_completed.
 
 # A TCP port on 127.0.0.1 that nothing listens on now, printed; 1 when 100 tries found none.
 # Chosen from 20000-31999, below the kernel's ephemeral range (32768-), so an outgoing
@@ -53,3 +53,19 @@ bench_db() {
     "$DIAMOND_BIN" migrate >/dev/null
 }
 
+# run_completed RUN: the run's consolidation has completed (run_metadata.completed_at is set in
+# the database of $DATABASE_URL).
+run_completed() {
+    [ "$(psql -qAt -v ON_ERROR_STOP=1 "$DATABASE_URL" -c \
+        "SELECT completed_at IS NOT NULL FROM run_metadata WHERE run_id = '$1'")" = t ]
+}
+
+# wait_run_completed RUN SECONDS LOG: poll run_completed RUN (every 0.2 s); after SECONDS, say
+# so on stderr with the last lines of LOG (the consolidator's) and return 1.
+wait_run_completed() {
+    local end=$((SECONDS + $2))
+    until run_completed "$1"; do
+        [ $SECONDS -lt $end ] || { echo "run $1 did not complete" >&2; tail -5 "$3" >&2; return 1; }
+        sleep 0.2
+    done
+}

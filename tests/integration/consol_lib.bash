@@ -10,7 +10,6 @@ consol_setup() { # consol_setup NAME
 }
 make_run() { psql_q "SELECT dm_test.make_run('$1', ${2:-0}, ${3:-false})"; }
 ingest() { psql_q "SELECT dm_test.ingest('$1', $2, $3, $4)" >/dev/null; }
-run_completed() { [ "$(psql_q "SELECT completed_at IS NOT NULL FROM run_metadata WHERE run_id = '$1'")" = t ]; }
 wait_completed() { wait_until "${2:-600}" run_completed "$1"; }
 stat_of() { psql_q "SELECT $2 FROM run_metadata WHERE run_id = '$1'"; }
 wm_field() { if [ -f "$WATERMARK_DIR/watermark.json" ]; then jq -r ".$1" "$WATERMARK_DIR/watermark.json"; else echo none; fi; }

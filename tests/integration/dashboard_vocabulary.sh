@@ -42,7 +42,6 @@ save rule-created POST /api/v2/pricing-rules \
 "$DIAMOND" scheduler --full >"$T/scheduler1.log" 2>&1
 RUN_OK=$(latest_run)
 check "full run planned" test -n "$RUN_OK"
-run_completed() { [ "$(psql_q "SELECT completed_at IS NOT NULL FROM run_metadata WHERE run_id = '$1'")" = t ]; }
 wait_until 240 run_completed "$RUN_OK"
 check "full run completed" run_completed "$RUN_OK"
 save reprice POST /api/v2/pricing-rules/reprice '{}'

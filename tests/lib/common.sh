@@ -2,7 +2,8 @@
 # common.sh - helpers for shell integration tests. Source it first:
 #   . "$DM_SOURCE_DIR/tests/lib/common.sh"
 # Gives: $DIAMOND (binary), $T (a fresh temp dir removed on exit), new_db NAME (creates a
-# migrated database and exports DATABASE_URL), psql_q SQL (one value), free_port, wait_until,
+# migrated database and exports DATABASE_URL), psql_q SQL (one value), free_port and
+# run_completed RUN (scripts/lib.sh), wait_until,
 # check/fail/finish assertions, and process tracking (spawn NAME CMD...; killed on exit).
 set -euo pipefail
 : "${DIAMOND_BIN:?}" "${DM_TEST_PG_ENV:?}"
@@ -32,7 +33,7 @@ new_db() {
 psql_q() { psql -qAt -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
 
 # shellcheck disable=SC1091
-. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh" # free_port
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh" # free_port, run_completed
 
 # spawn NAME CMD... : start a background process, output to $T/NAME.log, tracked for cleanup.
 spawn() {
