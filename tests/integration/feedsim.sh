@@ -6,15 +6,6 @@
 # tokens, and malformed or hostile requests answered with errors while the process lives on.
 . "$DM_SOURCE_DIR/tests/lib/common.sh"
 
-# sim NAME ARGS... : start a simulator on an ephemeral port; sets URL_<NAME> (base URL).
-sim() {
-    local name=$1; shift
-    spawn "$name" env LOG_LEVEL=info "$DIAMOND" feed-sim --port 0 "$@"
-    wait_until 30 grep -q 'feed-sim listening on' "$T/$name.log"
-    local url
-    url=$(grep -o 'http://127.0.0.1:[0-9]*/graphql' "$T/$name.log" | head -n 1)
-    eval "URL_$name=${url%/graphql}"
-}
 gql() { # gql BASE JSON -> body on stdout, status in $T/status
     curl -s -o "$T/gql.out" -w '%{http_code}' -H 'Content-Type: application/json' \
         --data-binary "$2" "$1/graphql" >"$T/status"
@@ -36,9 +27,9 @@ check_eq "unknown option exits 2" 2 "$rc_unknown"
 check_eq "bad value exits 2" 2 "$rc_bad"
 
 # --- determinism -------------------------------------------------------------------------------
-sim a --seed 77 --count 3000
-sim b --seed 77 --count 3000
-sim c --seed 78 --count 3000
+spawn_sim a --seed 77 --count 3000
+spawn_sim b --seed 77 --count 3000
+spawn_sim c --seed 78 --count 3000
 check_eq "GET / answers 200" 200 "$(curl -s -o "$T/root.json" -w '%{http_code}' "$URL_a/")"
 check_eq "GET / describes the simulator" 3000 "$(jq -r .stones "$T/root.json")"
 curl -s "$URL_a/admin/stones?offset=0&limit=100000" >"$T/a.json"
@@ -72,7 +63,7 @@ check_eq "and exactly those got new updated times" "$changed" \
     "$(join -t $'\t' "$T/ub.tsv" "$T/ua.tsv" | awk -F'\t' '$2 != $3' | wc -l)"
 check_eq "bad churn body is a 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"percent":"x"}' "$URL_a/admin/churn")"
 
-sim d --seed 77 --count 3000 --churn-percent 10
+spawn_sim d --seed 77 --count 3000 --churn-percent 10
 wait_until 10 grep -q 'feed-sim churn day 1' "$T/d.log"
 live=$(curl -s "$URL_d/" | jq .stones)
 line=$(grep -o '[0-9]* removed, [0-9]* added' "$T/d.log" | head -n 1)
@@ -80,13 +71,13 @@ r=${line%% removed*}; a=${line##*, }; a=${a%% added}
 check_eq "--churn-percent applied one day at start" "$((3000 - r + a))" "$live"
 
 # --- faults and tokens from the command line ---------------------------------------------------
-sim e --seed 1 --count 2000 --rate-limit 1
+spawn_sim e --seed 1 --count 2000 --rate-limit 1
 code=$(curl -s -D "$T/h429" -o "$T/b429" -w '%{http_code}' -H 'Content-Type: application/json' --data-binary "$auth_body" "$URL_e/graphql")
 check_eq "--rate-limit 1 answers 429" 429 "$code"
 check "with Retry-After: 1" grep -qi '^Retry-After: 1' "$T/h429"
 check "and a GraphQL-style error" jq -e '.errors[0].message' "$T/b429"
 
-sim f --seed 1 --count 2000 --error-rate 1 --fault-price-min 1000 --fault-price-max 2000
+spawn_sim f --seed 1 --count 2000 --error-rate 1 --fault-price-min 1000 --fault-price-max 2000
 tf=$(token "$URL_f")
 check "band faults leave authentication alone" [ -n "$tf" ]
 gql "$URL_f" "$(count_body "$tf" '{"dollar_value":{"from":1500,"to":1600}}')" >/dev/null
@@ -99,7 +90,7 @@ gql "$URL_f" "$(count_body "$tf" '{"dollar_value":{"from":1500,"to":1600}}')" >/
 check_eq "faults cleared live" 200 "$(cat "$T/status")"
 check "stats count the injected faults" [ "$(curl -s "$URL_f/admin/stats" | jq .faults.error)" -ge 1 ]
 
-sim g --seed 1 --count 100 --token-ttl 2
+spawn_sim g --seed 1 --count 100 --token-ttl 2
 tg=$(token "$URL_g")
 check_eq "a fresh token works" 100 "$(gql "$URL_g" "$(count_body "$tg" '{}')" | jq '.data.as.diamonds_by_query_count')"
 sleep 2.2 # let the 2 s token lifetime pass (waiting for time itself, not for a process)

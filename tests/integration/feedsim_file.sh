@@ -8,17 +8,8 @@
 # simulators overlap by certificate by exactly the fraction, shared stones graded identically
 # at their own prices and stock numbers, in both modes.
 . "$DM_SOURCE_DIR/tests/lib/common.sh"
-# shellcheck disable=SC2154 # URL_<name> and PID_<name> are set by fsim / spawn through eval
+# shellcheck disable=SC2154 # URL_<name> and PID_<name> are set by spawn_sim / spawn through eval
 
-# fsim NAME ARGS... : start a simulator; sets URL_<NAME> (base URL).
-fsim() {
-    local name=$1; shift
-    spawn "$name" env LOG_LEVEL=info "$DIAMOND" feed-sim --port 0 "$@"
-    wait_until 60 grep -q 'feed-sim listening on' "$T/$name.log"
-    local url
-    url=$(grep -o 'http://127.0.0.1:[0-9]*' "$T/$name.log" | head -n 1)
-    eval "URL_$name=$url"
-}
 faults() { curl -s -o /dev/null -w '%{http_code}' -X POST -d "$2" "$1/admin/faults"; }
 
 cat >"$T/check.py" <<'PY'
@@ -137,8 +128,8 @@ check_eq "--share-from with a fraction above 1 exits 2" 2 "$rc_frac"
 check "--help documents the file mode" bash -c "'$DIAMOND' feed-sim --help | grep -q -- '--share-from'"
 
 # --- CSV: format, determinism, streaming -------------------------------------------------------
-fsim a --format csv --seed 21 --count 3000
-fsim b --format csv --seed 21 --count 3000
+spawn_sim a --format csv --seed 21 --count 3000
+spawn_sim b --format csv --seed 21 --count 3000
 check "the listening line names the file" grep -q "listening on $URL_a/inventory.csv" "$T/a.log"
 check_eq "GET / names the file" /inventory.csv "$(curl -s "$URL_a/" | jq -r .file)"
 curl -s -D "$T/a.h" -o "$T/a.csv" "$URL_a/inventory.csv"
@@ -229,7 +220,7 @@ faults "$URL_b" '{"reset":true,"rate_limit":1}' >/dev/null
 curl -s -D "$T/rl.h" -o /dev/null "$URL_b/inventory.csv"
 check_eq "rate_limit 1: 429" 429 "$(awk 'NR==1{print $2}' "$T/rl.h")"
 check "with Retry-After" grep -qi '^Retry-After: 1' "$T/rl.h"
-fsim d --format csv --seed 5 --count 60 --drip-bps 20000
+spawn_sim d --format csv --seed 5 --count 60 --drip-bps 20000
 curl -s -o "$T/d.csv" "$URL_d/inventory.csv"
 size=$(stat -c %s "$T/d.csv")
 secs=$(curl -s -o "$T/d2.csv" -w '%{time_total}' "$URL_d/inventory.csv")
@@ -249,7 +240,7 @@ curl -s -o "$T/d4.csv" "$URL_d/inventory.csv"
 check "the next download shows the churn" bash -c "! cmp -s '$T/d.csv' '$T/d4.csv'"
 
 # --- JSON lines ----------------------------------------------------------------------------------
-fsim j --format jsonl --seed 21 --count 2000
+spawn_sim j --format jsonl --seed 21 --count 2000
 curl -s -D "$T/j.h" -o "$T/j.jsonl" "$URL_j/inventory.jsonl"
 check "application/x-ndjson" grep -qi '^Content-Type: application/x-ndjson' "$T/j.h"
 check "2000 lines, each a JSON object with the canonical keys" py jsonl "$T/j.jsonl" 2000
@@ -263,10 +254,10 @@ py badlines-jsonl "$T/jbad.jsonl" >"$T/jfound.txt"
 check "JSON lines: bad rows at the reported lines" bash -c "[ -s '$T/jreported.txt' ] && cmp -s '$T/jreported.txt' '$T/jfound.txt'"
 
 # --- --share-from ------------------------------------------------------------------------------
-fsim s1 --format csv --seed 31 --count 2000
-fsim s2 --format csv --seed 32 --count 2000 --share-from 31:0.25
-fsim s3 --format csv --seed 32 --count 2000 --share-from 31:0.25
-fsim s4 --format csv --seed 32 --count 2000
+spawn_sim s1 --format csv --seed 31 --count 2000
+spawn_sim s2 --format csv --seed 32 --count 2000 --share-from 31:0.25
+spawn_sim s3 --format csv --seed 32 --count 2000 --share-from 31:0.25
+spawn_sim s4 --format csv --seed 32 --count 2000
 curl -s -o "$T/s1.csv" "$URL_s1/inventory.csv"
 curl -s -o "$T/s2.csv" "$URL_s2/inventory.csv"
 curl -s -o "$T/s3.csv" "$URL_s3/inventory.csv"
@@ -278,8 +269,8 @@ check "at its own price (equal only by chance: $same_price)" [ "$same_price" -lt
 check_eq "under its own stock number" 0 "$same_stock"
 check "the same arguments, the same file" cmp -s "$T/s2.csv" "$T/s3.csv"
 check_eq "without --share-from no overlap" 0 "$(py share "$T/s1.csv" "$T/s4.csv" | cut -d' ' -f1)"
-fsim g1 --seed 31 --count 2000
-fsim g2 --seed 32 --count 2000 --share-from 31:0.25
+spawn_sim g1 --seed 31 --count 2000
+spawn_sim g2 --seed 32 --count 2000 --share-from 31:0.25
 curl -s "$URL_g1/admin/stones?offset=0&limit=100000" >"$T/g1.json"
 curl -s "$URL_g2/admin/stones?offset=0&limit=100000" >"$T/g2.json"
 py certs "$T/g1.json" | sort >"$T/g1.certs"
@@ -289,7 +280,7 @@ cut -d, -f10,11 "$T/s2.csv" | tail -n +2 | tr ',' ' ' | sort >"$T/s2.certs"
 check "and they are the file mode's stones" cmp -s "$T/g2.certs" "$T/s2.certs"
 
 # --- bounded memory ----------------------------------------------------------------------------
-fsim big --format csv --seed 3 --count 200000
+spawn_sim big --format csv --seed 3 --count 200000
 pid=$PID_big
 hwm0=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
 bytes=$(curl -s -o /dev/null -w '%{size_download}' "$URL_big/inventory.csv")

@@ -4,7 +4,8 @@
 # Gives: $DIAMOND (binary), $T (a fresh temp dir removed on exit), new_db NAME (creates a
 # migrated database and exports DATABASE_URL), psql_q SQL (one value), free_port and
 # run_completed RUN (scripts/lib.sh), wait_until,
-# check/fail/finish assertions, and process tracking (spawn NAME CMD...; killed on exit).
+# check/fail/finish assertions, and process tracking (spawn NAME CMD...; killed on exit;
+# spawn_sim NAME ARGS...: a feed simulator on a port of its choosing, its URL in URL_<NAME>).
 set -euo pipefail
 : "${DIAMOND_BIN:?}" "${DM_TEST_PG_ENV:?}"
 DIAMOND=$DIAMOND_BIN
@@ -41,6 +42,16 @@ spawn() {
     "$@" >"$T/$name.log" 2>&1 &
     DM_PIDS+=($!)
     eval "PID_${name//-/_}=$!"
+}
+
+# spawn_sim NAME ARGS... : spawn `diamond feed-sim --port 0 ARGS...` as NAME (log level info),
+# wait for its listening line; sets URL_<NAME> (its base URL, http://127.0.0.1:PORT).
+spawn_sim() {
+    local name=$1 url; shift
+    spawn "$name" env LOG_LEVEL=info "$DIAMOND" feed-sim --port 0 "$@"
+    wait_until 60 grep -q 'feed-sim listening on' "$T/$name.log"
+    url=$(grep -o 'http://127.0.0.1:[0-9]*' "$T/$name.log" | head -n 1)
+    eval "URL_$name=$url"
 }
 
 # wait_until TIMEOUT_S CMD... : poll CMD (every 0.1 s) until it succeeds; fail on timeout.
