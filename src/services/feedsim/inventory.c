@@ -10,6 +10,7 @@
 
 #include "core/num.h"
 #include "core/timeutil.h"
+#include "domain/shapes.h"
 
 #define T0_MS 1767225600000LL /* 2026-01-01T00:00:00Z: inventory history ends here */
 #define SPAN_MS (730LL * 86400 * 1000)
@@ -79,28 +80,18 @@ struct dm_inventory {
     uint64_t cached_positions;
 };
 
-static const char *const shape_names[DM_INV_SHAPES] = {
-    "ROUND",
-    "OVAL",
-    "EMERALD",
-    "CUSHION",
-    "CUSHION B",
-    "CUSHION MODIFIED",
-    "CUSHION BRILLIANT",
-    "ASSCHER",
-    "RADIANT",
-    "MARQUISE",
-    "PEAR",
-    "PRINCESS",
-    "ROSE",
-    "OLD MINER",
-    "TRILLIANT",
-    "HEXAGONAL",
-    "HEART",
+/* The simulator's shapes: the 17 the pipeline queries (domain/shapes.h, in its order, so index i
+ * < DM_SHAPE_COUNT is dm_shapes[i]), then 3 it never asks for. */
+_Static_assert(DM_INV_SHAPES == DM_SHAPE_COUNT + 3, "17 queried shapes and 3 unlisted ones");
+static const char *const unlisted_shapes[DM_INV_SHAPES - DM_SHAPE_COUNT] = {
     "BAGUETTE",
     "TAPERED BAGUETTE",
     "BRIOLETTE",
 };
+static const char *shape_name(int i)
+{
+    return i < DM_SHAPE_COUNT ? dm_shapes[i] : unlisted_shapes[i - DM_SHAPE_COUNT];
+}
 static const char *const full_shapes[DM_INV_SHAPES] = {
     "Round Brilliant",
     "Oval Brilliant",
@@ -438,13 +429,13 @@ void dm_inv_unlock(struct dm_inventory *inv)
 
 const char *dm_inv_shape_name(int i)
 {
-    return i >= 0 && i < DM_INV_SHAPES ? shape_names[i] : NULL;
+    return i >= 0 && i < DM_INV_SHAPES ? shape_name(i) : NULL;
 }
 
 int dm_inv_shape_index(const char *name)
 {
     for (int i = 0; i < DM_INV_SHAPES; i++)
-        if (!strcasecmp(name, shape_names[i]))
+        if (!strcasecmp(name, shape_name(i)))
             return i;
     return -1;
 }
@@ -1437,7 +1428,7 @@ static void write_scalar(const struct ictx *x, int f, struct jw *w)
         if (x->v == DM_INV_NO_SHAPE)
             w_null(w);
         else
-            w_str(w, shape_names[s->shape]);
+            w_str(w, shape_name(s->shape));
         break;
     case C_FULLSHAPE:
         if (is_null(h, 12))
@@ -1924,7 +1915,7 @@ void dm_inv_snapshot_row(const struct dm_inventory *inv, const struct dm_inv_sna
     memset(r, 0, sizeof(*r));
     r->serial = s->serial;
     snprintf(r->stock, sizeof(r->stock), "ST%010u", fmix32(s->serial ^ (uint32_t)inv->mask_d));
-    r->shape = shape_names[s->shape];
+    r->shape = shape_name(s->shape);
     r->carats100 = s->carats100;
     r->color = colors[s->color];
     r->clarity = clarities[s->clarity];
