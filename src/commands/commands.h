@@ -16,6 +16,16 @@
 /* True when argv contains -h or --help. */
 bool dm_wants_help(int argc, char **argv);
 
+/* For a subcommand that takes no arguments: with -h/--help, usage(stdout) and DM_EXIT_OK; with
+ * any other argument, "<argv[0]>: unexpected argument '...'" and usage(stderr) on stderr and
+ * DM_EXIT_CONFIG; -1 when there is no argument (the command goes on). */
+int dm_cmd_no_args(int argc, char **argv, void (*usage)(FILE *out));
+
+/* The exit status of a service that ran until it stopped with e: DM_EXIT_OK for DM_OK; otherwise
+ * prints "<name>: <err's message>" on stderr and returns DM_EXIT_CONFIG for DM_ERR_INVALID (a
+ * configuration problem found at start-up), DM_EXIT_FAIL for anything else. */
+int dm_cmd_served(const char *name, enum dm_err e, const struct dm_error *err);
+
 /* Subcommands (one file each in src/commands/). */
 int dm_cmd_api(int argc, char **argv);
 int dm_cmd_worker(int argc, char **argv);

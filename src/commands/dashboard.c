@@ -39,10 +39,7 @@ int dm_cmd_dashboard(int argc, char **argv)
     if (rc != 0)
         return rc;
     struct dm_error err = {0};
-    enum dm_err e = dm_dashboard_serve(&app.cfg, bind, &err);
-    if (e != DM_OK)
-        fprintf(stderr, "dashboard: %s\n", err.message);
-    rc = e == DM_OK ? DM_EXIT_OK : e == DM_ERR_INVALID ? DM_EXIT_CONFIG : DM_EXIT_FAIL;
+    rc = dm_cmd_served("dashboard", dm_dashboard_serve(&app.cfg, bind, &err), &err);
     dm_app_free(&app);
     return rc;
 }

@@ -1,4 +1,5 @@
-/* help.c - argument helpers shared by the subcommands (see commands.h). */
+/* help.c - argument and exit-status helpers shared by the subcommands (see commands.h). */
+#include <stdio.h>
 #include <string.h>
 
 #include "commands/commands.h"
@@ -9,4 +10,26 @@ bool dm_wants_help(int argc, char **argv)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
             return true;
     return false;
+}
+
+int dm_cmd_no_args(int argc, char **argv, void (*usage)(FILE *out))
+{
+    if (dm_wants_help(argc, argv)) {
+        usage(stdout);
+        return DM_EXIT_OK;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", argv[0], argv[1]);
+        usage(stderr);
+        return DM_EXIT_CONFIG;
+    }
+    return -1;
+}
+
+int dm_cmd_served(const char *name, enum dm_err e, const struct dm_error *err)
+{
+    if (e == DM_OK)
+        return DM_EXIT_OK;
+    fprintf(stderr, "%s: %s\n", name, err->message);
+    return e == DM_ERR_INVALID ? DM_EXIT_CONFIG : DM_EXIT_FAIL;
 }

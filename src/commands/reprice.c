@@ -5,20 +5,20 @@
 #include "core/log.h"
 #include "services/consolidator/reprice.h"
 
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: diamond reprice\n\nRe-applies the active pricing rules (priority order, "
+                 "first match wins, default markup 1.15)\nto every active diamond in place and "
+                 "reports how many prices changed.\n");
+}
+
 int dm_cmd_reprice(int argc, char **argv)
 {
-    if (dm_wants_help(argc, argv)) {
-        printf("usage: diamond reprice\n\nRe-applies the active pricing rules (priority order, "
-               "first match wins, default markup 1.15)\nto every active diamond in place and "
-               "reports how many prices changed.\n");
-        return DM_EXIT_OK;
-    }
-    if (argc > 1) {
-        fprintf(stderr, "reprice: unexpected argument '%s'\n", argv[1]);
-        return DM_EXIT_CONFIG;
-    }
+    int rc = dm_cmd_no_args(argc, argv, usage);
+    if (rc >= 0)
+        return rc;
     struct dm_app app;
-    int rc = dm_app_init(&app, DM_SVC_CLI, "reprice", DM_APP_DB | DM_APP_SCHEMA);
+    rc = dm_app_init(&app, DM_SVC_CLI, "reprice", DM_APP_DB | DM_APP_SCHEMA);
     if (rc != 0)
         return rc;
     struct dm_reprice_result res;

@@ -15,17 +15,11 @@ static void usage(FILE *out)
 
 int dm_cmd_worker(int argc, char **argv)
 {
-    if (dm_wants_help(argc, argv)) {
-        usage(stdout);
-        return DM_EXIT_OK;
-    }
-    if (argc > 1) {
-        fprintf(stderr, "worker: unexpected argument '%s'\n", argv[1]);
-        usage(stderr);
-        return DM_EXIT_CONFIG;
-    }
+    int rc = dm_cmd_no_args(argc, argv, usage);
+    if (rc >= 0)
+        return rc;
     struct dm_app app;
-    int rc = dm_app_init(&app, DM_SVC_WORKER, "worker", DM_APP_DB | DM_APP_SCHEMA);
+    rc = dm_app_init(&app, DM_SVC_WORKER, "worker", DM_APP_DB | DM_APP_SCHEMA);
     if (rc != 0)
         return rc;
     struct dm_error err = {0};

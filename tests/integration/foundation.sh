@@ -95,4 +95,12 @@ set +e
 "$DIAMOND" no-such-command >/dev/null 2>&1; rc=$?
 set -e
 check_eq "unknown subcommand exits 2" "2" "$rc"
+# Subcommands without arguments refuse one before starting anything: exit 2, naming it.
+for cmd in api worker reprice; do
+    set +e
+    msg=$("$DIAMOND" "$cmd" extra 2>&1 >/dev/null); rc=$?
+    set -e
+    check_eq "diamond $cmd with an argument exits 2" "2" "$rc"
+    check "diamond $cmd names the unexpected argument" grep -q "^$cmd: unexpected argument 'extra'" <<<"$msg"
+done
 finish
