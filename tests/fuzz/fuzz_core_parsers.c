@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_text.h"
 #include "core/crypto.h"
 #include "core/json.h"
 #include "core/num.h"
@@ -12,9 +13,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *s = malloc(size + 1);
-    memcpy(s, data, size);
-    s[size] = '\0';
+    char *s = fuzz_text(data, size);
     int64_t i;
     double d;
     bool b;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_text.h"
 #include "adapters/http/url.h"
 #include "services/dashboard/dashboard.h"
 
@@ -67,9 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 8192)
         return 0;
-    char *buf = malloc(size + 1);
-    memcpy(buf, data, size);
-    buf[size] = '\0';
+    char *buf = fuzz_text(data, size);
     char *value = strchr(buf, '\n');
     if (value != NULL)
         *value++ = '\0';

@@ -7,15 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_text.h"
 #include "services/feedsim/feedfile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *s = malloc(size + 1);
-    if (s == NULL)
-        return 0;
-    memcpy(s, data, size);
-    s[size] = '\0';
+    char *s = fuzz_text(data, size);
     char *nl = strchr(s, '\n');
     const char *inm = s, *ims = NULL;
     if (nl != NULL) {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_text.h"
 #include "domain/hmac_auth.h"
 
 #define NOW 1764400000LL
@@ -18,9 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 16384)
         return 0;
-    char *buf = malloc(size + 1);
-    memcpy(buf, data, size);
-    buf[size] = '\0';
+    char *buf = fuzz_text(data, size);
     struct dm_hmac_secrets sec;
     struct dm_error err = {0};
     if (dm_hmac_secrets_parse(buf, &sec, &err) == DM_OK)

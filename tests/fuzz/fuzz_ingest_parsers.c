@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_text.h"
 #include "adapters/watermark/watermark.h"
 #include "core/buf.h"
 #include "domain/cron.h"
@@ -14,9 +15,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *s = malloc(size + 1);
-    memcpy(s, data, size);
-    s[size] = '\0';
+    char *s = fuzz_text(data, size);
     struct dm_watermark wm;
     struct dm_error err;
     if (dm_watermark_from_json(s, size, &wm, &err) == DM_OK) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_text.h"
 #include "query_args.h"
 #include "adapters/db/search_sql.h"
 #include "domain/search_query.h"
@@ -37,14 +38,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 8192)
         return 0;
-    char *buf = malloc(size + 1);
-    memcpy(buf, data, size);
-    buf[size] = '\0';
-    const char *keys[80], *vals[80];
-    int n = query_split(buf, keys, vals, 80);
+    char *buf = NULL;
     struct dm_search_query q;
-    struct dm_sq_error e;
-    if (dm_search_query_parse(keys, vals, n, &q, &e) == DM_OK) {
+    if (query_parse(data, size, &q, &buf) == DM_OK) {
         struct dm_sql s;
         dm_sql_init(&s);
         if (dm_search_build_page_sql(&q, &s) == DM_OK && s.n > 0)
@@ -56,9 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         dm_sql_free(&s);
     }
     /* The cursor decoder on the raw input. */
-    char *raw = malloc(size + 1);
-    memcpy(raw, data, size);
-    raw[size] = '\0';
+    char *raw = fuzz_text(data, size);
     enum dm_sq_sort so;
     bool desc;
     char key[DM_SQ_KEY_MAX], id[DM_UUID_LEN];

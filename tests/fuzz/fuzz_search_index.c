@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_text.h"
 #include "query_args.h"
 #include "search_ref.h"
 
@@ -26,14 +27,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size > 4096)
         return 0;
-    char *buf = malloc(size + 1);
-    memcpy(buf, data, size);
-    buf[size] = '\0';
-    const char *keys[80], *vals[80];
-    int n = query_split(buf, keys, vals, 80);
+    char *buf = NULL;
     struct dm_search_query q;
-    struct dm_sq_error e;
-    if (dm_search_query_parse(keys, vals, n, &q, &e) == DM_OK) {
+    if (query_parse(data, size, &q, &buf) == DM_OK) {
         struct dm_search_index_view *v = dm_search_index_acquire(ix);
         struct dm_buf out;
         dm_buf_init(&out, 64 * 1024 * 1024);

@@ -1,13 +1,17 @@
 /*
  * query_args.h - for the fuzz drivers that take a raw query string: split "k=v&k[]=v..." in
- * place and percent/'+'-decode each part like the HTTP server does. Header-only.
+ * place and percent/'+'-decode each part like the HTTP server does, and parse the pairs as
+ * search parameters (query_parse). Header-only.
  */
 #ifndef DM_TESTS_FUZZ_QUERY_ARGS_H
 #define DM_TESTS_FUZZ_QUERY_ARGS_H
 
+#include <stdint.h>
 #include <string.h>
 
 #include "core/text.h"
+#include "domain/search_query.h"
+#include "fuzz_text.h"
 
 /* In-place percent and '+' decoding; stops at an encoded NUL (as a C string would). */
 static void query_decode(char *s)
@@ -48,6 +52,19 @@ static int query_split(char *buf, const char **keys, const char **vals, int max)
         p = amp ? amp + 1 : NULL;
     }
     return n;
+}
+
+/* The fuzz input as a query string (at most 80 pairs) parsed as search parameters into q
+ * (dm_search_query_parse's result). *text is the decoded copy q's values were read from: the
+ * caller frees it, whatever the result. */
+static enum dm_err query_parse(const uint8_t *data, size_t size, struct dm_search_query *q,
+                               char **text)
+{
+    const char *keys[80], *vals[80];
+    *text = fuzz_text(data, size);
+    int n = query_split(*text, keys, vals, 80);
+    struct dm_sq_error e;
+    return dm_search_query_parse(keys, vals, n, q, &e);
 }
 
 #endif
