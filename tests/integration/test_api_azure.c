@@ -12,7 +12,6 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +25,6 @@
 #include "core/crypto.h"
 #include "core/json.h"
 #include "core/timeutil.h"
-
-extern char **environ;
 
 #define MAXREC 16
 struct rec {
@@ -173,22 +170,8 @@ static void test_azure_trigger(void **state)
                            "HMAC_SECRETS={}",
                            "LOG_LEVEL=warn",
                            NULL};
-    int n = 0;
-    while (environ[n])
-        n++;
-    char **envp = calloc((size_t)n + 16, sizeof(char *));
-    int k = 0;
-    for (int i = 0; i < n; i++)
-        if (strncmp(environ[i], "DATABASE_", 9) && strncmp(environ[i], "AZURE_", 6) &&
-            strncmp(environ[i], "PORT=", 5) && strncmp(environ[i], "IDENTITY_", 9))
-            envp[k++] = environ[i];
-    for (int i = 0; extra[i]; i++)
-        envp[k++] = (char *)extra[i];
-    envp[k] = NULL;
-    char *argv[] = {(char *)dm_test_bin(), "api", NULL};
-    pid_t pid;
-    assert_int_equal(posix_spawn(&pid, dm_test_bin(), NULL, NULL, argv, envp), 0);
-    free(envp);
+    const char *drop[] = {"DATABASE_", "AZURE_", "PORT=", "IDENTITY_", NULL};
+    pid_t pid = dm_test_spawn("api", drop, extra);
 
     char base[64];
     snprintf(base, sizeof(base), "http://127.0.0.1:%d", aport);

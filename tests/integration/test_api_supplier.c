@@ -18,7 +18,6 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +31,6 @@
 #include "core/crypto.h"
 #include "core/json.h"
 #include "core/timeutil.h"
-
-extern char **environ;
 
 #define HOLDS 32       /* in flight at once: API_SUPPLIER_CONCURRENCY, 4 per key x 8 keys */
 #define KEYS 9         /* 8 with 4 holds each, one more for the saturated pool */
@@ -210,21 +207,8 @@ static int setup(void **state)
                            "HMAC_SECRETS={}",
                            "LOG_LEVEL=warn",
                            NULL};
-    int n = 0;
-    while (environ[n])
-        n++;
-    char **envp = calloc((size_t)n + 20, sizeof(char *));
-    int k = 0;
-    for (int i = 0; i < n; i++)
-        if (strncmp(environ[i], "DATABASE_", 9) && strncmp(environ[i], "NIVODA_", 7) &&
-            strncmp(environ[i], "API_", 4) && strncmp(environ[i], "PORT=", 5))
-            envp[k++] = environ[i];
-    for (int i = 0; extra[i]; i++)
-        envp[k++] = (char *)extra[i];
-    envp[k] = NULL;
-    char *argv[] = {(char *)dm_test_bin(), "api", NULL};
-    assert_int_equal(posix_spawn(&S.api, dm_test_bin(), NULL, NULL, argv, envp), 0);
-    free(envp);
+    const char *drop[] = {"DATABASE_", "NIVODA_", "API_", "PORT=", NULL};
+    S.api = dm_test_spawn("api", drop, extra);
     int64_t deadline = dm_mono_ms() + 30000;
     while (call("GET", "/health", NULL, 2000, NULL, 0) != 200) {
         assert_true(dm_mono_ms() < deadline);

@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
+#include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,4 +131,36 @@ int dm_test_free_port(void)
     assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
     close(fd);
     return ntohs(a.sin_port);
+}
+
+extern char **environ;
+
+static bool dropped(const char *var, const char *const *drop)
+{
+    for (size_t i = 0; drop[i]; i++)
+        if (!strncmp(var, drop[i], strlen(drop[i])))
+            return true;
+    return false;
+}
+
+int dm_test_spawn(const char *cmd, const char *const *drop, const char *const *extra)
+{
+    size_t n = 0, m = 0, k = 0;
+    while (environ[n])
+        n++;
+    while (extra[m])
+        m++;
+    char **envp = calloc(n + m + 1, sizeof(char *));
+    assert_non_null(envp);
+    for (size_t i = 0; i < n; i++)
+        if (!dropped(environ[i], drop))
+            envp[k++] = environ[i];
+    for (size_t i = 0; i < m; i++)
+        envp[k++] = (char *)extra[i];
+    envp[k] = NULL;
+    char *argv[] = {(char *)dm_test_bin(), (char *)cmd, NULL};
+    pid_t pid = 0;
+    assert_int_equal(posix_spawn(&pid, dm_test_bin(), NULL, NULL, argv, envp), 0);
+    free(envp);
+    return (int)pid;
 }

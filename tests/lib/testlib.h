@@ -21,6 +21,12 @@ const char *dm_test_bin(void);
 /* A TCP port on 127.0.0.1 free now (the kernel picks it); fails the test when none is. */
 int dm_test_free_port(void);
 
+/* Starts the binary under test as `diamond cmd` in this process's environment without the
+ * variables that begin with one of drop (NULL-terminated prefixes: "DATABASE_", "PORT=") and with
+ * extra ("NAME=value", NULL-terminated) added; returns its pid. Fails the test when it cannot
+ * start. */
+int dm_test_spawn(const char *cmd, const char *const *drop, const char *const *extra);
+
 struct dm_db;
 /* Run sql (no parameters) on db; fails the test with the statement and the error otherwise. */
 void dm_test_exec(struct dm_db *db, const char *sql);
