@@ -88,6 +88,18 @@ check "with a count" [ "$n_out" -gt 0 ]
 curl -s -X POST -d '{"reset":true}' "$URL_f/admin/faults" >/dev/null
 gql "$URL_f" "$(count_body "$tf" '{"dollar_value":{"from":1500,"to":1600}}')" >/dev/null
 check_eq "faults cleared live" 200 "$(cat "$T/status")"
+# Range filters {from, to}: each bound read by its type, one-element array form, exact refusals.
+err_of() { gql "$URL_f" "$(count_body "$tf" "$1")" | jq -r '.errors[0].message'; }
+check_eq "a price range as a one-element array counts the same" "$n_out" \
+    "$(gql "$URL_f" "$(count_body "$tf" '{"dollar_value":[{"from":3000,"to":9000}]}')" | jq .data.as.diamonds_by_query_count)"
+check_eq "a range field other than from/to is refused" "DiamondQuery.dollar_value has an unknown field." \
+    "$(err_of '{"dollar_value":{"from":1,"upto":2}}')"
+check_eq "a price bound that is not a number is refused" "DiamondQuery.dollar_value bounds must be numbers." \
+    "$(err_of '{"dollar_value":{"from":"cheap"}}')"
+check_eq "a time bound that is not ISO-8601 is refused" "DiamondQuery.updated bounds must be ISO-8601 date-times." \
+    "$(err_of '{"updated":{"from":"yesterday"}}')"
+check_eq "a range that is not an object is refused" "DiamondQuery.updated must be an object {from, to}." \
+    "$(err_of '{"updated":5}')"
 check "stats count the injected faults" [ "$(curl -s "$URL_f/admin/stats" | jq .faults.error)" -ge 1 ]
 
 spawn_sim g --seed 1 --count 100 --token-ttl 2

@@ -40,6 +40,10 @@ static void test_pair_errors(void **state)
         {"{ a(x: \"\\q\") }", "Syntax Error: Invalid character escape sequence."},
         {"{ a(x: \"\\u12g4\") }", "Syntax Error: Invalid Unicode escape sequence."},
         {"{ a(x: \"\\u12", "Syntax Error: Invalid Unicode escape sequence."},
+        {"{ a(x: 12345678901234567890) }", "Int cannot represent a value this large."},
+        {"{ a(x: 123456789012345678901234567890123) }", "Int cannot represent a value this large."},
+        {"{ a(x: 1.00000000000000000000000000000000000000000000000000000000000000000) }",
+         "Float literal too long."},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct dm_gql_doc *doc = NULL;
