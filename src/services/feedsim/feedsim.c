@@ -187,11 +187,11 @@ static bool num_of(const json_t *v, double *out)
     return true;
 }
 
-/* Range object {from, to} (either optional) of numbers. */
-static const char *range_num(const json_t *o, double *from, double *to)
+/* A range object {from, to} (either optional, null as absent): each present bound read by
+ * `bound` into *from or *to (of the bound's type). Returns an error text, or NULL. */
+static const char *range_of(const json_t *o, const char *(*bound)(const json_t *v, void *out),
+                            void *from, void *to)
 {
-    if (json_is_array(o) && json_array_size(o) == 1)
-        o = json_array_get(o, 0);
     if (!json_is_object(o))
         return "must be an object {from, to}";
     const char *k;
@@ -202,38 +202,36 @@ static const char *range_num(const json_t *o, double *from, double *to)
             return "has an unknown field";
         if (json_is_null(v))
             continue;
-        double d;
-        if (!num_of(v, &d))
-            return "bounds must be numbers";
-        if (!strcmp(k, "from"))
-            *from = d;
-        else
-            *to = d;
+        const char *bad = bound(v, !strcmp(k, "from") ? from : to);
+        if (bad)
+            return bad;
     }
     return NULL;
 }
 
+static const char *num_bound(const json_t *v, void *out)
+{
+    return num_of(v, out) ? NULL : "bounds must be numbers";
+}
+
+static const char *time_bound(const json_t *v, void *out)
+{
+    if (!json_is_string(v) || dm_time_parse(json_string_value(v), out) != DM_OK)
+        return "bounds must be ISO-8601 date-times";
+    return NULL;
+}
+
+/* Range of numbers (also as a one-element array of the range object). */
+static const char *range_num(const json_t *o, double *from, double *to)
+{
+    if (json_is_array(o) && json_array_size(o) == 1)
+        o = json_array_get(o, 0);
+    return range_of(o, num_bound, from, to);
+}
+
 static const char *range_time(const json_t *o, int64_t *from, int64_t *to)
 {
-    if (!json_is_object(o))
-        return "must be an object {from, to}";
-    const char *k;
-    const json_t *v;
-    json_object_foreach((json_t *)o, k, v)
-    {
-        if (strcmp(k, "from") != 0 && strcmp(k, "to") != 0)
-            return "has an unknown field";
-        if (json_is_null(v))
-            continue;
-        int64_t ms;
-        if (!json_is_string(v) || dm_time_parse(json_string_value(v), &ms) != DM_OK)
-            return "bounds must be ISO-8601 date-times";
-        if (!strcmp(k, "from"))
-            *from = ms;
-        else
-            *to = ms;
-    }
-    return NULL;
+    return range_of(o, time_bound, from, to);
 }
 
 /* Fill f from a DiamondQuery value; on error writes a message and returns false. */

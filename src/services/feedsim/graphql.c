@@ -329,6 +329,18 @@ static char *take_name(struct parser *p)
     return n;
 }
 
+/* The current token's text as a C string in buf (a number literal); false when it does not
+ * fit. */
+static bool token_text(const struct parser *p, char *buf, size_t size)
+{
+    size_t n = p->tend - p->tstart;
+    if (n >= size)
+        return false;
+    memcpy(buf, p->s + p->tstart, n);
+    buf[n] = '\0';
+    return true;
+}
+
 static bool count_node(struct parser *p)
 {
     if (++p->nodes > MAX_NODES) {
@@ -440,13 +452,10 @@ static json_t *parse_value(struct parser *p, bool is_const, int depth)
     switch (p->t) {
     case T_INT: {
         char buf[32];
-        size_t n = p->tend - p->tstart;
-        if (n >= sizeof(buf)) {
+        if (!token_text(p, buf, sizeof(buf))) {
             fail(p, "Int cannot represent a value this large.");
             return NULL;
         }
-        memcpy(buf, p->s + p->tstart, n);
-        buf[n] = '\0';
         char *end;
         errno = 0;
         long long x = strtoll(buf, &end, 10);
@@ -459,13 +468,10 @@ static json_t *parse_value(struct parser *p, bool is_const, int depth)
     }
     case T_FLOAT: {
         char buf[64];
-        size_t n = p->tend - p->tstart;
-        if (n >= sizeof(buf)) {
+        if (!token_text(p, buf, sizeof(buf))) {
             fail(p, "Float literal too long.");
             return NULL;
         }
-        memcpy(buf, p->s + p->tstart, n);
-        buf[n] = '\0';
         double d = strtod(buf, NULL);
         if (!(d == d) || d > 1e300 || d < -1e300) {
             fail(p, "Float cannot represent this value.");
