@@ -1,6 +1,8 @@
 /* test_core.c - table-driven tests of the core library: buffers, numbers, time, crypto, JSON. */
 #include "testlib.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -262,6 +264,30 @@ static void test_deadline_after(void **state)
     assert_true(r.tv_sec > 1700000000); /* the wall clock, not the monotonic one */
 }
 
+/* dm_mono_us is dm_mono_ms's clock in microseconds; a condition variable from
+ * dm_cond_init_monotonic times out at a dm_deadline_after(CLOCK_MONOTONIC, ...) deadline (on
+ * the realtime clock that deadline lies decades in the past and the wait would return at once). */
+static void test_monotonic_us_and_cond(void **state)
+{
+    (void)state;
+    int64_t ms0 = dm_mono_ms(), us = dm_mono_us(), ms1 = dm_mono_ms();
+    assert_true(us / 1000 >= ms0 && us / 1000 <= ms1);
+    assert_true(dm_mono_us() >= us);
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv;
+    dm_cond_init_monotonic(&cv);
+    pthread_mutex_lock(&mu);
+    int64_t t0 = dm_mono_us();
+    struct timespec d = dm_deadline_after(CLOCK_MONOTONIC, 50);
+    int rc = 0;
+    while (rc == 0) /* a spurious wake-up waits again */
+        rc = pthread_cond_timedwait(&cv, &mu, &d);
+    pthread_mutex_unlock(&mu);
+    assert_int_equal(rc, ETIMEDOUT);
+    assert_true(dm_mono_us() - t0 >= 50000);
+    pthread_cond_destroy(&cv);
+}
+
 /* Civil dates and day numbers: known points, and a round trip over 2,000 years either side
  * of 1970 (leap years, centuries and negative days included). */
 static void test_civil_days(void **state)
@@ -285,6 +311,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_civil_days),
         cmocka_unit_test(test_deadline_after),
+        cmocka_unit_test(test_monotonic_us_and_cond),
         cmocka_unit_test(test_buf_bounded),
         cmocka_unit_test(test_parse_int),
         cmocka_unit_test(test_parse_double_bool),
