@@ -38,13 +38,6 @@ static struct dm_nivoda *client;
 
 #define MAX_SAMPLES 200000
 
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 struct counters {
     int64_t pages, errors, bytes;
     int64_t *lat_us; /* per-request latency samples */
@@ -54,7 +47,7 @@ struct counters {
 static void sample(struct counters *c, int64_t t0_us)
 {
     if (c->nlat < MAX_SAMPLES)
-        c->lat_us[c->nlat++] = mono_us() - t0_us;
+        c->lat_us[c->nlat++] = dm_mono_us() - t0_us;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -123,7 +116,7 @@ static void *sim_worker(void *p)
                  (long long)off);
         struct dm_http_response resp;
         struct dm_error err = {0};
-        int64_t t0 = mono_us();
+        int64_t t0 = dm_mono_us();
         enum dm_err e = post(body, &resp, &err);
         sample(c, t0);
         if (e == DM_OK && resp.status == 200 && resp.body.len > 1000) {
@@ -150,7 +143,7 @@ static void *client_worker(void *p)
         struct dm_feed_query q = {.price_from = bands[b], .price_to = bands[b + 1] - 1};
         struct dm_feed_page page;
         struct dm_error err = {0};
-        int64_t t0 = mono_us();
+        int64_t t0 = dm_mono_us();
         enum dm_err e = dm_nivoda_search(client, &q, off, 50, &page, &err);
         sample(c, t0);
         if (e == DM_OK) {

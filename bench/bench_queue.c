@@ -22,13 +22,6 @@
 #define CONSUMERS 4
 #define BATCH 100
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 struct shared {
     struct dm_queue *q;
     int total;
@@ -61,7 +54,7 @@ static int throughput(struct dm_queue *q, int n, double *per_s)
 {
     struct shared s = {.q = q, .total = n};
     pthread_t th[CONSUMERS];
-    int64_t t0 = now_us();
+    int64_t t0 = dm_mono_us();
     for (int i = 0; i < CONSUMERS; i++)
         pthread_create(&th[i], NULL, consumer, &s);
     char ids[BATCH][48];
@@ -87,7 +80,7 @@ static int throughput(struct dm_queue *q, int n, double *per_s)
     }
     for (int i = 0; i < CONSUMERS; i++)
         pthread_join(th[i], NULL);
-    int64_t us = now_us() - t0;
+    int64_t us = dm_mono_us() - t0;
     *per_s = (double)n * 1e6 / (double)us;
     fprintf(stderr, "throughput: %d messages in %.2f s = %.0f msgs/s (%d errors)\n", n,
             (double)us / 1e6, *per_s, atomic_load(&s.errors));
@@ -110,7 +103,7 @@ static void *lat_consumer(void *arg)
         struct dm_error err = {0};
         atomic_store(&l->waiting, 1);
         enum dm_err e = dm_queue_receive(l->q, DM_Q_CONSOLIDATE, 5000, &m, &err);
-        int64_t t = now_us();
+        int64_t t = dm_mono_us();
         atomic_store(&l->waiting, 0);
         if (e != DM_OK || m == NULL)
             continue;
@@ -151,7 +144,7 @@ static int latency(struct dm_queue *q, int n, double *p50, double *p99)
         snprintf(body, sizeof(body), "%d", i);
         struct dm_queue_out m = {.id = id, .body = body};
         struct dm_error err = {0};
-        sent_us[i] = now_us();
+        sent_us[i] = dm_mono_us();
         if (dm_queue_send(q, DM_Q_CONSOLIDATE, &m, &err) != DM_OK) {
             fprintf(stderr, "send: %s\n", err.message);
             rc = 1;

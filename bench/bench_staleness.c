@@ -31,6 +31,7 @@
 #include "adapters/db/db.h"
 #include "adapters/http/client.h"
 #include "core/log.h"
+#include "core/timeutil.h"
 
 #define MAX_SAMPLES 100000
 #define DRAIN_S 60
@@ -54,13 +55,6 @@ struct shared {
     atomic_long searches;
 };
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void sleep_us(int64_t us)
 {
     if (us <= 0)
@@ -79,9 +73,9 @@ static void *committer(void *arg)
         atomic_store(&sh->writing, false);
         return NULL;
     }
-    int64_t next = now_us();
+    int64_t next = dm_mono_us();
     for (int seq = 0; seq < MAX_SAMPLES && access(sh->stop_file, F_OK) != 0; seq++) {
-        sleep_us(next - now_us());
+        sleep_us(next - dm_mono_us());
         next += (int64_t)sh->interval_ms * 1000;
         struct sample smp = {.probe = seq % sh->probes};
         /* 100.00 + seq / 100: unique per commit, never a probe's starting value (10 + k). */
@@ -97,7 +91,7 @@ static void *committer(void *arg)
             fprintf(stderr, "staleness: probe update failed: %s\n", err.message);
             continue;
         }
-        smp.commit_us = now_us();
+        smp.commit_us = dm_mono_us();
         pthread_mutex_lock(&sh->mu);
         sh->s[sh->n++] = smp;
         pthread_mutex_unlock(&sh->mu);
@@ -147,12 +141,12 @@ static void *poller(void *arg)
             if (r < 0)
                 atomic_fetch_add(&sh->search_errors, 1);
             else if (r == 1)
-                sh->s[i].seen_us = now_us();
+                sh->s[i].seen_us = dm_mono_us();
         }
         if (!atomic_load(&sh->writing)) {
             if (drain_until == 0)
-                drain_until = now_us() + (int64_t)DRAIN_S * 1000000;
-            if (pending == 0 || now_us() > drain_until)
+                drain_until = dm_mono_us() + (int64_t)DRAIN_S * 1000000;
+            if (pending == 0 || dm_mono_us() > drain_until)
                 break;
         }
         sleep_us(2000);

@@ -188,11 +188,7 @@ static struct dm_queue *fake_open(void)
         q->settings[i] = *dm_queue_settings((enum dm_queue_name)i);
     struct fake *f = dm_xcalloc(1, sizeof(*f));
     pthread_mutex_init(&f->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&f->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    dm_cond_init_monotonic(&f->cv);
     f->lock_lost = -1;
     q->ops = &fake_ops;
     q->impl = f;

@@ -373,9 +373,7 @@ static void limit_ip(const struct api_call *c, char *out, size_t size)
 /* Accounting and the request's log line. */
 static void finish(struct api_call *c)
 {
-    struct timespec ts1;
-    clock_gettime(CLOCK_MONOTONIC, &ts1);
-    int64_t dur_us = ts1.tv_sec * 1000000LL + ts1.tv_nsec / 1000 - c->started_us;
+    int64_t dur_us = dm_mono_us() - c->started_us;
     if (c->resp->status == 0)
         c->resp->status = 200;
     api_stats_record(c->api, c->resp->status, dur_us);
@@ -434,11 +432,9 @@ static bool defer_supplier_call(struct api_call *c, const struct api_route *rout
 void api_handle(void *ctx, const struct dm_http_req *req, struct dm_http_resp *resp)
 {
     struct dm_api *api = ctx;
-    struct timespec ts0;
-    clock_gettime(CLOCK_MONOTONIC, &ts0);
     struct api_call c;
     memset(&c, 0, sizeof(c));
-    c.started_us = ts0.tv_sec * 1000000LL + ts0.tv_nsec / 1000;
+    c.started_us = dm_mono_us();
     c.api = api;
     c.req = req;
     c.resp = resp;

@@ -167,11 +167,7 @@ struct api_respcache *api_respcache_new(int ttl_ms)
 {
     struct api_respcache *rc = dm_xcalloc(1, sizeof(*rc));
     pthread_mutex_init(&rc->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&rc->wake, &ca);
-    pthread_condattr_destroy(&ca);
+    dm_cond_init_monotonic(&rc->wake);
     rc->ttl_ms = ttl_ms;
     rc->now_ms = dm_mono_ms;
     return rc;
