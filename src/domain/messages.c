@@ -137,17 +137,30 @@ static enum dm_err get_partition(json_t *o, char out[DM_PARTITION_ID_MAX], struc
     return DM_OK;
 }
 
+/* A message of this type with its runId and traceId (every message has both) read into run_id
+ * and trace_id: the object (the caller decrefs it), *e DM_OK or the id's problem. NULL when
+ * text is not a JSON object of this type (err says why). */
+static json_t *parse_head(const char *text, size_t len, const char *type, char run_id[DM_UUID_LEN],
+                          char trace_id[DM_UUID_LEN], enum dm_err *e, struct dm_error *err)
+{
+    json_t *o = parse_typed(text, len, type, err);
+    if (o == NULL)
+        return NULL;
+    *e = get_uuid(o, "runId", run_id, err);
+    if (*e == DM_OK)
+        *e = get_uuid(o, "traceId", trace_id, err);
+    return o;
+}
+
 enum dm_err dm_work_item_parse(const char *text, size_t len, struct dm_work_item *m,
                                struct dm_error *err)
 {
     memset(m, 0, sizeof(*m));
-    json_t *o = parse_typed(text, len, "WORK_ITEM", err);
+    enum dm_err e = DM_OK;
+    json_t *o = parse_head(text, len, "WORK_ITEM", m->run_id, m->trace_id, &e, err);
     if (o == NULL)
         return DM_ERR_INVALID;
     int64_t limit = 0, attempt = 0;
-    enum dm_err e = get_uuid(o, "runId", m->run_id, err);
-    if (e == DM_OK)
-        e = get_uuid(o, "traceId", m->trace_id, err);
     if (e == DM_OK)
         e = get_partition(o, m->partition_id, err);
     if (e == DM_OK)
@@ -184,12 +197,10 @@ enum dm_err dm_work_done_parse(const char *text, size_t len, struct dm_work_done
                                struct dm_error *err)
 {
     memset(m, 0, sizeof(*m));
-    json_t *o = parse_typed(text, len, "WORK_DONE", err);
+    enum dm_err e = DM_OK;
+    json_t *o = parse_head(text, len, "WORK_DONE", m->run_id, m->trace_id, &e, err);
     if (o == NULL)
         return DM_ERR_INVALID;
-    enum dm_err e = get_uuid(o, "runId", m->run_id, err);
-    if (e == DM_OK)
-        e = get_uuid(o, "traceId", m->trace_id, err);
     if (e == DM_OK)
         e = get_partition(o, m->partition_id, err);
     if (e == DM_OK)
@@ -223,12 +234,10 @@ enum dm_err dm_consolidate_parse(const char *text, size_t len, struct dm_consoli
                                  struct dm_error *err)
 {
     memset(m, 0, sizeof(*m));
-    json_t *o = parse_typed(text, len, "CONSOLIDATE", err);
+    enum dm_err e = DM_OK;
+    json_t *o = parse_head(text, len, "CONSOLIDATE", m->run_id, m->trace_id, &e, err);
     if (o == NULL)
         return DM_ERR_INVALID;
-    enum dm_err e = get_uuid(o, "runId", m->run_id, err);
-    if (e == DM_OK)
-        e = get_uuid(o, "traceId", m->trace_id, err);
     if (e == DM_OK) {
         json_t *f = json_object_get(o, "force");
         if (f == NULL || json_is_null(f))
