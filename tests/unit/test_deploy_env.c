@@ -94,6 +94,19 @@ static void clear_config_env(void)
         unsetenv(*n);
 }
 
+/* dm_config_load for service from the environment as the service starts (with the app's
+ * checks); *errs (malloc'd, the caller frees it) holds what it reported. */
+static enum dm_err load_config(unsigned service, struct dm_config *cfg, char **errs)
+{
+    size_t len = 0;
+    *errs = NULL;
+    FILE *f = open_memstream(errs, &len);
+    assert_non_null(f);
+    enum dm_err e = dm_config_load(cfg, service, dm_app_config_checks(), f);
+    fclose(f);
+    return e;
+}
+
 static void test_seed_names_are_read(void **state)
 {
     json_t *env = seed_env();
@@ -133,11 +146,8 @@ static void test_seed_environment_starts_each_service(void **state)
         if (containers[c].service == DM_SVC_DASHBOARD)
             setenv("PORT", "80", 1); /* set by docker/dashboard.Dockerfile */
         char *errs = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&errs, &len);
         struct dm_config cfg;
-        enum dm_err e = dm_config_load(&cfg, containers[c].service, dm_app_config_checks(), f);
-        fclose(f);
+        enum dm_err e = load_config(containers[c].service, &cfg, &errs);
         if (e != DM_OK)
             fail_msg("%s container with the seed's variables does not start:\n%s",
                      containers[c].name, errs);
@@ -226,11 +236,8 @@ static void test_least_privilege_environment_starts_each_service(void **state)
             setenv(qvars[q].queue_var, cs, 1);
         }
         char *errs = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&errs, &len);
         struct dm_config cfg;
-        enum dm_err e = dm_config_load(&cfg, containers[c].service, dm_app_config_checks(), f);
-        fclose(f);
+        enum dm_err e = load_config(containers[c].service, &cfg, &errs);
         if (e != DM_OK)
             fail_msg("%s container with least-privilege variables does not start:\n%s", app, errs);
         assert_string_equal(cfg.queue_backend, "servicebus");
@@ -262,11 +269,8 @@ static void test_missing_required_is_reported(void **state)
     setenv("NIVODA_USERNAME", "u", 1);
     setenv("NIVODA_PASSWORD", "p", 1);
     char *errs = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&errs, &len);
     struct dm_config cfg;
-    enum dm_err e = dm_config_load(&cfg, DM_SVC_WORKER, dm_app_config_checks(), f);
-    fclose(f);
+    enum dm_err e = load_config(DM_SVC_WORKER, &cfg, &errs);
     assert_int_equal(e, DM_ERR_INVALID);
     assert_non_null(strstr(errs, "NIVODA_ENDPOINT"));
     free(errs);
