@@ -72,15 +72,22 @@ CPID=$!
 wait_run() { wait_run_completed "$1" 900 "$dir/consolidator.log"; }
 rate() { q "SELECT round(stats_processed * 1000.0 / greatest(consolidation_duration_ms, 1)) FROM run_metadata WHERE run_id = '$1'"; }
 secs() { q "SELECT round(consolidation_duration_ms / 1000.0, 2) FROM run_metadata WHERE run_id = '$1'"; }
+# consolidate_run RUN: the workers finish RUN, its CONSOLIDATE is sent, and it completes; sets
+# PG_US and CS_US (CPU per stone of PostgreSQL and of the consolidator meanwhile) and SECS.
+consolidate_run() {
+    local p0 c0
+    q "SELECT dm_test.finish_run('$1')" >/dev/null
+    p0=$(pg_cpu); c0=$(proc_cpu "$CPID")
+    "$DIAMOND_BIN" consolidate "$1" >/dev/null
+    wait_run "$1"
+    read -r PG_US CS_US <<<"$(per_stone "$p0" "$(pg_cpu)" "$c0" "$(proc_cpu "$CPID")" "$N")"
+    SECS=$(secs "$1")
+}
 
 # 1. Into an empty catalogue.
-q "SELECT dm_test.finish_run('$R1')" >/dev/null
-P0=$(pg_cpu); C0=$(proc_cpu "$CPID")
-"$DIAMOND_BIN" consolidate "$R1" >/dev/null
-wait_run "$R1"
-read -r EMPTY_PG_US EMPTY_CS_US <<<"$(per_stone "$P0" "$(pg_cpu)" "$C0" "$(proc_cpu "$CPID")" "$N")"
+consolidate_run "$R1"
+EMPTY_PG_US=$PG_US EMPTY_CS_US=$CS_US EMPTY_S=$SECS
 EMPTY_RATE=$(rate "$R1")
-EMPTY_S=$(secs "$R1")
 [ "$(q "SELECT stats_new FROM run_metadata WHERE run_id = '$R1'")" = "$N" ] || { echo "not all rows new" >&2; exit 1; }
 echo "consolidate: empty catalogue: $N stones in $EMPTY_S s = $EMPTY_RATE stones/s (CPU per stone: PostgreSQL $EMPTY_PG_US us, consolidator $EMPTY_CS_US us)"
 
@@ -91,13 +98,9 @@ R2=$(q "SELECT dm_test.make_run('full')")
 q "UPDATE raw_diamonds_nivoda SET consolidation_status = 'pending', last_seen_run_id = '$R2'" >/dev/null
 q "VACUUM ANALYZE raw_diamonds_nivoda" >/dev/null
 T_BEFORE=$(q "SELECT max(updated_at) FROM diamonds")
-q "SELECT dm_test.finish_run('$R2')" >/dev/null
-P0=$(pg_cpu); C0=$(proc_cpu "$CPID")
-"$DIAMOND_BIN" consolidate "$R2" >/dev/null
-wait_run "$R2"
-read -r REMAP_PG_US REMAP_CS_US <<<"$(per_stone "$P0" "$(pg_cpu)" "$C0" "$(proc_cpu "$CPID")" "$N")"
+consolidate_run "$R2"
+REMAP_PG_US=$PG_US REMAP_CS_US=$CS_US REMAP_S=$SECS
 REMAP_RATE=$(rate "$R2")
-REMAP_S=$(secs "$R2")
 REWRITTEN=$(q "SELECT count(*) FROM diamonds WHERE updated_at > '$T_BEFORE'")
 echo "consolidate: unchanged, every row re-mapped (worst case): $N stones in $REMAP_S s = $REMAP_RATE stones/s, $REWRITTEN rewritten (CPU per stone: PostgreSQL $REMAP_PG_US us, consolidator $REMAP_CS_US us)"
 
@@ -107,12 +110,8 @@ q "UPDATE raw_diamonds_nivoda SET last_seen_run_id = '$R3'" >/dev/null
 # As after phase 2's rewrite: the vacuum of the simulated ingestion's 500k-row update belongs to
 # ingestion (workers write over minutes, autovacuum keeps up), not to the consolidation timed.
 q "VACUUM ANALYZE raw_diamonds_nivoda" >/dev/null
-q "SELECT dm_test.finish_run('$R3')" >/dev/null
-P0=$(pg_cpu); C0=$(proc_cpu "$CPID")
-"$DIAMOND_BIN" consolidate "$R3" >/dev/null
-wait_run "$R3"
-read -r UNCH_PG_US UNCH_CS_US <<<"$(per_stone "$P0" "$(pg_cpu)" "$C0" "$(proc_cpu "$CPID")" "$N")"
-RUN3_S=$(secs "$R3")
+consolidate_run "$R3"
+UNCH_PG_US=$PG_US UNCH_CS_US=$CS_US RUN3_S=$SECS
 UNCH_RATE=$(q "SELECT round($N * 1000.0 / greatest(consolidation_duration_ms, 1)) FROM run_metadata WHERE run_id = '$R3'")
 echo "consolidate: unchanged full run (identical payloads stay done): $N stones current in $RUN3_S s = $UNCH_RATE stones/s (CPU per stone: PostgreSQL $UNCH_PG_US us, consolidator $UNCH_CS_US us)"
 
