@@ -25,17 +25,15 @@
 # then not written). VARIED_SEED (default 42) seeds the varied searches.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DIAMOND_BIN=${DIAMOND_BIN:-$ROOT/build/diamond}
-BENCH_OUT=${BENCH_OUT:-$(mktemp -d)}
-mkdir -p "$BENCH_OUT"
+# shellcheck disable=SC1091
+. "$ROOT/scripts/lib.sh"
+bench_env
 N=${API_BENCH_ROWS:-500000}
 DUR=${API_BENCH_DURATION:-30s}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then N=100000; DUR=10s; fi
 command -v wrk >/dev/null || { echo "api bench: wrk is not installed (scripts/install-deps)" >&2; exit 1; }
 export LOG_LEVEL=warn
 
-# shellcheck disable=SC1091
-. "$ROOT/scripts/lib.sh" # free_port
 CASES=${API_BENCH_CASES:-}
 want() { [ -z "$CASES" ] || [[ " $CASES " == *" $1 "* ]]; }
 keep=${API_BENCH_DIR:-}

@@ -18,15 +18,13 @@
 # Writes $BENCH_OUT/consolidate.json.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DIAMOND_BIN=${DIAMOND_BIN:-$ROOT/build/diamond}
-BENCH_OUT=${BENCH_OUT:-$(mktemp -d)}
-mkdir -p "$BENCH_OUT"
+# shellcheck disable=SC1091
+. "$ROOT/scripts/lib.sh"
+bench_env
 N=${CONSOL_BENCH_N:-500000}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then N=100000; fi
 export LOG_LEVEL=${LOG_LEVEL:-info}
 
-# shellcheck disable=SC1091
-. "$ROOT/scripts/lib.sh" # bench_db, wait_run_completed
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-consol.XXXXXX")
 chmod 755 "$dir"
 CPID=""

@@ -13,16 +13,14 @@
 # Writes $BENCH_OUT/feed.json.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DIAMOND_BIN=${DIAMOND_BIN:-$ROOT/build/diamond}
-DM_BUILD_DIR=${DM_BUILD_DIR:-$ROOT/build}
-BENCH_OUT=${BENCH_OUT:-$(mktemp -d)}
-mkdir -p "$BENCH_OUT"
+# shellcheck disable=SC1091
+. "$ROOT/scripts/lib.sh"
+bench_env
 export LOG_LEVEL=warn
 COUNT=1000000
 SECS=10
 if [ "${BENCH_QUICK:-0}" = 1 ]; then SECS=4; fi
 
-. "$ROOT/scripts/lib.sh"
 work_dir bench-feed
 
 # start_sim LOGNAME ARGS... : start a simulator on an ephemeral port; sets SIM_PID and SIM_URL.

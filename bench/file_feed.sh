@@ -20,10 +20,9 @@
 # Writes $BENCH_OUT/file_feed.json.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DM_BUILD_DIR=${DM_BUILD_DIR:-$ROOT/build}
-BENCH_OUT=${BENCH_OUT:-$(mktemp -d)}
-mkdir -p "$BENCH_OUT"
+# shellcheck disable=SC1091
 . "$ROOT/scripts/lib.sh"
+bench_env
 ROWS=500000
 if [ "${BENCH_QUICK:-0}" = 1 ]; then ROWS=100000; fi
 ROWS=${FILE_FEED_ROWS:-$ROWS}

@@ -13,9 +13,9 @@
 # seed's 500,000 diamonds.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DIAMOND_BIN=${DIAMOND_BIN:-$ROOT/build/diamond}
-BENCH_OUT=${BENCH_OUT:-$(mktemp -d)}
-mkdir -p "$BENCH_OUT"
+# shellcheck disable=SC1091
+. "$ROOT/scripts/lib.sh"
+bench_env
 N=${FOOTPRINT_N:-100000}
 [ "${BENCH_QUICK:-0}" = 1 ] && N=20000
 export LOG_LEVEL=warn
@@ -23,8 +23,6 @@ export LOG_LEVEL=warn
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-footprint.XXXXXX")
 chmod 755 "$dir" # the cluster runs as the postgres user when we are root
 pids=()
-# shellcheck disable=SC1091
-. "$ROOT/scripts/lib.sh" # free_port, bench_db
 cleanup() {
     # The time(1) wrappers do not forward signals: stop their children.
     for p in "${pids[@]}"; do pkill -TERM -P "$p" 2>/dev/null || true; done

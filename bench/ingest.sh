@@ -12,10 +12,9 @@
 # CPU-per-stone measurements while tuning).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DIAMOND_BIN=${DIAMOND_BIN:-$ROOT/build/diamond}
-DM_BUILD_DIR=${DM_BUILD_DIR:-$(dirname "$DIAMOND_BIN")}
-BENCH_OUT=${BENCH_OUT:-$(mktemp -d)}
-mkdir -p "$BENCH_OUT"
+# shellcheck disable=SC1091
+. "$ROOT/scripts/lib.sh"
+bench_env
 N=${INGEST_STONES:-500000}
 LAT_N=40000
 CONC=${INGEST_CONCURRENCY:-8}
@@ -23,8 +22,6 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then N=100000; LAT_N=20000; fi
 export LOG_LEVEL=warn
 export NIVODA_USERNAME=sim NIVODA_PASSWORD=sim NIVODA_MAX_RPS=100000
 
-# shellcheck disable=SC1091
-. "$ROOT/scripts/lib.sh" # free_port
 wait_port() { for _ in $(seq 1 600); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 calc() { awk "BEGIN { printf \"${2:-%.6f}\", $1 }"; } # calc EXPR [FORMAT]
 peak_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }

@@ -4,17 +4,14 @@
 # (LISTEN/NOTIFY wakeups). Private cluster, cleaned up. Writes $BENCH_OUT/queue.json.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DIAMOND_BIN=${DIAMOND_BIN:-$ROOT/build/diamond}
-DM_BUILD_DIR=${DM_BUILD_DIR:-$ROOT/build}
-BENCH_OUT=${BENCH_OUT:-$(mktemp -d)}
-mkdir -p "$BENCH_OUT"
+# shellcheck disable=SC1091
+. "$ROOT/scripts/lib.sh"
+bench_env
 N=20000
 SAMPLES=200
 if [ "${BENCH_QUICK:-0}" = 1 ]; then N=5000; SAMPLES=100; fi
 export LOG_LEVEL=warn
 
-# shellcheck disable=SC1091
-. "$ROOT/scripts/lib.sh" # bench_db
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-queue.XXXXXX")
 chmod 755 "$dir" # the cluster runs as the postgres user when we are root
 cleanup() { "$DIAMOND_BIN" db stop --dir "$dir/pg" >/dev/null 2>&1 || true; rm -rf "$dir"; }

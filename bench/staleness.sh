@@ -17,10 +17,10 @@
 # index's load time. Writes $BENCH_OUT/staleness.json.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DIAMOND_BIN=${DIAMOND_BIN:-$ROOT/build/diamond}
+# shellcheck disable=SC1091
+. "$ROOT/scripts/lib.sh"
+bench_env
 STALE_BIN=${STALENESS_BIN:-${DM_BUILD_DIR:-$ROOT/build}/bench_staleness}
-BENCH_OUT=${BENCH_OUT:-$(mktemp -d)}
-mkdir -p "$BENCH_OUT"
 N=${STALENESS_ROWS:-500000}
 if [ "${BENCH_QUICK:-0}" = 1 ] && [ -z "${STALENESS_ROWS:-}" ]; then N=100000; fi
 PROBES=50
@@ -28,8 +28,6 @@ INTERVAL_MS=100
 [ -x "$STALE_BIN" ] || { echo "staleness: $STALE_BIN not built (cmake --build <dir> --target bench_staleness)" >&2; exit 1; }
 export LOG_LEVEL=warn
 
-# shellcheck disable=SC1091
-. "$ROOT/scripts/lib.sh" # free_port, bench_db, wait_run_completed
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-stale.XXXXXX")
 chmod 755 "$dir"
 CPID="" APID="" RPID="" SPID=""

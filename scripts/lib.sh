@@ -2,7 +2,7 @@
 # lib.sh - shell helpers shared by the scripts, the benchmarks (bench/*.sh) and the shell
 # integration tests (tests/lib/common.sh). Source it:
 #   . "$ROOT/scripts/lib.sh"
-# Gives: free_port, work_dir, bench_db, run_completed, wait_run_completed.
+# Gives: free_port, work_dir, bench_env, bench_db, run_completed, wait_run_completed.
 
 # A TCP port on 127.0.0.1 that nothing listens on now, printed; 1 when 100 tries found none.
 # Chosen from 20000-31999, below the kernel's ephemeral range (32768-), so an outgoing
@@ -14,6 +14,16 @@ free_port() {
         if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return 0; fi
     done
     return 1
+}
+
+# bench_env: a benchmark's defaults (its ROOT set first): DIAMOND_BIN (diamond in DM_BUILD_DIR,
+# else $ROOT/build/diamond), DM_BUILD_DIR (the binary's directory, where the bench programs are
+# built) and BENCH_OUT (a new temporary directory), created. bench/run exports all three.
+bench_env() {
+    DIAMOND_BIN=${DIAMOND_BIN:-${DM_BUILD_DIR:-$ROOT/build}/diamond}
+    DM_BUILD_DIR=${DM_BUILD_DIR:-$(dirname "$DIAMOND_BIN")}
+    BENCH_OUT=${BENCH_OUT:-$(mktemp -d)}
+    mkdir -p "$BENCH_OUT"
 }
 
 # work_dir NAME: a fresh temporary directory in $tmp and an empty $pids; on exit the processes
