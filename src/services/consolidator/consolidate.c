@@ -100,8 +100,9 @@ static enum dm_err refresh_listings(struct dm_db_conn *c, const struct dm_listin
     "coalesce(array_agg(listing_key), '{}')::text"
 
 static enum dm_err finalise_catalogue(struct dm_db *db, const struct dm_listing_policy *lp,
-                                      const char *run_id, const char *feed, bool removal, int64_t *removed,
-                                      int64_t *reactivated, bool *already, struct dm_error *err)
+                                      const char *run_id, const char *feed, bool removal,
+                                      int64_t *removed, int64_t *reactivated, bool *already,
+                                      struct dm_error *err)
 {
     struct dm_db_conn *c = NULL;
     PGresult *r = NULL;
@@ -338,8 +339,8 @@ static enum dm_err consolidate(struct dm_consolidator *cs, const struct dm_conso
     }
 
     bool removal = f->full && !f->capped && f->failed == 0 && f->completed == f->partitions;
-    e = finalise_catalogue(cs->db, &cs->listing, m->run_id, f->feed, removal, &removed, &reactivated,
-                           &already, err);
+    e = finalise_catalogue(cs->db, &cs->listing, m->run_id, f->feed, removal, &removed,
+                           &reactivated, &already, err);
     if (e != DM_OK || already)
         goto out; /* a peer finalised the run; this delivery's share is still logged below */
 
