@@ -187,14 +187,17 @@ FROM cmp
 $$;
 
 -- Bulk variant for large tests and benchmarks: 5,000 distinct generated items replicated under
--- the stone ids lo..hi (new rows only, pending).
+-- the stone ids lo..hi (new rows only, pending). Each replica is its own physical stone: it gets
+-- its own certificate number (3000000000 + n), as every stone of a real feed has; replicas that
+-- shared their base item's certificate would all be one listing (domain/offer.h).
 CREATE OR REPLACE FUNCTION dm_test.ingest_bulk(r uuid, lo bigint, hi bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     CREATE TABLE IF NOT EXISTS dm_test.base AS SELECT i, dm_test.item(i, 0) AS t FROM generate_series(1, 5000) i;
     INSERT INTO raw_diamonds_nivoda (supplier_stone_id, offer_id, payload, payload_hash, run_id, last_seen_run_id)
     SELECT 'stone-' || n, 'offer-' || n, x::json, encode(sha256(convert_to(x, 'UTF8')), 'hex'), r, r
-    FROM (SELECT n, replace(replace(b.t, '"stone-' || b.i || '"', '"stone-' || n || '"'),
-                            '"offer-' || b.i || '"', '"offer-' || n || '"') AS x
+    FROM (SELECT n, replace(replace(replace(b.t, '"stone-' || b.i || '"', '"stone-' || n || '"'),
+                                    '"offer-' || b.i || '"', '"offer-' || n || '"'),
+                            '"' || (1000000000 + b.i) || '"', '"' || (3000000000 + n) || '"') AS x
           FROM generate_series(lo, hi) n JOIN dm_test.base b ON b.i = 1 + n % 5000) s;
 END $$;
