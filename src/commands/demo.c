@@ -1,9 +1,15 @@
 /*
  * demo.c - `diamond demo` (make demo): the whole pipeline on this machine, end to end.
  * Starts the private PostgreSQL (./var/pg), migrates, starts the child services from one table
- * (feed simulator, worker, consolidator, API and dashboard), runs the
+ * (feed simulators, worker, consolidator, API and dashboard), runs the
  * scheduler, shows a live progress line from the database, and ends with a summary and where to
  * look next. Ctrl-C (or SIGTERM) stops everything it started. Children log to ./var/log/.
+ *
+ * Two feeds by default (issue 18): `nivoda`, the GraphQL simulator, and `acme`, a file feed: a
+ * second simulator serving a CSV whose stones are 30 % the first one's physical stones
+ * (--share-from) at its own prices. Both are ingested and consolidated into one catalogue, and
+ * the summary gives each feed's figures and the listings (one per physical stone). --feeds 1 is
+ * the single-feed demo (Nivoda only).
  *
  * Adding a service: one row in `children[]` (its name as a subcommand of this binary, its argv
  * and whether the demo waits for its port).
@@ -36,12 +42,17 @@
 
 extern char **environ;
 
+/* The file feed's simulator shares this fraction of its stones with the GraphQL one's. */
+#define DEMO_SHARE "0.3"
+
 struct demo {
     const char *var;
     int count;
-    int feed_port, api_port, dashboard_port;
+    int feeds; /* 1: Nivoda only; 2: Nivoda and the file feed acme */
+    int feed_port, file_feed_port, api_port, dashboard_port;
     char *db_url;
     char feed_url[128];
+    char file_feed_url[128];
     bool keep_running;
     const char *bind; /* where the API and the dashboard listen (--bind, default loopback) */
     char reach[64];   /* where they are reached from here: bind, or loopback for 0.0.0.0 */
@@ -53,7 +64,8 @@ struct child {
     void (*args)(const struct demo *d, char **argv, char bufs[][64]);
     int (*port)(const struct demo *d); /* TCP port to wait for, or NULL */
     pid_t pid;
-    void (*env)(const struct demo *d); /* per-child environment (PORT, ...), or NULL */
+    void (*env)(const struct demo *d);    /* per-child environment (PORT, ...), or NULL */
+    bool (*wanted)(const struct demo *d); /* NULL: always started */
 };
 
 static void feed_args(const struct demo *d, char **argv, char bufs[][64])
@@ -72,6 +84,37 @@ static void feed_args(const struct demo *d, char **argv, char bufs[][64])
 static int feed_port(const struct demo *d)
 {
     return d->feed_port;
+}
+
+/* The file feed's supplier: the same generator, another seed, sharing stones with seed 1 (the
+ * GraphQL simulator's default seed). */
+static void file_feed_args(const struct demo *d, char **argv, char bufs[][64])
+{
+    snprintf(bufs[0], 64, "%d", d->file_feed_port);
+    snprintf(bufs[1], 64, "%d", d->count);
+    int i = 0;
+    argv[i++] = "feed-sim";
+    argv[i++] = "--port";
+    argv[i++] = bufs[0];
+    argv[i++] = "--count";
+    argv[i++] = bufs[1];
+    argv[i++] = "--seed";
+    argv[i++] = "2";
+    argv[i++] = "--format";
+    argv[i++] = "csv";
+    argv[i++] = "--share-from";
+    argv[i++] = "1:" DEMO_SHARE;
+    argv[i] = NULL;
+}
+
+static int file_feed_port(const struct demo *d)
+{
+    return d->file_feed_port;
+}
+
+static bool two_feeds(const struct demo *d)
+{
+    return d->feeds == 2;
 }
 
 static void worker_args(const struct demo *d, char **argv, char bufs[][64])
@@ -137,11 +180,12 @@ static void dashboard_env(const struct demo *d)
 }
 
 static struct child children[] = {
-    {"feed-sim", feed_args, feed_port, -1, NULL},
-    {"worker", worker_args, NULL, -1, NULL},
-    {"consolidator", consolidator_args, NULL, -1, NULL},
-    {"api", api_args, api_port, -1, api_env},
-    {"dashboard", dashboard_args, dashboard_port, -1, dashboard_env},
+    {"feed-sim", feed_args, feed_port, -1, NULL, NULL},
+    {"feed-sim-acme", file_feed_args, file_feed_port, -1, NULL, two_feeds},
+    {"worker", worker_args, NULL, -1, NULL, NULL},
+    {"consolidator", consolidator_args, NULL, -1, NULL, NULL},
+    {"api", api_args, api_port, -1, api_env, NULL},
+    {"dashboard", dashboard_args, dashboard_port, -1, dashboard_env, NULL},
 };
 #define NCHILDREN (sizeof(children) / sizeof(children[0]))
 
@@ -183,6 +227,13 @@ static void set_child_env(const struct demo *d)
     setenv("NIVODA_PASSWORD", "sim", 1);
     setenv("NIVODA_MAX_RPS", "2000", 1);
     setenv("WATERMARK_DIR", wm, 1);
+    if (d->feeds == 2) {
+        setenv("FEEDS", "nivoda,acme", 1);
+        setenv("FEED_ACME_TYPE", "file", 1);
+        setenv("FEED_ACME_URL", d->file_feed_url, 1);
+    } else {
+        unsetenv("FEEDS");
+    }
     if (getenv("LOG_LEVEL") == NULL)
         setenv("LOG_LEVEL", "info", 1);
 }
@@ -292,9 +343,21 @@ static int64_t qi64(struct dm_db *db, const char *sql, const char *arg)
     return v;
 }
 
-/* The priced catalogue after the run: stones by availability, the retail price range and the
- * watermark the run left (issue 6's demo summary). */
-static void print_catalogue(struct dm_db *db, const char *run_id)
+/* One feed's run in the demo. */
+struct demo_run {
+    const char *feed;      /* feed id, or NULL in the single-feed demo (the scheduler's default) */
+    const char *what;      /* how the summary names the feed */
+    const char *raw_table; /* its raw table (a fixed name: no input reaches it) */
+    char run_id[64];
+    int64_t partitions;
+    int64_t t_run, fetch_ms;
+    double rate;
+    bool done, failed;
+};
+
+/* The priced catalogue after the runs: stones by availability, the retail price range and the
+ * watermark each run left (issue 6's demo summary). */
+static void print_catalogue(struct dm_db *db, const struct demo_run *runs, int nruns)
 {
     PGresult *r = NULL;
     if (dm_db_query(db,
@@ -319,22 +382,65 @@ static void print_catalogue(struct dm_db *db, const char *run_id)
                    PQgetvalue(r, 0, 3), PQgetvalue(r, 0, 4));
         PQclear(r);
     }
-    struct dm_run run;
-    if (dm_runs_get(db, run_id, false, &run, NULL) == DM_OK) {
-        char iso[DM_ISO_LEN];
-        dm_time_format(run.watermark_after_ms, iso);
-        printf("  watermark: %s\n", run.watermark_after_ms > 0 ? iso : "not advanced");
+    for (int i = 0; i < nruns; i++) {
+        struct dm_run run;
+        if (dm_runs_get(db, runs[i].run_id, false, &run, NULL) == DM_OK) {
+            char iso[DM_ISO_LEN];
+            dm_time_format(run.watermark_after_ms, iso);
+            /* the first feed's line as the single-feed demo prints it */
+            printf("  watermark%s%s%s: %s\n", i ? " (" : "", i ? runs[i].feed : "", i ? ")" : "",
+                   run.watermark_after_ms > 0 ? iso : "not advanced");
+        }
+        dm_run_clear(&run);
     }
-    dm_run_clear(&run);
 }
 
-/* Run the scheduler; its summary line is echoed. Returns its exit status (or -1). */
-static int run_scheduler(const struct demo *d, char *run_id, size_t run_id_size)
+/* Several feeds: the listings (one per physical stone, issue 18) and each feed's offers. */
+static void print_listings(struct dm_db *db)
+{
+    int64_t listings =
+        qi64(db, "SELECT count(*) FROM diamonds WHERE status = 'active' AND chosen", NULL);
+    if (listings < 0) {
+        printf("listings: not available (this build's catalogue has no listing columns)\n");
+        return;
+    }
+    int64_t both = qi64(db,
+                        "SELECT count(*) FROM (SELECT listing_key FROM diamonds "
+                        "WHERE status = 'active' GROUP BY 1 HAVING count(DISTINCT feed) > 1) s",
+                        NULL);
+    const char *policy = getenv("OFFER_POLICY");
+    printf("listings: %lld (one per physical stone, OFFER_POLICY %s); %lld stones offered by "
+           "more than one feed\n",
+           (long long)listings, policy && *policy ? policy : "lowest_retail", (long long)both);
+    PGresult *r = NULL;
+    if (dm_db_query(db,
+                    "SELECT feed, count(*), count(*) FILTER (WHERE chosen) FROM diamonds "
+                    "WHERE status = 'active' GROUP BY 1 ORDER BY 1",
+                    0, NULL, &r, NULL) == DM_OK) {
+        for (int i = 0; i < PQntuples(r); i++)
+            printf("  feed %-8s %s active offers, %s shown (chosen)\n", PQgetvalue(r, i, 0),
+                   PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+        PQclear(r);
+    }
+}
+
+/* Run the scheduler for one feed (NULL: its default); its lines are echoed. Returns its exit
+ * status (or -1). */
+static int run_scheduler(const struct demo *d, const char *feed, char *run_id, size_t run_id_size)
 {
     int fds[2];
     if (pipe(fds) != 0)
         return -1;
-    char *argv[] = {"scheduler", "--full", "--force", NULL};
+    char *argv[8];
+    int n = 0;
+    argv[n++] = "scheduler";
+    if (feed) {
+        argv[n++] = "--feed";
+        argv[n++] = (char *)feed;
+    }
+    argv[n++] = "--full";
+    argv[n++] = "--force";
+    argv[n] = NULL;
     pid_t pid = spawn_self(d, "scheduler", argv, fds[1]);
     close(fds[1]);
     if (pid < 0) {
@@ -344,7 +450,10 @@ static int run_scheduler(const struct demo *d, char *run_id, size_t run_id_size)
     FILE *f = fdopen(fds[0], "r");
     char line[1024];
     while (f && fgets(line, sizeof(line), f)) {
-        printf("  scheduler: %s", line);
+        if (feed)
+            printf("  scheduler (%s): %s", feed, line);
+        else
+            printf("  scheduler: %s", line);
         /* The summary line starts with "run <uuid> ". */
         if (!strncmp(line, "run ", 4) && strlen(line) > 4 + 36 && line[40] == ' ')
             snprintf(run_id, run_id_size, "%.36s", line + 4);
@@ -357,16 +466,60 @@ static int run_scheduler(const struct demo *d, char *run_id, size_t run_id_size)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* One poll of a run: updates its phase; writes its part of the progress line to out. */
+static void poll_run(struct dm_db *db, struct demo_run *ru, char *out, size_t size)
+{
+    struct dm_run run;
+    struct dm_error rerr = {0};
+    /* The run as the store sees it (-1: not readable just now, as the counts were). */
+    int64_t completed = -1, nfailed = -1, records = -1;
+    bool consolidated = false;
+    if (dm_runs_get(db, ru->run_id, false, &run, &rerr) == DM_OK) {
+        completed = run.facts.completed;
+        nfailed = run.facts.failed;
+        records = run.records;
+        consolidated = run.facts.completed_at_ms > 0 || run.facts.consolidation_completed_at_ms > 0;
+    }
+    dm_run_clear(&run);
+    int64_t now = dm_mono_ms();
+    if (ru->fetch_ms == 0 && now > ru->t_run)
+        ru->rate = (double)records * 1000.0 / (double)(now - ru->t_run);
+    const char *phase = "fetching";
+    if (completed == ru->partitions) {
+        if (ru->fetch_ms == 0)
+            ru->fetch_ms = now - ru->t_run;
+        phase = "consolidating";
+        if (consolidated)
+            ru->done = true;
+    }
+    if (completed + nfailed == ru->partitions && nfailed > 0) {
+        ru->failed = true;
+        ru->done = true;
+    }
+    if (ru->done && !ru->failed)
+        phase = "done";
+    snprintf(out, size, "%s%spartitions %lld/%lld  stones %lld  %.0f stones/s  %s%s",
+             ru->feed ? ru->feed : "", ru->feed ? ": " : "", (long long)completed,
+             (long long)ru->partitions, (long long)records, ru->rate, phase,
+             nfailed ? "  (failures)" : "");
+}
+
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: diamond demo [--count N] [--var DIR] [--keep-running] [--bind ADDR]\n\n"
-                 "Runs the pipeline end to end on this machine: private PostgreSQL in DIR/pg\n"
-                 "(default ./var), the feed simulator with N stones (default 20000), a worker\n"
-                 "and (when built) the consolidator, then one scheduler run with a live\n"
-                 "progress line. Logs in DIR/log. Ctrl-C stops everything it started.\n"
-                 "--keep-running leaves the services up after the run until Ctrl-C.\n"
-                 "--bind ADDR is the IPv4 address the API and the dashboard listen on\n"
-                 "(default 127.0.0.1, this machine only; 0.0.0.0 for every interface).\n");
+    fprintf(out,
+            "usage: diamond demo [--count N] [--feeds 1|2] [--var DIR] [--keep-running]\n"
+            "                    [--bind ADDR]\n\n"
+            "Runs the pipeline end to end on this machine: private PostgreSQL in DIR/pg\n"
+            "(default ./var), the feed simulator with N stones (default 20000), a worker\n"
+            "and (when built) the consolidator, then one scheduler run per feed with a live\n"
+            "progress line. Logs in DIR/log. Ctrl-C stops everything it started.\n"
+            "--feeds 2 (default): two suppliers, the GraphQL feed nivoda and the file feed\n"
+            "acme (a second simulator serving a CSV of N stones, " DEMO_SHARE " of them the same\n"
+            "physical stones as nivoda's at their own prices); the summary gives each feed's\n"
+            "figures and the listings, one per physical stone. --feeds 1: nivoda only.\n"
+            "--keep-running leaves the services up after the run until Ctrl-C.\n"
+            "--bind ADDR is the IPv4 address the API and the dashboard listen on\n"
+            "(default 127.0.0.1, this machine only; 0.0.0.0 for every interface).\n");
 }
 
 int dm_cmd_demo(int argc, char **argv)
@@ -375,10 +528,12 @@ int dm_cmd_demo(int argc, char **argv)
         usage(stdout);
         return DM_EXIT_OK;
     }
-    struct demo d = {.var = "./var", .count = 20000, .bind = "127.0.0.1"};
+    struct demo d = {.var = "./var", .count = 20000, .feeds = 2, .bind = "127.0.0.1"};
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--count") && i + 1 < argc &&
-            dm_parse_int(argv[i + 1], 1, 20000000, &d.count) == DM_OK) {
+        bool count = !strcmp(argv[i], "--count"), feeds = !strcmp(argv[i], "--feeds");
+        if ((count || feeds) && i + 1 < argc &&
+            dm_parse_int(argv[i + 1], 1, count ? 20000000 : 2, count ? &d.count : &d.feeds) ==
+                DM_OK) {
             i++;
         } else if (!strcmp(argv[i], "--var") && i + 1 < argc) {
             d.var = argv[++i];
@@ -409,8 +564,27 @@ int dm_cmd_demo(int argc, char **argv)
     snprintf(logdir, sizeof(logdir), "%s/log", d.var);
     mkdir(d.var, 0755);
     mkdir(logdir, 0755);
+    struct demo_run runs[2] = {
+        {.feed = NULL, .what = "", .raw_table = "raw_diamonds_nivoda"},
+        {.feed = "acme", .what = " (feed acme, CSV file)", .raw_table = "raw_diamonds_acme"},
+    };
+    int nruns = d.feeds;
+    if (nruns == 2) {
+        runs[0].feed = "nivoda";
+        runs[0].what = " (feed nivoda, GraphQL)";
+    }
 
-    /* 1. Database. */
+    /* 1. Services' environment (migrate creates each configured feed's raw table). */
+    d.feed_port = free_port();
+    d.file_feed_port = free_port();
+    d.api_port = free_port();
+    /* the dashboard's usual port */
+    d.dashboard_port = port_open(d.reach, 8080) ? free_port() : 8080;
+    snprintf(d.feed_url, sizeof(d.feed_url), "http://127.0.0.1:%d/graphql", d.feed_port);
+    snprintf(d.file_feed_url, sizeof(d.file_feed_url), "http://127.0.0.1:%d/inventory.csv",
+             d.file_feed_port);
+
+    /* 2. Database. */
     struct dm_pgcluster_opts po = {.dir = pgdir, .port = 0, .dbname = "diamond"};
     po.port = dm_pgcluster_port(&po);
     if (po.port == 0)
@@ -422,6 +596,7 @@ int dm_cmd_demo(int argc, char **argv)
         return DM_EXIT_FAIL;
     }
     d.db_url = dm_pgcluster_url(&po);
+    set_child_env(&d);
     int applied = 0;
     if (dm_db_open(d.db_url, 4, &db, &err) != DM_OK ||
         dm_migrate_apply(db, &applied, &err) != DM_OK) {
@@ -429,16 +604,24 @@ int dm_cmd_demo(int argc, char **argv)
         goto out;
     }
     printf("  database %s (%d migration%s applied)\n", d.db_url, applied, applied == 1 ? "" : "s");
+    if (d.feeds == 2) {
+        /* The feeds' raw tables: `diamond migrate` makes one per configured feed (FEEDS). */
+        char *margv[] = {"migrate", NULL};
+        pid_t mp = spawn_self(&d, "migrate", margv, -1);
+        int st = 0;
+        if (mp < 0 || waitpid(mp, &st, 0) != mp || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            fprintf(stderr,
+                    "demo: diamond migrate for FEEDS=nivoda,acme failed (see %s/migrate.log)\n",
+                    logdir);
+            goto out;
+        }
+    }
 
-    /* 2. Services. */
-    d.feed_port = free_port();
-    d.api_port = free_port();
-    /* the dashboard's usual port */
-    d.dashboard_port = port_open(d.reach, 8080) ? free_port() : 8080;
-    snprintf(d.feed_url, sizeof(d.feed_url), "http://127.0.0.1:%d/graphql", d.feed_port);
-    set_child_env(&d);
+    /* 3. Services. */
     for (size_t i = 0; i < NCHILDREN && !dm_stop_requested(); i++) {
         struct child *c = &children[i];
+        if (c->wanted && !c->wanted(&d))
+            continue;
         char *cargv[16];
         char bufs[8][64];
         c->args(&d, cargv, bufs);
@@ -450,8 +633,9 @@ int dm_cmd_demo(int argc, char **argv)
         if (c->port) {
             int port = c->port(&d);
             int64_t deadline = dm_mono_ms() + 60000;
-            /* feed-sim listens on loopback; the API and the dashboard on --bind */
-            const char *addr = c->port == feed_port ? "127.0.0.1" : d.reach;
+            /* the simulators listen on loopback; the API and the dashboard on --bind */
+            const char *addr =
+                c->port == feed_port || c->port == file_feed_port ? "127.0.0.1" : d.reach;
             while (!port_open(addr, port) && !dm_stop_requested()) {
                 if (dm_mono_ms() > deadline || dead_child()) {
                     fprintf(stderr, "demo: %s did not come up (see %s/%s.log)\n", c->name, logdir,
@@ -471,94 +655,89 @@ int dm_cmd_demo(int argc, char **argv)
                "  API key     %s   (operator, admin; paste it into the sign-in page)\n\n",
                d.reach, d.dashboard_port, d.reach, d.api_port, d.bind, key);
 
-    /* 3. One run. */
+    /* 4. One run per feed, side by side. */
     int64_t t0 = dm_mono_ms();
-    char run_id[64] = "";
-    int src = run_scheduler(&d, run_id, sizeof(run_id));
-    if (src != 0) {
-        fprintf(stderr, "demo: the scheduler failed (exit %d); see %s/scheduler.log\n", src,
-                logdir);
-        goto out;
+    for (int i = 0; i < nruns; i++) {
+        int src = run_scheduler(&d, runs[i].feed, runs[i].run_id, sizeof(runs[i].run_id));
+        if (src != 0) {
+            fprintf(stderr, "demo: the scheduler failed (exit %d); see %s/scheduler.log\n", src,
+                    logdir);
+            goto out;
+        }
+        if (runs[i].run_id[0] == '\0') {
+            printf("  no run was created (see the scheduler's message above)\n");
+            rc = DM_EXIT_OK;
+            goto out;
+        }
+        struct dm_run run;
+        struct dm_error rerr = {0};
+        if (dm_runs_get(db, runs[i].run_id, false, &run, &rerr) == DM_OK)
+            runs[i].partitions = run.facts.partitions;
+        dm_run_clear(&run);
+        runs[i].t_run = dm_mono_ms();
     }
-    if (run_id[0] == '\0') {
-        printf("  no run was created (see the scheduler's message above)\n");
-        rc = DM_EXIT_OK;
-        goto out;
-    }
-    struct dm_run run;
-    struct dm_error rerr = {0};
-    int64_t total = 0;
-    if (dm_runs_get(db, run_id, false, &run, &rerr) == DM_OK)
-        total = run.facts.partitions;
-    dm_run_clear(&run);
-    int64_t t_run = dm_mono_ms(), fetch_ms = 0;
-    double rate = 0;
-    bool done = false, failed = false;
+    bool all_done = false, failed = false;
     while (!dm_stop_requested()) {
         const char *dead = dead_child();
         if (dead) {
             fprintf(stderr, "\ndemo: %s exited unexpectedly (see %s/%s.log)\n", dead, logdir, dead);
             goto out;
         }
-        /* The run as the store sees it (-1: not readable just now, as the counts were). */
-        int64_t completed = -1, nfailed = -1, records = -1;
-        bool consolidated = false;
-        if (dm_runs_get(db, run_id, false, &run, &rerr) == DM_OK) {
-            completed = run.facts.completed;
-            nfailed = run.facts.failed;
-            records = run.records;
-            consolidated =
-                run.facts.completed_at_ms > 0 || run.facts.consolidation_completed_at_ms > 0;
+        char line[512] = "";
+        size_t used = 0;
+        all_done = true;
+        for (int i = 0; i < nruns; i++) {
+            char part[256];
+            poll_run(db, &runs[i], part, sizeof(part));
+            int w = snprintf(line + used, sizeof(line) - used, "%s%s", i ? "  |  " : "", part);
+            if (w > 0 && (size_t)w < sizeof(line) - used)
+                used += (size_t)w;
+            all_done = all_done && runs[i].done;
+            failed = failed || runs[i].failed;
         }
-        dm_run_clear(&run);
-        int64_t now = dm_mono_ms();
-        if (fetch_ms == 0 && now > t_run)
-            rate = (double)records * 1000.0 / (double)(now - t_run);
-        const char *phase = "fetching";
-        if (completed == total) {
-            if (fetch_ms == 0)
-                fetch_ms = now - t_run;
-            phase = "consolidating";
-            if (consolidated)
-                done = true;
-        }
-        if (completed + nfailed == total && nfailed > 0) {
-            failed = true;
-            done = true;
-        }
-        printf("\r  partitions %lld/%lld  stones %lld  %.0f stones/s  %s%s          ",
-               (long long)completed, (long long)total, (long long)records, rate, phase,
-               nfailed ? "  (failures)" : "");
+        printf("\r  %s          ", line);
         fflush(stdout);
-        if (done)
+        if (all_done)
             break;
         dm_sleep_ms(250, NULL);
     }
     printf("\n");
-    if (!done)
+    if (!all_done)
         goto out; /* interrupted */
     double secs = (double)(dm_mono_ms() - t0) / 1000.0;
-    int64_t raw = qi64(db, "SELECT count(*) FROM raw_diamonds_nivoda", NULL);
-    int64_t fetched = -1;
-    if (dm_runs_get(db, run_id, false, &run, &rerr) == DM_OK)
-        fetched = run.records;
-    dm_run_clear(&run);
-    double fsecs = fetch_ms > 0 ? (double)fetch_ms / 1000.0 : secs;
-    printf("\nrun %s %s in %.1f s: %lld stones fetched in %.1f s (%.0f stones/s), %lld raw "
-           "rows\n",
-           run_id, failed ? "FINISHED WITH FAILED PARTITIONS" : "completed", secs,
-           (long long)fetched, fsecs, fsecs > 0 ? (double)fetched / fsecs : 0.0, (long long)raw);
+    printf("\n");
+    for (int i = 0; i < nruns; i++) {
+        char sql[128];
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", runs[i].raw_table);
+        int64_t raw = qi64(db, sql, NULL);
+        int64_t fetched = -1;
+        struct dm_run run;
+        struct dm_error rerr = {0};
+        if (dm_runs_get(db, runs[i].run_id, false, &run, &rerr) == DM_OK)
+            fetched = run.records;
+        dm_run_clear(&run);
+        double fsecs = runs[i].fetch_ms > 0 ? (double)runs[i].fetch_ms / 1000.0 : secs;
+        printf("run %s %s in %.1f s: %lld stones fetched in %.1f s (%.0f stones/s), %lld raw "
+               "rows%s\n",
+               runs[i].run_id, runs[i].failed ? "FINISHED WITH FAILED PARTITIONS" : "completed",
+               secs, (long long)fetched, fsecs, fsecs > 0 ? (double)fetched / fsecs : 0.0,
+               (long long)raw, runs[i].what);
+    }
     int64_t diamonds = qi64(db, "SELECT count(*) FROM diamonds WHERE status = 'active'", NULL);
     printf("consolidated: %lld active diamonds\n", (long long)diamonds);
-    print_catalogue(db, run_id);
+    print_catalogue(db, runs, nruns);
+    if (nruns > 1)
+        print_listings(db);
     printf("\nwhere to look next:\n"
-           "  export DATABASE_URL=%s\n"
+           "  export DATABASE_URL=%s%s%s\n"
            "  diamond status                  pipeline state: runs, partitions, queues\n"
            "  diamond queue stats             queue depths and dead letters\n"
            "  psql \"$DATABASE_URL\" -c 'SELECT * FROM partition_progress WHERE run_id = "
            "''%s'''\n"
-           "  logs: %s/*.log   watermark: %s/watermarks/watermark.json\n",
-           d.db_url, run_id, logdir, d.var);
+           "  logs: %s/*.log   watermark%s: %s/watermarks/\n",
+           d.db_url, nruns > 1 ? " FEEDS=nivoda,acme FEED_ACME_TYPE=file FEED_ACME_URL=" : "",
+           nruns > 1 ? d.file_feed_url : "", runs[0].run_id, logdir,
+           nruns > 1 ? "s (one per feed)" : "", d.var);
     if (key[0])
         printf("  dashboard: http://%s:%d/  API key: %s%s\n", d.reach, d.dashboard_port, key,
                d.keep_running ? ""

@@ -5,7 +5,9 @@
 # consolidation and a reprice, the API restarted under load, every feed-simulator fault kind,
 # duplicate/stale/malformed messages) must fire, and the final diamonds table must equal a clean
 # run's; the report's lines say when each fault fired. CHAOS_SEED replays another plan.
+# One feed here (CHAOS_FEEDS=1, the run as before issue 18); `make chaos` runs two feeds
+# (CHAOS_FEEDS=2 runs that plan here).
 set -uo pipefail
 : "${DIAMOND_BIN:?}" "${DM_SOURCE_DIR:?}"
 CHAOS_STONES=${CHAOS_STONES:-10000} CHAOS_SEED=${CHAOS_SEED:-7} CHAOS_DEADLINE=${CHAOS_DEADLINE:-240} \
-    bash "$DM_SOURCE_DIR/scripts/chaos"
+    CHAOS_FEEDS=${CHAOS_FEEDS:-1} bash "$DM_SOURCE_DIR/scripts/chaos"

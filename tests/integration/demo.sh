@@ -17,8 +17,10 @@ left_running() { # left_running VAR -> count of processes whose cwd/args mention
 }
 
 var=$T/var
+set +e
 timeout 300 "$DIAMOND" demo --var "$var" --count 3000 >"$T/demo.out" 2>&1
 rc=$?
+set -e
 check_eq "demo exits 0" 0 "$rc"
 check "summary line" grep -Eq "^run [0-9a-f-]{36} completed in .* stones fetched" "$T/demo.out"
 check "progress line" grep -q "partitions .* stones .* stones/s" "$T/demo.out"
@@ -33,6 +35,31 @@ check "retail price range" grep -Eq "^  retail price: [0-9]+\.[0-9]{2} to [0-9]+
 check "watermark shown" grep -Eq "^  watermark: 20[0-9]{2}-[0-9]{2}-[0-9]{2}T" "$T/demo.out"
 check "service logs written" test -e "$var/log/worker.log" -a -s "$var/log/feed-sim.log"
 check_eq "nothing left running" 0 "$(left_running "$var")"
+# Two feeds (the default): a run per feed, both completed; listings, one per physical stone,
+# fewer than the offers since the file feed's simulator shares 30 % of its stones.
+check_eq "one completed run per feed" 2 "$(grep -Ec "^run [0-9a-f-]{36} completed in .*\((feed nivoda, GraphQL|feed acme, CSV file)\)$" "$T/demo.out")"
+if ls "$DM_SOURCE_DIR"/sql/migrations/009_*.sql >/dev/null 2>&1; then # the listing columns
+    listings=$(sed -nE 's/^listings: ([0-9]+) .*/\1/p' "$T/demo.out")
+    shared=$(sed -nE 's/^listings: .*; ([0-9]+) stones offered by more than one feed$/\1/p' "$T/demo.out")
+    check "listings counted (${listings:-none}) and fewer than the active offers ($active)" test "${listings:-0}" -gt 0 -a "${listings:-0}" -lt "${active:-0}"
+    check "stones offered by both feeds (${shared:-none})" test "${shared:-0}" -gt 0
+    check_eq "offers = listings + the second offers of shared stones" "$active" "$((${listings:-0} + ${shared:-0}))"
+    check "each feed's offers shown" grep -Eq "^  feed acme +[0-9]+ active offers, [0-9]+ shown" "$T/demo.out"
+else
+    check "without listing columns the demo says so" grep -q "^listings: not available" "$T/demo.out"
+fi
+check "the file feed's simulator logged" test -s "$var/log/feed-sim-acme.log"
+
+# One feed (--feeds 1): today's single-feed demo.
+var1=$T/var1
+set +e
+timeout 300 "$DIAMOND" demo --feeds 1 --var "$var1" --count 1000 >"$T/demo1.out" 2>&1
+rc=$?
+set -e
+check_eq "demo --feeds 1 exits 0" 0 "$rc"
+check_eq "--feeds 1: one run, named as before" 1 "$(grep -Ec "^run [0-9a-f-]{36} completed in .* raw rows$" "$T/demo1.out")"
+check "--feeds 1: no file feed" test ! -e "$var1/log/feed-sim-acme.log"
+check_eq "--feeds 1: nothing left running" 0 "$(left_running "$var1")"
 
 # Ctrl-C mid-run.
 var2=$T/var2
