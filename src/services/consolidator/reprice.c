@@ -152,6 +152,59 @@ static enum dm_err rechoose(struct dm_db_conn *c, struct dm_error *err)
     return e;
 }
 
+/* Reprice the blocks [lo, hi) in one transaction, with the listings it changes chosen again;
+ * adds the rows rewritten and the prices changed to *updated and *changed. A slice that loses
+ * a deadlock (a consolidation updating the same stones in another order), a serialization
+ * conflict or a peer's choice for the same listing is run again: its transaction was rolled
+ * back. */
+static enum dm_err run_slice(struct dm_db_conn *c, const char *sql, const char *lo, const char *hi,
+                             int64_t *updated, int64_t *changed, struct dm_error *err)
+{
+    const char *p[] = {lo, hi};
+    PGresult *r = NULL;
+    enum dm_err e = DM_OK;
+    for (int attempt = 1;; attempt++) {
+        PQclear(r);
+        r = NULL;
+        /* One transaction per slice; JIT compilation of each slice's statement cost more than
+         * it saved (SET LOCAL: the pooled connection may serve the API afterwards). */
+        e = dm_db_begin(c, err);
+        if (e == DM_OK)
+            e = dm_db_exec(c, "SET LOCAL jit = off", 0, NULL, NULL, err);
+        /* Nested loop + TID scan only (a hash join on ctid would scan the whole table and
+         * would not follow a concurrently updated row). */
+        if (e == DM_OK)
+            e = dm_db_exec(c, "SET LOCAL enable_hashjoin = off", 0, NULL, NULL, err);
+        if (e == DM_OK)
+            e = dm_db_exec(c, "SET LOCAL enable_mergejoin = off", 0, NULL, NULL, err);
+        if (e == DM_OK)
+            e = dm_db_exec(c, sql, 2, p, &r, err);
+        if (e == DM_OK)
+            e = rechoose(c, err);
+        if (e == DM_OK)
+            e = dm_db_commit(c, err);
+        else
+            dm_db_rollback(c);
+        if (e == DM_OK || attempt >= 5 ||
+            (strcmp(err->sqlstate, "40P01") && strcmp(err->sqlstate, "40001") &&
+             strcmp(err->sqlstate, "23505")))
+            break;
+        memset(err, 0, sizeof(*err));
+        dm_sleep_ms((int64_t)20 * attempt, NULL);
+    }
+    if (e == DM_OK) {
+        struct dm_db_row rd = DM_DB_ROW(r, 0);
+        int64_t u = dm_db_row_i64(&rd, 1), n = dm_db_row_i64(&rd, 2);
+        e = dm_db_row_check(&rd, "reprice", err);
+        if (e == DM_OK) {
+            *updated += u;
+            *changed += n;
+        }
+    }
+    PQclear(r);
+    return e;
+}
+
 static void *reprice_worker(void *arg)
 {
     struct shared *sh = arg;
@@ -166,53 +219,14 @@ static void *reprice_worker(void *arg)
             break;
         char lo[32], hi[32];
         range_bounds(sh->blocks, i, lo, hi);
-        const char *p[] = {lo, hi};
-        PGresult *r = NULL;
-        /* A slice that loses a deadlock (a consolidation updating the same stones in another
-         * order) or a serialization conflict is run again: its transaction was rolled back. */
-        for (int attempt = 1;; attempt++) {
-            PQclear(r);
-            r = NULL;
-            /* One transaction per slice; JIT compilation of each slice's statement cost more than
-             * it saved (SET LOCAL: the pooled connection may serve the API afterwards). */
-            e = dm_db_begin(c, &err);
-            if (e == DM_OK)
-                e = dm_db_exec(c, "SET LOCAL jit = off", 0, NULL, NULL, &err);
-            /* Nested loop + TID scan only (a hash join on ctid would scan the whole table and
-             * would not follow a concurrently updated row). */
-            if (e == DM_OK)
-                e = dm_db_exec(c, "SET LOCAL enable_hashjoin = off", 0, NULL, NULL, &err);
-            if (e == DM_OK)
-                e = dm_db_exec(c, "SET LOCAL enable_mergejoin = off", 0, NULL, NULL, &err);
-            if (e == DM_OK)
-                e = dm_db_exec(c, sh->sql, 2, p, &r, &err);
-            if (e == DM_OK)
-                e = rechoose(c, &err);
-            if (e == DM_OK)
-                e = dm_db_commit(c, &err);
-            else
-                dm_db_rollback(c);
-            if (e == DM_OK || attempt >= 5 ||
-                (strcmp(err.sqlstate, "40P01") && strcmp(err.sqlstate, "40001") &&
-                 strcmp(err.sqlstate, "23505")))
-                break;
-            memset(&err, 0, sizeof(err));
-            dm_sleep_ms((int64_t)20 * attempt, NULL);
-        }
-        struct dm_db_row rd = DM_DB_ROW(r, 0);
         int64_t updated = 0, changed = 0;
-        if (e == DM_OK) {
-            updated = dm_db_row_i64(&rd, 1);
-            changed = dm_db_row_i64(&rd, 2);
-            e = dm_db_row_check(&rd, "reprice", &err);
-        }
+        e = run_slice(c, sh->sql, lo, hi, &updated, &changed, &err);
         if (e == DM_OK) {
             pthread_mutex_lock(&sh->mu);
             sh->res.updated += updated;
             sh->res.prices_changed += changed;
             pthread_mutex_unlock(&sh->mu);
         }
-        PQclear(r);
     }
     if (c)
         dm_db_release(c);
@@ -225,6 +239,32 @@ static void *reprice_worker(void *arg)
         pthread_mutex_unlock(&sh->mu);
     }
     return NULL;
+}
+
+/* Choosing a listing's offer rewrites the listing's other offers (their `chosen`), and a
+ * rewritten row may move to a block a slice has already passed, or past the blocks counted at
+ * the start, before its own slice repriced it. So the whole table is passed again until a pass
+ * rewrites nothing: the update is guarded, so a pass over a repriced catalogue only reads. */
+#define CATCH_UP_PASSES 3
+
+static enum dm_err catch_up(struct dm_db *db, const char *sql, struct dm_reprice_result *res,
+                            struct dm_error *err)
+{
+    struct dm_error local = {0};
+    if (err == NULL)
+        err = &local; /* run_slice reads the SQLSTATE */
+    struct dm_db_conn *c = NULL;
+    enum dm_err e = dm_db_acquire(db, 30000, &c, err);
+    for (int pass = 0; e == DM_OK && pass < CATCH_UP_PASSES; pass++) {
+        int64_t updated = 0;
+        e = run_slice(c, sql, "0", "4294967295", &updated, &res->prices_changed, err);
+        res->updated += updated;
+        if (updated == 0)
+            break;
+    }
+    if (c)
+        dm_db_release(c);
+    return e;
 }
 
 enum dm_err dm_reprice_all(struct dm_db *db, struct dm_reprice_result *out, struct dm_error *err)
@@ -263,14 +303,20 @@ enum dm_err dm_reprice_all(struct dm_db *db, struct dm_reprice_result *out, stru
         if (ok[i])
             pthread_join(th[i], NULL);
     pthread_mutex_destroy(&sh.mu);
-    dm_buf_free(&sql);
-    if (!ok[0] && !ok[1])
+    if (!ok[0] && !ok[1]) {
+        dm_buf_free(&sql);
         return dm_error_set(err, DM_ERR_INTERNAL, "reprice: no thread could start");
+    }
     if (sh.e != DM_OK) {
+        dm_buf_free(&sql);
         if (err)
             *err = sh.err;
         return sh.e;
     }
+    e = catch_up(db, sql.data, &sh.res, err);
+    dm_buf_free(&sql);
+    if (e != DM_OK)
+        return e;
     *out = sh.res;
     out->examined = examined;
     out->duration_ms = dm_mono_ms() - t0;
