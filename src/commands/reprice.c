@@ -23,7 +23,9 @@ int dm_cmd_reprice(int argc, char **argv)
         return rc;
     struct dm_reprice_result res;
     struct dm_error err = {0};
-    if (dm_reprice_all(app.db, &res, &err) != DM_OK) {
+    struct dm_listing_policy policy;
+    dm_listing_policy_from_config(&app.cfg, &policy);
+    if (dm_reprice_all(app.db, &policy, &res, &err) != DM_OK) {
         fprintf(stderr, "reprice: %s\n", err.message);
         dm_app_free(&app);
         return DM_EXIT_FAIL;

@@ -243,7 +243,7 @@ static int reprice_and_compare(struct dm_db *db, const char *only)
 {
     struct dm_reprice_result res;
     struct dm_error err = {0};
-    if (dm_reprice_all(db, &res, &err) != DM_OK)
+    if (dm_reprice_all(db, NULL, &res, &err) != DM_OK)
         fail_msg("dm_reprice_all: %s", err.message);
     assert_int_equal(res.examined, NSTONES);
     struct dm_db_conn *c = NULL;

@@ -432,7 +432,7 @@ void api_rules_reprice(struct api_call *c)
     struct dm_reprice_result res;
     memset(&res, 0, sizeof(res));
     struct dm_error err = {0};
-    enum dm_err e = dm_reprice_all(c->api->db, &res, &err);
+    enum dm_err e = dm_reprice_all(c->api->db, &c->api->listing, &res, &err);
     if (e != DM_OK) {
         api_fail(c, e, &err);
         return;

@@ -109,6 +109,7 @@ static enum dm_err reprice_sql(struct dm_buf *b)
 struct shared {
     struct dm_db *db;
     const char *sql; /* reprice_sql */
+    const struct dm_listing_policy *policy;
     int64_t blocks;
     pthread_mutex_t mu;
     int next;
@@ -131,7 +132,8 @@ static void range_bounds(int64_t blocks, int i, char lo[32], char hi[32])
  * their listings are found without touching the reprice statement, and chosen again before the
  * slice commits (store/listings.h). A peer slice choosing for the same listing at once makes
  * one of them fail with a unique violation; it is run again like a deadlock. */
-static enum dm_err rechoose(struct dm_db_conn *c, struct dm_error *err)
+static enum dm_err rechoose(struct dm_db_conn *c, const struct dm_listing_policy *policy,
+                            struct dm_error *err)
 {
     PGresult *r = NULL;
     enum dm_err e = dm_db_exec(c,
@@ -139,14 +141,16 @@ static enum dm_err rechoose(struct dm_db_conn *c, struct dm_error *err)
                                "FROM diamonds WHERE change_xid = pg_current_xact_id()",
                                0, NULL, &r, err);
     if (e == DM_OK && strcmp(dm_db_get(r, 0, 0), "{}") != 0) {
-        /* OFFER_POLICY is wired here with the per-feed configuration. */
-        struct dm_listing_policy policy;
-        dm_listing_policy_from_config(NULL, &policy);
+        struct dm_listing_policy def;
+        if (policy == NULL) {
+            dm_listing_policy_from_config(NULL, &def);
+            policy = &def;
+        }
         /* Taken after the slice's writes: a deadlock with a consolidation batch is possible
          * and resolved by PostgreSQL; the slice is then run again (below). */
         e = dm_listings_lock(c, err);
         if (e == DM_OK)
-            e = dm_listings_refresh(c, &policy, NULL, dm_db_get(r, 0, 0), NULL, err);
+            e = dm_listings_refresh(c, policy, NULL, dm_db_get(r, 0, 0), NULL, err);
     }
     PQclear(r);
     return e;
@@ -157,7 +161,8 @@ static enum dm_err rechoose(struct dm_db_conn *c, struct dm_error *err)
  * a deadlock (a consolidation updating the same stones in another order), a serialization
  * conflict or a peer's choice for the same listing is run again: its transaction was rolled
  * back. */
-static enum dm_err run_slice(struct dm_db_conn *c, const char *sql, const char *lo, const char *hi,
+static enum dm_err run_slice(struct dm_db_conn *c, const char *sql,
+                             const struct dm_listing_policy *policy, const char *lo, const char *hi,
                              int64_t *updated, int64_t *changed, struct dm_error *err)
 {
     const char *p[] = {lo, hi};
@@ -180,7 +185,7 @@ static enum dm_err run_slice(struct dm_db_conn *c, const char *sql, const char *
         if (e == DM_OK)
             e = dm_db_exec(c, sql, 2, p, &r, err);
         if (e == DM_OK)
-            e = rechoose(c, err);
+            e = rechoose(c, policy, err);
         if (e == DM_OK)
             e = dm_db_commit(c, err);
         else
@@ -220,7 +225,7 @@ static void *reprice_worker(void *arg)
         char lo[32], hi[32];
         range_bounds(sh->blocks, i, lo, hi);
         int64_t updated = 0, changed = 0;
-        e = run_slice(c, sh->sql, lo, hi, &updated, &changed, &err);
+        e = run_slice(c, sh->sql, sh->policy, lo, hi, &updated, &changed, &err);
         if (e == DM_OK) {
             pthread_mutex_lock(&sh->mu);
             sh->res.updated += updated;
@@ -247,7 +252,8 @@ static void *reprice_worker(void *arg)
  * rewrites nothing: the update is guarded, so a pass over a repriced catalogue only reads. */
 #define CATCH_UP_PASSES 3
 
-static enum dm_err catch_up(struct dm_db *db, const char *sql, struct dm_reprice_result *res,
+static enum dm_err catch_up(struct dm_db *db, const char *sql,
+                            const struct dm_listing_policy *policy, struct dm_reprice_result *res,
                             struct dm_error *err)
 {
     struct dm_error local = {0};
@@ -257,7 +263,7 @@ static enum dm_err catch_up(struct dm_db *db, const char *sql, struct dm_reprice
     enum dm_err e = dm_db_acquire(db, 30000, &c, err);
     for (int pass = 0; e == DM_OK && pass < CATCH_UP_PASSES; pass++) {
         int64_t updated = 0;
-        e = run_slice(c, sql, "0", "4294967295", &updated, &res->prices_changed, err);
+        e = run_slice(c, sql, policy, "0", "4294967295", &updated, &res->prices_changed, err);
         res->updated += updated;
         if (updated == 0)
             break;
@@ -267,11 +273,12 @@ static enum dm_err catch_up(struct dm_db *db, const char *sql, struct dm_reprice
     return e;
 }
 
-enum dm_err dm_reprice_all(struct dm_db *db, struct dm_reprice_result *out, struct dm_error *err)
+enum dm_err dm_reprice_all(struct dm_db *db, const struct dm_listing_policy *policy,
+                           struct dm_reprice_result *out, struct dm_error *err)
 {
     memset(out, 0, sizeof(*out));
     int64_t t0 = dm_mono_ms();
-    struct shared sh = {.db = db};
+    struct shared sh = {.db = db, .policy = policy};
     PGresult *r = NULL;
     enum dm_err e = dm_db_query(db,
                                 "SELECT pg_relation_size('diamonds') / "
@@ -313,7 +320,7 @@ enum dm_err dm_reprice_all(struct dm_db *db, struct dm_reprice_result *out, stru
             *err = sh.err;
         return sh.e;
     }
-    e = catch_up(db, sql.data, &sh.res, err);
+    e = catch_up(db, sql.data, policy, &sh.res, err);
     dm_buf_free(&sql);
     if (e != DM_OK)
         return e;

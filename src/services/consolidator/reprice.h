@@ -17,6 +17,7 @@
 
 #include "adapters/db/db.h"
 #include "core/error.h"
+#include "store/listings.h"
 
 struct dm_reprice_result {
     int64_t examined;       /* active diamonds considered */
@@ -25,7 +26,9 @@ struct dm_reprice_result {
     int64_t duration_ms;
 };
 
-enum dm_err dm_reprice_all(struct dm_db *db, struct dm_reprice_result *out,
-                           struct dm_error *err) DM_MUST_CHECK;
+/* Reprice every active diamond by the active rules; the listings whose offers change are chosen
+ * again by policy (OFFER_POLICY and feed priorities; NULL = the default policy). */
+enum dm_err dm_reprice_all(struct dm_db *db, const struct dm_listing_policy *policy,
+                           struct dm_reprice_result *out, struct dm_error *err) DM_MUST_CHECK;
 
 #endif
