@@ -198,6 +198,14 @@ check_eq "summary: listings and clashes" "$L 6" "$(jqb '"\(.data.listings) \(.da
 check_eq "one chosen offer per listing" 0 \
     "$(psql_q "SELECT count(*) FROM (SELECT listing_key FROM diamonds WHERE chosen
                GROUP BY 1 HAVING count(*) > 1) x")"
+# Reprice chooses by the configured policy: nivoda's markup falls to 2.5 (still dearer than
+# file1), and with OFFER_POLICY=feed_priority and nivoda the higher priority, the repriced
+# listings show nivoda's offers again (lowest_retail would keep file1's).
+psql_q "UPDATE pricing_rules SET markup_ratio = 2.5 WHERE name = 'dear'" >/dev/null
+env "${FEED_ENV[@]}" OFFER_POLICY=feed_priority FEED_NIVODA_PRIORITY=10 "$DIAMOND" reprice >/dev/null
+check_eq "reprice under feed_priority: nivoda chosen where its offer is active and available (38: 21 sold, 22 removed)" 38 \
+    "$(count_chosen 1 40 nivoda)"
+check_eq "... and not for the sold and the removed one" 0 "$(count_chosen 21 22 nivoda)"
 stop_api api
 stop_api api2
 finish
