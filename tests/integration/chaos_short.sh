@@ -5,9 +5,10 @@
 # consolidation and a reprice, the API restarted under load, every feed-simulator fault kind,
 # duplicate/stale/malformed messages) must fire, and the final diamonds table must equal a clean
 # run's; the report's lines say when each fault fired. CHAOS_SEED replays another plan.
-# One feed here (CHAOS_FEEDS=1, the run as before issue 18); `make chaos` runs two feeds
-# (CHAOS_FEEDS=2 runs that plan here).
+# Two feeds, as `make chaos` (a GraphQL feed and a file feed overlapping it; the final table is
+# compared offer by offer, listing and chosen offer included). CHAOS_FEEDS=1 runs the one-feed
+# plan of before issue 18.
 set -uo pipefail
 : "${DIAMOND_BIN:?}" "${DM_SOURCE_DIR:?}"
 CHAOS_STONES=${CHAOS_STONES:-10000} CHAOS_SEED=${CHAOS_SEED:-7} CHAOS_DEADLINE=${CHAOS_DEADLINE:-240} \
-    CHAOS_FEEDS=${CHAOS_FEEDS:-1} bash "$DM_SOURCE_DIR/scripts/chaos"
+    CHAOS_FEEDS=${CHAOS_FEEDS:-2} bash "$DM_SOURCE_DIR/scripts/chaos"
