@@ -231,6 +231,9 @@ int dm_cmd_scheduler(int argc, char **argv)
     struct dm_error err = {0};
     struct dm_sched_env env = {.cfg = &app.cfg, .db = app.db};
     env.alert = dm_app_alert_open(&app.cfg);
+    /* An Azure job execution started by the API names its request in the environment. */
+    if (request == NULL && cron_expr == NULL)
+        request = app.cfg.scheduler_request_id;
     if (o.feed && dm_config_feed(&app.cfg, o.feed) == NULL) {
         fprintf(stderr, "scheduler: --feed %s is not one of FEEDS (%s)\n", o.feed,
                 app.cfg.feeds_text ? app.cfg.feeds_text : "");

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "core/buf.h"
+#include "core/crypto.h"
 #include "core/json.h"
 #include "core/num.h"
 
@@ -60,6 +61,12 @@ static const char *v_run_type(const char *v, const struct dm_config_checks *x)
     if (!strcmp(v, "full") || !strcmp(v, "incremental"))
         return NULL;
     return "must be full or incremental";
+}
+
+static const char *v_uuid(const char *v, const struct dm_config_checks *x)
+{
+    (void)x;
+    return dm_uuid_valid(v) ? NULL : "must be a UUID";
 }
 
 static const char *v_queue_backend(const char *v, const struct dm_config_checks *x)
@@ -319,6 +326,10 @@ static const struct var vars[] = {
      "cap on stones per run (0 = unlimited)"},
     {"RUN_TYPE", T_STR, OFF(run_type), NULL, DM_SVC_SCHEDULER, 0, 0, 0, false, v_run_type,
      "force full or incremental"},
+    {"SCHEDULER_REQUEST_ID", T_STR, OFF(scheduler_request_id), NULL, DM_SVC_SCHEDULER, 0, 0, 0,
+     false, v_uuid,
+     "run this manual trigger request (its feed and run type) and exit, as --request does; set "
+     "by the API's Azure job trigger on the execution it starts"},
     {"WATERMARK_DIR", T_STR, OFF(watermark_dir), "./var/watermarks", DM_SVC_PIPELINE | DM_SVC_CLI,
      0, 0, 0, false, NULL, "file watermark backend directory"},
     {"WORKER_CONCURRENCY", T_INT, OFF(worker_concurrency), "4", DM_SVC_WORKER, 0, 1, 256, false,

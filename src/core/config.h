@@ -127,6 +127,7 @@ struct dm_config {
     /* pipeline */
     int64_t max_scheduler_records;
     char *run_type;
+    char *scheduler_request_id; /* the manual trigger request an Azure job execution runs */
     char *watermark_dir;
     int worker_concurrency;
     int consolidator_batch_size;

@@ -76,4 +76,15 @@ spawn sched "$DIAMOND" scheduler --cron "0 0 1 1 *"
 wait_until 30 bash -c "[ \"\$(psql -qAt \"$DATABASE_URL\" -c \"SELECT status FROM scheduler_requests WHERE id = '$req2'\")\" = failed ]"
 check "a request during a run fails with the reason" test -n "$(psql_q "SELECT message FROM scheduler_requests WHERE id = '$req2' AND message LIKE '%still%'")"
 check "an unknown request exits non-zero" bash -c "! '$DIAMOND' scheduler --request 00000000-0000-4000-8000-0000000000ff >/dev/null 2>&1"
+# An Azure job execution started by the API names its request in SCHEDULER_REQUEST_ID.
+new_db ingest_requests_env
+req3=$(psql_q "INSERT INTO scheduler_requests (run_type, requested_by) VALUES ('full', 'test') RETURNING id")
+env SCHEDULER_REQUEST_ID="$req3" RUN_TYPE=full "$DIAMOND" scheduler >"$T/req3.out"
+check_eq "SCHEDULER_REQUEST_ID: the request is done" done \
+    "$(psql_q "SELECT status FROM scheduler_requests WHERE id = '$req3'")"
+check_eq "SCHEDULER_REQUEST_ID: it points at its run" full \
+    "$(psql_q "SELECT r.run_type FROM scheduler_requests q JOIN run_metadata r USING (run_id) WHERE q.id = '$req3'")"
+rc=0; SCHEDULER_REQUEST_ID=not-a-uuid "$DIAMOND" scheduler >/dev/null 2>"$T/req4.err" || rc=$?
+check_eq "SCHEDULER_REQUEST_ID that is not a UUID: exit 2" 2 "$rc"
+check "... naming the variable" grep -q SCHEDULER_REQUEST_ID "$T/req4.err"
 finish

@@ -213,6 +213,7 @@ static void test_azure_trigger(void **state)
     assert_string_equal(dm_json_str(c0, "name"), "scheduler");
     json_t *env = json_object_get(c0, "env");
     int run_types = 0;
+    char request_env[64] = "";
     bool db_ref = false, log_level = false;
     size_t i;
     json_t *v;
@@ -223,6 +224,8 @@ static void test_azure_trigger(void **state)
             run_types++;
             assert_string_equal(dm_json_str(v, "value"), "full");
         }
+        if (!strcmp(name, "SCHEDULER_REQUEST_ID"))
+            snprintf(request_env, sizeof(request_env), "%s", dm_json_str(v, "value"));
         if (!strcmp(name, "DATABASE_URL"))
             db_ref = dm_json_str(v, "secretRef") && !strcmp(dm_json_str(v, "secretRef"), "db-url");
         if (!strcmp(name, "LOG_LEVEL"))
@@ -242,11 +245,13 @@ static void test_azure_trigger(void **state)
     PGresult *r = NULL;
     assert_int_equal(dm_db_query(db,
                                  "UPDATE scheduler_requests SET status = 'done' "
-                                 "RETURNING run_type, requested_by",
+                                 "RETURNING run_type, requested_by, id::text",
                                  0, NULL, &r, &err),
                      DM_OK);
     assert_int_equal(PQntuples(r), 1);
     assert_string_equal(PQgetvalue(r, 0, 0), "full");
+    /* The execution runs this request (its feed and run type), not the job's default. */
+    assert_string_equal(request_env, PQgetvalue(r, 0, 2));
     PQclear(r);
     assert_int_equal(http("POST", u, key, "{\"run_type\":\"incremental\"}", &res), 503);
     assert_string_equal(dm_json_str(res, "manual_command"), "diamond scheduler --incremental");

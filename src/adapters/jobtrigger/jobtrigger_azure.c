@@ -96,8 +96,8 @@ out:
     return e;
 }
 
-/* Set RUN_TYPE in a container's env array, keeping every other variable. */
-static void merge_env(json_t *container, const char *run_type)
+/* Set variable name to value in a container's env array, keeping every other variable. */
+static void merge_env(json_t *container, const char *var, const char *value)
 {
     json_t *env = json_object_get(container, "env");
     if (!json_is_array(env)) {
@@ -109,13 +109,13 @@ static void merge_env(json_t *container, const char *run_type)
     json_array_foreach(env, i, v)
     {
         const char *name = dm_json_str(v, "name");
-        if (name && !strcmp(name, "RUN_TYPE")) {
+        if (name && !strcmp(name, var)) {
             json_object_del(v, "secretRef");
-            json_object_set_new(v, "value", json_string(run_type));
+            json_object_set_new(v, "value", json_string(value));
             return;
         }
     }
-    json_array_append_new(env, json_pack("{s:s,s:s}", "name", "RUN_TYPE", "value", run_type));
+    json_array_append_new(env, json_pack("{s:s,s:s}", "name", var, "value", value));
 }
 
 static enum dm_err azure_start(struct dm_jobtrigger *t, const char *run_type,
@@ -161,7 +161,14 @@ static enum dm_err azure_start(struct dm_jobtrigger *t, const char *run_type,
     json_t *cs = json_deep_copy(containers);
     size_t i;
     json_t *c;
-    json_array_foreach(cs, i, c) merge_env(c, run_type);
+    /* The execution runs the API's request (its feed and run type: `diamond scheduler` reads
+     * SCHEDULER_REQUEST_ID as --request); RUN_TYPE as well, for a job image that predates it. */
+    json_array_foreach(cs, i, c)
+    {
+        merge_env(c, "RUN_TYPE", run_type);
+        if (request_id != NULL)
+            merge_env(c, "SCHEDULER_REQUEST_ID", request_id);
+    }
     json_object_set_new(tmpl, "containers", cs);
     json_t *init = json_object_get(json_object_get(json_object_get(job, "properties"), "template"),
                                    "initContainers");
