@@ -1,6 +1,6 @@
 /*
  * store.h - private to src/store/: the helpers and SQL fragments the run store's files share
- * (runs.c, partitions.c, reports.c). Not for callers of the store.
+ * (runs.c, partitions.c, reports.c, snapshots.c). Not for callers of the store.
  */
 #ifndef DM_STORE_STORE_H
 #define DM_STORE_STORE_H
@@ -19,6 +19,33 @@
     "WHEN p.failed THEN 'failed' ELSE 'running' END"
 /* Failed in the sense of runs.h (cancelled included), for WHERE clauses (alias p). */
 #define PARTITION_FAILED_SQL "(NOT p.completed AND (p.failed OR p.cancelled))"
+
+/* The raw upsert's conflict clause (table alias r; the page path and the file snapshot path):
+ * a row whose payload hash is unchanged keeps its payload, run, consolidation state and
+ * updated_at and only gets last_seen_run_id; a changed one is replaced and pending again. Rows
+ * with neither change are not written at all. */
+#define RAW_UPSERT_CONFLICT_SQL                                                                    \
+    " ON CONFLICT (supplier_stone_id) DO UPDATE SET"                                               \
+    "  last_seen_run_id = EXCLUDED.last_seen_run_id,"                                              \
+    "  offer_id = CASE WHEN r.payload_hash = EXCLUDED.payload_hash THEN r.offer_id"                \
+    "   ELSE EXCLUDED.offer_id END,"                                                               \
+    "  payload = CASE WHEN r.payload_hash = EXCLUDED.payload_hash THEN r.payload"                  \
+    "   ELSE EXCLUDED.payload END,"                                                                \
+    "  run_id = CASE WHEN r.payload_hash = EXCLUDED.payload_hash THEN r.run_id"                    \
+    "   ELSE EXCLUDED.run_id END,"                                                                 \
+    "  consolidation_status = CASE WHEN r.payload_hash = EXCLUDED.payload_hash"                    \
+    "   THEN r.consolidation_status ELSE 'pending' END,"                                           \
+    "  claim_token = CASE WHEN r.payload_hash = EXCLUDED.payload_hash THEN r.claim_token"          \
+    "   ELSE NULL END,"                                                                            \
+    "  claimed_at = CASE WHEN r.payload_hash = EXCLUDED.payload_hash THEN r.claimed_at"            \
+    "   ELSE NULL END,"                                                                            \
+    "  consolidation_error = CASE WHEN r.payload_hash = EXCLUDED.payload_hash"                     \
+    "   THEN r.consolidation_error ELSE NULL END,"                                                 \
+    "  updated_at = CASE WHEN r.payload_hash = EXCLUDED.payload_hash THEN r.updated_at"            \
+    "   ELSE now() END,"                                                                           \
+    "  payload_hash = EXCLUDED.payload_hash"                                                       \
+    " WHERE r.payload_hash IS DISTINCT FROM EXCLUDED.payload_hash"                                 \
+    "  OR r.last_seen_run_id IS DISTINCT FROM EXCLUDED.last_seen_run_id"
 
 /* A hot statement on a pooled connection, prepared by name (see store.c). */
 enum dm_err dm_store_run_hot(struct dm_db *db, const char *name, const char *sql, int n,
