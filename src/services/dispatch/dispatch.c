@@ -94,3 +94,25 @@ enum dm_err dm_dispatch_completion_check(struct dm_db *db, struct dm_queue *q,
     }
     return DM_OK;
 }
+
+void dm_dispatch_work_done(struct dm_queue *q, const struct dm_work_item *wi, const char *worker_id,
+                           int64_t records, bool success, const char *error,
+                           const struct dm_log_ctx *ctx)
+{
+    struct dm_work_done d = {.records_processed = records,
+                             .status = success ? DM_WORK_SUCCESS : DM_WORK_FAILED};
+    snprintf(d.run_id, sizeof(d.run_id), "%s", wi->run_id);
+    snprintf(d.trace_id, sizeof(d.trace_id), "%s", wi->trace_id);
+    snprintf(d.worker_id, sizeof(d.worker_id), "%s", worker_id);
+    snprintf(d.partition_id, sizeof(d.partition_id), "%s", wi->partition_id);
+    if (error)
+        snprintf(d.error, sizeof(d.error), "%s", error);
+    char id[256];
+    dm_work_done_id(&d, id, sizeof(id));
+    char *body = dm_work_done_to_json(&d);
+    struct dm_queue_out m = {.id = id, .body = body};
+    struct dm_error err = {0};
+    if (dm_queue_send(q, DM_Q_WORK_DONE, &m, &err) != DM_OK)
+        dm_warn(ctx, "WORK_DONE not sent (the sweeper's backstop covers it): %s", err.message);
+    free(body);
+}

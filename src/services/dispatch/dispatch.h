@@ -18,6 +18,12 @@
 #include "adapters/queue/queue.h"
 #include "domain/messages.h"
 
+/* Send WORK_DONE for work item wi, as worker worker_id: records stored, success or the error.
+ * A send that fails is logged (ctx) and left to the sweeper's backstop. */
+void dm_dispatch_work_done(struct dm_queue *q, const struct dm_work_item *wi, const char *worker_id,
+                           int64_t records, bool success, const char *error,
+                           const struct dm_log_ctx *ctx);
+
 /* The outgoing message for a work item: id (deterministic, plus `suffix` when not NULL, e.g.
  * ":s1764400000" for a sweeper re-send) and body (malloc'd, caller frees). */
 void dm_dispatch_work_item_out(const struct dm_work_item *wi, const char *suffix, char *id,

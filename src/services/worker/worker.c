@@ -174,27 +174,6 @@ static enum dm_err build_rows(const struct dm_feed_raw_page *page, struct page_r
 
 /* ---- messages after commit ------------------------------------------------------------- */
 
-static void send_work_done(struct worker *w, const struct dm_work_item *wi, int64_t records,
-                           bool success, const char *error, const struct dm_log_ctx *ctx)
-{
-    struct dm_work_done d = {.records_processed = records,
-                             .status = success ? DM_WORK_SUCCESS : DM_WORK_FAILED};
-    snprintf(d.run_id, sizeof(d.run_id), "%s", wi->run_id);
-    snprintf(d.trace_id, sizeof(d.trace_id), "%s", wi->trace_id);
-    snprintf(d.worker_id, sizeof(d.worker_id), "%s", w->id);
-    snprintf(d.partition_id, sizeof(d.partition_id), "%s", wi->partition_id);
-    if (error)
-        snprintf(d.error, sizeof(d.error), "%s", error);
-    char id[256];
-    dm_work_done_id(&d, id, sizeof(id));
-    char *body = dm_work_done_to_json(&d);
-    struct dm_queue_out m = {.id = id, .body = body};
-    struct dm_error err = {0};
-    if (dm_queue_send(w->queue, DM_Q_WORK_DONE, &m, &err) != DM_OK)
-        dm_warn(ctx, "WORK_DONE not sent (the sweeper's backstop covers it): %s", err.message);
-    free(body);
-}
-
 static void completion_check(struct worker *w, const char *run_id, const struct dm_log_ctx *ctx)
 {
     bool sent = false;
@@ -230,7 +209,7 @@ static enum dm_settle on_error(struct worker *w, const struct dm_work_item *wi,
     if (marked) {
         dm_error(ctx, "partition failed at offset %lld after %d deliveries: %s",
                  (long long)wi->offset, m->delivery_count, message);
-        send_work_done(w, wi, records, false, message, ctx);
+        dm_dispatch_work_done(w->queue, wi, w->id, records, false, message, ctx);
         completion_check(w, wi->run_id, ctx);
     }
     return DM_SETTLE_COMPLETE;
@@ -465,7 +444,7 @@ static enum dm_settle after_commit(struct job *j, size_t n, const struct page_co
         return DM_SETTLE_COMPLETE;
     }
     dm_info(&j->ctx, "partition completed: %lld records", (long long)pc->records);
-    send_work_done(w, &j->wi, pc->records, true, NULL, &j->ctx);
+    dm_dispatch_work_done(w->queue, &j->wi, w->id, pc->records, true, NULL, &j->ctx);
     completion_check(w, j->wi.run_id, &j->ctx);
     return DM_SETTLE_COMPLETE;
 }
