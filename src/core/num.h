@@ -28,6 +28,18 @@ enum dm_err dm_parse_fixed(const char *s, int scale, int64_t *out) DM_MUST_CHECK
 /* Format an integer count of 10^-scale units as a decimal string ("12.30"). */
 void dm_format_fixed(int64_t v, int scale, char *out, size_t size);
 
+/* FNV-1a's xor-multiply over a NUL-terminated string: a cheap hash for in-memory tables keyed
+ * by text (not for anything an attacker must not steer). The start value is the one the
+ * project's tables have always used (one digit short of FNV's published offset basis; any
+ * start spreads as well), so their slots are unchanged. */
+static inline uint64_t dm_fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
 /* splitmix64's finaliser: a bijection of 64-bit values that mixes every input bit into every
  * output bit (seeded generators, hashes of ids). */
 static inline uint64_t dm_mix64(uint64_t x)

@@ -155,6 +155,16 @@ static void test_time(void **state)
     assert_true(dm_mono_ms() <= dm_mono_ms());
 }
 
+/* dm_fnv1a: the start value for "", one xor-multiply step per byte, and every byte counts. */
+static void test_fnv1a(void **state)
+{
+    (void)state;
+    assert_true(dm_fnv1a("") == 1469598103934665603ULL);
+    assert_true(dm_fnv1a("a") == (1469598103934665603ULL ^ 'a') * 1099511628211ULL);
+    assert_true(dm_fnv1a("ab") != dm_fnv1a("ba"));
+    assert_true(dm_fnv1a("stone-1") == dm_fnv1a("stone-1"));
+}
+
 static void test_crypto(void **state)
 {
     char hex[DM_SHA256_HEX_LEN];
@@ -317,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_parse_double_bool),
         cmocka_unit_test(test_fixed),
         cmocka_unit_test(test_time),
+        cmocka_unit_test(test_fnv1a),
         cmocka_unit_test(test_crypto),
         cmocka_unit_test(test_json),
     };

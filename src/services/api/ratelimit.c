@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/num.h"
 #include "services/api/api.h"
 
 #define RL_SLOTS 4096
@@ -47,20 +48,12 @@ void api_ratelimit_free(struct api_ratelimit *rl)
     free(rl);
 }
 
-static uint64_t fnv(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 /* The bucket of id, refilled to now_ms (a new or reused slot starts full). Lock held. */
 static struct bucket *bucket_of(struct api_ratelimit *rl, const char *client, int64_t now_ms)
 {
     char id[64];
     snprintf(id, sizeof(id), "%s", client);
-    uint64_t h = fnv(id);
+    uint64_t h = dm_fnv1a(id);
     struct bucket *found = NULL, *oldest = NULL;
     for (int i = 0; i < RL_PROBES; i++) {
         struct bucket *b = &rl->b[(h + (uint64_t)i) % RL_SLOTS];

@@ -28,6 +28,7 @@
 
 #include "core/crypto.h"
 #include "core/log.h"
+#include "core/num.h"
 #include "core/timeutil.h"
 #include "domain/search_query.h"
 #include "services/api/api.h"
@@ -201,10 +202,7 @@ static int64_t stale_max(const struct api_respcache *rc)
 
 static unsigned key_slot(const char *key)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (const char *p = key; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return (unsigned)(h % RC_SLOTS);
+    return (unsigned)(dm_fnv1a(key) % RC_SLOTS);
 }
 
 bool api_respcache_get(struct api_respcache *rc, const char *key, struct dm_buf *out, char etag[40])

@@ -9,6 +9,7 @@
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/json.h"
+#include "core/num.h"
 #include "core/pgarray.h"
 #include "core/signals.h"
 #include "core/text.h"
@@ -104,20 +105,11 @@ static void batch_free(struct batch *b)
     free(b);
 }
 
-/* FNV-1a: the batch's de-duplication hash. */
-static uint64_t key_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 /* The line of an earlier row of this batch with stone id sid (0 = none); else remember it as
  * row b->n. */
 static uint64_t batch_seen(struct batch *b, const char *sid, uint64_t line)
 {
-    size_t i = key_hash(sid) % DEDUP_SLOTS;
+    size_t i = dm_fnv1a(sid) % DEDUP_SLOTS;
     for (; b->slot[i] != 0; i = (i + 1) % DEDUP_SLOTS) {
         int k = b->slot[i] - 1;
         if (!strcmp(b->keys.data + b->key_at[k], sid))
