@@ -68,10 +68,12 @@ struct child {
     bool (*wanted)(const struct demo *d); /* NULL: always started */
 };
 
-static void feed_args(const struct demo *d, char **argv, char bufs[][64])
+/* `feed-sim --port PORT --count N`; returns the index of the terminating NULL, after which a
+ * caller may append more arguments. */
+static int sim_args(int port, int count, char **argv, char bufs[][64])
 {
-    snprintf(bufs[0], 64, "%d", d->feed_port);
-    snprintf(bufs[1], 64, "%d", d->count);
+    snprintf(bufs[0], 64, "%d", port);
+    snprintf(bufs[1], 64, "%d", count);
     int i = 0;
     argv[i++] = "feed-sim";
     argv[i++] = "--port";
@@ -79,6 +81,12 @@ static void feed_args(const struct demo *d, char **argv, char bufs[][64])
     argv[i++] = "--count";
     argv[i++] = bufs[1];
     argv[i] = NULL;
+    return i;
+}
+
+static void feed_args(const struct demo *d, char **argv, char bufs[][64])
+{
+    (void)sim_args(d->feed_port, d->count, argv, bufs);
 }
 
 static int feed_port(const struct demo *d)
@@ -90,14 +98,7 @@ static int feed_port(const struct demo *d)
  * GraphQL simulator's default seed). */
 static void file_feed_args(const struct demo *d, char **argv, char bufs[][64])
 {
-    snprintf(bufs[0], 64, "%d", d->file_feed_port);
-    snprintf(bufs[1], 64, "%d", d->count);
-    int i = 0;
-    argv[i++] = "feed-sim";
-    argv[i++] = "--port";
-    argv[i++] = bufs[0];
-    argv[i++] = "--count";
-    argv[i++] = bufs[1];
+    int i = sim_args(d->file_feed_port, d->count, argv, bufs);
     argv[i++] = "--seed";
     argv[i++] = "2";
     argv[i++] = "--format";
