@@ -1,7 +1,10 @@
 // terraform_check.js - parses every Terraform file under infrastructure/terraform with an HCL
-// parser (@cdktf/hcl2json), evaluates the simple variable references the modules use, and
-// compares the result for the prod and staging environments with the seed's numbers
-// (seed_values.json; when the seed itself is present, that file is first checked against it).
+// parser (@cdktf/hcl2json), evaluates each environment from its root module down (hcl_eval.js:
+// module calls, variable defaults and types, locals, for_each, dynamic blocks; what is known only
+// after apply stays a named symbol), and compares every app, job, queue and account of the prod
+// and staging environments with the seed's numbers (seed_values.json; when the seed itself is
+// present, that file is first checked against it). The checks find an app or job by its
+// container name, not by its Terraform address, so they hold whatever shape the modules take.
 // Least privilege (issue 15 item 18): no app or job may get the namespace-level Service Bus
 // rule or the storage account key / connection string; each gets the queue-scoped rules of
 // the queues it uses (service-bus app_permissions) and a SAS on the watermarks container.
@@ -13,7 +16,7 @@ const { SRC, check, checkEq, finish, requireDep, seedPath, loadValues } = requir
 const { parse } = requireDep('@cdktf/hcl2json');
 const V = loadValues();
 const TF = path.join(SRC, 'infrastructure', 'terraform');
-const OPAQUE = Symbol('opaque');
+const H = require('./hcl_eval');
 
 // ---- 1. seed_values.json against the seed text --------------------------------------------
 
@@ -76,17 +79,9 @@ function checkSeed() {
 
 // ---- 2. Terraform parsing and evaluation --------------------------------------------------
 
-function deepMerge(a, b) {
-  for (const [k, v] of Object.entries(b)) {
-    if (Array.isArray(v) && Array.isArray(a[k])) a[k] = a[k].concat(v);
-    else if (v && typeof v === 'object' && !Array.isArray(v) && a[k] && typeof a[k] === 'object')
-      deepMerge(a[k], v);
-    else a[k] = v;
-  }
-  return a;
-}
-
+const parsedDirs = new Map();
 async function parseDir(dir) {
+  if (parsedDirs.has(dir)) return parsedDirs.get(dir);
   const merged = {};
   const files = fs.readdirSync(dir).filter((f) => f.endsWith('.tf')).sort();
   for (const f of files) {
@@ -99,58 +94,27 @@ async function parseDir(dir) {
       check(`parses: ${path.relative(SRC, p)}`, false, e.message);
       continue;
     }
-    deepMerge(merged, j);
+    H.deepMerge(merged, j);
   }
+  parsedDirs.set(dir, merged);
   return merged;
-}
-
-// Evaluate var.x.y, var.x["k"], tostring(var.x) and "${...}" interpolations against vars.
-function evalExpr(expr, vars) {
-  expr = expr.trim();
-  const ts = expr.match(/^tostring\((.*)\)$/);
-  if (ts) {
-    const v = evalExpr(ts[1], vars);
-    return v === OPAQUE ? OPAQUE : String(v);
-  }
-  const m = expr.match(/^var\.(\w+)((?:\.\w+|\["[^"]*"\])*)$/);
-  if (!m) return OPAQUE;
-  let v = vars[m[1]];
-  for (const part of m[2].matchAll(/\.(\w+)|\["([^"]*)"\]/g)) {
-    if (v === undefined || v === null || v === OPAQUE) return OPAQUE;
-    v = v[part[1] || part[2]];
-  }
-  return v === undefined ? OPAQUE : v;
-}
-
-function resolve(v, vars) {
-  if (typeof v === 'string') {
-    const whole = v.match(/^\$\{([^{}]*)\}$/);
-    if (whole) return evalExpr(whole[1], vars);
-    if (!v.includes('${')) return v;
-    return v.replace(/\$\{([^{}]*)\}/g, (_, e) => {
-      const r = evalExpr(e, vars);
-      return r === OPAQUE ? '<?>' : String(r);
-    });
-  }
-  if (Array.isArray(v)) return v.map((x) => resolve(x, vars));
-  if (v && typeof v === 'object') {
-    const o = {};
-    for (const [k, x] of Object.entries(v)) o[k] = resolve(x, vars);
-    return o;
-  }
-  return v;
-}
-
-function defaults(parsed) {
-  const d = {};
-  for (const [name, blocks] of Object.entries(parsed.variable || {}))
-    if (blocks[0] && 'default' in blocks[0]) d[name] = blocks[0].default;
-  return d;
 }
 
 function res(parsed, type, name) {
   const r = ((parsed.resource || {})[type] || {})[name];
   return r ? r[0] : undefined;
+}
+
+// The instance of any azurerm_container_app / _job resource whose (first) container is named
+// cname: { addr, value } or undefined.
+function byContainer(mod, type, cname) {
+  for (const name of Object.keys((mod.parsed.resource || {})[type] || {})) {
+    for (const inst of mod.instances(type, name)) {
+      const c = (((inst.value.template || [])[0] || {}).container || [])[0];
+      if (c && c.name === cname) return inst;
+    }
+  }
+  return undefined;
 }
 
 // ---- 3. checks ---------------------------------------------------------------------------
@@ -159,97 +123,138 @@ function envOf(container) {
   return (container.env || []).map((e) => e.name);
 }
 
-function checkContainerApps(envName, mod, vars, staging) {
+function checkContainerApps(envName, mod, staging) {
   const p = `[${envName}] container-apps`;
+  const vars = mod.vars;
   checkEq(`${p}: Log Analytics retention days`, V.log_retention_days,
-    resolve(res(mod, 'azurerm_log_analytics_workspace', 'this').retention_in_days, vars));
+    mod.one('azurerm_log_analytics_workspace', 'this').retention_in_days);
   check(`${p}: environment streams to Log Analytics`,
-    /azurerm_log_analytics_workspace\.this\.id/.test(res(mod, 'azurerm_container_app_environment', 'this').log_analytics_workspace_id));
+    /azurerm_log_analytics_workspace\.this\.id/.test(res(mod.parsed, 'azurerm_container_app_environment', 'this').log_analytics_workspace_id));
+  const apps = {};
   for (const app of ['api', 'worker', 'consolidator', 'dashboard']) {
     const seed = V.apps[app];
-    const r = resolve(res(mod, 'azurerm_container_app', app), vars);
-    if (!check(`${p}: app ${app} exists`, r !== undefined)) continue;
+    const inst = byContainer(mod, 'azurerm_container_app', app);
+    if (!check(`${p}: app ${app} exists`, inst !== undefined)) continue;
+    apps[app] = inst;
+    const r = inst.value;
     const t = r.template[0];
     const c = t.container[0];
+    checkEq(`${p}: ${app} app name`, `diamond-${envName}-${app}`, r.name);
     checkEq(`${p}: ${app} min replicas`, staging ? 0 : seed.min, t.min_replicas);
     checkEq(`${p}: ${app} max replicas`, seed.max, t.max_replicas);
     checkEq(`${p}: ${app} cpu`, seed.cpu, c.cpu);
     checkEq(`${p}: ${app} memory`, seed.memory, c.memory);
     checkEq(`${p}: ${app} container name (ContainerName_s in KQL)`, app, c.name);
     check(`${p}: ${app} image diamond-${app}`, String(c.image).includes(`/diamond-${app}:`), c.image);
+    checkEq(`${p}: ${app} identity`, app === 'api' ? 'SystemAssigned, UserAssigned' : 'UserAssigned', r.identity[0].type);
     if (seed.port) {
       const ing = (r.ingress || [])[0];
       check(`${p}: ${app} external ingress`, ing && ing.external_enabled === true);
       checkEq(`${p}: ${app} ingress port`, seed.port, ing && ing.target_port);
       check(`${p}: ${app} HTTPS only`, ing && ing.allow_insecure_connections === false);
+      checkEq(`${p}: ${app} TCP liveness probe on its port (a DB outage gives 503s, not restarts)`, [{ transport: 'TCP', port: seed.port }], c.liveness_probe);
+      if (app !== 'api') check(`${p}: ${app} has no readiness probe (liveness only)`, !c.readiness_probe);
+      checkEq(`${p}: ${app} HTTP concurrency scale rule`, [{ name: 'http-concurrency', concurrent_requests: '50' }], t.http_scale_rule);
     } else {
       check(`${p}: ${app} has no ingress`, !r.ingress);
+      check(`${p}: ${app} has no probes`, !c.liveness_probe && !c.readiness_probe);
     }
     if (seed.scale) {
-      const rule = (t.custom_scale_rule || [])[0] || {};
+      const rules = t.custom_scale_rule || [];
+      const rule = rules[0] || {};
       checkEq(`${p}: ${app} KEDA rule`, seed.scale, {
         type: rule.custom_rule_type, queueName: rule.metadata && rule.metadata.queueName,
         messageCount: rule.metadata && rule.metadata.messageCount,
         activationMessageCount: rule.metadata && rule.metadata.activationMessageCount,
       });
+      checkEq(`${p}: ${app} KEDA rule name and namespace (the seed's)`,
+        [`servicebus-${seed.scale.queueName}-scale`, '${var.servicebus_namespace}', 1],
+        [rule.name, rule.metadata && rule.metadata.namespace, rules.length]);
       const auth = (rule.authentication || [])[0];
-      check(`${p}: ${app} KEDA rule authenticates with a secret`,
-        auth && (r.secret || []).some((s) => s.name === auth.secret_name));
+      const sec = auth && (r.secret || []).find((s) => s.name === auth.secret_name);
+      checkEq(`${p}: ${app} KEDA rule authenticates with the queue's Manage rule`,
+        `\${var.keda_connection_strings["${seed.scale.queueName}"]}`, sec && sec.value);
+    } else {
+      check(`${p}: ${app} has no KEDA rule`, !t.custom_scale_rule);
     }
     checkEnv(`${p}: ${app}`, app, c, r.secret || [], vars);
     if (app !== 'dashboard') {
-      const raw = res(mod, 'azurerm_container_app', app);
-      checkCredentials(`${p}: ${app}`, raw.template[0].container[0], raw.secret || [],
+      checkCredentials(`${p}: ${app}`, c, r.secret || [],
         Object.keys(appQueues(vars, app)), (q) => `var.servicebus_queue_connection_strings["${app}/${q}"]`,
         STORAGE_ACCESS[app]);
+    } else {
+      checkEq(`${p}: dashboard holds no secret`, [], r.secret || []);
     }
     if (app === 'api') {
-      check(`${p}: api has a system-assigned identity`, /SystemAssigned/.test(r.identity[0].type));
+      checkEq(`${p}: api TCP readiness probe on its port`, [{ transport: 'TCP', port: seed.port }], c.readiness_probe);
       const envv = Object.fromEntries(c.env.map((e) => [e.name, e.value]));
-      check(`${p}: api AZURE_SCHEDULER_JOB_NAME names the job`,
-        /-scheduler$/.test(String(envv.AZURE_SCHEDULER_JOB_NAME)) || envv.AZURE_SCHEDULER_JOB_NAME === OPAQUE);
+      checkEq(`${p}: api AZURE_SCHEDULER_JOB_NAME names the job`, `diamond-${envName}-scheduler`, envv.AZURE_SCHEDULER_JOB_NAME);
+    }
+    if (app === 'dashboard') {
+      const url = (c.env.find((e) => e.name === 'API_URL') || {}).value;
+      check(`${p}: dashboard API_URL is the API app's HTTPS address`,
+        url === `https://diamond-${envName}-api.\${azurerm_container_app_environment.this.default_domain}`, url);
     }
   }
-  const job = resolve(res(mod, 'azurerm_container_app_job', 'scheduler'), vars);
-  if (check(`${p}: scheduler job exists`, job !== undefined)) {
+  const jobInst = byContainer(mod, 'azurerm_container_app_job', 'scheduler');
+  if (check(`${p}: scheduler job exists`, jobInst !== undefined)) {
+    const job = jobInst.value;
     const c = job.template[0].container[0];
+    checkEq(`${p}: scheduler job name`, `diamond-${envName}-scheduler`, job.name);
     checkEq(`${p}: scheduler cron`, V.scheduler.cron, job.schedule_trigger_config[0].cron_expression);
     checkEq(`${p}: scheduler timeout`, V.scheduler.timeout, job.replica_timeout_in_seconds);
     checkEq(`${p}: scheduler retry`, V.scheduler.retry, job.replica_retry_limit);
     checkEq(`${p}: scheduler cpu`, V.scheduler.cpu, c.cpu);
     checkEq(`${p}: scheduler memory`, V.scheduler.memory, c.memory);
     checkEq(`${p}: scheduler container name`, 'scheduler', c.name);
+    check(`${p}: scheduler image diamond-scheduler`, String(c.image).includes('/diamond-scheduler:'), c.image);
+    check(`${p}: scheduler runs the image's entry point`, c.command === undefined, c.command);
     checkEnv(`${p}: scheduler`, 'scheduler', c, job.secret || [], vars);
-    const raw = res(mod, 'azurerm_container_app_job', 'scheduler');
-    checkCredentials(`${p}: scheduler`, raw.template[0].container[0], raw.secret || [],
+    checkCredentials(`${p}: scheduler`, c, job.secret || [],
       Object.keys(appQueues(vars, 'scheduler')), (q) => `var.servicebus_queue_connection_strings["scheduler/${q}"]`,
       STORAGE_ACCESS.scheduler);
     const max = (c.env.find((e) => e.name === 'MAX_SCHEDULER_RECORDS') || {}).value;
     if (staging) check(`${p}: staging caps MAX_SCHEDULER_RECORDS (${max})`, Number(max) > 0);
     else checkEq(`${p}: prod MAX_SCHEDULER_RECORDS unlimited`, '0', max);
   }
-  const mon = resolve(res(mod, 'azurerm_container_app_job', 'monitor'), vars);
-  if (check(`${p}: hourly monitor job exists`, mon !== undefined)) {
+  const monInst = byContainer(mod, 'azurerm_container_app_job', 'monitor');
+  if (check(`${p}: hourly monitor job exists`, monInst !== undefined)) {
+    const mon = monInst.value;
     const c = mon.template[0].container[0];
+    checkEq(`${p}: monitor job name`, `diamond-${envName}-monitor`, mon.name);
     checkEq(`${p}: monitor runs diamond check`, ['/usr/local/bin/diamond', 'check', '--json'], c.command);
+    check(`${p}: monitor image diamond-scheduler`, String(c.image).includes('/diamond-scheduler:'), c.image);
     checkEq(`${p}: monitor cron hourly`, '0 * * * *', mon.schedule_trigger_config[0].cron_expression);
+    checkEq(`${p}: monitor no retry`, 0, mon.replica_retry_limit);
     const names = envOf(c);
     for (const n of ['RESEND_API_KEY', 'ALERT_EMAIL_TO', 'ALERT_EMAIL_FROM', 'AZURE_STORAGE_CONNECTION_STRING', 'DATABASE_PASSWORD',
       ...Object.values(QUEUE_ENV)])
       check(`${p}: monitor gets ${n}`, names.includes(n));
-    const raw = res(mod, 'azurerm_container_app_job', 'monitor');
-    checkCredentials(`${p}: monitor`, raw.template[0].container[0], raw.secret || [],
+    checkCredentials(`${p}: monitor`, c, mon.secret || [],
       Object.keys(QUEUE_ENV), (q) => `var.monitor_servicebus_connection_strings["${q}"]`, 'reader');
   }
-  const apiProbe = res(mod, 'azurerm_container_app', 'api').template[0].container[0].liveness_probe[0];
-  checkEq(`${p}: API liveness is TCP (a DB outage gives 503s, not restarts)`, 'TCP', apiProbe.transport);
-  const ra = res(mod, 'azurerm_role_assignment', 'api_starts_scheduler');
-  if (check(`${p}: API identity role assignment exists`, ra !== undefined)) {
-    check(`${p}: role is the Job Operator role`, V.job_operator_role.includes(resolve(ra.role_definition_name, vars)),
-      resolve(ra.role_definition_name, vars));
-    check(`${p}: role scoped to the scheduler job`, /azurerm_container_app_job\.scheduler\.id/.test(ra.scope));
-    check(`${p}: role granted to the API's identity`, /azurerm_container_app\.api\.identity/.test(ra.principal_id));
+  const ra = mod.one('azurerm_role_assignment', 'api_starts_scheduler');
+  if (check(`${p}: API identity role assignment exists`, ra !== undefined && apps.api && jobInst)) {
+    check(`${p}: role is the Job Operator role`, V.job_operator_role.includes(ra.role_definition_name), ra.role_definition_name);
+    checkEq(`${p}: role scoped to the scheduler job`, `\${${jobInst.addr}.id}`, ra.scope);
+    checkEq(`${p}: role granted to the API's identity`, `\${${apps.api.addr}.identity[0].principal_id}`, ra.principal_id);
   }
+}
+
+// Every moved block of a module leads to an address that exists, and every earlier address
+// listed in `from` is accounted for (an apply moves the state, it does not replace the apps).
+function checkMoved(p, mod, expectFrom) {
+  const moved = (mod.parsed.moved || []).map((m) => [m.from, m.to].map((x) => x.replace(/^\$\{|\}$/g, '')));
+  checkEq(`${p}: moved blocks cover the earlier addresses`, [...expectFrom].sort(), moved.map(([f]) => f).sort());
+  const exists = (addr) => {
+    const m = addr.match(/^(?:module\.(\w+)\.)?(?:(module)\.(\w+)|(\w+)\.(\w+)(?:\["([^"]+)"\])?)$/);
+    if (!m) return false;
+    const ctx = m[1] ? mod.children[m[1]] : mod;
+    if (!ctx) return false;
+    if (m[2]) return ctx.children[m[3]] !== undefined;
+    return ctx.instances(m[4], m[5]).some((i) => (m[6] === undefined ? i.key === null : i.key === m[6]));
+  };
+  for (const [from, to] of moved) check(`${p}: moved ${from} -> ${to} (exists)`, exists(to));
 }
 
 // Settings the seed does not list that the deployment sets on purpose: the API's abuse limits
@@ -366,7 +371,7 @@ function checkEnv(p, app, container, secrets, vars) {
     if (V.secret_env.includes(e.name) || Object.values(QUEUE_ENV).includes(e.name)) {
       check(`${p} ${e.name} comes from a Container App secret`,
         e.secret_name && secretNames.has(e.secret_name) && e.value === undefined);
-    } else if (V.env_defaults[e.name] !== undefined && !String(e.value).includes('<?>')) {
+    } else if (V.env_defaults[e.name] !== undefined && !String(e.value).includes('${')) {
       const expect = e.name === 'MAX_SCHEDULER_RECORDS' ? String(e.value) : V.env_defaults[e.name];
       if (e.name === 'PORT') checkEq(`${p} PORT`, String(V.apps[app].port), e.value);
       else checkEq(`${p} ${e.name}`, expect, e.value);
@@ -374,10 +379,14 @@ function checkEnv(p, app, container, secrets, vars) {
   }
 }
 
-function checkServiceBus(envName, mod, vars) {
+function checkServiceBus(envName, ctx) {
   const p = `[${envName}] service-bus`;
-  checkEq(`${p}: namespace SKU`, V.servicebus_sku, resolve(res(mod, 'azurerm_servicebus_namespace', 'this').sku, vars));
-  checkEq(`${p}: minimum TLS`, '1.2', res(mod, 'azurerm_servicebus_namespace', 'this').minimum_tls_version);
+  const mod = ctx.parsed;
+  const vars = ctx.vars;
+  const ns = ctx.one('azurerm_servicebus_namespace', 'this');
+  checkEq(`${p}: namespace name`, `diamond-${envName}-servicebus`, ns.name);
+  checkEq(`${p}: namespace SKU`, V.servicebus_sku, ns.sku);
+  checkEq(`${p}: minimum TLS`, '1.2', ns.minimum_tls_version);
   const queues = vars.queues || {};
   const got = {};
   for (const [n, q] of Object.entries(queues)) {
@@ -390,7 +399,8 @@ function checkServiceBus(envName, mod, vars) {
   checkEq(`${p}: queue max delivery from settings`, '${each.value.max_delivery_count}', q.max_delivery_count);
   check(`${p}: duplicate detection on where a window is set`,
     /each\.value\.duplicate_detection_window != null/.test(q.requires_duplicate_detection));
-  checkEq(`${p}: message TTL`, V.queue_ttl, resolve(q.default_message_ttl, vars));
+  checkEq(`${p}: message TTL`, V.queue_ttl, ctx.eval(q.default_message_ttl));
+  checkEq(`${p}: one queue per setting`, Object.keys(V.queues).sort(), ctx.instances('azurerm_servicebus_queue', 'queue').map((i) => i.value.name).sort());
   checkEq(`${p}: dead-lettering on expiration`, true, q.dead_lettering_on_message_expiration);
   const perms = {};
   for (const [app, qs] of Object.entries(vars.app_permissions || {})) {
@@ -420,15 +430,16 @@ function checkServiceBus(envName, mod, vars) {
     [...(vars.keda_scaled_queues || [])].sort());
 }
 
-function checkStorage(envName, mod, vars) {
+function checkStorage(envName, ctx) {
   const p = `[${envName}] storage`;
-  const a = resolve(res(mod, 'azurerm_storage_account', 'this'), vars);
+  const mod = ctx.parsed;
+  const a = ctx.one('azurerm_storage_account', 'this');
   checkEq(`${p}: replication`, V.storage_replication, a.account_replication_type);
   checkEq(`${p}: TLS 1.2`, 'TLS1_2', a.min_tls_version);
   checkEq(`${p}: blob versioning`, true, a.blob_properties[0].versioning_enabled);
   checkEq(`${p}: delete retention days`, V.versioning_days, a.blob_properties[0].delete_retention_policy[0].days);
   checkEq(`${p}: container`, V.watermark_container,
-    resolve(res(mod, 'azurerm_storage_container', 'watermarks').name, vars));
+    ctx.one('azurerm_storage_container', 'watermarks').name);
   checkEq(`${p}: container is private`, 'private', res(mod, 'azurerm_storage_container', 'watermarks').container_access_type);
   for (const [name, out] of Object.entries(mod.output || {})) {
     const bad = /primary_connection_string|secondary_connection_string|access_key/.test(JSON.stringify(out[0].value));
@@ -436,9 +447,12 @@ function checkStorage(envName, mod, vars) {
   }
   const want = { reader: { read: true }, writer: { read: true, create: true, write: true } };
   for (const [who, rights] of Object.entries(want)) {
-    const sas = ((mod.data || {}).azurerm_storage_account_blob_container_sas || {})[who];
+    let sas;
+    for (const name of Object.keys((mod.data || {}).azurerm_storage_account_blob_container_sas || {}))
+      for (const i of ctx.instances('azurerm_storage_account_blob_container_sas', name, 'data'))
+        if (i.key === who || (i.key === null && name === who)) sas = i;
     if (!check(`${p}: ${who} SAS exists`, sas !== undefined)) continue;
-    const d = sas[0];
+    const d = sas.value;
     checkEq(`${p}: ${who} SAS scoped to the watermarks container`, '${azurerm_storage_container.watermarks.name}', d.container_name);
     checkEq(`${p}: ${who} SAS HTTPS only`, true, d.https_only);
     const perms = d.permissions[0];
@@ -447,47 +461,52 @@ function checkStorage(envName, mod, vars) {
     const out = ((mod.output || {})[`${who}_connection_string`] || [])[0];
     check(`${p}: ${who}_connection_string is BlobEndpoint + that SAS`,
       out && /^BlobEndpoint=\$\{azurerm_storage_account\.this\.primary_blob_endpoint\};SharedAccessSignature=/.test(out.value) &&
-      out.value.includes(`azurerm_storage_account_blob_container_sas.${who}.sas`), out && out.value);
+      out.value.includes(`${sas.addr}.sas`), out && out.value);
   }
-  const pol = resolve(res(mod, 'azurerm_storage_management_policy', 'versions'), vars);
+  const pol = ctx.one('azurerm_storage_management_policy', 'versions');
   checkEq(`${p}: old versions kept 30 days`, V.versioning_days,
     pol.rule[0].actions[0].version[0].delete_after_days_since_creation);
 }
 
-function checkRegistry(envName, mod, vars) {
+function checkRegistry(envName, ctx) {
   const p = `[${envName}] container-registry`;
-  checkEq(`${p}: SKU`, V.registry_sku, resolve(res(mod, 'azurerm_container_registry', 'this').sku, vars));
-  checkEq(`${p}: admin user off (identity pull)`, false, res(mod, 'azurerm_container_registry', 'this').admin_enabled);
+  const acr = ctx.one('azurerm_container_registry', 'this');
+  checkEq(`${p}: name`, `diamond${envName}acr`, acr.name);
+  checkEq(`${p}: SKU`, V.registry_sku, acr.sku);
+  checkEq(`${p}: admin user off (identity pull)`, false, acr.admin_enabled);
 }
 
 async function main() {
   checkSeed();
-  const mods = {};
-  for (const m of ['service-bus', 'storage', 'container-registry', 'container-apps'])
-    mods[m] = await parseDir(path.join(TF, 'modules', m));
+  // The modules each environment's resources come from, and the addresses they had before
+  // modules/environment and the per-app tables (moved blocks).
+  const modFor = { service_bus: 'service-bus', storage: 'storage', container_registry: 'container-registry', container_apps: 'container-apps' };
   for (const envName of ['prod', 'staging']) {
-    const env = await parseDir(path.join(TF, 'environments', envName));
-    const envVars = defaults(env);
-    const calls = env.module || {};
-    const rg = (env.resource.azurerm_resource_group || {}).this[0];
-    checkEq(`[${envName}] resource group`, `diamond-${envName}-rg`, rg.name);
-    const modFor = { service_bus: 'service-bus', storage: 'storage', container_registry: 'container-registry', container_apps: 'container-apps' };
+    const dir = path.join(TF, 'environments', envName);
+    const root = await H.instantiate(parseDir, dir, undefined, envName);
+    const call = ((root.parsed.module || {}).environment || [])[0];
+    if (!check(`[${envName}] calls modules/environment`, call && call.source === '../../modules/environment')) continue;
+    check(`[${envName}] root.tf is the environments' shared root (environments/common/root.tf)`,
+      fs.realpathSync(path.join(dir, 'root.tf')) === fs.realpathSync(path.join(TF, 'environments', 'common', 'root.tf')));
+    checkMoved(`[${envName}] root`, root, ['azurerm_resource_group.this', ...Object.keys(modFor).map((m) => `module.${m}`)]);
+    const env = root.children.environment;
+    checkEq(`[${envName}] resource group`, `diamond-${envName}-rg`, env.one('azurerm_resource_group', 'this').name);
+    checkEq(`[${envName}] tags`, { project: 'diamond', environment: envName }, env.one('azurerm_resource_group', 'this').tags);
     for (const [callName, modName] of Object.entries(modFor)) {
-      const call = (calls[callName] || [])[0];
-      if (!check(`[${envName}] uses module ${modName}`, call && call.source === `../../modules/${modName}`)) continue;
-      const vars = defaults(mods[modName]);
-      for (const [k, v] of Object.entries(call)) {
-        if (k === 'source') continue;
-        vars[k] = resolve(v, envVars);
-      }
+      const c = ((env.parsed.module || {})[callName] || [])[0];
+      if (!check(`[${envName}] environment uses module ${modName}`, c && c.source === `../${modName}`)) continue;
+      const mod = env.children[callName];
       const staging = envName === 'staging';
       if (modName === 'container-apps') {
-        checkEnvironmentCredentials(envName, call);
-        checkContainerApps(envName, mods[modName], vars, staging);
+        checkEnvironmentCredentials(envName, c);
+        checkContainerApps(envName, mod, staging);
+        checkMoved(`[${envName}] container-apps`, mod, [
+          ...['api', 'worker', 'consolidator', 'dashboard'].map((a) => `azurerm_container_app.${a}`),
+          'azurerm_container_app_job.scheduler', 'azurerm_container_app_job.monitor[0]']);
       }
-      if (modName === 'service-bus') checkServiceBus(envName, mods[modName], vars);
-      if (modName === 'storage') checkStorage(envName, mods[modName], vars);
-      if (modName === 'container-registry') checkRegistry(envName, mods[modName], vars);
+      if (modName === 'service-bus') checkServiceBus(envName, mod);
+      if (modName === 'storage') checkStorage(envName, mod);
+      if (modName === 'container-registry') checkRegistry(envName, mod);
     }
   }
   finish();

@@ -2,35 +2,19 @@ output "environment_id" {
   value = azurerm_container_app_environment.this.id
 }
 
-output "log_analytics_workspace_id" {
-  value = azurerm_log_analytics_workspace.this.id
-}
-
-output "api_url" {
-  value = "https://${azurerm_container_app.api.ingress[0].fqdn}"
-}
-
-output "dashboard_url" {
-  value = "https://${azurerm_container_app.dashboard.ingress[0].fqdn}"
+output "urls" {
+  description = "Per app with external ingress (api, dashboard): its HTTPS URL"
+  value       = { for name, app in azurerm_container_app.app : name => "https://${app.ingress[0].fqdn}" if local.apps[name].port != null }
 }
 
 output "app_names" {
-  value = {
-    api          = azurerm_container_app.api.name
-    worker       = azurerm_container_app.worker.name
-    consolidator = azurerm_container_app.consolidator.name
-    dashboard    = azurerm_container_app.dashboard.name
-  }
+  value = { for name, app in azurerm_container_app.app : name => app.name }
 }
 
-output "scheduler_job_name" {
-  value = azurerm_container_app_job.scheduler.name
+output "job_names" {
+  value = { for name, job in azurerm_container_app_job.job : name => job.name }
 }
 
 output "api_principal_id" {
-  value = azurerm_container_app.api.identity[0].principal_id
-}
-
-output "monitor_job_name" {
-  value = var.monitor.enabled ? azurerm_container_app_job.monitor[0].name : null
+  value = azurerm_container_app.app["api"].identity[0].principal_id
 }

@@ -34,6 +34,7 @@ variable "image_tag" {
   description = "Image tag to run (latest, or a commit SHA; deploy.yml moves apps to the SHA)"
   type        = string
   default     = "latest"
+  nullable    = false
 }
 
 # --- Log Analytics ------------------------------------------------------------------------
@@ -46,90 +47,84 @@ variable "log_retention_days" {
 
 # --- scaling and resources (seed: Container Apps Environment table) -----------------------
 
-variable "api" {
-  type = object({
+variable "apps" {
+  description = <<-EOT
+    Per container app, the seed's settings: replicas, CPU, memory; `port`: external HTTPS
+    ingress to that port (API and dashboard only); `scale`: the KEDA azure-servicebus rule on a
+    queue (worker and consolidator).
+  EOT
+  type = map(object({
     min_replicas = number
     max_replicas = number
     cpu          = number
     memory       = string
-    port         = number
-  })
+    port         = optional(number)
+    scale = optional(object({
+      queue_name               = string
+      message_count            = string
+      activation_message_count = string
+    }))
+  }))
   default = {
-    min_replicas = 1
-    max_replicas = 3
-    cpu          = 0.5
-    memory       = "1Gi"
-    port         = 3000
+    api = {
+      min_replicas = 1
+      max_replicas = 3
+      cpu          = 0.5
+      memory       = "1Gi"
+      port         = 3000
+    }
+    worker = {
+      min_replicas = 0
+      max_replicas = 30
+      cpu          = 0.5
+      memory       = "1Gi"
+      scale = {
+        queue_name               = "work-items"
+        message_count            = "10"
+        activation_message_count = "0"
+      }
+    }
+    consolidator = {
+      min_replicas = 1
+      max_replicas = 3
+      cpu          = 1.0
+      memory       = "2Gi"
+      scale = {
+        queue_name               = "consolidate"
+        message_count            = "1"
+        activation_message_count = "0"
+      }
+    }
+    dashboard = {
+      min_replicas = 1
+      max_replicas = 2
+      cpu          = 0.25
+      memory       = "0.5Gi"
+      port         = 80
+    }
   }
 }
 
-variable "worker" {
-  type = object({
-    min_replicas             = number
-    max_replicas             = number
-    cpu                      = number
-    memory                   = string
-    queue_name               = string
-    message_count            = string
-    activation_message_count = string
-  })
-  default = {
-    min_replicas             = 0
-    max_replicas             = 30
-    cpu                      = 0.5
-    memory                   = "1Gi"
-    queue_name               = "work-items"
-    message_count            = "10"
-    activation_message_count = "0"
-  }
-}
-
-variable "consolidator" {
-  type = object({
-    min_replicas             = number
-    max_replicas             = number
-    cpu                      = number
-    memory                   = string
-    queue_name               = string
-    message_count            = string
-    activation_message_count = string
-  })
-  default = {
-    min_replicas             = 1
-    max_replicas             = 3
-    cpu                      = 1.0
-    memory                   = "2Gi"
-    queue_name               = "consolidate"
-    message_count            = "1"
-    activation_message_count = "0"
-  }
-}
-
-variable "dashboard" {
-  type = object({
-    min_replicas = number
-    max_replicas = number
-    cpu          = number
-    memory       = string
-    port         = number
-  })
-  default = {
-    min_replicas = 1
-    max_replicas = 2
-    cpu          = 0.25
-    memory       = "0.5Gi"
-    port         = 80
-  }
+variable "app_overrides" {
+  description = "Per app, the settings an environment changes (e.g. staging: min_replicas = 0); the others keep var.apps"
+  type = map(object({
+    min_replicas = optional(number)
+    max_replicas = optional(number)
+    cpu          = optional(number)
+    memory       = optional(string)
+  }))
+  default  = {}
+  nullable = false
 }
 
 variable "scheduler" {
+  description = "The scheduler Container Apps Job (seed: Scheduler Container Apps Job)"
   type = object({
     cron_expression = string
     cpu             = number
     memory          = string
     timeout_seconds = number
     retry_limit     = number
-    max_records     = number
   })
   default = {
     cron_expression = "0 2 * * *"
@@ -137,8 +132,14 @@ variable "scheduler" {
     memory          = "1Gi"
     timeout_seconds = 1800
     retry_limit     = 1
-    max_records     = 0 # MAX_SCHEDULER_RECORDS: 0 = unlimited (staging caps it)
   }
+}
+
+variable "max_scheduler_records" {
+  description = "MAX_SCHEDULER_RECORDS of the scheduler: 0 = unlimited (staging caps it)"
+  type        = number
+  default     = 0
+  nullable    = false
 }
 
 variable "monitor" {
@@ -167,42 +168,17 @@ variable "job_operator_role" {
 
 # --- service configuration (seed: Environment Variables) -----------------------------------
 
-variable "servicebus_namespace" {
-  description = "Service Bus namespace name, for the KEDA scale rules"
-  type        = string
-}
-
-variable "database_host" {
-  type = string
-}
-
-variable "database_port" {
-  type    = number
-  default = 5432
-}
-
-variable "database_name" {
-  type    = string
-  default = "postgres"
-}
-
-variable "database_username" {
-  type = string
-}
-
-variable "nivoda_endpoint" {
-  type    = string
-  default = "https://graphql-lab.nivoda.net/graphql"
-}
-
-variable "alert_email_to" {
-  type    = string
-  default = "alerts@example.com"
-}
-
-variable "alert_email_from" {
-  type    = string
-  default = "noreply@example.com"
+variable "config" {
+  description = "The services' plain settings; the seed's values are the defaults"
+  type = object({
+    database_host     = string
+    database_port     = optional(number, 5432)
+    database_name     = optional(string, "postgres")
+    database_username = string
+    nivoda_endpoint   = optional(string, "https://graphql-lab.nivoda.net/graphql")
+    alert_email_to    = optional(string, "alerts@example.com")
+    alert_email_from  = optional(string, "noreply@example.com")
+  })
 }
 
 variable "subscription_id" {
@@ -210,10 +186,48 @@ variable "subscription_id" {
   type        = string
 }
 
+variable "servicebus_namespace" {
+  description = "Service Bus namespace name, for the KEDA scale rules"
+  type        = string
+}
+
+variable "app_queues" {
+  description = "Per app: the queues it holds a queue-scoped rule for (service-bus module output app_queues)"
+  type        = map(list(string))
+}
+
+variable "api_limits" {
+  description = <<-EOT
+    Abuse limits of the API (docs/operations.md, Security): requests per second per verified
+    client, failed authentications per client IP per minute, supplier calls in flight per client,
+    open connections per client IP. Behind the Container Apps ingress every connection comes from
+    the ingress proxies, so the connection cap per IP is set well above the default.
+  EOT
+  type = object({
+    rate_limit_rps            = number
+    auth_failures_per_min     = number
+    supplier_calls_per_client = number
+    connections_per_ip        = number
+  })
+  default = {
+    rate_limit_rps            = 100
+    auth_failures_per_min     = 30
+    supplier_calls_per_client = 4
+    connections_per_ip        = 1024
+  }
+}
+
 # --- secrets (stored as Container App secrets, never as plain env values) ------------------
 
-variable "database_password" {
-  type      = string
+variable "secrets" {
+  description = "DATABASE_PASSWORD, HMAC_SECRETS (JSON object client id -> secret, or -> {secret, permissions}), NIVODA_USERNAME, NIVODA_PASSWORD, RESEND_API_KEY"
+  type = object({
+    database_password = string
+    hmac_secrets      = string
+    nivoda_username   = string
+    nivoda_password   = string
+    resend_api_key    = string
+  })
   sensitive = true
 }
 
@@ -245,46 +259,4 @@ variable "keda_connection_strings" {
   description = "Per scaled queue (work-items, consolidate): queue-scoped Manage connection string"
   type        = map(string)
   sensitive   = true
-}
-
-variable "api_limits" {
-  description = <<-EOT
-    Abuse limits of the API (docs/operations.md, Security): requests per second per verified
-    client, failed authentications per client IP per minute, supplier calls in flight per client,
-    open connections per client IP. Behind the Container Apps ingress every connection comes from
-    the ingress proxies, so the connection cap per IP is set well above the default.
-  EOT
-  type = object({
-    rate_limit_rps            = number
-    auth_failures_per_min     = number
-    supplier_calls_per_client = number
-    connections_per_ip        = number
-  })
-  default = {
-    rate_limit_rps            = 100
-    auth_failures_per_min     = 30
-    supplier_calls_per_client = 4
-    connections_per_ip        = 1024
-  }
-}
-
-variable "hmac_secrets" {
-  description = "HMAC_SECRETS: JSON object client id -> secret, or -> {secret, permissions}"
-  type        = string
-  sensitive   = true
-}
-
-variable "nivoda_username" {
-  type      = string
-  sensitive = true
-}
-
-variable "nivoda_password" {
-  type      = string
-  sensitive = true
-}
-
-variable "resend_api_key" {
-  type      = string
-  sensitive = true
 }

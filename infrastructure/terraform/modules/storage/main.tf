@@ -86,26 +86,16 @@ locals {
   # 15 minutes back: clocks of the Storage front ends may be slightly behind ours.
   sas_start  = timeadd(time_rotating.sas.rfc3339, "-15m")
   sas_expiry = timeadd(time_rotating.sas.rfc3339, "${var.sas_validity_days * 24}h")
-}
-
-data "azurerm_storage_account_blob_container_sas" "reader" {
-  connection_string = azurerm_storage_account.this.primary_connection_string
-  container_name    = azurerm_storage_container.watermarks.name
-  https_only        = true
-  start             = local.sas_start
-  expiry            = local.sas_expiry
-
-  permissions {
-    read   = true
-    add    = false
-    create = false
-    write  = false
-    delete = false
-    list   = false
+  sas_access = {
+    reader = { create = false, write = false }
+    writer = { create = true, write = true }
   }
 }
 
-data "azurerm_storage_account_blob_container_sas" "writer" {
+# One token per kind of access: readers (API, scheduler, monitor) read the watermark; the
+# writer (the consolidator) also creates and overwrites it. Neither may list or delete.
+data "azurerm_storage_account_blob_container_sas" "access" {
+  for_each          = local.sas_access
   connection_string = azurerm_storage_account.this.primary_connection_string
   container_name    = azurerm_storage_container.watermarks.name
   https_only        = true
@@ -115,8 +105,8 @@ data "azurerm_storage_account_blob_container_sas" "writer" {
   permissions {
     read   = true
     add    = false
-    create = true
-    write  = true
+    create = each.value.create
+    write  = each.value.write
     delete = false
     list   = false
   }

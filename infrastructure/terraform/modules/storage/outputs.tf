@@ -15,13 +15,13 @@ output "container_name" {
 
 output "reader_connection_string" {
   description = "AZURE_STORAGE_CONNECTION_STRING for readers of the watermark (API, scheduler, monitor): read-only SAS on the container"
-  value       = "BlobEndpoint=${azurerm_storage_account.this.primary_blob_endpoint};SharedAccessSignature=${trimprefix(data.azurerm_storage_account_blob_container_sas.reader.sas, "?")}"
+  value       = "BlobEndpoint=${azurerm_storage_account.this.primary_blob_endpoint};SharedAccessSignature=${trimprefix(data.azurerm_storage_account_blob_container_sas.access["reader"].sas, "?")}"
   sensitive   = true
 }
 
 output "writer_connection_string" {
   description = "AZURE_STORAGE_CONNECTION_STRING for the consolidator: read + create + write SAS on the container"
-  value       = "BlobEndpoint=${azurerm_storage_account.this.primary_blob_endpoint};SharedAccessSignature=${trimprefix(data.azurerm_storage_account_blob_container_sas.writer.sas, "?")}"
+  value       = "BlobEndpoint=${azurerm_storage_account.this.primary_blob_endpoint};SharedAccessSignature=${trimprefix(data.azurerm_storage_account_blob_container_sas.access["writer"].sas, "?")}"
   sensitive   = true
 }
 
