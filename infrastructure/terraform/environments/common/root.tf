@@ -33,7 +33,7 @@ module "environment" {
   location              = var.location
   storage_account_name  = coalesce(var.storage_account_name, local.environment.storage_account_name)
   image_tag             = var.image_tag
-  app_overrides         = try(local.environment.app_overrides, null)
+  overrides             = try(local.environment.overrides, null)
   max_scheduler_records = try(local.environment.max_scheduler_records, null)
 
   config = {

@@ -9,7 +9,7 @@ locals {
   environment = {
     name                 = "staging"
     storage_account_name = "diamondstgwatermarks"
-    app_overrides = {
+    overrides = {
       api          = { min_replicas = 0 }
       worker       = { min_replicas = 0 }
       consolidator = { min_replicas = 0 }

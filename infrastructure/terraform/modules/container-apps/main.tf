@@ -4,8 +4,8 @@
 # environment.
 #
 # One resource block builds the four apps and one the two jobs, from per-service tables:
-# var.apps (the seed's sizes, ports and scale rules; var.app_overrides changes them per
-# environment), var.scheduler and var.monitor, and local.services below (what each service's
+# var.apps, var.scheduler and var.monitor (the seed's sizes, ports, scale rules and schedules;
+# var.overrides changes sizes per environment), and local.services below (what each service's
 # container is given). Container names are the service names (api, worker, ...): Log Analytics
 # reports them as ContainerName_s, which the runbook's KQL filters on.
 #
@@ -31,11 +31,9 @@ terraform {
 locals {
   job_name = "${var.name_prefix}-scheduler"
 
-  # The apps' settings: the seed's (var.apps) with what the environment overrides.
+  # The apps' settings: the seed's (var.apps) with the sizes the environment overrides.
   apps = {
-    for name, app in var.apps : name => merge(app, {
-      for k, v in try(var.app_overrides[name], {}) : k => v if v != null
-    })
+    for name, app in var.apps : name => merge(app, { for k, v in try(var.overrides[name], {}) : k => v if v != null })
   }
 
   # The jobs: the daily scheduler (started by hand through the API too) and the hourly monitor
@@ -45,7 +43,7 @@ locals {
     for name, job in {
       scheduler = merge(var.scheduler, { enabled = true, command = null })
       monitor   = merge(var.monitor, { retry_limit = 0, command = ["/usr/local/bin/diamond", "check", "--json"] })
-    } : name => job if job.enabled
+    } : name => merge(job, { for k, v in try(var.overrides[name], {}) : k => v if v != null }) if job.enabled
   }
 
   # What each service's container gets: DATABASE_* (all but the dashboard), the watermark SAS it

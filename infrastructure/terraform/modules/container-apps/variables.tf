@@ -105,8 +105,8 @@ variable "apps" {
   }
 }
 
-variable "app_overrides" {
-  description = "Per app, the settings an environment changes (e.g. staging: min_replicas = 0); the others keep var.apps"
+variable "overrides" {
+  description = "Per service (app or job), the sizes an environment changes (staging: min_replicas = 0); the rest keep var.apps, var.scheduler, var.monitor"
   type = map(object({
     min_replicas = optional(number)
     max_replicas = optional(number)

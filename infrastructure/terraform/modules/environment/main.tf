@@ -64,7 +64,7 @@ module "container_apps" {
   pull_identity_id = module.container_registry.pull_identity_id
   image_tag        = var.image_tag
 
-  app_overrides         = var.app_overrides
+  overrides             = var.overrides
   max_scheduler_records = var.max_scheduler_records
   config                = var.config
   secrets               = var.secrets

@@ -25,8 +25,8 @@ variable "image_tag" {
 
 # Passed to modules/container-apps as they are (typed and defaulted there).
 
-variable "app_overrides" {
-  description = "container-apps app_overrides: per app, the sizes this environment changes"
+variable "overrides" {
+  description = "container-apps overrides: per service, the sizes this environment changes"
   type        = any
   default     = null
 }
