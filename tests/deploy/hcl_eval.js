@@ -11,7 +11,6 @@
 // the checks recognise which credential or resource a setting refers to. Anything the evaluator
 // cannot follow throws, so a check fails rather than passing on a value it did not compute.
 'use strict';
-const fs = require('fs');
 const path = require('path');
 
 class Sym {
@@ -272,14 +271,6 @@ function parseTemplate(s) {
     cache.set(s, p.template(null));
   }
   return cache.get(s);
-}
-
-function parseExpr(s) {
-  const p = new Parser(s);
-  const e = p.expr();
-  p.ws();
-  if (p.i !== s.length) p.fail('trailing text');
-  return e;
 }
 
 // ---- values -----------------------------------------------------------------------------
@@ -618,12 +609,7 @@ async function instantiate(parseDir, dir, args, label) {
               if (!c) return new Sym(`module.${m}.${out}`);
               const o = ((c.parsed.output || {})[out] || [])[0];
               if (!o) fail(`module ${m} has no output ${out}`);
-              let v;
-              try {
-                v = resolveValue(o.value, c.scope, false);
-              } catch (_) {
-                return new Sym(`module.${m}.${out}`);
-              }
+              const v = resolveValue(o.value, c.scope, false);
               return known(v) ? v : new Sym(`module.${m}.${out}`);
             },
           }),
@@ -693,4 +679,4 @@ function fail(msg) {
   throw new Error(msg);
 }
 
-module.exports = { Sym, parseExpr, parseTemplate, evaluate, resolveValue, render, known, instantiate, deepMerge, fs };
+module.exports = { Sym, parseTemplate, evaluate, resolveValue, render, known, instantiate, deepMerge };

@@ -476,6 +476,25 @@ function checkRegistry(envName, ctx) {
   checkEq(`${p}: admin user off (identity pull)`, false, acr.admin_enabled);
 }
 
+// The root's outputs are the ones the runbook names, and every module output they lead to exists.
+function checkOutputs(envName, root) {
+  checkEq(`[${envName}] outputs`, ['api_url', 'dashboard_url', 'registry', 'scheduler_job_name', 'watermark_sas_expiry'],
+    Object.keys(root.parsed.output || {}).sort());
+  // A reference module.M.O(.attr) leads to output O of child M (to its attribute attr where the
+  // output is an object), whose own references are followed in turn.
+  const walk = (ctx, value, where) => {
+    for (const m of JSON.stringify(value).matchAll(/module\.(\w+)\.(\w+)(?:\.(\w+))?/g)) {
+      const c = ctx.children[m[1]];
+      let v = c && ((c.parsed.output || {})[m[2]] || [])[0];
+      v = v && v.value;
+      if (v && m[3] && typeof v === 'object') v = v[m[3]];
+      const ref = `module.${m[1]}.${m[2]}${m[3] ? '.' + m[3] : ''}`;
+      if (check(`[${envName}] ${where}: ${ref} exists`, v !== undefined)) walk(c, v, `${where} > ${m[1]}`);
+    }
+  };
+  for (const [name, o] of Object.entries(root.parsed.output || {})) walk(root, o[0].value, `output ${name}`);
+}
+
 async function main() {
   checkSeed();
   // The modules each environment's resources come from, and the addresses they had before
@@ -489,6 +508,7 @@ async function main() {
     check(`[${envName}] root.tf is the environments' shared root (environments/common/root.tf)`,
       fs.realpathSync(path.join(dir, 'root.tf')) === fs.realpathSync(path.join(TF, 'environments', 'common', 'root.tf')));
     checkMoved(`[${envName}] root`, root, ['azurerm_resource_group.this', ...Object.keys(modFor).map((m) => `module.${m}`)]);
+    checkOutputs(envName, root);
     const env = root.children.environment;
     checkEq(`[${envName}] resource group`, `diamond-${envName}-rg`, env.one('azurerm_resource_group', 'this').name);
     checkEq(`[${envName}] tags`, { project: 'diamond', environment: envName }, env.one('azurerm_resource_group', 'this').tags);
