@@ -189,6 +189,7 @@ function checkContainerApps(envName, mod, staging) {
       checkEq(`${p}: api TCP readiness probe on its port`, [{ transport: 'TCP', port: seed.port }], c.readiness_probe);
       const envv = Object.fromEntries(c.env.map((e) => [e.name, e.value]));
       checkEq(`${p}: api AZURE_SCHEDULER_JOB_NAME names the job`, `diamond-${envName}-scheduler`, envv.AZURE_SCHEDULER_JOB_NAME);
+      for (const [n, v] of Object.entries(EXTRA_VALUES)) checkEq(`${p}: api ${n} (docs/operations.md)`, v, envv[n]);
     }
     if (app === 'dashboard') {
       const url = (c.env.find((e) => e.name === 'API_URL') || {}).value;
@@ -262,6 +263,11 @@ function checkMoved(p, mod, expectFrom) {
 const EXTRA_ENV = {
   api: ['API_RATE_LIMIT_RPS', 'API_AUTH_FAILURES_PER_MIN', 'API_SUPPLIER_PER_CLIENT', 'API_MAX_CONNECTIONS_PER_IP',
     'API_TRUSTED_PROXY_HOPS'],
+};
+// Their values, as docs/operations.md (Security) gives them for the Terraform deployment.
+const EXTRA_VALUES = {
+  API_RATE_LIMIT_RPS: '100', API_AUTH_FAILURES_PER_MIN: '30', API_SUPPLIER_PER_CLIENT: '4',
+  API_MAX_CONNECTIONS_PER_IP: '1024', API_TRUSTED_PROXY_HOPS: '1',
 };
 
 // ---- least privilege ----------------------------------------------------------------------
