@@ -69,49 +69,89 @@ enum dm_err dm_listings_policy_params(const struct dm_listing_policy *p, struct 
 
 /* ---- chosen ---- */
 
-/* The keys to recompute ($1, $4, $5 joined) and the best active offer of each. */
-#define BEST_CTE                                                                                   \
+/* The keys to recompute ($1, $4, $5 joined), the best active offer of each and the offer chosen
+ * now (one probe of the small partial unique index). */
+#define BEST_SQL                                                                                   \
     "WITH k AS (SELECT DISTINCT key FROM unnest(array_cat(array_cat($1::text[], $4::text[]), "     \
-    "$5::text[])) AS key WHERE key IS NOT NULL), "                                                 \
-    "b AS (SELECT k.key, (SELECT d.id FROM diamonds d WHERE d.listing_key = k.key "                \
-    "AND d.status = 'active' ORDER BY %s LIMIT 1) AS id FROM k) "
+    "$5::text[])) AS key WHERE key IS NOT NULL) "                                                  \
+    "SELECT (SELECT d.id FROM diamonds d WHERE d.listing_key = k.key "                             \
+    "AND d.status = 'active' ORDER BY %s LIMIT 1)::text, "                                         \
+    "(SELECT d.id FROM diamonds d WHERE d.listing_key = k.key AND d.chosen)::text FROM k"
 
-#define CLEAR_SQL                                                                                  \
-    BEST_CTE "UPDATE diamonds x SET chosen = false FROM b WHERE x.listing_key = b.key "            \
-             "AND x.chosen AND x.id IS DISTINCT FROM b.id"
-#define SET_SQL                                                                                    \
-    BEST_CTE "UPDATE diamonds x SET chosen = true FROM b WHERE x.id = b.id AND NOT x.chosen"
+/* By primary key, the offers that stop being chosen, then those that start. */
+static const char CLEAR_SQL[] = "UPDATE diamonds x SET chosen = false FROM unnest($1::uuid[]) "
+                                "AS u(id) WHERE x.id = u.id AND x.chosen";
+static const char SET_SQL[] = "UPDATE diamonds x SET chosen = true FROM unnest($1::uuid[]) "
+                              "AS u(id) WHERE x.id = u.id AND NOT x.chosen";
 
+/* Run one of the statements above over ids (a uuid[] literal), counting the rows changed. */
+static enum dm_err set_chosen(struct dm_db_conn *c, const char *sql, const char *ids,
+                              int64_t *changed, struct dm_error *err)
+{
+    PGresult *r = NULL;
+    const char *params[1] = {ids};
+    enum dm_err e = dm_db_exec(c, sql, 1, params, &r, err);
+    if (e == DM_OK && changed)
+        *changed += strtoll(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return e;
+}
+
+/* The best offer of each key is computed once; only the keys whose chosen offer is not their
+ * best are written (after a reprice or a run most listings keep theirs, and a listing of one
+ * offer always does). */
 static enum dm_err recompute(struct dm_db_conn *c, const struct dm_listing_policy *p,
                              const char *k1, const char *k2, const char *k3, int64_t *changed,
                              struct dm_error *err)
 {
-    struct dm_buf feeds, prios;
+    struct dm_buf feeds, prios, clear, set;
     dm_buf_init(&feeds, (size_t)64 * 1024);
     dm_buf_init(&prios, (size_t)4096);
+    dm_buf_init(&clear, (size_t)1 << 28);
+    dm_buf_init(&set, (size_t)1 << 28);
     char sql[2048];
     PGresult *r = NULL;
     enum dm_err e = dm_listings_policy_params(p, &feeds, &prios);
     const char *params[5] = {k1 ? k1 : "{}", feeds.data, prios.data, k2 ? k2 : "{}",
                              k3 ? k3 : "{}"};
-    const char *order = dm_listings_order_sql(p->policy);
     if (e == DM_OK) {
-        snprintf(sql, sizeof(sql), CLEAR_SQL, order);
+        snprintf(sql, sizeof(sql), BEST_SQL, dm_listings_order_sql(p->policy));
         e = dm_db_exec(c, sql, 5, params, &r, err);
     }
-    if (e == DM_OK && changed)
-        *changed += strtoll(PQcmdTuples(r), NULL, 10);
-    PQclear(r);
-    r = NULL;
-    if (e == DM_OK) {
-        snprintf(sql, sizeof(sql), SET_SQL, order);
-        e = dm_db_exec(c, sql, 5, params, &r, err);
+    if (e == DM_OK)
+        e = dm_buf_append_char(&clear, '{');
+    if (e == DM_OK)
+        e = dm_buf_append_char(&set, '{');
+    size_t nclear = 0, nset = 0;
+    for (int i = 0; e == DM_OK && i < PQntuples(r); i++) {
+        const char *best = PQgetisnull(r, i, 0) ? NULL : PQgetvalue(r, i, 0);
+        const char *now = PQgetisnull(r, i, 1) ? NULL : PQgetvalue(r, i, 1);
+        if (best && now && strcmp(best, now) == 0)
+            continue;
+        if (now) {
+            e = dm_pgarray_add(&clear, now);
+            nclear++;
+        }
+        if (e == DM_OK && best) {
+            e = dm_pgarray_add(&set, best);
+            nset++;
+        }
     }
-    if (e == DM_OK && changed)
-        *changed += strtoll(PQcmdTuples(r), NULL, 10);
+    if (e == DM_OK)
+        e = dm_buf_append_char(&clear, '}');
+    if (e == DM_OK)
+        e = dm_buf_append_char(&set, '}');
+    if (e == DM_OK && nclear > 0)
+        e = set_chosen(c, CLEAR_SQL, clear.data, changed, err);
+    if (e == DM_OK && nset > 0)
+        e = set_chosen(c, SET_SQL, set.data, changed, err);
     PQclear(r);
+    if (e != DM_OK && err->message[0] == '\0')
+        dm_error_set(err, e, "listing refresh: too many listings for one batch");
     dm_buf_free(&feeds);
     dm_buf_free(&prios);
+    dm_buf_free(&clear);
+    dm_buf_free(&set);
     return e;
 }
 
@@ -295,10 +335,14 @@ enum dm_err dm_listings_keys_in_use(struct dm_db_conn *c, const char *keys, PGre
 {
     const char *params[1] = {keys};
     /* A chosen offer that is no longer active (written by hand) still holds its key in the
-     * unique index until a refresh clears it. */
+     * unique index until a refresh clears it. One index probe per key (a correlated subquery is
+     * never turned into a join): written as `listing_key = ANY($1) AND (active OR chosen)` the
+     * planner scanned every active row of the catalogue for each batch (41 ms a batch at
+     * 100,000 stones, growing with the catalogue). */
     return dm_db_exec(c,
-                      "SELECT DISTINCT d.listing_key FROM diamonds d "
-                      "WHERE d.listing_key = ANY($1::text[]) AND (d.status = 'active' OR d.chosen)",
+                      "SELECT k.key FROM unnest($1::text[]) AS k(key) "
+                      "WHERE (SELECT true FROM diamonds d WHERE d.listing_key = k.key "
+                      "AND (d.status = 'active' OR d.chosen) LIMIT 1)",
                       1, params, out, err);
 }
 

@@ -83,8 +83,10 @@ enum dm_err dm_listings_refresh_ids(struct dm_db_conn *c, const struct dm_listin
 
 /* Take the listings lock (a transaction-level advisory lock, held until the caller's
  * transaction ends): refreshes that hold it never run at once, so they cannot choose for one
- * key from two snapshots. Take it before the transaction writes to diamonds (a transaction
- * that waits for it then holds no diamonds row another holder may need: no deadlock). */
+ * key from two snapshots. Take it before the transaction changes a committed diamonds row (a
+ * transaction that waits for it then holds no row another holder may need: no deadlock); rows
+ * it inserted before are invisible to the holder (a consolidator batch copies its new stones
+ * first). */
 enum dm_err dm_listings_lock(struct dm_db_conn *c, struct dm_error *err) DM_MUST_CHECK;
 
 /* Of the keys in keys (text[] literal), those that have an active offer listed under them, as

@@ -501,13 +501,6 @@ static enum dm_err attempt_batch(struct dm_consolidator *cs, struct dm_db_conn *
         e = dm_buf_append_char(&b.refresh_old, '}');
     if (e != DM_OK)
         goto out;
-    /* A batch whose listings need choosing takes the listings lock before its first write to
-     * diamonds (store/listings.h): refreshes never interleave, and one waiting holds no
-     * diamonds row. New stones of new identities alone (a first load) need no lock. */
-    if (b.nrefresh > 0)
-        e = dm_listings_lock(c, err);
-    if (e != DM_OK)
-        goto out;
     t_map = dm_mono_ms();
     dm_failpoint("consolidator.batch_write");
 
@@ -516,6 +509,14 @@ static enum dm_err attempt_batch(struct dm_consolidator *cs, struct dm_db_conn *
         e = copy_in(c, FRESH_COPY_SQL, b.fresh.data, b.fresh.len, err);
         inserted = a.fresh;
     }
+    /* A batch whose listings need choosing takes the listings lock before it changes a row
+     * other transactions can see (store/listings.h): refreshes never interleave, and one
+     * waiting holds no committed diamonds row another holder may need. Its new stones go in
+     * first, outside the lock, so concurrent batches copy at once: rows not yet committed are
+     * invisible to the holder's refresh, which neither reads nor waits for them. New stones of
+     * new identities alone (a first load) need no lock at all. */
+    if (e == DM_OK && b.nrefresh > 0)
+        e = dm_listings_lock(c, err);
     if (e == DM_OK && a.staged > 0) {
         e = ensure_stage(c, err);
         if (e == DM_OK)
