@@ -170,6 +170,38 @@ check_eq "takeover on sale: search shows the listing from file1 at once" 1 \
 req POST "/api/v2/diamonds/$L21/purchase" '{"destination_id":"dest-1"}' "$H" "X-Idempotency-Key: buy-21"
 check_eq "the same purchase again is replayed" "200 true" "$STATUS $(header Idempotent-Replayed)"
 
+# A trade is recorded before its listing is chosen again, and the choice waits for the listings
+# lock (a consolidation batch refreshing listings holds it): while another session holds the
+# lock, a hold on a nivoda-chosen listing is already recorded and the request waits; released,
+# the request answers and file1 takes over. (Recording after the choice, without the lock, a
+# batch's refresh of the same listing could make the trade's commit fail after the supplier
+# placed the hold.)
+L23=$(psql_q "SELECT lid FROM dm_test.sets WHERE n = 23")
+N23=$(psql_q "SELECT nid FROM dm_test.sets WHERE n = 23")
+check_eq "set 23 shows its nivoda offer" nivoda "$(chosen_feed 23)"
+mkfifo "$T/lockq"
+psql -qAt "$DATABASE_URL" <"$T/lockq" >"$T/lock.out" 2>&1 &
+LOCKPID=$!
+exec 9>"$T/lockq"
+echo "SELECT pg_advisory_lock(1684892787); SELECT 'locked';" >&9
+wait_until 20 grep -q locked "$T/lock.out"
+curl -s -o "$T/hold23" -w '%{http_code}' -X POST -H "$H" "$API/api/v2/diamonds/$L23/hold" >"$T/hold23.status" &
+HOLDPID=$!
+hold_recorded() {
+    [ "$(psql_q "SELECT count(*) FROM hold_history h JOIN diamonds d ON d.id = h.diamond_id
+                 WHERE h.diamond_id = '$N23' AND h.status = 'placed'
+                 AND d.availability = 'on_hold'")" = 1 ]
+}
+check "hold recorded while the listings lock is held elsewhere" wait_until 20 hold_recorded
+check "... and the request waits for the lock to choose again" kill -0 "$HOLDPID"
+check_eq "... so the listing still shows the held nivoda offer" nivoda "$(chosen_feed 23)"
+echo "SELECT pg_advisory_unlock(1684892787);" >&9
+exec 9>&-
+wait "$LOCKPID" || true
+wait "$HOLDPID" || true
+check_eq "hold answered once the lock is free" 200 "$(cat "$T/hold23.status")"
+check_eq "takeover on hold: file1 chosen" file1 "$(chosen_feed 23)"
+
 # Takeover on removal: a full run without stone 22's nivoda offer.
 R3=$(make_run full)
 sim_ingest "$R3" "$(psql_q "SELECT sid FROM dm_test.sets WHERE n = 22")"
@@ -203,9 +235,9 @@ check_eq "one chosen offer per listing" 0 \
 # listings show nivoda's offers again (lowest_retail would keep file1's).
 psql_q "UPDATE pricing_rules SET markup_ratio = 2.5 WHERE name = 'dear'" >/dev/null
 env "${FEED_ENV[@]}" OFFER_POLICY=feed_priority FEED_NIVODA_PRIORITY=10 "$DIAMOND" reprice >/dev/null
-check_eq "reprice under feed_priority: nivoda chosen where its offer is active and available (38: 21 sold, 22 removed)" 38 \
+check_eq "reprice under feed_priority: nivoda chosen where its offer is active and available (37: 21 sold, 22 removed, 23 held)" 37 \
     "$(count_chosen 1 40 nivoda)"
-check_eq "... and not for the sold and the removed one" 0 "$(count_chosen 21 22 nivoda)"
+check_eq "... and not for the sold, the removed and the held one" 0 "$(count_chosen 21 23 nivoda)"
 stop_api api
 stop_api api2
 finish

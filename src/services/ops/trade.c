@@ -73,14 +73,36 @@ static bool takes_orders(const struct dm_feed *f)
     return !dm_feed_snapshot(dm_feed_conf(f));
 }
 
-/* Recompute the chosen offer of offer id's listing (its availability changed). */
-static enum dm_err refresh_listing(struct dm_db_conn *conn, const struct dm_listing_policy *p,
-                                   const char *id, struct dm_error *err)
+/* Recompute the chosen offer of offer id's listing (its availability changed), in a
+ * transaction of its own after the trade's record committed: under the listings lock, taken
+ * while this connection holds no row (store/listings.h), so it never meets a consolidation
+ * batch's refresh half-way. Recording the trade first means a lost race here can never undo a
+ * hold or an order the supplier has placed; the listing then keeps its choice until the next
+ * refresh of its key, and the failure is logged. */
+static void refresh_listing(struct dm_db_conn *conn, const struct dm_listing_policy *p,
+                            const char *id, const struct dm_log_ctx *log)
 {
     struct dm_listing_policy def;
     char arr[DM_UUID_LEN + 2];
     snprintf(arr, sizeof(arr), "{%s}", id);
-    return dm_listings_refresh_ids(conn, policy_of(p, &def), arr, err);
+    struct dm_error err = {0};
+    enum dm_err e = DM_OK;
+    for (int attempt = 1; attempt <= 3; attempt++) {
+        memset(&err, 0, sizeof(err));
+        e = dm_db_begin(conn, &err);
+        if (e == DM_OK)
+            e = dm_listings_lock(conn, &err);
+        if (e == DM_OK)
+            e = dm_listings_refresh_ids(conn, policy_of(p, &def), arr, &err);
+        if (e == DM_OK)
+            e = dm_db_commit(conn, &err);
+        else
+            dm_db_rollback(conn);
+        if (e == DM_OK || (strcmp(err.sqlstate, "23505") && strcmp(err.sqlstate, "40P01")))
+            break;
+    }
+    if (e != DM_OK)
+        dm_warn(log, "listing of %s not chosen again after its trade: %s", id, err.message);
 }
 
 /* The 409 body for an offer whose feed takes no orders through an API: the reason and the
@@ -194,14 +216,13 @@ static enum dm_err record_placed_hold(struct dm_db_conn *conn, const struct dm_h
                        2, pu, NULL, err);
     }
     if (e == DM_OK)
-        e = refresh_listing(conn, req->listing, id, err);
-    if (e == DM_OK)
         e = dm_db_commit(conn, err);
     if (e != DM_OK) {
         dm_error(log, "hold %s placed at the supplier but not recorded: %s", h->id, err->message);
         PQclear(r);
         return e;
     }
+    refresh_listing(conn, req->listing, id, log);
     json_t *d = json_pack("{s:s,s:b,s:s,s:s}", "diamondId", id, "denied", 0, "holdId", h->id,
                           "historyId", PQgetvalue(r, 0, 0));
     PQclear(r);
@@ -613,9 +634,6 @@ static enum dm_err place_order(struct dm_db_conn *conn, const struct dm_trade_su
                        "UPDATE diamonds SET availability = 'sold', updated_at = now() "
                        "WHERE id = $1",
                        1, pd, NULL, err);
-    /* Sold: the listing's next best offer takes over, in the same commit. */
-    if (e == DM_OK)
-        e = refresh_listing(conn, req->listing, id, err);
     if (e == DM_OK)
         e = dm_db_commit(conn, err);
     if (e != DM_OK) {
@@ -623,6 +641,8 @@ static enum dm_err place_order(struct dm_db_conn *conn, const struct dm_trade_su
         json_decref(b);
         return e;
     }
+    /* Sold: the listing's next best offer takes over. */
+    refresh_listing(conn, req->listing, id, log);
     out->http = 200;
     out->body = b;
     out->changed = true;

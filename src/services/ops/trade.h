@@ -25,8 +25,9 @@
  * Listings (issue 18): the id a request names is a listing id (the listing's chosen offer is
  * traded) or the id of one offer (that offer is traded: how a client takes one of the
  * alternatives below, and what links from before listings name). A hold or a purchase changes
- * the offer's availability, so the listing's chosen offer is recomputed in the same
- * transaction (store/listings.h): another supplier's offer takes over. An offer of a feed that
+ * the offer's availability, so the listing's chosen offer is recomputed right after the
+ * trade's record commits, in a transaction of its own under the listings lock
+ * (store/listings.h): another supplier's offer takes over. An offer of a feed that
  * takes no orders through an API (not the supplier's feed, or the feed answers
  * DM_ERR_CONFLICT) is answered 409 CONFLICT with body {"error":{code, message, feed,
  * alternatives: [{id, listingId, feed, supplierStoneId, retailPrice, availability}]}}: the
