@@ -330,6 +330,23 @@ enum dm_err dm_listings_lock(struct dm_db_conn *c, struct dm_error *err)
     return dm_db_exec(c, "SELECT pg_advisory_xact_lock(1684892787)", 0, NULL, NULL, err);
 }
 
+enum dm_err dm_listings_lock_shared(struct dm_db_conn *c, struct dm_error *err)
+{
+    return dm_db_exec(c, "SELECT pg_advisory_xact_lock_shared(1684892787)", 0, NULL, NULL, err);
+}
+
+enum dm_err dm_listings_keys_shared(struct dm_db_conn *c, const char *keys, PGresult **out,
+                                    struct dm_error *err)
+{
+    const char *params[1] = {keys};
+    /* One probe of the listing key index per key, stopping at the second offer. */
+    return dm_db_exec(c,
+                      "SELECT coalesce(array_agg(k.key), '{}')::text FROM unnest($1::text[]) "
+                      "AS k(key) WHERE (SELECT count(*) FROM (SELECT 1 FROM diamonds d "
+                      "WHERE d.listing_key = k.key LIMIT 2) o) > 1",
+                      1, params, out, err);
+}
+
 enum dm_err dm_listings_keys_in_use(struct dm_db_conn *c, const char *keys, PGresult **out,
                                     struct dm_error *err)
 {

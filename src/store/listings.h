@@ -89,6 +89,18 @@ enum dm_err dm_listings_refresh_ids(struct dm_db_conn *c, const struct dm_listin
  * first). */
 enum dm_err dm_listings_lock(struct dm_db_conn *c, struct dm_error *err) DM_MUST_CHECK;
 
+/* The listings lock in shared mode: taken by a consolidation batch whose changed offers are
+ * all the only offer of their listing (no choice to make). Such batches run at once; a
+ * refresh (exclusive mode) waits for them, and they for it. Before the batch relies on "only
+ * offer", it checks again under this lock (dm_listings_keys_shared): an offer another feed
+ * added since its claim was committed by a refresh that held the lock exclusively. */
+enum dm_err dm_listings_lock_shared(struct dm_db_conn *c, struct dm_error *err) DM_MUST_CHECK;
+
+/* Of the keys in keys (text[] literal), those with more than one offer listed under them, as a
+ * result of one row and one text[] literal column (the caller frees it). */
+enum dm_err dm_listings_keys_shared(struct dm_db_conn *c, const char *keys, PGresult **out,
+                                    struct dm_error *err) DM_MUST_CHECK;
+
 /* Of the keys in keys (text[] literal), those that have an active offer listed under them, as
  * a result with one text column (the caller frees it). */
 enum dm_err dm_listings_keys_in_use(struct dm_db_conn *c, const char *keys, PGresult **out,

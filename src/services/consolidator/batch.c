@@ -34,11 +34,15 @@
  * Pending rows first, else `processing` rows whose durable claim (written by an earlier
  * version of the consolidator) expired. Each is one plain index scan on the partial claim
  * index that stops after LIMIT rows. The stored state of the stone comes along, so unchanged
- * and new stones are recognised without another round trip. */
+ * and new stones are recognised without another round trip: "STATE#CS#KEY", C 't' when the
+ * offer is chosen, S 't' when another offer is listed under its key KEY (one probe of the
+ * listing key index). */
 #define CLAIM_COLUMNS                                                                              \
     "SELECT r.id, r.payload_hash, r.payload, (SELECT d.status || '|' || d.content_hash || "        \
     "'|' || d.price_per_carat || '|' || d.retail_price || '|' || d.markup_ratio || '|' || "        \
     "coalesce(d.rating::text, '') || '|' || coalesce(d.pricing_rule_id::text, '') || "             \
+    "'#' || CASE WHEN d.chosen THEN 't' ELSE 'f' END || CASE WHEN EXISTS (SELECT 1 FROM "          \
+    "diamonds o WHERE o.listing_key = d.listing_key AND o.id <> d.id) THEN 't' ELSE 'f' END || "   \
     "'#' || d.listing_key "                                                                        \
     "FROM diamonds d WHERE d.feed = {feed} AND d.supplier_stone_id = r.supplier_stone_id), "       \
     "r.ctid FROM {raw} r "
@@ -195,13 +199,16 @@ struct fresh_ref {
 };
 
 /* Buffers of one batch. refresh_keys / refresh_old: the identities and former listing keys
- * whose listings the batch's writes may change (store/listings.h dm_listings_refresh). */
+ * whose listings the batch's writes may change (store/listings.h dm_listings_refresh).
+ * solo_keys: the keys of changed offers that were, at the claim, the chosen and only offer of
+ * their listing under their own identity: such a listing needs no choice (checked again under
+ * the listings lock, see solo_check). */
 struct batch_bufs {
     struct dm_buf fresh, copy, line, done_tids, done_hashes, fail_tids, fail_hashes, fail_reasons;
-    struct dm_buf refresh_keys, refresh_old;
+    struct dm_buf refresh_keys, refresh_old, solo_keys;
     struct fresh_ref *fr;
     size_t nfr, capfr;
-    int64_t nrefresh;
+    int64_t nrefresh, nsolo;
 };
 
 static void bufs_init(struct batch_bufs *b)
@@ -216,9 +223,10 @@ static void bufs_init(struct batch_bufs *b)
     dm_buf_init(&b->fail_reasons, (size_t)1 << 28);
     dm_buf_init(&b->refresh_keys, (size_t)1 << 28);
     dm_buf_init(&b->refresh_old, (size_t)1 << 28);
+    dm_buf_init(&b->solo_keys, (size_t)1 << 28);
     b->fr = NULL;
     b->nfr = b->capfr = 0;
-    b->nrefresh = 0;
+    b->nrefresh = b->nsolo = 0;
 }
 
 static void bufs_free(struct batch_bufs *b)
@@ -233,6 +241,7 @@ static void bufs_free(struct batch_bufs *b)
     dm_buf_free(&b->fail_reasons);
     dm_buf_free(&b->refresh_keys);
     dm_buf_free(&b->refresh_old);
+    dm_buf_free(&b->solo_keys);
     for (size_t i = 0; i < b->nfr; i++)
         free(b->fr[i].key);
     free(b->fr);
@@ -271,6 +280,22 @@ static enum dm_err claim(struct dm_consolidator *cs, struct dm_db_conn *c, const
         e = dm_db_exec(c, "RESET enable_seqscan", 0, NULL, NULL, err);
     if (e == DM_OK)
         e = dm_db_exec(c, "RESET enable_bitmapscan", 0, NULL, NULL, err);
+    return e;
+}
+
+/* Under the listings lock: the batch's solo keys (struct batch_bufs) that have another offer
+ * now, as a text[] literal in *lost (malloc'd), or NULL when none has. Under the exclusive lock
+ * the caller refreshes them; under the shared lock it cannot, and runs the batch again (its
+ * claim then sees them shared). */
+static enum dm_err solo_check(struct dm_db_conn *c, struct batch_bufs *b, char **lost,
+                              struct dm_error *err)
+{
+    *lost = NULL;
+    PGresult *r = NULL;
+    enum dm_err e = dm_listings_keys_shared(c, b->solo_keys.data, &r, err);
+    if (e == DM_OK && strcmp(dm_db_get(r, 0, 0), "{}") != 0)
+        *lost = dm_xstrdup(dm_db_get(r, 0, 0));
+    PQclear(r);
     return e;
 }
 
@@ -373,8 +398,8 @@ static enum dm_err map_rows(const struct dm_config *cfg, PGresult *claimed, cons
 {
     enum dm_err e = DM_OK;
     int n = PQntuples(claimed);
-    struct dm_buf *arrays[] = {&b->done_tids,    &b->done_hashes,  &b->fail_tids,  &b->fail_hashes,
-                               &b->fail_reasons, &b->refresh_keys, &b->refresh_old};
+    struct dm_buf *arrays[] = {&b->done_tids, &b->done_hashes,  &b->fail_tids,    &b->fail_hashes,
+                               &b->solo_keys, &b->fail_reasons, &b->refresh_keys, &b->refresh_old};
     for (size_t k = 0; k < sizeof(arrays) / sizeof(arrays[0]) && e == DM_OK; k++)
         e = dm_buf_append_char(arrays[k], '{');
     for (int i = 0; i < n && e == DM_OK; i++) {
@@ -417,8 +442,12 @@ static enum dm_err map_rows(const struct dm_config *cfg, PGresult *claimed, cons
                 a->fresh++;
             } else if (e == DM_OK && me == DM_OK) {
                 char now[512] = "";
-                const char *listed = stored ? strchr(stored, '#') : NULL;
-                size_t slen = listed ? (size_t)(listed - stored) : (stored ? strlen(stored) : 0);
+                const char *flags = stored ? strchr(stored, '#') : NULL;
+                size_t slen = flags ? (size_t)(flags - stored) : (stored ? strlen(stored) : 0);
+                /* "#CS#KEY": chosen, shared, the key it is listed under */
+                const char *listed = flags && strlen(flags) >= 4 ? flags + 3 : NULL;
+                bool solo = listed && flags[1] == 't' && flags[2] == 'f' &&
+                            strcmp(listed + 1, ident.key) == 0;
                 if (stored != NULL)
                     current_state(&d, chash, now, sizeof(now));
                 if (stored != NULL && strlen(now) == slen && strncmp(now, stored, slen) == 0) {
@@ -427,11 +456,16 @@ static enum dm_err map_rows(const struct dm_config *cfg, PGresult *claimed, cons
                     e = dm_buf_append(&b->copy, b->line.data, b->line.len);
                     if (e == DM_OK)
                         e = dm_buf_append_char(&b->copy, '\n');
-                    if (e == DM_OK)
-                        e = dm_pgarray_add(&b->refresh_keys, ident.key);
-                    if (e == DM_OK && listed != NULL)
-                        e = dm_pgarray_add(&b->refresh_old, listed + 1);
-                    b->nrefresh++;
+                    if (e == DM_OK && solo) {
+                        e = dm_pgarray_add(&b->solo_keys, ident.key);
+                        b->nsolo++;
+                    } else {
+                        if (e == DM_OK)
+                            e = dm_pgarray_add(&b->refresh_keys, ident.key);
+                        if (e == DM_OK && listed != NULL)
+                            e = dm_pgarray_add(&b->refresh_old, listed + 1);
+                        b->nrefresh++;
+                    }
                     a->staged++;
                 }
             }
@@ -474,6 +508,7 @@ static enum dm_err attempt_batch(struct dm_consolidator *cs, struct dm_db_conn *
     struct attempt a = {0};
     struct dm_log_ctx ctx = {.run_id = run_id};
     int64_t t0 = dm_mono_ms(), t_claim = 0, t_map = 0;
+    char *lost_solo = NULL; /* solo keys that gained an offer since the claim (solo_check) */
     *claimed_n = 0;
 
     enum dm_err e = claim(cs, c, feed, &claimed, err);
@@ -514,9 +549,21 @@ static enum dm_err attempt_batch(struct dm_consolidator *cs, struct dm_db_conn *
      * waiting holds no committed diamonds row another holder may need. Its new stones go in
      * first, outside the lock, so concurrent batches copy at once: rows not yet committed are
      * invisible to the holder's refresh, which neither reads nor waits for them. New stones of
-     * new identities alone (a first load) need no lock at all. */
+     * new identities alone (a first load) need no lock at all. A batch whose changed offers
+     * are each the chosen and only offer of their listing (solo keys: most of a single feed's
+     * changes) has no choice to make: it takes the lock shared, so such batches run at once,
+     * and checks under it that no listing gained an offer since the claim (solo_check). */
     if (e == DM_OK && b.nrefresh > 0)
         e = dm_listings_lock(c, err);
+    else if (e == DM_OK && b.nsolo > 0)
+        e = dm_listings_lock_shared(c, err);
+    if (e == DM_OK && b.nsolo > 0)
+        e = solo_check(c, &b, &lost_solo, err);
+    if (e == DM_OK && lost_solo != NULL && b.nrefresh == 0) {
+        /* Retried by dm_consolidator_batch like a serialization failure. */
+        e = dm_error_set(err, DM_ERR_DB_RETRY, "a listing gained an offer during the batch");
+        snprintf(err->sqlstate, sizeof(err->sqlstate), "40001");
+    }
     if (e == DM_OK && a.staged > 0) {
         e = ensure_stage(c, err);
         if (e == DM_OK)
@@ -537,6 +584,8 @@ static enum dm_err attempt_batch(struct dm_consolidator *cs, struct dm_db_conn *
     if (e == DM_OK && b.nrefresh > 0)
         e = dm_listings_refresh(c, &cs->listing, b.refresh_keys.data, b.refresh_old.data, NULL,
                                 err);
+    if (e == DM_OK && lost_solo != NULL)
+        e = dm_listings_refresh(c, &cs->listing, lost_solo, NULL, NULL, err);
     if (e == DM_OK && a.mapped > 0) {
         const char *dp[] = {b.done_tids.data, b.done_hashes.data};
         e = dm_feed_exec(c, DONE_SQL, feed, 2, dp, NULL, err);
@@ -574,6 +623,7 @@ out:
         dm_db_rollback(c); /* the claim (row locks) goes with it: the rows are pending again */
     PQclear(claimed);
     bufs_free(&b);
+    free(lost_solo);
     return e;
 }
 
