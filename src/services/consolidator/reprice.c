@@ -136,9 +136,14 @@ static enum dm_err rechoose(struct dm_db_conn *c, const struct dm_listing_policy
                             struct dm_error *err)
 {
     PGresult *r = NULL;
+    /* A listing whose one offer is chosen keeps it whatever its price: only listings of
+     * several offers (and an unchosen offer) are chosen again (one index probe per row; in a
+     * single feed's catalogue that is every listing skipped). */
     enum dm_err e = dm_db_exec(c,
-                               "SELECT coalesce(array_agg(DISTINCT listing_key), '{}')::text "
-                               "FROM diamonds WHERE change_xid = pg_current_xact_id()",
+                               "SELECT coalesce(array_agg(DISTINCT d.listing_key), '{}')::text "
+                               "FROM diamonds d WHERE d.change_xid = pg_current_xact_id() "
+                               "AND (NOT d.chosen OR EXISTS (SELECT 1 FROM diamonds o "
+                               "WHERE o.listing_key = d.listing_key AND o.id <> d.id))",
                                0, NULL, &r, err);
     if (e == DM_OK && strcmp(dm_db_get(r, 0, 0), "{}") != 0) {
         struct dm_listing_policy def;
