@@ -41,12 +41,17 @@ check "this process's request counters stay current ($ok0 -> $(metric 'diamond_a
 
 # --- /health per client IP
 codes=""
-for i in $(seq 1 30); do codes="$codes $(curl -s -o "$T/h.json" -D "$T/h.h" -w '%{http_code}' "$API/health")"; done
+# The first 429's body and headers are kept from the flood itself: a request sent after it could
+# find the bucket refilled on a slow machine.
+for i in $(seq 1 30); do
+    c=$(curl -s -o "$T/h.json" -D "$T/h.h" -w '%{http_code}' "$API/health")
+    codes="$codes $c"
+    if [ "$c" = 429 ] && [ ! -f "$T/h429.json" ]; then cp "$T/h.json" "$T/h429.json"; cp "$T/h.h" "$T/h429.h"; fi
+done
 check "a /health flood from one address gets 429 ($codes)" bash -c "echo '$codes' | grep -q 429"
 check "(it was answered 200 at first)" bash -c "echo '$codes' | grep -q '^ 200'"
-req GET /health
-check_eq "429 is the API's JSON error" "429 RATE_LIMITED" "$STATUS $(jqb .error.code)"
-check "429 has Retry-After" test -n "$(header Retry-After)"
+check_eq "429 is the API's JSON error" RATE_LIMITED "$(jq -r .error.code "$T/h429.json" 2>/dev/null)"
+check "429 has Retry-After" grep -qi '^Retry-After: [0-9]' "$T/h429.h"
 check_eq "another address is not limited" 200 "$(curl -s --interface 127.0.0.2 -o /dev/null -w '%{http_code}' "$API/health")"
 
 # --- item 15: a decoded path that is not UTF-8 is logged escaped, not dropped

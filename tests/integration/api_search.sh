@@ -111,6 +111,7 @@ check_eq "304 has no body" 0 "$(wc -c <"$T/body")"
 req GET "/api/v2/diamonds?limit=11" "" "$H" "If-None-Match: $ETAG"
 check_eq "other query, same tag -> 200" 200 "$STATUS"
 psql_q "UPDATE diamonds SET retail_price = retail_price + 1 WHERE id = (SELECT id FROM diamonds WHERE status='active' ORDER BY created_at DESC, id DESC LIMIT 1)" >/dev/null
+wait_index # the index has the change before the search that must see it
 req GET "/api/v2/diamonds?limit=10" "" "$H" "If-None-Match: $ETAG"
 check_eq "changed data -> 200 with a new ETag" 200 "$STATUS"
 
