@@ -89,10 +89,12 @@ req GET /metrics "" "$H"
 cp "$T/body" "$OUT/metrics.txt"
 save rules GET "/api/v2/pricing-rules?include_inactive=true"
 save diamonds GET "/api/v2/diamonds?include=facets&sort_by=created_at&sort_order=desc&page=1&limit=25"
-# A priced stone with every field the drawer shows (image, video, certificate, measurements).
+# A priced stone with every field the drawer shows (image, video, certificate, measurements with
+# the length, width and depth it reads: the simulator leaves some out, and ids are random).
 DIAMOND_ID=$(psql_q "SELECT id FROM diamonds WHERE status = 'active' AND pricing_rule_id IS NOT NULL
                      AND cut IS NOT NULL AND fluorescence IS NOT NULL AND image_url IS NOT NULL AND video_url IS NOT NULL AND certificate_pdf_url IS NOT NULL
-                     AND measurements IS NOT NULL ORDER BY id LIMIT 1")
+                     AND measurements IS NOT NULL AND measurements::jsonb ?& array['length', 'width', 'depth']
+                     ORDER BY id LIMIT 1")
 check "a priced stone with media to open" test -n "$DIAMOND_ID"
 save diamond GET "/api/v2/diamonds/$DIAMOND_ID"
 save query-count POST /api/v2/analytics/query/diamonds \
