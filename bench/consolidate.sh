@@ -12,6 +12,9 @@
 #                                 content (the supplier touched a non-canonical field of every
 #                                 stone): each is claimed, re-mapped, compared and marked done;
 #                                 unchanged_rewritten must be 0
+#   changed_stones_per_s          every stone's price changed (raw payloads rewritten, pending):
+#                                 each is claimed, mapped, priced and rewritten (no target; the
+#                                 figure before listings is in docs/performance.md)
 #   consolidator_peak_rss_mb      VmHWM of the consolidator over all of it (target <= 64 MB)
 #   reprice_s                     `diamond reprice` over all active diamonds after a rule change
 #                                 (target <= 30 s)
@@ -113,6 +116,22 @@ UNCH_PG_US=$PG_US UNCH_CS_US=$CS_US RUN3_S=$SECS
 UNCH_RATE=$(q "SELECT round($N * 1000.0 / greatest(consolidation_duration_ms, 1)) FROM run_metadata WHERE run_id = '$R3'")
 echo "consolidate: unchanged full run (identical payloads stay done): $N stones current in $RUN3_S s = $UNCH_RATE stones/s (CPU per stone: PostgreSQL $UNCH_PG_US us, consolidator $UNCH_CS_US us)"
 
+# 4. Every stone's price changed (a supplier-wide repricing; the worst incremental run): each
+# is claimed, mapped, priced and rewritten. With one feed every listing is one offer: the
+# batches need no listing choice (solo keys, store/listings.h) and run at once.
+R4=$(q "SELECT dm_test.make_run('incremental')")
+# (SET reads the old payload in both expressions.)
+NEWP="replace(payload::text, '\"price\" : ', '\"price\" : 1')"
+q "UPDATE raw_diamonds_nivoda SET payload = ($NEWP)::json,
+     payload_hash = encode(sha256(convert_to($NEWP, 'UTF8')), 'hex'),
+     consolidation_status = 'pending', run_id = '$R4', last_seen_run_id = '$R4'" >/dev/null
+q "VACUUM ANALYZE raw_diamonds_nivoda" >/dev/null
+consolidate_run "$R4"
+CHANGED_PG_US=$PG_US CHANGED_CS_US=$CS_US CHANGED_S=$SECS
+CHANGED_RATE=$(rate "$R4")
+[ "$(q "SELECT stats_changed FROM run_metadata WHERE run_id = '$R4'")" = "$N" ] || { echo "not every stone changed" >&2; exit 1; }
+echo "consolidate: every price changed: $N stones in $CHANGED_S s = $CHANGED_RATE stones/s (CPU per stone: PostgreSQL $CHANGED_PG_US us, consolidator $CHANGED_CS_US us)"
+
 RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$CPID/status")
 kill -TERM "$CPID"
 wait "$CPID" || true
@@ -120,7 +139,7 @@ CPID=""
 RSS_MB=$(( (RSS_KB + 1023) / 1024 ))
 echo "consolidate: consolidator peak RSS $RSS_MB MB"
 
-# 4. Rule change, then reprice everything.
+# 5. Rule change, then reprice everything.
 q "INSERT INTO pricing_rules (name, priority, lab_grown, markup_ratio, rating) VALUES ('lab-grown', 10, true, 1.3000, 8);
    UPDATE pricing_rules SET markup_ratio = 1.2000 WHERE name = 'Default markup'" >/dev/null
 nchildren() { wc -w < "/proc/$PGPID/task/$PGPID/children"; }
@@ -146,6 +165,8 @@ cat > "$BENCH_OUT/consolidate.json" <<JSON
  "unchanged_remap_pg_cpu_us_per_stone": $REMAP_PG_US, "unchanged_remap_consolidator_cpu_us_per_stone": $REMAP_CS_US,
  "reprice_pg_cpu_s": $REPRICE_PG_S,
  "unchanged_stones_per_s": $UNCH_RATE, "unchanged_run_s": $RUN3_S,
+ "changed_stones_per_s": $CHANGED_RATE, "changed_s": $CHANGED_S,
+ "changed_pg_cpu_us_per_stone": $CHANGED_PG_US, "changed_consolidator_cpu_us_per_stone": $CHANGED_CS_US,
  "unchanged_remap_stones_per_s": $REMAP_RATE, "unchanged_remap_s": $REMAP_S, "unchanged_rewritten": $REWRITTEN, "consolidator_peak_rss_mb": $RSS_MB,
  "reprice_s": $REPRICE_S, "reprice_prices_changed": ${CHANGED:-0},
  "targets": {"empty_catalogue_stones_per_s": ">= 12000", "unchanged_stones_per_s": ">= 50000",
