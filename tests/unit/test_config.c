@@ -7,149 +7,123 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "app/app.h"
 #include "core/config.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "testconfig.h"
 
-static const char *all_vars[] = {"PORT",
-                                 "LOG_LEVEL",
-                                 "DATABASE_URL",
-                                 "DATABASE_HOST",
-                                 "DATABASE_PORT",
-                                 "DATABASE_NAME",
-                                 "DATABASE_USERNAME",
-                                 "DATABASE_PASSWORD",
-                                 "DATABASE_SSLMODE",
-                                 "DATABASE_POOL_SIZE",
-                                 "HMAC_SECRETS",
-                                 "RESEND_API_KEY",
-                                 "ALERT_EMAIL_TO",
-                                 "ALERT_EMAIL_FROM",
-                                 "NIVODA_ENDPOINT",
-                                 "NIVODA_USERNAME",
-                                 "NIVODA_PASSWORD",
-                                 "MAX_SCHEDULER_RECORDS",
-                                 "QUEUE_BACKEND",
-                                 "AZURE_SERVICE_BUS_CONNECTION_STRING",
-                                 "AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_ITEMS",
-                                 "AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_DONE",
-                                 "AZURE_SERVICE_BUS_CONNECTION_STRING_CONSOLIDATE",
-                                 "AZURE_SUBSCRIPTION_ID",
-                                 "PGHOST",
-                                 "PGSSLMODE",
-                                 NULL};
+static const char *const all_vars[] = {"PORT",
+                                       "LOG_LEVEL",
+                                       "DATABASE_URL",
+                                       "DATABASE_HOST",
+                                       "DATABASE_PORT",
+                                       "DATABASE_NAME",
+                                       "DATABASE_USERNAME",
+                                       "DATABASE_PASSWORD",
+                                       "DATABASE_SSLMODE",
+                                       "DATABASE_POOL_SIZE",
+                                       "HMAC_SECRETS",
+                                       "RESEND_API_KEY",
+                                       "ALERT_EMAIL_TO",
+                                       "ALERT_EMAIL_FROM",
+                                       "NIVODA_ENDPOINT",
+                                       "NIVODA_USERNAME",
+                                       "NIVODA_PASSWORD",
+                                       "MAX_SCHEDULER_RECORDS",
+                                       "QUEUE_BACKEND",
+                                       "AZURE_SERVICE_BUS_CONNECTION_STRING",
+                                       "AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_ITEMS",
+                                       "AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_DONE",
+                                       "AZURE_SERVICE_BUS_CONNECTION_STRING_CONSOLIDATE",
+                                       "AZURE_SUBSCRIPTION_ID",
+                                       "PGHOST",
+                                       "PGSSLMODE",
+                                       NULL};
 
 static int clear_env(void **state)
 {
-    for (const char **v = all_vars; *v; v++)
-        unsetenv(*v);
+    (void)state;
+    dm_test_unsetenv(all_vars, NULL);
     return 0;
 }
 
-static char *load(unsigned svc, struct dm_config *cfg, enum dm_err *e)
+/* The conninfo of the operator commands' configuration, which must load. */
+static char *cli_conninfo(void)
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    *e = dm_config_load(cfg, svc, dm_app_config_checks(), f);
-    fclose(f);
-    return text;
+    struct dm_test_config t;
+    dm_test_config_load_ok(&t, DM_SVC_CLI);
+    char *ci = dm_config_conninfo(&t.cfg);
+    dm_test_config_free(&t);
+    return ci;
 }
 
 static void test_defaults(void **state)
 {
+    (void)state;
     setenv("DATABASE_URL", "postgresql://u@127.0.0.1:5432/db", 1);
-    struct dm_config cfg;
-    enum dm_err e;
-    char *errs = load(DM_SVC_API, &cfg, &e);
-    assert_int_equal(e, DM_OK);
-    assert_string_equal(errs, "");
-    assert_int_equal(cfg.port, 3000);
-    assert_int_equal(cfg.database_pool_size, 15);
-    assert_int_equal(cfg.log_level, DM_LOG_INFO);
-    assert_string_equal(cfg.queue_backend, "pg");
-    assert_string_equal(cfg.cors_origins, "*");
-    char *ci = dm_config_conninfo(&cfg);
+    struct dm_test_config t;
+    dm_test_config_load_ok(&t, DM_SVC_API);
+    assert_int_equal(t.cfg.port, 3000);
+    assert_int_equal(t.cfg.database_pool_size, 15);
+    assert_int_equal(t.cfg.log_level, DM_LOG_INFO);
+    assert_string_equal(t.cfg.queue_backend, "pg");
+    assert_string_equal(t.cfg.cors_origins, "*");
+    char *ci = dm_config_conninfo(&t.cfg);
     assert_string_equal(ci, "postgresql://u@127.0.0.1:5432/db");
     free(ci);
-    free(errs);
-    dm_config_free(&cfg);
+    dm_test_config_free(&t);
 }
 
 static void test_all_problems_at_once(void **state)
 {
+    (void)state;
     setenv("DATABASE_PORT", "abc", 1);
     setenv("DATABASE_HOST", "db.example.com", 1);
     setenv("LOG_LEVEL", "loud", 1);
     setenv("HMAC_SECRETS", "{not json", 1);
     setenv("DATABASE_PASSWORD", "hunter2-secret", 1);
     setenv("DATABASE_POOL_SIZE", "0", 1);
-    struct dm_config cfg;
-    enum dm_err e;
-    char *errs = load(DM_SVC_API, &cfg, &e);
-    assert_int_equal(e, DM_ERR_INVALID);
-    assert_non_null(strstr(errs, "DATABASE_PORT=\"abc\""));
-    assert_non_null(strstr(errs, "LOG_LEVEL=\"loud\""));
-    assert_non_null(strstr(errs, "HMAC_SECRETS must be a JSON object"));
-    assert_non_null(strstr(errs, "DATABASE_POOL_SIZE=\"0\""));
-    assert_non_null(strstr(errs, "4 problems"));
+    static const char *const has[] = {
+        "DATABASE_PORT=\"abc\"",    "LOG_LEVEL=\"loud\"", "HMAC_SECRETS must be a JSON object",
+        "DATABASE_POOL_SIZE=\"0\"", "4 problems",         NULL};
     /* A secret's value is never echoed. */
-    assert_null(strstr(errs, "{not json"));
-    assert_null(strstr(errs, "hunter2"));
-    free(errs);
-    dm_config_free(&cfg);
+    static const char *const lacks[] = {"{not json", "hunter2", NULL};
+    dm_test_config_expect(DM_SVC_API, DM_ERR_INVALID, has, lacks);
 }
 
 static void test_required_and_cross_field(void **state)
 {
+    (void)state;
     setenv("DATABASE_HOST", "db.example.com", 1);
     setenv("RESEND_API_KEY", "re_123", 1);
     setenv("ALERT_EMAIL_TO", "not-an-email", 1);
-    struct dm_config cfg;
-    enum dm_err e;
-    char *errs = load(DM_SVC_WORKER, &cfg, &e);
-    assert_int_equal(e, DM_ERR_INVALID);
-    assert_non_null(strstr(errs, "NIVODA_ENDPOINT is required"));
-    assert_non_null(strstr(errs, "NIVODA_USERNAME is required"));
-    assert_non_null(strstr(errs, "ALERT_EMAIL_TO=\"not-an-email\" must be an e-mail address"));
-    assert_non_null(strstr(errs, "ALERT_EMAIL_TO and ALERT_EMAIL_FROM are required"));
-    free(errs);
-    dm_config_free(&cfg);
+    static const char *const has[] = {"NIVODA_ENDPOINT is required", "NIVODA_USERNAME is required",
+                                      "ALERT_EMAIL_TO=\"not-an-email\" must be an e-mail address",
+                                      "ALERT_EMAIL_TO and ALERT_EMAIL_FROM are required", NULL};
+    dm_test_config_expect(DM_SVC_WORKER, DM_ERR_INVALID, has, NULL);
 }
 
 static void test_conninfo_sslmode(void **state)
 {
+    (void)state;
     setenv("DATABASE_HOST", "aws-0-us-east-1.pooler.supabase.com", 1);
     setenv("DATABASE_USERNAME", "post'gres", 1);
     setenv("DATABASE_PASSWORD", "p\\w", 1);
-    struct dm_config cfg;
-    enum dm_err e;
-    char *errs = load(DM_SVC_CLI, &cfg, &e);
-    assert_int_equal(e, DM_OK);
-    char *ci = dm_config_conninfo(&cfg);
+    char *ci = cli_conninfo();
     assert_non_null(strstr(ci, "sslmode='require'"));
     assert_non_null(strstr(ci, "user='post\\'gres'"));
     assert_non_null(strstr(ci, "password='p\\\\w'"));
     free(ci);
-    dm_config_free(&cfg);
-    free(errs);
 
     setenv("DATABASE_HOST", "127.0.0.1", 1);
-    errs = load(DM_SVC_CLI, &cfg, &e);
-    ci = dm_config_conninfo(&cfg);
+    ci = cli_conninfo();
     assert_non_null(strstr(ci, "sslmode='disable'"));
     free(ci);
-    dm_config_free(&cfg);
-    free(errs);
 
     setenv("DATABASE_SSLMODE", "verify-full", 1);
-    errs = load(DM_SVC_CLI, &cfg, &e);
-    ci = dm_config_conninfo(&cfg);
+    ci = cli_conninfo();
     assert_non_null(strstr(ci, "sslmode='verify-full'"));
     free(ci);
-    dm_config_free(&cfg);
-    free(errs);
     unsetenv("DATABASE_SSLMODE");
 }
 
@@ -195,28 +169,17 @@ static void test_conninfo_url_sslmode(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         setenv("DATABASE_URL", cases[i].url, 1);
-        struct dm_config cfg;
-        enum dm_err e;
-        char *errs = load(DM_SVC_CLI, &cfg, &e);
-        assert_int_equal(e, DM_OK);
-        char *ci = dm_config_conninfo(&cfg);
+        char *ci = cli_conninfo();
         if (strcmp(ci, cases[i].want) != 0)
             fail_msg("%s: got %s, want %s", cases[i].url, ci, cases[i].want);
         free(ci);
-        free(errs);
-        dm_config_free(&cfg);
     }
     /* DATABASE_SSLMODE wins; PGHOST counts when the URL names no host; PGSSLMODE is a choice. */
     setenv("DATABASE_URL", "postgresql://u@db.example.com/app", 1);
     setenv("DATABASE_SSLMODE", "verify-full", 1);
-    struct dm_config cfg;
-    enum dm_err e;
-    char *errs = load(DM_SVC_CLI, &cfg, &e);
-    char *ci = dm_config_conninfo(&cfg);
+    char *ci = cli_conninfo();
     assert_string_equal(ci, "postgresql://u@db.example.com/app?sslmode=verify-full");
     free(ci);
-    free(errs);
-    dm_config_free(&cfg);
     unsetenv("DATABASE_SSLMODE");
     setenv("PGHOST", "db.example.com", 1);
     assert_true(dm_config_conninfo_needs_tls("dbname=x"));
@@ -232,16 +195,14 @@ static void test_conninfo_url_sslmode(void **state)
 
 static void test_servicebus_selected(void **state)
 {
+    (void)state;
     setenv("DATABASE_URL", "postgresql://u@127.0.0.1/db", 1);
     setenv("AZURE_SERVICE_BUS_CONNECTION_STRING",
            "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=s", 1);
-    struct dm_config cfg;
-    enum dm_err e;
-    char *errs = load(DM_SVC_CONSOLIDATOR, &cfg, &e);
-    assert_int_equal(e, DM_OK);
-    assert_string_equal(cfg.queue_backend, "servicebus");
-    free(errs);
-    dm_config_free(&cfg);
+    struct dm_test_config t;
+    dm_test_config_load_ok(&t, DM_SVC_CONSOLIDATOR);
+    assert_string_equal(t.cfg.queue_backend, "servicebus");
+    dm_test_config_free(&t);
 }
 
 /* Per-queue Service Bus strings (queue-scoped rules): one alone selects Service Bus; a
@@ -254,20 +215,14 @@ static void test_servicebus_per_queue(void **state)
                         "work-items;SharedAccessKey=S3cretQueueKey=;EntityPath=work-items";
     setenv("DATABASE_URL", "postgresql://u@127.0.0.1/db", 1);
     setenv("AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_ITEMS", ok_wi, 1);
-    struct dm_config cfg;
-    enum dm_err e;
-    char *errs = load(DM_SVC_CONSOLIDATOR, &cfg, &e);
-    assert_int_equal(e, DM_OK);
-    assert_string_equal(cfg.queue_backend, "servicebus");
-    assert_null(cfg.azure_service_bus_connection_string);
-    assert_string_equal(cfg.azure_service_bus_connection_string_work_items, ok_wi);
-    free(errs);
-    dm_config_free(&cfg);
+    struct dm_test_config t;
+    dm_test_config_load_ok(&t, DM_SVC_CONSOLIDATOR);
+    assert_string_equal(t.cfg.queue_backend, "servicebus");
+    assert_null(t.cfg.azure_service_bus_connection_string);
+    assert_string_equal(t.cfg.azure_service_bus_connection_string_work_items, ok_wi);
+    dm_test_config_free(&t);
     setenv("QUEUE_BACKEND", "servicebus", 1);
-    errs = load(DM_SVC_API, &cfg, &e);
-    assert_int_equal(e, DM_OK);
-    free(errs);
-    dm_config_free(&cfg);
+    dm_test_config_expect(DM_SVC_API, DM_OK, NULL, NULL);
     unsetenv("QUEUE_BACKEND");
 
     /* work-items' rule given as consolidate's, and a string without its key. */
@@ -275,23 +230,14 @@ static void test_servicebus_per_queue(void **state)
     setenv("AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_DONE",
            "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=w;EntityPath=work-done",
            1);
-    errs = load(DM_SVC_CONSOLIDATOR, &cfg, &e);
-    assert_int_equal(e, DM_ERR_INVALID);
-    print_message("%s", errs);
-    assert_non_null(strstr(errs, "config: AZURE_SERVICE_BUS_CONNECTION_STRING_CONSOLIDATE "
-                                 "EntityPath names another queue"));
-    assert_non_null(
-        strstr(errs, "config: AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_DONE no SharedAccessKey"));
-    assert_non_null(strstr(errs, "2 problems"));
-    assert_null(strstr(errs, "S3cretQueueKey"));
-    assert_null(strstr(errs, "Endpoint="));
-    free(errs);
-    dm_config_free(&cfg);
+    static const char *const has[] = {
+        "config: AZURE_SERVICE_BUS_CONNECTION_STRING_CONSOLIDATE EntityPath names another queue",
+        "config: AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_DONE no SharedAccessKey", "2 problems",
+        NULL};
+    static const char *const lacks[] = {"S3cretQueueKey", "Endpoint=", NULL};
+    dm_test_config_expect(DM_SVC_CONSOLIDATOR, DM_ERR_INVALID, has, lacks);
     /* The dashboard and the feed simulator do not read them. */
-    errs = load(DM_SVC_DASHBOARD, &cfg, &e);
-    assert_int_equal(e, DM_OK);
-    free(errs);
-    dm_config_free(&cfg);
+    dm_test_config_expect(DM_SVC_DASHBOARD, DM_OK, NULL, NULL);
 }
 
 static void test_names(void **state)

@@ -8,29 +8,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "app/app.h"
 #include "app/feed_watermark.h"
 #include "core/config.h"
-
-extern char **environ;
+#include "testconfig.h"
 
 /* Unset every FEED* variable and the ones these tests set. */
 static int clear_env(void **state)
 {
     (void)state;
-    for (;;) {
-        char name[128] = "";
-        for (char **e = environ; *e; e++) {
-            if (!strncmp(*e, "FEED", 4)) {
-                size_t n = strcspn(*e, "=");
-                snprintf(name, sizeof(name), "%.*s", (int)n, *e);
-                break;
-            }
-        }
-        if (name[0] == '\0')
-            break;
-        unsetenv(name);
-    }
     static const char *const names[] = {"OFFER_POLICY",
                                         "NIVODA_ENDPOINT",
                                         "NIVODA_USERNAME",
@@ -45,20 +30,9 @@ static int clear_env(void **state)
                                         "AZURE_SERVICE_BUS_CONNECTION_STRING",
                                         "RUN_TYPE",
                                         NULL};
-    for (const char *const *n = names; *n; n++)
-        unsetenv(*n);
+    dm_test_unsetenv(names, "FEED");
     setenv("DATABASE_URL", "postgresql://u@127.0.0.1:5432/db", 1);
     return 0;
-}
-
-static char *load(unsigned svc, struct dm_config *cfg, enum dm_err *e)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    *e = dm_config_load(cfg, svc, dm_app_config_checks(), f);
-    fclose(f);
-    return text;
 }
 
 static void set_nivoda(void)
@@ -76,40 +50,33 @@ static void test_default_is_nivoda(void **state)
     static const unsigned services[] = {DM_SVC_WORKER, DM_SVC_SCHEDULER, DM_SVC_CONSOLIDATOR,
                                         DM_SVC_API, DM_SVC_CLI};
     for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
-        struct dm_config cfg;
-        enum dm_err e;
-        char *errs = load(services[i], &cfg, &e);
-        assert_int_equal(e, DM_OK);
-        assert_string_equal(errs, "");
-        assert_int_equal(cfg.n_feeds, 1);
-        assert_string_equal(cfg.feeds[0].id, "nivoda");
-        assert_int_equal(cfg.feeds[0].type, DM_FEED_TYPE_NIVODA);
-        assert_int_equal(cfg.feeds[0].priority, 0);
-        assert_true(cfg.feeds[0].max_shrink == 0.5);
-        assert_null(cfg.feeds[0].cron);
-        assert_null(cfg.feeds[0].mapping);
-        assert_string_equal(cfg.offer_policy, "lowest_retail");
-        assert_ptr_equal(dm_config_feed(&cfg, "nivoda"), &cfg.feeds[0]);
-        assert_null(dm_config_feed(&cfg, "acme"));
-        assert_null(dm_config_feed(&cfg, NULL));
+        struct dm_test_config t;
+        dm_test_config_load_ok(&t, services[i]);
+        assert_int_equal(t.cfg.n_feeds, 1);
+        assert_string_equal(t.cfg.feeds[0].id, "nivoda");
+        assert_int_equal(t.cfg.feeds[0].type, DM_FEED_TYPE_NIVODA);
+        assert_int_equal(t.cfg.feeds[0].priority, 0);
+        assert_true(t.cfg.feeds[0].max_shrink == 0.5);
+        assert_null(t.cfg.feeds[0].cron);
+        assert_null(t.cfg.feeds[0].mapping);
+        assert_string_equal(t.cfg.offer_policy, "lowest_retail");
+        assert_ptr_equal(dm_config_feed(&t.cfg, "nivoda"), &t.cfg.feeds[0]);
+        assert_null(dm_config_feed(&t.cfg, "acme"));
+        assert_null(dm_config_feed(&t.cfg, NULL));
         if (services[i] != DM_SVC_CONSOLIDATOR && services[i] != DM_SVC_CLI) {
             /* the services that read NIVODA_* get them as the feed's endpoint and login */
-            assert_string_equal(cfg.feeds[0].url, "http://127.0.0.1:8090/graphql");
-            assert_string_equal(cfg.feeds[0].username, "sim");
-            assert_string_equal(cfg.feeds[0].password, "sim-password");
+            assert_string_equal(t.cfg.feeds[0].url, "http://127.0.0.1:8090/graphql");
+            assert_string_equal(t.cfg.feeds[0].username, "sim");
+            assert_string_equal(t.cfg.feeds[0].password, "sim-password");
         }
-        free(errs);
-        dm_config_free(&cfg);
+        dm_test_config_free(&t);
     }
     /* The dashboard and the simulator do not read FEEDS. */
-    struct dm_config cfg;
-    enum dm_err e;
-    char *errs = load(DM_SVC_DASHBOARD, &cfg, &e);
-    assert_int_equal(e, DM_OK);
-    assert_int_equal(cfg.n_feeds, 0);
-    assert_null(dm_config_feed(&cfg, "nivoda"));
-    free(errs);
-    dm_config_free(&cfg);
+    struct dm_test_config t;
+    dm_test_config_load_ok(&t, DM_SVC_DASHBOARD);
+    assert_int_equal(t.cfg.n_feeds, 0);
+    assert_null(dm_config_feed(&t.cfg, "nivoda"));
+    dm_test_config_free(&t);
     assert_string_equal(dm_feed_type_name(DM_FEED_TYPE_NIVODA), "nivoda");
     assert_string_equal(dm_feed_type_name(DM_FEED_TYPE_FILE), "file");
 }
@@ -129,17 +96,14 @@ static void test_two_feeds(void **state)
     setenv("FEED_NIVODA_PRIORITY", "10", 1);
     setenv("FEED_NIVODA_CRON", "0 2 * * *", 1);
     setenv("OFFER_POLICY", "feed_priority", 1);
-    struct dm_config cfg;
-    enum dm_err e;
-    char *errs = load(DM_SVC_WORKER, &cfg, &e);
-    assert_string_equal(errs, "");
-    assert_int_equal(e, DM_OK);
-    assert_int_equal(cfg.n_feeds, 2);
-    assert_string_equal(cfg.feeds[0].id, "nivoda");
-    assert_int_equal(cfg.feeds[0].priority, 10);
-    assert_string_equal(cfg.feeds[0].cron, "0 2 * * *");
-    const struct dm_feed_conf *a = dm_config_feed(&cfg, "acme_2");
-    assert_ptr_equal(a, &cfg.feeds[1]);
+    struct dm_test_config t;
+    dm_test_config_load_ok(&t, DM_SVC_WORKER);
+    assert_int_equal(t.cfg.n_feeds, 2);
+    assert_string_equal(t.cfg.feeds[0].id, "nivoda");
+    assert_int_equal(t.cfg.feeds[0].priority, 10);
+    assert_string_equal(t.cfg.feeds[0].cron, "0 2 * * *");
+    const struct dm_feed_conf *a = dm_config_feed(&t.cfg, "acme_2");
+    assert_ptr_equal(a, &t.cfg.feeds[1]);
     assert_int_equal(a->type, DM_FEED_TYPE_FILE);
     assert_string_equal(a->url, "https://acct.blob.core.windows.net/feeds/acme.csv");
     assert_string_equal(a->mapping, "/etc/diamond/acme.json");
@@ -149,11 +113,10 @@ static void test_two_feeds(void **state)
     assert_true(a->max_shrink > 0.199 && a->max_shrink < 0.201);
     assert_null(a->username);
     assert_null(a->password);
-    assert_string_equal(cfg.offer_policy, "feed_priority");
-    assert_string_equal(cfg.feeds_text, " nivoda , acme_2");
-    free(errs);
-    dm_config_free(&cfg);
-    dm_config_free(&cfg); /* a second free is harmless */
+    assert_string_equal(t.cfg.offer_policy, "feed_priority");
+    assert_string_equal(t.cfg.feeds_text, " nivoda , acme_2");
+    dm_test_config_free(&t);
+    dm_test_config_free(&t); /* a second free is harmless */
 }
 
 /* A second Nivoda-type feed: its own endpoint, the NIVODA_* login unless it has its own. */
@@ -164,51 +127,39 @@ static void test_second_nivoda_feed(void **state)
     setenv("FEEDS", "nivoda,second", 1);
     setenv("FEED_SECOND_TYPE", "nivoda", 1);
     setenv("FEED_SECOND_URL", "http://127.0.0.1:8091/graphql", 1);
-    struct dm_config cfg;
-    enum dm_err e;
-    char *errs = load(DM_SVC_SCHEDULER, &cfg, &e);
-    assert_int_equal(e, DM_OK);
-    const struct dm_feed_conf *s = dm_config_feed(&cfg, "second");
+    struct dm_test_config t;
+    dm_test_config_load_ok(&t, DM_SVC_SCHEDULER);
+    const struct dm_feed_conf *s = dm_config_feed(&t.cfg, "second");
     assert_non_null(s);
     assert_int_equal(s->type, DM_FEED_TYPE_NIVODA);
     assert_string_equal(s->url, "http://127.0.0.1:8091/graphql");
     assert_string_equal(s->username, "sim");
     assert_string_equal(s->password, "sim-password");
-    assert_string_equal(cfg.feeds[0].url, "http://127.0.0.1:8090/graphql");
-    free(errs);
-    dm_config_free(&cfg);
+    assert_string_equal(t.cfg.feeds[0].url, "http://127.0.0.1:8090/graphql");
+    dm_test_config_free(&t);
 
     setenv("FEED_SECOND_USERNAME", "other", 1);
     setenv("FEED_SECOND_PASSWORD", "other-secret", 1);
-    errs = load(DM_SVC_WORKER, &cfg, &e);
-    assert_int_equal(e, DM_OK);
-    s = dm_config_feed(&cfg, "second");
+    dm_test_config_load_ok(&t, DM_SVC_WORKER);
+    s = dm_config_feed(&t.cfg, "second");
     assert_string_equal(s->username, "other");
     assert_string_equal(s->password, "other-secret");
-    free(errs);
-    dm_config_free(&cfg);
+    dm_test_config_free(&t);
 
     /* Without NIVODA_*: the second feed names its own variables, the seed feed the seed's. */
     unsetenv("NIVODA_ENDPOINT");
     unsetenv("NIVODA_USERNAME");
     unsetenv("FEED_SECOND_URL");
-    errs = load(DM_SVC_WORKER, &cfg, &e);
-    assert_int_equal(e, DM_ERR_INVALID);
-    assert_non_null(strstr(errs, "config: NIVODA_ENDPOINT is required but not set"));
-    assert_non_null(strstr(errs, "config: NIVODA_USERNAME is required but not set"));
-    assert_non_null(
-        strstr(errs, "config: FEED_SECOND_URL is required for feed second (or NIVODA_ENDPOINT)"));
-    assert_null(strstr(errs, "FEED_SECOND_USERNAME"));
-    assert_non_null(strstr(errs, "3 problems"));
-    assert_null(strstr(errs, "other-secret"));
-    assert_null(strstr(errs, "sim-password"));
-    free(errs);
-    dm_config_free(&cfg);
+    static const char *const has[] = {
+        "config: NIVODA_ENDPOINT is required but not set",
+        "config: NIVODA_USERNAME is required but not set",
+        "config: FEED_SECOND_URL is required for feed second (or NIVODA_ENDPOINT)", "3 problems",
+        NULL};
+    static const char *const lacks[] = {"FEED_SECOND_USERNAME", "other-secret", "sim-password",
+                                        NULL};
+    dm_test_config_expect(DM_SVC_WORKER, DM_ERR_INVALID, has, lacks);
     /* The consolidator and the operator commands talk to no supplier. */
-    errs = load(DM_SVC_CONSOLIDATOR, &cfg, &e);
-    assert_int_equal(e, DM_OK);
-    free(errs);
-    dm_config_free(&cfg);
+    dm_test_config_expect(DM_SVC_CONSOLIDATOR, DM_OK, NULL, NULL);
 }
 
 /* A deployment with only a file feed needs no NIVODA_* at all. */
@@ -220,17 +171,13 @@ static void test_file_feed_alone(void **state)
     setenv("FEED_ACME_URL", "file:///srv/feeds/acme.csv", 1);
     static const unsigned services[] = {DM_SVC_WORKER, DM_SVC_SCHEDULER, DM_SVC_API, DM_SVC_CLI};
     for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
-        struct dm_config cfg;
-        enum dm_err e;
-        char *errs = load(services[i], &cfg, &e);
-        assert_string_equal(errs, "");
-        assert_int_equal(e, DM_OK);
-        assert_int_equal(cfg.n_feeds, 1);
-        assert_string_equal(cfg.feeds[0].url, "file:///srv/feeds/acme.csv");
-        assert_null(cfg.feeds[0].format);
-        assert_null(dm_config_feed(&cfg, "nivoda"));
-        free(errs);
-        dm_config_free(&cfg);
+        struct dm_test_config t;
+        dm_test_config_load_ok(&t, services[i]);
+        assert_int_equal(t.cfg.n_feeds, 1);
+        assert_string_equal(t.cfg.feeds[0].url, "file:///srv/feeds/acme.csv");
+        assert_null(t.cfg.feeds[0].format);
+        assert_null(dm_config_feed(&t.cfg, "nivoda"));
+        dm_test_config_free(&t);
     }
 }
 
@@ -252,17 +199,15 @@ static void test_feeds_list_problems(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         setenv("FEEDS", cases[i].value, 1);
-        struct dm_config cfg;
-        enum dm_err e;
-        char *errs = load(DM_SVC_CONSOLIDATOR, &cfg, &e);
-        assert_int_equal(e, DM_ERR_INVALID);
+        struct dm_test_config t;
+        dm_test_config_load(&t, DM_SVC_CONSOLIDATOR);
+        assert_int_equal(t.err, DM_ERR_INVALID);
         char want[256];
         snprintf(want, sizeof(want), "config: FEEDS=\"%.60s\" %s", cases[i].value, cases[i].why);
-        if (strstr(errs, want) == NULL)
-            fail_msg("FEEDS=%s: got %s, want %s", cases[i].value, errs, want);
-        assert_int_equal(cfg.n_feeds, 0);
-        free(errs);
-        dm_config_free(&cfg);
+        if (strstr(t.report, want) == NULL)
+            fail_msg("FEEDS=%s: got %s, want %s", cases[i].value, t.report, want);
+        assert_int_equal(t.cfg.n_feeds, 0);
+        dm_test_config_free(&t);
     }
     /* 32 characters, digits first and 16 feeds are fine. */
     setenv("FEEDS", "abcdefghijklmnopqrstuvwxyz012345,2nd,a,b,c,d,e,f,g,h,i,j,k,l,m,n", 1);
@@ -273,15 +218,11 @@ static void test_feeds_list_problems(void **state)
     }
     setenv("FEED_ABCDEFGHIJKLMNOPQRSTUVWXYZ012345_TYPE", "nivoda", 1);
     setenv("FEED_2ND_TYPE", "nivoda", 1);
-    struct dm_config cfg;
-    enum dm_err e;
-    char *errs = load(DM_SVC_CONSOLIDATOR, &cfg, &e);
-    assert_string_equal(errs, "");
-    assert_int_equal(e, DM_OK);
-    assert_int_equal(cfg.n_feeds, 16);
-    assert_non_null(dm_config_feed(&cfg, "2nd"));
-    free(errs);
-    dm_config_free(&cfg);
+    struct dm_test_config t;
+    dm_test_config_load_ok(&t, DM_SVC_CONSOLIDATOR);
+    assert_int_equal(t.cfg.n_feeds, 16);
+    assert_non_null(dm_config_feed(&t.cfg, "2nd"));
+    dm_test_config_free(&t);
 }
 
 /* Every per-feed problem at once, each naming its variable. */
@@ -305,11 +246,6 @@ static void test_feed_problems(void **state)
     setenv("FEED_NIVODA_CRON", "61 * * * *", 1);
     setenv("FEED_A_CRON", "0 0 30 2 *", 1);
     setenv("OFFER_POLICY", "cheapest", 1);
-    struct dm_config cfg;
-    enum dm_err e;
-    char *errs = load(DM_SVC_WORKER, &cfg, &e);
-    assert_int_equal(e, DM_ERR_INVALID);
-    print_message("%s", errs);
     static const char *const want[] = {
         "config: OFFER_POLICY=\"cheapest\" must be lowest_retail or feed_priority",
         "config: FEED_NIVODA_PRIORITY=\"high\" must be an integer between -1000000 and 1000000",
@@ -326,13 +262,10 @@ static void test_feed_problems(void **state)
         "config: FEED_E_MAPPING is for file feeds only",
         "config: FEED_E_URL=\"ftp://x/graphql\" must be an http:// or https:// URL",
         "13 problems",
+        NULL,
     };
-    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-        if (strstr(errs, want[i]) == NULL)
-            fail_msg("missing \"%s\" in:\n%s", want[i], errs);
-    assert_null(strstr(errs, "S3cret")); /* a URL may carry a SAS token: never echoed */
-    free(errs);
-    dm_config_free(&cfg);
+    static const char *const lacks[] = {"S3cret", NULL}; /* a URL may carry a SAS token */
+    dm_test_config_expect(DM_SVC_WORKER, DM_ERR_INVALID, want, lacks);
 }
 
 static void test_file_urls(void **state)
@@ -363,13 +296,11 @@ static void test_file_urls(void **state)
     setenv("FEED_ACME_TYPE", "file", 1);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         setenv("FEED_ACME_URL", cases[i].url, 1);
-        struct dm_config cfg;
-        enum dm_err e;
-        char *errs = load(DM_SVC_WORKER, &cfg, &e);
-        if ((e == DM_OK) != cases[i].ok)
-            fail_msg("%s: %s", cases[i].url, errs);
-        free(errs);
-        dm_config_free(&cfg);
+        struct dm_test_config t;
+        dm_test_config_load(&t, DM_SVC_WORKER);
+        if ((t.err == DM_OK) != cases[i].ok)
+            fail_msg("%s: %s", cases[i].url, t.report);
+        dm_test_config_free(&t);
     }
 }
 
@@ -417,17 +348,15 @@ static void test_feed_watermarks(void **state)
     setenv("WATERMARK_DIR", dir, 1);
     setenv("FEEDS", "nivoda,second", 1);
     setenv("FEED_SECOND_TYPE", "nivoda", 1);
-    struct dm_config cfg;
-    enum dm_err e;
-    char *errs = load(DM_SVC_CONSOLIDATOR, &cfg, &e);
-    assert_int_equal(e, DM_OK);
+    struct dm_test_config t;
+    dm_test_config_load_ok(&t, DM_SVC_CONSOLIDATOR);
     struct dm_watermark_store *a = NULL, *b = NULL;
     struct dm_error err = {0};
-    assert_int_equal(dm_app_feed_watermark_open(&cfg, "nivoda", &a, &err), DM_OK);
-    struct dm_watermark_store *bad = (struct dm_watermark_store *)&cfg; /* reset on failure */
-    assert_int_equal(dm_app_feed_watermark_open(&cfg, "Bad", &bad, &err), DM_ERR_INVALID);
+    assert_int_equal(dm_app_feed_watermark_open(&t.cfg, "nivoda", &a, &err), DM_OK);
+    struct dm_watermark_store *bad = (struct dm_watermark_store *)&t.cfg; /* reset on failure */
+    assert_int_equal(dm_app_feed_watermark_open(&t.cfg, "Bad", &bad, &err), DM_ERR_INVALID);
     assert_null(bad);
-    assert_int_equal(dm_app_feed_watermark_open(&cfg, "second", &b, &err), DM_OK);
+    assert_int_equal(dm_app_feed_watermark_open(&t.cfg, "second", &b, &err), DM_OK);
     struct dm_watermark wm = {.last_updated_at_ms = 1700000000000LL,
                               .last_run_id = "11111111-1111-4111-8111-111111111111",
                               .last_run_completed_at_ms = 1700000001000LL};
@@ -443,8 +372,7 @@ static void test_feed_watermarks(void **state)
     assert_int_equal(access(path, F_OK), 0);
     dm_watermark_free(a);
     dm_watermark_free(b);
-    dm_config_free(&cfg);
-    free(errs);
+    dm_test_config_free(&t);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "adapters/feed/feed.h"
+#include "testconfig.h"
 
 static void test_ids(void **state)
 {
@@ -57,15 +58,15 @@ static void test_sql(void **state)
     dm_buf_free(&b);
 }
 
-/* The configuration of the environment set by the test (worker: it reads every feed
- * variable). */
-static void load_cfg(struct dm_config *cfg)
+/* The worker's configuration (it reads every feed variable) of the FEED* variables the test set,
+ * with the seed's Nivoda login. */
+static void load_worker(struct dm_test_config *t)
 {
+    setenv("NIVODA_ENDPOINT", "http://127.0.0.1:9/graphql", 1);
+    setenv("NIVODA_USERNAME", "u", 1);
+    setenv("NIVODA_PASSWORD", "p", 1);
     setenv("DATABASE_URL", "postgresql://u@127.0.0.1/db", 1);
-    FILE *devnull = fopen("/dev/null", "w");
-    enum dm_err e = dm_config_load(cfg, DM_SVC_WORKER, NULL, devnull);
-    fclose(devnull);
-    assert_int_equal(e, DM_OK);
+    dm_test_config_load_ok(t, DM_SVC_WORKER);
 }
 
 static void test_open(void **state)
@@ -76,46 +77,40 @@ static void test_open(void **state)
     setenv("FEED_SECOND_URL", "http://127.0.0.1:10/graphql", 1);
     setenv("FEED_ACME_TYPE", "file", 1);
     setenv("FEED_ACME_URL", "file:///tmp/acme.csv", 1);
-    setenv("NIVODA_ENDPOINT", "http://127.0.0.1:9/graphql", 1);
-    setenv("NIVODA_USERNAME", "u", 1);
-    setenv("NIVODA_PASSWORD", "p", 1);
-    struct dm_config cfg;
-    load_cfg(&cfg);
-    struct dm_feed *f = (struct dm_feed *)&cfg; /* must be reset to NULL on failure */
+    struct dm_test_config t;
+    load_worker(&t);
+    struct dm_feed *f = (struct dm_feed *)&t.cfg; /* must be reset to NULL on failure */
     struct dm_error err = {0};
-    assert_int_equal(dm_feed_open(&cfg, "other", 0, &f, &err), DM_ERR_INVALID);
+    assert_int_equal(dm_feed_open(&t.cfg, "other", 0, &f, &err), DM_ERR_INVALID);
     assert_null(f);
     assert_non_null(
         strstr(err.message, "feed 'other' is not configured (FEEDS=nivoda,second,acme)"));
-    assert_int_equal(dm_feed_open(&cfg, "Bad id", 0, &f, &err), DM_ERR_INVALID);
+    assert_int_equal(dm_feed_open(&t.cfg, "Bad id", 0, &f, &err), DM_ERR_INVALID);
     assert_non_null(strstr(err.message, "feed id"));
-    assert_int_equal(dm_feed_open(&cfg, NULL, 0, &f, &err), DM_ERR_INVALID);
-    assert_int_equal(dm_feed_open(&cfg, "nivoda", 0, &f, &err), DM_OK);
+    assert_int_equal(dm_feed_open(&t.cfg, NULL, 0, &f, &err), DM_ERR_INVALID);
+    assert_int_equal(dm_feed_open(&t.cfg, "nivoda", 0, &f, &err), DM_OK);
     assert_non_null(f);
     assert_string_equal(dm_feed_id(f), "nivoda");
-    assert_ptr_equal(dm_feed_conf(f), dm_config_feed(&cfg, "nivoda"));
+    assert_ptr_equal(dm_feed_conf(f), dm_config_feed(&t.cfg, "nivoda"));
     assert_false(dm_feed_snapshot(dm_feed_conf(f)));
     dm_feed_close(f);
     /* A second feed of the same type: its own id and endpoint. */
-    assert_int_equal(dm_feed_open(&cfg, "second", 0, &f, &err), DM_OK);
+    assert_int_equal(dm_feed_open(&t.cfg, "second", 0, &f, &err), DM_OK);
     assert_string_equal(dm_feed_id(f), "second");
     assert_string_equal(dm_feed_conf(f)->url, "http://127.0.0.1:10/graphql");
     dm_feed_close(f);
     dm_feed_close(NULL);
-    assert_true(dm_feed_snapshot(dm_config_feed(&cfg, "acme")));
+    assert_true(dm_feed_snapshot(dm_config_feed(&t.cfg, "acme")));
     assert_false(dm_feed_snapshot(NULL));
-    dm_config_free(&cfg);
+    dm_test_config_free(&t);
 
     /* Known, but without credentials (the API reads them without requiring them). */
     unsetenv("NIVODA_ENDPOINT");
-    setenv("DATABASE_URL", "postgresql://u@127.0.0.1/db", 1);
-    FILE *devnull = fopen("/dev/null", "w");
-    assert_int_equal(dm_config_load(&cfg, DM_SVC_API, NULL, devnull), DM_OK);
-    fclose(devnull);
-    assert_int_equal(dm_feed_open(&cfg, "nivoda", 0, &f, &err), DM_ERR_NOT_FOUND);
+    dm_test_config_load_ok(&t, DM_SVC_API);
+    assert_int_equal(dm_feed_open(&t.cfg, "nivoda", 0, &f, &err), DM_ERR_NOT_FOUND);
     assert_null(f);
     assert_non_null(strstr(err.message, "NIVODA_ENDPOINT"));
-    dm_config_free(&cfg);
+    dm_test_config_free(&t);
     unsetenv("FEEDS");
 }
 
@@ -124,31 +119,28 @@ static void test_map(void **state)
     (void)state;
     setenv("FEEDS", "nivoda,second", 1);
     setenv("FEED_SECOND_TYPE", "nivoda", 1);
-    setenv("NIVODA_ENDPOINT", "http://127.0.0.1:9/graphql", 1);
-    setenv("NIVODA_USERNAME", "u", 1);
-    setenv("NIVODA_PASSWORD", "p", 1);
-    struct dm_config cfg;
-    load_cfg(&cfg);
+    struct dm_test_config t;
+    load_worker(&t);
     const char *item =
         "{\"id\":\"offer-1\",\"price\":123456,\"diamond\":{\"id\":\"stone-1\","
         "\"availability\":\"AVAILABLE\",\"certificate\":{\"lab\":\"GIA\",\"certNumber\":\"1\","
         "\"shape\":\"round\",\"carats\":1.01,\"clarity\":\"VS1\",\"color\":\"G\"}}}";
     struct dm_diamond d;
     struct dm_error err = {0};
-    assert_int_equal(dm_feed_map(&cfg, "nivoda", item, strlen(item), &d, &err), DM_OK);
+    assert_int_equal(dm_feed_map(&t.cfg, "nivoda", item, strlen(item), &d, &err), DM_OK);
     assert_string_equal(d.feed, "nivoda");
     assert_string_equal(d.supplier_stone_id, "stone-1");
     assert_string_equal(d.offer_id, "offer-1");
     assert_int_equal(d.carats_c2, 101);
     dm_diamond_free(&d);
     /* The same item from the second feed is that feed's stone. */
-    assert_int_equal(dm_feed_map(&cfg, "second", item, strlen(item), &d, &err), DM_OK);
+    assert_int_equal(dm_feed_map(&t.cfg, "second", item, strlen(item), &d, &err), DM_OK);
     assert_string_equal(d.feed, "second");
     dm_diamond_free(&d);
-    assert_int_equal(dm_feed_map(&cfg, "acme", item, strlen(item), &d, &err), DM_ERR_INVALID);
+    assert_int_equal(dm_feed_map(&t.cfg, "acme", item, strlen(item), &d, &err), DM_ERR_INVALID);
     assert_non_null(strstr(err.message, "feed 'acme' is not configured"));
-    assert_int_equal(dm_feed_map(&cfg, "nivoda", "{}", 2, &d, &err), DM_ERR_INVALID);
-    dm_config_free(&cfg);
+    assert_int_equal(dm_feed_map(&t.cfg, "nivoda", "{}", 2, &d, &err), DM_ERR_INVALID);
+    dm_test_config_free(&t);
     unsetenv("FEEDS");
 }
 
