@@ -23,30 +23,24 @@
 #include "core/timeutil.h"
 #include "services/feedsim/feedsim.h"
 
+/* The fixture of the simulator tests: an in-process simulator of the size the test's prestate
+ * (struct fx_size) asks for, and a client of it at 1000 requests/s (a client authenticates on
+ * its first call only, so tests that make their own clients are unaffected by this one). */
 struct fx {
     struct dm_feedsim *sim;
     char url[128];
     char base[64];
+    struct dm_nivoda *n;
+    struct dm_feed_query all; /* no price band */
 };
 
-static struct fx *fx_new(uint32_t count, int64_t token_ttl_ms)
-{
-    struct fx *f = calloc(1, sizeof(*f));
-    struct dm_feedsim_opts o = {.seed = 42, .count = count, .token_ttl_ms = token_ttl_ms};
-    o.faults.price_min = o.faults.price_max = -1;
-    f->sim = dm_feedsim_new(&o);
-    struct dm_error err = {0};
-    assert_int_equal(dm_feedsim_listen(f->sim, "127.0.0.1", 0, 24, &err), DM_OK);
-    snprintf(f->base, sizeof(f->base), "http://127.0.0.1:%d", dm_feedsim_port(f->sim));
-    snprintf(f->url, sizeof(f->url), "%s/graphql", f->base);
-    return f;
-}
+struct fx_size {
+    uint32_t count;
+    int64_t token_ttl_ms; /* 0: the simulator's default */
+};
 
-static void fx_free(struct fx *f)
-{
-    dm_feedsim_free(f->sim);
-    free(f);
-}
+static struct fx_size sim_100 = {100, 0}, sim_300 = {300, 0}, sim_500 = {500, 0},
+                      sim_5000_ttl_2s = {5000, 2000};
 
 static struct dm_nivoda *client(const struct fx *f, double rps)
 {
@@ -61,6 +55,47 @@ static struct dm_nivoda *client(const struct fx *f, double rps)
         .backoff_max_ms = 200,
     };
     return dm_nivoda_new(&o);
+}
+
+static int fx_setup(void **state)
+{
+    const struct fx_size *size = *state;
+    struct fx *f = calloc(1, sizeof(*f));
+    struct dm_feedsim_opts o = {
+        .seed = 42, .count = size->count, .token_ttl_ms = size->token_ttl_ms};
+    o.faults.price_min = o.faults.price_max = -1;
+    f->sim = dm_feedsim_new(&o);
+    struct dm_error err = {0};
+    assert_int_equal(dm_feedsim_listen(f->sim, "127.0.0.1", 0, 24, &err), DM_OK);
+    snprintf(f->base, sizeof(f->base), "http://127.0.0.1:%d", dm_feedsim_port(f->sim));
+    snprintf(f->url, sizeof(f->url), "%s/graphql", f->base);
+    f->n = client(f, 1000);
+    f->all = (struct dm_feed_query){.price_from = -1, .price_to = -1};
+    *state = f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+    dm_nivoda_free(f->n);
+    dm_feedsim_free(f->sim);
+    free(f);
+    return 0;
+}
+
+#define FX_TEST(test, size)                                                                        \
+    cmocka_unit_test_prestate_setup_teardown(test, fx_setup, fx_teardown, &(size))
+
+/* A test listener with handler on an ephemeral loopback port; url gets its /graphql. */
+static struct dm_http_server *listener(dm_http_handler handler, char *url, size_t url_size)
+{
+    struct dm_http_server_opts so = {.port = 0, .threads = 4, .handler = handler};
+    struct dm_http_server *srv = NULL;
+    struct dm_error err = {0};
+    assert_int_equal(dm_http_server_start(&so, &srv, &err), DM_OK);
+    snprintf(url, url_size, "http://127.0.0.1:%d/graphql", dm_http_server_port(srv));
+    return srv;
 }
 
 /* POST/GET an admin endpoint; returns the parsed JSON answer (caller decrefs). */
@@ -102,9 +137,9 @@ static struct dm_feed_query band(int64_t lo, int64_t hi)
 
 static void test_token_reused_then_renewed_after_expiry(void **state)
 {
-    struct fx *f = fx_new(5000, 2000); /* the simulator's tokens live 2 s */
-    struct dm_nivoda *n = client(f, 1000);
-    struct dm_feed_query q = band(-1, -1);
+    struct fx *f = *state; /* sim_5000_ttl_2s: the simulator's tokens live 2 s */
+    struct dm_nivoda *n = f->n;
+    struct dm_feed_query q = f->all;
     struct dm_error err = {0};
     int64_t total = 0;
     assert_int_equal(dm_nivoda_count(n, &q, &total, &err), DM_OK);
@@ -137,22 +172,20 @@ static void test_token_reused_then_renewed_after_expiry(void **state)
                                .password = "sim",
                                .max_rps = 1000,
                                .token_ttl_ms = 2000};
-    n = dm_nivoda_new(&o);
+    n = f->n = dm_nivoda_new(&o);
     assert_int_equal(dm_nivoda_count(n, &q, &total, &err), DM_OK);
     dm_sleep_ms(1850, NULL); /* inside the 10 % refresh margin (renews from 1.8 s) */
     assert_int_equal(dm_nivoda_count(n, &q, &total, &err), DM_OK);
     dm_nivoda_get_stats(n, &st);
     assert_int_equal(st.auth_calls, 2);
     assert_int_equal(stat_of(f, "token_rejected"), 1);
-    dm_nivoda_free(n);
-    fx_free(f);
 }
 
 static void test_revoked_token_retried_once(void **state)
 {
-    struct fx *f = fx_new(500, 0);
-    struct dm_nivoda *n = client(f, 1000);
-    struct dm_feed_query q = band(-1, -1);
+    struct fx *f = *state;
+    struct dm_nivoda *n = f->n;
+    struct dm_feed_query q = f->all;
     struct dm_error err = {0};
     int64_t c1 = 0, c2 = 0;
     assert_int_equal(dm_nivoda_count(n, &q, &c1, &err), DM_OK);
@@ -163,16 +196,14 @@ static void test_revoked_token_retried_once(void **state)
     dm_nivoda_get_stats(n, &st);
     assert_int_equal(st.auth_calls, 2);
     assert_int_equal(st.retries, 0);
-    dm_nivoda_free(n);
-    fx_free(f);
 }
 
 static void test_wrong_password_is_auth_error(void **state)
 {
-    struct fx *f = fx_new(100, 0);
+    struct fx *f = *state;
     struct dm_nivoda_opts o = {.endpoint = f->url, .username = "sim", .password = "nope"};
     struct dm_nivoda *n = dm_nivoda_new(&o);
-    struct dm_feed_query q = band(-1, -1);
+    struct dm_feed_query q = f->all;
     struct dm_error err = {0};
     int64_t c;
     assert_int_equal(dm_nivoda_count(n, &q, &c, &err), DM_ERR_AUTH);
@@ -182,14 +213,13 @@ static void test_wrong_password_is_auth_error(void **state)
     dm_nivoda_get_stats(n, &st);
     assert_int_equal(st.requests, 1);
     dm_nivoda_free(n);
-    fx_free(f);
 }
 
 static void test_429_waits_retry_after(void **state)
 {
-    struct fx *f = fx_new(500, 0);
-    struct dm_nivoda *n = client(f, 1000);
-    struct dm_feed_query q = band(-1, -1);
+    struct fx *f = *state;
+    struct dm_nivoda *n = f->n;
+    struct dm_feed_query q = f->all;
     struct dm_error err = {0};
     int64_t c;
     assert_int_equal(dm_nivoda_count(n, &q, &c, &err), DM_OK); /* token first */
@@ -202,14 +232,12 @@ static void test_429_waits_retry_after(void **state)
     struct dm_nivoda_stats st;
     dm_nivoda_get_stats(n, &st);
     assert_int_equal(st.retries, 1);
-    dm_nivoda_free(n);
-    fx_free(f);
 }
 
 static void test_5xx_retried_and_succeeds(void **state)
 {
-    struct fx *f = fx_new(500, 0);
-    struct dm_nivoda *n = client(f, 1000);
+    struct fx *f = *state;
+    struct dm_nivoda *n = f->n;
     struct dm_feed_query q = band(1000, 5000);
     struct dm_error err = {0};
     int64_t c;
@@ -224,15 +252,13 @@ static void test_5xx_retried_and_succeeds(void **state)
     assert_int_equal(dm_nivoda_count(n, &q, &c, &err), DM_ERR_REMOTE);
     assert_true(err.retryable);
     assert_int_equal(err.status, 500);
-    dm_nivoda_free(n);
-    fx_free(f);
 }
 
 static void test_400_and_graphql_error_not_retried(void **state)
 {
-    struct fx *f = fx_new(500, 0);
-    struct dm_nivoda *n = client(f, 1000);
-    struct dm_feed_query q = band(-1, -1);
+    struct fx *f = *state;
+    struct dm_nivoda *n = f->n;
+    struct dm_feed_query q = f->all;
     struct dm_error err = {0};
     int64_t c;
     assert_int_equal(dm_nivoda_count(n, &q, &c, &err), DM_OK);
@@ -259,8 +285,6 @@ static void test_400_and_graphql_error_not_retried(void **state)
     assert_int_equal(dm_nivoda_search(n, &q, 0, 50, &p, &err), DM_OK);
     assert_int_equal(json_array_size(p.items), 50);
     dm_feed_page_free(&p);
-    dm_nivoda_free(n);
-    fx_free(f);
 }
 
 static volatile int stall_stop;
@@ -273,12 +297,8 @@ static void stall_handler(void *ctx, const struct dm_http_req *req, struct dm_ht
 
 static void test_stalled_server_times_out(void **state)
 {
-    struct dm_http_server_opts so = {.port = 0, .threads = 4, .handler = stall_handler};
-    struct dm_http_server *srv = NULL;
-    struct dm_error err = {0};
-    assert_int_equal(dm_http_server_start(&so, &srv, &err), DM_OK);
     char url[128];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/graphql", dm_http_server_port(srv));
+    struct dm_http_server *srv = listener(stall_handler, url, sizeof(url));
     struct dm_nivoda_opts o = {.endpoint = url,
                                .username = "u",
                                .password = "p",
@@ -287,6 +307,7 @@ static void test_stalled_server_times_out(void **state)
                                .backoff_base_ms = 10};
     struct dm_nivoda *n = dm_nivoda_new(&o);
     struct dm_feed_query q = band(-1, -1);
+    struct dm_error err = {0};
     int64_t c;
     int64_t t0 = dm_mono_ms();
     assert_int_equal(dm_nivoda_count(n, &q, &c, &err), DM_ERR_TIMEOUT);
@@ -335,9 +356,9 @@ static void run_threads(struct dm_nivoda *n, int threads, int calls, int *failur
 
 static void test_one_authentication_for_many_threads(void **state)
 {
-    struct fx *f = fx_new(500, 0);
+    struct fx *f = *state;
     json_decref(admin(f, "POST", "/admin/faults", "{\"latency_ms\":200}")); /* slow auth */
-    struct dm_nivoda *n = client(f, 1000);
+    struct dm_nivoda *n = f->n;
     int failures;
     run_threads(n, 8, 1, &failures);
     assert_int_equal(failures, 0);
@@ -361,13 +382,11 @@ static void test_one_authentication_for_many_threads(void **state)
     assert_int_equal(dm_nivoda_count(n3, &q, &c, &err), DM_ERR_AUTH);
     dm_nivoda_free(n3);
     dm_nivoda_free(n2);
-    dm_nivoda_free(n);
-    fx_free(f);
 }
 
 static void test_rate_limit_holds_under_8_threads(void **state)
 {
-    struct fx *f = fx_new(500, 0);
+    struct fx *f = *state;
     const double rps = 40;
     struct dm_nivoda *n = client(f, rps);
     int64_t t0 = dm_mono_ms();
@@ -386,14 +405,13 @@ static void test_rate_limit_holds_under_8_threads(void **state)
     assert_true(took_s < min_s * 3 + 2);
     assert_int_equal(stat_of(f, "requests"), 81);
     dm_nivoda_free(n);
-    fx_free(f);
 }
 
 static void test_hold_and_order_change_availability(void **state)
 {
-    struct fx *f = fx_new(300, 0);
-    struct dm_nivoda *n = client(f, 1000);
-    struct dm_feed_query q = band(-1, -1);
+    struct fx *f = *state;
+    struct dm_nivoda *n = f->n;
+    struct dm_feed_query q = f->all;
     struct dm_error err = {0};
     struct dm_feed_page p;
     assert_int_equal(dm_nivoda_search(n, &q, 0, 50, &p, &err), DM_OK);
@@ -439,8 +457,6 @@ static void test_hold_and_order_change_availability(void **state)
     assert_int_equal(dm_nivoda_hold(n, "00000000-0000-0000-0000-000000000000", &h, &err),
                      DM_ERR_REJECTED);
     dm_feed_page_free(&p);
-    dm_nivoda_free(n);
-    fx_free(f);
 }
 
 /* ---- hostile supplier answers (issue 15 item 2) -------------------------------------------- */
@@ -593,12 +609,8 @@ static enum dm_err hostile_call(const char *url, enum hostile_op op, size_t *ite
  * the 32 MiB cap let it through and jansson built two million values from it. */
 static void test_huge_hold_answer_bounded(void **state)
 {
-    struct dm_http_server_opts so = {.port = 0, .threads = 4, .handler = hostile_handler};
-    struct dm_http_server *srv = NULL;
-    struct dm_error err = {0};
-    assert_int_equal(dm_http_server_start(&so, &srv, &err), DM_OK);
     char url[128];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/graphql", dm_http_server_port(srv));
+    struct dm_http_server *srv = listener(hostile_handler, url, sizeof(url));
     hostile_hold_bytes = 4u << 20;
     hostile_requests = 0;
     size_t items = 0;
@@ -623,12 +635,8 @@ static void test_huge_hold_answer_bounded(void **state)
  * the worker stored them, offset + 1,000,000). */
 static void test_page_over_limit_refused(void **state)
 {
-    struct dm_http_server_opts so = {.port = 0, .threads = 4, .handler = hostile_handler};
-    struct dm_http_server *srv = NULL;
-    struct dm_error err = {0};
-    assert_int_equal(dm_http_server_start(&so, &srv, &err), DM_OK);
     char url[128];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/graphql", dm_http_server_port(srv));
+    struct dm_http_server *srv = listener(hostile_handler, url, sizeof(url));
     size_t items = 0;
     long grew = 0;
     char msg[256];
@@ -671,16 +679,16 @@ int main(void)
     dm_log_init("test", DM_LOG_ERROR);
     dm_http_global_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_token_reused_then_renewed_after_expiry),
-        cmocka_unit_test(test_revoked_token_retried_once),
-        cmocka_unit_test(test_wrong_password_is_auth_error),
-        cmocka_unit_test(test_429_waits_retry_after),
-        cmocka_unit_test(test_5xx_retried_and_succeeds),
-        cmocka_unit_test(test_400_and_graphql_error_not_retried),
+        FX_TEST(test_token_reused_then_renewed_after_expiry, sim_5000_ttl_2s),
+        FX_TEST(test_revoked_token_retried_once, sim_500),
+        FX_TEST(test_wrong_password_is_auth_error, sim_100),
+        FX_TEST(test_429_waits_retry_after, sim_500),
+        FX_TEST(test_5xx_retried_and_succeeds, sim_500),
+        FX_TEST(test_400_and_graphql_error_not_retried, sim_500),
         cmocka_unit_test(test_stalled_server_times_out),
-        cmocka_unit_test(test_one_authentication_for_many_threads),
-        cmocka_unit_test(test_rate_limit_holds_under_8_threads),
-        cmocka_unit_test(test_hold_and_order_change_availability),
+        FX_TEST(test_one_authentication_for_many_threads, sim_500),
+        FX_TEST(test_rate_limit_holds_under_8_threads, sim_500),
+        FX_TEST(test_hold_and_order_change_availability, sim_300),
         cmocka_unit_test(test_huge_hold_answer_bounded),
         cmocka_unit_test(test_page_over_limit_refused),
     };
