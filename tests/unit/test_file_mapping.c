@@ -9,52 +9,7 @@
 #include <string.h>
 
 #include "domain/file_mapping.h"
-
-/* A line split at '|' when it holds one, else at ',' (tests use no quotes), as a field array. */
-struct line {
-    char *copy;
-    const char *f[64];
-    size_t len[64];
-    size_t n;
-};
-
-static void split(struct line *l, const char *s)
-{
-    l->copy = strdup(s);
-    l->n = 0;
-    char *p = l->copy;
-    char sep = strchr(s, '|') ? '|' : ',';
-    for (;;) {
-        char *c = strchr(p, sep);
-        if (c)
-            *c = '\0';
-        l->f[l->n] = p;
-        l->len[l->n] = strlen(p);
-        l->n++;
-        if (!c)
-            break;
-        p = c + 1;
-    }
-}
-
-static struct dm_file_mapping *mapping(const char *json)
-{
-    struct dm_file_mapping *m = NULL;
-    struct dm_error err = {0};
-    if (dm_file_mapping_new(json, json ? strlen(json) : 0, &m, &err) != DM_OK)
-        fail_msg("mapping: %s", err.message);
-    return m;
-}
-
-static void bind(struct dm_file_mapping *m, const char *header)
-{
-    struct line h;
-    split(&h, header);
-    struct dm_error err = {0};
-    if (dm_file_mapping_bind_header(m, h.f, h.len, h.n, &err) != DM_OK)
-        fail_msg("bind %s: %s", header, err.message);
-    free(h.copy);
-}
+#include "testrows.h"
 
 /* The feed simulator's CSV header (services/feedsim/feedfile.h): every column maps with no
  * mapping file. */
@@ -65,8 +20,8 @@ static const char *SIM_HEADER =
 
 static void test_simulator_header(void **state)
 {
-    struct dm_file_mapping *m = mapping(NULL);
-    bind(m, SIM_HEADER);
+    struct dm_file_mapping *m = dm_test_file_mapping(NULL);
+    dm_test_file_bind(m, SIM_HEADER);
     const enum dm_file_field want[] = {
         DM_FF_STOCK_ID,     DM_FF_SHAPE,        DM_FF_CARATS,       DM_FF_COLOR,
         DM_FF_CLARITY,      DM_FF_CUT,          DM_FF_POLISH,       DM_FF_SYMMETRY,
@@ -79,14 +34,14 @@ static void test_simulator_header(void **state)
             fail_msg("%s: column %d, want %zu", dm_file_field_name(want[i]),
                      dm_file_mapping_column(m, want[i]), i);
 
-    struct line r;
-    split(&r, "S-1|Round|1.01|G|VS1|Excellent|VG|EX|Faint|gia|2141438171|4950.50|5000.01|"
-              "6.45 x 6.42 x 3.98|61.9|57%|https://img.example/1.jpg|http://v.example/1|"
-              "Available|CVD|Crystal, Feather|Described as \"eye clean\", per the supplier.");
+    const char *row =
+        "S-1|Round|1.01|G|VS1|Excellent|VG|EX|Faint|gia|2141438171|4950.50|5000.01|"
+        "6.45 x 6.42 x 3.98|61.9|57%|https://img.example/1.jpg|http://v.example/1|"
+        "Available|CVD|Crystal, Feather|Described as \"eye clean\", per the supplier.";
     struct dm_diamond d;
     struct dm_error err = {0};
     enum dm_file_field bad;
-    assert_int_equal(dm_file_mapping_row(m, r.f, r.len, r.n, "supplier_a", &d, &bad, &err), DM_OK);
+    assert_int_equal(dm_test_map_row(m, row, "supplier_a", &d, &bad, &err), DM_OK);
     assert_string_equal(d.feed, "supplier_a");
     assert_string_equal(d.supplier_stone_id, "S-1");
     assert_string_equal(d.offer_id, "S-1");
@@ -117,7 +72,6 @@ static void test_simulator_header(void **state)
     assert_int_equal(dm_mapping_price(&d, NULL, 0, &err), DM_OK);
     assert_int_equal(d.retail_price_cents, 575001);
     dm_diamond_free(&d);
-    free(r.copy);
     dm_file_mapping_free(m);
 }
 
@@ -183,7 +137,7 @@ static void test_aliases(void **state)
         {"###", DM_FF_NONE},
         {"Größe", DM_FF_NONE},
     };
-    struct dm_file_mapping *m = mapping(NULL);
+    struct dm_file_mapping *m = dm_test_file_mapping(NULL);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         enum dm_file_field got = dm_file_mapping_field(m, cases[i].header);
         if (got != cases[i].want)
@@ -191,7 +145,7 @@ static void test_aliases(void **state)
                      dm_file_field_name(cases[i].want));
     }
     /* Two columns for one field: the better alias wins wherever it stands. */
-    bind(m, "Price,Stock #,Shape,Carat,Color,Clarity,Total Price,Size");
+    dm_test_file_bind(m, "Price,Stock #,Shape,Carat,Color,Clarity,Total Price,Size");
     assert_int_equal(dm_file_mapping_column(m, DM_FF_TOTAL_PRICE), 6);
     assert_int_equal(dm_file_mapping_column(m, DM_FF_CARATS), 3);
     assert_int_equal(dm_file_mapping_column(m, DM_FF_PRICE_PER_CARAT), -1);
@@ -200,9 +154,9 @@ static void test_aliases(void **state)
 
 static void test_missing_required_columns(void **state)
 {
-    struct dm_file_mapping *m = mapping(NULL);
-    struct line h;
-    split(&h, "Shape,Weight,Comments");
+    struct dm_file_mapping *m = dm_test_file_mapping(NULL);
+    struct dm_test_line h;
+    dm_test_split(&h, "Shape,Weight,Comments");
     struct dm_error err = {0};
     assert_int_equal(dm_file_mapping_bind_header(m, h.f, h.len, h.n, &err), DM_ERR_INVALID);
     assert_non_null(strstr(err.message, "stock_id"));
@@ -211,17 +165,19 @@ static void test_missing_required_columns(void **state)
     assert_non_null(strstr(err.message, "total_price or price_per_carat"));
     assert_null(strstr(err.message, "shape"));
     assert_null(strstr(err.message, "carats"));
-    free(h.copy);
+    dm_test_line_free(&h);
     /* Price per carat alone is enough. */
-    bind(m, "Stock #,Shape,Carat,Color,Clarity,$/ct");
+    dm_test_file_bind(m, "Stock #,Shape,Carat,Color,Clarity,$/ct");
     dm_file_mapping_free(m);
 }
 
 static void test_mapping_file(void **state)
 {
-    struct dm_file_mapping *m = mapping("{\"stock_id\": \"Vendor Ref\", \"total_price\": "
-                                        "\"Net Value\", \"depth\": null, \"carats\": \"Size\"}");
-    bind(m, "Stock #,Vendor Ref,Shape,Size,Color,Clarity,Net Value,Price,Depth,Weight");
+    struct dm_file_mapping *m =
+        dm_test_file_mapping("{\"stock_id\": \"Vendor Ref\", \"total_price\": "
+                             "\"Net Value\", \"depth\": null, \"carats\": \"Size\"}");
+    dm_test_file_bind(m,
+                      "Stock #,Vendor Ref,Shape,Size,Color,Clarity,Net Value,Price,Depth,Weight");
     assert_int_equal(dm_file_mapping_column(m, DM_FF_STOCK_ID), 1); /* not "Stock #" */
     assert_int_equal(dm_file_mapping_column(m, DM_FF_CARATS), 3);   /* not "Weight" */
     assert_int_equal(dm_file_mapping_column(m, DM_FF_TOTAL_PRICE), 6);
@@ -231,16 +187,16 @@ static void test_mapping_file(void **state)
     assert_int_equal(dm_file_mapping_field(m, "Price"), DM_FF_NONE);
     /* A header the mapping file names for a field is not read as another field's alias. */
     dm_file_mapping_free(m);
-    m = mapping("{\"stock_id\": \"Size\"}");
+    m = dm_test_file_mapping("{\"stock_id\": \"Size\"}");
     assert_int_equal(dm_file_mapping_field(m, "Size"), DM_FF_STOCK_ID);
     assert_int_equal(dm_file_mapping_field(m, "Carat"), DM_FF_CARATS);
     /* The named column must be there. */
-    struct line h;
-    split(&h, "Stock #,Shape,Carat,Color,Clarity,Price");
+    struct dm_test_line h;
+    dm_test_split(&h, "Stock #,Shape,Carat,Color,Clarity,Price");
     struct dm_error err = {0};
     assert_int_equal(dm_file_mapping_bind_header(m, h.f, h.len, h.n, &err), DM_ERR_INVALID);
     assert_non_null(strstr(err.message, "stock_id (mapping file: \"Size\")"));
-    free(h.copy);
+    dm_test_line_free(&h);
     dm_file_mapping_free(m);
 
     static const struct {
@@ -267,9 +223,10 @@ static void test_mapping_file(void **state)
 /* Good rows: values as suppliers write them. */
 static void test_rows_good(void **state)
 {
-    struct dm_file_mapping *m = mapping(NULL);
-    bind(m, "Lot #,Shape,Carats,Colour,Clarity,PPC,Length,Width,Depth,Depth %,Lab Grown,"
-            "Treated,Availability,Image,Certificate URL,Total");
+    struct dm_file_mapping *m = dm_test_file_mapping(NULL);
+    dm_test_file_bind(m,
+                      "Lot #,Shape,Carats,Colour,Clarity,PPC,Length,Width,Depth,Depth %,Lab Grown,"
+                      "Treated,Availability,Image,Certificate URL,Total");
     static const struct {
         const char *row;
         int64_t carats, cents;
@@ -296,12 +253,10 @@ static void test_rows_good(void **state)
          DM_AVAIL_UNAVAILABLE, ""},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct line r;
-        split(&r, cases[i].row);
         struct dm_diamond d;
         struct dm_error err = {0};
         enum dm_file_field bad = DM_FF_COUNT;
-        if (dm_file_mapping_row(m, r.f, r.len, r.n, "f", &d, &bad, &err) != DM_OK)
+        if (dm_test_map_row(m, cases[i].row, "f", &d, &bad, &err) != DM_OK)
             fail_msg("row %zu: %s", i, err.message);
         assert_int_equal(bad, DM_FF_NONE);
         if (d.carats_c2 != cases[i].carats || d.feed_price_cents != cases[i].cents ||
@@ -316,17 +271,16 @@ static void test_rows_good(void **state)
             assert_null(d.measurements);
         assert_string_equal(d.supplier_stone_id, i == 0 ? "L1" : d.supplier_stone_id);
         dm_diamond_free(&d);
-        free(r.copy);
     }
     dm_file_mapping_free(m);
 }
 
 static void test_rows_bad(void **state)
 {
-    struct dm_file_mapping *m = mapping(NULL);
+    struct dm_file_mapping *m = dm_test_file_mapping(NULL);
     const char *header = "Stock #,Shape,Carat,Color,Clarity,Cut,Total Price,Price Per Carat,"
                          "Measurements,Table %,Lab Grown";
-    bind(m, header);
+    dm_test_file_bind(m, header);
     static const struct {
         const char *row;
         enum dm_file_field field;
@@ -362,27 +316,21 @@ static void test_rows_bad(void **state)
         {"A,Round,1,G,VS1,,100,,,,,x", DM_FF_NONE, "row has 12 fields"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct line r;
-        split(&r, cases[i].row);
         struct dm_diamond d;
         struct dm_error err = {0};
         enum dm_file_field bad = DM_FF_COUNT;
-        enum dm_err e = dm_file_mapping_row(m, r.f, r.len, r.n, "f", &d, &bad, &err);
+        enum dm_err e = dm_test_map_row(m, cases[i].row, "f", &d, &bad, &err);
         if (e != DM_ERR_INVALID || bad != cases[i].field || !strstr(err.message, cases[i].want))
             fail_msg("row \"%s\": e=%d field %s message \"%s\"; want field %s, \"%s\"",
                      cases[i].row, e, dm_file_field_name(bad), err.message,
                      dm_file_field_name(cases[i].field), cases[i].want);
         assert_null(d.supplier_stone_id); /* nothing held after an error */
-        free(r.copy);
     }
     /* Trailing empty fields beyond the header are tolerated (spreadsheet exports). */
-    struct line r;
-    split(&r, "A,Round,1,G,VS1,,100,,,,,,");
     struct dm_diamond d;
     struct dm_error err = {0};
-    assert_int_equal(dm_file_mapping_row(m, r.f, r.len, r.n, "f", &d, NULL, &err), DM_OK);
+    assert_int_equal(dm_test_map_row(m, "A,Round,1,G,VS1,,100,,,,,,", "f", &d, NULL, &err), DM_OK);
     dm_diamond_free(&d);
-    free(r.copy);
     /* An embedded NUL byte is refused, never cut. */
     const char *f[11] = {"A\0B", "Round", "1", "G", "VS1", "", "100", "", "", "", ""};
     size_t l[11] = {3, 5, 1, 1, 3, 0, 3, 0, 0, 0, 0};
@@ -395,8 +343,8 @@ static void test_rows_bad(void **state)
 
 static void test_growth_type_and_utf8(void **state)
 {
-    struct dm_file_mapping *m = mapping(NULL);
-    bind(m, "Stock #,Shape,Carat,Color,Clarity,Price,Growth Type,Lab Grown,Comments");
+    struct dm_file_mapping *m = dm_test_file_mapping(NULL);
+    dm_test_file_bind(m, "Stock #,Shape,Carat,Color,Clarity,Price,Growth Type,Lab Grown,Comments");
     static const struct {
         const char *row;
         enum dm_err e;
@@ -416,12 +364,10 @@ static void test_growth_type_and_utf8(void **state)
         {"A\xE9,Round,1,G,VS1,100,,,", DM_ERR_INVALID, false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct line r;
-        split(&r, cases[i].row);
         struct dm_diamond d;
         struct dm_error err = {0};
         enum dm_file_field bad;
-        enum dm_err e = dm_file_mapping_row(m, r.f, r.len, r.n, "f", &d, &bad, &err);
+        enum dm_err e = dm_test_map_row(m, cases[i].row, "f", &d, &bad, &err);
         if (e != cases[i].e || (e == DM_OK && d.lab_grown != cases[i].lab_grown))
             fail_msg("case %zu: e=%d lab_grown=%d %s", i, e, e == DM_OK && d.lab_grown,
                      err.message);
@@ -431,14 +377,13 @@ static void test_growth_type_and_utf8(void **state)
         } else {
             dm_diamond_free(&d);
         }
-        free(r.copy);
     }
     dm_file_mapping_free(m);
 }
 
 static void test_json_lines(void **state)
 {
-    struct dm_file_mapping *m = mapping("{\"total_price\": \"net\"}");
+    struct dm_file_mapping *m = dm_test_file_mapping("{\"total_price\": \"net\"}");
     const char *good = "{\"Stock #\":\"J1\",\"shape\":\"heart\",\"carat\":1.25,\"Color\":\"h\","
                        "\"Clarity\":\"si1\",\"net\":\"1200.50\",\"Price\":1,\"Lab\":null,"
                        "\"Lab Grown\":true,\"Depth %\":62,\"extra\":{\"x\":1}}";

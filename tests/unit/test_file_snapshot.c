@@ -12,46 +12,14 @@
 
 #include "adapters/feed/file_feed.h"
 #include "domain/file_mapping.h"
+#include "testrows.h"
 #include "domain/snapshot.h"
 
-/* A line split at '|' (no quoting), as a field array. */
-struct line {
-    char *copy;
-    const char *f[64];
-    size_t len[64];
-    size_t n;
-};
-
-static void split(struct line *l, const char *s)
-{
-    l->copy = strdup(s);
-    l->n = 0;
-    char *p = l->copy;
-    for (;;) {
-        char *c = strchr(p, '|');
-        if (c)
-            *c = '\0';
-        l->f[l->n] = p;
-        l->len[l->n] = strlen(p);
-        l->n++;
-        if (!c)
-            break;
-        p = c + 1;
-    }
-}
-
+/* A mapping (json: the mapping file, NULL for none) bound to header. */
 static struct dm_file_mapping *bound(const char *mapping_json, const char *header)
 {
-    struct dm_file_mapping *m = NULL;
-    struct dm_error err = {0};
-    if (dm_file_mapping_new(mapping_json, mapping_json ? strlen(mapping_json) : 0, &m, &err) !=
-        DM_OK)
-        fail_msg("mapping: %s", err.message);
-    struct line h;
-    split(&h, header);
-    if (dm_file_mapping_bind_header(m, h.f, h.len, h.n, &err) != DM_OK)
-        fail_msg("bind %s: %s", header, err.message);
-    free(h.copy);
+    struct dm_file_mapping *m = dm_test_file_mapping(mapping_json);
+    dm_test_file_bind(m, header);
     return m;
 }
 
@@ -81,14 +49,11 @@ static void test_payload_round_trip(void **state)
 {
     (void)state;
     struct dm_file_mapping *m = bound(NULL, HEADER);
-    struct line r;
-    split(&r, ROW);
     struct dm_file_raw raw;
     dm_file_raw_init(&raw);
     struct dm_diamond d, back;
     struct dm_error err = {0};
-    assert_int_equal(dm_file_mapping_row_raw(m, r.f, r.len, r.n, "acme", &d, &raw, NULL, &err),
-                     DM_OK);
+    assert_int_equal(dm_test_map_row_raw(m, ROW, "acme", &d, &raw, NULL, &err), DM_OK);
     assert_string_equal(
         raw.payload.data,
         "{\"stock_id\":\"S-1\",\"shape\":\"Round\",\"carats\":\"1.01\",\"color\":\"G\","
@@ -118,7 +83,6 @@ static void test_payload_round_trip(void **state)
     dm_diamond_free(&d);
     dm_diamond_free(&back);
     dm_file_raw_free(&raw);
-    free(r.copy);
     dm_file_mapping_free(m);
 }
 
@@ -142,16 +106,13 @@ static void test_payload_independent_of_export(void **state)
     dm_file_raw_init(&raw);
     for (size_t i = 0; i < sizeof(exports) / sizeof(exports[0]); i++) {
         struct dm_file_mapping *m = bound(exports[i].mapping, exports[i].header);
-        struct line r;
-        split(&r, exports[i].row);
         struct dm_diamond d;
         struct dm_error err = {0};
-        if (dm_file_mapping_row_raw(m, r.f, r.len, r.n, "f", &d, &raw, NULL, &err) != DM_OK)
+        if (dm_test_map_row_raw(m, exports[i].row, "f", &d, &raw, NULL, &err) != DM_OK)
             fail_msg("export %zu: %s", i, err.message);
         if (strcmp(raw.payload.data, want) != 0)
             fail_msg("export %zu: payload %s", i, raw.payload.data);
         dm_diamond_free(&d);
-        free(r.copy);
         dm_file_mapping_free(m);
     }
     /* JSON lines: numbers keep their text. */
@@ -181,17 +142,16 @@ static void test_payload_mapping_null(void **state)
     (void)state;
     struct dm_file_mapping *m =
         bound("{\"comments\":null}", "Stock #|Shape|Weight|Color|Clarity|Total Price|Comments");
-    struct line r;
-    split(&r, "A|Pear|0.5|D|IF|900|secret note");
     struct dm_file_raw raw;
     dm_file_raw_init(&raw);
     struct dm_diamond d;
-    assert_int_equal(dm_file_mapping_row_raw(m, r.f, r.len, r.n, "f", &d, &raw, NULL, NULL), DM_OK);
+    assert_int_equal(
+        dm_test_map_row_raw(m, "A|Pear|0.5|D|IF|900|secret note", "f", &d, &raw, NULL, NULL),
+        DM_OK);
     assert_null(strstr(raw.payload.data, "secret"));
     assert_null(d.attributes);
     dm_diamond_free(&d);
     dm_file_raw_free(&raw);
-    free(r.copy);
     dm_file_mapping_free(m);
 }
 
@@ -220,19 +180,15 @@ static void test_bad_rows(void **state)
     struct dm_file_raw raw;
     dm_file_raw_init(&raw);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct line r;
-        split(&r, cases[i].row);
         struct dm_diamond d;
         struct dm_error err = {0};
         enum dm_file_field bad = DM_FF_COUNT;
-        if (dm_file_mapping_row_raw(m, r.f, r.len, r.n, "f", &d, &raw, &bad, &err) !=
-            DM_ERR_INVALID)
+        if (dm_test_map_row_raw(m, cases[i].row, "f", &d, &raw, &bad, &err) != DM_ERR_INVALID)
             fail_msg("row %zu mapped", i);
         if (raw.payload.len != 0 || strcmp(raw.stock_id, cases[i].stock) != 0 ||
             raw.not_carried != cases[i].not_carried || bad != cases[i].field)
             fail_msg("row %zu: payload %zu bytes, stock '%s', not carried %d, field %d (%s)", i,
                      raw.payload.len, raw.stock_id, raw.not_carried, (int)bad, err.message);
-        free(r.copy);
     }
     dm_file_raw_free(&raw);
     dm_file_mapping_free(m);
