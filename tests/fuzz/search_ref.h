@@ -12,6 +12,7 @@
 #define DM_TESTS_SEARCH_REF_H
 
 #include <ctype.h>
+#include <stddef.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -67,6 +68,7 @@ static const char *const REF_GRADES[] = {NULL, "EX", "VG", "gd", "NONE", "Faint"
 static const char *const REF_AVAIL[] = {"available", "on_hold", "sold", "unavailable"};
 static const char *const REF_LABS[] = {NULL, "GIA", "IGI"};
 #define REF_N(a) (sizeof(a) / sizeof(a[0]))
+#define REF_ANY(c, a) ((a)[ref_pick((c), REF_N(a))])
 
 static __attribute__((unused)) void ref_random_stone(struct ref_cat *c, struct ref_stone *s,
                                                      bool new_id)
@@ -76,16 +78,16 @@ static __attribute__((unused)) void ref_random_stone(struct ref_cat *c, struct r
             s->id[i] = (uint8_t)ref_pick(c, i == 0 ? 4 : 256); /* first byte small: id8 ties */
     s->live = true;
     s->seq = ++c->seq;
-    s->feed = REF_FEEDS[ref_pick(c, REF_N(REF_FEEDS))];
-    s->shape = REF_SHAPES[ref_pick(c, REF_N(REF_SHAPES))];
-    s->color = REF_COLORS[ref_pick(c, REF_N(REF_COLORS))];
-    s->clarity = REF_CLARITIES[ref_pick(c, REF_N(REF_CLARITIES))];
-    s->cut = REF_GRADES[ref_pick(c, REF_N(REF_GRADES))];
-    s->polish = REF_GRADES[ref_pick(c, REF_N(REF_GRADES))];
-    s->symmetry = REF_GRADES[ref_pick(c, REF_N(REF_GRADES))];
-    s->fluorescence = REF_GRADES[ref_pick(c, REF_N(REF_GRADES))];
-    s->availability = REF_AVAIL[ref_pick(c, REF_N(REF_AVAIL))];
-    s->cert_lab = REF_LABS[ref_pick(c, REF_N(REF_LABS))];
+    s->feed = REF_ANY(c, REF_FEEDS);
+    s->shape = REF_ANY(c, REF_SHAPES);
+    s->color = REF_ANY(c, REF_COLORS);
+    s->clarity = REF_ANY(c, REF_CLARITIES);
+    s->cut = REF_ANY(c, REF_GRADES);
+    s->polish = REF_ANY(c, REF_GRADES);
+    s->symmetry = REF_ANY(c, REF_GRADES);
+    s->fluorescence = REF_ANY(c, REF_GRADES);
+    s->availability = REF_ANY(c, REF_AVAIL);
+    s->cert_lab = REF_ANY(c, REF_LABS);
     snprintf(s->ssid, sizeof(s->ssid), "s%u", ref_pick(c, 100000));
     s->has_cert = ref_pick(c, 5) != 0;
     snprintf(s->cert, sizeof(s->cert), "C%u", ref_pick(c, 300)); /* duplicates on purpose */
@@ -169,6 +171,14 @@ static __attribute__((unused)) void ref_text(struct ref_row *r, int col, const c
     r->l[col] = t ? strlen(t) : 0;
 }
 
+/* A column of n bytes holding v big-endian (n = 1: a bool). */
+static __attribute__((unused)) void ref_bin(struct ref_row *r, int col, uint64_t v, int n)
+{
+    ref_be(r->buf[col], v, n);
+    r->v[col] = r->buf[col];
+    r->l[col] = (size_t)n;
+}
+
 static const char *const REF_JSON[] = {"\x01{\"depth\": 4.0, \"width\": null, \"tags\": [1, null]}",
                                        "\x01null", "\x01{\"a\": {\"b\": null}, \"c\": \"q\\\"x\"}",
                                        NULL};
@@ -178,12 +188,8 @@ static __attribute__((unused)) void ref_encode(const struct ref_stone *s, struct
     memset(r, 0, sizeof(*r));
     r->v[DM_SC_ID] = (const char *)s->id;
     r->l[DM_SC_ID] = 16;
-    ref_be(r->buf[DM_SC_CHANGE_SEQ], (uint64_t)s->seq, 8);
-    r->v[DM_SC_CHANGE_SEQ] = r->buf[DM_SC_CHANGE_SEQ];
-    r->l[DM_SC_CHANGE_SEQ] = 8;
-    r->buf[DM_SC_STATUS][0] = s->live;
-    r->v[DM_SC_STATUS] = r->buf[DM_SC_STATUS];
-    r->l[DM_SC_STATUS] = 1;
+    ref_bin(r, DM_SC_CHANGE_SEQ, (uint64_t)s->seq, 8);
+    ref_bin(r, DM_SC_STATUS, s->live, 1);
     ref_text(r, DM_SC_FEED, s->feed);
     ref_text(r, DM_SC_SUPPLIER_STONE_ID, s->ssid);
     ref_text(r, DM_SC_OFFER_ID, "offer \"1\"\n\\x");
@@ -195,11 +201,8 @@ static __attribute__((unused)) void ref_encode(const struct ref_stone *s, struct
     ref_text(r, DM_SC_POLISH, s->polish);
     ref_text(r, DM_SC_SYMMETRY, s->symmetry);
     ref_text(r, DM_SC_FLUORESCENCE, s->fluorescence);
-    r->buf[DM_SC_LAB_GROWN][0] = s->lab_grown;
-    r->v[DM_SC_LAB_GROWN] = r->buf[DM_SC_LAB_GROWN];
-    r->l[DM_SC_LAB_GROWN] = 1;
-    r->v[DM_SC_TREATED] = "\0";
-    r->l[DM_SC_TREATED] = 1;
+    ref_bin(r, DM_SC_LAB_GROWN, s->lab_grown, 1);
+    ref_bin(r, DM_SC_TREATED, 0, 1);
     ref_numeric(r, DM_SC_FEED_PRICE, s->feed_price, 2);
     ref_numeric(r, DM_SC_PRICE_PER_CARAT, s->ppc, 2);
     ref_numeric(r, DM_SC_RETAIL_PRICE, s->retail, 2);
@@ -208,19 +211,11 @@ static __attribute__((unused)) void ref_encode(const struct ref_stone *s, struct
     ref_text(r, DM_SC_CERTIFICATE_LAB, s->cert_lab);
     ref_text(r, DM_SC_CERTIFICATE_NUMBER, s->has_cert ? s->cert : NULL);
     ref_text(r, DM_SC_IMAGE_URL, "https://img.example/\u00e9\t.jpg");
-    const char *j = REF_JSON[s->json_kind];
-    r->v[DM_SC_MEASUREMENTS] = j;
-    r->l[DM_SC_MEASUREMENTS] = j ? strlen(j) : 0;
-    ref_be(r->buf[DM_SC_CREATED_AT], (uint64_t)(s->created_us - 946684800000000LL), 8);
-    r->v[DM_SC_CREATED_AT] = r->buf[DM_SC_CREATED_AT];
-    r->l[DM_SC_CREATED_AT] = 8;
-    ref_be(r->buf[DM_SC_UPDATED_AT], (uint64_t)(s->created_us - 946684800000000LL + 5), 8);
-    r->v[DM_SC_UPDATED_AT] = r->buf[DM_SC_UPDATED_AT];
-    r->l[DM_SC_UPDATED_AT] = 8;
-    r->v[DM_SC_CREATED_OFF] = r->buf[DM_SC_CREATED_OFF]; /* zeros: UTC */
-    r->l[DM_SC_CREATED_OFF] = 4;
-    r->v[DM_SC_UPDATED_OFF] = r->buf[DM_SC_UPDATED_OFF];
-    r->l[DM_SC_UPDATED_OFF] = 4;
+    ref_text(r, DM_SC_MEASUREMENTS, REF_JSON[s->json_kind]);
+    ref_bin(r, DM_SC_CREATED_AT, (uint64_t)(s->created_us - 946684800000000LL), 8);
+    ref_bin(r, DM_SC_UPDATED_AT, (uint64_t)(s->created_us - 946684800000000LL + 5), 8);
+    ref_bin(r, DM_SC_CREATED_OFF, 0, 4); /* UTC */
+    ref_bin(r, DM_SC_UPDATED_OFF, 0, 4);
 }
 
 static struct dm_stone *ref_parse(struct dm_search_index *ix, const struct ref_stone *s,
@@ -251,6 +246,18 @@ static __attribute__((unused)) void ref_build(struct ref_cat *c, struct dm_searc
     if (dm_search_index_build(ix, recs, n, c->seq, &err) != DM_OK)
         abort();
     free(recs);
+}
+
+/* Apply one batch of n parsed rows (del[i]: row i removes its stone) up to seq; frees both
+ * arrays. */
+static void ref_apply(struct dm_search_index *ix, struct dm_stone **recs, bool *del, size_t n,
+                      int64_t seq)
+{
+    struct dm_error err = {0};
+    if (dm_search_index_apply(ix, recs, del, n, seq, &err) != DM_OK)
+        abort();
+    free(recs);
+    free(del);
 }
 
 /* Change k random stones of the model (update, delete, revive, insert) and apply the same rows
@@ -289,11 +296,7 @@ static __attribute__((unused)) void ref_churn(struct ref_cat *c, struct dm_searc
             n++;
         }
     }
-    struct dm_error err = {0};
-    if (dm_search_index_apply(ix, recs, del, n, c->seq, &err) != DM_OK)
-        abort();
-    free(recs);
-    free(del);
+    ref_apply(ix, recs, del, n, c->seq);
 }
 
 /* A reprice: k random live stones get a new retail price and nothing else changes, so only the
@@ -313,11 +316,7 @@ static __attribute__((unused)) void ref_reprice(struct ref_cat *c, struct dm_sea
         recs[n] = ref_parse(ix, s, &del[n]);
         n++;
     }
-    struct dm_error err = {0};
-    if (dm_search_index_apply(ix, recs, del, n, c->seq, &err) != DM_OK)
-        abort();
-    free(recs);
-    free(del);
+    ref_apply(ix, recs, del, n, c->seq);
 }
 
 /* ---- the reference answer ---- */
@@ -345,6 +344,37 @@ static __attribute__((unused)) bool ref_in(const struct dm_sq_list *l, const cha
     return false;
 }
 
+/* The text facets, by dimension (ref_match's numbering): where the stone's value and the
+ * query's filter list are, and whether the value compares upper-cased (grades) or as written. */
+static const struct {
+    size_t stone, query;
+    bool upper;
+} REF_TEXT_DIMS[] = {
+    {offsetof(struct ref_stone, shape), offsetof(struct dm_search_query, shape), false},
+    {offsetof(struct ref_stone, color), offsetof(struct dm_search_query, color), true},
+    {offsetof(struct ref_stone, clarity), offsetof(struct dm_search_query, clarity), true},
+    {offsetof(struct ref_stone, cut), offsetof(struct dm_search_query, cut), true},
+    {offsetof(struct ref_stone, polish), offsetof(struct dm_search_query, polish), true},
+    {offsetof(struct ref_stone, symmetry), offsetof(struct dm_search_query, symmetry), true},
+    {offsetof(struct ref_stone, fluorescence), offsetof(struct dm_search_query, fluorescence),
+     true},
+    {offsetof(struct ref_stone, availability), offsetof(struct dm_search_query, availability),
+     false},
+    {offsetof(struct ref_stone, feed), offsetof(struct dm_search_query, feed), false},
+};
+#define REF_TEXT_DIM_COUNT ((int)REF_N(REF_TEXT_DIMS))
+
+static __attribute__((unused)) const char *ref_dim_value(const struct ref_stone *s, int dim)
+{
+    return *(const char *const *)((const char *)s + REF_TEXT_DIMS[dim].stone);
+}
+
+static __attribute__((unused)) const struct dm_sq_list *
+ref_dim_list(const struct dm_search_query *q, int dim)
+{
+    return (const struct dm_sq_list *)((const char *)q + REF_TEXT_DIMS[dim].query);
+}
+
 /* dim: -1 none skipped; else the facet dimension whose own filter is ignored (0 shape, 1 color,
  * 2 clarity, 3 cut, 4 polish, 5 symmetry, 6 fluorescence, 7 availability, 8 feed, 9 lab,
  * 10 carats range, 11 price range). */
@@ -353,24 +383,11 @@ static __attribute__((unused)) bool ref_match(const struct ref_stone *s,
 {
     if (!s->live)
         return false;
-    if (skip != 0 && q->shape.n && !ref_in(&q->shape, s->shape, false))
-        return false;
-    if (skip != 1 && q->color.n && !ref_in(&q->color, s->color, true))
-        return false;
-    if (skip != 2 && q->clarity.n && !ref_in(&q->clarity, s->clarity, true))
-        return false;
-    if (skip != 3 && q->cut.n && !ref_in(&q->cut, s->cut, true))
-        return false;
-    if (skip != 4 && q->polish.n && !ref_in(&q->polish, s->polish, true))
-        return false;
-    if (skip != 5 && q->symmetry.n && !ref_in(&q->symmetry, s->symmetry, true))
-        return false;
-    if (skip != 6 && q->fluorescence.n && !ref_in(&q->fluorescence, s->fluorescence, true))
-        return false;
-    if (skip != 7 && q->availability.n && !ref_in(&q->availability, s->availability, false))
-        return false;
-    if (skip != 8 && q->feed.n && !ref_in(&q->feed, s->feed, false))
-        return false;
+    for (int d = 0; d < REF_TEXT_DIM_COUNT; d++) {
+        const struct dm_sq_list *l = ref_dim_list(q, d);
+        if (skip != d && l->n && !ref_in(l, ref_dim_value(s, d), REF_TEXT_DIMS[d].upper))
+            return false;
+    }
     if (skip != 9 && q->lab_grown >= 0 && s->lab_grown != (q->lab_grown == 1))
         return false;
     int64_t ct = (int64_t)s->carats * 100;
@@ -487,10 +504,10 @@ static __attribute__((unused)) void ref_random_args(struct ref_cat *c, struct re
     memset(a, 0, sizeof(*a));
     if (ref_pick(c, 2))
         for (uint32_t i = 0, n = 1 + ref_pick(c, 3); i < n; i++)
-            ref_arg(a, "shape", REF_SHAPES[ref_pick(c, REF_N(REF_SHAPES))]);
+            ref_arg(a, "shape", REF_ANY(c, REF_SHAPES));
     if (ref_pick(c, 2))
         for (uint32_t i = 0, n = 1 + ref_pick(c, 3); i < n; i++)
-            ref_arg(a, "color[]", REF_COLORS[ref_pick(c, REF_N(REF_COLORS))]);
+            ref_arg(a, "color[]", REF_ANY(c, REF_COLORS));
     if (ref_pick(c, 3) == 0)
         ref_arg(a, "clarity", "vs1,SI1,weird");
     if (ref_pick(c, 4) == 0)
@@ -502,9 +519,9 @@ static __attribute__((unused)) void ref_random_args(struct ref_cat *c, struct re
     if (ref_pick(c, 6) == 0)
         ref_arg(a, "polish", "gd");
     if (ref_pick(c, 4) == 0)
-        ref_arg(a, "availability", REF_AVAIL[ref_pick(c, REF_N(REF_AVAIL))]);
+        ref_arg(a, "availability", REF_ANY(c, REF_AVAIL));
     if (ref_pick(c, 5) == 0)
-        ref_arg(a, "feed", REF_FEEDS[ref_pick(c, REF_N(REF_FEEDS))]);
+        ref_arg(a, "feed", REF_ANY(c, REF_FEEDS));
     if (ref_pick(c, 3) == 0)
         ref_arg(a, "lab_grown", ref_pick(c, 2) ? "true" : "false");
     if (ref_pick(c, 2)) {
@@ -675,40 +692,10 @@ static const char *ref_check_facet(const struct ref_cat *c, const struct dm_sear
         const struct ref_stone *s = &c->s[i];
         if (!ref_match(s, q, dim))
             continue;
-        const char *v = NULL;
-        bool upper = dim >= 1 && dim <= 6;
-        switch (dim) {
-        case 0:
-            v = s->shape;
-            break;
-        case 1:
-            v = s->color;
-            break;
-        case 2:
-            v = s->clarity;
-            break;
-        case 3:
-            v = s->cut;
-            break;
-        case 4:
-            v = s->polish;
-            break;
-        case 5:
-            v = s->symmetry;
-            break;
-        case 6:
-            v = s->fluorescence;
-            break;
-        case 7:
-            v = s->availability;
-            break;
-        case 8:
-            v = s->feed;
-            break;
-        default:
-            v = s->lab_grown ? "true" : "false";
-            break;
-        }
+        /* the text facets, then lab_grown */
+        bool text = dim < REF_TEXT_DIM_COUNT;
+        bool upper = text && REF_TEXT_DIMS[dim].upper;
+        const char *v = text ? ref_dim_value(s, dim) : s->lab_grown ? "true" : "false";
         if (v == NULL)
             continue;
         static char up[64][64];
