@@ -52,6 +52,15 @@ const char *dm_test_env(const char *name)
     return getenv(name);
 }
 
+void dm_test_pred(const char *name, bool (*pred)(const char *),
+                  const struct dm_test_pred_case *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (pred(cases[i].in) != cases[i].want)
+            fail_msg("%s(\"%s\") is %s, want %s", name, cases[i].in ? cases[i].in : "(null)",
+                     cases[i].want ? "false" : "true", cases[i].want ? "true" : "false");
+}
+
 const char *dm_test_bin(void)
 {
     const char *b = getenv("DIAMOND_BIN");

@@ -7,6 +7,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -26,6 +27,17 @@ int dm_test_free_port(void);
  * extra ("NAME=value", NULL-terminated) added; returns its pid. Fails the test when it cannot
  * start. */
 int dm_test_spawn(const char *cmd, const char *const *drop, const char *const *extra);
+
+/* One input of a string predicate and the answer it must give. */
+struct dm_test_pred_case {
+    const char *in;
+    bool want;
+};
+/* Fails the test, naming the predicate and the input, unless pred(in) == want for each of the n
+ * cases. DM_TEST_PRED(pred, cases) passes a case array and its length. */
+void dm_test_pred(const char *name, bool (*pred)(const char *),
+                  const struct dm_test_pred_case *cases, size_t n);
+#define DM_TEST_PRED(pred, cases) dm_test_pred(#pred, pred, cases, sizeof(cases) / sizeof(cases[0]))
 
 struct dm_db;
 /* Run sql (no parameters) on db; fails the test with the statement and the error otherwise. */

@@ -124,41 +124,42 @@ static void test_mime(void **state)
 
 static void test_proxied(void **state)
 {
-    assert_true(dm_dashboard_is_proxied("/api/v2/diamonds"));
-    assert_true(dm_dashboard_is_proxied("/api"));
-    assert_true(dm_dashboard_is_proxied("/health"));
-    assert_true(dm_dashboard_is_proxied("/metrics"));
-    assert_true(dm_dashboard_is_proxied("/openapi.json"));
-    assert_true(dm_dashboard_is_proxied("/api-docs"));
-    assert_false(dm_dashboard_is_proxied("/apix"));
-    assert_false(dm_dashboard_is_proxied("/healthz"));
-    assert_false(dm_dashboard_is_proxied("/js/api.js"));
-    assert_false(dm_dashboard_is_proxied("/"));
+    static const struct dm_test_pred_case cases[] = {
+        {"/api/v2/diamonds", true}, {"/api", true},      {"/health", true}, {"/metrics", true},
+        {"/openapi.json", true},    {"/api-docs", true}, {"/apix", false},  {"/healthz", false},
+        {"/js/api.js", false},      {"/", false},
+    };
+    DM_TEST_PRED(dm_dashboard_is_proxied, cases);
     (void)state;
 }
 
 static void test_headers(void **state)
 {
-    static const char *const hop[] = {"Connection", "keep-alive", "Transfer-Encoding",
-                                      "TE",         "Upgrade",    "Proxy-Authorization",
-                                      "Trailer"};
-    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
-        assert_true(dm_dashboard_skip_request_header(hop[i]));
-        assert_true(dm_dashboard_skip_response_header(hop[i]));
-    }
-    assert_true(dm_dashboard_skip_request_header("host"));
-    assert_true(dm_dashboard_skip_request_header("Content-Length"));
-    assert_true(dm_dashboard_skip_request_header("X-Forwarded-For")); /* set by the proxy */
-    assert_false(dm_dashboard_skip_request_header("X-API-Key"));
-    assert_false(dm_dashboard_skip_request_header("X-Request-Id"));
-    assert_false(dm_dashboard_skip_request_header("If-None-Match"));
-    assert_false(dm_dashboard_skip_request_header("X-Signature"));
-    assert_false(dm_dashboard_skip_response_header("Content-Encoding")); /* bytes pass as sent */
-    assert_false(dm_dashboard_skip_request_header("Accept-Encoding"));
-    assert_true(dm_dashboard_skip_response_header("Content-Length"));
-    assert_false(dm_dashboard_skip_response_header("ETag"));
-    assert_false(dm_dashboard_skip_response_header("X-Request-Id"));
-    assert_false(dm_dashboard_skip_response_header("Retry-After"));
+    /* hop-by-hop: never forwarded either way */
+    static const struct dm_test_pred_case hop[] = {
+        {"Connection", true}, {"keep-alive", true}, {"Transfer-Encoding", true},
+        {"TE", true},         {"Upgrade", true},    {"Proxy-Authorization", true},
+        {"Trailer", true},
+    };
+    DM_TEST_PRED(dm_dashboard_skip_request_header, hop);
+    DM_TEST_PRED(dm_dashboard_skip_response_header, hop);
+    static const struct dm_test_pred_case request[] = {
+        {"host", true},
+        {"Content-Length", true},
+        {"X-Forwarded-For", true}, /* set by the proxy */
+        {"X-API-Key", false},
+        {"X-Request-Id", false},
+        {"If-None-Match", false},
+        {"X-Signature", false},
+        {"Accept-Encoding", false},
+    };
+    DM_TEST_PRED(dm_dashboard_skip_request_header, request);
+    static const struct dm_test_pred_case response[] = {
+        {"Content-Encoding", false}, /* bytes pass as sent */
+        {"Content-Length", true},    {"ETag", false},
+        {"X-Request-Id", false},     {"Retry-After", false},
+    };
+    DM_TEST_PRED(dm_dashboard_skip_response_header, response);
     (void)state;
 }
 

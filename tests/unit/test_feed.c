@@ -12,18 +12,17 @@
 static void test_ids(void **state)
 {
     (void)state;
-    assert_true(dm_feed_id_valid("nivoda"));
-    assert_true(dm_feed_id_valid("acme_2"));
-    assert_true(dm_feed_id_valid("a"));
-    assert_true(dm_feed_id_valid("abcdefghijklmnopqrstuvwxyz012345")); /* 32 */
-    assert_true(dm_feed_id_valid("2acme"));
-    assert_true(dm_feed_id_valid("_x"));
-    const char *bad[] = {"",    "Nivoda", "acme-gems",
-                         "a b", "x;drop", "abcdefghijklmnopqrstuvwxyz0123456",
-                         "é",   "x'y",    "a\"b"};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_false(dm_feed_id_valid(bad[i]));
-    assert_false(dm_feed_id_valid(NULL));
+    static const struct dm_test_pred_case cases[] = {
+        {"nivoda", true},     {"acme_2", true},
+        {"a", true},          {"abcdefghijklmnopqrstuvwxyz012345", true}, /* 32 */
+        {"2acme", true},      {"_x", true},
+        {"", false},          {"Nivoda", false},
+        {"acme-gems", false}, {"a b", false},
+        {"x;drop", false},    {"abcdefghijklmnopqrstuvwxyz0123456", false}, /* 33 */
+        {"é", false},         {"x'y", false},
+        {"a\"b", false},      {NULL, false},
+    };
+    DM_TEST_PRED(dm_feed_id_valid, cases);
 }
 
 static void test_raw_table(void **state)

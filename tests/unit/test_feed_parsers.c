@@ -113,14 +113,17 @@ static void test_extractors(void **state)
 
 static void test_token_messages(void **state)
 {
-    assert_true(dm_nivoda_is_token_message("Token expired"));
-    assert_true(dm_nivoda_is_token_message("INVALID TOKEN"));
-    assert_true(dm_nivoda_is_token_message("unauthorized"));
-    assert_true(dm_nivoda_is_token_message("The token has expired, please log in"));
-    assert_true(dm_nivoda_is_token_message("jwt expired"));
-    assert_false(dm_nivoda_is_token_message("Invalid username or password."));
-    assert_false(dm_nivoda_is_token_message("limit must be between 1 and 50"));
-    assert_false(dm_nivoda_is_token_message(NULL));
+    static const struct dm_test_pred_case cases[] = {
+        {"Token expired", true},
+        {"INVALID TOKEN", true},
+        {"unauthorized", true},
+        {"The token has expired, please log in", true},
+        {"jwt expired", true},
+        {"Invalid username or password.", false},
+        {"limit must be between 1 and 50", false},
+        {NULL, false},
+    };
+    DM_TEST_PRED(dm_nivoda_is_token_message, cases);
 }
 
 static void test_query_json(void **state)
