@@ -18,5 +18,3 @@ log_has() { grep -q -- "$2" "$T/$1.log"; }
 finish_run() { psql_q "SELECT dm_test.finish_run('$1')" >/dev/null; }
 # consolidate RUN [--force]: the workers finish the run, then the CONSOLIDATE is sent.
 consolidate() { finish_run "$1"; "$DIAMOND" consolidate "$@" >/dev/null; }
-sql_is() { [ "$(psql_q "$2")" = "$1" ]; }   # sql_is EXPECTED SQL (for wait_until)
-sql_ge() { [ "$(psql_q "$2")" -ge "$1" ]; } # sql_ge MIN SQL

@@ -10,8 +10,8 @@ new_db ingest_crash
 start_sim --count 20000 --seed 3 --latency-ms 8
 start_worker w1 WORKER_CONCURRENCY=4
 run=$(full_run)
-expected=$(psql_q "SELECT estimated_records FROM run_metadata WHERE run_id = '$run'")
-wait_until 120 bash -c "[ \$(psql -qAt \"$DATABASE_URL\" -c \"SELECT COALESCE(sum(records),0) FROM partition_progress WHERE run_id = '$run'\") -ge 4000 ]"
+expected=$(estimated_records "$run")
+wait_until 120 sql_ge 4000 "SELECT COALESCE(sum(records),0) FROM partition_progress WHERE run_id = '$run'"
 kill -KILL "$PID_w1"
 wait "$PID_w1" 2>/dev/null || true
 # Lose one continuation that is waiting in the queue (as if its send had never happened).
@@ -23,7 +23,7 @@ check_eq "the run is not finished yet" f "$(psql_q "SELECT bool_and(completed) F
 start_worker w2 WORKER_CONCURRENCY=4 LOG_LEVEL=info
 spawn sched "$DIAMOND" scheduler --cron "0 0 1 1 *" --sweep-interval-ms 500
 wait_run_terminal "$run" 240
-wait_until 30 bash -c "[ \"\$(psql -qAt \"$DATABASE_URL\" -c \"SELECT count(*) FROM queue_messages WHERE queue = 'consolidate'\")\" = 1 ]"
+wait_until 30 sql_is 1 "SELECT count(*) FROM queue_messages WHERE queue = 'consolidate'"
 check_ingested "" "$run" "$expected"
 check_eq "exactly one CONSOLIDATE" 1 "$(psql_q "SELECT count(*) FROM queue_messages WHERE queue = 'consolidate'")"
 check_eq "the lost partition was repaired by the sweeper" 1 "$(psql_q "SELECT count(*) > 0 FROM run_events WHERE run_id = '$run' AND partition_id = '$lost_pid' AND event = 'continuation_repaired' AND detail->>'by' = 'sweeper'" | sed 's/t/1/;s/f/0/')"

@@ -9,7 +9,7 @@
 new_db ingest_dups
 start_sim --count 12000 --seed 9 --latency-ms 3
 run=$(full_run)
-expected=$(psql_q "SELECT estimated_records FROM run_metadata WHERE run_id = '$run'")
+expected=$(estimated_records "$run")
 parts=$(psql_q "SELECT count(*) FROM partition_progress WHERE run_id = '$run'")
 # Two extra copies of every first page (distinct ids, so duplicate detection keeps them).
 psql_q "INSERT INTO queue_messages (queue, message_id, body, visible_at, expires_at)
@@ -32,7 +32,7 @@ for i in $(seq 1 25); do
 done
 check "continuations were duplicated mid-run" [ "$copies" -gt 0 ]
 wait_run_terminal "$run" 240
-wait_until 30 bash -c "[ \"\$(psql -qAt \"$DATABASE_URL\" -c \"SELECT count(*) FROM queue_messages WHERE queue = 'work-items'\")\" = 0 ]"
+wait_until 30 sql_is 0 "SELECT count(*) FROM queue_messages WHERE queue = 'work-items'"
 check_ingested "" "$run" "$expected"
 check_eq "pages exact" "$(expected_pages "$run")" "$(psql_q "SELECT sum(pages) FROM partition_progress WHERE run_id = '$run'")"
 check_eq "one partition_completed event per partition" "$parts" "$(psql_q "SELECT count(*) FROM run_events WHERE run_id = '$run' AND event = 'partition_completed'")"

@@ -29,7 +29,7 @@ sim_faults '{"reset":true,"short_pages":0.3,"duplicate_rate":0.5}'
 start_worker wshort WORKER_CONCURRENCY=4
 run=$(full_run)
 wait_run_terminal "$run" 180
-expected=$(psql_q "SELECT estimated_records FROM run_metadata WHERE run_id = '$run'")
+expected=$(estimated_records "$run")
 check "short pages were served" [ "$(sim_stat .faults.short_page)" -gt 0 ]
 check "duplicates were served" [ "$(sim_stat .faults.duplicate)" -gt 0 ]
 check_ingested "short/dups (duplicates counted once): " "$run" "$expected"
@@ -39,7 +39,7 @@ sim_faults '{"reset":true}'
 inject_work_item bad-json 'this is not json'
 inject_work_item bad-fields '{"type":"WORK_ITEM","runId":"not-a-uuid"}'
 inject_work_item bad-run '{"type":"WORK_ITEM","runId":"00000000-0000-4000-8000-000000000000","traceId":"00000000-0000-4000-8000-000000000001","partitionId":"p01","minPrice":0,"maxPrice":10,"estimatedRecords":5,"offset":0,"limit":50,"updatedFrom":"2000-01-01T00:00:00Z","updatedTo":"2026-01-01T00:00:00Z","attempt":0}'
-wait_until 30 bash -c "[ \"\$(psql -qAt \"$DATABASE_URL\" -c \"SELECT count(*) FROM queue_dead_letters WHERE queue = 'work-items'\")\" = 3 ]"
+wait_until 30 sql_is 3 "SELECT count(*) FROM queue_dead_letters WHERE queue = 'work-items'"
 check_eq "malformed items dead-lettered at once" 3 "$(psql_q "SELECT count(*) FROM queue_dead_letters WHERE queue = 'work-items' AND delivery_count = 1")"
 check "reason names the problem (json)" test -n "$(psql_q "SELECT reason FROM queue_dead_letters WHERE message_id = 'bad-json' AND reason LIKE 'invalid WORK_ITEM:%'")"
 check "reason names the field" test -n "$(psql_q "SELECT reason FROM queue_dead_letters WHERE message_id = 'bad-fields' AND reason LIKE 'invalid WORK_ITEM:%' AND (reason LIKE '%runId%' OR reason LIKE '%traceId%')")"
@@ -53,7 +53,7 @@ run=$(full_run)
 "$DIAMOND" run cancel "$run" >"$T/cancel.out"
 check "cancel reports" grep -q "cancelled" "$T/cancel.out"
 start_worker wcancel WORKER_CONCURRENCY=4
-wait_until 60 bash -c "[ \"\$(psql -qAt \"$DATABASE_URL\" -c \"SELECT count(*) FROM queue_messages WHERE queue = 'work-items'\")\" = 0 ]"
+wait_until 60 sql_is 0 "SELECT count(*) FROM queue_messages WHERE queue = 'work-items'"
 check_eq "cancel: nothing fetched" 0 "$(psql_q 'SELECT count(*) FROM raw_diamonds_nivoda')"
 check_eq "cancel: every partition failed+cancelled" 0 "$(psql_q "SELECT count(*) FROM partition_progress WHERE run_id = '$run' AND NOT (failed AND cancelled)")"
 check_eq "cancel: run cancelled_at set" t "$(psql_q "SELECT cancelled_at IS NOT NULL FROM run_metadata WHERE run_id = '$run'")"
@@ -73,7 +73,7 @@ run=$(psql_q "SELECT run_id FROM scheduler_requests WHERE id = '$req'")
 check_eq "request points at its run" full "$(psql_q "SELECT run_type FROM run_metadata WHERE run_id = '$run'")"
 req2=$(psql_q "INSERT INTO scheduler_requests (run_type, requested_by) VALUES ('incremental', 'test') RETURNING id")
 spawn sched "$DIAMOND" scheduler --cron "0 0 1 1 *"
-wait_until 30 bash -c "[ \"\$(psql -qAt \"$DATABASE_URL\" -c \"SELECT status FROM scheduler_requests WHERE id = '$req2'\")\" = failed ]"
+wait_until 30 sql_is failed "SELECT status FROM scheduler_requests WHERE id = '$req2'"
 check "a request during a run fails with the reason" test -n "$(psql_q "SELECT message FROM scheduler_requests WHERE id = '$req2' AND message LIKE '%still%'")"
 check "an unknown request exits non-zero" bash -c "! '$DIAMOND' scheduler --request 00000000-0000-4000-8000-0000000000ff >/dev/null 2>&1"
 # An Azure job execution started by the API names its request in SCHEDULER_REQUEST_ID.

@@ -13,7 +13,7 @@ start_sim --count 8000 --seed 5 --error-rate 0.1
 start_worker w5xx WORKER_CONCURRENCY=4
 run=$(full_run)
 wait_run_terminal "$run" 240
-expected=$(psql_q "SELECT estimated_records FROM run_metadata WHERE run_id = '$run'")
+expected=$(estimated_records "$run")
 check "5xx were injected" [ "$(sim_stat .faults.error)" -gt 0 ]
 check_ingested "5xx: " "$run" "$expected"
 check_eq "5xx: one CONSOLIDATE" 1 "$(psql_q "SELECT count(*) FROM queue_messages WHERE queue = 'consolidate'")"
@@ -24,11 +24,11 @@ sim_faults '{"reset":true}'
 new_db ingest_band
 sim_faults '{"reset":true,"latency_ms":15}'
 run=$(full_run)
-expected=$(psql_q "SELECT estimated_records FROM run_metadata WHERE run_id = '$run'")
+expected=$(estimated_records "$run")
 read -r bad_pid band < <(psql_q "SELECT partition_id || ' ' || min_price FROM partition_progress WHERE run_id = '$run' ORDER BY partition_id OFFSET 2 LIMIT 1" | tr '|' ' ')
 start_worker wband WORKER_CONCURRENCY=1
 # Let the partition make some progress first, so the retry must resume mid-partition.
-wait_until 120 bash -c "[ \$(psql -qAt \"$DATABASE_URL\" -c \"SELECT next_offset FROM partition_progress WHERE run_id = '$run' AND partition_id = '$bad_pid'\") -ge 100 ]"
+wait_until 120 sql_ge 100 "SELECT next_offset FROM partition_progress WHERE run_id = '$run' AND partition_id = '$bad_pid'"
 sim_faults "{\"latency_ms\":0,\"error_rate\":1.0,\"price_min\":$band,\"price_max\":$band}"
 wait_run_terminal "$run" 300
 check_eq "the faulty partition failed" t "$(psql_q "SELECT failed FROM partition_progress WHERE run_id = '$run' AND partition_id = '$bad_pid'")"
@@ -50,7 +50,7 @@ sim_faults '{"reset":true}'
 "$DIAMOND" retry "$run" >"$T/retry.out"
 check "retry resumes from next_offset with attempt 1" grep -q "partition $bad_pid of run $run from offset $resume (attempt 1, message $run:$bad_pid:$resume:r1)" "$T/retry.out"
 wait_run_terminal "$run" 120
-wait_until 20 bash -c "[ \"\$(psql -qAt \"$DATABASE_URL\" -c \"SELECT count(*) FROM queue_messages WHERE queue = 'consolidate'\")\" = 1 ]"
+wait_until 20 sql_is 1 "SELECT count(*) FROM queue_messages WHERE queue = 'consolidate'"
 check_ingested "after retry: " "$run" "$expected"
 check_eq "the run triggered consolidation once" 1 "$(psql_q "SELECT count(*) FROM queue_messages WHERE queue = 'consolidate'")"
 check_eq "worker_runs completed" completed "$(psql_q "SELECT status FROM worker_runs WHERE run_id = '$run' AND partition_id = '$bad_pid'")"

@@ -21,7 +21,7 @@ start_worker worker WORKER_CONCURRENCY=6
 check "summary line" grep -Eq "^run [0-9a-f-]{36} type=full window=2000-01-01T00:00:00.000Z\.\..* partitions=[0-9]+ estimated=[0-9]+ count_queries=[0-9]+ largest=[0-9]+ smallest=[0-9]+ seconds=" "$T/sched1.out"
 run1=$(latest_run)
 wait_run_terminal "$run1" 180
-expected=$(psql_q "SELECT estimated_records FROM run_metadata WHERE run_id = '$run1'")
+expected=$(estimated_records "$run1")
 served_items=$(sim_stat .items)
 check "the window holds most of the 20,000 stones" [ "$expected" -gt 15000 ]
 check_eq "raw rows = stones in the window" "$expected" "$(psql_q 'SELECT count(*) FROM raw_diamonds_nivoda')"
@@ -29,7 +29,7 @@ check_eq "records = stones in the window" "$expected" "$(psql_q "SELECT sum(reco
 check_eq "every partition completed" 0 "$(psql_q "SELECT count(*) FROM partition_progress WHERE run_id = '$run1' AND NOT completed")"
 check_eq "partitions = expected_workers" "$(psql_q "SELECT expected_workers FROM run_metadata WHERE run_id = '$run1'")" "$(psql_q "SELECT count(*) FROM partition_progress WHERE run_id = '$run1'")"
 check_eq "worker_runs all completed" 0 "$(psql_q "SELECT count(*) FROM worker_runs WHERE run_id = '$run1' AND status <> 'completed'")"
-wait_until 20 bash -c "[ \"\$(psql -qAt \"$DATABASE_URL\" -c \"SELECT count(*) FROM queue_messages WHERE queue = 'consolidate'\")\" = 1 ]"
+wait_until 20 sql_is 1 "SELECT count(*) FROM queue_messages WHERE queue = 'consolidate'"
 check_eq "exactly one CONSOLIDATE sent" 1 "$(psql_q "SELECT count(*) FROM queue_messages WHERE queue = 'consolidate'")"
 check_eq "CONSOLIDATE names the run" "consolidate:$run1" "$(psql_q "SELECT message_id FROM queue_messages WHERE queue = 'consolidate'")"
 check_eq "one WORK_DONE success per partition" "$(psql_q "SELECT count(*) FROM partition_progress WHERE run_id = '$run1'")" "$(psql_q "SELECT count(*) FROM queue_messages WHERE queue = 'work-done' AND convert_from(body, 'UTF8') LIKE '%\"status\":\"success\"%'")"

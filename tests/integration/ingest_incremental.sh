@@ -33,7 +33,7 @@ check_eq "watermark_before recorded" t "$(psql_q "SELECT watermark_before = (SEL
 check "at most 10 partitions" [ "$(psql_q "SELECT count(*) FROM partition_progress WHERE run_id = '$run2'")" -le 10 ]
 inc=$(psql_q "SELECT sum(records) FROM partition_progress WHERE run_id = '$run2'")
 check_eq "every partition completed" 0 "$(psql_q "SELECT count(*) FROM partition_progress WHERE run_id = '$run2' AND NOT completed")"
-check_eq "records = stones counted in the window" "$(psql_q "SELECT estimated_records FROM run_metadata WHERE run_id = '$run2'")" "$inc"
+check_eq "records = stones counted in the window" "$(estimated_records "$run2")" "$inc"
 check "only the churned stones were fetched (not the catalogue)" test "$inc" -gt 0 -a "$inc" -le "$touched" -a "$inc" -lt $((full / 5))
 check_eq "feed pages: only the window's" "$(expected_pages "$run2")" "$(( $(sim_stat '.operations.diamonds_by_query') - searches_before ))"
 check_eq "rows seen by the incremental run = its records" "$inc" "$(psql_q "SELECT count(*) FROM raw_diamonds_nivoda WHERE last_seen_run_id = '$run2'")"

@@ -22,11 +22,11 @@ psql_q "UPDATE partition_progress SET completed = true, next_offset = estimated_
 spawn sched env LOG_LEVEL=info "$DIAMOND" scheduler --cron "0 0 1 1 *" --sweep-interval-ms 300 --stall-ms 1000
 wait_until 30 grep -q "Run stalled" "$T/sched.log"
 check "stalled run alerted" grep -q "Run stalled" "$T/sched.log"
-wait_until 30 bash -c "[ \"\$(psql -qAt \"$DATABASE_URL\" -c \"SELECT count(*) FROM queue_messages WHERE queue = 'consolidate'\")\" = 1 ]"
+wait_until 30 sql_is 1 "SELECT count(*) FROM queue_messages WHERE queue = 'consolidate'"
 check_eq "backstop sent the missing CONSOLIDATE" "consolidate:$done_run" "$(psql_q "SELECT message_id FROM queue_messages WHERE queue = 'consolidate'")"
 check_eq "consolidate_sent_at recorded" t "$(psql_q "SELECT consolidate_sent_at IS NOT NULL FROM run_metadata WHERE run_id = '$done_run'")"
 # The stale partitions of the stalled run get their continuations re-sent (stale = 5 x lock).
-wait_until 40 bash -c "[ \"\$(psql -qAt \"$DATABASE_URL\" -c \"SELECT count(*) FROM run_events WHERE run_id = '$stalled' AND event = 'continuation_repaired'\")\" -ge 1 ]"
+wait_until 40 sql_ge 1 "SELECT count(*) FROM run_events WHERE run_id = '$stalled' AND event = 'continuation_repaired'"
 check_eq "sweeper re-sent every stale partition" "$(psql_q "SELECT count(*) FROM partition_progress WHERE run_id = '$stalled'")" "$(psql_q "SELECT count(DISTINCT partition_id) FROM run_events WHERE run_id = '$stalled' AND event = 'continuation_repaired'")"
 sleep 1.5 # a few more sweeps: nothing is reported or sent twice
 check_eq "stall reported once" 1 "$(grep -c "Run stalled" "$T/sched.log")"

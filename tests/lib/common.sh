@@ -2,7 +2,8 @@
 # common.sh - helpers for shell integration tests. Source it first:
 #   . "$DM_SOURCE_DIR/tests/lib/common.sh"
 # Gives: $DIAMOND (binary), $T (a fresh temp dir removed on exit), new_db NAME (creates a
-# migrated database and exports DATABASE_URL), psql_q SQL (one value), free_port and
+# migrated database and exports DATABASE_URL), psql_q SQL (one value), sql_is EXPECTED SQL and
+# sql_ge MIN SQL (conditions on that value, for wait_until and check), free_port and
 # run_completed RUN (scripts/lib.sh), wait_until,
 # check/fail/finish assertions, and process tracking (spawn NAME CMD...; killed on exit;
 # spawn_sim NAME ARGS...: a feed simulator on a port of its choosing, its URL in URL_<NAME>).
@@ -32,6 +33,8 @@ new_db() {
 }
 
 psql_q() { psql -qAt -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
+sql_is() { [ "$(psql_q "$2")" = "$1" ]; }   # sql_is EXPECTED SQL
+sql_ge() { [ "$(psql_q "$2")" -ge "$1" ]; } # sql_ge MIN SQL
 
 # shellcheck disable=SC1091
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh" # free_port, run_completed

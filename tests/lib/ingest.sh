@@ -6,6 +6,7 @@
 #   sim_faults JSON               POST /admin/faults
 #   latest_run                    the newest run id
 #   full_run                      `diamond scheduler --full`, then the new run's id
+#   estimated_records RUN         the stones the scheduler planned for RUN
 #   check_ingested LABEL RUN N    RUN fetched exactly N stones: checks (named LABEL...) that
 #                                 every partition completed, N raw rows and records, and that
 #                                 the partitions' price bands cover every raw row once
@@ -37,6 +38,7 @@ sim_faults() { curl -fsS -X POST -H 'Content-Type: application/json' -d "$1" "$S
 
 latest_run() { psql_q "SELECT run_id FROM run_metadata ORDER BY started_at DESC LIMIT 1"; }
 full_run() { "$DIAMOND" scheduler --full >/dev/null && latest_run; }
+estimated_records() { psql_q "SELECT estimated_records FROM run_metadata WHERE run_id = '$1'"; }
 
 run_terminal() {
     [ "$(psql_q "SELECT count(*) > 0 AND bool_and(completed OR failed) FROM partition_progress WHERE run_id = '$1'")" = t ]
