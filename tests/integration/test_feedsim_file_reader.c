@@ -88,8 +88,18 @@ static void expected(enum dm_feedfile_format f, double rate, uint8_t *want, uint
     dm_inv_free(inv);
 }
 
-static void check_clean_and_faulty(enum dm_feedfile_format f, double rate)
+/* One file read (its case: the format and the simulator's bad-row rate). */
+struct read_case {
+    enum dm_feedfile_format f;
+    double rate;
+};
+
+/* The file of the case's format maps row for row except the refused lines, then is a 304. */
+static void test_clean_and_faulty(void **state)
 {
+    const struct read_case *c = *state;
+    enum dm_feedfile_format f = c->f;
+    double rate = c->rate;
     char url[128];
     struct dm_feedsim *sim = start(f, rate, 0, false, url, sizeof(url));
     struct seen *s = calloc(1, sizeof(*s));
@@ -115,30 +125,6 @@ static void check_clean_and_faulty(enum dm_feedfile_format f, double rate)
     dm_feedsim_free(sim);
 }
 
-static void test_clean_csv(void **state)
-{
-    (void)state;
-    check_clean_and_faulty(DM_FEEDFILE_CSV, 0);
-}
-
-static void test_clean_jsonl(void **state)
-{
-    (void)state;
-    check_clean_and_faulty(DM_FEEDFILE_JSONL, 0);
-}
-
-static void test_bad_rows_csv(void **state)
-{
-    (void)state;
-    check_clean_and_faulty(DM_FEEDFILE_CSV, 0.03);
-}
-
-static void test_bad_rows_jsonl(void **state)
-{
-    (void)state;
-    check_clean_and_faulty(DM_FEEDFILE_JSONL, 0.03);
-}
-
 static void test_truncation_refused(void **state)
 {
     (void)state;
@@ -160,13 +146,24 @@ static void test_truncation_refused(void **state)
     }
 }
 
+/* A named test_clean_and_faulty case (cmocka's initial state). */
+#define READ_TEST(name, format, bad_rate)                                                          \
+    {                                                                                              \
+#name, test_clean_and_faulty, NULL, NULL, &(struct read_case)                              \
+        {                                                                                          \
+            format, bad_rate                                                                       \
+        }                                                                                          \
+    }
+
 int main(void)
 {
     dm_log_init("test", DM_LOG_WARN);
     dm_http_global_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_clean_csv),          cmocka_unit_test(test_clean_jsonl),
-        cmocka_unit_test(test_bad_rows_csv),       cmocka_unit_test(test_bad_rows_jsonl),
+        READ_TEST(test_clean_csv, DM_FEEDFILE_CSV, 0),
+        READ_TEST(test_clean_jsonl, DM_FEEDFILE_JSONL, 0),
+        READ_TEST(test_bad_rows_csv, DM_FEEDFILE_CSV, 0.03),
+        READ_TEST(test_bad_rows_jsonl, DM_FEEDFILE_JSONL, 0.03),
         cmocka_unit_test(test_truncation_refused),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
