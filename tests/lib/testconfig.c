@@ -52,13 +52,14 @@ void dm_test_config_expect(unsigned svc, enum dm_err want, const char *const *ha
     dm_test_config_free(&t);
 }
 
-void dm_test_unsetenv(const char *const *names, const char *prefix)
+void dm_test_config_unset_all(void)
 {
-    for (const char *const *n = names; n && *n; n++)
+    for (const char **n = dm_config_names(DM_SVC_ALL); *n; n++)
         unsetenv(*n);
-    size_t pl = prefix ? strlen(prefix) : 0;
+    const char *prefix = "FEED";
+    size_t pl = strlen(prefix);
     /* unsetenv changes environ: look again from the start after each removal */
-    for (bool found = pl > 0; found;) {
+    for (bool found = true; found;) {
         found = false;
         for (char **e = environ; *e; e++) {
             if (strncmp(*e, prefix, pl) != 0)

@@ -29,8 +29,9 @@ void dm_test_config_free(struct dm_test_config *t);
  * NULL for none); then release it. */
 void dm_test_config_expect(unsigned svc, enum dm_err want, const char *const *has,
                            const char *const *lacks);
-/* Unset every variable of names (NULL-terminated) and every variable whose name begins with
- * prefix (NULL: none). */
-void dm_test_unsetenv(const char *const *names, const char *prefix);
+/* Unset every variable the configuration reads (dm_config_names of every service) and every
+ * FEED* one (the per-feed FEED_<ID>_* names are not listed), so that a test starts from the
+ * defaults. */
+void dm_test_config_unset_all(void);
 
 #endif

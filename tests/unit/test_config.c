@@ -12,38 +12,12 @@
 #include "core/log.h"
 #include "testconfig.h"
 
-static const char *const all_vars[] = {"PORT",
-                                       "LOG_LEVEL",
-                                       "DATABASE_URL",
-                                       "DATABASE_HOST",
-                                       "DATABASE_PORT",
-                                       "DATABASE_NAME",
-                                       "DATABASE_USERNAME",
-                                       "DATABASE_PASSWORD",
-                                       "DATABASE_SSLMODE",
-                                       "DATABASE_POOL_SIZE",
-                                       "HMAC_SECRETS",
-                                       "RESEND_API_KEY",
-                                       "ALERT_EMAIL_TO",
-                                       "ALERT_EMAIL_FROM",
-                                       "NIVODA_ENDPOINT",
-                                       "NIVODA_USERNAME",
-                                       "NIVODA_PASSWORD",
-                                       "MAX_SCHEDULER_RECORDS",
-                                       "QUEUE_BACKEND",
-                                       "AZURE_SERVICE_BUS_CONNECTION_STRING",
-                                       "AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_ITEMS",
-                                       "AZURE_SERVICE_BUS_CONNECTION_STRING_WORK_DONE",
-                                       "AZURE_SERVICE_BUS_CONNECTION_STRING_CONSOLIDATE",
-                                       "AZURE_SUBSCRIPTION_ID",
-                                       "PGHOST",
-                                       "PGSSLMODE",
-                                       NULL};
-
 static int clear_env(void **state)
 {
     (void)state;
-    dm_test_unsetenv(all_vars, NULL);
+    dm_test_config_unset_all();
+    unsetenv("PGHOST"); /* libpq's, read by dm_config_conninfo_needs_tls */
+    unsetenv("PGSSLMODE");
     return 0;
 }
 

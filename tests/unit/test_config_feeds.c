@@ -12,25 +12,11 @@
 #include "core/config.h"
 #include "testconfig.h"
 
-/* Unset every FEED* variable and the ones these tests set. */
+/* Every test starts from the defaults, with a database. */
 static int clear_env(void **state)
 {
     (void)state;
-    static const char *const names[] = {"OFFER_POLICY",
-                                        "NIVODA_ENDPOINT",
-                                        "NIVODA_USERNAME",
-                                        "NIVODA_PASSWORD",
-                                        "DATABASE_URL",
-                                        "DATABASE_HOST",
-                                        "RESEND_API_KEY",
-                                        "HMAC_SECRETS",
-                                        "QUEUE_BACKEND",
-                                        "LOG_LEVEL",
-                                        "PORT",
-                                        "AZURE_SERVICE_BUS_CONNECTION_STRING",
-                                        "RUN_TYPE",
-                                        NULL};
-    dm_test_unsetenv(names, "FEED");
+    dm_test_config_unset_all();
     setenv("DATABASE_URL", "postgresql://u@127.0.0.1:5432/db", 1);
     return 0;
 }
