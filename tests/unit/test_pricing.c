@@ -8,12 +8,30 @@
 #include "core/buf.h"
 #include "domain/pricing.h"
 
+/* One case of a money operation op(cents, x, &out): the result wanted (when e is DM_OK). */
+struct money_case {
+    int64_t cents, x, want;
+    enum dm_err e;
+};
+
+/* Fails the test on the first case where op does not give e (and want). */
+static void check_money(const char *what, enum dm_err (*op)(int64_t, int64_t, int64_t *),
+                        const struct money_case *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int64_t got = 0;
+        enum dm_err e = op(cases[i].cents, cases[i].x, &got);
+        if (e != cases[i].e || (e == DM_OK && got != cases[i].want))
+            fail_msg("%s case %zu: %lld, %lld: got %lld (e=%d), want %lld (e=%d)", what, i,
+                     (long long)cases[i].cents, (long long)cases[i].x, (long long)got, e,
+                     (long long)cases[i].want, cases[i].e);
+    }
+}
+
 static void test_retail_rounding(void **state)
 {
-    struct {
-        int64_t cents, markup_e4, want;
-        enum dm_err e;
-    } cases[] = {
+    /* cents, markup x 10^4, retail cents */
+    static const struct money_case cases[] = {
         {100000, 11500, 115000, DM_OK}, /* $1000 x 1.15 */
         {1, 15000, 2, DM_OK},           /* 0.015 -> 0.02 (half up) */
         {1, 14999, 1, DM_OK},           /* 0.014999 -> 0.01 */
@@ -29,22 +47,14 @@ static void test_retail_rounding(void **state)
         {869565217391LL, 11500, 0, DM_ERR_INVALID},     /* rounds to 1e10 dollars: no fit */
         {INT64_MAX, 999999, 0, DM_ERR_INVALID},         /* no overflow, just an error */
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int64_t got = 0;
-        enum dm_err e = dm_pricing_retail(cases[i].cents, cases[i].markup_e4, &got);
-        if (e != cases[i].e || (e == DM_OK && got != cases[i].want))
-            fail_msg("case %zu: %lld x %lld: got %lld (e=%d), want %lld (e=%d)", i,
-                     (long long)cases[i].cents, (long long)cases[i].markup_e4, (long long)got, e,
-                     (long long)cases[i].want, cases[i].e);
-    }
+    check_money("retail", dm_pricing_retail, cases, sizeof(cases) / sizeof(cases[0]));
+    (void)state;
 }
 
 static void test_per_carat(void **state)
 {
-    struct {
-        int64_t cents, c2, want;
-        enum dm_err e;
-    } cases[] = {
+    /* cents, carats x 100, cents per carat */
+    static const struct money_case cases[] = {
         {100000, 100, 100000, DM_OK}, /* $1000 / 1.00ct */
         {100000, 300, 33333, DM_OK},  /* 333.333.. -> 333.33 */
         {200000, 300, 66667, DM_OK},  /* 666.666.. -> 666.67 */
@@ -58,14 +68,8 @@ static void test_per_carat(void **state)
         {999999999999LL, 1, 0, DM_ERR_INVALID}, /* $10^10 per 0.01 ct: out of range */
         {25000000, 1, 2500000000LL, DM_OK},     /* $250,000 at 0.01 ct */
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int64_t got = 0;
-        enum dm_err e = dm_pricing_per_carat(cases[i].cents, cases[i].c2, &got);
-        if (e != cases[i].e || (e == DM_OK && got != cases[i].want))
-            fail_msg("case %zu: %lld / %lld: got %lld (e=%d), want %lld", i,
-                     (long long)cases[i].cents, (long long)cases[i].c2, (long long)got, e,
-                     (long long)cases[i].want);
-    }
+    check_money("per carat", dm_pricing_per_carat, cases, sizeof(cases) / sizeof(cases[0]));
+    (void)state;
 }
 
 static void test_div_round(void **state)
