@@ -275,6 +275,25 @@ static void map_variant(const char *from, const char *to, const char *reason, st
     free(text);
 }
 
+static int treated_of(const struct dm_diamond *d)
+{
+    return d->treated;
+}
+
+static int lab_grown_of(const struct dm_diamond *d)
+{
+    return d->lab_grown;
+}
+
+static int eye_clean_of(const struct dm_diamond *d)
+{
+    if (d->attributes != NULL && strstr(d->attributes, "{\"eyeClean\":true,") != NULL)
+        return 1;
+    if (d->attributes != NULL && strstr(d->attributes, "{\"eyeClean\":false,") != NULL)
+        return 0;
+    return -1;
+}
+
 /* Booleans: true/false, yes/no, y/n, 1/0 in any case; anything else refuses the stone naming
  * the field; absent or null treated is false; never false for an unreadable value. */
 static void test_booleans(void **state)
@@ -289,32 +308,28 @@ static void test_booleans(void **state)
         {"\"\"", -1},    {"\"ja\"", -1},   {"1.0", -1},           {"-1", -1},        {"[]", -1},
         {"{}", -1},      {"\"yes!\"", -1}, {"\"untreated\"", -1},
     };
+    /* The three boolean fields: the key, its value in FULL, the refusal, and how the mapped
+     * stone shows it (1 true, 0 false, -1 neither). */
+    static const struct {
+        const char *key, *from, *why;
+        int (*got)(const struct dm_diamond *d);
+    } fields[] = {
+        {"treated", "\"treated\":true", "certificate.treated is not a boolean", treated_of},
+        /* labgrown: an explicit value wins over labgrown_type ("CVD" in FULL) */
+        {"labgrown", "\"labgrown\":null", "certificate.labgrown is not a boolean", lab_grown_of},
+        /* eyeClean is stored as true/false in attributes */
+        {"eyeClean", "\"eyeClean\":true", "diamond.eyeClean is not a boolean", eye_clean_of},
+    };
     char to[64];
     for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
-        struct dm_diamond d;
-        snprintf(to, sizeof(to), "\"treated\":%s", values[i].v);
-        map_variant("\"treated\":true", to,
-                    values[i].want < 0 ? "certificate.treated is not a boolean" : NULL, &d);
-        if (values[i].want >= 0) {
-            assert_int_equal(d.treated, values[i].want);
-            dm_diamond_free(&d);
-        }
-        /* labgrown: an explicit value wins over labgrown_type ("CVD" in FULL) */
-        snprintf(to, sizeof(to), "\"labgrown\":%s", values[i].v);
-        map_variant("\"labgrown\":null", to,
-                    values[i].want < 0 ? "certificate.labgrown is not a boolean" : NULL, &d);
-        if (values[i].want >= 0) {
-            assert_int_equal(d.lab_grown, values[i].want);
-            dm_diamond_free(&d);
-        }
-        /* eyeClean is stored as true/false in attributes */
-        snprintf(to, sizeof(to), "\"eyeClean\":%s", values[i].v);
-        map_variant("\"eyeClean\":true", to,
-                    values[i].want < 0 ? "diamond.eyeClean is not a boolean" : NULL, &d);
-        if (values[i].want >= 0) {
-            assert_non_null(strstr(d.attributes, values[i].want ? "{\"eyeClean\":true,"
-                                                                : "{\"eyeClean\":false,"));
-            dm_diamond_free(&d);
+        for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
+            struct dm_diamond d;
+            snprintf(to, sizeof(to), "\"%s\":%s", fields[k].key, values[i].v);
+            map_variant(fields[k].from, to, values[i].want < 0 ? fields[k].why : NULL, &d);
+            if (values[i].want >= 0) {
+                assert_int_equal(fields[k].got(&d), values[i].want);
+                dm_diamond_free(&d);
+            }
         }
     }
     /* absent or null: treated false, labgrown from labgrown_type, eyeClean not in attributes */
