@@ -111,6 +111,17 @@ static void head(int fd, const char *status, const char *extra, long long length
     send_str(fd, h);
 }
 
+/* A 200 whose body is one chunk of len bytes, then the last chunk when complete. */
+static void send_chunked(int fd, const char *body, size_t len, bool complete)
+{
+    head(fd, "200 OK", "Transfer-Encoding: chunked\r\n", -1);
+    char size[32];
+    snprintf(size, sizeof(size), "%zx\r\n", len);
+    send_str(fd, size);
+    send_all(fd, body, len);
+    send_str(fd, complete ? "\r\n0\r\n\r\n" : "\r\n");
+}
+
 static void answer(struct server *sv, int fd, const char *path, const char *inm)
 {
     if (!strcmp(path, "/inv.csv") || !strcmp(path, "/inv.csv?sig=T0pS3cr3t")) {
@@ -159,19 +170,9 @@ static void answer(struct server *sv, int fd, const char *path, const char *inm)
         head(fd, "200 OK", "", -1);
         send_all(fd, sv->csv, sv->csv_len - 30);
     } else if (!strcmp(path, "/chunked-cut.csv")) { /* chunked, no last chunk */
-        head(fd, "200 OK", "Transfer-Encoding: chunked\r\n", -1);
-        char size[32];
-        snprintf(size, sizeof(size), "%zx\r\n", sv->csv_len);
-        send_str(fd, size);
-        send_all(fd, sv->csv, sv->csv_len);
-        send_str(fd, "\r\n");
+        send_chunked(fd, sv->csv, sv->csv_len, false);
     } else if (!strcmp(path, "/chunked.csv")) { /* chunked and complete */
-        head(fd, "200 OK", "Transfer-Encoding: chunked\r\n", -1);
-        char size[32];
-        snprintf(size, sizeof(size), "%zx\r\n", sv->csv_len);
-        send_str(fd, size);
-        send_all(fd, sv->csv, sv->csv_len);
-        send_str(fd, "\r\n0\r\n\r\n");
+        send_chunked(fd, sv->csv, sv->csv_len, true);
     } else if (!strcmp(path, "/noheader.csv")) {
         const char *body = "Shape,Weight\nRound,1\n";
         head(fd, "200 OK", "", (long long)strlen(body));
