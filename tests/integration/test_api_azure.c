@@ -153,15 +153,10 @@ static void test_azure_trigger(void **state)
                                  1, p, NULL, &err),
                      DM_OK);
 
-    int aport = dm_test_free_port();
-    char e_db[1024], e_port[32], e_mgmt[128], e_id[128];
-    snprintf(e_db, sizeof(e_db), "DATABASE_URL=%s", url);
-    snprintf(e_port, sizeof(e_port), "PORT=%d", aport);
+    char e_mgmt[128], e_id[128];
     snprintf(e_mgmt, sizeof(e_mgmt), "AZURE_MANAGEMENT_ENDPOINT=http://127.0.0.1:%d", dport);
     snprintf(e_id, sizeof(e_id), "IDENTITY_ENDPOINT=http://127.0.0.1:%d/msi/token", dport);
-    const char *extra[] = {e_db,
-                           e_port,
-                           e_mgmt,
+    const char *extra[] = {e_mgmt,
                            e_id,
                            "IDENTITY_HEADER=identity-secret",
                            "AZURE_SUBSCRIPTION_ID=sub-1",
@@ -170,19 +165,11 @@ static void test_azure_trigger(void **state)
                            "HMAC_SECRETS={}",
                            "LOG_LEVEL=warn",
                            NULL};
-    const char *drop[] = {"DATABASE_", "AZURE_", "PORT=", "IDENTITY_", NULL};
-    pid_t pid = dm_test_spawn("api", drop, extra);
-
+    const char *drop[] = {"AZURE_", "IDENTITY_", NULL};
     char base[64];
-    snprintf(base, sizeof(base), "http://127.0.0.1:%d", aport);
-    char u[256];
-    snprintf(u, sizeof(u), "%s/health", base);
-    int64_t deadline = dm_mono_ms() + 20000;
-    while (http("GET", u, NULL, NULL, NULL) != 200) {
-        assert_true(dm_mono_ms() < deadline);
-        dm_sleep_ms(100, NULL);
-    }
+    pid_t pid = dm_test_start_api(url, drop, extra, base, sizeof(base));
 
+    char u[256];
     snprintf(u, sizeof(u), "%s/api/v2/triggers/scheduler", base);
     json_t *res = NULL;
     assert_int_equal(http("POST", u, key, "{\"run_type\":\"full\"}", &res), 202);
@@ -263,11 +250,7 @@ static void test_azure_trigger(void **state)
     nrec = 0;
     pthread_mutex_unlock(&mu);
 
-    kill(pid, SIGTERM);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    dm_test_stop(pid);
     dm_http_server_stop(dbl);
     dm_db_free(db);
     free(url);

@@ -184,18 +184,12 @@ static int setup(void **state)
                          DM_OK);
     }
 
-    int aport = dm_test_free_port();
-    snprintf(S.base, sizeof(S.base), "http://127.0.0.1:%d", aport);
-    char e_db[1024], e_port[32], e_niv[128], e_conc[48], e_thr[32];
-    snprintf(e_db, sizeof(e_db), "DATABASE_URL=%s", S.url);
-    snprintf(e_port, sizeof(e_port), "PORT=%d", aport);
+    char e_niv[128], e_conc[48], e_thr[32];
     snprintf(e_niv, sizeof(e_niv), "NIVODA_ENDPOINT=http://127.0.0.1:%d/graphql",
              dm_http_server_port(S.supplier));
     snprintf(e_conc, sizeof(e_conc), "API_SUPPLIER_CONCURRENCY=%d", HOLDS);
     snprintf(e_thr, sizeof(e_thr), "API_THREADS=%d", HTTP_THREADS);
-    const char *extra[] = {e_db,
-                           e_port,
-                           e_niv,
+    const char *extra[] = {e_niv,
                            e_conc,
                            e_thr,
                            "API_SUPPLIER_QUEUE=0",
@@ -207,13 +201,8 @@ static int setup(void **state)
                            "HMAC_SECRETS={}",
                            "LOG_LEVEL=warn",
                            NULL};
-    const char *drop[] = {"DATABASE_", "NIVODA_", "API_", "PORT=", NULL};
-    S.api = dm_test_spawn("api", drop, extra);
-    int64_t deadline = dm_mono_ms() + 30000;
-    while (call("GET", "/health", NULL, 2000, NULL, 0) != 200) {
-        assert_true(dm_mono_ms() < deadline);
-        dm_sleep_ms(100, NULL);
-    }
+    const char *drop[] = {"NIVODA_", "API_", NULL};
+    S.api = dm_test_start_api(S.url, drop, extra, S.base, sizeof(S.base));
     return 0;
 }
 
@@ -224,11 +213,7 @@ static int teardown(void **state)
     gate_open = true; /* never leave a supplier call waiting */
     pthread_cond_broadcast(&cv);
     pthread_mutex_unlock(&mu);
-    kill(S.api, SIGTERM);
-    int st = 0;
-    waitpid(S.api, &st, 0);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0); /* under ASan: no leak or error report */
+    dm_test_stop(S.api); /* exits 0: under ASan, no leak or error report */
     dm_http_server_stop(S.supplier);
     dm_db_free(S.db);
     free(S.url);

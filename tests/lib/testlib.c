@@ -9,12 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "adapters/db/db.h"
 #include "adapters/db/migrate.h"
+#include "adapters/http/client.h"
 #include "core/buf.h"
+#include "core/timeutil.h"
 
 static char env_vals[8][512];
 static char env_keys[8][64];
@@ -172,4 +176,64 @@ int dm_test_spawn(const char *cmd, const char *const *drop, const char *const *e
     assert_int_equal(posix_spawn(&pid, dm_test_bin(), NULL, NULL, argv, envp), 0);
     free(envp);
     return (int)pid;
+}
+
+/* Copies the NULL-terminated list of into a new one after first and second. */
+static const char **prepend2(const char *first, const char *second, const char *const *of)
+{
+    size_t n = 0;
+    while (of[n])
+        n++;
+    const char **out = calloc(n + 3, sizeof(*out));
+    assert_non_null(out);
+    out[0] = first;
+    out[1] = second;
+    for (size_t i = 0; i < n; i++)
+        out[i + 2] = of[i];
+    return out;
+}
+
+static long get_status(const char *url)
+{
+    struct dm_http_request rq = {.method = "GET", .url = url, .timeout_ms = 2000};
+    struct dm_http_response resp;
+    struct dm_error err = {0};
+    if (dm_http_do(&rq, &resp, &err) != DM_OK)
+        return 0;
+    long status = resp.status;
+    dm_http_response_free(&resp);
+    return status;
+}
+
+int dm_test_start_api(const char *db_url, const char *const *drop, const char *const *extra,
+                      char *base, size_t base_size)
+{
+    int port = dm_test_free_port();
+    snprintf(base, base_size, "http://127.0.0.1:%d", port);
+    char e_db[1024], e_port[32];
+    snprintf(e_db, sizeof(e_db), "DATABASE_URL=%s", db_url);
+    snprintf(e_port, sizeof(e_port), "PORT=%d", port);
+    const char **d = prepend2("DATABASE_", "PORT=", drop);
+    const char **e = prepend2(e_db, e_port, extra);
+    int pid = dm_test_spawn("api", d, e);
+    free(d);
+    free(e);
+    char health[128];
+    snprintf(health, sizeof(health), "%s/health", base);
+    int64_t deadline = dm_mono_ms() + 30000;
+    while (get_status(health) != 200) {
+        if (dm_mono_ms() > deadline)
+            fail_msg("the api (pid %d) did not answer %s within 30 s", pid, health);
+        dm_sleep_ms(100, NULL);
+    }
+    return pid;
+}
+
+void dm_test_stop(int pid)
+{
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
 }

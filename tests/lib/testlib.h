@@ -27,6 +27,15 @@ int dm_test_free_port(void);
  * extra ("NAME=value", NULL-terminated) added; returns its pid. Fails the test when it cannot
  * start. */
 int dm_test_spawn(const char *cmd, const char *const *drop, const char *const *extra);
+/* Starts `diamond api` (dm_test_spawn: drop and extra as there) on a free loopback port against
+ * db_url (DATABASE_URL and PORT set, every other DATABASE_* dropped), waits until its /health
+ * answers 200 and writes its base URL ("http://127.0.0.1:PORT") to base; returns its pid. Fails
+ * the test when it does not answer within 30 s. */
+int dm_test_start_api(const char *db_url, const char *const *drop, const char *const *extra,
+                      char *base, size_t base_size);
+/* Sends SIGTERM to pid and fails the test unless it exits with status 0 (under ASan: no leak
+ * or error report). */
+void dm_test_stop(int pid);
 
 /* One input of a string predicate and the answer it must give. */
 struct dm_test_pred_case {
