@@ -229,12 +229,8 @@ static void test_azure_trigger(void **state)
     pthread_mutex_unlock(&mu);
 
     /* The request row was recorded; a failing ARM start gives 503 with manual_command. */
-    PGresult *r = NULL;
-    assert_int_equal(dm_db_query(db,
-                                 "UPDATE scheduler_requests SET status = 'done' "
-                                 "RETURNING run_type, requested_by, id::text",
-                                 0, NULL, &r, &err),
-                     DM_OK);
+    PGresult *r = dm_test_query(db, "UPDATE scheduler_requests SET status = 'done' "
+                                    "RETURNING run_type, requested_by, id::text");
     assert_int_equal(PQntuples(r), 1);
     assert_string_equal(PQgetvalue(r, 0, 0), "full");
     /* The execution runs this request (its feed and run type), not the job's default. */

@@ -163,10 +163,7 @@ static int setup(void **state)
                        "availability, content_hash) SELECT 'stone-'||g, 'offer-'||g, 'ROUND', 1, "
                        "'G', 'VS1', 1000, 1000, 1150, 1.15, 'available', repeat('a', 64) "
                        "FROM generate_series(1, 40) g");
-    PGresult *r = NULL;
-    assert_int_equal(
-        dm_db_query(S.db, "SELECT id::text FROM diamonds ORDER BY offer_id", 0, NULL, &r, &err),
-        DM_OK);
+    PGresult *r = dm_test_query(S.db, "SELECT id::text FROM diamonds ORDER BY offer_id");
     assert_int_equal(PQntuples(r), 40);
     for (int i = 0; i < HOLDS + 8; i++)
         snprintf(S.ids[i], sizeof(S.ids[i]), "%s", PQgetvalue(r, i, 0));

@@ -139,12 +139,8 @@ static void check_policy(struct dm_db *db, const struct dm_listing_policy *p, co
     dm_db_release(c);
     dm_buf_free(&keys);
 
-    PGresult *r = NULL;
-    assert_int_equal(dm_db_query(db,
-                                 "SELECT substr(listing_key, 10)::int - 1000, feed, "
-                                 "supplier_stone_id, status FROM diamonds WHERE chosen",
-                                 0, NULL, &r, &err),
-                     DM_OK);
+    PGresult *r = dm_test_query(db, "SELECT substr(listing_key, 10)::int - 1000, feed, "
+                                    "supplier_stone_id, status FROM diamonds WHERE chosen");
     int got[GROUPS];
     for (int g = 0; g < GROUPS; g++)
         got[g] = -1;

@@ -114,12 +114,18 @@ void dm_test_exec(struct dm_db *db, const char *sql)
         fail_msg("%s: %s", sql, err.message);
 }
 
-char *dm_test_scalar(struct dm_db *db, const char *sql)
+PGresult *dm_test_query(struct dm_db *db, const char *sql)
 {
     struct dm_error err = {0};
     PGresult *r = NULL;
     if (dm_db_query(db, sql, 0, NULL, &r, &err) != DM_OK)
         fail_msg("%s: %s", sql, err.message);
+    return r;
+}
+
+char *dm_test_scalar(struct dm_db *db, const char *sql)
+{
+    PGresult *r = dm_test_query(db, sql);
     char *v = dm_xstrdup(PQntuples(r) && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "");
     PQclear(r);
     return v;

@@ -51,6 +51,9 @@ void dm_test_pred(const char *name, bool (*pred)(const char *),
 struct dm_db;
 /* Run sql (no parameters) on db; fails the test with the statement and the error otherwise. */
 void dm_test_exec(struct dm_db *db, const char *sql);
+/* The result of sql (no parameters; the caller PQclears it); fails the test with the statement
+ * and the error when the query fails. */
+struct pg_result *dm_test_query(struct dm_db *db, const char *sql);
 /* The first column of the first row of sql as a malloc'd string ("" for no row or NULL);
  * fails the test when the query fails. */
 char *dm_test_scalar(struct dm_db *db, const char *sql);
