@@ -527,6 +527,14 @@ static long status_kb(const char *field)
 
 enum hostile_op { OP_HOLD, OP_SEARCH_RAW, OP_SEARCH };
 
+/* What the child of hostile_call reports through its pipe. */
+struct hostile_result {
+    int e;
+    long grew_kb;
+    size_t items;
+    char msg[200];
+};
+
 /*
  * One call against the hostile server in a child process (so the peak is this call's alone:
  * the child resets its VmHWM to its current RSS first). Returns the call's code and the peak
@@ -535,18 +543,10 @@ enum hostile_op { OP_HOLD, OP_SEARCH_RAW, OP_SEARCH };
 static enum dm_err hostile_call(const char *url, enum hostile_op op, size_t *items, long *grew_mb,
                                 char *msg, size_t msg_size)
 {
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
+    int fd;
+    pid_t pid = dm_test_fork_pipe(&fd);
     if (pid == 0) {
-        close(fds[0]);
-        struct {
-            int e;
-            long grew_kb;
-            size_t items;
-            char msg[200];
-        } r = {0};
+        struct hostile_result r = {0};
         FILE *cr = fopen("/proc/self/clear_refs", "w");
         bool reset = cr != NULL && fputs("5", cr) >= 0;
         if (cr != NULL && fclose(cr) != 0)
@@ -581,18 +581,12 @@ static enum dm_err hostile_call(const char *url, enum hostile_op op, size_t *ite
         r.grew_kb = reset && base > 0 && peak > 0 ? peak - base : -1;
         snprintf(r.msg, sizeof(r.msg), "%.199s", err.message);
         dm_nivoda_free(n);
-        ssize_t w = write(fds[1], &r, sizeof(r));
+        ssize_t w = write(fd, &r, sizeof(r));
         _exit(w == (ssize_t)sizeof(r) ? 0 : 1);
     }
-    close(fds[1]);
-    struct {
-        int e;
-        long grew_kb;
-        size_t items;
-        char msg[200];
-    } r = {0};
-    ssize_t got = read(fds[0], &r, sizeof(r));
-    close(fds[0]);
+    struct hostile_result r = {0};
+    ssize_t got = read(fd, &r, sizeof(r));
+    close(fd);
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_int_equal(got, (ssize_t)sizeof(r));

@@ -730,18 +730,15 @@ static int run_consumers(const char *url, int threads, bool announce)
 /* Re-execute this binary in `mode` with its stdout on a pipe; wait for its READY line. */
 static pid_t spawn_self(const char *mode, const char *url, const char *arg)
 {
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
+    int fd;
+    pid_t pid = dm_test_fork_pipe(&fd);
     if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
+        dup2(fd, 1);
+        close(fd);
         execl("/proc/self/exe", "test_queue_conformance", mode, url, arg, (char *)NULL);
         _exit(127);
     }
-    close(fds[1]);
-    FILE *in = fdopen(fds[0], "r");
+    FILE *in = fdopen(fd, "r");
     char line[16] = {0};
     assert_non_null(fgets(line, sizeof(line), in)); /* blocks until the child is ready */
     assert_string_equal(line, "READY\n");

@@ -184,6 +184,17 @@ int dm_test_spawn(const char *cmd, const char *const *drop, const char *const *e
     return (int)pid;
 }
 
+int dm_test_fork_pipe(int *fd)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    close(fds[pid == 0 ? 0 : 1]);
+    *fd = fds[pid == 0 ? 1 : 0];
+    return (int)pid;
+}
+
 /* Copies the NULL-terminated list of into a new one after first and second. */
 static const char **prepend2(const char *first, const char *second, const char *const *of)
 {

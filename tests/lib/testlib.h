@@ -27,6 +27,10 @@ int dm_test_free_port(void);
  * extra ("NAME=value", NULL-terminated) added; returns its pid. Fails the test when it cannot
  * start. */
 int dm_test_spawn(const char *cmd, const char *const *drop, const char *const *extra);
+/* Forks with a pipe from the child to this process: in the child returns 0 and *fd is the pipe's
+ * write end; in this process returns the child's pid and *fd is the read end (the other ends
+ * are closed). Fails the test when it cannot. */
+int dm_test_fork_pipe(int *fd);
 /* Starts `diamond api` (dm_test_spawn: drop and extra as there) on a free loopback port against
  * db_url (DATABASE_URL and PORT set, every other DATABASE_* dropped), waits until its /health
  * answers 200 and writes its base URL ("http://127.0.0.1:PORT") to base; returns its pid. Fails

@@ -81,24 +81,20 @@ static void test_hits_counted(void **state)
 /* A child that reaches `point` `n` times, reporting each passage on a pipe, then exits 0. */
 static pid_t child(const char *spec, const char *point, int n, int *rd)
 {
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
+    int fd;
+    pid_t pid = dm_test_fork_pipe(&fd);
     if (pid == 0) {
-        close(fds[0]);
         if (dm_failpoints_configure(spec, NULL) != DM_OK)
             _exit(3);
         for (int i = 1; i <= n; i++) {
             dm_failpoint(point);
             char c = (char)('0' + i);
-            if (write(fds[1], &c, 1) != 1)
+            if (write(fd, &c, 1) != 1)
                 _exit(4);
         }
         _exit(0);
     }
-    close(fds[1]);
-    *rd = fds[0];
+    *rd = fd;
     return pid;
 }
 
