@@ -56,6 +56,16 @@ const char *dm_test_env(const char *name)
     return getenv(name);
 }
 
+void dm_test_contains(const char *text, const char *const *has, const char *const *lacks)
+{
+    for (const char *const *s = has; s && *s; s++)
+        if (strstr(text, *s) == NULL)
+            fail_msg("missing \"%s\" in:\n%s", *s, text);
+    for (const char *const *s = lacks; s && *s; s++)
+        if (strstr(text, *s) != NULL)
+            fail_msg("\"%s\" must not be in:\n%s", *s, text);
+}
+
 void dm_test_pred(const char *name, bool (*pred)(const char *),
                   const struct dm_test_pred_case *cases, size_t n)
 {

@@ -41,6 +41,10 @@ int dm_test_start_api(const char *db_url, const char *const *drop, const char *c
  * or error report). */
 void dm_test_stop(int pid);
 
+/* Fails the test (showing text) unless every string of has is in text and no string of lacks
+ * is (both NULL-terminated, or NULL for none). */
+void dm_test_contains(const char *text, const char *const *has, const char *const *lacks);
+
 /* One input of a string predicate and the answer it must give. */
 struct dm_test_pred_case {
     const char *in;

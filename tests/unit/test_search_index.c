@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "../fuzz/search_ref.h"
+#include "testlib.h"
 
 static struct ref_cat cat;
 
@@ -228,13 +229,16 @@ static void test_render_and_get(void **state)
     assert_int_equal(dm_buf_append_char(&out, '\0'), DM_OK);
     /* As json_strip_nulls(json_build_object(...)) renders it: compact, nulls gone (nested too),
      * strings escaped, numerics at their scale, times in the session's zone. */
-    assert_non_null(strstr(out.data, "\"offerId\":\"offer \\\"1\\\"\\n\\\\x\""));
-    assert_non_null(strstr(out.data, "\"measurements\":{\"depth\":4.0,\"tags\":[1,null]}"));
-    assert_non_null(strstr(out.data, "\"createdAt\":\"2025-01-01T00:00:00.1234+00:00\""));
-    assert_non_null(strstr(out.data, "\"markupRatio\":1.1500"));
-    assert_non_null(strstr(out.data, "\"imageUrl\":\"https://img.example/\u00e9\\t.jpg\""));
-    assert_null(strstr(out.data, "\"cut\""));
-    assert_null(strstr(out.data, "width"));
+    static const char *const has[] = {
+        "\"offerId\":\"offer \\\"1\\\"\\n\\\\x\"",
+        "\"measurements\":{\"depth\":4.0,\"tags\":[1,null]}",
+        "\"createdAt\":\"2025-01-01T00:00:00.1234+00:00\"",
+        "\"markupRatio\":1.1500",
+        "\"imageUrl\":\"https://img.example/\u00e9\\t.jpg\"",
+        NULL,
+    };
+    static const char *const lacks[] = {"\"cut\"", "width", NULL};
+    dm_test_contains(out.data, has, lacks);
     assert_null(dm_search_index_get(v, "00000000-0000-0000-0000-000000000000"));
     assert_null(dm_search_index_get(v, "not-a-uuid"));
     dm_buf_free(&out);
