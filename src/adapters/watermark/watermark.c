@@ -85,6 +85,16 @@ bool dm_watermark_name_valid(const char *name)
     return dot == NULL || dot[1] == '\0' || strspn(dot + 1, "0123456789") != strlen(dot + 1);
 }
 
+enum dm_err dm_watermark_name_check(const char **name, struct dm_error *err)
+{
+    if (*name == NULL)
+        *name = DM_WATERMARK_DEFAULT_NAME;
+    if (!dm_watermark_name_valid(*name))
+        return dm_error_set(err, DM_ERR_INVALID, "watermark: '%.*s' is not a watermark name",
+                            DM_WATERMARK_MAX_NAME, *name);
+    return DM_OK;
+}
+
 enum dm_err dm_watermark_open(const struct dm_watermark_opts *opts, struct dm_watermark_store **out,
                               struct dm_error *err)
 {

@@ -219,13 +219,11 @@ enum dm_err dm_watermark_azure_open(const char *cs, const char *name,
                                     struct dm_watermark_store **out, struct dm_error *err)
 {
     *out = NULL;
-    if (name == NULL)
-        name = DM_WATERMARK_DEFAULT_NAME;
-    if (!dm_watermark_name_valid(name))
-        return dm_error_set(err, DM_ERR_INVALID, "watermark: '%.*s' is not a watermark name",
-                            DM_WATERMARK_MAX_NAME, name);
+    enum dm_err e = dm_watermark_name_check(&name, err);
+    if (e != DM_OK)
+        return e;
     struct dm_azure_storage *st = NULL;
-    enum dm_err e = dm_azure_storage_open(cs, &st, err);
+    e = dm_azure_storage_open(cs, &st, err);
     if (e != DM_OK)
         return e;
     struct azure_store *az = dm_xcalloc(1, sizeof(*az));

@@ -293,11 +293,9 @@ enum dm_err dm_watermark_file_open(const char *dir, const char *name,
                                    struct dm_watermark_store **out, struct dm_error *err)
 {
     *out = NULL;
-    if (name == NULL)
-        name = DM_WATERMARK_DEFAULT_NAME;
-    if (!dm_watermark_name_valid(name))
-        return dm_error_set(err, DM_ERR_INVALID, "watermark: '%.*s' is not a watermark name",
-                            DM_WATERMARK_MAX_NAME, name);
+    enum dm_err e = dm_watermark_name_check(&name, err);
+    if (e != DM_OK)
+        return e;
     if (dir == NULL || dir[0] == '\0')
         return dm_error_set(err, DM_ERR_INVALID, "watermark: WATERMARK_DIR is empty");
     if (strlen(dir) > 4000)

@@ -22,6 +22,10 @@ struct dm_watermark_store {
     void *impl;
 };
 
+/* The start of a backend's open: *name, or DM_WATERMARK_DEFAULT_NAME when it is NULL, as the
+ * name to use; DM_ERR_INVALID when dm_watermark_name_valid refuses it. */
+enum dm_err dm_watermark_name_check(const char **name, struct dm_error *err) DM_MUST_CHECK;
+
 /* Previous versions kept next to the watermark file (<name>.<ms>) by the file backend. */
 #define DM_WATERMARK_FILE_HISTORY 10
 
