@@ -498,24 +498,32 @@ int64_t dm_inv_price_dollars(const struct dm_inventory *inv, uint32_t pos)
 
 /* ---- filtering ---------------------------------------------------------------------------- */
 
+/* Every criterion of f but the price against a stone's values (a stone's or its price-index
+ * entry's: struct pentry carries just these); a removed stone matches nothing. */
+static bool matches_but_price(uint8_t flags, int64_t updated_ms, uint16_t carats100, uint8_t shape,
+                              const struct dm_inv_filter *f)
+{
+    if (flags & F_REMOVED)
+        return false;
+    if (f->has_updated && (updated_ms < f->updated_from || updated_ms > f->updated_to))
+        return false;
+    if (f->has_sizes && (carats100 < f->size_from || carats100 > f->size_to))
+        return false;
+    if (f->has_shapes && !(f->shape_mask & (1u << shape)))
+        return false;
+    if (f->labgrown >= 0 && ((flags & F_LABGROWN) != 0) != (f->labgrown == 1))
+        return false;
+    return true;
+}
+
 static bool matches(const struct stone *s, const struct dm_inv_filter *f)
 {
-    if (s->flags & F_REMOVED)
-        return false;
     if (f->has_price) {
         int64_t d = s->price_cents / 100;
         if (d < f->price_from || d > f->price_to)
             return false;
     }
-    if (f->has_updated && (s->updated_ms < f->updated_from || s->updated_ms > f->updated_to))
-        return false;
-    if (f->has_sizes && (s->carats100 < f->size_from || s->carats100 > f->size_to))
-        return false;
-    if (f->has_shapes && !(f->shape_mask & (1u << s->shape)))
-        return false;
-    if (f->labgrown >= 0 && ((s->flags & F_LABGROWN) != 0) != (f->labgrown == 1))
-        return false;
-    return true;
+    return matches_but_price(s->flags, s->updated_ms, s->carats100, s->shape, f);
 }
 
 static bool filter_eq(const struct dm_inv_filter *a, const struct dm_inv_filter *b)
@@ -555,17 +563,7 @@ static void canon(const struct dm_inv_filter *f, struct dm_inv_filter *k)
 
 static bool pmatches(const struct pentry *p, const struct dm_inv_filter *f)
 {
-    if (p->flags & F_REMOVED)
-        return false;
-    if (f->has_updated && (p->updated_ms < f->updated_from || p->updated_ms > f->updated_to))
-        return false;
-    if (f->has_sizes && (p->carats100 < f->size_from || p->carats100 > f->size_to))
-        return false;
-    if (f->has_shapes && !(f->shape_mask & (1u << p->shape)))
-        return false;
-    if (f->labgrown >= 0 && ((p->flags & F_LABGROWN) != 0) != (f->labgrown == 1))
-        return false;
-    return true;
+    return matches_but_price(p->flags, p->updated_ms, p->carats100, p->shape, f);
 }
 
 static void pentry_fill(const struct stone *s, uint32_t pos, struct pentry *p)
@@ -1203,6 +1201,31 @@ static void w_null(struct jw *w)
     W_LIT(w, "null");
 }
 
+/* A member that is null for some stones: null when null is true, else the value. */
+static void w_str_or_null(struct jw *w, bool null, const char *v)
+{
+    if (null)
+        w_null(w);
+    else
+        w_str(w, v);
+}
+
+static void w_i64_or_null(struct jw *w, bool null, int64_t v)
+{
+    if (null)
+        w_null(w);
+    else
+        w_i64(w, v);
+}
+
+static void w_fixed_or_null(struct jw *w, bool null, int64_t v, int scale)
+{
+    if (null)
+        w_null(w);
+    else
+        w_fixed(w, v, scale);
+}
+
 /* Measurements from the carat weight and the shape's length/width ratio (x100 / x10). */
 static void measurements(const struct stone *s, uint64_t h2, int64_t *len100, int64_t *wid100,
                          int64_t *dep100, int64_t *pct10)
@@ -1265,10 +1288,7 @@ static void write_scalar(const struct ictx *x, int f, struct jw *w)
         w_i64(w, (int64_t)s->price_cents + (int64_t)s->price_cents / 20);
         break;
     case I_MARKUP_DISCOUNT:
-        if (is_null(h, 1))
-            w_null(w);
-        else
-            w_fixed(w, -(int64_t)((h2 >> 10) % 500), 1);
+        w_fixed_or_null(w, is_null(h, 1), -(int64_t)((h2 >> 10) % 500), 1);
         break;
     case D_ID:
         w_str(w, x->did);
@@ -1321,16 +1341,10 @@ static void write_scalar(const struct ictx *x, int f, struct jw *w)
             w_bool(w, s->clarity <= 6);
         break;
     case D_BROWN:
-        if (is_null(h, 5))
-            w_null(w);
-        else
-            w_i64(w, (h2 >> 24) % 10 == 0);
+        w_i64_or_null(w, is_null(h, 5), (h2 >> 24) % 10 == 0);
         break;
     case D_GREEN:
-        if (is_null(h, 5))
-            w_null(w);
-        else
-            w_i64(w, (h2 >> 26) % 20 == 0);
+        w_i64_or_null(w, is_null(h, 5), (h2 >> 26) % 20 == 0);
         break;
     case D_BLUE:
         if (is_null(h, 5))
@@ -1339,28 +1353,16 @@ static void write_scalar(const struct ictx *x, int f, struct jw *w)
             W_LIT(w, "0");
         break;
     case D_GRAY:
-        if (is_null(h, 5))
-            w_null(w);
-        else
-            w_i64(w, (h2 >> 28) % 25 == 0);
+        w_i64_or_null(w, is_null(h, 5), (h2 >> 28) % 25 == 0);
         break;
     case D_MILKY:
-        if (is_null(h, 6))
-            w_null(w);
-        else
-            w_i64(w, (h2 >> 30) % 12 == 0);
+        w_i64_or_null(w, is_null(h, 6), (h2 >> 30) % 12 == 0);
         break;
     case D_BOWTIE:
-        if (is_null(h, 7) || s->shape == 0)
-            w_null(w);
-        else
-            w_str(w, (h2 >> 32) % 4 == 0 ? "SLIGHT" : "NONE");
+        w_str_or_null(w, is_null(h, 7) || s->shape == 0, (h2 >> 32) % 4 == 0 ? "SLIGHT" : "NONE");
         break;
     case D_MINE:
-        if (x->lab || is_null(h, 8) || (h2 >> 34) % 2)
-            w_null(w);
-        else
-            w_str(w, mines[(h2 >> 36) % 8]);
+        w_str_or_null(w, x->lab || is_null(h, 8) || (h2 >> 34) % 2, mines[(h2 >> 36) % 8]);
         break;
     case D_SUPPLIER_VIDEO:
         if (!x->has_video && !is_null(h, 9)) {
@@ -1381,10 +1383,7 @@ static void write_scalar(const struct ictx *x, int f, struct jw *w)
         w_bool(w, (h2 >> 42) % 10 != 0);
         break;
     case D_RETURN_WINDOW:
-        if (is_null(h, 10))
-            w_null(w);
-        else
-            w_i64(w, (h2 >> 44) % 2 ? 30 : 14);
+        w_i64_or_null(w, is_null(h, 10), (h2 >> 44) % 2 ? 30 : 14);
         break;
     case D_CERT_TYPE:
         W_LIT(w, "\"DIAMOND\"");
@@ -1425,16 +1424,10 @@ static void write_scalar(const struct ictx *x, int f, struct jw *w)
         }
         break;
     case C_SHAPE:
-        if (x->v == DM_INV_NO_SHAPE)
-            w_null(w);
-        else
-            w_str(w, shape_name(s->shape));
+        w_str_or_null(w, x->v == DM_INV_NO_SHAPE, shape_name(s->shape));
         break;
     case C_FULLSHAPE:
-        if (is_null(h, 12))
-            w_null(w);
-        else
-            w_str(w, full_shapes[s->shape]);
+        w_str_or_null(w, is_null(h, 12), full_shapes[s->shape]);
         break;
     case C_CARATS:
         w_fixed(w, s->carats100, 2);
@@ -1455,10 +1448,7 @@ static void write_scalar(const struct ictx *x, int f, struct jw *w)
         w_str(w, grades[s->symmetry]);
         break;
     case C_COLOR:
-        if (x->v == DM_INV_NO_COLOR)
-            w_null(w);
-        else
-            w_str(w, colors[s->color]);
+        w_str_or_null(w, x->v == DM_INV_NO_COLOR, colors[s->color]);
         break;
     case C_LENGTH:
     case C_WIDTH:
@@ -1478,40 +1468,22 @@ static void write_scalar(const struct ictx *x, int f, struct jw *w)
         w_i64(w, 54 + (int64_t)((h2 >> 6) % 8));
         break;
     case C_CROWN_ANGLE:
-        if (is_null(h, 15))
-            w_null(w);
-        else
-            w_fixed(w, 330 + (int64_t)((h2 >> 8) % 30), 1);
+        w_fixed_or_null(w, is_null(h, 15), 330 + (int64_t)((h2 >> 8) % 30), 1);
         break;
     case C_CROWN_HEIGHT:
-        if (is_null(h, 15))
-            w_null(w);
-        else
-            w_fixed(w, 130 + (int64_t)((h2 >> 12) % 35), 1);
+        w_fixed_or_null(w, is_null(h, 15), 130 + (int64_t)((h2 >> 12) % 35), 1);
         break;
     case C_PAV_ANGLE:
-        if (is_null(h, 15))
-            w_null(w);
-        else
-            w_fixed(w, 404 + (int64_t)((h2 >> 16) % 12), 1);
+        w_fixed_or_null(w, is_null(h, 15), 404 + (int64_t)((h2 >> 16) % 12), 1);
         break;
     case C_PAV_HEIGHT:
-        if (is_null(h, 15))
-            w_null(w);
-        else
-            w_fixed(w, 425 + (int64_t)((h2 >> 20) % 20), 1);
+        w_fixed_or_null(w, is_null(h, 15), 425 + (int64_t)((h2 >> 20) % 20), 1);
         break;
     case C_PAV_DEPTH:
-        if (is_null(h, 15) || is_null(h, 16))
-            w_null(w);
-        else
-            w_fixed(w, 425 + (int64_t)((h2 >> 22) % 20), 1);
+        w_fixed_or_null(w, is_null(h, 15) || is_null(h, 16), 425 + (int64_t)((h2 >> 22) % 20), 1);
         break;
     case C_FLOINT:
-        if (is_null(h, 17))
-            w_null(w);
-        else
-            w_str(w, flos[s->flo]);
+        w_str_or_null(w, is_null(h, 17), flos[s->flo]);
         break;
     case C_FLOCOL:
         if (s->flo == 0 || (h2 >> 54) % 5 == 0)
@@ -1526,31 +1498,19 @@ static void write_scalar(const struct ictx *x, int f, struct jw *w)
         w_bool(w, x->lab);
         break;
     case C_LABGROWN_TYPE:
-        if (!x->lab)
-            w_null(w);
-        else
-            w_str(w, (s->flags & F_HPHT) ? "HPHT" : "CVD");
+        w_str_or_null(w, !x->lab, (s->flags & F_HPHT) ? "HPHT" : "CVD");
         break;
     case C_TREATED:
         w_bool(w, (s->flags & F_TREATED) != 0);
         break;
     case C_GIRDLE:
-        if (is_null(h, 18))
-            w_null(w);
-        else
-            w_str(w, girdles[(h2 >> 58) % 6]);
+        w_str_or_null(w, is_null(h, 18), girdles[(h2 >> 58) % 6]);
         break;
     case C_CULET_SIZE:
-        if (is_null(h, 19))
-            w_null(w);
-        else
-            w_str(w, (h2 >> 60) % 4 ? "NON" : "VSM");
+        w_str_or_null(w, is_null(h, 19), (h2 >> 60) % 4 ? "NON" : "VSM");
         break;
     case C_GIRDLE_COND:
-        if (is_null(h, 20))
-            w_null(w);
-        else
-            w_str(w, (h2 >> 61) % 2 ? "FAC" : "POL");
+        w_str_or_null(w, is_null(h, 20), (h2 >> 61) % 2 ? "FAC" : "POL");
         break;
     case C_CULET_COND:
         if (!is_null(h, 20) && (h2 >> 62) == 0)
@@ -1559,16 +1519,11 @@ static void write_scalar(const struct ictx *x, int f, struct jw *w)
             w_null(w);
         break;
     case C_CUT_STYLE:
-        if (is_null(h, 21) || (h >> 63))
-            w_null(w);
-        else
-            w_str(w, s->shape == 2 || s->shape == 7 || s->shape >= 17 ? "STEP" : "BRILLIANT");
+        w_str_or_null(w, is_null(h, 21) || (h >> 63),
+                      s->shape == 2 || s->shape == 7 || s->shape >= 17 ? "STEP" : "BRILLIANT");
         break;
     case C_KEY_SYMBOLS:
-        if (is_null(h, 13) || s->clarity <= 1)
-            w_null(w);
-        else
-            w_str(w, key_symbols[(h2 >> 3) % 5]);
+        w_str_or_null(w, is_null(h, 13) || s->clarity <= 1, key_symbols[(h2 >> 3) % 5]);
         break;
     case C_COMMENTS:
         if (x->lab)
@@ -1647,6 +1602,15 @@ enum dm_err dm_inv_render(struct dm_inventory *inv, uint32_t pos, enum dm_inv_va
 }
 
 /* ---- mutations ---------------------------------------------------------------------------- */
+
+/* Under the write lock: the inventory changed at now_ms (a new version for the match cache
+ * and the file snapshot; changed_ms never moves back). */
+static void changed_locked(struct dm_inventory *inv, int64_t now_ms)
+{
+    inv->version++;
+    if (now_ms > inv->changed_ms)
+        inv->changed_ms = now_ms;
+}
 
 void dm_inv_churn(struct dm_inventory *inv, double percent, int64_t now_ms,
                   struct dm_inv_churn_result *out)
@@ -1735,9 +1699,7 @@ void dm_inv_churn(struct dm_inventory *inv, double percent, int64_t now_ms,
     out->added = add;
     out->live_after = inv->live;
     pidx_rebuild(inv);
-    inv->version++;
-    if (now_ms > inv->changed_ms)
-        inv->changed_ms = now_ms;
+    changed_locked(inv, now_ms);
     pthread_rwlock_unlock(&inv->lock);
 }
 
@@ -1765,9 +1727,7 @@ enum dm_err dm_inv_hold(struct dm_inventory *inv, const char *offer, int64_t now
     hold_id(inv, s->serial, s->hold_seq, hid);
     *until_ms = now_ms + 48LL * 3600 * 1000;
     pidx_update(inv, pos);
-    inv->version++;
-    if (now_ms > inv->changed_ms)
-        inv->changed_ms = now_ms;
+    changed_locked(inv, now_ms);
 out:
     pthread_rwlock_unlock(&inv->lock);
     return e;
@@ -1793,9 +1753,7 @@ enum dm_err dm_inv_order(struct dm_inventory *inv, const char *offer, int64_t no
     uint64_t hi = dm_mix64(s->serial ^ inv->mask_h ^ 0xEEEEEEEEEEEEEEEEULL);
     fmt_uuid(hi, dm_mix64(hi ^ (uint64_t)now_ms), oid);
     pidx_update(inv, pos);
-    inv->version++;
-    if (now_ms > inv->changed_ms)
-        inv->changed_ms = now_ms;
+    changed_locked(inv, now_ms);
 out:
     pthread_rwlock_unlock(&inv->lock);
     return e;
