@@ -187,6 +187,57 @@ static bool is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
+/* The index after the digits at p->s[i], or 0 when there is none (a number part needs one). */
+static size_t digits(const struct parser *p, size_t i)
+{
+    if (i >= p->len || !is_digit(p->s[i]))
+        return 0;
+    while (i < p->len && is_digit(p->s[i]))
+        i++;
+    return i;
+}
+
+/* The number at p->pos (GraphQL IntValue / FloatValue): T_INT or T_FLOAT, or T_EOF after
+ * fail. */
+static enum tok lex_number(struct parser *p)
+{
+    const char *s = p->s;
+    size_t i = p->pos;
+    bool is_float = false;
+    if (s[i] == '-')
+        i++;
+    size_t end = digits(p, i);
+    if (end == 0)
+        goto invalid;
+    if (s[i] == '0' && end > i + 1) {
+        fail(p, "Syntax Error: Invalid number, unexpected digit after 0.");
+        return T_EOF;
+    }
+    i = end;
+    if (i < p->len && s[i] == '.') {
+        is_float = true;
+        i = digits(p, i + 1);
+        if (i == 0)
+            goto invalid;
+    }
+    if (i < p->len && (s[i] == 'e' || s[i] == 'E')) {
+        is_float = true;
+        i++;
+        if (i < p->len && (s[i] == '+' || s[i] == '-'))
+            i++;
+        i = digits(p, i);
+        if (i == 0)
+            goto invalid;
+    }
+    if (i < p->len && (is_name_start(s[i]) || s[i] == '.'))
+        goto invalid;
+    p->pos = i;
+    return is_float ? T_FLOAT : T_INT;
+invalid:
+    fail(p, "Syntax Error: Invalid number.");
+    return T_EOF;
+}
+
 /* Advance to the next token. */
 static void next(struct parser *p)
 {
@@ -233,53 +284,7 @@ static void next(struct parser *p)
             p->pos++;
         p->t = T_NAME;
     } else if (c == '-' || is_digit(c)) {
-        size_t i = p->pos;
-        bool is_float = false;
-        if (s[i] == '-')
-            i++;
-        if (i >= p->len || !is_digit(s[i])) {
-            fail(p, "Syntax Error: Invalid number.");
-            p->t = T_EOF;
-            return;
-        }
-        if (s[i] == '0' && i + 1 < p->len && is_digit(s[i + 1])) {
-            fail(p, "Syntax Error: Invalid number, unexpected digit after 0.");
-            p->t = T_EOF;
-            return;
-        }
-        while (i < p->len && is_digit(s[i]))
-            i++;
-        if (i < p->len && s[i] == '.') {
-            is_float = true;
-            i++;
-            if (i >= p->len || !is_digit(s[i])) {
-                fail(p, "Syntax Error: Invalid number.");
-                p->t = T_EOF;
-                return;
-            }
-            while (i < p->len && is_digit(s[i]))
-                i++;
-        }
-        if (i < p->len && (s[i] == 'e' || s[i] == 'E')) {
-            is_float = true;
-            i++;
-            if (i < p->len && (s[i] == '+' || s[i] == '-'))
-                i++;
-            if (i >= p->len || !is_digit(s[i])) {
-                fail(p, "Syntax Error: Invalid number.");
-                p->t = T_EOF;
-                return;
-            }
-            while (i < p->len && is_digit(s[i]))
-                i++;
-        }
-        if (i < p->len && (is_name_start(s[i]) || s[i] == '.')) {
-            fail(p, "Syntax Error: Invalid number.");
-            p->t = T_EOF;
-            return;
-        }
-        p->pos = i;
-        p->t = is_float ? T_FLOAT : T_INT;
+        p->t = lex_number(p);
     } else if (c == '"') {
         if (lex_string(p))
             p->t = T_STRING;
