@@ -5,6 +5,7 @@
 #include "core/config.h"
 
 #include <libpq-fe.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,69 +359,54 @@ static const struct var vars[] = {
 
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
+/* Why a value is refused (into why), as set_value's answer. */
+static enum dm_err refuse(char *why, size_t whylen, const char *fmt, ...) DM_PRINTF(3, 4);
+static enum dm_err refuse(char *why, size_t whylen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, whylen, fmt, ap);
+    va_end(ap);
+    return DM_ERR_INVALID;
+}
+
 static enum dm_err set_value(struct dm_config *cfg, const struct var *v, const char *text,
                              const struct dm_config_checks *checks, char *why, size_t whylen)
 {
     char *base = (char *)cfg + v->offset;
     switch (v->type) {
     case T_STR: {
-        if (v->validate) {
-            const char *p = v->validate(text, checks);
-            if (p) {
-                snprintf(why, whylen, "%s", p);
-                return DM_ERR_INVALID;
-            }
-        }
+        const char *p = v->validate ? v->validate(text, checks) : NULL;
+        if (p)
+            return refuse(why, whylen, "%s", p);
         char **dst = (char **)base;
         free(*dst);
         *dst = dm_xstrdup(text);
         return DM_OK;
     }
-    case T_INT: {
-        int x;
-        if (dm_parse_int(text, (int)v->min, (int)v->max, &x) != DM_OK) {
-            snprintf(why, whylen, "must be an integer between %.0f and %.0f", v->min, v->max);
-            return DM_ERR_INVALID;
-        }
-        *(int *)base = x;
-        return DM_OK;
-    }
+    case T_INT:
     case T_I64: {
         int64_t x;
-        if (dm_parse_i64(text, (int64_t)v->min, (int64_t)v->max, &x) != DM_OK) {
-            snprintf(why, whylen, "must be an integer between %.0f and %.0f", v->min, v->max);
-            return DM_ERR_INVALID;
-        }
-        *(int64_t *)base = x;
+        if (dm_parse_i64(text, (int64_t)v->min, (int64_t)v->max, &x) != DM_OK)
+            return refuse(why, whylen, "must be an integer between %.0f and %.0f", v->min, v->max);
+        if (v->type == T_INT)
+            *(int *)base = (int)x; /* within [min, max], which an int holds */
+        else
+            *(int64_t *)base = x;
         return DM_OK;
     }
-    case T_DOUBLE: {
-        double x;
-        if (dm_parse_double(text, v->min, v->max, &x) != DM_OK) {
-            snprintf(why, whylen, "must be a number between %g and %g", v->min, v->max);
-            return DM_ERR_INVALID;
-        }
-        *(double *)base = x;
+    case T_DOUBLE:
+        if (dm_parse_double(text, v->min, v->max, (double *)base) != DM_OK)
+            return refuse(why, whylen, "must be a number between %g and %g", v->min, v->max);
         return DM_OK;
-    }
-    case T_BOOL: {
-        bool x;
-        if (dm_parse_bool(text, &x) != DM_OK) {
-            snprintf(why, whylen, "must be true or false");
-            return DM_ERR_INVALID;
-        }
-        *(bool *)base = x;
+    case T_BOOL:
+        if (dm_parse_bool(text, (bool *)base) != DM_OK)
+            return refuse(why, whylen, "must be true or false");
         return DM_OK;
-    }
-    case T_LOGLEVEL: {
-        enum dm_log_level x;
-        if (dm_log_level_parse(text, &x) != DM_OK) {
-            snprintf(why, whylen, "must be one of debug, info, warn, error");
-            return DM_ERR_INVALID;
-        }
-        *(enum dm_log_level *)base = x;
+    case T_LOGLEVEL:
+        if (dm_log_level_parse(text, (enum dm_log_level *)base) != DM_OK)
+            return refuse(why, whylen, "must be one of debug, info, warn, error");
         return DM_OK;
-    }
     }
     return DM_ERR_INTERNAL;
 }
