@@ -292,6 +292,45 @@ static int skip(struct scan *s)
 
 static int value(struct scan *s);
 
+/* After an object's key: the ':' (copied) and the white space around it; -1 without it. */
+static int colon(struct scan *s)
+{
+    ws(s);
+    if (s->p >= s->end || *s->p != ':')
+        return -1;
+    putc1(s, ':');
+    s->p++;
+    ws(s);
+    return 0;
+}
+
+/* At the container's close (s->p): copy it and leave the container. 0. */
+static int closed(struct scan *s, unsigned char close)
+{
+    putc1(s, (char)close);
+    s->p++;
+    s->depth--;
+    return 0;
+}
+
+/* After a member or element of a container that close ends: 1 when a ',' (copied) says
+ * another follows, 0 when the container ended (closed), -1 for anything else. */
+static int after_item(struct scan *s, unsigned char close)
+{
+    ws(s);
+    if (s->p >= s->end)
+        return -1;
+    if (*s->p == ',') {
+        putc1(s, ',');
+        s->p++;
+        ws(s);
+        return 1;
+    }
+    if (*s->p != close)
+        return -1;
+    return closed(s, close);
+}
+
 /* Generic object or array (s->p at the bracket). */
 static int container(struct scan *s)
 {
@@ -302,41 +341,19 @@ static int container(struct scan *s)
     putc1(s, (char)*s->p);
     s->p++;
     ws(s);
-    if (s->p < s->end && *s->p == close) {
-        putc1(s, (char)close);
-        s->p++;
-        s->depth--;
-        return 0;
-    }
+    if (s->p < s->end && *s->p == close)
+        return closed(s, close);
     for (;;) {
         if (obj) {
             bool esc;
-            if (s->p >= s->end || *s->p != '"' || str(s, NULL, &esc) != 0)
+            if (s->p >= s->end || *s->p != '"' || str(s, NULL, &esc) != 0 || colon(s) != 0)
                 return -1;
-            ws(s);
-            if (s->p >= s->end || *s->p != ':')
-                return -1;
-            putc1(s, ':');
-            s->p++;
-            ws(s);
         }
         if (value(s) != 0)
             return -1;
-        ws(s);
-        if (s->p >= s->end)
-            return -1;
-        if (*s->p == ',') {
-            putc1(s, ',');
-            s->p++;
-            ws(s);
-            continue;
-        }
-        if (*s->p != close)
-            return -1;
-        putc1(s, (char)close);
-        s->p++;
-        s->depth--;
-        return 0;
+        int more = after_item(s, close);
+        if (more <= 0)
+            return more;
     }
 }
 
@@ -432,13 +449,7 @@ static int read_key(struct scan *s, const char **k, size_t *klen)
         return -1;
     *k = (const char *)start;
     *klen = (size_t)(s->p - start) - 1;
-    ws(s);
-    if (s->p >= s->end || *s->p != ':')
-        return -1;
-    putc1(s, ':');
-    s->p++;
-    ws(s);
-    return 0;
+    return colon(s);
 }
 
 /* Iterate an object's members: calls member(s, key, klen, ctx) with s->p at the value. */
@@ -453,32 +464,16 @@ static int object(struct scan *s, member_fn member, void *ctx)
     putc1(s, '{');
     s->p++;
     ws(s);
-    if (s->p < s->end && *s->p == '}') {
-        putc1(s, '}');
-        s->p++;
-        s->depth--;
-        return 0;
-    }
+    if (s->p < s->end && *s->p == '}')
+        return closed(s, '}');
     for (;;) {
         const char *k;
         size_t klen;
         if (read_key(s, &k, &klen) != 0 || member(s, k, klen, ctx) != 0)
             return -1;
-        ws(s);
-        if (s->p >= s->end)
-            return -1;
-        if (*s->p == ',') {
-            putc1(s, ',');
-            s->p++;
-            ws(s);
-            continue;
-        }
-        if (*s->p != '}')
-            return -1;
-        putc1(s, '}');
-        s->p++;
-        s->depth--;
-        return 0;
+        int more = after_item(s, '}');
+        if (more <= 0)
+            return more;
     }
 }
 
