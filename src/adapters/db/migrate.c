@@ -11,17 +11,29 @@ static const char *CREATE_TABLE =
     "CREATE TABLE IF NOT EXISTS schema_migrations ("
     " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())";
 
+/* A yes-or-no question of one parameter: *yes when sql returns a row whose first column is
+ * true. */
+static enum dm_err ask(struct dm_db_conn *c, const char *sql, const char *param, bool *yes,
+                       struct dm_error *err)
+{
+    PGresult *r = NULL;
+    enum dm_err e = dm_db_exec(c, sql, 1, &param, &r, err);
+    if (e == DM_OK)
+        *yes = PQntuples(r) > 0 && PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return e;
+}
+
 static enum dm_err is_applied(struct dm_db_conn *c, const char *name, bool *applied,
                               struct dm_error *err)
 {
-    PGresult *r = NULL;
-    const char *p[] = {name};
-    enum dm_err e = dm_db_exec(c, "SELECT 1 FROM schema_migrations WHERE name = $1", 1, p, &r, err);
-    if (e != DM_OK)
-        return e;
-    *applied = PQntuples(r) > 0;
-    PQclear(r);
-    return DM_OK;
+    return ask(c, "SELECT true FROM schema_migrations WHERE name = $1", name, applied, err);
+}
+
+static enum dm_err table_exists(struct dm_db_conn *c, const char *table, bool *exists,
+                                struct dm_error *err)
+{
+    return ask(c, "SELECT to_regclass($1) IS NOT NULL", table, exists, err);
 }
 
 enum dm_err dm_migrate_apply(struct dm_db *db, int *applied, struct dm_error *err)
@@ -73,52 +85,56 @@ enum dm_err dm_migrate_apply(struct dm_db *db, int *applied, struct dm_error *er
     return e;
 }
 
-enum dm_err dm_migrate_status(struct dm_db *db, FILE *out, struct dm_error *err)
+/* Calls fn for each embedded migration, in order, with whether it is applied (none is when
+ * schema_migrations is missing), until fn or the database answers an error. */
+static enum dm_err each_migration(struct dm_db *db,
+                                  enum dm_err (*fn)(const struct dm_migration *m, bool applied,
+                                                    void *arg, struct dm_error *err),
+                                  void *arg, struct dm_error *err)
 {
     struct dm_db_conn *c = NULL;
     enum dm_err e = dm_db_acquire(db, 10000, &c, err);
     if (e != DM_OK)
         return e;
-    PGresult *r = NULL;
-    e = dm_db_exec(c, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL, &r, err);
-    bool have_table = e == DM_OK && PQgetvalue(r, 0, 0)[0] == 't';
-    PQclear(r);
+    bool have_table = false;
+    e = table_exists(c, "schema_migrations", &have_table, err);
     for (int i = 0; e == DM_OK && i < dm_migrations_count; i++) {
         bool done = false;
         if (have_table)
             e = is_applied(c, dm_migrations[i].name, &done, err);
         if (e == DM_OK)
-            fprintf(out, "%-8s %s\n", done ? "applied" : "pending", dm_migrations[i].name);
+            e = fn(&dm_migrations[i], done, arg, err);
     }
     dm_db_release(c);
     return e;
 }
 
+static enum dm_err print_status(const struct dm_migration *m, bool applied, void *out,
+                                struct dm_error *err)
+{
+    (void)err;
+    fprintf(out, "%-8s %s\n", applied ? "applied" : "pending", m->name);
+    return DM_OK;
+}
+
+enum dm_err dm_migrate_status(struct dm_db *db, FILE *out, struct dm_error *err)
+{
+    return each_migration(db, print_status, out, err);
+}
+
+static enum dm_err require_applied(const struct dm_migration *m, bool applied, void *arg,
+                                   struct dm_error *err)
+{
+    (void)arg;
+    if (applied)
+        return DM_OK;
+    return dm_error_set(err, DM_ERR_SCHEMA,
+                        "database schema is missing migration %s (run `diamond migrate`)", m->name);
+}
+
 enum dm_err dm_migrate_check(struct dm_db *db, struct dm_error *err)
 {
-    struct dm_db_conn *c = NULL;
-    enum dm_err e = dm_db_acquire(db, 10000, &c, err);
-    if (e != DM_OK)
-        return e;
-    PGresult *r = NULL;
-    e = dm_db_exec(c, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL, &r, err);
-    bool have_table = e == DM_OK && PQgetvalue(r, 0, 0)[0] == 't';
-    PQclear(r);
-    if (e == DM_OK && !have_table) {
-        e = dm_error_set(err, DM_ERR_SCHEMA,
-                         "database schema is missing migration %s (run `diamond migrate`)",
-                         dm_migrations_count ? dm_migrations[0].name : "?");
-    }
-    for (int i = 0; e == DM_OK && i < dm_migrations_count; i++) {
-        bool done = false;
-        e = is_applied(c, dm_migrations[i].name, &done, err);
-        if (e == DM_OK && !done)
-            e = dm_error_set(err, DM_ERR_SCHEMA,
-                             "database schema is missing migration %s (run `diamond migrate`)",
-                             dm_migrations[i].name);
-    }
-    dm_db_release(c);
-    return e;
+    return each_migration(db, require_applied, NULL, err);
 }
 
 /* ---- feed raw tables ------------------------------------------------------------------- */
@@ -127,18 +143,6 @@ enum dm_err dm_migrate_check(struct dm_db *db, struct dm_error *err)
 static const char FEED_TABLE_SQL[] =
     "CREATE TABLE IF NOT EXISTS {raw} (LIKE raw_diamonds_nivoda INCLUDING ALL) "
     "WITH (fillfactor = 50)";
-
-static enum dm_err table_exists(struct dm_db_conn *c, const char *table, bool *exists,
-                                struct dm_error *err)
-{
-    PGresult *r = NULL;
-    const char *p[] = {table};
-    enum dm_err e = dm_db_exec(c, "SELECT to_regclass($1) IS NOT NULL", 1, p, &r, err);
-    if (e == DM_OK)
-        *exists = PQgetvalue(r, 0, 0)[0] == 't';
-    PQclear(r);
-    return e;
-}
 
 enum dm_err dm_migrate_feed_tables(struct dm_db *db, const char *const *ids, int n, int *created,
                                    struct dm_error *err)
