@@ -236,19 +236,33 @@ static const struct dm_feed_conf *feed_conf(const struct dm_config *cfg, const c
     return conf;
 }
 
+/* The configuration of feed id and its built-in type: DM_ERR_INVALID as feed_conf,
+ * DM_ERR_UNAVAILABLE when its type is not built in. */
+static enum dm_err feed_find(const struct dm_config *cfg, const char *id,
+                             const struct dm_feed_conf **conf, const struct feed_type **t,
+                             struct dm_error *err)
+{
+    *conf = feed_conf(cfg, id, err);
+    if (*conf == NULL)
+        return DM_ERR_INVALID;
+    *t = find_type((*conf)->type);
+    if (*t == NULL)
+        return dm_error_set(err, DM_ERR_UNAVAILABLE, "feed %s: type %s is not built in",
+                            (*conf)->id, dm_feed_type_name((*conf)->type));
+    return DM_OK;
+}
+
 enum dm_err dm_feed_open(const struct dm_config *cfg, const char *id, unsigned flags,
                          struct dm_feed **out, struct dm_error *err)
 {
     *out = NULL;
-    const struct dm_feed_conf *conf = feed_conf(cfg, id, err);
-    if (conf == NULL)
-        return DM_ERR_INVALID;
-    const struct feed_type *t = find_type(conf->type);
-    if (t == NULL)
-        return dm_error_set(err, DM_ERR_UNAVAILABLE, "feed %s: type %s is not built in", conf->id,
-                            dm_feed_type_name(conf->type));
+    const struct dm_feed_conf *conf = NULL;
+    const struct feed_type *t = NULL;
+    enum dm_err e = feed_find(cfg, id, &conf, &t, err);
+    if (e != DM_OK)
+        return e;
     void *impl = NULL;
-    enum dm_err e = t->open(cfg, conf, flags, &impl, err);
+    e = t->open(cfg, conf, flags, &impl, err);
     if (e != DM_OK)
         return e;
     struct dm_feed *f = dm_xcalloc(1, sizeof(*f));
@@ -321,14 +335,12 @@ enum dm_err dm_feed_read_snapshot(struct dm_feed *f, const struct dm_feed_snapsh
 enum dm_err dm_feed_map(const struct dm_config *cfg, const char *id, const char *text, size_t len,
                         struct dm_diamond *d, struct dm_error *err)
 {
-    const struct dm_feed_conf *conf = feed_conf(cfg, id, err);
-    if (conf == NULL)
-        return DM_ERR_INVALID;
-    const struct feed_type *t = find_type(conf->type);
-    if (t == NULL)
-        return dm_error_set(err, DM_ERR_UNAVAILABLE, "feed %s: type %s is not built in", conf->id,
-                            dm_feed_type_name(conf->type));
-    enum dm_err e = t->map(text, len, d, err);
+    const struct dm_feed_conf *conf = NULL;
+    const struct feed_type *t = NULL;
+    enum dm_err e = feed_find(cfg, id, &conf, &t, err);
+    if (e != DM_OK)
+        return e;
+    e = t->map(text, len, d, err);
     if (e == DM_OK)
         d->feed = conf->id; /* the feed's id, whatever its type's mapper wrote */
     return e;
