@@ -726,20 +726,25 @@ enum dm_err dm_nivoda_count(struct dm_nivoda *n, const struct dm_feed_query *q, 
     return e;
 }
 
-/* The variables of a search page (*vars owned by the caller); a limit outside 1..DM_PAGE_LIMIT
- * is DM_PAGE_LIMIT. */
-static enum dm_err search_vars(const struct dm_feed_query *q, int64_t offset, int *limit,
-                               json_t **vars, struct dm_error *err)
+/* One search page into page (read by raw, else by extract: a struct page_out); a limit outside
+ * 1..DM_PAGE_LIMIT is DM_PAGE_LIMIT. */
+static enum dm_err search_page(struct dm_nivoda *n, const struct dm_feed_query *q, int64_t offset,
+                               int limit, void *page, raw_extract_fn raw, extract_fn extract,
+                               struct dm_error *err)
 {
     if (offset < 0)
         return dm_error_set(err, DM_ERR_INVALID, "negative offset");
-    if (*limit <= 0 || *limit > DM_PAGE_LIMIT)
-        *limit = DM_PAGE_LIMIT;
-    *vars = json_object();
-    json_object_set_new(*vars, "query", dm_nivoda_query_json(q));
-    json_object_set_new(*vars, "offset", json_integer(offset));
-    json_object_set_new(*vars, "limit", json_integer(*limit));
-    return DM_OK;
+    if (limit <= 0 || limit > DM_PAGE_LIMIT)
+        limit = DM_PAGE_LIMIT;
+    json_t *vars = json_object();
+    json_object_set_new(vars, "query", dm_nivoda_query_json(q));
+    json_object_set_new(vars, "offset", json_integer(offset));
+    json_object_set_new(vars, "limit", json_integer(limit));
+    struct page_out po = {.page = page, .limit = (size_t)limit};
+    enum dm_err e =
+        gql_call_ex(n, "search", q_search, vars, true, n->o.max_response, raw, extract, &po, err);
+    json_decref(vars);
+    return e;
 }
 
 enum dm_err dm_nivoda_search(struct dm_nivoda *n, const struct dm_feed_query *q, int64_t offset,
@@ -747,14 +752,7 @@ enum dm_err dm_nivoda_search(struct dm_nivoda *n, const struct dm_feed_query *q,
 {
     page->items = NULL;
     page->total_count = -1;
-    json_t *vars = NULL;
-    enum dm_err e = search_vars(q, offset, &limit, &vars, err);
-    if (e != DM_OK)
-        return e;
-    struct page_out po = {.page = page, .limit = (size_t)limit};
-    e = gql_call_ex(n, "search", q_search, vars, true, n->o.max_response, NULL, ex_page, &po, err);
-    json_decref(vars);
-    return e;
+    return search_page(n, q, offset, limit, page, NULL, ex_page, err);
 }
 
 static enum dm_err raw_page(const char *body, size_t len, void *out, struct dm_error *err)
@@ -790,15 +788,7 @@ enum dm_err dm_nivoda_search_raw(struct dm_nivoda *n, const struct dm_feed_query
 {
     memset(page, 0, sizeof(*page));
     page->total_count = -1;
-    json_t *vars = NULL;
-    enum dm_err e = search_vars(q, offset, &limit, &vars, err);
-    if (e != DM_OK)
-        return e;
-    struct page_out po = {.page = page, .limit = (size_t)limit};
-    e = gql_call_ex(n, "search", q_search, vars, true, n->o.max_response, raw_page, ex_raw_page,
-                    &po, err);
-    json_decref(vars);
-    return e;
+    return search_page(n, q, offset, limit, page, raw_page, ex_raw_page, err);
 }
 
 static enum dm_err ex_hold(const json_t *data, void *out, struct dm_error *err)
