@@ -244,11 +244,7 @@ enum dm_err dm_consumer_start(const struct dm_consumer_opts *o, struct dm_consum
     if (c->o.stop == NULL)
         c->o.stop = &dm_stop_flag;
     pthread_mutex_init(&c->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    dm_cond_init_monotonic(&c->cv);
     int n = o->concurrency;
     c->slots = dm_xcalloc((size_t)n, sizeof(*c->slots));
     c->args = dm_xcalloc((size_t)n, sizeof(*c->args));

@@ -766,11 +766,7 @@ enum dm_err dm_queue_pg_init(struct dm_queue *q, struct dm_db *db, const char *c
     p->db = db;
     p->conninfo = conninfo ? dm_xstrdup(conninfo) : NULL;
     pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    dm_cond_init_monotonic(&p->cv);
     q->ops = &pg_ops;
     q->impl = p;
     return DM_OK;
