@@ -40,8 +40,7 @@ trap cleanup EXIT
 
 # Optional: the cluster's shared_buffers (the embedded cluster's 256MB holds a 100k catalogue
 # but not a 500k one with its 14 indexes: reprice and inserts then thrash the buffer pool).
-bench_db "$dir/pg" "${CONSOL_BENCH_SHARED_BUFFERS:-}"
-export WATERMARK_DIR=$dir/wm
+consol_bench_db "$dir"
 q() { psql -qAt -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
 # CPU seconds (user + system) of the cluster: the postmaster, its reaped children and its live
 # children (the consolidator's pooled backends live through a phase).
@@ -58,7 +57,6 @@ pg_cpu() {
 proc_cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # "<pg us/stone> <consolidator us/stone>" for a phase of n stones from the tick snapshots.
 per_stone() { echo "$1 $2 $3 $4 $5" | awk -v tck="$TCK" '{printf "%.1f %.1f", ($2 - $1) * 1e6 / tck / $5, ($4 - $3) * 1e6 / tck / $5}'; }
-psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$ROOT/tests/integration/consol_lib.sql" >/dev/null 2>&1
 
 LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 echo "consolidate: loading $N raw rows (load average $LOAD_START on $(nproc) cores, shared_buffers $(q "SHOW shared_buffers"))"

@@ -21,20 +21,17 @@
 # Writes $BENCH_OUT/consolidate_two_feeds.json.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DIAMOND_BIN=${DIAMOND_BIN:-$ROOT/build/diamond}
-BENCH_OUT=${BENCH_OUT:-$(mktemp -d)}
-mkdir -p "$BENCH_OUT"
+# shellcheck disable=SC1091
+. "$ROOT/scripts/lib.sh"
+bench_env
 N=${TWO_FEEDS_BENCH_N:-500000}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then N=100000; fi
 SHARE=${TWO_FEEDS_SHARE:-0.3}
 S=$(awk -v n="$N" -v s="$SHARE" 'BEGIN { printf "%d", n * s }')
 export LOG_LEVEL=${LOG_LEVEL:-info}
 export FEEDS=nivoda,second FEED_SECOND_TYPE=nivoda
-# shellcheck disable=SC1091
-. "$ROOT/scripts/lib.sh" # free_port
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-consol2.XXXXXX")
 chmod 755 "$tmp" # the private PostgreSQL runs as the postgres user when we are root
-port=$(free_port)
 CPID=""
 cleanup() {
     [ -n "$CPID" ] && kill -TERM "$CPID" 2>/dev/null && wait "$CPID" 2>/dev/null
@@ -43,17 +40,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$DIAMOND_BIN" db start --dir "$tmp/pg" --port "$port" --fast >/dev/null
-if [ -n "${CONSOL_BENCH_SHARED_BUFFERS:-}" ]; then
-    echo "shared_buffers = '$CONSOL_BENCH_SHARED_BUFFERS'" >>"$tmp/pg/data/postgresql.conf"
-    "$DIAMOND_BIN" db stop --dir "$tmp/pg" >/dev/null
-    "$DIAMOND_BIN" db start --dir "$tmp/pg" --port "$port" --fast >/dev/null
-fi
-DATABASE_URL=$("$DIAMOND_BIN" db url --dir "$tmp/pg" --port "$port")
-export DATABASE_URL WATERMARK_DIR=$tmp/wm
-"$DIAMOND_BIN" migrate >/dev/null
+consol_bench_db "$tmp" # migrated with FEEDS: raw_diamonds_second too
 q() { psql -qAt -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
-psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$ROOT/tests/integration/consol_lib.sql" >/dev/null 2>&1
 [ "$(q "SELECT to_regclass('raw_diamonds_second') IS NOT NULL")" = t ] ||
     { echo "consolidate_two_feeds: migrate made no raw_diamonds_second (FEEDS=$FEEDS)" >&2; exit 1; }
 
@@ -96,14 +84,8 @@ psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$tmp/ingest_feed.sql" >/dev/null
 
 "$DIAMOND_BIN" consolidator --sweep-interval-ms 0 >"$tmp/consolidator.log" 2>&1 &
 CPID=$!
-completed() { [ "$(q "SELECT completed_at IS NOT NULL FROM run_metadata WHERE run_id = '$1'")" = t ]; }
-wait_run() {
-    local end=$((SECONDS + 1800))
-    until completed "$1"; do
-        [ $SECONDS -lt $end ] || { echo "run $1 did not complete" >&2; tail -5 "$tmp/consolidator.log" >&2; exit 1; }
-        sleep 0.2
-    done
-}
+# exit, not return: run() is called in a command substitution, where set -e does not hold.
+wait_run() { wait_run_completed "$1" 1800 "$tmp/consolidator.log" || exit 1; }
 rate() { q "SELECT round(stats_processed * 1000.0 / greatest(consolidation_duration_ms, 1)) FROM run_metadata WHERE run_id = '$1'"; }
 secs() { q "SELECT round(consolidation_duration_ms / 1000.0, 2) FROM run_metadata WHERE run_id = '$1'"; }
 # run FEED SALT: one full run of the feed (all N stones), consolidated; prints the run id.

@@ -37,12 +37,8 @@ cleanup() {
     rm -rf "$dir"
 }
 trap cleanup EXIT
-# As the consolidation bench (bench/run sets 1GB): a 500,000-stone catalogue does not fit the
-# embedded cluster's default 256 MB, and the reprice would measure buffer eviction.
-bench_db "$dir/pg" "${CONSOL_BENCH_SHARED_BUFFERS:-}"
-export WATERMARK_DIR=$dir/wm
+consol_bench_db "$dir"
 q() { psql -qAt -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
-psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$ROOT/tests/integration/consol_lib.sql" >/dev/null 2>&1
 
 # 1. The catalogue, consolidated from raw rows.
 echo "staleness: building a catalogue of $N stones (raw rows, then a consolidation)"

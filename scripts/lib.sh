@@ -2,7 +2,8 @@
 # lib.sh - shell helpers shared by the scripts, the benchmarks (bench/*.sh) and the shell
 # integration tests (tests/lib/common.sh). Source it:
 #   . "$ROOT/scripts/lib.sh"
-# Gives: free_port, work_dir, bench_env, bench_db, run_completed, wait_run_completed.
+# Gives: free_port, work_dir, bench_env, bench_db, consol_bench_db, run_completed,
+# wait_run_completed.
 
 # A TCP port on 127.0.0.1 that nothing listens on now, printed; 1 when 100 tries found none.
 # Chosen from 20000-31999, below the kernel's ephemeral range (32768-), so an outgoing
@@ -61,6 +62,17 @@ bench_db() {
     DATABASE_URL=$("$DIAMOND_BIN" db url --dir "$d" --port "$pgport")
     export DATABASE_URL
     "$DIAMOND_BIN" migrate >/dev/null
+}
+
+# consol_bench_db DIR: the consolidation benchmarks' database (ROOT set): bench_db in DIR/pg
+# with CONSOL_BENCH_SHARED_BUFFERS (bench/run sets 1GB: a 500,000-stone catalogue does not fit
+# the embedded cluster's default 256 MB, and a reprice would measure buffer eviction),
+# WATERMARK_DIR=DIR/wm exported, and the raw-row generator tests/integration/consol_lib.sql
+# (dm_test.*) loaded.
+consol_bench_db() {
+    bench_db "$1/pg" "${CONSOL_BENCH_SHARED_BUFFERS:-}"
+    export WATERMARK_DIR=$1/wm
+    psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$ROOT/tests/integration/consol_lib.sql" >/dev/null 2>&1
 }
 
 # run_completed RUN: the run's consolidation has completed (run_metadata.completed_at is set in
