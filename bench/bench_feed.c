@@ -94,6 +94,17 @@ static int authenticate(void)
     return rc;
 }
 
+/* The next page a worker asks for, from its random state *r: a price band (returned) and the
+ * offset of one of the band's pages of 50. */
+static int random_page(uint64_t *r, int64_t *off)
+{
+    *r = *r * 6364136223846793005ULL + 1442695040888963407ULL;
+    int b = (int)((*r >> 33) % BANDS);
+    int64_t pages = band_count[b] / 50;
+    *off = pages > 0 ? (int64_t)((*r >> 13) % (uint64_t)pages) * 50 : 0;
+    return b;
+}
+
 static void *sim_worker(void *p)
 {
     struct counters *c = p;
@@ -101,10 +112,8 @@ static void *sim_worker(void *p)
     uint64_t r;
     dm_random_bytes(&r, sizeof(r));
     while (dm_mono_ms() < deadline_ms) {
-        r = r * 6364136223846793005ULL + 1442695040888963407ULL;
-        int b = (int)((r >> 33) % BANDS);
-        int64_t pages = band_count[b] / 50;
-        int64_t off = pages > 0 ? (int64_t)((r >> 13) % (uint64_t)pages) * 50 : 0;
+        int64_t off;
+        int b = random_page(&r, &off);
         snprintf(body, sizeof(body),
                  "{\"query\":\"query ($token: String!, $query: DiamondQuery, $offset: Int, "
                  "$limit: Int) { as(token: $token) { diamonds_by_query(query: $query, offset: "
@@ -136,10 +145,8 @@ static void *client_worker(void *p)
     uint64_t r;
     dm_random_bytes(&r, sizeof(r));
     while (dm_mono_ms() < deadline_ms) {
-        r = r * 6364136223846793005ULL + 1442695040888963407ULL;
-        int b = (int)((r >> 33) % BANDS);
-        int64_t pages = band_count[b] / 50;
-        int64_t off = pages > 0 ? (int64_t)((r >> 13) % (uint64_t)pages) * 50 : 0;
+        int64_t off;
+        int b = random_page(&r, &off);
         struct dm_feed_query q = {.price_from = bands[b], .price_to = bands[b + 1] - 1};
         struct dm_feed_page page;
         struct dm_error err = {0};
