@@ -151,17 +151,23 @@ static bool money_ok(__int128 v)
     return v <= DM_MONEY_MAX_CENTS && v >= -DM_MONEY_MAX_CENTS;
 }
 
-enum dm_err dm_pricing_retail(int64_t cents, int64_t markup_e4, int64_t *out)
+/* num / den (den > 0) rounded half up into *out when it is a money amount, else
+ * DM_ERR_INVALID. */
+static enum dm_err money_div(__int128 num, int64_t den, int64_t *out)
 {
-    __int128 prod = (__int128)cents * markup_e4;
-    __int128 a = prod < 0 ? -prod : prod;
-    if (a / DM_MARKUP_SCALE > DM_MONEY_MAX_CENTS)
+    __int128 a = num < 0 ? -num : num;
+    if (a / den > DM_MONEY_MAX_CENTS)
         return DM_ERR_INVALID;
-    int64_t v = dm_div_round_half_up(prod, DM_MARKUP_SCALE);
+    int64_t v = dm_div_round_half_up(num, den);
     if (!money_ok(v))
         return DM_ERR_INVALID;
     *out = v;
     return DM_OK;
+}
+
+enum dm_err dm_pricing_retail(int64_t cents, int64_t markup_e4, int64_t *out)
+{
+    return money_div((__int128)cents * markup_e4, DM_MARKUP_SCALE, out);
 }
 
 enum dm_err dm_pricing_per_carat(int64_t cents, int64_t carats_c2, int64_t *out)
@@ -169,15 +175,7 @@ enum dm_err dm_pricing_per_carat(int64_t cents, int64_t carats_c2, int64_t *out)
     if (carats_c2 <= 0)
         return DM_ERR_INVALID;
     /* (cents / 100) / (c2 / 100) dollars = cents / c2 dollars = cents x 100 / c2 cents. */
-    __int128 num = (__int128)cents * 100;
-    __int128 a = num < 0 ? -num : num;
-    if (a / carats_c2 > DM_MONEY_MAX_CENTS)
-        return DM_ERR_INVALID;
-    int64_t v = dm_div_round_half_up(num, carats_c2);
-    if (!money_ok(v))
-        return DM_ERR_INVALID;
-    *out = v;
-    return DM_OK;
+    return money_div((__int128)cents * 100, carats_c2, out);
 }
 
 enum dm_err dm_pricing_apply(const struct dm_pricing_rule *rules, size_t n,
