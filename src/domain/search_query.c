@@ -78,24 +78,22 @@ static bool clean_text(const char *s)
 #define QOFF(f) offsetof(struct dm_search_query, f)
 static const char *const availabilities[] = {"available", "on_hold", "sold", "unavailable", NULL};
 
+/* A list filter of graded values, compared upper-cased to the SQL expression col. */
+#define UPPER_LIST(name, f, col)                                                                   \
+    name, DM_SQF_LIST, DM_SQ_UPPER, QOFF(f), 0, 0, 0, col, NULL, NULL,                             \
+        "one or many: repeated, name[] or comma-separated; case-insensitive"
+
 /* Every search filter, once: parsing, validation, SQL, the cache key (search.c), the OpenAPI
  * document (openapi.c) and the search index (search_index.c) all read this table, so a new
  * filter is one row here (plus, for the index, a bitmap dimension or range). */
 const struct dm_sq_filter dm_sq_filters[] = {
-    {"shape", DM_SQF_LIST, DM_SQ_UPPER, QOFF(shape), 0, 0, 0, "shape", NULL, NULL,
-     "one or many: repeated, name[] or comma-separated; case-insensitive"},
-    {"color", DM_SQF_LIST, DM_SQ_UPPER, QOFF(color), 0, 0, 0, "upper(color)", NULL, NULL,
-     "one or many: repeated, name[] or comma-separated; case-insensitive"},
-    {"clarity", DM_SQF_LIST, DM_SQ_UPPER, QOFF(clarity), 0, 0, 0, "upper(clarity)", NULL, NULL,
-     "one or many: repeated, name[] or comma-separated; case-insensitive"},
-    {"cut", DM_SQF_LIST, DM_SQ_UPPER, QOFF(cut), 0, 0, 0, "upper(cut)", NULL, NULL,
-     "one or many: repeated, name[] or comma-separated; case-insensitive"},
-    {"polish", DM_SQF_LIST, DM_SQ_UPPER, QOFF(polish), 0, 0, 0, "upper(polish)", NULL, NULL,
-     "one or many: repeated, name[] or comma-separated; case-insensitive"},
-    {"symmetry", DM_SQF_LIST, DM_SQ_UPPER, QOFF(symmetry), 0, 0, 0, "upper(symmetry)", NULL, NULL,
-     "one or many: repeated, name[] or comma-separated; case-insensitive"},
-    {"fluorescence", DM_SQF_LIST, DM_SQ_UPPER, QOFF(fluorescence), 0, 0, 0, "upper(fluorescence)",
-     NULL, NULL, "one or many: repeated, name[] or comma-separated; case-insensitive"},
+    {UPPER_LIST("shape", shape, "shape")},
+    {UPPER_LIST("color", color, "upper(color)")},
+    {UPPER_LIST("clarity", clarity, "upper(clarity)")},
+    {UPPER_LIST("cut", cut, "upper(cut)")},
+    {UPPER_LIST("polish", polish, "upper(polish)")},
+    {UPPER_LIST("symmetry", symmetry, "upper(symmetry)")},
+    {UPPER_LIST("fluorescence", fluorescence, "upper(fluorescence)")},
     {"availability", DM_SQF_LIST, DM_SQ_LOWER, QOFF(availability), 0, 0, 0, "availability", NULL,
      availabilities, "one or more of available, on_hold, sold, unavailable"},
     {"feed", DM_SQF_LIST, DM_SQ_LOWER, QOFF(feed), 0, 0, 0, "feed", NULL, NULL,
