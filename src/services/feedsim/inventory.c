@@ -1226,6 +1226,20 @@ static void w_fixed_or_null(struct jw *w, bool null, int64_t v, int scale)
         w_fixed(w, v, scale);
 }
 
+/* A URL naming the stone by its id did: prefix (from the opening quote), the 36 characters of
+ * did, suffix (to the closing quote); or null. */
+static void w_id_url_or_null(struct jw *w, bool null, const char *prefix, const char *did,
+                             const char *suffix)
+{
+    if (null) {
+        w_null(w);
+        return;
+    }
+    w_raw(w, prefix, strlen(prefix));
+    w_raw(w, did, 36);
+    w_raw(w, suffix, strlen(suffix));
+}
+
 /* Measurements from the carat weight and the shape's length/width ratio (x100 / x10). */
 static void measurements(const struct stone *s, uint64_t h2, int64_t *len100, int64_t *wid100,
                          int64_t *dep100, int64_t *pct10)
@@ -1317,22 +1331,11 @@ static void write_scalar(const struct ictx *x, int f, struct jw *w)
         W_LIT(w, "\"");
         break;
     case D_IMAGE:
-        if (is_null(h, 2)) {
-            w_null(w);
-        } else {
-            W_LIT(w, "\"https://images.feed-sim.local/d/");
-            w_raw(w, x->did, 36);
-            W_LIT(w, ".jpg\"");
-        }
+        w_id_url_or_null(w, is_null(h, 2), "\"https://images.feed-sim.local/d/", x->did, ".jpg\"");
         break;
     case D_VIDEO:
-        if (x->has_video) {
-            W_LIT(w, "\"https://video.feed-sim.local/v/");
-            w_raw(w, x->did, 36);
-            W_LIT(w, "/video.mp4\"");
-        } else {
-            w_null(w);
-        }
+        w_id_url_or_null(w, !x->has_video, "\"https://video.feed-sim.local/v/", x->did,
+                         "/video.mp4\"");
         break;
     case D_EYECLEAN:
         if (is_null(h, 4))
@@ -1347,10 +1350,7 @@ static void write_scalar(const struct ictx *x, int f, struct jw *w)
         w_i64_or_null(w, is_null(h, 5), (h2 >> 26) % 20 == 0);
         break;
     case D_BLUE:
-        if (is_null(h, 5))
-            w_null(w);
-        else
-            W_LIT(w, "0");
+        w_i64_or_null(w, is_null(h, 5), 0);
         break;
     case D_GRAY:
         w_i64_or_null(w, is_null(h, 5), (h2 >> 28) % 25 == 0);
@@ -1365,13 +1365,8 @@ static void write_scalar(const struct ictx *x, int f, struct jw *w)
         w_str_or_null(w, x->lab || is_null(h, 8) || (h2 >> 34) % 2, mines[(h2 >> 36) % 8]);
         break;
     case D_SUPPLIER_VIDEO:
-        if (!x->has_video && !is_null(h, 9)) {
-            W_LIT(w, "\"https://suppliers.feed-sim.local/360/");
-            w_raw(w, x->did, 36);
-            W_LIT(w, "\"");
-        } else {
-            w_null(w);
-        }
+        w_id_url_or_null(w, x->has_video || is_null(h, 9),
+                         "\"https://suppliers.feed-sim.local/360/", x->did, "\"");
         break;
     case D_APPROVAL:
         w_str(w, (h2 >> 40) % 5 == 0 ? "MANUAL" : "AUTO");
@@ -1703,60 +1698,75 @@ void dm_inv_churn(struct dm_inventory *inv, double percent, int64_t now_ms,
     pthread_rwlock_unlock(&inv->lock);
 }
 
-enum dm_err dm_inv_hold(struct dm_inventory *inv, const char *offer, int64_t now_ms, bool *denied,
-                        char hid[40], int64_t *until_ms)
+/* A hold or an order of stone s at now_ms, under the write lock: DM_OK when it changed the
+ * stone (its hold or order id in id, a hold's end in *until_ms), DM_ERR_CONFLICT when the
+ * stone's availability refuses it. */
+typedef enum dm_err (*trade_fn)(const struct dm_inventory *inv, struct stone *s, int64_t now_ms,
+                                char id[40], int64_t *until_ms);
+
+static enum dm_err hold_stone(const struct dm_inventory *inv, struct stone *s, int64_t now_ms,
+                              char id[40], int64_t *until_ms)
 {
-    enum dm_err e = DM_OK;
-    uint32_t pos;
-    *denied = false;
-    hid[0] = '\0';
-    *until_ms = 0;
-    pthread_rwlock_wrlock(&inv->lock);
-    if (!dm_inv_find(inv, offer, &pos)) {
-        e = DM_ERR_NOT_FOUND;
-        goto out;
-    }
-    struct stone *s = &inv->st[pos];
-    if (s->avail != AV_AVAILABLE) {
-        *denied = true;
-        goto out;
-    }
+    if (s->avail != AV_AVAILABLE)
+        return DM_ERR_CONFLICT;
     s->avail = AV_HOLD;
     s->hold_seq++;
     s->updated_ms = now_ms;
-    hold_id(inv, s->serial, s->hold_seq, hid);
+    hold_id(inv, s->serial, s->hold_seq, id);
     *until_ms = now_ms + 48LL * 3600 * 1000;
-    pidx_update(inv, pos);
-    changed_locked(inv, now_ms);
-out:
+    return DM_OK;
+}
+
+static enum dm_err order_stone(const struct dm_inventory *inv, struct stone *s, int64_t now_ms,
+                               char id[40], int64_t *until_ms)
+{
+    (void)until_ms;
+    if (s->avail == AV_SOLD || s->avail == AV_NOT_AVAILABLE)
+        return DM_ERR_CONFLICT;
+    s->avail = AV_SOLD;
+    s->updated_ms = now_ms;
+    uint64_t hi = dm_mix64(s->serial ^ inv->mask_h ^ 0xEEEEEEEEEEEEEEEEULL);
+    fmt_uuid(hi, dm_mix64(hi ^ (uint64_t)now_ms), id);
+    return DM_OK;
+}
+
+/* fn on the stone offered as offer, under the write lock; DM_ERR_NOT_FOUND when there is none.
+ * A change moves the stone's price-index entry and the inventory's version. */
+static enum dm_err trade(struct dm_inventory *inv, const char *offer, int64_t now_ms, trade_fn fn,
+                         char id[40], int64_t *until_ms)
+{
+    uint32_t pos;
+    pthread_rwlock_wrlock(&inv->lock);
+    enum dm_err e = DM_ERR_NOT_FOUND;
+    if (dm_inv_find(inv, offer, &pos))
+        e = fn(inv, &inv->st[pos], now_ms, id, until_ms);
+    if (e == DM_OK) {
+        pidx_update(inv, pos);
+        changed_locked(inv, now_ms);
+    }
     pthread_rwlock_unlock(&inv->lock);
+    return e;
+}
+
+enum dm_err dm_inv_hold(struct dm_inventory *inv, const char *offer, int64_t now_ms, bool *denied,
+                        char hid[40], int64_t *until_ms)
+{
+    *denied = false;
+    hid[0] = '\0';
+    *until_ms = 0;
+    enum dm_err e = trade(inv, offer, now_ms, hold_stone, hid, until_ms);
+    if (e == DM_ERR_CONFLICT) { /* not available: the supplier's "denied" answer */
+        *denied = true;
+        e = DM_OK;
+    }
     return e;
 }
 
 enum dm_err dm_inv_order(struct dm_inventory *inv, const char *offer, int64_t now_ms, char oid[40])
 {
-    enum dm_err e = DM_OK;
-    uint32_t pos;
     oid[0] = '\0';
-    pthread_rwlock_wrlock(&inv->lock);
-    if (!dm_inv_find(inv, offer, &pos)) {
-        e = DM_ERR_NOT_FOUND;
-        goto out;
-    }
-    struct stone *s = &inv->st[pos];
-    if (s->avail == AV_SOLD || s->avail == AV_NOT_AVAILABLE) {
-        e = DM_ERR_CONFLICT;
-        goto out;
-    }
-    s->avail = AV_SOLD;
-    s->updated_ms = now_ms;
-    uint64_t hi = dm_mix64(s->serial ^ inv->mask_h ^ 0xEEEEEEEEEEEEEEEEULL);
-    fmt_uuid(hi, dm_mix64(hi ^ (uint64_t)now_ms), oid);
-    pidx_update(inv, pos);
-    changed_locked(inv, now_ms);
-out:
-    pthread_rwlock_unlock(&inv->lock);
-    return e;
+    int64_t until_ms = 0;
+    return trade(inv, offer, now_ms, order_stone, oid, &until_ms);
 }
 
 /* ---- file mode ---------------------------------------------------------------------------- */
