@@ -175,11 +175,8 @@ int dm_cmd_apikey(int argc, char **argv)
         return argc < 2 ? DM_EXIT_CONFIG : DM_EXIT_OK;
     }
     const char *verb = argv[1];
-    if (strcmp(verb, "create") && strcmp(verb, "list") && strcmp(verb, "revoke")) {
-        fprintf(stderr, "apikey: unknown action '%s'\n", verb);
-        help(stderr);
-        return DM_EXIT_CONFIG;
-    }
+    if (strcmp(verb, "create") && strcmp(verb, "list") && strcmp(verb, "revoke"))
+        return dm_cmd_misuse(help, "apikey: unknown action '%s'", verb);
     if (!strcmp(verb, "revoke") && argc != 3) {
         fprintf(stderr, "apikey revoke: exactly one key id expected\n");
         return DM_EXIT_CONFIG;

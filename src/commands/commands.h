@@ -21,6 +21,10 @@ bool dm_wants_help(int argc, char **argv);
  * DM_EXIT_CONFIG; -1 when there is no argument (the command goes on). */
 int dm_cmd_no_args(int argc, char **argv, void (*usage)(FILE *out));
 
+/* A mistake on the command line: the message (fmt, printf-style; a newline is added) and then
+ * usage(stderr), on stderr. Returns DM_EXIT_CONFIG. */
+int dm_cmd_misuse(void (*usage)(FILE *out), const char *fmt, ...) DM_PRINTF(2, 3);
+
 /* The exit status of a service that ran until it stopped with e: DM_EXIT_OK for DM_OK; otherwise
  * prints "<name>: <err's message>" on stderr and returns DM_EXIT_CONFIG for DM_ERR_INVALID (a
  * configuration problem found at start-up), DM_EXIT_FAIL for anything else. */

@@ -33,17 +33,11 @@ int dm_cmd_consolidate(int argc, char **argv)
             force = true;
         else if (run == NULL && argv[i][0] != '-')
             run = argv[i];
-        else {
-            fprintf(stderr, "consolidate: unexpected argument '%s'\n", argv[i]);
-            help(stderr);
-            return DM_EXIT_CONFIG;
-        }
+        else
+            return dm_cmd_misuse(help, "consolidate: unexpected argument '%s'", argv[i]);
     }
-    if (run == NULL || !dm_uuid_valid(run)) {
-        fprintf(stderr, "consolidate: RUN must be a run id (UUID)\n");
-        help(stderr);
-        return DM_EXIT_CONFIG;
-    }
+    if (run == NULL || !dm_uuid_valid(run))
+        return dm_cmd_misuse(help, "consolidate: RUN must be a run id (UUID)");
     struct dm_app app;
     int rc = dm_app_init(&app, DM_SVC_CLI, "consolidate", DM_APP_DB | DM_APP_SCHEMA);
     if (rc != 0)

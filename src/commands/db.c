@@ -82,7 +82,5 @@ int dm_cmd_db(int argc, char **argv)
         free(url);
         return DM_EXIT_OK;
     }
-    fprintf(stderr, "db: unknown action '%s'\n", verb);
-    help(stderr);
-    return DM_EXIT_CONFIG;
+    return dm_cmd_misuse(help, "db: unknown action '%s'", verb);
 }

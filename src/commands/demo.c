@@ -543,9 +543,7 @@ int dm_cmd_demo(int argc, char **argv)
         } else if (!strcmp(argv[i], "--bind") && i + 1 < argc) {
             d.bind = argv[++i];
         } else {
-            fprintf(stderr, "demo: unknown or incomplete option '%s'\n", argv[i]);
-            usage(stderr);
-            return DM_EXIT_CONFIG;
+            return dm_cmd_misuse(usage, "demo: unknown or incomplete option '%s'", argv[i]);
         }
     }
     struct in_addr bind_addr;

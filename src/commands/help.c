@@ -1,4 +1,5 @@
 /* help.c - argument and exit-status helpers shared by the subcommands (see commands.h). */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,17 +13,25 @@ bool dm_wants_help(int argc, char **argv)
     return false;
 }
 
+int dm_cmd_misuse(void (*usage)(FILE *out), const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    usage(stderr);
+    return DM_EXIT_CONFIG;
+}
+
 int dm_cmd_no_args(int argc, char **argv, void (*usage)(FILE *out))
 {
     if (dm_wants_help(argc, argv)) {
         usage(stdout);
         return DM_EXIT_OK;
     }
-    if (argc > 1) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", argv[0], argv[1]);
-        usage(stderr);
-        return DM_EXIT_CONFIG;
-    }
+    if (argc > 1)
+        return dm_cmd_misuse(usage, "%s: unexpected argument '%s'", argv[0], argv[1]);
     return -1;
 }
 

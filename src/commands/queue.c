@@ -212,9 +212,7 @@ int dm_cmd_queue(int argc, char **argv)
             return DM_EXIT_CONFIG;
         }
     } else {
-        fprintf(stderr, "queue: unknown subcommand '%s'\n", sub);
-        help(stderr);
-        return DM_EXIT_CONFIG;
+        return dm_cmd_misuse(help, "queue: unknown subcommand '%s'", sub);
     }
 
     struct dm_app app;

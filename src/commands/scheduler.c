@@ -288,7 +288,5 @@ out:
     dm_app_free(&app);
     return rc;
 bad:
-    fprintf(stderr, "scheduler: unknown or incomplete option '%s'\n", a);
-    usage(stderr);
-    return DM_EXIT_CONFIG;
+    return dm_cmd_misuse(usage, "scheduler: unknown or incomplete option '%s'", a);
 }

@@ -327,9 +327,7 @@ int dm_cmd_status(int argc, char **argv)
                 return DM_EXIT_CONFIG;
             }
         } else {
-            fprintf(stderr, "status: unknown argument '%s'\n", argv[i]);
-            usage(stderr);
-            return DM_EXIT_CONFIG;
+            return dm_cmd_misuse(usage, "status: unknown argument '%s'", argv[i]);
         }
     }
     struct dm_app app;
