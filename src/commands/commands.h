@@ -16,6 +16,9 @@
 /* True when argv contains -h or --help. */
 bool dm_wants_help(int argc, char **argv);
 
+/* With -h or --help in argv: usage(stdout) and true (the command then exits DM_EXIT_OK). */
+bool dm_cmd_help(int argc, char **argv, void (*usage)(FILE *out));
+
 /* For a subcommand that takes no arguments: with -h/--help, usage(stdout) and DM_EXIT_OK; with
  * any other argument, "<argv[0]>: unexpected argument '...'" and usage(stderr) on stderr and
  * DM_EXIT_CONFIG; -1 when there is no argument (the command goes on). */

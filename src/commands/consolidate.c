@@ -22,10 +22,8 @@ static void help(FILE *out)
 
 int dm_cmd_consolidate(int argc, char **argv)
 {
-    if (dm_wants_help(argc, argv)) {
-        help(stdout);
+    if (dm_cmd_help(argc, argv, help))
         return DM_EXIT_OK;
-    }
     const char *run = NULL;
     bool force = false;
     for (int i = 1; i < argc; i++) {

@@ -22,10 +22,8 @@ static void help(FILE *out)
 
 int dm_cmd_consolidator(int argc, char **argv)
 {
-    if (dm_wants_help(argc, argv)) {
-        help(stdout);
+    if (dm_cmd_help(argc, argv, help))
         return DM_EXIT_OK;
-    }
     struct dm_consolidator_opts o = {.sweep_interval_ms = 60000, .stall_ms = DM_RUN_STALL_MS};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--sweep-interval-ms") && i + 1 < argc) {

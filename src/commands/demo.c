@@ -525,10 +525,8 @@ static void usage(FILE *out)
 
 int dm_cmd_demo(int argc, char **argv)
 {
-    if (dm_wants_help(argc, argv)) {
-        usage(stdout);
+    if (dm_cmd_help(argc, argv, usage))
         return DM_EXIT_OK;
-    }
     struct demo d = {.var = "./var", .count = 20000, .feeds = 2, .bind = "127.0.0.1"};
     for (int i = 1; i < argc; i++) {
         bool count = !strcmp(argv[i], "--count"), feeds = !strcmp(argv[i], "--feeds");

@@ -62,10 +62,8 @@ static int bad_arg(const char *flag, const char *v)
 
 int dm_cmd_feed_sim(int argc, char **argv)
 {
-    if (dm_wants_help(argc, argv)) {
-        usage(stdout);
+    if (dm_cmd_help(argc, argv, usage))
         return DM_EXIT_OK;
-    }
     struct dm_app app;
     int rc = dm_app_init(&app, DM_SVC_FEEDSIM, "feed-sim", 0);
     if (rc != 0) {

@@ -13,6 +13,14 @@ bool dm_wants_help(int argc, char **argv)
     return false;
 }
 
+bool dm_cmd_help(int argc, char **argv, void (*usage)(FILE *out))
+{
+    if (!dm_wants_help(argc, argv))
+        return false;
+    usage(stdout);
+    return true;
+}
+
 int dm_cmd_misuse(void (*usage)(FILE *out), const char *fmt, ...)
 {
     va_list ap;
@@ -26,10 +34,8 @@ int dm_cmd_misuse(void (*usage)(FILE *out), const char *fmt, ...)
 
 int dm_cmd_no_args(int argc, char **argv, void (*usage)(FILE *out))
 {
-    if (dm_wants_help(argc, argv)) {
-        usage(stdout);
+    if (dm_cmd_help(argc, argv, usage))
         return DM_EXIT_OK;
-    }
     if (argc > 1)
         return dm_cmd_misuse(usage, "%s: unexpected argument '%s'", argv[0], argv[1]);
     return -1;

@@ -158,10 +158,8 @@ static int cmd_resubmit(struct dm_queue *q, enum dm_queue_name name, const char 
 
 int dm_cmd_queue(int argc, char **argv)
 {
-    if (dm_wants_help(argc, argv)) {
-        help(stdout);
+    if (dm_cmd_help(argc, argv, help))
         return DM_EXIT_OK;
-    }
     if (argc < 2) {
         help(stderr);
         return DM_EXIT_CONFIG;

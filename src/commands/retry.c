@@ -47,10 +47,8 @@ static void usage(FILE *out)
 
 int dm_cmd_retry(int argc, char **argv)
 {
-    if (dm_wants_help(argc, argv)) {
-        usage(stdout);
+    if (dm_cmd_help(argc, argv, usage))
         return DM_EXIT_OK;
-    }
     if (argc < 2 || argc > 3 || !dm_uuid_valid(argv[1])) {
         usage(stderr);
         return DM_EXIT_CONFIG;

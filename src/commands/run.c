@@ -52,10 +52,8 @@ static int cancel(struct dm_app *app, const char *run_id)
 
 int dm_cmd_run(int argc, char **argv)
 {
-    if (dm_wants_help(argc, argv)) {
-        usage(stdout);
+    if (dm_cmd_help(argc, argv, usage))
         return DM_EXIT_OK;
-    }
     if (argc != 3 || strcmp(argv[1], "cancel") || !dm_uuid_valid(argv[2])) {
         usage(stderr);
         return DM_EXIT_CONFIG;

@@ -185,10 +185,8 @@ static int resident(const struct dm_sched_env *env, const char *cron_expr,
 
 int dm_cmd_scheduler(int argc, char **argv)
 {
-    if (dm_wants_help(argc, argv)) {
-        usage(stdout);
+    if (dm_cmd_help(argc, argv, usage))
         return DM_EXIT_OK;
-    }
     struct dm_sched_opts o = {.kind = DM_RUN_KIND_AUTO};
     const char *cron_expr = NULL, *request = NULL;
     int64_t sweep_interval_ms = 30000, stall_ms = DM_RUN_STALL_MS;
