@@ -56,17 +56,25 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : (x > y);
 }
 
-static enum dm_err post(const char *body, struct dm_http_response *resp, struct dm_error *err)
+/* POST the JSON body to `to` (a page, at most 32 MiB, within timeout_ms). */
+static enum dm_err post_to(const char *to, const char *body, int timeout_ms,
+                           struct dm_http_response *resp, struct dm_error *err)
 {
     const char *hdr[] = {"Content-Type: application/json", NULL};
     struct dm_http_request rq = {.method = "POST",
-                                 .url = url,
+                                 .url = to,
                                  .headers = hdr,
                                  .body = body,
                                  .body_len = strlen(body),
-                                 .timeout_ms = 30000,
+                                 .timeout_ms = timeout_ms,
                                  .max_response = 32u << 20};
     return dm_http_do(&rq, resp, err);
+}
+
+/* POST a GraphQL request to the simulator. */
+static enum dm_err post(const char *body, struct dm_http_response *resp, struct dm_error *err)
+{
+    return post_to(url, body, 30000, resp, err);
 }
 
 static int authenticate(void)
@@ -221,15 +229,8 @@ int main(int argc, char **argv)
         snprintf(furl, sizeof(furl), "%.*s/admin/faults",
                  (int)(strlen(url) - (strstr(url, "/graphql") ? strlen("/graphql") : 0)), url);
         snprintf(body, sizeof(body), "{\"latency_ms\":%d}", latency);
-        const char *hdr[] = {"Content-Type: application/json", NULL};
-        struct dm_http_request rq = {.method = "POST",
-                                     .url = furl,
-                                     .headers = hdr,
-                                     .body = body,
-                                     .body_len = strlen(body),
-                                     .timeout_ms = 10000};
         struct dm_http_response resp;
-        if (dm_http_do(&rq, &resp, &err) != DM_OK || resp.status != 200) {
+        if (post_to(furl, body, 10000, &resp, &err) != DM_OK || resp.status != 200) {
             fprintf(stderr, "cannot set latency on %s\n", furl);
             dm_http_response_free(&resp);
             return 1;
