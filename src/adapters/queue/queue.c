@@ -51,6 +51,18 @@ static struct dm_queue *queue_new(const struct dm_queue_settings *settings)
     return q;
 }
 
+/* The end of an open: q into *out when its backend's init answered e == DM_OK; else q is freed
+ * and e returned. */
+static enum dm_err opened(struct dm_queue *q, enum dm_err e, struct dm_queue **out)
+{
+    if (e != DM_OK) {
+        free(q);
+        return e;
+    }
+    *out = q;
+    return DM_OK;
+}
+
 enum dm_err dm_queue_open_pg(struct dm_db *db, const char *conninfo,
                              const struct dm_queue_settings *settings, struct dm_queue **out,
                              struct dm_error *err)
@@ -59,13 +71,7 @@ enum dm_err dm_queue_open_pg(struct dm_db *db, const char *conninfo,
     if (db == NULL)
         return dm_error_set(err, DM_ERR_INVALID, "queue: the pg backend needs a database");
     struct dm_queue *q = queue_new(settings);
-    enum dm_err e = dm_queue_pg_init(q, db, conninfo, err);
-    if (e != DM_OK) {
-        free(q);
-        return e;
-    }
-    *out = q;
-    return DM_OK;
+    return opened(q, dm_queue_pg_init(q, db, conninfo, err), out);
 }
 
 enum dm_err dm_queue_open_servicebus_scoped(const char *namespace_cs, const char *const *queue_cs,
@@ -80,13 +86,7 @@ enum dm_err dm_queue_open_servicebus_scoped(const char *namespace_cs, const char
         return dm_error_set(err, DM_ERR_INVALID,
                             "queue: AZURE_SERVICE_BUS_CONNECTION_STRING is not set");
     struct dm_queue *q = queue_new(settings);
-    enum dm_err e = dm_queue_sb_init(q, namespace_cs, queue_cs, err);
-    if (e != DM_OK) {
-        free(q);
-        return e;
-    }
-    *out = q;
-    return DM_OK;
+    return opened(q, dm_queue_sb_init(q, namespace_cs, queue_cs, err), out);
 }
 
 enum dm_err dm_queue_open_servicebus(const char *connection_string,
