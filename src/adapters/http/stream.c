@@ -74,18 +74,22 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *ud)
     return len;
 }
 
+/* Copy up to n of the bytes src[*off, len) to dst and move *off past them: how many. */
+static size_t take(char *dst, size_t n, const char *src, size_t *off, size_t len)
+{
+    size_t k = len - *off;
+    if (k > n)
+        k = n;
+    memcpy(dst, src + *off, k);
+    *off += k;
+    return k;
+}
+
 static size_t on_upload(char *buf, size_t size, size_t n, void *ud)
 {
     struct dm_http_stream *s = ud;
-    size_t room = size * n;
-    if (s->up_off < s->up_len) {
-        size_t k = s->up_len - s->up_off;
-        if (k > room)
-            k = room;
-        memcpy(buf, s->up_data + s->up_off, k);
-        s->up_off += k;
-        return k;
-    }
+    if (s->up_off < s->up_len)
+        return take(buf, size * n, s->up_data, &s->up_off, s->up_len);
     if (s->up_eof)
         return 0;
     s->up_paused = true; /* nothing from the client yet: wait for dm_http_stream_write */
@@ -300,14 +304,8 @@ void dm_http_stream_set_abort(struct dm_http_stream *s, int (*should_abort)(void
 ssize_t dm_http_stream_read(struct dm_http_stream *s, char *buf, size_t n, struct dm_error *err)
 {
     for (;;) {
-        if (s->win_off < s->win_len) {
-            size_t k = s->win_len - s->win_off;
-            if (k > n)
-                k = n;
-            memcpy(buf, s->win + s->win_off, k);
-            s->win_off += k;
-            return (ssize_t)k;
-        }
+        if (s->win_off < s->win_len)
+            return (ssize_t)take(buf, n, s->win, &s->win_off, s->win_len);
         if (s->paused) {
             /* The window is empty now: let curl hand over what it held back. */
             s->paused = false;
