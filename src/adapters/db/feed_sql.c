@@ -40,26 +40,29 @@ enum dm_err dm_feed_sql(const char *tmpl, const char *id, struct dm_buf *out, st
     return DM_OK;
 }
 
-enum dm_err dm_feed_exec(struct dm_db_conn *c, const char *tmpl, const char *id, int n,
-                         const char *const *params, PGresult **res, struct dm_error *err)
+/* The statement tmpl for feed id, run on c, or (c NULL) on a connection of db's pool. */
+static enum dm_err feed_run(struct dm_db *db, struct dm_db_conn *c, const char *tmpl,
+                            const char *id, int n, const char *const *params, PGresult **res,
+                            struct dm_error *err)
 {
     struct dm_buf sql;
     dm_buf_init(&sql, (size_t)64 * 1024);
     enum dm_err e = dm_feed_sql(tmpl, id, &sql, err);
     if (e == DM_OK)
-        e = dm_db_exec(c, sql.data, n, params, res, err);
+        e = c ? dm_db_exec(c, sql.data, n, params, res, err)
+              : dm_db_query(db, sql.data, n, params, res, err);
     dm_buf_free(&sql);
     return e;
+}
+
+enum dm_err dm_feed_exec(struct dm_db_conn *c, const char *tmpl, const char *id, int n,
+                         const char *const *params, PGresult **res, struct dm_error *err)
+{
+    return feed_run(NULL, c, tmpl, id, n, params, res, err);
 }
 
 enum dm_err dm_feed_query(struct dm_db *db, const char *tmpl, const char *id, int n,
                           const char *const *params, PGresult **res, struct dm_error *err)
 {
-    struct dm_buf sql;
-    dm_buf_init(&sql, (size_t)64 * 1024);
-    enum dm_err e = dm_feed_sql(tmpl, id, &sql, err);
-    if (e == DM_OK)
-        e = dm_db_query(db, sql.data, n, params, res, err);
-    dm_buf_free(&sql);
-    return e;
+    return feed_run(db, NULL, tmpl, id, n, params, res, err);
 }
