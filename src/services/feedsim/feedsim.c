@@ -339,6 +339,13 @@ static void x_fail(struct exec *x, const char *code, const char *msg)
         snprintf(x->msg, sizeof(x->msg), "%s", msg);
 }
 
+/* The GraphQL validation error for a field that type does not have. */
+static void x_no_field(struct exec *x, const char *type, const char *field)
+{
+    snprintf(x->msg, sizeof(x->msg), "Cannot query field \"%.100s\" on type \"%s\".", field, type);
+    x_fail(x, "GRAPHQL_VALIDATION_FAILED", x->msg);
+}
+
 static void x_raw(struct exec *x, const char *s, size_t n)
 {
     if (x->e == DM_OK)
@@ -549,9 +556,7 @@ static void exec_search(struct exec *x, const struct dm_gql_field *fld)
         } else if (!strcmp(c->name, "__typename")) {
             x_str(x, "\"DiamondQueryResult\"");
         } else {
-            snprintf(x->msg, sizeof(x->msg),
-                     "Cannot query field \"%.100s\" on type \"DiamondQueryResult\".", c->name);
-            x_fail(x, "GRAPHQL_VALIDATION_FAILED", x->msg);
+            x_no_field(x, "DiamondQueryResult", c->name);
             break;
         }
     }
@@ -647,9 +652,7 @@ static void exec_hold(struct exec *x, const struct dm_gql_field *fld)
                 x_raw(x, "\"", 1);
             }
         } else {
-            snprintf(x->msg, sizeof(x->msg), "Cannot query field \"%.100s\" on type \"Hold\".",
-                     c->name);
-            x_fail(x, "GRAPHQL_VALIDATION_FAILED", x->msg);
+            x_no_field(x, "Hold", c->name);
             break;
         }
     }
@@ -719,9 +722,7 @@ static void exec_as(struct exec *x, const struct dm_gql_field *as, enum op *op)
         } else if (!strcmp(c->name, "__typename")) {
             x_str(x, "\"AsQuery\"");
         } else {
-            snprintf(x->msg, sizeof(x->msg), "Cannot query field \"%.100s\" on type \"AsQuery\".",
-                     c->name);
-            x_fail(x, "GRAPHQL_VALIDATION_FAILED", x->msg);
+            x_no_field(x, "AsQuery", c->name);
         }
     }
     x_raw(x, "}", 1);
@@ -765,9 +766,7 @@ static void exec_auth(struct exec *x, const struct dm_gql_field *a)
         } else if (!strcmp(c->name, "__typename")) {
             x_str(x, "\"AuthResult\"");
         } else {
-            snprintf(x->msg, sizeof(x->msg),
-                     "Cannot query field \"%.100s\" on type \"AuthResult\".", c->name);
-            x_fail(x, "GRAPHQL_VALIDATION_FAILED", x->msg);
+            x_no_field(x, "AuthResult", c->name);
             break;
         }
     }
@@ -890,9 +889,7 @@ void dm_feedsim_graphql(struct dm_feedsim *sim, const char *body, size_t len,
         } else if (!strcmp(f->name, "__typename")) {
             x_str(&x, "\"Query\"");
         } else {
-            snprintf(x.msg, sizeof(x.msg), "Cannot query field \"%.100s\" on type \"Query\".",
-                     f->name);
-            x_fail(&x, "GRAPHQL_VALIDATION_FAILED", x.msg);
+            x_no_field(&x, "Query", f->name);
         }
     }
     x_str(&x, "}}");
