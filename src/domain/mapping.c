@@ -400,6 +400,16 @@ static enum dm_err opt_enum(const struct dm_jscan *js, int obj, const char *key,
     return DM_OK;
 }
 
+/* opt_enum for a member the item must have: "missing <field>" when it is absent, empty or null. */
+static enum dm_err req_enum(const struct dm_jscan *js, int obj, const char *key, enum vocab voc,
+                            const char *field, char **out, struct dm_error *err)
+{
+    enum dm_err e = opt_enum(js, obj, key, voc, field, out, err);
+    if (e == DM_OK && *out == NULL)
+        e = dm_error_set(err, DM_ERR_INVALID, "missing %s", field);
+    return e;
+}
+
 /* ---- URLs --------------------------------------------------------------------------------- */
 
 /* An http(s) URL: the scheme (any case), something after it, no spaces or control bytes. */
@@ -575,9 +585,7 @@ static enum dm_err map_scanned(const struct dm_jscan *js, struct dm_diamond *d,
         e = dm_error_set(err, DM_ERR_INVALID, "missing item id (offer id)");
         goto out;
     }
-    e = opt_enum(js, cj, "shape", V_SHAPE, "certificate.shape", &d->shape, err);
-    if (e == DM_OK && d->shape == NULL)
-        e = dm_error_set(err, DM_ERR_INVALID, "missing certificate.shape");
+    e = req_enum(js, cj, "shape", V_SHAPE, "certificate.shape", &d->shape, err);
     if (e != DM_OK)
         goto out;
     e = tok_decimal(js, dm_jscan_get(js, cj, "carats"), 2, &d->carats_c2);
@@ -593,14 +601,10 @@ static enum dm_err map_scanned(const struct dm_jscan *js, struct dm_diamond *d,
         e = dm_error_set(err, DM_ERR_INVALID, "certificate.carats out of range");
         goto out;
     }
-    e = opt_enum(js, cj, "color", V_COLOUR, "certificate.color", &d->color, err);
-    if (e == DM_OK && d->color == NULL)
-        e = dm_error_set(err, DM_ERR_INVALID, "missing certificate.color");
+    e = req_enum(js, cj, "color", V_COLOUR, "certificate.color", &d->color, err);
     if (e != DM_OK)
         goto out;
-    e = opt_enum(js, cj, "clarity", V_CLARITY, "certificate.clarity", &d->clarity, err);
-    if (e == DM_OK && d->clarity == NULL)
-        e = dm_error_set(err, DM_ERR_INVALID, "missing certificate.clarity");
+    e = req_enum(js, cj, "clarity", V_CLARITY, "certificate.clarity", &d->clarity, err);
     if (e != DM_OK)
         goto out;
     e = tok_decimal(js, dm_jscan_get(js, item, "price"), 0, &d->feed_price_cents);
