@@ -222,38 +222,50 @@ enum dm_err dm_snapshot_complete(struct dm_db *db, const struct dm_snapshot_done
     return DM_OK;
 }
 
-enum dm_err dm_snapshot_fail(struct dm_db *db, const char *run_id, const char *partition_id,
-                             const char *worker_id, const char *message, const char *event,
-                             const json_t *detail, bool *marked, int64_t *records,
-                             struct dm_error *err)
+/* The rows this run wrote (new or changed: run_id is this run's, still pending) are withheld
+ * from consolidation in the statement that fails the partition: marked failed, with a hash no
+ * file row has, so the consolidator never claims them and the next snapshot's upsert replaces
+ * each one whatever its content (a row of the same content would otherwise keep the mark). */
+static const char FAIL_SQL[] =
+    "WITH f AS (UPDATE partition_progress SET failed = true, last_error = $3,"
+    " updated_at = now() WHERE run_id = $1 AND partition_id = $2"
+    " AND NOT completed AND NOT failed AND NOT cancelled RETURNING records, next_offset),"
+    " held AS (UPDATE {raw} r SET consolidation_status = 'failed',"
+    "  payload_hash = " DM_SNAPSHOT_WITHHELD_HASH ", claim_token = NULL, claimed_at = NULL,"
+    "  consolidation_error = 'not consolidated: the snapshot of run ' || $1 || ' was refused'"
+    "  WHERE r.run_id = $1::uuid AND r.consolidation_status = 'pending'"
+    "  AND EXISTS (SELECT 1 FROM f) RETURNING 1),"
+    " wr AS (UPDATE worker_runs w SET status = 'failed', error_message = $3, worker_id = $4,"
+    " completed_at = now(), records_processed = f.records FROM f"
+    " WHERE w.run_id = $1 AND w.partition_id = $2 RETURNING 1),"
+    " ev AS (INSERT INTO run_events (run_id, partition_id, event, detail)"
+    " SELECT $1::uuid, $2::text, 'partition_failed', jsonb_build_object('error', $3::text,"
+    " 'offset', f.next_offset, 'workerId', $4::text) FROM f"
+    " UNION ALL SELECT $1::uuid, $2::text, $5::text, coalesce($6::jsonb, '{}'::jsonb)"
+    " || jsonb_build_object('withheld', (SELECT count(*) FROM held))"
+    " FROM f WHERE $5::text IS NOT NULL"
+    " RETURNING 1)"
+    " SELECT records, (SELECT count(*) FROM held) FROM f";
+
+enum dm_err dm_snapshot_fail(struct dm_db *db, const char *feed, const char *run_id,
+                             const char *partition_id, const char *worker_id, const char *message,
+                             const char *event, const json_t *detail, bool *marked,
+                             int64_t *records, int64_t *withheld, struct dm_error *err)
 {
     *marked = false;
-    *records = 0;
+    *records = *withheld = 0;
     char *det = detail ? dm_json_dumps(detail) : NULL;
     const char *p[6] = {run_id, partition_id, message, worker_id, event, det};
     PGresult *r = NULL;
-    enum dm_err e = dm_db_query(
-        db,
-        "WITH f AS (UPDATE partition_progress SET failed = true, last_error = $3,"
-        " updated_at = now() WHERE run_id = $1 AND partition_id = $2"
-        " AND NOT completed AND NOT failed AND NOT cancelled RETURNING records, next_offset),"
-        " wr AS (UPDATE worker_runs w SET status = 'failed', error_message = $3, worker_id = $4,"
-        " completed_at = now(), records_processed = f.records FROM f"
-        " WHERE w.run_id = $1 AND w.partition_id = $2 RETURNING 1),"
-        " ev AS (INSERT INTO run_events (run_id, partition_id, event, detail)"
-        " SELECT $1::uuid, $2::text, 'partition_failed', jsonb_build_object('error', $3::text,"
-        " 'offset', f.next_offset, 'workerId', $4::text) FROM f"
-        " UNION ALL SELECT $1::uuid, $2::text, $5::text, coalesce($6::jsonb, '{}'::jsonb)"
-        " FROM f WHERE $5::text IS NOT NULL"
-        " RETURNING 1)"
-        " SELECT records FROM f",
-        6, p, &r, err);
+    enum dm_err e = dm_feed_query(db, FAIL_SQL, feed, 6, p, &r, err);
     free(det);
     if (e != DM_OK)
         return e;
     *marked = PQntuples(r) == 1;
     if (*marked && dm_db_get_i64(r, 0, 0, records) != DM_OK)
         *records = 0;
+    if (*marked && dm_db_get_i64(r, 0, 1, withheld) != DM_OK)
+        *withheld = 0;
     PQclear(r);
     return DM_OK;
 }

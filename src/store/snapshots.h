@@ -90,12 +90,22 @@ enum dm_err dm_snapshot_complete(struct dm_db *db, const struct dm_snapshot_done
                                  bool *completed, struct dm_error *err) DM_MUST_CHECK;
 
 /* Mark the partition failed (only if still live), its worker_runs row, a partition_failed
- * event and an event named `event` (may be NULL) with detail (borrowed, may be NULL).
- * *marked tells whether this call did it (then *records is the partition's records). The
- * feed's record is left as it was: a refused snapshot is never the previous good one. */
-enum dm_err dm_snapshot_fail(struct dm_db *db, const char *run_id, const char *partition_id,
-                             const char *worker_id, const char *message, const char *event,
-                             const json_t *detail, bool *marked, int64_t *records,
+ * event and an event named `event` (may be NULL) with detail (borrowed, may be NULL; the
+ * statement adds "withheld"). *marked tells whether this call did it (then *records is the
+ * partition's records). The feed's record is left as it was: a refused snapshot is never the
+ * previous good one. A refused snapshot leaves nothing half-applied: in the same statement the
+ * raw rows the run wrote (new or changed, still pending) are withheld from consolidation
+ * (*withheld of them): marked failed ("not consolidated: the snapshot of run ... was refused")
+ * with the hash DM_SNAPSHOT_WITHHELD_HASH, so no consolidation ever applies them, and the next
+ * snapshot replaces each (its hash differs from any file row's) and consolidates it as usual.
+ * Rows the run saw unchanged keep their state. */
+enum dm_err dm_snapshot_fail(struct dm_db *db, const char *feed, const char *run_id,
+                             const char *partition_id, const char *worker_id, const char *message,
+                             const char *event, const json_t *detail, bool *marked,
+                             int64_t *records, int64_t *withheld,
                              struct dm_error *err) DM_MUST_CHECK;
+
+/* The payload_hash of a withheld raw row (SQL literal, char(64)): never a SHA-256 hex. */
+#define DM_SNAPSHOT_WITHHELD_HASH "'withheld'"
 
 #endif

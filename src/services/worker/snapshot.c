@@ -15,25 +15,19 @@
 #include "core/text.h"
 #include "core/timeutil.h"
 #include "domain/snapshot.h"
+#include "domain/stock_ids.h"
 #include "services/dispatch/dispatch.h"
 #include "store/runs.h"
 #include "store/snapshots.h"
 
 /* Not-carried rows kept as examples in the snapshot_read event. */
 #define NOT_CARRIED_SAMPLE 20
-/* In-batch duplicate detection: open addressing over twice the batch. */
-#define DEDUP_SLOTS ((size_t)2 * DM_SNAPSHOT_BATCH_ROWS)
 
 /* The rows of one batch, as the batch statement's parameters. */
 struct batch {
     struct dm_buf ids, sids, oids, payloads, hashes;
     int n;
-    json_t *refused; /* row_refused event details of this batch, or NULL */
-    /* In-batch de-duplication by stone id: slot -> 1 + row index, and each row's id/line. */
-    int slot[DEDUP_SLOTS];
-    uint64_t line[DM_SNAPSHOT_BATCH_ROWS];
-    struct dm_buf keys; /* the stone ids, NUL-separated */
-    size_t key_at[DM_SNAPSHOT_BATCH_ROWS];
+    json_t *refused;                         /* row_refused event details of this batch, or NULL */
     uint8_t rnd[DM_SNAPSHOT_BATCH_ROWS][10]; /* random bits of the new rows' ids */
 };
 
@@ -43,6 +37,9 @@ struct reader {
     const char *feed_id;
     const struct dm_work_item *wi;
     struct batch *b;
+    /* Every stock id of the read with its first line: a repeat anywhere in the file is a bad
+     * row (the first one is kept), not a silent overwrite by a later batch. */
+    struct dm_stock_ids *seen;
     int64_t rows_read; /* rows delivered (good, bad, not carried): the partition's next_offset */
     int64_t stored;    /* rows written to the raw table in this read */
     int64_t bad, not_carried, reported;
@@ -59,11 +56,9 @@ static void batch_start(struct batch *b)
     dm_buf_reset(&b->oids);
     dm_buf_reset(&b->payloads);
     dm_buf_reset(&b->hashes);
-    dm_buf_reset(&b->keys);
     b->n = 0;
     json_decref(b->refused);
     b->refused = NULL;
-    memset(b->slot, 0, sizeof(b->slot));
     dm_random_bytes(b->rnd, sizeof(b->rnd));
     /* Bounded far above a batch of real rows; a batch that reaches a bound is written early. */
     enum dm_err e = dm_pgarray_bin_begin(&b->ids);
@@ -86,7 +81,6 @@ static struct batch *batch_new(void)
     dm_buf_init(&b->oids, (size_t)1 << 20);
     dm_buf_init(&b->payloads, (size_t)64 << 20);
     dm_buf_init(&b->hashes, (size_t)1 << 20);
-    dm_buf_init(&b->keys, (size_t)1 << 20);
     batch_start(b);
     return b;
 }
@@ -100,28 +94,8 @@ static void batch_free(struct batch *b)
     dm_buf_free(&b->oids);
     dm_buf_free(&b->payloads);
     dm_buf_free(&b->hashes);
-    dm_buf_free(&b->keys);
     json_decref(b->refused);
     free(b);
-}
-
-/* The line of an earlier row of this batch with stone id sid (0 = none); else remember it as
- * row b->n. */
-static uint64_t batch_seen(struct batch *b, const char *sid, uint64_t line)
-{
-    size_t i = dm_fnv1a(sid) % DEDUP_SLOTS;
-    for (; b->slot[i] != 0; i = (i + 1) % DEDUP_SLOTS) {
-        int k = b->slot[i] - 1;
-        if (!strcmp(b->keys.data + b->key_at[k], sid))
-            return b->line[k];
-    }
-    size_t at = b->keys.len;
-    if (dm_buf_append(&b->keys, sid, strlen(sid) + 1) != DM_OK)
-        return 0; /* over the bound: the statement's own check still holds (flushed first) */
-    b->key_at[b->n] = at;
-    b->line[b->n] = line;
-    b->slot[i] = b->n + 1;
-    return 0;
 }
 
 /* ---- writing ------------------------------------------------------------------------------- */
@@ -245,10 +219,10 @@ static enum dm_err on_row(void *ctx, const struct dm_feed_row *row)
     if (row->json == NULL || row->stone_id == NULL || row->stone_id[0] == '\0') {
         note_bad(r, row, row->refused ? row->refused : "no stock id");
     } else {
-        uint64_t first = batch_seen(r->b, row->stone_id, row->line);
+        uint64_t first = dm_stock_ids_seen(r->seen, row->stone_id, row->line);
         if (first != 0) {
             char why[96];
-            snprintf(why, sizeof(why), "duplicate stock id (first on line %llu)",
+            snprintf(why, sizeof(why), "duplicate stock id, first seen on line %llu",
                      (unsigned long long)first);
             struct dm_feed_row dup = *row;
             dup.not_carried = false;
@@ -261,7 +235,7 @@ static enum dm_err on_row(void *ctx, const struct dm_feed_row *row)
     }
     /* Big payloads fill the batch's byte bounds first: write before the next row could fail. */
     if (r->b->n >= DM_SNAPSHOT_BATCH_ROWS || r->b->payloads.len > ((size_t)48 << 20) ||
-        r->b->keys.len > ((size_t)900 << 10) || r->b->sids.len > ((size_t)900 << 10) ||
+        r->b->sids.len > ((size_t)900 << 10) ||
         dm_mono_ms() - r->last_flush_ms >= DM_SNAPSHOT_BATCH_MS)
         return flush(r);
     return DM_OK;
@@ -294,16 +268,18 @@ static enum dm_settle fail(const struct dm_snapshot_env *env, const struct dm_wo
 {
     atomic_fetch_add(env->errors, 1);
     bool marked = false;
-    int64_t records = 0;
+    int64_t records = 0, withheld = 0;
     struct dm_error err = {0};
-    if (dm_snapshot_fail(env->db, wi->run_id, wi->partition_id, env->worker_id, message, event,
-                         detail, &marked, &records, &err) != DM_OK) {
+    if (dm_snapshot_fail(env->db, feed_id, wi->run_id, wi->partition_id, env->worker_id, message,
+                         event, detail, &marked, &records, &withheld, &err) != DM_OK) {
         dm_error(ctx, "could not mark the partition failed (will be redelivered): %s", err.message);
         return DM_SETTLE_ABANDON;
     }
     if (!marked)
         return DM_SETTLE_COMPLETE; /* another delivery ended it */
-    dm_error(ctx, "file feed %s: snapshot failed: %s", feed_id, message);
+    dm_error(ctx,
+             "file feed %s: snapshot failed (%lld rows it wrote withheld from consolidation): %s",
+             feed_id, (long long)withheld, message);
     if (subject != NULL) {
         char *body = dm_xasprintf("Feed %s, run %s: %s\nNothing was removed from the catalogue; "
                                   "the run fails and the next run reads the file again.",
@@ -374,6 +350,7 @@ enum dm_settle dm_worker_snapshot(const struct dm_snapshot_env *env, struct dm_f
                        .feed_id = feed_id,
                        .wi = wi,
                        .b = batch_new(),
+                       .seen = dm_stock_ids_new(),
                        .nc_sample = json_array(),
                        .last_flush_ms = dm_mono_ms()};
     struct dm_feed_snapshot snap;
@@ -450,6 +427,17 @@ enum dm_settle dm_worker_snapshot(const struct dm_snapshot_env *env, struct dm_f
         (json_int_t)r.not_carried, "notCarriedSample", r.nc_sample, "lines", (json_int_t)snap.lines,
         "bytes", (json_int_t)snap.bytes, "etag", clean_string(snap.etag), "lastModified",
         clean_string(snap.last_modified), "durationMs", (json_int_t)(dm_mono_ms() - t0));
+    if (summary != NULL) {
+        /* The duplicate check's memory; full: ids past DM_STOCK_IDS_MAX were not checked. */
+        json_object_set_new(summary, "stockIdSetBytes",
+                            json_integer((json_int_t)dm_stock_ids_bytes(r.seen)));
+        json_object_set_new(summary, "stockIdSetFull", json_boolean(dm_stock_ids_full(r.seen)));
+    }
+    if (dm_stock_ids_full(r.seen))
+        dm_warn(ctx,
+                "file feed %s: more than %u stock ids: later ones were not checked for "
+                "repeats",
+                feed_id, DM_STOCK_IDS_MAX);
     struct dm_snapshot_done d = {.feed = feed_id,
                                  .run_id = wi->run_id,
                                  .partition_id = wi->partition_id,
@@ -479,6 +467,7 @@ enum dm_settle dm_worker_snapshot(const struct dm_snapshot_env *env, struct dm_f
         send_work_done(env, wi, stones, true, NULL, ctx);
 out:
     batch_free(r.b);
+    dm_stock_ids_free(r.seen);
     json_decref(r.nc_sample);
     return how;
 }
