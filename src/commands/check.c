@@ -21,7 +21,11 @@ static void usage(FILE *out)
             "Sends one alert per breached threshold (Resend when RESEND_API_KEY is set, else a\n"
             "log line). Exit status: 0 all OK, 1 a threshold breached or not measurable,\n"
             "2 bad configuration. The resident scheduler (diamond scheduler --cron) runs the\n"
-            "same check hourly.\n\n"
+            "same check hourly.\n"
+            "With several feeds (FEEDS) the watermark age, worker error rate and consolidator\n"
+            "failures are also shown per feed, one line each under the threshold's line; the\n"
+            "worst feed decides the watermark and the error rate (the consolidator failures\n"
+            "keep the total per day). --json gives them as \"feeds\".\n\n"
             "  --no-alerts   evaluate and print only\n"
             "  --json        print one JSON object (one line) instead of the table\n");
     dm_config_print_help(DM_SVC_CLI, out);
@@ -36,11 +40,21 @@ static int print_json(struct dm_app *app, bool send_alerts)
     for (int i = 0; i < DM_CHECK_COUNT; i++) {
         if (res[i].state != DM_CHECK_OK)
             bad++;
-        json_array_append_new(
-            checks, json_pack("{s:s, s:s, s:s, s:s, s:f, s:s, s:s}", "name", res[i].name, "metric",
+        json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:f, s:s, s:s}", "name", res[i].name, "metric",
                               res[i].metric, "threshold", res[i].threshold, "state",
                               dm_check_state_name(res[i].state), "value", res[i].value, "detail",
-                              res[i].value_text, "action", res[i].action));
+                              res[i].value_text, "action", res[i].action);
+        if (res[i].n_feeds > 0) {
+            json_t *feeds = json_array();
+            for (int k = 0; k < res[i].n_feeds; k++) {
+                const struct dm_check_feed *f = &res[i].feeds[k];
+                json_array_append_new(feeds, json_pack("{s:s, s:s, s:f, s:s}", "feed", f->feed,
+                                                       "state", dm_check_state_name(f->state),
+                                                       "value", f->value, "detail", f->value_text));
+            }
+            json_object_set_new(c, "feeds", feeds);
+        }
+        json_array_append_new(checks, c);
     }
     json_t *o = json_pack("{s:o, s:b}", "checks", checks, "ok", bad == 0);
     int rc = dm_check_notify(app, res, send_alerts) ? DM_EXIT_FAIL : DM_EXIT_OK;
@@ -58,9 +72,14 @@ static int print_table(struct dm_app *app, bool send_alerts)
     struct dm_check_result res[DM_CHECK_COUNT];
     dm_check_evaluate(app, res);
     printf("%-24s %-12s %-8s %s\n", "METRIC", "THRESHOLD", "STATUS", "VALUE");
-    for (int i = 0; i < DM_CHECK_COUNT; i++)
+    for (int i = 0; i < DM_CHECK_COUNT; i++) {
         printf("%-24s %-12s %-8s %s\n", res[i].metric, res[i].threshold,
                dm_check_state_name(res[i].state), res[i].value_text);
+        /* Several feeds: each one's line under the threshold's (one feed: the seed's table). */
+        for (int k = 0; res[i].n_feeds > 1 && k < res[i].n_feeds; k++)
+            printf("  feed %-17s %-12s %-8s %s\n", res[i].feeds[k].feed, "",
+                   dm_check_state_name(res[i].feeds[k].state), res[i].feeds[k].value_text);
+    }
     int bad = dm_check_notify(app, res, send_alerts);
     printf("%d of %d thresholds OK%s\n", DM_CHECK_COUNT - bad, DM_CHECK_COUNT,
            (bad && send_alerts) ? "; alert sent for each other" : "");

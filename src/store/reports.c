@@ -164,3 +164,22 @@ enum dm_err dm_runs_report_feed_completions(struct dm_db *db, PGresult **out, st
                        "GROUP BY feed",
                        0, NULL, out, err);
 }
+
+enum dm_err dm_runs_report_feed_checks(struct dm_db *db, PGresult **out, struct dm_error *err)
+{
+    return dm_db_query(
+        db,
+        "SELECT f.feed, "
+        "(SELECT COALESCE(sum(p.pages), 0) FROM partition_progress p JOIN run_metadata r "
+        "  USING (run_id) WHERE r.feed = f.feed AND (p.updated_at > now() - interval '24 hours'"
+        "  OR p.last_error_at > now() - interval '24 hours')), "
+        "(SELECT COALESCE(sum(p.page_errors), 0) FROM partition_progress p JOIN run_metadata r "
+        "  USING (run_id) WHERE r.feed = f.feed AND (p.updated_at > now() - interval '24 hours'"
+        "  OR p.last_error_at > now() - interval '24 hours')), "
+        "(SELECT COALESCE(sum(GREATEST(consolidation_failures, 1)), 0) FROM run_metadata r "
+        "  WHERE r.feed = f.feed AND consolidation_failed_at > now() - interval '24 hours'), "
+        "(SELECT count(*) FROM run_metadata r "
+        "  WHERE r.feed = f.feed AND consolidation_failed_at > now() - interval '24 hours') "
+        "FROM (SELECT DISTINCT feed FROM run_metadata) f ORDER BY f.feed",
+        0, NULL, out, err);
+}

@@ -12,6 +12,8 @@
 
 #include "adapters/queue/queue.h"
 #include "adapters/watermark/watermark.h"
+#include "app/feed_watermark.h"
+#include "core/feed_id.h"
 #include "core/crypto.h"
 #include "core/timeutil.h"
 #include "domain/run_status.h"
@@ -205,6 +207,31 @@ void api_metrics(struct api_call *c)
     render_process(api, b);
 }
 
+/* Each configured feed's watermark age (FEEDS, app/feed_watermark.h), beside the seed's
+ * diamond_watermark_age_seconds (the default feed's, unchanged); a feed whose watermark was
+ * never written (no completed run) or cannot be read has no sample. */
+static void feed_watermarks(struct dm_api *api, struct dm_buf *b)
+{
+    const struct dm_config *cfg = api->cfg;
+    int n = cfg ? cfg->n_feeds : 0;
+    help(b, "diamond_feed_watermark_age_seconds", "gauge",
+         "Seconds since each feed's watermark lastUpdatedAt");
+    for (int i = 0; i < (n > 0 ? n : 1) && i < DM_FEEDS_MAX; i++) {
+        const char *id = n > 0 ? cfg->feeds[i].id : DM_FEED_DEFAULT;
+        struct dm_watermark_store *s = NULL;
+        struct dm_watermark wm;
+        struct dm_error err = {0};
+        if (cfg == NULL || dm_app_feed_watermark_open(cfg, id, &s, &err) != DM_OK) {
+            dm_debug(NULL, "feed %s: watermark store unavailable: %s", id, err.message);
+            continue;
+        }
+        if (dm_watermark_read(s, &wm, NULL, 0, &err) == DM_OK && wm.last_updated_at_ms > 0)
+            line(b, "diamond_feed_watermark_age_seconds{feed=\"%s\"} %.3f", id,
+                 (double)(dm_now_ms() - wm.last_updated_at_ms) / 1000.0);
+        dm_watermark_free(s);
+    }
+}
+
 /* Figures shared by every API replica: queues, pipeline tables, catalogue, watermark. */
 static void render_shared(struct dm_api *api, struct dm_buf *b)
 {
@@ -270,6 +297,7 @@ static void render_shared(struct dm_api *api, struct dm_buf *b)
             line(b, "diamond_watermark_age_seconds %.3f", (double)(dm_now_ms() - wm_ms) / 1000.0);
         }
     }
+    feed_watermarks(api, b);
     PGresult *r = NULL;
     help(b, "diamond_database_up", "gauge", "1 when the database answered");
     line(b, "diamond_database_up %d", e == DM_OK ? 1 : 0);

@@ -11,6 +11,13 @@
  *                          (api_request_stats, migration 005)
  *   watermark_age          now - watermark.lastUpdatedAt (absent = breached)        > 48 h
  *
+ * With several feeds (FEEDS, issue 18) three thresholds are also measured per configured feed
+ * (struct dm_check_result.feeds): the watermark (each feed has its own, app/feed_watermark.h),
+ * the worker error rate and the consolidator failures (each feed's runs). The watermark and the
+ * error rate take the worst feed's state (a failing small feed is not averaged away by a
+ * healthy big one); the consolidator failures keep the seed's total per day, with each feed's
+ * count beside it.
+ *
  * dm_check_evaluate() measures each as OK / BREACH (UNKNOWN when it could not be measured);
  * dm_check_notify() logs one line per threshold and sends one alert per breach through the alert
  * sink (Resend or log). `diamond check` (commands/check.c) calls both and prints the results;
@@ -44,6 +51,14 @@ enum dm_check_id {
 
 enum dm_check_state { DM_CHECK_OK = 0, DM_CHECK_BREACH, DM_CHECK_UNKNOWN };
 
+/* One feed's part of a per-feed threshold. */
+struct dm_check_feed {
+    char feed[DM_FEED_ID_LEN + 1];
+    enum dm_check_state state;
+    double value;         /* as dm_check_result.value, for this feed */
+    char value_text[160]; /* as dm_check_result.value_text, for this feed */
+};
+
 struct dm_check_result {
     const char *name;      /* stable key: "dead_letters", "worker_error_rate", ... */
     const char *metric;    /* the seed's wording: "Dead letter queue count" */
@@ -53,6 +68,10 @@ struct dm_check_result {
     enum dm_check_id id;
     enum dm_check_state state;
     char value_text[160]; /* human form with the numbers behind it */
+    /* Per configured feed (watermark_age, worker_error_rate, consolidator_failures; one entry
+     * with a single feed), in FEEDS order; 0 for the thresholds that are not per feed. */
+    int n_feeds;
+    struct dm_check_feed feeds[DM_FEEDS_MAX];
 };
 
 /* Measure all five thresholds. Never fails as a whole: a threshold that cannot be measured is
