@@ -83,8 +83,8 @@ try {
   await page.waitForSelector('#app[data-state=ready]');
   await loaded(page);
   const navNames = (await page.locator('#nav a').allTextContents()).map((t) => t.replace(/^[^A-Za-z]+/, '').trim());
-  check('navigation links named Overview, Runs, Diamonds, Pricing rules, Triggers',
-    JSON.stringify(navNames) === JSON.stringify(['Overview', 'Runs', 'Diamonds', 'Pricing rules', 'Triggers']), navNames.join(', '));
+  check('navigation links named Overview, Runs, Diamonds, Pricing rules, Triggers, Clashes',
+    JSON.stringify(navNames) === JSON.stringify(['Overview', 'Runs', 'Diamonds', 'Pricing rules', 'Triggers', 'Clashes']), navNames.join(', '));
   check('key kept in localStorage', (await page.evaluate(() => localStorage.getItem('diamond.apiKey'))) === KEY);
 
   // ---- overview numbers equal the API's

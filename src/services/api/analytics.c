@@ -1,9 +1,9 @@
 /*
  * analytics.c - the dashboard's read routes: summary, runs (filters, paging, derived status,
  * feed), one run with partitions/workers/events, failed workers, feeds (with each configured
- * feed's raw rows), consolidation progress (all feeds' raw rows, or ?feed=ID's), and
- * the allowlisted query endpoint (tables diamonds, run_metadata, worker_runs; operators eq,
- * neq, gt, gte, lt, lte, like, ilike, in, is; columns only from the allowlists).
+ * feed's raw rows), identity clashes (issue 18), consolidation progress (all feeds' raw rows, or
+ * ?feed=ID's), and the allowlisted query endpoint (tables diamonds, run_metadata, worker_runs;
+ * operators eq, neq, gt, gte, lt, lte, like, ilike, in, is; columns only from the allowlists).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -433,6 +433,71 @@ void api_analytics_feeds(struct api_call *c)
     json_decref(raw);
     json_decref(last);
     api_data(c, 200, rows);
+}
+
+/*
+ * Identity clashes (issue 18): active offers split off their certificate's listing because
+ * their grading disagrees with the reference offer's (clash_fields, written by the
+ * consolidator's listing refresh). Each with the certificate, the fields that differ, its own
+ * grading and listing, the listing the certificate is shown under (its chosen offer, whose
+ * grading agrees with the reference) and every feed offering the certificate. The clashes are
+ * few (a supplier's data errors): the scan over active diamonds is the summary's.
+ */
+static const char CLASHES_SQL[] =
+    "WITH c AS (SELECT * FROM diamonds WHERE status = 'active' AND clash_fields IS NOT NULL),"
+    " n AS (SELECT count(*) AS total FROM c WHERE $3::text IS NULL OR feed = $3)"
+    " SELECT n.total, p.* FROM n LEFT JOIN LATERAL ("
+    " SELECT c.id, c.feed, c.supplier_stone_id, c.certificate_lab, c.certificate_number,"
+    "  to_json(string_to_array(c.clash_fields, ',')) AS clash_fields, c.shape, c.carats,"
+    "  c.color, c.clarity, c.retail_price, c.listing_id, c.updated_at,"
+    "  (SELECT to_json(array_agg(DISTINCT f.feed ORDER BY f.feed)) FROM ("
+    "   SELECT o.feed FROM diamonds o WHERE o.listing_key = c.identity_key"
+    "   AND o.status = 'active' UNION ALL SELECT x.feed FROM c x"
+    "   WHERE x.identity_key = c.identity_key) f) AS feeds,"
+    "  (SELECT json_build_object('id', r.listing_id, 'feed', r.feed, 'supplierStoneId',"
+    "   r.supplier_stone_id, 'shape', r.shape, 'carats', r.carats, 'color', r.color,"
+    "   'clarity', r.clarity) FROM diamonds r WHERE r.listing_key = c.identity_key AND r.chosen"
+    "   AND r.status = 'active' LIMIT 1) AS certificate_listing"
+    " FROM c WHERE $3::text IS NULL OR c.feed = $3"
+    " ORDER BY c.certificate_lab, c.certificate_number, c.feed, c.supplier_stone_id, c.id"
+    " LIMIT $1::int OFFSET $2::int) p ON true";
+
+void api_analytics_clashes(struct api_call *c)
+{
+    int limit, offset;
+    if (!int_arg(c, "limit", 1, 1000, 50, &limit) || !int_arg(c, "offset", 0, 10000000, 0, &offset))
+        return;
+    const char *feed = NULL;
+    if (!feed_arg(c, &feed))
+        return;
+    char l[16], o[16];
+    snprintf(l, sizeof(l), "%d", limit);
+    snprintf(o, sizeof(o), "%d", offset);
+    const char *p[3] = {l, o, feed};
+    bool ok;
+    json_t *rows = api_query_rows(c, CLASHES_SQL, 3, p, &ok);
+    if (!ok)
+        return;
+    /* Every row carries the total; a page past the end is one row of the total alone. */
+    json_int_t total = 0;
+    json_t *data = json_array();
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        total = json_integer_value(json_object_get(row, "total"));
+        if (json_object_get(row, "id") == NULL)
+            continue;
+        json_object_del(row, "total");
+        json_array_append(data, row);
+    }
+    json_decref(rows);
+    json_t *body = json_object();
+    json_object_set_new(body, "pagination",
+                        json_pack("{s:I,s:i,s:i,s:I}", "total", total, "limit", limit, "offset",
+                                  offset, "count", (json_int_t)json_array_size(data)));
+    json_object_set_new(body, "data", data);
+    api_json(c->resp, 200, body);
 }
 
 /* The reference's progressPercent: consolidated of total in whole percent, 0 without rows. */

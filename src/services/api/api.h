@@ -192,6 +192,7 @@ void api_analytics_runs(struct api_call *c);
 void api_analytics_run(struct api_call *c);
 void api_analytics_failed_workers(struct api_call *c);
 void api_analytics_feeds(struct api_call *c);
+void api_analytics_clashes(struct api_call *c);
 void api_analytics_consolidation(struct api_call *c);
 void api_analytics_consolidation_run(struct api_call *c);
 void api_analytics_query(struct api_call *c);

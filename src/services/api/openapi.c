@@ -214,6 +214,17 @@ static const char schemas_text[] =
 " \"active\":{\"type\":\"integer\"},\"deleted\":{\"type\":\"integer\"},\"minFeedPrice\":{\"type\":\"number\"},"
 " \"maxFeedPrice\":{\"type\":\"number\"},\"avgRetailPrice\":{\"type\":\"number\"},"
 " \"lastRunCompletedAt\":{\"$ref\":\"#/components/schemas/Time\"},\"raw\":{\"type\":\"object\"}}},"
+"\"Clash\":{\"type\":\"object\",\"required\":[\"id\",\"feed\",\"supplierStoneId\",\"certificateLab\",\"certificateNumber\",\"clashFields\",\"feeds\"],"
+" \"description\":\"an active offer kept apart from its certificate's listing: its grading disagrees with the reference offer's (the highest-priority feed's)\","
+" \"properties\":{\"id\":{\"$ref\":\"#/components/schemas/Uuid\"},\"feed\":{\"type\":\"string\"},\"supplierStoneId\":{\"type\":\"string\"},"
+" \"certificateLab\":{\"type\":\"string\"},\"certificateNumber\":{\"type\":\"string\"},"
+" \"clashFields\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"enum\":[\"carat\",\"colour\",\"clarity\",\"shape\"]}},"
+" \"shape\":{\"type\":\"string\"},\"carats\":{\"type\":\"number\"},\"color\":{\"type\":\"string\"},\"clarity\":{\"type\":\"string\"},"
+" \"retailPrice\":{\"type\":\"number\"},\"listingId\":{\"$ref\":\"#/components/schemas/Uuid\"},\"updatedAt\":{\"$ref\":\"#/components/schemas/Time\"},"
+" \"feeds\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"every feed with an active offer of the certificate\"},"
+" \"certificateListing\":{\"type\":\"object\",\"description\":\"the listing the certificate is shown under: its chosen offer (absent when none is active)\","
+"  \"properties\":{\"id\":{\"$ref\":\"#/components/schemas/Uuid\"},\"feed\":{\"type\":\"string\"},\"supplierStoneId\":{\"type\":\"string\"},"
+"  \"shape\":{\"type\":\"string\"},\"carats\":{\"type\":\"number\"},\"color\":{\"type\":\"string\"},\"clarity\":{\"type\":\"string\"}}}}},"
 "\"ConsolidationStats\":{\"type\":\"object\",\"required\":[\"totalRaw\",\"totalConsolidated\",\"totalPending\",\"progressPercent\",\"runs\",\"rawByStatus\"],"
 " \"properties\":{\"totalRaw\":{\"type\":\"integer\"},\"totalConsolidated\":{\"type\":\"integer\"},"
 " \"totalPending\":{\"type\":\"integer\",\"description\":\"raw rows waiting for a consolidator (pending, processing)\"},"
@@ -293,6 +304,7 @@ static json_t *success_schema(const char *method, const char *pattern, const cha
         {"GET", "/api/v2/analytics/runs/{runId}", "200", "RunDetail", NULL, false},
         {"GET", "/api/v2/analytics/failed-workers", "200", "RecentFailedWorker", NULL, true},
         {"GET", "/api/v2/analytics/feeds", "200", "FeedStats", NULL, true},
+        {"GET", "/api/v2/analytics/clashes", "200", "Clash", "OffsetPagination", true},
         {"GET", "/api/v2/analytics/consolidation", "200", "ConsolidationStats", NULL, false},
         {"GET", "/api/v2/analytics/consolidation/{runId}", "200", "ConsolidationProgress", NULL,
          false},

@@ -49,6 +49,8 @@ const struct api_route api_routes[] = {
     {"GET", "/api/v2/analytics/failed-workers", R, api_analytics_failed_workers, "analytics",
      "Failed workers of recent runs"},
     {"GET", "/api/v2/analytics/feeds", R, api_analytics_feeds, "analytics", "Per-feed statistics"},
+    {"GET", "/api/v2/analytics/clashes", R, api_analytics_clashes, "analytics",
+     "Identity clashes: offers of one certificate whose grading disagrees (limit, offset, feed)"},
     {"GET", "/api/v2/analytics/consolidation", R, api_analytics_consolidation, "analytics",
      "Consolidation progress of recent runs"},
     {"GET", "/api/v2/analytics/consolidation/{runId}", R, api_analytics_consolidation_run,

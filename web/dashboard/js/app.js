@@ -1,5 +1,5 @@
 // app.js - bootstrap and hash router. Routes: #/overview, #/runs?type=&status=&page=,
-// #/runs/<id>, #/diamonds?<filters>, #/pricing, #/triggers, #/login.
+// #/runs/<id>, #/diamonds?<filters>, #/pricing, #/triggers, #/clashes?feed=&page=, #/login.
 // Each page module exports render(view, ctx) and may return a cleanup function (timers).
 import { api, auth, ApiError } from './api.js';
 import { h, clear, errorBox } from './dom.js';
@@ -11,6 +11,7 @@ import * as run from './pages/run.js';
 import * as diamonds from './pages/diamonds.js';
 import * as pricing from './pages/pricing.js';
 import * as triggers from './pages/triggers.js';
+import * as clashes from './pages/clashes.js';
 
 const app = document.getElementById('app');
 const view = document.getElementById('view');
@@ -61,7 +62,7 @@ function renderLogin() {
   input.focus();
 }
 
-const pages = { overview, runs, diamonds, pricing, triggers };
+const pages = { overview, runs, diamonds, pricing, triggers, clashes };
 
 export function route() {
   if (cleanup) { try { cleanup(); } catch { /* page already gone */ } cleanup = null; }
@@ -83,7 +84,7 @@ export function route() {
     clear(view, errorBox(new Error(`There is no page "${name}". Use the navigation on the left.`)));
     return;
   }
-  document.title = `${{ overview: 'Overview', runs: 'Runs', diamonds: 'Diamonds', pricing: 'Pricing rules', triggers: 'Triggers' }[name] || 'Diamond'} · Diamond operations`;
+  document.title = `${{ overview: 'Overview', runs: 'Runs', diamonds: 'Diamonds', pricing: 'Pricing rules', triggers: 'Triggers', clashes: 'Identity clashes' }[name] || 'Diamond'} · Diamond operations`;
   try {
     const c = mod.render(view, { parts, params });
     if (typeof c === 'function') cleanup = c;

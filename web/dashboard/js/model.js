@@ -82,6 +82,35 @@ export function normSummary(d) {
       .map(([name, key]) => ({ name, count: d[key] })),
     lastSuccessAt: last ? last.completedAt : undefined,
     watermark: d.currentWatermark === null ? undefined : d.currentWatermark,
+    // Offers kept apart from their certificate's listing: their grading disagrees (issue 18).
+    clashes: d.clashes,
+  };
+}
+
+/* GET /api/v2/analytics/clashes: {data: [clash], pagination: {total, limit, offset, count}}. A
+ * clash is an offer split off its certificate's listing; `listedAs` is the offer the certificate
+ * is shown with (absent when none is active). */
+export function clashesPage(res) {
+  const pg = (res && res.pagination) || {};
+  return {
+    total: pg.total,
+    offset: pg.offset,
+    clashes: items(res).map((c) => ({
+      id: c.id,
+      feed: c.feed,
+      stoneId: c.supplierStoneId,
+      lab: c.certificateLab,
+      number: c.certificateNumber,
+      fields: c.clashFields || [],
+      feeds: c.feeds || [],
+      grading: { shape: c.shape, carats: c.carats, color: c.color, clarity: c.clarity },
+      listedAs: c.certificateListing ? {
+        feed: c.certificateListing.feed,
+        stoneId: c.certificateListing.supplierStoneId,
+        grading: { shape: c.certificateListing.shape, carats: c.certificateListing.carats, color: c.certificateListing.color, clarity: c.certificateListing.clarity },
+      } : undefined,
+      updatedAt: c.updatedAt,
+    })),
   };
 }
 

@@ -26,6 +26,7 @@ function figures(s, week, metrics) {
     lastSuccess: s.lastSuccessAt, ageS,
     runs7: week ? week.total : undefined, failed7,
     deadLetters: metrics ? metrics.deadLetters : null,
+    clashes: s.clashes,
   };
 }
 
@@ -42,7 +43,10 @@ function cards(f) {
     statCard('runs-7d', 'Runs · last 7 days', fmt.n(f.runs7),
       h('span', { class: Number(f.failed7) > 0 ? 'text-bad' : '' }, h('b', { 'data-failed-runs': String(f.failed7 ?? '') }, fmt.n(f.failed7 ?? 0)), ' with failures'), Number(f.failed7) > 0),
     statCard('dead-letters', 'Dead letters', fmt.n(dlTotal),
-      dl && dl.length ? dl.map((q, i) => [i ? ' · ' : '', `${q.name} ${fmt.n(q.count)}`]) : 'queue metrics unavailable', dlTotal > 0));
+      dl && dl.length ? dl.map((q, i) => [i ? ' · ' : '', `${q.name} ${fmt.n(q.count)}`]) : 'queue metrics unavailable', dlTotal > 0),
+    // Several feeds (issue 18): offers of one certificate whose grading disagrees.
+    f.clashes > 0 ? statCard('clashes', 'Identity clashes', h('a', { href: '#/clashes' }, fmt.n(f.clashes)),
+      h('a', { href: '#/clashes' }, 'offers whose grading disagrees →'), true) : null);
 }
 
 function availabilityPanel(s) {
