@@ -7,7 +7,8 @@
  * into one arena (doubled as it fills) holding, per id, its first line (4 bytes) and the id
  * with its NUL. 500,000 ids of 10 bytes: 4 MB of slots and an 8 MB arena (unit.test_stock_ids).
  * Bounded: past DM_STOCK_IDS_MAX ids (or the arena's bound) new ids are no longer remembered
- * (dm_stock_ids_full tells; ids already in the set are still found).
+ * (dm_stock_ids_full tells; ids already in the set are still found): the worker then refuses
+ * the snapshot (a file over its bound), as it can no longer tell a repeat.
  *
  * Thread-safety: none; one set per read.
  */
@@ -18,11 +19,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The most ids one set remembers (8 times the 500,000 rows of the spec's largest file). */
-#define DM_STOCK_IDS_MAX 4000000u
-/* The arena's bound: ids are at most 1 KB each (a longer value is a bad row), on average far
- * less; an arena that would pass this stops growing the set. */
-#define DM_STOCK_IDS_ARENA_MAX ((size_t)256 << 20)
+/* The most ids one set remembers (4 times the 500,000 rows of the spec's largest file): at
+ * most 16 MB of slots. */
+#define DM_STOCK_IDS_MAX 2000000u
+/* The arena's bound: ids are at most 1 KB each (a longer value is a bad row), in practice tens
+ * of bytes; an arena that would pass this stops growing the set. */
+#define DM_STOCK_IDS_ARENA_MAX ((size_t)128 << 20)
 
 struct dm_stock_ids;
 

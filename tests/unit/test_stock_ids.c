@@ -64,11 +64,34 @@ static void test_bytes_and_lines(void **state)
     dm_stock_ids_free(NULL);
 }
 
+/* Past DM_STOCK_IDS_MAX ids the set is full: a new id is not remembered (the worker then
+ * refuses the file), the ids it holds are still found. */
+static void test_full(void **state)
+{
+    (void)state;
+    struct dm_stock_ids *s = dm_stock_ids_new();
+    char id[32];
+    for (unsigned i = 0; i < DM_STOCK_IDS_MAX; i++) {
+        snprintf(id, sizeof(id), "%u", i);
+        if (dm_stock_ids_seen(s, id, (uint64_t)i + 2) != 0)
+            fail_msg("id %u reported as a repeat", i);
+    }
+    assert_false(dm_stock_ids_full(s));
+    assert_int_equal(dm_stock_ids_seen(s, "one more", 9), 0);
+    assert_true(dm_stock_ids_full(s));
+    assert_int_equal(dm_stock_ids_seen(s, "one more", 10), 0); /* not remembered */
+    assert_int_equal(dm_stock_ids_seen(s, "7", 11), 9);        /* held ids still found */
+    assert_int_equal(dm_stock_ids_count(s), DM_STOCK_IDS_MAX);
+    assert_true(dm_stock_ids_bytes(s) <= ((size_t)16 << 20) + DM_STOCK_IDS_ARENA_MAX);
+    dm_stock_ids_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_repeat_far_apart),
         cmocka_unit_test(test_bytes_and_lines),
+        cmocka_unit_test(test_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
