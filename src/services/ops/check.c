@@ -328,7 +328,7 @@ static void check_watermark(struct dm_app *app, struct dm_check_result *r)
     if (r->n_feeds == 1)
         snprintf(r->value_text, sizeof(r->value_text), "%s", w->value_text);
     else
-        snprintf(r->value_text, sizeof(r->value_text), "feed %s: %.130s", w->feed, w->value_text);
+        snprintf(r->value_text, sizeof(r->value_text), "feed %s: %.100s", w->feed, w->value_text);
 }
 
 void dm_check_evaluate(struct dm_app *app, struct dm_check_result out[DM_CHECK_COUNT])
