@@ -179,7 +179,10 @@ enum dm_err dm_runs_report_feed_checks(struct dm_db *db, PGresult **out, struct 
         "(SELECT COALESCE(sum(GREATEST(consolidation_failures, 1)), 0) FROM run_metadata r "
         "  WHERE r.feed = f.feed AND consolidation_failed_at > now() - interval '24 hours'), "
         "(SELECT count(*) FROM run_metadata r "
-        "  WHERE r.feed = f.feed AND consolidation_failed_at > now() - interval '24 hours') "
-        "FROM (SELECT DISTINCT feed FROM run_metadata) f ORDER BY f.feed",
+        "  WHERE r.feed = f.feed AND consolidation_failed_at > now() - interval '24 hours'), "
+        "(SELECT " MS(
+            "max(r.updated_to)") " FROM run_metadata r "
+                                 "  WHERE r.feed = f.feed AND r.completed_at IS NOT NULL) "
+                                 "FROM (SELECT DISTINCT feed FROM run_metadata) f ORDER BY f.feed",
         0, NULL, out, err);
 }

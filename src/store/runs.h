@@ -368,8 +368,9 @@ enum dm_err dm_runs_figures(struct dm_db *db, struct dm_runs_figures *out,
 enum dm_err dm_runs_report_feed_completions(struct dm_db *db, PGresult **out,
                                             struct dm_error *err) DM_MUST_CHECK;
 /* Per feed with runs, `diamond check`'s 24-hour figures (struct dm_runs_figures' check_pages,
- * check_errors, failure_weight_24h, failed_runs_24h, each of that feed's runs only): feed,
- * check_pages, check_errors, failure_weight_24h, failed_runs_24h; ordered by feed. */
+ * check_errors, failure_weight_24h, failed_runs_24h, each of that feed's runs only) and its
+ * last_completed_updated_to_ms (NULL: none): feed, check_pages, check_errors,
+ * failure_weight_24h, failed_runs_24h, last_completed_updated_to_ms; ordered by feed. */
 enum dm_err dm_runs_report_feed_checks(struct dm_db *db, PGresult **out,
                                        struct dm_error *err) DM_MUST_CHECK;
 /* The 20 newest completed runs: run_type, duration in seconds (text), run_id. */

@@ -4,7 +4,8 @@
 # fresh: the threshold breaches and names acme), the worker error rate of a small failing
 # feed is not averaged away by a healthy big one, each feed's consolidator failures are shown,
 # --json gives the per-feed parts, and /metrics has diamond_feed_watermark_age_seconds per feed
-# beside the default feed's diamond_watermark_age_seconds.
+# beside the default feed's diamond_watermark_age_seconds (each falling back to its own feed's
+# last completed run while the watermark cannot be read).
 . "$DM_SOURCE_DIR/tests/lib/common.sh"
 . "$DM_SOURCE_DIR/tests/lib/api.sh"
 
@@ -101,4 +102,15 @@ age() { awk -v m="$1" 'index($0, m" ") == 1 { print int($2 / 3600) }' "$T/body";
 check_eq "the default feed's series unchanged (nivoda, 1 h)" 1 "$(age diamond_watermark_age_seconds)"
 check_eq "nivoda's per-feed series" 1 "$(age 'diamond_feed_watermark_age_seconds{feed="nivoda"}')"
 check_eq "acme's per-feed series (49 h)" 49 "$(age 'diamond_feed_watermark_age_seconds{feed="acme"}')"
+
+# Without a readable watermark, each series falls back to its own feed's last completed run:
+# the default feed's series no longer takes the newest run of any feed (acme's, 3 h).
+psql_q "UPDATE run_metadata SET completed_at = now(), updated_to = now() - interval '10 hours' WHERE run_id = '$RN';
+        UPDATE run_metadata SET completed_at = now(), updated_to = now() - interval '3 hours' WHERE run_id = '$RA'" >/dev/null
+mkdir -p "$T/no-watermarks"
+start_api api2 HMAC_SECRETS='{}' API_SEARCH_INDEX=false METRICS_CACHE_MS=0 WATERMARK_DIR="$T/no-watermarks"
+req GET /metrics "" "X-API-Key: $KEY"
+check_eq "no watermark: the default feed's series from nivoda's last run (10 h)" 10 "$(age diamond_watermark_age_seconds)"
+check_eq "no watermark: nivoda's per-feed series from its last run" 10 "$(age 'diamond_feed_watermark_age_seconds{feed="nivoda"}')"
+check_eq "no watermark: acme's per-feed series from its last run" 3 "$(age 'diamond_feed_watermark_age_seconds{feed="acme"}')"
 finish

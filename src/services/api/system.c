@@ -207,10 +207,21 @@ void api_metrics(struct api_call *c)
     render_process(api, b);
 }
 
+/* The window end of feed's last completed run in per_feed (dm_runs_report_feed_checks), 0 when
+ * none: the age's stand-in while a watermark cannot be read. */
+static int64_t feed_run_watermark(const PGresult *per_feed, const char *feed)
+{
+    for (int i = 0; per_feed != NULL && i < PQntuples(per_feed); i++)
+        if (!strcmp(PQgetvalue(per_feed, i, 0), feed))
+            return api_i64(per_feed, i, 5);
+    return 0;
+}
+
 /* Each configured feed's watermark age (FEEDS, app/feed_watermark.h), beside the seed's
- * diamond_watermark_age_seconds (the default feed's, unchanged); a feed whose watermark was
- * never written (no completed run) or cannot be read has no sample. */
-static void feed_watermarks(struct dm_api *api, struct dm_buf *b)
+ * diamond_watermark_age_seconds (the default feed's); while a feed's watermark cannot be read,
+ * its last completed run's window end stands in, as for the seed's series; a feed with
+ * neither has no sample. */
+static void feed_watermarks(struct dm_api *api, const PGresult *per_feed, struct dm_buf *b)
 {
     const struct dm_config *cfg = api->cfg;
     int n = cfg ? cfg->n_feeds : 0;
@@ -218,17 +229,18 @@ static void feed_watermarks(struct dm_api *api, struct dm_buf *b)
          "Seconds since each feed's watermark lastUpdatedAt");
     for (int i = 0; i < (n > 0 ? n : 1) && i < DM_FEEDS_MAX; i++) {
         const char *id = n > 0 ? cfg->feeds[i].id : DM_FEED_DEFAULT;
+        int64_t wm_ms = feed_run_watermark(per_feed, id);
         struct dm_watermark_store *s = NULL;
         struct dm_watermark wm;
         struct dm_error err = {0};
-        if (cfg == NULL || dm_app_feed_watermark_open(cfg, id, &s, &err) != DM_OK) {
+        if (cfg == NULL || dm_app_feed_watermark_open(cfg, id, &s, &err) != DM_OK)
             dm_debug(NULL, "feed %s: watermark store unavailable: %s", id, err.message);
-            continue;
-        }
-        if (dm_watermark_read(s, &wm, NULL, 0, &err) == DM_OK && wm.last_updated_at_ms > 0)
-            line(b, "diamond_feed_watermark_age_seconds{feed=\"%s\"} %.3f", id,
-                 (double)(dm_now_ms() - wm.last_updated_at_ms) / 1000.0);
+        else if (dm_watermark_read(s, &wm, NULL, 0, &err) == DM_OK)
+            wm_ms = wm.last_updated_at_ms;
         dm_watermark_free(s);
+        if (wm_ms > 0)
+            line(b, "diamond_feed_watermark_age_seconds{feed=\"%s\"} %.3f", id,
+                 (double)(dm_now_ms() - wm_ms) / 1000.0);
     }
 }
 
@@ -259,7 +271,8 @@ static void render_shared(struct dm_api *api, struct dm_buf *b)
     help(b, "diamond_queue_up", "gauge", "1 when the queue backend answered");
     line(b, "diamond_queue_up %d", qup[0] ? 1 : 0);
 
-    /* Run-table figures in one round trip (store/runs.h). */
+    /* Run-table figures in one round trip (store/runs.h), and each feed's. */
+    PGresult *per_feed = NULL;
     struct dm_runs_figures fig;
     struct dm_error err = {0};
     enum dm_err e = dm_runs_figures(api->db, &fig, &err);
@@ -284,7 +297,12 @@ static void render_shared(struct dm_api *api, struct dm_buf *b)
              (long long)fig.consolidation_failures_24h);
         help(b, "diamond_runs_total", "counter", "Runs planned");
         line(b, "diamond_runs_total %lld", (long long)fig.runs);
-        int64_t wm_ms = fig.last_completed_updated_to_ms;
+        /* The runs' stand-in is the default feed's (with several feeds another feed's runs
+         * say nothing about this watermark). */
+        if (dm_runs_report_feed_checks(api->db, &per_feed, &err) != DM_OK)
+            per_feed = NULL;
+        int64_t wm_ms = per_feed ? feed_run_watermark(per_feed, DM_FEED_DEFAULT)
+                                 : fig.last_completed_updated_to_ms;
         if (api->wm) {
             struct dm_watermark wm;
             struct dm_error werr = {0};
@@ -297,7 +315,8 @@ static void render_shared(struct dm_api *api, struct dm_buf *b)
             line(b, "diamond_watermark_age_seconds %.3f", (double)(dm_now_ms() - wm_ms) / 1000.0);
         }
     }
-    feed_watermarks(api, b);
+    feed_watermarks(api, per_feed, b);
+    PQclear(per_feed);
     PGresult *r = NULL;
     help(b, "diamond_database_up", "gauge", "1 when the database answered");
     line(b, "diamond_database_up %d", e == DM_OK ? 1 : 0);
