@@ -2,7 +2,8 @@
 // stack with clashes the consolidator found (tests/integration/dashboard_clashes.sh): the
 // overview's clash card shows the summary's count and leads to the clash list; the list shows
 // every clash the API lists (certificate, feeds, fields that differ, both gradings with the
-// differing value marked); the feed filter narrows it. Env: BASE (dashboard), API, KEY, OUT
+// differing value marked); the feed filter narrows it; the watermark card lists each feed's age
+// and alerts for a stale one. Env: BASE (dashboard), API, KEY, OUT
 // (screenshots), WANT (JSON: [{certificate, feed, fields, feeds}] the database holds).
 import { launch, watchConsole, check, summary, shot } from './lib.mjs';
 
@@ -40,6 +41,11 @@ try {
   const shown = Number((await page.textContent('[data-stat=clashes] [data-value]')).replace(/[^0-9]/g, ''));
   check('overview: the clash card shows the summary\'s count', shown === sum.clashes && shown === want.length, `${shown} shown, ${sum.clashes} in the summary, ${want.length} in the database`);
   check('overview: the clash card is an alert', (await page.locator('[data-stat=clashes].alert').count()) === 1);
+  // ---- the watermark card: each feed's age (beta's made 49 h old by the shell), an alert
+  const ages = await page.$$eval('[data-stat=watermark] [data-feed-watermark]', (els) => Object.fromEntries(els.map((e) => [e.dataset.feedWatermark, { h: Number(e.dataset.ageHours), bad: e.classList.contains('text-bad') }])));
+  check('overview: the watermark card lists each feed\'s age', Object.keys(ages).sort().join(',') === 'acme,beta', JSON.stringify(ages));
+  check('overview: acme fresh, beta over 48 h and marked', ages.acme?.h < 1 && !ages.acme?.bad && ages.beta?.h > 48 && ages.beta?.bad, JSON.stringify(ages));
+  check('overview: a stale feed makes the watermark card an alert', (await page.locator('[data-stat=watermark].alert').count()) === 1);
   await shot(page, OUT, 'clashes-01-overview');
   await page.evaluate(() => document.getElementById('view')?.removeAttribute('data-loaded'));
   await page.click('[data-stat=clashes] [data-value] a');

@@ -7,7 +7,8 @@
 #     both gradings), pages with limit/offset (total kept past the end), filters by feed and
 #     refuses bad arguments; the summary's clashes count agrees;
 #   - the dashboard (tests/browser/clashes.mjs, headless Chromium) shows the count on the
-#     overview and every clash in its list, compared with the database.
+#     overview and every clash in its list, compared with the database; and, with beta's
+#     watermark made 49 h old, the overview's watermark card lists each feed's age and alerts.
 . "$DM_SOURCE_DIR/tests/lib/common.sh"
 . "$DM_SOURCE_DIR/tests/lib/ingest.sh"
 . "$DM_SOURCE_DIR/tests/lib/api.sh"
@@ -101,6 +102,12 @@ WANT=$(psql_q "SELECT json_agg(json_build_object('certificate', d.certificate_la
     'feed', d.feed, 'fields', d.clash_fields, 'feeds', (SELECT string_agg(DISTINCT o.feed, ',' ORDER BY o.feed)
     FROM diamonds o WHERE o.status = 'active' AND o.certificate_lab = d.certificate_lab
     AND o.certificate_number = d.certificate_number))) $clash_sql")
+# beta's watermark two days and an hour old (acme's is fresh): the overview's watermark card
+# lists each feed's age and turns into an alert for beta's.
+iso() { date -u -d "$1" +%Y-%m-%dT%H:%M:%S.000Z; }
+printf '{"lastUpdatedAt":"%s","lastRunId":"%s","lastRunCompletedAt":"%s"}' "$(iso '-49 hours')" \
+    "$(psql_q "SELECT run_id FROM run_metadata WHERE feed = 'beta' LIMIT 1")" "$(iso '-49 hours')" >"$WATERMARK_DIR/beta.json"
+check "precondition: acme's watermark written by its run" test -s "$WATERMARK_DIR/acme.json"
 OUT=${DM_BUILD_DIR:-$T}/test-output/screenshots
 browser_rc=0
 BASE="http://127.0.0.1:$DASH_PORT" API="$API" KEY="$KEY" OUT="$OUT" WANT="$WANT" \

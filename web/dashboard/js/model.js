@@ -114,14 +114,18 @@ export function clashesPage(res) {
   };
 }
 
-/* Prometheus text -> {deadLetters: [{name, count}], watermarkAgeS}: only what the cards need. */
+/* Prometheus text -> {deadLetters: [{name, count}], watermarkAgeS, feedWatermarks: [{feed, ageS}]}:
+ * only what the cards need (watermarkAgeS is the default feed's; feedWatermarks each feed's that
+ * has one, issue 18). */
 export function parseMetrics(text) {
-  const out = { deadLetters: [], watermarkAgeS: undefined };
+  const out = { deadLetters: [], watermarkAgeS: undefined, feedWatermarks: [] };
   for (const line of (text || '').split('\n')) {
     let m = line.match(/^diamond_queue_dead_letter\{queue="([^"]+)"\}\s+([0-9.eE+-]+)/);
     if (m) out.deadLetters.push({ name: m[1], count: Number(m[2]) });
     m = line.match(/^diamond_watermark_age_seconds\s+([0-9.eE+-]+)/);
     if (m) out.watermarkAgeS = Number(m[1]);
+    m = line.match(/^diamond_feed_watermark_age_seconds\{feed="([^"]+)"\}\s+([0-9.eE+-]+)/);
+    if (m) out.feedWatermarks.push({ feed: m[1], ageS: Number(m[2]) });
   }
   return out;
 }

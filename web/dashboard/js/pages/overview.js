@@ -26,20 +26,35 @@ function figures(s, week, metrics) {
     lastSuccess: s.lastSuccessAt, ageS,
     runs7: week ? week.total : undefined, failed7,
     deadLetters: metrics ? metrics.deadLetters : null,
+    feedWatermarks: metrics ? metrics.feedWatermarks : [],
     clashes: s.clashes,
   };
 }
 
+/* Several feeds (issue 18): each feed's watermark age under the card; one past the limit makes
+ * the card an alert, as diamond check's threshold does. */
+function feedAges(list) {
+  if (!list || list.length < 2) return null;
+  return h('div', { class: 'feed-ages' }, list.map((w, i) => {
+    const over = w.ageS / 3600 > WATERMARK_LIMIT_H;
+    return [i ? ' · ' : '', h('span', { class: over ? 'text-bad' : '', 'data-feed-watermark': w.feed, 'data-age-hours': (w.ageS / 3600).toFixed(3) },
+      `${w.feed} ${fmt.duration(w.ageS * 1000)}`)];
+  }));
+}
+
 function cards(f) {
   const ageH = f.ageS === undefined ? undefined : f.ageS / 3600;
-  const stale = ageH === undefined || ageH > WATERMARK_LIMIT_H;
+  const feedStale = (f.feedWatermarks || []).length > 1 && f.feedWatermarks.some((w) => w.ageS / 3600 > WATERMARK_LIMIT_H);
+  const ownStale = ageH === undefined || ageH > WATERMARK_LIMIT_H;
+  const stale = ownStale || feedStale;
   const dl = f.deadLetters;
   const dlTotal = dl ? dl.reduce((a, q) => a + q.count, 0) : undefined;
   return h('div', { class: 'grid cards' },
     statCard('active-diamonds', 'Active diamonds', fmt.n(f.active), 'priced and searchable'),
     statCard('watermark', 'Last successful sync', h('span', { class: 'value-text', title: fmt.date(f.lastSuccess) }, f.lastSuccess ? fmt.ago(f.lastSuccess) : 'never'),
-      h('span', { class: stale ? 'text-bad' : '' }, 'Watermark age ', h('b', { 'data-watermark-age-hours': ageH === undefined ? '' : ageH.toFixed(3) }, ageH === undefined ? 'unknown' : fmt.duration(ageH * 3600e3)),
-        stale ? (ageH === undefined ? ' — no watermark yet' : ` — over ${WATERMARK_LIMIT_H} h`) : ''), stale),
+      [h('span', { class: ownStale ? 'text-bad' : '' }, 'Watermark age ', h('b', { 'data-watermark-age-hours': ageH === undefined ? '' : ageH.toFixed(3) }, ageH === undefined ? 'unknown' : fmt.duration(ageH * 3600e3)),
+        ownStale ? (ageH === undefined ? ' — no watermark yet' : ` — over ${WATERMARK_LIMIT_H} h`) : ''),
+      feedAges(f.feedWatermarks)], stale),
     statCard('runs-7d', 'Runs · last 7 days', fmt.n(f.runs7),
       h('span', { class: Number(f.failed7) > 0 ? 'text-bad' : '' }, h('b', { 'data-failed-runs': String(f.failed7 ?? '') }, fmt.n(f.failed7 ?? 0)), ' with failures'), Number(f.failed7) > 0),
     statCard('dead-letters', 'Dead letters', fmt.n(dlTotal),
