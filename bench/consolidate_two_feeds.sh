@@ -139,6 +139,10 @@ echo "consolidate_two_feeds: $(cat "$tmp/reprice.out") (wall $REPRICE_S s)"
 DUP2=$(q "SELECT count(*) FROM (SELECT listing_key FROM diamonds WHERE status = 'active' AND chosen GROUP BY 1 HAVING count(*) > 1) d")
 LISTINGS2=$(q "SELECT count(*) FROM diamonds WHERE status = 'active' AND chosen")
 [ "$LISTINGS2" = "$EXPECTED" ] && [ "$DUP2" = 0 ] || { echo "consolidate_two_feeds: wrong listings after reprice" >&2; exit 1; }
+# Every offer repriced, those the listing choice rewrote during the reprice included.
+STALE=$(q "SELECT count(*) FROM diamonds WHERE status = 'active'
+           AND (markup_ratio <> 1.2 OR retail_price <> round(feed_price * 1.2, 2))")
+[ "$STALE" = 0 ] || { echo "consolidate_two_feeds: $STALE offers not repriced" >&2; exit 1; }
 
 LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
 cat >"$BENCH_OUT/consolidate_two_feeds.json" <<JSON

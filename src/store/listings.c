@@ -101,8 +101,8 @@ static enum dm_err set_chosen(struct dm_db_conn *c, const char *sql, const char 
  * best are written (after a reprice or a run most listings keep theirs, and a listing of one
  * offer always does). */
 static enum dm_err recompute(struct dm_db_conn *c, const struct dm_listing_policy *p,
-                             const char *k1, const char *k2, const char *k3, int64_t *changed,
-                             struct dm_error *err)
+                             const char *k1, const char *k2, const char *k3,
+                             struct dm_listing_counts *cnt, struct dm_error *err)
 {
     struct dm_buf feeds, prios, clear, set;
     dm_buf_init(&feeds, (size_t)64 * 1024);
@@ -130,10 +130,14 @@ static enum dm_err recompute(struct dm_db_conn *c, const struct dm_listing_polic
             continue;
         if (now) {
             e = dm_pgarray_add(&clear, now);
+            if (e == DM_OK && cnt->written)
+                e = dm_pgarray_add(cnt->written, now);
             nclear++;
         }
         if (e == DM_OK && best) {
             e = dm_pgarray_add(&set, best);
+            if (e == DM_OK && cnt->written)
+                e = dm_pgarray_add(cnt->written, best);
             nset++;
         }
     }
@@ -142,9 +146,9 @@ static enum dm_err recompute(struct dm_db_conn *c, const struct dm_listing_polic
     if (e == DM_OK)
         e = dm_buf_append_char(&set, '}');
     if (e == DM_OK && nclear > 0)
-        e = set_chosen(c, CLEAR_SQL, clear.data, changed, err);
+        e = set_chosen(c, CLEAR_SQL, clear.data, &cnt->changed, err);
     if (e == DM_OK && nset > 0)
-        e = set_chosen(c, SET_SQL, set.data, changed, err);
+        e = set_chosen(c, SET_SQL, set.data, &cnt->changed, err);
     PQclear(r);
     if (e != DM_OK && err->message[0] == '\0')
         dm_error_set(err, e, "listing refresh: too many listings for one batch");
@@ -245,6 +249,8 @@ static enum dm_err resolve_group(const PGresult *r, int lo, int hi,
         else if (clash[i] == 0)
             cnt->merged++;
         e = move(m, PQgetvalue(r, row, 0), listed, want, names);
+        if (e == DM_OK && cnt->written)
+            e = dm_pgarray_add(cnt->written, PQgetvalue(r, row, 0));
     }
     return e;
 }
@@ -300,7 +306,7 @@ enum dm_err dm_listings_refresh(struct dm_db_conn *c, const struct dm_listing_po
         e = dm_db_exec(c, MOVE_SQL, 4, mp, NULL, err);
     }
     if (e == DM_OK)
-        e = recompute(c, p, identity_keys, listing_keys, m.touched.data, &cnt->changed, err);
+        e = recompute(c, p, identity_keys, listing_keys, m.touched.data, cnt, err);
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
         dm_buf_free(bufs[i]);
     return e;

@@ -64,6 +64,10 @@ struct dm_listing_counts {
     int64_t split;   /* offers newly split off a clash */
     int64_t merged;  /* offers given back their certificate identity */
     int64_t changed; /* offers whose chosen flag changed */
+    /* Optional (NULL: not wanted): the ids of the offers the refresh rewrote (moved to another
+     * key, chosen or not chosen any more), appended as elements of a uuid[] literal the caller
+     * opens and closes (dm_pgarray_add); a reprice repasses them (their row moved). */
+    struct dm_buf *written;
 };
 
 /* Refresh the listings of identity_keys and listing_keys (text[] array literals; either may be

@@ -219,6 +219,9 @@ check_eq "takeover on removal: search shows the listing from file1" 1 \
 psql_q "INSERT INTO pricing_rules (name, priority, feed, markup_ratio) VALUES ('dear', 1, 'nivoda', 3)" >/dev/null
 "$DIAMOND" reprice >/dev/null
 check_eq "takeover on reprice: file1 chosen for every overlapping stone" 40 "$(count_chosen 1 40 file1)"
+check_eq "every active nivoda offer repriced by the new rule, takeovers included" 0 \
+    "$(psql_q "SELECT count(*) FROM diamonds WHERE feed = 'nivoda' AND status = 'active'
+               AND (markup_ratio <> 3 OR retail_price <> round(feed_price * 3, 2))")"
 check_eq "listing ids unchanged" 0 \
     "$(psql_q "SELECT count(*) FROM dm_test.sets s JOIN diamonds d ON d.id = s.nid
                WHERE d.listing_id <> s.lid AND s.n <= 40")"

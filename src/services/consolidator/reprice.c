@@ -29,11 +29,14 @@ static const char *const REPRICE_HEAD = "WITH rules AS MATERIALIZED (SELECT ";
     "coalesce(m.markup_ratio, %lld.%04lld::numeric(6,4)) AS markup, m.rating, m.id AS rule_id "    \
     "FROM diamonds d LEFT JOIN LATERAL (SELECT r.id, r.markup_ratio, r.rating FROM rules r "       \
     "WHERE "
-/* After the criteria. */
+/* After the criteria: the rows a statement reprices, a slice's blocks ($1, $2) or the ids
+ * in $1 (a uuid[]: the rows a slice's rechoose rewrote, see catch_up). */
+static const char *const REPRICE_MATCHED =
+    " ORDER BY r.priority, r.id LIMIT 1) m ON true WHERE d.status = 'active' ";
+static const char *const REPRICE_RANGE = "AND d.ctid >= format('(%s,0)', $1::bigint)::tid "
+                                         "AND d.ctid < format('(%s,0)', $2::bigint)::tid), ";
+static const char *const REPRICE_IDS = "AND d.id = ANY ($1::uuid[])), ";
 static const char *const REPRICE_TAIL =
-    " ORDER BY r.priority, r.id LIMIT 1) m ON true WHERE d.status = 'active' "
-    "AND d.ctid >= format('(%s,0)', $1::bigint)::tid "
-    "AND d.ctid < format('(%s,0)', $2::bigint)::tid), "
     "upd AS (UPDATE diamonds d SET markup_ratio = p.markup, rating = p.rating, "
     "pricing_rule_id = p.rule_id, retail_price = round(d.feed_price * p.markup, 2), "
     "updated_at = now() FROM priced p WHERE d.ctid = p.tid AND d.id = p.id AND ("
@@ -63,8 +66,9 @@ static enum dm_err criterion_sql(struct dm_buf *b, const struct dm_pricing_field
     return DM_ERR_INTERNAL;
 }
 
-/* The whole statement: $1, $2 are a slice's first and end block. */
-static enum dm_err reprice_sql(struct dm_buf *b)
+/* The whole statement: by_ids, for the ids in $1; else $1, $2 are a slice's first and end
+ * block. */
+static enum dm_err reprice_sql(struct dm_buf *b, bool by_ids)
 {
     enum dm_err e = dm_buf_append_str(b, REPRICE_HEAD);
     int n = 0;
@@ -94,6 +98,10 @@ static enum dm_err reprice_sql(struct dm_buf *b)
             e = criterion_sql(b, f);
     }
     if (e == DM_OK)
+        e = dm_buf_append_str(b, REPRICE_MATCHED);
+    if (e == DM_OK)
+        e = dm_buf_append_str(b, by_ids ? REPRICE_IDS : REPRICE_RANGE);
+    if (e == DM_OK)
         e = dm_buf_append_str(b, REPRICE_TAIL);
     return e;
 }
@@ -113,6 +121,7 @@ struct shared {
     int64_t blocks;
     pthread_mutex_t mu;
     int next;
+    struct dm_buf rewritten; /* ids the slices' rechooses rewrote: uuid[] elements (catch_up) */
     struct dm_reprice_result res;
     enum dm_err e;
     struct dm_error err;
@@ -133,7 +142,7 @@ static void range_bounds(int64_t blocks, int i, char lo[32], char hi[32])
  * slice commits (store/listings.h). A peer slice choosing for the same listing at once makes
  * one of them fail with a unique violation; it is run again like a deadlock. */
 static enum dm_err rechoose(struct dm_db_conn *c, const struct dm_listing_policy *policy,
-                            struct dm_error *err)
+                            struct dm_buf *rewritten, struct dm_error *err)
 {
     PGresult *r = NULL;
     /* A listing whose one offer is chosen keeps it whatever its price: only listings of
@@ -154,28 +163,32 @@ static enum dm_err rechoose(struct dm_db_conn *c, const struct dm_listing_policy
         /* Taken after the slice's writes: a deadlock with a consolidation batch is possible
          * and resolved by PostgreSQL; the slice is then run again (below). */
         e = dm_listings_lock(c, err);
+        struct dm_listing_counts cnt = {.written = rewritten};
         if (e == DM_OK)
-            e = dm_listings_refresh(c, policy, NULL, dm_db_get(r, 0, 0), NULL, err);
+            e = dm_listings_refresh(c, policy, NULL, dm_db_get(r, 0, 0), &cnt, err);
     }
     PQclear(r);
     return e;
 }
 
-/* Reprice the blocks [lo, hi) in one transaction, with the listings it changes chosen again;
- * adds the rows rewritten and the prices changed to *updated and *changed. A slice that loses
- * a deadlock (a consolidation updating the same stones in another order), a serialization
- * conflict or a peer's choice for the same listing is run again: its transaction was rolled
- * back. */
+/* Reprice one slice (sql with its nparams params: blocks, or ids) in one transaction, with the
+ * listings it changes chosen again; adds the rows rewritten and the prices changed to *updated
+ * and *changed, and the ids the rechoose rewrote to *rewritten (uuid[] elements). A slice that
+ * loses a deadlock (a consolidation updating the same stones in another order), a
+ * serialization conflict or a peer's choice for the same listing is run again: its transaction
+ * was rolled back. */
 static enum dm_err run_slice(struct dm_db_conn *c, const char *sql,
-                             const struct dm_listing_policy *policy, const char *lo, const char *hi,
-                             int64_t *updated, int64_t *changed, struct dm_error *err)
+                             const struct dm_listing_policy *policy, int nparams,
+                             const char *const *p, int64_t *updated, int64_t *changed,
+                             struct dm_buf *rewritten, struct dm_error *err)
 {
-    const char *p[] = {lo, hi};
     PGresult *r = NULL;
     enum dm_err e = DM_OK;
+    size_t mark = rewritten->len; /* a rolled-back attempt's ids are dropped */
     for (int attempt = 1;; attempt++) {
         PQclear(r);
         r = NULL;
+        rewritten->len = mark;
         /* One transaction per slice; JIT compilation of each slice's statement cost more than
          * it saved (SET LOCAL: the pooled connection may serve the API afterwards). */
         e = dm_db_begin(c, err);
@@ -188,9 +201,9 @@ static enum dm_err run_slice(struct dm_db_conn *c, const char *sql,
         if (e == DM_OK)
             e = dm_db_exec(c, "SET LOCAL enable_mergejoin = off", 0, NULL, NULL, err);
         if (e == DM_OK)
-            e = dm_db_exec(c, sql, 2, p, &r, err);
+            e = dm_db_exec(c, sql, nparams, p, &r, err);
         if (e == DM_OK)
-            e = rechoose(c, policy, err);
+            e = rechoose(c, policy, rewritten, err);
         if (e == DM_OK)
             e = dm_db_commit(c, err);
         else
@@ -215,11 +228,26 @@ static enum dm_err run_slice(struct dm_db_conn *c, const char *sql,
     return e;
 }
 
+/* Append the uuid[] elements of from (a literal opened with '{', not closed) to into's. */
+static enum dm_err add_elements(struct dm_buf *into, const struct dm_buf *from)
+{
+    if (from->len <= 1)
+        return DM_OK;
+    enum dm_err e = DM_OK;
+    if (into->len > 1)
+        e = dm_buf_append_char(into, ',');
+    if (e == DM_OK)
+        e = dm_buf_append(into, from->data + 1, from->len - 1);
+    return e;
+}
+
 static void *reprice_worker(void *arg)
 {
     struct shared *sh = arg;
     struct dm_db_conn *c = NULL;
     struct dm_error err = {0};
+    struct dm_buf mine;
+    dm_buf_init(&mine, (size_t)1 << 28);
     enum dm_err e = dm_db_acquire(sh->db, 30000, &c, &err);
     for (;;) {
         pthread_mutex_lock(&sh->mu);
@@ -230,14 +258,22 @@ static void *reprice_worker(void *arg)
         char lo[32], hi[32];
         range_bounds(sh->blocks, i, lo, hi);
         int64_t updated = 0, changed = 0;
-        e = run_slice(c, sh->sql, sh->policy, lo, hi, &updated, &changed, &err);
+        const char *p[] = {lo, hi};
+        dm_buf_reset(&mine);
+        e = dm_buf_append_char(&mine, '{');
+        if (e == DM_OK)
+            e = run_slice(c, sh->sql, sh->policy, 2, p, &updated, &changed, &mine, &err);
         if (e == DM_OK) {
             pthread_mutex_lock(&sh->mu);
             sh->res.updated += updated;
             sh->res.prices_changed += changed;
+            e = add_elements(&sh->rewritten, &mine);
             pthread_mutex_unlock(&sh->mu);
+            if (e != DM_OK)
+                dm_error_set(&err, e, "reprice: too many rows chosen again");
         }
     }
+    dm_buf_free(&mine);
     if (c)
         dm_db_release(c);
     if (e != DM_OK) {
@@ -253,26 +289,48 @@ static void *reprice_worker(void *arg)
 
 /* Choosing a listing's offer rewrites the listing's other offers (their `chosen`), and a
  * rewritten row may move to a block a slice has already passed, or past the blocks counted at
- * the start, before its own slice repriced it. So the whole table is passed again until a pass
- * rewrites nothing: the update is guarded, so a pass over a repriced catalogue only reads. */
+ * the start, before its own slice repriced it. So the rows the slices' rechooses rewrote are
+ * repriced again by id (the update is guarded: those already repriced are only read), and the
+ * rows that pass rewrites in turn, until none is left. With one feed, and for listings of one
+ * offer, nothing is rewritten and nothing is passed again. */
 #define CATCH_UP_PASSES 3
 
-static enum dm_err catch_up(struct dm_db *db, const char *sql,
-                            const struct dm_listing_policy *policy, struct dm_reprice_result *res,
-                            struct dm_error *err)
+static enum dm_err catch_up(struct dm_db *db, const char *sql_ids, const char *sql_all,
+                            const struct dm_listing_policy *policy, struct dm_buf *ids,
+                            struct dm_reprice_result *res, struct dm_error *err)
 {
     struct dm_error local = {0};
     if (err == NULL)
         err = &local; /* run_slice reads the SQLSTATE */
+    if (ids->len <= 1)
+        return DM_OK;
     struct dm_db_conn *c = NULL;
     enum dm_err e = dm_db_acquire(db, 30000, &c, err);
-    for (int pass = 0; e == DM_OK && pass < CATCH_UP_PASSES; pass++) {
+    struct dm_buf next;
+    dm_buf_init(&next, (size_t)1 << 28);
+    for (int pass = 0; e == DM_OK && ids->len > 1; pass++) {
         int64_t updated = 0;
-        e = run_slice(c, sql, policy, "0", "4294967295", &updated, &res->prices_changed, err);
-        res->updated += updated;
-        if (updated == 0)
+        dm_buf_reset(&next);
+        e = dm_buf_append_char(&next, '{');
+        if (e == DM_OK && pass == CATCH_UP_PASSES) {
+            /* Still rewriting after the passes (listings choosing back and forth while the
+             * rules change under them): one pass over the whole table settles it. */
+            const char *p[] = {"0", "4294967295"};
+            e = run_slice(c, sql_all, policy, 2, p, &updated, &res->prices_changed, &next, err);
+            res->updated += updated;
             break;
+        }
+        if (e == DM_OK)
+            e = dm_buf_append_char(ids, '}');
+        const char *p[] = {ids->data};
+        if (e == DM_OK)
+            e = run_slice(c, sql_ids, policy, 1, p, &updated, &res->prices_changed, &next, err);
+        res->updated += updated;
+        dm_buf_reset(ids);
+        if (e == DM_OK)
+            e = dm_buf_append(ids, next.data, next.len);
     }
+    dm_buf_free(&next);
     if (c)
         dm_db_release(c);
     return e;
@@ -299,10 +357,15 @@ enum dm_err dm_reprice_all(struct dm_db *db, const struct dm_listing_policy *pol
     PQclear(r);
     if (e != DM_OK)
         return e;
-    struct dm_buf sql;
+    struct dm_buf sql, sql_ids;
     dm_buf_init(&sql, 16384);
-    if (reprice_sql(&sql) != DM_OK) {
+    dm_buf_init(&sql_ids, 16384);
+    dm_buf_init(&sh.rewritten, (size_t)1 << 28);
+    if (reprice_sql(&sql, false) != DM_OK || reprice_sql(&sql_ids, true) != DM_OK ||
+        dm_buf_append_char(&sh.rewritten, '{') != DM_OK) {
         dm_buf_free(&sql);
+        dm_buf_free(&sql_ids);
+        dm_buf_free(&sh.rewritten);
         return dm_error_set(err, DM_ERR_INTERNAL, "reprice: statement too long");
     }
     sh.sql = sql.data;
@@ -316,17 +379,17 @@ enum dm_err dm_reprice_all(struct dm_db *db, const struct dm_listing_policy *pol
             pthread_join(th[i], NULL);
     pthread_mutex_destroy(&sh.mu);
     if (!ok[0] && !ok[1]) {
-        dm_buf_free(&sql);
-        return dm_error_set(err, DM_ERR_INTERNAL, "reprice: no thread could start");
-    }
-    if (sh.e != DM_OK) {
-        dm_buf_free(&sql);
+        e = dm_error_set(err, DM_ERR_INTERNAL, "reprice: no thread could start");
+    } else if (sh.e != DM_OK) {
+        e = sh.e;
         if (err)
             *err = sh.err;
-        return sh.e;
+    } else {
+        e = catch_up(db, sql_ids.data, sql.data, policy, &sh.rewritten, &sh.res, err);
     }
-    e = catch_up(db, sql.data, policy, &sh.res, err);
     dm_buf_free(&sql);
+    dm_buf_free(&sql_ids);
+    dm_buf_free(&sh.rewritten);
     if (e != DM_OK)
         return e;
     *out = sh.res;
