@@ -159,6 +159,26 @@ static struct dm_db_row *feed_row(PGresult *res, const char *feed, struct dm_db_
     return NULL;
 }
 
+/* Feed f's two figures in columns col and col + 1 of the per-feed result (0 and 0 for a feed
+ * without a row); false, with f unknown, when they cannot be read. */
+static bool feed_figures(PGresult *per_feed, const char *per_feed_err, struct dm_check_feed *f,
+                         int col, int64_t *a, int64_t *b)
+{
+    if (per_feed_err) {
+        feed_unknown(f, per_feed_err);
+        return false;
+    }
+    struct dm_db_row rd, *row = feed_row(per_feed, f->feed, &rd);
+    *a = row ? dm_db_row_i64(row, col) : 0;
+    *b = row ? dm_db_row_i64(row, col + 1) : 0;
+    struct dm_error err = {0};
+    if (row && dm_db_row_check(row, "feed figures", &err) != DM_OK) {
+        feed_unknown(f, err.message);
+        return false;
+    }
+    return true;
+}
+
 static void check_worker_errors(struct dm_app *app, PGresult *per_feed, const char *per_feed_err,
                                 struct dm_check_result *r)
 {
@@ -179,16 +199,9 @@ static void check_worker_errors(struct dm_app *app, PGresult *per_feed, const ch
     feeds_start(app, r);
     for (int i = 0; i < r->n_feeds; i++) {
         struct dm_check_feed *f = &r->feeds[i];
-        struct dm_db_row rd, *row = per_feed_err ? NULL : feed_row(per_feed, f->feed, &rd);
-        if (per_feed_err) {
-            feed_unknown(f, per_feed_err);
+        int64_t fp = 0, fe = 0;
+        if (!feed_figures(per_feed, per_feed_err, f, 1, &fp, &fe))
             continue;
-        }
-        int64_t fp = row ? dm_db_row_i64(row, 1) : 0, fe = row ? dm_db_row_i64(row, 2) : 0;
-        if (row && dm_db_row_check(row, "feed figures", &err) != DM_OK) {
-            feed_unknown(f, err.message);
-            continue;
-        }
         f->value = fp + fe > 0 ? (double)fe / (double)(fp + fe) : 0.0;
         f->state = f->value > DM_CHECK_WORKER_ERROR_RATE_MAX ? DM_CHECK_BREACH : DM_CHECK_OK;
         snprintf(f->value_text, sizeof(f->value_text),
@@ -231,16 +244,9 @@ static void check_consolidator(struct dm_app *app, PGresult *per_feed, const cha
     feeds_start(app, r);
     for (int i = 0; i < r->n_feeds; i++) {
         struct dm_check_feed *f = &r->feeds[i];
-        struct dm_db_row rd, *row = per_feed_err ? NULL : feed_row(per_feed, f->feed, &rd);
-        if (per_feed_err) {
-            feed_unknown(f, per_feed_err);
+        int64_t ff = 0, fr = 0;
+        if (!feed_figures(per_feed, per_feed_err, f, 3, &ff, &fr))
             continue;
-        }
-        int64_t ff = row ? dm_db_row_i64(row, 3) : 0, fr = row ? dm_db_row_i64(row, 4) : 0;
-        if (row && dm_db_row_check(row, "feed figures", &err) != DM_OK) {
-            feed_unknown(f, err.message);
-            continue;
-        }
         f->value = (double)ff;
         f->state = ff > DM_CHECK_CONSOLIDATOR_FAILURES_MAX ? DM_CHECK_BREACH : DM_CHECK_OK;
         snprintf(f->value_text, sizeof(f->value_text), "%" PRId64 " in 24 h (%" PRId64 " run%s)",
