@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/crypto.h"
 #include "core/json.h"
+#include "core/pgarray.h"
 #include "core/timeutil.h"
 
 /* A pending purchase older than this that nobody holds was orphaned by a crash: a live owner
@@ -111,17 +113,22 @@ static enum dm_err no_api_body(struct dm_db_conn *conn, const struct dm_trade_su
                                const char *id, const char *feed, const char *reason, json_t **out,
                                struct dm_error *err)
 {
-    /* The feeds that take orders, as a text[] literal (feed ids need no quoting). */
-    char feeds[DM_FEEDS_MAX * (DM_OFFER_FEED_MAX + 1) + 3] = "{";
-    size_t n = 1;
-    for (int i = 0; suppliers != NULL && i < suppliers->n; i++)
+    /* The feeds that take orders, as a text[] literal. */
+    const char *ids[DM_FEEDS_MAX];
+    size_t n = 0;
+    for (int i = 0; suppliers != NULL && i < suppliers->n && n < DM_FEEDS_MAX; i++)
         if (takes_orders(suppliers->feed[i]))
-            n += (size_t)snprintf(feeds + n, sizeof(feeds) - n, "%s%s", n > 1 ? "," : "",
-                                  dm_feed_id(suppliers->feed[i]));
-    snprintf(feeds + n, sizeof(feeds) - n, "}");
-    const char *p[2] = {id, feeds};
+            ids[n++] = dm_feed_id(suppliers->feed[i]);
+    struct dm_buf feeds;
+    dm_buf_init(&feeds, (size_t)64 * 1024);
+    enum dm_err e = dm_pgarray_encode(&feeds, ids, n);
+    if (e != DM_OK) {
+        dm_buf_free(&feeds);
+        return dm_error_set(err, e, "409 body: too many feeds");
+    }
+    const char *p[2] = {id, feeds.data};
     PGresult *r = NULL;
-    enum dm_err e = dm_db_exec(
+    e = dm_db_exec(
         conn,
         "SELECT coalesce(json_agg(json_build_object('id', a.id, 'listingId', a.listing_id, "
         "'feed', a.feed, 'supplierStoneId', a.supplier_stone_id, 'retailPrice', a.retail_price, "
@@ -131,6 +138,7 @@ static enum dm_err no_api_body(struct dm_db_conn *conn, const struct dm_trade_su
         "WHERE d.id = $1 AND a.status = 'active' AND a.availability = 'available' "
         "AND a.feed = ANY($2::text[])",
         2, p, &r, err);
+    dm_buf_free(&feeds);
     if (e != DM_OK)
         return e;
     json_t *alts = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
