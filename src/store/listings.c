@@ -205,7 +205,8 @@ static enum dm_err move(struct moves *m, const char *id, const char *from, const
 /* One identity's offers, rows [lo, hi) of r: the listing key and clash each should have. */
 static enum dm_err resolve_group(const PGresult *r, int lo, int hi,
                                  const struct dm_listing_policy *p, struct dm_offer *offers,
-                                 unsigned *clash, struct moves *m, struct dm_listing_counts *cnt)
+                                 unsigned *clash, struct moves *m, struct dm_listing_counts *cnt,
+                                 struct dm_error *err)
 {
     int n = hi - lo;
     bool cert = strncmp(PQgetvalue(r, lo, 1), "cert:", 5) == 0;
@@ -216,7 +217,10 @@ static enum dm_err resolve_group(const PGresult *r, int lo, int hi,
         o->feed = PQgetvalue(r, row, 3);
         o->supplier_stone_id = PQgetvalue(r, row, 4);
         o->feed_priority = dm_listing_priority(p, o->feed);
-        o->carats_c2 = strtoll(PQgetvalue(r, row, 5), NULL, 10);
+        struct dm_db_row rd = DM_DB_ROW(r, row);
+        o->carats_c2 = dm_db_row_i64_or(&rd, 5, 0);
+        if (dm_db_row_check(&rd, "listing offers", err) != DM_OK)
+            return DM_ERR_DB;
         o->color = PQgetisnull(r, row, 6) ? NULL : PQgetvalue(r, row, 6);
         o->clarity = PQgetisnull(r, row, 7) ? NULL : PQgetvalue(r, row, 7);
         o->shape = PQgetisnull(r, row, 8) ? NULL : PQgetvalue(r, row, 8);
@@ -271,15 +275,15 @@ static enum dm_err resolve_clashes(struct dm_db_conn *c, const struct dm_listing
         int hi = lo + 1;
         while (hi < n && strcmp(PQgetvalue(r, hi, 1), PQgetvalue(r, lo, 1)) == 0)
             hi++;
-        e = resolve_group(r, lo, hi, p, offers, clash, m, cnt);
+        e = resolve_group(r, lo, hi, p, offers, clash, m, cnt, err);
         lo = hi;
     }
     free(offers);
     free(clash);
     PQclear(r);
-    if (e != DM_OK)
+    if (e != DM_OK && err->message[0] == '\0')
         return dm_error_set(err, e, "listing refresh: too many offers for one batch");
-    return DM_OK;
+    return e;
 }
 
 enum dm_err dm_listings_refresh(struct dm_db_conn *c, const struct dm_listing_policy *p,

@@ -321,18 +321,13 @@ static enum dm_err listing_columns(struct dm_buf *line, const char *key)
     return e;
 }
 
-static enum dm_err fresh_add(struct batch_bufs *b, const char *key, size_t pos)
+static void fresh_add(struct batch_bufs *b, const char *key, size_t pos)
 {
     if (b->nfr == b->capfr) {
-        size_t cap = b->capfr ? b->capfr * 2 : 256;
-        struct fresh_ref *fr = realloc(b->fr, cap * sizeof(*fr));
-        if (fr == NULL)
-            return DM_ERR_TOO_LARGE;
-        b->fr = fr;
-        b->capfr = cap;
+        b->capfr = b->capfr ? b->capfr * 2 : 256;
+        b->fr = dm_xrealloc(b->fr, b->capfr * sizeof(*b->fr));
     }
     b->fr[b->nfr++] = (struct fresh_ref){.key = dm_xstrdup(key), .pos = pos};
-    return DM_OK;
 }
 
 static int fresh_cmp(const void *a, const void *b)
@@ -434,7 +429,7 @@ static enum dm_err map_rows(const struct dm_config *cfg, PGresult *claimed, cons
                 if (e == DM_OK)
                     e = dm_buf_append_str(&b->fresh, "\tf\t");
                 if (e == DM_OK)
-                    e = fresh_add(b, ident.key, b->fresh.len - 2);
+                    fresh_add(b, ident.key, b->fresh.len - 2);
                 if (e == DM_OK)
                     e = dm_buf_append_str(&b->fresh, run_id);
                 if (e == DM_OK)
