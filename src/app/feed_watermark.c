@@ -11,8 +11,8 @@ void dm_app_feed_watermark_name(const char *id, char out[DM_FEED_WATERMARK_NAME_
 {
     if (id == NULL || !strcmp(id, DM_FEED_DEFAULT))
         snprintf(out, DM_FEED_WATERMARK_NAME_MAX, "%s", DM_WATERMARK_DEFAULT_NAME);
-    else if (!strcmp(id, "watermark")) /* would be the default feed's name */
-        snprintf(out, DM_FEED_WATERMARK_NAME_MAX, "feed_watermark.json");
+    else if (!strcmp(id, "watermark")) /* would be the default feed's name; no id has a '-' */
+        snprintf(out, DM_FEED_WATERMARK_NAME_MAX, "watermark-feed.json");
     else
         snprintf(out, DM_FEED_WATERMARK_NAME_MAX, "%.32s.json", id);
 }

@@ -18,7 +18,8 @@
 #define DM_FEED_WATERMARK_NAME_MAX 48
 
 /* The watermark name of feed id: "watermark.json" for DM_FEED_DEFAULT, else "<id>.json"
- * ("feed_watermark.json" for a feed named watermark, which would take the default's). */
+ * ("watermark-feed.json" for a feed named watermark, which would take the default's: no feed id
+ * contains a '-', so no other feed can have that name). */
 void dm_app_feed_watermark_name(const char *id, char out[DM_FEED_WATERMARK_NAME_MAX]);
 
 /* Open the watermark store of feed id (the backend the configuration chooses).

@@ -452,6 +452,10 @@ static const char *v_file_url(const char *v)
     if (!strncmp(v, "http://", 7)) {
         const char *h = v + 7;
         size_t n = strcspn(h, "/?#");
+        /* No user information: in "http://localhost:1@evil.example/" the host is evil.example
+         * ("localhost:1" is a user and password to libcurl). */
+        if (memchr(h, '@', n) != NULL)
+            return "must not carry a user name or password (http:// only to a loopback host)";
         /* the host without a port ("[::1]" keeps its brackets) */
         size_t hl = n;
         if (h[0] == '[') {

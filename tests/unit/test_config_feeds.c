@@ -273,6 +273,10 @@ static void test_file_urls(void **state)
         {"http://127.0.0.1.example.com/inventory.csv", false},
         {"http://localhost.example.com/inventory.csv", false},
         {"http://[::2]/inventory.csv", false},
+        /* user information: the host is the part after '@' */
+        {"http://localhost:1@evil.example.com/inventory.csv", false},
+        {"http://127.0.0.1:1@evil.example.com/x.csv", false},
+        {"http://u@127.0.0.1/inventory.csv", false},
         {"ftp://example.com/inventory.csv", false},
         {"https://", false},
         {"file://", false},
@@ -328,7 +332,14 @@ static void test_feed_watermarks(void **state)
     dm_app_feed_watermark_name("second", name);
     assert_string_equal(name, "second.json");
     dm_app_feed_watermark_name("watermark", name);
-    assert_string_equal(name, "feed_watermark.json");
+    assert_string_equal(name, "watermark-feed.json");
+    /* no two feed ids share a watermark: not the escaped name, not the default's */
+    char other[DM_FEED_WATERMARK_NAME_MAX];
+    dm_app_feed_watermark_name("watermark_feed", other);
+    assert_string_not_equal(name, other);
+    dm_app_feed_watermark_name("feed_watermark", other);
+    assert_string_not_equal(name, other);
+    assert_string_not_equal(other, "watermark.json");
     char dir[] = "/tmp/dm_feed_wm_XXXXXX";
     assert_non_null(mkdtemp(dir));
     setenv("WATERMARK_DIR", dir, 1);
