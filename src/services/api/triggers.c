@@ -92,7 +92,7 @@ void api_trigger_scheduler(struct api_call *c)
     if (!body_feed(c, body, &feed))
         goto out;
     char manual[128];
-    if (feed == default_feed(c))
+    if (strcmp(feed, default_feed(c)) == 0)
         snprintf(manual, sizeof(manual), "diamond scheduler --%s", run_type);
     else
         snprintf(manual, sizeof(manual), "diamond scheduler --feed %s --%s", feed, run_type);
