@@ -335,6 +335,10 @@ function entries(v, what) {
   throw new Error(`${what}: not a collection: ${canon(v)}`);
 }
 
+// Functions left as placeholders on purpose: validation conditions (regex, can) and the time
+// SAS start and expiry times (timeadd of a rotating time), none of which a check compares.
+const UNEVALUATED_FUNCS = new Set(['regex', 'can', 'timeadd']);
+
 const FUNCS = {
   tostring: ([v]) => (v === null ? null : str(v)),
   tonumber: ([v]) => Number(v),
@@ -414,6 +418,10 @@ function evaluate(e, scope) {
       let args = e.args.map((a) => evaluate(a, scope));
       if (e.spread) args = args.slice(0, -1).concat(args[args.length - 1]);
       const f = FUNCS[e.name];
+      // A function the evaluator does not know is an error, unless it is one of the few the
+      // Terraform uses whose value is not checked (validation helpers, times known at apply):
+      // an unknown one would turn a checked setting into a placeholder that checks skip.
+      if (!f && !UNEVALUATED_FUNCS.has(e.name)) fail(`function ${e.name}() is not evaluated by hcl_eval.js`);
       if (!f || args.some((a) => a instanceof Sym)) return new Sym(`${e.name}(${args.map((a) => canon(a)).join(', ')})`);
       return f(args);
     }
@@ -577,6 +585,9 @@ async function instantiate(parseDir, dir, args, label) {
     const b = blocks[0];
     let v = args && Object.prototype.hasOwnProperty.call(args, name) ? args[name] : undefined;
     if ((v === undefined || (v === null && b.nullable === false)) && 'default' in b) v = b.default;
+    // A module call that leaves a required variable unset is an error Terraform reports (and
+    // would otherwise read here as an unknown value that every `${var.X}` check accepts).
+    if (v === undefined && args !== undefined) fail(`module ${label}: required variable ${name} is not set`);
     if (v === undefined) v = new Sym(`var.${name}`);
     if (b.type) v = convert(v, typeOf(parseTemplate(b.type)));
     vars[name] = symbolize(v, `var.${name}`);
