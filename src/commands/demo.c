@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "adapters/db/db.h"
+#include "adapters/db/feed_sql.h"
 #include "adapters/db/migrate.h"
 #include "adapters/db/pgcluster.h"
 #include "commands/commands.h"
@@ -346,9 +347,9 @@ static int64_t qi64(struct dm_db *db, const char *sql, const char *arg)
 
 /* One feed's run in the demo. */
 struct demo_run {
-    const char *feed;      /* feed id, or NULL in the single-feed demo (the scheduler's default) */
-    const char *what;      /* how the summary names the feed */
-    const char *raw_table; /* its raw table (a fixed name: no input reaches it) */
+    const char *feed;     /* feed id, or NULL in the single-feed demo (the scheduler's default) */
+    const char *what;     /* how the summary names the feed */
+    const char *raw_feed; /* the feed whose raw table it fills (dm_feed_raw_table) */
     char run_id[64];
     int64_t partitions;
     int64_t t_run, fetch_ms;
@@ -402,7 +403,7 @@ static void print_listings(struct dm_db *db)
     int64_t listings =
         qi64(db, "SELECT count(*) FROM diamonds WHERE status = 'active' AND chosen", NULL);
     if (listings < 0) {
-        printf("listings: not available (this build's catalogue has no listing columns)\n");
+        printf("listings: could not be counted\n");
         return;
     }
     int64_t both = qi64(db,
@@ -502,7 +503,7 @@ static void poll_run(struct dm_db *db, struct demo_run *ru, char *out, size_t si
     snprintf(out, size, "%s%spartitions %lld/%lld  stones %lld  %.0f stones/s  %s%s",
              ru->feed ? ru->feed : "", ru->feed ? ": " : "", (long long)completed,
              (long long)ru->partitions, (long long)records, ru->rate, phase,
-             nfailed ? "  (failures)" : "");
+             nfailed > 0 ? "  (failures)" : "");
 }
 
 static void usage(FILE *out)
@@ -562,8 +563,8 @@ int dm_cmd_demo(int argc, char **argv)
     mkdir(d.var, 0755);
     mkdir(logdir, 0755);
     struct demo_run runs[2] = {
-        {.feed = NULL, .what = "", .raw_table = "raw_diamonds_nivoda"},
-        {.feed = "acme", .what = " (feed acme, CSV file)", .raw_table = "raw_diamonds_acme"},
+        {.feed = NULL, .what = "", .raw_feed = "nivoda"},
+        {.feed = "acme", .what = " (feed acme, CSV file)", .raw_feed = "acme"},
     };
     int nruns = d.feeds;
     if (nruns == 2) {
@@ -602,14 +603,10 @@ int dm_cmd_demo(int argc, char **argv)
     }
     printf("  database %s (%d migration%s applied)\n", d.db_url, applied, applied == 1 ? "" : "s");
     if (d.feeds == 2) {
-        /* The feeds' raw tables: `diamond migrate` makes one per configured feed (FEEDS). */
-        char *margv[] = {"migrate", NULL};
-        pid_t mp = spawn_self(&d, "migrate", margv, -1);
-        int st = 0;
-        if (mp < 0 || waitpid(mp, &st, 0) != mp || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            fprintf(stderr,
-                    "demo: diamond migrate for FEEDS=nivoda,acme failed (see %s/migrate.log)\n",
-                    logdir);
+        /* The feeds' raw tables, one per feed, as `diamond migrate` makes them for FEEDS. */
+        const char *const ids[] = {"nivoda", "acme"};
+        if (dm_migrate_feed_tables(db, ids, 2, NULL, &err) != DM_OK) {
+            fprintf(stderr, "demo: raw tables for FEEDS=nivoda,acme: %s\n", err.message);
             goto out;
         }
     }
@@ -704,9 +701,13 @@ int dm_cmd_demo(int argc, char **argv)
     double secs = (double)(dm_mono_ms() - t0) / 1000.0;
     printf("\n");
     for (int i = 0; i < nruns; i++) {
-        char sql[128];
-        snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", runs[i].raw_table);
-        int64_t raw = qi64(db, sql, NULL);
+        char sql[128], table[DM_FEED_TABLE_MAX];
+        struct dm_error terr = {0};
+        int64_t raw = -1;
+        if (dm_feed_raw_table(runs[i].raw_feed, table, &terr) == DM_OK) {
+            snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+            raw = qi64(db, sql, NULL);
+        }
         int64_t fetched = -1;
         struct dm_run run;
         struct dm_error rerr = {0};

@@ -38,16 +38,12 @@ check_eq "nothing left running" 0 "$(left_running "$var")"
 # Two feeds (the default): a run per feed, both completed; listings, one per physical stone,
 # fewer than the offers since the file feed's simulator shares 30 % of its stones.
 check_eq "one completed run per feed" 2 "$(grep -Ec "^run [0-9a-f-]{36} completed in .*\((feed nivoda, GraphQL|feed acme, CSV file)\)$" "$T/demo.out")"
-if ls "$DM_SOURCE_DIR"/sql/migrations/009_*.sql >/dev/null 2>&1; then # the listing columns
-    listings=$(sed -nE 's/^listings: ([0-9]+) .*/\1/p' "$T/demo.out")
-    shared=$(sed -nE 's/^listings: .*; ([0-9]+) stones offered by more than one feed$/\1/p' "$T/demo.out")
-    check "listings counted (${listings:-none}) and fewer than the active offers ($active)" test "${listings:-0}" -gt 0 -a "${listings:-0}" -lt "${active:-0}"
-    check "stones offered by both feeds (${shared:-none})" test "${shared:-0}" -gt 0
-    check_eq "offers = listings + the second offers of shared stones" "$active" "$((${listings:-0} + ${shared:-0}))"
-    check "each feed's offers shown" grep -Eq "^  feed acme +[0-9]+ active offers, [0-9]+ shown" "$T/demo.out"
-else
-    check "without listing columns the demo says so" grep -q "^listings: not available" "$T/demo.out"
-fi
+listings=$(sed -nE 's/^listings: ([0-9]+) .*/\1/p' "$T/demo.out")
+shared=$(sed -nE 's/^listings: .*; ([0-9]+) stones offered by more than one feed$/\1/p' "$T/demo.out")
+check "listings counted (${listings:-none}) and fewer than the active offers ($active)" test "${listings:-0}" -gt 0 -a "${listings:-0}" -lt "${active:-0}"
+check "stones offered by both feeds (${shared:-none})" test "${shared:-0}" -gt 0
+check_eq "offers = listings + the second offers of shared stones" "$active" "$((${listings:-0} + ${shared:-0}))"
+check "each feed's offers shown" grep -Eq "^  feed acme +[0-9]+ active offers, [0-9]+ shown" "$T/demo.out"
 check "the file feed's simulator logged" test -s "$var/log/feed-sim-acme.log"
 
 # One feed (--feeds 1): today's single-feed demo.
