@@ -62,9 +62,8 @@ DASH_PORT=$SERVED_PORT
 "$DIAMOND" scheduler --full >"$T/scheduler.log" 2>&1
 RUN_ID=$(psql_q "SELECT run_id FROM run_metadata ORDER BY started_at DESC LIMIT 1")
 check "full run planned" test -n "$RUN_ID"
-run_done() { [ "$(psql_q "SELECT completed_at IS NOT NULL FROM run_metadata WHERE run_id = '$RUN_ID'")" = t ]; }
-wait_until 180 run_done
-check "full run completed" run_done
+wait_until 180 run_completed "$RUN_ID"
+check "full run completed" run_completed "$RUN_ID"
 ACTIVE=$(psql_q "SELECT count(*) FROM diamonds WHERE status = 'active'")
 check "catalogue filled by the run" test "$ACTIVE" -gt 0
 

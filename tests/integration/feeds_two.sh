@@ -76,11 +76,10 @@ check_eq "each simulator served its own run" "$EST_B" "$(curl -fsS "http://127.0
 
 # --- one catalogue ------------------------------------------------------------------------
 spawn consolidator "$DIAMOND" consolidator
-run_done() { [ "$(psql_q "SELECT completed_at IS NOT NULL FROM run_metadata WHERE run_id = '$1'")" = t ]; }
-wait_until 180 run_done "$RUN_A"
-wait_until 180 run_done "$RUN_B"
-check "run A completed" run_done "$RUN_A"
-check "run B completed" run_done "$RUN_B"
+wait_until 180 run_completed "$RUN_A"
+wait_until 180 run_completed "$RUN_B"
+check "run A completed" run_completed "$RUN_A"
+check "run B completed" run_completed "$RUN_B"
 active() { psql_q "SELECT count(*) FROM diamonds WHERE status = 'active' AND feed = '$1'"; }
 NEW_B=$(psql_q "SELECT stats_new FROM run_metadata WHERE run_id = '$RUN_B'")
 check "the catalogue holds nivoda's stones" [ "$(active nivoda)" -gt 300 ]
@@ -100,7 +99,7 @@ check_eq "second has its own watermark" "$RUN_B" "$(jq -r .lastRunId "$WM_B")"
 ACTIVE_B=$(active second)
 "$DIAMOND" scheduler --feed nivoda --full >/dev/null
 RUN_A2=$(latest_run)
-wait_until 180 run_done "$RUN_A2"
+wait_until 180 run_completed "$RUN_A2"
 check_eq "a full nivoda run removed none of second's stones" "$ACTIVE_B" "$(active second)"
 check_eq "... and completed as a nivoda run" nivoda "$(psql_q "SELECT feed FROM run_metadata WHERE run_id = '$RUN_A2'")"
 check_eq "second's watermark untouched by nivoda's run" "$RUN_B" "$(jq -r .lastRunId "$WM_B")"
@@ -149,8 +148,8 @@ req POST /api/v2/triggers/scheduler '{"run_type":"full","feed":"second"}' "$H"
 check_eq "trigger: second again while its run is in progress is 409" 409 "$STATUS"
 check_eq "... naming the run" "$RUN_B3" "$(jqb .error.details.runId)"
 spawn consolidator2 "$DIAMOND" consolidator
-wait_until 180 run_done "$RUN_B3"
-check "the triggered run completed" run_done "$RUN_B3"
+wait_until 180 run_completed "$RUN_B3"
+check "the triggered run completed" run_completed "$RUN_B3"
 req GET "/api/v2/analytics/runs?feed=second&limit=100" "" "$H"
 check_eq "analytics runs?feed=second" 200 "$STATUS"
 check_eq "... lists second's runs only" "2 second" "$(jqb '[.data[].feed] | "\(length) \(unique | join(","))"')"

@@ -63,9 +63,8 @@ KEY=$(new_key two-feeds read,trade,admin)
 H="X-API-Key: $KEY"
 
 run_of() { psql_q "SELECT run_id FROM run_metadata WHERE feed = '$1' ORDER BY started_at DESC LIMIT 1"; }
-run_done() { [ "$(psql_q "SELECT completed_at IS NOT NULL FROM run_metadata WHERE run_id = '$1'")" = t ]; }
 run_failed() { [ "$(psql_q "SELECT count(*) FROM partition_progress WHERE run_id = '$1' AND failed")" -gt 0 ]; }
-run_over() { run_done "$1" || run_failed "$1"; }
+run_over() { run_completed "$1" || run_failed "$1"; }
 # plan FEED: a full run of the feed; prints its run id.
 plan() {
     "$DIAMOND" scheduler --feed "$1" --full >>"$T/scheduler.log" 2>&1 || { tail -5 "$T/scheduler.log" >&2; return 1; }
@@ -81,8 +80,8 @@ check "two runs, one per feed" test -n "$R_NIV" -a -n "$R_ACME" -a "$R_NIV" != "
 check_eq "the file feed's run is one partition (the snapshot)" 1 "$(psql_q "SELECT count(*) FROM partition_progress WHERE run_id = '$R_ACME'")"
 wait_until 300 run_over "$R_NIV"
 wait_until 300 run_over "$R_ACME"
-check "the nivoda run completed" run_done "$R_NIV"
-check "the acme run completed (bad rows are never fatal)" run_done "$R_ACME"
+check "the nivoda run completed" run_completed "$R_NIV"
+check "the acme run completed (bad rows are never fatal)" run_completed "$R_ACME"
 wait_index
 
 # What the feeds served: the GraphQL stones from their stored payloads, the file as downloaded
@@ -178,7 +177,7 @@ curl -sf -X POST -d '{"percent":30}' "$URL_acme/admin/churn" >"$T/churn.json"
 check "the churn removed stones from the file" test "$(jq .removed "$T/churn.json")" -gt 0
 R_ACME2=$(plan acme)
 wait_until 300 run_over "$R_ACME2"
-check "the acme run after churn completed" run_done "$R_ACME2"
+check "the acme run after churn completed" run_completed "$R_ACME2"
 curl -sf -o "$T/acme2.csv" "$URL_acme/inventory.csv"
 python3 -c 'import csv,sys; [print(r["Stock #"]) for r in csv.DictReader(open(sys.argv[1], newline=""))]' "$T/acme2.csv" | LC_ALL=C sort >"$T/acme2_stocks"
 LC_ALL=C join -t $'\t' -1 3 -2 1 -o 1.1,1.2,1.3 <(LC_ALL=C sort -t $'\t' -k3,3 "$T/acme_chosen_shared") "$T/acme2_stocks" >"$T/still"

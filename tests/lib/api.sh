@@ -110,6 +110,7 @@ trade_stones() {
     jq -r --argjson m "$m" '[.items[] | select(.diamond.availability != "AVAILABLE")][:$m][]
         | "\(.id) \(.diamond.id)"' "$T/stones" >"$T/unavail"
     check_eq "simulator has stones to trade" "$n" "$(wc -l <"$T/avail")"
+    check_eq "simulator has unavailable stones to trade" "$m" "$(wc -l <"$T/unavail")"
     while read -r offer stone; do
         i=$((i + 1))
         psql_q "INSERT INTO diamonds (supplier_stone_id, offer_id, shape, carats, color, clarity,
