@@ -441,10 +441,14 @@ void api_analytics_feeds(struct api_call *c)
  * consolidator's listing refresh). Each with the certificate, the fields that differ, its own
  * grading and listing, the listing the certificate is shown under (its chosen offer, whose
  * grading agrees with the reference) and every feed offering the certificate. The clashes are
- * few (a supplier's data errors): the scan over active diamonds is the summary's.
+ * few (a supplier's data errors), and found through the small index of split offers.
  */
 static const char CLASHES_SQL[] =
-    "WITH c AS (SELECT * FROM diamonds WHERE status = 'active' AND clash_fields IS NOT NULL),"
+    /* A clash is an offer split off its certificate's listing: the partial index of split
+     * offers (identity_key IS DISTINCT FROM listing_key, migration 009) finds them without a
+     * scan of the catalogue. */
+    "WITH c AS (SELECT * FROM diamonds WHERE identity_key IS DISTINCT FROM listing_key "
+    "AND status = 'active' AND clash_fields IS NOT NULL),"
     " n AS (SELECT count(*) AS total FROM c WHERE $3::text IS NULL OR feed = $3)"
     " SELECT n.total, p.* FROM n LEFT JOIN LATERAL ("
     " SELECT c.id, c.feed, c.supplier_stone_id, c.certificate_lab, c.certificate_number,"
