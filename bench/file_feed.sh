@@ -79,6 +79,10 @@ if [ "${FILE_FEED_WORKER:-1}" = 1 ]; then
     cpu1=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$wpid/stat")
     rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$wpid/status")
     stones=$(q "SELECT records FROM partition_progress WHERE run_id = '$run'")
+    # A failed or refused read is no figure: the run completed and stored every good row.
+    [ "$(q "SELECT completed FROM partition_progress WHERE run_id = '$run'")" = t ] &&
+        [ "$stones" = $((ROWS - ROWS / 200)) ] ||
+        { echo "file_feed: the worker's run did not store the file ($stones stones)" >&2; exit 1; }
     echo "worker: $stones stones in $(awk "BEGIN {printf \"%.1f\", $t1 - $t0}") s, peak RSS $((rss_kb / 1024)) MB"
     "$DIAMOND_BIN" consolidator >"$tmp/consolidator.log" 2>&1 &
     pids+=($!)
@@ -88,6 +92,8 @@ if [ "${FILE_FEED_WORKER:-1}" = 1 ]; then
     run2=$(q "SELECT run_id FROM run_metadata WHERE feed = 'bench' ORDER BY started_at DESC LIMIT 1")
     wait_for run_done "$run2"
     t3=$(date +%s.%N)
+    [ "$(q "SELECT completed FROM partition_progress WHERE run_id = '$run2'")|$(q "SELECT detail->>'notModified' FROM run_events WHERE run_id = '$run2' AND event = 'snapshot_read'")" = "t|true" ] ||
+        { echo "file_feed: the unchanged file's run was not a completed 304" >&2; exit 1; }
     echo "unchanged file: run's partition done in $(awk "BEGIN {printf \"%.2f\", $t3 - $t2}") s"
     worker_json=$(awk -v n="$stones" -v a="$t0" -v b="$t1" -v c0="$cpu0" -v c1="$cpu1" -v r="$rss_kb" -v u0="$t2" -v u1="$t3" \
         'BEGIN {printf "\"worker_csv_stones_per_s\": %.0f, \"worker_csv_peak_rss_mb\": %.1f, \"worker_csv_cpu_s\": %.2f, \"worker_unchanged_s\": %.2f", n / (b - a), r / 1024, c1 - c0, u1 - u0}')
