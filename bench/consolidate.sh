@@ -118,8 +118,9 @@ echo "consolidate: unchanged full run (identical payloads stay done): $N stones 
 # is claimed, mapped, priced and rewritten. With one feed every listing is one offer: the
 # batches need no listing choice (solo keys, store/listings.h) and run at once.
 R4=$(q "SELECT dm_test.make_run('incremental')")
-# (SET reads the old payload in both expressions.)
-NEWP="replace(payload::text, '\"price\" : ', '\"price\" : 1')"
+# A supplier-wide repricing of 3 %: every stone's price times 1.03 (SET reads the old payload
+# in both expressions).
+NEWP="jsonb_set(payload::jsonb, '{price}', to_jsonb(round((payload->>'price')::numeric * 1.03)))::text"
 q "UPDATE raw_diamonds_nivoda SET payload = ($NEWP)::json,
      payload_hash = encode(sha256(convert_to($NEWP, 'UTF8')), 'hex'),
      consolidation_status = 'pending', run_id = '$R4', last_seen_run_id = '$R4'" >/dev/null
